@@ -1,0 +1,61 @@
+/**
+ * Typed errors shared by server, agent and OIDC provider. Codes are stable string literals;
+ * each maps to one gRPC status code at the API boundary (see grpcCodeOf).
+ */
+export const ERROR_CODES = {
+  ERR_INVALID_ARGUMENT: 3,
+  ERR_NOT_FOUND: 5,
+  ERR_ALREADY_EXISTS: 6,
+  ERR_PERMISSION_DENIED: 7,
+  ERR_RESOURCE_EXHAUSTED: 8,
+  ERR_FAILED_PRECONDITION: 9,
+  ERR_UNIMPLEMENTED: 12,
+  ERR_INTERNAL: 13,
+  ERR_UNAVAILABLE: 14,
+  ERR_UNAUTHENTICATED: 16,
+  ERR_CONFIG: 3,
+  ERR_DATASTORE: 13,
+} as const satisfies Record<string, number>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface ZtwimErrorOptions {
+  readonly cause?: unknown;
+  /** Extra structured fields for logs (never sent to clients). */
+  readonly fields?: Readonly<Record<string, unknown>>;
+}
+
+export class ZtwimError extends Error {
+  readonly code: ErrorCode;
+  readonly fields: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, options: ZtwimErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.fields = options.fields ?? {};
+    this.name = new.target.name;
+  }
+}
+
+export function isZtwimError(e: unknown, code?: ErrorCode): e is ZtwimError {
+  return e instanceof ZtwimError && (code === undefined || e.code === code);
+}
+
+/** The gRPC status code for an error code. */
+export function grpcCodeOf(code: ErrorCode): number {
+  return ERROR_CODES[code];
+}
+
+export const invalidArgument = (msg: string, opts?: ZtwimErrorOptions): ZtwimError =>
+  new ZtwimError('ERR_INVALID_ARGUMENT', msg, opts);
+export const notFound = (msg: string, opts?: ZtwimErrorOptions): ZtwimError => new ZtwimError('ERR_NOT_FOUND', msg, opts);
+export const alreadyExists = (msg: string, opts?: ZtwimErrorOptions): ZtwimError =>
+  new ZtwimError('ERR_ALREADY_EXISTS', msg, opts);
+export const permissionDenied = (msg: string, opts?: ZtwimErrorOptions): ZtwimError =>
+  new ZtwimError('ERR_PERMISSION_DENIED', msg, opts);
+export const failedPrecondition = (msg: string, opts?: ZtwimErrorOptions): ZtwimError =>
+  new ZtwimError('ERR_FAILED_PRECONDITION', msg, opts);
+export const internal = (msg: string, opts?: ZtwimErrorOptions): ZtwimError => new ZtwimError('ERR_INTERNAL', msg, opts);
+export const unavailable = (msg: string, opts?: ZtwimErrorOptions): ZtwimError =>
+  new ZtwimError('ERR_UNAVAILABLE', msg, opts);
+export const configError = (msg: string, opts?: ZtwimErrorOptions): ZtwimError => new ZtwimError('ERR_CONFIG', msg, opts);
