@@ -1,1 +1,12 @@
-export {};
+export { formatSelector } from './attestation/workload/workload-attestor.ts';
+export type { Selector, WorkloadAttestor } from './attestation/workload/workload-attestor.ts';
+export { UnixWorkloadAttestor, UNIX_SELECTOR_TYPE, sha256OfFile } from './attestation/workload/unix.ts';
+export type { UnixAttestorConfig } from './attestation/workload/unix.ts';
+export { PeerTracker, WORKLOAD_ATTESTATION_FAILED } from './attestation/workload/peer-tracker.ts';
+export type { PeerTrackerConfig, PeerSnapshot, TrackedPeer } from './attestation/workload/peer-tracker.ts';
+export { startAgent } from './agent.ts';
+export type { AgentDeps, RunningAgent } from './agent.ts';
+export { loadAgentConfig, buildAgentConfig, AGENT_DEFAULTS } from './config/agent-config.ts';
+export type { AgentConfig, AgentConfigOverrides, NodeAttestorConfig } from './config/agent-config.ts';
+export { CacheManager, entryMatches, rotationTime } from './manager/cache-manager.ts';
+export type { CachedX509Svid, CacheManagerOptions } from './manager/cache-manager.ts';

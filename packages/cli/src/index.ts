@@ -1,1 +1,6 @@
-export {};
+export { runCommand, CommandError, EXIT_OK, EXIT_ERROR, EXIT_USAGE } from './command.ts';
+export type { Command } from './command.ts';
+export { rootCommand } from './root.ts';
+export { parseFlags, parseGoDuration, Flags, UsageError } from './flags.ts';
+export type { FlagSpec, FlagSpecs } from './flags.ts';
+export type { Env } from './env.ts';

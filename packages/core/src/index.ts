@@ -21,3 +21,28 @@ export { runTasks } from './task.ts';
 export type { Task } from './task.ts';
 export { cryptoRandom, randomAlnum, randomUuid } from './random.ts';
 export type { Random } from './random.ts';
+export {
+  parseHcl,
+  HclSyntaxError,
+  loadConfigFile,
+  parseConfigText,
+  formatOf,
+  Section,
+  problems,
+  throwIfProblems,
+  parseDuration,
+  toPlain,
+} from './config/index.ts';
+export type { ConfigFormat, Problems, ConfigValue, ConfigEntry, ConfigObject } from './config/index.ts';
+export {
+  marshalX509PopPayload,
+  parseX509PopPayload,
+  marshalX509PopChallenge,
+  parseX509PopChallenge,
+  answerX509PopChallenge,
+  verifyX509PopResponse,
+  sha1Fingerprint,
+  X509POP_NONCE_SIZE,
+} from './attestation/x509pop.ts';
+export type { X509PopPayload, X509PopChallenge } from './attestation/x509pop.ts';
+export { Metrics, serveMetrics } from './telemetry/metrics.ts';

@@ -1,1 +1,395 @@
-export {};
+// @ztwim/proto public surface: generated message schemas/types and service
+// descriptors (explicit re-exports; collisions renamed as noted), plus the
+// gRPC transport/server helpers built on connect-node.
+//
+// Messages are created with `create(XSchema, init)` from @bufbuild/protobuf.
+
+// RPC helpers
+export {
+  createUnixGrpcTransport,
+  createTcpGrpcTransport,
+  headersInterceptor,
+  cancelOnBreak,
+} from './rpc/client-transport.ts';
+export type { GrpcClientTransport, GrpcClientOptions, TcpGrpcTransportOptions } from './rpc/client-transport.ts';
+export { startGrpcServer } from './rpc/grpc-server.ts';
+export type {
+  StartGrpcServerOptions,
+  GrpcServer,
+  GrpcServerAddress,
+  GrpcListen,
+  UnixListen,
+  TcpListen,
+  CloseOptions,
+} from './rpc/grpc-server.ts';
+export {
+  toConnectError,
+  errorMappingInterceptor,
+  statusOf,
+  permissionDeniedError,
+  permissionDeniedReasonOf,
+} from './rpc/errors.ts';
+export type { GrpcCodeResolver } from './rpc/errors.ts';
+// Each gen module's file_* descriptor is exported too (for createRegistry, Any, JSON).
+
+// Workload API (no proto package: /SpiffeWorkloadAPI/<Method>)
+export {
+  file_workload_workload,
+  X509SVIDRequestSchema,
+  X509SVIDResponseSchema,
+  X509SVIDSchema as WorkloadX509SVIDSchema,
+  X509BundlesRequestSchema,
+  X509BundlesResponseSchema,
+  JWTSVIDRequestSchema,
+  JWTSVIDResponseSchema,
+  JWTSVIDSchema as WorkloadJWTSVIDSchema,
+  JWTBundlesRequestSchema,
+  JWTBundlesResponseSchema,
+  ValidateJWTSVIDRequestSchema,
+  ValidateJWTSVIDResponseSchema,
+  WITSVIDRequestSchema,
+  WITSVIDResponseSchema,
+  WITSVIDSchema,
+  WITBundlesRequestSchema,
+  WITBundlesResponseSchema,
+  SpiffeWorkloadAPI,
+} from './gen/workload/workload_pb.ts';
+export type {
+  X509SVIDRequest,
+  X509SVIDResponse,
+  X509SVID as WorkloadX509SVID,
+  X509BundlesRequest,
+  X509BundlesResponse,
+  JWTSVIDRequest,
+  JWTSVIDResponse,
+  JWTSVID as WorkloadJWTSVID,
+  JWTBundlesRequest,
+  JWTBundlesResponse,
+  ValidateJWTSVIDRequest,
+  ValidateJWTSVIDResponse,
+  WITSVIDRequest,
+  WITSVIDResponse,
+  WITSVID,
+  WITBundlesRequest,
+  WITBundlesResponse,
+} from './gen/workload/workload_pb.ts';
+
+// spire.api.types
+export {
+  file_spire_api_types_spiffeid,
+  SPIFFEIDSchema,
+} from './gen/spire/api/types/spiffeid_pb.ts';
+export type {
+  SPIFFEID,
+} from './gen/spire/api/types/spiffeid_pb.ts';
+export {
+  file_spire_api_types_selector,
+  SelectorSchema,
+  SelectorMatchSchema,
+  SelectorMatch_MatchBehavior,
+  SelectorMatch_MatchBehaviorSchema,
+} from './gen/spire/api/types/selector_pb.ts';
+export type {
+  Selector,
+  SelectorMatch,
+} from './gen/spire/api/types/selector_pb.ts';
+export {
+  file_spire_api_types_federateswith,
+  FederatesWithMatchSchema,
+  FederatesWithMatch_MatchBehavior,
+  FederatesWithMatch_MatchBehaviorSchema,
+} from './gen/spire/api/types/federateswith_pb.ts';
+export type {
+  FederatesWithMatch,
+} from './gen/spire/api/types/federateswith_pb.ts';
+export {
+  file_spire_api_types_attestation,
+  AttestationDataSchema,
+} from './gen/spire/api/types/attestation_pb.ts';
+export type {
+  AttestationData,
+} from './gen/spire/api/types/attestation_pb.ts';
+export {
+  file_spire_api_types_agent,
+  AgentSchema,
+  AgentMaskSchema,
+} from './gen/spire/api/types/agent_pb.ts';
+export type {
+  Agent,
+  AgentMask,
+} from './gen/spire/api/types/agent_pb.ts';
+export {
+  file_spire_api_types_entry,
+  EntrySchema,
+  EntryMaskSchema,
+} from './gen/spire/api/types/entry_pb.ts';
+export type {
+  Entry,
+  EntryMask,
+} from './gen/spire/api/types/entry_pb.ts';
+export {
+  file_spire_api_types_bundle,
+  BundleSchema,
+  X509CertificateSchema,
+  JWTKeySchema,
+  BundleMaskSchema,
+} from './gen/spire/api/types/bundle_pb.ts';
+export type {
+  Bundle,
+  X509Certificate,
+  JWTKey,
+  BundleMask,
+} from './gen/spire/api/types/bundle_pb.ts';
+export {
+  file_spire_api_types_x509svid,
+  X509SVIDSchema,
+} from './gen/spire/api/types/x509svid_pb.ts';
+export type {
+  X509SVID,
+} from './gen/spire/api/types/x509svid_pb.ts';
+export {
+  file_spire_api_types_jwtsvid,
+  JWTSVIDSchema,
+} from './gen/spire/api/types/jwtsvid_pb.ts';
+export type {
+  JWTSVID,
+} from './gen/spire/api/types/jwtsvid_pb.ts';
+export {
+  file_spire_api_types_jointoken,
+  JoinTokenSchema,
+} from './gen/spire/api/types/jointoken_pb.ts';
+export type {
+  JoinToken,
+} from './gen/spire/api/types/jointoken_pb.ts';
+export {
+  file_spire_api_types_status,
+  StatusSchema,
+  PermissionDeniedDetailsSchema,
+  PermissionDeniedDetails_Reason,
+  PermissionDeniedDetails_ReasonSchema,
+} from './gen/spire/api/types/status_pb.ts';
+export type {
+  Status,
+  PermissionDeniedDetails,
+} from './gen/spire/api/types/status_pb.ts';
+
+// spire.api.server.agent.v1 (service descriptor exported as AgentService)
+export {
+  file_spire_api_server_agent_v1_agent,
+  CountAgentsRequestSchema,
+  CountAgentsRequest_FilterSchema,
+  CountAgentsResponseSchema,
+  ListAgentsRequestSchema,
+  ListAgentsRequest_FilterSchema,
+  ListAgentsResponseSchema,
+  GetAgentRequestSchema,
+  DeleteAgentRequestSchema,
+  BanAgentRequestSchema,
+  AttestAgentRequestSchema,
+  AttestAgentRequest_ParamsSchema,
+  AttestAgentResponseSchema,
+  AttestAgentResponse_ResultSchema,
+  RenewAgentRequestSchema,
+  RenewAgentResponseSchema,
+  CreateJoinTokenRequestSchema,
+  AgentX509SVIDParamsSchema,
+  PostStatusRequestSchema,
+  PostStatusResponseSchema,
+  Agent as AgentService,
+} from './gen/spire/api/server/agent/v1/agent_pb.ts';
+export type {
+  CountAgentsRequest,
+  CountAgentsRequest_Filter,
+  CountAgentsResponse,
+  ListAgentsRequest,
+  ListAgentsRequest_Filter,
+  ListAgentsResponse,
+  GetAgentRequest,
+  DeleteAgentRequest,
+  BanAgentRequest,
+  AttestAgentRequest,
+  AttestAgentRequest_Params,
+  AttestAgentResponse,
+  AttestAgentResponse_Result,
+  RenewAgentRequest,
+  RenewAgentResponse,
+  CreateJoinTokenRequest,
+  AgentX509SVIDParams,
+  PostStatusRequest,
+  PostStatusResponse,
+} from './gen/spire/api/server/agent/v1/agent_pb.ts';
+
+// spire.api.server.entry.v1
+export {
+  file_spire_api_server_entry_v1_entry,
+  CountEntriesRequestSchema,
+  CountEntriesRequest_FilterSchema,
+  CountEntriesResponseSchema,
+  ListEntriesRequestSchema,
+  ListEntriesRequest_FilterSchema,
+  ListEntriesResponseSchema,
+  GetEntryRequestSchema,
+  BatchCreateEntryRequestSchema,
+  BatchCreateEntryResponseSchema,
+  BatchCreateEntryResponse_ResultSchema,
+  BatchUpdateEntryRequestSchema,
+  BatchUpdateEntryResponseSchema,
+  BatchUpdateEntryResponse_ResultSchema,
+  BatchDeleteEntryRequestSchema,
+  BatchDeleteEntryResponseSchema,
+  BatchDeleteEntryResponse_ResultSchema,
+  GetAuthorizedEntriesRequestSchema,
+  GetAuthorizedEntriesResponseSchema,
+  SyncAuthorizedEntriesRequestSchema,
+  SyncAuthorizedEntriesResponseSchema,
+  EntryRevisionSchema,
+  Entry as EntryService,
+} from './gen/spire/api/server/entry/v1/entry_pb.ts';
+export type {
+  CountEntriesRequest,
+  CountEntriesRequest_Filter,
+  CountEntriesResponse,
+  ListEntriesRequest,
+  ListEntriesRequest_Filter,
+  ListEntriesResponse,
+  GetEntryRequest,
+  BatchCreateEntryRequest,
+  BatchCreateEntryResponse,
+  BatchCreateEntryResponse_Result,
+  BatchUpdateEntryRequest,
+  BatchUpdateEntryResponse,
+  BatchUpdateEntryResponse_Result,
+  BatchDeleteEntryRequest,
+  BatchDeleteEntryResponse,
+  BatchDeleteEntryResponse_Result,
+  GetAuthorizedEntriesRequest,
+  GetAuthorizedEntriesResponse,
+  SyncAuthorizedEntriesRequest,
+  SyncAuthorizedEntriesResponse,
+  EntryRevision,
+} from './gen/spire/api/server/entry/v1/entry_pb.ts';
+
+// spire.api.server.svid.v1
+export {
+  file_spire_api_server_svid_v1_svid,
+  MintX509SVIDRequestSchema,
+  MintX509SVIDResponseSchema,
+  MintJWTSVIDRequestSchema,
+  MintJWTSVIDResponseSchema,
+  BatchNewX509SVIDRequestSchema,
+  BatchNewX509SVIDResponseSchema,
+  BatchNewX509SVIDResponse_ResultSchema,
+  NewJWTSVIDRequestSchema,
+  NewJWTSVIDResponseSchema,
+  NewDownstreamX509CARequestSchema,
+  NewDownstreamX509CAResponseSchema,
+  NewX509SVIDParamsSchema,
+  SVID as SvidService,
+} from './gen/spire/api/server/svid/v1/svid_pb.ts';
+export type {
+  MintX509SVIDRequest,
+  MintX509SVIDResponse,
+  MintJWTSVIDRequest,
+  MintJWTSVIDResponse,
+  BatchNewX509SVIDRequest,
+  BatchNewX509SVIDResponse,
+  BatchNewX509SVIDResponse_Result,
+  NewJWTSVIDRequest,
+  NewJWTSVIDResponse,
+  NewDownstreamX509CARequest,
+  NewDownstreamX509CAResponse,
+  NewX509SVIDParams,
+} from './gen/spire/api/server/svid/v1/svid_pb.ts';
+
+// spire.api.server.bundle.v1
+export {
+  file_spire_api_server_bundle_v1_bundle,
+  CountBundlesRequestSchema,
+  CountBundlesResponseSchema,
+  GetBundleRequestSchema,
+  AppendBundleRequestSchema,
+  PublishJWTAuthorityRequestSchema,
+  PublishJWTAuthorityResponseSchema,
+  ListFederatedBundlesRequestSchema,
+  ListFederatedBundlesResponseSchema,
+  GetFederatedBundleRequestSchema,
+  BatchCreateFederatedBundleRequestSchema,
+  BatchCreateFederatedBundleResponseSchema,
+  BatchCreateFederatedBundleResponse_ResultSchema,
+  BatchUpdateFederatedBundleRequestSchema,
+  BatchUpdateFederatedBundleResponseSchema,
+  BatchUpdateFederatedBundleResponse_ResultSchema,
+  BatchSetFederatedBundleRequestSchema,
+  BatchSetFederatedBundleResponseSchema,
+  BatchSetFederatedBundleResponse_ResultSchema,
+  BatchDeleteFederatedBundleRequestSchema,
+  BatchDeleteFederatedBundleRequest_Mode,
+  BatchDeleteFederatedBundleRequest_ModeSchema,
+  BatchDeleteFederatedBundleResponseSchema,
+  BatchDeleteFederatedBundleResponse_ResultSchema,
+  Bundle as BundleService,
+} from './gen/spire/api/server/bundle/v1/bundle_pb.ts';
+export type {
+  CountBundlesRequest,
+  CountBundlesResponse,
+  GetBundleRequest,
+  AppendBundleRequest,
+  PublishJWTAuthorityRequest,
+  PublishJWTAuthorityResponse,
+  ListFederatedBundlesRequest,
+  ListFederatedBundlesResponse,
+  GetFederatedBundleRequest,
+  BatchCreateFederatedBundleRequest,
+  BatchCreateFederatedBundleResponse,
+  BatchCreateFederatedBundleResponse_Result,
+  BatchUpdateFederatedBundleRequest,
+  BatchUpdateFederatedBundleResponse,
+  BatchUpdateFederatedBundleResponse_Result,
+  BatchSetFederatedBundleRequest,
+  BatchSetFederatedBundleResponse,
+  BatchSetFederatedBundleResponse_Result,
+  BatchDeleteFederatedBundleRequest,
+  BatchDeleteFederatedBundleResponse,
+  BatchDeleteFederatedBundleResponse_Result,
+} from './gen/spire/api/server/bundle/v1/bundle_pb.ts';
+
+// spire.api.server.debug.v1
+export {
+  file_spire_api_server_debug_v1_debug,
+  GetInfoRequestSchema,
+  GetInfoResponseSchema,
+  GetInfoResponse_CertSchema,
+  Debug as DebugService,
+} from './gen/spire/api/server/debug/v1/debug_pb.ts';
+export type {
+  GetInfoRequest,
+  GetInfoResponse,
+  GetInfoResponse_Cert,
+} from './gen/spire/api/server/debug/v1/debug_pb.ts';
+
+// grpc.health.v1
+export {
+  file_grpc_health_v1_health,
+  HealthCheckRequestSchema,
+  HealthCheckResponseSchema,
+  HealthCheckResponse_ServingStatus,
+  HealthCheckResponse_ServingStatusSchema,
+  Health as HealthService,
+} from './gen/grpc/health/v1/health_pb.ts';
+export type {
+  HealthCheckRequest,
+  HealthCheckResponse,
+} from './gen/grpc/health/v1/health_pb.ts';
+
+// spire.common (datastore bundle blob; prefixed Common*)
+export {
+  file_spire_common_common,
+  BundleSchema as CommonBundleSchema,
+  CertificateSchema as CommonCertificateSchema,
+  PublicKeySchema as CommonPublicKeySchema,
+} from './gen/spire/common/common_pb.ts';
+export type {
+  Bundle as CommonBundle,
+  Certificate as CommonCertificate,
+  PublicKey as CommonPublicKey,
+} from './gen/spire/common/common_pb.ts';

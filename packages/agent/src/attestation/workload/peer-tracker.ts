@@ -1,0 +1,218 @@
+// Binds a Workload API connection to the one process that opened it (SPIRE
+// pkg/common/peertracker, Linux). At accept time we take the kernel's SO_PEERCRED, pin the
+// process by opening its /proc/<pid> directory and record its start time and executable; after
+// attestation we check that the very same process is still there, unchanged, so the selectors
+// can never be those of a process that merely inherited the pid.
+import { closeSync, openSync, constants as fsConstants } from 'node:fs';
+import type { Socket } from 'node:net';
+
+import { ZtwimError, silentLogger, type Logger } from '@ztwim/core';
+import { peerCredOf, type PeerCred } from '@ztwim/peercred';
+
+import {
+  effectiveId,
+  exeIdentity,
+  exeIdentitySync,
+  readProcStatus,
+  readProcStatusSync,
+  readStartTime,
+  readStartTimeSync,
+  type ProcStatus,
+} from './proc-linux.ts';
+import type { Selector, WorkloadAttestor } from './workload-attestor.ts';
+
+export const WORKLOAD_ATTESTATION_FAILED = 'workload attestation failed';
+
+export interface PeerTrackerConfig {
+  /** Run in parallel for each attestation; their selectors are concatenated in this order. */
+  readonly attestors: readonly WorkloadAttestor[];
+  /** procfs mount; default `/proc`. */
+  readonly procRoot?: string;
+  readonly logger?: Logger;
+}
+
+/** What we knew about the peer process right after accept. */
+export interface PeerSnapshot {
+  readonly cred: PeerCred;
+  /** `starttime` from /proc/<pid>/stat (clock ticks since boot). */
+  readonly startTime: string;
+  /** `dev:ino` of /proc/<pid>/exe, or `unavailable:<errno>`. */
+  readonly exe: string;
+}
+
+function failed(pid: number, cause: unknown, reason?: string): ZtwimError {
+  return new ZtwimError('ERR_UNAVAILABLE', WORKLOAD_ATTESTATION_FAILED, {
+    cause,
+    fields: reason === undefined ? { pid } : { pid, reason },
+  });
+}
+
+class PeerChangedError extends Error {
+  override readonly name = 'PeerChangedError';
+}
+
+/** A connection's peer, pinned at accept time. Close it when the connection closes. */
+export class TrackedPeer {
+  readonly snapshot: PeerSnapshot;
+  readonly #attestors: readonly WorkloadAttestor[];
+  readonly #procRoot: string;
+  readonly #log: Logger;
+  #dirFd: number;
+
+  /** Prefer PeerTracker.track(); this takes an already-open fd on /proc/<pid> (owned from now on). */
+  constructor(snapshot: PeerSnapshot, dirFd: number, config: PeerTrackerConfig) {
+    this.snapshot = snapshot;
+    this.#dirFd = dirFd;
+    this.#attestors = config.attestors;
+    this.#procRoot = config.procRoot ?? '/proc';
+    this.#log = (config.logger ?? silentLogger()).child({ pid: snapshot.cred.pid });
+  }
+
+  get pid(): number {
+    return this.snapshot.cred.pid;
+  }
+
+  get closed(): boolean {
+    return this.#dirFd < 0;
+  }
+
+  /**
+   * Throws PeerChangedError unless the pinned process still runs with the connect-time start time,
+   * uid/gid and executable, and `/proc/<pid>` still names that process.
+   */
+  async #verifySame(stage: string): Promise<void> {
+    if (this.#dirFd < 0) throw new PeerChangedError('peer is no longer tracked');
+    const { cred, startTime, exe } = this.snapshot;
+    const pinned = `/proc/self/fd/${this.#dirFd}`;
+    const byPid = `${this.#procRoot}/${cred.pid}`;
+    let pinnedStart: string;
+    let byPidStart: string;
+    try {
+      [pinnedStart, byPidStart] = await Promise.all([readStartTime(pinned), readStartTime(byPid)]);
+    } catch (e) {
+      throw new PeerChangedError(`caller exit suspected (${stage}): cannot read stat`, { cause: e });
+    }
+    if (pinnedStart !== startTime || byPidStart !== startTime) {
+      throw new PeerChangedError(
+        `new process detected (${stage}): start time ${byPidStart} does not match original caller ${startTime}`,
+      );
+    }
+    let status: ProcStatus;
+    try {
+      status = await readProcStatus(pinned);
+    } catch (e) {
+      throw new PeerChangedError(`caller exit suspected (${stage}): cannot read status`, { cause: e });
+    }
+    const uid = effectiveId(status.uids);
+    const gid = effectiveId(status.gids);
+    if (uid !== cred.uid || gid !== cred.gid) {
+      throw new PeerChangedError(
+        `process credentials changed (${stage}): uid/gid ${uid}/${gid}, caller connected as ${cred.uid}/${cred.gid}`,
+      );
+    }
+    const nowExe = await exeIdentity(pinned);
+    if (nowExe !== exe) {
+      throw new PeerChangedError(`executable replaced (${stage}): ${nowExe}, caller connected running ${exe}`);
+    }
+  }
+
+  /** Throws ERR_UNAVAILABLE if the peer exited or is no longer the process that connected. */
+  async checkAlive(): Promise<void> {
+    try {
+      await this.#verifySame('check');
+    } catch (e) {
+      this.#log.warn({ err: e }, 'workload peer changed');
+      throw failed(this.pid, e);
+    }
+  }
+
+  /**
+   * Selectors of the peer, from all attestors, only if the process that connected is the one
+   * that was attested (checked before and after). Any failure → ERR_UNAVAILABLE
+   * `workload attestation failed`; an aborted signal rethrows its reason.
+   */
+  async attest(signal?: AbortSignal): Promise<Selector[]> {
+    try {
+      signal?.throwIfAborted();
+      await this.#verifySame('before attestation');
+      const results = await Promise.all(this.#attestors.map((a) => a.attest(this.pid, signal)));
+      await this.#verifySame('after attestation');
+      return results.flat();
+    } catch (e) {
+      if (signal?.aborted) throw signal.reason;
+      this.#log.warn({ err: e }, 'workload attestation failed');
+      throw failed(this.pid, e);
+    }
+  }
+
+  close(): void {
+    if (this.#dirFd < 0) return;
+    const fd = this.#dirFd;
+    this.#dirFd = -1;
+    closeSync(fd);
+  }
+}
+
+export class PeerTracker {
+  readonly #config: PeerTrackerConfig;
+  readonly #procRoot: string;
+  readonly #log: Logger;
+
+  constructor(config: PeerTrackerConfig) {
+    this.#config = config;
+    this.#procRoot = config.procRoot ?? '/proc';
+    this.#log = config.logger ?? silentLogger();
+  }
+
+  /**
+   * Call on the accepted socket before reading from it. Pins the peer and closes the pin when the
+   * socket closes. Throws ERR_UNAVAILABLE if the peer cannot be identified or is already gone.
+   */
+  track(socket: Socket): TrackedPeer {
+    let cred: PeerCred;
+    try {
+      cred = peerCredOf(socket);
+    } catch (e) {
+      this.#log.warn({ err: e }, 'cannot read workload peer credentials');
+      throw new ZtwimError('ERR_UNAVAILABLE', WORKLOAD_ATTESTATION_FAILED, { cause: e });
+    }
+    const peer = this.trackCred(cred);
+    if (socket.closed) peer.close();
+    else socket.once('close', () => peer.close());
+    return peer;
+  }
+
+  /**
+   * Pins the process named by credentials the caller read from the kernel at accept time.
+   * Everything here is synchronous so the window between accept and pinning stays tiny.
+   */
+  trackCred(cred: PeerCred): TrackedPeer {
+    const procDir = `${this.#procRoot}/${cred.pid}`;
+    let fd: number;
+    try {
+      // libuv opens with O_CLOEXEC.
+      fd = openSync(procDir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+    } catch (e) {
+      this.#log.warn({ pid: cred.pid, err: e }, 'could not open caller proc directory');
+      throw failed(cred.pid, e, 'caller exited');
+    }
+    try {
+      const pinned = `/proc/self/fd/${fd}`;
+      const startTime = readStartTimeSync(pinned);
+      const status = readProcStatusSync(pinned);
+      // If we lost a pid race between connect() and open(), the winner must at least run as
+      // the same user and group that connected (as SPIRE checks).
+      const uid = effectiveId(status.uids);
+      const gid = effectiveId(status.gids);
+      if (uid !== cred.uid || gid !== cred.gid) {
+        throw new PeerChangedError(`new process detected: uid/gid ${uid}/${gid} do not match caller ${cred.uid}/${cred.gid}`);
+      }
+      const exe = exeIdentitySync(pinned);
+      return new TrackedPeer(Object.freeze({ cred, startTime, exe }), fd, this.#config);
+    } catch (e) {
+      closeSync(fd);
+      this.#log.warn({ pid: cred.pid, err: e }, 'could not pin caller process');
+      throw failed(cred.pid, e);
+    }
+  }
+}

@@ -1,0 +1,114 @@
+// Reading Linux procfs. A "process directory" is `/proc/<pid>` or, to pin one process for good,
+// `/proc/self/fd/<fd>` where fd is an open handle on its `/proc/<pid>` directory: lookups through
+// the handle fail (ESRCH/ENOENT) once that process is gone, even if its pid has been reused.
+import { readFile, readlink, stat } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
+
+export interface ProcStatus {
+  /** Real, effective, saved and filesystem uid (the `Uid:` line). */
+  readonly uids: readonly number[];
+  /** Real, effective, saved and filesystem gid (the `Gid:` line). */
+  readonly gids: readonly number[];
+  /** Supplementary group ids as written (the `Groups:` line), in kernel order. */
+  readonly groups: readonly string[];
+}
+
+function ids(value: string): number[] {
+  return value
+    .trim()
+    .split(/\s+/)
+    .filter((f) => f !== '')
+    .map((f) => {
+      if (!/^\d+$/.test(f)) throw new Error(`bad id ${JSON.stringify(f)} in status`);
+      return Number(f);
+    });
+}
+
+/** Parses `/proc/<pid>/status` (only the lines we use). */
+export function parseProcStatus(text: string): ProcStatus {
+  let uids: number[] | undefined;
+  let gids: number[] | undefined;
+  let groups: string[] = [];
+  for (const line of text.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon < 0) continue;
+    const key = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1);
+    if (key === 'uid') uids = ids(value);
+    else if (key === 'gid') gids = ids(value);
+    else if (key === 'groups') groups = value.trim().split(/\s+/).filter((g) => g !== '');
+  }
+  if (uids === undefined || uids.length === 0) throw new Error('no Uid line in status');
+  if (gids === undefined || gids.length === 0) throw new Error('no Gid line in status');
+  return { uids, gids, groups };
+}
+
+/** The effective id: the second value when there are several, as SPIRE (gopsutil) does. */
+export function effectiveId(values: readonly number[]): number {
+  const v = values.length > 1 ? values[1] : values[0];
+  if (v === undefined) throw new Error('no ids');
+  return v;
+}
+
+/**
+ * Field 22 (`starttime`, clock ticks since boot) of `/proc/<pid>/stat`. The command name (field 2)
+ * may contain spaces and parentheses, so fields are counted from the last `)`.
+ */
+export function parseStartTime(text: string): string {
+  const close = text.lastIndexOf(')');
+  if (close < 0 || text.indexOf('(') < 0) throw new Error('task name is not parenthesized');
+  // After ") " come fields 3.. (state, ppid, ...); starttime is field 22 → index 19 here.
+  const rest = text.slice(close + 2).trim().split(' ');
+  if (rest.length < 36) throw new Error('bad stat data or unsupported platform');
+  const start = rest[19];
+  if (start === undefined || !/^\d+$/.test(start)) throw new Error('bad starttime in stat');
+  return start;
+}
+
+export async function readProcStatus(procDir: string): Promise<ProcStatus> {
+  return parseProcStatus(await readFile(`${procDir}/status`, 'utf8'));
+}
+
+export async function readStartTime(procDir: string): Promise<string> {
+  return parseStartTime(await readFile(`${procDir}/stat`, 'utf8'));
+}
+
+export function readStartTimeSync(procDir: string): string {
+  return parseStartTime(readFileSync(`${procDir}/stat`, 'utf8'));
+}
+
+export function readProcStatusSync(procDir: string): ProcStatus {
+  return parseProcStatus(readFileSync(`${procDir}/status`, 'utf8'));
+}
+
+/** The executable's path as the kernel shows it (may end in ` (deleted)`). */
+export async function readExePath(procDir: string): Promise<string> {
+  return readlink(`${procDir}/exe`);
+}
+
+function errnoCode(e: unknown): string {
+  const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : 'EUNKNOWN';
+}
+
+/**
+ * Identity of the running executable's file (`dev:ino`), or `unavailable:<errno>` when the
+ * kernel will not show it (e.g. EACCES). Compared across time to detect an exec.
+ */
+export async function exeIdentity(procDir: string): Promise<string> {
+  try {
+    const st = await stat(`${procDir}/exe`, { bigint: true });
+    return `${st.dev}:${st.ino}`;
+  } catch (e) {
+    return `unavailable:${errnoCode(e)}`;
+  }
+}
+
+export function exeIdentitySync(procDir: string): string {
+  try {
+    const st = statSync(`${procDir}/exe`, { bigint: true });
+    return `${st.dev}:${st.ino}`;
+  } catch (e) {
+    return `unavailable:${errnoCode(e)}`;
+  }
+}

@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+
+import { loadUserDb, parseIdFile } from './user-db.ts';
+
+describe('parseIdFile', () => {
+  it('first match wins; comments, NIS lines and malformed lines are skipped', () => {
+    const passwd = [
+      '# comment',
+      '',
+      '+nis',
+      'alice:x:1000:1000:Alice:/home/alice:/bin/sh',
+      'short:x:1001',
+      'bob:x:1000:1000::/home/bob:/bin/sh',
+      'carol:x:notanumber:1:::',
+      '  dave:x:1002:1002::/:/bin/sh  ',
+    ].join('\n');
+    assert.deepEqual([...parseIdFile(passwd, 7)], [
+      [1000, 'alice'],
+      [1002, 'dave'],
+    ]);
+    assert.deepEqual([...parseIdFile('wheel:x:10:alice,bob\nbad:x:\n', 4)], [[10, 'wheel']]);
+  });
+});
+
+describe('loadUserDb', () => {
+  it('reads both files; a missing file means no names', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ztwim-userdb-'));
+    try {
+      writeFileSync(join(dir, 'passwd'), 'svc:x:900:901::/:/bin/false\n');
+      const db = await loadUserDb({ passwdFile: join(dir, 'passwd'), groupFile: join(dir, 'missing') });
+      assert.equal(db.userName(900), 'svc');
+      assert.equal(db.userName(901), undefined);
+      assert.equal(db.groupName(901), undefined);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,21 @@
+/** A selector as SPIRE writes it: type `unix`, value `uid:1000` (shown as `unix:uid:1000`). */
+export interface Selector {
+  readonly type: string;
+  readonly value: string;
+}
+
+/**
+ * Produces selectors for a process. One implementation per file (`unix.ts`, later `k8s.ts`);
+ * the agent lists its attestors explicitly. Implementations read whatever they need by pid and
+ * throw (ZtwimError) when they cannot; PID-reuse safety is the peer tracker's job, not theirs.
+ */
+export interface WorkloadAttestor {
+  /** Plugin name as in the agent config (`WorkloadAttestor "unix"`), also the selector type. */
+  readonly name: string;
+  attest(pid: number, signal?: AbortSignal): Promise<Selector[]>;
+}
+
+/** `type:value`, the form used in logs, the CLI and registration entries. */
+export function formatSelector(s: Selector): string {
+  return `${s.type}:${s.value}`;
+}

@@ -1,0 +1,144 @@
+// Agent -> server client: TLS with SPIFFE peer verification, node attestation, authorized calls.
+import * as crypto from 'node:crypto';
+import { createClient, type Client } from '@connectrpc/connect';
+import {
+  AgentService, BundleService, EntryService, SvidService,
+  createTcpGrpcTransport, type GrpcClientTransport,
+  type AttestAgentRequest, type Bundle, type Entry,
+} from '@ztwim/proto';
+import { derToPem } from '@ztwim/spiffe';
+import { ZtwimError } from '@ztwim/core';
+import { create } from '@bufbuild/protobuf';
+import { AttestAgentRequestSchema } from '@ztwim/proto';
+import { createCsr, generateEcKey } from './csr.ts';
+
+export interface ServerClientOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly trustDomain: string;
+  /** DER root certificates trusted for the server's SVID; empty + insecure skips chain checks. */
+  readonly roots: readonly Uint8Array[];
+  readonly insecure?: boolean;
+}
+
+/** Agent credentials: SVID chain (DER, leaf first) and PKCS#8 key. */
+export interface AgentCredentials {
+  readonly chain: readonly Uint8Array[];
+  readonly keyDer: Uint8Array;
+  readonly id: string;
+  readonly expiresAt: number;
+  readonly reattestable: boolean;
+}
+
+function uriSans(cert: { subjectaltname?: string }): string[] {
+  return (cert.subjectaltname ?? '').split(',').map((s) => s.trim()).filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
+}
+
+function tlsOptions(o: ServerClientOptions, creds?: AgentCredentials): Record<string, unknown> {
+  const expected = `spiffe://${o.trustDomain}/spire/server`;
+  const base: Record<string, unknown> = {
+    servername: '',
+    checkServerIdentity: (_host: string, cert: { subjectaltname?: string }) => {
+      if (!uriSans(cert).includes(expected)) return new Error(`server SVID id is not ${expected}`);
+      return undefined;
+    },
+  };
+  if (o.insecure === true || o.roots.length === 0) {
+    base['rejectUnauthorized'] = false;
+  } else {
+    base['ca'] = o.roots.map((d) => derToPem(d, 'CERTIFICATE'));
+  }
+  if (creds !== undefined) {
+    base['cert'] = creds.chain.map((d) => derToPem(d, 'CERTIFICATE')).join('');
+    base['key'] = crypto.createPrivateKey({ key: Buffer.from(creds.keyDer), format: 'der', type: 'pkcs8' });
+  }
+  return base;
+}
+
+export class ServerClient {
+  readonly #opts: ServerClientOptions;
+  readonly #transport: GrpcClientTransport;
+  readonly agent: Client<typeof AgentService>;
+  readonly entry: Client<typeof EntryService>;
+  readonly svid: Client<typeof SvidService>;
+  readonly bundle: Client<typeof BundleService>;
+
+  constructor(opts: ServerClientOptions, creds?: AgentCredentials) {
+    this.#opts = opts;
+    this.#transport = createTcpGrpcTransport({ host: opts.host, port: opts.port, tls: tlsOptions(opts, creds), defaultTimeoutMs: 30_000 });
+    this.agent = createClient(AgentService, this.#transport);
+    this.entry = createClient(EntryService, this.#transport);
+    this.svid = createClient(SvidService, this.#transport);
+    this.bundle = createClient(BundleService, this.#transport);
+  }
+
+  get options(): ServerClientOptions { return this.#opts; }
+
+  close(): void { this.#transport.close(); }
+}
+
+export type NodeAttestationData =
+  | { readonly type: 'join_token'; readonly token: string }
+  | { readonly type: 'custom'; readonly pluginType: string; readonly payload: Uint8Array; readonly answer: (challenge: Uint8Array) => Uint8Array };
+
+/** Runs AttestAgent; returns the agent credentials. */
+export async function attestAgent(client: ServerClient, data: NodeAttestationData): Promise<AgentCredentials> {
+  const { privateKey, publicKey } = generateEcKey();
+  const csr = createCsr(privateKey, publicKey);
+  const type = data.type === 'join_token' ? 'join_token' : data.pluginType;
+  const payload = data.type === 'join_token' ? new TextEncoder().encode(data.token) : data.payload;
+  // Queue of requests fed to the bidi stream.
+  const queue: AttestAgentRequest[] = [create(AttestAgentRequestSchema, { step: { case: 'params', value: { data: { type, payload }, params: { csr } } } })];
+  let wake: (() => void) | undefined;
+  let finished = false;
+  async function* requests(): AsyncGenerator<AttestAgentRequest> {
+    for (;;) {
+      const next = queue.shift();
+      if (next !== undefined) { yield next; continue; }
+      if (finished) return;
+      await new Promise<void>((r) => { wake = r; });
+    }
+  }
+  try {
+    for await (const res of client.agent.attestAgent(requests())) {
+      if (res.step.case === 'challenge') {
+        if (data.type !== 'custom') throw new ZtwimError('ERR_INTERNAL', 'unexpected attestation challenge');
+        queue.push(create(AttestAgentRequestSchema, { step: { case: 'challengeResponse', value: data.answer(res.step.value) } }));
+        wake?.();
+      } else if (res.step.case === 'result') {
+        const svid = res.step.value.svid;
+        if (svid === undefined || svid.certChain.length === 0) throw new ZtwimError('ERR_INTERNAL', 'attestation result has no svid');
+        const id = svid.id === undefined ? '' : `spiffe://${svid.id.trustDomain}${svid.id.path}`;
+        return {
+          chain: svid.certChain,
+          keyDer: new Uint8Array(privateKey.export({ type: 'pkcs8', format: 'der' })),
+          id,
+          expiresAt: Number(svid.expiresAt) * 1000,
+          reattestable: res.step.value.reattestable,
+        };
+      }
+    }
+  } finally {
+    finished = true;
+    wake?.();
+  }
+  throw new ZtwimError('ERR_UNAVAILABLE', 'attestation stream ended without a result');
+}
+
+/** RenewAgent with a fresh key. */
+export async function renewAgent(client: ServerClient, reattestable: boolean): Promise<AgentCredentials> {
+  const { privateKey, publicKey } = generateEcKey();
+  const csr = createCsr(privateKey, publicKey);
+  const res = await client.agent.renewAgent({ params: { csr } });
+  const svid = res.svid;
+  if (svid === undefined) throw new ZtwimError('ERR_INTERNAL', 'renew result has no svid');
+  return {
+    chain: svid.certChain,
+    keyDer: new Uint8Array(privateKey.export({ type: 'pkcs8', format: 'der' })),
+    id: svid.id === undefined ? '' : `spiffe://${svid.id.trustDomain}${svid.id.path}`,
+    expiresAt: Number(svid.expiresAt) * 1000,
+    reattestable,
+  };
+}
+
+export type { Bundle, Entry };

@@ -1,0 +1,168 @@
+// SPIRE agent.conf (HCL/JSON) -> AgentConfig. Programmatic callers build AgentConfig directly.
+import { resolve } from 'node:path';
+import { loadConfigFile, parseLogLevel, problems, Section, throwIfProblems, type ConfigObject, type LogLevel } from '@ztwim/core';
+import { TrustDomain } from '@ztwim/spiffe';
+
+export type NodeAttestorConfig =
+  | { readonly type: 'join_token' }
+  | { readonly type: 'x509pop'; readonly privateKeyPath: string; readonly certificatePath: string; readonly intermediatesPath?: string };
+
+export interface AgentConfig {
+  readonly serverAddress: string;
+  readonly serverPort: number;
+  readonly trustDomain: string;
+  readonly trustBundlePath?: string;
+  readonly trustBundleUrl?: string;
+  readonly trustBundleFormat: 'pem' | 'spiffe';
+  /** In-memory bootstrap bundle (PEM text or SPIFFE bundle JSON per trustBundleFormat). */
+  readonly trustBundle?: string;
+  readonly insecureBootstrap: boolean;
+  readonly joinToken?: string;
+  readonly dataDir: string;
+  readonly socketPath: string;
+  readonly logLevel: LogLevel;
+  readonly workloadKeyType: 'ec-p256';
+  readonly syncIntervalMs: number;
+  readonly nodeAttestor: NodeAttestorConfig;
+  readonly keyManager: 'disk' | 'memory';
+  readonly unixAttestor: { readonly discoverWorkloadPath: boolean; readonly workloadSizeLimit: number };
+}
+
+export const AGENT_DEFAULTS = {
+  dataDir: './.ztwim/agent',
+  socketPath: '/tmp/spire-agent/public/api.sock',
+  serverPort: 8081,
+  syncIntervalMs: 5000,
+} as const;
+
+export interface AgentConfigOverrides {
+  readonly serverAddress?: string;
+  readonly serverPort?: number;
+  readonly trustDomain?: string;
+  readonly joinToken?: string;
+  readonly dataDir?: string;
+  readonly socketPath?: string;
+  readonly logLevel?: string;
+  readonly trustBundlePath?: string;
+}
+
+export function loadAgentConfig(path: string, overrides: AgentConfigOverrides = {}): AgentConfig {
+  return buildAgentConfig(loadConfigFile(path), path, overrides);
+}
+
+function pluginData(s: Section): Section | undefined {
+  const pd = s.section('plugin_data');
+  s.done();
+  return pd;
+}
+
+export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfigOverrides = {}, baseDir = process.cwd()): AgentConfig {
+  const p = problems(where);
+  const root = new Section(doc, '', p);
+  const s = root.section('agent') ?? new Section({ kind: 'object', entries: [], line: 1 }, 'agent', p);
+  const serverAddress = o.serverAddress ?? s.string('server_address');
+  if (serverAddress === undefined) p.add('agent.server_address', s.lineOf('server_address'), 'is required');
+  const serverPort = o.serverPort ?? s.number('server_port', { integer: true, min: 1, max: 65535 }) ?? AGENT_DEFAULTS.serverPort;
+  const td = o.trustDomain ?? s.string('trust_domain');
+  if (td === undefined) p.add('agent.trust_domain', s.lineOf('trust_domain'), 'is required');
+  else {
+    try { TrustDomain.parse(td); } catch (e) { p.add('agent.trust_domain', s.lineOf('trust_domain'), (e as Error).message); }
+  }
+  const tbp = o.trustBundlePath ?? s.string('trust_bundle_path');
+  const tbu = s.string('trust_bundle_url');
+  const fmt = s.string('trust_bundle_format') ?? 'pem';
+  if (fmt !== 'pem' && fmt !== 'spiffe') p.add('agent.trust_bundle_format', s.lineOf('trust_bundle_format'), 'must be pem or spiffe');
+  const insecure = s.bool('insecure_bootstrap') ?? false;
+  if (tbp !== undefined && tbu !== undefined) p.add('agent.trust_bundle_url', s.lineOf('trust_bundle_url'), 'cannot be set together with trust_bundle_path');
+  if (insecure && (tbp !== undefined || tbu !== undefined)) p.add('agent.insecure_bootstrap', s.lineOf('insecure_bootstrap'), 'cannot be set together with a trust bundle');
+  const joinToken = o.joinToken ?? s.string('join_token');
+  const dataDir = resolve(baseDir, o.dataDir ?? s.string('data_dir') ?? AGENT_DEFAULTS.dataDir);
+  const socketPath = resolve(baseDir, o.socketPath ?? s.string('socket_path') ?? AGENT_DEFAULTS.socketPath);
+  const lvlRaw = o.logLevel ?? s.string('log_level');
+  let logLevel: LogLevel = 'info';
+  if (lvlRaw !== undefined) {
+    const l = parseLogLevel(lvlRaw);
+    if (l === undefined) p.add('agent.log_level', s.lineOf('log_level'), `unknown level "${lvlRaw}"`);
+    else logLevel = l;
+  }
+  const kt = s.string('workload_x509_svid_key_type') ?? 'ec-p256';
+  if (kt !== 'ec-p256') p.add('agent.workload_x509_svid_key_type', s.lineOf('workload_x509_svid_key_type'), 'only ec-p256 is supported');
+  let syncIntervalMs: number = AGENT_DEFAULTS.syncIntervalMs;
+  const exp = s.section('experimental');
+  if (exp !== undefined) {
+    const si = exp.duration('sync_interval');
+    if (si !== undefined) {
+      if (si <= 0) p.add('agent.experimental.sync_interval', exp.lineOf('sync_interval'), 'must be positive');
+      else syncIntervalMs = si;
+    }
+    exp.done();
+  }
+  for (const k of ['log_format', 'log_file']) s.ignore(k);
+  s.done();
+
+  let nodeAttestor: NodeAttestorConfig | undefined;
+  let keyManager: 'disk' | 'memory' = 'disk';
+  let unixAttestor = { discoverWorkloadPath: false, workloadSizeLimit: 0 };
+  const plugins = root.section('plugins');
+  if (plugins !== undefined) {
+    for (const { label, section, line } of plugins.labelled('NodeAttestor')) {
+      const pd = pluginData(section);
+      if (label === 'join_token') nodeAttestor = { type: 'join_token' };
+      else if (label === 'x509pop') {
+        const kp = pd?.string('private_key_path');
+        const cp = pd?.string('certificate_path');
+        const ip = pd?.string('intermediates_path');
+        if (kp === undefined) p.add('plugins.NodeAttestor.x509pop.plugin_data.private_key_path', line, 'is required');
+        if (cp === undefined) p.add('plugins.NodeAttestor.x509pop.plugin_data.certificate_path', line, 'is required');
+        nodeAttestor = {
+          type: 'x509pop',
+          privateKeyPath: resolve(baseDir, kp ?? ''),
+          certificatePath: resolve(baseDir, cp ?? ''),
+          ...(ip === undefined ? {} : { intermediatesPath: resolve(baseDir, ip) }),
+        };
+      } else p.add(`plugins.NodeAttestor.${label}`, line, 'unknown NodeAttestor plugin (supported: join_token, x509pop)');
+      pd?.done();
+    }
+    for (const { label, section, line } of plugins.labelled('KeyManager')) {
+      const pd = pluginData(section);
+      pd?.ignore('directory');
+      if (label === 'disk' || label === 'memory') keyManager = label;
+      else p.add(`plugins.KeyManager.${label}`, line, 'unknown KeyManager plugin (supported: disk, memory)');
+      pd?.done();
+    }
+    for (const { label, section, line } of plugins.labelled('WorkloadAttestor')) {
+      const pd = pluginData(section);
+      if (label === 'unix') {
+        unixAttestor = {
+          discoverWorkloadPath: pd?.bool('discover_workload_path') ?? false,
+          workloadSizeLimit: pd?.number('workload_size_limit', { integer: true, min: -1 }) ?? 0,
+        };
+      } else p.add(`plugins.WorkloadAttestor.${label}`, line, 'unknown WorkloadAttestor plugin (supported: unix)');
+      pd?.done();
+    }
+    plugins.done();
+  }
+  root.ignore('telemetry');
+  root.ignore('health_checks');
+  root.done();
+  if (nodeAttestor === undefined) nodeAttestor = { type: 'join_token' };
+  throwIfProblems(p);
+  return {
+    serverAddress: serverAddress ?? '',
+    serverPort,
+    trustDomain: td ?? '',
+    ...(tbp === undefined ? {} : { trustBundlePath: resolve(baseDir, tbp) }),
+    ...(tbu === undefined ? {} : { trustBundleUrl: tbu }),
+    trustBundleFormat: fmt === 'spiffe' ? 'spiffe' : 'pem',
+    insecureBootstrap: insecure,
+    ...(joinToken === undefined ? {} : { joinToken }),
+    dataDir,
+    socketPath,
+    logLevel,
+    workloadKeyType: 'ec-p256',
+    syncIntervalMs,
+    nodeAttestor,
+    keyManager,
+    unixAttestor,
+  };
+}

@@ -1,0 +1,103 @@
+import { isZtwimError } from '@ztwim/core';
+import { isSpiffeError } from '@ztwim/spiffe';
+import { println, type Env } from './env.ts';
+import { Flags, flagsUsage, HelpRequested, parseFlags, UsageError, type FlagSpecs } from './flags.ts';
+
+/** Exit codes scripts can rely on. */
+export const EXIT_OK = 0;
+export const EXIT_ERROR = 1;
+export const EXIT_USAGE = 2;
+
+export interface Command {
+  readonly name: string;
+  readonly summary: string;
+  /** Extra text for --help. */
+  readonly description?: string;
+  readonly flags?: FlagSpecs;
+  readonly subcommands?: readonly Command[];
+  /** Returns an exit code (default 0). */
+  run?(flags: Flags, env: Env): Promise<number | void>;
+}
+
+/** An error whose message is printed as `Error: <message>` with exit code 1. */
+export class CommandError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = EXIT_ERROR) {
+    super(message);
+    this.exitCode = exitCode;
+    this.name = 'CommandError';
+  }
+}
+
+function help(cmd: Command, path: string[]): string {
+  const lines = [`Usage: ${path.join(' ')}${cmd.subcommands ? ' <command>' : ''}${cmd.flags ? ' [flags]' : ''}`, '', cmd.summary];
+  if (cmd.description !== undefined) lines.push('', cmd.description);
+  if (cmd.subcommands) {
+    lines.push('', 'Commands:');
+    const w = Math.max(...cmd.subcommands.map((c) => c.name.length));
+    for (const c of cmd.subcommands) lines.push(`  ${c.name.padEnd(w)}  ${c.summary}`);
+    lines.push('', `Run '${path.join(' ')} <command> --help' for more.`);
+  }
+  if (cmd.flags && Object.keys(cmd.flags).length > 0) lines.push('', 'Flags:', flagsUsage(cmd.flags));
+  return lines.join('\n');
+}
+
+/** Dispatches argv through the command tree; returns the exit code. Never throws. */
+export async function runCommand(root: Command, argv: readonly string[], env: Env): Promise<number> {
+  let cmd = root;
+  const path = [root.name];
+  let rest = [...argv];
+  while (cmd.subcommands) {
+    const next = rest[0];
+    // A group that also runs on its own (`api fetch` = `api fetch x509`, as in spire-agent).
+    if (cmd.run !== undefined && (next === undefined || (next.startsWith('-') && !['-h', '-help', '--help'].includes(next)))) break;
+    if (next === undefined || next === '-h' || next === '-help' || next === '--help' || next === 'help') {
+      println(next === undefined ? env.stderr : env.stdout, help(cmd, path));
+      return next === undefined ? EXIT_USAGE : EXIT_OK;
+    }
+    const sub = cmd.subcommands.find((c) => c.name === next);
+    if (sub === undefined) {
+      println(env.stderr, `Error: unknown command "${next}" for "${path.join(' ')}"`);
+      println(env.stderr, `Run '${path.join(' ')} --help' for usage.`);
+      return EXIT_USAGE;
+    }
+    cmd = sub;
+    path.push(sub.name);
+    rest = rest.slice(1);
+  }
+  let flags: Flags;
+  try {
+    flags = new Flags(parseFlags(cmd.flags ?? {}, rest));
+  } catch (e) {
+    if (e instanceof HelpRequested) {
+      println(env.stdout, help(cmd, path));
+      return EXIT_OK;
+    }
+    if (e instanceof UsageError) {
+      println(env.stderr, `Error: ${e.message}`);
+      println(env.stderr, `Run '${path.join(' ')} --help' for usage.`);
+      return EXIT_USAGE;
+    }
+    throw e;
+  }
+  try {
+    const code = cmd.run ? await cmd.run(flags, env) : EXIT_OK;
+    return code ?? EXIT_OK;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      println(env.stderr, `Error: ${e.message}`);
+      return EXIT_USAGE;
+    }
+    if (e instanceof CommandError) {
+      println(env.stderr, `Error: ${e.message}`);
+      return e.exitCode;
+    }
+    if (isZtwimError(e) || isSpiffeError(e)) {
+      println(env.stderr, `Error: ${e.message}`);
+      return EXIT_ERROR;
+    }
+    println(env.stderr, `Error: ${e instanceof Error ? e.message : String(e)}`);
+    if (env.vars.ZTWIM_DEBUG === '1' && e instanceof Error && e.stack !== undefined) println(env.stderr, e.stack);
+    return EXIT_ERROR;
+  }
+}

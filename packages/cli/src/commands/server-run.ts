@@ -1,0 +1,52 @@
+import { loadServerConfig, startServer, type ServerConfigOverrides } from '@ztwim/server';
+import type { Command } from '../command.ts';
+import { println } from '../env.ts';
+import type { FlagSpecs } from '../flags.ts';
+import type { Flags } from '../flags.ts';
+
+const CONFIG_FLAGS: FlagSpecs = {
+  config: { kind: 'string', usage: 'Path to a server config file (HCL like SPIRE server.conf; .yaml/.json also accepted)', default: 'conf/server/server.conf', arg: 'FILE' },
+  trustDomain: { kind: 'string', usage: 'The trust domain that this server belongs to', arg: 'TD' },
+  bindAddress: { kind: 'string', usage: 'IP address or DNS name of the ztwim server', arg: 'ADDR' },
+  serverPort: { kind: 'int', usage: 'Port number of the ztwim server', arg: 'PORT' },
+  socketPath: { kind: 'string', usage: 'Path to bind the admin API socket to', arg: 'PATH' },
+  dataDir: { kind: 'string', usage: 'Directory to store runtime data to', arg: 'DIR' },
+  logLevel: { kind: 'string', usage: "'debug', 'info', 'warn', or 'error'", arg: 'LEVEL' },
+};
+
+function overrides(f: Flags): ServerConfigOverrides {
+  const o: { -readonly [K in keyof ServerConfigOverrides]: ServerConfigOverrides[K] } = {};
+  if (f.isSet('trustDomain')) o.trustDomain = f.string('trustDomain');
+  if (f.isSet('bindAddress')) o.bindAddress = f.string('bindAddress');
+  if (f.isSet('serverPort')) o.bindPort = f.int('serverPort');
+  if (f.isSet('socketPath')) o.socketPath = f.string('socketPath');
+  if (f.isSet('dataDir')) o.dataDir = f.string('dataDir');
+  if (f.isSet('logLevel')) o.logLevel = f.string('logLevel');
+  return o;
+}
+
+export const serverRunCommand: Command = {
+  name: 'run',
+  summary: 'Runs the server',
+  flags: CONFIG_FLAGS,
+  async run(flags, env) {
+    const cfg = loadServerConfig(flags.string('config'), overrides(flags));
+    const server = await startServer(cfg);
+    const onAbort = (): void => {
+      void server.close();
+    };
+    env.signal.addEventListener('abort', onAbort, { once: true });
+    await server.done;
+    env.signal.removeEventListener('abort', onAbort);
+  },
+};
+
+export const serverValidateCommand: Command = {
+  name: 'validate',
+  summary: 'Validates a server configuration file',
+  flags: CONFIG_FLAGS,
+  async run(flags, env) {
+    loadServerConfig(flags.string('config'), overrides(flags));
+    println(env.stdout, 'Configuration is valid.');
+  },
+};

@@ -1,0 +1,89 @@
+// Connection to the SPIRE Server API over the admin Unix socket, and gRPC error text as
+// spire-server prints it.
+import { createClient, ConnectError, Code, type Client } from '@connectrpc/connect';
+import { AgentService, BundleService, EntryService, HealthService, SvidService, createUnixGrpcTransport } from '@ztwim/proto';
+import { CommandError } from '../../command.ts';
+import { grpcErrorText } from '../../printer/go-format.ts';
+
+export const DEFAULT_SERVER_SOCKET_PATH = '/tmp/spire-server/private/api.sock';
+
+export interface ServerClients {
+  readonly agent: Client<typeof AgentService>;
+  readonly entry: Client<typeof EntryService>;
+  readonly bundle: Client<typeof BundleService>;
+  readonly svid: Client<typeof SvidService>;
+  readonly health: Client<typeof HealthService>;
+}
+
+const SYSCALL_TEXT: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  ECONNREFUSED: 'connection refused',
+  EACCES: 'permission denied',
+  ENOTSOCK: 'socket operation on non-socket',
+  EPERM: 'operation not permitted',
+  ENAMETOOLONG: 'invalid argument',
+};
+
+function errnoOf(e: unknown): string | undefined {
+  for (let cur: unknown = e, depth = 0; cur !== undefined && cur !== null && depth < 5; depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('E')) return code;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * The text spire-server prints for a failed RPC: `rpc error: code = NotFound desc = entry not found`.
+ * Dial failures read like grpc-go's (`... dial unix //<path>: connect: no such file or directory`).
+ */
+export function rpcErrorText(e: unknown, socketPath: string): string {
+  if (e instanceof ConnectError) {
+    const errno = errnoOf(e.cause);
+    if ((e.code === Code.Unavailable || e.code === Code.Internal) && errno !== undefined) {
+      const text = SYSCALL_TEXT[errno] ?? errno;
+      return grpcErrorText(
+        Code.Unavailable,
+        `connection error: desc = "transport: Error while dialing: dial unix //${socketPath}: connect: ${text}"`,
+      );
+    }
+    return grpcErrorText(e.code, e.rawMessage);
+  }
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** A per-command connection; `rpc()` turns RPC failures into `Error: [prefix]rpc error: …`. */
+export interface ServerConnection {
+  readonly clients: ServerClients;
+  readonly socketPath: string;
+  rpc<T>(call: () => Promise<T>, prefix?: string): Promise<T>;
+}
+
+/** Dials `unix:<socketPath>` (no TLS), runs `fn`, and closes the connection. */
+export async function withServer<T>(socketPath: string, fn: (conn: ServerConnection) => Promise<T>): Promise<T> {
+  const path = socketPath === '' ? DEFAULT_SERVER_SOCKET_PATH : socketPath;
+  const transport = createUnixGrpcTransport(path);
+  const clients: ServerClients = {
+    agent: createClient(AgentService, transport),
+    entry: createClient(EntryService, transport),
+    bundle: createClient(BundleService, transport),
+    svid: createClient(SvidService, transport),
+    health: createClient(HealthService, transport),
+  };
+  const conn: ServerConnection = {
+    clients,
+    socketPath: path,
+    async rpc(call, prefix = '') {
+      try {
+        return await call();
+      } catch (e) {
+        throw new CommandError(prefix + rpcErrorText(e, path));
+      }
+    },
+  };
+  try {
+    return await fn(conn);
+  } finally {
+    transport.close();
+  }
+}

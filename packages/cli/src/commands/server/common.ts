@@ -1,0 +1,108 @@
+// Flags and output plumbing shared by the `ztwim server ...` admin commands.
+import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
+import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
+import type { FlagSpecs } from '../../flags.ts';
+import type { Flags } from '../../flags.ts';
+import { CommandError } from '../../command.ts';
+import type { Env } from '../../env.ts';
+import { formatProtoJson, protoItem } from '../../printer/proto-json.ts';
+import { goQuote } from '../../printer/go-format.ts';
+import { DEFAULT_SERVER_SOCKET_PATH } from './client.ts';
+
+export const SOCKET_FLAG: FlagSpecs = {
+  socketPath: { kind: 'string', usage: 'Path to the SPIRE Server API socket', default: DEFAULT_SERVER_SOCKET_PATH, arg: 'path' },
+};
+
+export const OUTPUT_FLAG: FlagSpecs = {
+  output: { kind: 'string', usage: 'Desired output format (pretty, json); default: pretty.', default: 'pretty', arg: 'value' },
+};
+
+/** `-socketPath` and `-output`, plus the command's own flags. */
+export function serverFlags(own: FlagSpecs, withOutput = true): FlagSpecs {
+  return { ...own, ...SOCKET_FLAG, ...(withOutput ? OUTPUT_FLAG : {}) };
+}
+
+export type OutputFormat = 'pretty' | 'json';
+
+/** cliprinter's format parsing (`json`, `pretty`/`prettyprint`, case-insensitive). */
+export function outputFormat(flags: Flags): OutputFormat {
+  const f = flags.string('output').toLowerCase();
+  if (f === 'json') return 'json';
+  if (f === 'pretty' || f === 'prettyprint') return 'pretty';
+  throw new CommandError(`bad formatter flag: unknown format option: ${goQuote(flags.string('output'))}`);
+}
+
+/** Prints one message as `-output json`, or calls `pretty` otherwise. */
+export async function printProto<Desc extends DescMessage>(
+  env: Env,
+  format: OutputFormat,
+  schema: Desc,
+  message: MessageShape<Desc>,
+  pretty: () => void | Promise<void>,
+): Promise<void> {
+  if (format === 'json') {
+    env.stdout.write(formatProtoJson([protoItem(schema, message)]));
+    return;
+  }
+  await pretty();
+}
+
+/** Strips the SDK's `spiffeid: ` / `trustdomain: ` prefix, leaving go-spiffe's message. */
+function goSpiffeMessage(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).replace(/^(spiffeid|trustdomain): /, '');
+}
+
+/** go-spiffe `spiffeid.FromString` into the wire SPIFFEID; errors carry go-spiffe's text. */
+export function parseIdToProto(s: string): { trustDomain: string; path: string } {
+  try {
+    const id = SpiffeId.parse(s);
+    return { trustDomain: id.trustDomain.name, path: id.path };
+  } catch (e) {
+    throw new Error(goSpiffeMessage(e));
+  }
+}
+
+/** go-spiffe `spiffeid.TrustDomainFromString` (accepts `td` or `spiffe://td`). */
+export function parseTrustDomainName(s: string): string {
+  try {
+    return TrustDomain.parse(s).name;
+  } catch (e) {
+    throw new Error(goSpiffeMessage(e));
+  }
+}
+
+/** spire-server's util.ParseSelector: `type:value`, split at the first colon. */
+export function parseSelector(s: string): { type: string; value: string } {
+  const i = s.indexOf(':');
+  if (i < 0) throw new Error(`selector "${s}" must be formatted as type:value`);
+  return { type: s.slice(0, i), value: s.slice(i + 1) };
+}
+
+/** Go util.CheckedCast[int32]. */
+export function checkedInt32(n: number, what: string, goType = 'int'): number {
+  if (!Number.isInteger(n) || n > 2147483647 || n < -2147483648) {
+    throw new Error(`invalid value for ${what}: overflow converting ${goType}(${n}) to int32`);
+  }
+  return n;
+}
+
+/** Reads a file, or stdin for `-`. */
+export async function readInput(env: Env, path: string): Promise<Buffer> {
+  if (path === '-') return await readStream(env.stdin);
+  const { readFile } = await import('node:fs/promises');
+  const { resolve } = await import('node:path');
+  try {
+    return await readFile(resolve(env.cwd, path));
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ENOENT') throw new Error(`open ${path}: no such file or directory`);
+    if (err.code === 'EACCES') throw new Error(`open ${path}: permission denied`);
+    throw e;
+  }
+}
+
+export async function readStream(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : Buffer.from(c));
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,25 @@
+import { runCommand } from './command.ts';
+import type { Env } from './env.ts';
+import { rootCommand } from './root.ts';
+
+const ctl = new AbortController();
+let signals = 0;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    signals++;
+    if (signals > 1) process.exit(130);
+    ctl.abort(new Error(`received ${sig}`));
+  });
+}
+
+const env: Env = {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  stdin: process.stdin,
+  cwd: process.cwd(),
+  vars: process.env,
+  signal: ctl.signal,
+};
+
+const code = await runCommand(rootCommand(), process.argv.slice(2), env);
+process.exitCode = code;

@@ -1,0 +1,7 @@
+export { parseHcl, HclSyntaxError } from './hcl.ts';
+export { loadConfigFile, parseConfigText, formatOf } from './load.ts';
+export type { ConfigFormat } from './load.ts';
+export { Section, problems, throwIfProblems, parseDuration } from './schema.ts';
+export type { Problems } from './schema.ts';
+export { toPlain } from './node.ts';
+export type { ConfigValue, ConfigEntry, ConfigObject } from './node.ts';

@@ -1,0 +1,81 @@
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { configError } from '../errors.ts';
+import { HclSyntaxError, parseHcl } from './hcl.ts';
+import type { ConfigEntry, ConfigObject, ConfigValue } from './node.ts';
+
+export type ConfigFormat = 'hcl' | 'yaml' | 'json';
+
+export function formatOf(path: string): ConfigFormat {
+  const ext = extname(path).toLowerCase();
+  if (ext === '.yaml' || ext === '.yml') return 'yaml';
+  if (ext === '.json') return 'json';
+  return 'hcl';
+}
+
+/** Reads and parses a config file (HCL by default; .yaml/.yml/.json by extension). */
+export function loadConfigFile(path: string, format: ConfigFormat = formatOf(path)): ConfigObject {
+  let src: string;
+  try {
+    src = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'unknown error';
+    throw configError(`cannot read config file ${path}: ${code}`, { cause: e });
+  }
+  return parseConfigText(src, format, path);
+}
+
+/** Parses config text; `where` names the source in error messages. */
+export function parseConfigText(src: string, format: ConfigFormat, where = 'config'): ConfigObject {
+  if (format === 'hcl') {
+    try {
+      return parseHcl(src);
+    } catch (e) {
+      if (e instanceof HclSyntaxError) throw configError(`${where}: ${e.message}`, { cause: e });
+      throw e;
+    }
+  }
+  const lc = new LineCounter();
+  const doc = parseDocument(src, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
+  const err = doc.errors[0];
+  if (err !== undefined) {
+    const line = lc.linePos(err.pos[0]).line;
+    throw configError(`${where}: line ${line}: ${err.message.split('\n')[0] ?? 'syntax error'}`);
+  }
+  if (doc.contents === null) return { kind: 'object', entries: [], line: 1 };
+  const v = fromYaml(doc.contents, lc, where);
+  if (v.kind !== 'object') throw configError(`${where}: line ${v.line}: the document must be a mapping`);
+  return v;
+}
+
+function fromYaml(n: YamlNode, lc: LineCounter, where: string): ConfigValue {
+  const line = n.range ? lc.linePos(n.range[0]).line : 1;
+  if (isMap(n)) {
+    const entries: ConfigEntry[] = [];
+    for (const pair of n.items) {
+      const k = pair.key;
+      if (!isScalar(k) || (typeof k.value !== 'string' && typeof k.value !== 'number')) {
+        throw configError(`${where}: line ${line}: keys must be strings`);
+      }
+      const kline = k.range ? lc.linePos(k.range[0]).line : line;
+      const value: ConfigValue =
+        pair.value === null || pair.value === undefined
+          ? { kind: 'null', line: kline }
+          : fromYaml(pair.value as YamlNode, lc, where);
+      entries.push({ key: String(k.value), labels: [], value, line: kline });
+    }
+    return { kind: 'object', entries, line };
+  }
+  if (isSeq(n)) {
+    return { kind: 'list', items: n.items.map((i) => fromYaml(i as YamlNode, lc, where)), line };
+  }
+  if (isScalar(n)) {
+    const v = n.value;
+    if (typeof v === 'string') return { kind: 'string', value: v, line };
+    if (typeof v === 'number') return { kind: 'number', value: v, line };
+    if (typeof v === 'boolean') return { kind: 'bool', value: v, line };
+    if (v === null) return { kind: 'null', line };
+  }
+  throw configError(`${where}: line ${line}: unsupported value`);
+}

@@ -1,0 +1,62 @@
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Prometheus metrics for one process component. Names live here, in one place; labels are
+ * singular and always present. Each component owns its own Registry (no global singleton),
+ * so tests and several components in one process (`ztwim up`) never collide.
+ */
+export class Metrics {
+  readonly registry: Registry;
+  readonly rpcCalls: Counter<'service' | 'method' | 'code'>;
+  readonly rpcLatency: Histogram<'service' | 'method'>;
+  readonly svidsMinted: Counter<'type'>;
+  readonly caRotations: Counter<'kind' | 'event'>;
+  readonly entries: Gauge;
+  readonly agents: Gauge;
+
+  constructor(opts: { prefix: string; defaultMetrics?: boolean }) {
+    this.registry = new Registry();
+    const p = opts.prefix;
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: `${p}_` });
+    this.rpcCalls = new Counter({ name: `${p}_rpc_calls_total`, help: 'RPC calls by service, method and gRPC status code', labelNames: ['service', 'method', 'code'], registers: [this.registry] });
+    this.rpcLatency = new Histogram({
+      name: `${p}_rpc_duration_seconds`,
+      help: 'RPC latency',
+      labelNames: ['service', 'method'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [this.registry],
+    });
+    this.svidsMinted = new Counter({ name: `${p}_svids_minted_total`, help: 'SVIDs minted by type (x509, jwt)', labelNames: ['type'], registers: [this.registry] });
+    this.caRotations = new Counter({ name: `${p}_ca_rotation_events_total`, help: 'CA/JWT key rotation events by kind and event (prepare, activate, prune)', labelNames: ['kind', 'event'], registers: [this.registry] });
+    this.entries = new Gauge({ name: `${p}_registration_entries`, help: 'Registration entries in the datastore', registers: [this.registry] });
+    this.agents = new Gauge({ name: `${p}_attested_agents`, help: 'Attested agents in the datastore', registers: [this.registry] });
+  }
+}
+
+/** Serves `GET /metrics` for a registry; resolves once listening. */
+export async function serveMetrics(registry: Registry, host: string, port: number): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    registry.metrics().then(
+      (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
+      (e: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(e as Error).message}\n`),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  return {
+    server,
+    port: typeof addr === 'object' && addr !== null ? addr.port : port,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}

@@ -1,0 +1,135 @@
+import { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import type { Cancel, Clock, Logger } from '@ztwim/core';
+import { failedPrecondition } from '@ztwim/core';
+
+/** A certificate chain and key in PEM, checked to belong together. */
+export interface ServingCert {
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly context: SecureContext;
+  readonly notAfter: Date;
+  readonly notBefore: Date;
+  readonly fingerprint256: string;
+}
+
+/** Builds a TLS context from PEM; throws when the key does not match the certificate. */
+export function loadServingCert(certPem: string, keyPem: string): ServingCert {
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(certPem);
+  } catch (e) {
+    throw failedPrecondition(`serving certificate: cannot parse certificate: ${(e as Error).message}`);
+  }
+  let context: SecureContext;
+  try {
+    context = createSecureContext({ cert: certPem, key: keyPem, minVersion: 'TLSv1.2' });
+  } catch (e) {
+    throw failedPrecondition(`serving certificate: ${(e as Error).message}`);
+  }
+  return {
+    certPem,
+    keyPem,
+    context,
+    notAfter: new Date(leaf.validTo),
+    notBefore: new Date(leaf.validFrom),
+    fingerprint256: leaf.fingerprint256,
+  };
+}
+
+export interface CertFileWatcherOptions {
+  readonly certFilePath: string;
+  readonly keyFilePath: string;
+  readonly intervalMs: number;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly onLoad: (cert: ServingCert) => void;
+  readonly onError?: (err: Error) => void;
+}
+
+/**
+ * Re-reads a certificate and key file pair every interval and reports a new pair once both
+ * files have changed into a matching pair (a half-written rotation keeps the old pair).
+ */
+export class CertFileWatcher {
+  private readonly o: CertFileWatcherOptions;
+  private lastCert: string | undefined;
+  private lastKey: string | undefined;
+  private cancel: Cancel | undefined;
+  private closed = false;
+
+  constructor(options: CertFileWatcherOptions) {
+    this.o = options;
+  }
+
+  /** Loads the files once (throws if unusable) and starts watching. */
+  async start(): Promise<ServingCert> {
+    const cert = await this.read();
+    this.o.onLoad(cert);
+    this.schedule();
+    return cert;
+  }
+
+  /** Checks the files now; resolves to whether a new certificate was loaded. */
+  async check(): Promise<boolean> {
+    let certPem: string;
+    let keyPem: string;
+    try {
+      [certPem, keyPem] = await Promise.all([
+        readFile(this.o.certFilePath, 'utf8'),
+        readFile(this.o.keyFilePath, 'utf8'),
+      ]);
+    } catch (e) {
+      this.o.logger.warn({ err: (e as Error).message }, 'cannot read serving certificate files');
+      this.o.onError?.(e as Error);
+      return false;
+    }
+    if (certPem === this.lastCert && keyPem === this.lastKey) return false;
+    let cert: ServingCert;
+    try {
+      cert = loadServingCert(certPem, keyPem);
+    } catch (e) {
+      this.o.logger.warn({ err: (e as Error).message }, 'serving certificate files not usable; keeping the current one');
+      this.o.onError?.(e as Error);
+      return false;
+    }
+    this.lastCert = certPem;
+    this.lastKey = keyPem;
+    if (this.closed) return false;
+    this.o.logger.info({ notAfter: cert.notAfter.toISOString(), fingerprint: cert.fingerprint256 }, 'serving certificate loaded');
+    this.o.onLoad(cert);
+    return true;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.cancel?.();
+  }
+
+  private async read(): Promise<ServingCert> {
+    let certPem: string;
+    let keyPem: string;
+    try {
+      [certPem, keyPem] = await Promise.all([
+        readFile(this.o.certFilePath, 'utf8'),
+        readFile(this.o.keyFilePath, 'utf8'),
+      ]);
+    } catch (e) {
+      throw failedPrecondition(`servingCertFile: cannot read certificate files: ${(e as Error).message}`);
+    }
+    const cert = loadServingCert(certPem, keyPem);
+    this.lastCert = certPem;
+    this.lastKey = keyPem;
+    return cert;
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    this.cancel = this.o.clock.setTimer(this.o.intervalMs, () => {
+      void this.check().finally(() => {
+        this.schedule();
+      });
+    });
+  }
+}

@@ -1,0 +1,15 @@
+/** What the kernel recorded about the peer of a connected Unix socket when it connected. */
+export interface PeerCred {
+  readonly pid: number;
+  /** Effective uid at connect time. */
+  readonly uid: number;
+  /** Effective gid at connect time. */
+  readonly gid: number;
+}
+
+/** One platform's implementation, chosen once by `peer-cred.ts`. */
+export interface PeerCredBackend {
+  readonly supported: boolean;
+  credOfFd(fd: number): PeerCred;
+  groupsOfFd(fd: number): readonly number[];
+}

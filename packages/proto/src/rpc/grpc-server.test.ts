@@ -1,0 +1,281 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Code, ConnectError, createClient, createContextKey, createContextValues, type ConnectRouter } from '@connectrpc/connect';
+import { HealthCheckResponse_ServingStatus, Health } from '../gen/grpc/health/v1/health_pb.ts';
+import { SpiffeWorkloadAPI } from '../gen/workload/workload_pb.ts';
+import { PermissionDeniedDetails_Reason } from '../gen/spire/api/types/status_pb.ts';
+import { cancelOnBreak, createUnixGrpcTransport, createTcpGrpcTransport, headersInterceptor } from './client-transport.ts';
+import { startGrpcServer, type GrpcServer } from './grpc-server.ts';
+import { errorMappingInterceptor, permissionDeniedError, permissionDeniedReasonOf, statusOf, toConnectError } from './errors.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ztwim-proto-'));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+let n = 0;
+const sockPath = (): string => path.join(tmp, `s${n++}.sock`);
+
+function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => { resolve = r; });
+  return { promise, resolve };
+}
+
+function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
+
+class AppError extends Error {
+  readonly grpc: number;
+  constructor(grpc: number, message: string) { super(message); this.grpc = grpc; }
+}
+
+const peerKey = createContextKey<string>('none', { description: 'peer' });
+
+interface Fixture {
+  server: GrpcServer;
+  streamAborted: Promise<void>[];
+  streamsStarted: number;
+}
+
+/** A workload-API-shaped fixture exercising every call shape the helpers must support. */
+async function startFixture(listen: Parameters<typeof startGrpcServer>[0]['listen']): Promise<Fixture> {
+  const fx: Fixture = { server: undefined as unknown as GrpcServer, streamAborted: [], streamsStarted: 0 };
+  const routes = (router: ConnectRouter): void => {
+    router.service(SpiffeWorkloadAPI, {
+      fetchJWTSVID(req, ctx) {
+        const aud = req.audience[0] ?? '';
+        if (aud === 'not-found') throw new ConnectError('entry not found', Code.NotFound);
+        if (aud === 'app-error') throw new AppError(Code.FailedPrecondition, 'not ready yet');
+        if (aud === 'plain-error') throw new Error('boom');
+        if (aud === 'denied') throw permissionDeniedError('agent is banned', PermissionDeniedDetails_Reason.AGENT_BANNED);
+        return {
+          svids: [{
+            spiffeId: 'spiffe://example.org/w',
+            svid: ctx.requestHeader.get('workload.spiffe.io') ?? '<missing>',
+            hint: ctx.values.get(peerKey),
+          }],
+        };
+      },
+      async *fetchJWTBundles(_req, ctx) {
+        fx.streamsStarted++;
+        const done = deferred();
+        fx.streamAborted.push(done.promise);
+        try {
+          for (let i = 0; i < 3; i++) yield { bundles: { [`spiffe://td${i}`]: new TextEncoder().encode(`{"keys":[]}`) } };
+          await untilAborted(ctx.signal);
+        } finally {
+          done.resolve();
+        }
+      },
+    });
+    router.service(Health, {
+      check: (req) => ({ status: req.service === '' ? HealthCheckResponse_ServingStatus.SERVING : HealthCheckResponse_ServingStatus.SERVICE_UNKNOWN }),
+    });
+  };
+  fx.server = await startGrpcServer({
+    routes,
+    listen,
+    interceptors: [errorMappingInterceptor((e) => (e instanceof AppError ? e.grpc : undefined))],
+    contextValues: (req) => {
+      const sock = req.socket as net.Socket & { getPeerCertificate?: () => { subject?: { CN?: string } } };
+      const cn = sock.getPeerCertificate?.().subject?.CN;
+      return createContextValuesFor(cn ?? `${req.httpVersion}:${sock.remoteAddress ?? 'unix'}`);
+    },
+  });
+  return fx;
+}
+
+function createContextValuesFor(peer: string): ReturnType<typeof createContextValues> {
+  return createContextValues().set(peerKey, peer);
+}
+
+test('unary over a unix socket: request metadata, context values and health', async () => {
+  const p = sockPath();
+  const fx = await startFixture({ path: p, mode: 0o770 });
+  const transport = createUnixGrpcTransport(p, { interceptors: [headersInterceptor({ 'workload.spiffe.io': 'true' })] });
+  try {
+    assert.equal(fs.statSync(p).mode & 0o777, 0o770);
+    assert.deepEqual(fx.server.address, { kind: 'unix', path: p });
+    const wl = createClient(SpiffeWorkloadAPI, transport);
+    const res = await wl.fetchJWTSVID({ audience: ['a'] });
+    assert.equal(res.svids.length, 1);
+    assert.equal(res.svids[0]?.svid, 'true', 'server saw the metadata header');
+    assert.equal(res.svids[0]?.hint, '2.0:unix', 'contextValues ran on the HTTP/2 request');
+    const health = createClient(Health, transport);
+    assert.equal((await health.check({})).status, HealthCheckResponse_ServingStatus.SERVING);
+    assert.equal((await health.check({ service: 'x' })).status, HealthCheckResponse_ServingStatus.SERVICE_UNKNOWN);
+  } finally {
+    transport.close();
+    await fx.server.close();
+  }
+  assert.equal(fs.existsSync(p), false, 'socket file removed on close');
+});
+
+test('error codes, raw messages and details propagate to the client', async () => {
+  const p = sockPath();
+  const fx = await startFixture({ path: p });
+  const transport = createUnixGrpcTransport(p);
+  const wl = createClient(SpiffeWorkloadAPI, transport);
+  const cases: Array<{ name: string; aud: string; code: Code; msg: string }> = [
+    { name: 'ConnectError passes through', aud: 'not-found', code: Code.NotFound, msg: 'entry not found' },
+    { name: 'app error mapped by the interceptor', aud: 'app-error', code: Code.FailedPrecondition, msg: 'not ready yet' },
+    { name: 'unknown error is internal', aud: 'plain-error', code: Code.Internal, msg: 'boom' },
+    { name: 'permission denied with details', aud: 'denied', code: Code.PermissionDenied, msg: 'agent is banned' },
+  ];
+  try {
+    for (const c of cases) {
+      await assert.rejects(wl.fetchJWTSVID({ audience: [c.aud] }), (e: unknown) => {
+        assert.ok(e instanceof ConnectError, c.name);
+        assert.equal(e.code, c.code, c.name);
+        assert.equal(e.rawMessage, c.msg, c.name);
+        return true;
+      });
+    }
+    const denied = await wl.fetchJWTSVID({ audience: ['denied'] }).catch((e: unknown) => e);
+    assert.equal(permissionDeniedReasonOf(denied), PermissionDeniedDetails_Reason.AGENT_BANNED);
+    const other = await wl.fetchJWTSVID({ audience: ['not-found'] }).catch((e: unknown) => e);
+    assert.equal(permissionDeniedReasonOf(other), undefined);
+  } finally {
+    transport.close();
+    await fx.server.close();
+  }
+});
+
+test('server streaming: several messages, then the client cancels and the handler sees it', async () => {
+  const p = sockPath();
+  const fx = await startFixture({ path: p });
+  const transport = createUnixGrpcTransport(p);
+  try {
+    const wl = createClient(SpiffeWorkloadAPI, transport);
+    const got: string[] = [];
+    for await (const msg of cancelOnBreak((signal) => wl.fetchJWTBundles({}, { signal }))) {
+      got.push(...Object.keys(msg.bundles));
+      if (got.length === 3) break; // cancels the call
+    }
+    assert.deepEqual(got, ['spiffe://td0', 'spiffe://td1', 'spiffe://td2']);
+    await fx.streamAborted[0]; // resolves only when the server handler observed the cancel
+    // The connection and server are still usable.
+    const res = await wl.fetchJWTSVID({ audience: ['a'] });
+    assert.equal(res.svids[0]?.svid, '<missing>');
+  } finally {
+    transport.close();
+    await fx.server.close();
+  }
+});
+
+test('a client that hangs up mid-stream does not crash the server', async () => {
+  const p = sockPath();
+  const fx = await startFixture({ path: p });
+  try {
+    // Raw HTTP/2 client: open the stream, wait for the first frame, then kill the socket.
+    const sock = net.connect({ path: p });
+    const session = http2.connect('http://localhost', { createConnection: () => sock });
+    session.on('error', () => {});
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': '/SpiffeWorkloadAPI/FetchJWTBundles',
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    stream.on('error', () => {});
+    stream.end(Buffer.from([0, 0, 0, 0, 0])); // one empty, uncompressed message
+    await new Promise<void>((resolve) => stream.once('data', () => resolve()));
+    sock.destroy();
+    await fx.streamAborted[0];
+
+    // Same via our transport being torn down mid-stream.
+    const transport = createUnixGrpcTransport(p);
+    const wl = createClient(SpiffeWorkloadAPI, transport);
+    const it = wl.fetchJWTBundles({})[Symbol.asyncIterator]();
+    await it.next();
+    transport.close();
+    await fx.streamAborted[1];
+
+    const t2 = createUnixGrpcTransport(p);
+    try {
+      const res = await createClient(Health, t2).check({});
+      assert.equal(res.status, HealthCheckResponse_ServingStatus.SERVING);
+    } finally {
+      t2.close();
+    }
+    assert.equal(fx.streamsStarted, 2);
+  } finally {
+    await fx.server.close();
+  }
+});
+
+test('close() ends open streams promptly and the client sees an error', async () => {
+  const p = sockPath();
+  const fx = await startFixture({ path: p });
+  const transport = createUnixGrpcTransport(p);
+  try {
+    const wl = createClient(SpiffeWorkloadAPI, transport);
+    const it = wl.fetchJWTBundles({})[Symbol.asyncIterator]();
+    for (let i = 0; i < 3; i++) assert.equal((await it.next()).done, false);
+    const rest = (async () => {
+      for (;;) { const r = await it.next(); if (r.done) return 'done'; }
+    })().catch((e: unknown) => e);
+    await fx.server.close({ graceMs: 60_000 }); // must not wait for the grace period
+    await fx.streamAborted[0];
+    const outcome = await rest;
+    assert.ok(outcome === 'done' || outcome instanceof ConnectError, String(outcome));
+  } finally {
+    transport.close();
+  }
+});
+
+test('unix listen: replaces a stale socket, refuses a live one or a regular file', async () => {
+  const stale = sockPath();
+  // A server that died without cleaning up leaves its socket file behind.
+  const r = spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(stale)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+  assert.equal(r.signal, 'SIGKILL');
+  assert.ok(fs.lstatSync(stale).isSocket(), 'stale socket file left behind');
+  const fx = await startFixture({ path: stale });
+  try {
+    await assert.rejects(startFixture({ path: stale }), /in use by another server/);
+  } finally {
+    await fx.server.close();
+  }
+  const file = path.join(tmp, 'regular');
+  fs.writeFileSync(file, 'x');
+  await assert.rejects(startFixture({ path: file }), /exists and is not a socket/);
+  assert.equal(fs.readFileSync(file, 'utf8'), 'x');
+});
+
+test('tcp h2c transport works', async () => {
+  const fx = await startFixture({ host: '127.0.0.1', port: 0 });
+  const addr = fx.server.address;
+  assert.equal(addr.kind, 'tcp');
+  if (addr.kind !== 'tcp') return;
+  const transport = createTcpGrpcTransport({ host: addr.host, port: addr.port });
+  try {
+    const res = await createClient(SpiffeWorkloadAPI, transport).fetchJWTSVID({ audience: ['a'] });
+    assert.equal(res.svids[0]?.hint, '2.0:127.0.0.1');
+  } finally {
+    transport.close();
+    await fx.server.close();
+  }
+});
+
+test('errors helpers: toConnectError and statusOf', () => {
+  const ce = new ConnectError('x', Code.NotFound);
+  const cases: Array<{ name: string; err: unknown; code: number; message: string }> = [
+    { name: 'ok', err: undefined, code: 0, message: 'OK' },
+    { name: 'connect error', err: ce, code: Code.NotFound, message: 'x' },
+    { name: 'resolved', err: new AppError(Code.AlreadyExists, 'similar entry already exists'), code: Code.AlreadyExists, message: 'similar entry already exists' },
+    { name: 'unresolved', err: new Error('bad'), code: Code.Internal, message: 'bad' },
+    { name: 'non-error', err: 'str', code: Code.Internal, message: 'str' },
+  ];
+  const resolve = (e: unknown): number | undefined => (e instanceof AppError ? e.grpc : undefined);
+  for (const c of cases) assert.deepEqual(statusOf(c.err, resolve), { code: c.code, message: c.message }, c.name);
+  assert.equal(toConnectError(ce), ce);
+  assert.equal(toConnectError(new AppError(99, 'bad code'), resolve).code, Code.Internal, 'out-of-range code');
+});

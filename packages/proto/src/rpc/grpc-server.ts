@@ -1,0 +1,178 @@
+// A gRPC server (gRPC protocol only, HTTP/2) on our own node:http2 server object,
+// so handlers can see the connection: the Unix socket (for SO_PEERCRED) or the
+// TLS client certificate, through `contextValues`.
+import * as fs from 'node:fs/promises';
+import * as http2 from 'node:http2';
+import * as net from 'node:net';
+import type { ConnectRouter, ContextValues, Interceptor } from '@connectrpc/connect';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+
+/** Listen on a Unix domain socket. A stale socket file is replaced; a live one is an error. */
+export interface UnixListen {
+  readonly path: string;
+  /** File mode applied to the socket after bind, e.g. `0o777` for a public Workload API socket. */
+  readonly mode?: number;
+}
+
+/** Listen on TCP; with `tls` the server only speaks TLS + ALPN `h2`, without it plaintext h2c. */
+export interface TcpListen {
+  readonly host: string;
+  /** 0 picks a free port (see `GrpcServer.address`). */
+  readonly port: number;
+  readonly tls?: http2.SecureServerOptions;
+}
+
+export type GrpcListen = UnixListen | TcpListen;
+
+export type GrpcServerAddress =
+  | { readonly kind: 'unix'; readonly path: string }
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number };
+
+export interface StartGrpcServerOptions {
+  /** Registers service implementations: `(router) => router.service(Desc, impl)`. */
+  readonly routes: (router: ConnectRouter) => void;
+  readonly listen: GrpcListen;
+  /**
+   * Per-request context values computed from the HTTP/2 request. `req.socket` is the
+   * connection socket (`getPeerCertificate()` for TLS, the Unix socket handle for UDS).
+   */
+  readonly contextValues?: (req: http2.Http2ServerRequest) => ContextValues;
+  /** Server interceptors, run around every handler. */
+  readonly interceptors?: Interceptor[];
+  readonly readMaxBytes?: number;
+  readonly writeMaxBytes?: number;
+  /** Called for connection-level errors (they never crash the process). */
+  readonly onConnectionError?: (err: Error) => void;
+}
+
+export interface CloseOptions {
+  /** How long in-flight calls may take before connections are destroyed (default 5000 ms). */
+  readonly graceMs?: number;
+}
+
+export interface GrpcServer {
+  readonly address: GrpcServerAddress;
+  /** The node:http2 server (e.g. `setSecureContext()` to rotate the TLS certificate). */
+  readonly httpServer: http2.Http2Server | http2.Http2SecureServer;
+  /**
+   * Stops accepting connections, aborts handler contexts (streams end), sends GOAWAY,
+   * waits up to `graceMs` for calls to finish, then destroys what is left and removes
+   * the Unix socket file. Idempotent.
+   */
+  close(opts?: CloseOptions): Promise<void>;
+}
+
+function isUnix(l: GrpcListen): l is UnixListen {
+  return 'path' in l;
+}
+
+function errnoOf(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
+}
+
+function probe(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ path });
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function prepareSocketPath(path: string): Promise<void> {
+  let st;
+  try {
+    st = await fs.lstat(path);
+  } catch (e) {
+    if (errnoOf(e) === 'ENOENT') return;
+    throw e;
+  }
+  if (!st.isSocket()) throw new Error(`rpc: ${path} exists and is not a socket`);
+  if (await probe(path)) throw new Error(`rpc: socket ${path} is in use by another server`);
+  await fs.unlink(path);
+}
+
+function listen(server: net.Server, l: GrpcListen): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error): void => reject(e);
+    server.once('error', onError);
+    const done = (): void => { server.off('error', onError); resolve(); };
+    if (isUnix(l)) server.listen({ path: l.path }, done);
+    else server.listen({ host: l.host, port: l.port }, done);
+  });
+}
+
+/** Starts a gRPC server; resolves once it is listening. */
+export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<GrpcServer> {
+  const shutdown = new AbortController();
+  const contextValues = opts.contextValues;
+  const handler = connectNodeAdapter({
+    routes: opts.routes,
+    grpc: true,
+    grpcWeb: false,
+    connect: false,
+    shutdownSignal: shutdown.signal,
+    ...(opts.interceptors === undefined ? {} : { interceptors: opts.interceptors }),
+    ...(opts.readMaxBytes === undefined ? {} : { readMaxBytes: opts.readMaxBytes }),
+    ...(opts.writeMaxBytes === undefined ? {} : { writeMaxBytes: opts.writeMaxBytes }),
+    // Without allowHTTP1 every request is an Http2ServerRequest.
+    ...(contextValues === undefined ? {} : { contextValues: (req) => contextValues(req as http2.Http2ServerRequest) }),
+  });
+  const l = opts.listen;
+  const server: http2.Http2Server | http2.Http2SecureServer =
+    !isUnix(l) && l.tls !== undefined
+      ? http2.createSecureServer({ ...l.tls, allowHTTP1: false }, handler)
+      : http2.createServer({}, handler);
+
+  const onConnectionError = opts.onConnectionError ?? ((): void => {});
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on('session', (s: http2.ServerHttp2Session) => {
+    sessions.add(s);
+    s.on('close', () => sessions.delete(s));
+    s.on('error', onConnectionError);
+  });
+  server.on('sessionError', onConnectionError);
+
+  if (isUnix(l)) await prepareSocketPath(l.path);
+  await listen(server, l);
+  let address: GrpcServerAddress;
+  if (isUnix(l)) {
+    if (l.mode !== undefined) {
+      try {
+        await fs.chmod(l.path, l.mode);
+      } catch (e) {
+        server.close();
+        await fs.unlink(l.path).catch(() => {});
+        throw e;
+      }
+    }
+    address = { kind: 'unix', path: l.path };
+  } else {
+    const a = server.address();
+    if (a === null || typeof a === 'string') throw new Error('rpc: unexpected server address');
+    address = { kind: 'tcp', host: a.address, port: a.port };
+  }
+
+  let closing: Promise<void> | undefined;
+  const close = (c: CloseOptions = {}): Promise<void> => {
+    closing ??= (async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      shutdown.abort();
+      for (const s of sessions) s.close();
+      const timer = setTimeout(() => {
+        for (const s of sessions) s.destroy();
+      }, c.graceMs ?? 5000);
+      try {
+        await closed;
+      } finally {
+        clearTimeout(timer);
+      }
+      if (isUnix(l)) {
+        await fs.unlink(l.path).catch((e: unknown) => {
+          if (errnoOf(e) !== 'ENOENT') throw e;
+        });
+      }
+    })();
+    return closing;
+  };
+  return { address, httpServer: server, close };
+}

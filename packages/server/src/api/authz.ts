@@ -1,0 +1,122 @@
+import { X509Certificate } from 'node:crypto';
+import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
+import { permissionDeniedError, PermissionDeniedDetails_Reason } from '@ztwim/proto';
+import { unixSeconds, type Clock } from '@ztwim/core';
+import type { SpiffeId } from '@ztwim/spiffe';
+import type { DataStore } from '../datastore/datastore.ts';
+import { callerKey, transportKey, type Caller } from './caller.ts';
+
+type Role = 'local' | 'admin' | 'agent' | 'any' | 'downstream';
+
+/** SPIRE's authorization policy (spire-api-wire.md §3): method → who may call it. */
+const POLICY: Readonly<Record<string, readonly Role[]>> = {
+  'spire.api.server.agent.v1.Agent/AttestAgent': ['any'],
+  'spire.api.server.bundle.v1.Bundle/GetBundle': ['any'],
+  'spire.api.server.agent.v1.Agent/RenewAgent': ['agent'],
+  'spire.api.server.entry.v1.Entry/GetAuthorizedEntries': ['agent'],
+  'spire.api.server.entry.v1.Entry/SyncAuthorizedEntries': ['agent'],
+  'spire.api.server.svid.v1.SVID/BatchNewX509SVID': ['agent'],
+  'spire.api.server.svid.v1.SVID/NewJWTSVID': ['agent'],
+  'spire.api.server.bundle.v1.Bundle/GetFederatedBundle': ['local', 'admin', 'agent'],
+  'spire.api.server.svid.v1.SVID/NewDownstreamX509CA': ['downstream'],
+  'spire.api.server.bundle.v1.Bundle/PublishJWTAuthority': ['downstream'],
+  'spire.api.server.debug.v1.Debug/GetInfo': ['local'],
+  'grpc.health.v1.Health/Check': ['local'],
+  'grpc.health.v1.Health/Watch': ['local'],
+  'spire.api.server.agent.v1.Agent/PostStatus': [],
+};
+const DEFAULT_ROLES: readonly Role[] = ['local', 'admin'];
+
+export function rolesFor(fullMethod: string): readonly Role[] {
+  return POLICY[fullMethod] ?? DEFAULT_ROLES;
+}
+
+export interface AuthzDeps {
+  readonly dataStore: DataStore;
+  readonly clock: Clock;
+  readonly adminIds: readonly SpiffeId[];
+  /** Verifies a client chain against the trust bundle; returns its SPIFFE ID or throws. */
+  readonly verifyPeer: (chain: readonly Uint8Array[]) => SpiffeId;
+  readonly isAgentPath: (id: SpiffeId) => boolean;
+}
+
+/** Builds the Caller for a request and enforces the policy; the one place access is decided. */
+export function authorizationInterceptor(deps: AuthzDeps): Interceptor {
+  return (next) => async (req) => {
+    const fullMethod = `${req.service.typeName}/${req.method.name}`;
+    const roles = rolesFor(fullMethod);
+    const transport = req.contextValues.get(transportKey);
+    let caller: Caller;
+    if (transport.kind === 'local') {
+      caller = { local: true, admin: true, remoteAddress: 'unix' };
+    } else {
+      let id: SpiffeId | undefined;
+      let serial: string | undefined;
+      if (transport.peerChain.length > 0) {
+        try {
+          id = deps.verifyPeer(transport.peerChain);
+        } catch (e) {
+          throw new ConnectError(`client certificate is not trusted: ${(e as Error).message}`, Code.Unauthenticated);
+        }
+        serial = BigInt('0x' + new X509Certificate(transport.peerChain[0] as Uint8Array).serialNumber).toString(10);
+      }
+      const admin = id !== undefined && (deps.adminIds.some((a) => a.equals(id)) || (await isAdminEntry(deps.dataStore, id)));
+      caller = {
+        local: false,
+        admin,
+        remoteAddress: transport.remoteAddress,
+        ...(id === undefined ? {} : { id }),
+        ...(serial === undefined ? {} : { agentSerial: serial }),
+      };
+    }
+    if (roles.includes('any')) return next(withCaller(req, caller));
+    if (roles.includes('local') && caller.local) return next(withCaller(req, caller));
+    if (roles.includes('admin') && caller.admin) return next(withCaller(req, caller));
+    if (roles.includes('downstream') && caller.id !== undefined && (await isDownstreamEntry(deps.dataStore, caller.id))) {
+      return next(withCaller(req, caller));
+    }
+    if (roles.includes('agent') && caller.id !== undefined && caller.agentSerial !== undefined && deps.isAgentPath(caller.id)) {
+      await checkAgent(deps, caller.id, caller.agentSerial);
+      return next(withCaller(req, { ...caller, agentId: caller.id }));
+    }
+    throw new ConnectError(`authorization denied for method /${fullMethod}`, Code.PermissionDenied);
+  };
+}
+
+function withCaller<T extends { contextValues: { set: (k: typeof callerKey, v: Caller) => unknown } }>(req: T, c: Caller): T {
+  req.contextValues.set(callerKey, c);
+  return req;
+}
+
+async function isAdminEntry(ds: DataStore, id: SpiffeId): Promise<boolean> {
+  const r = await ds.listEntries({ bySpiffeId: id.toString() }, { pageSize: 50 });
+  return r.entries.some((e) => e.admin);
+}
+
+async function isDownstreamEntry(ds: DataStore, id: SpiffeId): Promise<boolean> {
+  const r = await ds.listEntries({ bySpiffeId: id.toString() }, { pageSize: 50 });
+  return r.entries.some((e) => e.downstream);
+}
+
+/** SPIRE's agent check (§2.5): SVID serial must be the node's current (or new, then promoted). */
+async function checkAgent(deps: AuthzDeps, id: SpiffeId, serial: string): Promise<void> {
+  const node = await deps.dataStore.getAttestedNode(id.toString());
+  if (node === null) throw permissionDeniedError('agent is not attested', PermissionDeniedDetails_Reason.AGENT_NOT_ATTESTED);
+  if (node.serialNumber === '') throw permissionDeniedError('agent is banned', PermissionDeniedDetails_Reason.AGENT_BANNED);
+  if (node.serialNumber === serial) {
+    if (node.expiresAt !== 0 && node.expiresAt < unixSeconds(deps.clock.now())) {
+      throw permissionDeniedError('agent has expired', PermissionDeniedDetails_Reason.AGENT_EXPIRED);
+    }
+    return;
+  }
+  if (node.newSerialNumber !== '' && node.newSerialNumber === serial) {
+    await deps.dataStore.updateAttestedNode(id.toString(), {
+      serialNumber: node.newSerialNumber,
+      expiresAt: node.newExpiresAt,
+      newSerialNumber: '',
+      newExpiresAt: 0,
+    });
+    return;
+  }
+  throw permissionDeniedError('agent is not active', PermissionDeniedDetails_Reason.AGENT_NOT_ACTIVE);
+}

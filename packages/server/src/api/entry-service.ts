@@ -1,0 +1,215 @@
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { invalidArgument, isZtwimError } from '@ztwim/core';
+import type { TrustDomain } from '@ztwim/spiffe';
+import {
+  statusOf,
+  type EntryService,
+  type BatchCreateEntryResponse_ResultSchema,
+  type SyncAuthorizedEntriesRequest,
+  type SyncAuthorizedEntriesResponseSchema,
+} from '@ztwim/proto';
+import { SimilarEntryError, type DataStore, type Entry, type EntryMask, type EntryUpdate } from '../datastore/datastore.ts';
+import type { EntryOutputMask } from './convert.ts';
+import { callerKey } from './caller.ts';
+import { entryFilterFromProto, entryFromProto, entryMaskFromProto, entryToProto } from './convert.ts';
+import { grpcCodeResolver } from './errors.ts';
+
+export interface EntryServiceDeps {
+  readonly dataStore: DataStore;
+  readonly trustDomain: TrustDomain;
+  /** The node selectors of an agent (for node-alias resolution). */
+  readonly nodeSelectors: (agentId: string) => Promise<Array<{ type: string; value: string }>>;
+}
+
+const SYNC_PAGE = 500;
+
+function requireAgent(ctx: HandlerContext): string {
+  const id = ctx.values.get(callerKey).agentId;
+  if (id === undefined) throw new ConnectError('caller is not an agent', Code.PermissionDenied);
+  return id.toString();
+}
+
+/** SPIRE's Entry service (spire.api.server.entry.v1). */
+export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntryService> {
+  const ds = deps.dataStore;
+  const authorized = async (ctx: HandlerContext): Promise<Entry[]> => {
+    const agentId = requireAgent(ctx);
+    return ds.listAuthorizedEntries(agentId, await deps.nodeSelectors(agentId));
+  };
+  return {
+    async countEntries(req) {
+      return { count: await ds.countEntries(entryFilterFromProto(req.filter)) };
+    },
+
+    async listEntries(req) {
+      if (req.pageSize < 0) throw invalidArgument('page size must not be negative');
+      const r = await ds.listEntries(entryFilterFromProto(req.filter), {
+        ...(req.pageSize > 0 ? { pageSize: req.pageSize } : {}),
+        ...(req.pageToken === '' ? {} : { pageToken: req.pageToken }),
+      });
+      const mask = entryMaskFromProto(req.outputMask);
+      return { entries: r.entries.map((e) => entryToProto(e, mask)), nextPageToken: r.nextPageToken };
+    },
+
+    async getEntry(req) {
+      if (req.id === '') throw invalidArgument('missing ID');
+      const e = await ds.getEntry(req.id);
+      if (e === null) throw new ConnectError('entry not found', Code.NotFound);
+      return entryToProto(e, entryMaskFromProto(req.outputMask));
+    },
+
+    async batchCreateEntry(req) {
+      const mask = entryMaskFromProto(req.outputMask);
+      const results: Array<MessageInitShape<typeof BatchCreateEntryResponse_ResultSchema>> = [];
+      for (const pe of req.entries) {
+        try {
+          const converted = entryFromProto(pe, deps.trustDomain);
+          await requireFederatedBundles(ds, converted.federatesWith ?? [], 'create');
+          const created = await ds.createEntry(converted);
+          results.push({ status: statusOf(undefined), entry: entryToProto(created, mask) });
+        } catch (e) {
+          if (e instanceof SimilarEntryError) {
+            results.push({ status: { code: Code.AlreadyExists, message: 'similar entry already exists' }, entry: entryToProto(e.existing, mask) });
+          } else if (isZtwimError(e, 'ERR_ALREADY_EXISTS')) {
+            results.push({ status: { code: Code.AlreadyExists, message: `failed to create entry: ${e.message}` } });
+          } else {
+            results.push({ status: statusOf(e, grpcCodeResolver) });
+          }
+        }
+      }
+      return { results };
+    },
+
+    async batchUpdateEntry(req) {
+      const inMask = toUpdateMask(entryMaskFromProto(req.inputMask));
+      const outMask = entryMaskFromProto(req.outputMask);
+      const results = [];
+      for (const pe of req.entries) {
+        try {
+          if (pe.id === '') throw invalidArgument('failed to convert entry: missing entry ID');
+          const converted = updateFromProto(pe, deps.trustDomain, inMask);
+          await requireFederatedBundles(ds, converted.federatesWith ?? [], 'update');
+          const updated = await ds.updateEntry(converted, inMask);
+          results.push({ status: statusOf(undefined), entry: entryToProto(updated, outMask) });
+        } catch (e) {
+          results.push({ status: statusOf(e, grpcCodeResolver) });
+        }
+      }
+      return { results };
+    },
+
+    async batchDeleteEntry(req) {
+      const results = [];
+      for (const id of req.ids) {
+        try {
+          if (id === '') throw invalidArgument('missing entry ID');
+          await ds.deleteEntry(id);
+          results.push({ status: statusOf(undefined), id });
+        } catch (e) {
+          results.push({ status: statusOf(e, grpcCodeResolver), id });
+        }
+      }
+      return { results };
+    },
+
+    async getAuthorizedEntries(req, ctx) {
+      const mask = entryMaskFromProto(req.outputMask);
+      return { entries: (await authorized(ctx)).map((e) => entryToProto(e, mask)) };
+    },
+
+    async *syncAuthorizedEntries(requests: AsyncIterable<SyncAuthorizedEntriesRequest>, ctx) {
+      const it = requests[Symbol.asyncIterator]();
+      const first = await it.next();
+      if (first.done === true) return;
+      if (first.value.ids.length > 0) throw invalidArgument('specifying IDs on initial request is not supported');
+      const mask = entryMaskFromProto(first.value.outputMask);
+      if (mask !== undefined && mask.revisionNumber !== true) throw invalidArgument('revision number cannot be masked');
+      const entries = await authorized(ctx);
+      type Resp = MessageInitShape<typeof SyncAuthorizedEntriesResponseSchema>;
+      if (entries.length <= SYNC_PAGE) {
+        yield { entries: entries.map((e) => entryToProto(e, mask)) } satisfies Resp;
+        return;
+      }
+      const byId = new Map(entries.map((e) => [e.id, e]));
+      for (let i = 0; i < entries.length; i += SYNC_PAGE) {
+        const page = entries.slice(i, i + SYNC_PAGE);
+        yield {
+          entryRevisions: page.map((e) => ({ id: e.id, revisionNumber: BigInt(e.revisionNumber), createdAt: BigInt(e.createdAt) })),
+          more: i + SYNC_PAGE < entries.length,
+        } satisfies Resp;
+      }
+      for (;;) {
+        const next = await it.next();
+        if (next.done === true) return;
+        const wanted = next.value.ids.map((id) => byId.get(id)).filter((e): e is Entry => e !== undefined);
+        if (wanted.length === 0) {
+          yield { entries: [], more: false } satisfies Resp;
+          continue;
+        }
+        for (let i = 0; i < wanted.length; i += SYNC_PAGE) {
+          yield { entries: wanted.slice(i, i + SYNC_PAGE).map((e) => entryToProto(e, mask)), more: i + SYNC_PAGE < wanted.length } satisfies Resp;
+        }
+      }
+    },
+  };
+}
+
+/** Entries may only federate with trust domains whose bundle the server has (as SPIRE's datastore checks). */
+async function requireFederatedBundles(ds: DataStore, federatesWith: readonly string[], op: 'create' | 'update'): Promise<void> {
+  for (const id of federatesWith) {
+    const name = id.replace(/^spiffe:\/\//, '');
+    if ((await ds.getBundle(name)) === null) {
+      throw new ConnectError(`failed to ${op} entry: datastore-sql: unable to find federated bundle "${id}"`, Code.Internal);
+    }
+  }
+}
+
+function toUpdateMask(m: EntryOutputMask | undefined): EntryMask | undefined {
+  if (m === undefined) return undefined;
+  const { revisionNumber: _r, createdAt: _c, ...rest } = m;
+  return rest;
+}
+
+function updateFromProto(pe: Parameters<typeof entryFromProto>[0], td: TrustDomain, mask: EntryMask | undefined): EntryUpdate {
+  if (mask === undefined) {
+    const full = entryFromProto(pe, td);
+    return {
+      id: pe.id,
+      spiffeId: full.spiffeId,
+      parentId: full.parentId,
+      selectors: full.selectors,
+      x509SvidTtl: full.x509SvidTtl ?? 0,
+      jwtSvidTtl: full.jwtSvidTtl ?? 0,
+      federatesWith: full.federatesWith ?? [],
+      admin: full.admin ?? false,
+      downstream: full.downstream ?? false,
+      expiresAt: full.expiresAt ?? 0,
+      dnsNames: full.dnsNames ?? [],
+      storeSvid: full.storeSvid ?? false,
+      hint: full.hint ?? '',
+    };
+  }
+  // With an input mask only the masked fields are validated and changed.
+  const patched = {
+    ...pe,
+    spiffeId: mask.spiffeId === true ? pe.spiffeId : { trustDomain: td.name, path: '/placeholder' },
+    parentId: mask.parentId === true ? pe.parentId : { trustDomain: td.name, path: '/placeholder' },
+    selectors: mask.selectors === true ? pe.selectors : [{ type: 'placeholder', value: 'placeholder' }],
+  } as typeof pe;
+  const full = entryFromProto(patched, td);
+  const out: { -readonly [K in keyof EntryUpdate]: EntryUpdate[K] } = { id: pe.id };
+  if (mask.spiffeId === true) out.spiffeId = full.spiffeId;
+  if (mask.parentId === true) out.parentId = full.parentId;
+  if (mask.selectors === true) out.selectors = full.selectors;
+  if (mask.x509SvidTtl === true) out.x509SvidTtl = full.x509SvidTtl ?? 0;
+  if (mask.jwtSvidTtl === true) out.jwtSvidTtl = full.jwtSvidTtl ?? 0;
+  if (mask.federatesWith === true) out.federatesWith = full.federatesWith ?? [];
+  if (mask.admin === true) out.admin = full.admin ?? false;
+  if (mask.downstream === true) out.downstream = full.downstream ?? false;
+  if (mask.expiresAt === true) out.expiresAt = full.expiresAt ?? 0;
+  if (mask.dnsNames === true) out.dnsNames = full.dnsNames ?? [];
+  if (mask.storeSvid === true) out.storeSvid = full.storeSvid ?? false;
+  if (mask.hint === true) out.hint = full.hint ?? '';
+  return out;
+}

@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, it } from 'node:test';
+import { cryptoRandom, silentLogger } from '@ztwim/core';
+import { TrustDomain } from '@ztwim/spiffe';
+import { FakeClock } from '@ztwim/testkit';
+import { createCaManager, type CreateCaManagerDeps } from './wiring.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'ztwim-wiring-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+function config(dataDir: string, keyManager: CreateCaManagerDeps['config']['keyManager']): CreateCaManagerDeps['config'] {
+  return {
+    trustDomain: TrustDomain.parse('example.org'),
+    dataDir,
+    caSubject: { country: ['US'], organization: ['SPIFFE'], commonName: '' },
+    caKeyType: 'ec-p256',
+    jwtKeyType: 'ec-p384',
+    caTtlMs: 24 * 3_600_000,
+    x509SvidTtlMs: 3_600_000,
+    jwtSvidTtlMs: 300_000,
+    jwtIssuer: 'http://oidc.local:8080',
+    keyManager,
+  };
+}
+
+it('createCaManager starts a manager on the configured disk key manager and journal', async () => {
+  const dataDir = join(root, 'disk');
+  const keys = join(dataDir, 'keys');
+  const clock = new FakeClock();
+  const deps = { config: config(dataDir, { type: 'disk', dir: keys }), clock, random: cryptoRandom, log: silentLogger() };
+  const m = await createCaManager(deps);
+  m.stop();
+  assert.ok(existsSync(join(keys, 'x509-CA-A.pem')));
+  assert.ok(existsSync(join(keys, 'JWT-Signer-A.pem')));
+  assert.ok(existsSync(join(dataDir, 'ca-journal.json')));
+  assert.equal(m.jwtSigner().alg, 'ES384');
+  const { token } = await m.jwtSigner().signJwtSvid({ spiffeId: m.config.trustDomain.id(), audience: ['x'] });
+  assert.equal(JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()).iss, 'http://oidc.local:8080');
+  const again = await createCaManager(deps);
+  again.stop();
+  assert.deepEqual(again.x509Ca().certificate, m.x509Ca().certificate);
+});
+
+it('createCaManager with the memory key manager writes no key files', async () => {
+  const dataDir = join(root, 'mem');
+  const m = await createCaManager({ config: config(dataDir, { type: 'memory' }), clock: new FakeClock(), random: cryptoRandom, log: silentLogger() });
+  m.stop();
+  assert.ok(!existsSync(join(dataDir, 'keys')));
+  assert.equal(m.bundle().x509Authorities.length, 1);
+});

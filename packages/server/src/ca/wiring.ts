@@ -1,0 +1,59 @@
+import type { Clock, Logger, Random } from '@ztwim/core';
+import type { ServerConfig } from '../config/server-config.ts';
+import { DiskKeyManager } from '../keymanager/disk.ts';
+import type { KeyManager } from '../keymanager/key-manager.ts';
+import { MemoryKeyManager } from '../keymanager/memory.ts';
+import { CaManager } from './manager.ts';
+import type { UpstreamAuthority } from './x509-ca.ts';
+
+export type { CaBundle } from './manager.ts';
+/** What the composition root holds: the started manager. */
+export type CaManagerHandle = CaManager;
+
+export interface CreateCaManagerDeps {
+  readonly config: Pick<
+    ServerConfig,
+    'trustDomain' | 'dataDir' | 'caSubject' | 'caKeyType' | 'jwtKeyType' | 'caTtlMs' | 'x509SvidTtlMs' | 'jwtSvidTtlMs' | 'jwtIssuer' | 'keyManager'
+  >;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly log: Logger;
+  readonly keyManager?: KeyManager;
+  readonly upstream?: UpstreamAuthority;
+  /** Accepted for the composition root's convenience; the CA keeps its state in its journal. */
+  readonly dataStore?: unknown;
+  readonly metrics?: unknown;
+}
+
+/** Builds the key manager named by the server config and starts a CA manager on it. */
+export async function createCaManager(deps: CreateCaManagerDeps): Promise<CaManagerHandle> {
+  const cfg = deps.config;
+  const keyManager = deps.keyManager ?? (cfg.keyManager.type === 'disk' ? new DiskKeyManager({ dir: cfg.keyManager.dir }) : new MemoryKeyManager());
+  const subject = cfg.caSubject;
+  const manager = new CaManager({
+    ca: {
+      trustDomain: cfg.trustDomain,
+      caSubject: {
+        country: [...subject.country],
+        organization: [...subject.organization],
+        ...(subject.commonName === '' ? {} : { commonName: subject.commonName }),
+      },
+      caKeyType: cfg.caKeyType,
+      jwtKeyType: cfg.jwtKeyType,
+      caTtlMs: cfg.caTtlMs,
+      x509SvidTtlMs: cfg.x509SvidTtlMs,
+      jwtSvidTtlMs: cfg.jwtSvidTtlMs,
+      // the server config already restricts the issuer to http(s) URLs, as the operator does
+      allowInsecureIssuer: true,
+      ...(cfg.jwtIssuer === undefined ? {} : { jwtIssuer: cfg.jwtIssuer }),
+    },
+    keyManager,
+    clock: deps.clock,
+    random: deps.random,
+    logger: deps.log,
+    dataDir: cfg.dataDir,
+    ...(deps.upstream ? { upstream: deps.upstream } : {}),
+  });
+  await manager.start();
+  return manager;
+}

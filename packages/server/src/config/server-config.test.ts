@@ -1,0 +1,116 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isZtwimError, parseConfigText } from '@ztwim/core';
+import { buildServerConfig } from './server-config.ts';
+
+const FULL = `
+server {
+  bind_address = "127.0.0.1"
+  bind_port = "8081"
+  socket_path = "/tmp/ztwim-test/api.sock"
+  trust_domain = "example.org"
+  data_dir = "/var/lib/ztwim"
+  log_level = "DEBUG"
+  ca_subject {
+    country = ["DE"]
+    organization = ["Acme"]
+    common_name = "acme-ca"
+  }
+  ca_key_type = "rsa-2048"
+  jwt_key_type = "ec-p384"
+  ca_ttl = "48h"
+  default_x509_svid_ttl = "2h"
+  default_jwt_svid_ttl = "10m"
+  jwt_issuer = "https://oidc.example.org"
+  admin_ids = ["spiffe://example.org/admin"]
+}
+plugins {
+  DataStore "sql" {
+    plugin_data {
+      database_type = "postgres"
+      connection_string = "postgres://u:p@127.0.0.1/db"
+      max_open_conns = 10
+      max_idle_conns = 5
+      conn_max_lifetime = "30s"
+    }
+  }
+  KeyManager "memory" {
+    plugin_data {}
+  }
+  NodeAttestor "join_token" {
+    plugin_data {}
+  }
+  NodeAttestor "x509pop" {
+    plugin_data {
+      ca_bundle_path = "/etc/ca.pem"
+    }
+  }
+}
+telemetry {
+  Prometheus {
+    port = 9999
+  }
+}
+`;
+
+test('a full SPIRE-style server.conf becomes runtime config', () => {
+  const c = buildServerConfig(parseConfigText(FULL, 'hcl'), 'server.conf');
+  assert.equal(c.trustDomain.name, 'example.org');
+  assert.equal(c.bindAddress, '127.0.0.1');
+  assert.equal(c.bindPort, 8081);
+  assert.equal(c.logLevel, 'debug');
+  assert.deepEqual(c.caSubject, { country: ['DE'], organization: ['Acme'], commonName: 'acme-ca' });
+  assert.equal(c.caKeyType, 'rsa-2048');
+  assert.equal(c.jwtKeyType, 'ec-p384');
+  assert.equal(c.caTtlMs, 48 * 3600_000);
+  assert.equal(c.x509SvidTtlMs, 2 * 3600_000);
+  assert.equal(c.agentTtlMs, 2 * 3600_000);
+  assert.equal(c.jwtSvidTtlMs, 600_000);
+  assert.equal(c.jwtIssuer, 'https://oidc.example.org');
+  assert.deepEqual(c.adminIds.map(String), ['spiffe://example.org/admin']);
+  assert.deepEqual(c.dataStore, { type: 'postgres', connectionString: 'postgres://u:p@127.0.0.1/db', maxOpenConns: 10, maxIdleConns: 5, connMaxLifetimeMs: 30_000 });
+  assert.deepEqual(c.keyManager, { type: 'memory' });
+  assert.equal(c.nodeAttestors.joinToken, true);
+  assert.deepEqual(c.nodeAttestors.x509pop?.caBundlePaths, ['/etc/ca.pem']);
+  assert.deepEqual(c.metrics, { host: '0.0.0.0', port: 9999 });
+  assert.ok(Object.isFrozen(c));
+});
+
+test('defaults follow SPIRE and the SpireServer resource', () => {
+  const c = buildServerConfig(parseConfigText('server { trust_domain = "td" }', 'hcl'), 'x', {}, '/base');
+  assert.equal(c.caTtlMs, 24 * 3600_000);
+  assert.equal(c.x509SvidTtlMs, 3600_000);
+  assert.equal(c.jwtSvidTtlMs, 300_000);
+  assert.equal(c.caKeyType, 'ec-p256');
+  assert.equal(c.jwtKeyType, 'ec-p256');
+  assert.equal(c.socketPath, '/tmp/spire-server/private/api.sock');
+  assert.equal(c.bindPort, 8081);
+  assert.deepEqual(c.dataStore, { type: 'sqlite3', path: '/base/.ztwim/server/datastore.sqlite3' });
+  assert.deepEqual(c.keyManager, { type: 'disk', dir: '/base/.ztwim/server/keys' });
+});
+
+test('flags override the file', () => {
+  const c = buildServerConfig(parseConfigText('server { trust_domain = "td"\n bind_port = 1 }', 'hcl'), 'x', { bindPort: 2, trustDomain: 'other.org' });
+  assert.equal(c.bindPort, 2);
+  assert.equal(c.trustDomain.name, 'other.org');
+});
+
+test('bad configs report every problem with key and line', () => {
+  const src = 'server {\n  trust_domain = "Bad Domain"\n  ca_ttl = "forever"\n  jwt_issuer = "oidc.example.org"\n  colour = "blue"\n  ca_key_type = "dsa"\n}\nplugins {\n  DataStore "mongo" {\n  }\n}\n';
+  assert.throws(
+    () => buildServerConfig(parseConfigText(src, 'hcl'), 'server.conf'),
+    (e: unknown) => {
+      if (!isZtwimError(e, 'ERR_CONFIG')) return false;
+      const m = e.message;
+      return (
+        m.includes('server.trust_domain (line 2): trustdomain: trust domain characters are limited') &&
+        m.includes('server.ca_ttl (line 3): must be a duration') &&
+        m.includes('server.jwt_issuer (line 4): must be an http(s) URL') &&
+        m.includes('server.colour (line 5): unknown key') &&
+        m.includes('server.ca_key_type (line 6): must be one of') &&
+        m.includes('plugins.DataStore.mongo (line 9): unknown DataStore plugin')
+      );
+    },
+  );
+  assert.throws(() => buildServerConfig(parseConfigText('server {}', 'hcl'), 'x'), /server.trust_domain .*is required/);
+});

@@ -1,0 +1,302 @@
+import { isAbsolute, join, resolve } from 'node:path';
+import {
+  configError,
+  loadConfigFile,
+  parseLogLevel,
+  problems,
+  Section,
+  throwIfProblems,
+  type ConfigObject,
+  type LogLevel,
+} from '@ztwim/core';
+import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
+
+export type KeyType = 'ec-p256' | 'ec-p384' | 'rsa-2048' | 'rsa-4096';
+const KEY_TYPES: readonly KeyType[] = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-4096'];
+
+export type DataStoreConfig =
+  | { readonly type: 'sqlite3'; readonly path: string }
+  | {
+      readonly type: 'postgres';
+      readonly connectionString: string;
+      readonly maxOpenConns: number;
+      readonly maxIdleConns: number;
+      readonly connMaxLifetimeMs: number;
+    };
+
+export type KeyManagerConfig = { readonly type: 'memory' } | { readonly type: 'disk'; readonly dir: string };
+
+export interface X509PopConfig {
+  readonly mode: 'external_pki' | 'spiffe';
+  readonly caBundlePaths: readonly string[];
+  readonly agentPathTemplate?: string;
+  readonly spiffePrefix: string;
+}
+
+export interface NodeAttestorsConfig {
+  readonly joinToken: boolean;
+  readonly x509pop?: X509PopConfig;
+}
+
+/** The server's runtime configuration: validated, defaults applied, frozen. */
+export interface ServerConfig {
+  readonly trustDomain: TrustDomain;
+  readonly bindAddress: string;
+  readonly bindPort: number;
+  readonly socketPath: string;
+  readonly dataDir: string;
+  readonly logLevel: LogLevel;
+  readonly caSubject: { readonly country: readonly string[]; readonly organization: readonly string[]; readonly commonName: string };
+  readonly caKeyType: KeyType;
+  readonly jwtKeyType: KeyType;
+  readonly caTtlMs: number;
+  readonly x509SvidTtlMs: number;
+  readonly jwtSvidTtlMs: number;
+  readonly agentTtlMs: number;
+  readonly jwtIssuer?: string;
+  readonly adminIds: readonly SpiffeId[];
+  readonly dataStore: DataStoreConfig;
+  readonly keyManager: KeyManagerConfig;
+  readonly nodeAttestors: NodeAttestorsConfig;
+  /** Prometheus listener; undefined disables it. */
+  readonly metrics?: { readonly host: string; readonly port: number };
+  readonly healthChecks?: { readonly bindAddress: string; readonly bindPort: number; readonly livePath: string; readonly readyPath: string };
+}
+
+export const SERVER_DEFAULTS = {
+  bindAddress: '0.0.0.0',
+  bindPort: 8081,
+  socketPath: '/tmp/spire-server/private/api.sock',
+  dataDir: './.ztwim/server',
+  logLevel: 'info' as LogLevel,
+  caKeyType: 'ec-p256' as KeyType,
+  caTtlMs: 24 * 3600_000,
+  x509SvidTtlMs: 3600_000,
+  jwtSvidTtlMs: 5 * 60_000,
+  metricsPort: 9402,
+} as const;
+
+/** Overrides from command-line flags (flags > file > defaults). */
+export interface ServerConfigOverrides {
+  readonly trustDomain?: string;
+  readonly bindAddress?: string;
+  readonly bindPort?: number;
+  readonly socketPath?: string;
+  readonly dataDir?: string;
+  readonly logLevel?: string;
+}
+
+export function loadServerConfig(path: string, overrides: ServerConfigOverrides = {}): ServerConfig {
+  return buildServerConfig(loadConfigFile(path), path, overrides);
+}
+
+/** The one place where raw server config becomes runtime config. Reports every problem at once. */
+export function buildServerConfig(doc: ConfigObject, where: string, overrides: ServerConfigOverrides = {}, baseDir = process.cwd()): ServerConfig {
+  const p = problems(where);
+  const root = new Section(doc, '', p);
+  const s = root.section('server') ?? new Section({ kind: 'object', entries: [], line: 1 }, 'server', p);
+
+  const fileTd = s.string('trust_domain');
+  const tdRaw = overrides.trustDomain ?? fileTd;
+  let trustDomain: TrustDomain | undefined;
+  if (tdRaw === undefined) p.add('server.trust_domain', s.lineOf('trust_domain'), 'is required');
+  else {
+    try {
+      trustDomain = TrustDomain.parse(tdRaw);
+    } catch (e) {
+      p.add('server.trust_domain', s.lineOf('trust_domain'), (e as Error).message);
+    }
+  }
+  const fileBindAddress = s.string('bind_address');
+  const bindAddress = overrides.bindAddress ?? fileBindAddress ?? SERVER_DEFAULTS.bindAddress;
+  const fileBindPort = s.number('bind_port', { integer: true, min: 0, max: 65535 });
+  const bindPort = overrides.bindPort ?? fileBindPort ?? SERVER_DEFAULTS.bindPort;
+  const fileSocketPath = s.string('socket_path');
+  const socketPath = overrides.socketPath ?? fileSocketPath ?? SERVER_DEFAULTS.socketPath;
+  const fileDataDir = s.string('data_dir');
+  const dataDir = resolve(baseDir, overrides.dataDir ?? fileDataDir ?? SERVER_DEFAULTS.dataDir);
+  const fileLevel = s.string('log_level');
+  const levelRaw = overrides.logLevel ?? fileLevel;
+  let logLevel: LogLevel = SERVER_DEFAULTS.logLevel;
+  if (levelRaw !== undefined) {
+    const l = parseLogLevel(levelRaw);
+    if (l === undefined) p.add('server.log_level', s.lineOf('log_level'), `unknown level "${levelRaw}" (use debug, info, warn or error)`);
+    else logLevel = l;
+  }
+  s.ignore('log_format');
+  s.ignore('log_file');
+
+  const subj = s.section('ca_subject');
+  const caSubject = {
+    country: subj?.stringList('country') ?? ['US'],
+    organization: subj?.stringList('organization') ?? ['SPIFFE'],
+    commonName: subj?.string('common_name') ?? '',
+  };
+  subj?.done();
+  const keyType = (key: string): KeyType | undefined => {
+    const v = s.string(key);
+    if (v === undefined) return undefined;
+    if (!(KEY_TYPES as readonly string[]).includes(v)) {
+      p.add(`server.${key}`, s.lineOf(key), `must be one of ${KEY_TYPES.join(', ')}`);
+      return undefined;
+    }
+    return v as KeyType;
+  };
+  const caKeyType = keyType('ca_key_type') ?? SERVER_DEFAULTS.caKeyType;
+  const jwtKeyType = keyType('jwt_key_type') ?? caKeyType;
+  const caTtlMs = s.duration('ca_ttl') ?? SERVER_DEFAULTS.caTtlMs;
+  const x509SvidTtlMs = s.duration('default_x509_svid_ttl') ?? s.duration('default_svid_ttl') ?? SERVER_DEFAULTS.x509SvidTtlMs;
+  const jwtSvidTtlMs = s.duration('default_jwt_svid_ttl') ?? SERVER_DEFAULTS.jwtSvidTtlMs;
+  const agentTtlMs = s.duration('agent_ttl') ?? x509SvidTtlMs;
+  for (const [k, v] of [['ca_ttl', caTtlMs], ['default_x509_svid_ttl', x509SvidTtlMs], ['default_jwt_svid_ttl', jwtSvidTtlMs]] as const) {
+    if (v <= 0) p.add(`server.${k}`, s.lineOf(k), 'must be positive');
+  }
+  const jwtIssuer = s.string('jwt_issuer');
+  if (jwtIssuer !== undefined) {
+    let u: URL | undefined;
+    try {
+      u = new URL(jwtIssuer);
+    } catch {
+      /* reported below */
+    }
+    if (u === undefined || u.host === '' || (u.protocol !== 'https:' && u.protocol !== 'http:')) {
+      p.add('server.jwt_issuer', s.lineOf('jwt_issuer'), `must be an http(s) URL with a host, got "${jwtIssuer}"`);
+    }
+  }
+  const adminIds: SpiffeId[] = [];
+  for (const a of s.stringList('admin_ids') ?? []) {
+    try {
+      adminIds.push(SpiffeId.parse(a));
+    } catch (e) {
+      p.add('server.admin_ids', s.lineOf('admin_ids'), (e as Error).message);
+    }
+  }
+  for (const k of ['ratelimit', 'audit_log_enabled', 'federation', 'experimental', 'default_svid_ttl']) s.ignore(k);
+  s.done();
+
+  // plugins
+  let dataStore: DataStoreConfig = { type: 'sqlite3', path: join(dataDir, 'datastore.sqlite3') };
+  let keyManager: KeyManagerConfig = { type: 'disk', dir: join(dataDir, 'keys') };
+  let joinToken = false;
+  let x509pop: X509PopConfig | undefined;
+  const plugins = root.section('plugins');
+  if (plugins !== undefined) {
+    const ds = plugins.labelled('DataStore');
+    if (ds.length > 1) p.add('plugins.DataStore', ds[1]?.line ?? 0, 'only one DataStore may be configured');
+    for (const { label, section, line } of ds) {
+      if (label !== 'sql') {
+        p.add(`plugins.DataStore.${label}`, line, 'unknown DataStore plugin (supported: sql)');
+        continue;
+      }
+      const pd = pluginData(section);
+      const type = pd?.string('database_type') ?? 'sqlite3';
+      const conn = pd?.string('connection_string');
+      const maxOpenConns = pd?.number('max_open_conns', { integer: true, min: 1 }) ?? 100;
+      const maxIdleConns = pd?.number('max_idle_conns', { integer: true, min: 0 }) ?? 2;
+      const connMaxLifetimeMs = pd?.duration('conn_max_lifetime') ?? 0;
+      pd?.ignore('ro_connection_string');
+      pd?.ignore('disable_migration');
+      pd?.done();
+      if (type === 'sqlite3') {
+        dataStore = { type: 'sqlite3', path: conn === undefined ? join(dataDir, 'datastore.sqlite3') : resolve(baseDir, conn) };
+      } else if (type === 'postgres') {
+        if (conn === undefined) p.add(`plugins.DataStore.sql.plugin_data.connection_string`, line, 'is required for postgres');
+        dataStore = { type: 'postgres', connectionString: conn ?? '', maxOpenConns, maxIdleConns, connMaxLifetimeMs };
+      } else {
+        p.add('plugins.DataStore.sql.plugin_data.database_type', line, `unsupported database_type "${type}" (use sqlite3 or postgres)`);
+      }
+    }
+    for (const { label, section, line } of plugins.labelled('KeyManager')) {
+      const pd = pluginData(section);
+      if (label === 'memory') keyManager = { type: 'memory' };
+      else if (label === 'disk') {
+        const kp = pd?.string('keys_path');
+        keyManager = { type: 'disk', dir: kp === undefined ? join(dataDir, 'keys') : resolve(baseDir, kp) };
+      } else p.add(`plugins.KeyManager.${label}`, line, 'unknown KeyManager plugin (supported: disk, memory)');
+      pd?.done();
+    }
+    for (const { label, section, line } of plugins.labelled('NodeAttestor')) {
+      const pd = pluginData(section);
+      if (label === 'join_token') joinToken = true;
+      else if (label === 'x509pop') {
+        const mode = pd?.string('mode') ?? 'external_pki';
+        if (mode !== 'external_pki' && mode !== 'spiffe') p.add(`plugins.NodeAttestor.x509pop.plugin_data.mode`, line, 'must be external_pki or spiffe');
+        const paths = [...(pd?.stringList('ca_bundle_paths') ?? [])];
+        const one = pd?.string('ca_bundle_path');
+        if (one !== undefined) paths.push(one);
+        if (mode === 'external_pki' && paths.length === 0) {
+          p.add('plugins.NodeAttestor.x509pop.plugin_data.ca_bundle_path', line, 'is required in external_pki mode');
+        }
+        const tmpl = pd?.string('agent_path_template');
+        x509pop = {
+          mode: mode === 'spiffe' ? 'spiffe' : 'external_pki',
+          caBundlePaths: paths.map((x) => (isAbsolute(x) ? x : resolve(baseDir, x))),
+          ...(tmpl === undefined ? {} : { agentPathTemplate: tmpl }),
+          spiffePrefix: pd?.string('spiffe_prefix') ?? '/spire-exchange/',
+        };
+      } else p.add(`plugins.NodeAttestor.${label}`, line, 'unknown NodeAttestor plugin (supported: join_token, x509pop)');
+      pd?.done();
+    }
+    for (const k of ['UpstreamAuthority', 'Notifier', 'BundlePublisher']) {
+      for (const { label, line } of plugins.labelled(k)) p.add(`plugins.${k}.${label}`, line, 'plugin type not supported by ztwim');
+    }
+    plugins.done();
+  }
+  const telemetry = root.section('telemetry');
+  let metrics: ServerConfig['metrics'] = { host: '0.0.0.0', port: SERVER_DEFAULTS.metricsPort };
+  if (telemetry !== undefined) {
+    const prom = telemetry.section('Prometheus') ?? telemetry.section('prometheus');
+    if (prom !== undefined) {
+      const port = prom.number('port', { integer: true, min: 0, max: 65535 }) ?? SERVER_DEFAULTS.metricsPort;
+      metrics = { host: prom.string('host') ?? '0.0.0.0', port };
+      prom.done();
+    }
+    telemetry.ignore('enabled');
+    const en = telemetry.bool('disabled');
+    if (en === true) metrics = undefined;
+    telemetry.done();
+  }
+  const hc = root.section('health_checks');
+  let healthChecks: ServerConfig['healthChecks'];
+  if (hc !== undefined) {
+    const enabled = hc.bool('listener_enabled') ?? false;
+    const bindAddress2 = hc.string('bind_address') ?? 'localhost';
+    const bindPort2 = hc.number('bind_port', { integer: true, min: 0, max: 65535 }) ?? 80;
+    const livePath = hc.string('live_path') ?? '/live';
+    const readyPath = hc.string('ready_path') ?? '/ready';
+    hc.done();
+    if (enabled) healthChecks = { bindAddress: bindAddress2, bindPort: bindPort2, livePath, readyPath };
+  }
+  root.done();
+  throwIfProblems(p);
+  if (trustDomain === undefined) throw configError(`${where}: server.trust_domain is required`);
+  return Object.freeze({
+    trustDomain,
+    bindAddress,
+    bindPort,
+    socketPath,
+    dataDir,
+    logLevel,
+    caSubject,
+    caKeyType,
+    jwtKeyType,
+    caTtlMs,
+    x509SvidTtlMs,
+    jwtSvidTtlMs,
+    agentTtlMs,
+    ...(jwtIssuer === undefined ? {} : { jwtIssuer }),
+    adminIds,
+    dataStore,
+    keyManager,
+    nodeAttestors: { joinToken, ...(x509pop === undefined ? {} : { x509pop }) },
+    ...(metrics === undefined ? {} : { metrics }),
+    ...(healthChecks === undefined ? {} : { healthChecks }),
+  });
+}
+
+function pluginData(section: Section): Section | undefined {
+  for (const k of ['plugin_cmd', 'plugin_checksum', 'enabled']) section.ignore(k);
+  const pd = section.section('plugin_data');
+  section.done();
+  return pd;
+}

@@ -1,0 +1,87 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import { createContextValues, type ConnectRouter, type Interceptor } from '@connectrpc/connect';
+import { startGrpcServer, type GrpcServer } from '@ztwim/proto';
+import type { Logger } from '@ztwim/core';
+import { transportKey } from '../api/caller.ts';
+
+/** 4 MiB: the largest request either endpoint accepts (oversized requests get ResourceExhausted). */
+export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+
+/** The admin API on a Unix socket: callers are local admins (socket 0770 in a 0750 directory). */
+export async function startAdminEndpoint(opts: {
+  socketPath: string;
+  routes: (r: ConnectRouter) => void;
+  interceptors: Interceptor[];
+  log: Logger;
+}): Promise<GrpcServer> {
+  mkdirSync(dirname(opts.socketPath), { recursive: true, mode: 0o750 });
+  return startGrpcServer({
+    listen: { path: opts.socketPath, mode: 0o770 },
+    routes: opts.routes,
+    interceptors: opts.interceptors,
+    readMaxBytes: MAX_REQUEST_BYTES,
+    contextValues: () => createContextValues().set(transportKey, { kind: 'local' }),
+    onConnectionError: (e) => opts.log.debug({ error: e.message }, 'Admin connection error'),
+  });
+}
+
+export interface TlsMaterial {
+  /** PEM chain (leaf first) and PEM private key of the server's own SVID. */
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
+/**
+ * The agent-facing API on TCP with TLS (server SVID), ALPN h2. A client certificate is
+ * requested but not required: attestation comes without one, later calls present the agent
+ * SVID, which the authorization interceptor verifies against the trust bundle.
+ */
+export async function startTcpEndpoint(opts: {
+  host: string;
+  port: number;
+  tls: TlsMaterial;
+  routes: (r: ConnectRouter) => void;
+  interceptors: Interceptor[];
+  log: Logger;
+}): Promise<GrpcServer & { rotate(tls: TlsMaterial): void }> {
+  const server = await startGrpcServer({
+    listen: {
+      host: opts.host,
+      port: opts.port,
+      tls: {
+        cert: opts.tls.certPem,
+        key: opts.tls.keyPem,
+        requestCert: true,
+        rejectUnauthorized: false,
+        minVersion: 'TLSv1.2',
+        ALPNProtocols: ['h2'],
+      },
+    },
+    routes: opts.routes,
+    interceptors: opts.interceptors,
+    readMaxBytes: MAX_REQUEST_BYTES,
+    contextValues: (req) => {
+      const sock = req.socket as TLSSocket;
+      const chain: Uint8Array[] = [];
+      const peer = typeof sock.getPeerCertificate === 'function' ? sock.getPeerCertificate(true) : undefined;
+      let c = peer !== undefined && peer !== null && 'raw' in peer && peer.raw !== undefined ? peer : undefined;
+      const seen = new Set<string>();
+      while (c !== undefined && c.raw !== undefined && !seen.has(c.fingerprint256)) {
+        seen.add(c.fingerprint256);
+        chain.push(new Uint8Array(c.raw));
+        const next = c.issuerCertificate;
+        c = next !== undefined && next !== c ? next : undefined;
+      }
+      return createContextValues().set(transportKey, { kind: 'tls', peerChain: chain, remoteAddress: sock.remoteAddress ?? '' });
+    },
+    onConnectionError: (e) => opts.log.debug({ error: e.message }, 'TCP connection error'),
+  });
+  return {
+    ...server,
+    rotate(tls: TlsMaterial) {
+      (server.httpServer as import('node:http2').Http2SecureServer).setSecureContext({ cert: tls.certPem, key: tls.keyPem });
+    },
+  };
+}

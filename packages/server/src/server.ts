@@ -1,0 +1,266 @@
+import { generateKeyPairSync, createPublicKey, type KeyObject } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
+import {
+  createLogger,
+  cryptoRandom,
+  Metrics,
+  serveMetrics,
+  systemClock,
+  unixSeconds,
+  type Clock,
+  type Logger,
+  type Random,
+} from '@ztwim/core';
+import { derToPem, SpiffeId, verifyX509Svid, X509Bundle } from '@ztwim/spiffe';
+import { AgentService, BundleService, DebugService, EntryService, HealthService, SvidService, errorMappingInterceptor } from '@ztwim/proto';
+import type { ServerConfig } from './config/server-config.ts';
+import type { DataStore, Bundle } from './datastore/datastore.ts';
+import { SqliteDataStore } from './datastore/sqlite/sqlite-datastore.ts';
+import { PostgresDataStore } from './datastore/postgres/postgres-datastore.ts';
+import { agentService } from './api/agent-service.ts';
+import { authorizationInterceptor } from './api/authz.ts';
+import { bundleService } from './api/bundle-service.ts';
+import { debugService, healthService } from './api/debug-health.ts';
+import { entryService } from './api/entry-service.ts';
+import { grpcCodeResolver } from './api/errors.ts';
+import { svidService } from './api/svid-service.ts';
+import { telemetryInterceptor } from './api/telemetry.ts';
+import type { Authority } from './api/authority.ts';
+import { startAdminEndpoint, startTcpEndpoint, type TlsMaterial } from './endpoints/endpoints.ts';
+import { JoinTokenAttestor } from './attestation/join-token.ts';
+import { X509PopAttestor } from './attestation/x509pop.ts';
+import type { NodeAttestor } from './attestation/node-attestor.ts';
+import { createCaManager, type CaBundle, type CaManagerHandle } from './ca/wiring.ts';
+
+export interface ServerDeps {
+  readonly clock?: Clock;
+  readonly random?: Random;
+  readonly log?: Logger;
+  /** Open a datastore yourself (tests); otherwise built from the config. */
+  readonly dataStore?: DataStore;
+}
+
+export interface RunningServer {
+  readonly config: ServerConfig;
+  readonly dataStore: DataStore;
+  readonly socketPath: string;
+  /** The bound TCP port of the agent API (useful with bind_port 0). */
+  readonly port: number;
+  readonly metricsPort?: number;
+  readonly metrics: Metrics;
+  /** The own trust bundle as currently published. */
+  bundle(): Promise<Bundle>;
+  /** Resolves when the server stops (close() or a fatal error). */
+  readonly done: Promise<void>;
+  close(): Promise<void>;
+}
+
+export function openDataStore(cfg: ServerConfig, clock: Clock, random: Random): Promise<DataStore> | DataStore {
+  const ds = cfg.dataStore;
+  if (ds.type === 'sqlite3') return SqliteDataStore.open({ path: ds.path, clock, random });
+  return PostgresDataStore.open({
+    connectionString: ds.connectionString,
+    maxOpenConns: ds.maxOpenConns,
+    maxIdleConns: ds.maxIdleConns,
+    connMaxLifetimeMs: ds.connMaxLifetimeMs,
+    clock,
+    random,
+  });
+}
+
+/** Builds the server graph by hand (the composition root) and starts its endpoints. */
+export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Promise<RunningServer> {
+  const clock = deps.clock ?? systemClock;
+  const random = deps.random ?? cryptoRandom;
+  const log = (deps.log ?? createLogger({ level: cfg.logLevel, name: 'server' })).child({ subsystem: 'server' });
+  const td = cfg.trustDomain;
+  mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
+  const metrics = new Metrics({ prefix: 'ztwim_server' });
+  const ds = deps.dataStore ?? (await openDataStore(cfg, clock, random));
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const stop = async (): Promise<void> => {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch (e) {
+        log.warn({ error: (e as Error).message }, 'Error while stopping');
+      }
+    }
+  };
+  cleanups.push(() => (deps.dataStore === undefined ? ds.close() : undefined));
+  try {
+    // CA: keys, rotation, and the bundle it publishes into the datastore.
+    const ca: CaManagerHandle = await createCaManager({ config: cfg, clock, random, log: log.child({ subsystem: 'ca_manager' }), dataStore: ds, metrics });
+    cleanups.push(() => ca.stop());
+    const publish = async (b: CaBundle): Promise<void> => {
+      const current = await ds.getBundle(td.name);
+      await ds.setBundle({
+        trustDomain: td.name,
+        x509Authorities: b.x509Authorities.map((asn1) => ({ asn1, tainted: false })),
+        jwtAuthorities: b.jwtAuthorities.map((k) => ({
+          keyId: k.kid,
+          publicKey: new Uint8Array(createPublicKey({ key: k.publicKey, format: 'jwk' }).export({ type: 'spki', format: 'der' })),
+          expiresAt: unixSeconds(k.expiresAt),
+          tainted: false,
+        })),
+        refreshHint: current?.refreshHint ?? 300,
+      });
+    };
+    await publish(ca.bundle());
+    ca.onBundleUpdate((b) => {
+      publish(b).catch((e: unknown) => log.error({ error: (e as Error).message }, 'Failed to publish the trust bundle'));
+    });
+    const authority: Authority = {
+      signX509Svid: async (p) => ca.x509Ca().signX509Svid(p),
+      signJwtSvid: (p) => ca.jwtSigner().signJwtSvid(p),
+    };
+
+    // Node attestors: a new attestor is a new file listed here.
+    const attestors = new Map<string, NodeAttestor>();
+    if (cfg.nodeAttestors.joinToken) attestors.set('join_token', new JoinTokenAttestor({ dataStore: ds, trustDomain: td, clock }));
+    const pop = cfg.nodeAttestors.x509pop;
+    if (pop !== undefined) {
+      attestors.set(
+        'x509pop',
+        new X509PopAttestor({
+          trustDomain: td,
+          mode: pop.mode,
+          caBundlePaths: pop.caBundlePaths,
+          spiffeAuthorities: () => ca.bundle().x509Authorities,
+          ...(pop.agentPathTemplate === undefined ? {} : { agentPathTemplate: pop.agentPathTemplate }),
+          spiffePrefix: pop.spiffePrefix,
+          clock,
+          random,
+        }),
+      );
+    }
+
+    const nodeSelectors = (agentId: string) => ds.getNodeSelectors(agentId);
+    const startedAt = clock.now();
+    let serverChain: Uint8Array[] = [];
+    const routes = (r: ConnectRouter): void => {
+      r.service(EntryService, entryService({ dataStore: ds, trustDomain: td, nodeSelectors }));
+      r.service(AgentService, agentService({ dataStore: ds, trustDomain: td, authority, attestors, agentTtlMs: cfg.agentTtlMs, clock, random, log: log.child({ subsystem: 'agent_api' }) }));
+      r.service(BundleService, bundleService({ dataStore: ds, trustDomain: td }));
+      r.service(SvidService, svidService({ dataStore: ds, trustDomain: td, authority, log: log.child({ subsystem: 'svid_api' }), nodeSelectors, onMint: (kind) => metrics.svidsMinted.inc({ type: kind }) }));
+      r.service(DebugService, debugService({ dataStore: ds, trustDomain: td, clock, startedAt, serverChain: () => serverChain }));
+      r.service(HealthService, healthService({ dataStore: ds, trustDomain: td }));
+    };
+    const interceptors: Interceptor[] = [
+      telemetryInterceptor(metrics, log.child({ subsystem: 'api' })),
+      errorMappingInterceptor(grpcCodeResolver),
+      authorizationInterceptor({
+        dataStore: ds,
+        clock,
+        adminIds: cfg.adminIds,
+        verifyPeer: (chain) => {
+          const bundle = X509Bundle.fromAuthorities(td, ca.bundle().x509Authorities);
+          return verifyX509Svid([...chain], bundle, { now: clock.now() }).id;
+        },
+        isAgentPath: (id) => id.memberOf(td) && id.path.startsWith('/spire/agent/'),
+      }),
+    ];
+
+    // The server's own SVID for the TCP endpoint, renewed at half-life.
+    const serverKey = (): { priv: KeyObject; pub: KeyObject } => {
+      const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      return { priv: privateKey, pub: publicKey };
+    };
+    const mintServerTls = (): { tls: TlsMaterial; notAfter: Date; notBefore: Date } => {
+      const k = serverKey();
+      const svid = ca.x509Ca().signX509Svid({ publicKey: k.pub, spiffeId: SpiffeId.fromSegments(td, 'spire', 'server'), ttlMs: cfg.x509SvidTtlMs });
+      serverChain = svid.certChain;
+      return {
+        tls: { certPem: svid.certChain.map((d) => derToPem(d, 'CERTIFICATE')).join(''), keyPem: k.priv.export({ type: 'pkcs8', format: 'pem' }).toString() },
+        notAfter: svid.notAfter,
+        notBefore: svid.notBefore,
+      };
+    };
+    let serving = mintServerTls();
+
+    const admin = await startAdminEndpoint({ socketPath: cfg.socketPath, routes, interceptors, log });
+    cleanups.push(() => admin.close({ graceMs: 1000 }));
+    const tcp = await startTcpEndpoint({ host: cfg.bindAddress, port: cfg.bindPort, tls: serving.tls, routes, interceptors, log });
+    cleanups.push(() => tcp.close({ graceMs: 1000 }));
+    const port = tcp.address.kind === 'tcp' ? tcp.address.port : cfg.bindPort;
+
+    let cancelRenew: (() => void) | undefined;
+    const scheduleRenew = (): void => {
+      const half = (serving.notAfter.getTime() - serving.notBefore.getTime()) / 2;
+      cancelRenew = clock.setTimer(Math.max(1000, serving.notBefore.getTime() + half - clock.nowMs()), () => {
+        try {
+          serving = mintServerTls();
+          tcp.rotate(serving.tls);
+          log.debug({ expires_at: serving.notAfter.toISOString() }, 'Rotated server SVID');
+        } catch (e) {
+          log.error({ error: (e as Error).message }, 'Failed to rotate the server SVID');
+        }
+        scheduleRenew();
+      });
+    };
+    scheduleRenew();
+    ca.onActivate(() => {
+      serving = mintServerTls();
+      tcp.rotate(serving.tls);
+      cancelRenew?.();
+      scheduleRenew();
+    });
+    cleanups.push(() => cancelRenew?.());
+
+    // Housekeeping: expired join tokens and entries, gauges.
+    let cancelHousekeeping: (() => void) | undefined;
+    const housekeeping = (): void => {
+      cancelHousekeeping = clock.setTimer(60_000, () => {
+        const now = unixSeconds(clock.now());
+        Promise.all([ds.pruneJoinTokens(now), ds.pruneExpiredEntries(now), ds.countEntries(), ds.countAttestedNodes()])
+          .then(([, , entries, agents]) => {
+            metrics.entries.set(entries);
+            metrics.agents.set(agents);
+          })
+          .catch((e: unknown) => log.warn({ error: (e as Error).message }, 'Housekeeping failed'))
+          .finally(housekeeping);
+      });
+    };
+    housekeeping();
+    cleanups.push(() => cancelHousekeeping?.());
+    metrics.entries.set(await ds.countEntries());
+    metrics.agents.set(await ds.countAttestedNodes());
+
+    let metricsPort: number | undefined;
+    if (cfg.metrics !== undefined) {
+      const m = await serveMetrics(metrics.registry, cfg.metrics.host, cfg.metrics.port);
+      metricsPort = m.port;
+      cleanups.push(() => m.close());
+    }
+
+    let resolveDone!: () => void;
+    const done = new Promise<void>((r) => (resolveDone = r));
+    let closing: Promise<void> | undefined;
+    log.info({ trust_domain: td.name, socket_path: cfg.socketPath, port, data_store: cfg.dataStore.type }, 'Server started');
+    return {
+      config: cfg,
+      dataStore: ds,
+      socketPath: cfg.socketPath,
+      port,
+      ...(metricsPort === undefined ? {} : { metricsPort }),
+      metrics,
+      async bundle() {
+        const b = await ds.getBundle(td.name);
+        if (b === null) throw new Error('server: own bundle missing');
+        return b;
+      },
+      done,
+      close() {
+        closing ??= stop().then(() => {
+          log.info({}, 'Server stopped');
+          resolveDone();
+        });
+        return closing;
+      },
+    };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}

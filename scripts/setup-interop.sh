@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Installs the peers the interop tests (test/interop) talk to. Idempotent and fast on a second run.
+# Run as root (CI runs it before the tests). Prints what it installed or found.
+#
+#   apt:  openssl pebble postgresql          (apt-get update only when something is missing)
+#   pip:  spiffe (py-spiffe) PyJWT cryptography
+#   go:   module downloads for every test/interop/*/go.mod (GOSUMDB=off: the checksum DB is unreachable)
+#   SPIRE v1.13.0 spire-server + spire-agent built from test/interop/spire (the proxy refuses
+#         `go install ...@v1.13.0`), into ${ZTWIM_CACHE:-~/.cache/ztwim}/spire-v1.13.0/bin/
+#         (ZTWIM_SKIP_SPIRE=1 skips this step)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${ZTWIM_CACHE:-$HOME/.cache/ztwim}"
+SPIRE_VERSION="v1.13.0"
+SPIRE_BIN="$CACHE/spire-$SPIRE_VERSION/bin"
+export GOSUMDB=off
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod"
+
+log() { printf '[setup-interop] %s\n' "$*"; }
+die() { printf '[setup-interop] ERROR: %s\n' "$*" >&2; exit 1; }
+
+SUDO=""
+if [ "$(id -u)" != "0" ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else log "not root and no sudo: apt step may fail"; fi
+fi
+
+# ---- apt ---------------------------------------------------------------------------------------
+APT_PKGS=(openssl pebble postgresql)
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "apt: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # Update the package lists only when apt cannot find a candidate for a missing package.
+  need_update=0
+  for p in "${missing[@]}"; do
+    cand="$(apt-cache policy "$p" 2>/dev/null | awk '/Candidate:/ {print $2}')"
+    if [ -z "$cand" ] || [ "$cand" = "(none)" ]; then need_update=1; fi
+  done
+  if [ "$need_update" = 1 ]; then $SUDO apt-get update -qq; fi
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  log "apt: installed ${missing[*]}"
+else
+  log "apt: already installed: ${APT_PKGS[*]}"
+fi
+for p in "${APT_PKGS[@]}"; do
+  log "  $p $(dpkg-query -W -f='${Version}' "$p")"
+done
+# pebble installs to /usr/bin/pebble on Debian; postgres binaries live under /usr/lib/postgresql/<v>/bin.
+command -v openssl >/dev/null || die "openssl not on PATH after install"
+
+# ---- pip ---------------------------------------------------------------------------------------
+PY="${PYTHON:-python3}"
+command -v "$PY" >/dev/null || die "python3 not found"
+if "$PY" -c 'import spiffe, jwt, cryptography' 2>/dev/null; then
+  log "pip: spiffe PyJWT cryptography already importable"
+else
+  if ! "$PY" -m pip --version >/dev/null 2>&1; then
+    log "pip: installing python3-pip (apt)"
+    $SUDO apt-get install -y -qq --no-install-recommends python3-pip >/dev/null || {
+      $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+    }
+  fi
+  log "pip: installing spiffe PyJWT cryptography"
+  # A Debian system python refuses (PEP 668) unless told otherwise; pyenv/venv pythons do not.
+  "$PY" -m pip install --quiet --disable-pip-version-check spiffe PyJWT cryptography ||
+    "$PY" -m pip install --quiet --disable-pip-version-check --break-system-packages spiffe PyJWT cryptography
+  "$PY" -c 'import spiffe, jwt, cryptography' || die "python packages still not importable by $PY"
+fi
+"$PY" - <<'EOF2'
+import importlib.metadata as m
+for d in ("spiffe", "PyJWT", "cryptography"):
+    print(f"[setup-interop]   {d} {m.version(d)}")
+EOF2
+
+# ---- go ----------------------------------------------------------------------------------------
+if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then export PATH="$PATH:/usr/local/go/bin"; fi
+command -v go >/dev/null || die "go not found on PATH (need Go >= 1.24; the tests also look in /usr/local/go/bin)"
+log "go: $(go version)"
+for mod in "$ROOT"/test/interop/*/go.mod; do
+  dir="$(dirname "$mod")"
+  rel="${dir#"$ROOT"/}"
+  if [ "$(basename "$dir")" = "spire" ]; then continue; fi # handled below
+  log "go: downloading modules for $rel"
+  (cd "$dir" && go mod download)
+done
+
+# ---- SPIRE -------------------------------------------------------------------------------------
+if [ "${ZTWIM_SKIP_SPIRE:-0}" = 1 ]; then
+  log "spire: skipped (ZTWIM_SKIP_SPIRE=1); SPIRE interop tests will fail"
+  exit 0
+fi
+if [ -x "$SPIRE_BIN/spire-server" ] && [ -x "$SPIRE_BIN/spire-agent" ]; then
+  log "spire: $SPIRE_VERSION binaries already built in $SPIRE_BIN"
+else
+  log "spire: building $SPIRE_VERSION (first run takes several minutes)"
+  mkdir -p "$SPIRE_BIN"
+  (
+    cd "$ROOT/test/interop/spire"
+    go mod download
+    go build -o "$SPIRE_BIN/" github.com/spiffe/spire/cmd/spire-server github.com/spiffe/spire/cmd/spire-agent
+  )
+fi
+"$SPIRE_BIN/spire-server" --version 2>&1 | sed 's/^/[setup-interop]   spire-server /' || die "spire-server does not run"
+"$SPIRE_BIN/spire-agent" --version 2>&1 | sed 's/^/[setup-interop]   spire-agent /' || die "spire-agent does not run"
+log "done"
