@@ -13,6 +13,8 @@ export interface SpireServerOptions {
   jwtKeyType?: 'ec-p256' | 'ec-p384' | 'rsa-2048';
   /** TCP port for the agent/server API (default 0: any free port). */
   bindPort?: number;
+  /** KeyManager plugin (default memory; disk keeps the CA across restarts). */
+  keyManager?: 'memory' | 'disk';
   /** Extra lines inside the `server { }` block. */
   extraServerConfig?: string;
 }
@@ -58,9 +60,11 @@ plugins {
       connection_string = "${join(dataDir, 'datastore.sqlite3')}"
     }
   }
-  KeyManager "memory" {
+  ${opts.keyManager === 'disk' ? `KeyManager "disk" {
+    plugin_data { keys_path = "${join(dataDir, 'keys.json')}" }
+  }` : `KeyManager "memory" {
     plugin_data {}
-  }
+  }`}
   NodeAttestor "join_token" {
     plugin_data {}
   }

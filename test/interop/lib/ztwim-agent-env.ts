@@ -43,7 +43,7 @@ plugins {
 export async function startAgentEnv(opts: { syncInterval?: string } = {}): Promise<AgentEnv> {
   const tmp = makeTmpDir('ztwim-agent-');
   const port = await freePort();
-  let server = await startSpireServer(tmp, { bindPort: port });
+  let server = await startSpireServer(tmp, { bindPort: port, keyManager: 'disk' });
   const bundlePem = server.cli(['bundle', 'show']);
   const tokenOut = server.cli(['token', 'generate', '-spiffeID', 'spiffe://example.org/myagent']);
   const token = /Token:\s*(\S+)/.exec(tokenOut)?.[1];
@@ -59,7 +59,7 @@ export async function startAgentEnv(opts: { syncInterval?: string } = {}): Promi
       return { client: createClient(SpiffeWorkloadAPI, transport), transport };
     },
     async restartServer() {
-      server = await startSpireServer(tmp, { bindPort: port });
+      server = await startSpireServer(tmp, { bindPort: port, keyManager: 'disk' });
       env.server = server;
     },
     async close() {

@@ -50,7 +50,7 @@ function tlsOptions(o: ServerClientOptions, creds?: AgentCredentials): Record<st
   }
   if (creds !== undefined) {
     base['cert'] = creds.chain.map((d) => derToPem(d, 'CERTIFICATE')).join('');
-    base['key'] = crypto.createPrivateKey({ key: Buffer.from(creds.keyDer), format: 'der', type: 'pkcs8' });
+    base['key'] = derToPem(creds.keyDer, 'PRIVATE KEY');
   }
   return base;
 }
@@ -91,6 +91,7 @@ export async function attestAgent(client: ServerClient, data: NodeAttestationDat
   const queue: AttestAgentRequest[] = [create(AttestAgentRequestSchema, { step: { case: 'params', value: { data: { type, payload }, params: { csr } } } })];
   let wake: (() => void) | undefined;
   let finished = false;
+  const ac = new AbortController();
   async function* requests(): AsyncGenerator<AttestAgentRequest> {
     for (;;) {
       const next = queue.shift();
@@ -100,7 +101,7 @@ export async function attestAgent(client: ServerClient, data: NodeAttestationDat
     }
   }
   try {
-    for await (const res of client.agent.attestAgent(requests())) {
+    for await (const res of client.agent.attestAgent(requests(), { signal: ac.signal })) {
       if (res.step.case === 'challenge') {
         if (data.type !== 'custom') throw new ZtwimError('ERR_INTERNAL', 'unexpected attestation challenge');
         queue.push(create(AttestAgentRequestSchema, { step: { case: 'challengeResponse', value: data.answer(res.step.value) } }));
@@ -121,6 +122,8 @@ export async function attestAgent(client: ServerClient, data: NodeAttestationDat
   } finally {
     finished = true;
     wake?.();
+    // Leaving the loop early does not cancel a connect stream (nor its deadline timer).
+    ac.abort();
   }
   throw new ZtwimError('ERR_UNAVAILABLE', 'attestation stream ended without a result');
 }

@@ -279,3 +279,39 @@ test('errors helpers: toConnectError and statusOf', () => {
   assert.equal(toConnectError(ce), ce);
   assert.equal(toConnectError(new AppError(99, 'bad code'), resolve).code, Code.Internal, 'out-of-range code');
 });
+
+test('a percent-encoded socket path as :authority (gRPC C-core / py-spiffe) is served, not a crash', async () => {
+  const p = sockPath();
+  const fx = await startFixture({ path: p });
+  try {
+    const { connect, constants } = await import('node:http2');
+    const session = connect('http://localhost', { createConnection: () => net.connect({ path: p }) });
+    const body = await new Promise<{ status: string | undefined; grpcStatus: string | undefined }>((resolve, reject) => {
+      const req = session.request({
+        [constants.HTTP2_HEADER_METHOD]: 'POST',
+        [constants.HTTP2_HEADER_PATH]: '/SpiffeWorkloadAPI/FetchJWTSVID',
+        [constants.HTTP2_HEADER_AUTHORITY]: 'tmp%2Fspire-agent%2Fpublic%2Fapi.sock',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        'workload.spiffe.io': 'true',
+      });
+      let status: string | undefined;
+      let grpcStatus: string | undefined;
+      req.on('response', (h) => {
+        status = String(h[':status']);
+        if (h['grpc-status'] !== undefined) grpcStatus = String(h['grpc-status']);
+      });
+      req.on('trailers', (t) => (grpcStatus = String(t['grpc-status'])));
+      req.on('data', () => {});
+      req.on('close', () => resolve({ status, grpcStatus }));
+      req.on('error', reject);
+      // an empty JWTSVIDRequest message: flag 0, length 0
+      req.end(Buffer.from([0, 0, 0, 0, 0]));
+    });
+    session.close();
+    assert.equal(body.status, '200');
+    assert.equal(body.grpcStatus, '0', 'the call succeeded');
+  } finally {
+    await fx.server.close();
+  }
+});

@@ -118,10 +118,26 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
     ...(contextValues === undefined ? {} : { contextValues: (req) => contextValues(req as http2.Http2ServerRequest) }),
   });
   const l = opts.listen;
+  const onError = opts.onConnectionError ?? ((): void => {});
+  // gRPC C-core clients (grpc-python, so py-spiffe) send the percent-encoded socket path as
+  // `:authority` on Unix sockets (`tmp%2Fspire-agent%2Fpublic%2Fapi.sock`), which is no valid
+  // URL host: connect-node would throw building the request URL, outside any handler. The
+  // authority means nothing to us, so an unusable one is replaced; and nothing a client sends
+  // may crash the process.
+  const safeHandler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void => {
+    const auth = req.headers[':authority'];
+    if (typeof auth !== 'string' || !URL.canParse(`http://${auth}`)) req.headers[':authority'] = 'localhost';
+    try {
+      handler(req, res);
+    } catch (e) {
+      onError(e instanceof Error ? e : new Error(String(e)));
+      if (!res.stream.destroyed) res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    }
+  };
   const server: http2.Http2Server | http2.Http2SecureServer =
     !isUnix(l) && l.tls !== undefined
-      ? http2.createSecureServer({ ...l.tls, allowHTTP1: false }, handler)
-      : http2.createServer({}, handler);
+      ? http2.createSecureServer({ ...l.tls, allowHTTP1: false }, safeHandler)
+      : http2.createServer({}, safeHandler);
 
   const onConnectionError = opts.onConnectionError ?? ((): void => {});
   const sessions = new Set<http2.ServerHttp2Session>();

@@ -1,0 +1,35 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfigText } from '@ztwim/core';
+import { buildAgentConfig } from './agent-config.ts';
+
+const base = `agent {
+  server_address = "127.0.0.1"
+  trust_domain = "example.org"
+  trust_bundle_path = "/b.pem"
+}
+`;
+
+test('defaults applied', () => {
+  const c = buildAgentConfig(parseConfigText(base, 'hcl'), 'agent.conf', {}, '/x');
+  assert.equal(c.serverPort, 8081);
+  assert.equal(c.dataDir, '/x/.ztwim/agent');
+  assert.equal(c.socketPath, '/tmp/spire-agent/public/api.sock');
+  assert.equal(c.syncIntervalMs, 5000);
+  assert.deepEqual(c.nodeAttestor, { type: 'join_token' });
+});
+
+test('unknown key is an error naming key and line', () => {
+  const doc = parseConfigText(base.replace('trust_domain', 'bogus_key = 1\n  trust_domain'), 'hcl');
+  assert.throws(() => buildAgentConfig(doc, 'agent.conf'), /bogus_key[\s\S]*3|3[\s\S]*bogus_key/);
+});
+
+test('x509pop plugin and sync interval', () => {
+  const doc = parseConfigText(`${base.replace('}\n', '  experimental { sync_interval = "2s" }\n}\n')}plugins {
+  NodeAttestor "x509pop" { plugin_data { private_key_path = "/k.pem"
+    certificate_path = "/c.pem" } }
+}`, 'hcl');
+  const c = buildAgentConfig(doc, 'agent.conf');
+  assert.equal(c.syncIntervalMs, 2000);
+  assert.equal(c.nodeAttestor.type, 'x509pop');
+});
