@@ -7,7 +7,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
-import { libFile, python, REPO_ROOT, spireAgentBin } from './lib/peers.ts';
+import { goBuild, INTEROP_DIR, libFile, python, REPO_ROOT, spireAgentBin } from './lib/peers.ts';
 import { freePort } from './lib/spire-admin.ts';
 import { makeTmpDir, type TmpDir } from './lib/tmp.ts';
 
@@ -94,6 +94,19 @@ describe('ztwim up: one command, identities at once', () => {
     assert.equal(out.jwt.spiffe_id, me);
     assert.deepEqual(out.jwt.audience, ['api://AzureADTokenExchange']);
     assert.equal(out.x509.spiffe_id, me);
+  });
+
+  it('go-spiffe v2: FetchX509SVID, FetchJWTSVID, ValidateJWTSVID and a spiffetls mTLS pair', () => {
+    const bin = goBuild(join(INTEROP_DIR, 'go'), './gospiffeclient');
+    const r = spawnSync(bin, [`unix://${join(dir.path, 'agent.sock')}`, 'client'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { x509_id: string; jwt_id: string; validated_id: string; wrong_aud_error: string; mtls_echo: string; mtls_denied_ok: boolean };
+    assert.equal(out.x509_id, me);
+    assert.equal(out.jwt_id, me);
+    assert.equal(out.validated_id, me);
+    assert.match(out.wrong_aud_error, /InvalidArgument/);
+    assert.equal(out.mtls_echo, 'echo:hello');
+    assert.equal(out.mtls_denied_ok, true, 'a client expecting another server ID must refuse');
   });
 
   it('the real spire-agent CLI fetches from our Workload API', () => {
