@@ -7,16 +7,11 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { spireAgentBin } from './peers.ts';
 import type { SpireServer } from './spire-server.ts';
 import type { TmpDir } from './tmp.ts';
-import { createServer } from 'node:net';
+import { freePort } from './spire-admin.ts';
 
 /** A currently free TCP port on 127.0.0.1 (for spire-server's bind_port). */
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
+/** Re-exported so suites that start an agent need one import; the one implementation is in spire-admin.ts. */
+export { freePort };
 
 export interface SpireAgent {
   /** Workload API socket path. */

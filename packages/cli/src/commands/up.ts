@@ -6,7 +6,7 @@ import { buildAgentConfig, startAgent, type RunningAgent } from '@ztwim/agent';
 import { createLogger, parseConfigText, parseLogLevel, randomUuid, cryptoRandom, unixSeconds, systemClock, isZtwimError } from '@ztwim/core';
 import { CallbackJwksSource, startOidcProvider, type OidcProvider } from '@ztwim/oidc';
 import { buildServerConfig, startServer, SimilarEntryError, type RunningServer } from '@ztwim/server';
-import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
+import { derToPem, SpiffeId, TrustDomain } from '@ztwim/spiffe';
 import { CommandError, type Command } from '../command.ts';
 import { println } from '../env.ts';
 import { DEFAULT_AGENT_SOCKET } from './agent-api.ts';
@@ -76,7 +76,7 @@ ${f.int('metricsPort') > 0 ? `telemetry {\n  Prometheus {\n    host = "127.0.0.1
       const token = randomUuid(cryptoRandom);
       await server.dataStore.createJoinToken({ token, expiresAt: unixSeconds(systemClock.now()) + 600 });
       const bundle = await server.bundle();
-      const bundlePem = bundle.x509Authorities.map((a) => `-----BEGIN CERTIFICATE-----\n${Buffer.from(a.asn1).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`).join('');
+      const bundlePem = bundle.x509Authorities.map((a) => derToPem(a.asn1, 'CERTIFICATE')).join('');
       const agentConf = `agent {
   server_address = "127.0.0.1"
   server_port = ${server.port}
