@@ -60,7 +60,8 @@ export function authorizationInterceptor(deps: AuthzDeps): Interceptor {
         }
         serial = BigInt('0x' + new X509Certificate(transport.peerChain[0] as Uint8Array).serialNumber).toString(10);
       }
-      const admin = id !== undefined && (deps.adminIds.some((a) => a.equals(id)) || (await isAdminEntry(deps.dataStore, id)));
+      // The entry lookup only runs for methods an admin may call (not on every agent RPC).
+      const admin = id !== undefined && roles.includes('admin') && (deps.adminIds.some((a) => a.equals(id)) || (await hasEntryFlag(deps.dataStore, id, 'admin')));
       caller = {
         local: false,
         admin,
@@ -72,7 +73,7 @@ export function authorizationInterceptor(deps: AuthzDeps): Interceptor {
     if (roles.includes('any')) return next(withCaller(req, caller));
     if (roles.includes('local') && caller.local) return next(withCaller(req, caller));
     if (roles.includes('admin') && caller.admin) return next(withCaller(req, caller));
-    if (roles.includes('downstream') && caller.id !== undefined && (await isDownstreamEntry(deps.dataStore, caller.id))) {
+    if (roles.includes('downstream') && caller.id !== undefined && (await hasEntryFlag(deps.dataStore, caller.id, 'downstream'))) {
       return next(withCaller(req, caller));
     }
     if (roles.includes('agent') && caller.id !== undefined && caller.agentSerial !== undefined && deps.isAgentPath(caller.id)) {
@@ -88,14 +89,10 @@ function withCaller<T extends { contextValues: { set: (k: typeof callerKey, v: C
   return req;
 }
 
-async function isAdminEntry(ds: DataStore, id: SpiffeId): Promise<boolean> {
+/** True when an entry for this SPIFFE ID has the flag set (admin=true / downstream=true entries). */
+async function hasEntryFlag(ds: DataStore, id: SpiffeId, flag: 'admin' | 'downstream'): Promise<boolean> {
   const r = await ds.listEntries({ bySpiffeId: id.toString() }, { pageSize: 50 });
-  return r.entries.some((e) => e.admin);
-}
-
-async function isDownstreamEntry(ds: DataStore, id: SpiffeId): Promise<boolean> {
-  const r = await ds.listEntries({ bySpiffeId: id.toString() }, { pageSize: 50 });
-  return r.entries.some((e) => e.downstream);
+  return r.entries.some((e) => e[flag]);
 }
 
 /** SPIRE's agent check (§2.5): SVID serial must be the node's current (or new, then promoted). */
