@@ -4,7 +4,8 @@
 #   scripts/pg-test-server.sh stop
 #   scripts/pg-test-server.sh url     # prints the connection string
 # Environment: ZTWIM_PG_DIR (default /tmp/ztwim-pg-test), ZTWIM_PG_PORT (default 55432),
-#              ZTWIM_PG_DB (default ztwim_test).
+#              ZTWIM_PG_DB (default ztwim_test), ZTWIM_PG_STOP_MODE (pg_ctl stop -m: fast (default),
+#              immediate = crash-like, smart).
 # The cluster listens on 127.0.0.1:$PORT and on a Unix socket in $DIR; it trusts local connections
 # (test use only). PostgreSQL refuses to run as root, so as root it runs as the `postgres` user.
 set -euo pipefail
@@ -77,7 +78,7 @@ stop() {
   bin="$(find_bin || true)"
   [ -n "$bin" ] || exit 0
   if running "$bin"; then
-    as_owner "$bin/pg_ctl" -D "$DIR/data" -m fast -w -t 60 stop >/dev/null
+    as_owner "$bin/pg_ctl" -D "$DIR/data" -m "${ZTWIM_PG_STOP_MODE:-fast}" -w -t 60 stop >/dev/null
   fi
 }
 

@@ -5,7 +5,7 @@
 #   apt:  openssl pebble postgresql          (apt-get update only when something is missing)
 #   pip:  spiffe (py-spiffe) PyJWT cryptography
 #   go:   module downloads for every test/interop/*/go.mod (GOSUMDB=off: the checksum DB is unreachable)
-#   SPIRE v1.13.0 spire-server + spire-agent built from test/interop/spire (the proxy refuses
+#   SPIRE v1.13.0 spire-server + spire-agent + oidc-discovery-provider built from test/interop/spire (the proxy refuses
 #         `go install ...@v1.13.0`), into ${ZTWIM_CACHE:-~/.cache/ztwim}/spire-v1.13.0/bin/
 #         (ZTWIM_SKIP_SPIRE=1 skips this step)
 set -euo pipefail
@@ -95,7 +95,7 @@ if [ "${ZTWIM_SKIP_SPIRE:-0}" = 1 ]; then
   log "spire: skipped (ZTWIM_SKIP_SPIRE=1); SPIRE interop tests will fail"
   exit 0
 fi
-if [ -x "$SPIRE_BIN/spire-server" ] && [ -x "$SPIRE_BIN/spire-agent" ]; then
+if [ -x "$SPIRE_BIN/spire-server" ] && [ -x "$SPIRE_BIN/spire-agent" ] && [ -x "$SPIRE_BIN/oidc-discovery-provider" ]; then
   log "spire: $SPIRE_VERSION binaries already built in $SPIRE_BIN"
 else
   log "spire: building $SPIRE_VERSION (first run takes several minutes)"
@@ -103,7 +103,8 @@ else
   (
     cd "$ROOT/test/interop/spire"
     go mod download
-    go build -o "$SPIRE_BIN/" github.com/spiffe/spire/cmd/spire-server github.com/spiffe/spire/cmd/spire-agent
+    go build -o "$SPIRE_BIN/" github.com/spiffe/spire/cmd/spire-server github.com/spiffe/spire/cmd/spire-agent \
+      github.com/spiffe/spire/support/oidc-discovery-provider
   )
 fi
 "$SPIRE_BIN/spire-server" --version 2>&1 | sed 's/^/[setup-interop]   spire-server /' || die "spire-server does not run"

@@ -7,9 +7,8 @@ import assert from 'node:assert/strict';
 import { createPrivateKey, createPublicKey, createVerify, X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { rootCommand, runCommand, type Env } from '@ztwim/cli';
+import { rootCommand, runCaptured } from '@ztwim/cli';
 import { opensslVerify } from './lib/openssl.ts';
 import { startZtwimAdminServer } from './lib/ztwim-server.ts';
 import { startSpireAdminServer, startSpireAgent, type AdminServer, type CliResult, type SpireAgent } from './lib/spire-admin.ts';
@@ -26,23 +25,8 @@ async function startServerUnderTest(kind: 'spire' | 'ztwim'): Promise<AdminServe
 }
 
 /** Runs `ztwim server <args...>` in-process (the same code path as the ztwim binary). */
-async function ztwim(args: readonly string[], input = '', cwd = process.cwd()): Promise<CliResult> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const env: Env = {
-    stdout,
-    stderr,
-    stdin: Readable.from([Buffer.from(input)]),
-    cwd,
-    vars: process.env,
-    signal: new AbortController().signal,
-  };
-  const status = await runCommand(rootCommand(), ['server', ...args], env);
-  return { status, stdout: out, stderr: err };
+function ztwim(args: readonly string[], input = '', cwd = process.cwd()): Promise<CliResult> {
+  return runCaptured(rootCommand(), ['server', ...args], { input, cwd });
 }
 
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
@@ -169,6 +153,39 @@ describe(`ztwim server CLI vs spire-server CLI (${kind === 'spire' ? 'real SPIRE
     ]) {
       await same(args);
     }
+  });
+
+  it('flag parse errors: same Go flag text, usage listing and exit status 1 for every admin command', async () => {
+    const commands = [
+      ['agent', 'ban'], ['agent', 'count'], ['agent', 'evict'], ['agent', 'list'], ['agent', 'purge'], ['agent', 'show'],
+      ['bundle', 'count'], ['bundle', 'delete'], ['bundle', 'list'], ['bundle', 'set'], ['bundle', 'show'],
+      ['entry', 'count'], ['entry', 'create'], ['entry', 'delete'], ['entry', 'show'], ['entry', 'update'],
+      ['healthcheck'], ['jwt', 'mint'], ['token', 'generate'], ['x509', 'mint'],
+    ];
+    for (const c of commands) {
+      const r = await same([...c, '-bogus']);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, new RegExp(`^flag provided but not defined: -bogus\\nUsage of (${c.join(' ')}|generate):\\n`));
+    }
+    for (const args of [
+      ['entry', 'create', '-x509SVIDTTL', 'abc'],
+      ['entry', 'create', '-entryExpiry', '99999999999999999999'],
+      ['entry', 'create', '-node=maybe'],
+      ['entry', 'show', '-spiffeID'],
+      ['agent', 'purge', '-expiredFor', '5'],
+      ['token', 'generate', '-ttl', 'x'],
+      ['healthcheck', '-shallow=x'],
+      ['bundle', 'delete', '-mode'],
+      ['entry', 'show', '--bogus'],
+      ['entry', 'show', '---x'],
+    ]) {
+      assert.equal((await same(args)).status, 1, args.join(' '));
+    }
+    // unknown commands: 127 at the top (spire-server's own commands), 1 below
+    assert.equal((await srv.spireCli(['bogus'])).status, 127);
+    assert.equal((await ztwim(['bogus'])).status, 127);
+    assert.equal((await srv.spireCli(['entry', 'bogus'])).status, 1);
+    assert.equal((await ztwim(['entry', 'bogus'])).status, 1);
   });
 
   it('entry create: workload entry with every field, pretty and json', async () => {
@@ -410,6 +427,63 @@ describe(`ztwim server CLI vs spire-server CLI (${kind === 'spire' ? 'real SPIRE
     await same(['bundle', 'delete', '-id', 'spiffe://fed1.org']);
     await same(['bundle', 'delete', '-id', 'spiffe://example.org', '-mode', 'dissociate']);
     await same(['bundle', 'list']);
+  });
+
+  it('bundle delete -mode restrict|dissociate|delete with entries federating with the bundle', async () => {
+    const pemFile = srv.dir.write('fedmode.pem', (await real(['bundle', 'show'])).stdout);
+    const fed = 'spiffe://fedmode.org';
+    const users = ['spiffe://example.org/fedmode/a', 'spiffe://example.org/fedmode/b'];
+    /** The federated bundle plus two entries federating with it (b also with fedmode2.org). */
+    const setup = async (): Promise<void> => {
+      for (const td of [fed, 'spiffe://fedmode2.org']) assert.equal((await real(['bundle', 'set', '-id', td, '-path', pemFile])).status, 0);
+      for (const sid of users) {
+        await deleteAll(sid);
+        const extra = sid.endsWith('/b') ? ['-federatesWith', 'spiffe://fedmode2.org'] : [];
+        const r = await real(['entry', 'create', '-parentID', 'spiffe://example.org/p', '-spiffeID', sid, '-selector', 'unix:uid:77', '-federatesWith', fed, ...extra]);
+        assert.equal(r.status, 0, r.stderr);
+      }
+    };
+    const state = async (): Promise<string> => {
+      const out = [];
+      for (const sid of users) out.push(normRevision(norm((await real(['entry', 'show', '-spiffeID', sid])).stdout)));
+      out.push((await real(['bundle', 'list', '-id', fed])).stderr);
+      return out.join('\n');
+    };
+    await setup();
+    // restrict (explicit and default): refused, nothing changes
+    for (const mode of [['-mode', 'restrict'], []]) {
+      const o = await same(['bundle', 'delete', '-id', fed, ...mode]);
+      assert.equal(o.status, 1);
+      // the same text from the real SPIRE server and from ztwim's
+      assert.equal(
+        o.stderr,
+        'Error: failed to delete federated bundle "spiffe://fedmode.org": failed to delete federated bundle: ' +
+          'datastore-sql: cannot delete bundle; federated with 2 registration entries\n',
+      );
+    }
+    await same(['bundle', 'delete', '-id', fed, '-output', 'json']);
+    assert.match(await state(), /fedmode\.org/);
+    // dissociate: the bundle goes, the entries stay without that trust domain
+    await sameMutation(['bundle', 'delete', '-id', fed, '-mode', 'dissociate'], setup, (s) => s);
+    const dissociated = await state();
+    assert.doesNotMatch(dissociated.split('\n').filter((l) => l.startsWith('FederatesWith')).join('\n'), /fedmode\.org\b/);
+    assert.match(dissociated, /FederatesWith\s+: fedmode2\.org/);
+    assert.equal((await real(['entry', 'count', '-federatesWith', fed, '-matchFederatesWithOn', 'any'])).stdout, '0 registration entries\n');
+    // delete: the bundle and the entries go
+    await setup();
+    await sameMutation(['bundle', 'delete', '-id', fed, '-mode', 'delete', '-output', 'json'], setup, (s) => s);
+    for (const sid of users) assert.equal((await entryIds(sid)).length, 0, sid);
+    await same(['bundle', 'list', '-id', fed]);
+    await real(['bundle', 'delete', '-id', 'spiffe://fedmode2.org', '-mode', 'dissociate']);
+    // the server's answers to a malformed, the own and an unknown trust domain
+    for (const [id, msg] of [
+      ['spiffe://Bad Domain', 'trust domain argument is not valid: trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores'],
+      [`spiffe://${TD}`, 'removing the bundle for the server trust domain is not allowed'],
+      [fed, 'bundle not found'],
+    ] as const) {
+      const o = await same(['bundle', 'delete', '-id', id, '-mode', 'delete']);
+      assert.equal(o.stderr, `Error: failed to delete federated bundle ${JSON.stringify(id)}: ${msg}\n`);
+    }
   });
 
   it('jwt mint: token verifies against the bundle JWT authority; -write; json', async () => {

@@ -34,22 +34,64 @@ function atomicWrite(file: string, data: string | Uint8Array, mode: number): voi
   fs.renameSync(tmp, file);
 }
 
-function loadData(dir: string, log: Logger): { creds: AgentCredentials; roots: Uint8Array[] } | undefined {
-  const f = path.join(dir, 'agent-data.json');
-  if (!fs.existsSync(f)) return undefined;
+/** A data dir that exists but cannot be used: which file and why. */
+interface CorruptData { readonly file: string; readonly reason: string }
+
+type Loaded = { creds: AgentCredentials; roots: Uint8Array[] } | CorruptData | undefined;
+
+function parseCert(b64: unknown, what: string): Uint8Array {
+  if (typeof b64 !== 'string' || b64 === '') throw new Error(`${what} is not a base64 string`);
+  const der = Buffer.from(b64, 'base64');
   try {
-    const d = JSON.parse(fs.readFileSync(f, 'utf8')) as AgentData;
-    const key = fs.readFileSync(path.join(dir, 'agent-svid.key'));
-    if (!Array.isArray(d.svid) || d.svid.length === 0 || !Array.isArray(d.bundle)) throw new Error('missing fields');
-    crypto.createPrivateKey({ key, format: 'der', type: 'pkcs8' });
-    return {
-      creds: { chain: d.svid.map((b) => Buffer.from(b, 'base64')), keyDer: new Uint8Array(key), id: d.id, expiresAt: d.expiresAt, reattestable: d.reattestable },
-      roots: d.bundle.map((b) => Buffer.from(b, 'base64')),
-    };
-  } catch (err) {
-    log.error({ err, dataDir: dir }, 'agent data dir is corrupted; ignoring it');
-    return undefined;
+    new crypto.X509Certificate(der);
+  } catch {
+    throw new Error(`${what} is not an X.509 certificate`);
   }
+  return new Uint8Array(der);
+}
+
+/**
+ * Reads the stored agent SVID, key and bundle. Every part is checked (certificates parse, the
+ * key is the SVID's key, the SPIFFE ID is the one in the certificate) so that a damaged or
+ * tampered data dir is reported, never used.
+ */
+function loadData(dir: string, trustDomain: string): Loaded {
+  const dataFile = path.join(dir, 'agent-data.json');
+  const keyFile = path.join(dir, 'agent-svid.key');
+  if (!fs.existsSync(dataFile)) return undefined;
+  let d: AgentData;
+  let chain: Uint8Array[];
+  let roots: Uint8Array[];
+  let leaf: crypto.X509Certificate;
+  try {
+    d = JSON.parse(fs.readFileSync(dataFile, 'utf8')) as AgentData;
+    if (typeof d !== 'object' || d === null) throw new Error('not a JSON object');
+    if (!Array.isArray(d.svid) || d.svid.length === 0) throw new Error('"svid" is missing or empty');
+    if (!Array.isArray(d.bundle) || d.bundle.length === 0) throw new Error('"bundle" is missing or empty');
+    chain = d.svid.map((b, i) => parseCert(b, `svid[${i}]`));
+    roots = d.bundle.map((b, i) => parseCert(b, `bundle[${i}]`));
+    leaf = new crypto.X509Certificate(Buffer.from(chain[0] ?? new Uint8Array()));
+  } catch (err) {
+    return { file: dataFile, reason: err instanceof Error ? err.message : String(err) };
+  }
+  const ids = (leaf.subjectAltName ?? '').split(',').map((x) => x.trim()).filter((x) => x.startsWith('URI:')).map((x) => x.slice(4));
+  const id = ids[0];
+  if (ids.length !== 1 || id === undefined || !id.startsWith(`spiffe://${trustDomain}/`)) {
+    return { file: dataFile, reason: `svid[0] is not an agent SVID of trust domain ${trustDomain}` };
+  }
+  let key: Buffer;
+  try {
+    key = fs.readFileSync(keyFile);
+    const priv = crypto.createPrivateKey({ key, format: 'der', type: 'pkcs8' });
+    if (!leaf.checkPrivateKey(priv)) throw new Error('the key does not belong to the stored agent SVID');
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    return { file: keyFile, reason: /does not belong/.test(reason) ? reason : `cannot read a PKCS#8 private key: ${reason}` };
+  }
+  return {
+    creds: { chain, keyDer: new Uint8Array(key), id, expiresAt: Date.parse(leaf.validTo), reattestable: d.reattestable === true },
+    roots,
+  };
 }
 
 function saveData(dir: string, creds: AgentCredentials, roots: readonly Uint8Array[]): void {
@@ -104,7 +146,18 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   const log = deps.logger ?? createLogger({ level: config.logLevel, name: 'agent' });
   const opts = { host: config.serverAddress, port: config.serverPort, trustDomain: config.trustDomain };
   const persist = config.keyManager === 'disk';
-  let stored = persist ? loadData(config.dataDir, log) : undefined;
+  const loaded = persist ? loadData(config.dataDir, config.trustDomain) : undefined;
+  let stored = loaded !== undefined && 'creds' in loaded ? loaded : undefined;
+  if (loaded !== undefined && !('creds' in loaded)) {
+    // As spire-agent, a data dir that cannot be read is never used. Re-attest when we can
+    // (a join token or x509pop); otherwise refuse to start, naming the file.
+    if (attestationData(config) === undefined) {
+      throw new ZtwimError('ERR_CONFIG', `agent data file ${loaded.file} is corrupted (${loaded.reason}); remove it and start the agent with a new join token`, {
+        fields: { file: loaded.file, reason: loaded.reason },
+      });
+    }
+    log.error({ file: loaded.file, reason: loaded.reason }, 'agent data dir is corrupted; ignoring it and re-attesting');
+  }
   if (stored !== undefined && stored.creds.expiresAt <= clock.nowMs()) {
     log.warn({}, 'stored agent svid expired; re-attesting');
     stored = undefined;
@@ -117,14 +170,17 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     log.info({ spiffeId: creds.id }, 'resuming with stored agent svid');
   } else {
     const data = attestationData(config);
-    if (data === undefined) throw new ZtwimError('ERR_CONFIG', 'no stored agent svid and no join token or x509pop configured');
+    if (data === undefined) {
+      throw new ZtwimError('ERR_CONFIG', `no agent SVID stored in ${config.dataDir} and no join token or x509pop NodeAttestor configured to attest`);
+    }
     roots = await bootstrapRoots(config);
     if (roots.length === 0 && !config.insecureBootstrap) throw new ZtwimError('ERR_CONFIG', 'trust bundle is required (trust_bundle_path, trust_bundle_url or insecure_bootstrap)');
     const boot = new ServerClient({ ...opts, roots, insecure: config.insecureBootstrap });
     try {
       creds = await attestAgent(boot, data);
     } catch (e) {
-      throw new ZtwimError('ERR_UNAVAILABLE', 'node attestation failed', { cause: e, fields: { reason: e instanceof Error ? e.message : String(e) } });
+      const reason = e instanceof ConnectError ? `${Code[e.code] ?? e.code}: ${e.rawMessage}` : e instanceof Error ? e.message : String(e);
+      throw new ZtwimError('ERR_UNAVAILABLE', `node attestation failed: ${reason}`, { cause: e, fields: { reason } });
     } finally {
       boot.close();
     }
@@ -143,7 +199,13 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     log.warn({ err: e }, 'server unavailable at start; serving from cache when it returns');
   }
   const tracker = new PeerTracker({ attestors: [new UnixWorkloadAttestor({ ...config.unixAttestor, logger: log })], logger: log });
-  const endpoint = await startWorkloadEndpoint({ socketPath: config.socketPath, cache, tracker, logger: log });
+  let endpoint: Awaited<ReturnType<typeof startWorkloadEndpoint>>;
+  try {
+    endpoint = await startWorkloadEndpoint({ socketPath: config.socketPath, cache, tracker, logger: log });
+  } catch (e) {
+    client.close();
+    throw e;
+  }
 
   const stop = new AbortController();
   const reconnect = (): void => {

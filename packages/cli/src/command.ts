@@ -1,7 +1,7 @@
 import { isZtwimError } from '@ztwim/core';
 import { isSpiffeError } from '@ztwim/spiffe';
 import { println, type Env } from './env.ts';
-import { Flags, flagsUsage, HelpRequested, parseFlags, UsageError, type FlagSpecs } from './flags.ts';
+import { Flags, flagsUsage, goFlagDefaults, HelpRequested, parseFlags, UsageError, type FlagSpecs } from './flags.ts';
 
 /** Exit codes scripts can rely on. */
 export const EXIT_OK = 0;
@@ -17,7 +17,19 @@ export interface Command {
   readonly subcommands?: readonly Command[];
   /** Returns an exit code (default 0). */
   run?(flags: Flags, env: Env): Promise<number | void>;
+  /**
+   * This command and everything under it behave like a Go CLI built on mitchellh/cli + `flag`
+   * (spire-server): a flag error prints Go's text and `Usage of <path below this command>:` with
+   * the flag defaults, exit 1; a missing or unknown subcommand exits 1, or 127 when it is this
+   * command's own (as mitchellh/cli does for the program's commands).
+   */
+  readonly goCli?: boolean;
+  /** The Go flag set's name when it is not the path below the goCli command (`token generate` → "generate"). */
+  readonly goFlagSetName?: string;
 }
+
+/** Exit code of mitchellh/cli for an unknown command at the top level. */
+export const EXIT_GO_CLI_UNKNOWN_COMMAND = 127;
 
 /** An error whose message is printed as `Error: <message>` with exit code 1. */
 export class CommandError extends Error {
@@ -47,23 +59,27 @@ export async function runCommand(root: Command, argv: readonly string[], env: En
   let cmd = root;
   const path = [root.name];
   let rest = [...argv];
+  // Where the Go-CLI-compatible subtree starts (index into path), if we are in one.
+  let goCliAt = root.goCli === true ? 0 : -1;
   while (cmd.subcommands) {
     const next = rest[0];
     // A group that also runs on its own (`api fetch` = `api fetch x509`, as in spire-agent).
     if (cmd.run !== undefined && (next === undefined || (next.startsWith('-') && !['-h', '-help', '--help'].includes(next)))) break;
+    const usageExit = goCliAt < 0 ? EXIT_USAGE : goCliAt === path.length - 1 ? EXIT_GO_CLI_UNKNOWN_COMMAND : EXIT_ERROR;
     if (next === undefined || next === '-h' || next === '-help' || next === '--help' || next === 'help') {
       println(next === undefined ? env.stderr : env.stdout, help(cmd, path));
-      return next === undefined ? EXIT_USAGE : EXIT_OK;
+      return next === undefined ? usageExit : EXIT_OK;
     }
     const sub = cmd.subcommands.find((c) => c.name === next);
     if (sub === undefined) {
       println(env.stderr, `Error: unknown command "${next}" for "${path.join(' ')}"`);
       println(env.stderr, `Run '${path.join(' ')} --help' for usage.`);
-      return EXIT_USAGE;
+      return usageExit;
     }
     cmd = sub;
     path.push(sub.name);
     rest = rest.slice(1);
+    if (goCliAt < 0 && sub.goCli === true) goCliAt = path.length - 1;
   }
   let flags: Flags;
   try {
@@ -74,6 +90,14 @@ export async function runCommand(root: Command, argv: readonly string[], env: En
       return EXIT_OK;
     }
     if (e instanceof UsageError) {
+      if (goCliAt >= 0) {
+        // Go's flag package: the error, then the flag set's usage; mitchellh/cli exits 1.
+        println(env.stderr, e.message);
+        println(env.stderr, `Usage of ${cmd.goFlagSetName ?? path.slice(goCliAt + 1).join(' ')}:`);
+        const defaults = goFlagDefaults(cmd.flags ?? {});
+        if (defaults !== '') println(env.stderr, defaults);
+        return EXIT_ERROR;
+      }
       println(env.stderr, `Error: ${e.message}`);
       println(env.stderr, `Run '${path.join(' ')} --help' for usage.`);
       return EXIT_USAGE;
@@ -86,7 +110,7 @@ export async function runCommand(root: Command, argv: readonly string[], env: En
   } catch (e) {
     if (e instanceof UsageError) {
       println(env.stderr, `Error: ${e.message}`);
-      return EXIT_USAGE;
+      return goCliAt >= 0 ? EXIT_ERROR : EXIT_USAGE;
     }
     if (e instanceof CommandError) {
       println(env.stderr, `Error: ${e.message}`);

@@ -59,7 +59,7 @@ function convert(name: string, spec: FlagSpec, raw: string): FlagValue {
     case 'bool':
       if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(raw)) return true;
       if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(raw)) return false;
-      throw new UsageError(`invalid boolean value "${raw}" for -${name}`);
+      throw new UsageError(`invalid boolean value "${raw}" for -${name}: parse error`);
     case 'int': {
       if (!/^[+-]?[0-9]+$/.test(raw)) throw new UsageError(`invalid value "${raw}" for flag -${name}: parse error`);
       const n = Number(raw);
@@ -120,6 +120,43 @@ export function parseFlags(specs: FlagSpecs, argv: readonly string[]): ParsedFla
     set.add(body);
   }
   return { values, set, args: argv.slice(i) };
+}
+
+/**
+ * Go's `flag.PrintDefaults` for these flags, as spire-server/spire-agent print after a flag error:
+ * sorted by name, `  -name type` then `    \t usage (default …)`. Types as Go names them: none for
+ * bool, `value` for repeatable and custom flags (`arg: 'value'`, whose default is not shown).
+ */
+export function goFlagDefaults(specs: FlagSpecs): string {
+  const lines: string[] = [];
+  for (const name of Object.keys(specs).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const spec = specs[name] as FlagSpec;
+    const custom = spec.kind === 'list' || spec.arg === 'value';
+    const type = spec.kind === 'bool' ? '' : custom ? 'value' : spec.kind;
+    let line = `  -${name}${type === '' ? '' : ` ${type}`}`;
+    line += line.length <= 4 ? '\t' : '\n    \t';
+    line += spec.usage.replaceAll('\n', '\n    \t');
+    const d = spec.default;
+    if (!custom && d !== undefined && d !== '' && d !== false && d !== 0) {
+      line += spec.kind === 'string' ? ` (default ${goQuoteString(String(d))})` : spec.kind === 'duration' ? ` (default ${goDurationString(Number(d))})` : ` (default ${String(d)})`;
+    }
+    lines.push(line);
+  }
+  return lines.join('\n');
+}
+
+/** Go's %q for the printable ASCII strings flag defaults are. */
+function goQuoteString(s: string): string {
+  return JSON.stringify(s);
+}
+
+/** Go time.Duration.String() for a whole number of seconds (flag defaults). */
+function goDurationString(seconds: number): string {
+  if (seconds === 0) return '0s';
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const sec = seconds % 60;
+  return h > 0 ? `${h}h${m}m${sec}s` : m > 0 ? `${m}m${sec}s` : `${sec}s`;
 }
 
 export function flagsUsage(specs: FlagSpecs): string {

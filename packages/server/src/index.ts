@@ -1,6 +1,6 @@
 export {};
 // datastore
-export { SimilarEntryError, MATCH_BEHAVIORS, ENTRY_FIELDS } from './datastore/datastore.ts';
+export { SimilarEntryError, MATCH_BEHAVIORS, ENTRY_FIELDS, BUNDLE_DELETE_MODES } from './datastore/datastore.ts';
 export type {
   DataStore,
   Entry,
@@ -24,6 +24,7 @@ export type {
   JoinToken,
   Bundle,
   BundleInput,
+  BundleDeleteMode,
   X509Authority,
   JwtAuthority,
 } from './datastore/datastore.ts';

@@ -91,6 +91,9 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
   cleanups.push(() => (deps.dataStore === undefined ? ds.close() : undefined));
   try {
     // CA: keys, rotation, and the bundle it publishes into the datastore.
+    // The authorised-entry index is built before the endpoints open (as SPIRE builds its entry
+    // cache), so the first agent sync after a restart does not pay for reading every entry.
+    await ds.warmUp?.();
     const ca: CaManagerHandle = await createCaManager({ config: cfg, clock, random, log: log.child({ subsystem: 'ca_manager' }), dataStore: ds, metrics });
     cleanups.push(() => ca.stop());
     const publish = async (b: CaBundle): Promise<void> => {
@@ -159,6 +162,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
           return verifyX509Svid([...chain], bundle, { now: clock.now() }).id;
         },
         isAgentPath: (id) => id.memberOf(td) && id.path.startsWith('/spire/agent/'),
+        log: log.child({ subsystem: 'api' }),
       }),
     ];
 
@@ -224,6 +228,23 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     };
     housekeeping();
     cleanups.push(() => cancelHousekeeping?.());
+    // Entry changes are applied to the authorised-entry index in the background every 5 s (SPIRE's
+    // cache_reload_interval), so an agent sync after a bulk import does not replay them itself.
+    let cancelIndexRefresh: (() => void) | undefined;
+    let indexRefreshStopped = false;
+    const refreshIndex = (): void => {
+      if (ds.warmUp === undefined || indexRefreshStopped) return;
+      cancelIndexRefresh = clock.setTimer(5_000, () => {
+        (ds.warmUp?.() ?? Promise.resolve())
+          .catch((e: unknown) => log.warn({ error: (e as Error).message }, 'Entry index refresh failed'))
+          .finally(refreshIndex);
+      });
+    };
+    refreshIndex();
+    cleanups.push(() => {
+      indexRefreshStopped = true;
+      cancelIndexRefresh?.();
+    });
     metrics.entries.set(await ds.countEntries());
     metrics.agents.set(await ds.countAttestedNodes());
 

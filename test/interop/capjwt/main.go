@@ -3,9 +3,11 @@
 // bound_claims_type=glob with bound_claims on "sub", and user_claim=sub.
 // It uses github.com/hashicorp/cap/jwt, the library behind vault-plugin-auth-jwt.
 //
-// Usage: capjwt -issuer URL -ca CA.pem -token JWT -aud AUD -sub-glob 'spiffe://td/*'
-//        [-bound-issuer URL] [-algs RS256,ES256,ES384]
+// Usage: capjwt -issuer URL -ca CA.pem -token JWT -aud AUD -sub-glob 'spiffe://td/*' \
+// [-bound-issuer URL] [-algs RS256,ES256,ES384] [-role NAME]
 // Prints one JSON object: {"ok":true,"sub":...,"claims":{...}} or {"ok":false,"stage":...,"error":...}.
+// With -role (examples/vault-jwt-auth.sh), an accepted token also reports what a Vault login
+// would grant: {"role":NAME,"user":<user_claim value>} (the entity alias name is the user claim).
 // Exit code 0 when accepted, 1 when refused, 2 on usage errors.
 package main
 
@@ -29,6 +31,8 @@ type result struct {
 	Stage  string                 `json:"stage,omitempty"`
 	Error  string                 `json:"error,omitempty"`
 	Sub    string                 `json:"sub,omitempty"`
+	Role   string                 `json:"role,omitempty"`
+	User   string                 `json:"user,omitempty"`
 	Claims map[string]interface{} `json:"claims,omitempty"`
 }
 
@@ -53,6 +57,7 @@ func main() {
 	subGlob := flag.String("sub-glob", "", "bound_claims {\"sub\": <glob>} with bound_claims_type=glob")
 	boundIssuer := flag.String("bound-issuer", "", "bound_issuer (defaults to -issuer)")
 	algs := flag.String("algs", "", "jwt_supported_algs (comma separated; empty = all, as Vault login does)")
+	role := flag.String("role", "", "role name to report on success (as Vault's login does)")
 	flag.Parse()
 	if *issuer == "" || *token == "" || *aud == "" || *subGlob == "" {
 		fmt.Fprintln(os.Stderr, "usage: capjwt -issuer URL -ca CA.pem -token JWT -aud AUD -sub-glob GLOB")
@@ -125,7 +130,12 @@ func main() {
 	if !ok {
 		fail("user_claim", errors.New(`claim "sub" could not be converted to string`))
 	}
-	emit(result{OK: true, Sub: sub, Claims: claims})
+	r := result{OK: true, Sub: sub, Claims: claims}
+	if *role != "" {
+		r.Role = *role
+		r.User = sub
+	}
+	emit(r)
 }
 
 // getClaim: plain claim names only (no JSON pointer needed for "sub"); numbers normalised

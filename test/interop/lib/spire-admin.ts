@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { cacheDir, PeerMissingError, SPIRE_VERSION } from './peers.ts';
+import { serverConf } from './server-conf.ts';
 import { makeTmpDir, type TmpDir } from './tmp.ts';
 
 function isExecutable(p: string): boolean {
@@ -78,7 +79,8 @@ export async function runBinary(
   });
 }
 
-function supervise(child: ChildProcess): { exited: () => number | null | undefined; stop: () => Promise<void>; logs: () => string } {
+/** Collects a child's output, kills it if the test process exits first, and stops it (TERM, then KILL after 5 s). */
+export function supervise(child: ChildProcess): { exited: () => number | null | undefined; stop: () => Promise<void>; logs: () => string } {
   let logs = '';
   let exited: number | null | undefined;
   child.stdout?.on('data', (d: Buffer) => (logs += d.toString()));
@@ -129,34 +131,14 @@ export async function startSpireAdminServer(opts: AdminServerOptions = {}): Prom
   mkdirSync(dataDir, { recursive: true });
   const socketPath = join(dir.path, 'api.sock');
   const port = await freePort();
-  const conf = `server {
-  bind_address = "127.0.0.1"
-  bind_port = "${port}"
-  socket_path = "${socketPath}"
-  trust_domain = "${trustDomain}"
-  data_dir = "${dataDir}"
-  log_level = "DEBUG"
-  ca_ttl = "24h"
-  default_x509_svid_ttl = "1h"
-  default_jwt_svid_ttl = "5m"
-${opts.extraServerConfig ?? ''}
-}
-
-plugins {
-  DataStore "sql" {
-    plugin_data {
-      database_type = "sqlite3"
-      connection_string = "${join(dataDir, 'datastore.sqlite3')}"
-    }
-  }
-  KeyManager "memory" {
-    plugin_data {}
-  }
-  NodeAttestor "join_token" {
-    plugin_data {}
-  }
-}
-`;
+  const conf = serverConf({
+    port,
+    socketPath,
+    trustDomain,
+    dataDir,
+    settings: { log_level: 'DEBUG', ca_ttl: '24h', default_x509_svid_ttl: '1h', default_jwt_svid_ttl: '5m' },
+    ...(opts.extraServerConfig === undefined ? {} : { extraServerConfig: opts.extraServerConfig }),
+  });
   const confPath = dir.write('server.conf', conf);
   const child = spawn(binary, ['run', '-config', confPath], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] });
   const sup = supervise(child);

@@ -2,59 +2,55 @@
 // exposing the same AdminServer shape as lib/spire-admin.ts so suites can drive either.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseConfigText, silentLogger } from '@ztwim/core';
+import { parseConfigText, silentLogger, type Clock } from '@ztwim/core';
 import { buildServerConfig, startServer, type RunningServer } from '@ztwim/server';
 import { findSpireBinary, freePort, runBinary, type AdminServer, type CliResult } from './spire-admin.ts';
+import { serverConf } from './server-conf.ts';
 import { makeTmpDir } from './tmp.ts';
 
 export interface ZtwimAdminServer extends AdminServer {
   readonly server: RunningServer;
 }
 
-export async function startZtwimAdminServer(opts: { trustDomain?: string; extraServerConfig?: string } = {}): Promise<ZtwimAdminServer> {
+export interface ZtwimAdminServerOptions {
+  readonly trustDomain?: string;
+  /** Lines added inside the `server { }` block (e.g. `agent_ttl = "10m"`). */
+  readonly extraServerConfig?: string;
+  /** `plugin_data` lines of the sql DataStore; default: a SQLite file in the temp dir. */
+  readonly dataStorePluginData?: string;
+  /** Injected clock (e.g. a FakeClock) for the server's CA, SVIDs and peer verification. */
+  readonly clock?: Clock;
+}
+
+export async function startZtwimAdminServer(opts: ZtwimAdminServerOptions = {}): Promise<ZtwimAdminServer> {
   const trustDomain = opts.trustDomain ?? 'example.org';
   const dir = makeTmpDir('ztwim-server-');
   const dataDir = join(dir.path, 'data');
   mkdirSync(dataDir, { recursive: true });
   const socketPath = join(dir.path, 'api.sock');
   const port = await freePort();
-  const conf = `server {
-  bind_address = "127.0.0.1"
-  bind_port = "${port}"
-  socket_path = "${socketPath}"
-  trust_domain = "${trustDomain}"
-  data_dir = "${dataDir}"
-${opts.extraServerConfig ?? ''}
-}
-plugins {
-  DataStore "sql" {
-    plugin_data {
-      database_type = "sqlite3"
-      connection_string = "${join(dataDir, 'datastore.sqlite3')}"
-    }
-  }
-  KeyManager "disk" {
-    plugin_data {
-      keys_path = "${join(dataDir, 'keys')}"
-    }
-  }
-  NodeAttestor "join_token" {
-    plugin_data {}
-  }
-}
-telemetry {
-  Prometheus {
-    host = "127.0.0.1"
-    port = 0
-  }
-}
-`;
+  const conf = serverConf({
+    port,
+    socketPath,
+    trustDomain,
+    dataDir,
+    ...(opts.extraServerConfig === undefined ? {} : { extraServerConfig: opts.extraServerConfig }),
+    ...(opts.dataStorePluginData === undefined ? {} : { dataStorePluginData: opts.dataStorePluginData }),
+    keyManager: { disk: join(dataDir, 'keys') },
+    trailer: 'telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = 0\n  }\n}\n',
+  });
   dir.write('server.conf', conf);
   const cfg = buildServerConfig(parseConfigText(conf, 'hcl'), 'server.conf');
-  const server = await startServer(cfg, { log: silentLogger() });
-  const binary = findSpireBinary('spire-server');
+  let server: RunningServer;
+  try {
+    server = await startServer(cfg, { log: silentLogger(), ...(opts.clock === undefined ? {} : { clock: opts.clock }) });
+  } catch (e) {
+    dir.cleanup();
+    throw e;
+  }
+  // Looked up on first use: suites that never run the real CLI do not need SPIRE installed.
   const spireCli = (args: readonly string[], input?: string): Promise<CliResult> =>
-    runBinary(binary, args, input === undefined ? { cwd: dir.path } : { cwd: dir.path, input });
+    runBinary(findSpireBinary('spire-server'), args, input === undefined ? { cwd: dir.path } : { cwd: dir.path, input });
   return {
     dir,
     socketPath,

@@ -190,12 +190,18 @@ func jwtKeySummaries(keys map[string]crypto.PublicKey) []result {
 	return out
 }
 
-func cmdBundle(tdStr, file string) result {
+// trustDomainAndFile parses a trust domain argument and reads the file that goes with it.
+func trustDomainAndFile(tdStr, file string) (spiffeid.TrustDomain, []byte, error) {
 	td, err := spiffeid.TrustDomainFromString(tdStr)
 	if err != nil {
-		return fail(err)
+		return spiffeid.TrustDomain{}, nil, err
 	}
 	raw, err := os.ReadFile(file)
+	return td, raw, err
+}
+
+func cmdBundle(tdStr, file string) result {
+	td, raw, err := trustDomainAndFile(tdStr, file)
 	if err != nil {
 		return fail(err)
 	}
@@ -223,11 +229,7 @@ func cmdBundle(tdStr, file string) result {
 }
 
 func cmdJWTBundle(tdStr, file string) result {
-	td, err := spiffeid.TrustDomainFromString(tdStr)
-	if err != nil {
-		return fail(err)
-	}
-	raw, err := os.ReadFile(file)
+	td, raw, err := trustDomainAndFile(tdStr, file)
 	if err != nil {
 		return fail(err)
 	}

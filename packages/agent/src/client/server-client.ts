@@ -65,7 +65,7 @@ export class ServerClient {
 
   constructor(opts: ServerClientOptions, creds?: AgentCredentials) {
     this.#opts = opts;
-    this.#transport = createTcpGrpcTransport({ host: opts.host, port: opts.port, tls: tlsOptions(opts, creds), defaultTimeoutMs: 30_000 });
+    this.#transport = createTcpGrpcTransport({ host: opts.host, port: opts.port, tls: tlsOptions(opts, creds), defaultTimeoutMs: CALL_TIMEOUT_MS });
     this.agent = createClient(AgentService, this.#transport);
     this.entry = createClient(EntryService, this.#transport);
     this.svid = createClient(SvidService, this.#transport);
@@ -75,6 +75,19 @@ export class ServerClient {
   get options(): ServerClientOptions { return this.#opts; }
 
   close(): void { this.#transport.close(); }
+}
+
+/** Default deadline of the agent's calls to the server. */
+export const CALL_TIMEOUT_MS = 30_000;
+
+/**
+ * Call options for a bidi/server stream that the caller may leave early. connect-es clears a
+ * stream's deadline timer only when the stream is read to its end or fails, so a stream left
+ * with `break` + abort would keep a 30 s timer (and the process) alive. Instead the deadline is
+ * an unref'd AbortSignal.timeout and connect's own timer is disabled (timeoutMs 0).
+ */
+export function streamCallOptions(ac: AbortController, timeoutMs = CALL_TIMEOUT_MS): { signal: AbortSignal; timeoutMs: number } {
+  return { signal: AbortSignal.any([ac.signal, AbortSignal.timeout(timeoutMs)]), timeoutMs: 0 };
 }
 
 export type NodeAttestationData =
@@ -101,7 +114,7 @@ export async function attestAgent(client: ServerClient, data: NodeAttestationDat
     }
   }
   try {
-    for await (const res of client.agent.attestAgent(requests(), { signal: ac.signal })) {
+    for await (const res of client.agent.attestAgent(requests(), streamCallOptions(ac))) {
       if (res.step.case === 'challenge') {
         if (data.type !== 'custom') throw new ZtwimError('ERR_INTERNAL', 'unexpected attestation challenge');
         queue.push(create(AttestAgentRequestSchema, { step: { case: 'challengeResponse', value: data.answer(res.step.value) } }));
@@ -122,7 +135,7 @@ export async function attestAgent(client: ServerClient, data: NodeAttestationDat
   } finally {
     finished = true;
     wake?.();
-    // Leaving the loop early does not cancel a connect stream (nor its deadline timer).
+    // Leaving the loop early does not cancel a connect stream.
     ac.abort();
   }
   throw new ZtwimError('ERR_UNAVAILABLE', 'attestation stream ended without a result');

@@ -33,3 +33,25 @@ test('x509pop plugin and sync interval', () => {
   assert.equal(c.syncIntervalMs, 2000);
   assert.equal(c.nodeAttestor.type, 'x509pop');
 });
+
+test('command-line overrides (spire-agent run flags) win over the file', () => {
+  const doc = parseConfigText(base, 'hcl');
+  const c = buildAgentConfig(doc, 'agent.conf', {
+    serverAddress: '10.0.0.1', serverPort: 9000, trustDomain: 'other.org', joinToken: 'T', dataDir: 'd',
+    socketPath: 's.sock', logLevel: 'DEBUG', trustBundlePath: 'tb.pem',
+  }, '/x');
+  assert.equal(c.serverAddress, '10.0.0.1');
+  assert.equal(c.serverPort, 9000);
+  assert.equal(c.trustDomain, 'other.org');
+  assert.equal(c.joinToken, 'T');
+  assert.equal(c.dataDir, '/x/d');
+  assert.equal(c.socketPath, '/x/s.sock');
+  assert.equal(c.logLevel, 'debug');
+  assert.equal(c.trustBundlePath, '/x/tb.pem');
+  const url = buildAgentConfig(parseConfigText(base.replace('  trust_bundle_path = "/b.pem"\n', ''), 'hcl'), 'agent.conf', { trustBundleUrl: 'https://b.example/bundle' });
+  assert.equal(url.trustBundleUrl, 'https://b.example/bundle');
+  const insecure = buildAgentConfig(parseConfigText(base.replace('  trust_bundle_path = "/b.pem"\n', ''), 'hcl'), 'agent.conf', { insecureBootstrap: true });
+  assert.equal(insecure.insecureBootstrap, true);
+  // -insecureBootstrap together with a trust bundle in the file is refused, as in the file alone.
+  assert.throws(() => buildAgentConfig(doc, 'agent.conf', { insecureBootstrap: true }), /agent\.insecure_bootstrap/);
+});

@@ -44,10 +44,17 @@ export interface AgentConfigOverrides {
   readonly socketPath?: string;
   readonly logLevel?: string;
   readonly trustBundlePath?: string;
+  readonly trustBundleUrl?: string;
+  readonly insecureBootstrap?: boolean;
 }
 
 export function loadAgentConfig(path: string, overrides: AgentConfigOverrides = {}): AgentConfig {
   return buildAgentConfig(loadConfigFile(path), path, overrides);
+}
+
+/** The command-line value when given, else the file's (both evaluated: the file key counts as read). */
+function pick<T>(flag: T | undefined, file: T | undefined): T | undefined {
+  return flag ?? file;
 }
 
 function pluginData(s: Section): Section | undefined {
@@ -60,25 +67,26 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
   const p = problems(where);
   const root = new Section(doc, '', p);
   const s = root.section('agent') ?? new Section({ kind: 'object', entries: [], line: 1 }, 'agent', p);
-  const serverAddress = o.serverAddress ?? s.string('server_address');
+  // File keys are always read (so none is reported unknown), then a flag overrides the value.
+  const serverAddress = pick(o.serverAddress, s.string('server_address'));
   if (serverAddress === undefined) p.add('agent.server_address', s.lineOf('server_address'), 'is required');
-  const serverPort = o.serverPort ?? s.number('server_port', { integer: true, min: 1, max: 65535 }) ?? AGENT_DEFAULTS.serverPort;
-  const td = o.trustDomain ?? s.string('trust_domain');
+  const serverPort = pick(o.serverPort, s.number('server_port', { integer: true, min: 1, max: 65535 })) ?? AGENT_DEFAULTS.serverPort;
+  const td = pick(o.trustDomain, s.string('trust_domain'));
   if (td === undefined) p.add('agent.trust_domain', s.lineOf('trust_domain'), 'is required');
   else {
     try { TrustDomain.parse(td); } catch (e) { p.add('agent.trust_domain', s.lineOf('trust_domain'), (e as Error).message); }
   }
-  const tbp = o.trustBundlePath ?? s.string('trust_bundle_path');
-  const tbu = s.string('trust_bundle_url');
+  const tbp = pick(o.trustBundlePath, s.string('trust_bundle_path'));
+  const tbu = pick(o.trustBundleUrl, s.string('trust_bundle_url'));
   const fmt = s.string('trust_bundle_format') ?? 'pem';
   if (fmt !== 'pem' && fmt !== 'spiffe') p.add('agent.trust_bundle_format', s.lineOf('trust_bundle_format'), 'must be pem or spiffe');
-  const insecure = s.bool('insecure_bootstrap') ?? false;
+  const insecure = pick(o.insecureBootstrap, s.bool('insecure_bootstrap')) ?? false;
   if (tbp !== undefined && tbu !== undefined) p.add('agent.trust_bundle_url', s.lineOf('trust_bundle_url'), 'cannot be set together with trust_bundle_path');
   if (insecure && (tbp !== undefined || tbu !== undefined)) p.add('agent.insecure_bootstrap', s.lineOf('insecure_bootstrap'), 'cannot be set together with a trust bundle');
-  const joinToken = o.joinToken ?? s.string('join_token');
-  const dataDir = resolve(baseDir, o.dataDir ?? s.string('data_dir') ?? AGENT_DEFAULTS.dataDir);
-  const socketPath = resolve(baseDir, o.socketPath ?? s.string('socket_path') ?? AGENT_DEFAULTS.socketPath);
-  const lvlRaw = o.logLevel ?? s.string('log_level');
+  const joinToken = pick(o.joinToken, s.string('join_token'));
+  const dataDir = resolve(baseDir, pick(o.dataDir, s.string('data_dir')) ?? AGENT_DEFAULTS.dataDir);
+  const socketPath = resolve(baseDir, pick(o.socketPath, s.string('socket_path')) ?? AGENT_DEFAULTS.socketPath);
+  const lvlRaw = pick(o.logLevel, s.string('log_level'));
   let logLevel: LogLevel = 'info';
   if (lvlRaw !== undefined) {
     const l = parseLogLevel(lvlRaw);

@@ -4,9 +4,10 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type * as http2 from 'node:http2';
 import type { Socket } from 'node:net';
-import { Code, ConnectError, createContextKey, type ConnectRouter, type HandlerContext, type Interceptor } from '@connectrpc/connect';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { create, toBinary, type DescMethod } from '@bufbuild/protobuf';
 import {
-  HealthCheckResponse_ServingStatus, HealthService, SpiffeWorkloadAPI, startGrpcServer,
+  HealthCheckResponse_ServingStatus, HealthService, SpiffeWorkloadAPI, X509SVIDResponseSchema,
   type Bundle, type GrpcServer, type Entry,
 } from '@ztwim/proto';
 import { JwtBundle, JwtBundleSet, TrustDomain, concatDer, parseAndValidateJwtSvid } from '@ztwim/spiffe';
@@ -14,8 +15,7 @@ import { isZtwimError, type Logger } from '@ztwim/core';
 import type { PeerTracker, TrackedPeer } from '../attestation/workload/peer-tracker.ts';
 import type { Selector } from '../attestation/workload/workload-attestor.ts';
 import { entrySpiffeId, type CacheManager } from '../manager/cache-manager.ts';
-
-const peerKey = createContextKey<TrackedPeer | Error | undefined>(undefined);
+import { EncodedMessage, serverStream, startRawGrpcServer, unary, type RawCallContext, type RawMethod } from './grpc-raw.ts';
 
 export interface WorkloadEndpointOptions {
   readonly socketPath: string;
@@ -24,18 +24,21 @@ export interface WorkloadEndpointOptions {
   readonly logger: Logger;
 }
 
-function headerCheck(): Interceptor {
-  return (next) => async (req) => {
-    if (req.service.typeName === 'grpc.health.v1.Health') return next(req);
-    const v = req.header.get('workload.spiffe.io');
-    // Headers joins repeated values with ", ".
-    if (v !== 'true') throw new ConnectError('security header missing from request', Code.InvalidArgument);
-    return next(req);
-  };
+const MISSING_HEADER = new ConnectError('security header missing from request', Code.InvalidArgument);
+
+/** Every Workload API call must carry `workload.spiffe.io: true` (health checks need not). */
+function headerCheck(method: DescMethod, header: http2.IncomingHttpHeaders): ConnectError | undefined {
+  if (method.parent.typeName === 'grpc.health.v1.Health') return undefined;
+  // node:http2 joins repeated values with ", ", so a repeated header is refused too.
+  return header['workload.spiffe.io'] === 'true' ? undefined : MISSING_HEADER;
 }
 
-async function selectorsOf(ctx: HandlerContext): Promise<Selector[]> {
-  const peer = ctx.values.get(peerKey);
+type Peer = TrackedPeer | Error;
+type Ctx = RawCallContext<Peer>;
+type Identity = ReturnType<CacheManager['identitiesFor']>[number];
+
+async function selectorsOf(ctx: Ctx): Promise<Selector[]> {
+  const peer = ctx.peer;
   if (peer === undefined || peer instanceof Error) throw new ConnectError('workload attestation failed', Code.Unavailable);
   try {
     return await peer.attest(ctx.signal);
@@ -96,10 +99,9 @@ function eqMap(a: Map<string, Uint8Array> | undefined, b: Map<string, Uint8Array
   return true;
 }
 
-export function workloadRoutes(cache: CacheManager, logger: Logger): (router: ConnectRouter) => void {
-  const x509Response = (sels: Selector[]) => {
-    const ids = cache.identitiesFor(sels);
-    if (ids.length === 0) throw new ConnectError('no identity issued', Code.PermissionDenied);
+/** The Workload API and grpc.health.v1 methods, for the raw gRPC server (./grpc-raw.ts). */
+export function workloadMethods(cache: CacheManager, logger: Logger): RawMethod<Peer>[] {
+  const buildX509 = (ids: Identity[]) => {
     const bundle = cache.bundle;
     const bundleDer = bundle === undefined ? new Uint8Array() : concatDer(bundle.x509Authorities.map((a) => a.asn1));
     const svids = ids.filter((i) => i.svid !== undefined).map((i) => ({
@@ -113,109 +115,120 @@ export function workloadRoutes(cache: CacheManager, logger: Logger): (router: Co
     const federatedBundles: Record<string, Uint8Array> = {};
     const fedTds = new Set(ids.flatMap((i) => i.entry.federatesWith));
     for (const [td, fb] of cache.federated) if (fedTds.has(td)) federatedBundles[`spiffe://${td}`] = concatDer(fb.x509Authorities.map((a) => a.asn1));
-    return { svids, federatedBundles, crl: [] };
+    return new EncodedMessage(toBinary(X509SVIDResponseSchema, create(X509SVIDResponseSchema, { svids, federatedBundles, crl: [] })));
   };
-  return (router) => {
-    router.service(SpiffeWorkloadAPI, {
-      async *fetchX509SVID(_req, ctx) {
-        const sels = await selectorsOf(ctx);
-        yield x509Response(sels);
-        for await (const _ of changes(cache, ctx.signal)) {
-          try { yield x509Response(sels); } catch (e) { logger.debug({ err: e }, 'x509 stream update failed'); throw e; }
-        }
-      },
-      async *fetchX509Bundles(_req, ctx) {
-        await selectorsOf(ctx);
-        let last = x509Bundles(cache);
-        yield { bundles: Object.fromEntries(last), crl: [] };
-        for await (const _ of changes(cache, ctx.signal)) {
-          const next = x509Bundles(cache);
-          if (eqMap(last, next)) continue;
-          last = next;
-          yield { bundles: Object.fromEntries(next), crl: [] };
-        }
-      },
-      async *fetchJWTBundles(_req, ctx) {
-        await selectorsOf(ctx);
-        let last = jwtBundles(cache);
-        yield { bundles: Object.fromEntries(last) };
-        for await (const _ of changes(cache, ctx.signal)) {
-          const next = jwtBundles(cache);
-          if (eqMap(last, next)) continue;
-          last = next;
-          yield { bundles: Object.fromEntries(next) };
-        }
-      },
-      async fetchJWTSVID(req, ctx) {
-        if (req.audience.length === 0) throw new ConnectError('audience must be specified', Code.InvalidArgument);
-        const sels = await selectorsOf(ctx);
-        let ids: Entry[] = cache.identitiesFor(sels).map((i) => i.entry);
-        if (req.spiffeId !== '') ids = ids.filter((e) => entrySpiffeId(e) === req.spiffeId);
-        if (ids.length === 0) throw new ConnectError('no identity issued', Code.PermissionDenied);
-        const svids = [];
-        for (const e of ids) {
-          try {
-            svids.push({ spiffeId: entrySpiffeId(e), svid: await cache.jwtSvid(e, req.audience), hint: e.hint });
-          } catch (err) {
-            logger.warn({ err, entryId: e.id }, 'could not fetch jwt-svid');
-            throw new ConnectError('could not fetch JWT-SVID', Code.Unavailable);
-          }
-        }
-        return { svids };
-      },
-      async validateJWTSVID(req) {
-        if (req.audience === '') throw new ConnectError('audience must be specified', Code.InvalidArgument);
-        if (req.svid === '') throw new ConnectError('svid must be specified', Code.InvalidArgument);
-        const set = new JwtBundleSet([...jwtBundles(cache)].map(([td, j]) => JwtBundle.parse(TrustDomain.parse(td.replace(/^spiffe:\/\//, '')), j)));
+  // The encoded response for the last few identity sets: every workload with the same matching
+  // entries, SVIDs and bundles gets the very same bytes (1,000 streams of one workload after a
+  // rotation: one encoding, not 1,000). A hit needs the same entry and SVID objects, in order,
+  // and the same bundle objects, so a response is only ever reused for exactly the identities
+  // it was built from.
+  const memo: { ids: Identity[]; bundle: Bundle | undefined; federated: ReadonlyMap<string, Bundle>; msg: EncodedMessage }[] = [];
+  const x509Response = (sels: Selector[]): EncodedMessage => {
+    const ids = cache.identitiesFor(sels);
+    if (ids.length === 0) throw new ConnectError('no identity issued', Code.PermissionDenied);
+    const bundle = cache.bundle;
+    const federated = cache.federated;
+    for (const m of memo) {
+      if (m.bundle === bundle && m.federated === federated && m.ids.length === ids.length &&
+        m.ids.every((x, i) => x.entry === ids[i]!.entry && x.svid === ids[i]!.svid)) return m.msg;
+    }
+    const msg = buildX509(ids);
+    memo.unshift({ ids, bundle, federated, msg });
+    if (memo.length > 8) memo.pop();
+    return msg;
+  };
+  const W = SpiffeWorkloadAPI.method;
+  return [
+    serverStream(W.fetchX509SVID, async function* (_req, ctx: Ctx) {
+      const sels = await selectorsOf(ctx);
+      yield x509Response(sels);
+      for await (const _ of changes(cache, ctx.signal)) {
+        try { yield x509Response(sels); } catch (e) { logger.debug({ err: e }, 'x509 stream update failed'); throw e; }
+      }
+    }),
+    serverStream(W.fetchX509Bundles, async function* (_req, ctx: Ctx) {
+      await selectorsOf(ctx);
+      let last = x509Bundles(cache);
+      yield { bundles: Object.fromEntries(last), crl: [] };
+      for await (const _ of changes(cache, ctx.signal)) {
+        const next = x509Bundles(cache);
+        if (eqMap(last, next)) continue;
+        last = next;
+        yield { bundles: Object.fromEntries(next), crl: [] };
+      }
+    }),
+    serverStream(W.fetchJWTBundles, async function* (_req, ctx: Ctx) {
+      await selectorsOf(ctx);
+      let last = jwtBundles(cache);
+      yield { bundles: Object.fromEntries(last) };
+      for await (const _ of changes(cache, ctx.signal)) {
+        const next = jwtBundles(cache);
+        if (eqMap(last, next)) continue;
+        last = next;
+        yield { bundles: Object.fromEntries(next) };
+      }
+    }),
+    unary(W.fetchJWTSVID, async (req, ctx: Ctx) => {
+      if (req.audience.length === 0) throw new ConnectError('audience must be specified', Code.InvalidArgument);
+      const sels = await selectorsOf(ctx);
+      let ids: Entry[] = cache.identitiesFor(sels).map((i) => i.entry);
+      if (req.spiffeId !== '') ids = ids.filter((e) => entrySpiffeId(e) === req.spiffeId);
+      if (ids.length === 0) throw new ConnectError('no identity issued', Code.PermissionDenied);
+      const svids = [];
+      for (const e of ids) {
         try {
-          const svid = await parseAndValidateJwtSvid(req.svid, set, [req.audience]);
-          const claims: Record<string, unknown> = { ...svid.claims };
-          return { spiffeId: svid.id.toString(), claims: claims as never };
-        } catch (e) {
-          throw new ConnectError(e instanceof Error ? e.message : String(e), Code.InvalidArgument);
+          svids.push({ spiffeId: entrySpiffeId(e), svid: await cache.jwtSvid(e, req.audience), hint: e.hint });
+        } catch (err) {
+          logger.warn({ err, entryId: e.id }, 'could not fetch jwt-svid');
+          throw new ConnectError('could not fetch JWT-SVID', Code.Unavailable);
         }
-      },
-      fetchWITSVID() {
-        throw new ConnectError('WIT-SVIDs are not supported', Code.Unimplemented);
-      },
-      fetchWITBundles() {
-        throw new ConnectError('WIT-SVID bundles are not supported', Code.Unimplemented);
-      },
-    });
-    router.service(HealthService, {
-      check() { return { status: HealthCheckResponse_ServingStatus.SERVING }; },
-      async *watch(_req, ctx) {
-        yield { status: HealthCheckResponse_ServingStatus.SERVING };
-        await new Promise<void>((r) => ctx.signal.addEventListener('abort', () => r()));
-      },
-    });
-  };
+      }
+      return { svids };
+    }),
+    unary(W.validateJWTSVID, async (req) => {
+      if (req.audience === '') throw new ConnectError('audience must be specified', Code.InvalidArgument);
+      if (req.svid === '') throw new ConnectError('svid must be specified', Code.InvalidArgument);
+      const set = new JwtBundleSet([...jwtBundles(cache)].map(([td, j]) => JwtBundle.parse(TrustDomain.parse(td.replace(/^spiffe:\/\//, '')), j)));
+      try {
+        const svid = await parseAndValidateJwtSvid(req.svid, set, [req.audience]);
+        const claims: Record<string, unknown> = { ...svid.claims };
+        return { spiffeId: svid.id.toString(), claims: claims as never };
+      } catch (e) {
+        throw new ConnectError(e instanceof Error ? e.message : String(e), Code.InvalidArgument);
+      }
+    }),
+    unary(W.fetchWITSVID, () => {
+      throw new ConnectError('WIT-SVIDs are not supported', Code.Unimplemented);
+    }),
+    serverStream(W.fetchWITBundles, () => {
+      throw new ConnectError('WIT-SVID bundles are not supported', Code.Unimplemented);
+    }),
+    unary(HealthService.method.check, () => ({ status: HealthCheckResponse_ServingStatus.SERVING })),
+    serverStream(HealthService.method.watch, async function* (_req, ctx: Ctx) {
+      yield { status: HealthCheckResponse_ServingStatus.SERVING };
+      if (ctx.signal.aborted) return;
+      await new Promise<void>((r) => ctx.signal.addEventListener('abort', () => r(), { once: true }));
+    }),
+  ];
 }
 
 export async function startWorkloadEndpoint(o: WorkloadEndpointOptions): Promise<GrpcServer> {
   await fs.mkdir(path.dirname(o.socketPath), { recursive: true });
-  const peers = new WeakMap<object, TrackedPeer | Error>();
-  const server = await startGrpcServer({
-    listen: { path: o.socketPath, mode: 0o777 },
-    routes: workloadRoutes(o.cache, o.logger),
-    interceptors: [headerCheck()],
-    contextValues: (req: http2.Http2ServerRequest) => {
-      const session = req.stream.session;
-      const key: object = session ?? req;
-      let p = peers.get(key);
-      if (p === undefined) {
-        try { p = o.tracker.track((session?.socket ?? req.socket) as unknown as Socket); } catch (e) { p = e instanceof Error ? e : new Error(String(e)); }
-        peers.set(key, p);
+  // One pinned peer per connection (HTTP/2 session), taken when the connection is accepted, as
+  // SPIRE's peertracker does: what the caller runs later (exec of another binary, pid reuse) is
+  // compared against what it ran when it connected, not when it sent its first request.
+  return startRawGrpcServer<Peer>({
+    path: o.socketPath,
+    mode: 0o777,
+    methods: workloadMethods(o.cache, o.logger),
+    guard: headerCheck,
+    sessionValue: (session) => {
+      try {
+        return o.tracker.track(session.socket as unknown as Socket);
+      } catch (e) {
+        return e instanceof Error ? e : new Error(String(e));
       }
-      const v = createContextValuesWith(p);
-      return v;
     },
-    onConnectionError: (err) => o.logger.debug({ err }, 'workload api connection error'),
+    onError: (err) => o.logger.debug({ err }, 'workload api connection error'),
   });
-  return server;
-}
-
-import { createContextValues } from '@connectrpc/connect';
-function createContextValuesWith(p: TrackedPeer | Error): ReturnType<typeof createContextValues> {
-  return createContextValues().set(peerKey, p);
 }

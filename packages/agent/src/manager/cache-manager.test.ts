@@ -40,3 +40,57 @@ test('backoff: doubles on failure, capped at min(8 min, 48 x interval), resets o
   assert.equal(await m.sync(), true);
   assert.equal(m.nextDelayMs(), 1000);
 });
+
+function fakeSyncClient(entries: ReturnType<typeof entry>[], jwtCalls: string[][] = []): ServerClient {
+  return {
+    entry: { syncAuthorizedEntries: () => (async function* () { yield { entries, entryRevisions: [], more: false }; })() },
+    bundle: { getBundle: async () => create((await import('@ztwim/proto')).BundleSchema, { trustDomain: 'example.org' }) },
+    svid: {
+      batchNewX509SVID: async ({ params }: { params: unknown[] }) => ({ results: params.map(() => ({ status: { code: 13, message: 'not in this test' } })) }),
+      newJWTSVID: async ({ audience }: { audience: string[] }) => {
+        jwtCalls.push(audience);
+        return { svid: { token: `token-${audience.join(',')}-${jwtCalls.length}`, issuedAt: 1000n, expiresAt: 1300n } };
+      },
+    },
+  } as unknown as ServerClient;
+}
+
+test('identitiesFor: the selector index returns exactly the entries entryMatches accepts, sorted by id', async () => {
+  const specs: [string, string[]][] = [
+    ['e5', ['unix:uid:0']],
+    ['e1', ['unix:gid:0', 'unix:uid:0']], // indexed under its first selector, which is the workload's second
+    ['e3', ['unix:uid:0', 'unix:gid:5']], // needs a selector the workload lacks
+    ['e2', ['unix:user:root']],
+    ['e4', []], // no selectors: never matches
+    ['e6', ['unix:uid:1', 'unix:uid:0']],
+    ['e0', ['unix:uid:0', 'unix:gid:0', 'unix:user:root']],
+  ];
+  const entries = specs.map(([id, sels]) => ({ ...entry(sels), id }));
+  const m = new CacheManager({ clock: new FakeClock(), logger: silentLogger(), syncIntervalMs: 1000, client: () => fakeSyncClient(entries) });
+  assert.equal(await m.sync(), true);
+  for (const w of [['unix:uid:0', 'unix:gid:0'], ['unix:uid:0', 'unix:gid:0', 'unix:user:root'], ['unix:uid:1'], []]) {
+    const want = entries.filter((e) => entryMatches(e, wl(w))).map((e) => e.id).sort();
+    assert.deepEqual(m.identitiesFor(wl(w)).map((i) => i.entry.id), want, `workload ${w.join(' ')}`);
+  }
+  assert.deepEqual(m.identitiesFor(wl(['unix:uid:0', 'unix:gid:0'])).map((i) => i.entry.id), ['e1', 'e5']);
+});
+
+test('jwtSvid: cached per audience set, at most 1,000 kept, least recently used dropped first', async () => {
+  const calls: string[][] = [];
+  const e = { ...entry(['unix:uid:0']), id: 'e' };
+  const clock = new FakeClock(1_000_000);
+  const m = new CacheManager({ clock, logger: silentLogger(), syncIntervalMs: 1000, client: () => fakeSyncClient([e], calls) });
+  const first = await m.jwtSvid(e, ['a0']);
+  assert.equal(await m.jwtSvid(e, ['a0']), first);
+  assert.equal(calls.length, 1);
+  for (let i = 1; i < 1000; i++) await m.jwtSvid(e, [`a${i}`]); // cache now full: a0 … a999
+  await m.jwtSvid(e, ['a0']); // a0 becomes the most recently used
+  assert.equal(calls.length, 1000);
+  await m.jwtSvid(e, ['a1000']); // evicts a1, the least recently used
+  await m.jwtSvid(e, ['a0']);
+  await m.jwtSvid(e, ['a2']);
+  assert.equal(calls.length, 1001, 'a0 and a2 still cached');
+  await m.jwtSvid(e, ['a1']);
+  assert.equal(calls.length, 1002, 'a1 was evicted');
+  assert.deepEqual(calls.at(-1), ['a1']);
+});

@@ -4,7 +4,7 @@ import type { Clock, Logger } from '@ztwim/core';
 import { ZtwimError } from '@ztwim/core';
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { Bundle, Entry } from '@ztwim/proto';
-import type { ServerClient } from '../client/server-client.ts';
+import { streamCallOptions, type ServerClient } from '../client/server-client.ts';
 import { createCsr, generateEcKey } from '../client/csr.ts';
 import type { Selector } from '../attestation/workload/workload-attestor.ts';
 
@@ -32,6 +32,9 @@ export function entryMatches(e: Entry, workload: readonly Selector[]): boolean {
   return e.selectors.length > 0 && e.selectors.every((s) => have.has(`${s.type}:${s.value}`));
 }
 
+/** JWT-SVIDs the agent keeps cached (least recently used dropped first); SPIRE's default size. */
+export const JWT_CACHE_MAX = 1000;
+
 /** Half-life rotation time with up to 10% negative jitter. */
 export function rotationTime(issuedAt: number, expiresAt: number, jitter: number): number {
   const half = (expiresAt - issuedAt) / 2;
@@ -49,6 +52,7 @@ export interface CacheManagerOptions {
 export class CacheManager {
   readonly #o: CacheManagerOptions;
   #entries = new Map<string, Entry>();
+  #bySelector = new Map<string, Entry[]>();
   #svids = new Map<string, CachedX509Svid>();
   #jwts = new Map<string, CachedJwt>();
   #bundle: Bundle | undefined;
@@ -73,13 +77,35 @@ export class CacheManager {
 
   #notify(): void { for (const l of [...this.#listeners]) l(); }
 
-  /** Entries (with SVIDs) matching the workload's selectors. */
+  /**
+   * Entries (with SVIDs) matching the workload's selectors. Only entries indexed under one of
+   * the workload's selectors are looked at (see #setEntries), so a call costs the same with
+   * 10 or 100,000 entries on the agent.
+   */
   identitiesFor(selectors: readonly Selector[]): { entry: Entry; svid: CachedX509Svid | undefined }[] {
+    const have = new Set(selectors.map((s) => `${s.type}:${s.value}`));
     const out: { entry: Entry; svid: CachedX509Svid | undefined }[] = [];
-    for (const e of this.#entries.values()) {
-      if (entryMatches(e, selectors)) out.push({ entry: e, svid: this.#svids.get(e.id) });
+    for (const k of have) {
+      for (const e of this.#bySelector.get(k) ?? []) {
+        if (e.selectors.every((s) => have.has(`${s.type}:${s.value}`))) out.push({ entry: e, svid: this.#svids.get(e.id) });
+      }
     }
-    return out.sort((a, b) => a.entry.id.localeCompare(b.entry.id));
+    return out.sort((a, b) => (a.entry.id < b.entry.id ? -1 : a.entry.id > b.entry.id ? 1 : 0));
+  }
+
+  /** Replaces the entries and indexes each under its first selector (an entry matches only if all of its selectors do). */
+  #setEntries(next: Map<string, Entry>): void {
+    this.#entries = next;
+    const idx = new Map<string, Entry[]>();
+    for (const e of next.values()) {
+      const first = e.selectors[0];
+      if (first === undefined) continue; // no selectors: matches nothing (entryMatches)
+      const k = `${first.type}:${first.value}`;
+      const list = idx.get(k);
+      if (list === undefined) idx.set(k, [e]);
+      else list.push(e);
+    }
+    this.#bySelector = idx;
   }
 
   /** Next delay: sync interval, or backoff after failures (max min(8 min, 48×interval)). */
@@ -138,7 +164,7 @@ export class CacheManager {
     let need = 0;
     let got = 0;
     try {
-      for await (const res of c.entry.syncAuthorizedEntries(reqs(), { signal: ac.signal })) {
+      for await (const res of c.entry.syncAuthorizedEntries(reqs(), streamCallOptions(ac))) {
         if (stage === 'initial') {
           result.push(...res.entries);
           revisions.push(...res.entryRevisions);
@@ -183,7 +209,7 @@ export class CacheManager {
       const prev = this.#entries.get(id);
       if (prev === undefined || prev.revisionNumber !== e.revisionNumber) changed = true;
     }
-    this.#entries = next;
+    this.#setEntries(next);
     // Federated bundles named by entries.
     const tds = new Set<string>();
     for (const e of entries) for (const f of e.federatesWith) tds.add(f);
@@ -238,18 +264,30 @@ export class CacheManager {
     if (changed) this.#notify();
   }
 
-  /** JWT-SVID for (entry, audience set), cached until half-life. */
+  /**
+   * JWT-SVID for (entry, audience set), cached until half-life. The cache keeps the
+   * JWT_CACHE_MAX most recently used tokens (SPIRE's `jwt_svid_cache_max_size` default), so a
+   * workload asking for ever new audiences costs neither unbounded memory nor a scan per call.
+   */
   async jwtSvid(entry: Entry, audience: readonly string[]): Promise<string> {
     const aud = [...new Set(audience)].sort();
     const key = `${entry.id}\u0000${aud.join('\u0000')}`;
     const now = this.#o.clock.nowMs();
     const hit = this.#jwts.get(key);
-    if (hit !== undefined && now < hit.issuedAt + (hit.expiresAt - hit.issuedAt) / 2) return hit.token;
+    if (hit !== undefined && now < hit.issuedAt + (hit.expiresAt - hit.issuedAt) / 2) {
+      this.#jwts.delete(key); // most recently used goes last
+      this.#jwts.set(key, hit);
+      return hit.token;
+    }
     const res = await this.#o.client().svid.newJWTSVID({ entryId: entry.id, audience: [...audience] });
     const svid = res.svid;
     if (svid === undefined) throw new ZtwimError('ERR_INTERNAL', 'server returned no jwt-svid');
+    this.#jwts.delete(key);
     this.#jwts.set(key, { token: svid.token, issuedAt: Number(svid.issuedAt) * 1000 || now, expiresAt: Number(svid.expiresAt) * 1000 });
-    for (const [k, v] of this.#jwts) if (v.expiresAt <= now) this.#jwts.delete(k);
+    for (const k of this.#jwts.keys()) {
+      if (this.#jwts.size <= JWT_CACHE_MAX) break;
+      this.#jwts.delete(k);
+    }
     return svid.token;
   }
 }

@@ -1,9 +1,10 @@
 import type { Command } from '../command.ts';
 import { agentHealthcheckCommand, apiCommand } from './agent-api.ts';
+import { agentRunCommand, agentValidateCommand } from './agent-run.ts';
 
-/** `ztwim agent ...`: spire-agent compatible commands (run is added when the agent is wired). */
+/** `ztwim agent ...`: spire-agent compatible commands. */
 export const agentCommand: Command = {
   name: 'agent',
   summary: 'Run the agent, or use the Workload API it serves',
-  subcommands: [apiCommand, agentHealthcheckCommand],
+  subcommands: [agentRunCommand, apiCommand, agentHealthcheckCommand, agentValidateCommand],
 };

@@ -1,7 +1,21 @@
-import { readFileSync } from 'node:fs';
-import { checkIssuer, checkPassed, formatFindings, CHECK_TARGETS } from '@ztwim/oidc';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createLogger } from '@ztwim/core';
+import {
+  checkIssuer,
+  checkPassed,
+  createJwksSource,
+  formatFindings,
+  loadOidcConfigFile,
+  startOidcProvider,
+  CHECK_TARGETS,
+  DEFAULT_OIDC_CONFIG_PATH,
+  type OidcFileConfig,
+  type OidcProvider,
+} from '@ztwim/oidc';
 import { CommandError, EXIT_USAGE, type Command } from '../command.ts';
-import { print, println } from '../env.ts';
+import { print, println, type Env } from '../env.ts';
+import type { Flags, FlagSpecs } from '../flags.ts';
 
 type Target = (typeof CHECK_TARGETS)[number];
 
@@ -29,8 +43,78 @@ const checkCommand: Command = {
   },
 };
 
+const CONFIG_FLAGS: FlagSpecs = {
+  config: {
+    kind: 'string',
+    usage: 'Path to the provider config (HCL like SPIRE oidc-discovery-provider.conf; .yaml/.json also accepted)',
+    default: DEFAULT_OIDC_CONFIG_PATH,
+    arg: 'FILE',
+  },
+  expandEnv: { kind: 'bool', usage: 'Expand environment variables ($VAR, ${VAR}) in the config file' },
+};
+
+function loadConfig(f: Flags, env: Env): OidcFileConfig {
+  return loadOidcConfigFile(resolve(env.cwd, f.string('config')), { expandEnv: f.bool('expandEnv'), env: env.vars, baseDir: env.cwd });
+}
+
+function whereServed(p: OidcProvider): string[] {
+  const lines: string[] = [];
+  const base = p.urls.https ?? p.urls.http;
+  const prefix = p.config.serverPathPrefix.replace(/\/+$/, '');
+  if (base !== undefined) {
+    lines.push(`  discovery: ${base}${prefix}/.well-known/openid-configuration`);
+    lines.push(`  keys:      ${base}${prefix}/keys`);
+  }
+  if (p.urls.socketPath !== undefined) lines.push(`  socket:    ${p.urls.socketPath}`);
+  if (p.urls.health !== undefined) lines.push(`  health:    ${p.urls.health}`);
+  return lines;
+}
+
+const runCommand: Command = {
+  name: 'run',
+  summary: 'Runs the OIDC discovery provider (keys from the Workload API, the server API or a bundle file)',
+  description: 'Usage: ztwim oidc run [-config oidc-discovery-provider.conf] [-expandEnv]',
+  flags: CONFIG_FLAGS,
+  async run(f, env) {
+    const cfg = loadConfig(f, env);
+    const logger = createLogger({
+      level: cfg.logLevel,
+      name: 'oidc-discovery-provider',
+      ...(cfg.logPath === undefined ? {} : { destination: createWriteStream(cfg.logPath, { flags: 'a' }) }),
+    });
+    if (cfg.logRequests) logger.warn({}, 'log_requests is not supported by ztwim; ignored');
+    const source = createJwksSource(cfg.keySource, { logger });
+    let provider: OidcProvider;
+    try {
+      provider = await startOidcProvider(cfg.oidc, { source, logger });
+    } catch (e) {
+      source.close();
+      throw e;
+    }
+    const ks = cfg.keySource;
+    const from = ks.kind === 'workload_api' ? `Workload API ${ks.socketPath} (trust domain ${ks.trustDomain})` : ks.kind === 'server_api' ? `server API ${ks.socketPath}` : `bundle file ${ks.path}`;
+    println(env.stdout, `OIDC discovery provider running; keys from the ${from}`);
+    for (const l of whereServed(provider)) println(env.stdout, l);
+    await new Promise<void>((r) => (env.signal.aborted ? r() : env.signal.addEventListener('abort', () => r(), { once: true })));
+    await provider.close();
+    source.close();
+    println(env.stdout, 'OIDC discovery provider stopped.');
+    return 0;
+  },
+};
+
+const validateCommand: Command = {
+  name: 'validate',
+  summary: 'Validates an OIDC discovery provider config file',
+  flags: CONFIG_FLAGS,
+  async run(f, env) {
+    loadConfig(f, env);
+    println(env.stdout, 'Configuration is valid.');
+  },
+};
+
 export const oidcCommand: Command = {
   name: 'oidc',
-  summary: 'OIDC discovery provider tools',
-  subcommands: [checkCommand],
+  summary: 'OIDC discovery provider: run it, validate its config, lint a live issuer',
+  subcommands: [runCommand, validateCommand, checkCommand],
 };

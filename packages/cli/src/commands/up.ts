@@ -27,7 +27,10 @@ export const upCommand: Command = {
     serverPort: { kind: 'int', usage: 'Port of the server API for agents (127.0.0.1)', default: 8081, arg: 'PORT' },
     serverSocketPath: { kind: 'string', usage: 'Server admin API socket', default: '/tmp/spire-server/private/api.sock', arg: 'PATH' },
     socketPath: { kind: 'string', usage: 'Workload API socket', default: DEFAULT_AGENT_SOCKET, arg: 'PATH' },
-    oidcPort: { kind: 'int', usage: 'Port of the OIDC discovery provider (127.0.0.1, plain HTTP; 0 disables)', default: 8443, arg: 'PORT' },
+    oidcPort: { kind: 'int', usage: 'Port of the OIDC discovery provider (127.0.0.1, plain HTTP unless -oidcCert; 0 disables)', default: 8443, arg: 'PORT' },
+    oidcCert: { kind: 'string', usage: 'Serve the OIDC provider over HTTPS with this PEM certificate (with -oidcKey); the issuer becomes https://localhost:PORT', arg: 'FILE' },
+    oidcKey: { kind: 'string', usage: 'PEM private key for -oidcCert', arg: 'FILE' },
+    jwtKeyType: { kind: 'string', usage: "JWT signing key type: 'ec-p256' (default), 'ec-p384', 'rsa-2048' or 'rsa-4096' (rsa-2048 for Entra ID)", arg: 'TYPE' },
     metricsPort: { kind: 'int', usage: 'Port of the server Prometheus endpoint (0 disables)', default: 9402, arg: 'PORT' },
     user: { kind: 'string', usage: 'Name in the SPIFFE ID issued to the invoking user (spiffe://<td>/user/<name>)', arg: 'NAME' },
     logLevel: { kind: 'string', usage: "'debug', 'info', 'warn' or 'error'", default: 'warn', arg: 'LEVEL' },
@@ -40,7 +43,10 @@ export const upCommand: Command = {
     const dataDir = resolve(env.cwd, f.string('dataDir'));
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const oidcPort = f.int('oidcPort');
-    const issuer = oidcPort > 0 ? `http://localhost:${oidcPort}` : undefined;
+    const oidcCert = f.optString('oidcCert');
+    const oidcKey = f.optString('oidcKey');
+    if ((oidcCert === undefined) !== (oidcKey === undefined)) throw new CommandError('-oidcCert and -oidcKey go together');
+    const issuer = oidcPort > 0 ? `${oidcCert === undefined ? 'http' : 'https'}://localhost:${oidcPort}` : undefined;
     const serverConf = `server {
   bind_address = "127.0.0.1"
   bind_port = ${f.int('serverPort')}
@@ -48,7 +54,7 @@ export const upCommand: Command = {
   trust_domain = ${q(td.name)}
   data_dir = ${q(join(dataDir, 'server'))}
   log_level = ${q(level)}
-${issuer === undefined ? '' : `  jwt_issuer = ${q(issuer)}\n`}}
+${f.optString('jwtKeyType') === undefined ? '' : `  jwt_key_type = ${q(f.string('jwtKeyType'))}\n`}${issuer === undefined ? '' : `  jwt_issuer = ${q(issuer)}\n`}}
 plugins {
   DataStore "sql" {
     plugin_data {
@@ -134,10 +140,11 @@ plugins {
           const t = setInterval(poll, 1000);
           return () => clearInterval(t);
         });
-        oidc = await startOidcProvider(
-          { domains: ['localhost', '127.0.0.1'], jwtIssuer: issuer, allowInsecureScheme: true, insecureAddr: `127.0.0.1:${oidcPort}`, setKeyUse: true },
-          { source, logger: log },
-        );
+        const listener =
+          oidcCert === undefined || oidcKey === undefined
+            ? { allowInsecureScheme: true, insecureAddr: `127.0.0.1:${oidcPort}` }
+            : { servingCertFile: { addr: `127.0.0.1:${oidcPort}`, certFilePath: resolve(env.cwd, oidcCert), keyFilePath: resolve(env.cwd, oidcKey) } };
+        oidc = await startOidcProvider({ domains: ['localhost', '127.0.0.1'], jwtIssuer: issuer, setKeyUse: true, ...listener }, { source, logger: log });
         const o = oidc;
         stops.push(async () => {
           await o.close();

@@ -31,12 +31,25 @@ export function toConnectError(err: unknown, resolve?: GrpcCodeResolver): Connec
 /** A server interceptor that applies `toConnectError` to whatever a handler throws. */
 export function errorMappingInterceptor(resolve: GrpcCodeResolver): Interceptor {
   return (next) => async (req) => {
+    let res;
     try {
-      return await next(req);
+      res = await next(req);
     } catch (e) {
       throw toConnectError(e, resolve);
     }
+    // A streaming handler throws while its response messages are being produced, after `next`
+    // has returned: map those errors too, or they would all reach the client as Internal.
+    if (!res.stream) return res;
+    return { ...res, message: mapStreamErrors(res.message, resolve) };
   };
+}
+
+async function* mapStreamErrors<T>(messages: AsyncIterable<T>, resolve: GrpcCodeResolver): AsyncIterable<T> {
+  try {
+    yield* messages;
+  } catch (e) {
+    throw toConnectError(e, resolve);
+  }
 }
 
 /** `spire.api.types.Status` init (per-item result of batch RPCs) for an error, or OK for undefined. */

@@ -64,6 +64,11 @@ async function startFixture(listen: Parameters<typeof startGrpcServer>[0]['liste
           }],
         };
       },
+      async *fetchX509Bundles() {
+        // One message, then an application error mid-stream.
+        yield { bundles: { 'spiffe://td0': new Uint8Array([1]) } };
+        throw new AppError(Code.FailedPrecondition, 'bundle gone');
+      },
       async *fetchJWTBundles(_req, ctx) {
         fx.streamsStarted++;
         const done = deferred();
@@ -143,6 +148,31 @@ test('error codes, raw messages and details propagate to the client', async () =
     assert.equal(permissionDeniedReasonOf(denied), PermissionDeniedDetails_Reason.AGENT_BANNED);
     const other = await wl.fetchJWTSVID({ audience: ['not-found'] }).catch((e: unknown) => e);
     assert.equal(permissionDeniedReasonOf(other), undefined);
+  } finally {
+    transport.close();
+    await fx.server.close();
+  }
+});
+
+test('an application error thrown mid-stream reaches the client with its mapped code', async () => {
+  const p = sockPath();
+  const fx = await startFixture({ path: p });
+  const transport = createUnixGrpcTransport(p);
+  try {
+    const wl = createClient(SpiffeWorkloadAPI, transport);
+    const got: string[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const msg of wl.fetchX509Bundles({})) got.push(...Object.keys(msg.bundles));
+      })(),
+      (e: unknown) => {
+        assert.ok(e instanceof ConnectError);
+        assert.equal(e.code, Code.FailedPrecondition, 'not Internal');
+        assert.equal(e.rawMessage, 'bundle gone');
+        return true;
+      },
+    );
+    assert.deepEqual(got, ['spiffe://td0'], 'the message before the error was delivered');
   } finally {
     transport.close();
     await fx.server.close();

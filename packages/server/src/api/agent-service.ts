@@ -4,6 +4,7 @@ import { SpiffeId, type TrustDomain } from '@ztwim/spiffe';
 import {
   permissionDeniedError,
   PermissionDeniedDetails_Reason,
+  toConnectError,
   type AgentService,
   type AgentMask,
   type AttestAgentRequest,
@@ -17,6 +18,7 @@ import { parseCsr } from '../ca/csr.ts';
 import type { NodeAttestor } from '../attestation/node-attestor.ts';
 import type { Authority } from './authority.ts';
 import { callerKey } from './caller.ts';
+import { grpcCodeResolver } from './errors.ts';
 import { idFromProto, idToProto, selectorMatchFromProto } from './convert.ts';
 
 export interface AgentServiceDeps {
@@ -162,7 +164,9 @@ export function agentService(deps: AgentServiceDeps): ServiceImpl<typeof AgentSe
         if (settled) break;
         await Promise.race([result.catch(() => undefined), new Promise<void>((r) => (wake = r))]);
       }
-      const attested = await result;
+      // A streaming handler's errors bypass the unary error-mapping interceptor: map the
+      // attestor's typed error here so the agent sees its code and message (not Internal).
+      const attested = await result.catch((e: unknown) => { throw toConnectError(e, grpcCodeResolver); });
       const agentId = attested.agentId;
       if (!agentId.memberOf(td)) throw invalidArgument(`failed to attest: agent ID "${agentId}" is not in trust domain "${td.name}"`);
       if (agentId.path === '/spire/server') throw new ConnectError('failed to attest: agent ID cannot be the server ID', Code.Internal);

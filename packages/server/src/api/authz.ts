@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import { permissionDeniedError, PermissionDeniedDetails_Reason } from '@ztwim/proto';
-import { unixSeconds, type Clock } from '@ztwim/core';
+import { unixSeconds, type Clock, type Logger } from '@ztwim/core';
 import type { SpiffeId } from '@ztwim/spiffe';
 import type { DataStore } from '../datastore/datastore.ts';
 import { callerKey, transportKey, type Caller } from './caller.ts';
@@ -38,6 +38,8 @@ export interface AuthzDeps {
   /** Verifies a client chain against the trust bundle; returns its SPIFFE ID or throws. */
   readonly verifyPeer: (chain: readonly Uint8Array[]) => SpiffeId;
   readonly isAgentPath: (id: SpiffeId) => boolean;
+  /** Where refused agents are logged (the caller only sees the generic denial). */
+  readonly log?: Logger;
 }
 
 /** Builds the Caller for a request and enforces the policy; the one place access is decided. */
@@ -58,7 +60,7 @@ export function authorizationInterceptor(deps: AuthzDeps): Interceptor {
         } catch (e) {
           throw new ConnectError(`client certificate is not trusted: ${(e as Error).message}`, Code.Unauthenticated);
         }
-        serial = BigInt('0x' + new X509Certificate(transport.peerChain[0] as Uint8Array).serialNumber).toString(10);
+        serial = serialOf(transport.peerChain[0] as Uint8Array);
       }
       // The entry lookup only runs for methods an admin may call (not on every agent RPC).
       const admin = id !== undefined && roles.includes('admin') && (deps.adminIds.some((a) => a.equals(id)) || (await hasEntryFlag(deps.dataStore, id, 'admin')));
@@ -77,11 +79,24 @@ export function authorizationInterceptor(deps: AuthzDeps): Interceptor {
       return next(withCaller(req, caller));
     }
     if (roles.includes('agent') && caller.id !== undefined && caller.agentSerial !== undefined && deps.isAgentPath(caller.id)) {
-      await checkAgent(deps, caller.id, caller.agentSerial);
+      const denied = await checkAgent(deps, caller.id, caller.agentSerial);
+      if (denied !== undefined) {
+        // As SPIRE: the caller gets the generic denial plus the reason; the log says why.
+        deps.log?.warn({ agent_id: caller.id.toString(), caller_addr: caller.remoteAddress, method: fullMethod, ...denied.fields }, denied.log);
+        throw permissionDeniedError(`authorization denied for method /${fullMethod}`, denied.reason);
+      }
       return next(withCaller(req, { ...caller, agentId: caller.id }));
     }
     throw new ConnectError(`authorization denied for method /${fullMethod}`, Code.PermissionDenied);
   };
+}
+
+/** Decimal serial of a DER certificate; remembered per buffer (endpoints reuse a connection's chain). */
+const serials = new WeakMap<Uint8Array, string>();
+function serialOf(der: Uint8Array): string {
+  let s = serials.get(der);
+  if (s === undefined) serials.set(der, (s = BigInt('0x' + new X509Certificate(der).serialNumber).toString(10)));
+  return s;
 }
 
 function withCaller<T extends { contextValues: { set: (k: typeof callerKey, v: Caller) => unknown } }>(req: T, c: Caller): T {
@@ -95,16 +110,26 @@ async function hasEntryFlag(ds: DataStore, id: SpiffeId, flag: 'admin' | 'downst
   return r.entries.some((e) => e[flag]);
 }
 
-/** SPIRE's agent check (§2.5): SVID serial must be the node's current (or new, then promoted). */
-async function checkAgent(deps: AuthzDeps, id: SpiffeId, serial: string): Promise<void> {
+interface AgentDenial {
+  readonly reason: PermissionDeniedDetails_Reason;
+  readonly log: string;
+  readonly fields?: Record<string, string>;
+}
+
+/**
+ * SPIRE's agent check (§2.5): node attested and not banned, SVID serial = the node's current one
+ * (or the new one, which is then promoted). Returns why the agent is refused, or undefined. An
+ * expired SVID never gets here: verifyPeer refuses it first.
+ */
+async function checkAgent(deps: AuthzDeps, id: SpiffeId, serial: string): Promise<AgentDenial | undefined> {
   const node = await deps.dataStore.getAttestedNode(id.toString());
-  if (node === null) throw permissionDeniedError('agent is not attested', PermissionDeniedDetails_Reason.AGENT_NOT_ATTESTED);
-  if (node.serialNumber === '') throw permissionDeniedError('agent is banned', PermissionDeniedDetails_Reason.AGENT_BANNED);
+  if (node === null) return { reason: PermissionDeniedDetails_Reason.AGENT_NOT_ATTESTED, log: 'Agent is not attested' };
+  if (node.serialNumber === '') return { reason: PermissionDeniedDetails_Reason.AGENT_BANNED, log: 'Agent is banned' };
   if (node.serialNumber === serial) {
     if (node.expiresAt !== 0 && node.expiresAt < unixSeconds(deps.clock.now())) {
-      throw permissionDeniedError('agent has expired', PermissionDeniedDetails_Reason.AGENT_EXPIRED);
+      return { reason: PermissionDeniedDetails_Reason.AGENT_EXPIRED, log: 'Agent SVID is expired' };
     }
-    return;
+    return undefined;
   }
   if (node.newSerialNumber !== '' && node.newSerialNumber === serial) {
     await deps.dataStore.updateAttestedNode(id.toString(), {
@@ -113,7 +138,7 @@ async function checkAgent(deps: AuthzDeps, id: SpiffeId, serial: string): Promis
       newSerialNumber: '',
       newExpiresAt: 0,
     });
-    return;
+    return undefined;
   }
-  throw permissionDeniedError('agent is not active', PermissionDeniedDetails_Reason.AGENT_NOT_ACTIVE);
+  return { reason: PermissionDeniedDetails_Reason.AGENT_NOT_ACTIVE, log: 'Agent SVID is not active', fields: { svid_serial_number: serial, serial_number: node.serialNumber } };
 }

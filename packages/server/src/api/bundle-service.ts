@@ -1,6 +1,6 @@
 import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { invalidArgument } from '@ztwim/core';
+import { invalidArgument, isZtwimError, ZtwimError } from '@ztwim/core';
 import { TrustDomain } from '@ztwim/spiffe';
 import {
   BatchDeleteFederatedBundleRequest_Mode,
@@ -10,7 +10,7 @@ import {
   type BundleSchema,
   type BundleService,
 } from '@ztwim/proto';
-import type { Bundle, BundleInput, DataStore } from '../datastore/datastore.ts';
+import type { Bundle, BundleDeleteMode, BundleInput, DataStore } from '../datastore/datastore.ts';
 import { grpcCodeResolver } from './errors.ts';
 
 export interface BundleServiceDeps {
@@ -58,6 +58,12 @@ function bundleFromProto(b: ProtoBundle): BundleInput {
   };
 }
 
+const DELETE_MODES = new Map<BatchDeleteFederatedBundleRequest_Mode, BundleDeleteMode>([
+  [BatchDeleteFederatedBundleRequest_Mode.RESTRICT, 'restrict'],
+  [BatchDeleteFederatedBundleRequest_Mode.DELETE, 'delete'],
+  [BatchDeleteFederatedBundleRequest_Mode.DISSOCIATE, 'dissociate'],
+]);
+
 /** SPIRE's Bundle service (spire.api.server.bundle.v1). */
 export function bundleService(deps: BundleServiceDeps): ServiceImpl<typeof BundleService> {
   const ds = deps.dataStore;
@@ -84,6 +90,24 @@ export function bundleService(deps: BundleServiceDeps): ServiceImpl<typeof Bundl
       }
     }
     return { results };
+  };
+  /** One BatchDeleteFederatedBundle item, with SPIRE's messages; returns the error (undefined = OK). */
+  const deleteOne = async (name: string, mode: BundleDeleteMode): Promise<unknown> => {
+    let td: string;
+    try {
+      td = TrustDomain.parse(name).name;
+    } catch (e) {
+      return invalidArgument(`trust domain argument is not valid: ${(e as Error).message.replace(/^(spiffeid|trustdomain): /, '')}`);
+    }
+    if (td === own) return invalidArgument('removing the bundle for the server trust domain is not allowed');
+    try {
+      await ds.deleteBundle(td, mode);
+      return undefined;
+    } catch (e) {
+      if (isZtwimError(e, 'ERR_NOT_FOUND')) return new ConnectError('bundle not found', Code.NotFound);
+      if (isZtwimError(e)) return new ZtwimError(e.code, `failed to delete federated bundle: ${e.message}`, { cause: e });
+      throw e;
+    }
   };
   return {
     async countBundles() {
@@ -141,20 +165,11 @@ export function bundleService(deps: BundleServiceDeps): ServiceImpl<typeof Bundl
       return batch(req.bundle, req.outputMask, (b) => ds.setBundle(b));
     },
     async batchDeleteFederatedBundle(req) {
+      const mode = DELETE_MODES.get(req.mode);
+      if (mode === undefined) throw invalidArgument(`failed to parse deletion mode: unhandled delete mode "${req.mode}"`);
       const results = [];
       for (const name of req.trustDomains) {
-        try {
-          const td = federated(name);
-          if ((await ds.getBundle(td)) === null) throw new ConnectError('bundle not found', Code.NotFound);
-          if (req.mode === BatchDeleteFederatedBundleRequest_Mode.RESTRICT) {
-            const users = await ds.countEntries({ byFederatesWith: { trustDomains: [`spiffe://${td}`], match: 'ANY' } });
-            if (users > 0) throw new ConnectError(`failed to delete bundle: cannot delete bundle; federated with ${users} registration entries`, Code.FailedPrecondition);
-          }
-          await ds.deleteBundle(td);
-          results.push({ status: statusOf(undefined), trustDomain: td });
-        } catch (e) {
-          results.push({ status: statusOf(e, grpcCodeResolver), trustDomain: name });
-        }
+        results.push({ status: statusOf(await deleteOne(name, mode), grpcCodeResolver), trustDomain: name });
       }
       return { results };
     },

@@ -1,15 +1,19 @@
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
-import type { MessageInitShape } from '@bufbuild/protobuf';
-import { invalidArgument, isZtwimError } from '@ztwim/core';
+import { create, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
+import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
+import { ZtwimError, invalidArgument, isZtwimError } from '@ztwim/core';
 import type { TrustDomain } from '@ztwim/spiffe';
 import {
+  EntrySchema,
+  GetAuthorizedEntriesResponseSchema,
   statusOf,
+  type Entry as ProtoEntry,
   type EntryService,
   type BatchCreateEntryResponse_ResultSchema,
   type SyncAuthorizedEntriesRequest,
   type SyncAuthorizedEntriesResponseSchema,
 } from '@ztwim/proto';
-import { SimilarEntryError, type DataStore, type Entry, type EntryMask, type EntryUpdate } from '../datastore/datastore.ts';
+import { SimilarEntryError, type BatchCreateResult, type DataStore, type Entry, type EntryMask, type EntryUpdate, type NewEntry } from '../datastore/datastore.ts';
 import type { EntryOutputMask } from './convert.ts';
 import { callerKey } from './caller.ts';
 import { entryFilterFromProto, entryFromProto, entryMaskFromProto, entryToProto } from './convert.ts';
@@ -37,6 +41,33 @@ export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntrySe
     const agentId = requireAgent(ctx);
     return ds.listAuthorizedEntries(agentId, await deps.nodeSelectors(agentId));
   };
+  // The datastore hands out the same (immutable) Entry objects to repeated authorised-entry
+  // lookups until an entry changes, so their unmasked wire form is built once per entry version.
+  const wireCache = new WeakMap<Entry, ProtoEntry>();
+  const authorizedToProto = (e: Entry, mask: EntryOutputMask | undefined): ProtoEntry | ReturnType<typeof entryToProto> => {
+    if (mask !== undefined) return entryToProto(e, mask);
+    let p = wireCache.get(e);
+    if (p === undefined) wireCache.set(e, (p = create(EntrySchema, entryToProto(e))));
+    return p;
+  };
+  // GetAuthorizedEntries without a mask goes one step further: each entry's encoded bytes (length
+  // prefix included) are kept too, and the response carries them as raw occurrences of its
+  // `entries` field, which protobuf-es writes verbatim: byte for byte what encoding the messages
+  // would give, without re-encoding 1,000 entries on every agent sync.
+  const bytesCache = new WeakMap<Entry, Uint8Array>();
+  const entriesField = GetAuthorizedEntriesResponseSchema.field.entries.number;
+  const encodedAuthorized = (entries: readonly Entry[]): ReturnType<typeof create<typeof GetAuthorizedEntriesResponseSchema>> => {
+    const res = create(GetAuthorizedEntriesResponseSchema);
+    res.$unknown = entries.map((e) => {
+      let data = bytesCache.get(e);
+      if (data === undefined) {
+        data = new BinaryWriter().bytes(toBinary(EntrySchema, authorizedToProto(e, undefined) as ProtoEntry)).finish();
+        bytesCache.set(e, data);
+      }
+      return { no: entriesField, wireType: WireType.LengthDelimited, data };
+    });
+    return res;
+  };
   return {
     async countEntries(req) {
       return { count: await ds.countEntries(entryFilterFromProto(req.filter)) };
@@ -61,24 +92,46 @@ export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntrySe
 
     async batchCreateEntry(req) {
       const mask = entryMaskFromProto(req.outputMask);
-      const results: Array<MessageInitShape<typeof BatchCreateEntryResponse_ResultSchema>> = [];
+      type Result = MessageInitShape<typeof BatchCreateEntryResponse_ResultSchema>;
+      const failed = (e: unknown): Result => {
+        if (e instanceof SimilarEntryError) {
+          return { status: { code: Code.AlreadyExists, message: 'similar entry already exists' }, entry: entryToProto(e.existing, mask) };
+        }
+        if (isZtwimError(e, 'ERR_ALREADY_EXISTS')) return { status: { code: Code.AlreadyExists, message: `failed to create entry: ${e.message}` } };
+        return { status: statusOf(e, grpcCodeResolver) };
+      };
+      // Per-entry results as if each entry were created on its own (a later entry similar to an
+      // earlier one of the same request gets AlreadyExists with the earlier one), but the valid
+      // entries are written in one datastore transaction: one commit (fsync) per request, not per entry.
+      const results: Array<Result | undefined> = [];
+      const valid: Array<{ at: number; entry: NewEntry }> = [];
       for (const pe of req.entries) {
         try {
           const converted = entryFromProto(pe, deps.trustDomain);
           await requireFederatedBundles(ds, converted.federatesWith ?? [], 'create');
-          const created = await ds.createEntry(converted);
-          results.push({ status: statusOf(undefined), entry: entryToProto(created, mask) });
+          valid.push({ at: results.length, entry: converted });
+          results.push(undefined);
         } catch (e) {
-          if (e instanceof SimilarEntryError) {
-            results.push({ status: { code: Code.AlreadyExists, message: 'similar entry already exists' }, entry: entryToProto(e.existing, mask) });
-          } else if (isZtwimError(e, 'ERR_ALREADY_EXISTS')) {
-            results.push({ status: { code: Code.AlreadyExists, message: `failed to create entry: ${e.message}` } });
-          } else {
-            results.push({ status: statusOf(e, grpcCodeResolver) });
-          }
+          results.push(failed(e));
         }
       }
-      return { results };
+      if (valid.length > 0) {
+        let created: BatchCreateResult[] | undefined;
+        let txError: unknown;
+        try {
+          created = await ds.createEntries(valid.map((v) => v.entry));
+        } catch (e) {
+          txError = e; // the whole transaction failed: every entry of it gets the error
+        }
+        valid.forEach((v, i) => {
+          const r = created?.[i];
+          results[v.at] =
+            r === undefined ? failed(txError ?? new ZtwimError('ERR_DATASTORE', 'datastore: batch result missing'))
+            : r.ok ? { status: statusOf(undefined), entry: entryToProto(r.entry, mask) }
+            : failed(r.error);
+        });
+      }
+      return { results: results.map((r) => r ?? failed(new ZtwimError('ERR_DATASTORE', 'datastore: batch result missing'))) };
     },
 
     async batchUpdateEntry(req) {
@@ -115,7 +168,9 @@ export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntrySe
 
     async getAuthorizedEntries(req, ctx) {
       const mask = entryMaskFromProto(req.outputMask);
-      return { entries: (await authorized(ctx)).map((e) => entryToProto(e, mask)) };
+      const entries = await authorized(ctx);
+      if (mask === undefined) return encodedAuthorized(entries);
+      return { entries: entries.map((e) => authorizedToProto(e, mask)) };
     },
 
     async *syncAuthorizedEntries(requests: AsyncIterable<SyncAuthorizedEntriesRequest>, ctx) {
@@ -128,7 +183,7 @@ export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntrySe
       const entries = await authorized(ctx);
       type Resp = MessageInitShape<typeof SyncAuthorizedEntriesResponseSchema>;
       if (entries.length <= SYNC_PAGE) {
-        yield { entries: entries.map((e) => entryToProto(e, mask)) } satisfies Resp;
+        yield { entries: entries.map((e) => authorizedToProto(e, mask)) } satisfies Resp;
         return;
       }
       const byId = new Map(entries.map((e) => [e.id, e]));
@@ -148,7 +203,7 @@ export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntrySe
           continue;
         }
         for (let i = 0; i < wanted.length; i += SYNC_PAGE) {
-          yield { entries: wanted.slice(i, i + SYNC_PAGE).map((e) => entryToProto(e, mask)), more: i + SYNC_PAGE < wanted.length } satisfies Resp;
+          yield { entries: wanted.slice(i, i + SYNC_PAGE).map((e) => authorizedToProto(e, mask)), more: i + SYNC_PAGE < wanted.length } satisfies Resp;
         }
       }
     },

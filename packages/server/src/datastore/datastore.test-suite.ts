@@ -569,6 +569,59 @@ export function runDataStoreContract(name: string, create: (deps: ContractDeps) 
         await rejectsWith(ds.setBundle({ trustDomain: '', x509Authorities: [], jwtAuthorities: [], refreshHint: 0 }), 'ERR_INVALID_ARGUMENT');
       });
 
+      it('deletes a federated bundle per mode: restrict refuses, delete drops entries, dissociate unlinks them', async () => {
+        const fedBundle = (td: string) => ({ trustDomain: td, x509Authorities: [{ asn1: der(7), tainted: false }], jwtAuthorities: [], refreshHint: 0 });
+        for (const td of ['restrict.org', 'delete.org', 'dissociate.org', 'unused.org']) await ds.setBundle(fedBundle(td));
+        const mk = (name: string, federatesWith: string[]) =>
+          ds.createEntry({ spiffeId: `${TD}/fed-${name}`, parentId: `${TD}/spire/agent/fed`, selectors: [sel('fed', name)], federatesWith });
+        const r1 = await mk('r1', ['spiffe://restrict.org']);
+        const d1 = await mk('d1', ['spiffe://delete.org']);
+        const d2 = await mk('d2', ['spiffe://delete.org', 'spiffe://dissociate.org']);
+        const s1 = await mk('s1', ['spiffe://dissociate.org', 'spiffe://restrict.org']);
+        const s2 = await mk('s2', ['dissociate.org']);
+        const agentEntries = async (): Promise<string[]> => ids(await ds.listAuthorizedEntries(`${TD}/spire/agent/fed`, []));
+        assert.deepEqual(await agentEntries(), ids([r1, d1, d2, s1, s2]));
+
+        // restrict (also the default): refused while entries federate with it; nothing changes
+        for (const mode of ['restrict', undefined] as const) {
+          await rejectsWith(ds.deleteBundle('spiffe://restrict.org', mode), 'ERR_FAILED_PRECONDITION', /cannot delete bundle; federated with 2 registration entries/);
+        }
+        assert.notEqual(await ds.getBundle('restrict.org'), null);
+        assert.deepEqual(await ds.getEntry(r1.id), r1);
+        // restrict without users deletes
+        await ds.deleteBundle('unused.org', 'restrict');
+        assert.equal(await ds.getBundle('unused.org'), null);
+
+        // delete: the bundle and every entry federating with it go, in one go
+        await ds.deleteBundle('delete.org', 'delete');
+        assert.equal(await ds.getBundle('delete.org'), null);
+        assert.equal(await ds.getEntry(d1.id), null);
+        assert.equal(await ds.getEntry(d2.id), null);
+        assert.deepEqual(await agentEntries(), ids([r1, s1, s2]));
+
+        // dissociate: the bundle goes, entries stay without that trust domain, revision moves on
+        await ds.deleteBundle('spiffe://dissociate.org', 'dissociate');
+        assert.equal(await ds.getBundle('dissociate.org'), null);
+        const s1After = await ds.getEntry(s1.id);
+        const s2After = await ds.getEntry(s2.id);
+        assert.deepEqual(s1After?.federatesWith, ['spiffe://restrict.org']);
+        assert.equal(s1After?.revisionNumber, s1.revisionNumber + 1);
+        assert.deepEqual(s2After?.federatesWith, []);
+        assert.equal(await ds.countEntries({ byFederatesWith: { trustDomains: ['dissociate.org'], match: 'ANY' } }), 0);
+        assert.deepEqual(ids((await ds.listEntries({ byFederatesWith: { trustDomains: ['restrict.org'], match: 'ANY' } })).entries), ids([r1, s1]));
+        const authorized = await ds.listAuthorizedEntries(`${TD}/spire/agent/fed`, []);
+        assert.deepEqual(authorized.find((e) => e.id === s1.id)?.federatesWith, ['spiffe://restrict.org']);
+        assert.deepEqual(ids(authorized), ids([r1, s1, s2]));
+
+        // restrict now counts the one remaining user per trust domain; unknown bundles are NOT_FOUND in every mode
+        await rejectsWith(ds.deleteBundle('restrict.org'), 'ERR_FAILED_PRECONDITION', /federated with 2 registration entries/);
+        for (const mode of ['restrict', 'delete', 'dissociate'] as const) await rejectsWith(ds.deleteBundle('missing.org', mode), 'ERR_NOT_FOUND');
+        await rejectsWith(ds.deleteBundle('restrict.org', 'bogus' as never), 'ERR_INVALID_ARGUMENT');
+        // clean up for the tests below
+        await ds.deleteBundle('restrict.org', 'dissociate');
+        for (const e of [r1, s1, s2]) await ds.deleteEntry(e.id);
+      });
+
       it('stores CA journal blobs by name', async () => {
         assert.equal(await ds.getCaJournal('server-ca'), null);
         const blob = new Uint8Array(70_000).map((_, i) => i % 251);

@@ -197,6 +197,10 @@ export interface Bundle {
   readonly sequenceNumber: bigint;
 }
 
+/** What deleteBundle does with entries that federate with the bundle's trust domain. */
+export type BundleDeleteMode = 'restrict' | 'delete' | 'dissociate';
+export const BUNDLE_DELETE_MODES: readonly BundleDeleteMode[] = ['restrict', 'delete', 'dissociate'];
+
 export type BundleInput = Omit<Bundle, 'sequenceNumber'> & { readonly sequenceNumber?: bigint };
 
 export interface DataStore {
@@ -212,6 +216,11 @@ export interface DataStore {
   pruneExpiredEntries(before: number): Promise<number>;
   /** SPIRE §2.5 authorised entries for an agent (descendants + node-alias descendants). */
   listAuthorizedEntries(agentId: string, nodeSelectors: readonly Selector[]): Promise<Entry[]>;
+  /**
+   * Builds (or brings up to date with the latest changes) whatever listAuthorizedEntries keeps in
+   * memory, now rather than on the next call.
+   */
+  warmUp?(): Promise<void>;
   /** Deletes entry change events older than before (Unix s); returns how many. */
   pruneEntryEvents(before: number): Promise<number>;
 
@@ -242,7 +251,12 @@ export interface DataStore {
   /** Creates, or adds the authorities not yet present (by DER / key id); refreshHint replaced when non-zero. */
   appendBundle(bundle: BundleInput): Promise<Bundle>;
   listBundles(page?: Page): Promise<{ bundles: Bundle[]; nextPageToken: string }>;
-  deleteBundle(trustDomain: string): Promise<void>;
+  /**
+   * Deletes a bundle; what happens to entries that federate with it depends on mode (SPIRE's
+   * DeleteMode): 'restrict' (default) refuses with ERR_FAILED_PRECONDITION, 'delete' deletes those
+   * entries, 'dissociate' removes the trust domain from their federatesWith. One transaction.
+   */
+  deleteBundle(trustDomain: string, mode?: BundleDeleteMode): Promise<void>;
   countBundles(): Promise<number>;
 
   // CA journal

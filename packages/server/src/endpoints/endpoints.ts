@@ -64,16 +64,8 @@ export async function startTcpEndpoint(opts: {
     readMaxBytes: MAX_REQUEST_BYTES,
     contextValues: (req) => {
       const sock = req.socket as TLSSocket;
-      const chain: Uint8Array[] = [];
-      const peer = typeof sock.getPeerCertificate === 'function' ? sock.getPeerCertificate(true) : undefined;
-      let c = peer !== undefined && peer !== null && 'raw' in peer && peer.raw !== undefined ? peer : undefined;
-      const seen = new Set<string>();
-      while (c !== undefined && c.raw !== undefined && !seen.has(c.fingerprint256)) {
-        seen.add(c.fingerprint256);
-        chain.push(new Uint8Array(c.raw));
-        const next = c.issuerCertificate;
-        c = next !== undefined && next !== c ? next : undefined;
-      }
+      // req.socket is a new proxy per stream; the HTTP/2 session is the connection.
+      const chain = peerChainOf(sock, req.stream.session ?? sock);
       return createContextValues().set(transportKey, { kind: 'tls', peerChain: chain, remoteAddress: sock.remoteAddress ?? '' });
     },
     onConnectionError: (e) => opts.log.debug({ error: e.message }, 'TCP connection error'),
@@ -84,4 +76,28 @@ export async function startTcpEndpoint(opts: {
       (server.httpServer as import('node:http2').Http2SecureServer).setSecureContext({ cert: tls.certPem, key: tls.keyPem });
     },
   };
+}
+
+/**
+ * The chain a TLS peer presented (DER, leaf first). getPeerCertificate(true) builds objects for
+ * the whole chain on every call, so on TLS 1.3 connections, where the handshake fixes the peer
+ * certificate for the connection's life (no renegotiation), it is read once per connection. The
+ * authorization interceptor still verifies the chain on every request.
+ */
+const peerChains = new WeakMap<object, readonly Uint8Array[]>();
+function peerChainOf(sock: TLSSocket, connection: object): readonly Uint8Array[] {
+  const hit = peerChains.get(connection);
+  if (hit !== undefined) return hit;
+  const chain: Uint8Array[] = [];
+  const peer = typeof sock.getPeerCertificate === 'function' ? sock.getPeerCertificate(true) : undefined;
+  let c = peer !== undefined && peer !== null && 'raw' in peer && peer.raw !== undefined ? peer : undefined;
+  const seen = new Set<string>();
+  while (c !== undefined && c.raw !== undefined && !seen.has(c.fingerprint256)) {
+    seen.add(c.fingerprint256);
+    chain.push(new Uint8Array(c.raw));
+    const next = c.issuerCertificate;
+    c = next !== undefined && next !== c ? next : undefined;
+  }
+  if (typeof sock.getProtocol === 'function' && sock.getProtocol() === 'TLSv1.3') peerChains.set(connection, chain);
+  return chain;
 }

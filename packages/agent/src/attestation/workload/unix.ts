@@ -6,8 +6,8 @@ import { open } from 'node:fs/promises';
 
 import { ZtwimError, configError, silentLogger, type Logger } from '@ztwim/core';
 
-import { effectiveId, readExePath, readProcStatus, type ProcStatus } from './proc-linux.ts';
-import { loadUserDb } from './user-db.ts';
+import { effectiveId, readExePath, readProcStatusSync, type ProcStatus } from './proc-linux.ts';
+import { loadUserDbSync } from './user-db.ts';
 import type { Selector, WorkloadAttestor } from './workload-attestor.ts';
 
 export const UNIX_SELECTOR_TYPE = 'unix';
@@ -100,11 +100,12 @@ export class UnixWorkloadAttestor implements WorkloadAttestor {
 
     let status: ProcStatus;
     try {
-      status = await readProcStatus(procDir);
+      // procfs: synchronous (no disk wait; async would cost thread-pool round trips per call).
+      status = readProcStatusSync(procDir);
     } catch (e) {
       throw internal('unix: failed to get process', pid, e);
     }
-    const db = await loadUserDb(this.#userDbConfig);
+    const db = loadUserDbSync(this.#userDbConfig);
     signal?.throwIfAborted();
 
     const out: Selector[] = [];

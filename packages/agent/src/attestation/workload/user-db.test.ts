@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
-import { loadUserDb, parseIdFile } from './user-db.ts';
+import { loadUserDb, loadUserDbSync, parseIdFile } from './user-db.ts';
 
 describe('parseIdFile', () => {
   it('first match wins; comments, NIS lines and malformed lines are skipped', () => {
@@ -35,6 +35,28 @@ describe('loadUserDb', () => {
       assert.equal(db.userName(900), 'svc');
       assert.equal(db.userName(901), undefined);
       assert.equal(db.groupName(901), undefined);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('loadUserDbSync', () => {
+  it('sees every edit at once: rewritten in place, replaced by rename, removed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ztwim-userdb-'));
+    try {
+      const passwd = join(dir, 'passwd');
+      const cfg = { passwdFile: passwd, groupFile: join(dir, 'group') };
+      writeFileSync(passwd, 'svc:x:900:901::/:/bin/false\n');
+      assert.equal(loadUserDbSync(cfg).userName(900), 'svc');
+      assert.equal(loadUserDbSync(cfg).userName(900), 'svc'); // cached parse
+      writeFileSync(passwd, 'service:x:900:901::/:/bin/false\n'); // in place, new size
+      assert.equal(loadUserDbSync(cfg).userName(900), 'service');
+      writeFileSync(join(dir, 'passwd.new'), 'another:x:900:901::/:/bin/false\n'); // same size, new inode
+      renameSync(join(dir, 'passwd.new'), passwd);
+      assert.equal(loadUserDbSync(cfg).userName(900), 'another');
+      rmSync(passwd);
+      assert.equal(loadUserDbSync(cfg).userName(900), undefined);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -106,27 +106,11 @@ const createCommand: Command = {
       if (node && flags.list('federatesWith').length > 0) throw new CommandError('node entries can not federate');
       if (flags.string('parentID') === '' && !node) throw new CommandError('a parent ID is required if the node flag is not set');
       if (flags.string('spiffeID') === '') throw new CommandError('a SPIFFE ID is required');
-      if (flags.int('x509SVIDTTL') < 0) throw new CommandError('a positive x509-SVID TTL is required');
-      if (flags.int('jwtSVIDTTL') < 0) throw new CommandError('a positive JWT-SVID TTL is required');
-      const spiffeId = parseIdToProto(flags.string('spiffeID'));
-      const parentId = node ? { trustDomain: spiffeId.trustDomain, path: SERVER_ID_PATH } : parseIdToProto(flags.string('parentID'));
-      const x509SvidTtl = checkedInt32(flags.int('x509SVIDTTL'), 'X509 SVID TTL');
-      const jwtSvidTtl = checkedInt32(flags.int('jwtSVIDTTL'), 'JWT SVID TTL');
       entries = [
-        create(EntrySchema, {
-          id: flags.string('entryID'),
-          parentId,
-          spiffeId,
-          downstream: flags.bool('downstream'),
-          expiresAt: BigInt(flags.int('entryExpiry')),
-          dnsNames: flags.list('dns'),
-          storeSvid: flags.bool('storeSVID'),
-          x509SvidTtl,
-          jwtSvidTtl,
-          hint: flags.string('hint'),
-          selectors: selectorsOf(flags),
-          federatesWith: flags.list('federatesWith'),
-          admin: flags.bool('admin'),
+        entryFromFlags(flags, () => {
+          const spiffeId = parseIdToProto(flags.string('spiffeID'));
+          const parentId = node ? { trustDomain: spiffeId.trustDomain, path: SERVER_ID_PATH } : parseIdToProto(flags.string('parentID'));
+          return { spiffeId, parentId };
         }),
       ];
     }
@@ -137,6 +121,33 @@ const createCommand: Command = {
     });
   },
 };
+
+type IdParts = ReturnType<typeof parseIdToProto>;
+
+/**
+ * The entry `entry create` / `entry update` describe with their flags. TTLs are checked before
+ * the IDs are parsed (`ids`), in spire-server's order, so the first error matches its CLI.
+ */
+function entryFromFlags(flags: Flags, ids: () => { spiffeId: IdParts; parentId: IdParts }): Entry {
+  if (flags.int('x509SVIDTTL') < 0) throw new CommandError('a positive x509-SVID TTL is required');
+  if (flags.int('jwtSVIDTTL') < 0) throw new CommandError('a positive JWT-SVID TTL is required');
+  const { spiffeId, parentId } = ids();
+  return create(EntrySchema, {
+    id: flags.string('entryID'),
+    parentId,
+    spiffeId,
+    downstream: flags.bool('downstream'),
+    expiresAt: BigInt(flags.int('entryExpiry')),
+    dnsNames: flags.list('dns'),
+    storeSvid: flags.bool('storeSVID'),
+    x509SvidTtl: checkedInt32(flags.int('x509SVIDTTL'), 'X509 SVID TTL'),
+    jwtSvidTtl: checkedInt32(flags.int('jwtSVIDTTL'), 'JWT SVID TTL'),
+    hint: flags.string('hint'),
+    selectors: selectorsOf(flags),
+    federatesWith: flags.list('federatesWith'),
+    admin: flags.bool('admin'),
+  });
+}
 
 const updateCommand: Command = {
   name: 'update',
@@ -153,27 +164,11 @@ const updateCommand: Command = {
       if (flags.list('selector').length < 1) throw new CommandError('at least one selector is required');
       if (flags.string('parentID') === '') throw new CommandError('a parent ID is required');
       if (flags.string('spiffeID') === '') throw new CommandError('a SPIFFE ID is required');
-      if (flags.int('x509SVIDTTL') < 0) throw new CommandError('a positive x509-SVID TTL is required');
-      if (flags.int('jwtSVIDTTL') < 0) throw new CommandError('a positive JWT-SVID TTL is required');
-      const parentId = parseIdToProto(flags.string('parentID'));
-      const spiffeId = parseIdToProto(flags.string('spiffeID'));
-      const x509SvidTtl = checkedInt32(flags.int('x509SVIDTTL'), 'X509 SVID TTL');
-      const jwtSvidTtl = checkedInt32(flags.int('jwtSVIDTTL'), 'JWT SVID TTL');
       entries = [
-        create(EntrySchema, {
-          id: flags.string('entryID'),
-          parentId,
-          spiffeId,
-          downstream: flags.bool('downstream'),
-          expiresAt: BigInt(flags.int('entryExpiry')),
-          dnsNames: flags.list('dns'),
-          x509SvidTtl,
-          jwtSvidTtl,
-          hint: flags.string('hint'),
-          selectors: selectorsOf(flags),
-          federatesWith: flags.list('federatesWith'),
-          admin: flags.bool('admin'),
-          storeSvid: flags.bool('storeSVID'),
+        entryFromFlags(flags, () => {
+          const parentId = parseIdToProto(flags.string('parentID'));
+          const spiffeId = parseIdToProto(flags.string('spiffeID'));
+          return { spiffeId, parentId };
         }),
       ];
     }

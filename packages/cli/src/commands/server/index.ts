@@ -26,4 +26,6 @@ export const serverCommand: Command = {
   name: 'server',
   summary: 'Run the SPIRE-compatible server, or administer it over its API socket',
   subcommands: serverSubcommands,
+  // Usage errors as spire-server reports them (Go flag text, exit 1), so scripts behave the same.
+  goCli: true,
 };

@@ -6,6 +6,7 @@ import { checkedInt32, outputFormat, parseIdToProto, printProto, serverFlags } f
 
 const generateCommand: Command = {
   name: 'generate',
+  goFlagSetName: 'generate',
   summary: 'Generates a join token',
   flags: serverFlags({
     ttl: { kind: 'int', usage: 'Token TTL in seconds', default: 600 },

@@ -1,5 +1,5 @@
 import type { Clock } from '@ztwim/core';
-import type { Selector } from '../datastore.ts';
+import type { Entry, Selector } from '../datastore.ts';
 import type { SqlDriver } from './driver.ts';
 import { selectorKeyOf } from './filters.ts';
 
@@ -17,6 +17,8 @@ const SKIPPED_EVENT_TIMEOUT_MS = 15 * 60_000;
 /** Gaps larger than this are not tracked id by id (they come from pruning, not from in-flight writes). */
 const MAX_TRACKED_GAP = 10_000;
 const IN_CHUNK = 500;
+/** How many recent authorised-entry answers are remembered (one per agent and node selector set). */
+const MAX_ANSWERS = 1024;
 /** On load, gaps among the newest RECENT_WINDOW event ids are treated as in-flight writes. */
 const RECENT_WINDOW = 100;
 
@@ -39,10 +41,23 @@ export class AuthorizedEntryIndex {
   private readonly driver: SqlDriver;
   private readonly clock: Clock;
   private readonly entries = new Map<string, Indexed>();
+  /** row seq → entry id. */
+  private readonly bySeq = new Map<number, string>();
   private readonly children = new Map<string, Set<string>>();
   /** trust domain → alias entry ids. */
   private readonly aliases = new Map<string, Set<string>>();
   private readonly skipped = new Map<number, number>();
+  /**
+   * Full entries already read for an authorised-entries answer, by entry id; an entry leaves
+   * when an event names it (and on reload), so repeated lookups by the same agents cost no
+   * query. Filled only inside the serialised chain (see authorizedEntries), never with a row
+   * older than the last replayed event.
+   */
+  private readonly full = new Map<string, Entry>();
+  /** Bumped on every change to the index; answers computed at an older generation are stale. */
+  private generation = 0;
+  /** Recent complete answers, by agent id and node selectors. */
+  private readonly answers = new Map<string, { generation: number; entries: readonly Entry[] }>();
   private lastEventId = 0;
   private loaded = false;
   private chain: Promise<void> = Promise.resolve();
@@ -57,13 +72,76 @@ export class AuthorizedEntryIndex {
 
   /** Brings the index up to date with every committed change; calls are serialised. */
   refresh(): Promise<void> {
-    const p = this.chain.then(() => (this.loaded ? this.replay() : this.load()));
-    this.chain = p.catch(() => undefined);
+    return this.serialised(() => this.catchUp());
+  }
+
+  private catchUp(): Promise<void> {
+    return this.loaded ? this.replay() : this.load();
+  }
+
+  private serialised<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.chain.then(fn);
+    this.chain = p.then(
+      () => undefined,
+      () => undefined,
+    );
     return p;
   }
 
+  /**
+   * The authorised entries of `agentId` (see `authorized`), in creation order. Catches up with
+   * the event log first; entries not cached yet are read with `fetch` (by row seq; rows deleted
+   * meanwhile are absent) in the same serialised step, so no replay can run between the read and
+   * the caching: a change committed after the read has a newer event, which evicts the entry.
+   */
+  authorizedEntries(
+    agentId: string,
+    nodeSelectors: readonly Selector[],
+    fetch: (seqs: readonly number[]) => Promise<Entry[]>,
+  ): Promise<Entry[]> {
+    return this.serialised(async () => {
+      await this.catchUp();
+      // Same agent, same node selectors, nothing changed since: the same answer.
+      const key = `${agentId}\n${nodeSelectors.map((s) => selectorKeyOf(s.type, s.value)).sort().join('\n')}`;
+      const hit = this.answers.get(key);
+      if (hit !== undefined && hit.generation === this.generation) return [...hit.entries];
+      const seqs = this.authorized(agentId, nodeSelectors);
+      const ids: string[] = [];
+      const missing: number[] = [];
+      for (const seq of seqs) {
+        const id = this.bySeq.get(seq);
+        if (id === undefined) continue;
+        ids.push(id);
+        if (!this.full.has(id)) missing.push(seq);
+      }
+      if (missing.length > 0) {
+        for (const e of await fetch(missing)) {
+          // Only rows the index still knows under that id (not deleted or replaced meanwhile).
+          if (this.entries.has(e.id)) this.full.set(e.id, e);
+        }
+      }
+      const out: Entry[] = [];
+      for (const id of ids) {
+        const e = this.full.get(id);
+        if (e !== undefined) out.push(e);
+      }
+      if (out.length === ids.length) {
+        this.answers.delete(key);
+        this.answers.set(key, { generation: this.generation, entries: out });
+        // Bounded: the oldest answers go first.
+        for (const k of this.answers.keys()) {
+          if (this.answers.size <= MAX_ANSWERS) break;
+          this.answers.delete(k);
+        }
+      }
+      return [...out];
+    });
+  }
+
   private add(e: Indexed): void {
+    this.generation++;
     this.entries.set(e.id, e);
+    this.bySeq.set(e.seq, e.id);
     let s = this.children.get(e.parentId);
     if (s === undefined) this.children.set(e.parentId, (s = new Set()));
     s.add(e.id);
@@ -77,8 +155,11 @@ export class AuthorizedEntryIndex {
 
   private remove(id: string): void {
     const e = this.entries.get(id);
+    this.generation++;
+    this.full.delete(id);
     if (e === undefined) return;
     this.entries.delete(id);
+    if (this.bySeq.get(e.seq) === id) this.bySeq.delete(e.seq);
     const s = this.children.get(e.parentId);
     s?.delete(id);
     if (s?.size === 0) this.children.delete(e.parentId);
@@ -114,7 +195,11 @@ export class AuthorizedEntryIndex {
       Math.max(0, max - RECENT_WINDOW),
     ]);
     const rows = await this.driver.all(`SELECT ${AuthorizedEntryIndex.COLS} FROM registered_entries`);
+    this.generation++;
     this.entries.clear();
+    this.bySeq.clear();
+    this.full.clear();
+    this.answers.clear();
     this.children.clear();
     this.aliases.clear();
     for (const r of rows) this.add(AuthorizedEntryIndex.fromRow(r));

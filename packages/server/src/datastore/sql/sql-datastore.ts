@@ -1,7 +1,9 @@
-import { ZtwimError, invalidArgument, isZtwimError, notFound, randomUuid, unixSeconds, type Clock, type Random } from '@ztwim/core';
+import { ZtwimError, failedPrecondition, invalidArgument, isZtwimError, notFound, randomUuid, unixSeconds, type Clock, type Random } from '@ztwim/core';
 import {
+  BUNDLE_DELETE_MODES,
   ENTRY_FIELDS,
   SimilarEntryError,
+  type BundleDeleteMode,
   type AttestedNode,
   type AttestedNodeFilter,
   type AttestedNodeUpdate,
@@ -565,30 +567,32 @@ export class SqlDataStore implements DataStore {
     return this.driver.run('DELETE FROM entry_events WHERE created_at < ?', [before]);
   }
 
+  /** Loads the authorised-entry index (one read of the entry table). */
+  async warmUp(): Promise<void> {
+    this.checkOpen();
+    await this.index.refresh();
+  }
+
   async listAuthorizedEntries(agentId: string, nodeSelectors: readonly Selector[]): Promise<Entry[]> {
     this.checkOpen();
     checkSpiffeId(agentId, 'agentId');
     const sels = checkSelectors(nodeSelectors, 'nodeSelectors', true);
-    await this.index.refresh();
-    const seqs = this.index.authorized(agentId, sels);
-    const bySeq = new Map<number, Entry>();
-    // Postgres: one array parameter; SQLite: chunked IN lists (no array type).
-    const chunk = this.driver.dialect === 'postgres' ? Math.max(1, seqs.length) : IN_CHUNK;
-    for (let i = 0; i < seqs.length; i += chunk) {
-      const part = seqs.slice(i, i + chunk);
-      const rows =
-        this.driver.dialect === 'postgres'
-          ? await this.driver.all(`SELECT ${ENTRY_COLS} FROM registered_entries e WHERE e.seq = ANY(?::bigint[])`, [part])
-          : await this.driver.all(
-              `SELECT ${ENTRY_COLS} FROM registered_entries e WHERE e.seq IN (${part.map(() => '?').join(', ')})`,
-              part,
-            );
-      for (const r of rows) bySeq.set(num(r['seq']), rowToEntry(r));
-    }
-    // Rows deleted since the index refresh are simply absent.
-    return seqs.flatMap((q) => {
-      const e = bySeq.get(q);
-      return e === undefined ? [] : [e];
+    return this.index.authorizedEntries(agentId, sels, async (seqs) => {
+      const out: Entry[] = [];
+      // Postgres: one array parameter; SQLite: chunked IN lists (no array type).
+      const chunk = this.driver.dialect === 'postgres' ? Math.max(1, seqs.length) : IN_CHUNK;
+      for (let i = 0; i < seqs.length; i += chunk) {
+        const part = seqs.slice(i, i + chunk);
+        const rows =
+          this.driver.dialect === 'postgres'
+            ? await this.driver.all(`SELECT ${ENTRY_COLS} FROM registered_entries e WHERE e.seq = ANY(?::bigint[])`, [part])
+            : await this.driver.all(
+                `SELECT ${ENTRY_COLS} FROM registered_entries e WHERE e.seq IN (${part.map(() => '?').join(', ')})`,
+                part,
+              );
+        for (const r of rows) out.push(rowToEntry(r));
+      }
+      return out;
     });
   }
 
@@ -853,11 +857,52 @@ export class SqlDataStore implements DataStore {
     };
   }
 
-  async deleteBundle(trustDomain: string): Promise<void> {
+  async deleteBundle(trustDomain: string, mode: BundleDeleteMode = 'restrict'): Promise<void> {
     this.checkOpen();
     if (typeof trustDomain !== 'string') throw invalidArgument('trust domain must be a string');
-    const n = await this.driver.run('DELETE FROM bundles WHERE trust_domain = ?', [normalizeTrustDomain(trustDomain)]);
-    if (n === 0) throw notFound('bundle not found', { fields: { trustDomain } });
+    if (!BUNDLE_DELETE_MODES.includes(mode)) throw invalidArgument(`unknown bundle delete mode ${JSON.stringify(mode)}`);
+    const td = normalizeTrustDomain(trustDomain);
+    const now = this.now();
+    await this.driver.tx(async (c) => {
+      await c.lock(`bundle:${td}`);
+      const found = await c.all('SELECT trust_domain FROM bundles WHERE trust_domain = ?', [td]);
+      if (found.length === 0) throw notFound('bundle not found', { fields: { trustDomain } });
+      const users = await c.all(
+        'SELECT e.seq, e.entry_id, e.federates_with FROM registered_entries e JOIN entry_federates f ON f.entry_seq = e.seq ' +
+          'WHERE f.trust_domain = ? ORDER BY e.seq',
+        [td],
+      );
+      if (users.length > 0) {
+        if (mode === 'restrict') {
+          throw failedPrecondition(`datastore-sql: cannot delete bundle; federated with ${users.length} registration entries`, {
+            fields: { trustDomain: td, entries: users.length },
+          });
+        }
+        const seqs = users.map((r) => num(r['seq']));
+        for (let i = 0; i < seqs.length; i += IN_CHUNK) {
+          const chunk = seqs.slice(i, i + IN_CHUNK);
+          const marks = chunk.map(() => '?').join(', ');
+          if (mode === 'delete') {
+            await c.run(`DELETE FROM registered_entries WHERE seq IN (${marks})`, chunk);
+          } else {
+            await c.run(`DELETE FROM entry_federates WHERE trust_domain = ? AND entry_seq IN (${marks})`, [td, ...chunk]);
+          }
+        }
+        if (mode === 'dissociate') {
+          // The entry changed, so its revision moves on (agents re-fetch entries by revision).
+          for (const r of users) {
+            const kept = (JSON.parse(str(r['federates_with'])) as string[]).filter((f) => normalizeTrustDomain(f) !== td);
+            await c.run('UPDATE registered_entries SET federates_with = ?, revision_number = revision_number + 1, updated_at = ? WHERE seq = ?', [
+              JSON.stringify(kept),
+              now,
+              num(r['seq']),
+            ]);
+          }
+        }
+        await this.addEvents(c, users.map((r) => str(r['entry_id'])), now);
+      }
+      await c.run('DELETE FROM bundles WHERE trust_domain = ?', [td]);
+    });
   }
 
   async countBundles(): Promise<number> {

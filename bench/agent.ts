@@ -1,0 +1,506 @@
+/**
+ * Agent / Workload API benchmark, side by side with the real SPIRE agent.
+ *
+ *   node --conditions=ztwim-source --import tsx bench/agent.ts [--duration 5] [--warmup 1]
+ *        [--streams 1000] [--entries 1000] [--no-mixed] [--source] [--only spire|ztwim|mixed]
+ *        [--prof-agent DIR]
+ *
+ * Columns (each a fresh server + agent in a temp dir, started from the very same server.conf and
+ * agent.conf text; every process is its own OS process):
+ *   SPIRE   real spire-agent v1.13.0  attached to a real spire-server v1.13.0
+ *   ztwim   ztwim agent               attached to the ztwim server
+ *   mixed   ztwim agent               attached to the real spire-server (isolates the agent)
+ * SPIRE v1.13.0 is what scripts/setup-interop.sh builds (~/.cache/ztwim/spire-v1.13.0/bin); the
+ * v1.12.x line named in the issue is refused by the Go module proxy here. Missing binaries fail
+ * the bench with the setup hint.
+ *
+ * The load generator is bench/go/agentload (grpc-go + go-spiffe v2.9.0 Workload API stubs +
+ * spire-api-sdk admin stubs), one separate process, identical for every column. The ztwim
+ * server/agent run from the built packages (dist/) via bench/agent-proc.mjs, like a deployment;
+ * `--source` runs the TypeScript sources through tsx instead. `--prof-agent DIR` writes a
+ * `node --cpu-prof` profile of the ztwim agent.
+ *
+ * Each column: 1,000 registration entries parented to the agent (one selects this machine's uid:
+ * the watched workload; 999 select uids nobody has) exist before the agent starts; then
+ *   1. FetchJWTSVID cached (one audience), uncached (a new audience per call: agent → server
+ *      NewJWTSVID), FetchX509SVID (first response of the stream, then cancel); 1 and 50 clients,
+ *      one connection each, closed loop, fixed duration: req/s, p50, p99;
+ *   2. 1,000 FetchX509SVID streams (1,000 connections); the watched entry's DNS names are updated
+ *      through the admin API; time from the update call returning to the new SVID on the first,
+ *      median and last stream (3 rotations); agent VmRSS with the streams open;
+ *   3. entry create (admin API) → new SVID on a watching stream (5 entries).
+ * Both agents run at their default 5 s sync interval (SPIRE's built-in default; ztwim
+ * AGENT_DEFAULTS.syncIntervalMs), so 2 and 3 include a wait of 0–5 s for the next sync.
+ *
+ * Prints a Markdown table and writes bench/results/agent.md. About 5–6 minutes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as delay } from 'node:timers/promises';
+import { goBuild, PeerMissingError, REPO_ROOT, spireAgentBin, spireServerBin, SPIRE_VERSION } from '../test/interop/lib/peers.ts';
+import { freePort, runBinary } from '../test/interop/lib/spire-admin.ts';
+
+const args = process.argv.slice(2);
+const flagValue = (name: string): string | undefined => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const num = (name: string, dflt: number): number => Number(flagValue(name) ?? dflt);
+const DURATION = num('duration', 5);
+const WARMUP = num('warmup', 1);
+const STREAMS = num('streams', 1000);
+const ENTRIES = num('entries', 1000);
+const SOURCE = args.includes('--source');
+const PROF_DIR = flagValue('prof-agent');
+const ONLY = flagValue('only');
+const MIXED = !args.includes('--no-mixed');
+const TD = 'example.org';
+const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
+const UID = process.getuid?.() ?? 0;
+
+// ---------------------------------------------------------------------------------------------
+// Process and temp-dir bookkeeping: everything is torn down on any exit path.
+
+interface Proc {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly pid: number;
+  output(): string;
+  exited(): boolean;
+  stop(): Promise<void>;
+}
+
+const live = new Set<Proc>();
+const tmpDirs = new Set<string>();
+
+function cleanupSync(): void {
+  for (const p of live) if (!p.exited()) p.child.kill('SIGKILL');
+  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
+}
+process.on('exit', cleanupSync);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
+
+function startProc(name: string, cmd: string, argv: readonly string[], cwd: string): Proc {
+  const child = spawn(cmd, argv, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.pid === undefined) throw new Error(`could not start ${name} (${cmd})`);
+  let out = '';
+  child.on('error', (e) => { out += `\nspawn error: ${e.message}\n`; });
+  const keep = (d: Buffer): void => {
+    out += d.toString();
+    if (out.length > 200_000) out = out.slice(-100_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  let exitedFlag = false;
+  const done = new Promise<void>((resolve) => child.once('exit', () => { exitedFlag = true; resolve(); }));
+  const p: Proc = {
+    name,
+    child,
+    pid: child.pid,
+    output: () => out,
+    exited: () => exitedFlag,
+    async stop() {
+      if (!exitedFlag) {
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 8000);
+        await done;
+        clearTimeout(t);
+      }
+      live.delete(p);
+    },
+  };
+  live.add(p);
+  return p;
+}
+
+async function waitUntil(what: string, proc: Proc, cond: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.exited()) throw new Error(`${proc.name} exited while waiting for ${what}:\n${proc.output().slice(-4000)}`);
+    if (await cond()) return;
+    if (Date.now() > deadline) throw new Error(`${what}: not ready after ${timeoutMs / 1000} s; ${proc.name} output:\n${proc.output().slice(-4000)}`);
+    await delay(150);
+  }
+}
+
+function cpuTicks(pid: number): number {
+  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+/** Waits until the process uses < 5% of a core over one second (start-up minting done). */
+async function settle(p: Proc, maxMs = 45_000): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  let prev = cpuTicks(p.pid);
+  while (Date.now() < deadline) {
+    await delay(1000);
+    const cur = cpuTicks(p.pid);
+    if (cur - prev <= 5) return;
+    prev = cur;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Go load generator.
+
+let loadgenBin = '';
+
+async function loadgen<T>(sub: string, argv: readonly string[], timeoutMs: number): Promise<T> {
+  const p = startProc(`agentload ${sub}`, loadgenBin, [sub, ...argv], BENCH_DIR);
+  const t = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => p.child.once('exit', (c) => resolve(c)));
+  clearTimeout(t);
+  live.delete(p);
+  const out = p.output();
+  if (code !== 0) throw new Error(`agentload ${sub} failed (exit ${String(code)}):\n${out.slice(-4000)}`);
+  const line = out.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+  if (line === undefined) throw new Error(`agentload ${sub} printed no JSON:\n${out}`);
+  return JSON.parse(line) as T;
+}
+
+interface FetchResult { kind: string; clients: number; count: number; errors: number; firstError?: string; rps: number; p50Ms: number; p99Ms: number; meanMs: number; loadgenCpu: number; pidCpu: number[] }
+interface WatchTrial { firstMs: number; medianMs: number; lastMs: number; fanoutMs: number; got: number }
+interface WatchResult { streams: number; openSeconds: number; trials: WatchTrial[]; rssOpenKiB: number; rssKiB: number; hwmKiB: number }
+interface CreateResult { latenciesMs: number[]; medianMs: number; minMs: number; maxMs: number }
+interface SeedResult { watchedEntryId: string; watchedSpiffeId: string; created: number; seconds: number }
+
+// ---------------------------------------------------------------------------------------------
+// Servers and agents.
+
+type Impl = 'spire' | 'ztwim';
+interface Column { key: 'spire' | 'ztwim' | 'mixed'; label: string; server: Impl; agent: Impl }
+
+interface Running { server: Proc; agent: Proc; adminSocket: string; workloadSocket: string; agentId: string; seed: SeedResult; startSeconds: number }
+
+function nodeArgs(prof: boolean): string[] {
+  // The processes run in their temp dirs, so tsx is named by its resolved URL.
+  const a = SOURCE ? ['--conditions=ztwim-source', '--import', import.meta.resolve('tsx')] : [];
+  if (prof && PROF_DIR !== undefined) a.push('--cpu-prof', '--cpu-prof-dir', PROF_DIR);
+  return [...a, join(BENCH_DIR, 'agent-proc.mjs')];
+}
+
+function serverConf(dir: string, port: number): string {
+  return `server {
+  bind_address = "127.0.0.1"
+  bind_port = "${port}"
+  socket_path = "${join(dir, 'admin.sock')}"
+  trust_domain = "${TD}"
+  data_dir = "${join(dir, 'data')}"
+  log_level = "WARN"
+  ca_key_type = "ec-p256"
+  jwt_key_type = "ec-p256"
+  ca_ttl = "24h"
+  default_x509_svid_ttl = "1h"
+  default_jwt_svid_ttl = "5m"
+}
+plugins {
+  DataStore "sql" {
+    plugin_data {
+      database_type = "sqlite3"
+      connection_string = "${join(dir, 'data', 'datastore.sqlite3')}"
+    }
+  }
+  KeyManager "memory" {
+    plugin_data {}
+  }
+  NodeAttestor "join_token" {
+    plugin_data {}
+  }
+}
+`;
+}
+
+function agentConf(dir: string, port: number, token: string): string {
+  return `agent {
+  data_dir = "${join(dir, 'data')}"
+  log_level = "WARN"
+  server_address = "127.0.0.1"
+  server_port = ${port}
+  socket_path = "${join(dir, 'workload.sock')}"
+  trust_bundle_path = "${join(dir, 'bundle.pem')}"
+  trust_domain = "${TD}"
+  join_token = "${token}"
+}
+plugins {
+  NodeAttestor "join_token" {
+    plugin_data {}
+  }
+  KeyManager "memory" {
+    plugin_data {}
+  }
+  WorkloadAttestor "unix" {
+    plugin_data {}
+  }
+}
+`;
+}
+
+async function serverCli(argv: readonly string[], socket: string): Promise<string> {
+  const r = await runBinary(spireServerBin(), [...argv, '-socketPath', socket]);
+  if (r.status !== 0) throw new Error(`spire-server ${argv.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+async function startColumn(col: Column, root: string): Promise<Running> {
+  const dir = join(root, col.key);
+  const sdir = join(dir, 'server');
+  const adir = join(dir, 'agent');
+  mkdirSync(join(sdir, 'data'), { recursive: true });
+  mkdirSync(join(adir, 'data'), { recursive: true });
+  const port = await freePort();
+  const sconf = join(sdir, 'server.conf');
+  writeFileSync(sconf, serverConf(sdir, port));
+  const adminSocket = join(sdir, 'admin.sock');
+  const server = col.server === 'spire'
+    ? startProc('spire-server', spireServerBin(), ['run', '-config', sconf], sdir)
+    : startProc('ztwim server', process.execPath, [...nodeArgs(false), 'server', sconf], sdir);
+  if (col.server === 'spire') {
+    await waitUntil('spire-server healthy', server, async () => (await runBinary(spireServerBin(), ['healthcheck', '-socketPath', adminSocket])).status === 0);
+  } else {
+    await waitUntil('ztwim server ready', server, () => server.output().includes('ready {'));
+  }
+  const tokenOut = await serverCli(['token', 'generate', '-spiffeID', `spiffe://${TD}/bench-node`, '-ttl', '3600'], adminSocket);
+  const token = /Token:\s*(\S+)/.exec(tokenOut)?.[1];
+  if (token === undefined) throw new Error(`no join token in: ${tokenOut}`);
+  const agentId = `spiffe://${TD}/spire/agent/join_token/${token}`;
+  writeFileSync(join(adir, 'bundle.pem'), await serverCli(['bundle', 'show'], adminSocket));
+  const seed = await loadgen<SeedResult>('seed', ['-admin', adminSocket, '-parent', agentId, '-uid', String(UID), '-n', String(ENTRIES)], 120_000);
+  const aconf = join(adir, 'agent.conf');
+  writeFileSync(aconf, agentConf(adir, port, token));
+  const workloadSocket = join(adir, 'workload.sock');
+  const t0 = performance.now();
+  const agent = col.agent === 'spire'
+    ? startProc('spire-agent', spireAgentBin(), ['run', '-config', aconf], adir)
+    : startProc('ztwim agent', process.execPath, [...nodeArgs(true), 'agent', aconf], adir);
+  // `wait` polls FetchX509SVID until the watched SVID is served.
+  const waitP = loadgen<{ seconds: number }>('wait', ['-socket', workloadSocket, '-spiffe-id', seed.watchedSpiffeId, '-timeout', '90s'], 100_000);
+  const died = new Promise<never>((_, reject) =>
+    agent.child.once('exit', (c) => reject(new Error(`${agent.name} exited (${String(c)}) during start-up:\n${agent.output().slice(-4000)}`))));
+  died.catch(() => undefined);
+  await Promise.race([waitP, died]);
+  const startSeconds = (performance.now() - t0) / 1000;
+  await settle(agent);
+  return { server, agent, adminSocket, workloadSocket, agentId, seed, startSeconds };
+}
+
+interface ColumnResult {
+  col: Column;
+  fetch: Map<string, FetchResult>;
+  watch: WatchResult;
+  create: CreateResult;
+  startSeconds: number;
+  seedSeconds: number;
+}
+
+const KINDS = ['jwt-cached', 'jwt-uncached', 'x509'] as const;
+const CLIENTS = [1, 50] as const;
+
+async function runColumn(col: Column, root: string): Promise<ColumnResult> {
+  console.error(`[agent bench] ${col.label}: starting`);
+  const r = await startColumn(col, root);
+  try {
+    const fetch = new Map<string, FetchResult>();
+    for (const kind of KINDS) {
+      for (const clients of CLIENTS) {
+        const res = await loadgen<FetchResult>('fetch', [
+          '-socket', r.workloadSocket, '-kind', kind, '-clients', String(clients),
+          '-duration', `${DURATION}s`, '-warmup', `${WARMUP}s`, '-pids', `${r.agent.pid},${r.server.pid}`,
+        ], (DURATION + WARMUP + 60) * 1000);
+        fetch.set(`${kind}/${clients}`, res);
+        console.error(`[agent bench] ${col.label}: ${kind} ×${clients}: ${Math.round(res.rps)}/s p50 ${res.p50Ms.toFixed(2)} p99 ${res.p99Ms.toFixed(2)} ms, errors ${res.errors}; cpu agent ${res.pidCpu[0]?.toFixed(2)} server ${res.pidCpu[1]?.toFixed(2)} loadgen ${res.loadgenCpu.toFixed(2)}`);
+        if (r.agent.exited()) throw new Error(`${r.agent.name} died during ${kind}:\n${r.agent.output().slice(-4000)}`);
+      }
+    }
+    const watch = await loadgen<WatchResult>('watch', [
+      '-socket', r.workloadSocket, '-admin', r.adminSocket, '-entry-id', r.seed.watchedEntryId, '-spiffe-id', r.seed.watchedSpiffeId,
+      '-streams', String(STREAMS), '-trials', '3', '-agent-pid', String(r.agent.pid),
+    ], 240_000);
+    console.error(`[agent bench] ${col.label}: rotation ${JSON.stringify(watch.trials)} rss ${(watch.rssKiB / 1024).toFixed(0)} MiB`);
+    const create = await loadgen<CreateResult>('create', [
+      '-socket', r.workloadSocket, '-admin', r.adminSocket, '-parent', r.agentId, '-uid', String(UID), '-trials', '5',
+    ], 240_000);
+    console.error(`[agent bench] ${col.label}: entry create → SVID ${create.latenciesMs.map((x) => x.toFixed(0)).join(', ')} ms`);
+    return { col, fetch, watch, create, startSeconds: r.startSeconds, seedSeconds: r.seed.seconds };
+  } finally {
+    await r.agent.stop();
+    await r.server.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report.
+
+const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+const f2 = (n: number): string => (n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : Math.round(n).toLocaleString('en-US'));
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)] ?? NaN;
+};
+const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}×`;
+
+function fetchCell(f: FetchResult | undefined): string {
+  if (f === undefined) return '—';
+  const err = f.errors > 0 ? ` (${f.errors} errors)` : '';
+  return `${int(f.rps)}/s · p50 ${f2(f.p50Ms)} · p99 ${f2(f.p99Ms)} ms${err}`;
+}
+
+function verdict(ok: boolean, detail: string): string {
+  return `${ok ? '**yes**' : '**no**'} (${detail})`;
+}
+
+function report(results: ColumnResult[]): string {
+  const by = (k: Column['key']): ColumnResult | undefined => results.find((r) => r.col.key === k);
+  const s = by('spire');
+  const z = by('ztwim');
+  const m = by('mixed');
+  const rows: string[] = [];
+  const row = (metric: string, sv: string, zv: string, target: string, mv: string): void => {
+    rows.push(`| ${metric} | ${sv} | ${zv} | ${target} |${m !== undefined ? ` ${mv} |` : ''}`);
+  };
+  const label: Record<string, string> = { 'jwt-cached': 'FetchJWTSVID, cached', 'jwt-uncached': 'FetchJWTSVID, uncached', x509: 'FetchX509SVID (first response)' };
+  for (const kind of KINDS) {
+    for (const clients of CLIENTS) {
+      const key = `${kind}/${clients}`;
+      const sf = s?.fetch.get(key);
+      const zf = z?.fetch.get(key);
+      let t = '—';
+      if (sf !== undefined && zf !== undefined) {
+        const ok = zf.rps >= sf.rps && zf.p99Ms <= sf.p99Ms && zf.errors === 0;
+        t = verdict(ok, `req/s ${ratio(zf.rps, sf.rps)}, p99 ${ratio(zf.p99Ms, sf.p99Ms)}`);
+      }
+      row(`${label[kind]}, ${clients} client${clients > 1 ? 's' : ''}`, fetchCell(sf), fetchCell(zf), t, fetchCell(m?.fetch.get(key)));
+    }
+  }
+  const rot = (r: ColumnResult | undefined, f: (t: WatchTrial) => number): number => (r === undefined ? NaN : median(r.watch.trials.map(f)));
+  const rotCell = (r: ColumnResult | undefined): string =>
+    r === undefined ? '—' : `last ${int(rot(r, (t) => t.lastMs))} ms (first ${int(rot(r, (t) => t.firstMs))}, median ${int(rot(r, (t) => t.medianMs))})`;
+  const cmpLower = (a: number, b: number, unit: string): string =>
+    Number.isNaN(a) || Number.isNaN(b) ? '—' : verdict(a <= b, `${f2(a)} vs ${f2(b)} ${unit}`);
+  row(`entry update → new X509-SVID on ${int(STREAMS)} watching streams`, rotCell(s), rotCell(z), cmpLower(rot(z, (t) => t.lastMs), rot(s, (t) => t.lastMs), 'ms to the last stream'), rotCell(m));
+  const fanCell = (r: ColumnResult | undefined): string => (r === undefined ? '—' : `${f2(rot(r, (t) => t.fanoutMs))} ms`);
+  row(`… fan-out: first → last of ${int(STREAMS)} streams`, fanCell(s), fanCell(z), cmpLower(rot(z, (t) => t.fanoutMs), rot(s, (t) => t.fanoutMs), 'ms'), fanCell(m));
+  const createCell = (r: ColumnResult | undefined): string =>
+    r === undefined ? '—' : `median ${int(r.create.medianMs)} ms (${int(r.create.minMs)}–${int(r.create.maxMs)})`;
+  row('`entry create` → SVID on a watching stream (5 s sync)', createCell(s), createCell(z), cmpLower(z?.create.medianMs ?? NaN, s?.create.medianMs ?? NaN, 'ms median'), createCell(m));
+  const mib = (k: number): number => k / 1024;
+  const rssCell = (r: ColumnResult | undefined): string => (r === undefined ? '—' : `${mib(r.watch.rssKiB).toFixed(0)} MiB`);
+  row(`agent RSS, ${int(ENTRIES)} entries + ${int(STREAMS)} open streams`, rssCell(s), rssCell(z), cmpLower(mib(z?.watch.rssKiB ?? NaN), mib(s?.watch.rssKiB ?? NaN), 'MiB'), rssCell(m));
+  const startCell = (r: ColumnResult | undefined): string => (r === undefined ? '—' : `${r.startSeconds.toFixed(1)} s`);
+  row(`agent start → watched SVID served (${int(ENTRIES)} entries)`, startCell(s), startCell(z), 'no target', startCell(m));
+
+  const cpuRows: string[] = [];
+  for (const r of results) {
+    for (const kind of KINDS) {
+      for (const clients of CLIENTS) {
+        const f = r.fetch.get(`${kind}/${clients}`);
+        if (f === undefined) continue;
+        cpuRows.push(`| ${r.col.label} | ${label[kind]}, ${clients} | ${int(f.count)} | ${f.errors} | ${f2(f.meanMs)} | ${(f.pidCpu[0] ?? NaN).toFixed(2)} | ${(f.pidCpu[1] ?? NaN).toFixed(2)} | ${f.loadgenCpu.toFixed(2)} |`);
+      }
+    }
+  }
+  const trialRows = results.map((r) => `| ${r.col.label} | ${r.watch.trials.map((t) => `${int(t.firstMs)} / ${int(t.medianMs)} / ${int(t.lastMs)}`).join(' · ')} | ${r.watch.openSeconds.toFixed(1)} s | ${mib(r.watch.rssOpenKiB).toFixed(0)} / ${mib(r.watch.rssKiB).toFixed(0)} / ${mib(r.watch.hwmKiB).toFixed(0)} MiB | ${r.create.latenciesMs.map((x) => int(x)).join(', ')} |`);
+  const header = `| metric | SPIRE agent ${SPIRE_VERSION} ↔ spire-server | ztwim agent ↔ ztwim server | target met? (ztwim vs SPIRE) |${m !== undefined ? ' ztwim agent ↔ spire-server |' : ''}`;
+  const sep = `|---|---|---|---|${m !== undefined ? '---|' : ''}`;
+  const lines = [
+    '# Agent / Workload API benchmark: ztwim agent vs SPIRE agent',
+    '',
+    `${new Date().toISOString()} · Node ${process.version} · ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}) · SPIRE ${SPIRE_VERSION} (built by scripts/setup-interop.sh; the issue names v1.12.4, which the Go module proxy here refuses) · ztwim from ${SOURCE ? 'sources (tsx)' : 'the built packages (dist/)'}.`,
+    '',
+    `Every server, agent and the load generator (bench/go/agentload: grpc-go + go-spiffe v2.9.0 stubs, the same binary for every column) is its own OS process on this machine. Both servers and both agents start from the same server.conf / agent.conf text (sqlite, memory KeyManager, join_token, unix workload attestor, P-256 CA and workload keys, X509-SVID TTL 1 h, JWT-SVID TTL 5 min, log level WARN). ${int(ENTRIES)} registration entries are parented to the agent before it starts (1 selects this process's uid; ${int(ENTRIES - 1)} select uids nobody has). Closed-loop clients, one connection each, ${WARMUP} s warm-up then ${DURATION} s measured. Cached JWT: one audience for every call; uncached: a new audience per call (agent → server NewJWTSVID). FetchX509SVID: open the stream, take the first response, cancel.`,
+    '',
+    header,
+    sep,
+    ...rows,
+    '',
+    '**Sync interval:** both agents run at their default 5 s (SPIRE: built-in default, `experimental.sync_interval` unset; ztwim: `AGENT_DEFAULTS.syncIntervalMs`). Entry changes reach an agent at its next sync, so the rotation and `entry create` rows include a wait of 0–5 s that depends on where in the sync cycle the change lands, not only on the agent; the fan-out row (first → last stream) is the part that is the agent\'s own work. Rotation: the watched entry\'s DNS names are changed through the admin API (`BatchUpdateEntry`), which makes both agents mint a new SVID for it; times are from the update call returning; median of 3 rotations. RSS is `VmRSS` of the agent process with the streams open, after the rotations.',
+    '',
+    '## Details',
+    '',
+    'CPU use during each measured window, in cores (2 available): agent process, its server process, load generator.',
+    '',
+    '| column | call, clients | calls | errors | mean ms | agent CPU | server CPU | loadgen CPU |',
+    '|---|---|--:|--:|--:|--:|--:|--:|',
+    ...cpuRows,
+    '',
+    'Rotations (first / median / last stream, ms from the update returning), time to open the streams, RSS (streams just opened / after the rotations / peak VmHWM), `entry create` → SVID per entry (ms):',
+    '',
+    '| column | rotations | open streams | RSS | entry create → SVID |',
+    '|---|---|--:|---|---|',
+    ...trialRows,
+    '',
+  ];
+  return lines.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Fails unless each package's dist/ was built after its newest source (plain-node mode). As
+ * `tsc -b`, compares with dist/.tsbuildinfo: tsc leaves unchanged outputs untouched.
+ */
+function checkDistFresh(): void {
+  const stale: string[] = [];
+  for (const pkg of ['spiffe', 'core', 'proto', 'peercred', 'server', 'agent']) {
+    const info = join(REPO_ROOT, 'packages', pkg, 'dist', '.tsbuildinfo');
+    const built = existsSync(info) ? statSync(info).mtimeMs : 0;
+    const walk = (d: string): void => {
+      for (const n of readdirSync(d)) {
+        const p = join(d, n);
+        if (statSync(p).isDirectory()) { walk(p); continue; }
+        if (n.endsWith('.ts') && !n.endsWith('.test.ts') && statSync(p).mtimeMs > built) stale.push(relative(REPO_ROOT, p));
+      }
+    };
+    walk(join(REPO_ROOT, 'packages', pkg, 'src'));
+  }
+  if (stale.length > 0) {
+    throw new Error(`dist/ is older than the sources (${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ', …' : ''}); run \`npx tsc -b\` first, or pass --source`);
+  }
+}
+
+async function main(): Promise<void> {
+  const t0 = Date.now();
+  try {
+    spireServerBin();
+    spireAgentBin();
+  } catch (e) {
+    if (e instanceof PeerMissingError) {
+      console.error(`agent bench: ${e.message}`);
+      process.exit(1);
+    }
+    throw e;
+  }
+  if (!SOURCE) checkDistFresh();
+  loadgenBin = goBuild(join(BENCH_DIR, 'go'), './agentload');
+  const root = mkdtempSync(join(tmpdir(), 'ztwim-bench-agent-'));
+  tmpDirs.add(root);
+  if (PROF_DIR !== undefined) mkdirSync(PROF_DIR, { recursive: true });
+  const cols: Column[] = [
+    { key: 'spire', label: 'SPIRE', server: 'spire', agent: 'spire' },
+    { key: 'ztwim', label: 'ztwim', server: 'ztwim', agent: 'ztwim' },
+  ];
+  if (MIXED) cols.push({ key: 'mixed', label: 'ztwim agent ↔ spire-server', server: 'spire', agent: 'ztwim' });
+  const results: ColumnResult[] = [];
+  for (const col of cols) {
+    if (ONLY !== undefined && ONLY !== col.key) continue;
+    results.push(await runColumn(col, root));
+  }
+  const md = report(results) + `\nWhole run: ${((Date.now() - t0) / 1000).toFixed(0)} s.\n`;
+  process.stdout.write(md);
+  if (ONLY === undefined) {
+    const out = join(BENCH_DIR, 'results');
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, 'agent.md'), md);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,193 @@
+// x509pop node attestation of our agent to our server (and to the real SPIRE v1.13.0 server): the agent ID is SPIRE's
+// spiffe://<td>/spire/agent/x509pop/<sha1 of the leaf DER>, workloads are served, a short agent
+// SVID TTL is renewed by re-attestation (x509pop is reattestable), and a certificate from another
+// CA is refused with a clear error.
+import assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { isZtwimError, parseConfigText, silentLogger } from '@ztwim/core';
+import { buildAgentConfig, startAgent, type AgentConfig, type RunningAgent } from '@ztwim/agent';
+import { createClient } from '@connectrpc/connect';
+import { SpiffeWorkloadAPI, createUnixGrpcTransport, headersInterceptor } from '@ztwim/proto';
+import { freePort } from '../interop/lib/spire-admin.ts';
+import { startSpireServer, type SpireServer } from '../interop/lib/spire-server.ts';
+import { openssl } from '../interop/lib/openssl.ts';
+import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
+import { startStack, type Stack } from '../interop/lib/ztwim-stack.ts';
+
+/** A CA and a node certificate it signed (openssl, EC P-256). */
+function makePki(dir: TmpDir, name: string): { ca: string; cert: string; key: string } {
+  const ca = dir.file(`${name}-ca.crt`);
+  const caKey = dir.file(`${name}-ca.key`);
+  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', caKey, '-out', ca,
+    '-subj', `/CN=${name} node CA`, '-days', '1', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign']);
+  const key = dir.file(`${name}-node.key`);
+  const csr = dir.file(`${name}-node.csr`);
+  const cert = dir.file(`${name}-node.crt`);
+  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${name}-node-1`]);
+  const ext = dir.write(`${name}-ext.cnf`, 'keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
+  openssl(['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-days', '1', '-out', cert, '-extfile', ext]);
+  return { ca, cert, key };
+}
+
+function attestor(p: { cert: string; key: string }): string {
+  return `NodeAttestor "x509pop" {
+    plugin_data {
+      private_key_path = "${p.key}"
+      certificate_path = "${p.cert}"
+    }
+  }`;
+}
+
+describe('x509pop node attestation (our agent, our server)', () => {
+  let pki: TmpDir;
+  let good: { ca: string; cert: string; key: string };
+  let other: { ca: string; cert: string; key: string };
+  let stack: Stack;
+  const uid = process.getuid?.() ?? 0;
+
+  before(async () => {
+    pki = makeTmpDir('ztwim-x509pop-');
+    good = makePki(pki, 'good');
+    other = makePki(pki, 'other');
+    stack = await startStack({
+      serverExtra: '  agent_ttl = "6s"',
+      pluginsExtra: `NodeAttestor "x509pop" { plugin_data { ca_bundle_path = "${good.ca}" } }`,
+    });
+  });
+  after(async () => {
+    await stack?.close();
+    pki?.cleanup();
+  });
+
+  it('attests as spire/agent/x509pop/<fingerprint>, serves workloads, and re-attests before the SVID expires', async () => {
+    const fp = new crypto.X509Certificate(readFileSync(good.cert)).fingerprint.replaceAll(':', '').toLowerCase();
+    const { agent, config } = await stack.startAgent({ nodeAttestor: attestor(good) });
+    assert.equal(agent.agentId, `spiffe://example.org/spire/agent/x509pop/${fp}`);
+    const listed = await stack.agentApi.getAgent({ id: { trustDomain: 'example.org', path: `/spire/agent/x509pop/${fp}` } });
+    assert.equal(listed.attestationType, 'x509pop');
+    assert.ok(listed.selectors.some((s) => s.type === 'x509pop' && s.value === 'subject:cn:good-node-1'), JSON.stringify(listed.selectors));
+
+    await stack.createEntries([{ parentId: agent.agentId, path: '/pop/wl', selectors: [`unix:uid:${uid}`] }]);
+    const client = stack.workload(agent.socketPath);
+    const jwtOnce = async (aud: string): Promise<string | undefined> => (await client.fetchJWTSVID({ audience: [aud] })).svids[0]?.spiffeId;
+    const end = Date.now() + 15_000;
+    let id: string | undefined;
+    while (id === undefined && Date.now() < end) { id = await jwtOnce('a').catch(() => undefined); if (id === undefined) await delay(200); }
+    assert.equal(id, 'spiffe://example.org/pop/wl');
+
+    // agent_ttl 6s: the agent must have a new SVID (re-attested) before the first one expires,
+    // and keep talking to the server after the first one's expiry.
+    const serialOf = (): string => {
+      const d = JSON.parse(readFileSync(`${config.dataDir}/agent-data.json`, 'utf8')) as { svid: string[] };
+      return new crypto.X509Certificate(Buffer.from(d.svid[0] ?? '', 'base64')).serialNumber;
+    };
+    const first = serialOf();
+    const firstExpiry = Date.parse(new crypto.X509Certificate(Buffer.from((JSON.parse(readFileSync(`${config.dataDir}/agent-data.json`, 'utf8')) as { svid: string[] }).svid[0] ?? '', 'base64')).validTo);
+    let renewedAt = 0;
+    while (Date.now() < firstExpiry + 3000) {
+      if (renewedAt === 0 && serialOf() !== first) renewedAt = Date.now();
+      await delay(200);
+    }
+    assert.ok(renewedAt > 0 && renewedAt < firstExpiry, `renewed at ${renewedAt}, first SVID expired at ${firstExpiry}`);
+    let match = false;
+    for (const end3 = Date.now() + 3000; !match && Date.now() < end3; await delay(100)) {
+      const now = await stack.agentApi.getAgent({ id: { trustDomain: 'example.org', path: `/spire/agent/x509pop/${fp}` } });
+      match = BigInt(`0x${serialOf()}`).toString() === now.x509svidSerialNumber;
+    }
+    assert.ok(match, 'server knows the current agent SVID');
+    // A fresh audience is not cached: this needs an mTLS call with the renewed SVID.
+    assert.equal(await jwtOnce(`after-expiry-${Date.now()}`), 'spiffe://example.org/pop/wl');
+  });
+
+  it('a node certificate from another CA is refused with a clear error', async () => {
+    await assert.rejects(stack.startAgent({ nodeAttestor: attestor(other) }), (e: unknown) => {
+      assert.ok(isZtwimError(e), String(e));
+      assert.match(e.message, /^node attestation failed: /);
+      assert.equal(e.message, 'node attestation failed: PermissionDenied: x509pop: certificate verification failed: certificate signed by unknown authority');
+      return true;
+    });
+  });
+});
+
+describe('x509pop node attestation of our agent to the real SPIRE v1.13.0 server', () => {
+  let tmp: TmpDir;
+  let good: { ca: string; cert: string; key: string };
+  let other: { ca: string; cert: string; key: string };
+  let server: SpireServer;
+  let port: number;
+  const agents: RunningAgent[] = [];
+  const uid = process.getuid?.() ?? 0;
+
+  const configFor = (p: { cert: string; key: string }, name: string): AgentConfig => ({
+    ...buildAgentConfig(parseConfigText(`
+agent {
+  server_address = "127.0.0.1"
+  server_port = ${port}
+  trust_domain = "example.org"
+  data_dir = "${tmp.file(`${name}-data`)}"
+  socket_path = "${tmp.file(`${name}.sock`)}"
+  log_level = "warn"
+  experimental { sync_interval = "500ms" }
+}
+plugins {
+  ${attestor(p)}
+  KeyManager "memory" { plugin_data {} }
+  WorkloadAttestor "unix" { plugin_data {} }
+}
+`, 'hcl'), `${name}.conf`),
+    trustBundle: server.cli(['bundle', 'show']),
+  });
+
+  before(async () => {
+    tmp = makeTmpDir('ztwim-x509pop-spire-');
+    good = makePki(tmp, 'good');
+    other = makePki(tmp, 'other');
+    port = await freePort();
+    server = await startSpireServer(tmp, {
+      bindPort: port,
+      extraPlugins: `NodeAttestor "x509pop" {
+    plugin_data { ca_bundle_path = "${good.ca}" }
+  }`,
+    });
+  });
+  after(async () => {
+    for (const a of agents) await a.close();
+    await server?.stop();
+    tmp?.cleanup();
+  });
+
+  it('attests with the same agent ID form and gets workload SVIDs', async () => {
+    const fp = new crypto.X509Certificate(readFileSync(good.cert)).fingerprint.replaceAll(':', '').toLowerCase();
+    const config = configFor(good, 'a');
+    const agent = await startAgent(config, { logger: silentLogger() });
+    agents.push(agent);
+    assert.equal(agent.agentId, `spiffe://example.org/spire/agent/x509pop/${fp}`);
+    const shown = server.cli(['agent', 'show', '-spiffeID', agent.agentId]);
+    assert.match(shown, /Attestation type\s*:\s*x509pop/);
+    assert.match(shown, /x509pop:subject:cn:good-node-1/);
+    server.cli(['entry', 'create', '-parentID', agent.agentId, '-spiffeID', 'spiffe://example.org/pop/spire-wl', '-selector', `unix:uid:${uid}`]);
+    const t = createUnixGrpcTransport(config.socketPath, { interceptors: [headersInterceptor({ 'workload.spiffe.io': 'true' })] });
+    try {
+      const client = createClient(SpiffeWorkloadAPI, t);
+      let id: string | undefined;
+      for (const end = Date.now() + 15_000; id === undefined && Date.now() < end;) {
+        id = await client.fetchJWTSVID({ audience: ['a'] }).then((r) => r.svids[0]?.spiffeId, () => undefined);
+        if (id === undefined) await delay(200);
+      }
+      assert.equal(id, 'spiffe://example.org/pop/spire-wl');
+    } finally {
+      t.close();
+    }
+  });
+
+  it('a node certificate from another CA is refused with a clear error', async () => {
+    await assert.rejects(startAgent(configFor(other, 'b'), { logger: silentLogger() }), (e: unknown) => {
+      assert.ok(isZtwimError(e), String(e));
+      assert.match(e.message, /^node attestation failed: PermissionDenied: .*certificate/, e.message);
+      return true;
+    });
+  });
+});

@@ -1,0 +1,53 @@
+// The server.conf the interop helpers write, for the real SPIRE server (spire-admin.ts,
+// spire-server.ts) and for ztwim's (ztwim-server.ts): one template, each helper its settings.
+import { join } from 'node:path';
+
+export interface ServerConfOptions {
+  readonly port: number;
+  readonly socketPath: string;
+  readonly trustDomain: string;
+  readonly dataDir: string;
+  /** Settings inside `server { }` after the addresses (`key = "value"` lines). */
+  readonly settings?: Readonly<Record<string, string>>;
+  /** Free text added inside `server { }` (a test's own lines). */
+  readonly extraServerConfig?: string;
+  /** `plugin_data` lines of the sql DataStore; default: sqlite3 in `<dataDir>/datastore.sqlite3`. */
+  readonly dataStorePluginData?: string;
+  /** KeyManager plugin: memory (default), or disk with its plugin_data `keys_path`. */
+  readonly keyManager?: { readonly disk: string };
+  /** More plugin blocks inside `plugins { }`. */
+  readonly extraPlugins?: string;
+  /** Blocks after `plugins { }` (e.g. telemetry). */
+  readonly trailer?: string;
+}
+
+export function serverConf(o: ServerConfOptions): string {
+  const settings = Object.entries(o.settings ?? {}).map(([k, v]) => `  ${k} = "${v}"\n`).join('');
+  const dataStore = o.dataStorePluginData ?? `      database_type = "sqlite3"\n      connection_string = "${join(o.dataDir, 'datastore.sqlite3')}"`;
+  const keyManager =
+    o.keyManager === undefined
+      ? '  KeyManager "memory" {\n    plugin_data {}\n  }'
+      : `  KeyManager "disk" {\n    plugin_data {\n      keys_path = "${o.keyManager.disk}"\n    }\n  }`;
+  return `server {
+  bind_address = "127.0.0.1"
+  bind_port = "${o.port}"
+  socket_path = "${o.socketPath}"
+  trust_domain = "${o.trustDomain}"
+  data_dir = "${o.dataDir}"
+${settings}${o.extraServerConfig ?? ''}
+}
+
+plugins {
+  DataStore "sql" {
+    plugin_data {
+${dataStore}
+    }
+  }
+${keyManager}
+  NodeAttestor "join_token" {
+    plugin_data {}
+  }
+${o.extraPlugins ?? ''}
+}
+${o.trailer ?? ''}`;
+}

@@ -1,0 +1,57 @@
+// The agent-endpoint suite of test/integration/server-agent-svid.test.ts against the real SPIRE
+// v1.13.0 server: it pins down what SPIRE answers (the generic "authorization denied for method
+// …" with PermissionDeniedDetails; a TLS alert bad_certificate for untrusted or expired client
+// certificates), which ztwim's server is checked against.
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { Code, createClient } from '@connectrpc/connect';
+import { AgentService, BundleService, createUnixGrpcTransport } from '@ztwim/proto';
+import { ServerClient, attestAgent } from '../../packages/agent/src/client/server-client.ts';
+import { agentEndpointSuite } from './lib/agent-endpoint.ts';
+import { startSpireAdminServer } from './lib/spire-admin.ts';
+
+/** SPIRE's TLS verification failure as a Node gRPC client sees it. */
+function tlsBadCertificate(e: { code: Code; rawMessage: string; message: string }, rpc: string): void {
+  assert.equal(e.code, Code.Internal, `${rpc}: ${e.message}`);
+  assert.match(e.rawMessage, /alert bad certificate/, rpc);
+}
+
+agentEndpointSuite(
+  {
+    name: 'real SPIRE v1.13.0 server',
+    trustDomain: 'example.org',
+    start: () => startSpireAdminServer({ trustDomain: 'example.org' }),
+    untrusted: tlsBadCertificate,
+  },
+  () => {
+    it('an expired agent SVID: the TLS handshake fails (alert bad certificate)', async () => {
+      const srv = await startSpireAdminServer({ trustDomain: 'example.org', extraServerConfig: '  agent_ttl = "2s"' });
+      const admin = createUnixGrpcTransport(srv.socketPath);
+      const clients: ServerClient[] = [];
+      try {
+        const roots = (await createClient(BundleService, admin).getBundle({})).x509Authorities.map((a) => a.asn1);
+        const opts = { host: '127.0.0.1', port: srv.port, trustDomain: 'example.org', roots };
+        const token = await createClient(AgentService, admin).createJoinToken({ ttl: 600 });
+        const boot = new ServerClient(opts);
+        clients.push(boot);
+        const creds = await attestAgent(boot, { type: 'join_token', token: token.value });
+        // Real time: wait (with a deadline) until the 2 s agent SVID has expired.
+        const deadline = Date.now() + 15_000;
+        while (Date.now() <= creds.expiresAt + 1000) {
+          assert.ok(Date.now() < deadline, 'agent SVID did not expire');
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        const c = new ServerClient(opts, creds);
+        clients.push(c);
+        await assert.rejects(c.entry.getAuthorizedEntries({}), (e: unknown) => {
+          tlsBadCertificate(e as never, 'spire.api.server.entry.v1.Entry/GetAuthorizedEntries');
+          return true;
+        });
+      } finally {
+        for (const c of clients) c.close();
+        admin.close();
+        await srv.stop();
+      }
+    });
+  },
+);
