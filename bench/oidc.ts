@@ -32,7 +32,7 @@
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { createServer, request, type IncomingMessage } from 'node:http';
-import { generateKeyPairSync, randomBytes, createPublicKey } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -40,9 +40,10 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { createClient } from '@connectrpc/connect';
 import { createLogger, parseConfigText, sleepWith, type Cancel, type Clock } from '@ztwim/core';
-import { CallbackJwksSource, FileJwksSource, StaticJwksSource, startOidcProvider, type JsonWebKey } from '@ztwim/oidc';
+import { FileJwksSource, StaticJwksSource, startOidcProvider, type JsonWebKey } from '@ztwim/oidc';
 import { SvidService, createUnixGrpcTransport } from '@ztwim/proto';
 import { buildServerConfig, startServer } from '@ztwim/server';
+import { serverBundleJwksSource } from '@ztwim/cli';
 import { REPO_ROOT, SPIRE_VERSION, cacheDir } from '../test/interop/lib/peers.ts';
 import { startSpireServer, type SpireServer } from '../test/interop/lib/spire-server.ts';
 import { makeTmpDir, type TmpDir } from '../test/interop/lib/tmp.ts';
@@ -408,23 +409,8 @@ telemetry {
 }
 `;
   const server = await startServer(buildServerConfig(parseConfigText(conf, 'hcl'), 'bench (server)', {}, tmp.path), { clock, log });
-  // Exactly the source `ztwim up` builds (packages/cli/src/commands/up.ts): poll the server's bundle every 1 s.
-  const source = new CallbackJwksSource((push) => {
-    let seq = -1n;
-    const poll = (): void => {
-      server
-        .bundle()
-        .then((b) => {
-          if (b.sequenceNumber === seq) return;
-          seq = b.sequenceNumber;
-          push(b.jwtAuthorities.map((k) => ({ ...createPublicKey({ key: Buffer.from(k.publicKey), format: 'der', type: 'spki' }).export({ format: 'jwk' }), kid: k.keyId })));
-        })
-        .catch(() => undefined);
-    };
-    poll();
-    const t = setInterval(poll, 1000);
-    return () => clearInterval(t);
-  });
+  // The very source `ztwim up` builds (@ztwim/cli serverBundleJwksSource): the bundle polled every 1 s.
+  const source = serverBundleJwksSource(server);
   const oidc = await startOidcProvider({ domains: ['localhost'], insecureAddr: '127.0.0.1:0', allowInsecureScheme: true, setKeyUse: true }, { source });
   const keysUrl = `${oidc.urls.http}/keys`;
   const transport = createUnixGrpcTransport(sock);

@@ -6,3 +6,4 @@ export { rootCommand } from './root.ts';
 export { parseFlags, parseGoDuration, Flags, UsageError } from './flags.ts';
 export type { FlagSpec, FlagSpecs } from './flags.ts';
 export type { Env } from './env.ts';
+export { serverBundleJwksSource, SERVER_BUNDLE_POLL_MS } from './server-jwks-source.ts';

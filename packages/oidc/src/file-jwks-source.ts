@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import type { Clock, Cancel, Logger } from '@ztwim/core';
-import { silentLogger, systemClock, invalidArgument } from '@ztwim/core';
+import type { Clock, Logger } from '@ztwim/core';
+import { invalidArgument } from '@ztwim/core';
 import type { JsonWebKey } from './jwk.ts';
-import { Listeners, type JwksSource, type KeySetSnapshot, type Unsubscribe } from './jwks-source.ts';
+import { PollingJwksSource } from './polling-jwks-source.ts';
 
 export interface FileJwksSourceOptions {
   /** Poll interval; SPIRE's file source default is 10 s. */
@@ -46,58 +46,19 @@ export function jwtAuthoritiesFromBundle(text: string): JsonWebKey[] {
  * JWT authorities from a SPIFFE bundle file on disk, re-read every poll interval.
  * A read or parse failure keeps the last good key set (and is logged).
  */
-export class FileJwksSource implements JwksSource {
+export class FileJwksSource extends PollingJwksSource {
   readonly path: string;
-  private readonly clock: Clock;
-  private readonly logger: Logger;
-  private readonly intervalMs: number;
-  private readonly listeners = new Listeners<KeySetSnapshot>();
-  private snapshot: KeySetSnapshot | undefined;
   private lastText: string | undefined;
-  private cancelTimer: Cancel | undefined;
-  private closed = false;
-  private inFlight: Promise<boolean> | undefined;
 
   constructor(path: string, options: FileJwksSourceOptions = {}) {
+    const intervalMs = options.pollIntervalMs ?? DEFAULT_FILE_POLL_INTERVAL_MS;
+    if (!(intervalMs > 0)) throw invalidArgument('file: pollIntervalMs must be positive');
+    super({ intervalMs, clock: options.clock, logger: options.logger });
     this.path = path;
-    this.clock = options.clock ?? systemClock;
-    this.logger = options.logger ?? silentLogger();
-    this.intervalMs = options.pollIntervalMs ?? DEFAULT_FILE_POLL_INTERVAL_MS;
-    if (!(this.intervalMs > 0)) throw invalidArgument('file: pollIntervalMs must be positive');
-    void this.tick();
+    this.start();
   }
 
-  current(): KeySetSnapshot | undefined {
-    return this.snapshot;
-  }
-
-  onChange(listener: (snapshot: KeySetSnapshot) => void): Unsubscribe {
-    return this.listeners.add(listener);
-  }
-
-  /** Reads the file now; resolves to whether the key set changed. */
-  poll(): Promise<boolean> {
-    this.inFlight ??= this.read().finally(() => {
-      this.inFlight = undefined;
-    });
-    return this.inFlight;
-  }
-
-  close(): void {
-    this.closed = true;
-    this.cancelTimer?.();
-    this.cancelTimer = undefined;
-  }
-
-  private async tick(): Promise<void> {
-    await this.poll();
-    if (this.closed) return;
-    this.cancelTimer = this.clock.setTimer(this.intervalMs, () => {
-      void this.tick();
-    });
-  }
-
-  private async read(): Promise<boolean> {
+  protected async read(): Promise<boolean> {
     let text: string;
     try {
       text = await readFile(this.path, 'utf8');
@@ -115,10 +76,8 @@ export class FileJwksSource implements JwksSource {
     }
     this.lastText = text;
     if (this.snapshot !== undefined && JSON.stringify(this.snapshot.keys) === JSON.stringify(keys)) return false;
-    const snap = { keys, updatedAt: this.clock.now() };
-    this.snapshot = snap;
     this.logger.info({ path: this.path, keys: keys.length }, 'bundle file key set updated');
-    this.listeners.emit(snap);
+    this.publish(keys);
     return true;
   }
 }

@@ -338,7 +338,7 @@ describe('ServerApiJwksSource', () => {
   test('jwksOfServerBundle skips authorities without a key ID', () => {
     const a = authority('kid-a');
     const spki = new Uint8Array(a.key.export({ format: 'der', type: 'spki' }));
-    const keys = jwksOfServerBundle({ jwtAuthorities: [{ keyId: '', publicKey: spki }, { keyId: 'kid-a', publicKey: spki }] } as never);
+    const keys = jwksOfServerBundle({ jwtAuthorities: [{ keyId: '', publicKey: spki }, { keyId: 'kid-a', publicKey: spki }] });
     assert.deepEqual(keys, [a.jwk]);
   });
 });

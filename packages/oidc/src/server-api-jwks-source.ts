@@ -1,10 +1,10 @@
 import { createPublicKey } from 'node:crypto';
 import { createClient, type Client } from '@connectrpc/connect';
-import type { Cancel, Clock, Logger } from '@ztwim/core';
-import { invalidArgument, silentLogger, systemClock } from '@ztwim/core';
+import type { Clock, Logger } from '@ztwim/core';
+import { invalidArgument } from '@ztwim/core';
 import { BundleService, createUnixGrpcTransport, type Bundle, type GrpcClientTransport } from '@ztwim/proto';
 import type { JsonWebKey } from './jwk.ts';
-import { Listeners, type JwksSource, type KeySetSnapshot, type Unsubscribe } from './jwks-source.ts';
+import { PollingJwksSource } from './polling-jwks-source.ts';
 
 export interface ServerApiJwksSourceOptions {
   /** The server's admin API Unix socket. */
@@ -22,7 +22,11 @@ export interface ServerApiJwksSourceOptions {
 export const DEFAULT_SERVER_API_POLL_INTERVAL_MS = 10_000;
 
 /** The JWT authorities of a server API bundle as JWKs (the SPKI DER turned into JWK members plus kid). */
-export function jwksOfServerBundle(bundle: Bundle): JsonWebKey[] {
+export interface JwtAuthoritiesHolder {
+  readonly jwtAuthorities: readonly { readonly keyId: string; readonly publicKey: Uint8Array }[];
+}
+
+export function jwksOfServerBundle(bundle: JwtAuthoritiesHolder): JsonWebKey[] {
   const out: JsonWebKey[] = [];
   for (const k of bundle.jwtAuthorities) {
     if (k.keyId === '') continue;
@@ -43,44 +47,27 @@ export function jwksOfServerBundle(bundle: Bundle): JsonWebKey[] {
  * Unix socket every poll interval. A failed call keeps the last keys; until the first key set
  * arrives, retries are quicker (exponential from initialRetryMs).
  */
-export class ServerApiJwksSource implements JwksSource {
+export class ServerApiJwksSource extends PollingJwksSource {
   readonly socketPath: string;
-  private readonly intervalMs: number;
   private readonly initialRetryMs: number;
   private readonly callTimeoutMs: number;
-  private readonly clock: Clock;
-  private readonly logger: Logger;
-  private readonly listeners = new Listeners<KeySetSnapshot>();
   private transport: GrpcClientTransport | undefined;
   private client: Client<typeof BundleService> | undefined;
-  private snapshot: KeySetSnapshot | undefined;
   private lastJson: string | undefined;
-  private cancelTimer: Cancel | undefined;
-  private closed = false;
   private failing = false;
   private retryMs: number;
-  private inFlight: Promise<boolean> | undefined;
   private lastSuccessAt: Date | undefined;
 
   constructor(options: ServerApiJwksSourceOptions) {
     if (options.socketPath === '') throw invalidArgument('server_api: socket path is empty');
+    const intervalMs = options.pollIntervalMs ?? DEFAULT_SERVER_API_POLL_INTERVAL_MS;
+    if (!(intervalMs > 0)) throw invalidArgument('server_api: pollIntervalMs must be positive');
+    super({ intervalMs, clock: options.clock, logger: options.logger });
     this.socketPath = options.socketPath;
-    this.intervalMs = options.pollIntervalMs ?? DEFAULT_SERVER_API_POLL_INTERVAL_MS;
-    if (!(this.intervalMs > 0)) throw invalidArgument('server_api: pollIntervalMs must be positive');
     this.initialRetryMs = Math.min(options.initialRetryMs ?? 250, this.intervalMs);
     this.retryMs = this.initialRetryMs;
     this.callTimeoutMs = options.callTimeoutMs ?? 10_000;
-    this.clock = options.clock ?? systemClock;
-    this.logger = options.logger ?? silentLogger();
-    void this.tick();
-  }
-
-  current(): KeySetSnapshot | undefined {
-    return this.snapshot;
-  }
-
-  onChange(listener: (snapshot: KeySetSnapshot) => void): Unsubscribe {
-    return this.listeners.add(listener);
+    this.start();
   }
 
   /** When GetBundle last succeeded. */
@@ -88,19 +75,16 @@ export class ServerApiJwksSource implements JwksSource {
     return this.lastSuccessAt;
   }
 
-  /** Reads the bundle now; resolves to whether the key set changed. Never rejects. */
-  poll(): Promise<boolean> {
-    this.inFlight ??= this.read().finally(() => {
-      this.inFlight = undefined;
-    });
-    return this.inFlight;
+  protected override onClose(): void {
+    this.dropConnection();
   }
 
-  close(): void {
-    this.closed = true;
-    this.cancelTimer?.();
-    this.cancelTimer = undefined;
-    this.dropConnection();
+  /** Until the first key set arrives, failed reads are retried sooner (doubling up to the interval). */
+  protected override nextDelayMs(lastReadOk: boolean): number {
+    if (lastReadOk || this.snapshot !== undefined) return this.intervalMs;
+    const delay = this.retryMs;
+    this.retryMs = Math.min(this.retryMs * 2, this.intervalMs);
+    return delay;
   }
 
   private dropConnection(): void {
@@ -109,21 +93,8 @@ export class ServerApiJwksSource implements JwksSource {
     this.client = undefined;
   }
 
-  private async tick(): Promise<void> {
-    const ok = await this.poll();
-    if (this.closed) return;
-    let delay = this.intervalMs;
-    if (!ok && this.snapshot === undefined) {
-      delay = this.retryMs;
-      this.retryMs = Math.min(this.retryMs * 2, this.intervalMs);
-    }
-    this.cancelTimer = this.clock.setTimer(delay, () => {
-      void this.tick();
-    });
-  }
-
   /** Resolves true when the call succeeded (changed or not). */
-  private async read(): Promise<boolean> {
+  protected async read(): Promise<boolean> {
     if (this.closed) return false;
     if (this.client === undefined) {
       this.transport = createUnixGrpcTransport(this.socketPath, { defaultTimeoutMs: this.callTimeoutMs });
@@ -153,10 +124,8 @@ export class ServerApiJwksSource implements JwksSource {
     const json = JSON.stringify(keys);
     if (json === this.lastJson) return true;
     this.lastJson = json;
-    const snap = { keys, updatedAt: this.clock.now() };
-    this.snapshot = snap;
     this.logger.info({ keys: keys.map((k) => k.kid) }, 'JWT authorities updated from the server API');
-    this.listeners.emit(snap);
+    this.publish(keys);
     return true;
   }
 }

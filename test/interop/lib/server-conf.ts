@@ -1,6 +1,9 @@
 // The server.conf the interop helpers write, for the real SPIRE server (spire-admin.ts,
 // spire-server.ts) and for ztwim's (ztwim-server.ts): one template, each helper its settings.
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { freePort } from './net.ts';
+import { makeTmpDir, type TmpDir } from './tmp.ts';
 
 export interface ServerConfOptions {
   readonly port: number;
@@ -50,4 +53,19 @@ ${keyManager}
 ${o.extraPlugins ?? ''}
 }
 ${o.trailer ?? ''}`;
+}
+
+/** A server's working place: a temp dir, its data dir (created), admin socket path and a free port. */
+export interface ServerWorkspace {
+  readonly dir: TmpDir;
+  readonly dataDir: string;
+  readonly socketPath: string;
+  readonly port: number;
+}
+
+export async function serverWorkspace(prefix: string, names: { data?: string; socket?: string } = {}): Promise<ServerWorkspace> {
+  const dir = makeTmpDir(prefix);
+  const dataDir = join(dir.path, names.data ?? 'data');
+  mkdirSync(dataDir, { recursive: true });
+  return { dir, dataDir, socketPath: join(dir.path, names.socket ?? 'api.sock'), port: await freePort() };
 }

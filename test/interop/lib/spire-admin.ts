@@ -4,12 +4,12 @@
 // A missing binary is a PeerMissingError: the test fails, never skips.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { freePort } from './net.ts';
 import { cacheDir, PeerMissingError, SPIRE_VERSION } from './peers.ts';
-import { serverConf } from './server-conf.ts';
-import { makeTmpDir, type TmpDir } from './tmp.ts';
+import { serverConf, serverWorkspace } from './server-conf.ts';
+import type { TmpDir } from './tmp.ts';
 
 function isExecutable(p: string): boolean {
   try {
@@ -34,18 +34,8 @@ export function findSpireBinary(name: 'spire-server' | 'spire-agent'): string {
   throw new PeerMissingError(`SPIRE ${SPIRE_VERSION} ${name}`, `no executable at ${candidates.join(' or ')}`);
 }
 
-/** A free TCP port on 127.0.0.1 (bound, then released). */
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** Re-exported: the helpers that start servers have always offered it. */
+export { freePort };
 
 export interface CliResult {
   status: number;
@@ -126,11 +116,7 @@ export interface AdminServer {
 export async function startSpireAdminServer(opts: AdminServerOptions = {}): Promise<AdminServer> {
   const binary = findSpireBinary('spire-server');
   const trustDomain = opts.trustDomain ?? 'example.org';
-  const dir = makeTmpDir('ztwim-spire-admin-');
-  const dataDir = join(dir.path, 'data');
-  mkdirSync(dataDir, { recursive: true });
-  const socketPath = join(dir.path, 'api.sock');
-  const port = await freePort();
+  const { dir, dataDir, socketPath, port } = await serverWorkspace('ztwim-spire-admin-');
   const conf = serverConf({
     port,
     socketPath,

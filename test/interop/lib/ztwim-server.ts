@@ -1,12 +1,10 @@
 // Starts ztwim's own server in-process on a temp dir (SQLite file, disk keys, join_token),
 // exposing the same AdminServer shape as lib/spire-admin.ts so suites can drive either.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfigText, silentLogger, type Clock } from '@ztwim/core';
 import { buildServerConfig, startServer, type RunningServer } from '@ztwim/server';
-import { findSpireBinary, freePort, runBinary, type AdminServer, type CliResult } from './spire-admin.ts';
-import { serverConf } from './server-conf.ts';
-import { makeTmpDir } from './tmp.ts';
+import { findSpireBinary, runBinary, type AdminServer, type CliResult } from './spire-admin.ts';
+import { serverConf, serverWorkspace } from './server-conf.ts';
 
 export interface ZtwimAdminServer extends AdminServer {
   readonly server: RunningServer;
@@ -24,11 +22,7 @@ export interface ZtwimAdminServerOptions {
 
 export async function startZtwimAdminServer(opts: ZtwimAdminServerOptions = {}): Promise<ZtwimAdminServer> {
   const trustDomain = opts.trustDomain ?? 'example.org';
-  const dir = makeTmpDir('ztwim-server-');
-  const dataDir = join(dir.path, 'data');
-  mkdirSync(dataDir, { recursive: true });
-  const socketPath = join(dir.path, 'api.sock');
-  const port = await freePort();
+  const { dir, dataDir, socketPath, port } = await serverWorkspace('ztwim-server-');
   const conf = serverConf({
     port,
     socketPath,

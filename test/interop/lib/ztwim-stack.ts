@@ -1,6 +1,5 @@
 // Our own server (in-process, temp dir, SQLite, disk keys) driven through its admin API, plus our
 // agents started against it: the ztwim-only counterpart of ztwim-agent-env.ts (which needs SPIRE).
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createClient, type Client } from '@connectrpc/connect';
 import {
@@ -11,9 +10,8 @@ import { parseConfigText, silentLogger, type Logger } from '@ztwim/core';
 import { derToPem } from '@ztwim/spiffe';
 import { buildServerConfig, startServer, type RunningServer, type ServerConfig } from '@ztwim/server';
 import { buildAgentConfig, startAgent, type AgentConfig, type AgentDeps, type RunningAgent } from '@ztwim/agent';
-import { freePort } from './spire-admin.ts';
-import { serverConf } from './server-conf.ts';
-import { makeTmpDir, type TmpDir } from './tmp.ts';
+import { serverConf, serverWorkspace } from './server-conf.ts';
+import type { TmpDir } from './tmp.ts';
 
 export interface StackOptions {
   readonly trustDomain?: string;
@@ -65,11 +63,7 @@ export function spiffeIdParts(id: string): { trustDomain: string; path: string }
 
 export async function startStack(opts: StackOptions = {}, log: Logger = silentLogger()): Promise<Stack> {
   const trustDomain = opts.trustDomain ?? 'example.org';
-  const tmp = makeTmpDir('ztwim-stack-');
-  const dataDir = join(tmp.path, 'server-data');
-  mkdirSync(dataDir, { recursive: true });
-  const socketPath = join(tmp.path, 'server.sock');
-  const port = await freePort();
+  const { dir: tmp, dataDir, socketPath, port } = await serverWorkspace('ztwim-stack-', { data: 'server-data', socket: 'server.sock' });
   const conf = serverConf({
     port,
     socketPath,

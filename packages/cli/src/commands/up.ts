@@ -1,10 +1,10 @@
-import { createPublicKey } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildAgentConfig, startAgent, type RunningAgent } from '@ztwim/agent';
 import { createLogger, parseConfigText, parseLogLevel, randomUuid, cryptoRandom, unixSeconds, systemClock, isZtwimError } from '@ztwim/core';
-import { CallbackJwksSource, startOidcProvider, type OidcProvider } from '@ztwim/oidc';
+import { startOidcProvider, type OidcProvider } from '@ztwim/oidc';
+import { serverBundleJwksSource } from '../server-jwks-source.ts';
 import { buildServerConfig, startServer, SimilarEntryError, type RunningServer } from '@ztwim/server';
 import { derToPem, SpiffeId, TrustDomain } from '@ztwim/spiffe';
 import { CommandError, type Command } from '../command.ts';
@@ -124,22 +124,7 @@ plugins {
 
       let oidc: OidcProvider | undefined;
       if (issuer !== undefined) {
-        const source = new CallbackJwksSource((push) => {
-          let seq = -1n;
-          const poll = (): void => {
-            server
-              .bundle()
-              .then((b) => {
-                if (b.sequenceNumber === seq) return;
-                seq = b.sequenceNumber;
-                push(b.jwtAuthorities.map((k) => ({ ...createPublicKey({ key: Buffer.from(k.publicKey), format: 'der', type: 'spki' }).export({ format: 'jwk' }), kid: k.keyId })));
-              })
-              .catch((e: unknown) => log.warn({ error: (e as Error).message }, 'Cannot read the trust bundle for the OIDC provider'));
-          };
-          poll();
-          const t = setInterval(poll, 1000);
-          return () => clearInterval(t);
-        });
+        const source = serverBundleJwksSource(server, log);
         const listener =
           oidcCert === undefined || oidcKey === undefined
             ? { allowInsecureScheme: true, insecureAddr: `127.0.0.1:${oidcPort}` }
