@@ -3,7 +3,7 @@
  *
  *   node --conditions=ztwim-source --import tsx bench/agent.ts [--duration 5] [--warmup 1]
  *        [--streams 1000] [--entries 1000] [--no-mixed] [--source] [--only spire|ztwim|mixed]
- *        [--prof-agent DIR]
+ *        [--prof-agent DIR] [--prof-server DIR]
  *
  * Columns (each a fresh server + agent in a temp dir, started from the very same server.conf and
  * agent.conf text; every process is its own OS process):
@@ -18,7 +18,7 @@
  * spire-api-sdk admin stubs), one separate process, identical for every column. The ztwim
  * server/agent run from the built packages (dist/) via bench/agent-proc.mjs, like a deployment;
  * `--source` runs the TypeScript sources through tsx instead. `--prof-agent DIR` writes a
- * `node --cpu-prof` profile of the ztwim agent.
+ * `node --cpu-prof` profile of the ztwim agent, `--prof-server DIR` one of the ztwim server.
  *
  * Each column: 1,000 registration entries parented to the agent (one selects this machine's uid:
  * the watched workload; 999 select uids nobody has) exist before the agent starts; then
@@ -55,6 +55,7 @@ const STREAMS = num('streams', 1000);
 const ENTRIES = num('entries', 1000);
 const SOURCE = args.includes('--source');
 const PROF_DIR = flagValue('prof-agent');
+const PROF_SERVER_DIR = flagValue('prof-server');
 const ONLY = flagValue('only');
 const MIXED = !args.includes('--no-mixed');
 const TD = 'example.org';
@@ -176,10 +177,10 @@ interface Column { key: 'spire' | 'ztwim' | 'mixed'; label: string; server: Impl
 
 interface Running { server: Proc; agent: Proc; adminSocket: string; workloadSocket: string; agentId: string; seed: SeedResult; startSeconds: number }
 
-function nodeArgs(prof: boolean): string[] {
+function nodeArgs(profDir: string | undefined): string[] {
   // The processes run in their temp dirs, so tsx is named by its resolved URL.
   const a = SOURCE ? ['--conditions=ztwim-source', '--import', import.meta.resolve('tsx')] : [];
-  if (prof && PROF_DIR !== undefined) a.push('--cpu-prof', '--cpu-prof-dir', PROF_DIR);
+  if (profDir !== undefined) a.push('--cpu-prof', '--cpu-prof-dir', profDir);
   return [...a, join(BENCH_DIR, 'agent-proc.mjs')];
 }
 
@@ -257,7 +258,7 @@ async function startColumn(col: Column, root: string): Promise<Running> {
   const adminSocket = join(sdir, 'admin.sock');
   const server = col.server === 'spire'
     ? startProc('spire-server', spireServerBin(), ['run', '-config', sconf], sdir)
-    : startProc('ztwim server', process.execPath, [...nodeArgs(false), 'server', sconf], sdir);
+    : startProc('ztwim server', process.execPath, [...nodeArgs(PROF_SERVER_DIR), 'server', sconf], sdir);
   if (col.server === 'spire') {
     await waitUntil('spire-server healthy', server, async () => (await runBinary(spireServerBin(), ['healthcheck', '-socketPath', adminSocket])).status === 0);
   } else {
@@ -275,7 +276,7 @@ async function startColumn(col: Column, root: string): Promise<Running> {
   const t0 = performance.now();
   const agent = col.agent === 'spire'
     ? startProc('spire-agent', spireAgentBin(), ['run', '-config', aconf], adir)
-    : startProc('ztwim agent', process.execPath, [...nodeArgs(true), 'agent', aconf], adir);
+    : startProc('ztwim agent', process.execPath, [...nodeArgs(PROF_DIR), 'agent', aconf], adir);
   // `wait` polls FetchX509SVID until the watched SVID is served.
   const waitP = loadgen<{ seconds: number }>('wait', ['-socket', workloadSocket, '-spiffe-id', seed.watchedSpiffeId, '-timeout', '90s'], 100_000);
   const died = new Promise<never>((_, reject) =>

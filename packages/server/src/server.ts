@@ -12,20 +12,21 @@ import {
   type Logger,
   type Random,
 } from '@ztwim/core';
-import { derToPem, SpiffeId, verifyX509Svid, X509Bundle } from '@ztwim/spiffe';
+import { derToPem, SpiffeId } from '@ztwim/spiffe';
 import { AgentService, BundleService, DebugService, EntryService, HealthService, SvidService, errorMappingInterceptor } from '@ztwim/proto';
 import type { ServerConfig } from './config/server-config.ts';
 import type { DataStore, Bundle } from './datastore/datastore.ts';
 import { SqliteDataStore } from './datastore/sqlite/sqlite-datastore.ts';
 import { PostgresDataStore } from './datastore/postgres/postgres-datastore.ts';
 import { agentService } from './api/agent-service.ts';
-import { authorizationInterceptor } from './api/authz.ts';
+import { authorizationInterceptor, NODE_CACHE_MAX_AGE_MS } from './api/authz.ts';
 import { bundleService } from './api/bundle-service.ts';
 import { debugService, healthService } from './api/debug-health.ts';
 import { entryService } from './api/entry-service.ts';
 import { grpcCodeResolver } from './api/errors.ts';
 import { svidService } from './api/svid-service.ts';
 import { telemetryInterceptor } from './api/telemetry.ts';
+import { cachingPeerVerifier } from './api/peer-verifier.ts';
 import type { Authority } from './api/authority.ts';
 import { startAdminEndpoint, startTcpEndpoint, type TlsMaterial } from './endpoints/endpoints.ts';
 import { JoinTokenAttestor } from './attestation/join-token.ts';
@@ -139,7 +140,11 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       );
     }
 
-    const nodeSelectors = (agentId: string) => ds.getNodeSelectors(agentId);
+    // The per-call agent check has just read (and cached) the node, selectors included.
+    const nodeSelectors = async (agentId: string): Promise<Array<{ type: string; value: string }>> => {
+      const node = ds.getCachedAttestedNode === undefined ? null : await ds.getCachedAttestedNode(agentId, NODE_CACHE_MAX_AGE_MS);
+      return node === null ? ds.getNodeSelectors(agentId) : node.selectors.map((s) => ({ type: s.type, value: s.value }));
+    };
     const startedAt = clock.now();
     let serverChain: Uint8Array[] = [];
     const routes = (r: ConnectRouter): void => {
@@ -150,6 +155,8 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       r.service(DebugService, debugService({ dataStore: ds, trustDomain: td, clock, startedAt, serverChain: () => serverChain }));
       r.service(HealthService, healthService({ dataStore: ds, trustDomain: td }));
     };
+    // Verified once per connection's chain while the chain and the authorities stay the same.
+    const verifyPeer = cachingPeerVerifier(td, () => ca.bundle().x509Authorities);
     const interceptors: Interceptor[] = [
       telemetryInterceptor(metrics, log.child({ subsystem: 'api' })),
       errorMappingInterceptor(grpcCodeResolver),
@@ -157,10 +164,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
         dataStore: ds,
         clock,
         adminIds: cfg.adminIds,
-        verifyPeer: (chain) => {
-          const bundle = X509Bundle.fromAuthorities(td, ca.bundle().x509Authorities);
-          return verifyX509Svid([...chain], bundle, { now: clock.now() }).id;
-        },
+        verifyPeer: (chain) => verifyPeer(chain, clock.now()),
         isAgentPath: (id) => id.memberOf(td) && id.path.startsWith('/spire/agent/'),
         log: log.child({ subsystem: 'api' }),
       }),

@@ -203,6 +203,8 @@ export function agentEndpointSuite(opts: AgentEndpointSuiteOptions, extra?: (h: 
 
     it('a banned agent: PermissionDenied + AGENT_BANNED', async () => {
       const creds = await attest();
+      // Used first, so a server that remembers the accepted agent must forget it on the ban.
+      await use(creds);
       await agentApi().banAgent({ id: idOf(creds.id) });
       await allFail(creds, deniedWith(PermissionDeniedDetails_Reason.AGENT_BANNED));
       await goodAgentWorks();

@@ -110,6 +110,17 @@ async function hasEntryFlag(ds: DataStore, id: SpiffeId, flag: 'admin' | 'downst
   return r.entries.some((e) => e[flag]);
 }
 
+/**
+ * How long a node read for the per-call agent check may be reused (see
+ * DataStore.getCachedAttestedNode): writes in this process are seen at once, writes by another
+ * server sharing the database within this time.
+ */
+export const NODE_CACHE_MAX_AGE_MS = 1000;
+
+function nodeExpired(expiresAt: number, clock: Clock): boolean {
+  return expiresAt !== 0 && expiresAt < unixSeconds(clock.now());
+}
+
 interface AgentDenial {
   readonly reason: PermissionDeniedDetails_Reason;
   readonly log: string;
@@ -122,11 +133,21 @@ interface AgentDenial {
  * expired SVID never gets here: verifyPeer refuses it first.
  */
 async function checkAgent(deps: AuthzDeps, id: SpiffeId, serial: string): Promise<AgentDenial | undefined> {
+  const get = deps.dataStore.getCachedAttestedNode;
+  if (get !== undefined) {
+    // Only the plain accept (current serial, not banned, not expired) is taken from memory; the
+    // store drops a node on every write to it, so a ban, eviction, renewal or re-attestation in
+    // this process is seen at once. Every other outcome is decided on a fresh read below.
+    const cached = await get.call(deps.dataStore, id.toString(), NODE_CACHE_MAX_AGE_MS);
+    if (cached !== null && cached.serialNumber !== '' && cached.serialNumber === serial && !nodeExpired(cached.expiresAt, deps.clock)) {
+      return undefined;
+    }
+  }
   const node = await deps.dataStore.getAttestedNode(id.toString());
   if (node === null) return { reason: PermissionDeniedDetails_Reason.AGENT_NOT_ATTESTED, log: 'Agent is not attested' };
   if (node.serialNumber === '') return { reason: PermissionDeniedDetails_Reason.AGENT_BANNED, log: 'Agent is banned' };
   if (node.serialNumber === serial) {
-    if (node.expiresAt !== 0 && node.expiresAt < unixSeconds(deps.clock.now())) {
+    if (nodeExpired(node.expiresAt, deps.clock)) {
       return { reason: PermissionDeniedDetails_Reason.AGENT_EXPIRED, log: 'Agent SVID is expired' };
     }
     return undefined;

@@ -10,6 +10,7 @@ import { isZtwimError, randomUuid, unixSeconds, type ErrorCode, type Random } fr
 import { FakeClock } from '@ztwim/testkit';
 import {
   SimilarEntryError,
+  type AttestedNode,
   type DataStore,
   type Entry,
   type EntryFilter,
@@ -506,6 +507,37 @@ export function runDataStoreContract(name: string, create: (deps: ContractDeps) 
         const p2 = await ds.listAttestedNodes(undefined, { pageSize: 2, pageToken: p1.nextPageToken });
         assert.equal(p2.nodes.length, 1);
         assert.equal(p2.nextPageToken, '');
+      });
+    });
+
+    describe('cached attested node reads', () => {
+      const N = `${TD}/spire/agent/join_token/cached`;
+      before(fresh);
+
+      it('answers from memory, drops the node on every write here, and sees other writers after maxAgeMs', async () => {
+        const cached = ds.getCachedAttestedNode;
+        assert.ok(cached !== undefined, 'SQL stores implement getCachedAttestedNode');
+        const get = (): Promise<AttestedNode | null> => cached.call(ds, N, 1000);
+        assert.equal(await get(), null);
+        await ds.createAttestedNode({ spiffeId: N, attestationType: 'join_token', serialNumber: '1', expiresAt: 0 });
+        assert.equal((await get())?.serialNumber, '1');
+        // Writes through this store are seen at once: ban, renew, selectors, delete.
+        await ds.banAttestedNode(N);
+        assert.equal((await get())?.serialNumber, '');
+        await ds.updateAttestedNode(N, { serialNumber: '2' });
+        assert.equal((await get())?.serialNumber, '2');
+        await ds.setNodeSelectors(N, [sel('a', 'b')]);
+        assert.deepEqual((await get())?.selectors, [sel('a', 'b')]);
+        // Another writer on the same database: the cached read lags by at most maxAgeMs.
+        const other = await peer();
+        opened.push(other);
+        await other.banAttestedNode(N);
+        assert.equal((await ds.getAttestedNode(N))?.serialNumber, '', 'the plain read is never cached');
+        assert.equal((await get())?.serialNumber, '2');
+        clock.advance(1001);
+        assert.equal((await get())?.serialNumber, '');
+        await ds.deleteAttestedNode(N);
+        assert.equal(await get(), null);
       });
     });
 

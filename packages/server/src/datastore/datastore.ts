@@ -227,6 +227,14 @@ export interface DataStore {
   // Attested nodes
   createAttestedNode(node: NewAttestedNode): Promise<AttestedNode>;
   getAttestedNode(spiffeId: string): Promise<AttestedNode | null>;
+  /**
+   * getAttestedNode that may answer from memory with a node read at most maxAgeMs ago (by the
+   * injected clock). Every node write through this store (update, ban, delete, selectors)
+   * drops the node from memory before and after it commits, so such a change is seen at once
+   * in this process; a write by another process (another server on the same database) is seen
+   * within maxAgeMs. For per-call checks that re-read with getAttestedNode before refusing.
+   */
+  getCachedAttestedNode?(spiffeId: string, maxAgeMs: number): Promise<AttestedNode | null>;
   countAttestedNodes(filter?: AttestedNodeFilter): Promise<number>;
   listAttestedNodes(filter?: AttestedNodeFilter, page?: Page): Promise<ListAttestedNodesResult>;
   updateAttestedNode(spiffeId: string, update: AttestedNodeUpdate): Promise<AttestedNode>;

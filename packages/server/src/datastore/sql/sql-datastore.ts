@@ -52,6 +52,8 @@ const NODE_COLS =
   'n.created_at, n.updated_at';
 const ID_RE = /^[A-Za-z0-9._-]{1,255}$/;
 const IN_CHUNK = 500;
+/** How many attested nodes getCachedAttestedNode remembers (the oldest reads go first). */
+const MAX_CACHED_NODES = 4096;
 /** Items per "similar entry" lookup (3 parameters each). */
 const SIM_CHUNK = 300;
 /** Entries per multi-row INSERT (16 parameters each). */
@@ -242,6 +244,10 @@ export class SqlDataStore implements DataStore {
   protected readonly clock: Clock;
   private readonly random: Random;
   private readonly index: AuthorizedEntryIndex;
+  /** Nodes read through getCachedAttestedNode, by SPIFFE ID, with the clock time of the read. */
+  private readonly nodeCache = new Map<string, { readonly node: AttestedNode; readonly at: number }>();
+  /** Bumped before and after every node write; a read that saw it change is not cached. */
+  private nodeWrites = 0;
   private closed = false;
 
   constructor(driver: SqlDriver, opts: SqlDataStoreOptions) {
@@ -624,6 +630,18 @@ export class SqlDataStore implements DataStore {
     return rowToNode(rows[0], sels.get(spiffeId) ?? []);
   }
 
+  /** Drops a node from the cache around a write to it (before, and again once committed). */
+  private async nodeWrite<T>(spiffeId: string, fn: () => Promise<T>): Promise<T> {
+    this.nodeWrites++;
+    this.nodeCache.delete(spiffeId);
+    try {
+      return await fn();
+    } finally {
+      this.nodeWrites++;
+      this.nodeCache.delete(spiffeId);
+    }
+  }
+
   async createAttestedNode(node: NewAttestedNode): Promise<AttestedNode> {
     this.checkOpen();
     if (typeof node !== 'object' || node === null) throw invalidArgument('node must be an object');
@@ -635,7 +653,7 @@ export class SqlDataStore implements DataStore {
     const newSerial = node.newSerialNumber ?? '';
     const newExpires = checkInt(node.newExpiresAt ?? 0, 'newExpiresAt');
     const now = this.now();
-    return this.driver.tx(async (c) => {
+    return this.nodeWrite(id, () => this.driver.tx(async (c) => {
       const n = await c.run(
         'INSERT INTO attested_nodes (spiffe_id, data_type, serial_number, expires_at, new_serial_number, new_expires_at, ' +
           'can_reattest, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (spiffe_id) DO NOTHING',
@@ -645,13 +663,34 @@ export class SqlDataStore implements DataStore {
       const out = await this.readNode(c, id);
       if (out === null) throw new ZtwimError('ERR_DATASTORE', 'datastore: node vanished after insert');
       return out;
-    });
+    }));
   }
 
   async getAttestedNode(spiffeId: string): Promise<AttestedNode | null> {
     this.checkOpen();
     if (typeof spiffeId !== 'string') throw invalidArgument('node id must be a string');
     return this.readNode(this.driver, spiffeId);
+  }
+
+  async getCachedAttestedNode(spiffeId: string, maxAgeMs: number): Promise<AttestedNode | null> {
+    this.checkOpen();
+    const now = this.clock.nowMs();
+    const hit = this.nodeCache.get(spiffeId);
+    if (hit !== undefined && now >= hit.at && now - hit.at <= maxAgeMs) return hit.node;
+    const writes = this.nodeWrites;
+    const node = await this.getAttestedNode(spiffeId);
+    // Not cached when a write to any node ran meanwhile (the row read may predate it).
+    if (node !== null && writes === this.nodeWrites) {
+      this.nodeCache.delete(spiffeId);
+      this.nodeCache.set(spiffeId, { node, at: now });
+      for (const k of this.nodeCache.keys()) {
+        if (this.nodeCache.size <= MAX_CACHED_NODES) break;
+        this.nodeCache.delete(k);
+      }
+    } else if (node === null) {
+      this.nodeCache.delete(spiffeId);
+    }
+    return node;
   }
 
   async countAttestedNodes(filter?: AttestedNodeFilter): Promise<number> {
@@ -692,13 +731,13 @@ export class SqlDataStore implements DataStore {
     if (update.newExpiresAt !== undefined) add('new_expires_at', checkInt(update.newExpiresAt, 'newExpiresAt'));
     if (update.canReattest !== undefined) add('can_reattest', b(update.canReattest === true));
     add('updated_at', this.now());
-    return this.driver.tx(async (c) => {
+    return this.nodeWrite(spiffeId, () => this.driver.tx(async (c) => {
       const n = await c.run(`UPDATE attested_nodes SET ${sets.join(', ')} WHERE spiffe_id = ?`, [...params, spiffeId]);
       if (n === 0) throw notFound('agent not found', { fields: { spiffeId } });
       const out = await this.readNode(c, spiffeId);
       if (out === null) throw notFound('agent not found', { fields: { spiffeId } });
       return out;
-    });
+    }));
   }
 
   banAttestedNode(spiffeId: string): Promise<AttestedNode> {
@@ -707,20 +746,20 @@ export class SqlDataStore implements DataStore {
 
   async deleteAttestedNode(spiffeId: string): Promise<AttestedNode> {
     this.checkOpen();
-    return this.driver.tx(async (c) => {
+    return this.nodeWrite(spiffeId, () => this.driver.tx(async (c) => {
       const node = await this.readNode(c, spiffeId);
       if (node === null) throw notFound('agent not found', { fields: { spiffeId } });
       await c.run('DELETE FROM attested_nodes WHERE spiffe_id = ?', [spiffeId]);
       await c.run('DELETE FROM node_selectors WHERE spiffe_id = ?', [spiffeId]);
       return node;
-    });
+    }));
   }
 
   async setNodeSelectors(spiffeId: string, selectors: readonly Selector[]): Promise<void> {
     this.checkOpen();
     checkSpiffeId(spiffeId, 'spiffeId');
     const sels = checkSelectors(selectors, 'selectors', true);
-    await this.driver.tx(async (c) => {
+    await this.nodeWrite(spiffeId, () => this.driver.tx(async (c) => {
       await c.run('DELETE FROM node_selectors WHERE spiffe_id = ?', [spiffeId]);
       for (let i = 0; i < sels.length; i += IN_CHUNK) {
         const chunk = sels.slice(i, i + IN_CHUNK);
@@ -729,7 +768,7 @@ export class SqlDataStore implements DataStore {
           chunk.flatMap((s) => [spiffeId, s.type, s.value]),
         );
       }
-    });
+    }));
   }
 
   async getNodeSelectors(spiffeId: string): Promise<Selector[]> {
@@ -935,6 +974,7 @@ export class SqlDataStore implements DataStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.nodeCache.clear();
     await this.driver.close();
   }
 }
