@@ -17,6 +17,7 @@ import { buildServerConfig, startServer, type RunningServer } from '@ztwim/serve
 import { buildAgentConfig, startAgent, type AgentConfig, type RunningAgent } from '@ztwim/agent';
 import { derToPem } from '@ztwim/spiffe';
 import { freePort } from '../interop/lib/spire-admin.ts';
+import { agentConf } from '../interop/lib/server-conf.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
 import {
   decodeJwt,
@@ -80,22 +81,7 @@ telemetry { disabled = true }
   const agentSocket = join(tmp.path, 'agent.sock');
   const agentConfig: AgentConfig = {
     ...buildAgentConfig(
-      parseConfigText(`agent {
-  server_address = "127.0.0.1"
-  server_port = ${server.port}
-  trust_domain = "${TD}"
-  data_dir = "${agentData}"
-  socket_path = "${agentSocket}"
-  log_level = "warn"
-  join_token = "${token}"
-  experimental { sync_interval = "500ms" }
-}
-plugins {
-  NodeAttestor "join_token" { plugin_data {} }
-  KeyManager "disk" { plugin_data { directory = "${agentData}" } }
-  WorkloadAttestor "unix" { plugin_data {} }
-}
-`, 'hcl'),
+      parseConfigText(agentConf({ serverPort: server.port, trustDomain: TD, dataDir: agentData, socketPath: agentSocket, joinToken: token }), 'hcl'),
       'oidc-run agent.conf',
     ),
     trustBundle: bundle.x509Authorities.map((a) => derToPem(a.asn1, 'CERTIFICATE')).join(''),

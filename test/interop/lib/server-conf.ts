@@ -69,3 +69,38 @@ export async function serverWorkspace(prefix: string, names: { data?: string; so
   mkdirSync(dataDir, { recursive: true });
   return { dir, dataDir, socketPath: join(dir.path, names.socket ?? 'api.sock'), port: await freePort() };
 }
+
+export interface AgentConfOptions {
+  readonly serverPort: number;
+  readonly trustDomain: string;
+  readonly dataDir: string;
+  readonly socketPath: string;
+  readonly syncInterval?: string;
+  readonly logLevel?: string;
+  readonly joinToken?: string;
+  readonly trustBundlePath?: string;
+  /** The NodeAttestor block; default join_token. */
+  readonly nodeAttestor?: string;
+  /** Inside the unix WorkloadAttestor's `plugin_data { }`. */
+  readonly unixPluginData?: string;
+}
+
+/** The agent.conf the tests write for ztwim's agent: disk KeyManager in the data dir, unix workload attestor. */
+export function agentConf(o: AgentConfOptions): string {
+  const opt = (key: string, v: string | undefined): string => (v === undefined ? '' : `  ${key} = "${v}"\n`);
+  return `agent {
+  server_address = "127.0.0.1"
+  server_port = ${o.serverPort}
+  trust_domain = "${o.trustDomain}"
+  data_dir = "${o.dataDir}"
+  socket_path = "${o.socketPath}"
+  log_level = "${o.logLevel ?? 'warn'}"
+${opt('join_token', o.joinToken)}${opt('trust_bundle_path', o.trustBundlePath)}  experimental { sync_interval = "${o.syncInterval ?? '500ms'}" }
+}
+plugins {
+  ${o.nodeAttestor ?? 'NodeAttestor "join_token" { plugin_data {} }'}
+  KeyManager "disk" { plugin_data { directory = "${o.dataDir}" } }
+  WorkloadAttestor "unix" { plugin_data { ${o.unixPluginData ?? ''} } }
+}
+`;
+}

@@ -7,6 +7,7 @@ import { buildAgentConfig, startAgent, type AgentConfig, type RunningAgent } fro
 import { parseConfigText } from '@ztwim/core';
 import { startSpireServer, type SpireServer } from './spire-server.ts';
 import { freePort } from './spire-admin.ts';
+import { agentConf } from './server-conf.ts';
 import { makeTmpDir, type TmpDir } from './tmp.ts';
 
 export interface AgentEnv {
@@ -21,22 +22,10 @@ export interface AgentEnv {
 }
 
 export function agentConfigFor(tmp: TmpDir, port: number, token: string, bundlePem: string, syncInterval = '500ms'): AgentConfig {
-  const doc = parseConfigText(`
-agent {
-  server_address = "127.0.0.1"
-  server_port = ${port}
-  trust_domain = "example.org"
-  data_dir = "${join(tmp.path, 'agent-data')}"
-  socket_path = "${join(tmp.path, 'agent', 'api.sock')}"
-  log_level = "warn"
-  experimental { sync_interval = "${syncInterval}" }
-}
-plugins {
-  NodeAttestor "join_token" { plugin_data {} }
-  KeyManager "disk" { plugin_data { directory = "${join(tmp.path, 'agent-data')}" } }
-  WorkloadAttestor "unix" { plugin_data {} }
-}
-`, 'hcl');
+  const doc = parseConfigText(
+    agentConf({ serverPort: port, trustDomain: 'example.org', dataDir: join(tmp.path, 'agent-data'), socketPath: join(tmp.path, 'agent', 'api.sock'), syncInterval }),
+    'hcl',
+  );
   return { ...buildAgentConfig(doc, 'test agent.conf'), joinToken: token, trustBundle: bundlePem };
 }
 

@@ -10,7 +10,7 @@ import { parseConfigText, silentLogger, type Logger } from '@ztwim/core';
 import { derToPem } from '@ztwim/spiffe';
 import { buildServerConfig, startServer, type RunningServer, type ServerConfig } from '@ztwim/server';
 import { buildAgentConfig, startAgent, type AgentConfig, type AgentDeps, type RunningAgent } from '@ztwim/agent';
-import { serverConf, serverWorkspace } from './server-conf.ts';
+import { agentConf, serverConf, serverWorkspace } from './server-conf.ts';
 import type { TmpDir } from './tmp.ts';
 
 export interface StackOptions {
@@ -121,22 +121,18 @@ export async function startStack(opts: StackOptions = {}, log: Logger = silentLo
     async agentConfig(o = {}) {
       const name = o.name ?? `agent-${++n}`;
       const dir = join(tmp.path, name);
-      const doc = parseConfigText(`
-agent {
-  server_address = "127.0.0.1"
-  server_port = ${port}
-  trust_domain = "${trustDomain}"
-  data_dir = "${join(dir, 'data')}"
-  socket_path = "${join(dir, 'api.sock')}"
-  log_level = "warn"
-  experimental { sync_interval = "${o.syncInterval ?? '500ms'}" }
-}
-plugins {
-  ${o.nodeAttestor ?? 'NodeAttestor "join_token" { plugin_data {} }'}
-  KeyManager "disk" { plugin_data { directory = "${join(dir, 'data')}" } }
-  WorkloadAttestor "unix" { plugin_data { ${o.unixPluginData ?? ''} } }
-}
-`, 'hcl');
+      const doc = parseConfigText(
+        agentConf({
+          serverPort: port,
+          trustDomain,
+          dataDir: join(dir, 'data'),
+          socketPath: join(dir, 'api.sock'),
+          ...(o.syncInterval === undefined ? {} : { syncInterval: o.syncInterval }),
+          ...(o.nodeAttestor === undefined ? {} : { nodeAttestor: o.nodeAttestor }),
+          ...(o.unixPluginData === undefined ? {} : { unixPluginData: o.unixPluginData }),
+        }),
+        'hcl',
+      );
       const base = buildAgentConfig(doc, `${name}.conf`);
       const token = o.token === null ? undefined : o.token ?? (base.nodeAttestor.type === 'join_token' ? await stack.joinToken() : undefined);
       return { ...base, ...(token === undefined ? {} : { joinToken: token }), trustBundle: await stack.bundlePem() };
