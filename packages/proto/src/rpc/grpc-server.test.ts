@@ -6,7 +6,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Code, ConnectError, createClient, createContextKey, createContextValues, type ConnectRouter } from '@connectrpc/connect';
+import { Code, ConnectError, createClient, createContextKey, createContextValues, type Client, type ConnectRouter } from '@connectrpc/connect';
 import { HealthCheckResponse_ServingStatus, Health } from '../gen/grpc/health/v1/health_pb.ts';
 import { SpiffeWorkloadAPI } from '../gen/workload/workload_pb.ts';
 import { PermissionDeniedDetails_Reason } from '../gen/spire/api/types/status_pb.ts';
@@ -102,6 +102,19 @@ function createContextValuesFor(peer: string): ReturnType<typeof createContextVa
   return createContextValues().set(peerKey, peer);
 }
 
+/** A fixture on a fresh socket and a Workload API client on it, both closed after `fn`. */
+async function withWorkloadClient(fn: (wl: Client<typeof SpiffeWorkloadAPI>, fx: Fixture) => Promise<void>): Promise<void> {
+  const p = sockPath();
+  const fx = await startFixture({ path: p });
+  const transport = createUnixGrpcTransport(p);
+  try {
+    await fn(createClient(SpiffeWorkloadAPI, transport), fx);
+  } finally {
+    transport.close();
+    await fx.server.close();
+  }
+}
+
 test('unary over a unix socket: request metadata, context values and health', async () => {
   const p = sockPath();
   const fx = await startFixture({ path: p, mode: 0o770 });
@@ -125,17 +138,13 @@ test('unary over a unix socket: request metadata, context values and health', as
 });
 
 test('error codes, raw messages and details propagate to the client', async () => {
-  const p = sockPath();
-  const fx = await startFixture({ path: p });
-  const transport = createUnixGrpcTransport(p);
-  const wl = createClient(SpiffeWorkloadAPI, transport);
   const cases: Array<{ name: string; aud: string; code: Code; msg: string }> = [
     { name: 'ConnectError passes through', aud: 'not-found', code: Code.NotFound, msg: 'entry not found' },
     { name: 'app error mapped by the interceptor', aud: 'app-error', code: Code.FailedPrecondition, msg: 'not ready yet' },
     { name: 'unknown error is internal', aud: 'plain-error', code: Code.Internal, msg: 'boom' },
     { name: 'permission denied with details', aud: 'denied', code: Code.PermissionDenied, msg: 'agent is banned' },
   ];
-  try {
+  await withWorkloadClient(async (wl) => {
     for (const c of cases) {
       await assert.rejects(wl.fetchJWTSVID({ audience: [c.aud] }), (e: unknown) => {
         assert.ok(e instanceof ConnectError, c.name);
@@ -148,18 +157,11 @@ test('error codes, raw messages and details propagate to the client', async () =
     assert.equal(permissionDeniedReasonOf(denied), PermissionDeniedDetails_Reason.AGENT_BANNED);
     const other = await wl.fetchJWTSVID({ audience: ['not-found'] }).catch((e: unknown) => e);
     assert.equal(permissionDeniedReasonOf(other), undefined);
-  } finally {
-    transport.close();
-    await fx.server.close();
-  }
+  });
 });
 
 test('an application error thrown mid-stream reaches the client with its mapped code', async () => {
-  const p = sockPath();
-  const fx = await startFixture({ path: p });
-  const transport = createUnixGrpcTransport(p);
-  try {
-    const wl = createClient(SpiffeWorkloadAPI, transport);
+  await withWorkloadClient(async (wl) => {
     const got: string[] = [];
     await assert.rejects(
       (async () => {
@@ -173,18 +175,11 @@ test('an application error thrown mid-stream reaches the client with its mapped 
       },
     );
     assert.deepEqual(got, ['spiffe://td0'], 'the message before the error was delivered');
-  } finally {
-    transport.close();
-    await fx.server.close();
-  }
+  });
 });
 
 test('server streaming: several messages, then the client cancels and the handler sees it', async () => {
-  const p = sockPath();
-  const fx = await startFixture({ path: p });
-  const transport = createUnixGrpcTransport(p);
-  try {
-    const wl = createClient(SpiffeWorkloadAPI, transport);
+  await withWorkloadClient(async (wl, fx) => {
     const got: string[] = [];
     for await (const msg of cancelOnBreak((signal) => wl.fetchJWTBundles({}, { signal }))) {
       got.push(...Object.keys(msg.bundles));
@@ -195,10 +190,7 @@ test('server streaming: several messages, then the client cancels and the handle
     // The connection and server are still usable.
     const res = await wl.fetchJWTSVID({ audience: ['a'] });
     assert.equal(res.svids[0]?.svid, '<missing>');
-  } finally {
-    transport.close();
-    await fx.server.close();
-  }
+  });
 });
 
 test('a client that hangs up mid-stream does not crash the server', async () => {
