@@ -27,7 +27,7 @@
  *      one connection each, closed loop, fixed duration: req/s, p50, p99;
  *   2. 1,000 FetchX509SVID streams (1,000 connections); the watched entry's DNS names are updated
  *      through the admin API; time from the update call returning to the new SVID on the first,
- *      median and last stream (3 rotations); agent VmRSS with the streams open;
+ *      median and last stream (5 entry updates, spread over the sync cycle); agent VmRSS with the streams open;
  *   3. entry create (admin API) → new SVID on a watching stream (5 entries).
  * Both agents run at their default 5 s sync interval (SPIRE's built-in default; ztwim
  * AGENT_DEFAULTS.syncIntervalMs), so 2 and 3 include a wait of 0–5 s for the next sync.
@@ -35,7 +35,7 @@
  * Prints a Markdown table and writes bench/results/agent.md. About 5–6 minutes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,6 +53,8 @@ const DURATION = num('duration', 5);
 const WARMUP = num('warmup', 1);
 const STREAMS = num('streams', 1000);
 const ENTRIES = num('entries', 1000);
+/** Entry updates watched on the streams; spread evenly over the 5 s sync cycle (see agentload watch). */
+const ROTATIONS = num('rotations', 5);
 const SOURCE = args.includes('--source');
 const PROF_DIR = flagValue('prof-agent');
 const PROF_SERVER_DIR = flagValue('prof-server');
@@ -89,7 +91,10 @@ function startProc(name: string, cmd: string, argv: readonly string[], cwd: stri
   if (child.pid === undefined) throw new Error(`could not start ${name} (${cmd})`);
   let out = '';
   child.on('error', (e) => { out += `\nspawn error: ${e.message}\n`; });
+  // ZTWIM_BENCH_PROC_LOG_DIR=DIR also appends every process's output to DIR/<name>.log (experiments).
+  const logDir = process.env['ZTWIM_BENCH_PROC_LOG_DIR'];
   const keep = (d: Buffer): void => {
+    if (logDir !== undefined) appendFileSync(join(logDir, `${name.replace(/[^\w.-]+/g, '_')}.log`), d);
     out += d.toString();
     if (out.length > 200_000) out = out.slice(-100_000);
   };
@@ -180,6 +185,8 @@ interface Running { server: Proc; agent: Proc; adminSocket: string; workloadSock
 function nodeArgs(profDir: string | undefined): string[] {
   // The processes run in their temp dirs, so tsx is named by its resolved URL.
   const a = SOURCE ? ['--conditions=ztwim-source', '--import', import.meta.resolve('tsx')] : [];
+  // Extra node flags for the ztwim processes (experiments), e.g. ZTWIM_BENCH_NODE_ARGS="--trace-gc".
+  a.unshift(...(process.env['ZTWIM_BENCH_NODE_ARGS'] ?? '').split(' ').filter((x) => x !== ''));
   if (profDir !== undefined) a.push('--cpu-prof', '--cpu-prof-dir', profDir);
   return [...a, join(BENCH_DIR, 'agent-proc.mjs')];
 }
@@ -297,8 +304,10 @@ interface ColumnResult {
   seedSeconds: number;
 }
 
-const KINDS = ['jwt-cached', 'jwt-uncached', 'x509'] as const;
-const CLIENTS = [1, 50] as const;
+const ALL_KINDS = ['jwt-cached', 'jwt-uncached', 'x509'] as const;
+// --kinds / --clients narrow the fetch rows (profiling one row); the table shows the rows run.
+const KINDS = (flagValue('kinds')?.split(',') ?? ALL_KINDS).filter((k): k is (typeof ALL_KINDS)[number] => (ALL_KINDS as readonly string[]).includes(k));
+const CLIENTS = flagValue('clients')?.split(',').map(Number) ?? [1, 50];
 
 async function runColumn(col: Column, root: string): Promise<ColumnResult> {
   console.error(`[agent bench] ${col.label}: starting`);
@@ -318,7 +327,7 @@ async function runColumn(col: Column, root: string): Promise<ColumnResult> {
     }
     const watch = await loadgen<WatchResult>('watch', [
       '-socket', r.workloadSocket, '-admin', r.adminSocket, '-entry-id', r.seed.watchedEntryId, '-spiffe-id', r.seed.watchedSpiffeId,
-      '-streams', String(STREAMS), '-trials', '3', '-agent-pid', String(r.agent.pid),
+      '-streams', String(STREAMS), '-trials', String(ROTATIONS), '-agent-pid', String(r.agent.pid),
     ], 240_000);
     console.error(`[agent bench] ${col.label}: rotation ${JSON.stringify(watch.trials)} rss ${(watch.rssKiB / 1024).toFixed(0)} MiB`);
     const create = await loadgen<CreateResult>('create', [
@@ -417,7 +426,7 @@ function report(results: ColumnResult[]): string {
     sep,
     ...rows,
     '',
-    '**Sync interval:** both agents run at their default 5 s (SPIRE: built-in default, `experimental.sync_interval` unset; ztwim: `AGENT_DEFAULTS.syncIntervalMs`). Entry changes reach an agent at its next sync, so the rotation and `entry create` rows include a wait of 0–5 s that depends on where in the sync cycle the change lands, not only on the agent; the fan-out row (first → last stream) is the part that is the agent\'s own work. Rotation: the watched entry\'s DNS names are changed through the admin API (`BatchUpdateEntry`), which makes both agents mint a new SVID for it; times are from the update call returning; median of 3 rotations. RSS is `VmRSS` of the agent process with the streams open, after the rotations.',
+    '**Sync interval:** both agents run at their default 5 s (SPIRE: built-in default, `experimental.sync_interval` unset; ztwim: `AGENT_DEFAULTS.syncIntervalMs`). Entry changes reach an agent at its next sync, so the rotation and `entry create` rows include a wait of 0–5 s that depends on where in the sync cycle the change lands, not only on the agent; the fan-out row (first → last stream) is the part that is the agent\'s own work. Rotation: the watched entry\'s DNS names are changed through the admin API (`BatchUpdateEntry`), which makes both agents mint a new SVID for it; times are from the update call returning; median of ' + String(ROTATIONS) + ' updates, each issued at a different phase of the sync cycle (update k after a wait of (k−½)/' + String(ROTATIONS - 1) + ' × 5 s from the end of the previous one, which ends just after a sync, so the phases are spread evenly over the cycle for both agents; earlier versions of this bench waited 0.7 s and 1.6 s, which put two of three updates early in the cycle, i.e. ~4 s before the next sync). RSS is `VmRSS` of the agent process with the streams open, after the rotations.',
     '',
     '## Details',
     '',

@@ -27,7 +27,7 @@
  * processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". Servers and temp dirs are removed at the
  * end, also on failure or Ctrl-C.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -50,7 +50,8 @@ import type { EntrySchema } from '@ztwim/proto';
 // The agent's own attestation client (join_token AttestAgent stream with a CSR, then mTLS).
 import { ServerClient, attestAgent, type AgentCredentials } from '../packages/agent/src/client/server-client.ts';
 import { findSpireBinary, freePort } from '../test/interop/lib/spire-admin.ts';
-import { SPIRE_VERSION } from '../test/interop/lib/peers.ts';
+import { SPIRE_VERSION, goBuild } from '../test/interop/lib/peers.ts';
+import { derToPem } from '@ztwim/spiffe';
 import { makeTmpDir, type TmpDir } from '../test/interop/lib/tmp.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -78,7 +79,7 @@ const FROM_SOURCE = argv.includes('--source');
 const CHECKPOINT = TOTAL / 10; // the "10k" point
 const SINGLES = Math.min(1000, CHECKPOINT / 2);
 const AGENT_OWNED = TOTAL / 100; // the agent owns 1% (1,000 of 100,000)
-const AUTH_CALLS = 50;
+const AUTH_CALLS = Number(opt('auth-calls') ?? 50);
 const LIST_RUNS = 3;
 
 // ---------------------------------------------------------------------------------------------
@@ -329,6 +330,9 @@ interface Result {
   authFirst?: number;
   authMedian?: number;
   authDetail?: Timed;
+  /** The same call from the Go client (bench/go/serverload): median and p99 of its timed calls. */
+  authGoMedian?: number;
+  authGoP99?: number;
   startEmpty?: number;
   startFull?: number;
   startToAuth?: number;
@@ -378,6 +382,25 @@ async function agentClient(a: Admin, port: number, creds?: AgentCredentials): Pr
   const b = await a.bundle.getBundle({});
   const roots = b.x509Authorities.map((x) => x.asn1);
   return new ServerClient({ host: '127.0.0.1', port, trustDomain: TD, roots }, creds);
+}
+
+let serverloadBin = '';
+
+/**
+ * AUTH_CALLS sequential GetAuthorizedEntries calls from bench/go/serverload (grpc-go, spire-api-sdk
+ * stubs) over mTLS with the attested agent's SVID: the same Go client for every server.
+ */
+async function goAuthorised(tmp: TmpDir, port: number, creds: AgentCredentials, bundle: { x509Authorities: { asn1: Uint8Array }[] }, ): Promise<{ medianMs: number; p99Ms: number }> {
+  const cert = tmp.write('agent-svid.pem', creds.chain.map((d) => derToPem(d, 'CERTIFICATE')).join(''));
+  const key = tmp.write('agent-svid.key', derToPem(creds.keyDer, 'PRIVATE KEY'));
+  const roots = tmp.write('bundle.pem', bundle.x509Authorities.map((x) => derToPem(x.asn1, 'CERTIFICATE')).join(''));
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(serverloadBin, ['-addr', `127.0.0.1:${port}`, '-cert', cert, '-key', key, '-bundle', roots, '-td', TD, '-want', String(AGENT_OWNED), '-calls', String(AUTH_CALLS)],
+      { timeout: 120_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => (err === null ? resolve(stdout) : reject(new Error(`serverload: ${err.message}\n${stderr}`))));
+  });
+  const r = JSON.parse(out) as { medianMs: number; p99Ms: number; entries: number };
+  if (r.entries !== AGENT_OWNED) throw new Error(`serverload saw ${r.entries} entries, expected ${AGENT_OWNED}`);
+  return { medianMs: r.medianMs, p99Ms: r.p99Ms };
 }
 
 /** GetAuthorizedEntries until it returns `want` entries (SPIRE's cache catches up with events every few seconds). */
@@ -479,6 +502,11 @@ async function benchTarget(t: Target, pgUrl: string | undefined): Promise<Result
       }
     });
     res.authMedian = median(times);
+    log(`${t.label}: GetAuthorizedEntries from the Go client`);
+    await settle(pid);
+    const go = await goAuthorised(tmp, port, creds, await a.bundle.getBundle({}));
+    res.authGoMedian = go.medianMs;
+    res.authGoP99 = go.p99Ms;
     res.rssAfterAuth = rssMiB(pid);
     agentConn.close();
     agentConn = undefined;
@@ -527,6 +555,7 @@ function ztwimCommand(conf: string): { cmd: string; args: string[] } {
   return { cmd: process.execPath, args: [...nodeArgs, join(REPO, 'packages/cli/bin/ztwim.js'), 'server', 'run', '-config', conf] };
 }
 
+serverloadBin = goBuild(join(REPO, 'bench', 'go'), './serverload');
 const targets: Target[] = [];
 if (ONLY.has('spire')) {
   let bin: string;
@@ -602,7 +631,9 @@ const rowSpecs: RowSpec[] = [
   { name: `ListEntries, all ${k(TOTAL)} (pages of ${PAGE}, median of ${LIST_RUNS})`, target: true, dir: 'lower', get: (r) => r.list100, fmt: fMs },
   { name: `server RSS at ${k(TOTAL)} entries, after the list`, target: true, dir: 'lower', get: (r) => r.rssAfterList, fmt: fMiB },
   { name: `server RSS at ${k(TOTAL)} entries, after the authorised-entry calls`, target: true, dir: 'lower', get: (r) => r.rssAfterAuth, fmt: fMiB },
-  { name: `GetAuthorizedEntries, ${k(owned)} of ${k(TOTAL)} over mTLS (median of ${AUTH_CALLS})`, target: true, dir: 'lower', get: (r) => r.authMedian, fmt: fMs },
+  { name: `GetAuthorizedEntries, ${k(owned)} of ${k(TOTAL)} over mTLS, Go client (median of ${AUTH_CALLS})`, target: true, dir: 'lower', get: (r) => r.authGoMedian, fmt: fMs },
+  { name: `… the same, p99 of ${AUTH_CALLS}`, target: false, dir: 'lower', get: (r) => r.authGoP99, fmt: fMs },
+  { name: `GetAuthorizedEntries, ${k(owned)} of ${k(TOTAL)} over mTLS, Node client (median of ${AUTH_CALLS})`, target: false, dir: 'lower', get: (r) => r.authMedian, fmt: fMs },
   { name: 'GetAuthorizedEntries, first full answer after attestation', target: false, dir: 'lower', get: (r) => r.authFirst, fmt: fMs },
   { name: `start → Health/Check SERVING, ${k(TOTAL)} entries on disk`, target: true, dir: 'lower', get: (r) => r.startFull, fmt: fMs },
   { name: `start → first full GetAuthorizedEntries answer, ${k(TOTAL)} on disk`, target: false, dir: 'lower', get: (r) => r.startToAuth, fmt: fMs },
@@ -649,7 +680,7 @@ const cpuTable = [
   cpuRow('entry create, single', (r) => r.singles),
   cpuRow(`entry create, batched, ${k(CHECKPOINT)} → ${k(TOTAL)}`, (r) => r.batchTo100),
   cpuRow(`ListEntries, all ${k(TOTAL)}`, (r) => r.list100Detail),
-  cpuRow('GetAuthorizedEntries', (r) => r.authDetail),
+  cpuRow('GetAuthorizedEntries, Node client', (r) => r.authDetail),
 ].join('\n');
 
 const errors = [...results.entries()].filter(([, r]) => r.error !== undefined).map(([key, r]) => `- ${key}: ${r.error}`);

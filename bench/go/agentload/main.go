@@ -416,6 +416,7 @@ func cmdWatch(args []string) {
 	spiffeID := fs.String("spiffe-id", "", "watched SPIFFE ID")
 	streams := fs.Int("streams", 1000, "watching streams (one connection each)")
 	trials := fs.Int("trials", 3, "rotations")
+	cycle := fs.Duration("cycle", 5*time.Second, "the agents' sync interval, over which update times are spread")
 	agentPid := fs.Int("agent-pid", 0, "agent pid (VmRSS)")
 	timeout := fs.Duration("timeout", 40*time.Second, "per-rotation timeout")
 	_ = fs.Parse(args)
@@ -546,8 +547,13 @@ func cmdWatch(args []string) {
 			FirstMs: ms(ds[0]), MedianMs: ms(quantile(ds, 0.5)), LastMs: ms(ds[len(ds)-1]),
 			FanoutMs: ms(ds[len(ds)-1] - ds[0]), Got: int64(len(ds)),
 		})
-		// Different phases of the agents' 5 s sync loop on each trial.
-		time.Sleep(time.Duration(700+900*k) * time.Millisecond)
+		// The next update lands at an evenly spread phase of the agents' sync cycle: a trial ends
+		// right after a sync, so waiting (j-½)/(n-1) of the cycle before update j spreads the
+		// updates over the whole cycle (a fixed or clustered wait would favour or penalise one
+		// agent's sync phase systematically).
+		if k+1 < *trials {
+			time.Sleep(time.Duration((float64(k)+0.5) / float64(*trials-1) * float64(*cycle)))
+		}
 	}
 	time.Sleep(time.Second)
 	rss := procStatusKiB(*agentPid, "VmRSS")

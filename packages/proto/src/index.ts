@@ -21,7 +21,19 @@ export type {
   UnixListen,
   TcpListen,
   CloseOptions,
+  GrpcConnection,
 } from './rpc/grpc-server.ts';
+export { withEncoding, encodingOf } from './rpc/encoded.ts';
+export {
+  GRPC_HDR,
+  GRPC_OK_HEADERS,
+  isGrpcProtoContentType,
+  encodeGrpcMessage,
+  parseGrpcTimeout,
+  grpcFrame,
+  collectRequestBody,
+  unaryRequestPayload,
+} from './rpc/grpc-wire.ts';
 export {
   toConnectError,
   errorMappingInterceptor,

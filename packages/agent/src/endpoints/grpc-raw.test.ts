@@ -12,7 +12,7 @@ import {
   HealthService, HealthCheckResponse_ServingStatus, JWTSVIDRequestSchema, JWTSVIDResponseSchema, SpiffeWorkloadAPI,
   cancelOnBreak, createUnixGrpcTransport,
 } from '@ztwim/proto';
-import { EncodedMessage, encodeGrpcMessage, parseGrpcTimeout, serverStream, startRawGrpcServer, unary } from './grpc-raw.ts';
+import { EncodedMessage, serverStream, startRawGrpcServer, unary } from './grpc-raw.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ztwim-rawgrpc-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -54,16 +54,6 @@ async function fixture() {
   });
   return { server, socket, aborted, sessions: () => sessions };
 }
-
-test('grpc-message and grpc-timeout helpers', () => {
-  assert.equal(encodeGrpcMessage('plain text'), 'plain text');
-  assert.equal(encodeGrpcMessage('50% ✗'), '50%25 %E2%9C%97');
-  assert.equal(parseGrpcTimeout('5S'), 5000);
-  assert.equal(parseGrpcTimeout('250m'), 250);
-  assert.equal(parseGrpcTimeout('2M'), 120_000);
-  assert.equal(parseGrpcTimeout('bad'), undefined);
-  assert.equal(parseGrpcTimeout(undefined), undefined);
-});
 
 test('raw gRPC server: unary, errors, guard, per-connection value, streams, shutdown', async () => {
   const fx = await fixture();

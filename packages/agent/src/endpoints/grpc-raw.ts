@@ -7,10 +7,19 @@
 import * as fs from 'node:fs/promises';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
-import * as zlib from 'node:zlib';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
-import type { GrpcServer, GrpcServerAddress } from '@ztwim/proto';
+import {
+  GRPC_OK_HEADERS,
+  collectRequestBody,
+  encodeGrpcMessage,
+  grpcFrame,
+  isGrpcProtoContentType,
+  parseGrpcTimeout,
+  unaryRequestPayload,
+  type GrpcServer,
+  type GrpcServerAddress,
+} from '@ztwim/proto';
 
 /** What a handler sees of its call. */
 export interface RawCallContext<P> {
@@ -66,49 +75,12 @@ export interface RawGrpcServerOptions<P> {
   readonly onError?: (err: Error) => void;
 }
 
-const HDR = 5;
-const OK_HEADERS = { ':status': 200, 'content-type': 'application/grpc' } as const;
 // Reasons shared by every aborted call (a DOMException per abort is costly and carries nothing).
 const CANCELLED = new ConnectError('call cancelled', Code.Canceled);
 const SHUTDOWN = new ConnectError('server is shutting down', Code.Unavailable);
 
 function errnoOf(e: unknown): string | undefined {
   return typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
-}
-
-/** grpc-message: percent-encode everything outside printable ASCII, and '%'. */
-export function encodeGrpcMessage(m: string): string {
-  // eslint-disable-next-line no-control-regex
-  if (/^[\x20-\x24\x26-\x7e]*$/.test(m)) return m;
-  let out = '';
-  for (const b of Buffer.from(m, 'utf8')) {
-    out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  return out;
-}
-
-/** grpc-timeout → milliseconds, undefined when absent or malformed. */
-export function parseGrpcTimeout(v: string | string[] | undefined): number | undefined {
-  if (typeof v !== 'string') return undefined;
-  const m = /^(\d{1,8})([HMSmun])$/.exec(v);
-  if (m === null) return undefined;
-  const n = Number(m[1]);
-  switch (m[2]) {
-    case 'H': return n * 3_600_000;
-    case 'M': return n * 60_000;
-    case 'S': return n * 1000;
-    case 'm': return n;
-    case 'u': return n / 1000;
-    default: return n / 1e6;
-  }
-}
-
-function frame(bytes: Uint8Array): Buffer {
-  const f = Buffer.allocUnsafe(HDR + bytes.length);
-  f[0] = 0;
-  f.writeUInt32BE(bytes.length, 1);
-  f.set(bytes, HDR);
-  return f;
 }
 
 interface Route<P> { readonly m: RawMethod<P>; readonly input: DescMessage; readonly output: DescMessage }
@@ -129,7 +101,7 @@ export async function startRawGrpcServer<P>(o: RawGrpcServerOptions<P>): Promise
   };
 
   const encode = (r: Route<P>, out: Out<DescMessage>): Buffer =>
-    frame(out instanceof EncodedMessage ? out.bytes : toBinary(r.output, create(r.output, out as never)));
+    grpcFrame(out instanceof EncodedMessage ? out.bytes : toBinary(r.output, create(r.output, out as never)));
 
   const failEarly = (stream: http2.ServerHttp2Stream, code: Code, message: string): void => {
     if (stream.destroyed || stream.closed) return;
@@ -138,7 +110,7 @@ export async function startRawGrpcServer<P>(o: RawGrpcServerOptions<P>): Promise
       stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
       return;
     }
-    stream.respond({ ...OK_HEADERS, 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message) }, { endStream: true });
+    stream.respond({ ...GRPC_OK_HEADERS, 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message) }, { endStream: true });
   };
 
   const statusOf = (e: unknown): { code: Code; message: string } => {
@@ -147,22 +119,7 @@ export async function startRawGrpcServer<P>(o: RawGrpcServerOptions<P>): Promise
   };
 
   const decode = (r: Route<P>, headers: http2.IncomingHttpHeaders, body: Buffer): MessageShape<DescMessage> => {
-    if (body.length < HDR) throw new ConnectError('protocol error: missing request message', Code.Internal);
-    const flags = body[0]!;
-    const len = body.readUInt32BE(1);
-    if (HDR + len !== body.length) throw new ConnectError('protocol error: expected exactly one request message', Code.Unimplemented);
-    let payload: Uint8Array = body.subarray(HDR);
-    if ((flags & 1) === 1) {
-      const enc = headers['grpc-encoding'];
-      try {
-        if (enc === 'gzip') payload = zlib.gunzipSync(payload, { maxOutputLength: readMax });
-        else if (enc === 'deflate') payload = zlib.inflateSync(payload, { maxOutputLength: readMax });
-        else throw new ConnectError(`protocol error: compressed message with encoding ${String(enc ?? 'identity')}`, Code.Internal);
-      } catch (e) {
-        if (e instanceof ConnectError) throw e;
-        throw new ConnectError('invalid compressed request message', Code.InvalidArgument);
-      }
-    }
+    const payload = unaryRequestPayload(headers, body, readMax);
     try {
       return fromBinary(r.input, payload);
     } catch {
@@ -213,7 +170,7 @@ export async function startRawGrpcServer<P>(o: RawGrpcServerOptions<P>): Promise
     };
     const ctx: RawCallContext<P> = { signal: ac.signal, header: headers, peer };
     const sendHeaders = (): void => {
-      stream.respond(OK_HEADERS, { waitForTrailers: true });
+      stream.respond(GRPC_OK_HEADERS, { waitForTrailers: true });
       stream.once('wantTrailers', () => { if (!stream.destroyed) stream.sendTrailers(trailers); });
     };
     const fail = (e: unknown): void => {
@@ -264,7 +221,7 @@ export async function startRawGrpcServer<P>(o: RawGrpcServerOptions<P>): Promise
     stream.on('error', onError);
     const path = headers[':path'];
     const ct = headers['content-type'];
-    if (headers[':method'] !== 'POST' || typeof ct !== 'string' || !(ct === 'application/grpc' || ct.startsWith('application/grpc+') || ct.startsWith('application/grpc;'))) {
+    if (headers[':method'] !== 'POST' || !isGrpcProtoContentType(ct)) {
       stream.respond({ ':status': 415 }, { endStream: true });
       return;
     }
@@ -274,20 +231,8 @@ export async function startRawGrpcServer<P>(o: RawGrpcServerOptions<P>): Promise
       failEarly(stream, Code.Unimplemented, `unknown method ${String(path)}`);
       return;
     }
-    let first: Buffer | undefined;
-    let chunks: Buffer[] | undefined;
-    let size = 0;
-    let tooBig = false;
-    stream.on('data', (c: Buffer) => {
-      if (tooBig) return;
-      size += c.length;
-      if (size > readMax + HDR) { tooBig = true; return; }
-      if (first === undefined) first = c;
-      else (chunks ??= [first]).push(c);
-    });
-    stream.once('end', () => {
-      if (tooBig) { failEarly(stream, Code.ResourceExhausted, `request message larger than ${readMax} bytes`); return; }
-      const body = chunks !== undefined ? Buffer.concat(chunks) : first ?? Buffer.alloc(0);
+    collectRequestBody(stream, readMax, (body) => {
+      if (body === undefined) { failEarly(stream, Code.ResourceExhausted, `request message larger than ${readMax} bytes`); return; }
       run(stream, headers, r, body);
     });
   };

@@ -48,8 +48,8 @@ test('tcp + TLS: ALPN h2, optional client certificate visible to handlers', asyn
       // SPIRE server style: client certificate requested, not required.
       tls: { key: serverCert.keyPem, cert: serverCert.certPem, ca: [ca.certPem], requestCert: true, rejectUnauthorized: false },
     },
-    contextValues: (req) => {
-      const sock = req.socket as TLSSocket;
+    contextValues: (conn) => {
+      const sock = conn.socket as TLSSocket;
       const peer = sock.getPeerCertificate();
       const who = peer.subjectaltname ?? 'anonymous';
       return createContextValues().set(peerKey, `${sock.alpnProtocol === false ? '-' : sock.alpnProtocol} ${sock.authorized ? 'ok' : 'unverified'} ${who}`);

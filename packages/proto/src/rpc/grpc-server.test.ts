@@ -8,7 +8,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Code, ConnectError, createClient, createContextKey, createContextValues, type Client, type ConnectRouter } from '@connectrpc/connect';
 import { HealthCheckResponse_ServingStatus, Health } from '../gen/grpc/health/v1/health_pb.ts';
-import { SpiffeWorkloadAPI } from '../gen/workload/workload_pb.ts';
+import { JWTSVIDResponseSchema, SpiffeWorkloadAPI } from '../gen/workload/workload_pb.ts';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { withEncoding } from './encoded.ts';
 import { PermissionDeniedDetails_Reason } from '../gen/spire/api/types/status_pb.ts';
 import { cancelOnBreak, createUnixGrpcTransport, createTcpGrpcTransport, headersInterceptor } from './client-transport.ts';
 import { startGrpcServer, type GrpcServer } from './grpc-server.ts';
@@ -43,18 +45,30 @@ interface Fixture {
   server: GrpcServer;
   streamAborted: Promise<void>[];
   streamsStarted: number;
+  /** Abort reasons seen by unary handlers that wait for their signal (audience "slow"). */
+  unaryAborts: unknown[];
 }
 
 /** A workload-API-shaped fixture exercising every call shape the helpers must support. */
 async function startFixture(listen: Parameters<typeof startGrpcServer>[0]['listen']): Promise<Fixture> {
-  const fx: Fixture = { server: undefined as unknown as GrpcServer, streamAborted: [], streamsStarted: 0 };
+  const fx: Fixture = { server: undefined as unknown as GrpcServer, streamAborted: [], streamsStarted: 0, unaryAborts: [] };
   const routes = (router: ConnectRouter): void => {
     router.service(SpiffeWorkloadAPI, {
-      fetchJWTSVID(req, ctx) {
+      async fetchJWTSVID(req, ctx) {
         const aud = req.audience[0] ?? '';
+        if (aud === 'slow') {
+          await untilAborted(ctx.signal);
+          fx.unaryAborts.push(ctx.signal.reason);
+          throw new ConnectError('gave up', Code.Aborted);
+        }
         if (aud === 'not-found') throw new ConnectError('entry not found', Code.NotFound);
         if (aud === 'app-error') throw new AppError(Code.FailedPrecondition, 'not ready yet');
         if (aud === 'plain-error') throw new Error('boom');
+        if (aud === 'encoded') {
+          // Deliberately different bytes, to see which ones go out (callers must never do this).
+          const bytes = toBinary(JWTSVIDResponseSchema, create(JWTSVIDResponseSchema, { svids: [{ spiffeId: 'spiffe://example.org/from-bytes' }] }));
+          return withEncoding(create(JWTSVIDResponseSchema, { svids: [{ spiffeId: 'spiffe://example.org/from-message' }] }), bytes);
+        }
         if (aud === 'denied') throw permissionDeniedError('agent is banned', PermissionDeniedDetails_Reason.AGENT_BANNED);
         return {
           svids: [{
@@ -89,10 +103,10 @@ async function startFixture(listen: Parameters<typeof startGrpcServer>[0]['liste
     routes,
     listen,
     interceptors: [errorMappingInterceptor((e) => (e instanceof AppError ? e.grpc : undefined))],
-    contextValues: (req) => {
-      const sock = req.socket as net.Socket & { getPeerCertificate?: () => { subject?: { CN?: string } } };
+    contextValues: (conn) => {
+      const sock = conn.socket as net.Socket & { getPeerCertificate?: () => { subject?: { CN?: string } } };
       const cn = sock.getPeerCertificate?.().subject?.CN;
-      return createContextValuesFor(cn ?? `${req.httpVersion}:${sock.remoteAddress ?? 'unix'}`);
+      return createContextValuesFor(cn ?? `${String(conn.session.alpnProtocol)}:${sock.remoteAddress ?? 'unix'}`);
     },
   });
   return fx;
@@ -126,7 +140,7 @@ test('unary over a unix socket: request metadata, context values and health', as
     const res = await wl.fetchJWTSVID({ audience: ['a'] });
     assert.equal(res.svids.length, 1);
     assert.equal(res.svids[0]?.svid, 'true', 'server saw the metadata header');
-    assert.equal(res.svids[0]?.hint, '2.0:unix', 'contextValues ran on the HTTP/2 request');
+    assert.equal(res.svids[0]?.hint, 'h2c:unix', 'contextValues ran on the HTTP/2 connection');
     const health = createClient(Health, transport);
     assert.equal((await health.check({})).status, HealthCheckResponse_ServingStatus.SERVING);
     assert.equal((await health.check({ service: 'x' })).status, HealthCheckResponse_ServingStatus.SERVICE_UNKNOWN);
@@ -159,6 +173,63 @@ test('error codes, raw messages and details propagate to the client', async () =
     assert.equal(permissionDeniedReasonOf(other), undefined);
   });
 });
+
+test('unary calls are answered on the HTTP/2 stream, streaming calls go through connect-node', async () => {
+  await withWorkloadClient(async (wl, fx) => {
+    let compat = 0;
+    fx.server.httpServer.on('request', () => compat++);
+    const res = await wl.fetchJWTSVID({ audience: ['a'] });
+    assert.equal(res.svids[0]?.spiffeId, 'spiffe://example.org/w');
+    await assert.rejects(wl.fetchJWTSVID({ audience: ['denied'] }), (e: unknown) => permissionDeniedReasonOf(e) === PermissionDeniedDetails_Reason.AGENT_BANNED);
+    assert.equal(compat, 0, 'unary calls never reached the compatibility layer');
+    const enc = await wl.fetchJWTSVID({ audience: ['encoded'] });
+    assert.equal(enc.svids[0]?.spiffeId, 'spiffe://example.org/from-bytes', 'a pre-made encoding is written as is');
+    for await (const _ of wl.fetchX509Bundles({})) break;
+    assert.equal(compat, 1, 'the streaming call did');
+  });
+});
+
+test('unary deadline: the server answers DeadlineExceeded and aborts the handler; a cancel aborts it too', async () => {
+  const p = sockPath();
+  const fx = await startFixture({ path: p });
+  const transport = createUnixGrpcTransport(p);
+  const h2 = http2.connect('http://localhost', { createConnection: () => net.connect(p) });
+  try {
+    // A raw client that sends grpc-timeout and never cancels by itself: the deadline is the server's.
+    const body = Buffer.from([0, 0, 0, 0, 6, 0x0a, 0x04, ...Buffer.from('slow')]);
+    const st = h2.request({ ':method': 'POST', ':path': '/SpiffeWorkloadAPI/FetchJWTSVID', 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '100m' });
+    const status = new Promise<string>((resolve) => {
+      st.on('response', (h) => { if (h['grpc-status'] !== undefined) resolve(String(h['grpc-status'])); });
+      st.on('trailers', (t) => resolve(String(t['grpc-status'])));
+    });
+    st.resume();
+    st.end(body);
+    assert.equal(await status, String(Code.DeadlineExceeded));
+    await waitFor(() => fx.unaryAborts.length === 1);
+    assert.ok(fx.unaryAborts[0] instanceof ConnectError && fx.unaryAborts[0].code === Code.DeadlineExceeded, String(fx.unaryAborts[0]));
+    // A client that cancels: the handler sees Canceled; the server keeps serving.
+    const wl = createClient(SpiffeWorkloadAPI, transport);
+    const ac = new AbortController();
+    const call = wl.fetchJWTSVID({ audience: ['slow'] }, { signal: ac.signal });
+    setTimeout(() => ac.abort(), 50);
+    await assert.rejects(call);
+    await waitFor(() => fx.unaryAborts.length === 2);
+    assert.ok(fx.unaryAborts[1] instanceof ConnectError && fx.unaryAborts[1].code === Code.Canceled, String(fx.unaryAborts[1]));
+    assert.equal((await wl.fetchJWTSVID({ audience: ['a'] })).svids.length, 1);
+  } finally {
+    h2.close();
+    transport.close();
+    await fx.server.close();
+  }
+});
+
+async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 test('an application error thrown mid-stream reaches the client with its mapped code', async () => {
   await withWorkloadClient(async (wl) => {
@@ -280,7 +351,7 @@ test('tcp h2c transport works', async () => {
   const transport = createTcpGrpcTransport({ host: addr.host, port: addr.port });
   try {
     const res = await createClient(SpiffeWorkloadAPI, transport).fetchJWTSVID({ audience: ['a'] });
-    assert.equal(res.svids[0]?.hint, '2.0:127.0.0.1');
+    assert.equal(res.svids[0]?.hint, 'h2c:127.0.0.1');
   } finally {
     transport.close();
     await fx.server.close();

@@ -1,11 +1,15 @@
 // A gRPC server (gRPC protocol only, HTTP/2) on our own node:http2 server object,
 // so handlers can see the connection: the Unix socket (for SO_PEERCRED) or the
-// TLS client certificate, through `contextValues`.
+// TLS client certificate, through `contextValues`. Unary calls are answered directly on the
+// HTTP/2 stream (direct-unary.ts); streaming calls go through connect-node.
 import * as fs from 'node:fs/promises';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import type { ConnectRouter, ContextValues, Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { directUnary, recordingRouter, type GrpcConnection, type UnarySpec } from './direct-unary.ts';
+
+export type { GrpcConnection } from './direct-unary.ts';
 
 /** Listen on a Unix domain socket. A stale socket file is replaced; a live one is an error. */
 export interface UnixListen {
@@ -33,10 +37,10 @@ export interface StartGrpcServerOptions {
   readonly routes: (router: ConnectRouter) => void;
   readonly listen: GrpcListen;
   /**
-   * Per-request context values computed from the HTTP/2 request. `req.socket` is the
-   * connection socket (`getPeerCertificate()` for TLS, the Unix socket handle for UDS).
+   * Per-call context values computed from the connection the call came on: `conn.socket` is the
+   * session's socket (`getPeerCertificate()` for TLS, the Unix socket handle for UDS).
    */
-  readonly contextValues?: (req: http2.Http2ServerRequest) => ContextValues;
+  readonly contextValues?: (conn: GrpcConnection) => ContextValues;
   /** Server interceptors, run around every handler. */
   readonly interceptors?: Interceptor[];
   readonly readMaxBytes?: number;
@@ -112,8 +116,9 @@ function listen(server: net.Server, l: GrpcListen): Promise<void> {
 export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<GrpcServer> {
   const shutdown = new AbortController();
   const contextValues = opts.contextValues;
+  const unarySpecs = new Map<string, UnarySpec>();
   const handler = connectNodeAdapter({
-    routes: opts.routes,
+    routes: (router) => opts.routes(recordingRouter(router, unarySpecs)),
     grpc: true,
     grpcWeb: false,
     connect: false,
@@ -124,10 +129,24 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
     // Responses are never large enough to reach this minimum: sent uncompressed.
     ...(opts.compressResponses === true ? {} : { compressMinBytes: Number.MAX_SAFE_INTEGER }),
     // Without allowHTTP1 every request is an Http2ServerRequest.
-    ...(contextValues === undefined ? {} : { contextValues: (req) => contextValues(req as http2.Http2ServerRequest) }),
+    ...(contextValues === undefined ? {} : {
+      contextValues: (req) => {
+        const r = req as http2.Http2ServerRequest;
+        const session = r.stream.session;
+        return contextValues({ session: session as http2.ServerHttp2Session, socket: session?.socket ?? r.socket });
+      },
+    }),
+  });
+  const onError = opts.onConnectionError ?? ((): void => {});
+  // Compressed responses are connect-node's job; without them every unary call goes direct.
+  const direct = opts.compressResponses === true ? undefined : directUnary(unarySpecs, {
+    interceptors: opts.interceptors ?? [],
+    readMaxBytes: opts.readMaxBytes ?? 0xffffffff,
+    writeMaxBytes: opts.writeMaxBytes ?? 0xffffffff,
+    ...(contextValues === undefined ? {} : { contextValues }),
+    onError,
   });
   const l = opts.listen;
-  const onError = opts.onConnectionError ?? ((): void => {});
   // gRPC C-core clients (grpc-python, so py-spiffe) send the percent-encoded socket path as
   // `:authority` on Unix sockets (`tmp%2Fspire-agent%2Fpublic%2Fapi.sock`), which is no valid
   // URL host: connect-node would throw building the request URL, outside any handler. The
@@ -147,6 +166,16 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
     !isUnix(l) && l.tls !== undefined
       ? http2.createSecureServer({ ...l.tls, allowHTTP1: false }, safeHandler)
       : http2.createServer({}, safeHandler);
+  if (direct !== undefined) {
+    // The compatibility layer turns every 'stream' event into a 'request' for connect-node; the
+    // calls the direct path takes must not reach it, so the event is filtered at emit (node:http2
+    // offers no other hook in front of the compatibility layer's own 'stream' listener).
+    const emit = server.emit.bind(server) as (event: string | symbol, ...args: unknown[]) => boolean;
+    (server as { emit: (event: string | symbol, ...args: unknown[]) => boolean }).emit = (event, ...args) => {
+      if (event === 'stream' && direct.take(args[0] as http2.ServerHttp2Stream, args[1] as http2.IncomingHttpHeaders)) return true;
+      return emit(event, ...args);
+    };
+  }
 
   const onConnectionError = opts.onConnectionError ?? ((): void => {});
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -182,6 +211,7 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
     closing ??= (async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       shutdown.abort();
+      direct?.shutdown();
       for (const s of sessions) s.close();
       const timer = setTimeout(() => {
         for (const s of sessions) s.destroy();

@@ -7,6 +7,7 @@ import {
   EntrySchema,
   GetAuthorizedEntriesResponseSchema,
   statusOf,
+  withEncoding,
   type Entry as ProtoEntry,
   type EntryService,
   type BatchCreateEntryResponse_ResultSchema,
@@ -37,7 +38,7 @@ function requireAgent(ctx: HandlerContext): string {
 /** SPIRE's Entry service (spire.api.server.entry.v1). */
 export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntryService> {
   const ds = deps.dataStore;
-  const authorized = async (ctx: HandlerContext): Promise<Entry[]> => {
+  const authorized = async (ctx: HandlerContext): Promise<readonly Entry[]> => {
     const agentId = requireAgent(ctx);
     return ds.listAuthorizedEntries(agentId, await deps.nodeSelectors(agentId));
   };
@@ -50,23 +51,36 @@ export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntrySe
     if (p === undefined) wireCache.set(e, (p = create(EntrySchema, entryToProto(e))));
     return p;
   };
-  // GetAuthorizedEntries without a mask goes one step further: each entry's encoded bytes (length
-  // prefix included) are kept too, and the response carries them as raw occurrences of its
-  // `entries` field, which protobuf-es writes verbatim: byte for byte what encoding the messages
-  // would give, without re-encoding 1,000 entries on every agent sync.
-  const bytesCache = new WeakMap<Entry, Uint8Array>();
+  // GetAuthorizedEntries without a mask goes one step further: each entry is kept encoded as one
+  // occurrence of the response's `entries` field (tag, length, bytes), and the response body is
+  // their concatenation, handed out with its encoding (withEncoding) so the direct unary path
+  // writes it as is. The message still holds the same bytes, as one raw occurrence that
+  // protobuf-es writes verbatim (tag byte + the rest), so encoding it anywhere else gives the
+  // very same body.
+  const fieldCache = new WeakMap<Entry, Uint8Array>();
+  // The store hands out the same frozen array while an agent's entries are unchanged: the whole
+  // answer (message and bytes) is kept per array, so repeated syncs allocate nothing.
+  const answerCache = new WeakMap<readonly Entry[], ReturnType<typeof create<typeof GetAuthorizedEntriesResponseSchema>>>();
   const entriesField = GetAuthorizedEntriesResponseSchema.field.entries.number;
+  const entriesTag = new BinaryWriter().tag(entriesField, WireType.LengthDelimited).finish();
   const encodedAuthorized = (entries: readonly Entry[]): ReturnType<typeof create<typeof GetAuthorizedEntriesResponseSchema>> => {
-    const res = create(GetAuthorizedEntriesResponseSchema);
-    res.$unknown = entries.map((e) => {
-      let data = bytesCache.get(e);
-      if (data === undefined) {
-        data = new BinaryWriter().bytes(toBinary(EntrySchema, authorizedToProto(e, undefined) as ProtoEntry)).finish();
-        bytesCache.set(e, data);
+    const hit = answerCache.get(entries);
+    if (hit !== undefined) return hit;
+    const parts: Uint8Array[] = [];
+    for (const e of entries) {
+      let f = fieldCache.get(e);
+      if (f === undefined) {
+        f = new BinaryWriter().tag(entriesField, WireType.LengthDelimited).bytes(toBinary(EntrySchema, authorizedToProto(e, undefined) as ProtoEntry)).finish();
+        fieldCache.set(e, f);
       }
-      return { no: entriesField, wireType: WireType.LengthDelimited, data };
-    });
-    return res;
+      parts.push(f);
+    }
+    const body = Buffer.concat(parts);
+    const res = create(GetAuthorizedEntriesResponseSchema);
+    // The unknown field writes its tag back in front of the rest.
+    if (body.length > 0) res.$unknown = [{ no: entriesField, wireType: WireType.LengthDelimited, data: body.subarray(entriesTag.length) }];
+    if (Object.isFrozen(entries)) answerCache.set(entries, res);
+    return withEncoding(res, body);
   };
   return {
     async countEntries(req) {

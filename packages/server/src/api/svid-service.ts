@@ -38,13 +38,24 @@ function cleanAudience(aud: readonly string[]): string[] {
 /** SPIRE's SVID service (spire.api.server.svid.v1). */
 export function svidService(deps: SvidServiceDeps): ServiceImpl<typeof SvidService> {
   const td = deps.trustDomain;
-  const authorizedEntry = async (ctx: HandlerContext, entryId: string): Promise<Entry> => {
+  // Authorised entries by id, built once per answer of the store (which hands out the same frozen
+  // array while the agent's entries are unchanged), so a signing call looks its entry up directly.
+  const byId = new WeakMap<readonly Entry[], Map<string, Entry>>();
+  const authorizedEntries = async (ctx: HandlerContext): Promise<(entryId: string) => Entry> => {
     const agentId = ctx.values.get(callerKey).agentId;
     if (agentId === undefined) throw new ConnectError('caller is not an agent', Code.PermissionDenied);
     const entries = await deps.dataStore.listAuthorizedEntries(agentId.toString(), await deps.nodeSelectors(agentId.toString()));
-    const e = entries.find((x) => x.id === entryId);
-    if (e === undefined) throw new ConnectError('entry not found or not authorized', Code.NotFound);
-    return e;
+    let index = byId.get(entries);
+    if (index === undefined) {
+      index = new Map(entries.map((e) => [e.id, e]));
+      if (Object.isFrozen(entries)) byId.set(entries, index);
+    }
+    const found = index;
+    return (entryId) => {
+      const e = found.get(entryId);
+      if (e === undefined) throw new ConnectError('entry not found or not authorized', Code.NotFound);
+      return e;
+    };
   };
   return {
     async mintX509SVID(req) {
@@ -77,11 +88,12 @@ export function svidService(deps: SvidServiceDeps): ServiceImpl<typeof SvidServi
       if (req.params.length === 0) throw invalidArgument('missing parameters');
       if (req.params.length > MAX_BATCH) throw new ConnectError(`too many parameters: at most ${MAX_BATCH}`, Code.ResourceExhausted);
       const results = [];
+      const authorizedEntry = await authorizedEntries(ctx);
       for (const p of req.params) {
         try {
           if (p.entryId === '') throw invalidArgument('missing entry ID');
           if (p.csr.length === 0) throw invalidArgument('missing CSR');
-          const entry = await authorizedEntry(ctx, p.entryId);
+          const entry = authorizedEntry(p.entryId);
           const csr = parseCsr(p.csr);
           const svid = await deps.authority.signX509Svid({
             publicKey: csr.publicKey,
@@ -103,7 +115,7 @@ export function svidService(deps: SvidServiceDeps): ServiceImpl<typeof SvidServi
 
     async newJWTSVID(req, ctx) {
       if (req.entryId === '') throw invalidArgument('missing entry ID');
-      const entry = await authorizedEntry(ctx, req.entryId);
+      const entry = (await authorizedEntries(ctx))(req.entryId);
       const r = await deps.authority.signJwtSvid({ spiffeId: SpiffeId.parse(entry.spiffeId), audience: cleanAudience(req.audience), ttlMs: entry.jwtSvidTtl * 1000 });
       deps.onMint?.('jwt');
       return {

@@ -214,8 +214,12 @@ export interface DataStore {
   listEntries(filter?: EntryFilter, page?: Page): Promise<ListEntriesResult>;
   /** Deletes entries with 0 < expiresAt < before (Unix s); returns how many. */
   pruneExpiredEntries(before: number): Promise<number>;
-  /** SPIRE §2.5 authorised entries for an agent (descendants + node-alias descendants). */
-  listAuthorizedEntries(agentId: string, nodeSelectors: readonly Selector[]): Promise<Entry[]>;
+  /**
+   * SPIRE §2.5 authorised entries for an agent (descendants + node-alias descendants). The answer
+   * is frozen; while nothing changed, repeated calls may return the very same array (callers may
+   * key caches of derived data on it).
+   */
+  listAuthorizedEntries(agentId: string, nodeSelectors: readonly Selector[]): Promise<readonly Entry[]>;
   /**
    * Builds (or brings up to date with the latest changes) whatever listAuthorizedEntries keeps in
    * memory, now rather than on the next call.

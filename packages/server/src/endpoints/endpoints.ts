@@ -62,10 +62,9 @@ export async function startTcpEndpoint(opts: {
     routes: opts.routes,
     interceptors: opts.interceptors,
     readMaxBytes: MAX_REQUEST_BYTES,
-    contextValues: (req) => {
-      const sock = req.socket as TLSSocket;
-      // req.socket is a new proxy per stream; the HTTP/2 session is the connection.
-      const chain = peerChainOf(sock, req.stream.session ?? sock);
+    contextValues: (conn) => {
+      const sock = conn.socket as TLSSocket;
+      const chain = peerChainOf(sock, conn.session);
       return createContextValues().set(transportKey, { kind: 'tls', peerChain: chain, remoteAddress: sock.remoteAddress ?? '' });
     },
     onConnectionError: (e) => opts.log.debug({ error: e.message }, 'TCP connection error'),

@@ -98,13 +98,13 @@ export class AuthorizedEntryIndex {
     agentId: string,
     nodeSelectors: readonly Selector[],
     fetch: (seqs: readonly number[]) => Promise<Entry[]>,
-  ): Promise<Entry[]> {
+  ): Promise<readonly Entry[]> {
     return this.serialised(async () => {
       await this.catchUp();
       // Same agent, same node selectors, nothing changed since: the same answer.
       const key = `${agentId}\n${nodeSelectors.map((s) => selectorKeyOf(s.type, s.value)).sort().join('\n')}`;
       const hit = this.answers.get(key);
-      if (hit !== undefined && hit.generation === this.generation) return [...hit.entries];
+      if (hit !== undefined && hit.generation === this.generation) return hit.entries;
       const seqs = this.authorized(agentId, nodeSelectors);
       const ids: string[] = [];
       const missing: number[] = [];
@@ -125,6 +125,7 @@ export class AuthorizedEntryIndex {
         const e = this.full.get(id);
         if (e !== undefined) out.push(e);
       }
+      Object.freeze(out);
       if (out.length === ids.length) {
         this.answers.delete(key);
         this.answers.set(key, { generation: this.generation, entries: out });
@@ -134,7 +135,7 @@ export class AuthorizedEntryIndex {
           this.answers.delete(k);
         }
       }
-      return [...out];
+      return out;
     });
   }
 

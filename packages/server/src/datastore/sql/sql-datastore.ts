@@ -579,7 +579,7 @@ export class SqlDataStore implements DataStore {
     await this.index.refresh();
   }
 
-  async listAuthorizedEntries(agentId: string, nodeSelectors: readonly Selector[]): Promise<Entry[]> {
+  async listAuthorizedEntries(agentId: string, nodeSelectors: readonly Selector[]): Promise<readonly Entry[]> {
     this.checkOpen();
     checkSpiffeId(agentId, 'agentId');
     const sels = checkSelectors(nodeSelectors, 'nodeSelectors', true);

@@ -1,0 +1,280 @@
+// Unary gRPC calls answered directly on node:http2 streams, with the same service
+// implementations, interceptors and context values as connect-node. connect-node serves every
+// call through the http2 compatibility layer and a chain of async iterables; for a unary call
+// that machinery cost more CPU than our handlers themselves (a server profile of
+// GetAuthorizedEntries: ~60% of the server's busy time in connect-node and the compat layer, the
+// handler ~3%). Streaming methods, JSON, unknown compressions and anything else unusual still go
+// to connect-node (startGrpcServer decides per stream, from the request headers alone).
+import * as http2 from 'node:http2';
+import {
+  Code,
+  ConnectError,
+  createContextValues,
+  createMethodImplSpec,
+  createServiceImplSpec,
+  type ConnectRouter,
+  type ContextValues,
+  type HandlerContext,
+  type Interceptor,
+  type MethodImplSpec,
+  type UnaryRequest,
+  type UnaryResponse,
+} from '@connectrpc/connect';
+import { setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
+import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethod, type DescService, type MessageShape } from '@bufbuild/protobuf';
+import { encodingOf } from './encoded.ts';
+import { GRPC_OK_HEADERS, collectRequestBody, grpcFrame, grpcPrefix, isGrpcProtoContentType, parseGrpcTimeout, unaryRequestPayload } from './grpc-wire.ts';
+
+export type UnarySpec = MethodImplSpec & { kind: 'unary' };
+
+// Reasons shared by every ended call (a DOMException per abort is costly and carries nothing).
+const CANCELLED = new ConnectError('call cancelled', Code.Canceled);
+const SHUTDOWN = new ConnectError('server is shutting down', Code.Unavailable);
+const COMPLETED = new ConnectError('call completed', Code.Canceled);
+/** From this size on a response is written without copying it into a framed buffer. */
+const LARGE = 16 * 1024;
+
+/**
+ * A ConnectRouter that also records the unary implementations registered on it. Registration
+ * options (per-service interceptors, limits) are connect-node's business: a service registered
+ * with options is left to connect-node entirely.
+ */
+export function recordingRouter(inner: ConnectRouter, unary: Map<string, UnarySpec>): ConnectRouter {
+  const record = (spec: MethodImplSpec): void => {
+    if (spec.kind === 'unary') unary.set(`/${spec.method.parent.typeName}/${spec.method.name}`, spec);
+  };
+  const noOptions = (o: unknown): boolean => o === undefined || (typeof o === 'object' && o !== null && Object.keys(o).length === 0);
+  const router: ConnectRouter = {
+    get handlers() { return inner.handlers; },
+    service(service, impl, options) {
+      inner.service(service, impl, options);
+      if (noOptions(options)) {
+        const spec = createServiceImplSpec(service, impl as never);
+        for (const m of service.methods) {
+          // Only methods the implementation defines (the rest answer Unimplemented via connect).
+          if ((impl as Record<string, unknown>)[m.localName] !== undefined) {
+            const ms = spec.methods[m.localName];
+            if (ms !== undefined) record(ms);
+          }
+        }
+      }
+      return router;
+    },
+    rpc(method: DescMethod, impl: never, options?: unknown) {
+      (inner.rpc as (m: DescMethod, i: never, o?: unknown) => unknown)(method, impl, options);
+      if (noOptions(options)) record(createMethodImplSpec(method, impl));
+      return router;
+    },
+  } as ConnectRouter;
+  return router;
+}
+
+/** What a handler sees of the connection a call came on. */
+export interface GrpcConnection {
+  readonly session: http2.ServerHttp2Session;
+  /** The session's socket (TLS: `getPeerCertificate()`, `getProtocol()`; Unix: the socket handle). */
+  readonly socket: http2.ServerHttp2Session['socket'];
+}
+
+export interface DirectUnaryOptions {
+  readonly interceptors: readonly Interceptor[];
+  readonly readMaxBytes: number;
+  readonly writeMaxBytes: number;
+  readonly contextValues?: (conn: GrpcConnection) => ContextValues;
+  readonly onError: (err: Error) => void;
+}
+
+/** Request headers as a fetch Headers object (pseudo-headers dropped), built only when asked for. */
+function toHeaders(h: http2.IncomingHttpHeaders): Headers {
+  const out = new Headers();
+  for (const [k, v] of Object.entries(h)) {
+    if (k.startsWith(':') || v === undefined) continue;
+    if (Array.isArray(v)) for (const x of v) out.append(k, x);
+    else out.append(k, v);
+  }
+  return out;
+}
+
+function headersObject(h: Headers, into: http2.OutgoingHttpHeaders): http2.OutgoingHttpHeaders {
+  for (const [k, v] of h) into[k] = v;
+  return into;
+}
+
+/** A ConnectError for anything a handler or interceptor threw (as connect-node: not ours → Internal). */
+function asConnectError(e: unknown): ConnectError {
+  return e instanceof ConnectError ? e : new ConnectError('internal error', Code.Internal, undefined, undefined, e);
+}
+
+/**
+ * The direct path. `take(stream, headers)` returns false for calls it leaves to connect-node;
+ * otherwise the call is answered here.
+ */
+export function directUnary(specs: ReadonlyMap<string, UnarySpec>, o: DirectUnaryOptions): {
+  take: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
+  shutdown: () => void;
+} {
+  const active = new Set<AbortController>();
+  let shuttingDown = false;
+  const values = new WeakMap<http2.ServerHttp2Session, GrpcConnection>();
+  const connectionOf = (session: http2.ServerHttp2Session): GrpcConnection => {
+    let c = values.get(session);
+    if (c === undefined) values.set(session, (c = { session, socket: session.socket }));
+    return c;
+  };
+
+  const trailersOf = (e: ConnectError | undefined, extra: Headers | undefined): http2.OutgoingHttpHeaders => {
+    const h = new Headers(extra);
+    if (e === undefined) h.set('grpc-status', '0');
+    else setTrailerStatus(h, e);
+    // grpc-message percent-encoded and details in grpc-status-details-bin, as connect-node sends them.
+    return headersObject(h, {});
+  };
+
+  /** An error before any response header went out: a trailers-only response. */
+  const failEarly = (stream: http2.ServerHttp2Stream, e: ConnectError, header?: Headers): void => {
+    if (stream.destroyed || stream.closed) return;
+    if (stream.headersSent) { stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR); return; }
+    const h: http2.OutgoingHttpHeaders = { ...GRPC_OK_HEADERS };
+    if (header !== undefined) headersObject(header, h);
+    stream.respond({ ...h, ...trailersOf(e, undefined) }, { endStream: true });
+  };
+
+  const run = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, spec: UnarySpec, path: string, body: Buffer): void => {
+    if (shuttingDown) { failEarly(stream, SHUTDOWN); return; }
+    let message: MessageShape<DescMessage>;
+    let contextValues: ContextValues | undefined;
+    try {
+      const payload = unaryRequestPayload(headers, body, o.readMaxBytes);
+      try {
+        message = fromBinary(spec.method.input, payload);
+      } catch (e) {
+        throw new ConnectError(`parse binary: ${(e as Error).message}`, Code.InvalidArgument);
+      }
+      contextValues = o.contextValues?.(connectionOf(stream.session as http2.ServerHttp2Session));
+    } catch (e) {
+      failEarly(stream, asConnectError(e));
+      return;
+    }
+    const ac = new AbortController();
+    active.add(ac);
+    const timeoutMs = parseGrpcTimeout(headers['grpc-timeout']);
+    const deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    let done = false;
+    const onClose = (): void => { if (!ac.signal.aborted) ac.abort(CANCELLED); };
+    stream.once('close', onClose);
+    const end = (): void => {
+      done = true;
+      if (timer !== undefined) clearTimeout(timer);
+      active.delete(ac);
+      stream.off('close', onClose);
+      if (!ac.signal.aborted) ac.abort(COMPLETED);
+    };
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        if (done) return;
+        const e = new ConnectError('the operation timed out', Code.DeadlineExceeded);
+        ac.abort(e);
+        end();
+        failEarly(stream, e);
+      }, timeoutMs);
+    }
+    const service: DescService = spec.method.parent;
+    const url = `http://${String(headers[':authority'] ?? 'localhost')}${path}`;
+    let reqHeader: Headers | undefined;
+    const requestHeader = (): Headers => (reqHeader ??= toHeaders(headers));
+    const responseHeader = new Headers();
+    const responseTrailer = new Headers();
+    const ctx: HandlerContext = {
+      method: spec.method,
+      service,
+      signal: ac.signal,
+      timeoutMs: () => (deadline === undefined ? undefined : deadline - performance.now()),
+      requestMethod: 'POST',
+      get requestHeader() { return requestHeader(); },
+      responseHeader,
+      responseTrailer,
+      protocolName: 'grpc',
+      values: contextValues ?? createContextValues(),
+      url,
+    };
+    const impl = async (req: UnaryRequest | { message: unknown }): Promise<UnaryResponse> => {
+      const out = await spec.impl(req.message as never, ctx);
+      const msg = isMessage(out, spec.method.output) ? out : create(spec.method.output, out as never);
+      return { stream: false, service, method: spec.method as never, header: responseHeader, trailer: responseTrailer, message: msg };
+    };
+    let next = impl as (req: UnaryRequest) => Promise<UnaryResponse>;
+    for (let i = o.interceptors.length - 1; i >= 0; i--) next = o.interceptors[i]!(next as never) as (req: UnaryRequest) => Promise<UnaryResponse>;
+    const req: UnaryRequest = {
+      stream: false,
+      service,
+      method: spec.method as never,
+      requestMethod: 'POST',
+      url,
+      signal: ac.signal,
+      get header() { return requestHeader(); },
+      contextValues: ctx.values,
+      message,
+    };
+    next(req).then(
+      (res) => {
+        if (done) return;
+        end();
+        if (stream.destroyed || stream.closed) return;
+        let bytes: Uint8Array;
+        try {
+          bytes = encodingOf(res.message) ?? toBinary(spec.method.output, res.message);
+          if (bytes.length > o.writeMaxBytes) throw new ConnectError(`message size ${bytes.length} is larger than configured writeMaxBytes ${o.writeMaxBytes}`, Code.ResourceExhausted);
+        } catch (e) {
+          failEarly(stream, asConnectError(e), res.header);
+          return;
+        }
+        const h: http2.OutgoingHttpHeaders = { ...GRPC_OK_HEADERS };
+        headersObject(res.header, h);
+        stream.respond(h, { waitForTrailers: true });
+        stream.once('wantTrailers', () => { if (!stream.destroyed) stream.sendTrailers(trailersOf(undefined, res.trailer)); });
+        if (bytes.length < LARGE) stream.end(grpcFrame(bytes));
+        else {
+          // Large (often cached) answers are not copied behind a prefix: two writes, same frames.
+          stream.write(grpcPrefix(bytes.length));
+          stream.end(bytes);
+        }
+      },
+      (e: unknown) => {
+        if (done) return;
+        const aborted = ac.signal.aborted ? ac.signal.reason : undefined;
+        end();
+        failEarly(stream, aborted instanceof ConnectError && aborted !== COMPLETED ? aborted : asConnectError(e), responseHeader);
+      },
+    );
+  };
+
+  const take = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean => {
+    if (shuttingDown || headers[':method'] !== 'POST' || !isGrpcProtoContentType(headers['content-type'])) return false;
+    const path = headers[':path'];
+    const spec = typeof path === 'string' ? specs.get(path) : undefined;
+    if (spec === undefined || typeof path !== 'string') return false;
+    const enc = headers['grpc-encoding'];
+    if (enc !== undefined && enc !== 'identity' && enc !== 'gzip' && enc !== 'deflate') return false;
+    stream.on('error', o.onError);
+    collectRequestBody(stream, o.readMaxBytes, (body) => {
+      if (body === undefined) {
+        failEarly(stream, new ConnectError(`message size is larger than configured readMaxBytes ${o.readMaxBytes}`, Code.ResourceExhausted));
+        return;
+      }
+      try {
+        run(stream, headers, spec, path, body);
+      } catch (e) {
+        o.onError(e instanceof Error ? e : new Error(String(e)));
+        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      }
+    });
+    return true;
+  };
+
+  const shutdown = (): void => {
+    shuttingDown = true;
+    for (const ac of active) ac.abort(SHUTDOWN);
+  };
+  return { take, shutdown };
+}

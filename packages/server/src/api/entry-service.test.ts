@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { createContextValues, createHandlerContext } from '@connectrpc/connect';
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { cryptoRandom } from '@ztwim/core';
+import { FakeClock } from '@ztwim/testkit';
+import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
+import { EntryService, GetAuthorizedEntriesResponseSchema, encodingOf } from '@ztwim/proto';
+import { SqliteDataStore } from '../datastore/sqlite/sqlite-datastore.ts';
+import { callerKey } from './caller.ts';
+import { entryService } from './entry-service.ts';
+
+test('GetAuthorizedEntries: the pre-made encoding is byte for byte the message encoding, and follows entry changes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ztwim-entry-svc-'));
+  const ds = await SqliteDataStore.open({ path: join(dir, 'ds.sqlite3'), clock: new FakeClock(), random: cryptoRandom });
+  try {
+    const agent = 'spiffe://example.org/spire/agent/join_token/t';
+    for (let i = 0; i < 50; i++) {
+      await ds.createEntry({ spiffeId: `spiffe://example.org/w/${i}`, parentId: agent, selectors: [{ type: 'unix', value: `uid:${i}` }], dnsNames: i % 2 === 0 ? [`w${i}.example.org`] : [], hint: `h${i}` });
+    }
+    await ds.createEntry({ spiffeId: 'spiffe://example.org/other', parentId: 'spiffe://example.org/spire/agent/join_token/u', selectors: [{ type: 'unix', value: 'uid:1' }] });
+    const svc = entryService({ dataStore: ds, trustDomain: TrustDomain.parse('example.org'), nodeSelectors: async () => [] });
+    const call = async () => {
+      const ctx = createHandlerContext({
+        service: EntryService,
+        method: EntryService.method.getAuthorizedEntries,
+        protocolName: 'grpc',
+        requestMethod: 'POST',
+        url: 'http://x/',
+        contextValues: createContextValues().set(callerKey, { local: false, admin: false, remoteAddress: '', agentId: SpiffeId.parse(agent) }),
+      });
+      const res = await svc.getAuthorizedEntries!({ $typeName: 'spire.api.server.entry.v1.GetAuthorizedEntriesRequest' } as never, ctx);
+      return res as ReturnType<typeof fromBinary<typeof GetAuthorizedEntriesResponseSchema>>;
+    };
+    const first = await call();
+    const bytes = encodingOf(first);
+    assert.ok(bytes !== undefined, 'the answer carries its encoding');
+    assert.deepEqual(Buffer.from(toBinary(GetAuthorizedEntriesResponseSchema, first)), Buffer.from(bytes), 'toBinary of the message gives the same bytes');
+    const decoded = fromBinary(GetAuthorizedEntriesResponseSchema, bytes);
+    assert.equal(decoded.entries.length, 50);
+    assert.deepEqual(new Set(decoded.entries.map((e) => `${e.spiffeId?.path}|${e.hint}|${e.dnsNames.join(',')}`)), new Set(Array.from({ length: 50 }, (_, i) => `/w/${i}|h${i}|${i % 2 === 0 ? `w${i}.example.org` : ''}`)));
+
+    // An entry change reaches the next answer (its encoding is not reused).
+    const target = decoded.entries.find((e) => e.spiffeId?.path === '/w/7');
+    assert.ok(target !== undefined);
+    await ds.updateEntry({ id: target.id, hint: 'changed' }, { hint: true });
+    const second = await call();
+    const again = fromBinary(GetAuthorizedEntriesResponseSchema, encodingOf(second) ?? new Uint8Array());
+    assert.equal(again.entries.find((e) => e.id === target.id)?.hint, 'changed');
+    assert.deepEqual(Buffer.from(toBinary(GetAuthorizedEntriesResponseSchema, second)), Buffer.from(encodingOf(second) ?? []));
+  } finally {
+    await ds.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('GetAuthorizedEntries for an agent with no entries: an empty answer, encoded as such', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ztwim-entry-svc-'));
+  const ds = await SqliteDataStore.open({ path: join(dir, 'ds.sqlite3'), clock: new FakeClock(), random: cryptoRandom });
+  try {
+    const svc = entryService({ dataStore: ds, trustDomain: TrustDomain.parse('example.org'), nodeSelectors: async () => [] });
+    const ctx = createHandlerContext({
+      service: EntryService, method: EntryService.method.getAuthorizedEntries, protocolName: 'grpc', requestMethod: 'POST', url: 'http://x/',
+      contextValues: createContextValues().set(callerKey, { local: false, admin: false, remoteAddress: '', agentId: SpiffeId.parse('spiffe://example.org/spire/agent/x') }),
+    });
+    const res = await svc.getAuthorizedEntries!({} as never, ctx);
+    assert.equal(encodingOf(res as never)?.length, 0);
+    assert.equal(toBinary(GetAuthorizedEntriesResponseSchema, res as never).length, 0);
+  } finally {
+    await ds.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
