@@ -3,6 +3,7 @@ import * as net from 'node:net';
 import type * as http2 from 'node:http2';
 import type { Interceptor, Transport } from '@connectrpc/connect';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
+import { directUnaryClient } from './direct-unary-client.ts';
 
 /** A connect `Transport` that owns its HTTP/2 connection and can be closed. */
 export interface GrpcClientTransport extends Transport {
@@ -42,8 +43,17 @@ function finish(baseUrl: string, opts: GrpcClientOptions, nodeOptions: http2.Sec
     ...(opts.defaultTimeoutMs === undefined ? {} : { defaultTimeoutMs: opts.defaultTimeoutMs }),
     ...(opts.readMaxBytes === undefined ? {} : { readMaxBytes: opts.readMaxBytes }),
   });
+  // Unary calls go straight to the session's HTTP/2 streams (direct-unary-client.ts); streaming
+  // calls through connect-node, on the same connection.
+  const unary = directUnaryClient({
+    sessionManager,
+    baseUrl,
+    ...(opts.interceptors === undefined ? {} : { interceptors: opts.interceptors }),
+    ...(opts.defaultTimeoutMs === undefined ? {} : { defaultTimeoutMs: opts.defaultTimeoutMs }),
+    ...(opts.readMaxBytes === undefined ? {} : { readMaxBytes: opts.readMaxBytes }),
+  });
   return {
-    unary: (...args) => transport.unary(...args),
+    unary,
     stream: (...args) => transport.stream(...args),
     close: () => sessionManager.abort(),
   };

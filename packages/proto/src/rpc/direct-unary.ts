@@ -23,7 +23,7 @@ import {
 import { setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethod, type DescService, type MessageShape } from '@bufbuild/protobuf';
 import { encodingOf } from './encoded.ts';
-import { GRPC_OK_HEADERS, collectRequestBody, grpcFrame, grpcPrefix, isGrpcProtoContentType, parseGrpcTimeout, unaryRequestPayload } from './grpc-wire.ts';
+import { GRPC_OK_HEADERS, collectRequestBody, fetchHeaders, grpcFrame, grpcPrefix, isGrpcProtoContentType, parseGrpcTimeout, unaryRequestPayload } from './grpc-wire.ts';
 
 export type UnarySpec = MethodImplSpec & { kind: 'unary' };
 
@@ -82,17 +82,6 @@ export interface DirectUnaryOptions {
   readonly writeMaxBytes: number;
   readonly contextValues?: (conn: GrpcConnection) => ContextValues;
   readonly onError: (err: Error) => void;
-}
-
-/** Request headers as a fetch Headers object (pseudo-headers dropped), built only when asked for. */
-function toHeaders(h: http2.IncomingHttpHeaders): Headers {
-  const out = new Headers();
-  for (const [k, v] of Object.entries(h)) {
-    if (k.startsWith(':') || v === undefined) continue;
-    if (Array.isArray(v)) for (const x of v) out.append(k, x);
-    else out.append(k, v);
-  }
-  return out;
 }
 
 function headersObject(h: Headers, into: http2.OutgoingHttpHeaders): http2.OutgoingHttpHeaders {
@@ -182,7 +171,7 @@ export function directUnary(specs: ReadonlyMap<string, UnarySpec>, o: DirectUnar
     const service: DescService = spec.method.parent;
     const url = `http://${String(headers[':authority'] ?? 'localhost')}${path}`;
     let reqHeader: Headers | undefined;
-    const requestHeader = (): Headers => (reqHeader ??= toHeaders(headers));
+    const requestHeader = (): Headers => (reqHeader ??= fetchHeaders(headers));
     const responseHeader = new Headers();
     const responseTrailer = new Headers();
     const ctx: HandlerContext = {

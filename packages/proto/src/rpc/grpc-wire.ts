@@ -111,3 +111,14 @@ export function unaryRequestPayload(headers: http2.IncomingHttpHeaders, body: Bu
   }
   return payload;
 }
+
+/** HTTP/2 request or response headers as a fetch Headers object (pseudo-headers dropped). */
+export function fetchHeaders(h: http2.IncomingHttpHeaders): Headers {
+  const out = new Headers();
+  for (const [k, v] of Object.entries(h)) {
+    if (k.startsWith(':') || v === undefined) continue;
+    if (Array.isArray(v)) for (const x of v) out.append(k, x);
+    else out.append(k, String(v));
+  }
+  return out;
+}
