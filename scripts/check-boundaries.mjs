@@ -43,7 +43,7 @@ for (const dir of readdirSync(join(root, 'packages'))) {
   for (const d of declared) if (!rules.includes(d)) problems.push(`packages/${dir}/package.json: must not depend on @ztwim/${d}`);
   for (const file of walk(join(pkgDir, 'src'))) {
     const src = readFileSync(file, 'utf8');
-    const isTest = /\.test(-suite)?\.ts$/.test(file) || file.includes('/testdata/');
+    const isTest = /\.test(-suite|-util)?\.ts$/.test(file) || file.includes('/testdata/');
     for (const m of src.matchAll(importRe)) {
       const target = (m[1] ?? m[2] ?? m[3]).slice(7);
       if (target === dir) { problems.push(`${relative(root, file)}: imports its own package by name`); continue; }

@@ -7,6 +7,7 @@ import { ZtwimError, createLogger, systemClock, answerX509PopChallenge, marshalX
 import { pemToDerList, SpiffeBundle, TrustDomain } from '@ztwim/spiffe';
 import { permissionDeniedReasonOf, PermissionDeniedDetails_Reason, type Bundle } from '@ztwim/proto';
 import type { AgentConfig } from './config/agent-config.ts';
+import { watchHints } from './client/hints.ts';
 import { ServerClient, attestAgent, renewAgent, type AgentCredentials, type NodeAttestationData } from './client/server-client.ts';
 import { CacheManager } from './manager/cache-manager.ts';
 import { startWorkloadEndpoint } from './endpoints/workload-api.ts';
@@ -226,6 +227,17 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     }
     return new ZtwimError('ERR_PERMISSION_DENIED', 'agent permission denied', { cause: e, fields: { reason: e.rawMessage } });
   };
+  // A ztwim server hints when this agent's entries change: the loop then syncs at once instead of
+  // at the end of its interval (client/hints.ts; a spire-server has no such service).
+  let wake = new AbortController();
+  let hinted = false;
+  const hints = watchHints({
+    client: () => client,
+    clock,
+    log,
+    signal: stop.signal,
+    onHint: () => { hinted = true; wake.abort(); },
+  });
   const loop = async (): Promise<void> => {
     for (;;) {
       try {
@@ -256,11 +268,21 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
         if (isDenied(e)) throw fatal(e);
         log.warn({ err: e }, 'agent loop error');
       }
-      try { await clock.sleep(cache.nextDelayMs(), stop.signal); } catch { return; }
+      if (!hinted) {
+        try {
+          await clock.sleep(cache.nextDelayMs(), AbortSignal.any([stop.signal, wake.signal]));
+        } catch {
+          if (stop.signal.aborted) return;
+        }
+      }
+      hinted = false;
+      wake = new AbortController();
     }
   };
   let closed = false;
   const done = loop().finally(async () => {
+    stop.abort();
+    await hints;
     client.close();
     await endpoint.close({ graceMs: 1000 });
   }).catch((e: unknown) => {

@@ -379,6 +379,18 @@ export type {
   GetInfoResponse_Cert,
 } from './gen/spire/api/server/debug/v1/debug_pb.ts';
 
+// ztwim.agent.v1 (ztwim's own: entry-change hints from server to agent)
+export {
+  file_ztwim_agent_v1_hints,
+  WatchRequestSchema as HintsWatchRequestSchema,
+  HintSchema,
+  AgentHints as AgentHintsService,
+} from './gen/ztwim/agent/v1/hints_pb.ts';
+export type {
+  WatchRequest as HintsWatchRequest,
+  Hint,
+} from './gen/ztwim/agent/v1/hints_pb.ts';
+
 // grpc.health.v1
 export {
   file_grpc_health_v1_health,

@@ -13,7 +13,7 @@ import {
   type Random,
 } from '@ztwim/core';
 import { derToPem, SpiffeId } from '@ztwim/spiffe';
-import { AgentService, BundleService, DebugService, EntryService, HealthService, SvidService, errorMappingInterceptor } from '@ztwim/proto';
+import { AgentHintsService, AgentService, BundleService, DebugService, EntryService, HealthService, SvidService, errorMappingInterceptor } from '@ztwim/proto';
 import type { ServerConfig } from './config/server-config.ts';
 import type { DataStore, Bundle } from './datastore/datastore.ts';
 import { SqliteDataStore } from './datastore/sqlite/sqlite-datastore.ts';
@@ -23,6 +23,7 @@ import { authorizationInterceptor, NODE_CACHE_MAX_AGE_MS } from './api/authz.ts'
 import { bundleService } from './api/bundle-service.ts';
 import { debugService, healthService } from './api/debug-health.ts';
 import { entryService } from './api/entry-service.ts';
+import { EntryChanges, hintsService } from './api/hints-service.ts';
 import { grpcCodeResolver } from './api/errors.ts';
 import { svidService } from './api/svid-service.ts';
 import { telemetryInterceptor } from './api/telemetry.ts';
@@ -147,8 +148,11 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     };
     const startedAt = clock.now();
     let serverChain: Uint8Array[] = [];
+    // Entry writes and index refreshes wake the agents watching for hints (AgentHints/Watch).
+    const entryChanges = new EntryChanges();
     const routes = (r: ConnectRouter): void => {
-      r.service(EntryService, entryService({ dataStore: ds, trustDomain: td, nodeSelectors }));
+      r.service(EntryService, entryService({ dataStore: ds, trustDomain: td, nodeSelectors, onWrite: () => entryChanges.notify() }));
+      r.service(AgentHintsService, hintsService({ dataStore: ds, nodeSelectors, changes: entryChanges }));
       r.service(AgentService, agentService({ dataStore: ds, trustDomain: td, authority, attestors, agentTtlMs: cfg.agentTtlMs, clock, random, log: log.child({ subsystem: 'agent_api' }) }));
       r.service(BundleService, bundleService({ dataStore: ds, trustDomain: td }));
       r.service(SvidService, svidService({ dataStore: ds, trustDomain: td, authority, log: log.child({ subsystem: 'svid_api' }), nodeSelectors, onMint: (kind) => metrics.svidsMinted.inc({ type: kind }) }));
@@ -240,6 +244,8 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       if (ds.warmUp === undefined || indexRefreshStopped) return;
       cancelIndexRefresh = clock.setTimer(5_000, () => {
         (ds.warmUp?.() ?? Promise.resolve())
+          // Watching agents check whether their entries changed (also by other servers' writes).
+          .then(() => entryChanges.notify())
           .catch((e: unknown) => log.warn({ error: (e as Error).message }, 'Entry index refresh failed'))
           .finally(refreshIndex);
       });

@@ -2,7 +2,7 @@
 import * as crypto from 'node:crypto';
 import { createClient, type Client } from '@connectrpc/connect';
 import {
-  AgentService, BundleService, EntryService, SvidService,
+  AgentHintsService, AgentService, BundleService, EntryService, SvidService,
   createTcpGrpcTransport, type GrpcClientTransport,
   type AttestAgentRequest, type Bundle, type Entry,
 } from '@ztwim/proto';
@@ -62,6 +62,8 @@ export class ServerClient {
   readonly entry: Client<typeof EntryService>;
   readonly svid: Client<typeof SvidService>;
   readonly bundle: Client<typeof BundleService>;
+  /** ztwim servers only (spire-server answers Unimplemented): entry-change hints. */
+  readonly hints: Client<typeof AgentHintsService>;
 
   constructor(opts: ServerClientOptions, creds?: AgentCredentials) {
     this.#opts = opts;
@@ -70,6 +72,7 @@ export class ServerClient {
     this.entry = createClient(EntryService, this.#transport);
     this.svid = createClient(SvidService, this.#transport);
     this.bundle = createClient(BundleService, this.#transport);
+    this.hints = createClient(AgentHintsService, this.#transport);
   }
 
   get options(): ServerClientOptions { return this.#opts; }

@@ -15,6 +15,8 @@ const POLICY: Readonly<Record<string, readonly Role[]>> = {
   'spire.api.server.agent.v1.Agent/RenewAgent': ['agent'],
   'spire.api.server.entry.v1.Entry/GetAuthorizedEntries': ['agent'],
   'spire.api.server.entry.v1.Entry/SyncAuthorizedEntries': ['agent'],
+  // ztwim's own (not SPIRE's): entry-change hints for the calling agent.
+  'ztwim.agent.v1.AgentHints/Watch': ['agent'],
   'spire.api.server.svid.v1.SVID/BatchNewX509SVID': ['agent'],
   'spire.api.server.svid.v1.SVID/NewJWTSVID': ['agent'],
   'spire.api.server.bundle.v1.Bundle/GetFederatedBundle': ['local', 'admin', 'agent'],

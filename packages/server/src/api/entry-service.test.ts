@@ -1,22 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { createContextValues, createHandlerContext } from '@connectrpc/connect';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
-import { cryptoRandom } from '@ztwim/core';
-import { FakeClock } from '@ztwim/testkit';
 import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
 import { EntryService, GetAuthorizedEntriesResponseSchema, encodingOf } from '@ztwim/proto';
-import { SqliteDataStore } from '../datastore/sqlite/sqlite-datastore.ts';
+import { withTempSqliteStore } from '../datastore/sqlite/temp-store.test-util.ts';
 import { callerKey } from './caller.ts';
 import { entryService } from './entry-service.ts';
 
 test('GetAuthorizedEntries: the pre-made encoding is byte for byte the message encoding, and follows entry changes', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ztwim-entry-svc-'));
-  const ds = await SqliteDataStore.open({ path: join(dir, 'ds.sqlite3'), clock: new FakeClock(), random: cryptoRandom });
-  try {
+  await withTempSqliteStore(async (ds) => {
     const agent = 'spiffe://example.org/spire/agent/join_token/t';
     for (let i = 0; i < 50; i++) {
       await ds.createEntry({ spiffeId: `spiffe://example.org/w/${i}`, parentId: agent, selectors: [{ type: 'unix', value: `uid:${i}` }], dnsNames: i % 2 === 0 ? [`w${i}.example.org`] : [], hint: `h${i}` });
@@ -51,16 +44,11 @@ test('GetAuthorizedEntries: the pre-made encoding is byte for byte the message e
     const again = fromBinary(GetAuthorizedEntriesResponseSchema, encodingOf(second) ?? new Uint8Array());
     assert.equal(again.entries.find((e) => e.id === target.id)?.hint, 'changed');
     assert.deepEqual(Buffer.from(toBinary(GetAuthorizedEntriesResponseSchema, second)), Buffer.from(encodingOf(second) ?? []));
-  } finally {
-    await ds.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('GetAuthorizedEntries for an agent with no entries: an empty answer, encoded as such', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ztwim-entry-svc-'));
-  const ds = await SqliteDataStore.open({ path: join(dir, 'ds.sqlite3'), clock: new FakeClock(), random: cryptoRandom });
-  try {
+  await withTempSqliteStore(async (ds) => {
     const svc = entryService({ dataStore: ds, trustDomain: TrustDomain.parse('example.org'), nodeSelectors: async () => [] });
     const ctx = createHandlerContext({
       service: EntryService, method: EntryService.method.getAuthorizedEntries, protocolName: 'grpc', requestMethod: 'POST', url: 'http://x/',
@@ -69,8 +57,5 @@ test('GetAuthorizedEntries for an agent with no entries: an empty answer, encode
     const res = await svc.getAuthorizedEntries!({} as never, ctx);
     assert.equal(encodingOf(res as never)?.length, 0);
     assert.equal(toBinary(GetAuthorizedEntriesResponseSchema, res as never).length, 0);
-  } finally {
-    await ds.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -25,6 +25,8 @@ export interface EntryServiceDeps {
   readonly trustDomain: TrustDomain;
   /** The node selectors of an agent (for node-alias resolution). */
   readonly nodeSelectors: (agentId: string) => Promise<Array<{ type: string; value: string }>>;
+  /** Called after every entry write call (create, update, delete), e.g. to hint agents. */
+  readonly onWrite?: () => void;
 }
 
 const SYNC_PAGE = 500;
@@ -145,6 +147,7 @@ export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntrySe
             : failed(r.error);
         });
       }
+      deps.onWrite?.();
       return { results: results.map((r) => r ?? failed(new ZtwimError('ERR_DATASTORE', 'datastore: batch result missing'))) };
     },
 
@@ -163,6 +166,7 @@ export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntrySe
           results.push({ status: statusOf(e, grpcCodeResolver) });
         }
       }
+      deps.onWrite?.();
       return { results };
     },
 
@@ -177,6 +181,7 @@ export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntrySe
           results.push({ status: statusOf(e, grpcCodeResolver), id });
         }
       }
+      deps.onWrite?.();
       return { results };
     },
 
