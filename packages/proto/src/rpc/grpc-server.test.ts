@@ -264,6 +264,27 @@ test('server streaming: several messages, then the client cancels and the handle
   });
 });
 
+test('many open server streams at once raise no MaxListenersExceededWarning', async () => {
+  await withWorkloadClient(async (wl, fx) => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => { warnings.push(`${w.name}: ${w.message}`); };
+    process.on('warning', onWarning);
+    const acs = Array.from({ length: 20 }, () => new AbortController());
+    try {
+      const open = acs.map(async (ac) => {
+        for await (const _ of wl.fetchJWTBundles({}, { signal: ac.signal })) { /* the handler keeps the stream open */ }
+      });
+      while (fx.streamsStarted < 20) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setImmediate(r));
+      for (const ac of acs) ac.abort();
+      await Promise.allSettled(open);
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.deepEqual(warnings.filter((w) => w.includes('MaxListeners')), []);
+  });
+});
+
 test('a client that hangs up mid-stream does not crash the server', async () => {
   const p = sockPath();
   const fx = await startFixture({ path: p });

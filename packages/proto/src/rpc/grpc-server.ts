@@ -2,6 +2,7 @@
 // so handlers can see the connection: the Unix socket (for SO_PEERCRED) or the
 // TLS client certificate, through `contextValues`. Unary calls are answered directly on the
 // HTTP/2 stream (direct-unary.ts); streaming calls go through connect-node.
+import { setMaxListeners } from 'node:events';
 import * as fs from 'node:fs/promises';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
@@ -115,6 +116,9 @@ function listen(server: net.Server, l: GrpcListen): Promise<void> {
 /** Starts a gRPC server; resolves once it is listening. */
 export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<GrpcServer> {
   const shutdown = new AbortController();
+  // connect-node links every open call to this signal: one listener per open stream is expected
+  // (agents' long-lived hint streams), not a leak worth Node's MaxListenersExceededWarning.
+  setMaxListeners(0, shutdown.signal);
   const contextValues = opts.contextValues;
   const unarySpecs = new Map<string, UnarySpec>();
   const handler = connectNodeAdapter({
