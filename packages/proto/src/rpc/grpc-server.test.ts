@@ -174,37 +174,59 @@ test('error codes, raw messages and details propagate to the client', async () =
   });
 });
 
-test('unary calls are answered on the HTTP/2 stream, streaming calls go through connect-node', async () => {
-  await withWorkloadClient(async (wl, fx) => {
-    let compat = 0;
-    fx.server.httpServer.on('request', () => compat++);
-    const res = await wl.fetchJWTSVID({ audience: ['a'] });
-    assert.equal(res.svids[0]?.spiffeId, 'spiffe://example.org/w');
-    await assert.rejects(wl.fetchJWTSVID({ audience: ['denied'] }), (e: unknown) => permissionDeniedReasonOf(e) === PermissionDeniedDetails_Reason.AGENT_BANNED);
-    assert.equal(compat, 0, 'unary calls never reached the compatibility layer');
-    const enc = await wl.fetchJWTSVID({ audience: ['encoded'] });
-    assert.equal(enc.svids[0]?.spiffeId, 'spiffe://example.org/from-bytes', 'a pre-made encoding is written as is');
-    for await (const _ of wl.fetchX509Bundles({})) break;
-    assert.equal(compat, 1, 'the streaming call did');
+/** One call from a raw HTTP/2 client (no client-side deadline of its own): its grpc-status and how many body bytes came. */
+async function rawCall(h2: http2.ClientHttp2Session, path: string, headers: http2.OutgoingHttpHeaders, body: Buffer): Promise<{ status: string; bytes: number }> {
+  const st = h2.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...headers });
+  let bytes = 0;
+  st.on('data', (d: Buffer) => { bytes += d.length; });
+  const status = await new Promise<string>((resolve) => {
+    st.on('response', (h) => { if (h['grpc-status'] !== undefined) resolve(String(h['grpc-status'])); });
+    st.on('trailers', (t) => resolve(String(t['grpc-status'])));
+    st.end(body);
   });
-});
+  return { status, bytes };
+}
 
-test('unary deadline: the server answers DeadlineExceeded and aborts the handler; a cancel aborts it too', async () => {
+/** A fixture on a fresh socket with a connect transport and a raw HTTP/2 session on it, all closed after `fn`. */
+async function withClients(fn: (c: { fx: Fixture; transport: ReturnType<typeof createUnixGrpcTransport>; h2: http2.ClientHttp2Session }) => Promise<void>): Promise<void> {
   const p = sockPath();
   const fx = await startFixture({ path: p });
   const transport = createUnixGrpcTransport(p);
   const h2 = http2.connect('http://localhost', { createConnection: () => net.connect(p) });
   try {
+    await fn({ fx, transport, h2 });
+  } finally {
+    h2.close();
+    transport.close();
+    await fx.server.close();
+  }
+}
+
+test('unary and server-streaming calls are answered on the HTTP/2 stream; JSON goes through connect-node', async () => {
+  await withClients(async ({ fx, transport, h2 }) => {
+    const wl = createClient(SpiffeWorkloadAPI, transport);
+    let compat = 0;
+    fx.server.httpServer.on('request', () => compat++);
+    const res = await wl.fetchJWTSVID({ audience: ['a'] });
+    assert.equal(res.svids[0]?.spiffeId, 'spiffe://example.org/w');
+    await assert.rejects(wl.fetchJWTSVID({ audience: ['denied'] }), (e: unknown) => permissionDeniedReasonOf(e) === PermissionDeniedDetails_Reason.AGENT_BANNED);
+    const enc = await wl.fetchJWTSVID({ audience: ['encoded'] });
+    assert.equal(enc.svids[0]?.spiffeId, 'spiffe://example.org/from-bytes', 'a pre-made encoding is written as is');
+    for await (const m of wl.fetchX509Bundles({})) { assert.deepEqual(Object.keys(m.bundles), ['spiffe://td0']); break; }
+    assert.equal(compat, 0, 'unary and server-streaming calls never reached the compatibility layer');
+    // gRPC with JSON messages is connect-node's job.
+    const json = Buffer.from('{}');
+    const frame = Buffer.concat([Buffer.from([0, 0, 0, 0, json.length]), json]);
+    assert.equal((await rawCall(h2, '/grpc.health.v1.Health/Check', { 'content-type': 'application/grpc+json' }, frame)).status, '0');
+    assert.equal(compat, 1, 'the JSON call went through connect-node');
+  });
+});
+
+test('unary deadline: the server answers DeadlineExceeded and aborts the handler; a cancel aborts it too', async () => {
+  await withClients(async ({ fx, transport, h2 }) => {
     // A raw client that sends grpc-timeout and never cancels by itself: the deadline is the server's.
     const body = Buffer.from([0, 0, 0, 0, 6, 0x0a, 0x04, ...Buffer.from('slow')]);
-    const st = h2.request({ ':method': 'POST', ':path': '/SpiffeWorkloadAPI/FetchJWTSVID', 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '100m' });
-    const status = new Promise<string>((resolve) => {
-      st.on('response', (h) => { if (h['grpc-status'] !== undefined) resolve(String(h['grpc-status'])); });
-      st.on('trailers', (t) => resolve(String(t['grpc-status'])));
-    });
-    st.resume();
-    st.end(body);
-    assert.equal(await status, String(Code.DeadlineExceeded));
+    assert.equal((await rawCall(h2, '/SpiffeWorkloadAPI/FetchJWTSVID', { 'grpc-timeout': '100m' }, body)).status, String(Code.DeadlineExceeded));
     await waitFor(() => fx.unaryAborts.length === 1);
     assert.ok(fx.unaryAborts[0] instanceof ConnectError && fx.unaryAborts[0].code === Code.DeadlineExceeded, String(fx.unaryAborts[0]));
     // A client that cancels: the handler sees Canceled; the server keeps serving.
@@ -216,11 +238,16 @@ test('unary deadline: the server answers DeadlineExceeded and aborts the handler
     await waitFor(() => fx.unaryAborts.length === 2);
     assert.ok(fx.unaryAborts[1] instanceof ConnectError && fx.unaryAborts[1].code === Code.Canceled, String(fx.unaryAborts[1]));
     assert.equal((await wl.fetchJWTSVID({ audience: ['a'] })).svids.length, 1);
-  } finally {
-    h2.close();
-    transport.close();
-    await fx.server.close();
-  }
+  });
+});
+
+test('server-stream deadline: messages, then DeadlineExceeded in the trailers, and the handler sees the abort', async () => {
+  await withClients(async ({ fx, h2 }) => {
+    const r = await rawCall(h2, '/SpiffeWorkloadAPI/FetchJWTBundles', { 'grpc-timeout': '150m' }, Buffer.from([0, 0, 0, 0, 0]));
+    assert.equal(r.status, String(Code.DeadlineExceeded));
+    assert.ok(r.bytes > 0, 'the messages before the deadline were delivered');
+    await fx.streamAborted[0];
+  });
 });
 
 async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
