@@ -269,11 +269,19 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
         log.warn({ err: e }, 'agent loop error');
       }
       if (!hinted) {
+        // Woken by a hint or by stop (no AbortSignal.any on the long-lived stop signal: each
+        // composite would stay registered on it for the agent's whole life).
+        const w = wake;
+        const onStop = (): void => w.abort();
+        stop.signal.addEventListener('abort', onStop, { once: true });
         try {
-          await clock.sleep(cache.nextDelayMs(), AbortSignal.any([stop.signal, wake.signal]));
+          await clock.sleep(cache.nextDelayMs(), w.signal);
         } catch {
-          if (stop.signal.aborted) return;
+          /* woken */
+        } finally {
+          stop.signal.removeEventListener('abort', onStop);
         }
+        if (stop.signal.aborted) return;
       }
       hinted = false;
       wake = new AbortController();
