@@ -42,6 +42,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
 import { goBuild, PeerMissingError, REPO_ROOT, spireAgentBin, spireServerBin, SPIRE_VERSION } from '../test/interop/lib/peers.ts';
 import { freePort, runBinary } from '../test/interop/lib/spire-admin.ts';
+import { agentConf, serverConf } from '../test/interop/lib/server-conf.ts';
 
 const args = process.argv.slice(2);
 const flagValue = (name: string): string | undefined => {
@@ -191,61 +192,6 @@ function nodeArgs(profDir: string | undefined): string[] {
   return [...a, join(BENCH_DIR, 'agent-proc.mjs')];
 }
 
-function serverConf(dir: string, port: number): string {
-  return `server {
-  bind_address = "127.0.0.1"
-  bind_port = "${port}"
-  socket_path = "${join(dir, 'admin.sock')}"
-  trust_domain = "${TD}"
-  data_dir = "${join(dir, 'data')}"
-  log_level = "WARN"
-  ca_key_type = "ec-p256"
-  jwt_key_type = "ec-p256"
-  ca_ttl = "24h"
-  default_x509_svid_ttl = "1h"
-  default_jwt_svid_ttl = "5m"
-}
-plugins {
-  DataStore "sql" {
-    plugin_data {
-      database_type = "sqlite3"
-      connection_string = "${join(dir, 'data', 'datastore.sqlite3')}"
-    }
-  }
-  KeyManager "memory" {
-    plugin_data {}
-  }
-  NodeAttestor "join_token" {
-    plugin_data {}
-  }
-}
-`;
-}
-
-function agentConf(dir: string, port: number, token: string): string {
-  return `agent {
-  data_dir = "${join(dir, 'data')}"
-  log_level = "WARN"
-  server_address = "127.0.0.1"
-  server_port = ${port}
-  socket_path = "${join(dir, 'workload.sock')}"
-  trust_bundle_path = "${join(dir, 'bundle.pem')}"
-  trust_domain = "${TD}"
-  join_token = "${token}"
-}
-plugins {
-  NodeAttestor "join_token" {
-    plugin_data {}
-  }
-  KeyManager "memory" {
-    plugin_data {}
-  }
-  WorkloadAttestor "unix" {
-    plugin_data {}
-  }
-}
-`;
-}
 
 async function serverCli(argv: readonly string[], socket: string): Promise<string> {
   const r = await runBinary(spireServerBin(), [...argv, '-socketPath', socket]);
@@ -261,7 +207,13 @@ async function startColumn(col: Column, root: string): Promise<Running> {
   mkdirSync(join(adir, 'data'), { recursive: true });
   const port = await freePort();
   const sconf = join(sdir, 'server.conf');
-  writeFileSync(sconf, serverConf(sdir, port));
+  writeFileSync(sconf, serverConf({
+    port,
+    socketPath: join(sdir, 'admin.sock'),
+    trustDomain: TD,
+    dataDir: join(sdir, 'data'),
+    settings: { log_level: 'WARN', ca_key_type: 'ec-p256', jwt_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h', default_jwt_svid_ttl: '5m' },
+  }));
   const adminSocket = join(sdir, 'admin.sock');
   const server = col.server === 'spire'
     ? startProc('spire-server', spireServerBin(), ['run', '-config', sconf], sdir)
@@ -278,7 +230,18 @@ async function startColumn(col: Column, root: string): Promise<Running> {
   writeFileSync(join(adir, 'bundle.pem'), await serverCli(['bundle', 'show'], adminSocket));
   const seed = await loadgen<SeedResult>('seed', ['-admin', adminSocket, '-parent', agentId, '-uid', String(UID), '-n', String(ENTRIES)], 120_000);
   const aconf = join(adir, 'agent.conf');
-  writeFileSync(aconf, agentConf(adir, port, token));
+  // Both agents at their own default sync interval (5 s), memory KeyManager.
+  writeFileSync(aconf, agentConf({
+    serverPort: port,
+    trustDomain: TD,
+    dataDir: join(adir, 'data'),
+    socketPath: join(adir, 'workload.sock'),
+    logLevel: 'WARN',
+    joinToken: token,
+    trustBundlePath: join(adir, 'bundle.pem'),
+    keyManager: 'memory',
+    syncInterval: null,
+  }));
   const workloadSocket = join(adir, 'workload.sock');
   const t0 = performance.now();
   const agent = col.agent === 'spire'

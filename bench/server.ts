@@ -53,6 +53,7 @@ import { findSpireBinary, freePort } from '../test/interop/lib/spire-admin.ts';
 import { SPIRE_VERSION, goBuild } from '../test/interop/lib/peers.ts';
 import { derToPem } from '@ztwim/spiffe';
 import { makeTmpDir, type TmpDir } from '../test/interop/lib/tmp.ts';
+import { serverConf } from '../test/interop/lib/server-conf.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const TD = 'example.org';
@@ -181,38 +182,6 @@ interface Target {
   readonly command: (conf: string) => { cmd: string; args: string[] };
 }
 
-function serverConf(dir: string, port: number, dataStore: string, telemetry: string): string {
-  const dataDir = join(dir, 'data');
-  return `server {
-  bind_address = "127.0.0.1"
-  bind_port = "${port}"
-  socket_path = "${join(dir, 'api.sock')}"
-  trust_domain = "${TD}"
-  data_dir = "${dataDir}"
-  log_level = "WARN"
-  ca_key_type = "ec-p256"
-  ca_ttl = "24h"
-  default_x509_svid_ttl = "1h"
-  default_jwt_svid_ttl = "5m"
-}
-
-plugins {
-  DataStore "sql" {
-    plugin_data {
-${dataStore}
-    }
-  }
-  KeyManager "disk" {
-    plugin_data {
-      keys_path = "${join(dataDir, 'keys.json')}"
-    }
-  }
-  NodeAttestor "join_token" {
-    plugin_data {}
-  }
-}
-${telemetry}`;
-}
 
 const live = new Set<ChildProcess>();
 const tmpDirs = new Set<TmpDir>();
@@ -443,7 +412,16 @@ async function benchTarget(t: Target, pgUrl: string | undefined): Promise<Result
   // ztwim serves Prometheus metrics by default (0.0.0.0:9402): moved to a free loopback port so
   // runs never collide. SPIRE keeps its default (no Prometheus sink).
   const telemetry = t.key === 'spire' ? '' : `telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = ${await freePort()}\n  }\n}\n`;
-  const conf = tmp.write('server.conf', serverConf(tmp.path, port, dataStore, telemetry));
+  const conf = tmp.write('server.conf', serverConf({
+    port,
+    socketPath: join(tmp.path, 'api.sock'),
+    trustDomain: TD,
+    dataDir,
+    settings: { log_level: 'WARN', ca_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h', default_jwt_svid_ttl: '5m' },
+    dataStorePluginData: dataStore,
+    keyManager: { disk: join(dataDir, 'keys.json') },
+    trailer: telemetry,
+  }));
   const { cmd, args } = t.command(conf);
   let proc: RunningProc | undefined;
   let admin: Admin | undefined;

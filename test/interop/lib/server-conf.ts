@@ -75,8 +75,11 @@ export interface AgentConfOptions {
   readonly trustDomain: string;
   readonly dataDir: string;
   readonly socketPath: string;
-  readonly syncInterval?: string;
+  /** `experimental.sync_interval`; default 500ms; null leaves it out (the agent's own 5 s default). */
+  readonly syncInterval?: string | null;
   readonly logLevel?: string;
+  /** KeyManager plugin: disk in the data dir (default) or memory. */
+  readonly keyManager?: 'disk' | 'memory';
   readonly joinToken?: string;
   readonly trustBundlePath?: string;
   /** The NodeAttestor block; default join_token. */
@@ -85,9 +88,14 @@ export interface AgentConfOptions {
   readonly unixPluginData?: string;
 }
 
-/** The agent.conf the tests write for ztwim's agent: disk KeyManager in the data dir, unix workload attestor. */
+/**
+ * The agent.conf the tests and benches write for ztwim's agent and for spire-agent: join_token
+ * attestation (or `nodeAttestor`), disk KeyManager in the data dir (or memory), unix workload attestor.
+ */
 export function agentConf(o: AgentConfOptions): string {
   const opt = (key: string, v: string | undefined): string => (v === undefined ? '' : `  ${key} = "${v}"\n`);
+  const sync = o.syncInterval === null ? '' : `  experimental { sync_interval = "${o.syncInterval ?? '500ms'}" }\n`;
+  const keyManager = o.keyManager === 'memory' ? 'KeyManager "memory" { plugin_data {} }' : `KeyManager "disk" { plugin_data { directory = "${o.dataDir}" } }`;
   return `agent {
   server_address = "127.0.0.1"
   server_port = ${o.serverPort}
@@ -95,11 +103,10 @@ export function agentConf(o: AgentConfOptions): string {
   data_dir = "${o.dataDir}"
   socket_path = "${o.socketPath}"
   log_level = "${o.logLevel ?? 'warn'}"
-${opt('join_token', o.joinToken)}${opt('trust_bundle_path', o.trustBundlePath)}  experimental { sync_interval = "${o.syncInterval ?? '500ms'}" }
-}
+${opt('join_token', o.joinToken)}${opt('trust_bundle_path', o.trustBundlePath)}${sync}}
 plugins {
   ${o.nodeAttestor ?? 'NodeAttestor "join_token" { plugin_data {} }'}
-  KeyManager "disk" { plugin_data { directory = "${o.dataDir}" } }
+  ${keyManager}
   WorkloadAttestor "unix" { plugin_data { ${o.unixPluginData ?? ''} } }
 }
 `;

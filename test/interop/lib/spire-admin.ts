@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { freePort } from './net.ts';
 import { cacheDir, PeerMissingError, SPIRE_VERSION } from './peers.ts';
-import { serverConf, serverWorkspace } from './server-conf.ts';
+import { agentConf, serverConf, serverWorkspace } from './server-conf.ts';
 import type { TmpDir } from './tmp.ts';
 
 function isExecutable(p: string): boolean {
@@ -172,29 +172,17 @@ export async function startSpireAgent(server: AdminServer, joinToken: string): P
   const bundlePath = join(dir, 'bundle.pem');
   writeFileSync(bundlePath, bundle.stdout);
   const socketPath = join(dir, 'agent.sock');
-  const conf = `agent {
-  data_dir = "${join(dir, 'data')}"
-  log_level = "DEBUG"
-  server_address = "127.0.0.1"
-  server_port = "${server.port}"
-  socket_path = "${socketPath}"
-  trust_bundle_path = "${bundlePath}"
-  trust_domain = "${server.trustDomain}"
-  join_token = "${joinToken}"
-}
-
-plugins {
-  NodeAttestor "join_token" {
-    plugin_data {}
-  }
-  KeyManager "memory" {
-    plugin_data {}
-  }
-  WorkloadAttestor "unix" {
-    plugin_data {}
-  }
-}
-`;
+  const conf = agentConf({
+    serverPort: server.port,
+    trustDomain: server.trustDomain,
+    dataDir: join(dir, 'data'),
+    socketPath,
+    logLevel: 'DEBUG',
+    joinToken,
+    trustBundlePath: bundlePath,
+    keyManager: 'memory',
+    syncInterval: null,
+  });
   const confPath = join(dir, 'agent.conf');
   writeFileSync(confPath, conf);
   const child = spawn(binary, ['run', '-config', confPath], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
