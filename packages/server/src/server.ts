@@ -152,7 +152,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     const entryChanges = new EntryChanges();
     const routes = (r: ConnectRouter): void => {
       r.service(EntryService, entryService({ dataStore: ds, trustDomain: td, nodeSelectors, onWrite: () => entryChanges.notify() }));
-      r.service(AgentHintsService, hintsService({ dataStore: ds, nodeSelectors, changes: entryChanges }));
+      r.service(AgentHintsService, hintsService({ dataStore: ds, nodeSelectors, changes: entryChanges, clock }));
       r.service(AgentService, agentService({ dataStore: ds, trustDomain: td, authority, attestors, agentTtlMs: cfg.agentTtlMs, clock, random, log: log.child({ subsystem: 'agent_api' }) }));
       r.service(BundleService, bundleService({ dataStore: ds, trustDomain: td }));
       r.service(SvidService, svidService({ dataStore: ds, trustDomain: td, authority, log: log.child({ subsystem: 'svid_api' }), nodeSelectors, onMint: (kind) => metrics.svidsMinted.inc({ type: kind }) }));

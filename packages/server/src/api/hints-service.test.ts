@@ -1,11 +1,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Code, ConnectError, createContextValues, createHandlerContext } from '@connectrpc/connect';
+import { sleepWith, type Clock, systemClock } from '@ztwim/core';
 import { SpiffeId } from '@ztwim/spiffe';
 import { AgentHintsService } from '@ztwim/proto';
 import { withTempSqliteStore } from '../datastore/sqlite/temp-store.test-util.ts';
 import { callerKey } from './caller.ts';
 import { EntryChanges, hintsService } from './hints-service.ts';
+
+// The system clock with referenced timers (systemClock unrefs its own: with nothing else pending,
+// a test would end while the service waits out its debounce).
+const clock: Clock = {
+  ...systemClock,
+  setTimer: (ms, fn) => { const t = setTimeout(fn, ms); return () => clearTimeout(t); },
+  sleep: (ms, signal) => sleepWith(clock, ms, signal),
+};
 
 const A = 'spiffe://example.org/spire/agent/join_token/a';
 const B = 'spiffe://example.org/spire/agent/join_token/b';
@@ -18,7 +27,7 @@ function ctxFor(agent: string | undefined, signal: AbortSignal) {
 test('AgentHints/Watch: a hint when the caller\'s entries change, none for other agents\' entries or no change', async () => {
   await withTempSqliteStore(async (ds) => {
     const changes = new EntryChanges();
-    const svc = hintsService({ dataStore: ds, nodeSelectors: async () => [], changes, debounceMs: 0 });
+    const svc = hintsService({ dataStore: ds, nodeSelectors: async () => [], changes, debounceMs: 0, clock });
     const ac = new AbortController();
     try {
       const it = svc.watch!({} as never, ctxFor(A, ac.signal))[Symbol.asyncIterator]();
@@ -60,7 +69,7 @@ test('AgentHints/Watch: a hint when the caller\'s entries change, none for other
 
 test('AgentHints/Watch refuses callers that are not agents', async () => {
   await withTempSqliteStore(async (ds) => {
-    const svc = hintsService({ dataStore: ds, nodeSelectors: async () => [], changes: new EntryChanges() });
+    const svc = hintsService({ dataStore: ds, nodeSelectors: async () => [], changes: new EntryChanges(), clock });
     const it = svc.watch!({} as never, ctxFor(undefined, new AbortController().signal))[Symbol.asyncIterator]();
     await assert.rejects(it.next(), (e: unknown) => e instanceof ConnectError && e.code === Code.PermissionDenied);
   });

@@ -1,4 +1,5 @@
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
+import type { Clock } from '@ztwim/core';
 import type { AgentHintsService } from '@ztwim/proto';
 import type { DataStore, Entry } from '../datastore/datastore.ts';
 import { callerKey } from './caller.ts';
@@ -43,7 +44,8 @@ export interface HintsServiceDeps {
   readonly changes: EntryChanges;
   /** Changes within this window after the first one are reported as one hint (default 100 ms). */
   readonly debounceMs?: number;
-  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Times the debounce window. */
+  readonly clock: Clock;
 }
 
 /** What an agent would sync: the id and revision of each authorised entry. */
@@ -53,19 +55,9 @@ function fingerprint(entries: readonly Entry[]): string {
   return s;
 }
 
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) { reject(signal.reason); return; }
-    const t = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = (): void => { clearTimeout(t); reject(signal.reason); };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /** ztwim.agent.v1.AgentHints: a hint to the calling agent whenever its authorised entries change. */
 export function hintsService(deps: HintsServiceDeps): ServiceImpl<typeof AgentHintsService> {
   const debounceMs = deps.debounceMs ?? 100;
-  const sleep = deps.sleep ?? abortableSleep;
   return {
     async *watch(_req, ctx: HandlerContext) {
       const agentId = ctx.values.get(callerKey).agentId?.toString();
@@ -76,7 +68,7 @@ export function hintsService(deps: HintsServiceDeps): ServiceImpl<typeof AgentHi
       for (;;) {
         try {
           await deps.changes.next(ctx.signal);
-          await sleep(debounceMs, ctx.signal);
+          await deps.clock.sleep(debounceMs, ctx.signal);
         } catch {
           return; // the call ended (client gone, deadline, server shutting down)
         }
