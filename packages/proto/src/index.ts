@@ -12,7 +12,7 @@ export {
   cancelOnBreak,
 } from './rpc/client-transport.ts';
 export type { GrpcClientTransport, GrpcClientOptions, TcpGrpcTransportOptions } from './rpc/client-transport.ts';
-export { startGrpcServer } from './rpc/grpc-server.ts';
+export { bindGrpcServer, startGrpcServer } from './rpc/grpc-server.ts';
 export type {
   StartGrpcServerOptions,
   GrpcServer,

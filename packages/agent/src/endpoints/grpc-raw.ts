@@ -6,11 +6,11 @@
 // responses for errors before the first message, percent-encoded grpc-message.
 import * as fs from 'node:fs/promises';
 import * as http2 from 'node:http2';
-import * as net from 'node:net';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import {
   GRPC_OK_HEADERS,
+  bindGrpcServer,
   collectRequestBody,
   encodeGrpcMessage,
   grpcFrame,
@@ -18,7 +18,6 @@ import {
   parseGrpcTimeout,
   unaryRequestPayload,
   type GrpcServer,
-  type GrpcServerAddress,
 } from '@ztwim/proto';
 
 /** What a handler sees of its call. */
@@ -248,35 +247,7 @@ export async function startRawGrpcServer<P>(o: RawGrpcServerOptions<P>): Promise
   });
   server.on('sessionError', onError);
 
-  // Replace a stale socket file; refuse a live one.
-  try {
-    const st = await fs.lstat(o.path);
-    if (!st.isSocket()) throw new Error(`rpc: ${o.path} exists and is not a socket`);
-    const live = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ path: o.path });
-      s.once('connect', () => { s.destroy(); resolve(true); });
-      s.once('error', () => resolve(false));
-    });
-    if (live) throw new Error(`rpc: socket ${o.path} is in use by another server`);
-    await fs.unlink(o.path);
-  } catch (e) {
-    if (errnoOf(e) !== 'ENOENT') throw e;
-  }
-  await new Promise<void>((resolve, reject) => {
-    const onErr = (e: Error): void => reject(e);
-    server.once('error', onErr);
-    server.listen({ path: o.path }, () => { server.off('error', onErr); resolve(); });
-  });
-  if (o.mode !== undefined) {
-    try {
-      await fs.chmod(o.path, o.mode);
-    } catch (e) {
-      server.close();
-      await fs.unlink(o.path).catch(() => {});
-      throw e;
-    }
-  }
-  const address: GrpcServerAddress = { kind: 'unix', path: o.path };
+  const address = await bindGrpcServer(server, o.mode === undefined ? { path: o.path } : { path: o.path, mode: o.mode });
   let closing: Promise<void> | undefined;
   const close = (c: { graceMs?: number } = {}): Promise<void> => {
     closing ??= (async () => {

@@ -113,6 +113,31 @@ function listen(server: net.Server, l: GrpcListen): Promise<void> {
   });
 }
 
+/**
+ * Listens on `l`: a stale Unix socket file is replaced and a live one refused, the socket gets its
+ * mode (the server is closed and the file removed if that fails). Shared by startGrpcServer and
+ * the agent's Workload API server.
+ */
+export async function bindGrpcServer(server: net.Server, l: GrpcListen): Promise<GrpcServerAddress> {
+  if (isUnix(l)) await prepareSocketPath(l.path);
+  await listen(server, l);
+  if (isUnix(l)) {
+    if (l.mode !== undefined) {
+      try {
+        await fs.chmod(l.path, l.mode);
+      } catch (e) {
+        server.close();
+        await fs.unlink(l.path).catch(() => {});
+        throw e;
+      }
+    }
+    return { kind: 'unix', path: l.path };
+  }
+  const a = server.address();
+  if (a === null || typeof a === 'string') throw new Error('rpc: unexpected server address');
+  return { kind: 'tcp', host: a.address, port: a.port };
+}
+
 /** Starts a gRPC server; resolves once it is listening. */
 export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<GrpcServer> {
   const shutdown = new AbortController();
@@ -190,25 +215,7 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
   });
   server.on('sessionError', onConnectionError);
 
-  if (isUnix(l)) await prepareSocketPath(l.path);
-  await listen(server, l);
-  let address: GrpcServerAddress;
-  if (isUnix(l)) {
-    if (l.mode !== undefined) {
-      try {
-        await fs.chmod(l.path, l.mode);
-      } catch (e) {
-        server.close();
-        await fs.unlink(l.path).catch(() => {});
-        throw e;
-      }
-    }
-    address = { kind: 'unix', path: l.path };
-  } else {
-    const a = server.address();
-    if (a === null || typeof a === 'string') throw new Error('rpc: unexpected server address');
-    address = { kind: 'tcp', host: a.address, port: a.port };
-  }
+  const address = await bindGrpcServer(server, l);
 
   let closing: Promise<void> | undefined;
   const close = (c: CloseOptions = {}): Promise<void> => {
