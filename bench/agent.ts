@@ -3,7 +3,8 @@
  *
  *   node --conditions=ztwim-source --import tsx bench/agent.ts [--duration 5] [--warmup 1]
  *        [--streams 1000] [--entries 1000] [--no-mixed] [--source] [--only spire|ztwim|mixed]
- *        [--prof-agent DIR] [--prof-server DIR]
+ *        [--prof-agent DIR] [--prof-server DIR] [--kinds jwt-cached,jwt-uncached,x509] [--clients 1,50]
+ *        [--rotations 5] [--fetch-only]
  *
  * Columns (each a fresh server + agent in a temp dir, started from the very same server.conf and
  * agent.conf text; every process is its own OS process):
@@ -40,7 +41,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
-import { goBuild, PeerMissingError, REPO_ROOT, spireAgentBin, spireServerBin, SPIRE_VERSION } from '../test/interop/lib/peers.ts';
+import { goBuild, PeerMissingError, REPO_ROOT, spireAgentBin, spireServerBin, SPIRE_VERSION, ztwimNodeFlags } from '../test/interop/lib/peers.ts';
 import { freePort, runBinary } from '../test/interop/lib/spire-admin.ts';
 import { agentConf, serverConf } from '../test/interop/lib/server-conf.ts';
 
@@ -61,6 +62,8 @@ const PROF_DIR = flagValue('prof-agent');
 const PROF_SERVER_DIR = flagValue('prof-server');
 const ONLY = flagValue('only');
 const MIXED = !args.includes('--no-mixed');
+/** Experiments: only the fetch rows, printed as they finish; no watch/create phases, no table. */
+const FETCH_ONLY = args.includes('--fetch-only');
 const TD = 'example.org';
 const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
 const UID = process.getuid?.() ?? 0;
@@ -183,11 +186,14 @@ interface Column { key: 'spire' | 'ztwim' | 'mixed'; label: string; server: Impl
 
 interface Running { server: Proc; agent: Proc; adminSocket: string; workloadSocket: string; agentId: string; seed: SeedResult; startSeconds: number }
 
-function nodeArgs(profDir: string | undefined): string[] {
-  // The processes run in their temp dirs, so tsx is named by its resolved URL.
-  const a = SOURCE ? ['--conditions=ztwim-source', '--import', import.meta.resolve('tsx')] : [];
-  // Extra node flags for the ztwim processes (experiments), e.g. ZTWIM_BENCH_NODE_ARGS="--trace-gc".
-  a.unshift(...(process.env['ZTWIM_BENCH_NODE_ARGS'] ?? '').split(' ').filter((x) => x !== ''));
+function nodeArgs(kind: 'server' | 'agent', profDir: string | undefined): string[] {
+  // The node flags `ztwim` itself runs with (its shebang); the processes run in their temp dirs,
+  // so tsx is named by its resolved URL.
+  const a = [...ztwimNodeFlags(), ...(SOURCE ? ['--conditions=ztwim-source', '--import', import.meta.resolve('tsx')] : [])];
+  // Extra node flags for the ztwim processes (experiments), e.g. ZTWIM_BENCH_NODE_ARGS="--trace-gc";
+  // ZTWIM_BENCH_AGENT_NODE_ARGS / ZTWIM_BENCH_SERVER_NODE_ARGS for one of them only.
+  const extra = `${process.env['ZTWIM_BENCH_NODE_ARGS'] ?? ''} ${process.env[`ZTWIM_BENCH_${kind.toUpperCase()}_NODE_ARGS`] ?? ''}`;
+  a.push(...extra.split(' ').filter((x) => x !== ''));
   if (profDir !== undefined) a.push('--cpu-prof', '--cpu-prof-dir', profDir);
   return [...a, join(BENCH_DIR, 'agent-proc.mjs')];
 }
@@ -217,7 +223,7 @@ async function startColumn(col: Column, root: string): Promise<Running> {
   const adminSocket = join(sdir, 'admin.sock');
   const server = col.server === 'spire'
     ? startProc('spire-server', spireServerBin(), ['run', '-config', sconf], sdir)
-    : startProc('ztwim server', process.execPath, [...nodeArgs(PROF_SERVER_DIR), 'server', sconf], sdir);
+    : startProc('ztwim server', process.execPath, [...nodeArgs('server', PROF_SERVER_DIR), 'server', sconf], sdir);
   if (col.server === 'spire') {
     await waitUntil('spire-server healthy', server, async () => (await runBinary(spireServerBin(), ['healthcheck', '-socketPath', adminSocket])).status === 0);
   } else {
@@ -246,7 +252,7 @@ async function startColumn(col: Column, root: string): Promise<Running> {
   const t0 = performance.now();
   const agent = col.agent === 'spire'
     ? startProc('spire-agent', spireAgentBin(), ['run', '-config', aconf], adir)
-    : startProc('ztwim agent', process.execPath, [...nodeArgs(PROF_DIR), 'agent', aconf], adir);
+    : startProc('ztwim agent', process.execPath, [...nodeArgs('agent', PROF_DIR), 'agent', aconf], adir);
   // `wait` polls FetchX509SVID until the watched SVID is served.
   const waitP = loadgen<{ seconds: number }>('wait', ['-socket', workloadSocket, '-spiffe-id', seed.watchedSpiffeId, '-timeout', '90s'], 100_000);
   const died = new Promise<never>((_, reject) =>
@@ -272,7 +278,7 @@ const ALL_KINDS = ['jwt-cached', 'jwt-uncached', 'x509'] as const;
 const KINDS = (flagValue('kinds')?.split(',') ?? ALL_KINDS).filter((k): k is (typeof ALL_KINDS)[number] => (ALL_KINDS as readonly string[]).includes(k));
 const CLIENTS = flagValue('clients')?.split(',').map(Number) ?? [1, 50];
 
-async function runColumn(col: Column, root: string): Promise<ColumnResult> {
+async function runColumn(col: Column, root: string): Promise<ColumnResult | undefined> {
   console.error(`[agent bench] ${col.label}: starting`);
   const r = await startColumn(col, root);
   try {
@@ -288,6 +294,7 @@ async function runColumn(col: Column, root: string): Promise<ColumnResult> {
         if (r.agent.exited()) throw new Error(`${r.agent.name} died during ${kind}:\n${r.agent.output().slice(-4000)}`);
       }
     }
+    if (FETCH_ONLY) return undefined;
     const watch = await loadgen<WatchResult>('watch', [
       '-socket', r.workloadSocket, '-admin', r.adminSocket, '-entry-id', r.seed.watchedEntryId, '-spiffe-id', r.seed.watchedSpiffeId,
       '-streams', String(STREAMS), '-trials', String(ROTATIONS), '-agent-pid', String(r.agent.pid),
@@ -459,8 +466,10 @@ async function main(): Promise<void> {
   const results: ColumnResult[] = [];
   for (const col of cols) {
     if (ONLY !== undefined && ONLY !== col.key) continue;
-    results.push(await runColumn(col, root));
+    const res = await runColumn(col, root);
+    if (res !== undefined) results.push(res);
   }
+  if (FETCH_ONLY) return;
   const md = report(results) + `\nWhole run: ${((Date.now() - t0) / 1000).toFixed(0)} s.\n`;
   process.stdout.write(md);
   if (ONLY === undefined) {

@@ -50,7 +50,7 @@ import type { EntrySchema } from '@ztwim/proto';
 // The agent's own attestation client (join_token AttestAgent stream with a CSR, then mTLS).
 import { ServerClient, attestAgent, type AgentCredentials } from '../packages/agent/src/client/server-client.ts';
 import { findSpireBinary, freePort } from '../test/interop/lib/spire-admin.ts';
-import { SPIRE_VERSION, goBuild } from '../test/interop/lib/peers.ts';
+import { SPIRE_VERSION, goBuild, ztwimNodeFlags } from '../test/interop/lib/peers.ts';
 import { derToPem } from '@ztwim/spiffe';
 import { makeTmpDir, type TmpDir } from '../test/interop/lib/tmp.ts';
 import { serverConf } from '../test/interop/lib/server-conf.ts';
@@ -520,8 +520,11 @@ async function benchTarget(t: Target, pgUrl: string | undefined): Promise<Result
 // ---------------------------------------------------------------------------------------------
 // Main
 
-/** Extra node flags for the ztwim server processes, e.g. ZTWIM_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
-const nodeArgs = (process.env['ZTWIM_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+/**
+ * Node flags of the ztwim server processes: those `ztwim` itself runs with (its shebang), then any
+ * extra ones, e.g. ZTWIM_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+ */
+const nodeArgs = [...ztwimNodeFlags(), ...(process.env['ZTWIM_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '')];
 
 function ztwimCommand(conf: string): { cmd: string; args: string[] } {
   if (FROM_SOURCE) {

@@ -1,9 +1,10 @@
 # Shared by the example scripts (sourced, not run): starts `ztwim up` in a temp dir, registers the
 # demo workload, fetches JWT-SVIDs, and cleans everything up on exit.
 #
-# `ztwim` below is `node packages/cli/bin/ztwim.js`, which is what `npx ztwim` runs inside this
-# repository (after `npm ci`, which builds it). Calling node directly keeps the scripts working
-# from any directory without npx looking for a `ztwim` package elsewhere.
+# `ztwim` below is `packages/cli/bin/ztwim.js`, run as a program (its first line picks node and
+# its V8 flags), which is what `npx ztwim` runs inside this repository (after `npm ci`, which
+# builds it). Naming the file keeps the scripts working from any directory without npx looking
+# for a `ztwim` package elsewhere.
 #
 # Environment: TRUST_DOMAIN (example.org), OIDC_PORT (8443), SERVER_PORT (8081).
 set -euo pipefail
@@ -16,7 +17,7 @@ SERVER_PORT="${SERVER_PORT:-8081}"
 WORKLOAD_ID="spiffe://$TD/ns/demo/sa/client"
 ZTWIM_JS="$ROOT/packages/cli/bin/ztwim.js"
 
-ztwim() { node "$ZTWIM_JS" "$@"; }
+ztwim() { "$ZTWIM_JS" "$@"; }
 step() { printf '\n==> %s\n' "$*"; }
 ok() { printf 'ok: %s\n' "$*"; }
 die() {
@@ -51,7 +52,7 @@ trap 'exit 130' INT TERM
 # start_up [extra `ztwim up` flags...]: server + agent + OIDC provider, state and sockets in $WORK.
 start_up() {
   step "ztwim up -trustDomain $TD -oidcPort $OIDC_PORT${*:+ $*} (state and sockets in $WORK)"
-  (cd "$WORK" && exec node "$ZTWIM_JS" up -trustDomain "$TD" -dataDir "$WORK/state" \
+  (cd "$WORK" && exec "$ZTWIM_JS" up -trustDomain "$TD" -dataDir "$WORK/state" \
     -serverPort "$SERVER_PORT" -serverSocketPath "$WORK/server.sock" -socketPath "$WORK/agent.sock" \
     -oidcPort "$OIDC_PORT" -metricsPort 0 "$@" >"$WORK/up.log" 2>&1) &
   UP_PID=$!

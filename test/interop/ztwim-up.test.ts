@@ -7,11 +7,10 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
-import { goBuild, INTEROP_DIR, libFile, python, REPO_ROOT, spireAgentBin } from './lib/peers.ts';
+import { readFileSync } from 'node:fs';
+import { goBuild, INTEROP_DIR, libFile, python, spireAgentBin, ZTWIM_BIN, ztwimNodeFlags } from './lib/peers.ts';
 import { freePort } from './lib/spire-admin.ts';
 import { makeTmpDir, type TmpDir } from './lib/tmp.ts';
-
-const ZTWIM = join(REPO_ROOT, 'packages', 'cli', 'bin', 'ztwim.js');
 
 interface Up {
   child: ChildProcess;
@@ -19,9 +18,10 @@ interface Up {
 }
 
 async function startUp(dir: TmpDir, ports: { server: number; oidc: number }): Promise<Up> {
+  // The command itself, as `npx ztwim up` runs it: its shebang picks node and the V8 flags.
   const child = spawn(
-    process.execPath,
-    [ZTWIM, 'up', '-dataDir', join(dir.path, 'state'), '-serverPort', String(ports.server), '-serverSocketPath', join(dir.path, 'server.sock'), '-socketPath', join(dir.path, 'agent.sock'), '-oidcPort', String(ports.oidc), '-metricsPort', '0'],
+    ZTWIM_BIN,
+    ['up', '-dataDir', join(dir.path, 'state'), '-serverPort', String(ports.server), '-serverSocketPath', join(dir.path, 'server.sock'), '-socketPath', join(dir.path, 'agent.sock'), '-oidcPort', String(ports.oidc), '-metricsPort', '0'],
     { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -44,7 +44,7 @@ async function stopUp(up: Up): Promise<number | null> {
 }
 
 function ztwim(dir: TmpDir, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [ZTWIM, ...args], { cwd: dir.path, encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync(ZTWIM_BIN, args, { cwd: dir.path, encoding: 'utf8', timeout: 20_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -67,6 +67,16 @@ describe('ztwim up: one command, identities at once', () => {
   it('prints where the sockets are and the invoking user identity', () => {
     assert.match(up.out(), new RegExp(`Workload API: +${join(dir.path, 'agent.sock')}`));
     assert.ok(up.out().includes(me), up.out());
+  });
+
+  it('runs node with the V8 flags of its first line (the agent and server are tuned by them)', () => {
+    const flags = ztwimNodeFlags();
+    assert.ok(flags.includes('--max-semi-space-size=4'), flags.join(' '));
+    assert.ok(up.child.pid !== undefined);
+    const argv = readFileSync(`/proc/${up.child.pid}/cmdline`, 'utf8').split('\0');
+    assert.ok(argv[0]?.endsWith('node'), argv.join(' '));
+    assert.deepEqual(argv.slice(1, 1 + flags.length), flags);
+    assert.equal(argv[1 + flags.length], ZTWIM_BIN);
   });
 
   it('ztwim api fetch x509 / jwt work from the same shell', () => {

@@ -259,6 +259,9 @@ type fetchResult struct {
 	PidCPU     []float64 `json:"pidCpu"`     // cores used by each -pids process
 }
 
+// AGENTLOAD_LAT_DUMP=FILE writes every measured call of `fetch` as "start (Unix ms) latency-ms" lines (experiments).
+var dumpLat = os.Getenv("AGENTLOAD_LAT_DUMP") != ""
+
 func cmdFetch(args []string) {
 	fs := flag.NewFlagSet("fetch", flag.ExitOnError)
 	socket := fs.String("socket", "", "Workload API socket")
@@ -273,6 +276,7 @@ func cmdFetch(args []string) {
 	type client struct {
 		c   workload.SpiffeWorkloadAPIClient
 		lat []time.Duration
+		at  []time.Time
 	}
 	cls := make([]*client, *clients)
 	conns := make([]*grpc.ClientConn, *clients)
@@ -349,6 +353,9 @@ func cmdFetch(args []string) {
 					continue
 				}
 				c.lat = append(c.lat, d)
+				if dumpLat {
+					c.at = append(c.at, t)
+				}
 			}
 		}()
 	}
@@ -378,6 +385,15 @@ func cmdFetch(args []string) {
 		for _, d := range c.lat {
 			sum += d
 		}
+	}
+	if dumpLat {
+		var b strings.Builder
+		for _, c := range cls {
+			for j, d := range c.lat {
+				fmt.Fprintf(&b, "%.3f %.3f\n", float64(c.at[j].UnixMicro())/1000, ms(d))
+			}
+		}
+		_ = os.WriteFile(os.Getenv("AGENTLOAD_LAT_DUMP"), []byte(b.String()), 0o644)
 	}
 	sort.Slice(all, func(a, b int) bool { return all[a] < all[b] })
 	r := fetchResult{

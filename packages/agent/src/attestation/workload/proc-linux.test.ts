@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
-import { effectiveId, parseProcStatus, parseStartTime, readStartTime } from './proc-linux.ts';
+import { effectiveId, parseProcStatus, parseStartTime, readProcFileSync, readProcStatusSync, readStartTime } from './proc-linux.ts';
 
 // 52 fields as in Linux 6.x; starttime (field 22) = 4242.
 const tail = (start: string): string =>
@@ -58,5 +60,39 @@ describe('parseProcStatus', () => {
     assert.equal(effectiveId([1, 2, 3, 4]), 2);
     assert.equal(effectiveId([7]), 7);
     assert.throws(() => effectiveId([]));
+  });
+});
+
+describe('readProcFileSync', () => {
+  it('reads procfs files (which report size 0) whole, as readFileSync does', () => {
+    // Files that do not change between two reads (status and stat carry live counters).
+    for (const f of ['/proc/self/cmdline', '/proc/self/environ', '/proc/self/mountinfo']) {
+      assert.equal(readProcFileSync(f), readFileSync(f, 'utf8'), f);
+    }
+    assert.deepEqual(parseProcStatus(readProcFileSync('/proc/self/status')), parseProcStatus(readFileSync('/proc/self/status', 'utf8')));
+    const st = readProcStatusSync('/proc/self');
+    assert.equal(effectiveId(st.uids), process.geteuid?.());
+    assert.equal(effectiveId(st.gids), process.getegid?.());
+  });
+
+  it('grows past its first buffer, and the next short read is not mixed with the old text', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ztwim-procread-'));
+    try {
+      const big = join(dir, 'big');
+      const text = Array.from({ length: 3000 }, (_, i) => `line ${i} ü\n`).join('');
+      writeFileSync(big, text);
+      assert.equal(readProcFileSync(big), text);
+      const small = join(dir, 'small');
+      writeFileSync(small, 'short');
+      assert.equal(readProcFileSync(small), 'short');
+      writeFileSync(small, '');
+      assert.equal(readProcFileSync(small), '');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('throws the errno of a missing file', () => {
+    assert.throws(() => readProcFileSync('/proc/self/no-such-file'), { code: 'ENOENT' });
   });
 });
