@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, readlinkSync, writeFileSync, openSync, constants as fsConstants } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync, openSync, constants as fsConstants } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 
 import { isZtwimError, type ZtwimError } from '@ztwim/core';
@@ -173,12 +173,36 @@ describe('PeerTracker: never the selectors of another process', () => {
     }
   });
 
+  it('close releases the pin and the status handle it keeps', async () => {
+    const c = await spawnNodeClient(uds.path);
+    const conn = await uds.nextConnection();
+    try {
+      const open = (): number => readdirSync('/proc/self/fd').length;
+      const before = open();
+      const peer = tracker.track(conn);
+      assert.ok((await peer.attest()).length > 0);
+      assert.ok((await peer.attest()).length > 0);
+      assert.equal(open(), before + 2, 'the /proc/<pid> pin and its status fd');
+      peer.close();
+      assert.equal(open(), before);
+      await assert.rejects(peer.attest(), unavailableBecause(/no longer tracked/));
+    } finally {
+      conn.destroy();
+      await c.stop();
+    }
+  });
+
   it('start time differs from the one seen at connect (pid reuse simulation) → fails', async () => {
     const c = await spawnNodeClient(uds.path);
     const conn = await uds.nextConnection();
     try {
       const real = tracker.track(conn);
-      const fd = openSync(`/proc/${c.pid}`, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+      // A pin on another live process: `/proc/<pid>` is not the pinned directory, so the start
+      // time read by pid is compared with the (forged) connect-time one.
+      const other = await spawnNodeClient(uds.path);
+      const otherConn = await uds.nextConnection();
+      otherConn.destroy();
+      const fd = openSync(`/proc/${other.pid}`, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
       const stale = new TrackedPeer(
         { ...real.snapshot, startTime: String(BigInt(real.snapshot.startTime) + 1n) },
         fd,
@@ -186,6 +210,7 @@ describe('PeerTracker: never the selectors of another process', () => {
       );
       await assert.rejects(stale.attest(), unavailableBecause(/new process detected .*start time/));
       stale.close();
+      await other.stop();
       // The genuine snapshot of the same process still attests.
       assert.ok((await real.attest()).length > 0);
     } finally {

@@ -3,14 +3,14 @@
 // process by opening its /proc/<pid> directory and record its start time and executable; after
 // attestation we check that the very same process is still there, unchanged, so the selectors
 // can never be those of a process that merely inherited the pid.
-import { closeSync, openSync, constants as fsConstants } from 'node:fs';
+import { closeSync, fstatSync, openSync, statSync, constants as fsConstants } from 'node:fs';
 import type { Socket } from 'node:net';
 
 import { ZtwimError, silentLogger, type Logger } from '@ztwim/core';
 import { peerCredOf, type PeerCred } from '@ztwim/peercred';
 
-import { effectiveId, exeIdentitySync, readProcStatusSync, readStartTimeSync, type ProcStatus } from './proc-linux.ts';
-import type { Selector, WorkloadAttestor } from './workload-attestor.ts';
+import { effectiveId, exeIdentitySync, parseProcStatus, preadProcFileSync, readProcStatusSync, readStartTimeSync, type ProcStatus } from './proc-linux.ts';
+import type { PinnedProcess, Selector, WorkloadAttestor } from './workload-attestor.ts';
 
 export const WORKLOAD_ATTESTATION_FAILED = 'workload attestation failed';
 
@@ -50,11 +50,18 @@ export class TrackedPeer {
   readonly #parentLog: Logger | undefined;
   #childLog: Logger | undefined;
   #dirFd: number;
+  /** Inode of the pinned `/proc/<pid>` directory (see #verifySame). */
+  readonly #dirIno: number;
+  /** `status` of the pinned process, opened on first use and kept (-1: not open). */
+  #statusFd = -1;
+  /** Handed to the attestors: status through the kept fd. */
+  readonly #pinnedView: PinnedProcess = { statusText: () => this.#statusText() };
 
   /** Prefer PeerTracker.track(); this takes an already-open fd on /proc/<pid> (owned from now on). */
   constructor(snapshot: PeerSnapshot, dirFd: number, config: PeerTrackerConfig) {
     this.snapshot = snapshot;
     this.#dirFd = dirFd;
+    this.#dirIno = fstatSync(dirFd).ino;
     this.#attestors = config.attestors;
     this.#procRoot = config.procRoot ?? '/proc';
     // The child logger is made on first use: a connection that never fails never needs one, and
@@ -79,31 +86,43 @@ export class TrackedPeer {
    * uid/gid and executable, and `/proc/<pid>` still names that process. procfs reads never wait
    * on a disk, so they are done synchronously: through fs/promises each file costs four thread
    * pool round trips, which made this check most of a Workload API call's latency.
+   *
+   * Usually three syscalls. `/proc/<pid>` names the pinned process if its inode is the pinned
+   * directory's: our open handle keeps that directory's dentry while the process exists (procfs
+   * revalidates a pid dentry against its task), and a process that takes the pid later gets a new
+   * dentry and inode. Only if the inodes differ is the start time read by pid and compared. The
+   * executable is then looked up by pid, and last the status is read through the pinned process's
+   * own `status` fd (kept open: one pread), which succeeds only while that process has not been
+   * reaped; so `/proc/<pid>`, used just before, was that process (a pid is never shared by two
+   * live processes).
    */
   #verifySame(stage: string): void {
     if (this.#dirFd < 0) throw new PeerChangedError('peer is no longer tracked');
     const { cred, startTime, exe } = this.snapshot;
-    const pinned = `/proc/self/fd/${this.#dirFd}`;
     const byPid = `${this.#procRoot}/${cred.pid}`;
-    // Three reads per call. `/proc/<pid>` must show the connect-time start time; then the status
-    // read through the pinned handle succeeds only while the pinned process has not been reaped,
-    // and a process still holding its pid means `/proc/<pid>`, read just before, was that process
-    // (a pid is never shared by two live processes). So no separate start-time read through the
-    // pinned handle is needed: it always shows the pinned process's own start time.
-    let byPidStart: string;
+    let byPidIno: number;
     try {
-      byPidStart = readStartTimeSync(byPid);
+      byPidIno = statSync(byPid).ino;
     } catch (e) {
-      throw new PeerChangedError(`caller exit suspected (${stage}): cannot read stat`, { cause: e });
+      throw new PeerChangedError(`caller exit suspected (${stage}): cannot stat ${byPid}`, { cause: e });
     }
-    if (byPidStart !== startTime) {
-      throw new PeerChangedError(
-        `new process detected (${stage}): start time ${byPidStart} does not match original caller ${startTime}`,
-      );
+    if (byPidIno !== this.#dirIno) {
+      let byPidStart: string;
+      try {
+        byPidStart = readStartTimeSync(byPid);
+      } catch (e) {
+        throw new PeerChangedError(`caller exit suspected (${stage}): cannot read stat`, { cause: e });
+      }
+      if (byPidStart !== startTime) {
+        throw new PeerChangedError(
+          `new process detected (${stage}): start time ${byPidStart} does not match original caller ${startTime}`,
+        );
+      }
     }
+    const nowExe = exeIdentitySync(byPid);
     let status: ProcStatus;
     try {
-      status = readProcStatusSync(pinned);
+      status = parseProcStatus(this.#statusText());
     } catch (e) {
       throw new PeerChangedError(`caller exit suspected (${stage}): cannot read status`, { cause: e });
     }
@@ -114,10 +133,16 @@ export class TrackedPeer {
         `process credentials changed (${stage}): uid/gid ${uid}/${gid}, caller connected as ${cred.uid}/${cred.gid}`,
       );
     }
-    const nowExe = exeIdentitySync(pinned);
     if (nowExe !== exe) {
       throw new PeerChangedError(`executable replaced (${stage}): ${nowExe}, caller connected running ${exe}`);
     }
+  }
+
+  /** The pinned process's status text (one pread on the kept fd); throws once it is gone. */
+  #statusText(): string {
+    if (this.#dirFd < 0) throw new PeerChangedError('peer is no longer tracked');
+    if (this.#statusFd < 0) this.#statusFd = openSync(`/proc/self/fd/${this.#dirFd}/status`, 'r');
+    return preadProcFileSync(this.#statusFd);
   }
 
   /** Throws ERR_UNAVAILABLE if the peer exited or is no longer the process that connected. */
@@ -144,7 +169,7 @@ export class TrackedPeer {
       signal?.throwIfAborted();
       let results: Selector[][];
       try {
-        results = await Promise.all(this.#attestors.map((a) => a.attest(this.pid, signal)));
+        results = await Promise.all(this.#attestors.map((a) => a.attest(this.pid, signal, this.#pinnedView)));
       } catch (e) {
         // An attestor failing on a vanished process: report that, not the attestor's symptom.
         if (!signal?.aborted) this.#verifySame('during attestation');
@@ -164,6 +189,10 @@ export class TrackedPeer {
     const fd = this.#dirFd;
     this.#dirFd = -1;
     closeSync(fd);
+    if (this.#statusFd >= 0) {
+      closeSync(this.#statusFd);
+      this.#statusFd = -1;
+    }
   }
 }
 

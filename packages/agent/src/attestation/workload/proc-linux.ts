@@ -89,21 +89,31 @@ let scratch = Buffer.allocUnsafe(4096);
 export function readProcFileSync(path: string): string {
   const fd = openSync(path, 'r');
   try {
-    let n = 0;
-    for (;;) {
-      const got = readSync(fd, scratch, n, scratch.length - n, null);
-      if (got === 0) break;
-      n += got;
-      if (n === scratch.length) {
-        const bigger = Buffer.allocUnsafe(scratch.length * 2);
-        scratch.copy(bigger, 0, 0, n);
-        scratch = bigger;
-      }
-    }
-    return scratch.toString('utf8', 0, n);
+    return preadProcFileSync(fd);
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * The whole text of an open procfs file, read from offset 0 (pread): procfs generates the text
+ * anew for a read from the start, so one fd kept open serves every later read without a path
+ * lookup. An fd on `/proc/<pid>/status` stays bound to that process: once it is gone, reads fail
+ * (ESRCH), whoever holds its pid by then.
+ */
+export function preadProcFileSync(fd: number): string {
+  let n = 0;
+  for (;;) {
+    const got = readSync(fd, scratch, n, scratch.length - n, n);
+    if (got === 0) break;
+    n += got;
+    if (n === scratch.length) {
+      const bigger = Buffer.allocUnsafe(scratch.length * 2);
+      scratch.copy(bigger, 0, 0, n);
+      scratch = bigger;
+    }
+  }
+  return scratch.toString('utf8', 0, n);
 }
 
 export function readStartTimeSync(procDir: string): string {

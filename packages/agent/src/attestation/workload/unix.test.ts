@@ -106,6 +106,15 @@ describe('UnixWorkloadAttestor: identity selectors', () => {
     });
   }
 
+  it('takes uid, gid and groups from the pinned process view when the peer tracker gives one', async () => {
+    const status = 'Name:\tx\nUid:\t4242\t4243\t4243\t4243\nGid:\t77\t78\t78\t78\nGroups:\t5 6\n';
+    let reads = 0;
+    const got = (await new UnixWorkloadAttestor().attest(process.pid, undefined, { statusText: () => (reads++, status) })).map(formatSelector);
+    assert.equal(reads, 1);
+    for (const want of ['unix:uid:4243', 'unix:gid:78', 'unix:supplementary_gid:5', 'unix:supplementary_gid:6']) assert.ok(got.includes(want), `${want} in ${got.join(' ')}`);
+    assert.ok(!got.includes(`unix:uid:${process.getuid?.()}`), 'not read by pid');
+  });
+
   it('uses the effective uid, as SPIRE does', async () => {
     // setpriv --euid leaves the real uid at 0.
     const c = await spawnReady(['setpriv', '--euid=65534', '--egid=65534', '--clear-groups', process.execPath, '-e', 'console.log("up"); process.stdin.resume()']);

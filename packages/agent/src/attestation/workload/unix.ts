@@ -6,9 +6,9 @@ import { open } from 'node:fs/promises';
 
 import { ZtwimError, configError, silentLogger, type Logger } from '@ztwim/core';
 
-import { effectiveId, readExePath, readProcStatusSync, type ProcStatus } from './proc-linux.ts';
+import { effectiveId, parseProcStatus, readExePath, readProcStatusSync, type ProcStatus } from './proc-linux.ts';
 import { loadUserDbSync } from './user-db.ts';
-import type { Selector, WorkloadAttestor } from './workload-attestor.ts';
+import type { PinnedProcess, Selector, WorkloadAttestor } from './workload-attestor.ts';
 
 export const UNIX_SELECTOR_TYPE = 'unix';
 
@@ -93,7 +93,7 @@ export class UnixWorkloadAttestor implements WorkloadAttestor {
     this.#log = config.logger ?? silentLogger();
   }
 
-  async attest(pid: number, signal?: AbortSignal): Promise<Selector[]> {
+  async attest(pid: number, signal?: AbortSignal, pinned?: PinnedProcess): Promise<Selector[]> {
     if (!Number.isSafeInteger(pid) || pid <= 0) throw new ZtwimError('ERR_INVALID_ARGUMENT', 'unix: pid must be a positive integer');
     signal?.throwIfAborted();
     const procDir = `${this.#procRoot}/${pid}`;
@@ -101,7 +101,7 @@ export class UnixWorkloadAttestor implements WorkloadAttestor {
     let status: ProcStatus;
     try {
       // procfs: synchronous (no disk wait; async would cost thread-pool round trips per call).
-      status = readProcStatusSync(procDir);
+      status = pinned === undefined ? readProcStatusSync(procDir) : parseProcStatus(pinned.statusText());
     } catch (e) {
       throw internal('unix: failed to get process', pid, e);
     }

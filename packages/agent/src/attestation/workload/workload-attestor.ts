@@ -12,7 +12,17 @@ export interface Selector {
 export interface WorkloadAttestor {
   /** Plugin name as in the agent config (`WorkloadAttestor "unix"`), also the selector type. */
   readonly name: string;
-  attest(pid: number, signal?: AbortSignal): Promise<Selector[]>;
+  attest(pid: number, signal?: AbortSignal, pinned?: PinnedProcess): Promise<Selector[]>;
+}
+
+/**
+ * Reads of the process being attested that the peer tracker can make without a path lookup (and
+ * bound to that very process, whoever holds its pid). Optional: an attestor falls back to reading
+ * by pid.
+ */
+export interface PinnedProcess {
+  /** The text of its `/proc/<pid>/status`, read now; throws once the process is gone. */
+  statusText(): string;
 }
 
 /** `type:value`, the form used in logs, the CLI and registration entries. */
