@@ -52,10 +52,9 @@ export class TrackedPeer {
   #dirFd: number;
   /** Inode of the pinned `/proc/<pid>` directory (see #verifySame). */
   readonly #dirIno: number;
-  /** `status` of the pinned process, opened on first use and kept (-1: not open). */
+  /** `status` and `comm` of the pinned process, each opened on first use and kept (-1: not open). */
   #statusFd = -1;
-  /** Handed to the attestors: status through the kept fd. */
-  readonly #pinnedView: PinnedProcess = { statusText: () => this.#statusText() };
+  #commFd = -1;
 
   /** Prefer PeerTracker.track(); this takes an already-open fd on /proc/<pid> (owned from now on). */
   constructor(snapshot: PeerSnapshot, dirFd: number, config: PeerTrackerConfig) {
@@ -91,12 +90,12 @@ export class TrackedPeer {
    * directory's: our open handle keeps that directory's dentry while the process exists (procfs
    * revalidates a pid dentry against its task), and a process that takes the pid later gets a new
    * dentry and inode. Only if the inodes differ is the start time read by pid and compared. The
-   * executable is then looked up by pid, and last the status is read through the pinned process's
-   * own `status` fd (kept open: one pread), which succeeds only while that process has not been
-   * reaped; so `/proc/<pid>`, used just before, was that process (a pid is never shared by two
-   * live processes).
+   * executable is then looked up by pid, and last a file of the pinned process is read through
+   * an fd of its own (kept open: one pread; `status`, or `comm` when an attestor read the status
+   * in this round), which succeeds only while that process has not been reaped; so `/proc/<pid>`,
+   * used just before, was that process (a pid is never shared by two live processes).
    */
-  #verifySame(stage: string): void {
+  #verifySame(stage: string, roundStatus?: string): void {
     if (this.#dirFd < 0) throw new PeerChangedError('peer is no longer tracked');
     const { cred, startTime, exe } = this.snapshot;
     const byPid = `${this.#procRoot}/${cred.pid}`;
@@ -122,7 +121,15 @@ export class TrackedPeer {
     const nowExe = exeIdentitySync(byPid);
     let status: ProcStatus;
     try {
-      status = parseProcStatus(this.#statusText());
+      if (roundStatus === undefined) {
+        status = parseProcStatus(this.#statusText());
+      } else {
+        // An attestor read the status through the kept fd during this round: its uid/gid are
+        // checked, and the liveness read is the cheapest pinned file, `comm`.
+        if (this.#commFd < 0) this.#commFd = openSync(`/proc/self/fd/${this.#dirFd}/comm`, 'r');
+        preadProcFileSync(this.#commFd);
+        status = parseProcStatus(roundStatus);
+      }
     } catch (e) {
       throw new PeerChangedError(`caller exit suspected (${stage}): cannot read status`, { cause: e });
     }
@@ -168,14 +175,18 @@ export class TrackedPeer {
     try {
       signal?.throwIfAborted();
       let results: Selector[][];
+      // The status text an attestor read through the pinned fd in this round (calls on one
+      // connection may overlap, so it is per round, not per peer).
+      let roundStatus: string | undefined;
+      const view: PinnedProcess = { statusText: () => (roundStatus = this.#statusText()) };
       try {
-        results = await Promise.all(this.#attestors.map((a) => a.attest(this.pid, signal, this.#pinnedView)));
+        results = await Promise.all(this.#attestors.map((a) => a.attest(this.pid, signal, view)));
       } catch (e) {
         // An attestor failing on a vanished process: report that, not the attestor's symptom.
         if (!signal?.aborted) this.#verifySame('during attestation');
         throw e;
       }
-      this.#verifySame('after attestation');
+      this.#verifySame('after attestation', roundStatus);
       return results.flat();
     } catch (e) {
       if (signal?.aborted) throw signal.reason;
@@ -189,10 +200,9 @@ export class TrackedPeer {
     const fd = this.#dirFd;
     this.#dirFd = -1;
     closeSync(fd);
-    if (this.#statusFd >= 0) {
-      closeSync(this.#statusFd);
-      this.#statusFd = -1;
-    }
+    for (const kept of [this.#statusFd, this.#commFd]) if (kept >= 0) closeSync(kept);
+    this.#statusFd = -1;
+    this.#commFd = -1;
   }
 }
 
