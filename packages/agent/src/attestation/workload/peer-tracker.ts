@@ -95,7 +95,7 @@ export class TrackedPeer {
    * in this round), which succeeds only while that process has not been reaped; so `/proc/<pid>`,
    * used just before, was that process (a pid is never shared by two live processes).
    */
-  #verifySame(stage: string, roundStatus?: string): void {
+  #verifySame(stage: string, roundStatus?: ProcStatus): void {
     if (this.#dirFd < 0) throw new PeerChangedError('peer is no longer tracked');
     const { cred, startTime, exe } = this.snapshot;
     const byPid = `${this.#procRoot}/${cred.pid}`;
@@ -128,7 +128,7 @@ export class TrackedPeer {
         // checked, and the liveness read is the cheapest pinned file, `comm`.
         if (this.#commFd < 0) this.#commFd = openSync(`/proc/self/fd/${this.#dirFd}/comm`, 'r');
         preadProcFileSync(this.#commFd);
-        status = parseProcStatus(roundStatus);
+        status = roundStatus;
       }
     } catch (e) {
       throw new PeerChangedError(`caller exit suspected (${stage}): cannot read status`, { cause: e });
@@ -175,10 +175,10 @@ export class TrackedPeer {
     try {
       signal?.throwIfAborted();
       let results: Selector[][];
-      // The status text an attestor read through the pinned fd in this round (calls on one
-      // connection may overlap, so it is per round, not per peer).
-      let roundStatus: string | undefined;
-      const view: PinnedProcess = { statusText: () => (roundStatus = this.#statusText()) };
+      // The status an attestor read through the pinned fd in this round (calls on one connection
+      // may overlap, so it is per round, not per peer).
+      let roundStatus: ProcStatus | undefined;
+      const view: PinnedProcess = { status: () => (roundStatus = parseProcStatus(this.#statusText())) };
       try {
         results = await Promise.all(this.#attestors.map((a) => a.attest(this.pid, signal, view)));
       } catch (e) {

@@ -26,7 +26,7 @@ function ids(value: string): number[] {
 
 /**
  * Parses `/proc/<pid>/status` (only the `Uid:`, `Gid:` and `Groups:` lines, as the kernel writes
- * them). Lines are found with indexOf rather than split: this runs twice per Workload API call.
+ * them). Lines are found with indexOf rather than split: this runs on every Workload API call.
  */
 export function parseProcStatus(text: string): ProcStatus {
   let uids: number[] | undefined;
@@ -76,7 +76,7 @@ export async function readStartTime(procDir: string): Promise<string> {
   return parseStartTime(await readFile(`${procDir}/stat`, 'utf8'));
 }
 
-/** Scratch space of {@link readProcFileSync}; grows (doubling) if a file does not fit. */
+/** Scratch space of {@link preadProcFileSync}; grows (doubling) if a file does not fit. */
 let scratch = Buffer.allocUnsafe(4096);
 
 /**

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { isZtwimError } from '@ztwim/core';
 
 import { AS_NOBODY, sha256File, spawnQuiet, spawnReady, startUdsServer, spawnNodeClient, type UdsServer } from './testdata/processes.ts';
+import { parseProcStatus } from './proc-linux.ts';
 import { UnixWorkloadAttestor } from './unix.ts';
 import { formatSelector, type Selector } from './workload-attestor.ts';
 
@@ -107,9 +108,9 @@ describe('UnixWorkloadAttestor: identity selectors', () => {
   }
 
   it('takes uid, gid and groups from the pinned process view when the peer tracker gives one', async () => {
-    const status = 'Name:\tx\nUid:\t4242\t4243\t4243\t4243\nGid:\t77\t78\t78\t78\nGroups:\t5 6\n';
+    const status = parseProcStatus('Name:\tx\nUid:\t4242\t4243\t4243\t4243\nGid:\t77\t78\t78\t78\nGroups:\t5 6\n');
     let reads = 0;
-    const got = (await new UnixWorkloadAttestor().attest(process.pid, undefined, { statusText: () => (reads++, status) })).map(formatSelector);
+    const got = (await new UnixWorkloadAttestor().attest(process.pid, undefined, { status: () => (reads++, status) })).map(formatSelector);
     assert.equal(reads, 1);
     for (const want of ['unix:uid:4243', 'unix:gid:78', 'unix:supplementary_gid:5', 'unix:supplementary_gid:6']) assert.ok(got.includes(want), `${want} in ${got.join(' ')}`);
     assert.ok(!got.includes(`unix:uid:${process.getuid?.()}`), 'not read by pid');

@@ -6,7 +6,7 @@ import { open } from 'node:fs/promises';
 
 import { ZtwimError, configError, silentLogger, type Logger } from '@ztwim/core';
 
-import { effectiveId, parseProcStatus, readExePath, readProcStatusSync, type ProcStatus } from './proc-linux.ts';
+import { effectiveId, readExePath, readProcStatusSync, type ProcStatus } from './proc-linux.ts';
 import { loadUserDbSync } from './user-db.ts';
 import type { PinnedProcess, Selector, WorkloadAttestor } from './workload-attestor.ts';
 
@@ -101,7 +101,7 @@ export class UnixWorkloadAttestor implements WorkloadAttestor {
     let status: ProcStatus;
     try {
       // procfs: synchronous (no disk wait; async would cost thread-pool round trips per call).
-      status = pinned === undefined ? readProcStatusSync(procDir) : parseProcStatus(pinned.statusText());
+      status = pinned === undefined ? readProcStatusSync(procDir) : pinned.status();
     } catch (e) {
       throw internal('unix: failed to get process', pid, e);
     }

@@ -1,3 +1,5 @@
+import type { ProcStatus } from './proc-linux.ts';
+
 /** A selector as SPIRE writes it: type `unix`, value `uid:1000` (shown as `unix:uid:1000`). */
 export interface Selector {
   readonly type: string;
@@ -21,8 +23,8 @@ export interface WorkloadAttestor {
  * by pid.
  */
 export interface PinnedProcess {
-  /** The text of its `/proc/<pid>/status`, read now; throws once the process is gone. */
-  statusText(): string;
+  /** Its `/proc/<pid>/status`, read now; throws once the process is gone. */
+  status(): ProcStatus;
 }
 
 /** `type:value`, the form used in logs, the CLI and registration entries. */
