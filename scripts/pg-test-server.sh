@@ -3,15 +3,18 @@
 #   scripts/pg-test-server.sh start   # installs PostgreSQL via apt if missing, starts, prints the URL
 #   scripts/pg-test-server.sh stop
 #   scripts/pg-test-server.sh url     # prints the connection string
-# Environment: ZTWIM_PG_DIR (default /tmp/ztwim-pg-test), ZTWIM_PG_PORT (default 55432),
+# Environment: ZTWIM_PG_DIR (default /tmp/ztwim-pg-test), ZTWIM_PG_PORT (default 25432),
 #              ZTWIM_PG_DB (default ztwim_test), ZTWIM_PG_STOP_MODE (pg_ctl stop -m: fast (default),
 #              immediate = crash-like, smart).
 # The cluster listens on 127.0.0.1:$PORT and on a Unix socket in $DIR; it trusts local connections
 # (test use only). PostgreSQL refuses to run as root, so as root it runs as the `postgres` user.
+# Test ports sit below Linux's ephemeral range (32768-60999): a port in it can be held for a moment
+# as the local end of any outgoing connection, and the cluster's start then fails with
+# "Address already in use" (seen in CI on 55434).
 set -euo pipefail
 
 DIR="${ZTWIM_PG_DIR:-/tmp/ztwim-pg-test}"
-PORT="${ZTWIM_PG_PORT:-55432}"
+PORT="${ZTWIM_PG_PORT:-25432}"
 DB="${ZTWIM_PG_DB:-ztwim_test}"
 URL="postgres://postgres@127.0.0.1:${PORT}/${DB}"
 
@@ -47,9 +50,18 @@ running() {
   [ -f "$DIR/data/PG_VERSION" ] && as_owner "$bin/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1
 }
 
+# The port a running cluster listens on (line 4 of postmaster.pid).
+running_port() {
+  sed -n 4p "$DIR/data/postmaster.pid" 2>/dev/null || true
+}
+
 start() {
   local bin
   bin="$(ensure_installed)"
+  # A cluster left running on another port (an older default) is restarted on this one.
+  if running "$bin" && [ "$(running_port)" != "$PORT" ]; then
+    as_owner "$bin/pg_ctl" -D "$DIR/data" -m fast -w -t 60 stop >/dev/null
+  fi
   if ! running "$bin"; then
     mkdir -p "$DIR"
     if [ "$(id -u)" = 0 ]; then

@@ -19,8 +19,8 @@ import {
 import { startZtwimAdminServer, type ZtwimAdminServer } from '../interop/lib/ztwim-server.ts';
 
 const script = new URL('../../scripts/pg-test-server.sh', import.meta.url).pathname;
-// A cluster of its own: the datastore unit suite stops and starts the ones on 55432/55433.
-const PG_ENV = { ZTWIM_PG_DIR: '/tmp/ztwim-pg-server-outage', ZTWIM_PG_PORT: '55434', ZTWIM_PG_DB: 'ztwim_outage' };
+// A cluster of its own: the datastore unit suite stops and starts the ones on 25432/25433.
+const PG_ENV = { ZTWIM_PG_DIR: '/tmp/ztwim-pg-server-outage', ZTWIM_PG_PORT: '25434', ZTWIM_PG_DB: 'ztwim_outage' };
 const AGENT = 'spiffe://example.org/spire/agent/join_token/outage';
 
 function pgctl(cmd: 'start' | 'stop', mode?: 'fast' | 'immediate'): string {

@@ -168,7 +168,7 @@ describe('PostgresDataStore', () => {
   });
 
   describe('server restart', () => {
-    const env = { ZTWIM_PG_DIR: '/tmp/ztwim-pg-fault', ZTWIM_PG_PORT: '55433' };
+    const env = { ZTWIM_PG_DIR: '/tmp/ztwim-pg-fault', ZTWIM_PG_PORT: '25433' };
     let faultUrl = '';
     let ds: PostgresDataStore;
 
