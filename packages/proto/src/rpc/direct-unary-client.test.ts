@@ -2,13 +2,16 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { HealthCheckResponseSchema, HealthCheckResponse_ServingStatus, Health } from '../gen/grpc/health/v1/health_pb.ts';
+import { Http2SessionManager } from '@connectrpc/connect-node';
 import { createUnixGrpcTransport, headersInterceptor } from './client-transport.ts';
+import { directUnaryClient } from './direct-unary-client.ts';
 import { grpcFrame } from './grpc-wire.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ztwim-duc-'));
@@ -113,3 +116,47 @@ test('direct unary client: HTTP errors, resets, oversized answers, deadlines, ca
     gone.close();
   }
 });
+
+test('direct unary client: a finished call leaves no listener of its own on the HTTP/2 stream', async () => {
+  // Node 20 keeps client streams reachable until a full GC; what our listeners hold must not be.
+  const srv = await rawServer((stream, headers) => {
+    if (headers['x-case'] === 'denied') {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '7' }, { endStream: true });
+      return;
+    }
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    stream.end(grpcFrame(SERVING));
+  });
+  const sessionManager = new Http2SessionManager('http://localhost', {}, { createConnection: () => net.connect({ path: srv.path }) });
+  // Each stream with the listener counts it had when handed to the client (node's and connect's).
+  const streams: Array<{ s: http2.ClientHttp2Stream; before: Map<string, number> }> = [];
+  const events = ['response', 'data', 'trailers', 'error', 'close'];
+  const request = sessionManager.request.bind(sessionManager);
+  sessionManager.request = async (...args: Parameters<typeof request>) => {
+    const s = await request(...args);
+    streams.push({ s, before: new Map(events.map((ev) => [ev, s.listenerCount(ev)])) });
+    return s;
+  };
+  const unary = directUnaryClient({ sessionManager, baseUrl: 'http://localhost' });
+  try {
+    const ok = await unary(Health.method.check, undefined, 5000, undefined, {});
+    assert.equal(ok.message.status, HealthCheckResponse_ServingStatus.SERVING);
+    const denied = await codeOf(unary(Health.method.check, undefined, 5000, { 'x-case': 'denied' }, {}));
+    assert.equal(denied.code, Code.PermissionDenied);
+    assert.equal(streams.length, 2);
+    for (const { s, before } of streams) {
+      await waitClosed(s);
+      // (theirs may have gone too: connect's 'response' listener is a once)
+      for (const ev of events) assert.ok(s.listenerCount(ev) <= (before.get(ev) ?? 0), `no '${ev}' listener of the call left`);
+    }
+  } finally {
+    sessionManager.abort();
+    await srv.close();
+  }
+});
+
+async function waitClosed(s: http2.ClientHttp2Stream): Promise<void> {
+  if (!s.closed) await new Promise<void>((resolve) => s.once('close', () => resolve()));
+  await new Promise<void>((resolve) => setImmediate(resolve));
+}

@@ -105,11 +105,11 @@ export function directUnaryClient(o: DirectUnaryClientOptions): Transport['unary
         let first: Buffer | undefined;
         let chunks: Buffer[] | undefined;
         let size = 0;
-        s.on('response', (h) => {
+        const onResponse = (h: http2.IncomingHttpHeaders): void => {
           status = Number(h[':status']);
           header = fetchHeaders(h);
-        });
-        s.on('data', (c: Buffer) => {
+        };
+        const onData = (c: Buffer): void => {
           o.sessionManager.notifyResponseByteRead(s);
           size += c.length;
           if (size > readMax + GRPC_HDR) {
@@ -118,15 +118,25 @@ export function directUnaryClient(o: DirectUnaryClientOptions): Transport['unary
           }
           if (first === undefined) first = c;
           else (chunks ??= [first]).push(c);
-        });
-        s.on('trailers', (t) => { trailer = fetchHeaders(t); });
-        s.on('error', (e) => {
+        };
+        const onTrailers = (t: http2.IncomingHttpHeaders): void => { trailer = fetchHeaders(t); };
+        const onError = (e: Error): void => {
           if (req.signal.aborted) settle(abortError());
           // A reset from the server: its code says what happened (as connect-node maps it).
           else if ((e as { code?: unknown }).code === 'ERR_HTTP2_STREAM_ERROR' && s.rstCode !== undefined && s.rstCode !== http2.constants.NGHTTP2_NO_ERROR) settle(fromResetCode(s.rstCode));
           else settle(fromNodeError(e));
-        });
-        s.on('close', () => {
+        };
+        const onClose = (): void => {
+          // Nothing is emitted after 'close': let go of the call. Node 20's ClientHttp2Session
+          // keeps every stream it made reachable from old space until the next full GC (request()
+          // binds an AsyncResource, whose deprecated `asyncResource` accessor gives the bound
+          // function a hidden class of its own); our listeners would keep this whole call, its
+          // response and the promise chain waiting on it alive as long.
+          s.off('response', onResponse);
+          s.off('data', onData);
+          s.off('trailers', onTrailers);
+          s.off('error', onError);
+          s.off('close', onClose);
           if (settled) return;
           if (req.signal.aborted) { settle(abortError()); return; }
           if (status === 0) { settle(s.rstCode !== undefined && s.rstCode !== http2.constants.NGHTTP2_NO_ERROR ? fromResetCode(s.rstCode) : new ConnectError('stream closed without a response', Code.Unavailable)); return; }
@@ -156,7 +166,12 @@ export function directUnaryClient(o: DirectUnaryClientOptions): Transport['unary
           } catch (e) {
             settle(e instanceof ConnectError ? e : new ConnectError(`parse binary: ${(e as Error).message}`, Code.Internal));
           }
-        });
+        };
+        s.on('response', onResponse);
+        s.on('data', onData);
+        s.on('trailers', onTrailers);
+        s.on('error', onError);
+        s.on('close', onClose);
         s.end(body);
       }, (e: unknown) => settle(fromNodeError(e)));
     });

@@ -6,7 +6,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Code, ConnectError, createClient, createContextKey, createContextValues, type Client, type ConnectRouter } from '@connectrpc/connect';
+import { Code, ConnectError, createClient, createContextKey, createContextValues, type Client, type ConnectRouter, type HandlerContext, type UnaryRequest } from '@connectrpc/connect';
 import { HealthCheckResponse_ServingStatus, Health } from '../gen/grpc/health/v1/health_pb.ts';
 import { JWTSVIDResponseSchema, SpiffeWorkloadAPI } from '../gen/workload/workload_pb.ts';
 import { create, toBinary } from '@bufbuild/protobuf';
@@ -454,5 +454,48 @@ test('a percent-encoded socket path as :authority (gRPC C-core / py-spiffe) is s
     assert.equal(body.grpcStatus, '0', 'the call succeeded');
   } finally {
     await fx.server.close();
+  }
+});
+
+test('direct unary: context and request carry their accessors on a prototype; a signal asked for after the call is already aborted', async () => {
+  // Own accessors (an object literal's getter) would give each call's object a hidden class of its
+  // own in V8's old space, holding the call's state past every scavenge.
+  const ownAccessors = (o: object): string[] => Object.entries(Object.getOwnPropertyDescriptors(o)).filter(([, d]) => d.get !== undefined || d.set !== undefined).map(([k]) => k);
+  let ctxSeen: HandlerContext | undefined;
+  let reqSeen: UnaryRequest | undefined;
+  let timeLeft: number | undefined;
+  let headerInInterceptor: string | null = null;
+  const p = sockPath();
+  const server = await startGrpcServer({
+    listen: { path: p },
+    interceptors: [(next) => async (req) => {
+      if (!req.stream) { reqSeen = req; headerInInterceptor = req.header.get('x-probe'); }
+      return await next(req);
+    }],
+    routes: (router) => {
+      router.service(Health, {
+        check: (_req, ctx) => {
+          ctxSeen = ctx;
+          timeLeft = ctx.timeoutMs();
+          return { status: ctx.requestHeader.get('x-probe') === 'yes' && !ctx.signal.aborted ? HealthCheckResponse_ServingStatus.SERVING : HealthCheckResponse_ServingStatus.NOT_SERVING };
+        },
+      });
+    },
+  });
+  const transport = createUnixGrpcTransport(p);
+  try {
+    const res = await createClient(Health, transport).check({}, { headers: { 'x-probe': 'yes' }, timeoutMs: 5000 });
+    assert.equal(res.status, HealthCheckResponse_ServingStatus.SERVING);
+    assert.equal(headerInInterceptor, 'yes');
+    assert.ok(ctxSeen !== undefined && reqSeen !== undefined);
+    assert.deepEqual(ownAccessors(ctxSeen), []);
+    assert.deepEqual(ownAccessors(reqSeen), []);
+    assert.ok(timeLeft !== undefined && timeLeft > 0 && timeLeft <= 5000, `timeoutMs() = ${String(timeLeft)}`);
+    assert.equal(ctxSeen.signal.aborted, true, 'the call is over');
+    assert.ok(reqSeen.signal.aborted);
+    assert.equal(ctxSeen.url, 'http://localhost:80/grpc.health.v1.Health/Check');
+  } finally {
+    transport.close();
+    await server.close();
   }
 });

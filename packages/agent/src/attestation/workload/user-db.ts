@@ -37,26 +37,29 @@ function readOptional(path: string): string {
   }
 }
 
-const parsed = new Map<string, { readonly stamp: string; readonly ids: ReadonlyMap<number, string> }>();
+interface Stamp { readonly dev: number; readonly ino: number; readonly size: number; readonly mtimeMs: number; readonly ctimeMs: number }
+/** Parsed files by minimum field count (passwd 7, group 4), then by path. */
+const parsed = new Map<number, Map<string, { readonly stamp: Stamp; readonly ids: ReadonlyMap<number, string> }>>();
+
+const sameStamp = (a: Stamp, b: Stamp): boolean =>
+  a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 
 /**
  * The id → name map of one file, parsed again only when its identity, size or times changed
- * (one stat per call instead of a read and a parse). A missing file is an empty map.
+ * (one stat per call instead of a read and a parse). A missing file is an empty map. The times
+ * are compared as the float milliseconds (sub-microsecond) of a plain stat: a bigint stat and a
+ * string stamp per lookup were a visible share of every Workload API call's garbage.
  */
 function idFile(path: string, minFields: number): ReadonlyMap<number, string> {
-  let stamp: string;
-  try {
-    const st = statSync(path, { bigint: true });
-    stamp = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-  } catch (e) {
-    if (typeof e === 'object' && e !== null && (e as { code?: unknown }).code === 'ENOENT') return new Map();
-    throw e;
-  }
-  const key = `${minFields}\0${path}`;
-  const hit = parsed.get(key);
-  if (hit !== undefined && hit.stamp === stamp) return hit.ids;
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (st === undefined) return new Map();
+  const stamp: Stamp = { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+  let files = parsed.get(minFields);
+  if (files === undefined) parsed.set(minFields, (files = new Map()));
+  const hit = files.get(path);
+  if (hit !== undefined && sameStamp(hit.stamp, stamp)) return hit.ids;
   const ids = parseIdFile(readOptional(path), minFields);
-  parsed.set(key, { stamp, ids });
+  files.set(path, { stamp, ids });
   return ids;
 }
 
