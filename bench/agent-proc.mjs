@@ -13,6 +13,10 @@ if ((kind !== 'server' && kind !== 'agent') || conf === undefined) {
   process.exit(2);
 }
 
+// The V8 tuning `ztwim agent run` / `ztwim server run` apply as they start.
+const { tuneForDaemon } = await import('@ztwim/cli/daemon-tuning');
+tuneForDaemon();
+
 let running;
 try {
   if (kind === 'server') {

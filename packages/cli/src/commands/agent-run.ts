@@ -3,6 +3,7 @@ import { loadAgentConfig, startAgent, type AgentConfigOverrides } from '@ztwim/a
 import type { Command } from '../command.ts';
 import { println } from '../env.ts';
 import type { Flags, FlagSpecs } from '../flags.ts';
+import { tuneForDaemon } from '../daemon-tuning.ts';
 
 const CONFIG_FLAGS: FlagSpecs = {
   config: { kind: 'string', usage: 'Path to a SPIRE config file', default: 'conf/agent/agent.conf', arg: 'FILE' },
@@ -39,6 +40,7 @@ export const agentRunCommand: Command = {
   flags: CONFIG_FLAGS,
   async run(flags, env) {
     const cfg = loadAgentConfig(flags.string('config'), agentOverrides(flags));
+    tuneForDaemon();
     const agent = await startAgent(cfg);
     const onAbort = (): void => {
       void agent.close();

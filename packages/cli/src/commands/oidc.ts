@@ -16,6 +16,7 @@ import {
 import { CommandError, EXIT_USAGE, type Command } from '../command.ts';
 import { print, println, type Env } from '../env.ts';
 import type { Flags, FlagSpecs } from '../flags.ts';
+import { tuneForDaemon } from '../daemon-tuning.ts';
 
 type Target = (typeof CHECK_TARGETS)[number];
 
@@ -83,6 +84,7 @@ const runCommand: Command = {
       ...(cfg.logPath === undefined ? {} : { destination: createWriteStream(cfg.logPath, { flags: 'a' }) }),
     });
     if (cfg.logRequests) logger.warn({}, 'log_requests is not supported by ztwim; ignored');
+    tuneForDaemon();
     const source = createJwksSource(cfg.keySource, { logger });
     let provider: OidcProvider;
     try {

@@ -3,6 +3,7 @@ import type { Command } from '../command.ts';
 import { println } from '../env.ts';
 import type { FlagSpecs } from '../flags.ts';
 import type { Flags } from '../flags.ts';
+import { tuneForDaemon } from '../daemon-tuning.ts';
 
 const CONFIG_FLAGS: FlagSpecs = {
   config: { kind: 'string', usage: 'Path to a server config file (HCL like SPIRE server.conf; .yaml/.json also accepted)', default: 'conf/server/server.conf', arg: 'FILE' },
@@ -31,6 +32,7 @@ export const serverRunCommand: Command = {
   flags: CONFIG_FLAGS,
   async run(flags, env) {
     const cfg = loadServerConfig(flags.string('config'), overrides(flags));
+    tuneForDaemon();
     const server = await startServer(cfg);
     const onAbort = (): void => {
       void server.close();

@@ -10,6 +10,7 @@ import { derToPem, SpiffeId, TrustDomain } from '@ztwim/spiffe';
 import { CommandError, type Command } from '../command.ts';
 import { println } from '../env.ts';
 import { DEFAULT_AGENT_SOCKET } from './agent-api.ts';
+import { tuneForDaemon } from '../daemon-tuning.ts';
 
 const q = (s: string): string => JSON.stringify(s);
 
@@ -39,6 +40,7 @@ export const upCommand: Command = {
     const level = parseLogLevel(f.string('logLevel'));
     if (level === undefined) throw new CommandError(`unknown log level "${f.string('logLevel')}"`);
     const log = createLogger({ level, name: 'ztwim-up' });
+    tuneForDaemon();
     const td = TrustDomain.parse(f.string('trustDomain'));
     const dataDir = resolve(env.cwd, f.string('dataDir'));
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
