@@ -140,44 +140,28 @@ class DirectContext implements HandlerContext {
  * What interceptors see of a request; `signal` and `header` are prototype getters for the same
  * reason as DirectContext's (so an interceptor that copies a request with a spread must name them).
  */
-class DirectRequestBase {
+class DirectRequest<R extends UnaryRequest | StreamRequest> {
+  readonly stream: R['stream'];
   readonly service: DescService;
+  readonly method: R['method'];
   readonly requestMethod = 'POST';
   readonly url: string;
   readonly contextValues: ContextValues;
+  readonly message: R['message'];
   readonly #ctx: DirectContext;
 
-  constructor(ctx: DirectContext) {
+  constructor(ctx: DirectContext, stream: R['stream'], message: R['message']) {
     this.#ctx = ctx;
+    this.stream = stream;
     this.service = ctx.service;
+    this.method = ctx.method as R['method'];
     this.url = ctx.url;
     this.contextValues = ctx.values;
+    this.message = message;
   }
 
   get signal(): AbortSignal { return this.#ctx.signal; }
   get header(): Headers { return this.#ctx.requestHeader; }
-}
-
-class DirectUnaryRequest extends DirectRequestBase implements UnaryRequest {
-  readonly stream = false;
-  readonly method: UnaryRequest['method'];
-  readonly message: UnaryRequest['message'];
-  constructor(ctx: DirectContext, message: UnaryRequest['message']) {
-    super(ctx);
-    this.method = ctx.method as UnaryRequest['method'];
-    this.message = message;
-  }
-}
-
-class DirectStreamRequest extends DirectRequestBase implements StreamRequest {
-  readonly stream = true;
-  readonly method: StreamRequest['method'];
-  readonly message: StreamRequest['message'];
-  constructor(ctx: DirectContext, message: StreamRequest['message']) {
-    super(ctx);
-    this.method = ctx.method as StreamRequest['method'];
-    this.message = message;
-  }
 }
 
 /**
@@ -269,7 +253,7 @@ export function directUnary(specs: ReadonlyMap<string, UnarySpec>, o: DirectUnar
     };
     let next = impl as (req: UnaryRequest) => Promise<UnaryResponse>;
     for (let i = o.interceptors.length - 1; i >= 0; i--) next = o.interceptors[i]!(next as never) as (req: UnaryRequest) => Promise<UnaryResponse>;
-    const req = new DirectUnaryRequest(ctx, message);
+    const req: UnaryRequest = new DirectRequest<UnaryRequest>(ctx, false, message);
     next(req).then(
       (res) => {
         if (done) return;
@@ -328,7 +312,7 @@ export function directUnary(specs: ReadonlyMap<string, UnarySpec>, o: DirectUnar
     let next = impl as (req: StreamRequest) => Promise<StreamResponse>;
     for (let i = o.interceptors.length - 1; i >= 0; i--) next = o.interceptors[i]!(next as never) as (req: StreamRequest) => Promise<StreamResponse>;
     const single = c.message;
-    const req = new DirectStreamRequest(ctx, (async function* () { yield single; })());
+    const req: StreamRequest = new DirectRequest<StreamRequest>(ctx, true, (async function* () { yield single; })());
     const aborted = new Promise<'aborted'>((resolve) => {
       if (call.aborted) resolve('aborted');
       else call.signal.addEventListener('abort', () => resolve('aborted'), { once: true });
