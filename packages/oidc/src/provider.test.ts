@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeClock } from '@ztwim/testkit';
+import { createLogger } from '@ztwim/core';
 import { startOidcProvider, type OidcProvider } from './provider.ts';
 import { StaticJwksSource, CallbackJwksSource } from './jwks-source.ts';
 import { FileJwksSource } from './file-jwks-source.ts';
@@ -381,5 +382,40 @@ describe('listeners, health, metrics, shutdown', () => {
     assert.match(response, /^HTTP\/1\.1 200 OK/);
     assert.match(response, /[Cc]onnection: close/);
     await assert.rejects(get(`${p.urls.http}/keys`), /ECONNREFUSED/);
+  });
+});
+
+describe('request log', () => {
+  const run = async (logRequests: boolean): Promise<Array<Record<string, unknown>>> => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'debug', destination: { write: (l: string) => { lines.push(l); } } });
+    const p = await startOidcProvider(
+      { domains: ['localhost'], insecureAddr: '127.0.0.1:0', allowInsecureScheme: true } as never,
+      { source: new StaticJwksSource([ec.publicJwk]), shutdownGraceMs: 2000, logger, logRequests },
+    );
+    try {
+      const r = await get(`${p.urls.http}/keys?x=1`, { headers: { 'user-agent': 'probe/1.0' } });
+      assert.equal(r.status, 200);
+    } finally {
+      await p.close();
+    }
+    return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  };
+
+  test('log_requests: every request at debug with remote address, method, URL and user agent', async () => {
+    const recs = await run(true);
+    const req = recs.filter((r) => r['msg'] === 'Incoming request');
+    assert.equal(req.length, 1, JSON.stringify(recs));
+    assert.equal(req[0]?.['level'], 'debug');
+    assert.equal(req[0]?.['method'], 'GET');
+    assert.equal(req[0]?.['url'], '/keys?x=1');
+    assert.equal(req[0]?.['user_agent'], 'probe/1.0');
+    assert.match(String(req[0]?.['remote_addr']), /^127\.0\.0\.1:\d+$/);
+    assert.ok(recs.some((r) => r['msg'] === 'Logging all requests' && r['level'] === 'info'));
+  });
+
+  test('without log_requests no request is logged', async () => {
+    const recs = await run(false);
+    assert.equal(recs.filter((r) => r['msg'] === 'Incoming request').length, 0);
   });
 });

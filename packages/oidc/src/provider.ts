@@ -22,6 +22,11 @@ export interface OidcProviderDeps {
   readonly shutdownGraceMs?: number;
   /** Called whenever a serving certificate is installed (initial load, file reload, ACME renewal). */
   readonly onCertificate?: (cert: ServingCert) => void;
+  /**
+   * Log every request at debug level ("Incoming request" with remote_addr, method, url,
+   * user_agent), as SPIRE's provider does with `log_requests = true`.
+   */
+  readonly logRequests?: boolean;
 }
 
 /** Base URLs of what the provider listens on (ports resolved when `:0` was asked for). */
@@ -51,6 +56,17 @@ export interface OidcProvider {
   servingCert(): ServingCert | undefined;
   /** Stops accepting connections, lets in-flight requests finish, stops watchers. */
   close(): Promise<void>;
+}
+
+/** One request, as SPIRE's logHandler reports it (a Unix socket peer has no address: "@"). */
+function logRequest(logger: Logger, req: IncomingMessage): void {
+  const { remoteAddress, remotePort } = req.socket;
+  logger.debug({
+    remote_addr: remoteAddress === undefined ? '@' : remoteAddress.includes(':') ? `[${remoteAddress}]:${String(remotePort)}` : `${remoteAddress}:${String(remotePort)}`,
+    method: req.method,
+    url: req.url,
+    user_agent: req.headers['user-agent'],
+  }, 'Incoming request');
 }
 
 function listen(server: Server, where: ListenAddress | string): Promise<void> {
@@ -139,7 +155,9 @@ export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDe
   let cert: ServingCert | undefined;
   const urls: { -readonly [K in keyof OidcProviderUrls]: OidcProviderUrls[K] } = {};
 
+  if (deps.logRequests === true) logger.info({}, 'Logging all requests');
   const main = (l: () => Listener) => (req: IncomingMessage, res: ServerResponse) => {
+    if (deps.logRequests === true) logRequest(logger, req);
     const done = metrics.startRequest(handler.routeOf((req.url ?? '/').split('?')[0] ?? '/'));
     res.once('finish', () => done(res.statusCode));
     if (l().closing) res.setHeader('Connection', 'close');

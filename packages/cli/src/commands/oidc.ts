@@ -83,12 +83,11 @@ const runCommand: Command = {
       name: 'oidc-discovery-provider',
       ...(cfg.logPath === undefined ? {} : { destination: createWriteStream(cfg.logPath, { flags: 'a' }) }),
     });
-    if (cfg.logRequests) logger.warn({}, 'log_requests is not supported by ztwim; ignored');
     tuneForDaemon();
     const source = createJwksSource(cfg.keySource, { logger });
     let provider: OidcProvider;
     try {
-      provider = await startOidcProvider(cfg.oidc, { source, logger });
+      provider = await startOidcProvider(cfg.oidc, { source, logger, logRequests: cfg.logRequests });
     } catch (e) {
       source.close();
       throw e;
