@@ -25,6 +25,7 @@ export {
   parseHcl,
   HclSyntaxError,
   loadConfigFile,
+  expandEnv,
   parseConfigText,
   formatOf,
   Section,
@@ -33,7 +34,7 @@ export {
   parseDuration,
   toPlain,
 } from './config/index.ts';
-export type { ConfigFormat, Problems, ConfigValue, ConfigEntry, ConfigObject } from './config/index.ts';
+export type { ConfigFormat, LoadConfigOptions, Problems, ConfigValue, ConfigEntry, ConfigObject } from './config/index.ts';
 export {
   marshalX509PopPayload,
   parseX509PopPayload,

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isZtwimError, parseConfigText } from '@ztwim/core';
-import { buildOidcFileConfig, expandEnv, loadOidcConfigFile, unixSocketPathOf, type OidcFileConfig } from './config-file.ts';
+import { expandEnv } from '@ztwim/core';
+import { buildOidcFileConfig, loadOidcConfigFile, unixSocketPathOf, type OidcFileConfig } from './config-file.ts';
 import { validateOidcConfig } from './config.ts';
 
 const BASE = '/srv/oidc';

@@ -1,12 +1,9 @@
 // SPIRE's oidc-discovery-provider.conf (HCL; .yaml/.yml/.json by extension) -> OidcConfig plus
 // the key source. Every problem names the file, the key (SPIRE's snake_case name) and its line.
-import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import {
-  configError,
-  formatOf,
   isZtwimError,
-  parseConfigText,
+  loadConfigFile,
   parseLogLevel,
   problems,
   Section,
@@ -71,25 +68,12 @@ export interface LoadOidcConfigOptions {
   readonly format?: ConfigFormat;
 }
 
-/**
- * Go's os.ExpandEnv as SPIRE applies it with -expandEnv: `${NAME}` and `$NAME` become the
- * variable's value (empty when unset); a `$` not followed by a name stays as it is.
- */
-export function expandEnv(text: string, env: Readonly<Record<string, string | undefined>>): string {
-  return text.replace(/\$\{([^}]*)\}|\$([A-Za-z0-9_]+)/g, (_m, braced: string | undefined, bare: string | undefined) => env[braced ?? bare ?? ''] ?? '');
-}
-
 /** Reads and checks an oidc-discovery-provider.conf. Throws ZtwimError ERR_CONFIG naming every problem. */
 export function loadOidcConfigFile(path: string, options: LoadOidcConfigOptions = {}): OidcFileConfig {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? 'unknown error';
-    throw configError(`cannot read config file ${path}: ${code}`, { cause: e });
-  }
-  if (options.expandEnv === true) text = expandEnv(text, options.env ?? process.env);
-  const doc = parseConfigText(text, options.format ?? formatOf(path), path);
+  const doc = loadConfigFile(path, {
+    ...(options.format === undefined ? {} : { format: options.format }),
+    ...(options.expandEnv === true ? { expandEnv: options.env ?? process.env } : {}),
+  });
   return buildOidcFileConfig(doc, path, options.baseDir ?? process.cwd());
 }
 

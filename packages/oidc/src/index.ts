@@ -38,7 +38,7 @@ export { loadServingCert } from './serving-cert.ts';
 export type { ServingCert } from './serving-cert.ts';
 export { checkIssuer, checkPassed, formatFindings, CHECK_TARGETS, TARGET_NAMES, TARGET_ALGS } from './check.ts';
 export type { CheckTarget, CheckOptions, CheckFetch, CheckResponse, Finding, Severity } from './check.ts';
-export { loadOidcConfigFile, buildOidcFileConfig, expandEnv, unixSocketPathOf, DEFAULT_SOURCE_POLL_INTERVAL_MS, DEFAULT_OIDC_CONFIG_PATH } from './config-file.ts';
+export { loadOidcConfigFile, buildOidcFileConfig, unixSocketPathOf, DEFAULT_SOURCE_POLL_INTERVAL_MS, DEFAULT_OIDC_CONFIG_PATH } from './config-file.ts';
 export type { OidcFileConfig, KeySourceConfig, LoadOidcConfigOptions, LogFormat } from './config-file.ts';
 export { WorkloadApiJwksSource, jwksOfJwtBundle, exponentialBackoff } from './workload-api-jwks-source.ts';
 export type { WorkloadApiJwksSourceOptions } from './workload-api-jwks-source.ts';

@@ -1,6 +1,6 @@
 // SPIRE agent.conf (HCL/JSON) -> AgentConfig. Programmatic callers build AgentConfig directly.
 import { resolve } from 'node:path';
-import { loadConfigFile, parseLogLevel, problems, Section, throwIfProblems, type ConfigObject, type LogLevel } from '@ztwim/core';
+import { loadConfigFile, parseLogLevel, problems, Section, throwIfProblems, type ConfigObject, type LoadConfigOptions, type LogLevel } from '@ztwim/core';
 import { TrustDomain } from '@ztwim/spiffe';
 
 export type NodeAttestorConfig =
@@ -48,8 +48,9 @@ export interface AgentConfigOverrides {
   readonly insecureBootstrap?: boolean;
 }
 
-export function loadAgentConfig(path: string, overrides: AgentConfigOverrides = {}): AgentConfig {
-  return buildAgentConfig(loadConfigFile(path), path, overrides);
+/** `options.expandEnv`: SPIRE's -expandEnv (variables expanded in the file's text before parsing). */
+export function loadAgentConfig(path: string, overrides: AgentConfigOverrides = {}, options: LoadConfigOptions = {}): AgentConfig {
+  return buildAgentConfig(loadConfigFile(path, options), path, overrides);
 }
 
 /** The command-line value when given, else the file's (both evaluated: the file key counts as read). */

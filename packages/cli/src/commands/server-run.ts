@@ -3,9 +3,11 @@ import type { Command } from '../command.ts';
 import { println } from '../env.ts';
 import type { FlagSpecs } from '../flags.ts';
 import type { Flags } from '../flags.ts';
+import { configLoadOptions, EXPAND_ENV_FLAG } from '../config-options.ts';
 import { tuneForDaemon } from '../daemon-tuning.ts';
 
 const CONFIG_FLAGS: FlagSpecs = {
+  expandEnv: EXPAND_ENV_FLAG,
   config: { kind: 'string', usage: 'Path to a server config file (HCL like SPIRE server.conf; .yaml/.json also accepted)', default: 'conf/server/server.conf', arg: 'FILE' },
   trustDomain: { kind: 'string', usage: 'The trust domain that this server belongs to', arg: 'TD' },
   bindAddress: { kind: 'string', usage: 'IP address or DNS name of the ztwim server', arg: 'ADDR' },
@@ -31,7 +33,7 @@ export const serverRunCommand: Command = {
   summary: 'Runs the server',
   flags: CONFIG_FLAGS,
   async run(flags, env) {
-    const cfg = loadServerConfig(flags.string('config'), overrides(flags));
+    const cfg = loadServerConfig(flags.string('config'), overrides(flags), configLoadOptions(flags, env));
     tuneForDaemon();
     const server = await startServer(cfg);
     const onAbort = (): void => {
@@ -48,7 +50,7 @@ export const serverValidateCommand: Command = {
   summary: 'Validates a server configuration file',
   flags: CONFIG_FLAGS,
   async run(flags, env) {
-    loadServerConfig(flags.string('config'), overrides(flags));
+    loadServerConfig(flags.string('config'), overrides(flags), configLoadOptions(flags, env));
     println(env.stdout, 'Configuration is valid.');
   },
 };

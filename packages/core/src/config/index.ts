@@ -1,6 +1,6 @@
 export { parseHcl, HclSyntaxError } from './hcl.ts';
-export { loadConfigFile, parseConfigText, formatOf } from './load.ts';
-export type { ConfigFormat } from './load.ts';
+export { loadConfigFile, parseConfigText, formatOf, expandEnv } from './load.ts';
+export type { ConfigFormat, LoadConfigOptions } from './load.ts';
 export { Section, problems, throwIfProblems, parseDuration } from './schema.ts';
 export type { Problems } from './schema.ts';
 export { toPlain } from './node.ts';

@@ -14,8 +14,23 @@ export function formatOf(path: string): ConfigFormat {
   return 'hcl';
 }
 
+/**
+ * Go's os.ExpandEnv as SPIRE applies it with -expandEnv: `${NAME}` and `$NAME` become the
+ * variable's value (empty when unset); a `$` not followed by a name stays as it is.
+ */
+export function expandEnv(text: string, env: Readonly<Record<string, string | undefined>>): string {
+  return text.replace(/\$\{([^}]*)\}|\$([A-Za-z0-9_]+)/g, (_m, braced: string | undefined, bare: string | undefined) => env[braced ?? bare ?? ''] ?? '');
+}
+
+export interface LoadConfigOptions {
+  /** Overrides the format chosen by the file extension. */
+  readonly format?: ConfigFormat;
+  /** Expand `$VAR` / `${VAR}` from these variables before parsing (SPIRE's -expandEnv). */
+  readonly expandEnv?: Readonly<Record<string, string | undefined>>;
+}
+
 /** Reads and parses a config file (HCL by default; .yaml/.yml/.json by extension). */
-export function loadConfigFile(path: string, format: ConfigFormat = formatOf(path)): ConfigObject {
+export function loadConfigFile(path: string, options: LoadConfigOptions = {}): ConfigObject {
   let src: string;
   try {
     src = readFileSync(path, 'utf8');
@@ -23,7 +38,8 @@ export function loadConfigFile(path: string, format: ConfigFormat = formatOf(pat
     const code = (e as NodeJS.ErrnoException).code ?? 'unknown error';
     throw configError(`cannot read config file ${path}: ${code}`, { cause: e });
   }
-  return parseConfigText(src, format, path);
+  if (options.expandEnv !== undefined) src = expandEnv(src, options.expandEnv);
+  return parseConfigText(src, options.format ?? formatOf(path), path);
 }
 
 /** Parses config text; `where` names the source in error messages. */

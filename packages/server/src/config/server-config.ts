@@ -7,6 +7,7 @@ import {
   Section,
   throwIfProblems,
   type ConfigObject,
+  type LoadConfigOptions,
   type LogLevel,
 } from '@ztwim/core';
 import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
@@ -86,8 +87,9 @@ export interface ServerConfigOverrides {
   readonly logLevel?: string;
 }
 
-export function loadServerConfig(path: string, overrides: ServerConfigOverrides = {}): ServerConfig {
-  return buildServerConfig(loadConfigFile(path), path, overrides);
+/** `options.expandEnv`: SPIRE's -expandEnv (variables expanded in the file's text before parsing). */
+export function loadServerConfig(path: string, overrides: ServerConfigOverrides = {}, options: LoadConfigOptions = {}): ServerConfig {
+  return buildServerConfig(loadConfigFile(path, options), path, overrides);
 }
 
 /** The one place where raw server config becomes runtime config. Reports every problem at once. */
