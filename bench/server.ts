@@ -50,7 +50,7 @@ import type { EntrySchema } from '@ztwim/proto';
 // The agent's own attestation client (join_token AttestAgent stream with a CSR, then mTLS).
 import { ServerClient, attestAgent, type AgentCredentials } from '../packages/agent/src/client/server-client.ts';
 import { findSpireBinary, freePort } from '../test/interop/lib/spire-admin.ts';
-import { SPIRE_VERSION, goBuild, ztwimNodeFlags } from '../test/interop/lib/peers.ts';
+import { SPIRE_VERSION, ZTWIM_BIN, goBuild, ztwimNodeFlags } from '../test/interop/lib/peers.ts';
 import { derToPem } from '@ztwim/spiffe';
 import { makeTmpDir, type TmpDir } from '../test/interop/lib/tmp.ts';
 import { serverConf } from '../test/interop/lib/server-conf.ts';
@@ -533,7 +533,7 @@ function ztwimCommand(conf: string): { cmd: string; args: string[] } {
       args: [...nodeArgs, '--conditions=ztwim-source', '--import', join(REPO, 'node_modules/tsx/dist/esm/index.mjs'), join(REPO, 'packages/cli/src/main.ts'), 'server', 'run', '-config', conf],
     };
   }
-  return { cmd: process.execPath, args: [...nodeArgs, join(REPO, 'packages/cli/bin/ztwim.js'), 'server', 'run', '-config', conf] };
+  return { cmd: process.execPath, args: [...nodeArgs, ZTWIM_BIN, 'server', 'run', '-config', conf] };
 }
 
 serverloadBin = goBuild(join(REPO, 'bench', 'go'), './serverload');

@@ -8,11 +8,9 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { REPO_ROOT } from '../interop/lib/peers.ts';
+import { ZTWIM_BIN as ZTWIM } from '../interop/lib/peers.ts';
 import { freePort } from '../interop/lib/spire-admin.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
-
-const ZTWIM = join(REPO_ROOT, 'packages', 'cli', 'bin', 'ztwim.js');
 
 interface Proc { child: ChildProcess; out: () => string }
 

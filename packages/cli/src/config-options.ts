@@ -1,4 +1,4 @@
-// How `run` / `validate` read their config file: SPIRE's -expandEnv flag.
+// How `run` / `validate` (server, agent, oidc) read their config file: SPIRE's -expandEnv flag.
 import type { LoadConfigOptions } from '@ztwim/core';
 import type { Env } from './env.ts';
 import type { FlagSpec, Flags } from './flags.ts';

@@ -276,12 +276,12 @@ describe('loadOidcConfigFile', () => {
     const path = join(dir, 'oidc-discovery-provider.conf');
     writeFileSync(path, 'domains = ["${HOST}"]\njwt_issuer = "https://${HOST}"\nserving_cert_file {\n  cert_file_path = "/c"\n  key_file_path = "/k"\n}\nworkload_api {\n  socket_path = "$SOCK"\n  trust_domain = "$TD"\n}\n');
     const env = { HOST: 'oidc.example.org', SOCK: '/run/agent.sock', TD: 'example.org' };
-    const c = loadOidcConfigFile(path, { expandEnv: true, env });
+    const c = loadOidcConfigFile(path, { expandEnv: env });
     assert.deepEqual(c.oidc.domains, ['oidc.example.org']);
     assert.equal(c.oidc.jwtIssuer, 'https://oidc.example.org');
     assert.deepEqual(c.keySource, { kind: 'workload_api', socketPath: '/run/agent.sock', trustDomain: 'example.org', pollIntervalMs: 10_000 });
     // without -expandEnv the text is taken literally, and HCL has no interpolation
-    assert.throws(() => loadOidcConfigFile(path, { env }), /oidc-discovery-provider\.conf: line 1: template interpolation is not supported/);
+    assert.throws(() => loadOidcConfigFile(path), /oidc-discovery-provider\.conf: line 1: template interpolation is not supported/);
   });
 
   test('YAML file', () => {

@@ -8,8 +8,8 @@ import {
   problems,
   Section,
   throwIfProblems,
-  type ConfigFormat,
   type ConfigObject,
+  type LoadConfigOptions,
   type LogLevel,
   type Problems,
 } from '@ztwim/core';
@@ -57,24 +57,15 @@ export interface OidcFileConfig {
   readonly logRequests: boolean;
 }
 
-export interface LoadOidcConfigOptions {
-  /** Replace `$VAR` / `${VAR}` with environment values before parsing (SPIRE's -expandEnv). */
-  readonly expandEnv?: boolean;
-  /** The environment for expandEnv. Default process.env. */
-  readonly env?: Readonly<Record<string, string | undefined>>;
+/** How the file is read (format, SPIRE's -expandEnv: see LoadConfigOptions), and where it sits. */
+export interface LoadOidcConfigOptions extends LoadConfigOptions {
   /** Relative paths in the file resolve against this directory. Default process.cwd(). */
   readonly baseDir?: string;
-  /** Overrides the format chosen by the file extension. */
-  readonly format?: ConfigFormat;
 }
 
 /** Reads and checks an oidc-discovery-provider.conf. Throws ZtwimError ERR_CONFIG naming every problem. */
 export function loadOidcConfigFile(path: string, options: LoadOidcConfigOptions = {}): OidcFileConfig {
-  const doc = loadConfigFile(path, {
-    ...(options.format === undefined ? {} : { format: options.format }),
-    ...(options.expandEnv === true ? { expandEnv: options.env ?? process.env } : {}),
-  });
-  return buildOidcFileConfig(doc, path, options.baseDir ?? process.cwd());
+  return buildOidcFileConfig(loadConfigFile(path, options), path, options.baseDir ?? process.cwd());
 }
 
 // camelCase names used by validateOidcConfig -> the file's snake_case keys.

@@ -16,6 +16,7 @@ import {
 import { CommandError, EXIT_USAGE, type Command } from '../command.ts';
 import { print, println, type Env } from '../env.ts';
 import type { Flags, FlagSpecs } from '../flags.ts';
+import { configLoadOptions, EXPAND_ENV_FLAG } from '../config-options.ts';
 import { tuneForDaemon } from '../daemon-tuning.ts';
 
 type Target = (typeof CHECK_TARGETS)[number];
@@ -51,11 +52,11 @@ const CONFIG_FLAGS: FlagSpecs = {
     default: DEFAULT_OIDC_CONFIG_PATH,
     arg: 'FILE',
   },
-  expandEnv: { kind: 'bool', usage: 'Expand environment variables ($VAR, ${VAR}) in the config file' },
+  expandEnv: EXPAND_ENV_FLAG,
 };
 
 function loadConfig(f: Flags, env: Env): OidcFileConfig {
-  return loadOidcConfigFile(resolve(env.cwd, f.string('config')), { expandEnv: f.bool('expandEnv'), env: env.vars, baseDir: env.cwd });
+  return loadOidcConfigFile(resolve(env.cwd, f.string('config')), { ...configLoadOptions(f, env), baseDir: env.cwd });
 }
 
 function whereServed(p: OidcProvider): string[] {
