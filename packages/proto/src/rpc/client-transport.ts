@@ -1,9 +1,26 @@
 // gRPC client transports (HTTP/2, gRPC protocol only) built on connect-node.
 import * as net from 'node:net';
 import type * as http2 from 'node:http2';
-import type { Interceptor, Transport } from '@connectrpc/connect';
+import type { Interceptor, StreamResponse, Transport } from '@connectrpc/connect';
+import type { DescMessage } from '@bufbuild/protobuf';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import { directUnaryClient } from './direct-unary-client.ts';
+import { withDialCode } from './dial-error.ts';
+
+/** The response with its messages re-thrown as withDialCode errors. */
+function unavailableOnDialFailure<I extends DescMessage, O extends DescMessage>(res: StreamResponse<I, O>): StreamResponse<I, O> {
+  const messages = res.message;
+  return {
+    ...res,
+    message: (async function* () {
+      try {
+        yield* messages;
+      } catch (e) {
+        throw withDialCode(e);
+      }
+    })(),
+  };
+}
 
 /** A connect `Transport` that owns its HTTP/2 connection and can be closed. */
 export interface GrpcClientTransport extends Transport {
@@ -54,7 +71,8 @@ function finish(baseUrl: string, opts: GrpcClientOptions, nodeOptions: http2.Sec
   });
   return {
     unary,
-    stream: (...args) => transport.stream(...args),
+    // A dial failure is Unavailable on streams too (./dial-error.ts).
+    stream: (...args) => transport.stream(...args).then((r) => unavailableOnDialFailure(r), (e: unknown) => Promise.reject(withDialCode(e))),
     close: () => sessionManager.abort(),
   };
 }

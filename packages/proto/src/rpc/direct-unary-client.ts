@@ -19,6 +19,7 @@ import { codeFromHttpStatus, findTrailerError } from '@connectrpc/connect/protoc
 import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethodUnary, type MessageInitShape } from '@bufbuild/protobuf';
 import type { Http2SessionManager } from '@connectrpc/connect-node';
 import { GRPC_HDR, fetchHeaders, grpcFrame } from './grpc-wire.ts';
+import { dialErrorOf, withDialCode } from './dial-error.ts';
 
 export interface DirectUnaryClientOptions {
   readonly sessionManager: Http2SessionManager;
@@ -43,9 +44,10 @@ function fromNodeError(e: unknown): ConnectError {
   }
   let code = Code.Internal;
   if (codes.some((c) => c === 'ERR_STREAM_WRITE_AFTER_END' || c === 'ERR_STREAM_DESTROYED' || c === 'ERR_HTTP2_INVALID_STREAM' || c === 'ECONNRESET')) code = Code.Aborted;
-  else if (codes.some((c) => c === 'ETIMEDOUT' || c === 'ENOTFOUND' || c === 'EAI_AGAIN' || c === 'ECONNREFUSED' || c === 'ENOENT' || c === 'EACCES')) code = Code.Unavailable;
+  else if (codes.some((c) => c === 'ETIMEDOUT' || c === 'ENOTFOUND' || c === 'EAI_AGAIN' || c === 'ECONNREFUSED')) code = Code.Unavailable;
   // A socket that cannot be reached is Unavailable (as in grpc-go), also where connect-node's
   // session manager already made it an Internal ConnectError.
+  if (dialErrorOf(e) !== undefined) return withDialCode(e);
   if (e instanceof ConnectError) return code === Code.Unavailable ? new ConnectError(e.rawMessage, code, e.metadata, undefined, e.cause) : e;
   const ce = ConnectError.from(e, code);
   if (ce !== e) ce.cause = e;

@@ -282,3 +282,30 @@ function emitterOf(src: X509Source): EventEmitter {
   src.onUpdate(() => e.emit('u'));
   return e;
 }
+
+test('nothing listening: every call fails Unavailable, never Internal (grpc-go)', async () => {
+  const cases: Array<[string, string, RegExp]> = [
+    ['missing socket', `unix://${join(dir, 'missing', 'api.sock')}`, /ENOENT/],
+    ['closed TCP port', 'tcp://127.0.0.1:1', /ECONNREFUSED/],
+  ];
+  for (const [name, address, errno] of cases) {
+    const client = new WorkloadApiClient({ address });
+    try {
+      const calls: Array<[string, () => Promise<unknown>]> = [
+        ['fetchX509Svid', () => client.fetchX509Svid()],
+        ['fetchJwtBundles', () => client.fetchJwtBundles()],
+        ['fetchJwtSvid', () => client.fetchJwtSvid({ audience: 'a' })],
+        ['validateJwtSvid', () => client.validateJwtSvid('x.y.z', 'a')],
+      ];
+      for (const [call, fn] of calls) {
+        const e = await fn().then(() => assert.fail(`${name} ${call} succeeded`), (err: unknown) => err);
+        assert.ok(e instanceof WorkloadApiError, `${name} ${call}: ${String(e)}`);
+        assert.equal(e.grpcCode, Code.Unavailable, `${name} ${call}: ${e.message}`);
+        assert.match(e.message, /code = Unavailable/, `${name} ${call}`);
+        assert.match(e.grpcMessage, errno, `${name} ${call}`);
+      }
+    } finally {
+      client.close();
+    }
+  }
+});

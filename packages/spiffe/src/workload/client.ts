@@ -65,13 +65,25 @@ function grpcCodeName(code: number): string {
   return GRPC_CODE_NAMES[code] ?? `Code(${code})`;
 }
 
+/** Whether `e`'s cause chain holds the system error of a failed dial (connect, getaddrinfo). */
+function isDialFailure(e: unknown): boolean {
+  for (let cur: unknown = e, depth = 0; cur instanceof Error && depth < 8; depth++) {
+    const syscall = (cur as NodeJS.ErrnoException).syscall;
+    if (syscall === 'connect' || syscall === 'getaddrinfo') return true;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /** Wraps any failure of a call as a WorkloadApiError (SpiffeError ERR_WORKLOAD_API). */
 export function toWorkloadApiError(e: unknown): WorkloadApiError {
   if (e instanceof WorkloadApiError) return e;
   if (e instanceof ConnectError) {
     // A connection torn down by the peer surfaces as CANCEL on the HTTP/2 stream; gRPC reports a
     // lost transport as Unavailable (retried), so only a Canceled *status* stops a watch.
-    const code = e.code === Code.Canceled && /^http\/2 stream closed/.test(e.rawMessage) ? Code.Unavailable : e.code;
+    // A socket that could not be dialled is Unavailable whatever its errno (grpc-go's rule;
+    // connect-node makes ENOENT Internal, which a caller would take for an answer).
+    const code = (e.code === Code.Canceled && /^http\/2 stream closed/.test(e.rawMessage)) || isDialFailure(e) ? Code.Unavailable : e.code;
     return new WorkloadApiError(
       code,
       e.rawMessage,
