@@ -15,8 +15,8 @@ export {
   configError,
 } from './errors.ts';
 export type { ErrorCode, ZtwimErrorOptions } from './errors.ts';
-export { createLogger, silentLogger, parseLogLevel, LOG_LEVELS } from './log.ts';
-export type { Logger, LoggerConfig, LogLevel } from './log.ts';
+export { createLogger, silentLogger, parseLogLevel, parseLogFormat, jsonLogLineToText, LOG_LEVELS, LOG_FORMATS } from './log.ts';
+export type { Logger, LoggerConfig, LogLevel, LogFormat } from './log.ts';
 export { runTasks } from './task.ts';
 export type { Task } from './task.ts';
 export { cryptoRandom, randomAlnum, randomUuid } from './random.ts';
