@@ -203,25 +203,6 @@ const watch: Command = {
   },
 };
 
-const healthcheck: Command = {
-  name: 'healthcheck',
-  summary: 'Checks that the agent answers on its Workload API socket',
-  flags: { socketPath: COMMON.socketPath as FlagSpecs[string], shallow: { kind: 'bool', usage: 'Only check that the socket answers' }, verbose: { kind: 'bool', usage: 'Print verbose information' } },
-  async run(f, env) {
-    try {
-      await withClient(f, env, (c, signal) => c.fetchJwtBundles({ signal }).catch((e: unknown) => {
-        // An answer of any kind (even "no identity issued") proves the agent is serving.
-        if ((e as { grpcCode?: unknown }).grpcCode === undefined) throw e;
-      }));
-    } catch (e) {
-      println(env.stderr, `Agent is unhealthy: ${(e as Error).message}`);
-      return 1;
-    }
-    println(env.stdout, 'Agent is healthy.');
-    return 0;
-  },
-};
-
 /** `api` group (spire-agent api ...), also reachable as `ztwim api ...`. */
 export const apiCommand: Command = {
   name: 'api',
@@ -233,4 +214,3 @@ export const apiCommand: Command = {
   ],
 };
 
-export const agentHealthcheckCommand = healthcheck;

@@ -1,5 +1,6 @@
 import type { Command } from '../command.ts';
-import { agentHealthcheckCommand, apiCommand } from './agent-api.ts';
+import { apiCommand } from './agent-api.ts';
+import { agentHealthcheckCommand } from './agent-healthcheck.ts';
 import { agentRunCommand, agentValidateCommand } from './agent-run.ts';
 
 /** `ztwim agent ...`: spire-agent compatible commands. */

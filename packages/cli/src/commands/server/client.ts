@@ -35,16 +35,17 @@ function errnoOf(e: unknown): string | undefined {
 
 /**
  * The text spire-server prints for a failed RPC: `rpc error: code = NotFound desc = entry not found`.
- * Dial failures read like grpc-go's (`... dial unix //<path>: connect: no such file or directory`).
+ * Dial failures read like grpc-go's (`... dial unix //<path>: connect: no such file or directory`;
+ * `dialTarget` replaces `//<path>` for clients that dial the path itself, as spire-agent's).
  */
-export function rpcErrorText(e: unknown, socketPath: string): string {
+export function rpcErrorText(e: unknown, socketPath: string, dialTarget = `//${socketPath}`): string {
   if (e instanceof ConnectError) {
     const errno = errnoOf(e.cause);
     if ((e.code === Code.Unavailable || e.code === Code.Internal) && errno !== undefined) {
       const text = SYSCALL_TEXT[errno] ?? errno;
       return grpcErrorText(
         Code.Unavailable,
-        `connection error: desc = "transport: Error while dialing: dial unix //${socketPath}: connect: ${text}"`,
+        `connection error: desc = "transport: Error while dialing: dial unix ${dialTarget}: connect: ${text}"`,
       );
     }
     return grpcErrorText(e.code, e.rawMessage);
