@@ -47,3 +47,5 @@ export {
 } from './attestation/x509pop.ts';
 export type { X509PopPayload, X509PopChallenge } from './attestation/x509pop.ts';
 export { Metrics, serveMetrics } from './telemetry/metrics.ts';
+export { lockDataDir, dataDirHolder, DATA_DIR_LOCK_FILE } from './data-dir-lock.ts';
+export type { DataDirLock, LockDataDirOptions } from './data-dir-lock.ts';
