@@ -3,7 +3,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Code, ConnectError } from '@connectrpc/connect';
-import { ZtwimError, createLogger, systemClock, answerX509PopChallenge, marshalX509PopPayload, parseX509PopChallenge, type Clock, type Logger } from '@ztwim/core';
+import { ZtwimError, createLogger, lockDataDir, Metrics, serveMetrics, isZtwimError, type DataDirLock, systemClock, answerX509PopChallenge, marshalX509PopPayload, parseX509PopChallenge, type Clock, type Logger } from '@ztwim/core';
 import { pemToDerList, SpiffeBundle, TrustDomain } from '@ztwim/spiffe';
 import { permissionDeniedReasonOf, PermissionDeniedDetails_Reason, type Bundle } from '@ztwim/proto';
 import type { AgentConfig } from './config/agent-config.ts';
@@ -17,10 +17,14 @@ import { UnixWorkloadAttestor } from './attestation/workload/unix.ts';
 export interface AgentDeps {
   readonly clock?: Clock;
   readonly logger?: Logger;
+  /** Log 'agent stopped' when the agent stops on its own (default true; off where the caller reports it). */
+  readonly logStop?: boolean;
 }
 
 export interface RunningAgent {
   readonly socketPath: string;
+  /** Port of the Prometheus endpoint, when the config has one. */
+  readonly metricsPort?: number;
   readonly agentId: string;
   /** Resolves when the agent stops; rejects with the reason if it stopped on its own (e.g. banned). */
   readonly done: Promise<void>;
@@ -106,8 +110,19 @@ function saveData(dir: string, creds: AgentCredentials, roots: readonly Uint8Arr
   atomicWrite(path.join(dir, 'agent-data.json'), JSON.stringify(d), 0o600);
 }
 
-function deleteData(dir: string): void {
+/** Deletes the stored agent SVID and key: the next start attests again. */
+export function deleteAgentData(dir: string): void {
   for (const f of ['agent-data.json', 'agent-svid.key']) fs.rmSync(path.join(dir, f), { force: true });
+}
+
+/** The SPIFFE ID of the agent SVID stored in `dir` (undefined when none, or unreadable). */
+export function storedAgentId(dir: string): string | undefined {
+  try {
+    const d = JSON.parse(fs.readFileSync(path.join(dir, 'agent-data.json'), 'utf8')) as Partial<AgentData>;
+    return typeof d.id === 'string' && d.id !== '' ? d.id : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function bootstrapRoots(c: AgentConfig): Promise<Uint8Array[]> {
@@ -140,13 +155,29 @@ function attestationData(c: AgentConfig): NodeAttestationData | undefined {
   return c.joinToken === undefined ? undefined : { type: 'join_token', token: c.joinToken };
 }
 
+/** Whether the agent stopped because the server no longer knows it (evicted, or another datastore). */
+export function isAgentNotAttested(e: unknown): boolean {
+  return isZtwimError(e, 'ERR_PERMISSION_DENIED') && e.fields['agent_state'] === 'not_attested';
+}
+
 function rootsOf(b: Bundle): Uint8Array[] { return b.x509Authorities.map((a) => a.asn1); }
 
 export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Promise<RunningAgent> {
   const clock = deps.clock ?? systemClock;
-  const log = deps.logger ?? createLogger({ level: config.logLevel, name: 'agent' });
-  const opts = { host: config.serverAddress, port: config.serverPort, trustDomain: config.trustDomain };
+  const log = deps.logger ?? createLogger({ level: config.logLevel, name: 'agent', ...(config.logFormat === undefined ? {} : { format: config.logFormat }) });
   const persist = config.keyManager === 'disk';
+  // One agent per data dir: a second would overwrite its SVID and key.
+  const lock = lockDataDir(config.dataDir, { what: 'the agent', moveWith: 'data_dir (agent block)' });
+  try {
+    return await runAgent(config, clock, log, persist, lock, deps.logStop ?? true);
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+}
+
+async function runAgent(config: AgentConfig, clock: Clock, log: Logger, persist: boolean, lock: DataDirLock, logStop: boolean): Promise<RunningAgent> {
+  const opts = { host: config.serverAddress, port: config.serverPort, trustDomain: config.trustDomain };
   const loaded = persist ? loadData(config.dataDir, config.trustDomain) : undefined;
   let stored = loaded !== undefined && 'creds' in loaded ? loaded : undefined;
   if (loaded !== undefined && !('creds' in loaded)) {
@@ -199,12 +230,25 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     if (stored === undefined) { client.close(); throw new ZtwimError('ERR_UNAVAILABLE', 'cannot fetch bundle after attestation', { cause: e }); }
     log.warn({ err: e }, 'server unavailable at start; serving from cache when it returns');
   }
+  // Metrics only where the config asks for them (telemetry { Prometheus { ... } }), as spire-agent.
+  const metrics = config.metrics === undefined ? undefined : new Metrics({ prefix: 'ztwim_agent' });
+  let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+  if (metrics !== undefined && config.metrics !== undefined) {
+    metrics.entries.set(cache.entries.size);
+    try {
+      metricsServer = await serveMetrics(metrics.registry, config.metrics.host, config.metrics.port);
+    } catch (e) {
+      client.close();
+      throw new ZtwimError('ERR_CONFIG', `agent metrics cannot listen on ${config.metrics.host}:${config.metrics.port} (telemetry.Prometheus): ${(e as Error).message}`, { cause: e });
+    }
+  }
   const tracker = new PeerTracker({ attestors: [new UnixWorkloadAttestor({ ...config.unixAttestor, logger: log })], logger: log });
   let endpoint: Awaited<ReturnType<typeof startWorkloadEndpoint>>;
   try {
     endpoint = await startWorkloadEndpoint({ socketPath: config.socketPath, cache, tracker, logger: log });
   } catch (e) {
     client.close();
+    await metricsServer?.close();
     throw e;
   }
 
@@ -218,12 +262,12 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   const fatal = (e: ConnectError): ZtwimError => {
     const reason = permissionDeniedReasonOf(e);
     if (reason === PermissionDeniedDetails_Reason.AGENT_BANNED) {
-      if (persist) deleteData(config.dataDir);
-      return new ZtwimError('ERR_PERMISSION_DENIED', 'agent is banned', { cause: e });
+      if (persist) deleteAgentData(config.dataDir);
+      return new ZtwimError('ERR_PERMISSION_DENIED', 'agent is banned', { cause: e, fields: { agent_state: 'banned' } });
     }
     if (reason === PermissionDeniedDetails_Reason.AGENT_NOT_ATTESTED) {
-      if (persist) deleteData(config.dataDir);
-      return new ZtwimError('ERR_PERMISSION_DENIED', 'agent is no longer attested', { cause: e });
+      if (persist) deleteAgentData(config.dataDir);
+      return new ZtwimError('ERR_PERMISSION_DENIED', 'agent is no longer attested', { cause: e, fields: { agent_state: 'not_attested' } });
     }
     return new ZtwimError('ERR_PERMISSION_DENIED', 'agent permission denied', { cause: e, fields: { reason: e.rawMessage } });
   };
@@ -242,6 +286,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     for (;;) {
       try {
         await cache.sync();
+        metrics?.entries.set(cache.entries.size);
         const b = cache.bundle;
         if (b !== undefined) roots = rootsOf(b);
         // Agent SVID renewal at half-life.
@@ -293,13 +338,16 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
     await hints;
     client.close();
     await endpoint.close({ graceMs: 1000 });
+    await metricsServer?.close();
+    lock.release();
   }).catch((e: unknown) => {
-    if (!closed) log.error({ err: e }, 'agent stopped');
+    if (!closed && logStop) log.error({ err: e }, 'agent stopped');
     throw e;
   });
   done.catch(() => undefined);
   return {
     socketPath: config.socketPath,
+    ...(metricsServer === undefined ? {} : { metricsPort: metricsServer.port }),
     agentId: creds.id,
     done,
     async close() {

@@ -4,7 +4,7 @@ export { UnixWorkloadAttestor, UNIX_SELECTOR_TYPE, sha256OfFile } from './attest
 export type { UnixAttestorConfig } from './attestation/workload/unix.ts';
 export { PeerTracker, WORKLOAD_ATTESTATION_FAILED } from './attestation/workload/peer-tracker.ts';
 export type { PeerTrackerConfig, PeerSnapshot, TrackedPeer } from './attestation/workload/peer-tracker.ts';
-export { startAgent } from './agent.ts';
+export { startAgent, isAgentNotAttested, storedAgentId, deleteAgentData } from './agent.ts';
 export type { AgentDeps, RunningAgent } from './agent.ts';
 export { loadAgentConfig, buildAgentConfig, AGENT_DEFAULTS } from './config/agent-config.ts';
 export type { AgentConfig, AgentConfigOverrides, NodeAttestorConfig } from './config/agent-config.ts';

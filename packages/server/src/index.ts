@@ -40,7 +40,7 @@ export { startServer, openDataStore } from './server.ts';
 export type { RunningServer, ServerDeps } from './server.ts';
 // node attestation
 export { X509PopAttestor } from './attestation/x509pop.ts';
-export { JoinTokenAttestor, joinTokenAgentId } from './attestation/join-token.ts';
+export { JoinTokenAttestor, joinTokenAgentId, nodeAliasEntry } from './attestation/join-token.ts';
 export type { NodeAttestor, NodeAttestationResult, ChallengeFn } from './attestation/node-attestor.ts';
 // key management
 export { KEY_TYPES, isKeyType } from './keymanager/key-manager.ts';

@@ -11,6 +11,7 @@ import {
   type Clock,
   type Logger,
   type Random,
+  lockDataDir,
 } from '@ztwim/core';
 import { derToPem, SpiffeId } from '@ztwim/spiffe';
 import { AgentHintsService, AgentService, BundleService, DebugService, EntryService, HealthService, SvidService, errorMappingInterceptor } from '@ztwim/proto';
@@ -75,12 +76,20 @@ export function openDataStore(cfg: ServerConfig, clock: Clock, random: Random): 
 export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Promise<RunningServer> {
   const clock = deps.clock ?? systemClock;
   const random = deps.random ?? cryptoRandom;
-  const log = (deps.log ?? createLogger({ level: cfg.logLevel, name: 'server' })).child({ subsystem: 'server' });
+  const log = (deps.log ?? createLogger({ level: cfg.logLevel, name: 'server', ...(cfg.logFormat === undefined ? {} : { format: cfg.logFormat }) })).child({ subsystem: 'server' });
   const td = cfg.trustDomain;
   mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
+  // One server per data dir: a second would share its keys and (SQLite) database.
+  const lock = lockDataDir(cfg.dataDir, { what: 'the server', moveWith: 'data_dir (server block)' });
   const metrics = new Metrics({ prefix: 'ztwim_server' });
-  const ds = deps.dataStore ?? (await openDataStore(cfg, clock, random));
-  const cleanups: Array<() => Promise<void> | void> = [];
+  let ds: DataStore;
+  try {
+    ds = deps.dataStore ?? (await openDataStore(cfg, clock, random));
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+  const cleanups: Array<() => Promise<void> | void> = [() => lock.release()];
   const stop = async (): Promise<void> => {
     for (const c of cleanups.reverse()) {
       try {

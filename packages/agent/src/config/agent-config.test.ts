@@ -55,3 +55,16 @@ test('command-line overrides (spire-agent run flags) win over the file', () => {
   // -insecureBootstrap together with a trust bundle in the file is refused, as in the file alone.
   assert.throws(() => buildAgentConfig(doc, 'agent.conf', { insecureBootstrap: true }), /agent\.insecure_bootstrap/);
 });
+
+test('metrics only where telemetry asks for a Prometheus listener; log_format taken as SPIRE names it', () => {
+  const plain = buildAgentConfig(parseConfigText(base, 'hcl'), 'agent.conf', {}, '/x');
+  assert.equal(plain.metrics, undefined);
+  assert.equal(plain.logFormat, undefined);
+  const withProm = buildAgentConfig(parseConfigText(`${base.replace('}\n', '  log_format = "TEXT"\n}\n')}telemetry {\n  Prometheus {\n    port = 9988\n  }\n}\n`, 'hcl'), 'agent.conf', {}, '/x');
+  assert.deepEqual(withProm.metrics, { host: 'localhost', port: 9988 });
+  assert.equal(withProm.logFormat, 'text');
+  const disabled = buildAgentConfig(parseConfigText(`${base}telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = 9988\n  }\n  disabled = true\n}\n`, 'hcl'), 'agent.conf', {}, '/x');
+  assert.equal(disabled.metrics, undefined);
+  assert.throws(() => buildAgentConfig(parseConfigText(`${base}telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n  }\n}\n`, 'hcl'), 'agent.conf'), /telemetry\.Prometheus\.port[\s\S]*is required/);
+  assert.throws(() => buildAgentConfig(parseConfigText(base.replace('}\n', '  log_format = "xml"\n}\n'), 'hcl'), 'agent.conf'), /log_format[\s\S]*"xml"/);
+});

@@ -1,6 +1,6 @@
 // SPIRE agent.conf (HCL/JSON) -> AgentConfig. Programmatic callers build AgentConfig directly.
 import { resolve } from 'node:path';
-import { loadConfigFile, parseLogLevel, problems, Section, throwIfProblems, type ConfigObject, type LoadConfigOptions, type LogLevel } from '@ztwim/core';
+import { loadConfigFile, parseLogLevel, parseLogFormat, problems, Section, throwIfProblems, type ConfigObject, type LoadConfigOptions, type LogLevel, type LogFormat } from '@ztwim/core';
 import { TrustDomain } from '@ztwim/spiffe';
 
 export type NodeAttestorConfig =
@@ -21,11 +21,15 @@ export interface AgentConfig {
   readonly dataDir: string;
   readonly socketPath: string;
   readonly logLevel: LogLevel;
+  /** SPIRE's log_format; unset: JSON. */
+  readonly logFormat?: LogFormat;
   readonly workloadKeyType: 'ec-p256';
   readonly syncIntervalMs: number;
   readonly nodeAttestor: NodeAttestorConfig;
   readonly keyManager: 'disk' | 'memory';
   readonly unixAttestor: { readonly discoverWorkloadPath: boolean; readonly workloadSizeLimit: number };
+  /** Prometheus listener, only where `telemetry { Prometheus { ... } }` asks for one (as spire-agent). */
+  readonly metrics?: { readonly host: string; readonly port: number };
 }
 
 export const AGENT_DEFAULTS = {
@@ -106,7 +110,10 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
     }
     exp.done();
   }
-  for (const k of ['log_format', 'log_file']) s.ignore(k);
+  const logFormatRaw = s.string('log_format');
+  const logFormat = logFormatRaw === undefined ? undefined : parseLogFormat(logFormatRaw);
+  if (logFormatRaw !== undefined && logFormat === undefined) p.add('agent.log_format', s.lineOf('log_format'), `must be "text" or "json", got "${logFormatRaw}"`);
+  s.ignore('log_file');
   s.done();
 
   let nodeAttestor: NodeAttestorConfig | undefined;
@@ -151,7 +158,20 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
     }
     plugins.done();
   }
-  root.ignore('telemetry');
+  let metrics: AgentConfig['metrics'];
+  const telemetry = root.section('telemetry');
+  if (telemetry !== undefined) {
+    const prom = telemetry.section('Prometheus') ?? telemetry.section('prometheus');
+    if (prom !== undefined) {
+      const port = prom.number('port', { integer: true, min: 0, max: 65535 });
+      if (port === undefined) p.add('telemetry.Prometheus.port', telemetry.lineOf('Prometheus'), 'is required');
+      else metrics = { host: prom.string('host') ?? 'localhost', port };
+      prom.done();
+    }
+    if (telemetry.bool('disabled') === true) metrics = undefined;
+    for (const k of ['enabled', 'DogStatsd', 'Statsd', 'M3', 'InMem', 'AllowedPrefixes', 'BlockedPrefixes', 'AllowedLabels', 'BlockedLabels', 'MetricPrefix', 'EnableHostnameLabel']) telemetry.ignore(k);
+    telemetry.done();
+  }
   root.ignore('health_checks');
   root.done();
   if (nodeAttestor === undefined) nodeAttestor = { type: 'join_token' };
@@ -168,10 +188,12 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
     dataDir,
     socketPath,
     logLevel,
+    ...(logFormat === undefined ? {} : { logFormat }),
     workloadKeyType: 'ec-p256',
     syncIntervalMs,
     nodeAttestor,
     keyManager,
     unixAttestor,
+    ...(metrics === undefined ? {} : { metrics }),
   };
 }

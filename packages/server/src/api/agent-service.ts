@@ -16,6 +16,7 @@ import type { AgentSchema, AttestAgentResponseSchema } from '@ztwim/proto';
 import type { AttestedNode, AttestedNodeFilter, DataStore } from '../datastore/datastore.ts';
 import { parseCsr } from '../ca/csr.ts';
 import type { NodeAttestor } from '../attestation/node-attestor.ts';
+import { nodeAliasEntry } from '../attestation/join-token.ts';
 import type { Authority } from './authority.ts';
 import { callerKey } from './caller.ts';
 import { grpcCodeResolver } from './errors.ts';
@@ -233,7 +234,7 @@ export function agentService(deps: AgentServiceDeps): ServiceImpl<typeof AgentSe
         }
         if (!workload.memberOf(td)) throw invalidArgument(`invalid agent ID: "${workload}" is not a member of trust domain "${td.name}"`);
         await ds.createJoinToken({ token, expiresAt });
-        await ds.createEntry({ spiffeId: workload.toString(), parentId: joinId.toString(), selectors: [{ type: 'spiffe_id', value: joinId.toString() }] });
+        await ds.createEntry(nodeAliasEntry(joinId.toString(), workload.toString()));
       } else {
         await ds.createJoinToken({ token, expiresAt });
       }

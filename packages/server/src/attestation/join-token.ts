@@ -1,11 +1,19 @@
 import { invalidArgument, unixSeconds, type Clock } from '@ztwim/core';
 import { SpiffeId, type TrustDomain } from '@ztwim/spiffe';
-import type { DataStore } from '../datastore/datastore.ts';
+import type { DataStore, NewEntry } from '../datastore/datastore.ts';
 import type { NodeAttestationResult, NodeAttestor } from './node-attestor.ts';
 
 /** The agent ID a join token attests to: `spiffe://<td>/spire/agent/join_token/<token>`. */
 export function joinTokenAgentId(td: TrustDomain, token: string): SpiffeId {
   return SpiffeId.fromSegments(td, 'spire', 'agent', 'join_token', token);
+}
+
+/**
+ * The entry `spire-server token generate -spiffeID ALIAS` registers: ALIAS parented to the agent
+ * (a `spiffe_id` selector naming it), so entries parented to ALIAS are served by that agent.
+ */
+export function nodeAliasEntry(agentId: string, aliasId: string): NewEntry {
+  return { spiffeId: aliasId, parentId: agentId, selectors: [{ type: 'spiffe_id', value: agentId }] };
 }
 
 /** SPIRE's join_token attestation: single use, expiring; deleted before the expiry check. */

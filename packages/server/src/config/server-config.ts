@@ -3,12 +3,14 @@ import {
   configError,
   loadConfigFile,
   parseLogLevel,
+  parseLogFormat,
   problems,
   Section,
   throwIfProblems,
   type ConfigObject,
   type LoadConfigOptions,
   type LogLevel,
+  type LogFormat,
 } from '@ztwim/core';
 import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
 
@@ -47,6 +49,8 @@ export interface ServerConfig {
   readonly socketPath: string;
   readonly dataDir: string;
   readonly logLevel: LogLevel;
+  /** SPIRE's log_format; unset: JSON. */
+  readonly logFormat?: LogFormat;
   readonly caSubject: { readonly country: readonly string[]; readonly organization: readonly string[]; readonly commonName: string };
   readonly caKeyType: KeyType;
   readonly jwtKeyType: KeyType;
@@ -125,7 +129,9 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
     if (l === undefined) p.add('server.log_level', s.lineOf('log_level'), `unknown level "${levelRaw}" (use debug, info, warn or error)`);
     else logLevel = l;
   }
-  s.ignore('log_format');
+  const logFormatRaw = s.string('log_format');
+  const logFormat = logFormatRaw === undefined ? undefined : parseLogFormat(logFormatRaw);
+  if (logFormatRaw !== undefined && logFormat === undefined) p.add('server.log_format', s.lineOf('log_format'), `must be "text" or "json", got "${logFormatRaw}"`);
   s.ignore('log_file');
 
   const subj = s.section('ca_subject');
@@ -279,6 +285,7 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
     socketPath,
     dataDir,
     logLevel,
+    ...(logFormat === undefined ? {} : { logFormat }),
     caSubject,
     caKeyType,
     jwtKeyType,

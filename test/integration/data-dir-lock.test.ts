@@ -1,0 +1,113 @@
+// One process per data dir, as a user meets it: a second `ztwim server run` on the data_dir of a
+// running one (other socket and port) is refused naming the first one's PID and data_dir; so is
+// `ztwim agent run` on a data_dir another process holds. The lock of a killed server is taken over.
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ZTWIM_BIN } from '../interop/lib/peers.ts';
+import { freePort } from '../interop/lib/net.ts';
+import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
+
+function ztwim(dir: TmpDir, ...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(ZTWIM_BIN, args, { cwd: dir.path, encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
+      const status = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+async function serverConf(dir: TmpDir, name: string, dataDir: string): Promise<string> {
+  return dir.write(`${name}.conf`, `server {
+  bind_address = "127.0.0.1"
+  bind_port = "${await freePort()}"
+  socket_path = "${join(dir.path, `${name}.sock`)}"
+  trust_domain = "example.org"
+  data_dir = "${dataDir}"
+  log_level = "WARN"
+}
+plugins {
+  DataStore "sql" {
+    plugin_data {
+      database_type = "sqlite3"
+      connection_string = "${join(dataDir, 'datastore.sqlite3')}"
+    }
+  }
+  KeyManager "memory" { plugin_data {} }
+  NodeAttestor "join_token" { plugin_data {} }
+}
+telemetry {
+  disabled = true
+}
+`);
+}
+
+async function startServer(dir: TmpDir, conf: string, sock: string): Promise<ChildProcess> {
+  const child = spawn(ZTWIM_BIN, ['server', 'run', '-config', conf], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const end = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}: ${out}`);
+    if ((await ztwim(dir, 'server', 'healthcheck', '-socketPath', sock)).status === 0) return child;
+    if (Date.now() > end) throw new Error(`server not healthy: ${out}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+const stop = (c: ChildProcess, sig: NodeJS.Signals = 'SIGTERM'): Promise<void> =>
+  c.exitCode !== null ? Promise.resolve() : new Promise((r) => { c.once('exit', () => r()); c.kill(sig); });
+
+describe('one server or agent per data dir', () => {
+  let dir: TmpDir;
+  let first: ChildProcess;
+  let dataDir: string;
+  before(async () => {
+    dir = makeTmpDir('ztwim-lock-');
+    dataDir = join(dir.path, 'data');
+    first = await startServer(dir, await serverConf(dir, 'one', dataDir), join(dir.path, 'one.sock'));
+  });
+  after(async () => {
+    if (first !== undefined) await stop(first);
+    dir?.cleanup();
+  });
+
+  it('a second server run on the same data_dir is refused naming the first PID', async () => {
+    assert.equal(readFileSync(join(dataDir, 'ztwim.lock'), 'utf8'), `${first.pid}\n`);
+    const r = await ztwim(dir, 'server', 'run', '-config', await serverConf(dir, 'two', dataDir));
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`data directory ${dataDir} is in use by process ${first.pid} .*data_dir`));
+    assert.equal(first.exitCode, null);
+  });
+
+  it('agent run on a data_dir another process holds is refused naming that PID', async () => {
+    const conf = dir.write('agent.conf', `agent {
+  server_address = "127.0.0.1"
+  server_port = "1"
+  trust_domain = "example.org"
+  data_dir = "${dataDir}"
+  socket_path = "${join(dir.path, 'agent.sock')}"
+  insecure_bootstrap = true
+  join_token = "unused"
+}
+plugins {
+  NodeAttestor "join_token" { plugin_data {} }
+  KeyManager "memory" { plugin_data {} }
+  WorkloadAttestor "unix" { plugin_data {} }
+}
+`);
+    const r = await ztwim(dir, 'agent', 'run', '-config', conf);
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`data directory ${dataDir} is in use by process ${first.pid} `));
+  });
+
+  it('the lock of a killed server is taken over by the next one', async () => {
+    await stop(first, 'SIGKILL');
+    assert.ok(existsSync(join(dataDir, 'ztwim.lock')), 'SIGKILL leaves the lock file behind');
+    first = await startServer(dir, await serverConf(dir, 'three', dataDir), join(dir.path, 'three.sock'));
+    assert.equal(readFileSync(join(dataDir, 'ztwim.lock'), 'utf8'), `${first.pid}\n`);
+  });
+});
