@@ -54,7 +54,7 @@ start_up() {
   step "ztwim up -trustDomain $TD -oidcPort $OIDC_PORT${*:+ $*} (state and sockets in $WORK)"
   (cd "$WORK" && exec "$ZTWIM_JS" up -trustDomain "$TD" -dataDir "$WORK/state" \
     -serverPort "$SERVER_PORT" -serverSocketPath "$WORK/server.sock" -socketPath "$WORK/agent.sock" \
-    -oidcPort "$OIDC_PORT" -metricsPort 0 "$@" >"$WORK/up.log" 2>&1) &
+    -oidcPort "$OIDC_PORT" -metricsPort 0 -agentMetricsPort 0 "$@" >"$WORK/up.log" 2>&1) &
   UP_PID=$!
   for _ in $(seq 1 600); do
     grep -q 'Press Ctrl-C to stop.' "$WORK/up.log" 2>/dev/null && break
@@ -65,17 +65,14 @@ start_up() {
   sed -n '1,/^$/p' "$WORK/up.log"
 }
 
-# register_workload: the entry for $WORKLOAD_ID, parented by the agent `ztwim up` started, for
-# every process of this unix user (the same selector a Kubernetes deployment would express as
-# k8s:ns:demo + k8s:sa:client).
+# register_workload: the entry for $WORKLOAD_ID, parented by spiffe://$TD/host, the node alias
+# `ztwim up` gives its agent (whatever the agent's own ID, which changes when it is attested
+# again), for every process of this unix user (the same selector a Kubernetes deployment would
+# express as k8s:ns:demo + k8s:sa:client).
 register_workload() {
   step "register $WORKLOAD_ID (selector unix:uid:$(id -u))"
-  local agent
-  agent="$(ztwim server agent list -socketPath "$WORK/server.sock" -output json |
-    node -e 'const a = JSON.parse(require("fs").readFileSync(0, "utf8")).agents ?? []; if (a.length !== 1) process.exit(1); console.log(`spiffe://${a[0].id.trust_domain}${a[0].id.path}`)')" ||
-    die "cannot find the agent's SPIFFE ID"
-  echo "parent (the agent): $agent"
-  ztwim server entry create -socketPath "$WORK/server.sock" -parentID "$agent" -spiffeID "$WORKLOAD_ID" -selector "unix:uid:$(id -u)"
+  echo "parent (the agent's node alias): spiffe://$TD/host"
+  ztwim server entry create -socketPath "$WORK/server.sock" -parentID "spiffe://$TD/host" -spiffeID "$WORKLOAD_ID" -selector "unix:uid:$(id -u)"
 }
 
 # fetch_jwt AUDIENCE SPIFFE_ID: prints the JWT-SVID the Workload API hands this process

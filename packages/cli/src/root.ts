@@ -3,6 +3,7 @@ import { serverCommand } from './commands/server/index.ts';
 import { agentCommand } from './commands/agent-group.ts';
 import { apiCommand } from './commands/agent-api.ts';
 import { upCommand } from './commands/up.ts';
+import { statusCommand } from './commands/status.ts';
 import { oidcCommand } from './commands/oidc.ts';
 import { versionCommand } from './commands/version.ts';
 
@@ -11,6 +12,6 @@ export function rootCommand(): Command {
   return {
     name: 'ztwim',
     summary: 'Zero Trust Workload Identity Manager: SPIFFE workload identity, SPIRE-compatible',
-    subcommands: [upCommand, serverCommand, agentCommand, apiCommand, oidcCommand, versionCommand],
+    subcommands: [upCommand, statusCommand, serverCommand, agentCommand, apiCommand, oidcCommand, versionCommand],
   };
 }

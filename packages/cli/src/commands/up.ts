@@ -1,54 +1,81 @@
-import { mkdirSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { buildAgentConfig, startAgent, type RunningAgent } from '@ztwim/agent';
-import { createLogger, parseConfigText, parseLogLevel, randomUuid, cryptoRandom, unixSeconds, systemClock, isZtwimError } from '@ztwim/core';
+import { buildAgentConfig, deleteAgentData, storedAgentId } from '@ztwim/agent';
+import { createLogger, lockDataDir, parseConfigText, parseLogFormat, parseLogLevel, isZtwimError, type LogFormat } from '@ztwim/core';
 import { startOidcProvider, type OidcProvider } from '@ztwim/oidc';
 import { serverBundleJwksSource } from '../server-jwks-source.ts';
 import { buildServerConfig, startServer, SimilarEntryError, type RunningServer } from '@ztwim/server';
 import { derToPem, SpiffeId, TrustDomain } from '@ztwim/spiffe';
 import { CommandError, type Command } from '../command.ts';
-import { println } from '../env.ts';
+import { println, type Env } from '../env.ts';
 import { DEFAULT_AGENT_SOCKET } from './agent-api.ts';
+import { DEFAULT_SERVER_SOCKET_PATH } from './server/client.ts';
 import { tuneForDaemon } from '../daemon-tuning.ts';
+import { hostAlias, superviseAgent, type SupervisedAgent } from '../up/agent-supervisor.ts';
+import { upBanner } from '../up/banner.ts';
+import { removeUpState, writeUpState, type UpState } from '../up/state-file.ts';
 
 const q = (s: string): string => JSON.stringify(s);
 
+/** A Prometheus endpoint on 127.0.0.1:port, or none for port 0. */
+function telemetryBlock(port: number): string {
+  return port > 0 ? `telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = ${port}\n  }\n}\n` : 'telemetry {\n  disabled = true\n}\n';
+}
+
+/** `text` in a terminal, `json` when stdout is a pipe or a file (log collectors). */
+function defaultLogFormat(env: Env): LogFormat {
+  return (env.stdout as { isTTY?: boolean }).isTTY === true ? 'text' : 'json';
+}
+
 /**
  * `ztwim up`: the whole system on one machine, in one process: server (SQLite under
- * ./.ztwim), agent (join token, reused SVID on restart) and OIDC discovery provider, plus a
- * registration entry for the invoking user, so `ztwim api fetch ...` works at once.
+ * ./.ztwim), agent (join token, reused SVID on restart, node alias spiffe://<td>/host) and OIDC
+ * discovery provider, plus a registration entry for the invoking user, so `ztwim api fetch ...`
+ * works at once.
  */
 export const upCommand: Command = {
   name: 'up',
   summary: 'Start server, agent and OIDC discovery provider locally (SQLite under ./.ztwim)',
   flags: {
     trustDomain: { kind: 'string', usage: 'Trust domain', default: 'example.org', arg: 'TD' },
-    dataDir: { kind: 'string', usage: 'Where server and agent keep their state', default: './.ztwim', arg: 'DIR' },
+    dataDir: { kind: 'string', usage: 'Where server and agent keep their state (one ztwim up per directory)', default: './.ztwim', arg: 'DIR' },
     serverPort: { kind: 'int', usage: 'Port of the server API for agents (127.0.0.1)', default: 8081, arg: 'PORT' },
-    serverSocketPath: { kind: 'string', usage: 'Server admin API socket', default: '/tmp/spire-server/private/api.sock', arg: 'PATH' },
+    serverSocketPath: { kind: 'string', usage: 'Server admin API socket', default: DEFAULT_SERVER_SOCKET_PATH, arg: 'PATH' },
     socketPath: { kind: 'string', usage: 'Workload API socket', default: DEFAULT_AGENT_SOCKET, arg: 'PATH' },
     oidcPort: { kind: 'int', usage: 'Port of the OIDC discovery provider (127.0.0.1, plain HTTP unless -oidcCert; 0 disables)', default: 8443, arg: 'PORT' },
     oidcCert: { kind: 'string', usage: 'Serve the OIDC provider over HTTPS with this PEM certificate (with -oidcKey); the issuer becomes https://localhost:PORT', arg: 'FILE' },
     oidcKey: { kind: 'string', usage: 'PEM private key for -oidcCert', arg: 'FILE' },
     jwtKeyType: { kind: 'string', usage: "JWT signing key type: 'ec-p256' (default), 'ec-p384', 'rsa-2048' or 'rsa-4096' (rsa-2048 for Entra ID)", arg: 'TYPE' },
-    metricsPort: { kind: 'int', usage: 'Port of the server Prometheus endpoint (0 disables)', default: 9402, arg: 'PORT' },
+    metricsPort: { kind: 'int', usage: 'Port of the server Prometheus endpoint (127.0.0.1; 0 disables)', default: 9402, arg: 'PORT' },
+    agentMetricsPort: { kind: 'int', usage: 'Port of the agent Prometheus endpoint (127.0.0.1; 0 disables)', default: 9403, arg: 'PORT' },
     user: { kind: 'string', usage: 'Name in the SPIFFE ID issued to the invoking user (spiffe://<td>/user/<name>)', arg: 'NAME' },
     logLevel: { kind: 'string', usage: "'debug', 'info', 'warn' or 'error'", default: 'warn', arg: 'LEVEL' },
+    logFormat: { kind: 'string', usage: "'text' or 'json' (default: text in a terminal, json otherwise)", arg: 'FORMAT' },
   },
   async run(f, env) {
     const level = parseLogLevel(f.string('logLevel'));
     if (level === undefined) throw new CommandError(`unknown log level "${f.string('logLevel')}"`);
-    const log = createLogger({ level, name: 'ztwim-up' });
-    tuneForDaemon();
+    const formatFlag = f.optString('logFormat');
+    const format = formatFlag === undefined ? defaultLogFormat(env) : parseLogFormat(formatFlag);
+    if (format === undefined) throw new CommandError(`unknown log format "${formatFlag ?? ''}" (-logFormat): 'text' or 'json'`);
+    const log = createLogger({ level, name: 'ztwim-up', format });
     const td = TrustDomain.parse(f.string('trustDomain'));
     const dataDir = resolve(env.cwd, f.string('dataDir'));
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const oidcPort = f.int('oidcPort');
     const oidcCert = f.optString('oidcCert');
     const oidcKey = f.optString('oidcKey');
     if ((oidcCert === undefined) !== (oidcKey === undefined)) throw new CommandError('-oidcCert and -oidcKey go together');
+    // One `ztwim up` per data dir: a second would run a second CA on the same keys and database.
+    let lock;
+    try {
+      lock = lockDataDir(dataDir, { what: 'ztwim up', moveWith: '-dataDir' });
+    } catch (e) {
+      if (isZtwimError(e, 'ERR_FAILED_PRECONDITION')) throw new CommandError(`${e.message} (is another ztwim up running there?)`);
+      throw e;
+    }
+    tuneForDaemon();
     const issuer = oidcPort > 0 ? `${oidcCert === undefined ? 'http' : 'https'}://localhost:${oidcPort}` : undefined;
+    const datastorePath = join(dataDir, 'server', 'datastore.sqlite3');
     const serverConf = `server {
   bind_address = "127.0.0.1"
   bind_port = ${f.int('serverPort')}
@@ -61,7 +88,7 @@ plugins {
   DataStore "sql" {
     plugin_data {
       database_type = "sqlite3"
-      connection_string = ${q(join(dataDir, 'server', 'datastore.sqlite3'))}
+      connection_string = ${q(datastorePath)}
     }
   }
   KeyManager "disk" {
@@ -73,23 +100,35 @@ plugins {
     plugin_data {}
   }
 }
-${f.int('metricsPort') > 0 ? `telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = ${f.int('metricsPort')}\n  }\n}\n` : 'telemetry {\n  disabled = true\n}\n'}`;
-    const server: RunningServer = await startServer(buildServerConfig(parseConfigText(serverConf, 'hcl'), 'ztwim up (server)', {}, env.cwd), { log });
-    const stops: Array<() => Promise<void>> = [() => server.close()];
+${telemetryBlock(f.int('metricsPort'))}`;
+    const stops: Array<() => Promise<void>> = [async () => lock.release()];
     const stopAll = async (): Promise<void> => {
       for (const s of stops.reverse()) await s().catch(() => undefined);
     };
     try {
-      // A fresh single-use token each start; an agent with a valid stored SVID does not use it.
-      const token = randomUuid(cryptoRandom);
-      await server.dataStore.createJoinToken({ token, expiresAt: unixSeconds(systemClock.now()) + 600 });
+      const server: RunningServer = await startServer(buildServerConfig(parseConfigText(serverConf, 'hcl'), 'ztwim up (server)', {}, env.cwd), { log });
+      stops.push(() => server.close());
+      const agentDir = join(dataDir, 'agent');
+      // An agent SVID the datastore does not know (the database was emptied or replaced while up
+      // was stopped) would be refused at its first sync: say so, and attest the agent afresh.
+      const stored = storedAgentId(agentDir);
+      if (stored !== undefined && (await server.dataStore.getAttestedNode(stored)) === null) {
+        const empty = (await server.dataStore.countAttestedNodes()) === 0 && (await server.dataStore.countEntries()) === 0;
+        println(
+          env.stdout,
+          empty
+            ? `The datastore ${datastorePath} is empty (no agents, no entries): it was emptied or replaced; attesting the agent again (it was ${stored}).`
+            : `The datastore ${datastorePath} has no agent ${stored} (evicted while ztwim up was stopped); attesting the agent again.`,
+        );
+        deleteAgentData(agentDir);
+      }
       const bundle = await server.bundle();
       const bundlePem = bundle.x509Authorities.map((a) => derToPem(a.asn1, 'CERTIFICATE')).join('');
-      const agentConf = `agent {
+      const agentConf = (token: string): string => `agent {
   server_address = "127.0.0.1"
   server_port = ${server.port}
   trust_domain = ${q(td.name)}
-  data_dir = ${q(join(dataDir, 'agent'))}
+  data_dir = ${q(agentDir)}
   socket_path = ${q(f.string('socketPath'))}
   log_level = ${q(level)}
   join_token = ${q(token)}
@@ -100,7 +139,7 @@ plugins {
   }
   KeyManager "disk" {
     plugin_data {
-      directory = ${q(join(dataDir, 'agent'))}
+      directory = ${q(agentDir)}
     }
   }
   WorkloadAttestor "unix" {
@@ -109,17 +148,22 @@ plugins {
     }
   }
 }
-`;
-      const agentCfg = { ...buildAgentConfig(parseConfigText(agentConf, 'hcl'), 'ztwim up (agent)', {}, env.cwd), trustBundle: bundlePem, trustBundleFormat: 'pem' as const };
-      const agent: RunningAgent = await startAgent(agentCfg, { logger: log });
+${telemetryBlock(f.int('agentMetricsPort'))}`;
+      const agent: SupervisedAgent = await superviseAgent({
+        server,
+        trustDomain: td,
+        log,
+        config: (token) => ({ ...buildAgentConfig(parseConfigText(agentConf(token), 'hcl'), 'ztwim up (agent)', {}, env.cwd), trustBundle: bundlePem, trustBundleFormat: 'pem' as const }),
+      });
       stops.push(() => agent.close());
+      const nodeAlias = hostAlias(td);
 
-      // The invoking user's identity, parented by this agent.
+      // The invoking user's identity, parented by the node alias: served whatever the agent's ID.
       const me = userInfo();
       const name = f.optString('user') ?? me.username;
       const userId = SpiffeId.fromSegments(td, 'user', name).toString();
       try {
-        await server.dataStore.createEntry({ spiffeId: userId, parentId: agent.agentId, selectors: [{ type: 'unix', value: `uid:${me.uid}` }] });
+        await server.dataStore.createEntry({ spiffeId: userId, parentId: nodeAlias, selectors: [{ type: 'unix', value: `uid:${me.uid}` }] });
       } catch (e) {
         if (!(e instanceof SimilarEntryError) && !isZtwimError(e, 'ERR_ALREADY_EXISTS')) throw e;
       }
@@ -139,19 +183,22 @@ plugins {
         });
       }
 
-      println(env.stdout, `ztwim is up: trust domain ${td.name}, state in ${dataDir}`);
-      println(env.stdout, `  server API (admin):   ${f.string('serverSocketPath')}`);
-      println(env.stdout, `  server API (agents):  127.0.0.1:${server.port}`);
-      println(env.stdout, `  Workload API:         ${agent.socketPath}`);
-      if (issuer !== undefined) println(env.stdout, `  OIDC discovery:       ${issuer}/.well-known/openid-configuration`);
-      if (server.metricsPort !== undefined) println(env.stdout, `  metrics:              http://127.0.0.1:${server.metricsPort}/metrics`);
-      println(env.stdout, `  your identity:        ${userId} (unix uid ${me.uid})`);
-      println(env.stdout, '');
-      println(env.stdout, 'Try, from another shell:');
-      println(env.stdout, '  npx ztwim api fetch x509');
-      println(env.stdout, '  npx ztwim api fetch jwt -audience test');
-      println(env.stdout, '  npx ztwim server entry show');
-      println(env.stdout, 'Press Ctrl-C to stop.');
+      const state: UpState = {
+        pid: process.pid,
+        trustDomain: td.name,
+        dataDir,
+        datastore: datastorePath,
+        serverSocketPath: f.string('serverSocketPath'),
+        serverPort: server.port,
+        socketPath: agent.socketPath,
+        nodeAlias,
+        ...(issuer === undefined ? {} : { oidcIssuer: issuer }),
+        ...(server.metricsPort === undefined ? {} : { serverMetricsUrl: `http://127.0.0.1:${server.metricsPort}/metrics` }),
+        ...(agent.metricsPort === undefined ? {} : { agentMetricsUrl: `http://127.0.0.1:${agent.metricsPort}/metrics` }),
+      };
+      writeUpState(dataDir, state);
+      stops.push(async () => removeUpState(dataDir));
+      for (const l of upBanner({ ...state, nonDefaultDataDir: f.isSet('dataDir'), userId, uid: me.uid })) println(env.stdout, l);
 
       await Promise.race([
         new Promise<void>((r) => (env.signal.aborted ? r() : env.signal.addEventListener('abort', () => r(), { once: true }))),
