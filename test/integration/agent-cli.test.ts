@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { ZTWIM_BIN as ZTWIM } from '../interop/lib/peers.ts';
 import { freePort } from '../interop/lib/spire-admin.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
+import { until } from '../interop/lib/wait.ts';
 
 interface Proc { child: ChildProcess; out: () => string }
 
@@ -41,16 +42,6 @@ function ztwim(dir: TmpDir, ...args: string[]): Promise<{ status: number; stdout
       resolve({ status, stdout, stderr });
     });
   });
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 describe('ztwim agent run (CLI, against ztwim server run)', () => {

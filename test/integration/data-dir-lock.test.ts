@@ -2,22 +2,17 @@
 // running one (other socket and port) is refused naming the first one's PID and data_dir; so is
 // `ztwim agent run` on a data_dir another process holds. The lock of a killed server is taken over.
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ZTWIM_BIN } from '../interop/lib/peers.ts';
 import { freePort } from '../interop/lib/net.ts';
+import { runBinary, type CliResult } from '../interop/lib/spire-admin.ts';
+import { until } from '../interop/lib/wait.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
 
-function ztwim(dir: TmpDir, ...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(ZTWIM_BIN, args, { cwd: dir.path, encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
-      const status = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
+const ztwim = (dir: TmpDir, ...args: string[]): Promise<CliResult> => runBinary(ZTWIM_BIN, args, { cwd: dir.path });
 
 async function serverConf(dir: TmpDir, name: string, dataDir: string): Promise<string> {
   return dir.write(`${name}.conf`, `server {
@@ -49,13 +44,11 @@ async function startServer(dir: TmpDir, conf: string, sock: string): Promise<Chi
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const end = Date.now() + 30_000;
-  for (;;) {
+  await until('server healthcheck', async () => {
     if (child.exitCode !== null) throw new Error(`server exited ${child.exitCode}: ${out}`);
-    if ((await ztwim(dir, 'server', 'healthcheck', '-socketPath', sock)).status === 0) return child;
-    if (Date.now() > end) throw new Error(`server not healthy: ${out}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+    return (await ztwim(dir, 'server', 'healthcheck', '-socketPath', sock)).status === 0 ? true : undefined;
+  });
+  return child;
 }
 
 const stop = (c: ChildProcess, sig: NodeJS.Signals = 'SIGTERM'): Promise<void> =>

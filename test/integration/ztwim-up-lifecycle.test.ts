@@ -5,27 +5,18 @@
 // is refused naming the first one's PID; logs are JSON with one key per field off a terminal
 // and logfmt text in one; `ztwim status` reports the running system and fails when none runs.
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ZTWIM_BIN } from '../interop/lib/peers.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
 import { freePort } from '../interop/lib/net.ts';
+import { runBinary, type CliResult } from '../interop/lib/spire-admin.ts';
+import { until } from '../interop/lib/wait.ts';
 
 interface Up { child: ChildProcess; stdout: () => string; stderr: () => string }
 
-const uid = process.getuid?.() ?? 0;
-
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 const metricsPorts = { server: 0, agent: 0 };
 
@@ -55,16 +46,8 @@ async function stopUp(up: Up): Promise<number | null> {
   return exited;
 }
 
-/** Async: a sync spawn would stall the test's own timers, not `up` (a child), but keeps it simple to await. */
-function run(dir: TmpDir, cmd: string, args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd: dir.path, encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) => {
-      const status = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
-const ztwim = (dir: TmpDir, ...args: string[]) => run(dir, ZTWIM_BIN, args);
+const run = (dir: TmpDir, cmd: string, args: string[]): Promise<CliResult> => runBinary(cmd, args, { cwd: dir.path });
+const ztwim = (dir: TmpDir, ...args: string[]): Promise<CliResult> => run(dir, ZTWIM_BIN, args);
 
 /** The SPIFFE IDs `ztwim api fetch x509` prints for the caller. */
 async function ids(dir: TmpDir): Promise<string[]> {

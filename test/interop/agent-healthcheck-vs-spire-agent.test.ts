@@ -3,7 +3,6 @@
 // relative path; with and without -shallow/-verbose), against our running agent, and against a
 // health service that answers NOT_SERVING. A probe built on either can fail.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as http2 from 'node:http2';
 import { join } from 'node:path';
@@ -11,24 +10,14 @@ import { after, before, describe, it } from 'node:test';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { HealthCheckResponseSchema, HealthCheckResponse_ServingStatus, grpcFrame } from '@ztwim/proto';
 import { spireAgentBin, ZTWIM_BIN } from './lib/peers.ts';
+import { runBinary, type CliResult } from './lib/spire-admin.ts';
 import { startAgentEnv, type AgentEnv } from './lib/ztwim-agent-env.ts';
 import { makeTmpDir, type TmpDir } from './lib/tmp.ts';
 
-interface Result { status: number; stdout: string; stderr: string }
-
-function run(cwd: string, cmd: string, args: string[]): Promise<Result> {
-  // Async: our agent runs in this process, a sync spawn would block it.
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd, encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) => {
-      const status = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1;
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
-
 /** Both commands with the same flags, from the same directory. */
-async function both(cwd: string, args: string[]): Promise<{ spire: Result; ztwim: Result }> {
-  const [spire, ztwim] = await Promise.all([run(cwd, spireAgentBin(), ['healthcheck', ...args]), run(cwd, ZTWIM_BIN, ['agent', 'healthcheck', ...args])]);
+async function both(cwd: string, args: string[]): Promise<{ spire: CliResult; ztwim: CliResult }> {
+  // Async (runBinary): our agent runs in this process, a sync spawn would block it.
+  const [spire, ztwim] = await Promise.all([runBinary(spireAgentBin(), ['healthcheck', ...args], { cwd }), runBinary(ZTWIM_BIN, ['agent', 'healthcheck', ...args], { cwd })]);
   return { spire, ztwim };
 }
 
