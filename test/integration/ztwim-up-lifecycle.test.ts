@@ -6,7 +6,7 @@
 // and logfmt text in one; `ztwim status` reports the running system and fails when none runs.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ZTWIM_BIN } from '../interop/lib/peers.ts';
@@ -157,6 +157,15 @@ describe('ztwim up: SPIRE getting-started flow, eviction, restarts, one up per d
     assert.match(s.stderr, /ztwim is not running: no process holds /);
     up = await startUp(dir);
     assert.deepEqual(await until('myservice after restart', async () => ((await ids(dir)).includes(MYSERVICE) ? ids(dir) : undefined), 15_000), [MYSERVICE, me].sort());
+  });
+
+  it('a corrupted agent data file: up attests its agent afresh and the getting-started entry is still served', async () => {
+    assert.equal(await stopUp(up), 0, up.stderr());
+    assert.match(readFileSync(join(dir.path, 'state', 'agent', 'agent-data.json'), 'utf8'), /"svid"/);
+    writeFileSync(join(dir.path, 'state', 'agent', 'agent-data.json'), '{"svid": [');
+    up = await startUp(dir);
+    assert.deepEqual(await until('myservice after a corrupted agent file', async () => ((await ids(dir)).includes(MYSERVICE) ? ids(dir) : undefined), 15_000), [MYSERVICE, me].sort());
+    assert.equal(up.child.exitCode, null, up.stderr());
   });
 
   it('an emptied datastore is named before the banner, and up attests its agent again and carries on', async () => {
