@@ -2,6 +2,7 @@
  * Server bench, side by side with the real SPIRE server.
  *
  *   node --conditions=ztwim-source --import tsx bench/server.ts [--entries 100000] [--only spire,sqlite,pg] [--source]
+ *   node --conditions=ztwim-source --import tsx bench/server.ts --start-only [--starts 15] [--only spire,sqlite]
  *
  * Three servers, each a separate OS process started from the same SPIRE-style server.conf
  * (join_token node attestor, disk KeyManager, log level WARN; ztwim's default Prometheus listener
@@ -26,6 +27,11 @@
  * the ztwim server through tsx instead). ZTWIM_BENCH_NODE_ARGS adds node flags to the ztwim server
  * processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". Servers and temp dirs are removed at the
  * end, also on failure or Ctrl-C.
+ *
+ * --start-only: only the empty-datastore start row, --starts times per server (fresh temp dir and
+ * data each time), the servers taking turns so load from other processes hits them alike; the
+ * median and p90 of start → Health/Check SERVING and the CPU time the server process used until
+ * then. Writes bench/results/server-start.md (seconds, not minutes).
  */
 import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
@@ -54,6 +60,7 @@ import { SPIRE_VERSION, ZTWIM_BIN, goBuild, ztwimNodeFlags } from '../test/inter
 import { derToPem } from '@ztwim/spiffe';
 import { makeTmpDir, type TmpDir } from '../test/interop/lib/tmp.ts';
 import { serverConf } from '../test/interop/lib/server-conf.ts';
+import { live, removeLeftoversOnExit, tmpDirs } from './lib/leftovers.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const TD = 'example.org';
@@ -77,6 +84,8 @@ if (!Number.isInteger(TOTAL) || TOTAL < 1000 || TOTAL % 100 !== 0) {
 }
 const ONLY = new Set((opt('only') ?? 'spire,sqlite,pg').split(','));
 const FROM_SOURCE = argv.includes('--source');
+const START_ONLY = argv.includes('--start-only');
+const STARTS = Number(opt('starts') ?? 15);
 const CHECKPOINT = TOTAL / 10; // the "10k" point
 const SINGLES = Math.min(1000, CHECKPOINT / 2);
 const AGENT_OWNED = TOTAL / 100; // the agent owns 1% (1,000 of 100,000)
@@ -183,21 +192,8 @@ interface Target {
 }
 
 
-const live = new Set<ChildProcess>();
-const tmpDirs = new Set<TmpDir>();
-/** Never leave a server or a temp dir behind, whatever ends this process. */
-function cleanupSync(): void {
-  for (const c of live) c.kill('SIGKILL');
-  for (const d of tmpDirs) d.cleanup();
-}
-process.once('exit', cleanupSync);
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    log(`${sig}: stopping servers`);
-    cleanupSync();
-    process.exit(130);
-  });
-}
+// Never leave a server or a temp dir behind, whatever ends this process.
+removeLeftoversOnExit((sig) => log(`${sig}: stopping servers`));
 
 interface RunningProc {
   readonly child: ChildProcess;
@@ -386,9 +382,20 @@ async function authorisedUntil(c: ServerClient, want: number, timeoutMs: number)
   }
 }
 
-async function benchTarget(t: Target, pgUrl: string | undefined): Promise<Result> {
-  const res: Result = {};
-  const tmp = makeTmpDir(`ztwim-bench-server-${t.key}-`);
+/** A server's temp dir, data dir, PostgreSQL database (for pg) and server.conf, ready to start. */
+interface PreparedServer {
+  readonly tmp: TmpDir;
+  readonly socketPath: string;
+  readonly logFile: string;
+  readonly port: number;
+  readonly cmd: string;
+  readonly args: string[];
+  /** Drops the database and removes the temp dir. */
+  cleanup(): Promise<void>;
+}
+
+async function prepareServer(t: Target, pgUrl: string | undefined, prefix: string): Promise<PreparedServer> {
+  const tmp = makeTmpDir(`${prefix}${t.key}-`);
   tmpDirs.add(tmp);
   const dataDir = join(tmp.path, 'data');
   mkdirSync(dataDir, { recursive: true });
@@ -414,7 +421,7 @@ async function benchTarget(t: Target, pgUrl: string | undefined): Promise<Result
   const telemetry = t.key === 'spire' ? '' : `telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = ${await freePort()}\n  }\n}\n`;
   const conf = tmp.write('server.conf', serverConf({
     port,
-    socketPath: join(tmp.path, 'api.sock'),
+    socketPath,
     trustDomain: TD,
     dataDir,
     settings: { log_level: 'WARN', ca_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h', default_jwt_svid_ttl: '5m' },
@@ -423,6 +430,27 @@ async function benchTarget(t: Target, pgUrl: string | undefined): Promise<Result
     trailer: telemetry,
   }));
   const { cmd, args } = t.command(conf);
+  return {
+    tmp,
+    socketPath,
+    logFile,
+    port,
+    cmd,
+    args,
+    async cleanup() {
+      if (pgAdmin !== undefined) {
+        await pgAdmin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
+        await pgAdmin.end();
+      }
+      tmp.cleanup();
+      tmpDirs.delete(tmp);
+    },
+  };
+}
+
+async function benchTarget(t: Target, pgUrl: string | undefined): Promise<Result> {
+  const res: Result = {};
+  const { tmp, socketPath, logFile, port, cmd, args, cleanup } = await prepareServer(t, pgUrl, 'ztwim-bench-server-');
   let proc: RunningProc | undefined;
   let admin: Admin | undefined;
   let agentConn: ServerClient | undefined;
@@ -507,12 +535,7 @@ async function benchTarget(t: Target, pgUrl: string | undefined): Promise<Result
     agentConn?.close();
     admin?.transport.close();
     await proc?.stop();
-    if (pgAdmin !== undefined) {
-      await pgAdmin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
-      await pgAdmin.end();
-    }
-    tmp.cleanup();
-    tmpDirs.delete(tmp);
+    await cleanup();
   }
   return res;
 }
@@ -536,7 +559,60 @@ function ztwimCommand(conf: string): { cmd: string; args: string[] } {
   return { cmd: process.execPath, args: [...nodeArgs, ZTWIM_BIN, 'server', 'run', '-config', conf] };
 }
 
-serverloadBin = goBuild(join(REPO, 'bench', 'go'), './serverload');
+/** One start of `t` with an empty datastore: ms to SERVING, and the server's CPU ms until then. */
+async function emptyStart(t: Target, pgUrl: string | undefined): Promise<{ ms: number; cpuMs: number }> {
+  const srv = await prepareServer(t, pgUrl, 'ztwim-bench-start-');
+  let proc: RunningProc | undefined;
+  try {
+    proc = startProc(srv.cmd, srv.args, srv.logFile, srv.tmp.path);
+    const ms = await waitHealthy(proc, srv.socketPath, srv.logFile, 120_000);
+    return { ms, cpuMs: procCpuMs(proc.pid) };
+  } finally {
+    await proc?.stop();
+    await srv.cleanup();
+  }
+}
+
+async function startOnly(): Promise<void> {
+  const runs = new Map<Target['key'], Array<{ ms: number; cpuMs: number }>>(targets.map((t) => [t.key, []]));
+  log(`${STARTS} empty-datastore starts of ${targets.map((t) => t.label).join(', ')}, taking turns`);
+  for (let i = 0; i < STARTS; i++) {
+    for (const t of targets) runs.get(t.key)?.push(await emptyStart(t, pgUrl));
+  }
+  const q = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(p * xs.length) - 1)] ?? Number.NaN;
+  const f = (n: number): string => (n >= 100 ? `${Math.round(n)} ms` : `${n.toFixed(1)} ms`);
+  const table = [
+    `| server, empty datastore (${STARTS} starts each) | start → Health/Check SERVING, median | p90 | server CPU until SERVING, median |`,
+    '|---|--:|--:|--:|',
+    ...targets.map((t) => {
+      const r = runs.get(t.key) ?? [];
+      return `| ${t.label} | ${f(q(r.map((x) => x.ms), 0.5))} | ${f(q(r.map((x) => x.ms), 0.9))} | ${f(q(r.map((x) => x.cpuMs), 0.5))} |`;
+    }),
+  ].join('\n');
+  console.log(table);
+  const md = `# Server start bench: ztwim vs SPIRE, empty datastore
+
+Run: \`node --conditions=ztwim-source --import tsx bench/server.ts --start-only${STARTS === 15 ? '' : ` --starts ${STARTS}`}\`
+(${new Date().toISOString()}, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}; total ${((performance.now() - started) / 1000).toFixed(0)} s)
+
+The empty-datastore start row of bench/server.ts on its own: each start is a new OS process from
+the same SPIRE-style \`server.conf\` as the full bench (sqlite3 DataStore in a fresh temp dir, disk
+KeyManager with a new \`keys.json\`, join_token NodeAttestor, \`log_level = "WARN"\`, CA key
+ec-p256; ztwim's Prometheus listener on a free loopback port, SPIRE without telemetry as by
+default), timed from spawn until grpc.health.v1.Health/Check on the admin socket answers SERVING
+(polled every 10 ms, a new connection per try). The servers take turns, start after start. Server
+CPU is the process's user + system time (/proc) when it first answered SERVING: less sensitive than
+wall time to other load on the machine. SPIRE is \`spire-server\` ${SPIRE_VERSION}; ztwim runs
+${FROM_SOURCE ? 'from source through tsx' : 'the built command (`packages/cli/bin/ztwim.js`, node flags of its first line)'}.
+
+${table}
+`;
+  const out = join(REPO, 'bench', 'results', 'server-start.md');
+  writeFileSync(out, md);
+  log(`wrote ${out}`);
+}
+
+if (!START_ONLY) serverloadBin = goBuild(join(REPO, 'bench', 'go'), './serverload');
 const targets: Target[] = [];
 if (ONLY.has('spire')) {
   let bin: string;
@@ -554,8 +630,8 @@ if (ONLY.has('spire')) {
     command: (conf) => ({ cmd: bin, args: ['run', '-config', conf] }),
   });
 }
-if (!FROM_SOURCE && (ONLY.has('sqlite') || ONLY.has('pg')) && !existsSync(join(REPO, 'packages/cli/dist/main.js'))) {
-  console.error('bench/server.ts: packages/cli/dist is missing; run `npm run build` (or pass --source)');
+if (!FROM_SOURCE && (ONLY.has('sqlite') || ONLY.has('pg')) && !existsSync(join(REPO, 'packages/cli/dist/bundle/main.js'))) {
+  console.error('bench/server.ts: packages/cli/dist/bundle is missing; run `npm run build` (or pass --source)');
   process.exit(1);
 }
 if (ONLY.has('sqlite')) {
@@ -579,6 +655,10 @@ if (ONLY.has('pg')) {
 }
 
 const started = performance.now();
+if (START_ONLY) {
+  await startOnly();
+  process.exit(0);
+}
 const results = new Map<Target['key'], Result>();
 for (const t of targets) {
   const t0 = performance.now();
@@ -684,7 +764,7 @@ dir, driven one after the other by the same sequential Node client (@ztwim/proto
 admin API over the Unix socket, agent API over mTLS on TCP with the SVID from a join_token
 AttestAgent. SPIRE is \`spire-server\` ${ONLY.has('spire') ? version() : SPIRE_VERSION} built with \`go install\` by
 scripts/setup-interop.sh (SPIRE v1.12.x is refused by the Go module proxy here, so the SPIRE column is
-v1.13.0). ztwim runs ${FROM_SOURCE ? 'from source through tsx' : 'the compiled CLI (`packages/cli/dist`)'}. PostgreSQL is the throwaway
+v1.13.0). ztwim runs ${FROM_SOURCE ? 'from source through tsx' : 'the built command (`packages/cli/bin/ztwim.js`, the bundle in `packages/cli/dist/bundle`)'}. PostgreSQL is the throwaway
 cluster of \`scripts/pg-test-server.sh\` (fsync on) on the same machine. Target: ztwim with SQLite at least
 SPIRE's rate and at most SPIRE's time and memory on every row (ratio > 1 = ztwim better).
 

@@ -1,5 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
-// The `ztwim` command. Runs the compiled CLI (built by `npm ci`/`npm run build`).
+// The `ztwim` command. Runs the bundled CLI (packages/cli/dist/bundle, written by
+// scripts/build-cli.mjs in `npm ci`/`npm run build`): a few files, each command group in its own
+// chunks, so a command loads only the code it uses (bench/cli.ts).
 //
 // V8 flag on the first line (env -S splits it; GNU coreutils ≥ 8.30, BSD/macOS env): the young
 // generation is capped at 4 MiB per semi-space instead of V8's 16. Node's HTTP/2 streams keep
@@ -11,7 +13,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const main = new URL('../dist/main.js', import.meta.url);
+const main = new URL('../dist/bundle/main.js', import.meta.url);
 if (!existsSync(fileURLToPath(main))) {
   process.stderr.write('Error: ztwim is not built; run `npm run build` in the repository first\n');
   process.exit(1);

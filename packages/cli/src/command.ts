@@ -14,7 +14,7 @@ export interface Command {
   /** Extra text for --help. */
   readonly description?: string;
   readonly flags?: FlagSpecs;
-  readonly subcommands?: readonly Command[];
+  readonly subcommands?: readonly Subcommand[];
   /** Returns an exit code (default 0). */
   run?(flags: Flags, env: Env): Promise<number | void>;
   /**
@@ -26,6 +26,31 @@ export interface Command {
   readonly goCli?: boolean;
   /** The Go flag set's name when it is not the path below the goCli command (`token generate` → "generate"). */
   readonly goFlagSetName?: string;
+}
+
+/**
+ * A subcommand whose module is imported only when that command is chosen: a command table lists
+ * name and summary (all a parent's --help needs), so `ztwim server entry show` never loads the
+ * server, agent, OIDC or datastore code. `load` resolves to the command of the same name.
+ */
+export interface LazyCommand {
+  readonly name: string;
+  readonly summary: string;
+  load(): Promise<Command>;
+}
+
+export type Subcommand = Command | LazyCommand;
+
+export function isLazyCommand(c: Subcommand): c is LazyCommand {
+  return 'load' in c;
+}
+
+/** The command behind a table row (imports its module when it is a LazyCommand). */
+export async function resolveCommand(c: Subcommand): Promise<Command> {
+  if (!isLazyCommand(c)) return c;
+  const cmd = await c.load();
+  if (cmd.name !== c.name) throw new Error(`command table: "${c.name}" loaded command "${cmd.name}"`);
+  return cmd;
 }
 
 /** Exit code of mitchellh/cli for an unknown command at the top level. */
@@ -56,6 +81,16 @@ function help(cmd: Command, path: string[]): string {
 
 /** Dispatches argv through the command tree; returns the exit code. Never throws. */
 export async function runCommand(root: Command, argv: readonly string[], env: Env): Promise<number> {
+  try {
+    return await dispatch(root, argv, env);
+  } catch (e) {
+    // A command module that fails to load (or an unexpected flag-parsing error) ends here.
+    println(env.stderr, `Error: ${e instanceof Error ? e.message : String(e)}`);
+    return EXIT_ERROR;
+  }
+}
+
+async function dispatch(root: Command, argv: readonly string[], env: Env): Promise<number> {
   let cmd = root;
   const path = [root.name];
   let rest = [...argv];
@@ -70,12 +105,13 @@ export async function runCommand(root: Command, argv: readonly string[], env: En
       println(next === undefined ? env.stderr : env.stdout, help(cmd, path));
       return next === undefined ? usageExit : EXIT_OK;
     }
-    const sub = cmd.subcommands.find((c) => c.name === next);
-    if (sub === undefined) {
+    const row = cmd.subcommands.find((c) => c.name === next);
+    if (row === undefined) {
       println(env.stderr, `Error: unknown command "${next}" for "${path.join(' ')}"`);
       println(env.stderr, `Run '${path.join(' ')} --help' for usage.`);
       return usageExit;
     }
+    const sub = await resolveCommand(row);
     cmd = sub;
     path.push(sub.name);
     rest = rest.slice(1);

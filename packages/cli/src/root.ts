@@ -1,17 +1,47 @@
 import type { Command } from './command.ts';
-import { serverCommand } from './commands/server/index.ts';
-import { agentCommand } from './commands/agent-group.ts';
-import { apiCommand } from './commands/agent-api.ts';
-import { upCommand } from './commands/up.ts';
-import { statusCommand } from './commands/status.ts';
-import { oidcCommand } from './commands/oidc.ts';
 import { versionCommand } from './commands/version.ts';
 
-/** The whole command tree of `ztwim`. */
+/**
+ * The whole command tree of `ztwim`. Each group's module is imported only when that group runs
+ * (LazyCommand), so a command loads just the code it needs; the summaries here are what
+ * `ztwim --help` prints (a unit test checks they match the loaded commands).
+ */
 export function rootCommand(): Command {
   return {
     name: 'ztwim',
     summary: 'Zero Trust Workload Identity Manager: SPIFFE workload identity, SPIRE-compatible',
-    subcommands: [upCommand, statusCommand, serverCommand, agentCommand, apiCommand, oidcCommand, versionCommand],
+    subcommands: [
+      {
+        name: 'up',
+        summary: 'Start server, agent and OIDC discovery provider locally (SQLite under ./.ztwim)',
+        load: async () => (await import('./commands/up.ts')).upCommand,
+      },
+      {
+        name: 'status',
+        summary: 'Show whether ztwim up runs here: sockets, ports, agent, CA expiry, entries, your identity',
+        load: async () => (await import('./commands/status.ts')).statusCommand,
+      },
+      {
+        name: 'server',
+        summary: 'Run the SPIRE-compatible server, or administer it over its API socket',
+        load: async () => (await import('./commands/server/index.ts')).serverCommand,
+      },
+      {
+        name: 'agent',
+        summary: 'Run the agent, or use the Workload API it serves',
+        load: async () => (await import('./commands/agent-group.ts')).agentCommand,
+      },
+      {
+        name: 'api',
+        summary: 'Talk to the SPIFFE Workload API (fetch and validate SVIDs)',
+        load: async () => (await import('./commands/agent-api.ts')).apiCommand,
+      },
+      {
+        name: 'oidc',
+        summary: 'OIDC discovery provider: run it, validate its config, lint a live issuer',
+        load: async () => (await import('./commands/oidc.ts')).oidcCommand,
+      },
+      versionCommand,
+    ],
   };
 }

@@ -17,8 +17,6 @@ import { derToPem, SpiffeId } from '@ztwim/spiffe';
 import { AgentHintsService, AgentService, BundleService, DebugService, EntryService, HealthService, SvidService, errorMappingInterceptor } from '@ztwim/proto';
 import type { ServerConfig } from './config/server-config.ts';
 import type { DataStore, Bundle } from './datastore/datastore.ts';
-import { SqliteDataStore } from './datastore/sqlite/sqlite-datastore.ts';
-import { PostgresDataStore } from './datastore/postgres/postgres-datastore.ts';
 import { agentService } from './api/agent-service.ts';
 import { authorizationInterceptor, NODE_CACHE_MAX_AGE_MS } from './api/authz.ts';
 import { bundleService } from './api/bundle-service.ts';
@@ -32,7 +30,6 @@ import { cachingPeerVerifier } from './api/peer-verifier.ts';
 import type { Authority } from './api/authority.ts';
 import { startAdminEndpoint, startTcpEndpoint, type TlsMaterial } from './endpoints/endpoints.ts';
 import { JoinTokenAttestor } from './attestation/join-token.ts';
-import { X509PopAttestor } from './attestation/x509pop.ts';
 import type { NodeAttestor } from './attestation/node-attestor.ts';
 import { createCaManager, type CaBundle, type CaManagerHandle } from './ca/wiring.ts';
 
@@ -59,10 +56,18 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export function openDataStore(cfg: ServerConfig, clock: Clock, random: Random): Promise<DataStore> | DataStore {
+/**
+ * Opens the configured datastore. Each kind's module (better-sqlite3, or pg and its pool) is
+ * imported only when configured: every SQLite start used to load the pg driver as well.
+ */
+export async function openDataStore(cfg: ServerConfig, clock: Clock, random: Random): Promise<DataStore> {
   const ds = cfg.dataStore;
-  if (ds.type === 'sqlite3') return SqliteDataStore.open({ path: ds.path, clock, random });
-  return PostgresDataStore.open({
+  if (ds.type === 'sqlite3') {
+    const { SqliteDataStore } = await import('./datastore/sqlite/sqlite-datastore.ts');
+    return SqliteDataStore.open({ path: ds.path, clock, random });
+  }
+  const { PostgresDataStore } = await import('./datastore/postgres/postgres-datastore.ts');
+  return await PostgresDataStore.open({
     connectionString: ds.connectionString,
     maxOpenConns: ds.maxOpenConns,
     maxIdleConns: ds.maxIdleConns,
@@ -135,6 +140,9 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     if (cfg.nodeAttestors.joinToken) attestors.set('join_token', new JoinTokenAttestor({ dataStore: ds, trustDomain: td, clock }));
     const pop = cfg.nodeAttestors.x509pop;
     if (pop !== undefined) {
+      // Imported only when configured: its X.509 library (@peculiar/x509 and reflect-metadata)
+      // was the largest module in a CPU profile of a join_token-only start.
+      const { X509PopAttestor } = await import('./attestation/x509pop.ts');
       attestors.set(
         'x509pop',
         new X509PopAttestor({

@@ -1,26 +1,24 @@
-// `ztwim server ...`: SPIRE Server admin commands over the server's admin Unix socket.
-import type { Command } from '../../command.ts';
-import { agentCommand } from './agent.ts';
-import { bundleCommand } from './bundle.ts';
-import { entryCommand } from './entry.ts';
-import { healthcheckCommand } from './healthcheck.ts';
-import { jwtCommand } from './jwt.ts';
-import { tokenCommand } from './token.ts';
-import { x509Command } from './x509.ts';
-import { serverRunCommand, serverValidateCommand } from '../server-run.ts';
+// `ztwim server ...`: SPIRE Server admin commands over the server's admin Unix socket, plus
+// `run`/`validate`. Each subcommand's module is imported only when it runs (LazyCommand): the
+// admin commands never load the server itself.
+import type { Command, LazyCommand } from '../../command.ts';
 
 /** Admin subcommands of `ztwim server` (the lead adds `run` and `validate`). */
-export const serverAdminCommands: readonly Command[] = [
-  agentCommand,
-  bundleCommand,
-  entryCommand,
-  healthcheckCommand,
-  jwtCommand,
-  tokenCommand,
-  x509Command,
+export const serverAdminCommands: readonly LazyCommand[] = [
+  { name: 'agent', summary: 'Manage attested agents', load: async () => (await import('./agent.ts')).agentCommand },
+  { name: 'bundle', summary: 'Manage the trust bundle and federated bundles', load: async () => (await import('./bundle.ts')).bundleCommand },
+  { name: 'entry', summary: 'Manage registration entries', load: async () => (await import('./entry.ts')).entryCommand },
+  { name: 'healthcheck', summary: 'Determines server health status', load: async () => (await import('./healthcheck.ts')).healthcheckCommand },
+  { name: 'jwt', summary: 'Mint JWT-SVIDs', load: async () => (await import('./jwt.ts')).jwtCommand },
+  { name: 'token', summary: 'Manage join tokens', load: async () => (await import('./token.ts')).tokenCommand },
+  { name: 'x509', summary: 'Mint X509-SVIDs', load: async () => (await import('./x509.ts')).x509Command },
 ];
 
-const serverSubcommands: readonly Command[] = [serverRunCommand, serverValidateCommand, ...serverAdminCommands];
+const serverSubcommands: readonly LazyCommand[] = [
+  { name: 'run', summary: 'Runs the server', load: async () => (await import('../server-run.ts')).serverRunCommand },
+  { name: 'validate', summary: 'Validates a server configuration file', load: async () => (await import('../server-run.ts')).serverValidateCommand },
+  ...serverAdminCommands,
+];
 
 export const serverCommand: Command = {
   name: 'server',

@@ -1,0 +1,151 @@
+#!/usr/bin/env node
+// Bundles the `ztwim` command (packages/cli/src/main.ts and the TypeScript sources of every
+// @ztwim package it uses) with esbuild into packages/cli/dist/bundle/, which bin/ztwim.js runs.
+// Part of `npm run build`, after `tsc -b` has type-checked everything.
+//
+// Why: loaded module by module (tsc's output), a command paid ~0.5 s before doing anything
+// resolving and compiling ~600 files it mostly never used. Bundled, a command reads a handful of
+// files, and code splitting keeps each command group's code in its own chunks: the command table
+// (root.ts, commands/server/index.ts, commands/agent-group.ts) imports each group with import(),
+// so `ztwim server entry show` loads the admin client and never the server, agent, OIDC,
+// datastore or X.509 libraries. bench/cli.ts measures it.
+//
+// Barrel files (a package's src/index.ts, which only re-exports): esbuild's code splitting
+// assigns a file to the chunks of every entry that imports it, following all re-exports of a
+// barrel, so one `import { isZtwimError } from '@ztwim/core'` would put the logger, metrics and
+// config parser in the chunk every command loads. The plugin below rewrites named imports from a
+// barrel into imports from the files that define them (what the barrel re-exports, followed
+// through nested barrels), so the chunk graph follows what each module really uses. Written here
+// because esbuild has no such option; it only touches `import { ... } from` statements and leaves
+// anything it cannot map importing from the barrel as before.
+import { readFileSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import * as esbuild from 'esbuild';
+
+const root = new URL('..', import.meta.url).pathname;
+const packagesDir = join(root, 'packages');
+const outdir = join(packagesDir, 'cli', 'dist', 'bundle');
+
+/**
+ * Packages left to Node's own resolution at run time: native addons (better-sqlite3,
+ * @ztwim/peercred), packages that find files or workers by path (pino's transports, pg's
+ * optional pg-native, acme-client) and the decorator-based X.509 library with its
+ * reflect-metadata polyfill (loaded only by `server x509 mint` and x509pop). Everything else is
+ * bundled.
+ */
+export const EXTERNAL_PACKAGES = [
+  'better-sqlite3',
+  'pg',
+  'acme-client',
+  '@peculiar/x509',
+  'reflect-metadata',
+  '@ztwim/peercred',
+];
+
+const RE_EXPORT = /export\s+(type\s+)?\{([^}]*)\}\s*from\s*['"]([^'"]+)['"]/g;
+const NAMED_IMPORT = /import\s*\{([^}]*)\}\s*from\s*['"](@ztwim\/[a-z-]+|\.\.?\/[^'"]*index\.ts)['"]\s*;?/g;
+
+const stripComments = (s) => s.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
+
+/** `a`, `b as c`, `type d` → [{ name, alias, typeOnly }]. */
+function specifiers(list) {
+  return stripComments(list)
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s) => {
+      const typeOnly = /^type\s/.test(s);
+      const [name, alias = name] = s.replace(/^type\s+/, '').split(/\s+as\s+/).map((x) => x.trim());
+      return { name, alias, typeOnly };
+    });
+}
+
+/** Source file of a workspace package's main entry (its `ztwim-source` export). */
+function packageEntry(spec) {
+  const dir = join(packagesDir, spec.slice('@ztwim/'.length));
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+  const src = pkg.exports?.['.']?.['ztwim-source'];
+  return typeof src === 'string' ? resolve(dir, src) : undefined;
+}
+
+const barrels = new Map();
+
+/** exported name → { file, name } for a file made only of `export { … } from` lines, else undefined. */
+function barrelMap(file) {
+  if (barrels.has(file)) return barrels.get(file);
+  let map;
+  const text = readFileSync(file, 'utf8');
+  const rest = stripComments(text).replace(RE_EXPORT, '').replace(/export\s*\{\s*\}\s*;?/g, '').replace(/[;\s]/g, '');
+  if (rest === '') {
+    map = new Map();
+    for (const m of text.matchAll(RE_EXPORT)) {
+      if (m[1] !== undefined) continue;
+      const target = resolve(dirname(file), m[3]);
+      for (const s of specifiers(m[2])) if (!s.typeOnly) map.set(s.alias, { file: target, name: s.name });
+    }
+  }
+  barrels.set(file, map);
+  return map;
+}
+
+/** The file and name that define `name` as exported by barrel `file` (through nested barrels). */
+function definition(file, name) {
+  const hit = barrelMap(file)?.get(name);
+  if (hit === undefined) return undefined;
+  return (hit.file.endsWith('/index.ts') ? definition(hit.file, hit.name) : undefined) ?? hit;
+}
+
+const barrelImports = {
+  name: 'barrel-imports',
+  setup(build) {
+    build.onLoad({ filter: /\/packages\/[a-z-]+\/src\/.*\.ts$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      const contents = text.replace(NAMED_IMPORT, (stmt, list, from) => {
+        if (EXTERNAL_PACKAGES.includes(from)) return stmt;
+        const barrel = from.startsWith('@ztwim/') ? packageEntry(from) : resolve(dirname(args.path), from);
+        if (barrel === undefined || barrelMap(barrel) === undefined) return stmt;
+        const byFile = new Map();
+        const kept = [];
+        for (const s of specifiers(list)) {
+          if (s.typeOnly) continue;
+          const def = definition(barrel, s.name);
+          if (def === undefined) {
+            kept.push(`${s.name} as ${s.alias}`);
+            continue;
+          }
+          byFile.set(def.file, [...(byFile.get(def.file) ?? []), `${def.name} as ${s.alias}`]);
+        }
+        const out = [...byFile].map(([f, names]) => `import { ${names.join(', ')} } from ${JSON.stringify(f)};`);
+        if (kept.length > 0) out.push(`import { ${kept.join(', ')} } from ${JSON.stringify(from)};`);
+        // Same line count, so esbuild's positions (and source maps) stay right.
+        return out.join(' ') + '\n'.repeat(stmt.split('\n').length - 1);
+      });
+      return { contents, loader: 'ts', resolveDir: dirname(args.path) };
+    });
+  },
+};
+
+export async function buildCli() {
+  rmSync(outdir, { recursive: true, force: true });
+  return await esbuild.build({
+    entryPoints: { main: join(packagesDir, 'cli', 'src', 'main.ts') },
+    outdir,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    conditions: ['ztwim-source'],
+    external: EXTERNAL_PACKAGES,
+    // Bundled CommonJS code (yaml's, for one) calls require() for Node built-ins.
+    banner: { js: "import { createRequire as __ztwimRequire } from 'node:module'; const require = __ztwimRequire(import.meta.url);" },
+    sourcemap: 'linked',
+    metafile: true,
+    logLevel: 'warning',
+    plugins: [barrelImports],
+  });
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await buildCli();
+}
