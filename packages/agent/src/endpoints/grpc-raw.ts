@@ -11,12 +11,14 @@ import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type M
 import {
   GRPC_OK_HEADERS,
   bindGrpcServer,
+  guardConnections,
   collectRequestBody,
   encodeGrpcMessage,
   grpcFrame,
   isGrpcProtoContentType,
   parseGrpcTimeout,
   unaryRequestPayload,
+  type ConnectionLimits,
   type GrpcServer,
 } from '@ztwim/proto';
 
@@ -72,6 +74,7 @@ export interface RawGrpcServerOptions<P> {
   /** Largest accepted request message (default 4 MiB). */
   readonly readMaxBytes?: number;
   readonly onError?: (err: Error) => void;
+  readonly limits?: ConnectionLimits;
 }
 
 // Reasons shared by every aborted call (a DOMException per abort is costly and carries nothing).
@@ -238,6 +241,7 @@ export async function startRawGrpcServer<P>(o: RawGrpcServerOptions<P>): Promise
 
   const server = http2.createServer({});
   server.on('stream', onStream);
+  const stopGuard = guardConnections(server, o.limits ?? {}, () => {});
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on('session', (s: http2.ServerHttp2Session) => {
     sessions.add(s);
@@ -252,6 +256,7 @@ export async function startRawGrpcServer<P>(o: RawGrpcServerOptions<P>): Promise
   const close = (c: { graceMs?: number } = {}): Promise<void> => {
     closing ??= (async () => {
       shuttingDown = true;
+      stopGuard();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const ac of active) ac.abort(SHUTDOWN);
       for (const s of sessions) s.close();

@@ -8,9 +8,11 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import type { ConnectRouter, ContextValues, Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { guardConnections, DEFAULT_FIRST_REQUEST_MS, type ConnectionLimits, type GuardCloseReason } from './connection-guard.ts';
 import { directUnary, recordingRouter, type GrpcConnection, type UnarySpec } from './direct-unary.ts';
 
 export type { GrpcConnection } from './direct-unary.ts';
+export type { ConnectionLimits, GuardCloseReason } from './connection-guard.ts';
 
 /** Listen on a Unix domain socket. A stale socket file is replaced; a live one is an error. */
 export interface UnixListen {
@@ -55,6 +57,10 @@ export interface StartGrpcServerOptions {
   readonly compressResponses?: boolean;
   /** Called for connection-level errors (they never crash the process). */
   readonly onConnectionError?: (err: Error) => void;
+  /** How long a connection may go without a first call, or without answering pings (connection-guard.ts). */
+  readonly limits?: ConnectionLimits;
+  /** Called when a connection is closed for breaking `limits` (for a debug log). */
+  readonly onConnectionClosed?: (reason: GuardCloseReason) => void;
 }
 
 export interface CloseOptions {
@@ -193,8 +199,9 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
   };
   const server: http2.Http2Server | http2.Http2SecureServer =
     !isUnix(l) && l.tls !== undefined
-      ? http2.createSecureServer({ ...l.tls, allowHTTP1: false }, safeHandler)
+      ? http2.createSecureServer({ handshakeTimeout: opts.limits?.firstRequestMs ?? DEFAULT_FIRST_REQUEST_MS, ...l.tls, allowHTTP1: false }, safeHandler)
       : http2.createServer({}, safeHandler);
+  const stopGuard = guardConnections(server, opts.limits ?? {}, opts.onConnectionClosed ?? ((): void => {}));
   if (direct !== undefined) {
     // The compatibility layer turns every 'stream' event into a 'request' for connect-node; the
     // calls the direct path takes must not reach it, so the event is filtered at emit (node:http2
@@ -221,6 +228,7 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
   const close = (c: CloseOptions = {}): Promise<void> => {
     closing ??= (async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      stopGuard();
       shutdown.abort();
       direct?.shutdown();
       for (const s of sessions) s.close();
