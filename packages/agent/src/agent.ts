@@ -202,7 +202,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   const tracker = new PeerTracker({ attestors: [new UnixWorkloadAttestor({ ...config.unixAttestor, logger: log })], logger: log });
   let endpoint: Awaited<ReturnType<typeof startWorkloadEndpoint>>;
   try {
-    endpoint = await startWorkloadEndpoint({ socketPath: config.socketPath, cache, tracker, logger: log });
+    endpoint = await startWorkloadEndpoint({ socketPath: config.socketPath, cache, attestor: tracker, logger: log });
   } catch (e) {
     client.close();
     throw e;

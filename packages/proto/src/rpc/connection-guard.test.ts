@@ -20,7 +20,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ztwim-guard-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 let n = 0;
 
-const LIMITS = { firstRequestMs: 300, probeIntervalMs: 150 };
+const LIMITS = { firstRequestMs: 300, probeIntervalMs: 500 };
 /** Far longer than any injected bound: a connection still open after this was kept. */
 const KEPT_MS = 3000;
 
@@ -182,7 +182,7 @@ for (const kind of ['unix', 'tls'] as const) {
         attackers.push(s);
       }
       // The first-request bound and several liveness rounds pass while the good client calls.
-      for (let i = 0; i < 8; i++) {
+      for (let i = 0; i < 14; i++) {
         assert.equal(await healthCheck(good), '0');
         await new Promise((r) => setTimeout(r, 100));
       }

@@ -1,7 +1,8 @@
 // A gRPC server (gRPC protocol only, HTTP/2) on our own node:http2 server object,
 // so handlers can see the connection: the Unix socket (for SO_PEERCRED) or the
-// TLS client certificate, through `contextValues`. Unary calls are answered directly on the
-// HTTP/2 stream (direct-unary.ts); streaming calls go through connect-node.
+// TLS client certificate, through `contextValues`. Unary and server-streaming calls are answered
+// directly on the HTTP/2 stream (direct-calls.ts); client and bidi streams go through
+// connect-node. Every connection is bounded by connection-guard.ts.
 import { setMaxListeners } from 'node:events';
 import * as fs from 'node:fs/promises';
 import * as http2 from 'node:http2';
@@ -9,9 +10,9 @@ import * as net from 'node:net';
 import type { ConnectRouter, ContextValues, Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { guardConnections, DEFAULT_FIRST_REQUEST_MS, type ConnectionLimits, type GuardCloseReason } from './connection-guard.ts';
-import { directUnary, recordingRouter, type GrpcConnection, type UnarySpec } from './direct-unary.ts';
+import { directCalls, recordingRouter, type GrpcConnection, type UnarySpec } from './direct-calls.ts';
 
-export type { GrpcConnection } from './direct-unary.ts';
+export type { GrpcConnection } from './direct-calls.ts';
 export type { ConnectionLimits, GuardCloseReason } from './connection-guard.ts';
 
 /** Listen on a Unix domain socket. A stale socket file is replaced; a live one is an error. */
@@ -44,6 +45,12 @@ export interface StartGrpcServerOptions {
    * session's socket (`getPeerCertificate()` for TLS, the Unix socket handle for UDS).
    */
   readonly contextValues?: (conn: GrpcConnection) => ContextValues;
+  /**
+   * Called once per connection as it is accepted (before any call is read), with the same object
+   * `contextValues` later gets for each of its calls: e.g. to pin the peer process of a Unix
+   * socket connection (SPIRE's peertracker) and remember it for that connection.
+   */
+  readonly onConnection?: (conn: GrpcConnection) => void;
   /** Server interceptors, run around every handler. */
   readonly interceptors?: Interceptor[];
   readonly readMaxBytes?: number;
@@ -151,6 +158,13 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
   // (agents' long-lived hint streams), not a leak worth Node's MaxListenersExceededWarning.
   setMaxListeners(0, shutdown.signal);
   const contextValues = opts.contextValues;
+  // One GrpcConnection per HTTP/2 session, for both the direct path and connect-node's calls.
+  const connections = new WeakMap<http2.ServerHttp2Session, GrpcConnection>();
+  const connectionOf = (session: http2.ServerHttp2Session): GrpcConnection => {
+    let c = connections.get(session);
+    if (c === undefined) connections.set(session, (c = { session, socket: session.socket }));
+    return c;
+  };
   const unarySpecs = new Map<string, UnarySpec>();
   const handler = connectNodeAdapter({
     routes: (router) => opts.routes(recordingRouter(router, unarySpecs)),
@@ -166,19 +180,19 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
     // Without allowHTTP1 every request is an Http2ServerRequest.
     ...(contextValues === undefined ? {} : {
       contextValues: (req) => {
-        const r = req as http2.Http2ServerRequest;
-        const session = r.stream.session;
-        return contextValues({ session: session as http2.ServerHttp2Session, socket: session?.socket ?? r.socket });
+        const session = (req as http2.Http2ServerRequest).stream.session as http2.ServerHttp2Session;
+        return contextValues(connectionOf(session));
       },
     }),
   });
   const onError = opts.onConnectionError ?? ((): void => {});
   // Compressed responses are connect-node's job; without them every unary call goes direct.
-  const direct = opts.compressResponses === true ? undefined : directUnary(unarySpecs, {
+  const direct = opts.compressResponses === true ? undefined : directCalls(unarySpecs, {
     interceptors: opts.interceptors ?? [],
     readMaxBytes: opts.readMaxBytes ?? 0xffffffff,
     writeMaxBytes: opts.writeMaxBytes ?? 0xffffffff,
     ...(contextValues === undefined ? {} : { contextValues }),
+    connectionOf,
     onError,
   });
   const l = opts.listen;
@@ -215,10 +229,18 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
 
   const onConnectionError = opts.onConnectionError ?? ((): void => {});
   const sessions = new Set<http2.ServerHttp2Session>();
+  const onConnection = opts.onConnection;
   server.on('session', (s: http2.ServerHttp2Session) => {
     sessions.add(s);
     s.on('close', () => sessions.delete(s));
     s.on('error', onConnectionError);
+    if (onConnection !== undefined) {
+      try {
+        onConnection(connectionOf(s));
+      } catch (e) {
+        onConnectionError(e instanceof Error ? e : new Error(String(e)));
+      }
+    }
   });
   server.on('sessionError', onConnectionError);
 

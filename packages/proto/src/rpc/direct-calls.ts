@@ -81,11 +81,13 @@ export interface GrpcConnection {
   readonly socket: http2.ServerHttp2Session['socket'];
 }
 
-export interface DirectUnaryOptions {
+export interface DirectCallsOptions {
   readonly interceptors: readonly Interceptor[];
   readonly readMaxBytes: number;
   readonly writeMaxBytes: number;
   readonly contextValues?: (conn: GrpcConnection) => ContextValues;
+  /** The connection object of a session (one per session, shared with connect-node's calls). */
+  readonly connectionOf: (session: http2.ServerHttp2Session) => GrpcConnection;
   readonly onError: (err: Error) => void;
 }
 
@@ -168,18 +170,13 @@ class DirectRequest<R extends UnaryRequest | StreamRequest> {
  * The direct path. `take(stream, headers)` returns false for calls it leaves to connect-node;
  * otherwise the call is answered here.
  */
-export function directUnary(specs: ReadonlyMap<string, UnarySpec>, o: DirectUnaryOptions): {
+export function directCalls(specs: ReadonlyMap<string, UnarySpec>, o: DirectCallsOptions): {
   take: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
   shutdown: () => void;
 } {
   const active = new Set<CallAbort>();
   let shuttingDown = false;
-  const values = new WeakMap<http2.ServerHttp2Session, GrpcConnection>();
-  const connectionOf = (session: http2.ServerHttp2Session): GrpcConnection => {
-    let c = values.get(session);
-    if (c === undefined) values.set(session, (c = { session, socket: session.socket }));
-    return c;
-  };
+  const connectionOf = o.connectionOf;
 
   const trailersOf = (e: ConnectError | undefined, extra: Headers | undefined): http2.OutgoingHttpHeaders => {
     const h = new Headers(extra);
