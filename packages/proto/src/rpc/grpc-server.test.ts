@@ -499,3 +499,47 @@ test('direct unary: context and request carry their accessors on a prototype; a 
     await server.close();
   }
 });
+
+test('unknown services and methods: HTTP 200, application/grpc, Unimplemented with grpc-go texts (also with compressed responses)', async () => {
+  for (const compressResponses of [false, true]) {
+    const p = sockPath();
+    const server = await startGrpcServer({
+      listen: { path: p },
+      compressResponses,
+      routes: (r) => { r.service(Health, { check: () => ({ status: HealthCheckResponse_ServingStatus.SERVING }) }); },
+    });
+    const h2 = http2.connect('http://localhost', { createConnection: () => net.connect(p) });
+    const ask = (path: string, ct = 'application/grpc'): Promise<http2.IncomingHttpHeaders> => new Promise((resolve, reject) => {
+      const st = h2.request({ ':method': 'POST', ':path': path, 'content-type': ct, te: 'trailers' });
+      st.on('response', resolve);
+      st.on('error', reject);
+      st.resume();
+      st.end(Buffer.alloc(5));
+    });
+    try {
+      const cases: Array<[string, string, string?]> = [
+        ['/spire.api.server.trustdomain.v1.TrustDomain/ListFederationRelationships', 'unknown service spire.api.server.trustdomain.v1.TrustDomain'],
+        ['/grpc.health.v1.Health/NoSuchMethod', 'unknown method NoSuchMethod for service grpc.health.v1.Health'],
+        ['/no.such.Service/M', 'unknown service no.such.Service', 'application/grpc+proto'],
+        ['/not-a-method', 'malformed method name: "/not-a-method"'],
+      ];
+      for (const [path, message, ct] of cases) {
+        const h = await ask(path, ct);
+        assert.equal(h[':status'], 200, path);
+        assert.equal(h['content-type'], 'application/grpc', path);
+        assert.equal(h['grpc-status'], String(Code.Unimplemented), path);
+        assert.equal(decodeURIComponent(String(h['grpc-message'])), message, path);
+      }
+      // Our own client sees the same status.
+      const t = createUnixGrpcTransport(p);
+      try {
+        await assert.rejects(createClient(SpiffeWorkloadAPI, t).fetchJWTSVID({}), (e) =>
+          e instanceof ConnectError && e.code === Code.Unimplemented && e.rawMessage === 'unknown service SpiffeWorkloadAPI');
+        assert.equal((await createClient(Health, t).check({})).status, HealthCheckResponse_ServingStatus.SERVING);
+      } finally { t.close(); }
+    } finally {
+      h2.close();
+      await server.close();
+    }
+  }
+});

@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import type { ConnectRouter, ContextValues, Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { guardConnections, DEFAULT_FIRST_REQUEST_MS, type ConnectionLimits, type GuardCloseReason } from './connection-guard.ts';
-import { directCalls, recordingRouter, type GrpcConnection, type UnarySpec } from './direct-calls.ts';
+import { directCalls, emptyRoutes, recordingRouter, type GrpcConnection } from './direct-calls.ts';
 
 export type { GrpcConnection } from './direct-calls.ts';
 export type { ConnectionLimits, GuardCloseReason } from './connection-guard.ts';
@@ -165,9 +165,9 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
     if (c === undefined) connections.set(session, (c = { session, socket: session.socket }));
     return c;
   };
-  const unarySpecs = new Map<string, UnarySpec>();
+  const recorded = emptyRoutes();
   const handler = connectNodeAdapter({
-    routes: (router) => opts.routes(recordingRouter(router, unarySpecs)),
+    routes: (router) => opts.routes(recordingRouter(router, recorded)),
     grpc: true,
     grpcWeb: false,
     connect: false,
@@ -186,8 +186,9 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
     }),
   });
   const onError = opts.onConnectionError ?? ((): void => {});
-  // Compressed responses are connect-node's job; without them every unary call goes direct.
-  const direct = opts.compressResponses === true ? undefined : directCalls(unarySpecs, {
+  // Compressed responses are connect-node's job: then only unknown paths are answered directly.
+  const direct = directCalls(recorded, {
+    answerCalls: opts.compressResponses !== true,
     interceptors: opts.interceptors ?? [],
     readMaxBytes: opts.readMaxBytes ?? 0xffffffff,
     writeMaxBytes: opts.writeMaxBytes ?? 0xffffffff,
@@ -216,16 +217,14 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
       ? http2.createSecureServer({ handshakeTimeout: opts.limits?.firstRequestMs ?? DEFAULT_FIRST_REQUEST_MS, ...l.tls, allowHTTP1: false }, safeHandler)
       : http2.createServer({}, safeHandler);
   const stopGuard = guardConnections(server, opts.limits ?? {}, opts.onConnectionClosed ?? ((): void => {}));
-  if (direct !== undefined) {
-    // The compatibility layer turns every 'stream' event into a 'request' for connect-node; the
-    // calls the direct path takes must not reach it, so the event is filtered at emit (node:http2
-    // offers no other hook in front of the compatibility layer's own 'stream' listener).
-    const emit = server.emit.bind(server) as (event: string | symbol, ...args: unknown[]) => boolean;
-    (server as { emit: (event: string | symbol, ...args: unknown[]) => boolean }).emit = (event, ...args) => {
-      if (event === 'stream' && direct.take(args[0] as http2.ServerHttp2Stream, args[1] as http2.IncomingHttpHeaders)) return true;
-      return emit(event, ...args);
-    };
-  }
+  // The compatibility layer turns every 'stream' event into a 'request' for connect-node; the
+  // calls the direct path takes must not reach it, so the event is filtered at emit (node:http2
+  // offers no other hook in front of the compatibility layer's own 'stream' listener).
+  const emit = server.emit.bind(server) as (event: string | symbol, ...args: unknown[]) => boolean;
+  (server as { emit: (event: string | symbol, ...args: unknown[]) => boolean }).emit = (event, ...args) => {
+    if (event === 'stream' && direct.take(args[0] as http2.ServerHttp2Stream, args[1] as http2.IncomingHttpHeaders)) return true;
+    return emit(event, ...args);
+  };
 
   const onConnectionError = opts.onConnectionError ?? ((): void => {});
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -252,7 +251,7 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       stopGuard();
       shutdown.abort();
-      direct?.shutdown();
+      direct.shutdown();
       for (const s of sessions) s.close();
       const timer = setTimeout(() => {
         for (const s of sessions) s.destroy();
