@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
@@ -541,5 +541,40 @@ test('unknown services and methods: HTTP 200, application/grpc, Unimplemented wi
       h2.close();
       await server.close();
     }
+  }
+});
+
+test('unix listen backlog: 1,000 connections made while the server is busy are all accepted (SPIRE: 4,096)', async () => {
+  const p = sockPath();
+  const server = await startGrpcServer({ listen: { path: p }, routes: (r) => { r.service(Health, { check: () => ({ status: HealthCheckResponse_ServingStatus.SERVING }) }); } });
+  // Another process connects 1,000 times at once while this one is busy and accepts none.
+  const script = `
+    const net = require('node:net');
+    process.stdin.once('data', () => {
+      let ok = 0, failed = 0; const errors = new Set(); const socks = [];
+      const done = () => { if (ok + failed === 1000) { for (const s of socks) s.destroy(); process.stdout.write(JSON.stringify({ ok, failed, errors: [...errors] }) + '\\n', () => process.exit(0)); } };
+      for (let i = 0; i < 1000; i++) {
+        const s = net.connect({ path: process.argv[1] });
+        socks.push(s);
+        s.once('connect', () => { ok++; done(); });
+        s.once('error', (e) => { failed++; errors.add(e.code); done(); });
+      }
+    });
+    console.log('ready');`;
+  const child = spawn(process.execPath, ['-e', script, p], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  try {
+    await new Promise<void>((resolve) => { const on = (): void => { if (out.includes('ready')) { child.stdout.off('data', on); resolve(); } }; child.stdout.on('data', on); });
+    child.stdin.write('go\n');
+    // Busy: accept nothing for a second (the child's connect() calls land in the backlog).
+    const until = Date.now() + 1000;
+    while (Date.now() < until) { /* busy */ }
+    await new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const r = JSON.parse(out.slice(out.indexOf('{'))) as { ok: number; failed: number; errors: string[] };
+    assert.deepEqual(r, { ok: 1000, failed: 0, errors: [] });
+  } finally {
+    child.kill();
+    await server.close({ graceMs: 100 });
   }
 });

@@ -116,13 +116,21 @@ async function prepareSocketPath(path: string): Promise<void> {
   await fs.unlink(path);
 }
 
+/**
+ * Pending-connection queue of every listener. Go's net.Listen (so spire-agent's Workload API and
+ * spire-server's sockets) asks for the kernel's somaxconn, 4,096 on current kernels; Node's
+ * default is 511, which a burst of 1,000 workloads starting at once overflows (their connect()
+ * fails with EAGAIN on a Unix socket). The kernel still caps it at net.core.somaxconn.
+ */
+export const LISTEN_BACKLOG = 4096;
+
 function listen(server: net.Server, l: GrpcListen): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (e: Error): void => reject(e);
     server.once('error', onError);
     const done = (): void => { server.off('error', onError); resolve(); };
-    if (isUnix(l)) server.listen({ path: l.path }, done);
-    else server.listen({ host: l.host, port: l.port }, done);
+    if (isUnix(l)) server.listen({ path: l.path, backlog: LISTEN_BACKLOG }, done);
+    else server.listen({ host: l.host, port: l.port, backlog: LISTEN_BACKLOG }, done);
   });
 }
 
