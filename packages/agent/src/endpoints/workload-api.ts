@@ -8,11 +8,11 @@ import { Code, ConnectError, createContextKey, createContextValues, type Connect
 import { create, toBinary } from '@bufbuild/protobuf';
 import {
   HealthCheckResponse_ServingStatus, HealthService, SpiffeWorkloadAPI, X509SVIDResponseSchema,
-  errorMappingInterceptor, startGrpcServer, withEncoding,
+  startGrpcServer, withEncoding,
   type Bundle, type ConnectionLimits, type GrpcServer, type Entry, type X509SVIDResponse,
 } from '@ztwim/proto';
 import { JwtBundle, JwtBundleSet, TrustDomain, concatDer, parseAndValidateJwtSvid } from '@ztwim/spiffe';
-import { grpcCodeOfError, isZtwimError, type Logger } from '@ztwim/core';
+import { isZtwimError, type Logger } from '@ztwim/core';
 import type { Selector } from '../attestation/workload/workload-attestor.ts';
 import { entrySpiffeId, type CachedX509Svid } from '../manager/cache-manager.ts';
 
@@ -54,11 +54,16 @@ export interface WorkloadEndpointOptions {
 }
 
 const MISSING_HEADER = new ConnectError('security header missing from request', Code.InvalidArgument);
+/** Whether the call carried `workload.spiffe.io: true`, read from the raw HTTP/2 headers. */
+const securityHeaderKey = createContextKey(false, { description: 'workload.spiffe.io header present' });
 
-/** Every Workload API call must carry `workload.spiffe.io: true` (health checks need not). */
+/**
+ * Every Workload API call must carry `workload.spiffe.io: true` (health checks need not). The
+ * header is read when the call's context values are made, from node:http2's header object: going
+ * through `req.header` would build a fetch Headers of every request header on every call.
+ */
 const securityHeaderInterceptor: Interceptor = (next) => (req) => {
-  // node:http2 joins repeated values with ", ", so a repeated header is refused too.
-  if (req.service.typeName !== HealthService.typeName && req.header.get('workload.spiffe.io') !== 'true') throw MISSING_HEADER;
+  if (req.service.typeName !== HealthService.typeName && !req.contextValues.get(securityHeaderKey)) throw MISSING_HEADER;
   return next(req);
 };
 
@@ -255,7 +260,9 @@ export async function startWorkloadEndpoint(o: WorkloadEndpointOptions): Promise
   return startGrpcServer({
     listen: { path: o.socketPath, mode: 0o777 },
     routes: workloadRoutes(o.cache, o.logger),
-    interceptors: [errorMappingInterceptor(grpcCodeOfError), securityHeaderInterceptor],
+    // No error-mapping interceptor: every handler here throws ConnectErrors already (anything else
+    // is Internal), and on server streams it costs a generator layer per call.
+    interceptors: [securityHeaderInterceptor],
     onConnection: (conn) => {
       let caller: Caller;
       try {
@@ -265,7 +272,8 @@ export async function startWorkloadEndpoint(o: WorkloadEndpointOptions): Promise
       }
       callers.set(conn, caller);
     },
-    contextValues: (conn) => createContextValues().set(callerKey, callers.get(conn)),
+    // node:http2 joins repeated values with ", ", so a repeated header is refused too.
+    contextValues: (conn, headers) => createContextValues().set(callerKey, callers.get(conn)).set(securityHeaderKey, headers['workload.spiffe.io'] === 'true'),
     readMaxBytes: 4 << 20,
     ...(o.limits === undefined ? {} : { limits: o.limits }),
     onConnectionError: (err) => o.logger.debug({ err }, 'workload api connection error'),

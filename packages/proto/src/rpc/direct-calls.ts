@@ -110,7 +110,7 @@ export interface DirectCallsOptions {
   readonly interceptors: readonly Interceptor[];
   readonly readMaxBytes: number;
   readonly writeMaxBytes: number;
-  readonly contextValues?: (conn: GrpcConnection) => ContextValues;
+  readonly contextValues?: (conn: GrpcConnection, headers: http2.IncomingHttpHeaders) => ContextValues;
   /** False: only unknown paths are answered here, every call goes to connect-node (compressed responses). */
   readonly answerCalls?: boolean;
   /** The connection object of a session (one per session, shared with connect-node's calls). */
@@ -234,7 +234,7 @@ export function directCalls(routes: RecordedRoutes, o: DirectCallsOptions): {
       } catch (e) {
         throw new ConnectError(`parse binary: ${(e as Error).message}`, Code.InvalidArgument);
       }
-      contextValues = o.contextValues?.(connectionOf(stream.session as http2.ServerHttp2Session));
+      contextValues = o.contextValues?.(connectionOf(stream.session as http2.ServerHttp2Session), headers);
     } catch (e) {
       failEarly(stream, asConnectError(e));
       return;
@@ -279,7 +279,14 @@ export function directCalls(routes: RecordedRoutes, o: DirectCallsOptions): {
     let next = impl as (req: UnaryRequest) => Promise<UnaryResponse>;
     for (let i = o.interceptors.length - 1; i >= 0; i--) next = o.interceptors[i]!(next as never) as (req: UnaryRequest) => Promise<UnaryResponse>;
     const req: UnaryRequest = new DirectRequest<UnaryRequest>(ctx, false, message);
-    next(req).then(
+    let pending: Promise<UnaryResponse>;
+    try {
+      pending = next(req);
+    } catch (e) {
+      // An interceptor that throws instead of rejecting (connect-node awaits it: the same answer).
+      pending = Promise.reject(e);
+    }
+    pending.then(
       (res) => {
         if (done) return;
         end();

@@ -44,7 +44,7 @@ export interface StartGrpcServerOptions {
    * Per-call context values computed from the connection the call came on: `conn.socket` is the
    * session's socket (`getPeerCertificate()` for TLS, the Unix socket handle for UDS).
    */
-  readonly contextValues?: (conn: GrpcConnection) => ContextValues;
+  readonly contextValues?: (conn: GrpcConnection, headers: http2.IncomingHttpHeaders) => ContextValues;
   /**
    * Called once per connection as it is accepted (before any call is read), with the same object
    * `contextValues` later gets for each of its calls: e.g. to pin the peer process of a Unix
@@ -188,8 +188,8 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
     // Without allowHTTP1 every request is an Http2ServerRequest.
     ...(contextValues === undefined ? {} : {
       contextValues: (req) => {
-        const session = (req as http2.Http2ServerRequest).stream.session as http2.ServerHttp2Session;
-        return contextValues(connectionOf(session));
+        const r = req as http2.Http2ServerRequest;
+        return contextValues(connectionOf(r.stream.session as http2.ServerHttp2Session), r.headers);
       },
     }),
   });
