@@ -11,6 +11,7 @@ import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { EntryService, SpiffeWorkloadAPI, createUnixGrpcTransport, headersInterceptor } from '@ztwim/proto';
 import { goBuild, INTEROP_DIR } from './lib/peers.ts';
 import { startAgentEnv, type AgentEnv } from './lib/ztwim-agent-env.ts';
+import { startSpireAgent, type SpireAgent } from './lib/spire-agent.ts';
 import { startStack, type Stack } from './lib/ztwim-stack.ts';
 
 interface Answer { method: string; code: string; message: string }
@@ -32,12 +33,15 @@ describe('unknown services and methods answer Unimplemented with grpc-go texts',
   let bin: string;
   let env: AgentEnv;
   let stack: Stack;
+  let spireAgent: SpireAgent;
   before(async () => {
     bin = goBuild(join(INTEROP_DIR, 'go'), './unknowncall');
     env = await startAgentEnv();
+    spireAgent = await startSpireAgent(env.tmp, env.server, { serverPort: env.port });
     stack = await startStack();
   });
   after(async () => {
+    await spireAgent?.stop();
     await env?.close();
     await stack?.close();
   });
@@ -58,8 +62,11 @@ describe('unknown services and methods answer Unimplemented with grpc-go texts',
     }
   });
 
-  it('ztwim agent Workload API (grpc-go client)', async () => {
-    const wl = await call(bin, ['-socket', env.config.socketPath], [UNKNOWN_SERVICE, '/SpiffeWorkloadAPI/NoSuchMethod']);
+  it('ztwim agent Workload API answers as spire-agent does (grpc-go client)', async () => {
+    const methods = [UNKNOWN_SERVICE, '/SpiffeWorkloadAPI/NoSuchMethod'];
+    const spire = await call(bin, ['-socket', spireAgent.socketPath], methods);
+    const wl = await call(bin, ['-socket', env.config.socketPath], methods);
+    assert.deepEqual(wl, spire, 'spire-agent\'s own answers');
     assert.deepEqual(wl.map((a) => [a.code, a.message]), [
       ['Unimplemented', 'unknown service no.such.v1.Service'],
       ['Unimplemented', 'unknown method NoSuchMethod for service SpiffeWorkloadAPI'],
