@@ -213,12 +213,16 @@ async function startColumn(col: Column, root: string): Promise<Running> {
   mkdirSync(join(adir, 'data'), { recursive: true });
   const port = await freePort();
   const sconf = join(sdir, 'server.conf');
+  // ztwim serves Prometheus metrics by default (0.0.0.0:9402): moved to a free loopback port so
+  // runs never collide (as bench/server.ts). SPIRE keeps its default (no Prometheus sink).
+  const telemetry = col.server === 'spire' ? '' : `telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = ${await freePort()}\n  }\n}\n`;
   writeFileSync(sconf, serverConf({
     port,
     socketPath: join(sdir, 'admin.sock'),
     trustDomain: TD,
     dataDir: join(sdir, 'data'),
     settings: { log_level: 'WARN', ca_key_type: 'ec-p256', jwt_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h', default_jwt_svid_ttl: '5m' },
+    trailer: telemetry,
   }));
   const adminSocket = join(sdir, 'admin.sock');
   const server = col.server === 'spire'

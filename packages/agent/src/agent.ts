@@ -245,7 +245,7 @@ async function runAgent(config: AgentConfig, clock: Clock, log: Logger, persist:
   const tracker = new PeerTracker({ attestors: [new UnixWorkloadAttestor({ ...config.unixAttestor, logger: log })], logger: log });
   let endpoint: Awaited<ReturnType<typeof startWorkloadEndpoint>>;
   try {
-    endpoint = await startWorkloadEndpoint({ socketPath: config.socketPath, cache, tracker, logger: log });
+    endpoint = await startWorkloadEndpoint({ socketPath: config.socketPath, cache, attestor: tracker, logger: log });
   } catch (e) {
     client.close();
     await metricsServer?.close();

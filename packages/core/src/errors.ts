@@ -2,6 +2,8 @@
  * Typed errors shared by server, agent and OIDC provider. Codes are stable string literals;
  * each maps to one gRPC status code at the API boundary (see grpcCodeOf).
  */
+import { isSpiffeError } from '@ztwim/spiffe';
+
 export const ERROR_CODES = {
   ERR_INVALID_ARGUMENT: 3,
   ERR_NOT_FOUND: 5,
@@ -44,6 +46,17 @@ export function isZtwimError(e: unknown, code?: ErrorCode): e is ZtwimError {
 /** The gRPC status code for an error code. */
 export function grpcCodeOf(code: ErrorCode): number {
   return ERROR_CODES[code];
+}
+
+/**
+ * The one mapping from our typed errors to gRPC codes at an API boundary (a GrpcCodeResolver for
+ * @ztwim/proto's errorMappingInterceptor): ZtwimErrors carry their code, SDK validation errors
+ * are InvalidArgument, anything else is not ours (undefined: Internal).
+ */
+export function grpcCodeOfError(err: unknown): number | undefined {
+  if (isZtwimError(err)) return grpcCodeOf(err.code);
+  if (isSpiffeError(err)) return 3;
+  return undefined;
 }
 
 export const invalidArgument = (msg: string, opts?: ZtwimErrorOptions): ZtwimError =>

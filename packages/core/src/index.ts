@@ -4,6 +4,7 @@ export {
   ZtwimError,
   isZtwimError,
   grpcCodeOf,
+  grpcCodeOfError,
   ERROR_CODES,
   invalidArgument,
   notFound,

@@ -13,7 +13,10 @@ export {
 } from './rpc/client-transport.ts';
 export type { GrpcClientTransport, GrpcClientOptions, TcpGrpcTransportOptions } from './rpc/client-transport.ts';
 export { bindGrpcServer, startGrpcServer } from './rpc/grpc-server.ts';
+export { guardConnections } from './rpc/connection-guard.ts';
 export type {
+  ConnectionLimits,
+  GuardCloseReason,
   StartGrpcServerOptions,
   GrpcServer,
   GrpcServerAddress,

@@ -1,1 +1,6 @@
 export { FakeClock } from './fake-clock.ts';
+export {
+  H2_PREFACE, FRAME, FLAG, h2Frame, hpackLiterals, h2Hello, grpcRequestHeaders, hostile,
+  connectRaw, closedPromise, openFds, waitUntil, trickle,
+} from './hostile-h2.ts';
+export type { RawTarget } from './hostile-h2.ts';

@@ -1,54 +1,88 @@
-// SpiffeWorkloadAPI + grpc.health.v1 on the agent's Unix socket.
+// SpiffeWorkloadAPI + grpc.health.v1 on the agent's Unix socket, served by @ztwim/proto's gRPC
+// server (its direct HTTP/2 path: every method here is unary or server-streaming).
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type * as http2 from 'node:http2';
 import type { Socket } from 'node:net';
-import { Code, ConnectError } from '@connectrpc/connect';
-import { create, toBinary, type DescMethod } from '@bufbuild/protobuf';
+import { Code, ConnectError, createContextKey, createContextValues, type ConnectRouter, type HandlerContext, type Interceptor } from '@connectrpc/connect';
+import { create, toBinary } from '@bufbuild/protobuf';
 import {
   HealthCheckResponse_ServingStatus, HealthService, SpiffeWorkloadAPI, X509SVIDResponseSchema,
-  type Bundle, type GrpcServer, type Entry,
+  startGrpcServer, withEncoding,
+  type Bundle, type ConnectionLimits, type GrpcServer, type Entry, type X509SVIDResponse,
 } from '@ztwim/proto';
 import { JwtBundle, JwtBundleSet, TrustDomain, concatDer, parseAndValidateJwtSvid } from '@ztwim/spiffe';
 import { isZtwimError, type Logger } from '@ztwim/core';
-import type { PeerTracker, TrackedPeer } from '../attestation/workload/peer-tracker.ts';
 import type { Selector } from '../attestation/workload/workload-attestor.ts';
-import { entrySpiffeId, type CacheManager } from '../manager/cache-manager.ts';
-import { EncodedMessage, serverStream, startRawGrpcServer, unary, type RawCallContext, type RawMethod } from './grpc-raw.ts';
+import { entrySpiffeId, type CachedX509Svid } from '../manager/cache-manager.ts';
+
+/** One registration entry matching a workload, with its X509-SVID once minted. */
+export interface WorkloadIdentity {
+  readonly entry: Entry;
+  readonly svid: CachedX509Svid | undefined;
+}
+
+/** What the Workload API needs of the agent's cache (SPIRE's workload handler `Manager`). */
+export interface WorkloadCache {
+  readonly bundle: Bundle | undefined;
+  readonly federated: ReadonlyMap<string, Bundle>;
+  /** The identities whose entries the selectors match, in a stable order. */
+  identitiesFor(selectors: readonly Selector[]): readonly WorkloadIdentity[];
+  /** Calls `fn` whenever entries, SVIDs or bundles change; returns the unsubscribe. */
+  subscribe(fn: () => void): () => void;
+  jwtSvid(entry: Entry, audience: readonly string[]): Promise<string>;
+}
+
+/** The caller of one connection, pinned when it connected. */
+export interface PinnedCaller {
+  /** Its selectors, only if it is still the process that connected (else it throws). */
+  attest(signal?: AbortSignal): Promise<Selector[]>;
+}
+
+/** Pins the process at the other end of an accepted Unix socket (SPIRE's workload `Attestor`, per connection). */
+export interface Attestor {
+  track(socket: Socket): PinnedCaller;
+}
 
 export interface WorkloadEndpointOptions {
   readonly socketPath: string;
-  readonly cache: CacheManager;
-  readonly tracker: PeerTracker;
+  readonly cache: WorkloadCache;
+  readonly attestor: Attestor;
   readonly logger: Logger;
+  /** Connection bounds (tests shorten them); see @ztwim/proto's connection guard. */
+  readonly limits?: ConnectionLimits;
 }
 
 const MISSING_HEADER = new ConnectError('security header missing from request', Code.InvalidArgument);
+/** Whether the call carried `workload.spiffe.io: true`, read from the raw HTTP/2 headers. */
+const securityHeaderKey = createContextKey(false, { description: 'workload.spiffe.io header present' });
 
-/** Every Workload API call must carry `workload.spiffe.io: true` (health checks need not). */
-function headerCheck(method: DescMethod, header: http2.IncomingHttpHeaders): ConnectError | undefined {
-  if (method.parent.typeName === 'grpc.health.v1.Health') return undefined;
-  // node:http2 joins repeated values with ", ", so a repeated header is refused too.
-  return header['workload.spiffe.io'] === 'true' ? undefined : MISSING_HEADER;
-}
+/**
+ * Every Workload API call must carry `workload.spiffe.io: true` (health checks need not). The
+ * header is read when the call's context values are made, from node:http2's header object: going
+ * through `req.header` would build a fetch Headers of every request header on every call.
+ */
+const securityHeaderInterceptor: Interceptor = (next) => (req) => {
+  if (req.service.typeName !== HealthService.typeName && !req.contextValues.get(securityHeaderKey)) throw MISSING_HEADER;
+  return next(req);
+};
 
-type Peer = TrackedPeer | Error;
-type Ctx = RawCallContext<Peer>;
-type Identity = ReturnType<CacheManager['identitiesFor']>[number];
+type Caller = PinnedCaller | Error;
+/** The connection's pinned caller, in every call's context values. */
+const callerKey = createContextKey<Caller | undefined>(undefined, { description: 'workload api caller' });
 
-async function selectorsOf(ctx: Ctx): Promise<Selector[]> {
-  const peer = ctx.peer;
-  if (peer === undefined || peer instanceof Error) throw new ConnectError('workload attestation failed', Code.Unavailable);
+async function selectorsOf(ctx: HandlerContext): Promise<Selector[]> {
+  const caller = ctx.values.get(callerKey);
+  if (caller === undefined || caller instanceof Error) throw new ConnectError('workload attestation failed', Code.Unavailable);
   try {
-    return await peer.attest(ctx.signal);
+    return await caller.attest(ctx.signal);
   } catch (e) {
     if (isZtwimError(e) || e instanceof Error) throw new ConnectError('workload attestation failed', Code.Unavailable);
     throw e;
   }
 }
 
-function x509Bundles(cache: CacheManager): Map<string, Uint8Array> {
+function x509Bundles(cache: WorkloadCache): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
   const b = cache.bundle;
   if (b !== undefined) out.set(`spiffe://${b.trustDomain}`, concatDer(b.x509Authorities.map((a) => a.asn1)));
@@ -64,7 +98,7 @@ function jwks(b: Bundle): Uint8Array {
   return new TextEncoder().encode(JSON.stringify({ keys }));
 }
 
-function jwtBundles(cache: CacheManager): Map<string, Uint8Array> {
+function jwtBundles(cache: WorkloadCache): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
   const b = cache.bundle;
   if (b !== undefined) out.set(`spiffe://${b.trustDomain}`, jwks(b));
@@ -73,7 +107,7 @@ function jwtBundles(cache: CacheManager): Map<string, Uint8Array> {
 }
 
 /** Yields whenever the cache changes, until the call is aborted. */
-async function* changes(cache: CacheManager, signal: AbortSignal): AsyncGenerator<void> {
+async function* changes(cache: WorkloadCache, signal: AbortSignal): AsyncGenerator<void> {
   let pending = false;
   let wake: (() => void) | undefined;
   const unsub = cache.subscribe(() => { pending = true; wake?.(); });
@@ -99,9 +133,9 @@ function eqMap(a: Map<string, Uint8Array> | undefined, b: Map<string, Uint8Array
   return true;
 }
 
-/** The Workload API and grpc.health.v1 methods, for the raw gRPC server (./grpc-raw.ts). */
-export function workloadMethods(cache: CacheManager, logger: Logger): RawMethod<Peer>[] {
-  const buildX509 = (ids: Identity[]) => {
+/** Registers the Workload API and grpc.health.v1 on a router. */
+export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: ConnectRouter) => void {
+  const buildX509 = (ids: readonly WorkloadIdentity[]): X509SVIDResponse => {
     const bundle = cache.bundle;
     const bundleDer = bundle === undefined ? new Uint8Array() : concatDer(bundle.x509Authorities.map((a) => a.asn1));
     const svids = ids.filter((i) => i.svid !== undefined).map((i) => ({
@@ -115,15 +149,16 @@ export function workloadMethods(cache: CacheManager, logger: Logger): RawMethod<
     const federatedBundles: Record<string, Uint8Array> = {};
     const fedTds = new Set(ids.flatMap((i) => i.entry.federatesWith));
     for (const [td, fb] of cache.federated) if (fedTds.has(td)) federatedBundles[`spiffe://${td}`] = concatDer(fb.x509Authorities.map((a) => a.asn1));
-    return new EncodedMessage(toBinary(X509SVIDResponseSchema, create(X509SVIDResponseSchema, { svids, federatedBundles, crl: [] })));
+    const msg = create(X509SVIDResponseSchema, { svids, federatedBundles, crl: [] });
+    return withEncoding(msg, toBinary(X509SVIDResponseSchema, msg));
   };
-  // The encoded response for the last few identity sets: every workload with the same matching
-  // entries, SVIDs and bundles gets the very same bytes (1,000 streams of one workload after a
-  // rotation: one encoding, not 1,000). A hit needs the same entry and SVID objects, in order,
-  // and the same bundle objects, so a response is only ever reused for exactly the identities
-  // it was built from.
-  const memo: { ids: Identity[]; bundle: Bundle | undefined; federated: ReadonlyMap<string, Bundle>; msg: EncodedMessage }[] = [];
-  const x509Response = (sels: Selector[]): EncodedMessage => {
+  // The response (with its encoding) for the last few identity sets: every workload with the same
+  // matching entries, SVIDs and bundles gets the very same bytes (1,000 streams of one workload
+  // after a rotation: one encoding, not 1,000). A hit needs the same entry and SVID objects, in
+  // order, and the same bundle objects, so a response is only ever reused for exactly the
+  // identities it was built from.
+  const memo: { ids: readonly WorkloadIdentity[]; bundle: Bundle | undefined; federated: ReadonlyMap<string, Bundle>; msg: X509SVIDResponse }[] = [];
+  const x509Response = (sels: Selector[]): X509SVIDResponse => {
     const ids = cache.identitiesFor(sels);
     if (ids.length === 0) throw new ConnectError('no identity issued', Code.PermissionDenied);
     const bundle = cache.bundle;
@@ -137,98 +172,111 @@ export function workloadMethods(cache: CacheManager, logger: Logger): RawMethod<
     if (memo.length > 8) memo.pop();
     return msg;
   };
-  const W = SpiffeWorkloadAPI.method;
-  return [
-    serverStream(W.fetchX509SVID, async function* (_req, ctx: Ctx) {
-      const sels = await selectorsOf(ctx);
-      yield x509Response(sels);
-      for await (const _ of changes(cache, ctx.signal)) {
-        try { yield x509Response(sels); } catch (e) { logger.debug({ err: e }, 'x509 stream update failed'); throw e; }
-      }
-    }),
-    serverStream(W.fetchX509Bundles, async function* (_req, ctx: Ctx) {
-      await selectorsOf(ctx);
-      let last = x509Bundles(cache);
-      yield { bundles: Object.fromEntries(last), crl: [] };
-      for await (const _ of changes(cache, ctx.signal)) {
-        const next = x509Bundles(cache);
-        if (eqMap(last, next)) continue;
-        last = next;
-        yield { bundles: Object.fromEntries(next), crl: [] };
-      }
-    }),
-    serverStream(W.fetchJWTBundles, async function* (_req, ctx: Ctx) {
-      await selectorsOf(ctx);
-      let last = jwtBundles(cache);
-      yield { bundles: Object.fromEntries(last) };
-      for await (const _ of changes(cache, ctx.signal)) {
-        const next = jwtBundles(cache);
-        if (eqMap(last, next)) continue;
-        last = next;
-        yield { bundles: Object.fromEntries(next) };
-      }
-    }),
-    unary(W.fetchJWTSVID, async (req, ctx: Ctx) => {
-      if (req.audience.length === 0) throw new ConnectError('audience must be specified', Code.InvalidArgument);
-      const sels = await selectorsOf(ctx);
-      let ids: Entry[] = cache.identitiesFor(sels).map((i) => i.entry);
-      if (req.spiffeId !== '') ids = ids.filter((e) => entrySpiffeId(e) === req.spiffeId);
-      if (ids.length === 0) throw new ConnectError('no identity issued', Code.PermissionDenied);
-      const svids = [];
-      for (const e of ids) {
-        try {
-          svids.push({ spiffeId: entrySpiffeId(e), svid: await cache.jwtSvid(e, req.audience), hint: e.hint });
-        } catch (err) {
-          logger.warn({ err, entryId: e.id }, 'could not fetch jwt-svid');
-          throw new ConnectError('could not fetch JWT-SVID', Code.Unavailable);
+  return (router) => {
+    router.service(SpiffeWorkloadAPI, {
+      async *fetchX509SVID(_req, ctx) {
+        const sels = await selectorsOf(ctx);
+        yield x509Response(sels);
+        for await (const _ of changes(cache, ctx.signal)) {
+          try { yield x509Response(sels); } catch (e) { logger.debug({ err: e }, 'x509 stream update failed'); throw e; }
         }
-      }
-      return { svids };
-    }),
-    unary(W.validateJWTSVID, async (req) => {
-      if (req.audience === '') throw new ConnectError('audience must be specified', Code.InvalidArgument);
-      if (req.svid === '') throw new ConnectError('svid must be specified', Code.InvalidArgument);
-      const set = new JwtBundleSet([...jwtBundles(cache)].map(([td, j]) => JwtBundle.parse(TrustDomain.parse(td.replace(/^spiffe:\/\//, '')), j)));
-      try {
-        const svid = await parseAndValidateJwtSvid(req.svid, set, [req.audience]);
-        const claims: Record<string, unknown> = { ...svid.claims };
-        return { spiffeId: svid.id.toString(), claims: claims as never };
-      } catch (e) {
-        throw new ConnectError(e instanceof Error ? e.message : String(e), Code.InvalidArgument);
-      }
-    }),
-    unary(W.fetchWITSVID, () => {
-      throw new ConnectError('WIT-SVIDs are not supported', Code.Unimplemented);
-    }),
-    serverStream(W.fetchWITBundles, () => {
-      throw new ConnectError('WIT-SVID bundles are not supported', Code.Unimplemented);
-    }),
-    unary(HealthService.method.check, () => ({ status: HealthCheckResponse_ServingStatus.SERVING })),
-    serverStream(HealthService.method.watch, async function* (_req, ctx: Ctx) {
-      yield { status: HealthCheckResponse_ServingStatus.SERVING };
-      if (ctx.signal.aborted) return;
-      await new Promise<void>((r) => ctx.signal.addEventListener('abort', () => r(), { once: true }));
-    }),
-  ];
+      },
+      async *fetchX509Bundles(_req, ctx) {
+        await selectorsOf(ctx);
+        let last = x509Bundles(cache);
+        yield { bundles: Object.fromEntries(last), crl: [] };
+        for await (const _ of changes(cache, ctx.signal)) {
+          const next = x509Bundles(cache);
+          if (eqMap(last, next)) continue;
+          last = next;
+          yield { bundles: Object.fromEntries(next), crl: [] };
+        }
+      },
+      async *fetchJWTBundles(_req, ctx) {
+        await selectorsOf(ctx);
+        let last = jwtBundles(cache);
+        yield { bundles: Object.fromEntries(last) };
+        for await (const _ of changes(cache, ctx.signal)) {
+          const next = jwtBundles(cache);
+          if (eqMap(last, next)) continue;
+          last = next;
+          yield { bundles: Object.fromEntries(next) };
+        }
+      },
+      async fetchJWTSVID(req, ctx) {
+        if (req.audience.length === 0) throw new ConnectError('audience must be specified', Code.InvalidArgument);
+        const sels = await selectorsOf(ctx);
+        let ids: Entry[] = cache.identitiesFor(sels).map((i) => i.entry);
+        if (req.spiffeId !== '') ids = ids.filter((e) => entrySpiffeId(e) === req.spiffeId);
+        if (ids.length === 0) throw new ConnectError('no identity issued', Code.PermissionDenied);
+        const svids = [];
+        for (const e of ids) {
+          try {
+            svids.push({ spiffeId: entrySpiffeId(e), svid: await cache.jwtSvid(e, req.audience), hint: e.hint });
+          } catch (err) {
+            logger.warn({ err, entryId: e.id }, 'could not fetch jwt-svid');
+            throw new ConnectError('could not fetch JWT-SVID', Code.Unavailable);
+          }
+        }
+        return { svids };
+      },
+      async validateJWTSVID(req) {
+        if (req.audience === '') throw new ConnectError('audience must be specified', Code.InvalidArgument);
+        if (req.svid === '') throw new ConnectError('svid must be specified', Code.InvalidArgument);
+        const set = new JwtBundleSet([...jwtBundles(cache)].map(([td, j]) => JwtBundle.parse(TrustDomain.parse(td.replace(/^spiffe:\/\//, '')), j)));
+        try {
+          const svid = await parseAndValidateJwtSvid(req.svid, set, [req.audience]);
+          const claims: Record<string, unknown> = { ...svid.claims };
+          return { spiffeId: svid.id.toString(), claims: claims as never };
+        } catch (e) {
+          throw new ConnectError(e instanceof Error ? e.message : String(e), Code.InvalidArgument);
+        }
+      },
+      fetchWITSVID() {
+        throw new ConnectError('WIT-SVIDs are not supported', Code.Unimplemented);
+      },
+      // eslint-disable-next-line require-yield
+      async *fetchWITBundles() {
+        throw new ConnectError('WIT-SVID bundles are not supported', Code.Unimplemented);
+      },
+    });
+    router.service(HealthService, {
+      check: () => ({ status: HealthCheckResponse_ServingStatus.SERVING }),
+      async *watch(_req, ctx) {
+        yield { status: HealthCheckResponse_ServingStatus.SERVING };
+        if (ctx.signal.aborted) return;
+        await new Promise<void>((r) => ctx.signal.addEventListener('abort', () => r(), { once: true }));
+      },
+    });
+  };
 }
 
 export async function startWorkloadEndpoint(o: WorkloadEndpointOptions): Promise<GrpcServer> {
   await fs.mkdir(path.dirname(o.socketPath), { recursive: true });
-  // One pinned peer per connection (HTTP/2 session), taken when the connection is accepted, as
-  // SPIRE's peertracker does: what the caller runs later (exec of another binary, pid reuse) is
-  // compared against what it ran when it connected, not when it sent its first request.
-  return startRawGrpcServer<Peer>({
-    path: o.socketPath,
-    mode: 0o777,
-    methods: workloadMethods(o.cache, o.logger),
-    guard: headerCheck,
-    sessionValue: (session) => {
+  // One pinned caller per connection, taken when the connection is accepted, as SPIRE's
+  // peertracker does: what the caller runs later (exec of another binary, pid reuse) is compared
+  // against what it ran when it connected, not when it sent its first request.
+  const callers = new WeakMap<object, Caller>();
+  return startGrpcServer({
+    listen: { path: o.socketPath, mode: 0o777 },
+    routes: workloadRoutes(o.cache, o.logger),
+    // No error-mapping interceptor: every handler here throws ConnectErrors already (anything else
+    // is Internal), and on server streams it costs a generator layer per call.
+    interceptors: [securityHeaderInterceptor],
+    onConnection: (conn) => {
+      let caller: Caller;
       try {
-        return o.tracker.track(session.socket as unknown as Socket);
+        caller = o.attestor.track(conn.socket as unknown as Socket);
       } catch (e) {
-        return e instanceof Error ? e : new Error(String(e));
+        caller = e instanceof Error ? e : new Error(String(e));
       }
+      callers.set(conn, caller);
     },
-    onError: (err) => o.logger.debug({ err }, 'workload api connection error'),
+    // node:http2 joins repeated values with ", ", so a repeated header is refused too.
+    contextValues: (conn, headers) => createContextValues().set(callerKey, callers.get(conn)).set(securityHeaderKey, headers['workload.spiffe.io'] === 'true'),
+    readMaxBytes: 4 << 20,
+    ...(o.limits === undefined ? {} : { limits: o.limits }),
+    onConnectionError: (err) => o.logger.debug({ err }, 'workload api connection error'),
+    onConnectionClosed: (reason) => o.logger.debug({ reason }, 'workload api connection closed'),
   });
 }

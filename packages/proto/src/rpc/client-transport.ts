@@ -4,7 +4,7 @@ import type * as http2 from 'node:http2';
 import type { Interceptor, StreamResponse, Transport } from '@connectrpc/connect';
 import type { DescMessage } from '@bufbuild/protobuf';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
-import { directUnaryClient } from './direct-unary-client.ts';
+import { directCallsClient } from './direct-calls-client.ts';
 import { withDialCode } from './dial-error.ts';
 
 /** The response with its messages re-thrown as withDialCode errors. */
@@ -60,9 +60,9 @@ function finish(baseUrl: string, opts: GrpcClientOptions, nodeOptions: http2.Sec
     ...(opts.defaultTimeoutMs === undefined ? {} : { defaultTimeoutMs: opts.defaultTimeoutMs }),
     ...(opts.readMaxBytes === undefined ? {} : { readMaxBytes: opts.readMaxBytes }),
   });
-  // Unary calls go straight to the session's HTTP/2 streams (direct-unary-client.ts); streaming
+  // Unary calls go straight to the session's HTTP/2 streams (direct-calls-client.ts); streaming
   // calls through connect-node, on the same connection.
-  const unary = directUnaryClient({
+  const unary = directCallsClient({
     sessionManager,
     baseUrl,
     ...(opts.interceptors === undefined ? {} : { interceptors: opts.interceptors }),

@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
@@ -497,5 +497,84 @@ test('direct unary: context and request carry their accessors on a prototype; a 
   } finally {
     transport.close();
     await server.close();
+  }
+});
+
+test('unknown services and methods: HTTP 200, application/grpc, Unimplemented with grpc-go texts (also with compressed responses)', async () => {
+  for (const compressResponses of [false, true]) {
+    const p = sockPath();
+    const server = await startGrpcServer({
+      listen: { path: p },
+      compressResponses,
+      routes: (r) => { r.service(Health, { check: () => ({ status: HealthCheckResponse_ServingStatus.SERVING }) }); },
+    });
+    const h2 = http2.connect('http://localhost', { createConnection: () => net.connect(p) });
+    const ask = (path: string, ct = 'application/grpc'): Promise<http2.IncomingHttpHeaders> => new Promise((resolve, reject) => {
+      const st = h2.request({ ':method': 'POST', ':path': path, 'content-type': ct, te: 'trailers' });
+      st.on('response', resolve);
+      st.on('error', reject);
+      st.resume();
+      st.end(Buffer.alloc(5));
+    });
+    try {
+      const cases: Array<[string, string, string?]> = [
+        ['/spire.api.server.trustdomain.v1.TrustDomain/ListFederationRelationships', 'unknown service spire.api.server.trustdomain.v1.TrustDomain'],
+        ['/grpc.health.v1.Health/NoSuchMethod', 'unknown method NoSuchMethod for service grpc.health.v1.Health'],
+        ['/no.such.Service/M', 'unknown service no.such.Service', 'application/grpc+proto'],
+        ['/not-a-method', 'malformed method name: "/not-a-method"'],
+      ];
+      for (const [path, message, ct] of cases) {
+        const h = await ask(path, ct);
+        assert.equal(h[':status'], 200, path);
+        assert.equal(h['content-type'], 'application/grpc', path);
+        assert.equal(h['grpc-status'], String(Code.Unimplemented), path);
+        assert.equal(decodeURIComponent(String(h['grpc-message'])), message, path);
+      }
+      // Our own client sees the same status.
+      const t = createUnixGrpcTransport(p);
+      try {
+        await assert.rejects(createClient(SpiffeWorkloadAPI, t).fetchJWTSVID({}), (e) =>
+          e instanceof ConnectError && e.code === Code.Unimplemented && e.rawMessage === 'unknown service SpiffeWorkloadAPI');
+        assert.equal((await createClient(Health, t).check({})).status, HealthCheckResponse_ServingStatus.SERVING);
+      } finally { t.close(); }
+    } finally {
+      h2.close();
+      await server.close();
+    }
+  }
+});
+
+test('unix listen backlog: 1,000 connections made while the server is busy are all accepted (SPIRE: 4,096)', async () => {
+  const p = sockPath();
+  const server = await startGrpcServer({ listen: { path: p }, routes: (r) => { r.service(Health, { check: () => ({ status: HealthCheckResponse_ServingStatus.SERVING }) }); } });
+  // Another process connects 1,000 times at once while this one is busy and accepts none.
+  const script = `
+    const net = require('node:net');
+    process.stdin.once('data', () => {
+      let ok = 0, failed = 0; const errors = new Set(); const socks = [];
+      const done = () => { if (ok + failed === 1000) { for (const s of socks) s.destroy(); process.stdout.write(JSON.stringify({ ok, failed, errors: [...errors] }) + '\\n', () => process.exit(0)); } };
+      for (let i = 0; i < 1000; i++) {
+        const s = net.connect({ path: process.argv[1] });
+        socks.push(s);
+        s.once('connect', () => { ok++; done(); });
+        s.once('error', (e) => { failed++; errors.add(e.code); done(); });
+      }
+    });
+    console.log('ready');`;
+  const child = spawn(process.execPath, ['-e', script, p], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  try {
+    await new Promise<void>((resolve) => { const on = (): void => { if (out.includes('ready')) { child.stdout.off('data', on); resolve(); } }; child.stdout.on('data', on); });
+    child.stdin.write('go\n');
+    // Busy: accept nothing for a second (the child's connect() calls land in the backlog).
+    const until = Date.now() + 1000;
+    while (Date.now() < until) { /* busy */ }
+    await new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const r = JSON.parse(out.slice(out.indexOf('{'))) as { ok: number; failed: number; errors: string[] };
+    assert.deepEqual(r, { ok: 1000, failed: 0, errors: [] });
+  } finally {
+    child.kill();
+    await server.close({ graceMs: 100 });
   }
 });

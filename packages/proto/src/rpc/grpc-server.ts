@@ -1,16 +1,19 @@
 // A gRPC server (gRPC protocol only, HTTP/2) on our own node:http2 server object,
 // so handlers can see the connection: the Unix socket (for SO_PEERCRED) or the
-// TLS client certificate, through `contextValues`. Unary calls are answered directly on the
-// HTTP/2 stream (direct-unary.ts); streaming calls go through connect-node.
+// TLS client certificate, through `contextValues`. Unary and server-streaming calls are answered
+// directly on the HTTP/2 stream (direct-calls.ts); client and bidi streams go through
+// connect-node. Every connection is bounded by connection-guard.ts.
 import { setMaxListeners } from 'node:events';
 import * as fs from 'node:fs/promises';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import type { ConnectRouter, ContextValues, Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
-import { directUnary, recordingRouter, type GrpcConnection, type UnarySpec } from './direct-unary.ts';
+import { guardConnections, DEFAULT_FIRST_REQUEST_MS, type ConnectionLimits, type GuardCloseReason } from './connection-guard.ts';
+import { directCalls, emptyRoutes, recordingRouter, type GrpcConnection } from './direct-calls.ts';
 
-export type { GrpcConnection } from './direct-unary.ts';
+export type { GrpcConnection } from './direct-calls.ts';
+export type { ConnectionLimits, GuardCloseReason } from './connection-guard.ts';
 
 /** Listen on a Unix domain socket. A stale socket file is replaced; a live one is an error. */
 export interface UnixListen {
@@ -41,7 +44,13 @@ export interface StartGrpcServerOptions {
    * Per-call context values computed from the connection the call came on: `conn.socket` is the
    * session's socket (`getPeerCertificate()` for TLS, the Unix socket handle for UDS).
    */
-  readonly contextValues?: (conn: GrpcConnection) => ContextValues;
+  readonly contextValues?: (conn: GrpcConnection, headers: http2.IncomingHttpHeaders) => ContextValues;
+  /**
+   * Called once per connection as it is accepted (before any call is read), with the same object
+   * `contextValues` later gets for each of its calls: e.g. to pin the peer process of a Unix
+   * socket connection (SPIRE's peertracker) and remember it for that connection.
+   */
+  readonly onConnection?: (conn: GrpcConnection) => void;
   /** Server interceptors, run around every handler. */
   readonly interceptors?: Interceptor[];
   readonly readMaxBytes?: number;
@@ -55,6 +64,10 @@ export interface StartGrpcServerOptions {
   readonly compressResponses?: boolean;
   /** Called for connection-level errors (they never crash the process). */
   readonly onConnectionError?: (err: Error) => void;
+  /** How long a connection may go without a first call, or without answering pings (connection-guard.ts). */
+  readonly limits?: ConnectionLimits;
+  /** Called when a connection is closed for breaking `limits` (for a debug log). */
+  readonly onConnectionClosed?: (reason: GuardCloseReason) => void;
 }
 
 export interface CloseOptions {
@@ -103,13 +116,21 @@ async function prepareSocketPath(path: string): Promise<void> {
   await fs.unlink(path);
 }
 
+/**
+ * Pending-connection queue of every listener. Go's net.Listen (so spire-agent's Workload API and
+ * spire-server's sockets) asks for the kernel's somaxconn, 4,096 on current kernels; Node's
+ * default is 511, which a burst of 1,000 workloads starting at once overflows (their connect()
+ * fails with EAGAIN on a Unix socket). The kernel still caps it at net.core.somaxconn.
+ */
+export const LISTEN_BACKLOG = 4096;
+
 function listen(server: net.Server, l: GrpcListen): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (e: Error): void => reject(e);
     server.once('error', onError);
     const done = (): void => { server.off('error', onError); resolve(); };
-    if (isUnix(l)) server.listen({ path: l.path }, done);
-    else server.listen({ host: l.host, port: l.port }, done);
+    if (isUnix(l)) server.listen({ path: l.path, backlog: LISTEN_BACKLOG }, done);
+    else server.listen({ host: l.host, port: l.port, backlog: LISTEN_BACKLOG }, done);
   });
 }
 
@@ -145,9 +166,16 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
   // (agents' long-lived hint streams), not a leak worth Node's MaxListenersExceededWarning.
   setMaxListeners(0, shutdown.signal);
   const contextValues = opts.contextValues;
-  const unarySpecs = new Map<string, UnarySpec>();
+  // One GrpcConnection per HTTP/2 session, for both the direct path and connect-node's calls.
+  const connections = new WeakMap<http2.ServerHttp2Session, GrpcConnection>();
+  const connectionOf = (session: http2.ServerHttp2Session): GrpcConnection => {
+    let c = connections.get(session);
+    if (c === undefined) connections.set(session, (c = { session, socket: session.socket }));
+    return c;
+  };
+  const recorded = emptyRoutes();
   const handler = connectNodeAdapter({
-    routes: (router) => opts.routes(recordingRouter(router, unarySpecs)),
+    routes: (router) => opts.routes(recordingRouter(router, recorded)),
     grpc: true,
     grpcWeb: false,
     connect: false,
@@ -161,18 +189,19 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
     ...(contextValues === undefined ? {} : {
       contextValues: (req) => {
         const r = req as http2.Http2ServerRequest;
-        const session = r.stream.session;
-        return contextValues({ session: session as http2.ServerHttp2Session, socket: session?.socket ?? r.socket });
+        return contextValues(connectionOf(r.stream.session as http2.ServerHttp2Session), r.headers);
       },
     }),
   });
   const onError = opts.onConnectionError ?? ((): void => {});
-  // Compressed responses are connect-node's job; without them every unary call goes direct.
-  const direct = opts.compressResponses === true ? undefined : directUnary(unarySpecs, {
+  // Compressed responses are connect-node's job: then only unknown paths are answered directly.
+  const direct = directCalls(recorded, {
+    answerCalls: opts.compressResponses !== true,
     interceptors: opts.interceptors ?? [],
     readMaxBytes: opts.readMaxBytes ?? 0xffffffff,
     writeMaxBytes: opts.writeMaxBytes ?? 0xffffffff,
     ...(contextValues === undefined ? {} : { contextValues }),
+    connectionOf,
     onError,
   });
   const l = opts.listen;
@@ -193,25 +222,32 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
   };
   const server: http2.Http2Server | http2.Http2SecureServer =
     !isUnix(l) && l.tls !== undefined
-      ? http2.createSecureServer({ ...l.tls, allowHTTP1: false }, safeHandler)
+      ? http2.createSecureServer({ handshakeTimeout: opts.limits?.firstRequestMs ?? DEFAULT_FIRST_REQUEST_MS, ...l.tls, allowHTTP1: false }, safeHandler)
       : http2.createServer({}, safeHandler);
-  if (direct !== undefined) {
-    // The compatibility layer turns every 'stream' event into a 'request' for connect-node; the
-    // calls the direct path takes must not reach it, so the event is filtered at emit (node:http2
-    // offers no other hook in front of the compatibility layer's own 'stream' listener).
-    const emit = server.emit.bind(server) as (event: string | symbol, ...args: unknown[]) => boolean;
-    (server as { emit: (event: string | symbol, ...args: unknown[]) => boolean }).emit = (event, ...args) => {
-      if (event === 'stream' && direct.take(args[0] as http2.ServerHttp2Stream, args[1] as http2.IncomingHttpHeaders)) return true;
-      return emit(event, ...args);
-    };
-  }
+  const stopGuard = guardConnections(server, opts.limits ?? {}, opts.onConnectionClosed ?? ((): void => {}));
+  // The compatibility layer turns every 'stream' event into a 'request' for connect-node; the
+  // calls the direct path takes must not reach it, so the event is filtered at emit (node:http2
+  // offers no other hook in front of the compatibility layer's own 'stream' listener).
+  const emit = server.emit.bind(server) as (event: string | symbol, ...args: unknown[]) => boolean;
+  (server as { emit: (event: string | symbol, ...args: unknown[]) => boolean }).emit = (event, ...args) => {
+    if (event === 'stream' && direct.take(args[0] as http2.ServerHttp2Stream, args[1] as http2.IncomingHttpHeaders)) return true;
+    return emit(event, ...args);
+  };
 
   const onConnectionError = opts.onConnectionError ?? ((): void => {});
   const sessions = new Set<http2.ServerHttp2Session>();
+  const onConnection = opts.onConnection;
   server.on('session', (s: http2.ServerHttp2Session) => {
     sessions.add(s);
     s.on('close', () => sessions.delete(s));
     s.on('error', onConnectionError);
+    if (onConnection !== undefined) {
+      try {
+        onConnection(connectionOf(s));
+      } catch (e) {
+        onConnectionError(e instanceof Error ? e : new Error(String(e)));
+      }
+    }
   });
   server.on('sessionError', onConnectionError);
 
@@ -221,8 +257,9 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
   const close = (c: CloseOptions = {}): Promise<void> => {
     closing ??= (async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      stopGuard();
       shutdown.abort();
-      direct?.shutdown();
+      direct.shutdown();
       for (const s of sessions) s.close();
       const timer = setTimeout(() => {
         for (const s of sessions) s.destroy();

@@ -39,39 +39,64 @@ const COMPLETED = new ConnectError('call completed', Code.Canceled);
 /** From this size on a response is written without copying it into a framed buffer. */
 const LARGE = 16 * 1024;
 
+/** What the routes registered: the calls the direct path answers, and every served path and service. */
+export interface RecordedRoutes {
+  /** Unary and server-streaming implementations registered without options, by `/service/Method`. */
+  readonly direct: Map<string, UnarySpec>;
+  /** Every `/service/Method` registered (any kind, with or without options). */
+  readonly paths: Set<string>;
+  /** Every fully-qualified service name with at least one method registered. */
+  readonly services: Set<string>;
+}
+
+export function emptyRoutes(): RecordedRoutes {
+  return { direct: new Map(), paths: new Set(), services: new Set() };
+}
+
 /**
- * A ConnectRouter that also records the unary implementations registered on it. Registration
- * options (per-service interceptors, limits) are connect-node's business: a service registered
- * with options is left to connect-node entirely.
+ * A ConnectRouter that also records what is registered on it. Registration options (per-service
+ * interceptors, limits) are connect-node's business: a service registered with options is left to
+ * connect-node entirely.
  */
-export function recordingRouter(inner: ConnectRouter, unary: Map<string, UnarySpec>): ConnectRouter {
-  const record = (spec: MethodImplSpec): void => {
-    if (spec.kind === 'unary' || spec.kind === 'server_streaming') unary.set(`/${spec.method.parent.typeName}/${spec.method.name}`, spec);
+export function recordingRouter(inner: ConnectRouter, into: RecordedRoutes): ConnectRouter {
+  const record = (spec: MethodImplSpec, direct: boolean): void => {
+    const path = `/${spec.method.parent.typeName}/${spec.method.name}`;
+    into.paths.add(path);
+    into.services.add(spec.method.parent.typeName);
+    if (direct && (spec.kind === 'unary' || spec.kind === 'server_streaming')) into.direct.set(path, spec);
   };
   const noOptions = (o: unknown): boolean => o === undefined || (typeof o === 'object' && o !== null && Object.keys(o).length === 0);
   const router: ConnectRouter = {
     get handlers() { return inner.handlers; },
     service(service, impl, options) {
       inner.service(service, impl, options);
-      if (noOptions(options)) {
-        const spec = createServiceImplSpec(service, impl as never);
-        for (const m of service.methods) {
-          // Only methods the implementation defines (the rest answer Unimplemented via connect).
-          if ((impl as Record<string, unknown>)[m.localName] !== undefined) {
-            const ms = spec.methods[m.localName];
-            if (ms !== undefined) record(ms);
-          }
-        }
+      const spec = createServiceImplSpec(service, impl as never);
+      for (const m of service.methods) {
+        // Only methods the implementation defines go direct (the rest answer Unimplemented via connect).
+        const ms = spec.methods[m.localName];
+        if (ms !== undefined) record(ms, noOptions(options) && (impl as Record<string, unknown>)[m.localName] !== undefined);
       }
       return router;
     },
     rpc(method: DescMethod, impl: never, options?: unknown) {
       (inner.rpc as (m: DescMethod, i: never, o?: unknown) => unknown)(method, impl, options);
-      if (noOptions(options)) record(createMethodImplSpec(method, impl));
+      record(createMethodImplSpec(method, impl), noOptions(options));
       return router;
     },
   } as ConnectRouter;
   return router;
+}
+
+/**
+ * The status grpc-go (so spire-server and spire-agent) answers for a path no service serves:
+ * Unimplemented, `unknown service <full.Name>` or `unknown method <Method> for service <full.Name>`;
+ * a path that is not `/service/method` is `malformed method name: "<path>"`.
+ */
+export function unknownPathError(path: string, services: ReadonlySet<string>): ConnectError {
+  const m = /^\/([^/]+)\/([^/]+)$/.exec(path);
+  if (m === null) return new ConnectError(`malformed method name: ${JSON.stringify(path)}`, Code.Unimplemented);
+  const [, service, method] = m as unknown as [string, string, string];
+  return new ConnectError(services.has(service) ? `unknown method ${method} for service ${service}` : `unknown service ${service}`, Code.Unimplemented);
 }
 
 /** What a handler sees of the connection a call came on. */
@@ -81,11 +106,15 @@ export interface GrpcConnection {
   readonly socket: http2.ServerHttp2Session['socket'];
 }
 
-export interface DirectUnaryOptions {
+export interface DirectCallsOptions {
   readonly interceptors: readonly Interceptor[];
   readonly readMaxBytes: number;
   readonly writeMaxBytes: number;
-  readonly contextValues?: (conn: GrpcConnection) => ContextValues;
+  readonly contextValues?: (conn: GrpcConnection, headers: http2.IncomingHttpHeaders) => ContextValues;
+  /** False: only unknown paths are answered here, every call goes to connect-node (compressed responses). */
+  readonly answerCalls?: boolean;
+  /** The connection object of a session (one per session, shared with connect-node's calls). */
+  readonly connectionOf: (session: http2.ServerHttp2Session) => GrpcConnection;
   readonly onError: (err: Error) => void;
 }
 
@@ -168,18 +197,14 @@ class DirectRequest<R extends UnaryRequest | StreamRequest> {
  * The direct path. `take(stream, headers)` returns false for calls it leaves to connect-node;
  * otherwise the call is answered here.
  */
-export function directUnary(specs: ReadonlyMap<string, UnarySpec>, o: DirectUnaryOptions): {
+export function directCalls(routes: RecordedRoutes, o: DirectCallsOptions): {
   take: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
   shutdown: () => void;
 } {
+  const specs = routes.direct;
   const active = new Set<CallAbort>();
   let shuttingDown = false;
-  const values = new WeakMap<http2.ServerHttp2Session, GrpcConnection>();
-  const connectionOf = (session: http2.ServerHttp2Session): GrpcConnection => {
-    let c = values.get(session);
-    if (c === undefined) values.set(session, (c = { session, socket: session.socket }));
-    return c;
-  };
+  const connectionOf = o.connectionOf;
 
   const trailersOf = (e: ConnectError | undefined, extra: Headers | undefined): http2.OutgoingHttpHeaders => {
     const h = new Headers(extra);
@@ -209,7 +234,7 @@ export function directUnary(specs: ReadonlyMap<string, UnarySpec>, o: DirectUnar
       } catch (e) {
         throw new ConnectError(`parse binary: ${(e as Error).message}`, Code.InvalidArgument);
       }
-      contextValues = o.contextValues?.(connectionOf(stream.session as http2.ServerHttp2Session));
+      contextValues = o.contextValues?.(connectionOf(stream.session as http2.ServerHttp2Session), headers);
     } catch (e) {
       failEarly(stream, asConnectError(e));
       return;
@@ -254,7 +279,14 @@ export function directUnary(specs: ReadonlyMap<string, UnarySpec>, o: DirectUnar
     let next = impl as (req: UnaryRequest) => Promise<UnaryResponse>;
     for (let i = o.interceptors.length - 1; i >= 0; i--) next = o.interceptors[i]!(next as never) as (req: UnaryRequest) => Promise<UnaryResponse>;
     const req: UnaryRequest = new DirectRequest<UnaryRequest>(ctx, false, message);
-    next(req).then(
+    let pending: Promise<UnaryResponse>;
+    try {
+      pending = next(req);
+    } catch (e) {
+      // An interceptor that throws instead of rejecting (connect-node awaits it: the same answer).
+      pending = Promise.reject(e);
+    }
+    pending.then(
       (res) => {
         if (done) return;
         end();
@@ -377,10 +409,21 @@ export function directUnary(specs: ReadonlyMap<string, UnarySpec>, o: DirectUnar
   };
 
   const take = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean => {
-    if (shuttingDown || headers[':method'] !== 'POST' || !isGrpcProtoContentType(headers['content-type'])) return false;
+    if (shuttingDown || headers[':method'] !== 'POST') return false;
     const path = headers[':path'];
-    const spec = typeof path === 'string' ? specs.get(path) : undefined;
-    if (spec === undefined || typeof path !== 'string') return false;
+    const ct = headers['content-type'];
+    if (typeof path !== 'string' || typeof ct !== 'string') return false;
+    // A gRPC call (any codec) to a path nothing serves: a proper gRPC status, as grpc-go answers,
+    // never connect-node's HTTP 404 (which grpc-go clients report as a malformed response).
+    if (!routes.paths.has(path) && /^application\/grpc(?:[+;]|$)/i.test(ct)) {
+      stream.on('error', o.onError);
+      stream.resume();
+      failEarly(stream, unknownPathError(path, routes.services));
+      return true;
+    }
+    if (o.answerCalls === false || !isGrpcProtoContentType(ct)) return false;
+    const spec = specs.get(path);
+    if (spec === undefined) return false;
     const enc = headers['grpc-encoding'];
     if (enc !== undefined && enc !== 'identity' && enc !== 'gzip' && enc !== 'deflate') return false;
     stream.on('error', o.onError);

@@ -21,7 +21,7 @@ import type { Http2SessionManager } from '@connectrpc/connect-node';
 import { GRPC_HDR, fetchHeaders, grpcFrame } from './grpc-wire.ts';
 import { dialErrorOf, withDialCode } from './dial-error.ts';
 
-export interface DirectUnaryClientOptions {
+export interface DirectCallsClientOptions {
   readonly sessionManager: Http2SessionManager;
   /** e.g. `https://127.0.0.1:8081` (the method path is appended). */
   readonly baseUrl: string;
@@ -68,7 +68,7 @@ function fromResetCode(rst: number): ConnectError {
 }
 
 /** The `unary` half of a Transport, answered on the session manager's HTTP/2 streams. */
-export function directUnaryClient(o: DirectUnaryClientOptions): Transport['unary'] {
+export function directCallsClient(o: DirectCallsClientOptions): Transport['unary'] {
   const readMax = o.readMaxBytes ?? 0xffffffff;
   const interceptors = o.interceptors ?? [];
 

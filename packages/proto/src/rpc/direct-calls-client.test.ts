@@ -11,7 +11,7 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { HealthCheckResponseSchema, HealthCheckResponse_ServingStatus, Health } from '../gen/grpc/health/v1/health_pb.ts';
 import { Http2SessionManager } from '@connectrpc/connect-node';
 import { createUnixGrpcTransport, headersInterceptor } from './client-transport.ts';
-import { directUnaryClient } from './direct-unary-client.ts';
+import { directCallsClient } from './direct-calls-client.ts';
 import { grpcFrame } from './grpc-wire.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ztwim-duc-'));
@@ -138,7 +138,7 @@ test('direct unary client: a finished call leaves no listener of its own on the 
     streams.push({ s, before: new Map(events.map((ev) => [ev, s.listenerCount(ev)])) });
     return s;
   };
-  const unary = directUnaryClient({ sessionManager, baseUrl: 'http://localhost' });
+  const unary = directCallsClient({ sessionManager, baseUrl: 'http://localhost' });
   try {
     const ok = await unary(Health.method.check, undefined, 5000, undefined, {});
     assert.equal(ok.message.status, HealthCheckResponse_ServingStatus.SERVING);

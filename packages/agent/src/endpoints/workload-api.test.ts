@@ -1,0 +1,143 @@
+// The Workload API endpoint on a real Unix socket, with its own small dependencies faked: a
+// cache and an attestor (the interfaces the endpoint declares). The attestor checks that it is
+// handed the accepted socket itself (SO_PEERCRED of this very process).
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Socket } from 'node:net';
+import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { create } from '@bufbuild/protobuf';
+import { EntrySchema, HealthCheckResponse_ServingStatus, HealthService, SpiffeWorkloadAPI, createUnixGrpcTransport, headersInterceptor, type Entry } from '@ztwim/proto';
+import { peerCredOf } from '@ztwim/peercred';
+import { silentLogger } from '@ztwim/core';
+import { closedPromise, connectRaw, h2Hello, hostile, openFds, waitUntil } from '@ztwim/testkit';
+import type { Selector, WorkloadAttestor } from '../attestation/workload/workload-attestor.ts';
+import { PeerTracker } from '../attestation/workload/peer-tracker.ts';
+import { startWorkloadEndpoint, type Attestor, type WorkloadCache, type WorkloadIdentity } from './workload-api.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ztwim-wlapi-'));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+let n = 0;
+
+const SEL: Selector = { type: 'unix', value: `uid:${process.getuid?.() ?? 0}` };
+
+const fixedAttestor: WorkloadAttestor = { name: 'fixed', attest: async () => [SEL] };
+
+class FakeCache implements WorkloadCache {
+  bundle = undefined;
+  federated = new Map();
+  readonly #subs = new Set<() => void>();
+  ids: WorkloadIdentity[];
+  constructor(entry: Entry) {
+    this.ids = [{ entry, svid: this.svid(entry, 1) }];
+  }
+  svid(entry: Entry, serial: number): NonNullable<WorkloadIdentity['svid']> {
+    return { entryId: entry.id, spiffeId: 'spiffe://example.org/w', chain: [new Uint8Array([0x30, serial])], keyDer: new Uint8Array([1]), issuedAt: 0, expiresAt: 1, revision: 0n, rotateAt: 1 };
+  }
+  identitiesFor(selectors: readonly Selector[]): readonly WorkloadIdentity[] {
+    return selectors.some((s) => s.type === SEL.type && s.value === SEL.value) ? this.ids : [];
+  }
+  subscribe(fn: () => void): () => void { this.#subs.add(fn); return () => this.#subs.delete(fn); }
+  async jwtSvid(_e: Entry, audience: readonly string[]): Promise<string> { return `jwt-for-${audience.join(',')}`; }
+  rotate(serial: number): void {
+    this.ids = [{ entry: this.ids[0]!.entry, svid: this.svid(this.ids[0]!.entry, serial) }];
+    for (const f of this.#subs) f();
+  }
+  get subscribers(): number { return this.#subs.size; }
+}
+
+async function fixture(o: { failTrack?: boolean; attestor?: Attestor } = {}) {
+  const entry = create(EntrySchema, { id: 'e1', spiffeId: { trustDomain: 'example.org', path: '/w' }, hint: 'h' });
+  const cache = new FakeCache(entry);
+  const tracked: number[] = [];
+  const attestor: Attestor = o.attestor ?? {
+    track(socket: Socket) {
+      if (o.failTrack === true) throw new Error('cannot read peer credentials');
+      tracked.push(peerCredOf(socket).pid);
+      return { attest: async () => [SEL] };
+    },
+  };
+  const socketPath = path.join(tmp, `w${n++}`, 'api.sock');
+  const server = await startWorkloadEndpoint({ socketPath, cache, attestor, logger: silentLogger(), limits: { firstRequestMs: 300, probeIntervalMs: 500 } });
+  const transport = createUnixGrpcTransport(socketPath, { interceptors: [headersInterceptor({ 'workload.spiffe.io': 'true' })] });
+  const bare = createUnixGrpcTransport(socketPath);
+  return {
+    cache, tracked, server, socketPath,
+    wl: createClient(SpiffeWorkloadAPI, transport),
+    noHeader: createClient(SpiffeWorkloadAPI, bare),
+    health: createClient(HealthService, bare),
+    async close() { transport.close(); bare.close(); await server.close(); },
+  };
+}
+
+test('workload api: the caller is pinned once per connection, at accept, from the accepted socket', async () => {
+  const fx = await fixture();
+  try {
+    const raw = await connectRaw({ path: fx.socketPath });
+    raw.write(h2Hello());
+    await waitUntil(() => fx.tracked.length === 1, 2000, 'the connection was tracked before any call');
+    assert.equal(fx.tracked[0], process.pid, 'SO_PEERCRED of the accepted socket names this process');
+    raw.destroy();
+    const a = await fx.wl.fetchJWTSVID({ audience: ['a'] });
+    const b = await fx.wl.fetchJWTSVID({ audience: ['b'] });
+    assert.deepEqual([a.svids[0]?.svid, b.svids[0]?.svid, a.svids[0]?.spiffeId, a.svids[0]?.hint], ['jwt-for-a', 'jwt-for-b', 'spiffe://example.org/w', 'h']);
+    assert.equal(fx.tracked.length, 2, 'two calls on one connection: tracked once');
+  } finally { await fx.close(); }
+});
+
+test('workload api: security header required (not for health), attestation failure is Unavailable, no identity is PermissionDenied', async () => {
+  const fx = await fixture();
+  try {
+    await assert.rejects(fx.noHeader.fetchJWTSVID({ audience: ['a'] }), (e) => e instanceof ConnectError && e.code === Code.InvalidArgument && e.rawMessage === 'security header missing from request');
+    assert.equal((await fx.health.check({})).status, HealthCheckResponse_ServingStatus.SERVING);
+    await assert.rejects(fx.wl.fetchJWTSVID({ audience: [] }), (e) => e instanceof ConnectError && e.code === Code.InvalidArgument);
+    await assert.rejects(fx.wl.fetchJWTSVID({ audience: ['a'], spiffeId: 'spiffe://example.org/other' }), (e) => e instanceof ConnectError && e.code === Code.PermissionDenied && e.rawMessage === 'no identity issued');
+  } finally { await fx.close(); }
+  const failing = await fixture({ failTrack: true });
+  try {
+    await assert.rejects(failing.wl.fetchX509SVID({})[Symbol.asyncIterator]().next(), (e) => e instanceof ConnectError && e.code === Code.Unavailable && e.rawMessage === 'workload attestation failed');
+  } finally { await failing.close(); }
+});
+
+test('workload api: an X.509 stream gets each rotation, ends on cancel, and server close ends it Unavailable', async () => {
+  const fx = await fixture();
+  try {
+    const ac = new AbortController();
+    const it = fx.wl.fetchX509SVID({}, { signal: ac.signal })[Symbol.asyncIterator]();
+    const first = await it.next();
+    assert.deepEqual([...(first.value?.svids[0]?.x509Svid ?? [])], [0x30, 1]);
+    fx.cache.rotate(2);
+    const second = await it.next();
+    assert.deepEqual([...(second.value?.svids[0]?.x509Svid ?? [])], [0x30, 2]);
+    ac.abort();
+    await it.next().catch(() => undefined);
+    await waitUntil(() => fx.cache.subscribers === 0, 2000, 'the cancelled stream unsubscribed');
+
+    const open = fx.wl.fetchX509SVID({})[Symbol.asyncIterator]();
+    await open.next();
+    const closing = fx.server.close({ graceMs: 2000 });
+    await assert.rejects((async () => { for (;;) { if ((await open.next()).done === true) return; } })(), (e) => e instanceof ConnectError && e.code === Code.Unavailable);
+    await closing;
+    assert.equal(fs.existsSync(fx.socketPath), false, 'socket file removed');
+  } finally { await fx.close(); }
+});
+
+test('workload api: a malformed frame or silence on the socket is closed and leaves no fd', async () => {
+  // The real tracker: it holds an fd on /proc/<pid> per connection, which must go with it.
+  const fx = await fixture({ attestor: new PeerTracker({ attestors: [fixedAttestor] }) });
+  try {
+    for (const bytes of [hostile.badFrameLength(), hostile.badHpack(), undefined]) {
+      const before = openFds();
+      const s = await connectRaw({ path: fx.socketPath });
+      const gone = closedPromise(s);
+      if (bytes !== undefined) s.write(bytes);
+      await waitUntil(() => s.closed, 3000, 'the server closed the connection');
+      await gone;
+      // The pinned caller's /proc/<pid> fd is released with the connection too.
+      await waitUntil(() => openFds() <= before, 3000, 'no fd kept');
+    }
+    assert.equal((await fx.wl.fetchJWTSVID({ audience: ['a'] })).svids.length, 1);
+  } finally { await fx.close(); }
+});
