@@ -96,7 +96,7 @@ plugins {
       connection_string = "${join(dir.path, 'server-data', 'datastore.sqlite3')}"
     }
   }
-  KeyManager "disk" { plugin_data { keys_path = "${join(dir.path, 'server-data', 'keys')}" } }
+  KeyManager "disk" { plugin_data { keys_path = "${join(dir.path, 'server-data', 'keys.json')}" } }
   NodeAttestor "join_token" { plugin_data {} }
 }
 telemetry {

@@ -66,7 +66,7 @@ plugins {
   }
   KeyManager "disk" {
     plugin_data {
-      keys_path = ${q(join(dataDir, 'server', 'keys'))}
+      keys_path = ${q(join(dataDir, 'server', 'keys.json'))}
     }
   }
   NodeAttestor "join_token" {

@@ -86,7 +86,7 @@ test('defaults follow SPIRE and the SpireServer resource', () => {
   assert.equal(c.socketPath, '/tmp/spire-server/private/api.sock');
   assert.equal(c.bindPort, 8081);
   assert.deepEqual(c.dataStore, { type: 'sqlite3', path: '/base/.ztwim/server/datastore.sqlite3' });
-  assert.deepEqual(c.keyManager, { type: 'disk', dir: '/base/.ztwim/server/keys' });
+  assert.deepEqual(c.keyManager, { type: 'disk', path: '/base/.ztwim/server/keys.json' });
 });
 
 test('flags override the file', () => {

@@ -25,7 +25,7 @@ export type DataStoreConfig =
       readonly connMaxLifetimeMs: number;
     };
 
-export type KeyManagerConfig = { readonly type: 'memory' } | { readonly type: 'disk'; readonly dir: string };
+export type KeyManagerConfig = { readonly type: 'memory' } | { readonly type: 'disk'; readonly path: string };
 
 export interface X509PopConfig {
   readonly mode: 'external_pki' | 'spiffe';
@@ -178,7 +178,7 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
 
   // plugins
   let dataStore: DataStoreConfig = { type: 'sqlite3', path: join(dataDir, 'datastore.sqlite3') };
-  let keyManager: KeyManagerConfig = { type: 'disk', dir: join(dataDir, 'keys') };
+  let keyManager: KeyManagerConfig = { type: 'disk', path: join(dataDir, 'keys.json') };
   let joinToken = false;
   let x509pop: X509PopConfig | undefined;
   const plugins = root.section('plugins');
@@ -213,7 +213,7 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
       if (label === 'memory') keyManager = { type: 'memory' };
       else if (label === 'disk') {
         const kp = pd?.string('keys_path');
-        keyManager = { type: 'disk', dir: kp === undefined ? join(dataDir, 'keys') : resolve(baseDir, kp) };
+        keyManager = { type: 'disk', path: kp === undefined ? join(dataDir, 'keys.json') : resolve(baseDir, kp) };
       } else p.add(`plugins.KeyManager.${label}`, line, 'unknown KeyManager plugin (supported: disk, memory)');
       pd?.done();
     }
