@@ -145,6 +145,7 @@ function rootsOf(b: Bundle): Uint8Array[] { return b.x509Authorities.map((a) => 
 export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Promise<RunningAgent> {
   const clock = deps.clock ?? systemClock;
   const log = deps.logger ?? createLogger({ level: config.logLevel, name: 'agent' });
+  for (const warning of config.warnings ?? []) log.warn({ warning }, 'Configuration not fully applied');
   const opts = { host: config.serverAddress, port: config.serverPort, trustDomain: config.trustDomain };
   const persist = config.keyManager === 'disk';
   const loaded = persist ? loadData(config.dataDir, config.trustDomain) : undefined;

@@ -27,6 +27,7 @@ import { EntryChanges, hintsService } from './api/hints-service.ts';
 import { grpcCodeResolver } from './api/errors.ts';
 import { svidService } from './api/svid-service.ts';
 import { telemetryInterceptor } from './api/telemetry.ts';
+import { auditInterceptor } from './api/audit.ts';
 import { cachingPeerVerifier } from './api/peer-verifier.ts';
 import type { Authority } from './api/authority.ts';
 import { startAdminEndpoint, startTcpEndpoint, type TlsMaterial } from './endpoints/endpoints.ts';
@@ -77,6 +78,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
   const random = deps.random ?? cryptoRandom;
   const log = (deps.log ?? createLogger({ level: cfg.logLevel, name: 'server' })).child({ subsystem: 'server' });
   const td = cfg.trustDomain;
+  for (const warning of cfg.warnings ?? []) log.warn({ warning }, 'Configuration not fully applied');
   mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
   const metrics = new Metrics({ prefix: 'ztwim_server' });
   const ds = deps.dataStore ?? (await openDataStore(cfg, clock, random));
@@ -162,6 +164,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     // Verified once per connection's chain while the chain and the authorities stay the same.
     const verifyPeer = cachingPeerVerifier(td, () => ca.bundle().x509Authorities);
     const interceptors: Interceptor[] = [
+      ...(cfg.auditLog === true ? [auditInterceptor(log.child({ subsystem: 'api' }))] : []),
       telemetryInterceptor(metrics, log.child({ subsystem: 'api' })),
       errorMappingInterceptor(grpcCodeResolver),
       authorizationInterceptor({
@@ -263,6 +266,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       const m = await serveMetrics(metrics.registry, cfg.metrics.host, cfg.metrics.port);
       metricsPort = m.port;
       cleanups.push(() => m.close());
+      log.info({ host: cfg.metrics.host, port: m.port }, 'Starting prometheus exporter');
     }
 
     let resolveDone!: () => void;

@@ -26,6 +26,8 @@ export interface AgentConfig {
   readonly nodeAttestor: NodeAttestorConfig;
   readonly keyManager: 'disk' | 'memory';
   readonly unixAttestor: { readonly discoverWorkloadPath: boolean; readonly workloadSizeLimit: number };
+  /** Keys accepted but not acted on: logged at start, printed by `validate`. */
+  readonly warnings?: readonly string[];
 }
 
 export const AGENT_DEFAULTS = {
@@ -106,7 +108,19 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
     }
     exp.done();
   }
-  for (const k of ['log_format', 'log_file']) s.ignore(k);
+  s.unimplemented('log_format', 'logs are JSON lines');
+  s.unimplemented('log_file', 'logs go to standard error');
+  s.unimplemented('log_source_location', 'log lines carry no source location');
+  s.unimplemented('admin_socket_path', 'no agent admin API (SPIRE\'s debug and delegated identity APIs) is served');
+  s.unimplemented('authorized_delegates', 'no Delegated Identity API is served');
+  s.unimplemented('sds', 'no Envoy SDS API is served');
+  s.unimplemented('trust_bundle_unix_socket', 'set trust_bundle_path or trust_bundle_url instead');
+  for (const k of ['retry_bootstrap', 'rebootstrap_mode', 'rebootstrap_delay']) s.unimplemented(k, 'the agent does not re-bootstrap by itself');
+  s.unimplemented('allow_unauthenticated_verifiers', 'JWT bundles are served only to attested workloads');
+  s.unimplemented('allowed_foreign_jwt_claims', 'no foreign JWT claims are accepted');
+  s.unimplemented('availability_target', 'SVIDs are renewed at half their lifetime');
+  for (const k of ['x509_svid_cache_max_size', 'jwt_svid_cache_max_size']) s.unimplemented(k, 'the SVID caches are not size-limited');
+  for (const k of ['profiling_enabled', 'profiling_port', 'profiling_freq', 'profiling_names']) s.unimplemented(k, 'no profiling endpoint will be served');
   s.done();
 
   let nodeAttestor: NodeAttestorConfig | undefined;
@@ -151,8 +165,8 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
     }
     plugins.done();
   }
-  root.ignore('telemetry');
-  root.ignore('health_checks');
+  root.unimplemented('telemetry', 'the agent serves no metrics');
+  root.unimplemented('health_checks', 'the agent serves no health listener (use `ztwim agent healthcheck`)');
   root.done();
   if (nodeAttestor === undefined) nodeAttestor = { type: 'join_token' };
   throwIfProblems(p);
@@ -173,5 +187,6 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
     nodeAttestor,
     keyManager,
     unixAttestor,
+    warnings: [...p.warnings],
   };
 }

@@ -59,8 +59,12 @@ export interface ServerConfig {
   readonly dataStore: DataStoreConfig;
   readonly keyManager: KeyManagerConfig;
   readonly nodeAttestors: NodeAttestorsConfig;
-  /** Prometheus listener; undefined disables it. */
+  /** Prometheus listener (SPIRE's `telemetry { Prometheus { host port } }`); undefined serves none. */
   readonly metrics?: { readonly host: string; readonly port: number };
+  /** SPIRE's `audit_log_enabled`: one `API accessed` line per Server API call. */
+  readonly auditLog?: boolean;
+  /** Keys accepted but not acted on, deprecated names: logged at start, printed by `validate`. */
+  readonly warnings?: readonly string[];
   readonly healthChecks?: { readonly bindAddress: string; readonly bindPort: number; readonly livePath: string; readonly readyPath: string };
 }
 
@@ -74,7 +78,8 @@ export const SERVER_DEFAULTS = {
   caTtlMs: 24 * 3600_000,
   x509SvidTtlMs: 3600_000,
   jwtSvidTtlMs: 5 * 60_000,
-  metricsPort: 9402,
+  /** SPIRE's Prometheus host when the block names none. */
+  metricsHost: 'localhost',
 } as const;
 
 /** Overrides from command-line flags (flags > file > defaults). */
@@ -125,8 +130,9 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
     if (l === undefined) p.add('server.log_level', s.lineOf('log_level'), `unknown level "${levelRaw}" (use debug, info, warn or error)`);
     else logLevel = l;
   }
-  s.ignore('log_format');
-  s.ignore('log_file');
+  s.unimplemented('log_format', 'logs are JSON lines');
+  s.unimplemented('log_file', 'logs go to standard error');
+  s.unimplemented('log_source_location', 'log lines carry no source location');
 
   const subj = s.section('ca_subject');
   const caSubject = {
@@ -147,7 +153,15 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
   const caKeyType = keyType('ca_key_type') ?? SERVER_DEFAULTS.caKeyType;
   const jwtKeyType = keyType('jwt_key_type') ?? caKeyType;
   const caTtlMs = s.duration('ca_ttl') ?? SERVER_DEFAULTS.caTtlMs;
-  const x509SvidTtlMs = s.duration('default_x509_svid_ttl') ?? s.duration('default_svid_ttl') ?? SERVER_DEFAULTS.x509SvidTtlMs;
+  // SPIRE's precedence for its deprecated name of the X.509 TTL, with SPIRE's warnings
+  const newX509Ttl = s.duration('default_x509_svid_ttl');
+  const oldX509Ttl = s.duration('default_svid_ttl');
+  if (oldX509Ttl !== undefined && newX509Ttl !== undefined) {
+    p.warn('server.default_svid_ttl', s.lineOf('default_svid_ttl'), `is ignored: both default_x509_svid_ttl and default_svid_ttl are configured; default_x509_svid_ttl (${s.string('default_x509_svid_ttl') ?? `${newX509Ttl / 1000}s`}) will be used for X509-SVIDs`);
+  } else if (oldX509Ttl !== undefined) {
+    p.warn('server.default_svid_ttl', s.lineOf('default_svid_ttl'), 'is deprecated; consider using default_x509_svid_ttl and default_jwt_svid_ttl instead');
+  }
+  const x509SvidTtlMs = newX509Ttl ?? oldX509Ttl ?? SERVER_DEFAULTS.x509SvidTtlMs;
   const jwtSvidTtlMs = s.duration('default_jwt_svid_ttl') ?? SERVER_DEFAULTS.jwtSvidTtlMs;
   const agentTtlMs = s.duration('agent_ttl') ?? x509SvidTtlMs;
   for (const [k, v] of [['ca_ttl', caTtlMs], ['default_x509_svid_ttl', x509SvidTtlMs], ['default_jwt_svid_ttl', jwtSvidTtlMs]] as const) {
@@ -173,7 +187,13 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
       p.add('server.admin_ids', s.lineOf('admin_ids'), (e as Error).message);
     }
   }
-  for (const k of ['ratelimit', 'audit_log_enabled', 'federation', 'experimental', 'default_svid_ttl']) s.ignore(k);
+  const auditLog = s.bool('audit_log_enabled') ?? false;
+  s.unimplemented('federation', 'no bundle endpoint will be served and no federated bundles will be fetched');
+  s.unimplemented('ratelimit', 'attestation and signing calls are not rate limited');
+  s.unimplemented('experimental', 'its settings have no effect');
+  s.unimplemented('prune_attested_nodes_expired_for', 'expired agents are not pruned');
+  s.unimplemented('prune_tofu_nodes', 'expired agents are not pruned');
+  for (const k of ['profiling_enabled', 'profiling_port', 'profiling_freq', 'profiling_names']) s.unimplemented(k, 'no profiling endpoint will be served');
   s.done();
 
   // plugins
@@ -244,18 +264,24 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
     }
     plugins.done();
   }
+  // As SPIRE: metrics only where `telemetry { Prometheus { ... } }` asks, on its host (SPIRE's
+  // default "localhost") and port (SPIRE's default 0: any free port, logged at start).
   const telemetry = root.section('telemetry');
-  let metrics: ServerConfig['metrics'] = { host: '0.0.0.0', port: SERVER_DEFAULTS.metricsPort };
+  let metrics: ServerConfig['metrics'];
   if (telemetry !== undefined) {
     const prom = telemetry.section('Prometheus') ?? telemetry.section('prometheus');
     if (prom !== undefined) {
-      const port = prom.number('port', { integer: true, min: 0, max: 65535 }) ?? SERVER_DEFAULTS.metricsPort;
-      metrics = { host: prom.string('host') ?? '0.0.0.0', port };
+      const port = prom.number('port', { integer: true, min: 0, max: 65535 }) ?? 0;
+      metrics = { host: prom.string('host') ?? SERVER_DEFAULTS.metricsHost, port };
       prom.done();
     }
     telemetry.ignore('enabled');
     const en = telemetry.bool('disabled');
     if (en === true) metrics = undefined;
+    for (const k of ['DogStatsd', 'Statsd', 'M3', 'InMem']) telemetry.unimplemented(k, `no metrics are sent to ${k} (only Prometheus is served)`);
+    for (const k of ['MetricPrefix', 'EnableTrustDomainLabel', 'EnableHostnameLabel', 'AllowedPrefixes', 'BlockedPrefixes', 'AllowedLabels', 'BlockedLabels']) {
+      telemetry.unimplemented(k, 'Prometheus metrics keep their ztwim names and labels');
+    }
     telemetry.done();
   }
   const hc = root.section('health_checks');
@@ -293,6 +319,8 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
     nodeAttestors: { joinToken, ...(x509pop === undefined ? {} : { x509pop }) },
     ...(metrics === undefined ? {} : { metrics }),
     ...(healthChecks === undefined ? {} : { healthChecks }),
+    auditLog,
+    warnings: [...p.warnings],
   });
 }
 
