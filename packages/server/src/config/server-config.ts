@@ -11,6 +11,7 @@ import {
   type LogLevel,
 } from '@ztwim/core';
 import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
+import { parsePgConnectionString } from '../datastore/postgres/connection-string.ts';
 
 export type KeyType = 'ec-p256' | 'ec-p384' | 'rsa-2048' | 'rsa-4096';
 const KEY_TYPES: readonly KeyType[] = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-4096'];
@@ -223,6 +224,13 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
         dataStore = { type: 'sqlite3', path: conn === undefined ? join(dataDir, 'datastore.sqlite3') : resolve(baseDir, conn) };
       } else if (type === 'postgres') {
         if (conn === undefined) p.add(`plugins.DataStore.sql.plugin_data.connection_string`, line, 'is required for postgres');
+        else {
+          try {
+            parsePgConnectionString(conn);
+          } catch (e) {
+            p.add('plugins.DataStore.sql.plugin_data.connection_string', pd?.lineOf('connection_string') ?? line, (e as Error).message.replace(/^datastore: postgres connection_string: /, ''));
+          }
+        }
         dataStore = { type: 'postgres', connectionString: conn ?? '', maxOpenConns, maxIdleConns, connMaxLifetimeMs };
       } else {
         p.add('plugins.DataStore.sql.plugin_data.database_type', line, `unsupported database_type "${type}" (use sqlite3 or postgres)`);
