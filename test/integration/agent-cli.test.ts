@@ -156,6 +156,8 @@ plugins {
     // Before any entry: no identity.
     const none = await ztwim(dir, 'agent', 'api', 'fetch', 'x509', '-socketPath', agentSock, '-timeout', '2s');
     assert.notEqual(none.status, 0);
+    // as spire-agent api fetch prints it: the code by name (was `code = 7`)
+    assert.match(none.stderr, /rpc error: code = PermissionDenied desc = no identity issued/, none.stderr);
 
     const agentId = `spiffe://example.org/spire/agent/join_token/${token}`;
     const ent = await ztwim(dir, 'server', 'entry', 'create', '-socketPath', serverSock, '-parentID', agentId,

@@ -4,6 +4,7 @@ import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
 import {
   createLogger,
   cryptoRandom,
+  listenError,
   Metrics,
   serveMetrics,
   systemClock,
@@ -42,6 +43,11 @@ export interface ServerDeps {
   readonly log?: Logger;
   /** Open a datastore yourself (tests); otherwise built from the config. */
   readonly dataStore?: DataStore;
+  /**
+   * The command-line flags that move each listener, named in listen errors beside the config key;
+   * default: `ztwim server run`'s (-socketPath, -serverPort).
+   */
+  readonly listenerFlags?: { readonly socketPath?: string; readonly bindPort?: string; readonly metrics?: string };
 }
 
 export interface RunningServer {
@@ -194,9 +200,16 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     };
     let serving = mintServerTls();
 
-    const admin = await startAdminEndpoint({ socketPath: cfg.socketPath, routes, interceptors, log });
+    const flags = { socketPath: '-socketPath', bindPort: '-serverPort', ...deps.listenerFlags };
+    const moveWith = (key: string, flag: string | undefined): string => `${key} in the config${flag === undefined ? '' : ` or ${flag}`}`;
+    const admin = await startAdminEndpoint({ socketPath: cfg.socketPath, routes, interceptors, log }).catch((e: unknown) => {
+      throw listenError(e, { name: 'server admin API socket', address: cfg.socketPath, at: { path: cfg.socketPath }, moveWith: moveWith('server.socket_path', flags.socketPath) });
+    });
     cleanups.push(() => admin.close({ graceMs: 1000 }));
-    const tcp = await startTcpEndpoint({ host: cfg.bindAddress, port: cfg.bindPort, tls: serving.tls, routes, interceptors, log });
+    const tcpAddress = `${cfg.bindAddress.includes(':') ? `[${cfg.bindAddress}]` : cfg.bindAddress}:${cfg.bindPort}`;
+    const tcp = await startTcpEndpoint({ host: cfg.bindAddress, port: cfg.bindPort, tls: serving.tls, routes, interceptors, log }).catch((e: unknown) => {
+      throw listenError(e, { name: 'server API for agents', address: tcpAddress, at: { port: cfg.bindPort }, moveWith: moveWith('server.bind_port (and bind_address)', flags.bindPort) });
+    });
     cleanups.push(() => tcp.close({ graceMs: 1000 }));
     const port = tcp.address.kind === 'tcp' ? tcp.address.port : cfg.bindPort;
 
@@ -263,7 +276,10 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
 
     let metricsPort: number | undefined;
     if (cfg.metrics !== undefined) {
-      const m = await serveMetrics(metrics.registry, cfg.metrics.host, cfg.metrics.port);
+      const { host: mHost, port: mPort } = cfg.metrics;
+      const m = await serveMetrics(metrics.registry, mHost, mPort).catch((e: unknown) => {
+        throw listenError(e, { name: 'Prometheus metrics listener', address: `${mHost}:${mPort}`, at: { port: mPort }, moveWith: moveWith('telemetry.Prometheus.port (and host)', flags.metrics) });
+      });
       metricsPort = m.port;
       cleanups.push(() => m.close());
       log.info({ host: cfg.metrics.host, port: m.port }, 'Starting prometheus exporter');

@@ -77,7 +77,12 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
   const td = pick(o.trustDomain, s.string('trust_domain'));
   if (td === undefined) p.add('agent.trust_domain', s.lineOf('trust_domain'), 'is required');
   else {
-    try { TrustDomain.parse(td); } catch (e) { p.add('agent.trust_domain', s.lineOf('trust_domain'), (e as Error).message); }
+    try {
+      TrustDomain.parse(td);
+    } catch (e) {
+      if (o.trustDomain !== undefined) p.flag('trustDomain', td, (e as Error).message);
+      else p.add('agent.trust_domain', s.lineOf('trust_domain'), (e as Error).message);
+    }
   }
   const tbp = pick(o.trustBundlePath, s.string('trust_bundle_path'));
   const tbu = pick(o.trustBundleUrl, s.string('trust_bundle_url'));
@@ -93,7 +98,10 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
   let logLevel: LogLevel = 'info';
   if (lvlRaw !== undefined) {
     const l = parseLogLevel(lvlRaw);
-    if (l === undefined) p.add('agent.log_level', s.lineOf('log_level'), `unknown level "${lvlRaw}"`);
+    if (l === undefined) {
+      if (o.logLevel !== undefined) p.flag('logLevel', lvlRaw, `unknown level "${lvlRaw}"`);
+      else p.add('agent.log_level', s.lineOf('log_level'), `unknown level "${lvlRaw}"`);
+    }
     else logLevel = l;
   }
   const kt = s.string('workload_x509_svid_key_type') ?? 'ec-p256';

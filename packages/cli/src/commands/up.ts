@@ -74,7 +74,10 @@ plugins {
   }
 }
 ${f.int('metricsPort') > 0 ? `telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = ${f.int('metricsPort')}\n  }\n}\n` : 'telemetry {\n  disabled = true\n}\n'}`;
-    const server: RunningServer = await startServer(buildServerConfig(parseConfigText(serverConf, 'hcl'), 'ztwim up (server)', {}, env.cwd), { log });
+    const server: RunningServer = await startServer(buildServerConfig(parseConfigText(serverConf, 'hcl'), 'ztwim up (server)', {}, env.cwd), {
+      log,
+      listenerFlags: { socketPath: '-serverSocketPath', bindPort: '-serverPort', metrics: '-metricsPort' },
+    });
     const stops: Array<() => Promise<void>> = [() => server.close()];
     const stopAll = async (): Promise<void> => {
       for (const s of stops.reverse()) await s().catch(() => undefined);

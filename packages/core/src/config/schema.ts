@@ -8,6 +8,8 @@ import type { ConfigObject, ConfigValue } from './node.ts';
  */
 export interface Problems {
   add(path: string, line: number, message: string): void;
+  /** A problem with a command-line flag's value (it overrides the file, so the file is not blamed). */
+  flag(name: string, value: string, message: string): void;
   readonly list: readonly string[];
   /** Something accepted but not acted on as the user may expect (a key not implemented, a deprecated name). */
   warn(path: string, line: number, message: string): void;
@@ -20,6 +22,7 @@ export function problems(where: string): Problems {
   const warnings: string[] = [];
   return {
     add: (path, line, message) => list.push(`${where}: ${path} (line ${line}): ${message}`),
+    flag: (name, value, message) => list.push(`flag -${name} ${JSON.stringify(value)}: ${message}`),
     list,
     warn: (path, line, message) => warnings.push(`${path} ${message} (${where} line ${line})`),
     warnings,

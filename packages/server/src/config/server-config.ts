@@ -112,7 +112,8 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
     try {
       trustDomain = TrustDomain.parse(tdRaw);
     } catch (e) {
-      p.add('server.trust_domain', s.lineOf('trust_domain'), (e as Error).message);
+      if (overrides.trustDomain !== undefined) p.flag('trustDomain', tdRaw, (e as Error).message);
+      else p.add('server.trust_domain', s.lineOf('trust_domain'), (e as Error).message);
     }
   }
   const fileBindAddress = s.string('bind_address');
@@ -128,7 +129,11 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
   let logLevel: LogLevel = SERVER_DEFAULTS.logLevel;
   if (levelRaw !== undefined) {
     const l = parseLogLevel(levelRaw);
-    if (l === undefined) p.add('server.log_level', s.lineOf('log_level'), `unknown level "${levelRaw}" (use debug, info, warn or error)`);
+    const msg = `unknown level "${levelRaw}" (use debug, info, warn or error)`;
+    if (l === undefined) {
+      if (overrides.logLevel !== undefined) p.flag('logLevel', levelRaw, msg);
+      else p.add('server.log_level', s.lineOf('log_level'), msg);
+    }
     else logLevel = l;
   }
   s.unimplemented('log_format', 'logs are JSON lines');
