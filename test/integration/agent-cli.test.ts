@@ -4,13 +4,14 @@
 // data dir without a token, and stops with exit 0 on SIGTERM. A malformed agent.conf is refused
 // naming the key and line.
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ZTWIM_BIN as ZTWIM } from '../interop/lib/peers.ts';
 import { freePort } from '../interop/lib/spire-admin.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
+import { runZtwim, until, type CliRun } from '../interop/lib/ztwim-cli.ts';
 
 interface Proc { child: ChildProcess; out: () => string }
 
@@ -34,23 +35,8 @@ async function stop(p: Proc, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code
   return { code, ms: Date.now() - t0 };
 }
 
-function ztwim(dir: TmpDir, ...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [ZTWIM, ...args], { cwd: dir.path, encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) => {
-      const status = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+function ztwim(dir: TmpDir, ...args: string[]): Promise<CliRun> {
+  return runZtwim(dir.path, args, { timeoutMs: 20_000 });
 }
 
 describe('ztwim agent run (CLI, against ztwim server run)', () => {

@@ -4,25 +4,20 @@
 // then `ztwim --help` and `ztwim up` from a directory that is not the clone. Slow (better-sqlite3
 // and the SO_PEERCRED addon compile during the install): minutes on a 2-core machine.
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { freePort } from '../interop/lib/net.ts';
 import { REPO_ROOT } from '../interop/lib/peers.ts';
 import { makeTmpDir } from '../interop/lib/tmp.ts';
+import { runCommand, type CliRun } from '../interop/lib/ztwim-cli.ts';
 
 /** The workspaces `@ztwim/cli` depends on at run time, and itself (testkit is test-only). */
 const PACKAGES = ['spiffe', 'core', 'proto', 'peercred', 'server', 'agent', 'oidc', 'cli'];
 
-function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env, timeout = 900_000): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd, env, encoding: 'utf8', timeout, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const status = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
+const run = (cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env, timeoutMs = 900_000): Promise<CliRun> =>
+  runCommand(cmd, args, cwd, { env, timeoutMs });
 
 describe('the packed CLI installed into an empty prefix', () => {
   const tmp = makeTmpDir('ztwim-pkg-');

@@ -3,23 +3,15 @@
 // file line) is wrong, which config key names a missing bundle. And `validate` names the SPIRE keys
 // ztwim accepts without implementing.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ZTWIM_BIN as ZTWIM } from '../interop/lib/peers.ts';
 import { freePort } from '../interop/lib/net.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
+import { runZtwim, type CliRun } from '../interop/lib/ztwim-cli.ts';
 
-function ztwim(cwd: string, args: string[], opts: { uid?: number; gid?: number } = {}): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [ZTWIM, ...args], { cwd, encoding: 'utf8', timeout: 30_000, ...opts }, (err, stdout, stderr) => {
-      const status = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
+const ztwim = (cwd: string, args: string[], opts: { uid?: number; gid?: number } = {}): Promise<CliRun> => runZtwim(cwd, args, opts);
 
 const listen = (server: Server, at: { port: number; host: string } | { path: string }): Promise<void> =>
   new Promise((resolve, reject) => {

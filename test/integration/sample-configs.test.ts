@@ -4,32 +4,16 @@
 // and spire-agent do, and SPIRE's getting-started sequence working on them with ztwim in place of
 // the two binaries (only the sockets and the port moved by flags, so the test runs beside others).
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { REPO_ROOT, ZTWIM_BIN as ZTWIM } from '../interop/lib/peers.ts';
 import { freePort } from '../interop/lib/net.ts';
 import { makeTmpDir } from '../interop/lib/tmp.ts';
+import { runZtwim, until, type CliRun } from '../interop/lib/ztwim-cli.ts';
 
-function ztwim(cwd: string, ...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [ZTWIM, ...args], { cwd, encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
-      const status = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const ztwim = (cwd: string, ...args: string[]): Promise<CliRun> => runZtwim(cwd, args);
 
 describe('sample configs at SPIRE\'s paths', () => {
   const children: ChildProcess[] = [];
