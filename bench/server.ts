@@ -5,8 +5,8 @@
  *   node --conditions=ztwim-source --import tsx bench/server.ts --start-only [--starts 15] [--only spire,sqlite]
  *
  * Three servers, each a separate OS process started from the same SPIRE-style server.conf
- * (join_token node attestor, disk KeyManager, log level WARN; ztwim's default Prometheus listener
- * moved to a free loopback port), one after the other:
+ * (join_token node attestor, disk KeyManager, log level WARN; ztwim with a telemetry block putting
+ * its Prometheus listener on a free loopback port), one after the other:
  *   - SPIRE v1.13.0 `spire-server run` with the sqlite3 datastore (binary from scripts/setup-interop.sh;
  *     v1.12.x is refused by the Go module proxy here),
  *   - ztwim `ztwim server run` (the compiled CLI, packages/cli/dist) with SQLite,
@@ -758,8 +758,8 @@ Run: \`node --conditions=ztwim-source --import tsx bench/server.ts${TOTAL === 10
 (${new Date().toISOString()}, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}; total ${((performance.now() - started) / 1000).toFixed(0)} s)
 
 Each server is its own OS process started from the same SPIRE-style \`server.conf\` (sqlite3 or
-postgres DataStore, disk KeyManager, join_token NodeAttestor, \`log_level = "WARN"\`; ztwim's default
-Prometheus listener moved to a free loopback port, SPIRE without telemetry as by default) in a fresh temp
+postgres DataStore, disk KeyManager, join_token NodeAttestor, \`log_level = "WARN"\`; ztwim with a
+telemetry block putting its Prometheus listener on a free loopback port, SPIRE without telemetry) in a fresh temp
 dir, driven one after the other by the same sequential Node client (@ztwim/proto on connect-node):
 admin API over the Unix socket, agent API over mTLS on TCP with the SVID from a join_token
 AttestAgent. SPIRE is \`spire-server\` ${ONLY.has('spire') ? version() : SPIRE_VERSION} built with \`go install\` by

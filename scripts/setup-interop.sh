@@ -26,7 +26,7 @@ if [ "$(id -u)" != "0" ]; then
 fi
 
 # ---- apt ---------------------------------------------------------------------------------------
-APT_PKGS=(openssl pebble postgresql)
+APT_PKGS=(openssl pebble postgresql systemd)   # systemd: systemd-analyze verify of deploy/systemd units
 missing=()
 for p in "${APT_PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -4,13 +4,14 @@
 // data dir without a token, and stops with exit 0 on SIGTERM. A malformed agent.conf is refused
 // naming the key and line.
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ZTWIM_BIN as ZTWIM } from '../interop/lib/peers.ts';
 import { freePort } from '../interop/lib/spire-admin.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
+import { runZtwim, type CliRun } from '../interop/lib/ztwim-cli.ts';
 import { until } from '../interop/lib/wait.ts';
 
 interface Proc { child: ChildProcess; out: () => string }
@@ -35,13 +36,8 @@ async function stop(p: Proc, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code
   return { code, ms: Date.now() - t0 };
 }
 
-function ztwim(dir: TmpDir, ...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [ZTWIM, ...args], { cwd: dir.path, encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) => {
-      const status = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
-      resolve({ status, stdout, stderr });
-    });
-  });
+function ztwim(dir: TmpDir, ...args: string[]): Promise<CliRun> {
+  return runZtwim(dir.path, args, { timeoutMs: 20_000 });
 }
 
 describe('ztwim agent run (CLI, against ztwim server run)', () => {
@@ -87,7 +83,7 @@ plugins {
       connection_string = "${join(dir.path, 'server-data', 'datastore.sqlite3')}"
     }
   }
-  KeyManager "disk" { plugin_data { keys_path = "${join(dir.path, 'server-data', 'keys')}" } }
+  KeyManager "disk" { plugin_data { keys_path = "${join(dir.path, 'server-data', 'keys.json')}" } }
   NodeAttestor "join_token" { plugin_data {} }
 }
 telemetry {
@@ -147,6 +143,8 @@ plugins {
     // Before any entry: no identity.
     const none = await ztwim(dir, 'agent', 'api', 'fetch', 'x509', '-socketPath', agentSock, '-timeout', '2s');
     assert.notEqual(none.status, 0);
+    // as spire-agent api fetch prints it: the code by name (was `code = 7`)
+    assert.match(none.stderr, /rpc error: code = PermissionDenied desc = no identity issued/, none.stderr);
 
     const agentId = `spiffe://example.org/spire/agent/join_token/${token}`;
     const ent = await ztwim(dir, 'server', 'entry', 'create', '-socketPath', serverSock, '-parentID', agentId,

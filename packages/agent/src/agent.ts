@@ -3,7 +3,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Code, ConnectError } from '@connectrpc/connect';
-import { ZtwimError, createLogger, lockDataDir, Metrics, serveMetrics, isZtwimError, type DataDirLock, systemClock, answerX509PopChallenge, marshalX509PopPayload, parseX509PopChallenge, type Clock, type Logger } from '@ztwim/core';
+import { ZtwimError, createLogger, listenError, lockDataDir, Metrics, serveMetrics, isZtwimError, type DataDirLock, systemClock, answerX509PopChallenge, marshalX509PopPayload, parseX509PopChallenge, type Clock, type Logger } from '@ztwim/core';
 import { pemToDerList, SpiffeBundle, TrustDomain } from '@ztwim/spiffe';
 import { permissionDeniedReasonOf, PermissionDeniedDetails_Reason, type Bundle } from '@ztwim/proto';
 import type { AgentConfig } from './config/agent-config.ts';
@@ -127,7 +127,18 @@ export function storedAgentId(dir: string): string | undefined {
 
 async function bootstrapRoots(c: AgentConfig): Promise<Uint8Array[]> {
   let text: string | undefined = c.trustBundle;
-  if (text === undefined && c.trustBundlePath !== undefined) text = fs.readFileSync(c.trustBundlePath, 'utf8');
+  if (text === undefined && c.trustBundlePath !== undefined) {
+    try {
+      text = fs.readFileSync(c.trustBundlePath, 'utf8');
+    } catch (e) {
+      const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message;
+      throw new ZtwimError(
+        'ERR_CONFIG',
+        `cannot read the bootstrap trust bundle ${c.trustBundlePath} (agent.trust_bundle_path or -trustBundle): ${why}; write the server's bundle there (ztwim server bundle show > FILE), or set trust_bundle_url or insecure_bootstrap`,
+        { cause: e, fields: { trust_bundle_path: c.trustBundlePath } },
+      );
+    }
+  }
   if (text === undefined && c.trustBundleUrl !== undefined) {
     const res = await fetch(c.trustBundleUrl);
     if (!res.ok) throw new ZtwimError('ERR_UNAVAILABLE', 'cannot download trust bundle', { fields: { status: res.status } });
@@ -165,6 +176,7 @@ function rootsOf(b: Bundle): Uint8Array[] { return b.x509Authorities.map((a) => 
 export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Promise<RunningAgent> {
   const clock = deps.clock ?? systemClock;
   const log = deps.logger ?? createLogger({ level: config.logLevel, name: 'agent', ...(config.logFormat === undefined ? {} : { format: config.logFormat }) });
+  for (const warning of config.warnings ?? []) log.warn({ warning }, 'Configuration not fully applied');
   const persist = config.keyManager === 'disk';
   // One agent per data dir: a second would overwrite its SVID and key.
   const lock = lockDataDir(config.dataDir, { what: 'the agent', moveWith: 'data_dir (agent block)' });
@@ -249,7 +261,7 @@ async function runAgent(config: AgentConfig, clock: Clock, log: Logger, persist:
   } catch (e) {
     client.close();
     await metricsServer?.close();
-    throw e;
+    throw listenError(e, { name: 'Workload API socket', address: config.socketPath, at: { path: config.socketPath }, moveWith: 'agent.socket_path in the config or -socketPath' });
   }
 
   const stop = new AbortController();

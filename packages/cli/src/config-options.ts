@@ -1,9 +1,15 @@
 // How `run` / `validate` (server, agent, oidc) read their config file: SPIRE's -expandEnv flag.
 import type { LoadConfigOptions } from '@ztwim/core';
-import type { Env } from './env.ts';
+import { println, type Env } from './env.ts';
 import type { FlagSpec, Flags } from './flags.ts';
 
 export const EXPAND_ENV_FLAG: FlagSpec = { kind: 'bool', usage: 'Expand environment variables in SPIRE config file' };
+
+/** `validate`: the config's warnings (keys accepted but not implemented, deprecated names) on stderr, then the verdict. */
+export function printValidated(env: Env, warnings: readonly string[] | undefined): void {
+  for (const w of warnings ?? []) println(env.stderr, `warning: ${w}`);
+  println(env.stdout, 'Configuration is valid.');
+}
 
 /** With -expandEnv, `$VAR` / `${VAR}` in the file become the command's environment values. */
 export function configLoadOptions(f: Flags, env: Env): LoadConfigOptions {

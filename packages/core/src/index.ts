@@ -50,3 +50,7 @@ export type { X509PopPayload, X509PopChallenge } from './attestation/x509pop.ts'
 export { Metrics, serveMetrics } from './telemetry/metrics.ts';
 export { lockDataDir, dataDirHolder, DATA_DIR_LOCK_FILE } from './data-dir-lock.ts';
 export type { DataDirLock, LockDataDirOptions } from './data-dir-lock.ts';
+export { listenError, SOCKET_IN_USE } from './net/listen-error.ts';
+export type { ListenerInfo } from './net/listen-error.ts';
+export { findSocketHolder } from './net/listener-holder.ts';
+export type { SocketHolder, ListenerAddress } from './net/listener-holder.ts';

@@ -326,3 +326,24 @@ describe('loadOidcConfigFile', () => {
     assert.throws(() => loadOidcConfigFile(join(dir, 'absent.conf')), /cannot read config file .*absent\.conf: ENOENT/);
   });
 });
+
+test("SPIRE's experimental blocks (Windows named pipes) are accepted with a warning naming them, not dropped or refused", () => {
+  const c = build(`domains = ["localhost"]
+insecure_addr = "127.0.0.1:8008"
+allow_insecure_scheme = true
+experimental {
+  listen_named_pipe_name = "oidc"
+}
+server_api {
+  address = "unix:///tmp/api.sock"
+  experimental {
+    named_pipe_name = "spire-server"
+  }
+}
+`);
+  assert.deepEqual(c.warnings, [
+    'server_api.experimental is not implemented yet; its Windows named pipe settings have no effect here (oidc.conf line 9)',
+    'experimental is not implemented yet; its Windows named pipe listener settings have no effect here (oidc.conf line 4)',
+  ]);
+  assert.deepEqual(build('domains = ["localhost"]\ninsecure_addr = "127.0.0.1:8008"\nallow_insecure_scheme = true\nfile {\n  path = "b.json"\n}\n').warnings, []);
+});

@@ -55,6 +55,8 @@ export interface OidcFileConfig {
   readonly logPath: string | undefined;
   /** Log every request (SPIRE's debug option). */
   readonly logRequests: boolean;
+  /** SPIRE keys accepted without effect here: logged at start, printed by `validate`. */
+  readonly warnings: readonly string[];
 }
 
 /** How the file is read (format, SPIRE's -expandEnv: see LoadConfigOptions), and where it sits. */
@@ -231,6 +233,7 @@ export function buildOidcFileConfig(doc: ConfigObject, where: string, baseDir = 
       if (sp === undefined) p.add('server_api.address', serverApi.lineOf('address'), `must be a unix socket address like "unix:///tmp/spire-server/private/api.sock", got "${address}"`);
       else socketPath = absPath(baseDir, sp);
     }
+    serverApi.unimplemented('experimental', 'its Windows named pipe settings have no effect here');
     sources.push({ kind: 'server_api', socketPath, pollIntervalMs: pollInterval(serverApi, p) });
     serverApi.done();
   }
@@ -252,7 +255,7 @@ export function buildOidcFileConfig(doc: ConfigObject, where: string, baseDir = 
       if (sp === undefined) p.add('workload_api.socket_path', workloadApi.lineOf('socket_path'), `must be a socket path, got "${raw}"`);
       else socketPath = absPath(baseDir, sp);
     }
-    workloadApi.ignore('experimental'); // Windows named pipes: not applicable here
+    workloadApi.unimplemented('experimental', 'its Windows named pipe settings have no effect here');
     sources.push({ kind: 'workload_api', socketPath, trustDomain, pollIntervalMs: pollInterval(workloadApi, p) });
     workloadApi.done();
   }
@@ -269,6 +272,7 @@ export function buildOidcFileConfig(doc: ConfigObject, where: string, baseDir = 
     p.add(second, line(second), `cannot be combined with ${present[0] as string}: the server_api, workload_api, and file sections are mutually exclusive`);
   }
 
+  root.unimplemented('experimental', 'its Windows named pipe listener settings have no effect here');
   root.done();
 
   // The provider's own checks, reported with the file's key names and lines. Keys already
@@ -300,5 +304,6 @@ export function buildOidcFileConfig(doc: ConfigObject, where: string, baseDir = 
     logFormat,
     logPath: logPathRaw === undefined || logPathRaw === '' ? undefined : absPath(baseDir, logPathRaw),
     logRequests,
+    warnings: [...p.warnings],
   };
 }

@@ -4,6 +4,7 @@ import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
 import {
   createLogger,
   cryptoRandom,
+  listenError,
   Metrics,
   serveMetrics,
   systemClock,
@@ -26,6 +27,7 @@ import { EntryChanges, hintsService } from './api/hints-service.ts';
 import { grpcCodeResolver } from './api/errors.ts';
 import { svidService } from './api/svid-service.ts';
 import { telemetryInterceptor } from './api/telemetry.ts';
+import { auditInterceptor } from './api/audit.ts';
 import { cachingPeerVerifier } from './api/peer-verifier.ts';
 import type { Authority } from './api/authority.ts';
 import { startAdminEndpoint, startTcpEndpoint, type TlsMaterial } from './endpoints/endpoints.ts';
@@ -39,6 +41,11 @@ export interface ServerDeps {
   readonly log?: Logger;
   /** Open a datastore yourself (tests); otherwise built from the config. */
   readonly dataStore?: DataStore;
+  /**
+   * The command-line flags that move each listener, named in listen errors beside the config key;
+   * default: `ztwim server run`'s (-socketPath, -serverPort).
+   */
+  readonly listenerFlags?: { readonly socketPath?: string; readonly bindPort?: string; readonly metrics?: string };
 }
 
 export interface RunningServer {
@@ -83,6 +90,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
   const random = deps.random ?? cryptoRandom;
   const log = (deps.log ?? createLogger({ level: cfg.logLevel, name: 'server', ...(cfg.logFormat === undefined ? {} : { format: cfg.logFormat }) })).child({ subsystem: 'server' });
   const td = cfg.trustDomain;
+  for (const warning of cfg.warnings ?? []) log.warn({ warning }, 'Configuration not fully applied');
   mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
   // One server per data dir: a second would share its keys and (SQLite) database.
   const lock = lockDataDir(cfg.dataDir, { what: 'the server', moveWith: 'data_dir (server block)' });
@@ -179,6 +187,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     // Verified once per connection's chain while the chain and the authorities stay the same.
     const verifyPeer = cachingPeerVerifier(td, () => ca.bundle().x509Authorities);
     const interceptors: Interceptor[] = [
+      ...(cfg.auditLog === true ? [auditInterceptor(log.child({ subsystem: 'api' }))] : []),
       telemetryInterceptor(metrics, log.child({ subsystem: 'api' })),
       errorMappingInterceptor(grpcCodeResolver),
       authorizationInterceptor({
@@ -208,9 +217,16 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     };
     let serving = mintServerTls();
 
-    const admin = await startAdminEndpoint({ socketPath: cfg.socketPath, routes, interceptors, log });
+    const flags = { socketPath: '-socketPath', bindPort: '-serverPort', ...deps.listenerFlags };
+    const moveWith = (key: string, flag: string | undefined): string => `${key} in the config${flag === undefined ? '' : ` or ${flag}`}`;
+    const admin = await startAdminEndpoint({ socketPath: cfg.socketPath, routes, interceptors, log }).catch((e: unknown) => {
+      throw listenError(e, { name: 'server admin API socket', address: cfg.socketPath, at: { path: cfg.socketPath }, moveWith: moveWith('server.socket_path', flags.socketPath) });
+    });
     cleanups.push(() => admin.close({ graceMs: 1000 }));
-    const tcp = await startTcpEndpoint({ host: cfg.bindAddress, port: cfg.bindPort, tls: serving.tls, routes, interceptors, log });
+    const tcpAddress = `${cfg.bindAddress.includes(':') ? `[${cfg.bindAddress}]` : cfg.bindAddress}:${cfg.bindPort}`;
+    const tcp = await startTcpEndpoint({ host: cfg.bindAddress, port: cfg.bindPort, tls: serving.tls, routes, interceptors, log }).catch((e: unknown) => {
+      throw listenError(e, { name: 'server API for agents', address: tcpAddress, at: { port: cfg.bindPort }, moveWith: moveWith('server.bind_port (and bind_address)', flags.bindPort) });
+    });
     cleanups.push(() => tcp.close({ graceMs: 1000 }));
     const port = tcp.address.kind === 'tcp' ? tcp.address.port : cfg.bindPort;
 
@@ -277,9 +293,13 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
 
     let metricsPort: number | undefined;
     if (cfg.metrics !== undefined) {
-      const m = await serveMetrics(metrics.registry, cfg.metrics.host, cfg.metrics.port);
+      const { host: mHost, port: mPort } = cfg.metrics;
+      const m = await serveMetrics(metrics.registry, mHost, mPort).catch((e: unknown) => {
+        throw listenError(e, { name: 'Prometheus metrics listener', address: `${mHost}:${mPort}`, at: { port: mPort }, moveWith: moveWith('telemetry.Prometheus.port (and host)', flags.metrics) });
+      });
       metricsPort = m.port;
       cleanups.push(() => m.close());
+      log.info({ host: cfg.metrics.host, port: m.port }, 'Starting prometheus exporter');
     }
 
     let resolveDone!: () => void;

@@ -30,7 +30,7 @@ export async function startZtwimAdminServer(opts: ZtwimAdminServerOptions = {}):
     dataDir,
     ...(opts.extraServerConfig === undefined ? {} : { extraServerConfig: opts.extraServerConfig }),
     ...(opts.dataStorePluginData === undefined ? {} : { dataStorePluginData: opts.dataStorePluginData }),
-    keyManager: { disk: join(dataDir, 'keys') },
+    keyManager: { disk: join(dataDir, 'keys.json') },
     trailer: 'telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = 0\n  }\n}\n',
   });
   dir.write('server.conf', conf);

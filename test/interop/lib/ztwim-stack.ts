@@ -69,7 +69,7 @@ export async function startStack(opts: StackOptions = {}, log: Logger = silentLo
     socketPath,
     trustDomain,
     dataDir,
-    keyManager: { disk: join(dataDir, 'keys') },
+    keyManager: { disk: join(dataDir, 'keys.json') },
     extraServerConfig: opts.serverExtra ?? '',
     extraPlugins: opts.pluginsExtra ?? '',
     trailer: 'telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = 0\n  }\n}\n',

@@ -30,6 +30,8 @@ export interface AgentConfig {
   readonly unixAttestor: { readonly discoverWorkloadPath: boolean; readonly workloadSizeLimit: number };
   /** Prometheus listener, only where `telemetry { Prometheus { ... } }` asks for one (as spire-agent). */
   readonly metrics?: { readonly host: string; readonly port: number };
+  /** Keys accepted but not acted on: logged at start, printed by `validate`. */
+  readonly warnings?: readonly string[];
 }
 
 export const AGENT_DEFAULTS = {
@@ -79,7 +81,12 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
   const td = pick(o.trustDomain, s.string('trust_domain'));
   if (td === undefined) p.add('agent.trust_domain', s.lineOf('trust_domain'), 'is required');
   else {
-    try { TrustDomain.parse(td); } catch (e) { p.add('agent.trust_domain', s.lineOf('trust_domain'), (e as Error).message); }
+    try {
+      TrustDomain.parse(td);
+    } catch (e) {
+      if (o.trustDomain !== undefined) p.flag('trustDomain', td, (e as Error).message);
+      else p.add('agent.trust_domain', s.lineOf('trust_domain'), (e as Error).message);
+    }
   }
   const tbp = pick(o.trustBundlePath, s.string('trust_bundle_path'));
   const tbu = pick(o.trustBundleUrl, s.string('trust_bundle_url'));
@@ -95,7 +102,10 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
   let logLevel: LogLevel = 'info';
   if (lvlRaw !== undefined) {
     const l = parseLogLevel(lvlRaw);
-    if (l === undefined) p.add('agent.log_level', s.lineOf('log_level'), `unknown level "${lvlRaw}"`);
+    if (l === undefined) {
+      if (o.logLevel !== undefined) p.flag('logLevel', lvlRaw, `unknown level "${lvlRaw}"`);
+      else p.add('agent.log_level', s.lineOf('log_level'), `unknown level "${lvlRaw}"`);
+    }
     else logLevel = l;
   }
   const kt = s.string('workload_x509_svid_key_type') ?? 'ec-p256';
@@ -113,7 +123,18 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
   const logFormatRaw = s.string('log_format');
   const logFormat = logFormatRaw === undefined ? undefined : parseLogFormat(logFormatRaw);
   if (logFormatRaw !== undefined && logFormat === undefined) p.add('agent.log_format', s.lineOf('log_format'), `must be "text" or "json", got "${logFormatRaw}"`);
-  s.ignore('log_file');
+  s.unimplemented('log_file', 'logs go to standard error');
+  s.unimplemented('log_source_location', 'log lines carry no source location');
+  s.unimplemented('admin_socket_path', 'no agent admin API (SPIRE\'s debug and delegated identity APIs) is served');
+  s.unimplemented('authorized_delegates', 'no Delegated Identity API is served');
+  s.unimplemented('sds', 'no Envoy SDS API is served');
+  s.unimplemented('trust_bundle_unix_socket', 'set trust_bundle_path or trust_bundle_url instead');
+  for (const k of ['retry_bootstrap', 'rebootstrap_mode', 'rebootstrap_delay']) s.unimplemented(k, 'the agent does not re-bootstrap by itself');
+  s.unimplemented('allow_unauthenticated_verifiers', 'JWT bundles are served only to attested workloads');
+  s.unimplemented('allowed_foreign_jwt_claims', 'no foreign JWT claims are accepted');
+  s.unimplemented('availability_target', 'SVIDs are renewed at half their lifetime');
+  for (const k of ['x509_svid_cache_max_size', 'jwt_svid_cache_max_size']) s.unimplemented(k, 'the SVID caches are not size-limited');
+  for (const k of ['profiling_enabled', 'profiling_port', 'profiling_freq', 'profiling_names']) s.unimplemented(k, 'no profiling endpoint will be served');
   s.done();
 
   let nodeAttestor: NodeAttestorConfig | undefined;
@@ -172,7 +193,7 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
     for (const k of ['enabled', 'DogStatsd', 'Statsd', 'M3', 'InMem', 'AllowedPrefixes', 'BlockedPrefixes', 'AllowedLabels', 'BlockedLabels', 'MetricPrefix', 'EnableHostnameLabel']) telemetry.ignore(k);
     telemetry.done();
   }
-  root.ignore('health_checks');
+  root.unimplemented('health_checks', 'the agent serves no health listener (use `ztwim agent healthcheck`)');
   root.done();
   if (nodeAttestor === undefined) nodeAttestor = { type: 'join_token' };
   throwIfProblems(p);
@@ -195,5 +216,6 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
     keyManager,
     unixAttestor,
     ...(metrics === undefined ? {} : { metrics }),
+    warnings: [...p.warnings],
   };
 }

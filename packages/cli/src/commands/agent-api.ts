@@ -5,6 +5,7 @@ import { derToPem, WorkloadApiClient, type X509Svid } from '@ztwim/spiffe';
 import { CommandError, type Command } from '../command.ts';
 import { println, type Env } from '../env.ts';
 import type { Flags, FlagSpecs } from '../flags.ts';
+import { grpcErrorText } from '../printer/go-format.ts';
 
 /** spire-agent's default Workload API socket; SPIFFE_ENDPOINT_SOCKET wins when set and -socketPath is not. */
 export const DEFAULT_AGENT_SOCKET = '/tmp/spire-agent/public/api.sock';
@@ -32,7 +33,8 @@ async function withClient<T>(f: Flags, env: Env, fn: (c: WorkloadApiClient, sign
     if (timeout.aborted) throw new CommandError(`rpc error: code = DeadlineExceeded desc = context deadline exceeded`);
     const grpcMessage = (e as { grpcMessage?: unknown }).grpcMessage;
     const grpcCode = (e as { grpcCode?: unknown }).grpcCode;
-    if (typeof grpcMessage === 'string') throw new CommandError(`rpc error: code = ${String(grpcCode)} desc = ${grpcMessage}`);
+    // as spire-agent's `api fetch` prints grpc-go's error: the code by name (`code = PermissionDenied`)
+    if (typeof grpcMessage === 'string' && typeof grpcCode === 'number') throw new CommandError(grpcErrorText(grpcCode, grpcMessage));
     throw e;
   } finally {
     client.close();
@@ -169,7 +171,7 @@ const validateJwt: Command = {
       println(env.stdout, `SPIFFE ID : ${r.id.toString()}`);
       println(env.stdout, `Claims    : ${JSON.stringify(r.claims)}`);
     } catch (e) {
-      if (e instanceof CommandError && /code = (InvalidArgument|3) /.test(e.message)) {
+      if (e instanceof CommandError && /code = InvalidArgument /.test(e.message)) {
         println(env.stderr, `SVID is not valid: ${e.message.replace(/^rpc error: code = \S+ desc = /, '')}`);
         return 1;
       }

@@ -1,9 +1,8 @@
 // `ztwim agent run` / `ztwim agent validate`: spire-agent's command lines over loadAgentConfig.
 import { loadAgentConfig, startAgent, type AgentConfigOverrides } from '@ztwim/agent';
 import type { Command } from '../command.ts';
-import { println } from '../env.ts';
 import type { Flags, FlagSpecs } from '../flags.ts';
-import { configLoadOptions, EXPAND_ENV_FLAG } from '../config-options.ts';
+import { configLoadOptions, EXPAND_ENV_FLAG, printValidated } from '../config-options.ts';
 import { tuneForDaemon } from '../daemon-tuning.ts';
 
 const CONFIG_FLAGS: FlagSpecs = {
@@ -62,7 +61,6 @@ export const agentValidateCommand: Command = {
   summary: 'Validates an agent configuration file',
   flags: CONFIG_FLAGS,
   async run(flags, env) {
-    loadAgentConfig(flags.string('config'), agentOverrides(flags), configLoadOptions(flags, env));
-    println(env.stdout, 'Configuration is valid.');
+    printValidated(env, loadAgentConfig(flags.string('config'), agentOverrides(flags), configLoadOptions(flags, env)).warnings);
   },
 };

@@ -16,7 +16,7 @@ import {
 import { CommandError, EXIT_USAGE, type Command } from '../command.ts';
 import { print, println, type Env } from '../env.ts';
 import type { Flags, FlagSpecs } from '../flags.ts';
-import { configLoadOptions, EXPAND_ENV_FLAG } from '../config-options.ts';
+import { configLoadOptions, EXPAND_ENV_FLAG, printValidated } from '../config-options.ts';
 import { tuneForDaemon } from '../daemon-tuning.ts';
 
 type Target = (typeof CHECK_TARGETS)[number];
@@ -85,6 +85,7 @@ const runCommand: Command = {
       ...(cfg.logPath === undefined ? {} : { destination: createWriteStream(cfg.logPath, { flags: 'a' }) }),
     });
     tuneForDaemon();
+    for (const warning of cfg.warnings) logger.warn({ warning }, 'Configuration not fully applied');
     const source = createJwksSource(cfg.keySource, { logger });
     let provider: OidcProvider;
     try {
@@ -110,8 +111,7 @@ const validateCommand: Command = {
   summary: 'Validates an OIDC discovery provider config file',
   flags: CONFIG_FLAGS,
   async run(f, env) {
-    loadConfig(f, env);
-    println(env.stdout, 'Configuration is valid.');
+    printValidated(env, loadConfig(f, env).warnings);
   },
 };
 

@@ -1,9 +1,8 @@
 import { loadServerConfig, startServer, type ServerConfigOverrides } from '@ztwim/server';
 import type { Command } from '../command.ts';
-import { println } from '../env.ts';
 import type { FlagSpecs } from '../flags.ts';
 import type { Flags } from '../flags.ts';
-import { configLoadOptions, EXPAND_ENV_FLAG } from '../config-options.ts';
+import { configLoadOptions, EXPAND_ENV_FLAG, printValidated } from '../config-options.ts';
 import { tuneForDaemon } from '../daemon-tuning.ts';
 
 const CONFIG_FLAGS: FlagSpecs = {
@@ -50,7 +49,6 @@ export const serverValidateCommand: Command = {
   summary: 'Validates a server configuration file',
   flags: CONFIG_FLAGS,
   async run(flags, env) {
-    loadServerConfig(flags.string('config'), overrides(flags), configLoadOptions(flags, env));
-    println(env.stdout, 'Configuration is valid.');
+    printValidated(env, loadServerConfig(flags.string('config'), overrides(flags), configLoadOptions(flags, env)).warnings);
   },
 };

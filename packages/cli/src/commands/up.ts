@@ -93,7 +93,7 @@ plugins {
   }
   KeyManager "disk" {
     plugin_data {
-      keys_path = ${q(join(dataDir, 'server', 'keys'))}
+      keys_path = ${q(join(dataDir, 'server', 'keys.json'))}
     }
   }
   NodeAttestor "join_token" {
@@ -106,7 +106,10 @@ ${telemetryBlock(f.int('metricsPort'))}`;
       for (const s of stops.reverse()) await s().catch(() => undefined);
     };
     try {
-      const server: RunningServer = await startServer(buildServerConfig(parseConfigText(serverConf, 'hcl'), 'ztwim up (server)', {}, env.cwd), { log });
+      const server: RunningServer = await startServer(buildServerConfig(parseConfigText(serverConf, 'hcl'), 'ztwim up (server)', {}, env.cwd), {
+        log,
+        listenerFlags: { socketPath: '-serverSocketPath', bindPort: '-serverPort', metrics: '-metricsPort' },
+      });
       stops.push(() => server.close());
       const agentDir = join(dataDir, 'agent');
       // An agent SVID the datastore does not know (the database was emptied or replaced while up

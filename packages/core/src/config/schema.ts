@@ -8,14 +8,24 @@ import type { ConfigObject, ConfigValue } from './node.ts';
  */
 export interface Problems {
   add(path: string, line: number, message: string): void;
+  /** A problem with a command-line flag's value (it overrides the file, so the file is not blamed). */
+  flag(name: string, value: string, message: string): void;
   readonly list: readonly string[];
+  /** Something accepted but not acted on as the user may expect (a key not implemented, a deprecated name). */
+  warn(path: string, line: number, message: string): void;
+  /** `server.federation is not implemented yet; ... (server.conf line 12)`: logged at start, printed by validate. */
+  readonly warnings: readonly string[];
 }
 
 export function problems(where: string): Problems {
   const list: string[] = [];
+  const warnings: string[] = [];
   return {
     add: (path, line, message) => list.push(`${where}: ${path} (line ${line}): ${message}`),
+    flag: (name, value, message) => list.push(`flag -${name} ${JSON.stringify(value)}: ${message}`),
     list,
+    warn: (path, line, message) => warnings.push(`${path} ${message} (${where} line ${line})`),
+    warnings,
   };
 }
 
@@ -139,6 +149,15 @@ export class Section {
       }
     }
     return out;
+  }
+
+  /**
+   * A key SPIRE knows and ztwim accepts without acting on it: warned about by name with what
+   * the user will not get (`federation is not implemented yet; no bundle endpoint will be served`).
+   */
+  unimplemented(key: string, consequence: string): void {
+    this.seen.add(key);
+    if (this.has(key)) this.p.warn(join(this.path, key), this.lineOf(key), `is not implemented yet; ${consequence}`);
   }
 
   /** Marks a key as known without reading it. */

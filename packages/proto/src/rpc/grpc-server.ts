@@ -112,7 +112,10 @@ async function prepareSocketPath(path: string): Promise<void> {
     throw e;
   }
   if (!st.isSocket()) throw new Error(`rpc: ${path} exists and is not a socket`);
-  if (await probe(path)) throw new Error(`rpc: socket ${path} is in use by another server`);
+  if (await probe(path)) {
+    // code ESOCKETINUSE: callers name the listener, the holder's PID and the flag that moves it
+    throw Object.assign(new Error(`rpc: socket ${path} is in use by another server`), { code: 'ESOCKETINUSE', path });
+  }
   await fs.unlink(path);
 }
 

@@ -183,7 +183,7 @@ describe('CaManager', () => {
   it('reuses the same CA and JWT key after a restart with the disk key manager', async () => {
     const dir = freshDir();
     const clock = new FakeClock(T0);
-    const make = (): CaManager => new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new DiskKeyManager({ dir: join(dir, 'keys') }), clock, dataDir: dir });
+    const make = (): CaManager => new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new DiskKeyManager({ path: join(dir, 'keys.json') }), clock, dataDir: dir });
     const m1 = make();
     await m1.start();
     clock.set(T0 + 13 * HOUR);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
@@ -28,13 +28,12 @@ function config(dataDir: string, keyManager: CreateCaManagerDeps['config']['keyM
 
 it('createCaManager starts a manager on the configured disk key manager and journal', async () => {
   const dataDir = join(root, 'disk');
-  const keys = join(dataDir, 'keys');
+  const keys = join(dataDir, 'keys.json');
   const clock = new FakeClock();
-  const deps = { config: config(dataDir, { type: 'disk', dir: keys }), clock, random: cryptoRandom, log: silentLogger() };
+  const deps = { config: config(dataDir, { type: 'disk', path: keys }), clock, random: cryptoRandom, log: silentLogger() };
   const m = await createCaManager(deps);
   m.stop();
-  assert.ok(existsSync(join(keys, 'x509-CA-A.pem')));
-  assert.ok(existsSync(join(keys, 'JWT-Signer-A.pem')));
+  assert.deepEqual(Object.keys((JSON.parse(readFileSync(keys, 'utf8')) as { keys: object }).keys).sort(), ['JWT-Signer-A', 'x509-CA-A']);
   assert.ok(existsSync(join(dataDir, 'ca-journal.json')));
   assert.equal(m.jwtSigner().alg, 'ES384');
   const { token } = await m.jwtSigner().signJwtSvid({ spiffeId: m.config.trustDomain.id(), audience: ['x'] });
@@ -48,6 +47,6 @@ it('createCaManager with the memory key manager writes no key files', async () =
   const dataDir = join(root, 'mem');
   const m = await createCaManager({ config: config(dataDir, { type: 'memory' }), clock: new FakeClock(), random: cryptoRandom, log: silentLogger() });
   m.stop();
-  assert.ok(!existsSync(join(dataDir, 'keys')));
+  assert.ok(!existsSync(join(dataDir, 'keys.json')));
   assert.equal(m.bundle().x509Authorities.length, 1);
 });

@@ -72,7 +72,7 @@ test('a full SPIRE-style server.conf becomes runtime config', () => {
   assert.deepEqual(c.keyManager, { type: 'memory' });
   assert.equal(c.nodeAttestors.joinToken, true);
   assert.deepEqual(c.nodeAttestors.x509pop?.caBundlePaths, ['/etc/ca.pem']);
-  assert.deepEqual(c.metrics, { host: '0.0.0.0', port: 9999 });
+  assert.deepEqual(c.metrics, { host: 'localhost', port: 9999 }, "SPIRE's default host");
   assert.ok(Object.isFrozen(c));
 });
 
@@ -86,7 +86,7 @@ test('defaults follow SPIRE and the SpireServer resource', () => {
   assert.equal(c.socketPath, '/tmp/spire-server/private/api.sock');
   assert.equal(c.bindPort, 8081);
   assert.deepEqual(c.dataStore, { type: 'sqlite3', path: '/base/.ztwim/server/datastore.sqlite3' });
-  assert.deepEqual(c.keyManager, { type: 'disk', dir: '/base/.ztwim/server/keys' });
+  assert.deepEqual(c.keyManager, { type: 'disk', path: '/base/.ztwim/server/keys.json' });
 });
 
 test('flags override the file', () => {
@@ -113,4 +113,67 @@ test('bad configs report every problem with key and line', () => {
     },
   );
   assert.throws(() => buildServerConfig(parseConfigText('server {}', 'hcl'), 'x'), /server.trust_domain .*is required/);
+});
+
+const build = (src: string) => buildServerConfig(parseConfigText(src, 'hcl'), 'server.conf', {}, '/base');
+
+test('metrics only where telemetry asks, as SPIRE: none without a Prometheus block, SPIRE\'s host "localhost" when only the port is set', () => {
+  assert.equal(build('server { trust_domain = "td" }').metrics, undefined, 'no telemetry block: no listener');
+  assert.equal(build('server { trust_domain = "td" }\ntelemetry {}').metrics, undefined, 'telemetry without Prometheus: no listener');
+  assert.deepEqual(build('server { trust_domain = "td" }\ntelemetry {\n  Prometheus {\n    port = 9988\n  }\n}').metrics, { host: 'localhost', port: 9988 });
+  assert.deepEqual(build('server { trust_domain = "td" }\ntelemetry {\n  Prometheus {\n    host = "127.0.0.2"\n    port = 9988\n  }\n}').metrics, { host: '127.0.0.2', port: 9988 });
+  assert.deepEqual(build('server { trust_domain = "td" }\ntelemetry {\n  Prometheus {}\n}').metrics, { host: 'localhost', port: 0 }, "SPIRE's port 0: any free port");
+});
+
+test('default_svid_ttl, SPIRE\'s old name of the X.509 SVID TTL: used alone with SPIRE\'s deprecation warning; default_x509_svid_ttl wins when both are set', () => {
+  const old = build('server {\n  trust_domain = "td"\n  default_svid_ttl = "2h"\n}');
+  assert.equal(old.x509SvidTtlMs, 2 * 3600_000);
+  assert.equal(old.agentTtlMs, 2 * 3600_000);
+  assert.deepEqual(old.warnings, ['server.default_svid_ttl is deprecated; consider using default_x509_svid_ttl and default_jwt_svid_ttl instead (server.conf line 3)']);
+  const both = build('server {\n  trust_domain = "td"\n  default_svid_ttl = "2h"\n  default_x509_svid_ttl = "30m"\n}');
+  assert.equal(both.x509SvidTtlMs, 30 * 60_000);
+  assert.deepEqual(both.warnings, [
+    'server.default_svid_ttl is ignored: both default_x509_svid_ttl and default_svid_ttl are configured; default_x509_svid_ttl (30m) will be used for X509-SVIDs (server.conf line 3)',
+  ]);
+  assert.deepEqual(build('server { trust_domain = "td" }').warnings, []);
+});
+
+test('audit_log_enabled is read (SPIRE\'s audit log); off by default', () => {
+  assert.equal(build('server {\n  trust_domain = "td"\n  audit_log_enabled = true\n}').auditLog, true);
+  assert.equal(build('server { trust_domain = "td" }').auditLog, false);
+});
+
+test('SPIRE keys ztwim does not implement are accepted and warned about by name, with what the user will not get', () => {
+  const c = build(`server {
+  trust_domain = "td"
+  federation {
+    bundle_endpoint {
+      address = "0.0.0.0"
+      port = 8443
+    }
+  }
+  ratelimit {
+    attestation = true
+  }
+  experimental {
+    cache_reload_interval = "5s"
+  }
+  log_file = "/var/log/spire.log"
+  prune_attested_nodes_expired_for = "24h"
+}
+telemetry {
+  Prometheus {
+    port = 9988
+  }
+  DogStatsd = [{ address = "localhost:8125" }]
+}
+`);
+  assert.deepEqual(c.warnings, [
+    'server.log_file is not implemented yet; logs go to standard error (server.conf line 15)',
+    'server.federation is not implemented yet; no bundle endpoint will be served and no federated bundles will be fetched (server.conf line 3)',
+    'server.ratelimit is not implemented yet; attestation and signing calls are not rate limited (server.conf line 9)',
+    'server.experimental is not implemented yet; its settings have no effect (server.conf line 12)',
+    'server.prune_attested_nodes_expired_for is not implemented yet; expired agents are not pruned (server.conf line 16)',
+    'telemetry.DogStatsd is not implemented yet; no metrics are sent to DogStatsd (only Prometheus is served) (server.conf line 22)',
+  ]);
 });

@@ -13,6 +13,7 @@ import {
   type LogFormat,
 } from '@ztwim/core';
 import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
+import { parsePgConnectionString } from '../datastore/postgres/connection-string.ts';
 
 export type KeyType = 'ec-p256' | 'ec-p384' | 'rsa-2048' | 'rsa-4096';
 const KEY_TYPES: readonly KeyType[] = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-4096'];
@@ -27,7 +28,7 @@ export type DataStoreConfig =
       readonly connMaxLifetimeMs: number;
     };
 
-export type KeyManagerConfig = { readonly type: 'memory' } | { readonly type: 'disk'; readonly dir: string };
+export type KeyManagerConfig = { readonly type: 'memory' } | { readonly type: 'disk'; readonly path: string };
 
 export interface X509PopConfig {
   readonly mode: 'external_pki' | 'spiffe';
@@ -63,8 +64,12 @@ export interface ServerConfig {
   readonly dataStore: DataStoreConfig;
   readonly keyManager: KeyManagerConfig;
   readonly nodeAttestors: NodeAttestorsConfig;
-  /** Prometheus listener; undefined disables it. */
+  /** Prometheus listener (SPIRE's `telemetry { Prometheus { host port } }`); undefined serves none. */
   readonly metrics?: { readonly host: string; readonly port: number };
+  /** SPIRE's `audit_log_enabled`: one `API accessed` line per Server API call. */
+  readonly auditLog?: boolean;
+  /** Keys accepted but not acted on, deprecated names: logged at start, printed by `validate`. */
+  readonly warnings?: readonly string[];
   readonly healthChecks?: { readonly bindAddress: string; readonly bindPort: number; readonly livePath: string; readonly readyPath: string };
 }
 
@@ -78,7 +83,8 @@ export const SERVER_DEFAULTS = {
   caTtlMs: 24 * 3600_000,
   x509SvidTtlMs: 3600_000,
   jwtSvidTtlMs: 5 * 60_000,
-  metricsPort: 9402,
+  /** SPIRE's Prometheus host when the block names none. */
+  metricsHost: 'localhost',
 } as const;
 
 /** Overrides from command-line flags (flags > file > defaults). */
@@ -110,7 +116,8 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
     try {
       trustDomain = TrustDomain.parse(tdRaw);
     } catch (e) {
-      p.add('server.trust_domain', s.lineOf('trust_domain'), (e as Error).message);
+      if (overrides.trustDomain !== undefined) p.flag('trustDomain', tdRaw, (e as Error).message);
+      else p.add('server.trust_domain', s.lineOf('trust_domain'), (e as Error).message);
     }
   }
   const fileBindAddress = s.string('bind_address');
@@ -126,13 +133,18 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
   let logLevel: LogLevel = SERVER_DEFAULTS.logLevel;
   if (levelRaw !== undefined) {
     const l = parseLogLevel(levelRaw);
-    if (l === undefined) p.add('server.log_level', s.lineOf('log_level'), `unknown level "${levelRaw}" (use debug, info, warn or error)`);
+    const msg = `unknown level "${levelRaw}" (use debug, info, warn or error)`;
+    if (l === undefined) {
+      if (overrides.logLevel !== undefined) p.flag('logLevel', levelRaw, msg);
+      else p.add('server.log_level', s.lineOf('log_level'), msg);
+    }
     else logLevel = l;
   }
   const logFormatRaw = s.string('log_format');
   const logFormat = logFormatRaw === undefined ? undefined : parseLogFormat(logFormatRaw);
   if (logFormatRaw !== undefined && logFormat === undefined) p.add('server.log_format', s.lineOf('log_format'), `must be "text" or "json", got "${logFormatRaw}"`);
-  s.ignore('log_file');
+  s.unimplemented('log_file', 'logs go to standard error');
+  s.unimplemented('log_source_location', 'log lines carry no source location');
 
   const subj = s.section('ca_subject');
   const caSubject = {
@@ -153,7 +165,15 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
   const caKeyType = keyType('ca_key_type') ?? SERVER_DEFAULTS.caKeyType;
   const jwtKeyType = keyType('jwt_key_type') ?? caKeyType;
   const caTtlMs = s.duration('ca_ttl') ?? SERVER_DEFAULTS.caTtlMs;
-  const x509SvidTtlMs = s.duration('default_x509_svid_ttl') ?? s.duration('default_svid_ttl') ?? SERVER_DEFAULTS.x509SvidTtlMs;
+  // SPIRE's precedence for its deprecated name of the X.509 TTL, with SPIRE's warnings
+  const newX509Ttl = s.duration('default_x509_svid_ttl');
+  const oldX509Ttl = s.duration('default_svid_ttl');
+  if (oldX509Ttl !== undefined && newX509Ttl !== undefined) {
+    p.warn('server.default_svid_ttl', s.lineOf('default_svid_ttl'), `is ignored: both default_x509_svid_ttl and default_svid_ttl are configured; default_x509_svid_ttl (${s.string('default_x509_svid_ttl') ?? `${newX509Ttl / 1000}s`}) will be used for X509-SVIDs`);
+  } else if (oldX509Ttl !== undefined) {
+    p.warn('server.default_svid_ttl', s.lineOf('default_svid_ttl'), 'is deprecated; consider using default_x509_svid_ttl and default_jwt_svid_ttl instead');
+  }
+  const x509SvidTtlMs = newX509Ttl ?? oldX509Ttl ?? SERVER_DEFAULTS.x509SvidTtlMs;
   const jwtSvidTtlMs = s.duration('default_jwt_svid_ttl') ?? SERVER_DEFAULTS.jwtSvidTtlMs;
   const agentTtlMs = s.duration('agent_ttl') ?? x509SvidTtlMs;
   for (const [k, v] of [['ca_ttl', caTtlMs], ['default_x509_svid_ttl', x509SvidTtlMs], ['default_jwt_svid_ttl', jwtSvidTtlMs]] as const) {
@@ -179,12 +199,18 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
       p.add('server.admin_ids', s.lineOf('admin_ids'), (e as Error).message);
     }
   }
-  for (const k of ['ratelimit', 'audit_log_enabled', 'federation', 'experimental', 'default_svid_ttl']) s.ignore(k);
+  const auditLog = s.bool('audit_log_enabled') ?? false;
+  s.unimplemented('federation', 'no bundle endpoint will be served and no federated bundles will be fetched');
+  s.unimplemented('ratelimit', 'attestation and signing calls are not rate limited');
+  s.unimplemented('experimental', 'its settings have no effect');
+  s.unimplemented('prune_attested_nodes_expired_for', 'expired agents are not pruned');
+  s.unimplemented('prune_tofu_nodes', 'expired agents are not pruned');
+  for (const k of ['profiling_enabled', 'profiling_port', 'profiling_freq', 'profiling_names']) s.unimplemented(k, 'no profiling endpoint will be served');
   s.done();
 
   // plugins
   let dataStore: DataStoreConfig = { type: 'sqlite3', path: join(dataDir, 'datastore.sqlite3') };
-  let keyManager: KeyManagerConfig = { type: 'disk', dir: join(dataDir, 'keys') };
+  let keyManager: KeyManagerConfig = { type: 'disk', path: join(dataDir, 'keys.json') };
   let joinToken = false;
   let x509pop: X509PopConfig | undefined;
   const plugins = root.section('plugins');
@@ -209,6 +235,13 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
         dataStore = { type: 'sqlite3', path: conn === undefined ? join(dataDir, 'datastore.sqlite3') : resolve(baseDir, conn) };
       } else if (type === 'postgres') {
         if (conn === undefined) p.add(`plugins.DataStore.sql.plugin_data.connection_string`, line, 'is required for postgres');
+        else {
+          try {
+            parsePgConnectionString(conn);
+          } catch (e) {
+            p.add('plugins.DataStore.sql.plugin_data.connection_string', pd?.lineOf('connection_string') ?? line, (e as Error).message.replace(/^datastore: postgres connection_string: /, ''));
+          }
+        }
         dataStore = { type: 'postgres', connectionString: conn ?? '', maxOpenConns, maxIdleConns, connMaxLifetimeMs };
       } else {
         p.add('plugins.DataStore.sql.plugin_data.database_type', line, `unsupported database_type "${type}" (use sqlite3 or postgres)`);
@@ -219,7 +252,7 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
       if (label === 'memory') keyManager = { type: 'memory' };
       else if (label === 'disk') {
         const kp = pd?.string('keys_path');
-        keyManager = { type: 'disk', dir: kp === undefined ? join(dataDir, 'keys') : resolve(baseDir, kp) };
+        keyManager = { type: 'disk', path: kp === undefined ? join(dataDir, 'keys.json') : resolve(baseDir, kp) };
       } else p.add(`plugins.KeyManager.${label}`, line, 'unknown KeyManager plugin (supported: disk, memory)');
       pd?.done();
     }
@@ -250,18 +283,24 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
     }
     plugins.done();
   }
+  // As SPIRE: metrics only where `telemetry { Prometheus { ... } }` asks, on its host (SPIRE's
+  // default "localhost") and port (SPIRE's default 0: any free port, logged at start).
   const telemetry = root.section('telemetry');
-  let metrics: ServerConfig['metrics'] = { host: '0.0.0.0', port: SERVER_DEFAULTS.metricsPort };
+  let metrics: ServerConfig['metrics'];
   if (telemetry !== undefined) {
     const prom = telemetry.section('Prometheus') ?? telemetry.section('prometheus');
     if (prom !== undefined) {
-      const port = prom.number('port', { integer: true, min: 0, max: 65535 }) ?? SERVER_DEFAULTS.metricsPort;
-      metrics = { host: prom.string('host') ?? '0.0.0.0', port };
+      const port = prom.number('port', { integer: true, min: 0, max: 65535 }) ?? 0;
+      metrics = { host: prom.string('host') ?? SERVER_DEFAULTS.metricsHost, port };
       prom.done();
     }
     telemetry.ignore('enabled');
     const en = telemetry.bool('disabled');
     if (en === true) metrics = undefined;
+    for (const k of ['DogStatsd', 'Statsd', 'M3', 'InMem']) telemetry.unimplemented(k, `no metrics are sent to ${k} (only Prometheus is served)`);
+    for (const k of ['MetricPrefix', 'EnableTrustDomainLabel', 'EnableHostnameLabel', 'AllowedPrefixes', 'BlockedPrefixes', 'AllowedLabels', 'BlockedLabels']) {
+      telemetry.unimplemented(k, 'Prometheus metrics keep their ztwim names and labels');
+    }
     telemetry.done();
   }
   const hc = root.section('health_checks');
@@ -300,6 +339,8 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
     nodeAttestors: { joinToken, ...(x509pop === undefined ? {} : { x509pop }) },
     ...(metrics === undefined ? {} : { metrics }),
     ...(healthChecks === undefined ? {} : { healthChecks }),
+    auditLog,
+    warnings: [...p.warnings],
   });
 }
 

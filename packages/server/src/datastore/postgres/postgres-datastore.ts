@@ -3,9 +3,10 @@ import { ZtwimError, isZtwimError, silentLogger, unixSeconds, type Clock, type L
 import type { Row, SqlConn, SqlDriver, SqlValue } from '../sql/driver.ts';
 import { migrate } from '../sql/schema.ts';
 import { SqlDataStore } from '../sql/sql-datastore.ts';
+import { parsePgConnectionString, sslFallback, type PgConnectionConfig } from './connection-string.ts';
 
 export interface PostgresDataStoreOptions {
-  /** libpq-style URL or key=value string (`postgres://user@host:5432/db?sslmode=...`). */
+  /** libpq's URL (`postgres://user@host:5432/db?sslmode=...`) or keyword/value form (`dbname=db host=h sslmode=disable`). */
   readonly connectionString: string;
   /** Pool size (Go maxOpenConns); 0 or omitted = 100. */
   readonly maxOpenConns?: number;
@@ -95,18 +96,18 @@ class PostgresDriver implements SqlDriver {
   private readonly guarded = new WeakSet<pg.PoolClient>();
   private readonly logger: Logger;
 
-  constructor(opts: PostgresDataStoreOptions) {
+  constructor(opts: PostgresDataStoreOptions, conn: PgConnectionConfig) {
     const max = opts.maxOpenConns !== undefined && opts.maxOpenConns > 0 ? Math.floor(opts.maxOpenConns) : 100;
     this.maxIdle = Math.max(0, Math.floor(opts.maxIdleConns ?? 2));
     this.logger = opts.logger ?? silentLogger();
     const lifetime = opts.connMaxLifetimeMs ?? 0;
     this.pool = new pg.Pool({
-      connectionString: opts.connectionString,
+      ...poolConnection(conn),
       max,
       // Idle connections beyond maxIdleConns are closed on release (see withClient); the ones kept
       // are closed after a minute without use.
       idleTimeoutMillis: 60_000,
-      connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? conn.connectionTimeoutMillis ?? 10_000,
       ...(lifetime > 0 ? { maxLifetimeSeconds: Math.max(1, Math.ceil(lifetime / 1000)) } : {}),
     });
     // An idle client whose server went away emits 'error' on the pool; without a listener node
@@ -194,7 +195,8 @@ export class PostgresDataStore extends SqlDataStore {
     if (typeof opts.connectionString !== 'string' || opts.connectionString === '') {
       throw new ZtwimError('ERR_CONFIG', 'datastore: postgres connection string is empty');
     }
-    const driver = new PostgresDriver(opts);
+    const conn = await withSslFallback(parsePgConnectionString(opts.connectionString), opts.connectTimeoutMs ?? 10_000);
+    const driver = new PostgresDriver(opts, conn);
     try {
       await migrate(driver, unixSeconds(opts.clock.now()), 'postgres database', opts.disableMigration === true);
     } catch (e) {
@@ -202,5 +204,26 @@ export class PostgresDataStore extends SqlDataStore {
       throw mapError(e);
     }
     return new PostgresDataStore(driver, opts);
+  }
+}
+
+/** The pool's connection options (everything but the sslmode, already turned into `ssl`). */
+function poolConnection(conn: PgConnectionConfig): pg.PoolConfig {
+  const { sslmode: _mode, ...rest } = conn;
+  return rest;
+}
+
+/** libpq's second attempt for sslmode allow/prefer, decided once with a probe connection. */
+async function withSslFallback(conn: PgConnectionConfig, timeoutMs: number): Promise<PgConnectionConfig> {
+  if (conn.sslmode !== 'allow' && conn.sslmode !== 'prefer') return conn;
+  const probe = new pg.Client({ ...poolConnection(conn), connectionTimeoutMillis: conn.connectionTimeoutMillis ?? timeoutMs });
+  try {
+    await probe.connect();
+    return conn;
+  } catch (e) {
+    const ssl = sslFallback(conn, e);
+    return ssl === undefined ? conn : { ...conn, ssl };
+  } finally {
+    await probe.end().catch(() => undefined);
   }
 }

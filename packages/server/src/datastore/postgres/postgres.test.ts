@@ -87,6 +87,28 @@ describe('PostgresDataStore', () => {
     });
   });
 
+  it("opens with SPIRE's documented keyword/value connection_string (quoted options, sslmode=disable and libpq's default prefer)", async () => {
+    const u = new URL(await freshSchema(admin, url, 'kv'));
+    const schema = /search_path=(\S+)/.exec(u.searchParams.get('options') ?? '')?.[1] ?? '';
+    for (const ssl of ['sslmode=disable', '']) {
+      // the test cluster has no TLS: prefer falls back to a plain connection as libpq does
+      const connectionString = `dbname=${u.pathname.slice(1)} user=${decodeURIComponent(u.username)} host=${u.hostname} port=${u.port} ${ssl} options='-c search_path=${schema}'`;
+      const ds = await PostgresDataStore.open({ connectionString, clock: systemClock, random: cryptoRandom });
+      try {
+        await ds.createEntry({ spiffeId: `spiffe://example.org/kv${ssl.length}`, parentId: 'spiffe://example.org/a', selectors: [{ type: 'kv', value: ssl }] });
+      } finally {
+        await ds.close();
+      }
+    }
+    const c = new pg.Client({ connectionString: u.toString() });
+    await c.connect();
+    try {
+      assert.equal(Number((await c.query('SELECT count(*) AS n FROM registered_entries')).rows[0].n), 2);
+    } finally {
+      await c.end();
+    }
+  });
+
   it('fails to open with ERR_UNAVAILABLE when nothing listens', async () => {
     await assert.rejects(
       PostgresDataStore.open({
