@@ -13,6 +13,8 @@ export {
 } from './rpc/client-transport.ts';
 export type { GrpcClientTransport, GrpcClientOptions, TcpGrpcTransportOptions } from './rpc/client-transport.ts';
 export { bindGrpcServer, startGrpcServer } from './rpc/grpc-server.ts';
+export { acceptAnyAuthority, acceptedSocketOf } from './rpc/authority-layer.ts';
+export type { AuthorityLayerOptions } from './rpc/authority-layer.ts';
 export type {
   StartGrpcServerOptions,
   GrpcServer,

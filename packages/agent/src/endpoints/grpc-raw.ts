@@ -6,10 +6,13 @@
 // responses for errors before the first message, percent-encoded grpc-message.
 import * as fs from 'node:fs/promises';
 import * as http2 from 'node:http2';
+import type * as net from 'node:net';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import {
   GRPC_OK_HEADERS,
+  acceptAnyAuthority,
+  acceptedSocketOf,
   bindGrpcServer,
   collectRequestBody,
   encodeGrpcMessage,
@@ -67,8 +70,8 @@ export interface RawGrpcServerOptions<P> {
   readonly methods: readonly RawMethod<P>[];
   /** Runs before every call of a method for which `guard` returns an error: the call fails with it. */
   readonly guard?: (method: DescMethod, header: http2.IncomingHttpHeaders) => ConnectError | undefined;
-  /** Computed once per connection, when it is accepted. */
-  readonly sessionValue: (session: http2.ServerHttp2Session) => P;
+  /** Computed once per connection, with its Unix socket, when it is accepted. */
+  readonly sessionValue: (socket: net.Socket) => P;
   /** Largest accepted request message (default 4 MiB). */
   readonly readMaxBytes?: number;
   readonly onError?: (err: Error) => void;
@@ -93,9 +96,15 @@ export async function startRawGrpcServer<P>(o: RawGrpcServerOptions<P>): Promise
   const active = new Set<AbortController>();
   let shuttingDown = false;
 
+  // Taken at accept (the session starts only once the authority layer has seen the first request).
+  const atAccept = new WeakMap<net.Socket, { v: P }>();
   const valueOf = (session: http2.ServerHttp2Session): P => {
     let v = values.get(session);
-    if (v === undefined) { v = { v: o.sessionValue(session) }; values.set(session, v); }
+    if (v === undefined) {
+      const socket = acceptedSocketOf(session);
+      v = (socket === undefined ? undefined : atAccept.get(socket)) ?? { v: o.sessionValue(socket ?? (session.socket as net.Socket)) };
+      values.set(session, v);
+    }
     return v.v;
   };
 
@@ -237,6 +246,11 @@ export async function startRawGrpcServer<P>(o: RawGrpcServerOptions<P>): Promise
   };
 
   const server = http2.createServer({});
+  acceptAnyAuthority(server, {
+    onAccept: (socket) => {
+      try { atAccept.set(socket, { v: o.sessionValue(socket) }); } catch (e) { onError(e instanceof Error ? e : new Error(String(e))); }
+    },
+  });
   server.on('stream', onStream);
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on('session', (s: http2.ServerHttp2Session) => {

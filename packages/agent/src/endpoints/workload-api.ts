@@ -3,7 +3,6 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type * as http2 from 'node:http2';
-import type { Socket } from 'node:net';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { create, toBinary, type DescMethod } from '@bufbuild/protobuf';
 import {
@@ -222,9 +221,9 @@ export async function startWorkloadEndpoint(o: WorkloadEndpointOptions): Promise
     mode: 0o777,
     methods: workloadMethods(o.cache, o.logger),
     guard: headerCheck,
-    sessionValue: (session) => {
+    sessionValue: (socket) => {
       try {
-        return o.tracker.track(session.socket as unknown as Socket);
+        return o.tracker.track(socket);
       } catch (e) {
         return e instanceof Error ? e : new Error(String(e));
       }

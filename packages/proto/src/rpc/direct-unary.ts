@@ -26,6 +26,7 @@ import {
 } from '@connectrpc/connect';
 import { setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethod, type DescService, type Message, type MessageShape } from '@bufbuild/protobuf';
+import { acceptedSocketOf } from './authority-layer.ts';
 import { CallAbort } from './call-abort.ts';
 import { encodingOf } from './encoded.ts';
 import { GRPC_OK_HEADERS, collectRequestBody, fetchHeaders, grpcFrame, grpcPrefix, isGrpcProtoContentType, parseGrpcTimeout, unaryRequestPayload } from './grpc-wire.ts';
@@ -177,7 +178,7 @@ export function directUnary(specs: ReadonlyMap<string, UnarySpec>, o: DirectUnar
   const values = new WeakMap<http2.ServerHttp2Session, GrpcConnection>();
   const connectionOf = (session: http2.ServerHttp2Session): GrpcConnection => {
     let c = values.get(session);
-    if (c === undefined) values.set(session, (c = { session, socket: session.socket }));
+    if (c === undefined) values.set(session, (c = { session, socket: acceptedSocketOf(session) ?? session.socket }));
     return c;
   };
 

@@ -8,6 +8,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import type { ConnectRouter, ContextValues, Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { acceptAnyAuthority, acceptedSocketOf } from './authority-layer.ts';
 import { directUnary, recordingRouter, type GrpcConnection, type UnarySpec } from './direct-unary.ts';
 
 export type { GrpcConnection } from './direct-unary.ts';
@@ -115,11 +116,15 @@ function listen(server: net.Server, l: GrpcListen): Promise<void> {
 
 /**
  * Listens on `l`: a stale Unix socket file is replaced and a live one refused, the socket gets its
- * mode (the server is closed and the file removed if that fails). Shared by startGrpcServer and
- * the agent's Workload API server.
+ * mode (the server is closed and the file removed if that fails). On a Unix socket, connections go
+ * through the authority layer (authority-layer.ts: grpc-java's socket-path `:authority`) before
+ * node:http2 sees them. Shared by startGrpcServer and the agent's Workload API server.
  */
 export async function bindGrpcServer(server: net.Server, l: GrpcListen): Promise<GrpcServerAddress> {
-  if (isUnix(l)) await prepareSocketPath(l.path);
+  if (isUnix(l)) {
+    acceptAnyAuthority(server);
+    await prepareSocketPath(l.path);
+  }
   await listen(server, l);
   if (isUnix(l)) {
     if (l.mode !== undefined) {
@@ -162,7 +167,8 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
       contextValues: (req) => {
         const r = req as http2.Http2ServerRequest;
         const session = r.stream.session;
-        return contextValues({ session: session as http2.ServerHttp2Session, socket: session?.socket ?? r.socket });
+        const socket = (session === undefined ? undefined : acceptedSocketOf(session)) ?? session?.socket ?? r.socket;
+        return contextValues({ session: session as http2.ServerHttp2Session, socket });
       },
     }),
   });
