@@ -219,6 +219,9 @@ async function startColumn(col: Column, root: string): Promise<Running> {
     trustDomain: TD,
     dataDir: join(sdir, 'data'),
     settings: { log_level: 'WARN', ca_key_type: 'ec-p256', jwt_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h', default_jwt_svid_ttl: '5m' },
+    // ztwim's server serves Prometheus on 9402 unless told otherwise: a free port instead, so the
+    // bench runs beside another ztwim server.
+    ...(col.server === 'spire' ? {} : { trailer: `telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = ${await freePort()}\n  }\n}\n` }),
   }));
   const adminSocket = join(sdir, 'admin.sock');
   const server = col.server === 'spire'
