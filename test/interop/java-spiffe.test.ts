@@ -14,6 +14,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { FLAG, FRAME, RawH2Client, frame } from '../../packages/proto/src/testing/raw-h2-client.ts';
+import type { EncodeField } from '../../packages/proto/src/rpc/hpack.ts';
 import { javaProbe, ZTWIM_BIN } from './lib/peers.ts';
 import { freePort } from './lib/spire-admin.ts';
 import { startSpireAgent, type SpireAgent } from './lib/spire-agent.ts';
@@ -159,7 +161,42 @@ describe('java-spiffe 0.8.17 against ztwim up', () => {
     });
     assertProbe(run, me, 10_000);
   });
+
+  it('every :authority shape seen in the wild reaches the Workload API and the admin socket (Health/Check)', async () => {
+    const shapes: Array<string | undefined> = ['', 'localhost', join(dir.path, 'agent.sock'), 'tmp%2Fspire-agent%2Fpublic%2Fapi.sock', undefined];
+    for (const socket of [join(dir.path, 'agent.sock'), join(dir.path, 'server.sock')]) {
+      for (const authority of shapes) {
+        for (const form of ['literal', 'huffman+incremental'] as const) {
+          const h = await healthCheck(socket, authority, form);
+          assert.equal(h.get(':status'), '200', `${socket} ${String(authority)} ${form}`);
+          assert.equal(h.get('grpc-status'), '0', `${socket} ${String(authority)} ${form}: ${h.get('grpc-message')}`);
+        }
+      }
+    }
+  });
 });
+
+/** grpc.health.v1.Health/Check over raw frames, with `authority` as `:authority` (undefined: none). */
+async function healthCheck(socket: string, authority: string | undefined, form: 'literal' | 'huffman+incremental'): Promise<Map<string, string>> {
+  const c = await RawH2Client.connect(socket);
+  try {
+    const fields: EncodeField[] = [
+      ...(authority === undefined ? [] : [{ name: ':authority', value: authority, kind: form === 'literal' ? 'without-indexing' as const : 'incremental' as const, huffman: form !== 'literal' }]),
+      { name: ':method', value: 'POST', kind: 'indexed' },
+      { name: ':scheme', value: 'http', kind: 'indexed' },
+      { name: ':path', value: '/grpc.health.v1.Health/Check', huffman: true },
+      { name: 'content-type', value: 'application/grpc', kind: 'incremental' },
+      { name: 'te', value: 'trailers' },
+    ];
+    const { id, result } = c.openStream();
+    c.write(Buffer.concat([c.headersFrames(id, fields, {}, 0), frame(FRAME.DATA, FLAG.END_STREAM, id, Buffer.from([0, 0, 0, 0, 0]))]));
+    const r = await result;
+    assert.equal(r.reset, undefined, `stream reset (${String(r.reset)})`);
+    return r.headers;
+  } finally {
+    c.close();
+  }
+}
 
 describe('java-spiffe 0.8.17 against a ztwim agent and a real spire-agent, both on spire-server v1.13.0', () => {
   let env: AgentEnv;
