@@ -60,7 +60,7 @@ test('GetAuthorizedEntries for an agent with no entries: an empty answer, encode
   });
 });
 
-test('federating with a trust domain without a bundle: spire-server texts, no layer name on update', async () => {
+test('federating with a trust domain without a bundle: spire-server texts, no datastore layer name', async () => {
   await withTempSqliteStore(async (ds) => {
     const svc = entryService({ dataStore: ds, trustDomain: TrustDomain.parse('example.org'), nodeSelectors: async () => [] });
     const ctx = (method: typeof EntryService.method.batchCreateEntry | typeof EntryService.method.batchUpdateEntry) => createHandlerContext({
@@ -75,7 +75,7 @@ test('federating with a trust domain without a bundle: spire-server texts, no la
     const created = await svc.batchCreateEntry!(create(BatchCreateEntryRequestSchema, {
       entries: [create(EntrySchema, { ...entry, federatesWith: ['spiffe://other.org'] }), create(EntrySchema, entry)],
     }), ctx(EntryService.method.batchCreateEntry)) as { results: Array<{ status?: { code: number; message: string }; entry?: { id: string } }> };
-    assert.equal(created.results[0]?.status?.message, 'failed to create entry: datastore-sql: unable to find federated bundle "spiffe://other.org"');
+    assert.equal(created.results[0]?.status?.message, 'failed to create entry: unable to find federated bundle "spiffe://other.org"');
     const id = created.results[1]?.entry?.id;
     assert.ok(id !== undefined && id !== '');
     const updated = await svc.batchUpdateEntry!(create(BatchUpdateEntryRequestSchema, {

@@ -231,15 +231,13 @@ export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntrySe
 
 /**
  * Entries may only federate with trust domains whose bundle the server has (as SPIRE's datastore
- * checks). The texts are spire-server's: its sqlstore names itself (`datastore-sql: `) on the
- * create path, whose error it wraps, but not on the update path, which returns the error as is.
+ * checks), with spire-server's text: no datastore layer name in it.
  */
 async function requireFederatedBundles(ds: DataStore, federatesWith: readonly string[], op: 'create' | 'update'): Promise<void> {
   for (const id of federatesWith) {
     const name = id.replace(/^spiffe:\/\//, '');
     if ((await ds.getBundle(name)) === null) {
-      const cause = `unable to find federated bundle "${id}"`;
-      throw new ConnectError(`failed to ${op} entry: ${op === 'create' ? `datastore-sql: ${cause}` : cause}`, Code.Internal);
+      throw new ConnectError(`failed to ${op} entry: unable to find federated bundle "${id}"`, Code.Internal);
     }
   }
 }
