@@ -106,7 +106,12 @@ function decide(raw: net.Socket, timeoutMs: number, handOver: (raw: net.Socket, 
     handOver(raw, new RewritingStream(raw, rewriter, out));
   };
   const onData = (chunk: Buffer): void => {
-    out.push(...rewriter.push(chunk));
+    try {
+      out.push(...rewriter.push(chunk));
+    } catch {
+      onFail(); // a fault of ours: this connection ends, the process goes on
+      return;
+    }
     if (rewriter.passthrough) { finish(); return; }
     if (rewriter.prefaceSeen && !sentSettings) {
       sentSettings = true;
@@ -140,8 +145,15 @@ class RewritingStream extends Duplex {
     this.#raw = raw;
     for (const b of first) this.push(b);
     raw.on('data', (chunk: Buffer) => {
+      let parts: Buffer[];
+      try {
+        parts = rewriter.push(chunk);
+      } catch (e) {
+        this.destroy(e instanceof Error ? e : new Error(String(e))); // a fault of ours: this connection only
+        return;
+      }
       let more = true;
-      for (const b of rewriter.push(chunk)) more = this.push(b) && more;
+      for (const b of parts) more = this.push(b) && more;
       if (!more) raw.pause();
     });
     raw.on('end', () => this.push(null));

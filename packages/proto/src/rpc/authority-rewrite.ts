@@ -41,6 +41,11 @@ const FLAG_PRIORITY = 0x20;
 const EMIT_MAX_FRAME = 16384;
 /** A header block (HEADERS + CONTINUATIONs) larger than this is not inspected. */
 const MAX_HEADER_BLOCK = 1 << 20;
+/**
+ * A frame claiming more than this is not waited for (nghttp2 refuses frames over its
+ * SETTINGS_MAX_FRAME_SIZE, 16 KiB unless raised): forwarded for nghttp2 to answer.
+ */
+const MAX_FRAME_INSPECT = 1 << 20;
 
 // nghttp2 1.61 lib/nghttp2_http.c VALID_AUTHORITY_CHARS (`@` is not allowed there, unlike
 // nghttp2_check_authority in nghttp2_helper.c; the HTTP layer uses this one).
@@ -168,6 +173,7 @@ export class AuthorityRewriter {
     while (this.#pendingLength >= FRAME_HEADER) {
       const h = this.#peek(FRAME_HEADER);
       const length = h.readUIntBE(0, 3);
+      if (length > MAX_FRAME_INSPECT) { this.#giveUp(out); return; }
       if (this.#pendingLength < FRAME_HEADER + length) return;
       const type = h[3]!;
       const flags = h[4]!;
