@@ -10,17 +10,18 @@
 // its own (see packages/proto/src/rpc/authority-layer.ts). The probe is test/interop/java, built by
 // scripts/setup-interop.sh.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FLAG, FRAME, RawH2Client, frame } from '../../packages/proto/src/testing/raw-h2-client.ts';
 import type { EncodeField } from '../../packages/proto/src/rpc/hpack.ts';
-import { javaProbe, ZTWIM_BIN } from './lib/peers.ts';
+import { javaProbe } from './lib/peers.ts';
 import { freePort } from './lib/spire-admin.ts';
 import { startSpireAgent, type SpireAgent } from './lib/spire-agent.ts';
 import { startAgentEnv, type AgentEnv } from './lib/ztwim-agent-env.ts';
 import { makeTmpDir, type TmpDir } from './lib/tmp.ts';
+import { startUp, stopUp, ztwim, type Up } from './lib/ztwim-up.ts';
 
 type Line = Record<string, unknown> & { check?: string; event?: string; ok?: boolean; error?: string };
 
@@ -119,43 +120,29 @@ function assertProbe(run: ProbeRun, expectId: string, updateWithinMs: number): v
 
 describe('java-spiffe 0.8.17 against ztwim up', () => {
   let dir: TmpDir;
-  let up: ChildProcess;
-  let out = '';
+  let up: Up;
   const me = `spiffe://example.org/user/${userInfo().username}`;
 
   before(async () => {
     javaProbe(); // fails now, naming the setup script, if the probe is not built
     dir = makeTmpDir('ztwim-java-up-');
-    up = spawn(ZTWIM_BIN, ['up', '-dataDir', join(dir.path, 'state'), '-serverPort', String(await freePort()), '-serverSocketPath', join(dir.path, 'server.sock'),
-      '-socketPath', join(dir.path, 'agent.sock'), '-oidcPort', String(await freePort()), '-metricsPort', '0'], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] });
-    up.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    up.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-    const deadline = Date.now() + 30_000;
-    while (!out.includes('Press Ctrl-C to stop.')) {
-      if (up.exitCode !== null) throw new Error(`ztwim up exited ${up.exitCode}:\n${out}`);
-      if (Date.now() > deadline) throw new Error(`ztwim up not ready after 30s:\n${out}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    up = await startUp(dir, { server: await freePort(), oidc: await freePort() });
   });
   after(async () => {
-    if (up !== undefined && up.exitCode === null) {
-      const exited = new Promise((r) => up.once('exit', r));
-      up.kill('SIGINT');
-      await exited;
-    }
+    if (up !== undefined) await stopUp(up);
     dir?.cleanup();
   });
 
   it('X509Source, JwtSource, validate, mTLS (TLS 1.2/1.3) and an X.509 update', async () => {
     const sock = join(dir.path, 'server.sock');
-    const shown = spawnSync(ZTWIM_BIN, ['server', 'entry', 'show', '-socketPath', sock, '-spiffeID', me], { encoding: 'utf8' });
+    const shown = ztwim(dir, 'server', 'entry', 'show', '-socketPath', sock, '-spiffeID', me);
     const parent = /Parent ID\s*:\s*(\S+)/.exec(shown.stdout)?.[1];
     assert.ok(parent !== undefined, shown.stdout + shown.stderr);
     const newId = 'spiffe://example.org/java/update';
     const run = await runProbe(join(dir.path, 'agent.sock'), me, {
       id: newId,
       create: () => {
-        const r = spawnSync(ZTWIM_BIN, ['server', 'entry', 'create', '-socketPath', sock, '-parentID', parent, '-spiffeID', newId, '-selector', `unix:uid:${UID}`], { encoding: 'utf8' });
+        const r = ztwim(dir, 'server', 'entry', 'create', '-socketPath', sock, '-parentID', parent, '-spiffeID', newId, '-selector', `unix:uid:${UID}`);
         assert.equal(r.status, 0, r.stdout + r.stderr);
       },
     });
