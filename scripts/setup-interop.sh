@@ -5,6 +5,8 @@
 #   apt:  openssl pebble postgresql          (apt-get update only when something is missing)
 #   pip:  spiffe (py-spiffe) PyJWT cryptography
 #   go:   module downloads for every test/interop/*/go.mod (GOSUMDB=off: the checksum DB is unreachable)
+#   java: java-spiffe 0.8.17 probe (test/interop/java, Maven; deps in ~/.m2) built into
+#         ${ZTWIM_CACHE:-~/.cache/ztwim}/java-probe/<hash of its sources>/ (apt: openjdk-17-jdk-headless maven if missing)
 #   SPIRE v1.13.0 spire-server + spire-agent + oidc-discovery-provider built from test/interop/spire (the proxy refuses
 #         `go install ...@v1.13.0`), into ${ZTWIM_CACHE:-~/.cache/ztwim}/spire-v1.13.0/bin/
 #         (ZTWIM_SKIP_SPIRE=1 skips this step)
@@ -89,6 +91,26 @@ for mod in "$ROOT"/test/interop/*/go.mod; do
   log "go: downloading modules for $rel"
   (cd "$dir" && go mod download)
 done
+
+# ---- java --------------------------------------------------------------------------------------
+if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
+  log "java: installing openjdk-17-jdk-headless maven"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends openjdk-17-jdk-headless maven >/dev/null
+fi
+log "java: $(java -version 2>&1 | head -1); $(mvn -v 2>/dev/null | head -1 | sed 's/\x1b\[[0-9;]*m//g')"
+# The key must match javaProbe() in test/interop/lib/peers.ts: sha256 over each file of pom.xml and
+# src/ (sorted paths), as path NUL content, first 16 hex digits.
+JAVA_DIR="$ROOT/test/interop/java"
+JAVA_KEY="$(cd "$JAVA_DIR" && find pom.xml src -type f | LC_ALL=C sort | while IFS= read -r f; do printf '%s\0' "$f"; cat "$f"; done | sha256sum | cut -c1-16)"
+JAVA_OUT="$CACHE/java-probe/$JAVA_KEY"
+if [ -f "$JAVA_OUT/java-spiffe-probe.jar" ]; then
+  log "java: probe already built in $JAVA_OUT"
+else
+  log "java: building the java-spiffe probe into $JAVA_OUT"
+  (cd "$JAVA_DIR" && mvn -B -q -Dprobe.build.dir="$JAVA_OUT" package) || die "java: mvn package failed"
+fi
 
 # ---- SPIRE -------------------------------------------------------------------------------------
 if [ "${ZTWIM_SKIP_SPIRE:-0}" = 1 ]; then

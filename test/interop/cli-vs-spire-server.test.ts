@@ -429,6 +429,20 @@ describe(`ztwim server CLI vs spire-server CLI (${kind === 'spire' ? 'real SPIRE
     await same(['bundle', 'list']);
   });
 
+  it('federating with a trust domain without a bundle: spire-server\'s texts, no datastore layer name', async () => {
+    const sid = 'spiffe://example.org/nofed';
+    const base = ['-parentID', 'spiffe://example.org/p', '-spiffeID', sid, '-selector', 'unix:uid:91'];
+    const c = await ours(['entry', 'create', ...base, '-federatesWith', 'spiffe://other.org']);
+    assert.equal(c.status, 1);
+    assert.match(c.stderr, /msg: "failed to create entry: unable to find federated bundle \\?"spiffe:\/\/other\.org\\?""\)/, c.stderr);
+    assert.equal((await real(['entry', 'create', ...base])).status, 0);
+    const id = (await entryIds(sid))[0] as string;
+    const u = await same(['entry', 'update', '-entryID', id, ...base, '-federatesWith', 'spiffe://other.org'], undefined, normRevision);
+    assert.equal(u.status, 1);
+    assert.match(u.stderr, /msg: "failed to update entry: unable to find federated bundle \\?"spiffe:\/\/other\.org\\?""\)/, u.stderr);
+    await deleteAll(sid);
+  });
+
   it('bundle delete -mode restrict|dissociate|delete with entries federating with the bundle', async () => {
     const pemFile = srv.dir.write('fedmode.pem', (await real(['bundle', 'show'])).stdout);
     const fed = 'spiffe://fedmode.org';

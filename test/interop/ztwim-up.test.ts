@@ -2,7 +2,7 @@
 // SPIFFE clients (py-spiffe, the real spire-agent CLI) and ztwim's own CLI fetch identities from
 // it; a second `ztwim up` reuses the same CA and entries; Ctrl-C stops it cleanly.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,42 +11,7 @@ import { readFileSync } from 'node:fs';
 import { goBuild, INTEROP_DIR, libFile, python, spireAgentBin, ZTWIM_BIN, ztwimNodeFlags } from './lib/peers.ts';
 import { freePort } from './lib/spire-admin.ts';
 import { makeTmpDir, type TmpDir } from './lib/tmp.ts';
-
-interface Up {
-  child: ChildProcess;
-  out: () => string;
-}
-
-async function startUp(dir: TmpDir, ports: { server: number; oidc: number }): Promise<Up> {
-  // The command itself, as `npx ztwim up` runs it: its shebang picks node and the V8 flags.
-  const child = spawn(
-    ZTWIM_BIN,
-    ['up', '-dataDir', join(dir.path, 'state'), '-serverPort', String(ports.server), '-serverSocketPath', join(dir.path, 'server.sock'), '-socketPath', join(dir.path, 'agent.sock'), '-oidcPort', String(ports.oidc), '-metricsPort', '0', '-agentMetricsPort', '0'],
-    { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 30_000;
-  while (!out.includes('Press Ctrl-C to stop.')) {
-    if (child.exitCode !== null) throw new Error(`ztwim up exited ${child.exitCode}:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`ztwim up not ready after 30s:\n${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { child, out: () => out };
-}
-
-async function stopUp(up: Up): Promise<number | null> {
-  if (up.child.exitCode !== null) return up.child.exitCode;
-  const exited = new Promise<number | null>((r) => up.child.once('exit', (code) => r(code)));
-  up.child.kill('SIGINT');
-  return exited;
-}
-
-function ztwim(dir: TmpDir, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(ZTWIM_BIN, args, { cwd: dir.path, encoding: 'utf8', timeout: 20_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { startUp, stopUp, ztwim, type Up } from './lib/ztwim-up.ts';
 
 describe('ztwim up: one command, identities at once', () => {
   let dir: TmpDir;

@@ -14,6 +14,8 @@ export {
 export type { GrpcClientTransport, GrpcClientOptions, TcpGrpcTransportOptions } from './rpc/client-transport.ts';
 export { bindGrpcServer, startGrpcServer } from './rpc/grpc-server.ts';
 export { guardConnections } from './rpc/connection-guard.ts';
+export { acceptAnyAuthority, acceptedSocketOf } from './rpc/authority-layer.ts';
+export type { AuthorityLayerOptions } from './rpc/authority-layer.ts';
 export type {
   ConnectionLimits,
   GuardCloseReason,

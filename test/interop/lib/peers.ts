@@ -173,3 +173,34 @@ export function libFile(name: string): string {
   if (!existsSync(p)) throw new Error(`missing interop helper ${p}`);
   return p;
 }
+
+/** Files under `dir` (relative, `/`-separated), recursively. */
+function filesUnder(root: string, rel: string): string[] {
+  const p = join(root, rel);
+  if (!statSync(p).isDirectory()) return [rel];
+  return readdirSync(p).flatMap((n) => filesUnder(root, `${rel}/${n}`));
+}
+
+/**
+ * The java-spiffe probe (test/interop/java) built by scripts/setup-interop.sh: its class path and
+ * main class, for `java -cp`. The build is keyed by a hash of pom.xml and src/ (the same key the
+ * script computes), so a changed probe is never run stale. Throws PeerMissingError when java or
+ * the build is missing.
+ */
+export function javaProbe(): { java: string; classPath: string; mainClass: string } {
+  const java = requireTool('java');
+  const dir = join(INTEROP_DIR, 'java');
+  const files = ['pom.xml', ...filesUnder(dir, 'src')].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const h = createHash('sha256');
+  for (const f of files) {
+    h.update(f);
+    h.update(Buffer.from([0]));
+    h.update(readFileSync(join(dir, f)));
+  }
+  const out = join(cacheDir(), 'java-probe', h.digest('hex').slice(0, 16));
+  const jar = join(out, 'java-spiffe-probe.jar');
+  if (!existsSync(jar) || !existsSync(join(out, 'lib'))) {
+    throw new PeerMissingError('java-spiffe probe', `${jar} (with lib/) not built`);
+  }
+  return { java, classPath: `${jar}:${join(out, 'lib', '*')}`, mainClass: 'ztwim.interop.Probe' };
+}

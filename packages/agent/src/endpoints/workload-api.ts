@@ -256,24 +256,24 @@ export async function startWorkloadEndpoint(o: WorkloadEndpointOptions): Promise
   // One pinned caller per connection, taken when the connection is accepted, as SPIRE's
   // peertracker does: what the caller runs later (exec of another binary, pid reuse) is compared
   // against what it ran when it connected, not when it sent its first request.
-  const callers = new WeakMap<object, Caller>();
+  const callers = new WeakMap<Socket, Caller>();
   return startGrpcServer({
     listen: { path: o.socketPath, mode: 0o777 },
     routes: workloadRoutes(o.cache, o.logger),
     // No error-mapping interceptor: every handler here throws ConnectErrors already (anything else
     // is Internal), and on server streams it costs a generator layer per call.
     interceptors: [securityHeaderInterceptor],
-    onConnection: (conn) => {
+    onAccept: (socket) => {
       let caller: Caller;
       try {
-        caller = o.attestor.track(conn.socket as unknown as Socket);
+        caller = o.attestor.track(socket);
       } catch (e) {
         caller = e instanceof Error ? e : new Error(String(e));
       }
-      callers.set(conn, caller);
+      callers.set(socket, caller);
     },
     // node:http2 joins repeated values with ", ", so a repeated header is refused too.
-    contextValues: (conn, headers) => createContextValues().set(callerKey, callers.get(conn)).set(securityHeaderKey, headers['workload.spiffe.io'] === 'true'),
+    contextValues: (conn, headers) => createContextValues().set(callerKey, callers.get(conn.socket as Socket)).set(securityHeaderKey, headers['workload.spiffe.io'] === 'true'),
     readMaxBytes: 4 << 20,
     ...(o.limits === undefined ? {} : { limits: o.limits }),
     onConnectionError: (err) => o.logger.debug({ err }, 'workload api connection error'),

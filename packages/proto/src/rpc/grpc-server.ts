@@ -9,6 +9,7 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import type { ConnectRouter, ContextValues, Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { acceptAnyAuthority, acceptedSocketOf } from './authority-layer.ts';
 import { guardConnections, DEFAULT_FIRST_REQUEST_MS, type ConnectionLimits, type GuardCloseReason } from './connection-guard.ts';
 import { directCalls, emptyRoutes, recordingRouter, type GrpcConnection } from './direct-calls.ts';
 
@@ -46,11 +47,11 @@ export interface StartGrpcServerOptions {
    */
   readonly contextValues?: (conn: GrpcConnection, headers: http2.IncomingHttpHeaders) => ContextValues;
   /**
-   * Called once per connection as it is accepted (before any call is read), with the same object
-   * `contextValues` later gets for each of its calls: e.g. to pin the peer process of a Unix
-   * socket connection (SPIRE's peertracker) and remember it for that connection.
+   * Unix listens: called with each connection's socket as it is accepted, before anything is read
+   * from it; `contextValues` later gets the same socket as `conn.socket` for each of its calls.
+   * E.g. to pin the peer process (SPIRE's peertracker) and remember it for that connection.
    */
-  readonly onConnection?: (conn: GrpcConnection) => void;
+  readonly onAccept?: (socket: net.Socket) => void;
   /** Server interceptors, run around every handler. */
   readonly interceptors?: Interceptor[];
   readonly readMaxBytes?: number;
@@ -139,11 +140,15 @@ function listen(server: net.Server, l: GrpcListen): Promise<void> {
 
 /**
  * Listens on `l`: a stale Unix socket file is replaced and a live one refused, the socket gets its
- * mode (the server is closed and the file removed if that fails). Shared by startGrpcServer and
- * the agent's Workload API server.
+ * mode (the server is closed and the file removed if that fails). On a Unix socket, connections go
+ * through the authority layer (authority-layer.ts: grpc-java's socket-path `:authority`) before
+ * node:http2 sees them. Shared by startGrpcServer and the agent's Workload API server.
  */
 export async function bindGrpcServer(server: net.Server, l: GrpcListen): Promise<GrpcServerAddress> {
-  if (isUnix(l)) await prepareSocketPath(l.path);
+  if (isUnix(l)) {
+    acceptAnyAuthority(server);
+    await prepareSocketPath(l.path);
+  }
   await listen(server, l);
   if (isUnix(l)) {
     if (l.mode !== undefined) {
@@ -173,7 +178,9 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
   const connections = new WeakMap<http2.ServerHttp2Session, GrpcConnection>();
   const connectionOf = (session: http2.ServerHttp2Session): GrpcConnection => {
     let c = connections.get(session);
-    if (c === undefined) connections.set(session, (c = { session, socket: session.socket }));
+    // On a Unix socket the accepted socket itself (SO_PEERCRED), also where the authority layer
+    // hands node:http2 a rewriting stream in its place.
+    if (c === undefined) connections.set(session, (c = { session, socket: acceptedSocketOf(session) ?? session.socket }));
     return c;
   };
   const recorded = emptyRoutes();
@@ -239,19 +246,23 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
 
   const onConnectionError = opts.onConnectionError ?? ((): void => {});
   const sessions = new Set<http2.ServerHttp2Session>();
-  const onConnection = opts.onConnection;
   server.on('session', (s: http2.ServerHttp2Session) => {
     sessions.add(s);
     s.on('close', () => sessions.delete(s));
     s.on('error', onConnectionError);
-    if (onConnection !== undefined) {
-      try {
-        onConnection(connectionOf(s));
-      } catch (e) {
-        onConnectionError(e instanceof Error ? e : new Error(String(e)));
-      }
-    }
   });
+  const onAccept = opts.onAccept;
+  if (onAccept !== undefined && isUnix(l)) {
+    acceptAnyAuthority(server, {
+      onAccept: (socket) => {
+        try {
+          onAccept(socket);
+        } catch (e) {
+          onConnectionError(e instanceof Error ? e : new Error(String(e)));
+        }
+      },
+    });
+  }
   server.on('sessionError', onConnectionError);
 
   const address = await bindGrpcServer(server, l);

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createContextValues, createHandlerContext } from '@connectrpc/connect';
-import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
-import { EntryService, GetAuthorizedEntriesResponseSchema, encodingOf } from '@ztwim/proto';
+import { BatchCreateEntryRequestSchema, BatchUpdateEntryRequestSchema, EntrySchema, EntryService, GetAuthorizedEntriesResponseSchema, SPIFFEIDSchema, SelectorSchema, encodingOf } from '@ztwim/proto';
 import { withTempSqliteStore } from '../datastore/sqlite/temp-store.test-util.ts';
 import { callerKey } from './caller.ts';
 import { entryService } from './entry-service.ts';
@@ -57,5 +57,31 @@ test('GetAuthorizedEntries for an agent with no entries: an empty answer, encode
     const res = await svc.getAuthorizedEntries!({} as never, ctx);
     assert.equal(encodingOf(res as never)?.length, 0);
     assert.equal(toBinary(GetAuthorizedEntriesResponseSchema, res as never).length, 0);
+  });
+});
+
+test('federating with a trust domain without a bundle: spire-server texts, no datastore layer name', async () => {
+  await withTempSqliteStore(async (ds) => {
+    const svc = entryService({ dataStore: ds, trustDomain: TrustDomain.parse('example.org'), nodeSelectors: async () => [] });
+    const ctx = (method: typeof EntryService.method.batchCreateEntry | typeof EntryService.method.batchUpdateEntry) => createHandlerContext({
+      service: EntryService, method, protocolName: 'grpc', requestMethod: 'POST', url: 'http://x/',
+      contextValues: createContextValues().set(callerKey, { local: true, admin: true, remoteAddress: '' }),
+    });
+    const entry = {
+      spiffeId: create(SPIFFEIDSchema, { trustDomain: 'example.org', path: '/w' }),
+      parentId: create(SPIFFEIDSchema, { trustDomain: 'example.org', path: '/p' }),
+      selectors: [create(SelectorSchema, { type: 'unix', value: 'uid:1' })],
+    };
+    const created = await svc.batchCreateEntry!(create(BatchCreateEntryRequestSchema, {
+      entries: [create(EntrySchema, { ...entry, federatesWith: ['spiffe://other.org'] }), create(EntrySchema, entry)],
+    }), ctx(EntryService.method.batchCreateEntry)) as { results: Array<{ status?: { code: number; message: string }; entry?: { id: string } }> };
+    assert.equal(created.results[0]?.status?.message, 'failed to create entry: unable to find federated bundle "spiffe://other.org"');
+    const id = created.results[1]?.entry?.id;
+    assert.ok(id !== undefined && id !== '');
+    const updated = await svc.batchUpdateEntry!(create(BatchUpdateEntryRequestSchema, {
+      entries: [create(EntrySchema, { ...entry, id, federatesWith: ['spiffe://other.org'] })],
+    }), ctx(EntryService.method.batchUpdateEntry)) as { results: Array<{ status?: { code: number; message: string } }> };
+    assert.equal(updated.results[0]?.status?.code, 13);
+    assert.equal(updated.results[0]?.status?.message, 'failed to update entry: unable to find federated bundle "spiffe://other.org"');
   });
 });

@@ -229,12 +229,15 @@ export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntrySe
   };
 }
 
-/** Entries may only federate with trust domains whose bundle the server has (as SPIRE's datastore checks). */
+/**
+ * Entries may only federate with trust domains whose bundle the server has (as SPIRE's datastore
+ * checks), with spire-server's text: no datastore layer name in it.
+ */
 async function requireFederatedBundles(ds: DataStore, federatesWith: readonly string[], op: 'create' | 'update'): Promise<void> {
   for (const id of federatesWith) {
     const name = id.replace(/^spiffe:\/\//, '');
     if ((await ds.getBundle(name)) === null) {
-      throw new ConnectError(`failed to ${op} entry: datastore-sql: unable to find federated bundle "${id}"`, Code.Internal);
+      throw new ConnectError(`failed to ${op} entry: unable to find federated bundle "${id}"`, Code.Internal);
     }
   }
 }
