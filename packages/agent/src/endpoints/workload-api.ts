@@ -15,6 +15,7 @@ import { isZtwimError, type Logger } from '@ztwim/core';
 import type { PeerTracker, TrackedPeer } from '../attestation/workload/peer-tracker.ts';
 import type { Selector } from '../attestation/workload/workload-attestor.ts';
 import { entrySpiffeId, type CacheManager } from '../manager/cache-manager.ts';
+import { awaitCache, checkJwtSvidRequest, checkValidateRequest } from './workload-checks.ts';
 import { EncodedMessage, serverStream, startRawGrpcServer, unary, type RawCallContext, type RawMethod } from './grpc-raw.ts';
 
 export interface WorkloadEndpointOptions {
@@ -141,13 +142,14 @@ export function workloadMethods(cache: CacheManager, logger: Logger): RawMethod<
   return [
     serverStream(W.fetchX509SVID, async function* (_req, ctx: Ctx) {
       const sels = await selectorsOf(ctx);
+      await awaitCache(cache, sels, 'svids', ctx.signal);
       yield x509Response(sels);
       for await (const _ of changes(cache, ctx.signal)) {
         try { yield x509Response(sels); } catch (e) { logger.debug({ err: e }, 'x509 stream update failed'); throw e; }
       }
     }),
     serverStream(W.fetchX509Bundles, async function* (_req, ctx: Ctx) {
-      await selectorsOf(ctx);
+      await awaitCache(cache, await selectorsOf(ctx), 'entries', ctx.signal);
       let last = x509Bundles(cache);
       yield { bundles: Object.fromEntries(last), crl: [] };
       for await (const _ of changes(cache, ctx.signal)) {
@@ -158,7 +160,7 @@ export function workloadMethods(cache: CacheManager, logger: Logger): RawMethod<
       }
     }),
     serverStream(W.fetchJWTBundles, async function* (_req, ctx: Ctx) {
-      await selectorsOf(ctx);
+      await awaitCache(cache, await selectorsOf(ctx), 'entries', ctx.signal);
       let last = jwtBundles(cache);
       yield { bundles: Object.fromEntries(last) };
       for await (const _ of changes(cache, ctx.signal)) {
@@ -169,8 +171,9 @@ export function workloadMethods(cache: CacheManager, logger: Logger): RawMethod<
       }
     }),
     unary(W.fetchJWTSVID, async (req, ctx: Ctx) => {
-      if (req.audience.length === 0) throw new ConnectError('audience must be specified', Code.InvalidArgument);
+      checkJwtSvidRequest(req);
       const sels = await selectorsOf(ctx);
+      await awaitCache(cache, sels, 'entries', ctx.signal);
       let ids: Entry[] = cache.identitiesFor(sels).map((i) => i.entry);
       if (req.spiffeId !== '') ids = ids.filter((e) => entrySpiffeId(e) === req.spiffeId);
       if (ids.length === 0) throw new ConnectError('no identity issued', Code.PermissionDenied);
@@ -185,9 +188,9 @@ export function workloadMethods(cache: CacheManager, logger: Logger): RawMethod<
       }
       return { svids };
     }),
-    unary(W.validateJWTSVID, async (req) => {
-      if (req.audience === '') throw new ConnectError('audience must be specified', Code.InvalidArgument);
-      if (req.svid === '') throw new ConnectError('svid must be specified', Code.InvalidArgument);
+    unary(W.validateJWTSVID, async (req, ctx: Ctx) => {
+      checkValidateRequest(req);
+      await awaitCache(cache, [], 'entries', ctx.signal);
       const set = new JwtBundleSet([...jwtBundles(cache)].map(([td, j]) => JwtBundle.parse(TrustDomain.parse(td.replace(/^spiffe:\/\//, '')), j)));
       try {
         const svid = await parseAndValidateJwtSvid(req.svid, set, [req.audience]);
