@@ -4,54 +4,12 @@
 // data dir without a token, and stops with exit 0 on SIGTERM. A malformed agent.conf is refused
 // naming the key and line.
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ZTWIM_BIN as ZTWIM } from '../interop/lib/peers.ts';
 import { freePort } from '../interop/lib/spire-admin.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
-
-interface Proc { child: ChildProcess; out: () => string }
-
-function start(dir: TmpDir, args: string[]): Proc {
-  const child = spawn(process.execPath, [ZTWIM, ...args], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  return { child, out: () => out };
-}
-
-/** SIGTERM, then the exit code and how long it took. */
-async function stop(p: Proc, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; ms: number }> {
-  const t0 = Date.now();
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return { code: p.child.exitCode, ms: 0 };
-  const exited = new Promise<number | null>((r) => p.child.once('exit', (code) => r(code)));
-  p.child.kill(signal);
-  const killer = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
-  const code = await exited;
-  clearTimeout(killer);
-  return { code, ms: Date.now() - t0 };
-}
-
-function ztwim(dir: TmpDir, ...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [ZTWIM, ...args], { cwd: dir.path, encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) => {
-      const status = err === null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1;
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+import { startZtwim as start, stopProc as stop, until, ztwimCmd as ztwim, type Proc } from '../interop/lib/ztwim-proc.ts';
 
 describe('ztwim agent run (CLI, against ztwim server run)', () => {
   let dir: TmpDir;

@@ -241,7 +241,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   const loop = async (): Promise<void> => {
     for (;;) {
       try {
-        await cache.sync();
+        await cache.sync(stop.signal);
         const b = cache.bundle;
         if (b !== undefined) roots = rootsOf(b);
         // Agent SVID renewal at half-life.

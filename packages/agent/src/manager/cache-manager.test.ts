@@ -227,3 +227,19 @@ test('first sync: SVIDs are minted in pipelined batches of 500, a waiting worklo
   assert.equal(srv.calls.flat().length, 2000);
   assert.ok(entries.every((e) => m.identitiesFor(wl([`unix:uid:${Number(e.id.slice(1))}`]))[0]?.svid !== undefined));
 });
+
+test('sync(signal): the agent stopping ends minting after the batches in flight', async () => {
+  const clock = new FakeClock();
+  const entries = Array.from({ length: 2000 }, (_, i) => ({ ...entry([`unix:uid:${i}`]), id: `e${String(i).padStart(4, '0')}` }));
+  const srv = mintServer(entries, clock, true);
+  const m = new CacheManager({ clock, logger: silentLogger(), syncIntervalMs: 5000, client: () => srv.client });
+  const stop = new AbortController();
+  const sync = m.sync(stop.signal);
+  await until(() => srv.calls.length === 2);
+  stop.abort();
+  srv.releaseAll();
+  assert.equal(await sync, false);
+  assert.equal(srv.calls.length, 2, 'no batch started after the stop');
+  assert.equal(m.synced, false);
+  assert.equal(m.nextDelayMs(), 5000, 'a stop is not a failure to back off from');
+});

@@ -189,10 +189,14 @@ export class CacheManager {
     return Math.min(cap, base * 2 ** Math.min(this.#failures - 1, 10));
   }
 
-  /** One sync pass. Never throws for server unavailability; returns false on failure. */
-  async sync(): Promise<boolean> {
+  /**
+   * One sync pass. Never throws for server unavailability; returns false on failure. `signal`
+   * (the agent stopping) stops minting between batches, so a stop does not wait for thousands of
+   * SVIDs.
+   */
+  async sync(signal?: AbortSignal): Promise<boolean> {
     try {
-      await this.#syncOnce();
+      await this.#syncOnce(signal);
       this.#failures = 0;
       if (!this.#synced) {
         this.#synced = true;
@@ -203,6 +207,7 @@ export class CacheManager {
       return true;
     } catch (e) {
       if (e instanceof ConnectError && e.code === Code.PermissionDenied) throw e;
+      if (signal?.aborted === true) return false;
       this.#failures++;
       this.#o.logger.warn({ err: e, failures: this.#failures }, 'sync failed; serving cached svids');
       return false;
@@ -273,7 +278,7 @@ export class CacheManager {
     return result;
   }
 
-  async #syncOnce(): Promise<void> {
+  async #syncOnce(signal: AbortSignal | undefined): Promise<void> {
     const c = this.#o.client();
     const entries = await this.#fetchEntries(c);
     let changed = false;
@@ -314,7 +319,7 @@ export class CacheManager {
       const s = this.#svids.get(e.id);
       if (s === undefined || s.revision !== e.revisionNumber || now >= s.rotateAt) due.set(e.id, e);
     }
-    if (await this.#mint(c, due, now)) changed = true;
+    if (await this.#mint(c, due, now, signal)) changed = true;
     if (changed) this.#notify();
   }
 
@@ -340,9 +345,12 @@ export class CacheManager {
    * wakes waiting workloads; the first failure stops new batches and is thrown once the batches in
    * flight have landed. Returns whether any SVID changed.
    */
-  async #mint(c: ServerClient, due: Map<string, Entry>, now: number): Promise<boolean> {
+  async #mint(c: ServerClient, due: Map<string, Entry>, now: number, signal: AbortSignal | undefined): Promise<boolean> {
     let changed = false;
     let failure: { e: unknown } | undefined;
+    const onAbort = (): void => { failure ??= { e: signal?.reason } };
+    if (signal?.aborted === true) onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
     const inflight = new Set<Promise<void>>();
     while ((due.size > 0 && failure === undefined) || inflight.size > 0) {
       while (due.size > 0 && failure === undefined && inflight.size < MINT_PIPELINE) {
@@ -357,6 +365,7 @@ export class CacheManager {
       }
       await Promise.race(inflight);
     }
+    signal?.removeEventListener('abort', onAbort);
     if (failure !== undefined) {
       if (changed) this.#notify(); // what did land is served
       throw failure.e;
