@@ -106,17 +106,17 @@ function fakeLeaf(notBeforeMs: number): Uint8Array {
   return new Uint8Array(tlv(0x30, tbs));
 }
 
-interface MintServer { client: ServerClient; calls: string[][]; release(): void; releaseAll(): void; down: boolean }
+interface MintServer { client: ServerClient; calls: string[][]; release(call: number): void; releaseAll(): void; down: boolean }
 
 /** A server with these entries whose BatchNewX509SVID answers only when released (gated) or at once. */
 function mintServer(entries: ReturnType<typeof entry>[], clock: FakeClock, gated: boolean): MintServer {
-  const gates: (() => void)[] = [];
+  const gates = new Map<number, () => void>();
   let open = !gated;
   const s: MintServer = {
     calls: [],
     down: false,
-    release: () => gates.shift()?.(),
-    releaseAll: () => { open = true; for (const g of gates.splice(0)) g(); },
+    release: (call) => { gates.get(call)?.(); gates.delete(call); },
+    releaseAll: () => { open = true; for (const g of gates.values()) g(); gates.clear(); },
     client: {
       entry: {
         syncAuthorizedEntries: () => {
@@ -127,8 +127,8 @@ function mintServer(entries: ReturnType<typeof entry>[], clock: FakeClock, gated
       bundle: { getBundle: async () => create((await import('@ztwim/proto')).BundleSchema, { trustDomain: 'example.org' }) },
       svid: {
         batchNewX509SVID: async ({ params }: { params: { entryId: string }[] }) => {
-          s.calls.push(params.map((p) => p.entryId));
-          if (!open) await new Promise<void>((r) => gates.push(r));
+          const call = s.calls.push(params.map((p) => p.entryId)) - 1;
+          if (!open) await new Promise<void>((r) => gates.set(call, r));
           return { results: params.map(() => ({ svid: { certChain: [fakeLeaf(clock.nowMs())], expiresAt: BigInt(Math.floor(clock.nowMs() / 1000) + 3600) } })) };
         },
       },
@@ -197,7 +197,7 @@ test('first sync: a waiter gives up after maxWaitMs of the injected clock, or wh
   assert.equal(m.readiness(wl(['unix:uid:0']), 'svids'), 'ready');
 });
 
-test('first sync: SVIDs are minted in pipelined batches of 500, a waiting workload\'s entries first; it is served before the sync ends', async () => {
+test('first sync: SVIDs are minted in pipelined batches of 500; a waiting workload\'s entries go out at once in a batch of their own', async () => {
   const clock = new FakeClock();
   const entries = Array.from({ length: 2000 }, (_, i) => ({ ...entry([`unix:uid:${i}`]), id: `e${String(i).padStart(4, '0')}` }));
   const srv = mintServer(entries, clock, true);
@@ -210,22 +210,36 @@ test('first sync: SVIDs are minted in pipelined batches of 500, a waiting worklo
   assert.equal(m.readiness(last, 'entries'), 'ready', 'JWT-SVIDs need only the entries');
   assert.equal(m.readiness(last, 'svids'), 'syncing');
   const served = settled(m.waitReady(last, 'svids', 10_000));
-  srv.release(); // first batch lands: the next batch starts with the waiting workload's entry
   await until(() => srv.calls.length === 3);
-  assert.equal(srv.calls[2]?.[0], 'e1999');
-  srv.release();
-  srv.release();
+  assert.deepEqual(srv.calls[2], ['e1999'], 'sent while the two batches are still in flight');
+  srv.release(2);
   await until(() => served.done);
   assert.equal(served.value, true);
-  assert.equal(m.synced, false, 'served while the last batch is still being minted');
-  await until(() => srv.calls.length === 4);
-  assert.ok(!srv.calls[3]?.includes('e1999'), 'minted once');
+  assert.equal(m.synced, false, 'served while the other batches are still being minted');
+  assert.equal(m.readiness(last, 'svids'), 'ready');
+  assert.equal(m.readiness(wl(['unix:uid:1998']), 'svids'), 'syncing'); // and goes out at once too
   srv.releaseAll();
   assert.equal(await sync, true);
   assert.equal(m.synced, true);
-  assert.equal(new Set(srv.calls.flat()).size, 2000);
-  assert.equal(srv.calls.flat().length, 2000);
+  assert.deepEqual(srv.calls.map((c) => c.length), [500, 500, 1, 1, 500, 498]);
+  assert.equal(new Set(srv.calls.flat()).size, 2000, 'each entry minted once');
   assert.ok(entries.every((e) => m.identitiesFor(wl([`unix:uid:${Number(e.id.slice(1))}`]))[0]?.svid !== undefined));
+});
+
+test('first sync: a workload that asked before the entries were known is minted first', async () => {
+  const clock = new FakeClock();
+  const entries = Array.from({ length: 1200 }, (_, i) => ({ ...entry([`unix:uid:${i}`]), id: `e${String(i).padStart(4, '0')}` }));
+  const srv = mintServer(entries, clock, true);
+  const m = new CacheManager({ clock, logger: silentLogger(), syncIntervalMs: 5000, client: () => srv.client });
+  const served = settled(m.waitReady(wl(['unix:uid:1100']), 'svids', 10_000));
+  const sync = m.sync();
+  await until(() => srv.calls.length === 3);
+  assert.deepEqual(srv.calls[0], ['e1100']);
+  srv.release(0);
+  await until(() => served.done);
+  assert.equal(served.value, true);
+  srv.releaseAll();
+  assert.equal(await sync, true);
 });
 
 test('sync(signal): the agent stopping ends minting after the batches in flight', async () => {

@@ -5,7 +5,7 @@ import { ZtwimError } from '@ztwim/core';
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { Bundle, Entry } from '@ztwim/proto';
 import { streamCallOptions, type ServerClient } from '../client/server-client.ts';
-import { newKeyAndCsr } from '../client/csr.ts';
+import { newKeyAndCsr, newKeyAndCsrSync } from '../client/csr.ts';
 import type { Selector } from '../attestation/workload/workload-attestor.ts';
 
 export interface CachedX509Svid {
@@ -45,6 +45,8 @@ export function rotationTime(issuedAt: number, expiresAt: number, jitter: number
 export const MINT_BATCH = 500;
 /** Mint batches in flight at once: the next batch's keys are made while the server signs one. */
 export const MINT_PIPELINE = 2;
+/** Largest batch of entries that waiting workloads need, sent ahead of the others. */
+export const PRIORITY_BATCH = 50;
 
 /**
  * What the Workload API may answer for a workload right now:
@@ -84,6 +86,8 @@ export class CacheManager {
   readonly #priority = new Set<string>();
   /** Woken when readiness may have changed (entries learnt, SVIDs minted, first sync done). */
   readonly #waiters = new Set<() => void>();
+  /** The mint run in progress: its due entries and how to send a batch of them. */
+  #run: { readonly due: Map<string, Entry>; readonly launch: (batch: Entry[], inline: boolean) => void } | undefined;
 
   constructor(o: CacheManagerOptions) {
     this.#o = o;
@@ -107,13 +111,14 @@ export class CacheManager {
   readiness(selectors: readonly Selector[], need: ReadinessNeed): Readiness {
     if (!this.#entriesKnown) return 'syncing';
     if (need === 'entries' || this.#synced) return 'ready';
+    let added = false;
     let missing = false;
     for (const i of this.identitiesFor(selectors)) {
-      if (i.svid === undefined) {
-        missing = true;
-        this.#priority.add(i.entry.id);
-      }
+      if (i.svid !== undefined) continue;
+      missing = true;
+      if (!this.#priority.has(i.entry.id)) { this.#priority.add(i.entry.id); added = true; }
     }
+    if (added) this.#kickPriority();
     return missing ? 'syncing' : 'ready';
   }
 
@@ -310,6 +315,7 @@ export class CacheManager {
     this.#federated = fed;
     if (!this.#entriesKnown) {
       this.#entriesKnown = true;
+      this.#o.logger.info({ entries: next.size, duration_ms: this.#o.clock.nowMs() - this.#startedAt }, 'first sync: entries fetched');
       this.#wakeWaiters();
     }
     // SVIDs to (re)issue.
@@ -323,14 +329,9 @@ export class CacheManager {
     if (changed) this.#notify();
   }
 
-  /** Takes the next batch: entries a waiting workload needs first, then in entry order. */
+  /** Takes the next MINT_BATCH due entries, in entry order. */
   #takeBatch(due: Map<string, Entry>): Entry[] {
     const batch: Entry[] = [];
-    for (const id of this.#priority) {
-      if (batch.length >= MINT_BATCH) break;
-      const e = due.get(id);
-      if (e !== undefined) { batch.push(e); due.delete(id); }
-    }
     for (const [id, e] of due) {
       if (batch.length >= MINT_BATCH) break;
       batch.push(e);
@@ -340,10 +341,29 @@ export class CacheManager {
   }
 
   /**
+   * During a mint run, sends the due entries a waiting workload needs in a batch of their own
+   * right away, their keys made on the event loop (a few keys: milliseconds) rather than queued on
+   * the thread pool behind the batches in flight: the workload is served after one round trip to
+   * the server instead of after the batches ahead of it.
+   */
+  #kickPriority(): void {
+    const run = this.#run;
+    if (run === undefined || this.#priority.size === 0) return;
+    const batch: Entry[] = [];
+    for (const id of this.#priority) {
+      if (batch.length >= PRIORITY_BATCH) break;
+      const e = run.due.get(id);
+      if (e !== undefined) { batch.push(e); run.due.delete(id); }
+    }
+    if (batch.length > 0) run.launch(batch, true);
+  }
+
+  /**
    * Mints the due entries' SVIDs in batches of MINT_BATCH, MINT_PIPELINE batches in flight (keys
-   * and CSRs are made on the thread pool, see newKeyAndCsr). Each batch is cached as it lands and
-   * wakes waiting workloads; the first failure stops new batches and is thrown once the batches in
-   * flight have landed. Returns whether any SVID changed.
+   * and CSRs are made on the thread pool, see newKeyAndCsr), plus the entries waiting workloads
+   * need at once (#kickPriority). Each batch is cached as it lands and wakes waiting workloads; the
+   * first failure stops new batches and is thrown once the batches in flight have landed. Returns
+   * whether any SVID changed.
    */
   async #mint(c: ServerClient, due: Map<string, Entry>, now: number, signal: AbortSignal | undefined): Promise<boolean> {
     let changed = false;
@@ -352,20 +372,32 @@ export class CacheManager {
     if (signal?.aborted === true) onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     const inflight = new Set<Promise<void>>();
-    while ((due.size > 0 && failure === undefined) || inflight.size > 0) {
-      while (due.size > 0 && failure === undefined && inflight.size < MINT_PIPELINE) {
-        const batch = this.#takeBatch(due);
-        const p: Promise<void> = this.#mintBatch(c, batch, now).then(
-          (n) => {
-            if (n > 0) { changed = true; this.#wakeWaiters(); }
-          },
-          (e: unknown) => { failure ??= { e }; },
-        ).finally(() => { inflight.delete(p); });
-        inflight.add(p);
+    let pipelined = 0;
+    const launch = (batch: Entry[], inline: boolean): void => {
+      if (failure !== undefined) return;
+      if (!inline) pipelined++;
+      const p: Promise<void> = this.#mintBatch(c, batch, now, inline).then(
+        (n) => {
+          if (n > 0) { changed = true; this.#wakeWaiters(); }
+        },
+        (e: unknown) => { failure ??= { e }; },
+      ).finally(() => {
+        inflight.delete(p);
+        if (!inline) pipelined--;
+      });
+      inflight.add(p);
+    };
+    this.#run = { due, launch };
+    try {
+      this.#kickPriority();
+      while ((due.size > 0 && failure === undefined) || inflight.size > 0) {
+        while (due.size > 0 && failure === undefined && pipelined < MINT_PIPELINE) launch(this.#takeBatch(due), false);
+        await Promise.race(inflight);
       }
-      await Promise.race(inflight);
+    } finally {
+      this.#run = undefined;
+      signal?.removeEventListener('abort', onAbort);
     }
-    signal?.removeEventListener('abort', onAbort);
     if (failure !== undefined) {
       if (changed) this.#notify(); // what did land is served
       throw failure.e;
@@ -373,9 +405,9 @@ export class CacheManager {
     return changed;
   }
 
-  /** One BatchNewX509SVID call; returns how many SVIDs it cached. */
-  async #mintBatch(c: ServerClient, batch: readonly Entry[], now: number): Promise<number> {
-    const reqs = await Promise.all(batch.map(() => newKeyAndCsr()));
+  /** One BatchNewX509SVID call (keys made `inline` on the event loop or on the thread pool); returns how many SVIDs it cached. */
+  async #mintBatch(c: ServerClient, batch: readonly Entry[], now: number, inline: boolean): Promise<number> {
+    const reqs = inline ? batch.map(() => newKeyAndCsrSync()) : await Promise.all(batch.map(() => newKeyAndCsr()));
     const res = await c.svid.batchNewX509SVID({ params: batch.map((e, j) => ({ entryId: e.id, csr: reqs[j]!.csr })) });
     let n = 0;
     res.results.forEach((r, j) => {
