@@ -22,10 +22,9 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { goBuild, spireAgentBin, spireServerBin, SPIRE_VERSION } from '../test/interop/lib/peers.ts';
-import { freePort, runBinary } from '../test/interop/lib/spire-admin.ts';
-import { agentConf, serverConf } from '../test/interop/lib/server-conf.ts';
-import { BENCH_DIR, checkDistFresh, cpuTicks, loadgen, loadgenBin, nodeArgs, serverCli, settle, startProc, tmpDirs, waitUntil, type Proc } from './procs.ts';
+import { goBuild, spireAgentBin, SPIRE_VERSION } from '../test/interop/lib/peers.ts';
+import { agentConf } from '../test/interop/lib/server-conf.ts';
+import { agentJoinToken, BENCH_DIR, checkDistFresh, cpuTicks, loadgen, loadgenBin, nodeArgs, settle, startBenchServer, startProc, tmpDirs, waitUntil, type Proc } from './procs.ts';
 
 const args = process.argv.slice(2);
 const flagValue = (name: string): string | undefined => {
@@ -72,32 +71,11 @@ async function run(impl: Impl, entries: number, root: string): Promise<Row> {
   const dir = join(root, `${impl}-${entries}`);
   const sdir = join(dir, 'server');
   const adir = join(dir, 'agent');
-  mkdirSync(join(sdir, 'data'), { recursive: true });
   mkdirSync(join(adir, 'data'), { recursive: true });
-  const port = await freePort();
-  const sconf = join(sdir, 'server.conf');
-  const adminSocket = join(sdir, 'admin.sock');
-  writeFileSync(sconf, serverConf({
-    port, socketPath: adminSocket, trustDomain: TD, dataDir: join(sdir, 'data'),
-    settings: { log_level: 'WARN', ca_key_type: 'ec-p256', jwt_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h', default_jwt_svid_ttl: '5m' },
-    // ztwim's server serves metrics on 9402 by default: a free port instead, beside other servers.
-    ...(impl === 'ztwim' ? { trailer: 'telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = 0\n  }\n}\n' } : {}),
-  }));
-  const server = impl === 'spire'
-    ? startProc('spire-server', spireServerBin(), ['run', '-config', sconf], sdir)
-    : startProc('ztwim server', process.execPath, [...nodeArgs('server', undefined, SOURCE), 'server', sconf], sdir);
+  const { server, adminSocket, port } = await startBenchServer(impl, sdir, { trustDomain: TD, source: SOURCE });
   let agent: Proc | undefined;
   try {
-    if (impl === 'spire') {
-      await waitUntil('spire-server healthy', server, async () => (await runBinary(spireServerBin(), ['healthcheck', '-socketPath', adminSocket])).status === 0);
-    } else {
-      await waitUntil('ztwim server ready', server, () => server.output().includes('ready {'));
-    }
-    const tokenOut = await serverCli(['token', 'generate', '-spiffeID', `spiffe://${TD}/bench-node`, '-ttl', '3600'], adminSocket);
-    const token = /Token:\s*(\S+)/.exec(tokenOut)?.[1];
-    if (token === undefined) throw new Error(`no join token in: ${tokenOut}`);
-    const agentId = `spiffe://${TD}/spire/agent/join_token/${token}`;
-    writeFileSync(join(adir, 'bundle.pem'), await serverCli(['bundle', 'show'], adminSocket));
+    const { token, agentId } = await agentJoinToken(adminSocket, TD, join(adir, 'bundle.pem'));
     console.error(`[agent-sync bench] ${impl} ${entries}: seeding`);
     const seed = await loadgen<{ watchedSpiffeId: string; seconds: number }>('seed', ['-admin', adminSocket, '-parent', agentId, '-uid', String(UID), '-n', String(entries)], 1_800_000);
     const aconf = join(adir, 'agent.conf');

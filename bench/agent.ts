@@ -40,9 +40,8 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { goBuild, PeerMissingError, spireAgentBin, spireServerBin, SPIRE_VERSION } from '../test/interop/lib/peers.ts';
-import { freePort, runBinary } from '../test/interop/lib/spire-admin.ts';
-import { agentConf, serverConf } from '../test/interop/lib/server-conf.ts';
-import { BENCH_DIR, checkDistFresh, live, loadgen, loadgenBin, nodeArgs, serverCli, settle, startProc, tmpDirs, waitUntil, type Proc } from './procs.ts';
+import { agentConf } from '../test/interop/lib/server-conf.ts';
+import { agentJoinToken, BENCH_DIR, checkDistFresh, live, loadgen, loadgenBin, nodeArgs, settle, startBenchServer, startProc, tmpDirs, waitUntil, type Proc } from './procs.ts';
 
 const args = process.argv.slice(2);
 const flagValue = (name: string): string | undefined => {
@@ -84,31 +83,9 @@ async function startColumn(col: Column, root: string): Promise<Running> {
   const dir = join(root, col.key);
   const sdir = join(dir, 'server');
   const adir = join(dir, 'agent');
-  mkdirSync(join(sdir, 'data'), { recursive: true });
   mkdirSync(join(adir, 'data'), { recursive: true });
-  const port = await freePort();
-  const sconf = join(sdir, 'server.conf');
-  writeFileSync(sconf, serverConf({
-    port,
-    socketPath: join(sdir, 'admin.sock'),
-    trustDomain: TD,
-    dataDir: join(sdir, 'data'),
-    settings: { log_level: 'WARN', ca_key_type: 'ec-p256', jwt_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h', default_jwt_svid_ttl: '5m' },
-  }));
-  const adminSocket = join(sdir, 'admin.sock');
-  const server = col.server === 'spire'
-    ? startProc('spire-server', spireServerBin(), ['run', '-config', sconf], sdir)
-    : startProc('ztwim server', process.execPath, [...nodeArgs('server', PROF_SERVER_DIR, SOURCE), 'server', sconf], sdir);
-  if (col.server === 'spire') {
-    await waitUntil('spire-server healthy', server, async () => (await runBinary(spireServerBin(), ['healthcheck', '-socketPath', adminSocket])).status === 0);
-  } else {
-    await waitUntil('ztwim server ready', server, () => server.output().includes('ready {'));
-  }
-  const tokenOut = await serverCli(['token', 'generate', '-spiffeID', `spiffe://${TD}/bench-node`, '-ttl', '3600'], adminSocket);
-  const token = /Token:\s*(\S+)/.exec(tokenOut)?.[1];
-  if (token === undefined) throw new Error(`no join token in: ${tokenOut}`);
-  const agentId = `spiffe://${TD}/spire/agent/join_token/${token}`;
-  writeFileSync(join(adir, 'bundle.pem'), await serverCli(['bundle', 'show'], adminSocket));
+  const { server, adminSocket, port } = await startBenchServer(col.server, sdir, { trustDomain: TD, source: SOURCE, profDir: PROF_SERVER_DIR });
+  const { token, agentId } = await agentJoinToken(adminSocket, TD, join(adir, 'bundle.pem'));
   const seed = await loadgen<SeedResult>('seed', ['-admin', adminSocket, '-parent', agentId, '-uid', String(UID), '-n', String(ENTRIES)], 120_000);
   const aconf = join(adir, 'agent.conf');
   // Both agents at their own default sync interval (5 s), memory KeyManager.

@@ -1,12 +1,13 @@
 // Processes for the agent benches (bench/agent.ts, bench/agent-sync.ts): spawning and tearing
 // down servers, agents and the Go load generator, waiting on them, their CPU use.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
 import { REPO_ROOT, spireServerBin, ztwimNodeFlags } from '../test/interop/lib/peers.ts';
-import { runBinary } from '../test/interop/lib/spire-admin.ts';
+import { freePort, runBinary } from '../test/interop/lib/spire-admin.ts';
+import { serverConf } from '../test/interop/lib/server-conf.ts';
 
 export const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
 
@@ -155,4 +156,42 @@ export function checkDistFresh(): void {
   if (stale.length > 0) {
     throw new Error(`dist/ is older than the sources (${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ', …' : ''}); run \`npx tsc -b\` first, or pass --source`);
   }
+}
+
+/**
+ * A server (spire-server, or ztwim's through agent-proc.mjs) started from the benches' server.conf
+ * in `sdir` (SQLite, P-256 CA and workload keys, X509-SVID TTL 1 h, JWT-SVID TTL 5 min), healthy.
+ */
+export async function startBenchServer(impl: 'spire' | 'ztwim', sdir: string, o: { trustDomain: string; source: boolean; profDir?: string | undefined }): Promise<{ server: Proc; adminSocket: string; port: number }> {
+  mkdirSync(join(sdir, 'data'), { recursive: true });
+  const port = await freePort();
+  const sconf = join(sdir, 'server.conf');
+  const adminSocket = join(sdir, 'admin.sock');
+  writeFileSync(sconf, serverConf({
+    port,
+    socketPath: adminSocket,
+    trustDomain: o.trustDomain,
+    dataDir: join(sdir, 'data'),
+    settings: { log_level: 'WARN', ca_key_type: 'ec-p256', jwt_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h', default_jwt_svid_ttl: '5m' },
+    // ztwim's server serves metrics on 9402 by default: a free port instead, beside other servers.
+    ...(impl === 'ztwim' ? { trailer: 'telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = 0\n  }\n}\n' } : {}),
+  }));
+  const server = impl === 'spire'
+    ? startProc('spire-server', spireServerBin(), ['run', '-config', sconf], sdir)
+    : startProc('ztwim server', process.execPath, [...nodeArgs('server', o.profDir, o.source), 'server', sconf], sdir);
+  if (impl === 'spire') {
+    await waitUntil('spire-server healthy', server, async () => (await runBinary(spireServerBin(), ['healthcheck', '-socketPath', adminSocket])).status === 0);
+  } else {
+    await waitUntil('ztwim server ready', server, () => server.output().includes('ready {'));
+  }
+  return { server, adminSocket, port };
+}
+
+/** A join token for a new agent (its SPIFFE ID) and the server's bundle written to `bundlePath`. */
+export async function agentJoinToken(adminSocket: string, trustDomain: string, bundlePath: string): Promise<{ token: string; agentId: string }> {
+  const tokenOut = await serverCli(['token', 'generate', '-spiffeID', `spiffe://${trustDomain}/bench-node`, '-ttl', '3600'], adminSocket);
+  const token = /Token:\s*(\S+)/.exec(tokenOut)?.[1];
+  if (token === undefined) throw new Error(`no join token in: ${tokenOut}`);
+  writeFileSync(bundlePath, await serverCli(['bundle', 'show'], adminSocket));
+  return { token, agentId: `spiffe://${trustDomain}/spire/agent/join_token/${token}` };
 }
