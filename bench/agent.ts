@@ -35,15 +35,13 @@
  *
  * Prints a Markdown table and writes bench/results/agent.md. About 5–6 minutes.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { goBuild, PeerMissingError, REPO_ROOT, spireAgentBin, spireServerBin, SPIRE_VERSION, ztwimNodeFlags } from '../test/interop/lib/peers.ts';
-import { freePort, runBinary } from '../test/interop/lib/spire-admin.ts';
-import { agentConf, serverConf } from '../test/interop/lib/server-conf.ts';
+import { goBuild, PeerMissingError, spireAgentBin, spireServerBin, SPIRE_VERSION } from '../test/interop/lib/peers.ts';
+import { agentConf } from '../test/interop/lib/server-conf.ts';
+import { agentJoinToken, BENCH_DIR, checkDistFresh, live, loadgen, loadgenBin, nodeArgs, settle, startBenchServer, startProc, tmpDirs, waitUntil, type Proc } from './procs.ts';
 
 const args = process.argv.slice(2);
 const flagValue = (name: string): string | undefined => {
@@ -65,112 +63,7 @@ const MIXED = !args.includes('--no-mixed');
 /** Experiments: only the fetch rows, printed as they finish; no watch/create phases, no table. */
 const FETCH_ONLY = args.includes('--fetch-only');
 const TD = 'example.org';
-const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
 const UID = process.getuid?.() ?? 0;
-
-// ---------------------------------------------------------------------------------------------
-// Process and temp-dir bookkeeping: everything is torn down on any exit path.
-
-interface Proc {
-  readonly name: string;
-  readonly child: ChildProcess;
-  readonly pid: number;
-  output(): string;
-  exited(): boolean;
-  stop(): Promise<void>;
-}
-
-const live = new Set<Proc>();
-const tmpDirs = new Set<string>();
-
-function cleanupSync(): void {
-  for (const p of live) if (!p.exited()) p.child.kill('SIGKILL');
-  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
-}
-process.on('exit', cleanupSync);
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
-
-function startProc(name: string, cmd: string, argv: readonly string[], cwd: string): Proc {
-  const child = spawn(cmd, argv, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (child.pid === undefined) throw new Error(`could not start ${name} (${cmd})`);
-  let out = '';
-  child.on('error', (e) => { out += `\nspawn error: ${e.message}\n`; });
-  // ZTWIM_BENCH_PROC_LOG_DIR=DIR also appends every process's output to DIR/<name>.log (experiments).
-  const logDir = process.env['ZTWIM_BENCH_PROC_LOG_DIR'];
-  const keep = (d: Buffer): void => {
-    if (logDir !== undefined) appendFileSync(join(logDir, `${name.replace(/[^\w.-]+/g, '_')}.log`), d);
-    out += d.toString();
-    if (out.length > 200_000) out = out.slice(-100_000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  let exitedFlag = false;
-  const done = new Promise<void>((resolve) => child.once('exit', () => { exitedFlag = true; resolve(); }));
-  const p: Proc = {
-    name,
-    child,
-    pid: child.pid,
-    output: () => out,
-    exited: () => exitedFlag,
-    async stop() {
-      if (!exitedFlag) {
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), 8000);
-        await done;
-        clearTimeout(t);
-      }
-      live.delete(p);
-    },
-  };
-  live.add(p);
-  return p;
-}
-
-async function waitUntil(what: string, proc: Proc, cond: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (proc.exited()) throw new Error(`${proc.name} exited while waiting for ${what}:\n${proc.output().slice(-4000)}`);
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`${what}: not ready after ${timeoutMs / 1000} s; ${proc.name} output:\n${proc.output().slice(-4000)}`);
-    await delay(150);
-  }
-}
-
-function cpuTicks(pid: number): number {
-  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]);
-}
-
-/** Waits until the process uses < 5% of a core over one second (start-up minting done). */
-async function settle(p: Proc, maxMs = 45_000): Promise<void> {
-  const deadline = Date.now() + maxMs;
-  let prev = cpuTicks(p.pid);
-  while (Date.now() < deadline) {
-    await delay(1000);
-    const cur = cpuTicks(p.pid);
-    if (cur - prev <= 5) return;
-    prev = cur;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The Go load generator.
-
-let loadgenBin = '';
-
-async function loadgen<T>(sub: string, argv: readonly string[], timeoutMs: number): Promise<T> {
-  const p = startProc(`agentload ${sub}`, loadgenBin, [sub, ...argv], BENCH_DIR);
-  const t = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs);
-  const code = await new Promise<number | null>((resolve) => p.child.once('exit', (c) => resolve(c)));
-  clearTimeout(t);
-  live.delete(p);
-  const out = p.output();
-  if (code !== 0) throw new Error(`agentload ${sub} failed (exit ${String(code)}):\n${out.slice(-4000)}`);
-  const line = out.trim().split('\n').reverse().find((l) => l.startsWith('{'));
-  if (line === undefined) throw new Error(`agentload ${sub} printed no JSON:\n${out}`);
-  return JSON.parse(line) as T;
-}
 
 interface FetchResult { kind: string; clients: number; count: number; errors: number; firstError?: string; rps: number; p50Ms: number; p99Ms: number; meanMs: number; loadgenCpu: number; pidCpu: number[] }
 interface WatchTrial { firstMs: number; medianMs: number; lastMs: number; fanoutMs: number; got: number }
@@ -186,58 +79,13 @@ interface Column { key: 'spire' | 'ztwim' | 'mixed'; label: string; server: Impl
 
 interface Running { server: Proc; agent: Proc; adminSocket: string; workloadSocket: string; agentId: string; seed: SeedResult; startSeconds: number }
 
-function nodeArgs(kind: 'server' | 'agent', profDir: string | undefined): string[] {
-  // The node flags `ztwim` itself runs with (its shebang); the processes run in their temp dirs,
-  // so tsx is named by its resolved URL.
-  const a = [...ztwimNodeFlags(), ...(SOURCE ? ['--conditions=ztwim-source', '--import', import.meta.resolve('tsx')] : [])];
-  // Extra node flags for the ztwim processes (experiments), e.g. ZTWIM_BENCH_NODE_ARGS="--trace-gc";
-  // ZTWIM_BENCH_AGENT_NODE_ARGS / ZTWIM_BENCH_SERVER_NODE_ARGS for one of them only.
-  const extra = `${process.env['ZTWIM_BENCH_NODE_ARGS'] ?? ''} ${process.env[`ZTWIM_BENCH_${kind.toUpperCase()}_NODE_ARGS`] ?? ''}`;
-  a.push(...extra.split(' ').filter((x) => x !== ''));
-  if (profDir !== undefined) a.push('--cpu-prof', '--cpu-prof-dir', profDir);
-  return [...a, join(BENCH_DIR, 'agent-proc.mjs')];
-}
-
-
-async function serverCli(argv: readonly string[], socket: string): Promise<string> {
-  const r = await runBinary(spireServerBin(), [...argv, '-socketPath', socket]);
-  if (r.status !== 0) throw new Error(`spire-server ${argv.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
-
 async function startColumn(col: Column, root: string): Promise<Running> {
   const dir = join(root, col.key);
   const sdir = join(dir, 'server');
   const adir = join(dir, 'agent');
-  mkdirSync(join(sdir, 'data'), { recursive: true });
   mkdirSync(join(adir, 'data'), { recursive: true });
-  const port = await freePort();
-  const sconf = join(sdir, 'server.conf');
-  // ztwim serves Prometheus metrics by default (0.0.0.0:9402): moved to a free loopback port so
-  // runs never collide (as bench/server.ts). SPIRE keeps its default (no Prometheus sink).
-  const telemetry = col.server === 'spire' ? '' : `telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = ${await freePort()}\n  }\n}\n`;
-  writeFileSync(sconf, serverConf({
-    port,
-    socketPath: join(sdir, 'admin.sock'),
-    trustDomain: TD,
-    dataDir: join(sdir, 'data'),
-    settings: { log_level: 'WARN', ca_key_type: 'ec-p256', jwt_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h', default_jwt_svid_ttl: '5m' },
-    trailer: telemetry,
-  }));
-  const adminSocket = join(sdir, 'admin.sock');
-  const server = col.server === 'spire'
-    ? startProc('spire-server', spireServerBin(), ['run', '-config', sconf], sdir)
-    : startProc('ztwim server', process.execPath, [...nodeArgs('server', PROF_SERVER_DIR), 'server', sconf], sdir);
-  if (col.server === 'spire') {
-    await waitUntil('spire-server healthy', server, async () => (await runBinary(spireServerBin(), ['healthcheck', '-socketPath', adminSocket])).status === 0);
-  } else {
-    await waitUntil('ztwim server ready', server, () => server.output().includes('ready {'));
-  }
-  const tokenOut = await serverCli(['token', 'generate', '-spiffeID', `spiffe://${TD}/bench-node`, '-ttl', '3600'], adminSocket);
-  const token = /Token:\s*(\S+)/.exec(tokenOut)?.[1];
-  if (token === undefined) throw new Error(`no join token in: ${tokenOut}`);
-  const agentId = `spiffe://${TD}/spire/agent/join_token/${token}`;
-  writeFileSync(join(adir, 'bundle.pem'), await serverCli(['bundle', 'show'], adminSocket));
+  const { server, adminSocket, port } = await startBenchServer(col.server, sdir, { trustDomain: TD, source: SOURCE, profDir: PROF_SERVER_DIR });
+  const { token, agentId } = await agentJoinToken(adminSocket, TD, join(adir, 'bundle.pem'));
   const seed = await loadgen<SeedResult>('seed', ['-admin', adminSocket, '-parent', agentId, '-uid', String(UID), '-n', String(ENTRIES)], 120_000);
   const aconf = join(adir, 'agent.conf');
   // Both agents at their own default sync interval (5 s), memory KeyManager.
@@ -256,7 +104,7 @@ async function startColumn(col: Column, root: string): Promise<Running> {
   const t0 = performance.now();
   const agent = col.agent === 'spire'
     ? startProc('spire-agent', spireAgentBin(), ['run', '-config', aconf], adir)
-    : startProc('ztwim agent', process.execPath, [...nodeArgs('agent', PROF_DIR), 'agent', aconf], adir);
+    : startProc('ztwim agent', process.execPath, [...nodeArgs('agent', PROF_DIR, SOURCE), 'agent', aconf], adir);
   // `wait` polls FetchX509SVID until the watched SVID is served.
   const waitP = loadgen<{ seconds: number }>('wait', ['-socket', workloadSocket, '-spiffe-id', seed.watchedSpiffeId, '-timeout', '90s'], 100_000);
   const died = new Promise<never>((_, reject) =>
@@ -422,29 +270,6 @@ function report(results: ColumnResult[]): string {
 
 // ---------------------------------------------------------------------------------------------
 
-/**
- * Fails unless each package's dist/ was built after its newest source (plain-node mode). As
- * `tsc -b`, compares with dist/.tsbuildinfo: tsc leaves unchanged outputs untouched.
- */
-function checkDistFresh(): void {
-  const stale: string[] = [];
-  for (const pkg of ['spiffe', 'core', 'proto', 'peercred', 'server', 'agent']) {
-    const info = join(REPO_ROOT, 'packages', pkg, 'dist', '.tsbuildinfo');
-    const built = existsSync(info) ? statSync(info).mtimeMs : 0;
-    const walk = (d: string): void => {
-      for (const n of readdirSync(d)) {
-        const p = join(d, n);
-        if (statSync(p).isDirectory()) { walk(p); continue; }
-        if (n.endsWith('.ts') && !n.endsWith('.test.ts') && statSync(p).mtimeMs > built) stale.push(relative(REPO_ROOT, p));
-      }
-    };
-    walk(join(REPO_ROOT, 'packages', pkg, 'src'));
-  }
-  if (stale.length > 0) {
-    throw new Error(`dist/ is older than the sources (${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ', …' : ''}); run \`npx tsc -b\` first, or pass --source`);
-  }
-}
-
 async function main(): Promise<void> {
   const t0 = Date.now();
   try {
@@ -458,7 +283,7 @@ async function main(): Promise<void> {
     throw e;
   }
   if (!SOURCE) checkDistFresh();
-  loadgenBin = goBuild(join(BENCH_DIR, 'go'), './agentload');
+  loadgenBin.path = goBuild(join(BENCH_DIR, 'go'), './agentload');
   const root = mkdtempSync(join(tmpdir(), 'ztwim-bench-agent-'));
   tmpDirs.add(root);
   if (PROF_DIR !== undefined) mkdirSync(PROF_DIR, { recursive: true });

@@ -4,37 +4,13 @@
 // data dir without a token, and stops with exit 0 on SIGTERM. A malformed agent.conf is refused
 // naming the key and line.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ZTWIM_BIN as ZTWIM } from '../interop/lib/peers.ts';
 import { freePort } from '../interop/lib/spire-admin.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
-import { runZtwim, type CliRun } from '../interop/lib/ztwim-cli.ts';
+import { runZtwim, startZtwim as start, stopProc as stop, type CliRun, type Proc } from '../interop/lib/ztwim-cli.ts';
 import { until } from '../interop/lib/wait.ts';
-
-interface Proc { child: ChildProcess; out: () => string }
-
-function start(dir: TmpDir, args: string[]): Proc {
-  const child = spawn(process.execPath, [ZTWIM, ...args], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  return { child, out: () => out };
-}
-
-/** SIGTERM, then the exit code and how long it took. */
-async function stop(p: Proc, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; ms: number }> {
-  const t0 = Date.now();
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return { code: p.child.exitCode, ms: 0 };
-  const exited = new Promise<number | null>((r) => p.child.once('exit', (code) => r(code)));
-  p.child.kill(signal);
-  const killer = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
-  const code = await exited;
-  clearTimeout(killer);
-  return { code, ms: Date.now() - t0 };
-}
 
 function ztwim(dir: TmpDir, ...args: string[]): Promise<CliRun> {
   return runZtwim(dir.path, args, { timeoutMs: 20_000 });

@@ -297,7 +297,7 @@ async function runAgent(config: AgentConfig, clock: Clock, log: Logger, persist:
   const loop = async (): Promise<void> => {
     for (;;) {
       try {
-        await cache.sync();
+        await cache.sync(stop.signal);
         metrics?.entries.set(cache.entries.size);
         const b = cache.bundle;
         if (b !== undefined) roots = rootsOf(b);

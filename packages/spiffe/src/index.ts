@@ -5,6 +5,7 @@ export { TrustDomain, MAX_TRUST_DOMAIN_LENGTH } from './id/trust-domain.ts';
 export { matchAny, matchId, matchOneOf, matchMemberOf, matchPredicate } from './id/matcher.ts';
 export type { Matcher } from './id/matcher.ts';
 export { pemToDerList, derToPem, splitConcatenatedDer, concatDer } from './internal/pem.ts';
+export { certificateValidity } from './internal/x509.ts';
 export { X509Bundle } from './bundle/x509-bundle.ts';
 export { JwtBundle } from './bundle/jwt-bundle.ts';
 export { SpiffeBundle, parseBundleMap } from './bundle/spiffe-bundle.ts';

@@ -1,7 +1,8 @@
 // Runs the `ztwim` command as a user would (a child process) and waits for a condition: shared by
 // the CLI tests of test/integration and test/interop.
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { ZTWIM_BIN } from './peers.ts';
+import type { TmpDir } from './tmp.ts';
 
 export interface CliRun {
   readonly status: number;
@@ -25,3 +26,27 @@ export function runCommand(cmd: string, args: readonly string[], cwd: string, op
   });
 }
 
+
+/** A long-running `ztwim` child (`server run`, `agent run`) with its output collected. */
+export interface Proc { child: ChildProcess; out: () => string }
+
+/** Starts `ztwim <args>` in `dir`, collecting its output. */
+export function startZtwim(dir: TmpDir, args: string[]): Proc {
+  const child = spawn(process.execPath, [ZTWIM_BIN, ...args], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  return { child, out: () => out };
+}
+
+/** Sends `signal` (SIGKILL after 15 s), then the exit code and how long it took. */
+export async function stopProc(p: Proc, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; ms: number }> {
+  const t0 = Date.now();
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return { code: p.child.exitCode, ms: 0 };
+  const exited = new Promise<number | null>((r) => p.child.once('exit', (code) => r(code)));
+  p.child.kill(signal);
+  const killer = setTimeout(() => p.child.kill('SIGKILL'), 15_000);
+  const code = await exited;
+  clearTimeout(killer);
+  return { code, ms: Date.now() - t0 };
+}

@@ -40,6 +40,7 @@ class FakeCache implements WorkloadCache {
     return selectors.some((s) => s.type === SEL.type && s.value === SEL.value) ? this.ids : [];
   }
   subscribe(fn: () => void): () => void { this.#subs.add(fn); return () => this.#subs.delete(fn); }
+  async waitReady(): Promise<boolean> { return true; }
   async jwtSvid(_e: Entry, audience: readonly string[]): Promise<string> { return `jwt-for-${audience.join(',')}`; }
   rotate(serial: number): void {
     this.ids = [{ entry: this.ids[0]!.entry, svid: this.svid(this.ids[0]!.entry, serial) }];

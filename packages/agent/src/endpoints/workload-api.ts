@@ -15,6 +15,7 @@ import { JwtBundle, JwtBundleSet, TrustDomain, concatDer, parseAndValidateJwtSvi
 import { isZtwimError, type Logger } from '@ztwim/core';
 import type { Selector } from '../attestation/workload/workload-attestor.ts';
 import { entrySpiffeId, type CachedX509Svid } from '../manager/cache-manager.ts';
+import { awaitCache, checkJwtSvidRequest, checkValidateRequest, type ReadinessSource } from './workload-checks.ts';
 
 /** One registration entry matching a workload, with its X509-SVID once minted. */
 export interface WorkloadIdentity {
@@ -23,7 +24,7 @@ export interface WorkloadIdentity {
 }
 
 /** What the Workload API needs of the agent's cache (SPIRE's workload handler `Manager`). */
-export interface WorkloadCache {
+export interface WorkloadCache extends ReadinessSource {
   readonly bundle: Bundle | undefined;
   readonly federated: ReadonlyMap<string, Bundle>;
   /** The identities whose entries the selectors match, in a stable order. */
@@ -176,13 +177,14 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: C
     router.service(SpiffeWorkloadAPI, {
       async *fetchX509SVID(_req, ctx) {
         const sels = await selectorsOf(ctx);
+        await awaitCache(cache, sels, 'svids', ctx.signal);
         yield x509Response(sels);
         for await (const _ of changes(cache, ctx.signal)) {
           try { yield x509Response(sels); } catch (e) { logger.debug({ err: e }, 'x509 stream update failed'); throw e; }
         }
       },
       async *fetchX509Bundles(_req, ctx) {
-        await selectorsOf(ctx);
+        await awaitCache(cache, await selectorsOf(ctx), 'entries', ctx.signal);
         let last = x509Bundles(cache);
         yield { bundles: Object.fromEntries(last), crl: [] };
         for await (const _ of changes(cache, ctx.signal)) {
@@ -193,7 +195,7 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: C
         }
       },
       async *fetchJWTBundles(_req, ctx) {
-        await selectorsOf(ctx);
+        await awaitCache(cache, await selectorsOf(ctx), 'entries', ctx.signal);
         let last = jwtBundles(cache);
         yield { bundles: Object.fromEntries(last) };
         for await (const _ of changes(cache, ctx.signal)) {
@@ -204,8 +206,9 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: C
         }
       },
       async fetchJWTSVID(req, ctx) {
-        if (req.audience.length === 0) throw new ConnectError('audience must be specified', Code.InvalidArgument);
+        checkJwtSvidRequest(req);
         const sels = await selectorsOf(ctx);
+        await awaitCache(cache, sels, 'entries', ctx.signal);
         let ids: Entry[] = cache.identitiesFor(sels).map((i) => i.entry);
         if (req.spiffeId !== '') ids = ids.filter((e) => entrySpiffeId(e) === req.spiffeId);
         if (ids.length === 0) throw new ConnectError('no identity issued', Code.PermissionDenied);
@@ -220,9 +223,9 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: C
         }
         return { svids };
       },
-      async validateJWTSVID(req) {
-        if (req.audience === '') throw new ConnectError('audience must be specified', Code.InvalidArgument);
-        if (req.svid === '') throw new ConnectError('svid must be specified', Code.InvalidArgument);
+      async validateJWTSVID(req, ctx) {
+        checkValidateRequest(req);
+        await awaitCache(cache, [], 'entries', ctx.signal);
         const set = new JwtBundleSet([...jwtBundles(cache)].map(([td, j]) => JwtBundle.parse(TrustDomain.parse(td.replace(/^spiffe:\/\//, '')), j)));
         try {
           const svid = await parseAndValidateJwtSvid(req.svid, set, [req.audience]);

@@ -1,0 +1,195 @@
+// Processes for the agent benches (bench/agent.ts, bench/agent-sync.ts): spawning and tearing
+// down servers, agents and the Go load generator, waiting on them, their CPU use.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as delay } from 'node:timers/promises';
+import { REPO_ROOT, spireServerBin, ztwimNodeFlags } from '../test/interop/lib/peers.ts';
+import { freePort, runBinary } from '../test/interop/lib/spire-admin.ts';
+import { serverConf } from '../test/interop/lib/server-conf.ts';
+
+export const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
+
+// ---------------------------------------------------------------------------------------------
+// Process and temp-dir bookkeeping: everything is torn down on any exit path.
+
+export interface Proc {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly pid: number;
+  output(): string;
+  exited(): boolean;
+  stop(): Promise<void>;
+}
+
+export const live = new Set<Proc>();
+export const tmpDirs = new Set<string>();
+
+function cleanupSync(): void {
+  for (const p of live) if (!p.exited()) p.child.kill('SIGKILL');
+  for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
+}
+process.on('exit', cleanupSync);
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
+
+export function startProc(name: string, cmd: string, argv: readonly string[], cwd: string): Proc {
+  const child = spawn(cmd, argv, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (child.pid === undefined) throw new Error(`could not start ${name} (${cmd})`);
+  let out = '';
+  child.on('error', (e) => { out += `\nspawn error: ${e.message}\n`; });
+  // ZTWIM_BENCH_PROC_LOG_DIR=DIR also appends every process's output to DIR/<name>.log (experiments).
+  const logDir = process.env['ZTWIM_BENCH_PROC_LOG_DIR'];
+  const keep = (d: Buffer): void => {
+    if (logDir !== undefined) appendFileSync(join(logDir, `${name.replace(/[^\w.-]+/g, '_')}.log`), d);
+    out += d.toString();
+    if (out.length > 200_000) out = out.slice(-100_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  let exitedFlag = false;
+  const done = new Promise<void>((resolve) => child.once('exit', () => { exitedFlag = true; resolve(); }));
+  const p: Proc = {
+    name,
+    child,
+    pid: child.pid,
+    output: () => out,
+    exited: () => exitedFlag,
+    async stop() {
+      if (!exitedFlag) {
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 8000);
+        await done;
+        clearTimeout(t);
+      }
+      live.delete(p);
+    },
+  };
+  live.add(p);
+  return p;
+}
+
+export async function waitUntil(what: string, proc: Proc, cond: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.exited()) throw new Error(`${proc.name} exited while waiting for ${what}:\n${proc.output().slice(-4000)}`);
+    if (await cond()) return;
+    if (Date.now() > deadline) throw new Error(`${what}: not ready after ${timeoutMs / 1000} s; ${proc.name} output:\n${proc.output().slice(-4000)}`);
+    await delay(150);
+  }
+}
+
+export function cpuTicks(pid: number): number {
+  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+/** Waits until the process uses < 5% of a core over one second (start-up minting done). */
+export async function settle(p: Proc, maxMs = 45_000): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  let prev = cpuTicks(p.pid);
+  while (Date.now() < deadline) {
+    await delay(1000);
+    const cur = cpuTicks(p.pid);
+    if (cur - prev <= 5) return;
+    prev = cur;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Go load generator.
+
+/** The built bench/go/agentload binary (set once by the bench's main). */
+export const loadgenBin = { path: '' };
+
+export async function loadgen<T>(sub: string, argv: readonly string[], timeoutMs: number): Promise<T> {
+  const p = startProc(`agentload ${sub}`, loadgenBin.path, [sub, ...argv], BENCH_DIR);
+  const t = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => p.child.once('exit', (c) => resolve(c)));
+  clearTimeout(t);
+  live.delete(p);
+  const out = p.output();
+  if (code !== 0) throw new Error(`agentload ${sub} failed (exit ${String(code)}):\n${out.slice(-4000)}`);
+  const line = out.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+  if (line === undefined) throw new Error(`agentload ${sub} printed no JSON:\n${out}`);
+  return JSON.parse(line) as T;
+}
+
+export function nodeArgs(kind: 'server' | 'agent', profDir: string | undefined, source: boolean): string[] {
+  // The node flags `ztwim` itself runs with (its shebang); the processes run in their temp dirs,
+  // so tsx is named by its resolved URL.
+  const a = [...ztwimNodeFlags(), ...(source ? ['--conditions=ztwim-source', '--import', import.meta.resolve('tsx')] : [])];
+  // Extra node flags for the ztwim processes (experiments), e.g. ZTWIM_BENCH_NODE_ARGS="--trace-gc";
+  // ZTWIM_BENCH_AGENT_NODE_ARGS / ZTWIM_BENCH_SERVER_NODE_ARGS for one of them only.
+  const extra = `${process.env['ZTWIM_BENCH_NODE_ARGS'] ?? ''} ${process.env[`ZTWIM_BENCH_${kind.toUpperCase()}_NODE_ARGS`] ?? ''}`;
+  a.push(...extra.split(' ').filter((x) => x !== ''));
+  if (profDir !== undefined) a.push('--cpu-prof', '--cpu-prof-dir', profDir);
+  return [...a, join(BENCH_DIR, 'agent-proc.mjs')];
+}
+
+
+export async function serverCli(argv: readonly string[], socket: string): Promise<string> {
+  const r = await runBinary(spireServerBin(), [...argv, '-socketPath', socket]);
+  if (r.status !== 0) throw new Error(`spire-server ${argv.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+/**
+ * Fails unless each package's dist/ was built after its newest source (plain-node mode). As
+ * `tsc -b`, compares with dist/.tsbuildinfo: tsc leaves unchanged outputs untouched.
+ */
+export function checkDistFresh(): void {
+  const stale: string[] = [];
+  for (const pkg of ['spiffe', 'core', 'proto', 'peercred', 'server', 'agent']) {
+    const info = join(REPO_ROOT, 'packages', pkg, 'dist', '.tsbuildinfo');
+    const built = existsSync(info) ? statSync(info).mtimeMs : 0;
+    const walk = (d: string): void => {
+      for (const n of readdirSync(d)) {
+        const p = join(d, n);
+        if (statSync(p).isDirectory()) { walk(p); continue; }
+        if (n.endsWith('.ts') && !n.endsWith('.test.ts') && statSync(p).mtimeMs > built) stale.push(relative(REPO_ROOT, p));
+      }
+    };
+    walk(join(REPO_ROOT, 'packages', pkg, 'src'));
+  }
+  if (stale.length > 0) {
+    throw new Error(`dist/ is older than the sources (${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ', …' : ''}); run \`npx tsc -b\` first, or pass --source`);
+  }
+}
+
+/**
+ * A server (spire-server, or ztwim's through agent-proc.mjs) started from the benches' server.conf
+ * in `sdir` (SQLite, P-256 CA and workload keys, X509-SVID TTL 1 h, JWT-SVID TTL 5 min), healthy.
+ */
+export async function startBenchServer(impl: 'spire' | 'ztwim', sdir: string, o: { trustDomain: string; source: boolean; profDir?: string | undefined }): Promise<{ server: Proc; adminSocket: string; port: number }> {
+  mkdirSync(join(sdir, 'data'), { recursive: true });
+  const port = await freePort();
+  const sconf = join(sdir, 'server.conf');
+  const adminSocket = join(sdir, 'admin.sock');
+  writeFileSync(sconf, serverConf({
+    port,
+    socketPath: adminSocket,
+    trustDomain: o.trustDomain,
+    dataDir: join(sdir, 'data'),
+    settings: { log_level: 'WARN', ca_key_type: 'ec-p256', jwt_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h', default_jwt_svid_ttl: '5m' },
+  }));
+  const server = impl === 'spire'
+    ? startProc('spire-server', spireServerBin(), ['run', '-config', sconf], sdir)
+    : startProc('ztwim server', process.execPath, [...nodeArgs('server', o.profDir, o.source), 'server', sconf], sdir);
+  if (impl === 'spire') {
+    await waitUntil('spire-server healthy', server, async () => (await runBinary(spireServerBin(), ['healthcheck', '-socketPath', adminSocket])).status === 0);
+  } else {
+    await waitUntil('ztwim server ready', server, () => server.output().includes('ready {'));
+  }
+  return { server, adminSocket, port };
+}
+
+/** A join token for a new agent (its SPIFFE ID) and the server's bundle written to `bundlePath`. */
+export async function agentJoinToken(adminSocket: string, trustDomain: string, bundlePath: string): Promise<{ token: string; agentId: string }> {
+  const tokenOut = await serverCli(['token', 'generate', '-spiffeID', `spiffe://${trustDomain}/bench-node`, '-ttl', '3600'], adminSocket);
+  const token = /Token:\s*(\S+)/.exec(tokenOut)?.[1];
+  if (token === undefined) throw new Error(`no join token in: ${tokenOut}`);
+  writeFileSync(bundlePath, await serverCli(['bundle', 'show'], adminSocket));
+  return { token, agentId: `spiffe://${trustDomain}/spire/agent/join_token/${token}` };
+}
