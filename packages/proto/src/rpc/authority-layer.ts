@@ -70,7 +70,8 @@ export function acceptAnyAuthority(server: net.Server, opts: AuthorityLayerOptio
     if (handing !== undefined) acceptedSockets.set(session, handing);
   }) as never);
   const handOver = (raw: net.Socket, socket: net.Socket | Duplex): void => {
-    if (!server.listening) { raw.destroy(); return; } // closed while we read
+    // Also when the server closed while we read: node:http2 then answers the call with the
+    // server's retryable shutdown status (a destroyed socket would reach the client as CANCEL).
     handing = raw;
     try {
       for (const h of handlers) h.call(server, socket);

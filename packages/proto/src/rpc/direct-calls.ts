@@ -409,10 +409,19 @@ export function directCalls(routes: RecordedRoutes, o: DirectCallsOptions): {
   };
 
   const take = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): boolean => {
-    if (shuttingDown || headers[':method'] !== 'POST') return false;
+    if (headers[':method'] !== 'POST') return false;
     const path = headers[':path'];
     const ct = headers['content-type'];
     if (typeof path !== 'string' || typeof ct !== 'string') return false;
+    // A call that arrives while the server closes (sent before the client saw our GOAWAY) is told
+    // so, retryably, by either path: connect-node's handler, its shutdown signal already aborted,
+    // would leave it open until the connection is destroyed (the client then sees CANCEL).
+    if (shuttingDown && /^application\/grpc(?:[+;]|$)/i.test(ct)) {
+      stream.on('error', o.onError);
+      stream.resume();
+      failEarly(stream, SHUTDOWN);
+      return true;
+    }
     // A gRPC call (any codec) to a path nothing serves: a proper gRPC status, as grpc-go answers,
     // never connect-node's HTTP 404 (which grpc-go clients report as a malformed response).
     if (!routes.paths.has(path) && /^application\/grpc(?:[+;]|$)/i.test(ct)) {
