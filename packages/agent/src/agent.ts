@@ -179,7 +179,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   for (const warning of config.warnings ?? []) log.warn({ warning }, 'Configuration not fully applied');
   const persist = config.keyManager === 'disk';
   // One agent per data dir: a second would overwrite its SVID and key.
-  const lock = lockDataDir(config.dataDir, { what: 'the agent', moveWith: 'data_dir (agent block)' });
+  const lock = lockDataDir(config.dataDir, { what: 'the agent', moveWith: 'data_dir (agent block)', file: 'ztwim-agent.lock' });
   try {
     return await runAgent(config, clock, log, persist, lock, deps.logStop ?? true);
   } catch (e) {

@@ -19,6 +19,11 @@ export interface LockDataDirOptions {
   readonly what: string;
   /** How to pick another directory: `-dataDir`, `data_dir`. */
   readonly moveWith: string;
+  /**
+   * The lock file's name in `dir` (default DATA_DIR_LOCK_FILE). A server and an agent may share
+   * one data dir, as SPIRE's sample configs do (both `./.data`): each locks a file of its own.
+   */
+  readonly file?: string;
   /** The PID written (default this process). */
   readonly pid?: number;
   /** Whether a PID runs (default: signal 0). */
@@ -54,7 +59,7 @@ export function lockDataDir(dir: string, opts: LockDataDirOptions): DataDirLock 
   const pid = opts.pid ?? process.pid;
   const isRunning = opts.isRunning ?? pidRunning;
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const file = join(dir, DATA_DIR_LOCK_FILE);
+  const file = join(dir, opts.file ?? DATA_DIR_LOCK_FILE);
   for (let attempt = 0; ; attempt++) {
     try {
       const fd = fs.openSync(file, 'wx', 0o644);

@@ -93,7 +93,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
   for (const warning of cfg.warnings ?? []) log.warn({ warning }, 'Configuration not fully applied');
   mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
   // One server per data dir: a second would share its keys and (SQLite) database.
-  const lock = lockDataDir(cfg.dataDir, { what: 'the server', moveWith: 'data_dir (server block)' });
+  const lock = lockDataDir(cfg.dataDir, { what: 'the server', moveWith: 'data_dir (server block)', file: 'ztwim-server.lock' });
   const metrics = new Metrics({ prefix: 'ztwim_server' });
   let ds: DataStore;
   try {
