@@ -125,7 +125,18 @@ const barrelImports = {
   },
 };
 
+/**
+ * The bundle imports the external packages itself, so an installed @ztwim/cli (npm install -g of
+ * the packed tarballs) must depend on each: refuse to build a bundle that would not load there.
+ */
+function checkExternalsAreDependencies() {
+  const deps = JSON.parse(readFileSync(join(packagesDir, 'cli', 'package.json'), 'utf8')).dependencies ?? {};
+  const missing = EXTERNAL_PACKAGES.filter((p) => !(p in deps));
+  if (missing.length > 0) throw new Error(`build-cli: packages/cli/package.json must list the bundle's external packages as dependencies: ${missing.join(', ')}`);
+}
+
 export async function buildCli() {
+  checkExternalsAreDependencies();
   rmSync(outdir, { recursive: true, force: true });
   return await esbuild.build({
     entryPoints: { main: join(packagesDir, 'cli', 'src', 'main.ts') },
