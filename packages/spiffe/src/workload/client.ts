@@ -239,7 +239,8 @@ export function parseJwtBundlesResponse(resp: JWTBundlesResponse): JwtBundleSet 
   for (const [k, v] of entries) {
     const td = parseTd(k);
     try {
-      set.add(JwtBundle.parse(td, v));
+      // SPIRE sends plain JWKS (bundleutil StandardJWKS: no `use`); keys marked for X.509 still do not count.
+      set.add(JwtBundle.parse(td, v, { plainJwks: true }));
     } catch (e) {
       throw responseError((e as Error).message, e);
     }
