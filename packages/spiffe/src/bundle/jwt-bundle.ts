@@ -103,6 +103,11 @@ export class JwtBundle implements JwtBundleSource {
     return this.#authorities.get(kid)?.key;
   }
 
+  /** @internal the verified node public keys of every authority. */
+  keyObjects(): KeyObject[] {
+    return [...this.#authorities.values()].map((a) => a.key);
+  }
+
   hasAuthority(kid: string): boolean {
     return this.#authorities.has(kid);
   }
