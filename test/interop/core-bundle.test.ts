@@ -114,7 +114,7 @@ describe('SPIFFE bundle interop with go-spiffe and py-spiffe', () => {
     assert.equal(go['sequenceNumber'], orig['sequenceNumber']);
     assert.equal(go['refreshHintSeconds'], orig['refreshHintSeconds']);
     // The go-made JWT bundle (jwtbundle.Marshal) parses with ours too.
-    const jb = JwtBundle.parse(TD, readFileSync(gen['jwtBundle'] as string, 'utf8'));
+    const jb = JwtBundle.parse(TD, readFileSync(gen['jwtBundle'] as string, 'utf8'), { plainJwks: true });
     assert.deepEqual([...jb.authorities().keys()].sort(), ['go-es256-kid', 'go-es384-kid', 'go-rs256-kid']);
   });
 
@@ -128,7 +128,7 @@ describe('SPIFFE bundle interop with go-spiffe and py-spiffe', () => {
       (go['jwtAuthorities'] as GoKey[]).map((k) => [k.kid, k.spki]),
       [...keys].sort((a, b) => a.kid.localeCompare(b.kid)).map((k) => [k.kid, spkiB64(k.pub)]),
     );
-    const back = JwtBundle.parse(TD, go['marshaled'] as string);
+    const back = JwtBundle.parse(TD, go['marshaled'] as string, { plainJwks: true });
     assert.ok(back.equals(jb));
     const [py] = pyBundleCheck([{ kind: 'jwtbundle', trustDomain: TD.name, data: json }]);
     assert.ok(py!.ok, py!.error);

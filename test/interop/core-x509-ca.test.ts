@@ -204,7 +204,8 @@ describe('X509-SVIDs minted by our CA interoperate', () => {
     );
     assert.throws(
       () => verifyX509Svid([m.roots[0]!], X509Bundle.fromAuthorities(TD, m.roots), { now: now() }),
-      /x509svid: leaf certificate with CA flag set to true/,
+      // The CA's ID is the bare trust domain, refused first (X509-SVID §3.1, §5.2; X509Svid.parse's order).
+      /x509svid: leaf certificate SPIFFE ID must have a non-root path/,
     );
   });
 

@@ -8,6 +8,7 @@ export { pemToDerList, derToPem, splitConcatenatedDer, concatDer } from './inter
 export { certificateValidity } from './internal/x509.ts';
 export { X509Bundle } from './bundle/x509-bundle.ts';
 export { JwtBundle } from './bundle/jwt-bundle.ts';
+export type { JwtBundleParseOptions } from './bundle/jwt-bundle.ts';
 export { SpiffeBundle, parseBundleMap } from './bundle/spiffe-bundle.ts';
 export type { SpiffeBundleParseOptions, SpiffeBundleParts } from './bundle/spiffe-bundle.ts';
 export { X509BundleSet, JwtBundleSet } from './bundle/set.ts';

@@ -14,7 +14,7 @@ export type Judged = Verdicts & { errors: Record<Validator, string | undefined> 
 
 async function ztwimVerdict(token: string, jwksJson: string, td: string, aud: string): Promise<{ ok: boolean; error?: string }> {
   try {
-    const bundle = JwtBundle.parse(TrustDomain.parse(td), jwksJson);
+    const bundle = JwtBundle.parse(TrustDomain.parse(td), jwksJson, { plainJwks: true });
     const svid = await parseAndValidateJwtSvid(token, bundle, [aud]);
     if (svid.token !== token) return { ok: false, error: 'svid.token differs from the input token' };
     return { ok: true };

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { JwtBundle, TrustDomain, isSpiffeError } from '../index.ts';
+import { generateKeyPairSync as gen } from 'node:crypto';
+import { CompactSign } from 'jose';
+import { JwtBundle, TrustDomain, isSpiffeError, parseAndValidateJwtSvid } from '../index.ts';
 
 const td = TrustDomain.parse('example.org');
 const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -9,16 +11,16 @@ const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const jwk = (k: KeyObject): JsonWebKey => k.export({ format: 'jwk' }) as JsonWebKey;
 const ecJwk = jwk(ec.publicKey);
 
-test('JwtBundle.parse reads a Workload API JWKS, ignoring use, and marshals plain JWKS', () => {
+test('JwtBundle.parse reads a Workload API JWKS (plainJwks) and marshals plain JWKS', () => {
   const doc = JSON.stringify({ keys: [{ kty: 'EC', kid: 'k1', use: 'jwt-svid', ...ecJwk }, { ...jwk(rsa.publicKey), kid: 'k2' }] });
-  const b = JwtBundle.parse(td, doc);
+  const b = JwtBundle.parse(td, doc, { plainJwks: true });
   assert.deepEqual([...b.authorities().keys()], ['k1', 'k2']);
   assert.deepEqual(b.findAuthority('k1'), { kty: 'EC', kid: 'k1', crv: 'P-256', x: ecJwk.x, y: ecJwk.y });
   assert.equal(b.findAuthority('nope'), undefined);
   const out = JSON.parse(b.marshal()) as { keys: Array<Record<string, unknown>> };
   assert.deepEqual(Object.keys(out.keys[0] ?? {}), ['kty', 'kid', 'crv', 'x', 'y']);
   assert.deepEqual(Object.keys(out.keys[1] ?? {}), ['kty', 'kid', 'n', 'e']);
-  assert.ok(JwtBundle.parse(td, new TextEncoder().encode(b.marshal())).equals(b));
+  assert.ok(JwtBundle.parse(td, new TextEncoder().encode(b.marshal()), { plainJwks: true }).equals(b));
   assert.equal(JwtBundle.parse(td, '{}').authorities().size, 0);
 });
 
@@ -33,18 +35,52 @@ test('JwtBundle add/remove authorities', () => {
 });
 
 test('JwtBundle rejects invalid JWKS documents and keys', () => {
-  const k = (extra: Record<string, unknown>): string => JSON.stringify({ keys: [{ ...ecJwk, kid: 'k', ...extra }] });
+  const k = (extra: Record<string, unknown>): string => JSON.stringify({ keys: [{ ...ecJwk, kid: 'k', use: 'jwt-svid', ...extra }] });
   const bad: Array<[string, () => unknown, RegExp]> = [
     ['not JSON', () => JwtBundle.parse(td, '{'), /^jwtbundle: unable to parse JWKS/],
     ['keys not an array', () => JwtBundle.parse(td, '{"keys":{}}'), /"keys" must be an array/],
-    ['missing kid', () => JwtBundle.parse(td, JSON.stringify({ keys: [ecJwk] })), /^jwtbundle: error adding authority 0 of JWKS: keyID cannot be empty$/],
-    ['duplicate kid', () => JwtBundle.parse(td, JSON.stringify({ keys: [{ ...ecJwk, kid: 'k' }, { ...ecJwk, kid: 'k' }] })), /authority 1 of JWKS: duplicate keyID "k"/],
+    ['missing kid', () => JwtBundle.parse(td, JSON.stringify({ keys: [ecJwk] }), { plainJwks: true }), /^jwtbundle: error adding authority 0 of JWKS: keyID cannot be empty$/],
+    ['duplicate kid', () => JwtBundle.parse(td, JSON.stringify({ keys: [{ ...ecJwk, kid: 'k' }, { ...ecJwk, kid: 'k' }] }), { plainJwks: true }), /authority 1 of JWKS: duplicate keyID "k"/],
     ['private key', () => JwtBundle.parse(td, k({ d: 'AAAA' })), /must be a public key/],
-    ['symmetric key', () => JwtBundle.parse(td, JSON.stringify({ keys: [{ kty: 'oct', k: 'AAAA', kid: 'k' }] })), /must be a public key|unsupported key type/],
-    ['unknown kty', () => JwtBundle.parse(td, JSON.stringify({ keys: [{ kty: 'XYZ', kid: 'k' }] })), /unsupported key type/],
     ['point not on curve', () => JwtBundle.parse(td, k({ x: ecJwk.y })), /invalid key material/],
     ['duplicate member', () => JwtBundle.parse(td, '{"keys":[],"keys":[]}'), /duplicate member/],
     ['addAuthority with empty kid', () => new JwtBundle(td).addAuthority('', ecJwk), /keyID cannot be empty/],
   ];
   for (const [name, f, re] of bad) assert.throws(f, (e: unknown) => isSpiffeError(e, 'ERR_BUNDLE_INVALID') && re.test(e.message), name);
+});
+
+test('JWT-SVID §6.2, Trust Domain and Bundle §4.2.2: a key marked x509-svid never validates a JWT-SVID', async () => {
+  const x509Key = gen('ec', { namedCurve: 'P-256' });
+  const doc = JSON.stringify({
+    keys: [
+      { ...jwk(x509Key.publicKey), use: 'x509-svid', kid: 'x' },
+      { ...jwk(rsa.publicKey), use: 'jwt-svid', kid: 'j' },
+    ],
+  });
+  for (const opts of [{}, { plainJwks: true }]) {
+    const b = JwtBundle.parse(td, doc, opts);
+    assert.deepEqual([...b.authorities().keys()], ['j'], JSON.stringify(opts));
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new CompactSign(new TextEncoder().encode(JSON.stringify({ sub: 'spiffe://example.org/w', aud: ['a'], exp: now + 60 })))
+      .setProtectedHeader({ alg: 'ES256', kid: 'x' })
+      .sign(x509Key.privateKey);
+    await assert.rejects(parseAndValidateJwtSvid(token, b, ['a']), /no JWT authority "x"/);
+  }
+});
+
+test('Trust Domain and Bundle §4.2.2: a key without use is ignored unless the source is a plain JWKS', () => {
+  const doc = JSON.stringify({ keys: [{ ...ecJwk, kid: 'plain' }, { ...jwk(rsa.publicKey), kid: 'sig', use: 'sig' }, { ...ecJwk, kid: 'enc', use: 'enc' }] });
+  assert.equal(JwtBundle.parse(td, doc).authorities().size, 0);
+  assert.deepEqual([...JwtBundle.parse(td, doc, { plainJwks: true }).authorities().keys()], ['plain', 'sig']);
+});
+
+test('Trust Domain and Bundle §4.1.3, §4.2.1: a key of unknown kty is skipped, the rest of the bundle kept', () => {
+  const doc = JSON.stringify({
+    keys: [
+      { kty: 'XYZ', kid: 'u', use: 'jwt-svid', foo: 'bar' },
+      { kty: 'oct', kid: 's', use: 'jwt-svid', k: 'AAAA' },
+      { ...ecJwk, kid: 'good', use: 'jwt-svid' },
+    ],
+  });
+  for (const opts of [{}, { plainJwks: true }]) assert.deepEqual([...JwtBundle.parse(td, doc, opts).authorities().keys()], ['good'], JSON.stringify(opts));
 });

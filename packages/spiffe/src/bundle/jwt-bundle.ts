@@ -2,12 +2,25 @@ import type { JsonWebKey, KeyObject } from 'node:crypto';
 import { SpiffeError } from '../errors.ts';
 import type { TrustDomain } from '../id/trust-domain.ts';
 import { JsonError, isJsonObject, parseJson, type JsonValue } from '../internal/json.ts';
-import { JwkError, normalizePublicJwk, orderJwkMembers } from '../internal/jwk.ts';
+import { JwkError, isSupportedKty, normalizePublicJwk, orderJwkMembers } from '../internal/jwk.ts';
 import type { JwtBundleSource } from './source.ts';
 
 function bundleError(message: string, cause?: unknown): SpiffeError {
   return new SpiffeError('ERR_BUNDLE_INVALID', `jwtbundle: ${message}`, { cause });
 }
+
+export interface JwtBundleParseOptions {
+  /**
+   * The document is a plain JWKS whose keys may omit `use`, such as SPIRE's Workload API JWT
+   * bundles or an OIDC `/keys` document without `set_key_use`: keys without `use` (or with the
+   * RFC 7517 `sig`) count as JWT authorities too. Keys marked for anything else still do not.
+   */
+  readonly plainJwks?: boolean;
+}
+
+/** `use` values whose keys may validate JWT-SVIDs. */
+const SPIFFE_JWT_USES: ReadonlySet<unknown> = new Set(['jwt-svid']);
+const PLAIN_JWKS_USES: ReadonlySet<unknown> = new Set(['jwt-svid', 'sig', undefined]);
 
 interface Authority {
   readonly jwk: JsonWebKey;
@@ -33,10 +46,13 @@ export class JwtBundle implements JwtBundleSource {
   }
 
   /**
-   * Parses a JWKS document (`{"keys":[...]}`) as the Workload API delivers JWT bundles:
-   * every key needs a `kid`, `use` is ignored (as go-spiffe's jwtbundle.Parse).
+   * Parses a JWKS document (`{"keys":[...]}`) into the JWT authorities of `td`. A key counts only
+   * when its `use` is `jwt-svid` (JWT-SVID §6.2, Trust Domain and Bundle §4.2.2): keys for X.509
+   * (`x509-svid`) or anything else are skipped, and so are keys without `use` unless
+   * `opts.plainJwks` is set. A key of a type this SDK cannot use (`kty`) is skipped, not fatal
+   * (Trust Domain and Bundle §4.1.3, §4.2.1). Every counted key needs a unique `kid`.
    */
-  static parse(td: TrustDomain, jwksJson: string | Uint8Array): JwtBundle {
+  static parse(td: TrustDomain, jwksJson: string | Uint8Array, opts: JwtBundleParseOptions = {}): JwtBundle {
     let doc: JsonValue;
     try {
       doc = parseJson(jwksJson);
@@ -48,9 +64,12 @@ export class JwtBundle implements JwtBundleSource {
     const keys = doc['keys'];
     if (keys === undefined || keys === null) return new JwtBundle(td);
     if (!Array.isArray(keys)) throw bundleError('unable to parse JWKS: "keys" must be an array');
+    const uses = opts.plainJwks === true ? PLAIN_JWKS_USES : SPIFFE_JWT_USES;
     const b = new JwtBundle(td);
     keys.forEach((k, i) => {
       if (!isJsonObject(k)) throw bundleError(`error adding authority ${i} of JWKS: key must be an object`);
+      if (!uses.has(k['use'])) return;
+      if (!isSupportedKty(k['kty'])) return;
       const kid = k['kid'];
       if (kid !== undefined && typeof kid !== 'string') {
         throw bundleError(`error adding authority ${i} of JWKS: keyID must be a string`);
@@ -82,6 +101,11 @@ export class JwtBundle implements JwtBundleSource {
   /** @internal the verified node public key for a key ID. */
   findKeyObject(kid: string): KeyObject | undefined {
     return this.#authorities.get(kid)?.key;
+  }
+
+  /** @internal the verified node public keys of every authority. */
+  keyObjects(): KeyObject[] {
+    return [...this.#authorities.values()].map((a) => a.key);
   }
 
   hasAuthority(kid: string): boolean {

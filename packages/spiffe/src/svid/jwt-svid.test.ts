@@ -113,7 +113,8 @@ const cases: Case[] = [
   { name: 'missing sub', token: () => sign(claims({ sub: undefined })), code: 'ERR_JWTSVID_INVALID', message: 'jwtsvid: token missing subject claim' },
   { name: 'missing exp', token: () => sign(claims({ exp: undefined })), code: 'ERR_JWTSVID_INVALID', message: 'jwtsvid: token missing exp claim' },
   { name: 'sub not a SPIFFE ID', token: () => sign(claims({ sub: 'https://example.org/w' })), code: 'ERR_JWTSVID_INVALID', message: 'jwtsvid: token has an invalid subject claim: spiffeid: scheme is missing or invalid' },
-  { name: 'missing kid', token: () => sign(claims(), { kid: undefined }), code: 'ERR_JWTSVID_INVALID', message: 'jwtsvid: token header missing key id' },
+  { name: 'empty kid', token: () => sign(claims(), { kid: '' }), code: 'ERR_JWTSVID_INVALID', message: 'jwtsvid: token header missing key id' },
+  { name: 'kid not a string', token: () => sign(claims(), { kid: 7 }), code: 'ERR_JWTSVID_INVALID', message: 'jwtsvid: token header missing key id' },
   { name: 'subject trust domain without bundle', token: () => sign(claims({ sub: 'spiffe://nowhere.org/w' })), code: 'ERR_JWTSVID_UNTRUSTED', message: 'jwtsvid: no bundle found for trust domain "nowhere.org"' },
   { name: 'wrong kid', token: () => sign(claims(), { kid: 'nope' }), code: 'ERR_JWTSVID_UNTRUSTED', message: 'jwtsvid: no JWT authority "nope" found for trust domain "example.org"' },
   { name: 'foreign TD subject signed with our key (kid only in our bundle)', token: () => sign(claims({ sub: 'spiffe://other.org/w' })), code: 'ERR_JWTSVID_UNTRUSTED', message: 'jwtsvid: no JWT authority "ec" found for trust domain "other.org"' },
@@ -183,4 +184,30 @@ test('RS256 tokens from an RSA key under 2048 bits are not trusted', async () =>
     return `${input}.${nodeSign('sha256', Buffer.from(input), weak.privateKey).toString('base64url')}`;
   })();
   await assert.rejects(parseAndValidateJwtSvid(token, b, AUD, { now: NOW }), (e: unknown) => isSpiffeError(e, 'ERR_JWTSVID_UNTRUSTED') && e.message === CRYPTO);
+});
+
+test('JWT-SVID §2.2: kid is optional; the subject trust domain\'s keys that fit alg are tried', async () => {
+  const noKid = { kid: undefined };
+  // Accepted: each key type found among several authorities of the subject's trust domain.
+  for (const t of [
+    await sign(claims(), noKid),
+    await sign(claims(), { ...noKid, alg: 'ES384' }, ec384.privateKey),
+    await sign(claims(), { ...noKid, alg: 'RS256' }, rsa.privateKey),
+    await sign(claims(), { ...noKid, alg: 'PS384' }, rsa.privateKey),
+  ]) {
+    assert.equal((await parseAndValidateJwtSvid(t, set, AUD, { now: NOW })).id.toString(), 'spiffe://example.org/workload');
+  }
+  // Every other rule still applies.
+  const rejects = async (t: string, code: SpiffeErrorCode, message: string): Promise<void> =>
+    assert.rejects(parseAndValidateJwtSvid(t, set, AUD, { now: NOW }), (e: unknown) => isSpiffeError(e, code) && e.message === message);
+  // A key of another trust domain never counts, even though it is in the set.
+  await rejects(await sign(claims(), noKid, otherKey.privateKey), 'ERR_JWTSVID_UNTRUSTED', CRYPTO);
+  await rejects(await sign(claims({ sub: 'spiffe://other.org/w' }), noKid), 'ERR_JWTSVID_UNTRUSTED', CRYPTO);
+  // Only keys whose type fits alg: no P-521 key in the bundle.
+  const es512 = generateKeyPairSync('ec', { namedCurve: 'P-521' });
+  await rejects(await sign(claims(), { ...noKid, alg: 'ES512' }, es512.privateKey), 'ERR_JWTSVID_UNTRUSTED', 'jwtsvid: no JWT authority for alg "ES512" found for trust domain "example.org"');
+  await rejects(await sign(claims({ aud: ['other'] }), noKid), 'ERR_JWTSVID_AUDIENCE', 'jwtsvid: expected audience in ["spiffe://example.org/api"] (audience=["other"])');
+  await rejects(await sign(claims({ exp: now - 3600 }), noKid), 'ERR_JWTSVID_EXPIRED', 'jwtsvid: token has expired');
+  const [h, , sig] = (await sign(claims(), noKid)).split('.');
+  await rejects(`${h}.${b64(claims({ sub: 'spiffe://example.org/admin' }))}.${sig}`, 'ERR_JWTSVID_UNTRUSTED', CRYPTO);
 });

@@ -212,7 +212,8 @@ function keyFitsAlg(key: KeyObject, alg: string): boolean {
  * Parses and validates a JWT-SVID as go-spiffe's jwtsvid.ParseAndValidate (JWT-SVID.md),
  * with two stricter rules: `audience` must be non-empty and the token's `aud` must contain
  * one of its values; the default leeway is 30 s. Only the subject trust domain's JWT bundle
- * is used. Throws SpiffeError ERR_JWTSVID_INVALID / _UNTRUSTED / _EXPIRED / _AUDIENCE.
+ * is used. Unlike go-spiffe, `kid` is optional (JWT-SVID §2.2): without one, each authority
+ * of that bundle whose key type fits `alg` is tried, and the token is accepted if one verifies. Throws SpiffeError ERR_JWTSVID_INVALID / _UNTRUSTED / _EXPIRED / _AUDIENCE.
  */
 export async function parseAndValidateJwtSvid(
   token: string,
@@ -223,7 +224,8 @@ export async function parseAndValidateJwtSvid(
   checkExpectedAudience(audience);
   const p = parseToken(token);
   const kid = p.header['kid'];
-  if (typeof kid !== 'string' || kid === '') throw err('ERR_JWTSVID_INVALID', 'token header missing key id');
+  // JWT-SVID §2.2: `kid` is optional; present, it must name a key.
+  if (kid !== undefined && (typeof kid !== 'string' || kid === '')) throw err('ERR_JWTSVID_INVALID', 'token header missing key id');
   const td = p.id.trustDomain;
   let bundle: JwtBundle;
   try {
@@ -231,18 +233,37 @@ export async function parseAndValidateJwtSvid(
   } catch (e) {
     throw err('ERR_JWTSVID_UNTRUSTED', `no bundle found for trust domain "${td.name}"`, e);
   }
-  const key = bundle.findKeyObject(kid);
-  if (key === undefined) {
-    throw err('ERR_JWTSVID_UNTRUSTED', `no JWT authority "${kid}" found for trust domain "${td.name}"`);
-  }
   const alg = p.header['alg'] as string;
-  if (!keyFitsAlg(key, alg)) {
-    throw err('ERR_JWTSVID_UNTRUSTED', 'unable to get claims from token: error in cryptographic primitive');
+  let candidates: KeyObject[];
+  if (kid === undefined) {
+    // Without a kid, only the subject trust domain's authorities whose key type fits alg.
+    candidates = bundle.keyObjects().filter((k) => keyFitsAlg(k, alg));
+    if (candidates.length === 0) {
+      throw err('ERR_JWTSVID_UNTRUSTED', `no JWT authority for alg "${alg}" found for trust domain "${td.name}"`);
+    }
+  } else {
+    const key = bundle.findKeyObject(kid);
+    if (key === undefined) {
+      throw err('ERR_JWTSVID_UNTRUSTED', `no JWT authority "${kid}" found for trust domain "${td.name}"`);
+    }
+    if (!keyFitsAlg(key, alg)) {
+      throw err('ERR_JWTSVID_UNTRUSTED', 'unable to get claims from token: error in cryptographic primitive');
+    }
+    candidates = [key];
   }
-  try {
-    await compactVerify(token, key, { algorithms: [alg] });
-  } catch (e) {
-    throw err('ERR_JWTSVID_UNTRUSTED', 'unable to get claims from token: error in cryptographic primitive', e);
+  let lastError: unknown;
+  let verified = false;
+  for (const key of candidates) {
+    try {
+      await compactVerify(token, key, { algorithms: [alg] });
+      verified = true;
+      break;
+    } catch (e) {
+      lastError = e;
+    }
+  }
+  if (!verified) {
+    throw err('ERR_JWTSVID_UNTRUSTED', 'unable to get claims from token: error in cryptographic primitive', lastError);
   }
   validateClaims(p, audience, opts);
   return toSvid(p, token);

@@ -34,11 +34,17 @@ test('verifyX509Svid accepts a leaf signed by the root and one via an intermedia
   assert.deepEqual(r2.verifiedChains, [[pki.leafViaIntermediate.der, pki.intermediate.der, pki.root.der]]);
 });
 
-test('verifyX509Svid does not enforce EKU, digitalSignature or a non-root path (as go-spiffe Verify)', async () => {
-  const noEku = await leaf({ eku: [EKU_CLIENT] });
+test('verifyX509Svid does not enforce EKU or digitalSignature (as go-spiffe Verify)', async () => {
+  const noEku = await leaf({ eku: [EKU_CLIENT], keyUsage: KU.keyAgreement });
   assert.equal(verifyX509Svid([noEku], set, { now: T0 }).id.path, '/workload');
-  const rootId = await leaf({ uris: ['spiffe://example.org'], keyUsage: KU.keyAgreement });
-  assert.equal(verifyX509Svid([rootId], set, { now: T0 }).id.path, '');
+});
+
+test('X509-SVID §3.1, §5.2: verifyX509Svid refuses a leaf whose ID is the bare trust domain (stricter than go-spiffe)', async () => {
+  const rootId = await leaf({ uris: ['spiffe://example.org'] });
+  assert.throws(
+    () => verifyX509Svid([rootId], set, { now: T0 }),
+    (e: unknown) => isSpiffeError(e, 'ERR_X509SVID_INVALID') && e.message === 'x509svid: leaf certificate SPIFFE ID must have a non-root path',
+  );
 });
 
 interface Case {

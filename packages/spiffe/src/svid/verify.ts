@@ -34,7 +34,8 @@ function invalid(message: string, cause?: unknown): SpiffeError {
  * leaf's trust domain, as go-spiffe's x509svid.Verify: leaf URI SAN and CA/key-usage rules,
  * then RFC 5280 path validation (signatures, validity of every certificate at `now`, issuer
  * CA flag and keyCertSign, pathLen and name constraints, raw issuer/subject name chaining,
- * unknown critical extensions). Extended key usage is not enforced.
+ * unknown critical extensions). Stricter than go-spiffe: the leaf's SPIFFE ID must have a
+ * non-root path (X509-SVID §3.1, §5.2). Extended key usage is not enforced.
  */
 export function verifyX509Svid(
   chain: readonly Uint8Array[],
@@ -62,6 +63,9 @@ export function verifyX509Svid(
     if (m !== undefined) throw invalid(`could not get leaf SPIFFE ID: ${m}`, e);
     throw e;
   }
+  // X509-SVID §3.1, §5.2: a leaf's ID has a non-root path (the parser's rule; go-spiffe's
+  // Verify skips it, so a CA-less trust-domain ID would otherwise pass as a peer).
+  if (id.isTrustDomainId()) throw invalid('leaf certificate SPIFFE ID must have a non-root path');
   if (leaf.isCa) throw invalid('leaf certificate with CA flag set to true');
   if (leaf.keyUsage & KU_KEY_CERT_SIGN) throw invalid('leaf certificate with KeyCertSign key usage');
   if (leaf.keyUsage & KU_CRL_SIGN) throw invalid('leaf certificate with KeyCrlSign key usage');

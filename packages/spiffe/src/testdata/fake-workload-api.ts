@@ -44,12 +44,12 @@ export interface TestCa {
   issue(path: string, name?: string): Promise<FakeSvid>;
 }
 
-/** A CA for `td` valid now (root → leaf), issuing SVIDs with fresh keys per name. */
-export async function makeTestCa(td: string): Promise<TestCa> {
+/** A CA for `td` valid now (root → leaf), issuing SVIDs with fresh keys per name; `keyName` picks another root key. */
+export async function makeTestCa(td: string, keyName = td): Promise<TestCa> {
   const now = Date.now();
   const notBefore = new Date(now - 3600_000);
   const notAfter = new Date(now + 3600_000);
-  const rootKeys = await keyPair(`fake-root-${td}`);
+  const rootKeys = await keyPair(`fake-root-${keyName}`);
   const root = await makeCert({ subject: `CN=root ${td}`, keys: rootKeys, ca: true, keyUsage: CA_KU, uris: [`spiffe://${td}`], notBefore, notAfter });
   return {
     td,

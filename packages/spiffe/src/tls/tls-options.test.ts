@@ -14,6 +14,7 @@ import { connectMtls, createMtlsServer, enforceMtls, tlsClientOptions, tlsServer
 import { SpiffeId } from '../id/spiffe-id.ts';
 import { TrustDomain } from '../id/trust-domain.ts';
 import { isSpiffeError } from '../errors.ts';
+import { derToPem } from '../internal/pem.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ztwim-tls-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -139,6 +140,42 @@ test('createMtlsServer presents the rotated SVID to clients without SNI', async 
     await assert.rejects(connectMtls(c.src, authorizeId('spiffe://example.org/server-v1'), { port: portOf(srv) }), /unexpected ID/);
   } finally {
     srv.close();
+    await s.close();
+    await c.close();
+  }
+});
+
+test('X509-SVID §3.1, §5.2: a peer whose SPIFFE ID is the bare trust domain is refused on both sides', async () => {
+  const ca = await makeTestCa('example.org');
+  const s = await source(ca, 'td-s', '/server');
+  const c = await source(ca, 'td-c', '/client');
+  // The bare-trust-domain peer is a plain node:tls endpoint (the SDK's parser would not load it).
+  const bare = await ca.issue('');
+  assert.equal(bare.spiffeId, 'spiffe://example.org');
+  const bareCreds = { cert: derToPem(bare.certs[0] as Uint8Array, 'CERTIFICATE'), key: derToPem(bare.key, 'PRIVATE KEY'), ca: [derToPem(ca.root.der, 'CERTIFICATE')] };
+  // Server side: our mTLS server refuses a client presenting spiffe://example.org.
+  const srv = createMtlsServer(s.src, authorizeAny(), (t) => t.end('served'));
+  const refused = new Promise<unknown>((r) => srv.once('mtlsRefused', r));
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  // Client side: our mTLS client refuses a server presenting spiffe://example.org.
+  const bareSrv = tls.createServer({ ...bareCreds, requestCert: true, rejectUnauthorized: false }, (t) => t.end('served'));
+  bareSrv.listen(0, '127.0.0.1');
+  await once(bareSrv, 'listening');
+  try {
+    const sock = tls.connect({ ...bareCreds, host: '127.0.0.1', port: portOf(srv), checkServerIdentity: () => undefined });
+    sock.on('error', () => {});
+    let got = '';
+    sock.on('data', (d) => (got += String(d)));
+    const outcome = await Promise.race([refused, closed(sock).then(() => `closed after ${JSON.stringify(got)}`)]);
+    assert.ok(isSpiffeError(outcome), `server did not refuse the client: ${String(outcome)}`);
+    assert.match(outcome.message, /non-root path/);
+    await closed(sock);
+    assert.equal(got, '');
+    await assert.rejects(connectMtls(c.src, authorizeAny(), { port: portOf(bareSrv) }), /non-root path/);
+  } finally {
+    srv.close();
+    bareSrv.close();
     await s.close();
     await c.close();
   }

@@ -190,6 +190,10 @@ export function parseX509SvidResponse(resp: X509SVIDResponse, firstOnly = false)
     } catch (e) {
       throw responseError((e as Error).message, e);
     }
+    // The SVID's SPIFFE ID is its certificate's URI SAN; a response naming another is malformed.
+    if (svid.id.toString() !== s.spiffeId) {
+      throw responseError(`X509-SVID spiffe_id "${s.spiffeId}" does not match its certificate's URI SAN "${svid.id.toString()}"`);
+    }
     if (s.hint !== '') svid.hint = s.hint;
     out.push(svid);
   }
@@ -217,8 +221,15 @@ function parseX509BundleEntry(key: string, der: Uint8Array): X509Bundle {
 export function parseX509ContextResponse(resp: X509SVIDResponse): X509Context {
   const svids = parseX509SvidResponse(resp, false);
   const bundles = new X509BundleSet();
-  for (const s of resp.svids) bundles.add(parseX509BundleEntry(s.spiffeId, s.bundle));
-  for (const [k, v] of Object.entries(resp.federatedBundles)) bundles.add(parseX509BundleEntry(k, v));
+  // One bundle per trust domain: a second, different one (another SVID's, or a federated entry
+  // for an SVID's own trust domain) would leave it unclear which one the SVIDs chain to.
+  const add = (b: X509Bundle): void => {
+    const prev = bundles.get(b.trustDomain);
+    if (prev !== undefined && !prev.equals(b)) throw responseError(`conflicting X.509 bundles for trust domain "${b.trustDomain.name}"`);
+    bundles.add(b);
+  };
+  for (const s of resp.svids) add(parseX509BundleEntry(s.spiffeId, s.bundle));
+  for (const [k, v] of Object.entries(resp.federatedBundles)) add(parseX509BundleEntry(k, v));
   return { svids, bundles };
 }
 
@@ -239,7 +250,8 @@ export function parseJwtBundlesResponse(resp: JWTBundlesResponse): JwtBundleSet 
   for (const [k, v] of entries) {
     const td = parseTd(k);
     try {
-      set.add(JwtBundle.parse(td, v));
+      // SPIRE sends plain JWKS (bundleutil StandardJWKS: no `use`); keys marked for X.509 still do not count.
+      set.add(JwtBundle.parse(td, v, { plainJwks: true }));
     } catch (e) {
       throw responseError((e as Error).message, e);
     }

@@ -7,66 +7,57 @@ import type { TrustDomain } from '../id/trust-domain.ts';
 import type { X509Bundle } from '../bundle/x509-bundle.ts';
 import type { X509BundleSource } from '../bundle/source.ts';
 import type { X509Svid } from '../svid/x509-svid.ts';
-import { WorkloadApiClient, type WorkloadApiError, type X509Context } from './client.ts';
-import { startWatch } from './watch-state.ts';
+import { verifyX509Svid } from '../svid/verify.ts';
+import type { X509Context } from './client.ts';
+import { SourceLifecycle, type SourceLifecycleOptions } from './source-lifecycle.ts';
 
 /** Chooses the SVID to present among the workload's SVIDs (default: the first). */
 export type X509SvidPicker = (svids: readonly X509Svid[]) => X509Svid;
 
-export interface X509SourceOptions {
-  /** A client to use (not closed by the source); otherwise one is created for `address`. */
-  readonly client?: WorkloadApiClient;
-  readonly address?: string;
+export interface X509SourceOptions extends SourceLifecycleOptions {
   readonly picker?: X509SvidPicker;
-  /** Aborting it before the first update rejects `create`; later it closes the source. */
-  readonly signal?: AbortSignal;
-  /** Watch errors (connection failures, discarded messages). */
-  readonly onError?: (err: WorkloadApiError) => void;
+  /** The clock that updates are verified with (default the system clock). */
+  readonly now?: () => Date;
+}
+
+/**
+ * Every X509-SVID of an update must verify before the update is adopted: chain and signatures
+ * to the bundle of its trust domain sent in the same response, every certificate valid at
+ * `now`, a leaf ID with a path. (The client's parser has already checked that each `spiffe_id`
+ * equals its certificate's URI SAN and that the private key matches the certificate.)
+ */
+function verifyContext(ctx: X509Context, now: Date): void {
+  for (const svid of ctx.svids) verifyX509Svid(svid.certificates, ctx.bundles, { now });
 }
 
 export class X509Source implements X509BundleSource {
   #context: X509Context | undefined;
   readonly #picker: X509SvidPicker;
-  readonly #client: WorkloadApiClient;
-  readonly #ownsClient: boolean;
-  readonly #stop = new AbortController();
-  readonly #listeners = new Set<(ctx: X509Context) => void>();
-  #done: Promise<void> = Promise.resolve();
+  readonly #now: () => Date;
+  readonly #life: SourceLifecycle<X509Context>;
 
   private constructor(opts: X509SourceOptions) {
     this.#picker = opts.picker ?? ((svids) => svids[0] as X509Svid);
-    this.#ownsClient = opts.client === undefined;
-    this.#client = opts.client ?? new WorkloadApiClient(opts.address === undefined ? {} : { address: opts.address });
+    this.#now = opts.now ?? (() => new Date());
+    this.#life = new SourceLifecycle('x509source', opts, () => (this.#context = undefined));
   }
 
-  /** Creates the source; resolves after the first X.509 context arrives. */
+  /** Creates the source; resolves after the first X.509 context that verifies. */
   static async create(opts: X509SourceOptions = {}): Promise<X509Source> {
     const src = new X509Source(opts);
-    const signal = opts.signal === undefined ? src.#stop.signal : AbortSignal.any([opts.signal, src.#stop.signal]);
-    const h = startWatch<X509Context>((w, s) => src.#client.watchX509Context(w, s), (ctx) => src.#update(ctx), signal, opts.onError);
-    src.#done = h.done;
-    try {
-      await h.ready;
-    } catch (e) {
-      await src.close();
-      throw e;
-    }
+    const life = src.#life;
+    await life.ready([life.watch<X509Context>((w, s) => life.client.watchX509Context(w, s), (ctx) => src.#adopt(ctx))]);
     return src;
   }
 
-  #update(ctx: X509Context): void {
+  #adopt(ctx: X509Context): void {
+    verifyContext(ctx, this.#now());
     this.#context = ctx;
-    for (const l of this.#listeners) {
-      try {
-        l(ctx);
-      } catch {
-        // a listener's failure must not stop updates
-      }
-    }
+    this.#life.emit(ctx);
   }
 
   #ctx(): X509Context {
-    if (this.#stop.signal.aborted) throw new SpiffeError('ERR_WORKLOAD_API', 'x509source: source is closed');
+    this.#life.check();
     if (this.#context === undefined) throw new SpiffeError('ERR_WORKLOAD_API', 'x509source: no X.509 context yet');
     return this.#context;
   }
@@ -95,17 +86,13 @@ export class X509Source implements X509BundleSource {
     return this.#ctx().bundles.bundles().flatMap((b) => b.authorities());
   }
 
-  /** Calls `cb` on every update (SVID rotation, bundle change); returns an unsubscribe function. */
+  /** Calls `cb` on every adopted update (SVID rotation, bundle change); returns an unsubscribe function. */
   onUpdate(cb: (ctx: X509Context) => void): () => void {
-    this.#listeners.add(cb);
-    return () => this.#listeners.delete(cb);
+    return this.#life.onUpdate(cb);
   }
 
   /** Stops watching (and closes the client if the source created it). */
   async close(): Promise<void> {
-    this.#stop.abort();
-    this.#listeners.clear();
-    if (this.#ownsClient) this.#client.close();
-    await this.#done;
+    await this.#life.close();
   }
 }

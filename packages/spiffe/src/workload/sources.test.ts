@@ -1,0 +1,153 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { TrustDomain } from '../id/trust-domain.ts';
+import { isSpiffeError } from '../errors.ts';
+import { WorkloadApiClient, linearBackoff, type WorkloadApiError } from './client.ts';
+import { X509Source } from './x509-source.ts';
+import { JwtSource } from './jwt-source.ts';
+import { BundleSource } from './bundle-source.ts';
+import { FakeWorkloadApi, makeJwtIssuer, makeTestCa } from '../testdata/fake-workload-api.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'ztwim-src-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const TD = TrustDomain.parse('example.org');
+
+async function setup(name: string) {
+  const ca = await makeTestCa('example.org');
+  const fed = await makeTestCa('fed.example');
+  const a = await ca.issue('/a');
+  const jwt = await makeJwtIssuer(`src-${name}`);
+  const federated = { 'spiffe://fed.example': fed.root.der };
+  const fake = new FakeWorkloadApi(join(dir, `${name}.sock`), {
+    x509Svids: [a],
+    federated,
+    x509Bundles: { 'spiffe://example.org': ca.root.der },
+    jwtBundles: { 'spiffe://example.org': jwt.jwks },
+  });
+  await fake.start();
+  const client = new WorkloadApiClient({ address: fake.address, backoff: () => linearBackoff(20, 100) });
+  return { ca, a, federated, fake, client, async done() { client.close(); await fake.stop(); } };
+}
+
+/** Collects a source's errors; `next(pred)` resolves with the first (past or future) error matching. */
+function errorLog() {
+  const seen: WorkloadApiError[] = [];
+  const waiters: Array<{ pred: (e: WorkloadApiError) => boolean; resolve: (e: WorkloadApiError) => void }> = [];
+  return {
+    onError(e: WorkloadApiError): void {
+      seen.push(e);
+      for (const w of [...waiters]) if (w.pred(e)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(e); }
+    },
+    next(pred: (e: WorkloadApiError) => boolean): Promise<WorkloadApiError> {
+      const i = seen.findIndex(pred);
+      if (i >= 0) return Promise.resolve(seen.splice(i, 1)[0] as WorkloadApiError);
+      return new Promise((resolve) => waiters.push({ pred, resolve }));
+    },
+    clear(): void {
+      seen.length = 0;
+    },
+  };
+}
+
+const withdrawn = (e: unknown): boolean => isSpiffeError(e, 'ERR_WORKLOAD_API') && /identity withdrawn by the Workload API: no identity issued/.test(e.message);
+const nextUpdate = (src: { onUpdate(cb: () => void): () => void }): Promise<void> =>
+  new Promise((r) => { const off = src.onUpdate(() => { off(); r(); }); });
+
+test('Workload API §5.2.1: after PermissionDenied the sources stop serving until an identity is issued again', async () => {
+  const s = await setup('denied');
+  const xl = errorLog();
+  const jl = errorLog();
+  const bl = errorLog();
+  const x = await X509Source.create({ client: s.client, onError: xl.onError });
+  const j = await JwtSource.create({ client: s.client, onError: jl.onError });
+  const b = await BundleSource.create({ client: s.client, onError: bl.onError });
+  try {
+    assert.equal(x.getX509Svid().id.toString(), 'spiffe://example.org/a');
+    const denied = (e: WorkloadApiError): boolean => e.grpcCode === Code.PermissionDenied;
+    s.fake.update({ x509Error: new ConnectError('no identity issued', Code.PermissionDenied) });
+    // Each source says so through its error callback...
+    await Promise.all([xl.next(denied), jl.next(denied), bl.next(denied)]);
+    // ...and hands out nothing any more: not the SVID, not the bundles.
+    assert.throws(() => x.getX509Svid(), withdrawn);
+    assert.throws(() => x.getX509Svids(), withdrawn);
+    assert.throws(() => x.getX509BundleForTrustDomain(TD), withdrawn);
+    assert.throws(() => x.allAuthorities(), withdrawn);
+    assert.throws(() => j.getJwtBundleForTrustDomain(TD), withdrawn);
+    assert.throws(() => b.getX509BundleForTrustDomain(TD), withdrawn);
+    assert.throws(() => b.getJwtBundleForTrustDomain(TD), withdrawn);
+    // The watches keep retrying; once the Workload API issues an identity again, they serve it.
+    const back = Promise.all([nextUpdate(x), nextUpdate(j), nextUpdate(b)]);
+    const { x509Error: _drop, ...rest } = s.fake.state;
+    s.fake.state = { ...rest, x509Svids: [await s.ca.issue('/again')] };
+    await back;
+    assert.equal(x.getX509Svid().id.toString(), 'spiffe://example.org/again');
+    assert.ok(j.getJwtBundleForTrustDomain(TD).authorities().size > 0);
+    assert.equal(b.getX509BundleForTrustDomain(TD).authorities().length, 1);
+  } finally {
+    await Promise.all([x.close(), j.close(), b.close()]);
+    await s.done();
+  }
+});
+
+test('X509-SVID updates are verified before adoption; a bad one is reported and the previous SVID kept', async () => {
+  const s = await setup('verify');
+  const log = errorLog();
+  let at = Date.now();
+  const src = await X509Source.create({ client: s.client, now: () => new Date(at), onError: log.onError });
+  const rogueCa = await makeTestCa('example.org', 'rogue');
+  const b = await s.ca.issue('/b');
+  const cases: Array<[string, () => Promise<Partial<typeof s.fake.state>>, RegExp]> = [
+    ['signed by a CA not in the bundle of the same response', async () => ({ x509Svids: [{ ...(await rogueCa.issue('/rogue')), bundle: s.ca.root.der }] }), /refused update: x509svid: could not verify leaf certificate/],
+    ['a second, different bundle for the SVID trust domain', async () => ({ x509Svids: [b], federated: { ...s.federated, 'spiffe://example.org': rogueCa.root.der } }), /conflicting X\.509 bundles for trust domain "example\.org"/],
+    ['spiffe_id other than the certificate URI SAN', async () => ({ x509Svids: [{ ...b, spiffeId: 'spiffe://example.org/admin' }] }), /spiffe_id "spiffe:\/\/example\.org\/admin" does not match its certificate's URI SAN "spiffe:\/\/example\.org\/b"/],
+    ['private key of another SVID', async () => ({ x509Svids: [{ ...b, key: s.a.key }] }), /leaf certificate does not match private key/],
+    ['outside its validity window at the source clock', async () => {
+      at = Date.now() + 2 * 3600_000;
+      return { x509Svids: [b] };
+    }, /refused update: x509svid: could not verify leaf certificate: x509: certificate has expired/],
+  ];
+  try {
+    for (const [name, state, re] of cases) {
+      log.clear();
+      const outcome = Promise.race([log.next(() => true), nextUpdate(src).then(() => 'adopted' as const)]);
+      s.fake.update({ federated: s.federated, ...(await state()) });
+      const e = await outcome;
+      assert.notEqual(e, 'adopted', `${name}: the bad update was adopted`);
+      assert.match((e as WorkloadApiError).message, re, name);
+      at = Date.now();
+      assert.equal(src.getX509Svid().id.toString(), 'spiffe://example.org/a', name);
+      assert.equal(src.getX509BundleForTrustDomain(TD).authorities().length, 1, name);
+      assert.ok(src.getX509BundleForTrustDomain(TD).hasAuthority(s.ca.root.der), name);
+    }
+    // A good update is adopted.
+    const adopted = nextUpdate(src);
+    s.fake.update({ x509Svids: [b], federated: s.federated });
+    await adopted;
+    assert.equal(src.getX509Svid().id.toString(), 'spiffe://example.org/b');
+  } finally {
+    await src.close();
+    await s.done();
+  }
+});
+
+test('X509Source.create waits for an update that verifies', async () => {
+  const s = await setup('first');
+  const rogueCa = await makeTestCa('example.org', 'rogue-first');
+  s.fake.state = { ...s.fake.state, x509Svids: [{ ...(await rogueCa.issue('/rogue')), bundle: s.ca.root.der }] };
+  const log = errorLog();
+  const pending = X509Source.create({ client: s.client, onError: log.onError });
+  const first = await Promise.race([log.next((e) => /refused update/.test(e.message)), pending.then(() => 'adopted' as const)]);
+  assert.notEqual(first, 'adopted', 'create() resolved with an SVID that does not verify');
+  s.fake.update({ x509Svids: [s.a] });
+  const src = await pending;
+  try {
+    assert.equal(src.getX509Svid().id.toString(), 'spiffe://example.org/a');
+  } finally {
+    await src.close();
+    await s.done();
+  }
+});
