@@ -7,9 +7,9 @@
 // first message read for server streams). "allowed" means the call got past authorization,
 // whatever it answered then (OK, InvalidArgument, NotFound...); "denied" is PermissionDenied,
 // Unauthenticated or a TLS handshake refusal (SPIRE refuses untrusted client certificates in the
-// handshake, ztwim answers Unauthenticated). Unimplemented counts as allowed: every method here
-// is routed, so it comes from a handler the call reached (ztwim has no downstream CA, no Health
-// Watch). The expected column is SPIRE's policy
+// handshake, ztwim answers Unauthenticated) or a service the endpoint does not serve at all
+// (SPIRE's Debug and Health on its TCP port). Any other Unimplemented counts as allowed: it comes
+// from a handler the call reached (ztwim has no downstream CA, no Health Watch). The expected column is SPIRE's policy
 // (pkg/server/authpolicy/policy_data.json, spire-api-wire.md §3), written out in POLICY below.
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
@@ -271,6 +271,9 @@ export function classify(e: unknown): Cell {
   if (!(e instanceof ConnectError)) return { verdict: 'allowed', detail: `non-gRPC error: ${String(e)}` };
   const detail = `${Code[e.code]}: ${e.rawMessage}`;
   if (e.code === Code.PermissionDenied || e.code === Code.Unauthenticated) return { verdict: 'denied', detail };
+  // SPIRE serves Debug and Health on the admin socket only: on its TCP port they are unknown
+  // services (grpc-go answers before any interceptor). Not reachable counts as refused.
+  if (e.code === Code.Unimplemented && /^unknown (service|method) /.test(e.rawMessage)) return { verdict: 'denied', detail };
   // A TLS handshake refused by the server (SPIRE's answer to an untrusted client certificate).
   if ((e.code === Code.Internal || e.code === Code.Unavailable || e.code === Code.Unknown) && /alert|handshake|certificate/i.test(e.rawMessage)) {
     return { verdict: 'denied', detail };
