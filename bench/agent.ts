@@ -44,6 +44,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { goBuild, PeerMissingError, REPO_ROOT, spireAgentBin, spireServerBin, SPIRE_VERSION, ztwimNodeFlags } from '../test/interop/lib/peers.ts';
 import { freePort, runBinary } from '../test/interop/lib/spire-admin.ts';
 import { agentConf, serverConf } from '../test/interop/lib/server-conf.ts';
+import { resultsDir } from './lib/results-dir.ts';
 
 const args = process.argv.slice(2);
 const flagValue = (name: string): string | undefined => {
@@ -219,6 +220,8 @@ async function startColumn(col: Column, root: string): Promise<Running> {
     trustDomain: TD,
     dataDir: join(sdir, 'data'),
     settings: { log_level: 'WARN', ca_key_type: 'ec-p256', jwt_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h', default_jwt_svid_ttl: '5m' },
+    // ztwim serves Prometheus metrics by default on 0.0.0.0:9402: a free loopback port instead.
+    ...(col.server === 'spire' ? {} : { trailer: 'telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = 0\n  }\n}\n' }),
   }));
   const adminSocket = join(sdir, 'admin.sock');
   const server = col.server === 'spire'
@@ -473,9 +476,7 @@ async function main(): Promise<void> {
   const md = report(results) + `\nWhole run: ${((Date.now() - t0) / 1000).toFixed(0)} s.\n`;
   process.stdout.write(md);
   if (ONLY === undefined) {
-    const out = join(BENCH_DIR, 'results');
-    mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'agent.md'), md);
+    writeFileSync(join(resultsDir(), 'agent.md'), md);
   }
 }
 

@@ -54,6 +54,7 @@ import { SPIRE_VERSION, ZTWIM_BIN, goBuild, ztwimNodeFlags } from '../test/inter
 import { derToPem } from '@ztwim/spiffe';
 import { makeTmpDir, type TmpDir } from '../test/interop/lib/tmp.ts';
 import { serverConf } from '../test/interop/lib/server-conf.ts';
+import { resultsDir } from './lib/results-dir.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const TD = 'example.org';
@@ -704,8 +705,8 @@ ${cpuTable}
 ${errors.length === 0 ? '' : `\nFailures:\n${errors.join('\n')}\n`}`;
 process.stdout.write(`${table}\n\n${cpuTable}\n`);
 if (errors.length > 0) process.stdout.write(`\n${errors.join('\n')}\n`);
-const outDir = join(REPO, 'bench', 'results');
+const outDir = resultsDir();
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'server.md'), md);
-log(`wrote bench/results/server.md`);
+log(`wrote ${join(outDir, 'server.md')}`);
 if (errors.length > 0) process.exitCode = 1;

@@ -26,6 +26,8 @@ import {
   SvidService,
   createTcpGrpcTransport,
   createUnixGrpcTransport,
+  PermissionDeniedDetails_Reason,
+  permissionDeniedReasonOf,
   type GrpcClientTransport,
 } from '@ztwim/proto';
 import { derToPem, SpiffeId } from '@ztwim/spiffe';
@@ -267,9 +269,14 @@ async function callEmpty(transport: GrpcClientTransport, svc: DescService, m: De
   }
 }
 
+function reasonName(r: PermissionDeniedDetails_Reason): string {
+  return Object.entries(PermissionDeniedDetails_Reason).find(([, v]) => v === r)?.[0] ?? String(r);
+}
+
 export function classify(e: unknown): Cell {
   if (!(e instanceof ConnectError)) return { verdict: 'allowed', detail: `non-gRPC error: ${String(e)}` };
-  const detail = `${Code[e.code]}: ${e.rawMessage}`;
+  const reason = permissionDeniedReasonOf(e);
+  const detail = `${Code[e.code]}: ${e.rawMessage}${reason === undefined ? '' : ` [${reasonName(reason)}]`}`;
   if (e.code === Code.PermissionDenied || e.code === Code.Unauthenticated) return { verdict: 'denied', detail };
   // SPIRE serves Debug and Health on the admin socket only: on its TCP port they are unknown
   // services (grpc-go answers before any interceptor). Not reachable counts as refused.
