@@ -48,6 +48,7 @@ const AGENT_METHODS = [
   'spire.api.server.entry.v1.Entry/SyncAuthorizedEntries',
   'spire.api.server.svid.v1.SVID/BatchNewX509SVID',
   'spire.api.server.svid.v1.SVID/NewJWTSVID',
+  'ztwim.agent.v1.AgentHints/Watch',
 ];
 const LOCAL_ONLY = ['spire.api.server.debug.v1.Debug/GetInfo', 'grpc.health.v1.Health/Check', 'grpc.health.v1.Health/Watch'];
 const DOWNSTREAM = ['spire.api.server.svid.v1.SVID/NewDownstreamX509CA', 'spire.api.server.bundle.v1.Bundle/PublishJWTAuthority'];
@@ -94,7 +95,7 @@ async function withFixture(fn: (f: Fixture) => Promise<void>): Promise<void> {
     const base: AuthzDeps = {
       dataStore: ds,
       clock,
-      adminIds: [SpiffeId.parse('spiffe://example.org/config-admin')],
+      adminIds: [SpiffeId.parse('spiffe://example.org/config-admin'), SpiffeId.parse('spiffe://example.org/second-admin')],
       verifyPeer,
       isAgentPath: (id) => id.memberOf(TD) && id.path.startsWith('/spire/agent/'),
     };
@@ -183,6 +184,8 @@ describe('authorizationInterceptor', () => {
 
   it('no client certificate and a workload SVID: only the methods anyone may call', async () => {
     await withFixture(async (f) => {
+      // An admin entry for another ID must not make this caller an admin.
+      await f.ds.createEntry({ spiffeId: 'spiffe://example.org/someone-else', parentId: 'spiffe://example.org/spire/server', selectors: [{ type: 'unix', value: 'uid:0' }], admin: true });
       const w = f.svid('spiffe://example.org/workload');
       for (const t of [tls(), tls(w.chain)]) {
         for (const m of ANY) await f.call(m, t);
@@ -220,15 +223,29 @@ describe('authorizationInterceptor', () => {
       const old = await attested(f, renewedId);
       const next = f.svid(renewedId);
       await f.ds.updateAttestedNode(renewedId, { newSerialNumber: next.serial, newExpiresAt: unixSeconds(next.notAfter) });
+      // While the new SVID is pending, an SVID that is neither the current nor the new one is refused.
+      const stray = f.svid(renewedId);
+      await denied(f.call(m, tls(stray.chain)), m, PermissionDeniedDetails_Reason.AGENT_NOT_ACTIVE);
       await f.call(m, tls(old.chain));
       await f.call(m, tls(next.chain));
-      assert.equal((await f.ds.getAttestedNode(renewedId))?.serialNumber, next.serial);
+      const promoted = await f.ds.getAttestedNode(renewedId);
+      assert.equal(promoted?.serialNumber, next.serial);
+      assert.equal(promoted?.newSerialNumber, '');
       await denied(f.call(m, tls(old.chain)), m, PermissionDeniedDetails_Reason.AGENT_NOT_ACTIVE);
+
+      // A node recorded without expiry (expires_at 0) does not expire.
+      const noExpiry = 'spiffe://example.org/spire/agent/join_token/no-expiry';
+      const ne = f.svid(noExpiry);
+      await f.ds.createAttestedNode({ spiffeId: noExpiry, attestationType: 'join_token', serialNumber: ne.serial, expiresAt: 0, canReattest: false });
+      await f.call(m, tls(ne.chain));
 
       // Expired: the node's recorded expiry has passed (the verifier here does not check time,
       // as a verifier with a skewed clock or a chain cache would not).
       const expiredId = 'spiffe://example.org/spire/agent/join_token/expired';
       const exp = await attested(f, expiredId, 60_000);
+      await f.call(m, tls(exp.chain));
+      // Valid through its expiry second (SPIRE: expired when now is after NotAfter).
+      f.clock.set(unixSeconds(exp.notAfter) * 1000);
       await f.call(m, tls(exp.chain));
       f.clock.advance(120_000);
       await denied(f.call(m, tls(exp.chain)), m, PermissionDeniedDetails_Reason.AGENT_EXPIRED);

@@ -45,6 +45,9 @@ describe('JoinTokenAttestor', () => {
       const a = new JoinTokenAttestor({ dataStore: ds, trustDomain: TD, clock: new FakeClock() });
       await rejectsWith(a.attest(enc('nope')), 'ERR_INVALID_ARGUMENT', USED);
       await rejectsWith(a.attest(enc('')), 'ERR_INVALID_ARGUMENT', /join token is empty/);
+      // A stored token that cannot be a path segment of the agent ID (not made by CreateJoinToken).
+      await ds.createJoinToken({ token: 'a/b', expiresAt: unixSeconds(new Date()) + 600 });
+      await rejectsWith(a.attest(enc('a/b')), 'ERR_INVALID_ARGUMENT', /^failed to attest: join token is not a valid path segment$/);
     });
   });
 
