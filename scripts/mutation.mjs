@@ -9,7 +9,7 @@
 //   node scripts/mutation.mjs --force            # every mutant again (cold run), file rewritten
 //   node scripts/mutation.mjs --mutate <glob>... # only these files (no threshold on a subset)
 //   MUTATION_THRESHOLD=85 node scripts/mutation.mjs
-// The default threshold is the committed baseline's score (72.77 %, docs/mutation-testing.md), so
+// The default threshold is the committed baseline's score (75.29 %, docs/mutation-testing.md), so
 // CI fails when it drops; the target is 90 %, to be raised to as survivors are killed.
 import { Stryker } from '@stryker-mutator/core';
 
@@ -17,7 +17,7 @@ const args = process.argv.slice(2);
 const force = args.includes('--force');
 const mutateAt = args.indexOf('--mutate');
 const subset = mutateAt >= 0 ? args.slice(mutateAt + 1).filter((a) => !a.startsWith('--')) : [];
-const threshold = Number(process.env.MUTATION_THRESHOLD ?? '72');
+const threshold = Number(process.env.MUTATION_THRESHOLD ?? '75');
 
 const started = Date.now();
 const overrides = { force, ...(subset.length > 0 ? { mutate: subset } : {}) };
