@@ -13,6 +13,8 @@
 // (pkg/server/authpolicy/policy_data.json, spire-api-wire.md §3), written out in POLICY below.
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
+import { chmodSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { generateKeyPairSync, webcrypto, type KeyObject } from 'node:crypto';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { create, type DescMessage, type DescMethod, type DescService } from '@bufbuild/protobuf';
@@ -373,4 +375,13 @@ export async function socketReachableAs(path: string, uid: number, gid: number):
     child.on('error', reject);
     child.on('close', () => resolve(out.trim()));
   });
+}
+
+/**
+ * Who can open a server's admin socket: root and nobody (uid/gid 65534). The socket's temp dir
+ * (0700) is opened first so that only the server's own modes (socket 0770) decide.
+ */
+export async function adminSocketReach(socketPath: string): Promise<{ root: string; nobody: string }> {
+  chmodSync(dirname(socketPath), 0o755);
+  return { root: await socketReachableAs(socketPath, 0, 0), nobody: await socketReachableAs(socketPath, 65534, 65534) };
 }
