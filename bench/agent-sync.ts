@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { goBuild, spireAgentBin, SPIRE_VERSION } from '../test/interop/lib/peers.ts';
 import { agentConf } from '../test/interop/lib/server-conf.ts';
 import { agentJoinToken, BENCH_DIR, checkDistFresh, cpuTicks, loadgen, loadgenBin, nodeArgs, settle, startBenchServer, startProc, tmpDirs, waitUntil, type Proc } from './procs.ts';
+import { resultsDir } from './lib/results-dir.ts';
 
 const args = process.argv.slice(2);
 const flagValue = (name: string): string | undefined => {
@@ -147,8 +148,7 @@ async function main(): Promise<void> {
   const md = report(rows);
   process.stdout.write(md);
   if (ONLY === undefined) {
-    mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
-    writeFileSync(join(BENCH_DIR, 'results', 'agent-sync.md'), md);
+    writeFileSync(join(resultsDir(), 'agent-sync.md'), md);
   }
 }
 

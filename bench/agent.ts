@@ -42,6 +42,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { goBuild, PeerMissingError, spireAgentBin, spireServerBin, SPIRE_VERSION } from '../test/interop/lib/peers.ts';
 import { agentConf } from '../test/interop/lib/server-conf.ts';
 import { agentJoinToken, BENCH_DIR, checkDistFresh, live, loadgen, loadgenBin, nodeArgs, settle, startBenchServer, startProc, tmpDirs, waitUntil, type Proc } from './procs.ts';
+import { resultsDir } from './lib/results-dir.ts';
 
 const args = process.argv.slice(2);
 const flagValue = (name: string): string | undefined => {
@@ -302,9 +303,7 @@ async function main(): Promise<void> {
   const md = report(results) + `\nWhole run: ${((Date.now() - t0) / 1000).toFixed(0)} s.\n`;
   process.stdout.write(md);
   if (ONLY === undefined) {
-    const out = join(BENCH_DIR, 'results');
-    mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'agent.md'), md);
+    writeFileSync(join(resultsDir(), 'agent.md'), md);
   }
 }
 

@@ -31,6 +31,7 @@ import { SPIRE_VERSION, ZTWIM_BIN, ztwimNodeFlags } from '../test/interop/lib/pe
 import { makeTmpDir } from '../test/interop/lib/tmp.ts';
 import { live, removeLeftoversOnExit, tmpDirs } from './lib/leftovers.ts';
 import { serverConf } from '../test/interop/lib/server-conf.ts';
+import { resultsDir } from './lib/results-dir.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const TD = 'example.org';
@@ -194,7 +195,7 @@ within 2× of \`node -e 0\`.
 
 ${table}
 `;
-const out = join(REPO, 'bench', 'results', 'cli.md');
+const out = join(resultsDir(), 'cli.md');
 writeFileSync(`${out}.tmp`, md);
 renameSync(`${out}.tmp`, out);
 log(`wrote ${out}`);

@@ -15,11 +15,19 @@ import { cryptoRandom, systemClock } from '@ztwim/core';
 import type { DataStore, NewEntry } from '../packages/server/src/datastore/datastore.ts';
 import { PostgresDataStore } from '../packages/server/src/datastore/postgres/postgres-datastore.ts';
 import { SqliteDataStore } from '../packages/server/src/datastore/sqlite/sqlite-datastore.ts';
+import { resultsDir } from './lib/results-dir.ts';
 
 const TD = 'spiffe://example.org';
 const args = process.argv.slice(2);
 const pgIdx = args.indexOf('--pg');
 const pgUrl = pgIdx >= 0 ? args[pgIdx + 1] : undefined;
+const entriesIdx = args.indexOf('--entries');
+/** Store size of the large measurements (default 100k; the CI smoke run uses a few thousand). */
+const LARGE = entriesIdx >= 0 ? Number(args[entriesIdx + 1]) : 100_000;
+if (!Number.isInteger(LARGE) || LARGE < 5000) throw new Error('--entries must be an integer >= 5000');
+const SMALL = LARGE / 10;
+const SINGLES = Math.min(1000, SMALL / 5);
+const k = (n: number): string => (n >= 1000 && n % 1000 === 0 ? `${n / 1000}k` : String(n));
 
 interface Row {
   readonly backend: string;
@@ -103,35 +111,37 @@ async function benchStore(backend: string, open: () => Promise<DataStore>, singl
   const base = singles + agent.length;
 
   t0 = performance.now();
-  await fill(ds, 0, 10_000 - base);
-  record(backend, 'createEntries, batches of 500', rate(10_000 - base, ms(t0)));
+  await fill(ds, 0, SMALL - base);
+  record(backend, 'createEntries, batches of 500', rate(SMALL - base, ms(t0)));
   t0 = performance.now();
   let n = await listAll(ds);
   record(backend, `list all ${n.toLocaleString('en-US')} entries, pages of 500`, `${fmt(ms(t0))} ms`);
 
   t0 = performance.now();
-  await fill(ds, 10_000 - base, 100_000 - base);
-  record(backend, 'createEntries, batches of 500 (10k → 100k)', rate(90_000, ms(t0)));
+  await fill(ds, SMALL - base, LARGE - base);
+  record(backend, `createEntries, batches of 500 (${k(SMALL)} → ${k(LARGE)})`, rate(LARGE - SMALL, ms(t0)));
   t0 = performance.now();
   n = await listAll(ds);
   record(backend, `list all ${n.toLocaleString('en-US')} entries, pages of 500`, `${fmt(ms(t0))} ms`);
   t0 = performance.now();
   const page = await ds.listEntries({ byParentId: `${TD}/spire/agent/x509pop/other-7` }, { pageSize: 500 });
-  record(backend, 'listEntries byParentId (1 page of 500) at 100k', `${fmt(ms(t0))} ms`);
-  if (page.entries.length !== 500) throw new Error('bench: filter page');
+  record(backend, `listEntries byParentId (1 page of 500) at ${k(LARGE)}`, `${fmt(ms(t0))} ms`);
+  // bulkEntry(i) has parent other-(i % 99): other-7 owns every 99th of the bulk entries.
+  const other7 = Math.floor((LARGE - base - 1 - 7) / 99) + 1;
+  if (page.entries.length !== Math.min(500, other7)) throw new Error('bench: filter page');
   t0 = performance.now();
   await ds.countEntries({ bySelectors: { selectors: [{ type: 'k8s', value: 'ns:ns-7' }], match: 'SUPERSET' } });
-  record(backend, 'countEntries bySelectors SUPERSET at 100k', `${fmt(ms(t0))} ms`);
+  record(backend, `countEntries bySelectors SUPERSET at ${k(LARGE)}`, `${fmt(ms(t0))} ms`);
 
   const nodeSels = [{ type: 'x509pop', value: 'subject:cn:bench' }];
   global.gc?.();
   const heap0 = process.memoryUsage().heapUsed;
   t0 = performance.now();
   let auth = await ds.listAuthorizedEntries(AGENT, nodeSels);
-  record(backend, 'listAuthorizedEntries, first call (builds index over 100k)', `${fmt(ms(t0))} ms`);
+  record(backend, `listAuthorizedEntries, first call (builds index over ${k(LARGE)})`, `${fmt(ms(t0))} ms`);
   if (global.gc !== undefined) {
     global.gc();
-    record(backend, 'heap held by the authorised-entry index (100k)', `${fmt((process.memoryUsage().heapUsed - heap0) / 2 ** 20, 0)} MiB`);
+    record(backend, `heap held by the authorised-entry index (${k(LARGE)})`, `${fmt((process.memoryUsage().heapUsed - heap0) / 2 ** 20, 0)} MiB`);
   }
   if (auth.length !== 1000) throw new Error(`bench: expected 1000 authorised entries, got ${auth.length}`);
   const times: number[] = [];
@@ -140,22 +150,22 @@ async function benchStore(backend: string, open: () => Promise<DataStore>, singl
     auth = await ds.listAuthorizedEntries(AGENT, nodeSels);
     times.push(ms(t0));
   }
-  record(backend, 'listAuthorizedEntries, 1,000 of 100k (median of 20)', `${fmt(median(times), 2)} ms`);
+  record(backend, `listAuthorizedEntries, 1,000 of ${k(LARGE)} (median of 20)`, `${fmt(median(times), 2)} ms`);
   await ds.createEntry({ spiffeId: `${TD}/agent/late`, parentId: AGENT, selectors: [{ type: 'unix', value: 'uid:late' }] });
   t0 = performance.now();
   auth = await ds.listAuthorizedEntries(AGENT, nodeSels);
   record(backend, 'listAuthorizedEntries right after a write (event replay)', `${fmt(ms(t0), 2)} ms`);
   if (auth.length !== 1001) throw new Error('bench: late entry missing');
   global.gc?.();
-  record(backend, 'RSS at 100k entries (index built)', `${fmt(process.memoryUsage().rss / 2 ** 20, 0)} MiB`);
+  record(backend, `RSS at ${k(LARGE)} entries (index built)`, `${fmt(process.memoryUsage().rss / 2 ** 20, 0)} MiB`);
   await ds.close();
 
   t0 = performance.now();
   ds = await open();
   const tOpen = ms(t0);
   await ds.listAuthorizedEntries(AGENT, nodeSels);
-  record(backend, 'open + migrate check with 100k on disk', `${fmt(tOpen)} ms`);
-  record(backend, 'open + ready (index built) with 100k on disk', `${fmt(ms(t0))} ms`);
+  record(backend, `open + migrate check with ${k(LARGE)} on disk`, `${fmt(tOpen)} ms`);
+  record(backend, `open + ready (index built) with ${k(LARGE)} on disk`, `${fmt(ms(t0))} ms`);
   await ds.close();
 }
 
@@ -170,13 +180,13 @@ function rawSqlite(dir: string, singles: number): void {
   let t0 = performance.now();
   for (let i = 0; i < singles; i++) ins.run(`s${i}`, `${TD}/s/${i}`, `${TD}/p`, '{}');
   record('raw better-sqlite3', `insert, autocommit (${singles})`, rate(singles, ms(t0)));
-  const N = 100_000;
+  const N = LARGE;
   t0 = performance.now();
   const tx = db.transaction(() => {
     for (let i = 0; i < N; i++) ins.run(`b${i}`, `${TD}/w/${i}`, `${TD}/p${i % 99}`, JSON.stringify({ i }));
   });
   tx();
-  record('raw better-sqlite3', 'insert, one transaction (100k)', rate(N, ms(t0)));
+  record('raw better-sqlite3', `insert, one transaction (${k(N)})`, rate(N, ms(t0)));
   const sel = db.prepare('SELECT * FROM t WHERE id = ?');
   t0 = performance.now();
   for (let i = 0; i < 20_000; i++) sel.get(`b${(i * 7919) % N}`);
@@ -189,16 +199,16 @@ function rawSqlite(dir: string, singles: number): void {
     if (rs.length === 0) break;
     last = rs[rs.length - 1]?.seq ?? last;
   }
-  record('raw better-sqlite3', 'scan all 100k rows, pages of 500', `${fmt(ms(t0))} ms`);
+  record('raw better-sqlite3', `scan all ${k(N)} rows, pages of 500`, `${fmt(ms(t0))} ms`);
   db.close();
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'ztwim-bench-ds-'));
 const started = performance.now();
 try {
-  rawSqlite(dir, 1000);
+  rawSqlite(dir, SINGLES);
   const path = join(dir, 'store', 'datastore.sqlite3');
-  await benchStore('SqliteDataStore', () => SqliteDataStore.open({ path, clock: systemClock, random: cryptoRandom }), 1000);
+  await benchStore('SqliteDataStore', () => SqliteDataStore.open({ path, clock: systemClock, random: cryptoRandom }), SINGLES);
   if (pgUrl !== undefined) {
     const admin = new pg.Pool({ connectionString: pgUrl, max: 1 });
     const schema = `bench_${process.pid}`;
@@ -234,6 +244,4 @@ Run: \`node --conditions=ztwim-source --import tsx bench/datastore.ts${pgUrl ===
 ${table}
 `;
 process.stdout.write(`${table}\n`);
-const out = new URL('./results/', import.meta.url).pathname;
-mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'datastore.md'), md);
+writeFileSync(join(resultsDir(), 'datastore.md'), md);

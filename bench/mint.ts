@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { systemClock, cryptoRandom, randomAlnum } from '@ztwim/core';
 import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
 import { createCaCertificate, JwtSigner, parseCsr, X509Ca, type KeyType } from '@ztwim/server';
+import { resultsDir } from './lib/results-dir.ts';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: number): number => {
@@ -175,6 +176,4 @@ const lines = [
 ];
 const out = lines.join('\n');
 console.log(out);
-const resultsDir = join(fileURLToPath(new URL('.', import.meta.url)), 'results');
-mkdirSync(resultsDir, { recursive: true });
-writeFileSync(join(resultsDir, 'mint.md'), out);
+writeFileSync(join(resultsDir(), 'mint.md'), out);

@@ -47,6 +47,7 @@ import { serverBundleJwksSource } from '@ztwim/cli';
 import { REPO_ROOT, SPIRE_VERSION, cacheDir } from '../test/interop/lib/peers.ts';
 import { startSpireServer, type SpireServer } from '../test/interop/lib/spire-server.ts';
 import { makeTmpDir, type TmpDir } from '../test/interop/lib/tmp.ts';
+import { resultsDir } from './lib/results-dir.ts';
 
 const here = fileURLToPath(import.meta.url);
 const args = process.argv.slice(2);
@@ -628,9 +629,7 @@ async function main(): Promise<void> {
   ];
   const md = lines.join('\n');
   process.stdout.write(md);
-  const out = join(dirname(here), 'results');
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'oidc.md'), md);
+  writeFileSync(join(resultsDir(), 'oidc.md'), md);
   if (zr.violations.length > 0) {
     for (const v of zr.violations.slice(0, 5)) console.error(v);
     throw new Error('a JWT-SVID was signed with a key that was not yet published at /keys');

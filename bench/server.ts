@@ -61,6 +61,7 @@ import { derToPem } from '@ztwim/spiffe';
 import { makeTmpDir, type TmpDir } from '../test/interop/lib/tmp.ts';
 import { serverConf } from '../test/interop/lib/server-conf.ts';
 import { live, removeLeftoversOnExit, tmpDirs } from './lib/leftovers.ts';
+import { resultsDir } from './lib/results-dir.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const TD = 'example.org';
@@ -607,7 +608,7 @@ ${FROM_SOURCE ? 'from source through tsx' : 'the built command (`packages/cli/bi
 
 ${table}
 `;
-  const out = join(REPO, 'bench', 'results', 'server-start.md');
+  const out = join(resultsDir(), 'server-start.md');
   writeFileSync(out, md);
   log(`wrote ${out}`);
 }
@@ -784,8 +785,8 @@ ${cpuTable}
 ${errors.length === 0 ? '' : `\nFailures:\n${errors.join('\n')}\n`}`;
 process.stdout.write(`${table}\n\n${cpuTable}\n`);
 if (errors.length > 0) process.stdout.write(`\n${errors.join('\n')}\n`);
-const outDir = join(REPO, 'bench', 'results');
+const outDir = resultsDir();
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'server.md'), md);
-log(`wrote bench/results/server.md`);
+log(`wrote ${join(outDir, 'server.md')}`);
 if (errors.length > 0) process.exitCode = 1;

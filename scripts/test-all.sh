@@ -12,3 +12,8 @@ npm ci --no-audit --no-fund
 if [ -x scripts/setup-interop.sh ]; then bash scripts/setup-interop.sh; fi
 npm run build
 npm test
+# Bench scripts still run (tiny sizes, figures to a temp dir), then mutation testing of the
+# security-critical modules (incremental against test/mutation/stryker-incremental.json; fails
+# below the baseline score; docs/mutation-testing.md).
+node scripts/bench-smoke.mjs
+node scripts/mutation.mjs

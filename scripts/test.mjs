@@ -41,6 +41,8 @@ console.log(`running ${files.length} test files: ${chosen.join(', ')}`);
 const args = [
   '--conditions=ztwim-source',
   '--import', 'tsx',
+  // fast-check: FC_SEED / FC_PATH replay a property failure (scripts/fast-check-setup.mjs).
+  '--import', './scripts/fast-check-setup.mjs',
   '--test',
   '--test-reporter=spec',
   `--test-concurrency=${process.env.ZTWIM_TEST_CONCURRENCY ?? '2'}`,

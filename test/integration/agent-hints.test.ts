@@ -36,14 +36,17 @@ test('a new entry and an entry update reach the agent within seconds, well insid
 
   // An update while a stream watches: the new SVID (with the new DNS name) is pushed within seconds.
   const ac = new AbortController();
+  let streaming: () => void = () => {};
+  const started = new Promise<void>((r) => (streaming = r));
   const watched = (async () => {
     for await (const m of client.fetchX509SVID({}, { signal: ac.signal })) {
+      streaming();
       const svid = m.svids.find((s) => s.spiffeId === 'spiffe://example.org/hinted');
       if (svid !== undefined && Buffer.from(svid.x509Svid).includes(Buffer.from('hinted-2.example.org'))) return Date.now();
     }
     return undefined;
   })().catch(() => undefined);
-  await delay(300);
+  await started;
   const t1 = Date.now();
   const upd = await stack.entry.batchUpdateEntry({ entries: [{ id: id ?? '', dnsNames: ['hinted-2.example.org'] }], inputMask: { dnsNames: true } });
   assert.equal(upd.results[0]?.status?.code, 0, upd.results[0]?.status?.message);

@@ -41,6 +41,8 @@ function attestor(p: { cert: string; key: string }): string {
   }`;
 }
 
+const AGENT_TTL_S = 20;
+
 describe('x509pop node attestation (our agent, our server)', () => {
   let pki: TmpDir;
   let good: { ca: string; cert: string; key: string };
@@ -53,7 +55,9 @@ describe('x509pop node attestation (our agent, our server)', () => {
     good = makePki(pki, 'good');
     other = makePki(pki, 'other');
     stack = await startStack({
-      serverExtra: '  agent_ttl = "6s"',
+      // Long enough that re-attestation at half-life (10 s ± 10%) has 8 s or more of slack before
+      // expiry on a loaded machine (it was 6 s: 3 s of slack, flaky under load).
+      serverExtra: `  agent_ttl = "${AGENT_TTL_S}s"`,
       pluginsExtra: `NodeAttestor "x509pop" { plugin_data { ca_bundle_path = "${good.ca}" } }`,
     });
   });
@@ -78,7 +82,7 @@ describe('x509pop node attestation (our agent, our server)', () => {
     while (id === undefined && Date.now() < end) { id = await jwtOnce('a').catch(() => undefined); if (id === undefined) await delay(200); }
     assert.equal(id, 'spiffe://example.org/pop/wl');
 
-    // agent_ttl 6s: the agent must have a new SVID (re-attested) before the first one expires,
+    // Short agent_ttl: the agent must have a new SVID (re-attested) before the first one expires,
     // and keep talking to the server after the first one's expiry.
     const serialOf = (): string => {
       const d = JSON.parse(readFileSync(`${config.dataDir}/agent-data.json`, 'utf8')) as { svid: string[] };

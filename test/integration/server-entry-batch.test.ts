@@ -46,6 +46,8 @@ describe('server entry API: batched create, cached authorised entries', () => {
     tmp = makeTmpDir('ztwim-entry-batch-');
     const dataDir = join(tmp.path, 'data');
     mkdirSync(dataDir, { recursive: true });
+    // Port 0 for the API and for the Prometheus listener (ztwim's default is 0.0.0.0:9402, which
+    // anything else on the machine may hold).
     const conf = `server {
   bind_address = "127.0.0.1"
   bind_port = "0"
@@ -59,6 +61,12 @@ plugins {
   }
   NodeAttestor "join_token" {
     plugin_data {}
+  }
+}
+telemetry {
+  Prometheus {
+    host = "127.0.0.1"
+    port = 0
   }
 }
 `;

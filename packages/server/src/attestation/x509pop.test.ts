@@ -104,3 +104,75 @@ test('x509pop refuses untrusted, expired, wrong-key and malformed evidence', asy
     await assert.rejects(attestor.attest(payload, ch), (e: unknown) => isZtwimError(e) && re.test(e.message), name);
   }
 });
+
+/** A CA certificate issued by `issuer` (an intermediate); `isCa: false` makes it a plain end-entity certificate. */
+async function makeIntermediate(
+  issuer: Awaited<ReturnType<typeof makeCa>>,
+  name: string,
+  opts: { isCa?: boolean; basicConstraints?: boolean; ku?: number; notAfter?: Date } = {},
+): Promise<Awaited<ReturnType<typeof makeCa>>> {
+  const keys = await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify']);
+  const exts: x509.Extension[] = [new x509.KeyUsagesExtension(opts.ku ?? x509.KeyUsageFlags.keyCertSign, true)];
+  if (opts.basicConstraints !== false) exts.push(new x509.BasicConstraintsExtension(opts.isCa ?? true, undefined, true));
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: '02',
+    subject: `CN=${name}`,
+    issuer: issuer.cert.subject,
+    notBefore: new Date(Date.now() - 120_000),
+    notAfter: opts.notAfter ?? new Date(Date.now() + 3600_000),
+    publicKey: keys.publicKey,
+    signingKey: issuer.keys.privateKey,
+    signingAlgorithm: EC,
+    extensions: exts,
+  });
+  return { keys, cert };
+}
+
+test('x509pop chains through intermediates: only CA intermediates, valid now, that really signed the leaf', async () => {
+  const { ca, attestor } = await setup();
+  const der = (c: { cert: x509.X509Certificate }): Uint8Array => new Uint8Array(c.cert.rawData);
+  const fp = (c: { cert: x509.X509Certificate }): string => createHash('sha1').update(der(c)).digest('hex');
+  const answer = (key: KeyObject) => async (c: Uint8Array) => answerX509PopChallenge(parseX509PopChallenge(c), key, randomBytes(32));
+
+  // A good chain: root (trusted) → intermediate → leaf; both CAs become selectors.
+  const inter = await makeIntermediate(ca, 'agents-intermediate');
+  const leaf = await makeLeaf(inter);
+  const r = await attestor.attest(marshalX509PopPayload({ certificates: [der(leaf), der(inter)] }), answer(leaf.key));
+  assert.deepEqual(r.selectors.filter((s) => s.value.startsWith('ca:')).map((s) => s.value), [`ca:fingerprint:${fp(inter)}`, `ca:fingerprint:${fp(ca)}`]);
+
+  const other = await makeCa('other-ca');
+  const otherInter = await makeIntermediate(other, 'agents-intermediate');
+  const nonCa = await makeIntermediate(ca, 'not-a-ca', { isCa: false });
+  const noBc = await makeIntermediate(ca, 'no-basic-constraints', { basicConstraints: false });
+  const expiredInter = await makeIntermediate(ca, 'expired-intermediate', { notAfter: new Date(Date.now() - 60_000) });
+  const underNonCa = await makeLeaf(nonCa);
+  const underNoBc = await makeLeaf(noBc);
+  const underExpired = await makeLeaf(expiredInter);
+  // Same issuer name as the trusted intermediate, signed by another CA's intermediate.
+  const impostor = await makeLeaf(otherInter);
+  const noDsLeaf = await makeLeaf(inter, { ku: x509.KeyUsageFlags.keyEncipherment });
+  // An intermediate whose key usage lists no keyCertSign. Stricter than SPIRE here: Go's
+  // crypto/x509 ignores a CA's key usage ("KeyUsage status flags are ignored"), OpenSSL's issuer
+  // check (X509Certificate.checkIssued) does not.
+  const kuless = await makeIntermediate(ca, 'ku-digital-signature-only', { ku: x509.KeyUsageFlags.digitalSignature });
+  const underKuless = await makeLeaf(kuless);
+  const cases: Array<[string, Uint8Array[], KeyObject, RegExp]> = [
+    ['non-CA intermediate', [der(underNonCa), der(nonCa)], underNonCa.key, /unknown authority/],
+    ['intermediate without basic constraints', [der(underNoBc), der(noBc)], underNoBc.key, /unknown authority/],
+    ['expired intermediate', [der(underExpired), der(expiredInter)], underExpired.key, /expired/],
+    ['leaf signed by another CA, trusted intermediate sent along', [der(impostor), der(inter)], impostor.key, /unknown authority/],
+    ['leaf and intermediate of another CA', [der(impostor), der(otherInter)], impostor.key, /unknown authority/],
+    ['intermediate missing', [der(leaf)], leaf.key, /unknown authority/],
+    ['intermediate without keyCertSign', [der(underKuless), der(kuless)], underKuless.key, /unknown authority/],
+    ['leaf without digitalSignature under a good intermediate', [der(noDsLeaf), der(inter)], noDsLeaf.key, /digitalSignature/],
+  ];
+  for (const [name, certificates, key, re] of cases) {
+    let challenged = false;
+    const ch = async (c: Uint8Array): Promise<Uint8Array> => {
+      challenged = true;
+      return answer(key)(c);
+    };
+    await assert.rejects(attestor.attest(marshalX509PopPayload({ certificates }), ch), (e: unknown) => isZtwimError(e) && e.code === 'ERR_PERMISSION_DENIED' && re.test(e.message), name);
+    assert.equal(challenged, false, `${name}: refused before any challenge`);
+  }
+});

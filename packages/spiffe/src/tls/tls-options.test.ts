@@ -1,5 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import type * as net from 'node:net';
 import * as tls from 'node:tls';
 import * as https from 'node:https';
 import * as http2 from 'node:http2';
@@ -55,6 +56,8 @@ test('a client that writes before verification leaks nothing to an unauthorized 
   const c = await source(ca, 'leak-c', '/client');
   const seen: string[] = [];
   const srv = createMtlsServer(s.src, authorizeAny(), (t) => t.on('data', (d) => seen.push(d.toString())));
+  // The server's end of the TCP connection: everything the client sent arrives before it closes.
+  const serverSide = new Promise<void>((r) => srv.once('connection', (raw: net.Socket) => raw.once('close', () => r())));
   srv.listen(0, '127.0.0.1');
   await once(srv, 'listening');
   try {
@@ -63,7 +66,8 @@ test('a client that writes before verification leaks nothing to an unauthorized 
     const err = await new Promise<Error>((r) => sock.once('error', r));
     assert.match(err.message, /unexpected ID/);
     await closed(sock);
-    await new Promise((r) => setTimeout(r, 100));
+    await serverSide;
+    await new Promise((r) => setImmediate(r));
     assert.deepEqual(seen, []);
   } finally {
     srv.close();

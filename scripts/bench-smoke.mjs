@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// Smoke run of every bench script (bench/*.ts) with tiny sizes, so a bench that no longer runs
+// fails CI instead of rotting until the next measurement. Figures go to a temp dir
+// (ZTWIM_BENCH_RESULTS), never to bench/results. Run by scripts/test-all.sh.
+// Usage: node scripts/bench-smoke.mjs [name...]
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+/** Tiny options per bench; a bench script without an entry here fails the smoke run. */
+const SMOKE = {
+  mint: ['--ms', '100', '--rounds', '1'],
+  datastore: ['--entries', '5000'],
+  server: ['--entries', '1000', '--only', 'sqlite', '--auth-calls', '2', '--source'],
+  oidc: ['--duration', '1', '--rounds', '1', '--rotations', '1', '--connections', '2'],
+  agent: ['--duration', '1', '--only', 'ztwim', '--clients', '1', '--streams', '10', '--entries', '20', '--source'],
+};
+const all = readdirSync(join(root, 'bench')).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort();
+const missing = all.filter((n) => !(n in SMOKE));
+if (missing.length > 0) {
+  console.error(`bench-smoke: no smoke options for bench/${missing.join('.ts, bench/')}.ts; add them to scripts/bench-smoke.mjs`);
+  process.exit(2);
+}
+const chosen = process.argv.length > 2 ? process.argv.slice(2) : all;
+const out = mkdtempSync(join(tmpdir(), 'ztwim-bench-smoke-'));
+const failed = [];
+try {
+  for (const name of chosen) {
+    const args = SMOKE[name];
+    if (args === undefined) throw new Error(`unknown bench ${name}`);
+    const t0 = Date.now();
+    const r = spawnSync(process.execPath, ['--conditions=ztwim-source', '--import', 'tsx', join('bench', `${name}.ts`), ...args], {
+      cwd: root,
+      env: { ...process.env, ZTWIM_BENCH_RESULTS: out },
+      encoding: 'utf8',
+      timeout: 240_000,
+    });
+    const secs = ((Date.now() - t0) / 1000).toFixed(0);
+    if (r.status !== 0) {
+      failed.push(name);
+      console.error(`bench-smoke: bench/${name}.ts ${args.join(' ')} failed (status ${r.status}${r.signal ? `, ${r.signal}` : ''}) after ${secs} s:\n${r.stdout}\n${r.stderr}`);
+    } else {
+      console.log(`bench-smoke: bench/${name}.ts ${args.join(' ')}: ok in ${secs} s`);
+    }
+  }
+} finally {
+  rmSync(out, { recursive: true, force: true });
+}
+if (failed.length > 0) process.exit(1);
