@@ -16,6 +16,8 @@ const SMOKE = {
   server: ['--entries', '1000', '--only', 'sqlite', '--auth-calls', '2', '--source'],
   oidc: ['--duration', '1', '--rounds', '1', '--rotations', '1', '--connections', '2'],
   agent: ['--duration', '1', '--only', 'ztwim', '--clients', '1', '--streams', '10', '--entries', '20', '--source'],
+  'agent-sync': ['--entries', '50', '--only', 'ztwim', '--source'],
+  cli: ['--runs', '3'],
 };
 const all = readdirSync(join(root, 'bench')).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort();
 const missing = all.filter((n) => !(n in SMOKE));

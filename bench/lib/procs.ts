@@ -5,11 +5,11 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSyn
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
-import { REPO_ROOT, spireServerBin, ztwimNodeFlags } from '../test/interop/lib/peers.ts';
-import { freePort, runBinary } from '../test/interop/lib/spire-admin.ts';
-import { serverConf } from '../test/interop/lib/server-conf.ts';
+import { REPO_ROOT, spireServerBin, ztwimNodeFlags } from '../../test/interop/lib/peers.ts';
+import { freePort, runBinary } from '../../test/interop/lib/spire-admin.ts';
+import { serverConf } from '../../test/interop/lib/server-conf.ts';
 
-export const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
+export const BENCH_DIR = fileURLToPath(new URL('..', import.meta.url));
 
 // ---------------------------------------------------------------------------------------------
 // Process and temp-dir bookkeeping: everything is torn down on any exit path.
