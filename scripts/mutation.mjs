@@ -9,7 +9,7 @@
 //   node scripts/mutation.mjs --force            # every mutant again (cold run), file rewritten
 //   node scripts/mutation.mjs --mutate <glob>... # only these files (no threshold on a subset)
 //   MUTATION_THRESHOLD=85 node scripts/mutation.mjs
-// The default threshold is the committed baseline's score (75.29 %, docs/mutation-testing.md), so
+// The default threshold is the committed baseline's score (75.57 %, docs/mutation-testing.md), so
 // CI fails when it drops; the target is 90 %, to be raised to as survivors are killed.
 import { Stryker } from '@stryker-mutator/core';
 

@@ -12,7 +12,7 @@ import { TrustDomain } from '@ztwim/spiffe';
 import { FakeClock } from '@ztwim/testkit';
 import { SqliteDataStore } from '../datastore/sqlite/sqlite-datastore.ts';
 import { withTempSqliteStore } from '../datastore/sqlite/temp-store.test-util.ts';
-import { JoinTokenAttestor } from './join-token.ts';
+import { JoinTokenAttestor, nodeAliasEntry } from './join-token.ts';
 
 const TD = TrustDomain.parse('example.org');
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -151,5 +151,16 @@ describe('JoinTokenAttestor', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('nodeAliasEntry', () => {
+  it('is the entry spire-server token generate -spiffeID registers: the alias, parented to the agent, selected by spiffe_id', () => {
+    const agent = 'spiffe://example.org/spire/agent/join_token/tok-1';
+    assert.deepEqual(nodeAliasEntry(agent, 'spiffe://example.org/host'), {
+      spiffeId: 'spiffe://example.org/host',
+      parentId: agent,
+      selectors: [{ type: 'spiffe_id', value: agent }],
+    });
   });
 });
