@@ -10,33 +10,20 @@ import { ZTWIM_BIN } from '../interop/lib/peers.ts';
 import { freePort } from '../interop/lib/net.ts';
 import { runBinary, type CliResult } from '../interop/lib/spire-admin.ts';
 import { until } from '../interop/lib/wait.ts';
+import { serverConf as sharedServerConf } from '../interop/lib/server-conf.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
 
 const ztwim = (dir: TmpDir, ...args: string[]): Promise<CliResult> => runBinary(ZTWIM_BIN, args, { cwd: dir.path });
 
 async function serverConf(dir: TmpDir, name: string, dataDir: string): Promise<string> {
-  return dir.write(`${name}.conf`, `server {
-  bind_address = "127.0.0.1"
-  bind_port = "${await freePort()}"
-  socket_path = "${join(dir.path, `${name}.sock`)}"
-  trust_domain = "example.org"
-  data_dir = "${dataDir}"
-  log_level = "WARN"
-}
-plugins {
-  DataStore "sql" {
-    plugin_data {
-      database_type = "sqlite3"
-      connection_string = "${join(dataDir, 'datastore.sqlite3')}"
-    }
-  }
-  KeyManager "memory" { plugin_data {} }
-  NodeAttestor "join_token" { plugin_data {} }
-}
-telemetry {
-  disabled = true
-}
-`);
+  return dir.write(`${name}.conf`, sharedServerConf({
+    port: await freePort(),
+    socketPath: join(dir.path, `${name}.sock`),
+    trustDomain: 'example.org',
+    dataDir,
+    settings: { log_level: 'WARN' },
+    trailer: 'telemetry {\n  disabled = true\n}\n',
+  }));
 }
 
 async function startServer(dir: TmpDir, conf: string, sock: string): Promise<ChildProcess> {
