@@ -9,9 +9,13 @@
 #                                   eval "$(scripts/k8s/cluster.sh up)"
 #   scripts/k8s/cluster.sh env      print the env of a running cluster
 #   scripts/k8s/cluster.sh status   one line per component: running (pid) or stopped
-#   scripts/k8s/cluster.sh down     stop everything by PID (containerd tasks and shims too),
+#   scripts/k8s/cluster.sh down [--purge]
+#                                   stop everything by PID (containerd tasks and shims too),
 #                                   unmount under $DIR, remove the kubepods cgroups, check that
-#                                   no process is left; keeps $DIR/pki, $DIR/images and $DIR/logs
+#                                   no process is left. The state stays (objects, imported
+#                                   images: the next up restarts the same cluster, pods and all);
+#                                   --purge also removes etcd data, containerd's root and the
+#                                   kubelet dir (kept: $DIR/pki, $DIR/images, $DIR/logs)
 #
 # Settings (environment; the first `up` of a dir records them in $DIR/settings and later calls
 # on that dir use the recorded ones):
@@ -37,7 +41,7 @@ log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { printf '[cluster] error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}" >&2
   exit 2
 }
 
@@ -167,6 +171,18 @@ stop_pid() { # stop_pid NAME PID: TERM, then KILL after 10 s
     [ -d "/proc/$pid" ] || return 0
     sleep 0.2
   done
+}
+
+stop_components() { # stop_components NAME...: stops the running ones at the same time
+  local c pid waits=()
+  for c in "$@"; do
+    if pid="$(pid_of "$c")"; then
+      log "stopping $c"
+      stop_pid "$c" "$pid" &
+      waits+=("$!")
+    fi
+  done
+  [ "${#waits[@]}" -eq 0 ] || wait "${waits[@]}"
 }
 
 # --- PKI and kubeconfigs --------------------------------------------------------------------
@@ -530,15 +546,20 @@ cmd_status() {
   return "$rc"
 }
 
-# Pids of processes whose command line names this dir (our components and containerd shims).
+# Pids of this cluster's own processes: the components and containerd's shims, found by an
+# argument under this dir (the shims carry "-address <our socket>"). Clients such as a test's
+# kubectl --kubeconfig $DIR/kubeconfig are not ours to stop.
 pids_in_dir() {
-  local re f pid
+  local re f pid comm
   re="$(printf '%s' "$DIR" | sed 's/[.[\*^$()+?{|]/\\&/g')"
   # grep -z reads each NUL-ended argument as a line: one process for the whole scan.
   grep -lszE -- "^$re(/|\$)" /proc/[0-9]*/cmdline | while IFS= read -r f; do
     pid="${f#/proc/}"
     pid="${pid%/cmdline}"
-    [ "$pid" = "$$" ] || [ "$pid" = "$BASHPID" ] || echo "$pid"
+    comm="$(cat "/proc/$pid/comm" 2>/dev/null)" || continue
+    case "$comm" in
+      etcd|kube-apiserver|kube-controller*|kube-scheduler|kubelet|containerd|containerd-shim*) echo "$pid" ;;
+    esac
   done
   return 0
 }
@@ -599,12 +620,12 @@ cmd_down() {
   exec 9> "$DIR/lock"
   flock -x 9
   load_settings
-  local c pid rc=0 t0=$SECONDS
-  if pid="$(pid_of kubelet)"; then log "stopping kubelet"; stop_pid kubelet "$pid"; fi
+  local pid rc=0 t0=$SECONDS
+  stop_components kubelet
   stop_containers
-  for c in containerd kube-scheduler kube-controller-manager kube-apiserver etcd; do
-    if pid="$(pid_of "$c")"; then log "stopping $c"; stop_pid "$c" "$pid"; fi
-  done
+  # Each takes 1-3 s to shut down: stop them together, etcd last (the apiserver's store).
+  stop_components containerd kube-scheduler kube-controller-manager kube-apiserver
+  stop_components etcd
   # containerd shims outlive containerd; theirs carry "-address <our socket>".
   for pid in $(pids_in_dir); do
     log "stopping leftover $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | cut -c1-120) ($pid)"
@@ -613,8 +634,11 @@ cmd_down() {
   [ -f "$DIR/node" ] && remove_kubepods_cgroups
   unmount_all || rc=1
   rm -f "$RUN"/*.pid "$DIR/env" "$DIR/node"
-  rm -rf --one-file-system "$DIR/etcd" "$DIR/containerd" "$DIR/kubelet" "$DIR/static-pods" \
-    "$DIR/pod-logs" "$DIR/apiserver-certs" "$DIR/kcm-certs" "$DIR/scheduler-certs" "$DIR/cni" || rc=1
+  if [ "$PURGE" = 1 ]; then
+    log "removing the cluster's state (etcd data, containerd images, kubelet dir)"
+    rm -rf --one-file-system "$DIR/etcd" "$DIR/containerd" "$DIR/kubelet" "$DIR/static-pods" \
+      "$DIR/pod-logs" "$DIR/apiserver-certs" "$DIR/kcm-certs" "$DIR/scheduler-certs" "$DIR/cni" || rc=1
+  fi
   local left
   left="$(pids_in_dir)"
   if [ -n "$left" ]; then log "processes left: $left"; rc=1; fi
@@ -622,9 +646,16 @@ cmd_down() {
   return "$rc"
 }
 
+PURGE=0
 case "$CMD" in
   up) cmd_up ;;
-  down) cmd_down ;;
+  down)
+    case "${2:-}" in
+      "") ;;
+      --purge) PURGE=1 ;;
+      *) usage ;;
+    esac
+    cmd_down ;;
   env) cmd_env ;;
   status) cmd_status ;;
   *) usage ;;

@@ -219,7 +219,11 @@ describe('k8s test cluster lifecycle (own dir, control plane only)', () => {
   });
 
   it('starts once when two ups race, and down leaves no process, mount or open port', async () => {
-    const [a, b] = await Promise.all([clusterSh('up', vars), clusterSh('up', vars)]);
+    // allSettled: when one fails, the other still runs to its end before the checks and cleanup.
+    const [ra, rb] = await Promise.allSettled([clusterSh('up', vars), clusterSh('up', vars)]);
+    if (ra.status === 'rejected') throw ra.reason;
+    if (rb.status === 'rejected') throw rb.reason;
+    const [a, b] = [ra.value, rb.value];
     const envA = parseEnvLines(a.stdout);
     assert.deepEqual(parseEnvLines(b.stdout), envA);
     const cp = controlPlaneEnvFrom(envA);
@@ -235,11 +239,23 @@ describe('k8s test cluster lifecycle (own dir, control plane only)', () => {
     const status = await clusterSh('status', vars);
     assert.match(status.stdout, /^kube-apiserver running \(pid \d+\)$/m);
 
+    await kubectl(cp, ['create', 'namespace', 'kept-across-restart']);
+
     await clusterSh('down', vars);
     assert.deepEqual(processesUnder(dir), []);
     assert.deepEqual(mountsUnder(dir), []);
     await assert.rejects(httpCall(cp, `${cp.apiserver}/readyz`), /ECONNREFUSED/);
     assert.equal(existsSync(join(dir, 'env')), false);
     await assert.rejects(clusterSh('env', vars), /not \(fully\) running/);
+
+    // A plain down keeps the state: the next up is the same cluster (same token, same objects).
+    const again = parseEnvLines((await clusterSh('up', vars)).stdout);
+    assert.deepEqual(again, envA);
+    assert.equal((await kubectl(cp, ['get', 'namespace', 'kept-across-restart', '-o', 'name'])).trim(), 'namespace/kept-across-restart');
+
+    await clusterSh('down', vars, ['--purge']);
+    assert.deepEqual(processesUnder(dir), []);
+    assert.equal(existsSync(join(dir, 'etcd')), false, '--purge removes the etcd data');
+    assert.equal(existsSync(join(dir, 'pki', 'ca.crt')), true, '--purge keeps the PKI');
   });
 });

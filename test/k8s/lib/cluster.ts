@@ -137,12 +137,13 @@ export function run(
   });
 }
 
-/**
- * `cluster.sh <cmd>` with extra environment (ZTWIM_K8S_DIR, WITH_NODE, ports); for `up`, the
- * parsed variables it printed.
- */
-export async function clusterSh(cmd: 'up' | 'down' | 'env' | 'status', extraEnv: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-  return await run('bash', [CLUSTER_SH, cmd], { env: { ...process.env, ...extraEnv }, timeoutMs: 15 * 60_000 });
+/** `cluster.sh <cmd> [args]` with extra environment (ZTWIM_K8S_DIR, WITH_NODE, ports). */
+export async function clusterSh(
+  cmd: 'up' | 'down' | 'env' | 'status',
+  extraEnv: NodeJS.ProcessEnv = {},
+  extraArgs: readonly string[] = [],
+): Promise<RunResult> {
+  return await run('bash', [CLUSTER_SH, cmd, ...extraArgs], { env: { ...process.env, ...extraEnv }, timeoutMs: 15 * 60_000 });
 }
 
 let shared: Promise<ClusterEnv> | undefined;
