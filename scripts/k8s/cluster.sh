@@ -18,7 +18,7 @@
 #                                   kubelet dir (kept: $DIR/pki, $DIR/images, $DIR/logs)
 #
 # Settings (environment; the first `up` of a dir records them in $DIR/settings and later calls
-# on that dir use the recorded ones):
+# on that dir use the recorded ones, except that WITH_NODE=1 adds the node to a dir without one):
 #   ZTWIM_K8S_DIR   state dir (default /tmp/ztwim-k8s)
 #   ZTWIM_K8S_BIN   binaries (default ${ZTWIM_CACHE:-~/.cache/ztwim}/k8s-v1.37.2/bin)
 #   WITH_NODE=0     control plane only (only one kubelet can run on a machine)
@@ -28,6 +28,7 @@
 set -euo pipefail
 
 CMD="${1:-}"
+REQUESTED_WITH_NODE="${WITH_NODE:-}"
 DIR="${ZTWIM_K8S_DIR:-/tmp/ztwim-k8s}"
 case "$DIR" in /*) ;; *) DIR="$PWD/$DIR" ;; esac
 DIR="${DIR%/}"
@@ -507,6 +508,11 @@ cmd_up() {
   exec 9> "$DIR/lock"
   flock -x 9
   load_settings
+  if [ "$REQUESTED_WITH_NODE" = 1 ] && [ "$WITH_NODE" = 0 ]; then
+    # A control-plane-only dir asked for a node: add it (and record that).
+    WITH_NODE=1
+    rm -f "$DIR/settings"
+  fi
   if [ -f "$DIR/env" ] && all_running && apiserver_ready >/dev/null 2>&1; then
     cat "$DIR/env"
     return
