@@ -2,7 +2,8 @@
 # Installs the peers the interop tests (test/interop) talk to. Idempotent and fast on a second run.
 # Run as root (CI runs it before the tests). Prints what it installed or found.
 #
-#   apt:  openssl pebble postgresql          (apt-get update only when something is missing)
+#   apt:  openssl pebble postgresql systemd, and for the Kubernetes test node containerd runc
+#         busybox-static containernetworking-plugins (apt-get update only when something is missing)
 #   pip:  spiffe (py-spiffe) PyJWT cryptography
 #   go:   module downloads for every test/interop/*/go.mod (GOSUMDB=off: the checksum DB is unreachable)
 #   java: java-spiffe 0.8.17 probe (test/interop/java, Maven; deps in ~/.m2) built into
@@ -10,6 +11,9 @@
 #   SPIRE v1.13.0 spire-server + spire-agent + oidc-discovery-provider built from test/interop/spire (the proxy refuses
 #         `go install ...@v1.13.0`), into ${ZTWIM_CACHE:-~/.cache/ztwim}/spire-v1.13.0/bin/
 #         (ZTWIM_SKIP_SPIRE=1 skips this step)
+#   k8s:  Kubernetes v1.37.2, etcd 3.6, csi-sanity built by scripts/k8s/build.sh into
+#         ${ZTWIM_CACHE:-~/.cache/ztwim}/k8s-v1.37.2/bin/ (15-20 min cold, ~30 s warm;
+#         ZTWIM_SKIP_K8S=1 skips this step)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,7 +32,8 @@ if [ "$(id -u)" != "0" ]; then
 fi
 
 # ---- apt ---------------------------------------------------------------------------------------
-APT_PKGS=(openssl pebble postgresql systemd)   # systemd: systemd-analyze verify of deploy/systemd units
+APT_PKGS=(openssl pebble postgresql systemd   # systemd: systemd-analyze verify of deploy/systemd units
+  containerd runc busybox-static containernetworking-plugins)   # the k8s test node (scripts/k8s/cluster.sh)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -110,6 +115,15 @@ if [ -f "$JAVA_OUT/java-spiffe-probe.jar" ]; then
 else
   log "java: building the java-spiffe probe into $JAVA_OUT"
   (cd "$JAVA_DIR" && mvn -B -q -Dprobe.build.dir="$JAVA_OUT" package) || die "java: mvn package failed"
+fi
+
+# ---- Kubernetes --------------------------------------------------------------------------------
+if [ "${ZTWIM_SKIP_K8S:-0}" = 1 ]; then
+  log "k8s: skipped (ZTWIM_SKIP_K8S=1); the k8s tests will fail"
+else
+  log "k8s: building or finding the binaries (scripts/k8s/build.sh; the first build takes 15-20 min)"
+  K8S_BIN="$(bash "$ROOT/scripts/k8s/build.sh")" || die "k8s: scripts/k8s/build.sh failed"
+  log "k8s: $("$K8S_BIN/kubectl" version --client 2>/dev/null | head -1), etcd $("$K8S_BIN/etcd" --version | sed -n 's/^etcd Version: //p')"
 fi
 
 # ---- SPIRE -------------------------------------------------------------------------------------
