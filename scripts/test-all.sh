@@ -11,13 +11,14 @@ export GOSUMDB="${GOSUMDB:-off}" GOFLAGS="${GOFLAGS:--mod=mod}"
 npm ci --no-audit --no-fund
 # The PostgreSQL clusters the tests start (scripts/pg-test-server.sh: the datastore suite's two and
 # the outage test's) and the Kubernetes test cluster (scripts/k8s/cluster.sh, brought up by the
-# k8s tests through ensureCluster) are stopped when this script ends, however it ends.
+# k8s tests through ensureCluster; purged, so every run starts from an empty cluster) are stopped
+# when this script ends, however it ends.
 stop_test_clusters() {
   local d
   for d in /tmp/ztwim-pg-test:25432 /tmp/ztwim-pg-fault:25433 /tmp/ztwim-pg-server-outage:25434; do
     ZTWIM_PG_DIR="${d%%:*}" ZTWIM_PG_PORT="${d##*:}" bash scripts/pg-test-server.sh stop >/dev/null 2>&1 || true
   done
-  bash scripts/k8s/cluster.sh down || true
+  bash scripts/k8s/cluster.sh down --purge || true
 }
 trap stop_test_clusters EXIT
 if [ -x scripts/setup-interop.sh ]; then bash scripts/setup-interop.sh; fi
