@@ -11,6 +11,7 @@
 import { execFile } from 'node:child_process';
 import { realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { errnoOf } from './errno.ts';
 import { readMountInfo, type MountInfoEntry, PROC_SELF_MOUNTINFO } from './mountinfo.ts';
 
 export interface Mounter {
@@ -31,10 +32,6 @@ export interface LinuxMounterOptions {
   readonly mountInfoPath?: string;
   /** How long one mount/umount may take (default 30 s). */
   readonly timeoutMs?: number;
-}
-
-function errnoOf(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
 }
 
 /** `path` with symlinks resolved (mountinfo lists resolved paths); the path itself if it does not exist. */

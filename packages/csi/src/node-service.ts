@@ -7,6 +7,7 @@ import type { ServiceImpl } from '@connectrpc/connect';
 import { internal, invalidArgument, notFound, type Logger } from '@ztwim/core';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { NodeServiceCapability_RPC_Type, VolumeUsage_Unit, type CsiNodeService, type VolumeUsageSchema } from '@ztwim/proto';
+import { errnoOf } from './errno.ts';
 import type { Mounter } from './mounter.ts';
 import { validatePublishRequest, validateUnpublishRequest } from './publish-request.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
@@ -22,10 +23,6 @@ export interface NodeServiceOptions {
 
 /** Unmounts at most this many mounts stacked on one target before giving up. */
 const MAX_STACKED_UNMOUNTS = 16;
-
-function errnoOf(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
-}
 
 function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
