@@ -10,7 +10,6 @@
 #   SPIRE v1.13.0 spire-server + spire-agent + oidc-discovery-provider built from test/interop/spire (the proxy refuses
 #         `go install ...@v1.13.0`), into ${ZTWIM_CACHE:-~/.cache/ztwim}/spire-v1.13.0/bin/
 #         (ZTWIM_SKIP_SPIRE=1 skips this step)
-#   csi-sanity v5.6.0 (kubernetes-csi/csi-test) into ${ZTWIM_CACHE:-~/.cache/ztwim}/k8s-v1.37.2/bin/ (as scripts/k8s/build.sh)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -111,19 +110,6 @@ if [ -f "$JAVA_OUT/java-spiffe-probe.jar" ]; then
 else
   log "java: building the java-spiffe probe into $JAVA_OUT"
   (cd "$JAVA_DIR" && mvn -B -q -Dprobe.build.dir="$JAVA_OUT" package) || die "java: mvn package failed"
-fi
-
-# ---- csi-sanity --------------------------------------------------------------------------------
-# test/interop/csi-sanity.test.ts runs it against `ztwim csi`. The same binary in the same place as
-# scripts/k8s/build.sh builds it (which then finds it there), ~100 s the first time.
-CSI_SANITY_VERSION="v5.6.0"
-CSI_SANITY_DIR="$CACHE/k8s-v1.37.2/bin"
-if [ -x "$CSI_SANITY_DIR/csi-sanity" ]; then
-  log "csi-sanity: $CSI_SANITY_VERSION already built in $CSI_SANITY_DIR"
-else
-  log "csi-sanity: building $CSI_SANITY_VERSION into $CSI_SANITY_DIR"
-  mkdir -p "$CSI_SANITY_DIR"
-  GOBIN="$CSI_SANITY_DIR" go install -trimpath -ldflags "-s -w" "github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@$CSI_SANITY_VERSION"
 fi
 
 # ---- SPIRE -------------------------------------------------------------------------------------
