@@ -1,6 +1,7 @@
 // `ztwim csi` as the kubelet runs it, with real mounts (this machine's tests run as root):
 // NodePublishVolume bind-mounts the socket directory read-only (mountinfo says `ro`, writes fail
-// with EROFS, files the agent adds later show through), publish and unpublish are idempotent,
+// with EROFS, files the agent adds later show through), publish and unpublish are idempotent
+// (across a driver restart too),
 // the registration socket answers the kubelet's calls, a refused registration ends the process
 // with the kubelet's error, and SIGTERM removes both sockets.
 import assert from 'node:assert/strict';
@@ -118,6 +119,32 @@ describe('ztwim csi with real mounts', () => {
     assert.equal(code, 0, driver.proc.out());
     assert.equal(existsSync(driver.csiSocket), false);
     assert.equal(existsSync(driver.regSocket), false);
+  });
+
+  it('a restarted driver unpublishes what the one before it published (mount state is read from mountinfo)', async () => {
+    const first = startDriver(tmp, 'c');
+    const target = join(tmp.path, 'pods', 'uid-1', 'volumes', 'kubernetes.io~csi', 'spiffe', 'mount');
+    await until('the first driver', () => (existsSync(first.csiSocket) ? true : undefined), 20_000);
+    let t = createUnixGrpcTransport(first.csiSocket);
+    await createClient(CsiNodeService, t).nodePublishVolume(publishRequest(target));
+    t.close();
+    assert.equal((await stopProc(first.proc)).code, 0);
+    assert.equal((await mountsAt(target)).length, 1, 'the mount outlives the driver');
+
+    const second = startDriver(tmp, 'c');
+    try {
+      await until('the second driver', () => (existsSync(second.csiSocket) ? true : undefined), 20_000);
+      t = createUnixGrpcTransport(second.csiSocket);
+      const node2 = createClient(CsiNodeService, t);
+      await node2.nodePublishVolume(publishRequest(target));
+      assert.equal((await mountsAt(target)).length, 1, 'publishing again after the restart mounts nothing more');
+      await node2.nodeUnpublishVolume({ volumeId: 'csi-0123', targetPath: target });
+      t.close();
+      assert.equal((await mountsAt(target)).length, 0);
+      assert.equal(existsSync(target), false);
+    } finally {
+      await stopProc(second.proc);
+    }
   });
 
   it("a registration the kubelet refuses ends the process with the kubelet's error", async () => {
