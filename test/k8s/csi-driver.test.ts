@@ -147,12 +147,11 @@ describe('ztwim csi on the real kubelet', () => {
   });
 
   it('deploy/k8s/csi-driver.yaml is accepted by the apiserver (server-side dry run, strict field validation)', async () => {
-    // In this test's namespace instead of `spire` (a dry run cannot create the namespace first).
-    const yaml = readFileSync(join(REPO_ROOT, 'deploy', 'k8s', 'csi-driver.yaml'), 'utf8')
-      .replaceAll('\n  namespace: spire\n', `\n  namespace: ${ns}\n`)
-      .replace('kind: Namespace\nmetadata:\n  name: spire\n', `kind: Namespace\nmetadata:\n  name: ${ns}\n`);
+    // In this test's namespace instead of `ztwim` (deploy/k8s/namespace.yaml's).
+    const yaml = readFileSync(join(REPO_ROOT, 'deploy', 'k8s', 'csi-driver.yaml'), 'utf8').replaceAll('\n  namespace: ztwim\n', `\n  namespace: ${ns}\n`);
+    assert.ok(yaml.includes(`namespace: ${ns}`));
     const out = await kubectl(env, ['apply', '--dry-run=server', '--validate=strict', '-f', '-'], { input: yaml });
-    for (const obj of [`namespace/${ns}`, 'serviceaccount/spiffe-csi-driver', `csidriver.storage.k8s.io/${DRIVER}`, 'daemonset.apps/spiffe-csi-driver']) {
+    for (const obj of ['serviceaccount/ztwim-csi-driver', `csidriver.storage.k8s.io/${DRIVER}`, 'daemonset.apps/ztwim-csi-driver']) {
       assert.match(out, new RegExp(`^${obj.replaceAll('.', '\\.')} .*\\(server dry run\\)$`, 'm'), out);
     }
   });
