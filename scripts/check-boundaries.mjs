@@ -3,7 +3,7 @@
 // import any other through the hoisted node_modules):
 //  1. a package imports another @ztwim package only if it lists it in its package.json, and
 //  2. the listed dependencies follow the layering below (the SDK imports nothing of ours;
-//     server, agent and oidc never import each other; testkit only from test files).
+//     server, agent, oidc and csi never import each other; testkit only from test files).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
@@ -17,7 +17,8 @@ const allowed = {
   server: ['spiffe', 'core', 'proto'],
   agent: ['spiffe', 'core', 'proto', 'peercred'],
   oidc: ['spiffe', 'core', 'proto'],
-  cli: ['spiffe', 'core', 'proto', 'server', 'agent', 'oidc', 'peercred'],
+  csi: ['core', 'proto'],
+  cli: ['spiffe', 'core', 'proto', 'server', 'agent', 'oidc', 'csi', 'peercred'],
 };
 const importRe = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"](@ztwim\/[a-z-]+)|import\(\s*['"](@ztwim\/[a-z-]+)['"]\s*\)|(?:^|\n)\s*import\s+['"](@ztwim\/[a-z-]+)['"]/g;
 

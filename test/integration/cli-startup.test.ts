@@ -40,7 +40,7 @@ function resolutions(source: boolean, args: string[]): { urls: string[]; status:
 
 /** What an admin or Workload API command must never load. */
 const HEAVY = [
-  /\/packages\/(server|agent|oidc)\/src\//,
+  /\/packages\/(server|agent|oidc|csi)\/src\//,
   /\/node_modules\/(better-sqlite3|pg|pg-pool|@peculiar\/x509|reflect-metadata|acme-client)\//,
 ];
 /**

@@ -41,6 +41,11 @@ export function rootCommand(): Command {
         summary: 'OIDC discovery provider: run it, validate its config, lint a live issuer',
         load: async () => (await import('./commands/oidc.ts')).oidcCommand,
       },
+      {
+        name: 'csi',
+        summary: 'Run the SPIFFE CSI driver (csi.spiffe.io): the Workload API socket directory as a pod volume',
+        load: async () => (await import('./commands/csi.ts')).csiCommand,
+      },
       versionCommand,
     ],
   };

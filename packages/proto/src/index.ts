@@ -422,3 +422,68 @@ export type {
   Certificate as CommonCertificate,
   PublicKey as CommonPublicKey,
 } from './gen/spire/common/common_pb.ts';
+
+// csi.v1 (Container Storage Interface; @ztwim/csi serves Identity and Node)
+export {
+  file_csi_v1_csi,
+  Identity as CsiIdentityService,
+  Node as CsiNodeService,
+  Controller as CsiControllerService,
+  GetPluginInfoRequestSchema,
+  GetPluginInfoResponseSchema,
+  GetPluginCapabilitiesRequestSchema,
+  GetPluginCapabilitiesResponseSchema,
+  ProbeRequestSchema,
+  ProbeResponseSchema,
+  VolumeCapabilitySchema,
+  VolumeCapability_MountVolumeSchema,
+  VolumeCapability_BlockVolumeSchema,
+  VolumeCapability_AccessModeSchema,
+  VolumeCapability_AccessMode_Mode,
+  NodePublishVolumeRequestSchema,
+  NodePublishVolumeResponseSchema,
+  NodeUnpublishVolumeRequestSchema,
+  NodeUnpublishVolumeResponseSchema,
+  NodeGetVolumeStatsRequestSchema,
+  NodeGetVolumeStatsResponseSchema,
+  VolumeUsageSchema,
+  VolumeUsage_Unit,
+  NodeGetCapabilitiesRequestSchema,
+  NodeGetCapabilitiesResponseSchema,
+  NodeServiceCapabilitySchema,
+  NodeServiceCapability_RPC_Type,
+  NodeGetInfoRequestSchema,
+  NodeGetInfoResponseSchema,
+} from './gen/csi/v1/csi_pb.ts';
+export type {
+  GetPluginInfoResponse,
+  GetPluginCapabilitiesResponse,
+  ProbeResponse,
+  VolumeCapability,
+  VolumeCapability_AccessMode,
+  NodePublishVolumeRequest,
+  NodePublishVolumeResponse,
+  NodeUnpublishVolumeRequest,
+  NodeUnpublishVolumeResponse,
+  NodeGetVolumeStatsRequest,
+  NodeGetVolumeStatsResponse,
+  VolumeUsage,
+  NodeGetCapabilitiesResponse,
+  NodeServiceCapability,
+  NodeGetInfoResponse,
+} from './gen/csi/v1/csi_pb.ts';
+
+// pluginregistration (the kubelet's plugin registration API, k8s.io/kubelet pluginregistration/v1)
+export {
+  file_kubelet_pluginregistration_v1_api,
+  Registration as PluginRegistrationService,
+  PluginInfoSchema,
+  RegistrationStatusSchema,
+  RegistrationStatusResponseSchema,
+  InfoRequestSchema as PluginInfoRequestSchema,
+} from './gen/kubelet/pluginregistration/v1/api_pb.ts';
+export type {
+  PluginInfo,
+  RegistrationStatus,
+  RegistrationStatusResponse,
+} from './gen/kubelet/pluginregistration/v1/api_pb.ts';
