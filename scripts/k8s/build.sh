@@ -62,10 +62,22 @@ if [ "${#need[@]}" -gt 0 ]; then
 fi
 
 if [ ! -x "$BIN/etcd" ] || [ ! -x "$BIN/etcdctl" ]; then
+  # etcd's server and etcdctl modules carry replace directives (to their sibling modules), so
+  # `go install ...@version` refuses them; a wrapper module requiring both builds them with the
+  # published sibling versions.
   log "building etcd $ETCD_VERSION"
-  GOBIN="$BIN" go install -trimpath -ldflags "-s -w" "go.etcd.io/etcd/server/v3@$ETCD_VERSION" "go.etcd.io/etcd/etcdctl/v3@$ETCD_VERSION"
-  [ -x "$BIN/server" ] && mv "$BIN/server" "$BIN/etcd"
-  [ -x "$BIN/v3" ] && mv "$BIN/v3" "$BIN/etcdctl"
+  mkdir -p "$OUT/etcd-wrapper"
+  (
+    cd "$OUT/etcd-wrapper"
+    if [ ! -f go.mod ] || ! grep -q "go.etcd.io/etcd/server/v3 $ETCD_VERSION" go.mod; then
+      printf 'module ztwim.local/etcd-build\n\ngo 1.24\n' > go.mod
+      go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" "go.etcd.io/etcd/etcdctl/v3@$ETCD_VERSION" >&2
+    fi
+    go build -trimpath -ldflags "-s -w" -o "$BIN/etcd.tmp" go.etcd.io/etcd/server/v3
+    go build -trimpath -ldflags "-s -w" -o "$BIN/etcdctl.tmp" go.etcd.io/etcd/etcdctl/v3
+    mv "$BIN/etcd.tmp" "$BIN/etcd"
+    mv "$BIN/etcdctl.tmp" "$BIN/etcdctl"
+  )
 fi
 if [ ! -x "$BIN/csi-sanity" ]; then
   log "building csi-sanity $CSI_SANITY_VERSION"
