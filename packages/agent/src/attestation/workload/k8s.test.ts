@@ -242,3 +242,62 @@ describe('k8s workload attestor: helpers', () => {
     assert.equal(resolveNodeName({}, {}), '');
   });
 });
+
+describe('k8s workload attestor: samples recorded on the test node (cgroup v1, cgroupfs, containerd)', () => {
+  const dir = new URL('./testdata/k8s/', import.meta.url);
+  const cgroup = readFileSync(new URL('node-cgroup-v1-cgroupfs.txt', dir), 'utf8');
+  const mountinfo = readFileSync(new URL('node-mountinfo-v1.txt', dir), 'utf8');
+  const pods = readFileSync(new URL('node-pods.json', dir), 'utf8');
+  const uid = '61d2380a-7c77-41a5-a1fc-89b672fa61a1';
+  const app = 'd44efff2d6b883987560054a072447b57108b95bf6166f75c3e3032ae034a318';
+  const image = 'docker.io/library/busybox:local';
+  const imageId = 'sha256:c3cabbe0e8da566fdb6f363fff08e65ea40ab865417133b6d3f39982c963a7b5';
+  const expected = sorted([
+    'k8s:sa:default',
+    'k8s:ns:ztwim-k8sw-rec',
+    'k8s:node-name:localhost',
+    `k8s:pod-uid:${uid}`,
+    'k8s:pod-name:web-5c6bd7fd4b-cbhmr',
+    'k8s:pod-image-count:2',
+    'k8s:pod-init-image-count:1',
+    `k8s:pod-image:${imageId}`,
+    `k8s:pod-image:${image}`,
+    `k8s:pod-init-image:${imageId}`,
+    `k8s:pod-init-image:${image}`,
+    'k8s:pod-label:app:web',
+    'k8s:pod-label:pod-template-hash:5c6bd7fd4b',
+    'k8s:pod-label:tier:frontend',
+    'k8s:pod-owner:ReplicaSet:web-5c6bd7fd4b',
+    'k8s:pod-owner-uid:ReplicaSet:038e8f77-9571-4848-a090-291222421a2a',
+    'k8s:container-name:app',
+    `k8s:container-image:${imageId}`,
+    `k8s:container-image:${image}`,
+  ]);
+
+  function nodeHarness(files: { cgroup?: string; mountinfo?: string }): K8sWorkloadAttestor {
+    return new K8sWorkloadAttestor({}, {
+      clock: new FakeClock(),
+      readProcFile: (path) => {
+        const text = path === '/proc/7/cgroup' ? files.cgroup : path === '/proc/7/mountinfo' ? files.mountinfo : undefined;
+        if (text === undefined) throw Object.assign(new Error(`ENOENT ${path}`), { code: 'ENOENT' });
+        return text;
+      },
+      fetchPodList: async () => pods,
+    });
+  }
+
+  it('the container process: every selector, from its cgroup file', async () => {
+    assert.deepEqual(await show(nodeHarness({ cgroup, mountinfo }).attest(7)), expected);
+  });
+
+  it('the same from its mountinfo alone', async () => {
+    assert.deepEqual(await show(nodeHarness({ mountinfo }).attest(7)), expected);
+  });
+
+  it('the sidecar container of the same pod gets its own container selectors', async () => {
+    const sidecar = 'c3d166fa574b8230ea9b0c35915f5c48f5d334d51af3ffc90e04ba62ac9cd2b0';
+    const got = await show(nodeHarness({ cgroup: cgroup.replaceAll(app, sidecar) }).attest(7));
+    assert.ok(got.includes('k8s:container-name:sidecar'));
+    assert.ok(!got.includes('k8s:container-name:app'));
+  });
+});
