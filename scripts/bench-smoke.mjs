@@ -18,6 +18,8 @@ const SMOKE = {
   agent: ['--duration', '1', '--only', 'ztwim', '--clients', '1', '--streams', '10', '--entries', '20', '--source'],
   'agent-sync': ['--entries', '50', '--only', 'ztwim', '--source'],
   cli: ['--runs', '3'],
+  // Needs the shared Kubernetes test cluster (scripts/k8s/cluster.sh up, brought up if down).
+  'k8s-workload-attestor': ['--pods', '1', '--calls', '5', '--spire-calls', '3'],
 };
 const all = readdirSync(join(root, 'bench')).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort();
 const missing = all.filter((n) => !(n in SMOKE));

@@ -13,6 +13,7 @@ import { CacheManager } from './manager/cache-manager.ts';
 import { startWorkloadEndpoint } from './endpoints/workload-api.ts';
 import { PeerTracker } from './attestation/workload/peer-tracker.ts';
 import { UnixWorkloadAttestor } from './attestation/workload/unix.ts';
+import { K8sWorkloadAttestor } from './attestation/workload/k8s.ts';
 
 export interface AgentDeps {
   readonly clock?: Clock;
@@ -190,6 +191,26 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
 
 async function runAgent(config: AgentConfig, clock: Clock, log: Logger, persist: boolean, lock: DataDirLock, logStop: boolean): Promise<RunningAgent> {
   const opts = { host: config.serverAddress, port: config.serverPort, trustDomain: config.trustDomain };
+  // Built first: its token and kubelet CA are read now, and a missing one stops the start here.
+  const k8s = config.k8sAttestor === undefined ? undefined : new K8sWorkloadAttestor(config.k8sAttestor, { clock, logger: log });
+  try {
+    return await runAgentWith(config, clock, log, persist, lock, logStop, opts, k8s);
+  } catch (e) {
+    k8s?.close();
+    throw e;
+  }
+}
+
+async function runAgentWith(
+  config: AgentConfig,
+  clock: Clock,
+  log: Logger,
+  persist: boolean,
+  lock: DataDirLock,
+  logStop: boolean,
+  opts: { host: string; port: number; trustDomain: string },
+  k8s: K8sWorkloadAttestor | undefined,
+): Promise<RunningAgent> {
   const loaded = persist ? loadData(config.dataDir, config.trustDomain) : undefined;
   let stored = loaded !== undefined && 'creds' in loaded ? loaded : undefined;
   if (loaded !== undefined && !('creds' in loaded)) {
@@ -254,7 +275,8 @@ async function runAgent(config: AgentConfig, clock: Clock, log: Logger, persist:
       throw new ZtwimError('ERR_CONFIG', `agent metrics cannot listen on ${config.metrics.host}:${config.metrics.port} (telemetry.Prometheus): ${(e as Error).message}`, { cause: e });
     }
   }
-  const tracker = new PeerTracker({ attestors: [new UnixWorkloadAttestor({ ...config.unixAttestor, logger: log })], logger: log });
+  const unix = new UnixWorkloadAttestor({ ...config.unixAttestor, logger: log });
+  const tracker = new PeerTracker({ attestors: k8s === undefined ? [unix] : [unix, k8s], logger: log });
   let endpoint: Awaited<ReturnType<typeof startWorkloadEndpoint>>;
   try {
     endpoint = await startWorkloadEndpoint({ socketPath: config.socketPath, cache, attestor: tracker, logger: log });
@@ -351,6 +373,7 @@ async function runAgent(config: AgentConfig, clock: Clock, log: Logger, persist:
     client.close();
     await endpoint.close({ graceMs: 1000 });
     await metricsServer?.close();
+    k8s?.close();
     lock.release();
   }).catch((e: unknown) => {
     if (!closed && logStop) log.error({ err: e }, 'agent stopped');

@@ -86,6 +86,8 @@ export interface AgentConfOptions {
   readonly nodeAttestor?: string;
   /** Inside the unix WorkloadAttestor's `plugin_data { }`. */
   readonly unixPluginData?: string;
+  /** More plugin blocks inside `plugins { }` (e.g. a k8s WorkloadAttestor). */
+  readonly pluginsExtra?: string;
 }
 
 /**
@@ -108,6 +110,6 @@ plugins {
   ${o.nodeAttestor ?? 'NodeAttestor "join_token" { plugin_data {} }'}
   ${keyManager}
   WorkloadAttestor "unix" { plugin_data { ${o.unixPluginData ?? ''} } }
-}
+${o.pluginsExtra ?? ''}}
 `;
 }

@@ -27,6 +27,13 @@ export async function startSpireAgent(tmp: TmpDir, server: SpireServer, opts: {
     serverPort: number;
     /** Runs before the agent starts, with its future SPIFFE ID (create entries here: no sync wait). */
     beforeStart?: (agentId: string) => void;
+    /** Extra plugin blocks inside `plugins { }` (e.g. a k8s WorkloadAttestor). */
+    extraPlugins?: string;
+    /** Extra top-level blocks after `plugins { }` (e.g. `telemetry { ... }`). */
+    extraConfig?: string;
+    /** log_level (default INFO) and log_format (default text). */
+    logLevel?: string;
+    logFormat?: 'text' | 'json';
   }): Promise<SpireAgent> {
   const bin = spireAgentBin();
   const td = opts.trustDomain ?? 'example.org';
@@ -42,7 +49,8 @@ export async function startSpireAgent(tmp: TmpDir, server: SpireServer, opts: {
   const conf = `
 agent {
   data_dir = "${dataDir}"
-  log_level = "INFO"
+  log_level = "${opts.logLevel ?? 'INFO'}"
+  log_format = "${opts.logFormat ?? 'text'}"
   server_address = "127.0.0.1"
   server_port = "${opts.serverPort}"
   socket_path = "${socketPath}"
@@ -54,7 +62,9 @@ plugins {
   NodeAttestor "join_token" { plugin_data {} }
   KeyManager "memory" { plugin_data {} }
   WorkloadAttestor "unix" { plugin_data {} }
+${opts.extraPlugins ?? ''}
 }
+${opts.extraConfig ?? ''}
 `;
   const confFile = tmp.write('spire-agent.conf', conf);
   let output = '';

@@ -29,6 +29,8 @@ export interface AgentOptions {
   readonly nodeAttestor?: string;
   /** unix WorkloadAttestor plugin_data body. */
   readonly unixPluginData?: string;
+  /** More plugin blocks for the agent (e.g. a k8s WorkloadAttestor). */
+  readonly pluginsExtra?: string;
   /** Agent data dir name under the stack dir (default `agent-<n>`). */
   readonly name?: string;
   readonly deps?: AgentDeps;
@@ -130,6 +132,7 @@ export async function startStack(opts: StackOptions = {}, log: Logger = silentLo
           ...(o.syncInterval === undefined ? {} : { syncInterval: o.syncInterval }),
           ...(o.nodeAttestor === undefined ? {} : { nodeAttestor: o.nodeAttestor }),
           ...(o.unixPluginData === undefined ? {} : { unixPluginData: o.unixPluginData }),
+          ...(o.pluginsExtra === undefined ? {} : { pluginsExtra: o.pluginsExtra }),
         }),
         'hcl',
       );

@@ -98,3 +98,75 @@ health_checks {
   ]);
   assert.deepEqual(buildAgentConfig(parseConfigText(base, 'hcl'), 'agent.conf', {}, '/x').warnings, []);
 });
+
+test('WorkloadAttestor "k8s": every SPIRE plugin_data key, paths resolved against the base dir', () => {
+  const src = `${base}plugins {
+  WorkloadAttestor "unix" { plugin_data {} }
+  WorkloadAttestor "k8s" {
+    plugin_data {
+      kubelet_secure_port = 10250
+      max_poll_attempts = 5
+      poll_retry_interval = "1s"
+      kubelet_ca_path = "pki/kubelet-ca.crt"
+      skip_kubelet_verification = false
+      token_path = "/var/run/secrets/tokens/agent"
+      certificate_path = ""
+      private_key_path = ""
+      use_anonymous_authentication = false
+      node_name_env = "NODE"
+      node_name = "node-1"
+      reload_interval = "30s"
+      disable_container_selectors = true
+      use_new_container_locator = true
+      verbose_container_locator_logs = true
+    }
+  }
+}
+`;
+  const c = buildAgentConfig(parseConfigText(src, 'hcl'), 'agent.conf', {}, '/x');
+  assert.deepEqual(c.k8sAttestor, {
+    securePort: 10250,
+    maxPollAttempts: 5,
+    pollRetryIntervalMs: 1000,
+    kubeletCaPath: '/x/pki/kubelet-ca.crt',
+    skipKubeletVerification: false,
+    tokenPath: '/var/run/secrets/tokens/agent',
+    certificatePath: '',
+    privateKeyPath: '',
+    useAnonymousAuthentication: false,
+    nodeNameEnv: 'NODE',
+    nodeName: 'node-1',
+    reloadIntervalMs: 30_000,
+    disableContainerSelectors: true,
+    useNewContainerLocator: true,
+    verboseContainerLocatorLogs: true,
+  });
+  assert.deepEqual(c.warnings, []);
+  assert.equal(buildAgentConfig(parseConfigText(base, 'hcl'), 'agent.conf').k8sAttestor, undefined);
+  const empty = buildAgentConfig(parseConfigText(`${base}plugins { WorkloadAttestor "k8s" { } }\n`, 'hcl'), 'agent.conf');
+  assert.deepEqual(empty.k8sAttestor, {});
+});
+
+test('WorkloadAttestor "k8s": unknown keys and sigstore warned by name, bad values refused', () => {
+  const warned = buildAgentConfig(parseConfigText(`${base}plugins {
+  WorkloadAttestor "k8s" {
+    plugin_data {
+      kubelet_read_only_port = 10255
+      kubelet_secure_prot = 10250
+      experimental { sigstore { } }
+    }
+  }
+}
+`, 'hcl'), 'agent.conf');
+  assert.deepEqual(warned.k8sAttestor, { readOnlyPort: 10255 });
+  assert.deepEqual(warned.warnings, [
+    'plugins.WorkloadAttestor.k8s.plugin_data.experimental is not implemented yet; sigstore image signature verification is not done; no sigstore selectors (agent.conf line 11)',
+    'plugins.WorkloadAttestor.k8s.plugin_data.kubelet_secure_prot is not a k8s workload attestor key; ignored (agent.conf line 10)',
+  ]);
+  const bad = (pd: string): (() => unknown) => () => buildAgentConfig(parseConfigText(`${base}plugins { WorkloadAttestor "k8s" { plugin_data { ${pd} } } }\n`, 'hcl'), 'agent.conf');
+  assert.throws(bad('kubelet_read_only_port = 10255\nkubelet_secure_port = 10250'), /kubelet_read_only_port.*cannot be set together with kubelet_secure_port/);
+  assert.throws(bad('poll_retry_interval = "soon"'), /poll_retry_interval/);
+  assert.throws(bad('reload_interval = "0s"'), /reload_interval.*must be positive/);
+  assert.throws(bad('certificate_path = "/c.pem"'), /private_key_path.*is required with certificate_path/);
+  assert.throws(bad('max_poll_attempts = "many"'), /max_poll_attempts/);
+});

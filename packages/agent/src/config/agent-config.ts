@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import { loadConfigFile, parseLogLevel, parseLogFormat, problems, Section, throwIfProblems, type ConfigObject, type LoadConfigOptions, type LogLevel, type LogFormat } from '@ztwim/core';
 import { TrustDomain } from '@ztwim/spiffe';
 
+import type { K8sAttestorConfig } from '../attestation/workload/k8s.ts';
+
 export type NodeAttestorConfig =
   | { readonly type: 'join_token' }
   | { readonly type: 'x509pop'; readonly privateKeyPath: string; readonly certificatePath: string; readonly intermediatesPath?: string };
@@ -28,6 +30,8 @@ export interface AgentConfig {
   readonly nodeAttestor: NodeAttestorConfig;
   readonly keyManager: 'disk' | 'memory';
   readonly unixAttestor: { readonly discoverWorkloadPath: boolean; readonly workloadSizeLimit: number };
+  /** `WorkloadAttestor "k8s"`: present only when configured. */
+  readonly k8sAttestor?: K8sAttestorConfig;
   /** Prometheus listener, only where `telemetry { Prometheus { ... } }` asks for one (as spire-agent). */
   readonly metrics?: { readonly host: string; readonly port: number };
   /** Keys accepted but not acted on: logged at start, printed by `validate`. */
@@ -140,6 +144,7 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
   let nodeAttestor: NodeAttestorConfig | undefined;
   let keyManager: 'disk' | 'memory' = 'disk';
   let unixAttestor = { discoverWorkloadPath: false, workloadSizeLimit: 0 };
+  let k8sAttestor: K8sAttestorConfig | undefined;
   const plugins = root.section('plugins');
   if (plugins !== undefined) {
     for (const { label, section, line } of plugins.labelled('NodeAttestor')) {
@@ -174,8 +179,10 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
           discoverWorkloadPath: pd?.bool('discover_workload_path') ?? false,
           workloadSizeLimit: pd?.number('workload_size_limit', { integer: true, min: -1 }) ?? 0,
         };
-      } else p.add(`plugins.WorkloadAttestor.${label}`, line, 'unknown WorkloadAttestor plugin (supported: unix)');
-      pd?.done();
+      } else if (label === 'k8s') {
+        k8sAttestor = pd === undefined ? {} : k8sAttestorConfig(pd, baseDir);
+      } else p.add(`plugins.WorkloadAttestor.${label}`, line, 'unknown WorkloadAttestor plugin (supported: unix, k8s)');
+      if (label !== 'k8s') pd?.done();
     }
     plugins.done();
   }
@@ -215,7 +222,66 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
     nodeAttestor,
     keyManager,
     unixAttestor,
+    ...(k8sAttestor === undefined ? {} : { k8sAttestor }),
     ...(metrics === undefined ? {} : { metrics }),
     warnings: [...p.warnings],
   };
+}
+
+/** Every `plugin_data` key of SPIRE v1.13's k8s workload attestor that ztwim acts on. */
+const K8S_KEYS = new Set([
+  'kubelet_read_only_port', 'kubelet_secure_port', 'max_poll_attempts', 'poll_retry_interval', 'kubelet_ca_path',
+  'skip_kubelet_verification', 'token_path', 'certificate_path', 'private_key_path', 'use_anonymous_authentication',
+  'node_name_env', 'node_name', 'reload_interval', 'disable_container_selectors', 'use_new_container_locator',
+  'verbose_container_locator_logs',
+]);
+
+/**
+ * `WorkloadAttestor "k8s" { plugin_data { ... } }` with SPIRE's keys. Unknown keys are warned
+ * about by name (SPIRE's HCL decoding ignores them silently); SPIRE's experimental sigstore
+ * image verification is accepted and warned about as not implemented.
+ */
+function k8sAttestorConfig(pd: Section, baseDir: string): K8sAttestorConfig {
+  const path = (key: string): string | undefined => {
+    const v = pd.string(key);
+    return v === undefined || v === '' ? v : resolve(baseDir, v);
+  };
+  const duration = (key: string): number | undefined => {
+    const v = pd.duration(key);
+    if (v !== undefined && v <= 0) pd.p.add(`${pd.path}.${key}`, pd.lineOf(key), 'must be positive');
+    return v;
+  };
+  const readOnlyPort = pd.number('kubelet_read_only_port', { integer: true, min: 0, max: 65535 });
+  const securePort = pd.number('kubelet_secure_port', { integer: true, min: 0, max: 65535 });
+  if ((readOnlyPort ?? 0) > 0 && (securePort ?? 0) > 0) pd.p.add(`${pd.path}.kubelet_read_only_port`, pd.lineOf('kubelet_read_only_port'), 'cannot be set together with kubelet_secure_port');
+  const certificatePath = path('certificate_path');
+  const privateKeyPath = path('private_key_path');
+  if ((certificatePath ?? '') !== '' && (privateKeyPath ?? '') === '') pd.p.add(`${pd.path}.private_key_path`, pd.lineOf('certificate_path'), 'is required with certificate_path');
+  if ((certificatePath ?? '') === '' && (privateKeyPath ?? '') !== '') pd.p.add(`${pd.path}.certificate_path`, pd.lineOf('private_key_path'), 'is required with private_key_path');
+  const entries: Array<[keyof K8sAttestorConfig, unknown]> = [
+    ['readOnlyPort', readOnlyPort],
+    ['securePort', securePort],
+    ['maxPollAttempts', pd.number('max_poll_attempts', { integer: true })],
+    ['pollRetryIntervalMs', duration('poll_retry_interval')],
+    ['kubeletCaPath', path('kubelet_ca_path')],
+    ['skipKubeletVerification', pd.bool('skip_kubelet_verification')],
+    ['tokenPath', path('token_path')],
+    ['certificatePath', certificatePath],
+    ['privateKeyPath', privateKeyPath],
+    ['useAnonymousAuthentication', pd.bool('use_anonymous_authentication')],
+    ['nodeNameEnv', pd.string('node_name_env')],
+    ['nodeName', pd.string('node_name')],
+    ['reloadIntervalMs', duration('reload_interval')],
+    ['disableContainerSelectors', pd.bool('disable_container_selectors')],
+    ['useNewContainerLocator', pd.bool('use_new_container_locator')],
+    ['verboseContainerLocatorLogs', pd.bool('verbose_container_locator_logs')],
+  ];
+  pd.unimplemented('experimental', 'sigstore image signature verification is not done; no sigstore selectors');
+  for (const e of pd.obj.entries) {
+    if (K8S_KEYS.has(e.key) || e.key === 'experimental') continue;
+    pd.p.warn(`${pd.path}.${e.key}`, e.line, 'is not a k8s workload attestor key; ignored');
+    pd.ignore(e.key);
+  }
+  pd.done();
+  return Object.fromEntries(entries.filter(([, v]) => v !== undefined)) as K8sAttestorConfig;
 }
