@@ -33,13 +33,8 @@ import { goBuild, INTEROP_DIR, spireAgentBin, SPIRE_VERSION, ztwimNodeFlags } fr
 import { agentConf } from '../test/interop/lib/server-conf.ts';
 import { agentJoinToken, checkDistFresh, nodeArgs, serverCli, settle, startBenchServer, startProc, tmpDirs, type Proc } from './lib/procs.ts';
 import { resultsDir } from './lib/results-dir.ts';
+import { flagValue, hasFlag, num } from './lib/args.ts';
 
-const args = process.argv.slice(2);
-const flagValue = (name: string): string | undefined => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const num = (name: string, dflt: number): number => Number(flagValue(name) ?? dflt);
 const WATCHERS = num('watchers', 1000);
 const JWT = num('jwt', 200);
 const SPREAD_WATCHERS = num('spread-watchers', 5000);
@@ -48,7 +43,7 @@ const HOLD_S = num('hold', 10);
 const SETTLE_S = num('settle', 60);
 const ROUNDS = num('rounds', 1);
 const ONLY = flagValue('only');
-const SOURCE = args.includes('--source');
+const SOURCE = hasFlag('source');
 const PROF_DIR = flagValue('prof-agent');
 const AGENT_LOG_LEVEL = flagValue('agent-log-level') ?? 'WARN';
 const TD = 'example.org';
