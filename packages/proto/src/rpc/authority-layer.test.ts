@@ -26,7 +26,9 @@ function hasFd(s: net.Socket | undefined): boolean {
   return typeof handle?.fd === 'number' && handle.fd >= 0;
 }
 
-const DECISION_MS = 300;
+// As long as the layer waited before it took its timeout from the guard (1 s): a shorter one lets a
+// loaded machine hand connections over before their first request arrives.
+const DECISION_MS = 1000;
 
 /** A server answering each request with the headers nghttp2 decoded, as JSON. */
 async function echoServer(socketPath: string, layer: 'bind' | 'none'): Promise<{ server: http2.Http2Server; sessions: http2.ServerHttp2Session[] }> {
