@@ -26,16 +26,12 @@ import { goBuild, spireAgentBin, SPIRE_VERSION } from '../test/interop/lib/peers
 import { agentConf } from '../test/interop/lib/server-conf.ts';
 import { agentJoinToken, BENCH_DIR, checkDistFresh, cpuTicks, loadgen, loadgenBin, nodeArgs, settle, startBenchServer, startProc, tmpDirs, waitUntil, type Proc } from './lib/procs.ts';
 import { resultsDir } from './lib/results-dir.ts';
+import { flagValue, hasFlag } from './lib/args.ts';
 
-const args = process.argv.slice(2);
-const flagValue = (name: string): string | undefined => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-};
 const COUNTS = (flagValue('entries') ?? '1000,10000,100000').split(',').map(Number);
 const SPIRE_MAX = Number(flagValue('spire-max') ?? 10_000);
 const ONLY = flagValue('only');
-const SOURCE = args.includes('--source');
+const SOURCE = hasFlag('source');
 const PROF_DIR = flagValue('prof-agent');
 const TD = 'example.org';
 const UID = process.getuid?.() ?? 0;

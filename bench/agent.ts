@@ -43,26 +43,21 @@ import { goBuild, PeerMissingError, spireAgentBin, spireServerBin, SPIRE_VERSION
 import { agentConf } from '../test/interop/lib/server-conf.ts';
 import { agentJoinToken, BENCH_DIR, checkDistFresh, live, loadgen, loadgenBin, nodeArgs, settle, startBenchServer, startProc, tmpDirs, waitUntil, type Proc } from './lib/procs.ts';
 import { resultsDir } from './lib/results-dir.ts';
+import { flagValue, hasFlag, num } from './lib/args.ts';
 
-const args = process.argv.slice(2);
-const flagValue = (name: string): string | undefined => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const num = (name: string, dflt: number): number => Number(flagValue(name) ?? dflt);
 const DURATION = num('duration', 5);
 const WARMUP = num('warmup', 1);
 const STREAMS = num('streams', 1000);
 const ENTRIES = num('entries', 1000);
 /** Entry updates watched on the streams; spread evenly over the 5 s sync cycle (see agentload watch). */
 const ROTATIONS = num('rotations', 5);
-const SOURCE = args.includes('--source');
+const SOURCE = hasFlag('source');
 const PROF_DIR = flagValue('prof-agent');
 const PROF_SERVER_DIR = flagValue('prof-server');
 const ONLY = flagValue('only');
-const MIXED = !args.includes('--no-mixed');
+const MIXED = !hasFlag('no-mixed');
 /** Experiments: only the fetch rows, printed as they finish; no watch/create phases, no table. */
-const FETCH_ONLY = args.includes('--fetch-only');
+const FETCH_ONLY = hasFlag('fetch-only');
 const TD = 'example.org';
 const UID = process.getuid?.() ?? 0;
 

@@ -17,6 +17,7 @@ const SMOKE = {
   oidc: ['--duration', '1', '--rounds', '1', '--rotations', '1', '--connections', '2'],
   agent: ['--duration', '1', '--only', 'ztwim', '--clients', '1', '--streams', '10', '--entries', '20', '--source'],
   'agent-sync': ['--entries', '50', '--only', 'ztwim', '--source'],
+  'agent-burst': ['--watchers', '20', '--jwt', '2', '--spread-watchers', '20', '--spread', '1', '--hold', '1', '--settle', '1', '--source'],
   cli: ['--runs', '3'],
   // Needs the shared Kubernetes test cluster (scripts/k8s/cluster.sh up, brought up if down).
   'k8s-workload-attestor': ['--pods', '1', '--calls', '5', '--spire-calls', '3'],

@@ -4,7 +4,14 @@
  * Exports (N-API, plain C):
  *   getPeerCred(fd: number) -> { pid: number, uid: number, gid: number }   (SO_PEERCRED)
  *   getPeerGroups(fd: number) -> number[]                                 (SO_PEERGROUPS, else [])
+ *   acceptPending(fd: number, max: number) -> number[]                    (accept4 until EAGAIN or max)
  *   platform: string                                                      ("linux" or "unsupported")
+ *
+ * acceptPending exists because libuv (Node 20) accepts one connection per event-loop turn: on a
+ * busy process a burst of clients waits in the listen queue for as many turns as there are
+ * clients. It takes the rest of the queue at once (non-blocking, close-on-exec sockets), for the
+ * caller to wrap as sockets; it stops quietly at the first error (EAGAIN: queue empty; EMFILE:
+ * libuv's own accept path deals with it) and returns what it took.
  *
  * Both functions throw a JS Error whose message carries strerror(errno) and whose `code` is the
  * errno name (e.g. "EBADF", "ENOTSOCK") when the kernel refuses the request.
@@ -172,10 +179,51 @@ static napi_value get_peer_groups(napi_env env, napi_callback_info info) {
 #endif
 }
 
+static napi_value accept_pending(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) {
+    napi_throw_error(env, "ERR_PEERCRED_NAPI", "peercred: cannot read arguments");
+    return NULL;
+  }
+  int fd = fd_arg(env, info);
+  if (fd < 0) return NULL;
+  uint32_t max = 0;
+  if (argc < 2 || napi_get_value_uint32(env, argv[1], &max) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "peercred: max must be a non-negative integer");
+    return NULL;
+  }
+  napi_value arr;
+  CHECK_NAPI(env, napi_create_array(env, &arr));
+#if defined(__linux__)
+  for (uint32_t i = 0; i < max; i++) {
+    int c;
+    do {
+      c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    } while (c < 0 && errno == EINTR);
+    if (c < 0) {
+      if (errno == ECONNABORTED) continue;
+      break;
+    }
+    napi_value v;
+    if (napi_create_int32(env, c, &v) != napi_ok || napi_set_element(env, arr, i, v) != napi_ok) {
+      close(c);
+      napi_throw_error(env, "ERR_PEERCRED_NAPI", "peercred: cannot fill array");
+      return NULL;
+    }
+  }
+#else
+  (void)fd;
+  (void)max;
+#endif
+  return arr;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
-  napi_value fn_cred, fn_groups, platform;
+  napi_value fn_cred, fn_groups, fn_accept, platform;
   CHECK_NAPI(env, napi_create_function(env, "getPeerCred", NAPI_AUTO_LENGTH, get_peer_cred, NULL, &fn_cred));
   CHECK_NAPI(env, napi_create_function(env, "getPeerGroups", NAPI_AUTO_LENGTH, get_peer_groups, NULL, &fn_groups));
+  CHECK_NAPI(env, napi_create_function(env, "acceptPending", NAPI_AUTO_LENGTH, accept_pending, NULL, &fn_accept));
 #if defined(__linux__) && defined(SO_PEERCRED)
   CHECK_NAPI(env, napi_create_string_utf8(env, "linux", NAPI_AUTO_LENGTH, &platform));
 #else
@@ -183,6 +231,7 @@ static napi_value init(napi_env env, napi_value exports) {
 #endif
   CHECK_NAPI(env, napi_set_named_property(env, exports, "getPeerCred", fn_cred));
   CHECK_NAPI(env, napi_set_named_property(env, exports, "getPeerGroups", fn_groups));
+  CHECK_NAPI(env, napi_set_named_property(env, exports, "acceptPending", fn_accept));
   CHECK_NAPI(env, napi_set_named_property(env, exports, "platform", platform));
   return exports;
 }

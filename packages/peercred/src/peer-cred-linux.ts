@@ -8,6 +8,7 @@ import type { PeerCred, PeerCredBackend } from './peer-cred-types.ts';
 interface NativePeerCred {
   getPeerCred(fd: number): unknown;
   getPeerGroups(fd: number): unknown;
+  acceptPending(fd: number, max: number): unknown;
   readonly platform: string;
 }
 
@@ -19,7 +20,7 @@ let cached: NativePeerCred | undefined;
 function isNative(v: unknown): v is NativePeerCred {
   if (typeof v !== 'object' || v === null) return false;
   const o = v as Record<string, unknown>;
-  return typeof o['getPeerCred'] === 'function' && typeof o['getPeerGroups'] === 'function' && typeof o['platform'] === 'string';
+  return typeof o['getPeerCred'] === 'function' && typeof o['getPeerGroups'] === 'function' && typeof o['acceptPending'] === 'function' && typeof o['platform'] === 'string';
 }
 
 function addon(): NativePeerCred {
@@ -78,5 +79,13 @@ export const linuxBackend: PeerCredBackend = {
       throw new PeerCredError('ERR_PEERCRED_ADDON', 'peercred: native addon returned malformed groups');
     }
     return Object.freeze([...raw]);
+  },
+  acceptPending(fd: number, max: number): number[] {
+    const native = addon();
+    const raw = syscall(() => native.acceptPending(fd, max));
+    if (!Array.isArray(raw) || !raw.every(isUint32)) {
+      throw new PeerCredError('ERR_PEERCRED_ADDON', 'peercred: native addon returned malformed file descriptors');
+    }
+    return raw;
   },
 };

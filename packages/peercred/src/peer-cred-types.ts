@@ -12,4 +12,6 @@ export interface PeerCredBackend {
   readonly supported: boolean;
   credOfFd(fd: number): PeerCred;
   groupsOfFd(fd: number): readonly number[];
+  /** Up to `max` connections waiting on listening socket `fd` (accept4, non-blocking). */
+  acceptPending(fd: number, max: number): number[];
 }

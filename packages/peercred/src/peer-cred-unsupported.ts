@@ -14,4 +14,8 @@ export const unsupportedBackend: PeerCredBackend = {
   groupsOfFd(_fd: number): readonly number[] {
     return unsupported();
   },
+  // Nothing taken: the event loop's own accept serves every connection.
+  acceptPending(): number[] {
+    return [];
+  },
 };

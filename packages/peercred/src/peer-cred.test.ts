@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, Socket, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { isPeerCredError, peerCredOf, peerCredOfFd, peerGroupsOf, socketFd } from './index.ts';
+import { acceptPendingConnections, isPeerCredError, peerCredOf, peerCredOfFd, peerGroupsOf, socketFd } from './index.ts';
 
 // A child that connects to argv[1], reports who it is, and stays connected until its stdin closes.
 const CHILD = `
@@ -166,4 +166,38 @@ describe('errors', () => {
       }
     });
   }
+});
+
+describe('acceptPendingConnections', () => {
+  it('takes the connections waiting in the listen queue at once, up to max, then none', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ztwim-peercred-accept-'));
+    const path = join(dir, 's.sock');
+    // A server whose own accepts never run: every connection below stays in the kernel's queue
+    // until acceptPendingConnections takes it, synchronously, in this very turn.
+    const server = createServer({ pauseOnConnect: true });
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+    const clients: Socket[] = [];
+    try {
+      for (let i = 0; i < 5; i++) clients.push(new Socket().connect(path));
+      // connect() on a Unix socket completes in the call: all five are queued now.
+      const first = acceptPendingConnections(fd, 3);
+      const rest = acceptPendingConnections(fd, 10);
+      assert.equal(first.length, 3);
+      assert.equal(rest.length, 2);
+      assert.deepEqual(acceptPendingConnections(fd, 10), []);
+      for (const c of [...first, ...rest]) {
+        assert.equal(peerCredOfFd(c).pid, process.pid, 'each is a connected socket from this process');
+        closeSync(c);
+      }
+    } finally {
+      for (const c of clients) c.destroy();
+      await new Promise((r) => server.close(r));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a negative fd', () => {
+    assert.throws(() => acceptPendingConnections(-1, 1), (e: unknown) => isPeerCredError(e) && e.code === 'ERR_PEERCRED_NO_FD');
+  });
 });

@@ -54,3 +54,16 @@ export function peerGroupsOf(socket: Socket): readonly number[] {
   if (!backend.supported) return backend.groupsOfFd(-1);
   return backend.groupsOfFd(socketFd(socket));
 }
+
+/**
+ * Takes up to `max` connections waiting in the queue of listening Unix socket `listenFd` at once
+ * and returns their file descriptors (non-blocking, close-on-exec; the caller owns them, e.g.
+ * `new net.Socket({ fd })`). libuv, under Node 20, accepts one connection per event-loop turn,
+ * so on a busy process a burst of clients waits in the queue for as many turns as there are
+ * clients; Go's servers (SPIRE) accept in a loop of their own. Empty where unsupported, when the
+ * queue is empty, or at the first accept error (e.g. EMFILE: the event loop's accept handles it).
+ */
+export function acceptPendingConnections(listenFd: number, max: number): number[] {
+  if (!Number.isInteger(listenFd) || listenFd < 0) throw new PeerCredError('ERR_PEERCRED_NO_FD', 'peercred: invalid file descriptor');
+  return backend.acceptPending(listenFd, Math.max(0, Math.floor(max)));
+}

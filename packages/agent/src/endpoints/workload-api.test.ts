@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as net from 'node:net';
 import type { Socket } from 'node:net';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { create } from '@bufbuild/protobuf';
@@ -86,6 +87,35 @@ test('workload api: the caller is pinned once per connection, at accept, from th
     assert.deepEqual([a.svids[0]?.svid, b.svids[0]?.svid, a.svids[0]?.spiffeId, a.svids[0]?.hint], ['jwt-for-a', 'jwt-for-b', 'spiffe://example.org/w', 'h']);
     assert.equal(fx.tracked.length, 2, 'two calls on one connection: tracked once');
   } finally { await fx.close(); }
+});
+
+test('workload api: clients waiting in the listen queue are all accepted in one event-loop turn', async () => {
+  // libuv accepts one connection per turn; a busy agent turns slowly (each turn serves every
+  // ready call), so a node's workloads starting together waited for as many turns as there were
+  // of them. The endpoint takes the whole queue when the event loop accepts the first.
+  let turn = 0;
+  const turns: number[] = [];
+  const attestor: Attestor = {
+    track() {
+      turns.push(turn);
+      return { attest: async () => [SEL] };
+    },
+  };
+  const fx = await fixture({ attestor });
+  let ticking = true;
+  const tick = (): void => { turn++; if (ticking) setImmediate(tick); };
+  tick();
+  const clients: Socket[] = [];
+  try {
+    // connect() on a Unix socket completes in the call: all 20 are in the queue before the next turn.
+    for (let i = 0; i < 20; i++) clients.push(net.connect(fx.socketPath).on('error', () => {}));
+    await waitUntil(() => turns.length === 20, 5000, `every client accepted (${turns.length})`);
+    assert.equal(new Set(turns).size, 1, `accepted in turns ${[...new Set(turns)].join(', ')}`);
+  } finally {
+    ticking = false;
+    for (const c of clients) c.destroy();
+    await fx.close();
+  }
 });
 
 test('workload api: security header required (not for health), attestation failure is Unavailable, no identity is PermissionDenied', async () => {

@@ -13,6 +13,7 @@ import {
 } from '@ztwim/proto';
 import { JwtBundle, JwtBundleSet, TrustDomain, concatDer, parseAndValidateJwtSvid } from '@ztwim/spiffe';
 import { isZtwimError, type Logger } from '@ztwim/core';
+import { acceptPendingConnections } from '@ztwim/peercred';
 import type { Selector } from '../attestation/workload/workload-attestor.ts';
 import { entrySpiffeId, type CachedX509Svid } from '../manager/cache-manager.ts';
 import { awaitCache, checkJwtSvidRequest, checkValidateRequest, type ReadinessSource } from './workload-checks.ts';
@@ -266,6 +267,8 @@ export async function startWorkloadEndpoint(o: WorkloadEndpointOptions): Promise
     // No error-mapping interceptor: every handler here throws ConnectErrors already (anything else
     // is Internal), and on server streams it costs a generator layer per call.
     interceptors: [securityHeaderInterceptor],
+    // A node's workloads starting together connect at once: take them from the queue together.
+    acceptPending: acceptPendingConnections,
     onAccept: (socket) => {
       let caller: Caller;
       try {

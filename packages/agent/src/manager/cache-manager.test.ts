@@ -95,6 +95,26 @@ test('jwtSvid: cached per audience set, at most 1,000 kept, least recently used 
   assert.deepEqual(calls.at(-1), ['a1']);
 });
 
+test('jwtSvid: concurrent misses for one token share one server call; a failed call is not cached', async () => {
+  const calls: string[][] = [];
+  const e = { ...entry(['unix:uid:0']), id: 'e' };
+  const m = new CacheManager({ clock: new FakeClock(1_000_000), logger: silentLogger(), syncIntervalMs: 1000, client: () => fakeSyncClient([e], calls) });
+  const tokens = await Promise.all(Array.from({ length: 50 }, () => m.jwtSvid(e, ['burst'])));
+  assert.equal(calls.length, 1, 'one NewJWTSVID for 50 workloads asking at once');
+  assert.equal(new Set(tokens).size, 1);
+  await Promise.all([m.jwtSvid(e, ['x']), m.jwtSvid(e, ['y']), m.jwtSvid(e, ['x', 'x'])]);
+  assert.equal(calls.length, 3, 'one call per distinct audience set');
+  let fail = true;
+  const failing = new CacheManager({
+    clock: new FakeClock(1_000_000), logger: silentLogger(), syncIntervalMs: 1000,
+    client: () => ({ ...fakeSyncClient([e], calls), svid: { newJWTSVID: async () => { if (fail) throw new Error('down'); return { svid: { token: 't', issuedAt: 1000n, expiresAt: 1300n } }; } } }) as unknown as ServerClient,
+  });
+  const both = await Promise.allSettled([failing.jwtSvid(e, ['a']), failing.jwtSvid(e, ['a'])]);
+  assert.deepEqual(both.map((r) => r.status), ['rejected', 'rejected']);
+  fail = false;
+  assert.equal(await failing.jwtSvid(e, ['a']), 't', 'the next call tries again');
+});
+
 // ---- The first sync since start (what the Workload API may answer meanwhile) ----
 
 /** A DER shaped like a certificate up to its validity (all the agent reads of a minted leaf). */

@@ -73,6 +73,8 @@ export class CacheManager {
   #bySelector = new Map<string, Entry[]>();
   #svids = new Map<string, CachedX509Svid>();
   #jwts = new Map<string, CachedJwt>();
+  /** NewJWTSVID calls under way, by cache key: concurrent misses for one token share one call. */
+  readonly #jwtsInFlight = new Map<string, Promise<string>>();
   #bundle: Bundle | undefined;
   #federated = new Map<string, Bundle>();
   readonly #listeners = new Set<() => void>();
@@ -454,6 +456,20 @@ export class CacheManager {
       this.#jwts.set(key, hit);
       return hit.token;
     }
+    // Workloads starting together ask for the same token at once: one server call for all of
+    // them (200 JWT clients of a burst made 200 NewJWTSVID calls for one token before).
+    const flying = this.#jwtsInFlight.get(key);
+    if (flying !== undefined) return flying;
+    const p = this.#mintJwt(entry, audience, key, now);
+    this.#jwtsInFlight.set(key, p);
+    try {
+      return await p;
+    } finally {
+      this.#jwtsInFlight.delete(key);
+    }
+  }
+
+  async #mintJwt(entry: Entry, audience: readonly string[], key: string, now: number): Promise<string> {
     const res = await this.#o.client().svid.newJWTSVID({ entryId: entry.id, audience: [...audience] });
     const svid = res.svid;
     if (svid === undefined) throw new ZtwimError('ERR_INTERNAL', 'server returned no jwt-svid');

@@ -26,6 +26,10 @@ function hasFd(s: net.Socket | undefined): boolean {
   return typeof handle?.fd === 'number' && handle.fd >= 0;
 }
 
+// As long as the layer waited before it took its timeout from the guard (1 s): a shorter one lets a
+// loaded machine hand connections over before their first request arrives.
+const DECISION_MS = 1000;
+
 /** A server answering each request with the headers nghttp2 decoded, as JSON. */
 async function echoServer(socketPath: string, layer: 'bind' | 'none'): Promise<{ server: http2.Http2Server; sessions: http2.ServerHttp2Session[] }> {
   const server = http2.createServer({});
@@ -42,7 +46,11 @@ async function echoServer(socketPath: string, layer: 'bind' | 'none'): Promise<{
     stream.respond({ ':status': 200 });
     stream.end(JSON.stringify(seen));
   });
-  if (layer === 'bind') await bindGrpcServer(server, { path: socketPath });
+  if (layer === 'bind') {
+    // Installed first with a short decision timeout (bindGrpcServer then finds it installed).
+    acceptAnyAuthority(server, { decisionTimeoutMs: DECISION_MS });
+    await bindGrpcServer(server, { path: socketPath });
+  }
   else await new Promise<void>((r) => server.listen(socketPath, r));
   return { server, sessions };
 }
@@ -234,12 +242,30 @@ describe('authority layer (Unix socket, raw HTTP/2 client)', () => {
     const bytes = c.headersFrames(id, request({ name: ':authority', value: 'localhost', kind: 'incremental', huffman: true }), {}, FLAG.END_STREAM);
     c.holdAcks = true; // no ACK of nghttp2's SETTINGS inside the split frame
     c.write(bytes.subarray(0, 20));
-    await new Promise((r) => setTimeout(r, 1200)); // past the layer's 1 s decision timeout
+    await new Promise((r) => setTimeout(r, DECISION_MS + 200)); // past the layer's decision timeout
     c.write(bytes.subarray(20));
     c.releaseAcks();
     const r = await result;
     assert.equal(seenOf(r.data).headers[':authority'], 'localhost');
     assert.equal(seenOf(r.data).raw, true);
+  });
+
+  it('serves a client whose ACK of the layer\'s SETTINGS comes after the decision timeout', async () => {
+    // A busy agent (or a starved client) can take longer than the decision timeout to see the ACK
+    // of the layer's own SETTINGS. Handed to nghttp2 with that ACK still to come, nghttp2 would
+    // take it for the ACK of its own SETTINGS and refuse the real one ("SETTINGS: unexpected ACK":
+    // GOAWAY, the client's call fails).
+    const c = await connect();
+    c.holdAcks = true;
+    await new Promise((r) => setTimeout(r, DECISION_MS + 200)); // past the layer's decision timeout
+    assert.equal(c.serverSettingsFrames, 2, 'the layer\'s SETTINGS, then nghttp2\'s');
+    c.releaseAcks();
+    const r = await c.request(request({ name: ':authority', value: 'localhost' }));
+    assert.equal(c.goaway, undefined, `GOAWAY ${JSON.stringify(c.goaway)}`);
+    assert.equal(r.reset, undefined);
+    assert.equal(seenOf(r.data).headers[':authority'], 'localhost');
+    const r2 = await c.request(request({ name: ':authority', value: 'localhost' }));
+    assert.equal(seenOf(r2.data).headers[':authority'], 'localhost');
   });
 
   it('serves node:http2 clients on the fast path', async () => {

@@ -35,9 +35,13 @@
 // connection after MaxConnectionAge 3 min, which is about load balancing, not defence).
 import type * as http2 from 'node:http2';
 import type * as net from 'node:net';
+import { acceptedBy } from './authority-layer.ts';
 
 export interface ConnectionLimits {
-  /** Time from accept (or end of the TLS handshake) to the first call's HEADERS; default 10 s. */
+  /**
+   * Time from accept (or end of the TLS handshake) to the first call's HEADERS; default 10 s. On a
+   * Unix socket also how long the authority layer waits for that call (authority-layer.ts).
+   */
   readonly firstRequestMs?: number;
   /** Interval of the liveness pings; a ping not answered by the next round closes. Default 30 s. */
   readonly probeIntervalMs?: number;
@@ -85,11 +89,18 @@ export function guardConnections(
 
   server.on('session', (s: http2.ServerHttp2Session) => {
     const raw = (s.socket as Tagged)[RAW_SOCKET];
-    const state = { raw, started: false, pinged: false };
+    // On a Unix socket the authority layer held the connection before node:http2 got it: that
+    // time counts (the bound is from accept), and the first call may have come while it did.
+    const layer = acceptedBy(s);
+    const state = { raw, started: layer?.requestSeen === true, pinged: false };
     sessions.set(s, state);
-    const first = setTimeout(() => close(s, 'no_request_in_time'), firstRequestMs);
-    first.unref();
-    s.once('stream', () => { clearTimeout(first); state.started = true; });
+    let first: NodeJS.Timeout | undefined;
+    if (!state.started) {
+      const left = layer === undefined ? firstRequestMs : Math.max(0, firstRequestMs - (performance.now() - layer.at));
+      first = setTimeout(() => close(s, 'no_request_in_time'), left);
+      first.unref();
+      s.once('stream', () => { clearTimeout(first); state.started = true; });
+    }
     s.on('frameError', (_type: number, _code: number, id: number) => { if (id === 0) close(s, 'frame_error', 1); });
     s.once('close', () => {
       clearTimeout(first);

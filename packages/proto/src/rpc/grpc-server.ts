@@ -52,6 +52,12 @@ export interface StartGrpcServerOptions {
    * E.g. to pin the peer process (SPIRE's peertracker) and remember it for that connection.
    */
   readonly onAccept?: (socket: net.Socket) => void;
+  /**
+   * Unix listens: takes the connections waiting in the listen queue at once (authority-layer.ts
+   * `acceptPending`; the agent passes @ztwim/peercred's acceptPendingConnections). Without it a
+   * busy server accepts one connection per event-loop turn.
+   */
+  readonly acceptPending?: (listenFd: number, max: number) => readonly number[];
   /** Server interceptors, run around every handler. */
   readonly interceptors?: Interceptor[];
   readonly readMaxBytes?: number;
@@ -252,15 +258,21 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
     s.on('error', onConnectionError);
   });
   const onAccept = opts.onAccept;
-  if (onAccept !== undefined && isUnix(l)) {
+  if (isUnix(l)) {
+    // Installed here (bindGrpcServer's own call then only finds it): the layer waits for a first
+    // request as long as the guard allows one.
     acceptAnyAuthority(server, {
-      onAccept: (socket) => {
-        try {
-          onAccept(socket);
-        } catch (e) {
-          onConnectionError(e instanceof Error ? e : new Error(String(e)));
-        }
-      },
+      decisionTimeoutMs: opts.limits?.firstRequestMs ?? DEFAULT_FIRST_REQUEST_MS,
+      ...(opts.acceptPending === undefined ? {} : { acceptPending: opts.acceptPending }),
+      ...(onAccept === undefined ? {} : {
+        onAccept: (socket: net.Socket) => {
+          try {
+            onAccept(socket);
+          } catch (e) {
+            onConnectionError(e instanceof Error ? e : new Error(String(e)));
+          }
+        },
+      }),
     });
   }
   server.on('sessionError', onConnectionError);

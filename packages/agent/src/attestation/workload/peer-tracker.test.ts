@@ -182,7 +182,7 @@ describe('PeerTracker: never the selectors of another process', () => {
       const peer = tracker.track(conn);
       assert.ok((await peer.attest()).length > 0);
       assert.ok((await peer.attest()).length > 0);
-      assert.equal(open(), before + 3, 'the /proc/<pid> pin and its status and comm fds');
+      assert.equal(open(), before + 2, 'the /proc/<pid> pin and its status fd, nothing more');
       peer.close();
       assert.equal(open(), before);
       await assert.rejects(peer.attest(), unavailableBecause(/no longer tracked/));

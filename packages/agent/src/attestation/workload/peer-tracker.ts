@@ -52,9 +52,13 @@ export class TrackedPeer {
   #dirFd: number;
   /** Inode of the pinned `/proc/<pid>` directory (see #verifySame). */
   readonly #dirIno: number;
-  /** `status` and `comm` of the pinned process, each opened on first use and kept (-1: not open). */
+  /**
+   * `status` of the pinned process, opened on first use and kept (-1: not open). One kept file,
+   * not more: an agent holds one TrackedPeer per open Workload API connection, and every fd
+   * counts against the open-files limit in a burst (5,000 watchers: 15,000 fds with the socket
+   * and the pin; a second kept file made it 20,000, the limit here, and attestations failed).
+   */
   #statusFd = -1;
-  #commFd = -1;
 
   /** Prefer PeerTracker.track(); this takes an already-open fd on /proc/<pid> (owned from now on). */
   constructor(snapshot: PeerSnapshot, dirFd: number, config: PeerTrackerConfig) {
@@ -91,7 +95,7 @@ export class TrackedPeer {
    * revalidates a pid dentry against its task), and a process that takes the pid later gets a new
    * dentry and inode. Only if the inodes differ is the start time read by pid and compared. The
    * executable is then looked up by pid, and last a file of the pinned process is read through
-   * an fd of its own (kept open: one pread; `status`, or `comm` when an attestor read the status
+   * an fd of its own (kept open: one pread of `status`, parsed unless an attestor read the status
    * in this round), which succeeds only while that process has not been reaped; so `/proc/<pid>`,
    * used just before, was that process (a pid is never shared by two live processes).
    */
@@ -125,9 +129,8 @@ export class TrackedPeer {
         status = parseProcStatus(this.#statusText());
       } else {
         // An attestor read the status through the kept fd during this round: its uid/gid are
-        // checked, and the liveness read is the cheapest pinned file, `comm`.
-        if (this.#commFd < 0) this.#commFd = openSync(`/proc/self/fd/${this.#dirFd}/comm`, 'r');
-        preadProcFileSync(this.#commFd);
+        // checked, and the liveness read is one more pread of that fd, not parsed.
+        this.#statusText();
         status = roundStatus;
       }
     } catch (e) {
@@ -200,9 +203,8 @@ export class TrackedPeer {
     const fd = this.#dirFd;
     this.#dirFd = -1;
     closeSync(fd);
-    for (const kept of [this.#statusFd, this.#commFd]) if (kept >= 0) closeSync(kept);
+    if (this.#statusFd >= 0) closeSync(this.#statusFd);
     this.#statusFd = -1;
-    this.#commFd = -1;
   }
 }
 
