@@ -176,7 +176,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       const clusters = new Map<string, K8sPsatCluster>();
       for (const c of psat.clusters) {
         const client = await createKubeClient(kubeClientSource(c.kubeConfigFile)).catch((e: unknown) => {
-          throw configError(`plugins.NodeAttestor.k8s_psat cluster "${c.name}" (kube_config_file ${JSON.stringify(c.kubeConfigFile)}): ${(e as Error).message}`, { cause: e });
+          throw configError(`plugins.NodeAttestor.k8s_psat.plugin_data.clusters.${c.name}.kube_config_file: ${(e as Error).message}`, { cause: e });
         });
         clusters.set(c.name, { ...c, client });
         log.info({ cluster: c.name, kube_api: client.description }, 'k8s_psat cluster configured');
