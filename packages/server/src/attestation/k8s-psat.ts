@@ -1,4 +1,4 @@
-import { internal, invalidArgument, parseK8sPsatPayload, permissionDenied } from '@ztwim/core';
+import { internal, invalidArgument, isZtwimError, parseK8sPsatPayload, permissionDenied, ZtwimError } from '@ztwim/core';
 import type { KubeClient, TokenReviewStatus } from '@ztwim/k8s';
 import { SpiffeId, type TrustDomain } from '@ztwim/spiffe';
 import type { ChallengeFn, NodeAttestationResult, NodeAttestor, Selector } from './node-attestor.ts';
@@ -60,6 +60,16 @@ export class K8sPsatAttestor implements NodeAttestor {
   }
 
   async attest(payload: Uint8Array, _challenge: ChallengeFn): Promise<NodeAttestationResult> {
+    try {
+      return await this.attestPayload(payload);
+    } catch (e) {
+      // spire-server prefixes every refusal of a plugin with the plugin's name, so do we.
+      if (isZtwimError(e)) throw new ZtwimError(e.code, `nodeattestor(${this.name}): ${e.message}`, { cause: e.cause ?? e, fields: e.fields });
+      throw e;
+    }
+  }
+
+  private async attestPayload(payload: Uint8Array): Promise<NodeAttestationResult> {
     const data = parseK8sPsatPayload(payload);
     const cluster = this.cfg.clusters.get(data.cluster);
     if (cluster === undefined) throw invalidArgument(`not configured for cluster "${data.cluster}"`);
