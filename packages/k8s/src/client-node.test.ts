@@ -105,8 +105,19 @@ describe('createKubeClient', () => {
     assert.equal(bad.error, 'invalid bearer token');
   });
 
-  it('gets a pod and a node', async () => {
+  it('gets a pod and a node, over one kept-alive connection', async () => {
     const c = await client();
+    let connections = 0;
+    const count = (): void => { connections++; };
+    http.on('connection', count);
+    try {
+      await c.getNode('node-1');
+      await c.reviewToken('good', ['a']);
+      await c.getNode('node-1');
+    } finally {
+      http.off('connection', count);
+    }
+    assert.equal(connections, 1, 'the library alone opens one connection per call');
     assert.deepEqual(await c.getPod('ns1', 'agent-0'), { namespace: 'ns1', name: 'agent-0', uid: 'pod-uid', nodeName: 'node-1', hostIp: '10.1.2.3', serviceAccountName: 'agent', labels: { app: 'a' } });
     assert.deepEqual(await c.getNode('node-1'), { name: 'node-1', uid: 'node-uid', labels: { zone: 'z1' } });
   });
@@ -162,13 +173,17 @@ describe('createKubeClient', () => {
     writeFileSync(join(sa, 'token'), 'sa-token-1');
     const tlsSeen: Seen[] = [];
     const https = createHttpsServer({ key: readFileSync(join(dir, 'tls.key')), cert: readFileSync(join(sa, 'ca.crt')) }, apiHandler(tlsSeen));
+    let connections = 0;
+    https.on('secureConnection', () => connections++);
     const p = await listen(https);
     try {
       const c = await createKubeClient({ kind: 'in-cluster', pathPrefix: prefix, env: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(p) } });
       assert.equal(c.description, `cluster "inCluster" (https://127.0.0.1:${p})`);
       assert.equal((await c.getNode('node-1')).uid, 'node-uid');
+      assert.equal((await c.getNode('node-1')).uid, 'node-uid');
       // (the library re-reads the token file every 60 s, as client-go does)
-      assert.deepEqual(tlsSeen.map((s) => s.auth), ['Bearer sa-token-1']);
+      assert.deepEqual(tlsSeen.map((s) => s.auth), ['Bearer sa-token-1', 'Bearer sa-token-1']);
+      assert.equal(connections, 1, 'one TLS connection for both calls');
       assert.equal(process.env.KUBERNETES_SERVICE_PORT === String(p), false, 'process.env is left as it was');
     } finally {
       https.close();

@@ -2,6 +2,8 @@
 // (~40 packages: node-fetch, openid-client, ws, ...) is imported only when a client is created,
 // i.e. only when a k8s plugin is configured, so other commands never load it.
 import { existsSync } from 'node:fs';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent, type RequestOptions as HttpsRequestOptions } from 'node:https';
 import { ZtwimError, type ErrorCode } from '@ztwim/core';
 import type { KubeClient, KubeClientSource, KubeNode, KubePod, TokenReviewStatus } from './kube-client.ts';
 
@@ -61,8 +63,13 @@ export async function createKubeClient(source: KubeClientSource): Promise<KubeCl
   const cluster = kc.getCurrentCluster();
   if (cluster === null) throw new ZtwimError('ERR_CONFIG', `k8s: ${where} has no current cluster (check current-context)`);
   const description = `cluster "${cluster.name}" (${cluster.server})`;
-  const auth = kc.makeApiClient(k8s.AuthenticationV1Api);
-  const core = kc.makeApiClient(k8s.CoreV1Api);
+  // As kc.makeApiClient, but with connections kept open (keepAliveAuth).
+  const config = k8s.createConfiguration({
+    baseServer: new k8s.ServerConfiguration(cluster.server, {}),
+    authMethods: { default: cluster.proxyUrl === undefined ? keepAliveAuth(kc, cluster.server) : kc },
+  });
+  const auth = new k8s.AuthenticationV1Api(config);
+  const core = new k8s.CoreV1Api(config);
   const call = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
     try {
       return await f();
@@ -101,6 +108,43 @@ export async function createKubeClient(source: KubeClientSource): Promise<KubeCl
     async getNode(name) {
       const node = await call(`get node ${name}`, () => core.readNode({ name }));
       return { name: node.metadata?.name ?? name, uid: node.metadata?.uid ?? '', labels: { ...node.metadata?.labels } } satisfies KubeNode;
+    },
+  };
+}
+
+/**
+ * The library makes a new https.Agent for every request, so each call paid a TCP and TLS
+ * handshake (3 per k8s_psat attestation, 20-40 ms each on the test machine; client-go keeps its
+ * connections). This authentication wrapper lets the kubeconfig set the request up as usual
+ * (headers: bearer tokens, token files, exec plugins) and then swaps in one keep-alive agent per
+ * client, built once from the same TLS material (CA, client certificate and key). Not used with
+ * a proxy (the library's proxy agents stay).
+ */
+function keepAliveAuth(kc: InstanceType<ClientNodeModule['KubeConfig']>, server: string): import('@kubernetes/client-node').SecurityAuthentication {
+  let agent: Promise<HttpAgent | HttpsAgent> | undefined;
+  const build = async (): Promise<HttpAgent | HttpsAgent> => {
+    if (server.startsWith('http:')) return new HttpAgent({ keepAlive: true });
+    const o: HttpsRequestOptions = {};
+    await kc.applyToHTTPSOptions(o);
+    return new HttpsAgent({
+      keepAlive: true,
+      ...(o.ca === undefined ? {} : { ca: o.ca }),
+      ...(o.cert === undefined ? {} : { cert: o.cert }),
+      ...(o.key === undefined ? {} : { key: o.key }),
+      ...(o.pfx === undefined ? {} : { pfx: o.pfx }),
+      ...(o.passphrase === undefined ? {} : { passphrase: o.passphrase }),
+      ...(o.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: o.rejectUnauthorized }),
+    });
+  };
+  return {
+    getName: () => 'ztwim-keep-alive',
+    async applySecurityAuthentication(context) {
+      await kc.applySecurityAuthentication(context);
+      agent ??= build().catch((e: unknown) => {
+        agent = undefined;
+        throw e;
+      });
+      context.setAgent(await agent);
     },
   };
 }
