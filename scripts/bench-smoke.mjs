@@ -18,6 +18,8 @@ const SMOKE = {
   agent: ['--duration', '1', '--only', 'ztwim', '--clients', '1', '--streams', '10', '--entries', '20', '--source'],
   'agent-sync': ['--entries', '50', '--only', 'ztwim', '--source'],
   cli: ['--runs', '3'],
+  // needs the project's Kubernetes test cluster (brought up by the bench, scripts/k8s/cluster.sh)
+  'k8s-psat': ['--duration', '1', '--rounds', '1', '--concurrency', '1'],
 };
 const all = readdirSync(join(root, 'bench')).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort();
 const missing = all.filter((n) => !(n in SMOKE));
