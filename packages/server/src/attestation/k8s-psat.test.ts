@@ -158,6 +158,31 @@ describe('K8sPsatAttestor', () => {
     });
   }
 
+  it('reads the node named by the token while the pod is read; by the pod\'s node name otherwise', async () => {
+    const order: string[] = [];
+    let releasePod: () => void = () => undefined;
+    const podGate = new Promise<void>((r) => { releasePod = r; });
+    const base = fakeClient().client;
+    const client: KubeClient = {
+      ...base,
+      getPod: async (ns, name) => { order.push('pod start'); await podGate; order.push('pod end'); return base.getPod(ns, name); },
+      getNode: async (name) => { order.push(`node ${name}`); return base.getNode(name); },
+    };
+    const done = attestor(client).attest(payload(), noChallenge);
+    await new Promise((r) => setImmediate(r));
+    releasePod();
+    await done;
+    assert.deepEqual(order, ['node node-a', 'pod start', 'pod end']);
+
+    for (const [extra, want] of [[{ 'authentication.kubernetes.io/node-name': ['elsewhere'] }, ['node elsewhere', 'node node-a']], [{}, ['node node-a']]] as const) {
+      const seen: string[] = [];
+      const { client: c2 } = fakeClient({ user: { extra: { ...goodReview.user.extra, 'authentication.kubernetes.io/node-name': [], ...extra } } });
+      const wrapped: KubeClient = { ...c2, getNode: async (n) => { seen.push(`node ${n}`); return c2.getNode(n); } };
+      await attestor(wrapped).attest(payload(), noChallenge);
+      assert.deepEqual(seen, want);
+    }
+  });
+
   it('looks nothing up for a token the review refused', async () => {
     const { client, calls } = fakeClient({ review: { authenticated: false } });
     await assert.rejects(attestor(client).attest(payload(), noChallenge));
