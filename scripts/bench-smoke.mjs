@@ -21,6 +21,8 @@ const SMOKE = {
   cli: ['--runs', '3'],
   // Needs the shared Kubernetes test cluster (scripts/k8s/cluster.sh up, brought up if down).
   'k8s-workload-attestor': ['--pods', '1', '--calls', '5', '--spire-calls', '3'],
+  // needs the project's Kubernetes test cluster (brought up by the bench, scripts/k8s/cluster.sh)
+  'k8s-psat': ['--duration', '1', '--rounds', '1', '--concurrency', '1'],
 };
 const all = readdirSync(join(root, 'bench')).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort();
 const missing = all.filter((n) => !(n in SMOKE));

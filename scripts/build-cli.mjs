@@ -30,8 +30,10 @@ const outdir = join(packagesDir, 'cli', 'dist', 'bundle');
  * Packages left to Node's own resolution at run time: native addons (better-sqlite3,
  * @ztwim/peercred), packages that find files or workers by path (pino's transports, pg's
  * optional pg-native, acme-client) and the decorator-based X.509 library with its
- * reflect-metadata polyfill (loaded only by `server x509 mint` and x509pop). Everything else is
- * bundled.
+ * reflect-metadata polyfill (loaded only by `server x509 mint` and x509pop), and the Kubernetes
+ * client (@ztwim/k8s imports it only when a k8s plugin is configured; ~40 CommonJS and ESM
+ * packages with optional native and websocket parts, which gain nothing from bundling).
+ * Everything else is bundled.
  */
 export const EXTERNAL_PACKAGES = [
   'better-sqlite3',
@@ -40,10 +42,11 @@ export const EXTERNAL_PACKAGES = [
   '@peculiar/x509',
   'reflect-metadata',
   '@ztwim/peercred',
+  '@kubernetes/client-node',
 ];
 
 const RE_EXPORT = /export\s+(type\s+)?\{([^}]*)\}\s*from\s*['"]([^'"]+)['"]/g;
-const NAMED_IMPORT = /import\s*\{([^}]*)\}\s*from\s*['"](@ztwim\/[a-z-]+|\.\.?\/[^'"]*index\.ts)['"]\s*;?/g;
+const NAMED_IMPORT = /import\s*\{([^}]*)\}\s*from\s*['"](@ztwim\/[a-z0-9-]+|\.\.?\/[^'"]*index\.ts)['"]\s*;?/g;
 
 const stripComments = (s) => s.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
 
@@ -98,7 +101,7 @@ function definition(file, name) {
 const barrelImports = {
   name: 'barrel-imports',
   setup(build) {
-    build.onLoad({ filter: /\/packages\/[a-z-]+\/src\/.*\.ts$/ }, (args) => {
+    build.onLoad({ filter: /\/packages\/[a-z0-9-]+\/src\/.*\.ts$/ }, (args) => {
       const text = readFileSync(args.path, 'utf8');
       const contents = text.replace(NAMED_IMPORT, (stmt, list, from) => {
         if (EXTERNAL_PACKAGES.includes(from)) return stmt;

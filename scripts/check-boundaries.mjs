@@ -14,13 +14,14 @@ const allowed = {
   peercred: [],
   core: ['spiffe'],
   testkit: ['spiffe', 'core'],
-  server: ['spiffe', 'core', 'proto'],
-  agent: ['spiffe', 'core', 'proto', 'peercred'],
+  k8s: ['spiffe', 'core'],
+  server: ['spiffe', 'core', 'proto', 'k8s'],
+  agent: ['spiffe', 'core', 'proto', 'peercred', 'k8s'],
   oidc: ['spiffe', 'core', 'proto'],
   csi: ['core', 'proto'],
-  cli: ['spiffe', 'core', 'proto', 'server', 'agent', 'oidc', 'csi', 'peercred'],
+  cli: ['spiffe', 'core', 'proto', 'server', 'agent', 'oidc', 'csi', 'peercred', 'k8s'],
 };
-const importRe = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"](@ztwim\/[a-z-]+)|import\(\s*['"](@ztwim\/[a-z-]+)['"]\s*\)|(?:^|\n)\s*import\s+['"](@ztwim\/[a-z-]+)['"]/g;
+const importRe = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"](@ztwim\/[a-z0-9-]+)|import\(\s*['"](@ztwim\/[a-z0-9-]+)['"]\s*\)|(?:^|\n)\s*import\s+['"](@ztwim\/[a-z0-9-]+)['"]/g;
 
 function walk(dir, out = []) {
   for (const name of readdirSync(dir)) {

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { REPO_ROOT, ZTWIM_BIN } from '../interop/lib/peers.ts';
+import { serverConf } from '../interop/lib/server-conf.ts';
 import { makeTmpDir } from '../interop/lib/tmp.ts';
 
 const dir = makeTmpDir('ztwim-cli-startup-');
@@ -41,7 +42,7 @@ function resolutions(source: boolean, args: string[]): { urls: string[]; status:
 /** What an admin or Workload API command must never load. */
 const HEAVY = [
   /\/packages\/(server|agent|oidc|csi)\/src\//,
-  /\/node_modules\/(better-sqlite3|pg|pg-pool|@peculiar\/x509|reflect-metadata|acme-client)\//,
+  /\/node_modules\/(better-sqlite3|pg|pg-pool|@peculiar\/x509|reflect-metadata|acme-client|@kubernetes\/client-node)\//,
 ];
 /**
  * Nor, bundled, the logger and metrics libraries (from source a package's index.ts re-exports
@@ -96,5 +97,18 @@ plugins {
     assert.notEqual(r.status, 0, r.stderr);
     assert.ok(r.urls.some((u) => /\/node_modules\/better-sqlite3\//.test(u)), r.urls.join('\n'));
     assert.deepEqual(heavyIn(r.urls, false).filter((u) => /\/node_modules\/pg\//.test(u)), [], 'pg loaded for a SQLite datastore');
+    assert.deepEqual(r.urls.filter((u) => /\/node_modules\/@kubernetes\/client-node\//.test(u)), [], 'the Kubernetes client loaded without a k8s plugin');
+  });
+
+  it('server run with k8s_psat, bundled: loads the Kubernetes client, and a missing kube_config_file stops the start naming it', () => {
+    const kube = dir.file('no-such-kubeconfig');
+    const conf = dir.write('server-psat.conf', serverConf({
+      port: 0, socketPath: dir.file('psat-api.sock'), trustDomain: 'example.org', dataDir: dir.file('psat-data'),
+      extraPlugins: `  NodeAttestor "k8s_psat" { plugin_data { clusters = { "prod" = { service_account_allow_list = ["spire:agent"], kube_config_file = "${kube}" } } } }`,
+    }));
+    const r = resolutions(false, ['server', 'run', '-config', conf]);
+    assert.notEqual(r.status, 0, r.stderr);
+    assert.ok(r.urls.some((u) => /\/node_modules\/@kubernetes\/client-node\//.test(u)), r.urls.join('\n'));
+    assert.ok(r.stderr.includes(`plugins.NodeAttestor.k8s_psat.plugin_data.clusters.prod.kube_config_file: k8s: cannot load kubeconfig ${kube}: no such file`), r.stderr);
   });
 });

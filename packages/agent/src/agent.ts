@@ -14,6 +14,7 @@ import { startWorkloadEndpoint } from './endpoints/workload-api.ts';
 import { PeerTracker } from './attestation/workload/peer-tracker.ts';
 import { UnixWorkloadAttestor } from './attestation/workload/unix.ts';
 import { K8sWorkloadAttestor } from './attestation/workload/k8s.ts';
+import { k8sPsatAttestationData } from './attestation/node/k8s-psat.ts';
 
 export interface AgentDeps {
   readonly clock?: Clock;
@@ -164,6 +165,7 @@ function attestationData(c: AgentConfig): NodeAttestationData | undefined {
       answer: (ch) => answerX509PopChallenge(parseX509PopChallenge(ch), key, crypto.randomBytes(32)),
     };
   }
+  if (c.nodeAttestor.type === 'k8s_psat') return k8sPsatAttestationData(c.nodeAttestor);
   return c.joinToken === undefined ? undefined : { type: 'join_token', token: c.joinToken };
 }
 
@@ -215,7 +217,7 @@ async function runAgentWith(
   let stored = loaded !== undefined && 'creds' in loaded ? loaded : undefined;
   if (loaded !== undefined && !('creds' in loaded)) {
     // As spire-agent, a data dir that cannot be read is never used. Re-attest when we can
-    // (a join token or x509pop); otherwise refuse to start, naming the file.
+    // (a join token, x509pop or k8s_psat); otherwise refuse to start, naming the file.
     if (attestationData(config) === undefined) {
       throw new ZtwimError('ERR_CONFIG', `agent data file ${loaded.file} is corrupted (${loaded.reason}); remove it and start the agent with a new join token`, {
         fields: { file: loaded.file, reason: loaded.reason },
@@ -236,7 +238,7 @@ async function runAgentWith(
   } else {
     const data = attestationData(config);
     if (data === undefined) {
-      throw new ZtwimError('ERR_CONFIG', `no agent SVID stored in ${config.dataDir} and no join token or x509pop NodeAttestor configured to attest`);
+      throw new ZtwimError('ERR_CONFIG', `no agent SVID stored in ${config.dataDir} and no join token, x509pop or k8s_psat NodeAttestor configured to attest`);
     }
     roots = await bootstrapRoots(config);
     if (roots.length === 0 && !config.insecureBootstrap) throw new ZtwimError('ERR_CONFIG', 'trust bundle is required (trust_bundle_path, trust_bundle_url or insecure_bootstrap)');

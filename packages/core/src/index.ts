@@ -47,6 +47,8 @@ export {
   X509POP_NONCE_SIZE,
 } from './attestation/x509pop.ts';
 export type { X509PopPayload, X509PopChallenge } from './attestation/x509pop.ts';
+export { marshalK8sPsatPayload, parseK8sPsatPayload } from './attestation/k8s-psat.ts';
+export type { K8sPsatPayload } from './attestation/k8s-psat.ts';
 export { Metrics, serveMetrics } from './telemetry/metrics.ts';
 export { lockDataDir, dataDirHolder, DATA_DIR_LOCK_FILE } from './data-dir-lock.ts';
 export type { DataDirLock, LockDataDirOptions } from './data-dir-lock.ts';

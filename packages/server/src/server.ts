@@ -2,6 +2,7 @@ import { generateKeyPairSync, createPublicKey, type KeyObject } from 'node:crypt
 import { mkdirSync } from 'node:fs';
 import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
 import {
+  configError,
   createLogger,
   cryptoRandom,
   listenError,
@@ -33,6 +34,7 @@ import type { Authority } from './api/authority.ts';
 import { startAdminEndpoint, startTcpEndpoint, type TlsMaterial } from './endpoints/endpoints.ts';
 import { JoinTokenAttestor } from './attestation/join-token.ts';
 import type { NodeAttestor } from './attestation/node-attestor.ts';
+import type { K8sPsatCluster } from './attestation/k8s-psat.ts';
 import { createCaManager, type CaBundle, type CaManagerHandle } from './ca/wiring.ts';
 
 export interface ServerDeps {
@@ -164,6 +166,22 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
           random,
         }),
       );
+    }
+
+    const psat = cfg.nodeAttestors.k8sPsat;
+    if (psat !== undefined) {
+      // Imported only when configured: the Kubernetes client library is large (k8s-psat.ts and
+      // @ztwim/k8s load it on first use).
+      const [{ K8sPsatAttestor }, { createKubeClient, kubeClientSource }] = await Promise.all([import('./attestation/k8s-psat.ts'), import('@ztwim/k8s')]);
+      const clusters = new Map<string, K8sPsatCluster>();
+      for (const c of psat.clusters) {
+        const client = await createKubeClient(kubeClientSource(c.kubeConfigFile)).catch((e: unknown) => {
+          throw configError(`plugins.NodeAttestor.k8s_psat.plugin_data.clusters.${c.name}.kube_config_file: ${(e as Error).message}`, { cause: e });
+        });
+        clusters.set(c.name, { ...c, client });
+        log.info({ cluster: c.name, kube_api: client.description }, 'k8s_psat cluster configured');
+      }
+      attestors.set('k8s_psat', new K8sPsatAttestor({ trustDomain: td, clusters }));
     }
 
     // The per-call agent check has just read (and cached) the node, selectors included.

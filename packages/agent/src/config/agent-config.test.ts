@@ -170,3 +170,14 @@ test('WorkloadAttestor "k8s": unknown keys and sigstore warned by name, bad valu
   assert.throws(bad('certificate_path = "/c.pem"'), /private_key_path.*is required with certificate_path/);
   assert.throws(bad('max_poll_attempts = "many"'), /max_poll_attempts/);
 });
+
+test('k8s_psat plugin: cluster and token_path (SPIRE\'s default path when unset, relative paths from the config dir)', () => {
+  const conf = (pd: string): string => `${base}plugins {\n  NodeAttestor "k8s_psat" { plugin_data { ${pd} } }\n}`;
+  const set = buildAgentConfig(parseConfigText(conf('cluster = "test"\n token_path = "tok/agent"'), 'hcl'), 'agent.conf', {}, '/etc/ztwim');
+  assert.deepEqual(set.nodeAttestor, { type: 'k8s_psat', cluster: 'test', tokenPath: '/etc/ztwim/tok/agent' });
+  const dflt = buildAgentConfig(parseConfigText(conf('cluster = "test"'), 'hcl'), 'agent.conf', {}, '/x');
+  assert.deepEqual(dflt.nodeAttestor, { type: 'k8s_psat', cluster: 'test', tokenPath: '/var/run/secrets/tokens/spire-agent' });
+  assert.throws(() => buildAgentConfig(parseConfigText(conf('token_path = "/t"'), 'hcl'), 'agent.conf'),
+    /plugins\.NodeAttestor\.k8s_psat\.plugin_data\.cluster \(line \d+\): is required \(missing required cluster block\)/);
+  assert.throws(() => buildAgentConfig(parseConfigText(conf('cluster = "t"\n tokenpath = "/t"'), 'hcl'), 'agent.conf'), /plugin_data\.tokenpath \(line \d+\): unknown key/);
+});

@@ -2,12 +2,14 @@
 import { resolve } from 'node:path';
 import { loadConfigFile, parseLogLevel, parseLogFormat, problems, Section, throwIfProblems, type ConfigObject, type LoadConfigOptions, type LogLevel, type LogFormat } from '@ztwim/core';
 import { TrustDomain } from '@ztwim/spiffe';
+import { K8S_PSAT_DEFAULT_TOKEN_PATH } from '../attestation/node/k8s-psat.ts';
 
 import type { K8sAttestorConfig } from '../attestation/workload/k8s.ts';
 
 export type NodeAttestorConfig =
   | { readonly type: 'join_token' }
-  | { readonly type: 'x509pop'; readonly privateKeyPath: string; readonly certificatePath: string; readonly intermediatesPath?: string };
+  | { readonly type: 'x509pop'; readonly privateKeyPath: string; readonly certificatePath: string; readonly intermediatesPath?: string }
+  | { readonly type: 'k8s_psat'; readonly cluster: string; readonly tokenPath: string };
 
 export interface AgentConfig {
   readonly serverAddress: string;
@@ -162,7 +164,12 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
           certificatePath: resolve(baseDir, cp ?? ''),
           ...(ip === undefined ? {} : { intermediatesPath: resolve(baseDir, ip) }),
         };
-      } else p.add(`plugins.NodeAttestor.${label}`, line, 'unknown NodeAttestor plugin (supported: join_token, x509pop)');
+      } else if (label === 'k8s_psat') {
+        const cluster = pd?.string('cluster') ?? '';
+        if (cluster === '') p.add('plugins.NodeAttestor.k8s_psat.plugin_data.cluster', pd?.lineOf('cluster') ?? line, 'is required (missing required cluster block)');
+        const tp = pd?.string('token_path') ?? '';
+        nodeAttestor = { type: 'k8s_psat', cluster, tokenPath: tp === '' ? K8S_PSAT_DEFAULT_TOKEN_PATH : resolve(baseDir, tp) };
+      } else p.add(`plugins.NodeAttestor.${label}`, line, 'unknown NodeAttestor plugin (supported: join_token, x509pop, k8s_psat)');
       pd?.done();
     }
     for (const { label, section, line } of plugins.labelled('KeyManager')) {

@@ -177,3 +177,77 @@ telemetry {
     'telemetry.DogStatsd is not implemented yet; no metrics are sent to DogStatsd (only Prometheus is served) (server.conf line 22)',
   ]);
 });
+
+test('k8s_psat: SPIRE\'s clusters map, with its defaults (audience ["spire-server"], in-cluster config)', () => {
+  const c = buildServerConfig(parseConfigText(`
+server { trust_domain = "example.org" }
+plugins {
+  NodeAttestor "k8s_psat" {
+    plugin_data {
+      clusters = {
+        "prod" = {
+          service_account_allow_list = ["spire:spire-agent", "spire:other"]
+          audience = ["a", "b"]
+          kube_config_file = "kube/prod.yaml"
+          allowed_node_label_keys = ["zone"]
+          allowed_pod_label_keys = ["app"]
+        }
+        "edge" = {
+          service_account_allow_list = ["spire:spire-agent"]
+        }
+        "any-aud" = {
+          service_account_allow_list = ["spire:spire-agent"]
+          audience = []
+        }
+      }
+    }
+  }
+}`, 'hcl'), 'server.conf', {}, '/etc/ztwim');
+  assert.deepEqual(c.nodeAttestors.k8sPsat, {
+    clusters: [
+      { name: 'prod', serviceAccountAllowList: ['spire:spire-agent', 'spire:other'], audience: ['a', 'b'], kubeConfigFile: '/etc/ztwim/kube/prod.yaml', allowedNodeLabelKeys: ['zone'], allowedPodLabelKeys: ['app'] },
+      { name: 'edge', serviceAccountAllowList: ['spire:spire-agent'], audience: ['spire-server'], kubeConfigFile: '', allowedNodeLabelKeys: [], allowedPodLabelKeys: [] },
+      { name: 'any-aud', serviceAccountAllowList: ['spire:spire-agent'], audience: [], kubeConfigFile: '', allowedNodeLabelKeys: [], allowedPodLabelKeys: [] },
+    ],
+  });
+  assert.equal(c.nodeAttestors.joinToken, false);
+});
+
+test('k8s_psat: the JSON form and the HCL block form of clusters read alike', () => {
+  const json = buildServerConfig(parseConfigText(JSON.stringify({
+    server: { trust_domain: 'example.org' },
+    plugins: { NodeAttestor: { k8s_psat: { plugin_data: { clusters: { test: { service_account_allow_list: ['ns:sa'] } } } } } },
+  }), 'json'), 'server.json');
+  const block = buildServerConfig(parseConfigText('server { trust_domain = "example.org" }\nplugins { NodeAttestor "k8s_psat" { plugin_data { clusters "test" { service_account_allow_list = ["ns:sa"] } } } }', 'hcl'), 'server.conf');
+  for (const c of [json, block]) assert.deepEqual(c.nodeAttestors.k8sPsat?.clusters.map((x) => [x.name, x.serviceAccountAllowList]), [['test', ['ns:sa']]]);
+});
+
+test('k8s_psat: bad clusters are refused naming the key; no clusters is a warning (SPIRE: attestation effectively disabled)', () => {
+  const bad = `
+server { trust_domain = "example.org" }
+plugins {
+  NodeAttestor "k8s_psat" {
+    plugin_data {
+      clusters = {
+        "a" = { audience = ["x"] }
+        "b" = { service_account_allow_list = ["just-a-name"], kube_config_file = 7 }
+        "c" = { service_account_allow_list = ["ns:sa"], allow_list = ["typo"] }
+      }
+    }
+  }
+}`;
+  assert.throws(() => buildServerConfig(parseConfigText(bad, 'hcl'), 'server.conf'), (e: unknown) => {
+    assert.ok(isZtwimError(e, 'ERR_CONFIG'));
+    const p = e.fields['problems'] as string[];
+    const has = (re: RegExp): boolean => p.some((x) => re.test(x));
+    assert.ok(has(/plugins\.NodeAttestor\.k8s_psat\.plugin_data\.clusters\.a\.service_account_allow_list \(line \d+\): cluster "a" configuration must have at least one service account allowed/), p.join('\n'));
+    assert.ok(has(/clusters\.b\.service_account_allow_list \(line \d+\): "just-a-name" must be "<namespace>:<service account>"/), p.join('\n'));
+    assert.ok(has(/clusters\.b\.kube_config_file \(line \d+\): must be a string/), p.join('\n'));
+    assert.ok(has(/clusters\.c\.allow_list \(line \d+\): unknown key/), p.join('\n'));
+    assert.equal(p.length, 4, p.join('\n'));
+    return true;
+  });
+  const none = buildServerConfig(parseConfigText('server { trust_domain = "example.org" }\nplugins { NodeAttestor "k8s_psat" { plugin_data { } } }', 'hcl'), 'server.conf');
+  assert.deepEqual(none.nodeAttestors.k8sPsat, { clusters: [] });
+  assert.ok(none.warnings?.some((w) => w.includes('plugins.NodeAttestor.k8s_psat.plugin_data.clusters lists no cluster: k8s_psat attestation is effectively disabled')), String(none.warnings));
+});

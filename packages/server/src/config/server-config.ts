@@ -11,6 +11,7 @@ import {
   type LoadConfigOptions,
   type LogLevel,
   type LogFormat,
+  type Problems,
 } from '@ztwim/core';
 import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
 import { parsePgConnectionString } from '../datastore/postgres/connection-string.ts';
@@ -37,9 +38,27 @@ export interface X509PopConfig {
   readonly spiffePrefix: string;
 }
 
+/** One cluster of SPIRE's k8s_psat `clusters` map. */
+export interface K8sPsatClusterConfig {
+  readonly name: string;
+  /** `<namespace>:<service account>` entries. */
+  readonly serviceAccountAllowList: readonly string[];
+  /** TokenReview audiences: SPIRE's default ["spire-server"]; an explicit [] means the apiserver's. */
+  readonly audience: readonly string[];
+  /** Absolute path, or '' for the in-cluster config. */
+  readonly kubeConfigFile: string;
+  readonly allowedNodeLabelKeys: readonly string[];
+  readonly allowedPodLabelKeys: readonly string[];
+}
+
+export interface K8sPsatConfig {
+  readonly clusters: readonly K8sPsatClusterConfig[];
+}
+
 export interface NodeAttestorsConfig {
   readonly joinToken: boolean;
   readonly x509pop?: X509PopConfig;
+  readonly k8sPsat?: K8sPsatConfig;
 }
 
 /** The server's runtime configuration: validated, defaults applied, frozen. */
@@ -213,6 +232,7 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
   let keyManager: KeyManagerConfig = { type: 'disk', path: join(dataDir, 'keys.json') };
   let joinToken = false;
   let x509pop: X509PopConfig | undefined;
+  let k8sPsat: K8sPsatConfig | undefined;
   const plugins = root.section('plugins');
   if (plugins !== undefined) {
     const ds = plugins.labelled('DataStore');
@@ -275,7 +295,9 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
           ...(tmpl === undefined ? {} : { agentPathTemplate: tmpl }),
           spiffePrefix: pd?.string('spiffe_prefix') ?? '/spire-exchange/',
         };
-      } else p.add(`plugins.NodeAttestor.${label}`, line, 'unknown NodeAttestor plugin (supported: join_token, x509pop)');
+      } else if (label === 'k8s_psat') {
+        k8sPsat = parseK8sPsat(pd, line, baseDir, p);
+      } else p.add(`plugins.NodeAttestor.${label}`, line, 'unknown NodeAttestor plugin (supported: join_token, x509pop, k8s_psat)');
       pd?.done();
     }
     for (const k of ['UpstreamAuthority', 'Notifier', 'BundlePublisher']) {
@@ -336,12 +358,40 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
     adminIds,
     dataStore,
     keyManager,
-    nodeAttestors: { joinToken, ...(x509pop === undefined ? {} : { x509pop }) },
+    nodeAttestors: { joinToken, ...(x509pop === undefined ? {} : { x509pop }), ...(k8sPsat === undefined ? {} : { k8sPsat }) },
     ...(metrics === undefined ? {} : { metrics }),
     ...(healthChecks === undefined ? {} : { healthChecks }),
     auditLog,
     warnings: [...p.warnings],
   });
+}
+
+const K8S_PSAT = 'plugins.NodeAttestor.k8s_psat.plugin_data';
+
+/** SPIRE's k8s_psat plugin_data: `clusters = { "<name>" = { service_account_allow_list, audience, ... } }`. */
+function parseK8sPsat(pd: Section | undefined, line: number, baseDir: string, p: Problems): K8sPsatConfig {
+  const clusters: K8sPsatClusterConfig[] = [];
+  const entries = pd?.labelled('clusters') ?? [];
+  if (entries.length === 0) p.warn(`${K8S_PSAT}.clusters`, pd?.lineOf('clusters') ?? line, 'lists no cluster: k8s_psat attestation is effectively disabled');
+  for (const { label: name, section: c } of entries) {
+    const at = `${K8S_PSAT}.clusters.${name}`;
+    const allow = c.stringList('service_account_allow_list') ?? [];
+    if (allow.length === 0) p.add(`${at}.service_account_allow_list`, c.lineOf('service_account_allow_list'), `cluster "${name}" configuration must have at least one service account allowed`);
+    for (const sa of allow) {
+      if (!/^[^:]+:[^:]+$/.test(sa)) p.add(`${at}.service_account_allow_list`, c.lineOf('service_account_allow_list'), `"${sa}" must be "<namespace>:<service account>"`);
+    }
+    const kube = c.string('kube_config_file') ?? '';
+    clusters.push({
+      name,
+      serviceAccountAllowList: allow,
+      audience: c.stringList('audience') ?? ['spire-server'],
+      kubeConfigFile: kube === '' ? '' : resolve(baseDir, kube),
+      allowedNodeLabelKeys: c.stringList('allowed_node_label_keys') ?? [],
+      allowedPodLabelKeys: c.stringList('allowed_pod_label_keys') ?? [],
+    });
+    c.done();
+  }
+  return { clusters };
 }
 
 function pluginData(section: Section): Section | undefined {
