@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the test suites with node's own test runner, executing TypeScript sources through tsx.
-// Usage: node scripts/test.mjs [unit|integration|interop|all] [extra file filters...]
+// Usage: node scripts/test.mjs [unit|integration|interop|k8s|all] [extra file filters...]
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -10,6 +10,8 @@ const suites = {
   unit: ['packages'],
   integration: ['test/integration'],
   interop: ['test/interop'],
+  // The project's Kubernetes test cluster (scripts/k8s/cluster.sh, brought up by the tests).
+  k8s: ['test/k8s'],
 };
 
 function walk(dir, out) {
