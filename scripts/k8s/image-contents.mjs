@@ -261,6 +261,24 @@ async function withBundle(fn) {
 
 const OCI_LAYOUT = join(ROOT, 'scripts', 'k8s', 'oci-layout.mjs');
 
+/**
+ * Removes tarballs of the same image built from other inputs more than a day ago. Not sooner:
+ * several checkouts share the cache, and another one may be importing its own build right now.
+ */
+function pruneOld(cacheDir, name, keep) {
+  const prefix = `${name.replace(':', '-')}-`;
+  const dayAgo = Date.now() - 24 * 3600 * 1000;
+  for (const f of readdirSync(cacheDir)) {
+    const p = join(cacheDir, f);
+    if (p === keep || !f.startsWith(prefix) || !/^[0-9a-f]{16}\.tar$/.test(f.slice(prefix.length))) continue;
+    try {
+      if (statSync(p).mtimeMs < dayAgo) rmSync(p, { force: true });
+    } catch {
+      // removed meanwhile by another build
+    }
+  }
+}
+
 /** Builds (or finds in the cache) the OCI tarball; returns { tarball, name, cached, hash, files, rootfsBytes }. */
 export async function buildImage({ spire = false, cacheDir = join(CACHE, 'images') } = {}) {
   return await withBundle(async (bundle, work) => {
@@ -286,6 +304,7 @@ export async function buildImage({ spire = false, cacheDir = join(CACHE, 'images
       throw new Error(`image-contents: oci-layout.mjs failed: ${r.stderr.trim()}`);
     }
     renameSync(tmpOut, tarball);
+    pruneOld(cacheDir, name, tarball);
     return { ...result, cached: false, digest: r.stdout.trim() };
   });
 }

@@ -8,7 +8,7 @@
 // Needs root (chroot, unshare) like the rest of the node tests. Slow-ish: a bundle and a rootfs copy.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../interop/lib/net.ts';
@@ -182,9 +182,17 @@ describe('image.sh', () => {
   const tmp = makeTmpDir('ztwim-image-cache-');
   after(() => tmp.cleanup());
 
-  it('builds an OCI layout tarball named for ctr, then finds it in the cache by its inputs hash', async () => {
+  it('builds an OCI layout tarball named for ctr, then finds it in the cache by its inputs hash; drops builds older than a day', async () => {
     const env = { ...process.env, ZTWIM_CACHE: tmp.path };
     const image = join(REPO_ROOT, 'scripts', 'k8s', 'image.sh');
+    const images = join(tmp.path, 'images');
+    mkdirSync(images);
+    const twoDaysAgo = new Date(Date.now() - 48 * 3600 * 1000);
+    const stale = join(images, `ztwim-${VERSION}-0000000000000000.tar`);
+    const recent = join(images, `ztwim-${VERSION}-1111111111111111.tar`);
+    const otherImage = join(images, `ztwim-spire-test-${VERSION}-0000000000000000.tar`);
+    for (const f of [stale, recent, otherImage]) writeFileSync(f, '');
+    for (const f of [stale, otherImage]) utimesSync(f, twoDaysAgo, twoDaysAgo);
     const cold = await runCommand('bash', [image], REPO_ROOT, { env, timeoutMs: 600_000 });
     assert.equal(cold.status, 0, cold.stderr);
     const c = JSON.parse(cold.stdout) as { tarball: string; name: string; cached: boolean; hash: string };
@@ -198,6 +206,7 @@ describe('image.sh', () => {
     assert.equal(idx.manifests[0]?.annotations['io.containerd.image.name'], c.name);
     const listing = await runCommand('tar', ['-tf', c.tarball], tmp.path);
     assert.match(listing.stdout, /^oci-layout$/m);
+    assert.deepEqual([existsSync(stale), existsSync(recent), existsSync(otherImage)], [false, true, true], 'only the same image, only when a day old');
 
     const warm = await runCommand('bash', [image], REPO_ROOT, { env, timeoutMs: 600_000 });
     assert.equal(warm.status, 0, warm.stderr);
