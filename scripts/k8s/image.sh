@@ -52,11 +52,18 @@ echo "image.sh: $name in $tarball" >&2
 imported=false
 if [ "$import" = 1 ]; then
   want=$(tar -xOf "$tarball" index.json | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).manifests[0].digest))')
-  have=$(ctr -a "$sock" -n k8s.io image ls "name==$name" 2>/dev/null | awk 'NR>1 {print $3}')
+  if ! list=$(ctr -a "$sock" -n k8s.io image ls "name==$name" 2>&1); then
+    echo "image.sh: ctr image ls on $sock failed: $list" >&2
+    exit 1
+  fi
+  have=$(printf '%s\n' "$list" | awk 'NR>1 {print $3}')
   if [ "$have" = "$want" ]; then
     echo "image.sh: the node already has $name at $want" >&2
   else
-    ctr -a "$sock" -n k8s.io image import "$tarball" >&2
+    if ! ctr -a "$sock" -n k8s.io image import "$tarball" >&2; then
+      echo "image.sh: ctr image import of $tarball into $sock failed" >&2
+      exit 1
+    fi
     imported=true
   fi
 fi
