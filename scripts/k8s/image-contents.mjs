@@ -18,11 +18,10 @@
 // The app is the CLI bundle of scripts/build-cli.mjs (bundled afresh into a staging dir) plus the
 // packages it keeps external and their production dependencies, copied from this tree's
 // node_modules at the same relative places (so nested versions resolve as they do here), without
-// build intermediates, sources, tests and type declarations. Measured against `npm pack` +
-// `npm install --omit=dev` of the workspaces: the same node_modules closure, but that install
-// compiles better-sqlite3 and the SO_PEERCRED addon again (minutes on 2 cores) and ships every
-// workspace's tsc output (~600 files) that the bundle replaces, so the bundle is the smaller and
-// quicker of the two.
+// build intermediates, sources, tests and type declarations. Against `npm pack` + `npm install`
+// of the workspaces' tarballs (the same closure, but every workspace's compiled modules and every
+// package's sources, and the native addons compiled again) the bundle is the smaller and quicker:
+// 14 MB in ~1,080 files against 147 MB in 12,376 files and 15 minutes here (docs/kubernetes.md).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
