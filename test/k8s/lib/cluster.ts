@@ -137,12 +137,13 @@ export function run(
   });
 }
 
-/**
- * `cluster.sh <cmd>` with extra environment (ZTWIM_K8S_DIR, WITH_NODE, ports); for `up`, the
- * parsed variables it printed.
- */
-export async function clusterSh(cmd: 'up' | 'down' | 'env' | 'status', extraEnv: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-  return await run('bash', [CLUSTER_SH, cmd], { env: { ...process.env, ...extraEnv }, timeoutMs: 15 * 60_000 });
+/** `cluster.sh <cmd> [args]` with extra environment (ZTWIM_K8S_DIR, WITH_NODE, ports). */
+export async function clusterSh(
+  cmd: 'up' | 'down' | 'env' | 'status',
+  extraEnv: NodeJS.ProcessEnv = {},
+  extraArgs: readonly string[] = [],
+): Promise<RunResult> {
+  return await run('bash', [CLUSTER_SH, cmd, ...extraArgs], { env: { ...process.env, ...extraEnv }, timeoutMs: 15 * 60_000 });
 }
 
 let shared: Promise<ClusterEnv> | undefined;
@@ -238,16 +239,24 @@ export async function waitPodRunning(env: ControlPlaneEnv, ns: string, name: str
   }
 }
 
+const namespacesToDelete: Array<{ env: ControlPlaneEnv; ns: string }> = [];
+
+// One `after()` on the test file's root deletes every namespace createNamespace made. It is
+// registered when this module loads: node:test attaches `after()` to the test or hook it is
+// called from, so a call from inside a `before()` hook would run as soon as that hook ends.
+after(async () => {
+  await Promise.all(namespacesToDelete.splice(0).map(({ env, ns }) =>
+    kubectl(env, ['delete', 'namespace', ns, '--wait=false', '--ignore-not-found'])));
+});
+
 /**
  * A fresh namespace `<prefix>-<random>`, ready for pods (its `default` ServiceAccount exists),
- * deleted (without waiting) in the enclosing `after()`.
+ * deleted (without waiting for its objects to go) after the test file's tests.
  */
 export async function createNamespace(env: ControlPlaneEnv, prefix: string): Promise<string> {
   const ns = `${prefix}-${randomBytes(4).toString('hex')}`;
   await kubectl(env, ['create', 'namespace', ns]);
-  after(async () => {
-    await kubectl(env, ['delete', 'namespace', ns, '--wait=false', '--ignore-not-found']);
-  });
+  namespacesToDelete.push({ env, ns });
   await waitFor(`ServiceAccount ${ns}/default`, async () => {
     try {
       await kubectl(env, ['get', 'serviceaccount', '-n', ns, 'default', '-o', 'name']);
