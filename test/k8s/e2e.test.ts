@@ -28,7 +28,6 @@
 //      SPIFFE_ENDPOINT_SOCKET: `ztwim api fetch x509` and `fetch jwt` in `client` get
 //      spiffe://<td>/ns/<demo ns>/sa/client; in `other` they get PermissionDenied.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -36,7 +35,7 @@ import { freePort } from '../interop/lib/net.ts';
 import { REPO_ROOT } from '../interop/lib/peers.ts';
 import { makeTmpDir } from '../interop/lib/tmp.ts';
 import { runCommand, stopProc, type CliRun, type Proc } from '../interop/lib/ztwim-cli.ts';
-import { applyManifest, childEnv, ensureCluster, kubectl, waitFor, waitPodRunning, type ClusterEnv } from './lib/cluster.ts';
+import { applyManifest, childEnv, createNamespace, ensureCluster, kubectl, waitFor, waitPodRunning, type ClusterEnv } from './lib/cluster.ts';
 import { inNamespace, manifest, manifestObject, setConfValues, DEPLOY_DIR, type K8sObject } from './lib/deploy.ts';
 import {
   hostPathSocket, spireAgentDaemonSet, spireServer, startServer, WORKLOAD_IMAGE, ztwimAgentDaemonSet, ztwimServer,
@@ -95,22 +94,6 @@ async function workloadPod(env: ClusterEnv, ns: string, name: string, serviceAcc
   await waitPodRunning(env, ns, name, 120_000);
 }
 
-/**
- * A fresh namespace `<prefix>-<random>` with its default ServiceAccount, noted in `owned` for the
- * suite's after() to delete. (cluster.ts's createNamespace registers its own after(), which,
- * called from a before() hook, deletes the namespace as soon as that hook ends.)
- */
-async function ownNamespace(env: ClusterEnv, prefix: string, owned: string[]): Promise<string> {
-  const name = `${prefix}-${randomBytes(4).toString('hex')}`;
-  await kubectl(env, ['create', 'namespace', name]);
-  owned.push(name);
-  await waitFor(`ServiceAccount ${name}/default`, async () => {
-    const out = await kubectl(env, ['get', 'serviceaccount', '-n', name, 'default', '-o', 'name']).catch(() => '');
-    return out.trim() !== '' ? true : undefined;
-  });
-  return name;
-}
-
 /** `ztwim <args>` in the pod's container; never throws: status and output. */
 async function execInPod(env: ClusterEnv, ns: string, pod: string, args: readonly string[]): Promise<CliRun> {
   return await runCommand(join(env.bin, 'kubectl'), ['--kubeconfig', env.kubeconfig, 'exec', '-n', ns, pod, '--', 'ztwim', ...args], REPO_ROOT, {
@@ -129,7 +112,6 @@ describe(`end to end on the test node: ${SERVER.name}, ${AGENT.name}, socket by 
   let serverPort: number;
   const hostSocketDir = join(tmp.path, 'agent-sockets');
   const clusterScoped: string[] = [];
-  const namespaces: string[] = [];
   let nodeUid: string;
   let agentId: string;
   let clientId: string;
@@ -154,8 +136,8 @@ describe(`end to end on the test node: ${SERVER.name}, ${AGENT.name}, socket by 
   before(async () => {
     env = await ensureCluster();
     assert.equal(env.clusterName, 'test');
-    ns = await ownNamespace(env, 'ztwim-e2e', namespaces);
-    demo = await ownNamespace(env, 'demo', namespaces);
+    ns = await createNamespace(env, 'ztwim-e2e');
+    demo = await createNamespace(env, 'demo');
     const [agentImage, workloadImage] = await Promise.all([
       importImage(env, AGENT.imageArgs),
       AGENT.image === WORKLOAD_IMAGE ? undefined : importImage(env, []),
@@ -170,9 +152,7 @@ describe(`end to end on the test node: ${SERVER.name}, ${AGENT.name}, socket by 
 
   after(async () => {
     if (server !== undefined) await stopProc(server);
-    for (const obj of [...clusterScoped, ...namespaces.map((n) => `namespace/${n}`)]) {
-      await kubectl(env, ['delete', obj, '--ignore-not-found', '--wait=false']).catch(() => undefined);
-    }
+    for (const obj of clusterScoped) await kubectl(env, ['delete', obj, '--ignore-not-found', '--wait=false']).catch(() => undefined);
     tmp.cleanup();
   });
 
