@@ -5,9 +5,10 @@
 # Without an engine, scripts/k8s/image.sh builds the same image as an OCI tarball.
 #
 # Build stage: npm ci compiles the workspaces and the native addons (better-sqlite3, SO_PEERCRED)
-# and bundles the CLI; scripts/k8s/image-contents.mjs stages the app and its entry exactly as
-# image.sh does. Final stage: distroless (glibc, libstdc++, CA certificates, the non-root user
-# 65532; no shell, no package manager) plus what image-contents.mjs lists as IMAGE.added.
+# and bundles the CLI; scripts/k8s/image-contents.mjs stages the app, its entry and util-linux's
+# mount/umount (for `ztwim csi`, with the libraries they need beyond glibc) exactly as image.sh
+# does. Final stage: distroless (glibc, libstdc++, CA certificates, the non-root user 65532; no
+# shell, no package manager) plus node and that staged tree: IMAGE.added of image-contents.mjs.
 # test/integration/k8s-image.test.ts fails when this file and that list part ways.
 FROM node:20-bookworm AS build
 WORKDIR /src
@@ -16,8 +17,7 @@ RUN npm ci --no-audit --no-fund && node scripts/k8s/image-contents.mjs stage-app
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /usr/local/bin/node /usr/local/bin/node
-COPY --from=build /image/usr/local/lib/ztwim /usr/local/lib/ztwim
-COPY --from=build /image/usr/local/bin/ztwim /usr/local/bin/ztwim
+COPY --from=build /image/ /
 ENV PATH=/usr/local/bin:/usr/bin:/bin
 USER 65532:65532
 WORKDIR /

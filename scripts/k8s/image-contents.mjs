@@ -5,14 +5,15 @@
 //   installed node, the libraries ldd lists, passwd/group with the non-root user, CA certificates
 //   and the app, made into an OCI image-layout tarball by scripts/k8s/oci-layout.mjs and cached
 //   under ${ZTWIM_CACHE:-~/.cache/ztwim}/images/ by a hash of every input.
-//   Dockerfile (for users with an engine) runs `stage-app` in its build stage and COPYs exactly
-//   IMAGE.added onto a distroless base that provides IMAGE.fromBase.
+//   Dockerfile (for users with an engine) runs `stage-app` in its build stage and copies that tree
+//   and node onto a distroless base that provides IMAGE.fromBase and IMAGE.baseLibraries.
 //   test/integration/k8s-image.test.ts holds the two in step.
 //
 //   node scripts/k8s/image-contents.mjs build [--spire] [--cache DIR]   prints the tarball path, its
 //        image name and whether it came from the cache (JSON on stdout)
 //   node scripts/k8s/image-contents.mjs rootfs DIR [--spire]            the rootfs alone, into DIR
-//   node scripts/k8s/image-contents.mjs stage-app DIR                   IMAGE.added (but node) under DIR
+//   node scripts/k8s/image-contents.mjs stage-app DIR                   IMAGE.added (but node) under DIR,
+//                                                                       with the tools' libraries the base lacks
 //   node scripts/k8s/image-contents.mjs spec                            IMAGE as JSON (for tests)
 //
 // The app is the CLI bundle of scripts/build-cli.mjs (bundled afresh into a staging dir) plus the
@@ -40,6 +41,11 @@ export const APP_DIR = '/usr/local/lib/ztwim';
 export const NODE_PATH = '/usr/local/bin/node';
 export const ENTRY_PATH = '/usr/local/bin/ztwim';
 export const SPIRE_BINARIES = ['spire-agent', 'spire-server'];
+/**
+ * util-linux's mount and umount: `ztwim csi` runs them to bind-mount the agent's socket dir into
+ * pods (deploy/k8s/csi-driver.yaml). Copied with the libraries ldd lists that the base lacks.
+ */
+export const MOUNT_TOOLS = ['/usr/bin/mount', '/usr/bin/umount'];
 
 export const IMAGE = {
   name: `ztwim:${VERSION}`,
@@ -51,14 +57,19 @@ export const IMAGE = {
   entrypoint: [ENTRY_PATH],
   workdir: '/',
   env: ['PATH=/usr/local/bin:/usr/bin:/bin'],
-  /** What ztwim adds to a base: the Dockerfile's final stage COPYs exactly these. */
-  added: [NODE_PATH, APP_DIR, ENTRY_PATH],
+  /**
+   * What ztwim adds to a base. `stage-app` writes all but node (and the mount tools' libraries the
+   * base lacks, at their ldd paths); the Dockerfile's final stage copies node and that tree.
+   */
+  added: [NODE_PATH, APP_DIR, ENTRY_PATH, ...MOUNT_TOOLS],
   /**
    * What a distroless cc base (gcr.io/distroless/cc-debian12:nonroot) already holds and image.sh
    * makes itself: the user, CA certificates, a world-writable /tmp, NSS config; plus glibc and
-   * libstdc++ (image.sh: what `ldd` lists for node and the addons).
+   * libstdc++ (image.sh: what `ldd` lists for node, the addons and the tools).
    */
   fromBase: ['/etc/passwd', '/etc/group', '/etc/nsswitch.conf', '/etc/ssl/certs/ca-certificates.crt', '/tmp'],
+  /** The shared libraries such a base has (file names); stage-app leaves these out. */
+  baseLibraries: ['ld-linux-x86-64.so.2', 'ld-linux-aarch64.so.1', 'libc.so.6', 'libm.so.6', 'libdl.so.2', 'libpthread.so.0', 'librt.so.1', 'libstdc++.so.6', 'libgcc_s.so.1'],
   dockerBase: 'gcr.io/distroless/cc-debian12:nonroot',
 };
 
@@ -162,6 +173,16 @@ async function appPlan(bundleDir) {
     }
   }
   plan.push({ dest: ENTRY_PATH, text: entryScript(), mode: 0o755 });
+  for (const tool of MOUNT_TOOLS) {
+    const src = [tool, tool.replace(/^\/usr/, '')].find((p) => existsSync(p));
+    if (src === undefined) throw new Error(`image-contents: ${tool} is missing (Debian: apt-get install mount)`);
+    // not setuid as on the host: the CSI driver runs it as root
+    plan.push({ dest: tool, src: realpathSync(src), mode: 0o755 });
+    for (const lib of lddLibraries(src)) {
+      const name = lib.split('/').pop() ?? '';
+      if (!IMAGE.baseLibraries.includes(name) && !plan.some((e) => e.dest === lib)) plan.push({ dest: lib, src: realpathSync(lib), mode: 0o755 });
+    }
+  }
   return plan;
 }
 
@@ -206,7 +227,10 @@ async function rootfsPlan(bundleDir, { spire }) {
   }
   const elves = plan.filter((e) => e.src !== undefined && (e.dest === NODE_PATH || e.dest.endsWith('.node') || e.dest.startsWith('/usr/local/bin/spire-')));
   const libs = new Set(elves.flatMap((e) => lddLibraries(e.src)));
-  for (const lib of [...libs].sort()) plan.push({ dest: lib, src: realpathSync(lib), mode: 0o755 });
+  // the tools' libraries beyond glibc are in the app plan already
+  for (const lib of [...libs].sort()) {
+    if (!plan.some((e) => e.dest === lib)) plan.push({ dest: lib, src: realpathSync(lib), mode: 0o755 });
+  }
   return plan;
 }
 

@@ -27,6 +27,7 @@ interface ImageSpec {
   env: string[];
   added: string[];
   fromBase: string[];
+  baseLibraries: string[];
   dockerBase: string;
 }
 
@@ -88,10 +89,29 @@ describe('Dockerfile and image-contents.mjs put the same things in the image', (
       assert.ok(m !== null, `COPY --from=build SRC DEST: ${i.args}`);
       return { src: m[1] ?? '', dest: m[2] ?? '' };
     });
-    assert.deepEqual(copies.map((c) => c.dest).sort(), [...spec.added].sort());
-    for (const c of copies) {
-      // node is the build stage's own; everything else is what stage-app wrote
-      assert.equal(c.src, c.dest === '/usr/local/bin/node' ? '/usr/local/bin/node' : `${stageDir}${c.dest}`);
+    // node is the build stage's own; everything else is the tree stage-app wrote
+    assert.deepEqual(copies, [
+      { src: '/usr/local/bin/node', dest: '/usr/local/bin/node' },
+      { src: `${stageDir.replace(/\/$/, '')}/`, dest: '/' },
+    ]);
+    assert.ok(spec.added.includes('/usr/local/bin/node'));
+
+    // and that tree holds IMAGE.added but node, plus libraries a distroless cc base lacks: nothing else
+    const tmp = makeTmpDir('ztwim-stage-');
+    try {
+      const r = await runCommand(process.execPath, [CONTENTS, 'stage-app', tmp.path], REPO_ROOT, { timeoutMs: 300_000 });
+      assert.equal(r.status, 0, r.stderr);
+      const files = (await runCommand('find', ['.', '-type', 'f'], tmp.path)).stdout.split('\n').filter((l) => l !== '').map((l) => l.slice(1));
+      const added = spec.added.filter((p) => p !== '/usr/local/bin/node');
+      for (const p of added) assert.ok(files.some((f) => f === p || f.startsWith(`${p}/`)), `${p} staged`);
+      const others = files.filter((f) => !added.some((p) => f === p || f.startsWith(`${p}/`)));
+      for (const f of others) {
+        assert.match(f, /^\/(usr\/)?lib(64)?\/[^/]+(\/[^/]+)?$/, `only libraries besides IMAGE.added: ${f}`);
+        assert.ok(!spec.baseLibraries.includes(f.split('/').pop() ?? ''), `the base has ${f}`);
+      }
+      assert.ok(others.some((f) => f.endsWith('/libmount.so.1')), `mount's libmount: ${others.join(' ')}`);
+    } finally {
+      tmp.cleanup();
     }
     const one = (op: string): string => {
       const found = final.instructions.filter((i) => i.op === op);
@@ -145,6 +165,22 @@ describe('the rootfs of image.sh', () => {
     assert.ok(existsSync(join(rootfs, 'usr/local/lib/ztwim/node_modules/better-sqlite3/build/Release/better_sqlite3.node')));
     assert.ok(existsSync(join(rootfs, 'usr/local/lib/ztwim/node_modules/@ztwim/peercred/build/Release/peercred.node')));
     assert.ok(!existsSync(join(rootfs, 'usr/local/lib/ztwim/node_modules/prebuild-install')), 'install-time only');
+  });
+
+  it('has mount and umount working for ztwim csi: a bind mount and its removal, as root in a private mount namespace', async () => {
+    for (const d of ['src', 'dst']) mkdirSync(join(rootfs, 'tmp', d), { recursive: true });
+    writeFileSync(join(rootfs, 'tmp', 'src', 'hello'), 'hi');
+    const script = [
+      "const { execFileSync } = require('node:child_process');",
+      "const { readdirSync } = require('node:fs');",
+      "execFileSync('/usr/bin/mount', ['--bind', '/tmp/src', '/tmp/dst']);",
+      "const mounted = readdirSync('/tmp/dst');",
+      "execFileSync('/usr/bin/umount', ['/tmp/dst']);",
+      "console.log(JSON.stringify([mounted, readdirSync('/tmp/dst')]));",
+    ].join('\n');
+    const r = await runCommand('unshare', ['--mount', 'chroot', rootfs, '/usr/local/bin/node', '-e', script], tmp.path);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), [['hello'], []]);
   });
 
   const inRoot = (args: string[]): string[] => ['--userspec', spec.user, rootfs, ...args];
