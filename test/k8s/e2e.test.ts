@@ -9,6 +9,10 @@
 //                                                        `ztwim csi` DaemonSet and the CSIDriver, and
 //                                                        whose volume is {csi: {driver: csi.spiffe.io,
 //                                                        readOnly: true}}
+// For the CSI swap: deploy/k8s/csi-driver.yaml (branch k8s-csi) from WORKLOAD_IMAGE (it has
+// mount/umount), its /var/lib/kubelet hostPaths and -kubelet-registration-path moved to
+// env.kubeletRoot (the test node's kubelet root), its agent socket hostPath set to `hostDir`; wait
+// until CSINode lists csi.spiffe.io. Only one csi.spiffe.io can register with the shared kubelet.
 // Everything else (manifests, entry, pod spec, assertions) stays as it is for every combination.
 // ZTWIM_E2E_SERVER=ztwim / ZTWIM_E2E_AGENT=ztwim pick the ztwim parts without editing the file.
 //
