@@ -263,6 +263,14 @@ describe(`end to end on the test node: ${SERVER.name}, ${AGENT.name}, socket by 
     assert.match(show.stdout, new RegExp(`k8s_psat:agent_sa:ztwim-agent`));
     assert.match(show.stdout, new RegExp(`k8s_psat:agent_ns:${ns}`));
     assert.match(show.stdout, new RegExp(`k8s_psat:cluster:${env.clusterName}`));
+    // the shipped liveness probe's command passes against this agent
+    const probe = container.livenessProbe?.exec?.command;
+    assert.ok(probe !== undefined && probe.length > 0, 'the DaemonSet has an exec liveness probe');
+    const live = await runCommand(join(env.bin, 'kubectl'), ['--kubeconfig', env.kubeconfig, 'exec', '-n', ns, podName, '--', ...probe], REPO_ROOT, {
+      env: childEnv(env),
+      timeoutMs: 60_000,
+    });
+    assert.equal(live.status, 0, `liveness probe ${probe.join(' ')}: ${live.stdout}${live.stderr}`);
   });
 
   step('registers the workload by namespace and service account under the node\'s agent ID', async () => {
@@ -312,7 +320,13 @@ interface DaemonSet extends K8sObject {
       spec: {
         hostPID?: boolean;
         hostNetwork?: boolean;
-        containers: Array<{ image: string; imagePullPolicy?: string; command?: string[]; volumeMounts: Array<{ name: string; mountPath: string }> }>;
+        containers: Array<{
+          image: string;
+          imagePullPolicy?: string;
+          command?: string[];
+          volumeMounts: Array<{ name: string; mountPath: string }>;
+          livenessProbe?: { exec?: { command: string[] } };
+        }>;
         volumes: Array<{
           name: string;
           hostPath?: { path: string; type?: string };
