@@ -6,8 +6,8 @@
 #
 #   (default)  ztwim:<version>: the installed node and the libraries ldd lists, passwd/group with
 #              the non-root user 65532, CA certificates, the CLI bundle and the packages it keeps
-#              external, /usr/local/bin/ztwim as entrypoint (scripts/k8s/image-contents.mjs holds
-#              the list; the Dockerfile follows the same one)
+#              external, mount/umount for `ztwim csi`, /usr/local/bin/ztwim as entrypoint
+#              (scripts/k8s/image-contents.mjs holds the list; the Dockerfile follows it too)
 #   --spire    ztwim-spire-test:<version>, the same plus SPIRE v1.13.0's spire-agent and
 #              spire-server from ${ZTWIM_CACHE:-~/.cache/ztwim}/spire-v1.13.0/bin/ (tests only)
 #   --import   `ctr -a $ZTWIM_K8S_CONTAINERD_SOCK -n k8s.io image import` of the tarball (the env
@@ -25,7 +25,7 @@ for a in "$@"; do
   case "$a" in
     --spire) spire=(--spire) ;;
     --import) import=1 ;;
-    -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "image.sh: unknown argument $a (see --help)" >&2; exit 2 ;;
   esac
 done
