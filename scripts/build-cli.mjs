@@ -24,7 +24,7 @@ import * as esbuild from 'esbuild';
 
 const root = new URL('..', import.meta.url).pathname;
 const packagesDir = join(root, 'packages');
-const outdir = join(packagesDir, 'cli', 'dist', 'bundle');
+const defaultOutdir = join(packagesDir, 'cli', 'dist', 'bundle');
 
 /**
  * Packages left to Node's own resolution at run time: native addons (better-sqlite3,
@@ -138,7 +138,12 @@ function checkExternalsAreDependencies() {
   if (missing.length > 0) throw new Error(`build-cli: packages/cli/package.json must list the bundle's external packages as dependencies: ${missing.join(', ')}`);
 }
 
-export async function buildCli() {
+/**
+ * Writes the bundle to `outdir` (default packages/cli/dist/bundle, which bin/ztwim.js runs;
+ * scripts/k8s/image-contents.mjs bundles into its own staging dir so an image build never
+ * rewrites the tree's bundle under a running test).
+ */
+export async function buildCli({ outdir = defaultOutdir } = {}) {
   checkExternalsAreDependencies();
   rmSync(outdir, { recursive: true, force: true });
   return await esbuild.build({
