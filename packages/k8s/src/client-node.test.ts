@@ -37,6 +37,7 @@ function apiHandler(seen: Seen[]) {
       }
       if (req.url === '/api/v1/nodes/node-1') return json(200, { kind: 'Node', apiVersion: 'v1', metadata: { name: 'node-1', uid: 'node-uid', labels: { zone: 'z1' } } });
       if (req.url === '/api/v1/nodes/secret') return json(403, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Forbidden', code: 403, message: 'nodes "secret" is forbidden: User "x" cannot get resource "nodes"' });
+      if (req.url === '/api/v1/nodes/stale') return json(401, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Unauthorized', code: 401, message: 'Unauthorized' });
       if (req.url === '/api/v1/nodes/flaky') return json(503, { kind: 'Status', status: 'Failure', code: 503, message: 'etcd unavailable' });
       return json(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404, message: `not found: ${req.url ?? ''}` });
     });
@@ -125,6 +126,7 @@ describe('createKubeClient', () => {
   const refusals: Array<{ name: string; call: (c: Awaited<ReturnType<typeof createKubeClient>>) => Promise<unknown>; code: string; text: RegExp }> = [
     { name: 'missing pod', call: (c) => c.getPod('ns1', 'gone'), code: 'ERR_NOT_FOUND', text: /^k8s cluster "test" \(http:\/\/127\.0\.0\.1:\d+\): get pod ns1\/gone: 404 not found: \/api\/v1\/namespaces\/ns1\/pods\/gone$/ },
     { name: 'forbidden node', call: (c) => c.getNode('secret'), code: 'ERR_PERMISSION_DENIED', text: /get node secret: 403 nodes "secret" is forbidden/ },
+    { name: 'rejected credentials', call: (c) => c.getNode('stale'), code: 'ERR_UNAUTHENTICATED', text: /get node stale: 401 Unauthorized$/ },
     { name: 'apiserver 503', call: (c) => c.getNode('flaky'), code: 'ERR_UNAVAILABLE', text: /get node flaky: 503 etcd unavailable/ },
   ];
   for (const r of refusals) {
