@@ -157,6 +157,44 @@ describe('createKubeClient', () => {
     await assert.rejects(createKubeClient({ kind: 'kubeconfig', path }), (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && /has no current cluster/.test(e.message));
   });
 
+  it('kubeconfig with a client certificate: TLS with that certificate and the CA, one connection', async () => {
+    const ssl = (args: string[]): void => { execFileSync('openssl', args, { stdio: 'ignore' }); };
+    const f = (n: string): string => join(dir, n);
+    ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=test-ca', '-keyout', f('ca.key'), '-out', f('ca.crt')]);
+    ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=apiserver', '-addext', 'subjectAltName=IP:127.0.0.1',
+      '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-keyout', f('srv.key'), '-out', f('srv.crt')]);
+    ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=ztwim-server',
+      '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-keyout', f('cli.key'), '-out', f('cli.crt')]);
+    const tlsSeen: Seen[] = [];
+    const peers: string[] = [];
+    const https = createHttpsServer({ key: readFileSync(f('srv.key')), cert: readFileSync(f('srv.crt')), ca: readFileSync(f('ca.crt')), requestCert: true, rejectUnauthorized: true }, apiHandler(tlsSeen));
+    https.on('secureConnection', (s: import('node:tls').TLSSocket) => peers.push(String(s.getPeerCertificate().subject?.CN)));
+    const p = await listen(https);
+    try {
+      const path = f('kubeconfig-cert');
+      writeFileSync(path, `apiVersion: v1
+kind: Config
+clusters:
+- name: tls
+  cluster: {server: "https://127.0.0.1:${p}", certificate-authority: ${f('ca.crt')}}
+users:
+- name: u
+  user: {client-certificate: ${f('cli.crt')}, client-key: ${f('cli.key')}}
+contexts:
+- name: c
+  context: {cluster: tls, user: u}
+current-context: c
+`);
+      const c = await createKubeClient({ kind: 'kubeconfig', path });
+      assert.equal((await c.getNode('node-1')).uid, 'node-uid');
+      assert.equal((await c.reviewToken('good', ['a'])).authenticated, true);
+      assert.deepEqual(tlsSeen.map((s) => s.auth), ['', ''], 'no bearer token: the certificate authenticates');
+      assert.deepEqual(peers, ['ztwim-server'], 'one TLS connection, with the client certificate');
+    } finally {
+      https.close();
+    }
+  });
+
   it('in-cluster: refuses without KUBERNETES_SERVICE_HOST/PORT or the service-account files', async () => {
     await assert.rejects(createKubeClient({ kind: 'in-cluster', env: {} }), (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && /KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT/.test(e.message));
     const prefix = join(dir, 'no-sa');
