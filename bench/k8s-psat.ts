@@ -2,7 +2,7 @@
  * k8s_psat node attestation at the server: attestations/s and latency, ztwim server beside SPIRE
  * v1.13.0's spire-server in one run, against the project's real test cluster.
  *
- *   node --conditions=ztwim-source --import tsx bench/k8s-psat.ts [--duration 10] [--rounds 2] [--concurrency 1,8]
+ *   node --conditions=ztwim-source --import tsx bench/k8s-psat.ts [--duration 10] [--rounds 2] [--concurrency 1,8] [--cpu-prof DIR]
  *
  * Both servers run as their own processes (`ztwim server run` is the built packages/cli/bin/ztwim.js:
  * run `npm run build` first) from the same server.conf: the same k8s_psat config (one cluster, the
@@ -29,7 +29,7 @@ import { AgentService, AttestAgentRequestSchema, createTcpGrpcTransport, type At
 import { marshalK8sPsatPayload } from '@ztwim/core';
 import { serverConf } from '../test/interop/lib/server-conf.ts';
 import { freePort, runBinary, supervise } from '../test/interop/lib/spire-admin.ts';
-import { SPIRE_VERSION, ZTWIM_BIN, spireServerBin } from '../test/interop/lib/peers.ts';
+import { SPIRE_VERSION, ZTWIM_BIN, spireServerBin, ztwimNodeFlags } from '../test/interop/lib/peers.ts';
 import { makeTmpDir } from '../test/interop/lib/tmp.ts';
 import { ensureCluster } from '../test/k8s/lib/cluster.ts';
 import { psatFixture } from '../test/k8s/lib/psat-fixture.ts';
@@ -44,14 +44,28 @@ const opt = (name: string, dflt: string): string => {
 const DURATION_S = Number(opt('duration', '10'));
 const ROUNDS = Number(opt('rounds', '2'));
 const CONCURRENCY = opt('concurrency', '1,8').split(',').map(Number);
+/** A directory for a V8 CPU profile of the ztwim server (written when it stops), '' for none. */
+const CPU_PROF = opt('cpu-prof', '');
 const TD = 'example.org';
 
 removeLeftoversOnExit((sig) => console.error(`bench: ${sig}, cleaning up`));
 
-interface Round { count: number; ms: number; latencies: number[]; errors: number; firstError?: string }
+interface Round { count: number; ms: number; latencies: number[]; errors: number; firstError?: string; cpuMs: number }
+
+/**
+ * CPU time (user + system, ms) the process has used so far, from /proc/<pid>/stat. On a loaded
+ * machine wall-clock rates also measure how the scheduler shares the cores (a Go server's several
+ * threads get more of them than Node's one main thread); CPU per attestation does not.
+ */
+function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // fields[0] is field 3 (state); utime and stime are fields 14 and 15, in clock ticks (100/s on Linux).
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
 
 /** Drives `concurrency` AttestAgent calls in flight for `ms` against 127.0.0.1:port. */
-async function drive(port: number, payload: Uint8Array, csr: Uint8Array, concurrency: number, ms: number): Promise<Round> {
+async function drive(port: number, pid: number, payload: Uint8Array, csr: Uint8Array, concurrency: number, ms: number): Promise<Round> {
   const transport = createTcpGrpcTransport({ host: '127.0.0.1', port, tls: { rejectUnauthorized: false, servername: '' }, defaultTimeoutMs: 30_000 });
   const agent = createClient(AgentService, transport);
   const req: AttestAgentRequest = create(AttestAgentRequestSchema, { step: { case: 'params', value: { data: { type: 'k8s_psat', payload }, params: { csr } } } });
@@ -63,7 +77,8 @@ async function drive(port: number, payload: Uint8Array, csr: Uint8Array, concurr
     }
     throw new Error('stream ended without a result');
   };
-  const r: Round = { count: 0, ms: 0, latencies: [], errors: 0 };
+  const r: Round = { count: 0, ms: 0, latencies: [], errors: 0, cpuMs: 0 };
+  const cpu0 = cpuMsOf(pid);
   const start = performance.now();
   const end = start + ms;
   await Promise.all(Array.from({ length: concurrency }, async () => {
@@ -80,6 +95,7 @@ async function drive(port: number, payload: Uint8Array, csr: Uint8Array, concurr
     }
   }));
   r.ms = performance.now() - start;
+  r.cpuMs = cpuMsOf(pid) - cpu0;
   transport.close();
   return r;
 }
@@ -114,7 +130,7 @@ async function main(): Promise<void> {
     }
   }`;
     // The same server.conf for both, each server its own process.
-    const servers: Array<{ name: string; port: number; stop: () => Promise<void> }> = [];
+    const servers: Array<{ name: string; port: number; pid: number; stop: () => Promise<void> }> = [];
     for (const impl of ['ztwim', 'spire'] as const) {
       const dir = join(tmp.path, impl);
       mkdirSync(join(dir, 'data'), { recursive: true });
@@ -126,9 +142,14 @@ async function main(): Promise<void> {
         extraServerConfig: '  ratelimit {\n    attestation = false\n  }',
         extraPlugins: plugin,
       }));
-      const [cmd, args] = impl === 'spire' ? [spireServerBin(), ['run', '-config', conf]] : [ZTWIM_BIN, ['server', 'run', '-config', conf]];
-      const proc = supervise(spawn(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }));
-      servers.push({ name: impl === 'spire' ? `spire-server ${SPIRE_VERSION}` : 'ztwim server', port, stop: proc.stop });
+      const ztwimArgs = ['server', 'run', '-config', conf];
+      const [cmd, args] = impl === 'spire'
+        ? [spireServerBin(), ['run', '-config', conf]]
+        : CPU_PROF === '' ? [ZTWIM_BIN, ztwimArgs] : [process.execPath, [...ztwimNodeFlags(), '--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`, ZTWIM_BIN, ...ztwimArgs]];
+      const child = spawn(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      const proc = supervise(child);
+      if (child.pid === undefined) throw new Error(`${impl} server did not start`);
+      servers.push({ name: impl === 'spire' ? `spire-server ${SPIRE_VERSION}` : 'ztwim server', port, pid: child.pid, stop: proc.stop });
       const health = impl === 'spire' ? [spireServerBin(), ['healthcheck', '-socketPath', socketPath]] as const : [ZTWIM_BIN, ['server', 'healthcheck', '-socketPath', socketPath]] as const;
       const end = Date.now() + 60_000;
       while ((await runBinary(health[0], health[1])).status !== 0) {
@@ -139,7 +160,7 @@ async function main(): Promise<void> {
     try {
       // One attestation each first: creates the attested node (and checks the setup works).
       for (const s of servers) {
-        const w = await drive(s.port, payload, csr, 1, 1);
+        const w = await drive(s.port, s.pid, payload, csr, 1, 1);
         if (w.count === 0 && w.errors > 0) throw new Error(`${s.name}: attestation fails: ${w.firstError ?? ''}`);
       }
       const rows: string[] = [];
@@ -147,7 +168,7 @@ async function main(): Promise<void> {
         const per = new Map<string, Round[]>(servers.map((s) => [s.name, []]));
         for (let round = 0; round < ROUNDS; round++) {
           const order = round % 2 === 0 ? servers : [...servers].reverse();
-          for (const s of order) per.get(s.name)?.push(await drive(s.port, payload, csr, c, DURATION_S * 1000));
+          for (const s of order) per.get(s.name)?.push(await drive(s.port, s.pid, payload, csr, c, DURATION_S * 1000));
         }
         for (const s of servers) {
           const rs = per.get(s.name) ?? [];
@@ -155,8 +176,9 @@ async function main(): Promise<void> {
           const ms = rs.reduce((a, r) => a + r.ms, 0);
           const lat = rs.flatMap((r) => r.latencies);
           const errors = rs.reduce((a, r) => a + r.errors, 0);
+          const cpuMs = rs.reduce((a, r) => a + r.cpuMs, 0);
           const firstError = rs.find((r) => r.firstError !== undefined)?.firstError;
-          rows.push(`| ${s.name} | ${c} | ${count} | ${(ms / 1000).toFixed(1)} | ${((count / ms) * 1000).toFixed(1)} | ${pct(lat, 50).toFixed(1)} | ${pct(lat, 99).toFixed(1)} | ${errors}${firstError === undefined ? '' : ` (${firstError.slice(0, 80)})`} |`);
+          rows.push(`| ${s.name} | ${c} | ${count} | ${(ms / 1000).toFixed(1)} | ${((count / ms) * 1000).toFixed(1)} | ${pct(lat, 50).toFixed(1)} | ${pct(lat, 99).toFixed(1)} | ${count === 0 ? '-' : (cpuMs / count).toFixed(1)} | ${errors}${firstError === undefined ? '' : ` (${firstError.slice(0, 80)})`} |`);
         }
       }
       const settings = `k8s_psat, 1 cluster, TokenReview + pod GET + node GET per attestation against kube-apiserver v1.37.2 on 127.0.0.1 ` +
@@ -168,8 +190,8 @@ async function main(): Promise<void> {
         '',
         `Settings (every row): ${settings}.`,
         '',
-        '| server | in flight | attestations | seconds | attestations/s | p50 ms | p99 ms | errors |',
-        '|---|---:|---:|---:|---:|---:|---:|---|',
+        '| server | in flight | attestations | seconds | attestations/s | p50 ms | p99 ms | server CPU ms/attestation | errors |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---|',
         ...rows,
         '',
       ].join('\n');

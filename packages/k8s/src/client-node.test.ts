@@ -37,6 +37,7 @@ function apiHandler(seen: Seen[]) {
       }
       if (req.url === '/api/v1/nodes/node-1') return json(200, { kind: 'Node', apiVersion: 'v1', metadata: { name: 'node-1', uid: 'node-uid', labels: { zone: 'z1' } } });
       if (req.url === '/api/v1/nodes/secret') return json(403, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Forbidden', code: 403, message: 'nodes "secret" is forbidden: User "x" cannot get resource "nodes"' });
+      if (req.url === '/api/v1/nodes/stale') return json(401, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Unauthorized', code: 401, message: 'Unauthorized' });
       if (req.url === '/api/v1/nodes/flaky') return json(503, { kind: 'Status', status: 'Failure', code: 503, message: 'etcd unavailable' });
       return json(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404, message: `not found: ${req.url ?? ''}` });
     });
@@ -125,6 +126,7 @@ describe('createKubeClient', () => {
   const refusals: Array<{ name: string; call: (c: Awaited<ReturnType<typeof createKubeClient>>) => Promise<unknown>; code: string; text: RegExp }> = [
     { name: 'missing pod', call: (c) => c.getPod('ns1', 'gone'), code: 'ERR_NOT_FOUND', text: /^k8s cluster "test" \(http:\/\/127\.0\.0\.1:\d+\): get pod ns1\/gone: 404 not found: \/api\/v1\/namespaces\/ns1\/pods\/gone$/ },
     { name: 'forbidden node', call: (c) => c.getNode('secret'), code: 'ERR_PERMISSION_DENIED', text: /get node secret: 403 nodes "secret" is forbidden/ },
+    { name: 'rejected credentials', call: (c) => c.getNode('stale'), code: 'ERR_UNAUTHENTICATED', text: /get node stale: 401 Unauthorized$/ },
     { name: 'apiserver 503', call: (c) => c.getNode('flaky'), code: 'ERR_UNAVAILABLE', text: /get node flaky: 503 etcd unavailable/ },
   ];
   for (const r of refusals) {
@@ -153,6 +155,44 @@ describe('createKubeClient', () => {
     const path = join(dir, 'empty');
     writeFileSync(path, 'apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts: []\n');
     await assert.rejects(createKubeClient({ kind: 'kubeconfig', path }), (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && /has no current cluster/.test(e.message));
+  });
+
+  it('kubeconfig with a client certificate: TLS with that certificate and the CA, one connection', async () => {
+    const ssl = (args: string[]): void => { execFileSync('openssl', args, { stdio: 'ignore' }); };
+    const f = (n: string): string => join(dir, n);
+    ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=test-ca', '-keyout', f('ca.key'), '-out', f('ca.crt')]);
+    ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=apiserver', '-addext', 'subjectAltName=IP:127.0.0.1',
+      '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-keyout', f('srv.key'), '-out', f('srv.crt')]);
+    ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=ztwim-server',
+      '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-keyout', f('cli.key'), '-out', f('cli.crt')]);
+    const tlsSeen: Seen[] = [];
+    const peers: string[] = [];
+    const https = createHttpsServer({ key: readFileSync(f('srv.key')), cert: readFileSync(f('srv.crt')), ca: readFileSync(f('ca.crt')), requestCert: true, rejectUnauthorized: true }, apiHandler(tlsSeen));
+    https.on('secureConnection', (s: import('node:tls').TLSSocket) => peers.push(String(s.getPeerCertificate().subject?.CN)));
+    const p = await listen(https);
+    try {
+      const path = f('kubeconfig-cert');
+      writeFileSync(path, `apiVersion: v1
+kind: Config
+clusters:
+- name: tls
+  cluster: {server: "https://127.0.0.1:${p}", certificate-authority: ${f('ca.crt')}}
+users:
+- name: u
+  user: {client-certificate: ${f('cli.crt')}, client-key: ${f('cli.key')}}
+contexts:
+- name: c
+  context: {cluster: tls, user: u}
+current-context: c
+`);
+      const c = await createKubeClient({ kind: 'kubeconfig', path });
+      assert.equal((await c.getNode('node-1')).uid, 'node-uid');
+      assert.equal((await c.reviewToken('good', ['a'])).authenticated, true);
+      assert.deepEqual(tlsSeen.map((s) => s.auth), ['', ''], 'no bearer token: the certificate authenticates');
+      assert.deepEqual(peers, ['ztwim-server'], 'one TLS connection, with the client certificate');
+    } finally {
+      https.close();
+    }
   });
 
   it('in-cluster: refuses without KUBERNETES_SERVICE_HOST/PORT or the service-account files', async () => {

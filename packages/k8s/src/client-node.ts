@@ -2,8 +2,8 @@
 // (~40 packages: node-fetch, openid-client, ws, ...) is imported only when a client is created,
 // i.e. only when a k8s plugin is configured, so other commands never load it.
 import { existsSync } from 'node:fs';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent, type RequestOptions as HttpsRequestOptions } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions as HttpsRequestOptions } from 'node:https';
 import { ZtwimError, type ErrorCode } from '@ztwim/core';
 import type { KubeClient, KubeClientSource, KubeNode, KubePod, TokenReviewStatus } from './kube-client.ts';
 
@@ -63,26 +63,29 @@ export async function createKubeClient(source: KubeClientSource): Promise<KubeCl
   const cluster = kc.getCurrentCluster();
   if (cluster === null) throw new ZtwimError('ERR_CONFIG', `k8s: ${where} has no current cluster (check current-context)`);
   const description = `cluster "${cluster.name}" (${cluster.server})`;
-  // As kc.makeApiClient, but with connections kept open (keepAliveAuth).
-  const config = k8s.createConfiguration({
-    baseServer: new k8s.ServerConfiguration(cluster.server, {}),
-    authMethods: { default: cluster.proxyUrl === undefined ? keepAliveAuth(kc, cluster.server) : kc },
-  });
-  const auth = new k8s.AuthenticationV1Api(config);
-  const core = new k8s.CoreV1Api(config);
-  const call = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
+  const send = makeSender(kc, cluster.server, cluster.proxyUrl !== undefined);
+  const call = async <T>(what: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> => {
+    let res: { status: number; text: string };
     try {
-      return await f();
+      res = await send(method, path, body === undefined ? undefined : JSON.stringify(body));
     } catch (e) {
-      throw kubeError(description, what, e, k8s);
+      throw transportError(description, what, e);
+    }
+    if (res.status < 200 || res.status > 299) {
+      const msg = statusMessage(res.text) ?? (res.status === 401 ? 'Unauthorized' : `HTTP ${res.status}`);
+      throw new ZtwimError(codeOfStatus(res.status), `k8s ${description}: ${what}: ${res.status} ${msg}`, { fields: { k8s_call: what, http_status: res.status } });
+    }
+    try {
+      return JSON.parse(res.text) as T;
+    } catch (e) {
+      throw new ZtwimError('ERR_INTERNAL', `k8s ${description}: ${what}: response is not JSON: ${(e as Error).message}`, { cause: e, fields: { k8s_call: what, http_status: res.status } });
     }
   };
   return {
     description,
     async reviewToken(token, audiences) {
-      const review = await call('create TokenReview', () =>
-        auth.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [...audiences] } } }),
-      );
+      const review = await call<WireTokenReview>('create TokenReview', 'POST', '/apis/authentication.k8s.io/v1/tokenreviews',
+        { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [...audiences] } });
       const s = review.status ?? {};
       const extra: Record<string, readonly string[]> = {};
       for (const [k, v] of Object.entries(s.user?.extra ?? {})) extra[k] = [...v];
@@ -94,7 +97,7 @@ export async function createKubeClient(source: KubeClientSource): Promise<KubeCl
       } satisfies TokenReviewStatus;
     },
     async getPod(namespace, name) {
-      const pod = await call(`get pod ${namespace}/${name}`, () => core.readNamespacedPod({ name, namespace }));
+      const pod = await call<WirePod>(`get pod ${namespace}/${name}`, 'GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`);
       return {
         namespace: pod.metadata?.namespace ?? namespace,
         name: pod.metadata?.name ?? name,
@@ -106,47 +109,111 @@ export async function createKubeClient(source: KubeClientSource): Promise<KubeCl
       } satisfies KubePod;
     },
     async getNode(name) {
-      const node = await call(`get node ${name}`, () => core.readNode({ name }));
+      const node = await call<WireNode>(`get node ${name}`, 'GET', `/api/v1/nodes/${encodeURIComponent(name)}`);
       return { name: node.metadata?.name ?? name, uid: node.metadata?.uid ?? '', labels: { ...node.metadata?.labels } } satisfies KubeNode;
     },
   };
 }
 
+/** The parts of the apiserver's JSON the attestors read (plain JSON: no model classes). */
+interface WireMeta { name?: string; namespace?: string; uid?: string; labels?: Record<string, string> }
+interface WireTokenReview {
+  status?: { authenticated?: boolean; error?: string; audiences?: string[]; user?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> } };
+}
+interface WirePod { metadata?: WireMeta; spec?: { nodeName?: string; serviceAccountName?: string }; status?: { hostIP?: string } }
+interface WireNode { metadata?: WireMeta }
+
+interface Setup { dynamic: boolean; fixedHeaders: Record<string, string>; agent: HttpAgent | HttpsAgent }
+
+type Send = (method: 'GET' | 'POST', path: string, body: string | undefined) => Promise<{ status: number; text: string }>;
+
 /**
- * The library makes a new https.Agent for every request, so each call paid a TCP and TLS
- * handshake (3 per k8s_psat attestation, 20-40 ms each on the test machine; client-go keeps its
- * connections). This authentication wrapper lets the kubeconfig set the request up as usual
- * (headers: bearer tokens, token files, exec plugins) and then swaps in one keep-alive agent per
- * client, built once from the same TLS material (CA, client certificate and key). Not used with
- * a proxy (the library's proxy agents stay).
+ * The request path, written here rather than through the library's generated API classes: those
+ * cost 10-25 ms per call on the test machine (a new https.Agent and re-reading the CA/cert/key
+ * files on every request, node-fetch, model-class (de)serialisation of whole Pod/Node objects),
+ * against ~1-3 ms for a plain keep-alive request. The library still loads the kubeconfig or
+ * in-cluster config and supplies the credentials (TLS material once, through its public
+ * applyToHTTPSOptions; the Authorization header per request when it can change: token files,
+ * exec and auth-provider plugins), so every kind of credential it knows keeps working.
+ * One keep-alive agent per client (as client-go keeps its connections); with a proxy, the
+ * library's proxy agent, built once.
  */
-function keepAliveAuth(kc: InstanceType<ClientNodeModule['KubeConfig']>, server: string): import('@kubernetes/client-node').SecurityAuthentication {
-  let agent: Promise<HttpAgent | HttpsAgent> | undefined;
-  const build = async (): Promise<HttpAgent | HttpsAgent> => {
-    if (server.startsWith('http:')) return new HttpAgent({ keepAlive: true });
-    const o: HttpsRequestOptions = {};
-    await kc.applyToHTTPSOptions(o);
-    return new HttpsAgent({
-      keepAlive: true,
-      ...(o.ca === undefined ? {} : { ca: o.ca }),
-      ...(o.cert === undefined ? {} : { cert: o.cert }),
-      ...(o.key === undefined ? {} : { key: o.key }),
-      ...(o.pfx === undefined ? {} : { pfx: o.pfx }),
-      ...(o.passphrase === undefined ? {} : { passphrase: o.passphrase }),
-      ...(o.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: o.rejectUnauthorized }),
+function makeSender(kc: InstanceType<ClientNodeModule['KubeConfig']>, server: string, proxied: boolean): Send {
+  const base = new URL(server);
+  const basePath = base.pathname.replace(/\/+$/, '');
+  const hostname = base.hostname.replace(/^\[(.*)\]$/, '$1'); // URL keeps an IPv6 address's brackets
+  // Built on the first call (an exec plugin then runs when needed, not at startup); a failure
+  // is that call's error and the next call tries again.
+  let setup: Promise<Setup> | undefined;
+  const init = async (): Promise<Setup> => {
+    const once: HttpsRequestOptions = {};
+    await kc.applyToHTTPSOptions(once);
+    const user = kc.getCurrentUser();
+    // Credentials that may change between calls go through the library each time (it caches them:
+    // token files for 60 s as client-go, exec/auth-provider tokens until they expire).
+    const dynamic = user?.exec !== undefined || user?.authProvider !== undefined;
+    const fixedHeaders = headersOf(once);
+    const secure = base.protocol === 'https:';
+    let agent: HttpAgent | HttpsAgent;
+    if (proxied) {
+      agent = once.agent as HttpAgent | HttpsAgent;
+    } else if (!secure) {
+      agent = new HttpAgent({ keepAlive: true });
+    } else {
+      agent = new HttpsAgent({
+        keepAlive: true,
+        ...(once.ca === undefined ? {} : { ca: once.ca }),
+        ...(once.cert === undefined ? {} : { cert: once.cert }),
+        ...(once.key === undefined ? {} : { key: once.key }),
+        ...(once.pfx === undefined ? {} : { pfx: once.pfx }),
+        ...(once.passphrase === undefined ? {} : { passphrase: once.passphrase }),
+        ...(once.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: once.rejectUnauthorized }),
+        ...(once.servername === undefined ? {} : { servername: once.servername }),
+      });
+    }
+    return { dynamic, fixedHeaders, agent };
+  };
+  const request = base.protocol === 'https:' ? httpsRequest : httpRequest;
+  return async (method, path, body) => {
+    setup ??= init().catch((e: unknown) => {
+      setup = undefined;
+      throw e;
+    });
+    const { dynamic, fixedHeaders, agent } = await setup;
+    let headers = fixedHeaders;
+    if (dynamic) {
+      const o: HttpsRequestOptions = {};
+      await kc.applyToHTTPSOptions(o);
+      headers = headersOf(o);
+    }
+    const h: Record<string, string> = { ...headers, accept: 'application/json' };
+    if (body !== undefined) {
+      h['content-type'] = 'application/json';
+      h['content-length'] = String(Buffer.byteLength(body));
+    }
+    return new Promise((resolve, reject) => {
+      const req = request({
+        protocol: base.protocol, hostname, port: base.port, path: `${basePath}${path}`, method, headers: h, agent,
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(body);
     });
   };
-  return {
-    getName: () => 'ztwim-keep-alive',
-    async applySecurityAuthentication(context) {
-      await kc.applySecurityAuthentication(context);
-      agent ??= build().catch((e: unknown) => {
-        agent = undefined;
-        throw e;
-      });
-      context.setAgent(await agent);
-    },
-  };
+}
+
+/** The headers the library put on an options object (Authorization, Impersonate-User, basic auth). */
+function headersOf(o: HttpsRequestOptions): Record<string, string> {
+  const h: Record<string, string> = {};
+  for (const [k, v] of Object.entries(o.headers ?? {})) {
+    if (v !== undefined) h[k] = Array.isArray(v) ? v.join(', ') : String(v);
+  }
+  if (typeof o.auth === 'string') h.Authorization = `Basic ${Buffer.from(o.auth).toString('base64')}`;
+  return h;
 }
 
 function restoreEnv(k: string, v: string | undefined): void {
@@ -177,13 +244,9 @@ function statusMessage(body: unknown): string | undefined {
   return undefined;
 }
 
-function kubeError(description: string, what: string, e: unknown, k8s: ClientNodeModule): ZtwimError {
-  if (e instanceof k8s.ApiException) {
-    const status = (e as InstanceType<typeof k8s.ApiException<unknown>>).code;
-    const msg = statusMessage((e as InstanceType<typeof k8s.ApiException<unknown>>).body) ?? (status === 401 ? 'Unauthorized' : `HTTP ${status}`);
-    return new ZtwimError(codeOfStatus(status), `k8s ${description}: ${what}: ${status} ${msg}`, { cause: e, fields: { k8s_call: what, http_status: status } });
-  }
-  const err = e as NodeJS.ErrnoException & { cause?: { code?: string } };
-  const sys = err.code ?? err.cause?.code;
+/** A request that got no HTTP answer (refused, reset, TLS failure): unavailable, naming the call. */
+function transportError(description: string, what: string, e: unknown): ZtwimError {
+  const err = e as NodeJS.ErrnoException;
+  const sys = err.code;
   return new ZtwimError('ERR_UNAVAILABLE', `k8s ${description}: ${what}: ${sys === undefined ? err.message : `${sys}: ${err.message}`}`, { cause: e, fields: { k8s_call: what } });
 }
