@@ -144,7 +144,7 @@ export function matrixServerConfig(td: string, agentTtl?: string): string {
   return `  admin_ids = ["spiffe://${td}${CONFIG_ADMIN_PATH}"]\n${agentTtl === undefined ? '' : `  agent_ttl = "${agentTtl}"\n`}`;
 }
 
-function tlsOptions(td: string, roots: readonly Uint8Array[], creds?: { chain: readonly Uint8Array[]; keyDer: Uint8Array }): Record<string, unknown> {
+export function tlsOptions(td: string, roots: readonly Uint8Array[], creds?: { chain: readonly Uint8Array[]; keyDer: Uint8Array }): Record<string, unknown> {
   const expected = `URI:spiffe://${td}/spire/server`;
   return {
     servername: '',
@@ -158,7 +158,7 @@ function tlsOptions(td: string, roots: readonly Uint8Array[], creds?: { chain: r
 const EC = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 
 /** A DER CSR with one URI SAN (what MintX509SVID needs), and its key. */
-async function csrFor(id: string): Promise<{ csr: Uint8Array; key: KeyObject }> {
+export async function csrFor(id: string): Promise<{ csr: Uint8Array; key: KeyObject }> {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const keys = {
     privateKey: await webcrypto.subtle.importKey('pkcs8', privateKey.export({ type: 'pkcs8', format: 'der' }), EC, true, ['sign']),
