@@ -5,6 +5,7 @@
 // X509-SVID during the flood.
 // Run on ztwim by test/integration/server-ratelimit.test.ts and on SPIRE v1.13.0 by
 // test/interop/server-ratelimit-vs-spire.test.ts, so both answer the same flood.
+import assert from 'node:assert/strict';
 import type { SecureClientSessionOptions } from 'node:http2';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { AgentService, EntryService, SvidService, BundleService, createTcpGrpcTransport, createUnixGrpcTransport, type GrpcClientTransport } from '@ztwim/proto';
@@ -139,4 +140,15 @@ export async function signingFlood(srv: AdminServer, o: FloodOptions = {}): Prom
   } finally {
     for (const t of transports) t.close();
   }
+}
+
+/** What SPIRE v1.13.0 answers the default flood (checked on SPIRE and on ztwim alike). */
+export function assertFloodRefusedLikeSpire(r: FloodResult): void {
+  assert.ok((r.flood.byCode['ResourceExhausted'] ?? 0) > 0, `flood refused: ${JSON.stringify(r.flood)}`);
+  assert.ok(r.flood.ok >= 1, `the burst is served: ${JSON.stringify(r.flood)}`);
+  assert.deepEqual(r.flood.messages, ['rejecting request due to certificate signing rate limiting: rate: Wait(n=400) would exceed context deadline']);
+  for (const c of Object.keys(r.flood.byCode)) assert.ok(c === 'ResourceExhausted' || c === 'DeadlineExceeded', `unexpected ${c}: ${JSON.stringify(r.flood)}`);
+  assert.deepEqual(r.other.failed, []);
+  assert.ok(r.other.ok > 0, 'the other agent was served during the flood');
+  assert.deepEqual(r.overBurst, { code: 'ResourceExhausted', message: 'rejecting request due to certificate signing rate limiting: rate (501) exceeds burst size (500)' });
 }
