@@ -1,17 +1,18 @@
 // SPIRE's signing rate limit seen from two agents on one server (ztwim's or SPIRE's, behind the
 // AdminServer shape): agent A, on 127.0.0.1, floods BatchNewX509SVID (400 CSRs a call, one token
-// each, so 4 calls in flight outrun the 500/s refill on any machine however loaded) with 1.5 s
-// deadlines; agent B, on 127.0.0.2 (Linux routes all of 127/8 to lo), keeps asking for its
+// each, so 8 calls in flight outrun the 500/s refill on any machine however loaded: the 6th to
+// 8th in the queue are due 3.8-5.4 s later) with 3 s deadlines, long enough for the first call
+// to be answered on a loaded machine; agent B, on 127.0.0.2 (Linux routes all of 127/8 to lo), keeps asking for its
 // X509-SVID during the flood.
 // Run on ztwim by test/integration/server-ratelimit.test.ts and on SPIRE v1.13.0 by
 // test/interop/server-ratelimit-vs-spire.test.ts, so both answer the same flood.
 import assert from 'node:assert/strict';
 import type { SecureClientSessionOptions } from 'node:http2';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
-import { AgentService, EntryService, SvidService, BundleService, createTcpGrpcTransport, createUnixGrpcTransport, type GrpcClientTransport } from '@ztwim/proto';
+import { EntryService, SvidService, BundleService, createTcpGrpcTransport, createUnixGrpcTransport, type GrpcClientTransport } from '@ztwim/proto';
 import { SpiffeId } from '@ztwim/spiffe';
-import { ServerClient, attestAgent, type AgentCredentials } from '../../../packages/agent/src/client/server-client.ts';
-import { csrFor, tlsOptions } from './authz-matrix.ts';
+import type { AgentCredentials } from '../../../packages/agent/src/client/server-client.ts';
+import { attestWithJoinToken, csrFor, tlsOptions } from './authz-matrix.ts';
 import type { AdminServer } from './spire-admin.ts';
 
 export interface FloodResult {
@@ -34,14 +35,7 @@ export interface FloodOptions {
 }
 
 async function agentOn(srv: AdminServer, admin: GrpcClientTransport, roots: Uint8Array[], localAddress: string): Promise<{ creds: AgentCredentials; transport: GrpcClientTransport; entryId: string; spiffeId: string }> {
-  const token = await createClient(AgentService, admin).createJoinToken({ ttl: 600 });
-  const boot = new ServerClient({ host: '127.0.0.1', port: srv.port, trustDomain: srv.trustDomain, roots });
-  let creds: AgentCredentials;
-  try {
-    creds = await attestAgent(boot, { type: 'join_token', token: token.value });
-  } finally {
-    boot.close();
-  }
+  const creds = await attestWithJoinToken(srv, admin, roots);
   const path = `/flood-workload-${localAddress}`;
   const r = await createClient(EntryService, admin).batchCreateEntry({
     entries: [{ spiffeId: { trustDomain: srv.trustDomain, path }, parentId: { trustDomain: srv.trustDomain, path: SpiffeId.parse(creds.id).path }, selectors: [{ type: 'unix', value: 'uid:0' }] }],
@@ -67,10 +61,10 @@ async function newX509(svid: Client<typeof SvidService>, entryId: string, csr: U
 }
 
 export async function signingFlood(srv: AdminServer, o: FloodOptions = {}): Promise<FloodResult> {
-  const calls = o.calls ?? 12;
-  const concurrency = o.concurrency ?? 4;
+  const calls = o.calls ?? 16;
+  const concurrency = o.concurrency ?? 8;
   const perCall = o.csrsPerCall ?? 400;
-  const timeoutMs = o.timeoutMs ?? 1500;
+  const timeoutMs = o.timeoutMs ?? 3000;
   const admin = createUnixGrpcTransport(srv.socketPath);
   const transports: GrpcClientTransport[] = [admin];
   try {
