@@ -768,6 +768,9 @@ scripts/setup-interop.sh (SPIRE v1.12.x is refused by the Go module proxy here, 
 v1.13.0). ztwim runs ${FROM_SOURCE ? 'from source through tsx' : 'the built command (`packages/cli/bin/ztwim.js`, the bundle in `packages/cli/dist/bundle`)'}. PostgreSQL is the throwaway
 cluster of \`scripts/pg-test-server.sh\` (fsync on) on the same machine. Target: ztwim with SQLite at least
 SPIRE's rate and at most SPIRE's time and memory on every row (ratio > 1 = ztwim better).
+Rate limits: no \`ratelimit\` block, so SPIRE's defaults on both servers (per caller IP: 1 attestation/s,
+500 signings/s); no row here reaches them (admin calls go over the Unix socket, which is never limited;
+the one attestation and the GetAuthorizedEntries calls are not limited).
 
 ${table}
 

@@ -15,7 +15,7 @@ const SMOKE = {
   datastore: ['--entries', '5000'],
   server: ['--entries', '1000', '--only', 'sqlite', '--auth-calls', '2', '--source'],
   oidc: ['--duration', '1', '--rounds', '1', '--rotations', '1', '--connections', '2'],
-  agent: ['--duration', '1', '--only', 'ztwim', '--clients', '1', '--streams', '10', '--entries', '20', '--source'],
+  agent: ['--duration', '1', '--rounds', '1', '--only', 'ztwim', '--clients', '1', '--streams', '10', '--entries', '20', '--source'],
   'agent-sync': ['--entries', '50', '--only', 'ztwim', '--source'],
   'agent-burst': ['--watchers', '20', '--jwt', '2', '--spread-watchers', '20', '--spread', '1', '--hold', '1', '--settle', '1', '--source'],
   cli: ['--runs', '3'],

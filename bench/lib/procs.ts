@@ -162,7 +162,7 @@ export function checkDistFresh(): void {
  * A server (spire-server, or ztwim's through agent-proc.mjs) started from the benches' server.conf
  * in `sdir` (SQLite, P-256 CA and workload keys, X509-SVID TTL 1 h, JWT-SVID TTL 5 min), healthy.
  */
-export async function startBenchServer(impl: 'spire' | 'ztwim', sdir: string, o: { trustDomain: string; source: boolean; profDir?: string | undefined }): Promise<{ server: Proc; adminSocket: string; port: number }> {
+export async function startBenchServer(impl: 'spire' | 'ztwim', sdir: string, o: { trustDomain: string; source: boolean; profDir?: string | undefined; extraServerConfig?: string }): Promise<{ server: Proc; adminSocket: string; port: number }> {
   mkdirSync(join(sdir, 'data'), { recursive: true });
   const port = await freePort();
   const sconf = join(sdir, 'server.conf');
@@ -173,6 +173,7 @@ export async function startBenchServer(impl: 'spire' | 'ztwim', sdir: string, o:
     trustDomain: o.trustDomain,
     dataDir: join(sdir, 'data'),
     settings: { log_level: 'WARN', ca_key_type: 'ec-p256', jwt_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h', default_jwt_svid_ttl: '5m' },
+    ...(o.extraServerConfig === undefined ? {} : { extraServerConfig: o.extraServerConfig }),
   }));
   const server = impl === 'spire'
     ? startProc('spire-server', spireServerBin(), ['run', '-config', sconf], sdir)

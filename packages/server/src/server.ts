@@ -21,6 +21,7 @@ import type { ServerConfig } from './config/server-config.ts';
 import type { DataStore, Bundle } from './datastore/datastore.ts';
 import { agentService } from './api/agent-service.ts';
 import { authorizationInterceptor, NODE_CACHE_MAX_AGE_MS } from './api/authz.ts';
+import { RATE_LIMIT_DEFAULTS, rateLimitInterceptor } from './api/ratelimit.ts';
 import { bundleService } from './api/bundle-service.ts';
 import { debugService, healthService } from './api/debug-health.ts';
 import { entryService } from './api/entry-service.ts';
@@ -216,6 +217,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
         isAgentPath: (id) => id.memberOf(td) && id.path.startsWith('/spire/agent/'),
         log: log.child({ subsystem: 'api' }),
       }),
+      rateLimitInterceptor(cfg.rateLimit ?? RATE_LIMIT_DEFAULTS, clock),
     ];
 
     // The server's own SVID for the TCP endpoint, renewed at half-life.

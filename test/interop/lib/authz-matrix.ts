@@ -144,7 +144,7 @@ export function matrixServerConfig(td: string, agentTtl?: string): string {
   return `  admin_ids = ["spiffe://${td}${CONFIG_ADMIN_PATH}"]\n${agentTtl === undefined ? '' : `  agent_ttl = "${agentTtl}"\n`}`;
 }
 
-function tlsOptions(td: string, roots: readonly Uint8Array[], creds?: { chain: readonly Uint8Array[]; keyDer: Uint8Array }): Record<string, unknown> {
+export function tlsOptions(td: string, roots: readonly Uint8Array[], creds?: { chain: readonly Uint8Array[]; keyDer: Uint8Array }): Record<string, unknown> {
   const expected = `URI:spiffe://${td}/spire/server`;
   return {
     servername: '',
@@ -158,7 +158,7 @@ function tlsOptions(td: string, roots: readonly Uint8Array[], creds?: { chain: r
 const EC = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 
 /** A DER CSR with one URI SAN (what MintX509SVID needs), and its key. */
-async function csrFor(id: string): Promise<{ csr: Uint8Array; key: KeyObject }> {
+export async function csrFor(id: string): Promise<{ csr: Uint8Array; key: KeyObject }> {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const keys = {
     privateKey: await webcrypto.subtle.importKey('pkcs8', privateKey.export({ type: 'pkcs8', format: 'der' }), EC, true, ['sign']),
@@ -170,6 +170,17 @@ async function csrFor(id: string): Promise<{ csr: Uint8Array; key: KeyObject }> 
     extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: id }])],
   });
   return { csr: new Uint8Array(req.rawData), key: privateKey };
+}
+
+/** A new agent: a join token from the admin socket, attested over TLS to the server's port from 127.0.0.1. */
+export async function attestWithJoinToken(srv: { port: number; trustDomain: string }, admin: GrpcClientTransport, roots: Uint8Array[]): Promise<AgentCredentials> {
+  const token = await createClient(AgentService, admin).createJoinToken({ ttl: 600 });
+  const boot = new ServerClient({ host: '127.0.0.1', port: srv.port, trustDomain: srv.trustDomain, roots });
+  try {
+    return await attestAgent(boot, { type: 'join_token', token: token.value });
+  } finally {
+    boot.close();
+  }
 }
 
 /** The credentials of every caller kind but `expired-agent`, made through the server's admin socket. */
@@ -186,15 +197,7 @@ async function makeCallers(srv: MatrixServer, admin: GrpcClientTransport, roots:
     if (chain.length === 0) throw new Error(`MintX509SVID for ${id} returned no chain`);
     return { chain, keyDer: new Uint8Array(key.export({ type: 'pkcs8', format: 'der' })), id, expiresAt: Number(r.svid?.expiresAt ?? 0n) * 1000, reattestable: false };
   };
-  const attest = async (): Promise<AgentCredentials> => {
-    const token = await agentApi.createJoinToken({ ttl: 600 });
-    const boot = new ServerClient({ host: '127.0.0.1', port: srv.port, trustDomain: td, roots });
-    try {
-      return await attestAgent(boot, { type: 'join_token', token: token.value });
-    } finally {
-      boot.close();
-    }
-  };
+  const attest = (): Promise<AgentCredentials> => attestWithJoinToken(srv, admin, roots);
   const createEntry = async (path: string, parent: string, flags: { admin?: boolean; downstream?: boolean }): Promise<void> => {
     const r = await entry.batchCreateEntry({
       entries: [{ spiffeId: { trustDomain: td, path }, parentId: idOf(parent), selectors: [{ type: 'unix', value: 'uid:0' }], ...flags }],
@@ -330,14 +333,7 @@ export async function authzMatrix(o: MatrixOptions): Promise<Matrix> {
   const admin2 = createUnixGrpcTransport(short.socketPath);
   try {
     const roots = (await createClient(BundleService, admin2).getBundle({})).x509Authorities.map((a) => a.asn1);
-    const token = await createClient(AgentService, admin2).createJoinToken({ ttl: 600 });
-    const boot = new ServerClient({ host: '127.0.0.1', port: short.port, trustDomain: o.trustDomain, roots });
-    let creds: AgentCredentials;
-    try {
-      creds = await attestAgent(boot, { type: 'join_token', token: token.value });
-    } finally {
-      boot.close();
-    }
+    const creds = await attestWithJoinToken(short, admin2, roots);
     await callAs(short, roots, creds, EntryService, 'GetAuthorizedEntries');
     while (Date.now() <= creds.expiresAt + 1000) await new Promise((r) => setTimeout(r, 100));
     m.set('expired-agent', await row(short, roots, creds));

@@ -171,7 +171,6 @@ telemetry {
   assert.deepEqual(c.warnings, [
     'server.log_file is not implemented yet; logs go to standard error (server.conf line 15)',
     'server.federation is not implemented yet; no bundle endpoint will be served and no federated bundles will be fetched (server.conf line 3)',
-    'server.ratelimit is not implemented yet; attestation and signing calls are not rate limited (server.conf line 9)',
     'server.experimental is not implemented yet; its settings have no effect (server.conf line 12)',
     'server.prune_attested_nodes_expired_for is not implemented yet; expired agents are not pruned (server.conf line 16)',
     'telemetry.DogStatsd is not implemented yet; no metrics are sent to DogStatsd (only Prometheus is served) (server.conf line 22)',
@@ -250,4 +249,12 @@ plugins {
   const none = buildServerConfig(parseConfigText('server { trust_domain = "example.org" }\nplugins { NodeAttestor "k8s_psat" { plugin_data { } } }', 'hcl'), 'server.conf');
   assert.deepEqual(none.nodeAttestors.k8sPsat, { clusters: [] });
   assert.ok(none.warnings?.some((w) => w.includes('plugins.NodeAttestor.k8s_psat.plugin_data.clusters lists no cluster: k8s_psat attestation is effectively disabled')), String(none.warnings));
+});
+
+test("ratelimit is read with SPIRE's defaults: attestation and signing limited unless turned off; unknown keys refused", () => {
+  assert.deepEqual(build('server { trust_domain = "td" }').rateLimit, { attestation: true, signing: true });
+  assert.deepEqual(build('server {\n  trust_domain = "td"\n  ratelimit {\n    signing = false\n  }\n}').rateLimit, { attestation: true, signing: false });
+  assert.deepEqual(build('server {\n  trust_domain = "td"\n  ratelimit {\n    attestation = false\n    signing = true\n  }\n}').rateLimit, { attestation: false, signing: true });
+  assert.throws(() => build('server {\n  trust_domain = "td"\n  ratelimit {\n    signin = false\n  }\n}'), /ratelimit\.signin/);
+  assert.throws(() => build('server {\n  trust_domain = "td"\n  ratelimit {\n    signing = "no"\n  }\n}'), /ratelimit\.signing/);
 });

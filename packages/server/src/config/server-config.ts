@@ -87,6 +87,8 @@ export interface ServerConfig {
   readonly metrics?: { readonly host: string; readonly port: number };
   /** SPIRE's `audit_log_enabled`: one `API accessed` line per Server API call. */
   readonly auditLog?: boolean;
+  /** SPIRE's `ratelimit { attestation signing }`: per-IP limits (1 attestation/s, 500 signings/s), both on by default. */
+  readonly rateLimit?: { readonly attestation: boolean; readonly signing: boolean };
   /** Keys accepted but not acted on, deprecated names: logged at start, printed by `validate`. */
   readonly warnings?: readonly string[];
   readonly healthChecks?: { readonly bindAddress: string; readonly bindPort: number; readonly livePath: string; readonly readyPath: string };
@@ -220,7 +222,10 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
   }
   const auditLog = s.bool('audit_log_enabled') ?? false;
   s.unimplemented('federation', 'no bundle endpoint will be served and no federated bundles will be fetched');
-  s.unimplemented('ratelimit', 'attestation and signing calls are not rate limited');
+  // SPIRE's per-IP limits on agent attestation and on signing, both on unless turned off.
+  const rl = s.section('ratelimit');
+  const rateLimit = { attestation: rl?.bool('attestation') ?? true, signing: rl?.bool('signing') ?? true };
+  rl?.done();
   s.unimplemented('experimental', 'its settings have no effect');
   s.unimplemented('prune_attested_nodes_expired_for', 'expired agents are not pruned');
   s.unimplemented('prune_tofu_nodes', 'expired agents are not pruned');
@@ -362,6 +367,7 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
     ...(metrics === undefined ? {} : { metrics }),
     ...(healthChecks === undefined ? {} : { healthChecks }),
     auditLog,
+    rateLimit,
     warnings: [...p.warnings],
   });
 }
