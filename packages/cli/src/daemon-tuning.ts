@@ -14,26 +14,32 @@ import { v8FullGc, watchMemoryBudget } from './memory-budget.ts';
  * 2.7-3.0 ms with 8 KB, and calls per second rose by 13 %. Steady-state speed is the same. Not in
  * the shebang: every short command would compile its start-up code too (`ztwim --help` took
  * 0.60 s instead of 0.53 s).
- *
- * `--optimize-for-size` makes V8 grow the old generation in small steps (it reads the flag each
- * time it sizes the heap, so setting it after start works; `--max-old-space-size` does not).
- * Without it a burst of Workload API calls left the agent with a 31 MiB old space of which 15 MiB
- * was in use, kept until V8's memory reducer ran: agent RSS after 5 s of 16 clients 105 MiB, with
- * it 72-79 MiB (bench/agent-memory.ts).
  */
-export const DAEMON_V8_FLAGS: readonly string[] = ['--interrupt-budget=8192', '--optimize-for-size'];
+export const DAEMON_V8_FLAGS: readonly string[] = ['--interrupt-budget=8192'];
+
+/**
+ * With a memory budget, V8 also runs `--optimize-for-size`: it grows the old generation in small
+ * steps (it reads the flag each time it sizes the heap, so setting it after start works;
+ * `--max-old-space-size` does not). Without it a burst of Workload API calls left the agent with a
+ * 31 MiB old space of which 15 MiB was in use, kept until V8's memory reducer ran: agent RSS after
+ * 5 s of 16 clients 105 MiB, with it 72-79 MiB (bench/agent-memory.ts). It costs CPU: agent
+ * calls per CPU second, 8 clients, 4 interleaved runs on a loaded machine, JWT cached 1,297-2,056
+ * vs 1,995-2,163 without, X.509 1,452-1,843 vs 2,153-2,688; `-memoryBudget 0` turns both off.
+ */
+export const MEMORY_BUDGET_V8_FLAGS: readonly string[] = ['--optimize-for-size'];
 
 export interface DaemonTuning {
   /** Watch the resident set against this many MiB (memory-budget.ts); 0 or absent: no watcher. */
   readonly memoryBudgetMiB?: number;
 }
 
-/** Applies DAEMON_V8_FLAGS, the light Headers and the memory budget to this process. */
+/** Applies DAEMON_V8_FLAGS, the light Headers and the memory budget (with its V8 flags) to this process. */
 export function tuneForDaemon(o: DaemonTuning = {}): void {
   for (const f of DAEMON_V8_FLAGS) setFlagsFromString(f);
   useLightHeaders();
   const budget = o.memoryBudgetMiB ?? 0;
   if (budget > 0) {
+    for (const f of MEMORY_BUDGET_V8_FLAGS) setFlagsFromString(f);
     watchMemoryBudget(budget, {
       clock: systemClock,
       rssBytes: () => process.memoryUsage.rss(),
