@@ -39,9 +39,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { goBuild, PeerMissingError, spireAgentBin, spireServerBin, SPIRE_VERSION } from '../test/interop/lib/peers.ts';
+import { goBuild, spireAgentBin, SPIRE_VERSION } from '../test/interop/lib/peers.ts';
 import { agentConf } from '../test/interop/lib/server-conf.ts';
-import { agentJoinToken, BENCH_DIR, checkDistFresh, live, loadgen, loadgenBin, nodeArgs, settle, startBenchServer, startProc, tmpDirs, waitUntil, type Proc } from './lib/procs.ts';
+import { agentJoinToken, BENCH_DIR, requireSpireBinaries, checkDistFresh, live, loadgen, loadgenBin, nodeArgs, settle, startBenchServer, startProc, tmpDirs, waitUntil, type Proc } from './lib/procs.ts';
 import { resultsDir } from './lib/results-dir.ts';
 
 const args = process.argv.slice(2);
@@ -273,16 +273,7 @@ function report(results: ColumnResult[]): string {
 
 async function main(): Promise<void> {
   const t0 = Date.now();
-  try {
-    spireServerBin();
-    spireAgentBin();
-  } catch (e) {
-    if (e instanceof PeerMissingError) {
-      console.error(`agent bench: ${e.message}`);
-      process.exit(1);
-    }
-    throw e;
-  }
+  requireSpireBinaries('agent');
   if (!SOURCE) checkDistFresh();
   loadgenBin.path = goBuild(join(BENCH_DIR, 'go'), './agentload');
   const root = mkdtempSync(join(tmpdir(), 'ztwim-bench-agent-'));

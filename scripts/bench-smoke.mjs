@@ -17,6 +17,7 @@ const SMOKE = {
   oidc: ['--duration', '1', '--rounds', '1', '--rotations', '1', '--connections', '2'],
   agent: ['--duration', '1', '--only', 'ztwim', '--clients', '1', '--streams', '10', '--entries', '20', '--source'],
   'agent-sync': ['--entries', '50', '--only', 'ztwim', '--source'],
+  'agent-memory': ['--entries', '1', '--streams', '0,10', '--load', '1', '--after', '1', '--clients', '1'],
   cli: ['--runs', '3'],
 };
 const all = readdirSync(join(root, 'bench')).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort();
