@@ -46,9 +46,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { goBuild, PeerMissingError, spireAgentBin, spireServerBin, SPIRE_VERSION } from '../test/interop/lib/peers.ts';
+import { goBuild, spireAgentBin, SPIRE_VERSION } from '../test/interop/lib/peers.ts';
 import { agentConf } from '../test/interop/lib/server-conf.ts';
-import { agentJoinToken, BENCH_DIR, checkDistFresh, live, loadgen, loadgenBin, nodeArgs, settle, startBenchServer, startProc, tmpDirs, waitUntil, type Proc } from './lib/procs.ts';
+import { agentJoinToken, BENCH_DIR, requireSpireBinaries, checkDistFresh, live, loadgen, loadgenBin, nodeArgs, settle, startBenchServer, startProc, tmpDirs, waitUntil, type Proc } from './lib/procs.ts';
 import { resultsDir } from './lib/results-dir.ts';
 import { flagValue, hasFlag, num } from './lib/args.ts';
 
@@ -340,16 +340,7 @@ function report(results: ColumnResult[]): string {
 
 async function main(): Promise<void> {
   const t0 = Date.now();
-  try {
-    spireServerBin();
-    spireAgentBin();
-  } catch (e) {
-    if (e instanceof PeerMissingError) {
-      console.error(`agent bench: ${e.message}`);
-      process.exit(1);
-    }
-    throw e;
-  }
+  requireSpireBinaries('agent');
   if (!SOURCE) checkDistFresh();
   loadgenBin.path = goBuild(join(BENCH_DIR, 'go'), './agentload');
   const root = mkdtempSync(join(tmpdir(), 'ztwim-bench-agent-'));

@@ -5,7 +5,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSyn
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
-import { REPO_ROOT, spireServerBin, ztwimNodeFlags } from '../../test/interop/lib/peers.ts';
+import { PeerMissingError, REPO_ROOT, spireAgentBin, spireServerBin, ztwimNodeFlags } from '../../test/interop/lib/peers.ts';
 import { freePort, runBinary } from '../../test/interop/lib/spire-admin.ts';
 import { serverConf } from '../../test/interop/lib/server-conf.ts';
 
@@ -158,11 +158,25 @@ export function checkDistFresh(): void {
   }
 }
 
+/** Exits the bench (status 1) naming the fix if SPIRE's server or agent binary is missing. */
+export function requireSpireBinaries(bench: string): void {
+  try {
+    spireServerBin();
+    spireAgentBin();
+  } catch (e) {
+    if (e instanceof PeerMissingError) {
+      console.error(`${bench} bench: ${e.message}`);
+      process.exit(1);
+    }
+    throw e;
+  }
+}
+
 /**
- * A server (spire-server, or ztwim's through agent-proc.mjs) started from the benches' server.conf
- * in `sdir` (SQLite, P-256 CA and workload keys, X509-SVID TTL 1 h, JWT-SVID TTL 5 min), healthy.
+ * The benches' server.conf in `sdir` (SQLite, P-256 CA and workload keys, X509-SVID TTL 1 h,
+ * JWT-SVID TTL 5 min, log level WARN) on a free port.
  */
-export async function startBenchServer(impl: 'spire' | 'ztwim', sdir: string, o: { trustDomain: string; source: boolean; profDir?: string | undefined; extraServerConfig?: string }): Promise<{ server: Proc; adminSocket: string; port: number }> {
+export async function writeBenchServerConf(sdir: string, trustDomain: string, extraServerConfig?: string): Promise<{ sconf: string; adminSocket: string; port: number }> {
   mkdirSync(join(sdir, 'data'), { recursive: true });
   const port = await freePort();
   const sconf = join(sdir, 'server.conf');
@@ -170,11 +184,20 @@ export async function startBenchServer(impl: 'spire' | 'ztwim', sdir: string, o:
   writeFileSync(sconf, serverConf({
     port,
     socketPath: adminSocket,
-    trustDomain: o.trustDomain,
+    trustDomain,
     dataDir: join(sdir, 'data'),
     settings: { log_level: 'WARN', ca_key_type: 'ec-p256', jwt_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h', default_jwt_svid_ttl: '5m' },
-    ...(o.extraServerConfig === undefined ? {} : { extraServerConfig: o.extraServerConfig }),
+    ...(extraServerConfig === undefined ? {} : { extraServerConfig }),
   }));
+  return { sconf, adminSocket, port };
+}
+
+/**
+ * A server (spire-server, or ztwim's through agent-proc.mjs) started from the benches' server.conf
+ * in `sdir` (SQLite, P-256 CA and workload keys, X509-SVID TTL 1 h, JWT-SVID TTL 5 min), healthy.
+ */
+export async function startBenchServer(impl: 'spire' | 'ztwim', sdir: string, o: { trustDomain: string; source: boolean; profDir?: string | undefined; extraServerConfig?: string }): Promise<{ server: Proc; adminSocket: string; port: number }> {
+  const { sconf, adminSocket, port } = await writeBenchServerConf(sdir, o.trustDomain, o.extraServerConfig);
   const server = impl === 'spire'
     ? startProc('spire-server', spireServerBin(), ['run', '-config', sconf], sdir)
     : startProc('ztwim server', process.execPath, [...nodeArgs('server', o.profDir, o.source), 'server', sconf], sdir);

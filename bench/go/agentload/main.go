@@ -10,6 +10,7 @@
 //	fetch  -socket SOCK -kind jwt-cached|jwt-uncached|x509 -clients N -duration D -warmup W [-pids P,...]
 //	watch  -socket SOCK -admin SOCK -entry-id E -spiffe-id ID -streams 1000 -trials 3 -agent-pid P
 //	create -socket SOCK -admin SOCK -parent ID -uid N -trials 5
+//	hold   -socket SOCK -streams 1000 -duration D       open N FetchX509SVID streams, print {"open":N}, keep them D
 package main
 
 import (
@@ -497,15 +498,7 @@ func cmdWatch(args []string) {
 			}
 		}(i)
 	}
-	for n := 0; n < *streams; n++ {
-		select {
-		case <-ready:
-		case err := <-failed:
-			die("%v", err)
-		case <-time.After(60 * time.Second):
-			die("only %d of %d streams got their first response", n, *streams)
-		}
-	}
+	awaitFirstResponses(*streams, ready, failed)
 	openSeconds := time.Since(openStart).Seconds()
 	time.Sleep(2 * time.Second)
 	rssOpen := procStatusKiB(*agentPid, "VmRSS")
@@ -679,6 +672,70 @@ func cmdCreate(args []string) {
 	emit(map[string]any{"latenciesMs": lat, "medianMs": sorted[len(sorted)/2], "minMs": sorted[0], "maxMs": sorted[len(sorted)-1]})
 }
 
+// awaitFirstResponses waits until n streams have reported their first response on ready; dies on
+// the first failure, or if they take more than 60 s between two of them.
+func awaitFirstResponses[T any](n int, ready <-chan T, failed <-chan error) {
+	for i := 0; i < n; i++ {
+		select {
+		case <-ready:
+		case err := <-failed:
+			die("%v", err)
+		case <-time.After(60 * time.Second):
+			die("only %d of %d streams got their first response", i, n)
+		}
+	}
+}
+
+// cmdHold opens N FetchX509SVID streams (one connection each), waits for each one's first
+// response, prints {"open":N,"openSeconds":S} and keeps them open for -duration (bench/agent-memory.ts
+// samples the agent's memory meanwhile). Exits non-zero if a stream fails while held.
+func cmdHold(args []string) {
+	fs := flag.NewFlagSet("hold", flag.ExitOnError)
+	socket := fs.String("socket", "", "Workload API socket")
+	streams := fs.Int("streams", 1000, "streams (one connection each)")
+	duration := fs.Duration("duration", time.Minute, "how long to keep them open once open")
+	_ = fs.Parse(args)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan struct{}, *streams)
+	failed := make(chan error, *streams)
+	start := time.Now()
+	sem := make(chan struct{}, 32)
+	for i := 0; i < *streams; i++ {
+		sem <- struct{}{}
+		st, err := workload.NewSpiffeWorkloadAPIClient(dial(*socket)).FetchX509SVID(workloadCtx(ctx), &workload.X509SVIDRequest{})
+		if err != nil {
+			die("open stream %d: %v", i, err)
+		}
+		go func(i int) {
+			first := true
+			for {
+				if _, err := st.Recv(); err != nil {
+					if ctx.Err() == nil {
+						failed <- fmt.Errorf("stream %d: %w", i, err)
+					}
+					if first {
+						<-sem
+					}
+					return
+				}
+				if first {
+					first = false
+					<-sem
+					ready <- struct{}{}
+				}
+			}
+		}(i)
+	}
+	awaitFirstResponses(*streams, ready, failed)
+	emit(map[string]any{"open": *streams, "openSeconds": time.Since(start).Seconds()})
+	select {
+	case err := <-failed:
+		die("%v", err)
+	case <-time.After(*duration):
+	}
+}
+
 func main() {
 	if len(os.Args) < 2 {
 		die("usage: agentload seed|wait|fetch|watch|create [flags]")
@@ -694,6 +751,8 @@ func main() {
 		cmdWatch(os.Args[2:])
 	case "create":
 		cmdCreate(os.Args[2:])
+	case "hold":
+		cmdHold(os.Args[2:])
 	default:
 		die("unknown subcommand %q", os.Args[1])
 	}

@@ -1,6 +1,10 @@
+import { useLightHeaders } from './light-headers.ts';
 import { runCommand } from './command.ts';
 import type { Env } from './env.ts';
 import { rootCommand } from './root.ts';
+
+// Before any command module is loaded (light-headers.ts: undici costs 13 MiB).
+useLightHeaders();
 
 const ctl = new AbortController();
 let signals = 0;

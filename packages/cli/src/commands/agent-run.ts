@@ -4,6 +4,7 @@ import type { Command } from '../command.ts';
 import type { Flags, FlagSpecs } from '../flags.ts';
 import { configLoadOptions, EXPAND_ENV_FLAG, printValidated } from '../config-options.ts';
 import { tuneForDaemon } from '../daemon-tuning.ts';
+import { MEMORY_BUDGET_FLAG, memoryBudgetOf } from '../memory-budget.ts';
 
 const CONFIG_FLAGS: FlagSpecs = {
   expandEnv: EXPAND_ENV_FLAG,
@@ -38,10 +39,10 @@ export function agentOverrides(f: Flags): AgentConfigOverrides {
 export const agentRunCommand: Command = {
   name: 'run',
   summary: 'Runs the agent',
-  flags: CONFIG_FLAGS,
+  flags: { ...CONFIG_FLAGS, memoryBudget: MEMORY_BUDGET_FLAG },
   async run(flags, env) {
     const cfg = loadAgentConfig(flags.string('config'), agentOverrides(flags), configLoadOptions(flags, env));
-    tuneForDaemon();
+    tuneForDaemon({ memoryBudgetMiB: memoryBudgetOf(flags) });
     const agent = await startAgent(cfg);
     const onAbort = (): void => {
       void agent.close();

@@ -4,6 +4,7 @@ import type { FlagSpecs } from '../flags.ts';
 import type { Flags } from '../flags.ts';
 import { configLoadOptions, EXPAND_ENV_FLAG, printValidated } from '../config-options.ts';
 import { tuneForDaemon } from '../daemon-tuning.ts';
+import { MEMORY_BUDGET_FLAG, memoryBudgetOf } from '../memory-budget.ts';
 
 const CONFIG_FLAGS: FlagSpecs = {
   expandEnv: EXPAND_ENV_FLAG,
@@ -30,10 +31,10 @@ function overrides(f: Flags): ServerConfigOverrides {
 export const serverRunCommand: Command = {
   name: 'run',
   summary: 'Runs the server',
-  flags: CONFIG_FLAGS,
+  flags: { ...CONFIG_FLAGS, memoryBudget: MEMORY_BUDGET_FLAG },
   async run(flags, env) {
     const cfg = loadServerConfig(flags.string('config'), overrides(flags), configLoadOptions(flags, env));
-    tuneForDaemon();
+    tuneForDaemon({ memoryBudgetMiB: memoryBudgetOf(flags) });
     const server = await startServer(cfg);
     const onAbort = (): void => {
       void server.close();

@@ -1,0 +1,77 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { FakeClock } from '@ztwim/testkit';
+import { watchMemoryBudget, type OverBudget } from './memory-budget.ts';
+
+const MiB = 1024 * 1024;
+
+function harness(budgetMiB: number, rssAfterGc: (before: number) => number) {
+  const clock = new FakeClock();
+  let rss = 50 * MiB;
+  const gcs: number[] = [];
+  const over: OverBudget[] = [];
+  const stop = watchMemoryBudget(budgetMiB, {
+    clock,
+    rssBytes: () => rss,
+    fullGc: () => {
+      gcs.push(rss);
+      rss = rssAfterGc(rss);
+    },
+    onOverBudget: (o) => over.push(o),
+  });
+  return { clock, gcs, over, stop, setRss: (m: number) => { rss = m * MiB; } };
+}
+
+test('watchMemoryBudget: no GC while under budget, one full GC when the resident set goes over', () => {
+  const h = harness(96, () => 60 * MiB);
+  h.clock.advance(10_000);
+  assert.equal(h.gcs.length, 0);
+  h.setRss(120);
+  h.clock.advance(2_000);
+  assert.deepEqual(h.gcs, [120 * MiB]);
+  assert.equal(h.over.length, 0, 'back under budget after the GC: nothing to report');
+  h.clock.advance(2_000);
+  assert.equal(h.gcs.length, 1, 'under budget again: no further GC');
+  h.stop();
+});
+
+test('watchMemoryBudget: still over after the GC: reported, and the checks back off', () => {
+  const h = harness(96, (before) => before);
+  h.setRss(300);
+  h.clock.advance(2_000);
+  assert.equal(h.gcs.length, 1);
+  assert.deepEqual(h.over[0], { rssMiB: 300, budgetMiB: 96, nextCheckMs: 4_000 });
+  h.clock.advance(3_999);
+  assert.equal(h.gcs.length, 1, 'next check only after 4 s');
+  h.clock.advance(1);
+  assert.equal(h.gcs.length, 2);
+  assert.equal(h.over[1]?.nextCheckMs, 8_000);
+  for (let i = 0; i < 20; i++) h.clock.advance(300_000);
+  assert.ok(h.over.every((o) => o.nextCheckMs <= 300_000), 'backs off to at most 5 min');
+  h.setRss(50);
+  h.clock.advance(300_000);
+  const n = h.gcs.length;
+  h.setRss(200);
+  h.clock.advance(2_000);
+  assert.equal(h.gcs.length, n + 1, 'back to 2 s checks once under budget');
+  h.stop();
+  h.clock.advance(60_000);
+  assert.equal(h.gcs.length, n + 1, 'stopped');
+});
+
+// A daemon's global Headers is the light class, and undici is never loaded by the gRPC layer.
+const PROBE = `
+import { tuneForDaemon } from ${JSON.stringify(new URL('./daemon-tuning.ts', import.meta.url).href)};
+tuneForDaemon();
+const h = new Headers({ 'Content-Type': 'application/grpc' });
+h.append('x-a', '1'); h.append('x-a', '2');
+const copy = new Headers(h);
+console.log(JSON.stringify({ undici: process.moduleLoadList.some((m) => m.includes('undici')), ct: copy.get('content-type'), a: copy.get('x-a'), inst: copy instanceof Headers }));
+`;
+
+test('tuneForDaemon: the global Headers works without loading undici', () => {
+  const r = spawnSync(process.execPath, [...process.execArgv, '--input-type=module', '-e', PROBE], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout.trim()), { undici: false, ct: 'application/grpc', a: '1, 2', inst: true });
+});

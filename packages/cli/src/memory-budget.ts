@@ -1,0 +1,97 @@
+// The memory budget of a long-running ztwim process (`agent run`, `server run`: `-memoryBudget`).
+//
+// Why a watcher and not `--max-old-space-size`: V8 sizes its heap limits when the isolate is
+// created, so they can only come from node's command line; Node 20 cannot exec itself in place,
+// and a launcher that spawned a child node would keep a second ~40 MiB process alive beside the
+// daemon. What can change at run time is how eagerly V8 grows and gives back its heap:
+// `--optimize-for-size` (set by the daemon tuning) grows the old generation in smaller steps, and
+// a full GC returns the pages a burst of load left behind at once, where V8's own memory reducer
+// waits for the process to look idle. The watcher below compares the resident set with the budget
+// and runs that GC when it is exceeded; if the process still needs more (say, an agent holding
+// 100,000 SVIDs), it says so once and checks less and less often, so it never spends its time in
+// GC. It never refuses work or exits.
+import { runInNewContext } from 'node:vm';
+import { setFlagsFromString } from 'node:v8';
+import type { Clock } from '@ztwim/core';
+import { UsageError, type Flags, type FlagSpec } from './flags.ts';
+
+/** Default budget in MiB: SPIRE v1.13.0's agent and server stay below it on bench/agent-memory.ts. */
+export const DEFAULT_MEMORY_BUDGET_MIB = 96;
+/** Smallest budget accepted: below it a Node process cannot even start its runtime (~40 MiB). */
+export const MIN_MEMORY_BUDGET_MIB = 48;
+const CHECK_MS = 2_000;
+const MAX_CHECK_MS = 5 * 60_000;
+
+export interface OverBudget {
+  readonly rssMiB: number;
+  readonly budgetMiB: number;
+  readonly nextCheckMs: number;
+}
+
+export interface MemoryBudgetDeps {
+  readonly clock: Pick<Clock, 'setTimer'>;
+  /** Resident set size in bytes (process.memoryUsage.rss in production). */
+  readonly rssBytes: () => number;
+  /** A full, compacting GC. */
+  readonly fullGc: () => void;
+  /** Called when a GC did not bring the process under budget (then the checks back off). */
+  readonly onOverBudget: (o: OverBudget) => void;
+}
+
+/** `-memoryBudget MiB` of `agent run` / `server run`. */
+export const MEMORY_BUDGET_FLAG: FlagSpec = {
+  kind: 'int',
+  usage: `Resident memory to keep the process under, in MiB: a full GC when above it (0: no budget)`,
+  default: DEFAULT_MEMORY_BUDGET_MIB,
+  arg: 'MiB',
+};
+
+/** The `-memoryBudget` value: 0 (no budget) or a whole number of MiB ≥ MIN_MEMORY_BUDGET_MIB. */
+export function memoryBudgetOf(flags: Flags): number {
+  const value = flags.int('memoryBudget');
+  if (!Number.isInteger(value) || value < 0 || (value > 0 && value < MIN_MEMORY_BUDGET_MIB)) {
+    throw new UsageError(`-memoryBudget ${value}: expected 0 (no budget) or a whole number of MiB ≥ ${MIN_MEMORY_BUDGET_MIB}`);
+  }
+  return value;
+}
+
+/**
+ * Watches the resident set against `budgetMiB`: every 2 s while under budget; when over, one full
+ * GC; if still over after it, onOverBudget and the next check twice as late (up to 5 min), back to
+ * 2 s once under. Returns a function that stops it.
+ */
+export function watchMemoryBudget(budgetMiB: number, deps: MemoryBudgetDeps): () => void {
+  const budgetBytes = budgetMiB * 1024 * 1024;
+  let period = CHECK_MS;
+  let cancel = (): void => undefined;
+  let stopped = false;
+  const check = (): void => {
+    if (stopped) return;
+    if (deps.rssBytes() > budgetBytes) {
+      deps.fullGc();
+      const rss = deps.rssBytes();
+      if (rss > budgetBytes) {
+        period = Math.min(period * 2, MAX_CHECK_MS);
+        deps.onOverBudget({ rssMiB: Math.round(rss / 1048576), budgetMiB, nextCheckMs: period });
+      } else {
+        period = CHECK_MS;
+      }
+    } else {
+      period = CHECK_MS;
+    }
+    cancel = deps.clock.setTimer(period, check);
+  };
+  cancel = deps.clock.setTimer(period, check);
+  return () => {
+    stopped = true;
+    cancel();
+  };
+}
+
+/** V8's full GC, reached without leaving `gc` on the global object (no --expose-gc at start). */
+export function v8FullGc(): () => void {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  setFlagsFromString('--no-expose-gc');
+  return gc;
+}
