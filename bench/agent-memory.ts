@@ -75,6 +75,12 @@ function statusKiB(pid: number, field = 'VmRSS'): number {
 }
 
 /** The ztwim command as a user starts it (its shebang's node flags). */
+/**
+ * The node flag the shipped daemons run with (deploy/systemd's NODE_OPTIONS, the image's entry):
+ * the `ztwim` shebang itself carries none, so that Node's built-in code cache is used by commands.
+ */
+const DAEMON_NODE_FLAGS = ['--max-semi-space-size=4'];
+
 function ztwimArgv(sub: 'agent' | 'server', conf: string): string[] {
   return [sub, 'run', '-config', conf, ...(BUDGET !== undefined ? ['-memoryBudget', BUDGET] : [])];
 }
@@ -91,7 +97,7 @@ async function startServer(impl: Impl, sdir: string): Promise<{ server: Proc; ad
   const { sconf, adminSocket, port } = await writeBenchServerConf(sdir, TD);
   const server = impl === 'spire'
     ? startProc('spire-server', spireServerBin(), ['run', '-config', sconf], sdir)
-    : startProc('ztwim server', ZTWIM_BIN, ztwimArgv('server', sconf), sdir);
+    : startProc('ztwim server', process.execPath, [...DAEMON_NODE_FLAGS, ZTWIM_BIN, ...ztwimArgv('server', sconf)], sdir);
   // Both answer spire-server's healthcheck (grpc.health.v1 on the admin socket).
   await waitUntil(`${impl} server healthy`, server, async () => (await runBinary(spireServerBin(), ['healthcheck', '-socketPath', adminSocket])).status === 0);
   return { server, adminSocket, port };
@@ -119,7 +125,7 @@ async function runRow(impl: Impl, entries: number, streams: number, root: string
     }));
     agent = impl === 'spire'
       ? startProc('spire-agent', spireAgentBin(), ['run', '-config', aconf], adir)
-      : startProc('ztwim agent', ZTWIM_BIN, ztwimArgv('agent', aconf), adir);
+      : startProc('ztwim agent', process.execPath, [...DAEMON_NODE_FLAGS, ZTWIM_BIN, ...ztwimArgv('agent', aconf)], adir);
     await loadgen('wait', ['-socket', workloadSocket, '-spiffe-id', seed.watchedSpiffeId, '-timeout', '90s'], 100_000);
     await settle(agent);
     await settle(server);

@@ -21,7 +21,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -147,9 +147,12 @@ const rows: Row[] = [
   { name: `\`spire-server entry create\` → running \`spire-server run\` ${SPIRE_VERSION}`, cmd: spireServer, args: create(spire.socketPath), status: 0, times: [] },
 ];
 
+/** The 1-minute load average at the start of each round: the machine is shared, so say how busy it was. */
+const loads: number[] = [];
 try {
   log(`${RUNS} rounds of ${rows.length} commands`);
   for (let i = 0; i < RUNS; i++) {
+    loads.push(loadavg()[0] ?? 0);
     for (const row of rows) {
       const t0 = performance.now();
       const r = spawnSync(row.cmd, row.args(i), { encoding: 'utf8' });
@@ -182,11 +185,11 @@ const cpu = cpus()[0]?.model.replace(/\s+/g, ' ').trim() ?? 'unknown CPU';
 const md = `# CLI bench: a \`ztwim\` command from exec to exit
 
 Run: \`node --conditions=ztwim-source --import tsx bench/cli.ts${RUNS === 30 ? '' : ` --runs ${RUNS}`}\`
-(${new Date().toISOString()}, Node ${process.version}, ${cpus().length} × ${cpu}; ${RUNS} runs per row, rows round robin)
+(${new Date().toISOString()}, Node ${process.version}, ${cpus().length} × ${cpu}; ${RUNS} runs per row, rows round robin;
+1-minute load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} during the rounds)
 
 Each row is a whole process, spawned and waited for (wall time, spawn to exit). \`ztwim\` is
-\`packages/cli/bin/ztwim.js\` run as a user runs it (its shebang line \`env -S node ${ztwimNodeFlags().join(' ')}\`
-included), loading the bundle \`npm run build\` writes (packages/cli/dist/bundle). The missing-socket
+\`packages/cli/bin/ztwim.js\` run as a user runs it (its shebang line, node flags: ${ztwimNodeFlags().length === 0 ? 'none' : `\`${ztwimNodeFlags().join(' ')}\``}), loading the bundle \`npm run build\` writes (packages/cli/dist/bundle). The missing-socket
 rows time start-up, one failed dial and the error message; the \`entry create\` rows register one new
 entry per call (parent \`spiffe://${TD}/host\`, a new SPIFFE ID and \`unix:uid\` selector each time)
 with a running server of the same kind (SQLite datastore, disk KeyManager, log level WARN, fresh

@@ -35,7 +35,7 @@
  */
 import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -577,7 +577,10 @@ async function emptyStart(t: Target, pgUrl: string | undefined): Promise<{ ms: n
 async function startOnly(): Promise<void> {
   const runs = new Map<Target['key'], Array<{ ms: number; cpuMs: number }>>(targets.map((t) => [t.key, []]));
   log(`${STARTS} empty-datastore starts of ${targets.map((t) => t.label).join(', ')}, taking turns`);
+  // The 1-minute load average before each round: the machine is shared, so say how busy it was.
+  const loads: number[] = [];
   for (let i = 0; i < STARTS; i++) {
+    loads.push(loadavg()[0] ?? 0);
     for (const t of targets) runs.get(t.key)?.push(await emptyStart(t, pgUrl));
   }
   const q = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(p * xs.length) - 1)] ?? Number.NaN;
@@ -594,7 +597,8 @@ async function startOnly(): Promise<void> {
   const md = `# Server start bench: ztwim vs SPIRE, empty datastore
 
 Run: \`node --conditions=ztwim-source --import tsx bench/server.ts --start-only${STARTS === 15 ? '' : ` --starts ${STARTS}`}\`
-(${new Date().toISOString()}, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}; total ${((performance.now() - started) / 1000).toFixed(0)} s)
+(${new Date().toISOString()}, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}; total ${((performance.now() - started) / 1000).toFixed(0)} s;
+1-minute load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} during the starts)
 
 The empty-datastore start row of bench/server.ts on its own: each start is a new OS process from
 the same SPIRE-style \`server.conf\` as the full bench (sqlite3 DataStore in a fresh temp dir, disk

@@ -46,7 +46,15 @@ export const EXTERNAL_PACKAGES = [
 ];
 
 const RE_EXPORT = /export\s+(type\s+)?\{([^}]*)\}\s*from\s*['"]([^'"]+)['"]/g;
-const NAMED_IMPORT = /import\s*\{([^}]*)\}\s*from\s*['"](@ztwim\/[a-z0-9-]+|\.\.?\/[^'"]*index\.ts)['"]\s*;?/g;
+const NAMED_IMPORT = /import\s*\{([^}]*)\}\s*from\s*['"](@ztwim\/[a-z0-9-]+|@connectrpc\/connect(?:-node)?(?:\/[a-z-]+)?|@bufbuild\/protobuf(?:\/[a-z0-9-]+)?|\.\.?\/[^'"]*index\.[tj]s)['"]\s*;?/g;
+
+/**
+ * npm packages whose barrels are rewritten too (ESM builds made of `export { … } from` index
+ * files, `"sideEffects": false`): without it one `import { ConnectError } from
+ * '@connectrpc/connect'` puts connect's server-side router and handlers, and connect-node's
+ * node:http/node:https client, in the chunk every RPC command loads.
+ */
+const BARREL_PACKAGES = ['@connectrpc/connect', '@connectrpc/connect-node', '@bufbuild/protobuf'];
 
 const stripComments = (s) => s.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
 
@@ -63,11 +71,22 @@ function specifiers(list) {
     });
 }
 
-/** Source file of a workspace package's main entry (its `ztwim-source` export). */
+/**
+ * Source file of a workspace package's main entry (its `ztwim-source` export), or the ESM file of
+ * a BARREL_PACKAGES entry point (`@connectrpc/connect/protocol-grpc` → its `import` export).
+ */
 function packageEntry(spec) {
-  const dir = join(packagesDir, spec.slice('@ztwim/'.length));
+  if (spec.startsWith('@ztwim/')) {
+    const dir = join(packagesDir, spec.slice('@ztwim/'.length));
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    const src = pkg.exports?.['.']?.['ztwim-source'];
+    return typeof src === 'string' ? resolve(dir, src) : undefined;
+  }
+  const name = BARREL_PACKAGES.find((p) => spec === p || spec.startsWith(`${p}/`));
+  if (name === undefined) return undefined;
+  const dir = join(root, 'node_modules', name);
   const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
-  const src = pkg.exports?.['.']?.['ztwim-source'];
+  const src = pkg.exports?.[`.${spec.slice(name.length)}`]?.import;
   return typeof src === 'string' ? resolve(dir, src) : undefined;
 }
 
@@ -78,7 +97,8 @@ function barrelMap(file) {
   if (barrels.has(file)) return barrels.get(file);
   let map;
   const text = readFileSync(file, 'utf8');
-  const rest = stripComments(text).replace(RE_EXPORT, '').replace(/export\s*\{\s*\}\s*;?/g, '').replace(/[;\s]/g, '');
+  // `export * from` lines are allowed; names they export are not mapped (imports of those stay).
+  const rest = stripComments(text).replace(RE_EXPORT, '').replace(/export\s*\*\s*from\s*['"][^'"]+['"]/g, '').replace(/export\s*\{\s*\}\s*;?/g, '').replace(/[;\s]/g, '');
   if (rest === '') {
     map = new Map();
     for (const m of text.matchAll(RE_EXPORT)) {
@@ -95,17 +115,17 @@ function barrelMap(file) {
 function definition(file, name) {
   const hit = barrelMap(file)?.get(name);
   if (hit === undefined) return undefined;
-  return (hit.file.endsWith('/index.ts') ? definition(hit.file, hit.name) : undefined) ?? hit;
+  return (/\/index\.[tj]s$/.test(hit.file) ? definition(hit.file, hit.name) : undefined) ?? hit;
 }
 
 const barrelImports = {
   name: 'barrel-imports',
   setup(build) {
-    build.onLoad({ filter: /\/packages\/[a-z0-9-]+\/src\/.*\.ts$/ }, (args) => {
+    build.onLoad({ filter: /\/packages\/[a-z0-9-]+\/src\/.*\.ts$|\/node_modules\/(@connectrpc\/connect(-node)?|@bufbuild\/protobuf)\/dist\/esm\/.*\.js$/ }, (args) => {
       const text = readFileSync(args.path, 'utf8');
       const contents = text.replace(NAMED_IMPORT, (stmt, list, from) => {
         if (EXTERNAL_PACKAGES.includes(from)) return stmt;
-        const barrel = from.startsWith('@ztwim/') ? packageEntry(from) : resolve(dirname(args.path), from);
+        const barrel = from.startsWith('.') ? resolve(dirname(args.path), from) : packageEntry(from);
         if (barrel === undefined || barrelMap(barrel) === undefined) return stmt;
         const byFile = new Map();
         const kept = [];
@@ -123,7 +143,7 @@ const barrelImports = {
         // Same line count, so esbuild's positions (and source maps) stay right.
         return out.join(' ') + '\n'.repeat(stmt.split('\n').length - 1);
       });
-      return { contents, loader: 'ts', resolveDir: dirname(args.path) };
+      return { contents, loader: args.path.endsWith('.js') ? 'js' : 'ts', resolveDir: dirname(args.path) };
     });
   },
 };

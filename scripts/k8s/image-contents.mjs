@@ -143,13 +143,14 @@ function packageFiles(real) {
 }
 
 /**
- * The entry on PATH: the flags of bin/ztwim.js's `#!/usr/bin/env -S node <flags>` line, with
- * node's own path, because the image has no /usr/bin/env.
+ * The entry on PATH: the flags of bin/ztwim.js's `#!/usr/bin/env node` / `#!/usr/bin/env -S node
+ * <flags>` line, with node's own path, because the image has no /usr/bin/env. (The DaemonSets add
+ * the daemons' V8 flag through NODE_OPTIONS.)
  */
 function entryScript() {
   const first = readFileSync(join(ROOT, 'packages', 'cli', 'bin', 'ztwim.js'), 'utf8').split('\n')[0] ?? '';
-  const m = /^#!\/usr\/bin\/env -S node(?: (.*))?$/.exec(first);
-  if (m === null) throw new Error(`image-contents: packages/cli/bin/ztwim.js starts with ${JSON.stringify(first)}, not "#!/usr/bin/env -S node ..."`);
+  const m = /^#!\/usr\/bin\/env(?: -S)? node(?: (.*))?$/.exec(first);
+  if (m === null) throw new Error(`image-contents: packages/cli/bin/ztwim.js starts with ${JSON.stringify(first)}, not "#!/usr/bin/env node" or "#!/usr/bin/env -S node ..."`);
   return `#!${NODE_PATH}${m[1] ? ` ${m[1]}` : ''}\n` +
     '// ztwim in the container image (scripts/k8s/image-contents.mjs): bin/ztwim.js with the node flags of its first line.\n' +
     `import(${JSON.stringify(`${APP_DIR}/packages/cli/bin/ztwim.js`)});\n`;

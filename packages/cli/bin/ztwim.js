@@ -1,15 +1,17 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env node
 // The `ztwim` command. Runs the bundled CLI (packages/cli/dist/bundle, written by
 // scripts/build-cli.mjs in `npm ci`/`npm run build`): a few files, each command group in its own
 // chunks, so a command loads only the code it uses (bench/cli.ts).
 //
-// V8 flag on the first line (env -S splits it; GNU coreutils ≥ 8.30, BSD/macOS env): the young
-// generation is capped at 4 MiB per semi-space instead of V8's 16. Node's HTTP/2 streams keep
-// about a quarter of what a call allocates alive across a scavenge (their native handles are
-// roots until a full GC), so a scavenge's pause grows with the semi-space: with 4 MiB the pauses
-// are shorter (the agent's p99 under load drops) and a long-running agent or server keeps ~24 MiB
-// less committed (bench/README.md). Measured throughput did not change. Benchmarks and the
-// examples start ztwim with the flags of this line (test/interop/lib/peers.ts ztwimNodeFlags).
+// No V8 flags on the first line. Node compiles its own modules (node:http2, node:tls,
+// node:crypto, undici, ...) from a code cache built into the binary, and V8 accepts that cache
+// only when the process runs with the V8 flags it was made with: with `--max-semi-space-size=4`
+// here (as until 2026-12-06) every built-in module a command loads was compiled from source, about
+// 70 ms more CPU for each `ztwim server entry show` and 60-80 ms more for `ztwim server run` to
+// become healthy (bench/README.md, "CLI and server start-up"). V8 reads the semi-space size only at
+// start, so the daemons now run with V8's default young generation (16 MiB semi-spaces): a
+// long-running agent or server commits about 24 MiB more, and its scavenge pauses are longer. To
+// trade start-up time back for that, run `node --max-semi-space-size=4 <this file> agent run ...`.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 

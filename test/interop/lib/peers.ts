@@ -31,13 +31,13 @@ export const INTEROP_DIR = join(REPO_ROOT, 'test', 'interop');
 export const ZTWIM_BIN = join(REPO_ROOT, 'packages', 'cli', 'bin', 'ztwim.js');
 
 /**
- * The node flags on the first line of the `ztwim` command (`#!/usr/bin/env -S node FLAGS`), for
+ * The node flags on the first line of the `ztwim` command (`#!/usr/bin/env node` or `#!/usr/bin/env -S node FLAGS`), for
  * callers that start node themselves (benchmarks, `node … main.ts` from source) and must run ztwim
  * as `npx ztwim` would.
  */
 export function ztwimNodeFlags(): string[] {
   const first = readFileSync(ZTWIM_BIN, 'utf8').split('\n', 1)[0] ?? '';
-  const m = /^#!\/usr\/bin\/env -S node((?: --?[\w-]+(?:=\S+)?)*)$/.exec(first);
+  const m = /^#!\/usr\/bin\/env(?: -S)? node((?: --?[\w-]+(?:=\S+)?)*)$/.exec(first);
   if (m === null) throw new Error(`unexpected first line in ${ZTWIM_BIN}: ${first}`);
   return (m[1] ?? '').split(' ').filter((f) => f !== '');
 }

@@ -9,6 +9,7 @@ import type { Command } from '../command.ts';
 import { println } from '../env.ts';
 import { goTimeUtc } from '../printer/go-format.ts';
 import { readUpState } from '../up/state-file.ts';
+import { BundleService, EntryService } from '@ztwim/proto';
 import { rpcErrorText, withServer } from './server/client.ts';
 
 const TIMEOUT_MS = 5000;
@@ -48,13 +49,13 @@ export const statusCommand: Command = {
     await withServer(state.serverSocketPath, async (conn) => {
       const opts = { timeoutMs: TIMEOUT_MS };
       try {
-        const alias = await conn.clients.entry.listEntries({ filter: { bySpiffeId: idToProto(state.nodeAlias) }, pageSize: 10 }, opts);
+        const alias = await conn.client(EntryService).listEntries({ filter: { bySpiffeId: idToProto(state.nodeAlias) }, pageSize: 10 }, opts);
         const agents = alias.entries.map((e) => (e.parentId === undefined ? '' : `spiffe://${e.parentId.trustDomain}${e.parentId.path}`)).filter((a) => a !== '');
         out('agent ID', agents.length === 0 ? `none with the node alias ${state.nodeAlias}` : `${agents.join(', ')} (node alias ${state.nodeAlias})`);
-        const bundle = await conn.clients.bundle.getBundle({}, opts);
+        const bundle = await conn.client(BundleService).getBundle({}, opts);
         const expiries = bundle.x509Authorities.map((a) => Date.parse(new X509Certificate(a.asn1).validTo));
         if (expiries.length > 0) out('X.509 CA expires', goTimeUtc(Math.floor(Math.max(...expiries) / 1000)));
-        out('entries', String((await conn.clients.entry.countEntries({}, opts)).count));
+        out('entries', String((await conn.client(EntryService).countEntries({}, opts)).count));
       } catch (e) {
         healthy = false;
         out('server', `not answering: ${rpcErrorText(e, state.serverSocketPath)}`);

@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import type * as http2 from 'node:http2';
 import type { Interceptor, StreamResponse, Transport } from '@connectrpc/connect';
 import type { DescMessage } from '@bufbuild/protobuf';
-import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
+import { Http2SessionManager } from '@connectrpc/connect-node';
 import { directCallsClient } from './direct-calls-client.ts';
 import { withDialCode } from './dial-error.ts';
 
@@ -53,13 +53,20 @@ export interface TcpGrpcTransportOptions extends GrpcClientOptions {
 function finish(baseUrl: string, opts: GrpcClientOptions, nodeOptions: http2.SecureClientSessionOptions): GrpcClientTransport {
   const sessionOptions = opts.pingIntervalMs === undefined ? {} : { pingIntervalMs: opts.pingIntervalMs };
   const sessionManager = new Http2SessionManager(baseUrl, sessionOptions, nodeOptions);
-  const transport = createGrpcTransport({
-    baseUrl,
-    sessionManager,
-    ...(opts.interceptors === undefined ? {} : { interceptors: opts.interceptors }),
-    ...(opts.defaultTimeoutMs === undefined ? {} : { defaultTimeoutMs: opts.defaultTimeoutMs }),
-    ...(opts.readMaxBytes === undefined ? {} : { readMaxBytes: opts.readMaxBytes }),
-  });
+  // connect-node's transport (and with it node:http, node:https and its universal client) is
+  // imported on the first streaming call: a command that makes only unary calls (most of the
+  // CLI) never loads it (bench/cli.ts).
+  let streaming: Promise<Transport> | undefined;
+  const streamingTransport = (): Promise<Transport> =>
+    (streaming ??= import('@connectrpc/connect-node').then(({ createGrpcTransport }) =>
+      createGrpcTransport({
+        baseUrl,
+        sessionManager,
+        ...(opts.interceptors === undefined ? {} : { interceptors: opts.interceptors }),
+        ...(opts.defaultTimeoutMs === undefined ? {} : { defaultTimeoutMs: opts.defaultTimeoutMs }),
+        ...(opts.readMaxBytes === undefined ? {} : { readMaxBytes: opts.readMaxBytes }),
+      }),
+    ));
   // Unary calls go straight to the session's HTTP/2 streams (direct-calls-client.ts); streaming
   // calls through connect-node, on the same connection.
   const unary = directCallsClient({
@@ -72,7 +79,10 @@ function finish(baseUrl: string, opts: GrpcClientOptions, nodeOptions: http2.Sec
   return {
     unary,
     // A dial failure is Unavailable on streams too (./dial-error.ts).
-    stream: (...args) => transport.stream(...args).then((r) => unavailableOnDialFailure(r), (e: unknown) => Promise.reject(withDialCode(e))),
+    stream: (...args) =>
+      streamingTransport()
+        .then((transport) => transport.stream(...args))
+        .then((r) => unavailableOnDialFailure(r), (e: unknown) => Promise.reject(withDialCode(e))),
     close: () => sessionManager.abort(),
   };
 }

@@ -1,7 +1,7 @@
 // `ztwim server agent list|show|evict|ban|count`, compatible with spire-server's.
 import { create } from '@bufbuild/protobuf';
 import { EmptySchema } from '@bufbuild/protobuf/wkt';
-import { AgentSchema, CountAgentsResponseSchema, ListAgentsResponseSchema, type Agent, type SelectorMatch_MatchBehavior } from '@ztwim/proto';
+import { AgentService, AgentSchema, CountAgentsResponseSchema, ListAgentsResponseSchema, type Agent, type SelectorMatch_MatchBehavior } from '@ztwim/proto';
 import { CommandError, type Command } from '../../command.ts';
 import type { Flags, FlagSpecs } from '../../flags.ts';
 import { formatAgentCount, formatAgentList, formatAgentShow } from '../../printer/agent.ts';
@@ -88,7 +88,7 @@ const listCommand: Command = {
       const agents: Agent[] = [];
       let pageToken = '';
       for (;;) {
-        const resp = await conn.rpc(() => conn.clients.agent.listAgents({ pageSize: 1000, pageToken, filter }));
+        const resp = await conn.rpc(() => conn.client(AgentService).listAgents({ pageSize: 1000, pageToken, filter }));
         agents.push(...resp.agents);
         pageToken = resp.nextPageToken;
         if (pageToken === '') break;
@@ -109,7 +109,7 @@ const countCommand: Command = {
     const format = outputFormat(flags);
     const filter = buildFilter(flags);
     await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.clients.agent.countAgents({ filter }));
+      const resp = await conn.rpc(() => conn.client(AgentService).countAgents({ filter }));
       await printProto(env, format, CountAgentsResponseSchema, resp, () => {
         env.stdout.write(formatAgentCount(resp.count));
       });
@@ -139,7 +139,7 @@ const showCommand: Command = {
     const format = outputFormat(flags);
     const id = requiredAgentId(flags);
     await withServer(flags.string('socketPath'), async (conn) => {
-      const agent = await conn.rpc(() => conn.clients.agent.getAgent({ id }));
+      const agent = await conn.rpc(() => conn.client(AgentService).getAgent({ id }));
       await printProto(env, format, AgentSchema, agent, () => {
         env.stdout.write(formatAgentShow(agent, env.vars['TZ']));
       });
@@ -155,7 +155,7 @@ const evictCommand: Command = {
     const format = outputFormat(flags);
     const id = requiredAgentId(flags);
     await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.clients.agent.deleteAgent({ id }));
+      const resp = await conn.rpc(() => conn.client(AgentService).deleteAgent({ id }));
       await printProto(env, format, EmptySchema, resp, () => {
         env.stdout.write('Agent evicted successfully\n');
       });
@@ -171,7 +171,7 @@ const banCommand: Command = {
     const format = outputFormat(flags);
     const id = requiredAgentId(flags);
     await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.clients.agent.banAgent({ id }));
+      const resp = await conn.rpc(() => conn.client(AgentService).banAgent({ id }));
       await printProto(env, format, EmptySchema, resp, () => {
         env.stdout.write('Agent banned successfully\n');
       });
@@ -202,7 +202,7 @@ const purgeCommand: Command = {
     const expiredForMs = flags.duration('expiredFor') * 1000;
     await withServer(flags.string('socketPath'), async (conn) => {
       const resp = await conn.rpc(
-        () => conn.clients.agent.listAgents({ filter: { byCanReattest: true }, outputMask: { x509svidExpiresAt: true } }),
+        () => conn.client(AgentService).listAgents({ filter: { byCanReattest: true }, outputMask: { x509svidExpiresAt: true } }),
         'failed to list agents: ',
       );
       const expired: ExpiredAgent[] = [];
@@ -212,7 +212,7 @@ const purgeCommand: Command = {
           const r: ExpiredAgent = { agent_id: id, deleted: false };
           if (!dryRun) {
             try {
-              await conn.clients.agent.deleteAgent({ id: { trustDomain: a.id?.trustDomain ?? '', path: a.id?.path ?? '' } });
+              await conn.client(AgentService).deleteAgent({ id: { trustDomain: a.id?.trustDomain ?? '', path: a.id?.path ?? '' } });
               r.deleted = true;
             } catch (e) {
               r.error = rpcErrorText(e, conn.socketPath);

@@ -6,6 +6,7 @@ import {
   BatchDeleteFederatedBundleResponseSchema,
   BatchSetFederatedBundleResponseSchema,
   BundleSchema,
+  BundleService,
   CountBundlesResponseSchema,
   ListFederatedBundlesResponseSchema,
   type Bundle,
@@ -51,7 +52,7 @@ const showCommand: Command = {
   async run(flags, env) {
     const format = outputFormat(flags);
     await withServer(flags.string('socketPath'), async (conn) => {
-      const b = await conn.rpc(() => conn.clients.bundle.getBundle({}));
+      const b = await conn.rpc(() => conn.client(BundleService).getBundle({}));
       await printProto(env, format, BundleSchema, b, () => write(env, b, flags.string('format'), false));
     });
   },
@@ -74,11 +75,11 @@ const listCommand: Command = {
     const id = flags.string('id');
     await withServer(flags.string('socketPath'), async (conn) => {
       if (id !== '') {
-        const b = await conn.rpc(() => conn.clients.bundle.getFederatedBundle({ trustDomain: id }));
+        const b = await conn.rpc(() => conn.client(BundleService).getFederatedBundle({ trustDomain: id }));
         await printProto(env, format, BundleSchema, b, () => write(env, b, flags.string('format'), false));
         return;
       }
-      const resp = await conn.rpc(() => conn.clients.bundle.listFederatedBundles({}));
+      const resp = await conn.rpc(() => conn.client(BundleService).listFederatedBundles({}));
       await printProto(env, format, ListFederatedBundlesResponseSchema, resp, () => {
         resp.bundles.forEach((b, i) => {
           if (i !== 0) env.stdout.write('\n');
@@ -201,7 +202,7 @@ const setCommand: Command = {
     }
     const bundle = parseBundleData(data, bf, id);
     await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.clients.bundle.batchSetFederatedBundle({ bundle: [bundle] }), 'failed to set federated bundle: ');
+      const resp = await conn.rpc(() => conn.client(BundleService).batchSetFederatedBundle({ bundle: [bundle] }), 'failed to set federated bundle: ');
       await printProto(env, format, BatchSetFederatedBundleResponseSchema, resp, () => {
         const r = resp.results[0];
         if ((r?.status?.code ?? 0) === 0) env.stdout.write('bundle set.\n');
@@ -233,7 +234,7 @@ const deleteCommand: Command = {
     if (mode === undefined) throw new CommandError(`unsupported mode ${goQuote(flags.string('mode'))}`);
     await withServer(flags.string('socketPath'), async (conn) => {
       const resp = await conn.rpc(
-        () => conn.clients.bundle.batchDeleteFederatedBundle({ trustDomains: [id], mode }),
+        () => conn.client(BundleService).batchDeleteFederatedBundle({ trustDomains: [id], mode }),
         'failed to delete federated bundle: ',
       );
       await printProto(env, format, BatchDeleteFederatedBundleResponseSchema, resp, () => {
@@ -252,7 +253,7 @@ const countCommand: Command = {
   async run(flags, env) {
     const format = outputFormat(flags);
     await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.clients.bundle.countBundles({}));
+      const resp = await conn.rpc(() => conn.client(BundleService).countBundles({}));
       await printProto(env, format, CountBundlesResponseSchema, resp, () => {
         env.stdout.write(formatBundleCount(resp.count));
       });

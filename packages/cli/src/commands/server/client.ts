@@ -1,19 +1,12 @@
 // Connection to the SPIRE Server API over the admin Unix socket, and gRPC error text as
 // spire-server prints it.
 import { createClient, ConnectError, Code, type Client } from '@connectrpc/connect';
-import { AgentService, BundleService, EntryService, HealthService, SvidService, createUnixGrpcTransport } from '@ztwim/proto';
+import type { DescService } from '@bufbuild/protobuf';
+import { createUnixGrpcTransport } from '@ztwim/proto';
 import { CommandError } from '../../command.ts';
 import { grpcErrorText } from '../../printer/go-format.ts';
 
 export const DEFAULT_SERVER_SOCKET_PATH = '/tmp/spire-server/private/api.sock';
-
-export interface ServerClients {
-  readonly agent: Client<typeof AgentService>;
-  readonly entry: Client<typeof EntryService>;
-  readonly bundle: Client<typeof BundleService>;
-  readonly svid: Client<typeof SvidService>;
-  readonly health: Client<typeof HealthService>;
-}
 
 const SYSCALL_TEXT: Record<string, string> = {
   ENOENT: 'no such file or directory',
@@ -53,9 +46,14 @@ export function rpcErrorText(e: unknown, socketPath: string, dialTarget = `//${s
   return e instanceof Error ? e.message : String(e);
 }
 
-/** A per-command connection; `rpc()` turns RPC failures into `Error: [prefix]rpc error: …`. */
+/**
+ * A per-command connection; `rpc()` turns RPC failures into `Error: [prefix]rpc error: …`.
+ * `client(Service)` takes the service descriptor from the command's own import: a command loads
+ * (and protobuf-es decodes at import) only the descriptors of the services it calls, not the whole
+ * Server API (bench/cli.ts).
+ */
 export interface ServerConnection {
-  readonly clients: ServerClients;
+  client<S extends DescService>(service: S): Client<S>;
   readonly socketPath: string;
   rpc<T>(call: () => Promise<T>, prefix?: string): Promise<T>;
 }
@@ -64,15 +62,13 @@ export interface ServerConnection {
 export async function withServer<T>(socketPath: string, fn: (conn: ServerConnection) => Promise<T>): Promise<T> {
   const path = socketPath === '' ? DEFAULT_SERVER_SOCKET_PATH : socketPath;
   const transport = createUnixGrpcTransport(path);
-  const clients: ServerClients = {
-    agent: createClient(AgentService, transport),
-    entry: createClient(EntryService, transport),
-    bundle: createClient(BundleService, transport),
-    svid: createClient(SvidService, transport),
-    health: createClient(HealthService, transport),
-  };
+  const clients = new Map<DescService, unknown>();
   const conn: ServerConnection = {
-    clients,
+    client<S extends DescService>(service: S): Client<S> {
+      let c = clients.get(service) as Client<S> | undefined;
+      if (c === undefined) clients.set(service, (c = createClient(service, transport)));
+      return c;
+    },
     socketPath: path,
     async rpc(call, prefix = '') {
       try {

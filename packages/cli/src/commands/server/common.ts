@@ -5,7 +5,6 @@ import type { FlagSpecs } from '../../flags.ts';
 import type { Flags } from '../../flags.ts';
 import { CommandError } from '../../command.ts';
 import type { Env } from '../../env.ts';
-import { formatProtoJson, protoItem } from '../../printer/proto-json.ts';
 import { goQuote } from '../../printer/go-format.ts';
 import { DEFAULT_SERVER_SOCKET_PATH } from './client.ts';
 
@@ -41,6 +40,8 @@ export async function printProto<Desc extends DescMessage>(
   pretty: () => void | Promise<void>,
 ): Promise<void> {
   if (format === 'json') {
+    // Imported here: protobuf-es's JSON support is loaded only for `-output json`.
+    const { formatProtoJson, protoItem } = await import('../../printer/proto-json.ts');
     env.stdout.write(formatProtoJson([protoItem(schema, message)]));
     return;
   }

@@ -6,6 +6,7 @@ import {
   BatchUpdateEntryResponseSchema,
   CountEntriesResponseSchema,
   EntrySchema,
+  EntryService,
   FederatesWithMatch_MatchBehavior,
   ListEntriesResponseSchema,
   SelectorMatch_MatchBehavior,
@@ -115,7 +116,7 @@ const createCommand: Command = {
       ];
     }
     await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.clients.entry.batchCreateEntry({ entries }));
+      const resp = await conn.rpc(() => conn.client(EntryService).batchCreateEntry({ entries }));
       swapFailed(resp.results, entries);
       await printProto(env, format, BatchCreateEntryResponseSchema, resp, () => printBatch(env, resp.results, 'create'));
     });
@@ -173,7 +174,7 @@ const updateCommand: Command = {
       ];
     }
     await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.clients.entry.batchUpdateEntry({ entries }));
+      const resp = await conn.rpc(() => conn.client(EntryService).batchUpdateEntry({ entries }));
       swapFailed(resp.results, entries);
       await printProto(env, format, BatchUpdateEntryResponseSchema, resp, () => printBatch(env, resp.results, 'update'));
     });
@@ -272,13 +273,13 @@ const showCommand: Command = {
     await withServer(flags.string('socketPath'), async (conn) => {
       const entries: Entry[] = [];
       if (entryId !== '') {
-        entries.push(await conn.rpc(() => conn.clients.entry.getEntry({ id: entryId }), `error fetching entry ID ${entryId}: `));
+        entries.push(await conn.rpc(() => conn.client(EntryService).getEntry({ id: entryId }), `error fetching entry ID ${entryId}: `));
       } else {
         const filter = buildFilter(flags);
         let pageToken = '';
         for (;;) {
           const resp = await conn.rpc(
-            () => conn.clients.entry.listEntries({ pageSize: PAGE_SIZE, pageToken, filter }),
+            () => conn.client(EntryService).listEntries({ pageSize: PAGE_SIZE, pageToken, filter }),
             'error fetching entries: ',
           );
           entries.push(...resp.entries);
@@ -308,7 +309,7 @@ const countCommand: Command = {
     const format = outputFormat(flags);
     const filter = buildFilter(flags);
     await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.clients.entry.countEntries({ filter }));
+      const resp = await conn.rpc(() => conn.client(EntryService).countEntries({ filter }));
       await printProto(env, format, CountEntriesResponseSchema, resp, () => {
         env.stdout.write(formatEntryCount(resp.count));
       });
@@ -355,7 +356,7 @@ const deleteCommand: Command = {
       ids = [flags.string('entryID')];
     }
     await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.clients.entry.batchDeleteEntry({ ids }));
+      const resp = await conn.rpc(() => conn.client(EntryService).batchDeleteEntry({ ids }));
       await printProto(env, format, BatchDeleteEntryResponseSchema, resp, () => {
         const ok = resp.results.filter((r) => (r.status?.code ?? 0) === 0);
         const failed = resp.results.filter((r) => (r.status?.code ?? 0) !== 0);

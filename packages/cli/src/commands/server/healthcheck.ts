@@ -1,5 +1,5 @@
 // `ztwim server healthcheck`, compatible with spire-server's.
-import { HealthCheckResponse_ServingStatus } from '@ztwim/proto';
+import { HealthCheckResponse_ServingStatus, HealthService } from '@ztwim/proto';
 import { CommandError, type Command } from '../../command.ts';
 import { rpcErrorText, withServer } from './client.ts';
 import { serverFlags } from './common.ts';
@@ -22,7 +22,7 @@ export const healthcheckCommand: Command = {
     await withServer(flags.string('socketPath'), async (conn) => {
       let status: number;
       try {
-        status = (await conn.clients.health.check({ service: '' })).status;
+        status = (await conn.client(HealthService).check({ service: '' })).status;
       } catch (e) {
         if (verbose) env.stderr.write(`Failed to check health: ${rpcErrorText(e, conn.socketPath)}\n`);
         throw new CommandError('server is unhealthy: unable to determine health');

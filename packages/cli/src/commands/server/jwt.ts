@@ -1,7 +1,7 @@
 // `ztwim server jwt mint`, compatible with spire-server's.
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { MintJWTSVIDResponseSchema } from '@ztwim/proto';
+import { MintJWTSVIDResponseSchema, SvidService } from '@ztwim/proto';
 import { CommandError, type Command } from '../../command.ts';
 import { goRfc3339Utc } from '../../printer/go-format.ts';
 import { withServer } from './client.ts';
@@ -44,7 +44,7 @@ const mintCommand: Command = {
       throw new CommandError((e as Error).message);
     }
     await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.clients.svid.mintJWTSVID({ id, ttl, audience }), 'unable to mint SVID: ');
+      const resp = await conn.rpc(() => conn.client(SvidService).mintJWTSVID({ id, ttl, audience }), 'unable to mint SVID: ');
       const token = resp.svid?.token ?? '';
       if (token === '') throw new CommandError('server response missing token');
       try {

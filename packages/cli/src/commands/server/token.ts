@@ -1,5 +1,5 @@
 // `ztwim server token generate`, compatible with spire-server's.
-import { JoinTokenSchema } from '@ztwim/proto';
+import { AgentService, JoinTokenSchema } from '@ztwim/proto';
 import { CommandError, type Command } from '../../command.ts';
 import { withServer } from './client.ts';
 import { checkedInt32, outputFormat, parseIdToProto, printProto, serverFlags } from './common.ts';
@@ -25,7 +25,7 @@ const generateCommand: Command = {
     }
     await withServer(flags.string('socketPath'), async (conn) => {
       const token = await conn.rpc(() =>
-        conn.clients.agent.createJoinToken(agentId === undefined ? { ttl } : { ttl, agentId }),
+        conn.client(AgentService).createJoinToken(agentId === undefined ? { ttl } : { ttl, agentId }),
       );
       await printProto(env, format, JoinTokenSchema, token, () => {
         env.stdout.write(`Token: ${token.value}\n`);

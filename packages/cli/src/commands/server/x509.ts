@@ -10,6 +10,7 @@ import type { Env } from '../../env.ts';
 import { pemEncode } from '../../printer/bundle.ts';
 import { goRfc3339Utc } from '../../printer/go-format.ts';
 import { formatStructJson } from '../../printer/proto-json.ts';
+import { BundleService, SvidService } from '@ztwim/proto';
 import { withServer } from './client.ts';
 import { checkedInt32, outputFormat, parseIdToProto, serverFlags } from './common.ts';
 import { ttlToSeconds } from './jwt.ts';
@@ -90,10 +91,10 @@ const mintCommand: Command = {
       throw new CommandError(`unable to generate CSR: ${(e as Error).message}`);
     }
     await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.clients.svid.mintX509SVID({ csr: minted.csr, ttl }), 'unable to mint SVID: ');
+      const resp = await conn.rpc(() => conn.client(SvidService).mintX509SVID({ csr: minted.csr, ttl }), 'unable to mint SVID: ');
       const chain = resp.svid?.certChain ?? [];
       if (chain.length === 0) throw new CommandError('server response missing SVID chain');
-      const ca = await conn.rpc(() => conn.clients.bundle.getBundle({}), 'unable to get bundle: ');
+      const ca = await conn.rpc(() => conn.client(BundleService).getBundle({}), 'unable to get bundle: ');
       if (ca.x509Authorities.length === 0) throw new CommandError('server response missing X509 Authorities');
       const exp = Number(resp.svid?.expiresAt ?? 0n);
       if (exp * 1000 - Date.now() < flags.duration('ttl') * 1000) {
