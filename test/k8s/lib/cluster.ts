@@ -8,9 +8,10 @@ import { execFile, type ExecFileException } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after } from 'node:test';
+import { lockDataDir, ZtwimError } from '@ztwim/core';
 import { REPO_ROOT } from '../../interop/lib/peers.js';
 import { until } from '../../interop/lib/wait.js';
 
@@ -316,51 +317,20 @@ export async function apiJson<T>(env: ControlPlaneEnv, path: string, opts: { met
  * Holds the node-wide lock on kubelet plugin `name` (e.g. csi.spiffe.io) until the returned
  * release is called: only one plugin of a name can register with the shared kubelet, and the
  * k8s suite runs test files at once (csi-driver.test.ts's host process, e2e.test.ts's DaemonSet).
- * A directory under the cluster's state dir made with mkdir (atomic); it names its holder's PID,
- * and a holder that is gone (a killed test run) is taken over. Node has no flock; this is the
- * smallest lock that works across processes here.
+ * @ztwim/core's PID-file lock in the cluster's state dir; a holder that is gone (a killed test
+ * run) is taken over, and the lock goes when this process exits.
  */
 export async function holdKubeletPlugin(env: ControlPlaneEnv, name: string, ms = 600_000): Promise<() => void> {
-  const locks = join(env.dir, 'locks');
-  mkdirSync(locks, { recursive: true });
-  const dir = join(locks, `kubelet-plugin-${name}`);
-  const owner = join(dir, 'pid');
-  await waitFor(`the lock on kubelet plugin ${name} (held by ${dir})`, () => {
+  const dir = join(env.dir, 'locks');
+  const lock = await waitFor(`the lock on kubelet plugin ${name} in ${dir}`, () => {
     try {
-      mkdirSync(dir);
-      writeFileSync(owner, String(process.pid));
-      return true;
+      return lockDataDir(dir, { what: `kubelet plugin ${name}`, moveWith: 'another cluster', file: `kubelet-plugin-${name}.lock` });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if (e instanceof ZtwimError && e.code === 'ERR_FAILED_PRECONDITION') return undefined;
+      throw e;
     }
-    let pid = Number.NaN;
-    try {
-      pid = Number(readFileSync(owner, 'utf8'));
-    } catch {
-      // the holder is between mkdir and writing its PID (or it died there): look again later
-      return undefined;
-    }
-    if (Number.isInteger(pid) && pid > 0 && !processAlive(pid)) rmSync(dir, { recursive: true, force: true });
-    return undefined;
   }, ms);
-  let released = false;
-  const release = (): void => {
-    if (released) return;
-    released = true;
-    process.off('exit', release);
-    rmSync(dir, { recursive: true, force: true });
-  };
-  process.on('exit', release);
-  return release;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return () => lock.release();
 }
 
 /** The part of the node's CSINode the tests read. */
