@@ -2,19 +2,19 @@
 // with k8s_psat, and a workload pod gets its SPIFFE ID from its namespace and service account.
 //
 // ───── THE SEAMS: one parameter each (test/k8s/lib/e2e-parts.ts) ─────
-//   SERVER  spireServer          → ztwimServer           host process, same deploy/k8s/server.conf
-//   AGENT   spireAgentDaemonSet  → ztwimAgentDaemonSet   same deploy/k8s/agent-daemonset.yaml and
-//                                                        agent-configmap.yaml; image + command only
-//   SOCKET  hostPathSocket       → a csiSocket           a SocketAccess whose setUp deploys the
-//                                                        `ztwim csi` DaemonSet and the CSIDriver, and
-//                                                        whose volume is {csi: {driver: csi.spiffe.io,
-//                                                        readOnly: true}}
-// For the CSI swap: deploy/k8s/csi-driver.yaml (branch k8s-csi) from WORKLOAD_IMAGE (it has
-// mount/umount), its /var/lib/kubelet hostPaths and -kubelet-registration-path moved to
-// env.kubeletRoot (the test node's kubelet root), its agent socket hostPath set to `hostDir`; wait
-// until CSINode lists csi.spiffe.io. Only one csi.spiffe.io can register with the shared kubelet.
-// Everything else (manifests, entry, pod spec, assertions) stays as it is for every combination.
-// ZTWIM_E2E_SERVER=ztwim / ZTWIM_E2E_AGENT=ztwim pick the ztwim parts without editing the file.
+//   SERVER  ztwimServer | spireServer                 host process, same deploy/k8s/server.conf
+//   AGENT   ztwimAgentDaemonSet | spireAgentDaemonSet  same deploy/k8s/agent-daemonset.yaml and
+//                                                      agent-configmap.yaml; image + command only
+//   SOCKET  csiSocket | hostPathSocket                the `ztwim csi` DaemonSet + CSIDriver of
+//                                                      deploy/k8s/csi-driver.yaml and a
+//                                                      {csi: {driver: csi.spiffe.io, readOnly: true}}
+//                                                      volume, or a hostPath of the agent's socket dir
+// CI runs ztwim/ztwim/csi, ztwim server + SPIRE's agent over csi, and the SPIRE-only reference
+// (spire/spire/hostPath) (combinations() below); ZTWIM_E2E_SERVER, ZTWIM_E2E_AGENT,
+// ZTWIM_E2E_SOCKET pick one combination instead. Only one csi.spiffe.io can register with the
+// shared kubelet: csiSocket holds a node-wide lock (holdKubeletPlugin) that csi-driver.test.ts
+// takes too. Everything else (manifests, entry, pod spec, assertions) stays the same for every
+// combination.
 //
 // What runs, in namespace ztwim-e2e-<random> (the shipped `ztwim` namespace, made unique because
 // the cluster is shared; cluster-scoped RBAC gets the same suffix):
@@ -52,7 +52,8 @@ interface Combination { server: ServerImpl; agent: AgentImpl; socket: SocketAcce
 
 /**
  * What CI runs, one after the other (one csi.spiffe.io at a time on the shared kubelet): all
- * ztwim, then SPIRE's agent attached to ztwim server. ZTWIM_E2E_SERVER / ZTWIM_E2E_AGENT
+ * ztwim, SPIRE's agent attached to ztwim server, and SPIRE's server and agent (hostPath socket)
+ * as the reference (~30 s). ZTWIM_E2E_SERVER / ZTWIM_E2E_AGENT
  * (`ztwim` or `spire`) and ZTWIM_E2E_SOCKET (`csi` or `hostPath`) pick one combination instead;
  * all three `spire` + hostPath is the SPIRE-only reference run.
  */
@@ -62,6 +63,8 @@ function combinations(): Combination[] {
     return [
       { server: ztwimServer, agent: ztwimAgentDaemonSet, socket: csiSocket },
       { server: ztwimServer, agent: spireAgentDaemonSet, socket: csiSocket },
+      // the reference: SPIRE on both sides, as the flow runs without any of ours but the image
+      { server: spireServer, agent: spireAgentDaemonSet, socket: hostPathSocket },
     ];
   }
   /** `name`'s value: `ours` (ztwim's part, the default) or `otherName`. */
