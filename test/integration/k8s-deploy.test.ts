@@ -97,6 +97,17 @@ describe('deploy/k8s manifests', () => {
     assert.equal(confValue(conf, 'data_dir'), mount('data'));
   });
 
+  it('the CSI driver DaemonSet: host network (no CNI needed to start), our image, serving the agent DaemonSet\'s socket dir', () => {
+    const ds = manifestObject('csi-driver.yaml', 'DaemonSet', 'ztwim-csi-driver') as unknown as { spec: { template: { spec: PodSpec } } };
+    const pod = ds.spec.template.spec;
+    // without it the pod waits for a CNI sandbox, forever on a node whose CNI is loopback-only
+    assert.equal(pod.hostNetwork, true);
+    assert.equal(pod.containers[0]?.image, `ztwim:${VERSION}`);
+    const agentSockets = daemonSet().spec.template.spec.volumes.find((v) => v.name === 'agent-sockets')?.hostPath?.path;
+    assert.equal(pod.volumes.find((v) => v.name === 'spire-agent-socket-dir')?.hostPath?.path, agentSockets);
+    assert.equal(manifestObject('csi-driver.yaml', 'CSIDriver').metadata.name, 'csi.spiffe.io');
+  });
+
   it('server.conf allows exactly the agent DaemonSet\'s service account for cluster test, with the audience the token is projected for', () => {
     const conf = serverConf();
     assert.match(conf, /NodeAttestor "k8s_psat"/);

@@ -13,20 +13,9 @@ import { readMountInfo } from '@ztwim/csi';
 import { REPO_ROOT } from '../interop/lib/peers.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
 import { startZtwim, stopProc, type Proc } from '../interop/lib/ztwim-cli.ts';
-import { applyManifest, createNamespace, ensureCluster, kubectl, waitFor, waitPodRunning, type ClusterEnv } from './lib/cluster.ts';
+import { applyManifest, createNamespace, type CsiNode, ensureCluster, csiNodeDrivers, holdKubeletPlugin, kubectl, waitFor, waitPodRunning, type ClusterEnv } from './lib/cluster.ts';
 
 const DRIVER = 'csi.spiffe.io';
-
-interface CsiNode { spec: { drivers?: Array<{ name: string; nodeID: string }> | null } }
-
-async function csiNodeDrivers(env: ClusterEnv): Promise<string[]> {
-  try {
-    const n = JSON.parse(await kubectl(env, ['get', 'csinode', env.nodeName, '-o', 'json'])) as CsiNode;
-    return (n.spec.drivers ?? []).map((d) => d.name);
-  } catch {
-    return [];
-  }
-}
 
 function podManifest(ns: string, name: string, readOnly: boolean): string {
   return JSON.stringify({
@@ -59,9 +48,12 @@ describe('ztwim csi on the real kubelet', () => {
   let driver: Proc;
   let createdCsiDriverObject = false;
   let ns: string;
+  let releasePlugin: (() => void) | undefined;
 
   before(async () => {
     env = await ensureCluster();
+    // e2e.test.ts registers csi.spiffe.io too (its DaemonSet), maybe at the same time
+    releasePlugin = await holdKubeletPlugin(env, DRIVER);
     tmp = makeTmpDir('ztwim-k8s-csi-');
     socketDir = join(tmp.path, 'agent-sockets');
     mkdirSync(socketDir);
@@ -96,6 +88,10 @@ describe('ztwim csi on the real kubelet', () => {
   after(async () => {
     if (driver !== undefined) await stopProc(driver);
     if (createdCsiDriverObject) await kubectl(env, ['delete', 'csidriver', DRIVER, '--ignore-not-found']).catch(() => undefined);
+    if (releasePlugin !== undefined) {
+      await waitFor(`the kubelet to deregister ${DRIVER}`, async () => ((await csiNodeDrivers(env)).includes(DRIVER) ? undefined : true), 60_000).catch(() => undefined);
+      releasePlugin();
+    }
     await new Promise((r) => agentSocket?.close(r));
     tmp?.cleanup();
   });

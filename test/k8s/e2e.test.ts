@@ -2,19 +2,19 @@
 // with k8s_psat, and a workload pod gets its SPIFFE ID from its namespace and service account.
 //
 // ───── THE SEAMS: one parameter each (test/k8s/lib/e2e-parts.ts) ─────
-//   SERVER  spireServer          → ztwimServer           host process, same deploy/k8s/server.conf
-//   AGENT   spireAgentDaemonSet  → ztwimAgentDaemonSet   same deploy/k8s/agent-daemonset.yaml and
-//                                                        agent-configmap.yaml; image + command only
-//   SOCKET  hostPathSocket       → a csiSocket           a SocketAccess whose setUp deploys the
-//                                                        `ztwim csi` DaemonSet and the CSIDriver, and
-//                                                        whose volume is {csi: {driver: csi.spiffe.io,
-//                                                        readOnly: true}}
-// For the CSI swap: deploy/k8s/csi-driver.yaml (branch k8s-csi) from WORKLOAD_IMAGE (it has
-// mount/umount), its /var/lib/kubelet hostPaths and -kubelet-registration-path moved to
-// env.kubeletRoot (the test node's kubelet root), its agent socket hostPath set to `hostDir`; wait
-// until CSINode lists csi.spiffe.io. Only one csi.spiffe.io can register with the shared kubelet.
-// Everything else (manifests, entry, pod spec, assertions) stays as it is for every combination.
-// ZTWIM_E2E_SERVER=ztwim / ZTWIM_E2E_AGENT=ztwim pick the ztwim parts without editing the file.
+//   SERVER  ztwimServer | spireServer                 host process, same deploy/k8s/server.conf
+//   AGENT   ztwimAgentDaemonSet | spireAgentDaemonSet  same deploy/k8s/agent-daemonset.yaml and
+//                                                      agent-configmap.yaml; image + command only
+//   SOCKET  csiSocket | hostPathSocket                the `ztwim csi` DaemonSet + CSIDriver of
+//                                                      deploy/k8s/csi-driver.yaml and a
+//                                                      {csi: {driver: csi.spiffe.io, readOnly: true}}
+//                                                      volume, or a hostPath of the agent's socket dir
+// CI runs ztwim/ztwim/csi, ztwim server + SPIRE's agent over csi, and the SPIRE-only reference
+// (spire/spire/hostPath) (combinations() below); ZTWIM_E2E_SERVER, ZTWIM_E2E_AGENT,
+// ZTWIM_E2E_SOCKET pick one combination instead. Only one csi.spiffe.io can register with the
+// shared kubelet: csiSocket holds a node-wide lock (holdKubeletPlugin) that csi-driver.test.ts
+// takes too. Everything else (manifests, entry, pod spec, assertions) stays the same for every
+// combination.
 //
 // What runs, in namespace ztwim-e2e-<random> (the shipped `ztwim` namespace, made unique because
 // the cluster is shared; cluster-scoped RBAC gets the same suffix):
@@ -42,14 +42,44 @@ import { runCommand, stopProc, type CliRun, type Proc } from '../interop/lib/ztw
 import { applyManifest, childEnv, createNamespace, ensureCluster, kubectl, waitFor, waitPodRunning, type ClusterEnv } from './lib/cluster.ts';
 import { inNamespace, manifest, manifestObject, setConfValues, DEPLOY_DIR, type K8sObject } from './lib/deploy.ts';
 import {
-  hostPathSocket, spireAgentDaemonSet, spireServer, startServer, WORKLOAD_IMAGE, ztwimAgentDaemonSet, ztwimServer,
+  csiSocket, hostPathSocket, spireAgentDaemonSet, spireServer, startServer, WORKLOAD_IMAGE, ztwimAgentDaemonSet, ztwimServer,
   type AgentImpl, type ServerImpl, type SocketAccess,
 } from './lib/e2e-parts.ts';
 
 // ───── the seams ─────
-const SERVER: ServerImpl = process.env['ZTWIM_E2E_SERVER'] === 'ztwim' ? ztwimServer : spireServer;
-const AGENT: AgentImpl = process.env['ZTWIM_E2E_AGENT'] === 'ztwim' ? ztwimAgentDaemonSet : spireAgentDaemonSet;
-const SOCKET: SocketAccess = hostPathSocket;
+/** One run of the flow: which server, which agent DaemonSet, how pods reach the agent socket. */
+interface Combination { server: ServerImpl; agent: AgentImpl; socket: SocketAccess }
+
+/**
+ * What CI runs, one after the other (one csi.spiffe.io at a time on the shared kubelet): all
+ * ztwim, SPIRE's agent attached to ztwim server, and SPIRE's server and agent (hostPath socket)
+ * as the reference (~30 s). ZTWIM_E2E_SERVER / ZTWIM_E2E_AGENT
+ * (`ztwim` or `spire`) and ZTWIM_E2E_SOCKET (`csi` or `hostPath`) pick one combination instead;
+ * all three `spire` + hostPath is the SPIRE-only reference run.
+ */
+function combinations(): Combination[] {
+  const pick = process.env;
+  if (pick['ZTWIM_E2E_SERVER'] === undefined && pick['ZTWIM_E2E_AGENT'] === undefined && pick['ZTWIM_E2E_SOCKET'] === undefined) {
+    return [
+      { server: ztwimServer, agent: ztwimAgentDaemonSet, socket: csiSocket },
+      { server: ztwimServer, agent: spireAgentDaemonSet, socket: csiSocket },
+      // the reference: SPIRE on both sides, as the flow runs without any of ours but the image
+      { server: spireServer, agent: spireAgentDaemonSet, socket: hostPathSocket },
+    ];
+  }
+  /** `name`'s value: `ours` (ztwim's part, the default) or `otherName`. */
+  const choose = <T>(name: string, ours: T, other: T, otherName: string): T => {
+    const oursName = name === 'ZTWIM_E2E_SOCKET' ? 'csi' : 'ztwim';
+    const v = pick[name] ?? oursName;
+    if (v !== oursName && v !== otherName) throw new Error(`${name}=${v}: expected ${oursName} or ${otherName}`);
+    return v === oursName ? ours : other;
+  };
+  return [{
+    server: choose('ZTWIM_E2E_SERVER', ztwimServer, spireServer, 'spire'),
+    agent: choose('ZTWIM_E2E_AGENT', ztwimAgentDaemonSet, spireAgentDaemonSet, 'spire'),
+    socket: choose('ZTWIM_E2E_SOCKET', csiSocket, hostPathSocket, 'hostPath'),
+  }];
+}
 
 const TRUST_DOMAIN = 'e2e.ztwim.test';
 /** Where the workload pods mount the socket dir, and the socket name the agent config uses. */
@@ -65,7 +95,7 @@ async function importImage(env: ClusterEnv, args: readonly string[]): Promise<Im
   return JSON.parse(r.stdout) as Image;
 }
 
-function serverCli(args: readonly string[], socket: string, cwd: string): Promise<CliRun> {
+function serverCli(SERVER: ServerImpl, args: readonly string[], socket: string, cwd: string): Promise<CliRun> {
   const [cmd = '', ...pre] = SERVER.argv();
   return runCommand(cmd, [...pre, ...args, '-socketPath', socket], cwd, { timeoutMs: 30_000 });
 }
@@ -106,7 +136,7 @@ async function execInPod(env: ClusterEnv, ns: string, pod: string, args: readonl
   });
 }
 
-describe(`end to end on the test node: ${SERVER.name}, ${AGENT.name}, socket by ${SOCKET.name}`, () => {
+for (const { server: SERVER, agent: AGENT, socket: SOCKET } of combinations()) describe(`end to end on the test node: ${SERVER.name}, ${AGENT.name}, socket by ${SOCKET.name}`, () => {
   const tmp = makeTmpDir('ztwim-e2e-');
   let env: ClusterEnv;
   let ns: string;
@@ -155,6 +185,9 @@ describe(`end to end on the test node: ${SERVER.name}, ${AGENT.name}, socket by 
   });
 
   after(async () => {
+    // the pods first: their volumes unmount through the CSI driver, which goes next
+    if (env !== undefined && demo !== undefined) await kubectl(env, ['delete', 'pods', '--all', '-n', demo, '--wait=true', '--timeout=60s'], { timeoutMs: 90_000 }).catch(() => undefined);
+    if (SOCKET.tearDown !== undefined) await SOCKET.tearDown(env, ns);
     if (server !== undefined) await stopProc(server);
     for (const obj of clusterScoped) await kubectl(env, ['delete', obj, '--ignore-not-found', '--wait=false']).catch(() => undefined);
     tmp.cleanup();
@@ -200,12 +233,12 @@ describe(`end to end on the test node: ${SERVER.name}, ${AGENT.name}, socket by 
     server = startServer(SERVER, confPath, dir);
     await waitFor(`${SERVER.name} healthy`, async () => {
       if (server?.child.exitCode !== null) assert.fail(`${SERVER.name} exited ${server?.child.exitCode}:\n${server?.out()}`);
-      return (await serverCli(['healthcheck'], serverSocket, dir)).status === 0 ? true : undefined;
+      return (await serverCli(SERVER, ['healthcheck'], serverSocket, dir)).status === 0 ? true : undefined;
     }, 60_000);
   });
 
   step(`runs ${AGENT.name} from the shipped manifests and it attests with k8s_psat as the node's agent`, async () => {
-    const bundle = await serverCli(['bundle', 'show'], serverSocket, tmp.path);
+    const bundle = await serverCli(SERVER, ['bundle', 'show'], serverSocket, tmp.path);
     assert.equal(bundle.status, 0, bundle.stderr);
     assert.match(bundle.stdout, /BEGIN CERTIFICATE/);
     mkdirSync(hostSocketDir, { mode: 0o755 });
@@ -252,13 +285,13 @@ describe(`end to end on the test node: ${SERVER.name}, ${AGENT.name}, socket by 
     assert.ok(podName !== undefined);
     await waitPodRunning(env, ns, podName, 120_000);
     await waitFor(`agent ${agentId} attested`, async () => {
-      const r = await serverCli(['agent', 'list'], serverSocket, tmp.path);
+      const r = await serverCli(SERVER, ['agent', 'list'], serverSocket, tmp.path);
       return r.stdout.includes(agentId) ? true : undefined;
     }, 90_000).catch(async (e: Error) => {
       const logs = await kubectl(env, ['logs', '-n', ns, podName]).catch((x: Error) => x.message);
       throw new Error(`${e.message}\nagent logs:\n${logs}\nserver:\n${server?.out() ?? ''}`);
     });
-    const show = await serverCli(['agent', 'show', '-spiffeID', agentId], serverSocket, tmp.path);
+    const show = await serverCli(SERVER, ['agent', 'show', '-spiffeID', agentId], serverSocket, tmp.path);
     assert.equal(show.status, 0, show.stderr);
     assert.match(show.stdout, new RegExp(`k8s_psat:agent_sa:ztwim-agent`));
     assert.match(show.stdout, new RegExp(`k8s_psat:agent_ns:${ns}`));
@@ -274,7 +307,7 @@ describe(`end to end on the test node: ${SERVER.name}, ${AGENT.name}, socket by 
   });
 
   step('registers the workload by namespace and service account under the node\'s agent ID', async () => {
-    const r = await serverCli([
+    const r = await serverCli(SERVER, [
       'entry', 'create', '-parentID', agentId, '-spiffeID', clientId, '-selector', `k8s:ns:${demo}`, '-selector', 'k8s:sa:client',
     ], serverSocket, tmp.path);
     assert.equal(r.status, 0, r.stderr);

@@ -11,6 +11,7 @@ import { request as httpRequest } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after } from 'node:test';
+import { lockDataDir, ZtwimError } from '@ztwim/core';
 import { REPO_ROOT } from '../../interop/lib/peers.js';
 import { until } from '../../interop/lib/wait.js';
 
@@ -310,4 +311,37 @@ export async function apiJson<T>(env: ControlPlaneEnv, path: string, opts: { met
   const r = await httpCall(env, `${env.apiserver}${path}`, opts);
   if (r.status < 200 || r.status > 299) throw new Error(`${opts.method ?? 'GET'} ${path}: HTTP ${r.status}: ${r.body}`);
   return JSON.parse(r.body) as T;
+}
+
+/**
+ * Holds the node-wide lock on kubelet plugin `name` (e.g. csi.spiffe.io) until the returned
+ * release is called: only one plugin of a name can register with the shared kubelet, and the
+ * k8s suite runs test files at once (csi-driver.test.ts's host process, e2e.test.ts's DaemonSet).
+ * @ztwim/core's PID-file lock in the cluster's state dir; a holder that is gone (a killed test
+ * run) is taken over, and the lock goes when this process exits.
+ */
+export async function holdKubeletPlugin(env: ControlPlaneEnv, name: string, ms = 600_000): Promise<() => void> {
+  const dir = join(env.dir, 'locks');
+  const lock = await waitFor(`the lock on kubelet plugin ${name} in ${dir}`, () => {
+    try {
+      return lockDataDir(dir, { what: `kubelet plugin ${name}`, moveWith: 'another cluster', file: `kubelet-plugin-${name}.lock` });
+    } catch (e) {
+      if (e instanceof ZtwimError && e.code === 'ERR_FAILED_PRECONDITION') return undefined;
+      throw e;
+    }
+  }, ms);
+  return () => lock.release();
+}
+
+/** The part of the node's CSINode the tests read. */
+export interface CsiNode { spec: { drivers?: Array<{ name: string; nodeID: string }> | null } }
+
+/** The CSI drivers registered with the node's kubelet (CSINode), [] before it exists. */
+export async function csiNodeDrivers(env: ClusterEnv): Promise<string[]> {
+  try {
+    const n = JSON.parse(await kubectl(env, ['get', 'csinode', env.nodeName, '-o', 'json'])) as CsiNode;
+    return (n.spec.drivers ?? []).map((d) => d.name);
+  } catch {
+    return [];
+  }
 }
