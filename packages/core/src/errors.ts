@@ -53,6 +53,19 @@ export function grpcCodeOf(code: ErrorCode): number {
  * @ztwim/proto's errorMappingInterceptor): ZtwimErrors carry their code, SDK validation errors
  * are InvalidArgument, anything else is not ours (undefined: Internal).
  */
+/**
+ * The system error code (`ENOENT`, `EADDRINUSE`, ...) of an error or of one of its causes (up to 5
+ * deep), if it has one.
+ */
+export function errnoOf(e: unknown): string | undefined {
+  for (let cur: unknown = e, depth = 0; cur !== null && typeof cur === 'object' && depth < 5; depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('E')) return code;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 export function grpcCodeOfError(err: unknown): number | undefined {
   if (isZtwimError(err)) return grpcCodeOf(err.code);
   if (isSpiffeError(err)) return 3;

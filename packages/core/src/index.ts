@@ -5,6 +5,7 @@ export {
   isZtwimError,
   grpcCodeOf,
   grpcCodeOfError,
+  errnoOf,
   ERROR_CODES,
   invalidArgument,
   notFound,

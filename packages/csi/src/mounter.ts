@@ -11,7 +11,7 @@
 import { execFile } from 'node:child_process';
 import { realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { errnoOf } from './errno.ts';
+import { errnoOf } from '@ztwim/core';
 import { readMountInfo, type MountInfoEntry, PROC_SELF_MOUNTINFO } from './mountinfo.ts';
 
 export interface Mounter {

@@ -4,10 +4,9 @@
 // and spiffe-csi does not do. Stage/Unstage/Expand are not implemented (Unimplemented, as upstream).
 import { lstat, mkdir, readdir, rmdir, statfs, unlink } from 'node:fs/promises';
 import type { ServiceImpl } from '@connectrpc/connect';
-import { internal, invalidArgument, notFound, type Logger } from '@ztwim/core';
+import { errnoOf, internal, invalidArgument, notFound, type Logger } from '@ztwim/core';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { NodeServiceCapability_RPC_Type, VolumeUsage_Unit, type CsiNodeService, type VolumeUsageSchema } from '@ztwim/proto';
-import { errnoOf } from './errno.ts';
 import type { Mounter } from './mounter.ts';
 import { validatePublishRequest, validateUnpublishRequest } from './publish-request.ts';
 import { KeyedMutex } from './keyed-mutex.ts';

@@ -2,7 +2,7 @@
 // config key or flag moves it (`listen EADDRINUSE 127.0.0.1:58443` alone names none of these).
 import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ZtwimError } from '../errors.ts';
+import { errnoOf, ZtwimError } from '../errors.ts';
 import { findSocketHolder, type ListenerAddress, type SocketHolder } from './listener-holder.ts';
 
 export interface ListenerInfo {
@@ -18,14 +18,6 @@ export interface ListenerInfo {
 /** Set by the gRPC server when a live socket is found at the path (see @ztwim/proto). */
 export const SOCKET_IN_USE = 'ESOCKETINUSE';
 
-function errnoOf(e: unknown): string | undefined {
-  for (let cur: unknown = e, depth = 0; cur !== null && typeof cur === 'object' && depth < 5; depth++) {
-    const code = (cur as { code?: unknown }).code;
-    if (typeof code === 'string' && code.startsWith('E')) return code;
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
 
 const holderText = (h: SocketHolder | undefined): string =>
   h === undefined ? '' : ` (held by pid ${h.pid}${h.command === '' ? '' : `: ${h.command.length > 120 ? `${h.command.slice(0, 117)}...` : h.command}`})`;

@@ -2,6 +2,7 @@
 // spire-server prints it.
 import { createClient, ConnectError, Code, type Client } from '@connectrpc/connect';
 import type { DescService } from '@bufbuild/protobuf';
+import { errnoOf } from '@ztwim/core';
 import { createUnixGrpcTransport } from '@ztwim/proto';
 import { CommandError } from '../../command.ts';
 import { grpcErrorText } from '../../printer/go-format.ts';
@@ -17,14 +18,6 @@ const SYSCALL_TEXT: Record<string, string> = {
   ENAMETOOLONG: 'invalid argument',
 };
 
-function errnoOf(e: unknown): string | undefined {
-  for (let cur: unknown = e, depth = 0; cur !== undefined && cur !== null && depth < 5; depth++) {
-    const code = (cur as { code?: unknown }).code;
-    if (typeof code === 'string' && code.startsWith('E')) return code;
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
 
 /**
  * The text spire-server prints for a failed RPC: `rpc error: code = NotFound desc = entry not found`.
