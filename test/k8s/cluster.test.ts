@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '../interop/lib/net.js';
+import { freePortsBelowEphemeral } from '../interop/lib/net.js';
 import {
   apiJson,
   applyManifest,
@@ -200,16 +200,16 @@ describe('k8s test cluster lifecycle (own dir, control plane only)', () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ztwim-k8s-lifecycle-'));
-    // Free ports right now; etcd also needs the next port for its peer URL.
-    let etcd = await freePort();
-    while (etcd >= 65535) etcd = await freePort();
+    // Five free ports in a row below the ephemeral range: etcd's client port, its peer port (+1),
+    // the apiserver, kube-controller-manager and kube-scheduler.
+    const base = await freePortsBelowEphemeral(5);
     vars = {
       ZTWIM_K8S_DIR: dir,
       WITH_NODE: '0',
-      ZTWIM_K8S_ETCD_PORT: String(etcd),
-      ZTWIM_K8S_APISERVER_PORT: String(await freePort()),
-      ZTWIM_K8S_KCM_PORT: String(await freePort()),
-      ZTWIM_K8S_SCHEDULER_PORT: String(await freePort()),
+      ZTWIM_K8S_ETCD_PORT: String(base),
+      ZTWIM_K8S_APISERVER_PORT: String(base + 2),
+      ZTWIM_K8S_KCM_PORT: String(base + 3),
+      ZTWIM_K8S_SCHEDULER_PORT: String(base + 4),
     };
   });
 
