@@ -3,7 +3,7 @@
 // import any other through the hoisted node_modules):
 //  1. a package imports another @ztwim package only if it lists it in its package.json, and
 //  2. the listed dependencies follow the layering below (the SDK imports nothing of ours;
-//     server, agent, oidc and csi never import each other; testkit only from test files).
+//     server, agent, oidc, csi, registrar and operator never import each other; testkit only from test files).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
@@ -19,7 +19,9 @@ const allowed = {
   agent: ['spiffe', 'core', 'proto', 'peercred', 'k8s'],
   oidc: ['spiffe', 'core', 'proto'],
   csi: ['core', 'proto'],
-  cli: ['spiffe', 'core', 'proto', 'server', 'agent', 'oidc', 'csi', 'peercred', 'k8s'],
+  registrar: ['spiffe', 'core', 'proto', 'k8s'],
+  operator: ['spiffe', 'core', 'k8s'],
+  cli: ['spiffe', 'core', 'proto', 'server', 'agent', 'oidc', 'csi', 'peercred', 'k8s', 'registrar', 'operator'],
 };
 const importRe = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"](@ztwim\/[a-z0-9-]+)|import\(\s*['"](@ztwim\/[a-z0-9-]+)['"]\s*\)|(?:^|\n)\s*import\s+['"](@ztwim\/[a-z0-9-]+)['"]/g;
 

@@ -1,0 +1,2 @@
+// @ztwim/operator: the ZTWIM operator (five operator.openshift.io CRs, one identity plane). Modules land here.
+export {};

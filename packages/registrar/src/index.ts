@@ -1,0 +1,2 @@
+// @ztwim/registrar: the workload registrar (spire-controller-manager's job). Modules land here.
+export {};
