@@ -17,3 +17,4 @@ export {
 export { Backoff, type BackoffOptions } from './backoff.ts';
 export { byNamespace, ObjectStore, type IndexFunc } from './object-store.ts';
 export { Informer, type InformerHandlers, type InformerOptions, type InformerStats, type ListWatcher } from './informer.ts';
+export { LeaderElector, type Lease, type LeaseClient, type LeaseSpec, type LeaderElectorOptions } from './leader-election.ts';
