@@ -188,11 +188,10 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.#stats.lists++;
     const initial = !this.#synced;
     // Replace the store: adds and updates in list order, then deletes of what is gone.
-    for (const [key, item] of fresh) {
+    for (const item of fresh.values()) {
       const old = this.store.upsert(item);
       if (old === undefined) this.#emit('onAdd', (h) => h.onAdd?.(item, initial));
       else if (old.metadata.resourceVersion !== item.metadata.resourceVersion) this.#emit('onUpdate', (h) => h.onUpdate?.(old, item));
-      void key;
     }
     for (const key of [...this.store.keys()]) {
       if (fresh.has(key)) continue;
