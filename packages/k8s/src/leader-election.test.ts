@@ -168,6 +168,22 @@ describe('LeaderElector (FakeClock)', () => {
     assert.deepEqual(log, ['a started', 'a stopped']);
   });
 
+  it('an async onStartedLeading that rejects is logged; leadership goes on', async () => {
+    const clock = new FakeClock();
+    const leases = new FakeLeases();
+    const stop = new AbortController();
+    const e = new LeaderElector({
+      client: leases, namespace: 'ns', name: 'lock', identity: 'a', clock, random: lowRandom,
+      onStartedLeading: async () => { throw new Error('controller failed to start'); },
+    });
+    const done = e.run(stop.signal);
+    await runFor(clock, 10_000);
+    assert.equal(e.isLeader(), true);
+    assert.equal(leases.holder, 'a');
+    stop.abort();
+    await done;
+  });
+
   it('refuses timings client-go refuses', () => {
     const base = { client: new FakeLeases(), namespace: 'ns', name: 'l', identity: 'x', onStartedLeading: () => undefined };
     assert.throws(() => new LeaderElector({ ...base, leaseDurationMs: 10_000, renewDeadlineMs: 10_000 }), /leaseDuration must be greater than renewDeadline/);
