@@ -22,6 +22,7 @@ import { createInterface } from 'node:readline';
 import { createResourceClient, Informer, RESOURCES, type KubeObject, type ResourceClient } from '@ztwim/k8s';
 import { flagValue, num } from './lib/args.ts';
 import { resultsDir } from './lib/results-dir.ts';
+import { inParallel } from '../test/k8s/lib/in-parallel.ts';
 
 const NS = 'bench-informer';
 
@@ -71,13 +72,6 @@ async function child(kubeconfig: string, page: number): Promise<void> {
   stop.abort();
   await running;
   client.transport.close();
-}
-
-async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
 }
 
 interface Row {
