@@ -125,6 +125,7 @@ test('workloads: ztwim commands, images, the registrar beside the server, RELATE
     ['spire-server', 'ztwim:0.1.0', 'ztwim server run -expandEnv -config /run/spire/config/server.conf'],
     ['spire-controller-manager', 'ztwim:0.1.0', 'ztwim registrar -config /run/spire/config/controller-manager-config.yaml'],
   ]);
+  assert.deepEqual(sts['securityContext'], { fsGroup: 65532 }, 'the non-root ztwim server can write its data volume');
   const agent = podSpec(find(r, 'DaemonSet', 'spire-agent'));
   assert.equal(agent['hostPID'], true);
   assert.equal(agent['hostNetwork'], undefined);

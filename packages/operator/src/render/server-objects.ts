@@ -3,7 +3,7 @@
 // Route (OpenShift) and a ServiceMonitor (lift).
 import type { ServerSpec1_0 } from '../api/normalize.ts';
 import { DATASTORE_ENV, PATHS, WEBHOOK_CONFIGURATION_NAME, renderRegistrarConfig, renderServerConf, type PlaneIdentity } from './configs.ts';
-import type { ResolvedContext } from './context.ts';
+import { ZTWIM_IMAGE_GID, type ResolvedContext } from './context.ts';
 import {
   HASH_ANNOTATIONS,
   command,
@@ -221,6 +221,9 @@ function statefulSet(
     },
     podSpec: {
       serviceAccountName: SERVER_NAME,
+      // the ztwim image runs as uid/gid 65532: the kubelet gives the data volume (PVC, emptyDir)
+      // that group so the server can write its datastore and keys
+      ...(ctx.variant === 'ztwim' ? { securityContext: { fsGroup: ZTWIM_IMAGE_GID } } : {}),
       ...podSpecExtras(s, ctx),
       containers: [server, registrar],
       volumes,
