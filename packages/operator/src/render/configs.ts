@@ -210,8 +210,9 @@ export function renderRegistrarConfig(id: PlaneIdentity, ctx: ResolvedContext): 
   const cfg = {
     apiVersion: 'spire.spiffe.io/v1alpha1',
     kind: 'ControllerManagerConfig',
-    metrics: { bindAddress: `:${ctx.ports.registrarMetrics}` },
-    healthProbe: { bindAddress: `:${ctx.ports.registrarHealth}` },
+    // controller-runtime's ControllerManagerConfigurationSpec keys, which spire-controller-manager embeds
+    metrics: { bindAddress: `0.0.0.0:${ctx.ports.registrarMetrics}` },
+    health: { healthProbeBindAddress: `0.0.0.0:${ctx.ports.registrarHealth}` },
     webhook: { port: ctx.ports.registrarWebhook },
     leaderElection: { leaderElect: true, resourceName: 'spire-controller-manager-leader-election', resourceNamespace: ctx.namespace },
     clusterName: id.clusterName,
