@@ -1,6 +1,6 @@
 // The SpireOIDCDiscoveryProvider's objects (digest §2.2, §2.4, §4.4): service account, Service,
 // the two default ClusterSPIFFEIDs, ConfigMap, Deployment, external-cert RBAC and Route
-// (OpenShift), ServiceMonitor (lift).
+// (OpenShift). The provider serves no metrics, so no ServiceMonitor.
 import type { OidcSpec1_0 } from '../api/normalize.ts';
 import { OIDC_SERVICE, PATHS, REGISTRAR_CLASS_NAME, issuerHostPath, oidcTlsSecret, renderOidcConfig, type PlaneIdentity } from './configs.ts';
 import type { ResolvedContext } from './context.ts';
@@ -15,7 +15,6 @@ import {
   roleWithBinding,
   selectorLabels,
   serviceAccount,
-  serviceMonitor,
   workload,
   collector,
   type KubeObject,
@@ -99,7 +98,6 @@ export function renderOidcObjects(id: PlaneIdentity, o: OidcSpec1_0, ctx: Resolv
       },
     });
   }
-  if (o.serviceMonitor?.enabled === 'true' && ctx.hasPrometheusOperator) add(serviceMonitor(OIDC_NAME, L, selector, 'https', o.serviceMonitor.interval, ctx));
   return { objects, configHashes: hashes, configs: { oidcConf: conf } };
 }
 

@@ -204,6 +204,16 @@ test('ServiceMonitors only when asked and the Prometheus operator is there, else
   assert.equal(without.conditions.server?.find((c) => c.type === 'ServiceMonitorSkipped')?.reason, 'PrometheusOperatorNotInstalled');
 });
 
+test('0.2 fields: a DeprecatedFieldsConverted condition on the operand says where each went; none for 1.0', () => {
+  const r = renderOperands(crs0_2(), { namespace: NS });
+  const c = r.conditions.csi?.find((x) => x.type === 'DeprecatedFieldsConverted');
+  assert.equal(c?.status, 'True');
+  assert.match(c?.message ?? '', /agentSocketPath names the socket file; its directory \/run\/spire\/agent-sockets is used/);
+  assert.match(r.conditions.server?.find((x) => x.type === 'DeprecatedFieldsConverted')?.message ?? '', /SpireServer spec\.trustDomain "apps\.example\.com" used as ZeroTrustWorkloadIdentityManager spec\.trustDomain/);
+  const v1 = renderOperands(crs1_0(), { namespace: NS });
+  assert.ok(!Object.values(v1.conditions).flat().some((x) => x.type === 'DeprecatedFieldsConverted'));
+});
+
 test('an invalid operand renders nothing, the others still render', () => {
   const r = renderOperands(minimalSet({ oidc: { jwtIssuer: 'nope' } }), { namespace: NS });
   assert.ok(!r.objects.some((o) => o.owner === 'SpireOIDCDiscoveryProvider'));

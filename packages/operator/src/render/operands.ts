@@ -2,7 +2,7 @@
 // shape), validates them (conditions for every invalid field), and renders the objects of each
 // valid operand with their labels, owner hints and config hashes. The controllers apply the
 // objects and merge the conditions into each CR's status.
-import { normalize, type CrSet, type Normalized1_0, type OperandKey } from '../api/normalize.ts';
+import { OPERAND_KINDS, normalize, type CrSet, type Normalized1_0, type OperandKey } from '../api/normalize.ts';
 import { validate, type ConditionInput, type ValidationResult } from '../validate/validate.ts';
 import type { PlaneIdentity } from './configs.ts';
 import { resolveContext, type RenderContext, type ResolvedContext } from './context.ts';
@@ -41,6 +41,13 @@ export function renderOperands(input: CrSet, context: RenderContext): RenderResu
   const objects: RenderedObject[] = [];
   const hashes: Record<string, string> = {};
   const configs: Partial<Record<ConfigName, string>> = {};
+  // where each 0.2 field of an operand went (True: it never makes the operand not Ready)
+  for (const key of Object.keys(OPERAND_KINDS) as OperandKey[]) {
+    const notes = normalized.conversions.filter((n) => n.kind === OPERAND_KINDS[key]);
+    if (input[key] !== undefined && notes.length > 0) {
+      (conditions[key] ??= []).push(skipped('DeprecatedFieldsConverted', 'Shape0_2Converted', notes.map((n) => n.message).join('; ')));
+    }
+  }
   const z = normalized.ztwim?.spec;
   if (z?.trustDomain === undefined || z.clusterName === undefined) {
     return { objects, conditions, configHashes: hashes, configs, normalized, validation };
@@ -75,7 +82,6 @@ export function renderOperands(input: CrSet, context: RenderContext): RenderResu
   if (o !== undefined && validation.valid.oidc) {
     take('oidc', renderOidcObjects(id, o, ctx), [
       noOpenShift && skipped('OpenShiftObjectsSkipped', 'RouteAPINotServed', 'route.openshift.io is not served: no Route; without externalSecretRef nor the service CA the provider serves plain HTTP inside the cluster'),
-      monitorSkipped(o.serviceMonitor),
     ]);
   }
   return { objects, conditions, configHashes: hashes, configs, normalized, validation };
