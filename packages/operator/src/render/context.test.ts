@@ -18,6 +18,11 @@ test('resolveContext: defaults; hostNetwork moves the agent to 127.0.0.1 and the
   assert.equal(c.version, '0.1.0');
   const h = resolveContext({ namespace: 'ns', hostNetwork: true, ports: { serverGrpc: 18081 } });
   assert.deepEqual(h.serverAddress, { host: '127.0.0.1', port: 18081 });
+  // no two operands of one node on the same host port
+  const used = Object.values(h.ports).filter((p, i, all) => all.indexOf(p) !== i);
+  assert.deepEqual(used, [], `shared ports: ${used.join(', ')}`);
+  assert.equal(resolveContext({ namespace: 'ns', hostNetwork: true, ports: { agentMetrics: 9500 } }).ports.agentMetrics, 9500);
+  assert.equal(c.ports.agentMetrics, 9402, 'off the host network the pods have their own ports');
   assert.equal(resolveContext({ namespace: 'ns', variant: 'spire' }).version, '1.13.0');
 });
 

@@ -123,10 +123,16 @@ export interface ResolvedContext {
   readonly version: string;
 }
 
+/**
+ * On the host network the operands of one node share its ports: the agent's metrics and the
+ * server's federation endpoint move off the server's metrics and the OIDC provider's ports.
+ */
+export const HOST_NETWORK_PORTS: Partial<Ports> = { agentMetrics: 9404, serverFederation: 8444 };
+
 export function resolveContext(ctx: RenderContext): ResolvedContext {
   const variant = ctx.variant ?? 'ztwim';
-  const ports = { ...DEFAULT_PORTS, ...ctx.ports };
   const hostNetwork = ctx.hostNetwork ?? false;
+  const ports = { ...DEFAULT_PORTS, ...(hostNetwork ? HOST_NETWORK_PORTS : {}), ...ctx.ports };
   const images = { ...DEFAULT_IMAGES[variant], ...ctx.images };
   return {
     namespace: ctx.namespace,
