@@ -55,3 +55,26 @@ export type {
   ParsedBundleEndpointProfile,
   ParsedSelector,
 } from './crd/index.ts';
+export {
+  reviewAdmission,
+  isWebhookPath,
+  BadAdmissionRequest,
+  CLUSTER_SPIFFE_ID_WEBHOOK_PATH,
+  CLUSTER_FEDERATED_TRUST_DOMAIN_WEBHOOK_PATH,
+  AdmissionWebhookServer,
+  WEBHOOK_SPIFFE_ID_PATH,
+  serverApiOverSocket,
+  syncCaBundles,
+  runCaBundlePatcher,
+  kubeWebhookConfigurationStore,
+} from './webhook/index.ts';
+export type {
+  AdmissionResponse,
+  AdmissionReviewResponse,
+  WebhookServerOptions,
+  WebhookServerApi,
+  MintedSvid,
+  CaBundlePatcherOptions,
+  WebhookConfigurationStore,
+  WebhookConfigurationView,
+} from './webhook/index.ts';

@@ -117,7 +117,7 @@ export function lex(text: string): Token[] {
       tokens.pop(); // a comment is no action
       continue;
     }
-    const r = lexAction(text, pos, tokens);
+    const r = lexAction(text, pos, open, tokens);
     pos = r.pos;
     trimNextText = r.trim;
   }
@@ -125,11 +125,11 @@ export function lex(text: string): Token[] {
 }
 
 /** Lexes one action's body from `pos` (just after `{{` and any trim marker) through its `}}`. */
-function lexAction(text: string, start: number, tokens: Token[]): { pos: number; trim: boolean } {
+function lexAction(text: string, start: number, open: number, tokens: Token[]): { pos: number; trim: boolean } {
   let pos = start;
   let parens = 0;
   for (;;) {
-    if (pos >= text.length) throw parseError(text, start, 'unclosed action');
+    if (pos >= text.length) throw parseError(text, open, 'unclosed action');
     const c = text[pos] as string;
     if (isSpace(c) && text.startsWith('-}}', pos + 1)) {
       tokens.push({ kind: 'close', value: '}}', pos });

@@ -146,7 +146,7 @@ describe('renderSpiffeId (render, then parse the ID in the trust domain, as the 
 describe('parse errors name position and text', () => {
   const cases: Array<[name: string, template: string, message: RegExp]> = [
     ['unknown function', 'spiffe://x/{{ frob .A }}', /function "frob" not defined at line 1 col 15 near ".*frob/],
-    ['unclosed action', 'spiffe://x/{{ .PodMeta.Name', /unclosed action at line 1 col 14/],
+    ['unclosed action', 'spiffe://x/{{ .PodMeta.Name', /unclosed action at line 1 col 12/],
     ['missing end', '{{ if .A }}x', /\{\{if\}\} has no \{\{end\}\}/],
     ['stray end', 'a{{ end }}', /unexpected \{\{end\}\}/],
     ['stray else', 'a{{ else }}', /unexpected \{\{else\}\}/],
@@ -161,7 +161,7 @@ describe('parse errors name position and text', () => {
     ['named templates', '{{ define "x" }}{{ end }}', /not supported/],
     ['bad character', '{{ .A ; }}', /unrecognized character in action: ";"/],
     ['literal as later pipeline stage', '{{ .A | "x" }}', /non executable command in pipeline stage 2/],
-    ['multi-line position', 'line one\nline {{ two', /line 2 col 8/],
+    ['multi-line position', 'line one\nline {{ two', /line 2 col 6/],
   ];
   for (const [name, template, message] of cases) {
     it(name, () => {
