@@ -10,10 +10,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '@ztwim/core';
 import {
-  AdmissionWebhookServer,
   kubeWebhookConfigurationStore,
   serverApiOverSocket,
+  startRegistrarWebhook,
   syncCaBundles,
+  type RunningRegistrarWebhook,
   type WebhookConfigurationStore,
   type WebhookServerApi,
 } from '@ztwim/registrar';
@@ -21,7 +22,7 @@ import { FakeClock } from '@ztwim/testkit';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../interop/lib/peers.ts';
 import { startZtwimAdminServer, type ZtwimAdminServer } from '../interop/lib/ztwim-server.ts';
-import { createNamespace, ensureCluster, kubectl, type ClusterEnv } from './lib/cluster.ts';
+import { createNamespace, ensureCluster, kubectl, waitFor, type ClusterEnv } from './lib/cluster.ts';
 import { manifestObject } from './lib/deploy.ts';
 
 const CRD_DIR = join(REPO_ROOT, 'deploy', 'k8s', 'registrar', 'crds');
@@ -33,7 +34,8 @@ let env: ClusterEnv;
 let ns: string;
 let server: ZtwimAdminServer;
 let api: WebhookServerApi;
-let webhook: AdmissionWebhookServer | undefined;
+let webhook: RunningRegistrarWebhook | undefined;
+const clock = new FakeClock(Date.now());
 let store: WebhookConfigurationStore;
 const created: string[] = [];
 
@@ -45,21 +47,26 @@ before(async () => {
   server = await startZtwimAdminServer({ trustDomain: 'example.org' });
   api = serverApiOverSocket(server.socketPath);
   const svc = manifestObject('registrar/webhook.yaml', 'Service', 'ztwim-registrar-webhook');
-  webhook = await AdmissionWebhookServer.start({
+  store = await kubeWebhookConfigurationStore(env.kubeconfig);
+  webhook = await startRegistrarWebhook({
     host: '127.0.0.1',
     port: 0,
     trustDomain: 'example.org',
-    dnsNames: [`${svc.metadata.name}.${ns}.svc`],
+    serviceName: svc.metadata.name,
+    serviceNamespace: ns,
     serverApi: api,
-    clock: new FakeClock(Date.now()),
+    store,
+    webhookConfigurationNames: [VWC],
+    clock,
     log: silentLogger(),
   });
+  const port = webhook.server.port;
   // The shipped Service, as an ExternalName service to the host (see the file comment).
   const testSvc = {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name: svc.metadata.name, namespace: ns },
-    spec: { type: 'ExternalName', externalName: '127.0.0.1', ports: [{ name: 'https', port: webhook.port, protocol: 'TCP' }] },
+    spec: { type: 'ExternalName', externalName: '127.0.0.1', ports: [{ name: 'https', port, protocol: 'TCP' }] },
   };
   await kubectl(env, ['apply', '-f', '-'], { input: JSON.stringify(testSvc) });
   // The shipped configuration: its webhooks, rules and paths, in the test namespace and port.
@@ -69,15 +76,14 @@ before(async () => {
   for (const w of webhooks) {
     assert.equal(w.clientConfig.service.name, svc.metadata.name);
     w.clientConfig.service.namespace = ns;
-    w.clientConfig.service.port = webhook.port;
+    w.clientConfig.service.port = port;
     w.objectSelector = { matchLabels: LABEL };
   }
   await kubectl(env, ['apply', '-f', '-'], { input: JSON.stringify(vwc) });
-  store = await kubeWebhookConfigurationStore(env.kubeconfig);
 });
 
 after(async () => {
-  await webhook?.close();
+  await webhook?.stop();
   api?.close();
   await server?.stop();
   if (env !== undefined) {
@@ -113,11 +119,16 @@ const ftd = (name: string, spec: Record<string, unknown>) => ({
 });
 
 describe('the registrar webhook on the real apiserver', () => {
-  it('the patcher writes the bundle roots into every webhook caBundle, once', async () => {
-    assert.equal(await syncCaBundles({ configurationNames: [VWC], store, rootsPem: () => api.x509RootsPem(), log: silentLogger() }), 2);
-    const got = JSON.parse(await kubectl(env, ['get', 'validatingwebhookconfiguration', VWC, '-o', 'json'])) as { webhooks: Array<{ clientConfig: { caBundle?: string } }> };
+  it('the patcher, on its next pass, writes the bundle roots into every webhook caBundle', async () => {
     const roots = await api.x509RootsPem();
-    assert.deepEqual(got.webhooks.map((w) => Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString('utf8')), [roots, roots]);
+    const bundles = async (): Promise<string[]> => {
+      const got = JSON.parse(await kubectl(env, ['get', 'validatingwebhookconfiguration', VWC, '-o', 'json'])) as { webhooks: Array<{ clientConfig: { caBundle?: string } }> };
+      return got.webhooks.map((w) => Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString('utf8'));
+    };
+    // Its first pass ran as it started, most likely before the configuration existed; the next
+    // one is due 5 s (of its clock) later.
+    clock.advance(5000);
+    await waitFor('caBundles patched', async () => ((await bundles()).every((b) => b === roots) ? true : undefined), 20_000);
     assert.equal(await syncCaBundles({ configurationNames: [VWC], store, rootsPem: () => api.x509RootsPem(), log: silentLogger() }), 0, 'no write when equal');
   });
 
@@ -145,7 +156,7 @@ describe('the registrar webhook on the real apiserver', () => {
   });
 
   it('with the webhook down, failurePolicy Ignore admits what it would refuse', async () => {
-    await webhook?.close();
+    await webhook?.stop();
     webhook = undefined;
     assert.equal(await createError(csid('unchecked', 'spiffe://{{ .TrustDomain }}/{{ nope }}')), undefined);
   });

@@ -67,6 +67,7 @@ export {
   syncCaBundles,
   runCaBundlePatcher,
   kubeWebhookConfigurationStore,
+  startRegistrarWebhook,
 } from './webhook/index.ts';
 export type {
   AdmissionResponse,
@@ -77,4 +78,6 @@ export type {
   CaBundlePatcherOptions,
   WebhookConfigurationStore,
   WebhookConfigurationView,
+  RegistrarWebhookOptions,
+  RunningRegistrarWebhook,
 } from './webhook/index.ts';

@@ -12,4 +12,6 @@ export { serverApiOverSocket } from './server-api.ts';
 export type { WebhookServerApi, MintedSvid } from './server-api.ts';
 export { syncCaBundles, runCaBundlePatcher } from './ca-bundle-patcher.ts';
 export type { CaBundlePatcherOptions, WebhookConfigurationStore, WebhookConfigurationView } from './ca-bundle-patcher.ts';
+export { startRegistrarWebhook } from './registrar-webhook.ts';
+export type { RegistrarWebhookOptions, RunningRegistrarWebhook } from './registrar-webhook.ts';
 export { kubeWebhookConfigurationStore } from './kube-webhook-configurations.ts';
