@@ -29,9 +29,8 @@ export {
   parseClusterFederatedTrustDomainSpec,
   parseSelector,
   bundleEndpointUrlError,
-  SPIRE_GROUP,
-  SPIRE_API_VERSION,
-} from './crd/index.ts';
+} from './crd/parse.ts';
+export { SPIRE_GROUP, SPIRE_API_VERSION } from './crd/types.ts';
 export type {
   CrdObjectMeta,
   ClusterSPIFFEID,
@@ -54,30 +53,21 @@ export type {
   ParsedClusterFederatedTrustDomainSpec,
   ParsedBundleEndpointProfile,
   ParsedSelector,
-} from './crd/index.ts';
+} from './crd/types.ts';
 export {
   reviewAdmission,
   isWebhookPath,
   BadAdmissionRequest,
   CLUSTER_SPIFFE_ID_WEBHOOK_PATH,
   CLUSTER_FEDERATED_TRUST_DOMAIN_WEBHOOK_PATH,
-  AdmissionWebhookServer,
-  WEBHOOK_SPIFFE_ID_PATH,
-  serverApiOverSocket,
-  syncCaBundles,
-  runCaBundlePatcher,
-  kubeWebhookConfigurationStore,
-  startRegistrarWebhook,
-} from './webhook/index.ts';
-export type {
-  AdmissionResponse,
-  AdmissionReviewResponse,
-  WebhookServerOptions,
-  WebhookServerApi,
-  MintedSvid,
-  CaBundlePatcherOptions,
-  WebhookConfigurationStore,
-  WebhookConfigurationView,
-  RegistrarWebhookOptions,
-  RunningRegistrarWebhook,
-} from './webhook/index.ts';
+} from './webhook/admission.ts';
+export type { AdmissionResponse, AdmissionReviewResponse } from './webhook/admission.ts';
+export { AdmissionWebhookServer, WEBHOOK_SPIFFE_ID_PATH } from './webhook/webhook-server.ts';
+export type { WebhookServerOptions } from './webhook/webhook-server.ts';
+export { serverApiOverSocket } from './webhook/server-api.ts';
+export type { WebhookServerApi, MintedSvid } from './webhook/server-api.ts';
+export { syncCaBundles, runCaBundlePatcher } from './webhook/ca-bundle-patcher.ts';
+export type { CaBundlePatcherOptions, WebhookConfigurationStore, WebhookConfigurationView } from './webhook/ca-bundle-patcher.ts';
+export { startRegistrarWebhook } from './webhook/registrar-webhook.ts';
+export type { RegistrarWebhookOptions, RunningRegistrarWebhook } from './webhook/registrar-webhook.ts';
+export { kubeWebhookConfigurationStore } from './webhook/kube-webhook-configurations.ts';
