@@ -3,7 +3,7 @@
  * lazily by the executor; `call` has nothing to call here (template data holds no functions).
  */
 import { goSprint, goSprintf, goSprintln } from './printf.ts';
-import { GoFloat, GoMap, NO_VALUE, goTypeName, isTrue, type GoValue } from './values.ts';
+import { GoFloat, GoMap, GoStruct, NO_VALUE, goTypeName, isTrue, type GoValue } from './values.ts';
 
 /** Thrown by a function; the executor adds the position and template text. */
 export class FunctionError extends Error {}
@@ -53,16 +53,47 @@ function basic(v: GoValue): Basic {
   throw new FunctionError(`non-comparable type ${goTypeName(v)}`);
 }
 
+/** Go's basicKind classes for eq: the basic kinds, and 'other' for the rest (invalid value included). */
+function eqKind(v: GoValue): string {
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return typeof v;
+  if (v instanceof GoFloat) return 'float';
+  return 'other';
+}
+
+/** Go's isNil for eq: the invalid value, nil pointers, nil maps, and (JSON-omitted) empty slices. */
+function isNilish(v: GoValue): boolean {
+  return v === NO_VALUE || v === null || (v instanceof GoMap && v.isNil) || (Array.isArray(v) && v.length === 0);
+}
+
+/**
+ * Go's eq (text/template funcs.go): different basic kinds are an error when both sides are valid
+ * (unequal otherwise); non-basic values compare by nil-ness, structs by their basic fields, and
+ * anything else is non-comparable.
+ */
+function eqOne(a: GoValue, b: GoValue): boolean {
+  const ka = eqKind(a);
+  const kb = eqKind(b);
+  if (ka !== kb) {
+    if (a !== NO_VALUE && b !== NO_VALUE) throw new FunctionError('incompatible types for comparison');
+    return false;
+  }
+  if (ka === 'float') return (a as GoFloat).value === (b as GoFloat).value;
+  if (ka !== 'other') return a === b;
+  if (isNilish(a) || isNilish(b)) return isNilish(a) === isNilish(b);
+  if (a instanceof GoStruct && b instanceof GoStruct && a.typeName === b.typeName) {
+    return [...a.fields.entries()].every(([k, v]) => {
+      const w = b.fields.get(k) as GoValue;
+      if (eqKind(v) === 'other' && !isNilish(v)) throw new FunctionError(`non-comparable type ${a.typeName}`);
+      return eqOne(v, w);
+    });
+  }
+  throw new FunctionError(`non-comparable type ${goTypeName(a)}`);
+}
+
 function eq(args: readonly GoValue[]): boolean {
   if (args.length < 2) throw new FunctionError('missing argument for comparison');
-  const a = basic(args[0] as GoValue);
-  return args.slice(1).some((x) => {
-    const b = basic(x);
-    if (a.kind !== b.kind && !(a.kind !== 'string' && b.kind !== 'string' && a.kind !== 'bool' && b.kind !== 'bool' && a.kind !== 'nil' && b.kind !== 'nil')) {
-      throw new FunctionError('incompatible types for comparison');
-    }
-    return a.v === b.v;
-  });
+  const a = args[0] as GoValue;
+  return args.slice(1).some((x) => eqOne(a, x));
 }
 
 function less(args: readonly GoValue[]): boolean {
@@ -70,12 +101,19 @@ function less(args: readonly GoValue[]): boolean {
   const a = basic(args[0] as GoValue);
   const b = basic(args[1] as GoValue);
   if (a.kind === 'bool' || a.kind === 'nil' || b.kind === 'bool' || b.kind === 'nil') throw new FunctionError('invalid type for comparison');
-  if ((a.kind === 'string') !== (b.kind === 'string')) throw new FunctionError('incompatible types for comparison');
+  if (a.kind !== b.kind) throw new FunctionError('incompatible types for comparison');
   return (a.v as string | number) < (b.v as string | number);
 }
 
+/** html/js/urlquery's evalArgs: one string as is, else fmt.Sprint; a missing value prints `<no value>`. */
 function printArgs(args: readonly GoValue[]): string {
-  return args.length === 1 && typeof args[0] === 'string' ? args[0] : goSprint(args);
+  if (args.length === 1 && typeof args[0] === 'string') return args[0];
+  return args.map((a) => (a === NO_VALUE ? '<no value>' : goSprint([a]))).reduce((acc, s, i) => {
+    const prev = args[i - 1];
+    const cur = args[i] as GoValue;
+    const isStr = (v: GoValue | undefined): boolean => typeof v === 'string' || v === NO_VALUE;
+    return i > 0 && !isStr(cur) && !isStr(prev) ? `${acc} ${s}` : acc + s;
+  }, '');
 }
 
 const HTML_ESCAPES: Readonly<Record<string, string>> = { '"': '&#34;', "'": '&#39;', '&': '&amp;', '<': '&lt;', '>': '&gt;', '\0': '\uFFFD' };

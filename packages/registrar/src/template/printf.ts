@@ -4,7 +4,7 @@
  * errors (`%!d(string=x)`, `%!s(MISSING)`, `%!(EXTRA int=1)`), which Go writes into the output
  * instead of failing (a SPIFFE ID holding them then fails to parse, as in SPIRE).
  */
-import { GoFloat, GoMap, NO_VALUE, formatGoFloat, goTypeName, printGoValue, type GoValue } from './values.ts';
+import { GoFloat, GoMap, GoStruct, NO_VALUE, formatGoFloat, goTypeName, printGoValue, type GoValue } from './values.ts';
 
 interface Spec {
   minus: boolean;
@@ -37,16 +37,54 @@ export function goQuote(s: string, quote = '"'): string {
   return out + quote;
 }
 
-function badVerb(verb: string, v: GoValue): string {
+/** An int in decimal with fmt's sign and precision (minimum digits; precision 0 prints 0 as ""). */
+function intText(n: number, spec: Spec): string {
+  const t = Math.trunc(n);
+  let digits = String(Math.abs(t));
+  if (spec.precision !== undefined) digits = spec.precision === 0 && t === 0 ? '' : digits.padStart(spec.precision, '0');
+  return `${t < 0 ? '-' : spec.plus ? '+' : ''}${digits}`;
+}
+
+/** An int as a rune: invalid code points (negative, surrogates, too large) are U+FFFD, as in Go. */
+function runeText(n: number): string {
+  const valid = Number.isInteger(n) && n >= 0 && n <= 0x10ffff && !(n >= 0xd800 && n <= 0xdfff);
+  return String.fromCodePoint(valid ? n : 0xfffd);
+}
+
+/** fmt's in-band error for a verb that does not fit the operand: the value as %v, same flags. */
+function badVerb(verb: string, v: GoValue, spec: Spec): string {
   if (v === null || v === NO_VALUE) return `%!${verb}(<nil>)`;
-  return `%!${verb}(${goTypeName(v)}=${printGoValue(v)})`;
+  return `%!${verb}(${goTypeName(v)}=${formatOne('v', v, spec)})`;
+}
+
+/** strconv.FormatFloat(x, 'x', -1, 64): `0x1.8p+00`. */
+function hexFloat(x: number, upper: boolean): string {
+  let out: string;
+  if (x === 0) out = `${Object.is(x, -0) ? '-' : ''}0x0p+00`;
+  else {
+    const sign = x < 0 ? '-' : '';
+    let m = Math.abs(x);
+    let e = Math.floor(Math.log2(m));
+    m /= 2 ** e;
+    if (m >= 2) { m /= 2; e++; } else if (m < 1) { m *= 2; e--; }
+    let frac = m - 1;
+    let digits = '';
+    while (frac > 0 && digits.length < 13) {
+      frac *= 16;
+      const d = Math.floor(frac);
+      digits += d.toString(16);
+      frac -= d;
+    }
+    out = `${sign}0x1${digits === '' ? '' : `.${digits}`}p${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`;
+  }
+  return upper ? out.toUpperCase() : out;
 }
 
 function pad(s: string, spec: Spec, numeric: boolean): string {
   if (spec.width === undefined || s.length >= spec.width) return s;
   if (spec.minus) return s.padEnd(spec.width, ' ');
-  if (spec.zero && numeric) {
-    const sign = /^[+-]/.test(s) ? (s[0] as string) : '';
+  if (spec.zero) {
+    const sign = numeric && /^[+-]/.test(s) ? (s[0] as string) : '';
     return sign + s.slice(sign.length).padStart(spec.width - sign.length, '0');
   }
   return s.padStart(spec.width, ' ');
@@ -68,43 +106,45 @@ function formatFloat(x: number, verb: string, spec: Spec): string {
 
 /** One operand under one verb; slices and maps apply the verb to their elements, as fmt does. */
 function formatOne(verb: string, v: GoValue, spec: Spec): string {
-  if (Array.isArray(v) && verb !== 'v') return `[${(v as readonly GoValue[]).map((e) => formatOne(verb, e, { ...spec, width: undefined })).join(' ')}]`;
-  if (v instanceof GoMap && verb !== 'v') {
+  if (Array.isArray(v)) return `[${(v as readonly GoValue[]).map((e) => formatOne(verb, e, spec)).join(' ')}]`;
+  if (v instanceof GoMap) {
     const keys = [...v.entries.keys()].sort();
     return `map[${keys.map((k) => `${formatOne(verb, k, spec)}:${formatOne(verb, v.entries.get(k) ?? null, spec)}`).join(' ')}]`;
   }
+  if (v instanceof GoStruct) return `{${[...v.fields.values()].map((e) => formatOne(verb, e, spec)).join(' ')}}`;
   switch (verb) {
     case 'v':
-      if (typeof v === 'number' && spec.plus && v >= 0) return pad(`+${v}`, spec, true);
+      if (typeof v === 'number') return pad(intText(v, spec), spec, spec.precision === undefined);
       return pad(printGoValue(v === NO_VALUE ? null : v), spec, typeof v === 'number');
     case 's':
-      if (typeof v !== 'string') return badVerb(verb, v);
+      if (typeof v !== 'string') return badVerb(verb, v, spec);
       return pad(spec.precision === undefined ? v : [...v].slice(0, spec.precision).join(''), spec, false);
     case 'q':
       if (typeof v === 'string') return pad(goQuote(v), spec, false);
-      if (typeof v === 'number') return pad(goQuote(String.fromCodePoint(v), "'"), spec, false);
-      return badVerb(verb, v);
+      if (typeof v === 'number') return pad(goQuote(runeText(v), "'"), spec, false);
+      return badVerb(verb, v, spec);
     case 'd':
-      if (typeof v !== 'number') return badVerb(verb, v);
-      return pad(`${spec.plus && v >= 0 ? '+' : ''}${Math.trunc(v)}`, spec, true);
+      if (typeof v !== 'number') return badVerb(verb, v, spec);
+      return pad(intText(v, spec), spec, spec.precision === undefined);
     case 'x':
     case 'X': {
       if (typeof v === 'string') return pad(hexOfString(v, verb === 'X'), spec, false);
-      if (typeof v !== 'number') return badVerb(verb, v);
+      if (v instanceof GoFloat) return pad(hexFloat(v.value, verb === 'X'), spec, true);
+      if (typeof v !== 'number') return badVerb(verb, v, spec);
       const h = (v < 0 ? '-' : '') + Math.abs(Math.trunc(v)).toString(16);
       return pad(verb === 'X' ? h.toUpperCase() : h, spec, true);
     }
     case 'c':
-      return typeof v === 'number' ? pad(String.fromCodePoint(v), spec, false) : badVerb(verb, v);
+      return typeof v === 'number' ? pad(runeText(v), spec, false) : badVerb(verb, v, spec);
     case 't':
-      return typeof v === 'boolean' ? pad(String(v), spec, false) : badVerb(verb, v);
+      return typeof v === 'boolean' ? pad(String(v), spec, false) : badVerb(verb, v, spec);
     case 'f':
     case 'e':
     case 'g':
-      if (!(v instanceof GoFloat)) return badVerb(verb, v);
+      if (!(v instanceof GoFloat)) return badVerb(verb, v, spec);
       return pad(`${spec.plus && v.value >= 0 ? '+' : ''}${formatFloat(v.value, verb, spec)}`, spec, true);
     default:
-      return badVerb(verb, v);
+      return badVerb(verb, v, spec);
   }
 }
 

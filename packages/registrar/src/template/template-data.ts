@@ -122,7 +122,7 @@ function fromTable(typeName: string, table: FieldTable, json: Readonly<Record<st
         fields.set(goName, v === true);
         break;
       case 'm':
-        fields.set(goName, jsonToGo(v ?? {}, 'labels'));
+        fields.set(goName, v === undefined || v === null ? new GoMap(new Map(), 'map[string]string', '', true) : jsonToGo(v, 'labels'));
         break;
       case 'l':
         fields.set(goName, Array.isArray(v) ? v.map((e) => jsonToGo(e)) : []);

@@ -24,11 +24,14 @@ export class GoMap {
   readonly entries: ReadonlyMap<string, GoValue>;
   readonly typeName: string;
   readonly zero: GoValue;
+  /** A nil map (absent in the JSON), as opposed to an empty one: only `eq` tells them apart. */
+  readonly isNil: boolean;
 
-  constructor(entries: ReadonlyMap<string, GoValue>, typeName = 'map[string]string', zero: GoValue = '') {
+  constructor(entries: ReadonlyMap<string, GoValue>, typeName = 'map[string]string', zero: GoValue = '', isNil = false) {
     this.entries = entries;
     this.typeName = typeName;
     this.zero = zero;
+    this.isNil = isNil;
   }
 }
 
@@ -84,13 +87,13 @@ export function isTrue(v: GoValue): boolean {
   return v.length > 0;
 }
 
-/** strconv.FormatFloat(v, 'g', -1, 64): shortest digits, exponent form below 1e-4 and from 1e21. */
+/** strconv.FormatFloat(v, 'g', -1, 64): shortest digits, exponent form below 1e-4 and from 1e6 (%v). */
 export function formatGoFloat(x: number): string {
   if (Number.isNaN(x)) return 'NaN';
   if (!Number.isFinite(x)) return x > 0 ? '+Inf' : '-Inf';
   if (x === 0) return Object.is(x, -0) ? '-0' : '0';
   const exp = Math.floor(Math.log10(Math.abs(x)));
-  if (exp < -4 || exp >= 21) {
+  if (exp < -4 || exp >= 6) {
     const [mant, e] = x.toExponential().split('e') as [string, string];
     const sign = e.startsWith('-') ? '-' : '+';
     const digits = e.replace(/^[+-]/, '').padStart(2, '0');
