@@ -79,6 +79,11 @@ function eqOne(a: GoValue, b: GoValue): boolean {
   }
   if (ka === 'float') return (a as GoFloat).value === (b as GoFloat).value;
   if (ka !== 'other') return a === b;
+  // reflect kinds must match unless one side is the invalid value (canCompare in funcs.go).
+  const kindOf = (v: GoValue): string => (v === NO_VALUE ? 'invalid' : v === null ? 'ptr' : v instanceof GoMap ? 'map' : v instanceof GoStruct ? 'struct' : 'slice');
+  if (kindOf(a) !== kindOf(b) && a !== NO_VALUE && b !== NO_VALUE) {
+    throw new FunctionError(`non-comparable types ${goTypeName(a)}, ${goTypeName(b)}`);
+  }
   if (isNilish(a) || isNilish(b)) return isNilish(a) === isNilish(b);
   if (a instanceof GoStruct && b instanceof GoStruct && a.typeName === b.typeName) {
     return [...a.fields.entries()].every(([k, v]) => {
