@@ -1,2 +1,73 @@
-// @ztwim/registrar: the workload registrar (spire-controller-manager's job). Modules land here.
-export {};
+// @ztwim/registrar: the workload registrar (spire-controller-manager's job).
+export { RegistrarError, isRegistrarError, REGISTRAR_ERROR_CODES } from './errors.ts';
+export type { RegistrarErrorCode } from './errors.ts';
+export {
+  Template,
+  parseTemplate,
+  renderSpiffeId,
+  templateDataFor,
+  objectMetaToGo,
+  jsonToGo,
+  goFieldName,
+  GoFloat,
+  GoMap,
+  GoStruct,
+  NO_VALUE,
+  goStruct,
+  goStringMap,
+  printGoValue,
+  goSprintf,
+} from './template/index.ts';
+export type { TemplateData, RenderOptions, TemplateContext, KubeObjectJson, GoValue, NoValue } from './template/index.ts';
+export { parseLabelSelector, matchesLabelSelector, labelKeyError, labelValueError } from './labels.ts';
+export type { LabelSelector, LabelSelectorRequirement, LabelSelectorOperator } from './labels.ts';
+export {
+  parseClusterSPIFFEID,
+  parseClusterSPIFFEIDSpec,
+  parseClusterStaticEntry,
+  parseClusterFederatedTrustDomain,
+  parseClusterFederatedTrustDomainSpec,
+  parseSelector,
+  bundleEndpointUrlError,
+} from './crd/parse.ts';
+export { SPIRE_GROUP, SPIRE_API_VERSION } from './crd/types.ts';
+export type {
+  CrdObjectMeta,
+  ClusterSPIFFEID,
+  ClusterSPIFFEIDSpec,
+  ClusterSPIFFEIDStatus,
+  ClusterSPIFFEIDStats,
+  ClusterStaticEntry,
+  ClusterStaticEntrySpec,
+  ClusterStaticEntryStatus,
+  ClusterFederatedTrustDomain,
+  ClusterFederatedTrustDomainSpec,
+  BundleEndpointProfile,
+  BundleEndpointProfileType,
+  ParsedMeta,
+  ParsedClusterSPIFFEID,
+  ParsedClusterSPIFFEIDSpec,
+  ParsedClusterStaticEntry,
+  ParsedClusterStaticEntrySpec,
+  ParsedClusterFederatedTrustDomain,
+  ParsedClusterFederatedTrustDomainSpec,
+  ParsedBundleEndpointProfile,
+  ParsedSelector,
+} from './crd/types.ts';
+export {
+  reviewAdmission,
+  isWebhookPath,
+  BadAdmissionRequest,
+  CLUSTER_SPIFFE_ID_WEBHOOK_PATH,
+  CLUSTER_FEDERATED_TRUST_DOMAIN_WEBHOOK_PATH,
+} from './webhook/admission.ts';
+export type { AdmissionResponse, AdmissionReviewResponse } from './webhook/admission.ts';
+export { AdmissionWebhookServer, WEBHOOK_SPIFFE_ID_PATH } from './webhook/webhook-server.ts';
+export type { WebhookServerOptions } from './webhook/webhook-server.ts';
+export { serverApiOverSocket } from './webhook/server-api.ts';
+export type { WebhookServerApi, MintedSvid } from './webhook/server-api.ts';
+export { syncCaBundles, runCaBundlePatcher } from './webhook/ca-bundle-patcher.ts';
+export type { CaBundlePatcherOptions, WebhookConfigurationStore, WebhookConfigurationView } from './webhook/ca-bundle-patcher.ts';
+export { startRegistrarWebhook } from './webhook/registrar-webhook.ts';
+export type { RegistrarWebhookOptions, RunningRegistrarWebhook } from './webhook/registrar-webhook.ts';
+export { kubeWebhookConfigurationStore } from './webhook/kube-webhook-configurations.ts';

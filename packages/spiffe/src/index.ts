@@ -15,6 +15,8 @@ export { X509BundleSet, JwtBundleSet } from './bundle/set.ts';
 export type { X509BundleSource, JwtBundleSource } from './bundle/source.ts';
 export { X509Svid } from './svid/x509-svid.ts';
 export { verifyX509Svid } from './svid/verify.ts';
+export { createSvidCsr } from './svid/svid-csr.ts';
+export type { SvidCsr } from './svid/svid-csr.ts';
 export type { VerifyX509SvidOptions, VerifiedX509Svid } from './svid/verify.ts';
 export {
   JwtSvid,

@@ -1,45 +1,17 @@
 // `ztwim server x509 mint`, compatible with spire-server's: a fresh P-256 key, a CSR with the
 // URI SAN (and -dns SANs), MintX509SVID, then GetBundle for the root CAs.
-import 'reflect-metadata';
-import { webcrypto } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import * as x509 from '@peculiar/x509';
 import { CommandError, type Command } from '../../command.ts';
 import type { Env } from '../../env.ts';
 import { pemEncode } from '../../printer/bundle.ts';
 import { goRfc3339Utc } from '../../printer/go-format.ts';
 import { formatStructJson } from '../../printer/proto-json.ts';
 import { BundleService, SvidService } from '@ztwim/proto';
+import { createSvidCsr, type SvidCsr } from '@ztwim/spiffe';
 import { withServer } from './client.ts';
 import { checkedInt32, outputFormat, parseIdToProto, serverFlags } from './common.ts';
 import { ttlToSeconds } from './jwt.ts';
-
-type PeculiarCreateParams = Parameters<typeof x509.Pkcs10CertificateRequestGenerator.create>[0];
-
-export interface MintedKey {
-  /** PKCS#8 DER of the private key. */
-  readonly pkcs8: Uint8Array;
-  /** DER PKCS#10 request. */
-  readonly csr: Uint8Array;
-}
-
-/** A P-256 key and a CSR carrying `uri` (and `dnsNames`) as SANs, signed with ECDSA-SHA256. */
-export async function createMintCsr(uri: string, dnsNames: readonly string[]): Promise<MintedKey> {
-  const alg = { name: 'ECDSA', namedCurve: 'P-256' };
-  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const sans: x509.JsonGeneralName[] = [{ type: 'url', value: uri }, ...dnsNames.map((d) => ({ type: 'dns' as const, value: d }))];
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create(
-    {
-      keys: keys as unknown as PeculiarCreateParams['keys'],
-      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } as PeculiarCreateParams['signingAlgorithm'],
-      extensions: [new x509.SubjectAlternativeNameExtension(sans)],
-    },
-    webcrypto as unknown as Parameters<typeof x509.Pkcs10CertificateRequestGenerator.create>[1],
-  );
-  const pkcs8 = new Uint8Array(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
-  return { pkcs8, csr: new Uint8Array(csr.rawData) };
-}
 
 function pemAll(type: string, ders: readonly Uint8Array[]): string {
   return ders.map((d) => pemEncode(type, d)).join('');
@@ -84,9 +56,9 @@ const mintCommand: Command = {
     } catch (e) {
       throw new CommandError((e as Error).message);
     }
-    let minted: MintedKey;
+    let minted: SvidCsr;
     try {
-      minted = await createMintCsr(uri, flags.list('dns'));
+      minted = await createSvidCsr(uri, flags.list('dns'));
     } catch (e) {
       throw new CommandError(`unable to generate CSR: ${(e as Error).message}`);
     }
