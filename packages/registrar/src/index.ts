@@ -8,3 +8,59 @@ export { planEntries, entryKey, partitionByPrefix, isJoinTokenEntry, outdatedFie
 export type { Plan, Declared, Declarer } from './reconcile/plan.ts';
 export { PassRunner } from './reconcile/pass-runner.ts';
 export type { PassRunnerOptions } from './reconcile/pass-runner.ts';
+export { RegistrarError, isRegistrarError, REGISTRAR_ERROR_CODES } from './errors.ts';
+export type { RegistrarErrorCode } from './errors.ts';
+export {
+  Template,
+  parseTemplate,
+  renderSpiffeId,
+  templateDataFor,
+  objectMetaToGo,
+  jsonToGo,
+  goFieldName,
+  GoFloat,
+  GoMap,
+  GoStruct,
+  NO_VALUE,
+  goStruct,
+  goStringMap,
+  printGoValue,
+  goSprintf,
+} from './template/index.ts';
+export type { TemplateData, RenderOptions, TemplateContext, KubeObjectJson, GoValue, NoValue } from './template/index.ts';
+export { parseLabelSelector, matchesLabelSelector, labelKeyError, labelValueError } from './labels.ts';
+export type { LabelSelector, LabelSelectorRequirement, LabelSelectorOperator } from './labels.ts';
+export {
+  parseClusterSPIFFEID,
+  parseClusterSPIFFEIDSpec,
+  parseClusterStaticEntry,
+  parseClusterFederatedTrustDomain,
+  parseClusterFederatedTrustDomainSpec,
+  parseSelector,
+  bundleEndpointUrlError,
+  SPIRE_GROUP,
+  SPIRE_API_VERSION,
+} from './crd/index.ts';
+export type {
+  CrdObjectMeta,
+  ClusterSPIFFEID,
+  ClusterSPIFFEIDSpec,
+  ClusterSPIFFEIDStatus,
+  ClusterSPIFFEIDStats,
+  ClusterStaticEntry,
+  ClusterStaticEntrySpec,
+  ClusterStaticEntryStatus,
+  ClusterFederatedTrustDomain,
+  ClusterFederatedTrustDomainSpec,
+  BundleEndpointProfile,
+  BundleEndpointProfileType,
+  ParsedMeta,
+  ParsedClusterSPIFFEID,
+  ParsedClusterSPIFFEIDSpec,
+  ParsedClusterStaticEntry,
+  ParsedClusterStaticEntrySpec,
+  ParsedClusterFederatedTrustDomain,
+  ParsedClusterFederatedTrustDomainSpec,
+  ParsedBundleEndpointProfile,
+  ParsedSelector,
+} from './crd/index.ts';
