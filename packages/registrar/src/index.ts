@@ -64,3 +64,8 @@ export type {
   ParsedBundleEndpointProfile,
   ParsedSelector,
 } from './crd/index.ts';
+export { EntryReconciler } from './reconcile/entry-pass.ts';
+export type { EntryPassOptions, PassSummary, CrSource, StatusWriter } from './reconcile/entry-pass.ts';
+export { arrayClusterView, podUidsOfEndpoints } from './reconcile/cluster-view.ts';
+export type { ClusterView, KubeJson } from './reconcile/cluster-view.ts';
+export { renderPodEntry, endpointDnsNames, reconcilesClass } from './reconcile/declare.ts';
