@@ -230,3 +230,74 @@ spireServerSocketPath: ${srv.socketPath}
     await waitFor('all entries gone', async () => ((await ours()).length === 0 ? true : undefined));
   });
 });
+
+describe('registrar leader election on the test cluster: two replicas never both write', () => {
+  let env: ClusterEnv;
+  let ns: string;
+  let srv: AdminServer;
+  let entries: ReturnType<typeof dialEntryClient>;
+  let kube: ResourceClient;
+  const replicas: Array<{ r: Registrar; passes: number }> = [];
+  const className = `registrar-core-le-${randomBytes(3).toString('hex')}`;
+
+  before(async () => {
+    env = await ensureCluster();
+    for (const f of readdirSync(CRD_DIR).filter((n) => n.endsWith('.yaml'))) await applyManifest(env, readFileSync(join(CRD_DIR, f), 'utf8'));
+    ns = await createNamespace(env, 'registrar-core-le');
+    srv = await startZtwimAdminServer({ trustDomain: TD });
+    entries = dialEntryClient(srv.socketPath);
+    kube = await createResourceClient(kubeClientSource(env.kubeconfig));
+  });
+  after(async () => {
+    for (const x of replicas) await x.r.close();
+    await kubectl(env, ['delete', 'clusterspiffeid', className, '--ignore-not-found', '--wait=false']).catch(() => '');
+    entries?.close();
+    await srv?.stop();
+  });
+
+  it('one leader writes; the other takes over when it stops', async () => {
+    const config = parseManagerConfig(`
+clusterName: test
+trustDomain: ${TD}
+className: ${className}
+gcInterval: 300ms
+entryIDPrefix: ${className}
+spireServerSocketPath: ${srv.socketPath}
+leaderElection:
+  leaderElect: true
+  resourceName: ${className}
+  resourceNamespace: ${ns}
+  leaseDuration: 4s
+  renewDeadline: 3s
+  retryPeriod: 500ms
+`);
+    for (let i = 0; i < 2; i++) {
+      const x = { r: undefined as unknown as Registrar, passes: 0 };
+      x.r = startRegistrar({ config, entries, kube, clock: systemClock, random: cryptoRandom, log: silentLogger(), identity: `replica-${i}`, onPass: () => { x.passes++; } });
+      replicas.push(x);
+    }
+    await applyManifest(env, JSON.stringify({
+      apiVersion: 'spire.spiffe.io/v1alpha1', kind: 'ClusterSPIFFEID', metadata: { name: className },
+      spec: { className, spiffeIDTemplate: 'spiffe://{{ .TrustDomain }}/le/{{ .PodMeta.Name }}', namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } } },
+    }));
+    await applyManifest(env, JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: ns }, spec: { ...podSpec(), nodeName: env.nodeName } }));
+    const leader = await waitFor('a leader', () => replicas.find((x) => x.r.isLeader()));
+    const follower = replicas.find((x) => x !== leader) as (typeof replicas)[number];
+    await waitFor('the entry', async () => ((await entries.listEntries()).some((e) => e.spiffeId === `spiffe://${TD}/le/p`) ? true : undefined));
+    // several idle ticks: only the leader runs passes
+    const before = follower.passes;
+    await waitFor('leader passes', () => (leader.passes >= 5 ? true : undefined));
+    assert.equal(follower.r.isLeader(), false);
+    assert.equal(follower.passes, before, 'the follower ran no pass');
+    assert.equal(before, 0);
+    const lease = JSON.parse(await kubectl(env, ['get', 'lease', '-n', ns, className, '-o', 'json'])) as { spec: { holderIdentity: string } };
+    assert.match(lease.spec.holderIdentity, /^replica-[01]$/);
+    // the leader stops (releasing the Lease): the follower takes over and keeps entries in step
+    await leader.r.close();
+    replicas.splice(replicas.indexOf(leader), 1);
+    await waitFor('the follower leads', () => (follower.r.isLeader() ? true : undefined), 15_000);
+    await kubectl(env, ['delete', 'pod', '-n', ns, 'p', '--grace-period=0', '--force']);
+    await waitFor('entry gone under the new leader', async () => ((await entries.listEntries()).some((e) => e.spiffeId === `spiffe://${TD}/le/p`) ? undefined : true));
+    assert.ok(follower.passes > 0);
+  });
+});
