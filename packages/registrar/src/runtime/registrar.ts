@@ -3,6 +3,7 @@
 // passes; the idle tick runs one every gcInterval). With leaderElection only the Lease holder
 // runs passes and writes status; the others keep their informers warm and take over at once.
 // With staticManifestPath there is no Kubernetes at all: CRs come from files, no status.
+import { setMaxListeners } from 'node:events';
 import { randomUuid, type Clock, type Logger, type Random } from '@ztwim/core';
 import { createResourceClient, Informer, kubeClientSource, LeaderElector, type KubeObject, type ResourceClient } from '@ztwim/k8s';
 import type { ManagerConfig } from '../config/manager-config.ts';
@@ -75,6 +76,8 @@ function statusWriter(kube: ResourceClient): StatusWriter {
 export function startRegistrar(d: RegistrarDeps): Registrar {
   const c = d.config;
   const abort = new AbortController();
+  // Every informer's run and waitForSync listen on it (7 informers: 14 listeners).
+  setMaxListeners(64, abort.signal);
   const log = d.log;
   const parentIDTemplate = c.parentIDTemplate === '' ? undefined : parseTemplate(c.parentIDTemplate);
 
