@@ -24,6 +24,8 @@ const SMOKE = {
   'k8s-workload-attestor': ['--pods', '1', '--calls', '5', '--spire-calls', '3'],
   // needs the project's Kubernetes test cluster (brought up by the bench, scripts/k8s/cluster.sh)
   'k8s-psat': ['--duration', '1', '--rounds', '1', '--concurrency', '1'],
+  // its own control-plane-only cluster (WITH_NODE=0), as the bench itself
+  registrar: ['--pods', '20', '--nodes', '2', '--deletions', '1'],
 };
 const all = readdirSync(join(root, 'bench')).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort();
 const missing = all.filter((n) => !(n in SMOKE));
