@@ -171,6 +171,15 @@ describe('EntryReconciler', () => {
     assert.deepEqual(status.statics.get('s2'), { rendered: true, masked: true, set: false });
   });
 
+  it('skips CRs that do not parse: no entries, a static one says rendered=false', async () => {
+    world.spiffeIds.push(csid('broken', { spiffeIDTemplate: 'spiffe://example.org/{{ .PodMeta.Name ' }));
+    world.statics.push(cse('nosel', { spiffeID: 'spiffe://example.org/s', parentID: 'spiffe://example.org/host' }));
+    await reconciler(world, server, status).pass(signal);
+    assert.equal(server.entries.size, 0);
+    assert.equal(status.spiffe.has('broken'), false);
+    assert.deepEqual(status.statics.get('nosel'), { rendered: false, masked: false, set: false });
+  });
+
   it('leaves entries outside its prefix alone and cleans up the old prefix', async () => {
     await server.createEntries([
       { id: 'manual', spiffeId: 'spiffe://example.org/manual', parentId: 'spiffe://example.org/host', selectors: [{ type: 'unix', value: 'uid:1' }], x509SvidTtl: 0, jwtSvidTtl: 0, federatesWith: [], admin: false, downstream: false, dnsNames: [], hint: '', storeSvid: false },

@@ -125,33 +125,18 @@ export class EntryReconciler {
     const declared: Declared[] = [];
     const staticDeclarers: ClusterStaticEntryDeclarer[] = [];
     if (o.reconcileClusterStaticEntries) {
-      const seen = new Set<string>();
-      for (const raw of o.crs.clusterStaticEntries()) {
-        seen.add(raw.metadata?.uid ?? raw.metadata?.name ?? '');
-        if (!reconcilesClass(String(raw.spec?.['className'] ?? ''), o.className, o.watchClassless)) continue;
-        const parsed = this.statics.get(raw);
-        if (parsed instanceof Error) this.logParseError('ClusterStaticEntry', raw, parsed);
+      for (const [raw, parsed] of this.ofClass('ClusterStaticEntry', o.crs.clusterStaticEntries(), this.statics)) {
         staticDeclarers.push(new ClusterStaticEntryDeclarer(parsed instanceof Error ? undefined : parsed, raw));
       }
-      this.statics.retain(seen);
       declareClusterStaticEntries(staticDeclarers, declared);
     }
 
     const spiffeIdDeclarers: ClusterSPIFFEIDDeclarer[] = [];
     if (o.reconcileClusterSPIFFEIDs) {
-      const seen = new Set<string>();
-      for (const raw of o.crs.clusterSPIFFEIDs()) {
-        seen.add(raw.metadata?.uid ?? raw.metadata?.name ?? '');
-        if (!reconcilesClass(String(raw.spec?.['className'] ?? ''), o.className, o.watchClassless)) continue;
-        const parsed = this.spiffeIds.get(raw);
-        if (parsed instanceof Error) {
-          // SPIRE logs "Failed to parse ClusterSPIFFEID spec" and skips it (no status).
-          this.logParseError('ClusterSPIFFEID', raw, parsed);
-          continue;
-        }
-        spiffeIdDeclarers.push(new ClusterSPIFFEIDDeclarer(parsed, raw));
+      for (const [raw, parsed] of this.ofClass('ClusterSPIFFEID', o.crs.clusterSPIFFEIDs(), this.spiffeIds)) {
+        // SPIRE logs "Failed to parse ClusterSPIFFEID spec" and skips it (no status).
+        if (!(parsed instanceof Error)) spiffeIdDeclarers.push(new ClusterSPIFFEIDDeclarer(parsed, raw));
       }
-      this.spiffeIds.retain(seen);
       declareClusterSPIFFEIDs(o.view, o, spiffeIdDeclarers, declared, {
         renderFailed: (cr, pod, reason) => o.log.warn({ cluster_spiffe_id: cr, pod, reason }, 'Failed to render entry'),
       });
@@ -204,6 +189,21 @@ export class EntryReconciler {
       failures,
       statusWrites,
     };
+  }
+
+  /** The CRs of our class, each parsed (cached) or its parse error (logged once); drops stale cache entries. */
+  private ofClass<T>(kind: string, raws: Iterable<KubeJson>, cache: ParseCache<T>): Array<[KubeJson, T | Error]> {
+    const out: Array<[KubeJson, T | Error]> = [];
+    const seen = new Set<string>();
+    for (const raw of raws) {
+      seen.add(raw.metadata?.uid ?? raw.metadata?.name ?? '');
+      if (!reconcilesClass(String(raw.spec?.['className'] ?? ''), this.o.className, this.o.watchClassless)) continue;
+      const parsed = cache.get(raw);
+      if (parsed instanceof Error) this.logParseError(kind, raw, parsed);
+      out.push([raw, parsed]);
+    }
+    cache.retain(seen);
+    return out;
   }
 
   private logParseError(kind: string, raw: KubeJson, e: Error): void {
