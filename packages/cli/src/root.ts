@@ -46,6 +46,11 @@ export function rootCommand(): Command {
         summary: 'Run the SPIFFE CSI driver (csi.spiffe.io): the Workload API socket directory as a pod volume',
         load: async () => (await import('./commands/csi.ts')).csiCommand,
       },
+      {
+        name: 'registrar',
+        summary: 'Run the workload registrar: ClusterSPIFFEID / ClusterStaticEntry CRs into registration entries',
+        load: async () => (await import('./commands/registrar.ts')).registrarCommand,
+      },
       versionCommand,
     ],
   };

@@ -1,4 +1,13 @@
 // @ztwim/registrar: the workload registrar (spire-controller-manager's job).
+export { parseManagerConfig, loadManagerConfig, isNamespaceIgnored, DEFAULT_IGNORE_NAMESPACES, DEFAULT_GC_INTERVAL_MS, DEFAULT_SPIRE_SERVER_SOCKET_PATH } from './config/manager-config.ts';
+export type { ManagerConfig, ReconcileToggles, LeaderElectionConfig } from './config/manager-config.ts';
+export { detectClusterDomain, clusterDomainFromResolvConf } from './config/cluster-domain.ts';
+export { dialEntryClient, entryToProto, entryFromProto } from './spire/entry-client.ts';
+export type { EntryClient, RegEntry, Selector, BatchStatus } from './spire/entry.ts';
+export { planEntries, entryKey, partitionByPrefix, isJoinTokenEntry, outdatedFields } from './reconcile/plan.ts';
+export type { Plan, Declared, Declarer } from './reconcile/plan.ts';
+export { PassRunner } from './reconcile/pass-runner.ts';
+export type { PassRunnerOptions } from './reconcile/pass-runner.ts';
 export { RegistrarError, isRegistrarError, REGISTRAR_ERROR_CODES } from './errors.ts';
 export type { RegistrarErrorCode } from './errors.ts';
 export {
@@ -71,3 +80,13 @@ export type { CaBundlePatcherOptions, WebhookConfigurationStore, WebhookConfigur
 export { startRegistrarWebhook } from './webhook/registrar-webhook.ts';
 export type { RegistrarWebhookOptions, RunningRegistrarWebhook } from './webhook/registrar-webhook.ts';
 export { kubeWebhookConfigurationStore } from './webhook/kube-webhook-configurations.ts';
+export { EntryReconciler } from './reconcile/entry-pass.ts';
+export type { EntryPassOptions, PassSummary, CrSource, StatusWriter } from './reconcile/entry-pass.ts';
+export { arrayClusterView, podUidsOfEndpoints } from './reconcile/cluster-view.ts';
+export type { ClusterView, KubeJson } from './reconcile/cluster-view.ts';
+export { renderPodEntry, endpointDnsNames, reconcilesClass } from './reconcile/declare.ts';
+export { readStaticManifests } from './runtime/static-manifests.ts';
+export { startRegistrar, connectKube } from './runtime/registrar.ts';
+export type { Registrar, RegistrarDeps } from './runtime/registrar.ts';
+export { serveProbes } from './runtime/probes.ts';
+export { CLUSTER_SPIFFE_IDS, CLUSTER_STATIC_ENTRIES, CLUSTER_FEDERATED_TRUST_DOMAINS } from './runtime/resources.ts';
