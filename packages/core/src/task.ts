@@ -159,3 +159,20 @@ function unitInterval(random: Random): number {
   const b = random(4);
   return ((((b[0] ?? 0) << 24) | ((b[1] ?? 0) << 16) | ((b[2] ?? 0) << 8) | (b[3] ?? 0)) >>> 0) / 2 ** 32;
 }
+
+/** Resolves when the signal aborts (at once if it has). */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+/**
+ * A task that keeps something running (a listener, a timer owned by another object) until the
+ * signal aborts, then closes it: the close-by-abort of a composition root's `runTasks` list.
+ */
+export function closeOnAbort(close: () => Promise<void> | void): Task {
+  return async (signal) => {
+    await untilAborted(signal);
+    await close();
+  };
+}
