@@ -57,3 +57,4 @@ export { listenError, SOCKET_IN_USE } from './net/listen-error.ts';
 export type { ListenerInfo } from './net/listen-error.ts';
 export { findSocketHolder } from './net/listener-holder.ts';
 export type { SocketHolder, ListenerAddress } from './net/listener-holder.ts';
+export { atomicWriteFile, syncDir, TEMP_PREFIX } from './fs/atomic-write.ts';

@@ -1,11 +1,11 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { Agent as HttpsAgent } from 'node:https';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import * as acme from 'acme-client';
 import type { Clock, Logger } from '@ztwim/core';
-import { every, unavailable } from '@ztwim/core';
+import { atomicWriteFile, every, unavailable } from '@ztwim/core';
 import { loadServingCert, type ServingCert } from './serving-cert.ts';
 import { sendError } from './handler.ts';
 
@@ -203,7 +203,6 @@ export class AcmeCertManager {
     if (this.o.cacheDir === '') return;
     await mkdir(this.o.cacheDir, { recursive: true, mode: 0o700 });
     const path = join(this.o.cacheDir, `${this.cachePrefix}-${name}`);
-    await writeFile(`${path}.tmp`, data, { mode: 0o600 });
-    await rename(`${path}.tmp`, path);
+    await atomicWriteFile(path, data, 0o600);
   }
 }
