@@ -136,9 +136,9 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     await ds.warmUp?.();
     const ca: CaManagerHandle = await createCaManager({ config: cfg, clock, random, log: log.child({ subsystem: 'ca_manager' }), dataStore: ds, metrics });
     tasks.push(closing('ca_manager', () => ca.stop()));
-    const publisher = new BundlePublisher({ dataStore: ds, trustDomain: td, log });
+    const publisher = new BundlePublisher({ dataStore: ds, trustDomain: td, log, ca });
     await publisher.publish(ca.bundle());
-    tasks.push(publisher.run(ca));
+    tasks.push(publisher.run());
     const authority: Authority = {
       signX509Svid: async (p) => ca.x509Ca().signX509Svid(p),
       signJwtSvid: (p) => ca.jwtSigner().signJwtSvid(p),

@@ -17,11 +17,16 @@ export class BundlePublisher {
   readonly #log: Logger;
   /** Publications run one after another, so an older bundle never overwrites a newer one. */
   #queue: Promise<void> = Promise.resolve();
+  readonly #unsubscribe: () => void;
 
-  constructor(deps: { dataStore: DataStore; trustDomain: TrustDomain; log: Logger }) {
+  /** Subscribes to the CA's bundle updates at once, so none is missed before run() starts. */
+  constructor(deps: { dataStore: DataStore; trustDomain: TrustDomain; log: Logger; ca: { onBundleUpdate(listener: (b: CaBundle) => void): () => void } }) {
     this.#ds = deps.dataStore;
     this.#td = deps.trustDomain;
     this.#log = deps.log;
+    this.#unsubscribe = deps.ca.onBundleUpdate((b) => {
+      this.publish(b).catch((e: unknown) => this.#log.error({ error: (e as Error).message }, 'Failed to publish the trust bundle'));
+    });
   }
 
   publish(b: CaBundle): Promise<void> {
@@ -30,16 +35,13 @@ export class BundlePublisher {
     return run;
   }
 
-  /** Publishes every bundle the CA announces until the signal aborts. */
-  run(ca: { onBundleUpdate(listener: (b: CaBundle) => void): () => void }): Task {
+  /** Publishes every bundle the CA announces until the signal aborts, then lets the last write land. */
+  run(): Task {
     return async (signal) => {
-      const unsubscribe = ca.onBundleUpdate((b) => {
-        this.publish(b).catch((e: unknown) => this.#log.error({ error: (e as Error).message }, 'Failed to publish the trust bundle'));
-      });
       try {
         await untilAborted(signal);
       } finally {
-        unsubscribe();
+        this.#unsubscribe();
       }
       await this.#queue;
     };

@@ -29,10 +29,14 @@ export interface ServerSvidRotatorDeps {
 export class ServerSvidRotator {
   readonly #deps: ServerSvidRotatorDeps;
   #current: ServerSvid;
+  /** Fired by a CA activation; subscribed at once, so one before run() starts is not missed. */
+  readonly #activated = new Wakeup();
+  readonly #unsubscribe: () => void;
 
   constructor(deps: ServerSvidRotatorDeps) {
     this.#deps = deps;
     this.#current = this.#mint();
+    this.#unsubscribe = deps.ca.onActivate(() => this.#activated.fire());
   }
 
   current(): ServerSvid {
@@ -41,8 +45,7 @@ export class ServerSvidRotator {
 
   /** The renewal loop: `onRotate` receives each new SVID (to put on the listeners). */
   run(onRotate: (svid: ServerSvid) => void): Task {
-    const { clock, log, ca } = this.#deps;
-    const wakeup = new Wakeup();
+    const { clock, log } = this.#deps;
     const untilHalfLife = (): number => {
       const { notBefore, notAfter } = this.#current;
       const half = (notAfter.getTime() - notBefore.getTime()) / 2;
@@ -56,14 +59,13 @@ export class ServerSvidRotator {
         onRotate(this.#current);
         log.debug({ expires_at: this.#current.notAfter.toISOString() }, 'Rotated server SVID');
       },
-      { immediate: false, wakeup, onError: (e) => log.error({ error: (e as Error).message }, 'Failed to rotate the server SVID') },
+      { immediate: false, wakeup: this.#activated, onError: (e) => log.error({ error: (e as Error).message }, 'Failed to rotate the server SVID') },
     );
     return async (signal) => {
-      const unsubscribe = ca.onActivate(() => wakeup.fire());
       try {
         await loop(signal);
       } finally {
-        unsubscribe();
+        this.#unsubscribe();
       }
     };
   }
