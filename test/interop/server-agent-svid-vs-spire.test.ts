@@ -7,7 +7,7 @@ import { it } from 'node:test';
 import { Code, createClient } from '@connectrpc/connect';
 import { AgentService, BundleService, createUnixGrpcTransport } from '@ztwim/proto';
 import { ServerClient, attestAgent } from '../../packages/agent/src/client/server-client.ts';
-import { agentEndpointSuite } from './lib/agent-endpoint.ts';
+import { agentEndpointSuite, statusOf } from './lib/agent-endpoint.ts';
 import { startSpireAdminServer } from './lib/spire-admin.ts';
 import { TrustDomain } from '@ztwim/spiffe';
 
@@ -45,7 +45,7 @@ agentEndpointSuite(
         const c = new ServerClient(opts, creds);
         clients.push(c);
         await assert.rejects(c.entry.getAuthorizedEntries({}), (e: unknown) => {
-          tlsBadCertificate(e as never, 'spire.api.server.entry.v1.Entry/GetAuthorizedEntries');
+          tlsBadCertificate(statusOf(e) as never, 'spire.api.server.entry.v1.Entry/GetAuthorizedEntries');
           return true;
         });
       } finally {
