@@ -57,7 +57,7 @@ import type { EntrySchema } from '@ztwim/proto';
 import { ServerClient, attestAgent, type AgentCredentials } from '../packages/agent/src/client/server-client.ts';
 import { findSpireBinary, freePort } from '../test/interop/lib/spire-admin.ts';
 import { SPIRE_VERSION, ZTWIM_BIN, goBuild, ztwimNodeFlags } from '../test/interop/lib/peers.ts';
-import { derToPem } from '@ztwim/spiffe';
+import { derToPem, TrustDomain } from '@ztwim/spiffe';
 import { makeTmpDir, type TmpDir } from '../test/interop/lib/tmp.ts';
 import { serverConf } from '../test/interop/lib/server-conf.ts';
 import { live, removeLeftoversOnExit, tmpDirs } from './lib/leftovers.ts';
@@ -347,7 +347,7 @@ async function listMedian(a: Admin, pid: number, expect: number): Promise<{ ms: 
 async function agentClient(a: Admin, port: number, creds?: AgentCredentials): Promise<ServerClient> {
   const b = await a.bundle.getBundle({});
   const roots = b.x509Authorities.map((x) => x.asn1);
-  return new ServerClient({ host: '127.0.0.1', port, trustDomain: TD, roots }, creds);
+  return new ServerClient({ host: '127.0.0.1', port, trustDomain: TrustDomain.parse(TD), roots }, creds);
 }
 
 let serverloadBin = '';
@@ -357,8 +357,8 @@ let serverloadBin = '';
  * stubs) over mTLS with the attested agent's SVID: the same Go client for every server.
  */
 async function goAuthorised(tmp: TmpDir, port: number, creds: AgentCredentials, bundle: { x509Authorities: { asn1: Uint8Array }[] }, ): Promise<{ medianMs: number; p99Ms: number }> {
-  const cert = tmp.write('agent-svid.pem', creds.chain.map((d) => derToPem(d, 'CERTIFICATE')).join(''));
-  const key = tmp.write('agent-svid.key', derToPem(creds.keyDer, 'PRIVATE KEY'));
+  const cert = tmp.write('agent-svid.pem', creds.svid.marshal().certificates);
+  const key = tmp.write('agent-svid.key', creds.svid.marshal().privateKey);
   const roots = tmp.write('bundle.pem', bundle.x509Authorities.map((x) => derToPem(x.asn1, 'CERTIFICATE')).join(''));
   const out = await new Promise<string>((resolve, reject) => {
     execFile(serverloadBin, ['-addr', `127.0.0.1:${port}`, '-cert', cert, '-key', key, '-bundle', roots, '-td', TD, '-want', String(AGENT_OWNED), '-calls', String(AUTH_CALLS)],
@@ -494,7 +494,7 @@ async function benchTarget(t: Target, pgUrl: string | undefined): Promise<Result
     } finally {
       boot.close();
     }
-    if (creds.id !== AGENT_ID) throw new Error(`attested as ${creds.id}, expected ${AGENT_ID}`);
+    if (creds.svid.id.toString() !== AGENT_ID) throw new Error(`attested as ${creds.svid.id.toString()}, expected ${AGENT_ID}`);
     agentConn = await agentClient(a, port, creds);
     const c = agentConn;
     res.authFirst = await authorisedUntil(c, AGENT_OWNED, 60_000);

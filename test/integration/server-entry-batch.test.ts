@@ -11,6 +11,7 @@ import { createUnixGrpcTransport, AgentService, BundleService, EntryService, typ
 import { buildServerConfig, SqliteDataStore, startServer, type DataStore, type RunningServer } from '@ztwim/server';
 import { ServerClient, attestAgent } from '../../packages/agent/src/client/server-client.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
+import { TrustDomain } from '@ztwim/spiffe';
 
 const TD = 'example.org';
 const id = (path: string): { trustDomain: string; path: string } => ({ trustDomain: TD, path });
@@ -140,7 +141,7 @@ telemetry {
     });
     const [w1 = '', w2 = '', child = ''] = made.results.map((x) => x.entry?.id ?? '');
     const bundle = await createClient(BundleService, admin).getBundle({});
-    const opts = { host: '127.0.0.1', port: server.port, trustDomain: TD, roots: bundle.x509Authorities.map((x) => x.asn1) };
+    const opts = { host: '127.0.0.1', port: server.port, trustDomain: TrustDomain.parse(TD), roots: bundle.x509Authorities.map((x) => x.asn1) };
     const boot = new ServerClient(opts);
     const creds = await attestAgent(boot, { type: 'join_token', token });
     boot.close();

@@ -7,8 +7,9 @@ import { it } from 'node:test';
 import { Code, createClient } from '@connectrpc/connect';
 import { AgentService, BundleService, createUnixGrpcTransport } from '@ztwim/proto';
 import { ServerClient, attestAgent } from '../../packages/agent/src/client/server-client.ts';
-import { agentEndpointSuite } from './lib/agent-endpoint.ts';
+import { agentEndpointSuite, statusOf } from './lib/agent-endpoint.ts';
 import { startSpireAdminServer } from './lib/spire-admin.ts';
+import { TrustDomain } from '@ztwim/spiffe';
 
 /** SPIRE's TLS verification failure as a Node gRPC client sees it. */
 function tlsBadCertificate(e: { code: Code; rawMessage: string; message: string }, rpc: string): void {
@@ -30,21 +31,21 @@ agentEndpointSuite(
       const clients: ServerClient[] = [];
       try {
         const roots = (await createClient(BundleService, admin).getBundle({})).x509Authorities.map((a) => a.asn1);
-        const opts = { host: '127.0.0.1', port: srv.port, trustDomain: 'example.org', roots };
+        const opts = { host: '127.0.0.1', port: srv.port, trustDomain: TrustDomain.parse('example.org'), roots };
         const token = await createClient(AgentService, admin).createJoinToken({ ttl: 600 });
         const boot = new ServerClient(opts);
         clients.push(boot);
         const creds = await attestAgent(boot, { type: 'join_token', token: token.value });
         // Real time: wait (with a deadline) until the 2 s agent SVID has expired.
         const deadline = Date.now() + 15_000;
-        while (Date.now() <= creds.expiresAt + 1000) {
+        while (Date.now() <= creds.svid.expiresAt().getTime() + 1000) {
           assert.ok(Date.now() < deadline, 'agent SVID did not expire');
           await new Promise((r) => setTimeout(r, 100));
         }
         const c = new ServerClient(opts, creds);
         clients.push(c);
         await assert.rejects(c.entry.getAuthorizedEntries({}), (e: unknown) => {
-          tlsBadCertificate(e as never, 'spire.api.server.entry.v1.Entry/GetAuthorizedEntries');
+          tlsBadCertificate(statusOf(e) as never, 'spire.api.server.entry.v1.Entry/GetAuthorizedEntries');
           return true;
         });
       } finally {

@@ -11,5 +11,5 @@ export { startAgent, isAgentNotAttested, storedAgentId, deleteAgentData } from '
 export type { AgentDeps, RunningAgent } from './agent.ts';
 export { loadAgentConfig, buildAgentConfig, AGENT_DEFAULTS } from './config/agent-config.ts';
 export type { AgentConfig, AgentConfigOverrides, NodeAttestorConfig } from './config/agent-config.ts';
-export { CacheManager, entryMatches, rotationTime } from './manager/cache-manager.ts';
-export type { CachedX509Svid, CacheManagerOptions } from './manager/cache-manager.ts';
+export { CacheManager, entryMatches, rotationTime } from './manager/sync.ts';
+export type { CachedX509Svid, CacheManagerOptions } from './manager/sync.ts';

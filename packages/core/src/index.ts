@@ -19,8 +19,8 @@ export {
 export type { ErrorCode, ZtwimErrorOptions } from './errors.ts';
 export { createLogger, silentLogger, parseLogLevel, parseLogFormat, jsonLogLineToText, LOG_LEVELS, LOG_FORMATS } from './log.ts';
 export type { Logger, LoggerConfig, LogLevel, LogFormat } from './log.ts';
-export { runTasks } from './task.ts';
-export type { Task } from './task.ts';
+export { runTasks, every, Wakeup, untilAborted, closeOnAbort } from './task.ts';
+export type { Task, EveryOptions } from './task.ts';
 export { cryptoRandom, randomAlnum, randomUuid } from './random.ts';
 export type { Random } from './random.ts';
 export {
@@ -57,3 +57,4 @@ export { listenError, SOCKET_IN_USE } from './net/listen-error.ts';
 export type { ListenerInfo } from './net/listen-error.ts';
 export { findSocketHolder } from './net/listener-holder.ts';
 export type { SocketHolder, ListenerAddress } from './net/listener-holder.ts';
+export { atomicWriteFile, syncDir, TEMP_PREFIX } from './fs/atomic-write.ts';

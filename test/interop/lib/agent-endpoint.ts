@@ -7,7 +7,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { systemClock, type Clock } from '@ztwim/core';
-import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
+import { concatDer, SpiffeId, TrustDomain, X509Svid } from '@ztwim/spiffe';
 import {
   AgentService,
   BundleService,
@@ -45,6 +45,11 @@ export interface AgentEndpointSuiteOptions {
   readonly clock?: Clock;
 }
 
+/** The gRPC status under the agent client's typed error (its ServerClient translates ConnectErrors). */
+export function statusOf(e: unknown): unknown {
+  return e instanceof Error && e.cause instanceof ConnectError ? e.cause : e;
+}
+
 /** An X509-SVID from a CA of its own (another trust domain, or a rogue CA claiming a trusted one). */
 export function foreignSvid(caTrustDomain: string, spiffeId: string, clock: Clock = systemClock): AgentCredentials {
   const caKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -53,13 +58,7 @@ export function foreignSvid(caTrustDomain: string, spiffeId: string, clock: Cloc
   const ca = new X509Ca({ trustDomain: td, key: caKey, chain, clock, x509SvidTtlMs: 3600_000 });
   const leafKey = generateEcKey();
   const svid = ca.signX509Svid({ publicKey: leafKey.publicKey, spiffeId: SpiffeId.parse(spiffeId) });
-  return {
-    chain: svid.certChain,
-    keyDer: new Uint8Array(leafKey.privateKey.export({ type: 'pkcs8', format: 'der' })),
-    id: spiffeId,
-    expiresAt: svid.notAfter.getTime(),
-    reattestable: false,
-  };
+  return { svid: X509Svid.parseRaw(concatDer(svid.certChain), new Uint8Array(leafKey.privateKey.export({ type: 'pkcs8', format: 'der' }))), reattestable: false };
 }
 
 /** Handles for tests that add cases of their own (e.g. an expired SVID with an injected clock). */
@@ -111,7 +110,7 @@ export function agentEndpointSuite(opts: AgentEndpointSuiteOptions, extra?: (h: 
     async function client(creds?: AgentCredentials): Promise<ServerClient> {
       // The bundle as the admin API serves it now (the CA may have rotated).
       roots = (await createClient(BundleService, admin).getBundle({})).x509Authorities.map((a) => a.asn1);
-      const c = new ServerClient({ host: '127.0.0.1', port: srv.port, trustDomain: TD, roots }, creds);
+      const c = new ServerClient({ host: '127.0.0.1', port: srv.port, trustDomain: TrustDomain.parse(TD), roots }, creds);
       clients.push(c);
       return c;
     }
@@ -158,8 +157,9 @@ export function agentEndpointSuite(opts: AgentEndpointSuiteOptions, extra?: (h: 
     async function allFail(creds: AgentCredentials | undefined, expect: (e: ConnectError, rpc: string) => void): Promise<void> {
       const c = await client(creds);
       for (const [rpc, call] of agentCalls(c)) {
-        await assert.rejects(call(), (e: unknown) => {
-          assert.ok(e instanceof ConnectError, `${rpc}: ${String(e)}`);
+        await assert.rejects(call(), (err: unknown) => {
+          const e = statusOf(err);
+          assert.ok(e instanceof ConnectError, `${rpc}: ${String(err)}`);
           expect(e, rpc);
           return true;
         });
@@ -170,7 +170,7 @@ export function agentEndpointSuite(opts: AgentEndpointSuiteOptions, extra?: (h: 
     async function goodAgentWorks(): Promise<void> {
       const creds = await attest();
       const created = await createClient(EntryService, admin).batchCreateEntry({
-        entries: [{ spiffeId: { trustDomain: TD, path: `/workload/${n++}` }, parentId: idOf(creds.id), selectors: [{ type: 'unix', value: 'uid:1' }] }],
+        entries: [{ spiffeId: { trustDomain: TD, path: `/workload/${n++}` }, parentId: idOf(creds.svid.id.toString()), selectors: [{ type: 'unix', value: 'uid:1' }] }],
       });
       const entryId = created.results[0]?.entry?.id ?? '';
       assert.notEqual(entryId, '', created.results[0]?.status?.message);
@@ -190,7 +190,7 @@ export function agentEndpointSuite(opts: AgentEndpointSuiteOptions, extra?: (h: 
       assert.equal(minted.results[0]?.status?.code, 0, minted.results[0]?.status?.message);
       assert.ok((minted.results[0]?.svid?.certChain.length ?? 0) > 0);
       const renewed = await renewAgent(c, false);
-      assert.equal(renewed.id, creds.id);
+      assert.ok(renewed.svid.id.equals(creds.svid.id));
       c.close();
       const health = await createClient(HealthService, admin).check({});
       assert.equal(health.status, HealthCheckResponse_ServingStatus.SERVING);
@@ -205,7 +205,7 @@ export function agentEndpointSuite(opts: AgentEndpointSuiteOptions, extra?: (h: 
       const creds = await attest();
       // Used first, so a server that remembers the accepted agent must forget it on the ban.
       await use(creds);
-      await agentApi().banAgent({ id: idOf(creds.id) });
+      await agentApi().banAgent({ id: idOf(creds.svid.id.toString()) });
       await allFail(creds, deniedWith(PermissionDeniedDetails_Reason.AGENT_BANNED));
       await goodAgentWorks();
     });
@@ -213,7 +213,7 @@ export function agentEndpointSuite(opts: AgentEndpointSuiteOptions, extra?: (h: 
     it('an evicted agent with a still valid SVID: PermissionDenied + AGENT_NOT_ATTESTED', async () => {
       const creds = await attest();
       await use(creds);
-      await agentApi().deleteAgent({ id: idOf(creds.id) });
+      await agentApi().deleteAgent({ id: idOf(creds.svid.id.toString()) });
       await allFail(creds, deniedWith(PermissionDeniedDetails_Reason.AGENT_NOT_ATTESTED));
       await goodAgentWorks();
     });
@@ -236,17 +236,18 @@ export function agentEndpointSuite(opts: AgentEndpointSuiteOptions, extra?: (h: 
       await allFail(other, opts.untrusted);
       // Federating with other.org makes its bundle known, not its agents.
       const set = await createClient(BundleService, admin).batchSetFederatedBundle({
-        bundle: [{ trustDomain: 'other.org', x509Authorities: [{ asn1: other.chain[other.chain.length - 1] as Uint8Array }] }],
+        bundle: [{ trustDomain: 'other.org', x509Authorities: [{ asn1: other.svid.certificates[other.svid.certificates.length - 1] as Uint8Array }] }],
       });
       assert.equal(set.results[0]?.status?.code, 0, set.results[0]?.status?.message);
       await allFail(other, opts.untrusted);
       // A rogue CA minting an SVID with the ID of an attested agent of ours.
       const victim = await attest();
-      const rogue = foreignSvid(TD, victim.id, opts.clock);
+      const rogue = foreignSvid(TD, victim.svid.id.toString(), opts.clock);
       await allFail(rogue, opts.untrusted);
       // Even methods anyone may call are refused with a bad certificate.
       const c = await client(rogue);
-      await assert.rejects(c.bundle.getBundle({}), (e: unknown) => {
+      await assert.rejects(c.bundle.getBundle({}), (err: unknown) => {
+        const e = statusOf(err);
         assert.ok(e instanceof ConnectError);
         opts.untrusted(e, 'spire.api.server.bundle.v1.Bundle/GetBundle');
         return true;

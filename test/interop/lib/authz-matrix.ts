@@ -32,7 +32,7 @@ import {
   permissionDeniedReasonOf,
   type GrpcClientTransport,
 } from '@ztwim/proto';
-import { derToPem, SpiffeId } from '@ztwim/spiffe';
+import { concatDer, derToPem, SpiffeId, TrustDomain, X509Svid } from '@ztwim/spiffe';
 import { ServerClient, attestAgent, streamCallOptions, type AgentCredentials } from '../../../packages/agent/src/client/server-client.ts';
 import { foreignSvid } from './agent-endpoint.ts';
 
@@ -144,14 +144,14 @@ export function matrixServerConfig(td: string, agentTtl?: string): string {
   return `  admin_ids = ["spiffe://${td}${CONFIG_ADMIN_PATH}"]\n${agentTtl === undefined ? '' : `  agent_ttl = "${agentTtl}"\n`}`;
 }
 
-export function tlsOptions(td: string, roots: readonly Uint8Array[], creds?: { chain: readonly Uint8Array[]; keyDer: Uint8Array }): Record<string, unknown> {
+export function tlsOptions(td: string, roots: readonly Uint8Array[], creds?: { svid: X509Svid }): Record<string, unknown> {
   const expected = `URI:spiffe://${td}/spire/server`;
   return {
     servername: '',
     ca: roots.map((d) => derToPem(d, 'CERTIFICATE')),
     checkServerIdentity: (_h: string, cert: { subjectaltname?: string }) =>
       (cert.subjectaltname ?? '').split(',').map((s) => s.trim()).includes(expected) ? undefined : new Error(`server is not ${expected}`),
-    ...(creds === undefined ? {} : { cert: creds.chain.map((d) => derToPem(d, 'CERTIFICATE')).join(''), key: derToPem(creds.keyDer, 'PRIVATE KEY') }),
+    ...(creds === undefined ? {} : { cert: creds.svid.marshal().certificates, key: creds.svid.marshal().privateKey }),
   };
 }
 
@@ -175,7 +175,7 @@ export async function csrFor(id: string): Promise<{ csr: Uint8Array; key: KeyObj
 /** A new agent: a join token from the admin socket, attested over TLS to the server's port from 127.0.0.1. */
 export async function attestWithJoinToken(srv: { port: number; trustDomain: string }, admin: GrpcClientTransport, roots: Uint8Array[]): Promise<AgentCredentials> {
   const token = await createClient(AgentService, admin).createJoinToken({ ttl: 600 });
-  const boot = new ServerClient({ host: '127.0.0.1', port: srv.port, trustDomain: srv.trustDomain, roots });
+  const boot = new ServerClient({ host: '127.0.0.1', port: srv.port, trustDomain: TrustDomain.parse(srv.trustDomain), roots });
   try {
     return await attestAgent(boot, { type: 'join_token', token: token.value });
   } finally {
@@ -195,7 +195,7 @@ async function makeCallers(srv: MatrixServer, admin: GrpcClientTransport, roots:
     const r = await svid.mintX509SVID({ csr, ttl: 3600 });
     const chain = r.svid?.certChain ?? [];
     if (chain.length === 0) throw new Error(`MintX509SVID for ${id} returned no chain`);
-    return { chain, keyDer: new Uint8Array(key.export({ type: 'pkcs8', format: 'der' })), id, expiresAt: Number(r.svid?.expiresAt ?? 0n) * 1000, reattestable: false };
+    return { svid: X509Svid.parseRaw(concatDer(chain), new Uint8Array(key.export({ type: 'pkcs8', format: 'der' }))), reattestable: false };
   };
   const attest = (): Promise<AgentCredentials> => attestWithJoinToken(srv, admin, roots);
   const createEntry = async (path: string, parent: string, flags: { admin?: boolean; downstream?: boolean }): Promise<void> => {
@@ -211,7 +211,7 @@ async function makeCallers(srv: MatrixServer, admin: GrpcClientTransport, roots:
   const server = `spiffe://${td}/spire/server`;
   await createEntry('/admin-entry-caller', server, { admin: true });
   await createEntry('/downstream-caller', server, { downstream: true });
-  await createEntry('/workload', agent.id, {});
+  await createEntry('/workload', agent.svid.id.toString(), {});
   const callers = new Map<CallerKind, AgentCredentials | 'local' | undefined>([
     ['local', 'local'],
     ['admin-config', await mint(`spiffe://${td}${CONFIG_ADMIN_PATH}`)],
@@ -222,12 +222,12 @@ async function makeCallers(srv: MatrixServer, admin: GrpcClientTransport, roots:
     ['evicted-agent', evicted],
     ['workload', await mint(`spiffe://${td}/workload`)],
     ['no-cert', undefined],
-    ['rogue-ca', foreignSvid(td, agent.id)],
+    ['rogue-ca', foreignSvid(td, agent.svid.id.toString())],
   ]);
   // Used once before the ban / eviction, so a server remembering accepted agents must forget them.
   for (const c of [banned, evicted]) await callAs(srv, roots, c, EntryService, 'GetAuthorizedEntries');
-  await agentApi.banAgent({ id: idOf(banned.id) });
-  await agentApi.deleteAgent({ id: idOf(evicted.id) });
+  await agentApi.banAgent({ id: idOf(banned.svid.id.toString()) });
+  await agentApi.deleteAgent({ id: idOf(evicted.svid.id.toString()) });
   return callers;
 }
 
@@ -237,7 +237,7 @@ async function callAs(srv: MatrixServer, roots: Uint8Array[], creds: AgentCreden
     const m = svc.methods.find((x) => x.name === name);
     if (m === undefined) throw new Error(`no method ${name}`);
     const cell = await callEmpty(t, svc, m);
-    if (cell.verdict !== 'allowed') throw new Error(`${name} as ${creds.id}: ${cell.detail}`);
+    if (cell.verdict !== 'allowed') throw new Error(`${name} as ${creds.svid.id.toString()}: ${cell.detail}`);
   } finally {
     t.close();
   }
@@ -335,7 +335,7 @@ export async function authzMatrix(o: MatrixOptions): Promise<Matrix> {
     const roots = (await createClient(BundleService, admin2).getBundle({})).x509Authorities.map((a) => a.asn1);
     const creds = await attestWithJoinToken(short, admin2, roots);
     await callAs(short, roots, creds, EntryService, 'GetAuthorizedEntries');
-    while (Date.now() <= creds.expiresAt + 1000) await new Promise((r) => setTimeout(r, 100));
+    while (Date.now() <= creds.svid.expiresAt().getTime() + 1000) await new Promise((r) => setTimeout(r, 100));
     m.set('expired-agent', await row(short, roots, creds));
   } finally {
     admin2.close();

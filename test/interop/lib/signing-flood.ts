@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import type { SecureClientSessionOptions } from 'node:http2';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { EntryService, SvidService, BundleService, createTcpGrpcTransport, createUnixGrpcTransport, type GrpcClientTransport } from '@ztwim/proto';
-import { SpiffeId } from '@ztwim/spiffe';
 import type { AgentCredentials } from '../../../packages/agent/src/client/server-client.ts';
 import { attestWithJoinToken, csrFor, tlsOptions } from './authz-matrix.ts';
 import type { AdminServer } from './spire-admin.ts';
@@ -38,7 +37,7 @@ async function agentOn(srv: AdminServer, admin: GrpcClientTransport, roots: Uint
   const creds = await attestWithJoinToken(srv, admin, roots);
   const path = `/flood-workload-${localAddress}`;
   const r = await createClient(EntryService, admin).batchCreateEntry({
-    entries: [{ spiffeId: { trustDomain: srv.trustDomain, path }, parentId: { trustDomain: srv.trustDomain, path: SpiffeId.parse(creds.id).path }, selectors: [{ type: 'unix', value: 'uid:0' }] }],
+    entries: [{ spiffeId: { trustDomain: srv.trustDomain, path }, parentId: { trustDomain: srv.trustDomain, path: creds.svid.id.path }, selectors: [{ type: 'unix', value: 'uid:0' }] }],
   });
   const entryId = r.results[0]?.entry?.id;
   if (entryId === undefined) throw new Error(`create entry: ${r.results[0]?.status?.message ?? 'no result'}`);

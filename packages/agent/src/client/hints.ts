@@ -2,8 +2,9 @@
 // soon as the server says its authorised entries changed, instead of waiting for its next sync.
 // A server without the service (spire-server) answers Unimplemented once and the agent keeps to
 // polling; any other failure is retried with backoff. Polling continues either way.
-import { Code, ConnectError } from '@connectrpc/connect';
-import type { Clock, Logger } from '@ztwim/core';
+import { Code } from '@connectrpc/connect';
+import { isZtwimError, type Clock, type Logger } from '@ztwim/core';
+import { hasGrpcCode } from './errors.ts';
 import { streamCallOptions, type ServerClient } from './server-client.ts';
 
 /** How long one Watch call may stay open before it is renewed (connections behind NATs/LBs). */
@@ -40,11 +41,11 @@ export async function watchHints(o: HintWatcherOptions): Promise<'stopped' | 'un
       failures = 0; // a stream renewed at its deadline or closed by the server: watch again
     } catch (e) {
       if (o.signal.aborted) break;
-      if (e instanceof ConnectError && e.code === Code.Unimplemented) {
+      if (isZtwimError(e, 'ERR_UNIMPLEMENTED')) {
         o.log.debug({}, 'server has no entry-change hints; syncing at the sync interval only');
         return 'unsupported';
       }
-      if (!(e instanceof ConnectError && e.code === Code.DeadlineExceeded)) {
+      if (!hasGrpcCode(e, Code.DeadlineExceeded)) {
         failures++;
         o.log.debug({ err: e, failures }, 'entry-change hint stream failed; retrying');
         try {

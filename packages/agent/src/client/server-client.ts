@@ -6,36 +6,31 @@ import {
   createTcpGrpcTransport, type GrpcClientTransport,
   type AttestAgentRequest, type Bundle, type Entry,
 } from '@ztwim/proto';
-import { derToPem } from '@ztwim/spiffe';
+import { concatDer, derToPem, X509Svid, type TrustDomain } from '@ztwim/spiffe';
 import { ZtwimError } from '@ztwim/core';
 import { create } from '@bufbuild/protobuf';
-import { AttestAgentRequestSchema } from '@ztwim/proto';
+import { AttestAgentRequestSchema, type X509SVID } from '@ztwim/proto';
+import type { AgentCredentials } from '../storage/storage.ts';
 import { createCsr, generateEcKey } from './csr.ts';
+import { translatingClient } from './errors.ts';
 
 export interface ServerClientOptions {
   readonly host: string;
   readonly port: number;
-  readonly trustDomain: string;
+  readonly trustDomain: TrustDomain;
   /** DER root certificates trusted for the server's SVID; empty + insecure skips chain checks. */
   readonly roots: readonly Uint8Array[];
   readonly insecure?: boolean;
 }
 
-/** Agent credentials: SVID chain (DER, leaf first) and PKCS#8 key. */
-export interface AgentCredentials {
-  readonly chain: readonly Uint8Array[];
-  readonly keyDer: Uint8Array;
-  readonly id: string;
-  readonly expiresAt: number;
-  readonly reattestable: boolean;
-}
+export type { AgentCredentials };
 
 function uriSans(cert: { subjectaltname?: string }): string[] {
   return (cert.subjectaltname ?? '').split(',').map((s) => s.trim()).filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
 }
 
 function tlsOptions(o: ServerClientOptions, creds?: AgentCredentials): Record<string, unknown> {
-  const expected = `spiffe://${o.trustDomain}/spire/server`;
+  const expected = `spiffe://${o.trustDomain.name}/spire/server`;
   const base: Record<string, unknown> = {
     servername: '',
     checkServerIdentity: (_host: string, cert: { subjectaltname?: string }) => {
@@ -49,8 +44,9 @@ function tlsOptions(o: ServerClientOptions, creds?: AgentCredentials): Record<st
     base['ca'] = o.roots.map((d) => derToPem(d, 'CERTIFICATE'));
   }
   if (creds !== undefined) {
-    base['cert'] = creds.chain.map((d) => derToPem(d, 'CERTIFICATE')).join('');
-    base['key'] = derToPem(creds.keyDer, 'PRIVATE KEY');
+    const pem = creds.svid.marshal();
+    base['cert'] = pem.certificates;
+    base['key'] = pem.privateKey;
   }
   return base;
 }
@@ -68,11 +64,12 @@ export class ServerClient {
   constructor(opts: ServerClientOptions, creds?: AgentCredentials) {
     this.#opts = opts;
     this.#transport = createTcpGrpcTransport({ host: opts.host, port: opts.port, tls: tlsOptions(opts, creds), defaultTimeoutMs: CALL_TIMEOUT_MS });
-    this.agent = createClient(AgentService, this.#transport);
-    this.entry = createClient(EntryService, this.#transport);
-    this.svid = createClient(SvidService, this.#transport);
-    this.bundle = createClient(BundleService, this.#transport);
-    this.hints = createClient(AgentHintsService, this.#transport);
+    // Every call's ConnectError becomes a ZtwimError at this edge (errors.ts).
+    this.agent = translatingClient(createClient(AgentService, this.#transport));
+    this.entry = translatingClient(createClient(EntryService, this.#transport));
+    this.svid = translatingClient(createClient(SvidService, this.#transport));
+    this.bundle = translatingClient(createClient(BundleService, this.#transport));
+    this.hints = translatingClient(createClient(AgentHintsService, this.#transport));
   }
 
   get options(): ServerClientOptions { return this.#opts; }
@@ -125,14 +122,7 @@ export async function attestAgent(client: ServerClient, data: NodeAttestationDat
       } else if (res.step.case === 'result') {
         const svid = res.step.value.svid;
         if (svid === undefined || svid.certChain.length === 0) throw new ZtwimError('ERR_INTERNAL', 'attestation result has no svid');
-        const id = svid.id === undefined ? '' : `spiffe://${svid.id.trustDomain}${svid.id.path}`;
-        return {
-          chain: svid.certChain,
-          keyDer: new Uint8Array(privateKey.export({ type: 'pkcs8', format: 'der' })),
-          id,
-          expiresAt: Number(svid.expiresAt) * 1000,
-          reattestable: res.step.value.reattestable,
-        };
+        return { svid: agentSvid(svid, privateKey), reattestable: res.step.value.reattestable };
       }
     }
   } finally {
@@ -151,13 +141,16 @@ export async function renewAgent(client: ServerClient, reattestable: boolean): P
   const res = await client.agent.renewAgent({ params: { csr } });
   const svid = res.svid;
   if (svid === undefined) throw new ZtwimError('ERR_INTERNAL', 'renew result has no svid');
-  return {
-    chain: svid.certChain,
-    keyDer: new Uint8Array(privateKey.export({ type: 'pkcs8', format: 'der' })),
-    id: svid.id === undefined ? '' : `spiffe://${svid.id.trustDomain}${svid.id.path}`,
-    expiresAt: Number(svid.expiresAt) * 1000,
-    reattestable,
-  };
+  return { svid: agentSvid(svid, privateKey), reattestable };
+}
+
+/** The server's answer as an X509Svid with our key: a chain that breaks the SVID rules is refused here. */
+function agentSvid(svid: X509SVID, privateKey: crypto.KeyObject): X509Svid {
+  try {
+    return X509Svid.parseRaw(concatDer(svid.certChain), new Uint8Array(privateKey.export({ type: 'pkcs8', format: 'der' })));
+  } catch (e) {
+    throw new ZtwimError('ERR_INTERNAL', `the server returned an unusable agent SVID: ${(e as Error).message}`, { cause: e });
+  }
 }
 
 export type { Bundle, Entry };

@@ -15,7 +15,7 @@ import { JwtBundle, JwtBundleSet, TrustDomain, concatDer, parseAndValidateJwtSvi
 import { isZtwimError, type Logger } from '@ztwim/core';
 import { acceptPendingConnections } from '@ztwim/peercred';
 import type { Selector } from '../attestation/workload/workload-attestor.ts';
-import { entrySpiffeId, type CachedX509Svid } from '../manager/cache-manager.ts';
+import { entrySpiffeId, type CachedX509Svid } from '../manager/cache.ts';
 import { awaitCache, checkJwtSvidRequest, checkValidateRequest, type ReadinessSource } from './workload-checks.ts';
 
 /** One registration entry matching a workload, with its X509-SVID once minted. */

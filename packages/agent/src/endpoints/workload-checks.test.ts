@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { silentLogger } from '@ztwim/core';
 import { FakeClock } from '@ztwim/testkit';
-import { CacheManager } from '../manager/cache-manager.ts';
+import { CacheManager } from '../manager/sync.ts';
 import type { ServerClient } from '../client/server-client.ts';
 import { FIRST_SYNC_WAIT_MS, SYNCING_MESSAGE, awaitCache, checkJwtSvidRequest, checkValidateRequest } from './workload-checks.ts';
 

@@ -3,7 +3,7 @@
 import { Code, ConnectError } from '@connectrpc/connect';
 import { SpiffeId } from '@ztwim/spiffe';
 import type { Selector } from '../attestation/workload/workload-attestor.ts';
-import type { ReadinessNeed } from '../manager/cache-manager.ts';
+import type { ReadinessNeed } from '../manager/sync.ts';
 
 /** What the checks need of the agent's cache: whether it can answer for a workload yet. */
 export interface ReadinessSource {

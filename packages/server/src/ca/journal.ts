@@ -2,7 +2,7 @@ import type { JsonWebKey } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { internal } from '@ztwim/core';
-import { atomicWriteFile } from '../keymanager/atomic-file.ts';
+import { atomicWriteFile } from '@ztwim/core';
 
 export type SlotName = 'A' | 'B';
 

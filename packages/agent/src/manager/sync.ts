@@ -1,39 +1,18 @@
-// Sync loop + cache: authorized entries, bundle, workload X509-SVIDs, JWT-SVIDs.
+// The agent's sync with the server (SPIRE pkg/agent/manager): authorised entries fetched with
+// SyncAuthorizedEntries, the bundle and federated bundles, workload X509-SVIDs minted in batches;
+// the results go into the cache (cache.ts), JWT-SVIDs into the JWT cache (jwt-cache.ts).
 import { certificateValidity } from '@ztwim/spiffe';
 import type { Clock, Logger } from '@ztwim/core';
-import { ZtwimError } from '@ztwim/core';
-import { Code, ConnectError } from '@connectrpc/connect';
+import { isZtwimError, ZtwimError } from '@ztwim/core';
 import type { Bundle, Entry } from '@ztwim/proto';
 import { streamCallOptions, type ServerClient } from '../client/server-client.ts';
 import { newKeyAndCsr, newKeyAndCsrSync } from '../client/csr.ts';
 import type { Selector } from '../attestation/workload/workload-attestor.ts';
+import { EntryCache, entrySpiffeId, type CachedX509Svid } from './cache.ts';
+import { JwtSvidCache } from './jwt-cache.ts';
 
-export interface CachedX509Svid {
-  readonly entryId: string;
-  readonly spiffeId: string;
-  readonly chain: readonly Uint8Array[];
-  readonly keyDer: Uint8Array;
-  readonly issuedAt: number;
-  readonly expiresAt: number;
-  readonly revision: bigint;
-  /** Rotation due time (jittered half-life). */
-  readonly rotateAt: number;
-}
-
-interface CachedJwt { readonly token: string; readonly issuedAt: number; readonly expiresAt: number }
-
-export function entrySpiffeId(e: Entry): string {
-  return e.spiffeId === undefined ? '' : `spiffe://${e.spiffeId.trustDomain}${e.spiffeId.path}`;
-}
-
-/** An entry applies when every one of its selectors is among the workload's selectors. */
-export function entryMatches(e: Entry, workload: readonly Selector[]): boolean {
-  const have = new Set(workload.map((s) => `${s.type}:${s.value}`));
-  return e.selectors.length > 0 && e.selectors.every((s) => have.has(`${s.type}:${s.value}`));
-}
-
-/** JWT-SVIDs the agent keeps cached (least recently used dropped first); SPIRE's default size. */
-export const JWT_CACHE_MAX = 1000;
+export { entrySpiffeId, entryMatches, type CachedX509Svid } from './cache.ts';
+export { JWT_CACHE_MAX } from './jwt-cache.ts';
 
 /** Half-life rotation time with up to 10% negative jitter. */
 export function rotationTime(issuedAt: number, expiresAt: number, jitter: number): number {
@@ -69,15 +48,8 @@ export interface CacheManagerOptions {
 
 export class CacheManager {
   readonly #o: CacheManagerOptions;
-  #entries = new Map<string, Entry>();
-  #bySelector = new Map<string, Entry[]>();
-  #svids = new Map<string, CachedX509Svid>();
-  #jwts = new Map<string, CachedJwt>();
-  /** NewJWTSVID calls under way, by cache key: concurrent misses for one token share one call. */
-  readonly #jwtsInFlight = new Map<string, Promise<string>>();
-  #bundle: Bundle | undefined;
-  #federated = new Map<string, Bundle>();
-  readonly #listeners = new Set<() => void>();
+  readonly #cache = new EntryCache();
+  readonly #jwts: JwtSvidCache;
   #failures = 0;
   /** The full entry list and the bundle have been fetched since start. */
   #entriesKnown = false;
@@ -94,11 +66,17 @@ export class CacheManager {
   constructor(o: CacheManagerOptions) {
     this.#o = o;
     this.#startedAt = o.clock.nowMs();
+    this.#jwts = new JwtSvidCache(o.clock, async (entry, audience) => {
+      const res = await this.#o.client().svid.newJWTSVID({ entryId: entry.id, audience: [...audience] });
+      const svid = res.svid;
+      if (svid === undefined) throw new ZtwimError('ERR_INTERNAL', 'server returned no jwt-svid');
+      return { token: svid.token, issuedAt: Number(svid.issuedAt) * 1000, expiresAt: Number(svid.expiresAt) * 1000 };
+    });
   }
 
-  get bundle(): Bundle | undefined { return this.#bundle; }
-  get federated(): ReadonlyMap<string, Bundle> { return this.#federated; }
-  get entries(): ReadonlyMap<string, Entry> { return this.#entries; }
+  get bundle(): Bundle | undefined { return this.#cache.bundle; }
+  get federated(): ReadonlyMap<string, Bundle> { return this.#cache.federated; }
+  get entries(): ReadonlyMap<string, Entry> { return this.#cache.entries; }
   /** The first sync since start has completed (entries fetched, their SVIDs minted). */
   get synced(): boolean { return this.#synced; }
   /** The full entry list has been fetched since start. */
@@ -148,44 +126,15 @@ export class CacheManager {
 
   #wakeWaiters(): void { for (const w of [...this.#waiters]) w(); }
 
-  setBundle(b: Bundle): void { this.#bundle = b; }
+  setBundle(b: Bundle): void { this.#cache.bundle = b; }
 
-  subscribe(fn: () => void): () => void {
-    this.#listeners.add(fn);
-    return () => { this.#listeners.delete(fn); };
-  }
+  subscribe(fn: () => void): () => void { return this.#cache.subscribe(fn); }
 
-  #notify(): void { for (const l of [...this.#listeners]) l(); }
+  #notify(): void { this.#cache.notify(); }
 
-  /**
-   * Entries (with SVIDs) matching the workload's selectors. Only entries indexed under one of
-   * the workload's selectors are looked at (see #setEntries), so a call costs the same with
-   * 10 or 100,000 entries on the agent.
-   */
+  /** Entries (with SVIDs) matching the workload's selectors (see EntryCache.identitiesFor). */
   identitiesFor(selectors: readonly Selector[]): { entry: Entry; svid: CachedX509Svid | undefined }[] {
-    const have = new Set(selectors.map((s) => `${s.type}:${s.value}`));
-    const out: { entry: Entry; svid: CachedX509Svid | undefined }[] = [];
-    for (const k of have) {
-      for (const e of this.#bySelector.get(k) ?? []) {
-        if (e.selectors.every((s) => have.has(`${s.type}:${s.value}`))) out.push({ entry: e, svid: this.#svids.get(e.id) });
-      }
-    }
-    return out.sort((a, b) => (a.entry.id < b.entry.id ? -1 : a.entry.id > b.entry.id ? 1 : 0));
-  }
-
-  /** Replaces the entries and indexes each under its first selector (an entry matches only if all of its selectors do). */
-  #setEntries(next: Map<string, Entry>): void {
-    this.#entries = next;
-    const idx = new Map<string, Entry[]>();
-    for (const e of next.values()) {
-      const first = e.selectors[0];
-      if (first === undefined) continue; // no selectors: matches nothing (entryMatches)
-      const k = `${first.type}:${first.value}`;
-      const list = idx.get(k);
-      if (list === undefined) idx.set(k, [e]);
-      else list.push(e);
-    }
-    this.#bySelector = idx;
+    return this.#cache.identitiesFor(selectors);
   }
 
   /** Next delay: sync interval, or backoff after failures (max min(8 min, 48×interval)). */
@@ -208,12 +157,12 @@ export class CacheManager {
       if (!this.#synced) {
         this.#synced = true;
         this.#priority.clear();
-        this.#o.logger.info({ entries: this.#entries.size, svids: this.#svids.size, duration_ms: this.#o.clock.nowMs() - this.#startedAt }, 'first sync complete');
+        this.#o.logger.info({ entries: this.#cache.entries.size, svids: this.#cache.svidCount, duration_ms: this.#o.clock.nowMs() - this.#startedAt }, 'first sync complete');
         this.#wakeWaiters();
       }
       return true;
     } catch (e) {
-      if (e instanceof ConnectError && e.code === Code.PermissionDenied) throw e;
+      if (isZtwimError(e, 'ERR_PERMISSION_DENIED')) throw e;
       if (signal?.aborted === true) return false;
       this.#failures++;
       this.#o.logger.warn({ err: e, failures: this.#failures }, 'sync failed; serving cached svids');
@@ -225,7 +174,7 @@ export class CacheManager {
     try {
       return await this.#syncAuthorized(c);
     } catch (e) {
-      if (e instanceof ConnectError && e.code === Code.Unimplemented) {
+      if (isZtwimError(e, 'ERR_UNIMPLEMENTED')) {
         const res = await c.entry.getAuthorizedEntries({});
         return res.entries;
       }
@@ -262,7 +211,7 @@ export class CacheManager {
           if (revisions.length === 0) break;
           const toFetch: string[] = [];
           for (const r of revisions) {
-            const have = this.#entries.get(r.id);
+            const have = this.#cache.entries.get(r.id);
             if (have !== undefined && have.revisionNumber === r.revisionNumber) result.push(have);
             else toFetch.push(r.id);
           }
@@ -290,16 +239,17 @@ export class CacheManager {
     const entries = await this.#fetchEntries(c);
     let changed = false;
     const bundle = await c.bundle.getBundle({});
-    if (this.#bundle === undefined || !bundlesEqual(this.#bundle, bundle)) { this.#bundle = bundle; changed = true; }
+    const cache = this.#cache;
+    if (cache.bundle === undefined || !bundlesEqual(cache.bundle, bundle)) { cache.bundle = bundle; changed = true; }
     const next = new Map(entries.map((e) => [e.id, e] as const));
-    for (const id of this.#entries.keys()) {
-      if (!next.has(id)) { this.#svids.delete(id); changed = true; }
+    for (const id of cache.entries.keys()) {
+      if (!next.has(id)) { cache.deleteSvid(id); changed = true; }
     }
     for (const [id, e] of next) {
-      const prev = this.#entries.get(id);
+      const prev = cache.entries.get(id);
       if (prev === undefined || prev.revisionNumber !== e.revisionNumber) changed = true;
     }
-    this.#setEntries(next);
+    cache.setEntries(next);
     // Federated bundles named by entries.
     const tds = new Set<string>();
     for (const e of entries) for (const f of e.federatesWith) tds.add(f);
@@ -308,13 +258,13 @@ export class CacheManager {
       try {
         fed.set(td, await c.bundle.getFederatedBundle({ trustDomain: td }));
       } catch (e) {
-        const old = this.#federated.get(td);
+        const old = cache.federated.get(td);
         if (old !== undefined) fed.set(td, old);
         this.#o.logger.warn({ err: e, trustDomain: td }, 'cannot fetch federated bundle');
       }
     }
-    if (fed.size !== this.#federated.size || [...fed].some(([k, v]) => { const o = this.#federated.get(k); return o === undefined || !bundlesEqual(o, v); })) changed = true;
-    this.#federated = fed;
+    if (fed.size !== cache.federated.size || [...fed].some(([k, v]) => { const o = cache.federated.get(k); return o === undefined || !bundlesEqual(o, v); })) changed = true;
+    cache.federated = fed;
     if (!this.#entriesKnown) {
       this.#entriesKnown = true;
       this.#o.logger.info({ entries: next.size, duration_ms: this.#o.clock.nowMs() - this.#startedAt }, 'first sync: entries fetched');
@@ -324,7 +274,7 @@ export class CacheManager {
     const now = this.#o.clock.nowMs();
     const due = new Map<string, Entry>();
     for (const e of next.values()) {
-      const s = this.#svids.get(e.id);
+      const s = cache.svid(e.id);
       if (s === undefined || s.revision !== e.revisionNumber || now >= s.rotateAt) due.set(e.id, e);
     }
     if (await this.#mint(c, due, now, signal)) changed = true;
@@ -423,10 +373,10 @@ export class CacheManager {
         this.#o.logger.warn({ entryId: e.id, status: r.status?.message }, 'cannot issue workload svid');
         return;
       }
-      if (this.#entries.get(e.id) !== e) return; // replaced or removed meanwhile
+      if (this.#cache.entries.get(e.id) !== e) return; // replaced or removed meanwhile
       const issuedAt = notBeforeMs(r.svid.certChain[0], now);
       const expiresAt = Number(r.svid.expiresAt) * 1000;
-      this.#svids.set(e.id, {
+      this.#cache.setSvid({
         entryId: e.id,
         spiffeId: entrySpiffeId(e),
         chain: r.svid.certChain,
@@ -441,45 +391,9 @@ export class CacheManager {
     return n;
   }
 
-  /**
-   * JWT-SVID for (entry, audience set), cached until half-life. The cache keeps the
-   * JWT_CACHE_MAX most recently used tokens (SPIRE's `jwt_svid_cache_max_size` default), so a
-   * workload asking for ever new audiences costs neither unbounded memory nor a scan per call.
-   */
-  async jwtSvid(entry: Entry, audience: readonly string[]): Promise<string> {
-    const aud = [...new Set(audience)].sort();
-    const key = `${entry.id}\u0000${aud.join('\u0000')}`;
-    const now = this.#o.clock.nowMs();
-    const hit = this.#jwts.get(key);
-    if (hit !== undefined && now < hit.issuedAt + (hit.expiresAt - hit.issuedAt) / 2) {
-      this.#jwts.delete(key); // most recently used goes last
-      this.#jwts.set(key, hit);
-      return hit.token;
-    }
-    // Workloads starting together ask for the same token at once: one server call for all of
-    // them (200 JWT clients of a burst made 200 NewJWTSVID calls for one token before).
-    const flying = this.#jwtsInFlight.get(key);
-    if (flying !== undefined) return flying;
-    const p = this.#mintJwt(entry, audience, key, now);
-    this.#jwtsInFlight.set(key, p);
-    try {
-      return await p;
-    } finally {
-      this.#jwtsInFlight.delete(key);
-    }
-  }
-
-  async #mintJwt(entry: Entry, audience: readonly string[], key: string, now: number): Promise<string> {
-    const res = await this.#o.client().svid.newJWTSVID({ entryId: entry.id, audience: [...audience] });
-    const svid = res.svid;
-    if (svid === undefined) throw new ZtwimError('ERR_INTERNAL', 'server returned no jwt-svid');
-    this.#jwts.delete(key);
-    this.#jwts.set(key, { token: svid.token, issuedAt: Number(svid.issuedAt) * 1000 || now, expiresAt: Number(svid.expiresAt) * 1000 });
-    for (const k of this.#jwts.keys()) {
-      if (this.#jwts.size <= JWT_CACHE_MAX) break;
-      this.#jwts.delete(k);
-    }
-    return svid.token;
+  /** JWT-SVID for (entry, audience set), from the JWT cache or minted (see JwtSvidCache.get). */
+  jwtSvid(entry: Entry, audience: readonly string[]): Promise<string> {
+    return this.#jwts.get(entry, audience);
   }
 }
 

@@ -4,7 +4,7 @@ import { create } from '@bufbuild/protobuf';
 import { EntrySchema } from '@ztwim/proto';
 import { silentLogger } from '@ztwim/core';
 import { FakeClock } from '@ztwim/testkit';
-import { CacheManager, entryMatches, rotationTime } from './cache-manager.ts';
+import { CacheManager, entryMatches, rotationTime } from './sync.ts';
 import type { ServerClient } from '../client/server-client.ts';
 
 const entry = (sels: string[]) => create(EntrySchema, { id: 'e', selectors: sels.map((s) => { const i = s.indexOf(':'); return { type: s.slice(0, i), value: s.slice(i + 1) }; }) });

@@ -1,0 +1,82 @@
+// The agent's own SVID (SPIRE pkg/agent/svid/rotator.go): renewed at half-life, by attesting
+// again when the server allows it (reattestable) or by RenewAgent over the current connection.
+import { every, isZtwimError, type Clock, type Logger, type Task } from '@ztwim/core';
+import type { AgentCredentials } from '../storage/storage.ts';
+import type { NodeAttestationData, ServerClient } from '../client/server-client.ts';
+
+export interface AgentSvidRotatorDeps {
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** How often the SVID's age is checked (the agent's sync interval). */
+  readonly checkIntervalMs: number;
+  /** The connection authenticated with the current SVID (RenewAgent). */
+  readonly client: () => ServerClient;
+  /** A new connection without client certificate, for attesting again. */
+  readonly bootstrapClient: () => ServerClient;
+  readonly attest: (client: ServerClient, data: NodeAttestationData) => Promise<AgentCredentials>;
+  readonly renew: (client: ServerClient, reattestable: boolean) => Promise<AgentCredentials>;
+  /** The node attestor's data, or undefined when there is none to attest with again. */
+  readonly attestationData: () => NodeAttestationData | undefined;
+  /** Called with each new SVID (the agent reconnects with it and stores it). */
+  readonly onRotated: (creds: AgentCredentials) => void | Promise<void>;
+}
+
+export class AgentSvidRotator {
+  readonly #d: AgentSvidRotatorDeps;
+  #creds: AgentCredentials;
+  #notBefore: number;
+  #notAfter: number;
+
+  constructor(creds: AgentCredentials, deps: AgentSvidRotatorDeps) {
+    this.#d = deps;
+    this.#creds = creds;
+    this.#notBefore = creds.svid.notBefore().getTime();
+    this.#notAfter = creds.svid.expiresAt().getTime();
+  }
+
+  get creds(): AgentCredentials {
+    return this.#creds;
+  }
+
+  /** Half of the SVID's lifetime has passed. */
+  due(): boolean {
+    return this.#d.clock.nowMs() >= this.#notBefore + (this.#notAfter - this.#notBefore) / 2;
+  }
+
+  /**
+   * Renews the SVID when due. A failure is logged and retried at the next check, except a
+   * PermissionDenied (the agent was banned or evicted), which is thrown: the agent stops.
+   */
+  async rotateIfDue(): Promise<void> {
+    if (!this.due()) return;
+    const { log } = this.#d;
+    let next: AgentCredentials;
+    try {
+      const data = this.#d.attestationData();
+      if (this.#creds.reattestable && data !== undefined) {
+        const c = this.#d.bootstrapClient();
+        try {
+          next = await this.#d.attest(c, data);
+        } finally {
+          c.close();
+        }
+      } else {
+        next = await this.#d.renew(this.#d.client(), this.#creds.reattestable);
+      }
+    } catch (e) {
+      if (isZtwimError(e, 'ERR_PERMISSION_DENIED')) throw e;
+      log.warn({ err: e }, 'agent svid rotation failed');
+      return;
+    }
+    this.#creds = next;
+    this.#notBefore = next.svid.notBefore().getTime();
+    this.#notAfter = next.svid.expiresAt().getTime();
+    log.info({ spiffeId: next.svid.id.toString() }, 'agent svid rotated');
+    await this.#d.onRotated(next);
+  }
+
+  /** The rotation loop: checks at start and every checkIntervalMs; stops the agent on PermissionDenied. */
+  run(): Task {
+    return every(this.#d.clock, this.#d.checkIntervalMs, () => this.rotateIfDue(), { stopOnError: true });
+  }
+}
