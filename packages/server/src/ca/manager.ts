@@ -10,8 +10,8 @@ import {
   type Logger,
   type Random,
 } from '@ztwim/core';
+import { certificateValidity } from '@ztwim/spiffe';
 import type { KeyManager, ManagedKey } from '../keymanager/key-manager.ts';
-import { parseCertInfo } from './cert-info.ts';
 import { resolveCaConfig, type CaConfig, type ResolvedCaConfig } from './config.ts';
 import { Journal, type JournalState, type JwtSlotRecord, type SlotName, type X509SlotRecord } from './journal.ts';
 import { JwtSigner, publicJwk, jwtAlgFor, type PublishedJwtKey, type JwtSvidResult, type SignJwtSvidParams } from './jwt-signer.ts';
@@ -330,7 +330,7 @@ export class CaManager {
 
   private addX509Authority(der: Uint8Array): void {
     if (this.x509Bundle.some((e) => Buffer.from(e.value).equals(der))) return;
-    this.x509Bundle.push({ value: der, expiresAt: parseCertInfo(der).notAfter });
+    this.x509Bundle.push({ value: der, expiresAt: certificateValidity(der).notAfter });
   }
 
   private emit(): void {
