@@ -13,19 +13,26 @@ export interface WireSpiffeId {
   readonly path: string;
 }
 
-/** The validated SDK ID of a wire ID; a missing or malformed one is an ERR_INVALID_ARGUMENT naming the cause. */
-export function spiffeIdFromWire(id: WireSpiffeId | undefined): SpiffeId {
-  if (id === undefined) throw invalidArgument('request must specify SPIFFE ID');
+/**
+ * The validated SDK ID of a wire ID. A missing or malformed one is an ERR_INVALID_ARGUMENT
+ * naming the cause (SPIRE's messages), prefixed with `what` when given ("invalid parent ID: ...").
+ */
+export function spiffeIdFromWire(id: WireSpiffeId | undefined, what?: string): SpiffeId {
+  const fail = (msg: string, cause?: unknown): Error =>
+    invalidArgument(what === undefined ? msg : `${what}: ${msg}`, cause === undefined ? undefined : { cause });
+  if (id === undefined) throw fail('request must specify SPIFFE ID');
+  if (id.trustDomain === '') throw fail('trust domain is missing');
   try {
     return SpiffeId.fromPath(TrustDomain.parse(id.trustDomain), id.path);
   } catch (e) {
-    throw invalidArgument(`invalid SPIFFE ID: ${(e as Error).message}`, { cause: e });
+    throw fail((e as Error).message, e);
   }
 }
 
-/** The wire form of an SDK ID. */
-export function spiffeIdToWire(id: SpiffeId): WireSpiffeId {
-  return { trustDomain: id.trustDomain.name, path: id.path };
+/** The wire form of an SDK ID (or of an ID string, parsed: a malformed one throws the SDK's error). */
+export function spiffeIdToWire(id: SpiffeId | string): WireSpiffeId {
+  const s = typeof id === 'string' ? SpiffeId.parse(id) : id;
+  return { trustDomain: s.trustDomain.name, path: s.path };
 }
 
 /**

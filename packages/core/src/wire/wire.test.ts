@@ -69,8 +69,10 @@ test('wire SPIFFE IDs: validated into SpiffeId and back; printed unvalidated', (
   assert.equal(id.toString(), 'spiffe://example.org/ns/a');
   assert.deepEqual(spiffeIdToWire(SpiffeId.parse('spiffe://td.test/x/y')), { trustDomain: 'td.test', path: '/x/y' });
   assert.equal(spiffeIdFromWire({ trustDomain: 'example.org', path: '' }).toString(), 'spiffe://example.org');
-  assert.throws(() => spiffeIdFromWire(undefined), invalidArg(/must specify SPIFFE ID/));
-  assert.throws(() => spiffeIdFromWire({ trustDomain: 'Bad Domain', path: '/a' }), invalidArg(/invalid SPIFFE ID: trustdomain/));
+  assert.throws(() => spiffeIdFromWire(undefined), invalidArg(/^request must specify SPIFFE ID$/));
+  assert.throws(() => spiffeIdFromWire({ trustDomain: '', path: '/a' }, 'invalid parent ID'), invalidArg(/^invalid parent ID: trust domain is missing$/));
+  assert.deepEqual(spiffeIdToWire('spiffe://td.test/z'), { trustDomain: 'td.test', path: '/z' });
+  assert.throws(() => spiffeIdFromWire({ trustDomain: 'Bad Domain', path: '/a' }), invalidArg(/^trustdomain/));
   assert.throws(() => spiffeIdFromWire({ trustDomain: 'example.org', path: '/a/../b' }), invalidArg(/dot segments/));
   assert.equal(wireSpiffeIdString({ trustDomain: 'example.org', path: '/a' }), 'spiffe://example.org/a');
   assert.equal(wireSpiffeIdString(undefined), '');
