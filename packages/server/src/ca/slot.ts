@@ -63,13 +63,15 @@ export interface SlotRecords<R> {
 
 /** The current and next slot of one kind of key, and the state machine that moves them. */
 export class SlotPair<K, R> {
+  readonly kind: SlotKind<K, R>;
+  readonly #log: Logger;
   #current: Slot<K> | undefined;
   #next: Slot<K> | undefined;
 
-  constructor(
-    readonly kind: SlotKind<K, R>,
-    private readonly log: Logger,
-  ) {}
+  constructor(kind: SlotKind<K, R>, log: Logger) {
+    this.kind = kind;
+    this.#log = log;
+  }
 
   get current(): Slot<K> | undefined {
     return this.#current;
@@ -127,6 +129,6 @@ export class SlotPair<K, R> {
   }
 
   #logged(slot: Slot<K>, what: 'prepared' | 'activated'): void {
-    this.log.info({ slot: slot.name, ...this.kind.describe(slot) }, `${this.kind.label} ${what}`);
+    this.#log.info({ slot: slot.name, ...this.kind.describe(slot) }, `${this.kind.label} ${what}`);
   }
 }
