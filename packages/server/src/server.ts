@@ -122,7 +122,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     // The authorised-entry index is built before the endpoints open (as SPIRE builds its entry
     // cache), so the first agent sync after a restart does not pay for reading every entry.
     await ds.warmUp?.();
-    const ca: CaManagerHandle = await createCaManager({ config: cfg, clock, random, log: log.child({ subsystem: 'ca_manager' }), dataStore: ds, metrics });
+    const ca: CaManagerHandle = await createCaManager({ config: cfg, clock, random, log: log.child({ subsystem: 'ca_manager' }), dataStore: ds });
     cleanups.push(() => ca.stop());
     const publish = async (b: CaBundle): Promise<void> => {
       const current = await ds.getBundle(td.name);

@@ -13,7 +13,7 @@ import {
 import { certificateValidity } from '@ztwim/spiffe';
 import type { KeyManager, ManagedKey } from '../keymanager/key-manager.ts';
 import { resolveCaConfig, type CaConfig, type ResolvedCaConfig } from './config.ts';
-import { Journal, type JournalState, type JwtSlotRecord, type X509SlotRecord } from './journal.ts';
+import type { Journal, JournalState, JwtSlotRecord, X509SlotRecord } from './journal.ts';
 import { JwtSigner, publicJwk, jwtAlgFor, type PublishedJwtKey, type JwtSvidResult, type SignJwtSvidParams } from './jwt-signer.ts';
 import { SlotPair, type Slot, type SlotKind, type SlotName } from './slot.ts';
 import { createCaCertificate, X509Ca, type SignX509SvidParams, type UpstreamAuthority, type X509SvidResult } from './x509-ca.ts';
@@ -36,8 +36,8 @@ export interface CaManagerConfig {
   readonly clock?: Clock;
   readonly random?: Random;
   readonly logger?: Logger;
-  /** Where the journal lives; without it nothing survives a restart. */
-  readonly dataDir?: string;
+  /** The CA journal (in the datastore); without it nothing survives a restart. */
+  readonly journal?: Journal;
   readonly upstream?: UpstreamAuthority;
   /** How often the rotator checks the slots (SPIRE: 10s). */
   readonly rotationIntervalMs?: number;
@@ -82,7 +82,7 @@ export class CaManager {
     this.clock = config.clock ?? systemClock;
     this.random = config.random ?? cryptoRandom;
     this.log = (config.logger ?? silentLogger()).child({ subsystem: 'ca_manager' });
-    this.journal = config.dataDir === undefined ? undefined : new Journal({ dataDir: config.dataDir });
+    this.journal = config.journal;
     this.upstream = config.upstream;
     this.intervalMs = config.rotationIntervalMs ?? 10_000;
     this.x509 = new SlotPair(this.x509Kind(), this.log);

@@ -3,9 +3,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { silentLogger } from '@ztwim/core';
+import { cryptoRandom, silentLogger } from '@ztwim/core';
 import { FakeClock } from '@ztwim/testkit';
+import { SqliteDataStore } from '../datastore/sqlite/sqlite-datastore.ts';
 import { DiskKeyManager } from '../keymanager/disk.ts';
+import { Journal } from './journal.ts';
 import { CaManager, type CaBundle } from './manager.ts';
 import { SlotPair, type Slot, type SlotKind, type SlotName } from './slot.ts';
 
@@ -152,8 +154,11 @@ describe('CaManager slots', () => {
   it('resumes a rotation after a restart from its journal: the prepared keys activate, no new ones', async () => {
     const dir = join(root, 'restart');
     const clock = new FakeClock(T0);
+    const ds = await SqliteDataStore.open({ path: join(dir, 'datastore.sqlite3'), clock, random: cryptoRandom });
+    after(() => ds.close());
+    const journal = new Journal({ store: ds });
     const make = (): CaManager =>
-      new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new DiskKeyManager({ path: join(dir, 'keys.json') }), clock, dataDir: dir });
+      new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new DiskKeyManager({ path: join(dir, 'keys.json') }), clock, journal });
     const m1 = make();
     await m1.start();
     clock.set(T0 + 13 * HOUR);

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { cryptoRandom, silentLogger } from '@ztwim/core';
+import { SqliteDataStore } from '../datastore/sqlite/sqlite-datastore.ts';
+import { CA_JOURNAL_NAME } from './journal.ts';
 import { TrustDomain } from '@ztwim/spiffe';
 import { FakeClock } from '@ztwim/testkit';
 import { createCaManager, type CreateCaManagerDeps } from './wiring.ts';
@@ -30,11 +32,14 @@ it('createCaManager starts a manager on the configured disk key manager and jour
   const dataDir = join(root, 'disk');
   const keys = join(dataDir, 'keys.json');
   const clock = new FakeClock();
-  const deps = { config: config(dataDir, { type: 'disk', path: keys }), clock, random: cryptoRandom, log: silentLogger() };
+  const dataStore = await SqliteDataStore.open({ path: join(dataDir, 'datastore.sqlite3'), clock, random: cryptoRandom });
+  after(() => dataStore.close());
+  const deps = { config: config(dataDir, { type: 'disk', path: keys }), clock, random: cryptoRandom, log: silentLogger(), dataStore };
   const m = await createCaManager(deps);
   m.stop();
   assert.deepEqual(Object.keys((JSON.parse(readFileSync(keys, 'utf8')) as { keys: object }).keys).sort(), ['JWT-Signer-A', 'x509-CA-A']);
-  assert.ok(existsSync(join(dataDir, 'ca-journal.json')));
+  assert.ok((await dataStore.getCaJournal(CA_JOURNAL_NAME)) !== null);
+  assert.ok(!existsSync(join(dataDir, 'ca-journal.json')), 'no journal file any more');
   assert.equal(m.jwtSigner().alg, 'ES384');
   const { token } = await m.jwtSigner().signJwtSvid({ spiffeId: m.config.trustDomain.id(), audience: ['x'] });
   assert.equal(JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()).iss, 'http://oidc.local:8080');
@@ -45,7 +50,10 @@ it('createCaManager starts a manager on the configured disk key manager and jour
 
 it('createCaManager with the memory key manager writes no key files', async () => {
   const dataDir = join(root, 'mem');
-  const m = await createCaManager({ config: config(dataDir, { type: 'memory' }), clock: new FakeClock(), random: cryptoRandom, log: silentLogger() });
+  const clock = new FakeClock();
+  const dataStore = await SqliteDataStore.open({ path: ':memory:', clock, random: cryptoRandom });
+  after(() => dataStore.close());
+  const m = await createCaManager({ config: config(dataDir, { type: 'memory' }), clock, random: cryptoRandom, log: silentLogger(), dataStore });
   m.stop();
   assert.ok(!existsSync(join(dataDir, 'keys.json')));
   assert.equal(m.bundle().x509Authorities.length, 1);
