@@ -2,7 +2,7 @@
 # Installs the peers the interop tests (test/interop) talk to. Idempotent and fast on a second run.
 # Run as root (CI runs it before the tests). Prints what it installed or found.
 #
-#   apt:  openssl pebble postgresql systemd, and for the Kubernetes test node containerd runc
+#   apt:  openssl pebble postgresql systemd strace, and for the Kubernetes test node containerd runc
 #         busybox-static containernetworking-plugins (apt-get update only when something is missing)
 #   pip:  spiffe (py-spiffe) PyJWT cryptography
 #   go:   module downloads for every test/interop/*/go.mod (GOSUMDB=off: the checksum DB is unreachable)
@@ -33,6 +33,7 @@ fi
 
 # ---- apt ---------------------------------------------------------------------------------------
 APT_PKGS=(openssl pebble postgresql systemd   # systemd: systemd-analyze verify of deploy/systemd units
+  strace   # the crash and directory-fsync tests of @ztwim/core's atomicWriteFile
   containerd runc busybox-static containernetworking-plugins)   # the k8s test node (scripts/k8s/cluster.sh)
 missing=()
 for p in "${APT_PKGS[@]}"; do

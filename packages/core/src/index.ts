@@ -19,8 +19,8 @@ export {
 export type { ErrorCode, ZtwimErrorOptions } from './errors.ts';
 export { createLogger, silentLogger, parseLogLevel, parseLogFormat, jsonLogLineToText, LOG_LEVELS, LOG_FORMATS } from './log.ts';
 export type { Logger, LoggerConfig, LogLevel, LogFormat } from './log.ts';
-export { runTasks } from './task.ts';
-export type { Task } from './task.ts';
+export { runTasks, every, Wakeup, untilAborted, closeOnAbort } from './task.ts';
+export type { Task, EveryOptions } from './task.ts';
 export { cryptoRandom, randomAlnum, randomUuid } from './random.ts';
 export type { Random } from './random.ts';
 export {
@@ -84,3 +84,4 @@ export type {
   JwtAuthorityKey,
   JwksOptions,
 } from './wire/index.ts';
+export { atomicWriteFile, syncDir, TEMP_PREFIX } from './fs/atomic-write.ts';

@@ -1,11 +1,11 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { Agent as HttpsAgent } from 'node:https';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import * as acme from 'acme-client';
-import type { Cancel, Clock, Logger } from '@ztwim/core';
-import { unavailable } from '@ztwim/core';
+import type { Clock, Logger } from '@ztwim/core';
+import { atomicWriteFile, every, unavailable } from '@ztwim/core';
 import { loadServingCert, type ServingCert } from './serving-cert.ts';
 import { sendError } from './handler.ts';
 
@@ -38,7 +38,9 @@ export class AcmeCertManager {
   private readonly o: AcmeCertManagerOptions;
   private readonly tokens = new Map<string, string>();
   private readonly interceptorId: number | undefined;
-  private cancelRenewal: Cancel | undefined;
+  private readonly stopping = new AbortController();
+  /** The wait before the next renewal: until renewal is due, or a retry after a failure. */
+  private renewInMs = 0;
   private closed = false;
   private current: ServingCert | undefined;
   private readonly cachePrefix: string;
@@ -84,10 +86,12 @@ export class AcmeCertManager {
     if (cached !== undefined && !this.dueForRenewal(cached)) {
       this.o.logger.info({ notAfter: cached.notAfter.toISOString() }, 'using cached acme certificate');
       this.install(cached);
+      this.startRenewal();
       return cached;
     }
     const cert = await this.obtain();
     this.install(cert);
+    this.startRenewal();
     return cert;
   }
 
@@ -128,7 +132,7 @@ export class AcmeCertManager {
 
   close(): void {
     this.closed = true;
-    this.cancelRenewal?.();
+    this.stopping.abort();
     if (this.interceptorId !== undefined) acme.axios.interceptors.request.eject(this.interceptorId);
   }
 
@@ -144,25 +148,22 @@ export class AcmeCertManager {
   private install(c: ServingCert): void {
     this.current = c;
     this.o.onLoad(c);
-    this.scheduleRenewal(Math.max(0, this.renewAt(c) - this.o.clock.nowMs()));
+    this.renewInMs = Math.max(0, this.renewAt(c) - this.o.clock.nowMs());
   }
 
-  private scheduleRenewal(inMs: number): void {
-    if (this.closed) return;
-    this.cancelRenewal?.();
-    this.cancelRenewal = this.o.clock.setTimer(inMs, () => {
-      void this.obtain().then(
-        (c) => {
-          if (!this.closed) this.install(c);
-        },
-        (e: unknown) => {
-          this.o.logger.error({ err: (e as Error).message }, 'acme renewal failed');
-          this.o.onError?.(e as Error);
-          const left = (this.current?.notAfter.getTime() ?? 0) - this.o.clock.nowMs();
-          this.scheduleRenewal(Math.max(1000, Math.min(RETRY_MS, left / 2)));
-        },
-      );
-    });
+  /** Renews when due; a failed renewal is retried hourly, sooner as the certificate nears expiry. */
+  private startRenewal(): void {
+    const renew = async (): Promise<void> => {
+      const c = await this.obtain();
+      if (!this.closed) this.install(c);
+    };
+    const onError = (e: unknown): void => {
+      this.o.logger.error({ err: (e as Error).message }, 'acme renewal failed');
+      this.o.onError?.(e as Error);
+      const left = (this.current?.notAfter.getTime() ?? 0) - this.o.clock.nowMs();
+      this.renewInMs = Math.max(1000, Math.min(RETRY_MS, left / 2));
+    };
+    void every(this.o.clock, () => this.renewInMs, renew, { immediate: false, onError })(this.stopping.signal);
   }
 
   private async accountKey(): Promise<Buffer | string> {
@@ -202,7 +203,6 @@ export class AcmeCertManager {
     if (this.o.cacheDir === '') return;
     await mkdir(this.o.cacheDir, { recursive: true, mode: 0o700 });
     const path = join(this.o.cacheDir, `${this.cachePrefix}-${name}`);
-    await writeFile(`${path}.tmp`, data, { mode: 0o600 });
-    await rename(`${path}.tmp`, path);
+    await atomicWriteFile(path, data, 0o600);
   }
 }

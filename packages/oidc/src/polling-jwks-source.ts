@@ -1,5 +1,5 @@
-import type { Cancel, Clock, Logger } from '@ztwim/core';
-import { silentLogger, systemClock } from '@ztwim/core';
+import type { Clock, Logger } from '@ztwim/core';
+import { every, silentLogger, systemClock } from '@ztwim/core';
 import type { JsonWebKey } from './jwk.ts';
 import { Listeners, type JwksSource, type KeySetSnapshot, type Unsubscribe } from './jwks-source.ts';
 
@@ -21,7 +21,7 @@ export abstract class PollingJwksSource implements JwksSource {
   protected snapshot: KeySetSnapshot | undefined;
   protected closed = false;
   private readonly listeners = new Listeners<KeySetSnapshot>();
-  private cancelTimer: Cancel | undefined;
+  private readonly stopping = new AbortController();
   private inFlight: Promise<boolean> | undefined;
 
   protected constructor(o: PollingOptions) {
@@ -48,8 +48,7 @@ export abstract class PollingJwksSource implements JwksSource {
 
   close(): void {
     this.closed = true;
-    this.cancelTimer?.();
-    this.cancelTimer = undefined;
+    this.stopping.abort();
     this.onClose();
   }
 
@@ -71,15 +70,17 @@ export abstract class PollingJwksSource implements JwksSource {
     this.listeners.emit(snap);
   }
 
+  /** Starts the read loop: one read now, then one nextDelayMs() after each read ends. */
   protected start(): void {
-    void this.tick();
-  }
-
-  private async tick(): Promise<void> {
-    const r = await this.poll();
-    if (this.closed) return;
-    this.cancelTimer = this.clock.setTimer(this.nextDelayMs(r), () => {
-      void this.tick();
-    });
+    let last = false;
+    const loop = every(
+      this.clock,
+      () => this.nextDelayMs(last),
+      async () => {
+        last = await this.poll();
+      },
+      { name: 'jwks_poll', log: this.logger },
+    );
+    void loop(this.stopping.signal);
   }
 }

@@ -1,8 +1,8 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createSecureContext, type SecureContext } from 'node:tls';
-import type { Cancel, Clock, Logger } from '@ztwim/core';
-import { failedPrecondition } from '@ztwim/core';
+import type { Clock, Logger } from '@ztwim/core';
+import { every, failedPrecondition } from '@ztwim/core';
 
 /** A certificate chain and key in PEM, checked to belong together. */
 export interface ServingCert {
@@ -56,7 +56,7 @@ export class CertFileWatcher {
   private readonly o: CertFileWatcherOptions;
   private lastCert: string | undefined;
   private lastKey: string | undefined;
-  private cancel: Cancel | undefined;
+  private readonly stopping = new AbortController();
   private closed = false;
 
   constructor(options: CertFileWatcherOptions) {
@@ -67,7 +67,8 @@ export class CertFileWatcher {
   async start(): Promise<ServingCert> {
     const cert = await this.read();
     this.o.onLoad(cert);
-    this.schedule();
+    // check() never rejects: a bad read is logged and the current certificate kept.
+    void every(this.o.clock, this.o.intervalMs, () => this.check().then(() => undefined), { immediate: false })(this.stopping.signal);
     return cert;
   }
 
@@ -104,7 +105,7 @@ export class CertFileWatcher {
 
   close(): void {
     this.closed = true;
-    this.cancel?.();
+    this.stopping.abort();
   }
 
   private async read(): Promise<ServingCert> {
@@ -122,14 +123,5 @@ export class CertFileWatcher {
     this.lastCert = certPem;
     this.lastKey = keyPem;
     return cert;
-  }
-
-  private schedule(): void {
-    if (this.closed) return;
-    this.cancel = this.o.clock.setTimer(this.o.intervalMs, () => {
-      void this.check().finally(() => {
-        this.schedule();
-      });
-    });
   }
 }

@@ -48,7 +48,6 @@ export type { KeyType, KeyManager, ManagedKey } from './keymanager/key-manager.t
 export { MemoryKeyManager } from './keymanager/memory.ts';
 export { DiskKeyManager } from './keymanager/disk.ts';
 export type { DiskKeyManagerConfig } from './keymanager/disk.ts';
-export { atomicWriteFile } from './keymanager/atomic-file.ts';
 // CA: CSRs, X.509 CA, JWT signing, rotation
 export { parseCsr } from './ca/csr.ts';
 export type { ParsedCsr } from './ca/csr.ts';

@@ -1,4 +1,3 @@
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
 import {
@@ -9,14 +8,14 @@ import {
   Metrics,
   serveMetrics,
   systemClock,
-  jwtAuthorityToWire,
-  unixSeconds,
+  runTasks,
+  closeOnAbort,
   type Clock,
   type Logger,
   type Random,
+  type Task,
   lockDataDir,
 } from '@ztwim/core';
-import { derToPem, SpiffeId } from '@ztwim/spiffe';
 import { AgentHintsService, AgentService, BundleService, DebugService, EntryService, HealthService, SvidService, errorMappingInterceptor } from '@ztwim/proto';
 import type { ServerConfig } from './config/server-config.ts';
 import type { DataStore, Bundle } from './datastore/datastore.ts';
@@ -33,11 +32,14 @@ import { telemetryInterceptor } from './api/telemetry.ts';
 import { auditInterceptor } from './api/audit.ts';
 import { cachingPeerVerifier } from './api/peer-verifier.ts';
 import type { Authority } from './api/authority.ts';
-import { startAdminEndpoint, startTcpEndpoint, type TlsMaterial } from './endpoints/endpoints.ts';
+import { startAdminEndpoint, startTcpEndpoint } from './endpoints/endpoints.ts';
 import { JoinTokenAttestor } from './attestation/join-token.ts';
 import type { NodeAttestor } from './attestation/node-attestor.ts';
 import type { K8sPsatCluster } from './attestation/k8s-psat.ts';
-import { createCaManager, type CaBundle, type CaManagerHandle } from './ca/wiring.ts';
+import { createCaManager, type CaManagerHandle } from './ca/wiring.ts';
+import { BundlePublisher } from './bundle/publisher.ts';
+import { ServerSvidRotator } from './svid/rotator.ts';
+import { entryIndexRefresh, housekeeping } from './housekeeping.ts';
 
 export interface ServerDeps {
   readonly clock?: Clock;
@@ -106,40 +108,37 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     lock.release();
     throw e;
   }
-  const cleanups: Array<() => Promise<void> | void> = [() => lock.release()];
-  const stop = async (): Promise<void> => {
-    for (const c of cleanups.reverse()) {
-      try {
-        await c();
-      } catch (e) {
-        log.warn({ error: (e as Error).message }, 'Error while stopping');
-      }
+  // The server is a list of tasks (SPIRE pkg/server/server.go): endpoints, rotators and pollers
+  // run together until close() aborts them or one fails; the datastore and the data-dir lock are
+  // released after all of them have stopped.
+  const tasks: Task[] = [];
+  const stopping = new AbortController();
+  const release = async (): Promise<void> => {
+    try {
+      if (deps.dataStore === undefined) await ds.close();
+    } catch (e) {
+      log.warn({ error: (e as Error).message }, 'Error while stopping');
     }
+    lock.release();
   };
-  cleanups.push(() => (deps.dataStore === undefined ? ds.close() : undefined));
+  const closing = (what: string, close: () => Promise<void> | void): Task =>
+    closeOnAbort(async () => {
+      try {
+        await close();
+      } catch (e) {
+        log.warn({ error: (e as Error).message, component: what }, 'Error while stopping');
+      }
+    });
   try {
     // CA: keys, rotation, and the bundle it publishes into the datastore.
     // The authorised-entry index is built before the endpoints open (as SPIRE builds its entry
     // cache), so the first agent sync after a restart does not pay for reading every entry.
     await ds.warmUp?.();
     const ca: CaManagerHandle = await createCaManager({ config: cfg, clock, random, log: log.child({ subsystem: 'ca_manager' }), dataStore: ds });
-    cleanups.push(() => ca.stop());
-    const publish = async (b: CaBundle): Promise<void> => {
-      const current = await ds.getBundle(td.name);
-      await ds.setBundle({
-        trustDomain: td.name,
-        x509Authorities: b.x509Authorities.map((asn1) => ({ asn1, tainted: false })),
-        jwtAuthorities: b.jwtAuthorities.map((k) => {
-          const w = jwtAuthorityToWire(k);
-          return { ...w, expiresAt: Number(w.expiresAt) };
-        }),
-        refreshHint: current?.refreshHint ?? 300,
-      });
-    };
-    await publish(ca.bundle());
-    ca.onBundleUpdate((b) => {
-      publish(b).catch((e: unknown) => log.error({ error: (e as Error).message }, 'Failed to publish the trust bundle'));
-    });
+    tasks.push(closing('ca_manager', () => ca.stop()));
+    const publisher = new BundlePublisher({ dataStore: ds, trustDomain: td, log });
+    await publisher.publish(ca.bundle());
+    tasks.push(publisher.run(ca));
     const authority: Authority = {
       signX509Svid: async (p) => ca.x509Ca().signX509Svid(p),
       signJwtSvid: (p) => ca.jwtSigner().signJwtSvid(p),
@@ -190,7 +189,8 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       return node === null ? ds.getNodeSelectors(agentId) : node.selectors.map((s) => ({ type: s.type, value: s.value }));
     };
     const startedAt = clock.now();
-    let serverChain: Uint8Array[] = [];
+    // The server's own SVID for the TCP endpoint (minted now, renewed by its task).
+    const svidRotator = new ServerSvidRotator({ trustDomain: td, ttlMs: cfg.x509SvidTtlMs, clock, log, ca });
     // Entry writes and index refreshes wake the agents watching for hints (AgentHints/Watch).
     const entryChanges = new EntryChanges();
     const routes = (r: ConnectRouter): void => {
@@ -199,7 +199,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       r.service(AgentService, agentService({ dataStore: ds, trustDomain: td, authority, attestors, agentTtlMs: cfg.agentTtlMs, clock, random, log: log.child({ subsystem: 'agent_api' }) }));
       r.service(BundleService, bundleService({ dataStore: ds, trustDomain: td }));
       r.service(SvidService, svidService({ dataStore: ds, trustDomain: td, authority, log: log.child({ subsystem: 'svid_api' }), nodeSelectors, onMint: (kind) => metrics.svidsMinted.inc({ type: kind }) }));
-      r.service(DebugService, debugService({ dataStore: ds, trustDomain: td, clock, startedAt, serverChain: () => serverChain }));
+      r.service(DebugService, debugService({ dataStore: ds, trustDomain: td, clock, startedAt, serverChain: () => [...svidRotator.current().certChain] }));
       r.service(HealthService, healthService({ dataStore: ds, trustDomain: td }));
     };
     // Verified once per connection's chain while the chain and the authorities stay the same.
@@ -219,94 +219,24 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       rateLimitInterceptor(cfg.rateLimit ?? RATE_LIMIT_DEFAULTS, clock),
     ];
 
-    // The server's own SVID for the TCP endpoint, renewed at half-life.
-    const serverKey = (): { priv: KeyObject; pub: KeyObject } => {
-      const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-      return { priv: privateKey, pub: publicKey };
-    };
-    const mintServerTls = (): { tls: TlsMaterial; notAfter: Date; notBefore: Date } => {
-      const k = serverKey();
-      const svid = ca.x509Ca().signX509Svid({ publicKey: k.pub, spiffeId: SpiffeId.fromSegments(td, 'spire', 'server'), ttlMs: cfg.x509SvidTtlMs });
-      serverChain = svid.certChain;
-      return {
-        tls: { certPem: svid.certChain.map((d) => derToPem(d, 'CERTIFICATE')).join(''), keyPem: k.priv.export({ type: 'pkcs8', format: 'pem' }).toString() },
-        notAfter: svid.notAfter,
-        notBefore: svid.notBefore,
-      };
-    };
-    let serving = mintServerTls();
-
     const flags = { socketPath: '-socketPath', bindPort: '-serverPort', ...deps.listenerFlags };
     const moveWith = (key: string, flag: string | undefined): string => `${key} in the config${flag === undefined ? '' : ` or ${flag}`}`;
     const admin = await startAdminEndpoint({ socketPath: cfg.socketPath, routes, interceptors, log }).catch((e: unknown) => {
       throw listenError(e, { name: 'server admin API socket', address: cfg.socketPath, at: { path: cfg.socketPath }, moveWith: moveWith('server.socket_path', flags.socketPath) });
     });
-    cleanups.push(() => admin.close({ graceMs: 1000 }));
+    tasks.push(closing('admin_endpoint', () => admin.close({ graceMs: 1000 })));
     const tcpAddress = `${cfg.bindAddress.includes(':') ? `[${cfg.bindAddress}]` : cfg.bindAddress}:${cfg.bindPort}`;
-    const tcp = await startTcpEndpoint({ host: cfg.bindAddress, port: cfg.bindPort, tls: serving.tls, routes, interceptors, log }).catch((e: unknown) => {
+    const tcp = await startTcpEndpoint({ host: cfg.bindAddress, port: cfg.bindPort, tls: svidRotator.current().tls, routes, interceptors, log }).catch((e: unknown) => {
       throw listenError(e, { name: 'server API for agents', address: tcpAddress, at: { port: cfg.bindPort }, moveWith: moveWith('server.bind_port (and bind_address)', flags.bindPort) });
     });
-    cleanups.push(() => tcp.close({ graceMs: 1000 }));
+    tasks.push(closing('tcp_endpoint', () => tcp.close({ graceMs: 1000 })));
     const port = tcp.address.kind === 'tcp' ? tcp.address.port : cfg.bindPort;
 
-    let cancelRenew: (() => void) | undefined;
-    const scheduleRenew = (): void => {
-      const half = (serving.notAfter.getTime() - serving.notBefore.getTime()) / 2;
-      cancelRenew = clock.setTimer(Math.max(1000, serving.notBefore.getTime() + half - clock.nowMs()), () => {
-        try {
-          serving = mintServerTls();
-          tcp.rotate(serving.tls);
-          log.debug({ expires_at: serving.notAfter.toISOString() }, 'Rotated server SVID');
-        } catch (e) {
-          log.error({ error: (e as Error).message }, 'Failed to rotate the server SVID');
-        }
-        scheduleRenew();
-      });
-    };
-    scheduleRenew();
-    ca.onActivate(() => {
-      serving = mintServerTls();
-      tcp.rotate(serving.tls);
-      cancelRenew?.();
-      scheduleRenew();
-    });
-    cleanups.push(() => cancelRenew?.());
-
-    // Housekeeping: expired join tokens and entries, gauges.
-    let cancelHousekeeping: (() => void) | undefined;
-    const housekeeping = (): void => {
-      cancelHousekeeping = clock.setTimer(60_000, () => {
-        const now = unixSeconds(clock.now());
-        Promise.all([ds.pruneJoinTokens(now), ds.pruneExpiredEntries(now), ds.countEntries(), ds.countAttestedNodes()])
-          .then(([, , entries, agents]) => {
-            metrics.entries.set(entries);
-            metrics.agents.set(agents);
-          })
-          .catch((e: unknown) => log.warn({ error: (e as Error).message }, 'Housekeeping failed'))
-          .finally(housekeeping);
-      });
-    };
-    housekeeping();
-    cleanups.push(() => cancelHousekeeping?.());
-    // Entry changes are applied to the authorised-entry index in the background every 5 s (SPIRE's
-    // cache_reload_interval), so an agent sync after a bulk import does not replay them itself.
-    let cancelIndexRefresh: (() => void) | undefined;
-    let indexRefreshStopped = false;
-    const refreshIndex = (): void => {
-      if (ds.warmUp === undefined || indexRefreshStopped) return;
-      cancelIndexRefresh = clock.setTimer(5_000, () => {
-        (ds.warmUp?.() ?? Promise.resolve())
-          // Watching agents check whether their entries changed (also by other servers' writes).
-          .then(() => entryChanges.notify())
-          .catch((e: unknown) => log.warn({ error: (e as Error).message }, 'Entry index refresh failed'))
-          .finally(refreshIndex);
-      });
-    };
-    refreshIndex();
-    cleanups.push(() => {
-      indexRefreshStopped = true;
-      cancelIndexRefresh?.();
-    });
+    tasks.push(
+      svidRotator.run((svid) => tcp.rotate(svid.tls)),
+      housekeeping({ dataStore: ds, clock, metrics, log }),
+      entryIndexRefresh({ dataStore: ds, clock, log, onRefreshed: () => entryChanges.notify() }),
+    );
     metrics.entries.set(await ds.countEntries());
     metrics.agents.set(await ds.countAttestedNodes());
 
@@ -317,13 +247,14 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
         throw listenError(e, { name: 'Prometheus metrics listener', address: `${mHost}:${mPort}`, at: { port: mPort }, moveWith: moveWith('telemetry.Prometheus.port (and host)', flags.metrics) });
       });
       metricsPort = m.port;
-      cleanups.push(() => m.close());
+      tasks.push(closing('metrics', () => m.close()));
       log.info({ host: cfg.metrics.host, port: m.port }, 'Starting prometheus exporter');
     }
 
-    let resolveDone!: () => void;
-    const done = new Promise<void>((r) => (resolveDone = r));
-    let closing: Promise<void> | undefined;
+    const done = runTasks(tasks, stopping.signal)
+      .catch((e: unknown) => log.error({ error: (e as Error).message }, 'Server stopped on a failed task'))
+      .then(release)
+      .then(() => log.info({}, 'Server stopped'));
     log.info({ trust_domain: td.name, socket_path: cfg.socketPath, port, data_store: cfg.dataStore.type }, 'Server started');
     return {
       config: cfg,
@@ -339,15 +270,15 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       },
       done,
       close() {
-        closing ??= stop().then(() => {
-          log.info({}, 'Server stopped');
-          resolveDone();
-        });
-        return closing;
+        stopping.abort();
+        return done;
       },
     };
   } catch (e) {
-    await stop();
+    // Start-up failed: close what was opened so far, then release the datastore and the lock.
+    stopping.abort();
+    await runTasks(tasks, stopping.signal).catch(() => undefined);
+    await release();
     throw e;
   }
 }

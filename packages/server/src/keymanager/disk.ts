@@ -1,8 +1,7 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { internal, type Logger } from '@ztwim/core';
-import { atomicWriteFile, syncDir, TEMP_PREFIX } from './atomic-file.ts';
+import { atomicWriteFile, internal, syncDir, TEMP_PREFIX, type Logger } from '@ztwim/core';
 import {
   checkKeyId,
   checkKeyType,

@@ -7,7 +7,9 @@ export const TEMP_PREFIX = '.tmp-';
 
 /**
  * Replaces path with data so that a crash at any point leaves either the old or the new content:
- * write a temp file in the same directory, fsync it, rename it over path, fsync the directory.
+ * write a temp file in the same directory, fsync it, rename it over path, fsync the directory
+ * (without the last fsync the rename itself may be lost on power failure). The one
+ * implementation for the agent's data, the server's keys and CA journal, and the ACME cache.
  */
 export async function atomicWriteFile(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const dir = dirname(path);
