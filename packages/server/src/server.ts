@@ -135,7 +135,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     // cache), so the first agent sync after a restart does not pay for reading every entry.
     await ds.warmUp?.();
     const ca: CaManagerHandle = await createCaManager({ config: cfg, clock, random, log: log.child({ subsystem: 'ca_manager' }), dataStore: ds });
-    tasks.push(closing('ca_manager', () => ca.stop()));
+    tasks.push(ca.task());
     const publisher = new BundlePublisher({ dataStore: ds, trustDomain: td, log });
     await publisher.publish(ca.bundle());
     tasks.push(publisher.run(ca));

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SpiffeBundle, SpiffeId, TrustDomain, splitConcatenatedDer } from '@ztwim/spiffe';
 import { isZtwimError } from '../errors.ts';
+import { spiffeIdFromWire, spiffeIdToWire, trustDomainIdString, wireSpiffeIdString } from './spiffe-id.ts';
 import {
   bundleToWire,
   jwkFromSpki,
@@ -16,15 +17,11 @@ import {
   jwtBundleFromWire,
   spiffeBundleFromWire,
   spiffeBundleToWire,
-  spiffeIdFromWire,
-  spiffeIdToWire,
   spkiFromKey,
-  trustDomainIdString,
-  wireSpiffeIdString,
   x509AuthoritiesDer,
   x509BundleFromWire,
   type WireBundle,
-} from './index.ts';
+} from './bundle.ts';
 
 /** A self-signed CA certificate (DER) made by openssl, so the fixture is not made by the code under test. */
 function caCert(cn: string): Uint8Array {

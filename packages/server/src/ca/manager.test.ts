@@ -165,19 +165,27 @@ describe('CaManager', () => {
     assert.ok(caC);
     assert.equal(m.x509Ca(), caB);
     assert.deepEqual(prunedX509, [der(caB.certificate), der(caC.certificate)]);
-    m.stop();
   });
 
-  it('runs rotation from its timer and stops cleanly', async () => {
+  it('rotates from its task every interval, arms no timer of its own, and stops on abort', async () => {
     const clock = new FakeClock(T0);
     const m = new CaManager({ ca: { trustDomain: 'example.org', caTtlMs: 60_000 }, keyManager: new MemoryKeyManager(), clock, rotationIntervalMs: 10_000 });
     await m.start();
-    assert.equal(clock.pending(), 1);
-    clock.advance(35_000); // past half-life (30s + cushion): the timer's tick prepares the next CA
-    await m.tick();
-    assert.ok(m.nextX509Ca());
+    assert.equal(clock.pending(), 0);
+    const stop = new AbortController();
+    const running = m.task()(stop.signal);
     await clock.waitForTimers(1);
-    m.stop();
+    for (let i = 0; i < 2; i++) {
+      clock.advance(10_000);
+      await clock.waitForTimers(1);
+    }
+    // the CA lives 70 s (backdated 10 s): its half life ends at 25 s, so the third pass prepares
+    assert.equal(m.nextX509Ca(), undefined);
+    clock.advance(10_000);
+    await clock.waitForTimers(1);
+    assert.ok(m.nextX509Ca());
+    stop.abort();
+    await running;
     assert.equal(clock.pending(), 0);
   });
 
@@ -185,7 +193,6 @@ describe('CaManager', () => {
     const clock = new FakeClock(T0);
     const m = new CaManager({ ca: { trustDomain: 'example.org', jwtKeyType: 'rsa-2048' }, keyManager: new MemoryKeyManager(), clock });
     await m.start();
-    m.stop();
     const { token } = await m.signJwtSvid({ spiffeId: web, audience: ['rp'] });
     assert.equal(decodeProtectedHeader(token).alg, 'RS256');
     assert.equal(m.bundle().jwtAuthorities[0]?.publicKey.kty, 'RSA');
@@ -201,14 +208,12 @@ describe('CaManager', () => {
     await m1.start();
     clock.set(T0 + 13 * HOUR);
     await m1.tick(); // prepared next slot must survive too
-    m1.stop();
     const before = { ca: m1.x509Ca().certificate, next: m1.nextX509Ca()?.certificate, kid: m1.jwtSigner().kid, nextKid: m1.nextJwtSigner()?.kid, bundle: m1.bundle() };
 
     const m2 = make();
     const updates: CaBundle[] = [];
     m2.onBundleUpdate((b) => updates.push(b));
     await m2.start();
-    m2.stop();
     assert.deepEqual(m2.x509Ca().certificate, before.ca);
     assert.deepEqual(m2.nextX509Ca()?.certificate, before.next);
     assert.equal(m2.jwtSigner().kid, before.kid);
@@ -227,11 +232,9 @@ describe('CaManager', () => {
     const journal = new Journal({ store: await datastoreIn(dir, clock) });
     const m1 = new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new MemoryKeyManager(), clock, journal });
     await m1.start();
-    m1.stop();
     clock.advance(HOUR);
     const m2 = new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new MemoryKeyManager(), clock, journal });
     await m2.start();
-    m2.stop();
     assert.notDeepEqual(m2.x509Ca().certificate, m1.x509Ca().certificate);
     assert.notEqual(m2.jwtSigner().kid, m1.jwtSigner().kid);
     assert.deepEqual(m2.bundle().x509Authorities.map(der), [der(m1.x509Ca().certificate), der(m2.x509Ca().certificate)]);
@@ -246,7 +249,6 @@ describe('CaManager', () => {
     const journal = new Journal({ store: ds });
     const m1 = new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new MemoryKeyManager(), clock, journal });
     await m1.start();
-    m1.stop();
     const saved = JSON.parse(Buffer.from((await ds.getCaJournal(CA_JOURNAL_NAME)) ?? []).toString()) as Record<string, unknown>;
     assert.equal(saved['version'], 1);
     const cases = ['{"version":1,', JSON.stringify({ ...saved, version: 7 })];
@@ -265,14 +267,12 @@ describe('CaManager', () => {
     const older = new Journal({ store: oldDs });
     const m1 = new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new DiskKeyManager({ path: keys }), clock, journal: older });
     await m1.start();
-    m1.stop();
     // what the file journal held: the same JSON document
     const file = join(dir, 'ca-journal.json');
     writeFileSync(file, Buffer.from((await oldDs.getCaJournal(CA_JOURNAL_NAME)) ?? []));
     const ds = await datastoreIn(dir, clock);
     const m2 = new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new DiskKeyManager({ path: keys }), clock, journal: new Journal({ store: ds, legacyFile: file }) });
     await m2.start();
-    m2.stop();
     assert.deepEqual(m2.x509Ca().certificate, m1.x509Ca().certificate);
     assert.equal(m2.jwtSigner().kid, m1.jwtSigner().kid);
     // written to the datastore from then on
@@ -292,7 +292,6 @@ describe('CaManager', () => {
       upstream: { certChain: [upRoot], privateKey: RSA2048.privateKey, roots: [upRoot] },
     });
     await m.start();
-    m.stop();
     assert.deepEqual(m.bundle().x509Authorities.map(der), [der(upRoot)]);
     const svid = m.signX509Svid({ publicKey: P384.publicKey, spiffeId: web });
     assert.equal(svid.certChain.length, 2);

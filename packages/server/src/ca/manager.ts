@@ -1,14 +1,15 @@
 import { X509Certificate } from 'node:crypto';
 import {
   cryptoRandom,
+  every,
   failedPrecondition,
   randomAlnum,
   silentLogger,
   systemClock,
-  type Cancel,
   type Clock,
   type Logger,
   type Random,
+  type Task,
 } from '@ztwim/core';
 import { certificateValidity } from '@ztwim/spiffe';
 import type { KeyManager, ManagedKey } from '../keymanager/key-manager.ts';
@@ -74,7 +75,6 @@ export class CaManager {
   private activateListeners = new Set<(ca: X509Ca) => void>();
   private queue: Promise<void> = Promise.resolve();
   private loaded = false;
-  private cancelTimer: Cancel | undefined;
 
   constructor(config: CaManagerConfig) {
     this.config = resolveCaConfig(config.ca);
@@ -89,15 +89,21 @@ export class CaManager {
     this.jwt = new SlotPair(this.jwtKind(), this.log);
   }
 
-  /** Loads the journal, makes sure current CA and JWT key exist, and starts the rotation timer. */
+  /** Loads the journal and makes sure a current CA and JWT key exist (the first rotation pass). */
   async start(): Promise<void> {
     await this.tick();
-    this.arm();
   }
 
-  stop(): void {
-    this.cancelTimer?.();
-    this.cancelTimer = undefined;
+  /**
+   * The rotator (SPIRE's `rotator.Run`): a rotation pass every rotation interval until the signal
+   * aborts. A failed pass is logged and the next one runs on time.
+   */
+  task(): Task {
+    return every(this.clock, this.intervalMs, () => this.tick(), {
+      name: 'ca_rotation',
+      immediate: false,
+      onError: (err) => this.log.error({ err }, 'CA rotation failed'),
+    });
   }
 
   /** One rotation pass (load on first use, prepare, activate, prune); passes never overlap. */
@@ -154,16 +160,6 @@ export class CaManager {
 
   signJwtSvid(params: SignJwtSvidParams): Promise<JwtSvidResult> {
     return this.jwtSigner().signJwtSvid(params);
-  }
-
-  private arm(): void {
-    this.cancelTimer = this.clock.setTimer(this.intervalMs, () => {
-      this.tick()
-        .catch((err: unknown) => this.log.error({ err }, 'CA rotation failed'))
-        .finally(() => {
-          if (this.cancelTimer) this.arm();
-        });
-    });
   }
 
   private async rotate(): Promise<void> {

@@ -137,7 +137,6 @@ describe('CaManager slots', () => {
     const clock = new FakeClock(T0);
     const m = new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new DiskKeyManager({ path: join(root, 'step-keys.json') }), clock });
     await m.start();
-    m.stop();
     const state = (): [boolean, boolean] => [m.nextX509Ca() !== undefined, m.nextJwtSigner() !== undefined];
     assert.deepEqual(state(), [false, false]);
     clock.set(T0 + 12 * HOUR + 1000);
@@ -163,7 +162,6 @@ describe('CaManager slots', () => {
     await m1.start();
     clock.set(T0 + 13 * HOUR);
     await m1.tick();
-    m1.stop();
     const prepared = { ca: m1.nextX509Ca()?.certificate, kid: m1.nextJwtSigner()?.kid, bundle: m1.bundle() };
     assert.ok(prepared.ca !== undefined && prepared.kid !== undefined);
 
@@ -173,7 +171,6 @@ describe('CaManager slots', () => {
     const updates: CaBundle[] = [];
     m2.onBundleUpdate((b) => updates.push(b));
     await m2.start();
-    m2.stop();
     assert.deepEqual(m2.x509Ca().certificate, prepared.ca);
     assert.equal(m2.jwtSigner().kid, prepared.kid);
     assert.equal(m2.nextX509Ca(), undefined);

@@ -36,7 +36,6 @@ it('createCaManager starts a manager on the configured disk key manager and jour
   after(() => dataStore.close());
   const deps = { config: config(dataDir, { type: 'disk', path: keys }), clock, random: cryptoRandom, log: silentLogger(), dataStore };
   const m = await createCaManager(deps);
-  m.stop();
   assert.deepEqual(Object.keys((JSON.parse(readFileSync(keys, 'utf8')) as { keys: object }).keys).sort(), ['JWT-Signer-A', 'x509-CA-A']);
   assert.ok((await dataStore.getCaJournal(CA_JOURNAL_NAME)) !== null);
   assert.ok(!existsSync(join(dataDir, 'ca-journal.json')), 'no journal file any more');
@@ -44,7 +43,6 @@ it('createCaManager starts a manager on the configured disk key manager and jour
   const { token } = await m.jwtSigner().signJwtSvid({ spiffeId: m.config.trustDomain.id(), audience: ['x'] });
   assert.equal(JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()).iss, 'http://oidc.local:8080');
   const again = await createCaManager(deps);
-  again.stop();
   assert.deepEqual(again.x509Ca().certificate, m.x509Ca().certificate);
 });
 
@@ -54,7 +52,6 @@ it('createCaManager with the memory key manager writes no key files', async () =
   const dataStore = await SqliteDataStore.open({ path: ':memory:', clock, random: cryptoRandom });
   after(() => dataStore.close());
   const m = await createCaManager({ config: config(dataDir, { type: 'memory' }), clock, random: cryptoRandom, log: silentLogger(), dataStore });
-  m.stop();
   assert.ok(!existsSync(join(dataDir, 'keys.json')));
   assert.equal(m.bundle().x509Authorities.length, 1);
 });
