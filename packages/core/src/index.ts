@@ -57,4 +57,21 @@ export { listenError, SOCKET_IN_USE } from './net/listen-error.ts';
 export type { ListenerInfo } from './net/listen-error.ts';
 export { findSocketHolder } from './net/listener-holder.ts';
 export type { SocketHolder, ListenerAddress } from './net/listener-holder.ts';
+export { spiffeIdFromWire, spiffeIdToWire, wireSpiffeIdString, trustDomainIdString } from './wire/spiffe-id.ts';
+export type { WireSpiffeId } from './wire/spiffe-id.ts';
+export {
+  jwkFromSpki,
+  jwkFromKey,
+  spkiFromKey,
+  jwtAuthorityToWire,
+  bundleToWire,
+  x509AuthoritiesDer,
+  jwtAuthoritiesToJwks,
+  jwksDocument,
+  x509BundleFromWire,
+  jwtBundleFromWire,
+  spiffeBundleFromWire,
+  spiffeBundleToWire,
+} from './wire/bundle.ts';
+export type { WireBundle, WireBundleInit, WireX509Authority, WireJwtAuthority, JwtAuthorityKey, JwksOptions } from './wire/bundle.ts';
 export { atomicWriteFile, syncDir, TEMP_PREFIX } from './fs/atomic-write.ts';

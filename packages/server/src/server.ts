@@ -134,8 +134,8 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     // The authorised-entry index is built before the endpoints open (as SPIRE builds its entry
     // cache), so the first agent sync after a restart does not pay for reading every entry.
     await ds.warmUp?.();
-    const ca: CaManagerHandle = await createCaManager({ config: cfg, clock, random, log: log.child({ subsystem: 'ca_manager' }), dataStore: ds, metrics });
-    tasks.push(closing('ca_manager', () => ca.stop()));
+    const ca: CaManagerHandle = await createCaManager({ config: cfg, clock, random, log: log.child({ subsystem: 'ca_manager' }), dataStore: ds });
+    tasks.push(ca.task());
     const publisher = new BundlePublisher({ dataStore: ds, trustDomain: td, log, ca });
     await publisher.publish(ca.bundle());
     tasks.push(publisher.run());

@@ -6,7 +6,7 @@ import {
   createTcpGrpcTransport, type GrpcClientTransport,
   type AttestAgentRequest, type Bundle, type Entry,
 } from '@ztwim/proto';
-import { concatDer, derToPem, X509Svid, type TrustDomain } from '@ztwim/spiffe';
+import { concatDer, derToPem, SpiffeId, X509Svid, type TrustDomain } from '@ztwim/spiffe';
 import { ZtwimError } from '@ztwim/core';
 import { create } from '@bufbuild/protobuf';
 import { AttestAgentRequestSchema, type X509SVID } from '@ztwim/proto';
@@ -30,7 +30,7 @@ function uriSans(cert: { subjectaltname?: string }): string[] {
 }
 
 function tlsOptions(o: ServerClientOptions, creds?: AgentCredentials): Record<string, unknown> {
-  const expected = `spiffe://${o.trustDomain.name}/spire/server`;
+  const expected = SpiffeId.fromSegments(o.trustDomain, 'spire', 'server').toString();
   const base: Record<string, unknown> = {
     servername: '',
     checkServerIdentity: (_host: string, cert: { subjectaltname?: string }) => {

@@ -1,6 +1,7 @@
 // The agent's cache (SPIRE pkg/agent/manager/cache): authorised entries indexed by selector, the
 // workload X509-SVIDs minted for them, the trust bundle and federated bundles, and the
 // subscribers told when any of it changes. No I/O: the sync (sync.ts) fills it.
+import { wireSpiffeIdString } from '@ztwim/core';
 import type { Bundle, Entry } from '@ztwim/proto';
 import type { Selector } from '../attestation/workload/workload-attestor.ts';
 
@@ -17,7 +18,7 @@ export interface CachedX509Svid {
 }
 
 export function entrySpiffeId(e: Entry): string {
-  return e.spiffeId === undefined ? '' : `spiffe://${e.spiffeId.trustDomain}${e.spiffeId.path}`;
+  return wireSpiffeIdString(e.spiffeId);
 }
 
 /** An entry applies when every one of its selectors is among the workload's selectors. */

@@ -1,5 +1,4 @@
-import { createPublicKey } from 'node:crypto';
-import { unixSeconds, untilAborted, type Logger, type Task } from '@ztwim/core';
+import { jwtAuthorityToWire, untilAborted, type Logger, type Task } from '@ztwim/core';
 import type { TrustDomain } from '@ztwim/spiffe';
 import type { DataStore } from '../datastore/datastore.ts';
 import type { CaBundle } from '../ca/manager.ts';
@@ -52,12 +51,10 @@ export class BundlePublisher {
     await this.#ds.setBundle({
       trustDomain: this.#td.name,
       x509Authorities: b.x509Authorities.map((asn1) => ({ asn1, tainted: false })),
-      jwtAuthorities: b.jwtAuthorities.map((k) => ({
-        keyId: k.kid,
-        publicKey: new Uint8Array(createPublicKey({ key: k.publicKey, format: 'jwk' }).export({ type: 'spki', format: 'der' })),
-        expiresAt: unixSeconds(k.expiresAt),
-        tainted: false,
-      })),
+      jwtAuthorities: b.jwtAuthorities.map((k) => {
+        const w = jwtAuthorityToWire(k);
+        return { ...w, expiresAt: Number(w.expiresAt) };
+      }),
       refreshHint: current?.refreshHint ?? DEFAULT_REFRESH_HINT_S,
     });
   }

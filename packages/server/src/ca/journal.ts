@@ -1,10 +1,14 @@
+/**
+ * The CA journal: the CA manager's slots and published bundle, kept in the datastore (SPIRE's
+ * `manager/journal.go`: `ds.SetCAJournal` / `FetchCAJournal`), beside the bundle the CA publishes
+ * there: one durable store for the server's state. Before the journal moved into the datastore it
+ * was `ca-journal.json` in the data dir; that file is read once, when the datastore has none yet.
+ */
 import type { JsonWebKey } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { internal } from '@ztwim/core';
-import { atomicWriteFile } from '@ztwim/core';
-
-export type SlotName = 'A' | 'B';
+import type { DataStore } from '../datastore/datastore.ts';
+import type { SlotName } from './slot.ts';
 
 export interface X509SlotRecord {
   readonly slot: SlotName;
@@ -35,45 +39,70 @@ export interface JournalState {
   readonly bundle: BundleRecord;
 }
 
-const FILE = 'ca-journal.json';
+/** The journal's name in the datastore. */
+export const CA_JOURNAL_NAME = 'server-ca';
+/** The file the journal lived in before it moved into the datastore (in the server's data dir). */
+export const LEGACY_JOURNAL_FILE = 'ca-journal.json';
 
-/** The CA journal: one JSON file in the data dir, replaced atomically on every change. */
+export interface JournalOptions {
+  readonly store: Pick<DataStore, 'getCaJournal' | 'setCaJournal'>;
+  /** Default CA_JOURNAL_NAME. */
+  readonly name?: string;
+  /** A journal file of an older version, read when the datastore has none. */
+  readonly legacyFile?: string;
+}
+
+/** The CA journal: one JSON document in the datastore, replaced on every change. */
 export class Journal {
-  readonly path: string;
-  private readonly dir: string;
+  readonly #store: JournalOptions['store'];
+  readonly #name: string;
+  readonly #legacyFile: string | undefined;
 
-  constructor(config: { readonly dataDir: string }) {
-    this.dir = config.dataDir;
-    this.path = join(config.dataDir, FILE);
+  constructor(opts: JournalOptions) {
+    this.#store = opts.store;
+    this.#name = opts.name ?? CA_JOURNAL_NAME;
+    this.#legacyFile = opts.legacyFile;
   }
 
   async load(): Promise<JournalState | undefined> {
+    const where = `journal "${this.#name}" in the datastore`;
+    let data: Uint8Array | null;
+    try {
+      data = await this.#store.getCaJournal(this.#name);
+    } catch (cause) {
+      throw internal(`ca: reading the ${where} failed: ${(cause as Error).message}`, { cause });
+    }
+    if (data !== null) return parseState(Buffer.from(data).toString('utf8'), where);
+    if (this.#legacyFile === undefined) return undefined;
     let text: string;
     try {
-      text = await readFile(this.path, 'utf8');
+      text = await readFile(this.#legacyFile, 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw internal(`ca: reading journal ${this.path} failed: ${(e as Error).message}`, { cause: e });
+      throw internal(`ca: reading journal ${this.#legacyFile} failed: ${(e as Error).message}`, { cause: e });
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch (cause) {
-      throw internal(`ca: journal ${this.path} is corrupt: not JSON`, { cause });
-    }
-    const problem = checkState(parsed);
-    if (problem) throw internal(`ca: journal ${this.path} is corrupt: ${problem}`);
-    return parsed as JournalState;
+    return parseState(text, `journal ${this.#legacyFile}`);
   }
 
   async save(state: JournalState): Promise<void> {
     try {
-      await mkdir(this.dir, { recursive: true, mode: 0o700 });
-      await atomicWriteFile(this.path, `${JSON.stringify(state, null, 2)}\n`, 0o600);
+      await this.#store.setCaJournal(this.#name, new TextEncoder().encode(JSON.stringify(state)));
     } catch (cause) {
-      throw internal(`ca: writing journal ${this.path} failed: ${(cause as Error).message}`, { cause });
+      throw internal(`ca: writing the journal "${this.#name}" to the datastore failed: ${(cause as Error).message}`, { cause });
     }
   }
+}
+
+function parseState(text: string, where: string): JournalState {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw internal(`ca: ${where} is corrupt: not JSON`, { cause });
+  }
+  const problem = checkState(parsed);
+  if (problem) throw internal(`ca: ${where} is corrupt: ${problem}`);
+  return parsed as JournalState;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

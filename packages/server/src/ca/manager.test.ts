@@ -1,16 +1,18 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWK } from 'jose';
-import { isZtwimError } from '@ztwim/core';
+import { cryptoRandom, isZtwimError } from '@ztwim/core';
 import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
 import { FakeClock } from '@ztwim/testkit';
+import { SqliteDataStore } from '../datastore/sqlite/sqlite-datastore.ts';
 import { DiskKeyManager } from '../keymanager/disk.ts';
 import { MemoryKeyManager } from '../keymanager/memory.ts';
 import { opensslVerify, P384, RSA2048 } from './fixtures.test-util.ts';
+import { CA_JOURNAL_NAME, Journal } from './journal.ts';
 import { activateAt, CaManager, prepareAt, type CaBundle } from './manager.ts';
 import { createCaCertificate } from './x509-ca.ts';
 
@@ -22,6 +24,16 @@ const root = mkdtempSync(join(tmpdir(), 'ztwim-camgr-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 let dirN = 0;
 const freshDir = (): string => join(root, `d${dirN++}`);
+/** A real SQLite datastore in the directory, closed after the tests. */
+const datastores: SqliteDataStore[] = [];
+after(async () => {
+  for (const ds of datastores) await ds.close();
+});
+async function datastoreIn(dir: string, clock: FakeClock): Promise<SqliteDataStore> {
+  const ds = await SqliteDataStore.open({ path: join(dir, 'datastore.sqlite3'), clock, random: cryptoRandom });
+  datastores.push(ds);
+  return ds;
+}
 
 const kidOf = (token: string): string | undefined => decodeProtectedHeader(token).kid;
 const issuerOf = (der: Uint8Array): string => new X509Certificate(der).issuer;
@@ -153,19 +165,27 @@ describe('CaManager', () => {
     assert.ok(caC);
     assert.equal(m.x509Ca(), caB);
     assert.deepEqual(prunedX509, [der(caB.certificate), der(caC.certificate)]);
-    m.stop();
   });
 
-  it('runs rotation from its timer and stops cleanly', async () => {
+  it('rotates from its task every interval, arms no timer of its own, and stops on abort', async () => {
     const clock = new FakeClock(T0);
     const m = new CaManager({ ca: { trustDomain: 'example.org', caTtlMs: 60_000 }, keyManager: new MemoryKeyManager(), clock, rotationIntervalMs: 10_000 });
     await m.start();
-    assert.equal(clock.pending(), 1);
-    clock.advance(35_000); // past half-life (30s + cushion): the timer's tick prepares the next CA
-    await m.tick();
-    assert.ok(m.nextX509Ca());
+    assert.equal(clock.pending(), 0);
+    const stop = new AbortController();
+    const running = m.task()(stop.signal);
     await clock.waitForTimers(1);
-    m.stop();
+    for (let i = 0; i < 2; i++) {
+      clock.advance(10_000);
+      await clock.waitForTimers(1);
+    }
+    // the CA lives 70 s (backdated 10 s): its half life ends at 25 s, so the third pass prepares
+    assert.equal(m.nextX509Ca(), undefined);
+    clock.advance(10_000);
+    await clock.waitForTimers(1);
+    assert.ok(m.nextX509Ca());
+    stop.abort();
+    await running;
     assert.equal(clock.pending(), 0);
   });
 
@@ -173,7 +193,6 @@ describe('CaManager', () => {
     const clock = new FakeClock(T0);
     const m = new CaManager({ ca: { trustDomain: 'example.org', jwtKeyType: 'rsa-2048' }, keyManager: new MemoryKeyManager(), clock });
     await m.start();
-    m.stop();
     const { token } = await m.signJwtSvid({ spiffeId: web, audience: ['rp'] });
     assert.equal(decodeProtectedHeader(token).alg, 'RS256');
     assert.equal(m.bundle().jwtAuthorities[0]?.publicKey.kty, 'RSA');
@@ -183,20 +202,18 @@ describe('CaManager', () => {
   it('reuses the same CA and JWT key after a restart with the disk key manager', async () => {
     const dir = freshDir();
     const clock = new FakeClock(T0);
-    const make = (): CaManager => new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new DiskKeyManager({ path: join(dir, 'keys.json') }), clock, dataDir: dir });
+    const journal = new Journal({ store: await datastoreIn(dir, clock) });
+    const make = (): CaManager => new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new DiskKeyManager({ path: join(dir, 'keys.json') }), clock, journal });
     const m1 = make();
     await m1.start();
     clock.set(T0 + 13 * HOUR);
     await m1.tick(); // prepared next slot must survive too
-    m1.stop();
     const before = { ca: m1.x509Ca().certificate, next: m1.nextX509Ca()?.certificate, kid: m1.jwtSigner().kid, nextKid: m1.nextJwtSigner()?.kid, bundle: m1.bundle() };
-    assert.equal(statSync(join(dir, 'ca-journal.json')).mode & 0o777, 0o600);
 
     const m2 = make();
     const updates: CaBundle[] = [];
     m2.onBundleUpdate((b) => updates.push(b));
     await m2.start();
-    m2.stop();
     assert.deepEqual(m2.x509Ca().certificate, before.ca);
     assert.deepEqual(m2.nextX509Ca()?.certificate, before.next);
     assert.equal(m2.jwtSigner().kid, before.kid);
@@ -212,13 +229,12 @@ describe('CaManager', () => {
   it('creates a new CA after a restart with the memory key manager, keeping the old CA published', async () => {
     const dir = freshDir();
     const clock = new FakeClock(T0);
-    const m1 = new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new MemoryKeyManager(), clock, dataDir: dir });
+    const journal = new Journal({ store: await datastoreIn(dir, clock) });
+    const m1 = new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new MemoryKeyManager(), clock, journal });
     await m1.start();
-    m1.stop();
     clock.advance(HOUR);
-    const m2 = new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new MemoryKeyManager(), clock, dataDir: dir });
+    const m2 = new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new MemoryKeyManager(), clock, journal });
     await m2.start();
-    m2.stop();
     assert.notDeepEqual(m2.x509Ca().certificate, m1.x509Ca().certificate);
     assert.notEqual(m2.jwtSigner().kid, m1.jwtSigner().kid);
     assert.deepEqual(m2.bundle().x509Authorities.map(der), [der(m1.x509Ca().certificate), der(m2.x509Ca().certificate)]);
@@ -226,19 +242,43 @@ describe('CaManager', () => {
     assert.ok(m2.bundle().sequence > m1.bundle().sequence);
   });
 
-  it('fails to start on a corrupt journal, naming the file', async () => {
+  it('fails to start on a corrupt journal, naming it', async () => {
     const dir = freshDir();
     const clock = new FakeClock(T0);
-    const m1 = new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new MemoryKeyManager(), clock, dataDir: dir });
+    const ds = await datastoreIn(dir, clock);
+    const journal = new Journal({ store: ds });
+    const m1 = new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new MemoryKeyManager(), clock, journal });
     await m1.start();
-    m1.stop();
-    const path = join(dir, 'ca-journal.json');
-    const cases = ['{"version":1,', JSON.stringify({ ...JSON.parse(readFileSync(path, 'utf8')), version: 7 })];
+    const saved = JSON.parse(Buffer.from((await ds.getCaJournal(CA_JOURNAL_NAME)) ?? []).toString()) as Record<string, unknown>;
+    assert.equal(saved['version'], 1);
+    const cases = ['{"version":1,', JSON.stringify({ ...saved, version: 7 })];
     for (const content of cases) {
-      writeFileSync(path, content);
-      const m2 = new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new MemoryKeyManager(), clock, dataDir: dir });
-      await assert.rejects(m2.start(), (e: unknown) => isZtwimError(e, 'ERR_INTERNAL') && e.message.includes(path) && e.message.includes('corrupt'));
+      await ds.setCaJournal(CA_JOURNAL_NAME, Buffer.from(content));
+      const m2 = new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new MemoryKeyManager(), clock, journal });
+      await assert.rejects(m2.start(), (e: unknown) => isZtwimError(e, 'ERR_INTERNAL') && e.message.includes(`journal "${CA_JOURNAL_NAME}" in the datastore`) && e.message.includes('corrupt'));
     }
+  });
+
+  it('takes over the journal file of an older version when the datastore has none', async () => {
+    const dir = freshDir();
+    const clock = new FakeClock(T0);
+    const keys = join(dir, 'keys.json');
+    const oldDs = await datastoreIn(join(dir, 'old'), clock);
+    const older = new Journal({ store: oldDs });
+    const m1 = new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new DiskKeyManager({ path: keys }), clock, journal: older });
+    await m1.start();
+    // what the file journal held: the same JSON document
+    const file = join(dir, 'ca-journal.json');
+    writeFileSync(file, Buffer.from((await oldDs.getCaJournal(CA_JOURNAL_NAME)) ?? []));
+    const ds = await datastoreIn(dir, clock);
+    const m2 = new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new DiskKeyManager({ path: keys }), clock, journal: new Journal({ store: ds, legacyFile: file }) });
+    await m2.start();
+    assert.deepEqual(m2.x509Ca().certificate, m1.x509Ca().certificate);
+    assert.equal(m2.jwtSigner().kid, m1.jwtSigner().kid);
+    // written to the datastore from then on
+    clock.set(T0 + 13 * HOUR);
+    await m2.tick();
+    assert.ok((await ds.getCaJournal(CA_JOURNAL_NAME)) !== null);
   });
 
   it('under an upstream authority publishes the upstream root and serves [leaf, intermediate]', async () => {
@@ -252,7 +292,6 @@ describe('CaManager', () => {
       upstream: { certChain: [upRoot], privateKey: RSA2048.privateKey, roots: [upRoot] },
     });
     await m.start();
-    m.stop();
     assert.deepEqual(m.bundle().x509Authorities.map(der), [der(upRoot)]);
     const svid = m.signX509Svid({ publicKey: P384.publicKey, spiffeId: web });
     assert.equal(svid.certChain.length, 2);

@@ -1,8 +1,11 @@
 import type { Clock, Logger, Random } from '@ztwim/core';
+import { join } from 'node:path';
 import type { ServerConfig } from '../config/server-config.ts';
+import type { DataStore } from '../datastore/datastore.ts';
 import { DiskKeyManager } from '../keymanager/disk.ts';
 import type { KeyManager } from '../keymanager/key-manager.ts';
 import { MemoryKeyManager } from '../keymanager/memory.ts';
+import { Journal, LEGACY_JOURNAL_FILE } from './journal.ts';
 import { CaManager } from './manager.ts';
 import type { UpstreamAuthority } from './x509-ca.ts';
 
@@ -20,9 +23,8 @@ export interface CreateCaManagerDeps {
   readonly log: Logger;
   readonly keyManager?: KeyManager;
   readonly upstream?: UpstreamAuthority;
-  /** Accepted for the composition root's convenience; the CA keeps its state in its journal. */
-  readonly dataStore?: unknown;
-  readonly metrics?: unknown;
+  /** Where the CA journal lives. */
+  readonly dataStore: Pick<DataStore, 'getCaJournal' | 'setCaJournal'>;
 }
 
 /** Builds the key manager named by the server config and starts a CA manager on it. */
@@ -51,7 +53,7 @@ export async function createCaManager(deps: CreateCaManagerDeps): Promise<CaMana
     clock: deps.clock,
     random: deps.random,
     logger: deps.log,
-    dataDir: cfg.dataDir,
+    journal: new Journal({ store: deps.dataStore, legacyFile: join(cfg.dataDir, LEGACY_JOURNAL_FILE) }),
     ...(deps.upstream ? { upstream: deps.upstream } : {}),
   });
   await manager.start();
