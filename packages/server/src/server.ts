@@ -16,7 +16,7 @@ import {
   lockDataDir,
 } from '@ztwim/core';
 import { derToPem, SpiffeId } from '@ztwim/spiffe';
-import { AgentHintsService, AgentService, BundleService, DebugService, EntryService, HealthService, SvidService, errorMappingInterceptor } from '@ztwim/proto';
+import { AgentHintsService, AgentService, BundleService, DebugService, EntryService, HealthService, SvidService, TrustDomainService, errorMappingInterceptor } from '@ztwim/proto';
 import type { ServerConfig } from './config/server-config.ts';
 import type { DataStore, Bundle } from './datastore/datastore.ts';
 import { agentService } from './api/agent-service.ts';
@@ -37,6 +37,8 @@ import { JoinTokenAttestor } from './attestation/join-token.ts';
 import type { NodeAttestor } from './attestation/node-attestor.ts';
 import type { K8sPsatCluster } from './attestation/k8s-psat.ts';
 import { createCaManager, type CaBundle, type CaManagerHandle } from './ca/wiring.ts';
+import { trustDomainService } from './api/trustdomain-service.ts';
+import { createFederation } from './federation/wiring.ts';
 
 export interface ServerDeps {
   readonly clock?: Clock;
@@ -49,6 +51,8 @@ export interface ServerDeps {
    * default: `ztwim server run`'s (-socketPath, -serverPort).
    */
   readonly listenerFlags?: { readonly socketPath?: string; readonly bindPort?: string; readonly metrics?: string };
+  /** PEM roots trusted beside the system's when fetching https_web bundle endpoints (tests). */
+  readonly federationWebRootsPem?: string;
 }
 
 export interface RunningServer {
@@ -58,6 +62,8 @@ export interface RunningServer {
   /** The bound TCP port of the agent API (useful with bind_port 0). */
   readonly port: number;
   readonly metricsPort?: number;
+  /** The bound port of the federation bundle endpoint, when one is configured. */
+  readonly bundleEndpointPort?: number;
   readonly metrics: Metrics;
   /** The own trust bundle as currently published. */
   bundle(): Promise<Bundle>;
@@ -194,6 +200,15 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     let serverChain: Uint8Array[] = [];
     // Entry writes and index refreshes wake the agents watching for hints (AgentHints/Watch).
     const entryChanges = new EntryChanges();
+    // Federation: bundle endpoint and the refresher of federated bundles (config + TrustDomain API).
+    const federation = createFederation({
+      config: cfg.federation,
+      dataStore: ds,
+      trustDomain: td,
+      clock,
+      log,
+      ...(deps.federationWebRootsPem === undefined ? {} : { extraWebRootsPem: deps.federationWebRootsPem }),
+    });
     const routes = (r: ConnectRouter): void => {
       r.service(EntryService, entryService({ dataStore: ds, trustDomain: td, nodeSelectors, onWrite: () => entryChanges.notify() }));
       r.service(AgentHintsService, hintsService({ dataStore: ds, nodeSelectors, changes: entryChanges, clock }));
@@ -202,6 +217,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       r.service(SvidService, svidService({ dataStore: ds, trustDomain: td, authority, log: log.child({ subsystem: 'svid_api' }), nodeSelectors, onMint: (kind) => metrics.svidsMinted.inc({ type: kind }) }));
       r.service(DebugService, debugService({ dataStore: ds, trustDomain: td, clock, startedAt, serverChain: () => serverChain }));
       r.service(HealthService, healthService({ dataStore: ds, trustDomain: td }));
+      r.service(TrustDomainService, trustDomainService({ dataStore: ds, trustDomain: td, refresher: federation.refresher, log: log.child({ subsystem: 'trustdomain_api' }) }));
     };
     // Verified once per connection's chain while the chain and the authorities stay the same.
     const verifyPeer = cachingPeerVerifier(td, () => ca.bundle().x509Authorities);
@@ -257,6 +273,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
         try {
           serving = mintServerTls();
           tcp.rotate(serving.tls);
+          federation.rotateServerTls(serving.tls);
           log.debug({ expires_at: serving.notAfter.toISOString() }, 'Rotated server SVID');
         } catch (e) {
           log.error({ error: (e as Error).message }, 'Failed to rotate the server SVID');
@@ -268,10 +285,14 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     ca.onActivate(() => {
       serving = mintServerTls();
       tcp.rotate(serving.tls);
+      federation.rotateServerTls(serving.tls);
       cancelRenew?.();
       scheduleRenew();
     });
     cleanups.push(() => cancelRenew?.());
+    cleanups.push(() => federation.stop());
+    await federation.start(serving.tls);
+    const bundleEndpointPort = federation.endpointPort();
 
     // Housekeeping: expired join tokens and entries, gauges.
     let cancelHousekeeping: (() => void) | undefined;
@@ -332,6 +353,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       socketPath: cfg.socketPath,
       port,
       ...(metricsPort === undefined ? {} : { metricsPort }),
+      ...(bundleEndpointPort === undefined ? {} : { bundleEndpointPort }),
       metrics,
       async bundle() {
         const b = await ds.getBundle(td.name);
