@@ -161,7 +161,8 @@ export function trustDomainService(deps: TrustDomainServiceDeps): ServiceImpl<ty
           }
           if (parsed.fr.trustDomain === own) throw invalidArgument('unable to create federation relationship for server trust domain');
           const created = await ds.createFederationRelationship(parsed.fr, parsed.bundle).catch((e: unknown) => {
-            throw wrap('failed to create federation relationship', e);
+            // SPIRE answers Internal for every datastore failure here, a duplicate included.
+            throw isZtwimError(e, 'ERR_INVALID_ARGUMENT') ? wrap('failed to create federation relationship', e) : internal(`failed to create federation relationship: ${(e as Error).message}`, { cause: e });
           });
           if (parsed.bundle === undefined) await checkEndpointBundle(created);
           results.push({ status: statusOf(undefined), federationRelationship: await toProto(created, req.outputMask) });

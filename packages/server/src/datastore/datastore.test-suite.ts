@@ -695,7 +695,7 @@ export function runDataStoreContract(name: string, create: (deps: ContractDeps) 
         const b = await ds.createFederationRelationship(spf, bootstrap);
         assert.equal(b.trustDomain, 'spf.test');
         assert.deepEqual((await ds.getBundle('spf.test'))?.x509Authorities.map((x) => x.asn1[4]), [7]);
-        await rejectsWith(ds.createFederationRelationship(web), 'ERR_ALREADY_EXISTS', /already exists/);
+        await rejectsWith(ds.createFederationRelationship(web), 'ERR_ALREADY_EXISTS', /UNIQUE constraint failed/);
         assert.deepEqual(await ds.getFederationRelationship('spiffe://web.test'), a);
         assert.equal(await ds.getFederationRelationship('none.test'), null);
         const p1 = await ds.listFederationRelationships({ pageSize: 1 });

@@ -1001,7 +1001,8 @@ export class SqlDataStore implements DataStore {
     const now = this.now();
     return this.driver.tx(async (c) => {
       if ((await c.all('SELECT 1 AS x FROM federation_relationships WHERE trust_domain = ?', [v.trustDomain])).length > 0) {
-        throw alreadyExists('federation relationship already exists', { fields: { trustDomain: v.trustDomain } });
+        // SPIRE's text for this case (its SQLite unique constraint), which its CLI prints.
+        throw alreadyExists('datastore-sql: UNIQUE constraint failed: federated_trust_domains.trust_domain', { fields: { trustDomain: v.trustDomain } });
       }
       if (trustDomainBundle !== undefined) await this.replaceBundleIn(c, v.trustDomain, trustDomainBundle);
       await c.run(
