@@ -9,6 +9,7 @@ import { spireServerBin } from './lib/peers.ts';
 import { runBinary, type CliResult } from './lib/spire-admin.ts';
 import { startSpireServer, type SpireServer } from './lib/spire-server.ts';
 import { makeTmpDir, type TmpDir } from './lib/tmp.ts';
+import { runZtwim } from './lib/ztwim-cli.ts';
 import { startZtwimAdminServer, type ZtwimAdminServer } from './lib/ztwim-server.ts';
 
 const hex = (ders: readonly Uint8Array[]): string[] => ders.map((d) => Buffer.from(d).toString('hex')).sort();
@@ -100,8 +101,17 @@ describe('federation with a real SPIRE v1.13.0 server', () => {
     assert.equal(missing.stderr, 'Error: there is no federation relationship with trust domain "none.test"\n');
   });
 
-  it('spire-server federation create/show/list/update/delete print the same against both servers', async () => {
+  it('spire-server federation create/show/list/update/delete and ztwim server federation print the same', async () => {
     const bundlePath = tmp.write('web-bundle.json', '{"keys":[]}');
+    const data = tmp.write(
+      'rels.json',
+      JSON.stringify({
+        federationRelationships: [
+          { trustDomain: 'd1.test', bundleEndpointURL: 'https://d1.test', bundleEndpointProfile: 'https_web' },
+          { trustDomain: 'd2.test', bundleEndpointURL: 'https://d2.test', bundleEndpointProfile: 'https_spiffe', endpointSPIFFEID: 'spiffe://d2.test/s', trustDomainBundle: { keys: [] }, trustDomainBundleFormat: 'spiffe' },
+        ],
+      }),
+    );
     const scripts: string[][] = [
       ['federation', 'create', '-trustDomain', 'web.test', '-bundleEndpointURL', 'https://web.test/bundle', '-bundleEndpointProfile', 'https_web'],
       ['federation', 'create', '-trustDomain', 'web.test', '-bundleEndpointURL', 'https://web.test/bundle', '-bundleEndpointProfile', 'https_web'],
@@ -113,10 +123,33 @@ describe('federation with a real SPIRE v1.13.0 server', () => {
       ['federation', 'delete', '-id', 'web.test'],
       ['federation', 'delete', '-id', 'web.test'],
       ['federation', 'show', '-trustDomain', 'web.test'],
+      ['federation', 'create', '-data', data],
+      ['federation', 'create', '-data', data, '-trustDomain', 'x.test'],
+      ['federation', 'show', '-trustDomain', 'd2.test', '-output', 'json'],
+      ['federation', 'update', '-data', data],
+      ['federation', 'delete', '-id', 'd1.test'],
+      ['federation', 'delete', '-id', 'd2.test', '-output', 'json'],
+      ['federation', 'create', '-trustDomain', 'e.test', '-bundleEndpointURL', 'https://e.test', '-bundleEndpointProfile', 'https_spiffe'],
+      ['federation', 'create', '-trustDomain', 'e.test', '-bundleEndpointURL', 'https://e.test', '-bundleEndpointProfile', 'bogus'],
+      ['federation', 'refresh'],
+      ['federation', 'delete'],
+      ['federation', 'show'],
     ];
+    // The script leaves no relationship behind, so it runs again with ztwim's own CLI.
+    const expected: CliResult[] = [];
     for (const args of scripts) {
-      const [ours, theirs] = [await ztCli(args), await spireCli(args)];
-      assert.deepEqual(ours, theirs, `spire-server ${args.join(' ')}`);
+      const theirs = await spireCli(args);
+      expected.push(theirs);
+      assert.deepEqual(await ztCli(args), theirs, `spire-server ${args.join(' ')} on ztwim`);
     }
+    for (const [i, args] of scripts.entries()) {
+      const ours = await runZtwim(tmp.path, ['server', ...args, '-socketPath', zt.socketPath]);
+      assert.deepEqual(ours, expected[i], `ztwim server ${args.join(' ')}`);
+    }
+    const refreshed = await runZtwim(tmp.path, ['server', 'federation', 'refresh', '-id', 'spire.test', '-socketPath', zt.socketPath]);
+    assert.deepEqual(refreshed, { status: 0, stdout: 'Bundle refreshed\n', stderr: '' });
+    const list = await runZtwim(tmp.path, ['server', 'federation', 'list', '-socketPath', zt.socketPath]);
+    assert.equal(list.stdout, (await ztCli(['federation', 'list'])).stdout);
+    assert.match(list.stdout, /^Found 1 federation relationship\n\nTrust domain              : spire\.test\n/);
   });
 });

@@ -79,6 +79,7 @@ export function relationshipFromProto(
   if ((mask === undefined || mask.trustDomainBundle) && f.trustDomainBundle !== undefined) {
     try {
       bundle = bundleFromProto(f.trustDomainBundle);
+      if (f.trustDomainBundle.sequenceNumber > 0n) bundle = { ...bundle, spiffeSequence: f.trustDomainBundle.sequenceNumber };
     } catch (e) {
       throw invalidArgument(`failed to parse bundle: ${(e as Error).message}`);
     }
@@ -114,7 +115,8 @@ export function trustDomainService(deps: TrustDomainServiceDeps): ServiceImpl<ty
                 : { case: 'httpsWeb' as const, value: {} },
           }
         : {}),
-      ...(bundle === null ? {} : { trustDomainBundle: bundleToProto(bundle) }),
+      // A foreign bundle's sequence is its own (SPIRE stores what was fetched or given), not the store's.
+      ...(bundle === null ? {} : { trustDomainBundle: { ...bundleToProto(bundle), sequenceNumber: bundle.spiffeSequence ?? 0n } }),
     };
   };
   /** SPIRE warns when an https_spiffe endpoint's trust domain has no bundle to authenticate it with. */

@@ -19,7 +19,7 @@ import { goQuote } from '../../printer/go-format.ts';
 import { withServer } from './client.ts';
 import { outputFormat, parseTrustDomainName, printProto, readStream, serverFlags } from './common.ts';
 
-function bundleFormat(s: string): BundleFormat {
+export function bundleFormat(s: string): BundleFormat {
   try {
     return parseBundleFormat(s);
   } catch (e) {
@@ -131,7 +131,7 @@ function checkJoseKeyTypes(data: Buffer): void {
 }
 
 /** spire-server's util.ParseBundle. */
-function parseBundleData(data: Buffer, format: BundleFormat, id: string): { trustDomain: string; x509Authorities: { asn1: Uint8Array }[]; jwtAuthorities: { publicKey: Uint8Array; keyId: string }[]; refreshHint: bigint; sequenceNumber: bigint } {
+export function parseBundleData(data: Buffer, format: BundleFormat, id: string): { trustDomain: string; x509Authorities: { asn1: Uint8Array }[]; jwtAuthorities: { publicKey: Uint8Array; keyId: string }[]; refreshHint: bigint; sequenceNumber: bigint } {
   if (format === 'pem') {
     let certs: Uint8Array[];
     try {
