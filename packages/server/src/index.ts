@@ -69,8 +69,9 @@ export type { CaManagerHandle, CreateCaManagerDeps } from './ca/wiring.ts';
 
 export { startBundleEndpoint, BUNDLE_ENDPOINT_LIMITS } from './federation/bundle-endpoint.ts';
 export type { BundleEndpoint, BundleEndpointOptions, BundleEndpointLimits, BundleEndpointTls } from './federation/bundle-endpoint.ts';
-export { fetchBundle } from './federation/fetch-bundle.ts';
-export type { FetchBundleOptions, EndpointAuth } from './federation/fetch-bundle.ts';
+export { fetchBundle, bootstrapFromEndpoint } from './federation/fetch-bundle.ts';
+export type { FetchBundleOptions, EndpointAuth, EndpointBootstrap } from './federation/fetch-bundle.ts';
+export { spiffeBundleToInput } from './federation/bundle-json.ts';
 export { FederationRefresher, REFRESH_TIMING, nextRefreshMs } from './federation/refresher.ts';
 export type { RelationshipConfig } from './federation/refresher.ts';
 export type { FederationConfig, BundleEndpointConfig } from './federation/config.ts';

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect as tlsConnect, rootCertificates, type DetailedPeerCertificate, type TLSSocket } from 'node:tls';
 import { ZtwimError } from '@ztwim/core';
@@ -37,14 +38,15 @@ function peerChain(sock: TLSSocket): Uint8Array[] {
 }
 
 /** A TLS connection to the URL's host, authenticated as the profile says (before any byte of HTTP). */
-function open(u: URL, opts: FetchBundleOptions, timeoutMs: number): Promise<TLSSocket> {
+function open(u: URL, opts: FetchBundleOptions, timeoutMs: number, unauthenticated = false): Promise<TLSSocket> {
   const host = u.hostname.replace(/^\[|\]$/g, '');
   const port = u.port === '' ? 443 : Number(u.port);
   const auth = opts.auth;
   return new Promise((resolve, reject) => {
     const base = { host, port, ALPNProtocols: ['http/1.1'], minVersion: 'TLSv1.2' as const, ...(/^[\d.:]+$/.test(host) ? {} : { servername: host }) };
-    const sock =
-      auth.profile === 'https_web'
+    const sock = unauthenticated
+      ? tlsConnect({ ...base, rejectUnauthorized: false })
+      : auth.profile === 'https_web'
         ? // Node's default roots (NODE_EXTRA_CA_CERTS included) unless extra roots are given.
           tlsConnect(auth.extraRootsPem === undefined ? base : { ...base, ca: [...rootCertificates, auth.extraRootsPem] })
         : // The SVID is checked below against the endpoint trust domain's bundle (go-spiffe's
@@ -131,3 +133,43 @@ export async function fetchBundle(opts: FetchBundleOptions): Promise<SpiffeBundl
 
 /** PEM text of DER certificates (for https_web extra roots given as DER). */
 export const certsToPem = (ders: readonly Uint8Array[]): string => ders.map((d) => derToPem(d, 'CERTIFICATE')).join('');
+
+/** What a first contact with a bundle endpoint learned (see bootstrapFromEndpoint). */
+export interface EndpointBootstrap {
+  readonly endpointSpiffeId: SpiffeId;
+  readonly bundle: SpiffeBundle;
+}
+
+/**
+ * Trust on first use, for `ztwim up -federateWith URL` only: connects without authenticating,
+ * takes the trust domain from the server's X509-SVID, fetches the bundle, and accepts it only if
+ * that SVID verifies against it (a self-serving https_spiffe endpoint). Later fetches are
+ * authenticated with this bundle as usual. Not for production relationships: there the operator
+ * supplies the trust domain and the bootstrap bundle out of band.
+ */
+export async function bootstrapFromEndpoint(url: string, opts: { timeoutMs?: number; now?: () => Date } = {}): Promise<EndpointBootstrap> {
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const u = new URL(url);
+  if (u.protocol !== 'https:') throw fetchError(`bundle endpoint URL must use the https scheme: ${u.href}`);
+  // No authentication yet: the chain is checked against the bundle below.
+  const anyTd = TrustDomain.parse('bootstrap.invalid');
+  const sock = await open(u, { url, trustDomain: anyTd, auth: { profile: 'https_web', extraRootsPem: '' } }, timeoutMs, true);
+  let chain: Uint8Array[];
+  let r: { res: IncomingMessage; body: Buffer };
+  try {
+    chain = peerChain(sock);
+    r = await get(u, sock, timeoutMs);
+  } finally {
+    sock.destroy();
+  }
+  if (r.res.statusCode !== 200) throw fetchError(`unexpected status ${r.res.statusCode ?? 0} fetching bundle: ${r.body.subarray(0, 1024).toString('utf8')}`);
+  const leaf = chain[0];
+  if (leaf === undefined) throw fetchError(`${u.host} presented no certificate`);
+  const uri = /URI:(spiffe:\/\/[^,\s]+)/.exec(new X509Certificate(leaf).subjectAltName ?? '')?.[1];
+  if (uri === undefined) throw fetchError(`${u.host} did not present an X509-SVID (https_spiffe endpoint expected)`);
+  const endpointSpiffeId = SpiffeId.parse(uri);
+  const bundle = SpiffeBundle.parse(endpointSpiffeId.trustDomain, r.body, { strict: true });
+  const { id } = verifyX509Svid(chain, X509Bundle.fromAuthorities(endpointSpiffeId.trustDomain, bundle.x509Authorities()), opts.now === undefined ? {} : { now: opts.now() });
+  if (!id.equals(endpointSpiffeId)) throw fetchError(`${u.host}: SVID ${id.toString()} does not match ${endpointSpiffeId.toString()}`);
+  return { endpointSpiffeId, bundle };
+}
