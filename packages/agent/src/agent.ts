@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { ZtwimError, createLogger, listenError, lockDataDir, Metrics, serveMetrics, isZtwimError, type DataDirLock, systemClock, answerX509PopChallenge, marshalX509PopPayload, parseX509PopChallenge, type Clock, type Logger } from '@ztwim/core';
-import { pemToDerList, SpiffeBundle, TrustDomain } from '@ztwim/spiffe';
+import { pemToDerList, SpiffeBundle, SpiffeId, TrustDomain } from '@ztwim/spiffe';
 import { permissionDeniedReasonOf, PermissionDeniedDetails_Reason, type Bundle } from '@ztwim/proto';
 import type { AgentConfig } from './config/agent-config.ts';
 import { watchHints } from './client/hints.ts';
@@ -82,8 +82,8 @@ function loadData(dir: string, trustDomain: string): Loaded {
     return { file: dataFile, reason: err instanceof Error ? err.message : String(err) };
   }
   const ids = (leaf.subjectAltName ?? '').split(',').map((x) => x.trim()).filter((x) => x.startsWith('URI:')).map((x) => x.slice(4));
-  const id = ids[0];
-  if (ids.length !== 1 || id === undefined || !id.startsWith(`spiffe://${trustDomain}/`)) {
+  const id = ids.length === 1 && ids[0] !== undefined ? SpiffeId.tryParse(ids[0]) : undefined;
+  if (id === undefined || id.isTrustDomainId() || id.trustDomain.name !== trustDomain) {
     return { file: dataFile, reason: `svid[0] is not an agent SVID of trust domain ${trustDomain}` };
   }
   let key: Buffer;
@@ -96,7 +96,7 @@ function loadData(dir: string, trustDomain: string): Loaded {
     return { file: keyFile, reason: /does not belong/.test(reason) ? reason : `cannot read a PKCS#8 private key: ${reason}` };
   }
   return {
-    creds: { chain, keyDer: new Uint8Array(key), id, expiresAt: Date.parse(leaf.validTo), reattestable: d.reattestable === true },
+    creds: { chain, keyDer: new Uint8Array(key), id: id.toString(), expiresAt: Date.parse(leaf.validTo), reattestable: d.reattestable === true },
     roots,
   };
 }

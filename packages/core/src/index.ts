@@ -57,3 +57,30 @@ export { listenError, SOCKET_IN_USE } from './net/listen-error.ts';
 export type { ListenerInfo } from './net/listen-error.ts';
 export { findSocketHolder } from './net/listener-holder.ts';
 export type { SocketHolder, ListenerAddress } from './net/listener-holder.ts';
+export {
+  spiffeIdFromWire,
+  spiffeIdToWire,
+  wireSpiffeIdString,
+  trustDomainIdString,
+  jwkFromSpki,
+  jwkFromKey,
+  spkiFromKey,
+  jwtAuthorityToWire,
+  bundleToWire,
+  x509AuthoritiesDer,
+  jwtAuthoritiesToJwks,
+  jwksDocument,
+  x509BundleFromWire,
+  jwtBundleFromWire,
+  spiffeBundleFromWire,
+  spiffeBundleToWire,
+} from './wire/index.ts';
+export type {
+  WireSpiffeId,
+  WireBundle,
+  WireBundleInit,
+  WireX509Authority,
+  WireJwtAuthority,
+  JwtAuthorityKey,
+  JwksOptions,
+} from './wire/index.ts';

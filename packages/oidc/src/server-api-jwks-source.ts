@@ -1,7 +1,6 @@
-import { createPublicKey } from 'node:crypto';
 import { createClient, type Client } from '@connectrpc/connect';
 import type { Clock, Logger } from '@ztwim/core';
-import { invalidArgument } from '@ztwim/core';
+import { invalidArgument, jwkFromSpki } from '@ztwim/core';
 import { BundleService, createUnixGrpcTransport, type Bundle, type GrpcClientTransport } from '@ztwim/proto';
 import type { JsonWebKey } from './jwk.ts';
 import { PollingJwksSource } from './polling-jwks-source.ts';
@@ -30,9 +29,9 @@ export function jwksOfServerBundle(bundle: JwtAuthoritiesHolder): JsonWebKey[] {
   const out: JsonWebKey[] = [];
   for (const k of bundle.jwtAuthorities) {
     if (k.keyId === '') continue;
-    let jwk: Record<string, unknown>;
+    let jwk: JsonWebKey;
     try {
-      jwk = createPublicKey({ key: Buffer.from(k.publicKey), format: 'der', type: 'spki' }).export({ format: 'jwk' }) as Record<string, unknown>;
+      jwk = jwkFromSpki(k.publicKey);
     } catch {
       // an unparsable key: published without its parameters, the handler drops it with a reason
       jwk = {};

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, createPublicKey, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
 import {
@@ -9,6 +9,7 @@ import {
   Metrics,
   serveMetrics,
   systemClock,
+  jwtAuthorityToWire,
   unixSeconds,
   type Clock,
   type Logger,
@@ -134,12 +135,10 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       await ds.setBundle({
         trustDomain: td.name,
         x509Authorities: b.x509Authorities.map((asn1) => ({ asn1, tainted: false })),
-        jwtAuthorities: b.jwtAuthorities.map((k) => ({
-          keyId: k.kid,
-          publicKey: new Uint8Array(createPublicKey({ key: k.publicKey, format: 'jwk' }).export({ type: 'spki', format: 'der' })),
-          expiresAt: unixSeconds(k.expiresAt),
-          tainted: false,
-        })),
+        jwtAuthorities: b.jwtAuthorities.map((k) => {
+          const w = jwtAuthorityToWire(k);
+          return { ...w, expiresAt: Number(w.expiresAt) };
+        }),
         refreshHint: current?.refreshHint ?? 300,
       });
     };

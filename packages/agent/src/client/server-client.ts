@@ -6,8 +6,8 @@ import {
   createTcpGrpcTransport, type GrpcClientTransport,
   type AttestAgentRequest, type Bundle, type Entry,
 } from '@ztwim/proto';
-import { derToPem } from '@ztwim/spiffe';
-import { ZtwimError } from '@ztwim/core';
+import { derToPem, SpiffeId, TrustDomain } from '@ztwim/spiffe';
+import { ZtwimError, wireSpiffeIdString } from '@ztwim/core';
 import { create } from '@bufbuild/protobuf';
 import { AttestAgentRequestSchema } from '@ztwim/proto';
 import { createCsr, generateEcKey } from './csr.ts';
@@ -35,7 +35,7 @@ function uriSans(cert: { subjectaltname?: string }): string[] {
 }
 
 function tlsOptions(o: ServerClientOptions, creds?: AgentCredentials): Record<string, unknown> {
-  const expected = `spiffe://${o.trustDomain}/spire/server`;
+  const expected = SpiffeId.fromSegments(TrustDomain.parse(o.trustDomain), 'spire', 'server').toString();
   const base: Record<string, unknown> = {
     servername: '',
     checkServerIdentity: (_host: string, cert: { subjectaltname?: string }) => {
@@ -125,7 +125,7 @@ export async function attestAgent(client: ServerClient, data: NodeAttestationDat
       } else if (res.step.case === 'result') {
         const svid = res.step.value.svid;
         if (svid === undefined || svid.certChain.length === 0) throw new ZtwimError('ERR_INTERNAL', 'attestation result has no svid');
-        const id = svid.id === undefined ? '' : `spiffe://${svid.id.trustDomain}${svid.id.path}`;
+        const id = wireSpiffeIdString(svid.id);
         return {
           chain: svid.certChain,
           keyDer: new Uint8Array(privateKey.export({ type: 'pkcs8', format: 'der' })),
@@ -154,7 +154,7 @@ export async function renewAgent(client: ServerClient, reattestable: boolean): P
   return {
     chain: svid.certChain,
     keyDer: new Uint8Array(privateKey.export({ type: 'pkcs8', format: 'der' })),
-    id: svid.id === undefined ? '' : `spiffe://${svid.id.trustDomain}${svid.id.path}`,
+    id: wireSpiffeIdString(svid.id),
     expiresAt: Number(svid.expiresAt) * 1000,
     reattestable,
   };

@@ -1,6 +1,5 @@
 // SpiffeWorkloadAPI + grpc.health.v1 on the agent's Unix socket, served by @ztwim/proto's gRPC
 // server (its direct HTTP/2 path: every method here is unary or server-streaming).
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Socket } from 'node:net';
@@ -12,7 +11,7 @@ import {
   type Bundle, type ConnectionLimits, type GrpcServer, type Entry, type X509SVIDResponse,
 } from '@ztwim/proto';
 import { JwtBundle, JwtBundleSet, TrustDomain, concatDer, parseAndValidateJwtSvid } from '@ztwim/spiffe';
-import { isZtwimError, type Logger } from '@ztwim/core';
+import { isZtwimError, jwksDocument, trustDomainIdString, x509AuthoritiesDer, type Logger } from '@ztwim/core';
 import { acceptPendingConnections } from '@ztwim/peercred';
 import type { Selector } from '../attestation/workload/workload-attestor.ts';
 import { entrySpiffeId, type CachedX509Svid } from '../manager/cache-manager.ts';
@@ -87,24 +86,16 @@ async function selectorsOf(ctx: HandlerContext): Promise<Selector[]> {
 function x509Bundles(cache: WorkloadCache): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
   const b = cache.bundle;
-  if (b !== undefined) out.set(`spiffe://${b.trustDomain}`, concatDer(b.x509Authorities.map((a) => a.asn1)));
-  for (const [td, fb] of cache.federated) out.set(`spiffe://${td}`, concatDer(fb.x509Authorities.map((a) => a.asn1)));
+  if (b !== undefined) out.set(trustDomainIdString(b.trustDomain), x509AuthoritiesDer(b));
+  for (const [td, fb] of cache.federated) out.set(trustDomainIdString(td), x509AuthoritiesDer(fb));
   return out;
-}
-
-function jwks(b: Bundle): Uint8Array {
-  const keys = b.jwtAuthorities.map((k) => {
-    const jwk = crypto.createPublicKey({ key: Buffer.from(k.publicKey), format: 'der', type: 'spki' }).export({ format: 'jwk' });
-    return { ...jwk, kid: k.keyId, use: 'jwt-svid' };
-  });
-  return new TextEncoder().encode(JSON.stringify({ keys }));
 }
 
 function jwtBundles(cache: WorkloadCache): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
   const b = cache.bundle;
-  if (b !== undefined) out.set(`spiffe://${b.trustDomain}`, jwks(b));
-  for (const [td, fb] of cache.federated) out.set(`spiffe://${td}`, jwks(fb));
+  if (b !== undefined) out.set(trustDomainIdString(b.trustDomain), jwksDocument(b, { use: 'jwt-svid' }));
+  for (const [td, fb] of cache.federated) out.set(trustDomainIdString(td), jwksDocument(fb, { use: 'jwt-svid' }));
   return out;
 }
 
@@ -139,7 +130,7 @@ function eqMap(a: Map<string, Uint8Array> | undefined, b: Map<string, Uint8Array
 export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: ConnectRouter) => void {
   const buildX509 = (ids: readonly WorkloadIdentity[]): X509SVIDResponse => {
     const bundle = cache.bundle;
-    const bundleDer = bundle === undefined ? new Uint8Array() : concatDer(bundle.x509Authorities.map((a) => a.asn1));
+    const bundleDer = bundle === undefined ? new Uint8Array() : x509AuthoritiesDer(bundle);
     const svids = ids.filter((i) => i.svid !== undefined).map((i) => ({
       spiffeId: i.svid!.spiffeId,
       x509Svid: concatDer(i.svid!.chain),
@@ -150,7 +141,7 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: C
     if (svids.length === 0) throw new ConnectError('no identity issued', Code.PermissionDenied);
     const federatedBundles: Record<string, Uint8Array> = {};
     const fedTds = new Set(ids.flatMap((i) => i.entry.federatesWith));
-    for (const [td, fb] of cache.federated) if (fedTds.has(td)) federatedBundles[`spiffe://${td}`] = concatDer(fb.x509Authorities.map((a) => a.asn1));
+    for (const [td, fb] of cache.federated) if (fedTds.has(td)) federatedBundles[trustDomainIdString(td)] = x509AuthoritiesDer(fb);
     const msg = create(X509SVIDResponseSchema, { svids, federatedBundles, crl: [] });
     return withEncoding(msg, toBinary(X509SVIDResponseSchema, msg));
   };

@@ -1,7 +1,7 @@
 // Sync loop + cache: authorized entries, bundle, workload X509-SVIDs, JWT-SVIDs.
 import { certificateValidity } from '@ztwim/spiffe';
 import type { Clock, Logger } from '@ztwim/core';
-import { ZtwimError } from '@ztwim/core';
+import { ZtwimError, wireSpiffeIdString } from '@ztwim/core';
 import { Code, ConnectError } from '@connectrpc/connect';
 import type { Bundle, Entry } from '@ztwim/proto';
 import { streamCallOptions, type ServerClient } from '../client/server-client.ts';
@@ -23,7 +23,7 @@ export interface CachedX509Svid {
 interface CachedJwt { readonly token: string; readonly issuedAt: number; readonly expiresAt: number }
 
 export function entrySpiffeId(e: Entry): string {
-  return e.spiffeId === undefined ? '' : `spiffe://${e.spiffeId.trustDomain}${e.spiffeId.path}`;
+  return wireSpiffeIdString(e.spiffeId);
 }
 
 /** An entry applies when every one of its selectors is among the workload's selectors. */

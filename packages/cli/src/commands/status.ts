@@ -2,7 +2,7 @@
 // CA and entries it has, and the identity the caller would get. Exit 1 when nothing runs.
 import { X509Certificate } from 'node:crypto';
 import { resolve } from 'node:path';
-import { dataDirHolder } from '@ztwim/core';
+import { dataDirHolder, wireSpiffeIdString } from '@ztwim/core';
 import { SpiffeId } from '@ztwim/spiffe';
 import { WorkloadApiClient } from '@ztwim/spiffe';
 import type { Command } from '../command.ts';
@@ -50,7 +50,7 @@ export const statusCommand: Command = {
       const opts = { timeoutMs: TIMEOUT_MS };
       try {
         const alias = await conn.client(EntryService).listEntries({ filter: { bySpiffeId: idToProto(state.nodeAlias) }, pageSize: 10 }, opts);
-        const agents = alias.entries.map((e) => (e.parentId === undefined ? '' : `spiffe://${e.parentId.trustDomain}${e.parentId.path}`)).filter((a) => a !== '');
+        const agents = alias.entries.map((e) => wireSpiffeIdString(e.parentId)).filter((a) => a !== '');
         out('agent ID', agents.length === 0 ? `none with the node alias ${state.nodeAlias}` : `${agents.join(', ')} (node alias ${state.nodeAlias})`);
         const bundle = await conn.client(BundleService).getBundle({}, opts);
         const expiries = bundle.x509Authorities.map((a) => Date.parse(new X509Certificate(a.asn1).validTo));

@@ -1,4 +1,5 @@
-import { createPublicKey, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { X509Certificate, type JsonWebKey } from 'node:crypto';
+import { jwkFromKey, jwkFromSpki } from '@ztwim/core';
 import type { Bundle } from '@ztwim/proto';
 import { splitConcatenatedDer } from '@ztwim/spiffe';
 import { goQuote } from './go-format.ts';
@@ -34,8 +35,7 @@ export function formatBundlePem(b: Bundle): string {
 type Jwk = Record<string, string | string[]>;
 
 /** go-jose field order: use, kty, kid, crv, x, y, n, e, x5c. */
-function jwk(key: KeyObject, use: string, kid: string | undefined, x5c: string[] | undefined): Jwk {
-  const k = key.export({ format: 'jwk' }) as JsonWebKey;
+function jwk(k: JsonWebKey, use: string, kid: string | undefined, x5c: string[] | undefined): Jwk {
   const out: Jwk = { use };
   if (k.kty !== undefined) out['kty'] = k.kty;
   if (kid !== undefined && kid !== '') out['kid'] = kid;
@@ -57,11 +57,10 @@ export function formatBundleSpiffe(b: Bundle): string {
     } catch (e) {
       throw new Error(`unable to parse root CA ${i}: ${e instanceof Error ? e.message : String(e)}`);
     }
-    keys.push(jwk(cert.publicKey, 'x509-svid', undefined, [Buffer.from(a.asn1).toString('base64')]));
+    keys.push(jwk(jwkFromKey(cert.publicKey), 'x509-svid', undefined, [Buffer.from(a.asn1).toString('base64')]));
   });
   for (const k of b.jwtAuthorities) {
-    const key = createPublicKey({ key: Buffer.from(k.publicKey), format: 'der', type: 'spki' });
-    keys.push(jwk(key, 'jwt-svid', k.keyId, undefined));
+    keys.push(jwk(jwkFromSpki(k.publicKey), 'jwt-svid', k.keyId, undefined));
   }
   const doc: Record<string, unknown> = { keys: keys.length === 0 ? null : keys };
   if (b.sequenceNumber > 0n) doc['spiffe_sequence'] = Number(b.sequenceNumber);

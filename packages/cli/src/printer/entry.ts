@@ -1,10 +1,11 @@
+import { wireSpiffeIdString } from '@ztwim/core';
 import type { Entry, SPIFFEID, Selector } from '@ztwim/proto';
 import { goStringCompare } from './go-json.ts';
 import { goTimeUtc } from './go-format.ts';
 
 /** `spiffe://<td><path>`, or "" when absent (spire-server's protoToIDString). */
 export function idToString(id: SPIFFEID | undefined): string {
-  return id === undefined ? '' : `spiffe://${id.trustDomain}${id.path}`;
+  return wireSpiffeIdString(id);
 }
 
 /** One entry block as spire-server prints it (labels padded to 17, trailing blank line). */

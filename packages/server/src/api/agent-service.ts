@@ -1,5 +1,5 @@
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
-import { invalidArgument, randomUuid, unixSeconds, type Clock, type Logger, type Random } from '@ztwim/core';
+import { invalidArgument, randomUuid, spiffeIdFromWire, spiffeIdToWire, unixSeconds, type Clock, type Logger, type Random } from '@ztwim/core';
 import { SpiffeId, type TrustDomain } from '@ztwim/spiffe';
 import {
   permissionDeniedError,
@@ -20,7 +20,7 @@ import { nodeAliasEntry } from '../attestation/join-token.ts';
 import type { Authority } from './authority.ts';
 import { callerKey } from './caller.ts';
 import { grpcCodeResolver } from './errors.ts';
-import { idFromProto, idToProto, selectorMatchFromProto } from './convert.ts';
+import { selectorMatchFromProto } from './convert.ts';
 
 export interface AgentServiceDeps {
   readonly dataStore: DataStore;
@@ -39,7 +39,7 @@ type AgentInit = MessageInitShape<typeof AgentSchema>;
 function agentToProto(n: AttestedNode, mask: AgentMask | undefined): AgentInit {
   const on = (k: keyof Omit<AgentMask, '$typeName' | '$unknown'>): boolean => mask === undefined || mask[k];
   return {
-    id: idToProto(n.spiffeId),
+    id: spiffeIdToWire(n.spiffeId),
     ...(on('attestationType') ? { attestationType: n.attestationType } : {}),
     ...(on('x509svidSerialNumber') ? { x509svidSerialNumber: n.serialNumber } : {}),
     ...(on('x509svidExpiresAt') ? { x509svidExpiresAt: BigInt(n.expiresAt) } : {}),
@@ -73,10 +73,10 @@ export function agentService(deps: AgentServiceDeps): ServiceImpl<typeof AgentSe
   const ds = deps.dataStore;
   const td = deps.trustDomain;
 
-  const agentIdFrom = (id: Parameters<typeof idFromProto>[0]): string => {
+  const agentIdFrom = (id: Parameters<typeof spiffeIdFromWire>[0]): string => {
     let s: SpiffeId;
     try {
-      s = idFromProto(id);
+      s = spiffeIdFromWire(id, 'SPIFFE ID');
     } catch (e) {
       throw invalidArgument(`invalid agent ID: ${(e as Error).message}`);
     }
@@ -195,7 +195,7 @@ export function agentService(deps: AgentServiceDeps): ServiceImpl<typeof AgentSe
         step: {
           case: 'result',
           value: {
-            svid: { certChain: svid.certChain, id: idToProto(agentId), expiresAt: BigInt(expiresAt) },
+            svid: { certChain: svid.certChain, id: spiffeIdToWire(agentId), expiresAt: BigInt(expiresAt) },
             reattestable: attested.canReattest,
           },
         },
@@ -212,7 +212,7 @@ export function agentService(deps: AgentServiceDeps): ServiceImpl<typeof AgentSe
       if (csr === undefined || csr.length === 0) throw invalidArgument('missing CSR');
       const svid = await signAgent(csr, agentId);
       await ds.updateAttestedNode(agentId.toString(), { newSerialNumber: svid.serial.toString(10), newExpiresAt: unixSeconds(svid.notAfter) });
-      return { svid: { certChain: svid.certChain, id: idToProto(agentId), expiresAt: BigInt(unixSeconds(svid.notAfter)) } };
+      return { svid: { certChain: svid.certChain, id: spiffeIdToWire(agentId), expiresAt: BigInt(unixSeconds(svid.notAfter)) } };
     },
 
     async createJoinToken(req) {
@@ -228,7 +228,7 @@ export function agentService(deps: AgentServiceDeps): ServiceImpl<typeof AgentSe
       if (req.agentId !== undefined) {
         let workload: SpiffeId;
         try {
-          workload = idFromProto(req.agentId);
+          workload = spiffeIdFromWire(req.agentId, 'SPIFFE ID');
         } catch (e) {
           throw invalidArgument(`invalid agent ID: ${(e as Error).message}`);
         }

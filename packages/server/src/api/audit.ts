@@ -3,7 +3,7 @@
 // status_message on errors, method, service, caller_addr, caller_id, and the request's fields.
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
 import { toJson } from '@bufbuild/protobuf';
-import type { Logger } from '@ztwim/core';
+import { wireSpiffeIdString, type Logger } from '@ztwim/core';
 import { callerKey, transportKey } from './caller.ts';
 
 export const AUDIT_MESSAGE = 'API accessed';
@@ -28,7 +28,7 @@ export function requestFields(json: unknown): Record<string, string | number | b
       if (v.every((x) => typeof x === 'string')) out[name] = v.join(',');
       else if (v.every(isSelector)) out[name] = v.map((s) => `${s.type}:${s.value}`).join(',');
       else out[`${name}_count`] = v.length;
-    } else if (isSpiffeId(v)) out[name] = `spiffe://${v.trustDomain}${v.path ?? ''}`;
+    } else if (isSpiffeId(v)) out[name] = wireSpiffeIdString({ trustDomain: v.trustDomain, path: v.path ?? '' });
     else if (typeof v === 'object' && v !== null) {
       // one level down (a filter, an entry): its scalars and IDs, prefixed
       for (const [ik, iv] of Object.entries(requestFields(v))) out[`${name}_${ik}`] = iv;

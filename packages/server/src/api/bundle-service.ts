@@ -1,6 +1,6 @@
 import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { invalidArgument, isZtwimError, ZtwimError } from '@ztwim/core';
+import { bundleToWire, invalidArgument, isZtwimError, ZtwimError } from '@ztwim/core';
 import { TrustDomain } from '@ztwim/spiffe';
 import {
   BatchDeleteFederatedBundleRequest_Mode,
@@ -21,15 +21,14 @@ export interface BundleServiceDeps {
 type BundleInit = MessageInitShape<typeof BundleSchema>;
 
 export function bundleToProto(b: Bundle, mask?: BundleMask): BundleInit {
-  const on = (k: 'x509Authorities' | 'jwtAuthorities' | 'refreshHint' | 'sequenceNumber'): boolean => mask === undefined || mask[k];
+  const w = bundleToWire(b);
+  if (mask === undefined) return w;
   return {
-    trustDomain: b.trustDomain,
-    ...(on('x509Authorities') ? { x509Authorities: b.x509Authorities.map((a) => ({ asn1: a.asn1, tainted: a.tainted })) } : {}),
-    ...(on('jwtAuthorities')
-      ? { jwtAuthorities: b.jwtAuthorities.map((k) => ({ publicKey: k.publicKey, keyId: k.keyId, expiresAt: BigInt(k.expiresAt), tainted: k.tainted })) }
-      : {}),
-    ...(on('refreshHint') ? { refreshHint: BigInt(b.refreshHint) } : {}),
-    ...(on('sequenceNumber') ? { sequenceNumber: b.sequenceNumber } : {}),
+    trustDomain: w.trustDomain,
+    ...(mask.x509Authorities ? { x509Authorities: w.x509Authorities } : {}),
+    ...(mask.jwtAuthorities ? { jwtAuthorities: w.jwtAuthorities } : {}),
+    ...(mask.refreshHint ? { refreshHint: w.refreshHint } : {}),
+    ...(mask.sequenceNumber ? { sequenceNumber: w.sequenceNumber } : {}),
   };
 }
 

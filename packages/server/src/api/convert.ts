@@ -1,5 +1,5 @@
-import { invalidArgument } from '@ztwim/core';
-import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
+import { invalidArgument, spiffeIdFromWire, spiffeIdToWire } from '@ztwim/core';
+import { TrustDomain, type SpiffeId } from '@ztwim/spiffe';
 import {
   FederatesWithMatch_MatchBehavior,
   SelectorMatch_MatchBehavior,
@@ -15,23 +15,6 @@ import type { Entry, EntryFilter, EntryField, MatchBehavior, NewEntry, Selector 
 
 /** Output mask over every wire field (the store-owned revision and creation time included). */
 export type EntryOutputMask = Partial<Record<EntryField | 'revisionNumber' | 'createdAt', boolean>>;
-
-/** Wire SPIFFE ID `{trust_domain, path}` → validated ID. */
-export function idFromProto(id: SPIFFEID | undefined, what = 'SPIFFE ID'): SpiffeId {
-  if (id === undefined) throw invalidArgument(`${what}: request must specify SPIFFE ID`);
-  if (id.trustDomain === '') throw invalidArgument(`${what}: trust domain is missing`);
-  try {
-    const td = TrustDomain.parse(id.trustDomain);
-    return SpiffeId.fromPath(td, id.path);
-  } catch (e) {
-    throw invalidArgument(`${what}: ${(e as Error).message}`);
-  }
-}
-
-export function idToProto(id: SpiffeId | string): { trustDomain: string; path: string } {
-  const s = typeof id === 'string' ? SpiffeId.parse(id) : id;
-  return { trustDomain: s.trustDomain.name, path: s.path };
-}
 
 const MATCH: Record<number, MatchBehavior> = {
   [SelectorMatch_MatchBehavior.MATCH_EXACT]: 'EXACT',
@@ -88,8 +71,8 @@ export interface ProtoEntryFilter {
 export function entryFilterFromProto(f: ProtoEntryFilter | undefined): EntryFilter {
   if (f === undefined) return {};
   const out: { -readonly [K in keyof EntryFilter]: EntryFilter[K] } = {};
-  if (f.bySpiffeId !== undefined) out.bySpiffeId = idFromProto(f.bySpiffeId, 'malformed SPIFFE ID filter').toString();
-  if (f.byParentId !== undefined) out.byParentId = idFromProto(f.byParentId, 'malformed parent ID filter').toString();
+  if (f.bySpiffeId !== undefined) out.bySpiffeId = spiffeIdFromWire(f.bySpiffeId, 'malformed SPIFFE ID filter').toString();
+  if (f.byParentId !== undefined) out.byParentId = spiffeIdFromWire(f.byParentId, 'malformed parent ID filter').toString();
   if (f.bySelectors !== undefined) out.bySelectors = selectorMatchFromProto(f.bySelectors, 'selectors filter');
   if (f.byFederatesWith !== undefined) out.byFederatesWith = fwMatchFromProto(f.byFederatesWith);
   if (f.byHint !== undefined) out.byHint = f.byHint;
@@ -114,12 +97,12 @@ export function entryFromProto(e: ProtoEntry, td: TrustDomain): NewEntry {
   let spiffeId: SpiffeId;
   let parentId: SpiffeId;
   try {
-    parentId = idFromProto(e.parentId, 'invalid parent ID');
+    parentId = spiffeIdFromWire(e.parentId, 'invalid parent ID');
   } catch (err) {
     return fail((err as Error).message);
   }
   try {
-    spiffeId = idFromProto(e.spiffeId, 'invalid spiffe ID');
+    spiffeId = spiffeIdFromWire(e.spiffeId, 'invalid spiffe ID');
   } catch (err) {
     return fail((err as Error).message);
   }
@@ -197,8 +180,8 @@ export function entryToProto(e: Entry, mask?: EntryOutputMask): ProtoEntryInit {
   const on = (f: keyof EntryOutputMask): boolean => mask === undefined || mask[f] === true;
   return {
     id: e.id,
-    ...(on('spiffeId') ? { spiffeId: idToProto(e.spiffeId) } : {}),
-    ...(on('parentId') ? { parentId: idToProto(e.parentId) } : {}),
+    ...(on('spiffeId') ? { spiffeId: spiffeIdToWire(e.spiffeId) } : {}),
+    ...(on('parentId') ? { parentId: spiffeIdToWire(e.parentId) } : {}),
     ...(on('selectors') ? { selectors: e.selectors.map((s) => ({ type: s.type, value: s.value })) } : {}),
     ...(on('x509SvidTtl') ? { x509SvidTtl: e.x509SvidTtl } : {}),
     ...(on('jwtSvidTtl') ? { jwtSvidTtl: e.jwtSvidTtl } : {}),

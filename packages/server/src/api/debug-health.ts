@@ -1,10 +1,9 @@
-import { X509Certificate } from 'node:crypto';
 import { Code, ConnectError, type ServiceImpl } from '@connectrpc/connect';
-import { invalidArgument, type Clock } from '@ztwim/core';
+import { invalidArgument, spiffeIdToWire, unixSeconds, type Clock } from '@ztwim/core';
+import { parseCertificate } from '@ztwim/spiffe/internal';
 import type { TrustDomain } from '@ztwim/spiffe';
 import { HealthCheckResponse_ServingStatus, type DebugService, type HealthService } from '@ztwim/proto';
 import type { DataStore } from '../datastore/datastore.ts';
-import { idToProto } from './convert.ts';
 
 export interface DebugDeps {
   readonly dataStore: DataStore;
@@ -41,12 +40,12 @@ export function debugService(deps: DebugDeps): ServiceImpl<typeof DebugService> 
       const bundles = await deps.dataStore.countBundles();
       return {
         svidChain: deps.serverChain().map((der) => {
-          const c = new X509Certificate(der);
-          const uri = /URI:(spiffe:\/\/\S+?)(?:,|$)/.exec(c.subjectAltName ?? '')?.[1];
+          const c = parseCertificate(der);
+          const uri = c.uris.find((u) => u.startsWith('spiffe://'));
           return {
-            ...(uri === undefined ? {} : { id: idToProto(uri) }),
-            expiresAt: BigInt(Math.floor(new Date(c.validTo).getTime() / 1000)),
-            subject: c.subject.split('\n').reverse().join(','),
+            ...(uri === undefined ? {} : { id: spiffeIdToWire(uri) }),
+            expiresAt: BigInt(unixSeconds(c.notAfter)),
+            subject: c.node.subject.split('\n').reverse().join(','),
           };
         }),
         uptime: Math.floor((deps.clock.nowMs() - deps.startedAt.getTime()) / 1000),

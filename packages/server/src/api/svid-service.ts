@@ -1,12 +1,11 @@
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
-import { invalidArgument, unixSeconds, type Logger } from '@ztwim/core';
+import { invalidArgument, spiffeIdFromWire, spiffeIdToWire, unixSeconds, type Logger } from '@ztwim/core';
 import { SpiffeId, type TrustDomain } from '@ztwim/spiffe';
 import { statusOf, type SvidService } from '@ztwim/proto';
 import type { DataStore, Entry } from '../datastore/datastore.ts';
 import { parseCsr } from '../ca/csr.ts';
 import type { Authority } from './authority.ts';
 import { callerKey } from './caller.ts';
-import { idFromProto, idToProto } from './convert.ts';
 import { grpcCodeResolver } from './errors.ts';
 
 export interface SvidServiceDeps {
@@ -73,15 +72,15 @@ export function svidService(deps: SvidServiceDeps): ServiceImpl<typeof SvidServi
       const svid = await deps.authority.signX509Svid({ publicKey: csr.publicKey, spiffeId: id, dnsNames: csr.dnsNames, ttlMs: req.ttl * 1000 });
       deps.onMint?.('x509');
       deps.log.info({ spiffe_id: id.toString() }, 'Minted X509-SVID');
-      return { svid: { certChain: svid.certChain, id: idToProto(id), expiresAt: BigInt(unixSeconds(svid.notAfter)) } };
+      return { svid: { certChain: svid.certChain, id: spiffeIdToWire(id), expiresAt: BigInt(unixSeconds(svid.notAfter)) } };
     },
 
     async mintJWTSVID(req) {
-      const id = workloadId(idFromProto(req.id, 'invalid SPIFFE ID'), td);
+      const id = workloadId(spiffeIdFromWire(req.id, 'invalid SPIFFE ID'), td);
       if (req.ttl < 0) throw invalidArgument('ttl must not be negative');
       const r = await deps.authority.signJwtSvid({ spiffeId: id, audience: cleanAudience(req.audience), ttlMs: req.ttl * 1000 });
       deps.onMint?.('jwt');
-      return { svid: { token: r.token, id: idToProto(id), expiresAt: BigInt(unixSeconds(r.expiresAt)), issuedAt: BigInt(unixSeconds(r.issuedAt)) } };
+      return { svid: { token: r.token, id: spiffeIdToWire(id), expiresAt: BigInt(unixSeconds(r.expiresAt)), issuedAt: BigInt(unixSeconds(r.issuedAt)) } };
     },
 
     async batchNewX509SVID(req, ctx) {
@@ -104,7 +103,7 @@ export function svidService(deps: SvidServiceDeps): ServiceImpl<typeof SvidServi
           deps.onMint?.('x509');
           results.push({
             status: statusOf(undefined),
-            svid: { certChain: svid.certChain, id: idToProto(entry.spiffeId), expiresAt: BigInt(unixSeconds(svid.notAfter)), hint: entry.hint },
+            svid: { certChain: svid.certChain, id: spiffeIdToWire(entry.spiffeId), expiresAt: BigInt(unixSeconds(svid.notAfter)), hint: entry.hint },
           });
         } catch (e) {
           results.push({ status: statusOf(e, grpcCodeResolver) });
@@ -119,7 +118,7 @@ export function svidService(deps: SvidServiceDeps): ServiceImpl<typeof SvidServi
       const r = await deps.authority.signJwtSvid({ spiffeId: SpiffeId.parse(entry.spiffeId), audience: cleanAudience(req.audience), ttlMs: entry.jwtSvidTtl * 1000 });
       deps.onMint?.('jwt');
       return {
-        svid: { token: r.token, id: idToProto(entry.spiffeId), expiresAt: BigInt(unixSeconds(r.expiresAt)), issuedAt: BigInt(unixSeconds(r.issuedAt)), hint: entry.hint },
+        svid: { token: r.token, id: spiffeIdToWire(entry.spiffeId), expiresAt: BigInt(unixSeconds(r.expiresAt)), issuedAt: BigInt(unixSeconds(r.issuedAt)), hint: entry.hint },
       };
     },
 

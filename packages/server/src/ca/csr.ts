@@ -1,7 +1,7 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { invalidArgument } from '@ztwim/core';
 import { rememberSpki } from './spki.ts';
-import { bytesOf, children, DerError, expect, readOid, readTlv, valueOf, type Tlv } from './der-reader.ts';
+import { children, DerError, expectTag, raw, readOid, readTlv, TAG_OID, value, type Tlv } from '@ztwim/spiffe/internal';
 
 /** What the CA takes from a PKCS#10 certificate signing request. */
 export interface ParsedCsr {
@@ -53,7 +53,7 @@ export function parseCsr(der: Uint8Array): ParsedCsr {
 }
 
 function parseStructure(der: Uint8Array): ParsedCsr {
-  const outer = expect(der, 0, der.length, 0x30, 'certification request');
+  const outer = expectTag(readTlv(der, 0), 0x30, 'certification request');
   if (outer.end !== der.length) throw bad('trailing data after the request');
   const [infoT, algT, sigT, ...extra] = children(der, outer);
   if (!infoT || !algT || !sigT || extra.length > 0) throw bad('expected info, signature algorithm and signature');
@@ -61,21 +61,21 @@ function parseStructure(der: Uint8Array): ParsedCsr {
 
   const [verT, subjT, spkiT, attrT, ...more] = children(der, infoT);
   if (!verT || !subjT || !spkiT || more.length > 0) throw bad('request info must hold version, subject, key and attributes');
-  if (verT.tag !== 0x02 || valueOf(der, verT).length !== 1 || valueOf(der, verT)[0] !== 0) throw bad('unsupported version (want v1 = 0)');
+  if (verT.tag !== 0x02 || value(der, verT).length !== 1 || value(der, verT)[0] !== 0) throw bad('unsupported version (want v1 = 0)');
   if (subjT.tag !== 0x30) throw bad('subject is not a name');
   if (spkiT.tag !== 0x30) throw bad('subject public key info is not a sequence');
   if (attrT !== undefined && attrT.tag !== 0xa0) throw bad('attributes must be [0] set');
 
   const [algOidT, ...algParams] = children(der, algT);
   if (!algOidT) throw bad('missing signature algorithm');
-  const algOid = readOid(der, algOidT);
+  const algOid = readOid(der, expectTag(algOidT, TAG_OID, 'signature algorithm'));
   const alg = SIG_ALGS[algOid];
   if (!alg) throw bad(`unsupported signature algorithm ${algOid}`);
   if (algParams.length > 1 || (algParams[0] && !(algParams[0].tag === 0x05 && algParams[0].end === algParams[0].valueStart))) {
     throw bad('unexpected signature algorithm parameters');
   }
 
-  const spki = Buffer.from(bytesOf(der, spkiT));
+  const spki = Buffer.from(raw(der, spkiT));
   let publicKey: KeyObject;
   try {
     publicKey = createPublicKey({ key: spki, format: 'der', type: 'spki' });
@@ -85,18 +85,18 @@ function parseStructure(der: Uint8Array): ParsedCsr {
   checkKey(publicKey, alg.kty);
   rememberSpki(publicKey, spki);
 
-  const sigBits = valueOf(der, sigT);
+  const sigBits = value(der, sigT);
   if (sigBits.length < 2 || sigBits[0] !== 0) throw bad('malformed signature bit string');
   let ok: boolean;
   try {
-    ok = verify(alg.hash, bytesOf(der, infoT), publicKey, sigBits.subarray(1));
+    ok = verify(alg.hash, raw(der, infoT), publicKey, sigBits.subarray(1));
   } catch (cause) {
     throw bad('signature check failed', cause);
   }
   if (!ok) throw bad('signature does not verify with the request public key');
 
   const { uris, dnsNames } = attrT ? readSans(der, attrT) : { uris: [], dnsNames: [] };
-  return { publicKey, spki, subject: Buffer.from(bytesOf(der, subjT)), uris, dnsNames, signatureAlgorithm: algOid };
+  return { publicKey, spki, subject: Buffer.from(raw(der, subjT)), uris, dnsNames, signatureAlgorithm: algOid };
 }
 
 function checkKey(key: KeyObject, wantKty: string): void {
@@ -114,7 +114,7 @@ function readSans(der: Uint8Array, attrs: Tlv): { uris: string[]; dnsNames: stri
     if (attr.tag !== 0x30) throw bad('attribute is not a sequence');
     const [typeT, valuesT] = children(der, attr);
     if (!typeT || !valuesT || valuesT.tag !== 0x31) throw bad('malformed attribute');
-    if (readOid(der, typeT) !== OID_EXTENSION_REQUEST) continue;
+    if (readOid(der, expectTag(typeT, TAG_OID, 'attribute type')) !== OID_EXTENSION_REQUEST) continue;
     const [extsT] = children(der, valuesT);
     if (!extsT || extsT.tag !== 0x30) throw bad('malformed extension request');
     for (const ext of children(der, extsT)) {
@@ -123,12 +123,12 @@ function readSans(der: Uint8Array, attrs: Tlv): { uris: string[]; dnsNames: stri
       const idT = parts[0];
       const valT = parts[parts.length - 1];
       if (!idT || !valT || parts.length < 2 || valT.tag !== 0x04) throw bad('malformed extension');
-      if (readOid(der, idT) !== OID_SAN) continue;
+      if (readOid(der, expectTag(idT, TAG_OID, 'extension ID')) !== OID_SAN) continue;
       const names = readTlv(der, valT.valueStart, valT.end);
       if (names.tag !== 0x30 || names.end !== valT.end) throw bad('malformed subject alternative names');
       for (const gn of children(der, names)) {
-        if (gn.tag === 0x82) dnsNames.push(valueOf(der, gn).toString('latin1'));
-        else if (gn.tag === 0x86) uris.push(valueOf(der, gn).toString('latin1'));
+        if (gn.tag === 0x82) dnsNames.push(Buffer.from(value(der, gn)).toString('latin1'));
+        else if (gn.tag === 0x86) uris.push(Buffer.from(value(der, gn)).toString('latin1'));
       }
     }
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { integer, oid, seq, time, tlv } from './der-writer.ts';
-import { children, readOid, readTlv } from './der-reader.ts';
+import { children, readOid, readTlv } from '@ztwim/spiffe/internal';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 

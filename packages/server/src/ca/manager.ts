@@ -10,12 +10,15 @@ import {
   type Logger,
   type Random,
 } from '@ztwim/core';
+import { certificateValidity } from '@ztwim/spiffe';
 import type { KeyManager, ManagedKey } from '../keymanager/key-manager.ts';
-import { parseCertInfo } from './cert-info.ts';
 import { resolveCaConfig, type CaConfig, type ResolvedCaConfig } from './config.ts';
-import { Journal, type JournalState, type JwtSlotRecord, type SlotName, type X509SlotRecord } from './journal.ts';
+import { Journal, type JournalState, type JwtSlotRecord, type X509SlotRecord } from './journal.ts';
 import { JwtSigner, publicJwk, jwtAlgFor, type PublishedJwtKey, type JwtSvidResult, type SignJwtSvidParams } from './jwt-signer.ts';
+import { SlotPair, type Slot, type SlotKind, type SlotName } from './slot.ts';
 import { createCaCertificate, X509Ca, type SignX509SvidParams, type UpstreamAuthority, type X509SvidResult } from './x509-ca.ts';
+
+export { prepareAt, activateAt } from './slot.ts';
 
 /** The trust domain's public keys as the CA manager publishes them. */
 export interface CaBundle {
@@ -40,19 +43,6 @@ export interface CaManagerConfig {
   readonly rotationIntervalMs?: number;
 }
 
-interface X509Slot {
-  readonly slot: SlotName;
-  readonly keyId: string;
-  readonly ca: X509Ca;
-}
-
-interface JwtSlot {
-  readonly slot: SlotName;
-  readonly keyId: string;
-  readonly signer: JwtSigner;
-  readonly issuedAt: Date;
-}
-
 interface Expiring<T> {
   readonly value: T;
   readonly expiresAt: Date;
@@ -60,18 +50,6 @@ interface Expiring<T> {
 
 const X509_KEY_ID: Record<SlotName, string> = { A: 'x509-CA-A', B: 'x509-CA-B' };
 const JWT_KEY_ID: Record<SlotName, string> = { A: 'JWT-Signer-A', B: 'JWT-Signer-B' };
-const other = (s: SlotName | undefined): SlotName => (s === 'A' ? 'B' : 'A');
-const DAY = 86_400_000;
-
-/** Rotation thresholds (SPIRE pkg/server/ca/manager): prepare at ½ life, activate at ⅚ life. */
-export function prepareAt(notBefore: Date, notAfter: Date): number {
-  const life = notAfter.getTime() - notBefore.getTime();
-  return notAfter.getTime() - Math.min(life / 2, 30 * DAY);
-}
-export function activateAt(notBefore: Date, notAfter: Date): number {
-  const life = notAfter.getTime() - notBefore.getTime();
-  return notAfter.getTime() - Math.min(life / 6, 7 * DAY);
-}
 
 /**
  * Owns the trust domain's X.509 CA and JWT signing key, each with a current and a next slot.
@@ -87,10 +65,8 @@ export class CaManager {
   private readonly journal: Journal | undefined;
   private readonly upstream: UpstreamAuthority | undefined;
   private readonly intervalMs: number;
-  private x509Current: X509Slot | undefined;
-  private x509Next: X509Slot | undefined;
-  private jwtCurrent: JwtSlot | undefined;
-  private jwtNext: JwtSlot | undefined;
+  private readonly x509: SlotPair<X509Ca, X509SlotRecord>;
+  private readonly jwt: SlotPair<JwtSigner, JwtSlotRecord>;
   private x509Bundle: Array<Expiring<Uint8Array>> = [];
   private jwtBundle: Array<Expiring<PublishedJwtKey>> = [];
   private sequence = 0;
@@ -109,6 +85,8 @@ export class CaManager {
     this.journal = config.dataDir === undefined ? undefined : new Journal({ dataDir: config.dataDir });
     this.upstream = config.upstream;
     this.intervalMs = config.rotationIntervalMs ?? 10_000;
+    this.x509 = new SlotPair(this.x509Kind(), this.log);
+    this.jwt = new SlotPair(this.jwtKind(), this.log);
   }
 
   /** Loads the journal, makes sure current CA and JWT key exist, and starts the rotation timer. */
@@ -150,22 +128,24 @@ export class CaManager {
 
   /** The CA that signs X509-SVIDs now. */
   x509Ca(): X509Ca {
-    if (!this.x509Current) throw failedPrecondition('ca: no active X509 CA');
-    return this.x509Current.ca;
+    const cur = this.x509.current;
+    if (cur === undefined) throw failedPrecondition('ca: no active X509 CA');
+    return cur.key;
   }
 
   /** The prepared (published, not yet used) X.509 CA, if any. */
   nextX509Ca(): X509Ca | undefined {
-    return this.x509Next?.ca;
+    return this.x509.next?.key;
   }
 
   jwtSigner(): JwtSigner {
-    if (!this.jwtCurrent) throw failedPrecondition('ca: no active JWT key');
-    return this.jwtCurrent.signer;
+    const cur = this.jwt.current;
+    if (cur === undefined) throw failedPrecondition('ca: no active JWT key');
+    return cur.key;
   }
 
   nextJwtSigner(): JwtSigner | undefined {
-    return this.jwtNext?.signer;
+    return this.jwt.next?.key;
   }
 
   signX509Svid(params: SignX509SvidParams): X509SvidResult {
@@ -192,62 +172,14 @@ export class CaManager {
       this.loaded = true;
     }
     const now = this.clock.nowMs();
-    const signingBefore = this.x509Current?.ca;
+    const signingBefore = this.x509.current?.key;
     let changed = false;
     let dirty = false;
-
-    // X.509 CA
-    if (this.x509Current && now >= this.x509Current.ca.notAfter.getTime()) this.x509Current = undefined;
-    if (this.x509Next && now >= this.x509Next.ca.notAfter.getTime()) this.x509Next = undefined;
-    if (!this.x509Current) {
-      if (this.x509Next) {
-        this.x509Current = this.x509Next;
-        this.x509Next = undefined;
-      } else {
-        this.x509Current = await this.prepareX509('A');
-        changed = true;
-      }
-      dirty = true;
-      this.log.info({ slot: this.x509Current.slot, notAfter: this.x509Current.ca.notAfter }, 'X509 CA activated');
-    }
-    const cur = this.x509Current.ca;
-    if (!this.x509Next && now > prepareAt(cur.notBefore, cur.notAfter)) {
-      this.x509Next = await this.prepareX509(other(this.x509Current.slot));
-      changed = dirty = true;
-      this.log.info({ slot: this.x509Next.slot, notAfter: this.x509Next.ca.notAfter }, 'X509 CA prepared');
-    }
-    if (this.x509Next && now > activateAt(cur.notBefore, cur.notAfter)) {
-      this.x509Current = this.x509Next;
-      this.x509Next = undefined;
-      dirty = true;
-      this.log.info({ slot: this.x509Current.slot, notAfter: this.x509Current.ca.notAfter }, 'X509 CA activated');
-    }
-
-    // JWT key
-    if (this.jwtCurrent && now >= this.jwtCurrent.signer.notAfter.getTime()) this.jwtCurrent = undefined;
-    if (this.jwtNext && now >= this.jwtNext.signer.notAfter.getTime()) this.jwtNext = undefined;
-    if (!this.jwtCurrent) {
-      if (this.jwtNext) {
-        this.jwtCurrent = this.jwtNext;
-        this.jwtNext = undefined;
-      } else {
-        this.jwtCurrent = await this.prepareJwt('A');
-        changed = true;
-      }
-      dirty = true;
-      this.log.info({ kid: this.jwtCurrent.signer.kid }, 'JWT key activated');
-    }
-    const jcur = this.jwtCurrent;
-    if (!this.jwtNext && now > prepareAt(jcur.issuedAt, jcur.signer.notAfter)) {
-      this.jwtNext = await this.prepareJwt(other(jcur.slot));
-      changed = dirty = true;
-      this.log.info({ kid: this.jwtNext.signer.kid }, 'JWT key prepared');
-    }
-    if (this.jwtNext && now > activateAt(jcur.issuedAt, jcur.signer.notAfter)) {
-      this.jwtCurrent = this.jwtNext;
-      this.jwtNext = undefined;
-      dirty = true;
-      this.log.info({ kid: this.jwtCurrent.signer.kid }, 'JWT key activated');
+    // X.509 CA and JWT key move through the same steps in the same pass (SPIRE's rotator).
+    for (const pair of [this.x509, this.jwt] as const) {
+      const r = await pair.rotate(now);
+      changed ||= r.bundleChanged;
+      dirty ||= r.slotsChanged;
     }
 
     // prune expired authorities
@@ -263,8 +195,8 @@ export class CaManager {
     if (changed) this.sequence++;
     if (dirty) await this.journal?.save(this.snapshot());
     if (changed) this.emit();
-    const signing = this.x509Current.ca;
-    if (signingBefore !== undefined && signing !== signingBefore) {
+    const signing = this.x509.current?.key;
+    if (signingBefore !== undefined && signing !== undefined && signing !== signingBefore) {
       for (const l of this.activateListeners) {
         try {
           l(signing);
@@ -275,31 +207,68 @@ export class CaManager {
     }
   }
 
-  private async prepareX509(slot: SlotName): Promise<X509Slot> {
-    const key = await this.km.generateKey(X509_KEY_ID[slot], this.config.caKeyType);
-    const chain = createCaCertificate({
-      trustDomain: this.config.trustDomain,
-      key,
-      subject: this.config.caSubject,
-      ttlMs: this.config.caTtlMs,
-      now: this.clock.now(),
-      random: this.random,
-      ...(this.upstream ? { upstream: this.upstream } : {}),
-    });
-    const prepared = { slot, keyId: key.id, ca: this.newX509Ca(key, chain) };
-    // published before anything is signed with it
-    const anchors = this.upstream ? this.upstream.roots : [prepared.ca.certificate];
-    for (const der of anchors) this.addX509Authority(der);
-    return prepared;
+  /** The X.509 CA slots: a CA certificate (signed by the upstream authority, if any) per key. */
+  private x509Kind(): SlotKind<X509Ca, X509SlotRecord> {
+    const slotOf = (name: SlotName, keyId: string, ca: X509Ca): Slot<X509Ca> => ({ name, keyId, key: ca, issuedAt: ca.notBefore, notAfter: ca.notAfter });
+    return {
+      label: 'X509 CA',
+      prepare: async (slot) => {
+        const key = await this.km.generateKey(X509_KEY_ID[slot], this.config.caKeyType);
+        const chain = createCaCertificate({
+          trustDomain: this.config.trustDomain,
+          key,
+          subject: this.config.caSubject,
+          ttlMs: this.config.caTtlMs,
+          now: this.clock.now(),
+          random: this.random,
+          ...(this.upstream ? { upstream: this.upstream } : {}),
+        });
+        const ca = this.newX509Ca(key, chain);
+        // published before anything is signed with it
+        for (const der of this.upstream ? this.upstream.roots : [ca.certificate]) this.addX509Authority(der);
+        return slotOf(slot, key.id, ca);
+      },
+      record: (s) => ({ slot: s.name, keyId: s.keyId, chain: s.key.chain.map((d) => Buffer.from(d).toString('base64')) }),
+      restore: async (rec) => {
+        const key = await this.km.getKey(rec.keyId);
+        const chain = rec.chain.map((c) => new Uint8Array(Buffer.from(c, 'base64')));
+        const [top] = chain;
+        if (!key || !top || !new X509Certificate(top).publicKey.equals(key.publicKey)) {
+          this.log.warn({ slot: rec.slot, keyId: rec.keyId }, 'Journaled X509 CA key is gone; a new CA will be prepared');
+          return undefined;
+        }
+        return slotOf(rec.slot, rec.keyId, this.newX509Ca(key, chain));
+      },
+      describe: (s) => ({ notAfter: s.notAfter }),
+    };
   }
 
-  private async prepareJwt(slot: SlotName): Promise<JwtSlot> {
-    const key = await this.km.generateKey(JWT_KEY_ID[slot], this.config.jwtKeyType);
-    const issuedAt = this.clock.now();
-    const notAfter = new Date(issuedAt.getTime() + this.config.caTtlMs);
-    const prepared = { slot, keyId: key.id, issuedAt, signer: this.newJwtSigner(key, randomAlnum(this.random, 32), notAfter) };
-    this.jwtBundle.push({ value: prepared.signer.authority, expiresAt: notAfter });
-    return prepared;
+  /** The JWT key slots: a signing key with a random kid, published with its expiry. */
+  private jwtKind(): SlotKind<JwtSigner, JwtSlotRecord> {
+    return {
+      label: 'JWT key',
+      prepare: async (slot) => {
+        const key = await this.km.generateKey(JWT_KEY_ID[slot], this.config.jwtKeyType);
+        const issuedAt = this.clock.now();
+        const notAfter = new Date(issuedAt.getTime() + this.config.caTtlMs);
+        const signer = this.newJwtSigner(key, randomAlnum(this.random, 32), notAfter);
+        this.jwtBundle.push({ value: signer.authority, expiresAt: notAfter });
+        return { name: slot, keyId: key.id, key: signer, issuedAt, notAfter };
+      },
+      record: (s) => ({ slot: s.name, keyId: s.keyId, kid: s.key.kid, issuedAt: s.issuedAt.toISOString(), notAfter: s.notAfter.toISOString() }),
+      restore: async (rec) => {
+        const key = await this.km.getKey(rec.keyId);
+        const published = this.jwtBundle.find((e) => e.value.kid === rec.kid)?.value.publicKey;
+        const current = key && publicJwk(key.publicKey, rec.kid, jwtAlgFor(key.type));
+        if (!key || !published || !current || published.x !== current.x || published.y !== current.y || published.n !== current.n) {
+          this.log.warn({ slot: rec.slot, keyId: rec.keyId }, 'Journaled JWT key is gone; a new key will be prepared');
+          return undefined;
+        }
+        const notAfter = new Date(rec.notAfter);
+        return { name: rec.slot, keyId: rec.keyId, key: this.newJwtSigner(key, rec.kid, notAfter), issuedAt: new Date(rec.issuedAt), notAfter };
+      },
+      describe: (s) => ({ kid: s.key.kid }),
+    };
   }
 
   private newX509Ca(key: ManagedKey, chain: readonly Uint8Array[]): X509Ca {
@@ -330,7 +299,7 @@ export class CaManager {
 
   private addX509Authority(der: Uint8Array): void {
     if (this.x509Bundle.some((e) => Buffer.from(e.value).equals(der))) return;
-    this.x509Bundle.push({ value: der, expiresAt: parseCertInfo(der).notAfter });
+    this.x509Bundle.push({ value: der, expiresAt: certificateValidity(der).notAfter });
   }
 
   private emit(): void {
@@ -346,17 +315,10 @@ export class CaManager {
 
   private snapshot(): JournalState {
     const b64 = (d: Uint8Array): string => Buffer.from(d).toString('base64');
-    const x = (s: X509Slot | undefined): X509SlotRecord | undefined => s && { slot: s.slot, keyId: s.keyId, chain: s.ca.chain.map(b64) };
-    const j = (s: JwtSlot | undefined): JwtSlotRecord | undefined =>
-      s && { slot: s.slot, keyId: s.keyId, kid: s.signer.kid, issuedAt: s.issuedAt.toISOString(), notAfter: s.signer.notAfter.toISOString() };
-    const x509Current = x(this.x509Current);
-    const x509Next = x(this.x509Next);
-    const jwtCurrent = j(this.jwtCurrent);
-    const jwtNext = j(this.jwtNext);
     return {
       version: 1,
-      x509: { ...(x509Current ? { current: x509Current } : {}), ...(x509Next ? { next: x509Next } : {}) },
-      jwt: { ...(jwtCurrent ? { current: jwtCurrent } : {}), ...(jwtNext ? { next: jwtNext } : {}) },
+      x509: this.x509.records(),
+      jwt: this.jwt.records(),
       bundle: {
         sequence: this.sequence,
         x509: this.x509Bundle.map((e) => ({ der: b64(e.value), notAfter: e.expiresAt.toISOString() })),
@@ -375,33 +337,8 @@ export class CaManager {
       value: Object.freeze({ kid: e.kid, publicKey: e.jwk, expiresAt: new Date(e.expiresAt) }),
       expiresAt: new Date(e.expiresAt),
     }));
-    this.x509Current = await this.restoreX509(state.x509.current);
-    this.x509Next = await this.restoreX509(state.x509.next);
-    this.jwtCurrent = await this.restoreJwt(state.jwt.current);
-    this.jwtNext = await this.restoreJwt(state.jwt.next);
-  }
-
-  private async restoreX509(rec: X509SlotRecord | undefined): Promise<X509Slot | undefined> {
-    if (!rec) return undefined;
-    const key = await this.km.getKey(rec.keyId);
-    const chain = rec.chain.map((c) => new Uint8Array(Buffer.from(c, 'base64')));
-    const [top] = chain;
-    if (!key || !top || !new X509Certificate(top).publicKey.equals(key.publicKey)) {
-      this.log.warn({ slot: rec.slot, keyId: rec.keyId }, 'Journaled X509 CA key is gone; a new CA will be prepared');
-      return undefined;
-    }
-    return { slot: rec.slot, keyId: rec.keyId, ca: this.newX509Ca(key, chain) };
-  }
-
-  private async restoreJwt(rec: JwtSlotRecord | undefined): Promise<JwtSlot | undefined> {
-    if (!rec) return undefined;
-    const key = await this.km.getKey(rec.keyId);
-    const published = this.jwtBundle.find((e) => e.value.kid === rec.kid)?.value.publicKey;
-    const current = key && publicJwk(key.publicKey, rec.kid, jwtAlgFor(key.type));
-    if (!key || !published || !current || published.x !== current.x || published.y !== current.y || published.n !== current.n) {
-      this.log.warn({ slot: rec.slot, keyId: rec.keyId }, 'Journaled JWT key is gone; a new key will be prepared');
-      return undefined;
-    }
-    return { slot: rec.slot, keyId: rec.keyId, issuedAt: new Date(rec.issuedAt), signer: this.newJwtSigner(key, rec.kid, new Date(rec.notAfter)) };
+    // the bundle first: a JWT slot is restored only if its key is the one published
+    await this.x509.restore(state.x509);
+    await this.jwt.restore(state.jwt);
   }
 }

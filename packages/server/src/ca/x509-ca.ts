@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
-import { cryptoRandom, failedPrecondition, invalidArgument, type Clock, type Random } from '@ztwim/core';
+import { cryptoRandom, failedPrecondition, internal, invalidArgument, type Clock, type Random } from '@ztwim/core';
 import { SpiffeId, type TrustDomain } from '@ztwim/spiffe';
-import { parseCertInfo, keyIdOf, type CertInfo } from './cert-info.ts';
+import { expectTag, OID_SUBJECT_KEY_ID, parseCertificate, readTlv, TAG_OCTET_STRING, value, type ParsedCertificate } from '@ztwim/spiffe/internal';
 import {
   encodeName,
   EXT_BC_CA,
@@ -20,7 +20,40 @@ import {
 } from './cert-builder.ts';
 import { parseCsr } from './csr.ts';
 import { pooledRandom } from './random-pool.ts';
-import { spkiOf } from './spki.ts';
+import { keyIdOf, spkiOf } from './spki.ts';
+
+/** What the CA needs of a CA certificate (its own or the upstream's), read with the SDK's parser. */
+interface CaCertificate {
+  readonly subject: Buffer;
+  readonly issuer: Buffer;
+  readonly publicKey: KeyObject;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** The subject key identifier extension's value, or the SHA-1 of the key when it is absent. */
+  readonly subjectKeyId: Buffer;
+}
+
+function readCaCertificate(der: Uint8Array): CaCertificate {
+  let cert: ParsedCertificate;
+  let ski: Buffer;
+  try {
+    cert = parseCertificate(der);
+    const ext = cert.extensions.find((e) => e.oid === OID_SUBJECT_KEY_ID);
+    ski = ext === undefined
+      ? keyIdOf(cert.publicKey.export({ type: 'spki', format: 'der' }))
+      : Buffer.from(value(ext.value, expectTag(readTlv(ext.value, 0), TAG_OCTET_STRING, 'subject key identifier')));
+  } catch (cause) {
+    throw internal(`ca: cannot parse certificate: ${(cause as Error).message}`, { cause });
+  }
+  return {
+    subject: Buffer.from(cert.rawSubject),
+    issuer: Buffer.from(cert.rawIssuer),
+    publicKey: cert.publicKey,
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+    subjectKeyId: ski,
+  };
+}
 
 /** SPIRE's NotBeforeCushion: certificates are backdated to tolerate clock skew. */
 export const NOT_BEFORE_CUSHION_MS = 10_000;
@@ -71,7 +104,7 @@ export function createCaCertificate(opts: CreateCaCertificateOptions): Uint8Arra
   if (opts.upstream) {
     const [top] = opts.upstream.certChain;
     if (!top) throw invalidArgument('ca: upstream authority has no certificate');
-    const up = parseCertInfo(top);
+    const up = readCaCertificate(top);
     issuer = up.subject;
     aki = up.subjectKeyId;
     signer = opts.upstream.privateKey;
@@ -133,7 +166,7 @@ export class X509Ca {
   readonly notBefore: Date;
   readonly notAfter: Date;
   readonly publicKey: KeyObject;
-  private readonly info: CertInfo;
+  private readonly info: CaCertificate;
   private readonly privateKey: KeyObject;
   private readonly clock: Clock;
   private readonly random: Random;
@@ -147,7 +180,7 @@ export class X509Ca {
     const [cert] = config.chain;
     if (!cert) throw invalidArgument('ca: empty CA chain');
     if (!Number.isInteger(config.x509SvidTtlMs) || config.x509SvidTtlMs <= 0) throw invalidArgument('ca: x509SvidTtlMs must be a positive integer');
-    this.info = parseCertInfo(cert);
+    this.info = readCaCertificate(cert);
     if (!this.info.publicKey.equals(config.key.publicKey)) throw invalidArgument('ca: CA key does not match the CA certificate');
     this.trustDomain = config.trustDomain;
     this.certificate = cert;

@@ -1,5 +1,6 @@
 // `ztwim server bundle show|list|set|delete|count`, compatible with spire-server's.
-import { createPublicKey, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
+import { spiffeBundleToWire, type WireBundleInit } from '@ztwim/core';
 
 import {
   BatchDeleteFederatedBundleRequest_Mode,
@@ -131,7 +132,7 @@ function checkJoseKeyTypes(data: Buffer): void {
 }
 
 /** spire-server's util.ParseBundle. */
-export function parseBundleData(data: Buffer, format: BundleFormat, id: string): { trustDomain: string; x509Authorities: { asn1: Uint8Array }[]; jwtAuthorities: { publicKey: Uint8Array; keyId: string }[]; refreshHint: bigint; sequenceNumber: bigint } {
+export function parseBundleData(data: Buffer, format: BundleFormat, id: string): WireBundleInit {
   if (format === 'pem') {
     let certs: Uint8Array[];
     try {
@@ -139,7 +140,7 @@ export function parseBundleData(data: Buffer, format: BundleFormat, id: string):
     } catch (e) {
       throw new CommandError(`unable to parse bundle data: ${(e as Error).message}`);
     }
-    return { trustDomain: id, x509Authorities: certs.map((asn1) => ({ asn1 })), jwtAuthorities: [], refreshHint: 0n, sequenceNumber: 0n };
+    return { trustDomain: id, x509Authorities: certs.map((asn1) => ({ asn1, tainted: false })), jwtAuthorities: [], refreshHint: 0n, sequenceNumber: 0n };
   }
   let td: TrustDomain;
   try {
@@ -155,22 +156,11 @@ export function parseBundleData(data: Buffer, format: BundleFormat, id: string):
     const msg = (e as Error).message;
     throw new CommandError(`unable to parse to spiffe bundle: ${msg.startsWith('spiffebundle: ') ? msg : `spiffebundle: ${msg}`}`);
   }
-  const jwtAuthorities: { publicKey: Uint8Array; keyId: string }[] = [];
-  for (const [kid, jwk] of sb.jwtAuthorities()) {
-    try {
-      const der = createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'der' });
-      jwtAuthorities.push({ publicKey: new Uint8Array(der), keyId: kid });
-    } catch (e) {
-      throw new CommandError(`unable to parse to type bundle: ${(e as Error).message}`);
-    }
+  try {
+    return spiffeBundleToWire(sb);
+  } catch (e) {
+    throw new CommandError(`unable to parse to type bundle: ${(e as Error).message}`);
   }
-  return {
-    trustDomain: td.name,
-    x509Authorities: sb.x509Authorities().map((asn1) => ({ asn1 })),
-    jwtAuthorities,
-    refreshHint: BigInt(sb.refreshHintSeconds ?? 0),
-    sequenceNumber: sb.sequenceNumber ?? 0n,
-  };
 }
 
 const setCommand: Command = {

@@ -1,5 +1,6 @@
 // Flags and output plumbing shared by the `ztwim server ...` admin commands.
 import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
+import { spiffeIdToWire } from '@ztwim/core';
 import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
 import type { FlagSpecs } from '../../flags.ts';
 import type { Flags } from '../../flags.ts';
@@ -56,8 +57,7 @@ function goSpiffeMessage(e: unknown): string {
 /** go-spiffe `spiffeid.FromString` into the wire SPIFFEID; errors carry go-spiffe's text. */
 export function parseIdToProto(s: string): { trustDomain: string; path: string } {
   try {
-    const id = SpiffeId.parse(s);
-    return { trustDomain: id.trustDomain.name, path: id.path };
+    return spiffeIdToWire(SpiffeId.parse(s));
   } catch (e) {
     throw new Error(goSpiffeMessage(e));
   }

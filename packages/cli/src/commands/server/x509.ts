@@ -10,6 +10,7 @@ import type { Env } from '../../env.ts';
 import { pemEncode } from '../../printer/bundle.ts';
 import { goRfc3339Utc } from '../../printer/go-format.ts';
 import { formatStructJson } from '../../printer/proto-json.ts';
+import { wireSpiffeIdString } from '@ztwim/core';
 import { BundleService, SvidService } from '@ztwim/proto';
 import { withServer } from './client.ts';
 import { checkedInt32, outputFormat, parseIdToProto, serverFlags } from './common.ts';
@@ -79,7 +80,7 @@ const mintCommand: Command = {
     let uri: string;
     try {
       const id = parseIdToProto(sid);
-      uri = `spiffe://${id.trustDomain}${id.path}`;
+      uri = wireSpiffeIdString(id);
       ttl = checkedInt32(ttlToSeconds(flags.duration('ttl')), 'TTL', 'time.Duration');
     } catch (e) {
       throw new CommandError((e as Error).message);
