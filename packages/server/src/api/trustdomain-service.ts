@@ -131,6 +131,35 @@ export function trustDomainService(deps: TrustDomainServiceDeps): ServiceImpl<ty
   const wrap = (prefix: string, e: unknown): ZtwimError =>
     isZtwimError(e) ? new ZtwimError(e.code, `${prefix}: ${e.message}`, { cause: e }) : internal(`${prefix}: ${(e as Error).message}`, { cause: e });
 
+  /** BatchCreate/BatchUpdate: each item converted, written, answered with its own status; one reload after. */
+  const writeBatch = async (
+    items: readonly ProtoRelationship[],
+    inputMask: ProtoMask | undefined,
+    outputMask: ProtoMask | undefined,
+    write: (parsed: ReturnType<typeof relationshipFromProto>) => Promise<FederationRelationship>,
+  ) => {
+    const results = [];
+    let changed = false;
+    for (const item of items) {
+      try {
+        let parsed: ReturnType<typeof relationshipFromProto>;
+        try {
+          parsed = relationshipFromProto(item, inputMask);
+        } catch (e) {
+          throw wrap('failed to convert federation relationship', e);
+        }
+        const written = await write(parsed);
+        if (parsed.bundle === undefined) await checkEndpointBundle(written);
+        results.push({ status: statusOf(undefined), federationRelationship: await toProto(written, outputMask) });
+        changed = true;
+      } catch (e) {
+        results.push({ status: statusOf(e, grpcCodeResolver) });
+      }
+    }
+    if (changed) deps.refresher.reload();
+    return { results };
+  };
+
   return {
     async listFederationRelationships(req) {
       const r = await ds
@@ -151,57 +180,22 @@ export function trustDomainService(deps: TrustDomainServiceDeps): ServiceImpl<ty
       return toProto(fr, req.outputMask);
     },
     async batchCreateFederationRelationship(req) {
-      const results = [];
-      let changed = false;
-      for (const item of req.federationRelationships) {
-        try {
-          let parsed: ReturnType<typeof relationshipFromProto>;
-          try {
-            parsed = relationshipFromProto(item);
-          } catch (e) {
-            throw wrap('failed to convert federation relationship', e);
-          }
-          if (parsed.fr.trustDomain === own) throw invalidArgument('unable to create federation relationship for server trust domain');
-          const created = await ds.createFederationRelationship(parsed.fr, parsed.bundle).catch((e: unknown) => {
-            // SPIRE answers Internal for every datastore failure here, a duplicate included.
-            throw isZtwimError(e, 'ERR_INVALID_ARGUMENT') ? wrap('failed to create federation relationship', e) : internal(`failed to create federation relationship: ${(e as Error).message}`, { cause: e });
-          });
-          if (parsed.bundle === undefined) await checkEndpointBundle(created);
-          results.push({ status: statusOf(undefined), federationRelationship: await toProto(created, req.outputMask) });
-          changed = true;
-          log.debug({ trust_domain_id: created.trustDomain }, 'Federation relationship created');
-        } catch (e) {
-          results.push({ status: statusOf(e, grpcCodeResolver) });
-        }
-      }
-      if (changed) deps.refresher.reload();
-      return { results };
+      return writeBatch(req.federationRelationships, undefined, req.outputMask, async (parsed) => {
+        if (parsed.fr.trustDomain === own) throw invalidArgument('unable to create federation relationship for server trust domain');
+        return ds.createFederationRelationship(parsed.fr, parsed.bundle).catch((e: unknown) => {
+          // SPIRE answers Internal for every datastore failure here, a duplicate included.
+          throw isZtwimError(e, 'ERR_INVALID_ARGUMENT') ? wrap('failed to create federation relationship', e) : internal(`failed to create federation relationship: ${(e as Error).message}`, { cause: e });
+        });
+      });
     },
     async batchUpdateFederationRelationship(req) {
-      const results = [];
-      let changed = false;
       const mask = req.inputMask;
-      for (const item of req.federationRelationships) {
-        try {
-          let parsed: ReturnType<typeof relationshipFromProto>;
-          try {
-            parsed = relationshipFromProto(item, mask);
-          } catch (e) {
-            throw wrap('failed to convert federation relationship', e);
-          }
-          const dsMask = mask === undefined ? undefined : { bundleEndpointUrl: mask.bundleEndpointUrl, bundleEndpointProfile: mask.bundleEndpointProfile };
-          const updated = await ds.updateFederationRelationship(parsed.fr, dsMask, parsed.bundle).catch((e: unknown) => {
-            throw wrap('failed to update federation relationship', e);
-          });
-          if (parsed.bundle === undefined) await checkEndpointBundle(updated);
-          results.push({ status: statusOf(undefined), federationRelationship: await toProto(updated, req.outputMask) });
-          changed = true;
-        } catch (e) {
-          results.push({ status: statusOf(e, grpcCodeResolver) });
-        }
-      }
-      if (changed) deps.refresher.reload();
-      return { results };
+      const dsMask = mask === undefined ? undefined : { bundleEndpointUrl: mask.bundleEndpointUrl, bundleEndpointProfile: mask.bundleEndpointProfile };
+      return writeBatch(req.federationRelationships, mask, req.outputMask, (parsed) =>
+        ds.updateFederationRelationship(parsed.fr, dsMask, parsed.bundle).catch((e: unknown) => {
+          throw wrap('failed to update federation relationship', e);
+        }),
+      );
     },
     async batchDeleteFederationRelationship(req) {
       const results = [];

@@ -181,33 +181,32 @@ function printBatch(env: Env, verb: 'create' | 'update', asked: readonly Relatio
   if (failed.length > 0) throw new CommandError(`failed to ${verb} one or more federation relationships`);
 }
 
-const createCommand: Command = {
-  name: 'create',
-  summary: 'Creates a dynamic federation relationship with a foreign trust domain',
-  flags: serverFlags(CONFIG_FLAGS),
-  async run(flags, env) {
-    const format = outputFormat(flags);
-    const asked = await relationshipsOf(flags, env);
-    await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.client(TrustDomainService).batchCreateFederationRelationship({ federationRelationships: asked }), 'request failed: ');
-      await printProto(env, format, BatchCreateFederationRelationshipResponseSchema, resp, () => printBatch(env, 'create', asked, resp.results));
-    });
-  },
-};
+/** create and update: the same flags and output, one batch RPC each. */
+function batchCommand(verb: 'create' | 'update', summary: string): Command {
+  return {
+    name: verb,
+    summary,
+    flags: serverFlags(CONFIG_FLAGS),
+    async run(flags, env) {
+      const format = outputFormat(flags);
+      const asked = await relationshipsOf(flags, env);
+      await withServer(flags.string('socketPath'), async (conn) => {
+        const client = conn.client(TrustDomainService);
+        const req = { federationRelationships: asked };
+        if (verb === 'create') {
+          const resp = await conn.rpc(() => client.batchCreateFederationRelationship(req), 'request failed: ');
+          await printProto(env, format, BatchCreateFederationRelationshipResponseSchema, resp, () => printBatch(env, verb, asked, resp.results));
+        } else {
+          const resp = await conn.rpc(() => client.batchUpdateFederationRelationship(req), 'request failed: ');
+          await printProto(env, format, BatchUpdateFederationRelationshipResponseSchema, resp, () => printBatch(env, verb, asked, resp.results));
+        }
+      });
+    },
+  };
+}
 
-const updateCommand: Command = {
-  name: 'update',
-  summary: 'Updates a dynamic federation relationship with a foreign trust domain',
-  flags: serverFlags(CONFIG_FLAGS),
-  async run(flags, env) {
-    const format = outputFormat(flags);
-    const asked = await relationshipsOf(flags, env);
-    await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.client(TrustDomainService).batchUpdateFederationRelationship({ federationRelationships: asked }), 'request failed: ');
-      await printProto(env, format, BatchUpdateFederationRelationshipResponseSchema, resp, () => printBatch(env, 'update', asked, resp.results));
-    });
-  },
-};
+const createCommand = batchCommand('create', 'Creates a dynamic federation relationship with a foreign trust domain');
+const updateCommand = batchCommand('update', 'Updates a dynamic federation relationship with a foreign trust domain');
 
 const listCommand: Command = {
   name: 'list',
