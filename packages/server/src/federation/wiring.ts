@@ -28,6 +28,8 @@ export interface Federation {
   stop(): Promise<void>;
 }
 
+const BUNDLE_CACHE_MS = 1000;
+
 /** The server's federation parts: bundle endpoint and bundle refresher, built from the config. */
 export function createFederation(d: FederationDeps): Federation {
   const refresher = new FederationRefresher({
@@ -41,6 +43,7 @@ export function createFederation(d: FederationDeps): Federation {
   let endpoint: BundleEndpoint | undefined;
   let cancelSync: (() => void) | undefined;
   let stopped = false;
+  let cached: { at: number; seq: bigint; json: string } | undefined;
   const readFileTls = async (): Promise<BundleEndpointTls> => {
     if (be?.profile.kind !== 'https_web') throw new Error('not https_web');
     const f = be.profile.servingCertFile;
@@ -61,9 +64,15 @@ export function createFederation(d: FederationDeps): Federation {
         tls,
         log,
         bundleJson: async () => {
+          // As SPIRE's endpoint cache: the datastore is read at most once a second, and the JSON
+          // is rebuilt only when the bundle's sequence moved.
+          const now = d.clock.nowMs();
+          if (cached !== undefined && now - cached.at < BUNDLE_CACHE_MS) return cached.json;
           const b = await d.dataStore.getBundle(d.trustDomain.name);
           if (b === null) throw new Error('own bundle missing');
-          return bundleToSpiffeJson(b, be.refreshHintSeconds);
+          const json = cached?.seq === b.sequenceNumber ? cached.json : bundleToSpiffeJson(b, be.refreshHintSeconds);
+          cached = { at: now, seq: b.sequenceNumber, json };
+          return json;
         },
       }).catch((e: unknown) => {
         throw listenError(e, { name: 'federation bundle endpoint', address: `${be.address}:${be.port}`, at: { port: be.port }, moveWith: 'federation.bundle_endpoint.port in the config' });
