@@ -14,6 +14,8 @@ import {
   file_spire_api_server_debug_v1_debug,
   file_spire_api_server_entry_v1_entry,
   file_spire_api_server_svid_v1_svid,
+  file_spire_api_server_trustdomain_v1_trustdomain,
+  file_spire_api_types_federationrelationship,
   file_spire_api_types_agent,
   file_spire_api_types_attestation,
   file_spire_api_types_bundle,
@@ -41,6 +43,7 @@ const ours: DescFile[] = [
   file_spire_api_types_spiffeid, file_spire_api_types_status, file_spire_api_types_x509svid,
   file_spire_api_server_agent_v1_agent, file_spire_api_server_entry_v1_entry, file_spire_api_server_svid_v1_svid,
   file_spire_api_server_bundle_v1_bundle, file_spire_api_server_debug_v1_debug,
+  file_spire_api_types_federationrelationship, file_spire_api_server_trustdomain_v1_trustdomain,
   file_grpc_health_v1_health, file_spire_common_common,
 ];
 
@@ -104,7 +107,7 @@ describe('our .proto descriptors equal the reference Go bindings', () => {
     }
     assert.deepEqual(Object.keys(mine.services).sort(), [
       'SpiffeWorkloadAPI', 'grpc.health.v1.Health', 'spire.api.server.agent.v1.Agent', 'spire.api.server.bundle.v1.Bundle',
-      'spire.api.server.debug.v1.Debug', 'spire.api.server.entry.v1.Entry', 'spire.api.server.svid.v1.SVID',
+      'spire.api.server.debug.v1.Debug', 'spire.api.server.entry.v1.Entry', 'spire.api.server.svid.v1.SVID', 'spire.api.server.trustdomain.v1.TrustDomain',
     ]);
   });
 

@@ -487,3 +487,50 @@ export type {
   RegistrationStatus,
   RegistrationStatusResponse,
 } from './gen/kubelet/pluginregistration/v1/api_pb.ts';
+
+// spire.api.types.FederationRelationship and spire.api.server.trustdomain.v1 (service exported as TrustDomainService)
+export {
+  file_spire_api_types_federationrelationship,
+  FederationRelationshipSchema,
+  HTTPSSPIFFEProfileSchema,
+  HTTPSWebProfileSchema,
+  FederationRelationshipMaskSchema,
+} from './gen/spire/api/types/federationrelationship_pb.ts';
+export type {
+  FederationRelationship,
+  HTTPSSPIFFEProfile,
+  HTTPSWebProfile,
+  FederationRelationshipMask,
+} from './gen/spire/api/types/federationrelationship_pb.ts';
+export {
+  file_spire_api_server_trustdomain_v1_trustdomain,
+  ListFederationRelationshipsRequestSchema,
+  ListFederationRelationshipsResponseSchema,
+  GetFederationRelationshipRequestSchema,
+  BatchCreateFederationRelationshipRequestSchema,
+  BatchCreateFederationRelationshipResponseSchema,
+  BatchCreateFederationRelationshipResponse_ResultSchema,
+  BatchUpdateFederationRelationshipRequestSchema,
+  BatchUpdateFederationRelationshipResponseSchema,
+  BatchUpdateFederationRelationshipResponse_ResultSchema,
+  BatchDeleteFederationRelationshipRequestSchema,
+  BatchDeleteFederationRelationshipResponseSchema,
+  BatchDeleteFederationRelationshipResponse_ResultSchema,
+  RefreshBundleRequestSchema,
+  TrustDomain as TrustDomainService,
+} from './gen/spire/api/server/trustdomain/v1/trustdomain_pb.ts';
+export type {
+  ListFederationRelationshipsRequest,
+  ListFederationRelationshipsResponse,
+  GetFederationRelationshipRequest,
+  BatchCreateFederationRelationshipRequest,
+  BatchCreateFederationRelationshipResponse,
+  BatchCreateFederationRelationshipResponse_Result,
+  BatchUpdateFederationRelationshipRequest,
+  BatchUpdateFederationRelationshipResponse,
+  BatchUpdateFederationRelationshipResponse_Result,
+  BatchDeleteFederationRelationshipRequest,
+  BatchDeleteFederationRelationshipResponse,
+  BatchDeleteFederationRelationshipResponse_Result,
+  RefreshBundleRequest,
+} from './gen/spire/api/server/trustdomain/v1/trustdomain_pb.ts';

@@ -25,6 +25,9 @@ export type {
   Bundle,
   BundleInput,
   BundleDeleteMode,
+  FederationRelationship,
+  NewFederationRelationship,
+  BundleEndpointProfile,
   X509Authority,
   JwtAuthority,
 } from './datastore/datastore.ts';
@@ -62,3 +65,12 @@ export { CaManager, prepareAt, activateAt } from './ca/manager.ts';
 export type { CaManagerConfig, CaBundle, BundleListener } from './ca/manager.ts';
 export { createCaManager } from './ca/wiring.ts';
 export type { CaManagerHandle, CreateCaManagerDeps } from './ca/wiring.ts';
+
+export { startBundleEndpoint, BUNDLE_ENDPOINT_LIMITS } from './federation/bundle-endpoint.ts';
+export type { BundleEndpoint, BundleEndpointOptions, BundleEndpointLimits, BundleEndpointTls } from './federation/bundle-endpoint.ts';
+export { fetchBundle, bootstrapFromEndpoint } from './federation/fetch-bundle.ts';
+export type { FetchBundleOptions, EndpointAuth, EndpointBootstrap } from './federation/fetch-bundle.ts';
+export { spiffeBundleToInput } from './federation/bundle-json.ts';
+export { FederationRefresher, REFRESH_TIMING, nextRefreshMs } from './federation/refresher.ts';
+export type { RelationshipConfig } from './federation/refresher.ts';
+export type { FederationConfig, BundleEndpointConfig } from './federation/config.ts';

@@ -16,7 +16,7 @@ import {
   type Task,
   lockDataDir,
 } from '@ztwim/core';
-import { AgentHintsService, AgentService, BundleService, DebugService, EntryService, HealthService, SvidService, errorMappingInterceptor } from '@ztwim/proto';
+import { AgentHintsService, AgentService, BundleService, DebugService, EntryService, HealthService, SvidService, TrustDomainService, errorMappingInterceptor } from '@ztwim/proto';
 import type { ServerConfig } from './config/server-config.ts';
 import type { DataStore, Bundle } from './datastore/datastore.ts';
 import { agentService } from './api/agent-service.ts';
@@ -40,6 +40,8 @@ import { createCaManager, type CaManagerHandle } from './ca/wiring.ts';
 import { BundlePublisher } from './bundle/publisher.ts';
 import { ServerSvidRotator } from './svid/rotator.ts';
 import { entryIndexRefresh, housekeeping } from './housekeeping.ts';
+import { trustDomainService } from './api/trustdomain-service.ts';
+import { createFederation } from './federation/wiring.ts';
 
 export interface ServerDeps {
   readonly clock?: Clock;
@@ -52,6 +54,8 @@ export interface ServerDeps {
    * default: `ztwim server run`'s (-socketPath, -serverPort).
    */
   readonly listenerFlags?: { readonly socketPath?: string; readonly bindPort?: string; readonly metrics?: string };
+  /** PEM roots trusted beside the system's when fetching https_web bundle endpoints (tests). */
+  readonly federationWebRootsPem?: string;
 }
 
 export interface RunningServer {
@@ -61,6 +65,8 @@ export interface RunningServer {
   /** The bound TCP port of the agent API (useful with bind_port 0). */
   readonly port: number;
   readonly metricsPort?: number;
+  /** The bound port of the federation bundle endpoint, when one is configured. */
+  readonly bundleEndpointPort?: number;
   readonly metrics: Metrics;
   /** The own trust bundle as currently published. */
   bundle(): Promise<Bundle>;
@@ -193,6 +199,15 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     const svidRotator = new ServerSvidRotator({ trustDomain: td, ttlMs: cfg.x509SvidTtlMs, clock, log, ca });
     // Entry writes and index refreshes wake the agents watching for hints (AgentHints/Watch).
     const entryChanges = new EntryChanges();
+    // Federation: bundle endpoint and the refresher of federated bundles (config + TrustDomain API).
+    const federation = createFederation({
+      config: cfg.federation,
+      dataStore: ds,
+      trustDomain: td,
+      clock,
+      log,
+      ...(deps.federationWebRootsPem === undefined ? {} : { extraWebRootsPem: deps.federationWebRootsPem }),
+    });
     const routes = (r: ConnectRouter): void => {
       r.service(EntryService, entryService({ dataStore: ds, trustDomain: td, nodeSelectors, onWrite: () => entryChanges.notify() }));
       r.service(AgentHintsService, hintsService({ dataStore: ds, nodeSelectors, changes: entryChanges, clock }));
@@ -201,6 +216,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       r.service(SvidService, svidService({ dataStore: ds, trustDomain: td, authority, log: log.child({ subsystem: 'svid_api' }), nodeSelectors, onMint: (kind) => metrics.svidsMinted.inc({ type: kind }) }));
       r.service(DebugService, debugService({ dataStore: ds, trustDomain: td, clock, startedAt, serverChain: () => [...svidRotator.current().certChain] }));
       r.service(HealthService, healthService({ dataStore: ds, trustDomain: td }));
+      r.service(TrustDomainService, trustDomainService({ dataStore: ds, trustDomain: td, refresher: federation.refresher, log: log.child({ subsystem: 'trustdomain_api' }) }));
     };
     // Verified once per connection's chain while the chain and the authorities stay the same.
     const verifyPeer = cachingPeerVerifier(td, () => ca.bundle().x509Authorities);
@@ -233,10 +249,16 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     const port = tcp.address.kind === 'tcp' ? tcp.address.port : cfg.bindPort;
 
     tasks.push(
-      svidRotator.run((svid) => tcp.rotate(svid.tls)),
+      svidRotator.run((svid) => {
+        tcp.rotate(svid.tls);
+        federation.rotateServerTls(svid.tls);
+      }),
       housekeeping({ dataStore: ds, clock, metrics, log }),
       entryIndexRefresh({ dataStore: ds, clock, log, onRefreshed: () => entryChanges.notify() }),
     );
+    tasks.push(closing('federation', () => federation.stop()));
+    await federation.start(svidRotator.current().tls);
+    const bundleEndpointPort = federation.endpointPort();
     metrics.entries.set(await ds.countEntries());
     metrics.agents.set(await ds.countAttestedNodes());
 
@@ -262,6 +284,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       socketPath: cfg.socketPath,
       port,
       ...(metricsPort === undefined ? {} : { metricsPort }),
+      ...(bundleEndpointPort === undefined ? {} : { bundleEndpointPort }),
       metrics,
       async bundle() {
         const b = await ds.getBundle(td.name);

@@ -26,6 +26,7 @@ import {
   EntryService,
   HealthService,
   SvidService,
+  TrustDomainService,
   createTcpGrpcTransport,
   createUnixGrpcTransport,
   PermissionDeniedDetails_Reason,
@@ -36,8 +37,8 @@ import { concatDer, derToPem, SpiffeId, TrustDomain, X509Svid } from '@ztwim/spi
 import { ServerClient, attestAgent, streamCallOptions, type AgentCredentials } from '../../../packages/agent/src/client/server-client.ts';
 import { foreignSvid } from './agent-endpoint.ts';
 
-/** The Server API services ztwim serves (SPIRE's TrustDomain, LocalAuthority and Logger are not served). */
-export const SERVICES: readonly DescService[] = [AgentService, EntryService, SvidService, BundleService, DebugService, HealthService];
+/** The Server API services ztwim serves (SPIRE's LocalAuthority and Logger are not served). */
+export const SERVICES: readonly DescService[] = [AgentService, EntryService, SvidService, BundleService, DebugService, HealthService, TrustDomainService];
 
 type Role = 'any' | 'local' | 'admin' | 'agent' | 'downstream';
 
@@ -75,6 +76,12 @@ export const POLICY: Readonly<Record<string, readonly Role[]>> = {
   'spire.api.server.agent.v1.Agent/AttestAgent': ['any'],
   'spire.api.server.agent.v1.Agent/RenewAgent': ['agent'],
   'spire.api.server.agent.v1.Agent/CreateJoinToken': ['admin', 'local'],
+  'spire.api.server.trustdomain.v1.TrustDomain/ListFederationRelationships': ['admin', 'local'],
+  'spire.api.server.trustdomain.v1.TrustDomain/GetFederationRelationship': ['admin', 'local'],
+  'spire.api.server.trustdomain.v1.TrustDomain/BatchCreateFederationRelationship': ['admin', 'local'],
+  'spire.api.server.trustdomain.v1.TrustDomain/BatchUpdateFederationRelationship': ['admin', 'local'],
+  'spire.api.server.trustdomain.v1.TrustDomain/BatchDeleteFederationRelationship': ['admin', 'local'],
+  'spire.api.server.trustdomain.v1.TrustDomain/RefreshBundle': ['admin', 'local'],
   'grpc.health.v1.Health/Check': ['local'],
   'grpc.health.v1.Health/Watch': ['local'],
 };

@@ -10,11 +10,11 @@ export interface Up {
 }
 
 /** Starts `ztwim up` in `dir` (sockets `server.sock`, `agent.sock`); resolves once it is ready. */
-export async function startUp(dir: TmpDir, ports: { server: number; oidc: number }): Promise<Up> {
+export async function startUp(dir: TmpDir, ports: { server: number; oidc: number }, extraArgs: readonly string[] = []): Promise<Up> {
   // The command itself, as `npx ztwim up` runs it: its shebang picks node and the V8 flags.
   const child = spawn(
     ZTWIM_BIN,
-    ['up', '-dataDir', join(dir.path, 'state'), '-serverPort', String(ports.server), '-serverSocketPath', join(dir.path, 'server.sock'), '-socketPath', join(dir.path, 'agent.sock'), '-oidcPort', String(ports.oidc), '-metricsPort', '0', '-agentMetricsPort', '0'],
+    ['up', '-dataDir', join(dir.path, 'state'), '-serverPort', String(ports.server), '-serverSocketPath', join(dir.path, 'server.sock'), '-socketPath', join(dir.path, 'agent.sock'), '-oidcPort', String(ports.oidc), '-metricsPort', '0', '-agentMetricsPort', '0', ...extraArgs],
     { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';

@@ -67,6 +67,20 @@ function printSvid(env: Env, svid: X509Svid, bundleDers: readonly Uint8Array[]):
   });
 }
 
+/**
+ * The response's federated bundles (SPIRE's X509SVIDResponse.federated_bundles: the bundles of
+ * trust domains other than the SVIDs' own), keyed `spiffe://<td>` and sorted so that files and
+ * lines come out in the same order every time (spire-agent iterates a Go map).
+ */
+function federatedBundles(ctx: { svids: readonly X509Svid[]; bundles: { bundles(): Array<{ trustDomain: { name: string }; authorities(): Uint8Array[] }> } }): Array<[string, Uint8Array[]]> {
+  const own = new Set(ctx.svids.map((s) => s.id.trustDomain.name));
+  return ctx.bundles
+    .bundles()
+    .filter((b) => !own.has(b.trustDomain.name))
+    .map((b): [string, Uint8Array[]] => [`spiffe://${b.trustDomain.name}`, b.authorities()])
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
 const fetchX509: Command = {
   name: 'x509',
   summary: 'Fetches X509-SVIDs from the Workload API',
@@ -92,18 +106,36 @@ const fetchX509: Command = {
     }
     if (!f.bool('silent')) {
       println(env.stdout, `Received ${ctx.svids.length} svid${ctx.svids.length === 1 ? '' : 's'} after ${ms.toFixed(6)}ms`);
-      for (const s of ctx.svids) printSvid(env, s, ctx.bundles.getX509BundleForTrustDomain(s.id.trustDomain).authorities());
+      const federated = federatedBundles(ctx);
+      for (const s of ctx.svids) {
+        printSvid(env, s, ctx.bundles.getX509BundleForTrustDomain(s.id.trustDomain).authorities());
+        for (const [td, ders] of federated) {
+          ders.forEach((d, j) => {
+            const c = new X509Certificate(d);
+            println(env.stdout, `[${td}] CA #${j + 1} Valid After:\t${goTime(new Date(c.validFrom))}`);
+            println(env.stdout, `[${td}] CA #${j + 1} Valid Until:\t${goTime(new Date(c.validTo))}`);
+          });
+        }
+      }
       println(env.stdout);
     }
     const dir = f.optString('write');
     if (dir !== undefined) {
       mkdirSync(dir, { recursive: true });
+      const federated = federatedBundles(ctx);
       ctx.svids.forEach((s, i) => {
         const m = s.marshal();
         const files: Array<[string, string, number, string]> = [
           [`svid.${i}.pem`, m.certificates, 0o644, `SVID #${i}`],
           [`svid.${i}.key`, m.privateKey, 0o600, `private key #${i}`],
           [`bundle.${i}.pem`, ctx.bundles.getX509BundleForTrustDomain(s.id.trustDomain).authorities().map((d) => derToPem(d, 'CERTIFICATE')).join(''), 0o644, `bundle #${i}`],
+          // spire-agent's federated_bundle.<i>.<j>.pem, one per federated trust domain.
+          ...federated.map(([td, ders], j): [string, string, number, string] => [
+            `federated_bundle.${i}.${j}.pem`,
+            ders.map((d) => derToPem(d, 'CERTIFICATE')).join(''),
+            0o644,
+            `federated bundle #${j} for trust domain ${td}`,
+          ]),
         ];
         for (const [name, body, mode, what] of files) {
           const p = join(dir, name);

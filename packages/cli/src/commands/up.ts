@@ -1,10 +1,10 @@
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildAgentConfig, deleteAgentData, storedAgentId } from '@ztwim/agent';
-import { createLogger, lockDataDir, parseConfigText, parseLogFormat, parseLogLevel, isZtwimError, type LogFormat } from '@ztwim/core';
+import { createLogger, lockDataDir, parseConfigText, parseLogFormat, parseLogLevel, isZtwimError, type LogFormat, type Logger } from '@ztwim/core';
 import { startOidcProvider, type OidcProvider } from '@ztwim/oidc';
 import { serverBundleJwksSource } from '../server-jwks-source.ts';
-import { buildServerConfig, startServer, SimilarEntryError, type RunningServer } from '@ztwim/server';
+import { bootstrapFromEndpoint, buildServerConfig, spiffeBundleToInput, startServer, SimilarEntryError, type RunningServer } from '@ztwim/server';
 import { derToPem, SpiffeId, TrustDomain } from '@ztwim/spiffe';
 import { CommandError, type Command } from '../command.ts';
 import { println, type Env } from '../env.ts';
@@ -23,6 +23,29 @@ function telemetryBlock(port: number): string {
 }
 
 /** `text` in a terminal, `json` when stdout is a pipe or a file (log collectors). */
+/** One -federateWith URL: bootstrap, relationship, the user's entry federating with it. */
+async function federateUp(server: RunningServer, url: string, userId: string, signal: AbortSignal, say: (line: string) => void, log: Logger): Promise<void> {
+  for (let attempt = 0; !signal.aborted; attempt++) {
+    try {
+      const { endpointSpiffeId, bundle } = await bootstrapFromEndpoint(url);
+      const td = endpointSpiffeId.trustDomain.name;
+      const rel = { trustDomain: td, bundleEndpointUrl: url, bundleEndpointProfile: 'https_spiffe' as const, endpointSpiffeId: endpointSpiffeId.toString() };
+      const ds = server.dataStore;
+      if ((await ds.getFederationRelationship(td)) === null) await ds.createFederationRelationship(rel, spiffeBundleToInput(bundle));
+      else await ds.updateFederationRelationship(rel);
+      const { entries } = await ds.listEntries({ bySpiffeId: userId });
+      for (const e of entries) {
+        if (!e.federatesWith.includes(td)) await ds.updateEntry({ id: e.id, federatesWith: [...e.federatesWith, td] }, { federatesWith: true });
+      }
+      say(`Federating with ${td} through ${url} (its bundle trusted on first use); ${userId} gets its bundle.`);
+      return;
+    } catch (e) {
+      if (attempt === 0) log.warn({ url, error: (e as Error).message }, 'Federation endpoint not reachable yet; retrying every 2s');
+      await new Promise((r) => setTimeout(r, 2000).unref());
+    }
+  }
+}
+
 function defaultLogFormat(env: Env): LogFormat {
   return (env.stdout as { isTTY?: boolean }).isTTY === true ? 'text' : 'json';
 }
@@ -50,6 +73,8 @@ export const upCommand: Command = {
     agentMetricsPort: { kind: 'int', usage: 'Port of the agent Prometheus endpoint (127.0.0.1; 0 disables)', default: 9403, arg: 'PORT' },
     user: { kind: 'string', usage: 'Name in the SPIFFE ID issued to the invoking user (spiffe://<td>/user/<name>)', arg: 'NAME' },
     logLevel: { kind: 'string', usage: "'debug', 'info', 'warn' or 'error'", default: 'warn', arg: 'LEVEL' },
+    bundleEndpointPort: { kind: 'int', usage: 'Port of the SPIFFE federation bundle endpoint (127.0.0.1, https_spiffe; 0 disables)', default: 0, arg: 'PORT' },
+    federateWith: { kind: 'list', usage: "Another ztwim up's bundle endpoint (https://127.0.0.1:PORT) to federate with; its trust domain and bundle are trusted on first use (repeatable)", arg: 'URL' },
     logFormat: { kind: 'string', usage: "'text' or 'json' (default: text in a terminal, json otherwise)", arg: 'FORMAT' },
   },
   async run(f, env) {
@@ -83,7 +108,7 @@ export const upCommand: Command = {
   trust_domain = ${q(td.name)}
   data_dir = ${q(join(dataDir, 'server'))}
   log_level = ${q(level)}
-${f.optString('jwtKeyType') === undefined ? '' : `  jwt_key_type = ${q(f.string('jwtKeyType'))}\n`}${issuer === undefined ? '' : `  jwt_issuer = ${q(issuer)}\n`}}
+${f.optString('jwtKeyType') === undefined ? '' : `  jwt_key_type = ${q(f.string('jwtKeyType'))}\n`}${issuer === undefined ? '' : `  jwt_issuer = ${q(issuer)}\n`}${f.int('bundleEndpointPort') > 0 ? `  federation {\n    bundle_endpoint {\n      address = "127.0.0.1"\n      port = ${f.int('bundleEndpointPort')}\n    }\n  }\n` : ''}}
 plugins {
   DataStore "sql" {
     plugin_data {
@@ -101,6 +126,8 @@ plugins {
   }
 }
 ${telemetryBlock(f.int('metricsPort'))}`;
+    const federateWith = f.list('federateWith');
+    for (const u of federateWith) if (!/^https:\/\/[^/@]+/.test(u)) throw new CommandError(`-federateWith ${u}: must be an https URL of a bundle endpoint`);
     const stops: Array<() => Promise<void>> = [async () => lock.release()];
     const stopAll = async (): Promise<void> => {
       for (const s of stops.reverse()) await s().catch(() => undefined);
@@ -169,6 +196,15 @@ ${telemetryBlock(f.int('agentMetricsPort'))}`;
         await server.dataStore.createEntry({ spiffeId: userId, parentId: nodeAlias, selectors: [{ type: 'unix', value: `uid:${me.uid}` }] });
       } catch (e) {
         if (!(e instanceof SimilarEntryError) && !isZtwimError(e, 'ERR_ALREADY_EXISTS')) throw e;
+      }
+
+      // -federateWith: learn each endpoint's trust domain and bundle (trust on first use, retried
+      // until the other `ztwim up` answers), store the relationship, and let the user's identity
+      // federate with it; the server's refresher keeps the bundle fresh from then on.
+      const federating = new AbortController();
+      stops.push(async () => federating.abort());
+      for (const url of federateWith) {
+        void federateUp(server, url, userId, federating.signal, (line) => println(env.stdout, line), log);
       }
 
       let oidc: OidcProvider | undefined;

@@ -40,7 +40,7 @@ function tdName(s: string): string {
   }
 }
 
-function bundleFromProto(b: ProtoBundle): BundleInput {
+export function bundleFromProto(b: ProtoBundle): BundleInput {
   const td = tdName(b.trustDomain);
   for (const k of b.jwtAuthorities) {
     if (k.keyId === '') throw invalidArgument('failed to convert bundle: missing key ID');

@@ -170,11 +170,45 @@ telemetry {
 `);
   assert.deepEqual(c.warnings, [
     'server.log_file is not implemented yet; logs go to standard error (server.conf line 15)',
-    'server.federation is not implemented yet; no bundle endpoint will be served and no federated bundles will be fetched (server.conf line 3)',
     'server.experimental is not implemented yet; its settings have no effect (server.conf line 12)',
     'server.prune_attested_nodes_expired_for is not implemented yet; expired agents are not pruned (server.conf line 16)',
     'telemetry.DogStatsd is not implemented yet; no metrics are sent to DogStatsd (only Prometheus is served) (server.conf line 22)',
   ]);
+});
+
+test('federation: the bundle endpoint and federates_with relationships, as SPIRE writes them', () => {
+  const c = build(`server {
+  trust_domain = "a.test"
+  federation {
+    bundle_endpoint {
+      address = "127.0.0.1"
+      port = 8443
+      refresh_hint = "2m"
+      profile "https_spiffe" {}
+    }
+    federates_with "b.test" {
+      bundle_endpoint_url = "https://127.0.0.1:9443"
+      bundle_endpoint_profile "https_spiffe" {
+        endpoint_spiffe_id = "spiffe://b.test/spire/server"
+      }
+    }
+    federates_with "web.test" {
+      bundle_endpoint_url = "https://web.test/bundle"
+      bundle_endpoint_profile "https_web" {}
+    }
+  }
+}`);
+  assert.deepEqual(c.federation, {
+    bundleEndpoint: { address: '127.0.0.1', port: 8443, refreshHintSeconds: 120, profile: { kind: 'https_spiffe' } },
+    federatesWith: [
+      { trustDomain: 'b.test', bundleEndpointUrl: 'https://127.0.0.1:9443', bundleEndpointProfile: 'https_spiffe', endpointSpiffeId: 'spiffe://b.test/spire/server' },
+      { trustDomain: 'web.test', bundleEndpointUrl: 'https://web.test/bundle', bundleEndpointProfile: 'https_web', endpointSpiffeId: '' },
+    ],
+  });
+  assert.throws(
+    () => build('server {\n  trust_domain = "a.test"\n  federation {\n    federates_with "b.test" {\n      bundle_endpoint_url = "http://x"\n    }\n  }\n}'),
+    /bundle_endpoint_url \(line 5\): must be an https URL[\s\S]*exactly one of "https_spiffe" or "https_web" is required/,
+  );
 });
 
 test('k8s_psat: SPIRE\'s clusters map, with its defaults (audience ["spire-server"], in-cluster config)', () => {

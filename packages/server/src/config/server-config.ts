@@ -15,6 +15,7 @@ import {
 } from '@ztwim/core';
 import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
 import { parsePgConnectionString } from '../datastore/postgres/connection-string.ts';
+import { parseFederationConfig, type FederationConfig } from '../federation/config.ts';
 
 export type KeyType = 'ec-p256' | 'ec-p384' | 'rsa-2048' | 'rsa-4096';
 const KEY_TYPES: readonly KeyType[] = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-4096'];
@@ -92,6 +93,8 @@ export interface ServerConfig {
   /** Keys accepted but not acted on, deprecated names: logged at start, printed by `validate`. */
   readonly warnings?: readonly string[];
   readonly healthChecks?: { readonly bindAddress: string; readonly bindPort: number; readonly livePath: string; readonly readyPath: string };
+  /** SPIRE's `federation` block: the bundle endpoint and static relationships. */
+  readonly federation?: FederationConfig;
 }
 
 export const SERVER_DEFAULTS = {
@@ -221,7 +224,8 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
     }
   }
   const auditLog = s.bool('audit_log_enabled') ?? false;
-  s.unimplemented('federation', 'no bundle endpoint will be served and no federated bundles will be fetched');
+  const fedSection = s.section('federation');
+  const federation = fedSection === undefined ? undefined : parseFederationConfig(fedSection, p, baseDir, trustDomain?.name);
   // SPIRE's per-IP limits on agent attestation and on signing, both on unless turned off.
   const rl = s.section('ratelimit');
   const rateLimit = { attestation: rl?.bool('attestation') ?? true, signing: rl?.bool('signing') ?? true };
@@ -366,6 +370,7 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
     nodeAttestors: { joinToken, ...(x509pop === undefined ? {} : { x509pop }), ...(k8sPsat === undefined ? {} : { k8sPsat }) },
     ...(metrics === undefined ? {} : { metrics }),
     ...(healthChecks === undefined ? {} : { healthChecks }),
+    ...(federation === undefined ? {} : { federation }),
     auditLog,
     rateLimit,
     warnings: [...p.warnings],

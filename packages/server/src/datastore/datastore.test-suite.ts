@@ -677,6 +677,59 @@ export function runDataStoreContract(name: string, create: (deps: ContractDeps) 
       });
     });
 
+    describe('federation relationships', () => {
+      before(fresh);
+      const der = (n: number): Uint8Array => new Uint8Array([0x30, 0x03, 0x02, 0x01, n]);
+      const web = { trustDomain: 'web.test', bundleEndpointUrl: 'https://web.test/bundle', bundleEndpointProfile: 'https_web', endpointSpiffeId: '' } as const;
+      const spf = {
+        trustDomain: 'spiffe://spf.test',
+        bundleEndpointUrl: 'https://127.0.0.1:8443',
+        bundleEndpointProfile: 'https_spiffe',
+        endpointSpiffeId: 'spiffe://spf.test/spire/server',
+      } as const;
+
+      it('creates, reads, pages, updates with a mask and deletes, keeping the bundle', async () => {
+        const a = await ds.createFederationRelationship(web);
+        assert.equal(a.trustDomain, 'web.test');
+        const bootstrap = { trustDomain: 'spf.test', x509Authorities: [{ asn1: der(7), tainted: false }], jwtAuthorities: [], refreshHint: 60 };
+        const b = await ds.createFederationRelationship(spf, bootstrap);
+        assert.equal(b.trustDomain, 'spf.test');
+        assert.deepEqual((await ds.getBundle('spf.test'))?.x509Authorities.map((x) => x.asn1[4]), [7]);
+        await rejectsWith(ds.createFederationRelationship(web), 'ERR_ALREADY_EXISTS', /UNIQUE constraint failed/);
+        assert.deepEqual(await ds.getFederationRelationship('spiffe://web.test'), a);
+        assert.equal(await ds.getFederationRelationship('none.test'), null);
+        const p1 = await ds.listFederationRelationships({ pageSize: 1 });
+        const p2 = await ds.listFederationRelationships({ pageSize: 1, pageToken: p1.nextPageToken });
+        assert.deepEqual([...p1.relationships, ...p2.relationships].map((r) => r.trustDomain), ['web.test', 'spf.test']);
+        assert.equal(p2.nextPageToken, '');
+        const u = await ds.updateFederationRelationship(
+          { trustDomain: 'spf.test', bundleEndpointUrl: 'https://other:1', bundleEndpointProfile: 'https_web', endpointSpiffeId: '' },
+          { bundleEndpointUrl: true },
+        );
+        assert.equal(u.bundleEndpointUrl, 'https://other:1');
+        assert.equal(u.bundleEndpointProfile, 'https_spiffe');
+        assert.equal(u.endpointSpiffeId, 'spiffe://spf.test/spire/server');
+        const v = await ds.updateFederationRelationship({ ...web, trustDomain: 'spf.test' }, { bundleEndpointProfile: true });
+        assert.deepEqual([v.bundleEndpointUrl, v.bundleEndpointProfile, v.endpointSpiffeId], ['https://other:1', 'https_web', '']);
+        await rejectsWith(ds.updateFederationRelationship({ ...web, trustDomain: 'none.test' }), 'ERR_NOT_FOUND');
+        await rejectsWith(ds.createFederationRelationship({ ...spf, trustDomain: 'x.test', endpointSpiffeId: '' }), 'ERR_INVALID_ARGUMENT', /SPIFFE ID is required/);
+        await rejectsWith(ds.createFederationRelationship({ ...web, trustDomain: 'y.test' }, { ...bootstrap }), 'ERR_INVALID_ARGUMENT', /must match/);
+        assert.equal(await ds.getFederationRelationship('y.test'), null);
+        await ds.deleteFederationRelationship('spf.test');
+        await rejectsWith(ds.deleteFederationRelationship('spf.test'), 'ERR_NOT_FOUND');
+        assert.notEqual(await ds.getBundle('spf.test'), null);
+      });
+
+      it('keeps a fetched bundle\'s spiffe_sequence beside the store sequence', async () => {
+        const set = await ds.setBundle({ trustDomain: 'seq.test', x509Authorities: [{ asn1: der(1), tainted: false }], jwtAuthorities: [], refreshHint: 5, spiffeSequence: 42n });
+        assert.equal(set.spiffeSequence, 42n);
+        assert.equal((await ds.getBundle('seq.test'))?.spiffeSequence, 42n);
+        const next = await ds.setBundle({ ...set, spiffeSequence: 43n });
+        assert.equal(next.sequenceNumber, set.sequenceNumber + 1n);
+        assert.equal(next.spiffeSequence, 43n);
+      });
+    });
+
     describe('concurrency', () => {
       before(fresh);
 

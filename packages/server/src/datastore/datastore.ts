@@ -195,6 +195,8 @@ export interface Bundle {
   readonly refreshHint: number;
   /** Owned by the store: incremented on every change (input value ignored). */
   readonly sequenceNumber: bigint;
+  /** A fetched federated bundle's `spiffe_sequence` as its endpoint served it (absent otherwise). */
+  readonly spiffeSequence?: bigint;
 }
 
 /** What deleteBundle does with entries that federate with the bundle's trust domain. */
@@ -202,6 +204,28 @@ export type BundleDeleteMode = 'restrict' | 'delete' | 'dissociate';
 export const BUNDLE_DELETE_MODES: readonly BundleDeleteMode[] = ['restrict', 'delete', 'dissociate'];
 
 export type BundleInput = Omit<Bundle, 'sequenceNumber'> & { readonly sequenceNumber?: bigint };
+
+/** SPIRE's bundle endpoint profiles (datastore.BundleEndpointType). */
+export type BundleEndpointProfile = 'https_web' | 'https_spiffe';
+
+/** A federation relationship with a foreign trust domain (SPIRE `federated_trust_domains`). */
+export interface FederationRelationship {
+  /** Trust domain name without scheme. */
+  readonly trustDomain: string;
+  readonly bundleEndpointUrl: string;
+  readonly bundleEndpointProfile: BundleEndpointProfile;
+  /** The endpoint server's SPIFFE ID (https_spiffe); '' for https_web. */
+  readonly endpointSpiffeId: string;
+  /** Unix seconds. */
+  readonly createdAt: number;
+}
+
+export type NewFederationRelationship = Omit<FederationRelationship, 'createdAt'>;
+/** Which relationship fields an update replaces (absent = all). */
+export interface FederationRelationshipMask {
+  readonly bundleEndpointUrl?: boolean;
+  readonly bundleEndpointProfile?: boolean;
+}
 
 export interface DataStore {
   // Registration entries
@@ -270,6 +294,23 @@ export interface DataStore {
    */
   deleteBundle(trustDomain: string, mode?: BundleDeleteMode): Promise<void>;
   countBundles(): Promise<number>;
+
+  // Federation relationships
+  /**
+   * Creates a relationship; with trustDomainBundle, creates or replaces that trust domain's bundle
+   * in the same transaction. ERR_ALREADY_EXISTS when one exists for the trust domain.
+   */
+  createFederationRelationship(fr: NewFederationRelationship, trustDomainBundle?: BundleInput): Promise<FederationRelationship>;
+  getFederationRelationship(trustDomain: string): Promise<FederationRelationship | null>;
+  listFederationRelationships(page?: Page): Promise<{ relationships: FederationRelationship[]; nextPageToken: string }>;
+  /** Replaces the masked fields (and the bundle when given); ERR_NOT_FOUND when absent. */
+  updateFederationRelationship(
+    fr: NewFederationRelationship,
+    mask?: FederationRelationshipMask,
+    trustDomainBundle?: BundleInput,
+  ): Promise<FederationRelationship>;
+  /** Deletes the relationship (never its bundle); ERR_NOT_FOUND when absent. */
+  deleteFederationRelationship(trustDomain: string): Promise<void>;
 
   // CA journal
   getCaJournal(name: string): Promise<Uint8Array | null>;

@@ -14,6 +14,7 @@ import (
 	_ "github.com/spiffe/spire-api-sdk/proto/spire/api/server/debug/v1"
 	_ "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
 	_ "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
+	_ "github.com/spiffe/spire-api-sdk/proto/spire/api/server/trustdomain/v1"
 	_ "github.com/spiffe/spire-api-sdk/proto/spire/api/types"
 	_ "github.com/spiffe/spire/proto/spire/common"
 	_ "google.golang.org/grpc/health/grpc_health_v1"

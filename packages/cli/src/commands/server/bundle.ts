@@ -20,7 +20,7 @@ import { goQuote } from '../../printer/go-format.ts';
 import { withServer } from './client.ts';
 import { outputFormat, parseTrustDomainName, printProto, readStream, serverFlags } from './common.ts';
 
-function bundleFormat(s: string): BundleFormat {
+export function bundleFormat(s: string): BundleFormat {
   try {
     return parseBundleFormat(s);
   } catch (e) {
@@ -132,7 +132,7 @@ function checkJoseKeyTypes(data: Buffer): void {
 }
 
 /** spire-server's util.ParseBundle. */
-function parseBundleData(data: Buffer, format: BundleFormat, id: string): WireBundleInit {
+export function parseBundleData(data: Buffer, format: BundleFormat, id: string): WireBundleInit {
   if (format === 'pem') {
     let certs: Uint8Array[];
     try {

@@ -8,6 +8,7 @@ export const serverAdminCommands: readonly LazyCommand[] = [
   { name: 'agent', summary: 'Manage attested agents', load: async () => (await import('./agent.ts')).agentCommand },
   { name: 'bundle', summary: 'Manage the trust bundle and federated bundles', load: async () => (await import('./bundle.ts')).bundleCommand },
   { name: 'entry', summary: 'Manage registration entries', load: async () => (await import('./entry.ts')).entryCommand },
+  { name: 'federation', summary: 'Manage federation relationships', load: async () => (await import('./federation.ts')).federationCommand },
   { name: 'healthcheck', summary: 'Determines server health status', load: async () => (await import('./healthcheck.ts')).healthcheckCommand },
   { name: 'jwt', summary: 'Mint JWT-SVIDs', load: async () => (await import('./jwt.ts')).jwtCommand },
   { name: 'token', summary: 'Manage join tokens', load: async () => (await import('./token.ts')).tokenCommand },

@@ -74,8 +74,8 @@ describe('PostgresDataStore', () => {
     const c = new pg.Client({ connectionString });
     await c.connect();
     try {
-      const rows = (await c.query('SELECT version FROM migrations')).rows as Array<{ version: number }>;
-      assert.deepEqual(rows.map((r) => r.version), [SCHEMA_VERSION]);
+      const rows = (await c.query('SELECT version FROM migrations ORDER BY version')).rows as Array<{ version: number }>;
+      assert.deepEqual(rows.map((r) => r.version), Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
       await c.query("INSERT INTO migrations (version, code_version, applied_at) VALUES ($1, '9.9.9', 0)", [SCHEMA_VERSION + 1]);
     } finally {
       await c.end();

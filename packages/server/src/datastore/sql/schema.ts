@@ -103,6 +103,24 @@ CREATE TABLE ca_journals (
 );`;
     },
   },
+  {
+    // Federation relationships (SPIRE's federated_trust_domains). A fetched bundle's
+    // spiffe_sequence lives in the bundle document, so bundles need no new column.
+    version: 2,
+    sql: (d) => {
+      const pk = d === 'sqlite' ? 'INTEGER PRIMARY KEY AUTOINCREMENT' : 'BIGSERIAL PRIMARY KEY';
+      return `
+CREATE TABLE federation_relationships (
+  seq ${pk},
+  trust_domain TEXT NOT NULL UNIQUE,
+  bundle_endpoint_url TEXT NOT NULL,
+  bundle_endpoint_profile TEXT NOT NULL,
+  endpoint_spiffe_id TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);`;
+    },
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

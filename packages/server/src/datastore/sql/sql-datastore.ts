@@ -1,4 +1,4 @@
-import { ZtwimError, failedPrecondition, invalidArgument, isZtwimError, notFound, randomUuid, unixSeconds, type Clock, type Random } from '@ztwim/core';
+import { ZtwimError, alreadyExists, failedPrecondition, invalidArgument, isZtwimError, notFound, randomUuid, unixSeconds, type Clock, type Random } from '@ztwim/core';
 import {
   BUNDLE_DELETE_MODES,
   ENTRY_FIELDS,
@@ -11,6 +11,9 @@ import {
   type Bundle,
   type BundleInput,
   type DataStore,
+  type FederationRelationship,
+  type FederationRelationshipMask,
+  type NewFederationRelationship,
   type Entry,
   type EntryFilter,
   type EntryMask,
@@ -170,11 +173,49 @@ function withDefaults(n: NewEntry): EntryBody {
   });
 }
 
+const REL_COLS = 'f.trust_domain, f.bundle_endpoint_url, f.bundle_endpoint_profile, f.endpoint_spiffe_id, f.created_at';
+
+function rowToRelationship(r: Row): FederationRelationship {
+  const profile = str(r['bundle_endpoint_profile']);
+  return {
+    trustDomain: str(r['trust_domain']),
+    bundleEndpointUrl: str(r['bundle_endpoint_url']),
+    bundleEndpointProfile: profile === 'https_spiffe' ? 'https_spiffe' : 'https_web',
+    endpointSpiffeId: str(r['endpoint_spiffe_id']),
+    createdAt: num(r['created_at']),
+  };
+}
+
+/** SPIRE's validateFederationRelationship: what the masked fields must hold. */
+function checkRelationship(fr: NewFederationRelationship, mask: FederationRelationshipMask): NewFederationRelationship {
+  if (typeof fr !== 'object' || fr === null) throw invalidArgument('federation relationship is nil');
+  if (typeof fr.trustDomain !== 'string' || fr.trustDomain === '') throw invalidArgument('trust domain is required');
+  const all = Object.keys(mask).length === 0;
+  if ((all || mask.bundleEndpointUrl === true) && (typeof fr.bundleEndpointUrl !== 'string' || fr.bundleEndpointUrl === '')) {
+    throw invalidArgument('bundle endpoint URL is required');
+  }
+  if (all || mask.bundleEndpointProfile === true) {
+    if (fr.bundleEndpointProfile === 'https_spiffe') {
+      if (typeof fr.endpointSpiffeId !== 'string' || fr.endpointSpiffeId === '') throw invalidArgument('bundle endpoint SPIFFE ID is required');
+    } else if (fr.bundleEndpointProfile !== 'https_web') {
+      throw invalidArgument(`unknown bundle endpoint profile type: ${JSON.stringify(fr.bundleEndpointProfile)}`);
+    }
+  }
+  return {
+    trustDomain: normalizeTrustDomain(fr.trustDomain),
+    bundleEndpointUrl: fr.bundleEndpointUrl,
+    bundleEndpointProfile: fr.bundleEndpointProfile,
+    endpointSpiffeId: fr.bundleEndpointProfile === 'https_spiffe' ? fr.endpointSpiffeId : '',
+  };
+}
+
 interface BundleDoc {
   trustDomain: string;
   x509Authorities: Array<{ asn1: string; tainted: boolean }>;
   jwtAuthorities: Array<{ publicKey: string; keyId: string; expiresAt: number; tainted: boolean }>;
   refreshHint: number;
+  /** Decimal string: a fetched bundle's spiffe_sequence. */
+  spiffeSequence?: string;
 }
 
 function bundleToDoc(bd: BundleInput, td: string): Buffer {
@@ -188,6 +229,7 @@ function bundleToDoc(bd: BundleInput, td: string): Buffer {
       tainted: k.tainted,
     })),
     refreshHint: bd.refreshHint,
+    ...(bd.spiffeSequence === undefined ? {} : { spiffeSequence: bd.spiffeSequence.toString() }),
   };
   return Buffer.from(JSON.stringify(doc));
 }
@@ -210,6 +252,7 @@ function docToBundle(data: unknown, seq: unknown): Bundle {
     ),
     refreshHint: doc.refreshHint,
     sequenceNumber: BigInt(str(seq)),
+    ...(doc.spiffeSequence === undefined ? {} : { spiffeSequence: BigInt(doc.spiffeSequence) }),
   };
 }
 
@@ -948,6 +991,84 @@ export class SqlDataStore implements DataStore {
     this.checkOpen();
     const rows = await this.driver.all('SELECT COUNT(*) AS n FROM bundles');
     return num(rows[0]?.['n']);
+  }
+
+  // ---- federation relationships ----
+
+  async createFederationRelationship(fr: NewFederationRelationship, trustDomainBundle?: BundleInput): Promise<FederationRelationship> {
+    this.checkOpen();
+    const v = checkRelationship(fr, {});
+    const now = this.now();
+    return this.driver.tx(async (c) => {
+      if ((await c.all('SELECT 1 AS x FROM federation_relationships WHERE trust_domain = ?', [v.trustDomain])).length > 0) {
+        // SPIRE's text for this case (its SQLite unique constraint), which its CLI prints.
+        throw alreadyExists('datastore-sql: UNIQUE constraint failed: federated_trust_domains.trust_domain', { fields: { trustDomain: v.trustDomain } });
+      }
+      if (trustDomainBundle !== undefined) await this.replaceBundleIn(c, v.trustDomain, trustDomainBundle);
+      await c.run(
+        'INSERT INTO federation_relationships (trust_domain, bundle_endpoint_url, bundle_endpoint_profile, endpoint_spiffe_id, created_at, updated_at) ' +
+          'VALUES (?, ?, ?, ?, ?, ?)',
+        [v.trustDomain, v.bundleEndpointUrl, v.bundleEndpointProfile, v.endpointSpiffeId, now, now],
+      );
+      return { ...v, createdAt: now };
+    });
+  }
+
+  async getFederationRelationship(trustDomain: string): Promise<FederationRelationship | null> {
+    this.checkOpen();
+    if (typeof trustDomain !== 'string' || trustDomain === '') throw invalidArgument('trust domain is required');
+    const rows = await this.driver.all(`SELECT ${REL_COLS} FROM federation_relationships f WHERE f.trust_domain = ?`, [normalizeTrustDomain(trustDomain)]);
+    return rows[0] === undefined ? null : rowToRelationship(rows[0]);
+  }
+
+  async listFederationRelationships(page?: Page): Promise<{ relationships: FederationRelationship[]; nextPageToken: string }> {
+    this.checkOpen();
+    const p = pageArgs('f', page);
+    const r = await this.pageQuery('federation_relationships', 'f', `f.seq, ${REL_COLS}`, { clauses: [], params: [] }, p);
+    return { relationships: r.rows.map(rowToRelationship), nextPageToken: r.more ? encodePageToken('f', r.last) : '' };
+  }
+
+  async updateFederationRelationship(
+    fr: NewFederationRelationship,
+    mask: FederationRelationshipMask = { bundleEndpointUrl: true, bundleEndpointProfile: true },
+    trustDomainBundle?: BundleInput,
+  ): Promise<FederationRelationship> {
+    this.checkOpen();
+    const v = checkRelationship(fr, mask);
+    const now = this.now();
+    return this.driver.tx(async (c) => {
+      const rows = await c.all(`SELECT ${REL_COLS} FROM federation_relationships f WHERE f.trust_domain = ?`, [v.trustDomain]);
+      if (rows[0] === undefined) throw notFound('federation relationship not found', { fields: { trustDomain: v.trustDomain } });
+      const cur = rowToRelationship(rows[0]);
+      const next: FederationRelationship = {
+        ...cur,
+        ...(mask.bundleEndpointUrl === true ? { bundleEndpointUrl: v.bundleEndpointUrl } : {}),
+        ...(mask.bundleEndpointProfile === true ? { bundleEndpointProfile: v.bundleEndpointProfile, endpointSpiffeId: v.endpointSpiffeId } : {}),
+      };
+      if (trustDomainBundle !== undefined) await this.replaceBundleIn(c, v.trustDomain, trustDomainBundle);
+      await c.run(
+        'UPDATE federation_relationships SET bundle_endpoint_url = ?, bundle_endpoint_profile = ?, endpoint_spiffe_id = ?, updated_at = ? WHERE trust_domain = ?',
+        [next.bundleEndpointUrl, next.bundleEndpointProfile, next.endpointSpiffeId, now, v.trustDomain],
+      );
+      return next;
+    });
+  }
+
+  async deleteFederationRelationship(trustDomain: string): Promise<void> {
+    this.checkOpen();
+    if (typeof trustDomain !== 'string' || trustDomain === '') throw invalidArgument('trust domain is required');
+    const td = normalizeTrustDomain(trustDomain);
+    const n = await this.driver.run('DELETE FROM federation_relationships WHERE trust_domain = ?', [td]);
+    if (n === 0) throw notFound('federation relationship not found', { fields: { trustDomain: td } });
+  }
+
+  /** setBundle inside a caller's transaction (the relationship's trust_domain_bundle). */
+  private async replaceBundleIn(c: SqlConn, td: string, bundle: BundleInput): Promise<Bundle> {
+    if (checkBundle(bundle) !== td) {
+      throw invalidArgument(`trust domain bundle ("${bundle.trustDomain}") must match the trust domain of the federation relationship ("${td}")`);
+    }
+    const prev = await this.readBundle(c, td);
+    return this.writeBundle(c, td, bundle, prev?.sequenceNumber ?? null);
   }
 
   // ---- CA journal ----

@@ -34,9 +34,10 @@ describe('SqliteDataStore', () => {
     const db = new Database(path, { readonly: true });
     try {
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
-      assert.deepEqual(db.prepare('SELECT version, code_version FROM migrations').all(), [
-        { version: SCHEMA_VERSION, code_version: '0.1.0' },
-      ]);
+      assert.deepEqual(
+        db.prepare('SELECT version, code_version FROM migrations ORDER BY version').all(),
+        Array.from({ length: SCHEMA_VERSION }, (_, i) => ({ version: i + 1, code_version: '0.1.0' })),
+      );
     } finally {
       db.close();
     }

@@ -1,0 +1,152 @@
+import 'reflect-metadata';
+import assert from 'node:assert/strict';
+import { webcrypto } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as x509 from '@peculiar/x509';
+import { createLogger, cryptoRandom, type Logger } from '@ztwim/core';
+import { SpiffeBundle, TrustDomain } from '@ztwim/spiffe';
+import { FakeClock } from '@ztwim/testkit';
+import { SqliteDataStore } from '../datastore/sqlite/sqlite-datastore.ts';
+import type { FetchBundleOptions } from './fetch-bundle.ts';
+import { FederationRefresher, nextRefreshMs } from './refresher.ts';
+
+x509.cryptoProvider.set(webcrypto as never);
+
+/** A self-signed CA naming `spiffe://<td>` in its URI SAN, as SPIRE's and ztwim's CAs do. */
+async function caFor(td: string): Promise<Uint8Array> {
+  const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+  const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: '01',
+    name: 'CN=ca',
+    notBefore: new Date(0),
+    notAfter: new Date(Date.UTC(2100, 0, 1)),
+    keys,
+    signingAlgorithm: alg,
+    extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${td}` }])],
+  });
+  return new Uint8Array(cert.rawData);
+}
+
+const settle = async (): Promise<void> => {
+  for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
+};
+
+describe('FederationRefresher', () => {
+  let dir: string;
+  let ds: SqliteDataStore;
+  let clock: FakeClock;
+  const lines: Array<Record<string, unknown>> = [];
+  let log: Logger;
+  let caB: Uint8Array;
+  let caOther: Uint8Array;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ztwim-refresher-'));
+    clock = new FakeClock();
+    ds = await SqliteDataStore.open({ path: join(dir, 'ds.sqlite3'), clock, random: cryptoRandom });
+    log = createLogger({ level: 'debug', destination: { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) } });
+    caB = await caFor('b.test');
+    caOther = await caFor('other.test');
+  });
+  after(async () => {
+    await ds.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const rel = { trustDomain: 'b.test', bundleEndpointUrl: 'https://127.0.0.1:1/', bundleEndpointProfile: 'https_web', endpointSpiffeId: '' } as const;
+  const served = (ca: Uint8Array, seq: bigint, hint = 20): SpiffeBundle =>
+    SpiffeBundle.fromParts(TrustDomain.parse('b.test'), { x509: [ca], sequenceNumber: seq, refreshHintSeconds: hint });
+
+  it('polls at a quarter of the refresh hint, never below a quarter of a minute', () => {
+    assert.equal(nextRefreshMs(20), 15_000);
+    assert.equal(nextRefreshMs(600), 150_000);
+    assert.equal(nextRefreshMs(undefined), 300_000);
+  });
+
+  it('fetches at start and then at the hint; refuses bad answers with one line naming the relationship and keeps the last good bundle; backs off', async () => {
+    let answer: () => SpiffeBundle = () => served(caB, 3n);
+    const calls: FetchBundleOptions[] = [];
+    const r = new FederationRefresher({
+      dataStore: ds,
+      clock,
+      log,
+      relationships: [rel],
+      fetch: async (o) => {
+        calls.push(o);
+        return answer();
+      },
+    });
+    await r.start();
+    clock.advance(0);
+    await settle();
+    assert.equal(calls.length, 1);
+    assert.equal(calls[0]?.trustDomain.name, 'b.test');
+    const first = await ds.getBundle('b.test');
+    assert.equal(first?.spiffeSequence, 3n);
+    assert.deepEqual(first?.x509Authorities.map((a) => Buffer.from(a.asn1).toString('hex')), [Buffer.from(caB).toString('hex')]);
+
+    clock.advance(14_999);
+    await settle();
+    assert.equal(calls.length, 1, 'not before a quarter of the 20 s hint floored to 1 min');
+    clock.advance(1);
+    await settle();
+    assert.equal(calls.length, 2);
+
+    const refusals: Array<[() => SpiffeBundle, RegExp]> = [
+      [() => served(caOther, 4n), /trust domain "other\.test", expected "b\.test"/],
+      [() => served(caB, 2n), /spiffe_sequence went down from 3 to 2/],
+      [() => SpiffeBundle.parse(TrustDomain.parse('b.test'), '{"keys":[{"kty":"EC"}]}', { strict: true }), /missing use for key entry 0/],
+      [() => { throw new Error('connect ECONNREFUSED 127.0.0.1:1'); }, /ECONNREFUSED/],
+    ];
+    let waited = 15_000;
+    let failures = 0;
+    for (const [bad, re] of refusals) {
+      answer = bad;
+      lines.length = 0;
+      clock.advance(waited);
+      await settle();
+      failures++;
+      const errs = lines.filter((l) => l['msg'] === 'Error updating bundle');
+      assert.equal(errs.length, 1, `one line for ${re}`);
+      assert.equal(errs[0]?.['trust_domain'], 'b.test');
+      assert.equal(errs[0]?.['bundle_endpoint_url'], rel.bundleEndpointUrl);
+      assert.match(String(errs[0]?.['error']), re);
+      const kept = await ds.getBundle('b.test');
+      assert.equal(kept?.spiffeSequence, 3n, 'the last good bundle stays');
+      assert.equal(kept?.sequenceNumber, first?.sequenceNumber);
+      waited = 15_000 * Math.min(2 ** (failures - 1), 8);
+      assert.equal(errs[0]?.['retry_in_ms'], waited, 'backs off: doubles after each failure');
+    }
+    const before = calls.length;
+    answer = () => served(caB, 9n, 600);
+    clock.advance(waited - 1);
+    await settle();
+    assert.equal(calls.length, before);
+    clock.advance(1);
+    await settle();
+    assert.equal(calls.length, before + 1);
+    assert.equal((await ds.getBundle('b.test'))?.spiffeSequence, 9n);
+    assert.equal(await r.refresh('none.test'), false);
+    assert.equal(await r.refresh('b.test'), true);
+    assert.equal(calls.length, before + 2);
+    await r.stop();
+  });
+
+  it('picks up relationships created through the datastore, and drops deleted ones', async () => {
+    const r = new FederationRefresher({ dataStore: ds, clock, log, relationships: [], fetch: async () => served(caB, 1n) });
+    await r.start();
+    assert.deepEqual(r.trustDomains(), []);
+    await ds.createFederationRelationship({ ...rel, trustDomain: 'c.test' });
+    clock.advance(10_000);
+    await settle();
+    assert.deepEqual(r.trustDomains(), ['c.test']);
+    await ds.deleteFederationRelationship('c.test');
+    r.reload();
+    await settle();
+    assert.deepEqual(r.trustDomains(), []);
+    await r.stop();
+  });
+});

@@ -1,0 +1,98 @@
+// Two ztwim trust domains federated end to end: each server fetches the other's bundle endpoint
+// (https_spiffe), the agents carry the foreign bundle to workloads whose entries federate with it,
+// and a go-spiffe spiffetls client in A and server in B complete mTLS with those bundles.
+// `ztwim api fetch x509 -write` writes the federated bundle as spire-agent does.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { createClient } from '@connectrpc/connect';
+import { createUnixGrpcTransport, TrustDomainService } from '@ztwim/proto';
+import { pemToDerList } from '@ztwim/spiffe';
+import { goBuild } from './lib/peers.ts';
+import { spiffeIdParts, startStack, type Stack } from './lib/ztwim-stack.ts';
+import { runZtwim } from './lib/ztwim-cli.ts';
+import { until } from './lib/wait.ts';
+
+const run = promisify(execFile);
+const ENDPOINT = 'federation {\n  bundle_endpoint {\n    address = "127.0.0.1"\n    port = 0\n    refresh_hint = "1m"\n  }\n}\n';
+const uid = process.getuid?.() ?? 0;
+
+async function federate(from: Stack, to: Stack): Promise<void> {
+  const t = createUnixGrpcTransport(from.server.socketPath);
+  try {
+    const own = await to.server.bundle();
+    const r = await createClient(TrustDomainService, t).batchCreateFederationRelationship({
+      federationRelationships: [
+        {
+          trustDomain: to.trustDomain,
+          bundleEndpointUrl: `https://127.0.0.1:${to.server.bundleEndpointPort}`,
+          bundleEndpointProfile: { case: 'httpsSpiffe', value: { endpointSpiffeId: `spiffe://${to.trustDomain}/spire/server` } },
+          trustDomainBundle: { trustDomain: to.trustDomain, x509Authorities: own.x509Authorities.map((a) => ({ asn1: a.asn1 })) },
+        },
+      ],
+    });
+    assert.equal(r.results[0]?.status?.code, 0, r.results[0]?.status?.message);
+    await createClient(TrustDomainService, t).refreshBundle({ trustDomain: to.trustDomain });
+  } finally {
+    t.close();
+  }
+}
+
+describe('federation end to end: two ztwim trust domains, go-spiffe mTLS across them', () => {
+  let a: Stack;
+  let b: Stack;
+  let sockA = '';
+  let sockB = '';
+  before(async () => {
+    a = await startStack({ trustDomain: 'a.test', serverExtra: ENDPOINT });
+    b = await startStack({ trustDomain: 'b.test', serverExtra: ENDPOINT });
+    await federate(a, b);
+    await federate(b, a);
+    const [{ agent: agentA }, { agent: agentB }] = [await a.startAgent({ syncInterval: '1s' }), await b.startAgent({ syncInterval: '1s' })];
+    sockA = agentA.socketPath;
+    sockB = agentB.socketPath;
+    for (const [s, agentId, path, fed] of [[a, agentA.agentId, '/client', 'b.test'], [b, agentB.agentId, '/server', 'a.test']] as const) {
+      const r = await s.entry.batchCreateEntry({
+        entries: [{ parentId: spiffeIdParts(agentId), spiffeId: { trustDomain: s.trustDomain, path }, selectors: [{ type: 'unix', value: `uid:${uid}` }], federatesWith: [fed] }],
+      });
+      assert.equal(r.results[0]?.status?.code, 0, r.results[0]?.status?.message);
+    }
+  });
+  after(async () => {
+    await a?.close();
+    await b?.close();
+  });
+
+  it('a workload in B gets A\'s bundle as a federated bundle (ztwim api fetch x509 -write)', async () => {
+    const dir = join(b.tmp.path, 'fetched');
+    const ownA = (await a.server.bundle()).x509Authorities.map((x) => Buffer.from(x.asn1).toString('hex'));
+    const out = await until('federated bundle at the workload', async () => {
+      const r = await runZtwim(b.tmp.path, ['api', 'fetch', 'x509', '-socketPath', sockB, '-write', dir]);
+      return r.status === 0 && r.stdout.includes('federated_bundle.0.0.pem') ? r : undefined;
+    });
+    assert.match(out.stdout, /\[spiffe:\/\/a\.test\] CA #1 Valid After:\t/);
+    assert.match(out.stdout, new RegExp(`Writing federated bundle #0 for trust domain spiffe://a\\.test to file ${join(dir, 'federated_bundle.0.0.pem').replace(/[.]/g, '\\.')}\\.`));
+    const written = pemToDerList(readFileSync(join(dir, 'federated_bundle.0.0.pem'), 'utf8')).map((d) => Buffer.from(d).toString('hex'));
+    assert.deepEqual(written.sort(), ownA.sort());
+  });
+
+  it('a go-spiffe spiffetls client in A and server in B complete mTLS with the federated bundles', async () => {
+    const bin = goBuild('test/interop/go', './fedmtls');
+    const res = await until('mTLS across trust domains', async () => {
+      try {
+        const { stdout } = await run(bin, [`unix://${sockB}`, `unix://${sockA}`], { timeout: 60_000 });
+        return JSON.parse(stdout) as { server_id: string; client_id: string; server_saw_id: string; echo: string; wrong_peer_error: string };
+      } catch {
+        return undefined;
+      }
+    }, 60_000);
+    assert.equal(res.server_id, 'spiffe://b.test/server');
+    assert.equal(res.client_id, 'spiffe://a.test/client');
+    assert.equal(res.server_saw_id, 'spiffe://a.test/client');
+    assert.equal(res.echo, 'echo hello from A\n');
+    assert.match(res.wrong_peer_error, /unexpected ID|spiffe:\/\/b\.test\/server/);
+  });
+});
