@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions as HttpsRequestOptions } from 'node:https';
 import { ZtwimError, type ErrorCode } from '@ztwim/core';
-import type { KubeClient, KubeClientSource, KubeNode, KubePod, TokenReviewStatus } from './kube-client.ts';
+import type { ConfigMapClient, KubeClient, KubeClientSource, KubeConfigMap, KubeNode, KubePod, TokenReviewStatus } from './kube-client.ts';
 
 type ClientNodeModule = typeof import('@kubernetes/client-node');
 
@@ -18,12 +18,8 @@ function loadLibrary(): Promise<ClientNodeModule> {
 /** The in-cluster service-account files (SPIRE and client-go read the same). */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
-/**
- * Builds a KubeClient from a kubeconfig file (its current context) or the in-cluster config
- * (service-account token + CA + KUBERNETES_SERVICE_HOST/PORT). Configuration problems are
- * ERR_CONFIG errors naming the file or variable; the client reads nothing from the network here.
- */
-export async function createKubeClient(source: KubeClientSource): Promise<KubeClient> {
+/** A loaded kubeconfig or in-cluster config: its description and a JSON request function. */
+async function connect(source: KubeClientSource): Promise<Connection> {
   const k8s = await loadLibrary();
   const kc = new k8s.KubeConfig();
   let where: string;
@@ -64,10 +60,10 @@ export async function createKubeClient(source: KubeClientSource): Promise<KubeCl
   if (cluster === null) throw new ZtwimError('ERR_CONFIG', `k8s: ${where} has no current cluster (check current-context)`);
   const description = `cluster "${cluster.name}" (${cluster.server})`;
   const send = makeSender(kc, cluster.server, cluster.proxyUrl !== undefined);
-  const call = async <T>(what: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> => {
+  const call = async <T>(what: string, method: Method, path: string, body?: unknown, contentType?: string): Promise<T> => {
     let res: { status: number; text: string };
     try {
-      res = await send(method, path, body === undefined ? undefined : JSON.stringify(body));
+      res = await send(method, path, body === undefined ? undefined : JSON.stringify(body), contentType);
     } catch (e) {
       throw transportError(description, what, e);
     }
@@ -81,6 +77,16 @@ export async function createKubeClient(source: KubeClientSource): Promise<KubeCl
       throw new ZtwimError('ERR_INTERNAL', `k8s ${description}: ${what}: response is not JSON: ${(e as Error).message}`, { cause: e, fields: { k8s_call: what, http_status: res.status } });
     }
   };
+  return { description, call };
+}
+
+/**
+ * Builds a KubeClient from a kubeconfig file (its current context) or the in-cluster config
+ * (service-account token + CA + KUBERNETES_SERVICE_HOST/PORT). Configuration problems are
+ * ERR_CONFIG errors naming the file or variable; the client reads nothing from the network here.
+ */
+export async function createKubeClient(source: KubeClientSource): Promise<KubeClient> {
+  const { description, call } = await connect(source);
   return {
     description,
     async reviewToken(token, audiences) {
@@ -115,8 +121,32 @@ export async function createKubeClient(source: KubeClientSource): Promise<KubeCl
   };
 }
 
+/** A ConfigMapClient on the same request path as createKubeClient's (same sources, same errors). */
+export async function createConfigMapClient(source: KubeClientSource): Promise<ConfigMapClient> {
+  const { description, call } = await connect(source);
+  const path = (ns: string, name: string): string => `/api/v1/namespaces/${encodeURIComponent(ns)}/configmaps/${encodeURIComponent(name)}`;
+  const toConfigMap = (cm: WireConfigMap, ns: string, name: string): KubeConfigMap => ({
+    namespace: cm.metadata?.namespace ?? ns,
+    name: cm.metadata?.name ?? name,
+    resourceVersion: cm.metadata?.resourceVersion ?? '',
+    data: { ...cm.data },
+  });
+  return {
+    description,
+    async getConfigMap(namespace, name) {
+      return toConfigMap(await call<WireConfigMap>(`get configmap ${namespace}/${name}`, 'GET', path(namespace, name)), namespace, name);
+    },
+    async patchConfigMapData(namespace, name, resourceVersion, data) {
+      const cm = await call<WireConfigMap>(`patch configmap ${namespace}/${name}`, 'PATCH', path(namespace, name),
+        { metadata: { resourceVersion }, data }, 'application/strategic-merge-patch+json');
+      return toConfigMap(cm, namespace, name);
+    },
+  };
+}
+
 /** The parts of the apiserver's JSON the attestors read (plain JSON: no model classes). */
-interface WireMeta { name?: string; namespace?: string; uid?: string; labels?: Record<string, string> }
+interface WireMeta { name?: string; namespace?: string; uid?: string; resourceVersion?: string; labels?: Record<string, string> }
+interface WireConfigMap { metadata?: WireMeta; data?: Record<string, string> }
 interface WireTokenReview {
   status?: { authenticated?: boolean; error?: string; audiences?: string[]; user?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> } };
 }
@@ -125,7 +155,15 @@ interface WireNode { metadata?: WireMeta }
 
 interface Setup { dynamic: boolean; fixedHeaders: Record<string, string>; agent: HttpAgent | HttpsAgent }
 
-type Send = (method: 'GET' | 'POST', path: string, body: string | undefined) => Promise<{ status: number; text: string }>;
+type Method = 'GET' | 'POST' | 'PATCH';
+
+interface Connection {
+  readonly description: string;
+  /** One JSON request; a non-2xx answer is a ZtwimError with fields.http_status. */
+  call<T>(what: string, method: Method, path: string, body?: unknown, contentType?: string): Promise<T>;
+}
+
+type Send = (method: Method, path: string, body: string | undefined, contentType?: string) => Promise<{ status: number; text: string }>;
 
 /**
  * The request path, written here rather than through the library's generated API classes: those
@@ -174,7 +212,7 @@ function makeSender(kc: InstanceType<ClientNodeModule['KubeConfig']>, server: st
     return { dynamic, fixedHeaders, agent };
   };
   const request = base.protocol === 'https:' ? httpsRequest : httpRequest;
-  return async (method, path, body) => {
+  return async (method, path, body, contentType) => {
     setup ??= init().catch((e: unknown) => {
       setup = undefined;
       throw e;
@@ -188,7 +226,7 @@ function makeSender(kc: InstanceType<ClientNodeModule['KubeConfig']>, server: st
     }
     const h: Record<string, string> = { ...headers, accept: 'application/json' };
     if (body !== undefined) {
-      h['content-type'] = 'application/json';
+      h['content-type'] = contentType ?? 'application/json';
       h['content-length'] = String(Buffer.byteLength(body));
     }
     return new Promise((resolve, reject) => {

@@ -63,3 +63,6 @@ export { CaManager, prepareAt, activateAt } from './ca/manager.ts';
 export type { CaManagerConfig, CaBundle, BundleListener } from './ca/manager.ts';
 export { createCaManager } from './ca/wiring.ts';
 export type { CaManagerHandle, CreateCaManagerDeps } from './ca/wiring.ts';
+
+export { bundleData, K8sBundleNotifier, K8S_BUNDLE_DEFAULTS } from './notifier/k8s-bundle.ts';
+export type { K8sBundleNotifierConfig } from './notifier/k8s-bundle.ts';

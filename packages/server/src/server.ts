@@ -37,6 +37,7 @@ import { JoinTokenAttestor } from './attestation/join-token.ts';
 import type { NodeAttestor } from './attestation/node-attestor.ts';
 import type { K8sPsatCluster } from './attestation/k8s-psat.ts';
 import { createCaManager, type CaBundle, type CaManagerHandle } from './ca/wiring.ts';
+import type { K8sBundleNotifier } from './notifier/k8s-bundle.ts';
 
 export interface ServerDeps {
   readonly clock?: Clock;
@@ -85,6 +86,19 @@ export async function openDataStore(cfg: ServerConfig, clock: Clock, random: Ran
     clock,
     random,
   });
+}
+
+/** The configured k8sbundle notifier (its Kubernetes client loaded only then), or undefined. */
+async function startNotifier(cfg: ServerConfig, log: Logger): Promise<K8sBundleNotifier | undefined> {
+  const nc = cfg.notifiers?.k8sBundle;
+  if (nc === undefined) return undefined;
+  const [{ K8sBundleNotifier }, { createConfigMapClient, kubeClientSource }] = await Promise.all([import('./notifier/k8s-bundle.ts'), import('@ztwim/k8s')]);
+  const client = await createConfigMapClient(kubeClientSource(nc.kubeConfigFilePath)).catch((e: unknown) => {
+    throw configError(`plugins.Notifier.k8sbundle.plugin_data.kube_config_file_path: ${(e as Error).message}`, { cause: e });
+  });
+  const n = new K8sBundleNotifier({ client, config: nc, log: log.child({ subsystem: 'notifier' }) });
+  log.info({ notifier: 'k8sbundle', config_map: n.target, kube_api: client.description }, 'k8sbundle notifier configured');
+  return n;
 }
 
 /** Builds the server graph by hand (the composition root) and starts its endpoints. */
@@ -138,8 +152,19 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       });
     };
     await publish(ca.bundle());
+    const notifier = await startNotifier(cfg, log);
+    const roots = async (): Promise<Uint8Array[]> => ((await ds.getBundle(td.name))?.x509Authorities ?? []).map((a) => a.asn1);
+    // As SPIRE: the "bundle loaded" notification is part of the start (its failure fails the
+    // start); a failed "bundle updated" one is logged and the server carries on.
+    await notifier?.notify('bundle loaded', roots);
     ca.onBundleUpdate((b) => {
-      publish(b).catch((e: unknown) => log.error({ error: (e as Error).message }, 'Failed to publish the trust bundle'));
+      publish(b)
+        .then(async () => {
+          await notifier?.notify('bundle updated', roots).catch((e: unknown) => {
+            log.warn({ notifier: 'k8sbundle', event: 'bundle updated', error: (e as Error).message }, 'Notifier failed to handle event');
+          });
+        })
+        .catch((e: unknown) => log.error({ error: (e as Error).message }, 'Failed to publish the trust bundle'));
     });
     const authority: Authority = {
       signX509Svid: async (p) => ca.x509Ca().signX509Svid(p),
