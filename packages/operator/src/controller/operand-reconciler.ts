@@ -29,9 +29,15 @@ export interface CrSet {
   readonly SpireOIDCDiscoveryProvider?: KubeObj;
 }
 
+/** One generated object; `createOnly`: created when absent, never updated (the bundle ConfigMap the server writes). */
+export interface RenderedOperandObject {
+  readonly object: KubeObj;
+  readonly createOnly?: boolean;
+}
+
 /** What the renderers give for one operand: its objects, and the validation conditions. */
 export interface OperandRender {
-  readonly objects: readonly KubeObj[];
+  readonly objects: readonly RenderedOperandObject[];
   readonly conditions: readonly ConditionInput[];
 }
 
@@ -138,7 +144,7 @@ export class OperandReconciler {
     };
     let firstError: unknown;
     let waiting = held !== undefined;
-    for (const desired of rendered.objects) {
+    for (const { object: desired, createOnly: objectCreateOnly } of rendered.objects) {
       const type = conditionTypeFor(kind, desired, bundleConfigMap);
       const what = `${desired.kind ?? '?'} ${desired.metadata.namespace === undefined ? '' : `${desired.metadata.namespace}/`}${desired.metadata.name ?? '?'}`;
       if (held !== undefined && desired.kind === held.kind) {
@@ -146,7 +152,7 @@ export class OperandReconciler {
         continue;
       }
       try {
-        const live = await this.applyOne(desired, owner, createOnly);
+        const live = await this.applyOne(desired, owner, createOnly || objectCreateOnly === true);
         if (live !== undefined && WORKLOAD_KINDS.has(live.kind ?? desired.kind ?? '')) {
           const h = workloadHealth({ ...live, kind: live.kind ?? desired.kind ?? '' });
           if (!h.ready) waiting = true;

@@ -14,6 +14,11 @@ const NS = 'ztwim-test';
 
 /** A stand-in for operator-api's renderers: a few objects per operand, one validation rule. */
 function render(kind: OperandKind, crs: CrSet): OperandRender {
+  const r = renderObjects(kind, crs);
+  return { conditions: r.conditions, objects: r.objects.map((object) => ({ object, ...(object.metadata.name === 'spire-bundle' ? { createOnly: true } : {}) })) };
+}
+
+function renderObjects(kind: OperandKind, crs: CrSet): { objects: KubeObj[]; conditions: OperandRender['conditions'] } {
   const labels = { 'app.kubernetes.io/managed-by': 'zero-trust-workload-identity-manager' };
   const td = (crs.ztwim['spec'] as { trustDomain: string }).trustDomain;
   const meta = (name: string, namespaced = true) => ({ name, ...(namespaced ? { namespace: NS } : {}), labels });
@@ -26,7 +31,7 @@ function render(kind: OperandKind, crs: CrSet): OperandRender {
         objects: [
           { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta('spire-server') },
           { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta('spire-server'), data: { 'server.conf': `trust_domain = "${td}"` } },
-          { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta('spire-bundle') },
+          { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta('spire-bundle'), data: {} },
           { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: meta('spire-server', false), rules: [] },
           { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: meta('spire-server'), spec: { replicas: 1, template: { metadata: { annotations: { 'ztwim.openshift.io/spire-server-config-hash': td } } } } },
         ],
