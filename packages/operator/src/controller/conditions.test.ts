@@ -161,3 +161,15 @@ describe('WorkQueue', () => {
     q.stop();
   });
 });
+
+describe('test-only apiserver env', () => {
+  it('adds KUBERNETES_SERVICE_HOST/PORT to every container of a pod template, replacing earlier ones; other objects unchanged', async () => {
+    const { withApiserverEnv } = await import('./test-host-network.ts');
+    const ds = { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'a' }, spec: { template: { spec: { initContainers: [{ name: 'i' }], containers: [{ name: 'c', env: [{ name: 'X', value: '1' }, { name: 'KUBERNETES_SERVICE_HOST', value: 'old' }] }] } } } };
+    const out = withApiserverEnv(ds, '127.0.0.1', '26443') as unknown as typeof ds & { spec: { template: { spec: { containers: Array<{ env: unknown }>; initContainers: Array<{ env: unknown }> } } } };
+    assert.deepEqual(out.spec.template.spec.containers[0]?.env, [{ name: 'X', value: '1' }, { name: 'KUBERNETES_SERVICE_HOST', value: '127.0.0.1' }, { name: 'KUBERNETES_SERVICE_PORT', value: '26443' }]);
+    assert.deepEqual(out.spec.template.spec.initContainers[0]?.env, [{ name: 'KUBERNETES_SERVICE_HOST', value: '127.0.0.1' }, { name: 'KUBERNETES_SERVICE_PORT', value: '26443' }]);
+    const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' }, data: {} };
+    assert.equal(withApiserverEnv(cm, 'h', 'p'), cm);
+  });
+});
