@@ -1,2 +1,71 @@
-// @ztwim/registrar: the workload registrar (spire-controller-manager's job). Modules land here.
-export {};
+// @ztwim/registrar: the workload registrar (spire-controller-manager's job).
+export { parseManagerConfig, loadManagerConfig, isNamespaceIgnored, DEFAULT_IGNORE_NAMESPACES, DEFAULT_GC_INTERVAL_MS, DEFAULT_SPIRE_SERVER_SOCKET_PATH } from './config/manager-config.ts';
+export type { ManagerConfig, ReconcileToggles, LeaderElectionConfig } from './config/manager-config.ts';
+export { detectClusterDomain, clusterDomainFromResolvConf } from './config/cluster-domain.ts';
+export { dialEntryClient, entryToProto, entryFromProto } from './spire/entry-client.ts';
+export type { EntryClient, RegEntry, Selector, BatchStatus } from './spire/entry.ts';
+export { planEntries, entryKey, partitionByPrefix, isJoinTokenEntry, outdatedFields } from './reconcile/plan.ts';
+export type { Plan, Declared, Declarer } from './reconcile/plan.ts';
+export { PassRunner } from './reconcile/pass-runner.ts';
+export type { PassRunnerOptions } from './reconcile/pass-runner.ts';
+export { RegistrarError, isRegistrarError, REGISTRAR_ERROR_CODES } from './errors.ts';
+export type { RegistrarErrorCode } from './errors.ts';
+export {
+  Template,
+  parseTemplate,
+  renderSpiffeId,
+  templateDataFor,
+  objectMetaToGo,
+  jsonToGo,
+  goFieldName,
+  GoFloat,
+  GoMap,
+  GoStruct,
+  NO_VALUE,
+  goStruct,
+  goStringMap,
+  printGoValue,
+  goSprintf,
+} from './template/index.ts';
+export type { TemplateData, RenderOptions, TemplateContext, KubeObjectJson, GoValue, NoValue } from './template/index.ts';
+export { parseLabelSelector, matchesLabelSelector, labelKeyError, labelValueError } from './labels.ts';
+export type { LabelSelector, LabelSelectorRequirement, LabelSelectorOperator } from './labels.ts';
+export {
+  parseClusterSPIFFEID,
+  parseClusterSPIFFEIDSpec,
+  parseClusterStaticEntry,
+  parseClusterFederatedTrustDomain,
+  parseClusterFederatedTrustDomainSpec,
+  parseSelector,
+  bundleEndpointUrlError,
+  SPIRE_GROUP,
+  SPIRE_API_VERSION,
+} from './crd/index.ts';
+export type {
+  CrdObjectMeta,
+  ClusterSPIFFEID,
+  ClusterSPIFFEIDSpec,
+  ClusterSPIFFEIDStatus,
+  ClusterSPIFFEIDStats,
+  ClusterStaticEntry,
+  ClusterStaticEntrySpec,
+  ClusterStaticEntryStatus,
+  ClusterFederatedTrustDomain,
+  ClusterFederatedTrustDomainSpec,
+  BundleEndpointProfile,
+  BundleEndpointProfileType,
+  ParsedMeta,
+  ParsedClusterSPIFFEID,
+  ParsedClusterSPIFFEIDSpec,
+  ParsedClusterStaticEntry,
+  ParsedClusterStaticEntrySpec,
+  ParsedClusterFederatedTrustDomain,
+  ParsedClusterFederatedTrustDomainSpec,
+  ParsedBundleEndpointProfile,
+  ParsedSelector,
+} from './crd/index.ts';
+export { EntryReconciler } from './reconcile/entry-pass.ts';
+export type { EntryPassOptions, PassSummary, CrSource, StatusWriter } from './reconcile/entry-pass.ts';
+export { arrayClusterView, podUidsOfEndpoints } from './reconcile/cluster-view.ts';
+export type { ClusterView, KubeJson } from './reconcile/cluster-view.ts';
+export { renderPodEntry, endpointDnsNames, reconcilesClass } from './reconcile/declare.ts';

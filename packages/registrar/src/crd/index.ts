@@ -1,0 +1,33 @@
+export {
+  parseClusterSPIFFEID,
+  parseClusterSPIFFEIDSpec,
+  parseClusterStaticEntry,
+  parseClusterFederatedTrustDomain,
+  parseClusterFederatedTrustDomainSpec,
+  parseSelector,
+  bundleEndpointUrlError,
+} from './parse.ts';
+export { SPIRE_GROUP, SPIRE_API_VERSION } from './types.ts';
+export type {
+  CrdObjectMeta,
+  ClusterSPIFFEID,
+  ClusterSPIFFEIDSpec,
+  ClusterSPIFFEIDStatus,
+  ClusterSPIFFEIDStats,
+  ClusterStaticEntry,
+  ClusterStaticEntrySpec,
+  ClusterStaticEntryStatus,
+  ClusterFederatedTrustDomain,
+  ClusterFederatedTrustDomainSpec,
+  BundleEndpointProfile,
+  BundleEndpointProfileType,
+  ParsedMeta,
+  ParsedClusterSPIFFEID,
+  ParsedClusterSPIFFEIDSpec,
+  ParsedClusterStaticEntry,
+  ParsedClusterStaticEntrySpec,
+  ParsedClusterFederatedTrustDomain,
+  ParsedClusterFederatedTrustDomainSpec,
+  ParsedBundleEndpointProfile,
+  ParsedSelector,
+} from './types.ts';

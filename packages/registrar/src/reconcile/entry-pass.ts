@@ -1,0 +1,249 @@
+// One reconcile pass (spire-controller-manager's entryReconciler.reconcile): list the server's
+// entries (managed ones by prefix), declare ClusterStaticEntries and ClusterSPIFFEIDs, match,
+// apply deletes, creates and updates in batches, then write each CR's status where it changed.
+import type { Logger } from '@ztwim/core';
+import { isRegistrarError } from '../errors.ts';
+import { parseClusterSPIFFEID, parseClusterStaticEntry, type ParsedClusterSPIFFEID, type ParsedClusterStaticEntry } from '../crd/index.ts';
+import type { ClusterSPIFFEIDStats, ClusterStaticEntryStatus } from '../crd/index.ts';
+import type { EntryClient, RegEntry, BatchStatus } from '../spire/entry.ts';
+import type { ClusterView, KubeJson } from './cluster-view.ts';
+import {
+  ClusterSPIFFEIDDeclarer,
+  ClusterStaticEntryDeclarer,
+  declareClusterSPIFFEIDs,
+  declareClusterStaticEntries,
+  reconcilesClass,
+  type DeclareContext,
+} from './declare.ts';
+import { partitionByPrefix, planEntries, type Declared } from './plan.ts';
+
+/** Where the pass reads the CRs (informer stores, or static manifests). */
+export interface CrSource {
+  clusterSPIFFEIDs(): Iterable<KubeJson>;
+  clusterStaticEntries(): Iterable<KubeJson>;
+}
+
+/** Writes CR status (undefined: no status is written, e.g. static manifests). */
+export interface StatusWriter {
+  clusterSPIFFEID(name: string, stats: ClusterSPIFFEIDStats, signal: AbortSignal): Promise<void>;
+  clusterStaticEntry(name: string, status: ClusterStaticEntryStatus, signal: AbortSignal): Promise<void>;
+}
+
+export interface EntryPassOptions extends DeclareContext {
+  readonly entries: EntryClient;
+  readonly view: ClusterView;
+  readonly crs: CrSource;
+  readonly status: StatusWriter | undefined;
+  readonly className: string;
+  readonly watchClassless: boolean;
+  readonly reconcileClusterSPIFFEIDs: boolean;
+  readonly reconcileClusterStaticEntries: boolean;
+  readonly entryIDPrefix: string;
+  readonly entryIDPrefixCleanup: string | undefined;
+  readonly newId: () => string;
+  readonly log: Logger;
+}
+
+export interface PassSummary {
+  readonly current: number;
+  readonly declared: number;
+  readonly created: number;
+  readonly updated: number;
+  readonly deleted: number;
+  readonly failures: number;
+  readonly statusWrites: number;
+}
+
+/** Parsed CRs by uid+resourceVersion, so an unchanged CR's templates are parsed once. */
+class ParseCache<T> {
+  private readonly items = new Map<string, { rv: string; value: T | Error }>();
+  private readonly parse: (raw: unknown) => T;
+
+  constructor(parse: (raw: unknown) => T) {
+    this.parse = parse;
+  }
+
+  get(raw: KubeJson): T | Error {
+    const key = raw.metadata?.uid ?? raw.metadata?.name ?? '';
+    const rv = String(raw.metadata?.['resourceVersion'] ?? '');
+    const hit = this.items.get(key);
+    if (hit !== undefined && hit.rv === rv && rv !== '') return hit.value;
+    let value: T | Error;
+    try {
+      value = this.parse(raw);
+    } catch (e) {
+      value = e instanceof Error ? e : new Error(String(e));
+    }
+    this.items.set(key, { rv, value });
+    return value;
+  }
+
+  /** Drops entries of objects no longer listed. */
+  retain(keys: ReadonlySet<string>): void {
+    for (const k of this.items.keys()) if (!keys.has(k)) this.items.delete(k);
+  }
+}
+
+function sameStats(a: unknown, b: ClusterSPIFFEIDStats): boolean {
+  const s = (a as { stats?: Record<string, unknown> } | undefined)?.stats;
+  if (s === undefined) return false;
+  return (Object.keys(b) as Array<keyof ClusterSPIFFEIDStats>).every((k) => (s[k] ?? 0) === b[k]);
+}
+
+function sameStaticStatus(a: unknown, b: ClusterStaticEntryStatus): boolean {
+  const s = a as Partial<Record<keyof ClusterStaticEntryStatus, unknown>> | undefined;
+  if (s === undefined) return false;
+  return (s.rendered ?? false) === b.rendered && (s.masked ?? false) === b.masked && (s.set ?? false) === b.set;
+}
+
+function entryFields(e: RegEntry): Record<string, unknown> {
+  return { entry_id: e.id, spiffe_id: e.spiffeId, parent_id: e.parentId, selectors: e.selectors.map((s) => `${s.type}:${s.value}`).join(',') };
+}
+
+export class EntryReconciler {
+  private readonly o: EntryPassOptions;
+  private readonly spiffeIds = new ParseCache<ParsedClusterSPIFFEID>(parseClusterSPIFFEID);
+  private readonly statics = new ParseCache<ParsedClusterStaticEntry>(parseClusterStaticEntry);
+  /** Keys of parse errors already logged (a bad CR is logged once per resourceVersion). */
+  private readonly loggedParseErrors = new Set<string>();
+
+  constructor(options: EntryPassOptions) {
+    this.o = options;
+  }
+
+  async pass(signal: AbortSignal): Promise<PassSummary | undefined> {
+    const o = this.o;
+    let all: RegEntry[];
+    try {
+      all = await o.entries.listEntries(signal);
+    } catch (e) {
+      o.log.error({ err: e instanceof Error ? e.message : String(e) }, 'Failed to list SPIRE entries');
+      return undefined;
+    }
+    const { managed, deleteOnly } = partitionByPrefix(all, o);
+
+    const declared: Declared[] = [];
+    const staticDeclarers: ClusterStaticEntryDeclarer[] = [];
+    if (o.reconcileClusterStaticEntries) {
+      const seen = new Set<string>();
+      for (const raw of o.crs.clusterStaticEntries()) {
+        seen.add(raw.metadata?.uid ?? raw.metadata?.name ?? '');
+        if (!reconcilesClass(String(raw.spec?.['className'] ?? ''), o.className, o.watchClassless)) continue;
+        const parsed = this.statics.get(raw);
+        if (parsed instanceof Error) this.logParseError('ClusterStaticEntry', raw, parsed);
+        staticDeclarers.push(new ClusterStaticEntryDeclarer(parsed instanceof Error ? undefined : parsed, raw));
+      }
+      this.statics.retain(seen);
+      declareClusterStaticEntries(staticDeclarers, declared);
+    }
+
+    const spiffeIdDeclarers: ClusterSPIFFEIDDeclarer[] = [];
+    if (o.reconcileClusterSPIFFEIDs) {
+      const seen = new Set<string>();
+      for (const raw of o.crs.clusterSPIFFEIDs()) {
+        seen.add(raw.metadata?.uid ?? raw.metadata?.name ?? '');
+        if (!reconcilesClass(String(raw.spec?.['className'] ?? ''), o.className, o.watchClassless)) continue;
+        const parsed = this.spiffeIds.get(raw);
+        if (parsed instanceof Error) {
+          // SPIRE logs "Failed to parse ClusterSPIFFEID spec" and skips it (no status).
+          this.logParseError('ClusterSPIFFEID', raw, parsed);
+          continue;
+        }
+        spiffeIdDeclarers.push(new ClusterSPIFFEIDDeclarer(parsed, raw));
+      }
+      this.spiffeIds.retain(seen);
+      declareClusterSPIFFEIDs(o.view, o, spiffeIdDeclarers, declared, {
+        renderFailed: (cr, pod, reason) => o.log.warn({ cluster_spiffe_id: cr, pod, reason }, 'Failed to render entry'),
+      });
+    }
+
+    const plan = planEntries(managed, declared, o);
+    const toDelete = [...plan.toDelete, ...deleteOnly];
+    let failures = 0;
+
+    if (toDelete.length > 0) {
+      const results = await this.batch('delete', toDelete.length, () => o.entries.deleteEntries(toDelete.map((e) => e.id), signal));
+      results.forEach((r, i) => {
+        const e = toDelete[i] as RegEntry;
+        if (r.code === 0) o.log.info(entryFields(e), 'Deleted entry');
+        else o.log.error({ ...entryFields(e), code: r.code, reason: r.message }, 'Failed to delete entry');
+      });
+    }
+    const created = await this.apply('create', plan.toCreate, signal);
+    const updated = await this.apply('update', plan.toUpdate, signal);
+    failures += created.failed + updated.failed;
+    for (const d of plan.unchanged) d.by.entrySet();
+
+    let statusWrites = 0;
+    if (o.status !== undefined) {
+      for (const d of spiffeIdDeclarers) {
+        if (sameStats(d.raw['status'], d.stats)) continue;
+        try {
+          await o.status.clusterSPIFFEID(d.name, { ...d.stats }, signal);
+          statusWrites++;
+        } catch (e) {
+          o.log.error({ cluster_spiffe_id: d.name, err: e instanceof Error ? e.message : String(e) }, 'Failed to update status');
+        }
+      }
+      for (const d of staticDeclarers) {
+        if (sameStaticStatus(d.raw['status'], d.status)) continue;
+        try {
+          await o.status.clusterStaticEntry(d.name, { ...d.status }, signal);
+          statusWrites++;
+        } catch (e) {
+          o.log.error({ cluster_static_entry: d.name, err: e instanceof Error ? e.message : String(e) }, 'Failed to update status');
+        }
+      }
+    }
+    return {
+      current: managed.length,
+      declared: declared.length,
+      created: created.ok,
+      updated: updated.ok,
+      deleted: toDelete.length,
+      failures,
+      statusWrites,
+    };
+  }
+
+  private logParseError(kind: string, raw: KubeJson, e: Error): void {
+    const key = `${kind}/${raw.metadata?.uid ?? ''}/${String(raw.metadata?.['resourceVersion'] ?? '')}`;
+    if (this.loggedParseErrors.has(key)) return;
+    this.loggedParseErrors.add(key);
+    this.o.log.error({ kind, name: raw.metadata?.name ?? '', field: isRegistrarError(e) ? e.field : undefined, reason: e.message }, 'Failed to parse custom resource');
+  }
+
+  /** A batch call whose transport failure counts as a failure of each item. */
+  private async batch(what: string, n: number, call: () => Promise<BatchStatus[]>): Promise<BatchStatus[]> {
+    try {
+      return await call();
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      this.o.log.error({ op: what, count: n, err: message }, 'Failed to apply entries');
+      return Array.from({ length: n }, () => ({ code: 14, message }));
+    }
+  }
+
+  private async apply(what: 'create' | 'update', items: readonly Declared[], signal: AbortSignal): Promise<{ ok: number; failed: number }> {
+    if (items.length === 0) return { ok: 0, failed: 0 };
+    const entries = items.map((d) => d.entry);
+    const results = await this.batch(what, items.length, () =>
+      what === 'create' ? this.o.entries.createEntries(entries, signal) : this.o.entries.updateEntries(entries, signal),
+    );
+    let ok = 0;
+    let failed = 0;
+    items.forEach((d, i) => {
+      const r = results[i] ?? { code: 2, message: 'no result' };
+      if (r.code === 0) {
+        ok++;
+        d.by.entrySet();
+        this.o.log.info(entryFields(d.entry), what === 'create' ? 'Created entry' : 'Updated entry');
+      } else {
+        failed++;
+        d.by.entryFailed();
+        this.o.log.error({ ...entryFields(d.entry), code: r.code, reason: r.message }, what === 'create' ? 'Failed to create entry' : 'Failed to update entry');
+      }
+    });
+    return { ok, failed };
+  }
+}

@@ -1,0 +1,109 @@
+// The Entry API over the server's admin Unix socket (the same connect transport the `ztwim server`
+// CLI uses, from @ztwim/proto), working unchanged against `ztwim server` and spire-server.
+// Pages ListEntries and cuts writes into batches as SPIRE's controller manager does.
+import { create } from '@bufbuild/protobuf';
+import { createClient, type Client } from '@connectrpc/connect';
+import { SpiffeId } from '@ztwim/spiffe';
+import {
+  createUnixGrpcTransport,
+  EntrySchema,
+  EntryService,
+  type Entry,
+  type GrpcClientTransport,
+} from '@ztwim/proto';
+import type { BatchStatus, EntryClient, RegEntry } from './entry.ts';
+
+export const LIST_PAGE_SIZE = 500;
+export const WRITE_BATCH_SIZE = 50;
+
+function idToProto(s: string): { trustDomain: string; path: string } {
+  const id = SpiffeId.parse(s);
+  return { trustDomain: id.trustDomain.name, path: id.path };
+}
+
+function idFromProto(id: { trustDomain: string; path: string } | undefined): string {
+  return id === undefined ? '' : `spiffe://${id.trustDomain}${id.path}`;
+}
+
+export function entryToProto(e: RegEntry): Entry {
+  return create(EntrySchema, {
+    id: e.id,
+    spiffeId: idToProto(e.spiffeId),
+    parentId: idToProto(e.parentId),
+    selectors: e.selectors.map((s) => ({ type: s.type, value: s.value })),
+    x509SvidTtl: e.x509SvidTtl,
+    jwtSvidTtl: e.jwtSvidTtl,
+    federatesWith: [...e.federatesWith],
+    admin: e.admin,
+    downstream: e.downstream,
+    dnsNames: [...e.dnsNames],
+    hint: e.hint,
+    storeSvid: e.storeSvid,
+  });
+}
+
+export function entryFromProto(e: Entry): RegEntry {
+  return {
+    id: e.id,
+    spiffeId: idFromProto(e.spiffeId),
+    parentId: idFromProto(e.parentId),
+    selectors: e.selectors.map((s) => ({ type: s.type, value: s.value })),
+    x509SvidTtl: e.x509SvidTtl,
+    jwtSvidTtl: e.jwtSvidTtl,
+    federatesWith: [...e.federatesWith],
+    admin: e.admin,
+    downstream: e.downstream,
+    dnsNames: [...e.dnsNames],
+    hint: e.hint,
+    storeSvid: e.storeSvid,
+  };
+}
+
+async function inBatches<T>(items: readonly T[], size: number, call: (batch: T[]) => Promise<BatchStatus[]>): Promise<BatchStatus[]> {
+  const out: BatchStatus[] = [];
+  for (let i = 0; i < items.length; i += size) out.push(...(await call(items.slice(i, i + size))));
+  return out;
+}
+
+function statusOf(s: { code: number; message: string } | undefined): BatchStatus {
+  return { code: s?.code ?? 2, message: s?.message ?? 'no status in result' };
+}
+
+/** An EntryClient on one connection to `socketPath`; close() ends it. */
+export function dialEntryClient(socketPath: string): EntryClient & { close(): void } {
+  const transport: GrpcClientTransport = createUnixGrpcTransport(socketPath);
+  const api: Client<typeof EntryService> = createClient(EntryService, transport);
+  return {
+    async listEntries(signal) {
+      const out: RegEntry[] = [];
+      let pageToken = '';
+      do {
+        const resp = await api.listEntries({ pageSize: LIST_PAGE_SIZE, pageToken }, signal === undefined ? {} : { signal });
+        for (const e of resp.entries) out.push(entryFromProto(e));
+        pageToken = resp.nextPageToken;
+      } while (pageToken !== '');
+      return out;
+    },
+    createEntries(entries, signal) {
+      return inBatches(entries, WRITE_BATCH_SIZE, async (batch) => {
+        const resp = await api.batchCreateEntry({ entries: batch.map(entryToProto) }, signal === undefined ? {} : { signal });
+        return resp.results.map((r) => statusOf(r.status));
+      });
+    },
+    updateEntries(entries, signal) {
+      return inBatches(entries, WRITE_BATCH_SIZE, async (batch) => {
+        const resp = await api.batchUpdateEntry({ entries: batch.map(entryToProto) }, signal === undefined ? {} : { signal });
+        return resp.results.map((r) => statusOf(r.status));
+      });
+    },
+    deleteEntries(ids, signal) {
+      return inBatches(ids, WRITE_BATCH_SIZE, async (batch) => {
+        const resp = await api.batchDeleteEntry({ ids: batch }, signal === undefined ? {} : { signal });
+        return resp.results.map((r) => statusOf(r.status));
+      });
+    },
+    close() {
+      transport.close();
+    },
+  };
+}
