@@ -90,6 +90,9 @@ describe('drift check (desired ⊆ live)', () => {
     assert.equal(containsDesired(desired, { ...live, metadata: { labels: { extra: 'x' } } }), false);
     assert.equal(containsDesired({ data: { k: 'v' } }, { data: { k: 'edited' } }), false);
     assert.equal(containsDesired({ l: [1, 2] }, { l: [1, 2, 3] }), false, 'a list is compared whole');
+    // Zero values the apiserver drops (omitempty) are not drift.
+    assert.equal(containsDesired({ v: [{ readOnly: false, emptyDir: {} }], data: {}, n: 0, s: '' }, { v: [{}] }), true);
+    assert.equal(containsDesired({ v: [{ readOnly: true }] }, { v: [{}] }), false);
   });
 });
 

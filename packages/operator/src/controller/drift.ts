@@ -11,7 +11,15 @@ export function containsDesired(desired: unknown, live: unknown): boolean {
   return subset(desired as Json, live as Json);
 }
 
+/** Go's zero values: the apiserver drops them from fields marked omitempty (`readOnly: false`, `{}`). */
+function isZero(d: Json): boolean {
+  if (d === null || d === false || d === 0 || d === '') return true;
+  if (Array.isArray(d)) return d.length === 0;
+  return typeof d === 'object' && Object.keys(d).length === 0;
+}
+
 function subset(d: Json, l: Json | undefined): boolean {
+  if ((l === undefined || l === null) && isZero(d)) return true;
   if (d === null || typeof d !== 'object') return d === l || (typeof d === 'number' && typeof l === 'string' && String(d) === l);
   if (Array.isArray(d)) {
     // Lists are atomic or keyed by name in Kubernetes: compare element by element, same length.
