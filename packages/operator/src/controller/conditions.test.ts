@@ -176,3 +176,18 @@ describe('test-only apiserver env', () => {
     assert.equal(withApiserverEnv(cm, 'h', 'p'), cm);
   });
 });
+
+describe('countingKube', () => {
+  it('counts reads and writes', async () => {
+    const { countingKube } = await import('./counting-kube.ts');
+    const { FakeKube } = await import('./fake-kube.test-util.ts');
+    const counts = { reads: 0, writes: 0 };
+    const k = countingKube(new FakeKube(), counts);
+    const ref = { apiVersion: 'v1', kind: 'ConfigMap', resource: 'configmaps', namespaced: true };
+    await k.get(ref, 'a', 'ns');
+    await k.apply(ref, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', namespace: 'ns' } });
+    await k.get(ref, 'a', 'ns');
+    await k.resourceFor('v1', 'ConfigMap');
+    assert.deepEqual(counts, { reads: 2, writes: 1 });
+  });
+});
