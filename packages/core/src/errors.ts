@@ -11,6 +11,10 @@ export const ERROR_CODES = {
   ERR_PERMISSION_DENIED: 7,
   ERR_RESOURCE_EXHAUSTED: 8,
   ERR_FAILED_PRECONDITION: 9,
+  /** A write lost a race (Kubernetes 409 Conflict: stale resourceVersion): read again and retry. */
+  ERR_CONFLICT: 10,
+  /** What was asked for no longer exists in that form (Kubernetes 410 Gone: expired resourceVersion). */
+  ERR_GONE: 11,
   ERR_UNIMPLEMENTED: 12,
   ERR_INTERNAL: 13,
   ERR_UNAVAILABLE: 14,

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isZtwimError } from '@ztwim/core';
+import { FakeClock } from '@ztwim/testkit';
 import { createKubeClient, SERVICE_ACCOUNT_DIR } from './client-node.ts';
 import { kubeClientSource } from './kube-client.ts';
 
@@ -121,6 +122,29 @@ describe('createKubeClient', () => {
     assert.equal(connections, 1, 'the library alone opens one connection per call');
     assert.deepEqual(await c.getPod('ns1', 'agent-0'), { namespace: 'ns1', name: 'agent-0', uid: 'pod-uid', nodeName: 'node-1', hostIp: '10.1.2.3', serviceAccountName: 'agent', labels: { app: 'a' } });
     assert.deepEqual(await c.getNode('node-1'), { name: 'node-1', uid: 'node-uid', labels: { zone: 'z1' } });
+  });
+
+  it('gives up on an apiserver that accepts but never answers after the request timeout (ERR_UNAVAILABLE)', async () => {
+    const hang = createHttpServer(() => { /* never answers */ });
+    const hangPort = await listen(hang);
+    const path = join(dir, 'kubeconfig-hang');
+    writeFileSync(path, kubeconfig(`http://127.0.0.1:${hangPort}`));
+    const clock = new FakeClock();
+    try {
+      const c = await createKubeClient(kubeClientSource(path), { clock, requestTimeoutMs: 30_000 });
+      const call = c.getNode('node-1');
+      let settled = false;
+      call.then(() => { settled = true; }, () => { settled = true; });
+      await clock.waitForTimers(1);
+      clock.advance(29_999);
+      await new Promise((r) => setImmediate(r));
+      assert.equal(settled, false);
+      clock.advance(1);
+      await assert.rejects(call, (e) => isZtwimError(e, 'ERR_UNAVAILABLE') && /get node node-1: ETIMEDOUT: no answer in 30000 ms/.test(e.message));
+    } finally {
+      hang.closeAllConnections();
+      hang.close();
+    }
   });
 
   const refusals: Array<{ name: string; call: (c: Awaited<ReturnType<typeof createKubeClient>>) => Promise<unknown>; code: string; text: RegExp }> = [

@@ -2,10 +2,14 @@
 // (~40 packages: node-fetch, openid-client, ws, ...) is imported only when a client is created,
 // i.e. only when a k8s plugin is configured, so other commands never load it.
 import { existsSync } from 'node:fs';
-import { Agent as HttpAgent, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions as HttpsRequestOptions } from 'node:https';
-import { ZtwimError, type ErrorCode } from '@ztwim/core';
-import type { ConfigMapClient, KubeClient, KubeClientSource, KubeConfigMap, KubeNode, KubePod, TokenReviewStatus } from './kube-client.ts';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent, type RequestOptions as HttpsRequestOptions } from 'node:https';
+import { systemClock, ZtwimError, type Clock } from '@ztwim/core';
+import { apiError, transportError } from './api-errors.ts';
+import { exchange, openStream } from './http-exchange.ts';
+import type { KubeClient, KubeClientSource, KubeNode, KubePod, TokenReviewStatus } from './kube-client.ts';
+import { DEFAULT_REQUEST_TIMEOUT_MS, type KubeTransport } from './kube-transport.ts';
+import { ResourceClient } from './resource-client.ts';
 
 type ClientNodeModule = typeof import('@kubernetes/client-node');
 
@@ -18,8 +22,18 @@ function loadLibrary(): Promise<ClientNodeModule> {
 /** The in-cluster service-account files (SPIRE and client-go read the same). */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
-/** A loaded kubeconfig or in-cluster config: its description and a JSON request function. */
-async function connect(source: KubeClientSource): Promise<Connection> {
+export interface TransportOptions {
+  /** Deadline of one call (default 30 s). */
+  readonly requestTimeoutMs?: number;
+  readonly clock?: Clock;
+}
+
+/**
+ * Builds the apiserver transport from a kubeconfig file (its current context) or the in-cluster
+ * config (service-account token + CA + KUBERNETES_SERVICE_HOST/PORT). Configuration problems are
+ * ERR_CONFIG errors naming the file or variable; nothing is read from the network here.
+ */
+export async function createKubeTransport(source: KubeClientSource, options: TransportOptions = {}): Promise<KubeTransport> {
   const k8s = await loadLibrary();
   const kc = new k8s.KubeConfig();
   let where: string;
@@ -59,34 +73,29 @@ async function connect(source: KubeClientSource): Promise<Connection> {
   const cluster = kc.getCurrentCluster();
   if (cluster === null) throw new ZtwimError('ERR_CONFIG', `k8s: ${where} has no current cluster (check current-context)`);
   const description = `cluster "${cluster.name}" (${cluster.server})`;
-  const send = makeSender(kc, cluster.server, cluster.proxyUrl !== undefined);
-  const call = async <T>(what: string, method: Method, path: string, body?: unknown, contentType?: string): Promise<T> => {
+  return makeTransport(kc, description, cluster.server, cluster.proxyUrl !== undefined, options);
+}
+
+/**
+ * Builds a KubeClient (the attestors' narrow view) on a transport from createKubeTransport.
+ */
+export async function createKubeClient(source: KubeClientSource, options: TransportOptions = {}): Promise<KubeClient> {
+  const transport = await createKubeTransport(source, options);
+  const { description } = transport;
+  const call = async <T>(what: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> => {
     let res: { status: number; text: string };
     try {
-      res = await send(method, path, body === undefined ? undefined : JSON.stringify(body), contentType);
+      res = await transport.request(body === undefined ? { method, path } : { method, path, body: JSON.stringify(body) });
     } catch (e) {
       throw transportError(description, what, e);
     }
-    if (res.status < 200 || res.status > 299) {
-      const msg = statusMessage(res.text) ?? (res.status === 401 ? 'Unauthorized' : `HTTP ${res.status}`);
-      throw new ZtwimError(codeOfStatus(res.status), `k8s ${description}: ${what}: ${res.status} ${msg}`, { fields: { k8s_call: what, http_status: res.status } });
-    }
+    if (res.status < 200 || res.status > 299) throw apiError(description, what, res.status, res.text);
     try {
       return JSON.parse(res.text) as T;
     } catch (e) {
       throw new ZtwimError('ERR_INTERNAL', `k8s ${description}: ${what}: response is not JSON: ${(e as Error).message}`, { cause: e, fields: { k8s_call: what, http_status: res.status } });
     }
   };
-  return { description, call };
-}
-
-/**
- * Builds a KubeClient from a kubeconfig file (its current context) or the in-cluster config
- * (service-account token + CA + KUBERNETES_SERVICE_HOST/PORT). Configuration problems are
- * ERR_CONFIG errors naming the file or variable; the client reads nothing from the network here.
- */
-export async function createKubeClient(source: KubeClientSource): Promise<KubeClient> {
-  const { description, call } = await connect(source);
   return {
     description,
     async reviewToken(token, audiences) {
@@ -121,32 +130,8 @@ export async function createKubeClient(source: KubeClientSource): Promise<KubeCl
   };
 }
 
-/** A ConfigMapClient on the same request path as createKubeClient's (same sources, same errors). */
-export async function createConfigMapClient(source: KubeClientSource): Promise<ConfigMapClient> {
-  const { description, call } = await connect(source);
-  const path = (ns: string, name: string): string => `/api/v1/namespaces/${encodeURIComponent(ns)}/configmaps/${encodeURIComponent(name)}`;
-  const toConfigMap = (cm: WireConfigMap, ns: string, name: string): KubeConfigMap => ({
-    namespace: cm.metadata?.namespace ?? ns,
-    name: cm.metadata?.name ?? name,
-    resourceVersion: cm.metadata?.resourceVersion ?? '',
-    data: { ...cm.data },
-  });
-  return {
-    description,
-    async getConfigMap(namespace, name) {
-      return toConfigMap(await call<WireConfigMap>(`get configmap ${namespace}/${name}`, 'GET', path(namespace, name)), namespace, name);
-    },
-    async patchConfigMapData(namespace, name, resourceVersion, data) {
-      const cm = await call<WireConfigMap>(`patch configmap ${namespace}/${name}`, 'PATCH', path(namespace, name),
-        { metadata: { resourceVersion }, data }, 'application/strategic-merge-patch+json');
-      return toConfigMap(cm, namespace, name);
-    },
-  };
-}
-
 /** The parts of the apiserver's JSON the attestors read (plain JSON: no model classes). */
-interface WireMeta { name?: string; namespace?: string; uid?: string; resourceVersion?: string; labels?: Record<string, string> }
-interface WireConfigMap { metadata?: WireMeta; data?: Record<string, string> }
+interface WireMeta { name?: string; namespace?: string; uid?: string; labels?: Record<string, string> }
 interface WireTokenReview {
   status?: { authenticated?: boolean; error?: string; audiences?: string[]; user?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> } };
 }
@@ -155,31 +140,23 @@ interface WireNode { metadata?: WireMeta }
 
 interface Setup { dynamic: boolean; fixedHeaders: Record<string, string>; agent: HttpAgent | HttpsAgent }
 
-type Method = 'GET' | 'POST' | 'PATCH';
-
-interface Connection {
-  readonly description: string;
-  /** One JSON request; a non-2xx answer is a ZtwimError with fields.http_status. */
-  call<T>(what: string, method: Method, path: string, body?: unknown, contentType?: string): Promise<T>;
-}
-
-type Send = (method: Method, path: string, body: string | undefined, contentType?: string) => Promise<{ status: number; text: string }>;
-
 /**
  * The request path, written here rather than through the library's generated API classes: those
  * cost 10-25 ms per call on the test machine (a new https.Agent and re-reading the CA/cert/key
  * files on every request, node-fetch, model-class (de)serialisation of whole Pod/Node objects),
- * against ~1-3 ms for a plain keep-alive request. The library still loads the kubeconfig or
- * in-cluster config and supplies the credentials (TLS material once, through its public
+ * against ~1-3 ms for a plain keep-alive request; the library's Watch likewise builds a new agent
+ * per watch and gives no deadline until the headers arrive. The library still loads the kubeconfig
+ * or in-cluster config and supplies the credentials (TLS material once, through its public
  * applyToHTTPSOptions; the Authorization header per request when it can change: token files,
  * exec and auth-provider plugins), so every kind of credential it knows keeps working.
  * One keep-alive agent per client (as client-go keeps its connections); with a proxy, the
- * library's proxy agent, built once.
+ * library's proxy agent, built once. Every call has a deadline (30 s by default).
  */
-function makeSender(kc: InstanceType<ClientNodeModule['KubeConfig']>, server: string, proxied: boolean): Send {
+function makeTransport(kc: InstanceType<ClientNodeModule['KubeConfig']>, description: string, server: string, proxied: boolean, options: TransportOptions): KubeTransport {
   const base = new URL(server);
   const basePath = base.pathname.replace(/\/+$/, '');
-  const hostname = base.hostname.replace(/^\[(.*)\]$/, '$1'); // URL keeps an IPv6 address's brackets
+  const clock = options.clock ?? systemClock;
+  const defaultTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   // Built on the first call (an exec plugin then runs when needed, not at startup); a failure
   // is that call's error and the next call tries again.
   let setup: Promise<Setup> | undefined;
@@ -211,8 +188,7 @@ function makeSender(kc: InstanceType<ClientNodeModule['KubeConfig']>, server: st
     }
     return { dynamic, fixedHeaders, agent };
   };
-  const request = base.protocol === 'https:' ? httpsRequest : httpRequest;
-  return async (method, path, body, contentType) => {
+  const prepare = async (): Promise<{ agent: HttpAgent; headers: Record<string, string> }> => {
     setup ??= init().catch((e: unknown) => {
       setup = undefined;
       throw e;
@@ -224,23 +200,32 @@ function makeSender(kc: InstanceType<ClientNodeModule['KubeConfig']>, server: st
       await kc.applyToHTTPSOptions(o);
       headers = headersOf(o);
     }
-    const h: Record<string, string> = { ...headers, accept: 'application/json' };
-    if (body !== undefined) {
-      h['content-type'] = contentType ?? 'application/json';
-      h['content-length'] = String(Buffer.byteLength(body));
-    }
-    return new Promise((resolve, reject) => {
-      const req = request({
-        protocol: base.protocol, hostname, port: base.port, path: `${basePath}${path}`, method, headers: h, agent,
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
+    return { agent, headers: { ...headers, accept: 'application/json' } };
+  };
+  const urlOf = (path: string): URL => new URL(`${base.protocol}//${base.host}${basePath}${path}`);
+  return {
+    description,
+    async request(req) {
+      const { agent, headers } = await prepare();
+      if (req.body !== undefined) {
+        headers['content-type'] = req.contentType ?? 'application/json';
+        headers['content-length'] = String(Buffer.byteLength(req.body));
+      }
+      const answer = await exchange({
+        url: urlOf(req.path), method: req.method, headers, agent, clock,
+        timeoutMs: req.timeoutMs ?? defaultTimeoutMs,
+        ...(req.body === undefined ? {} : { body: req.body }),
+        ...(req.signal === undefined ? {} : { signal: req.signal }),
       });
-      req.on('error', reject);
-      req.end(body);
-    });
+      return { status: answer.status, text: answer.body.toString('utf8') };
+    },
+    async stream(path, signal) {
+      const { agent, headers } = await prepare();
+      return openStream({ url: urlOf(path), method: 'GET', headers, agent, clock, timeoutMs: defaultTimeoutMs, signal });
+    },
+    close() {
+      setup?.then((s) => s.agent.destroy(), () => undefined);
+    },
   };
 }
 
@@ -259,32 +244,7 @@ function restoreEnv(k: string, v: string | undefined): void {
   else process.env[k] = v;
 }
 
-/** HTTP status of an API error → our code: the caller's credentials or the object, never Internal for those. */
-function codeOfStatus(status: number): ErrorCode {
-  if (status === 404) return 'ERR_NOT_FOUND';
-  if (status === 401) return 'ERR_UNAUTHENTICATED';
-  if (status === 403) return 'ERR_PERMISSION_DENIED';
-  if (status === 429 || status >= 500) return 'ERR_UNAVAILABLE';
-  return 'ERR_INTERNAL';
-}
-
-/** The apiserver's Status message from an error body (object or JSON text), if any. */
-function statusMessage(body: unknown): string | undefined {
-  let b = body;
-  if (typeof body === 'string') {
-    try {
-      b = JSON.parse(body);
-    } catch {
-      return body.trim() === '' ? undefined : body.trim().slice(0, 300);
-    }
-  }
-  if (typeof b === 'object' && b !== null && typeof (b as { message?: unknown }).message === 'string') return (b as { message: string }).message;
-  return undefined;
-}
-
-/** A request that got no HTTP answer (refused, reset, TLS failure): unavailable, naming the call. */
-function transportError(description: string, what: string, e: unknown): ZtwimError {
-  const err = e as NodeJS.ErrnoException;
-  const sys = err.code;
-  return new ZtwimError('ERR_UNAVAILABLE', `k8s ${description}: ${what}: ${sys === undefined ? err.message : `${sys}: ${err.message}`}`, { cause: e, fields: { k8s_call: what } });
+/** A ResourceClient on a new transport (see createKubeTransport). */
+export async function createResourceClient(source: KubeClientSource, options: TransportOptions = {}): Promise<ResourceClient> {
+  return new ResourceClient(await createKubeTransport(source, options), options.clock === undefined ? {} : { clock: options.clock });
 }

@@ -64,26 +64,3 @@ export type KubeClientSource =
 export function kubeClientSource(kubeConfigFile: string): KubeClientSource {
   return kubeConfigFile === '' ? { kind: 'in-cluster' } : { kind: 'kubeconfig', path: kubeConfigFile };
 }
-
-/** A ConfigMap as the bundle notifier reads it. */
-export interface KubeConfigMap {
-  readonly namespace: string;
-  readonly name: string;
-  readonly resourceVersion: string;
-  readonly data: Readonly<Record<string, string>>;
-}
-
-/**
- * Read-modify-write of one ConfigMap's data (the server's k8sbundle notifier). Separate from
- * KubeClient so the attestors' fakes need not implement it.
- */
-export interface ConfigMapClient {
-  readonly description: string;
-  /** GET /api/v1/namespaces/<ns>/configmaps/<name>; ERR_NOT_FOUND when it does not exist. */
-  getConfigMap(namespace: string, name: string): Promise<KubeConfigMap>;
-  /**
-   * Strategic-merge PATCH of `data` keys carrying `resourceVersion`, so the apiserver refuses it
-   * with 409 Conflict (fields.http_status) when the object changed since it was read.
-   */
-  patchConfigMapData(namespace: string, name: string, resourceVersion: string, data: Readonly<Record<string, string>>): Promise<KubeConfigMap>;
-}

@@ -65,4 +65,4 @@ export { createCaManager } from './ca/wiring.ts';
 export type { CaManagerHandle, CreateCaManagerDeps } from './ca/wiring.ts';
 
 export { bundleData, K8sBundleNotifier, K8S_BUNDLE_DEFAULTS } from './notifier/k8s-bundle.ts';
-export type { K8sBundleNotifierConfig } from './notifier/k8s-bundle.ts';
+export type { ConfigMapClient, K8sBundleNotifierConfig } from './notifier/k8s-bundle.ts';

@@ -92,11 +92,11 @@ export async function openDataStore(cfg: ServerConfig, clock: Clock, random: Ran
 async function startNotifier(cfg: ServerConfig, log: Logger): Promise<K8sBundleNotifier | undefined> {
   const nc = cfg.notifiers?.k8sBundle;
   if (nc === undefined) return undefined;
-  const [{ K8sBundleNotifier }, { createConfigMapClient, kubeClientSource }] = await Promise.all([import('./notifier/k8s-bundle.ts'), import('@ztwim/k8s')]);
-  const client = await createConfigMapClient(kubeClientSource(nc.kubeConfigFilePath)).catch((e: unknown) => {
+  const [{ K8sBundleNotifier, configMapClientOf }, { createResourceClient, kubeClientSource }] = await Promise.all([import('./notifier/k8s-bundle.ts'), import('@ztwim/k8s')]);
+  const client = await createResourceClient(kubeClientSource(nc.kubeConfigFilePath)).catch((e: unknown) => {
     throw configError(`plugins.Notifier.k8sbundle.plugin_data.kube_config_file_path: ${(e as Error).message}`, { cause: e });
   });
-  const n = new K8sBundleNotifier({ client, config: nc, log: log.child({ subsystem: 'notifier' }) });
+  const n = new K8sBundleNotifier({ client: configMapClientOf(client), config: nc, log: log.child({ subsystem: 'notifier' }) });
   log.info({ notifier: 'k8sbundle', config_map: n.target, kube_api: client.description }, 'k8sbundle notifier configured');
   return n;
 }

@@ -1,9 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfigText, silentLogger, ZtwimError } from '@ztwim/core';
-import type { ConfigMapClient, KubeConfigMap } from '@ztwim/k8s';
 import { buildServerConfig } from '../config/server-config.ts';
-import { bundleData, K8sBundleNotifier, type K8sBundleNotifierConfig } from './k8s-bundle.ts';
+import { bundleData, K8sBundleNotifier, type ConfigMapClient, type K8sBundleNotifierConfig } from './k8s-bundle.ts';
 
 const CONFIG: K8sBundleNotifierConfig = { namespace: 'spire', configMap: 'spire-bundle', configMapKey: 'bundle.crt', kubeConfigFilePath: '' };
 
@@ -14,9 +13,8 @@ function fakeClient(opts: { exists?: boolean; conflicts?: number } = {}) {
   let conflicts = opts.conflicts ?? 0;
   const calls: string[] = [];
   const notFound = (): ZtwimError => new ZtwimError('ERR_NOT_FOUND', 'k8s: get configmap spire/spire-bundle: 404 configmaps "spire-bundle" not found', { fields: { http_status: 404 } });
-  const cm = (): KubeConfigMap => ({ namespace: 'spire', name: 'spire-bundle', resourceVersion: String(rv), data: { ...data } });
+  const cm = () => ({ resourceVersion: String(rv) });
   const client: ConfigMapClient = {
-    description: 'fake',
     async getConfigMap(ns, name) {
       calls.push(`get ${ns}/${name}`);
       if (opts.exists === false) throw notFound();
@@ -32,7 +30,6 @@ function fakeClient(opts: { exists?: boolean; conflicts?: number } = {}) {
       if (resourceVersion !== String(rv)) throw new Error('stale resourceVersion accepted by the fake');
       data = { ...data, ...d };
       rv++;
-      return cm();
     },
   };
   return { client, calls, data: () => data };

@@ -6,8 +6,32 @@
 // resourceVersion read) retried on a 409 Conflict, so several servers writing at once converge
 // on the newest bundle; a failure on start fails the start, a later failure is logged.
 import { isZtwimError, ZtwimError, type Logger } from '@ztwim/core';
-import type { ConfigMapClient } from '@ztwim/k8s';
+import type { ResourceClient } from '@ztwim/k8s';
 import { derToPem } from '@ztwim/spiffe';
+
+/** The two calls the notifier makes (tests hand it an in-memory one). */
+export interface ConfigMapClient {
+  /** The ConfigMap's resourceVersion; ERR_NOT_FOUND when it does not exist. */
+  getConfigMap(namespace: string, name: string): Promise<{ readonly resourceVersion: string }>;
+  /**
+   * Strategic-merge PATCH of `data` keys carrying `resourceVersion`, so the apiserver refuses it
+   * with 409 Conflict (fields.http_status) when the object changed since it was read.
+   */
+  patchConfigMapData(namespace: string, name: string, resourceVersion: string, data: Readonly<Record<string, string>>): Promise<void>;
+}
+
+/** ConfigMapClient on @ztwim/k8s's ResourceClient. */
+export function configMapClientOf(rc: ResourceClient): ConfigMapClient {
+  const ref = { apiVersion: 'v1', resource: 'configmaps', namespaced: true, kind: 'ConfigMap' } as const;
+  return {
+    async getConfigMap(namespace, name) {
+      return { resourceVersion: (await rc.get(ref, name, namespace)).metadata.resourceVersion ?? '' };
+    },
+    async patchConfigMapData(namespace, name, resourceVersion, data) {
+      await rc.patch(ref, name, { metadata: { resourceVersion }, data }, 'strategic', { namespace });
+    },
+  };
+}
 
 /** The plugin_data of `Notifier "k8sbundle"` (SPIRE's keys), defaults applied. */
 export interface K8sBundleNotifierConfig {

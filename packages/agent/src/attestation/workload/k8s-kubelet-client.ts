@@ -8,6 +8,7 @@ import https from 'node:https';
 import { X509Certificate } from 'node:crypto';
 
 import { ZtwimError, silentLogger, systemClock, type Clock, type Logger } from '@ztwim/core';
+import { exchange, type HttpAnswer } from '@ztwim/k8s';
 
 export const DEFAULT_SECURE_KUBELET_PORT = 10250;
 export const DEFAULT_KUBELET_CA_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt';
@@ -167,38 +168,22 @@ export class KubeletClient {
   }
 
   /** The raw `/pods` response body (a core/v1 PodList). */
-  getPodList(): Promise<Buffer> {
+  async getPodList(): Promise<Buffer> {
     const c = this.#current();
-    const mod = c.url.protocol === 'https:' ? https : http;
-    return new Promise<Buffer>((resolve, reject) => {
-      const headers: Record<string, string> = {};
-      if (c.token !== undefined && c.token !== '') headers.authorization = `Bearer ${c.token}`;
-      const req = mod.request(c.url, { method: 'GET', agent: c.agent, headers }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (d: Buffer) => chunks.push(d));
-        res.on('error', (e) => fail(new ZtwimError('ERR_INTERNAL', 'k8s: unable to read pods response', { cause: e })));
-        res.on('end', () => {
-          const body = Buffer.concat(chunks);
-          if (res.statusCode !== 200) {
-            fail(new ZtwimError('ERR_INTERNAL', `k8s: unexpected status code on pods response: ${res.statusCode} ${body.subarray(0, 1024).toString('utf8')}`, {
-              fields: { url: c.url.toString(), status: res.statusCode },
-            }));
-          } else {
-            cancel();
-            resolve(body);
-          }
-        });
+    const headers: Record<string, string> = {};
+    if (c.token !== undefined && c.token !== '') headers.authorization = `Bearer ${c.token}`;
+    let answer: HttpAnswer;
+    try {
+      answer = await exchange({ url: c.url, method: 'GET', headers, agent: c.agent, timeoutMs: REQUEST_TIMEOUT_MS, clock: this.#clock });
+    } catch (e) {
+      throw new ZtwimError('ERR_INTERNAL', `k8s: unable to perform request: ${(e as Error).message}`, { cause: e, fields: { url: c.url.toString() } });
+    }
+    if (answer.status !== 200) {
+      throw new ZtwimError('ERR_INTERNAL', `k8s: unexpected status code on pods response: ${answer.status} ${answer.body.subarray(0, 1024).toString('utf8')}`, {
+        fields: { url: c.url.toString(), status: answer.status },
       });
-      const fail = (e: Error): void => {
-        cancel();
-        reject(e);
-      };
-      const cancel = this.#clock.setTimer(REQUEST_TIMEOUT_MS, () => {
-        req.destroy(new Error(`no answer in ${REQUEST_TIMEOUT_MS} ms`));
-      });
-      req.on('error', (e) => fail(new ZtwimError('ERR_INTERNAL', `k8s: unable to perform request: ${e.message}`, { cause: e, fields: { url: c.url.toString() } })));
-      req.end();
-    });
+    }
+    return answer.body;
   }
 
   close(): void {
