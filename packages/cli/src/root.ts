@@ -46,6 +46,11 @@ export function rootCommand(): Command {
         summary: 'Run the SPIFFE CSI driver (csi.spiffe.io): the Workload API socket directory as a pod volume',
         load: async () => (await import('./commands/csi.ts')).csiCommand,
       },
+      {
+        name: 'operator',
+        summary: 'Run the operator: five operator.openshift.io CRs reconciled into server, agent, CSI driver and OIDC provider',
+        load: async () => (await import('./commands/operator.ts')).operatorCommand,
+      },
       versionCommand,
     ],
   };
