@@ -24,6 +24,8 @@ const SMOKE = {
   'k8s-workload-attestor': ['--pods', '1', '--calls', '5', '--spire-calls', '3'],
   // needs the project's Kubernetes test cluster (brought up by the bench, scripts/k8s/cluster.sh)
   'k8s-psat': ['--duration', '1', '--rounds', '1', '--concurrency', '1'],
+  // starts a control-plane-only cluster of its own (test/k8s/lib/own-control-plane.ts)
+  'k8s-informer': ['--pods', '100', '--churn', '100', '--nodes', '3'],
 };
 const all = readdirSync(join(root, 'bench')).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort();
 const missing = all.filter((n) => !(n in SMOKE));

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { isZtwimError } from '@ztwim/core';
 import { createResourceClient, Informer, KubeApiError, RESOURCES, type KubeObject, type ResourceClient, type ResourceRef } from '@ztwim/k8s';
 import { createNamespace, ensureCluster, kubectl, waitFor, type ClusterEnv } from './lib/cluster.ts';
+import { inParallel } from './lib/in-parallel.ts';
 
 interface ConfigMap extends KubeObject {
   data?: Record<string, string>;
@@ -18,14 +19,6 @@ const CRD_NAME = `widgets.${GROUP}`;
 
 function cm(ns: string, name: string, data: Record<string, string>, labels: Record<string, string> = {}): ConfigMap {
   return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: ns, ...(Object.keys(labels).length === 0 ? {} : { labels }) }, data };
-}
-
-/** Runs fn over items, `width` at a time. */
-async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
 }
 
 describe('k8s-runtime: ResourceClient and Informer on the real apiserver', () => {

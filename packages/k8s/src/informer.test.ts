@@ -238,6 +238,27 @@ describe('Informer (fake apiserver, FakeClock)', () => {
     assert.equal(updates.length, 4, 'no resync after stop');
   });
 
+  it('transform: what is stored and delivered is the transformed object (e.g. without managedFields)', async () => {
+    const api = new FakeApi();
+    api.objects = [{ metadata: { name: 'a', namespace: 'ns', resourceVersion: '5', managedFields: [{ manager: 'm' }] } }];
+    const inf = new Informer({
+      client: api, resource: RESOURCES.pods, clock: new FakeClock(), random: fixedRandom(0),
+      transform: (o) => ({ ...o, metadata: { ...o.metadata, managedFields: [] } }),
+    });
+    const delivered: unknown[] = [];
+    inf.addHandlers({ onAdd: (o) => delivered.push(o.metadata.managedFields), onUpdate: (_a, b) => delivered.push(b.metadata.managedFields) });
+    const stop = new AbortController();
+    const done = inf.run(stop.signal);
+    await inf.waitForSync();
+    await settle();
+    api.push({ type: 'MODIFIED', object: { metadata: { name: 'a', namespace: 'ns', resourceVersion: '6', managedFields: [{ manager: 'n' }] } } });
+    await settle();
+    assert.deepEqual(delivered, [[], []]);
+    assert.deepEqual(inf.store.getByName('ns', 'a')?.metadata.managedFields, []);
+    stop.abort();
+    await done;
+  });
+
   it('a handler that throws does not stop the others or the informer; late handlers get the store as adds', async () => {
     const api = new FakeApi();
     api.objects = [pod('a', '5')];

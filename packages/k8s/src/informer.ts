@@ -34,6 +34,11 @@ export interface InformerOptions<T extends KubeObject> {
   /** Re-deliver every stored object as onUpdate(o, o) this often (default 0: never). */
   readonly resyncMs?: number;
   readonly indexers?: Readonly<Record<string, IndexFunc<T>>>;
+  /**
+   * Applied to every object before it is stored and delivered (client-go's TransformFunc): drop
+   * what the handlers never read (managedFields, big annotations) to keep the store small.
+   */
+  readonly transform?: (object: T) => T;
   /** Backoff when the apiserver is away (default 800 ms doubling to 30 s). */
   readonly backoffInitialMs?: number;
   readonly backoffMaxMs?: number;
@@ -181,18 +186,17 @@ export class Informer<T extends KubeObject = KubeObject> {
       ...(this.#o.labelSelector === undefined ? {} : { labelSelector: this.#o.labelSelector }),
       ...(this.#o.fieldSelector === undefined ? {} : { fieldSelector: this.#o.fieldSelector }),
     })) {
-      for (const item of page.items) fresh.set(objectKey(item), item);
+      for (const item of page.items) fresh.set(objectKey(item), this.#transform(item));
       rv = page.metadata.resourceVersion;
     }
     if (signal.aborted) return;
     this.#stats.lists++;
     const initial = !this.#synced;
     // Replace the store: adds and updates in list order, then deletes of what is gone.
-    for (const [key, item] of fresh) {
+    for (const item of fresh.values()) {
       const old = this.store.upsert(item);
       if (old === undefined) this.#emit('onAdd', (h) => h.onAdd?.(item, initial));
       else if (old.metadata.resourceVersion !== item.metadata.resourceVersion) this.#emit('onUpdate', (h) => h.onUpdate?.(old, item));
-      void key;
     }
     for (const key of [...this.store.keys()]) {
       if (fresh.has(key)) continue;
@@ -234,7 +238,7 @@ export class Informer<T extends KubeObject = KubeObject> {
       if (rv !== undefined) this.#resourceVersion = rv;
       return;
     }
-    const obj = ev.object;
+    const obj = this.#transform(ev.object);
     if (ev.type === 'DELETED') {
       const old = this.store.remove(objectKey(obj));
       if (old !== undefined) this.#emit('onDelete', (h) => h.onDelete?.(obj));
@@ -244,6 +248,10 @@ export class Informer<T extends KubeObject = KubeObject> {
       else this.#emit('onUpdate', (h) => h.onUpdate?.(old, obj));
     }
     if (rv !== undefined) this.#resourceVersion = rv;
+  }
+
+  #transform(object: T): T {
+    return this.#o.transform === undefined ? object : this.#o.transform(object);
   }
 
   #startResync(signal: AbortSignal): () => void {

@@ -72,15 +72,26 @@ function candidate(leases: FakeLeases, clock: FakeClock, identity: string, log: 
   return { e, stop, done, get leaderSignal() { return leaderSignal; } };
 }
 
+/** Lets the clock run for ms, in steps, with the electors' promises running in between. */
+async function runFor(clock: FakeClock, ms: number): Promise<void> {
+  await advanceUntil(clock, () => false, ms).catch(() => undefined);
+}
+
+/** Candidate a, then b a moment later, on one Lease; `warmupMs` of fake time run afterwards. */
+async function twoCandidates(warmupMs: number, aOptions: { releaseOnCancel?: boolean } = {}) {
+  const clock = new FakeClock();
+  const leases = new FakeLeases();
+  const log: string[] = [];
+  const a = candidate(leases, clock, 'a', log, aOptions);
+  await settle();
+  const b = candidate(leases, clock, 'b', log);
+  await runFor(clock, warmupMs);
+  return { clock, leases, log, a, b };
+}
+
 describe('LeaderElector (FakeClock)', () => {
   it('exactly one of two candidates leads; the leader renews every retryPeriod', async () => {
-    const clock = new FakeClock();
-    const leases = new FakeLeases();
-    const log: string[] = [];
-    const a = candidate(leases, clock, 'a', log);
-    await settle();
-    const b = candidate(leases, clock, 'b', log);
-    await advanceUntil(clock, () => false, 0).catch(() => undefined);
+    const { clock, leases, log, a, b } = await twoCandidates(0);
     assert.deepEqual(log, ['a started']);
     assert.equal(a.e.isLeader(), true);
     assert.equal(b.e.isLeader(), false);
@@ -90,7 +101,7 @@ describe('LeaderElector (FakeClock)', () => {
     assert.match(leases.lease?.spec?.renewTime ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
     // 60 s later: a has renewed about every 2 s, b never took over.
     const writes = leases.writes;
-    await advanceUntil(clock, () => false, 60_000).catch(() => undefined);
+    await runFor(clock, 60_000);
     assert.ok(leases.writes - writes >= 29 && leases.writes - writes <= 31, `renewals in 60 s: ${leases.writes - writes}`);
     assert.deepEqual(log, ['a started']);
     assert.equal(b.e.leader, 'a');
@@ -100,13 +111,7 @@ describe('LeaderElector (FakeClock)', () => {
   });
 
   it('a clean stop releases the lease and the other candidate takes over at its next try', async () => {
-    const clock = new FakeClock();
-    const leases = new FakeLeases();
-    const log: string[] = [];
-    const a = candidate(leases, clock, 'a', log);
-    await settle();
-    const b = candidate(leases, clock, 'b', log);
-    await advanceUntil(clock, () => false, 5_000).catch(() => undefined);
+    const { clock, leases, log, a, b } = await twoCandidates(5_000);
     a.stop.abort();
     await a.done;
     assert.equal(a.leaderSignal?.aborted, true);
@@ -120,13 +125,7 @@ describe('LeaderElector (FakeClock)', () => {
   });
 
   it('when the leader dies without releasing, the other takes over once the lease has not changed for leaseDuration', async () => {
-    const clock = new FakeClock();
-    const leases = new FakeLeases();
-    const log: string[] = [];
-    const a = candidate(leases, clock, 'a', log, { releaseOnCancel: false });
-    await settle();
-    const b = candidate(leases, clock, 'b', log);
-    await advanceUntil(clock, () => false, 5_000).catch(() => undefined);
+    const { clock, leases, b, a } = await twoCandidates(5_000, { releaseOnCancel: false });
     a.stop.abort(); // a "killed": it stops renewing and does not release
     await a.done;
     assert.equal(leases.holder, 'a');
@@ -167,6 +166,22 @@ describe('LeaderElector (FakeClock)', () => {
     await a.done;
     assert.equal(leases.holder, 'intruder');
     assert.deepEqual(log, ['a started', 'a stopped']);
+  });
+
+  it('an async onStartedLeading that rejects is logged; leadership goes on', async () => {
+    const clock = new FakeClock();
+    const leases = new FakeLeases();
+    const stop = new AbortController();
+    const e = new LeaderElector({
+      client: leases, namespace: 'ns', name: 'lock', identity: 'a', clock, random: lowRandom,
+      onStartedLeading: async () => { throw new Error('controller failed to start'); },
+    });
+    const done = e.run(stop.signal);
+    await runFor(clock, 10_000);
+    assert.equal(e.isLeader(), true);
+    assert.equal(leases.holder, 'a');
+    stop.abort();
+    await done;
   });
 
   it('refuses timings client-go refuses', () => {

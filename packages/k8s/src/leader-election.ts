@@ -41,8 +41,8 @@ export interface LeaderElectorOptions {
   readonly retryPeriodMs?: number;
   /** Clear the holder when stopped while leading, so another replica takes over at once (default true). */
   readonly releaseOnCancel?: boolean;
-  /** Became leader; the signal aborts when leadership ends (lost or released). */
-  readonly onStartedLeading: (signal: AbortSignal) => void;
+  /** Became leader; the signal aborts when leadership ends (lost or released). A returned promise's rejection is logged. */
+  readonly onStartedLeading: (signal: AbortSignal) => void | Promise<void>;
   /** Leadership ended (after onStartedLeading only). */
   readonly onStoppedLeading?: () => void;
   /** The observed holder changed (this candidate included). */
@@ -114,7 +114,8 @@ export class LeaderElector {
       this.#leading = true;
       this.#log.info({ lease: this.#leaseName(), identity: this.#o.identity }, 'k8s: became leader');
       try {
-        this.#o.onStartedLeading(leadership.signal);
+        const started = this.#o.onStartedLeading(leadership.signal);
+        if (started instanceof Promise) started.catch((e: unknown) => this.#log.error({ err: e }, 'k8s: onStartedLeading failed'));
       } catch (e) {
         this.#log.error({ err: e }, 'k8s: onStartedLeading failed');
       }
