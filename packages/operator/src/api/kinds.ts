@@ -275,7 +275,6 @@ export const spireOidcSpec = obj(
     setKeyUse: toggle('false', { description: 'lift: publish use "sig" on each JWKS key (Entra needs it).' }),
     logLevel,
     logFormat,
-    serviceMonitor,
     ...commonConfig,
   },
   { description: 'The OIDC discovery provider Deployment and its objects.' },

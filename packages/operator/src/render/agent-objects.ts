@@ -16,28 +16,21 @@ import {
   selectorLabels,
   serviceAccount,
   serviceMonitor,
+  workload,
+  collector,
   type KubeObject,
-  type RenderedObject,
+  type OperandRender,
 } from './objects-common.ts';
 
 export const AGENT_NAME = 'spire-agent';
 
-export interface AgentRender {
-  readonly objects: RenderedObject[];
-  readonly configHashes: Record<string, string>;
-  readonly agentConf: string;
-}
-
-export function renderAgentObjects(id: PlaneIdentity, a: AgentSpec1_0, ctx: ResolvedContext): AgentRender {
+export function renderAgentObjects(id: PlaneIdentity, a: AgentSpec1_0, ctx: ResolvedContext): OperandRender {
   const ns = ctx.namespace;
   const L = objectLabels(AGENT_NAME, 'node-agent', ctx, a.labels);
   const selector = selectorLabels(AGENT_NAME, 'node-agent');
   const agentConf = renderAgentConf(id, a, ctx);
   const hashes = { [HASH_ANNOTATIONS.agent]: configHash(agentConf) };
-  const out: RenderedObject[] = [];
-  const add = (object: KubeObject, clusterScoped = false): void => {
-    out.push({ owner: 'SpireAgent', object, clusterScoped });
-  };
+  const { objects, add } = collector('SpireAgent');
   add(serviceAccount(AGENT_NAME, L, ctx));
   add({
     apiVersion: 'v1',
@@ -76,7 +69,7 @@ export function renderAgentObjects(id: PlaneIdentity, a: AgentSpec1_0, ctx: Reso
   add({ apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(AGENT_NAME, L, ns), data: { 'agent.conf': agentConf } });
   add(daemonSet(id, a, ctx, L, selector, hashes));
   if (a.serviceMonitor?.enabled === 'true' && ctx.hasPrometheusOperator) add(serviceMonitor(AGENT_NAME, L, selector, 'metrics', a.serviceMonitor.interval, ctx));
-  return { objects: out, configHashes: hashes, agentConf };
+  return { objects, configHashes: hashes, configs: { agentConf } };
 }
 
 function daemonSet(id: PlaneIdentity, a: AgentSpec1_0, ctx: ResolvedContext, labels: Record<string, string>, selector: Record<string, string>, hashes: Record<string, string>): KubeObject {
@@ -112,40 +105,31 @@ function daemonSet(id: PlaneIdentity, a: AgentSpec1_0, ctx: ResolvedContext, lab
           livenessProbe: { httpGet: { path: '/live', port: 'healthz' }, initialDelaySeconds: 15, periodSeconds: 60, timeoutSeconds: 3, failureThreshold: 2 },
           readinessProbe: { httpGet: { path: '/ready', port: 'healthz' }, initialDelaySeconds: 5, periodSeconds: 5 },
         };
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'DaemonSet',
-    metadata: meta(AGENT_NAME, labels, ctx.namespace),
-    spec: {
-      selector: { matchLabels: selector },
-      updateStrategy: { type: 'RollingUpdate' },
-      template: {
-        metadata: { labels, annotations: hashes },
-        spec: {
-          serviceAccountName: AGENT_NAME,
-          hostPID: true,
-          ...podSpecExtras(a, ctx),
-          containers: [
-            {
-              name: 'spire-agent',
-              image: ctx.images.agent,
-              imagePullPolicy: 'IfNotPresent',
-              ...command(ctx, ['agent', 'run'], ['-config', PATHS.agentConf]),
-              env: [...(ctx.variant === 'ztwim' ? [{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=4' }] : []), nodeNameEnv],
-              ports: [
-                { name: 'healthz', containerPort: p.agentHealth, protocol: 'TCP' },
-                { name: 'metrics', containerPort: p.agentMetrics, protocol: 'TCP' },
-              ],
-              // root: it reads /proc of other users' processes and creates the socket in the host directory
-              securityContext: { runAsUser: 0, runAsGroup: 0, privileged: false },
-              ...probes,
-              volumeMounts: mounts,
-              ...resourcesOf(a),
-            },
+  return workload('DaemonSet', AGENT_NAME, labels, selector, ctx, {
+    annotations: hashes,
+    podSpec: {
+      serviceAccountName: AGENT_NAME,
+      hostPID: true,
+      ...podSpecExtras(a, ctx),
+      containers: [
+        {
+          name: 'spire-agent',
+          image: ctx.images.agent,
+          imagePullPolicy: 'IfNotPresent',
+          ...command(ctx, ['agent', 'run'], ['-config', PATHS.agentConf]),
+          env: [...(ctx.variant === 'ztwim' ? [{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=4' }] : []), nodeNameEnv],
+          ports: [
+            { name: 'healthz', containerPort: p.agentHealth, protocol: 'TCP' },
+            { name: 'metrics', containerPort: p.agentMetrics, protocol: 'TCP' },
           ],
-          volumes,
+          // root: it reads /proc of other users' processes and creates the socket in the host directory
+          securityContext: { runAsUser: 0, runAsGroup: 0, privileged: false },
+          ...probes,
+          volumeMounts: mounts,
+          ...resourcesOf(a),
         },
-      },
+      ],
+      volumes,
     },
-  };
+  });
 }

@@ -50,6 +50,20 @@ export const WEBHOOK_CONFIGURATION_NAME = 'spire-controller-manager-webhook';
 
 const upper = (l: string): string => l.toUpperCase();
 
+/** SPIRE's health listener (/live, /ready) and Prometheus endpoint, on every interface. */
+function healthAndMetrics(healthPort: number, metricsPort: number): HclBlock[] {
+  return [
+    block('health_checks', [
+      ...attr('listener_enabled', true),
+      ...attr('bind_address', '0.0.0.0'),
+      ...attr('bind_port', String(healthPort)),
+      ...attr('live_path', '/live'),
+      ...attr('ready_path', '/ready'),
+    ]),
+    block('telemetry', [block('Prometheus', [...attr('host', '0.0.0.0'), ...attr('port', metricsPort)])]),
+  ];
+}
+
 function federationBlock(s: ServerSpec1_0, ctx: ResolvedContext): HclBlock[] {
   const f = s.federation;
   if (f === undefined) return [];
@@ -139,14 +153,7 @@ export function renderServerConf(id: PlaneIdentity, s: ServerSpec1_0, ctx: Resol
   return toHcl([
     block('server', server),
     block('plugins', plugins),
-    block('health_checks', [
-      ...attr('listener_enabled', true),
-      ...attr('bind_address', '0.0.0.0'),
-      ...attr('bind_port', String(ctx.ports.serverHealth)),
-      ...attr('live_path', '/live'),
-      ...attr('ready_path', '/ready'),
-    ]),
-    block('telemetry', [block('Prometheus', [...attr('host', '0.0.0.0'), ...attr('port', ctx.ports.serverMetrics)])]),
+    ...healthAndMetrics(ctx.ports.serverHealth, ctx.ports.serverMetrics),
   ]);
 }
 
@@ -194,14 +201,7 @@ export function renderAgentConf(id: PlaneIdentity, a: AgentSpec1_0, ctx: Resolve
       ...attr('trust_domain', id.trustDomain),
     ]),
     block('plugins', plugins),
-    block('health_checks', [
-      ...attr('listener_enabled', true),
-      ...attr('bind_address', '0.0.0.0'),
-      ...attr('bind_port', String(ctx.ports.agentHealth)),
-      ...attr('live_path', '/live'),
-      ...attr('ready_path', '/ready'),
-    ]),
-    block('telemetry', [block('Prometheus', [...attr('host', '0.0.0.0'), ...attr('port', ctx.ports.agentMetrics)])]),
+    ...healthAndMetrics(ctx.ports.agentHealth, ctx.ports.agentMetrics),
   ]);
 }
 
@@ -210,8 +210,9 @@ export function renderRegistrarConfig(id: PlaneIdentity, ctx: ResolvedContext): 
   const cfg = {
     apiVersion: 'spire.spiffe.io/v1alpha1',
     kind: 'ControllerManagerConfig',
-    metrics: { bindAddress: `:${ctx.ports.registrarMetrics}` },
-    healthProbe: { bindAddress: `:${ctx.ports.registrarHealth}` },
+    // controller-runtime's ControllerManagerConfigurationSpec keys, which spire-controller-manager embeds
+    metrics: { bindAddress: `0.0.0.0:${ctx.ports.registrarMetrics}` },
+    health: { healthProbeBindAddress: `0.0.0.0:${ctx.ports.registrarHealth}` },
     webhook: { port: ctx.ports.registrarWebhook },
     leaderElection: { leaderElect: true, resourceName: 'spire-controller-manager-leader-election', resourceNamespace: ctx.namespace },
     clusterName: id.clusterName,

@@ -14,6 +14,8 @@ export interface Images {
 }
 
 export const ZTWIM_IMAGE = 'ztwim:0.1.0';
+/** The group the ztwim image runs as (scripts/k8s/image-contents.mjs: user 65532:65532). */
+export const ZTWIM_IMAGE_GID = 65532;
 
 export const DEFAULT_IMAGES: Readonly<Record<ImageVariant, Images>> = {
   ztwim: { server: ZTWIM_IMAGE, agent: ZTWIM_IMAGE, csi: ZTWIM_IMAGE, oidc: ZTWIM_IMAGE, registrar: ZTWIM_IMAGE, nodeDriverRegistrar: ZTWIM_IMAGE },

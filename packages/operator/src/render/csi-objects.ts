@@ -4,17 +4,14 @@
 import type { CsiSpec1_0 } from '../api/normalize.ts';
 import { PATHS, renderCsiArgs } from './configs.ts';
 import type { ResolvedContext } from './context.ts';
-import { command, meta, nodeNameEnv, objectLabels, podSpecExtras, resourcesOf, selectorLabels, serviceAccount, type KubeObject, type RenderedObject } from './objects-common.ts';
+import { command, meta, nodeNameEnv, objectLabels, podSpecExtras, resourcesOf, selectorLabels, serviceAccount, workload, collector, type KubeObject, type OperandRender } from './objects-common.ts';
 
 export const CSI_NAME = 'spire-spiffe-csi-driver';
 
-export function renderCsiObjects(c: CsiSpec1_0, ctx: ResolvedContext): { objects: RenderedObject[] } {
+export function renderCsiObjects(c: CsiSpec1_0, ctx: ResolvedContext): OperandRender {
   const L = objectLabels('spiffe-csi-driver', 'csi', ctx, c.labels);
   const selector = selectorLabels('spiffe-csi-driver', 'csi');
-  const out: RenderedObject[] = [];
-  const add = (object: KubeObject, clusterScoped = false): void => {
-    out.push({ owner: 'SpiffeCSIDriver', object, clusterScoped });
-  };
+  const { objects, add } = collector('SpiffeCSIDriver');
   add(serviceAccount(CSI_NAME, L, ctx));
   if (ctx.hasOpenShiftGroups) {
     add(
@@ -53,7 +50,7 @@ export function renderCsiObjects(c: CsiSpec1_0, ctx: ResolvedContext): { objects
     true,
   );
   add(daemonSet(c, ctx, L, selector));
-  return { objects: out };
+  return { objects, configHashes: {}, configs: {} };
 }
 
 function daemonSet(c: CsiSpec1_0, ctx: ResolvedContext, labels: Record<string, string>, selector: Record<string, string>): KubeObject {
@@ -113,25 +110,15 @@ function daemonSet(c: CsiSpec1_0, ctx: ResolvedContext, labels: Record<string, s
         ],
       }
     : {};
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'DaemonSet',
-    metadata: meta(CSI_NAME, labels, ctx.namespace),
-    spec: {
-      selector: { matchLabels: selector },
-      updateStrategy: { type: 'RollingUpdate' },
-      template: {
-        metadata: { labels },
-        spec: {
-          serviceAccountName: CSI_NAME,
-          // the driver needs no API access
-          automountServiceAccountToken: false,
-          ...podSpecExtras(c, ctx),
-          ...init,
-          containers,
-          volumes,
-        },
-      },
+  return workload('DaemonSet', CSI_NAME, labels, selector, ctx, {
+    podSpec: {
+      serviceAccountName: CSI_NAME,
+      // the driver needs no API access
+      automountServiceAccountToken: false,
+      ...podSpecExtras(c, ctx),
+      ...init,
+      containers,
+      volumes,
     },
-  };
+  });
 }

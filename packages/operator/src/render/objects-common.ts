@@ -142,3 +142,46 @@ export function serviceMonitor(name: string, labels: Record<string, string>, sel
 export function command(ctx: ResolvedContext, ztwimSub: readonly string[], args: readonly string[]): Record<string, unknown> {
   return ctx.variant === 'ztwim' ? { command: ['ztwim', ...ztwimSub], args: [...args] } : { args: [...args] };
 }
+
+/** An apps/v1 workload: its labels, selector, pod template (with the config-hash annotations). */
+export function workload(
+  kind: 'DaemonSet' | 'Deployment' | 'StatefulSet',
+  name: string,
+  labels: Record<string, string>,
+  selector: Record<string, string>,
+  ctx: ResolvedContext,
+  o: { readonly podSpec: Record<string, unknown>; readonly annotations?: Record<string, string>; readonly spec?: Record<string, unknown> },
+): KubeObject {
+  return {
+    apiVersion: 'apps/v1',
+    kind,
+    metadata: meta(name, labels, ctx.namespace),
+    spec: {
+      ...(kind === 'DaemonSet' ? { updateStrategy: { type: 'RollingUpdate' } } : {}),
+      ...o.spec,
+      selector: { matchLabels: selector },
+      template: { metadata: { labels, ...(o.annotations === undefined ? {} : { annotations: o.annotations }) }, spec: o.podSpec },
+    },
+  };
+}
+
+export type ConfigName = 'serverConf' | 'registrarConfig' | 'agentConf' | 'oidcConf';
+
+/** What rendering one operand gives. */
+export interface OperandRender {
+  readonly objects: readonly RenderedObject[];
+  /** Pod-template annotation → SHA-256 of the config it covers. */
+  readonly configHashes: Readonly<Record<string, string>>;
+  readonly configs: Readonly<Partial<Record<ConfigName, string>>>;
+}
+
+/** Collects one operand's objects with its owner hint. */
+export function collector(owner: OwnerKind): { readonly objects: RenderedObject[]; add(object: KubeObject, clusterScoped?: boolean, createOnly?: boolean): void } {
+  const objects: RenderedObject[] = [];
+  return {
+    objects,
+    add(object, clusterScoped = false, createOnly = false) {
+      objects.push({ owner, object, clusterScoped, ...(createOnly ? { createOnly } : {}) });
+    },
+  };
+}

@@ -1,6 +1,6 @@
 // The SpireOIDCDiscoveryProvider's objects (digest §2.2, §2.4, §4.4): service account, Service,
 // the two default ClusterSPIFFEIDs, ConfigMap, Deployment, external-cert RBAC and Route
-// (OpenShift), ServiceMonitor (lift).
+// (OpenShift). The provider serves no metrics, so no ServiceMonitor.
 import type { OidcSpec1_0 } from '../api/normalize.ts';
 import { OIDC_SERVICE, PATHS, REGISTRAR_CLASS_NAME, issuerHostPath, oidcTlsSecret, renderOidcConfig, type PlaneIdentity } from './configs.ts';
 import type { ResolvedContext } from './context.ts';
@@ -15,9 +15,10 @@ import {
   roleWithBinding,
   selectorLabels,
   serviceAccount,
-  serviceMonitor,
+  workload,
+  collector,
   type KubeObject,
-  type RenderedObject,
+  type OperandRender,
 } from './objects-common.ts';
 
 export const OIDC_NAME = OIDC_SERVICE;
@@ -26,23 +27,14 @@ export const OIDC_CLUSTER_SPIFFE_ID = 'zero-trust-workload-identity-manager-spir
 export const DEFAULT_CLUSTER_SPIFFE_ID = 'zero-trust-workload-identity-manager-spire-default';
 const ID_TEMPLATE = 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}';
 
-export interface OidcRender {
-  readonly objects: RenderedObject[];
-  readonly configHashes: Record<string, string>;
-  readonly oidcConf: string;
-}
-
-export function renderOidcObjects(id: PlaneIdentity, o: OidcSpec1_0, ctx: ResolvedContext): OidcRender {
+export function renderOidcObjects(id: PlaneIdentity, o: OidcSpec1_0, ctx: ResolvedContext): OperandRender {
   const ns = ctx.namespace;
   const L = objectLabels('spiffe-oidc-discovery-provider', 'discovery', ctx, o.labels);
   const selector = selectorLabels('spiffe-oidc-discovery-provider', 'discovery');
   const conf = renderOidcConfig(id, o, ctx);
   const hashes = { [HASH_ANNOTATIONS.oidc]: configHash(conf) };
   const tls = oidcTlsSecret(o, ctx);
-  const out: RenderedObject[] = [];
-  const add = (object: KubeObject, clusterScoped = false): void => {
-    out.push({ owner: 'SpireOIDCDiscoveryProvider', object, clusterScoped });
-  };
+  const { objects, add } = collector('SpireOIDCDiscoveryProvider');
   add(serviceAccount(OIDC_NAME, L, ctx));
   add({
     apiVersion: 'v1',
@@ -106,8 +98,7 @@ export function renderOidcObjects(id: PlaneIdentity, o: OidcSpec1_0, ctx: Resolv
       },
     });
   }
-  if (o.serviceMonitor?.enabled === 'true' && ctx.hasPrometheusOperator) add(serviceMonitor(OIDC_NAME, L, selector, 'https', o.serviceMonitor.interval, ctx));
-  return { objects: out, configHashes: hashes, oidcConf: conf };
+  return { objects, configHashes: hashes, configs: { oidcConf: conf } };
 }
 
 function deployment(o: OidcSpec1_0, ctx: ResolvedContext, labels: Record<string, string>, selector: Record<string, string>, hashes: Record<string, string>, tls: string | undefined): KubeObject {
@@ -122,37 +113,31 @@ function deployment(o: OidcSpec1_0, ctx: ResolvedContext, labels: Record<string,
     ...(tls === undefined ? [] : [{ name: 'tls-certs', mountPath: PATHS.oidcTlsDir, readOnly: true }]),
   ];
   const p = ctx.ports;
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: meta(OIDC_NAME, labels, ctx.namespace),
+  return workload('Deployment', OIDC_NAME, labels, selector, ctx, {
+    annotations: hashes,
     spec: {
       replicas: o.replicaCount,
-      selector: { matchLabels: selector },
-      template: {
-        metadata: { labels, annotations: hashes },
-        spec: {
-          serviceAccountName: OIDC_NAME,
-          ...podSpecExtras(o, ctx),
-          containers: [
-            {
-              name: 'spiffe-oidc-discovery-provider',
-              image: ctx.images.oidc,
-              imagePullPolicy: 'IfNotPresent',
-              ...command(ctx, ['oidc', 'run'], ['-config', PATHS.oidcConf]),
-              ports: [
-                { name: 'healthz', containerPort: p.oidcHealth, protocol: 'TCP' },
-                { name: 'https', containerPort: p.oidcHttps, protocol: 'TCP' },
-              ],
-              livenessProbe: { httpGet: { path: '/live', port: 'healthz' }, initialDelaySeconds: 5, periodSeconds: 5 },
-              readinessProbe: { httpGet: { path: '/ready', port: 'healthz' }, initialDelaySeconds: 5, periodSeconds: 5 },
-              volumeMounts: mounts,
-              ...resourcesOf(o),
-            },
-          ],
-          volumes,
-        },
-      },
     },
-  };
+    podSpec: {
+      serviceAccountName: OIDC_NAME,
+      ...podSpecExtras(o, ctx),
+      containers: [
+        {
+          name: 'spiffe-oidc-discovery-provider',
+          image: ctx.images.oidc,
+          imagePullPolicy: 'IfNotPresent',
+          ...command(ctx, ['oidc', 'run'], ['-config', PATHS.oidcConf]),
+          ports: [
+            { name: 'healthz', containerPort: p.oidcHealth, protocol: 'TCP' },
+            { name: 'https', containerPort: p.oidcHttps, protocol: 'TCP' },
+          ],
+          livenessProbe: { httpGet: { path: '/live', port: 'healthz' }, initialDelaySeconds: 5, periodSeconds: 5 },
+          readinessProbe: { httpGet: { path: '/ready', port: 'healthz' }, initialDelaySeconds: 5, periodSeconds: 5 },
+          volumeMounts: mounts,
+          ...resourcesOf(o),
+        },
+      ],
+      volumes,
+    },
+  });
 }

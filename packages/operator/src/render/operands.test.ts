@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { TESTDATA_DIR, crs0_2, crs1_0, minimalSet } from '../testdata/fixtures.ts';
 import type { CrSet } from '../api/normalize.ts';
 import { renderOperands, type RenderResult } from './operands.ts';
@@ -125,6 +125,7 @@ test('workloads: ztwim commands, images, the registrar beside the server, RELATE
     ['spire-server', 'ztwim:0.1.0', 'ztwim server run -expandEnv -config /run/spire/config/server.conf'],
     ['spire-controller-manager', 'ztwim:0.1.0', 'ztwim registrar -config /run/spire/config/controller-manager-config.yaml'],
   ]);
+  assert.deepEqual(sts['securityContext'], { fsGroup: 65532 }, 'the non-root ztwim server can write its data volume');
   const agent = podSpec(find(r, 'DaemonSet', 'spire-agent'));
   assert.equal(agent['hostPID'], true);
   assert.equal(agent['hostNetwork'], undefined);
@@ -143,6 +144,21 @@ test('workloads: ztwim commands, images, the registrar beside the server, RELATE
   assert.deepEqual(spireCsi['containers'].map((c: J) => c.name), ['spiffe-csi-driver', 'node-driver-registrar']);
   assert.equal(podSpec(find(spire, 'StatefulSet', 'spire-server'))['containers'][0]['command'], undefined);
   assert.equal(podSpec(find(spire, 'StatefulSet', 'spire-server'))['containers'][0]['image'], 'ghcr.io/spiffe/spire-server:1.13.0');
+});
+
+test('registrar config: the ControllerManagerConfig keys (controller-runtime health/metrics) with the operand ports', () => {
+  const r = renderOperands(minimalSet(), { namespace: NS, ports: { registrarHealth: 18083, registrarMetrics: 18082 } });
+  const cfg = parse(r.configs.registrarConfig ?? '') as J;
+  assert.equal(cfg['apiVersion'], 'spire.spiffe.io/v1alpha1');
+  assert.equal(cfg['kind'], 'ControllerManagerConfig');
+  assert.deepEqual(cfg['health'], { healthProbeBindAddress: '0.0.0.0:18083' });
+  assert.deepEqual(cfg['metrics'], { bindAddress: '0.0.0.0:18082' });
+  assert.equal(cfg['clusterName'], 'test');
+  assert.equal(cfg['trustDomain'], 'example.org');
+  assert.equal(cfg['entryIDPrefix'], 'test');
+  assert.equal(cfg['className'], 'zero-trust-workload-identity-manager-spire');
+  assert.equal(cfg['spireServerSocketPath'], '/tmp/spire-server/private/api.sock');
+  assert.deepEqual(cfg['leaderElection'], { leaderElect: true, resourceName: 'spire-controller-manager-leader-election', resourceNamespace: NS });
 });
 
 test('hostNetwork (test only): every pod on the host network; agents reach the server on 127.0.0.1', () => {
@@ -186,6 +202,16 @@ test('ServiceMonitors only when asked and the Prometheus operator is there, else
   const without = renderOperands(set, { namespace: NS });
   assert.ok(!without.objects.some((o) => o.object.kind === 'ServiceMonitor'));
   assert.equal(without.conditions.server?.find((c) => c.type === 'ServiceMonitorSkipped')?.reason, 'PrometheusOperatorNotInstalled');
+});
+
+test('0.2 fields: a DeprecatedFieldsConverted condition on the operand says where each went; none for 1.0', () => {
+  const r = renderOperands(crs0_2(), { namespace: NS });
+  const c = r.conditions.csi?.find((x) => x.type === 'DeprecatedFieldsConverted');
+  assert.equal(c?.status, 'True');
+  assert.match(c?.message ?? '', /agentSocketPath names the socket file; its directory \/run\/spire\/agent-sockets is used/);
+  assert.match(r.conditions.server?.find((x) => x.type === 'DeprecatedFieldsConverted')?.message ?? '', /SpireServer spec\.trustDomain "apps\.example\.com" used as ZeroTrustWorkloadIdentityManager spec\.trustDomain/);
+  const v1 = renderOperands(crs1_0(), { namespace: NS });
+  assert.ok(!Object.values(v1.conditions).flat().some((x) => x.type === 'DeprecatedFieldsConverted'));
 });
 
 test('an invalid operand renders nothing, the others still render', () => {

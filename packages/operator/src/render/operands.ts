@@ -2,14 +2,14 @@
 // shape), validates them (conditions for every invalid field), and renders the objects of each
 // valid operand with their labels, owner hints and config hashes. The controllers apply the
 // objects and merge the conditions into each CR's status.
-import { normalize, type CrSet, type Normalized1_0, type OperandKey } from '../api/normalize.ts';
+import { OPERAND_KINDS, normalize, type CrSet, type Normalized1_0, type OperandKey } from '../api/normalize.ts';
 import { validate, type ConditionInput, type ValidationResult } from '../validate/validate.ts';
 import type { PlaneIdentity } from './configs.ts';
 import { resolveContext, type RenderContext, type ResolvedContext } from './context.ts';
 import { renderAgentObjects } from './agent-objects.ts';
 import { renderCsiObjects } from './csi-objects.ts';
 import { renderOidcObjects } from './oidc-objects.ts';
-import type { RenderedObject } from './objects-common.ts';
+import type { ConfigName, OperandRender, RenderedObject } from './objects-common.ts';
 import { renderServerObjects } from './server-objects.ts';
 
 export interface RenderResult {
@@ -20,7 +20,7 @@ export interface RenderResult {
   /** Pod-template annotation → SHA-256 of the rendered config. */
   readonly configHashes: Readonly<Record<string, string>>;
   /** The rendered config files, for logs and for checking them with the real binaries. */
-  readonly configs: Readonly<Partial<Record<'serverConf' | 'registrarConfig' | 'agentConf' | 'oidcConf', string>>>;
+  readonly configs: Readonly<Partial<Record<ConfigName, string>>>;
   readonly normalized: Normalized1_0;
   readonly validation: ValidationResult;
 }
@@ -28,6 +28,9 @@ export interface RenderResult {
 function skipped(type: string, reason: string, message: string): ConditionInput {
   return { type, status: 'True', reason, message };
 }
+
+const noPrometheus = skipped('ServiceMonitorSkipped', 'PrometheusOperatorNotInstalled', 'monitoring.coreos.com is not served: no ServiceMonitor');
+const noScc = skipped('OpenShiftObjectsSkipped', 'SecurityContextConstraintsAPINotServed', 'security.openshift.io is not served: no SecurityContextConstraints');
 
 export function renderOperands(input: CrSet, context: RenderContext): RenderResult {
   const ctx: ResolvedContext = resolveContext(context);
@@ -37,7 +40,14 @@ export function renderOperands(input: CrSet, context: RenderContext): RenderResu
   for (const [k, v] of Object.entries(validation.conditions) as Array<[OperandKey, readonly ConditionInput[]]>) conditions[k] = [...v];
   const objects: RenderedObject[] = [];
   const hashes: Record<string, string> = {};
-  const configs: Partial<Record<'serverConf' | 'registrarConfig' | 'agentConf' | 'oidcConf', string>> = {};
+  const configs: Partial<Record<ConfigName, string>> = {};
+  // where each 0.2 field of an operand went (True: it never makes the operand not Ready)
+  for (const key of Object.keys(OPERAND_KINDS) as OperandKey[]) {
+    const notes = normalized.conversions.filter((n) => n.kind === OPERAND_KINDS[key]);
+    if (input[key] !== undefined && notes.length > 0) {
+      (conditions[key] ??= []).push(skipped('DeprecatedFieldsConverted', 'Shape0_2Converted', notes.map((n) => n.message).join('; ')));
+    }
+  }
   const z = normalized.ztwim?.spec;
   if (z?.trustDomain === undefined || z.clusterName === undefined) {
     return { objects, conditions, configHashes: hashes, configs, normalized, validation };
@@ -47,42 +57,32 @@ export function renderOperands(input: CrSet, context: RenderContext): RenderResu
     (conditions[key] ??= []).push(c);
   };
 
+  const take = (key: OperandKey, r: OperandRender, notes: ReadonlyArray<ConditionInput | false>): void => {
+    objects.push(...r.objects);
+    Object.assign(hashes, r.configHashes);
+    Object.assign(configs, r.configs);
+    for (const n of notes) if (n !== false) note(key, n);
+  };
+  const noOpenShift = !ctx.hasOpenShiftGroups;
+  const monitorSkipped = (sm: { enabled: string } | undefined): ConditionInput | false => sm?.enabled === 'true' && !ctx.hasPrometheusOperator && noPrometheus;
+
   const s = normalized.server?.spec;
   if (s !== undefined && validation.valid.server) {
-    const r = renderServerObjects(id, s, ctx);
-    objects.push(...r.objects);
-    Object.assign(hashes, r.configHashes);
-    configs.serverConf = r.serverConf;
-    configs.registrarConfig = r.registrarConfig;
-    if (s.federation !== undefined && s.federation.managedRoute === 'true' && !ctx.hasOpenShiftGroups) {
-      note('server', skipped('OpenShiftObjectsSkipped', 'RouteAPINotServed', 'route.openshift.io is not served: no federation Route (expose spire-server port 8443 yourself)'));
-    }
-    if (s.serviceMonitor?.enabled === 'true' && !ctx.hasPrometheusOperator) note('server', skipped('ServiceMonitorSkipped', 'PrometheusOperatorNotInstalled', 'monitoring.coreos.com is not served: no ServiceMonitor'));
+    take('server', renderServerObjects(id, s, ctx), [
+      s.federation !== undefined && s.federation.managedRoute === 'true' && noOpenShift &&
+        skipped('OpenShiftObjectsSkipped', 'RouteAPINotServed', 'route.openshift.io is not served: no federation Route (expose spire-server port 8443 yourself)'),
+      monitorSkipped(s.serviceMonitor),
+    ]);
   }
   const a = normalized.agent?.spec;
-  if (a !== undefined && validation.valid.agent) {
-    const r = renderAgentObjects(id, a, ctx);
-    objects.push(...r.objects);
-    Object.assign(hashes, r.configHashes);
-    configs.agentConf = r.agentConf;
-    if (!ctx.hasOpenShiftGroups) note('agent', skipped('OpenShiftObjectsSkipped', 'SecurityContextConstraintsAPINotServed', 'security.openshift.io is not served: no SecurityContextConstraints'));
-    if (a.serviceMonitor?.enabled === 'true' && !ctx.hasPrometheusOperator) note('agent', skipped('ServiceMonitorSkipped', 'PrometheusOperatorNotInstalled', 'monitoring.coreos.com is not served: no ServiceMonitor'));
-  }
+  if (a !== undefined && validation.valid.agent) take('agent', renderAgentObjects(id, a, ctx), [noOpenShift && noScc, monitorSkipped(a.serviceMonitor)]);
   const c = normalized.csi?.spec;
-  if (c !== undefined && validation.valid.csi) {
-    objects.push(...renderCsiObjects(c, ctx).objects);
-    if (!ctx.hasOpenShiftGroups) note('csi', skipped('OpenShiftObjectsSkipped', 'SecurityContextConstraintsAPINotServed', 'security.openshift.io is not served: no SecurityContextConstraints'));
-  }
+  if (c !== undefined && validation.valid.csi) take('csi', renderCsiObjects(c, ctx), [noOpenShift && noScc]);
   const o = normalized.oidc?.spec;
   if (o !== undefined && validation.valid.oidc) {
-    const r = renderOidcObjects(id, o, ctx);
-    objects.push(...r.objects);
-    Object.assign(hashes, r.configHashes);
-    configs.oidcConf = r.oidcConf;
-    if (!ctx.hasOpenShiftGroups) {
-      note('oidc', skipped('OpenShiftObjectsSkipped', 'RouteAPINotServed', 'route.openshift.io is not served: no Route; without externalSecretRef nor the service CA the provider serves plain HTTP inside the cluster'));
-    }
-    if (o.serviceMonitor?.enabled === 'true' && !ctx.hasPrometheusOperator) note('oidc', skipped('ServiceMonitorSkipped', 'PrometheusOperatorNotInstalled', 'monitoring.coreos.com is not served: no ServiceMonitor'));
+    take('oidc', renderOidcObjects(id, o, ctx), [
+      noOpenShift && skipped('OpenShiftObjectsSkipped', 'RouteAPINotServed', 'route.openshift.io is not served: no Route; without externalSecretRef nor the service CA the provider serves plain HTTP inside the cluster'),
+    ]);
   }
   return { objects, conditions, configHashes: hashes, configs, normalized, validation };
 }

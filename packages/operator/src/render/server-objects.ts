@@ -3,7 +3,7 @@
 // Route (OpenShift) and a ServiceMonitor (lift).
 import type { ServerSpec1_0 } from '../api/normalize.ts';
 import { DATASTORE_ENV, PATHS, WEBHOOK_CONFIGURATION_NAME, renderRegistrarConfig, renderServerConf, type PlaneIdentity } from './configs.ts';
-import type { ResolvedContext } from './context.ts';
+import { ZTWIM_IMAGE_GID, type ResolvedContext } from './context.ts';
 import {
   HASH_ANNOTATIONS,
   command,
@@ -16,22 +16,17 @@ import {
   selectorLabels,
   serviceAccount,
   serviceMonitor,
+  workload,
+  collector,
   type KubeObject,
-  type RenderedObject,
+  type OperandRender,
 } from './objects-common.ts';
 
 export const SERVER_NAME = 'spire-server';
 export const REGISTRAR_NAME = 'spire-controller-manager';
 export const WEBHOOK_SERVICE = 'spire-controller-manager-webhook';
 
-export interface ServerRender {
-  readonly objects: RenderedObject[];
-  readonly configHashes: Record<string, string>;
-  readonly serverConf: string;
-  readonly registrarConfig: string;
-}
-
-export function renderServerObjects(id: PlaneIdentity, s: ServerSpec1_0, ctx: ResolvedContext): ServerRender {
+export function renderServerObjects(id: PlaneIdentity, s: ServerSpec1_0, ctx: ResolvedContext): OperandRender {
   const ns = ctx.namespace;
   const L = objectLabels(SERVER_NAME, 'control-plane', ctx, s.labels);
   const LR = objectLabels(REGISTRAR_NAME, 'control-plane', ctx, s.labels);
@@ -42,10 +37,7 @@ export function renderServerObjects(id: PlaneIdentity, s: ServerSpec1_0, ctx: Re
   const fed = s.federation;
   const servingCertSecret = fed?.bundleEndpoint.httpsWeb?.servingCert?.externalSecretRef ?? 'spire-server-serving-cert';
   const usesServingCert = fed?.bundleEndpoint.httpsWeb?.servingCert !== undefined;
-  const out: RenderedObject[] = [];
-  const add = (object: KubeObject, clusterScoped = false, createOnly = false): void => {
-    out.push({ owner: 'SpireServer', object, clusterScoped, ...(createOnly ? { createOnly } : {}) });
-  };
+  const { objects, add } = collector('SpireServer');
 
   add(serviceAccount(SERVER_NAME, L, ctx));
   add({
@@ -129,7 +121,7 @@ export function renderServerObjects(id: PlaneIdentity, s: ServerSpec1_0, ctx: Re
     });
   }
   if (s.serviceMonitor?.enabled === 'true' && ctx.hasPrometheusOperator) add(serviceMonitor(SERVER_NAME, L, selector, 'metrics', s.serviceMonitor.interval, ctx));
-  return { objects: out, configHashes: hashes, serverConf, registrarConfig };
+  return { objects, configHashes: hashes, configs: { serverConf, registrarConfig } };
 }
 
 function statefulSet(
@@ -205,23 +197,11 @@ function statefulSet(
       { name: 'controller-manager-config', mountPath: PATHS.configDir, readOnly: true },
     ],
   };
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'StatefulSet',
-    metadata: meta(SERVER_NAME, labels, ctx.namespace),
+  return workload('StatefulSet', SERVER_NAME, labels, selector, ctx, {
+    annotations: hashes,
     spec: {
       replicas: s.replicas,
       serviceName: SERVER_NAME,
-      selector: { matchLabels: selector },
-      template: {
-        metadata: { labels, annotations: hashes },
-        spec: {
-          serviceAccountName: SERVER_NAME,
-          ...podSpecExtras(s, ctx),
-          containers: [server, registrar],
-          volumes,
-        },
-      },
       ...(pvc
         ? {
             volumeClaimTemplates: [
@@ -239,5 +219,14 @@ function statefulSet(
           }
         : {}),
     },
-  };
+    podSpec: {
+      serviceAccountName: SERVER_NAME,
+      // the ztwim image runs as uid/gid 65532: the kubelet gives the data volume (PVC, emptyDir)
+      // that group so the server can write its datastore and keys
+      ...(ctx.variant === 'ztwim' ? { securityContext: { fsGroup: ZTWIM_IMAGE_GID } } : {}),
+      ...podSpecExtras(s, ctx),
+      containers: [server, registrar],
+      volumes,
+    },
+  });
 }

@@ -80,6 +80,12 @@ test('enum, pattern, limits, types, unknown fields: each names its field', () =>
   invalid(minimalSet({ server: { jwtIssuer: undefined } }), 'server', 'InvalidJWTIssuerURL', /spec\.jwtIssuer: is required/);
 });
 
+test('a $ in a value that lands in server.conf is refused (the server expands environment variables)', () => {
+  invalid(minimalSet({ server: { caSubject: { organization: 'Cash$Corp' } } }), 'server', 'InvalidOrganization', /spec\.caSubject\.organization: "Cash\$Corp" contains "\$"/);
+  invalid(minimalSet({ server: { datastore: { databaseType: 'postgres', connectionString: 'postgres://u:$ecret@db/spire' } } }), 'server', 'InvalidConnectionString', /spec\.datastore\.connectionString/);
+  assert.equal(configValid(minimalSet({ server: { labels: { a: 'b' }, resources: { limits: { cpu: '1' } } } }), 'server').status, 'True');
+});
+
 test('labels: bad keys and values', () => {
   invalid(minimalSet({ agent: { labels: { 'bad key': 'x' } } }), 'agent', 'InvalidLabels', /"bad key" is not a valid label key/);
   invalid(minimalSet({ agent: { labels: { ok: 'bad value!' } } }), 'agent', 'InvalidLabels', /"bad value!" is not a valid label value/);

@@ -37,6 +37,17 @@ const OPERANDS: readonly OperandKey[] = ['server', 'agent', 'csi', 'oidc'];
 const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
 
+/** CommonConfig fields: they go to the pod spec, not into server.conf. */
+const POD_SETTINGS = new Set(['labels', 'resources', 'affinity', 'tolerations', 'nodeSelector', 'serviceMonitor']);
+
+/** Every string value below `v` with its field path, skipping the top-level keys in `skip`. */
+function stringsIn(v: unknown, at: string, skip: ReadonlySet<string> = new Set()): Array<[string, string]> {
+  if (typeof v === 'string') return [[at, v]];
+  if (Array.isArray(v)) return v.flatMap((x, i) => stringsIn(x, `${at}[${i}]`));
+  if (v !== null && typeof v === 'object') return Object.entries(v).filter(([k]) => !skip.has(k)).flatMap(([k, x]) => stringsIn(x, `${at}.${k}`));
+  return [];
+}
+
 function problem(kind: string, field: string, message: string, reason = reasonFor(field)): FieldProblem {
   return { kind, field, message: `${kind} ${field}: ${message}`, reason };
 }
@@ -130,6 +141,10 @@ export function validate(set: CrSet, norm: Normalized1_0, opts: ValidateOptions 
     };
     const iss = jwtIssuerProblem(s.jwtIssuer);
     if (iss !== undefined && !byKind.server.some((p) => p.field === 'spec.jwtIssuer')) P('spec.jwtIssuer', iss, 'InvalidJWTIssuerURL');
+    // the server reads server.conf with -expandEnv (as ZTWIM runs it): a $ would be replaced
+    for (const [field, v] of stringsIn(s, 'spec', POD_SETTINGS)) {
+      if (v.includes('$')) P(field, `"${v}" contains "$", which the server would expand as an environment variable (it runs with -expandEnv)`);
+    }
     const ms: Record<string, number | undefined> = {};
     for (const f of ['caValidity', 'defaultX509Validity', 'defaultJWTValidity'] as const) {
       const v = parseDuration(s[f]);

@@ -1,0 +1,56 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEFAULT_IMAGES, imagesFromEnv, resolveContext } from './context.ts';
+import { toHcl, attr, block, plugin } from './hcl.ts';
+
+test('imagesFromEnv: RELATED_IMAGE_* override each image; unset or empty keep the variant default', () => {
+  const imgs = imagesFromEnv({ RELATED_IMAGE_SPIRE_SERVER: 'reg/server:1', RELATED_IMAGE_SPIFFE_CSI_DRIVER: '', OTHER: 'x' });
+  assert.equal(imgs.server, 'reg/server:1');
+  assert.equal(imgs.csi, 'ztwim:0.1.0');
+  assert.deepEqual({ ...imagesFromEnv({}, 'spire') }, { ...DEFAULT_IMAGES.spire });
+});
+
+test('resolveContext: defaults; hostNetwork moves the agent to 127.0.0.1 and the server port', () => {
+  const c = resolveContext({ namespace: 'ns' });
+  assert.deepEqual(c.serverAddress, { host: 'spire-server.ns', port: 443 });
+  assert.equal(c.clusterDomain, 'cluster.local');
+  assert.equal(c.kubeletRoot, '/var/lib/kubelet');
+  assert.equal(c.version, '0.1.0');
+  const h = resolveContext({ namespace: 'ns', hostNetwork: true, ports: { serverGrpc: 18081 } });
+  assert.deepEqual(h.serverAddress, { host: '127.0.0.1', port: 18081 });
+  assert.equal(resolveContext({ namespace: 'ns', variant: 'spire' }).version, '1.13.0');
+});
+
+test('toHcl: attributes, nested blocks, labelled plugins, maps with quoted keys, escaping', () => {
+  const text = toHcl([
+    block('server', [...attr('trust_domain', 'example.org'), ...attr('port', 8081), ...attr('on', true), ...attr('skip', undefined), ...attr('list', ['a', 'b"c'])]),
+    block('plugins', [plugin('NodeAttestor', 'k8s_psat', attr('clusters', { 'my.cluster': { audience: ['spire-server'] } })), plugin('KeyManager', 'memory', [])]),
+  ]);
+  assert.equal(
+    text,
+    [
+      'server {',
+      '  trust_domain = "example.org"',
+      '  port = 8081',
+      '  on = true',
+      '  list = ["a", "b\\"c"]',
+      '}',
+      'plugins {',
+      '  NodeAttestor "k8s_psat" {',
+      '    plugin_data {',
+      '      clusters = {',
+      '        "my.cluster" = {',
+      '          "audience" = ["spire-server"]',
+      '        }',
+      '      }',
+      '    }',
+      '  }',
+      '  KeyManager "memory" {',
+      '    plugin_data {',
+      '    }',
+      '  }',
+      '}',
+      '',
+    ].join('\n'),
+  );
+});
