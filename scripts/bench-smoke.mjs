@@ -26,6 +26,8 @@ const SMOKE = {
   'k8s-psat': ['--duration', '1', '--rounds', '1', '--concurrency', '1'],
   // starts a control-plane-only cluster of its own (test/k8s/lib/own-control-plane.ts)
   'k8s-informer': ['--pods', '100', '--churn', '100', '--nodes', '3'],
+  // its own control-plane-only cluster (WITH_NODE=0), as the bench itself
+  registrar: ['--pods', '20', '--nodes', '2', '--deletions', '1'],
 };
 const all = readdirSync(join(root, 'bench')).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort();
 const missing = all.filter((n) => !(n in SMOKE));

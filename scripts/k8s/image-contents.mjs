@@ -33,7 +33,8 @@ import { tmpdir, homedir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 
 const ROOT = resolve(new URL('../..', import.meta.url).pathname);
-const VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
+// ZTWIM_IMAGE_TAG: tag a build from a branch that differs from main (the node's image store is shared).
+const VERSION = process.env.ZTWIM_IMAGE_TAG || JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
 const CACHE = process.env.ZTWIM_CACHE ?? join(homedir(), '.cache', 'ztwim');
 
 /** Where things live in the image. */

@@ -9,9 +9,12 @@
 //                                                      deploy/k8s/csi-driver.yaml and a
 //                                                      {csi: {driver: csi.spiffe.io, readOnly: true}}
 //                                                      volume, or a hostPath of the agent's socket dir
-// CI runs ztwim/ztwim/csi, ztwim server + SPIRE's agent over csi, and the SPIRE-only reference
-// (spire/spire/hostPath) (combinations() below); ZTWIM_E2E_SERVER, ZTWIM_E2E_AGENT,
-// ZTWIM_E2E_SOCKET pick one combination instead. Only one csi.spiffe.io can register with the
+//   REGISTRATION entryByHand | entryByRegistrar       `entry create` by hand, or a ClusterSPIFFEID
+//                                                      turned into the entry by `ztwim registrar`
+// CI runs ztwim/ztwim/csi, ztwim server + SPIRE's agent over csi, the SPIRE-only reference
+// (spire/spire/hostPath), all by hand, and ztwim/ztwim/csi through the registrar (combinations()
+// below); ZTWIM_E2E_SERVER, ZTWIM_E2E_AGENT, ZTWIM_E2E_SOCKET, ZTWIM_E2E_REGISTRATION
+// (`registrar`) pick one combination instead. Only one csi.spiffe.io can register with the
 // shared kubelet: csiSocket holds a node-wide lock (holdKubeletPlugin) that csi-driver.test.ts
 // takes too. Everything else (manifests, entry, pod spec, assertions) stays the same for every
 // combination.
@@ -26,9 +29,11 @@
 //      hostNetwork, projected token audience spire-server), socket dir a fresh host temp dir;
 //   4. the agent attests: `agent list` shows spiffe://<td>/spire/agent/k8s_psat/test/<node UID>;
 //   5. entry -parentID that -spiffeID spiffe://<td>/ns/<demo ns>/sa/client
-//      -selector k8s:ns:<demo ns> -selector k8s:sa:client;
+//      -selector k8s:ns:<demo ns> -selector k8s:sa:client; or (entryByRegistrar) a ClusterSPIFFEID
+//      for pods labelled app=client in the demo namespace and `ztwim registrar` (in-process) on
+//      the server's socket, which makes the entry (selector k8s:pod-uid:<uid>) once the pod exists;
 //   6. in namespace demo-<random> (the issue's `demo`, unique for the same reason), pods from our
-//      image with service accounts `client` and `other`, the socket volume and
+//      image with service accounts `client` and `other` (labels app=client, app=other), the socket volume and
 //      SPIFFE_ENDPOINT_SOCKET: `ztwim api fetch x509` and `fetch jwt` in `client` get
 //      spiffe://<td>/ns/<demo ns>/sa/client; in `other` they get PermissionDenied.
 import assert from 'node:assert/strict';
@@ -42,13 +47,13 @@ import { runCommand, stopProc, type CliRun, type Proc } from '../interop/lib/ztw
 import { applyManifest, childEnv, createNamespace, ensureCluster, kubectl, waitFor, waitPodRunning, type ClusterEnv } from './lib/cluster.ts';
 import { inNamespace, manifest, manifestObject, setConfValues, DEPLOY_DIR, type K8sObject } from './lib/deploy.ts';
 import {
-  csiSocket, hostPathSocket, spireAgentDaemonSet, spireServer, startServer, WORKLOAD_IMAGE, ztwimAgentDaemonSet, ztwimServer,
-  type AgentImpl, type ServerImpl, type SocketAccess,
+  csiSocket, entryByHand, entryByRegistrar, hostPathSocket, spireAgentDaemonSet, spireServer, startServer, WORKLOAD_IMAGE, ztwimAgentDaemonSet, ztwimServer,
+  type AgentImpl, type Registration, type RegistrationContext, type ServerImpl, type SocketAccess,
 } from './lib/e2e-parts.ts';
 
 // ───── the seams ─────
 /** One run of the flow: which server, which agent DaemonSet, how pods reach the agent socket. */
-interface Combination { server: ServerImpl; agent: AgentImpl; socket: SocketAccess }
+interface Combination { server: ServerImpl; agent: AgentImpl; socket: SocketAccess; registration: Registration }
 
 /**
  * What CI runs, one after the other (one csi.spiffe.io at a time on the shared kubelet): all
@@ -59,12 +64,14 @@ interface Combination { server: ServerImpl; agent: AgentImpl; socket: SocketAcce
  */
 function combinations(): Combination[] {
   const pick = process.env;
-  if (pick['ZTWIM_E2E_SERVER'] === undefined && pick['ZTWIM_E2E_AGENT'] === undefined && pick['ZTWIM_E2E_SOCKET'] === undefined) {
+  if (pick['ZTWIM_E2E_SERVER'] === undefined && pick['ZTWIM_E2E_AGENT'] === undefined && pick['ZTWIM_E2E_SOCKET'] === undefined && pick['ZTWIM_E2E_REGISTRATION'] === undefined) {
     return [
-      { server: ztwimServer, agent: ztwimAgentDaemonSet, socket: csiSocket },
-      { server: ztwimServer, agent: spireAgentDaemonSet, socket: csiSocket },
+      { server: ztwimServer, agent: ztwimAgentDaemonSet, socket: csiSocket, registration: entryByHand },
+      { server: ztwimServer, agent: spireAgentDaemonSet, socket: csiSocket, registration: entryByHand },
       // the reference: SPIRE on both sides, as the flow runs without any of ours but the image
-      { server: spireServer, agent: spireAgentDaemonSet, socket: hostPathSocket },
+      { server: spireServer, agent: spireAgentDaemonSet, socket: hostPathSocket, registration: entryByHand },
+      // Kubernetes part 2: no entry by hand, the registrar makes it from a ClusterSPIFFEID
+      { server: ztwimServer, agent: ztwimAgentDaemonSet, socket: csiSocket, registration: entryByRegistrar },
     ];
   }
   /** `name`'s value: `ours` (ztwim's part, the default) or `otherName`. */
@@ -78,6 +85,7 @@ function combinations(): Combination[] {
     server: choose('ZTWIM_E2E_SERVER', ztwimServer, spireServer, 'spire'),
     agent: choose('ZTWIM_E2E_AGENT', ztwimAgentDaemonSet, spireAgentDaemonSet, 'spire'),
     socket: choose('ZTWIM_E2E_SOCKET', csiSocket, hostPathSocket, 'hostPath'),
+    registration: pick['ZTWIM_E2E_REGISTRATION'] === 'registrar' ? entryByRegistrar : entryByHand,
   }];
 }
 
@@ -105,7 +113,7 @@ async function workloadPod(env: ClusterEnv, ns: string, name: string, serviceAcc
   const pod = {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name, namespace: ns },
+    metadata: { name, namespace: ns, labels: { app: name } },
     spec: {
       serviceAccountName: serviceAccount,
       // the test node has a loopback-only CNI: pods run on the host network
@@ -136,7 +144,7 @@ async function execInPod(env: ClusterEnv, ns: string, pod: string, args: readonl
   });
 }
 
-for (const { server: SERVER, agent: AGENT, socket: SOCKET } of combinations()) describe(`end to end on the test node: ${SERVER.name}, ${AGENT.name}, socket by ${SOCKET.name}`, () => {
+for (const { server: SERVER, agent: AGENT, socket: SOCKET, registration: REGISTRATION } of combinations()) describe(`end to end on the test node: ${SERVER.name}, ${AGENT.name}, socket by ${SOCKET.name}, ${REGISTRATION.name}`, () => {
   const tmp = makeTmpDir('ztwim-e2e-');
   let env: ClusterEnv;
   let ns: string;
@@ -187,6 +195,7 @@ for (const { server: SERVER, agent: AGENT, socket: SOCKET } of combinations()) d
   after(async () => {
     // the pods first: their volumes unmount through the CSI driver, which goes next
     if (env !== undefined && demo !== undefined) await kubectl(env, ['delete', 'pods', '--all', '-n', demo, '--wait=true', '--timeout=60s'], { timeoutMs: 90_000 }).catch(() => undefined);
+    if (REGISTRATION.tearDown !== undefined && env !== undefined) await REGISTRATION.tearDown(registration());
     if (SOCKET.tearDown !== undefined) await SOCKET.tearDown(env, ns);
     if (server !== undefined) await stopProc(server);
     for (const obj of clusterScoped) await kubectl(env, ['delete', obj, '--ignore-not-found', '--wait=false']).catch(() => undefined);
@@ -306,12 +315,13 @@ for (const { server: SERVER, agent: AGENT, socket: SOCKET } of combinations()) d
     assert.equal(live.status, 0, `liveness probe ${probe.join(' ')}: ${live.stdout}${live.stderr}`);
   });
 
-  step('registers the workload by namespace and service account under the node\'s agent ID', async () => {
-    const r = await serverCli(SERVER, [
-      'entry', 'create', '-parentID', agentId, '-spiffeID', clientId, '-selector', `k8s:ns:${demo}`, '-selector', 'k8s:sa:client',
-    ], serverSocket, tmp.path);
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, new RegExp(`SPIFFE ID\\s*:\\s*${clientId.replace(/\./g, '\\.')}`));
+  const registration = (): RegistrationContext => ({
+    env, namespace: demo, trustDomain: TRUST_DOMAIN, agentId, clientId, serverSocket,
+    cli: (args) => serverCli(SERVER, args, serverSocket, tmp.path),
+  });
+
+  step(`registers the workload: ${REGISTRATION.name}`, async () => {
+    await REGISTRATION.register(registration());
   });
 
   step('a pod of service account client gets its X509-SVID and JWT-SVID with ztwim api fetch from our image', async () => {

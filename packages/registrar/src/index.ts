@@ -69,3 +69,8 @@ export type { EntryPassOptions, PassSummary, CrSource, StatusWriter } from './re
 export { arrayClusterView, podUidsOfEndpoints } from './reconcile/cluster-view.ts';
 export type { ClusterView, KubeJson } from './reconcile/cluster-view.ts';
 export { renderPodEntry, endpointDnsNames, reconcilesClass } from './reconcile/declare.ts';
+export { readStaticManifests } from './runtime/static-manifests.ts';
+export { startRegistrar, connectKube } from './runtime/registrar.ts';
+export type { Registrar, RegistrarDeps } from './runtime/registrar.ts';
+export { serveProbes } from './runtime/probes.ts';
+export { CLUSTER_SPIFFE_IDS, CLUSTER_STATIC_ENTRIES, CLUSTER_FEDERATED_TRUST_DOMAINS } from './runtime/resources.ts';

@@ -2,15 +2,15 @@
 // host, which agent runs as the DaemonSet, and how a workload pod reaches the agent's socket.
 // Each is a small value; the test picks one of each at its top.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, spireServerBin, ZTWIM_BIN, ztwimNodeFlags } from '../../interop/lib/peers.ts';
 import type { Proc } from '../../interop/lib/ztwim-cli.ts';
 import { applyManifest, csiNodeDrivers, holdKubeletPlugin, kubectl, waitFor, type ClusterEnv } from './cluster.ts';
 import { inNamespace, manifest } from './deploy.ts';
 
-/** The version image.sh tags the images with (the root package.json's). */
-export const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+/** The tag image.sh gives the images: $ZTWIM_IMAGE_TAG, else the root package.json's version. */
+export const VERSION = process.env['ZTWIM_IMAGE_TAG'] || (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 /**
  * The server, run as a host process with deploy/k8s/server.conf (SPIRE's format, which both
@@ -164,3 +164,78 @@ interface CsiDaemonSet {
 
 /** The workload pods' image: ours, for `ztwim api fetch`. */
 export const WORKLOAD_IMAGE = `ztwim:${VERSION}`;
+
+/** What a registration step knows: the cluster, the workload's namespace and the IDs to tie. */
+export interface RegistrationContext {
+  readonly env: ClusterEnv;
+  /** The workload pods' namespace. */
+  readonly namespace: string;
+  readonly trustDomain: string;
+  readonly agentId: string;
+  /** spiffe://<td>/ns/<namespace>/sa/client: the ID pod `client` must get. */
+  readonly clientId: string;
+  /** The server's admin socket. */
+  readonly serverSocket: string;
+  /** `<server> <args> -socketPath <socket>`. */
+  cli(args: readonly string[]): Promise<{ status: number; stdout: string; stderr: string }>;
+}
+
+/** How the workload's entry comes to be: by hand, or from a ClusterSPIFFEID through the registrar. */
+export interface Registration {
+  readonly name: string;
+  register(ctx: RegistrationContext): Promise<void>;
+  tearDown?(ctx: RegistrationContext): Promise<void>;
+}
+
+/** `entry create -parentID <agent> -spiffeID <client> -selector k8s:ns:<ns> -selector k8s:sa:client`. */
+export const entryByHand: Registration = {
+  name: 'entry create by hand',
+  async register(ctx) {
+    const r = await ctx.cli(['entry', 'create', '-parentID', ctx.agentId, '-spiffeID', ctx.clientId, '-selector', `k8s:ns:${ctx.namespace}`, '-selector', 'k8s:sa:client']);
+    if (r.status !== 0) throw new Error(`entry create: ${r.stderr}`);
+    if (!r.stdout.includes(ctx.clientId)) throw new Error(`entry create printed no ${ctx.clientId}: ${r.stdout}`);
+  },
+};
+
+let registrar: { close(): Promise<void> } | undefined;
+let registrarCr: string | undefined;
+
+/**
+ * `ztwim registrar` (in-process, as the command runs it) and a ClusterSPIFFEID giving pods
+ * labelled app=client in the workload namespace spiffe://<td>/ns/<ns>/sa/<service account>: no
+ * entry is created by hand. Pod `other` (app=other) matches nothing and gets no entry.
+ */
+export const entryByRegistrar: Registration = {
+  name: 'ClusterSPIFFEID through ztwim registrar',
+  async register(ctx) {
+    const { cryptoRandom, silentLogger, systemClock } = await import('@ztwim/core');
+    const { connectKube, dialEntryClient, parseManagerConfig, startRegistrar } = await import('@ztwim/registrar');
+    for (const f of readdirSync(join(REPO_ROOT, 'deploy', 'k8s', 'registrar', 'crds'))) {
+      await applyManifest(ctx.env, readFileSync(join(REPO_ROOT, 'deploy', 'k8s', 'registrar', 'crds', f), 'utf8'));
+    }
+    await kubectl(ctx.env, ['wait', '--for=condition=Established', 'crd/clusterspiffeids.spire.spiffe.io', '--timeout=60s']);
+    const className = `e2e-${ctx.namespace}`;
+    registrarCr = className;
+    await applyManifest(ctx.env, JSON.stringify({
+      apiVersion: 'spire.spiffe.io/v1alpha1', kind: 'ClusterSPIFFEID', metadata: { name: className },
+      spec: {
+        className,
+        spiffeIDTemplate: 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}',
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ctx.namespace } },
+        podSelector: { matchLabels: { app: 'client' } },
+      },
+    }));
+    const entries = dialEntryClient(ctx.serverSocket);
+    const r = startRegistrar({
+      config: parseManagerConfig(`clusterName: ${ctx.env.clusterName}\ntrustDomain: ${ctx.trustDomain}\nclassName: ${className}\ngcInterval: 2s\nentryIDPrefix: e2e\n`),
+      entries, kube: await connectKube(ctx.env.kubeconfig), clock: systemClock, random: cryptoRandom, log: silentLogger(),
+    });
+    registrar = { close: async () => { await r.close(); entries.close(); } };
+    await r.ready;
+  },
+  async tearDown(ctx) {
+    await registrar?.close();
+    registrar = undefined;
+    if (registrarCr !== undefined) await kubectl(ctx.env, ['delete', 'clusterspiffeid', registrarCr, '--ignore-not-found', '--wait=false']).catch(() => '');
+  },
+};

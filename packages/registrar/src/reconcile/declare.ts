@@ -4,7 +4,7 @@
 // ClusterSPIFFEIDs processed last and only for pods no other ClusterSPIFFEID declared an entry for.
 import { isNamespaceIgnored } from '../config/manager-config.ts';
 import { matchesLabelSelector } from '../labels.ts';
-import type { ParsedClusterSPIFFEID, ParsedClusterStaticEntry, ClusterSPIFFEIDStats, ClusterStaticEntryStatus } from '../crd/index.ts';
+import { parseSelector, type ParsedClusterSPIFFEID, type ParsedClusterStaticEntry, type ClusterSPIFFEIDStats, type ClusterStaticEntryStatus } from '../crd/index.ts';
 import { renderSpiffeId, templateDataFor, type Template } from '../template/index.ts';
 import type { RegEntry, Selector } from '../spire/entry.ts';
 import type { ClusterView, KubeJson } from './cluster-view.ts';
@@ -83,15 +83,6 @@ export class ClusterStaticEntryDeclarer implements Declarer {
   entryFailed(): void {}
 }
 
-/** The `type:value` selector a workload selector template renders (SPIRE's parseSelector). */
-function renderedSelector(text: string): Selector {
-  const i = text.indexOf(':');
-  if (i < 0) throw new Error(`invalid workload selector ${JSON.stringify(text)}: expected at least one colon separate the type from the value`);
-  if (i === 0) throw new Error(`invalid workload selector ${JSON.stringify(text)}: type cannot be empty`);
-  if (i === text.length - 1) throw new Error(`invalid workload selector ${JSON.stringify(text)}: value cannot be empty`);
-  return { type: text.slice(0, i), value: text.slice(i + 1) };
-}
-
 /** `svc`, `svc.ns`, `svc.ns.svc`, `svc.ns.svc.<clusterDomain>` for each Endpoints of the pod. */
 export function endpointDnsNames(endpoints: Iterable<KubeJson>, clusterDomain: string): string[] {
   const out: string[] = [];
@@ -121,7 +112,7 @@ export function renderPodEntry(
       ? `spiffe://${ctx.trustDomain}/spire/agent/k8s_psat/${ctx.clusterName}/${node.metadata?.uid ?? ''}`
       : renderSpiffeId(ctx.parentIDTemplate, data, ctx.trustDomain).toString();
   const selectors: Selector[] = [{ type: 'k8s', value: `pod-uid:${pod.metadata?.uid ?? ''}` }];
-  for (const t of spec.workloadSelectorTemplates) selectors.push(renderedSelector(t.render(data)));
+  spec.workloadSelectorTemplates.forEach((t, i) => selectors.push(parseSelector(t.render(data), `spec.workloadSelectorTemplates[${i}]`)));
   const dns: string[] = [];
   for (const t of spec.dnsNameTemplates) dns.push(t.render(data));
   if (spec.autoPopulateDNSNames) dns.push(...endpointDnsNames(endpoints, ctx.clusterDomain));

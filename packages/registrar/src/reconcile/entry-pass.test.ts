@@ -156,6 +156,10 @@ describe('EntryReconciler', () => {
     await reconciler(world, server, status).pass(signal);
     assert.equal(server.entries.size, 0);
     assert.equal(status.spiffe.get('bad')?.podEntryRenderFailures, 2);
+    world.spiffeIds = [csid('badsel', { spiffeIDTemplate: SA_TEMPLATE, workloadSelectorTemplates: ['{{ .PodMeta.Name }}'] })];
+    await reconciler(world, server, status).pass(signal);
+    assert.equal(server.entries.size, 0, 'a workload selector without a colon is a render failure');
+    assert.equal(status.spiffe.get('badsel')?.podEntryRenderFailures, 2);
   });
 
   it('reconciles ClusterStaticEntries with rendered/masked/set status', async () => {
