@@ -25,6 +25,14 @@ describe('conditions', () => {
     assert.deepEqual(l.map((c) => c.type), ['A', 'B']);
   });
 
+  it('sameConditions ignores key order (the apiserver sorts keys), not values', async () => {
+    const { sameConditions } = await import('./conditions.ts');
+    const mine = [{ type: 'A', status: 'True' as const, reason: 'R', message: 'm', lastTransitionTime: 't', observedGeneration: 1 }];
+    const server = JSON.parse('[{"lastTransitionTime":"t","message":"m","observedGeneration":1,"reason":"R","status":"True","type":"A"}]') as OperatorCondition[];
+    assert.equal(sameConditions(server, mine), true);
+    assert.equal(sameConditions(server, [{ ...mine[0] as OperatorCondition, message: 'other' }]), false);
+  });
+
   it('deriveReady: Failed on any other False, Progressing on rollouts only, True otherwise; CreateOnlyMode ignored', () => {
     const cases: Array<[string, OperatorCondition[], string, string]> = [
       ['all true', [cond('ServiceAvailable', 'True', 'Ready')], 'True', 'Ready'],

@@ -59,7 +59,16 @@ export function deriveReady(list: readonly OperatorCondition[]): ConditionInput 
   return { type: 'Ready', status: 'True', reason: 'Ready', message: 'All components are ready' };
 }
 
-/** Conditions equal apart from lastTransitionTime order-sensitive comparison (no write when equal). */
+/**
+ * JSON with object keys sorted: the apiserver hands objects back with their keys in its own
+ * order, so a plain JSON.stringify would see a change (and write) where there is none.
+ */
+export function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x !== null && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([p], [q]) => (p < q ? -1 : p > q ? 1 : 0))) : x);
+}
+
+/** Whether two condition lists say the same (key order aside): no status write when they do. */
 export function sameConditions(a: readonly OperatorCondition[] | undefined, b: readonly OperatorCondition[]): boolean {
-  return JSON.stringify(a ?? []) === JSON.stringify(b);
+  return canonicalJson(a ?? []) === canonicalJson(b);
 }

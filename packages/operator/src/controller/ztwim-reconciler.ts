@@ -3,7 +3,7 @@
 // generated) and aggregates their state into status.operands[], OperandsAvailable and Ready.
 import type { Clock, Logger } from '@ztwim/core';
 import { aggregateOperands, OPERAND_KINDS, operandsField, operandStatus } from './aggregate.ts';
-import { sameConditions, setCondition, type OperatorCondition } from './conditions.ts';
+import { canonicalJson, sameConditions, setCondition, type OperatorCondition } from './conditions.ts';
 import { createOnlyCondition, createOnlyMode } from './create-only.ts';
 import type { OperatorKube } from './kube-port.ts';
 import { ensureControllerOwner, type ReconcileStats } from './operand-reconciler.ts';
@@ -46,7 +46,7 @@ export class ZtwimReconciler {
     if (co !== undefined) conds = setCondition(conds, co, now, gen);
     conds = setCondition(conds, agg.ready, now, gen);
     const operands = operandsField(entries);
-    if (!sameConditions(current, conds) || JSON.stringify(status.operands ?? []) !== JSON.stringify(operands)) {
+    if (!sameConditions(current, conds) || canonicalJson(status.operands ?? []) !== canonicalJson(operands)) {
       this.stats.statusWrites++;
       await kube.patchStatus(CR_RESOURCES.ZeroTrustWorkloadIdentityManager, SINGLETON, { status: { conditions: conds, operands } });
       this.d.log.info({ kind: 'ZeroTrustWorkloadIdentityManager', ready: agg.ready.status, message: agg.ready.message }, 'Status updated');
