@@ -13,16 +13,14 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { lockDataDir, ZtwimError } from '@ztwim/core';
 import { REPO_ROOT } from '../interop/lib/peers.ts';
 import { supervise } from '../interop/lib/spire-admin.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
 import { applyManifest, createNamespace, ensureCluster, kubectl, serviceAccountKubeconfig, waitFor, type ClusterEnv } from './lib/cluster.ts';
-import { applyOperatorCrds, installOperator, type InstalledOperator } from './lib/operator-install.ts';
+import { applyOperatorCrds, holdOperatorSingletons, OPERATOR_KINDS, installOperator, type InstalledOperator } from './lib/operator-install.ts';
 
 const TD = 'operator-runtime.test';
-// Fully qualified: other tests install kinds of the same names in their own groups.
-const KINDS = ['spireoidcdiscoveryproviders', 'spiffecsidrivers', 'spireagents', 'spireservers', 'zerotrustworkloadidentitymanagers'].map((k) => `${k}.operator.openshift.io`);
+const KINDS = OPERATOR_KINDS;
 const Q = (k: string): string => `${k}s.operator.openshift.io`;
 const MANAGED = 'app.kubernetes.io/managed-by=zero-trust-workload-identity-manager';
 /** No node has this label: the operand pods stay Pending, off the shared node. */
@@ -105,17 +103,7 @@ describe('operator controllers on the real apiserver, under the operator\'s own 
     env = await ensureCluster();
     tmp = makeTmpDir('ztwim-operator-');
     await applyOperatorCrds(env);
-    const dir = join(env.dir, 'locks');
-    releaseCrs = await waitFor('the lock on the operator.openshift.io singletons', () => {
-      try {
-        const l = lockDataDir(dir, { what: 'the operator.openshift.io cluster CRs', moveWith: 'another cluster', file: 'operator-singletons.lock' });
-        return () => l.release();
-      } catch (e) {
-        if (e instanceof ZtwimError && e.code === 'ERR_FAILED_PRECONDITION') return undefined;
-        throw e;
-      }
-    }, 600_000);
-    await waitFor('no ZTWIM CR left by someone else', async () => ((await kubectl(env, ['get', KINDS.join(','), '-o', 'name'])).trim() === '' ? true : undefined), 120_000);
+    releaseCrs = await holdOperatorSingletons(env);
     ns = await createNamespace(env, 'operator-runtime');
     installed = await installOperator(env, ns, {}, { deployment: false });
     kubeconfig = await serviceAccountKubeconfig(env, ns, 'ztwim-operator', tmp.file('operator.kubeconfig'));

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { REPO_ROOT } from '../../interop/lib/peers.ts';
 import { freePort } from '../../interop/lib/net.ts';
+import { lockDataDir, ZtwimError } from '@ztwim/core';
 import { applyManifest, kubectl, run, waitFor, type ClusterEnv } from './cluster.ts';
 
 /** The branch's image on the node (scripts/k8s/image.sh with ZTWIM_IMAGE_TAG). */
@@ -74,6 +75,7 @@ export async function installOperator(env: ClusterEnv, ns: string, extraEnv: Rec
           { name: 'KUBERNETES_SERVICE_PORT', value: apiPort },
           { name: 'ZTWIM_OPERATOR_TEST_HOST_NETWORK', value: 'true' },
           { name: 'ZTWIM_OPERATOR_TEST_PORTS', value: JSON.stringify(ports) },
+          { name: 'KUBELET_ROOT_DIR', value: env.kubeletRoot },
           ...Object.entries(extraEnv).map(([name, value]) => ({ name, value })),
         );
         c['env'] = envs;
@@ -99,4 +101,26 @@ export async function operatorPod(env: ClusterEnv, ns: string, ms = 180_000): Pr
     const out = await kubectl(env, ['get', 'pods', '-n', ns, '-l', 'app.kubernetes.io/name=ztwim-operator', '-o', 'jsonpath={range .items[?(@.status.phase=="Running")]}{.metadata.name}{"\\n"}{end}']).catch(() => '');
     return out.trim().split('\n').filter((l) => l !== '')[0];
   }, ms);
+}
+
+/** The five kinds, fully qualified (other tests install kinds of the same names in their own groups). */
+export const OPERATOR_KINDS = ['spireoidcdiscoveryproviders', 'spiffecsidrivers', 'spireagents', 'spireservers', 'zerotrustworkloadidentitymanagers'].map((k) => `${k}.operator.openshift.io`);
+
+/**
+ * Holds the cluster's operator.openshift.io singletons (`cluster`) for one test file: a lock in
+ * the cluster dir, then no such CR left by anyone else. Returns the release.
+ */
+export async function holdOperatorSingletons(env: ClusterEnv, ms = 600_000): Promise<() => void> {
+  const dir = join(env.dir, 'locks');
+  const release = await waitFor('the lock on the operator.openshift.io singletons', () => {
+    try {
+      const l = lockDataDir(dir, { what: 'the operator.openshift.io cluster CRs', moveWith: 'another cluster', file: 'operator-singletons.lock' });
+      return () => l.release();
+    } catch (e) {
+      if (e instanceof ZtwimError && e.code === 'ERR_FAILED_PRECONDITION') return undefined;
+      throw e;
+    }
+  }, ms);
+  await waitFor('no operator.openshift.io CR left by someone else', async () => ((await kubectl(env, ['get', OPERATOR_KINDS.join(','), '-o', 'name'])).trim() === '' ? true : undefined), 120_000);
+  return release;
 }

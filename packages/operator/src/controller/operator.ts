@@ -62,7 +62,9 @@ export async function renderContextFor(o: Pick<StartOperatorOptions, 'client' | 
   ]);
   const testHostNetwork = (o.env['ZTWIM_OPERATOR_TEST_HOST_NETWORK'] ?? '').toLowerCase() === 'true';
   const ports = o.env['ZTWIM_OPERATOR_TEST_PORTS'];
+  const kubeletRoot = o.env['KUBELET_ROOT_DIR'];
   return {
+    ...(kubeletRoot === undefined || kubeletRoot === '' ? {} : { kubeletRoot }),
     namespace: o.namespace,
     images: imagesFromEnv(o.env),
     hasOpenShiftGroups: route && scc,
