@@ -347,6 +347,34 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       log.info({ host: cfg.metrics.host, port: m.port }, 'Starting prometheus exporter');
     }
 
+    // SPIRE's health_checks listener: live_path answers while the process runs, ready_path while
+    // the datastore answers (the probes the operator's StatefulSet uses).
+    const hc = cfg.healthChecks;
+    if (hc !== undefined) {
+      const { createServer } = await import('node:http');
+      const health = createServer((req, res) => {
+        const path = (req.url ?? '').split('?')[0];
+        const answer = (ok: boolean): void => {
+          res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+          res.end(ok ? '{}' : '{"error":"not ready"}');
+        };
+        if (path === hc.livePath) answer(true);
+        else if (path === hc.readyPath) ds.countEntries().then(() => answer(true), () => answer(false));
+        else {
+          res.writeHead(404);
+          res.end();
+        }
+      });
+      await new Promise<void>((resolve, reject) => {
+        health.once('error', reject);
+        health.listen(hc.bindPort, hc.bindAddress, () => resolve());
+      }).catch((e: unknown) => {
+        throw listenError(e, { name: 'health check listener', address: `${hc.bindAddress}:${hc.bindPort}`, at: { port: hc.bindPort }, moveWith: 'health_checks.bind_port in the config' });
+      });
+      cleanups.push(() => new Promise<void>((r) => health.close(() => r())));
+      log.info({ address: hc.bindAddress, port: hc.bindPort }, 'Serving health checks');
+    }
+
     let resolveDone!: () => void;
     const done = new Promise<void>((r) => (resolveDone = r));
     let closing: Promise<void> | undefined;
