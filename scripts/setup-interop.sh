@@ -14,6 +14,8 @@
 #   k8s:  Kubernetes v1.37.2, etcd 3.6, csi-sanity built by scripts/k8s/build.sh into
 #         ${ZTWIM_CACHE:-~/.cache/ztwim}/k8s-v1.37.2/bin/ (15-20 min cold, ~30 s warm;
 #         ZTWIM_SKIP_K8S=1 skips this step)
+#   helm: Helm v4.3.2 (`go install helm.sh/helm/v4/cmd/helm@v4.3.2`) into
+#         ${ZTWIM_CACHE:-~/.cache/ztwim}/helm-v4.3.2/bin/ for the operator chart tests (helm lint, helm template)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -126,6 +128,18 @@ else
   K8S_BIN="$(bash "$ROOT/scripts/k8s/build.sh")" || die "k8s: scripts/k8s/build.sh failed"
   log "k8s: $("$K8S_BIN/kubectl" version --client 2>/dev/null | head -1), etcd $("$K8S_BIN/etcd" --version | sed -n 's/^etcd Version: //p')"
 fi
+
+# ---- Helm --------------------------------------------------------------------------------------
+HELM_VERSION="v4.3.2"
+HELM_BIN="$CACHE/helm-$HELM_VERSION/bin"
+if [ -x "$HELM_BIN/helm" ]; then
+  log "helm: $HELM_VERSION already in $HELM_BIN"
+else
+  log "helm: building $HELM_VERSION from the Go module proxy (a few minutes)"
+  mkdir -p "$HELM_BIN"
+  GOBIN="$HELM_BIN" GOFLAGS= go install "helm.sh/helm/v4/cmd/helm@$HELM_VERSION" || die "helm: go install failed"
+fi
+"$HELM_BIN/helm" version --short 2>&1 | sed 's/^/[setup-interop]   helm /' || die "helm does not run"
 
 # ---- SPIRE -------------------------------------------------------------------------------------
 if [ "${ZTWIM_SKIP_SPIRE:-0}" = 1 ]; then

@@ -308,7 +308,10 @@ function pruneOld(cacheDir, name, keep) {
 export async function buildImage({ spire = false, cacheDir = join(CACHE, 'images') } = {}) {
   return await withBundle(async (bundle, work) => {
     const plan = await rootfsPlan(bundle, { spire });
-    const name = spire ? IMAGE.spireName : IMAGE.name;
+    // ZTWIM_IMAGE_TAG names a branch's image (`ztwim:<branch>`) so it does not replace main's on the shared node.
+    const tag = process.env.ZTWIM_IMAGE_TAG;
+    const base = spire ? IMAGE.spireName : IMAGE.name;
+    const name = tag === undefined || tag === '' ? base : `${base.slice(0, base.indexOf(':'))}:${tag}`;
     const config = JSON.stringify({ name, user: IMAGE.user, entrypoint: IMAGE.entrypoint, workdir: IMAGE.workdir, env: IMAGE.env });
     const hash = planHash(plan, [config, fileHash(OCI_LAYOUT), fileHash(new URL(import.meta.url).pathname)]);
     const tarball = join(cacheDir, `${name.replace(':', '-')}-${hash.slice(0, 16)}.tar`);

@@ -10,6 +10,8 @@
 #              (scripts/k8s/image-contents.mjs holds the list; the Dockerfile follows it too)
 #   --spire    ztwim-spire-test:<version>, the same plus SPIRE v1.13.0's spire-agent and
 #              spire-server from ${ZTWIM_CACHE:-~/.cache/ztwim}/spire-v1.13.0/bin/ (tests only)
+#   ZTWIM_IMAGE_TAG=<tag>  names the image ztwim:<tag> instead of ztwim:<version> (a branch's image
+#              on the shared test node, beside main's)
 #   --import   `ctr -a $ZTWIM_K8S_CONTAINERD_SOCK -n k8s.io image import` of the tarball (the env
 #              comes from `eval "$(scripts/k8s/cluster.sh up)"`, or from $ZTWIM_K8S_DIR/env);
 #              skipped when the node already has that image at the same digest

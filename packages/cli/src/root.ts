@@ -47,6 +47,11 @@ export function rootCommand(): Command {
         load: async () => (await import('./commands/csi.ts')).csiCommand,
       },
       {
+        name: 'operator',
+        summary: 'Run the operator: five operator.openshift.io CRs reconciled into server, agent, CSI driver and OIDC provider',
+        load: async () => (await import('./commands/operator.ts')).operatorCommand,
+      },
+      {
         name: 'registrar',
         summary: 'Run the workload registrar: ClusterSPIFFEID / ClusterStaticEntry CRs into registration entries',
         load: async () => (await import('./commands/registrar.ts')).registrarCommand,

@@ -14,3 +14,5 @@ export * from './render/agent-objects.ts';
 export * from './render/csi-objects.ts';
 export * from './render/oidc-objects.ts';
 export * from './render/operands.ts';
+export { createOperatorClient, startOperator, operandRenderer, renderContextFor, LEASE_NAME } from './controller/operator.ts';
+export type { RunningOperator, StartOperatorOptions } from './controller/operator.ts';

@@ -74,3 +74,5 @@ export { spiffeBundleToInput } from './federation/bundle-json.ts';
 export { FederationRefresher, REFRESH_TIMING, nextRefreshMs } from './federation/refresher.ts';
 export type { RelationshipConfig } from './federation/refresher.ts';
 export type { FederationConfig, BundleEndpointConfig } from './federation/config.ts';
+export { bundleData, K8sBundleNotifier, K8S_BUNDLE_DEFAULTS } from './notifier/k8s-bundle.ts';
+export type { ConfigMapClient, K8sBundleNotifierConfig } from './notifier/k8s-bundle.ts';

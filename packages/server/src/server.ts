@@ -42,6 +42,7 @@ import { ServerSvidRotator } from './svid/rotator.ts';
 import { entryIndexRefresh, housekeeping } from './housekeeping.ts';
 import { trustDomainService } from './api/trustdomain-service.ts';
 import { createFederation } from './federation/wiring.ts';
+import type { K8sBundleNotifier } from './notifier/k8s-bundle.ts';
 
 export interface ServerDeps {
   readonly clock?: Clock;
@@ -96,6 +97,19 @@ export async function openDataStore(cfg: ServerConfig, clock: Clock, random: Ran
   });
 }
 
+/** The configured k8sbundle notifier (its Kubernetes client loaded only then), or undefined. */
+async function startNotifier(cfg: ServerConfig, log: Logger): Promise<K8sBundleNotifier | undefined> {
+  const nc = cfg.notifiers?.k8sBundle;
+  if (nc === undefined) return undefined;
+  const [{ K8sBundleNotifier, configMapClientOf }, { createResourceClient, kubeClientSource }] = await Promise.all([import('./notifier/k8s-bundle.ts'), import('@ztwim/k8s')]);
+  const client = await createResourceClient(kubeClientSource(nc.kubeConfigFilePath)).catch((e: unknown) => {
+    throw configError(`plugins.Notifier.k8sbundle.plugin_data.kube_config_file_path: ${(e as Error).message}`, { cause: e });
+  });
+  const n = new K8sBundleNotifier({ client: configMapClientOf(client), config: nc, log: log.child({ subsystem: 'notifier' }) });
+  log.info({ notifier: 'k8sbundle', config_map: n.target, kube_api: client.description }, 'k8sbundle notifier configured');
+  return n;
+}
+
 /** Builds the server graph by hand (the composition root) and starts its endpoints. */
 export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Promise<RunningServer> {
   const clock = deps.clock ?? systemClock;
@@ -142,8 +156,26 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     await ds.warmUp?.();
     const ca: CaManagerHandle = await createCaManager({ config: cfg, clock, random, log: log.child({ subsystem: 'ca_manager' }), dataStore: ds });
     tasks.push(ca.task());
-    const publisher = new BundlePublisher({ dataStore: ds, trustDomain: td, log, ca });
+    const notifier = await startNotifier(cfg, log);
+    const roots = async (): Promise<Uint8Array[]> => ((await ds.getBundle(td.name))?.x509Authorities ?? []).map((a) => a.asn1);
+    const publisher = new BundlePublisher({
+      dataStore: ds,
+      trustDomain: td,
+      log,
+      ca,
+      // As SPIRE: a failed "bundle updated" notification is logged and the server carries on.
+      ...(notifier === undefined
+        ? {}
+        : {
+            afterUpdate: () =>
+              notifier.notify('bundle updated', roots).catch((e: unknown) => {
+                log.warn({ notifier: 'k8sbundle', event: 'bundle updated', error: (e as Error).message }, 'Notifier failed to handle event');
+              }),
+          }),
+    });
     await publisher.publish(ca.bundle());
+    // As SPIRE: the "bundle loaded" notification is part of the start (its failure fails the start).
+    await notifier?.notify('bundle loaded', roots);
     tasks.push(publisher.run());
     const authority: Authority = {
       signX509Svid: async (p) => ca.x509Ca().signX509Svid(p),
@@ -271,6 +303,34 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       metricsPort = m.port;
       tasks.push(closing('metrics', () => m.close()));
       log.info({ host: cfg.metrics.host, port: m.port }, 'Starting prometheus exporter');
+    }
+
+    // SPIRE's health_checks listener: live_path answers while the process runs, ready_path while
+    // the datastore answers (the probes the operator's StatefulSet uses).
+    const hc = cfg.healthChecks;
+    if (hc !== undefined) {
+      const { createServer } = await import('node:http');
+      const health = createServer((req, res) => {
+        const path = (req.url ?? '').split('?')[0];
+        const answer = (ok: boolean): void => {
+          res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+          res.end(ok ? '{}' : '{"error":"not ready"}');
+        };
+        if (path === hc.livePath) answer(true);
+        else if (path === hc.readyPath) ds.countEntries().then(() => answer(true), () => answer(false));
+        else {
+          res.writeHead(404);
+          res.end();
+        }
+      });
+      await new Promise<void>((resolve, reject) => {
+        health.once('error', reject);
+        health.listen(hc.bindPort, hc.bindAddress, () => resolve());
+      }).catch((e: unknown) => {
+        throw listenError(e, { name: 'health check listener', address: `${hc.bindAddress}:${hc.bindPort}`, at: { port: hc.bindPort }, moveWith: 'health_checks.bind_port in the config' });
+      });
+      tasks.push(closing('health_checks', () => new Promise<void>((r) => health.close(() => r()))));
+      log.info({ address: hc.bindAddress, port: hc.bindPort }, 'Serving health checks');
     }
 
     const done = runTasks(tasks, stopping.signal)

@@ -8,7 +8,7 @@ import { execFile, type ExecFileException } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { lockDataDir, ZtwimError } from '@ztwim/core';
@@ -344,4 +344,33 @@ export async function csiNodeDrivers(env: ClusterEnv): Promise<string[]> {
   } catch {
     return [];
   }
+}
+
+/**
+ * Writes a kubeconfig at `path` for ServiceAccount `<ns>:<sa>`: a (not pod-bound) token from the
+ * TokenRequest API for the apiserver's own audience, and the cluster CA. A process using it has
+ * exactly the RBAC bound to that ServiceAccount.
+ */
+export async function serviceAccountKubeconfig(env: ControlPlaneEnv, ns: string, sa: string, path: string, expirationSeconds = 7200): Promise<string> {
+  const token = await waitFor(`token of ${ns}:${sa}`, async () =>
+    (await apiJson<{ status: { token: string } }>(env, `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`, {
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds } },
+    }).catch(() => undefined))?.status.token);
+  writeFileSync(path, `apiVersion: v1
+kind: Config
+clusters:
+- name: ${env.clusterName}
+  cluster:
+    server: ${env.apiserver}
+    certificate-authority: ${env.ca}
+users:
+- name: ${sa}
+  user:
+    token: ${token}
+contexts:
+- name: ${sa}
+  context: {cluster: ${env.clusterName}, user: ${sa}}
+current-context: ${sa}
+`, { mode: 0o600 });
+  return path;
 }

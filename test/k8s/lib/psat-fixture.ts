@@ -3,8 +3,7 @@
 // to exactly the RBAC SPIRE documents for k8s_psat (tokenreviews create, pods and nodes get) and a
 // kubeconfig for it, hostNetwork busybox pods, and pod-bound tokens from the TokenRequest API.
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { apiJson, applyManifest, kubectl, waitFor, waitPodRunning, type ClusterEnv, type Pod } from './cluster.ts';
+import { apiJson, applyManifest, kubectl, serviceAccountKubeconfig, waitFor, waitPodRunning, type ClusterEnv, type Pod } from './cluster.ts';
 
 export interface PsatFixture {
   readonly env: ClusterEnv;
@@ -73,28 +72,8 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ${rbacNa
 subjects:
 - {kind: ServiceAccount, name: spire-server, namespace: ${ns}}
 `);
-    // The server's credential: a (not pod-bound) token of its ServiceAccount for the apiserver's
-    // own audience, in a kubeconfig with the cluster CA.
-    const serverToken = await waitFor(`token of ${ns}:spire-server`, async () =>
-      (await apiJson<TokenRequestStatus>(env, `/api/v1/namespaces/${ns}/serviceaccounts/spire-server/token`, {
-        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 7200 } },
-      }).catch(() => undefined))?.status.token);
-    writeFileSync(kubeconfigPath, `apiVersion: v1
-kind: Config
-clusters:
-- name: ${env.clusterName}
-  cluster:
-    server: ${env.apiserver}
-    certificate-authority: ${env.ca}
-users:
-- name: spire-server
-  user:
-    token: ${serverToken}
-contexts:
-- name: spire-server
-  context: {cluster: ${env.clusterName}, user: spire-server}
-current-context: spire-server
-`, { mode: 0o600 });
+    // The server's credential: a kubeconfig with a token of its ServiceAccount.
+    await serviceAccountKubeconfig(env, ns, 'spire-server', kubeconfigPath);
   } catch (e) {
     await cleanup();
     throw e;

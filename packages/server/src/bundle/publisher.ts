@@ -17,14 +17,25 @@ export class BundlePublisher {
   /** Publications run one after another, so an older bundle never overwrites a newer one. */
   #queue: Promise<void> = Promise.resolve();
   readonly #unsubscribe: () => void;
+  readonly #afterUpdate: (() => Promise<void>) | undefined;
 
   /** Subscribes to the CA's bundle updates at once, so none is missed before run() starts. */
-  constructor(deps: { dataStore: DataStore; trustDomain: TrustDomain; log: Logger; ca: { onBundleUpdate(listener: (b: CaBundle) => void): () => void } }) {
+  constructor(deps: {
+    dataStore: DataStore;
+    trustDomain: TrustDomain;
+    log: Logger;
+    ca: { onBundleUpdate(listener: (b: CaBundle) => void): () => void };
+    /** Runs after each bundle the CA announces is published (the k8sbundle notifier). */
+    afterUpdate?: () => Promise<void>;
+  }) {
     this.#ds = deps.dataStore;
+    this.#afterUpdate = deps.afterUpdate;
     this.#td = deps.trustDomain;
     this.#log = deps.log;
     this.#unsubscribe = deps.ca.onBundleUpdate((b) => {
-      this.publish(b).catch((e: unknown) => this.#log.error({ error: (e as Error).message }, 'Failed to publish the trust bundle'));
+      this.publish(b)
+        .then(() => this.#afterUpdate?.())
+        .catch((e: unknown) => this.#log.error({ error: (e as Error).message }, 'Failed to publish the trust bundle'));
     });
   }
 

@@ -16,6 +16,7 @@ import {
 import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
 import { parsePgConnectionString } from '../datastore/postgres/connection-string.ts';
 import { parseFederationConfig, type FederationConfig } from '../federation/config.ts';
+import { K8S_BUNDLE_DEFAULTS, type K8sBundleNotifierConfig } from '../notifier/k8s-bundle.ts';
 
 export type KeyType = 'ec-p256' | 'ec-p384' | 'rsa-2048' | 'rsa-4096';
 const KEY_TYPES: readonly KeyType[] = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-4096'];
@@ -84,6 +85,8 @@ export interface ServerConfig {
   readonly dataStore: DataStoreConfig;
   readonly keyManager: KeyManagerConfig;
   readonly nodeAttestors: NodeAttestorsConfig;
+  /** SPIRE's `Notifier "k8sbundle"`: the bundle's roots into a ConfigMap. */
+  readonly notifiers?: { readonly k8sBundle?: K8sBundleNotifierConfig };
   /** Prometheus listener (SPIRE's `telemetry { Prometheus { host port } }`); undefined serves none. */
   readonly metrics?: { readonly host: string; readonly port: number };
   /** SPIRE's `audit_log_enabled`: one `API accessed` line per Server API call. */
@@ -242,6 +245,7 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
   let joinToken = false;
   let x509pop: X509PopConfig | undefined;
   let k8sPsat: K8sPsatConfig | undefined;
+  let k8sBundle: K8sBundleNotifierConfig | undefined;
   const plugins = root.section('plugins');
   if (plugins !== undefined) {
     const ds = plugins.labelled('DataStore');
@@ -309,7 +313,28 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
       } else p.add(`plugins.NodeAttestor.${label}`, line, 'unknown NodeAttestor plugin (supported: join_token, x509pop, k8s_psat)');
       pd?.done();
     }
-    for (const k of ['UpstreamAuthority', 'Notifier', 'BundlePublisher']) {
+    for (const { label, section, line } of plugins.labelled('Notifier')) {
+      const pd = pluginData(section);
+      if (label === 'k8sbundle') {
+        // As SPIRE: unset or empty values take the defaults.
+        const v = (k: string): string | undefined => {
+          const x = pd?.string(k);
+          return x === '' ? undefined : x;
+        };
+        const kube = pd?.string('kube_config_file_path') ?? '';
+        k8sBundle = {
+          namespace: v('namespace') ?? K8S_BUNDLE_DEFAULTS.namespace,
+          configMap: v('config_map') ?? K8S_BUNDLE_DEFAULTS.configMap,
+          configMapKey: v('config_map_key') ?? K8S_BUNDLE_DEFAULTS.configMapKey,
+          kubeConfigFilePath: kube === '' ? '' : resolve(baseDir, kube),
+        };
+        pd?.unimplemented('webhook_label', 'webhook caBundles are not updated');
+        pd?.unimplemented('api_service_label', 'APIService caBundles are not updated');
+        pd?.unimplemented('clusters', 'only the top-level cluster gets the bundle');
+      } else p.add(`plugins.Notifier.${label}`, line, 'unknown Notifier plugin (supported: k8sbundle)');
+      pd?.done();
+    }
+    for (const k of ['UpstreamAuthority', 'BundlePublisher']) {
       for (const { label, line } of plugins.labelled(k)) p.add(`plugins.${k}.${label}`, line, 'plugin type not supported by ztwim');
     }
     plugins.done();
@@ -368,6 +393,7 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
     dataStore,
     keyManager,
     nodeAttestors: { joinToken, ...(x509pop === undefined ? {} : { x509pop }), ...(k8sPsat === undefined ? {} : { k8sPsat }) },
+    ...(k8sBundle === undefined ? {} : { notifiers: { k8sBundle } }),
     ...(metrics === undefined ? {} : { metrics }),
     ...(healthChecks === undefined ? {} : { healthChecks }),
     ...(federation === undefined ? {} : { federation }),

@@ -1,0 +1,31 @@
+// SPIRE's `health_checks { listener_enabled bind_address bind_port live_path ready_path }`: the
+// server answers its live and ready paths over HTTP (the operator's StatefulSet probes them).
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { parseConfigText, silentLogger } from '@ztwim/core';
+import { buildServerConfig, startServer } from '@ztwim/server';
+import { freePort } from '../interop/lib/net.ts';
+import { serverConf } from '../interop/lib/server-conf.ts';
+import { makeTmpDir } from '../interop/lib/tmp.ts';
+
+describe('server health_checks listener', () => {
+  const tmp = makeTmpDir('ztwim-health-');
+  after(() => tmp.cleanup());
+
+  it('serves live_path and ready_path, 404 elsewhere, and stops with the server', async () => {
+    const port = await freePort();
+    const cfg = buildServerConfig(parseConfigText(serverConf({
+      port: 0, socketPath: tmp.file('api.sock'), trustDomain: 'example.org', dataDir: tmp.file('data'),
+      trailer: `health_checks {\n  listener_enabled = true\n  bind_address = "127.0.0.1"\n  bind_port = "${port}"\n  live_path = "/alive"\n  ready_path = "/ready"\n}\n`,
+    }), 'hcl'), 'server.conf');
+    const server = await startServer(cfg, { log: silentLogger() });
+    try {
+      assert.equal((await fetch(`http://127.0.0.1:${port}/alive`)).status, 200);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/ready`)).status, 200);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/other`)).status, 404);
+    } finally {
+      await server.close();
+    }
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/alive`));
+  });
+});
