@@ -103,7 +103,7 @@ describe('rendered configs for ztwim images: ztwim validate', () => {
   });
   after(() => dir?.cleanup());
   for (const [name, set] of Object.entries(SETS)) {
-    test(name, async (t) => {
+    test(name, async () => {
       const { serverConf, agentConf, oidcConf } = render(set(), { variant: 'ztwim' });
       const a = await runZtwim(dir.path, ['agent', 'validate', '-config', dir.write(`agent-${name}.conf`, agentConf)]);
       assert.equal(a.status, 0, `ztwim agent validate:\n${a.stderr}\n${agentConf}`);
@@ -115,19 +115,15 @@ describe('rendered configs for ztwim images: ztwim validate', () => {
         (r) => ({ status: 0, out: r.stdout + r.stderr }),
         (e: { code?: number; stdout?: string; stderr?: string }) => ({ status: e.code ?? 1, out: `${e.stdout ?? ''}${e.stderr ?? ''}` }),
       );
-      if (s.status !== 0) {
-        // The k8sbundle Notifier (the server writes its bundle to the ConfigMap agents mount) comes
-        // with the operator-runtime branch; until it is merged that must be the only complaint.
-        const errors = s.out.split('\n').filter((l) => /^Error|\(line \d+\): /.test(l) && !/^warning/.test(l));
-        assert.deepEqual(errors, [`Error: ${file}: plugins.Notifier.k8sbundle (line ${lineOf(serverConf, 'Notifier "k8sbundle"')}): plugin type not supported by ztwim`], s.out);
-        t.todo('ztwim server: Notifier "k8sbundle" lands with the operator-runtime branch');
+      if (name === 'federation https_web with ACME') {
+        // ACME for the bundle endpoint is not implemented yet (its code lives in @ztwim/oidc, which
+        // the server may not import): ztwim refuses the block by name rather than serve without it.
+        assert.notEqual(s.status, 0, s.out);
+        assert.match(s.out, /server\.federation\.bundle_endpoint\.profile\.https_web\.acme \(line \d+\): is not supported by ztwim yet \(use serving_cert_file\)/);
         return;
       }
+      assert.equal(s.status, 0, `ztwim server validate:\n${s.out}\n${serverConf}`);
       assert.match(s.out, /Configuration is valid/);
     });
   }
 });
-
-function lineOf(text: string, needle: string): number {
-  return text.split('\n').findIndex((l) => l.includes(needle)) + 1;
-}

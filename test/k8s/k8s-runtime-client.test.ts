@@ -144,7 +144,7 @@ describe('k8s-runtime: ResourceClient and Informer on the real apiserver', () =>
     }, 30_000);
   });
 
-  it('watch delivers add, update and delete in order; a very old resourceVersion is 410 Gone', async () => {
+  it('watch delivers add, update and delete in order', async () => {
     const informer = new Informer<ConfigMap>({ client, resource: CM, namespace: ns, labelSelector: 'watched=yes', indexers: { byValue: (o) => Object.values(o.data ?? {}) } });
     const seen: string[] = [];
     informer.addHandlers({
@@ -180,9 +180,11 @@ describe('k8s-runtime: ResourceClient and Informer on the real apiserver', () =>
     }
     assert.equal(informer.stats.lists, 1);
 
-    await assert.rejects(async () => {
-      for await (const ev of client.watch(CM, { namespace: ns, resourceVersion: '1', timeoutSeconds: 10 })) assert.fail(`no event expected, got ${ev.type}`);
-    }, (e) => isZtwimError(e, 'ERR_GONE') && e instanceof KubeApiError && e.httpStatus === 410);
+    // A watch from a resourceVersion older than the apiserver can serve answers 410 Gone only once
+    // its watch cache has dropped events (on a young cluster it replays the state as ADDED), so
+    // that case is tested where it can be forced: k8s-runtime-restart.test.ts compacts etcd while
+    // the apiserver is down and checks the informer relists on the 410; the 410 → ERR_GONE mapping
+    // is in packages/k8s/src/resource-client.test.ts.
   });
 
   it('lists 1,050 ConfigMaps in pages of 100, and an informer syncs them in pages', async () => {

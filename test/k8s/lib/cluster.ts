@@ -134,6 +134,9 @@ export function run(
         }
       },
     );
+    // A command that exits before reading its stdin (`env` on a stopped cluster) closes the pipe:
+    // its exit status above says what happened, the EPIPE on our side says nothing more.
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(opts.input ?? '');
   });
 }
