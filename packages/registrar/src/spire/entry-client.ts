@@ -3,7 +3,7 @@
 // Pages ListEntries and cuts writes into batches as SPIRE's controller manager does.
 import { create } from '@bufbuild/protobuf';
 import { createClient, type Client } from '@connectrpc/connect';
-import { SpiffeId } from '@ztwim/spiffe';
+import { spiffeIdToWire, wireSpiffeIdString } from '@ztwim/core';
 import {
   createUnixGrpcTransport,
   EntrySchema,
@@ -16,20 +16,12 @@ import type { BatchStatus, EntryClient, RegEntry } from './entry.ts';
 export const LIST_PAGE_SIZE = 500;
 export const WRITE_BATCH_SIZE = 50;
 
-function idToProto(s: string): { trustDomain: string; path: string } {
-  const id = SpiffeId.parse(s);
-  return { trustDomain: id.trustDomain.name, path: id.path };
-}
-
-function idFromProto(id: { trustDomain: string; path: string } | undefined): string {
-  return id === undefined ? '' : `spiffe://${id.trustDomain}${id.path}`;
-}
 
 export function entryToProto(e: RegEntry): Entry {
   return create(EntrySchema, {
     id: e.id,
-    spiffeId: idToProto(e.spiffeId),
-    parentId: idToProto(e.parentId),
+    spiffeId: spiffeIdToWire(e.spiffeId),
+    parentId: spiffeIdToWire(e.parentId),
     selectors: e.selectors.map((s) => ({ type: s.type, value: s.value })),
     x509SvidTtl: e.x509SvidTtl,
     jwtSvidTtl: e.jwtSvidTtl,
@@ -45,8 +37,8 @@ export function entryToProto(e: RegEntry): Entry {
 export function entryFromProto(e: Entry): RegEntry {
   return {
     id: e.id,
-    spiffeId: idFromProto(e.spiffeId),
-    parentId: idFromProto(e.parentId),
+    spiffeId: wireSpiffeIdString(e.spiffeId),
+    parentId: wireSpiffeIdString(e.parentId),
     selectors: e.selectors.map((s) => ({ type: s.type, value: s.value })),
     x509SvidTtl: e.x509SvidTtl,
     jwtSvidTtl: e.jwtSvidTtl,
