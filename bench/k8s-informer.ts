@@ -136,6 +136,14 @@ async function main(): Promise<void> {
   try {
     const client = await createResourceClient({ kind: 'kubeconfig', path: cp.env.kubeconfig });
     await client.create(RESOURCES.namespaces, { metadata: { name: NS } });
+    // The controller manager creates the namespace's `default` ServiceAccount a moment later, and
+    // the ServiceAccount admission refuses pods until it exists.
+    for (const deadline = Date.now() + 60_000; ; ) {
+      const found = await client.get(RESOURCES.serviceAccounts, 'default', NS).then(() => true, () => false);
+      if (found) break;
+      if (Date.now() > deadline) throw new Error(`ServiceAccount ${NS}/default did not appear within 60 s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
     await inParallel(Array.from({ length: nodes }, (_, i) => i), width, (i) => client.create(RESOURCES.nodes, { metadata: { name: `fake-node-${i}` } }));
     let made = 0;
     for (const size of sizes) {
