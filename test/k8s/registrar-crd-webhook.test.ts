@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '@ztwim/core';
 import {
   kubeWebhookConfigurationStore,
+  connectKube,
   serverApiOverSocket,
   startRegistrarWebhook,
   syncCaBundles,
@@ -47,7 +48,7 @@ before(async () => {
   server = await startZtwimAdminServer({ trustDomain: 'example.org' });
   api = serverApiOverSocket(server.socketPath);
   const svc = manifestObject('registrar/webhook.yaml', 'Service', 'ztwim-registrar-webhook');
-  store = await kubeWebhookConfigurationStore(env.kubeconfig);
+  store = kubeWebhookConfigurationStore(await connectKube(env.kubeconfig));
   webhook = await startRegistrarWebhook({
     host: '127.0.0.1',
     port: 0,
