@@ -127,7 +127,7 @@ const fetchX509: Command = {
         const m = s.marshal();
         const files: Array<[string, string, number, string]> = [
           [`svid.${i}.pem`, m.certificates, 0o644, `SVID #${i}`],
-          [`svid.${i}.key`, m.privateKey, 0o600, `private key #${i}`],
+          [`svid.${i}.key`, m.privateKey, 0o600, `key #${i}`],
           [`bundle.${i}.pem`, ctx.bundles.getX509BundleForTrustDomain(s.id.trustDomain).authorities().map((d) => derToPem(d, 'CERTIFICATE')).join(''), 0o644, `bundle #${i}`],
           // spire-agent's federated_bundle.<i>.<j>.pem, one per federated trust domain.
           ...federated.map(([td, ders], j): [string, string, number, string] => [
