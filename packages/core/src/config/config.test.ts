@@ -133,3 +133,28 @@ test('parseDuration follows Go syntax', () => {
   ];
   for (const [s, ms] of cases) assert.equal(parseDuration(s), ms, s);
 });
+
+test('a .conf file that opens with { is JSON, as HCL reads it; blocks as objects or lists of objects', () => {
+  // the shape SPIRE's Helm chart and Red Hat's operator write: plugin types as lists of one-key objects
+  const src = `{
+  "server": { "trust_domain": "example.org" },
+  "plugins": {
+    "DataStore": [{ "sql": { "plugin_data": { "database_type": "sqlite3" } } }],
+    "NodeAttestor": [{ "join_token": { "plugin_data": {} } }, { "k8s_psat": { "plugin_data": {} } }],
+    "KeyManager": { "memory": { "plugin_data": {} } },
+    "Notifier": [{ "k8sbundle": "not a block" }]
+  }
+}`;
+  const doc = parseConfigText(src, 'hcl', 'server.conf');
+  const p = problems('server.conf');
+  const plugins = new Section(doc, '', p).section('plugins');
+  assert.ok(plugins !== undefined);
+  const labels = (key: string): string[] => plugins.labelled(key).map((b) => `${b.label}@${b.line}`);
+  assert.deepEqual(labels('DataStore'), ['sql@4']);
+  assert.deepEqual(labels('NodeAttestor'), ['join_token@5', 'k8s_psat@5']);
+  assert.deepEqual(labels('KeyManager'), ['memory@6']);
+  assert.deepEqual(labels('Notifier'), []);
+  assert.deepEqual(p.list, ['server.conf: plugins.Notifier.k8sbundle (line 7): must be a block/object']);
+  // still HCL when it does not open with {
+  assert.throws(() => parseConfigText('server {\n  x = \n}', 'hcl', 'server.conf'), (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && /server\.conf: /.test(e.message));
+});

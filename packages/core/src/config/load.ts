@@ -44,7 +44,8 @@ export function loadConfigFile(path: string, options: LoadConfigOptions = {}): C
 
 /** Parses config text; `where` names the source in error messages. */
 export function parseConfigText(src: string, format: ConfigFormat, where = 'config'): ConfigObject {
-  if (format === 'hcl') {
+  // HCL's parser reads a document that opens with `{` as JSON (SPIRE's .conf files may be JSON).
+  if (format === 'hcl' && !src.trimStart().startsWith('{')) {
     try {
       return parseHcl(src);
     } catch (e) {

@@ -128,22 +128,32 @@ export class Section {
     return new Section(v, join(this.path, key), this.p);
   }
 
-  /** Labelled blocks, e.g. `NodeAttestor "join_token" { }`, or the YAML/JSON form `NodeAttestor: { join_token: {...} }`. */
+  /**
+   * Labelled blocks, e.g. `NodeAttestor "join_token" { }`, or the JSON/YAML forms HCL's JSON
+   * syntax gives them: `NodeAttestor: { join_token: {...} }`, or a list of such objects,
+   * `"NodeAttestor": [{ "join_token": {...} }]`, as SPIRE's Helm chart and Red Hat's operator
+   * write server.conf and agent.conf.
+   */
   labelled(key: string): Array<{ label: string; section: Section; line: number }> {
     this.seen.add(key);
     const out: Array<{ label: string; section: Section; line: number }> = [];
+    const labelsOf = (obj: ConfigObject): void => {
+      for (const inner of obj.entries) {
+        if (inner.value.kind !== 'object') {
+          this.p.add(`${join(this.path, key)}.${inner.key}`, inner.line, 'must be a block/object');
+          continue;
+        }
+        out.push({ label: inner.key, section: new Section(inner.value, `${join(this.path, key)}.${inner.key}`, this.p), line: inner.line });
+      }
+    };
     for (const e of this.obj.entries) {
       if (e.key !== key) continue;
       if (e.labels.length === 1 && e.value.kind === 'object') {
         out.push({ label: e.labels[0] as string, section: new Section(e.value, `${join(this.path, key)}.${e.labels[0]}`, this.p), line: e.line });
       } else if (e.labels.length === 0 && e.value.kind === 'object') {
-        for (const inner of e.value.entries) {
-          if (inner.value.kind !== 'object') {
-            this.p.add(`${join(this.path, key)}.${inner.key}`, inner.line, 'must be a block/object');
-            continue;
-          }
-          out.push({ label: inner.key, section: new Section(inner.value, `${join(this.path, key)}.${inner.key}`, this.p), line: inner.line });
-        }
+        labelsOf(e.value);
+      } else if (e.labels.length === 0 && e.value.kind === 'list' && e.value.items.every((i) => i.kind === 'object')) {
+        for (const item of e.value.items) labelsOf(item as ConfigObject);
       } else {
         this.p.add(join(this.path, key), e.line, 'must be a labelled block like `' + key + ' "name" { }`');
       }
