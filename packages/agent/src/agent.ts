@@ -10,6 +10,7 @@ import {
   lockDataDir,
   Metrics,
   runTasks,
+  serveHealthChecks,
   serveMetrics,
   isZtwimError,
   type DataDirLock,
@@ -191,6 +192,18 @@ async function runAgent(config: AgentConfig, clock: Clock, log: Logger, lock: Da
       throw listenError(e, { name: 'Workload API socket', address: config.socketPath, at: { path: config.socketPath }, moveWith: 'agent.socket_path in the config or -socketPath' });
     });
     tasks.push(closeOnAbort(() => endpoint.close({ graceMs: 1000 })));
+    // SPIRE's health_checks listener (the DaemonSet's httpGet probes): live while the agent's own
+    // SVID is unexpired, ready when it also holds the trust bundle its workloads are served.
+    if (config.healthChecks !== undefined) {
+      const svidLive = (): { ok: true } | { ok: false; reason: string } =>
+        rotator.creds.svid.expiresAt().getTime() > clock.nowMs() ? { ok: true } : { ok: false, reason: 'agent SVID expired' };
+      const health = await serveHealthChecks(config.healthChecks, {
+        live: svidLive,
+        ready: () => (cache.bundle === undefined ? { ok: false, reason: 'no trust bundle yet' } : svidLive()),
+      });
+      tasks.push(closeOnAbort(() => health.close()));
+      log.info({ address: config.healthChecks.bindAddress, port: health.port }, 'Serving health checks');
+    }
 
     // A ztwim server hints when this agent's entries change: the sync runs at once instead of at
     // the end of its interval (client/hints.ts; a spire-server has no such service).

@@ -54,6 +54,8 @@ export { Metrics, serveMetrics } from './telemetry/metrics.ts';
 export { lockDataDir, dataDirHolder, DATA_DIR_LOCK_FILE } from './data-dir-lock.ts';
 export type { DataDirLock, LockDataDirOptions } from './data-dir-lock.ts';
 export { listenError, SOCKET_IN_USE } from './net/listen-error.ts';
+export { readHealthChecks, serveHealthChecks } from './net/health-listener.ts';
+export type { HealthChecksConfig, HealthListener, Probe, ProbeResult } from './net/health-listener.ts';
 export type { ListenerInfo } from './net/listen-error.ts';
 export { findSocketHolder } from './net/listener-holder.ts';
 export type { SocketHolder, ListenerAddress } from './net/listener-holder.ts';

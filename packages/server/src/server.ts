@@ -7,6 +7,7 @@ import {
   listenError,
   Metrics,
   serveMetrics,
+  serveHealthChecks,
   systemClock,
   runTasks,
   closeOnAbort,
@@ -307,30 +308,13 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
 
     // SPIRE's health_checks listener: live_path answers while the process runs, ready_path while
     // the datastore answers (the probes the operator's StatefulSet uses).
-    const hc = cfg.healthChecks;
-    if (hc !== undefined) {
-      const { createServer } = await import('node:http');
-      const health = createServer((req, res) => {
-        const path = (req.url ?? '').split('?')[0];
-        const answer = (ok: boolean): void => {
-          res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
-          res.end(ok ? '{}' : '{"error":"not ready"}');
-        };
-        if (path === hc.livePath) answer(true);
-        else if (path === hc.readyPath) ds.countEntries().then(() => answer(true), () => answer(false));
-        else {
-          res.writeHead(404);
-          res.end();
-        }
+    if (cfg.healthChecks !== undefined) {
+      const health = await serveHealthChecks(cfg.healthChecks, {
+        live: () => ({ ok: true }),
+        ready: () => ds.countEntries().then(() => ({ ok: true as const }), (e: unknown) => ({ ok: false as const, reason: `datastore: ${(e as Error).message}` })),
       });
-      await new Promise<void>((resolve, reject) => {
-        health.once('error', reject);
-        health.listen(hc.bindPort, hc.bindAddress, () => resolve());
-      }).catch((e: unknown) => {
-        throw listenError(e, { name: 'health check listener', address: `${hc.bindAddress}:${hc.bindPort}`, at: { port: hc.bindPort }, moveWith: 'health_checks.bind_port in the config' });
-      });
-      tasks.push(closing('health_checks', () => new Promise<void>((r) => health.close(() => r()))));
-      log.info({ address: hc.bindAddress, port: hc.bindPort }, 'Serving health checks');
+      tasks.push(closing('health_checks', () => health.close()));
+      log.info({ address: cfg.healthChecks.bindAddress, port: health.port }, 'Serving health checks');
     }
 
     const done = runTasks(tasks, stopping.signal)

@@ -69,7 +69,7 @@ test('metrics only where telemetry asks for a Prometheus listener; log_format ta
   assert.throws(() => buildAgentConfig(parseConfigText(base.replace('}\n', '  log_format = "xml"\n}\n'), 'hcl'), 'agent.conf'), /log_format[\s\S]*"xml"/);
 });
 
-test('SPIRE agent keys ztwim does not implement are accepted and warned about by name (telemetry, health_checks, sds, ...)', () => {
+test('SPIRE agent keys ztwim does not implement are accepted and warned about by name (log_file, sds, ...); health_checks is read', () => {
   const src = `agent {
   server_address = "127.0.0.1"
   trust_domain = "example.org"
@@ -94,8 +94,8 @@ health_checks {
     'agent.log_file is not implemented yet; logs go to standard error (agent.conf line 5)',
     "agent.admin_socket_path is not implemented yet; no agent admin API (SPIRE's debug and delegated identity APIs) is served (agent.conf line 6)",
     'agent.sds is not implemented yet; no Envoy SDS API is served (agent.conf line 7)',
-    'health_checks is not implemented yet; the agent serves no health listener (use `ztwim agent healthcheck`) (agent.conf line 16)',
   ]);
+  assert.deepEqual(c.healthChecks, { bindAddress: 'localhost', bindPort: 80, livePath: '/live', readyPath: '/ready' });
   assert.deepEqual(buildAgentConfig(parseConfigText(base, 'hcl'), 'agent.conf', {}, '/x').warnings, []);
 });
 

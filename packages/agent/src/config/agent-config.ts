@@ -1,6 +1,6 @@
 // SPIRE agent.conf (HCL/JSON) -> AgentConfig. Programmatic callers build AgentConfig directly.
 import { resolve } from 'node:path';
-import { loadConfigFile, parseLogLevel, parseLogFormat, problems, Section, throwIfProblems, type ConfigObject, type LoadConfigOptions, type LogLevel, type LogFormat } from '@ztwim/core';
+import { loadConfigFile, parseLogLevel, parseLogFormat, problems, readHealthChecks, Section, throwIfProblems, type ConfigObject, type HealthChecksConfig, type LoadConfigOptions, type LogLevel, type LogFormat } from '@ztwim/core';
 import { TrustDomain } from '@ztwim/spiffe';
 import { K8S_PSAT_DEFAULT_TOKEN_PATH } from '../attestation/node/k8s-psat.ts';
 
@@ -36,6 +36,8 @@ export interface AgentConfig {
   readonly k8sAttestor?: K8sAttestorConfig;
   /** Prometheus listener, only where `telemetry { Prometheus { ... } }` asks for one (as spire-agent). */
   readonly metrics?: { readonly host: string; readonly port: number };
+  /** SPIRE's `health_checks` listener (live_path / ready_path for Kubernetes probes), when enabled. */
+  readonly healthChecks?: HealthChecksConfig;
   /** Keys accepted but not acted on: logged at start, printed by `validate`. */
   readonly warnings?: readonly string[];
 }
@@ -207,7 +209,7 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
     for (const k of ['enabled', 'DogStatsd', 'Statsd', 'M3', 'InMem', 'AllowedPrefixes', 'BlockedPrefixes', 'AllowedLabels', 'BlockedLabels', 'MetricPrefix', 'EnableHostnameLabel']) telemetry.ignore(k);
     telemetry.done();
   }
-  root.unimplemented('health_checks', 'the agent serves no health listener (use `ztwim agent healthcheck`)');
+  const healthChecks = readHealthChecks(root);
   root.done();
   if (nodeAttestor === undefined) nodeAttestor = { type: 'join_token' };
   throwIfProblems(p);
@@ -231,6 +233,7 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
     unixAttestor,
     ...(k8sAttestor === undefined ? {} : { k8sAttestor }),
     ...(metrics === undefined ? {} : { metrics }),
+    ...(healthChecks === undefined ? {} : { healthChecks }),
     warnings: [...p.warnings],
   };
 }

@@ -5,6 +5,7 @@ import {
   parseLogLevel,
   parseLogFormat,
   problems,
+  readHealthChecks,
   Section,
   throwIfProblems,
   type ConfigObject,
@@ -12,6 +13,7 @@ import {
   type LogLevel,
   type LogFormat,
   type Problems,
+  type HealthChecksConfig,
 } from '@ztwim/core';
 import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
 import { parsePgConnectionString } from '../datastore/postgres/connection-string.ts';
@@ -95,7 +97,7 @@ export interface ServerConfig {
   readonly rateLimit?: { readonly attestation: boolean; readonly signing: boolean };
   /** Keys accepted but not acted on, deprecated names: logged at start, printed by `validate`. */
   readonly warnings?: readonly string[];
-  readonly healthChecks?: { readonly bindAddress: string; readonly bindPort: number; readonly livePath: string; readonly readyPath: string };
+  readonly healthChecks?: HealthChecksConfig;
   /** SPIRE's `federation` block: the bundle endpoint and static relationships. */
   readonly federation?: FederationConfig;
 }
@@ -359,17 +361,7 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
     }
     telemetry.done();
   }
-  const hc = root.section('health_checks');
-  let healthChecks: ServerConfig['healthChecks'];
-  if (hc !== undefined) {
-    const enabled = hc.bool('listener_enabled') ?? false;
-    const bindAddress2 = hc.string('bind_address') ?? 'localhost';
-    const bindPort2 = hc.number('bind_port', { integer: true, min: 0, max: 65535 }) ?? 80;
-    const livePath = hc.string('live_path') ?? '/live';
-    const readyPath = hc.string('ready_path') ?? '/ready';
-    hc.done();
-    if (enabled) healthChecks = { bindAddress: bindAddress2, bindPort: bindPort2, livePath, readyPath };
-  }
+  const healthChecks = readHealthChecks(root);
   root.done();
   throwIfProblems(p);
   if (trustDomain === undefined) throw configError(`${where}: server.trust_domain is required`);
