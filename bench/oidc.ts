@@ -494,8 +494,9 @@ async function sourceLatency(iterations: number): Promise<{ pushed: number[]; fi
   const bundle = (keys: JsonWebKey[]): string => JSON.stringify({ keys: keys.map((k) => ({ use: 'jwt-svid', ...k })) });
   writeFileSync(path, bundle(base));
   const fileSrc = new FileJwksSource(path, { pollIntervalMs: pollMs });
-  await new Promise<void>((resolve) => (fileSrc.current() !== undefined ? resolve() : fileSrc.onChange(() => resolve())));
+  // The provider runs the source's poll loop; its first read publishes the base key.
   const p2 = await startOidcProvider({ domains: ['localhost'], insecureAddr: '127.0.0.1:0' }, { source: fileSrc });
+  await new Promise<void>((resolve) => (fileSrc.current() !== undefined ? resolve() : fileSrc.onChange(() => resolve())));
   const file: number[] = [];
   for (let i = 0; i < Math.min(iterations, 15); i++) {
     const k = key('ec');
