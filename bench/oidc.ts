@@ -598,7 +598,7 @@ async function main(): Promise<void> {
     '',
     spire === undefined
       ? `SPIRE ${SPIRE_VERSION} \`oidc-discovery-provider\` could not be installed (${spireWhy}); the SPIRE column is empty and the static Node server is the floor.`
-      : `SPIRE column: the real \`oidc-discovery-provider\` (SPIRE ${SPIRE_VERSION}, built from source: the Go proxy here refuses v1.12.x) with \`server_api\` on a real \`spire-server\`'s admin socket, \`insecure_addr\`, \`allow_insecure_scheme\`, \`set_key_use\`, domains \`localhost\`. ztwim serves the same JWT keys (taken from that server's bundle; kids ${sameKeys}) with the same settings. The floor serves ztwim's bytes.`,
+      : `SPIRE column: the real \`oidc-discovery-provider\` (SPIRE ${SPIRE_VERSION}, built from source by scripts/setup-interop.sh) with \`server_api\` on a real \`spire-server\`'s admin socket, \`insecure_addr\`, \`allow_insecure_scheme\`, \`set_key_use\`, domains \`localhost\`. ztwim serves the same JWT keys (taken from that server's bundle; kids ${sameKeys}) with the same settings. The floor serves ztwim's bytes.`,
     '',
     '## Throughput and latency',
     '',
