@@ -31,7 +31,7 @@ const checkCommand: Command = {
   },
   async run(f, env) {
     const [url, ...rest] = f.args;
-    // Accept the flag after the URL too (`check URL --for entra`), as the issue writes it.
+    // Accept the flag after the URL too (`check URL --for entra`), as users write it.
     let target = f.string('for');
     if (rest[0] === '-for' || rest[0] === '--for') target = rest[1] ?? '';
     if (url === undefined) throw new CommandError('missing ISSUER_URL', EXIT_USAGE);
