@@ -471,13 +471,17 @@ describe('tasks', () => {
           fail = reject;
         }),
     };
-    const p = await startOidcProvider(cfg, { source: src, shutdownGraceMs: 2000 });
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'info', destination: { write: (l: string) => { lines.push(l); } } });
+    const p = await startOidcProvider(cfg, { source: src, shutdownGraceMs: 2000, logger });
     try {
       assert.equal((await get(`${p.urls.http}/keys`)).status, 200);
       assert.ok(fail !== undefined, 'the provider started the source');
       fail(new Error('key source broke'));
       await p.done;
       await assert.rejects(get(`${p.urls.http}/keys`), /ECONNREFUSED/);
+      const failed = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['msg'] === 'oidc discovery provider task failed');
+      assert.deepEqual(failed.map((l) => [l['task'], l['error']]), [['jwks_source', 'key source broke']]);
     } finally {
       await p.close();
     }

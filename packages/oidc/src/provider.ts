@@ -159,12 +159,23 @@ export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDe
   });
   const tasks: Task[] = [];
   const stopping = new AbortController();
-  const addListener = (l: Listener): void => {
-    tasks.push(closeOnAbort(() => l.close(graceMs, clock)));
+  // Each task has a name; a failure is logged with it, then stops the provider.
+  const add = (name: string, task: Task): void => {
+    tasks.push(async (signal) => {
+      try {
+        await task(signal);
+      } catch (e) {
+        if (!signal.aborted) logger.error({ task: name, error: (e as Error).message }, 'oidc discovery provider task failed');
+        throw e;
+      }
+    });
   };
-  tasks.push(closeOnAbort(() => handler.close()));
+  const addListener = (l: Listener): void => {
+    add(`${l.name.replace('-', '_')}_listener`, closeOnAbort(() => l.close(graceMs, clock)));
+  };
+  add('handler', closeOnAbort(() => handler.close()));
   const runSource = deps.source.run?.bind(deps.source);
-  if (runSource !== undefined) tasks.push(runSource);
+  if (runSource !== undefined) add('jwks_source', runSource);
   let cert: ServingCert | undefined;
   const urls: { -readonly [K in keyof OidcProviderUrls]: OidcProviderUrls[K] } = {};
 
@@ -212,7 +223,8 @@ export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDe
           onLoad,
           onError,
         });
-        tasks.push(watcher.reloadTask(), closeOnAbort(() => watcher.close()));
+        add('serving_cert_reload', watcher.reloadTask());
+        add('serving_cert_watcher', closeOnAbort(() => watcher.close()));
         first = await watcher.start();
       } else {
         const mgr = new AcmeCertManager({
@@ -227,7 +239,8 @@ export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDe
           onLoad,
           onError,
         });
-        tasks.push(mgr.renewalTask(), closeOnAbort(() => mgr.close()));
+        add('acme_renewal', mgr.renewalTask());
+        add('acme_manager', closeOnAbort(() => mgr.close()));
         const challenge = createHttpServer((req, res) => mgr.handleHttp(req, res));
         addListener(new Listener('acme-http', challenge));
         await listen(challenge, lc.httpChallengeAddr);
@@ -293,9 +306,7 @@ export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDe
   }
 
   const done = runTasks(tasks, stopping.signal)
-    .catch((e: unknown) => {
-      logger.error({ error: (e as Error).message }, 'oidc discovery provider stopped on a failed task');
-    })
+    .catch(() => undefined) // logged with the task's name
     .then(() => {
       logger.info({}, 'oidc discovery provider stopped');
     });
