@@ -1,5 +1,5 @@
 /**
- * Agent and server memory, ztwim beside SPIRE v1.13.0 in one run (issue #22).
+ * Agent and server memory, ztwim beside SPIRE v1.13.0 in one run.
  *
  *   node --conditions=ztwim-source --import tsx bench/agent-memory.ts [--entries 1,1000]
  *        [--streams 0,1000] [--load 10] [--after 10,60] [--clients 8] [--only spire|ztwim]

@@ -11,9 +11,8 @@
  *   SPIRE   real spire-agent v1.13.0  attached to a real spire-server v1.13.0
  *   ztwim   ztwim agent               attached to the ztwim server
  *   mixed   ztwim agent               attached to the real spire-server (isolates the agent)
- * SPIRE v1.13.0 is what scripts/setup-interop.sh builds (~/.cache/ztwim/spire-v1.13.0/bin); the
- * v1.12.x line named in the issue is refused by the Go module proxy here. Missing binaries fail
- * the bench with the setup hint.
+ * SPIRE v1.13.0 is what scripts/setup-interop.sh builds (~/.cache/ztwim/spire-v1.13.0/bin).
+ * Missing binaries fail the bench with the setup hint.
  *
  * The load generator is bench/go/agentload (grpc-go + go-spiffe v2.9.0 Workload API stubs +
  * spire-api-sdk admin stubs), one separate process, identical for every column. The ztwim
@@ -308,7 +307,7 @@ function report(results: ColumnResult[]): string {
   const lines = [
     '# Agent / Workload API benchmark: ztwim agent vs SPIRE agent',
     '',
-    `${new Date().toISOString()} · Node ${process.version} · ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}) · SPIRE ${SPIRE_VERSION} (built by scripts/setup-interop.sh; the issue names v1.12.4, which the Go module proxy here refuses) · ztwim from ${SOURCE ? 'sources (tsx)' : 'the built packages (dist/)'}.`,
+    `${new Date().toISOString()} · Node ${process.version} · ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}) · SPIRE ${SPIRE_VERSION} (built by scripts/setup-interop.sh) · ztwim from ${SOURCE ? 'sources (tsx)' : 'the built packages (dist/)'}.`,
     '',
     `Every server, agent and the load generator (bench/go/agentload: grpc-go + go-spiffe v2.9.0 stubs, the same binary for every column) is its own OS process on this machine. Both servers and both agents start from the same server.conf / agent.conf text (sqlite, memory KeyManager, join_token, unix workload attestor, P-256 CA and workload keys, X509-SVID TTL 1 h, JWT-SVID TTL 5 min, log level WARN). ${int(ENTRIES)} registration entries are parented to the agent before it starts (1 selects this process's uid; ${int(ENTRIES - 1)} select uids nobody has). Closed-loop clients, one connection each, ${WARMUP} s warm-up then ${DURATION} s measured, ${ROUNDS} interleaved rounds per row (all columns running, taking turns row by row; medians shown, p99 range in brackets). Rate limits: both servers \`ratelimit { attestation = true, signing = … }\` as each row says: every row with SPIRE\'s per-IP signing limit (500 signings/s per caller IP, on by default) off on both servers, the uncached rows also with it on on both; cached and X.509 rows never reach the server\'s signing path. Cached JWT: one audience for every call; uncached: a new audience per call (agent → server NewJWTSVID). FetchX509SVID: open the stream, take the first response, cancel.`,
     '',

@@ -494,8 +494,9 @@ async function sourceLatency(iterations: number): Promise<{ pushed: number[]; fi
   const bundle = (keys: JsonWebKey[]): string => JSON.stringify({ keys: keys.map((k) => ({ use: 'jwt-svid', ...k })) });
   writeFileSync(path, bundle(base));
   const fileSrc = new FileJwksSource(path, { pollIntervalMs: pollMs });
-  await new Promise<void>((resolve) => (fileSrc.current() !== undefined ? resolve() : fileSrc.onChange(() => resolve())));
+  // The provider runs the source's poll loop; its first read publishes the base key.
   const p2 = await startOidcProvider({ domains: ['localhost'], insecureAddr: '127.0.0.1:0' }, { source: fileSrc });
+  await new Promise<void>((resolve) => (fileSrc.current() !== undefined ? resolve() : fileSrc.onChange(() => resolve())));
   const file: number[] = [];
   for (let i = 0; i < Math.min(iterations, 15); i++) {
     const k = key('ec');
@@ -597,7 +598,7 @@ async function main(): Promise<void> {
     '',
     spire === undefined
       ? `SPIRE ${SPIRE_VERSION} \`oidc-discovery-provider\` could not be installed (${spireWhy}); the SPIRE column is empty and the static Node server is the floor.`
-      : `SPIRE column: the real \`oidc-discovery-provider\` (SPIRE ${SPIRE_VERSION}, built from source: the Go proxy here refuses v1.12.x) with \`server_api\` on a real \`spire-server\`'s admin socket, \`insecure_addr\`, \`allow_insecure_scheme\`, \`set_key_use\`, domains \`localhost\`. ztwim serves the same JWT keys (taken from that server's bundle; kids ${sameKeys}) with the same settings. The floor serves ztwim's bytes.`,
+      : `SPIRE column: the real \`oidc-discovery-provider\` (SPIRE ${SPIRE_VERSION}, built from source by scripts/setup-interop.sh) with \`server_api\` on a real \`spire-server\`'s admin socket, \`insecure_addr\`, \`allow_insecure_scheme\`, \`set_key_use\`, domains \`localhost\`. ztwim serves the same JWT keys (taken from that server's bundle; kids ${sameKeys}) with the same settings. The floor serves ztwim's bytes.`,
     '',
     '## Throughput and latency',
     '',

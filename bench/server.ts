@@ -7,8 +7,7 @@
  * Three servers, each a separate OS process started from the same SPIRE-style server.conf
  * (join_token node attestor, disk KeyManager, log level WARN; ztwim with a telemetry block putting
  * its Prometheus listener on a free loopback port), one after the other:
- *   - SPIRE v1.13.0 `spire-server run` with the sqlite3 datastore (binary from scripts/setup-interop.sh;
- *     v1.12.x is refused by the Go module proxy here),
+ *   - SPIRE v1.13.0 `spire-server run` with the sqlite3 datastore (binary from scripts/setup-interop.sh),
  *   - ztwim `ztwim server run` (the compiled CLI, packages/cli/dist) with SQLite,
  *   - ztwim `ztwim server run` with PostgreSQL (the throwaway cluster of scripts/pg-test-server.sh).
  * Every server is driven by the same Node client (@ztwim/proto over connect-node): the admin API
@@ -677,7 +676,7 @@ for (const t of targets) {
 type Dir = 'higher' | 'lower';
 interface RowSpec {
   readonly name: string;
-  /** A row of the issue's target (the others are extra information). */
+  /** A target row (the others are extra information). */
   readonly target: boolean;
   readonly dir: Dir;
   readonly get: (r: Result) => number | undefined;
@@ -768,8 +767,7 @@ telemetry block putting its Prometheus listener on a free loopback port, SPIRE w
 dir, driven one after the other by the same sequential Node client (@ztwim/proto on connect-node):
 admin API over the Unix socket, agent API over mTLS on TCP with the SVID from a join_token
 AttestAgent. SPIRE is \`spire-server\` ${ONLY.has('spire') ? version() : SPIRE_VERSION} built with \`go install\` by
-scripts/setup-interop.sh (SPIRE v1.12.x is refused by the Go module proxy here, so the SPIRE column is
-v1.13.0). ztwim runs ${FROM_SOURCE ? 'from source through tsx' : 'the built command (`packages/cli/bin/ztwim.js`, the bundle in `packages/cli/dist/bundle`)'}. PostgreSQL is the throwaway
+scripts/setup-interop.sh. ztwim runs ${FROM_SOURCE ? 'from source through tsx' : 'the built command (`packages/cli/bin/ztwim.js`, the bundle in `packages/cli/dist/bundle`)'}. PostgreSQL is the throwaway
 cluster of \`scripts/pg-test-server.sh\` (fsync on) on the same machine. Target: ztwim with SQLite at least
 SPIRE's rate and at most SPIRE's time and memory on every row (ratio > 1 = ztwim better).
 Rate limits: no \`ratelimit\` block, so SPIRE's defaults on both servers (per caller IP: 1 attestation/s,

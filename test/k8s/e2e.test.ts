@@ -1,4 +1,4 @@
-// End to end on the real test node (issue #15): a server on the host attests an agent DaemonSet
+// End to end on the real test node: a server on the host attests an agent DaemonSet
 // with k8s_psat, and a workload pod gets its SPIFFE ID from its namespace and service account.
 //
 // ───── THE SEAMS: one parameter each (test/k8s/lib/e2e-parts.ts) ─────
@@ -32,7 +32,7 @@
 //      -selector k8s:ns:<demo ns> -selector k8s:sa:client; or (entryByRegistrar) a ClusterSPIFFEID
 //      for pods labelled app=client in the demo namespace and `ztwim registrar` (in-process) on
 //      the server's socket, which makes the entry (selector k8s:pod-uid:<uid>) once the pod exists;
-//   6. in namespace demo-<random> (the issue's `demo`, unique for the same reason), pods from our
+//   6. in namespace demo-<random> (a `demo` namespace, made unique for the same reason), pods from our
 //      image with service accounts `client` and `other` (labels app=client, app=other), the socket volume and
 //      SPIFFE_ENDPOINT_SOCKET: `ztwim api fetch x509` and `fetch jwt` in `client` get
 //      spiffe://<td>/ns/<demo ns>/sa/client; in `other` they get PermissionDenied.
@@ -272,7 +272,7 @@ for (const { server: SERVER, agent: AGENT, socket: SOCKET, registration: REGISTR
     const pod = ds.spec.template.spec;
     const container = pod.containers[0];
     assert.ok(container !== undefined);
-    // what the issue asks of the DaemonSet, as shipped
+    // what the DaemonSet needs (host PID and network, the projected token), as shipped
     assert.equal(pod.hostPID, true);
     assert.equal(pod.hostNetwork, true);
     const token = pod.volumes.find((v) => v.projected !== undefined)?.projected?.sources[0]?.serviceAccountToken;

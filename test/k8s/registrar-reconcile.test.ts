@@ -4,7 +4,7 @@
 // with its informers on the apiserver and its Entry API client on the server's admin socket.
 //
 // Steps (namespace registrar-core-<random>; the ClusterSPIFFEIDs carry a className of their own
-// and select only that namespace, so other engineers' pods and CRs on the shared cluster are
+// and select only that namespace, so other users' pods and CRs on the shared cluster are
 // never touched):
 //   1. Deployment `web` (2 busybox pods) + Service `websvc`; ClusterSPIFFEID `web` (podSelector
 //      app=web, autoPopulateDNSNames) and a fallback one; a bare pod `lonely` (app=other):

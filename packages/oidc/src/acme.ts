@@ -4,7 +4,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import * as acme from 'acme-client';
-import type { Clock, Logger } from '@ztwim/core';
+import type { Clock, Logger, Task } from '@ztwim/core';
 import { atomicWriteFile, every, unavailable } from '@ztwim/core';
 import { loadServingCert, type ServingCert } from './serving-cert.ts';
 import { sendError } from './handler.ts';
@@ -80,18 +80,16 @@ export class AcmeCertManager {
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
-  /** Loads a cached certificate or obtains one; then schedules renewal. */
+  /** Loads a cached certificate or obtains one; renewalTask() then renews it. */
   async start(): Promise<ServingCert> {
     const cached = await this.loadCached();
     if (cached !== undefined && !this.dueForRenewal(cached)) {
       this.o.logger.info({ notAfter: cached.notAfter.toISOString() }, 'using cached acme certificate');
       this.install(cached);
-      this.startRenewal();
       return cached;
     }
     const cert = await this.obtain();
     this.install(cert);
-    this.startRenewal();
     return cert;
   }
 
@@ -151,8 +149,11 @@ export class AcmeCertManager {
     this.renewInMs = Math.max(0, this.renewAt(c) - this.o.clock.nowMs());
   }
 
-  /** Renews when due; a failed renewal is retried hourly, sooner as the certificate nears expiry. */
-  private startRenewal(): void {
+  /**
+   * Renews when due, until the signal aborts or close(); a failed renewal is retried hourly,
+   * sooner as the certificate nears expiry.
+   */
+  renewalTask(): Task {
     const renew = async (): Promise<void> => {
       const c = await this.obtain();
       if (!this.closed) this.install(c);
@@ -163,7 +164,8 @@ export class AcmeCertManager {
       const left = (this.current?.notAfter.getTime() ?? 0) - this.o.clock.nowMs();
       this.renewInMs = Math.max(1000, Math.min(RETRY_MS, left / 2));
     };
-    void every(this.o.clock, () => this.renewInMs, renew, { immediate: false, onError })(this.stopping.signal);
+    const loop = every(this.o.clock, () => this.renewInMs, renew, { immediate: false, onError, name: 'acme_renewal' });
+    return (signal) => loop(AbortSignal.any([signal, this.stopping.signal]));
   }
 
   private async accountKey(): Promise<Buffer | string> {

@@ -48,6 +48,7 @@ export function jwtAuthoritiesFromBundle(text: string): JsonWebKey[] {
  */
 export class FileJwksSource extends PollingJwksSource {
   readonly path: string;
+  protected readonly taskName = 'jwks_file_poll';
   private lastText: string | undefined;
 
   constructor(path: string, options: FileJwksSourceOptions = {}) {
@@ -55,7 +56,6 @@ export class FileJwksSource extends PollingJwksSource {
     if (!(intervalMs > 0)) throw invalidArgument('file: pollIntervalMs must be positive');
     super({ intervalMs, clock: options.clock, logger: options.logger });
     this.path = path;
-    this.start();
   }
 
   protected async read(): Promise<boolean> {

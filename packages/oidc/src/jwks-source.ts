@@ -18,7 +18,13 @@ export type Unsubscribe = () => void;
 export interface JwksSource {
   current(): KeySetSnapshot | undefined;
   onChange(listener: (snapshot: KeySetSnapshot) => void): Unsubscribe;
-  /** Stops background work (polling). Optional. */
+  /**
+   * The source's background work (a poll loop, the Workload API stream) as a task: it reads keys
+   * until the signal aborts or close() is called. The provider runs it in its task list; a source
+   * whose keys are pushed to it has none.
+   */
+  run?(signal: AbortSignal): Promise<void>;
+  /** Stops the background work and releases what the source holds (connections). Optional. */
   close?(): void;
 }
 

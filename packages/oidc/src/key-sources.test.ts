@@ -30,6 +30,16 @@ function authority(kid: string, kind: 'ec' | 'rsa' = 'ec'): Authority {
 const jwks = (...as: Authority[]): Uint8Array =>
   new TextEncoder().encode(JSON.stringify({ keys: as.map((a) => ({ ...a.jwk, use: 'jwt-svid' })) }));
 
+/** Runs a source's background task, as the provider does; the returned function stops it and waits. */
+function runInBackground(src: JwksSource): () => Promise<void> {
+  const stop = new AbortController();
+  const running = src.run?.(stop.signal) ?? Promise.resolve();
+  return async () => {
+    stop.abort();
+    await running;
+  };
+}
+
 async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
@@ -153,6 +163,7 @@ describe('WorkloadApiJwksSource', () => {
     agent.bundles = { 'spiffe://example.org': jwks(a), 'spiffe://other.org': jwks(other) };
     await agent.start();
     const src = new WorkloadApiJwksSource({ address: agent.socketPath, trustDomain: 'example.org' });
+    const stopSrc = runInBackground(src);
     const seen: KeySetSnapshot[] = [];
     src.onChange((s) => seen.push(s));
     try {
@@ -179,8 +190,8 @@ describe('WorkloadApiJwksSource', () => {
       assert.equal(seen.length, before + 1, 'only the real change was emitted');
       assert.equal(agent.streams, 1, 'one stream throughout');
     } finally {
+      await stopSrc();
       src.close();
-      await src.done;
       await agent.stop();
     }
   });
@@ -191,6 +202,7 @@ describe('WorkloadApiJwksSource', () => {
     agent.bundles = { 'spiffe://other.org': jwks(a) };
     await agent.start();
     const src = new WorkloadApiJwksSource({ address: `unix://${agent.socketPath}`, trustDomain: 'example.org' });
+    const stopSrc = runInBackground(src);
     try {
       await until('connected', () => src.isConnected());
       assert.equal(src.current(), undefined);
@@ -200,8 +212,8 @@ describe('WorkloadApiJwksSource', () => {
       await delay(100);
       assert.deepEqual(kidsOf(src), ['kid-a']);
     } finally {
+      await stopSrc();
       src.close();
-      await src.done;
       await agent.stop();
     }
   });
@@ -214,6 +226,7 @@ describe('WorkloadApiJwksSource', () => {
     agent.bundles = { 'spiffe://example.org': jwks(a) };
     await agent.start();
     const src = new WorkloadApiJwksSource({ address: path, trustDomain: 'example.org', pollIntervalMs: 200, initialBackoffMs: 20 });
+    const stopSrc = runInBackground(src);
     try {
       await until('keys', () => src.current());
       const snap = src.current();
@@ -229,8 +242,8 @@ describe('WorkloadApiJwksSource', () => {
       assert.deepEqual(kidsOf(src), ['kid-a', 'kid-b']);
       assert.equal(src.isConnected(), true);
     } finally {
+      await stopSrc();
       src.close();
-      await src.done;
       await agent.stop();
     }
   });
@@ -241,6 +254,7 @@ describe('WorkloadApiJwksSource', () => {
     agent.bundles = { 'spiffe://example.org': jwks(authority('kid-a')) };
     await agent.start();
     const src = new WorkloadApiJwksSource({ address: agent.socketPath, trustDomain: 'example.org', pollIntervalMs: 100, initialBackoffMs: 10 });
+    const stopSrc = runInBackground(src);
     try {
       await delay(150);
       assert.equal(src.current(), undefined);
@@ -248,8 +262,8 @@ describe('WorkloadApiJwksSource', () => {
       await until('keys after the refusals stop', () => src.current(), 5000);
       assert.deepEqual(kidsOf(src), ['kid-a']);
     } finally {
+      await stopSrc();
       src.close();
-      await src.done;
       await agent.stop();
     }
   });
@@ -267,10 +281,12 @@ describe('ServerApiJwksSource', () => {
     api.authorities = [a, b];
     await api.start();
     const src = new ServerApiJwksSource({ socketPath: api.socketPath, pollIntervalMs: 60_000 });
+    const stopSrc = runInBackground(src);
     try {
       await until('keys', () => src.current());
       assert.deepEqual(src.current()?.keys, [a.jwk, b.jwk]);
     } finally {
+      await stopSrc();
       src.close();
       await api.stop();
     }
@@ -284,6 +300,7 @@ describe('ServerApiJwksSource', () => {
     await api.start();
     const clock = new FakeClock();
     const src = new ServerApiJwksSource({ socketPath: api.socketPath, pollIntervalMs: 10_000, clock });
+    const stopSrc = runInBackground(src);
     let changes = 0;
     src.onChange(() => changes++);
     try {
@@ -305,6 +322,7 @@ describe('ServerApiJwksSource', () => {
       assert.equal(changes, 2, 'the unchanged third read emitted nothing');
       assert.equal(src.current()?.updatedAt.getTime(), clock.nowMs() - 10_000);
     } finally {
+      await stopSrc();
       src.close();
       await api.stop();
     }
@@ -313,6 +331,7 @@ describe('ServerApiJwksSource', () => {
   test('server not up yet: quick retries; server away later: last keys stay; back: follows', async () => {
     const path = join(dir, 'srv3.sock');
     const src = new ServerApiJwksSource({ socketPath: path, pollIntervalMs: 150, initialRetryMs: 10 });
+    const stopSrc = runInBackground(src);
     let api = new FakeServerApi(path);
     try {
       await delay(100);
@@ -330,6 +349,7 @@ describe('ServerApiJwksSource', () => {
       await api.start();
       await until('new key after the server is back', () => kidsOf(src)?.length === 2, 3000);
     } finally {
+      await stopSrc();
       src.close();
       await api.stop();
     }
@@ -350,12 +370,14 @@ test('createJwksSource builds the source a config names', async () => {
   const bundlePath = join(dir, 'bundle.json');
   writeFileSync(bundlePath, JSON.stringify({ keys: [{ ...a.jwk, use: 'jwt-svid' }], spiffe_sequence: 1 }));
   const f = createJwksSource({ kind: 'file', path: bundlePath, pollIntervalMs: 1000 });
+  const stops = [w, s, f].map(runInBackground);
   try {
     assert.ok(w instanceof WorkloadApiJwksSource);
     assert.ok(s instanceof ServerApiJwksSource);
     await until('file keys', () => f.current());
     assert.deepEqual(kidsOf(f), ['kid-file']);
   } finally {
+    await Promise.all(stops.map((stop) => stop()));
     w.close();
     s.close();
     f.close();

@@ -11,8 +11,8 @@ export interface PollingOptions {
 
 /**
  * A key source that reads its keys on a timer (a bundle file, the server API): one read at a
- * time (poll() joins a read in flight), listeners told of each new key set, close() stops the
- * timer. Subclasses implement read() and call start() at the end of their constructor.
+ * time (poll() joins a read in flight), listeners told of each new key set. run() is the read
+ * loop as a task (the provider runs it); close() stops it. Subclasses implement read().
  */
 export abstract class PollingJwksSource implements JwksSource {
   protected readonly clock: Clock;
@@ -70,8 +70,11 @@ export abstract class PollingJwksSource implements JwksSource {
     this.listeners.emit(snap);
   }
 
-  /** Starts the read loop: one read now, then one nextDelayMs() after each read ends. */
-  protected start(): void {
+  /**
+   * The read loop, until the signal aborts or close(): one read now, then one nextDelayMs() after
+   * each read ends.
+   */
+  run(signal: AbortSignal): Promise<void> {
     let last = false;
     const loop = every(
       this.clock,
@@ -79,8 +82,11 @@ export abstract class PollingJwksSource implements JwksSource {
       async () => {
         last = await this.poll();
       },
-      { name: 'jwks_poll', log: this.logger },
+      { name: this.taskName, log: this.logger },
     );
-    void loop(this.stopping.signal);
+    return loop(AbortSignal.any([signal, this.stopping.signal]));
   }
+
+  /** Names the read loop in logs. */
+  protected abstract readonly taskName: string;
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { FakeClock } from '@ztwim/testkit';
 import { createLogger } from '@ztwim/core';
 import { startOidcProvider, type OidcProvider } from './provider.ts';
-import { StaticJwksSource, CallbackJwksSource } from './jwks-source.ts';
+import { StaticJwksSource, CallbackJwksSource, type JwksSource } from './jwks-source.ts';
 import { FileJwksSource } from './file-jwks-source.ts';
 import type { JsonWebKey } from './jwk.ts';
 import { get } from './testing/http.ts';
@@ -16,6 +16,13 @@ import { tempDir } from './testing/pki.ts';
 const ec = makeKey('ec-p256', 'kid-ec256');
 const ec384 = makeKey('ec-p384', 'kid-ec384');
 const rsa = makeKey('rsa-2048', 'kid-rsa');
+
+function firstKeys(src: JwksSource): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (src.current() !== undefined) resolve();
+    else src.onChange(() => resolve());
+  });
+}
 
 async function withProvider(
   cfg: Record<string, unknown>,
@@ -271,12 +278,10 @@ describe('/keys', () => {
     writeFileSync(path, bundleJson([ec.publicJwk]));
     const clock = new FakeClock();
     const src = new FileJwksSource(path, { clock, pollIntervalMs: 10_000 });
-    await new Promise<void>((resolve) => {
-      if (src.current() !== undefined) resolve();
-      else src.onChange(() => resolve());
-    });
-    await clock.waitForTimers(1);
     await withProvider({}, src, async (p) => {
+      // The provider runs the source's poll loop: its first read, then its timer.
+      await firstKeys(src);
+      await clock.waitForTimers(1);
       let set = JSON.parse((await get(`${p.urls.http}/keys`)).body) as { keys: Array<{ kid: string; use?: string }> };
       assert.deepEqual(set.keys.map((k) => k.kid), ['kid-ec256']);
       assert.equal(set.keys[0]?.use, undefined);
@@ -419,3 +424,67 @@ describe('request log', () => {
     assert.equal(recs.filter((r) => r['msg'] === 'Incoming request').length, 0);
   });
 });
+
+describe('tasks', () => {
+  const cfg = { domains: ['localhost'], insecureAddr: '127.0.0.1:0', allowInsecureScheme: true };
+
+  test("runs the key source's poller as one of its tasks and stops it on close (fake clock)", async () => {
+    const path = join(tempDir(), 'bundle.json');
+    writeFileSync(path, bundleJson([ec.publicJwk]));
+    const clock = new FakeClock();
+    const src = new FileJwksSource(path, { clock, pollIntervalMs: 10_000 });
+    const p = await startOidcProvider(cfg, { source: src, clock, shutdownGraceMs: 2000 });
+    let closed = false;
+    try {
+      await firstKeys(src);
+      await clock.waitForTimers(1);
+      assert.equal(clock.pending(), 1, 'the poll timer is the only timer');
+      writeFileSync(path, bundleJson([ec.publicJwk, rsa.publicJwk], 2));
+      const changed = new Promise<void>((resolve) => src.onChange(() => resolve()));
+      clock.advance(10_000);
+      await changed;
+      const set = JSON.parse((await get(`${p.urls.http}/keys`)).body) as { keys: Array<{ kid: string }> };
+      assert.deepEqual(set.keys.map((k) => k.kid), ['kid-ec256', 'kid-rsa']);
+      await clock.waitForTimers(1);
+
+      await p.close();
+      closed = true;
+      assert.equal(clock.pending(), 0, 'no poller left armed after close()');
+      writeFileSync(path, bundleJson([ec384.publicJwk], 3));
+      clock.advance(60_000);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(src.current()?.keys.map((k) => k.kid), ['kid-ec256', 'kid-rsa']);
+      await p.done;
+    } finally {
+      if (!closed) await p.close();
+      src.close();
+    }
+  });
+
+  test('a failed task stops the provider: done resolves and the listener is closed', async () => {
+    let fail: ((e: Error) => void) | undefined;
+    const src: JwksSource = {
+      current: () => ({ keys: [ec.publicJwk], updatedAt: new Date() }),
+      onChange: () => () => undefined,
+      run: () =>
+        new Promise<void>((_resolve, reject) => {
+          fail = reject;
+        }),
+    };
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'info', destination: { write: (l: string) => { lines.push(l); } } });
+    const p = await startOidcProvider(cfg, { source: src, shutdownGraceMs: 2000, logger });
+    try {
+      assert.equal((await get(`${p.urls.http}/keys`)).status, 200);
+      assert.ok(fail !== undefined, 'the provider started the source');
+      fail(new Error('key source broke'));
+      await p.done;
+      await assert.rejects(get(`${p.urls.http}/keys`), /ECONNREFUSED/);
+      const failed = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['msg'] === 'oidc discovery provider task failed');
+      assert.deepEqual(failed.map((l) => [l['task'], l['error']]), [['jwks_source', 'key source broke']]);
+    } finally {
+      await p.close();
+    }
+  });
+});
+

@@ -3,8 +3,8 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import type { Clock, Logger } from '@ztwim/core';
-import { silentLogger, systemClock } from '@ztwim/core';
+import type { Clock, Logger, Task } from '@ztwim/core';
+import { closeOnAbort, runTasks, silentLogger, systemClock } from '@ztwim/core';
 import { AcmeCertManager } from './acme.ts';
 import { validateOidcConfig, type ListenAddress, type OidcConfig, type ValidatedOidcConfig } from './config.ts';
 import { OidcHandler, sendError } from './handler.ts';
@@ -13,6 +13,7 @@ import { OidcMetrics } from './metrics.ts';
 import { CertFileWatcher, type ServingCert } from './serving-cert.ts';
 
 export interface OidcProviderDeps {
+  /** Where the keys come from; the provider runs its background work (run()) as one of its tasks. */
   readonly source: JwksSource;
   readonly clock?: Clock;
   readonly logger?: Logger;
@@ -54,7 +55,9 @@ export interface OidcProvider {
   ready(): boolean;
   /** The serving certificate in use (TLS listeners only). */
   servingCert(): ServingCert | undefined;
-  /** Stops accepting connections, lets in-flight requests finish, stops watchers. */
+  /** Resolves once the provider has stopped (after close(), or when one of its tasks failed). */
+  readonly done: Promise<void>;
+  /** Stops accepting connections, lets in-flight requests finish, stops the pollers. */
   close(): Promise<void>;
 }
 
@@ -131,6 +134,10 @@ class Listener {
 /**
  * Starts the OIDC discovery provider: the main listener (plain HTTP, Unix socket, TLS from
  * files, or TLS from ACME) and, when configured, health checks and metrics listeners.
+ *
+ * The provider is a list of tasks, as the server and the agent are: the key source's poller, the
+ * serving certificate's reload or ACME renewal, and one close-on-abort task per listener run
+ * together until close() aborts them or one fails.
  */
 export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDeps): Promise<OidcProvider> {
   const cfg = validateOidcConfig(config);
@@ -150,8 +157,25 @@ export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDe
     logger,
     metrics,
   });
-  const listeners: Listener[] = [];
-  const stoppers: Array<() => void> = [() => handler.close()];
+  const tasks: Task[] = [];
+  const stopping = new AbortController();
+  // Each task has a name; a failure is logged with it, then stops the provider.
+  const add = (name: string, task: Task): void => {
+    tasks.push(async (signal) => {
+      try {
+        await task(signal);
+      } catch (e) {
+        if (!signal.aborted) logger.error({ task: name, error: (e as Error).message }, 'oidc discovery provider task failed');
+        throw e;
+      }
+    });
+  };
+  const addListener = (l: Listener): void => {
+    add(`${l.name.replace('-', '_')}_listener`, closeOnAbort(() => l.close(graceMs, clock)));
+  };
+  add('handler', closeOnAbort(() => handler.close()));
+  const runSource = deps.source.run?.bind(deps.source);
+  if (runSource !== undefined) add('jwks_source', runSource);
   let cert: ServingCert | undefined;
   const urls: { -readonly [K in keyof OidcProviderUrls]: OidcProviderUrls[K] } = {};
 
@@ -164,18 +188,13 @@ export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDe
     handler.handle(req, res);
   };
 
-  const closeAll = async (): Promise<void> => {
-    for (const s of stoppers.splice(0)) s();
-    await Promise.all(listeners.map((l) => l.close(graceMs, clock)));
-  };
-
   try {
     const lc = cfg.listener;
     if (lc.kind === 'insecure' || lc.kind === 'socket') {
       let self: Listener | undefined;
       const server = createHttpServer(main(() => self as Listener));
       self = new Listener('main', server);
-      listeners.push(self);
+      addListener(self);
       if (lc.kind === 'insecure') {
         await listen(server, lc.addr);
         urls.http = urlOf('http', server, lc.addr);
@@ -204,7 +223,8 @@ export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDe
           onLoad,
           onError,
         });
-        stoppers.push(() => watcher.close());
+        add('serving_cert_reload', watcher.reloadTask());
+        add('serving_cert_watcher', closeOnAbort(() => watcher.close()));
         first = await watcher.start();
       } else {
         const mgr = new AcmeCertManager({
@@ -219,10 +239,10 @@ export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDe
           onLoad,
           onError,
         });
-        stoppers.push(() => mgr.close());
+        add('acme_renewal', mgr.renewalTask());
+        add('acme_manager', closeOnAbort(() => mgr.close()));
         const challenge = createHttpServer((req, res) => mgr.handleHttp(req, res));
-        const cl = new Listener('acme-http', challenge);
-        listeners.push(cl);
+        addListener(new Listener('acme-http', challenge));
         await listen(challenge, lc.httpChallengeAddr);
         urls.acmeHttp = urlOf('http', challenge, lc.httpChallengeAddr);
         first = await mgr.start();
@@ -230,7 +250,7 @@ export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDe
       let self: Listener | undefined;
       https = createHttpsServer({ cert: first.certPem, key: first.keyPem, minVersion: 'TLSv1.2' }, main(() => self as Listener));
       self = new Listener('main', https);
-      listeners.push(self);
+      addListener(self);
       await listen(https, lc.addr);
       urls.https = urlOf('https', https, lc.addr);
     }
@@ -264,7 +284,7 @@ export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDe
         }
       });
       self = new Listener('health', server);
-      listeners.push(self);
+      addListener(self);
       await listen(server, hc.addr);
       urls.health = urlOf('http', server, hc.addr);
       if (mc !== undefined && mc.addr === undefined) urls.metrics = `${urls.health}${mc.path}`;
@@ -274,17 +294,23 @@ export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDe
         if ((req.url ?? '/').split('?')[0] === mc.path) serveMetrics(res);
         else sendError(res, 404, '404 page not found');
       });
-      listeners.push(new Listener('metrics', server));
+      addListener(new Listener('metrics', server));
       await listen(server, mc.addr);
       urls.metrics = `${urlOf('http', server, mc.addr)}${mc.path}`;
     }
   } catch (e) {
-    await closeAll();
+    // Start-up failed: close what was opened so far.
+    stopping.abort();
+    await runTasks(tasks, stopping.signal).catch(() => undefined);
     throw e;
   }
 
+  const done = runTasks(tasks, stopping.signal)
+    .catch(() => undefined) // logged with the task's name
+    .then(() => {
+      logger.info({}, 'oidc discovery provider stopped');
+    });
   logger.info({ urls, domains: cfg.domains, issuer: cfg.issuer }, 'oidc discovery provider started');
-  let closed: Promise<void> | undefined;
   return {
     urls,
     config: cfg,
@@ -292,11 +318,10 @@ export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDe
     metrics,
     ready: () => handler.ready(),
     servingCert: () => cert,
+    done,
     close() {
-      closed ??= closeAll().then(() => {
-        logger.info({}, 'oidc discovery provider stopped');
-      });
-      return closed;
+      stopping.abort();
+      return done;
     },
   };
 }

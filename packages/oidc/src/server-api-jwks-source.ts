@@ -43,11 +43,12 @@ export function jwksOfServerBundle(bundle: JwtAuthoritiesHolder): JsonWebKey[] {
 
 /**
  * JWT authorities read from the server API (BundleService.GetBundle) over the server's admin
- * Unix socket every poll interval. A failed call keeps the last keys; until the first key set
+ * Unix socket every poll interval (run()). A failed call keeps the last keys; until the first key set
  * arrives, retries are quicker (exponential from initialRetryMs).
  */
 export class ServerApiJwksSource extends PollingJwksSource {
   readonly socketPath: string;
+  protected readonly taskName = 'jwks_server_api_poll';
   private readonly initialRetryMs: number;
   private readonly callTimeoutMs: number;
   private transport: GrpcClientTransport | undefined;
@@ -66,7 +67,6 @@ export class ServerApiJwksSource extends PollingJwksSource {
     this.initialRetryMs = Math.min(options.initialRetryMs ?? 250, this.intervalMs);
     this.retryMs = this.initialRetryMs;
     this.callTimeoutMs = options.callTimeoutMs ?? 10_000;
-    this.start();
   }
 
   /** When GetBundle last succeeded. */

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createSecureContext, type SecureContext } from 'node:tls';
-import type { Clock, Logger } from '@ztwim/core';
+import type { Clock, Logger, Task } from '@ztwim/core';
 import { every, failedPrecondition } from '@ztwim/core';
 
 /** A certificate chain and key in PEM, checked to belong together. */
@@ -63,13 +63,18 @@ export class CertFileWatcher {
     this.o = options;
   }
 
-  /** Loads the files once (throws if unusable) and starts watching. */
+  /** Loads the files once (throws if unusable); reloadTask() then watches them. */
   async start(): Promise<ServingCert> {
     const cert = await this.read();
     this.o.onLoad(cert);
-    // check() never rejects: a bad read is logged and the current certificate kept.
-    void every(this.o.clock, this.o.intervalMs, () => this.check().then(() => undefined), { immediate: false })(this.stopping.signal);
     return cert;
+  }
+
+  /** Checks the files every interval until the signal aborts or close(). */
+  reloadTask(): Task {
+    // check() never rejects: a bad read is logged and the current certificate kept.
+    const loop = every(this.o.clock, this.o.intervalMs, () => this.check().then(() => undefined), { immediate: false, name: 'serving_cert_reload' });
+    return (signal) => loop(AbortSignal.any([signal, this.stopping.signal]));
   }
 
   /** Checks the files now; resolves to whether a new certificate was loaded. */

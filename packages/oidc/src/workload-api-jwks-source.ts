@@ -46,7 +46,7 @@ export function jwksOfJwtBundle(bundle: JwtBundle): JsonWebKey[] {
  * JWT authorities from the agent's Workload API, as the operator deploys the provider: one
  * FetchJWTBundles stream, so a key the server prepares is published as soon as the agent has
  * it. When the agent goes away the last keys stay published and the stream is re-opened with
- * an exponential backoff capped at pollIntervalMs.
+ * an exponential backoff capped at pollIntervalMs. run() is that watch as a task.
  */
 export class WorkloadApiJwksSource implements JwksSource {
   readonly trustDomain: TrustDomain;
@@ -63,8 +63,6 @@ export class WorkloadApiJwksSource implements JwksSource {
   private connected = false;
   private lastError: string | undefined;
   private lastUpdateAt: Date | undefined;
-  /** Resolves when the background watch has ended (after close()). */
-  readonly done: Promise<void>;
 
   constructor(options: WorkloadApiJwksSourceOptions) {
     try {
@@ -82,7 +80,6 @@ export class WorkloadApiJwksSource implements JwksSource {
       address: this.address,
       backoff: () => exponentialBackoff(this.initialBackoffMs, this.maxBackoffMs),
     });
-    this.done = this.run();
   }
 
   current(): KeySetSnapshot | undefined {
@@ -108,9 +105,14 @@ export class WorkloadApiJwksSource implements JwksSource {
     this.client.close();
   }
 
-  private async run(): Promise<void> {
+  /**
+   * The FetchJWTBundles watch as a task: re-opened with backoff whenever it ends, until the signal
+   * aborts or close().
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    const stop = AbortSignal.any([signal, this.stop.signal]);
     const backoff = exponentialBackoff(this.initialBackoffMs, this.maxBackoffMs);
-    while (!this.stop.signal.aborted) {
+    while (!stop.aborted) {
       try {
         await this.client.watchJwtBundles(
           {
@@ -118,18 +120,20 @@ export class WorkloadApiJwksSource implements JwksSource {
               backoff.reset();
               this.update(set);
             },
-            onError: (err) => this.onError(err),
+            onError: (err) => {
+              if (!stop.aborted) this.onError(err);
+            },
           },
-          this.stop.signal,
+          stop,
         );
       } catch (e) {
         // The SDK gives up on Canceled / InvalidArgument; an operator's provider keeps trying.
-        if (this.stop.signal.aborted) break;
+        if (stop.aborted) break;
         this.onError(e as WorkloadApiError);
       }
-      if (this.stop.signal.aborted) break;
+      if (stop.aborted) break;
       try {
-        await this.clock.sleep(backoff.next(), this.stop.signal);
+        await this.clock.sleep(backoff.next(), stop);
       } catch {
         break;
       }

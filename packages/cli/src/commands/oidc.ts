@@ -1,6 +1,6 @@
 import { createWriteStream, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createLogger } from '@ztwim/core';
+import { createLogger, untilAborted } from '@ztwim/core';
 import {
   checkIssuer,
   checkPassed,
@@ -31,7 +31,7 @@ const checkCommand: Command = {
   },
   async run(f, env) {
     const [url, ...rest] = f.args;
-    // Accept the flag after the URL too (`check URL --for entra`), as the issue writes it.
+    // Accept the flag after the URL too (`check URL --for entra`), as users write it.
     let target = f.string('for');
     if (rest[0] === '-for' || rest[0] === '--for') target = rest[1] ?? '';
     if (url === undefined) throw new CommandError('missing ISSUER_URL', EXIT_USAGE);
@@ -98,9 +98,14 @@ const runCommand: Command = {
     const from = ks.kind === 'workload_api' ? `Workload API ${ks.socketPath} (trust domain ${ks.trustDomain})` : ks.kind === 'server_api' ? `server API ${ks.socketPath}` : `bundle file ${ks.path}`;
     println(env.stdout, `OIDC discovery provider running; keys from the ${from}`);
     for (const l of whereServed(provider)) println(env.stdout, l);
-    await new Promise<void>((r) => (env.signal.aborted ? r() : env.signal.addEventListener('abort', () => r(), { once: true })));
+    // Runs until a signal, or until one of the provider's tasks fails (it has logged why).
+    await Promise.race([untilAborted(env.signal), provider.done]);
     await provider.close();
     source.close();
+    if (!env.signal.aborted) {
+      println(env.stderr, 'OIDC discovery provider stopped on a failed task (see its log).');
+      return 1;
+    }
     println(env.stdout, 'OIDC discovery provider stopped.');
     return 0;
   },

@@ -243,6 +243,7 @@ ${telemetryBlock(f.int('agentMetricsPort'))}`;
         new Promise<void>((r) => (env.signal.aborted ? r() : env.signal.addEventListener('abort', () => r(), { once: true }))),
         server.done,
         agent.done,
+        ...(oidc === undefined ? [] : [oidc.done]),
       ]);
     } finally {
       await stopAll();

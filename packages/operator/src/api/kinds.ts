@@ -204,7 +204,7 @@ export const spireServerSpec = obj(
       { defaultEmpty: true, description: 'The server datastore.' },
     ),
     federation,
-    replicas: int({ minimum: 1, maximum: 5, default: 1, description: 'lift: server replicas. More than one needs a shared postgres datastore and the high-availability work (issue 19).' }),
+    replicas: int({ minimum: 1, maximum: 5, default: 1, description: 'lift: server replicas. More than one needs a shared postgres datastore and server high availability, which ztwim does not provide yet.' }),
     serviceMonitor,
     ...commonConfig,
   },

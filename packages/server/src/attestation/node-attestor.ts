@@ -18,7 +18,7 @@ export interface NodeAttestationResult {
 /**
  * A server-side node attestor (SPIRE's NodeAttestor plugin): checks the agent's evidence,
  * optionally through challenge/response rounds, and names the agent. A new attestor
- * (k8s_psat, ...) is a new file implementing this interface, listed in attestors.ts.
+ * is a new file implementing this interface, listed where server.ts builds its attestors.
  */
 export interface NodeAttestor {
   readonly name: string;

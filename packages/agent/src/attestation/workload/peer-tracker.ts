@@ -96,7 +96,7 @@ export class TrackedPeer {
    * dentry and inode. Only if the inodes differ is the start time read by pid and compared. The
    * executable is then looked up by pid, and last a file of the pinned process is read through
    * an fd of its own (kept open: one pread of `status`, parsed unless an attestor read the status
-   * in this round), which succeeds only while that process has not been reaped; so `/proc/<pid>`,
+   * in this attestation round), which succeeds only while that process has not been reaped; so `/proc/<pid>`,
    * used just before, was that process (a pid is never shared by two live processes).
    */
   #verifySame(stage: string, roundStatus?: ProcStatus): void {
@@ -128,7 +128,7 @@ export class TrackedPeer {
       if (roundStatus === undefined) {
         status = parseProcStatus(this.#statusText());
       } else {
-        // An attestor read the status through the kept fd during this round: its uid/gid are
+        // An attestor read the status through the kept fd during this attestation round: its uid/gid are
         // checked, and the liveness read is one more pread of that fd, not parsed.
         this.#statusText();
         status = roundStatus;
@@ -178,7 +178,7 @@ export class TrackedPeer {
     try {
       signal?.throwIfAborted();
       let results: Selector[][];
-      // The status an attestor read through the pinned fd in this round (calls on one connection
+      // The status an attestor read through the pinned fd in this attestation round (calls on one connection
       // may overlap, so it is per round, not per peer).
       let roundStatus: ProcStatus | undefined;
       const view: PinnedProcess = { status: () => (roundStatus = parseProcStatus(this.#statusText())) };

@@ -7,7 +7,7 @@ export interface Selector {
 }
 
 /**
- * Produces selectors for a process. One implementation per file (`unix.ts`, later `k8s.ts`);
+ * Produces selectors for a process. One implementation per file (`unix.ts`, `k8s.ts`);
  * the agent lists its attestors explicitly. Implementations read whatever they need by pid and
  * throw (ZtwimError) when they cannot; PID-reuse safety is the peer tracker's job, not theirs.
  */

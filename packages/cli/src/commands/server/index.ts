@@ -3,7 +3,7 @@
 // admin commands never load the server itself.
 import type { Command, LazyCommand } from '../../command.ts';
 
-/** Admin subcommands of `ztwim server` (the lead adds `run` and `validate`). */
+/** Admin subcommands of `ztwim server`; `run` and `validate` are listed beside them below. */
 export const serverAdminCommands: readonly LazyCommand[] = [
   { name: 'agent', summary: 'Manage attested agents', load: async () => (await import('./agent.ts')).agentCommand },
   { name: 'bundle', summary: 'Manage the trust bundle and federated bundles', load: async () => (await import('./bundle.ts')).bundleCommand },
