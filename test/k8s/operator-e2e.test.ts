@@ -1,29 +1,37 @@
-// UNFINISHED (see the commit message): on the test node the agent's k8s workload attestor dials the
-// kubelet at 10250 (the node's kubelet is on 26250; no CR or render-context field sets
-// kubelet_secure_port yet), so the OIDC pod never gets its SVID and ZTWIM never turns Ready.
-// The operator end to end on the shared test cluster (docs/operator.md): deploy/manifests'
-// operator, running in its pod under exactly its own ServiceAccount and RBAC, with the branch's
-// image; the five CRs applied → server StatefulSet (with the registrar), agent DaemonSet, CSI
-// DaemonSet and OIDC Deployment Running on the node; a workload pod with the CSI volume gets its
-// X509-SVID through the default ClusterSPIFFEID; the OIDC discovery document and JWKS answer;
-// invalid CRs are refused or reported; a deleted owned object comes back; the operator killed
-// mid-reconcile converges; create-only leaves a hand-edited ConfigMap alone; nothing is written at
-// rest; uninstall removes what the operator created and nothing else.
+// The operator end to end on the shared test cluster (docs/operator.md, issue #17's Tests):
+// deploy/manifests' operator, running in its pod under exactly its own ServiceAccount and RBAC,
+// with the branch's image (ztwim:$ZTWIM_IMAGE_TAG); the five CRs applied → server StatefulSet
+// (with the registrar), agent DaemonSet, CSI DaemonSet and OIDC Deployment Running on the node; a
+// workload pod with the CSI volume gets its X509-SVID through the default ClusterSPIFFEID (no
+// entry made by hand); the OIDC discovery document and JWKS answer over TLS and `ztwim oidc check
+// -for vault` passes against them; invalid CRs are refused; a deleted owned object comes back;
+// nothing is written at rest; create-only leaves a hand-edited ConfigMap alone; the operator killed
+// mid-reconcile converges; the documented uninstall steps, run as docs/operator.md writes them,
+// remove what the operator created and nothing else.
+// The node's kubelet listens on 26250, not 10250: the operator gets KUBELET_SECURE_PORT from the
+// cluster env (test/k8s/lib/operator-install.ts) and renders it into agent.conf.
+// The OIDC provider serves TLS with a certificate of the test's own CA for `localhost`, from a
+// Secret named by the CR's externalSecretRef; the issuer is https://localhost:<its host port>.
 // The CRs are cluster-scoped singletons (`cluster`): one operator test file at a time holds them
-// (a lock in the cluster dir, like the kubelet plugin lock), and this file deletes them at the end.
+// (holdOperatorSingletons, for the whole file), and this file deletes them at the end.
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
-  applyManifest, createNamespace, ensureCluster, holdKubeletPlugin, httpCall, kubectl, waitFor, type ClusterEnv,
+  applyManifest, createNamespace, ensureCluster, holdKubeletPlugin, kubectl, run, waitFor, type ClusterEnv,
 } from './lib/cluster.ts';
 import { applyOperatorCrds, holdOperatorSingletons, OPERATOR_KINDS, importBranchImage, installOperator, operatorPod, OPERATOR_TEST_IMAGE, type InstalledOperator } from './lib/operator-install.ts';
+import { REPO_ROOT } from '../interop/lib/peers.ts';
+import { runZtwim } from '../interop/lib/ztwim-cli.ts';
 
-const TD = 'operator-runtime.test';
+const TD = 'op-e2e.test';
 const KINDS = OPERATOR_KINDS;
 const Q = (k: string): string => `${k}s.operator.openshift.io`;
+const TLS_SECRET = 'oidc-e2e-tls';
 
 interface Cond { type: string; status: string; reason: string; message: string }
 interface CrStatus { conditions?: Cond[]; operands?: Array<{ kind: string; ready: string; message: string }> }
@@ -58,31 +66,56 @@ spec: {}
 apiVersion: operator.openshift.io/v1alpha1
 kind: SpireOIDCDiscoveryProvider
 metadata: {name: cluster}
-spec: {jwtIssuer: ${issuer}}
+spec: {jwtIssuer: ${issuer}, externalSecretRef: ${TLS_SECRET}}
 `;
 
-describe('ztwim operator end to end', { timeout: 1_500_000 }, () => {
+/** GET over TLS trusting only `ca`; status and body. */
+function httpsGet(url: string, ca: string): Promise<{ status: number; type: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    request(url, { ca, timeout: 10_000 }, (res) => {
+      let b = '';
+      res.on('data', (c: Buffer) => (b += c.toString())).on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'] ?? '', body: b }));
+    }).on('timeout', function (this: { destroy(e: Error): void }) {
+      this.destroy(new Error(`no answer from ${url}`));
+    }).on('error', reject).end();
+  });
+}
+
+/** The commands of docs/operator.md's "## Uninstall" block, in order, comments dropped. */
+function documentedUninstall(): string[][] {
+  const doc = readFileSync(join(REPO_ROOT, 'docs', 'operator.md'), 'utf8');
+  const block = /## Uninstall\n+```sh\n([\s\S]*?)```/.exec(doc)?.[1];
+  assert.ok(block !== undefined, 'docs/operator.md has an "## Uninstall" sh block');
+  return block.split('\n').map((l) => l.replace(/#.*$/, '').trim()).filter((l) => l !== '').map((l) => l.split(/\s+/));
+}
+
+describe('ztwim operator end to end', { timeout: 1_800_000 }, () => {
   let env: ClusterEnv;
   let ns: string;
+  let wl: string;
   let op: InstalledOperator;
   let releaseCsi: (() => void) | undefined;
   let releaseCrs: (() => void) | undefined;
   let dataDir: string | undefined;
+  let work: string | undefined;
+  let ca = '';
+  let issuer = '';
   const figures: Record<string, number> = {};
 
   const status = async (kind: string): Promise<CrStatus> =>
     (JSON.parse(await kubectl(env, ['get', kind, 'cluster', '-o', 'json'])) as { status?: CrStatus }).status ?? {};
   const cond = async (kind: string, type: string): Promise<Cond | undefined> => (await status(kind)).conditions?.find((c) => c.type === type);
-  const get = async (what: string): Promise<Record<string, unknown> | undefined> => {
+  const get = async (what: string, namespace = ns): Promise<Record<string, unknown> | undefined> => {
     try {
-      return JSON.parse(await kubectl(env, ['get', '-n', ns, what, '-o', 'json'])) as Record<string, unknown>;
+      return JSON.parse(await kubectl(env, ['get', '-n', namespace, what, '-o', 'json'])) as Record<string, unknown>;
     } catch {
       return undefined;
     }
   };
+  const LABEL = 'app.kubernetes.io/managed-by=zero-trust-workload-identity-manager';
   const managed = async (): Promise<string[]> => {
-    const out = await kubectl(env, ['get', 'serviceaccounts,services,configmaps,statefulsets,daemonsets,deployments,roles,rolebindings', '-n', ns, '-l', 'app.kubernetes.io/managed-by=zero-trust-workload-identity-manager', '-o', 'name']);
-    const cluster = await kubectl(env, ['get', 'clusterroles,clusterrolebindings,csidrivers,validatingwebhookconfigurations,clusterspiffeids', '-l', 'app.kubernetes.io/managed-by=zero-trust-workload-identity-manager', '-o', 'name']);
+    const out = await kubectl(env, ['get', 'serviceaccounts,services,configmaps,statefulsets,daemonsets,deployments,roles,rolebindings,pods', '-n', ns, '-l', LABEL, '-o', 'name']).catch(() => '');
+    const cluster = await kubectl(env, ['get', 'clusterroles,clusterrolebindings,csidrivers,validatingwebhookconfigurations,clusterspiffeids', '-l', LABEL, '-o', 'name']);
     return [...out.split('\n'), ...cluster.split('\n')].filter((l) => l !== '').sort();
   };
   const ztwimReady = (ms: number) => waitFor('ZTWIM Ready=True', async () => {
@@ -99,14 +132,26 @@ describe('ztwim operator end to end', { timeout: 1_500_000 }, () => {
     env = await ensureCluster();
     await importBranchImage(env);
     await applyOperatorCrds(env);
-    // The singleton CRs: one holder at a time on this node.
+    // The singleton CRs: one holder at a time on this node, for the whole file.
     releaseCrs = await holdOperatorSingletons(env);
     releaseCsi = await holdKubeletPlugin(env, 'csi.spiffe.io');
-    ns = await createNamespace(env, 'operator-runtime');
-    await kubectl(env, ['label', 'namespace', ns, 'pod-security.kubernetes.io/enforce=privileged', '--overwrite']);
+    ns = `op-e2e-${randomBytes(4).toString('hex')}`;
+    // The OIDC provider's serving certificate: a CA of this test, a leaf for localhost.
+    work = join(tmpdir(), `ztwim-${ns}-tls`);
+    mkdirSync(work, { recursive: true });
+    const f = (n: string): string => join(work as string, n);
+    writeFileSync(f('leaf.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=op-e2e test CA', '-keyout', f('ca.key'), '-out', f('ca.crt')]);
+    await run('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost', '-keyout', f('tls.key'), '-out', f('tls.csr')]);
+    await run('openssl', ['x509', '-req', '-in', f('tls.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', f('leaf.ext'), '-out', f('tls.crt')]);
+    ca = readFileSync(f('ca.crt'), 'utf8');
+    // install.yaml with its Namespace (renamed), so the documented `kubectl delete -f` takes it too.
+    op = await installOperator(env, ns, {}, { namespace: true });
+    issuer = `https://localhost:${op.ports['oidcHttps'] as number}`;
+    await kubectl(env, ['create', 'secret', 'tls', TLS_SECRET, '-n', ns, '--cert', f('tls.crt'), '--key', f('tls.key')]);
     // The test cluster has no volume provisioner: a hostPath PersistentVolume for the server's
     // claim (spire-data-spire-server-0), writable by its non-root user.
-    dataDir = join(tmpdir(), `ztwim-${ns}`);
+    dataDir = join(tmpdir(), `ztwim-${ns}-data`);
     mkdirSync(dataDir, { recursive: true, mode: 0o777 });
     chmodSync(dataDir, 0o777);
     await applyManifest(env, `
@@ -121,7 +166,6 @@ spec:
   claimRef: {namespace: ${ns}, name: spire-data-spire-server-0}
   hostPath: {path: ${dataDir}, type: Directory}
 `);
-    op = await installOperator(env, ns);
     await operatorPod(env, ns);
   });
 
@@ -130,6 +174,7 @@ spec:
     await op?.uninstall();
     await kubectl(env, ['delete', 'pv', `${ns}-spire-data`, '--ignore-not-found', '--wait=false']).catch(() => '');
     if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
+    if (work !== undefined) rmSync(work, { recursive: true, force: true });
     releaseCsi?.();
     releaseCrs?.();
     if (Object.keys(figures).length > 0) console.log(`operator-e2e figures: ${JSON.stringify(figures)}`);
@@ -137,14 +182,17 @@ spec:
 
   it('the five CRs give a Running server, agent, CSI driver and OIDC provider; ZTWIM aggregates them', async () => {
     const t0 = Date.now();
-    await applyManifest(env, crs(`https://oidc.${TD}`));
+    await applyManifest(env, crs(issuer));
     const s = await ztwimReady(600_000);
     figures['apply_to_ready_ms'] = Date.now() - t0;
     assert.deepEqual(s.operands?.map((o) => `${o.kind}:${o.ready}`), ['SpireServer:true', 'SpireAgent:true', 'SpiffeCSIDriver:true', 'SpireOIDCDiscoveryProvider:true']);
     for (const [w, n] of [['statefulset', 'spire-server'], ['daemonset', 'spire-agent'], ['daemonset', 'spire-spiffe-csi-driver'], ['deployment', 'spire-spiffe-oidc-discovery-provider']] as const) {
       const o = await get(`${w}/${n}`);
       assert.ok(o, `${w}/${n} exists`);
-      assert.equal(((o['metadata'] as { ownerReferences: Array<{ kind: string }> }).ownerReferences)[0]?.kind !== undefined, true);
+      const owners = (o['metadata'] as { ownerReferences?: Array<{ kind: string; controller?: boolean }> }).ownerReferences ?? [];
+      assert.equal(owners.filter((r) => r.controller === true).length, 1, `${w}/${n} has one controller owner`);
+      const st = o['status'] as { readyReplicas?: number; numberReady?: number };
+      assert.ok((st.readyReplicas ?? st.numberReady ?? 0) >= 1, `${w}/${n} has a ready pod`);
     }
     const server = await get('statefulset/spire-server');
     const containers = ((server?.['spec'] as { template: { spec: { containers: Array<{ name: string; image: string }> } } }).template.spec.containers);
@@ -152,10 +200,12 @@ spec:
     assert.ok(containers.every((c) => c.image === OPERATOR_TEST_IMAGE));
     const bundle = await get('configmap/spire-bundle');
     assert.match(((bundle?.['data'] ?? {}) as Record<string, string>)['bundle.crt'] ?? '', /-----BEGIN CERTIFICATE-----/, 'the server\'s k8sbundle notifier wrote the bundle');
+    const agentConf = (((await get('configmap/spire-agent'))?.['data'] ?? {}) as Record<string, string>)['agent.conf'] ?? '';
+    assert.match(agentConf, new RegExp(`kubelet_secure_port = ${new URL(env.kubeletUrl).port}\\b`), 'the k8s workload attestor dials the node\'s kubelet port');
   });
 
   it('a workload pod with the CSI volume gets its X509-SVID through the default ClusterSPIFFEID', async () => {
-    const wl = await createNamespace(env, 'operator-runtime-wl');
+    wl = await createNamespace(env, 'op-e2e-wl');
     const t0 = Date.now();
     await applyManifest(env, `
 apiVersion: v1
@@ -189,29 +239,43 @@ spec:
     });
     figures['workload_svid_ms'] = Date.now() - t0;
     assert.match(logs, new RegExp(`SPIFFE ID:\\s+${want.replaceAll('.', '\\.')}`));
+    // No entry was made by hand: the registrar made it from the operator's ClusterSPIFFEID.
+    const ids = await kubectl(env, ['get', 'clusterspiffeids', '-l', LABEL, '-o', 'name']);
+    assert.match(ids, /clusterspiffeid/, 'the operator created the default ClusterSPIFFEID');
   });
 
-  it('the OIDC provider serves the discovery document and the JWKS', async () => {
-    const port = op.ports['oidcHttps'] as number;
+  it('the OIDC provider serves the discovery document and the JWKS over TLS; `ztwim oidc check -for vault` passes', async () => {
     const doc = await waitFor('the discovery document', async () => {
-      const r = await httpCall(env, `https://127.0.0.1:${port}/.well-known/openid-configuration`, { token: null }).catch(() => undefined);
-      return r?.status === 200 ? r.body : undefined;
-    }, 120_000).catch(async () => {
-      // Its serving certificate is not signed by the cluster CA: ask without verification.
-      const { request } = await import('node:https');
-      return await new Promise<string>((resolve, reject) => {
-        request(`https://127.0.0.1:${port}/.well-known/openid-configuration`, { rejectUnauthorized: false, headers: { host: `oidc.${TD}` } }, (res) => {
-          let b = '';
-          res.on('data', (c: Buffer) => (b += c.toString())).on('end', () => resolve(b));
-        }).on('error', reject).end();
-      });
-    });
-    const d = JSON.parse(doc) as { issuer: string; jwks_uri: string };
-    assert.equal(d.issuer, `https://oidc.${TD}`);
-    assert.match(d.jwks_uri, /\/keys$/);
+      const r = await httpsGet(`${issuer}/.well-known/openid-configuration`, ca).catch(() => undefined);
+      return r?.status === 200 ? r : undefined;
+    }, 120_000);
+    assert.match(doc.type, /^application\/json/);
+    const d = JSON.parse(doc.body) as { issuer: string; jwks_uri: string };
+    assert.equal(d.issuer, issuer);
+    assert.equal(d.jwks_uri, `${issuer}/keys`);
+    const keys = await waitFor('a key in the JWKS', async () => {
+      const r = await httpsGet(d.jwks_uri, ca);
+      const k = (JSON.parse(r.body) as { keys?: Array<Record<string, string>> }).keys ?? [];
+      return r.status === 200 && k.length > 0 ? k : undefined;
+    }, 120_000);
+    for (const k of keys) {
+      assert.ok(typeof k['kid'] === 'string' && k['kid'] !== '', 'each key has a kid');
+      assert.ok(k['kty'] === 'EC' || k['kty'] === 'RSA', `kty ${k['kty']}`);
+      assert.equal(k['d'], undefined, 'no private member');
+    }
+    const caFile = join(work as string, 'ca.crt');
+    // Flags before the URL: the flag parser stops at the first argument that is not a flag.
+    const check = await runZtwim(work as string, ['oidc', 'check', '-for', 'vault', '-caFile', caFile, issuer], { timeoutMs: 60_000 });
+    assert.equal(check.status, 0, `ztwim oidc check:\n${check.stdout}${check.stderr}`);
+    assert.match(check.stdout, new RegExp(`^PASS ${issuer.replaceAll('.', '\\.')} for Vault`, 'm'));
+    assert.doesNotMatch(check.stdout, /^ERROR/m);
+    // The same check fails without the test's CA: it really fetched over TLS.
+    const untrusted = await runZtwim(work as string, ['oidc', 'check', '-for', 'vault', issuer], { timeoutMs: 60_000 });
+    assert.equal(untrusted.status, 1, untrusted.stdout);
+    assert.match(untrusted.stdout, /^ERROR\s+discovery\.fetch\b.*(verify|certificate)/m);
   });
 
-  it('invalid CRs: a name other than cluster refused by the apiserver; a bad jwtIssuer refused or reported', async () => {
+  it('invalid CRs: a name other than cluster, a changed trust domain, a non-URL jwtIssuer are refused by the apiserver', async () => {
     await assert.rejects(applyManifest(env, 'apiVersion: operator.openshift.io/v1alpha1\nkind: SpireAgent\nmetadata: {name: other}\nspec: {}\n'), /cluster/);
     await assert.rejects(kubectl(env, ['patch', Q('zerotrustworkloadidentitymanager'), 'cluster', '--type=merge', '-p', '{"spec":{"trustDomain":"changed.test"}}']), /immutable/i);
     await assert.rejects(kubectl(env, ['patch', Q('spireserver'), 'cluster', '--type=merge', '-p', '{"spec":{"jwtIssuer":"not a url"}}']), /jwtIssuer|should match/i);
@@ -230,7 +294,7 @@ spec:
 
   it('at rest the operator writes nothing', async () => {
     const rvs = async (): Promise<string> => (await kubectl(env, ['get', ...KINDS.map((k) => `${k}/cluster`), '-o', 'jsonpath={range .items[*]}{.metadata.resourceVersion} {end}'])) +
-      (await kubectl(env, ['get', 'configmaps,statefulsets,daemonsets,deployments', '-n', ns, '-l', 'app.kubernetes.io/managed-by=zero-trust-workload-identity-manager', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.metadata.generation} {end}']));
+      (await kubectl(env, ['get', 'configmaps,statefulsets,daemonsets,deployments', '-n', ns, '-l', LABEL, '-o', 'jsonpath={range .items[*]}{.metadata.name}={.metadata.generation} {end}']));
     await ztwimReady(120_000);
     const a = await rvs();
     await new Promise((r) => setTimeout(r, 20_000)); // a real interval: the operator's own timers and resyncs run on real time
@@ -262,16 +326,40 @@ spec:
     await ztwimReady(300_000);
   });
 
-  it('uninstall: deleting the CRs removes what the operator created and nothing else', async () => {
-    await applyManifest(env, `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: not-ours, namespace: ${ns}}\ndata: {keep: "yes"}\n`);
-    assert.ok((await managed()).length > 10);
-    await kubectl(env, ['delete', Q('zerotrustworkloadidentitymanager'), 'cluster']);
-    await waitFor('every managed object gone', async () => ((await managed()).length === 0 ? true : undefined), 180_000).catch(async (e: unknown) => {
+  it('uninstall: the documented steps remove what the operator created and nothing else', async () => {
+    const steps = documentedUninstall();
+    assert.ok(steps.every((a) => a[0] === 'kubectl'), steps.map((a) => a.join(' ')).join('\n'));
+    const last = steps[steps.length - 1] as string[];
+    assert.deepEqual(last, ['kubectl', 'delete', '-f', 'deploy/manifests/install.yaml']);
+    // Objects that are not the operator's, with the operator's names and labels nearby: they stay.
+    await applyManifest(env, `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: spire-bundle, namespace: ${wl}, labels: {app.kubernetes.io/part-of: zero-trust-workload-identity-manager}}\ndata: {keep: "yes"}\n`);
+    const crdsBefore = (await kubectl(env, ['get', 'crds', '-o', 'name'])).split('\n').filter((l) => l !== '').sort();
+    assert.ok((await managed()).length > 10, 'the operator\'s objects are there before');
+    // As the docs say first: the workloads that mount the CSI volume go before the driver.
+    await kubectl(env, ['delete', 'pod', '-n', wl, 'fetch', '--timeout=120s'], { timeoutMs: 180_000 });
+    // Every command but the last as written, in the test's namespace: the CRs, in order.
+    for (const args of steps.slice(0, -1)) {
+      await kubectl(env, args.slice(1).map((a) => a.replace(/^zero-trust-workload-identity-manager$/, ns)), { timeoutMs: 360_000 });
+    }
+    await waitFor('every object the operator generated gone', async () => ((await managed()).length === 0 ? true : undefined), 180_000).catch(async (e: unknown) => {
       throw new Error(`${(e as Error).message}: left ${(await managed()).join(', ')}`);
     });
-    assert.equal((await kubectl(env, ['get', KINDS.slice(0, 4).join(','), '-o', 'name'])).trim(), '', 'the operand CRs went with the ZTWIM CR');
-    assert.ok(await get('configmap/not-ours'), 'an object the operator did not create stays');
-    assert.ok(await get('deployment/ztwim-operator'), 'the operator stays');
-    await operatorPod(env, ns);
+    assert.equal((await kubectl(env, ['get', KINDS.join(','), '-o', 'name'])).trim(), '', 'no CR left');
+    assert.ok(await get('persistentvolumeclaim/spire-data-spire-server-0'), 'the server\'s PVC is kept, as documented');
+    assert.ok(await get('deployment/ztwim-operator'), 'the operator runs until the last step');
+    // The last step, `kubectl delete -f deploy/manifests/install.yaml`, with the manifest this test
+    // applied (install.yaml for this node: the test's namespace and RBAC names, the CRDs left out
+    // because every engineer's tests share them on this cluster).
+    const manifest = join(work as string, 'install.yaml');
+    writeFileSync(manifest, op.manifest);
+    await kubectl(env, [...last.slice(1, 3), manifest], { timeoutMs: 360_000 });
+    await waitFor(`namespace ${ns} gone`, async () => ((await kubectl(env, ['get', 'namespace', ns, '-o', 'name']).catch(() => '')) === '' ? true : undefined), 240_000);
+    assert.equal((await kubectl(env, ['get', 'clusterroles,clusterrolebindings', '-o', 'name'])).split('\n').filter((l) => l.endsWith(`/${op.clusterRbac}`)).length, 0, 'the operator\'s ClusterRole and binding gone');
+    assert.deepEqual(await managed(), []);
+    // Nothing else removed.
+    assert.ok(await get('configmap/spire-bundle', wl), 'a ConfigMap of another namespace with an operand\'s name stays');
+    assert.ok(await get('serviceaccount/app', wl), 'the workload\'s ServiceAccount stays');
+    assert.deepEqual((await kubectl(env, ['get', 'crds', '-o', 'name'])).split('\n').filter((l) => l !== '').sort().filter((c) => crdsBefore.includes(c)), crdsBefore, 'every CRD stays');
+    assert.ok(await get(`persistentvolume/${ns}-spire-data`, 'default'), 'the Retain PV stays');
   });
 });
