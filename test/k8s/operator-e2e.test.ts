@@ -24,7 +24,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   applyManifest, createNamespace, ensureCluster, holdKubeletPlugin, kubectl, run, waitFor, type ClusterEnv,
 } from './lib/cluster.ts';
-import { applyOperatorCrds, holdOperatorSingletons, OPERATOR_KINDS, importBranchImage, installOperator, operatorPod, OPERATOR_TEST_IMAGE, type InstalledOperator } from './lib/operator-install.ts';
+import { applyOperatorCrds, deleteOperatorCrs, holdOperatorSingletons, OPERATOR_KINDS, importBranchImage, installOperator, operatorPod, OPERATOR_TEST_IMAGE, type InstalledOperator } from './lib/operator-install.ts';
 import { REPO_ROOT } from '../interop/lib/peers.ts';
 import { runZtwim } from '../interop/lib/ztwim-cli.ts';
 
@@ -92,7 +92,7 @@ function documentedUninstall(): string[][] {
 describe('ztwim operator end to end', { timeout: 1_800_000 }, () => {
   let env: ClusterEnv;
   let ns: string;
-  let wl: string;
+  let wl = '';
   let op: InstalledOperator;
   let releaseCsi: (() => void) | undefined;
   let releaseCrs: (() => void) | undefined;
@@ -170,7 +170,8 @@ spec:
   });
 
   after(async () => {
-    await kubectl(env, ['delete', ...KINDS.map((k) => `${k}/cluster`), '--ignore-not-found', '--wait=false']).catch(() => '');
+    if (wl !== '') await kubectl(env, ['delete', 'pod', '-n', wl, 'fetch', '--ignore-not-found', '--timeout=120s'], { timeoutMs: 180_000 }).catch(() => '');
+    await deleteOperatorCrs(env, ns);
     await op?.uninstall();
     await kubectl(env, ['delete', 'pv', `${ns}-spire-data`, '--ignore-not-found', '--wait=false']).catch(() => '');
     if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });

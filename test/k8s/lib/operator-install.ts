@@ -110,6 +110,19 @@ export async function installOperator(env: ClusterEnv, ns: string, extraEnv: Rec
   };
 }
 
+/**
+ * Deletes the five CRs in the order docs/operator.md gives (the OIDC provider first, and its pod
+ * gone, while the CSI driver still runs to unmount its volume; then the rest), so no pod is left
+ * in Terminating with a csi.spiffe.io volume the kubelet cannot unmount. Pods of the caller's that
+ * mount the volume must be gone before. Never throws (cleanup paths).
+ */
+export async function deleteOperatorCrs(env: ClusterEnv, ns: string): Promise<void> {
+  const ms = { timeoutMs: 360_000 };
+  await kubectl(env, ['delete', OPERATOR_KINDS[0] as string, 'cluster', '--ignore-not-found'], ms).catch(() => '');
+  await kubectl(env, ['wait', '--for=delete', 'pod', '-l', 'app.kubernetes.io/name=spiffe-oidc-discovery-provider', '-n', ns, '--timeout=300s'], ms).catch(() => '');
+  await kubectl(env, ['delete', ...OPERATOR_KINDS.slice(1).map((k) => `${k}/cluster`), '--ignore-not-found', '--wait=false'], ms).catch(() => '');
+}
+
 /** The operator pod's name once it runs. */
 export async function operatorPod(env: ClusterEnv, ns: string, ms = 180_000): Promise<string> {
   return await waitFor(`the operator pod in ${ns} Running`, async () => {
