@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import {
   applyManifest, createNamespace, csiNodeDrivers, ensureCluster, holdKubeletPlugin, kubectl, waitFor,
 } from '../test/k8s/lib/cluster.ts';
-import { applyOperatorCrds, deleteOperatorCrs, holdOperatorSingletons, importBranchImage, installOperator, operatorPod, OPERATOR_KINDS, OPERATOR_TEST_IMAGE } from '../test/k8s/lib/operator-install.ts';
+import { applyOperatorCrds, deleteOperatorCrs, operatorCrs, holdOperatorSingletons, importBranchImage, installOperator, operatorPod, OPERATOR_KINDS, OPERATOR_TEST_IMAGE } from '../test/k8s/lib/operator-install.ts';
 import { resultsDir } from './lib/results-dir.ts';
 
 const argv = process.argv.slice(2);
@@ -43,37 +43,6 @@ const RUNS = Number(opt('runs', '3'));
 const REST_MIN = Number(opt('rest-min', '3'));
 const TD = 'operator-bench.test';
 const LABEL = 'app.kubernetes.io/managed-by=zero-trust-workload-identity-manager';
-
-const crs = (issuer: string): string => `
-apiVersion: operator.openshift.io/v1alpha1
-kind: ZeroTrustWorkloadIdentityManager
-metadata: {name: cluster}
-spec: {trustDomain: ${TD}, clusterName: test}
----
-apiVersion: operator.openshift.io/v1alpha1
-kind: SpireServer
-metadata: {name: cluster}
-spec:
-  jwtIssuer: ${issuer}
-  caSubject: {country: US, organization: ztwim, commonName: ${TD}}
----
-apiVersion: operator.openshift.io/v1alpha1
-kind: SpireAgent
-metadata: {name: cluster}
-spec:
-  nodeAttestor: {k8sPSATEnabled: "true"}
-  workloadAttestors: {k8sEnabled: "true", workloadAttestorsVerification: {type: skip}}
----
-apiVersion: operator.openshift.io/v1alpha1
-kind: SpiffeCSIDriver
-metadata: {name: cluster}
-spec: {}
----
-apiVersion: operator.openshift.io/v1alpha1
-kind: SpireOIDCDiscoveryProvider
-metadata: {name: cluster}
-spec: {jwtIssuer: ${issuer}}
-`;
 
 interface Run { readyMs: number; csiMs: number; svidMs: number; podToSvidMs: number }
 interface Stats { time: number; passes: number; reads: number; writes: number }
@@ -130,7 +99,7 @@ spec:
   hostPath: {path: ${dir}, type: Directory}
 `);
       const t0 = Date.now();
-      await applyManifest(env, crs(issuer));
+      await applyManifest(env, operatorCrs({ trustDomain: TD, issuer }));
       let readyMs = 0;
       let csiMs = 0;
       const ready = waitFor('ZTWIM Ready=True', async () => {

@@ -24,7 +24,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   applyManifest, createNamespace, ensureCluster, holdKubeletPlugin, kubectl, run, waitFor, type ClusterEnv,
 } from './lib/cluster.ts';
-import { applyOperatorCrds, deleteOperatorCrs, holdOperatorSingletons, OPERATOR_KINDS, importBranchImage, installOperator, operatorPod, OPERATOR_TEST_IMAGE, type InstalledOperator } from './lib/operator-install.ts';
+import { applyOperatorCrds, deleteOperatorCrs, operatorCrs, holdOperatorSingletons, OPERATOR_KINDS, importBranchImage, installOperator, operatorPod, OPERATOR_TEST_IMAGE, type InstalledOperator } from './lib/operator-install.ts';
 import { REPO_ROOT } from '../interop/lib/peers.ts';
 import { runZtwim } from '../interop/lib/ztwim-cli.ts';
 
@@ -35,39 +35,6 @@ const TLS_SECRET = 'oidc-e2e-tls';
 
 interface Cond { type: string; status: string; reason: string; message: string }
 interface CrStatus { conditions?: Cond[]; operands?: Array<{ kind: string; ready: string; message: string }> }
-
-const crs = (issuer: string): string => `
-apiVersion: operator.openshift.io/v1alpha1
-kind: ZeroTrustWorkloadIdentityManager
-metadata: {name: cluster}
-spec: {trustDomain: ${TD}, clusterName: test}
----
-apiVersion: operator.openshift.io/v1alpha1
-kind: SpireServer
-metadata: {name: cluster}
-spec:
-  jwtIssuer: ${issuer}
-  caSubject: {country: US, organization: ztwim, commonName: ${TD}}
----
-apiVersion: operator.openshift.io/v1alpha1
-kind: SpireAgent
-metadata: {name: cluster}
-spec:
-  nodeAttestor: {k8sPSATEnabled: "true"}
-  workloadAttestors:
-    k8sEnabled: "true"
-    workloadAttestorsVerification: {type: skip}
----
-apiVersion: operator.openshift.io/v1alpha1
-kind: SpiffeCSIDriver
-metadata: {name: cluster}
-spec: {}
----
-apiVersion: operator.openshift.io/v1alpha1
-kind: SpireOIDCDiscoveryProvider
-metadata: {name: cluster}
-spec: {jwtIssuer: ${issuer}, externalSecretRef: ${TLS_SECRET}}
-`;
 
 /** GET over TLS trusting only `ca`; status and body. */
 function httpsGet(url: string, ca: string): Promise<{ status: number; type: string; body: string }> {
@@ -183,7 +150,7 @@ spec:
 
   it('the five CRs give a Running server, agent, CSI driver and OIDC provider; ZTWIM aggregates them', async () => {
     const t0 = Date.now();
-    await applyManifest(env, crs(issuer));
+    await applyManifest(env, operatorCrs({ trustDomain: TD, issuer, oidcTlsSecret: TLS_SECRET }));
     const s = await ztwimReady(600_000);
     figures['apply_to_ready_ms'] = Date.now() - t0;
     assert.deepEqual(s.operands?.map((o) => `${o.kind}:${o.ready}`), ['SpireServer:true', 'SpireAgent:true', 'SpiffeCSIDriver:true', 'SpireOIDCDiscoveryProvider:true']);

@@ -111,6 +111,43 @@ export async function installOperator(env: ClusterEnv, ns: string, extraEnv: Rec
 }
 
 /**
+ * The five CRs of docs/operator.md for the test node: k8s_psat, the k8s workload attestor
+ * (kubelet verification skipped), and the OIDC provider serving TLS from `oidcTlsSecret` when given.
+ */
+export function operatorCrs(o: { trustDomain: string; issuer: string; oidcTlsSecret?: string }): string {
+  return `
+apiVersion: operator.openshift.io/v1alpha1
+kind: ZeroTrustWorkloadIdentityManager
+metadata: {name: cluster}
+spec: {trustDomain: ${o.trustDomain}, clusterName: test}
+---
+apiVersion: operator.openshift.io/v1alpha1
+kind: SpireServer
+metadata: {name: cluster}
+spec:
+  jwtIssuer: ${o.issuer}
+  caSubject: {country: US, organization: ztwim, commonName: ${o.trustDomain}}
+---
+apiVersion: operator.openshift.io/v1alpha1
+kind: SpireAgent
+metadata: {name: cluster}
+spec:
+  nodeAttestor: {k8sPSATEnabled: "true"}
+  workloadAttestors: {k8sEnabled: "true", workloadAttestorsVerification: {type: skip}}
+---
+apiVersion: operator.openshift.io/v1alpha1
+kind: SpiffeCSIDriver
+metadata: {name: cluster}
+spec: {}
+---
+apiVersion: operator.openshift.io/v1alpha1
+kind: SpireOIDCDiscoveryProvider
+metadata: {name: cluster}
+spec: {jwtIssuer: ${o.issuer}${o.oidcTlsSecret === undefined ? '' : `, externalSecretRef: ${o.oidcTlsSecret}`}}
+`;
+}
+
+/**
  * Deletes the five CRs in the order docs/operator.md gives (the OIDC provider first, and its pod
  * gone, while the CSI driver still runs to unmount its volume; then the rest), so no pod is left
  * in Terminating with a csi.spiffe.io volume the kubelet cannot unmount. Pods of the caller's that
