@@ -29,6 +29,8 @@ const SMOKE = {
   'k8s-informer': ['--pods', '100', '--churn', '100', '--nodes', '3'],
   // its own control-plane-only cluster (WITH_NODE=0), as the bench itself
   registrar: ['--pods', '20', '--nodes', '2', '--deletions', '1'],
+  // the shared test cluster (brought up if down), the operator in its pod, the operator-test lock
+  operator: ['--runs', '1', '--rest-min', '0'],
 };
 const all = readdirSync(join(root, 'bench')).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort();
 const missing = all.filter((n) => !(n in SMOKE));

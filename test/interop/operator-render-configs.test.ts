@@ -2,7 +2,8 @@
 // rendered for SPIRE images must pass SPIRE v1.13.0's own `spire-server validate` /
 // `spire-agent validate`; rendered for ztwim images they must pass `ztwim server validate`,
 // `ztwim agent validate` and `ztwim oidc validate`. Several CR sets: both fixture shapes,
-// federation, PostgreSQL from a Secret (-expandEnv), in-memory keys, each kubelet verification.
+// federation, PostgreSQL from a Secret (-expandEnv), in-memory keys, each kubelet verification,
+// a kubelet on another port.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -48,7 +49,11 @@ const SETS: Record<string, () => CrSet> = {
   'apiServerCA verification, json logs': () =>
     minimalSet({ agent: { logLevel: 'debug', logFormat: 'json', workloadAttestors: { k8sEnabled: 'true', workloadAttestorsVerification: { type: 'apiServerCA' } } } }),
   'auto verification': () => minimalSet({ agent: { workloadAttestors: { k8sEnabled: 'true' } } }),
+  'kubelet on port 26250 (KUBELET_SECURE_PORT)': minimalSet,
+  'an issuer with a port and a path': () => minimalSet({ server: { jwtIssuer: 'https://localhost:18443/oidc' }, oidc: { jwtIssuer: 'https://localhost:18443/oidc' } }),
 };
+/** Render-context settings of some sets (the operator's environment). */
+const CTX: Record<string, Omit<RenderContext, 'namespace'>> = { 'kubelet on port 26250 (KUBELET_SECURE_PORT)': { kubeletSecurePort: 26250 } };
 
 const run = async (bin: string, args: string[], env: Record<string, string> = {}): Promise<{ status: number; out: string }> => {
   try {
@@ -83,7 +88,7 @@ describe('rendered configs for SPIRE images: SPIRE v1.13.0 validate', () => {
   after(() => dir?.cleanup());
   for (const [name, set] of Object.entries(SETS)) {
     test(name, async () => {
-      const rendered = render(set(), { variant: 'spire' });
+      const rendered = render(set(), { variant: 'spire', ...CTX[name] });
       const serverConf = rendered.serverConf.replace('/run/spire/server-tls/tls.crt', dir.file('server-tls-cert.pem')).replace('/run/spire/server-tls/tls.key', dir.file('server-tls-key.pem'));
       const agentConf = rendered.agentConf;
       const s = await run(spireServerBin(), ['validate', '-expandEnv', '-config', dir.write(`server-${name}.conf`, serverConf)], DSN_ENV);
@@ -104,7 +109,7 @@ describe('rendered configs for ztwim images: ztwim validate', () => {
   after(() => dir?.cleanup());
   for (const [name, set] of Object.entries(SETS)) {
     test(name, async () => {
-      const { serverConf, agentConf, oidcConf } = render(set(), { variant: 'ztwim' });
+      const { serverConf, agentConf, oidcConf } = render(set(), { variant: 'ztwim', ...CTX[name] });
       const a = await runZtwim(dir.path, ['agent', 'validate', '-config', dir.write(`agent-${name}.conf`, agentConf)]);
       assert.equal(a.status, 0, `ztwim agent validate:\n${a.stderr}\n${agentConf}`);
       assert.match(a.stdout, /Configuration is valid/);

@@ -1,5 +1,5 @@
 // The operator on the shared test cluster, as the operator tests install it: deploy/manifests/
-// install.yaml with the test's own namespace (operator-runtime-*), its cluster-scoped RBAC renamed
+// install.yaml with the test's own namespace, its cluster-scoped RBAC renamed
 // after that namespace, the branch's image, and the test-only host-network settings
 // (docs/operator.md): pods on the host network, the apiserver at 127.0.0.1, distinct host ports.
 import { readFileSync } from 'node:fs';
@@ -10,15 +10,21 @@ import { freePort } from '../../interop/lib/net.ts';
 import { lockDataDir, ZtwimError } from '@ztwim/core';
 import { applyManifest, kubectl, run, waitFor, type ClusterEnv } from './cluster.ts';
 
+/**
+ * The branch's image tag on the shared node: $ZTWIM_IMAGE_TAG (as scripts/k8s/image.sh reads it),
+ * default operator-runtime. Engineers running operator tests side by side set their own, so one
+ * build never replaces the image another's pods run.
+ */
+export const OPERATOR_TEST_IMAGE_TAG = process.env['ZTWIM_IMAGE_TAG'] !== undefined && process.env['ZTWIM_IMAGE_TAG'] !== '' ? process.env['ZTWIM_IMAGE_TAG'] : 'operator-runtime';
 /** The branch's image on the node (scripts/k8s/image.sh with ZTWIM_IMAGE_TAG). */
-export const OPERATOR_TEST_IMAGE = 'ztwim:operator-runtime';
+export const OPERATOR_TEST_IMAGE = `ztwim:${OPERATOR_TEST_IMAGE_TAG}`;
 
 interface Obj { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; [k: string]: unknown }
 
-/** Builds ztwim:operator-runtime from this tree and imports it into the node (skipped when current). */
+/** Builds OPERATOR_TEST_IMAGE from this tree and imports it into the node (skipped when current). */
 export async function importBranchImage(env: ClusterEnv): Promise<void> {
   await run('bash', [join(REPO_ROOT, 'scripts', 'k8s', 'image.sh'), '--import'], {
-    env: { ...process.env, ...env.vars, ZTWIM_IMAGE_TAG: 'operator-runtime' },
+    env: { ...process.env, ...env.vars, ZTWIM_IMAGE_TAG: OPERATOR_TEST_IMAGE_TAG },
     timeoutMs: 900_000,
   });
 }
@@ -36,6 +42,8 @@ function docs(text: string): Obj[] {
 
 export interface InstalledOperator {
   readonly ns: string;
+  /** The manifest applied (install.yaml as adapted for this node): `kubectl delete -f` of it uninstalls. */
+  readonly manifest: string;
   /** Name of the ClusterRole/ClusterRoleBinding (renamed after the namespace). */
   readonly clusterRbac: string;
   /** The operand ports (host network). */
@@ -45,19 +53,22 @@ export interface InstalledOperator {
 }
 
 /**
- * install.yaml minus the Namespace and the CRDs, into `ns` (which exists), for the test node.
- * `extraEnv` goes on the operator container (e.g. CREATE_ONLY_MODE).
+ * install.yaml minus the CRDs (shared by everyone on the test cluster) into `ns`, for the test
+ * node. The Namespace object too with `namespace: true` (renamed to `ns`; else `ns` must exist).
+ * `extraEnv` goes on the operator container (e.g. CREATE_ONLY_MODE). The kubelet's root dir and
+ * port come from the cluster env (KUBELET_ROOT_DIR, KUBELET_SECURE_PORT).
  */
-export async function installOperator(env: ClusterEnv, ns: string, extraEnv: Record<string, string> = {}, opts: { deployment?: boolean } = {}): Promise<InstalledOperator> {
+export async function installOperator(env: ClusterEnv, ns: string, extraEnv: Record<string, string> = {}, opts: { deployment?: boolean; namespace?: boolean } = {}): Promise<InstalledOperator> {
   const clusterRbac = `ztwim-operator-${ns}`;
   const ports: Record<string, number> = {};
   for (const k of ['serverGrpc', 'serverHealth', 'serverMetrics', 'serverFederation', 'registrarWebhook', 'registrarMetrics', 'registrarHealth', 'agentHealth', 'agentMetrics', 'csiHealth', 'oidcHttps', 'oidcHealth']) ports[k] = await freePort();
   const healthPort = await freePort();
   const apiPort = new URL(env.apiserver).port;
   const objs = docs(readFileSync(join(REPO_ROOT, 'deploy', 'manifests', 'install.yaml'), 'utf8'))
-    .filter((o) => o.kind !== 'Namespace' && o.kind !== 'CustomResourceDefinition' && (opts.deployment !== false || o.kind !== 'Deployment'))
+    .filter((o) => (opts.namespace === true || o.kind !== 'Namespace') && o.kind !== 'CustomResourceDefinition' && (opts.deployment !== false || o.kind !== 'Deployment'))
     .map((o) => {
       const j = JSON.parse(JSON.stringify(o).replaceAll('"namespace":"zero-trust-workload-identity-manager"', `"namespace":"${ns}"`)) as Obj;
+      if (o.kind === 'Namespace') j.metadata.name = ns;
       if (o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding') j.metadata.name = clusterRbac;
       if (o.kind === 'ClusterRoleBinding') (j['roleRef'] as { name: string }).name = clusterRbac;
       if (o.kind === 'Deployment') {
@@ -76,23 +87,77 @@ export async function installOperator(env: ClusterEnv, ns: string, extraEnv: Rec
           { name: 'ZTWIM_OPERATOR_TEST_HOST_NETWORK', value: 'true' },
           { name: 'ZTWIM_OPERATOR_TEST_PORTS', value: JSON.stringify(ports) },
           { name: 'KUBELET_ROOT_DIR', value: env.kubeletRoot },
+          { name: 'KUBELET_SECURE_PORT', value: new URL(env.kubeletUrl).port },
           ...Object.entries(extraEnv).map(([name, value]) => ({ name, value })),
         );
         c['env'] = envs;
       }
       return j;
     });
-  await applyManifest(env, objs.map((o) => `---\n${stringify(o)}`).join(''));
+  const manifest = objs.map((o) => `---\n${stringify(o)}`).join('');
+  await applyManifest(env, manifest);
   return {
     ns,
+    manifest,
     clusterRbac,
     ports,
     healthPort,
     async uninstall() {
       await kubectl(env, ['delete', 'deployment', '-n', ns, 'ztwim-operator', '--ignore-not-found', '--wait=false']).catch(() => '');
       await kubectl(env, ['delete', 'clusterrolebinding,clusterrole', clusterRbac, '--ignore-not-found']).catch(() => '');
+      if (opts.namespace === true) await kubectl(env, ['delete', 'namespace', ns, '--ignore-not-found', '--wait=false']).catch(() => '');
     },
   };
+}
+
+/**
+ * The five CRs of docs/operator.md for the test node: k8s_psat, the k8s workload attestor
+ * (kubelet verification skipped), and the OIDC provider serving TLS from `oidcTlsSecret` when given.
+ */
+export function operatorCrs(o: { trustDomain: string; issuer: string; oidcTlsSecret?: string }): string {
+  return `
+apiVersion: operator.openshift.io/v1alpha1
+kind: ZeroTrustWorkloadIdentityManager
+metadata: {name: cluster}
+spec: {trustDomain: ${o.trustDomain}, clusterName: test}
+---
+apiVersion: operator.openshift.io/v1alpha1
+kind: SpireServer
+metadata: {name: cluster}
+spec:
+  jwtIssuer: ${o.issuer}
+  caSubject: {country: US, organization: ztwim, commonName: ${o.trustDomain}}
+---
+apiVersion: operator.openshift.io/v1alpha1
+kind: SpireAgent
+metadata: {name: cluster}
+spec:
+  nodeAttestor: {k8sPSATEnabled: "true"}
+  workloadAttestors: {k8sEnabled: "true", workloadAttestorsVerification: {type: skip}}
+---
+apiVersion: operator.openshift.io/v1alpha1
+kind: SpiffeCSIDriver
+metadata: {name: cluster}
+spec: {}
+---
+apiVersion: operator.openshift.io/v1alpha1
+kind: SpireOIDCDiscoveryProvider
+metadata: {name: cluster}
+spec: {jwtIssuer: ${o.issuer}${o.oidcTlsSecret === undefined ? '' : `, externalSecretRef: ${o.oidcTlsSecret}`}}
+`;
+}
+
+/**
+ * Deletes the five CRs in the order docs/operator.md gives (the OIDC provider first, and its pod
+ * gone, while the CSI driver still runs to unmount its volume; then the rest), so no pod is left
+ * in Terminating with a csi.spiffe.io volume the kubelet cannot unmount. Pods of the caller's that
+ * mount the volume must be gone before. Never throws (cleanup paths).
+ */
+export async function deleteOperatorCrs(env: ClusterEnv, ns: string): Promise<void> {
+  const ms = { timeoutMs: 360_000 };
+  await kubectl(env, ['delete', OPERATOR_KINDS[0] as string, 'cluster', '--ignore-not-found'], ms).catch(() => '');
+  await kubectl(env, ['wait', '--for=delete', 'pod', '-l', 'app.kubernetes.io/name=spiffe-oidc-discovery-provider', '-n', ns, '--timeout=300s'], ms).catch(() => '');
+  await kubectl(env, ['delete', ...OPERATOR_KINDS.slice(1).map((k) => `${k}/cluster`), '--ignore-not-found', '--wait=false'], ms).catch(() => '');
 }
 
 /** The operator pod's name once it runs. */

@@ -16,7 +16,8 @@ export const operatorCommand: Command = {
     'Environment: OPERATOR_NAMESPACE (operand namespace, required unless -namespace),',
     'RELATED_IMAGE_SPIRE_SERVER, _SPIRE_AGENT, _SPIFFE_CSI_DRIVER, _SPIFFE_OIDC_DISCOVERY_PROVIDER,',
     '_SPIRE_CONTROLLER_MANAGER (operand images, default ztwim:<version>), CREATE_ONLY_MODE=true,',
-    'POD_NAME (leader election identity). docs/operator.md.',
+    'POD_NAME (leader election identity), KUBELET_ROOT_DIR (default /var/lib/kubelet),',
+    'KUBELET_SECURE_PORT (the kubelets\' port, default 10250). docs/operator.md.',
   ].join('\n'),
   flags: {
     kubeconfig: { kind: 'string', usage: 'Kubeconfig file (default: the in-cluster config)', arg: 'FILE' },

@@ -31,6 +31,8 @@ export interface OperatorManagerOptions {
   readonly resyncMs?: number;
   /** Wrap the API port (tests count calls). */
   readonly wrapKube?: (k: OperatorKube) => OperatorKube;
+  /** Called at the start of every reconcile pass (the per-minute stats count them). */
+  readonly onPass?: (key: string) => void;
   /** Whether an error is worth a retry with backoff (API trouble) or not. */
   readonly retryable?: (e: unknown) => boolean;
 }
@@ -52,6 +54,7 @@ export class OperatorManager {
     this.operands = new OperandReconciler({ kube, render: o.render, clock: o.clock, log: log.child({ controller: 'operand' }), namespace: o.namespace, createOnlyEnv: o.createOnlyEnv });
     this.ztwim = new ZtwimReconciler({ kube, clock: o.clock, log: log.child({ controller: 'ztwim' }), createOnlyEnv: o.createOnlyEnv });
     this.queue = new WorkQueue(async (key) => {
+      o.onPass?.(key);
       const r = key === ZTWIM ? await this.ztwim.reconcile() : await this.operands.reconcile(key as OperandKind);
       return r;
     }, { clock: o.clock, log, ...(o.retryable === undefined ? {} : { retryable: o.retryable }) });

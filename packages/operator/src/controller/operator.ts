@@ -3,7 +3,7 @@
 import type { Clock, Logger, Random } from '@ztwim/core';
 import { createResourceClient, kubeClientSource, LeaderElector, type ResourceClient } from '@ztwim/k8s';
 import { renderOperands } from '../render/operands.ts';
-import { imagesFromEnv, type RenderContext } from '../render/context.ts';
+import { imagesFromEnv, kubeletSecurePortFromEnv, type RenderContext } from '../render/context.ts';
 import { countingKube, type ApiCallCounts } from './counting-kube.ts';
 import { createOnlyFromEnv } from './create-only.ts';
 import type { OperandKind } from './aggregate.ts';
@@ -26,9 +26,14 @@ export interface StartOperatorOptions {
 export interface RunningOperator {
   /** Leading with informers synced, or standing by for the Lease. */
   ready(): boolean;
-  /** API calls so far (reads, writes) of the reconcilers. */
-  readonly calls: ApiCallCounts;
+  /** API calls so far (reads, writes) of the reconcilers, and their passes. */
+  readonly calls: OperatorCounts;
   stop(): Promise<void>;
+}
+
+/** What the reconcilers did so far: API calls by kind of verb, and reconcile passes. */
+export interface OperatorCounts extends ApiCallCounts {
+  passes: number;
 }
 
 /** The Lease the replicas campaign for, in the operator namespace. */
@@ -63,8 +68,10 @@ export async function renderContextFor(o: Pick<StartOperatorOptions, 'client' | 
   const testHostNetwork = (o.env['ZTWIM_OPERATOR_TEST_HOST_NETWORK'] ?? '').toLowerCase() === 'true';
   const ports = o.env['ZTWIM_OPERATOR_TEST_PORTS'];
   const kubeletRoot = o.env['KUBELET_ROOT_DIR'];
+  const kubeletSecurePort = kubeletSecurePortFromEnv(o.env);
   return {
     ...(kubeletRoot === undefined || kubeletRoot === '' ? {} : { kubeletRoot }),
+    ...(kubeletSecurePort === undefined ? {} : { kubeletSecurePort }),
     namespace: o.namespace,
     images: imagesFromEnv(o.env),
     hasOpenShiftGroups: route && scc,
@@ -82,7 +89,7 @@ export async function startOperator(o: StartOperatorOptions): Promise<RunningOpe
   // KUBERNETES_SERVICE_HOST/PORT, not through the kubernetes Service.
   const post = ctx.hostNetwork === true && host !== undefined && port !== undefined ? (obj: KubeObj) => withApiserverEnv(obj, host, port) : undefined;
   const render = operandRenderer(ctx, post);
-  const calls: ApiCallCounts = { reads: 0, writes: 0 };
+  const calls: OperatorCounts = { reads: 0, writes: 0, passes: 0 };
   const createOnlyEnv = createOnlyFromEnv(o.env);
   const abort = new AbortController();
   let synced = false;
@@ -92,6 +99,9 @@ export async function startOperator(o: StartOperatorOptions): Promise<RunningOpe
     const manager = new OperatorManager({
       client: o.client, namespace: o.namespace, render, createOnlyEnv, clock: o.clock, random: o.random, log: o.log,
       wrapKube: (k) => countingKube(k, calls),
+      onPass: () => {
+        calls.passes++;
+      },
     });
     await manager.run(signal, () => (synced = true));
     synced = false;
@@ -129,7 +139,7 @@ export async function startOperator(o: StartOperatorOptions): Promise<RunningOpe
   let last = { ...calls };
   const tick = (): void => {
     cancelTick = o.clock.setTimer(60_000, () => {
-      o.log.info({ api_reads_per_min: calls.reads - last.reads, api_writes_per_min: calls.writes - last.writes, leading }, 'Reconcile stats');
+      o.log.info({ reconcile_passes_per_min: calls.passes - last.passes, api_reads_per_min: calls.reads - last.reads, api_writes_per_min: calls.writes - last.writes, leading }, 'Reconcile stats');
       last = { ...calls };
       tick();
     });

@@ -5,7 +5,7 @@
 // packages/agent/src/config), so the same text runs either image.
 import { stringify } from 'yaml';
 import type { AgentSpec1_0, CsiSpec1_0, OidcSpec1_0, ServerSpec1_0 } from '../api/normalize.ts';
-import type { ResolvedContext } from './context.ts';
+import { DEFAULT_KUBELET_SECURE_PORT, type ResolvedContext } from './context.ts';
 import { attr, block, plugin, toHcl, type HclBlock, type HclBody } from './hcl.ts';
 
 /** The ZTWIM CR's three fields, once validation found them present. */
@@ -185,6 +185,8 @@ export function renderAgentConf(id: PlaneIdentity, a: AgentSpec1_0, ctx: Resolve
         ...attr('use_new_container_locator', w.useNewContainerLocator === 'true'),
         ...(type === 'skip' ? attr('skip_kubelet_verification', true) : []),
         ...attr('kubelet_ca_path', ca),
+        // SPIRE's default is 10250: the key is written only for a kubelet on another port.
+        ...(ctx.kubeletSecurePort === DEFAULT_KUBELET_SECURE_PORT ? [] : attr('kubelet_secure_port', ctx.kubeletSecurePort)),
       ]),
     );
   }
@@ -247,10 +249,21 @@ export function oidcTlsSecret(o: OidcSpec1_0, ctx: ResolvedContext): string | un
   return o.externalSecretRef ?? (ctx.hasOpenShiftGroups ? 'oidc-serving-cert' : undefined);
 }
 
+/** The issuer's host name, without port or path (the issuer itself when it is no URL). */
+function issuerHostName(issuer: string): string {
+  try {
+    return new URL(issuer).hostname;
+  } catch {
+    return issuer;
+  }
+}
+
 /** oidc-discovery-provider.conf (digest §3). */
 export function renderOidcConfig(id: PlaneIdentity, o: OidcSpec1_0, ctx: ResolvedContext): string {
   const ns = ctx.namespace;
-  const domains = [OIDC_SERVICE, `${OIDC_SERVICE}.${ns}`, `${OIDC_SERVICE}.${ns}.svc.${ctx.clusterDomain}`, issuerHostPath(o.jwtIssuer).split('/')[0] ?? ''];
+  // A domain is a host name: the issuer's port and path stay out (the provider compares the
+  // request's Host without its port, and refuses a domain with a port at start).
+  const domains = [OIDC_SERVICE, `${OIDC_SERVICE}.${ns}`, `${OIDC_SERVICE}.${ns}.svc.${ctx.clusterDomain}`, issuerHostName(o.jwtIssuer)];
   const tls = oidcTlsSecret(o, ctx);
   return toHcl([
     ...attr('log_level', upper(o.logLevel)),

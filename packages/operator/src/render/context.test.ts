@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_IMAGES, imagesFromEnv, resolveContext } from './context.ts';
+import { DEFAULT_IMAGES, imagesFromEnv, kubeletSecurePortFromEnv, resolveContext } from './context.ts';
+import { isZtwimError } from '@ztwim/core';
 import { toHcl, attr, block, plugin } from './hcl.ts';
 
 test('imagesFromEnv: RELATED_IMAGE_* override each image; unset or empty keep the variant default', () => {
@@ -8,6 +9,19 @@ test('imagesFromEnv: RELATED_IMAGE_* override each image; unset or empty keep th
   assert.equal(imgs.server, 'reg/server:1');
   assert.equal(imgs.csi, 'ztwim:0.1.0');
   assert.deepEqual({ ...imagesFromEnv({}, 'spire') }, { ...DEFAULT_IMAGES.spire });
+});
+
+test('kubeletSecurePortFromEnv: KUBELET_SECURE_PORT a port number, unset or empty the default; anything else refused by name', () => {
+  assert.equal(kubeletSecurePortFromEnv({}), undefined);
+  assert.equal(kubeletSecurePortFromEnv({ KUBELET_SECURE_PORT: '' }), undefined);
+  assert.equal(kubeletSecurePortFromEnv({ KUBELET_SECURE_PORT: '26250' }), 26250);
+  assert.equal(kubeletSecurePortFromEnv({ KUBELET_SECURE_PORT: ' 10250 ' }), 10250);
+  for (const bad of ['0', '65536', 'abc', '12.5', '-1', '0x2710', '1e4']) {
+    assert.throws(() => kubeletSecurePortFromEnv({ KUBELET_SECURE_PORT: bad }), (e: unknown) =>
+      isZtwimError(e, 'ERR_CONFIG') && e.message.includes('KUBELET_SECURE_PORT') && e.message.includes(JSON.stringify(bad)), bad);
+  }
+  assert.equal(resolveContext({ namespace: 'ns' }).kubeletSecurePort, 10250);
+  assert.equal(resolveContext({ namespace: 'ns', kubeletSecurePort: 26250 }).kubeletSecurePort, 26250);
 });
 
 test('resolveContext: defaults; hostNetwork moves the agent to 127.0.0.1 and the server port', () => {

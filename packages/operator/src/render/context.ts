@@ -1,5 +1,6 @@
 // What the renderers need besides the CRs: namespace, images, the API groups the cluster serves,
 // ports and the test-only hostNetwork override. Defaults match ZTWIM 1.0 (digest §2–§3).
+import { configError } from '@ztwim/core';
 import type { ImageVariant } from '../validate/validate.ts';
 
 /** The images of the operands (RELATED_IMAGE_* in the operator's environment). */
@@ -50,6 +51,25 @@ export function imagesFromEnv(env: Readonly<Record<string, string | undefined>>,
   return out as unknown as Images;
 }
 
+/** The kubelet's authenticated port SPIRE's k8s WorkloadAttestor dials by default. */
+export const DEFAULT_KUBELET_SECURE_PORT = 10250;
+
+/**
+ * KUBELET_SECURE_PORT: the nodes' kubelet `--port` when it is not 10250 (rendered as the k8s
+ * WorkloadAttestor's `kubelet_secure_port`). Unset or empty: the default. Anything but a port
+ * number is a config error naming the variable, so the operator refuses to start rather than
+ * render an agent.conf that cannot attest a pod.
+ */
+export function kubeletSecurePortFromEnv(env: Readonly<Record<string, string | undefined>>): number | undefined {
+  const v = env['KUBELET_SECURE_PORT'];
+  if (v === undefined || v.trim() === '') return undefined;
+  const n = Number(v.trim());
+  if (!/^\d+$/.test(v.trim()) || !Number.isInteger(n) || n < 1 || n > 65535) {
+    throw configError(`KUBELET_SECURE_PORT must be a port number between 1 and 65535 (got ${JSON.stringify(v)})`);
+  }
+  return n;
+}
+
 /** Container ports. With hostNetwork several operands share the node's ports: set distinct ones. */
 export interface Ports {
   readonly serverGrpc: number;
@@ -95,6 +115,8 @@ export interface RenderContext {
   readonly clusterDomain?: string;
   /** The kubelet's root directory on the nodes (default /var/lib/kubelet). */
   readonly kubeletRoot?: string;
+  /** The kubelet's authenticated port on the nodes (default 10250; KUBELET_SECURE_PORT). */
+  readonly kubeletSecurePort?: number;
   /**
    * TEST ONLY: run every operand pod on the host network. The project's test node has no pod
    * network; a real cluster must leave this unset. The agent then reaches the server at
@@ -117,6 +139,7 @@ export interface ResolvedContext {
   readonly hasPrometheusOperator: boolean;
   readonly clusterDomain: string;
   readonly kubeletRoot: string;
+  readonly kubeletSecurePort: number;
   readonly hostNetwork: boolean;
   readonly serverAddress: { readonly host: string; readonly port: number };
   readonly ports: Ports;
@@ -142,6 +165,7 @@ export function resolveContext(ctx: RenderContext): ResolvedContext {
     hasPrometheusOperator: ctx.hasPrometheusOperator ?? false,
     clusterDomain: ctx.clusterDomain ?? 'cluster.local',
     kubeletRoot: (ctx.kubeletRoot ?? '/var/lib/kubelet').replace(/\/+$/, ''),
+    kubeletSecurePort: ctx.kubeletSecurePort ?? DEFAULT_KUBELET_SECURE_PORT,
     hostNetwork,
     serverAddress: ctx.serverAddress ?? (hostNetwork ? { host: '127.0.0.1', port: ports.serverGrpc } : { host: `spire-server.${ctx.namespace}`, port: 443 }),
     ports,

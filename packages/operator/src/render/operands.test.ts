@@ -174,6 +174,27 @@ test('hostNetwork (test only): every pod on the host network; agents reach the s
   assert.ok(csi['containers'][0]['args'].includes('/tmp/k/kubelet/plugins/csi.spiffe.io/csi.sock'));
 });
 
+test('kubelet port: kubelet_secure_port in the k8s WorkloadAttestor only when the kubelet is not on 10250', () => {
+  const k8sAttestor = (conf: string): string => /WorkloadAttestor "k8s" \{\n([\s\S]*?)\n {4}\}/.exec(conf)?.[1] ?? assert.fail(`no k8s WorkloadAttestor in\n${conf}`);
+  const moved = renderOperands(minimalSet(), { namespace: NS, kubeletSecurePort: 26250 }).configs.agentConf ?? '';
+  assert.match(k8sAttestor(moved), /^\s*kubelet_secure_port = 26250$/m);
+  assert.equal(moved.match(/kubelet_secure_port/g)?.length, 1, 'only in the k8s attestor');
+  for (const ctx of [{ namespace: NS }, { namespace: NS, kubeletSecurePort: 10250 }]) {
+    assert.doesNotMatch(renderOperands(minimalSet(), ctx).configs.agentConf ?? '', /kubelet_secure_port/, 'SPIRE\'s default is left out');
+  }
+  // without the k8s attestor there is nothing to point at the kubelet
+  const off = renderOperands(minimalSet({ agent: { workloadAttestors: { k8sEnabled: 'false' } } }), { namespace: NS, kubeletSecurePort: 26250 }).configs.agentConf ?? '';
+  assert.doesNotMatch(off, /kubelet_secure_port/);
+});
+
+test('OIDC domains: the issuer\'s host name, without its port or path', () => {
+  const issuer = 'https://localhost:18443/oidc';
+  const conf = renderOperands(minimalSet({ server: { jwtIssuer: issuer }, oidc: { jwtIssuer: issuer } }), { namespace: NS }).configs.oidcConf ?? '';
+  const domains = /domains = \[(.*)\]/.exec(conf)?.[1] ?? assert.fail(`no domains in\n${conf}`);
+  assert.deepEqual(JSON.parse(`[${domains}]`), ['spire-spiffe-oidc-discovery-provider', `spire-spiffe-oidc-discovery-provider.${NS}`, `spire-spiffe-oidc-discovery-provider.${NS}.svc.cluster.local`, 'localhost']);
+  assert.match(conf, /jwt_issuer = "https:\/\/localhost:18443\/oidc"/);
+});
+
 test('persistence: a PVC template by default; the 0.2 hostPath/emptyDir types; storage class', () => {
   const r = renderOperands(minimalSet({ server: { persistence: { size: '3Gi', accessMode: 'ReadWriteOncePod', storageClass: 'fast' } } }), { namespace: NS });
   const spec = find(r, 'StatefulSet', 'spire-server')['spec'] as J;
