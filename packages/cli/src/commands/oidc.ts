@@ -15,7 +15,7 @@ import {
 } from '@ztwim/oidc';
 import { CommandError, EXIT_USAGE, type Command } from '../command.ts';
 import { print, println, type Env } from '../env.ts';
-import type { Flags, FlagSpecs } from '../flags.ts';
+import { Flags, parseFlags, type FlagSpecs } from '../flags.ts';
 import { configLoadOptions, EXPAND_ENV_FLAG, printValidated } from '../config-options.ts';
 import { tuneForDaemon } from '../daemon-tuning.ts';
 
@@ -31,12 +31,14 @@ const checkCommand: Command = {
   },
   async run(f, env) {
     const [url, ...rest] = f.args;
-    // Accept the flag after the URL too (`check URL --for entra`), as users write it.
-    let target = f.string('for');
-    if (rest[0] === '-for' || rest[0] === '--for') target = rest[1] ?? '';
     if (url === undefined) throw new CommandError('missing ISSUER_URL', EXIT_USAGE);
+    // Flags after the URL too (`check URL -for entra -caFile ca.pem`), as the usage line writes them.
+    const after = new Flags(parseFlags(checkCommand.flags ?? {}, rest));
+    if (after.args.length > 0) throw new CommandError(`unexpected argument ${JSON.stringify(after.args[0])}: give one ISSUER_URL`, EXIT_USAGE);
+    const flag = (name: string): string | undefined => (after.isSet(name) ? after.optString(name) : f.optString(name));
+    const target = flag('for') ?? '';
     if (!(CHECK_TARGETS as readonly string[]).includes(target)) throw new CommandError(`-for must be one of ${CHECK_TARGETS.join(', ')}`, EXIT_USAGE);
-    const ca = f.optString('caFile');
+    const ca = flag('caFile');
     const findings = await checkIssuer(url, target as Target, ca === undefined ? {} : { ca: readFileSync(ca, 'utf8') });
     print(env.stdout, formatFindings(findings, { url, target: target as Target }));
     if (!checkPassed(findings)) return 1;
