@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createClient, type Client } from '@connectrpc/connect';
@@ -28,7 +29,7 @@ type Line = Record<string, unknown>;
 function caDer(dir: string, td: string): Uint8Array {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const key = join(dir, `${td}.key.pem`);
-  execFileSync('sh', ['-c', 'cat > "$1"', 'sh', key], { input: privateKey.export({ type: 'pkcs8', format: 'pem' }) });
+  writeFileSync(key, privateKey.export({ type: 'pkcs8', format: 'pem' }));
   return new Uint8Array(execFileSync('openssl', ['req', '-x509', '-key', key, '-subj', `/CN=${td}`, '-addext', `subjectAltName=URI:spiffe://${td}`, '-addext', 'basicConstraints=critical,CA:true', '-days', '1', '-outform', 'DER']));
 }
 
