@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { createClient } from '@connectrpc/connect';
-import { createUnixGrpcTransport, TrustDomainService } from '@ztwim/proto';
+import { createUnixGrpcTransport, SvidService } from '@ztwim/proto';
 import { pemToDerList } from '@ztwim/spiffe';
+import { federate } from './lib/federation.ts';
 import { goBuild } from './lib/peers.ts';
 import { spiffeIdParts, startStack, type Stack } from './lib/ztwim-stack.ts';
 import { runZtwim } from './lib/ztwim-cli.ts';
@@ -19,27 +20,6 @@ import { until } from './lib/wait.ts';
 const run = promisify(execFile);
 const ENDPOINT = 'federation {\n  bundle_endpoint {\n    address = "127.0.0.1"\n    port = 0\n    refresh_hint = "1m"\n  }\n}\n';
 const uid = process.getuid?.() ?? 0;
-
-async function federate(from: Stack, to: Stack): Promise<void> {
-  const t = createUnixGrpcTransport(from.server.socketPath);
-  try {
-    const own = await to.server.bundle();
-    const r = await createClient(TrustDomainService, t).batchCreateFederationRelationship({
-      federationRelationships: [
-        {
-          trustDomain: to.trustDomain,
-          bundleEndpointUrl: `https://127.0.0.1:${to.server.bundleEndpointPort}`,
-          bundleEndpointProfile: { case: 'httpsSpiffe', value: { endpointSpiffeId: `spiffe://${to.trustDomain}/spire/server` } },
-          trustDomainBundle: { trustDomain: to.trustDomain, x509Authorities: own.x509Authorities.map((a) => ({ asn1: a.asn1 })) },
-        },
-      ],
-    });
-    assert.equal(r.results[0]?.status?.code, 0, r.results[0]?.status?.message);
-    await createClient(TrustDomainService, t).refreshBundle({ trustDomain: to.trustDomain });
-  } finally {
-    t.close();
-  }
-}
 
 describe('federation end to end: two ztwim trust domains, go-spiffe mTLS across them', () => {
   let a: Stack;
@@ -94,5 +74,26 @@ describe('federation end to end: two ztwim trust domains, go-spiffe mTLS across 
     assert.equal(res.server_saw_id, 'spiffe://a.test/client');
     assert.equal(res.echo, 'echo hello from A\n');
     assert.match(res.wrong_peer_error, /unexpected ID|spiffe:\/\/b\.test\/server/);
+  });
+
+  it('a JWT-SVID minted in A validates in B through B\'s Workload API; one of a domain B does not federate with is refused', async () => {
+    const aud = 'spiffe://b.test/server';
+    const jwt = await a.workload(sockA).fetchJWTSVID({ audience: [aud] });
+    const token = jwt.svids[0]?.svid ?? '';
+    assert.equal(jwt.svids[0]?.spiffeId, 'spiffe://a.test/client');
+    const ok = await until('A\'s JWT bundle at B\'s agent', async () => b.workload(sockB).validateJWTSVID({ audience: aud, svid: token }).catch(() => undefined));
+    assert.equal(ok.spiffeId, 'spiffe://a.test/client');
+    assert.deepEqual(Object.keys(ok.claims ?? {}).sort(), ['aud', 'exp', 'sub'], 'foreign claims: sub, exp, aud only (SPIRE without allowed_foreign_jwt_claims)');
+    await assert.rejects(b.workload(sockB).validateJWTSVID({ audience: 'someone-else', svid: token }), /audience/);
+    // C: a third trust domain neither B nor B's workload federates with.
+    const c = await startStack({ trustDomain: 'c.test' });
+    const t = createUnixGrpcTransport(c.server.socketPath);
+    try {
+      const minted = await createClient(SvidService, t).mintJWTSVID({ id: { trustDomain: 'c.test', path: '/intruder' }, audience: [aud] });
+      await assert.rejects(b.workload(sockB).validateJWTSVID({ audience: aud, svid: minted.svid?.token ?? '' }), /c\.test/);
+    } finally {
+      t.close();
+      await c.close();
+    }
   });
 });

@@ -4,6 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { freePort } from './net.ts';
 import { spireServerBin } from './peers.ts';
 import { serverConf } from './server-conf.ts';
 import { supervise } from './spire-admin.ts';
@@ -13,7 +14,7 @@ export interface SpireServerOptions {
   trustDomain?: string;
   caKeyType?: 'ec-p256' | 'ec-p384' | 'rsa-2048';
   jwtKeyType?: 'ec-p256' | 'ec-p384' | 'rsa-2048';
-  /** TCP port for the agent/server API (default 0: any free port). */
+  /** TCP port for the agent/server API (default: a free port; SPIRE reads 0 as its default 8081). */
   bindPort?: number;
   /** KeyManager plugin (default memory; disk keeps the CA across restarts). */
   keyManager?: 'memory' | 'disk';
@@ -43,7 +44,7 @@ export async function startSpireServer(tmp: TmpDir, opts: SpireServerOptions = {
   const socketPath = join(dir, 'api.sock');
   const td = opts.trustDomain ?? 'example.org';
   const conf = serverConf({
-    port: opts.bindPort ?? 0,
+    port: opts.bindPort ?? (await freePort()),
     socketPath,
     trustDomain: td,
     dataDir,

@@ -8,9 +8,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as net from 'node:net';
 import type { Socket } from 'node:net';
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { create } from '@bufbuild/protobuf';
-import { EntrySchema, HealthCheckResponse_ServingStatus, HealthService, SpiffeWorkloadAPI, createUnixGrpcTransport, headersInterceptor, type Entry } from '@ztwim/proto';
+import { BundleSchema, EntrySchema, HealthCheckResponse_ServingStatus, HealthService, SpiffeWorkloadAPI, createUnixGrpcTransport, headersInterceptor, type Bundle, type Entry } from '@ztwim/proto';
 import { peerCredOf } from '@ztwim/peercred';
 import { silentLogger } from '@ztwim/core';
 import { closedPromise, connectRaw, h2Hello, hostile, openFds, waitUntil } from '@ztwim/testkit';
@@ -27,8 +28,8 @@ const SEL: Selector = { type: 'unix', value: `uid:${process.getuid?.() ?? 0}` };
 const fixedAttestor: WorkloadAttestor = { name: 'fixed', attest: async () => [SEL] };
 
 class FakeCache implements WorkloadCache {
-  bundle = undefined;
-  federated = new Map();
+  bundle: Bundle | undefined = undefined;
+  federated = new Map<string, Bundle>();
   readonly #subs = new Set<() => void>();
   ids: WorkloadIdentity[];
   constructor(entry: Entry) {
@@ -50,8 +51,8 @@ class FakeCache implements WorkloadCache {
   get subscribers(): number { return this.#subs.size; }
 }
 
-async function fixture(o: { failTrack?: boolean; attestor?: Attestor } = {}) {
-  const entry = create(EntrySchema, { id: 'e1', spiffeId: { trustDomain: 'example.org', path: '/w' }, hint: 'h' });
+async function fixture(o: { failTrack?: boolean; attestor?: Attestor; federatesWith?: string[] } = {}) {
+  const entry = create(EntrySchema, { id: 'e1', spiffeId: { trustDomain: 'example.org', path: '/w' }, hint: 'h', federatesWith: o.federatesWith ?? [] });
   const cache = new FakeCache(entry);
   const tracked: number[] = [];
   const attestor: Attestor = o.attestor ?? {
@@ -170,5 +171,47 @@ test('workload api: a malformed frame or silence on the socket is closed and lea
       await waitUntil(() => openFds() <= before, 3000, 'no fd kept');
     }
     assert.equal((await fx.wl.fetchJWTSVID({ audience: ['a'] })).svids.length, 1);
+  } finally { await fx.close(); }
+});
+
+/** A trust domain's JWT signing key and its bundle (proto form, as the agent caches it). */
+function jwtDomain(td: string): { bundle: Bundle; mint(sub: string, aud: string, extra?: Record<string, unknown>): string } {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const kid = `kid-${td}`;
+  const exp = BigInt(Math.floor(Date.now() / 1000) + 3600);
+  const bundle = create(BundleSchema, { trustDomain: td, jwtAuthorities: [{ publicKey: new Uint8Array(publicKey.export({ type: 'spki', format: 'der' })), keyId: kid, expiresAt: exp }] });
+  const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const mint = (sub: string, aud: string, extra: Record<string, unknown> = {}): string => {
+    const input = `${b64({ alg: 'ES256', kid, typ: 'JWT' })}.${b64({ sub, aud: [aud], exp: Number(exp), iat: Number(exp) - 3600, ...extra })}`;
+    const sig = sign('sha256', Buffer.from(input), { key: privateKey as KeyObject, dsaEncoding: 'ieee-p1363' });
+    return `${input}.${sig.toString('base64url')}`;
+  };
+  return { bundle, mint };
+}
+
+test('workload api: federated bundles are the caller\'s: ValidateJWTSVID and the bundle streams use only the domains its entries federate with', async () => {
+  // SPIRE's handler builds them from FetchWorkloadUpdate(selectors): a bundle the agent holds for
+  // another workload's federation does not make this caller trust that domain.
+  const own = jwtDomain('example.org');
+  const a = jwtDomain('a.test');
+  const c = jwtDomain('c.test');
+  const fx = await fixture({ federatesWith: ['a.test'] });
+  try {
+    fx.cache.bundle = own.bundle;
+    fx.cache.federated = new Map([['a.test', a.bundle], ['c.test', c.bundle]]);
+    const fromA = await fx.wl.validateJWTSVID({ audience: 'svc', svid: a.mint('spiffe://a.test/client', 'svc', { team: 'x' }) });
+    assert.equal(fromA.spiffeId, 'spiffe://a.test/client');
+    assert.deepEqual(Object.keys(fromA.claims ?? {}).sort(), ['aud', 'exp', 'sub'], 'a foreign token keeps only sub, exp and aud');
+    const fromOwn = await fx.wl.validateJWTSVID({ audience: 'svc', svid: own.mint('spiffe://example.org/peer', 'svc', { team: 'x' }) });
+    assert.equal(fromOwn.claims?.['team'], 'x', 'own-domain claims are kept');
+    await assert.rejects(
+      fx.wl.validateJWTSVID({ audience: 'svc', svid: c.mint('spiffe://c.test/intruder', 'svc') }),
+      (e) => e instanceof ConnectError && e.code === Code.InvalidArgument && /c\.test/.test(e.rawMessage),
+      'a token of a domain the caller does not federate with is refused though the agent holds its bundle',
+    );
+    const jwt = await fx.wl.fetchJWTBundles({})[Symbol.asyncIterator]().next();
+    assert.deepEqual(Object.keys(jwt.value?.bundles ?? {}).sort(), ['spiffe://a.test', 'spiffe://example.org']);
+    const x = await fx.wl.fetchX509Bundles({})[Symbol.asyncIterator]().next();
+    assert.deepEqual(Object.keys(x.value?.bundles ?? {}).sort(), ['spiffe://a.test', 'spiffe://example.org']);
   } finally { await fx.close(); }
 });

@@ -83,21 +83,35 @@ async function selectorsOf(ctx: HandlerContext): Promise<Selector[]> {
   }
 }
 
-function x509Bundles(cache: WorkloadCache): Map<string, Uint8Array> {
+/**
+ * The trust domains whose bundles a caller gets: those its matching entries federate with
+ * (SPIRE's `FetchWorkloadUpdate(selectors).FederatedBundles`). Another workload's federation on
+ * the same node is not this caller's: a foreign domain's SVIDs are trusted only by the workloads
+ * whose entries name it.
+ */
+function federatedFor(cache: WorkloadCache, sels: readonly Selector[]): Set<string> {
+  return federatesWithOf(cache.identitiesFor(sels));
+}
+
+const federatesWithOf = (ids: readonly WorkloadIdentity[]): Set<string> => new Set(ids.flatMap((i) => i.entry.federatesWith));
+
+/** The own bundle and the caller's federated bundles, each encoded by `enc`, keyed by trust domain ID. */
+function bundlesFor(cache: WorkloadCache, tds: ReadonlySet<string>, enc: (b: Bundle) => Uint8Array): Map<string, Uint8Array> {
   const out = new Map<string, Uint8Array>();
   const b = cache.bundle;
-  if (b !== undefined) out.set(trustDomainIdString(b.trustDomain), x509AuthoritiesDer(b));
-  for (const [td, fb] of cache.federated) out.set(trustDomainIdString(td), x509AuthoritiesDer(fb));
+  if (b !== undefined) out.set(trustDomainIdString(b.trustDomain), enc(b));
+  for (const [td, fb] of cache.federated) if (tds.has(td)) out.set(trustDomainIdString(td), enc(fb));
   return out;
 }
 
-function jwtBundles(cache: WorkloadCache): Map<string, Uint8Array> {
-  const out = new Map<string, Uint8Array>();
-  const b = cache.bundle;
-  if (b !== undefined) out.set(trustDomainIdString(b.trustDomain), jwksDocument(b, { use: 'jwt-svid' }));
-  for (const [td, fb] of cache.federated) out.set(trustDomainIdString(td), jwksDocument(fb, { use: 'jwt-svid' }));
-  return out;
-}
+const x509Bundles = (cache: WorkloadCache, tds: ReadonlySet<string>): Map<string, Uint8Array> => bundlesFor(cache, tds, x509AuthoritiesDer);
+const jwtBundles = (cache: WorkloadCache, tds: ReadonlySet<string>): Map<string, Uint8Array> => bundlesFor(cache, tds, (b) => jwksDocument(b, { use: 'jwt-svid' }));
+
+/**
+ * Claims of a foreign JWT-SVID handed back by ValidateJWTSVID: SPIRE keeps only `sub`, `exp` and
+ * `aud` (plus `allowed_foreign_jwt_claims`, which ztwim does not implement).
+ */
+const FOREIGN_CLAIMS = new Set(['sub', 'exp', 'aud']);
 
 /** Yields whenever the cache changes, until the call is aborted. */
 async function* changes(cache: WorkloadCache, signal: AbortSignal): AsyncGenerator<void> {
@@ -140,7 +154,7 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: C
     }));
     if (svids.length === 0) throw new ConnectError('no identity issued', Code.PermissionDenied);
     const federatedBundles: Record<string, Uint8Array> = {};
-    const fedTds = new Set(ids.flatMap((i) => i.entry.federatesWith));
+    const fedTds = federatesWithOf(ids);
     for (const [td, fb] of cache.federated) if (fedTds.has(td)) federatedBundles[trustDomainIdString(td)] = x509AuthoritiesDer(fb);
     const msg = create(X509SVIDResponseSchema, { svids, federatedBundles, crl: [] });
     return withEncoding(msg, toBinary(X509SVIDResponseSchema, msg));
@@ -176,22 +190,24 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: C
         }
       },
       async *fetchX509Bundles(_req, ctx) {
-        await awaitCache(cache, await selectorsOf(ctx), 'entries', ctx.signal);
-        let last = x509Bundles(cache);
+        const sels = await selectorsOf(ctx);
+        await awaitCache(cache, sels, 'entries', ctx.signal);
+        let last = x509Bundles(cache, federatedFor(cache, sels));
         yield { bundles: Object.fromEntries(last), crl: [] };
         for await (const _ of changes(cache, ctx.signal)) {
-          const next = x509Bundles(cache);
+          const next = x509Bundles(cache, federatedFor(cache, sels));
           if (eqMap(last, next)) continue;
           last = next;
           yield { bundles: Object.fromEntries(next), crl: [] };
         }
       },
       async *fetchJWTBundles(_req, ctx) {
-        await awaitCache(cache, await selectorsOf(ctx), 'entries', ctx.signal);
-        let last = jwtBundles(cache);
+        const sels = await selectorsOf(ctx);
+        await awaitCache(cache, sels, 'entries', ctx.signal);
+        let last = jwtBundles(cache, federatedFor(cache, sels));
         yield { bundles: Object.fromEntries(last) };
         for await (const _ of changes(cache, ctx.signal)) {
-          const next = jwtBundles(cache);
+          const next = jwtBundles(cache, federatedFor(cache, sels));
           if (eqMap(last, next)) continue;
           last = next;
           yield { bundles: Object.fromEntries(next) };
@@ -217,11 +233,17 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: C
       },
       async validateJWTSVID(req, ctx) {
         checkValidateRequest(req);
-        await awaitCache(cache, [], 'entries', ctx.signal);
-        const set = new JwtBundleSet([...jwtBundles(cache)].map(([td, j]) => JwtBundle.parse(TrustDomain.parse(td.replace(/^spiffe:\/\//, '')), j)));
+        // The caller's bundles only (SPIRE's getWorkloadBundles(selectors)): a token of a foreign
+        // domain validates only for a workload whose entries federate with that domain.
+        const sels = await selectorsOf(ctx);
+        await awaitCache(cache, sels, 'entries', ctx.signal);
+        const set = new JwtBundleSet([...jwtBundles(cache, federatedFor(cache, sels))].map(([td, j]) => JwtBundle.parse(TrustDomain.parse(td.replace(/^spiffe:\/\//, '')), j)));
         try {
           const svid = await parseAndValidateJwtSvid(req.svid, set, [req.audience]);
-          const claims: Record<string, unknown> = { ...svid.claims };
+          const own = cache.bundle?.trustDomain;
+          const claims: Record<string, unknown> = svid.id.trustDomain.name === own
+            ? { ...svid.claims }
+            : Object.fromEntries(Object.entries(svid.claims).filter(([k]) => FOREIGN_CLAIMS.has(k)));
           return { spiffeId: svid.id.toString(), claims: claims as never };
         } catch (e) {
           throw new ConnectError(e instanceof Error ? e.message : String(e), Code.InvalidArgument);

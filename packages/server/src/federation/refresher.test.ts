@@ -1,6 +1,8 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { webcrypto } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -148,5 +150,69 @@ describe('FederationRefresher', () => {
     await settle();
     assert.deepEqual(r.trustDomains(), []);
     await r.stop();
+  });
+
+  it('1,000 relationships: one timer each plus the reload, however many failures and reloads pass', async (t) => {
+    // Bounded state: a relationship is one map entry and one armed timer; a failing endpoint
+    // reschedules (backing off) instead of piling up timers or retries.
+    const dir2 = mkdtempSync(join(tmpdir(), 'ztwim-refresher-1k-'));
+    const clock2 = new FakeClock();
+    const ds2 = await SqliteDataStore.open({ path: join(dir2, 'ds.sqlite3'), clock: clock2, random: cryptoRandom });
+    try {
+      const n = 1000;
+      const name = (i: number): string => `r${i}.test`;
+      for (let i = 0; i < n; i++) await ds2.createFederationRelationship({ ...rel, trustDomain: name(i), bundleEndpointUrl: `https://127.0.0.1:1/${i}` });
+      let calls = 0;
+      let inFlight = 0;
+      let maxInFlight = 0;
+      const quiet = createLogger({ level: 'fatal' });
+      const r = new FederationRefresher({
+        dataStore: ds2,
+        clock: clock2,
+        log: quiet,
+        relationships: [],
+        fetch: async () => {
+          calls++;
+          maxInFlight = Math.max(maxInFlight, ++inFlight);
+          await new Promise<void>((res) => setImmediate(res));
+          inFlight--;
+          throw new Error('connect ECONNREFUSED 127.0.0.1:1');
+        },
+      });
+      const until = async (what: string, ok: () => boolean): Promise<void> => {
+        for (let i = 0; i < 2000 && !ok(); i++) await new Promise<void>((res) => setImmediate(res));
+        assert.ok(ok(), what);
+      };
+      // A full GC before each heap reading (the figure is retained memory, not garbage).
+      setFlagsFromString('--expose-gc');
+      const gc = runInNewContext('gc') as () => void;
+      gc();
+      const heap0 = process.memoryUsage().heapUsed;
+      await r.start();
+      assert.equal(r.trustDomains().length, n);
+      assert.equal(clock2.pending(), n + 1, 'one timer per relationship and the reload timer');
+      clock2.advance(0);
+      await until('every relationship fetched once', () => calls === n && inFlight === 0 && clock2.pending() === n + 1);
+      gc();
+      const heap1 = process.memoryUsage().heapUsed;
+      const rounds = 12;
+      for (let round = 1; round <= rounds; round++) {
+        // 8 minutes: past the longest backoff (8 x 1 min) and 48 reloads of the relationships.
+        clock2.advance(480_000);
+        await until(`round ${round}: every relationship retried once more, timers back to n + 1`, () => calls === n * (round + 1) && inFlight === 0 && clock2.pending() === n + 1);
+      }
+      gc();
+      const heap2 = process.memoryUsage().heapUsed;
+      const mib = (b: number): string => (b / 1048576).toFixed(2);
+      t.diagnostic(`${calls} failed fetches over ${rounds * 8} fake minutes: ${clock2.pending()} timers armed, at most ${maxInFlight} fetches at once; retained heap +${mib(heap1 - heap0)} MiB after the first round, ${mib(heap2 - heap1)} MiB more after ${rounds} more`);
+      for (let i = 0; i < n; i += 2) await ds2.deleteFederationRelationship(name(i));
+      clock2.advance(10_000);
+      await until('deleted relationships dropped with their timers', () => r.trustDomains().length === n / 2 && clock2.pending() === n / 2 + 1);
+      await r.stop();
+      assert.equal(clock2.pending(), 0, 'stop disarms every timer');
+    } finally {
+      await ds2.close();
+      rmSync(dir2, { recursive: true, force: true });
+    }
   });
 });

@@ -118,7 +118,8 @@ export function tlsServerOptions(source: X509SvidSource & BundleAuthorities, aut
 
 /**
  * Makes `server` verify every client as an X509-SVID and apply `authorizer` before any other
- * 'secureConnection' listener runs; refused sockets are destroyed at once.
+ * 'secureConnection' listener runs; refused sockets are destroyed at once (listeners added by
+ * the caller still run for them: skip sockets with `destroyed` set, as `createMtlsServer` does).
  */
 export function enforceMtls(
   server: tls.Server,
@@ -177,7 +178,11 @@ export function createMtlsServer(
 ): tls.Server {
   const server = tls.createServer(tlsServerOptions(source, authorizer));
   enforceMtls(server, source, authorizer, opts);
-  if (handler !== undefined) server.on('secureConnection', handler);
+  // Every 'secureConnection' listener runs even after enforceMtls destroyed a refused socket:
+  // the handler is only ever given sockets that passed.
+  if (handler !== undefined) server.on('secureConnection', (socket: tls.TLSSocket) => {
+    if (!socket.destroyed) handler(socket);
+  });
   const off = source.onUpdate?.(() => {
     try {
       server.setSecureContext({ ...svidCredentials(source), minVersion: 'TLSv1.2' });
