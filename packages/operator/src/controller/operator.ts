@@ -140,12 +140,14 @@ export async function startOperator(o: StartOperatorOptions): Promise<RunningOpe
   const running = done.catch((e: unknown) => {
     o.log.error({ error: (e as Error).message }, 'Operator stopped on an error');
   });
-  // One line a minute: what the reconcilers did (at rest: reads only).
+  // One line a minute: what the reconcilers did (at rest: reads only), and the discovery re-checks.
   let last = { ...calls };
+  let lastGets = served.gets;
   const tick = (): void => {
     cancelTick = o.clock.setTimer(60_000, () => {
-      o.log.info({ api_reads_per_min: calls.reads - last.reads, api_writes_per_min: calls.writes - last.writes, leading }, 'Reconcile stats');
+      o.log.info({ api_reads_per_min: calls.reads - last.reads, api_writes_per_min: calls.writes - last.writes, discovery_gets_per_min: served.gets - lastGets, leading }, 'Reconcile stats');
       last = { ...calls };
+      lastGets = served.gets;
       tick();
     });
   };

@@ -41,4 +41,5 @@ test('served optional groups: asked again on each refresh, a change reported onc
   assert.equal(await apis.refresh(), true, 'a removed CRD too');
   assert.equal(apis.flags().hasPrometheusOperator, false);
   assert.equal(d.asked.length, 15, 'three GETs per refresh, nothing more');
+  assert.equal(apis.gets, 15, 'counted for the stats line');
 });

@@ -32,6 +32,7 @@ export class ServedApis {
   readonly #client: DiscoveryPort;
   #served = new Set<string>();
   #checked = false;
+  #gets = 0;
 
   constructor(client: DiscoveryPort) {
     this.#client = client;
@@ -42,12 +43,18 @@ export class ServedApis {
     const next = new Set<string>();
     for (const gv of OPTIONAL_APIS) {
       this.#client.refreshDiscovery(gv);
+      this.#gets++;
       if (await this.#client.hasGroupVersion(gv)) next.add(gv);
     }
     const changed = !this.#checked || next.size !== this.#served.size || [...next].some((gv) => !this.#served.has(gv));
     this.#served = next;
     this.#checked = true;
     return changed;
+  }
+
+  /** Discovery GETs so far (the operator's per-minute stats line reports them). */
+  get gets(): number {
+    return this.#gets;
   }
 
   serves(apiVersion: string): boolean {
