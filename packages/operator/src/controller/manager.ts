@@ -71,16 +71,9 @@ export class OperatorManager {
 
   /** Runs until the signal aborts: informers synced first, then one pass per kind. */
   async run(signal: AbortSignal, onSynced?: () => void): Promise<void> {
-    const { client, log } = this.o;
-    const common = {
-      client,
-      clock: this.o.clock,
-      ...(this.o.random === undefined ? {} : { random: this.o.random }),
-      logger: log.child({ subsystem: 'informer' }),
-      resyncMs: this.o.resyncMs ?? 600_000,
-    };
+    const { log } = this.o;
     for (const kind of [ZTWIM, ...OPERAND_KINDS] as const) {
-      const inf = new Informer({ ...common, resource: CR_RESOURCES[kind] });
+      const inf = new Informer({ ...this.informerOptions(), resource: CR_RESOURCES[kind] });
       inf.addHandlers({
         onAdd: () => this.crChanged(kind, undefined, undefined),
         onUpdate: (a, b) => this.crChanged(kind, a, b),
@@ -104,20 +97,26 @@ export class OperatorManager {
     this.queue.stop();
   }
 
+  /** What every informer of the manager shares. */
+  private informerOptions() {
+    return {
+      client: this.o.client,
+      clock: this.o.clock,
+      ...(this.o.random === undefined ? {} : { random: this.o.random }),
+      logger: this.o.log.child({ subsystem: 'informer' }),
+      resyncMs: this.o.resyncMs ?? 600_000,
+    };
+  }
+
   /** An informer on the generated objects of one kind (by the managed-by label), or undefined when it is not served. */
   private async ownedInformer(apiVersion: string, kind: string): Promise<Informer | undefined> {
-    const { client, log } = this.o;
-    const ref = await client.resourceFor(apiVersion, kind);
+    const ref = await this.o.client.resourceFor(apiVersion, kind);
     if (ref === undefined) {
-      log.info({ api_version: apiVersion, kind }, 'Kind not served: not watched');
+      this.o.log.info({ api_version: apiVersion, kind }, 'Kind not served: not watched');
       return undefined;
     }
     const inf = new Informer({
-      client,
-      clock: this.o.clock,
-      ...(this.o.random === undefined ? {} : { random: this.o.random }),
-      logger: log.child({ subsystem: 'informer' }),
-      resyncMs: this.o.resyncMs ?? 600_000,
+      ...this.informerOptions(),
       resource: ref,
       labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}`,
       ...(ref.namespaced ? { namespace: this.o.namespace } : {}),
@@ -141,7 +140,9 @@ export class OperatorManager {
         const abort = new AbortController();
         const stop = (): void => abort.abort();
         signal.addEventListener('abort', stop, { once: true });
-        const done = inf.run(abort.signal).finally(() => signal.removeEventListener('abort', stop));
+        const done = inf.run(abort.signal)
+          .catch((e: unknown) => this.o.log.warn({ api_version: apiVersion, kind, error: (e as Error).message }, 'Informer of an optional kind stopped on an error'))
+          .finally(() => signal.removeEventListener('abort', stop));
         // Not waited for: the passes read with GETs; the informer only wakes them on changes.
         this.optional.set(key, { abort, done });
         this.o.log.info({ api_version: apiVersion, kind }, 'Optional kind served: watched');
