@@ -306,9 +306,10 @@ export class ResourceClient {
     return r === undefined ? undefined : { apiVersion, resource: r.name, namespaced: r.namespaced, kind: r.kind };
   }
 
-  /** Forgets cached discovery (after CRDs were installed or removed). */
-  refreshDiscovery(): void {
-    this.#discovery.clear();
+  /** Forgets cached discovery (after CRDs were installed or removed): one group/version, or all. */
+  refreshDiscovery(apiVersion?: string): void {
+    if (apiVersion === undefined) this.#discovery.clear();
+    else this.#discovery.delete(apiVersion);
   }
 }
 

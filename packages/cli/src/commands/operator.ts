@@ -4,7 +4,7 @@
 // only one replica reconciles. Health on -health-port: /healthz (process up), /readyz (leading or
 // standing by with informers synced).
 import { createServer } from 'node:http';
-import { createLogger, cryptoRandom, parseLogFormat, parseLogLevel, systemClock } from '@ztwim/core';
+import { createLogger, cryptoRandom, parseDuration, parseLogFormat, parseLogLevel, systemClock } from '@ztwim/core';
 import { CommandError, EXIT_USAGE, type Command } from '../command.ts';
 import { tuneForDaemon } from '../daemon-tuning.ts';
 import { ZTWIM_VERSION } from './version.ts';
@@ -26,6 +26,7 @@ export const operatorCommand: Command = {
     'leader-elect': { kind: 'bool', usage: 'Take the Lease ztwim-operator-lock in the namespace before reconciling', default: true },
     'log-level': { kind: 'string', usage: 'Log level: debug, info, warn, error', default: 'info', arg: 'LEVEL' },
     'log-format': { kind: 'string', usage: 'Log format: json or text', default: 'json', arg: 'FORMAT' },
+    'discovery-interval': { kind: 'string', usage: 'How often to ask again whether route.openshift.io, security.openshift.io and monitoring.coreos.com are served', default: '30s', arg: 'DURATION' },
   },
   async run(f, env) {
     const level = parseLogLevel(f.string('log-level'));
@@ -36,6 +37,8 @@ export const operatorCommand: Command = {
     if (namespace === '') throw new CommandError('the operand namespace is required: set OPERATOR_NAMESPACE or -namespace', EXIT_USAGE);
     const healthPort = Number(f.string('health-port'));
     if (!Number.isInteger(healthPort) || healthPort < 0 || healthPort > 65535) throw new CommandError(`-health-port must be a port number (got "${f.string('health-port')}")`, EXIT_USAGE);
+    const discoveryIntervalMs = parseDuration(f.string('discovery-interval'));
+    if (discoveryIntervalMs === undefined || discoveryIntervalMs < 100) throw new CommandError(`-discovery-interval must be a duration of at least 100ms, e.g. 30s (got "${f.string('discovery-interval')}")`, EXIT_USAGE);
     const log = createLogger({ level, format, name: 'ztwim-operator' });
     tuneForDaemon();
     const { createOperatorClient, startOperator } = await import('@ztwim/operator');
@@ -49,6 +52,7 @@ export const operatorCommand: Command = {
       log,
       leaderElect: f.bool('leader-elect'),
       version: ZTWIM_VERSION,
+      discoveryIntervalMs,
     });
     let server: ReturnType<typeof createServer> | undefined;
     if (healthPort !== 0) {

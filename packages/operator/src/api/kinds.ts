@@ -270,7 +270,7 @@ export const spireOidcSpec = obj(
     jwtIssuer: str({ required: true, maxLength: 512, pattern: JWT_ISSUER_PATTERN, description: 'Issuer URL; its host and path become the Route host and an allowed domain.' }),
     csiDriverName: str({ maxLength: 253, pattern: DNS1123_SUBDOMAIN_PATTERN, default: 'csi.spiffe.io', description: 'CSI driver that mounts the Workload API (must equal SpiffeCSIDriver pluginName).' }),
     replicaCount: int({ minimum: 1, maximum: 5, default: 1, description: 'Replicas of the provider Deployment.' }),
-    managedRoute: toggle('true', { description: '"false" stops managing the Route (it is not deleted).' }),
+    managedRoute: toggle('true', { description: '"false": no managed Route; one the operator made before is deleted (ZTWIM 1.0 leaves it in place).' }),
     externalSecretRef: str({ maxLength: 253, pattern: DNS1123_SUBDOMAIN_PATTERN, description: 'TLS Secret for the Route (tls.externalCertificate).' }),
     setKeyUse: toggle('false', { description: 'lift: publish use "sig" on each JWKS key (Entra needs it).' }),
     logLevel,

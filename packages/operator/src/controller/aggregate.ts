@@ -1,6 +1,6 @@
 // The ZeroTrustWorkloadIdentityManager's view of its operands (digest §2.6): one
 // status.operands[] entry per operand kind, and OperandsAvailable/Ready from them.
-import type { ConditionInput, OperatorCondition } from './conditions.ts';
+import { countsAgainstReady, type ConditionInput, type OperatorCondition } from './conditions.ts';
 
 export type OperandKind = 'SpireServer' | 'SpireAgent' | 'SpiffeCSIDriver' | 'SpireOIDCDiscoveryProvider';
 export const OPERAND_KINDS: readonly OperandKind[] = ['SpireServer', 'SpireAgent', 'SpiffeCSIDriver', 'SpireOIDCDiscoveryProvider'];
@@ -25,7 +25,7 @@ export function operandStatus(kind: OperandKind, cr: { readonly metadata: { read
   if (conditions.length === 0) return { name, kind, ready: 'false', message: 'Waiting for initial reconciliation', state: 'progressing' };
   const ready = conditions.find((c) => c.type === 'Ready');
   if (ready?.status === 'True') return { name, kind, ready: 'true', message: 'Ready', conditions, state: 'ready' };
-  const failedConds = conditions.filter((c) => c.type !== 'Ready' && c.type !== 'CreateOnlyMode' && c.status === 'False');
+  const failedConds = conditions.filter(countsAgainstReady);
   const message = [ready?.message ?? 'Not ready', ...failedConds.map((c) => `${c.type}: ${c.reason}`)].join('; ');
   const reason = ready?.reason ?? '';
   const progressing = PROGRESSING.has(reason) || (reason === '' && /progress|waiting|reconcil/i.test(ready?.message ?? ''));

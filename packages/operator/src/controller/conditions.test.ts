@@ -5,7 +5,7 @@ import { silentLogger } from '@ztwim/core';
 import { aggregateOperands, operandStatus } from './aggregate.ts';
 import { deriveReady, setCondition, type OperatorCondition } from './conditions.ts';
 import { createOnlyCondition, createOnlyFromEnv, createOnlyMode } from './create-only.ts';
-import { containsDesired } from './drift.ts';
+import { containsDesired, droppedOwnedField } from './drift.ts';
 import { workloadHealth } from './workload-health.ts';
 import { WorkQueue } from './work-queue.ts';
 
@@ -101,6 +101,18 @@ describe('drift check (desired ⊆ live)', () => {
     // Zero values the apiserver drops (omitempty) are not drift.
     assert.equal(containsDesired({ v: [{ readOnly: false, emptyDir: {} }], data: {}, n: 0, s: '' }, { v: [{}] }), true);
     assert.equal(containsDesired({ v: [{ readOnly: true }] }, { v: [{}] }), false);
+  });
+
+  it('a map key the operator applied before and no longer renders is drift (managedFields)', () => {
+    const ann = 'service.beta.openshift.io/serving-cert-secret-name';
+    const managed = (manager: string) => ({ manager, operation: 'Apply', fieldsV1: { 'f:metadata': { 'f:annotations': { [`f:${ann}`]: {} }, 'f:labels': { 'f:a': {} }, 'f:ownerReferences': { 'k:{"uid":"u"}': {} } }, 'f:spec': { 'f:ports': { 'k:{"port":443}': { '.': {}, 'f:port': {} } } } } });
+    const live = { metadata: { annotations: { [ann]: 'oidc-serving-cert' }, labels: { a: '1' }, ownerReferences: [{ uid: 'u' }], managedFields: [managed('ztwim-operator')] }, spec: { ports: [{ port: 443 }] } };
+    const desired = { metadata: { labels: { a: '1' }, ownerReferences: [{ uid: 'u' }] }, spec: { ports: [{ port: 443 }] } };
+    assert.equal(containsDesired(desired, live), true, 'the subset test alone cannot see it');
+    assert.equal(droppedOwnedField(desired, live, 'ztwim-operator'), '.metadata.annotations', 'the whole map is gone from what is rendered');
+    assert.equal(droppedOwnedField({ ...desired, metadata: { ...desired.metadata, annotations: { other: 'y' } } }, live, 'ztwim-operator'), `.metadata.annotations.${ann}`);
+    assert.equal(droppedOwnedField({ ...desired, metadata: { ...desired.metadata, annotations: { [ann]: 'x' } } }, live, 'ztwim-operator'), undefined);
+    assert.equal(droppedOwnedField(desired, { ...live, metadata: { ...live.metadata, managedFields: [managed('kubectl')] } }, 'ztwim-operator'), undefined, 'another manager\'s field is not ours to remove');
   });
 });
 

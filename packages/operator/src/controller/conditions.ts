@@ -20,6 +20,14 @@ export const PROGRESSING_REASONS: ReadonlySet<string> = new Set(['StatefulSetNot
 /** Types that never count towards Ready. */
 const NOT_DERIVED: ReadonlySet<string> = new Set(['Ready', 'CreateOnlyMode']);
 
+/** False for a reason the user chose, not a fault (a Route turned off): not counted towards Ready. */
+export const DISABLED_REASONS: ReadonlySet<string> = new Set(['ManagedRouteDisabled']);
+
+/** Whether a condition says something is wrong or pending (False, and not a chosen "off"). */
+export function countsAgainstReady(c: Pick<OperatorCondition, 'type' | 'status' | 'reason'>): boolean {
+  return !NOT_DERIVED.has(c.type) && c.status === 'False' && !DISABLED_REASONS.has(c.reason);
+}
+
 /**
  * The list with `c` set: a new type is appended; an existing one keeps its lastTransitionTime
  * unless its status changes. Order is kept so an unchanged status compares equal.
@@ -48,7 +56,7 @@ export function removeCondition(list: readonly OperatorCondition[], type: string
  * CreateOnlyMode is left out.
  */
 export function deriveReady(list: readonly OperatorCondition[]): ConditionInput {
-  const falses = list.filter((c) => !NOT_DERIVED.has(c.type) && c.status === 'False');
+  const falses = list.filter(countsAgainstReady);
   const failed = falses.filter((c) => !PROGRESSING_REASONS.has(c.reason));
   if (failed.length > 0) {
     return { type: 'Ready', status: 'False', reason: 'Failed', message: failed.map((c) => `${c.type}: ${c.message}`).join('; ') };

@@ -32,3 +32,41 @@ function subset(d: Json, l: Json | undefined): boolean {
   }
   return true;
 }
+
+interface ManagedFieldsEntry {
+  readonly manager?: string;
+  readonly operation?: string;
+  readonly fieldsV1?: Json;
+}
+
+/**
+ * Map keys `manager` applied before that `desired` no longer holds (e.g. the service-CA
+ * annotation once OpenShift's groups are gone): SSA removes such a field only when the operator
+ * applies again, and containsDesired alone cannot see it. Read from the live object's
+ * managedFields (fieldsV1: `f:<key>` per map key); list entries (`k:`, `v:`, `i:`) are not
+ * descended, since lists are compared whole by containsDesired. Returns the first such path.
+ */
+export function droppedOwnedField(desired: unknown, live: unknown, manager: string): string | undefined {
+  const entries = ((live as { metadata?: { managedFields?: ManagedFieldsEntry[] } } | undefined)?.metadata?.managedFields ?? [])
+    .filter((e) => e.manager === manager && e.operation === 'Apply');
+  for (const e of entries) {
+    const p = missingIn(e.fieldsV1, desired as Json, '');
+    if (p !== undefined) return p;
+  }
+  return undefined;
+}
+
+function missingIn(fields: Json | undefined, d: Json | undefined, path: string): string | undefined {
+  if (fields === null || typeof fields !== 'object' || Array.isArray(fields)) return undefined;
+  for (const [k, sub] of Object.entries(fields)) {
+    if (!k.startsWith('f:')) continue; // '.', k:{..}, v:.., i:..
+    const key = k.slice(2);
+    const here = `${path}.${key}`;
+    if (d === null || d === undefined || typeof d !== 'object' || Array.isArray(d)) return undefined;
+    const child = d[key];
+    if (child === undefined) return here;
+    const deeper = missingIn(sub, child, here);
+    if (deeper !== undefined) return deeper;
+  }
+  return undefined;
+}

@@ -7,6 +7,9 @@
 //                                              the agent's or the CSI driver's Ready changed;
 //   - a generated object changed or deleted → the operand of its component label (the bundle
 //                                              ConfigMap also wakes the agent).
+//   - an optional API group (route.openshift.io, security.openshift.io, monitoring.coreos.com)
+//     became served or stopped being served (served-apis.ts, re-checked on a timer) → every
+//     operand kind, and the informers of Routes, SCCs and ServiceMonitors follow.
 // A pass that changed nothing writes nothing, so the informers' periodic resync costs reads only.
 import type { Clock, Logger, Random } from '@ztwim/core';
 import { Informer, type KubeObject, type ResourceClient } from '@ztwim/k8s';
@@ -15,6 +18,7 @@ import type { OperatorKube } from './kube-port.ts';
 import { OperandReconciler, type RenderOperand } from './operand-reconciler.ts';
 import { COMPONENT_LABEL, CR_RESOURCES, MANAGED_BY, MANAGED_BY_LABEL, OWNED_KINDS, operandOfComponent, type CrKind } from './resources.ts';
 import { operatorKube } from './resource-client-port.ts';
+import { DEFAULT_DISCOVERY_INTERVAL_MS, OPTIONAL_APIS, type ServedApis } from './served-apis.ts';
 import { WorkQueue } from './work-queue.ts';
 import { ZtwimReconciler } from './ztwim-reconciler.ts';
 
@@ -35,6 +39,12 @@ export interface OperatorManagerOptions {
   readonly onPass?: (key: string) => void;
   /** Whether an error is worth a retry with backoff (API trouble) or not. */
   readonly retryable?: (e: unknown) => boolean;
+  /**
+   * The optional API groups, already refreshed once; re-checked every discoveryIntervalMs
+   * (default 30 s). Without it those kinds are never watched.
+   */
+  readonly servedApis?: ServedApis;
+  readonly discoveryIntervalMs?: number;
 }
 
 const ZTWIM: CrKind = 'ZeroTrustWorkloadIdentityManager';
@@ -44,6 +54,8 @@ export class OperatorManager {
   readonly ztwim: ZtwimReconciler;
   readonly queue: WorkQueue;
   private readonly informers: Informer[] = [];
+  /** Informers of the optional kinds (Route, SCC, ServiceMonitor) by apiVersion/kind, each stoppable. */
+  private readonly optional = new Map<string, { readonly abort: AbortController; readonly done: Promise<void> }>();
   private readonly o: OperatorManagerOptions;
 
   constructor(o: OperatorManagerOptions) {
@@ -62,16 +74,9 @@ export class OperatorManager {
 
   /** Runs until the signal aborts: informers synced first, then one pass per kind. */
   async run(signal: AbortSignal, onSynced?: () => void): Promise<void> {
-    const { client, log } = this.o;
-    const common = {
-      client,
-      clock: this.o.clock,
-      ...(this.o.random === undefined ? {} : { random: this.o.random }),
-      logger: log.child({ subsystem: 'informer' }),
-      resyncMs: this.o.resyncMs ?? 600_000,
-    };
+    const { log } = this.o;
     for (const kind of [ZTWIM, ...OPERAND_KINDS] as const) {
-      const inf = new Informer({ ...common, resource: CR_RESOURCES[kind] });
+      const inf = new Informer({ ...this.informerOptions(), resource: CR_RESOURCES[kind] });
       inf.addHandlers({
         onAdd: () => this.crChanged(kind, undefined, undefined),
         onUpdate: (a, b) => this.crChanged(kind, a, b),
@@ -80,23 +85,99 @@ export class OperatorManager {
       this.informers.push(inf);
     }
     for (const { apiVersion, kind } of OWNED_KINDS) {
-      const ref = await client.resourceFor(apiVersion, kind);
-      if (ref === undefined) {
-        log.info({ api_version: apiVersion, kind }, 'Kind not served: not watched');
-        continue;
-      }
-      const inf = new Informer({ ...common, resource: ref, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}`, ...(ref.namespaced ? { namespace: this.o.namespace } : {}) });
-      const changed = (o: KubeObject): void => this.ownedChanged(o);
-      inf.addHandlers({ onAdd: (o, initial) => (initial ? undefined : changed(o)), onUpdate: (a, b) => (a.metadata.resourceVersion === b.metadata.resourceVersion ? undefined : changed(b)), onDelete: changed });
-      this.informers.push(inf);
+      if (OPTIONAL_APIS.includes(apiVersion)) continue;
+      const inf = await this.ownedInformer(apiVersion, kind);
+      if (inf !== undefined) this.informers.push(inf);
     }
     const runs = this.informers.map((i) => i.run(signal));
     await Promise.all(this.informers.map((i) => i.waitForSync(signal)));
-    log.info({ informers: this.informers.length, namespace: this.o.namespace }, 'Informers synced, reconciling');
+    await this.followOptionalKinds(signal);
+    log.info({ informers: this.informers.length + this.optional.size, namespace: this.o.namespace, optional_apis: this.o.servedApis?.list() ?? [] }, 'Informers synced, reconciling');
     onSynced?.();
     for (const k of [...OPERAND_KINDS, ZTWIM]) this.queue.add(k);
-    await Promise.all(runs);
+    await Promise.all([...runs, this.watchDiscovery(signal)]);
+    await Promise.all([...this.optional.values()].map((o) => o.done));
     this.queue.stop();
+  }
+
+  /** What every informer of the manager shares. */
+  private informerOptions() {
+    return {
+      client: this.o.client,
+      clock: this.o.clock,
+      ...(this.o.random === undefined ? {} : { random: this.o.random }),
+      logger: this.o.log.child({ subsystem: 'informer' }),
+      resyncMs: this.o.resyncMs ?? 600_000,
+    };
+  }
+
+  /** An informer on the generated objects of one kind (by the managed-by label), or undefined when it is not served. */
+  private async ownedInformer(apiVersion: string, kind: string): Promise<Informer | undefined> {
+    const ref = await this.o.client.resourceFor(apiVersion, kind);
+    if (ref === undefined) {
+      this.o.log.info({ api_version: apiVersion, kind }, 'Kind not served: not watched');
+      return undefined;
+    }
+    const inf = new Informer({
+      ...this.informerOptions(),
+      resource: ref,
+      labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}`,
+      ...(ref.namespaced ? { namespace: this.o.namespace } : {}),
+    });
+    const changed = (o: KubeObject): void => this.ownedChanged(o);
+    inf.addHandlers({ onAdd: (o, initial) => (initial ? undefined : changed(o)), onUpdate: (a, b) => (a.metadata.resourceVersion === b.metadata.resourceVersion ? undefined : changed(b)), onDelete: changed });
+    return inf;
+  }
+
+  /** Starts the informers of optional kinds now served, stops those of kinds no longer served. */
+  private async followOptionalKinds(signal: AbortSignal): Promise<void> {
+    const served = this.o.servedApis;
+    if (served === undefined) return;
+    for (const { apiVersion, kind } of OWNED_KINDS) {
+      if (!OPTIONAL_APIS.includes(apiVersion)) continue;
+      const key = `${apiVersion}/${kind}`;
+      const running = this.optional.get(key);
+      if (served.serves(apiVersion) && running === undefined && !signal.aborted) {
+        const inf = await this.ownedInformer(apiVersion, kind);
+        if (inf === undefined) continue;
+        const abort = new AbortController();
+        const stop = (): void => abort.abort();
+        signal.addEventListener('abort', stop, { once: true });
+        const done = inf.run(abort.signal)
+          .catch((e: unknown) => this.o.log.warn({ api_version: apiVersion, kind, error: (e as Error).message }, 'Informer of an optional kind stopped on an error'))
+          .finally(() => signal.removeEventListener('abort', stop));
+        // Not waited for: the passes read with GETs; the informer only wakes them on changes.
+        this.optional.set(key, { abort, done });
+        this.o.log.info({ api_version: apiVersion, kind }, 'Optional kind served: watched');
+      } else if (!served.serves(apiVersion) && running !== undefined) {
+        running.abort.abort();
+        await running.done;
+        this.optional.delete(key);
+        this.o.log.info({ api_version: apiVersion, kind }, 'Optional kind no longer served: not watched');
+      }
+    }
+  }
+
+  /** Asks discovery again every discoveryIntervalMs; a change re-runs every operand kind. */
+  private async watchDiscovery(signal: AbortSignal): Promise<void> {
+    const served = this.o.servedApis;
+    if (served === undefined) return;
+    const every = this.o.discoveryIntervalMs ?? DEFAULT_DISCOVERY_INTERVAL_MS;
+    while (!signal.aborted) {
+      try {
+        await this.o.clock.sleep(every, signal);
+      } catch {
+        return;
+      }
+      try {
+        if (!(await served.refresh())) continue;
+        this.o.log.info({ optional_apis: served.list() }, 'Served optional API groups changed: reconciling every operand');
+        await this.followOptionalKinds(signal);
+        for (const k of OPERAND_KINDS) this.queue.add(k);
+      } catch (e) {
+        if (!signal.aborted) this.o.log.warn({ error: (e as Error).message }, 'Discovery re-check failed; trying again at the next interval');
+      }
+    }
   }
 
   private crChanged(kind: CrKind, before: KubeObject | undefined, after: KubeObject | undefined): void {

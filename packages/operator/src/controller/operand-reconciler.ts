@@ -8,15 +8,17 @@
 //      the OIDC Deployment until the agent and the CSI driver are Ready) and requeue;
 //   5. for each object: create it if missing, else (unless create-only) server-side apply it when
 //      the live object differs from the rendered one; record <Type>Available per kind;
-//   6. workload health; CreateOnlyMode; Ready derived; status written only when it changed.
+//   6. delete what this CR no longer renders (resources.ts WITHDRAWABLE: a disabled Route or
+//      ServiceMonitor; not in create-only mode) and drop the conditions that went with it;
+//   7. workload health; CreateOnlyMode; Ready derived; status written only when it changed.
 // API errors are recorded in the conditions and rethrown, so the work queue retries with backoff.
 import type { Clock, Logger } from '@ztwim/core';
 import type { OperandKind } from './aggregate.ts';
-import { deriveReady, sameConditions, setCondition, type ConditionInput, type OperatorCondition } from './conditions.ts';
+import { deriveReady, DISABLED_REASONS, removeCondition, sameConditions, setCondition, type ConditionInput, type OperatorCondition } from './conditions.ts';
 import { createOnlyCondition, createOnlyMode } from './create-only.ts';
-import { containsDesired } from './drift.ts';
-import type { KubeObj, OperatorKube, OwnerRef } from './kube-port.ts';
-import { conditionTypeFor, CR_RESOURCES, SINGLETON } from './resources.ts';
+import { containsDesired, droppedOwnedField } from './drift.ts';
+import { FIELD_MANAGER, type KubeObj, type OperatorKube, type OwnerRef } from './kube-port.ts';
+import { conditionTypeFor, CR_RESOURCES, MANAGED_BY, MANAGED_BY_LABEL, SINGLETON, TRANSIENT_CONDITION_TYPES, WITHDRAWABLE } from './resources.ts';
 import type { ReconcileResult } from './work-queue.ts';
 import { workloadHealth } from './workload-health.ts';
 
@@ -61,6 +63,8 @@ export interface ReconcileStats {
   passes: number;
   applies: number;
   statusWrites: number;
+  /** Objects deleted because the CR no longer asks for them. */
+  deletes: number;
 }
 
 const WORKLOAD_KINDS = new Set(['StatefulSet', 'DaemonSet', 'Deployment']);
@@ -88,7 +92,7 @@ export function readyOf(o: KubeObj | undefined): boolean {
 }
 
 export class OperandReconciler {
-  readonly stats: ReconcileStats = { passes: 0, applies: 0, statusWrites: 0 };
+  readonly stats: ReconcileStats = { passes: 0, applies: 0, statusWrites: 0, deletes: 0 };
   private readonly d: OperandReconcilerDeps;
 
   constructor(deps: OperandReconcilerDeps) {
@@ -119,7 +123,7 @@ export class OperandReconciler {
     const crs = await this.crSet(ztwim);
     const rendered = this.d.render(kind, crs);
     for (const c of rendered.conditions) set(c);
-    const invalid = rendered.conditions.some((c) => c.status === 'False');
+    const invalid = rendered.conditions.some((c) => c.status === 'False' && !DISABLED_REASONS.has(c.reason));
     if (invalid) {
       set(deriveReady(conds));
       await this.writeStatus(kind, current, conds);
@@ -165,9 +169,18 @@ export class OperandReconciler {
         record(type, false, `${what}: ${(e as Error).message}`, `${type.replace(/Available$/, '')}CreationFailed`);
       }
     }
+    if (!createOnly) {
+      try {
+        await this.withdraw(kind, cr, rendered.objects.map((o) => o.object));
+      } catch (e) {
+        firstError ??= e;
+      }
+    }
     for (const [type, r] of results) {
       set({ type, status: r.ok ? 'True' : 'False', reason: r.ok ? 'Ready' : (r.reason ?? 'NotReady'), message: r.ok ? `${r.messages.length} object(s) up to date` : r.messages.join('; ') });
     }
+    const produced = new Set([...rendered.conditions.map((c) => c.type), ...results.keys()]);
+    for (const t of TRANSIENT_CONDITION_TYPES) if (!produced.has(t)) conds = removeCondition(conds, t);
     const co = createOnlyCondition(createOnly, conds);
     if (co !== undefined) set(co);
     set(deriveReady(conds));
@@ -194,6 +207,26 @@ export class OperandReconciler {
     return undefined;
   }
 
+  /**
+   * Deletes this operand's optional objects (WITHDRAWABLE) that the render no longer holds, when
+   * their kind is served and the live object is ours (managed-by label, owned by this CR).
+   */
+  private async withdraw(kind: OperandKind, cr: KubeObj, rendered: readonly KubeObj[]): Promise<void> {
+    const { kube } = this.d;
+    for (const w of WITHDRAWABLE[kind]) {
+      if (rendered.some((o) => o.kind === w.kind && o.metadata.name === w.name)) continue;
+      const ref = await kube.resourceFor(w.apiVersion, w.kind);
+      if (ref === undefined) continue;
+      const ns = w.namespaced ? this.d.namespace : undefined;
+      const live = await kube.get(ref, w.name, ns);
+      if (live === undefined || live.metadata.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY) continue;
+      if (!(live.metadata.ownerReferences ?? []).some((r) => r.uid === cr.metadata.uid)) continue;
+      await kube.delete(ref, w.name, ns);
+      this.stats.deletes++;
+      this.d.log.info({ kind: w.kind, name: w.name, namespace: ns ?? '' }, 'Deleted an object the CR no longer asks for');
+    }
+  }
+
   /** Creates or updates one object; returns the live object after the pass. */
   private async applyOne(desired: KubeObj, owner: OwnerRef, createOnly: boolean): Promise<KubeObj | undefined> {
     const { kube } = this.d;
@@ -204,7 +237,7 @@ export class OperandReconciler {
     if (live !== undefined) {
       // Create-only leaves every existing object alone, except SCCs (as ZTWIM).
       if (createOnly && desired.kind !== 'SecurityContextConstraints') return live;
-      if (containsDesired(obj, live)) return live;
+      if (containsDesired(obj, live) && droppedOwnedField(obj, live, FIELD_MANAGER) === undefined) return live;
     }
     this.stats.applies++;
     return await kube.apply(ref, obj);

@@ -10,6 +10,7 @@ import type { OperandKind } from './aggregate.ts';
 import type { KubeObj } from './kube-port.ts';
 import { OperatorManager } from './manager.ts';
 import type { CrSet, OperandRender, RenderOperand } from './operand-reconciler.ts';
+import { ServedApis, type ServedApiFlags } from './served-apis.ts';
 import { withApiserverEnv } from './test-host-network.ts';
 
 export interface StartOperatorOptions {
@@ -21,6 +22,8 @@ export interface StartOperatorOptions {
   readonly log: Logger;
   readonly leaderElect: boolean;
   readonly version: string;
+  /** How often the optional API groups are asked again (default 30 s). */
+  readonly discoveryIntervalMs?: number;
 }
 
 export interface RunningOperator {
@@ -41,8 +44,12 @@ export const LEASE_NAME = 'ztwim-operator-lock';
 
 const KEY: Readonly<Record<OperandKind, 'server' | 'agent' | 'csi' | 'oidc'>> = { SpireServer: 'server', SpireAgent: 'agent', SpiffeCSIDriver: 'csi', SpireOIDCDiscoveryProvider: 'oidc' };
 
-/** The renderer of one operand kind over operator-api's renderOperands (all CRs in, that kind's objects out). */
-export function operandRenderer(ctx: RenderContext, post: (o: KubeObj) => KubeObj = (o) => o): RenderOperand {
+/**
+ * The renderer of one operand kind over operator-api's renderOperands (all CRs in, that kind's
+ * objects out). `ctx` may be a function: read at each pass (the served API groups change).
+ */
+export function operandRenderer(ctx: RenderContext | (() => RenderContext), post: (o: KubeObj) => KubeObj = (o) => o): RenderOperand {
+  const current = typeof ctx === 'function' ? ctx : () => ctx;
   return (kind: OperandKind, crs: CrSet): OperandRender => {
     const r = renderOperands({
       ztwim: crs.ztwim as never,
@@ -50,7 +57,7 @@ export function operandRenderer(ctx: RenderContext, post: (o: KubeObj) => KubeOb
       ...(crs.SpireAgent === undefined ? {} : { agent: crs.SpireAgent as never }),
       ...(crs.SpiffeCSIDriver === undefined ? {} : { csi: crs.SpiffeCSIDriver as never }),
       ...(crs.SpireOIDCDiscoveryProvider === undefined ? {} : { oidc: crs.SpireOIDCDiscoveryProvider as never }),
-    }, ctx);
+    }, current());
     return {
       conditions: r.conditions[KEY[kind]] ?? [],
       objects: r.objects.filter((o) => o.owner === kind).map((o) => ({ object: post(o.object as KubeObj), ...(o.createOnly === true ? { createOnly: true } : {}) })),
@@ -58,13 +65,17 @@ export function operandRenderer(ctx: RenderContext, post: (o: KubeObj) => KubeOb
   };
 }
 
-/** The render context: namespace, images from RELATED_IMAGE_*, API groups served, test-only overrides. */
-export async function renderContextFor(o: Pick<StartOperatorOptions, 'client' | 'namespace' | 'env' | 'version'>): Promise<RenderContext> {
-  const [route, scc, monitoring] = await Promise.all([
-    o.client.hasGroupVersion('route.openshift.io/v1'),
-    o.client.hasGroupVersion('security.openshift.io/v1'),
-    o.client.hasGroupVersion('monitoring.coreos.com/v1'),
-  ]);
+/**
+ * The render context: namespace, images from RELATED_IMAGE_*, API groups served (asked now, or
+ * `served` when given), test-only overrides.
+ */
+export async function renderContextFor(o: Pick<StartOperatorOptions, 'client' | 'namespace' | 'env' | 'version'>, served?: ServedApiFlags): Promise<RenderContext> {
+  let flags = served;
+  if (flags === undefined) {
+    const apis = new ServedApis(o.client);
+    await apis.refresh();
+    flags = apis.flags();
+  }
   const testHostNetwork = (o.env['ZTWIM_OPERATOR_TEST_HOST_NETWORK'] ?? '').toLowerCase() === 'true';
   const ports = o.env['ZTWIM_OPERATOR_TEST_PORTS'];
   const kubeletRoot = o.env['KUBELET_ROOT_DIR'];
@@ -74,21 +85,24 @@ export async function renderContextFor(o: Pick<StartOperatorOptions, 'client' | 
     ...(kubeletSecurePort === undefined ? {} : { kubeletSecurePort }),
     namespace: o.namespace,
     images: imagesFromEnv(o.env),
-    hasOpenShiftGroups: route && scc,
-    hasPrometheusOperator: monitoring,
+    ...flags,
     ...(testHostNetwork ? { hostNetwork: true } : {}),
     ...(ports === undefined || ports === '' ? {} : { ports: JSON.parse(ports) as Record<string, number> }),
   };
 }
 
 export async function startOperator(o: StartOperatorOptions): Promise<RunningOperator> {
-  const ctx = await renderContextFor(o);
+  // The optional groups are asked again every discoveryIntervalMs (served-apis.ts): Routes, SCCs
+  // and ServiceMonitors follow CRDs installed or removed after the start.
+  const served = new ServedApis(o.client);
+  await served.refresh();
+  const ctx = await renderContextFor(o, served.flags());
   const host = o.env['KUBERNETES_SERVICE_HOST'];
   const port = o.env['KUBERNETES_SERVICE_PORT'];
   // TEST ONLY (docs/operator.md): on the test node pods reach the apiserver at the operator's own
   // KUBERNETES_SERVICE_HOST/PORT, not through the kubernetes Service.
   const post = ctx.hostNetwork === true && host !== undefined && port !== undefined ? (obj: KubeObj) => withApiserverEnv(obj, host, port) : undefined;
-  const render = operandRenderer(ctx, post);
+  const render = operandRenderer(() => ({ ...ctx, ...served.flags() }), post);
   const calls: OperatorCounts = { reads: 0, writes: 0, passes: 0 };
   const createOnlyEnv = createOnlyFromEnv(o.env);
   const abort = new AbortController();
@@ -98,6 +112,7 @@ export async function startOperator(o: StartOperatorOptions): Promise<RunningOpe
   const lead = async (signal: AbortSignal): Promise<void> => {
     const manager = new OperatorManager({
       client: o.client, namespace: o.namespace, render, createOnlyEnv, clock: o.clock, random: o.random, log: o.log,
+      servedApis: served, ...(o.discoveryIntervalMs === undefined ? {} : { discoveryIntervalMs: o.discoveryIntervalMs }),
       wrapKube: (k) => countingKube(k, calls),
       onPass: () => {
         calls.passes++;
@@ -135,12 +150,17 @@ export async function startOperator(o: StartOperatorOptions): Promise<RunningOpe
   const running = done.catch((e: unknown) => {
     o.log.error({ error: (e as Error).message }, 'Operator stopped on an error');
   });
-  // One line a minute: what the reconcilers did (at rest: reads only).
+  // One line a minute: what the reconcilers did (at rest: reads only), and the discovery re-checks.
   let last = { ...calls };
+  let lastGets = served.gets;
   const tick = (): void => {
     cancelTick = o.clock.setTimer(60_000, () => {
-      o.log.info({ reconcile_passes_per_min: calls.passes - last.passes, api_reads_per_min: calls.reads - last.reads, api_writes_per_min: calls.writes - last.writes, leading }, 'Reconcile stats');
+      o.log.info(
+        { reconcile_passes_per_min: calls.passes - last.passes, api_reads_per_min: calls.reads - last.reads, api_writes_per_min: calls.writes - last.writes, discovery_gets_per_min: served.gets - lastGets, leading },
+        'Reconcile stats',
+      );
       last = { ...calls };
+      lastGets = served.gets;
       tick();
     });
   };

@@ -212,6 +212,58 @@ describe('operand reconciler', () => {
   });
 });
 
+describe('optional objects', () => {
+  /** A render whose OIDC provider has a Route when managedRoute is on and the Route API is served. */
+  function routeSetup(served: { route: boolean }) {
+    const t = setup();
+    const labels = { 'app.kubernetes.io/managed-by': 'zero-trust-workload-identity-manager' };
+    const routeRender = (kind: OperandKind, crs: CrSet): OperandRender => {
+      const on = ((crs.SpireOIDCDiscoveryProvider?.['spec'] ?? {}) as { managedRoute?: string }).managedRoute !== 'false';
+      if (kind !== 'SpireOIDCDiscoveryProvider') return render(kind, crs);
+      if (!served.route) return { conditions: [{ type: 'OpenShiftObjectsSkipped', status: 'True', reason: 'RouteAPINotServed', message: 'route.openshift.io is not served' }], objects: [] };
+      return {
+        conditions: on ? [] : [{ type: 'RouteAvailable', status: 'False', reason: 'ManagedRouteDisabled', message: 'off' }],
+        objects: on ? [{ object: { apiVersion: 'route.openshift.io/v1', kind: 'Route', metadata: { name: 'spire-oidc-discovery-provider', namespace: NS, labels }, spec: { host: 'oidc.example.org' } } }] : [],
+      };
+    };
+    const operands = new OperandReconciler({ kube: t.kube, clock: t.clock, log: silentLogger(), createOnlyEnv: false, render: routeRender, namespace: NS, recheckMs: 1000 });
+    return { ...t, operands };
+  }
+
+  it('skipped with a condition while the group is not served; created once it is; deleted (ours only) when the CR turns it off', async () => {
+    const served = { route: false };
+    const t = routeSetup(served);
+    t.kube.unserved.add('Route');
+    t.cr('ZeroTrustWorkloadIdentityManager', { trustDomain: 'example.org', clusterName: 'c1' });
+    t.cr('SpireOIDCDiscoveryProvider', { jwtIssuer: 'https://oidc.example.org' });
+    await t.operands.reconcile('SpireOIDCDiscoveryProvider');
+    assert.equal(t.cond('SpireOIDCDiscoveryProvider', 'OpenShiftObjectsSkipped')?.reason, 'RouteAPINotServed');
+    assert.equal(t.kube.find('route.openshift.io/v1', 'Route', 'spire-oidc-discovery-provider', NS), undefined);
+
+    served.route = true;
+    t.kube.unserved.delete('Route');
+    await t.operands.reconcile('SpireOIDCDiscoveryProvider');
+    const route = t.kube.find('route.openshift.io/v1', 'Route', 'spire-oidc-discovery-provider', NS);
+    assert.equal(route?.metadata.ownerReferences?.[0]?.kind, 'SpireOIDCDiscoveryProvider');
+    assert.equal(t.cond('SpireOIDCDiscoveryProvider', 'RouteAvailable')?.status, 'True');
+    assert.equal(t.cond('SpireOIDCDiscoveryProvider', 'OpenShiftObjectsSkipped'), undefined, 'the skip note is dropped once the group is served');
+
+    t.cr('SpireOIDCDiscoveryProvider', { jwtIssuer: 'https://oidc.example.org', managedRoute: 'false' });
+    await t.operands.reconcile('SpireOIDCDiscoveryProvider');
+    assert.equal(t.kube.find('route.openshift.io/v1', 'Route', 'spire-oidc-discovery-provider', NS), undefined, 'the disabled Route is deleted');
+    assert.ok(t.kube.writes.includes('delete Route spire-oidc-discovery-provider'));
+    assert.equal(t.operands.stats.deletes, 1);
+    assert.deepEqual([t.cond('SpireOIDCDiscoveryProvider', 'RouteAvailable')?.status, t.cond('SpireOIDCDiscoveryProvider', 'RouteAvailable')?.reason], ['False', 'ManagedRouteDisabled']);
+    assert.notEqual(t.cond('SpireOIDCDiscoveryProvider', 'Ready')?.reason, 'Failed', 'a Route turned off is not a failure');
+
+    // someone else's Route of that name (not owned by the CR) is left alone
+    t.kube.put({ apiVersion: 'route.openshift.io/v1', kind: 'Route', metadata: { name: 'spire-oidc-discovery-provider', namespace: NS, labels: { 'app.kubernetes.io/managed-by': 'zero-trust-workload-identity-manager' } }, spec: {} });
+    await t.operands.reconcile('SpireOIDCDiscoveryProvider');
+    assert.ok(t.kube.find('route.openshift.io/v1', 'Route', 'spire-oidc-discovery-provider', NS), 'not ours: kept');
+    assert.equal(t.operands.stats.deletes, 1);
+  });
+});
+
 describe('ZTWIM reconciler', () => {
   it('owns the operand CRs and aggregates them into operands[], OperandsAvailable and Ready; at rest no writes', async () => {
     const t = setup();

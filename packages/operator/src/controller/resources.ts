@@ -34,8 +34,8 @@ export function operandOfComponent(component: string | undefined): OperandKind |
 }
 
 /**
- * The kinds the operator generates (§2.2), watched by label. OpenShift and Prometheus kinds are
- * watched only when the apiserver serves them.
+ * The kinds the operator generates (§2.2), watched by label. OpenShift and Prometheus kinds
+ * (the last three) are watched only while the apiserver serves them (served-apis.ts).
  */
 export const OWNED_KINDS: ReadonlyArray<{ apiVersion: string; kind: string }> = [
   { apiVersion: 'v1', kind: 'ServiceAccount' },
@@ -51,7 +51,51 @@ export const OWNED_KINDS: ReadonlyArray<{ apiVersion: string; kind: string }> = 
   { apiVersion: 'storage.k8s.io/v1', kind: 'CSIDriver' },
   { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration' },
   { apiVersion: 'spire.spiffe.io/v1alpha1', kind: 'ClusterSPIFFEID' },
+  { apiVersion: 'route.openshift.io/v1', kind: 'Route' },
+  { apiVersion: 'security.openshift.io/v1', kind: 'SecurityContextConstraints' },
+  { apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor' },
 ];
+
+/** An object an operand generates only under some settings or API groups. */
+export interface WithdrawableObject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly name: string;
+  /** In the operand namespace (else cluster-scoped). */
+  readonly namespaced: boolean;
+}
+
+const inNs = (apiVersion: string, kind: string, name: string): WithdrawableObject => ({ apiVersion, kind, name, namespaced: true });
+const routeObj = (name: string) => inNs('route.openshift.io/v1', 'Route', name);
+const monitorObj = (name: string) => inNs('monitoring.coreos.com/v1', 'ServiceMonitor', name);
+const sccObj = (name: string): WithdrawableObject => ({ apiVersion: 'security.openshift.io/v1', kind: 'SecurityContextConstraints', name, namespaced: false });
+const certReader = (name: string) => [inNs('rbac.authorization.k8s.io/v1', 'Role', name), inNs('rbac.authorization.k8s.io/v1', 'RoleBinding', name)];
+
+/**
+ * What each operand renders only when asked (a managed Route, a ServiceMonitor, the router's
+ * external-cert reader RBAC) or when OpenShift's API groups are served (SCCs). A pass that no
+ * longer renders one deletes it if it exists and this CR owns it (ZTWIM leaves a disabled
+ * Route in place; here `managedRoute: "false"` removes it). The render tests check these names.
+ */
+export const WITHDRAWABLE: Readonly<Record<OperandKind, readonly WithdrawableObject[]>> = {
+  SpireServer: [routeObj('spire-server-federation'), monitorObj('spire-server'), ...certReader('spire-server-external-cert-reader')],
+  SpireAgent: [sccObj('spire-agent'), monitorObj('spire-agent')],
+  SpiffeCSIDriver: [sccObj('spire-spiffe-csi-driver')],
+  SpireOIDCDiscoveryProvider: [routeObj('spire-oidc-discovery-provider'), ...certReader('spire-oidc-external-cert-reader')],
+};
+
+/**
+ * Condition types that exist only while their object or note applies: a pass that produces none
+ * of them drops the old one (e.g. OpenShiftObjectsSkipped once the groups are served).
+ */
+export const TRANSIENT_CONDITION_TYPES: ReadonlySet<string> = new Set([
+  'OpenShiftObjectsSkipped',
+  'ServiceMonitorSkipped',
+  'DeprecatedFieldsConverted',
+  'RouteAvailable',
+  'ServiceMonitorAvailable',
+  'SecurityContextConstraintsAvailable',
+]);
 
 /**
  * The condition type an object of this kind reports into (§1.6 per kind); the server's three

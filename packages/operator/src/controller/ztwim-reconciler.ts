@@ -18,7 +18,7 @@ export interface ZtwimReconcilerDeps {
 }
 
 export class ZtwimReconciler {
-  readonly stats: ReconcileStats = { passes: 0, applies: 0, statusWrites: 0 };
+  readonly stats: ReconcileStats = { passes: 0, applies: 0, statusWrites: 0, deletes: 0 };
   private readonly d: ZtwimReconcilerDeps;
 
   constructor(deps: ZtwimReconcilerDeps) {

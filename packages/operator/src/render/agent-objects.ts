@@ -54,6 +54,8 @@ export function renderAgentObjects(id: PlaneIdentity, a: AgentSpec1_0, ctx: Reso
         allowPrivilegedContainer: false,
         allowedCapabilities: null,
         defaultAddCapabilities: null,
+        // required by OpenShift's SCC schema (nullable): the Go type marshals an unset priority as null
+        priority: null,
         requiredDropCapabilities: ['ALL'],
         fsGroup: { type: 'RunAsAny' },
         runAsUser: { type: 'RunAsAny' },

@@ -28,6 +28,8 @@ export function renderCsiObjects(c: CsiSpec1_0, ctx: ResolvedContext): OperandRe
         allowPrivilegedContainer: true,
         allowedCapabilities: null,
         defaultAddCapabilities: null,
+        // required by OpenShift's SCC schema (nullable): the Go type marshals an unset priority as null
+        priority: null,
         requiredDropCapabilities: null,
         fsGroup: { type: 'RunAsAny' },
         runAsUser: { type: 'RunAsAny' },

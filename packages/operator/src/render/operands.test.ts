@@ -123,7 +123,7 @@ test('workloads: ztwim commands, images, the registrar beside the server, RELATE
   const sts = podSpec(find(r, 'StatefulSet', 'spire-server'));
   assert.deepEqual(sts['containers'].map((c: J) => [c.name, c.image, [...c.command, ...c.args].join(' ')]), [
     ['spire-server', 'ztwim:0.1.0', 'ztwim server run -expandEnv -config /run/spire/config/server.conf'],
-    ['spire-controller-manager', 'ztwim:0.1.0', 'ztwim registrar -config /run/spire/config/controller-manager-config.yaml'],
+    ['spire-controller-manager', 'ztwim:0.1.0', 'ztwim registrar -config /run/spire/config/controller-manager-config.yaml -log-level info'],
   ]);
   assert.deepEqual(sts['securityContext'], { fsGroup: 65532 }, 'the non-root ztwim server can write its data volume');
   const agent = podSpec(find(r, 'DaemonSet', 'spire-agent'));
@@ -222,7 +222,7 @@ test('ServiceMonitors only when asked and the Prometheus operator is there, else
   assert.ok(find(with_, 'ServiceMonitor', 'spire-agent'));
   const without = renderOperands(set, { namespace: NS });
   assert.ok(!without.objects.some((o) => o.object.kind === 'ServiceMonitor'));
-  assert.equal(without.conditions.server?.find((c) => c.type === 'ServiceMonitorSkipped')?.reason, 'PrometheusOperatorNotInstalled');
+  assert.equal(without.conditions.server?.find((c) => c.type === 'ServiceMonitorSkipped')?.reason, 'ServiceMonitorAPINotServed');
 });
 
 test('0.2 fields: a DeprecatedFieldsConverted condition on the operand says where each went; none for 1.0', () => {
@@ -242,4 +242,28 @@ test('an invalid operand renders nothing, the others still render', () => {
   assert.equal(r.conditions.oidc?.[0]?.reason, 'InvalidJWTIssuerURL');
   const none = renderOperands(minimalSet({ ztwim: { trustDomain: 'BAD' } }), { namespace: NS });
   assert.equal(none.objects.length, 0);
+});
+
+test('logLevel per operand reaches server.conf, agent.conf, the OIDC config, the registrar and the CSI driver flags', () => {
+  const set = minimalSet({ server: { logLevel: 'debug' }, agent: { logLevel: 'warn' }, csi: { logLevel: 'error' }, oidc: { logLevel: 'debug' } });
+  const r = renderOperands(set, { namespace: NS });
+  assert.match(r.configs.serverConf ?? '', /log_level = "DEBUG"/);
+  assert.match(r.configs.agentConf ?? '', /log_level = "WARN"/);
+  assert.match(r.configs.oidcConf ?? '', /log_level = "DEBUG"/);
+  const args = (kind: string, name: string, container: string): string[] => {
+    const c = podSpec(find(r, kind, name))['containers'].find((x: J) => x.name === container);
+    assert.ok(c, `${kind}/${name} has a ${container} container`);
+    return c['args'];
+  };
+  const flag = (a: string[], f: string): string | undefined => a[a.indexOf(f) + 1];
+  assert.equal(flag(args('StatefulSet', 'spire-server', 'spire-controller-manager'), '-log-level'), 'debug', 'the registrar follows the SpireServer');
+  const csi = podSpec(find(r, 'DaemonSet', 'spire-spiffe-csi-driver'))['containers'][0]['args'];
+  assert.equal(flag(csi, '-log-level'), 'error');
+  const quiet = renderOperands(minimalSet({ server: { logLevel: 'error' } }), { namespace: NS });
+  assert.equal(flag(podSpec(find(quiet, 'StatefulSet', 'spire-server'))['containers'].find((x: J) => x.name === 'spire-controller-manager')['args'], '-log-level'), 'error');
+  // SPIRE's images: spire-controller-manager takes controller-runtime's zap level (no "warn")
+  const spire = (level: string) => podSpec(find(renderOperands(minimalSet({ server: { logLevel: level } }), { namespace: NS, variant: 'spire' }), 'StatefulSet', 'spire-server'))['containers']
+    .find((x: J) => x.name === 'spire-controller-manager')['args'];
+  assert.ok(spire('debug').includes('--zap-log-level=debug'));
+  assert.ok(spire('warn').includes('--zap-log-level=info'));
 });

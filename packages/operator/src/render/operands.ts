@@ -29,8 +29,8 @@ function skipped(type: string, reason: string, message: string): ConditionInput 
   return { type, status: 'True', reason, message };
 }
 
-const noPrometheus = skipped('ServiceMonitorSkipped', 'PrometheusOperatorNotInstalled', 'monitoring.coreos.com is not served: no ServiceMonitor');
-const noScc = skipped('OpenShiftObjectsSkipped', 'SecurityContextConstraintsAPINotServed', 'security.openshift.io is not served: no SecurityContextConstraints');
+const noPrometheus = skipped('ServiceMonitorSkipped', 'ServiceMonitorAPINotServed', 'monitoring.coreos.com/v1 is not served (no Prometheus operator CRDs): no ServiceMonitor');
+const noScc = skipped('OpenShiftObjectsSkipped', 'SecurityContextConstraintsAPINotServed', 'security.openshift.io/v1 or route.openshift.io/v1 is not served: no SecurityContextConstraints');
 
 export function renderOperands(input: CrSet, context: RenderContext): RenderResult {
   const ctx: ResolvedContext = resolveContext(context);
@@ -81,6 +81,8 @@ export function renderOperands(input: CrSet, context: RenderContext): RenderResu
   const o = normalized.oidc?.spec;
   if (o !== undefined && validation.valid.oidc) {
     take('oidc', renderOidcObjects(id, o, ctx), [
+      // as ZTWIM: RouteAvailable=False/ManagedRouteDisabled (which does not count against Ready)
+      !noOpenShift && o.managedRoute === 'false' && { type: 'RouteAvailable', status: 'False', reason: 'ManagedRouteDisabled', message: 'managedRoute is "false": the operator manages no Route for the provider' },
       noOpenShift && skipped('OpenShiftObjectsSkipped', 'RouteAPINotServed', 'route.openshift.io is not served: no Route; without externalSecretRef nor the service CA the provider serves plain HTTP inside the cluster'),
     ]);
   }

@@ -124,6 +124,15 @@ export function renderServerObjects(id: PlaneIdentity, s: ServerSpec1_0, ctx: Re
   return { objects, configHashes: hashes, configs: { serverConf, registrarConfig } };
 }
 
+/**
+ * The registrar beside the server logs at the SpireServer's logLevel. spire-controller-manager
+ * takes controller-runtime's --zap-log-level, which knows debug, info and error (no warn: info).
+ */
+function registrarArgs(level: ServerSpec1_0['logLevel'], ctx: ResolvedContext): string[] {
+  if (ctx.variant === 'ztwim') return ['-config', PATHS.registrarConfig, '-log-level', level];
+  return [`--config=${PATHS.registrarConfig}`, `--zap-log-level=${level === 'warn' ? 'info' : level}`];
+}
+
 function statefulSet(
   id: PlaneIdentity,
   s: ServerSpec1_0,
@@ -183,7 +192,7 @@ function statefulSet(
     name: 'spire-controller-manager',
     image: ctx.images.registrar,
     imagePullPolicy: 'IfNotPresent',
-    ...command(ctx, ['registrar'], ctx.variant === 'ztwim' ? ['-config', PATHS.registrarConfig] : [`--config=${PATHS.registrarConfig}`]),
+    ...command(ctx, ['registrar'], registrarArgs(s.logLevel, ctx)),
     env: [{ name: 'ENABLE_WEBHOOKS', value: 'true' }],
     ports: [
       { name: 'webhook', containerPort: p.registrarWebhook, protocol: 'TCP' },
