@@ -233,7 +233,20 @@ export function startRegistrar(d: RegistrarDeps): Registrar {
           void stopLeading();
         },
       });
-      electorRun = elector.run(abort.signal);
+      // Renewals failing for renewDeadline (the API server away, say) end the leadership: passes
+      // stop, as in the controller manager, whose process then exits for the kubelet to restart
+      // it. Here the same process campaigns again, keeping its informer caches warm.
+      const el = elector;
+      electorRun = (async () => {
+        while (!abort.signal.aborted) {
+          await el.run(abort.signal);
+          try {
+            await d.clock.sleep(le.retryPeriodMs, abort.signal);
+          } catch {
+            return;
+          }
+        }
+      })();
     } else {
       await startLeading();
       resolveReady();
