@@ -81,10 +81,10 @@ export { startRegistrarWebhook, webhookDnsNames } from './webhook/registrar-webh
 export type { RegistrarWebhookOptions, RunningRegistrarWebhook } from './webhook/registrar-webhook.ts';
 export { kubeWebhookConfigurationStore } from './webhook/kube-webhook-configurations.ts';
 export { EntryReconciler } from './reconcile/entry-pass.ts';
-export type { EntryPassOptions, PassSummary, CrSource, StatusWriter } from './reconcile/entry-pass.ts';
+export type { EntryPassOptions, PassSummary, PodRef, PodPassResult, CrSource, StatusWriter } from './reconcile/entry-pass.ts';
 export { arrayClusterView, podUidsOfEndpoints } from './reconcile/cluster-view.ts';
 export type { ClusterView, KubeJson } from './reconcile/cluster-view.ts';
-export { renderPodEntry, endpointDnsNames, reconcilesClass } from './reconcile/declare.ts';
+export { renderPodEntry, endpointDnsNames, reconcilesClass, declarePodEntries } from './reconcile/declare.ts';
 export { readStaticManifests } from './runtime/static-manifests.ts';
 export { startRegistrar, connectKube } from './runtime/registrar.ts';
 export type { Registrar, RegistrarDeps } from './runtime/registrar.ts';
