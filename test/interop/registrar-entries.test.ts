@@ -47,6 +47,7 @@ function dyingAfter(inner: EntryClient, okBatches: number): EntryClient {
   let batches = 0;
   return {
     listEntries: (s) => inner.listEntries(s),
+    listEntriesOfPod: (uid, s) => inner.listEntriesOfPod(uid, s),
     createEntries: async (es, s) => {
       const out = [];
       for (let i = 0; i < es.length; i += 10) {
@@ -112,6 +113,21 @@ for (const kind of ['spire', 'ztwim'] as const) {
 
       const all = await client.listEntries();
       assert.ok(all.some((e) => e.spiffeId === `spiffe://${TD}/manual`), 'entry outside the prefix kept');
+
+      // A pod pass: the server's by_selectors SUPERSET filter finds exactly a pod's entries.
+      const uid = (i: number): string => `00000000-0000-0000-0000-${String(i).padStart(12, '0')}`;
+      assert.deepEqual((await client.listEntriesOfPod(uid(7))).map((e) => e.selectors.find((x) => x.value.startsWith('pod-uid:'))?.value), [`pod-uid:${uid(7)}`]);
+      const gone = world.pods.splice(7, 1)[0] as KubeJson;
+      world.pods.push({ metadata: { name: 'pod-new', namespace: 'app', uid: uid(999), labels: { app: 'web' } }, spec: { nodeName: 'n1', serviceAccountName: 'sa-new' } });
+      const before4 = await ours();
+      const s4 = await r.podPass([{ namespace: 'app', name: 'pod-7', uid: uid(7) }, { namespace: 'app', name: 'pod-new', uid: uid(999) }], signal);
+      assert.deepEqual([s4.needFull, s4.summary?.created, s4.summary?.deleted, s4.summary?.failures], [false, 1, 1, 0]);
+      const after4 = await ours();
+      assert.equal(after4.length, before4.length);
+      assert.ok(!after4.some((e) => e.selectors.some((x) => x.value === `pod-uid:${gone.metadata?.uid ?? ''}`)));
+      assert.equal(after4.find((e) => e.selectors.some((x) => x.value === `pod-uid:${uid(999)}`))?.spiffeId, `spiffe://${TD}/ns/app/sa/sa-new`);
+      const s5 = await r.pass(signal);
+      assert.deepEqual([s5?.created, s5?.updated, s5?.deleted], [0, 0, 0], 'a full pass after it has nothing to do');
     });
 
     it('converges after dying mid-apply: no duplicate, no lost entry', async () => {

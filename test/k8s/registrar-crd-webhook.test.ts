@@ -21,6 +21,7 @@ import {
 } from '@ztwim/registrar';
 import { FakeClock } from '@ztwim/testkit';
 import { join } from 'node:path';
+import { freePort } from '../interop/lib/net.ts';
 import { REPO_ROOT } from '../interop/lib/peers.ts';
 import { startZtwimAdminServer, type ZtwimAdminServer } from '../interop/lib/ztwim-server.ts';
 import { createNamespace, ensureCluster, kubectl, waitFor, type ClusterEnv } from './lib/cluster.ts';
@@ -49,19 +50,18 @@ before(async () => {
   api = serverApiOverSocket(server.socketPath);
   const svc = manifestObject('registrar/webhook.yaml', 'Service', 'ztwim-registrar-webhook');
   store = kubeWebhookConfigurationStore(await connectKube(env.kubeconfig));
-  webhook = await startRegistrarWebhook({
+  // It serves once the configuration exists, with the DNS name of its Service (<svc>.<ns>.svc).
+  const port = await freePort();
+  webhook = startRegistrarWebhook({
     host: '127.0.0.1',
-    port: 0,
+    port,
     trustDomain: 'example.org',
-    serviceName: svc.metadata.name,
-    serviceNamespace: ns,
     serverApi: api,
     store,
-    webhookConfigurationNames: [VWC],
+    webhookConfigurationName: VWC,
     clock,
     log: silentLogger(),
   });
-  const port = webhook.server.port;
   // The shipped Service, as an ExternalName service to the host (see the file comment).
   const testSvc = {
     apiVersion: 'v1',
@@ -126,8 +126,8 @@ describe('the registrar webhook on the real apiserver', () => {
       const got = JSON.parse(await kubectl(env, ['get', 'validatingwebhookconfiguration', VWC, '-o', 'json'])) as { webhooks: Array<{ clientConfig: { caBundle?: string } }> };
       return got.webhooks.map((w) => Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString('utf8'));
     };
-    // Its first pass ran as it started, most likely before the configuration existed; the next
-    // one is due 5 s (of its clock) later.
+    // Its first round ran as it started, before the configuration existed; the next one is due
+    // 5 s (of its clock) later.
     clock.advance(5000);
     await waitFor('caBundles patched', async () => ((await bundles()).every((b) => b === roots) ? true : undefined), 20_000);
     assert.equal(await syncCaBundles({ configurationNames: [VWC], store, rootsPem: () => api.x509RootsPem(), log: silentLogger() }), 0, 'no write when equal');

@@ -44,6 +44,7 @@ function dyingEntryClient(inner: EntryClient, ok: number, onDie: () => void): En
   let calls = 0;
   return {
     listEntries: (s) => inner.listEntries(s),
+    listEntriesOfPod: (uid, s) => inner.listEntriesOfPod(uid, s),
     createEntries: async (es, s) => {
       const out = [];
       for (let i = 0; i < es.length; i += 2) {

@@ -1,5 +1,5 @@
 // @ztwim/registrar: the workload registrar (spire-controller-manager's job).
-export { parseManagerConfig, loadManagerConfig, isNamespaceIgnored, DEFAULT_IGNORE_NAMESPACES, DEFAULT_GC_INTERVAL_MS, DEFAULT_SPIRE_SERVER_SOCKET_PATH } from './config/manager-config.ts';
+export { parseManagerConfig, loadManagerConfig, isNamespaceIgnored, DEFAULT_WEBHOOK_PORT, DEFAULT_IGNORE_NAMESPACES, DEFAULT_GC_INTERVAL_MS, DEFAULT_SPIRE_SERVER_SOCKET_PATH } from './config/manager-config.ts';
 export type { ManagerConfig, ReconcileToggles, LeaderElectionConfig } from './config/manager-config.ts';
 export { detectClusterDomain, clusterDomainFromResolvConf } from './config/cluster-domain.ts';
 export { dialEntryClient, entryToProto, entryFromProto } from './spire/entry-client.ts';
@@ -75,16 +75,16 @@ export { AdmissionWebhookServer, WEBHOOK_SPIFFE_ID_PATH } from './webhook/webhoo
 export type { WebhookServerOptions } from './webhook/webhook-server.ts';
 export { serverApiOverSocket } from './webhook/server-api.ts';
 export type { WebhookServerApi, MintedSvid } from './webhook/server-api.ts';
-export { syncCaBundles, runCaBundlePatcher } from './webhook/ca-bundle-patcher.ts';
+export { syncCaBundles } from './webhook/ca-bundle-patcher.ts';
 export type { CaBundlePatcherOptions, WebhookConfigurationStore, WebhookConfigurationView } from './webhook/ca-bundle-patcher.ts';
-export { startRegistrarWebhook } from './webhook/registrar-webhook.ts';
+export { startRegistrarWebhook, webhookDnsNames } from './webhook/registrar-webhook.ts';
 export type { RegistrarWebhookOptions, RunningRegistrarWebhook } from './webhook/registrar-webhook.ts';
 export { kubeWebhookConfigurationStore } from './webhook/kube-webhook-configurations.ts';
 export { EntryReconciler } from './reconcile/entry-pass.ts';
-export type { EntryPassOptions, PassSummary, CrSource, StatusWriter } from './reconcile/entry-pass.ts';
+export type { EntryPassOptions, PassSummary, PodRef, PodPassResult, CrSource, StatusWriter } from './reconcile/entry-pass.ts';
 export { arrayClusterView, podUidsOfEndpoints } from './reconcile/cluster-view.ts';
 export type { ClusterView, KubeJson } from './reconcile/cluster-view.ts';
-export { renderPodEntry, endpointDnsNames, reconcilesClass } from './reconcile/declare.ts';
+export { renderPodEntry, endpointDnsNames, reconcilesClass, declarePodEntries } from './reconcile/declare.ts';
 export { readStaticManifests } from './runtime/static-manifests.ts';
 export { startRegistrar, connectKube } from './runtime/registrar.ts';
 export type { Registrar, RegistrarDeps } from './runtime/registrar.ts';

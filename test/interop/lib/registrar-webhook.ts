@@ -11,7 +11,16 @@ import { request } from 'node:https';
 import { connect, type PeerCertificate } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '@ztwim/core';
-import { AdmissionWebhookServer, CLUSTER_SPIFFE_ID_WEBHOOK_PATH, serverApiOverSocket, type WebhookServerApi } from '@ztwim/registrar';
+import {
+  AdmissionWebhookServer,
+  CLUSTER_SPIFFE_ID_WEBHOOK_PATH,
+  serverApiOverSocket,
+  startRegistrarWebhook,
+  type WebhookConfigurationStore,
+  type WebhookConfigurationView,
+  type WebhookServerApi,
+} from '@ztwim/registrar';
+import { freePort } from './net.ts';
 import { FakeClock } from '@ztwim/testkit';
 import type { AdminServer } from './spire-admin.ts';
 import { until } from './wait.ts';
@@ -40,9 +49,9 @@ export function registrarWebhookSuite(name: string, start: () => Promise<AdminSe
   });
 
   /** The certificate the webhook serves, verified against the server's roots for the DNS name. */
-  function servedCertificate(): Promise<PeerCertificate> {
+  function servedCertificate(port = webhook.port, dns = DNS): Promise<PeerCertificate> {
     return new Promise((resolve, reject) => {
-      const s = connect({ host: '127.0.0.1', port: webhook.port, servername: DNS, ca: roots }, () => {
+      const s = connect({ host: '127.0.0.1', port, servername: dns, ca: roots }, () => {
         resolve(s.getPeerCertificate());
         s.end();
       });
@@ -108,6 +117,50 @@ export function registrarWebhookSuite(name: string, start: () => Promise<AdminSe
         return c.serialNumber !== before.serialNumber ? c : undefined;
       }, 20_000);
       assert.match(new X509Certificate(after.raw).subjectAltName ?? '', /URI:spiffe:\/\/example\.org\/spire-controller-manager-webhook/);
+    });
+
+    it("as the registrar runs it: waits for its configuration, serves the DNS names of the configuration's Services, mints again when they change, keeps the caBundle", async () => {
+      // An in-memory ValidatingWebhookConfiguration store (the real-apiserver test is test/k8s/registrar-cli-webhook.test.ts).
+      const configs = new Map<string, { webhooks: Array<{ name: string; caBundle: string; service?: { name: string; namespace: string } }> }>();
+      const store: WebhookConfigurationStore = {
+        get: async (n): Promise<WebhookConfigurationView | undefined> => structuredClone(configs.get(n)),
+        setCaBundle: async (n, i, w, ca) => {
+          const hook = configs.get(n)?.webhooks[i];
+          assert.equal(hook?.name, w);
+          hook.caBundle = ca;
+        },
+      };
+      const port = await freePort();
+      const mgrClock = new FakeClock(Date.now());
+      const running = startRegistrarWebhook({ host: '127.0.0.1', port, trustDomain: 'example.org', serverApi: api, store, webhookConfigurationName: 'vwc', clock: mgrClock, log: silentLogger() });
+      try {
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(running.server(), undefined, 'no configuration: not serving');
+        await assert.rejects(servedCertificate(port), /ECONNREFUSED/);
+        const svc = (name: string) => ({ name, namespace: 'ns1' });
+        configs.set('vwc', { webhooks: [{ name: 'a.kb.io', caBundle: '', service: svc('hook') }, { name: 'b.kb.io', caBundle: 'stale', service: svc('hook') }] });
+        await mgrClock.advance(5000);
+        await until('serving', async () => running.server(), 20_000);
+        const first = new X509Certificate((await servedCertificate(port, 'hook.ns1.svc')).raw);
+        assert.deepEqual(first.subjectAltName?.split(', ').sort(), ['DNS:hook.ns1.svc', 'URI:spiffe://example.org/spire-controller-manager-webhook']);
+        const want = Buffer.from(roots).toString('base64');
+        await until('caBundles written', async () => (configs.get('vwc')?.webhooks.every((w) => w.caBundle === want) ? true : undefined), 20_000);
+        // The second webhook now calls another Service: one certificate for both names.
+        const second = configs.get('vwc')?.webhooks[1];
+        assert.ok(second !== undefined);
+        second.service = svc('hook2');
+        await mgrClock.advance(5000);
+        const reissued = await until('a certificate for both Services', async () => {
+          // Until then the served certificate does not name hook2.ns1.svc: the handshake fails.
+          const peer = await servedCertificate(port, 'hook2.ns1.svc').catch(() => undefined);
+          return peer === undefined ? undefined : new X509Certificate(peer.raw);
+        }, 20_000);
+        assert.deepEqual(reissued.subjectAltName?.split(', ').sort(), ['DNS:hook.ns1.svc', 'DNS:hook2.ns1.svc', 'URI:spiffe://example.org/spire-controller-manager-webhook']);
+        assert.equal(running.server()?.port, port, 'the same listener');
+      } finally {
+        await running.stop();
+      }
+      await assert.rejects(servedCertificate(port), /ECONNREFUSED/);
     });
   });
 }

@@ -2,7 +2,18 @@
 // federation reconcilers) with its ControllerManagerConfig file. Kubernetes comes from
 // -kubeconfig, $KUBECONFIG or the pod's in-cluster config; staticManifestPath runs without it.
 import { Metrics, cryptoRandom, createLogger, serveMetrics, systemClock } from '@ztwim/core';
-import { connectKube, detectClusterDomain, dialEntryClient, loadManagerConfig, serveProbes, startRegistrar, type ManagerConfig } from '@ztwim/registrar';
+import {
+  connectKube,
+  detectClusterDomain,
+  dialEntryClient,
+  kubeWebhookConfigurationStore,
+  loadManagerConfig,
+  serveProbes,
+  serverApiOverSocket,
+  startRegistrar,
+  startRegistrarWebhook,
+  type ManagerConfig,
+} from '@ztwim/registrar';
 import { CommandError, type Command } from '../command.ts';
 import { tuneForDaemon } from '../daemon-tuning.ts';
 import { ZTWIM_VERSION } from './version.ts';
@@ -57,14 +68,30 @@ export const registrarCommand: Command = {
         spire_server_socket_path: cfg.spireServerSocketPath, class_name: cfg.className, watch_classless: cfg.watchClassless,
         reconcile: cfg.reconcile, entry_id_prefix: cfg.entryIDPrefix, entry_id_prefix_cleanup: cfg.entryIDPrefixCleanup ?? '<unset>',
         static_manifest_path: cfg.staticManifestPath, leader_elect: cfg.leaderElection.leaderElect,
+        validating_webhook_configuration_name: cfg.validatingWebhookConfigurationName, webhook_port: cfg.webhook.port,
       },
       'Config loaded',
     );
+    if (cfg.webhook.certDir !== '') log.info({ cert_dir: cfg.webhook.certDir }, 'certDir configuration is ignored');
     const registrar = startRegistrar({
       config: cfg, entries, kube, clock: systemClock, random: cryptoRandom, log,
       ...(env.vars['POD_NAMESPACE'] === undefined ? {} : { podNamespace: env.vars['POD_NAMESPACE'] }),
     });
     const closers: Array<() => Promise<void>> = [];
+    if (kube !== undefined) {
+      // The admission webhook and caBundle patcher run on every replica, leader or not, as the
+      // controller manager's webhook manager does; it serves once the configuration exists.
+      const serverApi = serverApiOverSocket(cfg.spireServerSocketPath);
+      const webhook = startRegistrarWebhook({
+        host: cfg.webhook.host, port: cfg.webhook.port, trustDomain: cfg.trustDomain, serverApi,
+        store: kubeWebhookConfigurationStore(kube), webhookConfigurationName: cfg.validatingWebhookConfigurationName,
+        clock: systemClock, log,
+      });
+      closers.push(async () => {
+        await webhook.stop();
+        serverApi.close();
+      });
+    }
     try {
       const probe = hostPort(cfg.healthProbeBindAddress);
       if (probe !== undefined) closers.push((await serveProbes(`${probe.host}:${probe.port}`, () => registrar.isReady())).close);
@@ -72,6 +99,7 @@ export const registrarCommand: Command = {
       if (metrics !== undefined) closers.push((await serveMetrics(new Metrics({ prefix: 'registrar' }).registry, metrics.host, metrics.port)).close);
     } catch (e) {
       await registrar.close();
+      for (const close of closers) await close();
       entries.close();
       throw new CommandError(`cannot listen: ${e instanceof Error ? e.message : String(e)}`);
     }

@@ -18,6 +18,17 @@ describe('parseManagerConfig', () => {
     assert.equal(c.leaderElection.leaderElect, false);
     assert.equal(c.logEncoding, 'console');
     assert.equal(c.validatingWebhookConfigurationName, 'spire-controller-manager-webhook');
+    assert.deepEqual(c.webhook, { host: '', port: 9443, certDir: '' });
+  });
+
+  it("reads controller-runtime's webhook section (port 0 is the default port, as there)", () => {
+    const c = parseManagerConfig(`${MIN}webhook:\n  port: 19443\n  host: 127.0.0.1\n  certDir: /tmp/certs\nvalidatingWebhookConfigurationName: mine\n`);
+    assert.deepEqual(c.webhook, { host: '127.0.0.1', port: 19443, certDir: '/tmp/certs' });
+    assert.equal(c.validatingWebhookConfigurationName, 'mine');
+    assert.equal(parseManagerConfig(`${MIN}webhook: {port: 0}\n`).webhook.port, 9443);
+    for (const bad of ['"9443"', '70000', '-1', '1.5']) {
+      assert.throws(() => parseManagerConfig(`${MIN}webhook: {port: ${bad}}\n`), (e: unknown) => isZtwimError(e) && /webhook\.port: must be a port number/.test((e as Error).message), bad);
+    }
   });
 
   it('reads the helm chart shape', () => {

@@ -48,7 +48,16 @@ export interface ManagerConfig {
   /** host:port for /healthz and /readyz ('' or '0' = off). */
   readonly healthProbeBindAddress: string;
   readonly validatingWebhookConfigurationName: string;
+  /**
+   * controller-runtime's `webhook` section: where the admission webhook listens (`port`, default
+   * 9443, 0 also meaning 9443 as in controller-runtime; `host`, '' = every interface). `certDir`
+   * is read and ignored, as spire-controller-manager ignores it (the certificate is an SVID).
+   */
+  readonly webhook: { readonly host: string; readonly port: number; readonly certDir: string };
 }
+
+/** controller-runtime's webhook.DefaultPort. */
+export const DEFAULT_WEBHOOK_PORT = 9443;
 
 export const DEFAULT_IGNORE_NAMESPACES = ['kube-system', 'kube-public', 'spire-system'] as const;
 export const DEFAULT_GC_INTERVAL_MS = 10_000;
@@ -202,6 +211,17 @@ export function parseManagerConfig(text: string, where = 'config'): ManagerConfi
   if (logEncodingRaw !== 'console' && logEncodingRaw !== 'json') r.fail('logEncoding', `must be console or json, not ${JSON.stringify(logEncodingRaw)}`);
   const logEncoding: 'console' | 'json' = logEncodingRaw;
 
+  const wh = r.object(doc, 'webhook') ?? {};
+  const whPort = wh['port'];
+  if (whPort !== undefined && whPort !== null && (typeof whPort !== 'number' || !Number.isInteger(whPort) || whPort < 0 || whPort > 65535)) {
+    r.fail('webhook.port', `must be a port number 0-65535, not ${describe(whPort)}`);
+  }
+  const webhook = {
+    host: r.string(wh, 'host', 'webhook.host') ?? '',
+    port: typeof whPort === 'number' && whPort !== 0 ? whPort : DEFAULT_WEBHOOK_PORT,
+    certDir: r.string(wh, 'certDir', 'webhook.certDir') ?? '',
+  };
+
   const metrics = r.object(doc, 'metrics') ?? {};
   const health = r.object(doc, 'health') ?? {};
 
@@ -225,6 +245,7 @@ export function parseManagerConfig(text: string, where = 'config'): ManagerConfi
     healthProbeBindAddress: r.string(health, 'healthProbeBindAddress', 'health.healthProbeBindAddress') ?? '',
     validatingWebhookConfigurationName:
       r.string(doc, 'validatingWebhookConfigurationName') || 'spire-controller-manager-webhook',
+    webhook,
   };
 }
 

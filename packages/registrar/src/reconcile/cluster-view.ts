@@ -19,6 +19,8 @@ export interface KubeJson {
 export interface ClusterView {
   namespaces(): Iterable<KubeJson>;
   podsInNamespace(namespace: string): Iterable<KubeJson>;
+  /** The pod `namespace/name` (incremental passes look their pods up by name). */
+  pod(namespace: string, name: string): KubeJson | undefined;
   node(name: string): KubeJson | undefined;
   /** Endpoints objects in the pod's namespace with an address whose targetRef is the pod. */
   endpointsOfPod(namespace: string, podUid: string): Iterable<KubeJson>;
@@ -50,6 +52,7 @@ export function arrayClusterView(objects: {
   return {
     namespaces: () => objects.namespaces,
     podsInNamespace: (ns) => objects.pods.filter((p) => p.metadata?.namespace === ns),
+    pod: (ns, name) => objects.pods.find((p) => p.metadata?.namespace === ns && p.metadata?.name === name),
     node: (name) => objects.nodes.find((n) => n.metadata?.name === name),
     endpointsOfPod: (ns, uid) => (objects.endpoints ?? []).filter((e) => e.metadata?.namespace === ns && podUidsOfEndpoints(e).includes(uid)),
   };

@@ -137,45 +137,73 @@ export interface DeclareLog {
   renderFailed(cr: string, pod: string, reason: string): void;
 }
 
+/** Non-fallback ClusterSPIFFEIDs first, then the fallback ones (which only see pods left over). */
+function fallbackLast(crs: readonly ClusterSPIFFEIDDeclarer[]): ClusterSPIFFEIDDeclarer[] {
+  return [...crs.filter((c) => !c.parsed.spec.fallback), ...crs.filter((c) => c.parsed.spec.fallback)];
+}
+
+/**
+ * One pod of a selected, not ignored namespace against one ClusterSPIFFEID: counts it, renders
+ * and declares its entry. `podsWithIdentity` holds the pods a non-fallback one declared for.
+ */
+function declarePod(view: ClusterView, ctx: DeclareContext, cr: ClusterSPIFFEIDDeclarer, pod: KubeJson, podsWithIdentity: Set<string>, out: Declared[], log?: DeclareLog): void {
+  const spec = cr.parsed.spec;
+  if (!matchesLabelSelector(spec.podSelector, pod.metadata?.labels)) return;
+  const uid = pod.metadata?.uid ?? '';
+  const nsName = pod.metadata?.namespace ?? '';
+  if (spec.fallback && podsWithIdentity.has(uid)) return;
+  cr.stats.podsSelected++;
+  const nodeName = pod.spec?.['nodeName'];
+  // An unscheduled pod, or one whose node is gone: nothing to declare yet (SPIRE: NotFound).
+  const node = typeof nodeName === 'string' && nodeName !== '' ? view.node(nodeName) : undefined;
+  if (node === undefined) return;
+  let entry: RegEntry;
+  try {
+    entry = renderPodEntry(cr.parsed, ctx, pod, node, spec.autoPopulateDNSNames ? view.endpointsOfPod(nsName, uid) : []);
+  } catch (e) {
+    cr.stats.podEntryRenderFailures++;
+    log?.renderFailed(cr.name, `${nsName}/${pod.metadata?.name ?? ''}`, e instanceof Error ? e.message : String(e));
+    return;
+  }
+  out.push({ entry, by: cr });
+  if (!spec.fallback) podsWithIdentity.add(uid);
+}
+
 /**
  * Declares the entries of every ClusterSPIFFEID (already filtered by class). Non-fallback ones
  * first; a fallback one skips pods any non-fallback one declared an entry for.
  */
 export function declareClusterSPIFFEIDs(view: ClusterView, ctx: DeclareContext, crs: readonly ClusterSPIFFEIDDeclarer[], out: Declared[], log?: DeclareLog): void {
-  const ordered = [...crs.filter((c) => !c.parsed.spec.fallback), ...crs.filter((c) => c.parsed.spec.fallback)];
   const podsWithIdentity = new Set<string>();
   const namespaces = [...view.namespaces()];
-  for (const cr of ordered) {
-    const spec = cr.parsed.spec;
+  for (const cr of fallbackLast(crs)) {
     for (const ns of namespaces) {
-      if (!matchesLabelSelector(spec.namespaceSelector, ns.metadata?.labels)) continue;
+      if (!matchesLabelSelector(cr.parsed.spec.namespaceSelector, ns.metadata?.labels)) continue;
       cr.stats.namespacesSelected++;
       const nsName = ns.metadata?.name ?? '';
       if (isNamespaceIgnored(ctx.ignoreNamespaces, nsName)) {
         cr.stats.namespacesIgnored++;
         continue;
       }
-      for (const pod of view.podsInNamespace(nsName)) {
-        if (!matchesLabelSelector(spec.podSelector, pod.metadata?.labels)) continue;
-        const uid = pod.metadata?.uid ?? '';
-        if (spec.fallback && podsWithIdentity.has(uid)) continue;
-        cr.stats.podsSelected++;
-        const nodeName = pod.spec?.['nodeName'];
-        // An unscheduled pod, or one whose node is gone: nothing to declare yet (SPIRE: NotFound).
-        const node = typeof nodeName === 'string' && nodeName !== '' ? view.node(nodeName) : undefined;
-        if (node === undefined) continue;
-        let entry: RegEntry;
-        try {
-          entry = renderPodEntry(cr.parsed, ctx, pod, node, spec.autoPopulateDNSNames ? view.endpointsOfPod(nsName, uid) : []);
-        } catch (e) {
-          cr.stats.podEntryRenderFailures++;
-          log?.renderFailed(cr.name, `${nsName}/${pod.metadata?.name ?? ''}`, e instanceof Error ? e.message : String(e));
-          continue;
-        }
-        out.push({ entry, by: cr });
-        if (!spec.fallback) podsWithIdentity.add(uid);
-      }
+      for (const pod of view.podsInNamespace(nsName)) declarePod(view, ctx, cr, pod, podsWithIdentity, out, log);
     }
+  }
+}
+
+/**
+ * Declares one pod's entries (an incremental pass): what declareClusterSPIFFEIDs declares for it,
+ * since a pod's entries depend on the pod, its namespace, its node and its Endpoints only. The
+ * declarers' counters then cover this pod alone.
+ */
+export function declarePodEntries(view: ClusterView, ctx: DeclareContext, crs: readonly ClusterSPIFFEIDDeclarer[], pod: KubeJson, out: Declared[], log?: DeclareLog): void {
+  const nsName = pod.metadata?.namespace ?? '';
+  if (isNamespaceIgnored(ctx.ignoreNamespaces, nsName)) return;
+  let ns: KubeJson | undefined;
+  for (const n of view.namespaces()) if (n.metadata?.name === nsName) ns = n;
+  if (ns === undefined) return;
+  const podsWithIdentity = new Set<string>();
+  for (const cr of fallbackLast(crs)) {
+    if (matchesLabelSelector(cr.parsed.spec.namespaceSelector, ns.metadata?.labels)) declarePod(view, ctx, cr, pod, podsWithIdentity, out, log);
   }
 }
 

@@ -216,4 +216,72 @@ describe('EntryReconciler', () => {
     await reconciler(world, server, status, { parentIDTemplate: parseTemplate('spiffe://{{ .TrustDomain }}/node/{{ .NodeMeta.Name }}') }).pass(signal);
     assert.ok([...server.entries.values()].every((e) => e.parentId === 'spiffe://example.org/node/n1'));
   });
+
+  describe('podPass (incremental)', () => {
+    const state = (c: MemoryEntryClient): string[] =>
+      [...c.entries.values()].map((e) => JSON.stringify({ ...e, id: '', selectors: [...e.selectors].sort((a, b) => a.value.localeCompare(b.value)) })).sort();
+
+    it("leaves the server as a full pass would, touching only the pods' own entries", async () => {
+      world.pods.push(pod('app', 'web-2', 'p4', { app: 'web' }, 'n1', 'web'));
+      world.spiffeIds.push(csid('fallback', { spiffeIDTemplate: 'spiffe://example.org/fallback/{{ .PodMeta.Name }}', fallback: true }, '2020-01-01T00:00:00Z'));
+      world.spiffeIds.push(csid('web', { spiffeIDTemplate: 'spiffe://example.org/web/{{ .PodMeta.Name }}', podSelector: { matchLabels: { app: 'web' } } }));
+      world.spiffeIds.push(csid('web-dup', { spiffeIDTemplate: 'spiffe://example.org/web/{{ .PodMeta.Name }}', podSelector: { matchLabels: { app: 'web' } } }, '2026-03-01T00:00:00Z'));
+      const r = reconciler(world, server, status);
+      await r.pass(signal);
+      const writesAfterFull = status.writes;
+      // p1 leaves `web` (so the fallback takes it), p2 is deleted, p5 is new, p6 is in an ignored namespace.
+      world.pods[0] = pod('app', 'web-1', 'p1', { app: 'none' }, 'n1', 'web');
+      world.pods.splice(1, 1);
+      world.pods.push(pod('app', 'web-3', 'p5', { app: 'web' }), pod('kube-system', 'x', 'p6', { app: 'web' }));
+      const refs = [
+        { namespace: 'app', name: 'web-1', uid: 'p1' },
+        { namespace: 'other', name: 'db-1', uid: 'p2' },
+        { namespace: 'app', name: 'web-3', uid: 'p5' },
+        { namespace: 'kube-system', name: 'x', uid: 'p6' },
+      ];
+      const untouched = server.bySpiffeId('spiffe://example.org/web/web-2')[0];
+      const lists = server.calls.list;
+      const res = await r.podPass(refs, signal);
+      assert.equal(res.needFull, false);
+      assert.deepEqual(res.summary && { created: res.summary.created, deleted: res.summary.deleted }, { created: 2, deleted: 2 });
+      assert.equal(server.calls.list, lists, 'no listing of every entry');
+      assert.equal(server.calls.listOfPod, 4);
+      assert.equal(status.writes, writesAfterFull, 'no status written by a pod pass');
+      assert.deepEqual(server.bySpiffeId('spiffe://example.org/web/web-2')[0], untouched, 'other pods untouched');
+
+      const fresh = new MemoryEntryClient();
+      await reconciler(world, fresh, undefined).pass(signal);
+      assert.deepEqual(state(server), state(fresh));
+      assert.deepEqual(state(server).map((e) => (JSON.parse(e) as { spiffeId: string }).spiffeId).sort(), [
+        'spiffe://example.org/fallback/web-1',
+        'spiffe://example.org/web/web-2',
+        'spiffe://example.org/web/web-3',
+      ]);
+      // And the next full pass has nothing left to do.
+      const full = await r.pass(signal);
+      assert.deepEqual(full && [full.created, full.updated, full.deleted], [0, 0, 0]);
+    });
+
+    it('a pod recreated under the same name: the old uid loses its entry, the new one gets its own', async () => {
+      world.spiffeIds.push(csid('web', { spiffeIDTemplate: 'spiffe://example.org/web/{{ .PodMeta.Name }}', podSelector: { matchLabels: { app: 'web' } } }));
+      const r = reconciler(world, server, status);
+      await r.pass(signal);
+      world.pods[0] = pod('app', 'web-1', 'p1-new', { app: 'web' }, 'n1', 'web');
+      await r.podPass([{ namespace: 'app', name: 'web-1', uid: 'p1' }, { namespace: 'app', name: 'web-1', uid: 'p1-new' }], signal);
+      assert.deepEqual([...server.entries.values()].map((e) => e.selectors[0]?.value), ['pod-uid:p1-new']);
+    });
+
+    it('asks for a full pass when a ClusterStaticEntry selects a pod uid, or the server cannot be listed', async () => {
+      world.spiffeIds.push(csid('web', { spiffeIDTemplate: SA_TEMPLATE }));
+      const r = reconciler(world, server, status);
+      await r.pass(signal);
+      const ref = [{ namespace: 'app', name: 'web-1', uid: 'p1' }];
+      server.failNextList = true;
+      assert.equal((await r.podPass(ref, signal)).needFull, true);
+      world.statics.push(cse('pinned', { spiffeID: 'spiffe://example.org/pinned', parentID: 'spiffe://example.org/node', selectors: ['k8s:pod-uid:p1'] }));
+      assert.equal((await r.podPass(ref, signal)).needFull, true);
+      assert.equal((await reconciler(world, server, status, { reconcileClusterStaticEntries: false }).podPass(ref, signal)).needFull, false);
+    });
+  });
 });
+

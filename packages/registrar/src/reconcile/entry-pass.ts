@@ -1,6 +1,8 @@
 // One reconcile pass (spire-controller-manager's entryReconciler.reconcile): list the server's
 // entries (managed ones by prefix), declare ClusterStaticEntries and ClusterSPIFFEIDs, match,
 // apply deletes, creates and updates in batches, then write each CR's status where it changed.
+// A pod pass (podPass) does the same for a few pods only: their entries (those with their
+// `k8s:pod-uid` selector) against what the CRs declare for them; status waits for a full pass.
 import type { Logger } from '@ztwim/core';
 import { isRegistrarError } from '../errors.ts';
 import { parseClusterSPIFFEID, parseClusterStaticEntry } from '../crd/parse.ts';
@@ -13,10 +15,11 @@ import {
   ClusterStaticEntryDeclarer,
   declareClusterSPIFFEIDs,
   declareClusterStaticEntries,
+  declarePodEntries,
   reconcilesClass,
   type DeclareContext,
 } from './declare.ts';
-import { partitionByPrefix, planEntries, type Declared } from './plan.ts';
+import { partitionByPrefix, planEntries, type Declared, type Plan } from './plan.ts';
 
 /** Where the pass reads the CRs (informer stores, or static manifests). */
 export interface CrSource {
@@ -43,6 +46,19 @@ export interface EntryPassOptions extends DeclareContext {
   readonly entryIDPrefixCleanup: string | undefined;
   readonly newId: () => string;
   readonly log: Logger;
+}
+
+/** A pod an incremental pass looks at: by name in the cluster view, by uid on the server. */
+export interface PodRef {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+}
+
+/** What podPass did; `needFull` when only a full pass can do the job (or the pods' turn was lost). */
+export interface PodPassResult {
+  readonly summary: PassSummary | undefined;
+  readonly needFull: boolean;
 }
 
 export interface PassSummary {
@@ -143,22 +159,7 @@ export class EntryReconciler {
       });
     }
 
-    const plan = planEntries(managed, declared, o);
-    const toDelete = [...plan.toDelete, ...deleteOnly];
-    let failures = 0;
-
-    if (toDelete.length > 0) {
-      const results = await this.batch('delete', toDelete.length, () => o.entries.deleteEntries(toDelete.map((e) => e.id), signal));
-      results.forEach((r, i) => {
-        const e = toDelete[i] as RegEntry;
-        if (r.code === 0) o.log.info(entryFields(e), 'Deleted entry');
-        else o.log.error({ ...entryFields(e), code: r.code, reason: r.message }, 'Failed to delete entry');
-      });
-    }
-    const created = await this.apply('create', plan.toCreate, signal);
-    const updated = await this.apply('update', plan.toUpdate, signal);
-    failures += created.failed + updated.failed;
-    for (const d of plan.unchanged) d.by.entrySet();
+    const applied = await this.applyPlan(planEntries(managed, declared, o), deleteOnly, signal);
 
     let statusWrites = 0;
     if (o.status !== undefined) {
@@ -181,15 +182,69 @@ export class EntryReconciler {
         }
       }
     }
-    return {
-      current: managed.length,
-      declared: declared.length,
-      created: created.ok,
-      updated: updated.ok,
-      deleted: toDelete.length,
-      failures,
-      statusWrites,
-    };
+    return { current: managed.length, declared: declared.length, ...applied, statusWrites };
+  }
+
+  /**
+   * An incremental pass over `pods` (their events since the last pass): lists each pod's entries
+   * by its `k8s:pod-uid` selector, declares what the CRs give it (declarePodEntries), applies the
+   * difference. A pod's entries carry its own pod-uid selector, so their keys are the pod's alone
+   * and masking among them is decided within the pod. Writes no status (counts are per CR, over
+   * all pods: the next full pass writes them). needFull when a ClusterStaticEntry declares a
+   * pod-uid selector (its key could meet a pod's) or the server could not be listed.
+   */
+  async podPass(pods: readonly PodRef[], signal: AbortSignal): Promise<PodPassResult> {
+    const o = this.o;
+    if (!o.reconcileClusterSPIFFEIDs) return { summary: undefined, needFull: false };
+    if (o.reconcileClusterStaticEntries && this.staticEntryDeclaresPods()) return { summary: undefined, needFull: true };
+    const declarers: ClusterSPIFFEIDDeclarer[] = [];
+    for (const [raw, parsed] of this.ofClass('ClusterSPIFFEID', o.crs.clusterSPIFFEIDs(), this.spiffeIds)) {
+      if (!(parsed instanceof Error)) declarers.push(new ClusterSPIFFEIDDeclarer(parsed, raw));
+    }
+    const current: RegEntry[] = [];
+    const declared: Declared[] = [];
+    for (const ref of pods) {
+      try {
+        current.push(...partitionByPrefix(await o.entries.listEntriesOfPod(ref.uid, signal), o).managed);
+      } catch (e) {
+        o.log.error({ err: e instanceof Error ? e.message : String(e), pod: `${ref.namespace}/${ref.name}` }, 'Failed to list SPIRE entries');
+        return { summary: undefined, needFull: true };
+      }
+      // Gone, or a new pod of the same name (its own event follows): nothing declared for this uid.
+      const pod = o.view.pod(ref.namespace, ref.name);
+      if (pod !== undefined && pod.metadata?.uid === ref.uid) {
+        declarePodEntries(o.view, o, declarers, pod, declared, {
+          renderFailed: (cr, p, reason) => o.log.warn({ cluster_spiffe_id: cr, pod: p, reason }, 'Failed to render entry'),
+        });
+      }
+    }
+    const applied = await this.applyPlan(planEntries(current, declared, o), [], signal);
+    return { summary: { current: current.length, declared: declared.length, ...applied, statusWrites: 0 }, needFull: false };
+  }
+
+  private staticEntryDeclaresPods(): boolean {
+    for (const [, parsed] of this.ofClass('ClusterStaticEntry', this.o.crs.clusterStaticEntries(), this.statics)) {
+      if (!(parsed instanceof Error) && parsed.spec.selectors.some((s) => s.type === 'k8s' && s.value.startsWith('pod-uid:'))) return true;
+    }
+    return false;
+  }
+
+  /** Deletes (the plan's and `alsoDelete`), creates and updates, in batches; marks the declarers. */
+  private async applyPlan(plan: Plan, alsoDelete: readonly RegEntry[], signal: AbortSignal): Promise<{ created: number; updated: number; deleted: number; failures: number }> {
+    const o = this.o;
+    const toDelete = [...plan.toDelete, ...alsoDelete];
+    if (toDelete.length > 0) {
+      const results = await this.batch('delete', toDelete.length, () => o.entries.deleteEntries(toDelete.map((e) => e.id), signal));
+      results.forEach((r, i) => {
+        const e = toDelete[i] as RegEntry;
+        if (r.code === 0) o.log.info(entryFields(e), 'Deleted entry');
+        else o.log.error({ ...entryFields(e), code: r.code, reason: r.message }, 'Failed to delete entry');
+      });
+    }
+    const created = await this.apply('create', plan.toCreate, signal);
+    const updated = await this.apply('update', plan.toUpdate, signal);
+    for (const d of plan.unchanged) d.by.entrySet();
+    return { created: created.ok, updated: updated.ok, deleted: toDelete.length, failures: created.failed + updated.failed };
   }
 
   /** The CRs of our class, each parsed (cached) or its parse error (logged once); drops stale cache entries. */

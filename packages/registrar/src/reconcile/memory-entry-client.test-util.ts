@@ -5,7 +5,7 @@ import { entryKey } from './plan.ts';
 
 export class MemoryEntryClient implements EntryClient {
   readonly entries = new Map<string, RegEntry>();
-  calls = { list: 0, create: 0, update: 0, delete: 0 };
+  calls = { list: 0, listOfPod: 0, create: 0, update: 0, delete: 0 };
   private next = 1;
   failNextList = false;
 
@@ -16,6 +16,15 @@ export class MemoryEntryClient implements EntryClient {
       throw new Error('connection refused');
     }
     return [...this.entries.values()];
+  }
+
+  async listEntriesOfPod(podUid: string): Promise<RegEntry[]> {
+    this.calls.listOfPod++;
+    if (this.failNextList) {
+      this.failNextList = false;
+      throw new Error('connection refused');
+    }
+    return [...this.entries.values()].filter((e) => e.selectors.some((s) => s.type === 'k8s' && s.value === `pod-uid:${podUid}`));
   }
 
   async createEntries(entries: readonly RegEntry[]): Promise<BatchStatus[]> {

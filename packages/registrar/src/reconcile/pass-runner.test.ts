@@ -82,4 +82,76 @@ describe('PassRunner', () => {
     assert.equal(errors.length, 1);
     await r.stop();
   });
+
+  describe('pod passes', () => {
+    function podRunner(clock: FakeClock, needFull = false, maxPodPass?: number) {
+      const log: string[] = [];
+      const r = new PassRunner<string>({
+        clock,
+        gcIntervalMs: 10_000,
+        ...(maxPodPass === undefined ? {} : { maxPodPass }),
+        pass: async () => { log.push('full'); },
+        podPass: async (pods) => { log.push(`pods ${pods.sort().join(',')}`); return needFull; },
+      });
+      return { r, log };
+    }
+
+    it('pod events run as incremental passes over the dirty pods, coalesced while one runs', async () => {
+      const clock = new FakeClock();
+      const { r, log } = podRunner(clock);
+      r.start();
+      await r.idle();
+      // The first event starts a pod pass at once; the others (a pod twice) wait for one more.
+      for (const p of ['a', 'b', 'c', 'b', 'a']) r.triggerPod(p, p);
+      await r.idle();
+      assert.deepEqual(log, ['full', 'pods a', 'pods a,b,c']);
+      assert.equal(r.podPasses, 2);
+      await r.stop();
+    });
+
+    it('a full pass instead when one is asked for, the last is gcInterval old, or too many pods are dirty', async () => {
+      const clock = new FakeClock();
+      const { r, log } = podRunner(clock, false, 2);
+      r.start();
+      await r.idle();
+      r.triggerPod('a', 'a');
+      r.trigger();
+      r.triggerPod('b', 'b');
+      await r.idle();
+      assert.deepEqual(log.splice(0), ['full', 'pods a', 'full'], 'the full pass covers pod b, dirty when it started');
+      clock.advance(9_000);
+      r.triggerPod('b', 'b');
+      await r.idle();
+      assert.deepEqual(log.splice(0), ['pods b']);
+      // A stream of pod events: the safety-net full pass still comes every gcInterval.
+      clock.advance(1_000);
+      r.triggerPod('c', 'c');
+      await r.idle();
+      assert.deepEqual(log.splice(0), ['full']);
+      for (const p of ['w', 'x', 'y', 'z']) r.triggerPod(p, p);
+      await r.idle();
+      assert.deepEqual(log.splice(0), ['pods w', 'full'], 'x, y, z: more dirty pods than maxPodPass');
+      await r.stop();
+    });
+
+    it('a pod pass that needs a full one (or throws) gets it', async () => {
+      const clock = new FakeClock();
+      const { r, log } = podRunner(clock, true);
+      r.start();
+      await r.idle();
+      r.triggerPod('a', 'a');
+      await r.idle();
+      assert.deepEqual(log, ['full', 'pods a', 'full']);
+      await r.stop();
+      let calls = 0;
+      const t = new PassRunner<string>({ clock, gcIntervalMs: 10_000, pass: async () => { calls++; }, podPass: async () => { throw new Error('boom'); } });
+      t.start();
+      await t.idle();
+      t.triggerPod('a', 'a');
+      await t.idle();
+      assert.equal(calls, 2);
+      await t.stop();
+    });
+  });
 });
+

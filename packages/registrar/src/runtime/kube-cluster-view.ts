@@ -38,6 +38,7 @@ export function informerClusterView(i: ClusterInformers): ClusterView {
   return {
     namespaces: () => i.namespaces.store.list() as KubeJson[],
     podsInNamespace: (ns) => i.pods.store.byIndex('namespace', ns) as KubeJson[],
+    pod: (ns, name) => i.pods.store.getByName(ns, name) as KubeJson | undefined,
     node: (name) => i.nodes.store.getByName(undefined, name) as KubeJson | undefined,
     endpointsOfPod: (ns, uid) => i.endpoints.store.byIndex(POD_INDEX, `${ns}/${uid}`) as KubeJson[],
   };

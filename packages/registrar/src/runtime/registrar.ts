@@ -1,6 +1,7 @@
 // `ztwim registrar` at run time: informers on namespaces, nodes, pods, Endpoints and the
 // spire.spiffe.io CRs feed one EntryReconciler through a PassRunner (events trigger coalesced
-// passes; the idle tick runs one every gcInterval). With leaderElection only the Lease holder
+// passes: pod events a pod pass over those pods, the others a full pass; the idle tick runs a full
+// one every gcInterval). With leaderElection only the Lease holder
 // runs passes and writes status; the others keep their informers warm and take over at once.
 // With staticManifestPath there is no Kubernetes at all: CRs come from files, no status.
 import { setMaxListeners } from 'node:events';
@@ -11,7 +12,7 @@ import { isNamespaceIgnored } from '../config/manager-config.ts';
 import { parseTemplate } from '../template/index.ts';
 import type { ClusterView, KubeJson } from '../reconcile/cluster-view.ts';
 import { arrayClusterView } from '../reconcile/cluster-view.ts';
-import { EntryReconciler, type CrSource, type PassSummary, type StatusWriter } from '../reconcile/entry-pass.ts';
+import { EntryReconciler, type CrSource, type PassSummary, type PodRef, type StatusWriter } from '../reconcile/entry-pass.ts';
 import { PassRunner } from '../reconcile/pass-runner.ts';
 import type { EntryClient } from '../spire/entry.ts';
 import { clusterInformers, informerClusterView, type ClusterInformers } from './kube-cluster-view.ts';
@@ -139,9 +140,9 @@ export function startRegistrar(d: RegistrarDeps): Registrar {
     log,
   });
 
-  let runner: PassRunner | undefined;
-  const newRunner = (): PassRunner =>
-    new PassRunner({
+  let runner: PassRunner<PodRef> | undefined;
+  const newRunner = (): PassRunner<PodRef> =>
+    new PassRunner<PodRef>({
       clock: d.clock,
       gcIntervalMs: c.gcIntervalMs,
       pass: async (signal) => {
@@ -150,16 +151,29 @@ export function startRegistrar(d: RegistrarDeps): Registrar {
         if (s !== undefined) log.debug({ ...s, duration_ms: d.clock.nowMs() - started }, 'Reconciled entries');
         d.onPass?.(s);
       },
+      // Pod events: only those pods' entries (docs/registrar.md, "Pod passes").
+      podPass: async (pods, signal) => {
+        const started = d.clock.nowMs();
+        const r = await reconciler.podPass(pods, signal);
+        if (r.summary !== undefined) log.debug({ ...r.summary, pods: pods.length, duration_ms: d.clock.nowMs() - started }, 'Reconciled pod entries');
+        if (!r.needFull) d.onPass?.(r.summary);
+        return r.needFull;
+      },
       onError: (e) => log.error({ err: e instanceof Error ? e.message : String(e) }, 'Reconcile pass failed'),
     });
   const trigger = (): void => runner?.trigger();
+  const triggerPod = (o: KubeObject): void => {
+    const uid = o.metadata.uid ?? '';
+    if (uid === '') return trigger();
+    runner?.triggerPod(uid, { namespace: o.metadata.namespace ?? '', name: o.metadata.name ?? '', uid });
+  };
 
   if (informers !== undefined) {
     const notIgnored = (o: KubeObject): boolean => !isNamespaceIgnored(c.ignoreNamespaces, o.metadata.namespace ?? '');
     informers.pods.addHandlers({
-      onAdd: (o) => notIgnored(o) && trigger(),
-      onUpdate: (a, b) => notIgnored(b) && podChanged(a, b) && trigger(),
-      onDelete: (o) => notIgnored(o) && trigger(),
+      onAdd: (o) => notIgnored(o) && triggerPod(o),
+      onUpdate: (a, b) => notIgnored(b) && podChanged(a, b) && triggerPod(b),
+      onDelete: (o) => notIgnored(o) && triggerPod(o),
     });
     informers.endpoints.addHandlers({
       onAdd: (o) => notIgnored(o) && trigger(),
@@ -233,7 +247,20 @@ export function startRegistrar(d: RegistrarDeps): Registrar {
           void stopLeading();
         },
       });
-      electorRun = elector.run(abort.signal);
+      // Renewals failing for renewDeadline (the API server away, say) end the leadership: passes
+      // stop, as in the controller manager, whose process then exits for the kubelet to restart
+      // it. Here the same process campaigns again, keeping its informer caches warm.
+      const el = elector;
+      electorRun = (async () => {
+        while (!abort.signal.aborted) {
+          await el.run(abort.signal);
+          try {
+            await d.clock.sleep(le.retryPeriodMs, abort.signal);
+          } catch {
+            return;
+          }
+        }
+      })();
     } else {
       await startLeading();
       resolveReady();

@@ -8,6 +8,7 @@ import {
   createUnixGrpcTransport,
   EntrySchema,
   EntryService,
+  SelectorMatch_MatchBehavior,
   type Entry,
   type GrpcClientTransport,
 } from '@ztwim/proto';
@@ -65,16 +66,22 @@ function statusOf(s: { code: number; message: string } | undefined): BatchStatus
 export function dialEntryClient(socketPath: string): EntryClient & { close(): void } {
   const transport: GrpcClientTransport = createUnixGrpcTransport(socketPath);
   const api: Client<typeof EntryService> = createClient(EntryService, transport);
+  const list = async (filter: Parameters<typeof api.listEntries>[0]['filter'], signal: AbortSignal | undefined): Promise<RegEntry[]> => {
+    const out: RegEntry[] = [];
+    let pageToken = '';
+    do {
+      const resp = await api.listEntries({ pageSize: LIST_PAGE_SIZE, pageToken, ...(filter === undefined ? {} : { filter }) }, signal === undefined ? {} : { signal });
+      for (const e of resp.entries) out.push(entryFromProto(e));
+      pageToken = resp.nextPageToken;
+    } while (pageToken !== '');
+    return out;
+  };
   return {
-    async listEntries(signal) {
-      const out: RegEntry[] = [];
-      let pageToken = '';
-      do {
-        const resp = await api.listEntries({ pageSize: LIST_PAGE_SIZE, pageToken }, signal === undefined ? {} : { signal });
-        for (const e of resp.entries) out.push(entryFromProto(e));
-        pageToken = resp.nextPageToken;
-      } while (pageToken !== '');
-      return out;
+    listEntries(signal) {
+      return list(undefined, signal);
+    },
+    listEntriesOfPod(podUid, signal) {
+      return list({ bySelectors: { selectors: [{ type: 'k8s', value: `pod-uid:${podUid}` }], match: SelectorMatch_MatchBehavior.MATCH_SUPERSET } }, signal);
     },
     createEntries(entries, signal) {
       return inBatches(entries, WRITE_BATCH_SIZE, async (batch) => {

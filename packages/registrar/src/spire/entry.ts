@@ -32,6 +32,8 @@ export interface BatchStatus {
 export interface EntryClient {
   /** Every entry, paged. */
   listEntries(signal?: AbortSignal): Promise<RegEntry[]>;
+  /** The entries whose selectors include `k8s:pod-uid:<uid>` (ListEntries by_selectors SUPERSET). */
+  listEntriesOfPod(podUid: string, signal?: AbortSignal): Promise<RegEntry[]>;
   createEntries(entries: readonly RegEntry[], signal?: AbortSignal): Promise<BatchStatus[]>;
   updateEntries(entries: readonly RegEntry[], signal?: AbortSignal): Promise<BatchStatus[]>;
   deleteEntries(ids: readonly string[], signal?: AbortSignal): Promise<BatchStatus[]>;

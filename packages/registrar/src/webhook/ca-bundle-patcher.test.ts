@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { silentLogger } from '@ztwim/core';
-import { FakeClock } from '@ztwim/testkit';
-import { runCaBundlePatcher, syncCaBundles, type WebhookConfigurationStore } from './ca-bundle-patcher.ts';
+import { syncCaBundles, type WebhookConfigurationStore } from './ca-bundle-patcher.ts';
 
 class FakeStore implements WebhookConfigurationStore {
   readonly configs = new Map<string, Array<{ name: string; caBundle: string }>>();
@@ -43,39 +42,5 @@ describe('syncCaBundles', () => {
     store.configs.set('c', [{ name: 'w', caBundle: b64(PEM1) }]);
     await assert.rejects(syncCaBundles({ configurationNames: ['c'], store, rootsPem: async () => '', log: silentLogger() }), /no X\.509 roots/);
     assert.equal(store.configs.get('c')?.[0]?.caBundle, b64(PEM1));
-  });
-});
-
-describe('runCaBundlePatcher', () => {
-  it('syncs every interval, survives errors, stops on abort', async () => {
-    const clock = new FakeClock(new Date('2026-12-07T00:00:00Z'));
-    const store = new FakeStore();
-    store.configs.set('c', [{ name: 'w', caBundle: '' }]);
-    let roots = PEM1;
-    let fail = false;
-    let calls = 0;
-    const ac = new AbortController();
-    const done = runCaBundlePatcher({ configurationNames: ['c'], store, clock, log: silentLogger(), rootsPem: async () => {
-      calls++;
-      if (fail) throw new Error('server down');
-      return roots;
-    } }, ac.signal);
-    const settle = async (n: number) => { for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r)); };
-    await settle(5);
-    assert.equal(store.configs.get('c')?.[0]?.caBundle, b64(PEM1));
-    fail = true;
-    await clock.advance(5000);
-    await settle(5);
-    assert.equal(calls, 2);
-    fail = false;
-    roots = PEM2;
-    await clock.advance(4999);
-    await settle(5);
-    assert.equal(calls, 2, 'not before the interval');
-    await clock.advance(1);
-    await settle(5);
-    assert.equal(store.configs.get('c')?.[0]?.caBundle, b64(PEM2));
-    ac.abort();
-    await done;
   });
 });

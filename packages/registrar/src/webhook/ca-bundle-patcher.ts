@@ -1,14 +1,22 @@
 /**
  * Keeps the `caBundle` of every webhook in the named ValidatingWebhookConfigurations equal to the
  * trust bundle's X.509 roots (PEM, base64 as the API wants), as the controller manager does: a
- * pass about every 5 s, writing only when a webhook's caBundle differs, so a rotated CA reaches
- * the API server before the webhook serves a certificate it signed.
+ * pass about every 5 s (registrar-webhook.ts runs it), writing only when a webhook's caBundle
+ * differs, so a rotated CA reaches the API server before the webhook serves a certificate it
+ * signed.
  */
-import type { Clock, Logger } from '@ztwim/core';
+import type { Logger } from '@ztwim/core';
 
 export interface WebhookConfigurationView {
-  /** Webhook names and their current caBundle (base64, '' when unset), in order. */
-  readonly webhooks: ReadonlyArray<{ readonly name: string; readonly caBundle: string }>;
+  /**
+   * Webhook names, their current caBundle (base64, '' when unset) and the Service they call
+   * (clientConfig.service; absent for URL webhooks), in order.
+   */
+  readonly webhooks: ReadonlyArray<{
+    readonly name: string;
+    readonly caBundle: string;
+    readonly service?: { readonly name: string; readonly namespace: string };
+  }>;
 }
 
 /** Where the configurations live (the Kubernetes API; a fake in tests). */
@@ -24,14 +32,11 @@ export interface CaBundlePatcherOptions {
   readonly store: WebhookConfigurationStore;
   /** The roots to publish, PEM. */
   readonly rootsPem: () => Promise<string>;
-  readonly clock: Clock;
   readonly log: Logger;
-  /** Default 5 s. */
-  readonly intervalMs?: number;
 }
 
-/** One pass; resolves with how many caBundles were written. */
-export async function syncCaBundles(opts: Pick<CaBundlePatcherOptions, 'configurationNames' | 'store' | 'rootsPem' | 'log'>): Promise<number> {
+/** One pass (registrar-webhook.ts runs one every 5 s); resolves with how many caBundles were written. */
+export async function syncCaBundles(opts: CaBundlePatcherOptions): Promise<number> {
   const pem = await opts.rootsPem();
   if (pem === '') throw new Error('the trust bundle has no X.509 roots');
   const want = Buffer.from(pem, 'utf8').toString('base64');
@@ -50,21 +55,4 @@ export async function syncCaBundles(opts: Pick<CaBundlePatcherOptions, 'configur
     }
   }
   return written;
-}
-
-/** Runs syncCaBundles now and every interval until `signal` aborts; errors are logged, not fatal. */
-export async function runCaBundlePatcher(opts: CaBundlePatcherOptions, signal: AbortSignal): Promise<void> {
-  const interval = opts.intervalMs ?? 5000;
-  while (!signal.aborted) {
-    try {
-      await syncCaBundles(opts);
-    } catch (e) {
-      opts.log.warn({ err: e }, 'webhook caBundle sync failed');
-    }
-    try {
-      await opts.clock.sleep(interval, signal);
-    } catch {
-      return;
-    }
-  }
 }

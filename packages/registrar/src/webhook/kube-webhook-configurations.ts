@@ -15,7 +15,7 @@ const VALIDATING_WEBHOOK_CONFIGURATIONS: ResourceRef = {
 };
 
 interface ValidatingWebhookConfiguration extends KubeObject {
-  webhooks?: Array<{ name: string; clientConfig?: { caBundle?: string } }>;
+  webhooks?: Array<{ name: string; clientConfig?: { caBundle?: string; service?: { name?: string; namespace?: string } } }>;
 }
 
 export function kubeWebhookConfigurationStore(client: ResourceClient): WebhookConfigurationStore {
@@ -23,7 +23,16 @@ export function kubeWebhookConfigurationStore(client: ResourceClient): WebhookCo
     async get(name): Promise<WebhookConfigurationView | undefined> {
       try {
         const cfg = await client.get<ValidatingWebhookConfiguration>(VALIDATING_WEBHOOK_CONFIGURATIONS, name);
-        return { webhooks: (cfg.webhooks ?? []).map((w) => ({ name: w.name, caBundle: w.clientConfig?.caBundle ?? '' })) };
+        return {
+          webhooks: (cfg.webhooks ?? []).map((w) => {
+            const svc = w.clientConfig?.service;
+            return {
+              name: w.name,
+              caBundle: w.clientConfig?.caBundle ?? '',
+              ...(svc === undefined ? {} : { service: { name: svc.name ?? '', namespace: svc.namespace ?? '' } }),
+            };
+          }),
+        };
       } catch (e) {
         if (isZtwimError(e, 'ERR_NOT_FOUND')) return undefined;
         throw e;

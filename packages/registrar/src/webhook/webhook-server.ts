@@ -17,7 +17,7 @@ const MAX_BODY_BYTES = 3 * 1024 * 1024; // the API server's own request limit
 const RETRY_MS = 5000;
 
 export interface WebhookServerOptions {
-  /** Listen address; the tests use 127.0.0.1 and port 0. */
+  /** Listen address ('' = every interface); the tests use 127.0.0.1 and port 0. */
   readonly host: string;
   readonly port: number;
   readonly trustDomain: string;
@@ -36,23 +36,25 @@ export class AdmissionWebhookServer {
   #cancelRenewal: Cancel | undefined;
   #closed = false;
   #svid: MintedSvid;
+  #dnsNames: readonly string[];
 
   private constructor(server: Server, opts: WebhookServerOptions, svid: MintedSvid) {
     this.#server = server;
     this.#opts = opts;
     this.#svid = svid;
+    this.#dnsNames = opts.dnsNames;
   }
 
   /** Mints the first SVID (failing if the server cannot be reached) and listens. */
   static async start(opts: WebhookServerOptions): Promise<AdmissionWebhookServer> {
-    const svid = await mint(opts);
+    const svid = await mint(opts, opts.dnsNames);
     const server = createServer({ cert: svid.certChainPem, key: svid.keyPem, minVersion: 'TLSv1.2', requestTimeout: 30_000, headersTimeout: 10_000 });
     const self = new AdmissionWebhookServer(server, opts, svid);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => void self.#handle(req, res));
     server.on('tlsClientError', (e) => opts.log.debug({ err: e }, 'webhook TLS handshake failed'));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(opts.port, opts.host, () => {
+      server.listen(opts.port, opts.host === '' ? undefined : opts.host, () => {
         server.off('error', reject);
         resolve();
       });
@@ -71,6 +73,31 @@ export class AdmissionWebhookServer {
     return { certChainPem: this.#svid.certChainPem, expiresAt: this.#svid.expiresAt };
   }
 
+  /** The DNS SANs of the certificate served. */
+  get dnsNames(): readonly string[] {
+    return this.#dnsNames;
+  }
+
+  /**
+   * Mints a certificate for other DNS names (the webhook configuration's Services changed, the
+   * controller manager's "stale DNS names") and serves it from now on; throws if minting fails,
+   * leaving the current certificate in place.
+   */
+  async reissue(dnsNames: readonly string[]): Promise<void> {
+    const svid = await mint(this.#opts, dnsNames);
+    if (this.#closed) return;
+    this.#install(svid, dnsNames);
+    this.#opts.log.info({ dns_names: dnsNames, expires_at: svid.expiresAt.toISOString() }, 'admission webhook certificate minted for new DNS names');
+  }
+
+  #install(svid: MintedSvid, dnsNames: readonly string[]): void {
+    this.#server.setSecureContext({ cert: svid.certChainPem, key: svid.keyPem, minVersion: 'TLSv1.2' });
+    this.#svid = svid;
+    this.#dnsNames = dnsNames;
+    this.#cancelRenewal?.();
+    this.#scheduleRenewal(svid.expiresAt.getTime());
+  }
+
   #scheduleRenewal(expiresAtMs: number): void {
     if (this.#closed) return;
     const now = this.#opts.clock.nowMs();
@@ -80,12 +107,11 @@ export class AdmissionWebhookServer {
 
   async #renew(): Promise<void> {
     try {
-      const svid = await mint(this.#opts);
+      const dnsNames = this.#dnsNames;
+      const svid = await mint(this.#opts, dnsNames);
       if (this.#closed) return;
-      this.#server.setSecureContext({ cert: svid.certChainPem, key: svid.keyPem, minVersion: 'TLSv1.2' });
-      this.#svid = svid;
+      this.#install(svid, dnsNames);
       this.#opts.log.info({ expires_at: svid.expiresAt.toISOString() }, 'admission webhook certificate renewed');
-      this.#scheduleRenewal(svid.expiresAt.getTime());
     } catch (e) {
       this.#opts.log.warn({ err: e }, 'admission webhook certificate renewal failed');
       if (!this.#closed) this.#cancelRenewal = this.#opts.clock.setTimer(RETRY_MS, () => void this.#renew());
@@ -141,6 +167,6 @@ export class AdmissionWebhookServer {
   }
 }
 
-function mint(opts: WebhookServerOptions): Promise<MintedSvid> {
-  return opts.serverApi.mintX509Svid(`spiffe://${opts.trustDomain}${WEBHOOK_SPIFFE_ID_PATH}`, opts.dnsNames, opts.ttlSeconds ?? 86_400);
+function mint(opts: WebhookServerOptions, dnsNames: readonly string[]): Promise<MintedSvid> {
+  return opts.serverApi.mintX509Svid(`spiffe://${opts.trustDomain}${WEBHOOK_SPIFFE_ID_PATH}`, dnsNames, opts.ttlSeconds ?? 86_400);
 }
