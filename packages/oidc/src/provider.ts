@@ -5,12 +5,11 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Clock, Logger } from '@ztwim/core';
 import { silentLogger, systemClock } from '@ztwim/core';
-import { AcmeCertManager } from './acme.ts';
 import { validateOidcConfig, type ListenAddress, type OidcConfig, type ValidatedOidcConfig } from './config.ts';
 import { OidcHandler, sendError } from './handler.ts';
 import type { JwksSource } from './jwks-source.ts';
 import { OidcMetrics } from './metrics.ts';
-import { CertFileWatcher, type ServingCert } from './serving-cert.ts';
+import { AcmeCertManager, CertFileWatcher, type ServingCert } from '@ztwim/acme';
 
 export interface OidcProviderDeps {
   readonly source: JwksSource;
@@ -213,6 +212,7 @@ export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDe
           domains: cfg.domains,
           cacheDir: lc.cacheDir,
           directoryCaPem: lc.directoryCaPem,
+          tosAccepted: true,
           renewFraction: lc.renewFraction,
           clock,
           logger,
