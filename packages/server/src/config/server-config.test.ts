@@ -241,6 +241,14 @@ ${inner}
     /profile\.https_web \(line 7\): acme and serving_cert_file are mutually exclusive/,
   );
   assert.throws(() => build(web('')), /profile\.https_web \(line 7\): needs acme or serving_cert_file/);
+  // SPIRE's older form, directly in bundle_endpoint: read, with a warning; never beside a profile.
+  const old = build('server {\n  trust_domain = "a.test"\n  data_dir = "/d"\n  federation {\n    bundle_endpoint {\n      acme {\n        domain_name = "x.org"\n        email = "a@b.c"\n        tos_accepted = true\n      }\n    }\n  }\n}');
+  assert.deepEqual(old.federation?.bundleEndpoint?.profile, { kind: 'https_web', acme: { domainName: 'x.org', email: 'a@b.c', directoryUrl: 'https://acme-v02.api.letsencrypt.org/directory', tosAccepted: true, cacheDir: '/d/bundle-acme' } });
+  assert.match((old.warnings ?? []).join('\n'), /bundle_endpoint\.acme within the bundle_endpoint is deprecated/);
+  assert.throws(
+    () => build('server {\n  trust_domain = "a.test"\n  federation {\n    bundle_endpoint {\n      profile "https_spiffe" {}\n      acme {\n        domain_name = "x.org"\n        email = "a@b.c"\n      }\n    }\n  }\n}'),
+    /bundle_endpoint\.acme \(line 6\): either bundle endpoint 'acme' or 'profile' can be set, but not both/,
+  );
 });
 
 test('k8s_psat: SPIRE\'s clusters map, with its defaults (audience ["spire-server"], in-cluster config)', () => {

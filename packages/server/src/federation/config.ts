@@ -81,6 +81,16 @@ export function parseFederationConfig(f: Section, p: Problems, baseDir: string, 
         profile = { kind: 'https_web', servingCertFile: { certFilePath: abs(cert ?? ''), keyFilePath: abs(key ?? ''), fileSyncIntervalMs: Math.max(sync, 1000) } };
       } else p.add(`${AT}.bundle_endpoint.profile.${label}`, line, 'unknown profile (use https_spiffe or https_web)');
     }
+    // SPIRE still reads the older `bundle_endpoint { acme {...} }` (https_web with ACME), with a warning.
+    const oldAcme = be.section('acme');
+    if (oldAcme !== undefined) {
+      const at = `${AT}.bundle_endpoint.acme`;
+      if (profiles.length > 0) p.add(at, be.lineOf('acme'), "either bundle endpoint 'acme' or 'profile' can be set, but not both");
+      else {
+        p.warn(at, be.lineOf('acme'), 'within the bundle_endpoint is deprecated: put acme in the https_web profile instead');
+        profile = { kind: 'https_web', acme: parseAcme(oldAcme, p, at, be.lineOf('acme'), dataDir) };
+      }
+    }
     be.done();
     bundleEndpoint = { address, port, refreshHintSeconds: Math.ceil(hintMs / 1000), profile };
   }
