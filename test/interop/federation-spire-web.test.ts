@@ -36,11 +36,55 @@ function servedFingerprint(port: number): Promise<string> {
   });
 }
 
+interface ZtwimServerRun {
+  readonly ws: ServerWorkspace;
+  readonly proc: ReturnType<typeof supervise>;
+}
+
+/**
+ * `ztwim server run` for a.test with a bundle endpoint on 127.0.0.1:port serving `profile`, the
+ * test root trusted as a user would: NODE_EXTRA_CA_CERTS.
+ */
+async function startZtwimServerRun(prefix: string, port: number, profile: string, extraCaPath: string): Promise<ZtwimServerRun> {
+  const ws = await serverWorkspace(prefix);
+  const conf = serverConf({
+    port: ws.port,
+    socketPath: ws.socketPath,
+    trustDomain: 'a.test',
+    dataDir: ws.dataDir,
+    keyManager: { disk: join(ws.dataDir, 'keys.json') },
+    extraServerConfig: `  federation {\n    bundle_endpoint {\n      address = "127.0.0.1"\n      port = ${port}\n      refresh_hint = "1m"\n${profile}\n    }\n  }\n`,
+  });
+  const confFile = ws.dir.write('server.conf', conf);
+  const proc = supervise(spawn(ZTWIM_BIN, ['server', 'run', '-config', confFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_EXTRA_CA_CERTS: extraCaPath } }));
+  await until('ztwim server healthy', async () => {
+    if (proc.exited() !== undefined) throw new Error(`ztwim server exited with ${String(proc.exited())}:\n${proc.logs()}`);
+    return (await runBinary(spireServerBin(), ['healthcheck', '-socketPath', ws.socketPath])).status === 0 ? true : undefined;
+  }, 60_000);
+  return { ws, proc };
+}
+
+/** SPIRE refreshes a.test from ztwim's endpoint, then lists the bundle ztwim shows (refresh hint 1m). */
+async function assertSpireFetchesOurs(spire: SpireServer, zt: ZtwimServerRun): Promise<void> {
+  const cli = (args: readonly string[], sock: string): Promise<CliResult> => runBinary(spireServerBin(), [...args, '-socketPath', sock]);
+  const refreshed = await cli(['federation', 'refresh', '-id', 'a.test'], spire.socketPath);
+  assert.equal(refreshed.status, 0, `${refreshed.stderr}\n${spire.logs()}\n${zt.proc.logs()}`);
+  assert.equal(refreshed.stdout, 'Bundle refreshed\n');
+  const listed = await cli(['bundle', 'list', '-id', 'spiffe://a.test', '-format', 'spiffe'], spire.socketPath);
+  assert.equal(listed.status, 0, listed.stderr);
+  const shown = await cli(['bundle', 'show', '-format', 'spiffe'], zt.ws.socketPath);
+  assert.equal(shown.status, 0, shown.stderr);
+  const got = SpiffeBundle.parse(TrustDomain.parse('a.test'), listed.stdout, { strict: true });
+  const own = SpiffeBundle.parse(TrustDomain.parse('a.test'), shown.stdout, { strict: true });
+  assert.deepEqual(hex(got.x509Authorities()), hex(own.x509Authorities()));
+  assert.deepEqual([...got.jwtAuthorities().keys()].sort(), [...own.jwtAuthorities().keys()].sort());
+  assert.equal(got.refreshHintSeconds, 60);
+}
+
 describe('https_web federation with a real SPIRE v1.13.0 server (test roots)', () => {
   let tmp: TmpDir;
   let ca: TestCa;
-  let ws: ServerWorkspace;
-  let zt: ReturnType<typeof supervise> | undefined;
+  let zt: ZtwimServerRun | undefined;
   let spire: SpireServer;
   let ztPort: number;
   let spirePort: number;
@@ -48,7 +92,7 @@ describe('https_web federation with a real SPIRE v1.13.0 server (test roots)', (
   let ztKey: string;
   const spireCli = (args: readonly string[]): Promise<CliResult> => runBinary(spireServerBin(), [...args, '-socketPath', spire.socketPath]);
   // spire-server's CLI speaks to ztwim's admin socket as well (same API).
-  const ztCli = (args: readonly string[]): Promise<CliResult> => runBinary(spireServerBin(), [...args, '-socketPath', ws.socketPath]);
+  const ztCli = (args: readonly string[]): Promise<CliResult> => runBinary(spireServerBin(), [...args, '-socketPath', zt?.ws.socketPath ?? '']);
 
   before(async () => {
     tmp = makeTmpDir('ztwim-fed-web-');
@@ -62,37 +106,17 @@ describe('https_web federation with a real SPIRE v1.13.0 server (test roots)', (
     ztPort = await freePort();
     spirePort = await freePort();
 
-    ws = await serverWorkspace('ztwim-fed-web-server-');
-    const conf = serverConf({
-      port: ws.port,
-      socketPath: ws.socketPath,
-      trustDomain: 'a.test',
-      dataDir: ws.dataDir,
-      keyManager: { disk: join(ws.dataDir, 'keys.json') },
-      extraServerConfig: `  federation {
-    bundle_endpoint {
-      address = "127.0.0.1"
-      port = ${ztPort}
-      refresh_hint = "1m"
-      profile "https_web" {
+    zt = await startZtwimServerRun('ztwim-fed-web-server-', ztPort, `      profile "https_web" {
         serving_cert_file {
           cert_file_path = "${ztCert}"
           key_file_path = "${ztKey}"
           file_sync_interval = "1s"
         }
-      }
-    }
-  }
-`,
-    });
-    const confFile = ws.dir.write('server.conf', conf);
-    zt = supervise(spawn(ZTWIM_BIN, ['server', 'run', '-config', confFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_EXTRA_CA_CERTS: ca.certPath } }));
-    await until('ztwim server healthy', async () => {
-      if (zt?.exited() !== undefined) throw new Error(`ztwim server exited with ${String(zt.exited())}:\n${zt.logs()}`);
-      return (await ztCli(['healthcheck'])).status === 0 ? true : undefined;
-    }, 60_000);
+      }`, ca.certPath);
 
+    // An explicit port: SPIRE reads bind_port 0 as its default, 8081, which may be taken.
     spire = await startSpireServer(tmp, {
+      bindPort: await freePort(),
       trustDomain: 'spire.test',
       env: { SSL_CERT_FILE: ca.certPath },
       extraServerConfig: `federation {
@@ -117,32 +141,14 @@ describe('https_web federation with a real SPIRE v1.13.0 server (test roots)', (
   });
   after(async () => {
     await spire?.stop();
-    await zt?.stop();
-    ws?.dir.cleanup();
+    await zt?.proc.stop();
+    zt?.ws.dir.cleanup();
     tmp?.cleanup();
   });
 
-  const ourBundle = async (): Promise<SpiffeBundle> => {
-    const shown = await ztCli(['bundle', 'show', '-format', 'spiffe']);
-    assert.equal(shown.status, 0, shown.stderr);
-    return SpiffeBundle.parse(TrustDomain.parse('a.test'), shown.stdout, { strict: true });
-  };
-  const spireHasOurs = async (): Promise<void> => {
-    const refreshed = await spireCli(['federation', 'refresh', '-id', 'a.test']);
-    assert.equal(refreshed.status, 0, `${refreshed.stderr}\n${spire.logs()}`);
-    assert.equal(refreshed.stdout, 'Bundle refreshed\n');
-    const listed = await spireCli(['bundle', 'list', '-id', 'spiffe://a.test', '-format', 'spiffe']);
-    assert.equal(listed.status, 0, listed.stderr);
-    const got = SpiffeBundle.parse(TrustDomain.parse('a.test'), listed.stdout, { strict: true });
-    const own = await ourBundle();
-    assert.deepEqual(hex(got.x509Authorities()), hex(own.x509Authorities()));
-    assert.deepEqual([...got.jwtAuthorities().keys()].sort(), [...own.jwtAuthorities().keys()].sort());
-    assert.equal(got.refreshHintSeconds, 60);
-  };
-
   it("SPIRE's server fetches ztwim's https_web endpoint (no bootstrap bundle: Web PKI through SSL_CERT_FILE)", async () => {
     // SPIRE was never given a.test's bundle: what it lists came from our endpoint.
-    await spireHasOurs();
+    await assertSpireFetchesOurs(spire, zt as ZtwimServerRun);
   });
 
   it('a replaced serving certificate file is served from the next handshake, and SPIRE still fetches', async () => {
@@ -158,14 +164,14 @@ describe('https_web federation with a real SPIRE v1.13.0 server (test roots)', (
       return fp !== fp1 ? fp : undefined;
     }, 20_000);
     assert.equal(fp2, new X509Certificate(second.certPem).fingerprint256);
-    await spireHasOurs();
+    await assertSpireFetchesOurs(spire, zt as ZtwimServerRun);
   });
 
   it("ztwim fetches SPIRE's https_web endpoint, trusting the test root through NODE_EXTRA_CA_CERTS", async () => {
     const created = await ztCli(['federation', 'create', '-trustDomain', 'spire.test', '-bundleEndpointURL', `https://localhost:${spirePort}`, '-bundleEndpointProfile', 'https_web']);
     assert.equal(created.status, 0, created.stderr);
     const refreshed = await ztCli(['federation', 'refresh', '-id', 'spire.test']);
-    assert.equal(refreshed.status, 0, `${refreshed.stderr}\n${zt?.logs() ?? ''}`);
+    assert.equal(refreshed.status, 0, `${refreshed.stderr}\n${zt?.proc.logs() ?? ''}`);
     assert.equal(refreshed.stdout, 'Bundle refreshed\n');
     const shown = await spireCli(['bundle', 'show', '-format', 'spiffe']);
     const theirs = SpiffeBundle.parse(TrustDomain.parse('spire.test'), shown.stdout, { strict: true });
@@ -180,8 +186,7 @@ describe('https_web federation with a real SPIRE v1.13.0 server (test roots)', (
 describe("SPIRE v1.13.0 fetches ztwim's https_web endpoint whose certificate comes from ACME (pebble, tls-alpn-01)", () => {
   let tmp: TmpDir;
   let pebble: Pebble;
-  let ws: ServerWorkspace;
-  let zt: ReturnType<typeof supervise> | undefined;
+  let zt: ZtwimServerRun | undefined;
   let spire: SpireServer | undefined;
   let ztPort: number;
 
@@ -192,42 +197,20 @@ describe("SPIRE v1.13.0 fetches ztwim's https_web endpoint whose certificate com
     [ztPort] = (await freePorts(1)) as [number];
     // Pebble validates tls-alpn-01 at localhost:<tlsPort>: ztwim's bundle endpoint port.
     pebble = await startPebble({ dir: tmp.path, listenerCertPath: listener.certPath, listenerKeyPath: listener.keyPath, listenerCaPem: ca.certPem, tlsPort: ztPort });
-    ws = await serverWorkspace('ztwim-fed-acme-server-');
-    const conf = serverConf({
-      port: ws.port,
-      socketPath: ws.socketPath,
-      trustDomain: 'a.test',
-      dataDir: ws.dataDir,
-      keyManager: { disk: join(ws.dataDir, 'keys.json') },
-      extraServerConfig: `  federation {
-    bundle_endpoint {
-      address = "127.0.0.1"
-      port = ${ztPort}
-      profile "https_web" {
+    zt = await startZtwimServerRun('ztwim-fed-acme-server-', ztPort, `      profile "https_web" {
         acme {
           domain_name = "localhost"
           email = "ops@example.org"
           directory_url = "${pebble.directoryUrl}"
           tos_accepted = true
         }
-      }
-    }
-  }
-`,
-    });
-    const confFile = ws.dir.write('server.conf', conf);
-    // The ACME directory's listener certificate is trusted as a user would: NODE_EXTRA_CA_CERTS.
-    zt = supervise(spawn(ZTWIM_BIN, ['server', 'run', '-config', confFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_EXTRA_CA_CERTS: ca.certPath } }));
-    await until('ztwim server healthy', async () => {
-      if (zt?.exited() !== undefined) throw new Error(`ztwim server exited with ${String(zt.exited())}:\n${zt.logs()}`);
-      return (await runBinary(spireServerBin(), ['healthcheck', '-socketPath', ws.socketPath])).status === 0 ? true : undefined;
-    }, 60_000);
+      }`, ca.certPath);
   });
   after(async () => {
     await spire?.stop();
-    await zt?.stop();
+    await zt?.proc.stop();
     await pebble?.stop();
-    ws?.dir.cleanup();
+    zt?.ws.dir.cleanup();
     tmp?.cleanup();
   });
 
@@ -244,7 +227,9 @@ describe("SPIRE v1.13.0 fetches ztwim's https_web endpoint whose certificate com
     assert.ok(fp !== '');
     assert.match(pebble.log(), /set VALID by completed challenge/);
     assert.match(pebble.log(), /Issued certificate serial/);
+    // An explicit port: SPIRE reads bind_port 0 as its default, 8081, which may be taken.
     spire = await startSpireServer(tmp, {
+      bindPort: await freePort(),
       trustDomain: 'spire.test',
       env: { SSL_CERT_FILE: issuers },
       extraServerConfig: `federation {
@@ -255,16 +240,8 @@ describe("SPIRE v1.13.0 fetches ztwim's https_web endpoint whose certificate com
   }
 `,
     });
-    const sp = spire;
-    const refreshed = await runBinary(spireServerBin(), ['federation', 'refresh', '-id', 'a.test', '-socketPath', sp.socketPath]);
-    assert.equal(refreshed.status, 0, `${refreshed.stderr}\n${sp.logs()}\n${zt?.logs() ?? ''}`);
-    const listed = await runBinary(spireServerBin(), ['bundle', 'list', '-id', 'spiffe://a.test', '-format', 'spiffe', '-socketPath', sp.socketPath]);
-    assert.equal(listed.status, 0, listed.stderr);
-    const shown = await runBinary(spireServerBin(), ['bundle', 'show', '-format', 'spiffe', '-socketPath', ws.socketPath]);
-    const own = SpiffeBundle.parse(TrustDomain.parse('a.test'), shown.stdout, { strict: true });
-    const got = SpiffeBundle.parse(TrustDomain.parse('a.test'), listed.stdout, { strict: true });
-    assert.deepEqual(hex(got.x509Authorities()), hex(own.x509Authorities()));
+    await assertSpireFetchesOurs(spire, zt as ZtwimServerRun);
     // The ACME account and certificate are cached where SPIRE keeps them: <data_dir>/bundle-acme.
-    assert.ok(readdirSync(join(ws.dataDir, 'bundle-acme')).some((f) => f.endsWith('-cert.pem')));
+    assert.ok(readdirSync(join(zt?.ws.dataDir ?? '', 'bundle-acme')).some((f) => f.endsWith('-cert.pem')));
   });
 });
