@@ -13,7 +13,7 @@ export interface FederationDeps {
   readonly trustDomain: TrustDomain;
   readonly clock: Clock;
   readonly log: Logger;
-  /** PEM roots trusted beside the system's for https_web endpoints (ZTWIM_FEDERATION_EXTRA_ROOTS). */
+  /** PEM roots trusted beside the system's for https_web endpoints (embedders, tests; `ztwim server run` takes NODE_EXTRA_CA_CERTS). */
   readonly extraWebRootsPem?: string;
   /** PEM roots trusted for the ACME directory beside Node's (tests: pebble's listener CA). */
   readonly acmeDirectoryCaPem?: string;
