@@ -128,7 +128,6 @@ describe('bundle endpoint https_web with ACME (pebble, tls-alpn-01)', () => {
     const clock = new FakeClock(Date.now());
     const fed = await start(clock, config());
     assert.equal(fed.endpointPort(), port);
-    // Before a certificate is there the endpoint listens and refuses handshakes.
     await pump(clock, () => lines.some((l) => l.msg === 'acme certificate obtained'), 'the acme certificate is obtained');
     assert.match(pebble.log(), /set VALID by completed challenge/);
     assert.doesNotMatch(pebble.log(), /validate w\/ HTTP/, 'no http-01');
