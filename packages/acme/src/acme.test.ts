@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:tls';
@@ -46,5 +47,6 @@ test('tls-alpn-01 ALPN selection: http/1.1 for web clients, acme-tls/1 only for 
   } finally {
     mgr.close();
     server.close();
+    rmSync(ca.dir, { recursive: true, force: true });
   }
 });

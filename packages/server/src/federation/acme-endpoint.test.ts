@@ -4,6 +4,7 @@
 // certificate it issues is served, renewed before expiry (fake clock), and reused from the cache.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
@@ -68,6 +69,7 @@ describe('bundle endpoint https_web with ACME (pebble, tls-alpn-01)', () => {
     for (const f of feds) await f.stop();
     await ds?.close();
     await pebble?.stop();
+    for (const d of [dir, ca?.dir]) if (d !== undefined) rmSync(d, { recursive: true, force: true });
   });
 
   const config = (overrides: { tosAccepted?: boolean; cacheDir?: string } = {}): FederationConfig => ({
