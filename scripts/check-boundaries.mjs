@@ -15,13 +15,14 @@ const allowed = {
   core: ['spiffe'],
   testkit: ['spiffe', 'core'],
   k8s: ['spiffe', 'core'],
-  server: ['spiffe', 'core', 'proto', 'k8s'],
+  acme: ['core'],
+  server: ['spiffe', 'core', 'proto', 'k8s', 'acme'],
   agent: ['spiffe', 'core', 'proto', 'peercred', 'k8s'],
-  oidc: ['spiffe', 'core', 'proto'],
+  oidc: ['spiffe', 'core', 'proto', 'acme'],
   csi: ['core', 'proto'],
   registrar: ['spiffe', 'core', 'proto', 'k8s'],
   operator: ['spiffe', 'core', 'k8s'],
-  cli: ['spiffe', 'core', 'proto', 'server', 'agent', 'oidc', 'csi', 'peercred', 'k8s', 'registrar', 'operator'],
+  cli: ['spiffe', 'core', 'proto', 'acme', 'server', 'agent', 'oidc', 'csi', 'peercred', 'k8s', 'registrar', 'operator'],
 };
 const importRe = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"](@ztwim\/[a-z0-9-]+)|import\(\s*['"](@ztwim\/[a-z0-9-]+)['"]\s*\)|(?:^|\n)\s*import\s+['"](@ztwim\/[a-z0-9-]+)['"]/g;
 

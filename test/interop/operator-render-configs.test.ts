@@ -120,13 +120,6 @@ describe('rendered configs for ztwim images: ztwim validate', () => {
         (r) => ({ status: 0, out: r.stdout + r.stderr }),
         (e: { code?: number; stdout?: string; stderr?: string }) => ({ status: e.code ?? 1, out: `${e.stdout ?? ''}${e.stderr ?? ''}` }),
       );
-      if (name === 'federation https_web with ACME') {
-        // ACME for the bundle endpoint is not implemented yet (its code lives in @ztwim/oidc, which
-        // the server may not import): ztwim refuses the block by name rather than serve without it.
-        assert.notEqual(s.status, 0, s.out);
-        assert.match(s.out, /server\.federation\.bundle_endpoint\.profile\.https_web\.acme \(line \d+\): is not supported by ztwim yet \(use serving_cert_file\)/);
-        return;
-      }
       assert.equal(s.status, 0, `ztwim server validate:\n${s.out}\n${serverConf}`);
       assert.match(s.out, /Configuration is valid/);
     });

@@ -1,92 +1,32 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { createServer as createHttpsServer } from 'node:https';
-import { join } from 'node:path';
-import { FakeClock } from '@ztwim/testkit';
+import { FakeClock, makeCa, issueServerCert, tempDir, type TestCa } from '@ztwim/testkit';
 import { startOidcProvider } from './provider.ts';
 import { StaticJwksSource } from './jwks-source.ts';
-import type { ServingCert } from './serving-cert.ts';
+import type { ServingCert } from '@ztwim/acme';
+import { startPebble, type Pebble } from '@ztwim/acme/testing';
 import { get } from './testing/http.ts';
 import { makeKey } from './testing/keys.ts';
-import { makeCa, issueServerCert, tempDir, type TestCa } from './testing/pki.ts';
 
-/** Ports that were free a moment ago (pebble needs them in its config file). */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<ReturnType<typeof createServer>>((resolve) => {
-      const s = createServer();
-      s.listen(0, '127.0.0.1', () => resolve(s));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
-}
-
-let pebble: ChildProcess | undefined;
-let pebbleLog = '';
+let pebble: Pebble;
 let ca: TestCa;
-let directoryUrl = '';
-let managementUrl = '';
-let challengePort = 0;
 
 before(async () => {
   ca = makeCa();
   const listenerCert = issueServerCert(ca, 'pebble', ['localhost'], ['127.0.0.1']);
-  const [acmePort, mgmtPort, httpPort, tlsPort] = await freePorts(4);
-  challengePort = httpPort as number;
-  const cfg = join(ca.dir, 'pebble.json');
-  writeFileSync(
-    cfg,
-    JSON.stringify({
-      pebble: {
-        listenAddress: `127.0.0.1:${acmePort}`,
-        managementListenAddress: `127.0.0.1:${mgmtPort}`,
-        certificate: listenerCert.certPath,
-        privateKey: listenerCert.keyPath,
-        // Pebble's VA connects to <domain>:httpPort for http-01: our challenge responder.
-        httpPort,
-        tlsPort,
-        ocspResponderURL: '',
-        externalAccountBindingRequired: false,
-      },
-    }),
-  );
-  directoryUrl = `https://127.0.0.1:${acmePort}/dir`;
-  managementUrl = `https://127.0.0.1:${mgmtPort}`;
-  // No PEBBLE_VA_ALWAYS_VALID: pebble really fetches the http-01 token from us ("localhost"
-  // resolves through /etc/hosts, so no DNS server is needed).
-  const child = spawn('pebble', ['-config', cfg], {
-    env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  pebble = child;
-  await new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer): void => {
-      pebbleLog += d.toString();
-      if (pebbleLog.includes('ACME directory available')) resolve();
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('error', (e) => reject(new Error(`cannot start pebble (apt-get install -y pebble): ${e.message}`)));
-    child.once('exit', (code) => reject(new Error(`pebble exited with ${String(code)}: ${pebbleLog}`)));
-  });
+  // Pebble's VA connects to <domain>:httpPort for http-01: our challenge responder.
+  pebble = await startPebble({ dir: ca.dir, listenerCertPath: listenerCert.certPath, listenerKeyPath: listenerCert.keyPath, listenerCaPem: ca.certPem });
 });
 
-after(() => {
-  if (pebble?.pid !== undefined && pebble.exitCode === null) pebble.kill('SIGTERM');
+after(async () => {
+  await pebble?.stop();
 });
 
 test('acme: obtains a certificate from pebble over http-01, serves it, renews it, reuses the cache', async () => {
-  const root = await get(`${managementUrl}/roots/0`, { ca: ca.certPem });
-  assert.equal(root.status, 200);
-  const intermediate = await get(`${managementUrl}/intermediates/0`, { ca: ca.certPem });
-  assert.equal(intermediate.status, 200);
-  const trust = `${root.body}\n${intermediate.body}`;
+  const trust = await pebble.issuerPem();
   const cacheDir = tempDir('ztwim-acme-cache-');
   const clock = new FakeClock(Date.now());
   const certs: ServingCert[] = [];
@@ -95,12 +35,12 @@ test('acme: obtains a certificate from pebble over http-01, serves it, renews it
     domains: ['localhost'],
     jwtIssuer: 'https://localhost',
     acme: {
-      directoryUrl,
+      directoryUrl: pebble.directoryUrl,
       email: 'ops@example.org',
       tosAccepted: true,
       cacheDir,
       addr: '127.0.0.1:0',
-      httpChallengeAddr: `127.0.0.1:${challengePort}`,
+      httpChallengeAddr: `127.0.0.1:${pebble.httpPort}`,
       directoryCaPem: ca.certPem,
     },
   };
@@ -121,8 +61,8 @@ test('acme: obtains a certificate from pebble over http-01, serves it, renews it
     assert.match(leaf.subjectAltName ?? '', /DNS:localhost/);
     assert.match(leaf.issuer, /Pebble Intermediate CA/);
     // Pebble really fetched the token from our http-01 responder.
-    assert.match(pebbleLog, new RegExp(`validate w/ HTTP: http://localhost:${challengePort}/\\.well-known/acme-challenge/`));
-    assert.match(pebbleLog, /set VALID by completed challenge/);
+    assert.match(pebble.log(), new RegExp(`validate w/ HTTP: http://localhost:${pebble.httpPort}/\\.well-known/acme-challenge/`));
+    assert.match(pebble.log(), /set VALID by completed challenge/);
     const url = `${p.urls.https}/.well-known/openid-configuration`;
     const r = await get(url, { ca: trust, servername: 'localhost', headers: { host: 'localhost' } });
     assert.equal(r.status, 200);
@@ -151,11 +91,7 @@ test('acme: obtains a certificate from pebble over http-01, serves it, renews it
   }
 
   // Restart with the same cache and pebble gone: the cached certificate is served.
-  pebble?.kill('SIGTERM');
-  await new Promise<void>((resolve) => {
-    if (pebble?.exitCode !== null) resolve();
-    else pebble.once('exit', () => resolve());
-  });
+  await pebble.stop();
   const p2 = await startOidcProvider(cfg, { source, clock: new FakeClock(Date.now()) });
   try {
     const r = await get(`${p2.urls.https}/keys`, { ca: trust, servername: 'localhost' });

@@ -34,8 +34,8 @@ export type { JsonWebKey, PublishedJwk, PublicKeySet, PublicKeySetOptions, Dropp
 export { OidcHandler } from './handler.ts';
 export type { OidcHandlerOptions, DiscoveryDocument } from './handler.ts';
 export { OidcMetrics } from './metrics.ts';
-export { loadServingCert } from './serving-cert.ts';
-export type { ServingCert } from './serving-cert.ts';
+export { loadServingCert } from '@ztwim/acme';
+export type { ServingCert } from '@ztwim/acme';
 export { checkIssuer, checkPassed, formatFindings, CHECK_TARGETS, TARGET_NAMES, TARGET_ALGS } from './check.ts';
 export type { CheckTarget, CheckOptions, CheckFetch, CheckResponse, Finding, Severity } from './check.ts';
 export { loadOidcConfigFile, buildOidcFileConfig, unixSocketPathOf, DEFAULT_SOURCE_POLL_INTERVAL_MS, DEFAULT_OIDC_CONFIG_PATH } from './config-file.ts';

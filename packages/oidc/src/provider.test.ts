@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { FakeClock } from '@ztwim/testkit';
+import { FakeClock, tempDir } from '@ztwim/testkit';
 import { createLogger } from '@ztwim/core';
 import { startOidcProvider, type OidcProvider } from './provider.ts';
 import { StaticJwksSource, CallbackJwksSource, type JwksSource } from './jwks-source.ts';
@@ -11,7 +11,6 @@ import { FileJwksSource } from './file-jwks-source.ts';
 import type { JsonWebKey } from './jwk.ts';
 import { get } from './testing/http.ts';
 import { makeKey, bundleJson } from './testing/keys.ts';
-import { tempDir } from './testing/pki.ts';
 
 const ec = makeKey('ec-p256', 'kid-ec256');
 const ec384 = makeKey('ec-p384', 'kid-ec384');

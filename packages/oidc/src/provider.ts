@@ -5,12 +5,11 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Clock, Logger, Task } from '@ztwim/core';
 import { closeOnAbort, runTasks, silentLogger, systemClock } from '@ztwim/core';
-import { AcmeCertManager } from './acme.ts';
 import { validateOidcConfig, type ListenAddress, type OidcConfig, type ValidatedOidcConfig } from './config.ts';
 import { OidcHandler, sendError } from './handler.ts';
 import type { JwksSource } from './jwks-source.ts';
 import { OidcMetrics } from './metrics.ts';
-import { CertFileWatcher, type ServingCert } from './serving-cert.ts';
+import { AcmeCertManager, CertFileWatcher, type ServingCert } from '@ztwim/acme';
 
 export interface OidcProviderDeps {
   /** Where the keys come from; the provider runs its background work (run()) as one of its tasks. */
@@ -233,6 +232,7 @@ export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDe
           domains: cfg.domains,
           cacheDir: lc.cacheDir,
           directoryCaPem: lc.directoryCaPem,
+          tosAccepted: true,
           renewFraction: lc.renewFraction,
           clock,
           logger,

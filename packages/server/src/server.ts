@@ -58,6 +58,8 @@ export interface ServerDeps {
   readonly listenerFlags?: { readonly socketPath?: string; readonly bindPort?: string; readonly metrics?: string };
   /** PEM roots trusted beside the system's when fetching https_web bundle endpoints (tests). */
   readonly federationWebRootsPem?: string;
+  /** PEM roots trusted for the bundle endpoint's ACME directory beside Node's (NODE_EXTRA_CA_CERTS does the same for a process). */
+  readonly federationAcmeDirectoryCaPem?: string;
 }
 
 export interface RunningServer {
@@ -240,6 +242,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       clock,
       log,
       ...(deps.federationWebRootsPem === undefined ? {} : { extraWebRootsPem: deps.federationWebRootsPem }),
+      ...(deps.federationAcmeDirectoryCaPem === undefined ? {} : { acmeDirectoryCaPem: deps.federationAcmeDirectoryCaPem }),
     });
     const routes = (r: ConnectRouter): void => {
       r.service(EntryService, entryService({ dataStore: ds, trustDomain: td, nodeSelectors, onWrite: () => entryChanges.notify() }));

@@ -4,3 +4,5 @@ export {
   connectRaw, closedPromise, openFds, waitUntil, trickle,
 } from './hostile-h2.ts';
 export type { RawTarget } from './hostile-h2.ts';
+export { makeCa, issueServerCert, tempDir } from './pki.ts';
+export type { TestCa, TestCert } from './pki.ts';

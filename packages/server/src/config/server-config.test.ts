@@ -211,6 +211,46 @@ test('federation: the bundle endpoint and federates_with relationships, as SPIRE
   );
 });
 
+test('federation: https_web with acme (SPIRE\'s keys; cache in <data_dir>/bundle-acme) or serving_cert_file, not both', () => {
+  const web = (inner: string): string => `server {
+  trust_domain = "a.test"
+  data_dir = "/srv/spire"
+  federation {
+    bundle_endpoint {
+      port = 8443
+      profile "https_web" {
+${inner}
+      }
+    }
+  }
+}`;
+  const c = build(web('        acme {\n          domain_name = "fed.example.org"\n          email = "ops@example.org"\n          tos_accepted = true\n        }'));
+  assert.deepEqual(c.federation?.bundleEndpoint?.profile, {
+    kind: 'https_web',
+    acme: { domainName: 'fed.example.org', email: 'ops@example.org', directoryUrl: 'https://acme-v02.api.letsencrypt.org/directory', tosAccepted: true, cacheDir: '/srv/spire/bundle-acme' },
+  });
+  assert.deepEqual(c.warnings, []);
+  // tos_accepted unset: SPIRE starts and warns (the CA then refuses the account).
+  const noTos = build(web('        acme {\n          domain_name = "fed.example.org"\n          email = "ops@example.org"\n          directory_url = "https://acme.test/dir"\n        }'));
+  assert.equal(noTos.federation?.bundleEndpoint?.profile.kind, 'https_web');
+  assert.match((noTos.warnings ?? []).join('\n'), /acme\.tos_accepted ACME Terms of Service have not been accepted/);
+  assert.throws(() => build(web('        acme {\n          tos_accepted = true\n        }')), /acme\.domain_name \(line 7\): must be configured[\s\S]*acme\.email \(line 7\): must be configured/);
+  assert.throws(() => build(web('        acme {\n          domain_name = "x.org"\n          email = "a@b.c"\n          directory_url = "http://acme.test/dir"\n        }')), /acme\.directory_url \(line 11\): must be an https URL, got "http:\/\/acme.test\/dir"/);
+  assert.throws(
+    () => build(web('        acme {\n          domain_name = "x.org"\n          email = "a@b.c"\n        }\n        serving_cert_file {\n          cert_file_path = "c"\n          key_file_path = "k"\n        }')),
+    /profile\.https_web \(line 7\): acme and serving_cert_file are mutually exclusive/,
+  );
+  assert.throws(() => build(web('')), /profile\.https_web \(line 7\): needs acme or serving_cert_file/);
+  // SPIRE's older form, directly in bundle_endpoint: read, with a warning; never beside a profile.
+  const old = build('server {\n  trust_domain = "a.test"\n  data_dir = "/d"\n  federation {\n    bundle_endpoint {\n      acme {\n        domain_name = "x.org"\n        email = "a@b.c"\n        tos_accepted = true\n      }\n    }\n  }\n}');
+  assert.deepEqual(old.federation?.bundleEndpoint?.profile, { kind: 'https_web', acme: { domainName: 'x.org', email: 'a@b.c', directoryUrl: 'https://acme-v02.api.letsencrypt.org/directory', tosAccepted: true, cacheDir: '/d/bundle-acme' } });
+  assert.match((old.warnings ?? []).join('\n'), /bundle_endpoint\.acme within the bundle_endpoint is deprecated/);
+  assert.throws(
+    () => build('server {\n  trust_domain = "a.test"\n  federation {\n    bundle_endpoint {\n      profile "https_spiffe" {}\n      acme {\n        domain_name = "x.org"\n        email = "a@b.c"\n      }\n    }\n  }\n}'),
+    /bundle_endpoint\.acme \(line 6\): either bundle endpoint 'acme' or 'profile' can be set, but not both/,
+  );
+});
+
 test('k8s_psat: SPIRE\'s clusters map, with its defaults (audience ["spire-server"], in-cluster config)', () => {
   const c = buildServerConfig(parseConfigText(`
 server { trust_domain = "example.org" }

@@ -230,7 +230,7 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
   }
   const auditLog = s.bool('audit_log_enabled') ?? false;
   const fedSection = s.section('federation');
-  const federation = fedSection === undefined ? undefined : parseFederationConfig(fedSection, p, baseDir, trustDomain?.name);
+  const federation = fedSection === undefined ? undefined : parseFederationConfig(fedSection, p, baseDir, trustDomain?.name, dataDir);
   // SPIRE's per-IP limits on agent attestation and on signing, both on unless turned off.
   const rl = s.section('ratelimit');
   const rateLimit = { attestation: rl?.bool('attestation') ?? true, signing: rl?.bool('signing') ?? true };

@@ -35,7 +35,10 @@ export const BUNDLE_ENDPOINT_LIMITS: BundleEndpointLimits = {
 export interface BundleEndpointOptions {
   readonly host: string;
   readonly port: number;
-  readonly tls: BundleEndpointTls;
+  /** undefined: no certificate yet (ACME obtains one through this endpoint; rotate() installs it). */
+  readonly tls: BundleEndpointTls | undefined;
+  /** Chooses the ALPN protocol and may set the socket's certificate (ACME tls-alpn-01). */
+  readonly alpnCallback?: (this: unknown, arg: { servername: string; protocols: string[] }) => string | undefined;
   /** The current bundle as SPIFFE bundle JSON. */
   readonly bundleJson: () => Promise<string>;
   readonly log: Logger;
@@ -74,8 +77,8 @@ export async function startBundleEndpoint(opts: BundleEndpointOptions): Promise<
   };
   const server: Server = createServer(
     {
-      cert: opts.tls.certPem,
-      key: opts.tls.keyPem,
+      ...(opts.tls === undefined ? {} : { cert: opts.tls.certPem, key: opts.tls.keyPem }),
+      ...(opts.alpnCallback === undefined ? {} : { ALPNCallback: opts.alpnCallback }),
       minVersion: 'TLSv1.2',
       handshakeTimeout: limits.handshakeTimeoutMs,
       connectionsCheckingInterval: limits.checkIntervalMs,

@@ -1,14 +1,28 @@
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import type { Problems, Section } from '@ztwim/core';
 import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
 import type { RelationshipConfig } from './refresher.ts';
+
+/** SPIRE's `profile "https_web" { acme {...} }`: a certificate from an ACME CA (tls-alpn-01 on the endpoint's port). */
+export interface BundleEndpointAcmeConfig {
+  readonly domainName: string;
+  readonly email: string;
+  /** Default Let's Encrypt's. */
+  readonly directoryUrl: string;
+  readonly tosAccepted: boolean;
+  /** `<data_dir>/bundle-acme`, as SPIRE. */
+  readonly cacheDir: string;
+}
+
+export const LETS_ENCRYPT_DIRECTORY_URL = 'https://acme-v02.api.letsencrypt.org/directory';
 
 export type BundleEndpointProfileConfig =
   | { readonly kind: 'https_spiffe' }
   | {
       readonly kind: 'https_web';
       readonly servingCertFile: { readonly certFilePath: string; readonly keyFilePath: string; readonly fileSyncIntervalMs: number };
-    };
+    }
+  | { readonly kind: 'https_web'; readonly acme: BundleEndpointAcmeConfig };
 
 export interface BundleEndpointConfig {
   readonly address: string;
@@ -27,7 +41,7 @@ export interface FederationConfig {
 const AT = 'server.federation';
 
 /** Parses the federation block; every problem is reported to p (with its line). */
-export function parseFederationConfig(f: Section, p: Problems, baseDir: string, ownTrustDomain: string | undefined): FederationConfig {
+export function parseFederationConfig(f: Section, p: Problems, baseDir: string, ownTrustDomain: string | undefined, dataDir: string): FederationConfig {
   let bundleEndpoint: BundleEndpointConfig | undefined;
   const be = f.section('bundle_endpoint');
   if (be !== undefined) {
@@ -41,24 +55,41 @@ export function parseFederationConfig(f: Section, p: Problems, baseDir: string, 
     for (const { label, section, line } of profiles) {
       if (label === 'https_spiffe') section.done();
       else if (label === 'https_web') {
+        const at = `${AT}.bundle_endpoint.profile.https_web`;
         const scf = section.section('serving_cert_file');
-        if (section.section('acme') !== undefined) {
-          p.add(`${AT}.bundle_endpoint.profile.https_web.acme`, line, 'is not supported by ztwim yet (use serving_cert_file)');
-        }
+        const acme = section.section('acme');
         section.done();
+        if (scf !== undefined && acme !== undefined) {
+          p.add(at, line, 'acme and serving_cert_file are mutually exclusive');
+          continue;
+        }
+        if (acme !== undefined) {
+          profile = { kind: 'https_web', acme: parseAcme(acme, p, `${at}.acme`, line, dataDir) };
+          continue;
+        }
         if (scf === undefined) {
-          p.add(`${AT}.bundle_endpoint.profile.https_web`, line, 'needs serving_cert_file');
+          p.add(at, line, 'needs acme or serving_cert_file');
           continue;
         }
         const cert = scf.string('cert_file_path');
         const key = scf.string('key_file_path');
-        if (cert === undefined) p.add(`${AT}.bundle_endpoint.profile.https_web.serving_cert_file.cert_file_path`, line, 'is required');
-        if (key === undefined) p.add(`${AT}.bundle_endpoint.profile.https_web.serving_cert_file.key_file_path`, line, 'is required');
+        if (cert === undefined) p.add(`${at}.serving_cert_file.cert_file_path`, line, 'is required');
+        if (key === undefined) p.add(`${at}.serving_cert_file.key_file_path`, line, 'is required');
         const sync = scf.duration('file_sync_interval') ?? 60_000;
         scf.done();
         const abs = (x: string): string => (isAbsolute(x) ? x : resolve(baseDir, x));
         profile = { kind: 'https_web', servingCertFile: { certFilePath: abs(cert ?? ''), keyFilePath: abs(key ?? ''), fileSyncIntervalMs: Math.max(sync, 1000) } };
       } else p.add(`${AT}.bundle_endpoint.profile.${label}`, line, 'unknown profile (use https_spiffe or https_web)');
+    }
+    // SPIRE still reads the older `bundle_endpoint { acme {...} }` (https_web with ACME), with a warning.
+    const oldAcme = be.section('acme');
+    if (oldAcme !== undefined) {
+      const at = `${AT}.bundle_endpoint.acme`;
+      if (profiles.length > 0) p.add(at, be.lineOf('acme'), "either bundle endpoint 'acme' or 'profile' can be set, but not both");
+      else {
+        p.warn(at, be.lineOf('acme'), 'within the bundle_endpoint is deprecated: put acme in the https_web profile instead');
+        profile = { kind: 'https_web', acme: parseAcme(oldAcme, p, at, be.lineOf('acme'), dataDir) };
+      }
     }
     be.done();
     bundleEndpoint = { address, port, refreshHintSeconds: Math.ceil(hintMs / 1000), profile };
@@ -113,4 +144,28 @@ export function parseFederationConfig(f: Section, p: Problems, baseDir: string, 
   }
   f.done();
   return { ...(bundleEndpoint === undefined ? {} : { bundleEndpoint }), federatesWith };
+}
+
+/** SPIRE's acme keys: domain_name and email required, directory_url defaults to Let's Encrypt. */
+function parseAcme(a: Section, p: Problems, at: string, line: number, dataDir: string): BundleEndpointAcmeConfig {
+  const domainName = a.string('domain_name') ?? '';
+  const email = a.string('email') ?? '';
+  const directoryUrl = a.string('directory_url') ?? LETS_ENCRYPT_DIRECTORY_URL;
+  const tosAccepted = a.bool('tos_accepted') ?? false;
+  a.done();
+  if (domainName === '') p.add(`${at}.domain_name`, line, 'must be configured');
+  else if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(domainName)) {
+    p.add(`${at}.domain_name`, a.lineOf('domain_name'), `"${domainName}" is not a DNS name`);
+  }
+  if (email === '') p.add(`${at}.email`, line, 'must be configured');
+  let u: URL | undefined;
+  try {
+    u = new URL(directoryUrl);
+  } catch {
+    /* reported below */
+  }
+  if (u?.protocol !== 'https:') p.add(`${at}.directory_url`, a.lineOf('directory_url'), `must be an https URL, got "${directoryUrl}"`);
+  // SPIRE starts and warns; the CA then refuses the account (ztwim logs that at each attempt).
+  if (!tosAccepted) p.warn(`${at}.tos_accepted`, line, 'ACME Terms of Service have not been accepted: the CA will refuse the account (set tos_accepted = true)');
+  return { domainName, email, directoryUrl, tosAccepted, cacheDir: join(dataDir, 'bundle-acme') };
 }

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { AcmeCertManager, CertFileWatcher } from '@ztwim/acme';
 import { listenError, type Clock, type Logger } from '@ztwim/core';
 import type { TrustDomain } from '@ztwim/spiffe';
 import type { DataStore } from '../datastore/datastore.ts';
@@ -13,8 +13,10 @@ export interface FederationDeps {
   readonly trustDomain: TrustDomain;
   readonly clock: Clock;
   readonly log: Logger;
-  /** PEM roots trusted beside the system's for https_web endpoints (ZTWIM_FEDERATION_EXTRA_ROOTS). */
+  /** PEM roots trusted beside the system's for https_web endpoints (embedders, tests; `ztwim server run` takes NODE_EXTRA_CA_CERTS). */
   readonly extraWebRootsPem?: string;
+  /** PEM roots trusted for the ACME directory beside Node's (tests: pebble's listener CA). */
+  readonly acmeDirectoryCaPem?: string;
 }
 
 export interface Federation {
@@ -29,6 +31,8 @@ export interface Federation {
 }
 
 const BUNDLE_CACHE_MS = 1000;
+/** autocert (SPIRE's ACME client) renews 30 days before expiry; ztwim also at a third of the lifetime left. */
+const ACME_RENEW_BEFORE_MS = 30 * 24 * 3600_000;
 
 /** The server's federation parts: bundle endpoint and bundle refresher, built from the config. */
 export function createFederation(d: FederationDeps): Federation {
@@ -41,27 +45,54 @@ export function createFederation(d: FederationDeps): Federation {
   });
   const be = d.config?.bundleEndpoint;
   let endpoint: BundleEndpoint | undefined;
-  let cancelSync: (() => void) | undefined;
-  let stopped = false;
+  const stoppers: Array<() => void> = [];
+  // The certificate file watcher's and the ACME renewal's loops, stopped with the endpoint.
+  const background = new AbortController();
   let cached: { at: number; seq: bigint; json: string } | undefined;
-  const readFileTls = async (): Promise<BundleEndpointTls> => {
-    if (be?.profile.kind !== 'https_web') throw new Error('not https_web');
-    const f = be.profile.servingCertFile;
-    const [certPem, keyPem] = await Promise.all([readFile(f.certFilePath, 'utf8'), readFile(f.keyFilePath, 'utf8')]);
-    return { certPem, keyPem };
-  };
   return {
     refresher,
     async start(serverTls) {
       await refresher.start();
       if (be === undefined) return;
       const log = d.log.child({ subsystem: 'bundle_endpoint' });
-      let tls = serverTls;
-      if (be.profile.kind === 'https_web') tls = await readFileTls();
+      const p = be.profile;
+      let tls: BundleEndpointTls | undefined = serverTls;
+      let acme: AcmeCertManager | undefined;
+      const install = (t: BundleEndpointTls): void => endpoint?.rotate(t);
+      if (p.kind === 'https_web' && 'servingCertFile' in p) {
+        // Re-read at file_sync_interval and served from the next handshake when both files changed
+        // into a matching pair (a half-written pair keeps the current one).
+        const f = p.servingCertFile;
+        const watcher = new CertFileWatcher({ certFilePath: f.certFilePath, keyFilePath: f.keyFilePath, intervalMs: f.fileSyncIntervalMs, clock: d.clock, logger: log, onLoad: install });
+        stoppers.push(() => watcher.close());
+        tls = await watcher.start();
+        void watcher.reloadTask()(background.signal);
+      } else if (p.kind === 'https_web') {
+        // As SPIRE: the certificate is obtained with tls-alpn-01 answered on this endpoint's own
+        // port, so the endpoint listens first (refusing handshakes until a certificate is there).
+        acme = new AcmeCertManager({
+          directoryUrl: p.acme.directoryUrl,
+          email: p.acme.email,
+          domains: [p.acme.domainName],
+          tosAccepted: p.acme.tosAccepted,
+          challenge: 'tls-alpn-01',
+          cacheDir: p.acme.cacheDir,
+          directoryCaPem: d.acmeDirectoryCaPem,
+          renewFraction: 1 / 3,
+          renewBeforeMs: ACME_RENEW_BEFORE_MS,
+          clock: d.clock,
+          logger: log,
+          onLoad: install,
+        });
+        const mgr = acme;
+        stoppers.push(() => mgr.close());
+        tls = undefined;
+      }
       endpoint = await startBundleEndpoint({
         host: be.address,
         port: be.port,
         tls,
+        ...(acme === undefined ? {} : { alpnCallback: acme.tlsAlpnServerOptions().ALPNCallback }),
         log,
         bundleJson: async () => {
           // As SPIRE's endpoint cache: the datastore is read at most once a second, and the JSON
@@ -77,27 +108,9 @@ export function createFederation(d: FederationDeps): Federation {
       }).catch((e: unknown) => {
         throw listenError(e, { name: 'federation bundle endpoint', address: `${be.address}:${be.port}`, at: { port: be.port }, moveWith: 'federation.bundle_endpoint.port in the config' });
       });
-      if (be.profile.kind === 'https_web') {
-        // The serving certificate is re-read at file_sync_interval and served when it changed.
-        let last = `${tls.certPem}\n${tls.keyPem}`;
-        const every = be.profile.servingCertFile.fileSyncIntervalMs;
-        const sync = (): void => {
-          if (stopped) return;
-          cancelSync = d.clock.setTimer(every, () => {
-            readFileTls()
-              .then((t) => {
-                const now = `${t.certPem}\n${t.keyPem}`;
-                if (now !== last) {
-                  endpoint?.rotate(t);
-                  last = now;
-                  log.info({}, 'Reloaded the bundle endpoint serving certificate');
-                }
-              })
-              .catch((e: unknown) => log.error({ error: (e as Error).message }, 'Failed to reload the bundle endpoint serving certificate'))
-              .finally(sync);
-          });
-        };
-        sync();
+      if (acme !== undefined) {
+        await acme.startInBackground();
+        void acme.renewalTask()(background.signal);
       }
     },
     endpointPort: () => endpoint?.port,
@@ -105,8 +118,8 @@ export function createFederation(d: FederationDeps): Federation {
       if (be?.profile.kind === 'https_spiffe') endpoint?.rotate(tls);
     },
     async stop() {
-      stopped = true;
-      cancelSync?.();
+      background.abort();
+      for (const s of stoppers.splice(0)) s();
       await refresher.stop();
       await endpoint?.close();
     },

@@ -82,10 +82,7 @@ export class CertFileWatcher {
     let certPem: string;
     let keyPem: string;
     try {
-      [certPem, keyPem] = await Promise.all([
-        readFile(this.o.certFilePath, 'utf8'),
-        readFile(this.o.keyFilePath, 'utf8'),
-      ]);
+      [certPem, keyPem] = await this.readPair();
     } catch (e) {
       this.o.logger.warn({ err: (e as Error).message }, 'cannot read serving certificate files');
       this.o.onError?.(e as Error);
@@ -113,14 +110,15 @@ export class CertFileWatcher {
     this.stopping.abort();
   }
 
+  private readPair(): Promise<[string, string]> {
+    return Promise.all([readFile(this.o.certFilePath, 'utf8'), readFile(this.o.keyFilePath, 'utf8')]);
+  }
+
   private async read(): Promise<ServingCert> {
     let certPem: string;
     let keyPem: string;
     try {
-      [certPem, keyPem] = await Promise.all([
-        readFile(this.o.certFilePath, 'utf8'),
-        readFile(this.o.keyFilePath, 'utf8'),
-      ]);
+      [certPem, keyPem] = await this.readPair();
     } catch (e) {
       throw failedPrecondition(`servingCertFile: cannot read certificate files: ${(e as Error).message}`);
     }

@@ -1,6 +1,6 @@
 /**
  * Test-only PKI made with the openssl CLI (a missing openssl fails the test, never skips it).
- * Not exported from the package index.
+ * Exported from @ztwim/testkit (test code only).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -30,7 +30,7 @@ function openssl(args: readonly string[], cwd: string): void {
   }
 }
 
-export function tempDir(prefix = 'ztwim-oidc-'): string {
+export function tempDir(prefix = 'ztwim-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
