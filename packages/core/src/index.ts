@@ -6,6 +6,7 @@ export {
   grpcCodeOf,
   grpcCodeOfError,
   errnoOf,
+  asError,
   ERROR_CODES,
   invalidArgument,
   notFound,

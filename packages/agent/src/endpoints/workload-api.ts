@@ -11,7 +11,7 @@ import {
   type Bundle, type ConnectionLimits, type GrpcServer, type Entry, type X509SVIDResponse,
 } from '@ztwim/proto';
 import { JwtBundle, JwtBundleSet, TrustDomain, concatDer, parseAndValidateJwtSvid } from '@ztwim/spiffe';
-import { isZtwimError, jwksDocument, trustDomainIdString, x509AuthoritiesDer, type Logger } from '@ztwim/core';
+import { isZtwimError, jwksDocument, trustDomainIdString, x509AuthoritiesDer, type Logger, asError } from '@ztwim/core';
 import { acceptPendingConnections } from '@ztwim/peercred';
 import type { Selector } from '../attestation/workload/workload-attestor.ts';
 import { entrySpiffeId, type CachedX509Svid } from '../manager/cache.ts';
@@ -265,7 +265,7 @@ export async function startWorkloadEndpoint(o: WorkloadEndpointOptions): Promise
       try {
         caller = o.attestor.track(socket);
       } catch (e) {
-        caller = e instanceof Error ? e : new Error(String(e));
+        caller = asError(e);
       }
       callers.set(socket, caller);
     },

@@ -19,6 +19,7 @@ import type { KubeObj, OperatorKube, OwnerRef } from './kube-port.ts';
 import { conditionTypeFor, CR_RESOURCES, SINGLETON } from './resources.ts';
 import type { ReconcileResult } from './work-queue.ts';
 import { workloadHealth } from './workload-health.ts';
+import { internal } from '@ztwim/core';
 
 /** The CRs a render reads (all of them: the agent's socket path must match the CSI driver's, ...). */
 export interface CrSet {
@@ -198,7 +199,7 @@ export class OperandReconciler {
   private async applyOne(desired: KubeObj, owner: OwnerRef, createOnly: boolean): Promise<KubeObj | undefined> {
     const { kube } = this.d;
     const ref = await kube.resourceFor(desired.apiVersion ?? '', desired.kind ?? '');
-    if (ref === undefined) throw new Error(`the apiserver serves no ${desired.kind ?? '?'} in ${desired.apiVersion ?? '?'}`);
+    if (ref === undefined) throw internal(`the apiserver serves no ${desired.kind ?? '?'} in ${desired.apiVersion ?? '?'}`);
     const obj: KubeObj = { ...desired, metadata: { ...desired.metadata, ownerReferences: [owner] } };
     const live = await kube.get(ref, obj.metadata.name ?? '', obj.metadata.namespace);
     if (live !== undefined) {

@@ -3,6 +3,7 @@
 // costs a few passes, not 1,000. With no trigger the runner still runs a pass every gcInterval
 // (the idle tick that converges after out-of-band changes on the server).
 import type { Cancel, Clock } from '@ztwim/core';
+import { unavailable } from '@ztwim/core';
 
 export interface PassRunnerOptions {
   readonly clock: Clock;
@@ -51,7 +52,7 @@ export class PassRunner {
   async stop(): Promise<void> {
     this.stopped = true;
     this.idleTimer?.();
-    this.abort.abort(new Error('registrar stopping'));
+    this.abort.abort(unavailable('registrar stopping'));
     await this.idle();
   }
 

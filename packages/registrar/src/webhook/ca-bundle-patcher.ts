@@ -5,6 +5,7 @@
  * the API server before the webhook serves a certificate it signed.
  */
 import type { Clock, Logger } from '@ztwim/core';
+import { internal } from '@ztwim/core';
 
 export interface WebhookConfigurationView {
   /** Webhook names and their current caBundle (base64, '' when unset), in order. */
@@ -33,7 +34,7 @@ export interface CaBundlePatcherOptions {
 /** One pass; resolves with how many caBundles were written. */
 export async function syncCaBundles(opts: Pick<CaBundlePatcherOptions, 'configurationNames' | 'store' | 'rootsPem' | 'log'>): Promise<number> {
   const pem = await opts.rootsPem();
-  if (pem === '') throw new Error('the trust bundle has no X.509 roots');
+  if (pem === '') throw internal('the trust bundle has no X.509 roots');
   const want = Buffer.from(pem, 'utf8').toString('base64');
   let written = 0;
   for (const name of opts.configurationNames) {

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { listenError, type Clock, type Logger } from '@ztwim/core';
+import { listenError, type Clock, type Logger, internal } from '@ztwim/core';
 import type { TrustDomain } from '@ztwim/spiffe';
 import type { DataStore } from '../datastore/datastore.ts';
 import { bundleToSpiffeJson } from './bundle-json.ts';
@@ -45,7 +45,7 @@ export function createFederation(d: FederationDeps): Federation {
   let stopped = false;
   let cached: { at: number; seq: bigint; json: string } | undefined;
   const readFileTls = async (): Promise<BundleEndpointTls> => {
-    if (be?.profile.kind !== 'https_web') throw new Error('not https_web');
+    if (be?.profile.kind !== 'https_web') throw internal('not https_web');
     const f = be.profile.servingCertFile;
     const [certPem, keyPem] = await Promise.all([readFile(f.certFilePath, 'utf8'), readFile(f.keyFilePath, 'utf8')]);
     return { certPem, keyPem };
@@ -69,7 +69,7 @@ export function createFederation(d: FederationDeps): Federation {
           const now = d.clock.nowMs();
           if (cached !== undefined && now - cached.at < BUNDLE_CACHE_MS) return cached.json;
           const b = await d.dataStore.getBundle(d.trustDomain.name);
-          if (b === null) throw new Error('own bundle missing');
+          if (b === null) throw internal('own bundle missing');
           const json = cached?.seq === b.sequenceNumber ? cached.json : bundleToSpiffeJson(b, be.refreshHintSeconds);
           cached = { at: now, seq: b.sequenceNumber, json };
           return json;
