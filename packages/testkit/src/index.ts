@@ -1,4 +1,6 @@
 export { FakeClock } from './fake-clock.ts';
+export { eventually } from './eventually.ts';
+export type { EventuallyOptions } from './eventually.ts';
 export {
   H2_PREFACE, FRAME, FLAG, h2Frame, hpackLiterals, h2Hello, grpcRequestHeaders, hostile,
   connectRaw, closedPromise, openFds, waitUntil, trickle,
