@@ -84,7 +84,7 @@ export class AcmeCertManager {
   async start(): Promise<ServingCert> {
     const cached = await this.loadCached();
     if (cached !== undefined && !this.dueForRenewal(cached)) {
-      this.o.logger.info({ notAfter: cached.notAfter.toISOString() }, 'using cached acme certificate');
+      this.o.logger.info({ not_after: cached.notAfter.toISOString() }, 'using cached acme certificate');
       this.install(cached);
       this.startRenewal();
       return cached;
@@ -126,7 +126,7 @@ export class AcmeCertManager {
     const cert = loadServingCert(chain, keyPem);
     await this.writeCache('cert.pem', chain);
     await this.writeCache('key.pem', keyPem);
-    this.o.logger.info({ notAfter: cert.notAfter.toISOString(), domains: this.o.domains }, 'acme certificate obtained');
+    this.o.logger.info({ not_after: cert.notAfter.toISOString(), domains: this.o.domains }, 'acme certificate obtained');
     return cert;
   }
 

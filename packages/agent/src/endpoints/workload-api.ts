@@ -209,7 +209,7 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: C
           try {
             svids.push({ spiffeId: entrySpiffeId(e), svid: await cache.jwtSvid(e, req.audience), hint: e.hint });
           } catch (err) {
-            logger.warn({ err, entryId: e.id }, 'could not fetch jwt-svid');
+            logger.warn({ err, entry_id: e.id }, 'could not fetch jwt-svid');
             throw new ConnectError('could not fetch JWT-SVID', Code.Unavailable);
           }
         }
