@@ -106,4 +106,10 @@ export default tseslint.config(
     ignores: TEST_FILES,
     rules: { 'ztwim/no-bare-error': 'error' },
   },
+  {
+    // Log field names come from @ztwim/core's table (packages/core/src/telemetry/names.ts).
+    files: ['packages/*/src/**/*.ts'],
+    ignores: [...TEST_FILES, 'packages/proto/src/gen/**', 'packages/spiffe/src/workload/proto/**'],
+    rules: { 'ztwim/log-field-names': 'error' },
+  },
 );

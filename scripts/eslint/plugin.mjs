@@ -1,5 +1,6 @@
 // ztwim's own lint rules (the conventions docs/DEVELOPING.md writes down that no stock rule
 // holds). Loaded by eslint.config.js as the `ztwim` plugin.
+import { readFileSync } from 'node:fs';
 
 /** @type {import('eslint').Rule.RuleModule} */
 const noBareError = {
@@ -44,7 +45,47 @@ const hashPrivate = {
   },
 };
 
+const NAMES_FILE = new URL('../../packages/core/src/telemetry/names.ts', import.meta.url);
+let logFields;
+/** The names of LOG_FIELDS in @ztwim/core's table (read from its source: eslint does not load TypeScript). */
+function tableNames() {
+  if (logFields === undefined) {
+    const src = readFileSync(NAMES_FILE, 'utf8');
+    const body = /LOG_FIELDS = \[([\s\S]*?)\] as const/.exec(src)?.[1];
+    if (body === undefined) throw new Error(`ztwim/log-field-names: no LOG_FIELDS array in ${NAMES_FILE.pathname}`);
+    logFields = new Set([...body.matchAll(/^\s*'([^']+)',/gm)].map((m) => m[1]));
+  }
+  return logFields;
+}
+
+const LOG_METHODS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'child']);
+
+/** @type {import('eslint').Rule.RuleModule} */
+const logFieldNames = {
+  meta: {
+    type: 'problem',
+    docs: { description: "log fields are named from @ztwim/core's table (packages/core/src/telemetry/names.ts)" },
+    schema: [],
+    messages: { unknown: 'log field "{{name}}" is not in LOG_FIELDS (packages/core/src/telemetry/names.ts): use a name of the table or add it there (snake_case)' },
+  },
+  create(context) {
+    return {
+      CallExpression(node) {
+        const callee = node.callee;
+        if (callee.type !== 'MemberExpression' || callee.computed || callee.property.type !== 'Identifier' || !LOG_METHODS.has(callee.property.name)) return;
+        const fields = node.arguments[0];
+        if (fields?.type !== 'ObjectExpression') return;
+        for (const p of fields.properties) {
+          if (p.type !== 'Property' || p.computed) continue;
+          const name = p.key.type === 'Identifier' ? p.key.name : p.key.type === 'Literal' ? String(p.key.value) : undefined;
+          if (name !== undefined && !tableNames().has(name)) context.report({ node: p.key, messageId: 'unknown', data: { name } });
+        }
+      },
+    };
+  },
+};
+
 export default {
   meta: { name: 'ztwim' },
-  rules: { 'no-bare-error': noBareError, 'hash-private': hashPrivate },
+  rules: { 'no-bare-error': noBareError, 'hash-private': hashPrivate, 'log-field-names': logFieldNames },
 };
