@@ -1,6 +1,8 @@
 export { FakeClock } from './fake-clock.ts';
 export { eventually } from './eventually.ts';
 export type { EventuallyOptions } from './eventually.ts';
+export { makeTmpDir, withTmpDir } from './tmp-dir.ts';
+export type { TmpDir } from './tmp-dir.ts';
 export {
   H2_PREFACE, FRAME, FLAG, h2Frame, hpackLiterals, h2Hello, grpcRequestHeaders, hostile,
   connectRaw, closedPromise, openFds, waitUntil, trickle,
