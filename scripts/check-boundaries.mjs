@@ -71,10 +71,8 @@ const reachInAllowed = new Map([
   ['test/interop/lib/authz-matrix.ts', 'agent client'],
   ['test/interop/lib/signing-flood.ts', 'agent client'],
   ['test/interop/server-agent-svid-vs-spire.test.ts', 'agent client'],
-  // Test helpers of a package that belong in @ztwim/testkit (raw HTTP/2 client, test PKI, fake Workload API, fixtures).
+  // Test helpers of a package that belong in @ztwim/testkit (raw HTTP/2 client, fixtures).
   ['test/interop/java-spiffe.test.ts', 'proto testing helpers'],
-  ['test/interop/oidc-support.ts', 'oidc test PKI'],
-  ['test/interop/sdk-mtls-openssl.test.ts', 'SDK fake Workload API'],
   ['test/interop/operator-render-configs.test.ts', 'operator fixtures'],
   ['test/k8s/operator-api-crds.test.ts', 'operator fixtures'],
 ]);

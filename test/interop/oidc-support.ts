@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import { startOidcProvider, StaticJwksSource, type OidcProvider, type JsonWebKey } from '@ztwim/oidc';
-import { makeCa, issueServerCert, type TestCa } from '../../packages/oidc/src/testing/pki.ts';
+import { makeCa, issueServerCert, type TestCa } from '@ztwim/testkit';
 
 export const TRUST_DOMAIN = 'example.org';
 export const SUBJECT = `spiffe://${TRUST_DOMAIN}/ns/demo/sa/client`;

@@ -6,11 +6,11 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { X509Source, authorizeId, authorizeAny, createMtlsServer, connectMtls } from '@ztwim/spiffe';
-import { FakeWorkloadApi, makeTestCa, type FakeSvid } from '../../packages/spiffe/src/testdata/fake-workload-api.ts';
 import { requireTool } from './lib/peers.ts';
 import { makeTmpDir } from './lib/tmp.ts';
 import { freePort } from './lib/spire-agent.ts';
 import { eventually } from '@ztwim/testkit';
+import { FakeWorkloadApi, makeTestCa, type FakeSvid } from '@ztwim/testkit/workload-api';
 
 const tmp = makeTmpDir('ztwim-sdk-openssl-');
 after(() => tmp.cleanup());

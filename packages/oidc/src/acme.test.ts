@@ -6,13 +6,12 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
-import { FakeClock } from '@ztwim/testkit';
+import { FakeClock, makeCa, makeTmpDir, issueServerCert, type TestCa } from '@ztwim/testkit';
 import { startOidcProvider } from './provider.ts';
 import { StaticJwksSource } from './jwks-source.ts';
 import type { ServingCert } from './serving-cert.ts';
 import { get } from './testing/http.ts';
 import { makeKey } from './testing/keys.ts';
-import { makeCa, issueServerCert, tempDir, type TestCa } from './testing/pki.ts';
 
 /** Ports that were free a moment ago (pebble needs them in its config file). */
 async function freePorts(n: number): Promise<number[]> {
@@ -87,7 +86,7 @@ test('acme: obtains a certificate from pebble over http-01, serves it, renews it
   const intermediate = await get(`${managementUrl}/intermediates/0`, { ca: ca.certPem });
   assert.equal(intermediate.status, 200);
   const trust = `${root.body}\n${intermediate.body}`;
-  const cacheDir = tempDir('ztwim-acme-cache-');
+  const cacheDir = makeTmpDir('ztwim-acme-cache-').path;
   const clock = new FakeClock(Date.now());
   const certs: ServingCert[] = [];
   let onCert: (() => void) | undefined;

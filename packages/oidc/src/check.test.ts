@@ -7,7 +7,7 @@ import { StaticJwksSource } from './jwks-source.ts';
 import { checkIssuer, checkPassed, formatFindings, type CheckTarget, type Finding } from './check.ts';
 import type { JsonWebKey } from './jwk.ts';
 import { makeKey } from './testing/keys.ts';
-import { makeCa, issueServerCert, type TestCa } from './testing/pki.ts';
+import { makeCa, issueServerCert, type TestCa } from '@ztwim/testkit';
 
 const rsa = makeKey('rsa-2048', 'rsa-1');
 const ec = makeKey('ec-p256', 'ec-1');

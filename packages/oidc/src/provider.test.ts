@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { FakeClock } from '@ztwim/testkit';
+import { FakeClock, makeTmpDir } from '@ztwim/testkit';
 import { createLogger } from '@ztwim/core';
 import { startOidcProvider, type OidcProvider } from './provider.ts';
 import { StaticJwksSource, CallbackJwksSource } from './jwks-source.ts';
@@ -11,7 +11,6 @@ import { FileJwksSource } from './file-jwks-source.ts';
 import type { JsonWebKey } from './jwk.ts';
 import { get } from './testing/http.ts';
 import { makeKey, bundleJson } from './testing/keys.ts';
-import { tempDir } from './testing/pki.ts';
 
 const ec = makeKey('ec-p256', 'kid-ec256');
 const ec384 = makeKey('ec-p384', 'kid-ec384');
@@ -266,7 +265,7 @@ describe('/keys', () => {
   });
 
   test('file source: a key added to the bundle file appears within one poll', async () => {
-    const dir = tempDir();
+    const dir = makeTmpDir('ztwim-oidc-').path;
     const path = join(dir, 'bundle.json');
     writeFileSync(path, bundleJson([ec.publicJwk]));
     const clock = new FakeClock();
@@ -314,7 +313,7 @@ describe('/keys', () => {
 
 describe('listeners, health, metrics, shutdown', () => {
   test('Unix socket listener', async () => {
-    const sock = join(tempDir(), 'oidc.sock');
+    const sock = join(makeTmpDir('ztwim-oidc-').path, 'oidc.sock');
     const p = await startOidcProvider(
       { domains: ['localhost'], listenSocketPath: sock, allowInsecureScheme: true },
       { source: new StaticJwksSource([ec.publicJwk]) },

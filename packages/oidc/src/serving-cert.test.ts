@@ -3,13 +3,12 @@ import assert from 'node:assert/strict';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { FakeClock } from '@ztwim/testkit';
+import { FakeClock, makeCa, issueServerCert } from '@ztwim/testkit';
 import { startOidcProvider } from './provider.ts';
 import { StaticJwksSource } from './jwks-source.ts';
 import type { ServingCert } from './serving-cert.ts';
 import { get } from './testing/http.ts';
 import { makeKey } from './testing/keys.ts';
-import { makeCa, issueServerCert } from './testing/pki.ts';
 
 test('servingCertFile: TLS with the files; rotated files are served to new connections after one sync', async () => {
   const ca = makeCa();

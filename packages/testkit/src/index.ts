@@ -3,6 +3,8 @@ export { eventually } from './eventually.ts';
 export type { EventuallyOptions } from './eventually.ts';
 export { makeTmpDir, withTmpDir } from './tmp-dir.ts';
 export type { TmpDir } from './tmp-dir.ts';
+export { makeCa, issueServerCert } from './test-pki.ts';
+export type { TestCa, TestCert } from './test-pki.ts';
 export {
   H2_PREFACE, FRAME, FLAG, h2Frame, hpackLiterals, h2Hello, grpcRequestHeaders, hostile,
   connectRaw, closedPromise, openFds, waitUntil, trickle,

@@ -1,11 +1,11 @@
 /**
- * Test-only PKI made with the openssl CLI (a missing openssl fails the test, never skips it).
- * Not exported from the package index.
+ * Test PKI made with the openssl CLI (a missing openssl fails the test, never skips it): a CA and
+ * server certificates signed by it, as PEM files in a temp dir.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeTmpDir } from './tmp-dir.ts';
 
 export interface TestCa {
   readonly dir: string;
@@ -30,8 +30,8 @@ function openssl(args: readonly string[], cwd: string): void {
   }
 }
 
-export function tempDir(prefix = 'ztwim-oidc-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+function tempDir(): string {
+  return makeTmpDir('ztwim-pki-').path;
 }
 
 /** A self-signed P-256 CA valid for a day. */
