@@ -10,11 +10,7 @@ import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { cryptoRandom, systemClock } from '@ztwim/core';
-// Imported from the datastore sources (not the @ztwim/server barrel) so the bench does not depend on
-// the rest of the server package.
-import type { DataStore, NewEntry } from '../packages/server/src/datastore/datastore.ts';
-import { PostgresDataStore } from '../packages/server/src/datastore/postgres/postgres-datastore.ts';
-import { SqliteDataStore } from '../packages/server/src/datastore/sqlite/sqlite-datastore.ts';
+import { PostgresDataStore, SqliteDataStore, type DataStore, type NewEntry } from '@ztwim/server';
 import { resultsDir } from './lib/results-dir.ts';
 
 const TD = 'spiffe://example.org';

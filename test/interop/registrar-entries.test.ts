@@ -7,9 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '@ztwim/core';
-import { dialEntryClient, type EntryClient, type RegEntry } from '@ztwim/registrar';
-import { arrayClusterView, type KubeJson } from '../../packages/registrar/src/reconcile/cluster-view.ts';
-import { EntryReconciler } from '../../packages/registrar/src/reconcile/entry-pass.ts';
+import { arrayClusterView, dialEntryClient, EntryReconciler, type EntryClient, type KubeJson, type RegEntry } from '@ztwim/registrar';
 import { startSpireAdminServer, type AdminServer } from './lib/spire-admin.ts';
 import { startZtwimAdminServer } from './lib/ztwim-server.ts';
 

@@ -6,10 +6,11 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { X509Source, authorizeId, authorizeAny, createMtlsServer, connectMtls } from '@ztwim/spiffe';
-import { FakeWorkloadApi, makeTestCa, type FakeSvid } from '../../packages/spiffe/src/testdata/fake-workload-api.ts';
 import { requireTool } from './lib/peers.ts';
 import { makeTmpDir } from './lib/tmp.ts';
 import { freePort } from './lib/spire-agent.ts';
+import { eventually } from '@ztwim/testkit';
+import { FakeWorkloadApi, makeTestCa, type FakeSvid } from '@ztwim/testkit/workload-api';
 
 const tmp = makeTmpDir('ztwim-sdk-openssl-');
 after(() => tmp.cleanup());
@@ -40,13 +41,6 @@ function run(args: string[], input?: string): { done: Promise<{ code: number | n
   return { done, kill: () => child.kill('SIGKILL'), out: () => out };
 }
 
-async function waitFor(pred: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timeout waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 test('Node mTLS client <-> openssl s_server, Node mTLS server <-> openssl s_client', async () => {
   const ca = await makeTestCa('example.org');
@@ -63,16 +57,16 @@ test('Node mTLS client <-> openssl s_server, Node mTLS server <-> openssl s_clie
     // Our client -> s_server requiring a client cert.
     const port = await freePort();
     const s = run(['s_server', '-accept', `127.0.0.1:${port}`, '-naccept', '1', '-Verify', '1', '-verify_return_error', '-CAfile', sf.ca, '-cert', sf.cert, '-key', sf.key]);
-    await waitFor(() => s.out().includes('ACCEPT'), 's_server');
+    await eventually('s_server', () => s.out().includes('ACCEPT'), { intervalMs: 20 });
     const sock = await connectMtls(client.src, authorizeId('spiffe://example.org/server'), { port });
     sock.write('hello-openssl\n');
-    await waitFor(() => s.out().includes('hello-openssl'), 'bytes at s_server');
+    await eventually('bytes at s_server', () => s.out().includes('hello-openssl'), { intervalMs: 20 });
     sock.destroy();
     s.kill();
     // Our client refuses s_server presenting another trust domain's SVID.
     const port2 = await freePort();
     const s2 = run(['s_server', '-accept', `127.0.0.1:${port2}`, '-naccept', '1', '-Verify', '1', '-CAfile', xf.ca, '-cert', xf.cert, '-key', xf.key]);
-    await waitFor(() => s2.out().includes('ACCEPT'), 's_server 2');
+    await eventually('s_server 2', () => s2.out().includes('ACCEPT'), { intervalMs: 20 });
     await assert.rejects(connectMtls(client.src, authorizeAny(), { port: port2 }));
     s2.kill();
 
@@ -84,7 +78,7 @@ test('Node mTLS client <-> openssl s_server, Node mTLS server <-> openssl s_clie
     const sport = (srv.address() as { port: number }).port;
     try {
       const c = run(['s_client', '-connect', `127.0.0.1:${sport}`, '-verify_return_error', '-CAfile', cf.ca, '-cert', cf.cert, '-key', cf.key, '-quiet'], 'ping\n');
-      await waitFor(() => c.out().includes('pong:ping'), 'reply at s_client');
+      await eventually('reply at s_client', () => c.out().includes('pong:ping'), { intervalMs: 20 });
       c.kill();
       // A client from another trust domain gets no reply.
       const bad = run(['s_client', '-connect', `127.0.0.1:${sport}`, '-CAfile', cf.ca, '-cert', xf.cert, '-key', xf.key, '-quiet'], 'ping\n');

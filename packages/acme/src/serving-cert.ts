@@ -100,7 +100,7 @@ export class CertFileWatcher {
     this.lastCert = certPem;
     this.lastKey = keyPem;
     if (this.closed) return false;
-    this.o.logger.info({ notAfter: cert.notAfter.toISOString(), fingerprint: cert.fingerprint256 }, 'serving certificate loaded');
+    this.o.logger.info({ not_after: cert.notAfter.toISOString(), fingerprint: cert.fingerprint256 }, 'serving certificate loaded');
     this.o.onLoad(cert);
     return true;
   }

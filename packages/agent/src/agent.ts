@@ -111,7 +111,7 @@ async function runAgent(config: AgentConfig, clock: Clock, log: Logger, lock: Da
   let roots: Uint8Array[];
   if (stored !== undefined) {
     ({ creds, roots } = stored);
-    log.info({ spiffeId: creds.svid.id.toString() }, 'resuming with stored agent svid');
+    log.info({ spiffe_id: creds.svid.id.toString() }, 'resuming with stored agent svid');
   } else {
     const data = attestationData(config);
     if (data === undefined) {
@@ -128,7 +128,7 @@ async function runAgent(config: AgentConfig, clock: Clock, log: Logger, lock: Da
     } finally {
       boot.close();
     }
-    log.info({ spiffeId: creds.svid.id.toString() }, 'node attested');
+    log.info({ spiffe_id: creds.svid.id.toString() }, 'node attested');
   }
   let client = new ServerClient({ ...opts, roots }, creds);
   const retired = new Set<ServerClient>();

@@ -70,6 +70,14 @@ export function errnoOf(e: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * A caught value as an Error: itself when it is one, else an internal ZtwimError carrying its text
+ * (and the value as cause), so every rejection and callback gets an Error.
+ */
+export function asError(e: unknown): Error {
+  return e instanceof Error ? e : new ZtwimError('ERR_INTERNAL', String(e), { cause: e });
+}
+
 export function grpcCodeOfError(err: unknown): number | undefined {
   if (isZtwimError(err)) return grpcCodeOf(err.code);
   if (isSpiffeError(err)) return 3;

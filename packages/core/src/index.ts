@@ -6,6 +6,7 @@ export {
   grpcCodeOf,
   grpcCodeOfError,
   errnoOf,
+  asError,
   ERROR_CODES,
   invalidArgument,
   notFound,
@@ -51,6 +52,8 @@ export type { X509PopPayload, X509PopChallenge } from './attestation/x509pop.ts'
 export { marshalK8sPsatPayload, parseK8sPsatPayload } from './attestation/k8s-psat.ts';
 export type { K8sPsatPayload } from './attestation/k8s-psat.ts';
 export { Metrics, serveMetrics } from './telemetry/metrics.ts';
+export { LOG_FIELDS, isLogField } from './telemetry/names.ts';
+export type { LogField } from './telemetry/names.ts';
 export { lockDataDir, dataDirHolder, DATA_DIR_LOCK_FILE } from './data-dir-lock.ts';
 export type { DataDirLock, LockDataDirOptions } from './data-dir-lock.ts';
 export { listenError, SOCKET_IN_USE } from './net/listen-error.ts';

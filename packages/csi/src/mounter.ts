@@ -11,7 +11,7 @@
 import { execFile } from 'node:child_process';
 import { realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { errnoOf } from '@ztwim/core';
+import { errnoOf, internal } from '@ztwim/core';
 import { readMountInfo, type MountInfoEntry, PROC_SELF_MOUNTINFO } from './mountinfo.ts';
 
 export interface Mounter {
@@ -70,10 +70,10 @@ export class LinuxMounter implements Mounter {
       throw e;
     }
     const m = await this.mountAt(target);
-    if (m === undefined) throw new Error(`${this.mountCommand} reported success but ${target} is not a mount point`);
+    if (m === undefined) throw internal(`${this.mountCommand} reported success but ${target} is not a mount point`);
     if (!m.options.includes('ro')) {
       await this.run(this.umountCommand, [target]);
-      throw new Error(`bind mount of ${source} on ${target} is not read-only (options ${m.options.join(',')}); unmounted it`);
+      throw internal(`bind mount of ${source} on ${target} is not read-only (options ${m.options.join(',')}); unmounted it`);
     }
   }
 
@@ -93,7 +93,7 @@ export class LinuxMounter implements Mounter {
       execFile(cmd, args, { timeout: this.timeoutMs, encoding: 'utf8' }, (err, _stdout, stderr) => {
         if (err === null) return done();
         const why = stderr.trim() !== '' ? stderr.trim() : err.message;
-        fail(new Error(`${cmd} ${args.join(' ')}: ${why}`, { cause: err }));
+        fail(internal(`${cmd} ${args.join(' ')}: ${why}`, { cause: err }));
       });
     });
   }

@@ -84,6 +84,8 @@ export function exchange(x: HttpExchange): Promise<HttpAnswer> {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', (e) => done(e));
+      // A Node socket error's shape (code ECONNRESET), as errnoOf and the retry logic expect it.
+      // eslint-disable-next-line ztwim/no-bare-error
       res.on('aborted', () => done(Object.assign(new Error('connection closed before the answer ended'), { code: 'ECONNRESET' })));
       res.on('end', () => done(undefined, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
     });

@@ -1,6 +1,7 @@
 // An informer's in-memory copy of a resource: objects by `namespace/name` (objectKey) and
 // optional indexes (e.g. pods by spec.nodeName) kept in step on every change.
 import { objectKey, type KubeObject } from './objects.ts';
+import { internal } from '@ztwim/core';
 
 /** The index values of an object (none: not in that index). */
 export type IndexFunc<T extends KubeObject> = (object: T) => readonly string[];
@@ -43,7 +44,7 @@ export class ObjectStore<T extends KubeObject> {
   /** Objects whose index `name` has `value`; throws for an index that was not declared. */
   byIndex(name: string, value: string): T[] {
     const index = this.#indexes.get(name);
-    if (index === undefined) throw new Error(`k8s: no index "${name}" in this store`);
+    if (index === undefined) throw internal(`k8s: no index "${name}" in this store`);
     const out: T[] = [];
     for (const k of index.get(value) ?? []) {
       const o = this.#items.get(k);

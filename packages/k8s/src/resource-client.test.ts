@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isZtwimError } from '@ztwim/core';
-import { FakeClock } from '@ztwim/testkit';
+import { FakeClock, eventually } from '@ztwim/testkit';
 import { KubeApiError } from './api-errors.ts';
 import { createResourceClient } from './client-node.ts';
 import { RESOURCES, type ResourceRef } from './resource-ref.ts';
@@ -178,7 +178,7 @@ current-context: c
     const watching = (async () => { for await (const ev of c.watch(RESOURCES.pods, { idleTimeoutMs: 5_000 })) events.push(ev.type); })();
     let settled = false;
     watching.then(() => { settled = true; }, () => { settled = true; });
-    for (let i = 0; i < 200 && events.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    await eventually('the first watch event', () => events.length > 0, { timeoutMs: 1000 });
     assert.deepEqual(events, ['ADDED']);
     clock.advance(4_999);
     await new Promise((r) => setTimeout(r, 20));

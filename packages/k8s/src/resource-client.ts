@@ -2,7 +2,7 @@
 // KubeTransport: get, list (selectors and paging), create, replace, patch (merge, JSON, strategic,
 // server-side apply), delete, the status subresource, watch, and API discovery. Every failure is a
 // KubeApiError with a stable code (api-errors.ts).
-import { systemClock, ZtwimError, type Clock } from '@ztwim/core';
+import { systemClock, ZtwimError, type Clock, internal } from '@ztwim/core';
 import { apiError, transportError, watchStatusError, type KubeStatus } from './api-errors.ts';
 import type { HttpMethod, KubeTransport } from './kube-transport.ts';
 import type { KubeList, KubeObject, WatchEvent } from './objects.ts';
@@ -226,7 +226,7 @@ export class ResourceClient {
       cancelIdle();
       cancelIdle = this.#clock.setTimer(idleMs, () => {
         idle = true;
-        local.abort(new Error(`no data for ${idleMs} ms`));
+        local.abort();
       });
     };
     try {
@@ -265,11 +265,11 @@ export class ResourceClient {
       } catch (e) {
         if (e instanceof ZtwimError) throw e;
         if (options.signal?.aborted === true) return;
-        throw transportError(this.#t.description, what, idle ? new Error(`no data for ${idleMs} ms`) : e);
+        throw transportError(this.#t.description, what, idle ? internal(`no data for ${idleMs} ms`) : e);
       }
       if (options.signal?.aborted === true) return;
       // A body cut mid-event (the apiserver went away) ends the stream without an error on some paths.
-      if (pending.trim() !== '' || res.complete === false) throw transportError(this.#t.description, what, new Error('watch stream ended mid-event'));
+      if (pending.trim() !== '' || res.complete === false) throw transportError(this.#t.description, what, internal('watch stream ended mid-event'));
     } finally {
       cancelIdle();
       options.signal?.removeEventListener('abort', onOuterAbort);

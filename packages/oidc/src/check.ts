@@ -6,6 +6,7 @@ import { createPublicKey, type JsonWebKey as NodeJwk } from 'node:crypto';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { bitLength, PRIVATE_MEMBERS } from './jwk.ts';
+import { internal } from '@ztwim/core';
 
 export const CHECK_TARGETS = ['vault', 'entra', 'aws', 'gcp'] as const;
 export type CheckTarget = (typeof CHECK_TARGETS)[number];
@@ -112,7 +113,7 @@ function nodeFetch(ca: string | readonly string[] | undefined, timeoutMs: number
           res.on('error', reject);
         },
       );
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+      req.on('timeout', () => req.destroy(internal(`no answer within ${timeoutMs} ms`)));
       req.on('error', reject);
       req.end();
     });

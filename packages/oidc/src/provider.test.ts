@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { FakeClock, tempDir } from '@ztwim/testkit';
+import { FakeClock, makeTmpDir, tempDir } from '@ztwim/testkit';
 import { createLogger } from '@ztwim/core';
 import { startOidcProvider, type OidcProvider } from './provider.ts';
 import { StaticJwksSource, CallbackJwksSource, type JwksSource } from './jwks-source.ts';
@@ -272,7 +272,7 @@ describe('/keys', () => {
   });
 
   test('file source: a key added to the bundle file appears within one poll', async () => {
-    const dir = tempDir();
+    const dir = makeTmpDir('ztwim-oidc-').path;
     const path = join(dir, 'bundle.json');
     writeFileSync(path, bundleJson([ec.publicJwk]));
     const clock = new FakeClock();
@@ -318,7 +318,7 @@ describe('/keys', () => {
 
 describe('listeners, health, metrics, shutdown', () => {
   test('Unix socket listener', async () => {
-    const sock = join(tempDir(), 'oidc.sock');
+    const sock = join(makeTmpDir('ztwim-oidc-').path, 'oidc.sock');
     const p = await startOidcProvider(
       { domains: ['localhost'], listenSocketPath: sock, allowInsecureScheme: true },
       { source: new StaticJwksSource([ec.publicJwk]) },

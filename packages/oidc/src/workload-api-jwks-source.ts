@@ -162,7 +162,7 @@ export class WorkloadApiJwksSource implements JwksSource {
     this.lastUpdateAt = this.clock.now();
     const bundle = set.get(this.trustDomain);
     if (bundle === undefined) {
-      this.logger.error({ trustDomain: this.trustDomain.idString() }, 'no bundle for the trust domain in the Workload API response');
+      this.logger.error({ trust_domain: this.trustDomain.idString() }, 'no bundle for the trust domain in the Workload API response');
       return;
     }
     const keys = jwksOfJwtBundle(bundle);

@@ -16,6 +16,7 @@ import {
   type Random,
   type Task,
   lockDataDir,
+  internal,
 } from '@ztwim/core';
 import { AgentHintsService, AgentService, BundleService, DebugService, EntryService, HealthService, SvidService, TrustDomainService, errorMappingInterceptor } from '@ztwim/proto';
 import type { ServerConfig } from './config/server-config.ts';
@@ -335,7 +336,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       metrics,
       async bundle() {
         const b = await ds.getBundle(td.name);
-        if (b === null) throw new Error('server: own bundle missing');
+        if (b === null) throw internal('server: own bundle missing');
         return b;
       },
       done,

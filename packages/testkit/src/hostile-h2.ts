@@ -3,6 +3,7 @@
 // hand (no HTTP/2 library would send these bytes), after RFC 9113 §4.1 and RFC 7541 §6.2.2.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import { eventually } from './eventually.ts';
 
 /** The client connection preface (RFC 9113 §3.4). */
 export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -83,11 +84,7 @@ export function openFds(pid: number | 'self' = 'self'): number {
 
 /** Polls `check` every 10 ms until it holds; throws naming `what` after `timeoutMs`. */
 export async function waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await eventually(what, check, { timeoutMs });
 }
 
 /** Writes `bytes` one byte every `everyMs` until done or the socket closes (a slowloris client). */

@@ -7,7 +7,7 @@ import {
   type AttestAgentRequest, type Bundle, type Entry,
 } from '@ztwim/proto';
 import { concatDer, derToPem, SpiffeId, X509Svid, type TrustDomain } from '@ztwim/spiffe';
-import { ZtwimError } from '@ztwim/core';
+import { ZtwimError, internal } from '@ztwim/core';
 import { create } from '@bufbuild/protobuf';
 import { AttestAgentRequestSchema, type X509SVID } from '@ztwim/proto';
 import type { AgentCredentials } from '../storage/storage.ts';
@@ -34,7 +34,7 @@ function tlsOptions(o: ServerClientOptions, creds?: AgentCredentials): Record<st
   const base: Record<string, unknown> = {
     servername: '',
     checkServerIdentity: (_host: string, cert: { subjectaltname?: string }) => {
-      if (!uriSans(cert).includes(expected)) return new Error(`server SVID id is not ${expected}`);
+      if (!uriSans(cert).includes(expected)) return internal(`server SVID id is not ${expected}`);
       return undefined;
     },
   };

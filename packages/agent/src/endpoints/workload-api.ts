@@ -11,7 +11,7 @@ import {
   type Bundle, type ConnectionLimits, type GrpcServer, type Entry, type X509SVIDResponse,
 } from '@ztwim/proto';
 import { JwtBundle, JwtBundleSet, TrustDomain, concatDer, parseAndValidateJwtSvid } from '@ztwim/spiffe';
-import { isZtwimError, jwksDocument, trustDomainIdString, x509AuthoritiesDer, type Logger } from '@ztwim/core';
+import { isZtwimError, jwksDocument, trustDomainIdString, x509AuthoritiesDer, type Logger, asError } from '@ztwim/core';
 import { acceptPendingConnections } from '@ztwim/peercred';
 import type { Selector } from '../attestation/workload/workload-attestor.ts';
 import { entrySpiffeId, type CachedX509Svid } from '../manager/cache.ts';
@@ -225,7 +225,7 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: C
           try {
             svids.push({ spiffeId: entrySpiffeId(e), svid: await cache.jwtSvid(e, req.audience), hint: e.hint });
           } catch (err) {
-            logger.warn({ err, entryId: e.id }, 'could not fetch jwt-svid');
+            logger.warn({ err, entry_id: e.id }, 'could not fetch jwt-svid');
             throw new ConnectError('could not fetch JWT-SVID', Code.Unavailable);
           }
         }
@@ -287,7 +287,7 @@ export async function startWorkloadEndpoint(o: WorkloadEndpointOptions): Promise
       try {
         caller = o.attestor.track(socket);
       } catch (e) {
-        caller = e instanceof Error ? e : new Error(String(e));
+        caller = asError(e);
       }
       callers.set(socket, caller);
     },

@@ -260,7 +260,7 @@ export class CacheManager {
       } catch (e) {
         const old = cache.federated.get(td);
         if (old !== undefined) fed.set(td, old);
-        this.#o.logger.warn({ err: e, trustDomain: td }, 'cannot fetch federated bundle');
+        this.#o.logger.warn({ err: e, trust_domain: td }, 'cannot fetch federated bundle');
       }
     }
     if (fed.size !== cache.federated.size || [...fed].some(([k, v]) => { const o = cache.federated.get(k); return o === undefined || !bundlesEqual(o, v); })) changed = true;
@@ -370,7 +370,7 @@ export class CacheManager {
       const k = reqs[j];
       if (e === undefined || k === undefined) return;
       if (r.svid === undefined || (r.status !== undefined && r.status.code !== 0)) {
-        this.#o.logger.warn({ entryId: e.id, status: r.status?.message }, 'cannot issue workload svid');
+        this.#o.logger.warn({ entry_id: e.id, status: r.status?.message }, 'cannot issue workload svid');
         return;
       }
       if (this.#cache.entries.get(e.id) !== e) return; // replaced or removed meanwhile

@@ -3,7 +3,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { atomicWriteFile } from '@ztwim/core';
+import { atomicWriteFile, internal } from '@ztwim/core';
 import { concatDer, X509Svid, type TrustDomain } from '@ztwim/spiffe';
 
 const DATA_FILE = 'agent-data.json';
@@ -24,12 +24,12 @@ export interface CorruptData { readonly file: string; readonly reason: string }
 export type LoadedData = { readonly creds: AgentCredentials; readonly roots: Uint8Array[] } | CorruptData | undefined;
 
 function parseCert(b64: unknown, what: string): Uint8Array {
-  if (typeof b64 !== 'string' || b64 === '') throw new Error(`${what} is not a base64 string`);
+  if (typeof b64 !== 'string' || b64 === '') throw internal(`${what} is not a base64 string`);
   const der = Buffer.from(b64, 'base64');
   try {
     new crypto.X509Certificate(der);
   } catch {
-    throw new Error(`${what} is not an X.509 certificate`);
+    throw internal(`${what} is not an X.509 certificate`);
   }
   return new Uint8Array(der);
 }
@@ -48,9 +48,9 @@ export function loadData(dir: string, trustDomain: TrustDomain): LoadedData {
   let roots: Uint8Array[];
   try {
     d = JSON.parse(fs.readFileSync(dataFile, 'utf8')) as AgentDataFile;
-    if (typeof d !== 'object' || d === null) throw new Error('not a JSON object');
-    if (!Array.isArray(d.svid) || d.svid.length === 0) throw new Error('"svid" is missing or empty');
-    if (!Array.isArray(d.bundle) || d.bundle.length === 0) throw new Error('"bundle" is missing or empty');
+    if (typeof d !== 'object' || d === null) throw internal('not a JSON object');
+    if (!Array.isArray(d.svid) || d.svid.length === 0) throw internal('"svid" is missing or empty');
+    if (!Array.isArray(d.bundle) || d.bundle.length === 0) throw internal('"bundle" is missing or empty');
     chain = d.svid.map((b, i) => parseCert(b, `svid[${i}]`));
     roots = d.bundle.map((b, i) => parseCert(b, `bundle[${i}]`));
   } catch (err) {

@@ -71,7 +71,7 @@ export class AgentSvidRotator {
     this.#creds = next;
     this.#notBefore = next.svid.notBefore().getTime();
     this.#notAfter = next.svid.expiresAt().getTime();
-    log.info({ spiffeId: next.svid.id.toString() }, 'agent svid rotated');
+    log.info({ spiffe_id: next.svid.id.toString() }, 'agent svid rotated');
     await this.#d.onRotated(next);
   }
 

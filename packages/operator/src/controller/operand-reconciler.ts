@@ -21,6 +21,7 @@ import { FIELD_MANAGER, type KubeObj, type OperatorKube, type OwnerRef } from '.
 import { conditionTypeFor, CR_RESOURCES, MANAGED_BY, MANAGED_BY_LABEL, SINGLETON, TRANSIENT_CONDITION_TYPES, WITHDRAWABLE } from './resources.ts';
 import type { ReconcileResult } from './work-queue.ts';
 import { workloadHealth } from './workload-health.ts';
+import { internal } from '@ztwim/core';
 
 /** The CRs a render reads (all of them: the agent's socket path must match the CSI driver's, ...). */
 export interface CrSet {
@@ -231,7 +232,7 @@ export class OperandReconciler {
   private async applyOne(desired: KubeObj, owner: OwnerRef, createOnly: boolean): Promise<KubeObj | undefined> {
     const { kube } = this.d;
     const ref = await kube.resourceFor(desired.apiVersion ?? '', desired.kind ?? '');
-    if (ref === undefined) throw new Error(`the apiserver serves no ${desired.kind ?? '?'} in ${desired.apiVersion ?? '?'}`);
+    if (ref === undefined) throw internal(`the apiserver serves no ${desired.kind ?? '?'} in ${desired.apiVersion ?? '?'}`);
     const obj: KubeObj = { ...desired, metadata: { ...desired.metadata, ownerReferences: [owner] } };
     const live = await kube.get(ref, obj.metadata.name ?? '', obj.metadata.namespace);
     if (live !== undefined) {

@@ -12,6 +12,7 @@ import { acceptAnyAuthority, acceptedSocketOf } from './authority-layer.ts';
 import { isValidAuthority } from './authority-rewrite.ts';
 import { bindGrpcServer } from './grpc-server.ts';
 import type { EncodeField } from './hpack.ts';
+import { eventually } from '@ztwim/testkit';
 
 interface Seen {
   headers: Record<string, string>;
@@ -215,7 +216,7 @@ describe('authority layer (Unix socket, raw HTTP/2 client)', () => {
   it('hands a connection with no request yet to nghttp2 after the decision timeout (PING answered)', async () => {
     const c = await connect();
     c.ping();
-    for (let i = 0; i < 100 && c.pingAcks === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await eventually('the PING ACK', () => c.pingAcks > 0, { timeoutMs: 2000 });
     assert.equal(c.pingAcks, 1);
     // Our empty SETTINGS, then nghttp2's own.
     assert.equal(c.serverSettingsFrames, 2);
@@ -237,7 +238,7 @@ describe('authority layer (Unix socket, raw HTTP/2 client)', () => {
   it('hands a connection stalled mid-frame to nghttp2 after the decision timeout, bytes intact', async () => {
     const c = await connect();
     // Our SETTINGS first, so the client's ACK of it is not written into the middle of the frame.
-    for (let i = 0; i < 100 && c.serverSettingsFrames === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await eventually("the layer's SETTINGS", () => c.serverSettingsFrames > 0, { timeoutMs: 1000 });
     const { id, result } = c.openStream();
     const bytes = c.headersFrames(id, request({ name: ':authority', value: 'localhost', kind: 'incremental', huffman: true }), {}, FLAG.END_STREAM);
     c.holdAcks = true; // no ACK of nghttp2's SETTINGS inside the split frame

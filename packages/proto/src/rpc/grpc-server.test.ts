@@ -15,6 +15,7 @@ import { PermissionDeniedDetails_Reason } from '../gen/spire/api/types/status_pb
 import { cancelOnBreak, createUnixGrpcTransport, createTcpGrpcTransport, headersInterceptor } from './client-transport.ts';
 import { startGrpcServer, type GrpcServer } from './grpc-server.ts';
 import { errorMappingInterceptor, permissionDeniedError, permissionDeniedReasonOf, statusOf, toConnectError } from './errors.ts';
+import { eventually } from '@ztwim/testkit';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ztwim-proto-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -227,7 +228,7 @@ test('unary deadline: the server answers DeadlineExceeded and aborts the handler
     // A raw client that sends grpc-timeout and never cancels by itself: the deadline is the server's.
     const body = Buffer.from([0, 0, 0, 0, 6, 0x0a, 0x04, ...Buffer.from('slow')]);
     assert.equal((await rawCall(h2, '/SpiffeWorkloadAPI/FetchJWTSVID', { 'grpc-timeout': '100m' }, body)).status, String(Code.DeadlineExceeded));
-    await waitFor(() => fx.unaryAborts.length === 1);
+    await eventually('the first unary abort', () => fx.unaryAborts.length === 1, { timeoutMs: 5000 });
     assert.ok(fx.unaryAborts[0] instanceof ConnectError && fx.unaryAborts[0].code === Code.DeadlineExceeded, String(fx.unaryAborts[0]));
     // A client that cancels: the handler sees Canceled; the server keeps serving.
     const wl = createClient(SpiffeWorkloadAPI, transport);
@@ -235,7 +236,7 @@ test('unary deadline: the server answers DeadlineExceeded and aborts the handler
     const call = wl.fetchJWTSVID({ audience: ['slow'] }, { signal: ac.signal });
     setTimeout(() => ac.abort(), 50);
     await assert.rejects(call);
-    await waitFor(() => fx.unaryAborts.length === 2);
+    await eventually('the second unary abort', () => fx.unaryAborts.length === 2, { timeoutMs: 5000 });
     assert.ok(fx.unaryAborts[1] instanceof ConnectError && fx.unaryAborts[1].code === Code.Canceled, String(fx.unaryAborts[1]));
     assert.equal((await wl.fetchJWTSVID({ audience: ['a'] })).svids.length, 1);
   });
@@ -250,13 +251,6 @@ test('server-stream deadline: messages, then DeadlineExceeded in the trailers, a
   });
 });
 
-async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 test('an application error thrown mid-stream reaches the client with its mapped code', async () => {
   await withWorkloadClient(async (wl) => {
@@ -301,7 +295,7 @@ test('many open server streams at once raise no MaxListenersExceededWarning', as
       const open = acs.map(async (ac) => {
         for await (const _ of wl.fetchJWTBundles({}, { signal: ac.signal })) { /* the handler keeps the stream open */ }
       });
-      while (fx.streamsStarted < 20) await new Promise((r) => setTimeout(r, 10));
+      await eventually('20 streams started', () => fx.streamsStarted >= 20);
       await new Promise((r) => setImmediate(r));
       for (const ac of acs) ac.abort();
       await Promise.allSettled(open);

@@ -20,7 +20,6 @@ export function isGrpcProtoContentType(ct: unknown): boolean {
 
 /** grpc-message: percent-encode everything outside printable ASCII, and '%'. */
 export function encodeGrpcMessage(m: string): string {
-  // eslint-disable-next-line no-control-regex
   if (/^[\x20-\x24\x26-\x7e]*$/.test(m)) return m;
   let out = '';
   for (const b of Buffer.from(m, 'utf8')) {

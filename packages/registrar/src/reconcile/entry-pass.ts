@@ -20,6 +20,7 @@ import {
   type DeclareContext,
 } from './declare.ts';
 import { partitionByPrefix, planEntries, type Declared, type Plan } from './plan.ts';
+import { asError } from '@ztwim/core';
 
 /** Where the pass reads the CRs (informer stores, or static manifests). */
 export interface CrSource {
@@ -89,7 +90,7 @@ class ParseCache<T> {
     try {
       value = this.parse(raw);
     } catch (e) {
-      value = e instanceof Error ? e : new Error(String(e));
+      value = asError(e);
     }
     this.items.set(key, { rv, value });
     return value;

@@ -8,6 +8,7 @@
 // larger than maxPodPass, or the last full pass older than gcInterval, so a steady stream of pod
 // events never holds the safety net off).
 import type { Cancel, Clock } from '@ztwim/core';
+import { unavailable } from '@ztwim/core';
 
 export interface PassRunnerOptions<P = unknown> {
   readonly clock: Clock;
@@ -72,7 +73,7 @@ export class PassRunner<P = unknown> {
   async stop(): Promise<void> {
     this.stopped = true;
     this.idleTimer?.();
-    this.abort.abort(new Error('registrar stopping'));
+    this.abort.abort(unavailable('registrar stopping'));
     await this.idle();
   }
 

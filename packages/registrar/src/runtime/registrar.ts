@@ -5,7 +5,7 @@
 // runs passes and writes status; the others keep their informers warm and take over at once.
 // With staticManifestPath there is no Kubernetes at all: CRs come from files, no status.
 import { setMaxListeners } from 'node:events';
-import { randomUuid, type Clock, type Logger, type Random } from '@ztwim/core';
+import { randomUuid, type Clock, type Logger, type Random, unavailable } from '@ztwim/core';
 import { createResourceClient, Informer, kubeClientSource, LeaderElector, type KubeObject, type ResourceClient } from '@ztwim/k8s';
 import type { ManagerConfig } from '../config/manager-config.ts';
 import { isNamespaceIgnored } from '../config/manager-config.ts';
@@ -277,7 +277,7 @@ export function startRegistrar(d: RegistrarDeps): Registrar {
     },
     async close() {
       await stopLeading();
-      abort.abort(new Error('registrar stopping'));
+      abort.abort(unavailable('registrar stopping'));
       await electorRun?.catch(() => undefined);
       await Promise.all(runs);
     },

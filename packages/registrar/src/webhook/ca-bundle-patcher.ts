@@ -6,6 +6,7 @@
  * signed.
  */
 import type { Logger } from '@ztwim/core';
+import { internal } from '@ztwim/core';
 
 export interface WebhookConfigurationView {
   /**
@@ -38,7 +39,7 @@ export interface CaBundlePatcherOptions {
 /** One pass (registrar-webhook.ts runs one every 5 s); resolves with how many caBundles were written. */
 export async function syncCaBundles(opts: CaBundlePatcherOptions): Promise<number> {
   const pem = await opts.rootsPem();
-  if (pem === '') throw new Error('the trust bundle has no X.509 roots');
+  if (pem === '') throw internal('the trust bundle has no X.509 roots');
   const want = Buffer.from(pem, 'utf8').toString('base64');
   let written = 0;
   for (const name of opts.configurationNames) {

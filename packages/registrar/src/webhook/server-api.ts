@@ -7,6 +7,7 @@
 import { createClient } from '@connectrpc/connect';
 import { BundleService, SvidService, createUnixGrpcTransport } from '@ztwim/proto';
 import { createSvidCsr, derToPem } from '@ztwim/spiffe';
+import { internal } from '@ztwim/core';
 
 export interface MintedSvid {
   /** Leaf first, PEM. */
@@ -33,7 +34,7 @@ export function serverApiOverSocket(socketPath: string): WebhookServerApi {
       const { csr, pkcs8 } = await createSvidCsr(spiffeId, dnsNames);
       const resp = await svid.mintX509SVID({ csr, ttl: ttlSeconds });
       const chain = resp.svid?.certChain ?? [];
-      if (chain.length === 0) throw new Error('server response missing SVID chain');
+      if (chain.length === 0) throw internal('server response missing SVID chain');
       return {
         certChainPem: chain.map((c) => derToPem(c, 'CERTIFICATE')).join(''),
         keyPem: derToPem(pkcs8, 'PRIVATE KEY'),

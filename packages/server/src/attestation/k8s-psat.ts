@@ -27,19 +27,19 @@ const NODE_UID = 'authentication.kubernetes.io/node-uid';
 /** The single value of a TokenReview `user.extra` key, with SPIRE's complaints (what = "pod name"). */
 function oneExtra(st: TokenReviewStatus, key: string, what: string): string {
   const v = st.user.extra[key];
-  if (v === undefined) throw new Error(`missing ${what}`);
-  if (v.length !== 1) throw new Error(`expected 1 ${what.replace(/^pod /, '')} but got: ${v.length}`);
-  if (v[0] === '') throw new Error(`${what} is empty`);
+  if (v === undefined) throw internal(`missing ${what}`);
+  if (v.length !== 1) throw internal(`expected 1 ${what.replace(/^pod /, '')} but got: ${v.length}`);
+  if (v[0] === '') throw internal(`${what} is empty`);
   return v[0] as string;
 }
 
 /** `system:serviceaccount:<ns>:<sa>` → [ns, sa] (SPIRE's GetNamesFromTokenStatus). */
 function serviceAccountOf(username: string): [string, string] {
-  if (username === '') throw new Error('empty username');
+  if (username === '') throw internal('empty username');
   const names = username.split(':');
-  if (names.length !== 4) throw new Error(`unexpected username format: ${username}`);
-  if (names[2] === '') throw new Error('missing namespace');
-  if (names[3] === '') throw new Error('missing service account name');
+  if (names.length !== 4) throw internal(`unexpected username format: ${username}`);
+  if (names[2] === '') throw internal('missing namespace');
+  if (names[3] === '') throw internal('missing service account name');
   return [names[2] as string, names[3] as string];
 }
 

@@ -230,7 +230,7 @@ export class CaManager {
         const chain = rec.chain.map((c) => new Uint8Array(Buffer.from(c, 'base64')));
         const [top] = chain;
         if (!key || !top || !new X509Certificate(top).publicKey.equals(key.publicKey)) {
-          this.log.warn({ slot: rec.slot, keyId: rec.keyId }, 'Journaled X509 CA key is gone; a new CA will be prepared');
+          this.log.warn({ slot: rec.slot, key_id: rec.keyId }, 'Journaled X509 CA key is gone; a new CA will be prepared');
           return undefined;
         }
         return slotOf(rec.slot, rec.keyId, this.newX509Ca(key, chain));
@@ -257,7 +257,7 @@ export class CaManager {
         const published = this.jwtBundle.find((e) => e.value.kid === rec.kid)?.value.publicKey;
         const current = key && publicJwk(key.publicKey, rec.kid, jwtAlgFor(key.type));
         if (!key || !published || !current || published.x !== current.x || published.y !== current.y || published.n !== current.n) {
-          this.log.warn({ slot: rec.slot, keyId: rec.keyId }, 'Journaled JWT key is gone; a new key will be prepared');
+          this.log.warn({ slot: rec.slot, key_id: rec.keyId }, 'Journaled JWT key is gone; a new key will be prepared');
           return undefined;
         }
         const notAfter = new Date(rec.notAfter);

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect as tlsConnect, rootCertificates, type DetailedPeerCertificate, type TLSSocket } from 'node:tls';
-import { ZtwimError } from '@ztwim/core';
+import { ZtwimError, internal } from '@ztwim/core';
 import { SpiffeBundle, SpiffeId, TrustDomain, X509Bundle, derToPem, verifyX509Svid } from '@ztwim/spiffe';
 
 /** How to authenticate a bundle endpoint (SPIFFE Federation §5). */
@@ -64,7 +64,7 @@ function open(u: URL, opts: FetchBundleOptions, timeoutMs: number, unauthenticat
           const chain = peerChain(sock);
           const bundle = X509Bundle.fromAuthorities(auth.endpointSpiffeId.trustDomain, auth.roots);
           const { id } = verifyX509Svid(chain, bundle, opts.now === undefined ? {} : { now: opts.now() });
-          if (!id.equals(auth.endpointSpiffeId)) throw new Error(`unexpected ID ${JSON.stringify(id.toString())}`);
+          if (!id.equals(auth.endpointSpiffeId)) throw internal(`unexpected ID ${JSON.stringify(id.toString())}`);
         } catch (e) {
           sock.destroy();
           reject(fetchError(`failed to fetch bundle: failed to authenticate ${auth.endpointSpiffeId.toString()}: ${(e as Error).message}`, e));

@@ -5,6 +5,7 @@ import type { BundleRefresher } from '../api/trustdomain-service.ts';
 import type { DataStore, FederationRelationship } from '../datastore/datastore.ts';
 import { spiffeBundleToInput } from './bundle-json.ts';
 import { fetchBundle, type FetchBundleOptions } from './fetch-bundle.ts';
+import { internal } from '@ztwim/core';
 
 /** A relationship from the config file (`federates_with`); the same fields as the datastore's. */
 export type RelationshipConfig = Pick<FederationRelationship, 'trustDomain' | 'bundleEndpointUrl' | 'bundleEndpointProfile' | 'endpointSpiffeId'>;
@@ -203,18 +204,18 @@ export class FederationRefresher implements BundleRefresher {
       const endpointSpiffeId = SpiffeId.parse(rel.endpointSpiffeId);
       // Self-serving: the bootstrap bundle, then the latest fetched; else the endpoint's domain's.
       const roots = await ds.getBundle(endpointSpiffeId.trustDomain.name);
-      if (roots === null) throw new Error("can't perform SPIFFE Authentication: local copy of bundle not found");
+      if (roots === null) throw internal("can't perform SPIFFE Authentication: local copy of bundle not found");
       auth = { profile: 'https_spiffe', endpointSpiffeId, roots: roots.x509Authorities.map((a) => a.asn1) };
     } else {
       auth = { profile: 'https_web', ...(this.#o.extraWebRootsPem === undefined ? {} : { extraRootsPem: this.#o.extraWebRootsPem }) };
     }
     const fetched = await (this.#o.fetch ?? fetchBundle)({ url: rel.bundleEndpointUrl, trustDomain, auth, now: () => this.#o.clock.now() });
     const other = foreignAuthority(fetched, td);
-    if (other !== undefined) throw new Error(`endpoint served a bundle of trust domain "${other}", expected "${td}"`);
+    if (other !== undefined) throw internal(`endpoint served a bundle of trust domain "${other}", expected "${td}"`);
     const local = await ds.getBundle(td);
     const seq = fetched.sequenceNumber;
     if (local?.spiffeSequence !== undefined && seq !== undefined && seq < local.spiffeSequence) {
-      throw new Error(`spiffe_sequence went down from ${local.spiffeSequence} to ${seq}; keeping the stored bundle`);
+      throw internal(`spiffe_sequence went down from ${local.spiffeSequence} to ${seq}; keeping the stored bundle`);
     }
     const input = spiffeBundleToInput(fetched);
     const stored = await ds.setBundle(input);

@@ -1,5 +1,5 @@
 import { AcmeCertManager, CertFileWatcher } from '@ztwim/acme';
-import { listenError, type Clock, type Logger } from '@ztwim/core';
+import { internal, listenError, type Clock, type Logger } from '@ztwim/core';
 import type { TrustDomain } from '@ztwim/spiffe';
 import type { DataStore } from '../datastore/datastore.ts';
 import { bundleToSpiffeJson } from './bundle-json.ts';
@@ -100,7 +100,7 @@ export function createFederation(d: FederationDeps): Federation {
           const now = d.clock.nowMs();
           if (cached !== undefined && now - cached.at < BUNDLE_CACHE_MS) return cached.json;
           const b = await d.dataStore.getBundle(d.trustDomain.name);
-          if (b === null) throw new Error('own bundle missing');
+          if (b === null) throw internal('own bundle missing');
           const json = cached?.seq === b.sequenceNumber ? cached.json : bundleToSpiffeJson(b, be.refreshHintSeconds);
           cached = { at: now, seq: b.sequenceNumber, json };
           return json;

@@ -5,7 +5,7 @@
 // the rules (which segment wins, what counts as a conflict) must be SPIRE's to give its selectors.
 import { readFileSync } from 'node:fs';
 
-import { ZtwimError, silentLogger, type Logger } from '@ztwim/core';
+import { ZtwimError, silentLogger, type Logger, internal } from '@ztwim/core';
 
 /** What the locator found; `containerId` undefined: the process is not in a container. */
 export interface ContainerLocation {
@@ -30,10 +30,10 @@ export function parseMountInfo(text: string): MountInfoEntry[] {
     if (line === '') continue;
     const fields = line.split(' ');
     const sep = fields.indexOf('-');
-    if (sep < 0) throw new Error(`missing separator in mountinfo line: ${line}`);
-    if (sep < 6) throw new Error(`expected at least 6 fields before separator in mountinfo line: ${line}`);
+    if (sep < 0) throw internal(`missing separator in mountinfo line: ${line}`);
+    if (sep < 6) throw internal(`expected at least 6 fields before separator in mountinfo line: ${line}`);
     const fsType = fields[sep + 1];
-    if (fsType === undefined || fsType === '') throw new Error(`missing filesystem type in mountinfo line: ${line}`);
+    if (fsType === undefined || fsType === '') throw internal(`missing filesystem type in mountinfo line: ${line}`);
     out.push({ root: fields[3] as string, fsType });
   }
   return out;
@@ -51,7 +51,7 @@ export function parseCgroupPaths(text: string): string[] {
     if (line === '') continue;
     const a = line.indexOf(':');
     const b = a < 0 ? -1 : line.indexOf(':', a + 1);
-    if (b < 0) throw new Error(`invalid cgroup entry, contains ${line.split(':').length - 1} colon separators: ${line}`);
+    if (b < 0) throw internal(`invalid cgroup entry, contains ${line.split(':').length - 1} colon separators: ${line}`);
     out.push(line.slice(b + 1));
   }
   return out;

@@ -3,6 +3,7 @@
 // the handle fail (ESRCH/ENOENT) once that process is gone, even if its pid has been reused.
 import { readFile, readlink, stat } from 'node:fs/promises';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { internal } from '@ztwim/core';
 
 export interface ProcStatus {
   /** Real, effective, saved and filesystem uid (the `Uid:` line). */
@@ -19,7 +20,7 @@ function ids(value: string): number[] {
     .split(/\s+/)
     .filter((f) => f !== '')
     .map((f) => {
-      if (!/^\d+$/.test(f)) throw new Error(`bad id ${JSON.stringify(f)} in status`);
+      if (!/^\d+$/.test(f)) throw internal(`bad id ${JSON.stringify(f)} in status`);
       return Number(f);
     });
 }
@@ -41,15 +42,15 @@ export function parseProcStatus(text: string): ProcStatus {
     else if (text.startsWith('Groups:', pos)) groups = text.slice(pos + 7, end).trim().split(/\s+/).filter((g) => g !== '');
     pos = end + 1;
   }
-  if (uids === undefined || uids.length === 0) throw new Error('no Uid line in status');
-  if (gids === undefined || gids.length === 0) throw new Error('no Gid line in status');
+  if (uids === undefined || uids.length === 0) throw internal('no Uid line in status');
+  if (gids === undefined || gids.length === 0) throw internal('no Gid line in status');
   return { uids, gids, groups };
 }
 
 /** The effective id: the second value when there are several, as SPIRE (gopsutil) does. */
 export function effectiveId(values: readonly number[]): number {
   const v = values.length > 1 ? values[1] : values[0];
-  if (v === undefined) throw new Error('no ids');
+  if (v === undefined) throw internal('no ids');
   return v;
 }
 
@@ -59,12 +60,12 @@ export function effectiveId(values: readonly number[]): number {
  */
 export function parseStartTime(text: string): string {
   const close = text.lastIndexOf(')');
-  if (close < 0 || text.indexOf('(') < 0) throw new Error('task name is not parenthesized');
+  if (close < 0 || text.indexOf('(') < 0) throw internal('task name is not parenthesized');
   // After ") " come fields 3.. (state, ppid, ...); starttime is field 22 → index 19 here.
   const rest = text.slice(close + 2).trim().split(' ');
-  if (rest.length < 36) throw new Error('bad stat data or unsupported platform');
+  if (rest.length < 36) throw internal('bad stat data or unsupported platform');
   const start = rest[19];
-  if (start === undefined || !/^\d+$/.test(start)) throw new Error('bad starttime in stat');
+  if (start === undefined || !/^\d+$/.test(start)) throw internal('bad starttime in stat');
   return start;
 }
 

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { ZtwimError, isZtwimError, silentLogger, unixSeconds, type Clock, type Logger, type Random } from '@ztwim/core';
+import { ZtwimError, isZtwimError, silentLogger, unixSeconds, type Clock, type Logger, type Random, asError } from '@ztwim/core';
 import type { Row, SqlConn, SqlDriver, SqlValue } from '../sql/driver.ts';
 import { migrate } from '../sql/schema.ts';
 import { SqlDataStore } from '../sql/sql-datastore.ts';
@@ -133,7 +133,7 @@ class PostgresDriver implements SqlDriver {
     try {
       return await fn(client);
     } catch (e) {
-      if (isConnectionError(e)) broken = e instanceof Error ? e : new Error(String(e));
+      if (isConnectionError(e)) broken = asError(e);
       throw mapError(e);
     } finally {
       // Destroy rather than keep idle when the connection is broken or enough are idle already.

@@ -1,11 +1,11 @@
 /**
- * Test-only PKI made with the openssl CLI (a missing openssl fails the test, never skips it).
- * Exported from @ztwim/testkit (test code only).
+ * Test PKI made with the openssl CLI (a missing openssl fails the test, never skips it): a CA and
+ * server certificates signed by it, as PEM files in a temp dir.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeTmpDir } from './tmp-dir.ts';
 
 export interface TestCa {
   readonly dir: string;
@@ -30,8 +30,9 @@ function openssl(args: readonly string[], cwd: string): void {
   }
 }
 
-export function tempDir(prefix = 'ztwim-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+/** A new temp dir for PEM files (the caller removes it). */
+export function tempDir(prefix = 'ztwim-pki-'): string {
+  return makeTmpDir(prefix).path;
 }
 
 /** A self-signed P-256 CA valid for a day. */

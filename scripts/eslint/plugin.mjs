@@ -1,0 +1,91 @@
+// ztwim's own lint rules (the conventions docs/DEVELOPING.md writes down that no stock rule
+// holds). Loaded by eslint.config.js as the `ztwim` plugin.
+import { readFileSync } from 'node:fs';
+
+/** @type {import('eslint').Rule.RuleModule} */
+const noBareError = {
+  meta: {
+    type: 'problem',
+    docs: { description: 'package sources throw the typed errors of @ztwim/core, not a bare Error' },
+    schema: [],
+    messages: {
+      bare: 'bare Error: use a typed error from @ztwim/core (ZtwimError, invalidArgument, internal, unavailable, ..., or asError(e) to normalise a caught value)',
+    },
+  },
+  create(context) {
+    const check = (node) => {
+      if (node.callee.type === 'Identifier' && node.callee.name === 'Error') context.report({ node, messageId: 'bare' });
+    };
+    return { NewExpression: check, CallExpression: check };
+  },
+};
+
+/** @type {import('eslint').Rule.RuleModule} */
+const hashPrivate = {
+  meta: {
+    type: 'suggestion',
+    docs: { description: 'private class members use #name (ECMAScript private), not the TypeScript `private` keyword' },
+    schema: [],
+    messages: { keyword: 'use a #private member instead of the `private` keyword' },
+  },
+  create(context) {
+    const check = (node) => {
+      // A private constructor has no #private form (a static factory's class keeps it).
+      if (node.type === 'MethodDefinition' && node.kind === 'constructor') return;
+      if (node.accessibility === 'private') context.report({ node: node.key ?? node, messageId: 'keyword' });
+    };
+    return {
+      PropertyDefinition: check,
+      MethodDefinition: check,
+      AccessorProperty: check,
+      TSParameterProperty: check,
+      TSAbstractPropertyDefinition: check,
+      TSAbstractMethodDefinition: check,
+    };
+  },
+};
+
+const NAMES_FILE = new URL('../../packages/core/src/telemetry/names.ts', import.meta.url);
+let logFields;
+/** The names of LOG_FIELDS in @ztwim/core's table (read from its source: eslint does not load TypeScript). */
+function tableNames() {
+  if (logFields === undefined) {
+    const src = readFileSync(NAMES_FILE, 'utf8');
+    const body = /LOG_FIELDS = \[([\s\S]*?)\] as const/.exec(src)?.[1];
+    if (body === undefined) throw new Error(`ztwim/log-field-names: no LOG_FIELDS array in ${NAMES_FILE.pathname}`);
+    logFields = new Set([...body.matchAll(/^\s*'([^']+)',/gm)].map((m) => m[1]));
+  }
+  return logFields;
+}
+
+const LOG_METHODS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'child']);
+
+/** @type {import('eslint').Rule.RuleModule} */
+const logFieldNames = {
+  meta: {
+    type: 'problem',
+    docs: { description: "log fields are named from @ztwim/core's table (packages/core/src/telemetry/names.ts)" },
+    schema: [],
+    messages: { unknown: 'log field "{{name}}" is not in LOG_FIELDS (packages/core/src/telemetry/names.ts): use a name of the table or add it there (snake_case)' },
+  },
+  create(context) {
+    return {
+      CallExpression(node) {
+        const callee = node.callee;
+        if (callee.type !== 'MemberExpression' || callee.computed || callee.property.type !== 'Identifier' || !LOG_METHODS.has(callee.property.name)) return;
+        const fields = node.arguments[0];
+        if (fields?.type !== 'ObjectExpression') return;
+        for (const p of fields.properties) {
+          if (p.type !== 'Property' || p.computed) continue;
+          const name = p.key.type === 'Identifier' ? p.key.name : p.key.type === 'Literal' ? String(p.key.value) : undefined;
+          if (name !== undefined && !tableNames().has(name)) context.report({ node: p.key, messageId: 'unknown', data: { name } });
+        }
+      },
+    };
+  },
+};
+
+export default {
+  meta: { name: 'ztwim' },
+  rules: { 'no-bare-error': noBareError, 'hash-private': hashPrivate, 'log-field-names': logFieldNames },
+};
