@@ -21,12 +21,13 @@ const TEST_FILES = [
  */
 const PRIVATE_KEYWORD_FILES = [
   'bench/oidc.ts',
+  'packages/acme/src/acme.ts',
+  'packages/acme/src/serving-cert.ts',
   'packages/cli/src/flags.ts',
   'packages/core/src/config/hcl.ts',
   'packages/core/src/config/schema.ts',
   'packages/csi/src/keyed-mutex.ts',
   'packages/csi/src/mounter.ts',
-  'packages/oidc/src/acme.ts',
   'packages/oidc/src/file-jwks-source.ts',
   'packages/oidc/src/handler.ts',
   'packages/oidc/src/jwks-source.ts',
@@ -34,7 +35,6 @@ const PRIVATE_KEYWORD_FILES = [
   'packages/oidc/src/metrics.ts',
   'packages/oidc/src/polling-jwks-source.ts',
   'packages/oidc/src/server-api-jwks-source.ts',
-  'packages/oidc/src/serving-cert.ts',
   'packages/oidc/src/workload-api-jwks-source.ts',
   'packages/operator/src/controller/fake-kube.test-util.ts',
   'packages/operator/src/controller/manager.ts',

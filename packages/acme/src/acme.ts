@@ -129,7 +129,7 @@ export class AcmeCertManager {
         const ctx = protocols.includes(ACME_TLS_ALPN) ? contexts.get(servername) : undefined;
         if (ctx !== undefined && typeof (this as Partial<TLSSocket> | null)?.setKeyCert === 'function') {
           (this as TLSSocket).setKeyCert(ctx);
-          logger.debug({ servername }, 'answered an acme tls-alpn-01 challenge');
+          logger.debug({ server_name: servername }, 'answered an acme tls-alpn-01 challenge');
           return ACME_TLS_ALPN;
         }
         return protocols.includes('http/1.1') ? 'http/1.1' : undefined;
