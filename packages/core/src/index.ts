@@ -50,7 +50,9 @@ export {
 export type { X509PopPayload, X509PopChallenge } from './attestation/x509pop.ts';
 export { marshalK8sPsatPayload, parseK8sPsatPayload } from './attestation/k8s-psat.ts';
 export type { K8sPsatPayload } from './attestation/k8s-psat.ts';
-export { Metrics, serveMetrics } from './telemetry/metrics.ts';
+export { NO_METRICS, loadMetrics } from './telemetry/metrics-sink.ts';
+export type { Metrics } from './telemetry/metrics-sink.ts';
+export type { PrometheusMetrics } from './telemetry/metrics.ts';
 export { lockDataDir, dataDirHolder, DATA_DIR_LOCK_FILE } from './data-dir-lock.ts';
 export type { DataDirLock, LockDataDirOptions } from './data-dir-lock.ts';
 export { listenError, SOCKET_IN_USE } from './net/listen-error.ts';
