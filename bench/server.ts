@@ -592,7 +592,7 @@ async function startOnly(): Promise<void> {
   console.log(table);
   const md = `# Server start bench: ztwim vs SPIRE, empty datastore
 
-Run: \`node --conditions=ztwim-source --import tsx bench/server.ts --start-only${STARTS === 15 ? '' : ` --starts ${STARTS}`}\`
+Run: \`node --conditions=ztwim-source --import tsx bench/server.ts --start-only${STARTS === 15 ? '' : ` --starts ${STARTS}`}${opt('only') === undefined ? '' : ` --only ${opt('only')}`}\`
 (${new Date().toISOString()}, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}; total ${((performance.now() - started) / 1000).toFixed(0)} s;
 1-minute load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} during the starts)
 
