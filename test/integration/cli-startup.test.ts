@@ -235,6 +235,21 @@ describe('ztwim daemons load only the plugins their config names (bundled)', () 
     assert.ok(agentSources.some((s) => s.endsWith('/packages/agent/src/attestation/workload/unix.ts')), agentSources.join('\n'));
     assert.deepEqual(pluginsIn(serverSources), [], 'server plugins loaded that its config does not name');
     assert.deepEqual(pluginsIn(agentSources), [], 'agent plugins loaded that its config does not name');
+    // Their configs are HCL: the YAML parser stays out too.
+    const yaml = (sources: readonly string[]): string[] => sources.filter((s) => /\/node_modules\/yaml\//.test(s));
+    assert.deepEqual(yaml(serverSources), [], 'the server loaded the YAML parser for an HCL config');
+    assert.deepEqual(yaml(agentSources), [], 'the agent loaded the YAML parser for an HCL config');
+  });
+
+  it('server validate with a YAML config: loads the YAML parser and reads the file (the check above can see it)', () => {
+    const conf = dir.write('server.yaml', [
+      'server:', '  bind_address: 127.0.0.1', '  bind_port: "8081"', `  socket_path: ${dir.file('yaml-api.sock')}`, '  trust_domain: example.org', `  data_dir: ${dir.file('yaml-data')}`,
+      'plugins:', '  DataStore:', '    sql:', '      plugin_data:', '        database_type: sqlite3', `        connection_string: ${dir.file('yaml.sqlite3')}`,
+      '  KeyManager:', '    memory:', '      plugin_data: {}', '  NodeAttestor:', '    join_token:', '      plugin_data: {}', '',
+    ].join('\n'));
+    const r = resolutions(false, ['server', 'validate', '-config', conf]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(loadedSources(r.urls).some((s) => /\/node_modules\/yaml\//.test(s)), r.urls.join('\n'));
   });
 
   it('agent run with WorkloadAttestor "k8s": loads the k8s workload attestor (the check above can see it)', async () => {

@@ -27,6 +27,7 @@ export {
   parseHcl,
   HclSyntaxError,
   loadConfigFile,
+  loadYamlSupport,
   expandEnv,
   parseConfigText,
   formatOf,
