@@ -89,8 +89,7 @@ function settingsOf(impl: Impl): string {
   if (impl === 'spire') {
     return `spire-agent/spire-server ${SPIRE_VERSION}, Go runtime defaults (GOGC=100, no GOMEMLIMIT), no \`ratelimit\` block`;
   }
-  const shebang = readFileSync(ZTWIM_BIN, 'utf8').split('\n', 1)[0]?.replace('#!/usr/bin/env -S ', '') ?? '?';
-  return `\`ztwim … run\` (${shebang}), memory budget ${BUDGET !== undefined ? `${BUDGET} MiB (-memoryBudget)` : 'default'}, no rate limit`;
+  return `\`ztwim … run\` (node ${DAEMON_NODE_FLAGS.join(' ')}), memory budget ${BUDGET !== undefined ? `${BUDGET} MiB (-memoryBudget)` : 'default'}, no rate limit`;
 }
 
 async function startServer(impl: Impl, sdir: string): Promise<{ server: Proc; adminSocket: string; port: number }> {
@@ -182,7 +181,7 @@ function report(rows: Row[], seconds: number): string {
   const lines = [
     '# Agent and server memory: ztwim beside SPIRE',
     '',
-    `${new Date().toISOString()} · Node ${process.version} · ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}) · SPIRE ${SPIRE_VERSION} · bench/agent-memory.ts --load ${LOAD_S} --after ${after.join(',')} --clients ${CLIENTS}`,
+    `${new Date().toISOString()} · Node ${process.version} · ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}) · SPIRE ${SPIRE_VERSION} · bench/agent-memory.ts --entries ${ENTRIES.join(',')} --streams ${STREAMS.join(',')} --load ${LOAD_S} --after ${after.join(',')} --clients ${CLIENTS}`,
     '',
     `VmRSS in MiB. Each row a fresh server + agent (SQLite, memory KeyManager, join_token, unix attestor, P-256, log level WARN) with the given registration entries on the agent's node. Load: ${CLIENTS} go-spiffe clients on FetchX509SVID and ${CLIENTS} on FetchJWTSVID (cached) at once for ${LOAD_S} s; "streams" FetchX509SVID streams (one connection each) stay open from before the load to the end.`,
     '',

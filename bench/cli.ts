@@ -72,8 +72,6 @@ async function startServer(label: string, cmd: string, args: (conf: string) => s
   const dataDir = join(tmp.path, 'data');
   mkdirSync(dataDir);
   const socketPath = join(tmp.path, 'api.sock');
-  // ztwim's Prometheus listener (on by default) moved to a free loopback port, as bench/server.ts does.
-  const telemetry = ztwim ? `telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = ${await freePort()}\n  }\n}\n` : '';
   const conf = tmp.write('server.conf', serverConf({
     port: await freePort(),
     socketPath,
@@ -81,7 +79,6 @@ async function startServer(label: string, cmd: string, args: (conf: string) => s
     dataDir,
     settings: { log_level: 'WARN', ca_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h' },
     keyManager: { disk: join(dataDir, 'keys.json') },
-    trailer: telemetry,
   }));
   const logFile = join(tmp.path, 'server.log');
   const fd = openSync(logFile, 'a');

@@ -26,7 +26,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
-import { K8sWorkloadAttestor } from '@ztwim/agent';
+import { K8sWorkloadAttestor } from '@ztwim/agent/k8s-workload-attestor';
 import { systemClock, type Clock } from '@ztwim/core';
 
 import { applyManifest, ensureCluster, httpCall, kubectl, waitFor, waitPodRunning, type ClusterEnv } from '../test/k8s/lib/cluster.ts';

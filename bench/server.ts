@@ -5,8 +5,8 @@
  *   node --conditions=ztwim-source --import tsx bench/server.ts --start-only [--starts 15] [--only spire,sqlite]
  *
  * Three servers, each a separate OS process started from the same SPIRE-style server.conf
- * (join_token node attestor, disk KeyManager, log level WARN; ztwim with a telemetry block putting
- * its Prometheus listener on a free loopback port), one after the other:
+ * (join_token node attestor, disk KeyManager, log level WARN; no telemetry block on either side,
+ * so neither serves Prometheus metrics, as both do by default), one after the other:
  *   - SPIRE v1.13.0 `spire-server run` with the sqlite3 datastore (binary from scripts/setup-interop.sh),
  *   - ztwim `ztwim server run` (the compiled CLI, packages/cli/dist) with SQLite,
  *   - ztwim `ztwim server run` with PostgreSQL (the throwaway cluster of scripts/pg-test-server.sh).
@@ -416,9 +416,6 @@ async function prepareServer(t: Target, pgUrl: string | undefined, prefix: strin
     u.pathname = `/${dbName}`;
     dataStore = `      database_type = "postgres"\n      connection_string = "${u.toString()}"`;
   }
-  // ztwim serves Prometheus metrics by default (0.0.0.0:9402): moved to a free loopback port so
-  // runs never collide. SPIRE keeps its default (no Prometheus sink).
-  const telemetry = t.key === 'spire' ? '' : `telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = ${await freePort()}\n  }\n}\n`;
   const conf = tmp.write('server.conf', serverConf({
     port,
     socketPath,
@@ -427,7 +424,6 @@ async function prepareServer(t: Target, pgUrl: string | undefined, prefix: strin
     settings: { log_level: 'WARN', ca_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h', default_jwt_svid_ttl: '5m' },
     dataStorePluginData: dataStore,
     keyManager: { disk: join(dataDir, 'keys.json') },
-    trailer: telemetry,
   }));
   const { cmd, args } = t.command(conf);
   return {
@@ -595,14 +591,14 @@ async function startOnly(): Promise<void> {
   console.log(table);
   const md = `# Server start bench: ztwim vs SPIRE, empty datastore
 
-Run: \`node --conditions=ztwim-source --import tsx bench/server.ts --start-only${STARTS === 15 ? '' : ` --starts ${STARTS}`}\`
+Run: \`node --conditions=ztwim-source --import tsx bench/server.ts --start-only${STARTS === 15 ? '' : ` --starts ${STARTS}`}${opt('only') === undefined ? '' : ` --only ${opt('only')}`}\`
 (${new Date().toISOString()}, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}; total ${((performance.now() - started) / 1000).toFixed(0)} s;
 1-minute load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} during the starts)
 
 The empty-datastore start row of bench/server.ts on its own: each start is a new OS process from
 the same SPIRE-style \`server.conf\` as the full bench (sqlite3 DataStore in a fresh temp dir, disk
 KeyManager with a new \`keys.json\`, join_token NodeAttestor, \`log_level = "WARN"\`, CA key
-ec-p256; ztwim's Prometheus listener on a free loopback port, SPIRE without telemetry as by
+ec-p256; no telemetry block on either side, so neither serves Prometheus metrics, as by
 default), timed from spawn until grpc.health.v1.Health/Check on the admin socket answers SERVING
 (polled every 10 ms, a new connection per try). The servers take turns, start after start. Server
 CPU is the process's user + system time (/proc) when it first answered SERVING: less sensitive than
@@ -762,8 +758,8 @@ Run: \`node --conditions=ztwim-source --import tsx bench/server.ts${TOTAL === 10
 (${new Date().toISOString()}, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}; total ${((performance.now() - started) / 1000).toFixed(0)} s)
 
 Each server is its own OS process started from the same SPIRE-style \`server.conf\` (sqlite3 or
-postgres DataStore, disk KeyManager, join_token NodeAttestor, \`log_level = "WARN"\`; ztwim with a
-telemetry block putting its Prometheus listener on a free loopback port, SPIRE without telemetry) in a fresh temp
+postgres DataStore, disk KeyManager, join_token NodeAttestor, \`log_level = "WARN"\`; no telemetry
+block on either side) in a fresh temp
 dir, driven one after the other by the same sequential Node client (@ztwim/proto on connect-node):
 admin API over the Unix socket, agent API over mTLS on TCP with the SVID from a join_token
 AttestAgent. SPIRE is \`spire-server\` ${ONLY.has('spire') ? version() : SPIRE_VERSION} built with \`go install\` by

@@ -97,7 +97,9 @@ function barrelMap(file) {
   if (barrels.has(file)) return barrels.get(file);
   let map;
   const text = readFileSync(file, 'utf8');
-  // `export * from` lines are allowed; names they export are not mapped (imports of those stay).
+  // `export * from` lines are allowed; in an npm package's ESM barrel (.js) the names its targets
+  // declare (`export function|const|let|var|class NAME`) are mapped too (@bufbuild/protobuf's
+  // codegenv2 and wkt barrels are made only of them), else they are not (imports of those stay).
   const rest = stripComments(text).replace(RE_EXPORT, '').replace(/export\s*\*\s*from\s*['"][^'"]+['"]/g, '').replace(/export\s*\{\s*\}\s*;?/g, '').replace(/[;\s]/g, '');
   if (rest === '') {
     map = new Map();
@@ -105,6 +107,13 @@ function barrelMap(file) {
       if (m[1] !== undefined) continue;
       const target = resolve(dirname(file), m[3]);
       for (const s of specifiers(m[2])) if (!s.typeOnly) map.set(s.alias, { file: target, name: s.name });
+    }
+    if (file.endsWith('.js')) {
+      for (const m of stripComments(text).matchAll(/export\s*\*\s*from\s*['"]([^'"]+)['"]/g)) {
+        const target = resolve(dirname(file), m[1]);
+        const declared = stripComments(readFileSync(target, 'utf8')).matchAll(/(?:^|\n)export\s+(?:async\s+)?(?:function\s*\*?|const|let|var|class)\s*([A-Za-z_$][\w$]*)/g);
+        for (const d of declared) if (!map.has(d[1])) map.set(d[1], { file: target, name: d[1] });
+      }
     }
   }
   barrels.set(file, map);
@@ -118,11 +127,115 @@ function definition(file, name) {
   return (/\/index\.[tj]s$/.test(hit.file) ? definition(hit.file, hit.name) : undefined) ?? hit;
 }
 
-const barrelImports = {
+/*
+ * Embedded file descriptors, decoded at build time. Generated code (protoc-gen-es v2, ours in
+ * packages/proto/src/gen and the well-known types in @bufbuild/protobuf) makes each .proto file's
+ * descriptor at import with `fileDesc("<base64 FileDescriptorProto>", [deps])`: that decodes the
+ * bytes with the reflective binary reader, and needs descriptor.proto's own descriptor, which
+ * @bufbuild/protobuf builds (`boot()`) from a 30 KB object literal on first use. Every command
+ * paid both before doing anything (~20-35 ms of a ~100 ms budget on this machine). The plugin
+ * replaces each call with the FileDescriptorProto already decoded, as an object literal with its
+ * JSON names filled in (what fileDesc computes at run time), given to the same registry code
+ * fileDesc ends in (`createEmbeddedFileRegistry`); descriptor.proto is then built only by code
+ * that really uses descriptors as messages. test/integration/cli-embedded-descriptors.test.ts
+ * checks that every descriptor equals the one fileDesc makes.
+ */
+const FILE_DESC_CALL = /fileDesc\("([A-Za-z0-9+/=]+)"(\s*,\s*\[[^\]]*\])?\)/g;
+const protobufEsm = join(root, 'node_modules', '@bufbuild', 'protobuf', 'dist', 'esm');
+const EMBEDDED_FILE_DESC = 'ztwim:embedded-file-desc';
+let protobufTools;
+
+/** @bufbuild/protobuf's decoder and its JSON-name step, from the files fileDesc itself uses. */
+async function loadProtobufTools() {
+  protobufTools ??= Promise.all([
+    import(join(protobufEsm, 'from-binary.js')),
+    import(join(protobufEsm, 'wire', 'base64-encoding.js')),
+    import(join(protobufEsm, 'wkt', 'google', 'protobuf', 'descriptor_pb.js')),
+    import(join(protobufEsm, 'codegenv2', 'restore-json-names.js')),
+  ]).then(([{ fromBinary }, { base64Decode }, { FileDescriptorProtoSchema, MethodOptions_IdempotencyLevel }, { restoreJsonNames }]) => ({
+    fromBinary, base64Decode, FileDescriptorProtoSchema, restoreJsonNames, MethodOptions_IdempotencyLevel,
+  }));
+  return await protobufTools;
+}
+
+/**
+ * JavaScript source that rebuilds `value` (a decoded descriptor message graph): each message as
+ * `__m(prototype, own fields)` where the prototype (the defaults @bufbuild/protobuf keeps on a
+ * proto2 message's prototype) is a shared constant, as the decoder's own messages share theirs.
+ */
+function messageSource(value, protos) {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  switch (typeof value) {
+    case 'string': return JSON.stringify(value);
+    case 'number': return Object.is(value, -0) ? '-0' : Number.isFinite(value) ? String(value) : `Number(${JSON.stringify(String(value))})`;
+    case 'boolean': return String(value);
+    case 'bigint': return `${value}n`;
+    default: break;
+  }
+  if (value instanceof Uint8Array) return `new Uint8Array([${value.join(',')}])`;
+  if (Array.isArray(value)) return `[${value.map((v) => messageSource(v, protos)).join(',')}]`;
+  const own = `{${Object.keys(value).map((k) => `${JSON.stringify(k)}:${messageSource(value[k], protos)}`).join(',')}}`;
+  const proto = Object.getPrototypeOf(value);
+  if (proto === Object.prototype || proto === null) return own;
+  let name = protos.get(proto);
+  if (name === undefined) {
+    if (Object.getPrototypeOf(proto) !== Object.prototype) throw new Error('build-cli: unexpected prototype chain in a decoded descriptor');
+    name = `__p${protos.size}`;
+    protos.set(proto, name);
+  }
+  return `__m(${name},${own})`;
+}
+
+/** `source` with every `fileDesc("…", deps)` replaced by its decoded descriptor (see above). */
+async function embedFileDescriptors(source) {
+  if (!source.includes('fileDesc("')) return source;
+  const { fromBinary, base64Decode, FileDescriptorProtoSchema, restoreJsonNames } = await loadProtobufTools();
+  const protos = new Map();
+  let out = source.replace(FILE_DESC_CALL, (_call, b64, deps) => {
+    const root = fromBinary(FileDescriptorProtoSchema, base64Decode(b64));
+    root.messageType.forEach(restoreJsonNames);
+    return `__embeddedFileDesc(${messageSource(root, protos)}${deps ?? ''})`;
+  });
+  // fileDesc is no longer called: drop it from the imports (verbatimModuleSyntax keeps unused ones,
+  // and importing it would build descriptor.proto's descriptor again).
+  out = out.replace(/import\s*\{([^}]*)\}\s*from\s*(['"][^'"]*(?:codegenv2|codegenv2\/file\.js)['"])\s*;?/g, (stmt, list, from) => {
+    const names = list.split(',').map((x) => x.trim()).filter((x) => x !== '' && x !== 'fileDesc');
+    return names.length === 0 ? '' : `import { ${names.join(', ')} } from ${from};`;
+  });
+  const consts = [...protos].map(([proto, name]) => `const ${name} = ${messageSource({ ...proto }, new Map())};`);
+  // On the first line, so the file's other lines (and its source map) keep their numbers.
+  return `import { embeddedFileDesc as __embeddedFileDesc } from ${JSON.stringify(EMBEDDED_FILE_DESC)}; const __m = (p, o) => Object.assign(Object.create(p), o); ${consts.join(' ')} ${out}`;
+}
+
+/**
+ * connect's Connect-protocol code imports one enum of descriptor.proto, which would build the
+ * whole descriptor for every server and client: it gets the enum's object (the same TypeScript
+ * enum object descriptor_pb.js exports) in its place.
+ */
+const IDEMPOTENCY_IMPORT = 'import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";';
+async function inlineIdempotencyLevel(source) {
+  if (!source.includes(IDEMPOTENCY_IMPORT)) return source;
+  const { MethodOptions_IdempotencyLevel } = await loadProtobufTools();
+  return source.replace(IDEMPOTENCY_IMPORT, `const MethodOptions_IdempotencyLevel = ${JSON.stringify(MethodOptions_IdempotencyLevel)};`);
+}
+
+/** The run-time half: what fileDesc does once it has decoded the bytes (codegenv2/file.js). */
+const EMBEDDED_FILE_DESC_SOURCE = `import { createEmbeddedFileRegistry } from ${JSON.stringify(join(protobufEsm, 'registry.js'))};
+export function embeddedFileDesc(root, imports) {
+  root.dependency = imports?.map((f) => f.proto.name) ?? [];
+  return createEmbeddedFileRegistry(root, (name) => imports?.find((f) => f.proto.name === name)).getFile(root.name);
+}
+`;
+
+export const barrelImports = {
   name: 'barrel-imports',
   setup(build) {
-    build.onLoad({ filter: /\/packages\/[a-z0-9-]+\/src\/.*\.ts$|\/node_modules\/(@connectrpc\/connect(-node)?|@bufbuild\/protobuf)\/dist\/esm\/.*\.js$/ }, (args) => {
-      const text = readFileSync(args.path, 'utf8');
+    build.onResolve({ filter: new RegExp(`^${EMBEDDED_FILE_DESC}$`) }, () => ({ path: EMBEDDED_FILE_DESC, namespace: 'ztwim' }));
+    build.onLoad({ filter: /.*/, namespace: 'ztwim' }, () => ({ contents: EMBEDDED_FILE_DESC_SOURCE, loader: 'js', resolveDir: protobufEsm }));
+    build.onLoad({ filter: /\/packages\/[a-z0-9-]+\/src\/.*\.ts$|\/node_modules\/(@connectrpc\/connect(-node)?|@bufbuild\/protobuf)\/dist\/esm\/.*\.js$/ }, async (args) => {
+      const raw = readFileSync(args.path, 'utf8');
+      const text = /_pb\.[tj]s$/.test(args.path) ? await embedFileDescriptors(raw) : args.path.includes('/@connectrpc/') ? await inlineIdempotencyLevel(raw) : raw;
       const contents = text.replace(NAMED_IMPORT, (stmt, list, from) => {
         if (EXTERNAL_PACKAGES.includes(from)) return stmt;
         const barrel = from.startsWith('.') ? resolve(dirname(args.path), from) : packageEntry(from);

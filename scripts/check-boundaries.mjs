@@ -26,7 +26,21 @@ const allowed = {
   operator: ['spiffe', 'core', 'k8s'],
   cli: ['spiffe', 'core', 'proto', 'acme', 'server', 'agent', 'oidc', 'csi', 'peercred', 'k8s', 'registrar', 'operator'],
 };
-const importRe = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"](@ztwim\/[a-z0-9-]+)|import\(\s*['"](@ztwim\/[a-z0-9-]+)['"]\s*\)|(?:^|\n)\s*import\s+['"](@ztwim\/[a-z0-9-]+)['"]/g;
+/**
+ * Entry points other than a package's main one (`@ztwim/<pkg>/<subpath>`), each allowed
+ * explicitly: the package exports it in its package.json, and the importing packages named here
+ * (beside the layering above) may use it. A subpath keeps a small piece of a package apart from its
+ * barrel, so that importing it does not load the rest (the agent's kubelet client needs the HTTP
+ * exchange, not the Kubernetes API client, informers and leader election).
+ */
+const allowedSubpaths = {
+  'spiffe/internal': ['core', 'server'],
+  'k8s/http-exchange': ['agent'],
+  'agent/k8s-workload-attestor': [],
+  // the SDK's fake Workload API and test CA, re-exported for tests as @ztwim/testkit/workload-api
+  'spiffe/testing': ['testkit'],
+};
+const importRe = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"](@ztwim\/[a-z0-9-]+(?:\/[a-z0-9-]+)*)['"]|import\(\s*['"](@ztwim\/[a-z0-9-]+(?:\/[a-z0-9-]+)*)['"]\s*\)|(?:^|\n)\s*import\s+['"](@ztwim\/[a-z0-9-]+(?:\/[a-z0-9-]+)*)['"]/g;
 
 function walk(dir, out = []) {
   for (const name of readdirSync(dir)) {
@@ -52,7 +66,13 @@ for (const dir of readdirSync(join(root, 'packages'))) {
     const src = readFileSync(file, 'utf8');
     const isTest = /\.test(-suite|-util)?\.ts$/.test(file) || file.includes('/testdata/');
     for (const m of src.matchAll(importRe)) {
-      const target = (m[1] ?? m[2] ?? m[3]).slice(7);
+      const spec = (m[1] ?? m[2] ?? m[3]).slice(7);
+      const [target, ...sub] = spec.split('/');
+      if (sub.length > 0 && !isTest) {
+        const users = allowedSubpaths[spec];
+        if (users === undefined) problems.push(`${relative(root, file)}: imports @ztwim/${spec}, a subpath scripts/check-boundaries.mjs does not allow`);
+        else if (!users.includes(dir)) problems.push(`${relative(root, file)}: @ztwim/${dir} must not import @ztwim/${spec} (allowed for: ${users.join(', ')})`);
+      }
       if (target === dir) { problems.push(`${relative(root, file)}: imports its own package by name`); continue; }
       if (target === 'testkit') {
         if (!isTest && dir !== 'testkit') problems.push(`${relative(root, file)}: only tests may import @ztwim/testkit`);
@@ -94,10 +114,15 @@ for (const top of ['test', 'bench']) {
     }
     if (!reaches && reachInAllowed.has(rel)) problems.push(`${rel}: no longer imports package sources by path; remove it from reachInAllowed in scripts/check-boundaries.mjs`);
     for (const m of src.matchAll(importRe)) {
-      const target = (m[1] ?? m[2] ?? m[3]).slice(7);
+      const target = (m[1] ?? m[2] ?? m[3]).slice(7).split('/')[0];
       if (!pkgNames.has(target)) problems.push(`${rel}: imports @ztwim/${target}, which is not a package of this repository`);
     }
   }
+}
+for (const spec of Object.keys(allowedSubpaths)) {
+  const [pkgName, ...sub] = spec.split('/');
+  const exportsOf = JSON.parse(readFileSync(join(root, 'packages', pkgName, 'package.json'), 'utf8')).exports ?? {};
+  if (exportsOf[`./${sub.join('/')}`] === undefined) problems.push(`packages/${pkgName}/package.json: allowed subpath @ztwim/${spec} is not in its exports`);
 }
 if (problems.length > 0) {
   console.error('architecture boundary violations:\n  ' + problems.join('\n  '));

@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { K8sWorkloadAttestor } from '@ztwim/agent';
+import { K8sWorkloadAttestor } from '@ztwim/agent/k8s-workload-attestor';
 import { createLogger } from '@ztwim/core';
 
 import { freePort, startSpireAgent, type SpireAgent } from '../interop/lib/spire-agent.ts';

@@ -8,10 +8,9 @@ import {
   every,
   listenError,
   lockDataDir,
-  Metrics,
+  loadMetrics,
   runTasks,
   serveHealthChecks,
-  serveMetrics,
   isZtwimError,
   type DataDirLock,
   systemClock,
@@ -33,7 +32,7 @@ import { CacheManager } from './manager/sync.ts';
 import { startWorkloadEndpoint } from './endpoints/workload-api.ts';
 import { PeerTracker } from './attestation/workload/peer-tracker.ts';
 import { UnixWorkloadAttestor } from './attestation/workload/unix.ts';
-import { K8sWorkloadAttestor } from './attestation/workload/k8s.ts';
+import type { K8sWorkloadAttestor } from './attestation/workload/k8s.ts';
 import { attestationData } from './attestation/node/attestation-data.ts';
 
 export { deleteAgentData, storedAgentId } from './storage/storage.ts';
@@ -71,7 +70,11 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
   // Built first: its token and kubelet CA are read now, and a missing one stops the start here.
   let k8s: K8sWorkloadAttestor | undefined;
   try {
-    k8s = config.k8sAttestor === undefined ? undefined : new K8sWorkloadAttestor(config.k8sAttestor, { clock, logger: log });
+    // Loaded only when configured (the kubelet client and its HTTP code stay out of other agents).
+    if (config.k8sAttestor !== undefined) {
+      const { K8sWorkloadAttestor } = await import('./attestation/workload/k8s.ts');
+      k8s = new K8sWorkloadAttestor(config.k8sAttestor, { clock, logger: log });
+    }
     return await runAgent(config, clock, log, lock, deps.logStop ?? true, k8s);
   } catch (e) {
     k8s?.close();
@@ -176,11 +179,12 @@ async function runAgent(config: AgentConfig, clock: Clock, log: Logger, lock: Da
   const stopping = new AbortController();
   try {
     // Metrics only where the config asks for them (telemetry { Prometheus { ... } }), as spire-agent.
-    const metrics = config.metrics === undefined ? undefined : new Metrics({ prefix: 'ztwim_agent' });
+    // prom-client is loaded only then.
+    const metrics = config.metrics === undefined ? undefined : await loadMetrics({ prefix: 'ztwim_agent' });
     let metricsPort: number | undefined;
     if (metrics !== undefined && config.metrics !== undefined) {
       metrics.entries.set(cache.entries.size);
-      const m = await serveMetrics(metrics.registry, config.metrics.host, config.metrics.port).catch((e: unknown) => {
+      const m = await metrics.serve(config.metrics.host, config.metrics.port).catch((e: unknown) => {
         throw new ZtwimError('ERR_CONFIG', `agent metrics cannot listen on ${config.metrics?.host}:${config.metrics?.port} (telemetry.Prometheus): ${(e as Error).message}`, { cause: e });
       });
       metricsPort = m.port;

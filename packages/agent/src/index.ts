@@ -1,9 +1,10 @@
 export { formatSelector } from './attestation/workload/workload-attestor.ts';
 export type { Selector, WorkloadAttestor } from './attestation/workload/workload-attestor.ts';
 export { UnixWorkloadAttestor, UNIX_SELECTOR_TYPE, sha256OfFile } from './attestation/workload/unix.ts';
-export { K8sWorkloadAttestor, K8S_SELECTOR_TYPE } from './attestation/workload/k8s.ts';
+// The k8s workload attestor (and the kubelet client under it) is on its own entry point,
+// `@ztwim/agent/k8s-workload-attestor`, so importing the agent does not load it; startAgent
+// imports it only when the config names it.
 export type { K8sAttestorConfig, K8sAttestorDeps } from './attestation/workload/k8s.ts';
-export { ContainerLocator } from './attestation/workload/k8s-container-locator.ts';
 export type { UnixAttestorConfig } from './attestation/workload/unix.ts';
 export { PeerTracker, WORKLOAD_ATTESTATION_FAILED } from './attestation/workload/peer-tracker.ts';
 export type { PeerTrackerConfig, PeerSnapshot, TrackedPeer } from './attestation/workload/peer-tracker.ts';

@@ -1,5 +1,5 @@
 // How `run` / `validate` (server, agent, oidc) read their config file: SPIRE's -expandEnv flag.
-import type { LoadConfigOptions } from '@ztwim/core';
+import { formatOf, loadYamlSupport, type LoadConfigOptions } from '@ztwim/core';
 import { println, type Env } from './env.ts';
 import type { FlagSpec, Flags } from './flags.ts';
 
@@ -11,7 +11,11 @@ export function printValidated(env: Env, warnings: readonly string[] | undefined
   println(env.stdout, 'Configuration is valid.');
 }
 
-/** With -expandEnv, `$VAR` / `${VAR}` in the file become the command's environment values. */
-export function configLoadOptions(f: Flags, env: Env): LoadConfigOptions {
+/**
+ * How to read the `-config` file: with -expandEnv, `$VAR` / `${VAR}` in the file become the
+ * command's environment values. A YAML file's parser is loaded here (only then: loadYamlSupport).
+ */
+export async function configLoadOptions(f: Flags, env: Env): Promise<LoadConfigOptions> {
+  if (formatOf(f.string('config')) === 'yaml') await loadYamlSupport();
   return f.bool('expandEnv') ? { expandEnv: env.vars } : {};
 }

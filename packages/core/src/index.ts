@@ -28,6 +28,7 @@ export {
   parseHcl,
   HclSyntaxError,
   loadConfigFile,
+  loadYamlSupport,
   expandEnv,
   parseConfigText,
   formatOf,
@@ -51,7 +52,9 @@ export {
 export type { X509PopPayload, X509PopChallenge } from './attestation/x509pop.ts';
 export { marshalK8sPsatPayload, parseK8sPsatPayload } from './attestation/k8s-psat.ts';
 export type { K8sPsatPayload } from './attestation/k8s-psat.ts';
-export { Metrics, serveMetrics } from './telemetry/metrics.ts';
+export { NO_METRICS, loadMetrics } from './telemetry/metrics-sink.ts';
+export type { Metrics } from './telemetry/metrics-sink.ts';
+export type { PrometheusMetrics } from './telemetry/metrics.ts';
 export { LOG_FIELDS, isLogField } from './telemetry/names.ts';
 export type { LogField } from './telemetry/names.ts';
 export { lockDataDir, dataDirHolder, DATA_DIR_LOCK_FILE } from './data-dir-lock.ts';

@@ -5,14 +5,16 @@ import {
   createLogger,
   cryptoRandom,
   listenError,
-  Metrics,
-  serveMetrics,
+  loadMetrics,
+  NO_METRICS,
   serveHealthChecks,
   systemClock,
   runTasks,
   closeOnAbort,
   type Clock,
   type Logger,
+  type Metrics,
+  type PrometheusMetrics,
   type Random,
   type Task,
   lockDataDir,
@@ -124,7 +126,9 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
   mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
   // One server per data dir: a second would share its keys and (SQLite) database.
   const lock = lockDataDir(cfg.dataDir, { what: 'the server', moveWith: 'data_dir (server block)', file: 'ztwim-server.lock' });
-  const metrics = new Metrics({ prefix: 'ztwim_server' });
+  // prom-client only where `telemetry { Prometheus { ... } }` asks for a listener (as SPIRE).
+  const prometheus: PrometheusMetrics | undefined = cfg.metrics === undefined ? undefined : await loadMetrics({ prefix: 'ztwim_server' });
+  const metrics: Metrics = prometheus ?? NO_METRICS;
   let ds: DataStore;
   try {
     ds = deps.dataStore ?? (await openDataStore(cfg, clock, random));
@@ -300,9 +304,9 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     metrics.agents.set(await ds.countAttestedNodes());
 
     let metricsPort: number | undefined;
-    if (cfg.metrics !== undefined) {
+    if (cfg.metrics !== undefined && prometheus !== undefined) {
       const { host: mHost, port: mPort } = cfg.metrics;
-      const m = await serveMetrics(metrics.registry, mHost, mPort).catch((e: unknown) => {
+      const m = await prometheus.serve(mHost, mPort).catch((e: unknown) => {
         throw listenError(e, { name: 'Prometheus metrics listener', address: `${mHost}:${mPort}`, at: { port: mPort }, moveWith: moveWith('telemetry.Prometheus.port (and host)', flags.metrics) });
       });
       metricsPort = m.port;

@@ -41,7 +41,7 @@ export const agentRunCommand: Command = {
   summary: 'Runs the agent',
   flags: { ...CONFIG_FLAGS, memoryBudget: MEMORY_BUDGET_FLAG },
   async run(flags, env) {
-    const cfg = loadAgentConfig(flags.string('config'), agentOverrides(flags), configLoadOptions(flags, env));
+    const cfg = loadAgentConfig(flags.string('config'), agentOverrides(flags), await configLoadOptions(flags, env));
     tuneForDaemon({ memoryBudgetMiB: memoryBudgetOf(flags) });
     const agent = await startAgent(cfg);
     const onAbort = (): void => {
@@ -62,6 +62,6 @@ export const agentValidateCommand: Command = {
   summary: 'Validates an agent configuration file',
   flags: CONFIG_FLAGS,
   async run(flags, env) {
-    printValidated(env, loadAgentConfig(flags.string('config'), agentOverrides(flags), configLoadOptions(flags, env)).warnings);
+    printValidated(env, loadAgentConfig(flags.string('config'), agentOverrides(flags), await configLoadOptions(flags, env)).warnings);
   },
 };

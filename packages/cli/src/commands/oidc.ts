@@ -57,8 +57,8 @@ const CONFIG_FLAGS: FlagSpecs = {
   expandEnv: EXPAND_ENV_FLAG,
 };
 
-function loadConfig(f: Flags, env: Env): OidcFileConfig {
-  return loadOidcConfigFile(resolve(env.cwd, f.string('config')), { ...configLoadOptions(f, env), baseDir: env.cwd });
+async function loadConfig(f: Flags, env: Env): Promise<OidcFileConfig> {
+  return loadOidcConfigFile(resolve(env.cwd, f.string('config')), { ...(await configLoadOptions(f, env)), baseDir: env.cwd });
 }
 
 function whereServed(p: OidcProvider): string[] {
@@ -80,7 +80,7 @@ const runCommand: Command = {
   description: 'Usage: ztwim oidc run [-config oidc-discovery-provider.conf] [-expandEnv]',
   flags: CONFIG_FLAGS,
   async run(f, env) {
-    const cfg = loadConfig(f, env);
+    const cfg = await loadConfig(f, env);
     const logger = createLogger({
       level: cfg.logLevel,
       name: 'oidc-discovery-provider',
@@ -118,7 +118,7 @@ const validateCommand: Command = {
   summary: 'Validates an OIDC discovery provider config file',
   flags: CONFIG_FLAGS,
   async run(f, env) {
-    printValidated(env, loadConfig(f, env).warnings);
+    printValidated(env, (await loadConfig(f, env)).warnings);
   },
 };
 

@@ -1,7 +1,7 @@
 // `ztwim registrar -config <file>`: the workload registrar (spire-controller-manager's entry and
 // federation reconcilers) with its ControllerManagerConfig file. Kubernetes comes from
 // -kubeconfig, $KUBECONFIG or the pod's in-cluster config; staticManifestPath runs without it.
-import { Metrics, cryptoRandom, createLogger, serveMetrics, systemClock } from '@ztwim/core';
+import { cryptoRandom, createLogger, loadMetrics, systemClock } from '@ztwim/core';
 import {
   connectKube,
   detectClusterDomain,
@@ -96,7 +96,7 @@ export const registrarCommand: Command = {
       const probe = hostPort(cfg.healthProbeBindAddress);
       if (probe !== undefined) closers.push((await serveProbes(`${probe.host}:${probe.port}`, () => registrar.isReady())).close);
       const metrics = hostPort(cfg.metricsBindAddress);
-      if (metrics !== undefined) closers.push((await serveMetrics(new Metrics({ prefix: 'registrar' }).registry, metrics.host, metrics.port)).close);
+      if (metrics !== undefined) closers.push((await (await loadMetrics({ prefix: 'registrar' })).serve(metrics.host, metrics.port)).close);
     } catch (e) {
       await registrar.close();
       for (const close of closers) await close();

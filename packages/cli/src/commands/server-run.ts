@@ -33,7 +33,7 @@ export const serverRunCommand: Command = {
   summary: 'Runs the server',
   flags: { ...CONFIG_FLAGS, memoryBudget: MEMORY_BUDGET_FLAG },
   async run(flags, env) {
-    const cfg = loadServerConfig(flags.string('config'), overrides(flags), configLoadOptions(flags, env));
+    const cfg = loadServerConfig(flags.string('config'), overrides(flags), await configLoadOptions(flags, env));
     tuneForDaemon({ memoryBudgetMiB: memoryBudgetOf(flags) });
     const server = await startServer(cfg);
     const onAbort = (): void => {
@@ -50,6 +50,6 @@ export const serverValidateCommand: Command = {
   summary: 'Validates a server configuration file',
   flags: CONFIG_FLAGS,
   async run(flags, env) {
-    printValidated(env, loadServerConfig(flags.string('config'), overrides(flags), configLoadOptions(flags, env)).warnings);
+    printValidated(env, loadServerConfig(flags.string('config'), overrides(flags), await configLoadOptions(flags, env)).warnings);
   },
 };

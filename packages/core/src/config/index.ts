@@ -1,5 +1,5 @@
 export { parseHcl, HclSyntaxError } from './hcl.ts';
-export { loadConfigFile, parseConfigText, formatOf, expandEnv } from './load.ts';
+export { loadConfigFile, loadYamlSupport, parseConfigText, formatOf, expandEnv } from './load.ts';
 export type { ConfigFormat, LoadConfigOptions } from './load.ts';
 export { Section, problems, throwIfProblems, parseDuration } from './schema.ts';
 export type { Problems } from './schema.ts';

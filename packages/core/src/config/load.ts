@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { extname } from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import type * as YamlLib from 'yaml';
+import type { LineCounter, Node as YamlNode } from 'yaml';
 import { configError } from '../errors.ts';
 import { HclSyntaxError, parseHcl } from './hcl.ts';
 import type { ConfigEntry, ConfigObject, ConfigValue } from './node.ts';
@@ -20,6 +22,25 @@ export function formatOf(path: string): ConfigFormat {
  */
 export function expandEnv(text: string, env: Readonly<Record<string, string | undefined>>): string {
   return text.replace(/\$\{([^}]*)\}|\$([A-Za-z0-9_]+)/g, (_m, braced: string | undefined, bare: string | undefined) => env[braced ?? bare ?? ''] ?? '');
+}
+
+let yamlLib: typeof YamlLib | undefined;
+
+/**
+ * Loads the YAML parser. Most configs are HCL (SPIRE's format), and the parser is 268 KB of code,
+ * so it is not imported with this module: a command reading a config file awaits this first when
+ * the file is YAML (in the CLI bundle `yaml` is then a chunk of its own, loaded only then).
+ */
+export async function loadYamlSupport(): Promise<void> {
+  // yaml is CommonJS: Node's import() gives its named exports, the CLI bundle's chunk only `default`.
+  const m = await import('yaml');
+  yamlLib ??= (typeof m.LineCounter === 'function' ? m : m.default) as typeof YamlLib;
+}
+
+/** The YAML parser; loaded here, synchronously, by a caller that did not await loadYamlSupport(). */
+function yaml(): typeof YamlLib {
+  yamlLib ??= createRequire(import.meta.url)('yaml') as typeof YamlLib;
+  return yamlLib;
 }
 
 export interface LoadConfigOptions {
@@ -53,6 +74,7 @@ export function parseConfigText(src: string, format: ConfigFormat, where = 'conf
       throw e;
     }
   }
+  const { LineCounter, parseDocument } = yaml();
   const lc = new LineCounter();
   const doc = parseDocument(src, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
   const err = doc.errors[0];
@@ -67,6 +89,7 @@ export function parseConfigText(src: string, format: ConfigFormat, where = 'conf
 }
 
 function fromYaml(n: YamlNode, lc: LineCounter, where: string): ConfigValue {
+  const { isMap, isScalar, isSeq } = yaml();
   const line = n.range ? lc.linePos(n.range[0]).line : 1;
   if (isMap(n)) {
     const entries: ConfigEntry[] = [];

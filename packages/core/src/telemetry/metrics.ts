@@ -1,12 +1,14 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Metrics } from './metrics-sink.ts';
 
 /**
  * Prometheus metrics for one process component. Names live here, in one place; labels are
  * singular and always present. Each component owns its own Registry (no global singleton),
- * so tests and several components in one process (`ztwim up`) never collide.
+ * so tests and several components in one process (`ztwim up`) never collide. Loaded only by
+ * loadMetrics() (metrics-sink.ts), when a config asks for a metrics listener.
  */
-export class Metrics {
+export class PrometheusMetrics implements Metrics {
   readonly registry: Registry;
   readonly rpcCalls: Counter<'service' | 'method' | 'code'>;
   readonly rpcLatency: Histogram<'service' | 'method'>;
@@ -31,6 +33,11 @@ export class Metrics {
     this.caRotations = new Counter({ name: `${p}_ca_rotation_events_total`, help: 'CA/JWT key rotation events by kind and event (prepare, activate, prune)', labelNames: ['kind', 'event'], registers: [this.registry] });
     this.entries = new Gauge({ name: `${p}_registration_entries`, help: 'Registration entries in the datastore', registers: [this.registry] });
     this.agents = new Gauge({ name: `${p}_attested_agents`, help: 'Attested agents in the datastore', registers: [this.registry] });
+  }
+
+  /** Serves this registry's `GET /metrics` on host:port (serveMetrics). */
+  serve(host: string, port: number): ReturnType<typeof serveMetrics> {
+    return serveMetrics(this.registry, host, port);
   }
 }
 

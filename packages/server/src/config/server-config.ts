@@ -18,7 +18,7 @@ import {
 import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
 import { parsePgConnectionString } from '../datastore/postgres/connection-string.ts';
 import { parseFederationConfig, type FederationConfig } from '../federation/config.ts';
-import { K8S_BUNDLE_DEFAULTS, type K8sBundleNotifierConfig } from '../notifier/k8s-bundle.ts';
+import { K8S_BUNDLE_DEFAULTS, type K8sBundleNotifierConfig } from '../notifier/k8s-bundle-config.ts';
 
 export type KeyType = 'ec-p256' | 'ec-p384' | 'rsa-2048' | 'rsa-4096';
 const KEY_TYPES: readonly KeyType[] = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-4096'];

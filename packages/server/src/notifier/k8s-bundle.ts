@@ -8,6 +8,7 @@
 import { isZtwimError, ZtwimError, type Logger } from '@ztwim/core';
 import type { ResourceClient } from '@ztwim/k8s';
 import { derToPem } from '@ztwim/spiffe';
+import type { K8sBundleNotifierConfig } from './k8s-bundle-config.ts';
 
 /** The two calls the notifier makes (tests hand it an in-memory one). */
 export interface ConfigMapClient {
@@ -34,16 +35,9 @@ export function configMapClientOf(rc: ResourceClient): ConfigMapClient {
 }
 
 /** The plugin_data of `Notifier "k8sbundle"` (SPIRE's keys), defaults applied. */
-export interface K8sBundleNotifierConfig {
-  readonly namespace: string;
-  readonly configMap: string;
-  readonly configMapKey: string;
-  /** '' for the in-cluster config (SPIRE's rule for an unset kube_config_file_path). */
-  readonly kubeConfigFilePath: string;
-}
-
-/** SPIRE's defaults (pkg/server/plugin/notifier/k8sbundle). */
-export const K8S_BUNDLE_DEFAULTS = { namespace: 'spire', configMap: 'spire-bundle', configMapKey: 'bundle.crt' } as const;
+// Its config and defaults live apart (k8s-bundle-config.ts): the config parser reads them for
+// every server, this module is loaded only when the notifier is configured.
+export { K8S_BUNDLE_DEFAULTS, type K8sBundleNotifierConfig } from './k8s-bundle-config.ts';
 
 /** client-go's retry.DefaultRetry makes 5 attempts. */
 const CONFLICT_ATTEMPTS = 5;

@@ -8,7 +8,7 @@ import https from 'node:https';
 import { X509Certificate } from 'node:crypto';
 
 import { ZtwimError, silentLogger, systemClock, type Clock, type Logger } from '@ztwim/core';
-import { exchange, type HttpAnswer } from '@ztwim/k8s';
+import { exchange, type HttpAnswer } from '@ztwim/k8s/http-exchange';
 
 export const DEFAULT_SECURE_KUBELET_PORT = 10250;
 export const DEFAULT_KUBELET_CA_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt';
