@@ -74,15 +74,18 @@ async function startServer(label: string, cmd: string, args: (conf: string) => s
   const socketPath = join(tmp.path, 'api.sock');
   // ztwim's Prometheus listener (on by default) moved to a free loopback port, as bench/server.ts does.
   const telemetry = ztwim ? `telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = ${await freePort()}\n  }\n}\n` : '';
-  const conf = tmp.write('server.conf', serverConf({
-    port: await freePort(),
-    socketPath,
-    trustDomain: TD,
-    dataDir,
-    settings: { log_level: 'WARN', ca_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h' },
-    keyManager: { disk: join(dataDir, 'keys.json') },
-    trailer: telemetry,
-  }));
+  const conf = tmp.write(
+    'server.conf',
+    serverConf({
+      port: await freePort(),
+      socketPath,
+      trustDomain: TD,
+      dataDir,
+      settings: { log_level: 'WARN', ca_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h' },
+      keyManager: { disk: join(dataDir, 'keys.json') },
+      trailer: telemetry,
+    }),
+  );
   const logFile = join(tmp.path, 'server.log');
   const fd = openSync(logFile, 'a');
   const child = spawn(cmd, args(conf), { cwd: tmp.path, stdio: ['ignore', fd, fd] });
@@ -93,7 +96,9 @@ async function startServer(label: string, cmd: string, args: (conf: string) => s
     exited = true;
     live.delete(child);
   });
-  const health = ztwim ? [ZTWIM_BIN, ['server', 'healthcheck', '-socketPath', socketPath]] as const : [spireServer, ['healthcheck', '-socketPath', socketPath]] as const;
+  const health = ztwim
+    ? ([ZTWIM_BIN, ['server', 'healthcheck', '-socketPath', socketPath]] as const)
+    : ([spireServer, ['healthcheck', '-socketPath', socketPath]] as const);
   const deadline = performance.now() + 60_000;
   for (;;) {
     if (exited) throw new Error(`${label} exited before it was healthy:\n${readFileSync(logFile, 'utf8')}`);
@@ -132,19 +137,65 @@ log('starting ztwim server and spire-server');
 const ztwimServer = await startServer('ztwim', ZTWIM_BIN, (conf) => ['server', 'run', '-config', conf], true);
 const spire = await startServer('spire', spireServer, (conf) => ['run', '-config', conf], false);
 
-const create = (socketPath: string) => (i: number): string[] => [
-  'entry', 'create', '-socketPath', socketPath,
-  '-parentID', `spiffe://${TD}/host`, '-spiffeID', `spiffe://${TD}/workload-${i}`, '-selector', `unix:uid:${10_000 + i}`,
-];
+const create =
+  (socketPath: string) =>
+  (i: number): string[] => [
+    'entry',
+    'create',
+    '-socketPath',
+    socketPath,
+    '-parentID',
+    `spiffe://${TD}/host`,
+    '-spiffeID',
+    `spiffe://${TD}/workload-${i}`,
+    '-selector',
+    `unix:uid:${10_000 + i}`,
+  ];
 const rows: Row[] = [
   { name: '`node -e 0`', cmd: process.execPath, args: () => ['-e', '0'], status: 0, times: [] },
   { name: '`ztwim --help`', cmd: ZTWIM_BIN, args: () => ['--help'], status: 0, times: [] },
-  { name: '`ztwim server entry show`, no server (missing socket)', cmd: ZTWIM_BIN, args: () => ['server', 'entry', 'show', '-socketPath', missing], status: 1, times: [] },
-  { name: `\`spire-server entry show\` ${SPIRE_VERSION}, no server (missing socket)`, cmd: spireServer, args: () => ['entry', 'show', '-socketPath', missing], status: 1, times: [] },
-  { name: '`ztwim api fetch x509`, no agent (missing socket)', cmd: ZTWIM_BIN, args: () => ['api', 'fetch', 'x509', '-socketPath', missing], status: 1, times: [] },
-  { name: `\`spire-agent api fetch x509\` ${SPIRE_VERSION}, no agent (missing socket)`, cmd: spireAgent, args: () => ['api', 'fetch', 'x509', '-socketPath', missing], status: 1, times: [] },
-  { name: '`ztwim server entry create` → running `ztwim server run`', cmd: ZTWIM_BIN, args: (i) => ['server', ...create(ztwimServer.socketPath)(i)], status: 0, times: [] },
-  { name: `\`spire-server entry create\` → running \`spire-server run\` ${SPIRE_VERSION}`, cmd: spireServer, args: create(spire.socketPath), status: 0, times: [] },
+  {
+    name: '`ztwim server entry show`, no server (missing socket)',
+    cmd: ZTWIM_BIN,
+    args: () => ['server', 'entry', 'show', '-socketPath', missing],
+    status: 1,
+    times: [],
+  },
+  {
+    name: `\`spire-server entry show\` ${SPIRE_VERSION}, no server (missing socket)`,
+    cmd: spireServer,
+    args: () => ['entry', 'show', '-socketPath', missing],
+    status: 1,
+    times: [],
+  },
+  {
+    name: '`ztwim api fetch x509`, no agent (missing socket)',
+    cmd: ZTWIM_BIN,
+    args: () => ['api', 'fetch', 'x509', '-socketPath', missing],
+    status: 1,
+    times: [],
+  },
+  {
+    name: `\`spire-agent api fetch x509\` ${SPIRE_VERSION}, no agent (missing socket)`,
+    cmd: spireAgent,
+    args: () => ['api', 'fetch', 'x509', '-socketPath', missing],
+    status: 1,
+    times: [],
+  },
+  {
+    name: '`ztwim server entry create` → running `ztwim server run`',
+    cmd: ZTWIM_BIN,
+    args: (i) => ['server', ...create(ztwimServer.socketPath)(i)],
+    status: 0,
+    times: [],
+  },
+  {
+    name: `\`spire-server entry create\` → running \`spire-server run\` ${SPIRE_VERSION}`,
+    cmd: spireServer,
+    args: create(spire.socketPath),
+    status: 0,
+    times: [],
+  },
 ];
 
 /** The 1-minute load average at the start of each round: the machine is shared, so say how busy it was. */

@@ -86,7 +86,13 @@ async function main(): Promise<void> {
     stops.push(() => spire.stop());
     const ztPort = await freePort();
     const ztDir = join(tmp.path, 'ztwim');
-    const conf = serverConf({ port: await freePort(), socketPath: join(ztDir, 'api.sock'), trustDomain: 'ztwim.test', dataDir: join(ztDir, 'data'), extraServerConfig: endpointBlock(ztPort) });
+    const conf = serverConf({
+      port: await freePort(),
+      socketPath: join(ztDir, 'api.sock'),
+      trustDomain: 'ztwim.test',
+      dataDir: join(ztDir, 'data'),
+      extraServerConfig: endpointBlock(ztPort),
+    });
     const confPath = tmp.write('ztwim-server.conf', conf);
     const child = spawn(process.execPath, [ZTWIM_BIN, 'server', 'run', '-config', confPath], { stdio: 'ignore' });
     stops.push(() => void child.kill('SIGTERM'));

@@ -30,7 +30,10 @@ const SMOKE = {
   // its own control-plane-only cluster (WITH_NODE=0), as the bench itself
   registrar: ['--pods', '20', '--nodes', '2', '--deletions', '1'],
 };
-const all = readdirSync(join(root, 'bench')).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort();
+const all = readdirSync(join(root, 'bench'))
+  .filter((f) => f.endsWith('.ts'))
+  .map((f) => f.slice(0, -3))
+  .sort();
 const missing = all.filter((n) => !(n in SMOKE));
 if (missing.length > 0) {
   console.error(`bench-smoke: no smoke options for bench/${missing.join('.ts, bench/')}.ts; add them to scripts/bench-smoke.mjs`);
@@ -53,7 +56,9 @@ try {
     const secs = ((Date.now() - t0) / 1000).toFixed(0);
     if (r.status !== 0) {
       failed.push(name);
-      console.error(`bench-smoke: bench/${name}.ts ${args.join(' ')} failed (status ${r.status}${r.signal ? `, ${r.signal}` : ''}) after ${secs} s:\n${r.stdout}\n${r.stderr}`);
+      console.error(
+        `bench-smoke: bench/${name}.ts ${args.join(' ')} failed (status ${r.status}${r.signal ? `, ${r.signal}` : ''}) after ${secs} s:\n${r.stdout}\n${r.stderr}`,
+      );
     } else {
       console.log(`bench-smoke: bench/${name}.ts ${args.join(' ')}: ok in ${secs} s`);
     }

@@ -35,18 +35,11 @@ const defaultOutdir = join(packagesDir, 'cli', 'dist', 'bundle');
  * packages with optional native and websocket parts, which gain nothing from bundling).
  * Everything else is bundled.
  */
-export const EXTERNAL_PACKAGES = [
-  'better-sqlite3',
-  'pg',
-  'acme-client',
-  '@peculiar/x509',
-  'reflect-metadata',
-  '@ztwim/peercred',
-  '@kubernetes/client-node',
-];
+export const EXTERNAL_PACKAGES = ['better-sqlite3', 'pg', 'acme-client', '@peculiar/x509', 'reflect-metadata', '@ztwim/peercred', '@kubernetes/client-node'];
 
 const RE_EXPORT = /export\s+(type\s+)?\{([^}]*)\}\s*from\s*['"]([^'"]+)['"]/g;
-const NAMED_IMPORT = /import\s*\{([^}]*)\}\s*from\s*['"](@ztwim\/[a-z0-9-]+|@connectrpc\/connect(?:-node)?(?:\/[a-z-]+)?|@bufbuild\/protobuf(?:\/[a-z0-9-]+)?|\.\.?\/[^'"]*index\.[tj]s)['"]\s*;?/g;
+const NAMED_IMPORT =
+  /import\s*\{([^}]*)\}\s*from\s*['"](@ztwim\/[a-z0-9-]+|@connectrpc\/connect(?:-node)?(?:\/[a-z-]+)?|@bufbuild\/protobuf(?:\/[a-z0-9-]+)?|\.\.?\/[^'"]*index\.[tj]s)['"]\s*;?/g;
 
 /**
  * npm packages whose barrels are rewritten too (ESM builds made of `export { … } from` index
@@ -66,7 +59,10 @@ function specifiers(list) {
     .filter((s) => s !== '')
     .map((s) => {
       const typeOnly = /^type\s/.test(s);
-      const [name, alias = name] = s.replace(/^type\s+/, '').split(/\s+as\s+/).map((x) => x.trim());
+      const [name, alias = name] = s
+        .replace(/^type\s+/, '')
+        .split(/\s+as\s+/)
+        .map((x) => x.trim());
       return { name, alias, typeOnly };
     });
 }
@@ -98,7 +94,11 @@ function barrelMap(file) {
   let map;
   const text = readFileSync(file, 'utf8');
   // `export * from` lines are allowed; names they export are not mapped (imports of those stay).
-  const rest = stripComments(text).replace(RE_EXPORT, '').replace(/export\s*\*\s*from\s*['"][^'"]+['"]/g, '').replace(/export\s*\{\s*\}\s*;?/g, '').replace(/[;\s]/g, '');
+  const rest = stripComments(text)
+    .replace(RE_EXPORT, '')
+    .replace(/export\s*\*\s*from\s*['"][^'"]+['"]/g, '')
+    .replace(/export\s*\{\s*\}\s*;?/g, '')
+    .replace(/[;\s]/g, '');
   if (rest === '') {
     map = new Map();
     for (const m of text.matchAll(RE_EXPORT)) {
@@ -121,30 +121,33 @@ function definition(file, name) {
 const barrelImports = {
   name: 'barrel-imports',
   setup(build) {
-    build.onLoad({ filter: /\/packages\/[a-z0-9-]+\/src\/.*\.ts$|\/node_modules\/(@connectrpc\/connect(-node)?|@bufbuild\/protobuf)\/dist\/esm\/.*\.js$/ }, (args) => {
-      const text = readFileSync(args.path, 'utf8');
-      const contents = text.replace(NAMED_IMPORT, (stmt, list, from) => {
-        if (EXTERNAL_PACKAGES.includes(from)) return stmt;
-        const barrel = from.startsWith('.') ? resolve(dirname(args.path), from) : packageEntry(from);
-        if (barrel === undefined || barrelMap(barrel) === undefined) return stmt;
-        const byFile = new Map();
-        const kept = [];
-        for (const s of specifiers(list)) {
-          if (s.typeOnly) continue;
-          const def = definition(barrel, s.name);
-          if (def === undefined) {
-            kept.push(`${s.name} as ${s.alias}`);
-            continue;
+    build.onLoad(
+      { filter: /\/packages\/[a-z0-9-]+\/src\/.*\.ts$|\/node_modules\/(@connectrpc\/connect(-node)?|@bufbuild\/protobuf)\/dist\/esm\/.*\.js$/ },
+      (args) => {
+        const text = readFileSync(args.path, 'utf8');
+        const contents = text.replace(NAMED_IMPORT, (stmt, list, from) => {
+          if (EXTERNAL_PACKAGES.includes(from)) return stmt;
+          const barrel = from.startsWith('.') ? resolve(dirname(args.path), from) : packageEntry(from);
+          if (barrel === undefined || barrelMap(barrel) === undefined) return stmt;
+          const byFile = new Map();
+          const kept = [];
+          for (const s of specifiers(list)) {
+            if (s.typeOnly) continue;
+            const def = definition(barrel, s.name);
+            if (def === undefined) {
+              kept.push(`${s.name} as ${s.alias}`);
+              continue;
+            }
+            byFile.set(def.file, [...(byFile.get(def.file) ?? []), `${def.name} as ${s.alias}`]);
           }
-          byFile.set(def.file, [...(byFile.get(def.file) ?? []), `${def.name} as ${s.alias}`]);
-        }
-        const out = [...byFile].map(([f, names]) => `import { ${names.join(', ')} } from ${JSON.stringify(f)};`);
-        if (kept.length > 0) out.push(`import { ${kept.join(', ')} } from ${JSON.stringify(from)};`);
-        // Same line count, so esbuild's positions (and source maps) stay right.
-        return out.join(' ') + '\n'.repeat(stmt.split('\n').length - 1);
-      });
-      return { contents, loader: args.path.endsWith('.js') ? 'js' : 'ts', resolveDir: dirname(args.path) };
-    });
+          const out = [...byFile].map(([f, names]) => `import { ${names.join(', ')} } from ${JSON.stringify(f)};`);
+          if (kept.length > 0) out.push(`import { ${kept.join(', ')} } from ${JSON.stringify(from)};`);
+          // Same line count, so esbuild's positions (and source maps) stay right.
+          return out.join(' ') + '\n'.repeat(stmt.split('\n').length - 1);
+        });
+        return { contents, loader: args.path.endsWith('.js') ? 'js' : 'ts', resolveDir: dirname(args.path) };
+      },
+    );
   },
 };
 
@@ -155,7 +158,8 @@ const barrelImports = {
 function checkExternalsAreDependencies() {
   const deps = JSON.parse(readFileSync(join(packagesDir, 'cli', 'package.json'), 'utf8')).dependencies ?? {};
   const missing = EXTERNAL_PACKAGES.filter((p) => !(p in deps));
-  if (missing.length > 0) throw new Error(`build-cli: packages/cli/package.json must list the bundle's external packages as dependencies: ${missing.join(', ')}`);
+  if (missing.length > 0)
+    throw new Error(`build-cli: packages/cli/package.json must list the bundle's external packages as dependencies: ${missing.join(', ')}`);
 }
 
 /**

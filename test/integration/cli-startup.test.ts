@@ -32,7 +32,9 @@ function resolutions(source: boolean, args: string[]): { urls: string[]; status:
   });
   let urls: string[] = [];
   try {
-    urls = readFileSync(file, 'utf8').split('\n').filter((u) => u !== '');
+    urls = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((u) => u !== '');
   } catch {
     // nothing resolved: the assertions below report it
   }
@@ -75,7 +77,9 @@ describe('ztwim loads only what a command needs', () => {
   it('server run, bundled: loads the server and its datastore (the check above can see them)', () => {
     // A datastore path under a regular file: the server loads SQLite, then fails to open it.
     dir.write('not-a-dir', '');
-    const conf = dir.write('server.conf', `server {
+    const conf = dir.write(
+      'server.conf',
+      `server {
   bind_address = "127.0.0.1"
   bind_port = "0"
   socket_path = "${dir.file('api.sock')}"
@@ -92,23 +96,47 @@ plugins {
   KeyManager "memory" { plugin_data {} }
   NodeAttestor "join_token" { plugin_data {} }
 }
-`);
+`,
+    );
     const r = resolutions(false, ['server', 'run', '-config', conf]);
     assert.notEqual(r.status, 0, r.stderr);
-    assert.ok(r.urls.some((u) => /\/node_modules\/better-sqlite3\//.test(u)), r.urls.join('\n'));
-    assert.deepEqual(heavyIn(r.urls, false).filter((u) => /\/node_modules\/pg\//.test(u)), [], 'pg loaded for a SQLite datastore');
-    assert.deepEqual(r.urls.filter((u) => /\/node_modules\/@kubernetes\/client-node\//.test(u)), [], 'the Kubernetes client loaded without a k8s plugin');
+    assert.ok(
+      r.urls.some((u) => /\/node_modules\/better-sqlite3\//.test(u)),
+      r.urls.join('\n'),
+    );
+    assert.deepEqual(
+      heavyIn(r.urls, false).filter((u) => /\/node_modules\/pg\//.test(u)),
+      [],
+      'pg loaded for a SQLite datastore',
+    );
+    assert.deepEqual(
+      r.urls.filter((u) => /\/node_modules\/@kubernetes\/client-node\//.test(u)),
+      [],
+      'the Kubernetes client loaded without a k8s plugin',
+    );
   });
 
   it('server run with k8s_psat, bundled: loads the Kubernetes client, and a missing kube_config_file stops the start naming it', () => {
     const kube = dir.file('no-such-kubeconfig');
-    const conf = dir.write('server-psat.conf', serverConf({
-      port: 0, socketPath: dir.file('psat-api.sock'), trustDomain: 'example.org', dataDir: dir.file('psat-data'),
-      extraPlugins: `  NodeAttestor "k8s_psat" { plugin_data { clusters = { "prod" = { service_account_allow_list = ["spire:agent"], kube_config_file = "${kube}" } } } }`,
-    }));
+    const conf = dir.write(
+      'server-psat.conf',
+      serverConf({
+        port: 0,
+        socketPath: dir.file('psat-api.sock'),
+        trustDomain: 'example.org',
+        dataDir: dir.file('psat-data'),
+        extraPlugins: `  NodeAttestor "k8s_psat" { plugin_data { clusters = { "prod" = { service_account_allow_list = ["spire:agent"], kube_config_file = "${kube}" } } } }`,
+      }),
+    );
     const r = resolutions(false, ['server', 'run', '-config', conf]);
     assert.notEqual(r.status, 0, r.stderr);
-    assert.ok(r.urls.some((u) => /\/node_modules\/@kubernetes\/client-node\//.test(u)), r.urls.join('\n'));
-    assert.ok(r.stderr.includes(`plugins.NodeAttestor.k8s_psat.plugin_data.clusters.prod.kube_config_file: k8s: cannot load kubeconfig ${kube}: no such file`), r.stderr);
+    assert.ok(
+      r.urls.some((u) => /\/node_modules\/@kubernetes\/client-node\//.test(u)),
+      r.urls.join('\n'),
+    );
+    assert.ok(
+      r.stderr.includes(`plugins.NodeAttestor.k8s_psat.plugin_data.clusters.prod.kube_config_file: k8s: cannot load kubeconfig ${kube}: no such file`),
+      r.stderr,
+    );
   });
 });

@@ -12,10 +12,20 @@ describe('spire-agent api fetch against our agent', () => {
   const bin = spireAgentBin();
   before(async () => {
     env = await startAgentEnv();
-    env.server.cli(['entry', 'create', '-parentID', env.agent.agentId, '-spiffeID', 'spiffe://example.org/cli',
-      '-selector', `unix:uid:${process.getuid?.() ?? 0}`]);
+    env.server.cli([
+      'entry',
+      'create',
+      '-parentID',
+      env.agent.agentId,
+      '-spiffeID',
+      'spiffe://example.org/cli',
+      '-selector',
+      `unix:uid:${process.getuid?.() ?? 0}`,
+    ]);
   });
-  after(async () => { await env?.close(); });
+  after(async () => {
+    await env?.close();
+  });
 
   const run = async (args: string[]): Promise<string> => {
     const end = Date.now() + 15_000;

@@ -61,12 +61,16 @@ export interface OidcProvider {
 /** One request, as SPIRE's logHandler reports it (a Unix socket peer has no address: "@"). */
 function logRequest(logger: Logger, req: IncomingMessage): void {
   const { remoteAddress, remotePort } = req.socket;
-  logger.debug({
-    remote_addr: remoteAddress === undefined ? '@' : remoteAddress.includes(':') ? `[${remoteAddress}]:${String(remotePort)}` : `${remoteAddress}:${String(remotePort)}`,
-    method: req.method,
-    url: req.url,
-    user_agent: req.headers['user-agent'],
-  }, 'Incoming request');
+  logger.debug(
+    {
+      remote_addr:
+        remoteAddress === undefined ? '@' : remoteAddress.includes(':') ? `[${remoteAddress}]:${String(remotePort)}` : `${remoteAddress}:${String(remotePort)}`,
+      method: req.method,
+      url: req.url,
+      user_agent: req.headers['user-agent'],
+    },
+    'Incoming request',
+  );
 }
 
 function listen(server: Server, where: ListenAddress | string): Promise<void> {
@@ -228,7 +232,10 @@ export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDe
         first = await mgr.start();
       }
       let self: Listener | undefined;
-      https = createHttpsServer({ cert: first.certPem, key: first.keyPem, minVersion: 'TLSv1.2' }, main(() => self as Listener));
+      https = createHttpsServer(
+        { cert: first.certPem, key: first.keyPem, minVersion: 'TLSv1.2' },
+        main(() => self as Listener),
+      );
       self = new Listener('main', https);
       listeners.push(self);
       await listen(https, lc.addr);

@@ -77,10 +77,7 @@ export class CertFileWatcher {
     let certPem: string;
     let keyPem: string;
     try {
-      [certPem, keyPem] = await Promise.all([
-        readFile(this.o.certFilePath, 'utf8'),
-        readFile(this.o.keyFilePath, 'utf8'),
-      ]);
+      [certPem, keyPem] = await Promise.all([readFile(this.o.certFilePath, 'utf8'), readFile(this.o.keyFilePath, 'utf8')]);
     } catch (e) {
       this.o.logger.warn({ err: (e as Error).message }, 'cannot read serving certificate files');
       this.o.onError?.(e as Error);
@@ -112,10 +109,7 @@ export class CertFileWatcher {
     let certPem: string;
     let keyPem: string;
     try {
-      [certPem, keyPem] = await Promise.all([
-        readFile(this.o.certFilePath, 'utf8'),
-        readFile(this.o.keyFilePath, 'utf8'),
-      ]);
+      [certPem, keyPem] = await Promise.all([readFile(this.o.certFilePath, 'utf8'), readFile(this.o.keyFilePath, 'utf8')]);
     } catch (e) {
       throw failedPrecondition(`servingCertFile: cannot read certificate files: ${(e as Error).message}`);
     }

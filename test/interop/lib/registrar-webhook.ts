@@ -30,7 +30,15 @@ export function registrarWebhookSuite(name: string, start: () => Promise<AdminSe
     server = await start();
     api = serverApiOverSocket(server.socketPath);
     roots = await api.x509RootsPem();
-    webhook = await AdmissionWebhookServer.start({ host: '127.0.0.1', port: 0, trustDomain: 'example.org', dnsNames: [DNS], serverApi: api, clock, log: silentLogger() });
+    webhook = await AdmissionWebhookServer.start({
+      host: '127.0.0.1',
+      port: 0,
+      trustDomain: 'example.org',
+      dnsNames: [DNS],
+      serverApi: api,
+      clock,
+      log: silentLogger(),
+    });
   });
 
   after(async () => {
@@ -52,18 +60,25 @@ export function registrarWebhookSuite(name: string, start: () => Promise<AdminSe
 
   function post(path: string, body: string, method = 'POST'): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: webhook.port, path, method, servername: DNS, ca: roots, headers: { 'content-type': 'application/json' } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      });
+      const req = request(
+        { host: '127.0.0.1', port: webhook.port, path, method, servername: DNS, ca: roots, headers: { 'content-type': 'application/json' } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });
   }
 
   const review = (spec: unknown): string =>
-    JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u-42', operation: 'CREATE', object: { kind: 'ClusterSPIFFEID', spec } } });
+    JSON.stringify({
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: { uid: 'u-42', operation: 'CREATE', object: { kind: 'ClusterSPIFFEID', spec } },
+    });
 
   describe(`registrar admission webhook on ${name}`, () => {
     it('serves an X509-SVID for spiffe://<td>/spire-controller-manager-webhook with the service DNS name, P-256, chained to the bundle', async () => {
@@ -78,7 +93,10 @@ export function registrarWebhookSuite(name: string, start: () => Promise<AdminSe
     });
 
     it('answers AdmissionReviews: a good ClusterSPIFFEID is allowed, a broken template refused with the message', async () => {
-      const ok = await post(CLUSTER_SPIFFE_ID_WEBHOOK_PATH + '?timeout=10s', review({ spiffeIDTemplate: 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}' }));
+      const ok = await post(
+        CLUSTER_SPIFFE_ID_WEBHOOK_PATH + '?timeout=10s',
+        review({ spiffeIDTemplate: 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}' }),
+      );
       assert.equal(ok.status, 200);
       assert.deepEqual(JSON.parse(ok.text), { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'u-42', allowed: true } });
       const bad = await post(CLUSTER_SPIFFE_ID_WEBHOOK_PATH, review({ spiffeIDTemplate: 'spiffe://{{ .TrustDomain }}/{{ nope }}' }));
@@ -103,10 +121,14 @@ export function registrarWebhookSuite(name: string, start: () => Promise<AdminSe
       await new Promise((r) => setTimeout(r, 200));
       assert.equal((await servedCertificate()).serialNumber, before.serialNumber, 'not renewed before half its lifetime');
       clock.advance(61_000);
-      const after = await until('a renewed webhook certificate', async () => {
-        const c = await servedCertificate();
-        return c.serialNumber !== before.serialNumber ? c : undefined;
-      }, 20_000);
+      const after = await until(
+        'a renewed webhook certificate',
+        async () => {
+          const c = await servedCertificate();
+          return c.serialNumber !== before.serialNumber ? c : undefined;
+        },
+        20_000,
+      );
       assert.match(new X509Certificate(after.raw).subjectAltName ?? '', /URI:spiffe:\/\/example\.org\/spire-controller-manager-webhook/);
     });
   });

@@ -13,7 +13,12 @@ import { applyManifest, kubectl, run, waitFor, type ClusterEnv } from './cluster
 /** The branch's image on the node (scripts/k8s/image.sh with ZTWIM_IMAGE_TAG). */
 export const OPERATOR_TEST_IMAGE = 'ztwim:operator-runtime';
 
-interface Obj { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; [k: string]: unknown }
+interface Obj {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  [k: string]: unknown;
+}
 
 /** Builds ztwim:operator-runtime from this tree and imports it into the node (skipped when current). */
 export async function importBranchImage(env: ClusterEnv): Promise<void> {
@@ -31,7 +36,9 @@ export async function applyOperatorCrds(env: ClusterEnv): Promise<void> {
 }
 
 function docs(text: string): Obj[] {
-  return parseAllDocuments(text).map((d) => d.toJS() as Obj).filter((o) => o !== null);
+  return parseAllDocuments(text)
+    .map((d) => d.toJS() as Obj)
+    .filter((o) => o !== null);
 }
 
 export interface InstalledOperator {
@@ -48,10 +55,29 @@ export interface InstalledOperator {
  * install.yaml minus the Namespace and the CRDs, into `ns` (which exists), for the test node.
  * `extraEnv` goes on the operator container (e.g. CREATE_ONLY_MODE).
  */
-export async function installOperator(env: ClusterEnv, ns: string, extraEnv: Record<string, string> = {}, opts: { deployment?: boolean } = {}): Promise<InstalledOperator> {
+export async function installOperator(
+  env: ClusterEnv,
+  ns: string,
+  extraEnv: Record<string, string> = {},
+  opts: { deployment?: boolean } = {},
+): Promise<InstalledOperator> {
   const clusterRbac = `ztwim-operator-${ns}`;
   const ports: Record<string, number> = {};
-  for (const k of ['serverGrpc', 'serverHealth', 'serverMetrics', 'serverFederation', 'registrarWebhook', 'registrarMetrics', 'registrarHealth', 'agentHealth', 'agentMetrics', 'csiHealth', 'oidcHttps', 'oidcHealth']) ports[k] = await freePort();
+  for (const k of [
+    'serverGrpc',
+    'serverHealth',
+    'serverMetrics',
+    'serverFederation',
+    'registrarWebhook',
+    'registrarMetrics',
+    'registrarHealth',
+    'agentHealth',
+    'agentMetrics',
+    'csiHealth',
+    'oidcHttps',
+    'oidcHealth',
+  ])
+    ports[k] = await freePort();
   const healthPort = await freePort();
   const apiPort = new URL(env.apiserver).port;
   const objs = docs(readFileSync(join(REPO_ROOT, 'deploy', 'manifests', 'install.yaml'), 'utf8'))
@@ -69,7 +95,9 @@ export async function installOperator(env: ClusterEnv, ns: string, extraEnv: Rec
         c['imagePullPolicy'] = 'Never';
         c['args'] = ['operator', '-health-port', String(healthPort), '-log-level', 'debug'];
         c['ports'] = [{ name: 'health', containerPort: healthPort }];
-        const envs = (c['env'] as Array<{ name: string; value?: string }>).map((e) => (e.name.startsWith('RELATED_IMAGE_') ? { name: e.name, value: OPERATOR_TEST_IMAGE } : e));
+        const envs = (c['env'] as Array<{ name: string; value?: string }>).map((e) =>
+          e.name.startsWith('RELATED_IMAGE_') ? { name: e.name, value: OPERATOR_TEST_IMAGE } : e,
+        );
         envs.push(
           { name: 'KUBERNETES_SERVICE_HOST', value: '127.0.0.1' },
           { name: 'KUBERNETES_SERVICE_PORT', value: apiPort },
@@ -97,14 +125,32 @@ export async function installOperator(env: ClusterEnv, ns: string, extraEnv: Rec
 
 /** The operator pod's name once it runs. */
 export async function operatorPod(env: ClusterEnv, ns: string, ms = 180_000): Promise<string> {
-  return await waitFor(`the operator pod in ${ns} Running`, async () => {
-    const out = await kubectl(env, ['get', 'pods', '-n', ns, '-l', 'app.kubernetes.io/name=ztwim-operator', '-o', 'jsonpath={range .items[?(@.status.phase=="Running")]}{.metadata.name}{"\\n"}{end}']).catch(() => '');
-    return out.trim().split('\n').filter((l) => l !== '')[0];
-  }, ms);
+  return await waitFor(
+    `the operator pod in ${ns} Running`,
+    async () => {
+      const out = await kubectl(env, [
+        'get',
+        'pods',
+        '-n',
+        ns,
+        '-l',
+        'app.kubernetes.io/name=ztwim-operator',
+        '-o',
+        'jsonpath={range .items[?(@.status.phase=="Running")]}{.metadata.name}{"\\n"}{end}',
+      ]).catch(() => '');
+      return out
+        .trim()
+        .split('\n')
+        .filter((l) => l !== '')[0];
+    },
+    ms,
+  );
 }
 
 /** The five kinds, fully qualified (other tests install kinds of the same names in their own groups). */
-export const OPERATOR_KINDS = ['spireoidcdiscoveryproviders', 'spiffecsidrivers', 'spireagents', 'spireservers', 'zerotrustworkloadidentitymanagers'].map((k) => `${k}.operator.openshift.io`);
+export const OPERATOR_KINDS = ['spireoidcdiscoveryproviders', 'spiffecsidrivers', 'spireagents', 'spireservers', 'zerotrustworkloadidentitymanagers'].map(
+  (k) => `${k}.operator.openshift.io`,
+);
 
 /**
  * Holds the cluster's operator.openshift.io singletons (`cluster`) for one test file: a lock in
@@ -112,15 +158,23 @@ export const OPERATOR_KINDS = ['spireoidcdiscoveryproviders', 'spiffecsidrivers'
  */
 export async function holdOperatorSingletons(env: ClusterEnv, ms = 600_000): Promise<() => void> {
   const dir = join(env.dir, 'locks');
-  const release = await waitFor('the lock on the operator.openshift.io singletons', () => {
-    try {
-      const l = lockDataDir(dir, { what: 'the operator.openshift.io cluster CRs', moveWith: 'another cluster', file: 'operator-singletons.lock' });
-      return () => l.release();
-    } catch (e) {
-      if (e instanceof ZtwimError && e.code === 'ERR_FAILED_PRECONDITION') return undefined;
-      throw e;
-    }
-  }, ms);
-  await waitFor('no operator.openshift.io CR left by someone else', async () => ((await kubectl(env, ['get', OPERATOR_KINDS.join(','), '-o', 'name'])).trim() === '' ? true : undefined), 120_000);
+  const release = await waitFor(
+    'the lock on the operator.openshift.io singletons',
+    () => {
+      try {
+        const l = lockDataDir(dir, { what: 'the operator.openshift.io cluster CRs', moveWith: 'another cluster', file: 'operator-singletons.lock' });
+        return () => l.release();
+      } catch (e) {
+        if (e instanceof ZtwimError && e.code === 'ERR_FAILED_PRECONDITION') return undefined;
+        throw e;
+      }
+    },
+    ms,
+  );
+  await waitFor(
+    'no operator.openshift.io CR left by someone else',
+    async () => ((await kubectl(env, ['get', OPERATOR_KINDS.join(','), '-o', 'name'])).trim() === '' ? true : undefined),
+    120_000,
+  );
   return release;
 }

@@ -6,9 +6,17 @@ import type { Socket } from 'node:net';
 import { Code, ConnectError, createContextKey, createContextValues, type ConnectRouter, type HandlerContext, type Interceptor } from '@connectrpc/connect';
 import { create, toBinary } from '@bufbuild/protobuf';
 import {
-  HealthCheckResponse_ServingStatus, HealthService, SpiffeWorkloadAPI, X509SVIDResponseSchema,
-  startGrpcServer, withEncoding,
-  type Bundle, type ConnectionLimits, type GrpcServer, type Entry, type X509SVIDResponse,
+  HealthCheckResponse_ServingStatus,
+  HealthService,
+  SpiffeWorkloadAPI,
+  X509SVIDResponseSchema,
+  startGrpcServer,
+  withEncoding,
+  type Bundle,
+  type ConnectionLimits,
+  type GrpcServer,
+  type Entry,
+  type X509SVIDResponse,
 } from '@ztwim/proto';
 import { JwtBundle, JwtBundleSet, TrustDomain, concatDer, parseAndValidateJwtSvid } from '@ztwim/spiffe';
 import { isZtwimError, jwksDocument, trustDomainIdString, x509AuthoritiesDer, type Logger, asError } from '@ztwim/core';
@@ -103,16 +111,25 @@ function jwtBundles(cache: WorkloadCache): Map<string, Uint8Array> {
 async function* changes(cache: WorkloadCache, signal: AbortSignal): AsyncGenerator<void> {
   let pending = false;
   let wake: (() => void) | undefined;
-  const unsub = cache.subscribe(() => { pending = true; wake?.(); });
+  const unsub = cache.subscribe(() => {
+    pending = true;
+    wake?.();
+  });
   const onAbort = (): void => wake?.();
   signal.addEventListener('abort', onAbort);
   try {
     for (;;) {
       if (signal.aborted) return;
-      if (!pending) await new Promise<void>((r) => { wake = r; });
+      if (!pending)
+        await new Promise<void>((r) => {
+          wake = r;
+        });
       wake = undefined;
       if (signal.aborted) return;
-      if (pending) { pending = false; yield; }
+      if (pending) {
+        pending = false;
+        yield;
+      }
     }
   } finally {
     unsub();
@@ -122,7 +139,10 @@ async function* changes(cache: WorkloadCache, signal: AbortSignal): AsyncGenerat
 
 function eqMap(a: Map<string, Uint8Array> | undefined, b: Map<string, Uint8Array>): boolean {
   if (a === undefined || a.size !== b.size) return false;
-  for (const [k, v] of b) { const o = a.get(k); if (o === undefined || Buffer.compare(o, v) !== 0) return false; }
+  for (const [k, v] of b) {
+    const o = a.get(k);
+    if (o === undefined || Buffer.compare(o, v) !== 0) return false;
+  }
   return true;
 }
 
@@ -131,13 +151,15 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: C
   const buildX509 = (ids: readonly WorkloadIdentity[]): X509SVIDResponse => {
     const bundle = cache.bundle;
     const bundleDer = bundle === undefined ? new Uint8Array() : x509AuthoritiesDer(bundle);
-    const svids = ids.filter((i) => i.svid !== undefined).map((i) => ({
-      spiffeId: i.svid!.spiffeId,
-      x509Svid: concatDer(i.svid!.chain),
-      x509SvidKey: i.svid!.keyDer,
-      bundle: bundleDer,
-      hint: i.entry.hint,
-    }));
+    const svids = ids
+      .filter((i) => i.svid !== undefined)
+      .map((i) => ({
+        spiffeId: i.svid!.spiffeId,
+        x509Svid: concatDer(i.svid!.chain),
+        x509SvidKey: i.svid!.keyDer,
+        bundle: bundleDer,
+        hint: i.entry.hint,
+      }));
     if (svids.length === 0) throw new ConnectError('no identity issued', Code.PermissionDenied);
     const federatedBundles: Record<string, Uint8Array> = {};
     const fedTds = new Set(ids.flatMap((i) => i.entry.federatesWith));
@@ -157,8 +179,13 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: C
     const bundle = cache.bundle;
     const federated = cache.federated;
     for (const m of memo) {
-      if (m.bundle === bundle && m.federated === federated && m.ids.length === ids.length &&
-        m.ids.every((x, i) => x.entry === ids[i]!.entry && x.svid === ids[i]!.svid)) return m.msg;
+      if (
+        m.bundle === bundle &&
+        m.federated === federated &&
+        m.ids.length === ids.length &&
+        m.ids.every((x, i) => x.entry === ids[i]!.entry && x.svid === ids[i]!.svid)
+      )
+        return m.msg;
     }
     const msg = buildX509(ids);
     memo.unshift({ ids, bundle, federated, msg });
@@ -172,7 +199,12 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: C
         await awaitCache(cache, sels, 'svids', ctx.signal);
         yield x509Response(sels);
         for await (const _ of changes(cache, ctx.signal)) {
-          try { yield x509Response(sels); } catch (e) { logger.debug({ err: e }, 'x509 stream update failed'); throw e; }
+          try {
+            yield x509Response(sels);
+          } catch (e) {
+            logger.debug({ err: e }, 'x509 stream update failed');
+            throw e;
+          }
         }
       },
       async *fetchX509Bundles(_req, ctx) {
@@ -270,7 +302,10 @@ export async function startWorkloadEndpoint(o: WorkloadEndpointOptions): Promise
       callers.set(socket, caller);
     },
     // node:http2 joins repeated values with ", ", so a repeated header is refused too.
-    contextValues: (conn, headers) => createContextValues().set(callerKey, callers.get(conn.socket as Socket)).set(securityHeaderKey, headers['workload.spiffe.io'] === 'true'),
+    contextValues: (conn, headers) =>
+      createContextValues()
+        .set(callerKey, callers.get(conn.socket as Socket))
+        .set(securityHeaderKey, headers['workload.spiffe.io'] === 'true'),
     readMaxBytes: 4 << 20,
     ...(o.limits === undefined ? {} : { limits: o.limits }),
     onConnectionError: (err) => o.logger.debug({ err }, 'workload api connection error'),

@@ -34,7 +34,8 @@ export const operatorCommand: Command = {
     const namespace = f.optString('namespace') ?? env.vars['OPERATOR_NAMESPACE'] ?? '';
     if (namespace === '') throw new CommandError('the operand namespace is required: set OPERATOR_NAMESPACE or -namespace', EXIT_USAGE);
     const healthPort = Number(f.string('health-port'));
-    if (!Number.isInteger(healthPort) || healthPort < 0 || healthPort > 65535) throw new CommandError(`-health-port must be a port number (got "${f.string('health-port')}")`, EXIT_USAGE);
+    if (!Number.isInteger(healthPort) || healthPort < 0 || healthPort > 65535)
+      throw new CommandError(`-health-port must be a port number (got "${f.string('health-port')}")`, EXIT_USAGE);
     const log = createLogger({ level, format, name: 'ztwim-operator' });
     tuneForDaemon();
     const { createOperatorClient, startOperator } = await import('@ztwim/operator');

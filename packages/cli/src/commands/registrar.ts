@@ -52,16 +52,30 @@ export const registrarCommand: Command = {
     const entries = dialEntryClient(cfg.spireServerSocketPath);
     log.info(
       {
-        version: ZTWIM_VERSION, cluster_name: cfg.clusterName, cluster_domain: cfg.clusterDomain, trust_domain: cfg.trustDomain,
-        ignore_namespaces: cfg.ignoreNamespaces.map((r) => r.source), gc_interval_ms: cfg.gcIntervalMs,
-        spire_server_socket_path: cfg.spireServerSocketPath, class_name: cfg.className, watch_classless: cfg.watchClassless,
-        reconcile: cfg.reconcile, entry_id_prefix: cfg.entryIDPrefix, entry_id_prefix_cleanup: cfg.entryIDPrefixCleanup ?? '<unset>',
-        static_manifest_path: cfg.staticManifestPath, leader_elect: cfg.leaderElection.leaderElect,
+        version: ZTWIM_VERSION,
+        cluster_name: cfg.clusterName,
+        cluster_domain: cfg.clusterDomain,
+        trust_domain: cfg.trustDomain,
+        ignore_namespaces: cfg.ignoreNamespaces.map((r) => r.source),
+        gc_interval_ms: cfg.gcIntervalMs,
+        spire_server_socket_path: cfg.spireServerSocketPath,
+        class_name: cfg.className,
+        watch_classless: cfg.watchClassless,
+        reconcile: cfg.reconcile,
+        entry_id_prefix: cfg.entryIDPrefix,
+        entry_id_prefix_cleanup: cfg.entryIDPrefixCleanup ?? '<unset>',
+        static_manifest_path: cfg.staticManifestPath,
+        leader_elect: cfg.leaderElection.leaderElect,
       },
       'Config loaded',
     );
     const registrar = startRegistrar({
-      config: cfg, entries, kube, clock: systemClock, random: cryptoRandom, log,
+      config: cfg,
+      entries,
+      kube,
+      clock: systemClock,
+      random: cryptoRandom,
+      log,
       ...(env.vars['POD_NAMESPACE'] === undefined ? {} : { podNamespace: env.vars['POD_NAMESPACE'] }),
     });
     const closers: Array<() => Promise<void>> = [];

@@ -102,7 +102,10 @@ test('unknown keys are reported with their path and line; all problems at once',
   ]);
   const p = problems('x');
   p.add('a', 1, 'bad');
-  assert.throws(() => throwIfProblems(p), (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && /a \(line 1\): bad/.test(e.message));
+  assert.throws(
+    () => throwIfProblems(p),
+    (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && /a \(line 1\): bad/.test(e.message),
+  );
 });
 
 test('YAML and JSON configs give the same values and lines', () => {
@@ -113,8 +116,14 @@ test('YAML and JSON configs give the same values and lines', () => {
   assert.deepEqual(r.problems, ['server.conf: server.bogus (line 4): unknown key']);
   const json = parseConfigText('{\n "server": {\n  "trust_domain": "example.org",\n  "nope": true\n }\n}', 'json');
   assert.deepEqual(readServer(json).problems, ['server.conf: server.nope (line 4): unknown key']);
-  assert.throws(() => parseConfigText('a: [1, 2\n', 'yaml'), (e: unknown) => isZtwimError(e, 'ERR_CONFIG'));
-  assert.throws(() => parseConfigText('a: 1\na: 2\n', 'yaml'), (e: unknown) => isZtwimError(e, 'ERR_CONFIG'));
+  assert.throws(
+    () => parseConfigText('a: [1, 2\n', 'yaml'),
+    (e: unknown) => isZtwimError(e, 'ERR_CONFIG'),
+  );
+  assert.throws(
+    () => parseConfigText('a: 1\na: 2\n', 'yaml'),
+    (e: unknown) => isZtwimError(e, 'ERR_CONFIG'),
+  );
 });
 
 test('parseDuration follows Go syntax', () => {

@@ -49,12 +49,22 @@ export class OperatorManager {
     const base = operatorKube(o.client);
     const kube = o.wrapKube === undefined ? base : o.wrapKube(base);
     const log = o.log;
-    this.operands = new OperandReconciler({ kube, render: o.render, clock: o.clock, log: log.child({ controller: 'operand' }), namespace: o.namespace, createOnlyEnv: o.createOnlyEnv });
+    this.operands = new OperandReconciler({
+      kube,
+      render: o.render,
+      clock: o.clock,
+      log: log.child({ controller: 'operand' }),
+      namespace: o.namespace,
+      createOnlyEnv: o.createOnlyEnv,
+    });
     this.ztwim = new ZtwimReconciler({ kube, clock: o.clock, log: log.child({ controller: 'ztwim' }), createOnlyEnv: o.createOnlyEnv });
-    this.queue = new WorkQueue(async (key) => {
-      const r = key === ZTWIM ? await this.ztwim.reconcile() : await this.operands.reconcile(key as OperandKind);
-      return r;
-    }, { clock: o.clock, log, ...(o.retryable === undefined ? {} : { retryable: o.retryable }) });
+    this.queue = new WorkQueue(
+      async (key) => {
+        const r = key === ZTWIM ? await this.ztwim.reconcile() : await this.operands.reconcile(key as OperandKind);
+        return r;
+      },
+      { clock: o.clock, log, ...(o.retryable === undefined ? {} : { retryable: o.retryable }) },
+    );
   }
 
   /** Runs until the signal aborts: informers synced first, then one pass per kind. */
@@ -82,9 +92,18 @@ export class OperatorManager {
         log.info({ api_version: apiVersion, kind }, 'Kind not served: not watched');
         continue;
       }
-      const inf = new Informer({ ...common, resource: ref, labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}`, ...(ref.namespaced ? { namespace: this.o.namespace } : {}) });
+      const inf = new Informer({
+        ...common,
+        resource: ref,
+        labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}`,
+        ...(ref.namespaced ? { namespace: this.o.namespace } : {}),
+      });
       const changed = (o: KubeObject): void => this.ownedChanged(o);
-      inf.addHandlers({ onAdd: (o, initial) => (initial ? undefined : changed(o)), onUpdate: (a, b) => (a.metadata.resourceVersion === b.metadata.resourceVersion ? undefined : changed(b)), onDelete: changed });
+      inf.addHandlers({
+        onAdd: (o, initial) => (initial ? undefined : changed(o)),
+        onUpdate: (a, b) => (a.metadata.resourceVersion === b.metadata.resourceVersion ? undefined : changed(b)),
+        onDelete: changed,
+      });
       this.informers.push(inf);
     }
     const runs = this.informers.map((i) => i.run(signal));
@@ -119,7 +138,8 @@ export class OperatorManager {
 
 /** A change the reconciler must act on: spec (generation), annotations, owners, deletion. */
 function specChanged(a: KubeObject, b: KubeObject): boolean {
-  const m = (o: KubeObject) => JSON.stringify([o.metadata.generation, o.metadata.annotations, o.metadata.ownerReferences, o.metadata.deletionTimestamp, o.metadata.labels]);
+  const m = (o: KubeObject) =>
+    JSON.stringify([o.metadata.generation, o.metadata.annotations, o.metadata.ownerReferences, o.metadata.deletionTimestamp, o.metadata.labels]);
   return m(a) !== m(b);
 }
 

@@ -34,21 +34,31 @@ export interface RunningOperator {
 /** The Lease the replicas campaign for, in the operator namespace. */
 export const LEASE_NAME = 'ztwim-operator-lock';
 
-const KEY: Readonly<Record<OperandKind, 'server' | 'agent' | 'csi' | 'oidc'>> = { SpireServer: 'server', SpireAgent: 'agent', SpiffeCSIDriver: 'csi', SpireOIDCDiscoveryProvider: 'oidc' };
+const KEY: Readonly<Record<OperandKind, 'server' | 'agent' | 'csi' | 'oidc'>> = {
+  SpireServer: 'server',
+  SpireAgent: 'agent',
+  SpiffeCSIDriver: 'csi',
+  SpireOIDCDiscoveryProvider: 'oidc',
+};
 
 /** The renderer of one operand kind over operator-api's renderOperands (all CRs in, that kind's objects out). */
 export function operandRenderer(ctx: RenderContext, post: (o: KubeObj) => KubeObj = (o) => o): RenderOperand {
   return (kind: OperandKind, crs: CrSet): OperandRender => {
-    const r = renderOperands({
-      ztwim: crs.ztwim as never,
-      ...(crs.SpireServer === undefined ? {} : { server: crs.SpireServer as never }),
-      ...(crs.SpireAgent === undefined ? {} : { agent: crs.SpireAgent as never }),
-      ...(crs.SpiffeCSIDriver === undefined ? {} : { csi: crs.SpiffeCSIDriver as never }),
-      ...(crs.SpireOIDCDiscoveryProvider === undefined ? {} : { oidc: crs.SpireOIDCDiscoveryProvider as never }),
-    }, ctx);
+    const r = renderOperands(
+      {
+        ztwim: crs.ztwim as never,
+        ...(crs.SpireServer === undefined ? {} : { server: crs.SpireServer as never }),
+        ...(crs.SpireAgent === undefined ? {} : { agent: crs.SpireAgent as never }),
+        ...(crs.SpiffeCSIDriver === undefined ? {} : { csi: crs.SpiffeCSIDriver as never }),
+        ...(crs.SpireOIDCDiscoveryProvider === undefined ? {} : { oidc: crs.SpireOIDCDiscoveryProvider as never }),
+      },
+      ctx,
+    );
     return {
       conditions: r.conditions[KEY[kind]] ?? [],
-      objects: r.objects.filter((o) => o.owner === kind).map((o) => ({ object: post(o.object as KubeObj), ...(o.createOnly === true ? { createOnly: true } : {}) })),
+      objects: r.objects
+        .filter((o) => o.owner === kind)
+        .map((o) => ({ object: post(o.object as KubeObj), ...(o.createOnly === true ? { createOnly: true } : {}) })),
     };
   };
 }
@@ -90,7 +100,13 @@ export async function startOperator(o: StartOperatorOptions): Promise<RunningOpe
   /** One manager per term of leadership (informers run once). */
   const lead = async (signal: AbortSignal): Promise<void> => {
     const manager = new OperatorManager({
-      client: o.client, namespace: o.namespace, render, createOnlyEnv, clock: o.clock, random: o.random, log: o.log,
+      client: o.client,
+      namespace: o.namespace,
+      render,
+      createOnlyEnv,
+      clock: o.clock,
+      random: o.random,
+      log: o.log,
       wrapKube: (k) => countingKube(k, calls),
     });
     await manager.run(signal, () => (synced = true));
@@ -104,7 +120,13 @@ export async function startOperator(o: StartOperatorOptions): Promise<RunningOpe
     const identity = `${o.env['POD_NAME'] ?? 'ztwim-operator'}_${Buffer.from(o.random(4)).toString('hex')}`;
     let term: Promise<void> = Promise.resolve();
     const elector = new LeaderElector({
-      client: o.client, namespace: o.namespace, name: LEASE_NAME, identity, clock: o.clock, random: o.random, logger: o.log,
+      client: o.client,
+      namespace: o.namespace,
+      name: LEASE_NAME,
+      identity,
+      clock: o.clock,
+      random: o.random,
+      logger: o.log,
       onStartedLeading: (signal) => {
         leading = true;
         term = lead(signal);

@@ -28,8 +28,17 @@ test('resolveContext: defaults; hostNetwork moves the agent to 127.0.0.1 and the
 
 test('toHcl: attributes, nested blocks, labelled plugins, maps with quoted keys, escaping', () => {
   const text = toHcl([
-    block('server', [...attr('trust_domain', 'example.org'), ...attr('port', 8081), ...attr('on', true), ...attr('skip', undefined), ...attr('list', ['a', 'b"c'])]),
-    block('plugins', [plugin('NodeAttestor', 'k8s_psat', attr('clusters', { 'my.cluster': { audience: ['spire-server'] } })), plugin('KeyManager', 'memory', [])]),
+    block('server', [
+      ...attr('trust_domain', 'example.org'),
+      ...attr('port', 8081),
+      ...attr('on', true),
+      ...attr('skip', undefined),
+      ...attr('list', ['a', 'b"c']),
+    ]),
+    block('plugins', [
+      plugin('NodeAttestor', 'k8s_psat', attr('clusters', { 'my.cluster': { audience: ['spire-server'] } })),
+      plugin('KeyManager', 'memory', []),
+    ]),
   ]);
   assert.equal(
     text,

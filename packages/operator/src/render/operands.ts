@@ -30,7 +30,11 @@ function skipped(type: string, reason: string, message: string): ConditionInput 
 }
 
 const noPrometheus = skipped('ServiceMonitorSkipped', 'PrometheusOperatorNotInstalled', 'monitoring.coreos.com is not served: no ServiceMonitor');
-const noScc = skipped('OpenShiftObjectsSkipped', 'SecurityContextConstraintsAPINotServed', 'security.openshift.io is not served: no SecurityContextConstraints');
+const noScc = skipped(
+  'OpenShiftObjectsSkipped',
+  'SecurityContextConstraintsAPINotServed',
+  'security.openshift.io is not served: no SecurityContextConstraints',
+);
 
 export function renderOperands(input: CrSet, context: RenderContext): RenderResult {
   const ctx: ResolvedContext = resolveContext(context);
@@ -69,8 +73,14 @@ export function renderOperands(input: CrSet, context: RenderContext): RenderResu
   const s = normalized.server?.spec;
   if (s !== undefined && validation.valid.server) {
     take('server', renderServerObjects(id, s, ctx), [
-      s.federation !== undefined && s.federation.managedRoute === 'true' && noOpenShift &&
-        skipped('OpenShiftObjectsSkipped', 'RouteAPINotServed', 'route.openshift.io is not served: no federation Route (expose spire-server port 8443 yourself)'),
+      s.federation !== undefined &&
+        s.federation.managedRoute === 'true' &&
+        noOpenShift &&
+        skipped(
+          'OpenShiftObjectsSkipped',
+          'RouteAPINotServed',
+          'route.openshift.io is not served: no federation Route (expose spire-server port 8443 yourself)',
+        ),
       monitorSkipped(s.serviceMonitor),
     ]);
   }
@@ -81,7 +91,12 @@ export function renderOperands(input: CrSet, context: RenderContext): RenderResu
   const o = normalized.oidc?.spec;
   if (o !== undefined && validation.valid.oidc) {
     take('oidc', renderOidcObjects(id, o, ctx), [
-      noOpenShift && skipped('OpenShiftObjectsSkipped', 'RouteAPINotServed', 'route.openshift.io is not served: no Route; without externalSecretRef nor the service CA the provider serves plain HTTP inside the cluster'),
+      noOpenShift &&
+        skipped(
+          'OpenShiftObjectsSkipped',
+          'RouteAPINotServed',
+          'route.openshift.io is not served: no Route; without externalSecretRef nor the service CA the provider serves plain HTTP inside the cluster',
+        ),
     ]);
   }
   return { objects, conditions, configHashes: hashes, configs, normalized, validation };

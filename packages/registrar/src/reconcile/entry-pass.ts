@@ -149,7 +149,12 @@ export class EntryReconciler {
     let failures = 0;
 
     if (toDelete.length > 0) {
-      const results = await this.batch('delete', toDelete.length, () => o.entries.deleteEntries(toDelete.map((e) => e.id), signal));
+      const results = await this.batch('delete', toDelete.length, () =>
+        o.entries.deleteEntries(
+          toDelete.map((e) => e.id),
+          signal,
+        ),
+      );
       results.forEach((r, i) => {
         const e = toDelete[i] as RegEntry;
         if (r.code === 0) o.log.info(entryFields(e), 'Deleted entry');
@@ -212,7 +217,10 @@ export class EntryReconciler {
     const key = `${kind}/${raw.metadata?.uid ?? ''}/${String(raw.metadata?.['resourceVersion'] ?? '')}`;
     if (this.loggedParseErrors.has(key)) return;
     this.loggedParseErrors.add(key);
-    this.o.log.error({ kind, name: raw.metadata?.name ?? '', field: isRegistrarError(e) ? e.field : undefined, reason: e.message }, 'Failed to parse custom resource');
+    this.o.log.error(
+      { kind, name: raw.metadata?.name ?? '', field: isRegistrarError(e) ? e.field : undefined, reason: e.message },
+      'Failed to parse custom resource',
+    );
   }
 
   /** A batch call whose transport failure counts as a failure of each item. */

@@ -4,18 +4,11 @@
 import { create } from '@bufbuild/protobuf';
 import { createClient, type Client } from '@connectrpc/connect';
 import { spiffeIdToWire, wireSpiffeIdString } from '@ztwim/core';
-import {
-  createUnixGrpcTransport,
-  EntrySchema,
-  EntryService,
-  type Entry,
-  type GrpcClientTransport,
-} from '@ztwim/proto';
+import { createUnixGrpcTransport, EntrySchema, EntryService, type Entry, type GrpcClientTransport } from '@ztwim/proto';
 import type { BatchStatus, EntryClient, RegEntry } from './entry.ts';
 
 export const LIST_PAGE_SIZE = 500;
 export const WRITE_BATCH_SIZE = 50;
-
 
 export function entryToProto(e: RegEntry): Entry {
   return create(EntrySchema, {

@@ -34,7 +34,8 @@ export function parseFederationConfig(f: Section, p: Problems, baseDir: string, 
     const address = be.string('address') ?? '0.0.0.0';
     const port = be.number('port', { integer: true, min: 0, max: 65535 }) ?? 443;
     const hintMs = be.duration('refresh_hint') ?? 5 * 60_000;
-    if (hintMs < 60_000) p.warn(`${AT}.bundle_endpoint.refresh_hint`, be.lineOf('refresh_hint'), 'is below 1m: federated servers never refresh faster than every minute');
+    if (hintMs < 60_000)
+      p.warn(`${AT}.bundle_endpoint.refresh_hint`, be.lineOf('refresh_hint'), 'is below 1m: federated servers never refresh faster than every minute');
     let profile: BundleEndpointProfileConfig = { kind: 'https_spiffe' };
     const profiles = be.labelled('profile');
     if (profiles.length > 1) p.add(`${AT}.bundle_endpoint.profile`, profiles[1]?.line ?? 0, 'only one profile may be configured');
@@ -57,7 +58,10 @@ export function parseFederationConfig(f: Section, p: Problems, baseDir: string, 
         const sync = scf.duration('file_sync_interval') ?? 60_000;
         scf.done();
         const abs = (x: string): string => (isAbsolute(x) ? x : resolve(baseDir, x));
-        profile = { kind: 'https_web', servingCertFile: { certFilePath: abs(cert ?? ''), keyFilePath: abs(key ?? ''), fileSyncIntervalMs: Math.max(sync, 1000) } };
+        profile = {
+          kind: 'https_web',
+          servingCertFile: { certFilePath: abs(cert ?? ''), keyFilePath: abs(key ?? ''), fileSyncIntervalMs: Math.max(sync, 1000) },
+        };
       } else p.add(`${AT}.bundle_endpoint.profile.${label}`, line, 'unknown profile (use https_spiffe or https_web)');
     }
     be.done();

@@ -26,7 +26,10 @@ async function caFor(td: string): Promise<Uint8Array> {
     notAfter: new Date(Date.UTC(2100, 0, 1)),
     keys,
     signingAlgorithm: alg,
-    extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${td}` }])],
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${td}` }]),
+    ],
   });
   return new Uint8Array(cert.rawData);
 }
@@ -86,7 +89,10 @@ describe('FederationRefresher', () => {
     assert.equal(calls[0]?.trustDomain.name, 'b.test');
     const first = await ds.getBundle('b.test');
     assert.equal(first?.spiffeSequence, 3n);
-    assert.deepEqual(first?.x509Authorities.map((a) => Buffer.from(a.asn1).toString('hex')), [Buffer.from(caB).toString('hex')]);
+    assert.deepEqual(
+      first?.x509Authorities.map((a) => Buffer.from(a.asn1).toString('hex')),
+      [Buffer.from(caB).toString('hex')],
+    );
 
     clock.advance(14_999);
     await settle();
@@ -99,7 +105,12 @@ describe('FederationRefresher', () => {
       [() => served(caOther, 4n), /trust domain "other\.test", expected "b\.test"/],
       [() => served(caB, 2n), /spiffe_sequence went down from 3 to 2/],
       [() => SpiffeBundle.parse(TrustDomain.parse('b.test'), '{"keys":[{"kty":"EC"}]}', { strict: true }), /missing use for key entry 0/],
-      [() => { throw new Error('connect ECONNREFUSED 127.0.0.1:1'); }, /ECONNREFUSED/],
+      [
+        () => {
+          throw new Error('connect ECONNREFUSED 127.0.0.1:1');
+        },
+        /ECONNREFUSED/,
+      ],
     ];
     let waited = 15_000;
     let failures = 0;

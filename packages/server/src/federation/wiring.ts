@@ -75,7 +75,12 @@ export function createFederation(d: FederationDeps): Federation {
           return json;
         },
       }).catch((e: unknown) => {
-        throw listenError(e, { name: 'federation bundle endpoint', address: `${be.address}:${be.port}`, at: { port: be.port }, moveWith: 'federation.bundle_endpoint.port in the config' });
+        throw listenError(e, {
+          name: 'federation bundle endpoint',
+          address: `${be.address}:${be.port}`,
+          at: { port: be.port },
+          moveWith: 'federation.bundle_endpoint.port in the config',
+        });
       });
       if (be.profile.kind === 'https_web') {
         // The serving certificate is re-read at file_sync_interval and served when it changed.
