@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { WorkloadApiClient } from '@ztwim/spiffe';
+import { eventually } from '@ztwim/testkit';
 import { goBuild, INTEROP_DIR } from './lib/peers.ts';
 import { makeTmpDir } from './lib/tmp.ts';
 import { startSpireServer, type SpireServer } from './lib/spire-server.ts';
@@ -25,15 +26,17 @@ let bin: string;
 
 /** wlcodes against a socket, once the agent serves a JWT-SVID (its entry has synced). */
 async function answers(socket: string): Promise<Answers> {
-  const end = Date.now() + 30_000;
-  for (;;) {
+  let last = '';
+  const served = async (): Promise<Answers | undefined> => {
     // Async: our agent runs in this process.
     const { stdout } = await promisify(execFile)(bin, [`unix://${socket}`], { encoding: 'utf8', timeout: 40_000 });
+    last = stdout;
     const a = JSON.parse(stdout) as Answers;
-    if (a['fetch_jwt_ok']?.code === 'OK') return a;
-    if (Date.now() > end) throw new Error(`agent at ${socket} never served a JWT-SVID: ${stdout}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
+    return a['fetch_jwt_ok']?.code === 'OK' ? a : undefined;
+  };
+  return eventually(`agent at ${socket} to serve a JWT-SVID`, served, { timeoutMs: 30_000, intervalMs: 300 }).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}; last answers: ${last}`, { cause: e });
+  });
 }
 
 before(async () => {

@@ -16,6 +16,7 @@ import {
 } from '@ztwim/spiffe';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { eventually } from '@ztwim/testkit';
 import { makeTmpDir } from './lib/tmp.ts';
 import { cacheDir, SPIRE_VERSION } from './lib/peers.ts';
 import { startSpireServer, type SpireServer } from './lib/spire-server.ts';
@@ -58,17 +59,18 @@ after(async () => {
 
 /** Polls until the agent has synced our entries (no fixed sleeps). */
 async function firstSvids(client: WorkloadApiClient): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
+  let lastError = '';
+  const both = async (): Promise<boolean> => {
     try {
-      const svids = await client.fetchX509Svids();
-      if (svids.length >= 2) return;
+      return (await client.fetchX509Svids()).length >= 2;
     } catch (e) {
-      if (Date.now() > deadline) throw new Error(`no SVIDs from spire-agent: ${(e as Error).message}\n${agent.logs()}`);
+      lastError = (e as Error).message; // not synced yet: the agent answers with an error until then
+      return false;
     }
-    if (Date.now() > deadline) throw new Error(`spire-agent did not issue both SVIDs:\n${agent.logs()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  };
+  await eventually('spire-agent to issue both SVIDs', both, { timeoutMs: 20_000, intervalMs: 100 }).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}${lastError === '' ? '' : ` (last error: ${lastError})`}\n${agent.logs()}`, { cause: e });
+  });
 }
 
 test('client fetches X509-SVIDs, bundles and JWT-SVIDs from spire-agent', async () => {

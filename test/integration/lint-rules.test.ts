@@ -1,0 +1,46 @@
+// The project's own lint rules (scripts/eslint/plugin.mjs, wired in eslint.config.js) catch what
+// they are for, where they are for it: linted as if the text were the file named.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ESLint } from 'eslint';
+
+const root = new URL('../..', import.meta.url).pathname;
+const eslint = new ESLint({ cwd: root });
+
+async function rulesHit(filePath: string, code: string): Promise<string[]> {
+  const [r] = await eslint.lintText(code, { filePath: `${root}${filePath}` });
+  assert.ok(r !== undefined);
+  return r.messages.map((m) => m.ruleId ?? `fatal: ${m.message}`);
+}
+
+describe('lint rules', () => {
+  it('ztwim/no-bare-error: a bare Error in a package source that depends on @ztwim/core, not in its tests or the CLI', async () => {
+    const code = "export function f(): never {\n  throw new Error('boom');\n}\n";
+    assert.deepEqual(await rulesHit('packages/server/src/lint-probe.ts', code), ['ztwim/no-bare-error']);
+    assert.deepEqual(await rulesHit('packages/agent/src/lint-probe.ts', "export const e = Error('x');\n"), ['ztwim/no-bare-error']);
+    assert.deepEqual(await rulesHit('packages/server/src/lint-probe.test.ts', code), []);
+    assert.deepEqual(await rulesHit('packages/cli/src/lint-probe.ts', code), []);
+    assert.deepEqual(await rulesHit('packages/server/src/lint-probe.ts', "import { internal } from '@ztwim/core';\nexport const e = internal('boom');\n"), []);
+  });
+
+  it('ztwim/hash-private: the private keyword in a file that is not on the allow-list', async () => {
+    const code = 'export class A {\n  private x = 1;\n  get y(): number {\n    return this.x;\n  }\n}\n';
+    assert.deepEqual(await rulesHit('packages/server/src/lint-probe.ts', code), ['ztwim/hash-private']);
+    assert.deepEqual(await rulesHit('packages/oidc/src/acme.ts', code), [], 'an allow-listed file');
+    const ok = 'export class A {\n  #x = 1;\n  private constructor() {}\n  static make(): A {\n    return new A();\n  }\n}\n';
+    assert.deepEqual(await rulesHit('packages/server/src/lint-probe.ts', ok), []);
+  });
+
+  it('ztwim/log-field-names: a literal log field name that is not in LOG_FIELDS', async () => {
+    const code =
+      "import type { Logger } from '@ztwim/core';\nexport function f(log: Logger): void {\n  log.info({ spiffeId: 'a', trust_domain: 'b' }, 'Started');\n  log.child({ socketPath: 'c' });\n}\n";
+    assert.deepEqual(await rulesHit('packages/agent/src/lint-probe.ts', code), ['ztwim/log-field-names', 'ztwim/log-field-names']);
+    assert.deepEqual(await rulesHit('packages/agent/src/lint-probe.test.ts', code), []);
+  });
+
+  it('@typescript-eslint/no-explicit-any in package sources', async () => {
+    assert.deepEqual(await rulesHit('packages/core/src/lint-probe.ts', 'export function f(x: any): void {\n  void x;\n}\n'), [
+      '@typescript-eslint/no-explicit-any',
+    ]);
+  });
+});
