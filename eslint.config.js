@@ -5,14 +5,7 @@ import tseslint from 'typescript-eslint';
 import ztwim from './scripts/eslint/plugin.mjs';
 
 /** Package sources, tests and test helpers excluded (they may build plain Errors as test inputs). */
-const TEST_FILES = [
-  '**/*.test.ts',
-  '**/*.test-suite.ts',
-  '**/*.test-util.ts',
-  '**/*.fuzz.test.ts',
-  '**/testdata/**',
-  '**/testing/**',
-];
+const TEST_FILES = ['**/*.test.ts', '**/*.test-suite.ts', '**/*.test-util.ts', '**/*.fuzz.test.ts', '**/testdata/**', '**/testing/**'];
 
 /**
  * Files written with the TypeScript `private` keyword before the rule existed (42 files, 325

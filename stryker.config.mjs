@@ -8,11 +8,7 @@
 // (a warm run only re-tests mutants whose code or tests changed). The other security-critical
 // modules (NEXT below) have no baseline yet: their cold run (~1,800 more mutants) does not fit
 // in CI time on a 2-core machine; run `node scripts/mutation.mjs --force --mutate <glob>` to add one.
-export const MUTATE = [
-  'packages/server/src/api/authz.ts',
-  'packages/server/src/attestation/join-token.ts',
-  'packages/server/src/attestation/x509pop.ts',
-];
+export const MUTATE = ['packages/server/src/api/authz.ts', 'packages/server/src/attestation/join-token.ts', 'packages/server/src/attestation/x509pop.ts'];
 
 export const NEXT = [
   'packages/server/src/ca/csr.ts',
@@ -50,7 +46,17 @@ export default {
   testRunner: 'tap',
   tap: {
     testFiles: TEST_FILES,
-    nodeArgs: ['-r', '{{hookFile}}', '--conditions=ztwim-source', '--import', 'tsx', '--import', './scripts/fast-check-setup.mjs', '--test-reporter=tap', '{{testFile}}'],
+    nodeArgs: [
+      '-r',
+      '{{hookFile}}',
+      '--conditions=ztwim-source',
+      '--import',
+      'tsx',
+      '--import',
+      './scripts/fast-check-setup.mjs',
+      '--test-reporter=tap',
+      '{{testFile}}',
+    ],
     forceBail: true,
   },
   mutate: MUTATE,

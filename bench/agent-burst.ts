@@ -51,15 +51,35 @@ const UID = process.getuid?.() ?? 0;
 
 /** What test/interop/go/burst prints. */
 export interface BurstReport {
-  watchers: number; watchersServed: number; firstSvidP50Ms: number; firstSvidP99Ms: number; firstSvidMaxMs: number;
-  allServedMs: number; spreadMs: number; watchErrors: number; jwtClients: number; jwtOk: number; jwtErrors: number; sampleErrors: string[];
+  watchers: number;
+  watchersServed: number;
+  firstSvidP50Ms: number;
+  firstSvidP99Ms: number;
+  firstSvidMaxMs: number;
+  allServedMs: number;
+  spreadMs: number;
+  watchErrors: number;
+  jwtClients: number;
+  jwtOk: number;
+  jwtErrors: number;
+  sampleErrors: string[];
 }
 
 type Impl = 'spire' | 'ztwim';
-interface Agent { impl: Impl; proc: Proc; socket: string }
+interface Agent {
+  impl: Impl;
+  proc: Proc;
+  socket: string;
+}
 interface Row {
-  impl: Impl; scenario: string; r: BurstReport;
-  rssBeforeMiB: number; rssPeakMiB: number; rssAfterMiB: number; loadBefore: number; loadAfter: number;
+  impl: Impl;
+  scenario: string;
+  r: BurstReport;
+  rssBeforeMiB: number;
+  rssPeakMiB: number;
+  rssAfterMiB: number;
+  loadBefore: number;
+  loadAfter: number;
 }
 
 function rssMiB(pid: number): number {
@@ -74,7 +94,12 @@ function runBurst(bin: string, argv: string[], timeoutMs: number): Promise<Burst
     p.child.once('exit', (code) => {
       clearTimeout(t);
       void p.stop();
-      const line = p.output().trim().split('\n').reverse().find((l) => l.startsWith('{'));
+      const line = p
+        .output()
+        .trim()
+        .split('\n')
+        .reverse()
+        .find((l) => l.startsWith('{'));
       if (code !== 0 || line === undefined) reject(new Error(`burst ${argv.join(' ')} failed (exit ${String(code)}):\n${p.output().slice(-4000)}`));
       else resolve(JSON.parse(line) as BurstReport);
     });
@@ -89,13 +114,24 @@ async function startAgent(impl: Impl, root: string, port: number, adminSocket: s
   await serverCli(['entry', 'create', '-parentID', agentId, '-spiffeID', `spiffe://${TD}/burst/${impl}`, '-selector', `unix:uid:${UID}`], adminSocket);
   const socket = join(adir, 'workload.sock');
   const conf = join(adir, 'agent.conf');
-  writeFileSync(conf, agentConf({
-    serverPort: port, trustDomain: TD, dataDir: join(adir, 'data'), socketPath: socket, logLevel: AGENT_LOG_LEVEL,
-    joinToken: token, trustBundlePath: join(adir, 'bundle.pem'), keyManager: 'memory', syncInterval: null,
-  }));
-  const proc = impl === 'spire'
-    ? startProc('spire-agent', spireAgentBin(), ['run', '-config', conf], adir)
-    : startProc('ztwim agent', process.execPath, [...nodeArgs('agent', PROF_DIR, SOURCE), 'agent', conf], adir);
+  writeFileSync(
+    conf,
+    agentConf({
+      serverPort: port,
+      trustDomain: TD,
+      dataDir: join(adir, 'data'),
+      socketPath: socket,
+      logLevel: AGENT_LOG_LEVEL,
+      joinToken: token,
+      trustBundlePath: join(adir, 'bundle.pem'),
+      keyManager: 'memory',
+      syncInterval: null,
+    }),
+  );
+  const proc =
+    impl === 'spire'
+      ? startProc('spire-agent', spireAgentBin(), ['run', '-config', conf], adir)
+      : startProc('ztwim agent', process.execPath, [...nodeArgs('agent', PROF_DIR, SOURCE), 'agent', conf], adir);
   return { impl, proc, socket };
 }
 
@@ -115,7 +151,9 @@ async function measure(bin: string, a: Agent, scenario: string, burstArgs: strin
   const loadBefore = loadavg()[0] ?? NaN;
   const rssBeforeMiB = rssMiB(pid);
   let rssPeakMiB = rssBeforeMiB;
-  const sampler = setInterval(() => { rssPeakMiB = Math.max(rssPeakMiB, rssMiB(pid)); }, 100);
+  const sampler = setInterval(() => {
+    rssPeakMiB = Math.max(rssPeakMiB, rssMiB(pid));
+  }, 100);
   let r: BurstReport;
   try {
     r = await runBurst(bin, ['-addr', `unix://${a.socket}`, ...burstArgs, '-hold', `${holdS}s`], (holdS + 60) * 1000);
@@ -165,12 +203,18 @@ async function main(): Promise<void> {
   const agents: Agent[] = [];
   try {
     for (const impl of impls) agents.push(await startAgent(impl, root, port, adminSocket));
-    for (const a of agents) { await served(bin, a); await settle(a.proc); }
+    for (const a of agents) {
+      await served(bin, a);
+      await settle(a.proc);
+    }
     const rows: Row[] = [];
     const common = ['-jwt', String(JWT)];
     for (let round = 0; round < ROUNDS; round++) {
       for (const a of agents) rows.push(await measure(bin, a, 'at once', ['-watchers', String(WATCHERS), ...common], HOLD_S));
-      for (const a of agents) rows.push(await measure(bin, a, `spread over ${SPREAD_S} s`, ['-watchers', String(SPREAD_WATCHERS), '-spread', `${SPREAD_S}s`, ...common], SPREAD_S + HOLD_S));
+      for (const a of agents)
+        rows.push(
+          await measure(bin, a, `spread over ${SPREAD_S} s`, ['-watchers', String(SPREAD_WATCHERS), '-spread', `${SPREAD_S}s`, ...common], SPREAD_S + HOLD_S),
+        );
     }
     const md = report(rows, started);
     console.log(md);

@@ -32,7 +32,19 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { goBuild, spireAgentBin, spireServerBin, SPIRE_VERSION, ZTWIM_BIN } from '../test/interop/lib/peers.ts';
 import { runBinary } from '../test/interop/lib/spire-admin.ts';
 import { agentConf } from '../test/interop/lib/server-conf.ts';
-import { agentJoinToken, BENCH_DIR, loadgen, requireSpireBinaries, writeBenchServerConf, loadgenBin, settle, startProc, tmpDirs, waitUntil, type Proc } from './lib/procs.ts';
+import {
+  agentJoinToken,
+  BENCH_DIR,
+  loadgen,
+  requireSpireBinaries,
+  writeBenchServerConf,
+  loadgenBin,
+  settle,
+  startProc,
+  tmpDirs,
+  waitUntil,
+  type Proc,
+} from './lib/procs.ts';
 import { resultsDir } from './lib/results-dir.ts';
 
 const args = process.argv.slice(2);
@@ -94,9 +106,10 @@ function settingsOf(impl: Impl): string {
 
 async function startServer(impl: Impl, sdir: string): Promise<{ server: Proc; adminSocket: string; port: number }> {
   const { sconf, adminSocket, port } = await writeBenchServerConf(sdir, TD);
-  const server = impl === 'spire'
-    ? startProc('spire-server', spireServerBin(), ['run', '-config', sconf], sdir)
-    : startProc('ztwim server', process.execPath, [...DAEMON_NODE_FLAGS, ZTWIM_BIN, ...ztwimArgv('server', sconf)], sdir);
+  const server =
+    impl === 'spire'
+      ? startProc('spire-server', spireServerBin(), ['run', '-config', sconf], sdir)
+      : startProc('ztwim server', process.execPath, [...DAEMON_NODE_FLAGS, ZTWIM_BIN, ...ztwimArgv('server', sconf)], sdir);
   // Both answer spire-server's healthcheck (grpc.health.v1 on the admin socket).
   await waitUntil(`${impl} server healthy`, server, async () => (await runBinary(spireServerBin(), ['healthcheck', '-socketPath', adminSocket])).status === 0);
   return { server, adminSocket, port };
@@ -115,16 +128,31 @@ async function runRow(impl: Impl, entries: number, streams: number, root: string
     await settle(server);
     const serverStartKiB = statusKiB(server.pid);
     const { token, agentId } = await agentJoinToken(adminSocket, TD, join(adir, 'bundle.pem'));
-    const seed = await loadgen<{ watchedSpiffeId: string }>('seed', ['-admin', adminSocket, '-parent', agentId, '-uid', String(UID), '-n', String(entries)], 120_000);
+    const seed = await loadgen<{ watchedSpiffeId: string }>(
+      'seed',
+      ['-admin', adminSocket, '-parent', agentId, '-uid', String(UID), '-n', String(entries)],
+      120_000,
+    );
     const aconf = join(adir, 'agent.conf');
     const workloadSocket = join(adir, 'workload.sock');
-    writeFileSync(aconf, agentConf({
-      serverPort: port, trustDomain: TD, dataDir: join(adir, 'data'), socketPath: workloadSocket, logLevel: 'WARN',
-      joinToken: token, trustBundlePath: join(adir, 'bundle.pem'), keyManager: 'memory', syncInterval: null,
-    }));
-    agent = impl === 'spire'
-      ? startProc('spire-agent', spireAgentBin(), ['run', '-config', aconf], adir)
-      : startProc('ztwim agent', process.execPath, [...DAEMON_NODE_FLAGS, ZTWIM_BIN, ...ztwimArgv('agent', aconf)], adir);
+    writeFileSync(
+      aconf,
+      agentConf({
+        serverPort: port,
+        trustDomain: TD,
+        dataDir: join(adir, 'data'),
+        socketPath: workloadSocket,
+        logLevel: 'WARN',
+        joinToken: token,
+        trustBundlePath: join(adir, 'bundle.pem'),
+        keyManager: 'memory',
+        syncInterval: null,
+      }),
+    );
+    agent =
+      impl === 'spire'
+        ? startProc('spire-agent', spireAgentBin(), ['run', '-config', aconf], adir)
+        : startProc('ztwim agent', process.execPath, [...DAEMON_NODE_FLAGS, ZTWIM_BIN, ...ztwimArgv('agent', aconf)], adir);
     await loadgen('wait', ['-socket', workloadSocket, '-spiffe-id', seed.watchedSpiffeId, '-timeout', '90s'], 100_000);
     await settle(agent);
     await settle(server);
@@ -133,7 +161,12 @@ async function runRow(impl: Impl, entries: number, streams: number, root: string
     let streamsKiB: number | undefined;
     if (streams > 0) {
       const holdFor = LOAD_S + Math.max(...AFTER_S) + 120;
-      hold = startProc('agentload hold', loadgenBin.path, ['hold', '-socket', workloadSocket, '-streams', String(streams), '-duration', `${holdFor}s`], BENCH_DIR);
+      hold = startProc(
+        'agentload hold',
+        loadgenBin.path,
+        ['hold', '-socket', workloadSocket, '-streams', String(streams), '-duration', `${holdFor}s`],
+        BENCH_DIR,
+      );
       const h = hold;
       await waitUntil(`${streams} streams open`, h, () => h.output().includes('"open"'), 90_000);
       await settle(agent);
@@ -150,7 +183,12 @@ async function runRow(impl: Impl, entries: number, streams: number, root: string
       }
     })();
     type Fetch = { count: number; errors: number };
-    const fetch = (kind: string): Promise<Fetch> => loadgen<Fetch>('fetch', ['-socket', workloadSocket, '-kind', kind, '-clients', String(CLIENTS), '-duration', `${LOAD_S}s`, '-warmup', '0s'], (LOAD_S + 60) * 1000);
+    const fetch = (kind: string): Promise<Fetch> =>
+      loadgen<Fetch>(
+        'fetch',
+        ['-socket', workloadSocket, '-kind', kind, '-clients', String(CLIENTS), '-duration', `${LOAD_S}s`, '-warmup', '0s'],
+        (LOAD_S + 60) * 1000,
+      );
     const loads = await Promise.all([fetch('x509'), fetch('jwt-cached')]);
     sampling = false;
     await sampler;
@@ -163,9 +201,19 @@ async function runRow(impl: Impl, entries: number, streams: number, root: string
       afterKiB.push(statusKiB(agent.pid));
     }
     return {
-      impl, entries, streams, settings: settingsOf(impl), serverStartKiB, serverIdleKiB, idleKiB, streamsKiB,
-      loadPeakKiB: peak, afterKiB, serverEndKiB: statusKiB(server.pid),
-      calls: loads.reduce((n, l) => n + l.count, 0), errors: loads.reduce((n, l) => n + l.errors, 0),
+      impl,
+      entries,
+      streams,
+      settings: settingsOf(impl),
+      serverStartKiB,
+      serverIdleKiB,
+      idleKiB,
+      streamsKiB,
+      loadPeakKiB: peak,
+      afterKiB,
+      serverEndKiB: statusKiB(server.pid),
+      calls: loads.reduce((n, l) => n + l.count, 0),
+      errors: loads.reduce((n, l) => n + l.errors, 0),
     };
   } finally {
     await hold?.stop();
@@ -187,7 +235,10 @@ function report(rows: Row[], seconds: number): string {
     '',
     `| agent | entries | streams | agent idle | with streams | during load (peak) | ${after.map((s) => `+${s} s`).join(' | ')} | server at start | server at rest (agent synced) | server at end | calls (errors) | settings |`,
     `|---|--:|--:|--:|--:|--:|${after.map(() => '--:|').join('')}--:|--:|--:|--:|---|`,
-    ...rows.map((r) => `| ${r.impl === 'spire' ? `SPIRE ${SPIRE_VERSION}` : 'ztwim'} | ${r.entries.toLocaleString('en-US')} | ${r.streams.toLocaleString('en-US')} | ${mib(r.idleKiB)} | ${mib(r.streamsKiB)} | ${mib(r.loadPeakKiB)} | ${r.afterKiB.map((k) => mib(k)).join(' | ')} | ${mib(r.serverStartKiB)} | ${mib(r.serverIdleKiB)} | ${mib(r.serverEndKiB)} | ${r.calls.toLocaleString('en-US')} (${r.errors}) | ${r.settings} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.impl === 'spire' ? `SPIRE ${SPIRE_VERSION}` : 'ztwim'} | ${r.entries.toLocaleString('en-US')} | ${r.streams.toLocaleString('en-US')} | ${mib(r.idleKiB)} | ${mib(r.streamsKiB)} | ${mib(r.loadPeakKiB)} | ${r.afterKiB.map((k) => mib(k)).join(' | ')} | ${mib(r.serverStartKiB)} | ${mib(r.serverIdleKiB)} | ${mib(r.serverEndKiB)} | ${r.calls.toLocaleString('en-US')} (${r.errors}) | ${r.settings} |`,
+    ),
     '',
     `Whole run: ${seconds.toFixed(0)} s.`,
     '',
@@ -207,7 +258,9 @@ async function main(): Promise<void> {
       for (const impl of ['spire', 'ztwim'] as const) {
         if (ONLY !== undefined && ONLY !== impl) continue;
         const r = await runRow(impl, entries, streams, root);
-        console.error(`[agent-memory] ${impl} ${entries}/${streams}: idle ${mib(r.idleKiB)} streams ${mib(r.streamsKiB)} load ${mib(r.loadPeakKiB)} after ${r.afterKiB.map(mib).join('/')} MiB; server ${mib(r.serverStartKiB)}/${mib(r.serverIdleKiB)}/${mib(r.serverEndKiB)} MiB`);
+        console.error(
+          `[agent-memory] ${impl} ${entries}/${streams}: idle ${mib(r.idleKiB)} streams ${mib(r.streamsKiB)} load ${mib(r.loadPeakKiB)} after ${r.afterKiB.map(mib).join('/')} MiB; server ${mib(r.serverStartKiB)}/${mib(r.serverIdleKiB)}/${mib(r.serverEndKiB)} MiB`,
+        );
         if (r.errors > 0) throw new Error(`${impl}: ${r.errors} failed calls under load`);
         rows.push(r);
       }

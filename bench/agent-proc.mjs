@@ -39,11 +39,25 @@ const stop = () => {
   closing = true;
   const t = setTimeout(() => process.exit(1), 5000);
   t.unref();
-  running.close().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });
+  running.close().then(
+    () => process.exit(0),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
 };
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 running.done.then(
-  () => { if (!closing) { console.error(`${kind} stopped on its own`); process.exit(1); } },
-  (e) => { console.error(`${kind} stopped:`, e); process.exit(1); },
+  () => {
+    if (!closing) {
+      console.error(`${kind} stopped on its own`);
+      process.exit(1);
+    }
+  },
+  (e) => {
+    console.error(`${kind} stopped:`, e);
+    process.exit(1);
+  },
 );

@@ -24,7 +24,21 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { goBuild, spireAgentBin, SPIRE_VERSION } from '../test/interop/lib/peers.ts';
 import { agentConf } from '../test/interop/lib/server-conf.ts';
-import { agentJoinToken, BENCH_DIR, checkDistFresh, cpuTicks, loadgen, loadgenBin, nodeArgs, settle, startBenchServer, startProc, tmpDirs, waitUntil, type Proc } from './lib/procs.ts';
+import {
+  agentJoinToken,
+  BENCH_DIR,
+  checkDistFresh,
+  cpuTicks,
+  loadgen,
+  loadgenBin,
+  nodeArgs,
+  settle,
+  startBenchServer,
+  startProc,
+  tmpDirs,
+  waitUntil,
+  type Proc,
+} from './lib/procs.ts';
 import { resultsDir } from './lib/results-dir.ts';
 import { flagValue, hasFlag } from './lib/args.ts';
 
@@ -37,7 +51,17 @@ const TD = 'example.org';
 const UID = process.getuid?.() ?? 0;
 
 type Impl = 'ztwim' | 'spire';
-interface Row { impl: Impl; entries: number; seedSeconds: number; socketMs: number; syncMs: number; servedMs: number; cpuSeconds: number; serverCpuSeconds: number; rssMiB: number }
+interface Row {
+  impl: Impl;
+  entries: number;
+  seedSeconds: number;
+  socketMs: number;
+  syncMs: number;
+  servedMs: number;
+  cpuSeconds: number;
+  serverCpuSeconds: number;
+  rssMiB: number;
+}
 
 /** Milliseconds after `t0` at which `proc`'s output first contains `text`. */
 function whenOutput(proc: Proc, text: string, t0: number): Promise<number> {
@@ -45,9 +69,15 @@ function whenOutput(proc: Proc, text: string, t0: number): Promise<number> {
     let buf = '';
     const onData = (d: Buffer): void => {
       buf = (buf + d.toString()).slice(-4096);
-      if (buf.includes(text)) { off(); resolve(performance.now() - t0); }
+      if (buf.includes(text)) {
+        off();
+        resolve(performance.now() - t0);
+      }
     };
-    const onExit = (): void => { off(); reject(new Error(`${proc.name} exited before logging "${text}":\n${proc.output().slice(-4000)}`)); };
+    const onExit = (): void => {
+      off();
+      reject(new Error(`${proc.name} exited before logging "${text}":\n${proc.output().slice(-4000)}`));
+    };
     const off = (): void => {
       proc.child.stdout?.off('data', onData);
       proc.child.stderr?.off('data', onData);
@@ -74,33 +104,68 @@ async function run(impl: Impl, entries: number, root: string): Promise<Row> {
   try {
     const { token, agentId } = await agentJoinToken(adminSocket, TD, join(adir, 'bundle.pem'));
     console.error(`[agent-sync bench] ${impl} ${entries}: seeding`);
-    const seed = await loadgen<{ watchedSpiffeId: string; seconds: number }>('seed', ['-admin', adminSocket, '-parent', agentId, '-uid', String(UID), '-n', String(entries)], 1_800_000);
+    const seed = await loadgen<{ watchedSpiffeId: string; seconds: number }>(
+      'seed',
+      ['-admin', adminSocket, '-parent', agentId, '-uid', String(UID), '-n', String(entries)],
+      1_800_000,
+    );
     const aconf = join(adir, 'agent.conf');
-    writeFileSync(aconf, agentConf({
-      serverPort: port, trustDomain: TD, dataDir: join(adir, 'data'), socketPath: join(adir, 'workload.sock'),
-      logLevel: 'INFO', joinToken: token, trustBundlePath: join(adir, 'bundle.pem'), keyManager: 'memory', syncInterval: null,
-    }));
+    writeFileSync(
+      aconf,
+      agentConf({
+        serverPort: port,
+        trustDomain: TD,
+        dataDir: join(adir, 'data'),
+        socketPath: join(adir, 'workload.sock'),
+        logLevel: 'INFO',
+        joinToken: token,
+        trustBundlePath: join(adir, 'bundle.pem'),
+        keyManager: 'memory',
+        syncInterval: null,
+      }),
+    );
     const workloadSocket = join(adir, 'workload.sock');
     console.error(`[agent-sync bench] ${impl} ${entries}: starting the agent`);
     const serverTicks0 = cpuTicks(server.pid);
     const t0 = performance.now();
-    const a = impl === 'spire'
-      ? startProc('spire-agent', spireAgentBin(), ['run', '-config', aconf], adir)
-      : startProc('ztwim agent', process.execPath, [...nodeArgs('agent', PROF_DIR, SOURCE), 'agent', aconf], adir);
+    const a =
+      impl === 'spire'
+        ? startProc('spire-agent', spireAgentBin(), ['run', '-config', aconf], adir)
+        : startProc('ztwim agent', process.execPath, [...nodeArgs('agent', PROF_DIR, SOURCE), 'agent', aconf], adir);
     agent = a;
     const synced = whenOutput(a, impl === 'spire' ? 'Starting Workload and SDS APIs' : 'first sync complete', t0);
     synced.catch(() => undefined);
     let socketMs = 0;
-    const socketUp = waitUntil('workload socket', a, () => {
-      try { readFileSync(workloadSocket); } catch (e) { if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false; }
-      socketMs = performance.now() - t0;
-      return true;
-    }, 600_000);
-    const served = loadgen<{ seconds: number }>('wait', ['-socket', workloadSocket, '-spiffe-id', seed.watchedSpiffeId, '-timeout', '600s'], 620_000)
-      .then(() => performance.now() - t0);
+    const socketUp = waitUntil(
+      'workload socket',
+      a,
+      () => {
+        try {
+          readFileSync(workloadSocket);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+        }
+        socketMs = performance.now() - t0;
+        return true;
+      },
+      600_000,
+    );
+    const served = loadgen<{ seconds: number }>('wait', ['-socket', workloadSocket, '-spiffe-id', seed.watchedSpiffeId, '-timeout', '600s'], 620_000).then(
+      () => performance.now() - t0,
+    );
     const [servedMs, syncMs] = await Promise.all([served, synced, socketUp.then(() => undefined)]).then(([s, y]) => [s, y] as const);
     await settle(a, 120_000);
-    const row: Row = { impl, entries, seedSeconds: seed.seconds, socketMs, syncMs, servedMs, cpuSeconds: cpuTicks(a.pid) / 100, serverCpuSeconds: (cpuTicks(server.pid) - serverTicks0) / 100, rssMiB: rssMiB(a.pid) };
+    const row: Row = {
+      impl,
+      entries,
+      seedSeconds: seed.seconds,
+      socketMs,
+      syncMs,
+      servedMs,
+      cpuSeconds: cpuTicks(a.pid) / 100,
+      serverCpuSeconds: (cpuTicks(server.pid) - serverTicks0) / 100,
+      rssMiB: rssMiB(a.pid),
+    };
     console.error(`[agent-sync bench] ${JSON.stringify(row)}`);
     return row;
   } finally {
@@ -117,11 +182,14 @@ function report(rows: Row[]): string {
     '',
     `${new Date().toISOString()} · Node ${process.version} · ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}) · SPIRE ${SPIRE_VERSION} · ztwim from ${SOURCE ? 'sources (tsx)' : 'the built packages (dist/)'}.`,
     '',
-    'Each row: a fresh server (SQLite) and agent, each its own process, N entries parented to the agent before it starts (1 for this uid: the watched workload; N−1 for uids nobody has). Times from the agent\'s spawn. ztwim\'s first sync ends when every entry\'s SVID is minted; spire-agent\'s when its Workload API starts (it mints at most 1,000 SVIDs ahead of demand, the rest when a workload asks). First workload served: go-spiffe stubs polling FetchX509SVID every 200 ms until the watched SVID arrives. CPU: user+system seconds of the agent process (from its start) and of the server process (from the agent\'s start) once the agent has settled; RSS: the agent\'s VmRSS then. Rate limits: no \`ratelimit\` block, so SPIRE\'s defaults on both servers: per caller IP 1 attestation/s and 500 X.509 signings/s, which the agents\' first-sync signing is held to.',
+    "Each row: a fresh server (SQLite) and agent, each its own process, N entries parented to the agent before it starts (1 for this uid: the watched workload; N−1 for uids nobody has). Times from the agent's spawn. ztwim's first sync ends when every entry's SVID is minted; spire-agent's when its Workload API starts (it mints at most 1,000 SVIDs ahead of demand, the rest when a workload asks). First workload served: go-spiffe stubs polling FetchX509SVID every 200 ms until the watched SVID arrives. CPU: user+system seconds of the agent process (from its start) and of the server process (from the agent's start) once the agent has settled; RSS: the agent's VmRSS then. Rate limits: no \`ratelimit\` block, so SPIRE's defaults on both servers: per caller IP 1 attestation/s and 500 X.509 signings/s, which the agents' first-sync signing is held to.",
     '',
     '| agent | entries | Workload API up | first sync done | first workload served | agent CPU | server CPU | agent RSS | (seeding) |',
     '|---|--:|--:|--:|--:|--:|--:|--:|--:|',
-    ...rows.map((r) => `| ${r.impl === 'spire' ? `SPIRE ${SPIRE_VERSION}` : 'ztwim'} | ${r.entries.toLocaleString('en-US')} | ${ms(r.socketMs)} | ${ms(r.syncMs)} | ${ms(r.servedMs)} | ${r.cpuSeconds.toFixed(1)} s | ${r.serverCpuSeconds.toFixed(1)} s | ${Math.round(r.rssMiB)} MiB | ${r.seedSeconds.toFixed(0)} s |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.impl === 'spire' ? `SPIRE ${SPIRE_VERSION}` : 'ztwim'} | ${r.entries.toLocaleString('en-US')} | ${ms(r.socketMs)} | ${ms(r.syncMs)} | ${ms(r.servedMs)} | ${r.cpuSeconds.toFixed(1)} s | ${r.serverCpuSeconds.toFixed(1)} s | ${Math.round(r.rssMiB)} MiB | ${r.seedSeconds.toFixed(0)} s |`,
+    ),
     '',
   ];
   return lines.join('\n');
@@ -148,4 +216,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(() => process.exit(0), (e: unknown) => { console.error(e); process.exit(1); });
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

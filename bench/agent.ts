@@ -47,7 +47,22 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { goBuild, spireAgentBin, SPIRE_VERSION } from '../test/interop/lib/peers.ts';
 import { agentConf } from '../test/interop/lib/server-conf.ts';
-import { agentJoinToken, BENCH_DIR, requireSpireBinaries, checkDistFresh, live, loadgen, loadgenBin, nodeArgs, settle, startBenchServer, startProc, tmpDirs, waitUntil, type Proc } from './lib/procs.ts';
+import {
+  agentJoinToken,
+  BENCH_DIR,
+  requireSpireBinaries,
+  checkDistFresh,
+  live,
+  loadgen,
+  loadgenBin,
+  nodeArgs,
+  settle,
+  startBenchServer,
+  startProc,
+  tmpDirs,
+  waitUntil,
+  type Proc,
+} from './lib/procs.ts';
 import { resultsDir } from './lib/results-dir.ts';
 import { flagValue, hasFlag, num } from './lib/args.ts';
 
@@ -70,19 +85,68 @@ const SIGNING = (flagValue('signing-limit') ?? 'off,on').split(',').filter((x): 
 const TD = 'example.org';
 const UID = process.getuid?.() ?? 0;
 
-interface FetchResult { kind: string; clients: number; count: number; errors: number; firstError?: string; rps: number; p50Ms: number; p99Ms: number; meanMs: number; loadgenCpu: number; pidCpu: number[]; loadAvg?: number }
-interface WatchTrial { firstMs: number; medianMs: number; lastMs: number; fanoutMs: number; got: number }
-interface WatchResult { streams: number; openSeconds: number; trials: WatchTrial[]; rssOpenKiB: number; rssKiB: number; hwmKiB: number }
-interface CreateResult { latenciesMs: number[]; medianMs: number; minMs: number; maxMs: number }
-interface SeedResult { watchedEntryId: string; watchedSpiffeId: string; created: number; seconds: number }
+interface FetchResult {
+  kind: string;
+  clients: number;
+  count: number;
+  errors: number;
+  firstError?: string;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  meanMs: number;
+  loadgenCpu: number;
+  pidCpu: number[];
+  loadAvg?: number;
+}
+interface WatchTrial {
+  firstMs: number;
+  medianMs: number;
+  lastMs: number;
+  fanoutMs: number;
+  got: number;
+}
+interface WatchResult {
+  streams: number;
+  openSeconds: number;
+  trials: WatchTrial[];
+  rssOpenKiB: number;
+  rssKiB: number;
+  hwmKiB: number;
+}
+interface CreateResult {
+  latenciesMs: number[];
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+}
+interface SeedResult {
+  watchedEntryId: string;
+  watchedSpiffeId: string;
+  created: number;
+  seconds: number;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Servers and agents.
 
 type Impl = 'spire' | 'ztwim';
-interface Column { key: 'spire' | 'ztwim' | 'mixed'; label: string; server: Impl; agent: Impl }
+interface Column {
+  key: 'spire' | 'ztwim' | 'mixed';
+  label: string;
+  server: Impl;
+  agent: Impl;
+}
 
-interface Running { server: Proc; agent: Proc; adminSocket: string; workloadSocket: string; agentId: string; seed: SeedResult; startSeconds: number }
+interface Running {
+  server: Proc;
+  agent: Proc;
+  adminSocket: string;
+  workloadSocket: string;
+  agentId: string;
+  seed: SeedResult;
+  startSeconds: number;
+}
 
 const rateLimitConf = (signing: 'off' | 'on'): string => `  ratelimit {\n    attestation = true\n    signing = ${signing === 'on' ? 'true' : 'false'}\n  }\n`;
 
@@ -91,31 +155,41 @@ async function startColumn(col: Column, root: string, signing: 'off' | 'on'): Pr
   const sdir = join(dir, 'server');
   const adir = join(dir, 'agent');
   mkdirSync(join(adir, 'data'), { recursive: true });
-  const { server, adminSocket, port } = await startBenchServer(col.server, sdir, { trustDomain: TD, source: SOURCE, profDir: PROF_SERVER_DIR, extraServerConfig: rateLimitConf(signing) });
+  const { server, adminSocket, port } = await startBenchServer(col.server, sdir, {
+    trustDomain: TD,
+    source: SOURCE,
+    profDir: PROF_SERVER_DIR,
+    extraServerConfig: rateLimitConf(signing),
+  });
   const { token, agentId } = await agentJoinToken(adminSocket, TD, join(adir, 'bundle.pem'));
   const seed = await loadgen<SeedResult>('seed', ['-admin', adminSocket, '-parent', agentId, '-uid', String(UID), '-n', String(ENTRIES)], 120_000);
   const aconf = join(adir, 'agent.conf');
   // Both agents at their own default sync interval (5 s), memory KeyManager.
-  writeFileSync(aconf, agentConf({
-    serverPort: port,
-    trustDomain: TD,
-    dataDir: join(adir, 'data'),
-    socketPath: join(adir, 'workload.sock'),
-    logLevel: 'WARN',
-    joinToken: token,
-    trustBundlePath: join(adir, 'bundle.pem'),
-    keyManager: 'memory',
-    syncInterval: null,
-  }));
+  writeFileSync(
+    aconf,
+    agentConf({
+      serverPort: port,
+      trustDomain: TD,
+      dataDir: join(adir, 'data'),
+      socketPath: join(adir, 'workload.sock'),
+      logLevel: 'WARN',
+      joinToken: token,
+      trustBundlePath: join(adir, 'bundle.pem'),
+      keyManager: 'memory',
+      syncInterval: null,
+    }),
+  );
   const workloadSocket = join(adir, 'workload.sock');
   const t0 = performance.now();
-  const agent = col.agent === 'spire'
-    ? startProc('spire-agent', spireAgentBin(), ['run', '-config', aconf], adir)
-    : startProc('ztwim agent', process.execPath, [...nodeArgs('agent', PROF_DIR, SOURCE), 'agent', aconf], adir);
+  const agent =
+    col.agent === 'spire'
+      ? startProc('spire-agent', spireAgentBin(), ['run', '-config', aconf], adir)
+      : startProc('ztwim agent', process.execPath, [...nodeArgs('agent', PROF_DIR, SOURCE), 'agent', aconf], adir);
   // `wait` polls FetchX509SVID until the watched SVID is served.
   const waitP = loadgen<{ seconds: number }>('wait', ['-socket', workloadSocket, '-spiffe-id', seed.watchedSpiffeId, '-timeout', '90s'], 100_000);
   const died = new Promise<never>((_, reject) =>
-    agent.child.once('exit', (c) => reject(new Error(`${agent.name} exited (${String(c)}) during start-up:\n${agent.output().slice(-4000)}`))));
+    agent.child.once('exit', (c) => reject(new Error(`${agent.name} exited (${String(c)}) during start-up:\n${agent.output().slice(-4000)}`))),
+  );
   died.catch(() => undefined);
   await Promise.race([waitP, died]);
   const startSeconds = (performance.now() - t0) / 1000;
@@ -141,12 +215,28 @@ const CLIENTS = flagValue('clients')?.split(',').map(Number) ?? [1, 50];
 const kindsFor = (signing: 'off' | 'on'): Array<(typeof ALL_KINDS)[number]> => (signing === SIGNING[0] ? KINDS : KINDS.filter((k) => k === 'jwt-uncached'));
 
 async function fetchRow(col: Column, r: Running, kind: string, clients: number, signing: string, round: number): Promise<FetchResult> {
-  const res = await loadgen<FetchResult>('fetch', [
-    '-socket', r.workloadSocket, '-kind', kind, '-clients', String(clients),
-    '-duration', `${DURATION}s`, '-warmup', `${WARMUP}s`, '-pids', `${r.agent.pid},${r.server.pid}`,
-  ], (DURATION + WARMUP + 60) * 1000);
+  const res = await loadgen<FetchResult>(
+    'fetch',
+    [
+      '-socket',
+      r.workloadSocket,
+      '-kind',
+      kind,
+      '-clients',
+      String(clients),
+      '-duration',
+      `${DURATION}s`,
+      '-warmup',
+      `${WARMUP}s`,
+      '-pids',
+      `${r.agent.pid},${r.server.pid}`,
+    ],
+    (DURATION + WARMUP + 60) * 1000,
+  );
   res.loadAvg = loadavg()[0] ?? NaN;
-  console.error(`[agent bench] round ${round} signing-limit ${signing} ${col.label}: ${kind} ×${clients}: ${Math.round(res.rps)}/s p50 ${res.p50Ms.toFixed(2)} p99 ${res.p99Ms.toFixed(2)} ms, errors ${res.errors}; cpu agent ${res.pidCpu[0]?.toFixed(2)} server ${res.pidCpu[1]?.toFixed(2)} loadgen ${res.loadgenCpu.toFixed(2)}; load average ${res.loadAvg.toFixed(1)}`);
+  console.error(
+    `[agent bench] round ${round} signing-limit ${signing} ${col.label}: ${kind} ×${clients}: ${Math.round(res.rps)}/s p50 ${res.p50Ms.toFixed(2)} p99 ${res.p99Ms.toFixed(2)} ms, errors ${res.errors}; cpu agent ${res.pidCpu[0]?.toFixed(2)} server ${res.pidCpu[1]?.toFixed(2)} loadgen ${res.loadgenCpu.toFixed(2)}; load average ${res.loadAvg.toFixed(1)}`,
+  );
   if (r.agent.exited()) throw new Error(`${r.agent.name} died during ${kind}:\n${r.agent.output().slice(-4000)}`);
   return res;
 }
@@ -181,14 +271,32 @@ async function runColumns(cols: Column[], root: string): Promise<ColumnResult[]>
       if (FETCH_ONLY || signing !== SIGNING[0]) continue;
       for (const { col, r } of running) {
         const cr = results.get(col.key) as ColumnResult;
-        cr.watch = await loadgen<WatchResult>('watch', [
-          '-socket', r.workloadSocket, '-admin', r.adminSocket, '-entry-id', r.seed.watchedEntryId, '-spiffe-id', r.seed.watchedSpiffeId,
-          '-streams', String(STREAMS), '-trials', String(ROTATIONS), '-agent-pid', String(r.agent.pid),
-        ], 240_000);
+        cr.watch = await loadgen<WatchResult>(
+          'watch',
+          [
+            '-socket',
+            r.workloadSocket,
+            '-admin',
+            r.adminSocket,
+            '-entry-id',
+            r.seed.watchedEntryId,
+            '-spiffe-id',
+            r.seed.watchedSpiffeId,
+            '-streams',
+            String(STREAMS),
+            '-trials',
+            String(ROTATIONS),
+            '-agent-pid',
+            String(r.agent.pid),
+          ],
+          240_000,
+        );
         console.error(`[agent bench] ${col.label}: rotation ${JSON.stringify(cr.watch.trials)} rss ${(cr.watch.rssKiB / 1024).toFixed(0)} MiB`);
-        cr.create = await loadgen<CreateResult>('create', [
-          '-socket', r.workloadSocket, '-admin', r.adminSocket, '-parent', r.agentId, '-uid', String(UID), '-trials', '5',
-        ], 240_000);
+        cr.create = await loadgen<CreateResult>(
+          'create',
+          ['-socket', r.workloadSocket, '-admin', r.adminSocket, '-parent', r.agentId, '-uid', String(UID), '-trials', '5'],
+          240_000,
+        );
         console.error(`[agent bench] ${col.label}: entry create → SVID ${cr.create.latenciesMs.map((x) => x.toFixed(0)).join(', ')} ms`);
       }
     } finally {
@@ -212,7 +320,19 @@ const median = (xs: number[]): number => {
 };
 const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}×`;
 
-interface FetchAgg { rps: number; p50Ms: number; p99Ms: number; p99Min: number; p99Max: number; errors: number; agentCpuPer1k: number; serverCpuPer1k: number; loadMin: number; loadMax: number; rounds: number }
+interface FetchAgg {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  p99Min: number;
+  p99Max: number;
+  errors: number;
+  agentCpuPer1k: number;
+  serverCpuPer1k: number;
+  loadMin: number;
+  loadMax: number;
+  rounds: number;
+}
 
 /** CPU seconds per 1,000 calls of one process in one measured window (pidCpu is in cores). */
 const cpuPer1k = (f: FetchResult, i: number): number => ((f.pidCpu[i] ?? NaN) * DURATION * 1000) / Math.max(1, f.count);
@@ -255,7 +375,11 @@ function report(results: ColumnResult[]): string {
   const row = (metric: string, sv: string, zv: string, target: string, mv: string): void => {
     rows.push(`| ${metric} | ${sv} | ${zv} | ${target} |${m !== undefined ? ` ${mv} |` : ''}`);
   };
-  const label: Record<string, string> = { 'jwt-cached': 'FetchJWTSVID, cached', 'jwt-uncached': 'FetchJWTSVID, uncached', x509: 'FetchX509SVID (first response)' };
+  const label: Record<string, string> = {
+    'jwt-cached': 'FetchJWTSVID, cached',
+    'jwt-uncached': 'FetchJWTSVID, uncached',
+    x509: 'FetchX509SVID (first response)',
+  };
   for (const signing of SIGNING) {
     for (const kind of kindsFor(signing)) {
       for (const clients of CLIENTS) {
@@ -265,7 +389,10 @@ function report(results: ColumnResult[]): string {
         let t = '—';
         if (sf !== undefined && zf !== undefined) {
           const ok = zf.rps >= sf.rps && zf.p99Ms <= sf.p99Ms && zf.errors === 0;
-          t = verdict(ok, `req/s ${ratio(zf.rps, sf.rps)}, p99 ${ratio(zf.p99Ms, sf.p99Ms)}; load avg ${f2(Math.min(sf.loadMin, zf.loadMin))}–${f2(Math.max(sf.loadMax, zf.loadMax))}`);
+          t = verdict(
+            ok,
+            `req/s ${ratio(zf.rps, sf.rps)}, p99 ${ratio(zf.p99Ms, sf.p99Ms)}; load avg ${f2(Math.min(sf.loadMin, zf.loadMin))}–${f2(Math.max(sf.loadMax, zf.loadMax))}`,
+          );
         }
         const limit = kind === 'jwt-uncached' ? `signing limit **${signing}** on both servers` : `signing limit ${signing} on both (not on this path)`;
         row(`${label[kind]}, ${clients} client${clients > 1 ? 's' : ''}; ${limit}`, fetchCell(sf), fetchCell(zf), t, fetchCell(aggregate(m?.fetch.get(key))));
@@ -275,17 +402,48 @@ function report(results: ColumnResult[]): string {
   const rot = (r: ColumnResult | undefined, f: (t: WatchTrial) => number): number => (r?.watch === undefined ? NaN : median(r.watch.trials.map(f)));
   const rotCell = (r: ColumnResult | undefined): string =>
     r?.watch === undefined ? '—' : `last ${int(rot(r, (t) => t.lastMs))} ms (first ${int(rot(r, (t) => t.firstMs))}, median ${int(rot(r, (t) => t.medianMs))})`;
-  const cmpLower = (a: number, b: number, unit: string): string =>
-    Number.isNaN(a) || Number.isNaN(b) ? '—' : verdict(a <= b, `${f2(a)} vs ${f2(b)} ${unit}`);
-  row(`entry update → new X509-SVID on ${int(STREAMS)} watching streams`, rotCell(s), rotCell(z), cmpLower(rot(z, (t) => t.lastMs), rot(s, (t) => t.lastMs), 'ms to the last stream'), rotCell(m));
+  const cmpLower = (a: number, b: number, unit: string): string => (Number.isNaN(a) || Number.isNaN(b) ? '—' : verdict(a <= b, `${f2(a)} vs ${f2(b)} ${unit}`));
+  row(
+    `entry update → new X509-SVID on ${int(STREAMS)} watching streams`,
+    rotCell(s),
+    rotCell(z),
+    cmpLower(
+      rot(z, (t) => t.lastMs),
+      rot(s, (t) => t.lastMs),
+      'ms to the last stream',
+    ),
+    rotCell(m),
+  );
   const fanCell = (r: ColumnResult | undefined): string => (r?.watch === undefined ? '—' : `${f2(rot(r, (t) => t.fanoutMs))} ms`);
-  row(`… fan-out: first → last of ${int(STREAMS)} streams`, fanCell(s), fanCell(z), cmpLower(rot(z, (t) => t.fanoutMs), rot(s, (t) => t.fanoutMs), 'ms'), fanCell(m));
+  row(
+    `… fan-out: first → last of ${int(STREAMS)} streams`,
+    fanCell(s),
+    fanCell(z),
+    cmpLower(
+      rot(z, (t) => t.fanoutMs),
+      rot(s, (t) => t.fanoutMs),
+      'ms',
+    ),
+    fanCell(m),
+  );
   const createCell = (r: ColumnResult | undefined): string =>
     r?.create === undefined ? '—' : `median ${int(r.create.medianMs)} ms (${int(r.create.minMs)}–${int(r.create.maxMs)})`;
-  row('`entry create` → SVID on a watching stream (5 s sync)', createCell(s), createCell(z), cmpLower(z?.create?.medianMs ?? NaN, s?.create?.medianMs ?? NaN, 'ms median'), createCell(m));
+  row(
+    '`entry create` → SVID on a watching stream (5 s sync)',
+    createCell(s),
+    createCell(z),
+    cmpLower(z?.create?.medianMs ?? NaN, s?.create?.medianMs ?? NaN, 'ms median'),
+    createCell(m),
+  );
   const mib = (k: number): number => k / 1024;
   const rssCell = (r: ColumnResult | undefined): string => (r?.watch === undefined ? '—' : `${mib(r.watch.rssKiB).toFixed(0)} MiB`);
-  row(`agent RSS, ${int(ENTRIES)} entries + ${int(STREAMS)} open streams`, rssCell(s), rssCell(z), cmpLower(mib(z?.watch?.rssKiB ?? NaN), mib(s?.watch?.rssKiB ?? NaN), 'MiB'), rssCell(m));
+  row(
+    `agent RSS, ${int(ENTRIES)} entries + ${int(STREAMS)} open streams`,
+    rssCell(s),
+    rssCell(z),
+    cmpLower(mib(z?.watch?.rssKiB ?? NaN), mib(s?.watch?.rssKiB ?? NaN), 'MiB'),
+    rssCell(m),
+  );
   const startCell = (r: ColumnResult | undefined): string => (r === undefined ? '—' : `${r.startSeconds.toFixed(1)} s`);
   row(`agent start → watched SVID served (${int(ENTRIES)} entries)`, startCell(s), startCell(z), 'no target', startCell(m));
 
@@ -295,13 +453,20 @@ function report(results: ColumnResult[]): string {
       for (const kind of kindsFor(signing)) {
         for (const clients of CLIENTS) {
           (r.fetch.get(`${kind}/${clients}/${signing}`) ?? []).forEach((f, i) => {
-            cpuRows.push(`| ${r.col.label} | ${label[kind]}, ${clients} | ${signing} | ${i + 1} | ${int(f.count)} | ${f.errors} | ${int(f.rps)} | ${f2(f.p99Ms)} | ${(f.pidCpu[0] ?? NaN).toFixed(2)} | ${(f.pidCpu[1] ?? NaN).toFixed(2)} | ${cpuPer1k(f, 0).toFixed(3)} | ${cpuPer1k(f, 1).toFixed(3)} | ${f.loadgenCpu.toFixed(2)} | ${(f.loadAvg ?? NaN).toFixed(1)} |`);
+            cpuRows.push(
+              `| ${r.col.label} | ${label[kind]}, ${clients} | ${signing} | ${i + 1} | ${int(f.count)} | ${f.errors} | ${int(f.rps)} | ${f2(f.p99Ms)} | ${(f.pidCpu[0] ?? NaN).toFixed(2)} | ${(f.pidCpu[1] ?? NaN).toFixed(2)} | ${cpuPer1k(f, 0).toFixed(3)} | ${cpuPer1k(f, 1).toFixed(3)} | ${f.loadgenCpu.toFixed(2)} | ${(f.loadAvg ?? NaN).toFixed(1)} |`,
+            );
           });
         }
       }
     }
   }
-  const trialRows = results.filter((r): r is ColumnResult & { watch: WatchResult; create: CreateResult } => r.watch !== undefined && r.create !== undefined).map((r) => `| ${r.col.label} | ${r.watch.trials.map((t) => `${int(t.firstMs)} / ${int(t.medianMs)} / ${int(t.lastMs)}`).join(' · ')} | ${r.watch.openSeconds.toFixed(1)} s | ${mib(r.watch.rssOpenKiB).toFixed(0)} / ${mib(r.watch.rssKiB).toFixed(0)} / ${mib(r.watch.hwmKiB).toFixed(0)} MiB | ${r.create.latenciesMs.map((x) => int(x)).join(', ')} |`);
+  const trialRows = results
+    .filter((r): r is ColumnResult & { watch: WatchResult; create: CreateResult } => r.watch !== undefined && r.create !== undefined)
+    .map(
+      (r) =>
+        `| ${r.col.label} | ${r.watch.trials.map((t) => `${int(t.firstMs)} / ${int(t.medianMs)} / ${int(t.lastMs)}`).join(' · ')} | ${r.watch.openSeconds.toFixed(1)} s | ${mib(r.watch.rssOpenKiB).toFixed(0)} / ${mib(r.watch.rssKiB).toFixed(0)} / ${mib(r.watch.hwmKiB).toFixed(0)} MiB | ${r.create.latenciesMs.map((x) => int(x)).join(', ')} |`,
+    );
   const header = `| metric | SPIRE agent ${SPIRE_VERSION} ↔ spire-server | ztwim agent ↔ ztwim server | target met? (ztwim vs SPIRE) |${m !== undefined ? ' ztwim agent ↔ spire-server |' : ''}`;
   const sep = `|---|---|---|---|${m !== undefined ? '---|' : ''}`;
   const lines = [
@@ -315,11 +480,15 @@ function report(results: ColumnResult[]): string {
     sep,
     ...rows,
     '',
-    '**Sync interval:** both agents run at their default 5 s (SPIRE: built-in default, `experimental.sync_interval` unset; ztwim: `AGENT_DEFAULTS.syncIntervalMs`). The SPIRE agent, and the ztwim agent attached to spire-server, learn of entry changes at their next sync, so for them the rotation and `entry create` rows include a wait of 0–5 s that depends on where in the sync cycle the change lands. A ztwim server also hints its ztwim agents when their entries change (`ztwim.agent.v1.AgentHints/Watch`, not part of SPIRE\'s API; debounced 100 ms), and the agent then syncs at once. The fan-out row (first → last stream) is the part that is the agent\'s own work. Rotation: the watched entry\'s DNS names are changed through the admin API (`BatchUpdateEntry`), which makes both agents mint a new SVID for it; times are from the update call returning; median of ' + String(ROTATIONS) + ' updates, each issued at a different phase of the sync cycle (update k after a wait of (k−½)/' + String(ROTATIONS - 1) + ' × 5 s from the end of the previous one, which ends just after a sync, so the phases are spread evenly over the cycle for both agents; earlier versions of this bench waited 0.7 s and 1.6 s, which put two of three updates early in the cycle, i.e. ~4 s before the next sync). RSS is `VmRSS` of the agent process with the streams open, after the rotations.',
+    "**Sync interval:** both agents run at their default 5 s (SPIRE: built-in default, `experimental.sync_interval` unset; ztwim: `AGENT_DEFAULTS.syncIntervalMs`). The SPIRE agent, and the ztwim agent attached to spire-server, learn of entry changes at their next sync, so for them the rotation and `entry create` rows include a wait of 0–5 s that depends on where in the sync cycle the change lands. A ztwim server also hints its ztwim agents when their entries change (`ztwim.agent.v1.AgentHints/Watch`, not part of SPIRE's API; debounced 100 ms), and the agent then syncs at once. The fan-out row (first → last stream) is the part that is the agent's own work. Rotation: the watched entry's DNS names are changed through the admin API (`BatchUpdateEntry`), which makes both agents mint a new SVID for it; times are from the update call returning; median of " +
+      String(ROTATIONS) +
+      ' updates, each issued at a different phase of the sync cycle (update k after a wait of (k−½)/' +
+      String(ROTATIONS - 1) +
+      ' × 5 s from the end of the previous one, which ends just after a sync, so the phases are spread evenly over the cycle for both agents; earlier versions of this bench waited 0.7 s and 1.6 s, which put two of three updates early in the cycle, i.e. ~4 s before the next sync). RSS is `VmRSS` of the agent process with the streams open, after the rotations.',
     '',
     '## Details',
     '',
-    'Every round of every fetch row: the signing-limit setting of both servers, calls, req/s, p99, CPU in cores (2 available) of the agent process and its server process during the measured window, the same as CPU seconds per 1,000 calls, the load generator\'s CPU, and the machine\'s 1-minute load average when the row ended.',
+    "Every round of every fetch row: the signing-limit setting of both servers, calls, req/s, p99, CPU in cores (2 available) of the agent process and its server process during the measured window, the same as CPU seconds per 1,000 calls, the load generator's CPU, and the machine's 1-minute load average when the row ended.",
     '',
     '| column | call, clients | signing limit | round | calls | errors | req/s | p99 ms | agent CPU | server CPU | agent CPU s / 1k calls | server CPU s / 1k calls | loadgen CPU | load avg |',
     '|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
@@ -350,7 +519,10 @@ async function main(): Promise<void> {
     { key: 'ztwim', label: 'ztwim', server: 'ztwim', agent: 'ztwim' },
   ];
   if (MIXED) cols.push({ key: 'mixed', label: 'ztwim agent ↔ spire-server', server: 'spire', agent: 'ztwim' });
-  const results = await runColumns(cols.filter((c) => ONLY === undefined || ONLY === c.key), root);
+  const results = await runColumns(
+    cols.filter((c) => ONLY === undefined || ONLY === c.key),
+    root,
+  );
   if (FETCH_ONLY) return;
   const md = report(results) + `\nWhole run: ${((Date.now() - t0) / 1000).toFixed(0)} s.\n`;
   process.stdout.write(md);

@@ -72,14 +72,17 @@ async function startServer(label: string, cmd: string, args: (conf: string) => s
   const dataDir = join(tmp.path, 'data');
   mkdirSync(dataDir);
   const socketPath = join(tmp.path, 'api.sock');
-  const conf = tmp.write('server.conf', serverConf({
-    port: await freePort(),
-    socketPath,
-    trustDomain: TD,
-    dataDir,
-    settings: { log_level: 'WARN', ca_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h' },
-    keyManager: { disk: join(dataDir, 'keys.json') },
-  }));
+  const conf = tmp.write(
+    'server.conf',
+    serverConf({
+      port: await freePort(),
+      socketPath,
+      trustDomain: TD,
+      dataDir,
+      settings: { log_level: 'WARN', ca_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h' },
+      keyManager: { disk: join(dataDir, 'keys.json') },
+    }),
+  );
   const logFile = join(tmp.path, 'server.log');
   const fd = openSync(logFile, 'a');
   const child = spawn(cmd, args(conf), { cwd: tmp.path, stdio: ['ignore', fd, fd] });
@@ -90,7 +93,9 @@ async function startServer(label: string, cmd: string, args: (conf: string) => s
     exited = true;
     live.delete(child);
   });
-  const health = ztwim ? [ZTWIM_BIN, ['server', 'healthcheck', '-socketPath', socketPath]] as const : [spireServer, ['healthcheck', '-socketPath', socketPath]] as const;
+  const health = ztwim
+    ? ([ZTWIM_BIN, ['server', 'healthcheck', '-socketPath', socketPath]] as const)
+    : ([spireServer, ['healthcheck', '-socketPath', socketPath]] as const);
   const deadline = performance.now() + 60_000;
   for (;;) {
     if (exited) throw new Error(`${label} exited before it was healthy:\n${readFileSync(logFile, 'utf8')}`);
@@ -129,19 +134,65 @@ log('starting ztwim server and spire-server');
 const ztwimServer = await startServer('ztwim', ZTWIM_BIN, (conf) => ['server', 'run', '-config', conf], true);
 const spire = await startServer('spire', spireServer, (conf) => ['run', '-config', conf], false);
 
-const create = (socketPath: string) => (i: number): string[] => [
-  'entry', 'create', '-socketPath', socketPath,
-  '-parentID', `spiffe://${TD}/host`, '-spiffeID', `spiffe://${TD}/workload-${i}`, '-selector', `unix:uid:${10_000 + i}`,
-];
+const create =
+  (socketPath: string) =>
+  (i: number): string[] => [
+    'entry',
+    'create',
+    '-socketPath',
+    socketPath,
+    '-parentID',
+    `spiffe://${TD}/host`,
+    '-spiffeID',
+    `spiffe://${TD}/workload-${i}`,
+    '-selector',
+    `unix:uid:${10_000 + i}`,
+  ];
 const rows: Row[] = [
   { name: '`node -e 0`', cmd: process.execPath, args: () => ['-e', '0'], status: 0, times: [] },
   { name: '`ztwim --help`', cmd: ZTWIM_BIN, args: () => ['--help'], status: 0, times: [] },
-  { name: '`ztwim server entry show`, no server (missing socket)', cmd: ZTWIM_BIN, args: () => ['server', 'entry', 'show', '-socketPath', missing], status: 1, times: [] },
-  { name: `\`spire-server entry show\` ${SPIRE_VERSION}, no server (missing socket)`, cmd: spireServer, args: () => ['entry', 'show', '-socketPath', missing], status: 1, times: [] },
-  { name: '`ztwim api fetch x509`, no agent (missing socket)', cmd: ZTWIM_BIN, args: () => ['api', 'fetch', 'x509', '-socketPath', missing], status: 1, times: [] },
-  { name: `\`spire-agent api fetch x509\` ${SPIRE_VERSION}, no agent (missing socket)`, cmd: spireAgent, args: () => ['api', 'fetch', 'x509', '-socketPath', missing], status: 1, times: [] },
-  { name: '`ztwim server entry create` → running `ztwim server run`', cmd: ZTWIM_BIN, args: (i) => ['server', ...create(ztwimServer.socketPath)(i)], status: 0, times: [] },
-  { name: `\`spire-server entry create\` → running \`spire-server run\` ${SPIRE_VERSION}`, cmd: spireServer, args: create(spire.socketPath), status: 0, times: [] },
+  {
+    name: '`ztwim server entry show`, no server (missing socket)',
+    cmd: ZTWIM_BIN,
+    args: () => ['server', 'entry', 'show', '-socketPath', missing],
+    status: 1,
+    times: [],
+  },
+  {
+    name: `\`spire-server entry show\` ${SPIRE_VERSION}, no server (missing socket)`,
+    cmd: spireServer,
+    args: () => ['entry', 'show', '-socketPath', missing],
+    status: 1,
+    times: [],
+  },
+  {
+    name: '`ztwim api fetch x509`, no agent (missing socket)',
+    cmd: ZTWIM_BIN,
+    args: () => ['api', 'fetch', 'x509', '-socketPath', missing],
+    status: 1,
+    times: [],
+  },
+  {
+    name: `\`spire-agent api fetch x509\` ${SPIRE_VERSION}, no agent (missing socket)`,
+    cmd: spireAgent,
+    args: () => ['api', 'fetch', 'x509', '-socketPath', missing],
+    status: 1,
+    times: [],
+  },
+  {
+    name: '`ztwim server entry create` → running `ztwim server run`',
+    cmd: ZTWIM_BIN,
+    args: (i) => ['server', ...create(ztwimServer.socketPath)(i)],
+    status: 0,
+    times: [],
+  },
+  {
+    name: `\`spire-server entry create\` → running \`spire-server run\` ${SPIRE_VERSION}`,
+    cmd: spireServer,
+    args: create(spire.socketPath),
+    status: 0,
+    times: [],
+  },
 ];
 
 /** The 1-minute load average at the start of each round: the machine is shared, so say how busy it was. */

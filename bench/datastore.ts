@@ -64,11 +64,9 @@ function bulkEntry(i: number): NewEntry {
 function agentEntries(): NewEntry[] {
   const out: NewEntry[] = [];
   for (let i = 0; i < 500; i++) out.push({ spiffeId: `${TD}/agent/w${i}`, parentId: AGENT, selectors: [{ type: 'unix', value: `uid:${i}` }] });
-  for (let i = 0; i < 400; i++)
-    out.push({ spiffeId: `${TD}/agent/w${i}/c`, parentId: `${TD}/agent/w${i}`, selectors: [{ type: 'unix', value: `uid:c${i}` }] });
+  for (let i = 0; i < 400; i++) out.push({ spiffeId: `${TD}/agent/w${i}/c`, parentId: `${TD}/agent/w${i}`, selectors: [{ type: 'unix', value: `uid:c${i}` }] });
   out.push({ spiffeId: `${TD}/cluster/bench`, parentId: `${TD}/spire/server`, selectors: [{ type: 'x509pop', value: 'subject:cn:bench' }] });
-  for (let i = 0; i < 100; i++)
-    out.push({ spiffeId: `${TD}/cluster/w${i}`, parentId: `${TD}/cluster/bench`, selectors: [{ type: 'k8s', value: `pod:${i}` }] });
+  for (let i = 0; i < 100; i++) out.push({ spiffeId: `${TD}/cluster/w${i}`, parentId: `${TD}/cluster/bench`, selectors: [{ type: 'k8s', value: `pod:${i}` }] });
   return out;
 }
 
@@ -227,11 +225,7 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const table = [
-  '| backend | metric | value |',
-  '|---|---|---|',
-  ...rows.map((r) => `| ${r.backend} | ${r.metric} | ${r.value} |`),
-].join('\n');
+const table = ['| backend | metric | value |', '|---|---|---|', ...rows.map((r) => `| ${r.backend} | ${r.metric} | ${r.value} |`)].join('\n');
 const md = `# Datastore bench
 
 Run: \`node --conditions=ztwim-source --import tsx bench/datastore.ts${pgUrl === undefined ? '' : ' --pg URL'}\`

@@ -111,7 +111,13 @@ async function endpointBench(): Promise<string> {
     stops.push(() => spire.stop());
     const ztPort = await freePort();
     const ztDir = join(tmp.path, 'ztwim');
-    const conf = serverConf({ port: await freePort(), socketPath: join(ztDir, 'api.sock'), trustDomain: 'ztwim.test', dataDir: join(ztDir, 'data'), extraServerConfig: endpointBlock(ztPort) });
+    const conf = serverConf({
+      port: await freePort(),
+      socketPath: join(ztDir, 'api.sock'),
+      trustDomain: 'ztwim.test',
+      dataDir: join(ztDir, 'data'),
+      extraServerConfig: endpointBlock(ztPort),
+    });
     const confPath = tmp.write('ztwim-server.conf', conf);
     const child = spawn(process.execPath, [ZTWIM_BIN, 'server', 'run', '-config', confPath], { stdio: 'ignore' });
     stops.push(() => void child.kill('SIGTERM'));
@@ -226,7 +232,8 @@ async function measureRotations(leg: RotationLeg, n: number): Promise<number[]> 
 }
 
 const uid = process.getuid?.() ?? 0;
-const endpointConf = (port: number | string): string => `federation {\n    bundle_endpoint {\n      address = "127.0.0.1"\n      port = ${port}\n      refresh_hint = "${HINT_S}s"\n    }\n  }\n`;
+const endpointConf = (port: number | string): string =>
+  `federation {\n    bundle_endpoint {\n      address = "127.0.0.1"\n      port = ${port}\n      refresh_hint = "${HINT_S}s"\n    }\n  }\n`;
 
 /** ztwim B federating with ztwim A (90 s CA); B's agent serves a workload that federates with A. */
 async function ztwimLeg(n: number): Promise<number[]> {
@@ -236,10 +243,28 @@ async function ztwimLeg(n: number): Promise<number[]> {
     await federate(b, a);
     const { agent } = await b.startAgent();
     const r = await b.entry.batchCreateEntry({
-      entries: [{ parentId: spiffeIdParts(agent.agentId), spiffeId: { trustDomain: 'zb.test', path: '/w' }, selectors: [{ type: 'unix', value: `uid:${uid}` }], federatesWith: ['za.test'] }],
+      entries: [
+        {
+          parentId: spiffeIdParts(agent.agentId),
+          spiffeId: { trustDomain: 'zb.test', path: '/w' },
+          selectors: [{ type: 'unix', value: `uid:${uid}` }],
+          federatesWith: ['za.test'],
+        },
+      ],
     });
     if (r.results[0]?.status?.code !== 0) throw new Error(`entry: ${r.results[0]?.status?.message ?? ''}`);
-    return await measureRotations({ name: 'ztwim ← ztwim', foreignTd: 'za.test', foreignSocket: a.server.socketPath, workloadSocket: agent.socketPath, startsRotation: false, prepare() {}, activate() {} }, n);
+    return await measureRotations(
+      {
+        name: 'ztwim ← ztwim',
+        foreignTd: 'za.test',
+        foreignSocket: a.server.socketPath,
+        workloadSocket: agent.socketPath,
+        startsRotation: false,
+        prepare() {},
+        activate() {},
+      },
+      n,
+    );
   } finally {
     await b.close();
     await a.close();
@@ -260,28 +285,46 @@ async function spireLeg(n: number, tmpA: TmpDir, tmpB: TmpDir): Promise<number[]
     });
     stops.unshift(() => b.stop());
     const own = SpiffeBundle.parse(TrustDomain.parse('sa.test'), a.cli(['bundle', 'show', '-format', 'spiffe']));
-    b.cli(['bundle', 'set', '-format', 'spiffe', '-id', 'spiffe://sa.test'], SpiffeBundle.fromParts(TrustDomain.parse('sa.test'), { x509: own.x509Authorities() }).marshal());
+    b.cli(
+      ['bundle', 'set', '-format', 'spiffe', '-id', 'spiffe://sa.test'],
+      SpiffeBundle.fromParts(TrustDomain.parse('sa.test'), { x509: own.x509Authorities() }).marshal(),
+    );
     b.cli(['federation', 'refresh', '-id', 'sa.test']);
     const agent = await startSpireAgent(tmpB, b, {
       trustDomain: 'sb.test',
       serverPort: bPort,
-      beforeStart: (agentId) => void b.cli(['entry', 'create', '-parentID', agentId, '-spiffeID', 'spiffe://sb.test/w', '-selector', `unix:uid:${uid}`, '-federatesWith', 'spiffe://sa.test']),
+      beforeStart: (agentId) =>
+        void b.cli([
+          'entry',
+          'create',
+          '-parentID',
+          agentId,
+          '-spiffeID',
+          'spiffe://sb.test/w',
+          '-selector',
+          `unix:uid:${uid}`,
+          '-federatesWith',
+          'spiffe://sa.test',
+        ]),
     });
     stops.unshift(() => agent.stop());
-    return await measureRotations({
-      name: 'SPIRE ← SPIRE',
-      foreignTd: 'sa.test',
-      foreignSocket: a.socketPath,
-      workloadSocket: agent.socketPath,
-      startsRotation: true,
-      prepare: () => void a.cli(['localauthority', 'x509', 'prepare']),
-      activate() {
-        // The prepared authority's ID is the one `localauthority x509 show` lists as prepared.
-        const shown = a.cli(['localauthority', 'x509', 'show', '-output', 'json']);
-        const id = (JSON.parse(shown) as { prepared?: { authority_id?: string } }).prepared?.authority_id;
-        if (id !== undefined) a.cli(['localauthority', 'x509', 'activate', '-authorityID', id]);
+    return await measureRotations(
+      {
+        name: 'SPIRE ← SPIRE',
+        foreignTd: 'sa.test',
+        foreignSocket: a.socketPath,
+        workloadSocket: agent.socketPath,
+        startsRotation: true,
+        prepare: () => void a.cli(['localauthority', 'x509', 'prepare']),
+        activate() {
+          // The prepared authority's ID is the one `localauthority x509 show` lists as prepared.
+          const shown = a.cli(['localauthority', 'x509', 'show', '-output', 'json']);
+          const id = (JSON.parse(shown) as { prepared?: { authority_id?: string } }).prepared?.authority_id;
+          if (id !== undefined) a.cli(['localauthority', 'x509', 'activate', '-authorityID', id]);
+        },
       },
-    }, n);
+      n,
+    );
   } finally {
     for (const s of stops) await s();
   }

@@ -60,12 +60,26 @@ async function child(kubeconfig: string, page: number): Promise<void> {
   const syncMs = performance.now() - t0;
   gc?.();
   const after = process.memoryUsage();
-  const out = (o: unknown): void => { process.stdout.write(`${JSON.stringify(o)}\n`); };
-  out({ synced: true, syncMs, objects: informer.store.size, rssBefore: before.rss, rssAfter: after.rss, heapBefore: before.heapUsed, heapAfter: after.heapUsed, nodesIndexed: informer.store.byIndex('node', 'fake-node-0').length });
+  const out = (o: unknown): void => {
+    process.stdout.write(`${JSON.stringify(o)}\n`);
+  };
+  out({
+    synced: true,
+    syncMs,
+    objects: informer.store.size,
+    rssBefore: before.rss,
+    rssAfter: after.rss,
+    heapBefore: before.heapUsed,
+    heapAfter: after.heapUsed,
+    nodesIndexed: informer.store.byIndex('node', 'fake-node-0').length,
+  });
   for await (const line of createInterface({ input: process.stdin })) {
     const msg = JSON.parse(line) as { expect: number; writesDoneAt: number };
     target = msg.expect;
-    if (events < target) await new Promise<void>((r) => { reportDone = r; });
+    if (events < target)
+      await new Promise<void>((r) => {
+        reportDone = r;
+      });
     out({ events, firstToLastMs: lastEventAt - firstEventAt, lastEventAt: performance.timeOrigin + lastEventAt });
     break;
   }
@@ -87,7 +101,11 @@ interface Row {
 }
 
 async function measure(client: ResourceClient, kubeconfig: string, pods: number, page: number, churn: number, width: number): Promise<Row> {
-  const proc = spawn(process.execPath, ['--expose-gc', '--conditions=ztwim-source', '--import', 'tsx', join(import.meta.dirname, 'k8s-informer.ts'), '--child', kubeconfig, String(page)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const proc = spawn(
+    process.execPath,
+    ['--expose-gc', '--conditions=ztwim-source', '--import', 'tsx', join(import.meta.dirname, 'k8s-informer.ts'), '--child', kubeconfig, String(page)],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   const lines = createInterface({ input: proc.stdout })[Symbol.asyncIterator]();
   const next = async (): Promise<Record<string, number>> => {
     for (;;) {
@@ -102,7 +120,9 @@ async function measure(client: ResourceClient, kubeconfig: string, pods: number,
   const targets = Array.from({ length: churn }, (_, i) => `pod-${String(i % pods).padStart(5, '0')}`);
   let seq = 0;
   const w0 = performance.now();
-  await inParallel(targets, width, (name) => client.patch(RESOURCES.pods, name, { metadata: { labels: { churn: String(seq++) } } }, 'merge', { namespace: NS }));
+  await inParallel(targets, width, (name) =>
+    client.patch(RESOURCES.pods, name, { metadata: { labels: { churn: String(seq++) } } }, 'merge', { namespace: NS }),
+  );
   const writesMs = performance.now() - w0;
   const writesDoneAt = performance.timeOrigin + performance.now();
   proc.stdin.write(`${JSON.stringify({ expect: churn, writesDoneAt })}\n`);
@@ -123,7 +143,10 @@ async function measure(client: ResourceClient, kubeconfig: string, pods: number,
 }
 
 async function main(): Promise<void> {
-  const sizes = (flagValue('pods') ?? '1000,10000').split(',').map(Number).sort((a, b) => a - b);
+  const sizes = (flagValue('pods') ?? '1000,10000')
+    .split(',')
+    .map(Number)
+    .sort((a, b) => a - b);
   const nodes = num('nodes', 20);
   const page = num('page', 500);
   const churn = num('churn', 2000);
@@ -138,20 +161,29 @@ async function main(): Promise<void> {
     await client.create(RESOURCES.namespaces, { metadata: { name: NS } });
     // The controller manager creates the namespace's `default` ServiceAccount a moment later, and
     // the ServiceAccount admission refuses pods until it exists.
-    for (const deadline = Date.now() + 60_000; ; ) {
-      const found = await client.get(RESOURCES.serviceAccounts, 'default', NS).then(() => true, () => false);
+    for (const deadline = Date.now() + 60_000; ;) {
+      const found = await client.get(RESOURCES.serviceAccounts, 'default', NS).then(
+        () => true,
+        () => false,
+      );
       if (found) break;
       if (Date.now() > deadline) throw new Error(`ServiceAccount ${NS}/default did not appear within 60 s`);
       await new Promise((r) => setTimeout(r, 200));
     }
-    await inParallel(Array.from({ length: nodes }, (_, i) => i), width, (i) => client.create(RESOURCES.nodes, { metadata: { name: `fake-node-${i}` } }));
+    await inParallel(
+      Array.from({ length: nodes }, (_, i) => i),
+      width,
+      (i) => client.create(RESOURCES.nodes, { metadata: { name: `fake-node-${i}` } }),
+    );
     let made = 0;
     for (const size of sizes) {
       const names = Array.from({ length: size - made }, (_, i) => made + i);
-      await inParallel(names, width, (i) => client.create(RESOURCES.pods, {
-        metadata: { name: `pod-${String(i).padStart(5, '0')}`, namespace: NS, labels: { app: `app-${i % 50}` } },
-        spec: { nodeName: `fake-node-${i % nodes}`, containers: [{ name: 'c', image: 'busybox' }] },
-      }));
+      await inParallel(names, width, (i) =>
+        client.create(RESOURCES.pods, {
+          metadata: { name: `pod-${String(i).padStart(5, '0')}`, namespace: NS, labels: { app: `app-${i % 50}` } },
+          spec: { nodeName: `fake-node-${i % nodes}`, containers: [{ name: 'c', image: 'busybox' }] },
+        }),
+      );
       made = size;
       console.log(`${size} pods created (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
       const row = await measure(client, cp.env.kubeconfig, size, page, Math.min(churn, size * 4), width);
@@ -170,7 +202,10 @@ async function main(): Promise<void> {
     '',
     '| pods | initial sync ms | RSS growth MiB | RSS total MiB | heap growth MiB | churn patches | writes/s | events/s delivered | lag last write → last event ms |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.pods} | ${f(r.syncMs, 0)} | ${f(r.rssMiB)} | ${f(r.rssTotalMiB)} | ${f(r.heapMiB)} | ${r.churn} | ${f(r.writesPerS, 0)} | ${f(r.eventsPerS, 0)} | ${f(r.lagMs, 0)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.pods} | ${f(r.syncMs, 0)} | ${f(r.rssMiB)} | ${f(r.rssTotalMiB)} | ${f(r.heapMiB)} | ${r.churn} | ${f(r.writesPerS, 0)} | ${f(r.eventsPerS, 0)} | ${f(r.lagMs, 0)} |`,
+    ),
     '',
     'events/s delivered cannot exceed the writes/s the apiserver takes: it says whether the informer keeps up (the lag column), not how many events it could process.',
     '',

@@ -50,7 +50,14 @@ const TD = 'example.org';
 
 removeLeftoversOnExit((sig) => console.error(`bench: ${sig}, cleaning up`));
 
-interface Round { count: number; ms: number; latencies: number[]; errors: number; firstError?: string; cpuMs: number }
+interface Round {
+  count: number;
+  ms: number;
+  latencies: number[];
+  errors: number;
+  firstError?: string;
+  cpuMs: number;
+}
 
 /**
  * CPU time (user + system, ms) the process has used so far, from /proc/<pid>/stat. On a loaded
@@ -68,9 +75,13 @@ function cpuMsOf(pid: number): number {
 async function drive(port: number, pid: number, payload: Uint8Array, csr: Uint8Array, concurrency: number, ms: number): Promise<Round> {
   const transport = createTcpGrpcTransport({ host: '127.0.0.1', port, tls: { rejectUnauthorized: false, servername: '' }, defaultTimeoutMs: 30_000 });
   const agent = createClient(AgentService, transport);
-  const req: AttestAgentRequest = create(AttestAgentRequestSchema, { step: { case: 'params', value: { data: { type: 'k8s_psat', payload }, params: { csr } } } });
+  const req: AttestAgentRequest = create(AttestAgentRequestSchema, {
+    step: { case: 'params', value: { data: { type: 'k8s_psat', payload }, params: { csr } } },
+  });
   const one = async (): Promise<void> => {
-    async function* requests(): AsyncGenerator<AttestAgentRequest> { yield req; }
+    async function* requests(): AsyncGenerator<AttestAgentRequest> {
+      yield req;
+    }
     for await (const res of agent.attestAgent(requests())) {
       if (res.step.case === 'result') return;
       throw new Error(`unexpected ${res.step.case ?? 'empty'} step`);
@@ -81,19 +92,21 @@ async function drive(port: number, pid: number, payload: Uint8Array, csr: Uint8A
   const cpu0 = cpuMsOf(pid);
   const start = performance.now();
   const end = start + ms;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (performance.now() < end) {
-      const t0 = performance.now();
-      try {
-        await one();
-        r.latencies.push(performance.now() - t0);
-        r.count++;
-      } catch (e) {
-        r.errors++;
-        r.firstError ??= (e as Error).message;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const t0 = performance.now();
+        try {
+          await one();
+          r.latencies.push(performance.now() - t0);
+          r.count++;
+        } catch (e) {
+          r.errors++;
+          r.firstError ??= (e as Error).message;
+        }
       }
-    }
-  }));
+    }),
+  );
   r.ms = performance.now() - start;
   r.cpuMs = cpuMsOf(pid) - cpu0;
   transport.close();
@@ -115,8 +128,27 @@ async function main(): Promise<void> {
     const token = await f.podToken(pod, ['spire-server'], 7200);
     const payload = marshalK8sPsatPayload({ cluster: 'test', token });
     const csrPath = tmp.file('agent.csr');
-    const ssl = spawnSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/C=US/O=SPIRE',
-      '-keyout', tmp.file('agent.key'), '-outform', 'DER', '-out', csrPath], { encoding: 'utf8' });
+    const ssl = spawnSync(
+      'openssl',
+      [
+        'req',
+        '-new',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-subj',
+        '/C=US/O=SPIRE',
+        '-keyout',
+        tmp.file('agent.key'),
+        '-outform',
+        'DER',
+        '-out',
+        csrPath,
+      ],
+      { encoding: 'utf8' },
+    );
     if (ssl.status !== 0) throw new Error(`openssl req: ${ssl.stderr}`);
     const csr = new Uint8Array(readFileSync(csrPath));
     const plugin = `NodeAttestor "k8s_psat" {
@@ -136,21 +168,33 @@ async function main(): Promise<void> {
       mkdirSync(join(dir, 'data'), { recursive: true });
       const port = await freePort();
       const socketPath = join(dir, 'admin.sock');
-      const conf = tmp.write(`${impl}-server.conf`, serverConf({
-        port, socketPath, trustDomain: TD, dataDir: join(dir, 'data'),
-        settings: { log_level: 'WARN', ca_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h' },
-        extraServerConfig: '  ratelimit {\n    attestation = false\n  }',
-        extraPlugins: plugin,
-      }));
+      const conf = tmp.write(
+        `${impl}-server.conf`,
+        serverConf({
+          port,
+          socketPath,
+          trustDomain: TD,
+          dataDir: join(dir, 'data'),
+          settings: { log_level: 'WARN', ca_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h' },
+          extraServerConfig: '  ratelimit {\n    attestation = false\n  }',
+          extraPlugins: plugin,
+        }),
+      );
       const ztwimArgs = ['server', 'run', '-config', conf];
-      const [cmd, args] = impl === 'spire'
-        ? [spireServerBin(), ['run', '-config', conf]]
-        : CPU_PROF === '' ? [ZTWIM_BIN, ztwimArgs] : [process.execPath, [...ztwimNodeFlags(), '--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`, ZTWIM_BIN, ...ztwimArgs]];
+      const [cmd, args] =
+        impl === 'spire'
+          ? [spireServerBin(), ['run', '-config', conf]]
+          : CPU_PROF === ''
+            ? [ZTWIM_BIN, ztwimArgs]
+            : [process.execPath, [...ztwimNodeFlags(), '--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`, ZTWIM_BIN, ...ztwimArgs]];
       const child = spawn(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
       const proc = supervise(child);
       if (child.pid === undefined) throw new Error(`${impl} server did not start`);
       servers.push({ name: impl === 'spire' ? `spire-server ${SPIRE_VERSION}` : 'ztwim server', port, pid: child.pid, stop: proc.stop });
-      const health = impl === 'spire' ? [spireServerBin(), ['healthcheck', '-socketPath', socketPath]] as const : [ZTWIM_BIN, ['server', 'healthcheck', '-socketPath', socketPath]] as const;
+      const health =
+        impl === 'spire'
+          ? ([spireServerBin(), ['healthcheck', '-socketPath', socketPath]] as const)
+          : ([ZTWIM_BIN, ['server', 'healthcheck', '-socketPath', socketPath]] as const);
       const end = Date.now() + 60_000;
       while ((await runBinary(health[0], health[1])).status !== 0) {
         if (proc.exited() !== undefined || Date.now() > end) throw new Error(`${impl} server did not become healthy:\n${proc.logs()}`);
@@ -178,10 +222,13 @@ async function main(): Promise<void> {
           const errors = rs.reduce((a, r) => a + r.errors, 0);
           const cpuMs = rs.reduce((a, r) => a + r.cpuMs, 0);
           const firstError = rs.find((r) => r.firstError !== undefined)?.firstError;
-          rows.push(`| ${s.name} | ${c} | ${count} | ${(ms / 1000).toFixed(1)} | ${((count / ms) * 1000).toFixed(1)} | ${pct(lat, 50).toFixed(1)} | ${pct(lat, 99).toFixed(1)} | ${count === 0 ? '-' : (cpuMs / count).toFixed(1)} | ${errors}${firstError === undefined ? '' : ` (${firstError.slice(0, 80)})`} |`);
+          rows.push(
+            `| ${s.name} | ${c} | ${count} | ${(ms / 1000).toFixed(1)} | ${((count / ms) * 1000).toFixed(1)} | ${pct(lat, 50).toFixed(1)} | ${pct(lat, 99).toFixed(1)} | ${count === 0 ? '-' : (cpuMs / count).toFixed(1)} | ${errors}${firstError === undefined ? '' : ` (${firstError.slice(0, 80)})`} |`,
+          );
         }
       }
-      const settings = `k8s_psat, 1 cluster, TokenReview + pod GET + node GET per attestation against kube-apiserver v1.37.2 on 127.0.0.1 ` +
+      const settings =
+        `k8s_psat, 1 cluster, TokenReview + pod GET + node GET per attestation against kube-apiserver v1.37.2 on 127.0.0.1 ` +
         `(kubeconfig of a ServiceAccount with SPIRE's RBAC only); each server its own process from the same server.conf (ztwim: the built bin/ztwim.js); ` +
         `SQLite, memory KeyManager, P-256 CA, agent SVID TTL 1h, ratelimit.attestation = false; ` +
         `re-attestation of one node, one CSR reused; ${ROUNDS} round(s) of ${DURATION_S} s per server and concurrency, alternating`;
@@ -205,7 +252,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(() => process.exit(0), (e: unknown) => {
-  console.error(e);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -96,24 +96,31 @@ async function scaleFiller(env: ClusterEnv, ns: string, token: string, target: n
   // then the rows say how many there were).
   let best = -1;
   let since = Date.now();
-  await waitFor(`${replicas} filler pods ready`, async () => {
-    const ready = Number((await kubectl(env, ['get', 'deployment', 'filler', '-n', ns, '-o', 'jsonpath={.status.readyReplicas}'])).trim() || 0);
-    const pods = (await kubectl(env, ['get', 'pods', '-n', ns, '-l', 'app=filler', '-o', 'name'])).trim();
-    const count = pods === '' ? 0 : pods.split('\n').length;
-    if (ready === replicas && count === replicas) return true;
-    if (ready > best) {
-      best = ready;
-      since = Date.now();
-    }
-    return count >= ready && Date.now() - since > 60_000 ? true : undefined;
-  }, 20 * 60_000);
+  await waitFor(
+    `${replicas} filler pods ready`,
+    async () => {
+      const ready = Number((await kubectl(env, ['get', 'deployment', 'filler', '-n', ns, '-o', 'jsonpath={.status.readyReplicas}'])).trim() || 0);
+      const pods = (await kubectl(env, ['get', 'pods', '-n', ns, '-l', 'app=filler', '-o', 'name'])).trim();
+      const count = pods === '' ? 0 : pods.split('\n').length;
+      if (ready === replicas && count === replicas) return true;
+      if (ready > best) {
+        best = ready;
+        since = Date.now();
+      }
+      return count >= ready && Date.now() - since > 60_000 ? true : undefined;
+    },
+    20 * 60_000,
+  );
   return (await podsOnNode(env, token)).count;
 }
 
 async function measureOurs(env: ClusterEnv, kubeletPort: number, tokenPath: string, pid: number, cold: boolean): Promise<number[]> {
   const clock = new SteppingClock();
   // Credentials are not re-read during the run (a reload would add a TLS handshake to one call).
-  const attestor = new K8sWorkloadAttestor({ securePort: kubeletPort, kubeletCaPath: env.ca, nodeName: env.nodeName, tokenPath, reloadIntervalMs: 3_600_000 }, { clock });
+  const attestor = new K8sWorkloadAttestor(
+    { securePort: kubeletPort, kubeletCaPath: env.ca, nodeName: env.nodeName, tokenPath, reloadIntervalMs: 3_600_000 },
+    { clock },
+  );
   try {
     for (let i = 0; i < 5; i++) await attestor.attest(pid); // warm-up: TLS session, JIT
     const ms: number[] = [];
@@ -137,7 +144,16 @@ async function spireMetric(port: number): Promise<{ q50: number; q99: number; su
   const lines = text.split('\n').filter((l) => l.startsWith('spire_agent_workload_api_workload_attestor') && l.includes('attestor="k8s"'));
   const value = (pred: (l: string) => boolean): number => {
     const l = lines.find(pred);
-    if (l === undefined) throw new Error(`spire-agent metric not found; workload attestor lines:\n${lines.join('\n') || text.split('\n').filter((x) => x.includes('attestor')).join('\n')}`);
+    if (l === undefined)
+      throw new Error(
+        `spire-agent metric not found; workload attestor lines:\n${
+          lines.join('\n') ||
+          text
+            .split('\n')
+            .filter((x) => x.includes('attestor'))
+            .join('\n')
+        }`,
+      );
     return Number(l.trim().split(/\s+/).pop());
   };
   return {
@@ -163,14 +179,18 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     await kubectl(env, ['create', 'namespace', ns]);
-    await waitFor(`ServiceAccount ${ns}/default`, async () => ((await kubectl(env, ['get', 'sa', '-n', ns, '-o', 'name'])).includes('default') ? true : undefined));
+    await waitFor(`ServiceAccount ${ns}/default`, async () =>
+      (await kubectl(env, ['get', 'sa', '-n', ns, '-o', 'name'])).includes('default') ? true : undefined,
+    );
     const sockets: Record<string, string> = {};
     agentTmps.forEach((t, i) => {
       mkdirSync(join(t.path, 'spire-agent'), { recursive: true });
       sockets[`/run/spire-agent-${i}`] = join(t.path, 'spire-agent');
     });
     const { token } = await kubeletReaderToken(env, ns, 2);
-    await applyManifest(env, `
+    await applyManifest(
+      env,
+      `
 apiVersion: v1
 kind: Pod
 metadata: { name: demo, namespace: ${ns}, labels: { app: demo } }
@@ -189,7 +209,8 @@ spec:
       hostNetwork: true
       terminationGracePeriodSeconds: 0
       containers: [ { name: sleep, image: ${BUSYBOX_IMAGE}, imagePullPolicy: Never, command: ['/bin/sleep', '3600'] } ]
-`);
+`,
+    );
     const tokenPath = tmp.write('token', token);
     const kubeletPort = Number(new URL(env.kubeletUrl).port);
     const pod = (await waitPodRunning(env, ns, 'demo', 180_000)) as { status: { containerStatuses?: Array<{ containerID?: string }> } };
@@ -214,7 +235,8 @@ spec:
   } }`,
           extraConfig: `telemetry { Prometheus { host = "127.0.0.1"
   port = ${metricsPort} } }`,
-          beforeStart: (agentId) => srv.cli(['entry', 'create', '-parentID', agentId, '-spiffeID', `spiffe://example.org/bench-${i}`, '-selector', `k8s:ns:${ns}`]),
+          beforeStart: (agentId) =>
+            srv.cli(['entry', 'create', '-parentID', agentId, '-spiffeID', `spiffe://example.org/bench-${i}`, '-selector', `k8s:ns:${ns}`]),
         });
         agents.push({ mode: m.mode, agent, metricsPort, tmp: t, socket: `/run/spire-agent-${i}/${agent.socketPath.split('/').pop() ?? ''}` });
       }
@@ -226,23 +248,57 @@ spec:
       console.error(`k8s-workload-attestor: ${podsNow} pods on the node (asked ${n}), /pods ${(list.bytes / 1024).toFixed(0)} KiB`);
       for (const cold of [true, false]) {
         const ms = await measureOurs(env, kubeletPort, tokenPath, pid, cold);
-        rows.push({ impl: `ztwim (${cold ? 'pod list fetched per call' : 'pod list cached'})`, podsOnNode: podsNow, listKiB: list.bytes / 1024, calls: ms.length, p50: quantile(ms, 0.5), p99: quantile(ms, 0.99), mean: ms.reduce((a, b) => a + b, 0) / ms.length });
+        rows.push({
+          impl: `ztwim (${cold ? 'pod list fetched per call' : 'pod list cached'})`,
+          podsOnNode: podsNow,
+          listKiB: list.bytes / 1024,
+          calls: ms.length,
+          p50: quantile(ms, 0.5),
+          p99: quantile(ms, 0.99),
+          mean: ms.reduce((a, b) => a + b, 0) / ms.length,
+        });
       }
       for (const a of agents) {
         // Until spire-agent has the entry (its first sync), a fetch is denied.
-        await waitFor('spire-agent serving the demo pod', async () => {
-          try {
-            await kubectl(env, ['exec', '-n', ns, 'demo', '-c', 'app', '--', '/spire/spire-agent', 'api', 'fetch', 'x509', '-socketPath', a.socket]);
-            return true;
-          } catch {
-            return undefined;
-          }
-        }, 120_000);
+        await waitFor(
+          'spire-agent serving the demo pod',
+          async () => {
+            try {
+              await kubectl(env, ['exec', '-n', ns, 'demo', '-c', 'app', '--', '/spire/spire-agent', 'api', 'fetch', 'x509', '-socketPath', a.socket]);
+              return true;
+            } catch {
+              return undefined;
+            }
+          },
+          120_000,
+        );
         const before = await spireMetric(a.metricsPort);
-        await kubectl(env, ['exec', '-n', ns, 'demo', '-c', 'app', '--', '/bin/sh', '-c',
-          `i=0; while [ $i -lt ${SPIRE_CALLS} ]; do /spire/spire-agent api fetch x509 -socketPath ${a.socket} >/dev/null || exit 1; i=$((i+1)); done`], { timeoutMs: 20 * 60_000 });
+        await kubectl(
+          env,
+          [
+            'exec',
+            '-n',
+            ns,
+            'demo',
+            '-c',
+            'app',
+            '--',
+            '/bin/sh',
+            '-c',
+            `i=0; while [ $i -lt ${SPIRE_CALLS} ]; do /spire/spire-agent api fetch x509 -socketPath ${a.socket} >/dev/null || exit 1; i=$((i+1)); done`,
+          ],
+          { timeoutMs: 20 * 60_000 },
+        );
         const m = await spireMetric(a.metricsPort);
-        rows.push({ impl: `SPIRE ${SPIRE_VERSION} spire-agent (${a.mode})`, podsOnNode: podsNow, listKiB: list.bytes / 1024, calls: m.count - before.count, p50: m.q50, p99: m.q99, mean: (m.sum - before.sum) / (m.count - before.count) });
+        rows.push({
+          impl: `SPIRE ${SPIRE_VERSION} spire-agent (${a.mode})`,
+          podsOnNode: podsNow,
+          listKiB: list.bytes / 1024,
+          calls: m.count - before.count,
+          p50: m.q50,
+          p99: m.q99,
+          mean: (m.sum - before.sum) / (m.count - before.count),
+        });
       }
     }
   } finally {

@@ -160,7 +160,9 @@ const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 const lines = [
   '# SVID minting throughput',
   '',
-  `node ${process.version}, ${cpus()[0]?.model ?? 'unknown cpu'} x${cpus().length}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end, ${new Date().toISOString()}`,
+  `node ${process.version}, ${cpus()[0]?.model ?? 'unknown cpu'} x${cpus().length}, load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')} at the end, ${new Date().toISOString()}`,
   `One thread (no worker pool); median of ${ROUNDS} rounds; in each round mint and raw signing alternate in ${SLICE_MS} ms slices for ${ROUND_MS} ms each, so both see the same load. Raw = node:crypto \`crypto.sign\` with the same key over a payload of the same size, single thread.`,
   '',
   '| CA key | operation | mints/s | raw sign/s (payload bytes) | ratio | target | met |',

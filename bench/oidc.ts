@@ -441,7 +441,7 @@ telemetry {
   // ca_ttl is the default 24 h: prepare at ½ life (12 h), activate at ⅚ (20 h) of the current key.
   let keyStart = clock.nowMs();
   try {
-    for (const deadline = performance.now() + 10_000; (await kidsAt(keysUrl)).size === 0; ) {
+    for (const deadline = performance.now() + 10_000; (await kidsAt(keysUrl)).size === 0;) {
       if (performance.now() > deadline) throw new Error('the provider has no keys 10 s after start');
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -605,7 +605,8 @@ async function main(): Promise<void> {
     '| path | SPIRE req/s | SPIRE p99 ms | ztwim req/s | ztwim p99 ms | floor req/s | floor p99 ms | ztwim vs SPIRE |',
     '|---|--:|--:|--:|--:|--:|--:|---|',
     ...['/keys', '/.well-known/openid-configuration'].map(
-      (path) => `| \`${path}\` | ${cell(get('SPIRE oidc-discovery-provider', path))} | ${cell(get('ztwim oidc', path))} | ${cell(get('node static floor', path))} | ${verdict(path)} |`,
+      (path) =>
+        `| \`${path}\` | ${cell(get('SPIRE oidc-discovery-provider', path))} | ${cell(get('ztwim oidc', path))} | ${cell(get('node static floor', path))} | ${verdict(path)} |`,
     ),
     '',
     '| server | path | body bytes | req/s | p50 ms | p99 ms | non-2xx | errors |',
@@ -625,7 +626,7 @@ async function main(): Promise<void> {
     '',
     `SPIRE's t0 is the return of \`spire-server localauthority jwt prepare\`; its provider polls the server API every 10 s by default (\`poll_interval\` in \`server_api\`), so the wait is up to 10 s. ztwim's t0 is the CA manager's "JWT key prepared" log line (the key has joined the CA's bundle); the wait is the datastore publish plus up to one 1 s poll of \`ztwim up\`'s bundle source.`,
     '',
-    `Published before use (ztwim): ${zr.tokens} JWT-SVIDs minted over the admin API during ${zr.latencies.length} real CA rotations (${zr.kidsSigned} signing keys), each one after fetching /keys; ${zr.violations.length === 0 ? 'every token\'s kid was already in the /keys fetched before it' : `${zr.violations.length} VIOLATIONS`}. The CA manager activates a prepared key ${zr.gapHours} h (⅓ of ca_ttl 24 h) after preparing it; the largest publish delay measured was ${f2(stats(zr.latencies).max)} ms. The bench compresses those hours with a clock jump after the key is seen at /keys.`,
+    `Published before use (ztwim): ${zr.tokens} JWT-SVIDs minted over the admin API during ${zr.latencies.length} real CA rotations (${zr.kidsSigned} signing keys), each one after fetching /keys; ${zr.violations.length === 0 ? "every token's kid was already in the /keys fetched before it" : `${zr.violations.length} VIOLATIONS`}. The CA manager activates a prepared key ${zr.gapHours} h (⅓ of ca_ttl 24 h) after preparing it; the largest publish delay measured was ${f2(stats(zr.latencies).max)} ms. The bench compresses those hours with a clock jump after the key is seen at /keys.`,
     '',
   ];
   const md = lines.join('\n');

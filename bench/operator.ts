@@ -28,10 +28,18 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { applyManifest, createNamespace, csiNodeDrivers, ensureCluster, holdKubeletPlugin, kubectl, waitFor } from '../test/k8s/lib/cluster.ts';
 import {
-  applyManifest, createNamespace, csiNodeDrivers, ensureCluster, holdKubeletPlugin, kubectl, waitFor,
-} from '../test/k8s/lib/cluster.ts';
-import { applyOperatorCrds, deleteOperatorCrs, operatorCrs, holdOperatorSingletons, importBranchImage, installOperator, operatorPod, OPERATOR_KINDS, OPERATOR_TEST_IMAGE } from '../test/k8s/lib/operator-install.ts';
+  applyOperatorCrds,
+  deleteOperatorCrs,
+  operatorCrs,
+  holdOperatorSingletons,
+  importBranchImage,
+  installOperator,
+  operatorPod,
+  OPERATOR_KINDS,
+  OPERATOR_TEST_IMAGE,
+} from '../test/k8s/lib/operator-install.ts';
 import { resultsDir } from './lib/results-dir.ts';
 
 const argv = process.argv.slice(2);
@@ -44,8 +52,18 @@ const REST_MIN = Number(opt('rest-min', '3'));
 const TD = 'operator-bench.test';
 const LABEL = 'app.kubernetes.io/managed-by=zero-trust-workload-identity-manager';
 
-interface Run { readyMs: number; csiMs: number; svidMs: number; podToSvidMs: number }
-interface Stats { time: number; passes: number; reads: number; writes: number }
+interface Run {
+  readyMs: number;
+  csiMs: number;
+  svidMs: number;
+  podToSvidMs: number;
+}
+interface Stats {
+  time: number;
+  passes: number;
+  reads: number;
+  writes: number;
+}
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -86,7 +104,9 @@ async function main(): Promise<void> {
       dirs.push(dir);
       mkdirSync(dir, { recursive: true, mode: 0o777 });
       chmodSync(dir, 0o777);
-      await applyManifest(env, `
+      await applyManifest(
+        env,
+        `
 apiVersion: v1
 kind: PersistentVolume
 metadata: {name: ${ns}-data-${i}, labels: {ztwim-bench: ${ns}}}
@@ -97,21 +117,34 @@ spec:
   storageClassName: ""
   claimRef: {namespace: ${ns}, name: spire-data-spire-server-0}
   hostPath: {path: ${dir}, type: Directory}
-`);
+`,
+      );
       const t0 = Date.now();
       await applyManifest(env, operatorCrs({ trustDomain: TD, issuer }));
       let readyMs = 0;
       let csiMs = 0;
-      const ready = waitFor('ZTWIM Ready=True', async () => {
-        const s = JSON.parse(await kubectl(env, ['get', OPERATOR_KINDS[4] as string, 'cluster', '-o', 'json'])) as { status?: { conditions?: Array<{ type: string; status: string }> } };
-        return s.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true ? (readyMs = Date.now() - t0) : undefined;
-      }, 900_000);
+      const ready = waitFor(
+        'ZTWIM Ready=True',
+        async () => {
+          const s = JSON.parse(await kubectl(env, ['get', OPERATOR_KINDS[4] as string, 'cluster', '-o', 'json'])) as {
+            status?: { conditions?: Array<{ type: string; status: string }> };
+          };
+          return s.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true ? (readyMs = Date.now() - t0) : undefined;
+        },
+        900_000,
+      );
       ready.catch(() => undefined); // awaited below
-      await waitFor('the CSI driver registered with the kubelet', async () => ((await csiNodeDrivers(env)).includes('csi.spiffe.io') ? true : undefined), 900_000);
+      await waitFor(
+        'the CSI driver registered with the kubelet',
+        async () => ((await csiNodeDrivers(env)).includes('csi.spiffe.io') ? true : undefined),
+        900_000,
+      );
       csiMs = Date.now() - t0;
       const pod = `fetch-${i}`;
       const tPod = Date.now();
-      await applyManifest(env, `
+      await applyManifest(
+        env,
+        `
 apiVersion: v1
 kind: Pod
 metadata: {name: ${pod}, namespace: ${wl}}
@@ -128,7 +161,8 @@ spec:
   volumes:
   - name: spiffe
     csi: {driver: csi.spiffe.io, readOnly: true}
-`);
+`,
+      );
       const want = `spiffe://${TD}/ns/${wl}/sa/app`;
       await waitFor(`the SVID ${want}`, async () => ((await kubectl(env, ['logs', '-n', wl, pod]).catch(() => '')).includes(want) ? true : undefined), 900_000);
       const svidMs = Date.now() - t0;
@@ -140,10 +174,14 @@ spec:
         // its pod, then the rest (a pod deleted after the CSI driver cannot be unmounted).
         await kubectl(env, ['delete', 'pod', '-n', wl, pod, '--timeout=120s'], { timeoutMs: 180_000 });
         await deleteOperatorCrs(env, ns);
-        await waitFor('the operator\'s objects and pods gone', async () => {
-          const left = await kubectl(env, ['get', 'pods,statefulsets,daemonsets,deployments,configmaps', '-n', ns, '-l', LABEL, '-o', 'name']);
-          return left.trim() === '' && !(await csiNodeDrivers(env)).includes('csi.spiffe.io') ? true : undefined;
-        }, 600_000);
+        await waitFor(
+          "the operator's objects and pods gone",
+          async () => {
+            const left = await kubectl(env, ['get', 'pods,statefulsets,daemonsets,deployments,configmaps', '-n', ns, '-l', LABEL, '-o', 'name']);
+            return left.trim() === '' && !(await csiNodeDrivers(env)).includes('csi.spiffe.io') ? true : undefined;
+          },
+          600_000,
+        );
         await kubectl(env, ['delete', 'pvc', '-n', ns, 'spire-data-spire-server-0', '--ignore-not-found'], { timeoutMs: 120_000 });
       }
     }
@@ -152,21 +190,30 @@ spec:
     const restFrom = Date.now();
     console.error(`bench: at rest for ${REST_MIN} min`);
     const opPod = await operatorPod(env, ns);
-    const stats = REST_MIN === 0 ? [] : await waitFor('the Reconcile stats lines of the rest window', async () => {
-      const lines = (await kubectl(env, ['logs', '-n', ns, opPod]).catch(() => '')).split('\n');
-      const s: Stats[] = [];
-      for (const l of lines) {
-        if (!l.includes('Reconcile stats')) continue;
-        const j = JSON.parse(l) as { time: number | string; reconcile_passes_per_min?: number; api_reads_per_min: number; api_writes_per_min: number };
-        const time = typeof j.time === 'number' ? j.time : Date.parse(j.time);
-        // a line counts the minute before it: only minutes wholly inside the window
-        if (time - 60_000 >= restFrom) s.push({ time, passes: j.reconcile_passes_per_min ?? Number.NaN, reads: j.api_reads_per_min, writes: j.api_writes_per_min });
-      }
-      return s.length >= REST_MIN ? s.slice(0, REST_MIN) : undefined;
-    }, (REST_MIN + 3) * 60_000);
+    const stats =
+      REST_MIN === 0
+        ? []
+        : await waitFor(
+            'the Reconcile stats lines of the rest window',
+            async () => {
+              const lines = (await kubectl(env, ['logs', '-n', ns, opPod]).catch(() => '')).split('\n');
+              const s: Stats[] = [];
+              for (const l of lines) {
+                if (!l.includes('Reconcile stats')) continue;
+                const j = JSON.parse(l) as { time: number | string; reconcile_passes_per_min?: number; api_reads_per_min: number; api_writes_per_min: number };
+                const time = typeof j.time === 'number' ? j.time : Date.parse(j.time);
+                // a line counts the minute before it: only minutes wholly inside the window
+                if (time - 60_000 >= restFrom)
+                  s.push({ time, passes: j.reconcile_passes_per_min ?? Number.NaN, reads: j.api_reads_per_min, writes: j.api_writes_per_min });
+              }
+              return s.length >= REST_MIN ? s.slice(0, REST_MIN) : undefined;
+            },
+            (REST_MIN + 3) * 60_000,
+          );
     const sum = (k: keyof Stats): number => stats.reduce((a, s) => a + s[k], 0);
 
-    const settings = `operator in its pod (deploy/manifests/install.yaml on the test node: host network, ${OPERATOR_TEST_IMAGE}, its own RBAC, leader election on, -log-level debug); ` +
+    const settings =
+      `operator in its pod (deploy/manifests/install.yaml on the test node: host network, ${OPERATOR_TEST_IMAGE}, its own RBAC, leader election on, -log-level debug); ` +
       `one node (kubelet v1.37.2, containerd), the five CRs of docs/operator.md with k8s_psat, the k8s workload attestor (skip kubelet verification), ` +
       `server PVC on a hostPath PV, a fresh datastore and CA every run; the workload pod (\`ztwim api watch\` in the CSI volume) created once CSINode lists csi.spiffe.io; ` +
       `log polled with kubectl logs, 200 ms apart`;
@@ -180,15 +227,17 @@ spec:
       ...runs.map((r, i) => `| ${i + 1} | ${secs(r.readyMs)} s | ${secs(r.csiMs)} s | ${secs(r.svidMs)} s | ${secs(r.podToSvidMs)} s |`),
       `| **median of ${runs.length}** | ${secs(median(runs.map((r) => r.readyMs)))} s | ${secs(median(runs.map((r) => r.csiMs)))} s | ${secs(median(runs.map((r) => r.svidMs)))} s | ${secs(median(runs.map((r) => r.podToSvidMs)))} s |`,
       '',
-      ...(stats.length === 0 ? [] : [
-        `At rest, ${stats.length} whole minute(s) after the last run (the operator's \`Reconcile stats\` lines; informer resync 10 min):`,
-        '',
-        '| minute | reconcile passes | API reads | API writes |',
-        '|---|---:|---:|---:|',
-        ...stats.map((s, i) => `| ${i + 1} | ${s.passes} | ${s.reads} | ${s.writes} |`),
-        `| **per minute (mean)** | ${(sum('passes') / stats.length).toFixed(1)} | ${(sum('reads') / stats.length).toFixed(1)} | ${(sum('writes') / stats.length).toFixed(1)} |`,
-        '',
-      ]),
+      ...(stats.length === 0
+        ? []
+        : [
+            `At rest, ${stats.length} whole minute(s) after the last run (the operator's \`Reconcile stats\` lines; informer resync 10 min):`,
+            '',
+            '| minute | reconcile passes | API reads | API writes |',
+            '|---|---:|---:|---:|',
+            ...stats.map((s, i) => `| ${i + 1} | ${s.passes} | ${s.reads} | ${s.writes} |`),
+            `| **per minute (mean)** | ${(sum('passes') / stats.length).toFixed(1)} | ${(sum('reads') / stats.length).toFixed(1)} | ${(sum('writes') / stats.length).toFixed(1)} |`,
+            '',
+          ]),
     ].join('\n');
     console.log(table);
     writeFileSync(join(resultsDir(), 'operator.md'), table);
@@ -197,7 +246,10 @@ spec:
   }
 }
 
-main().then(() => process.exit(0), (e: unknown) => {
-  console.error(e);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -56,14 +56,26 @@ function procStat(pid: number): { cpuMs: number; rssMiB: number; hwmMiB: number 
 
 async function pool<T>(items: readonly T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
   let i = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (i < items.length) await fn(items[i++] as T);
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (i < items.length) await fn(items[i++] as T);
+    }),
+  );
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
-interface Row { pods: number; createS: number; allFromFirstS: number; allFromLastS: number; cpuS: number; rssMiB: number; hwmMiB: number; delMedianMs: number; delMaxMs: number }
+interface Row {
+  pods: number;
+  createS: number;
+  allFromFirstS: number;
+  allFromLastS: number;
+  cpuS: number;
+  rssMiB: number;
+  hwmMiB: number;
+  delMedianMs: number;
+  delMaxMs: number;
+}
 
 async function main(): Promise<void> {
   const cp = await startOwnControlPlane('ztwim-bench-registrar');
@@ -91,10 +103,18 @@ async function main(): Promise<void> {
     for (let i = 0; i < NODES; i++) {
       await kube.create(RESOURCES.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: `bench-node-${i}` } });
     }
-    await applyManifest(env, JSON.stringify({
-      apiVersion: 'spire.spiffe.io/v1alpha1', kind: 'ClusterSPIFFEID', metadata: { name: 'bench' },
-      spec: { spiffeIDTemplate: 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/pod/{{ .PodMeta.Name }}', namespaceSelector: { matchLabels: { bench: 'registrar' } } },
-    }));
+    await applyManifest(
+      env,
+      JSON.stringify({
+        apiVersion: 'spire.spiffe.io/v1alpha1',
+        kind: 'ClusterSPIFFEID',
+        metadata: { name: 'bench' },
+        spec: {
+          spiffeIDTemplate: 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/pod/{{ .PodMeta.Name }}',
+          namespaceSelector: { matchLabels: { bench: 'registrar' } },
+        },
+      }),
+    );
     const config = tmp.write('config.yaml', `clusterName: bench\ntrustDomain: ${TD}\nspireServerSocketPath: ${srv.socketPath}\nlogEncoding: json\n`);
     child = spawn(process.execPath, [ZTWIM_BIN, 'registrar', '-config', config, '-kubeconfig', env.kubeconfig], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -106,25 +126,43 @@ async function main(): Promise<void> {
     for (const n of SIZES) {
       const ns = `bench-${n}`;
       await kube.create(RESOURCES.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { bench: 'registrar' } } });
-      await waitFor(`ServiceAccount ${ns}/default`, async () => kube.get(RESOURCES.serviceAccounts, 'default', ns).then(() => true, () => undefined), 60_000);
+      await waitFor(
+        `ServiceAccount ${ns}/default`,
+        async () =>
+          kube.get(RESOURCES.serviceAccounts, 'default', ns).then(
+            () => true,
+            () => undefined,
+          ),
+        60_000,
+      );
       const names = Array.from({ length: n }, (_, i) => `p-${i}`);
       const before = procStat(pid);
       let peakRss = before.rssMiB;
       const t0 = Date.now();
       await pool(names, CONCURRENCY, async (name) => {
         const i = Number(name.slice(2));
-        await kube.create(RESOURCES.pods, {
-          apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns, labels: { app: 'bench' } },
-          spec: { nodeName: `bench-node-${i % NODES}`, containers: [{ name: 'c', image: 'busybox:local' }] },
-        }, {});
+        await kube.create(
+          RESOURCES.pods,
+          {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: { name, namespace: ns, labels: { app: 'bench' } },
+            spec: { nodeName: `bench-node-${i % NODES}`, containers: [{ name: 'c', image: 'busybox:local' }] },
+          },
+          {},
+        );
       });
       const tLast = Date.now();
-      await waitFor(`${n} entries`, async () => {
-        peakRss = Math.max(peakRss, procStat(pid).rssMiB);
-        if ((await count(ns)) >= n) return true;
-        await new Promise((r) => setTimeout(r, 800));
-        return undefined;
-      }, 1_800_000);
+      await waitFor(
+        `${n} entries`,
+        async () => {
+          peakRss = Math.max(peakRss, procStat(pid).rssMiB);
+          if ((await count(ns)) >= n) return true;
+          await new Promise((r) => setTimeout(r, 800));
+          return undefined;
+        },
+        1_800_000,
+      );
       const tAll = Date.now();
       const after = procStat(pid);
       const del: number[] = [];
@@ -137,8 +175,15 @@ async function main(): Promise<void> {
         del.push(Date.now() - td);
       }
       rows.push({
-        pods: n, createS: (tLast - t0) / 1000, allFromFirstS: (tAll - t0) / 1000, allFromLastS: (tAll - tLast) / 1000,
-        cpuS: (after.cpuMs - before.cpuMs) / 1000, rssMiB: peakRss, hwmMiB: after.hwmMiB, delMedianMs: median(del), delMaxMs: Math.max(...del),
+        pods: n,
+        createS: (tLast - t0) / 1000,
+        allFromFirstS: (tAll - t0) / 1000,
+        allFromLastS: (tAll - tLast) / 1000,
+        cpuS: (after.cpuMs - before.cpuMs) / 1000,
+        rssMiB: peakRss,
+        hwmMiB: after.hwmMiB,
+        delMedianMs: median(del),
+        delMaxMs: Math.max(...del),
       });
       console.log(JSON.stringify(rows[rows.length - 1]));
     }
@@ -155,11 +200,14 @@ async function main(): Promise<void> {
     '',
     `\`bench/registrar.ts --pods ${SIZES.join(',')} --nodes ${NODES} --deletions ${DELETIONS} --concurrency ${CONCURRENCY}\`, ${new Date().toISOString().slice(0, 10)}, ${cpus().length} cores (shared), Node ${process.version}.`,
     'Own control-plane-only cluster (WITH_NODE=0), pods bound to fake Nodes, ztwim server in-process, `ztwim registrar` as a child process (gcInterval 10s).',
-    'Creation: the bench creates the pods while the registrar runs. CPU and RSS are the registrar process\'s over the create-to-all-entries window.',
+    "Creation: the bench creates the pods while the registrar runs. CPU and RSS are the registrar process's over the create-to-all-entries window.",
     '',
     '| pods | create all (s) | all entries, from first create (s) | from last create (s) | registrar CPU (s) | registrar RSS peak (MiB) | VmHWM (MiB) | pod deleted → entry gone, median / max (ms) |',
     '|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.pods} | ${r.createS.toFixed(1)} | ${r.allFromFirstS.toFixed(1)} | ${r.allFromLastS.toFixed(1)} | ${r.cpuS.toFixed(1)} | ${r.rssMiB.toFixed(0)} | ${r.hwmMiB.toFixed(0)} | ${r.delMedianMs.toFixed(0)} / ${r.delMaxMs.toFixed(0)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.pods} | ${r.createS.toFixed(1)} | ${r.allFromFirstS.toFixed(1)} | ${r.allFromLastS.toFixed(1)} | ${r.cpuS.toFixed(1)} | ${r.rssMiB.toFixed(0)} | ${r.hwmMiB.toFixed(0)} | ${r.delMedianMs.toFixed(0)} / ${r.delMaxMs.toFixed(0)} |`,
+    ),
     '',
   ];
   writeFileSync(join(resultsDir(), 'registrar.md'), lines.join('\n'));

@@ -178,7 +178,11 @@ function agentEntries(n: number): EntryInit[] {
   return out;
 }
 
-const singleEntry = (i: number): EntryInit => ({ spiffeId: sid(`/single/${i}`), parentId: sid('/single-parent'), selectors: [{ type: 's', value: String(i) }] });
+const singleEntry = (i: number): EntryInit => ({
+  spiffeId: sid(`/single/${i}`),
+  parentId: sid('/single-parent'),
+  selectors: [{ type: 's', value: String(i) }],
+});
 
 // ---------------------------------------------------------------------------------------------
 // Server processes
@@ -190,7 +194,6 @@ interface Target {
   readonly dataStore: (dataDir: string) => string;
   readonly command: (conf: string) => { cmd: string; args: string[] };
 }
-
 
 // Never leave a server or a temp dir behind, whatever ends this process.
 removeLeftoversOnExit((sig) => log(`${sig}: stopping servers`));
@@ -355,13 +358,22 @@ let serverloadBin = '';
  * AUTH_CALLS sequential GetAuthorizedEntries calls from bench/go/serverload (grpc-go, spire-api-sdk
  * stubs) over mTLS with the attested agent's SVID: the same Go client for every server.
  */
-async function goAuthorised(tmp: TmpDir, port: number, creds: AgentCredentials, bundle: { x509Authorities: { asn1: Uint8Array }[] }, ): Promise<{ medianMs: number; p99Ms: number }> {
+async function goAuthorised(
+  tmp: TmpDir,
+  port: number,
+  creds: AgentCredentials,
+  bundle: { x509Authorities: { asn1: Uint8Array }[] },
+): Promise<{ medianMs: number; p99Ms: number }> {
   const cert = tmp.write('agent-svid.pem', creds.svid.marshal().certificates);
   const key = tmp.write('agent-svid.key', creds.svid.marshal().privateKey);
   const roots = tmp.write('bundle.pem', bundle.x509Authorities.map((x) => derToPem(x.asn1, 'CERTIFICATE')).join(''));
   const out = await new Promise<string>((resolve, reject) => {
-    execFile(serverloadBin, ['-addr', `127.0.0.1:${port}`, '-cert', cert, '-key', key, '-bundle', roots, '-td', TD, '-want', String(AGENT_OWNED), '-calls', String(AUTH_CALLS)],
-      { timeout: 120_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => (err === null ? resolve(stdout) : reject(new Error(`serverload: ${err.message}\n${stderr}`))));
+    execFile(
+      serverloadBin,
+      ['-addr', `127.0.0.1:${port}`, '-cert', cert, '-key', key, '-bundle', roots, '-td', TD, '-want', String(AGENT_OWNED), '-calls', String(AUTH_CALLS)],
+      { timeout: 120_000, maxBuffer: 1 << 20 },
+      (err, stdout, stderr) => (err === null ? resolve(stdout) : reject(new Error(`serverload: ${err.message}\n${stderr}`))),
+    );
   });
   const r = JSON.parse(out) as { medianMs: number; p99Ms: number; entries: number };
   if (r.entries !== AGENT_OWNED) throw new Error(`serverload saw ${r.entries} entries, expected ${AGENT_OWNED}`);
@@ -416,15 +428,18 @@ async function prepareServer(t: Target, pgUrl: string | undefined, prefix: strin
     u.pathname = `/${dbName}`;
     dataStore = `      database_type = "postgres"\n      connection_string = "${u.toString()}"`;
   }
-  const conf = tmp.write('server.conf', serverConf({
-    port,
-    socketPath,
-    trustDomain: TD,
-    dataDir,
-    settings: { log_level: 'WARN', ca_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h', default_jwt_svid_ttl: '5m' },
-    dataStorePluginData: dataStore,
-    keyManager: { disk: join(dataDir, 'keys.json') },
-  }));
+  const conf = tmp.write(
+    'server.conf',
+    serverConf({
+      port,
+      socketPath,
+      trustDomain: TD,
+      dataDir,
+      settings: { log_level: 'WARN', ca_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h', default_jwt_svid_ttl: '5m' },
+      dataStorePluginData: dataStore,
+      keyManager: { disk: join(dataDir, 'keys.json') },
+    }),
+  );
   const { cmd, args } = t.command(conf);
   return {
     tmp,
@@ -549,7 +564,17 @@ function ztwimCommand(conf: string): { cmd: string; args: string[] } {
   if (FROM_SOURCE) {
     return {
       cmd: process.execPath,
-      args: [...nodeArgs, '--conditions=ztwim-source', '--import', join(REPO, 'node_modules/tsx/dist/esm/index.mjs'), join(REPO, 'packages/cli/src/main.ts'), 'server', 'run', '-config', conf],
+      args: [
+        ...nodeArgs,
+        '--conditions=ztwim-source',
+        '--import',
+        join(REPO, 'node_modules/tsx/dist/esm/index.mjs'),
+        join(REPO, 'packages/cli/src/main.ts'),
+        'server',
+        'run',
+        '-config',
+        conf,
+      ],
     };
   }
   return { cmd: process.execPath, args: [...nodeArgs, ZTWIM_BIN, 'server', 'run', '-config', conf] };
@@ -585,7 +610,22 @@ async function startOnly(): Promise<void> {
     '|---|--:|--:|--:|',
     ...targets.map((t) => {
       const r = runs.get(t.key) ?? [];
-      return `| ${t.label} | ${f(q(r.map((x) => x.ms), 0.5))} | ${f(q(r.map((x) => x.ms), 0.9))} | ${f(q(r.map((x) => x.cpuMs), 0.5))} |`;
+      return `| ${t.label} | ${f(
+        q(
+          r.map((x) => x.ms),
+          0.5,
+        ),
+      )} | ${f(
+        q(
+          r.map((x) => x.ms),
+          0.9,
+        ),
+      )} | ${f(
+        q(
+          r.map((x) => x.cpuMs),
+          0.5,
+        ),
+      )} |`;
     }),
   ].join('\n');
   console.log(table);
@@ -620,7 +660,9 @@ if (ONLY.has('spire')) {
     bin = findSpireBinary('spire-server');
   } catch (e) {
     console.error(`bench/server.ts: ${(e as Error).message}`);
-    console.error(`(SPIRE ${SPIRE_VERSION} is built by scripts/setup-interop.sh into ~/.cache/ztwim/spire-${SPIRE_VERSION}/bin; --only sqlite,pg runs without it)`);
+    console.error(
+      `(SPIRE ${SPIRE_VERSION} is built by scripts/setup-interop.sh into ~/.cache/ztwim/spire-${SPIRE_VERSION}/bin; --only sqlite,pg runs without it)`,
+    );
     process.exit(1);
   }
   targets.push({
@@ -645,7 +687,11 @@ if (ONLY.has('sqlite')) {
 let pgUrl: string | undefined;
 if (ONLY.has('pg')) {
   try {
-    const out = execFileSync('bash', [join(REPO, 'scripts/pg-test-server.sh'), 'start'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
+    const out = execFileSync('bash', [join(REPO, 'scripts/pg-test-server.sh'), 'start'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 600_000,
+    });
     pgUrl = out.trim().split('\n').pop();
   } catch (e) {
     console.error(`bench/server.ts: scripts/pg-test-server.sh start failed: ${(e as { stderr?: string }).stderr ?? String(e)}`);
@@ -685,16 +731,46 @@ const fMiB = (n: number): string => `${Math.round(n)} MiB`;
 const owned = AGENT_OWNED;
 
 const rowSpecs: RowSpec[] = [
-  { name: `entry create, single (BatchCreateEntry × 1, ${k(SINGLES)} sequential calls)`, target: true, dir: 'higher', get: (r) => perSec(SINGLES, r.singles), fmt: fRate },
-  { name: `entry create, batched (${BATCH} per call, to ${k(CHECKPOINT)})`, target: true, dir: 'higher', get: (r) => perSec(CHECKPOINT - SINGLES - owned, r.batchTo10), fmt: fRate },
-  { name: `entry create, batched (${BATCH} per call, ${k(CHECKPOINT)} → ${k(TOTAL)})`, target: true, dir: 'higher', get: (r) => perSec(TOTAL - CHECKPOINT, r.batchTo100), fmt: fRate },
+  {
+    name: `entry create, single (BatchCreateEntry × 1, ${k(SINGLES)} sequential calls)`,
+    target: true,
+    dir: 'higher',
+    get: (r) => perSec(SINGLES, r.singles),
+    fmt: fRate,
+  },
+  {
+    name: `entry create, batched (${BATCH} per call, to ${k(CHECKPOINT)})`,
+    target: true,
+    dir: 'higher',
+    get: (r) => perSec(CHECKPOINT - SINGLES - owned, r.batchTo10),
+    fmt: fRate,
+  },
+  {
+    name: `entry create, batched (${BATCH} per call, ${k(CHECKPOINT)} → ${k(TOTAL)})`,
+    target: true,
+    dir: 'higher',
+    get: (r) => perSec(TOTAL - CHECKPOINT, r.batchTo100),
+    fmt: fRate,
+  },
   { name: `ListEntries, all ${k(CHECKPOINT)} (pages of ${PAGE}, median of ${LIST_RUNS})`, target: true, dir: 'lower', get: (r) => r.list10, fmt: fMs },
   { name: `ListEntries, all ${k(TOTAL)} (pages of ${PAGE}, median of ${LIST_RUNS})`, target: true, dir: 'lower', get: (r) => r.list100, fmt: fMs },
   { name: `server RSS at ${k(TOTAL)} entries, after the list`, target: true, dir: 'lower', get: (r) => r.rssAfterList, fmt: fMiB },
   { name: `server RSS at ${k(TOTAL)} entries, after the authorised-entry calls`, target: true, dir: 'lower', get: (r) => r.rssAfterAuth, fmt: fMiB },
-  { name: `GetAuthorizedEntries, ${k(owned)} of ${k(TOTAL)} over mTLS, Go client (median of ${AUTH_CALLS})`, target: true, dir: 'lower', get: (r) => r.authGoMedian, fmt: fMs },
+  {
+    name: `GetAuthorizedEntries, ${k(owned)} of ${k(TOTAL)} over mTLS, Go client (median of ${AUTH_CALLS})`,
+    target: true,
+    dir: 'lower',
+    get: (r) => r.authGoMedian,
+    fmt: fMs,
+  },
   { name: `… the same, p99 of ${AUTH_CALLS}`, target: false, dir: 'lower', get: (r) => r.authGoP99, fmt: fMs },
-  { name: `GetAuthorizedEntries, ${k(owned)} of ${k(TOTAL)} over mTLS, Node client (median of ${AUTH_CALLS})`, target: false, dir: 'lower', get: (r) => r.authMedian, fmt: fMs },
+  {
+    name: `GetAuthorizedEntries, ${k(owned)} of ${k(TOTAL)} over mTLS, Node client (median of ${AUTH_CALLS})`,
+    target: false,
+    dir: 'lower',
+    get: (r) => r.authMedian,
+    fmt: fMs,
+  },
   { name: 'GetAuthorizedEntries, first full answer after attestation', target: false, dir: 'lower', get: (r) => r.authFirst, fmt: fMs },
   { name: `start → Health/Check SERVING, ${k(TOTAL)} entries on disk`, target: true, dir: 'lower', get: (r) => r.startFull, fmt: fMs },
   { name: `start → first full GetAuthorizedEntries answer, ${k(TOTAL)} on disk`, target: false, dir: 'lower', get: (r) => r.startToAuth, fmt: fMs },

@@ -32,7 +32,10 @@ const SMOKE = {
   // the shared test cluster (brought up if down), the operator in its pod, the operator-test lock
   operator: ['--runs', '1', '--rest-min', '0'],
 };
-const all = readdirSync(join(root, 'bench')).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).sort();
+const all = readdirSync(join(root, 'bench'))
+  .filter((f) => f.endsWith('.ts'))
+  .map((f) => f.slice(0, -3))
+  .sort();
 const missing = all.filter((n) => !(n in SMOKE));
 if (missing.length > 0) {
   console.error(`bench-smoke: no smoke options for bench/${missing.join('.ts, bench/')}.ts; add them to scripts/bench-smoke.mjs`);
@@ -55,7 +58,9 @@ try {
     const secs = ((Date.now() - t0) / 1000).toFixed(0);
     if (r.status !== 0) {
       failed.push(name);
-      console.error(`bench-smoke: bench/${name}.ts ${args.join(' ')} failed (status ${r.status}${r.signal ? `, ${r.signal}` : ''}) after ${secs} s:\n${r.stdout}\n${r.stderr}`);
+      console.error(
+        `bench-smoke: bench/${name}.ts ${args.join(' ')} failed (status ${r.status}${r.signal ? `, ${r.signal}` : ''}) after ${secs} s:\n${r.stdout}\n${r.stderr}`,
+      );
     } else {
       console.log(`bench-smoke: bench/${name}.ts ${args.join(' ')}: ok in ${secs} s`);
     }

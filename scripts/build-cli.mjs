@@ -35,18 +35,11 @@ const defaultOutdir = join(packagesDir, 'cli', 'dist', 'bundle');
  * packages with optional native and websocket parts, which gain nothing from bundling).
  * Everything else is bundled.
  */
-export const EXTERNAL_PACKAGES = [
-  'better-sqlite3',
-  'pg',
-  'acme-client',
-  '@peculiar/x509',
-  'reflect-metadata',
-  '@ztwim/peercred',
-  '@kubernetes/client-node',
-];
+export const EXTERNAL_PACKAGES = ['better-sqlite3', 'pg', 'acme-client', '@peculiar/x509', 'reflect-metadata', '@ztwim/peercred', '@kubernetes/client-node'];
 
 const RE_EXPORT = /export\s+(type\s+)?\{([^}]*)\}\s*from\s*['"]([^'"]+)['"]/g;
-const NAMED_IMPORT = /import\s*\{([^}]*)\}\s*from\s*['"](@ztwim\/[a-z0-9-]+|@connectrpc\/connect(?:-node)?(?:\/[a-z-]+)?|@bufbuild\/protobuf(?:\/[a-z0-9-]+)?|\.\.?\/[^'"]*index\.[tj]s)['"]\s*;?/g;
+const NAMED_IMPORT =
+  /import\s*\{([^}]*)\}\s*from\s*['"](@ztwim\/[a-z0-9-]+|@connectrpc\/connect(?:-node)?(?:\/[a-z-]+)?|@bufbuild\/protobuf(?:\/[a-z0-9-]+)?|\.\.?\/[^'"]*index\.[tj]s)['"]\s*;?/g;
 
 /**
  * npm packages whose barrels are rewritten too (ESM builds made of `export { … } from` index
@@ -66,7 +59,10 @@ function specifiers(list) {
     .filter((s) => s !== '')
     .map((s) => {
       const typeOnly = /^type\s/.test(s);
-      const [name, alias = name] = s.replace(/^type\s+/, '').split(/\s+as\s+/).map((x) => x.trim());
+      const [name, alias = name] = s
+        .replace(/^type\s+/, '')
+        .split(/\s+as\s+/)
+        .map((x) => x.trim());
       return { name, alias, typeOnly };
     });
 }
@@ -100,7 +96,11 @@ function barrelMap(file) {
   // `export * from` lines are allowed; in an npm package's ESM barrel (.js) the names its targets
   // declare (`export function|const|let|var|class NAME`) are mapped too (@bufbuild/protobuf's
   // codegenv2 and wkt barrels are made only of them), else they are not (imports of those stay).
-  const rest = stripComments(text).replace(RE_EXPORT, '').replace(/export\s*\*\s*from\s*['"][^'"]+['"]/g, '').replace(/export\s*\{\s*\}\s*;?/g, '').replace(/[;\s]/g, '');
+  const rest = stripComments(text)
+    .replace(RE_EXPORT, '')
+    .replace(/export\s*\*\s*from\s*['"][^'"]+['"]/g, '')
+    .replace(/export\s*\{\s*\}\s*;?/g, '')
+    .replace(/[;\s]/g, '');
   if (rest === '') {
     map = new Map();
     for (const m of text.matchAll(RE_EXPORT)) {
@@ -111,7 +111,9 @@ function barrelMap(file) {
     if (file.endsWith('.js')) {
       for (const m of stripComments(text).matchAll(/export\s*\*\s*from\s*['"]([^'"]+)['"]/g)) {
         const target = resolve(dirname(file), m[1]);
-        const declared = stripComments(readFileSync(target, 'utf8')).matchAll(/(?:^|\n)export\s+(?:async\s+)?(?:function\s*\*?|const|let|var|class)\s*([A-Za-z_$][\w$]*)/g);
+        const declared = stripComments(readFileSync(target, 'utf8')).matchAll(
+          /(?:^|\n)export\s+(?:async\s+)?(?:function\s*\*?|const|let|var|class)\s*([A-Za-z_$][\w$]*)/g,
+        );
         for (const d of declared) if (!map.has(d[1])) map.set(d[1], { file: target, name: d[1] });
       }
     }
@@ -153,7 +155,11 @@ async function loadProtobufTools() {
     import(join(protobufEsm, 'wkt', 'google', 'protobuf', 'descriptor_pb.js')),
     import(join(protobufEsm, 'codegenv2', 'restore-json-names.js')),
   ]).then(([{ fromBinary }, { base64Decode }, { FileDescriptorProtoSchema, MethodOptions_IdempotencyLevel }, { restoreJsonNames }]) => ({
-    fromBinary, base64Decode, FileDescriptorProtoSchema, restoreJsonNames, MethodOptions_IdempotencyLevel,
+    fromBinary,
+    base64Decode,
+    FileDescriptorProtoSchema,
+    restoreJsonNames,
+    MethodOptions_IdempotencyLevel,
   }));
   return await protobufTools;
 }
@@ -167,15 +173,22 @@ function messageSource(value, protos) {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
   switch (typeof value) {
-    case 'string': return JSON.stringify(value);
-    case 'number': return Object.is(value, -0) ? '-0' : Number.isFinite(value) ? String(value) : `Number(${JSON.stringify(String(value))})`;
-    case 'boolean': return String(value);
-    case 'bigint': return `${value}n`;
-    default: break;
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      return Object.is(value, -0) ? '-0' : Number.isFinite(value) ? String(value) : `Number(${JSON.stringify(String(value))})`;
+    case 'boolean':
+      return String(value);
+    case 'bigint':
+      return `${value}n`;
+    default:
+      break;
   }
   if (value instanceof Uint8Array) return `new Uint8Array([${value.join(',')}])`;
   if (Array.isArray(value)) return `[${value.map((v) => messageSource(v, protos)).join(',')}]`;
-  const own = `{${Object.keys(value).map((k) => `${JSON.stringify(k)}:${messageSource(value[k], protos)}`).join(',')}}`;
+  const own = `{${Object.keys(value)
+    .map((k) => `${JSON.stringify(k)}:${messageSource(value[k], protos)}`)
+    .join(',')}}`;
   const proto = Object.getPrototypeOf(value);
   if (proto === Object.prototype || proto === null) return own;
   let name = protos.get(proto);
@@ -200,7 +213,10 @@ async function embedFileDescriptors(source) {
   // fileDesc is no longer called: drop it from the imports (verbatimModuleSyntax keeps unused ones,
   // and importing it would build descriptor.proto's descriptor again).
   out = out.replace(/import\s*\{([^}]*)\}\s*from\s*(['"][^'"]*(?:codegenv2|codegenv2\/file\.js)['"])\s*;?/g, (stmt, list, from) => {
-    const names = list.split(',').map((x) => x.trim()).filter((x) => x !== '' && x !== 'fileDesc');
+    const names = list
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== '' && x !== 'fileDesc');
     return names.length === 0 ? '' : `import { ${names.join(', ')} } from ${from};`;
   });
   const consts = [...protos].map(([proto, name]) => `const ${name} = ${messageSource({ ...proto }, new Map())};`);
@@ -233,31 +249,38 @@ export const barrelImports = {
   setup(build) {
     build.onResolve({ filter: new RegExp(`^${EMBEDDED_FILE_DESC}$`) }, () => ({ path: EMBEDDED_FILE_DESC, namespace: 'ztwim' }));
     build.onLoad({ filter: /.*/, namespace: 'ztwim' }, () => ({ contents: EMBEDDED_FILE_DESC_SOURCE, loader: 'js', resolveDir: protobufEsm }));
-    build.onLoad({ filter: /\/packages\/[a-z0-9-]+\/src\/.*\.ts$|\/node_modules\/(@connectrpc\/connect(-node)?|@bufbuild\/protobuf)\/dist\/esm\/.*\.js$/ }, async (args) => {
-      const raw = readFileSync(args.path, 'utf8');
-      const text = /_pb\.[tj]s$/.test(args.path) ? await embedFileDescriptors(raw) : args.path.includes('/@connectrpc/') ? await inlineIdempotencyLevel(raw) : raw;
-      const contents = text.replace(NAMED_IMPORT, (stmt, list, from) => {
-        if (EXTERNAL_PACKAGES.includes(from)) return stmt;
-        const barrel = from.startsWith('.') ? resolve(dirname(args.path), from) : packageEntry(from);
-        if (barrel === undefined || barrelMap(barrel) === undefined) return stmt;
-        const byFile = new Map();
-        const kept = [];
-        for (const s of specifiers(list)) {
-          if (s.typeOnly) continue;
-          const def = definition(barrel, s.name);
-          if (def === undefined) {
-            kept.push(`${s.name} as ${s.alias}`);
-            continue;
+    build.onLoad(
+      { filter: /\/packages\/[a-z0-9-]+\/src\/.*\.ts$|\/node_modules\/(@connectrpc\/connect(-node)?|@bufbuild\/protobuf)\/dist\/esm\/.*\.js$/ },
+      async (args) => {
+        const raw = readFileSync(args.path, 'utf8');
+        const text = /_pb\.[tj]s$/.test(args.path)
+          ? await embedFileDescriptors(raw)
+          : args.path.includes('/@connectrpc/')
+            ? await inlineIdempotencyLevel(raw)
+            : raw;
+        const contents = text.replace(NAMED_IMPORT, (stmt, list, from) => {
+          if (EXTERNAL_PACKAGES.includes(from)) return stmt;
+          const barrel = from.startsWith('.') ? resolve(dirname(args.path), from) : packageEntry(from);
+          if (barrel === undefined || barrelMap(barrel) === undefined) return stmt;
+          const byFile = new Map();
+          const kept = [];
+          for (const s of specifiers(list)) {
+            if (s.typeOnly) continue;
+            const def = definition(barrel, s.name);
+            if (def === undefined) {
+              kept.push(`${s.name} as ${s.alias}`);
+              continue;
+            }
+            byFile.set(def.file, [...(byFile.get(def.file) ?? []), `${def.name} as ${s.alias}`]);
           }
-          byFile.set(def.file, [...(byFile.get(def.file) ?? []), `${def.name} as ${s.alias}`]);
-        }
-        const out = [...byFile].map(([f, names]) => `import { ${names.join(', ')} } from ${JSON.stringify(f)};`);
-        if (kept.length > 0) out.push(`import { ${kept.join(', ')} } from ${JSON.stringify(from)};`);
-        // Same line count, so esbuild's positions (and source maps) stay right.
-        return out.join(' ') + '\n'.repeat(stmt.split('\n').length - 1);
-      });
-      return { contents, loader: args.path.endsWith('.js') ? 'js' : 'ts', resolveDir: dirname(args.path) };
-    });
+          const out = [...byFile].map(([f, names]) => `import { ${names.join(', ')} } from ${JSON.stringify(f)};`);
+          if (kept.length > 0) out.push(`import { ${kept.join(', ')} } from ${JSON.stringify(from)};`);
+          // Same line count, so esbuild's positions (and source maps) stay right.
+          return out.join(' ') + '\n'.repeat(stmt.split('\n').length - 1);
+        });
+        return { contents, loader: args.path.endsWith('.js') ? 'js' : 'ts', resolveDir: dirname(args.path) };
+      },
+    );
   },
 };
 
@@ -268,7 +291,8 @@ export const barrelImports = {
 function checkExternalsAreDependencies() {
   const deps = JSON.parse(readFileSync(join(packagesDir, 'cli', 'package.json'), 'utf8')).dependencies ?? {};
   const missing = EXTERNAL_PACKAGES.filter((p) => !(p in deps));
-  if (missing.length > 0) throw new Error(`build-cli: packages/cli/package.json must list the bundle's external packages as dependencies: ${missing.join(', ')}`);
+  if (missing.length > 0)
+    throw new Error(`build-cli: packages/cli/package.json must list the bundle's external packages as dependencies: ${missing.join(', ')}`);
 }
 
 /**

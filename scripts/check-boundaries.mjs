@@ -40,7 +40,8 @@ const allowedSubpaths = {
   // the SDK's fake Workload API and test CA, re-exported for tests as @ztwim/testkit/workload-api
   'spiffe/testing': ['testkit'],
 };
-const importRe = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"](@ztwim\/[a-z0-9-]+(?:\/[a-z0-9-]+)*)['"]|import\(\s*['"](@ztwim\/[a-z0-9-]+(?:\/[a-z0-9-]+)*)['"]\s*\)|(?:^|\n)\s*import\s+['"](@ztwim\/[a-z0-9-]+(?:\/[a-z0-9-]+)*)['"]/g;
+const importRe =
+  /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"](@ztwim\/[a-z0-9-]+(?:\/[a-z0-9-]+)*)['"]|import\(\s*['"](@ztwim\/[a-z0-9-]+(?:\/[a-z0-9-]+)*)['"]\s*\)|(?:^|\n)\s*import\s+['"](@ztwim\/[a-z0-9-]+(?:\/[a-z0-9-]+)*)['"]/g;
 
 function walk(dir, out = []) {
   for (const name of readdirSync(dir)) {
@@ -56,11 +57,26 @@ const problems = [];
 for (const dir of readdirSync(join(root, 'packages'))) {
   const pkgDir = join(root, 'packages', dir);
   let pkg;
-  try { pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')); } catch { continue; }
+  try {
+    pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
+  } catch {
+    continue;
+  }
   const rules = allowed[dir];
-  if (rules === undefined) { problems.push(`packages/${dir}: no layering rule in scripts/check-boundaries.mjs`); continue; }
-  const declared = new Set(Object.keys({ ...pkg.dependencies }).filter((d) => d.startsWith('@ztwim/')).map((d) => d.slice(7)));
-  const devDeclared = new Set(Object.keys({ ...pkg.devDependencies }).filter((d) => d.startsWith('@ztwim/')).map((d) => d.slice(7)));
+  if (rules === undefined) {
+    problems.push(`packages/${dir}: no layering rule in scripts/check-boundaries.mjs`);
+    continue;
+  }
+  const declared = new Set(
+    Object.keys({ ...pkg.dependencies })
+      .filter((d) => d.startsWith('@ztwim/'))
+      .map((d) => d.slice(7)),
+  );
+  const devDeclared = new Set(
+    Object.keys({ ...pkg.devDependencies })
+      .filter((d) => d.startsWith('@ztwim/'))
+      .map((d) => d.slice(7)),
+  );
   for (const d of declared) if (!rules.includes(d)) problems.push(`packages/${dir}/package.json: must not depend on @ztwim/${d}`);
   for (const file of walk(join(pkgDir, 'src'))) {
     const src = readFileSync(file, 'utf8');
@@ -71,15 +87,20 @@ for (const dir of readdirSync(join(root, 'packages'))) {
       if (sub.length > 0 && !isTest) {
         const users = allowedSubpaths[spec];
         if (users === undefined) problems.push(`${relative(root, file)}: imports @ztwim/${spec}, a subpath scripts/check-boundaries.mjs does not allow`);
-        else if (!users.includes(dir)) problems.push(`${relative(root, file)}: @ztwim/${dir} must not import @ztwim/${spec} (allowed for: ${users.join(', ')})`);
+        else if (!users.includes(dir))
+          problems.push(`${relative(root, file)}: @ztwim/${dir} must not import @ztwim/${spec} (allowed for: ${users.join(', ')})`);
       }
-      if (target === dir) { problems.push(`${relative(root, file)}: imports its own package by name`); continue; }
+      if (target === dir) {
+        problems.push(`${relative(root, file)}: imports its own package by name`);
+        continue;
+      }
       if (target === 'testkit') {
         if (!isTest && dir !== 'testkit') problems.push(`${relative(root, file)}: only tests may import @ztwim/testkit`);
         continue;
       }
       if (!rules.includes(target)) problems.push(`${relative(root, file)}: @ztwim/${dir} must not import @ztwim/${target}`);
-      else if (!declared.has(target) && !devDeclared.has(target)) problems.push(`${relative(root, file)}: imports @ztwim/${target} but packages/${dir}/package.json does not list it`);
+      else if (!declared.has(target) && !devDeclared.has(target))
+        problems.push(`${relative(root, file)}: imports @ztwim/${target} but packages/${dir}/package.json does not list it`);
     }
   }
 }
@@ -97,7 +118,8 @@ const reachInAllowed = new Map([
   ['test/interop/operator-render-configs.test.ts', 'operator fixtures'],
   ['test/k8s/operator-api-crds.test.ts', 'operator fixtures'],
 ]);
-const relImportRe = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)|(?:^|\n)\s*import\s+['"](\.{1,2}\/[^'"]+)['"]/g;
+const relImportRe =
+  /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)|(?:^|\n)\s*import\s+['"](\.{1,2}\/[^'"]+)['"]/g;
 const pkgNames = new Set(Object.keys(allowed));
 for (const top of ['test', 'bench']) {
   for (const file of walk(join(root, top))) {
@@ -112,7 +134,8 @@ for (const top of ['test', 'bench']) {
         if (!reachInAllowed.has(rel)) problems.push(`${rel}: imports ${target} by path; import the package by name (@ztwim/...) instead`);
       }
     }
-    if (!reaches && reachInAllowed.has(rel)) problems.push(`${rel}: no longer imports package sources by path; remove it from reachInAllowed in scripts/check-boundaries.mjs`);
+    if (!reaches && reachInAllowed.has(rel))
+      problems.push(`${rel}: no longer imports package sources by path; remove it from reachInAllowed in scripts/check-boundaries.mjs`);
     for (const m of src.matchAll(importRe)) {
       const target = (m[1] ?? m[2] ?? m[3]).slice(7).split('/')[0];
       if (!pkgNames.has(target)) problems.push(`${rel}: imports @ztwim/${target}, which is not a package of this repository`);

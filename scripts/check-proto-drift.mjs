@@ -56,7 +56,9 @@ for (const t of targets) {
     }
     if (problems.length > 0) {
       failed = true;
-      console.error(`check-proto-drift: ${t.workspace}: generated code is out of date:\n  ${problems.join('\n  ')}\nrun \`npm run -w ${t.workspace} generate\``);
+      console.error(
+        `check-proto-drift: ${t.workspace}: generated code is out of date:\n  ${problems.join('\n  ')}\nrun \`npm run -w ${t.workspace} generate\``,
+      );
     } else {
       console.log(`check-proto-drift: ${t.workspace}: ${want.length} generated files up to date`);
     }

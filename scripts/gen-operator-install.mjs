@@ -41,8 +41,16 @@ export const CLUSTER_RULES = [
   { apiGroups: ['storage.k8s.io'], resources: ['csidrivers'], verbs: CRUD },
   { apiGroups: ['admissionregistration.k8s.io'], resources: ['validatingwebhookconfigurations'], verbs: CRUD },
   { apiGroups: ['spire.spiffe.io'], resources: ['clusterspiffeids', 'clusterstaticentries', 'clusterfederatedtrustdomains'], verbs: CRUD },
-  { apiGroups: ['spire.spiffe.io'], resources: ['clusterspiffeids/status', 'clusterstaticentries/status', 'clusterfederatedtrustdomains/status'], verbs: ['get', 'update', 'patch'] },
-  { apiGroups: ['spire.spiffe.io'], resources: ['clusterspiffeids/finalizers', 'clusterstaticentries/finalizers', 'clusterfederatedtrustdomains/finalizers'], verbs: ['update'] },
+  {
+    apiGroups: ['spire.spiffe.io'],
+    resources: ['clusterspiffeids/status', 'clusterstaticentries/status', 'clusterfederatedtrustdomains/status'],
+    verbs: ['get', 'update', 'patch'],
+  },
+  {
+    apiGroups: ['spire.spiffe.io'],
+    resources: ['clusterspiffeids/finalizers', 'clusterstaticentries/finalizers', 'clusterfederatedtrustdomains/finalizers'],
+    verbs: ['update'],
+  },
   // Granted onwards to spire-server (k8s_psat), spire-agent (k8s workload attestor) and the registrar.
   { apiGroups: [''], resources: ['pods', 'nodes', 'namespaces', 'endpoints'], verbs: READ },
   { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: READ },
@@ -78,22 +86,24 @@ function deploymentSpec(image) {
       spec: {
         serviceAccountName: NAME,
         securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
-        containers: [{
-          name: 'operator',
-          image,
-          imagePullPolicy: 'IfNotPresent',
-          args: ['operator'],
-          env: [
-            { name: 'OPERATOR_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-            { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-            ...RELATED_IMAGES.map((n) => ({ name: `RELATED_IMAGE_${n}`, value: image })),
-          ],
-          ports: [{ name: 'health', containerPort: 8081 }],
-          livenessProbe: { httpGet: { path: '/healthz', port: 'health' }, initialDelaySeconds: 5, periodSeconds: 20 },
-          readinessProbe: { httpGet: { path: '/readyz', port: 'health' }, periodSeconds: 10 },
-          securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
-          resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '256Mi' } },
-        }],
+        containers: [
+          {
+            name: 'operator',
+            image,
+            imagePullPolicy: 'IfNotPresent',
+            args: ['operator'],
+            env: [
+              { name: 'OPERATOR_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+              { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+              ...RELATED_IMAGES.map((n) => ({ name: `RELATED_IMAGE_${n}`, value: image })),
+            ],
+            ports: [{ name: 'health', containerPort: 8081 }],
+            livenessProbe: { httpGet: { path: '/healthz', port: 'health' }, initialDelaySeconds: 5, periodSeconds: 20 },
+            readinessProbe: { httpGet: { path: '/readyz', port: 'health' }, periodSeconds: 10 },
+            securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+            resources: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+          },
+        ],
       },
     },
   };
@@ -104,9 +114,21 @@ function rbac(ns) {
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(NAME, true) },
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: meta(NAME, false), rules: CLUSTER_RULES },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: meta(NAME, false), roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: NAME }, subjects: [{ kind: 'ServiceAccount', name: NAME, namespace: ns }] },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: meta(NAME, false),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: NAME },
+      subjects: [{ kind: 'ServiceAccount', name: NAME, namespace: ns }],
+    },
     { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta(NAME, true), rules: NAMESPACE_RULES },
-    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: meta(NAME, true), roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: NAME }, subjects: [{ kind: 'ServiceAccount', name: NAME, namespace: ns }] },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: meta(NAME, true),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: NAME },
+      subjects: [{ kind: 'ServiceAccount', name: NAME, namespace: ns }],
+    },
   ];
 }
 
@@ -115,7 +137,9 @@ function readCrds() {
   for (const dir of CRD_DIRS) {
     const abs = join(ROOT, dir);
     if (!existsSync(abs)) continue;
-    for (const f of readdirSync(abs).filter((n) => /\.ya?ml$/.test(n)).sort()) {
+    for (const f of readdirSync(abs)
+      .filter((n) => /\.ya?ml$/.test(n))
+      .sort()) {
       for (const doc of parseAllDocuments(readFileSync(join(abs, f), 'utf8'))) {
         const o = doc.toJS();
         if (o?.kind === 'CustomResourceDefinition') crds.push({ file: f, object: o });
@@ -146,7 +170,10 @@ function csv(crds) {
     version: c.object.spec.versions?.[0]?.name ?? 'v1alpha1',
     kind: c.object.spec.names.kind,
     displayName: c.object.spec.names.kind,
-    description: c.object.spec.group === 'operator.openshift.io' ? `${c.object.spec.names.kind} (a singleton named cluster)` : `${c.object.spec.names.kind} (spire.spiffe.io, reconciled by the registrar)`,
+    description:
+      c.object.spec.group === 'operator.openshift.io'
+        ? `${c.object.spec.names.kind} (a singleton named cluster)`
+        : `${c.object.spec.names.kind} (spire.spiffe.io, reconciled by the registrar)`,
   }));
   return {
     apiVersion: 'operators.coreos.com/v1alpha1',
@@ -158,7 +185,8 @@ function csv(crds) {
         capabilities: 'Basic Install',
         categories: 'Security',
         containerImage: IMAGE,
-        description: 'Zero Trust Workload Identity Manager: SPIFFE identities for workloads through SPIRE-compatible server, agent, CSI driver and OIDC discovery provider.',
+        description:
+          'Zero Trust Workload Identity Manager: SPIFFE identities for workloads through SPIRE-compatible server, agent, CSI driver and OIDC discovery provider.',
         'operators.openshift.io/valid-subscription': '[]',
         'features.operators.openshift.io/disconnected': 'true',
       },
@@ -166,7 +194,8 @@ function csv(crds) {
     },
     spec: {
       displayName: 'Zero Trust Workload Identity Manager (ztwim)',
-      description: 'Installs and runs a SPIFFE identity plane from five cluster-scoped custom resources named `cluster`: ZeroTrustWorkloadIdentityManager, SpireServer, SpireAgent, SpiffeCSIDriver and SpireOIDCDiscoveryProvider. See docs/operator.md.',
+      description:
+        'Installs and runs a SPIFFE identity plane from five cluster-scoped custom resources named `cluster`: ZeroTrustWorkloadIdentityManager, SpireServer, SpireAgent, SpiffeCSIDriver and SpireOIDCDiscoveryProvider. See docs/operator.md.',
       version: VERSION,
       maturity: 'alpha',
       minKubeVersion: '1.30.0',
@@ -200,12 +229,15 @@ export function generate() {
   const crds = readCrds();
   const files = new Map();
   const ns = DEFAULT_NAMESPACE;
-  files.set('deploy/manifests/install.yaml', yamlDocs([
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { ...LABELS, 'pod-security.kubernetes.io/enforce': 'privileged' } } },
-    ...crds.map((c) => c.object),
-    ...rbac(ns),
-    { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: NAME, namespace: ns, labels: { ...LABELS } }, spec: deploymentSpec(IMAGE) },
-  ]));
+  files.set(
+    'deploy/manifests/install.yaml',
+    yamlDocs([
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { ...LABELS, 'pod-security.kubernetes.io/enforce': 'privileged' } } },
+      ...crds.map((c) => c.object),
+      ...rbac(ns),
+      { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: NAME, namespace: ns, labels: { ...LABELS } }, spec: deploymentSpec(IMAGE) },
+    ]),
+  );
   for (const c of crds) {
     files.set(`deploy/helm/ztwim/crds/${c.file}`, HEADER + stringify(c.object, { lineWidth: 0 }));
     files.set(`deploy/olm/bundle/manifests/${c.object.metadata.name}.crd.yaml`, HEADER + stringify(c.object, { lineWidth: 0 }));
@@ -215,16 +247,20 @@ export function generate() {
   const helmRbac = rbac('NAMESPACE').map((o) => JSON.parse(JSON.stringify(o).replaceAll('"namespace":"NAMESPACE"', `"namespace":"${NS}"`)));
   files.set('deploy/helm/ztwim/templates/rbac.yaml', yamlDocs(helmRbac));
   files.set(`deploy/olm/bundle/manifests/${NAME}.clusterserviceversion.yaml`, HEADER + stringify(csv(crds), { lineWidth: 0 }));
-  files.set('deploy/olm/bundle/metadata/annotations.yaml', HEADER + stringify({
-    annotations: {
-      'operators.operatorframework.io.bundle.mediatype.v1': 'registry+v1',
-      'operators.operatorframework.io.bundle.manifests.v1': 'manifests/',
-      'operators.operatorframework.io.bundle.metadata.v1': 'metadata/',
-      'operators.operatorframework.io.bundle.package.v1': NAME,
-      'operators.operatorframework.io.bundle.channels.v1': 'alpha',
-      'operators.operatorframework.io.bundle.channel.default.v1': 'alpha',
-    },
-  }));
+  files.set(
+    'deploy/olm/bundle/metadata/annotations.yaml',
+    HEADER +
+      stringify({
+        annotations: {
+          'operators.operatorframework.io.bundle.mediatype.v1': 'registry+v1',
+          'operators.operatorframework.io.bundle.manifests.v1': 'manifests/',
+          'operators.operatorframework.io.bundle.metadata.v1': 'metadata/',
+          'operators.operatorframework.io.bundle.package.v1': NAME,
+          'operators.operatorframework.io.bundle.channels.v1': 'alpha',
+          'operators.operatorframework.io.bundle.channel.default.v1': 'alpha',
+        },
+      }),
+  );
   return files;
 }
 

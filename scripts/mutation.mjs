@@ -42,7 +42,9 @@ for (const [file, f] of [...perFile].sort()) {
   detected += f.detected;
   valid += f.detected + f.undetected;
   const score = f.detected + f.undetected === 0 ? 100 : (100 * f.detected) / (f.detected + f.undetected);
-  console.log(`${score.toFixed(1).padStart(6)} %  ${String(f.detected).padStart(4)}/${String(f.detected + f.undetected).padEnd(4)} ${file.replace(process.cwd() + '/', '')}`);
+  console.log(
+    `${score.toFixed(1).padStart(6)} %  ${String(f.detected).padStart(4)}/${String(f.detected + f.undetected).padEnd(4)} ${file.replace(process.cwd() + '/', '')}`,
+  );
 }
 const total = valid === 0 ? 100 : (100 * detected) / valid;
 console.log(`mutation score ${total.toFixed(2)} % (${detected}/${valid} mutants detected) in ${seconds} s; threshold ${threshold} %`);

@@ -16,7 +16,11 @@ const suites = {
 
 function walk(dir, out) {
   let names;
-  try { names = readdirSync(dir); } catch { return out; }
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return out;
+  }
   for (const name of names) {
     if (name === 'node_modules' || name === 'dist' || name.startsWith('.')) continue;
     const p = join(dir, name);
@@ -42,9 +46,11 @@ if (files.length === 0) {
 console.log(`running ${files.length} test files: ${chosen.join(', ')}`);
 const args = [
   '--conditions=ztwim-source',
-  '--import', 'tsx',
+  '--import',
+  'tsx',
   // fast-check: FC_SEED / FC_PATH replay a property failure (scripts/fast-check-setup.mjs).
-  '--import', './scripts/fast-check-setup.mjs',
+  '--import',
+  './scripts/fast-check-setup.mjs',
   '--test',
   '--test-reporter=spec',
   `--test-concurrency=${process.env.ZTWIM_TEST_CONCURRENCY ?? '2'}`,

@@ -37,7 +37,9 @@ export function startProc(name: string, cmd: string, argv: readonly string[], cw
   const child = spawn(cmd, argv, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid === undefined) throw new Error(`could not start ${name} (${cmd})`);
   let out = '';
-  child.on('error', (e) => { out += `\nspawn error: ${e.message}\n`; });
+  child.on('error', (e) => {
+    out += `\nspawn error: ${e.message}\n`;
+  });
   // ZTWIM_BENCH_PROC_LOG_DIR=DIR also appends every process's output to DIR/<name>.log (experiments).
   const logDir = process.env['ZTWIM_BENCH_PROC_LOG_DIR'];
   const keep = (d: Buffer): void => {
@@ -48,7 +50,12 @@ export function startProc(name: string, cmd: string, argv: readonly string[], cw
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   let exitedFlag = false;
-  const done = new Promise<void>((resolve) => child.once('exit', () => { exitedFlag = true; resolve(); }));
+  const done = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exitedFlag = true;
+      resolve();
+    }),
+  );
   const p: Proc = {
     name,
     child,
@@ -111,7 +118,11 @@ export async function loadgen<T>(sub: string, argv: readonly string[], timeoutMs
   live.delete(p);
   const out = p.output();
   if (code !== 0) throw new Error(`agentload ${sub} failed (exit ${String(code)}):\n${out.slice(-4000)}`);
-  const line = out.trim().split('\n').reverse().find((l) => l.startsWith('{'));
+  const line = out
+    .trim()
+    .split('\n')
+    .reverse()
+    .find((l) => l.startsWith('{'));
   if (line === undefined) throw new Error(`agentload ${sub} printed no JSON:\n${out}`);
   return JSON.parse(line) as T;
 }
@@ -127,7 +138,6 @@ export function nodeArgs(kind: 'server' | 'agent', profDir: string | undefined, 
   if (profDir !== undefined) a.push('--cpu-prof', '--cpu-prof-dir', profDir);
   return [...a, join(BENCH_DIR, 'agent-proc.mjs')];
 }
-
 
 export async function serverCli(argv: readonly string[], socket: string): Promise<string> {
   const r = await runBinary(spireServerBin(), [...argv, '-socketPath', socket]);
@@ -147,14 +157,19 @@ export function checkDistFresh(): void {
     const walk = (d: string): void => {
       for (const n of readdirSync(d)) {
         const p = join(d, n);
-        if (statSync(p).isDirectory()) { walk(p); continue; }
+        if (statSync(p).isDirectory()) {
+          walk(p);
+          continue;
+        }
         if (n.endsWith('.ts') && !n.endsWith('.test.ts') && statSync(p).mtimeMs > built) stale.push(relative(REPO_ROOT, p));
       }
     };
     walk(join(REPO_ROOT, 'packages', pkg, 'src'));
   }
   if (stale.length > 0) {
-    throw new Error(`dist/ is older than the sources (${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ', …' : ''}); run \`npx tsc -b\` first, or pass --source`);
+    throw new Error(
+      `dist/ is older than the sources (${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ', …' : ''}); run \`npx tsc -b\` first, or pass --source`,
+    );
   }
 }
 
@@ -176,19 +191,26 @@ export function requireSpireBinaries(bench: string): void {
  * The benches' server.conf in `sdir` (SQLite, P-256 CA and workload keys, X509-SVID TTL 1 h,
  * JWT-SVID TTL 5 min, log level WARN) on a free port.
  */
-export async function writeBenchServerConf(sdir: string, trustDomain: string, extraServerConfig?: string): Promise<{ sconf: string; adminSocket: string; port: number }> {
+export async function writeBenchServerConf(
+  sdir: string,
+  trustDomain: string,
+  extraServerConfig?: string,
+): Promise<{ sconf: string; adminSocket: string; port: number }> {
   mkdirSync(join(sdir, 'data'), { recursive: true });
   const port = await freePort();
   const sconf = join(sdir, 'server.conf');
   const adminSocket = join(sdir, 'admin.sock');
-  writeFileSync(sconf, serverConf({
-    port,
-    socketPath: adminSocket,
-    trustDomain,
-    dataDir: join(sdir, 'data'),
-    settings: { log_level: 'WARN', ca_key_type: 'ec-p256', jwt_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h', default_jwt_svid_ttl: '5m' },
-    ...(extraServerConfig === undefined ? {} : { extraServerConfig }),
-  }));
+  writeFileSync(
+    sconf,
+    serverConf({
+      port,
+      socketPath: adminSocket,
+      trustDomain,
+      dataDir: join(sdir, 'data'),
+      settings: { log_level: 'WARN', ca_key_type: 'ec-p256', jwt_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h', default_jwt_svid_ttl: '5m' },
+      ...(extraServerConfig === undefined ? {} : { extraServerConfig }),
+    }),
+  );
   return { sconf, adminSocket, port };
 }
 
@@ -196,11 +218,16 @@ export async function writeBenchServerConf(sdir: string, trustDomain: string, ex
  * A server (spire-server, or ztwim's through agent-proc.mjs) started from the benches' server.conf
  * in `sdir` (SQLite, P-256 CA and workload keys, X509-SVID TTL 1 h, JWT-SVID TTL 5 min), healthy.
  */
-export async function startBenchServer(impl: 'spire' | 'ztwim', sdir: string, o: { trustDomain: string; source: boolean; profDir?: string | undefined; extraServerConfig?: string }): Promise<{ server: Proc; adminSocket: string; port: number }> {
+export async function startBenchServer(
+  impl: 'spire' | 'ztwim',
+  sdir: string,
+  o: { trustDomain: string; source: boolean; profDir?: string | undefined; extraServerConfig?: string },
+): Promise<{ server: Proc; adminSocket: string; port: number }> {
   const { sconf, adminSocket, port } = await writeBenchServerConf(sdir, o.trustDomain, o.extraServerConfig);
-  const server = impl === 'spire'
-    ? startProc('spire-server', spireServerBin(), ['run', '-config', sconf], sdir)
-    : startProc('ztwim server', process.execPath, [...nodeArgs('server', o.profDir, o.source), 'server', sconf], sdir);
+  const server =
+    impl === 'spire'
+      ? startProc('spire-server', spireServerBin(), ['run', '-config', sconf], sdir)
+      : startProc('ztwim server', process.execPath, [...nodeArgs('server', o.profDir, o.source), 'server', sconf], sdir);
   if (impl === 'spire') {
     await waitUntil('spire-server healthy', server, async () => (await runBinary(spireServerBin(), ['healthcheck', '-socketPath', adminSocket])).status === 0);
   } else {

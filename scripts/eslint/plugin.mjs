@@ -66,7 +66,9 @@ const logFieldNames = {
     type: 'problem',
     docs: { description: "log fields are named from @ztwim/core's table (packages/core/src/telemetry/names.ts)" },
     schema: [],
-    messages: { unknown: 'log field "{{name}}" is not in LOG_FIELDS (packages/core/src/telemetry/names.ts): use a name of the table or add it there (snake_case)' },
+    messages: {
+      unknown: 'log field "{{name}}" is not in LOG_FIELDS (packages/core/src/telemetry/names.ts): use a name of the table or add it there (snake_case)',
+    },
   },
   create(context) {
     return {

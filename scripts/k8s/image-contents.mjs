@@ -26,8 +26,18 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync,
-  renameSync, rmSync, statSync, writeFileSync,
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir, homedir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -70,7 +80,17 @@ export const IMAGE = {
    */
   fromBase: ['/etc/passwd', '/etc/group', '/etc/nsswitch.conf', '/etc/ssl/certs/ca-certificates.crt', '/tmp'],
   /** The shared libraries such a base has (file names); stage-app leaves these out. */
-  baseLibraries: ['ld-linux-x86-64.so.2', 'ld-linux-aarch64.so.1', 'libc.so.6', 'libm.so.6', 'libdl.so.2', 'libpthread.so.0', 'librt.so.1', 'libstdc++.so.6', 'libgcc_s.so.1'],
+  baseLibraries: [
+    'ld-linux-x86-64.so.2',
+    'ld-linux-aarch64.so.1',
+    'libc.so.6',
+    'libm.so.6',
+    'libdl.so.2',
+    'libpthread.so.0',
+    'librt.so.1',
+    'libstdc++.so.6',
+    'libgcc_s.so.1',
+  ],
   dockerBase: 'gcr.io/distroless/cc-debian12:nonroot',
 };
 
@@ -151,10 +171,15 @@ function packageFiles(real) {
 function entryScript() {
   const first = readFileSync(join(ROOT, 'packages', 'cli', 'bin', 'ztwim.js'), 'utf8').split('\n')[0] ?? '';
   const m = /^#!\/usr\/bin\/env(?: -S)? node(?: (.*))?$/.exec(first);
-  if (m === null) throw new Error(`image-contents: packages/cli/bin/ztwim.js starts with ${JSON.stringify(first)}, not "#!/usr/bin/env node" or "#!/usr/bin/env -S node ..."`);
-  return `#!${NODE_PATH}${m[1] ? ` ${m[1]}` : ''}\n` +
+  if (m === null)
+    throw new Error(
+      `image-contents: packages/cli/bin/ztwim.js starts with ${JSON.stringify(first)}, not "#!/usr/bin/env node" or "#!/usr/bin/env -S node ..."`,
+    );
+  return (
+    `#!${NODE_PATH}${m[1] ? ` ${m[1]}` : ''}\n` +
     '// ztwim in the container image (scripts/k8s/image-contents.mjs): bin/ztwim.js with the node flags of its first line.\n' +
-    `import(${JSON.stringify(`${APP_DIR}/packages/cli/bin/ztwim.js`)});\n`;
+    `import(${JSON.stringify(`${APP_DIR}/packages/cli/bin/ztwim.js`)});\n`
+  );
 }
 
 /**
@@ -171,7 +196,11 @@ async function appPlan(bundleDir) {
   }
   for (const [rel, real] of await externalClosure()) {
     for (const f of packageFiles(real)) {
-      plan.push({ dest: `${APP_DIR}/${rel.split(sep).join('/')}/${f.split(sep).join('/')}`, src: join(real, f), mode: statSync(join(real, f)).mode & 0o111 ? 0o755 : 0o644 });
+      plan.push({
+        dest: `${APP_DIR}/${rel.split(sep).join('/')}/${f.split(sep).join('/')}`,
+        src: join(real, f),
+        mode: statSync(join(real, f)).mode & 0o111 ? 0o755 : 0o644,
+      });
     }
   }
   plan.push({ dest: ENTRY_PATH, text: entryScript(), mode: 0o755 });
@@ -322,11 +351,26 @@ export async function buildImage({ spire = false, cacheDir = join(CACHE, 'images
     materialise(plan, rootfs);
     mkdirSync(cacheDir, { recursive: true });
     const tmpOut = `${tarball}.tmp-${process.pid}`;
-    const r = spawnSync(process.execPath, [
-      OCI_LAYOUT, '--rootfs', rootfs, '--name', result.name, '--out', tmpOut,
-      '--entrypoint', JSON.stringify(IMAGE.entrypoint), '--user', IMAGE.user, '--workdir', IMAGE.workdir,
-      ...IMAGE.env.flatMap((e) => ['--env', e]),
-    ], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [
+        OCI_LAYOUT,
+        '--rootfs',
+        rootfs,
+        '--name',
+        result.name,
+        '--out',
+        tmpOut,
+        '--entrypoint',
+        JSON.stringify(IMAGE.entrypoint),
+        '--user',
+        IMAGE.user,
+        '--workdir',
+        IMAGE.workdir,
+        ...IMAGE.env.flatMap((e) => ['--env', e]),
+      ],
+      { encoding: 'utf8' },
+    );
     if (r.status !== 0) {
       rmSync(tmpOut, { force: true });
       throw new Error(`image-contents: oci-layout.mjs failed: ${r.stderr.trim()}`);

@@ -36,7 +36,10 @@ function parseArgs(argv) {
   const known = new Set(['rootfs', 'name', 'out', 'entrypoint', 'cmd', 'user', 'workdir', 'env', 'arch']);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '-h' || a === '--help') { console.log(usage); process.exit(0); }
+    if (a === '-h' || a === '--help') {
+      console.log(usage);
+      process.exit(0);
+    }
     const m = /^--([a-z]+)(?:=(.*))?$/s.exec(a);
     if (!m || !known.has(m[1])) fail(`unknown argument ${JSON.stringify(a)}\n${usage}`);
     const v = m[2] ?? argv[++i];
@@ -51,14 +54,22 @@ function parseArgs(argv) {
 function jsonArray(flag, text) {
   if (text === undefined) return undefined;
   let v;
-  try { v = JSON.parse(text); } catch (e) { fail(`--${flag} is not JSON: ${e.message}`); }
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    fail(`--${flag} is not JSON: ${e.message}`);
+  }
   if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) fail(`--${flag} must be a JSON array of strings`);
   return v;
 }
 
 const opts = parseArgs(process.argv.slice(2));
 const rootfs = resolve(opts.rootfs);
-try { if (!statSync(rootfs).isDirectory()) fail(`${rootfs} is not a directory`); } catch { fail(`rootfs ${rootfs} does not exist`); }
+try {
+  if (!statSync(rootfs).isDirectory()) fail(`${rootfs} is not a directory`);
+} catch {
+  fail(`rootfs ${rootfs} does not exist`);
+}
 // NAME[:TAG] where the tag follows the last '/' (a registry host may carry a port).
 const nameMatch = /^([a-z0-9][a-z0-9._\-/:]*?)(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?$/.exec(opts.name);
 if (!nameMatch || nameMatch[1].endsWith('/')) fail(`--name ${JSON.stringify(opts.name)} is not an image reference like docker.io/library/NAME:TAG`);
@@ -67,7 +78,7 @@ const fullName = nameMatch[2] ? opts.name : `${opts.name}:latest`;
 for (const e of opts.env) if (!/^[^=]+=/.test(e)) fail(`--env ${JSON.stringify(e)} is not K=V`);
 const entrypoint = jsonArray('entrypoint', opts.entrypoint);
 const cmd = jsonArray('cmd', opts.cmd);
-const arch = opts.arch ?? ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' }[process.arch] ?? process.arch);
+const arch = opts.arch ?? { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' }[process.arch] ?? process.arch;
 const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? 0);
 if (!Number.isInteger(epoch) || epoch < 0) fail('SOURCE_DATE_EPOCH must be a non-negative integer');
 const created = new Date(epoch * 1000).toISOString().replace(/\.000Z$/, 'Z');
@@ -75,17 +86,18 @@ const created = new Date(epoch * 1000).toISOString().replace(/\.000Z$/, 'Z');
 if (spawnSync('tar', ['--version'], { encoding: 'utf8' }).stdout?.includes('GNU tar') !== true) {
   fail('needs GNU tar on PATH (Debian: apt-get install tar)');
 }
-const tarFlags = [
-  '--sort=name', `--mtime=@${epoch}`, '--owner=0', '--group=0', '--numeric-owner',
-  '--format=gnu', '--no-acls', '--no-xattrs', '--no-selinux',
-];
+const tarFlags = ['--sort=name', `--mtime=@${epoch}`, '--owner=0', '--group=0', '--numeric-owner', '--format=gnu', '--no-acls', '--no-xattrs', '--no-selinux'];
 
 /** Counts bytes and hashes them as they pass. */
 function digester() {
   const hash = createHash('sha256');
   let size = 0;
   const t = new Transform({
-    transform(chunk, _enc, cb) { hash.update(chunk); size += chunk.length; cb(null, chunk); },
+    transform(chunk, _enc, cb) {
+      hash.update(chunk);
+      size += chunk.length;
+      cb(null, chunk);
+    },
   });
   return { t, result: () => ({ digest: `sha256:${hash.digest('hex')}`, size }) };
 }
@@ -93,7 +105,9 @@ function digester() {
 function runTar(args, cwd) {
   const p = spawn('tar', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
-  p.stderr.on('data', (d) => { err += d; });
+  p.stderr.on('data', (d) => {
+    err += d;
+  });
   const done = new Promise((res, rej) => {
     p.on('error', rej);
     p.on('close', (code) => (code === 0 ? res() : rej(new Error(`tar ${args.join(' ')} failed (${code}): ${err.trim()}`))));
@@ -112,10 +126,7 @@ try {
   const raw = digester();
   const gz = digester();
   const tarLayer = runTar(['--create', '--file=-', ...tarFlags, '.'], rootfs);
-  await Promise.all([
-    pipeline(tarLayer.stdout, raw.t, createGzip({ level: 6 }), gz.t, createWriteStream(layerTmp)),
-    tarLayer.done,
-  ]);
+  await Promise.all([pipeline(tarLayer.stdout, raw.t, createGzip({ level: 6 }), gz.t, createWriteStream(layerTmp)), tarLayer.done]);
   const diff = raw.result();
   const layer = gz.result();
   renameSync(layerTmp, join(blobs, layer.digest.slice(7)));
@@ -148,16 +159,21 @@ try {
     layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
   });
   writeFileSync(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  writeFileSync(join(layout, 'index.json'), JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.index.v1+json',
-    manifests: [{
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      ...manifest,
-      platform: { architecture: arch, os: 'linux' },
-      annotations: { 'io.containerd.image.name': fullName, 'org.opencontainers.image.ref.name': tag },
-    }],
-  }));
+  writeFileSync(
+    join(layout, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          ...manifest,
+          platform: { architecture: arch, os: 'linux' },
+          annotations: { 'io.containerd.image.name': fullName, 'org.opencontainers.image.ref.name': tag },
+        },
+      ],
+    }),
+  );
 
   const out = resolve(opts.out);
   mkdirSync(dirname(out), { recursive: true });

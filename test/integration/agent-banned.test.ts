@@ -6,8 +6,12 @@ import { join } from 'node:path';
 import { startAgentEnv, type AgentEnv } from '../interop/lib/ztwim-agent-env.ts';
 
 let env: AgentEnv;
-before(async () => { env = await startAgentEnv({ syncInterval: '300ms' }); });
-after(async () => { await env?.close(); });
+before(async () => {
+  env = await startAgentEnv({ syncInterval: '300ms' });
+});
+after(async () => {
+  await env?.close();
+});
 
 test('banned agent stops with "agent is banned" and removes its svid', async () => {
   assert.ok(existsSync(join(env.config.dataDir, 'agent-data.json')));

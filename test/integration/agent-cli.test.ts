@@ -44,7 +44,9 @@ describe('ztwim agent run (CLI, against ztwim server run)', () => {
     serverSock = join(dir.path, 'server.sock');
     agentSock = join(dir.path, 'agent', 'api.sock');
     const port = await freePort();
-    dir.write('server.conf', `server {
+    dir.write(
+      'server.conf',
+      `server {
   bind_address = "127.0.0.1"
   bind_port = "${port}"
   socket_path = "${serverSock}"
@@ -68,8 +70,11 @@ telemetry {
     port = 0
   }
 }
-`);
-    dir.write('agent.conf', `agent {
+`,
+    );
+    dir.write(
+      'agent.conf',
+      `agent {
   data_dir = "./agent-data"
   log_level = "WARN"
   server_address = "127.0.0.1"
@@ -84,7 +89,8 @@ plugins {
   KeyManager "disk" { plugin_data { directory = "./agent-data" } }
   WorkloadAttestor "unix" { plugin_data {} }
 }
-`);
+`,
+    );
     server = await startServer();
   });
   after(async () => {
@@ -123,8 +129,20 @@ plugins {
     assert.match(none.stderr, /rpc error: code = PermissionDenied desc = no identity issued/, none.stderr);
 
     const agentId = `spiffe://example.org/spire/agent/join_token/${token}`;
-    const ent = await ztwim(dir, 'server', 'entry', 'create', '-socketPath', serverSock, '-parentID', agentId,
-      '-spiffeID', 'spiffe://example.org/cli/wl', '-selector', `unix:uid:${uid}`);
+    const ent = await ztwim(
+      dir,
+      'server',
+      'entry',
+      'create',
+      '-socketPath',
+      serverSock,
+      '-parentID',
+      agentId,
+      '-spiffeID',
+      'spiffe://example.org/cli/wl',
+      '-selector',
+      `unix:uid:${uid}`,
+    );
     assert.equal(ent.status, 0, ent.stderr);
     assert.deepEqual(await until('svid', fetchIds), ['spiffe://example.org/cli/wl']);
     // The agent SVID on the server side: the agent is listed under its join-token id.
@@ -141,8 +159,20 @@ plugins {
     const agentIdLine = (await ztwim(dir, 'server', 'agent', 'list', '-socketPath', serverSock)).stdout;
     const agentId = /SPIFFE ID\s*:\s*(\S+)/.exec(agentIdLine)?.[1];
     assert.ok(agentId, agentIdLine);
-    const ent = await ztwim(dir, 'server', 'entry', 'create', '-socketPath', serverSock, '-parentID', agentId,
-      '-spiffeID', 'spiffe://example.org/cli/wl2', '-selector', `unix:uid:${uid}`);
+    const ent = await ztwim(
+      dir,
+      'server',
+      'entry',
+      'create',
+      '-socketPath',
+      serverSock,
+      '-parentID',
+      agentId,
+      '-spiffeID',
+      'spiffe://example.org/cli/wl2',
+      '-selector',
+      `unix:uid:${uid}`,
+    );
     assert.equal(ent.status, 0, ent.stderr);
     await until('second svid', async () => {
       const ids = await fetchIds();
@@ -156,10 +186,28 @@ plugins {
     assert.equal(r.code, 0, agent.out());
     assert.ok(r.ms < 5000, `agent took ${r.ms} ms to stop`);
     // Only structured log lines; no raw stack trace from a crash.
-    const raw = agent.out().split('\n').filter((l) => l.trim() !== '' && !l.startsWith('{'));
+    const raw = agent
+      .out()
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !l.startsWith('{'));
     assert.deepEqual(raw, [], agent.out());
     // Flags that repeat keys of the file override them (and do not make those keys "unknown").
-    const again = start(dir, ['agent', 'run', '-config', 'agent.conf', '-serverAddress', '127.0.0.1', '-trustDomain', 'example.org', '-logLevel', 'ERROR', '-dataDir', './agent-data', '-socketPath', agentSock]);
+    const again = start(dir, [
+      'agent',
+      'run',
+      '-config',
+      'agent.conf',
+      '-serverAddress',
+      '127.0.0.1',
+      '-trustDomain',
+      'example.org',
+      '-logLevel',
+      'ERROR',
+      '-dataDir',
+      './agent-data',
+      '-socketPath',
+      agentSock,
+    ]);
     agent = again;
     const ids = await until('svids after resume', async () => {
       if (again.child.exitCode !== null) throw new Error(`agent exited ${again.child.exitCode}:\n${again.out()}`);
@@ -181,7 +229,9 @@ plugins {
   });
 
   it('a malformed agent.conf: validate and run exit non-zero naming the key and line', async () => {
-    dir.write('bad.conf', `agent {
+    dir.write(
+      'bad.conf',
+      `agent {
   server_address = "127.0.0.1"
   server_port = "not-a-port"
   trust_domain = "example.org"
@@ -189,7 +239,8 @@ plugins {
   insecure_bootstrap = true
   no_such_key = 1
 }
-`);
+`,
+    );
     for (const cmd of ['validate', 'run']) {
       const r = await ztwim(dir, 'agent', cmd, '-config', 'bad.conf');
       assert.notEqual(r.status, 0, `${cmd}: ${r.stdout}`);

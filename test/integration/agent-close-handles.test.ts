@@ -9,7 +9,8 @@ import { REPO_ROOT } from '../interop/lib/peers.ts';
 
 test('agent close: no timers or handles left, process exits at once', async () => {
   const child = spawn(process.execPath, ['--conditions=ztwim-source', '--import', 'tsx', join(REPO_ROOT, 'test/integration/fixtures/agent-close-probe.mts')], {
-    cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   let closedAt = 0;
@@ -29,6 +30,10 @@ test('agent close: no timers or handles left, process exits at once', async () =
   const r = JSON.parse(line) as { id: string; jwt: string; resources: string[] };
   assert.equal(r.id, 'spiffe://example.org/probe', 'the agent really served the workload');
   assert.equal(r.jwt, 'spiffe://example.org/probe');
-  assert.deepEqual(r.resources.filter((x) => x === 'Timeout' || x === 'TCPWRAP' || x === 'TCPServerWrap' || x === 'Http2Session'), [], `left: ${r.resources.join(', ')}`);
+  assert.deepEqual(
+    r.resources.filter((x) => x === 'Timeout' || x === 'TCPWRAP' || x === 'TCPServerWrap' || x === 'Http2Session'),
+    [],
+    `left: ${r.resources.join(', ')}`,
+  );
   assert.ok(exitAt - closedAt < 3000, `process lingered ${exitAt - closedAt} ms after close`);
 });

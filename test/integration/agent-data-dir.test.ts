@@ -25,7 +25,10 @@ describe('corrupted agent data dir', () => {
     const end = Date.now() + 15_000;
     let ids: string[] = [];
     for (;;) {
-      ids = await client.fetchJWTSVID({ audience: [`aud-${Date.now()}`] }).then((r) => r.svids.map((s) => s.spiffeId).sort(), () => []);
+      ids = await client.fetchJWTSVID({ audience: [`aud-${Date.now()}`] }).then(
+        (r) => r.svids.map((s) => s.spiffeId).sort(),
+        () => [],
+      );
       if (ok(ids) || Date.now() > end) return ids;
       await delay(200);
     }
@@ -45,7 +48,9 @@ describe('corrupted agent data dir', () => {
     await agent.close();
     pristine = { data: readFileSync(join(dataDir, 'agent-data.json')), key: readFileSync(join(dataDir, 'agent-svid.key')) };
   });
-  after(async () => { await stack?.close(); });
+  after(async () => {
+    await stack?.close();
+  });
 
   it('an intact data dir resumes the same agent without a token', async () => {
     restore();
@@ -62,15 +67,63 @@ describe('corrupted agent data dir', () => {
     writeFileSync(join(dataDir, 'agent-data.json'), JSON.stringify(d));
   };
   const cases: { name: string; file: string; reason: RegExp; corrupt: () => void }[] = [
-    { name: 'garbage bytes in agent-data.json', file: 'agent-data.json', reason: /JSON/, corrupt: () => writeFileSync(join(dataDir, 'agent-data.json'), crypto.randomBytes(300)) },
-    { name: 'truncated agent-data.json', file: 'agent-data.json', reason: /JSON/, corrupt: () => writeFileSync(join(dataDir, 'agent-data.json'), pristine.data.subarray(0, pristine.data.length >> 1)) },
+    {
+      name: 'garbage bytes in agent-data.json',
+      file: 'agent-data.json',
+      reason: /JSON/,
+      corrupt: () => writeFileSync(join(dataDir, 'agent-data.json'), crypto.randomBytes(300)),
+    },
+    {
+      name: 'truncated agent-data.json',
+      file: 'agent-data.json',
+      reason: /JSON/,
+      corrupt: () => writeFileSync(join(dataDir, 'agent-data.json'), pristine.data.subarray(0, pristine.data.length >> 1)),
+    },
     { name: 'empty agent-data.json', file: 'agent-data.json', reason: /JSON/, corrupt: () => writeFileSync(join(dataDir, 'agent-data.json'), '') },
-    { name: 'garbage SVID certificate', file: 'agent-data.json', reason: /svid\[0\] is not an X\.509 certificate/, corrupt: edit((d) => { d['svid'] = [crypto.randomBytes(200).toString('base64')]; }) },
-    { name: 'garbage bundle certificate', file: 'agent-data.json', reason: /bundle\[0\] is not an X\.509 certificate/, corrupt: edit((d) => { d['bundle'] = [Buffer.from('not a cert').toString('base64')]; }) },
-    { name: 'missing bundle', file: 'agent-data.json', reason: /"bundle" is missing/, corrupt: edit((d) => { delete d['bundle']; }) },
-    { name: 'SVID replaced by the CA certificate', file: 'agent-data.json', reason: /not an agent SVID/, corrupt: edit((d) => { d['svid'] = d['bundle']; }) },
-    { name: 'garbage key file', file: 'agent-svid.key', reason: /PKCS#8/, corrupt: () => writeFileSync(join(dataDir, 'agent-svid.key'), crypto.randomBytes(121)) },
-    { name: 'a valid key that is not the SVID key', file: 'agent-svid.key', reason: /does not belong/, corrupt: () => writeFileSync(join(dataDir, 'agent-svid.key'), otherKey) },
+    {
+      name: 'garbage SVID certificate',
+      file: 'agent-data.json',
+      reason: /svid\[0\] is not an X\.509 certificate/,
+      corrupt: edit((d) => {
+        d['svid'] = [crypto.randomBytes(200).toString('base64')];
+      }),
+    },
+    {
+      name: 'garbage bundle certificate',
+      file: 'agent-data.json',
+      reason: /bundle\[0\] is not an X\.509 certificate/,
+      corrupt: edit((d) => {
+        d['bundle'] = [Buffer.from('not a cert').toString('base64')];
+      }),
+    },
+    {
+      name: 'missing bundle',
+      file: 'agent-data.json',
+      reason: /"bundle" is missing/,
+      corrupt: edit((d) => {
+        delete d['bundle'];
+      }),
+    },
+    {
+      name: 'SVID replaced by the CA certificate',
+      file: 'agent-data.json',
+      reason: /not an agent SVID/,
+      corrupt: edit((d) => {
+        d['svid'] = d['bundle'];
+      }),
+    },
+    {
+      name: 'garbage key file',
+      file: 'agent-svid.key',
+      reason: /PKCS#8/,
+      corrupt: () => writeFileSync(join(dataDir, 'agent-svid.key'), crypto.randomBytes(121)),
+    },
+    {
+      name: 'a valid key that is not the SVID key',
+      file: 'agent-svid.key',
+      reason: /does not belong/,
+      corrupt: () => writeFileSync(join(dataDir, 'agent-svid.key'), otherKey),
+    },
   ];
   for (const c of cases) {
     it(`${c.name}: refuses to start without a token, naming ${c.file}`, async () => {
@@ -87,13 +140,15 @@ describe('corrupted agent data dir', () => {
 
   it('a tampered "id" field is ignored: the agent ID comes from the SVID itself', async () => {
     restore();
-    edit((d) => { d['id'] = 'spiffe://example.org/spire/agent/join_token/someone-else'; })();
+    edit((d) => {
+      d['id'] = 'spiffe://example.org/spire/agent/join_token/someone-else';
+    })();
     const { agent } = await stack.startAgent({ name: NAME, token: null });
     assert.equal(agent.agentId, firstId);
     await agent.close();
   });
 
-  it('with a fresh join token it re-attests as a new agent and never serves the old agent\'s entries', async () => {
+  it("with a fresh join token it re-attests as a new agent and never serves the old agent's entries", async () => {
     restore();
     writeFileSync(join(dataDir, 'agent-data.json'), crypto.randomBytes(300));
     const token = await stack.joinToken();

@@ -17,11 +17,17 @@ import { startStack, type Stack } from '../interop/lib/ztwim-stack.ts';
 
 const FIX = join(REPO_ROOT, 'test', 'integration', 'fixtures');
 
-interface Result { status: number; message: string; ids: string[] }
+interface Result {
+  status: number;
+  message: string;
+  ids: string[];
+}
 
 async function run(python: string, dir: string, sock: string, mode: 'exec' | 'stay', target: string): Promise<Result> {
   const ready = join(dir, `ready-${process.hrtime.bigint()}`);
-  const child = spawn(python, [join(FIX, 'exec-swap.py'), sock, mode, target, process.execPath, join(FIX, 'fetch-on-fd.mjs'), ready], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(python, [join(FIX, 'exec-swap.py'), sock, mode, target, process.execPath, join(FIX, 'fetch-on-fd.mjs'), ready], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -57,7 +63,9 @@ describe('executable replaced between connect and attestation', () => {
       { parentId: agent.agentId, path: '/exec/sleep', selectors: [`unix:uid:${uid}`, `unix:sha256:${sleepHash}`] },
     ]);
   });
-  after(async () => { await stack?.close(); });
+  after(async () => {
+    await stack?.close();
+  });
 
   it('control: the connecting process keeps running, the connection gets its identity', async () => {
     let r: Result | undefined;

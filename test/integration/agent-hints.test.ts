@@ -9,8 +9,12 @@ import { cancelOnBreak } from '@ztwim/proto';
 import { startStack, type Stack } from '../interop/lib/ztwim-stack.ts';
 
 let stack: Stack;
-before(async () => { stack = await startStack(); });
-after(async () => { await stack?.close(); });
+before(async () => {
+  stack = await startStack();
+});
+after(async () => {
+  await stack?.close();
+});
 
 test('a new entry and an entry update reach the agent within seconds, well inside its 60 s sync interval', { timeout: 60_000 }, async () => {
   const uid = process.getuid?.() ?? 0;
@@ -27,7 +31,9 @@ test('a new entry and an entry update reach the agent within seconds, well insid
         got = m.svids.some((s) => s.spiffeId === 'spiffe://example.org/hinted');
         break;
       }
-    } catch { /* no identity yet */ }
+    } catch {
+      /* no identity yet */
+    }
     if (!got) await delay(100);
   }
   const createMs = Date.now() - t0;

@@ -10,7 +10,9 @@ import { startAgentEnv, type AgentEnv } from '../interop/lib/ztwim-agent-env.ts'
 
 let stack: Stack;
 let spire: AgentEnv | undefined;
-before(async () => { stack = await startStack(); });
+before(async () => {
+  stack = await startStack();
+});
 after(async () => {
   await stack?.close();
   await spire?.close();
@@ -29,13 +31,18 @@ test(`${N} entries for one agent: all synced and served, then a delete and an up
   const svidIds = async (): Promise<string[]> => {
     try {
       for await (const m of cancelOnBreak((signal) => client.fetchX509SVID({}, { signal }))) return m.svids.map((s) => s.spiffeId);
-    } catch { /* not yet */ }
+    } catch {
+      /* not yet */
+    }
     return [];
   };
   const waitFor = async (ok: (v: string[]) => boolean, ms: number): Promise<string[]> => {
     const end = Date.now() + ms;
     let v = await svidIds();
-    while (!ok(v) && Date.now() < end) { await delay(500); v = await svidIds(); }
+    while (!ok(v) && Date.now() < end) {
+      await delay(500);
+      v = await svidIds();
+    }
     return v;
   };
   const got = await waitFor((v) => v.length >= N, 120_000);
@@ -63,17 +70,25 @@ test(`${N} entries for our agent from the real SPIRE server: all synced and serv
   spire = await startAgentEnv({ syncInterval: '1s' });
   const env = spire;
   const want = Array.from({ length: N }, (_, i) => `spiffe://example.org/spire-many/${String(i).padStart(4, '0')}`);
-  const file = env.tmp.write('entries.json', JSON.stringify({
-    entries: want.map((id) => ({ parent_id: env.agent.agentId, spiffe_id: id, selectors: [{ type: 'unix', value: `uid:${uid}` }] })),
-  }));
+  const file = env.tmp.write(
+    'entries.json',
+    JSON.stringify({
+      entries: want.map((id) => ({ parent_id: env.agent.agentId, spiffe_id: id, selectors: [{ type: 'unix', value: `uid:${uid}` }] })),
+    }),
+  );
   env.server.cli(['entry', 'create', '-data', file]);
   const { client } = env.workload();
   const end = Date.now() + 180_000;
   let got: string[] = [];
   while (got.length < N && Date.now() < end) {
     try {
-      for await (const m of cancelOnBreak((signal) => client.fetchX509SVID({}, { signal }))) { got = m.svids.map((s) => s.spiffeId); break; }
-    } catch { /* not yet */ }
+      for await (const m of cancelOnBreak((signal) => client.fetchX509SVID({}, { signal }))) {
+        got = m.svids.map((s) => s.spiffeId);
+        break;
+      }
+    } catch {
+      /* not yet */
+    }
     if (got.length < N) await delay(1000);
   }
   assert.equal(got.length, N, `served ${got.length} of ${N}`);

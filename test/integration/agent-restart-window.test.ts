@@ -48,7 +48,8 @@ describe('agent restart with 3,000 entries: Unavailable while syncing, never Per
     const signal = AbortSignal.timeout(20_000);
     try {
       if (kind === 'jwt') return { ids: (await client.fetchJWTSVID({ audience: ['restart'] }, { signal })).svids.map((s) => s.spiffeId) };
-      for await (const m of cancelOnBreak((s) => client.fetchX509SVID({}, { signal: AbortSignal.any([s, signal]) }))) return { ids: m.svids.map((s) => s.spiffeId) };
+      for await (const m of cancelOnBreak((s) => client.fetchX509SVID({}, { signal: AbortSignal.any([s, signal]) })))
+        return { ids: m.svids.map((s) => s.spiffeId) };
       return { code: Code.Unknown, message: 'stream ended without a message' };
     } catch (e) {
       const ce = ConnectError.from(e);
@@ -63,7 +64,10 @@ describe('agent restart with 3,000 entries: Unavailable while syncing, never Per
     serverSock = join(dir.path, 'server.sock');
     agentSock = join(dir.path, 'agent', 'api.sock');
     const port = await freePort();
-    dir.write('server.conf', serverConf({ port, socketPath: serverSock, trustDomain: 'example.org', dataDir: join(dir.path, 'server-data'), settings: { log_level: 'WARN' } }));
+    dir.write(
+      'server.conf',
+      serverConf({ port, socketPath: serverSock, trustDomain: 'example.org', dataDir: join(dir.path, 'server-data'), settings: { log_level: 'WARN' } }),
+    );
     server = startZtwim(dir, ['server', 'run', '-config', 'server.conf']);
     await until('server healthcheck', async () => {
       if (server?.child.exitCode !== null) throw new Error(`server exited:\n${server?.out()}`);
@@ -86,12 +90,22 @@ describe('agent restart with 3,000 entries: Unavailable while syncing, never Per
           selectors: [{ type: 'unix', value: `uid:${100_000 + i + j}` }],
         })),
       });
-      assert.ok(res.results.every((r) => (r.status?.code ?? 0) === 0), res.results.find((r) => (r.status?.code ?? 0) !== 0)?.status?.message);
+      assert.ok(
+        res.results.every((r) => (r.status?.code ?? 0) === 0),
+        res.results.find((r) => (r.status?.code ?? 0) !== 0)?.status?.message,
+      );
     }
-    dir.write('agent.conf', agentConf({
-      serverPort: port, trustDomain: 'example.org', dataDir: join(dir.path, 'agent-data'), socketPath: agentSock,
-      trustBundlePath: join(dir.path, 'bootstrap.crt'), syncInterval: null,
-    }));
+    dir.write(
+      'agent.conf',
+      agentConf({
+        serverPort: port,
+        trustDomain: 'example.org',
+        dataDir: join(dir.path, 'agent-data'),
+        socketPath: agentSock,
+        trustBundlePath: join(dir.path, 'bootstrap.crt'),
+        syncInterval: null,
+      }),
+    );
     agent = await startAgent(['-joinToken', token]);
   });
   after(async () => {
@@ -105,10 +119,14 @@ describe('agent restart with 3,000 entries: Unavailable while syncing, never Per
     for (let round = 0; round < 2; round++) {
       for (const kind of ['x509', 'jwt'] as const) {
         // Unavailable only while the agent syncs; then the answer for a workload without entries.
-        const r = await until(`${kind}: an answer other than Unavailable`, async () => {
-          const p = await poll(kind);
-          return 'code' in p && p.code === Code.Unavailable ? undefined : p;
-        }, 60_000);
+        const r = await until(
+          `${kind}: an answer other than Unavailable`,
+          async () => {
+            const p = await poll(kind);
+            return 'code' in p && p.code === Code.Unavailable ? undefined : p;
+          },
+          60_000,
+        );
         assert.deepEqual(r, { code: Code.PermissionDenied, message: 'no identity issued' }, `round ${round}, ${kind}`);
       }
       if (round === 0) {
@@ -123,17 +141,23 @@ describe('agent restart with 3,000 entries: Unavailable while syncing, never Per
     const admin = createUnixGrpcTransport(serverSock);
     transports.push(admin);
     const created = await createClient(EntryService, admin).batchCreateEntry({
-      entries: [{
-        parentId: { trustDomain: 'example.org', path: agentId.slice('spiffe://example.org'.length) },
-        spiffeId: { trustDomain: 'example.org', path: '/restart/watched' },
-        selectors: [{ type: 'unix', value: `uid:${UID}` }],
-      }],
+      entries: [
+        {
+          parentId: { trustDomain: 'example.org', path: agentId.slice('spiffe://example.org'.length) },
+          spiffeId: { trustDomain: 'example.org', path: '/restart/watched' },
+          selectors: [{ type: 'unix', value: `uid:${UID}` }],
+        },
+      ],
     });
     assert.equal(created.results[0]?.status?.code ?? 0, 0, created.results[0]?.status?.message);
-    await until('the watched SVID', async () => {
-      const p = await poll('x509');
-      return 'ids' in p && p.ids.includes(WATCHED) ? true : undefined;
-    }, 60_000);
+    await until(
+      'the watched SVID',
+      async () => {
+        const p = await poll('x509');
+        return 'ids' in p && p.ids.includes(WATCHED) ? true : undefined;
+      },
+      60_000,
+    );
 
     // Two pollers (X.509 and JWT) run back to back through a SIGTERM + restart of the agent.
     const seen: { kind: string; phase: string; result: string }[] = [];
@@ -156,11 +180,17 @@ describe('agent restart with 3,000 entries: Unavailable while syncing, never Per
       agent = startZtwim(dir, ['agent', 'run', '-config', 'agent.conf']);
       phase = 'restarted';
       const t0 = Date.now();
-      await until('both pollers served after the restart', async () => {
-        if (agent?.child.exitCode !== null) throw new Error(`agent exited:\n${agent?.out()}`);
-        const ok = (k: string) => seen.some((s) => s.phase === 'restarted' && s.kind === k && s.result === 'ok');
-        return ok('x509') && ok('jwt') ? true : undefined;
-      }, 60_000).catch((e: unknown) => { throw new Error(`${String(e)}; saw ${JSON.stringify(summary(seen))}`); });
+      await until(
+        'both pollers served after the restart',
+        async () => {
+          if (agent?.child.exitCode !== null) throw new Error(`agent exited:\n${agent?.out()}`);
+          const ok = (k: string) => seen.some((s) => s.phase === 'restarted' && s.kind === k && s.result === 'ok');
+          return ok('x509') && ok('jwt') ? true : undefined;
+        },
+        60_000,
+      ).catch((e: unknown) => {
+        throw new Error(`${String(e)}; saw ${JSON.stringify(summary(seen))}`);
+      });
       servedAfterMs = Date.now() - t0;
       // Keep polling a little: once served, always served.
       await new Promise((r) => setTimeout(r, 500));
@@ -178,12 +208,18 @@ describe('agent restart with 3,000 entries: Unavailable while syncing, never Per
     const answered = seen.filter((s) => s.phase === 'restarted' && !unreachable.test(s.result));
     assert.ok(answered.length > 0);
     const restarted = seen.filter((s) => s.phase === 'restarted');
-    assert.ok(restarted.some((s) => s.result === 'ok'), 'served after the restart');
+    assert.ok(
+      restarted.some((s) => s.result === 'ok'),
+      'served after the restart',
+    );
     // Ends in success: once served, never refused again.
     for (const kind of ['x509', 'jwt']) {
       const mine = restarted.filter((s) => s.kind === kind);
       const firstOk = mine.findIndex((s) => s.result === 'ok');
-      assert.ok(mine.slice(firstOk).every((s) => s.result === 'ok'), `${kind}: ${JSON.stringify(summary(mine))}`);
+      assert.ok(
+        mine.slice(firstOk).every((s) => s.result === 'ok'),
+        `${kind}: ${JSON.stringify(summary(mine))}`,
+      );
     }
     console.log(`restart window: served ${servedAfterMs} ms after the restart; ${JSON.stringify(summary(seen))}`);
   });

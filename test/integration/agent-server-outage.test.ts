@@ -7,8 +7,12 @@ import { cancelOnBreak } from '@ztwim/proto';
 import { startAgentEnv, type AgentEnv } from '../interop/lib/ztwim-agent-env.ts';
 
 let env: AgentEnv;
-before(async () => { env = await startAgentEnv({ syncInterval: '300ms' }); });
-after(async () => { await env?.close(); });
+before(async () => {
+  env = await startAgentEnv({ syncInterval: '300ms' });
+});
+after(async () => {
+  await env?.close();
+});
 
 async function svidIds(env: AgentEnv): Promise<string[]> {
   const { client } = env.workload();
@@ -19,7 +23,12 @@ async function svidIds(env: AgentEnv): Promise<string[]> {
 async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 20_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
-    try { const v = await fn(); if (ok(v)) return v; } catch { /* retry */ }
+    try {
+      const v = await fn();
+      if (ok(v)) return v;
+    } catch {
+      /* retry */
+    }
     if (Date.now() > end) return fn();
     await delay(200);
   }
@@ -28,7 +37,13 @@ async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 2
 test('outage: cached svids served, new entry arrives after restart', async () => {
   const uid = process.getuid?.() ?? 0;
   env.server.cli(['entry', 'create', '-parentID', env.agent.agentId, '-spiffeID', 'spiffe://example.org/a', '-selector', `unix:uid:${uid}`]);
-  assert.deepEqual(await eventually(() => svidIds(env), (v) => v.length === 1), ['spiffe://example.org/a']);
+  assert.deepEqual(
+    await eventually(
+      () => svidIds(env),
+      (v) => v.length === 1,
+    ),
+    ['spiffe://example.org/a'],
+  );
   const { client } = env.workload();
   const cached = (await client.fetchJWTSVID({ audience: ['cached'] })).svids[0];
   assert.equal(cached?.spiffeId, 'spiffe://example.org/a');
@@ -46,5 +61,11 @@ test('outage: cached svids served, new entry arrives after restart', async () =>
   assert.equal((await client.fetchJWTSVID({ audience: ['cached'] })).svids[0]?.svid, cached?.svid, 'cached JWT-SVID served while server is down');
   await env.restartServer();
   env.server.cli(['entry', 'create', '-parentID', env.agent.agentId, '-spiffeID', 'spiffe://example.org/b', '-selector', `unix:uid:${uid}`]);
-  assert.deepEqual(await eventually(() => svidIds(env), (v) => v.length === 2), ['spiffe://example.org/a', 'spiffe://example.org/b']);
+  assert.deepEqual(
+    await eventually(
+      () => svidIds(env),
+      (v) => v.length === 2,
+    ),
+    ['spiffe://example.org/a', 'spiffe://example.org/b'],
+  );
 });

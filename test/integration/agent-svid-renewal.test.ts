@@ -10,8 +10,12 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { spiffeIdParts, startStack, type Stack } from '../interop/lib/ztwim-stack.ts';
 
 let stack: Stack;
-before(async () => { stack = await startStack({ serverExtra: '  agent_ttl = "6s"' }); });
-after(async () => { await stack?.close(); });
+before(async () => {
+  stack = await startStack({ serverExtra: '  agent_ttl = "6s"' });
+});
+after(async () => {
+  await stack?.close();
+});
 
 function storedLeaf(dataDir: string): crypto.X509Certificate {
   const d = JSON.parse(readFileSync(join(dataDir, 'agent-data.json'), 'utf8')) as { svid: string[] };
@@ -26,7 +30,10 @@ test('join-token agent renews its SVID at half-life and keeps serving past the f
   const jwt = async (aud: string): Promise<string | undefined> => (await client.fetchJWTSVID({ audience: [aud] })).svids[0]?.spiffeId;
   const end = Date.now() + 15_000;
   let id: string | undefined;
-  while (id === undefined && Date.now() < end) { id = await jwt('a').catch(() => undefined); if (id === undefined) await delay(200); }
+  while (id === undefined && Date.now() < end) {
+    id = await jwt('a').catch(() => undefined);
+    if (id === undefined) await delay(200);
+  }
   assert.equal(id, 'spiffe://example.org/renew/wl');
 
   const first = storedLeaf(config.dataDir);
@@ -69,7 +76,10 @@ test('join-token agent renews its SVID at half-life and keeps serving past the f
   const end2 = Date.now() + 20_000;
   let ids: string[] = [];
   while (ids.length < 2 && Date.now() < end2) {
-    ids = await client.fetchJWTSVID({ audience: [`x-${Date.now()}`] }).then((r) => r.svids.map((s) => s.spiffeId).sort(), () => []);
+    ids = await client.fetchJWTSVID({ audience: [`x-${Date.now()}`] }).then(
+      (r) => r.svids.map((s) => s.spiffeId).sort(),
+      () => [],
+    );
     if (ids.length < 2) await delay(300);
   }
   assert.deepEqual(ids, ['spiffe://example.org/renew/wl', 'spiffe://example.org/renew/wl2']);

@@ -10,7 +10,9 @@ import { startAgentEnv, type AgentEnv } from '../interop/lib/ztwim-agent-env.ts'
 async function eventually<T>(fn: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    try { return await fn(); } catch (e) {
+    try {
+      return await fn();
+    } catch (e) {
       if (Date.now() > end) throw e;
       await delay(200);
     }
@@ -24,8 +26,12 @@ function codeOf(e: unknown): Code | undefined {
 describe('agent workload api against spire-server', () => {
   let env: AgentEnv;
   const uid = process.getuid?.() ?? 0;
-  before(async () => { env = await startAgentEnv(); });
-  after(async () => { await env?.close(); });
+  before(async () => {
+    env = await startAgentEnv();
+  });
+  after(async () => {
+    await env?.close();
+  });
 
   test('agent id comes from the join token', () => {
     assert.match(env.agent.agentId, /^spiffe:\/\/example\.org\/spire\/agent\/join_token\//);
@@ -55,8 +61,20 @@ describe('agent workload api against spire-server', () => {
   });
 
   test('matching uid entry: X509 and JWT SVIDs, validate, rotation pushed', async () => {
-    env.server.cli(['entry', 'create', '-parentID', env.agent.agentId, '-spiffeID', 'spiffe://example.org/wl',
-      '-selector', `unix:uid:${uid}`, '-x509SVIDTTL', '6', '-jwtSVIDTTL', '60']);
+    env.server.cli([
+      'entry',
+      'create',
+      '-parentID',
+      env.agent.agentId,
+      '-spiffeID',
+      'spiffe://example.org/wl',
+      '-selector',
+      `unix:uid:${uid}`,
+      '-x509SVIDTTL',
+      '6',
+      '-jwtSVIDTTL',
+      '60',
+    ]);
     const { client } = env.workload();
     const first = await eventually(async () => {
       for await (const m of cancelOnBreak((signal) => client.fetchX509SVID({}, { signal }))) return m;
@@ -78,7 +96,10 @@ describe('agent workload api against spire-server', () => {
     const v = await client.validateJWTSVID({ audience: 'test', svid: jwt.svids[0]?.svid ?? '' });
     assert.equal(v.spiffeId, 'spiffe://example.org/wl');
 
-    const bundles = await (async () => { for await (const m of cancelOnBreak((s) => client.fetchJWTBundles({}, { signal: s }))) return m; return undefined; })();
+    const bundles = await (async () => {
+      for await (const m of cancelOnBreak((s) => client.fetchJWTBundles({}, { signal: s }))) return m;
+      return undefined;
+    })();
     assert.ok(bundles?.bundles['spiffe://example.org']);
 
     // Rotation: a 6 s TTL SVID is replaced at ~half-life and pushed to the watching stream.
@@ -98,7 +119,15 @@ describe('agent workload api against spire-server', () => {
     for (let i = 0; i < 200; i++) {
       const ac = new AbortController();
       acs.push(ac);
-      void (async () => { try { for await (const _ of client.fetchJWTBundles({}, { signal: ac.signal })) { /* keep */ } } catch { /* aborted */ } })();
+      void (async () => {
+        try {
+          for await (const _ of client.fetchJWTBundles({}, { signal: ac.signal })) {
+            /* keep */
+          }
+        } catch {
+          /* aborted */
+        }
+      })();
     }
     await delay(300);
     transport.close();

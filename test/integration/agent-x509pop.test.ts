@@ -21,8 +21,27 @@ import { startStack, type Stack } from '../interop/lib/ztwim-stack.ts';
 function makePki(dir: TmpDir, name: string): { ca: string; cert: string; key: string } {
   const ca = dir.file(`${name}-ca.crt`);
   const caKey = dir.file(`${name}-ca.key`);
-  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', caKey, '-out', ca,
-    '-subj', `/CN=${name} node CA`, '-days', '1', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign']);
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    caKey,
+    '-out',
+    ca,
+    '-subj',
+    `/CN=${name} node CA`,
+    '-days',
+    '1',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign',
+  ]);
   const key = dir.file(`${name}-node.key`);
   const csr = dir.file(`${name}-node.csr`);
   const cert = dir.file(`${name}-node.crt`);
@@ -72,14 +91,20 @@ describe('x509pop node attestation (our agent, our server)', () => {
     assert.equal(agent.agentId, `spiffe://example.org/spire/agent/x509pop/${fp}`);
     const listed = await stack.agentApi.getAgent({ id: { trustDomain: 'example.org', path: `/spire/agent/x509pop/${fp}` } });
     assert.equal(listed.attestationType, 'x509pop');
-    assert.ok(listed.selectors.some((s) => s.type === 'x509pop' && s.value === 'subject:cn:good-node-1'), JSON.stringify(listed.selectors));
+    assert.ok(
+      listed.selectors.some((s) => s.type === 'x509pop' && s.value === 'subject:cn:good-node-1'),
+      JSON.stringify(listed.selectors),
+    );
 
     await stack.createEntries([{ parentId: agent.agentId, path: '/pop/wl', selectors: [`unix:uid:${uid}`] }]);
     const client = stack.workload(agent.socketPath);
     const jwtOnce = async (aud: string): Promise<string | undefined> => (await client.fetchJWTSVID({ audience: [aud] })).svids[0]?.spiffeId;
     const end = Date.now() + 15_000;
     let id: string | undefined;
-    while (id === undefined && Date.now() < end) { id = await jwtOnce('a').catch(() => undefined); if (id === undefined) await delay(200); }
+    while (id === undefined && Date.now() < end) {
+      id = await jwtOnce('a').catch(() => undefined);
+      if (id === undefined) await delay(200);
+    }
     assert.equal(id, 'spiffe://example.org/pop/wl');
 
     // Short agent_ttl: the agent must have a new SVID (re-attested) before the first one expires,
@@ -89,7 +114,11 @@ describe('x509pop node attestation (our agent, our server)', () => {
       return new crypto.X509Certificate(Buffer.from(d.svid[0] ?? '', 'base64')).serialNumber;
     };
     const first = serialOf();
-    const firstExpiry = Date.parse(new crypto.X509Certificate(Buffer.from((JSON.parse(readFileSync(`${config.dataDir}/agent-data.json`, 'utf8')) as { svid: string[] }).svid[0] ?? '', 'base64')).validTo);
+    const firstExpiry = Date.parse(
+      new crypto.X509Certificate(
+        Buffer.from((JSON.parse(readFileSync(`${config.dataDir}/agent-data.json`, 'utf8')) as { svid: string[] }).svid[0] ?? '', 'base64'),
+      ).validTo,
+    );
     let renewedAt = 0;
     while (Date.now() < firstExpiry + 3000) {
       if (renewedAt === 0 && serialOf() !== first) renewedAt = Date.now();
@@ -126,7 +155,9 @@ describe('x509pop node attestation of our agent to the real SPIRE v1.13.0 server
   const uid = process.getuid?.() ?? 0;
 
   const configFor = (p: { cert: string; key: string }, name: string): AgentConfig => ({
-    ...buildAgentConfig(parseConfigText(`
+    ...buildAgentConfig(
+      parseConfigText(
+        `
 agent {
   server_address = "127.0.0.1"
   server_port = ${port}
@@ -141,7 +172,11 @@ plugins {
   KeyManager "memory" { plugin_data {} }
   WorkloadAttestor "unix" { plugin_data {} }
 }
-`, 'hcl'), `${name}.conf`),
+`,
+        'hcl',
+      ),
+      `${name}.conf`,
+    ),
     trustBundle: server.cli(['bundle', 'show']),
   });
 
@@ -178,7 +213,10 @@ plugins {
       const client = createClient(SpiffeWorkloadAPI, t);
       let id: string | undefined;
       for (const end = Date.now() + 15_000; id === undefined && Date.now() < end;) {
-        id = await client.fetchJWTSVID({ audience: ['a'] }).then((r) => r.svids[0]?.spiffeId, () => undefined);
+        id = await client.fetchJWTSVID({ audience: ['a'] }).then(
+          (r) => r.svids[0]?.spiffeId,
+          () => undefined,
+        );
         if (id === undefined) await delay(200);
       }
       assert.equal(id, 'spiffe://example.org/pop/spire-wl');

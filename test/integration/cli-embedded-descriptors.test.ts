@@ -32,7 +32,16 @@ function genFiles(d: string, out: string[] = []): string[] {
 function shape(f: DescFile): unknown {
   return f.messages.map((m) => ({
     typeName: m.typeName,
-    fields: m.fields.map((x) => [x.name, x.number, x.jsonName, x.localName, x.fieldKind, x.presence, 'scalar' in x ? x.scalar : undefined, 'packed' in x ? x.packed : undefined]),
+    fields: m.fields.map((x) => [
+      x.name,
+      x.number,
+      x.jsonName,
+      x.localName,
+      x.fieldKind,
+      x.presence,
+      'scalar' in x ? x.scalar : undefined,
+      'packed' in x ? x.packed : undefined,
+    ]),
     oneofs: m.oneofs.map((o) => [o.name, o.localName, o.fields.map((x) => x.name)]),
   }));
 }
@@ -45,7 +54,16 @@ describe('embedded file descriptors in the CLI bundle', () => {
     const { barrelImports } = (await import(pathToFileURL(join(REPO_ROOT, 'scripts/build-cli.mjs')).href)) as { barrelImports: esbuild.Plugin };
     const entry = dir.write('entry.ts', files.map((f, i) => `export * as m${i} from ${JSON.stringify(f)};`).join('\n'));
     const outfile = dir.file('bundle.mjs');
-    await esbuild.build({ entryPoints: [entry], outfile, bundle: true, format: 'esm', platform: 'node', conditions: ['ztwim-source'], plugins: [barrelImports], logLevel: 'warning' });
+    await esbuild.build({
+      entryPoints: [entry],
+      outfile,
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      conditions: ['ztwim-source'],
+      plugins: [barrelImports],
+      logLevel: 'warning',
+    });
     const { readFileSync } = await import('node:fs');
     assert.ok(!readFileSync(outfile, 'utf8').includes('fileDesc("'), 'the bundle still decodes base64 descriptors at run time');
     const bundled = (await import(pathToFileURL(outfile).href)) as Record<string, Record<string, unknown>>;
@@ -60,18 +78,26 @@ describe('embedded file descriptors in the CLI bundle', () => {
         assert.ok(b !== undefined, `${relative(REPO_ROOT, f)}: ${name} missing from the bundle`);
         assert.deepEqual(toBinary(FileDescriptorProtoSchema, b.proto), toBinary(FileDescriptorProtoSchema, a.proto), `${name}: FileDescriptorProto differs`);
         assert.deepEqual(shape(b), shape(a), `${name}: messages differ`);
-        assert.deepEqual(b.services.map((s) => [s.typeName, s.methods.map((m) => [m.name, m.methodKind, m.input.typeName, m.output.typeName, m.idempotency])]), a.services.map((s) => [s.typeName, s.methods.map((m) => [m.name, m.methodKind, m.input.typeName, m.output.typeName, m.idempotency])]));
-        assert.deepEqual(b.enums.map((e) => [e.typeName, e.values.map((v) => [v.name, v.number, v.localName])]), a.enums.map((e) => [e.typeName, e.values.map((v) => [v.name, v.number, v.localName])]));
+        assert.deepEqual(
+          b.services.map((s) => [s.typeName, s.methods.map((m) => [m.name, m.methodKind, m.input.typeName, m.output.typeName, m.idempotency])]),
+          a.services.map((s) => [s.typeName, s.methods.map((m) => [m.name, m.methodKind, m.input.typeName, m.output.typeName, m.idempotency])]),
+        );
+        assert.deepEqual(
+          b.enums.map((e) => [e.typeName, e.values.map((v) => [v.name, v.number, v.localName])]),
+          a.enums.map((e) => [e.typeName, e.values.map((v) => [v.name, v.number, v.localName])]),
+        );
         compared++;
       }
     }
     assert.equal(compared, files.length);
   });
 
-  it('the commands\' bundle builds descriptor.proto only in the chunks of code that depends on it (CSI)', async () => {
+  it("the commands' bundle builds descriptor.proto only in the chunks of code that depends on it (CSI)", async () => {
     const bundleDir = join(REPO_ROOT, 'packages/cli/dist/bundle');
     const { readFileSync } = await import('node:fs');
-    const withBoot = readdirSync(bundleDir).filter((n) => n.endsWith('.js') && readFileSync(join(bundleDir, n), 'utf8').includes('file_google_protobuf_descriptor = '));
+    const withBoot = readdirSync(bundleDir).filter(
+      (n) => n.endsWith('.js') && readFileSync(join(bundleDir, n), 'utf8').includes('file_google_protobuf_descriptor = '),
+    );
     assert.ok(withBoot.length <= 1 && withBoot.every((n) => n.startsWith('csi-')), `chunks building descriptor.proto: ${withBoot.join(', ')}`);
   });
 });

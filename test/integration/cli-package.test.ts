@@ -58,11 +58,29 @@ describe('the packed CLI installed into an empty prefix', () => {
     assert.match(help.stdout + help.stderr, /\bserver\b/);
 
     const agentSock = join(tmp.path, 'agent.sock');
-    const up = spawn(bin, ['up', '-dataDir', join(elsewhere, 'state'), '-serverPort', String(await freePort()), '-serverSocketPath', join(tmp.path, 'server.sock'), '-socketPath', agentSock, '-oidcPort', '0', '-metricsPort', '0'], {
-      cwd: elsewhere,
-      env: pathEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const up = spawn(
+      bin,
+      [
+        'up',
+        '-dataDir',
+        join(elsewhere, 'state'),
+        '-serverPort',
+        String(await freePort()),
+        '-serverSocketPath',
+        join(tmp.path, 'server.sock'),
+        '-socketPath',
+        agentSock,
+        '-oidcPort',
+        '0',
+        '-metricsPort',
+        '0',
+      ],
+      {
+        cwd: elsewhere,
+        env: pathEnv,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     children.push(up);
     let out = '';
     up.stdout?.on('data', (d: Buffer) => (out += d.toString()));

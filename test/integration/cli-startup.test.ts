@@ -34,7 +34,9 @@ function resolutions(source: boolean, args: string[]): { urls: string[]; status:
   });
   let urls: string[] = [];
   try {
-    urls = readFileSync(file, 'utf8').split('\n').filter((u) => u !== '');
+    urls = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((u) => u !== '');
   } catch {
     // nothing resolved: the assertions below report it
   }
@@ -101,7 +103,9 @@ describe('ztwim loads only what a command needs', () => {
   it('server run, bundled: loads the server and its datastore (the check above can see them)', () => {
     // A datastore path under a regular file: the server loads SQLite, then fails to open it.
     dir.write('not-a-dir', '');
-    const conf = dir.write('server.conf', `server {
+    const conf = dir.write(
+      'server.conf',
+      `server {
   bind_address = "127.0.0.1"
   bind_port = "0"
   socket_path = "${dir.file('api.sock')}"
@@ -118,24 +122,48 @@ plugins {
   KeyManager "memory" { plugin_data {} }
   NodeAttestor "join_token" { plugin_data {} }
 }
-`);
+`,
+    );
     const r = resolutions(false, ['server', 'run', '-config', conf]);
     assert.notEqual(r.status, 0, r.stderr);
-    assert.ok(r.urls.some((u) => /\/node_modules\/better-sqlite3\//.test(u)), r.urls.join('\n'));
-    assert.deepEqual(heavyIn(r.urls, false).filter((u) => /\/node_modules\/pg\//.test(u)), [], 'pg loaded for a SQLite datastore');
-    assert.deepEqual(r.urls.filter((u) => /\/node_modules\/@kubernetes\/client-node\//.test(u)), [], 'the Kubernetes client loaded without a k8s plugin');
+    assert.ok(
+      r.urls.some((u) => /\/node_modules\/better-sqlite3\//.test(u)),
+      r.urls.join('\n'),
+    );
+    assert.deepEqual(
+      heavyIn(r.urls, false).filter((u) => /\/node_modules\/pg\//.test(u)),
+      [],
+      'pg loaded for a SQLite datastore',
+    );
+    assert.deepEqual(
+      r.urls.filter((u) => /\/node_modules\/@kubernetes\/client-node\//.test(u)),
+      [],
+      'the Kubernetes client loaded without a k8s plugin',
+    );
   });
 
   it('server run with k8s_psat, bundled: loads the Kubernetes client, and a missing kube_config_file stops the start naming it', () => {
     const kube = dir.file('no-such-kubeconfig');
-    const conf = dir.write('server-psat.conf', serverConf({
-      port: 0, socketPath: dir.file('psat-api.sock'), trustDomain: 'example.org', dataDir: dir.file('psat-data'),
-      extraPlugins: `  NodeAttestor "k8s_psat" { plugin_data { clusters = { "prod" = { service_account_allow_list = ["spire:agent"], kube_config_file = "${kube}" } } } }`,
-    }));
+    const conf = dir.write(
+      'server-psat.conf',
+      serverConf({
+        port: 0,
+        socketPath: dir.file('psat-api.sock'),
+        trustDomain: 'example.org',
+        dataDir: dir.file('psat-data'),
+        extraPlugins: `  NodeAttestor "k8s_psat" { plugin_data { clusters = { "prod" = { service_account_allow_list = ["spire:agent"], kube_config_file = "${kube}" } } } }`,
+      }),
+    );
     const r = resolutions(false, ['server', 'run', '-config', conf]);
     assert.notEqual(r.status, 0, r.stderr);
-    assert.ok(r.urls.some((u) => /\/node_modules\/@kubernetes\/client-node\//.test(u)), r.urls.join('\n'));
-    assert.ok(r.stderr.includes(`plugins.NodeAttestor.k8s_psat.plugin_data.clusters.prod.kube_config_file: k8s: cannot load kubeconfig ${kube}: no such file`), r.stderr);
+    assert.ok(
+      r.urls.some((u) => /\/node_modules\/@kubernetes\/client-node\//.test(u)),
+      r.urls.join('\n'),
+    );
+    assert.ok(
+      r.stderr.includes(`plugins.NodeAttestor.k8s_psat.plugin_data.clusters.prod.kube_config_file: k8s: cannot load kubeconfig ${kube}: no such file`),
+      r.stderr,
+    );
   });
 });
 
@@ -154,7 +182,9 @@ function startRecorded(args: string[]): Recorded {
     env: { ...process.env, ZTWIM_RECORD_RESOLUTIONS: file },
   });
   const r: Recorded = { child, file, stderr: '' };
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => { r.stderr += d; });
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    r.stderr += d;
+  });
   return r;
 }
 
@@ -165,7 +195,11 @@ async function stopRecorded(r: Recorded): Promise<string[]> {
     r.child.kill('SIGTERM');
     await exited;
   }
-  return loadedSources(readFileSync(r.file, 'utf8').split('\n').filter((u) => u !== ''));
+  return loadedSources(
+    readFileSync(r.file, 'utf8')
+      .split('\n')
+      .filter((u) => u !== ''),
+  );
 }
 
 /** Runs a `ztwim` command (bundled) to completion. */
@@ -215,24 +249,50 @@ describe('ztwim daemons load only the plugins their config names (bundled)', () 
 
     const token = /Token: (\S+)/.exec(ztwim(['server', 'token', 'generate', '-socketPath', sock, '-spiffeID', 'spiffe://example.org/host']).stdout)?.[1];
     assert.ok(token !== undefined, 'no join token');
-    const entry = ztwim(['server', 'entry', 'create', '-socketPath', sock, '-parentID', 'spiffe://example.org/host', '-spiffeID', 'spiffe://example.org/w', '-selector', `unix:uid:${process.getuid?.() ?? 0}`]);
+    const entry = ztwim([
+      'server',
+      'entry',
+      'create',
+      '-socketPath',
+      sock,
+      '-parentID',
+      'spiffe://example.org/host',
+      '-spiffeID',
+      'spiffe://example.org/w',
+      '-selector',
+      `unix:uid:${process.getuid?.() ?? 0}`,
+    ]);
     assert.equal(entry.status, 0, entry.stderr);
     const bundle = ztwim(['server', 'bundle', 'show', '-socketPath', sock]);
     assert.equal(bundle.status, 0, bundle.stderr);
     const agentSock = dir.file('daemons-agent.sock');
-    const aconf = dir.write('daemons-agent.conf', agentConf({
-      serverPort: port, trustDomain: 'example.org', dataDir: dir.file('daemons-agent-data'), socketPath: agentSock,
-      joinToken: token, trustBundlePath: dir.write('daemons-bundle.pem', bundle.stdout), keyManager: 'memory',
-    }));
+    const aconf = dir.write(
+      'daemons-agent.conf',
+      agentConf({
+        serverPort: port,
+        trustDomain: 'example.org',
+        dataDir: dir.file('daemons-agent-data'),
+        socketPath: agentSock,
+        joinToken: token,
+        trustBundlePath: dir.write('daemons-bundle.pem', bundle.stdout),
+        keyManager: 'memory',
+      }),
+    );
     agent = startRecorded(['agent', 'run', '-config', aconf]);
     await until('agent api fetch x509', ['api', 'fetch', 'x509', '-socketPath', agentSock], agent);
 
     const agentSources = await stopRecorded(agent);
     const serverSources = await stopRecorded(server);
     // What they did load (so the check below sees bundled modules at all).
-    assert.ok(serverSources.some((s) => s.endsWith('/packages/server/src/server.ts')), serverSources.join('\n'));
+    assert.ok(
+      serverSources.some((s) => s.endsWith('/packages/server/src/server.ts')),
+      serverSources.join('\n'),
+    );
     assert.ok(serverSources.some((s) => s.endsWith('/packages/server/src/datastore/sqlite/sqlite-datastore.ts')));
-    assert.ok(agentSources.some((s) => s.endsWith('/packages/agent/src/attestation/workload/unix.ts')), agentSources.join('\n'));
+    assert.ok(
+      agentSources.some((s) => s.endsWith('/packages/agent/src/attestation/workload/unix.ts')),
+      agentSources.join('\n'),
+    );
     assert.deepEqual(pluginsIn(serverSources), [], 'server plugins loaded that its config does not name');
     assert.deepEqual(pluginsIn(agentSources), [], 'agent plugins loaded that its config does not name');
     // Their configs are HCL: the YAML parser stays out too.
@@ -242,26 +302,59 @@ describe('ztwim daemons load only the plugins their config names (bundled)', () 
   });
 
   it('server validate with a YAML config: loads the YAML parser and reads the file (the check above can see it)', () => {
-    const conf = dir.write('server.yaml', [
-      'server:', '  bind_address: 127.0.0.1', '  bind_port: "8081"', `  socket_path: ${dir.file('yaml-api.sock')}`, '  trust_domain: example.org', `  data_dir: ${dir.file('yaml-data')}`,
-      'plugins:', '  DataStore:', '    sql:', '      plugin_data:', '        database_type: sqlite3', `        connection_string: ${dir.file('yaml.sqlite3')}`,
-      '  KeyManager:', '    memory:', '      plugin_data: {}', '  NodeAttestor:', '    join_token:', '      plugin_data: {}', '',
-    ].join('\n'));
+    const conf = dir.write(
+      'server.yaml',
+      [
+        'server:',
+        '  bind_address: 127.0.0.1',
+        '  bind_port: "8081"',
+        `  socket_path: ${dir.file('yaml-api.sock')}`,
+        '  trust_domain: example.org',
+        `  data_dir: ${dir.file('yaml-data')}`,
+        'plugins:',
+        '  DataStore:',
+        '    sql:',
+        '      plugin_data:',
+        '        database_type: sqlite3',
+        `        connection_string: ${dir.file('yaml.sqlite3')}`,
+        '  KeyManager:',
+        '    memory:',
+        '      plugin_data: {}',
+        '  NodeAttestor:',
+        '    join_token:',
+        '      plugin_data: {}',
+        '',
+      ].join('\n'),
+    );
     const r = resolutions(false, ['server', 'validate', '-config', conf]);
     assert.equal(r.status, 0, r.stderr);
-    assert.ok(loadedSources(r.urls).some((s) => /\/node_modules\/yaml\//.test(s)), r.urls.join('\n'));
+    assert.ok(
+      loadedSources(r.urls).some((s) => /\/node_modules\/yaml\//.test(s)),
+      r.urls.join('\n'),
+    );
   });
 
   it('agent run with WorkloadAttestor "k8s": loads the k8s workload attestor (the check above can see it)', async () => {
-    const aconf = dir.write('k8s-agent.conf', agentConf({
-      serverPort: 1, trustDomain: 'example.org', dataDir: dir.file('k8s-agent-data'), socketPath: dir.file('k8s-agent.sock'),
-      joinToken: 'unused', keyManager: 'memory', trustBundlePath: dir.write('k8s-bundle.pem', ''),
-      pluginsExtra: `  WorkloadAttestor "k8s" { plugin_data {\n    node_name = "node-1"\n    token_path = "${dir.file('no-such-token')}"\n  } }\n`,
-    }));
+    const aconf = dir.write(
+      'k8s-agent.conf',
+      agentConf({
+        serverPort: 1,
+        trustDomain: 'example.org',
+        dataDir: dir.file('k8s-agent-data'),
+        socketPath: dir.file('k8s-agent.sock'),
+        joinToken: 'unused',
+        keyManager: 'memory',
+        trustBundlePath: dir.write('k8s-bundle.pem', ''),
+        pluginsExtra: `  WorkloadAttestor "k8s" { plugin_data {\n    node_name = "node-1"\n    token_path = "${dir.file('no-such-token')}"\n  } }\n`,
+      }),
+    );
     const agent = startRecorded(['agent', 'run', '-config', aconf]);
     const exited = await Promise.race([new Promise((res) => agent.child.once('exit', () => res(true))), delay(60_000).then(() => false)]);
     const sources = await stopRecorded(agent);
     assert.ok(exited, `the agent kept running: ${agent.stderr}`);
-    assert.ok(sources.some((s) => s.endsWith('/packages/agent/src/attestation/workload/k8s.ts')), `${agent.stderr}\n${sources.join('\n')}`);
+    assert.ok(
+      sources.some((s) => s.endsWith('/packages/agent/src/attestation/workload/k8s.ts')),
+      `${agent.stderr}\n${sources.join('\n')}`,
+    );
   });
 });

@@ -35,12 +35,18 @@ function startDriver(tmp: TmpDir, name: string): { proc: Proc; csiSocket: string
   const registry = join(tmp.path, name, 'plugins_registry');
   const proc = startZtwim(tmp, [
     'csi',
-    '-workload-api-socket-dir', join(tmp.path, 'agent-sockets'),
-    '-csi-socket-path', csiSocket,
-    '-node-id', 'node-1',
-    '-kubelet-plugins-registry-dir', registry,
-    '-kubelet-registration-path', '/var/lib/kubelet/plugins/csi.spiffe.io/csi.sock',
-    '-log-level', 'debug',
+    '-workload-api-socket-dir',
+    join(tmp.path, 'agent-sockets'),
+    '-csi-socket-path',
+    csiSocket,
+    '-node-id',
+    'node-1',
+    '-kubelet-plugins-registry-dir',
+    registry,
+    '-kubelet-registration-path',
+    '/var/lib/kubelet/plugins/csi.spiffe.io/csi.sock',
+    '-log-level',
+    'debug',
   ]);
   return { proc, csiSocket, regSocket: join(registry, 'csi.spiffe.io-reg.sock') };
 }
@@ -152,9 +158,13 @@ describe('ztwim csi with real mounts', () => {
     try {
       await until('the registration socket', () => (existsSync(d.regSocket) ? true : undefined), 20_000);
       const t = createUnixGrpcTransport(d.regSocket);
-      await createClient(PluginRegistrationService, t).notifyRegistrationStatus({ pluginRegistered: false, error: 'error validating CSI driver name: duplicate' }).catch(() => undefined);
+      await createClient(PluginRegistrationService, t)
+        .notifyRegistrationStatus({ pluginRegistered: false, error: 'error validating CSI driver name: duplicate' })
+        .catch(() => undefined);
       t.close();
-      const code = await new Promise<number | null>((r) => (d.proc.child.exitCode !== null ? r(d.proc.child.exitCode) : d.proc.child.once('exit', (c) => r(c))));
+      const code = await new Promise<number | null>((r) =>
+        d.proc.child.exitCode !== null ? r(d.proc.child.exitCode) : d.proc.child.once('exit', (c) => r(c)),
+      );
       assert.equal(code, 1);
       assert.match(d.proc.out(), /Error: kubelet refused the plugin registration: error validating CSI driver name: duplicate/);
       assert.equal(existsSync(d.csiSocket), false);
@@ -169,7 +179,15 @@ describe('ztwim csi with real mounts', () => {
     const c1 = await new Promise<number | null>((r) => noDir.child.once('exit', (c) => r(c)));
     assert.equal(c1, 1);
     assert.match(noDir.out(), /workload API socket directory is required \(-workload-api-socket-dir\)/);
-    const noNode = startZtwim(tmp, ['csi', '-workload-api-socket-dir', join(tmp.path, 'agent-sockets'), '-csi-socket-path', join(tmp.path, 'c', 'csi.sock'), '-node-id-env', 'ZTWIM_TEST_NO_SUCH_VAR']);
+    const noNode = startZtwim(tmp, [
+      'csi',
+      '-workload-api-socket-dir',
+      join(tmp.path, 'agent-sockets'),
+      '-csi-socket-path',
+      join(tmp.path, 'c', 'csi.sock'),
+      '-node-id-env',
+      'ZTWIM_TEST_NO_SUCH_VAR',
+    ]);
     const c2 = await new Promise<number | null>((r) => noNode.child.once('exit', (c) => r(c)));
     assert.equal(c2, 1);
     assert.match(noNode.out(), /node ID is required/);

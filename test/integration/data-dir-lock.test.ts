@@ -16,14 +16,17 @@ import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
 const ztwim = (dir: TmpDir, ...args: string[]): Promise<CliResult> => runBinary(ZTWIM_BIN, args, { cwd: dir.path });
 
 async function serverConf(dir: TmpDir, name: string, dataDir: string): Promise<string> {
-  return dir.write(`${name}.conf`, sharedServerConf({
-    port: await freePort(),
-    socketPath: join(dir.path, `${name}.sock`),
-    trustDomain: 'example.org',
-    dataDir,
-    settings: { log_level: 'WARN' },
-    trailer: 'telemetry {\n  disabled = true\n}\n',
-  }));
+  return dir.write(
+    `${name}.conf`,
+    sharedServerConf({
+      port: await freePort(),
+      socketPath: join(dir.path, `${name}.sock`),
+      trustDomain: 'example.org',
+      dataDir,
+      settings: { log_level: 'WARN' },
+      trailer: 'telemetry {\n  disabled = true\n}\n',
+    }),
+  );
 }
 
 async function startServer(dir: TmpDir, conf: string, sock: string): Promise<ChildProcess> {
@@ -39,7 +42,12 @@ async function startServer(dir: TmpDir, conf: string, sock: string): Promise<Chi
 }
 
 const stop = (c: ChildProcess, sig: NodeJS.Signals = 'SIGTERM'): Promise<void> =>
-  c.exitCode !== null ? Promise.resolve() : new Promise((r) => { c.once('exit', () => r()); c.kill(sig); });
+  c.exitCode !== null
+    ? Promise.resolve()
+    : new Promise((r) => {
+        c.once('exit', () => r());
+        c.kill(sig);
+      });
 
 describe('one server or agent per data dir', () => {
   let dir: TmpDir;
@@ -64,7 +72,9 @@ describe('one server or agent per data dir', () => {
   });
 
   it('an agent shares a data_dir with a server; a second agent on it is refused naming the holder PID', async () => {
-    const conf = dir.write('agent.conf', `agent {
+    const conf = dir.write(
+      'agent.conf',
+      `agent {
   server_address = "127.0.0.1"
   server_port = "1"
   trust_domain = "example.org"
@@ -78,7 +88,8 @@ plugins {
   KeyManager "memory" { plugin_data {} }
   WorkloadAttestor "unix" { plugin_data {} }
 }
-`);
+`,
+    );
     // A server and an agent may share a data dir, as SPIRE's sample configs do (both ./.data):
     // the agent is not refused for the server's lock (it fails later, for its unreachable server).
     const shared = await ztwim(dir, 'agent', 'run', '-config', conf);

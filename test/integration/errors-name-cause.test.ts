@@ -52,7 +52,7 @@ describe('errors that name their cause', () => {
     dir?.cleanup();
   });
 
-  it('agent API port in use: names the listener, the holder\'s PID, and bind_port / -serverPort', async () => {
+  it("agent API port in use: names the listener, the holder's PID, and bind_port / -serverPort", async () => {
     const port = await freePort();
     const holder = createServer();
     holders.push(holder);
@@ -86,11 +86,14 @@ describe('errors that name their cause', () => {
     dir.write('busy-metrics.conf', serverConf({ port: await freePort(), socketPath: join(dir.path, 'm.sock'), dataDir: join(dir.path, 'd3'), trailer }));
     const r = await ztwim(dir.path, ['server', 'run', '-config', 'busy-metrics.conf']);
     assert.notEqual(r.status, 0);
-    assert.ok(r.stderr.includes(`Prometheus metrics listener: cannot listen on 127.0.0.1:${port}: address already in use (held by pid ${process.pid}`), r.stderr);
+    assert.ok(
+      r.stderr.includes(`Prometheus metrics listener: cannot listen on 127.0.0.1:${port}: address already in use (held by pid ${process.pid}`),
+      r.stderr,
+    );
     assert.match(r.stderr, /telemetry\.Prometheus\.port \(and host\) in the config/);
   });
 
-  it("a socket directory of another Unix user: says whose it is and which flag moves the socket (was: EACCES mkdir)", async () => {
+  it('a socket directory of another Unix user: says whose it is and which flag moves the socket (was: EACCES mkdir)', async () => {
     // root made /…/spire-server/private (0700) as the first user would; the second user is nobody
     const shared = join(dir.path, 'shared');
     mkdirSync(join(shared, 'spire-server', 'private'), { recursive: true, mode: 0o700 });
@@ -104,7 +107,12 @@ describe('errors that name their cause', () => {
     dir.write('nobody/server.conf', serverConf({ port: await freePort(), socketPath: sock, dataDir: join(mine, 'data') }));
     const r = await ztwim(mine, ['server', 'run', '-config', 'server.conf'], { uid: 65534, gid: 65534 });
     assert.notEqual(r.status, 0);
-    assert.ok(r.stderr.includes(`server admin API socket: cannot use ${sock}: permission denied: ${join(shared, 'spire-server')} belongs to uid 0 (mode 0700) and this process runs as uid 65534`), r.stderr);
+    assert.ok(
+      r.stderr.includes(
+        `server admin API socket: cannot use ${sock}: permission denied: ${join(shared, 'spire-server')} belongs to uid 0 (mode 0700) and this process runs as uid 65534`,
+      ),
+      r.stderr,
+    );
     assert.match(r.stderr, /choose a path this user can write with server\.socket_path in the config or -socketPath/);
   });
 
@@ -119,7 +127,9 @@ describe('errors that name their cause', () => {
   });
 
   it('a missing agent trust bundle names trust_bundle_path and how to fill it (was: raw ENOENT)', async () => {
-    dir.write('agent.conf', `agent {
+    dir.write(
+      'agent.conf',
+      `agent {
   server_address = "127.0.0.1"
   server_port = "1"
   trust_domain = "example.org"
@@ -132,10 +142,14 @@ plugins {
   KeyManager "memory" { plugin_data {} }
   WorkloadAttestor "unix" { plugin_data {} }
 }
-`);
+`,
+    );
     const r = await ztwim(dir.path, ['agent', 'run', '-config', 'agent.conf', '-joinToken', 'x']);
     assert.notEqual(r.status, 0);
-    assert.ok(r.stderr.includes(`cannot read the bootstrap trust bundle ${join(dir.path, 'missing.crt')} (agent.trust_bundle_path or -trustBundle): no such file`), r.stderr);
+    assert.ok(
+      r.stderr.includes(`cannot read the bootstrap trust bundle ${join(dir.path, 'missing.crt')} (agent.trust_bundle_path or -trustBundle): no such file`),
+      r.stderr,
+    );
     assert.ok(!r.stderr.includes('ENOENT'), r.stderr);
   });
 
@@ -145,7 +159,10 @@ plugins {
     const r = await ztwim(dir.path, ['server', 'validate', '-config', 'fed.conf']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /Configuration is valid/);
-    assert.match(r.stderr, /^warning: server\.default_svid_ttl is deprecated; consider using default_x509_svid_ttl and default_jwt_svid_ttl instead \(fed\.conf line 9\)$/m);
+    assert.match(
+      r.stderr,
+      /^warning: server\.default_svid_ttl is deprecated; consider using default_x509_svid_ttl and default_jwt_svid_ttl instead \(fed\.conf line 9\)$/m,
+    );
     assert.ok(!r.stderr.includes('federation'), `federation is implemented: ${r.stderr}`);
     assert.ok(!r.stderr.includes('audit_log_enabled'), 'audit_log_enabled is implemented');
   });

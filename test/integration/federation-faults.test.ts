@@ -12,7 +12,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createClient, type Client } from '@connectrpc/connect';
 import { createLogger, silentLogger, type Logger } from '@ztwim/core';
-import { BundleService, createUnixGrpcTransport, HealthCheckResponse_ServingStatus, HealthService, SvidService, TrustDomainService, type GrpcClientTransport } from '@ztwim/proto';
+import {
+  BundleService,
+  createUnixGrpcTransport,
+  HealthCheckResponse_ServingStatus,
+  HealthService,
+  SvidService,
+  TrustDomainService,
+  type GrpcClientTransport,
+} from '@ztwim/proto';
 import { startBundleEndpoint, type BundleEndpoint } from '@ztwim/server';
 import { derToPem, SpiffeBundle, TrustDomain } from '@ztwim/spiffe';
 import { csrFor } from '../interop/lib/authz-matrix.ts';
@@ -30,7 +38,24 @@ function caDer(dir: string, td: string): Uint8Array {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const key = join(dir, `${td}.key.pem`);
   writeFileSync(key, privateKey.export({ type: 'pkcs8', format: 'pem' }));
-  return new Uint8Array(execFileSync('openssl', ['req', '-x509', '-key', key, '-subj', `/CN=${td}`, '-addext', `subjectAltName=URI:spiffe://${td}`, '-addext', 'basicConstraints=critical,CA:true', '-days', '1', '-outform', 'DER']));
+  return new Uint8Array(
+    execFileSync('openssl', [
+      'req',
+      '-x509',
+      '-key',
+      key,
+      '-subj',
+      `/CN=${td}`,
+      '-addext',
+      `subjectAltName=URI:spiffe://${td}`,
+      '-addext',
+      'basicConstraints=critical,CA:true',
+      '-days',
+      '1',
+      '-outform',
+      'DER',
+    ]),
+  );
 }
 
 describe('federation faults: one line naming the relationship, last good bundle kept', () => {
@@ -42,7 +67,8 @@ describe('federation faults: one line naming the relationship, last good bundle 
   let served = '';
   const lines: Line[] = [];
   const log: Logger = createLogger({ level: 'info', destination: { write: (s: string) => void lines.push(JSON.parse(s) as Line) } });
-  const errorsFor = (trustDomain: string, from = 0): Line[] => lines.slice(from).filter((l) => l['msg'] === 'Error updating bundle' && l['trust_domain'] === trustDomain);
+  const errorsFor = (trustDomain: string, from = 0): Line[] =>
+    lines.slice(from).filter((l) => l['msg'] === 'Error updating bundle' && l['trust_domain'] === trustDomain);
   const stored = async (trustDomain: string): Promise<{ spiffe?: bigint; seq: bigint } | null> => {
     const got = await b.server.dataStore.getBundle(trustDomain);
     return got === null ? null : { ...(got.spiffeSequence === undefined ? {} : { spiffe: got.spiffeSequence }), seq: got.sequenceNumber };
@@ -68,7 +94,10 @@ describe('federation faults: one line naming the relationship, last good bundle 
       fake = await startBundleEndpoint({
         host: '127.0.0.1',
         port: 0,
-        tls: { certPem: (minted.svid?.certChain ?? []).map((d) => derToPem(d, 'CERTIFICATE')).join(''), keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString() },
+        tls: {
+          certPem: (minted.svid?.certChain ?? []).map((d) => derToPem(d, 'CERTIFICATE')).join(''),
+          keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(),
+        },
         bundleJson: async () => served,
         log: silentLogger(),
       });
@@ -86,7 +115,13 @@ describe('federation faults: one line naming the relationship, last good bundle 
   it('a bundle of another trust domain is refused: nothing stored for the relationship', async () => {
     // x.test's relationship points at A's endpoint: it serves a.test's bundle.
     const r = await td.batchCreateFederationRelationship({
-      federationRelationships: [{ trustDomain: 'x.test', bundleEndpointUrl: `https://127.0.0.1:${a.server.bundleEndpointPort}`, bundleEndpointProfile: { case: 'httpsSpiffe', value: { endpointSpiffeId: 'spiffe://a.test/spire/server' } } }],
+      federationRelationships: [
+        {
+          trustDomain: 'x.test',
+          bundleEndpointUrl: `https://127.0.0.1:${a.server.bundleEndpointPort}`,
+          bundleEndpointProfile: { case: 'httpsSpiffe', value: { endpointSpiffeId: 'spiffe://a.test/spire/server' } },
+        },
+      ],
     });
     assert.equal(r.results[0]?.status?.code, 0, r.results[0]?.status?.message);
     await until('the first fetch of x.test', () => (errorsFor('x.test').length > 0 ? true : undefined));
@@ -100,11 +135,18 @@ describe('federation faults: one line naming the relationship, last good bundle 
 
   it('garbage, a key without use and a lower spiffe_sequence are refused; the last good bundle stays', async () => {
     const ca = caDer(b.tmp.path, 'f.test');
-    const bundle = (seq: bigint): string => SpiffeBundle.fromParts(TrustDomain.parse('f.test'), { x509: [ca], sequenceNumber: seq, refreshHintSeconds: 3600 }).marshal();
+    const bundle = (seq: bigint): string =>
+      SpiffeBundle.fromParts(TrustDomain.parse('f.test'), { x509: [ca], sequenceNumber: seq, refreshHintSeconds: 3600 }).marshal();
     served = bundle(5n);
     const url = `https://127.0.0.1:${fake.port}`;
     const r = await td.batchCreateFederationRelationship({
-      federationRelationships: [{ trustDomain: 'f.test', bundleEndpointUrl: url, bundleEndpointProfile: { case: 'httpsSpiffe', value: { endpointSpiffeId: 'spiffe://a.test/fake-endpoint' } } }],
+      federationRelationships: [
+        {
+          trustDomain: 'f.test',
+          bundleEndpointUrl: url,
+          bundleEndpointProfile: { case: 'httpsSpiffe', value: { endpointSpiffeId: 'spiffe://a.test/fake-endpoint' } },
+        },
+      ],
     });
     assert.equal(r.results[0]?.status?.code, 0, r.results[0]?.status?.message);
     await td.refreshBundle({ trustDomain: 'f.test' });
@@ -147,7 +189,7 @@ describe('federation faults: one line naming the relationship, last good bundle 
     assert.equal(health.status, HealthCheckResponse_ServingStatus.SERVING);
   });
 
-  it('1,000 relationships: created through the API, listed in SPIRE\'s pages, shown by the CLI', async () => {
+  it("1,000 relationships: created through the API, listed in SPIRE's pages, shown by the CLI", async () => {
     const n = 1000;
     const name = (i: number): string => `r${String(i).padStart(4, '0')}.test`;
     for (let i = 0; i < n; i += 250) {
@@ -159,7 +201,10 @@ describe('federation faults: one line naming the relationship, last good bundle 
           bundleEndpointProfile: { case: 'httpsWeb' as const, value: {} },
         })),
       });
-      assert.deepEqual(r.results.filter((x) => x.status?.code !== 0).map((x) => x.status?.message), []);
+      assert.deepEqual(
+        r.results.filter((x) => x.status?.code !== 0).map((x) => x.status?.message),
+        [],
+      );
     }
     const all: string[] = [];
     let token = '';
@@ -184,10 +229,14 @@ describe('federation faults: one line naming the relationship, last good bundle 
     assert.match(show.stdout, new RegExp(`Trust domain\\s+: ${name(777).replace('.', '\\.')}\\n`));
     assert.match(show.stdout, /Bundle endpoint profile\s+: https_web\n/);
     // Every relationship is refreshed (and refused) on its own: one line each, naming it.
-    await until('a refused fetch for every relationship', () => {
-      const named = new Set(lines.filter((l) => l['msg'] === 'Error updating bundle').map((l) => String(l['trust_domain'])));
-      return Array.from({ length: n }, (_, i) => name(i)).every((x) => named.has(x)) ? true : undefined;
-    }, 120_000);
+    await until(
+      'a refused fetch for every relationship',
+      () => {
+        const named = new Set(lines.filter((l) => l['msg'] === 'Error updating bundle').map((l) => String(l['trust_domain'])));
+        return Array.from({ length: n }, (_, i) => name(i)).every((x) => named.has(x)) ? true : undefined;
+      },
+      120_000,
+    );
     const health = await createClient(HealthService, t).check({});
     assert.equal(health.status, HealthCheckResponse_ServingStatus.SERVING);
   });

@@ -47,7 +47,10 @@ describe('federation between two ztwim trust domains', () => {
     const sb = SpiffeBundle.parse(TrustDomain.parse('a.test'), ok.body, { strict: true });
     assert.equal(sb.sequenceNumber, own.sequenceNumber);
     assert.equal(sb.refreshHintSeconds, 120);
-    assert.deepEqual(sb.x509Authorities().map((d) => Buffer.from(d).toString('hex')), own.x509Authorities.map((x) => Buffer.from(x.asn1).toString('hex')));
+    assert.deepEqual(
+      sb.x509Authorities().map((d) => Buffer.from(d).toString('hex')),
+      own.x509Authorities.map((x) => Buffer.from(x.asn1).toString('hex')),
+    );
     assert.match(ok.body, /^\{\n {4}"keys": \[/, '4-space JSON as SPIRE writes it');
     assert.deepEqual(await get(port, '/x'), { status: 404, type: 'text/plain; charset=utf-8', body: '404 page not found\n' });
     assert.deepEqual(await get(port, '/', 'POST'), { status: 405, type: 'text/plain; charset=utf-8', body: '405 method not allowed\n' });
@@ -71,37 +74,55 @@ describe('federation between two ztwim trust domains', () => {
           { trustDomain: 'c.test', bundleEndpointUrl: 'http://x', bundleEndpointProfile: { case: 'httpsWeb', value: {} } },
         ],
       });
-      assert.deepEqual(created.results.map((r) => [r.status?.code, r.status?.message]), [
-        [0, 'OK'],
-        [3, 'unable to create federation relationship for server trust domain'],
-        [3, 'failed to convert federation relationship: bundle endpoint URL must use the https scheme'],
-      ]);
+      assert.deepEqual(
+        created.results.map((r) => [r.status?.code, r.status?.message]),
+        [
+          [0, 'OK'],
+          [3, 'unable to create federation relationship for server trust domain'],
+          [3, 'failed to convert federation relationship: bundle endpoint URL must use the https scheme'],
+        ],
+      );
       await td.refreshBundle({ trustDomain: 'a.test' });
       const fed = await createClient(BundleService, t).getFederatedBundle({ trustDomain: 'a.test' });
-      assert.deepEqual(fed.x509Authorities.map((x) => Buffer.from(x.asn1).toString('hex')), own.x509Authorities.map((x) => Buffer.from(x.asn1).toString('hex')));
+      assert.deepEqual(
+        fed.x509Authorities.map((x) => Buffer.from(x.asn1).toString('hex')),
+        own.x509Authorities.map((x) => Buffer.from(x.asn1).toString('hex')),
+      );
       assert.equal((await b.server.dataStore.getBundle('a.test'))?.spiffeSequence, own.sequenceNumber);
       const got = await td.getFederationRelationship({ trustDomain: 'a.test' });
       assert.equal(got.bundleEndpointUrl, url);
       assert.equal(got.bundleEndpointProfile.case, 'httpsSpiffe');
       assert.equal(got.trustDomainBundle?.trustDomain, 'a.test');
       const list = await td.listFederationRelationships({});
-      assert.deepEqual(list.federationRelationships.map((r) => r.trustDomain), ['a.test']);
+      assert.deepEqual(
+        list.federationRelationships.map((r) => r.trustDomain),
+        ['a.test'],
+      );
       await assert.rejects(td.refreshBundle({ trustDomain: 'none.test' }), /no relationship with trust domain "none.test"/);
       await assert.rejects(td.getFederationRelationship({ trustDomain: 'none.test' }), /federation relationship does not exist/);
       // A wrong endpoint SPIFFE ID: the fetch fails, the bundle stays.
       const upd = await td.batchUpdateFederationRelationship({
-        federationRelationships: [{ trustDomain: 'a.test', bundleEndpointUrl: url, bundleEndpointProfile: { case: 'httpsSpiffe', value: { endpointSpiffeId: 'spiffe://a.test/not-the-server' } } }],
+        federationRelationships: [
+          {
+            trustDomain: 'a.test',
+            bundleEndpointUrl: url,
+            bundleEndpointProfile: { case: 'httpsSpiffe', value: { endpointSpiffeId: 'spiffe://a.test/not-the-server' } },
+          },
+        ],
         inputMask: { bundleEndpointProfile: true },
       });
       assert.equal(upd.results[0]?.status?.code, 0);
       await td.refreshBundle({ trustDomain: 'a.test' });
       assert.equal((await b.server.dataStore.getBundle('a.test'))?.spiffeSequence, own.sequenceNumber);
       const del = await td.batchDeleteFederationRelationship({ trustDomains: ['a.test', 'a.test', ''] });
-      assert.deepEqual(del.results.map((r) => [r.trustDomain, r.status?.code, r.status?.message]), [
-        ['a.test', 0, 'OK'],
-        ['a.test', 5, 'federation relationship not found'],
-        ['', 3, 'missing trust domain'],
-      ]);
+      assert.deepEqual(
+        del.results.map((r) => [r.trustDomain, r.status?.code, r.status?.message]),
+        [
+          ['a.test', 0, 'OK'],
+          ['a.test', 5, 'federation relationship not found'],
+          ['', 3, 'missing trust domain'],
+        ],
+      );
     } finally {
       t.close();
     }

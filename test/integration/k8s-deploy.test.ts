@@ -13,7 +13,11 @@ import { DEPLOY_DIR, DEPLOY_NAMESPACE, inNamespace, manifest, manifestObject, se
 
 const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
-interface Rule { apiGroups: string[]; resources: string[]; verbs: string[] }
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
 interface Container {
   image: string;
   command: string[];
@@ -27,10 +31,19 @@ interface Volume {
   hostPath?: { path: string; type: string };
   projected?: { sources: Array<{ serviceAccountToken?: { path: string; audience: string; expirationSeconds: number } }> };
 }
-interface PodSpec { serviceAccountName: string; hostPID: boolean; hostNetwork: boolean; dnsPolicy: string; containers: Container[]; volumes: Volume[] }
+interface PodSpec {
+  serviceAccountName: string;
+  hostPID: boolean;
+  hostNetwork: boolean;
+  dnsPolicy: string;
+  containers: Container[];
+  volumes: Volume[];
+}
 
-const daemonSet = (): { spec: { template: { spec: PodSpec } } } => manifestObject('agent-daemonset.yaml', 'DaemonSet', 'ztwim-agent') as unknown as { spec: { template: { spec: PodSpec } } };
-const agentConf = (): string => (manifestObject('agent-configmap.yaml', 'ConfigMap', 'ztwim-agent') as unknown as { data: Record<string, string> }).data['agent.conf'] ?? '';
+const daemonSet = (): { spec: { template: { spec: PodSpec } } } =>
+  manifestObject('agent-daemonset.yaml', 'DaemonSet', 'ztwim-agent') as unknown as { spec: { template: { spec: PodSpec } } };
+const agentConf = (): string =>
+  (manifestObject('agent-configmap.yaml', 'ConfigMap', 'ztwim-agent') as unknown as { data: Record<string, string> }).data['agent.conf'] ?? '';
 const serverConf = (): string => readFileSync(join(DEPLOY_DIR, 'server.conf'), 'utf8');
 /** The value of `key = "value"` in a SPIRE-format config. */
 const confValue = (conf: string, key: string): string | undefined => new RegExp(`^\\s*${key}\\s*=\\s*"?([^"\\n]*)"?\\s*$`, 'm').exec(conf)?.[1];
@@ -45,19 +58,25 @@ describe('deploy/k8s manifests', () => {
 
   it('RBAC grants the server TokenReview and get pods/nodes, the agent get pods/nodes/nodes-proxy, bound to their service accounts', () => {
     const rules = (name: string): Rule[] => manifestObject('rbac.yaml', 'ClusterRole', name)['rules'] as Rule[];
-    const flat = (rs: Rule[]): string[] => rs.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}/${res}:${v}`)))).sort();
+    const flat = (rs: Rule[]): string[] =>
+      rs.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}/${res}:${v}`)))).sort();
     assert.deepEqual(flat(rules('ztwim-server-k8s-psat')), ['/nodes:get', '/pods:get', 'authentication.k8s.io/tokenreviews:create']);
     assert.deepEqual(flat(rules('ztwim-agent')), ['/nodes/proxy:get', '/nodes:get', '/pods:get']);
-    const sas = manifest('serviceaccounts.yaml').map((o) => o.metadata.name).sort();
+    const sas = manifest('serviceaccounts.yaml')
+      .map((o) => o.metadata.name)
+      .sort();
     assert.deepEqual(sas, ['ztwim-agent', 'ztwim-server']);
-    for (const [binding, sa] of [['ztwim-server-k8s-psat', 'ztwim-server'], ['ztwim-agent', 'ztwim-agent']] as const) {
+    for (const [binding, sa] of [
+      ['ztwim-server-k8s-psat', 'ztwim-server'],
+      ['ztwim-agent', 'ztwim-agent'],
+    ] as const) {
       const b = manifestObject('rbac.yaml', 'ClusterRoleBinding', binding);
       assert.deepEqual(b['subjects'], [{ kind: 'ServiceAccount', name: sa, namespace: DEPLOY_NAMESPACE }]);
       assert.deepEqual(b['roleRef'], { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: binding });
     }
   });
 
-  it('the agent DaemonSet: hostPID, hostNetwork, projected token for spire-server at SPIRE\'s default path, our image, the ConfigMap\'s paths', () => {
+  it("the agent DaemonSet: hostPID, hostNetwork, projected token for spire-server at SPIRE's default path, our image, the ConfigMap's paths", () => {
     const pod = daemonSet().spec.template.spec;
     assert.equal(pod.serviceAccountName, 'ztwim-agent');
     assert.equal(pod.hostPID, true);
@@ -86,7 +105,7 @@ describe('deploy/k8s manifests', () => {
     };
     const token = volume('agent-token').projected?.sources[0]?.serviceAccountToken;
     assert.equal(token?.audience, 'spire-server');
-    assert.equal(`${mount('agent-token')}/${token?.path}`, '/var/run/secrets/tokens/spire-agent', 'k8s_psat\'s default token_path');
+    assert.equal(`${mount('agent-token')}/${token?.path}`, '/var/run/secrets/tokens/spire-agent', "k8s_psat's default token_path");
     assert.equal(confValue(conf, 'token_path'), undefined, 'the default path, not a setting');
     assert.equal(volume('config').configMap?.name, 'ztwim-agent');
     assert.equal(volume('bundle').configMap?.name, 'ztwim-bundle');
@@ -97,7 +116,7 @@ describe('deploy/k8s manifests', () => {
     assert.equal(confValue(conf, 'data_dir'), mount('data'));
   });
 
-  it('the CSI driver DaemonSet: host network (no CNI needed to start), our image, serving the agent DaemonSet\'s socket dir', () => {
+  it("the CSI driver DaemonSet: host network (no CNI needed to start), our image, serving the agent DaemonSet's socket dir", () => {
     const ds = manifestObject('csi-driver.yaml', 'DaemonSet', 'ztwim-csi-driver') as unknown as { spec: { template: { spec: PodSpec } } };
     const pod = ds.spec.template.spec;
     // without it the pod waits for a CNI sandbox, forever on a node whose CNI is loopback-only
@@ -108,7 +127,7 @@ describe('deploy/k8s manifests', () => {
     assert.equal(manifestObject('csi-driver.yaml', 'CSIDriver').metadata.name, 'csi.spiffe.io');
   });
 
-  it('server.conf allows exactly the agent DaemonSet\'s service account for cluster test, with the audience the token is projected for', () => {
+  it("server.conf allows exactly the agent DaemonSet's service account for cluster test, with the audience the token is projected for", () => {
     const conf = serverConf();
     assert.match(conf, /NodeAttestor "k8s_psat"/);
     assert.match(conf, /^\s*"test" = \{/m);
@@ -140,20 +159,31 @@ describe('deploy/k8s manifests', () => {
 });
 
 describe('deploy/k8s configs and SPIRE v1.13.0', () => {
-  it('spire-server validate and spire-agent validate accept server.conf and the agent ConfigMap\'s agent.conf', async () => {
+  it("spire-server validate and spire-agent validate accept server.conf and the agent ConfigMap's agent.conf", async () => {
     const tmp = makeTmpDir('ztwim-deploy-');
     try {
-      const server = tmp.write('server.conf', setConfValues(serverConf(), {
-        socket_path: tmp.file('api.sock'), data_dir: tmp.path, connection_string: tmp.file('ds.sqlite3'), keys_path: tmp.file('keys.json'),
-        kube_config_file: tmp.file('kubeconfig'),
-      }));
+      const server = tmp.write(
+        'server.conf',
+        setConfValues(serverConf(), {
+          socket_path: tmp.file('api.sock'),
+          data_dir: tmp.path,
+          connection_string: tmp.file('ds.sqlite3'),
+          keys_path: tmp.file('keys.json'),
+          kube_config_file: tmp.file('kubeconfig'),
+        }),
+      );
       const s = await runCommand(spireServerBin(), ['validate', '-config', server], tmp.path);
       assert.equal(s.status, 0, s.stdout + s.stderr);
       assert.match(s.stdout, /configuration file is valid/);
       writeFileSync(tmp.file('bundle.crt'), '');
-      const agent = tmp.write('agent.conf', setConfValues(agentConf(), {
-        data_dir: tmp.path, socket_path: tmp.file('agent.sock'), trust_bundle_path: tmp.file('bundle.crt'),
-      }));
+      const agent = tmp.write(
+        'agent.conf',
+        setConfValues(agentConf(), {
+          data_dir: tmp.path,
+          socket_path: tmp.file('agent.sock'),
+          trust_bundle_path: tmp.file('bundle.crt'),
+        }),
+      );
       const a = await runCommand(spireAgentBin(), ['validate', '-config', agent], tmp.path);
       assert.equal(a.status, 0, a.stdout + a.stderr);
       assert.match(a.stdout, /configuration file is valid/);

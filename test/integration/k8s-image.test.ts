@@ -48,7 +48,11 @@ interface Stage {
 
 /** The Dockerfile's stages: FROM lines and the instructions under each (comments and `\` joined). */
 function dockerfileStages(text: string): Stage[] {
-  const lines = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const lines = text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
   const stages: Stage[] = [];
   for (const line of lines) {
     const m = /^(\S+)\s+(.*)$/.exec(line);
@@ -78,17 +82,22 @@ describe('Dockerfile and image-contents.mjs put the same things in the image', (
     assert.equal(final.from, spec.dockerBase);
     const build = stages.find((s) => s.as === 'build');
     assert.ok(build !== undefined, 'a stage named build');
-    const stageRun = build.instructions.filter((i) => i.op === 'RUN').map((i) => i.args).join(' && ');
+    const stageRun = build.instructions
+      .filter((i) => i.op === 'RUN')
+      .map((i) => i.args)
+      .join(' && ');
     const staged = /node scripts\/k8s\/image-contents\.mjs stage-app (\S+)/.exec(stageRun);
     assert.ok(staged?.[1] !== undefined, `the build stage stages the app with image-contents.mjs: ${stageRun}`);
     const stageDir = staged[1];
 
-    const copies = final.instructions.filter((i) => i.op === 'COPY' || i.op === 'ADD').map((i) => {
-      assert.equal(i.op, 'COPY', 'no ADD');
-      const m = /^--from=build\s+(\S+)\s+(\S+)$/.exec(i.args);
-      assert.ok(m !== null, `COPY --from=build SRC DEST: ${i.args}`);
-      return { src: m[1] ?? '', dest: m[2] ?? '' };
-    });
+    const copies = final.instructions
+      .filter((i) => i.op === 'COPY' || i.op === 'ADD')
+      .map((i) => {
+        assert.equal(i.op, 'COPY', 'no ADD');
+        const m = /^--from=build\s+(\S+)\s+(\S+)$/.exec(i.args);
+        assert.ok(m !== null, `COPY --from=build SRC DEST: ${i.args}`);
+        return { src: m[1] ?? '', dest: m[2] ?? '' };
+      });
     // node is the build stage's own; everything else is the tree stage-app wrote
     assert.deepEqual(copies, [
       { src: '/usr/local/bin/node', dest: '/usr/local/bin/node' },
@@ -101,15 +110,25 @@ describe('Dockerfile and image-contents.mjs put the same things in the image', (
     try {
       const r = await runCommand(process.execPath, [CONTENTS, 'stage-app', tmp.path], REPO_ROOT, { timeoutMs: 300_000 });
       assert.equal(r.status, 0, r.stderr);
-      const files = (await runCommand('find', ['.', '-type', 'f'], tmp.path)).stdout.split('\n').filter((l) => l !== '').map((l) => l.slice(1));
+      const files = (await runCommand('find', ['.', '-type', 'f'], tmp.path)).stdout
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => l.slice(1));
       const added = spec.added.filter((p) => p !== '/usr/local/bin/node');
-      for (const p of added) assert.ok(files.some((f) => f === p || f.startsWith(`${p}/`)), `${p} staged`);
+      for (const p of added)
+        assert.ok(
+          files.some((f) => f === p || f.startsWith(`${p}/`)),
+          `${p} staged`,
+        );
       const others = files.filter((f) => !added.some((p) => f === p || f.startsWith(`${p}/`)));
       for (const f of others) {
         assert.match(f, /^\/(usr\/)?lib(64)?\/[^/]+(\/[^/]+)?$/, `only libraries besides IMAGE.added: ${f}`);
         assert.ok(!spec.baseLibraries.includes(f.split('/').pop() ?? ''), `the base has ${f}`);
       }
-      assert.ok(others.some((f) => f.endsWith('/libmount.so.1')), `mount's libmount: ${others.join(' ')}`);
+      assert.ok(
+        others.some((f) => f.endsWith('/libmount.so.1')),
+        `mount's libmount: ${others.join(' ')}`,
+      );
     } finally {
       tmp.cleanup();
     }
@@ -122,8 +141,15 @@ describe('Dockerfile and image-contents.mjs put the same things in the image', (
     assert.notEqual(spec.uid, 0);
     assert.deepEqual(JSON.parse(one('ENTRYPOINT')), spec.entrypoint);
     assert.equal(one('WORKDIR'), spec.workdir);
-    assert.deepEqual(final.instructions.filter((i) => i.op === 'ENV').map((i) => i.args), spec.env);
-    assert.deepEqual(final.instructions.filter((i) => i.op === 'RUN'), [], 'nothing runs in the distroless stage');
+    assert.deepEqual(
+      final.instructions.filter((i) => i.op === 'ENV').map((i) => i.args),
+      spec.env,
+    );
+    assert.deepEqual(
+      final.instructions.filter((i) => i.op === 'RUN'),
+      [],
+      'nothing runs in the distroless stage',
+    );
   });
 
   it('dockerfileStages reads FROM ... AS, continuation lines and comments', () => {
@@ -156,7 +182,9 @@ describe('the rootfs of image.sh', () => {
     assert.match(readFileSync(join(rootfs, 'etc/group'), 'utf8'), new RegExp(`^nonroot:x:${spec.gid}:`, 'm'));
     assert.equal(statSync(join(rootfs, 'tmp')).mode & 0o7777, 0o1777);
     const entry = readFileSync(join(rootfs, spec.entrypoint[0] ?? ''), 'utf8');
-    const binFlags = /^#!\/usr\/bin\/env(?: -S)? node(?: (.*))?$/m.exec(readFileSync(join(REPO_ROOT, 'packages', 'cli', 'bin', 'ztwim.js'), 'utf8').split('\n')[0] ?? '')?.[1];
+    const binFlags = /^#!\/usr\/bin\/env(?: -S)? node(?: (.*))?$/m.exec(
+      readFileSync(join(REPO_ROOT, 'packages', 'cli', 'bin', 'ztwim.js'), 'utf8').split('\n')[0] ?? '',
+    )?.[1];
     assert.equal(entry.split('\n')[0], `#!/usr/local/bin/node${binFlags === undefined ? '' : ` ${binFlags}`}`, 'the flags of bin/ztwim.js, no /usr/bin/env');
     assert.ok(statSync(join(rootfs, spec.entrypoint[0] ?? '')).mode & 0o111, 'executable');
     assert.ok(existsSync(join(rootfs, 'lib64/ld-linux-x86-64.so.2')), 'the dynamic loader ldd names');
@@ -194,19 +222,49 @@ describe('the rootfs of image.sh', () => {
     mkdirSync(join(rootfs, 'proc'));
     const port = await freePort();
     const script = `mount --bind /proc "$1/proc" && shift && exec chroot "$@"`;
-    const up = spawn('unshare', ['--mount', 'sh', '-c', script, 'sh', rootfs, ...inRoot([
-      '/usr/local/bin/ztwim', 'up', '-dataDir', '/tmp/state', '-serverPort', String(port), '-serverSocketPath', '/tmp/server.sock',
-      '-socketPath', '/tmp/agent.sock', '-oidcPort', '0', '-metricsPort', '0',
-    ])], { cwd: tmp.path, stdio: ['ignore', 'pipe', 'pipe'] });
+    const up = spawn(
+      'unshare',
+      [
+        '--mount',
+        'sh',
+        '-c',
+        script,
+        'sh',
+        rootfs,
+        ...inRoot([
+          '/usr/local/bin/ztwim',
+          'up',
+          '-dataDir',
+          '/tmp/state',
+          '-serverPort',
+          String(port),
+          '-serverSocketPath',
+          '/tmp/server.sock',
+          '-socketPath',
+          '/tmp/agent.sock',
+          '-oidcPort',
+          '0',
+          '-metricsPort',
+          '0',
+        ]),
+      ],
+      { cwd: tmp.path, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     children.push(up);
     let out = '';
     up.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     up.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-    const fetched = await until('an X509-SVID from ztwim up in the rootfs', async () => {
-      if (up.exitCode !== null) assert.fail(`ztwim up exited ${up.exitCode}:\n${out}`);
-      const r = await runCommand('chroot', inRoot(['/usr/local/bin/ztwim', 'api', 'fetch', 'x509', '-socketPath', '/tmp/agent.sock']), tmp.path, { timeoutMs: 15_000 });
-      return r.status === 0 ? r.stdout : undefined;
-    }, 90_000);
+    const fetched = await until(
+      'an X509-SVID from ztwim up in the rootfs',
+      async () => {
+        if (up.exitCode !== null) assert.fail(`ztwim up exited ${up.exitCode}:\n${out}`);
+        const r = await runCommand('chroot', inRoot(['/usr/local/bin/ztwim', 'api', 'fetch', 'x509', '-socketPath', '/tmp/agent.sock']), tmp.path, {
+          timeoutMs: 15_000,
+        });
+        return r.status === 0 ? r.stdout : undefined;
+      },
+      90_000,
+    );
     // the unix attestor names the user from the image's /etc/passwd
     assert.match(fetched, /SPIFFE ID:\t\tspiffe:\/\/example\.org\/user\/nonroot$/m);
     up.kill('SIGINT');

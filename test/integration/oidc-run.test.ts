@@ -19,15 +19,7 @@ import { derToPem } from '@ztwim/spiffe';
 import { freePort } from '../interop/lib/spire-admin.ts';
 import { agentConf } from '../interop/lib/server-conf.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
-import {
-  decodeJwt,
-  fetchKeys,
-  httpGet,
-  jwtKidsOfSpiffeBundle,
-  startOidcRun,
-  ztwim,
-  type OidcRun,
-} from '../interop/lib/ztwim-oidc.ts';
+import { decodeJwt, fetchKeys, httpGet, jwtKidsOfSpiffeBundle, startOidcRun, ztwim, type OidcRun } from '../interop/lib/ztwim-oidc.ts';
 
 const TD = 'example.org';
 // 60 s CA: the rotator (10 s ticks) prepares the next JWT key at ~30 s and activates it at ~50 s.
@@ -96,7 +88,9 @@ telemetry { disabled = true }
   });
 
   const wlPort = await freePort();
-  const wlConf = tmp.write('oidc-workload-api.conf', `# the operator's layout: keys from the agent's Workload API
+  const wlConf = tmp.write(
+    'oidc-workload-api.conf',
+    `# the operator's layout: keys from the agent's Workload API
 log_level = "info"
 domains = ["localhost", "127.0.0.1"]
 jwt_issuer = "http://localhost:${wlPort}"
@@ -107,9 +101,12 @@ workload_api {
   trust_domain = "${TD}"
   poll_interval = "2s"
 }
-`);
+`,
+  );
   const srvPort = await freePort();
-  const srvConf = tmp.write('oidc-server-api.conf', `domains = ["localhost"]
+  const srvConf = tmp.write(
+    'oidc-server-api.conf',
+    `domains = ["localhost"]
 jwt_issuer = "http://localhost:${srvPort}"
 allow_insecure_scheme = true
 insecure_addr = "127.0.0.1:${srvPort}"
@@ -117,7 +114,8 @@ server_api {
   address = "unix://${adminSocket}"
   poll_interval = "1s"
 }
-`);
+`,
+  );
   const [wl, srv] = await Promise.all([
     startOidcRun(wlConf, wlPort, { waitForKeys: true, timeoutMs: 60_000 }),
     startOidcRun(srvConf, srvPort, { waitForKeys: true, timeoutMs: 60_000 }),
@@ -309,11 +307,14 @@ describe('ztwim oidc run: bad config', () => {
   after(() => tmp?.cleanup());
 
   it('a non-URL issuer is refused: exit 1, the message names the field and line', async () => {
-    const conf = tmp.write('oidc.conf', `domains = ["localhost"]
+    const conf = tmp.write(
+      'oidc.conf',
+      `domains = ["localhost"]
 jwt_issuer = "localhost:8443"
 insecure_addr = "127.0.0.1:0"
 server_api { address = "unix:///tmp/none.sock" }
-`);
+`,
+    );
     const r = await ztwim(['oidc', 'run', '-config', conf]);
     assert.equal(r.status, 1, r.stdout + r.stderr);
     assert.match(r.stderr, /^Error: .*oidc\.conf: jwt_issuer \(line 2\): must be a URL with a scheme and host\n$/);
@@ -321,7 +322,9 @@ server_api { address = "unix:///tmp/none.sock" }
   });
 
   it('two key sources and an unknown key are refused together; validate says the same', async () => {
-    const conf = tmp.write('two.conf', `domains = ["localhost"]
+    const conf = tmp.write(
+      'two.conf',
+      `domains = ["localhost"]
 insecure_addr = "127.0.0.1:0"
 server_api { address = "unix:///tmp/none.sock" }
 workload_api {
@@ -329,7 +332,8 @@ workload_api {
   trust_domain = "example.org"
 }
 listen_port = 8080
-`);
+`,
+    );
     for (const cmd of ['run', 'validate']) {
       const r = await ztwim(['oidc', cmd, '-config', conf]);
       assert.equal(r.status, 1, r.stderr);
@@ -339,7 +343,10 @@ listen_port = 8080
   });
 
   it('-expandEnv fills the config from the environment', async () => {
-    const conf = tmp.write('env.conf', 'domains = ["${OIDC_HOST}"]\njwt_issuer = "https://${OIDC_HOST}"\ninsecure_addr = "127.0.0.1:0"\nworkload_api {\n  socket_path = "$SOCK"\n  trust_domain = "example.org"\n}\n');
+    const conf = tmp.write(
+      'env.conf',
+      'domains = ["${OIDC_HOST}"]\njwt_issuer = "https://${OIDC_HOST}"\ninsecure_addr = "127.0.0.1:0"\nworkload_api {\n  socket_path = "$SOCK"\n  trust_domain = "example.org"\n}\n',
+    );
     const env = { ...process.env, OIDC_HOST: 'oidc.example.org', SOCK: '/tmp/agent.sock' };
     const ok = await ztwim(['oidc', 'validate', '-config', conf, '-expandEnv'], { env });
     assert.equal(ok.status, 0, ok.stderr);

@@ -18,7 +18,6 @@ import { CACHE, docs, need, read, type Obj } from './lib/operator-assets.ts';
 
 const KUBECTL = join(CACHE, 'k8s-v1.37.2', 'bin', 'kubectl');
 
-
 const byKey = (objs: Obj[]): Map<string, Obj> => new Map(objs.map((o) => [`${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`, o]));
 describe('operator install assets', () => {
   it('generated files are up to date', () => {
@@ -26,12 +25,15 @@ describe('operator install assets', () => {
   });
 
   it('kubectl apply -k deploy/manifests is install.yaml', () => {
-    const built = docs(execFileSync(need(KUBECTL, 'scripts/setup-interop.sh (k8s step)'), ['kustomize', join(REPO_ROOT, 'deploy', 'manifests')], { encoding: 'utf8' }));
+    const built = docs(
+      execFileSync(need(KUBECTL, 'scripts/setup-interop.sh (k8s step)'), ['kustomize', join(REPO_ROOT, 'deploy', 'manifests')], { encoding: 'utf8' }),
+    );
     const plain = docs(read('deploy/manifests/install.yaml'));
     assert.deepEqual([...byKey(built).keys()].sort(), [...byKey(plain).keys()].sort());
     for (const [k, o] of byKey(plain)) assert.deepEqual(byKey(built).get(k), o, k);
     const kinds = plain.map((o) => o.kind);
-    for (const k of ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'Deployment']) assert.ok(kinds.includes(k), `install.yaml has a ${k}`);
+    for (const k of ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'Deployment'])
+      assert.ok(kinds.includes(k), `install.yaml has a ${k}`);
   });
 
   it('the OLM bundle holds together (what operator-sdk bundle validate checks first)', () => {
@@ -52,13 +54,25 @@ describe('operator install assets', () => {
     const csv = csvs[0] as Obj;
     assert.equal(csv.apiVersion, 'operators.coreos.com/v1alpha1');
     type CsvSpec = {
-      version: string; minKubeVersion: string; installModes: Array<{ type: string; supported: boolean }>;
+      version: string;
+      minKubeVersion: string;
+      installModes: Array<{ type: string; supported: boolean }>;
       customresourcedefinitions: { owned: Array<{ name: string; version: string; kind: string; displayName: string; description: string }> };
       relatedImages: Array<{ name: string; image: string }>;
-      install: { strategy: string; spec: {
-        deployments: Array<{ name: string; spec: { selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> }; spec: { serviceAccountName: string; containers: Array<{ image: string }> } } } }>;
-        clusterPermissions: Array<{ serviceAccountName: string; rules: unknown[] }>; permissions: Array<{ serviceAccountName: string; rules: unknown[] }>;
-      } };
+      install: {
+        strategy: string;
+        spec: {
+          deployments: Array<{
+            name: string;
+            spec: {
+              selector: { matchLabels: Record<string, string> };
+              template: { metadata: { labels: Record<string, string> }; spec: { serviceAccountName: string; containers: Array<{ image: string }> } };
+            };
+          }>;
+          clusterPermissions: Array<{ serviceAccountName: string; rules: unknown[] }>;
+          permissions: Array<{ serviceAccountName: string; rules: unknown[] }>;
+        };
+      };
     };
     const spec = csv['spec'] as CsvSpec;
     assert.match(spec.version, /^\d+\.\d+\.\d+$/);
@@ -68,11 +82,19 @@ describe('operator install assets', () => {
     assert.equal(spec.install.strategy, 'deployment');
     const [dep] = spec.install.spec.deployments;
     assert.ok(dep);
-    for (const [k, v] of Object.entries(dep.spec.selector.matchLabels)) assert.equal(dep.spec.template.metadata.labels[k], v, 'selector matches the pod labels');
+    for (const [k, v] of Object.entries(dep.spec.selector.matchLabels))
+      assert.equal(dep.spec.template.metadata.labels[k], v, 'selector matches the pod labels');
     const sa = dep.spec.template.spec.serviceAccountName;
-    assert.deepEqual([...spec.install.spec.clusterPermissions, ...spec.install.spec.permissions].map((p) => p.serviceAccountName), [sa, sa]);
+    assert.deepEqual(
+      [...spec.install.spec.clusterPermissions, ...spec.install.spec.permissions].map((p) => p.serviceAccountName),
+      [sa, sa],
+    );
     const plain = docs(read('deploy/manifests/install.yaml'));
-    assert.deepEqual(spec.install.spec.clusterPermissions[0]?.rules, plain.find((o) => o.kind === 'ClusterRole')?.['rules'], 'the same rules as the plain manifests');
+    assert.deepEqual(
+      spec.install.spec.clusterPermissions[0]?.rules,
+      plain.find((o) => o.kind === 'ClusterRole')?.['rules'],
+      'the same rules as the plain manifests',
+    );
     assert.deepEqual(spec.install.spec.permissions[0]?.rules, plain.find((o) => o.kind === 'Role')?.['rules']);
     assert.ok(spec.relatedImages.some((r) => r.image === dep.spec.template.spec.containers[0]?.image));
 
@@ -91,6 +113,10 @@ describe('operator install assets', () => {
     const annotations = (csv.metadata as { annotations?: Record<string, string> }).annotations ?? {};
     const examples = JSON.parse(annotations['alm-examples'] ?? '[]') as Obj[];
     assert.ok(examples.length >= 5);
-    for (const e of examples) assert.ok(owned.some((o) => o.kind === e.kind), `alm-example ${e.kind} is owned`);
+    for (const e of examples)
+      assert.ok(
+        owned.some((o) => o.kind === e.kind),
+        `alm-example ${e.kind} is owned`,
+      );
   });
 });

@@ -52,7 +52,9 @@ spec:
   hint: ${hint}
 `;
     writeFileSync(join(dir, 'a.yaml'), `${entry('a', 1, 'one')}---\n${entry('b', 2, 'two')}`);
-    const cfg = tmp.write('static.yaml', `apiVersion: spire.spiffe.io/v1alpha1
+    const cfg = tmp.write(
+      'static.yaml',
+      `apiVersion: spire.spiffe.io/v1alpha1
 kind: ControllerManagerConfig
 clusterName: c
 trustDomain: ${TD}
@@ -61,17 +63,22 @@ spireServerSocketPath: ${srv.socketPath}
 staticManifestPath: ${dir}
 entryIDPrefix: static
 logEncoding: json
-`);
+`,
+    );
     proc = startZtwim(tmp, ['registrar', '-config', cfg]);
     const client = dialEntryClient(srv.socketPath);
     try {
       const ours = async (): Promise<RegEntry[]> => (await client.listEntries()).filter((e) => e.id.startsWith('static.'));
       await waitFor('two static entries', async () => ((await ours()).length === 2 ? true : undefined), 20_000);
       writeFileSync(join(dir, 'a.yaml'), entry('a', 1, 'edited'));
-      await waitFor(`entry a edited, b gone ${proc?.out() ?? ''}`, async () => {
-        const es = await ours();
-        return es.length === 1 && es[0]?.hint === 'edited' ? true : undefined;
-      }, 20_000);
+      await waitFor(
+        `entry a edited, b gone ${proc?.out() ?? ''}`,
+        async () => {
+          const es = await ours();
+          return es.length === 1 && es[0]?.hint === 'edited' ? true : undefined;
+        },
+        20_000,
+      );
       rmSync(join(dir, 'a.yaml'));
       await waitFor('no static entries', async () => ((await ours()).length === 0 ? true : undefined), 20_000);
     } finally {

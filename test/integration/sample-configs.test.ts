@@ -16,7 +16,7 @@ import { until } from '../interop/lib/wait.ts';
 
 const ztwim = (cwd: string, ...args: string[]): Promise<CliRun> => runZtwim(cwd, args);
 
-describe('sample configs at SPIRE\'s paths', () => {
+describe("sample configs at SPIRE's paths", () => {
   const children: ChildProcess[] = [];
   const dir = makeTmpDir('ztwim-samples-');
   after(() => {
@@ -52,7 +52,10 @@ describe('sample configs at SPIRE\'s paths', () => {
     const port = String(await freePort());
     const serverSock = join(dir.path, 'server.sock');
     const agentSock = join(dir.path, 'agent.sock');
-    const server = spawn(process.execPath, [ZTWIM, 'server', 'run', '-socketPath', serverSock, '-serverPort', port], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] });
+    const server = spawn(process.execPath, [ZTWIM, 'server', 'run', '-socketPath', serverSock, '-serverPort', port], {
+      cwd: dir.path,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.push(server);
     let out = '';
     server.stderr?.on('data', (d: Buffer) => (out += d.toString()));
@@ -63,12 +66,28 @@ describe('sample configs at SPIRE\'s paths', () => {
     const tok = await ztwim(dir.path, 'server', 'token', 'generate', '-socketPath', serverSock, '-spiffeID', 'spiffe://example.org/myagent');
     assert.equal(tok.status, 0, tok.stderr);
     const token = /Token: (\S+)/.exec(tok.stdout)?.[1] ?? '';
-    const agent = spawn(process.execPath, [ZTWIM, 'agent', 'run', '-joinToken', token, '-socketPath', agentSock, '-serverPort', port], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] });
+    const agent = spawn(process.execPath, [ZTWIM, 'agent', 'run', '-joinToken', token, '-socketPath', agentSock, '-serverPort', port], {
+      cwd: dir.path,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.push(agent);
     let agentOut = '';
     agent.stderr?.on('data', (d: Buffer) => (agentOut += d.toString()));
     const uid = process.getuid?.() ?? 0;
-    const ent = await ztwim(dir.path, 'server', 'entry', 'create', '-socketPath', serverSock, '-parentID', 'spiffe://example.org/myagent', '-spiffeID', 'spiffe://example.org/myservice', '-selector', `unix:uid:${uid}`);
+    const ent = await ztwim(
+      dir.path,
+      'server',
+      'entry',
+      'create',
+      '-socketPath',
+      serverSock,
+      '-parentID',
+      'spiffe://example.org/myagent',
+      '-spiffeID',
+      'spiffe://example.org/myservice',
+      '-selector',
+      `unix:uid:${uid}`,
+    );
     assert.equal(ent.status, 0, ent.stderr);
     const fetched = await until('SVID for myservice', async () => {
       if (agent.exitCode !== null) throw new Error(`agent exited ${agent.exitCode}: ${agentOut}`);
@@ -76,7 +95,7 @@ describe('sample configs at SPIRE\'s paths', () => {
       return r.status === 0 ? r.stdout : undefined;
     });
     assert.match(fetched, /SPIFFE ID:\t\tspiffe:\/\/example\.org\/myservice/);
-    assert.ok(existsSync(join(dir.path, '.data', 'keys.json')), 'the CA keys in SPIRE\'s keys.json');
-    assert.ok(existsSync(join(dir.path, '.data', 'agent-data.json')), 'server and agent share ./.data as in SPIRE\'s samples');
+    assert.ok(existsSync(join(dir.path, '.data', 'keys.json')), "the CA keys in SPIRE's keys.json");
+    assert.ok(existsSync(join(dir.path, '.data', 'agent-data.json')), "server and agent share ./.data as in SPIRE's samples");
   });
 });

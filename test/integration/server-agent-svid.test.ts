@@ -25,7 +25,12 @@ agentEndpointSuite(
     // the 1/s per-IP attestation bucket would never refill between this suite's attestations
     // from 127.0.0.1: attestation is not limited here (SPIRE's run of the suite keeps its default
     // and waits a second per attestation).
-    start: () => startZtwimAdminServer({ trustDomain: 'example.org', clock, extraServerConfig: `  agent_ttl = "${AGENT_TTL_MS / 1000}s"\n  ratelimit {\n    attestation = false\n  }\n` }),
+    start: () =>
+      startZtwimAdminServer({
+        trustDomain: 'example.org',
+        clock,
+        extraServerConfig: `  agent_ttl = "${AGENT_TTL_MS / 1000}s"\n  ratelimit {\n    attestation = false\n  }\n`,
+      }),
     untrusted: (e, rpc) => {
       assert.equal(e.code, Code.Unauthenticated, `${rpc}: ${e.message}`);
       assert.match(e.rawMessage, /^client certificate is not trusted: .+/, rpc);

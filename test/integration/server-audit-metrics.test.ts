@@ -38,7 +38,13 @@ describe('server audit log and metrics', () => {
     try {
       const client = createClient(EntryService, t);
       const created = await client.batchCreateEntry({
-        entries: [{ spiffeId: { trustDomain: 'example.org', path: '/audited' }, parentId: { trustDomain: 'example.org', path: '/agent' }, selectors: [{ type: 'unix', value: 'uid:1000' }] }],
+        entries: [
+          {
+            spiffeId: { trustDomain: 'example.org', path: '/audited' },
+            parentId: { trustDomain: 'example.org', path: '/agent' },
+            selectors: [{ type: 'unix', value: 'uid:1000' }],
+          },
+        ],
       });
       assert.equal(created.results[0]?.status?.code, 0);
       await assert.rejects(client.getEntry({ id: 'no-such-entry' }));
@@ -49,7 +55,18 @@ describe('server audit log and metrics', () => {
     assert.equal(audit.length, 2, JSON.stringify(audit));
     assert.deepEqual(
       { ...audit[0], time: undefined, component: undefined, subsystem: undefined },
-      { level: 'info', time: undefined, component: undefined, subsystem: undefined, msg: 'API accessed', type: 'audit', status: 'success', service: 'spire.api.server.entry.v1.Entry', method: 'BatchCreateEntry', entries_count: 1 },
+      {
+        level: 'info',
+        time: undefined,
+        component: undefined,
+        subsystem: undefined,
+        msg: 'API accessed',
+        type: 'audit',
+        status: 'success',
+        service: 'spire.api.server.entry.v1.Entry',
+        method: 'BatchCreateEntry',
+        entries_count: 1,
+      },
     );
     assert.equal(audit[1]?.['status'], 'error');
     assert.equal(audit[1]?.['status_code'], 'NotFound');

@@ -19,12 +19,16 @@ describe('ztwim server authorization: every method × every caller kind', () => 
     assert.deepEqual(differences(m, expectedVerdict), []);
   });
 
-  it('the admin socket is reachable by root and not by nobody (socket 0770, owner root)', { skip: process.getuid?.() !== 0 ? 'needs root to run a child as nobody' : false }, async () => {
-    const srv = await startZtwimAdminServer({ trustDomain: TD });
-    try {
-      assert.deepEqual(await adminSocketReach(srv.socketPath), { root: 'connected', nobody: 'EACCES' });
-    } finally {
-      await srv.stop();
-    }
-  });
+  it(
+    'the admin socket is reachable by root and not by nobody (socket 0770, owner root)',
+    { skip: process.getuid?.() !== 0 ? 'needs root to run a child as nobody' : false },
+    async () => {
+      const srv = await startZtwimAdminServer({ trustDomain: TD });
+      try {
+        assert.deepEqual(await adminSocketReach(srv.socketPath), { root: 'connected', nobody: 'EACCES' });
+      } finally {
+        await srv.stop();
+      }
+    },
+  );
 });

@@ -98,8 +98,22 @@ telemetry {
         { spiffeId: id('/a'), parentId: id('/p'), selectors: [{ type: 'unix', value: 'uid:1' }] },
         { spiffeId: { trustDomain: 'Bad Domain', path: '/x' }, parentId: id('/p'), selectors: [{ type: 'unix', value: 'uid:1' }] },
         // Similar to the first one of this request (same ID, parent, selectors in another order).
-        { spiffeId: id('/b'), parentId: id('/p'), selectors: [{ type: 'unix', value: 'uid:2' }, { type: 'unix', value: 'gid:2' }] },
-        { spiffeId: id('/b'), parentId: id('/p'), selectors: [{ type: 'unix', value: 'gid:2' }, { type: 'unix', value: 'uid:2' }] },
+        {
+          spiffeId: id('/b'),
+          parentId: id('/p'),
+          selectors: [
+            { type: 'unix', value: 'uid:2' },
+            { type: 'unix', value: 'gid:2' },
+          ],
+        },
+        {
+          spiffeId: id('/b'),
+          parentId: id('/p'),
+          selectors: [
+            { type: 'unix', value: 'gid:2' },
+            { type: 'unix', value: 'uid:2' },
+          ],
+        },
         // Similar to an entry stored before the request.
         { spiffeId: id('/pre'), parentId: id('/p'), selectors: [{ type: 'unix', value: 'uid:0' }] },
         // A custom ID already taken.
@@ -157,11 +171,14 @@ telemetry {
       const answered = await agent.entry.getAuthorizedEntries({});
       for (const e of answered.entries) assert.deepEqual(e, await entries.getEntry({ id: e.id }));
       const masked = await agent.entry.getAuthorizedEntries({ outputMask: { spiffeId: true } });
-      assert.deepEqual(masked.entries.map((e) => [e.id, e.selectors.length, e.spiffeId?.path]).sort(), [
-        [child, 0, '/w2/child'],
-        [w1, 0, '/w1'],
-        [w2, 0, '/w2'],
-      ].sort());
+      assert.deepEqual(
+        masked.entries.map((e) => [e.id, e.selectors.length, e.spiffeId?.path]).sort(),
+        [
+          [child, 0, '/w2/child'],
+          [w1, 0, '/w1'],
+          [w2, 0, '/w2'],
+        ].sort(),
+      );
 
       const upd = await entries.batchUpdateEntry({
         entries: [{ id: w1, x509SvidTtl: 777, dnsNames: ['w1.example.org'] }],

@@ -42,7 +42,10 @@ describe('server faults', () => {
     const junk = Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n' + 'x'.repeat(10_000));
     await sendGarbage(() => netConnect({ path: srv.socketPath }), junk);
     await sendGarbage(() => netConnect({ host: '127.0.0.1', port: srv.port }), junk);
-    await sendGarbage(() => tlsConnect({ host: '127.0.0.1', port: srv.port, rejectUnauthorized: false, ALPNProtocols: ['h2'] }), Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' + '\u0000'.repeat(100)));
+    await sendGarbage(
+      () => tlsConnect({ host: '127.0.0.1', port: srv.port, rejectUnauthorized: false, ALPNProtocols: ['h2'] }),
+      Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' + '\u0000'.repeat(100)),
+    );
     await new Promise<void>((resolve) => {
       const s = netConnect({ host: '127.0.0.1', port: srv.port }, () => {
         s.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0xff]));
@@ -62,7 +65,9 @@ describe('server faults', () => {
         parentId: { trustDomain: 'example.org', path: '/p' },
         selectors: [{ type: 'unix', value: 'x'.repeat(200_000) }],
       }));
-      await assert.rejects(createClient(EntryService, t).batchCreateEntry({ entries }), (e: unknown) => /ResourceExhausted|resource_exhausted|message size|too large/i.test(String(e)));
+      await assert.rejects(createClient(EntryService, t).batchCreateEntry({ entries }), (e: unknown) =>
+        /ResourceExhausted|resource_exhausted|message size|too large/i.test(String(e)),
+      );
       const count = await createClient(EntryService, t).countEntries({});
       assert.equal(count.count, 0, 'nothing was stored from the refused request');
     } finally {
@@ -77,14 +82,29 @@ describe('server faults', () => {
       const c = createClient(EntryService, t);
       const r = await c.batchCreateEntry({
         entries: [
-          { spiffeId: { trustDomain: 'example.org', path: '/ok' }, parentId: { trustDomain: 'example.org', path: '/p' }, selectors: [{ type: 'unix', value: 'uid:1' }] },
-          { spiffeId: { trustDomain: 'Bad Domain', path: '/x' }, parentId: { trustDomain: 'example.org', path: '/p' }, selectors: [{ type: 'unix', value: 'uid:1' }] },
+          {
+            spiffeId: { trustDomain: 'example.org', path: '/ok' },
+            parentId: { trustDomain: 'example.org', path: '/p' },
+            selectors: [{ type: 'unix', value: 'uid:1' }],
+          },
+          {
+            spiffeId: { trustDomain: 'Bad Domain', path: '/x' },
+            parentId: { trustDomain: 'example.org', path: '/p' },
+            selectors: [{ type: 'unix', value: 'uid:1' }],
+          },
           { spiffeId: { trustDomain: 'example.org', path: '/x' }, parentId: { trustDomain: 'example.org', path: '/p' }, selectors: [] },
           { spiffeId: { trustDomain: 'other.org', path: '/x' }, parentId: { trustDomain: 'example.org', path: '/p' }, selectors: [{ type: 'a', value: 'b' }] },
-          { spiffeId: { trustDomain: 'example.org', path: '/spire/x' }, parentId: { trustDomain: 'example.org', path: '/p' }, selectors: [{ type: 'a', value: 'b' }] },
+          {
+            spiffeId: { trustDomain: 'example.org', path: '/spire/x' },
+            parentId: { trustDomain: 'example.org', path: '/p' },
+            selectors: [{ type: 'a', value: 'b' }],
+          },
         ],
       });
-      assert.deepEqual(r.results.map((x) => x.status?.code), [0, 3, 3, 3, 3]);
+      assert.deepEqual(
+        r.results.map((x) => x.status?.code),
+        [0, 3, 3, 3, 3],
+      );
       assert.match(r.results[1]?.status?.message ?? '', /failed to convert entry: invalid spiffe ID/);
       assert.match(r.results[2]?.status?.message ?? '', /selector list is empty/);
       assert.match(r.results[3]?.status?.message ?? '', /is not a member of trust domain "example.org"/);

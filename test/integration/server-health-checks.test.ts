@@ -14,10 +14,19 @@ describe('server health_checks listener', () => {
 
   it('serves live_path and ready_path, 404 elsewhere, and stops with the server', async () => {
     const port = await freePort();
-    const cfg = buildServerConfig(parseConfigText(serverConf({
-      port: 0, socketPath: tmp.file('api.sock'), trustDomain: 'example.org', dataDir: tmp.file('data'),
-      trailer: `health_checks {\n  listener_enabled = true\n  bind_address = "127.0.0.1"\n  bind_port = "${port}"\n  live_path = "/alive"\n  ready_path = "/ready"\n}\n`,
-    }), 'hcl'), 'server.conf');
+    const cfg = buildServerConfig(
+      parseConfigText(
+        serverConf({
+          port: 0,
+          socketPath: tmp.file('api.sock'),
+          trustDomain: 'example.org',
+          dataDir: tmp.file('data'),
+          trailer: `health_checks {\n  listener_enabled = true\n  bind_address = "127.0.0.1"\n  bind_port = "${port}"\n  live_path = "/alive"\n  ready_path = "/ready"\n}\n`,
+        }),
+        'hcl',
+      ),
+      'server.conf',
+    );
     const server = await startServer(cfg, { log: silentLogger() });
     try {
       assert.equal((await fetch(`http://127.0.0.1:${port}/alive`)).status, 200);

@@ -8,14 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { rootCommand, runCaptured } from '@ztwim/cli';
-import {
-  BundleService,
-  EntryService,
-  HealthCheckResponse_ServingStatus,
-  HealthService,
-  createUnixGrpcTransport,
-  type GrpcClientTransport,
-} from '@ztwim/proto';
+import { BundleService, EntryService, HealthCheckResponse_ServingStatus, HealthService, createUnixGrpcTransport, type GrpcClientTransport } from '@ztwim/proto';
 import { startZtwimAdminServer, type ZtwimAdminServer } from '../interop/lib/ztwim-server.ts';
 
 const script = new URL('../../scripts/pg-test-server.sh', import.meta.url).pathname;
@@ -25,12 +18,17 @@ const AGENT = 'spiffe://example.org/spire/agent/join_token/outage';
 
 function pgctl(cmd: 'start' | 'stop', mode?: 'fast' | 'immediate'): string {
   try {
-    return execFileSync('bash', [script, cmd], {
-      env: { ...process.env, ...PG_ENV, ...(mode === undefined ? {} : { ZTWIM_PG_STOP_MODE: mode }) },
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 600_000,
-    }).trim().split('\n').pop() ?? '';
+    return (
+      execFileSync('bash', [script, cmd], {
+        env: { ...process.env, ...PG_ENV, ...(mode === undefined ? {} : { ZTWIM_PG_STOP_MODE: mode }) },
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 600_000,
+      })
+        .trim()
+        .split('\n')
+        .pop() ?? ''
+    );
   } catch (e) {
     throw new Error(`${script} ${cmd} failed: ${(e as { stderr?: string }).stderr ?? String(e)}`);
   }
@@ -78,7 +76,13 @@ describe('server on PostgreSQL: the database goes away and comes back', () => {
 
   async function create(path: string): Promise<{ code: number; message: string; id: string }> {
     const r = await entries().batchCreateEntry({
-      entries: [{ spiffeId: { trustDomain: 'example.org', path }, parentId: { trustDomain: 'example.org', path: '/spire/agent/join_token/outage' }, selectors: [{ type: 'unix', value: `uid:${path}` }] }],
+      entries: [
+        {
+          spiffeId: { trustDomain: 'example.org', path },
+          parentId: { trustDomain: 'example.org', path: '/spire/agent/join_token/outage' },
+          selectors: [{ type: 'unix', value: `uid:${path}` }],
+        },
+      ],
     });
     const x = r.results[0];
     return { code: x?.status?.code ?? -1, message: x?.status?.message ?? '', id: x?.entry?.id ?? '' };
@@ -155,10 +159,17 @@ describe('server on PostgreSQL: the database goes away and comes back', () => {
         for (const e of page.entries) present.add(e.id);
         pageToken = page.nextPageToken;
       } while (pageToken !== '');
-      assert.deepEqual(acked.filter((id) => !present.has(id)), [], 'acknowledged writes lost');
+      assert.deepEqual(
+        acked.filter((id) => !present.has(id)),
+        [],
+        'acknowledged writes lost',
+      );
       // The authorised-entry index caught up with what happened around the outage too.
       const authorized = new Set((await srv.server.dataStore.listAuthorizedEntries(AGENT, [])).map((e) => e.id));
-      assert.deepEqual([...present].filter((id) => !authorized.has(id)), []);
+      assert.deepEqual(
+        [...present].filter((id) => !authorized.has(id)),
+        [],
+      );
       const done = await Promise.race([srv.server.done.then(() => 'stopped'), Promise.resolve('running')]);
       assert.equal(done, 'running');
     });

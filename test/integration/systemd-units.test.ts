@@ -34,7 +34,10 @@ describe('deploy/systemd units', () => {
   it('the check catches a broken unit (so a clean pass means something)', () => {
     const copy = join(tmp.path, 'broken.service');
     const text = readFileSync(join(REPO_ROOT, 'deploy', 'systemd', 'ztwim-server.service'), 'utf8');
-    writeFileSync(copy, text.replaceAll('/usr/local/bin/ztwim', ZTWIM_BIN).replace('Restart=on-failure', 'Restart=sometimes').replace('RestartSec=5s', 'RestartSek=5s'));
+    writeFileSync(
+      copy,
+      text.replaceAll('/usr/local/bin/ztwim', ZTWIM_BIN).replace('Restart=on-failure', 'Restart=sometimes').replace('RestartSec=5s', 'RestartSek=5s'),
+    );
     const r = verify(copy);
     assert.match(r.output, /restart specifier/);
     assert.match(r.output, /Unknown key 'RestartSek'/);

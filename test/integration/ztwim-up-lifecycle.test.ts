@@ -15,15 +15,34 @@ import { freePort } from '../interop/lib/net.ts';
 import { runBinary, type CliResult } from '../interop/lib/spire-admin.ts';
 import { until } from '../interop/lib/wait.ts';
 
-interface Up { child: ChildProcess; stdout: () => string; stderr: () => string }
-
+interface Up {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+}
 
 const metricsPorts = { server: 0, agent: 0 };
 
 function upArgs(dir: TmpDir, tag = ''): string[] {
-  return ['up', '-dataDir', join(dir.path, 'state'), '-serverPort', '0', '-serverSocketPath', join(dir.path, `server${tag}.sock`),
-    '-socketPath', join(dir.path, `agent${tag}.sock`), '-oidcPort', '0', '-metricsPort', String(metricsPorts.server),
-    '-agentMetricsPort', String(metricsPorts.agent), '-logLevel', 'info'];
+  return [
+    'up',
+    '-dataDir',
+    join(dir.path, 'state'),
+    '-serverPort',
+    '0',
+    '-serverSocketPath',
+    join(dir.path, `server${tag}.sock`),
+    '-socketPath',
+    join(dir.path, `agent${tag}.sock`),
+    '-oidcPort',
+    '0',
+    '-metricsPort',
+    String(metricsPorts.server),
+    '-agentMetricsPort',
+    String(metricsPorts.agent),
+    '-logLevel',
+    'info',
+  ];
 }
 
 async function startUp(dir: TmpDir): Promise<Up> {
@@ -79,10 +98,16 @@ describe('ztwim up: SPIRE getting-started flow, eviction, restarts, one up per d
     dir?.cleanup();
   });
 
-  it('the banner\'s commands carry the socket flags and work as printed, SPIRE\'s entry create included', async () => {
-    const lines = up.stdout().split('\n').filter((l) => l.startsWith('  npx ztwim '));
+  it("the banner's commands carry the socket flags and work as printed, SPIRE's entry create included", async () => {
+    const lines = up
+      .stdout()
+      .split('\n')
+      .filter((l) => l.startsWith('  npx ztwim '));
     const create = lines.find((l) => l.includes('entry create'));
-    assert.equal(create, `  npx ztwim server entry create -socketPath ${join(dir.path, 'server.sock')} -parentID spiffe://example.org/host -spiffeID ${MYSERVICE} -selector unix:uid:$(id -u)`);
+    assert.equal(
+      create,
+      `  npx ztwim server entry create -socketPath ${join(dir.path, 'server.sock')} -parentID spiffe://example.org/host -spiffeID ${MYSERVICE} -selector unix:uid:$(id -u)`,
+    );
     for (const l of lines.filter((x) => x.includes(' api ') || x.includes('entry show'))) assert.match(l, /-socketPath \//, l);
     for (const l of lines) {
       const r = await run(dir, '/bin/sh', ['-c', l.trim().replace(/^npx ztwim /, `${ZTWIM_BIN} `)]);
@@ -101,18 +126,27 @@ describe('ztwim up: SPIRE getting-started flow, eviction, restarts, one up per d
     assert.equal(ev.status, 0, ev.stderr);
     await until('the re-attestation line', () => (/re-attested/.test(up.stderr()) ? true : undefined));
     assert.equal(up.child.exitCode, null, `ztwim up stopped:\n${up.stderr()}`);
-    const said = up.stderr().split('\n').filter((l) => /re-attested/.test(l));
+    const said = up
+      .stderr()
+      .split('\n')
+      .filter((l) => /re-attested/.test(l));
     assert.equal(said.length, 1, said.join('\n'));
     assert.ok(said[0]?.includes(old), said[0]);
     const now = await agentIds(dir);
     assert.equal(now.length, 1);
     assert.notEqual(now[0], old);
-    assert.deepEqual(await until('myservice after eviction', async () => ((await ids(dir)).includes(MYSERVICE) ? ids(dir) : undefined), 15_000), [MYSERVICE, me].sort());
+    assert.deepEqual(
+      await until('myservice after eviction', async () => ((await ids(dir)).includes(MYSERVICE) ? ids(dir) : undefined), 15_000),
+      [MYSERVICE, me].sort(),
+    );
     assert.doesNotMatch(up.stderr(), /agent stopped|no longer attested"/);
   });
 
   it('serves server and agent metrics on their own ports, both named in the banner', async () => {
-    for (const [what, port, metric] of [['server', metricsPorts.server, 'ztwim_server_registration_entries'], ['agent', metricsPorts.agent, 'ztwim_agent_registration_entries']] as const) {
+    for (const [what, port, metric] of [
+      ['server', metricsPorts.server, 'ztwim_server_registration_entries'],
+      ['agent', metricsPorts.agent, 'ztwim_agent_registration_entries'],
+    ] as const) {
       const url = `http://127.0.0.1:${port}/metrics`;
       assert.match(up.stdout(), new RegExp(`${what} metrics: +${url.replace(/\./g, '\\.')}`), up.stdout());
       const body = await (await fetch(url)).text();
@@ -121,9 +155,15 @@ describe('ztwim up: SPIRE getting-started flow, eviction, restarts, one up per d
   });
 
   it('logs off a terminal are JSON lines with one key per field', () => {
-    const lines = up.stderr().split('\n').filter((l) => l !== '');
+    const lines = up
+      .stderr()
+      .split('\n')
+      .filter((l) => l !== '');
     assert.ok(lines.length > 0);
-    assert.ok(lines.some((l) => l.includes('"subsystem"')), 'server logs at info');
+    assert.ok(
+      lines.some((l) => l.includes('"subsystem"')),
+      'server logs at info',
+    );
     for (const l of lines) {
       assert.doesNotThrow(() => JSON.parse(l), l);
       const keys = [...l.matchAll(/"([a-z_]+)":/g)].map((m) => m[1]);
@@ -136,7 +176,17 @@ describe('ztwim up: SPIRE getting-started flow, eviction, restarts, one up per d
     assert.equal(s.status, 0, s.stdout + s.stderr);
     const [agent] = await agentIds(dir);
     assert.match(s.stdout, new RegExp(`^ztwim up is running \\(pid ${up.child.pid}\\)`));
-    for (const want of [`trust domain:`, `example.org`, join(dir.path, 'server.sock'), join(dir.path, 'agent.sock'), `agent ID:`, agent ?? '?', 'X.509 CA expires:', `your identity:`, me]) {
+    for (const want of [
+      `trust domain:`,
+      `example.org`,
+      join(dir.path, 'server.sock'),
+      join(dir.path, 'agent.sock'),
+      `agent ID:`,
+      agent ?? '?',
+      'X.509 CA expires:',
+      `your identity:`,
+      me,
+    ]) {
       assert.ok(s.stdout.includes(want), `${want} missing in\n${s.stdout}`);
     }
     assert.match(s.stdout, /entries:\s+3\n/); // the user, myservice and the node alias (the evicted agent's alias is gone)
@@ -156,7 +206,10 @@ describe('ztwim up: SPIRE getting-started flow, eviction, restarts, one up per d
     assert.equal(s.status, 1, s.stdout);
     assert.match(s.stderr, /ztwim is not running: no process holds /);
     up = await startUp(dir);
-    assert.deepEqual(await until('myservice after restart', async () => ((await ids(dir)).includes(MYSERVICE) ? ids(dir) : undefined), 15_000), [MYSERVICE, me].sort());
+    assert.deepEqual(
+      await until('myservice after restart', async () => ((await ids(dir)).includes(MYSERVICE) ? ids(dir) : undefined), 15_000),
+      [MYSERVICE, me].sort(),
+    );
   });
 
   it('a corrupted agent data file: up attests its agent afresh and the getting-started entry is still served', async () => {
@@ -164,7 +217,10 @@ describe('ztwim up: SPIRE getting-started flow, eviction, restarts, one up per d
     assert.match(readFileSync(join(dir.path, 'state', 'agent', 'agent-data.json'), 'utf8'), /"svid"/);
     writeFileSync(join(dir.path, 'state', 'agent', 'agent-data.json'), '{"svid": [');
     up = await startUp(dir);
-    assert.deepEqual(await until('myservice after a corrupted agent file', async () => ((await ids(dir)).includes(MYSERVICE) ? ids(dir) : undefined), 15_000), [MYSERVICE, me].sort());
+    assert.deepEqual(
+      await until('myservice after a corrupted agent file', async () => ((await ids(dir)).includes(MYSERVICE) ? ids(dir) : undefined), 15_000),
+      [MYSERVICE, me].sort(),
+    );
     assert.equal(up.child.exitCode, null, up.stderr());
   });
 
@@ -185,7 +241,8 @@ describe('ztwim up in a terminal', () => {
   it('logs logfmt text lines, not JSON (-logFormat json brings JSON back)', () => {
     const dir = makeTmpDir('ztwim-up-tty-');
     try {
-      const cmd = (fmt: string): string => `timeout -s INT 8 ${[ZTWIM_BIN, ...upArgs(dir), '-metricsPort', '0', '-agentMetricsPort', '0', ...(fmt === '' ? [] : ['-logFormat', fmt])].join(' ')}`;
+      const cmd = (fmt: string): string =>
+        `timeout -s INT 8 ${[ZTWIM_BIN, ...upArgs(dir), '-metricsPort', '0', '-agentMetricsPort', '0', ...(fmt === '' ? [] : ['-logFormat', fmt])].join(' ')}`;
       const text = spawnSync('script', ['-qec', cmd(''), '/dev/null'], { cwd: dir.path, encoding: 'utf8', timeout: 30_000 });
       assert.match(text.stdout, /ztwim is up/, text.stdout + text.stderr);
       assert.match(text.stdout, /^time=\S+ level=info msg="?[A-Z]/m, text.stdout);

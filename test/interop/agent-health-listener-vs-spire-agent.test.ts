@@ -11,7 +11,8 @@ import { startSpireServer, type SpireServer } from './lib/spire-server.ts';
 import { agentConf } from './lib/server-conf.ts';
 import { makeTmpDir, type TmpDir } from './lib/tmp.ts';
 
-const block = (port: number): string => `health_checks {\n  listener_enabled = true\n  bind_address = "127.0.0.1"\n  bind_port = "${port}"\n  live_path = "/alive"\n  ready_path = "/isready"\n}\n`;
+const block = (port: number): string =>
+  `health_checks {\n  listener_enabled = true\n  bind_address = "127.0.0.1"\n  bind_port = "${port}"\n  live_path = "/alive"\n  ready_path = "/isready"\n}\n`;
 
 /** Status of GET path, retried while the listener is not up yet (spire-agent starts it after attesting). */
 async function status(port: number, path: string): Promise<number> {

@@ -17,7 +17,10 @@ import { makeTmpDir, type TmpDir } from './lib/tmp.ts';
 /** Both commands with the same flags, from the same directory. */
 async function both(cwd: string, args: string[]): Promise<{ spire: CliResult; ztwim: CliResult }> {
   // Async (runBinary): our agent runs in this process, a sync spawn would block it.
-  const [spire, ztwim] = await Promise.all([runBinary(spireAgentBin(), ['healthcheck', ...args], { cwd }), runBinary(ZTWIM_BIN, ['agent', 'healthcheck', ...args], { cwd })]);
+  const [spire, ztwim] = await Promise.all([
+    runBinary(spireAgentBin(), ['healthcheck', ...args], { cwd }),
+    runBinary(ZTWIM_BIN, ['agent', 'healthcheck', ...args], { cwd }),
+  ]);
   return { spire, ztwim };
 }
 

@@ -16,10 +16,20 @@ describe('spire-agent api fetch against our agent', () => {
   const bin = spireAgentBin();
   before(async () => {
     env = await startAgentEnv();
-    env.server.cli(['entry', 'create', '-parentID', env.agent.agentId, '-spiffeID', 'spiffe://example.org/cli',
-      '-selector', `unix:uid:${process.getuid?.() ?? 0}`]);
+    env.server.cli([
+      'entry',
+      'create',
+      '-parentID',
+      env.agent.agentId,
+      '-spiffeID',
+      'spiffe://example.org/cli',
+      '-selector',
+      `unix:uid:${process.getuid?.() ?? 0}`,
+    ]);
   });
-  after(async () => { await env?.close(); });
+  after(async () => {
+    await env?.close();
+  });
 
   const run = async (args: string[]): Promise<string> => {
     const end = Date.now() + 15_000;
@@ -58,11 +68,18 @@ describe('spire-agent api fetch against our agent', () => {
       const ours = await runZtwim(tmp.path, ['api', 'fetch', 'x509', '-socketPath', env.config.socketPath, '-write', ourDir]);
       assert.equal(ours.status, 0, ours.stderr);
       // spire-agent prints the SVID summary first, then one "Writing ..." line per file
-      const writing = (out: string, dir: string): string[] => out.split('\n').filter((l) => l.startsWith('Writing ')).map((l) => l.replaceAll(dir, '<dir>'));
+      const writing = (out: string, dir: string): string[] =>
+        out
+          .split('\n')
+          .filter((l) => l.startsWith('Writing '))
+          .map((l) => l.replaceAll(dir, '<dir>'));
       const expected = writing(spireOut, spireDir);
       assert.ok(expected.length >= 3, `spire-agent wrote: ${spireOut}`);
       assert.deepEqual(writing(ours.stdout, ourDir), expected);
-      const files = (dir: string): Array<[string, number]> => readdirSync(dir).sort().map((n) => [n, statSync(join(dir, n)).mode & 0o777]);
+      const files = (dir: string): Array<[string, number]> =>
+        readdirSync(dir)
+          .sort()
+          .map((n) => [n, statSync(join(dir, n)).mode & 0o777]);
       assert.deepEqual(files(ourDir), files(spireDir));
     } finally {
       tmp.cleanup();

@@ -45,7 +45,9 @@ before(async () => {
   spireServer = await startSpireServer(tmp, { bindPort: port });
   spireAgent = await startSpireAgent(tmp, spireServer, {
     serverPort: port,
-    beforeStart: (agentId) => { spireServer.cli(['entry', 'create', '-parentID', agentId, '-spiffeID', 'spiffe://example.org/codes', '-selector', `unix:uid:${uid}`]); },
+    beforeStart: (agentId) => {
+      spireServer.cli(['entry', 'create', '-parentID', agentId, '-spiffeID', 'spiffe://example.org/codes', '-selector', `unix:uid:${uid}`]);
+    },
   });
   stack = await startStack();
   const { agent } = await stack.startAgent();

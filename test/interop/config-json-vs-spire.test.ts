@@ -24,7 +24,16 @@ function serverConf(dir: string, listForm: boolean): string {
   const plugin = (name: string, data: Record<string, unknown>): unknown => (listForm ? [{ [name]: { plugin_data: data } }] : { [name]: { plugin_data: data } });
   return JSON.stringify(
     {
-      server: { bind_address: '127.0.0.1', bind_port: '8081', trust_domain: 'example.org', data_dir: `${dir}/data`, log_level: 'INFO', ca_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h' },
+      server: {
+        bind_address: '127.0.0.1',
+        bind_port: '8081',
+        trust_domain: 'example.org',
+        data_dir: `${dir}/data`,
+        log_level: 'INFO',
+        ca_key_type: 'ec-p256',
+        ca_ttl: '24h',
+        default_x509_svid_ttl: '1h',
+      },
       plugins: {
         DataStore: plugin('sql', { database_type: 'sqlite3', connection_string: `${dir}/data/datastore.sqlite3` }),
         KeyManager: plugin('disk', { keys_path: `${dir}/data/keys.json` }),
@@ -43,11 +52,22 @@ function agentConf(dir: string, listForm: boolean): string {
     listForm ? entries.map(([n, d]) => ({ [n]: { plugin_data: d } })) : Object.fromEntries(entries.map(([n, d]) => [n, { plugin_data: d }]));
   return JSON.stringify(
     {
-      agent: { data_dir: `${dir}/agent`, log_level: 'info', server_address: 'spire-server.spire', server_port: '443', socket_path: `${dir}/agent.sock`, trust_bundle_path: `${dir}/bundle.crt`, trust_domain: 'example.org' },
+      agent: {
+        data_dir: `${dir}/agent`,
+        log_level: 'info',
+        server_address: 'spire-server.spire',
+        server_port: '443',
+        socket_path: `${dir}/agent.sock`,
+        trust_bundle_path: `${dir}/bundle.crt`,
+        trust_domain: 'example.org',
+      },
       plugins: {
         KeyManager: plugins([['memory', {}]]),
         NodeAttestor: plugins([['k8s_psat', { cluster: 'test' }]]),
-        WorkloadAttestor: plugins([['k8s', { skip_kubelet_verification: true, node_name_env: 'MY_NODE_NAME' }], ['unix', {}]]),
+        WorkloadAttestor: plugins([
+          ['k8s', { skip_kubelet_verification: true, node_name_env: 'MY_NODE_NAME' }],
+          ['unix', {}],
+        ]),
       },
     },
     null,

@@ -140,7 +140,10 @@ describe('SPIFFE bundle interop with go-spiffe and py-spiffe', () => {
     const want = caDers.map(certSha256);
     const go = check('x509bundle', TD.name, tmp.write('x509.pem', xb.marshal()));
     assert.ok(go.ok, go.error);
-    assert.deepEqual((go['x509Authorities'] as { sha256: string }[]).map((c) => c.sha256), want);
+    assert.deepEqual(
+      (go['x509Authorities'] as { sha256: string }[]).map((c) => c.sha256),
+      want,
+    );
     const py = pyBundleCheck([
       { kind: 'x509bundle', trustDomain: TD.name, data: xb.marshal() },
       { kind: 'x509bundle-raw', trustDomain: TD.name, data: Buffer.from(xb.marshalRaw()).toString('base64') },

@@ -104,7 +104,10 @@ describe('CA rotation: bundles and SVIDs across the overlap', () => {
       { cmd: 'jwtsvid', args: [tokOld, TD.name, bundleFile, AUD, String(Math.floor(oldJwtAt / 1000))] },
       { cmd: 'jwtsvid', args: [tokNew, TD.name, bundleFile, AUD, at] },
     ]);
-    assert.ok(go.every((r) => r.ok), JSON.stringify(go.map((r) => r.error)));
+    assert.ok(
+      go.every((r) => r.ok),
+      JSON.stringify(go.map((r) => r.error)),
+    );
     assert.equal((go[0]!['x509Authorities'] as unknown[]).length, 2);
     assert.deepEqual((go[0]!['jwtAuthorities'] as { kid: string }[]).map((k) => k.kid).sort(), [oldJwt.kid, newJwt.kid].sort());
     assert.equal(go[0]!['sequenceNumber'], String(mgr.bundle().sequence));
@@ -135,7 +138,11 @@ describe('CA rotation: bundles and SVIDs across the overlap', () => {
       { cmd: 'x509svid-verify', args: [newSvid.chainFile, TD.name, prunedRoots, at] },
     ]);
     assert.ok(goPruned[0]!.ok, goPruned[0]!.error);
-    assert.deepEqual(goPruned.slice(1).map((r) => r.ok), [false, true], JSON.stringify(goPruned));
+    assert.deepEqual(
+      goPruned.slice(1).map((r) => r.ok),
+      [false, true],
+      JSON.stringify(goPruned),
+    );
     assert.throws(() => verifyX509Svid(oldSvid.chain, pruned, { now }), /could not verify leaf certificate/);
     assert.equal(verifyX509Svid(newSvid.chain, pruned, { now }).id.toString(), newSvid.id);
     await assert.rejects(parseAndValidateJwtSvid(oldJwt.token, pruned, [AUD], { now: new Date(oldJwtAt) }), /no JWT authority/);

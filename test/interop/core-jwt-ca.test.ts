@@ -67,7 +67,10 @@ describe('JWT-SVIDs minted by our CA interoperate', () => {
   after(() => tmp.cleanup());
 
   it('signers use SPIRE algorithms', () => {
-    assert.deepEqual(signers.map((s) => s.signer.alg), ['ES256', 'ES384', 'RS256']);
+    assert.deepEqual(
+      signers.map((s) => s.signer.alg),
+      ['ES256', 'ES384', 'RS256'],
+    );
   });
 
   it('minted tokens validate everywhere, with the minted claims', async () => {

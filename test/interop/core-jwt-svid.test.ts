@@ -68,7 +68,12 @@ function buildCases(keys: { es256: TestKey; es384: TestKey; es512: TestKey; rs25
     { name: 'ps256', token: makeToken({ key: keys.ps256, claims: claims() }), jwks: all, accept: true },
     { name: 'aud-string', token: makeToken({ key: keys.es256, claims: claims({ aud: AUD }) }), jwks: all, accept: true },
     { name: 'aud-any-of', token: makeToken({ key: keys.es256, claims: claims({ aud: ['other', AUD] }) }), jwks: all, accept: true },
-    { name: 'typ-jose', token: makeToken({ key: keys.es256, header: { alg: 'ES256', kid: keys.es256.kid, typ: 'JOSE' }, claims: claims() }), jwks: all, accept: true },
+    {
+      name: 'typ-jose',
+      token: makeToken({ key: keys.es256, header: { alg: 'ES256', kid: keys.es256.kid, typ: 'JOSE' }, claims: claims() }),
+      jwks: all,
+      accept: true,
+    },
     { name: 'no-typ', token: makeToken({ key: keys.es256, header: { alg: 'ES256', kid: keys.es256.kid }, claims: claims() }), jwks: all, accept: true },
     { name: 'tampered-payload', token: `${h}.${otherPayload}.${s}`, jwks: all, accept: false },
     { name: 'tampered-signature', token: `${h}.${p}.${flipped}`, jwks: all, accept: false },
@@ -93,12 +98,35 @@ function buildCases(keys: { es256: TestKey; es384: TestKey; es512: TestKey; rs25
     { name: 'missing-sub', token: makeToken({ key: keys.es256, claims: { aud: [AUD], iat: now, exp: now + 300 } }), jwks: all, accept: false },
     { name: 'missing-aud', token: makeToken({ key: keys.es256, claims: { sub: SUB, iat: now, exp: now + 300 } }), jwks: all, accept: false },
     { name: 'sub-not-spiffe-id', token: makeToken({ key: keys.es256, claims: claims({ sub: 'workload' }) }), jwks: all, accept: false, except: notSpiffeAware },
-    { name: 'sub-other-trust-domain', token: makeToken({ key: keys.es256, claims: claims({ sub: 'spiffe://other.test/w' }) }), jwks: all, accept: false, except: notSpiffeAware },
-    { name: 'typ-wrong', token: makeToken({ key: keys.es256, header: { alg: 'ES256', kid: keys.es256.kid, typ: 'at+jwt' }, claims: claims() }), jwks: all, accept: false, except: notSpiffeAware },
-    { name: 'unknown-kid', token: makeToken({ key: keys.es256, header: { alg: 'ES256', kid: 'nope', typ: 'JWT' }, claims: claims() }), jwks: all, accept: false },
+    {
+      name: 'sub-other-trust-domain',
+      token: makeToken({ key: keys.es256, claims: claims({ sub: 'spiffe://other.test/w' }) }),
+      jwks: all,
+      accept: false,
+      except: notSpiffeAware,
+    },
+    {
+      name: 'typ-wrong',
+      token: makeToken({ key: keys.es256, header: { alg: 'ES256', kid: keys.es256.kid, typ: 'at+jwt' }, claims: claims() }),
+      jwks: all,
+      accept: false,
+      except: notSpiffeAware,
+    },
+    {
+      name: 'unknown-kid',
+      token: makeToken({ key: keys.es256, header: { alg: 'ES256', kid: 'nope', typ: 'JWT' }, claims: claims() }),
+      jwks: all,
+      accept: false,
+    },
     // JWT-SVID §2.2: kid is optional. go-spiffe requires it (so do py-spiffe and our PyJWT harness); ztwim tries
     // the subject trust domain's keys that fit alg, jose picks the only key that fits.
-    { name: 'missing-kid', token: makeToken({ key: keys.es256, header: { alg: 'ES256', typ: 'JWT' }, claims: claims() }), jwks: jwks(keys.es256), accept: false, except: { jose: true, ztwim: true } },
+    {
+      name: 'missing-kid',
+      token: makeToken({ key: keys.es256, header: { alg: 'ES256', typ: 'JWT' }, claims: claims() }),
+      jwks: jwks(keys.es256),
+      accept: false,
+      except: { jose: true, ztwim: true },
+    },
     {
       name: 'alg-key-mismatch',
       token: makeToken({ key: keys.es256, header: { alg: 'ES256', kid: keys.rs256.kid, typ: 'JWT' }, claims: claims() }),
@@ -184,7 +212,11 @@ describe('JWT-SVID validation: ztwim vs go-spiffe vs PyJWT vs py-spiffe vs jose'
     // exp+20s: both accept (within both leeways); exp+45s: go-spiffe's 60 s leeway accepts, our
     // 30 s leeway rejects (stricter, allowed); exp+90s: both reject. iat 45 s / 90 s in the future:
     // same split.
-    assert.deepEqual(go.map((r) => r.ok), [true, true, true, false, true, false], JSON.stringify(go));
+    assert.deepEqual(
+      go.map((r) => r.ok),
+      [true, true, true, false, true, false],
+      JSON.stringify(go),
+    );
     assert.deepEqual(ours, [true, true, false, false, false, false]);
     assert.equal(go[3]!.error, 'jwtsvid: token has expired');
     assert.equal(go[0]!['timeMode'], 'replayed');

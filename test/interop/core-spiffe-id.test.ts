@@ -73,9 +73,7 @@ function compare(inputs: string[], kind: 'id' | 'td'): { disagreements: Disagree
     }
     if (ours.ok) {
       const same =
-        kind === 'id'
-          ? ours.id === go['id'] && ours.trustDomain === go['trustDomain'] && ours.path === go['path']
-          : ours.trustDomain === go['trustDomain'];
+        kind === 'id' ? ours.id === go['id'] && ours.trustDomain === go['trustDomain'] && ours.path === go['path'] : ours.trustDomain === go['trustDomain'];
       if (!same) disagreements.push({ input, ours, go });
     } else if (stripPrefix(ours.error) !== go.error) {
       disagreements.push({ input, ours, go });
@@ -186,7 +184,35 @@ function randomInputs(n: number, seed: number): string[] {
   const rnd = prng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   const prefixes = ['spiffe://', 'spiffe://', 'spiffe://', 'spiffe://', 'spiffe:/', 'SPIFFE://', 'spiffe:', '', 'http://'];
-  const atoms = ['a', 'z', 'Z', '0', '9', '.', '..', '-', '_', '/', '/', '//', '/.', '/..', '%2f', ':', '@', '?', '#', ' ', 'é', '~', '+', '*', 'ex', 'org', 'A'];
+  const atoms = [
+    'a',
+    'z',
+    'Z',
+    '0',
+    '9',
+    '.',
+    '..',
+    '-',
+    '_',
+    '/',
+    '/',
+    '//',
+    '/.',
+    '/..',
+    '%2f',
+    ':',
+    '@',
+    '?',
+    '#',
+    ' ',
+    'é',
+    '~',
+    '+',
+    '*',
+    'ex',
+    'org',
+    'A',
+  ];
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
     let s = pick(prefixes);
@@ -249,17 +275,30 @@ describe('SPIFFE ID parsing agrees with go-spiffe spiffeid.FromString', () => {
     const go = checkBatch(inputs.map((s) => ({ cmd: 'id', args: [s] })));
     const ours = inputs.map(oursId);
     // go-spiffe accepts all of them (no length checks).
-    assert.deepEqual(go.map((r) => r.ok), [true, true, true, true, true], JSON.stringify(go.map((r) => r.error)));
+    assert.deepEqual(
+      go.map((r) => r.ok),
+      [true, true, true, true, true],
+      JSON.stringify(go.map((r) => r.error)),
+    );
     // We accept exactly-at-limit and reject one byte over, naming the length rule.
-    assert.deepEqual(ours.map((r) => r.ok), [true, false, true, false, false]);
+    assert.deepEqual(
+      ours.map((r) => r.ok),
+      [true, false, true, false, false],
+    );
     for (const i of [1, 3, 4]) assert.match(ours[i]!.error!, /longer than/);
     const { disagreements, lengthOnly } = compare(inputs, 'id');
     assert.equal(disagreements.length, 0, show(disagreements));
     assert.deepEqual(lengthOnly, [inputs[1], inputs[3], inputs[4]]);
     // Trust domain parsing: same limit.
     const tdGo = checkBatch([td255, td256].map((s) => ({ cmd: 'td', args: [s] })));
-    assert.deepEqual(tdGo.map((r) => r.ok), [true, true]);
-    assert.deepEqual([td255, td256].map(oursTd).map((r) => r.ok), [true, false]);
+    assert.deepEqual(
+      tdGo.map((r) => r.ok),
+      [true, true],
+    );
+    assert.deepEqual(
+      [td255, td256].map(oursTd).map((r) => r.ok),
+      [true, false],
+    );
   });
 });
 
@@ -278,7 +317,10 @@ describe('py-spiffe SpiffeId agrees with go-spiffe, except its case normalisatio
     const needNormalised = inputs.filter((s, i) => !go[i]!.ok && py[i]!.ok);
     const trailingNewline = new Set(needNormalised.filter((s) => s.endsWith('\n')));
     const goNoNewline = checkBatch([...trailingNewline].map((s) => ({ cmd: 'id', args: [s.slice(0, -1)] })));
-    assert.ok(goNoNewline.every((r) => r.ok), 'py-spiffe accepted a trailing newline on an otherwise invalid ID');
+    assert.ok(
+      goNoNewline.every((r) => r.ok),
+      'py-spiffe accepted a trailing newline on an otherwise invalid ID',
+    );
     const goNorm = checkBatch(needNormalised.map((s) => ({ cmd: 'id', args: [lowerSchemeAndTd(s)] })));
     const diffs: string[] = [];
     let normalised = 0;

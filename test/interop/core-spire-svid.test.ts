@@ -8,15 +8,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, type JsonWebKey } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import {
-  JwtSvid,
-  SpiffeBundle,
-  TrustDomain,
-  X509Bundle,
-  X509Svid,
-  parseAndValidateJwtSvid,
-  verifyX509Svid,
-} from './lib/sdk.ts';
+import { JwtSvid, SpiffeBundle, TrustDomain, X509Bundle, X509Svid, parseAndValidateJwtSvid, verifyX509Svid } from './lib/sdk.ts';
 import { certSha256, pemBlocks } from './lib/pem.ts';
 import { startSpireServer, type SpireServer } from './lib/spire-server.ts';
 import { check } from './lib/spiffecheck.ts';
@@ -48,8 +40,14 @@ describe('real SPIRE server: its SVIDs and bundle verify with ztwim; our bundles
     assert.equal(jwk.kty, 'RSA');
     const go = check('bundle', TD.name, tmp.write('spire-bundle.json', spire.cli(['bundle', 'show', '-format', 'spiffe'])));
     assert.ok(go.ok, go.error);
-    assert.deepEqual((go['x509Authorities'] as { sha256: string }[]).map((c) => c.sha256), bundle.x509Authorities().map(certSha256));
-    assert.deepEqual((go['jwtAuthorities'] as { kid: string }[]).map((k) => k.kid), [kid]);
+    assert.deepEqual(
+      (go['x509Authorities'] as { sha256: string }[]).map((c) => c.sha256),
+      bundle.x509Authorities().map(certSha256),
+    );
+    assert.deepEqual(
+      (go['jwtAuthorities'] as { kid: string }[]).map((k) => k.kid),
+      [kid],
+    );
     // PEM form of the same bundle.
     const pem = X509Bundle.parse(TD, spire.cli(['bundle', 'show', '-format', 'pem']));
     assert.ok(pem.equals(bundle.x509Bundle()));

@@ -180,7 +180,11 @@ describe('X509-SVIDs minted by our CA interoperate', () => {
       { cmd: 'x509svid-verify', args: [m.chainFile, TD.name, m.rootsFile, later] },
       { cmd: 'x509svid-verify', args: [caAsLeaf, TD.name, m.rootsFile] },
     ]);
-    assert.deepEqual(go.map((r) => r.ok), [false, false, false], JSON.stringify(go));
+    assert.deepEqual(
+      go.map((r) => r.ok),
+      [false, false, false],
+      JSON.stringify(go),
+    );
     assert.match(go[0]!.error!, /signed by unknown authority/);
     assert.match(go[1]!.error!, /expired/);
     // Our CA certificate has a root URI SAN (spiffe://example.org) and CA=true.
@@ -229,7 +233,10 @@ describe('X509-SVIDs minted by our CA interoperate', () => {
       { cmd: 'x509svid-verify', args: [m.chainFile, TD.name, m.rootsFile] },
       { cmd: 'x509svid-verify', args: [m.chainFile, TD.name, m.rootsFile, String(then)] },
     ]);
-    assert.deepEqual(go.map((r) => r.ok), [false, true]);
+    assert.deepEqual(
+      go.map((r) => r.ok),
+      [false, true],
+    );
     const bundle = X509Bundle.fromAuthorities(TD, m.roots);
     assert.throws(() => verifyX509Svid(m.chain, bundle, { now: now() }), /could not verify leaf certificate/);
     assert.equal(verifyX509Svid(m.chain, bundle, { now: new Date(then * 1000) }).id.toString(), m.id);

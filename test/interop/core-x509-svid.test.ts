@@ -132,7 +132,15 @@ describe('X509-SVID verdicts: go-spiffe vs ztwim vs openssl (Go-made certificate
   it('go-spiffe x509svid.Verify gives the pinned verdicts', () => {
     const got = Object.fromEntries(cases.map((c, i) => [c.name, goVerify[i]!.ok]));
     const want = Object.fromEntries(cases.map((c) => [c.name, EXPECTED[c.name]![0]]));
-    assert.deepEqual(got, want, JSON.stringify(goVerify.map((r, i) => [cases[i]!.name, r.error]), null, 1));
+    assert.deepEqual(
+      got,
+      want,
+      JSON.stringify(
+        goVerify.map((r, i) => [cases[i]!.name, r.error]),
+        null,
+        1,
+      ),
+    );
   });
 
   it('go-spiffe x509svid.Parse gives the pinned verdicts', () => {
@@ -199,7 +207,10 @@ describe('X509-SVID verdicts: go-spiffe vs ztwim vs openssl (Go-made certificate
       { cmd: 'x509svid-verify', args: [byName('not-yet-valid').chain, 'example.org', byName('not-yet-valid').bundle, at(90 * 60_000)] },
       { cmd: 'x509svid-verify', args: [byName('good').chain, 'example.org', byName('good').bundle, at(2 * 3600_000)] },
     ]);
-    assert.deepEqual(go.map((r) => r.ok), [true, true, false]);
+    assert.deepEqual(
+      go.map((r) => r.ok),
+      [true, true, false],
+    );
   });
 
   it('openssl verify -x509_strict gives the pinned verdicts for sslclient and sslserver', () => {
@@ -209,7 +220,16 @@ describe('X509-SVID verdicts: go-spiffe vs ztwim vs openssl (Go-made certificate
       if (want === undefined) continue;
       const chain = pemFileDers(c.chain);
       const leaf = tmp.write(`${c.name}.leaf-only.pem`, readFileSync(c.chain, 'utf8').split(/(?<=-----END CERTIFICATE-----\n)/)[0]!);
-      const untrusted = chain.length > 1 ? tmp.write(`${c.name}.untrusted.pem`, readFileSync(c.chain, 'utf8').split(/(?<=-----END CERTIFICATE-----\n)/).slice(1).join('')) : undefined;
+      const untrusted =
+        chain.length > 1
+          ? tmp.write(
+              `${c.name}.untrusted.pem`,
+              readFileSync(c.chain, 'utf8')
+                .split(/(?<=-----END CERTIFICATE-----\n)/)
+                .slice(1)
+                .join(''),
+            )
+          : undefined;
       for (const purpose of ['sslclient', 'sslserver'] as const) {
         const r = opensslVerify(leaf, { trusted: c.bundle, ...(untrusted !== undefined ? { untrusted } : {}), purpose });
         if (r.ok !== want[purpose]) diffs.push(`${c.name} ${purpose}: openssl ok=${r.ok} want ${want[purpose]}: ${r.output}`);

@@ -30,7 +30,13 @@ function csiSanityBin(): string {
   return p;
 }
 
-interface GinkgoSummary { ran: number; passed: number; failed: number; pending: number; skipped: number }
+interface GinkgoSummary {
+  ran: number;
+  passed: number;
+  failed: number;
+  pending: number;
+  skipped: number;
+}
 
 /** Ginkgo's last lines: `Ran 13 of 103 Specs ...` and `SUCCESS! -- 13 Passed | 0 Failed | 1 Pending | 90 Skipped`. */
 function summaryOf(out: string): GinkgoSummary | undefined {
@@ -80,13 +86,18 @@ describe(`csi-sanity ${CSI_SANITY_VERSION} against ztwim csi`, () => {
     });
     const summary = summaryOf(r.out);
     assert.ok(summary !== undefined, `no Ginkgo summary in csi-sanity's output:\n${r.out.slice(-4000)}\ndriver:\n${driver.out().slice(-4000)}`);
-    console.log(`csi-sanity ${CSI_SANITY_VERSION}: ran ${summary.ran}, ${summary.passed} passed, ${summary.failed} failed, ${summary.pending} pending, ${summary.skipped} skipped`);
+    console.log(
+      `csi-sanity ${CSI_SANITY_VERSION}: ran ${summary.ran}, ${summary.passed} passed, ${summary.failed} failed, ${summary.pending} pending, ${summary.skipped} skipped`,
+    );
     assert.equal(summary.failed, 0, r.out.slice(-8000));
     assert.equal(r.code, 0, r.out.slice(-8000));
     // Identity (3), NodeGetCapabilities, NodeGetInfo, NodePublishVolume (3), NodeUnpublishVolume (2)
     // and NodeGetVolumeStats (3) specs at least.
     assert.ok(summary.passed >= 13, `only ${summary.passed} specs passed`);
     // Nothing left mounted under the test's directory.
-    assert.deepEqual((await readMountInfo()).filter((e) => e.mountPoint.startsWith(tmp.path)), []);
+    assert.deepEqual(
+      (await readMountInfo()).filter((e) => e.mountPoint.startsWith(tmp.path)),
+      [],
+    );
   });
 });

@@ -43,9 +43,16 @@ describe('examples/', { timeout: 600_000 }, () => {
     assert.match(r.out, /ok {5}jwt\.signature: verifies with the published key/);
     assert.match(r.out, /ACCEPTED: Entra ID would exchange this assertion/);
     assert.match(r.out, /REFUSE aud: \["client"\] does not contain the FIC audience "api:\/\/AzureADTokenExchange" \(AADSTS700212\)/);
-    assert.match(r.out, /REFUSE sub: "spiffe:\/\/example\.org\/user\/[^"]+" does not equal the FIC subject "spiffe:\/\/example\.org\/ns\/demo\/sa\/client" \(AADSTS70021\)/);
+    assert.match(
+      r.out,
+      /REFUSE sub: "spiffe:\/\/example\.org\/user\/[^"]+" does not equal the FIC subject "spiffe:\/\/example\.org\/ns\/demo\/sa\/client" \(AADSTS70021\)/,
+    );
     assert.match(r.out, /^PASS entra-federation: spiffe:\/\/example\.org\/ns\/demo\/sa\/client accepted/m);
-    assert.deepEqual(leftovers().filter((n) => !before.has(n)), [], 'the script removes its temp dir');
+    assert.deepEqual(
+      leftovers().filter((n) => !before.has(n)),
+      [],
+      'the script removes its temp dir',
+    );
   });
 
   it('vault-jwt-auth.sh: cap/jwt grants role demo-client to spiffe://example.org/ns/demo/sa/client; wrong audience and unbound identity are refused', async () => {
@@ -57,6 +64,10 @@ describe('examples/', { timeout: 600_000 }, () => {
     assert.match(r.out, /"stage":"validate","error":"error validating token: invalid audience \(aud\) claim/);
     assert.match(r.out, /"stage":"bound_claims","error":"error validating claims: claim \\"sub\\" does not match any associated bound claim values"/);
     assert.match(r.out, /^PASS vault-jwt-auth: role demo-client granted to spiffe:\/\/example\.org\/ns\/demo\/sa\/client/m);
-    assert.deepEqual(leftovers().filter((n) => !before.has(n)), [], 'the script removes its temp dir');
+    assert.deepEqual(
+      leftovers().filter((n) => !before.has(n)),
+      [],
+      'the script removes its temp dir',
+    );
   });
 });

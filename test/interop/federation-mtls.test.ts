@@ -34,9 +34,19 @@ describe('federation end to end: two ztwim trust domains, go-spiffe mTLS across 
     const [{ agent: agentA }, { agent: agentB }] = [await a.startAgent({ syncInterval: '1s' }), await b.startAgent({ syncInterval: '1s' })];
     sockA = agentA.socketPath;
     sockB = agentB.socketPath;
-    for (const [s, agentId, path, fed] of [[a, agentA.agentId, '/client', 'b.test'], [b, agentB.agentId, '/server', 'a.test']] as const) {
+    for (const [s, agentId, path, fed] of [
+      [a, agentA.agentId, '/client', 'b.test'],
+      [b, agentB.agentId, '/server', 'a.test'],
+    ] as const) {
       const r = await s.entry.batchCreateEntry({
-        entries: [{ parentId: spiffeIdParts(agentId), spiffeId: { trustDomain: s.trustDomain, path }, selectors: [{ type: 'unix', value: `uid:${uid}` }], federatesWith: [fed] }],
+        entries: [
+          {
+            parentId: spiffeIdParts(agentId),
+            spiffeId: { trustDomain: s.trustDomain, path },
+            selectors: [{ type: 'unix', value: `uid:${uid}` }],
+            federatesWith: [fed],
+          },
+        ],
       });
       assert.equal(r.results[0]?.status?.code, 0, r.results[0]?.status?.message);
     }
@@ -46,7 +56,7 @@ describe('federation end to end: two ztwim trust domains, go-spiffe mTLS across 
     await b?.close();
   });
 
-  it('a workload in B gets A\'s bundle as a federated bundle (ztwim api fetch x509 -write)', async () => {
+  it("a workload in B gets A's bundle as a federated bundle (ztwim api fetch x509 -write)", async () => {
     const dir = join(b.tmp.path, 'fetched');
     const ownA = (await a.server.bundle()).x509Authorities.map((x) => Buffer.from(x.asn1).toString('hex'));
     const out = await until('federated bundle at the workload', async () => {
@@ -54,21 +64,28 @@ describe('federation end to end: two ztwim trust domains, go-spiffe mTLS across 
       return r.status === 0 && r.stdout.includes('federated_bundle.0.0.pem') ? r : undefined;
     });
     assert.match(out.stdout, /\[spiffe:\/\/a\.test\] CA #1 Valid After:\t/);
-    assert.match(out.stdout, new RegExp(`Writing federated bundle #0 for trust domain spiffe://a\\.test to file ${join(dir, 'federated_bundle.0.0.pem').replace(/[.]/g, '\\.')}\\.`));
+    assert.match(
+      out.stdout,
+      new RegExp(`Writing federated bundle #0 for trust domain spiffe://a\\.test to file ${join(dir, 'federated_bundle.0.0.pem').replace(/[.]/g, '\\.')}\\.`),
+    );
     const written = pemToDerList(readFileSync(join(dir, 'federated_bundle.0.0.pem'), 'utf8')).map((d) => Buffer.from(d).toString('hex'));
     assert.deepEqual(written.sort(), ownA.sort());
   });
 
   it('a go-spiffe spiffetls client in A and server in B complete mTLS with the federated bundles', async () => {
     const bin = goBuild('test/interop/go', './fedmtls');
-    const res = await until('mTLS across trust domains', async () => {
-      try {
-        const { stdout } = await run(bin, [`unix://${sockB}`, `unix://${sockA}`], { timeout: 60_000 });
-        return JSON.parse(stdout) as { server_id: string; client_id: string; server_saw_id: string; echo: string; wrong_peer_error: string };
-      } catch {
-        return undefined;
-      }
-    }, 60_000);
+    const res = await until(
+      'mTLS across trust domains',
+      async () => {
+        try {
+          const { stdout } = await run(bin, [`unix://${sockB}`, `unix://${sockA}`], { timeout: 60_000 });
+          return JSON.parse(stdout) as { server_id: string; client_id: string; server_saw_id: string; echo: string; wrong_peer_error: string };
+        } catch {
+          return undefined;
+        }
+      },
+      60_000,
+    );
     assert.equal(res.server_id, 'spiffe://b.test/server');
     assert.equal(res.client_id, 'spiffe://a.test/client');
     assert.equal(res.server_saw_id, 'spiffe://a.test/client');
@@ -76,14 +93,23 @@ describe('federation end to end: two ztwim trust domains, go-spiffe mTLS across 
     assert.match(res.wrong_peer_error, /unexpected ID|spiffe:\/\/b\.test\/server/);
   });
 
-  it('a JWT-SVID minted in A validates in B through B\'s Workload API; one of a domain B does not federate with is refused', async () => {
+  it("a JWT-SVID minted in A validates in B through B's Workload API; one of a domain B does not federate with is refused", async () => {
     const aud = 'spiffe://b.test/server';
     const jwt = await a.workload(sockA).fetchJWTSVID({ audience: [aud] });
     const token = jwt.svids[0]?.svid ?? '';
     assert.equal(jwt.svids[0]?.spiffeId, 'spiffe://a.test/client');
-    const ok = await until('A\'s JWT bundle at B\'s agent', async () => b.workload(sockB).validateJWTSVID({ audience: aud, svid: token }).catch(() => undefined));
+    const ok = await until("A's JWT bundle at B's agent", async () =>
+      b
+        .workload(sockB)
+        .validateJWTSVID({ audience: aud, svid: token })
+        .catch(() => undefined),
+    );
     assert.equal(ok.spiffeId, 'spiffe://a.test/client');
-    assert.deepEqual(Object.keys(ok.claims ?? {}).sort(), ['aud', 'exp', 'sub'], 'foreign claims: sub, exp, aud only (SPIRE without allowed_foreign_jwt_claims)');
+    assert.deepEqual(
+      Object.keys(ok.claims ?? {}).sort(),
+      ['aud', 'exp', 'sub'],
+      'foreign claims: sub, exp, aud only (SPIRE without allowed_foreign_jwt_claims)',
+    );
     await assert.rejects(b.workload(sockB).validateJWTSVID({ audience: 'someone-else', svid: token }), /audience/);
     // C: a third trust domain neither B nor B's workload federates with.
     const c = await startStack({ trustDomain: 'c.test' });

@@ -30,15 +30,25 @@ describe('federation across a CA rotation', () => {
     await federate(a, b);
     await federate(b, a);
     const [{ agent: agentA }, { agent: agentB }] = [await a.startAgent({ syncInterval: '1s' }), await b.startAgent({ syncInterval: '1s' })];
-    for (const [s, agentId, path, fed] of [[a, agentA.agentId, '/client', 'b.test'], [b, agentB.agentId, '/server', 'a.test']] as const) {
+    for (const [s, agentId, path, fed] of [
+      [a, agentA.agentId, '/client', 'b.test'],
+      [b, agentB.agentId, '/server', 'a.test'],
+    ] as const) {
       const r = await s.entry.batchCreateEntry({
-        entries: [{ parentId: spiffeIdParts(agentId), spiffeId: { trustDomain: s.trustDomain, path }, selectors: [{ type: 'unix', value: `uid:${uid}` }], federatesWith: [fed] }],
+        entries: [
+          {
+            parentId: spiffeIdParts(agentId),
+            spiffeId: { trustDomain: s.trustDomain, path },
+            selectors: [{ type: 'unix', value: `uid:${uid}` }],
+            federatesWith: [fed],
+          },
+        ],
       });
       assert.equal(r.results[0]?.status?.code, 0, r.results[0]?.status?.message);
     }
     srcA = await X509Source.create({ address: `unix://${agentA.socketPath}` });
     srcB = await X509Source.create({ address: `unix://${agentB.socketPath}` });
-    await until('A\'s bundle at B\'s workload', () => {
+    await until("A's bundle at B's workload", () => {
       try {
         return srcB.getX509BundleForTrustDomain(TrustDomain.parse('a.test')).authorities().length > 0 ? true : undefined;
       } catch {
@@ -53,7 +63,7 @@ describe('federation across a CA rotation', () => {
     await b?.close();
   });
 
-  it('the prepared CA reaches B\'s workload within one refresh hint; no handshake fails across the activation', async () => {
+  it("the prepared CA reaches B's workload within one refresh hint; no handshake fails across the activation", async () => {
     const aAtB = (): Set<string> => new Set(srcB.getX509BundleForTrustDomain(TrustDomain.parse('a.test')).authorities().map(hex));
     const initial = (await a.server.bundle()).x509Authorities.map((x) => hex(x.asn1));
     assert.equal(initial.length, 1);
@@ -87,20 +97,28 @@ describe('federation across a CA rotation', () => {
     })();
     try {
       // Prepare (half of the 2 min CA life, at a 10 s rotation tick): A's bundle gets a second CA.
-      const prepared = await until('A prepares its next CA', async () => {
-        const now = (await a.server.bundle()).x509Authorities.map((x) => hex(x.asn1));
-        return now.length > 1 ? { at: Date.now(), next: now.find((x) => !initial.includes(x)) ?? '' } : undefined;
-      }, 150_000);
-      const arrived = await until('the new CA at B\'s workload', () => (aAtB().has(prepared.next) ? Date.now() : undefined), (HINT_S + 30) * 1000);
+      const prepared = await until(
+        'A prepares its next CA',
+        async () => {
+          const now = (await a.server.bundle()).x509Authorities.map((x) => hex(x.asn1));
+          return now.length > 1 ? { at: Date.now(), next: now.find((x) => !initial.includes(x)) ?? '' } : undefined;
+        },
+        150_000,
+      );
+      const arrived = await until("the new CA at B's workload", () => (aAtB().has(prepared.next) ? Date.now() : undefined), (HINT_S + 30) * 1000);
       const lagMs = arrived - prepared.at;
       assert.ok(lagMs <= HINT_S * 1000, `the new CA reached B's workload ${lagMs} ms after A prepared it (refresh hint ${HINT_S} s)`);
       assert.ok(aAtB().has(initial[0] ?? ''), 'the old CA is still trusted during the overlap');
       // Activation (5/6 of the life): A's workload moves to an SVID signed by the new CA.
       const nextCa = new X509Certificate(Buffer.from(prepared.next, 'hex'));
-      await until('A\'s workload holds an SVID of the new CA', () => {
-        const leaf = srcA.getX509Svid().certificates[0];
-        return leaf !== undefined && new X509Certificate(leaf).verify(nextCa.publicKey) ? true : undefined;
-      }, 150_000);
+      await until(
+        "A's workload holds an SVID of the new CA",
+        () => {
+          const leaf = srcA.getX509Svid().certificates[0];
+          return leaf !== undefined && new X509Certificate(leaf).verify(nextCa.publicKey) ? true : undefined;
+        },
+        150_000,
+      );
       const after = handshakes;
       await until('handshakes with the new SVID', () => (handshakes >= after + 4 ? true : undefined), 30_000);
       process.stdout.write(`# rotation: new CA at B's workload ${lagMs} ms after A prepared it; ${handshakes} handshakes, ${failures.length} failed\n`);

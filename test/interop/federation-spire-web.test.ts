@@ -56,11 +56,17 @@ async function startZtwimServerRun(prefix: string, port: number, profile: string
     extraServerConfig: `  federation {\n    bundle_endpoint {\n      address = "127.0.0.1"\n      port = ${port}\n      refresh_hint = "1m"\n${profile}\n    }\n  }\n`,
   });
   const confFile = ws.dir.write('server.conf', conf);
-  const proc = supervise(spawn(ZTWIM_BIN, ['server', 'run', '-config', confFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_EXTRA_CA_CERTS: extraCaPath } }));
-  await until('ztwim server healthy', async () => {
-    if (proc.exited() !== undefined) throw new Error(`ztwim server exited with ${String(proc.exited())}:\n${proc.logs()}`);
-    return (await runBinary(spireServerBin(), ['healthcheck', '-socketPath', ws.socketPath])).status === 0 ? true : undefined;
-  }, 60_000);
+  const proc = supervise(
+    spawn(ZTWIM_BIN, ['server', 'run', '-config', confFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_EXTRA_CA_CERTS: extraCaPath } }),
+  );
+  await until(
+    'ztwim server healthy',
+    async () => {
+      if (proc.exited() !== undefined) throw new Error(`ztwim server exited with ${String(proc.exited())}:\n${proc.logs()}`);
+      return (await runBinary(spireServerBin(), ['healthcheck', '-socketPath', ws.socketPath])).status === 0 ? true : undefined;
+    },
+    60_000,
+  );
   return { ws, proc };
 }
 
@@ -106,13 +112,18 @@ describe('https_web federation with a real SPIRE v1.13.0 server (test roots)', (
     ztPort = await freePort();
     spirePort = await freePort();
 
-    zt = await startZtwimServerRun('ztwim-fed-web-server-', ztPort, `      profile "https_web" {
+    zt = await startZtwimServerRun(
+      'ztwim-fed-web-server-',
+      ztPort,
+      `      profile "https_web" {
         serving_cert_file {
           cert_file_path = "${ztCert}"
           key_file_path = "${ztKey}"
           file_sync_interval = "1s"
         }
-      }`, ca.certPath);
+      }`,
+      ca.certPath,
+    );
 
     // An explicit port: SPIRE reads bind_port 0 as its default, 8081, which may be taken.
     spire = await startSpireServer(tmp, {
@@ -159,16 +170,29 @@ describe('https_web federation with a real SPIRE v1.13.0 server (test roots)', (
     await new Promise((r) => setTimeout(r, 2500));
     assert.equal(await servedFingerprint(ztPort), fp1);
     copyFileSync(second.certPath, ztCert);
-    const fp2 = await until('the new certificate is served', async () => {
-      const fp = await servedFingerprint(ztPort);
-      return fp !== fp1 ? fp : undefined;
-    }, 20_000);
+    const fp2 = await until(
+      'the new certificate is served',
+      async () => {
+        const fp = await servedFingerprint(ztPort);
+        return fp !== fp1 ? fp : undefined;
+      },
+      20_000,
+    );
     assert.equal(fp2, new X509Certificate(second.certPem).fingerprint256);
     await assertSpireFetchesOurs(spire, zt as ZtwimServerRun);
   });
 
   it("ztwim fetches SPIRE's https_web endpoint, trusting the test root through NODE_EXTRA_CA_CERTS", async () => {
-    const created = await ztCli(['federation', 'create', '-trustDomain', 'spire.test', '-bundleEndpointURL', `https://localhost:${spirePort}`, '-bundleEndpointProfile', 'https_web']);
+    const created = await ztCli([
+      'federation',
+      'create',
+      '-trustDomain',
+      'spire.test',
+      '-bundleEndpointURL',
+      `https://localhost:${spirePort}`,
+      '-bundleEndpointProfile',
+      'https_web',
+    ]);
     assert.equal(created.status, 0, created.stderr);
     const refreshed = await ztCli(['federation', 'refresh', '-id', 'spire.test']);
     assert.equal(refreshed.status, 0, `${refreshed.stderr}\n${zt?.proc.logs() ?? ''}`);
@@ -196,15 +220,26 @@ describe("SPIRE v1.13.0 fetches ztwim's https_web endpoint whose certificate com
     const listener = issueServerCert(ca, 'pebble', ['localhost'], ['127.0.0.1']);
     [ztPort] = (await freePorts(1)) as [number];
     // Pebble validates tls-alpn-01 at localhost:<tlsPort>: ztwim's bundle endpoint port.
-    pebble = await startPebble({ dir: tmp.path, listenerCertPath: listener.certPath, listenerKeyPath: listener.keyPath, listenerCaPem: ca.certPem, tlsPort: ztPort });
-    zt = await startZtwimServerRun('ztwim-fed-acme-server-', ztPort, `      profile "https_web" {
+    pebble = await startPebble({
+      dir: tmp.path,
+      listenerCertPath: listener.certPath,
+      listenerKeyPath: listener.keyPath,
+      listenerCaPem: ca.certPem,
+      tlsPort: ztPort,
+    });
+    zt = await startZtwimServerRun(
+      'ztwim-fed-acme-server-',
+      ztPort,
+      `      profile "https_web" {
         acme {
           domain_name = "localhost"
           email = "ops@example.org"
           directory_url = "${pebble.directoryUrl}"
           tos_accepted = true
         }
-      }`, ca.certPath);
+      }`,
+      ca.certPath,
+    );
   });
   after(async () => {
     await spire?.stop();
@@ -216,14 +251,18 @@ describe("SPIRE v1.13.0 fetches ztwim's https_web endpoint whose certificate com
 
   it('the endpoint gets its certificate from pebble on its own port; SPIRE trusting pebble (SSL_CERT_FILE) fetches the bundle', async () => {
     const issuers = tmp.write('pebble-issuers.pem', await pebble.issuerPem());
-    const fp = await until('the ACME certificate is served', async () => {
-      try {
-        const s = await servedFingerprint(ztPort);
-        return s === '' ? undefined : s;
-      } catch {
-        return undefined;
-      }
-    }, 60_000);
+    const fp = await until(
+      'the ACME certificate is served',
+      async () => {
+        try {
+          const s = await servedFingerprint(ztPort);
+          return s === '' ? undefined : s;
+        } catch {
+          return undefined;
+        }
+      },
+      60_000,
+    );
     assert.ok(fp !== '');
     assert.match(pebble.log(), /set VALID by completed challenge/);
     assert.match(pebble.log(), /Issued certificate serial/);

@@ -76,15 +76,25 @@ describe('federation with a real SPIRE v1.13.0 server', () => {
     const shown = await spireCli(['bundle', 'show', '-format', 'spiffe']);
     assert.equal(shown.status, 0, shown.stderr);
     const spireBundle = SpiffeBundle.parse(TrustDomain.parse('spire.test'), shown.stdout, { strict: true });
-    const x509Only = tmp.write('spire-bootstrap.json', SpiffeBundle.fromParts(TrustDomain.parse('spire.test'), { x509: spireBundle.x509Authorities() }).marshal());
+    const x509Only = tmp.write(
+      'spire-bootstrap.json',
+      SpiffeBundle.fromParts(TrustDomain.parse('spire.test'), { x509: spireBundle.x509Authorities() }).marshal(),
+    );
     const created = await ztCli([
-      'federation', 'create',
-      '-trustDomain', 'spire.test',
-      '-bundleEndpointURL', `https://127.0.0.1:${spirePort}`,
-      '-bundleEndpointProfile', 'https_spiffe',
-      '-endpointSpiffeID', 'spiffe://spire.test/spire/server',
-      '-trustDomainBundlePath', x509Only,
-      '-trustDomainBundleFormat', 'spiffe',
+      'federation',
+      'create',
+      '-trustDomain',
+      'spire.test',
+      '-bundleEndpointURL',
+      `https://127.0.0.1:${spirePort}`,
+      '-bundleEndpointProfile',
+      'https_spiffe',
+      '-endpointSpiffeID',
+      'spiffe://spire.test/spire/server',
+      '-trustDomainBundlePath',
+      x509Only,
+      '-trustDomainBundleFormat',
+      'spiffe',
     ]);
     assert.equal(created.status, 0, created.stderr);
     assert.match(created.stdout, /^\nTrust domain              : spire\.test\n/);
@@ -108,7 +118,14 @@ describe('federation with a real SPIRE v1.13.0 server', () => {
       JSON.stringify({
         federationRelationships: [
           { trustDomain: 'd1.test', bundleEndpointURL: 'https://d1.test', bundleEndpointProfile: 'https_web' },
-          { trustDomain: 'd2.test', bundleEndpointURL: 'https://d2.test', bundleEndpointProfile: 'https_spiffe', endpointSPIFFEID: 'spiffe://d2.test/s', trustDomainBundle: { keys: [] }, trustDomainBundleFormat: 'spiffe' },
+          {
+            trustDomain: 'd2.test',
+            bundleEndpointURL: 'https://d2.test',
+            bundleEndpointProfile: 'https_spiffe',
+            endpointSPIFFEID: 'spiffe://d2.test/s',
+            trustDomainBundle: { keys: [] },
+            trustDomainBundleFormat: 'spiffe',
+          },
         ],
       }),
     );
@@ -118,7 +135,22 @@ describe('federation with a real SPIRE v1.13.0 server', () => {
       ['federation', 'create', '-trustDomain', 'bad.test', '-bundleEndpointURL', 'http://x', '-bundleEndpointProfile', 'https_web'],
       ['federation', 'show', '-trustDomain', 'web.test'],
       ['federation', 'show', '-trustDomain', 'none.test'],
-      ['federation', 'update', '-trustDomain', 'web.test', '-bundleEndpointURL', 'https://web.test/other', '-bundleEndpointProfile', 'https_spiffe', '-endpointSpiffeID', 'spiffe://web.test/server', '-trustDomainBundlePath', bundlePath, '-trustDomainBundleFormat', 'spiffe'],
+      [
+        'federation',
+        'update',
+        '-trustDomain',
+        'web.test',
+        '-bundleEndpointURL',
+        'https://web.test/other',
+        '-bundleEndpointProfile',
+        'https_spiffe',
+        '-endpointSpiffeID',
+        'spiffe://web.test/server',
+        '-trustDomainBundlePath',
+        bundlePath,
+        '-trustDomainBundleFormat',
+        'spiffe',
+      ],
       ['federation', 'show', '-trustDomain', 'web.test'],
       ['federation', 'delete', '-id', 'web.test'],
       ['federation', 'delete', '-id', 'web.test'],

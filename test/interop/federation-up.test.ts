@@ -24,23 +24,59 @@ describe('ztwim up -federateWith', () => {
     const [a, b] = [makeTmpDir('ztwim-up-fed-a-'), makeTmpDir('ztwim-up-fed-b-')];
     dirs.push(a, b);
     const [pa, pb] = [await freePort(), await freePort()];
-    ups.push(await startUp(a, { server: await freePort(), oidc: 0 }, ['-trustDomain', 'a.test', '-bundleEndpointPort', String(pa), '-federateWith', `https://127.0.0.1:${pb}`]));
-    ups.push(await startUp(b, { server: await freePort(), oidc: 0 }, ['-trustDomain', 'b.test', '-bundleEndpointPort', String(pb), '-federateWith', `https://127.0.0.1:${pa}`]));
-    for (const [up, other] of [[ups[0], 'b.test'], [ups[1], 'a.test']] as const) {
+    ups.push(
+      await startUp(a, { server: await freePort(), oidc: 0 }, [
+        '-trustDomain',
+        'a.test',
+        '-bundleEndpointPort',
+        String(pa),
+        '-federateWith',
+        `https://127.0.0.1:${pb}`,
+      ]),
+    );
+    ups.push(
+      await startUp(b, { server: await freePort(), oidc: 0 }, [
+        '-trustDomain',
+        'b.test',
+        '-bundleEndpointPort',
+        String(pb),
+        '-federateWith',
+        `https://127.0.0.1:${pa}`,
+      ]),
+    );
+    for (const [up, other] of [
+      [ups[0], 'b.test'],
+      [ups[1], 'a.test'],
+    ] as const) {
       await until(`federation line for ${other}`, () => (up?.out().includes(`Federating with ${other} through`) === true ? true : undefined));
     }
-    for (const [dir, other] of [[a, 'b.test'], [b, 'a.test']] as const) {
+    for (const [dir, other] of [
+      [a, 'b.test'],
+      [b, 'a.test'],
+    ] as const) {
       const out = join(dir.path, 'fetched');
-      await until(`${other} bundle at the workload`, async () => {
-        const r = await runZtwim(dir.path, ['api', 'fetch', 'x509', '-socketPath', join(dir.path, 'agent.sock'), '-write', out]);
-        return r.status === 0 && r.stdout.includes(`for trust domain spiffe://${other} `) ? r : undefined;
-      }, 60_000);
+      await until(
+        `${other} bundle at the workload`,
+        async () => {
+          const r = await runZtwim(dir.path, ['api', 'fetch', 'x509', '-socketPath', join(dir.path, 'agent.sock'), '-write', out]);
+          return r.status === 0 && r.stdout.includes(`for trust domain spiffe://${other} `) ? r : undefined;
+        },
+        60_000,
+      );
       const ders = pemToDerList(readFileSync(join(out, 'federated_bundle.0.0.pem'), 'utf8'));
       assert.ok(ders.length >= 1);
     }
     // Each side's federated bundle is the other side's own bundle.
-    const show = async (dir: TmpDir): Promise<string> => (await runZtwim(dir.path, ['server', 'bundle', 'show', '-socketPath', join(dir.path, 'server.sock')])).stdout;
+    const show = async (dir: TmpDir): Promise<string> =>
+      (await runZtwim(dir.path, ['server', 'bundle', 'show', '-socketPath', join(dir.path, 'server.sock')])).stdout;
     const federatedInA = readFileSync(join(a.path, 'fetched', 'federated_bundle.0.0.pem'), 'utf8');
-    assert.deepEqual(pemToDerList(federatedInA).map((d) => Buffer.from(d).toString('hex')).sort(), pemToDerList(await show(b)).map((d) => Buffer.from(d).toString('hex')).sort());
+    assert.deepEqual(
+      pemToDerList(federatedInA)
+        .map((d) => Buffer.from(d).toString('hex'))
+        .sort(),
+      pemToDerList(await show(b))
+        .map((d) => Buffer.from(d).toString('hex'))
+        .sort(),
+    );
   });
 });

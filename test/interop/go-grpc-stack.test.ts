@@ -33,14 +33,23 @@ const ODD_MESSAGE = 'failed to convert entry: 100% \u00fcber\nline two "quoted"'
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 const EC = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 
-interface Issued { cert: x509.X509Certificate; keys: webcrypto.CryptoKeyPair; certPem: string; keyPem: string }
+interface Issued {
+  cert: x509.X509Certificate;
+  keys: webcrypto.CryptoKeyPair;
+  certPem: string;
+  keyPem: string;
+}
 
 /** A CA or an X509-SVID-shaped leaf (CA false, digitalSignature, one URI SAN). */
 async function issue(subject: string, ca?: Issued, uri?: string): Promise<Issued> {
   const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const extensions: x509.Extension[] = ca === undefined
-    ? [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)]
-    : [new x509.BasicConstraintsExtension(false, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true)];
+  const extensions: x509.Extension[] =
+    ca === undefined
+      ? [
+          new x509.BasicConstraintsExtension(true, undefined, true),
+          new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        ]
+      : [new x509.BasicConstraintsExtension(false, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true)];
   if (ca === undefined) extensions.push(new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'spiffe://example.org' }]));
   if (uri !== undefined) extensions.push(new x509.SubjectAlternativeNameExtension([{ type: 'url', value: uri }]));
   const cert = await x509.X509CertificateGenerator.create({
@@ -108,7 +117,9 @@ describe('grpc-go / go-spiffe against a connect-node server (unix socket, and TC
   const jwtRequests: string[][] = [];
   let bundleStreamsEnded = 0;
   let resolveBothEnded!: () => void;
-  const bothBundleStreamsEnded = new Promise<void>((r) => { resolveBothEnded = r; });
+  const bothBundleStreamsEnded = new Promise<void>((r) => {
+    resolveBothEnded = r;
+  });
 
   before(async () => {
     // Build first (fails the suite, never skips, when Go is missing).

@@ -14,7 +14,11 @@ import { startAgentEnv, type AgentEnv } from './lib/ztwim-agent-env.ts';
 import { startSpireAgent, type SpireAgent } from './lib/spire-agent.ts';
 import { startStack, type Stack } from './lib/ztwim-stack.ts';
 
-interface Answer { method: string; code: string; message: string }
+interface Answer {
+  method: string;
+  code: string;
+  message: string;
+}
 
 const UNKNOWN_SERVICE = '/no.such.v1.Service/Method';
 const UNKNOWN_ENTRY_METHOD = '/spire.api.server.entry.v1.Entry/NoSuchMethod';
@@ -48,10 +52,14 @@ describe('unknown services and methods answer Unimplemented with grpc-go texts',
   it('ztwim server admin socket and agent port answer as spire-server does (grpc-go client)', async () => {
     const methods = [UNKNOWN_SERVICE, UNKNOWN_ENTRY_METHOD];
     const spire = await call(bin, ['-socket', env.server.socketPath], methods);
-    assert.deepEqual(spire.map((a) => [a.code, a.message]), [
-      ['Unimplemented', 'unknown service no.such.v1.Service'],
-      ['Unimplemented', 'unknown method NoSuchMethod for service spire.api.server.entry.v1.Entry'],
-    ], 'spire-server\'s own answers');
+    assert.deepEqual(
+      spire.map((a) => [a.code, a.message]),
+      [
+        ['Unimplemented', 'unknown service no.such.v1.Service'],
+        ['Unimplemented', 'unknown method NoSuchMethod for service spire.api.server.entry.v1.Entry'],
+      ],
+      "spire-server's own answers",
+    );
     const admin = await call(bin, ['-socket', join(stack.tmp.path, 'server.sock')], methods);
     const port = await call(bin, ['-tls-addr', `127.0.0.1:${stack.port}`], methods);
     for (const ours of [admin, port]) assert.deepEqual(ours, spire);
@@ -61,21 +69,28 @@ describe('unknown services and methods answer Unimplemented with grpc-go texts',
     const methods = [UNKNOWN_SERVICE, '/SpiffeWorkloadAPI/NoSuchMethod'];
     const spire = await call(bin, ['-socket', spireAgent.socketPath], methods);
     const wl = await call(bin, ['-socket', env.config.socketPath], methods);
-    assert.deepEqual(wl, spire, 'spire-agent\'s own answers');
-    assert.deepEqual(wl.map((a) => [a.code, a.message]), [
-      ['Unimplemented', 'unknown service no.such.v1.Service'],
-      ['Unimplemented', 'unknown method NoSuchMethod for service SpiffeWorkloadAPI'],
-    ]);
+    assert.deepEqual(wl, spire, "spire-agent's own answers");
+    assert.deepEqual(
+      wl.map((a) => [a.code, a.message]),
+      [
+        ['Unimplemented', 'unknown service no.such.v1.Service'],
+        ['Unimplemented', 'unknown method NoSuchMethod for service SpiffeWorkloadAPI'],
+      ],
+    );
   });
 
   it('our own client sees the same status', async () => {
     const onAgent = createUnixGrpcTransport(env.config.socketPath, { interceptors: [headersInterceptor({ 'workload.spiffe.io': 'true' })] });
     const onServer = createUnixGrpcTransport(join(stack.tmp.path, 'server.sock'));
     try {
-      await assert.rejects(createClient(EntryService, onAgent).countEntries({}), (e) =>
-        e instanceof ConnectError && e.code === Code.Unimplemented && e.rawMessage === 'unknown service spire.api.server.entry.v1.Entry');
-      await assert.rejects(createClient(SpiffeWorkloadAPI, onServer).fetchJWTSVID({ audience: ['a'] }), (e) =>
-        e instanceof ConnectError && e.code === Code.Unimplemented && e.rawMessage === 'unknown service SpiffeWorkloadAPI');
+      await assert.rejects(
+        createClient(EntryService, onAgent).countEntries({}),
+        (e) => e instanceof ConnectError && e.code === Code.Unimplemented && e.rawMessage === 'unknown service spire.api.server.entry.v1.Entry',
+      );
+      await assert.rejects(
+        createClient(SpiffeWorkloadAPI, onServer).fetchJWTSVID({ audience: ['a'] }),
+        (e) => e instanceof ConnectError && e.code === Code.Unimplemented && e.rawMessage === 'unknown service SpiffeWorkloadAPI',
+      );
     } finally {
       onAgent.close();
       onServer.close();

@@ -168,7 +168,16 @@ async function healthCheck(socket: string, authority: string | undefined, form: 
   const c = await RawH2Client.connect(socket);
   try {
     const fields: EncodeField[] = [
-      ...(authority === undefined ? [] : [{ name: ':authority', value: authority, kind: form === 'literal' ? 'without-indexing' as const : 'incremental' as const, huffman: form !== 'literal' }]),
+      ...(authority === undefined
+        ? []
+        : [
+            {
+              name: ':authority',
+              value: authority,
+              kind: form === 'literal' ? ('without-indexing' as const) : ('incremental' as const),
+              huffman: form !== 'literal',
+            },
+          ]),
       { name: ':method', value: 'POST', kind: 'indexed' },
       { name: ':scheme', value: 'http', kind: 'indexed' },
       { name: ':path', value: '/grpc.health.v1.Health/Check', huffman: true },
@@ -198,7 +207,9 @@ describe('java-spiffe 0.8.17 against a ztwim agent and a real spire-agent, both 
     spireTmp = makeTmpDir('ztwim-java-spire-');
     spire = await startSpireAgent(spireTmp, env.server, {
       serverPort: env.port,
-      beforeStart: (agentId) => { env.server.cli(['entry', 'create', '-parentID', agentId, '-spiffeID', id, '-selector', `unix:uid:${UID}`]); },
+      beforeStart: (agentId) => {
+        env.server.cli(['entry', 'create', '-parentID', agentId, '-spiffeID', id, '-selector', `unix:uid:${UID}`]);
+      },
     });
   });
   after(async () => {
@@ -211,7 +222,9 @@ describe('java-spiffe 0.8.17 against a ztwim agent and a real spire-agent, both 
     const newId = 'spiffe://example.org/java/update-ztwim';
     const run = await runProbe(env.config.socketPath, id, {
       id: newId,
-      create: () => { env.server.cli(['entry', 'create', '-parentID', env.agent.agentId, '-spiffeID', newId, '-selector', `unix:uid:${UID}`]); },
+      create: () => {
+        env.server.cli(['entry', 'create', '-parentID', env.agent.agentId, '-spiffeID', newId, '-selector', `unix:uid:${UID}`]);
+      },
     });
     assertProbe(run, id, 10_000);
   });
@@ -220,7 +233,9 @@ describe('java-spiffe 0.8.17 against a ztwim agent and a real spire-agent, both 
     const newId = 'spiffe://example.org/java/update-spire';
     const run = await runProbe(spire.socketPath, id, {
       id: newId,
-      create: () => { env.server.cli(['entry', 'create', '-parentID', spire.agentId, '-spiffeID', newId, '-selector', `unix:uid:${UID}`]); },
+      create: () => {
+        env.server.cli(['entry', 'create', '-parentID', spire.agentId, '-spiffeID', newId, '-selector', `unix:uid:${UID}`]);
+      },
     });
     assertProbe(run, id, 20_000);
   });

@@ -23,8 +23,14 @@ it("reads spire-server's keys.json, keeps SPIRE's keys byte for byte, and spire-
   const km = new DiskKeyManager({ path });
   const listed = await km.listKeys();
   assert.deepEqual(listed.map((k) => k.id).sort(), Object.keys(spireKeys).sort());
-  assert.ok(listed.some((k) => k.type === 'rsa-2048'), 'the RSA JWT key SPIRE made is read');
-  assert.ok(listed.some((k) => k.type === 'ec-p256'), 'the EC CA key SPIRE made is read');
+  assert.ok(
+    listed.some((k) => k.type === 'rsa-2048'),
+    'the RSA JWT key SPIRE made is read',
+  );
+  assert.ok(
+    listed.some((k) => k.type === 'ec-p256'),
+    'the EC CA key SPIRE made is read',
+  );
   await km.generateKey('ztwim-extra', 'ec-p256');
   const after = (JSON.parse(readFileSync(path, 'utf8')) as { keys: Record<string, string> }).keys;
   for (const [id, der] of Object.entries(spireKeys)) assert.equal(after[id], der, `SPIRE's key ${id} unchanged`);

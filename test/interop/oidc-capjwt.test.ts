@@ -55,11 +55,16 @@ after(async () => {
 
 async function validate(token: string, o: { aud?: string; subGlob?: string; issuer?: string; algs?: string } = {}): Promise<CapResult> {
   const args = [
-    '-issuer', o.issuer ?? env.issuer,
-    '-ca', env.caPath,
-    '-token', token,
-    '-aud', o.aud ?? 'vault',
-    '-sub-glob', o.subGlob ?? 'spiffe://example.org/ns/demo/*',
+    '-issuer',
+    o.issuer ?? env.issuer,
+    '-ca',
+    env.caPath,
+    '-token',
+    token,
+    '-aud',
+    o.aud ?? 'vault',
+    '-sub-glob',
+    o.subGlob ?? 'spiffe://example.org/ns/demo/*',
     ...(o.algs === undefined ? [] : ['-algs', o.algs]),
   ];
   try {

@@ -68,10 +68,7 @@ test('jose refuses wrong audience, expired tokens and foreign keys', async () =>
   const jwks = createRemoteJWKSet(new URL(doc.jwks_uri), { [customFetch]: caFetch(env.ca.certPem) });
   const opts = { issuer: env.issuer, audience: 'vault', algorithms: ['RS256', 'ES256'] };
   await assert.rejects(jwtVerify(await mintToken(env.es256, env.issuer, { aud: 'other' }), jwks, opts), errors.JWTClaimValidationFailed);
-  await assert.rejects(
-    jwtVerify(await mintToken(env.rs256, env.issuer, { iatOffset: -600, expOffset: -1 }), jwks, opts),
-    errors.JWTExpired,
-  );
+  await assert.rejects(jwtVerify(await mintToken(env.rs256, env.issuer, { iatOffset: -600, expOffset: -1 }), jwks, opts), errors.JWTExpired);
   await assert.rejects(jwtVerify(await mintToken(env.foreign, env.issuer), jwks, opts), errors.JWKSNoMatchingKey);
   await assert.rejects(jwtVerify(await mintToken(env.es256, 'https://other-issuer.example'), jwks, opts), errors.JWTClaimValidationFailed);
 });

@@ -78,7 +78,16 @@ describe('ztwim oidc run fed by a real SPIRE agent', () => {
       serverPort,
       // the provider's own identity (the operator creates a ClusterSPIFFEID for it)
       beforeStart: (agentId) =>
-        server.cli(['entry', 'create', '-parentID', agentId, '-spiffeID', `spiffe://${TD}/oidc-discovery-provider`, '-selector', `unix:uid:${process.getuid?.() ?? 0}`]),
+        server.cli([
+          'entry',
+          'create',
+          '-parentID',
+          agentId,
+          '-spiffeID',
+          `spiffe://${TD}/oidc-discovery-provider`,
+          '-selector',
+          `unix:uid:${process.getuid?.() ?? 0}`,
+        ]),
     });
     const conf = tmp.write('oidc-discovery-provider.conf', providerConf(port, await freePort(), agent.socketPath, port));
     ours = await startOidcRun(conf, port, { waitForKeys: true, timeoutMs: 60_000 });

@@ -26,14 +26,30 @@ const SETS: Record<string, () => CrSet> = {
         federation: {
           bundleEndpoint: { profile: 'https_spiffe', refreshHint: 120 },
           federatesWith: [
-            { trustDomain: 'partner.org', bundleEndpointUrl: 'https://spire.partner.org:8443', bundleEndpointProfile: 'https_spiffe', endpointSpiffeId: 'spiffe://partner.org/spire/server' },
+            {
+              trustDomain: 'partner.org',
+              bundleEndpointUrl: 'https://spire.partner.org:8443',
+              bundleEndpointProfile: 'https_spiffe',
+              endpointSpiffeId: 'spiffe://partner.org/spire/server',
+            },
             { trustDomain: 'web.org', bundleEndpointUrl: 'https://bundle.web.org/', bundleEndpointProfile: 'https_web' },
           ],
         },
       },
     }),
   'federation https_web with ACME': () =>
-    minimalSet({ server: { federation: { bundleEndpoint: { profile: 'https_web', httpsWeb: { acme: { directoryUrl: 'https://acme.example.org/dir', domainName: 'federation.example.org', email: 'ops@example.org', tosAccepted: 'true' } } } } } }),
+    minimalSet({
+      server: {
+        federation: {
+          bundleEndpoint: {
+            profile: 'https_web',
+            httpsWeb: {
+              acme: { directoryUrl: 'https://acme.example.org/dir', domainName: 'federation.example.org', email: 'ops@example.org', tosAccepted: 'true' },
+            },
+          },
+        },
+      },
+    }),
   'federation https_web with a serving certificate': () =>
     minimalSet({ server: { federation: { bundleEndpoint: { profile: 'https_web', httpsWeb: { servingCert: { fileSyncInterval: 3600 } } } } } }),
   'postgres from a Secret, memory keys, 3 replicas': () =>
@@ -45,12 +61,23 @@ const SETS: Record<string, () => CrSet> = {
       },
     }),
   'hostCert verification, no container selectors': () =>
-    minimalSet({ agent: { workloadAttestors: { k8sEnabled: 'true', disableContainerSelectors: 'true', workloadAttestorsVerification: { type: 'hostCert', hostCertBasePath: '/etc/kubernetes/pki', hostCertFileName: 'ca.crt' } } } }),
+    minimalSet({
+      agent: {
+        workloadAttestors: {
+          k8sEnabled: 'true',
+          disableContainerSelectors: 'true',
+          workloadAttestorsVerification: { type: 'hostCert', hostCertBasePath: '/etc/kubernetes/pki', hostCertFileName: 'ca.crt' },
+        },
+      },
+    }),
   'apiServerCA verification, json logs': () =>
-    minimalSet({ agent: { logLevel: 'debug', logFormat: 'json', workloadAttestors: { k8sEnabled: 'true', workloadAttestorsVerification: { type: 'apiServerCA' } } } }),
+    minimalSet({
+      agent: { logLevel: 'debug', logFormat: 'json', workloadAttestors: { k8sEnabled: 'true', workloadAttestorsVerification: { type: 'apiServerCA' } } },
+    }),
   'auto verification': () => minimalSet({ agent: { workloadAttestors: { k8sEnabled: 'true' } } }),
   'kubelet on port 26250 (KUBELET_SECURE_PORT)': minimalSet,
-  'an issuer with a port and a path': () => minimalSet({ server: { jwtIssuer: 'https://localhost:18443/oidc' }, oidc: { jwtIssuer: 'https://localhost:18443/oidc' } }),
+  'an issuer with a port and a path': () =>
+    minimalSet({ server: { jwtIssuer: 'https://localhost:18443/oidc' }, oidc: { jwtIssuer: 'https://localhost:18443/oidc' } }),
 };
 /** Render-context settings of some sets (the operator's environment). */
 const CTX: Record<string, Omit<RenderContext, 'namespace'>> = { 'kubelet on port 26250 (KUBELET_SECURE_PORT)': { kubeletSecurePort: 26250 } };
@@ -82,14 +109,32 @@ describe('rendered configs for SPIRE images: SPIRE v1.13.0 validate', () => {
     dir = makeTmpDir('ztwim-operator-render-');
     // spire-server validate loads the https_web serving certificate: one where the pod mounts the Secret
     const tls = dir.file('server-tls');
-    const r = await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=federation.example.org', '-keyout', `${tls}-key.pem`, '-out', `${tls}-cert.pem`]);
+    const r = await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=federation.example.org',
+      '-keyout',
+      `${tls}-key.pem`,
+      '-out',
+      `${tls}-cert.pem`,
+    ]);
     assert.equal(r.status, 0, r.out);
   });
   after(() => dir?.cleanup());
   for (const [name, set] of Object.entries(SETS)) {
     test(name, async () => {
       const rendered = render(set(), { variant: 'spire', ...CTX[name] });
-      const serverConf = rendered.serverConf.replace('/run/spire/server-tls/tls.crt', dir.file('server-tls-cert.pem')).replace('/run/spire/server-tls/tls.key', dir.file('server-tls-key.pem'));
+      const serverConf = rendered.serverConf
+        .replace('/run/spire/server-tls/tls.crt', dir.file('server-tls-cert.pem'))
+        .replace('/run/spire/server-tls/tls.key', dir.file('server-tls-key.pem'));
       const agentConf = rendered.agentConf;
       const s = await run(spireServerBin(), ['validate', '-expandEnv', '-config', dir.write(`server-${name}.conf`, serverConf)], DSN_ENV);
       assert.equal(s.status, 0, `spire-server validate:\n${s.out}\n${serverConf}`);
@@ -116,7 +161,10 @@ describe('rendered configs for ztwim images: ztwim validate', () => {
       const o = await runZtwim(dir.path, ['oidc', 'validate', '-config', dir.write(`oidc-${name}.conf`, oidcConf)]);
       assert.equal(o.status, 0, `ztwim oidc validate:\n${o.stderr}\n${oidcConf}`);
       const file = dir.write(`server-${name}.conf`, serverConf);
-      const s = await promisify(execFile)(process.execPath, [(await import('./lib/peers.ts')).ZTWIM_BIN, 'server', 'validate', '-expandEnv', '-config', file], { encoding: 'utf8', env: { ...process.env, ...DSN_ENV } }).then(
+      const s = await promisify(execFile)(process.execPath, [(await import('./lib/peers.ts')).ZTWIM_BIN, 'server', 'validate', '-expandEnv', '-config', file], {
+        encoding: 'utf8',
+        env: { ...process.env, ...DSN_ENV },
+      }).then(
         (r) => ({ status: 0, out: r.stdout + r.stderr }),
         (e: { code?: number; stdout?: string; stderr?: string }) => ({ status: e.code ?? 1, out: `${e.stdout ?? ''}${e.stderr ?? ''}` }),
       );

@@ -32,19 +32,50 @@ import {
 } from '@ztwim/proto';
 import { goBuild, INTEROP_DIR } from './lib/peers.ts';
 
-interface Field { name: string; number: number; kind: string; repeated: boolean; map: boolean; typeName: string; oneof: string }
-interface Method { name: string; input: string; output: string; clientStreaming: boolean; serverStreaming: boolean }
-interface Dump { messages: Record<string, Field[]>; enums: Record<string, Record<string, number>>; services: Record<string, Method[]> }
+interface Field {
+  name: string;
+  number: number;
+  kind: string;
+  repeated: boolean;
+  map: boolean;
+  typeName: string;
+  oneof: string;
+}
+interface Method {
+  name: string;
+  input: string;
+  output: string;
+  clientStreaming: boolean;
+  serverStreaming: boolean;
+}
+interface Dump {
+  messages: Record<string, Field[]>;
+  enums: Record<string, Record<string, number>>;
+  services: Record<string, Method[]>;
+}
 
 const ours: DescFile[] = [
   file_workload_workload,
-  file_spire_api_types_agent, file_spire_api_types_attestation, file_spire_api_types_bundle, file_spire_api_types_entry,
-  file_spire_api_types_federateswith, file_spire_api_types_jointoken, file_spire_api_types_jwtsvid, file_spire_api_types_selector,
-  file_spire_api_types_spiffeid, file_spire_api_types_status, file_spire_api_types_x509svid,
-  file_spire_api_server_agent_v1_agent, file_spire_api_server_entry_v1_entry, file_spire_api_server_svid_v1_svid,
-  file_spire_api_server_bundle_v1_bundle, file_spire_api_server_debug_v1_debug,
-  file_spire_api_types_federationrelationship, file_spire_api_server_trustdomain_v1_trustdomain,
-  file_grpc_health_v1_health, file_spire_common_common,
+  file_spire_api_types_agent,
+  file_spire_api_types_attestation,
+  file_spire_api_types_bundle,
+  file_spire_api_types_entry,
+  file_spire_api_types_federateswith,
+  file_spire_api_types_jointoken,
+  file_spire_api_types_jwtsvid,
+  file_spire_api_types_selector,
+  file_spire_api_types_spiffeid,
+  file_spire_api_types_status,
+  file_spire_api_types_x509svid,
+  file_spire_api_server_agent_v1_agent,
+  file_spire_api_server_entry_v1_entry,
+  file_spire_api_server_svid_v1_svid,
+  file_spire_api_server_bundle_v1_bundle,
+  file_spire_api_server_debug_v1_debug,
+  file_spire_api_types_federationrelationship,
+  file_spire_api_server_trustdomain_v1_trustdomain,
+  file_grpc_health_v1_health,
+  file_spire_common_common,
 ];
 
 function scalarName(t: ScalarType): string {
@@ -60,9 +91,12 @@ function dumpOurs(): Dump {
     d.messages[m.typeName] = m.fields.map((f): Field => {
       const base = { name: f.name, number: f.number, repeated: false, map: false, typeName: '', oneof: f.oneof?.name ?? '' };
       switch (f.fieldKind) {
-        case 'scalar': return { ...base, kind: scalarName(f.scalar) };
-        case 'enum': return { ...base, kind: 'enum', typeName: f.enum.typeName };
-        case 'message': return { ...base, kind: 'message', typeName: f.message.typeName };
+        case 'scalar':
+          return { ...base, kind: scalarName(f.scalar) };
+        case 'enum':
+          return { ...base, kind: 'enum', typeName: f.enum.typeName };
+        case 'message':
+          return { ...base, kind: 'message', typeName: f.message.typeName };
         case 'list':
           if (f.listKind === 'scalar') return { ...base, repeated: true, kind: scalarName(f.scalar) };
           if (f.listKind === 'enum') return { ...base, repeated: true, kind: 'enum', typeName: f.enum.typeName };
@@ -100,14 +134,26 @@ describe('our .proto descriptors equal the reference Go bindings', () => {
   it('defines the messages, enums and services we need', () => {
     // Spot checks that guard the comparison itself from comparing nothing.
     assert.ok(Object.keys(mine.messages).length > 100, `${Object.keys(mine.messages).length} messages`);
-    for (const name of ['X509SVIDResponse', 'spire.api.types.Entry', 'spire.api.server.entry.v1.ListEntriesRequest.Filter',
-      'spire.api.server.agent.v1.AttestAgentRequest.Params', 'spire.common.Bundle', 'grpc.health.v1.HealthCheckResponse']) {
+    for (const name of [
+      'X509SVIDResponse',
+      'spire.api.types.Entry',
+      'spire.api.server.entry.v1.ListEntriesRequest.Filter',
+      'spire.api.server.agent.v1.AttestAgentRequest.Params',
+      'spire.common.Bundle',
+      'grpc.health.v1.HealthCheckResponse',
+    ]) {
       assert.ok(mine.messages[name], `ours lacks ${name}`);
       assert.ok(ref.messages[name], `reference lacks ${name}`);
     }
     assert.deepEqual(Object.keys(mine.services).sort(), [
-      'SpiffeWorkloadAPI', 'grpc.health.v1.Health', 'spire.api.server.agent.v1.Agent', 'spire.api.server.bundle.v1.Bundle',
-      'spire.api.server.debug.v1.Debug', 'spire.api.server.entry.v1.Entry', 'spire.api.server.svid.v1.SVID', 'spire.api.server.trustdomain.v1.TrustDomain',
+      'SpiffeWorkloadAPI',
+      'grpc.health.v1.Health',
+      'spire.api.server.agent.v1.Agent',
+      'spire.api.server.bundle.v1.Bundle',
+      'spire.api.server.debug.v1.Debug',
+      'spire.api.server.entry.v1.Entry',
+      'spire.api.server.svid.v1.SVID',
+      'spire.api.server.trustdomain.v1.TrustDomain',
     ]);
   });
 

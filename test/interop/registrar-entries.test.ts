@@ -21,18 +21,36 @@ function pods(n: number, label = 'web'): KubeJson[] {
   }));
 }
 
-interface World { pods: KubeJson[]; spiffeIds: KubeJson[]; statics: KubeJson[] }
+interface World {
+  pods: KubeJson[];
+  spiffeIds: KubeJson[];
+  statics: KubeJson[];
+}
 
 function reconciler(world: World, entries: EntryClient, prefix = 'reg.'): EntryReconciler {
   let n = 0;
   return new EntryReconciler({
-    trustDomain: TD, clusterName: 'test', clusterDomain: 'cluster.local', ignoreNamespaces: [], parentIDTemplate: undefined,
+    trustDomain: TD,
+    clusterName: 'test',
+    clusterDomain: 'cluster.local',
+    ignoreNamespaces: [],
+    parentIDTemplate: undefined,
     entries,
-    view: arrayClusterView({ namespaces: [{ metadata: { name: 'app', labels: {} } }], nodes: [{ metadata: { name: 'n1', uid: 'node-uid-1' }, spec: {} }], pods: world.pods }),
+    view: arrayClusterView({
+      namespaces: [{ metadata: { name: 'app', labels: {} } }],
+      nodes: [{ metadata: { name: 'n1', uid: 'node-uid-1' }, spec: {} }],
+      pods: world.pods,
+    }),
     crs: { clusterSPIFFEIDs: () => world.spiffeIds, clusterStaticEntries: () => world.statics },
-    status: undefined, className: '', watchClassless: false, reconcileClusterSPIFFEIDs: true, reconcileClusterStaticEntries: true,
-    entryIDPrefix: prefix, entryIDPrefixCleanup: undefined,
-    newId: () => `${process.pid}-${Date.now()}-${++n}`, log: silentLogger(),
+    status: undefined,
+    className: '',
+    watchClassless: false,
+    reconcileClusterSPIFFEIDs: true,
+    reconcileClusterStaticEntries: true,
+    entryIDPrefix: prefix,
+    entryIDPrefixCleanup: undefined,
+    newId: () => `${process.pid}-${Date.now()}-${++n}`,
+    log: silentLogger(),
   });
 }
 
@@ -77,12 +95,40 @@ for (const kind of ['spire', 'ztwim'] as const) {
 
     it('creates, keeps, updates and deletes entries; leaves foreign ones alone', async () => {
       // a hand-made entry and a join-token alias outside the prefix
-      const manual = await srv.spireCli(['entry', 'create', '-socketPath', srv.socketPath, '-parentID', `spiffe://${TD}/host`, '-spiffeID', `spiffe://${TD}/manual`, '-selector', 'unix:uid:1']);
+      const manual = await srv.spireCli([
+        'entry',
+        'create',
+        '-socketPath',
+        srv.socketPath,
+        '-parentID',
+        `spiffe://${TD}/host`,
+        '-spiffeID',
+        `spiffe://${TD}/manual`,
+        '-selector',
+        'unix:uid:1',
+      ]);
       assert.equal(manual.status, 0, manual.stderr);
       const world: World = {
         pods: pods(120),
-        spiffeIds: [csid('sa', { spiffeIDTemplate: 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}', dnsNameTemplates: ['{{ .PodMeta.Name }}.app.svc'] })],
-        statics: [{ metadata: { name: 'st', uid: 'uid-st', resourceVersion: '1', creationTimestamp: '2026-01-01T00:00:00Z' }, spec: { spiffeID: `spiffe://${TD}/static`, parentID: `spiffe://${TD}/host`, selectors: ['unix:uid:0'], hint: 'static', x509SVIDTTL: '30m', storeSVID: true } }],
+        spiffeIds: [
+          csid('sa', {
+            spiffeIDTemplate: 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}',
+            dnsNameTemplates: ['{{ .PodMeta.Name }}.app.svc'],
+          }),
+        ],
+        statics: [
+          {
+            metadata: { name: 'st', uid: 'uid-st', resourceVersion: '1', creationTimestamp: '2026-01-01T00:00:00Z' },
+            spec: {
+              spiffeID: `spiffe://${TD}/static`,
+              parentID: `spiffe://${TD}/host`,
+              selectors: ['unix:uid:0'],
+              hint: 'static',
+              x509SVIDTTL: '30m',
+              storeSVID: true,
+            },
+          },
+        ],
       };
       const r = reconciler(world, client);
       const s1 = await r.pass(signal);
@@ -99,7 +145,13 @@ for (const kind of ['spire', 'ztwim'] as const) {
       const s2 = await r.pass(signal);
       assert.deepEqual([s2?.created, s2?.updated, s2?.deleted], [0, 0, 0]);
 
-      world.spiffeIds = [csid('sa', { spiffeIDTemplate: 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}', dnsNameTemplates: ['{{ .PodMeta.Name }}.changed'], hint: 'h' })];
+      world.spiffeIds = [
+        csid('sa', {
+          spiffeIDTemplate: 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}',
+          dnsNameTemplates: ['{{ .PodMeta.Name }}.changed'],
+          hint: 'h',
+        }),
+      ];
       world.pods.splice(0, world.pods.length, ...pods(100));
       const s3 = await r.pass(signal);
       assert.deepEqual([s3?.created, s3?.updated, s3?.deleted, s3?.failures], [0, 100, 20, 0]);
@@ -107,18 +159,36 @@ for (const kind of ['spire', 'ztwim'] as const) {
       assert.equal(after3.length, 101);
       assert.ok(after3.filter((e) => e.hint === 'h').every((e) => e.dnsNames[0]?.endsWith('.changed')));
       assert.deepEqual(new Set(got.map((e) => e.id)).size, 121);
-      assert.ok(after3.every((e) => got.some((g) => g.id === e.id)), 'updated in place: ids kept');
+      assert.ok(
+        after3.every((e) => got.some((g) => g.id === e.id)),
+        'updated in place: ids kept',
+      );
 
       const all = await client.listEntries();
-      assert.ok(all.some((e) => e.spiffeId === `spiffe://${TD}/manual`), 'entry outside the prefix kept');
+      assert.ok(
+        all.some((e) => e.spiffeId === `spiffe://${TD}/manual`),
+        'entry outside the prefix kept',
+      );
 
       // A pod pass: the server's by_selectors SUPERSET filter finds exactly a pod's entries.
       const uid = (i: number): string => `00000000-0000-0000-0000-${String(i).padStart(12, '0')}`;
-      assert.deepEqual((await client.listEntriesOfPod(uid(7))).map((e) => e.selectors.find((x) => x.value.startsWith('pod-uid:'))?.value), [`pod-uid:${uid(7)}`]);
+      assert.deepEqual(
+        (await client.listEntriesOfPod(uid(7))).map((e) => e.selectors.find((x) => x.value.startsWith('pod-uid:'))?.value),
+        [`pod-uid:${uid(7)}`],
+      );
       const gone = world.pods.splice(7, 1)[0] as KubeJson;
-      world.pods.push({ metadata: { name: 'pod-new', namespace: 'app', uid: uid(999), labels: { app: 'web' } }, spec: { nodeName: 'n1', serviceAccountName: 'sa-new' } });
+      world.pods.push({
+        metadata: { name: 'pod-new', namespace: 'app', uid: uid(999), labels: { app: 'web' } },
+        spec: { nodeName: 'n1', serviceAccountName: 'sa-new' },
+      });
       const before4 = await ours();
-      const s4 = await r.podPass([{ namespace: 'app', name: 'pod-7', uid: uid(7) }, { namespace: 'app', name: 'pod-new', uid: uid(999) }], signal);
+      const s4 = await r.podPass(
+        [
+          { namespace: 'app', name: 'pod-7', uid: uid(7) },
+          { namespace: 'app', name: 'pod-new', uid: uid(999) },
+        ],
+        signal,
+      );
       assert.deepEqual([s4.needFull, s4.summary?.created, s4.summary?.deleted, s4.summary?.failures], [false, 1, 1, 0]);
       const after4 = await ours();
       assert.equal(after4.length, before4.length);
@@ -129,7 +199,11 @@ for (const kind of ['spire', 'ztwim'] as const) {
     });
 
     it('converges after dying mid-apply: no duplicate, no lost entry', async () => {
-      const world: World = { pods: pods(200, 'burst'), spiffeIds: [csid('burst', { spiffeIDTemplate: 'spiffe://{{ .TrustDomain }}/burst/{{ .PodMeta.Name }}' })], statics: [] };
+      const world: World = {
+        pods: pods(200, 'burst'),
+        spiffeIds: [csid('burst', { spiffeIDTemplate: 'spiffe://{{ .TrustDomain }}/burst/{{ .PodMeta.Name }}' })],
+        statics: [],
+      };
       await reconciler(world, dyingAfter(client, 3)).pass(signal);
       const partial = (await ours()).filter((e) => e.spiffeId.includes('/burst/'));
       assert.ok(partial.length > 0 && partial.length < 200, `partial apply left ${partial.length}`);
@@ -138,7 +212,10 @@ for (const kind of ['spire', 'ztwim'] as const) {
       const burst = (await ours()).filter((e) => e.spiffeId.includes('/burst/'));
       assert.equal(burst.length, 200);
       assert.equal(new Set(burst.map((e) => e.spiffeId)).size, 200);
-      assert.ok(partial.every((p) => burst.some((b) => b.id === p.id)), 'entries from before the crash kept their ids');
+      assert.ok(
+        partial.every((p) => burst.some((b) => b.id === p.id)),
+        'entries from before the crash kept their ids',
+      );
       // everything gone when the CRs are
       const s2 = await reconciler({ pods: [], spiffeIds: [], statics: [] }, client).pass(signal);
       assert.equal(s2?.failures, 0);

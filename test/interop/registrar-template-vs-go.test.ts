@@ -44,15 +44,45 @@ const pod: fc.Arbitrary<Pod> = fc.record({
 
 // Operands safe to hand to functions (no pointers), and those only printed or tested directly.
 const operand = fc.constantFrom(
-  '.TrustDomain', '.ClusterName', '.PodMeta.Name', '.PodMeta.Namespace', '.PodMeta.UID', '.PodMeta.Labels.app',
-  '.PodMeta.Labels.none', '.PodMeta.Labels', '.PodMeta.Annotations', '.PodSpec.ServiceAccountName', '.PodSpec.HostNetwork',
-  '.PodSpec.Containers', '.NodeSpec.PodCIDR', '.NodeMeta.Name', '(index .PodMeta.Labels "app.kubernetes.io/name")',
-  '(index .PodMeta.Labels "none")', '(index .PodSpec.Containers 0)', '(index .PodSpec.Containers 0).Image', '(len .PodSpec.Containers)',
-  '"str"', '"a b"', '`raw`', '7', '-3', '0', '1.5', '1e6', "'x'", 'true', 'false', '.PodMeta.Nmae', '.PodMeta.Labels.none.deeper',
+  '.TrustDomain',
+  '.ClusterName',
+  '.PodMeta.Name',
+  '.PodMeta.Namespace',
+  '.PodMeta.UID',
+  '.PodMeta.Labels.app',
+  '.PodMeta.Labels.none',
+  '.PodMeta.Labels',
+  '.PodMeta.Annotations',
+  '.PodSpec.ServiceAccountName',
+  '.PodSpec.HostNetwork',
+  '.PodSpec.Containers',
+  '.NodeSpec.PodCIDR',
+  '.NodeMeta.Name',
+  '(index .PodMeta.Labels "app.kubernetes.io/name")',
+  '(index .PodMeta.Labels "none")',
+  '(index .PodSpec.Containers 0)',
+  '(index .PodSpec.Containers 0).Image',
+  '(len .PodSpec.Containers)',
+  '"str"',
+  '"a b"',
+  '`raw`',
+  '7',
+  '-3',
+  '0',
+  '1.5',
+  '1e6',
+  "'x'",
+  'true',
+  'false',
+  '.PodMeta.Nmae',
+  '.PodMeta.Labels.none.deeper',
 );
 const printedOnly = fc.constantFrom('.PodSpec.Priority', '.PodSpec.RuntimeClassName', '.PodMeta.Generation', '.PodMeta', '.NodeSpec');
 const format = fc
-  .array(fc.constantFrom('%s', '%d', '%v', '%q', '%x', '%X', '%5s', '%05s', '%-3d', '%03d', '%-4v', '%%', 'x', '%t', '%c', '%.2s', '-', '/'), { minLength: 1, maxLength: 4 })
+  .array(fc.constantFrom('%s', '%d', '%v', '%q', '%x', '%X', '%5s', '%05s', '%-3d', '%03d', '%-4v', '%%', 'x', '%t', '%c', '%.2s', '-', '/'), {
+    minLength: 1,
+    maxLength: 4,
+  })
   .map((p) => JSON.stringify(p.join('')));
 const expr: fc.Arbitrary<string> = fc.oneof(
   { weight: 4, arbitrary: operand },
@@ -71,7 +101,20 @@ const node: fc.Arbitrary<string> = fc.oneof(
   fc.tuple(expr, expr).map(([c, b]) => `{{ with ${c} }}{{ . }}{{ else }}{{ ${b} }}{{ end }}`),
   fc.constantFrom('{{ range $i, $c := .PodSpec.Containers }}{{ $i }}={{ $c.Name }};{{ end }}', '{{ range .PodMeta.Labels }}[{{ . }}]{{ else }}none{{ end }}'),
   expr.map((e) => `{{ $v := ${e} }}<{{ $v }}>`),
-  fc.constantFrom('{{', '}}', '{{ end }}', '{{ else }}', '{{ foo }}', '{{ .A ) }}', '{{ "unterminated }}', '{{/* c */}}', '{{ if true }}', '{{ $u }}', '{{ | printf "x" }}', '{{ 3 | 4 }}'),
+  fc.constantFrom(
+    '{{',
+    '}}',
+    '{{ end }}',
+    '{{ else }}',
+    '{{ foo }}',
+    '{{ .A ) }}',
+    '{{ "unterminated }}',
+    '{{/* c */}}',
+    '{{ if true }}',
+    '{{ $u }}',
+    '{{ | printf "x" }}',
+    '{{ 3 | 4 }}',
+  ),
 );
 const template = fc.array(node, { minLength: 1, maxLength: 4 }).map((n) => n.join(''));
 
@@ -83,7 +126,14 @@ function goData(p: Pod): unknown {
     ClusterDomain: 'cluster.local',
     PodMeta: meta,
     // An empty slice is a nil one (Kubernetes JSON omits empty lists).
-    PodSpec: { ServiceAccountName: p.sa, NodeName: 'node-1', HostNetwork: p.hostNetwork, Priority: p.priority, RuntimeClassName: null, Containers: p.containers.length === 0 ? null : p.containers },
+    PodSpec: {
+      ServiceAccountName: p.sa,
+      NodeName: 'node-1',
+      HostNetwork: p.hostNetwork,
+      Priority: p.priority,
+      RuntimeClassName: null,
+      Containers: p.containers.length === 0 ? null : p.containers,
+    },
     NodeMeta: { Name: 'node-1', Namespace: '', UID: 'n-1', Generation: 0, Labels: { zone: 'a' }, Annotations: null },
     NodeSpec: { PodCIDR: '10.0.0.0/24', ProviderID: '' },
   };
@@ -99,13 +149,25 @@ function tsData(p: Pod) {
     ClusterName: 'demo',
     ClusterDomain: 'cluster.local',
     PodMeta: meta(p.name, p.namespace, p.uid, p.generation, p.labels, p.annotations),
-    PodSpec: goStruct('*main.PodSpec', { ServiceAccountName: p.sa, NodeName: 'node-1', HostNetwork: p.hostNetwork, Priority: p.priority, RuntimeClassName: null, Containers: containers }),
+    PodSpec: goStruct('*main.PodSpec', {
+      ServiceAccountName: p.sa,
+      NodeName: 'node-1',
+      HostNetwork: p.hostNetwork,
+      Priority: p.priority,
+      RuntimeClassName: null,
+      Containers: containers,
+    }),
     NodeMeta: meta('node-1', '', 'n-1', 0, { zone: 'a' }, null),
     NodeSpec: goStruct('*main.NodeSpec', { PodCIDR: '10.0.0.0/24', ProviderID: '' }),
   });
 }
 
-interface GoAnswer { parse_error: boolean; exec_error: boolean; out: string; error: string }
+interface GoAnswer {
+  parse_error: boolean;
+  exec_error: boolean;
+  out: string;
+  error: string;
+}
 
 function ours(t: string, p: Pod): GoAnswer {
   try {
@@ -120,9 +182,16 @@ function ours(t: string, p: Pod): GoAnswer {
 it('random templates on random pods: same parse errors, execution errors and output as Go text/template', () => {
   const bin = goBuild(join(INTEROP_DIR, 'go'), './gotemplate');
   const cases = fc.sample(fc.tuple(template, pod), 3000);
-  const r = spawnSync(bin, [], { input: cases.map(([t, p]) => JSON.stringify({ template: t, data: goData(p) })).join('\n') + '\n', encoding: 'utf8', maxBuffer: 256 << 20 });
+  const r = spawnSync(bin, [], {
+    input: cases.map(([t, p]) => JSON.stringify({ template: t, data: goData(p) })).join('\n') + '\n',
+    encoding: 'utf8',
+    maxBuffer: 256 << 20,
+  });
   assert.equal(r.status, 0, r.stderr);
-  const answers = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as GoAnswer);
+  const answers = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as GoAnswer);
   assert.equal(answers.length, cases.length);
   let outputs = 0;
   cases.forEach(([t, p], i) => {

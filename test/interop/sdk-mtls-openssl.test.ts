@@ -15,7 +15,10 @@ import { FakeWorkloadApi, makeTestCa, type FakeSvid } from '@ztwim/testkit/workl
 const tmp = makeTmpDir('ztwim-sdk-openssl-');
 after(() => tmp.cleanup());
 const pem = (der: Uint8Array, label: string): string =>
-  `-----BEGIN ${label}-----\n${Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END ${label}-----\n`;
+  `-----BEGIN ${label}-----\n${Buffer.from(der)
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '')}\n-----END ${label}-----\n`;
 
 function files(name: string, s: FakeSvid, bundle: Uint8Array): { cert: string; key: string; ca: string } {
   return {
@@ -41,7 +44,6 @@ function run(args: string[], input?: string): { done: Promise<{ code: number | n
   return { done, kill: () => child.kill('SIGKILL'), out: () => out };
 }
 
-
 test('Node mTLS client <-> openssl s_server, Node mTLS server <-> openssl s_client', async () => {
   const ca = await makeTestCa('example.org');
   const other = await makeTestCa('other.org');
@@ -56,7 +58,22 @@ test('Node mTLS client <-> openssl s_server, Node mTLS server <-> openssl s_clie
   try {
     // Our client -> s_server requiring a client cert.
     const port = await freePort();
-    const s = run(['s_server', '-accept', `127.0.0.1:${port}`, '-naccept', '1', '-Verify', '1', '-verify_return_error', '-CAfile', sf.ca, '-cert', sf.cert, '-key', sf.key]);
+    const s = run([
+      's_server',
+      '-accept',
+      `127.0.0.1:${port}`,
+      '-naccept',
+      '1',
+      '-Verify',
+      '1',
+      '-verify_return_error',
+      '-CAfile',
+      sf.ca,
+      '-cert',
+      sf.cert,
+      '-key',
+      sf.key,
+    ]);
     await eventually('s_server', () => s.out().includes('ACCEPT'), { intervalMs: 20 });
     const sock = await connectMtls(client.src, authorizeId('spiffe://example.org/server'), { port });
     sock.write('hello-openssl\n');
@@ -77,7 +94,10 @@ test('Node mTLS client <-> openssl s_server, Node mTLS server <-> openssl s_clie
     await once(srv, 'listening');
     const sport = (srv.address() as { port: number }).port;
     try {
-      const c = run(['s_client', '-connect', `127.0.0.1:${sport}`, '-verify_return_error', '-CAfile', cf.ca, '-cert', cf.cert, '-key', cf.key, '-quiet'], 'ping\n');
+      const c = run(
+        ['s_client', '-connect', `127.0.0.1:${sport}`, '-verify_return_error', '-CAfile', cf.ca, '-cert', cf.cert, '-key', cf.key, '-quiet'],
+        'ping\n',
+      );
       await eventually('reply at s_client', () => c.out().includes('pong:ping'), { intervalMs: 20 });
       c.kill();
       // A client from another trust domain gets no reply.

@@ -31,7 +31,10 @@ const uid = process.getuid?.() ?? 0;
 
 // Binaries: ~/.cache/ztwim/spire-v1.13.0/bin (setup-interop.sh) or $ZTWIM_SPIRE_*; else a dev
 // build in /tmp/spirebuild/bin. peers.ts fails the test with a clear message when none exists.
-for (const [env, name] of [['ZTWIM_SPIRE_SERVER', 'spire-server'], ['ZTWIM_SPIRE_AGENT', 'spire-agent']] as const) {
+for (const [env, name] of [
+  ['ZTWIM_SPIRE_SERVER', 'spire-server'],
+  ['ZTWIM_SPIRE_AGENT', 'spire-agent'],
+] as const) {
   const cached = join(cacheDir(), `spire-${SPIRE_VERSION}`, 'bin', name);
   const dev = join('/tmp/spirebuild/bin', name);
   if (process.env[env] === undefined && !existsSync(cached) && existsSync(dev)) process.env[env] = dev;
@@ -93,7 +96,10 @@ test('client fetches X509-SVIDs, bundles and JWT-SVIDs from spire-agent', async 
     const local = await parseAndValidateJwtSvid(jwt.token, jb, ['ztwim-test']);
     assert.equal(local.id.toString(), 'spiffe://example.org/test');
     await assert.rejects(client.validateJwtSvid(jwt.token, 'other-aud'), (e: unknown) => (e as { grpcCode?: number }).grpcCode === 3);
-    await assert.rejects(client.fetchJwtSvid({ audience: 'x', subject: 'spiffe://example.org/nope' }), (e: unknown) => (e as { grpcCode?: number }).grpcCode === 7);
+    await assert.rejects(
+      client.fetchJwtSvid({ audience: 'x', subject: 'spiffe://example.org/nope' }),
+      (e: unknown) => (e as { grpcCode?: number }).grpcCode === 7,
+    );
   } finally {
     client.close();
   }
@@ -102,7 +108,12 @@ test('client fetches X509-SVIDs, bundles and JWT-SVIDs from spire-agent', async 
 test('spire-agent refuses a request without the security header; ours always sends it', async () => {
   const stripped = new WorkloadApiClient({
     address,
-    interceptors: [(next) => async (req) => { req.header.delete('workload.spiffe.io'); return next(req); }],
+    interceptors: [
+      (next) => async (req) => {
+        req.header.delete('workload.spiffe.io');
+        return next(req);
+      },
+    ],
   });
   try {
     await assert.rejects(stripped.fetchX509Svid(), (e: unknown) => {
@@ -113,7 +124,10 @@ test('spire-agent refuses a request without the security header; ours always sen
       return true;
     });
     // A watch stops on InvalidArgument instead of retrying.
-    await assert.rejects(stripped.watchJwtBundles({ onUpdate: () => assert.fail('unexpected update') }), (e: unknown) => (e as { grpcCode?: number }).grpcCode === 3);
+    await assert.rejects(
+      stripped.watchJwtBundles({ onUpdate: () => assert.fail('unexpected update') }),
+      (e: unknown) => (e as { grpcCode?: number }).grpcCode === 3,
+    );
   } finally {
     stripped.close();
   }

@@ -39,14 +39,18 @@ describe('Server API authorization: ztwim and SPIRE v1.13.0 agree on every metho
     }
   });
 
-  it('the admin socket: root connects, nobody does not, on both servers', { skip: process.getuid?.() !== 0 ? 'needs root to run a child as nobody' : false }, async () => {
-    for (const start of [() => startSpireAdminServer({ trustDomain: TD }), () => startZtwimAdminServer({ trustDomain: TD })]) {
-      const srv = await start();
-      try {
-        assert.deepEqual(await adminSocketReach(srv.socketPath), { root: 'connected', nobody: 'EACCES' });
-      } finally {
-        await srv.stop();
+  it(
+    'the admin socket: root connects, nobody does not, on both servers',
+    { skip: process.getuid?.() !== 0 ? 'needs root to run a child as nobody' : false },
+    async () => {
+      for (const start of [() => startSpireAdminServer({ trustDomain: TD }), () => startZtwimAdminServer({ trustDomain: TD })]) {
+        const srv = await start();
+        try {
+          assert.deepEqual(await adminSocketReach(srv.socketPath), { root: 'connected', nobody: 'EACCES' });
+        } finally {
+          await srv.stop();
+        }
       }
-    }
-  });
+    },
+  );
 });

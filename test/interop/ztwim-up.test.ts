@@ -76,7 +76,14 @@ describe('ztwim up: one command, identities at once', () => {
     const bin = goBuild(join(INTEROP_DIR, 'go'), './gospiffeclient');
     const r = spawnSync(bin, [`unix://${join(dir.path, 'agent.sock')}`, 'client'], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { x509_id: string; jwt_id: string; validated_id: string; wrong_aud_error: string; mtls_echo: string; mtls_denied_ok: boolean };
+    const out = JSON.parse(r.stdout) as {
+      x509_id: string;
+      jwt_id: string;
+      validated_id: string;
+      wrong_aud_error: string;
+      mtls_echo: string;
+      mtls_denied_ok: boolean;
+    };
     assert.equal(out.x509_id, me);
     assert.equal(out.jwt_id, me);
     assert.equal(out.validated_id, me);

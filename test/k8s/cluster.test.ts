@@ -57,21 +57,26 @@ describe('k8s test cluster (shared, with node)', () => {
   before(async () => {
     env = await ensureCluster();
     ns = await createNamespace(env, 'cluster-test');
-    await applyManifest(env, JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'box', namespace: ns, labels: { app: 'box' } },
-      spec: {
-        hostNetwork: true,
-        terminationGracePeriodSeconds: 0,
-        containers: [{
-          name: 'box',
-          image: 'docker.io/library/busybox:local',
-          imagePullPolicy: 'Never',
-          command: ['/bin/sh', '-c', 'echo hello-from-box; exec sleep 3600'],
-        }],
-      },
-    }));
+    await applyManifest(
+      env,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'box', namespace: ns, labels: { app: 'box' } },
+        spec: {
+          hostNetwork: true,
+          terminationGracePeriodSeconds: 0,
+          containers: [
+            {
+              name: 'box',
+              image: 'docker.io/library/busybox:local',
+              imagePullPolicy: 'Never',
+              command: ['/bin/sh', '-c', 'echo hello-from-box; exec sleep 3600'],
+            },
+          ],
+        },
+      }),
+    );
     pod = await waitPodRunning(env, ns, 'box');
   });
 
@@ -87,8 +92,7 @@ describe('k8s test cluster (shared, with node)', () => {
     };
     assert.equal(v.clientVersion.gitVersion, VERSION);
     assert.equal(v.serverVersion.gitVersion, VERSION);
-    const node = await apiJson<{ status: { nodeInfo: { kubeletVersion: string; containerRuntimeVersion: string } } }>(
-      env, `/api/v1/nodes/${env.nodeName}`);
+    const node = await apiJson<{ status: { nodeInfo: { kubeletVersion: string; containerRuntimeVersion: string } } }>(env, `/api/v1/nodes/${env.nodeName}`);
     assert.equal(node.status.nodeInfo.kubeletVersion, VERSION);
     assert.match(node.status.nodeInfo.containerRuntimeVersion, /^containerd:\/\//);
   });

@@ -13,7 +13,18 @@ import { readMountInfo } from '@ztwim/csi';
 import { REPO_ROOT } from '../interop/lib/peers.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
 import { startZtwim, stopProc, type Proc } from '../interop/lib/ztwim-cli.ts';
-import { applyManifest, createNamespace, type CsiNode, ensureCluster, csiNodeDrivers, holdKubeletPlugin, kubectl, waitFor, waitPodRunning, type ClusterEnv } from './lib/cluster.ts';
+import {
+  applyManifest,
+  createNamespace,
+  type CsiNode,
+  ensureCluster,
+  csiNodeDrivers,
+  holdKubeletPlugin,
+  kubectl,
+  waitFor,
+  waitPodRunning,
+  type ClusterEnv,
+} from './lib/cluster.ts';
 
 const DRIVER = 'csi.spiffe.io';
 
@@ -65,21 +76,29 @@ describe('ztwim csi on the real kubelet', () => {
     assert.ok(!(await csiNodeDrivers(env)).includes(DRIVER), `another ${DRIVER} driver is registered with the kubelet already`);
     driver = startZtwim(tmp, [
       'csi',
-      '-workload-api-socket-dir', socketDir,
-      '-csi-socket-path', join(env.kubeletRoot, 'plugins', DRIVER, 'csi.sock'),
-      '-kubelet-plugins-registry-dir', join(env.kubeletRoot, 'plugins_registry'),
-      '-node-id', env.nodeName,
-      '-log-level', 'debug',
+      '-workload-api-socket-dir',
+      socketDir,
+      '-csi-socket-path',
+      join(env.kubeletRoot, 'plugins', DRIVER, 'csi.sock'),
+      '-kubelet-plugins-registry-dir',
+      join(env.kubeletRoot, 'plugins_registry'),
+      '-node-id',
+      env.nodeName,
+      '-log-level',
+      'debug',
     ]);
     try {
       await kubectl(env, ['get', 'csidriver', DRIVER]);
     } catch {
-      await applyManifest(env, JSON.stringify({
-        apiVersion: 'storage.k8s.io/v1',
-        kind: 'CSIDriver',
-        metadata: { name: DRIVER },
-        spec: { attachRequired: false, podInfoOnMount: true, fsGroupPolicy: 'None', volumeLifecycleModes: ['Ephemeral'] },
-      }));
+      await applyManifest(
+        env,
+        JSON.stringify({
+          apiVersion: 'storage.k8s.io/v1',
+          kind: 'CSIDriver',
+          metadata: { name: DRIVER },
+          spec: { attachRequired: false, podInfoOnMount: true, fsGroupPolicy: 'None', volumeLifecycleModes: ['Ephemeral'] },
+        }),
+      );
       createdCsiDriverObject = true;
     }
     ns = await createNamespace(env, 'ztwim-csi');
@@ -89,7 +108,9 @@ describe('ztwim csi on the real kubelet', () => {
     if (driver !== undefined) await stopProc(driver);
     if (createdCsiDriverObject) await kubectl(env, ['delete', 'csidriver', DRIVER, '--ignore-not-found']).catch(() => undefined);
     if (releasePlugin !== undefined) {
-      await waitFor(`the kubelet to deregister ${DRIVER}`, async () => ((await csiNodeDrivers(env)).includes(DRIVER) ? undefined : true), 60_000).catch(() => undefined);
+      await waitFor(`the kubelet to deregister ${DRIVER}`, async () => ((await csiNodeDrivers(env)).includes(DRIVER) ? undefined : true), 60_000).catch(
+        () => undefined,
+      );
       releasePlugin();
     }
     await new Promise((r) => agentSocket?.close(r));
@@ -110,7 +131,10 @@ describe('ztwim csi on the real kubelet', () => {
     assert.match(ls, /^s.* spire-agent\.sock$/m, ls);
     assert.match(ls, / hello$/m, ls);
     assert.equal(await kubectl(env, ['exec', '-n', ns, 'workload', '--', 'cat', '/run/spire/sockets/hello']), 'from the host\n');
-    const write = await kubectl(env, ['exec', '-n', ns, 'workload', '--', 'touch', '/run/spire/sockets/x']).then(() => 'wrote', (e: Error) => e.message);
+    const write = await kubectl(env, ['exec', '-n', ns, 'workload', '--', 'touch', '/run/spire/sockets/x']).then(
+      () => 'wrote',
+      (e: Error) => e.message,
+    );
     assert.match(write, /Read-only file system/);
     assert.equal(existsSync(join(socketDir, 'x')), false);
 
@@ -121,8 +145,14 @@ describe('ztwim csi on the real kubelet', () => {
     const target = mounts[0]!.mountPoint;
     assert.ok(target.endsWith('/spiffe-workload-api/mount'), target);
     assert.ok(mounts[0]!.options.includes('ro'), mounts[0]!.options.join(','));
-    const published = driver.out().split('\n').filter((l) => l.includes('"msg":"Volume published"'));
-    assert.ok(published.some((l) => l.includes(`"pod_namespace":"${ns}"`) && l.includes('"pod_name":"workload"')), published.join('\n'));
+    const published = driver
+      .out()
+      .split('\n')
+      .filter((l) => l.includes('"msg":"Volume published"'));
+    assert.ok(
+      published.some((l) => l.includes(`"pod_namespace":"${ns}"`) && l.includes('"pod_name":"workload"')),
+      published.join('\n'),
+    );
 
     await kubectl(env, ['delete', 'pod', '-n', ns, 'workload', '--wait=true', '--timeout=60s'], { timeoutMs: 90_000 });
     await waitFor('the volume to be unmounted', async () => ((await readMountInfo()).some((e) => e.mountPoint === target) ? undefined : true), 60_000);
@@ -133,11 +163,15 @@ describe('ztwim csi on the real kubelet', () => {
 
   it("a pod whose volume is not readOnly gets the driver's InvalidArgument text and no mount", async () => {
     await applyManifest(env, podManifest(ns, 'writable', false));
-    const events = await waitFor('a FailedMount event naming readOnly', async () => {
-      const out = await kubectl(env, ['get', 'events', '-n', ns, '--field-selector', 'involvedObject.name=writable', '-o', 'json']);
-      const items = (JSON.parse(out) as { items: Array<{ reason: string; message: string }> }).items;
-      return items.some((e) => e.reason === 'FailedMount' && e.message.includes("pod.spec.volumes[].csi.readOnly must be set to 'true'")) ? items : undefined;
-    }, 60_000);
+    const events = await waitFor(
+      'a FailedMount event naming readOnly',
+      async () => {
+        const out = await kubectl(env, ['get', 'events', '-n', ns, '--field-selector', 'involvedObject.name=writable', '-o', 'json']);
+        const items = (JSON.parse(out) as { items: Array<{ reason: string; message: string }> }).items;
+        return items.some((e) => e.reason === 'FailedMount' && e.message.includes("pod.spec.volumes[].csi.readOnly must be set to 'true'")) ? items : undefined;
+      },
+      60_000,
+    );
     assert.ok(events.length > 0);
     await kubectl(env, ['delete', 'pod', '-n', ns, 'writable', '--wait=true', '--timeout=60s'], { timeoutMs: 90_000 });
   });

@@ -40,7 +40,9 @@ describe('Notifier "k8sbundle" on the real cluster, beside spire-server v1.13.0'
     ns = await createNamespace(env, 'operator-runtime-bundle');
     tmp = makeTmpDir('ztwim-k8sbundle-');
     // SPIRE's documented RBAC for the notifier: get and patch the ConfigMap, nothing else.
-    await applyManifest(env, `
+    await applyManifest(
+      env,
+      `
 apiVersion: v1
 kind: ServiceAccount
 metadata: {name: spire-server, namespace: ${ns}}
@@ -70,20 +72,27 @@ apiVersion: v1
 kind: ConfigMap
 metadata: {name: spire-bundle, namespace: ${ns}}
 data: {other: kept}
-`);
+`,
+    );
     kubeconfig = await serviceAccountKubeconfig(env, ns, 'spire-server', tmp.file('spire-server.kubeconfig'));
   });
 
   after(() => tmp?.cleanup());
 
   const ztwimConfig = (name: string, configMap: string) =>
-    buildServerConfig(parseConfigText(serverConf({
-      port: 0,
-      socketPath: tmp.file(`${name}.sock`),
-      trustDomain: 'example.org',
-      dataDir: tmp.file(name),
-      extraPlugins: notifierBlock(ns, configMap, kubeconfig),
-    }), 'hcl'), 'server.conf');
+    buildServerConfig(
+      parseConfigText(
+        serverConf({
+          port: 0,
+          socketPath: tmp.file(`${name}.sock`),
+          trustDomain: 'example.org',
+          dataDir: tmp.file(name),
+          extraPlugins: notifierBlock(ns, configMap, kubeconfig),
+        }),
+        'hcl',
+      ),
+      'server.conf',
+    );
 
   it('ztwim server writes its roots on start and again when the CA rotates, keeping other keys', async () => {
     const clock = new FakeClock(Date.now());
@@ -97,10 +106,14 @@ data: {other: kept}
 
       // Past half the CA's lifetime the next CA is prepared and joins the bundle.
       clock.advance(12 * 3600_000 + 60_000);
-      const two = await waitFor('the ConfigMap with two roots', async () => {
-        const d = (await configMapData('ztwim-bundle'))['bundle.crt'] ?? '';
-        return (d.match(PEM_BLOCK)?.length ?? 0) === 2 ? d : undefined;
-      }, 30_000);
+      const two = await waitFor(
+        'the ConfigMap with two roots',
+        async () => {
+          const d = (await configMapData('ztwim-bundle'))['bundle.crt'] ?? '';
+          return (d.match(PEM_BLOCK)?.length ?? 0) === 2 ? d : undefined;
+        },
+        30_000,
+      );
       assert.equal(two, await rootsPem());
       assert.equal((await configMapData('ztwim-bundle'))['other'], 'kept');
     } finally {
@@ -112,24 +125,28 @@ data: {other: kept}
     const spire = await startSpireServer(tmp, { extraPlugins: notifierBlock(ns, 'spire-bundle', kubeconfig) });
     try {
       const shown = spire.cli(['bundle', 'show']);
-      const written = await waitFor('spire-server\'s bundle.crt', async () => (await configMapData('spire-bundle'))['bundle.crt'], 30_000);
+      const written = await waitFor("spire-server's bundle.crt", async () => (await configMapData('spire-bundle'))['bundle.crt'], 30_000);
       assert.equal(written, shown, 'spire-server writes its roots as `bundle show` prints them');
       assert.equal(written.match(PEM_BLOCK)?.join(''), written, 'only 64-column PEM CERTIFICATE blocks');
       assert.deepEqual(Object.keys(await configMapData('spire-bundle')).sort(), ['bundle.crt', 'other']);
       const ours = (await configMapData('ztwim-bundle'))['bundle.crt'] ?? '';
-assert.equal(ours.match(PEM_BLOCK)?.join(''), ours, 'ours: the same 64-column PEM CERTIFICATE blocks');
+      assert.equal(ours.match(PEM_BLOCK)?.join(''), ours, 'ours: the same 64-column PEM CERTIFICATE blocks');
     } finally {
       await spire.stop();
     }
   });
 
   it('a missing ConfigMap is not created: both servers refuse to start, naming it', async () => {
-    await assert.rejects(startServer(ztwimConfig('ztwim-absent', 'absent'), { log: silentLogger() }),
-      new RegExp(`notifier\\(k8sbundle\\): unable to get object ${ns}/absent: .*404 configmaps "absent" not found`));
+    await assert.rejects(
+      startServer(ztwimConfig('ztwim-absent', 'absent'), { log: silentLogger() }),
+      new RegExp(`notifier\\(k8sbundle\\): unable to get object ${ns}/absent: .*404 configmaps "absent" not found`),
+    );
     const spireTmp = makeTmpDir('ztwim-k8sbundle-spire-');
     try {
-      await assert.rejects(startSpireServer(spireTmp, { extraPlugins: notifierBlock(ns, 'absent', kubeconfig) }),
-        (e: Error) => /exited/.test(e.message) && /configmaps \\?"absent\\?" not found/.test(e.message));
+      await assert.rejects(
+        startSpireServer(spireTmp, { extraPlugins: notifierBlock(ns, 'absent', kubeconfig) }),
+        (e: Error) => /exited/.test(e.message) && /configmaps \\?"absent\\?" not found/.test(e.message),
+      );
     } finally {
       spireTmp.cleanup();
     }

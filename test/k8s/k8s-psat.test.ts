@@ -54,11 +54,15 @@ async function fetchJwt(socketPath: string, name: string, agentLogs: () => strin
   let last = '';
   try {
     // (not spawnSync: the ztwim server or agent answering runs in this process)
-    return await until(`the SVID of /psat/${name}`, async () => {
-      const r = await runBinary(spireAgentBin(), ['api', 'fetch', 'jwt', '-audience', 'psat', '-socketPath', socketPath], { timeoutMs: 10_000 });
-      last = `status ${String(r.status)}\n${r.stdout}${r.stderr}`;
-      return r.stdout.includes(`spiffe://${TD}/psat/${name}`) ? r.stdout : undefined;
-    }, 60_000);
+    return await until(
+      `the SVID of /psat/${name}`,
+      async () => {
+        const r = await runBinary(spireAgentBin(), ['api', 'fetch', 'jwt', '-audience', 'psat', '-socketPath', socketPath], { timeoutMs: 10_000 });
+        last = `status ${String(r.status)}\n${r.stdout}${r.stderr}`;
+        return r.stdout.includes(`spiffe://${TD}/psat/${name}`) ? r.stdout : undefined;
+      },
+      60_000,
+    );
   } catch (e) {
     throw new Error(`${(e as Error).message}; last fetch: ${last}\nagent log:\n${agentLogs().slice(-3000)}`);
   }
@@ -88,8 +92,12 @@ describe('k8s_psat on the real cluster, with SPIRE v1.13.0', { timeout: 600_000 
   const ourAgentConfig = async (to: 'ztwim' | 'spire', name: string, tokenPath: string, cluster = CLUSTER): Promise<AgentConfig> => {
     if (to === 'ztwim') return stack.agentConfig({ name, token: null, nodeAttestor: agentPlugin(tokenPath, cluster), syncInterval: '500ms' });
     const conf = agentConf({
-      serverPort: spirePort, trustDomain: TD, dataDir: tmp.file(`${name}-data`), socketPath: tmp.file(`${name}.sock`),
-      keyManager: 'memory', nodeAttestor: agentPlugin(tokenPath, cluster),
+      serverPort: spirePort,
+      trustDomain: TD,
+      dataDir: tmp.file(`${name}-data`),
+      socketPath: tmp.file(`${name}.sock`),
+      keyManager: 'memory',
+      nodeAttestor: agentPlugin(tokenPath, cluster),
     });
     return {
       ...buildAgentConfig(parseConfigText(conf, 'hcl'), `${name}.conf`),
@@ -140,13 +148,26 @@ describe('k8s_psat on the real cluster, with SPIRE v1.13.0', { timeout: 600_000 
     const dir = join(tmp.path, 'spire-agent');
     mkdirSync(join(dir, 'data'), { recursive: true });
     const sock = join(dir, 'workload.sock');
-    const conf = tmp.write('spire-agent.conf', agentConf({
-      serverPort: stack.port, trustDomain: TD, dataDir: join(dir, 'data'), socketPath: sock, logLevel: 'DEBUG', keyManager: 'memory',
-      trustBundlePath: tmp.write('ztwim-bundle.pem', await stack.bundlePem()), nodeAttestor: agentPlugin(tokenFile('spire-agent', goodToken)),
-    }));
+    const conf = tmp.write(
+      'spire-agent.conf',
+      agentConf({
+        serverPort: stack.port,
+        trustDomain: TD,
+        dataDir: join(dir, 'data'),
+        socketPath: sock,
+        logLevel: 'DEBUG',
+        keyManager: 'memory',
+        trustBundlePath: tmp.write('ztwim-bundle.pem', await stack.bundlePem()),
+        nodeAttestor: agentPlugin(tokenFile('spire-agent', goodToken)),
+      }),
+    );
     const sup = supervise(spawn(spireAgentBin(), ['run', '-config', conf], { stdio: ['ignore', 'pipe', 'pipe'] }));
     try {
-      await until('spire-agent Workload API socket', () => (sup.exited() !== undefined ? Promise.reject(new Error(`spire-agent exited:\n${sup.logs()}`)) : existsSync(sock) ? true : undefined), 60_000);
+      await until(
+        'spire-agent Workload API socket',
+        () => (sup.exited() !== undefined ? Promise.reject(new Error(`spire-agent exited:\n${sup.logs()}`)) : existsSync(sock) ? true : undefined),
+        60_000,
+      );
       const fetched = await fetchJwt(sock, 'from-spire-agent', () => sup.logs());
       assert.match(fetched, /token\(spiffe:\/\/example\.org\/psat\/from-spire-agent\)/);
       assert.match(sup.logs(), new RegExp(`Node attestation was successful.*spiffe_id="?${agentId.replaceAll('.', '\\.')}`), sup.logs());
@@ -181,23 +202,33 @@ describe('k8s_psat on the real cluster, with SPIRE v1.13.0', { timeout: 600_000 
     assert.deepEqual(ztwimSelectors, spireSel);
     // and they are the ones of SPIRE's plugin for this pod and node
     const hostIp = (agentPod.status as { hostIP?: string }).hostIP ?? '';
-    assert.deepEqual(ztwimSelectors, [
-      `k8s_psat:agent_node_ip:${hostIp}`,
-      `k8s_psat:agent_node_label:kubernetes.io/hostname:${agentPod.spec.nodeName ?? ''}`,
-      `k8s_psat:agent_node_name:${agentPod.spec.nodeName ?? ''}`,
-      `k8s_psat:agent_node_uid:${nodeUid}`,
-      `k8s_psat:agent_ns:${f.ns}`,
-      'k8s_psat:agent_pod_label:tier:node-agent',
-      'k8s_psat:agent_pod_name:agent-0',
-      `k8s_psat:agent_pod_uid:${agentPod.metadata.uid}`,
-      'k8s_psat:agent_sa:spire-agent',
-      `k8s_psat:cluster:${CLUSTER}`,
-    ].sort());
+    assert.deepEqual(
+      ztwimSelectors,
+      [
+        `k8s_psat:agent_node_ip:${hostIp}`,
+        `k8s_psat:agent_node_label:kubernetes.io/hostname:${agentPod.spec.nodeName ?? ''}`,
+        `k8s_psat:agent_node_name:${agentPod.spec.nodeName ?? ''}`,
+        `k8s_psat:agent_node_uid:${nodeUid}`,
+        `k8s_psat:agent_ns:${f.ns}`,
+        'k8s_psat:agent_pod_label:tier:node-agent',
+        'k8s_psat:agent_pod_name:agent-0',
+        `k8s_psat:agent_pod_uid:${agentPod.metadata.uid}`,
+        'k8s_psat:agent_sa:spire-agent',
+        `k8s_psat:cluster:${CLUSTER}`,
+      ].sort(),
+    );
   });
 
   it('our agent reads the token file at each re-attestation: without it the rotation fails naming the file, with a new token it succeeds', async () => {
     const lines: string[] = [];
-    const logger = createLogger({ level: 'info', destination: { write: (l: string) => { lines.push(l); } } });
+    const logger = createLogger({
+      level: 'info',
+      destination: {
+        write: (l: string) => {
+          lines.push(l);
+        },
+      },
+    });
     const path = tokenFile('rotating', goodToken);
     const { agent } = await stack.startAgent({ name: 'ours-rotating', token: null, nodeAttestor: agentPlugin(path), syncInterval: '500ms', deps: { logger } });
     agents.push(agent);
@@ -223,7 +254,11 @@ describe('k8s_psat on the real cluster, with SPIRE v1.13.0', { timeout: 600_000 
     ];
     // A token of a deleted pod: the apiserver stops authenticating it.
     await kubectl(f.env, ['delete', 'pod', '-n', f.ns, 'doomed-0', '--wait=false']);
-    await waitFor('the deleted pod\'s token to be refused by TokenReview', async () => ((await f.tokenValid(doomedToken, ['spire-server'])) ? undefined : true), 60_000);
+    await waitFor(
+      "the deleted pod's token to be refused by TokenReview",
+      async () => ((await f.tokenValid(doomedToken, ['spire-server'])) ? undefined : true),
+      60_000,
+    );
     cases.push({ name: 'deleted pod', token: doomedToken, code: 'Internal' });
     // A token of a pod on another node (no kubelet here): while that node exists the token
     // attests as that node on both servers (PSATs are bearer tokens, SPIRE has no caller check);
@@ -236,13 +271,22 @@ describe('k8s_psat on the real cluster, with SPIRE v1.13.0', { timeout: 600_000 
     const ghostId = `spiffe://${TD}/spire/agent/k8s_psat/${CLUSTER}/${ghost.uid}`;
     assert.deepEqual([await idFor('ztwim'), await idFor('spire')], [ghostId, ghostId]);
     await kubectl(f.env, ['delete', 'node', ghost.name, '--wait=false']);
-    await waitFor('the gone node\'s pod token to be refused by TokenReview', async () => ((await f.tokenValid(ghostToken, ['spire-server'])) ? undefined : true), 120_000);
+    await waitFor(
+      "the gone node's pod token to be refused by TokenReview",
+      async () => ((await f.tokenValid(ghostToken, ['spire-server'])) ? undefined : true),
+      120_000,
+    );
     cases.push({ name: 'pod of a node that is gone', token: ghostToken, code: 'Internal' });
 
     const seen: Array<{ name: string; code: string; ztwim: string; spire: string }> = [];
     for (const c of cases) {
       const slug = c.name.replaceAll(' ', '-');
-      seen.push({ name: c.name, code: c.code, ztwim: await refusal('ztwim', slug, c.token, c.cluster), spire: await refusal('spire', slug, c.token, c.cluster) });
+      seen.push({
+        name: c.name,
+        code: c.code,
+        ztwim: await refusal('ztwim', slug, c.token, c.cluster),
+        spire: await refusal('spire', slug, c.token, c.cluster),
+      });
     }
     console.log(seen.map((r) => `${r.name}\n  ztwim: ${r.ztwim}\n  spire: ${r.spire}`).join('\n'));
     for (const r of seen) {

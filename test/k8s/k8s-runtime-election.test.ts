@@ -22,8 +22,15 @@ describe('k8s-runtime: leader election on a real Lease', () => {
     const stop = new AbortController();
     const events: string[] = [];
     const e = new LeaderElector({
-      client, namespace: ns, name, identity, ...TIMINGS, releaseOnCancel,
-      onStartedLeading: () => { events.push('started'); },
+      client,
+      namespace: ns,
+      name,
+      identity,
+      ...TIMINGS,
+      releaseOnCancel,
+      onStartedLeading: () => {
+        events.push('started');
+      },
       onStoppedLeading: () => events.push('stopped'),
     });
     const done = e.run(stop.signal);

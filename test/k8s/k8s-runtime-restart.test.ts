@@ -38,11 +38,20 @@ describe('k8s-runtime: the informer across an apiserver restart (own control pla
     await client.create(CM, cm('kept', '1'));
     await client.create(CM, cm('changed', '1'));
     await client.create(CM, cm('deleted', '1'));
-    const informer = new Informer<ConfigMap>({ client, resource: CM, namespace: NS, labelSelector: 'restart=yes', backoffInitialMs: 1_000, backoffMaxMs: 4_000 });
+    const informer = new Informer<ConfigMap>({
+      client,
+      resource: CM,
+      namespace: NS,
+      labelSelector: 'restart=yes',
+      backoffInitialMs: 1_000,
+      backoffMaxMs: 4_000,
+    });
     const log: string[] = [];
     informer.addHandlers({
       onAdd: (o) => log.push(`add ${o.metadata.name}`),
-      onUpdate: (a, b) => { if (a !== b) log.push(`update ${b.metadata.name} ${b.data?.['v']}`); },
+      onUpdate: (a, b) => {
+        if (a !== b) log.push(`update ${b.metadata.name} ${b.data?.['v']}`);
+      },
       onDelete: (o) => log.push(`delete ${o.metadata.name}`),
     });
     const stop = new AbortController();
@@ -66,10 +75,14 @@ describe('k8s-runtime: the informer across an apiserver restart (own control pla
       await client.patch(CM, 'changed', { data: { v: '2' } }, 'merge', { namespace: NS });
       await client.delete(CM, 'deleted', { namespace: NS });
       await client.create(CM, cm('added', '1'));
-      await waitFor('the informer caught up', () => {
-        const keys = [...informer.store.keys()].sort();
-        return keys.join(',') === `${NS}/added,${NS}/changed,${NS}/kept` && informer.store.getByName(NS, 'changed')?.data?.['v'] === '2' ? true : undefined;
-      }, 60_000);
+      await waitFor(
+        'the informer caught up',
+        () => {
+          const keys = [...informer.store.keys()].sort();
+          return keys.join(',') === `${NS}/added,${NS}/changed,${NS}/kept` && informer.store.getByName(NS, 'changed')?.data?.['v'] === '2' ? true : undefined;
+        },
+        60_000,
+      );
       assert.ok(retriesWhileAway >= 2, `retries while away: ${retriesWhileAway}`);
       assert.ok(log.includes(`update changed 2`) && log.includes('delete deleted') && log.includes('add added'), log.join('\n'));
       assert.ok(informer.stats.relistsOnGone >= 1 && informer.stats.lists >= 2, `relisted on 410 after the compaction: ${JSON.stringify(informer.stats)}`);

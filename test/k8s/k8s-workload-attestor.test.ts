@@ -23,7 +23,13 @@ import { BUSYBOX_IMAGE, hostPidsOf, kubeletReaderToken, runtimeContainerId, work
 
 /** The fields of the pod (from the apiserver) that the expected selectors are made from. */
 interface PodJson {
-  metadata: { name: string; namespace: string; uid: string; labels: Record<string, string>; ownerReferences: Array<{ kind: string; name: string; uid: string }> };
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    labels: Record<string, string>;
+    ownerReferences: Array<{ kind: string; name: string; uid: string }>;
+  };
   spec: { nodeName: string; serviceAccountName: string };
   status: {
     containerStatuses: Array<{ name: string; image: string; imageID: string; containerID: string }>;
@@ -59,7 +65,27 @@ const show = (sels: ReadonlyArray<{ type: string; value: string }>): string[] =>
 
 /** A self-signed certificate (not the cluster CA), made with openssl. */
 function selfSignedPem(tmp: TmpDir): string {
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', tmp.file('other.key'), '-out', tmp.file('other.crt'), '-days', '1', '-subj', '/CN=other'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      tmp.file('other.key'),
+      '-out',
+      tmp.file('other.crt'),
+      '-days',
+      '1',
+      '-subj',
+      '/CN=other',
+    ],
+    { stdio: 'ignore' },
+  );
   return readFileSync(tmp.file('other.crt'), 'utf8');
 }
 
@@ -84,16 +110,24 @@ describe('k8s workload attestor on the real node', { timeout: 900_000 }, () => {
   const fetchInPod = async (socket: string, want: string, logs: () => string): Promise<string> => {
     let last = '';
     try {
-      return await waitFor(`an X509-SVID with ${want} in the pod from ${socket}`, async () => {
-        try {
-          const out = await kubectl(env, ['exec', '-n', ns, pod.metadata.name, '-c', 'app', '--', '/spire/spire-agent', 'api', 'fetch', 'x509', '-timeout', '10s', '-socketPath', socket], { timeoutMs: 60_000 });
-          last = out;
-          return out.includes(want) ? out : undefined;
-        } catch (e) {
-          last = (e as Error).message;
-          return undefined;
-        }
-      }, 90_000);
+      return await waitFor(
+        `an X509-SVID with ${want} in the pod from ${socket}`,
+        async () => {
+          try {
+            const out = await kubectl(
+              env,
+              ['exec', '-n', ns, pod.metadata.name, '-c', 'app', '--', '/spire/spire-agent', 'api', 'fetch', 'x509', '-timeout', '10s', '-socketPath', socket],
+              { timeoutMs: 60_000 },
+            );
+            last = out;
+            return out.includes(want) ? out : undefined;
+          } catch (e) {
+            last = (e as Error).message;
+            return undefined;
+          }
+        },
+        90_000,
+      );
     } catch (e) {
       throw new Error(`${(e as Error).message}\nlast answer: ${last}\nagent log (tail):\n${logs().slice(-3000)}`);
     }
@@ -111,7 +145,9 @@ describe('k8s workload attestor on the real node', { timeout: 900_000 }, () => {
     // The agents' socket dirs exist before the pod mounts them.
     mkdirSync(join(tmp.path, 'spire-agent'), { recursive: true });
     mkdirSync(join(stack.tmp.path, 'k8s-agent'), { recursive: true });
-    await applyManifest(env, `
+    await applyManifest(
+      env,
+      `
 apiVersion: v1
 kind: ServiceAccount
 metadata: { name: workload, namespace: ${ns} }
@@ -126,11 +162,16 @@ spec:
     metadata: { labels: { app: demo, tier: attest-test } }
     spec:
 ${workloadPodSpec({ indent: 6, serviceAccount: 'workload', initContainer: true, sockets: { '/run/spire-agent': join(tmp.path, 'spire-agent'), '/run/ztwim-agent': join(stack.tmp.path, 'k8s-agent') } })}
-`);
-    const name = await waitFor('a pod of deployment demo', async () => {
-      const out = (await kubectl(env, ['get', 'pods', '-n', ns, '-l', 'app=demo', '-o', 'jsonpath={.items[*].metadata.name}'])).trim();
-      return out === '' ? undefined : out.split(' ')[0];
-    }, 90_000);
+`,
+    );
+    const name = await waitFor(
+      'a pod of deployment demo',
+      async () => {
+        const out = (await kubectl(env, ['get', 'pods', '-n', ns, '-l', 'app=demo', '-o', 'jsonpath={.items[*].metadata.name}'])).trim();
+        return out === '' ? undefined : out.split(' ')[0];
+      },
+      90_000,
+    );
     await waitPodRunning(env, ns, name, 180_000);
     pod = JSON.parse(await kubectl(env, ['get', 'pod', '-n', ns, name, '-o', 'json'])) as PodJson;
     const cid = runtimeContainerId(pod.status.containerStatuses.find((c) => c.name === 'app')?.containerID);
@@ -184,7 +225,12 @@ ${workloadPodSpec({ indent: 6, serviceAccount: 'workload', initContainer: true, 
   });
 
   it('a kubelet certificate checked against another CA is refused', async () => {
-    const attestor = new K8sWorkloadAttestor({ securePort: kubeletPort, kubeletCaPath: tmp.write('not-the-ca.pem', selfSignedPem(tmp)), nodeName: env.nodeName, tokenPath });
+    const attestor = new K8sWorkloadAttestor({
+      securePort: kubeletPort,
+      kubeletCaPath: tmp.write('not-the-ca.pem', selfSignedPem(tmp)),
+      nodeName: env.nodeName,
+      tokenPath,
+    });
     try {
       await assert.rejects(attestor.attest(appPid), /k8s: unable to perform request/);
     } finally {
@@ -193,7 +239,12 @@ ${workloadPodSpec({ indent: 6, serviceAccount: 'workload', initContainer: true, 
   });
 
   it('a token the kubelet does not accept is refused with its status', async () => {
-    const attestor = new K8sWorkloadAttestor({ securePort: kubeletPort, kubeletCaPath: env.ca, nodeName: env.nodeName, tokenPath: tmp.write('bad-token', 'not-a-token') });
+    const attestor = new K8sWorkloadAttestor({
+      securePort: kubeletPort,
+      kubeletCaPath: env.ca,
+      nodeName: env.nodeName,
+      tokenPath: tmp.write('bad-token', 'not-a-token'),
+    });
     try {
       await assert.rejects(attestor.attest(appPid), /unexpected status code on pods response: 401/);
     } finally {
@@ -266,7 +317,11 @@ ${workloadPodSpec({ indent: 6, serviceAccount: 'workload', initContainer: true, 
 `,
     });
     await stack.createEntries([
-      { parentId: ztwimAgent.agentId, path: '/ns/demo/sa/workload', selectors: [`k8s:ns:${ns}`, 'k8s:sa:workload', 'k8s:pod-label:app:demo', 'k8s:container-name:app'] },
+      {
+        parentId: ztwimAgent.agentId,
+        path: '/ns/demo/sa/workload',
+        selectors: [`k8s:ns:${ns}`, 'k8s:sa:workload', 'k8s:pod-label:app:demo', 'k8s:container-name:app'],
+      },
       { parentId: ztwimAgent.agentId, path: '/ns/demo/sa/other', selectors: [`k8s:ns:${ns}`, 'k8s:sa:other'] },
     ]);
     const fetched = await fetchInPod('/run/ztwim-agent/api.sock', '/ns/demo/sa/workload', () => logs);

@@ -64,11 +64,17 @@ describe('operator CRDs and rendered objects on a real API server', () => {
   });
 
   const dryRun = async (objects: unknown[]): Promise<J[]> => {
-    const out = await k(['apply', '--server-side', '--dry-run=server', '--field-manager=operator-api-test', '-o', 'json', '-f', '-'], stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
+    const out = await k(
+      ['apply', '--server-side', '--dry-run=server', '--field-manager=operator-api-test', '-o', 'json', '-f', '-'],
+      stringify({ apiVersion: 'v1', kind: 'List', items: objects }),
+    );
     const parsed = JSON.parse(out) as J;
     return (parsed['kind'] === 'List' ? parsed['items'] : [parsed]) as J[];
   };
-  const fixture = (name: string): unknown[] => parseAllDocuments(readFileSync(`${TESTDATA_DIR}${name}`, 'utf8')).map((d) => d.toJS() as unknown).filter((o) => o !== null);
+  const fixture = (name: string): unknown[] =>
+    parseAllDocuments(readFileSync(`${TESTDATA_DIR}${name}`, 'utf8'))
+      .map((d) => d.toJS() as unknown)
+      .filter((o) => o !== null);
 
   test('valid CRs of the 1.0 shape are accepted, with the CRD defaults', async () => {
     const out = await dryRun(fixture('crs-1.0.yaml').map(inTestGroup));
@@ -124,11 +130,27 @@ describe('operator CRDs and rendered objects on a real API server', () => {
     await refused(set({ oidc: { managedRoute: 'yes' } }).oidc, /spec\.managedRoute/);
     await refused(set({ oidc: { replicaCount: 6 } }).oidc, /spec\.replicaCount/);
     await refused(set({ server: { persistence: { size: '5G' } } }).server, /spec\.persistence\.size/);
-    await refused(set({ agent: { workloadAttestors: { workloadAttestorsVerification: { type: 'hostCert' } } } }).agent, /hostCert requires hostCertBasePath and hostCertFileName/);
-    await refused(set({ server: { federation: { federatesWith: [{ trustDomain: 'a.org', bundleEndpointUrl: 'https://a.org', bundleEndpointProfile: 'https_spiffe' }] } } }).server, /endpointSpiffeId is required for https_spiffe/);
+    await refused(
+      set({ agent: { workloadAttestors: { workloadAttestorsVerification: { type: 'hostCert' } } } }).agent,
+      /hostCert requires hostCertBasePath and hostCertFileName/,
+    );
+    await refused(
+      set({ server: { federation: { federatesWith: [{ trustDomain: 'a.org', bundleEndpointUrl: 'https://a.org', bundleEndpointProfile: 'https_spiffe' }] } } })
+        .server,
+      /endpointSpiffeId is required for https_spiffe/,
+    );
     await refused(set({ server: { federation: { bundleEndpoint: { profile: 'https_web' } } } }).server, /httpsWeb is required when profile is https_web/);
     await refused(
-      set({ server: { federation: { federatesWith: [{ trustDomain: 'a.org', bundleEndpointUrl: 'https://a.org', bundleEndpointProfile: 'https_web' }, { trustDomain: 'a.org', bundleEndpointUrl: 'https://b.org', bundleEndpointProfile: 'https_web' }] } } }).server,
+      set({
+        server: {
+          federation: {
+            federatesWith: [
+              { trustDomain: 'a.org', bundleEndpointUrl: 'https://a.org', bundleEndpointProfile: 'https_web' },
+              { trustDomain: 'a.org', bundleEndpointUrl: 'https://b.org', bundleEndpointProfile: 'https_web' },
+            ],
+          },
+        },
+      }).server,
       /spec\.federation\.federatesWith: duplicate entries for key \[trustDomain="a\.org"\]/,
     );
   });
@@ -138,14 +160,30 @@ describe('operator CRDs and rendered objects on a real API server', () => {
     const s = inTestGroup(set({ server: { federation: { bundleEndpoint: { profile: 'https_spiffe' } } } }).server);
     await k(['apply', '--server-side', '--field-manager=operator-api-test', '-f', '-'], stringify({ apiVersion: 'v1', kind: 'List', items: [z, s] }));
     try {
-      const patch = async (kind: string, p: unknown): Promise<string> => await refusal(['patch', `${kind}.${TEST_GROUP}`, 'cluster', '--type=merge', '-p', JSON.stringify(p)]);
-      assert.match(await patch('zerotrustworkloadidentitymanagers', { spec: { trustDomain: 'other.org' } }), /spec\.trustDomain: Invalid value: [^\n]*is immutable/);
-      assert.match(await patch('zerotrustworkloadidentitymanagers', { spec: { clusterName: 'other' } }), /spec\.clusterName: Invalid value: [^\n]*is immutable/);
-      assert.match(await patch('zerotrustworkloadidentitymanagers', { spec: { bundleConfigMap: 'other' } }), /spec\.bundleConfigMap: Invalid value: [^\n]*is immutable/);
-      assert.match(await patch('zerotrustworkloadidentitymanagers', { spec: { trustDomain: null } }), /spec\.trustDomain.*trustDomain cannot be removed once set/);
+      const patch = async (kind: string, p: unknown): Promise<string> =>
+        await refusal(['patch', `${kind}.${TEST_GROUP}`, 'cluster', '--type=merge', '-p', JSON.stringify(p)]);
+      assert.match(
+        await patch('zerotrustworkloadidentitymanagers', { spec: { trustDomain: 'other.org' } }),
+        /spec\.trustDomain: Invalid value: [^\n]*is immutable/,
+      );
+      assert.match(
+        await patch('zerotrustworkloadidentitymanagers', { spec: { clusterName: 'other' } }),
+        /spec\.clusterName: Invalid value: [^\n]*is immutable/,
+      );
+      assert.match(
+        await patch('zerotrustworkloadidentitymanagers', { spec: { bundleConfigMap: 'other' } }),
+        /spec\.bundleConfigMap: Invalid value: [^\n]*is immutable/,
+      );
+      assert.match(
+        await patch('zerotrustworkloadidentitymanagers', { spec: { trustDomain: null } }),
+        /spec\.trustDomain.*trustDomain cannot be removed once set/,
+      );
       assert.match(await patch('spireservers', { spec: { persistence: { size: '9Gi' } } }), /spec\.persistence\.size: Invalid value: [^\n]*is immutable/);
       assert.match(await patch('spireservers', { spec: { persistence: { accessMode: 'ReadWriteMany' } } }), /spec\.persistence\.accessMode/);
-      assert.match(await patch('spireservers', { spec: { federation: { bundleEndpoint: { profile: 'https_web', httpsWeb: { servingCert: {} } } } } }), /spec\.federation\.bundleEndpoint\.profile: Invalid value: [^\n]*is immutable/);
+      assert.match(
+        await patch('spireservers', { spec: { federation: { bundleEndpoint: { profile: 'https_web', httpsWeb: { servingCert: {} } } } } }),
+        /spec\.federation\.bundleEndpoint\.profile: Invalid value: [^\n]*is immutable/,
+      );
       assert.match(await patch('spireservers', { spec: { federation: null } }), /spec\.federation.*federation cannot be removed once set/);
       assert.equal(await patch('spireservers', { spec: { logLevel: 'debug', caValidity: '48h' } }), '', 'mutable fields change');
     } finally {
@@ -156,7 +194,12 @@ describe('operator CRDs and rendered objects on a real API server', () => {
   /** Every rendered object through a server-side dry run with strict field validation. */
   const dryRunRendered = async (crs: CrSet, ctx: Omit<RenderContext, 'namespace'>): Promise<void> => {
     const r = renderOperands(crs, { namespace: ns, ...ctx });
-    for (const [key, cs] of Object.entries(r.conditions)) assert.equal(cs.find((c) => c.status === 'False'), undefined, `${key} not valid`);
+    for (const [key, cs] of Object.entries(r.conditions))
+      assert.equal(
+        cs.find((c) => c.status === 'False'),
+        undefined,
+        `${key} not valid`,
+      );
     assert.ok(r.objects.length > 25);
     const out = await k(
       ['apply', '--server-side', '--dry-run=server', '--validate=strict', '--field-manager=ztwim-operator', '-f', '-'],
@@ -177,7 +220,7 @@ describe('operator CRDs and rendered objects on a real API server', () => {
 
   test('every rendered object passes a strict server-side dry run: the 1.0 set, ztwim images, hostNetwork', async () => {
     const crd = await k(['get', 'crd', 'clusterspiffeids.spire.spiffe.io', '-o', 'name']).catch(() => '');
-    assert.notEqual(crd, '', 'the spire.spiffe.io CRDs (the registrar\'s) must be installed for the default ClusterSPIFFEIDs');
+    assert.notEqual(crd, '', "the spire.spiffe.io CRDs (the registrar's) must be installed for the default ClusterSPIFFEIDs");
     await dryRunRendered(crs1_0(), { hostNetwork: true, kubeletRoot: env.vars['ZTWIM_K8S_KUBELET_ROOT'] ?? '/var/lib/kubelet' });
   });
 
@@ -192,7 +235,10 @@ describe('operator CRDs and rendered objects on a real API server', () => {
           replicas: 2,
           keyManager: { diskEnabled: 'false', memoryEnabled: 'true' },
           datastore: { databaseType: 'postgres', connectionStringSecretRef: { name: 'spire-db' }, tlsSecretName: 'db-tls' },
-          federation: { bundleEndpoint: { profile: 'https_web', httpsWeb: { servingCert: { externalSecretRef: 'fed-tls' } } }, federatesWith: [{ trustDomain: 'partner.org', bundleEndpointUrl: 'https://partner.org', bundleEndpointProfile: 'https_web' }] },
+          federation: {
+            bundleEndpoint: { profile: 'https_web', httpsWeb: { servingCert: { externalSecretRef: 'fed-tls' } } },
+            federatesWith: [{ trustDomain: 'partner.org', bundleEndpointUrl: 'https://partner.org', bundleEndpointProfile: 'https_web' }],
+          },
           labels: { team: 'identity' },
           nodeSelector: { 'kubernetes.io/os': 'linux' },
           tolerations: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' }],

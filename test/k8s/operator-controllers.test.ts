@@ -26,8 +26,19 @@ const MANAGED = 'app.kubernetes.io/managed-by=zero-trust-workload-identity-manag
 /** No node has this label: the operand pods stay Pending, off the shared node. */
 const OFF_NODE = '{operator-runtime.test/never: "true"}';
 
-interface Cond { type: string; status: string; reason: string; message: string }
-interface Meta { name: string; resourceVersion: string; generation?: number; ownerReferences?: Array<{ kind: string; uid: string; controller?: boolean }>; uid: string }
+interface Cond {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+}
+interface Meta {
+  name: string;
+  resourceVersion: string;
+  generation?: number;
+  ownerReferences?: Array<{ kind: string; uid: string; controller?: boolean }>;
+  uid: string;
+}
 
 const crs = `
 apiVersion: operator.openshift.io/v1alpha1
@@ -63,7 +74,7 @@ spec:
   nodeSelector: ${OFF_NODE}
 `;
 
-describe('operator controllers on the real apiserver, under the operator\'s own RBAC', { timeout: 900_000 }, () => {
+describe("operator controllers on the real apiserver, under the operator's own RBAC", { timeout: 900_000 }, () => {
   let env: ClusterEnv;
   let ns: string;
   let tmp: TmpDir;
@@ -73,9 +84,27 @@ describe('operator controllers on the real apiserver, under the operator\'s own 
   let operator: ReturnType<typeof supervise> | undefined;
 
   const startOperator = (): void => {
-    operator = supervise(spawn(process.execPath, [join(REPO_ROOT, 'packages', 'cli', 'bin', 'ztwim.js'), 'operator', '-kubeconfig', kubeconfig, '-namespace', ns, '-health-port', '0', '-log-level', 'debug'], {
-      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POD_NAME: 'host-test' },
-    }));
+    operator = supervise(
+      spawn(
+        process.execPath,
+        [
+          join(REPO_ROOT, 'packages', 'cli', 'bin', 'ztwim.js'),
+          'operator',
+          '-kubeconfig',
+          kubeconfig,
+          '-namespace',
+          ns,
+          '-health-port',
+          '0',
+          '-log-level',
+          'debug',
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, POD_NAME: 'host-test' },
+        },
+      ),
+    );
   };
   const json = async <T>(args: string[]): Promise<T | undefined> => {
     try {
@@ -84,18 +113,45 @@ describe('operator controllers on the real apiserver, under the operator\'s own 
       return undefined;
     }
   };
-  const obj = (what: string) => json<{ metadata: Meta; data?: Record<string, string>; status?: { conditions?: Cond[]; operands?: Array<{ kind: string; ready: string; message: string }> } }>(['get', '-n', ns, what]);
-  const cr = (kind: string) => json<{ metadata: Meta; status?: { conditions?: Cond[]; operands?: Array<{ kind: string; ready: string; message: string }> } }>(['get', kind, 'cluster']);
+  const obj = (what: string) =>
+    json<{
+      metadata: Meta;
+      data?: Record<string, string>;
+      status?: { conditions?: Cond[]; operands?: Array<{ kind: string; ready: string; message: string }> };
+    }>(['get', '-n', ns, what]);
+  const cr = (kind: string) =>
+    json<{ metadata: Meta; status?: { conditions?: Cond[]; operands?: Array<{ kind: string; ready: string; message: string }> } }>(['get', kind, 'cluster']);
   const cond = async (kind: string, type: string): Promise<Cond | undefined> => (await cr(kind))?.status?.conditions?.find((c) => c.type === type);
-  const waitCond = (kind: string, type: string, pred: (c: Cond) => boolean, ms = 60_000) => waitFor(`${kind} ${type}`, async () => {
-    const c = await cond(kind, type);
-    return c !== undefined && pred(c) ? c : undefined;
-  }, ms).catch((e: unknown) => {
-    throw new Error(`${(e as Error).message}\noperator log:\n${operator?.logs().slice(-4000) ?? ''}`);
-  });
+  const waitCond = (kind: string, type: string, pred: (c: Cond) => boolean, ms = 60_000) =>
+    waitFor(
+      `${kind} ${type}`,
+      async () => {
+        const c = await cond(kind, type);
+        return c !== undefined && pred(c) ? c : undefined;
+      },
+      ms,
+    ).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}\noperator log:\n${operator?.logs().slice(-4000) ?? ''}`);
+    });
   const managed = async (): Promise<string[]> => {
-    const a = await kubectl(env, ['get', 'serviceaccounts,services,configmaps,statefulsets,daemonsets,deployments,roles,rolebindings', '-n', ns, '-l', MANAGED, '-o', 'name']);
-    const b = await kubectl(env, ['get', 'clusterroles,clusterrolebindings,csidrivers,validatingwebhookconfigurations,clusterspiffeids', '-l', MANAGED, '-o', 'name']);
+    const a = await kubectl(env, [
+      'get',
+      'serviceaccounts,services,configmaps,statefulsets,daemonsets,deployments,roles,rolebindings',
+      '-n',
+      ns,
+      '-l',
+      MANAGED,
+      '-o',
+      'name',
+    ]);
+    const b = await kubectl(env, [
+      'get',
+      'clusterroles,clusterrolebindings,csidrivers,validatingwebhookconfigurations,clusterspiffeids',
+      '-l',
+      MANAGED,
+      '-o',
+      'name',
+    ]);
     return [...a.split('\n'), ...b.split('\n')].filter((l) => l !== '').sort();
   };
 
@@ -124,8 +180,18 @@ describe('operator controllers on the real apiserver, under the operator\'s own 
     assert.equal(ready.reason, 'StatefulSetNotReady', 'the pods cannot schedule (nodeSelector): rolling out');
     const server = await cr(Q('spireserver'));
     const ztwim = await cr(Q('zerotrustworkloadidentitymanager'));
-    assert.deepEqual(server?.metadata.ownerReferences?.map((o) => [o.kind, o.uid, o.controller]), [['ZeroTrustWorkloadIdentityManager', ztwim?.metadata.uid, true]]);
-    for (const what of ['statefulset/spire-server', 'configmap/spire-server', 'configmap/spire-controller-manager', 'configmap/spire-bundle', 'serviceaccount/spire-server', 'service/spire-server']) {
+    assert.deepEqual(
+      server?.metadata.ownerReferences?.map((o) => [o.kind, o.uid, o.controller]),
+      [['ZeroTrustWorkloadIdentityManager', ztwim?.metadata.uid, true]],
+    );
+    for (const what of [
+      'statefulset/spire-server',
+      'configmap/spire-server',
+      'configmap/spire-controller-manager',
+      'configmap/spire-bundle',
+      'serviceaccount/spire-server',
+      'service/spire-server',
+    ]) {
       const o = await obj(what);
       assert.ok(o, `${what} exists`);
       assert.equal(o.metadata.ownerReferences?.[0]?.uid, server?.metadata.uid, `${what} is owned by the SpireServer`);
@@ -137,10 +203,19 @@ describe('operator controllers on the real apiserver, under the operator\'s own 
       assert.equal(c?.status, 'True', `${t}: ${c?.reason ?? ''} ${c?.message ?? ''}`);
     }
     assert.equal((await cond(Q('spireserver'), 'Ready'))?.reason, 'Progressing');
-    const z = await waitFor('ZTWIM operands[]', async () => ((await cr(Q('zerotrustworkloadidentitymanager')))?.status?.operands?.length === 4 ? await cr(Q('zerotrustworkloadidentitymanager')) : undefined));
-    assert.deepEqual(z?.status?.operands?.map((o) => o.kind), ['SpireServer', 'SpireAgent', 'SpiffeCSIDriver', 'SpireOIDCDiscoveryProvider']);
+    const z = await waitFor('ZTWIM operands[]', async () =>
+      (await cr(Q('zerotrustworkloadidentitymanager')))?.status?.operands?.length === 4 ? await cr(Q('zerotrustworkloadidentitymanager')) : undefined,
+    );
+    assert.deepEqual(
+      z?.status?.operands?.map((o) => o.kind),
+      ['SpireServer', 'SpireAgent', 'SpiffeCSIDriver', 'SpireOIDCDiscoveryProvider'],
+    );
     assert.equal(z?.status?.conditions?.find((c) => c.type === 'OperandsAvailable')?.reason, 'Progressing');
-    for (const k of KINDS) assert.ok(!((await cr(k))?.status?.conditions ?? []).some((c) => c.reason.endsWith('CreationFailed')), `${k}: no API error under the operator's own RBAC: ${JSON.stringify((await cr(k))?.status?.conditions)}`);
+    for (const k of KINDS)
+      assert.ok(
+        !((await cr(k))?.status?.conditions ?? []).some((c) => c.reason.endsWith('CreationFailed')),
+        `${k}: no API error under the operator's own RBAC: ${JSON.stringify((await cr(k))?.status?.conditions)}`,
+      );
   });
 
   it('the agent DaemonSet waits for a bundle, the OIDC Deployment for agent and CSI driver', async () => {
@@ -150,10 +225,23 @@ describe('operator controllers on the real apiserver, under the operator\'s own 
     await waitCond(Q('spireoidcdiscoveryprovider'), 'DeploymentAvailable', (c) => c.reason === 'WaitingForAgent');
     assert.equal(await obj('deployment/spire-spiffe-oidc-discovery-provider'), undefined);
     // What the server's k8sbundle notifier does.
-    await kubectl(env, ['patch', 'configmap', '-n', ns, 'spire-bundle', '--type=merge', '-p', JSON.stringify({ data: { 'bundle.crt': '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n' } })]);
+    await kubectl(env, [
+      'patch',
+      'configmap',
+      '-n',
+      ns,
+      'spire-bundle',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ data: { 'bundle.crt': '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n' } }),
+    ]);
     await waitFor('the agent DaemonSet', async () => obj('daemonset/spire-agent'), 60_000);
     await waitCond(Q('spireagent'), 'DaemonSetAvailable', (c) => c.reason === 'DaemonSetNotReady');
-    assert.equal((await obj('configmap/spire-bundle'))?.data?.['bundle.crt']?.includes('MIIB'), true, 'the bundle ConfigMap is create-only: the operator leaves the notifier\'s bundle alone');
+    assert.equal(
+      (await obj('configmap/spire-bundle'))?.data?.['bundle.crt']?.includes('MIIB'),
+      true,
+      "the bundle ConfigMap is create-only: the operator leaves the notifier's bundle alone",
+    );
   });
 
   it('a deleted object comes back; a hand edit is put back', async () => {
@@ -161,7 +249,12 @@ describe('operator controllers on the real apiserver, under the operator\'s own 
     assert.ok(before);
     await kubectl(env, ['delete', 'configmap', '-n', ns, 'spire-server']);
     await kubectl(env, ['delete', 'clusterrole', 'spire-server']);
-    await waitFor('ConfigMap and ClusterRole back', async () => ((await obj('configmap/spire-server')) !== undefined && (await json(['get', 'clusterrole', 'spire-server'])) !== undefined ? true : undefined), 60_000);
+    await waitFor(
+      'ConfigMap and ClusterRole back',
+      async () =>
+        (await obj('configmap/spire-server')) !== undefined && (await json(['get', 'clusterrole', 'spire-server'])) !== undefined ? true : undefined,
+      60_000,
+    );
     await kubectl(env, ['patch', 'configmap', '-n', ns, 'spire-server', '--type=merge', '-p', '{"data":{"server.conf":"edited"}}']);
     await waitFor('the edit put back', async () => ((await obj('configmap/spire-server'))?.data?.['server.conf'] === before ? true : undefined), 60_000);
   });
@@ -169,7 +262,16 @@ describe('operator controllers on the real apiserver, under the operator\'s own 
   it('at rest nothing is written', async () => {
     const snapshot = async (): Promise<string> => {
       const crsRv = await kubectl(env, ['get', KINDS.join(','), '-o', 'jsonpath={range .items[*]}{.kind}={.metadata.resourceVersion} {end}']);
-      const objs = await kubectl(env, ['get', 'serviceaccounts,services,configmaps,statefulsets,daemonsets,roles,rolebindings', '-n', ns, '-l', MANAGED, '-o', 'jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion} {end}']);
+      const objs = await kubectl(env, [
+        'get',
+        'serviceaccounts,services,configmaps,statefulsets,daemonsets,roles,rolebindings',
+        '-n',
+        ns,
+        '-l',
+        MANAGED,
+        '-o',
+        'jsonpath={range .items[*]}{.kind}/{.metadata.name}={.metadata.resourceVersion} {end}',
+      ]);
       return `${crsRv}\n${objs}`;
     };
     await new Promise((r) => setTimeout(r, 5_000)); // let the last passes finish
@@ -196,10 +298,16 @@ describe('operator controllers on the real apiserver, under the operator\'s own 
     await kubectl(env, ['patch', Q('spireserver'), 'cluster', '--type=merge', '-p', '{"spec":{"logLevel":"debug"}}']);
     await kubectl(env, ['delete', 'configmap', '-n', ns, 'spire-controller-manager']);
     startOperator();
-    await waitFor('server.conf at log level debug and the registrar config back', async () => {
-      const conf = (await obj('configmap/spire-server'))?.data?.['server.conf'] ?? '';
-      return /"log_level"\s*[:=]\s*"DEBUG"|log_level\s*=\s*"(debug|DEBUG)"/i.test(conf) && (await obj('configmap/spire-controller-manager')) !== undefined ? true : undefined;
-    }, 120_000).catch((e: unknown) => {
+    await waitFor(
+      'server.conf at log level debug and the registrar config back',
+      async () => {
+        const conf = (await obj('configmap/spire-server'))?.data?.['server.conf'] ?? '';
+        return /"log_level"\s*[:=]\s*"DEBUG"|log_level\s*=\s*"(debug|DEBUG)"/i.test(conf) && (await obj('configmap/spire-controller-manager')) !== undefined
+          ? true
+          : undefined;
+      },
+      120_000,
+    ).catch((e: unknown) => {
       throw new Error(`${(e as Error).message}\n${operator?.logs().slice(-3000) ?? ''}`);
     });
   });
@@ -214,7 +322,7 @@ describe('operator controllers on the real apiserver, under the operator\'s own 
     });
     assert.equal((await kubectl(env, ['get', KINDS.join(','), '-o', 'name'])).trim(), '', 'the operand CRs went with the ZTWIM CR');
     assert.ok(await obj('configmap/not-ours'));
-    assert.ok(await obj('serviceaccount/ztwim-operator'), 'the operator\'s own objects stay');
+    assert.ok(await obj('serviceaccount/ztwim-operator'), "the operator's own objects stay");
     assert.equal(operator?.exited(), undefined, 'the operator is still running');
   });
 });

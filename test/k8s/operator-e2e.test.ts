@@ -21,10 +21,19 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { applyManifest, createNamespace, ensureCluster, holdKubeletPlugin, kubectl, run, waitFor, type ClusterEnv } from './lib/cluster.ts';
 import {
-  applyManifest, createNamespace, ensureCluster, holdKubeletPlugin, kubectl, run, waitFor, type ClusterEnv,
-} from './lib/cluster.ts';
-import { applyOperatorCrds, deleteOperatorCrs, operatorCrs, holdOperatorSingletons, OPERATOR_KINDS, importBranchImage, installOperator, operatorPod, OPERATOR_TEST_IMAGE, type InstalledOperator } from './lib/operator-install.ts';
+  applyOperatorCrds,
+  deleteOperatorCrs,
+  operatorCrs,
+  holdOperatorSingletons,
+  OPERATOR_KINDS,
+  importBranchImage,
+  installOperator,
+  operatorPod,
+  OPERATOR_TEST_IMAGE,
+  type InstalledOperator,
+} from './lib/operator-install.ts';
 import { REPO_ROOT } from '../interop/lib/peers.ts';
 import { runZtwim } from '../interop/lib/ztwim-cli.ts';
 
@@ -33,18 +42,31 @@ const KINDS = OPERATOR_KINDS;
 const Q = (k: string): string => `${k}s.operator.openshift.io`;
 const TLS_SECRET = 'oidc-e2e-tls';
 
-interface Cond { type: string; status: string; reason: string; message: string }
-interface CrStatus { conditions?: Cond[]; operands?: Array<{ kind: string; ready: string; message: string }> }
+interface Cond {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+}
+interface CrStatus {
+  conditions?: Cond[];
+  operands?: Array<{ kind: string; ready: string; message: string }>;
+}
 
 /** GET over TLS trusting only `ca`; status and body. */
 function httpsGet(url: string, ca: string): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {
     request(url, { ca, timeout: 10_000 }, (res) => {
       let b = '';
-      res.on('data', (c: Buffer) => (b += c.toString())).on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'] ?? '', body: b }));
-    }).on('timeout', function (this: { destroy(e: Error): void }) {
-      this.destroy(new Error(`no answer from ${url}`));
-    }).on('error', reject).end();
+      res
+        .on('data', (c: Buffer) => (b += c.toString()))
+        .on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'] ?? '', body: b }));
+    })
+      .on('timeout', function (this: { destroy(e: Error): void }) {
+        this.destroy(new Error(`no answer from ${url}`));
+      })
+      .on('error', reject)
+      .end();
   });
 }
 
@@ -53,7 +75,11 @@ function documentedUninstall(): string[][] {
   const doc = readFileSync(join(REPO_ROOT, 'docs', 'operator.md'), 'utf8');
   const block = /## Uninstall\n+```sh\n([\s\S]*?)```/.exec(doc)?.[1];
   assert.ok(block !== undefined, 'docs/operator.md has an "## Uninstall" sh block');
-  return block.split('\n').map((l) => l.replace(/#.*$/, '').trim()).filter((l) => l !== '').map((l) => l.split(/\s+/));
+  return block
+    .split('\n')
+    .map((l) => l.replace(/#.*$/, '').trim())
+    .filter((l) => l !== '')
+    .map((l) => l.split(/\s+/));
 }
 
 describe('ztwim operator end to end', { timeout: 1_800_000 }, () => {
@@ -81,19 +107,40 @@ describe('ztwim operator end to end', { timeout: 1_800_000 }, () => {
   };
   const LABEL = 'app.kubernetes.io/managed-by=zero-trust-workload-identity-manager';
   const managed = async (): Promise<string[]> => {
-    const out = await kubectl(env, ['get', 'serviceaccounts,services,configmaps,statefulsets,daemonsets,deployments,roles,rolebindings,pods', '-n', ns, '-l', LABEL, '-o', 'name']).catch(() => '');
-    const cluster = await kubectl(env, ['get', 'clusterroles,clusterrolebindings,csidrivers,validatingwebhookconfigurations,clusterspiffeids', '-l', LABEL, '-o', 'name']);
+    const out = await kubectl(env, [
+      'get',
+      'serviceaccounts,services,configmaps,statefulsets,daemonsets,deployments,roles,rolebindings,pods',
+      '-n',
+      ns,
+      '-l',
+      LABEL,
+      '-o',
+      'name',
+    ]).catch(() => '');
+    const cluster = await kubectl(env, [
+      'get',
+      'clusterroles,clusterrolebindings,csidrivers,validatingwebhookconfigurations,clusterspiffeids',
+      '-l',
+      LABEL,
+      '-o',
+      'name',
+    ]);
     return [...out.split('\n'), ...cluster.split('\n')].filter((l) => l !== '').sort();
   };
-  const ztwimReady = (ms: number) => waitFor('ZTWIM Ready=True', async () => {
-    const s = await status(Q('zerotrustworkloadidentitymanager')).catch(() => ({} as CrStatus));
-    return s.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true ? s : undefined;
-  }, ms).catch(async (e: unknown) => {
-    const dump = await Promise.all(KINDS.map(async (k) => `${k}: ${JSON.stringify(await status(k).catch(() => ({})))}`));
-    const pods = await kubectl(env, ['get', 'pods', '-n', ns, '-o', 'wide']).catch(() => '');
-    const logs = await kubectl(env, ['logs', '-n', ns, 'deployment/ztwim-operator', '--tail=60']).catch(() => '');
-    throw new Error(`${(e as Error).message}\n${dump.join('\n')}\n${pods}\n${logs}`);
-  });
+  const ztwimReady = (ms: number) =>
+    waitFor(
+      'ZTWIM Ready=True',
+      async () => {
+        const s = await status(Q('zerotrustworkloadidentitymanager')).catch(() => ({}) as CrStatus);
+        return s.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true ? s : undefined;
+      },
+      ms,
+    ).catch(async (e: unknown) => {
+      const dump = await Promise.all(KINDS.map(async (k) => `${k}: ${JSON.stringify(await status(k).catch(() => ({})))}`));
+      const pods = await kubectl(env, ['get', 'pods', '-n', ns, '-o', 'wide']).catch(() => '');
+      const logs = await kubectl(env, ['logs', '-n', ns, 'deployment/ztwim-operator', '--tail=60']).catch(() => '');
+      throw new Error(`${(e as Error).message}\n${dump.join('\n')}\n${pods}\n${logs}`);
+    });
 
   before(async () => {
     env = await ensureCluster();
@@ -108,9 +155,55 @@ describe('ztwim operator end to end', { timeout: 1_800_000 }, () => {
     mkdirSync(work, { recursive: true });
     const f = (n: string): string => join(work as string, n);
     writeFileSync(f('leaf.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=op-e2e test CA', '-keyout', f('ca.key'), '-out', f('ca.crt')]);
-    await run('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=localhost', '-keyout', f('tls.key'), '-out', f('tls.csr')]);
-    await run('openssl', ['x509', '-req', '-in', f('tls.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', f('leaf.ext'), '-out', f('tls.crt')]);
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=op-e2e test CA',
+      '-keyout',
+      f('ca.key'),
+      '-out',
+      f('ca.crt'),
+    ]);
+    await run('openssl', [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-subj',
+      '/CN=localhost',
+      '-keyout',
+      f('tls.key'),
+      '-out',
+      f('tls.csr'),
+    ]);
+    await run('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      f('tls.csr'),
+      '-CA',
+      f('ca.crt'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-extfile',
+      f('leaf.ext'),
+      '-out',
+      f('tls.crt'),
+    ]);
     ca = readFileSync(f('ca.crt'), 'utf8');
     // install.yaml with its Namespace (renamed), so the documented `kubectl delete -f` takes it too.
     op = await installOperator(env, ns, {}, { namespace: true });
@@ -121,7 +214,9 @@ describe('ztwim operator end to end', { timeout: 1_800_000 }, () => {
     dataDir = join(tmpdir(), `ztwim-${ns}-data`);
     mkdirSync(dataDir, { recursive: true, mode: 0o777 });
     chmodSync(dataDir, 0o777);
-    await applyManifest(env, `
+    await applyManifest(
+      env,
+      `
 apiVersion: v1
 kind: PersistentVolume
 metadata: {name: ${ns}-spire-data}
@@ -132,7 +227,8 @@ spec:
   storageClassName: ""
   claimRef: {namespace: ${ns}, name: spire-data-spire-server-0}
   hostPath: {path: ${dataDir}, type: Directory}
-`);
+`,
+    );
     await operatorPod(env, ns);
   });
 
@@ -153,8 +249,16 @@ spec:
     await applyManifest(env, operatorCrs({ trustDomain: TD, issuer, oidcTlsSecret: TLS_SECRET }));
     const s = await ztwimReady(600_000);
     figures['apply_to_ready_ms'] = Date.now() - t0;
-    assert.deepEqual(s.operands?.map((o) => `${o.kind}:${o.ready}`), ['SpireServer:true', 'SpireAgent:true', 'SpiffeCSIDriver:true', 'SpireOIDCDiscoveryProvider:true']);
-    for (const [w, n] of [['statefulset', 'spire-server'], ['daemonset', 'spire-agent'], ['daemonset', 'spire-spiffe-csi-driver'], ['deployment', 'spire-spiffe-oidc-discovery-provider']] as const) {
+    assert.deepEqual(
+      s.operands?.map((o) => `${o.kind}:${o.ready}`),
+      ['SpireServer:true', 'SpireAgent:true', 'SpiffeCSIDriver:true', 'SpireOIDCDiscoveryProvider:true'],
+    );
+    for (const [w, n] of [
+      ['statefulset', 'spire-server'],
+      ['daemonset', 'spire-agent'],
+      ['daemonset', 'spire-spiffe-csi-driver'],
+      ['deployment', 'spire-spiffe-oidc-discovery-provider'],
+    ] as const) {
       const o = await get(`${w}/${n}`);
       assert.ok(o, `${w}/${n} exists`);
       const owners = (o['metadata'] as { ownerReferences?: Array<{ kind: string; controller?: boolean }> }).ownerReferences ?? [];
@@ -163,19 +267,25 @@ spec:
       assert.ok((st.readyReplicas ?? st.numberReady ?? 0) >= 1, `${w}/${n} has a ready pod`);
     }
     const server = await get('statefulset/spire-server');
-    const containers = ((server?.['spec'] as { template: { spec: { containers: Array<{ name: string; image: string }> } } }).template.spec.containers);
+    const containers = (server?.['spec'] as { template: { spec: { containers: Array<{ name: string; image: string }> } } }).template.spec.containers;
     assert.ok(containers.length >= 2, 'the registrar runs beside the server');
     assert.ok(containers.every((c) => c.image === OPERATOR_TEST_IMAGE));
     const bundle = await get('configmap/spire-bundle');
-    assert.match(((bundle?.['data'] ?? {}) as Record<string, string>)['bundle.crt'] ?? '', /-----BEGIN CERTIFICATE-----/, 'the server\'s k8sbundle notifier wrote the bundle');
+    assert.match(
+      ((bundle?.['data'] ?? {}) as Record<string, string>)['bundle.crt'] ?? '',
+      /-----BEGIN CERTIFICATE-----/,
+      "the server's k8sbundle notifier wrote the bundle",
+    );
     const agentConf = (((await get('configmap/spire-agent'))?.['data'] ?? {}) as Record<string, string>)['agent.conf'] ?? '';
-    assert.match(agentConf, new RegExp(`kubelet_secure_port = ${new URL(env.kubeletUrl).port}\\b`), 'the k8s workload attestor dials the node\'s kubelet port');
+    assert.match(agentConf, new RegExp(`kubelet_secure_port = ${new URL(env.kubeletUrl).port}\\b`), "the k8s workload attestor dials the node's kubelet port");
   });
 
   it('a workload pod with the CSI volume gets its X509-SVID through the default ClusterSPIFFEID', async () => {
     wl = await createNamespace(env, 'op-e2e-wl');
     const t0 = Date.now();
-    await applyManifest(env, `
+    await applyManifest(
+      env,
+      `
 apiVersion: v1
 kind: ServiceAccount
 metadata: {name: app, namespace: ${wl}}
@@ -197,13 +307,20 @@ spec:
   volumes:
   - name: spiffe
     csi: {driver: csi.spiffe.io, readOnly: true}
-`);
+`,
+    );
     const want = `spiffe://${TD}/ns/${wl}/sa/app`;
-    const logs = await waitFor(`the pod's SVID ${want}`, async () => {
-      const l = await kubectl(env, ['logs', '-n', wl, 'fetch']).catch(() => '');
-      return l.includes(want) ? l : undefined;
-    }, 240_000).catch(async (e: unknown) => {
-      throw new Error(`${(e as Error).message}\n${await kubectl(env, ['describe', 'pod', '-n', wl, 'fetch']).catch(() => '')}\n${await kubectl(env, ['logs', '-n', wl, 'fetch']).catch(() => '')}`);
+    const logs = await waitFor(
+      `the pod's SVID ${want}`,
+      async () => {
+        const l = await kubectl(env, ['logs', '-n', wl, 'fetch']).catch(() => '');
+        return l.includes(want) ? l : undefined;
+      },
+      240_000,
+    ).catch(async (e: unknown) => {
+      throw new Error(
+        `${(e as Error).message}\n${await kubectl(env, ['describe', 'pod', '-n', wl, 'fetch']).catch(() => '')}\n${await kubectl(env, ['logs', '-n', wl, 'fetch']).catch(() => '')}`,
+      );
     });
     figures['workload_svid_ms'] = Date.now() - t0;
     assert.match(logs, new RegExp(`SPIFFE ID:\\s+${want.replaceAll('.', '\\.')}`));
@@ -213,19 +330,27 @@ spec:
   });
 
   it('the OIDC provider serves the discovery document and the JWKS over TLS; `ztwim oidc check -for vault` passes', async () => {
-    const doc = await waitFor('the discovery document', async () => {
-      const r = await httpsGet(`${issuer}/.well-known/openid-configuration`, ca).catch(() => undefined);
-      return r?.status === 200 ? r : undefined;
-    }, 120_000);
+    const doc = await waitFor(
+      'the discovery document',
+      async () => {
+        const r = await httpsGet(`${issuer}/.well-known/openid-configuration`, ca).catch(() => undefined);
+        return r?.status === 200 ? r : undefined;
+      },
+      120_000,
+    );
     assert.match(doc.type, /^application\/json/);
     const d = JSON.parse(doc.body) as { issuer: string; jwks_uri: string };
     assert.equal(d.issuer, issuer);
     assert.equal(d.jwks_uri, `${issuer}/keys`);
-    const keys = await waitFor('a key in the JWKS', async () => {
-      const r = await httpsGet(d.jwks_uri, ca);
-      const k = (JSON.parse(r.body) as { keys?: Array<Record<string, string>> }).keys ?? [];
-      return r.status === 200 && k.length > 0 ? k : undefined;
-    }, 120_000);
+    const keys = await waitFor(
+      'a key in the JWKS',
+      async () => {
+        const r = await httpsGet(d.jwks_uri, ca);
+        const k = (JSON.parse(r.body) as { keys?: Array<Record<string, string>> }).keys ?? [];
+        return r.status === 200 && k.length > 0 ? k : undefined;
+      },
+      120_000,
+    );
     for (const k of keys) {
       assert.ok(typeof k['kid'] === 'string' && k['kid'] !== '', 'each key has a kid');
       assert.ok(k['kty'] === 'EC' || k['kty'] === 'RSA', `kty ${k['kty']}`);
@@ -245,8 +370,14 @@ spec:
 
   it('invalid CRs: a name other than cluster, a changed trust domain, a non-URL jwtIssuer are refused by the apiserver', async () => {
     await assert.rejects(applyManifest(env, 'apiVersion: operator.openshift.io/v1alpha1\nkind: SpireAgent\nmetadata: {name: other}\nspec: {}\n'), /cluster/);
-    await assert.rejects(kubectl(env, ['patch', Q('zerotrustworkloadidentitymanager'), 'cluster', '--type=merge', '-p', '{"spec":{"trustDomain":"changed.test"}}']), /immutable/i);
-    await assert.rejects(kubectl(env, ['patch', Q('spireserver'), 'cluster', '--type=merge', '-p', '{"spec":{"jwtIssuer":"not a url"}}']), /jwtIssuer|should match/i);
+    await assert.rejects(
+      kubectl(env, ['patch', Q('zerotrustworkloadidentitymanager'), 'cluster', '--type=merge', '-p', '{"spec":{"trustDomain":"changed.test"}}']),
+      /immutable/i,
+    );
+    await assert.rejects(
+      kubectl(env, ['patch', Q('spireserver'), 'cluster', '--type=merge', '-p', '{"spec":{"jwtIssuer":"not a url"}}']),
+      /jwtIssuer|should match/i,
+    );
   });
 
   it('a deleted owned object is created again; a hand edit is put back', async () => {
@@ -254,15 +385,29 @@ spec:
     await waitFor('ConfigMap spire-agent back', async () => ((await get('configmap/spire-agent')) === undefined ? undefined : true), 60_000);
     const before = ((await get('configmap/spire-agent'))?.['data'] ?? {}) as Record<string, string>;
     await kubectl(env, ['patch', 'configmap', '-n', ns, 'spire-agent', '--type=merge', '-p', '{"data":{"agent.conf":"edited"}}']);
-    await waitFor('the edit put back', async () => {
-      const d = ((await get('configmap/spire-agent'))?.['data'] ?? {}) as Record<string, string>;
-      return d['agent.conf'] === before['agent.conf'] ? true : undefined;
-    }, 60_000);
+    await waitFor(
+      'the edit put back',
+      async () => {
+        const d = ((await get('configmap/spire-agent'))?.['data'] ?? {}) as Record<string, string>;
+        return d['agent.conf'] === before['agent.conf'] ? true : undefined;
+      },
+      60_000,
+    );
   });
 
   it('at rest the operator writes nothing', async () => {
-    const rvs = async (): Promise<string> => (await kubectl(env, ['get', ...KINDS.map((k) => `${k}/cluster`), '-o', 'jsonpath={range .items[*]}{.metadata.resourceVersion} {end}'])) +
-      (await kubectl(env, ['get', 'configmaps,statefulsets,daemonsets,deployments', '-n', ns, '-l', LABEL, '-o', 'jsonpath={range .items[*]}{.metadata.name}={.metadata.generation} {end}']));
+    const rvs = async (): Promise<string> =>
+      (await kubectl(env, ['get', ...KINDS.map((k) => `${k}/cluster`), '-o', 'jsonpath={range .items[*]}{.metadata.resourceVersion} {end}'])) +
+      (await kubectl(env, [
+        'get',
+        'configmaps,statefulsets,daemonsets,deployments',
+        '-n',
+        ns,
+        '-l',
+        LABEL,
+        '-o',
+        'jsonpath={range .items[*]}{.metadata.name}={.metadata.generation} {end}',
+      ]));
     await ztwimReady(120_000);
     const a = await rvs();
     await new Promise((r) => setTimeout(r, 20_000)); // a real interval: the operator's own timers and resyncs run on real time
@@ -277,7 +422,11 @@ spec:
     await new Promise((r) => setTimeout(r, 8_000));
     assert.equal((((await get('configmap/spire-agent'))?.['data'] ?? {}) as Record<string, string>)['agent.conf'], 'hand edited');
     await kubectl(env, ['annotate', Q('spireagent'), 'cluster', 'ztwim.openshift.io/create-only-']);
-    await waitFor('the config back', async () => ((((await get('configmap/spire-agent'))?.['data'] ?? {}) as Record<string, string>)['agent.conf'] === orig ? true : undefined), 60_000);
+    await waitFor(
+      'the config back',
+      async () => ((((await get('configmap/spire-agent'))?.['data'] ?? {}) as Record<string, string>)['agent.conf'] === orig ? true : undefined),
+      60_000,
+    );
     assert.equal((await cond(Q('spireagent'), 'CreateOnlyMode'))?.reason, 'CreateOnlyModeDisabled');
   });
 
@@ -287,33 +436,52 @@ spec:
     await kubectl(env, ['patch', Q('spireserver'), 'cluster', '--type=merge', '-p', '{"spec":{"logLevel":"debug"}}']);
     await kubectl(env, ['delete', 'pod', '-n', ns, pod, '--grace-period=0', '--force', '--wait=false']);
     await waitFor('a new operator pod', async () => ((await operatorPod(env, ns)) !== pod ? true : undefined), 120_000);
-    await waitFor('server.conf with log_level debug', async () => {
-      const d = (((await get('configmap/spire-server'))?.['data'] ?? {}) as Record<string, string>);
-      return /"?log_level"?\s*[=:]\s*"(debug|DEBUG)"/.test(d['server.conf'] ?? '') ? true : undefined;
-    }, 120_000);
+    await waitFor(
+      'server.conf with log_level debug',
+      async () => {
+        const d = ((await get('configmap/spire-server'))?.['data'] ?? {}) as Record<string, string>;
+        return /"?log_level"?\s*[=:]\s*"(debug|DEBUG)"/.test(d['server.conf'] ?? '') ? true : undefined;
+      },
+      120_000,
+    );
     await ztwimReady(300_000);
   });
 
   it('uninstall: the documented steps remove what the operator created and nothing else', async () => {
     const steps = documentedUninstall();
-    assert.ok(steps.every((a) => a[0] === 'kubectl'), steps.map((a) => a.join(' ')).join('\n'));
+    assert.ok(
+      steps.every((a) => a[0] === 'kubectl'),
+      steps.map((a) => a.join(' ')).join('\n'),
+    );
     const last = steps[steps.length - 1] as string[];
     assert.deepEqual(last, ['kubectl', 'delete', '-f', 'deploy/manifests/install.yaml']);
     // Objects that are not the operator's, with the operator's names and labels nearby: they stay.
-    await applyManifest(env, `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: spire-bundle, namespace: ${wl}, labels: {app.kubernetes.io/part-of: zero-trust-workload-identity-manager}}\ndata: {keep: "yes"}\n`);
-    const crdsBefore = (await kubectl(env, ['get', 'crds', '-o', 'name'])).split('\n').filter((l) => l !== '').sort();
-    assert.ok((await managed()).length > 10, 'the operator\'s objects are there before');
+    await applyManifest(
+      env,
+      `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: spire-bundle, namespace: ${wl}, labels: {app.kubernetes.io/part-of: zero-trust-workload-identity-manager}}\ndata: {keep: "yes"}\n`,
+    );
+    const crdsBefore = (await kubectl(env, ['get', 'crds', '-o', 'name']))
+      .split('\n')
+      .filter((l) => l !== '')
+      .sort();
+    assert.ok((await managed()).length > 10, "the operator's objects are there before");
     // As the docs say first: the workloads that mount the CSI volume go before the driver.
     await kubectl(env, ['delete', 'pod', '-n', wl, 'fetch', '--timeout=120s'], { timeoutMs: 180_000 });
     // Every command but the last as written, in the test's namespace: the CRs, in order.
     for (const args of steps.slice(0, -1)) {
-      await kubectl(env, args.slice(1).map((a) => a.replace(/^zero-trust-workload-identity-manager$/, ns)), { timeoutMs: 360_000 });
+      await kubectl(
+        env,
+        args.slice(1).map((a) => a.replace(/^zero-trust-workload-identity-manager$/, ns)),
+        { timeoutMs: 360_000 },
+      );
     }
-    await waitFor('every object the operator generated gone', async () => ((await managed()).length === 0 ? true : undefined), 180_000).catch(async (e: unknown) => {
-      throw new Error(`${(e as Error).message}: left ${(await managed()).join(', ')}`);
-    });
+    await waitFor('every object the operator generated gone', async () => ((await managed()).length === 0 ? true : undefined), 180_000).catch(
+      async (e: unknown) => {
+        throw new Error(`${(e as Error).message}: left ${(await managed()).join(', ')}`);
+      },
+    );
     assert.equal((await kubectl(env, ['get', KINDS.join(','), '-o', 'name'])).trim(), '', 'no CR left');
-    assert.ok(await get('persistentvolumeclaim/spire-data-spire-server-0'), 'the server\'s PVC is kept, as documented');
+    assert.ok(await get('persistentvolumeclaim/spire-data-spire-server-0'), "the server's PVC is kept, as documented");
     assert.ok(await get('deployment/ztwim-operator'), 'the operator runs until the last step');
     // The last step, `kubectl delete -f deploy/manifests/install.yaml`, with the manifest this test
     // applied (install.yaml for this node: the test's namespace and RBAC names, the CRDs left out
@@ -321,13 +489,29 @@ spec:
     const manifest = join(work as string, 'install.yaml');
     writeFileSync(manifest, op.manifest);
     await kubectl(env, [...last.slice(1, 3), manifest], { timeoutMs: 360_000 });
-    await waitFor(`namespace ${ns} gone`, async () => ((await kubectl(env, ['get', 'namespace', ns, '-o', 'name']).catch(() => '')) === '' ? true : undefined), 240_000);
-    assert.equal((await kubectl(env, ['get', 'clusterroles,clusterrolebindings', '-o', 'name'])).split('\n').filter((l) => l.endsWith(`/${op.clusterRbac}`)).length, 0, 'the operator\'s ClusterRole and binding gone');
+    await waitFor(
+      `namespace ${ns} gone`,
+      async () => ((await kubectl(env, ['get', 'namespace', ns, '-o', 'name']).catch(() => '')) === '' ? true : undefined),
+      240_000,
+    );
+    assert.equal(
+      (await kubectl(env, ['get', 'clusterroles,clusterrolebindings', '-o', 'name'])).split('\n').filter((l) => l.endsWith(`/${op.clusterRbac}`)).length,
+      0,
+      "the operator's ClusterRole and binding gone",
+    );
     assert.deepEqual(await managed(), []);
     // Nothing else removed.
-    assert.ok(await get('configmap/spire-bundle', wl), 'a ConfigMap of another namespace with an operand\'s name stays');
-    assert.ok(await get('serviceaccount/app', wl), 'the workload\'s ServiceAccount stays');
-    assert.deepEqual((await kubectl(env, ['get', 'crds', '-o', 'name'])).split('\n').filter((l) => l !== '').sort().filter((c) => crdsBefore.includes(c)), crdsBefore, 'every CRD stays');
+    assert.ok(await get('configmap/spire-bundle', wl), "a ConfigMap of another namespace with an operand's name stays");
+    assert.ok(await get('serviceaccount/app', wl), "the workload's ServiceAccount stays");
+    assert.deepEqual(
+      (await kubectl(env, ['get', 'crds', '-o', 'name']))
+        .split('\n')
+        .filter((l) => l !== '')
+        .sort()
+        .filter((c) => crdsBefore.includes(c)),
+      crdsBefore,
+      'every CRD stays',
+    );
     assert.ok(await get(`persistentvolume/${ns}-spire-data`, 'default'), 'the Retain PV stays');
   });
 });

@@ -49,7 +49,11 @@ async function ids(r: Replica): Promise<string[]> {
   return (await r.entries.listEntries()).map((e) => e.spiffeId).sort();
 }
 const want = (...pods: string[]): string[] => pods.map((p) => `spiffe://${TD}/ns/${NS}/pod/${p}`).sort();
-const lines = (r: Replica, msg: string): number => r.proc.out().split('\n').filter((l) => l.includes(`"msg":"${msg}"`)).length;
+const lines = (r: Replica, msg: string): number =>
+  r.proc
+    .out()
+    .split('\n')
+    .filter((l) => l.includes(`"msg":"${msg}"`)).length;
 
 before(async () => {
   cp = await startOwnControlPlane('ztwim-registrar-restart');
@@ -60,19 +64,38 @@ before(async () => {
   await kubectl(cp.env, ['wait', '--for=condition=Established', 'crd/clusterspiffeids.spire.spiffe.io', '--timeout=60s']);
   await kube.create(RESOURCES.nodes, { apiVersion: 'v1', kind: 'Node', metadata: { name: 'fake-node' } });
   await kube.create(RESOURCES.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
-  await waitFor(`ServiceAccount ${NS}/default`, async () => kube.get(RESOURCES.serviceAccounts, 'default', NS).then(() => true, () => undefined), 60_000);
-  await applyManifest(cp.env, JSON.stringify({
-    apiVersion: 'spire.spiffe.io/v1alpha1', kind: 'ClusterSPIFFEID', metadata: { name: 'restart' },
-    spec: { spiffeIDTemplate: 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/pod/{{ .PodMeta.Name }}', podSelector: { matchLabels: { app: 'restart' } } },
-  }));
+  await waitFor(
+    `ServiceAccount ${NS}/default`,
+    async () =>
+      kube.get(RESOURCES.serviceAccounts, 'default', NS).then(
+        () => true,
+        () => undefined,
+      ),
+    60_000,
+  );
+  await applyManifest(
+    cp.env,
+    JSON.stringify({
+      apiVersion: 'spire.spiffe.io/v1alpha1',
+      kind: 'ClusterSPIFFEID',
+      metadata: { name: 'restart' },
+      spec: {
+        spiffeIDTemplate: 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/pod/{{ .PodMeta.Name }}',
+        podSelector: { matchLabels: { app: 'restart' } },
+      },
+    }),
+  );
   for (const p of ['a', 'b']) await kube.create(RESOURCES.pods, pod(p), {});
 
   for (const name of ['solo', 'elected'] as const) {
     const server = await startZtwimAdminServer({ trustDomain: TD });
-    const election = name === 'elected'
-      ? `leaderElection:\n  leaderElect: true\n  resourceName: restart-registrar\n  resourceNamespace: ${NS}\n  leaseDuration: 4s\n  renewDeadline: 3s\n  retryPeriod: 1s\n`
-      : '';
-    const config = tmp.write(`${name}.yaml`, `apiVersion: spire.spiffe.io/v1alpha1
+    const election =
+      name === 'elected'
+        ? `leaderElection:\n  leaderElect: true\n  resourceName: restart-registrar\n  resourceNamespace: ${NS}\n  leaseDuration: 4s\n  renewDeadline: 3s\n  retryPeriod: 1s\n`
+        : '';
+    const config = tmp.write(
+      `${name}.yaml`,
+      `apiVersion: spire.spiffe.io/v1alpha1
 kind: ControllerManagerConfig
 clusterName: test
 trustDomain: ${TD}
@@ -80,7 +103,8 @@ clusterDomain: cluster.local
 spireServerSocketPath: ${server.socketPath}
 gcInterval: 1s
 logEncoding: json
-${election}`);
+${election}`,
+    );
     const proc = startZtwim(tmp, ['registrar', '-config', config, '-kubeconfig', cp.env.kubeconfig, '-log-level', 'debug']);
     replicas.push({ name, server, entries: dialEntryClient(server.socketPath), proc });
   }
@@ -100,7 +124,11 @@ after(async () => {
 describe('ztwim registrar across an API server restart (own control plane)', () => {
   it('both registrars make the entries of pods a and b', async () => {
     for (const r of replicas) {
-      await waitFor(`${r.name}: entries a, b (${r.proc.out().slice(-2000)})`, async () => (JSON.stringify(await ids(r)) === JSON.stringify(want('a', 'b')) ? true : undefined), 90_000);
+      await waitFor(
+        `${r.name}: entries a, b (${r.proc.out().slice(-2000)})`,
+        async () => (JSON.stringify(await ids(r)) === JSON.stringify(want('a', 'b')) ? true : undefined),
+        90_000,
+      );
     }
     assert.equal(lines(replicas[1] as Replica, 'Became leader'), 1);
   });
@@ -124,7 +152,11 @@ describe('ztwim registrar across an API server restart (own control plane)', () 
     await kube.delete(RESOURCES.pods, 'a', { namespace: NS, gracePeriodSeconds: 0 });
     await kube.create(RESOURCES.pods, pod('c'), {});
     for (const r of replicas) {
-      await waitFor(`${r.name}: entries b, c (${r.proc.out().slice(-2000)})`, async () => (JSON.stringify(await ids(r)) === JSON.stringify(want('b', 'c')) ? true : undefined), 120_000);
+      await waitFor(
+        `${r.name}: entries b, c (${r.proc.out().slice(-2000)})`,
+        async () => (JSON.stringify(await ids(r)) === JSON.stringify(want('b', 'c')) ? true : undefined),
+        120_000,
+      );
     }
     assert.equal(lines(elected, 'Became leader'), 2, 'leading again after the outage');
     // And it keeps following pods.

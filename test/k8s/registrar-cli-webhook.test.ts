@@ -62,7 +62,9 @@ before(async () => {
   }
   await kubectl(env, ['apply', '-f', '-'], { input: JSON.stringify(vwc) });
 
-  const config = tmp.write('registrar.yaml', `apiVersion: spire.spiffe.io/v1alpha1
+  const config = tmp.write(
+    'registrar.yaml',
+    `apiVersion: spire.spiffe.io/v1alpha1
 kind: ControllerManagerConfig
 clusterName: test
 trustDomain: ${TD}
@@ -76,7 +78,8 @@ webhook:
   host: 127.0.0.1
   port: ${port}
 logEncoding: json
-`);
+`,
+  );
   proc = startZtwim(tmp, ['registrar', '-config', config, '-kubeconfig', env.kubeconfig]);
 });
 
@@ -93,7 +96,12 @@ const csid = (name: string, spiffeIDTemplate: string) => ({
   apiVersion: 'spire.spiffe.io/v1alpha1',
   kind: 'ClusterSPIFFEID',
   metadata: { name: `${TAG}-${name}`, labels: LABEL },
-  spec: { className: TAG, spiffeIDTemplate, namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } }, podSelector: { matchLabels: { app: 'cliwh' } } },
+  spec: {
+    className: TAG,
+    spiffeIDTemplate,
+    namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
+    podSelector: { matchLabels: { app: 'cliwh' } },
+  },
 });
 
 async function create(obj: { kind: string; metadata: { name: string } }): Promise<string | undefined> {
@@ -111,29 +119,39 @@ describe('ztwim registrar (CLI) with its admission webhook on the real apiserver
     const api = serverApiOverSocket(server.socketPath);
     const roots = await api.x509RootsPem().finally(() => api.close());
     assert.match(roots, /BEGIN CERTIFICATE/);
-    await waitFor(`caBundles patched (registrar output: ${proc?.out() ?? ''})`, async () => {
-      const got = JSON.parse(await kubectl(env, ['get', 'validatingwebhookconfiguration', VWC, '-o', 'json'])) as { webhooks: Array<{ clientConfig: { caBundle?: string } }> };
-      const bundles = got.webhooks.map((w) => Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString('utf8'));
-      return bundles.length === 2 && bundles.every((b) => b === roots) ? true : undefined;
-    }, 60_000);
+    await waitFor(
+      `caBundles patched (registrar output: ${proc?.out() ?? ''})`,
+      async () => {
+        const got = JSON.parse(await kubectl(env, ['get', 'validatingwebhookconfiguration', VWC, '-o', 'json'])) as {
+          webhooks: Array<{ clientConfig: { caBundle?: string } }>;
+        };
+        const bundles = got.webhooks.map((w) => Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString('utf8'));
+        return bundles.length === 2 && bundles.every((b) => b === roots) ? true : undefined;
+      },
+      60_000,
+    );
   });
 
   it('the apiserver refuses a ClusterSPIFFEID with a broken template through it, and admits a good one', async () => {
     // The caBundle is in place; the webhook may still be minting its first certificate: the
     // failurePolicy is Ignore, so retry while the broken one is admitted (and delete it).
-    const msg = await waitFor('the broken ClusterSPIFFEID refused', async () => {
-      const m = await create(csid('broken', 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace | lower }}'));
-      if (m === undefined) {
-        await kubectl(env, ['delete', 'clusterspiffeid', `${TAG}-broken`, '--wait=true']);
-        created.pop();
-        return undefined;
-      }
-      return m;
-    }, 60_000);
+    const msg = await waitFor(
+      'the broken ClusterSPIFFEID refused',
+      async () => {
+        const m = await create(csid('broken', 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace | lower }}'));
+        if (m === undefined) {
+          await kubectl(env, ['delete', 'clusterspiffeid', `${TAG}-broken`, '--wait=true']);
+          created.pop();
+          return undefined;
+        }
+        return m;
+      },
+      60_000,
+    );
     assert.match(msg, /admission webhook "vclusterspiffeid\.kb\.io" denied the request: spec\.spiffeIDTemplate: template: function "lower" not defined/);
     assert.equal(await create(csid('good', 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/pod/{{ .PodMeta.Name }}')), undefined);
     const logs = proc?.out() ?? '';
-    assert.match(logs, /"allowed":false,"reason":"spec\.spiffeIDTemplate[^\n]*"msg":"admission review"/, "the refusal came from this process");
+    assert.match(logs, /"allowed":false,"reason":"spec\.spiffeIDTemplate[^\n]*"msg":"admission review"/, 'the refusal came from this process');
   });
 
   it('the same process reconciles: a pod the good ClusterSPIFFEID selects gets its entry', async () => {
@@ -142,11 +160,19 @@ describe('ztwim registrar (CLI) with its admission webhook on the real apiserver
         apiVersion: 'v1',
         kind: 'Pod',
         metadata: { name: 'p1', namespace: ns, labels: { app: 'cliwh' } },
-        spec: { hostNetwork: true, terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: IMAGE, imagePullPolicy: 'Never', command: ['sleep', '3600'] }] },
+        spec: {
+          hostNetwork: true,
+          terminationGracePeriodSeconds: 0,
+          containers: [{ name: 'c', image: IMAGE, imagePullPolicy: 'Never', command: ['sleep', '3600'] }],
+        },
       }),
     });
     const want = `spiffe://${TD}/ns/${ns}/pod/p1`;
-    const entry = await waitFor(`entry ${want} (registrar output: ${proc?.out().slice(-3000) ?? ''})`, async () => (await entries.listEntries()).find((e) => e.spiffeId === want), 90_000);
+    const entry = await waitFor(
+      `entry ${want} (registrar output: ${proc?.out().slice(-3000) ?? ''})`,
+      async () => (await entries.listEntries()).find((e) => e.spiffeId === want),
+      90_000,
+    );
     assert.ok(entry.id.startsWith('cliwh.'), entry.id);
     await kubectl(env, ['delete', 'pod', '-n', ns, 'p1', '--wait=false']);
     await waitFor('entry gone with the pod', async () => ((await entries.listEntries()).some((e) => e.spiffeId === want) ? undefined : true), 90_000);

@@ -44,7 +44,13 @@ const created: string[] = [];
 before(async () => {
   env = await ensureCluster();
   await kubectl(env, ['apply', '--server-side', '--field-manager=ztwim-registrar-crd-test', '--force-conflicts', '-f', CRD_DIR]);
-  await kubectl(env, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/clusterspiffeids.spire.spiffe.io', 'crd/clusterfederatedtrustdomains.spire.spiffe.io']);
+  await kubectl(env, [
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    'crd/clusterspiffeids.spire.spiffe.io',
+    'crd/clusterfederatedtrustdomains.spire.spiffe.io',
+  ]);
   ns = await createNamespace(env, 'registrar-crd');
   server = await startZtwimAdminServer({ trustDomain: 'example.org' });
   api = serverApiOverSocket(server.socketPath);
@@ -123,7 +129,9 @@ describe('the registrar webhook on the real apiserver', () => {
   it('the patcher, on its next pass, writes the bundle roots into every webhook caBundle', async () => {
     const roots = await api.x509RootsPem();
     const bundles = async (): Promise<string[]> => {
-      const got = JSON.parse(await kubectl(env, ['get', 'validatingwebhookconfiguration', VWC, '-o', 'json'])) as { webhooks: Array<{ clientConfig: { caBundle?: string } }> };
+      const got = JSON.parse(await kubectl(env, ['get', 'validatingwebhookconfiguration', VWC, '-o', 'json'])) as {
+        webhooks: Array<{ clientConfig: { caBundle?: string } }>;
+      };
       return got.webhooks.map((w) => Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString('utf8'));
     };
     // Its first round ran as it started, before the configuration existed; the next one is due
@@ -136,7 +144,10 @@ describe('the registrar webhook on the real apiserver', () => {
   it('a ClusterSPIFFEID with a broken template is refused with the webhook message; a good one is admitted', async () => {
     const msg = await createError(csid('broken', 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace | lower }}'));
     assert.ok(msg !== undefined, 'the broken ClusterSPIFFEID was admitted');
-    assert.match(msg, /admission webhook "vclusterspiffeid\.kb\.io" denied the request: spec\.spiffeIDTemplate: template: function "lower" not defined at line 1 col 56 near "mespace \| lower }}"/);
+    assert.match(
+      msg,
+      /admission webhook "vclusterspiffeid\.kb\.io" denied the request: spec\.spiffeIDTemplate: template: function "lower" not defined at line 1 col 56 near "mespace \| lower }}"/,
+    );
     assert.equal(await createError(csid('good', 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}')), undefined);
   });
 
@@ -148,9 +159,12 @@ describe('the registrar webhook on the real apiserver', () => {
     );
   });
 
-  it('ClusterFederatedTrustDomain rules past the schema are the webhook\'s', async () => {
+  it("ClusterFederatedTrustDomain rules past the schema are the webhook's", async () => {
     const msg = await createError(ftd('bad-bundle', { trustDomainBundle: 'not json' }));
-    assert.match(msg ?? 'admitted', /admission webhook "vclusterfederatedtrustdomain\.kb\.io" denied the request: spec\.trustDomainBundle: invalid trust domain bundle/);
+    assert.match(
+      msg ?? 'admitted',
+      /admission webhook "vclusterfederatedtrustdomain\.kb\.io" denied the request: spec\.trustDomainBundle: invalid trust domain bundle/,
+    );
     const id = await createError(ftd('bad-id', { bundleEndpointProfile: { type: 'https_spiffe', endpointSPIFFEID: 'spiffe://other.org/a//b' } }));
     assert.match(id ?? 'admitted', /denied the request: spec\.bundleEndpointProfile\.endpointSPIFFEID: invalid SPIFFE ID/);
     assert.equal(await createError(ftd('good', {})), undefined);

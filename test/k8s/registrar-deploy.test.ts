@@ -62,7 +62,10 @@ interface PodSpec {
 
 before(async () => {
   env = await ensureCluster();
-  await run('bash', [join(REPO_ROOT, 'scripts', 'k8s', 'image.sh'), '--import'], { env: { ...process.env, ...env.vars, ZTWIM_IMAGE_TAG: TAG }, timeoutMs: 900_000 });
+  await run('bash', [join(REPO_ROOT, 'scripts', 'k8s', 'image.sh'), '--import'], {
+    env: { ...process.env, ...env.vars, ZTWIM_IMAGE_TAG: TAG },
+    timeoutMs: 900_000,
+  });
   await kubectl(env, ['apply', '--server-side', '--field-manager=ztwim-registrar-crd-test', '--force-conflicts', '-f', join(DEPLOY_DIR, 'registrar', 'crds')]);
   await kubectl(env, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/clusterspiffeids.spire.spiffe.io']);
   ns = await createNamespace(env, 'reg-deploy');
@@ -78,7 +81,10 @@ before(async () => {
 
   const ports = { health: await freePort(), metrics: await freePort(), webhook: await freePort() };
   const apiPort = new URL(env.apiserver).port;
-  const objs = inNamespace(['registrar/rbac.yaml', 'registrar/deployment.yaml', 'registrar/webhook.yaml'].flatMap((f) => manifest(f)), ns);
+  const objs = inNamespace(
+    ['registrar/rbac.yaml', 'registrar/deployment.yaml', 'registrar/webhook.yaml'].flatMap((f) => manifest(f)),
+    ns,
+  );
   for (const o of objs) {
     if (o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding') clusterScoped.push(`${o.kind.toLowerCase()}/${o.metadata.name}`);
     if (o.kind === 'ConfigMap') {
@@ -90,7 +96,7 @@ before(async () => {
       cfg['className'] = className;
       cfg['health'] = { healthProbeBindAddress: `0.0.0.0:${ports.health}` };
       cfg['metrics'] = { bindAddress: `127.0.0.1:${ports.metrics}` };
-      assert.equal(cfg['validatingWebhookConfigurationName'], 'ztwim-registrar-webhook', 'the shipped config names webhook.yaml\'s configuration');
+      assert.equal(cfg['validatingWebhookConfigurationName'], 'ztwim-registrar-webhook', "the shipped config names webhook.yaml's configuration");
       cfg['validatingWebhookConfigurationName'] = vwcName;
       cfg['webhook'] = { port: ports.webhook };
       cfg['clusterDomain'] = 'cluster.local';
@@ -107,7 +113,11 @@ before(async () => {
       c.imagePullPolicy = 'Never';
       c.readinessProbe.httpGet.port = ports.health;
       c.livenessProbe.httpGet.port = ports.health;
-      assert.deepEqual(c.ports?.map((p) => p.containerPort), [9443], 'the shipped Deployment exposes the webhook port');
+      assert.deepEqual(
+        c.ports?.map((p) => p.containerPort),
+        [9443],
+        'the shipped Deployment exposes the webhook port',
+      );
       c.ports = [{ name: 'webhook', containerPort: ports.webhook }];
       c.env = [...(c.env ?? []), { name: 'KUBERNETES_SERVICE_HOST', value: '127.0.0.1' }, { name: 'KUBERNETES_SERVICE_PORT', value: apiPort }];
       const sock = pod.volumes.find((v) => v.name === 'server-socket');
@@ -138,7 +148,9 @@ after(async () => {
     const logs = await kubectl(env, ['logs', '-n', ns, 'deployment/ztwim-registrar', '--tail=40']).catch((e: unknown) => String(e));
     if (process.exitCode !== undefined && process.exitCode !== 0) console.error(`registrar pod logs:\n${logs}`);
     await kubectl(env, ['delete', 'deployment', '-n', ns, 'ztwim-registrar', '--ignore-not-found', '--wait=false']).catch(() => '');
-    await kubectl(env, ['delete', '--ignore-not-found', '--wait=false', ...clusterScoped, `clusterspiffeid/${ns}-good`, `clusterspiffeid/${ns}-broken`]).catch(() => '');
+    await kubectl(env, ['delete', '--ignore-not-found', '--wait=false', ...clusterScoped, `clusterspiffeid/${ns}-good`, `clusterspiffeid/${ns}-broken`]).catch(
+      () => '',
+    );
   }
   entries?.close();
   await server?.stop();
@@ -162,40 +174,72 @@ async function podLogs(): Promise<string> {
 
 describe('deploy/k8s/registrar on the test cluster', () => {
   it('the registrar pod Runs and becomes Ready (informers synced over the in-cluster config)', async () => {
-    await waitFor(`the registrar pod Ready in ${ns}`, async () => {
-      const out = await kubectl(env, ['get', 'pods', '-n', ns, '-l', 'app.kubernetes.io/name=ztwim-registrar', '-o', 'jsonpath={range .items[*]}{.status.phase} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}']);
-      return out.trim() === 'Running True' ? true : undefined;
-    }, 180_000);
+    await waitFor(
+      `the registrar pod Ready in ${ns}`,
+      async () => {
+        const out = await kubectl(env, [
+          'get',
+          'pods',
+          '-n',
+          ns,
+          '-l',
+          'app.kubernetes.io/name=ztwim-registrar',
+          '-o',
+          'jsonpath={range .items[*]}{.status.phase} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}',
+        ]);
+        return out.trim() === 'Running True' ? true : undefined;
+      },
+      180_000,
+    );
     assert.match(await podLogs(), /"msg":"Became leader"/);
   });
 
   it('it makes the entry of a pod a ClusterSPIFFEID selects, on the server behind the hostPath socket', async () => {
-    await applyManifest(env, JSON.stringify(csid('good', 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}/{{ .PodMeta.Name }}')));
-    await applyManifest(env, JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'w1', namespace: workloads, labels: { app: 'deployed' } },
-      spec: { hostNetwork: true, terminationGracePeriodSeconds: 0, containers: [{ name: 'c', image: BUSYBOX, imagePullPolicy: 'Never', command: ['sleep', '3600'] }] },
-    }));
+    await applyManifest(
+      env,
+      JSON.stringify(csid('good', 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}/{{ .PodMeta.Name }}')),
+    );
+    await applyManifest(
+      env,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'w1', namespace: workloads, labels: { app: 'deployed' } },
+        spec: {
+          hostNetwork: true,
+          terminationGracePeriodSeconds: 0,
+          containers: [{ name: 'c', image: BUSYBOX, imagePullPolicy: 'Never', command: ['sleep', '3600'] }],
+        },
+      }),
+    );
     const want = `spiffe://${TD}/ns/${workloads}/sa/default/w1`;
-    const e = await waitFor(`entry ${want}`, async () => (await entries.listEntries()).find((x) => x.spiffeId === want), 120_000).catch(async (err: unknown) => {
-      throw new Error(`${String(err)}\nregistrar pod logs:\n${(await podLogs()).slice(-4000)}`);
-    });
+    const e = await waitFor(`entry ${want}`, async () => (await entries.listEntries()).find((x) => x.spiffeId === want), 120_000).catch(
+      async (err: unknown) => {
+        throw new Error(`${String(err)}\nregistrar pod logs:\n${(await podLogs()).slice(-4000)}`);
+      },
+    );
     assert.ok(e.id.startsWith('ztwim.'), `the shipped entryIDPrefix: ${e.id}`);
-    assert.ok(e.selectors.some((s) => s.type === 'k8s' && s.value.startsWith('pod-uid:')), JSON.stringify(e.selectors));
+    assert.ok(
+      e.selectors.some((s) => s.type === 'k8s' && s.value.startsWith('pod-uid:')),
+      JSON.stringify(e.selectors),
+    );
   });
 
   it("the API server refuses a broken ClusterSPIFFEID through webhook.yaml's Service, served by the pod", async () => {
-    const msg = await waitFor('the broken ClusterSPIFFEID refused', async () => {
-      try {
-        await kubectl(env, ['create', '-f', '-'], { input: JSON.stringify(csid('broken', 'spiffe://{{ .TrustDomain }}/{{ .PodMeta.Name | upper }}')) });
-      } catch (e) {
-        return (e as Error).message;
-      }
-      // Admitted (failurePolicy Ignore) before the webhook served: take it back and retry.
-      await kubectl(env, ['delete', 'clusterspiffeid', `${ns}-broken`, '--wait=true']);
-      return undefined;
-    }, 90_000);
+    const msg = await waitFor(
+      'the broken ClusterSPIFFEID refused',
+      async () => {
+        try {
+          await kubectl(env, ['create', '-f', '-'], { input: JSON.stringify(csid('broken', 'spiffe://{{ .TrustDomain }}/{{ .PodMeta.Name | upper }}')) });
+        } catch (e) {
+          return (e as Error).message;
+        }
+        // Admitted (failurePolicy Ignore) before the webhook served: take it back and retry.
+        await kubectl(env, ['delete', 'clusterspiffeid', `${ns}-broken`, '--wait=true']);
+        return undefined;
+      },
+      90_000,
+    );
     assert.match(msg, /admission webhook "vclusterspiffeid\.kb\.io" denied the request: spec\.spiffeIDTemplate: template: function "upper" not defined/);
     const caBundle = await kubectl(env, ['get', 'validatingwebhookconfiguration', vwcName, '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}']);
     assert.notEqual(caBundle, '', 'the caBundle was patched by the pod');

@@ -59,7 +59,9 @@ export function isAgentNotAttested(e: unknown): boolean {
   return isZtwimError(e, 'ERR_PERMISSION_DENIED') && e.fields['agent_state'] === 'not_attested';
 }
 
-function rootsOf(b: Bundle): Uint8Array[] { return b.x509Authorities.map((a) => a.asn1); }
+function rootsOf(b: Bundle): Uint8Array[] {
+  return b.x509Authorities.map((a) => a.asn1);
+}
 
 export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Promise<RunningAgent> {
   const clock = deps.clock ?? systemClock;
@@ -84,16 +86,26 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
 }
 
 /** The stored SVID to resume with, or undefined to attest; refuses a corrupted data dir it cannot replace. */
-function resumable(config: AgentConfig, storage: AgentDataStore | undefined, td: TrustDomain, clock: Clock, log: Logger): { creds: AgentCredentials; roots: Uint8Array[] } | undefined {
+function resumable(
+  config: AgentConfig,
+  storage: AgentDataStore | undefined,
+  td: TrustDomain,
+  clock: Clock,
+  log: Logger,
+): { creds: AgentCredentials; roots: Uint8Array[] } | undefined {
   const loaded = storage?.load(td);
   if (loaded === undefined) return undefined;
   if (!('creds' in loaded)) {
     // As spire-agent, a data dir that cannot be read is never used. Re-attest when we can
     // (a join token, x509pop or k8s_psat); otherwise refuse to start, naming the file.
     if (attestationData(config) === undefined) {
-      throw new ZtwimError('ERR_CONFIG', `agent data file ${loaded.file} is corrupted (${loaded.reason}); remove it and start the agent with a new join token`, {
-        fields: { file: loaded.file, reason: loaded.reason },
-      });
+      throw new ZtwimError(
+        'ERR_CONFIG',
+        `agent data file ${loaded.file} is corrupted (${loaded.reason}); remove it and start the agent with a new join token`,
+        {
+          fields: { file: loaded.file, reason: loaded.reason },
+        },
+      );
     }
     log.error({ file: loaded.file, reason: loaded.reason }, 'agent data dir is corrupted; ignoring it and re-attesting');
     return undefined;
@@ -105,7 +117,14 @@ function resumable(config: AgentConfig, storage: AgentDataStore | undefined, td:
   return loaded;
 }
 
-async function runAgent(config: AgentConfig, clock: Clock, log: Logger, lock: DataDirLock, logStop: boolean, k8s: K8sWorkloadAttestor | undefined): Promise<RunningAgent> {
+async function runAgent(
+  config: AgentConfig,
+  clock: Clock,
+  log: Logger,
+  lock: DataDirLock,
+  logStop: boolean,
+  k8s: K8sWorkloadAttestor | undefined,
+): Promise<RunningAgent> {
   const td = TrustDomain.parse(config.trustDomain);
   const opts = { host: config.serverAddress, port: config.serverPort, trustDomain: td };
   const storage = config.keyManager === 'disk' ? new AgentDataStore(config.dataDir) : undefined;
@@ -121,7 +140,8 @@ async function runAgent(config: AgentConfig, clock: Clock, log: Logger, lock: Da
       throw new ZtwimError('ERR_CONFIG', `no agent SVID stored in ${config.dataDir} and no join token, x509pop or k8s_psat NodeAttestor configured to attest`);
     }
     roots = await bootstrapRoots(config);
-    if (roots.length === 0 && !config.insecureBootstrap) throw new ZtwimError('ERR_CONFIG', 'trust bundle is required (trust_bundle_path, trust_bundle_url or insecure_bootstrap)');
+    if (roots.length === 0 && !config.insecureBootstrap)
+      throw new ZtwimError('ERR_CONFIG', 'trust bundle is required (trust_bundle_path, trust_bundle_url or insecure_bootstrap)');
     const boot = new ServerClient({ ...opts, roots, insecure: config.insecureBootstrap });
     try {
       creds = await attestAgent(boot, data);
@@ -172,7 +192,10 @@ async function runAgent(config: AgentConfig, clock: Clock, log: Logger, lock: Da
     roots = rootsOf(b);
     await storage?.save(creds, roots);
   } catch (e) {
-    if (stored === undefined) { client.close(); throw new ZtwimError('ERR_UNAVAILABLE', 'cannot fetch bundle after attestation', { cause: e }); }
+    if (stored === undefined) {
+      client.close();
+      throw new ZtwimError('ERR_UNAVAILABLE', 'cannot fetch bundle after attestation', { cause: e });
+    }
     log.warn({ err: e }, 'server unavailable at start; serving from cache when it returns');
   }
   const tasks: Task[] = [];
@@ -185,7 +208,11 @@ async function runAgent(config: AgentConfig, clock: Clock, log: Logger, lock: Da
     if (metrics !== undefined && config.metrics !== undefined) {
       metrics.entries.set(cache.entries.size);
       const m = await metrics.serve(config.metrics.host, config.metrics.port).catch((e: unknown) => {
-        throw new ZtwimError('ERR_CONFIG', `agent metrics cannot listen on ${config.metrics?.host}:${config.metrics?.port} (telemetry.Prometheus): ${(e as Error).message}`, { cause: e });
+        throw new ZtwimError(
+          'ERR_CONFIG',
+          `agent metrics cannot listen on ${config.metrics?.host}:${config.metrics?.port} (telemetry.Prometheus): ${(e as Error).message}`,
+          { cause: e },
+        );
       });
       metricsPort = m.port;
       tasks.push(closeOnAbort(() => m.close()));
@@ -193,7 +220,12 @@ async function runAgent(config: AgentConfig, clock: Clock, log: Logger, lock: Da
     const unix = new UnixWorkloadAttestor({ ...config.unixAttestor, logger: log });
     const tracker = new PeerTracker({ attestors: k8s === undefined ? [unix] : [unix, k8s], logger: log });
     const endpoint = await startWorkloadEndpoint({ socketPath: config.socketPath, cache, attestor: tracker, logger: log }).catch((e: unknown) => {
-      throw listenError(e, { name: 'Workload API socket', address: config.socketPath, at: { path: config.socketPath }, moveWith: 'agent.socket_path in the config or -socketPath' });
+      throw listenError(e, {
+        name: 'Workload API socket',
+        address: config.socketPath,
+        at: { path: config.socketPath },
+        moveWith: 'agent.socket_path in the config or -socketPath',
+      });
     });
     tasks.push(closeOnAbort(() => endpoint.close({ graceMs: 1000 })));
     // SPIRE's health_checks listener (the DaemonSet's httpGet probes): live while the agent's own
@@ -226,11 +258,7 @@ async function runAgent(config: AgentConfig, clock: Clock, log: Logger, lock: Da
       },
       { wakeup: hinted, stopOnError: true },
     );
-    tasks.push(
-      sync,
-      rotator.run(),
-      async (signal) => void (await watchHints({ client: () => client, clock, log, signal, onHint: () => hinted.fire() })),
-    );
+    tasks.push(sync, rotator.run(), async (signal) => void (await watchHints({ client: () => client, clock, log, signal, onHint: () => hinted.fire() })));
     const agentStopped = (e: unknown): unknown => {
       // Banned or evicted: the stored SVID is worthless; the next start attests again.
       if (isZtwimError(e, 'ERR_PERMISSION_DENIED') && e.fields['agent_state'] !== undefined) storage?.delete();

@@ -20,8 +20,21 @@ describe('command table', () => {
     await walk(rootCommand(), 'ztwim', seen);
     // The tree really is lazy at the top and under `server` and `agent`.
     const root = rootCommand();
-    assert.ok(root.subcommands?.filter(isLazyCommand).map((c) => c.name).includes('server'));
-    for (const path of ['ztwim server entry show', 'ztwim server run', 'ztwim agent run', 'ztwim agent api fetch', 'ztwim api fetch', 'ztwim up', 'ztwim oidc run']) {
+    assert.ok(
+      root.subcommands
+        ?.filter(isLazyCommand)
+        .map((c) => c.name)
+        .includes('server'),
+    );
+    for (const path of [
+      'ztwim server entry show',
+      'ztwim server run',
+      'ztwim agent run',
+      'ztwim agent api fetch',
+      'ztwim api fetch',
+      'ztwim up',
+      'ztwim oidc run',
+    ]) {
       assert.ok(seen.includes(path), `${path} missing from the tree`);
     }
   });
@@ -31,7 +44,11 @@ describe('command table', () => {
     const r = await runCaptured(wrong, ['a']);
     assert.equal(r.status, 1);
     assert.match(r.stderr, /command table: "a" loaded command "b"/);
-    const broken: Command = { name: 'ztwim', summary: 'root', subcommands: [{ name: 'a', summary: 'a', load: () => Promise.reject(new Error('Cannot find module x')) }] };
+    const broken: Command = {
+      name: 'ztwim',
+      summary: 'root',
+      subcommands: [{ name: 'a', summary: 'a', load: () => Promise.reject(new Error('Cannot find module x')) }],
+    };
     const b = await runCaptured(broken, ['a']);
     assert.equal(b.status, 1);
     assert.match(b.stderr, /^Error: Cannot find module x/);

@@ -44,7 +44,10 @@ plugins {
 
 test('-expandEnv: server and agent validate expand $VAR and ${VAR} from the environment; without it the text is literal', async () => {
   const vars = { TD: 'example.org', SERVER_PORT: '8081' };
-  for (const [kind, text] of [['server', SERVER_CONF], ['agent', AGENT_CONF]] as const) {
+  for (const [kind, text] of [
+    ['server', SERVER_CONF],
+    ['agent', AGENT_CONF],
+  ] as const) {
     const conf = join(dir, `${kind}.conf`);
     writeFileSync(conf, text);
     const ok = await runCaptured(rootCommand(), [kind, 'validate', '-config', conf, '-expandEnv'], { vars, cwd: dir });

@@ -44,9 +44,10 @@ export function tuneForDaemon(o: DaemonTuning = {}): void {
       clock: systemClock,
       rssBytes: () => process.memoryUsage.rss(),
       fullGc: v8FullGc(),
-      onOverBudget: (x) => process.stderr.write(
-        `ztwim: resident memory ${x.rssMiB} MiB is above the memory budget of ${x.budgetMiB} MiB after a full GC; next check in ${Math.round(x.nextCheckMs / 1000)} s (raise -memoryBudget, or 0 to turn the budget off)\n`,
-      ),
+      onOverBudget: (x) =>
+        process.stderr.write(
+          `ztwim: resident memory ${x.rssMiB} MiB is above the memory budget of ${x.budgetMiB} MiB after a full GC; next check in ${Math.round(x.nextCheckMs / 1000)} s (raise -memoryBudget, or 0 to turn the budget off)\n`,
+        ),
     });
   }
 }

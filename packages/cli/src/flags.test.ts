@@ -13,7 +13,19 @@ const specs: FlagSpecs = {
 
 test('parses spire-style flags', () => {
   const f = new Flags(
-    parseFlags(specs, ['-spiffeID', 'spiffe://td/a', '-selector', 'unix:uid:0', '--selector=unix:gid:0', '-node', '-x509SVIDTTL=60', '-ttl', '1m30s', 'rest', '-x']),
+    parseFlags(specs, [
+      '-spiffeID',
+      'spiffe://td/a',
+      '-selector',
+      'unix:uid:0',
+      '--selector=unix:gid:0',
+      '-node',
+      '-x509SVIDTTL=60',
+      '-ttl',
+      '1m30s',
+      'rest',
+      '-x',
+    ]),
   );
   assert.equal(f.string('spiffeID'), 'spiffe://td/a');
   assert.deepEqual(f.list('selector'), ['unix:uid:0', 'unix:gid:0']);
@@ -35,7 +47,12 @@ test('bool flags take =false; errors are usage errors', () => {
     [['-node=maybe'], /invalid boolean value/],
     [['---x'], /bad flag syntax/],
   ];
-  for (const [argv, re] of bad) assert.throws(() => parseFlags(specs, argv), (e: unknown) => e instanceof UsageError && re.test(e.message), argv.join(' '));
+  for (const [argv, re] of bad)
+    assert.throws(
+      () => parseFlags(specs, argv),
+      (e: unknown) => e instanceof UsageError && re.test(e.message),
+      argv.join(' '),
+    );
   assert.throws(() => parseFlags(specs, ['-h']), HelpRequested);
   assert.throws(() => parseFlags(specs, ['--help']), HelpRequested);
 });

@@ -138,7 +138,12 @@ export function goFlagDefaults(specs: FlagSpecs): string {
     line += spec.usage.replaceAll('\n', '\n    \t');
     const d = spec.default;
     if (!custom && d !== undefined && d !== '' && d !== false && d !== 0) {
-      line += spec.kind === 'string' ? ` (default ${goQuoteString(String(d))})` : spec.kind === 'duration' ? ` (default ${goDurationString(Number(d))})` : ` (default ${String(d)})`;
+      line +=
+        spec.kind === 'string'
+          ? ` (default ${goQuoteString(String(d))})`
+          : spec.kind === 'duration'
+            ? ` (default ${goDurationString(Number(d))})`
+            : ` (default ${String(d)})`;
     }
     lines.push(line);
   }
@@ -164,8 +169,7 @@ export function flagsUsage(specs: FlagSpecs): string {
   for (const [name, spec] of Object.entries(specs).sort(([a], [b]) => a.localeCompare(b))) {
     const arg = spec.kind === 'bool' ? '' : ` ${spec.arg ?? spec.kind}`;
     lines.push(`  -${name}${arg}`);
-    const def =
-      spec.default !== undefined && spec.default !== '' && spec.default !== false ? ` (default ${JSON.stringify(spec.default)})` : '';
+    const def = spec.default !== undefined && spec.default !== '' && spec.default !== false ? ` (default ${JSON.stringify(spec.default)})` : '';
     const rep = spec.kind === 'list' ? ' (repeatable)' : '';
     lines.push(`    \t${spec.usage}${def}${rep}`);
   }

@@ -30,7 +30,9 @@ const leaf: Command = {
 const tree = (goCli: boolean): Command => ({
   name: 'ztwim',
   summary: 'root',
-  subcommands: [{ name: 'server', summary: 'server', ...(goCli ? { goCli: true } : {}), subcommands: [{ name: 'entry', summary: 'entry', subcommands: [leaf] }] }],
+  subcommands: [
+    { name: 'server', summary: 'server', ...(goCli ? { goCli: true } : {}), subcommands: [{ name: 'entry', summary: 'entry', subcommands: [leaf] }] },
+  ],
 });
 
 describe('goCli: spire-server compatible usage errors', () => {

@@ -20,7 +20,15 @@ function harness(budgetMiB: number, rssAfterGc: (before: number) => number) {
     },
     onOverBudget: (o) => over.push(o),
   });
-  return { clock, gcs, over, stop, setRss: (m: number) => { rss = m * MiB; } };
+  return {
+    clock,
+    gcs,
+    over,
+    stop,
+    setRss: (m: number) => {
+      rss = m * MiB;
+    },
+  };
 }
 
 test('watchMemoryBudget: no GC while under budget, one full GC when the resident set goes over', () => {
@@ -48,7 +56,10 @@ test('watchMemoryBudget: still over after the GC: reported, and the checks back 
   assert.equal(h.gcs.length, 2);
   assert.equal(h.over[1]?.nextCheckMs, 8_000);
   for (let i = 0; i < 20; i++) h.clock.advance(300_000);
-  assert.ok(h.over.every((o) => o.nextCheckMs <= 300_000), 'backs off to at most 5 min');
+  assert.ok(
+    h.over.every((o) => o.nextCheckMs <= 300_000),
+    'backs off to at most 5 min',
+  );
   h.setRss(50);
   h.clock.advance(300_000);
   const n = h.gcs.length;

@@ -10,7 +10,10 @@ const tmp = fs.mkdtempSync(join(os.tmpdir(), 'ztwim-lock-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 let n = 0;
 const fresh = (): string => join(tmp, `d${n++}`);
-const running = (pids: number[]) => (pid: number): boolean => pids.includes(pid);
+const running =
+  (pids: number[]) =>
+  (pid: number): boolean =>
+    pids.includes(pid);
 const opts = { what: 'ztwim up', moveWith: '-dataDir' };
 
 test('the first holder writes its PID; a second, while it runs, is refused with that PID', () => {

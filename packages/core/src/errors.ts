@@ -84,16 +84,11 @@ export function grpcCodeOfError(err: unknown): number | undefined {
   return undefined;
 }
 
-export const invalidArgument = (msg: string, opts?: ZtwimErrorOptions): ZtwimError =>
-  new ZtwimError('ERR_INVALID_ARGUMENT', msg, opts);
+export const invalidArgument = (msg: string, opts?: ZtwimErrorOptions): ZtwimError => new ZtwimError('ERR_INVALID_ARGUMENT', msg, opts);
 export const notFound = (msg: string, opts?: ZtwimErrorOptions): ZtwimError => new ZtwimError('ERR_NOT_FOUND', msg, opts);
-export const alreadyExists = (msg: string, opts?: ZtwimErrorOptions): ZtwimError =>
-  new ZtwimError('ERR_ALREADY_EXISTS', msg, opts);
-export const permissionDenied = (msg: string, opts?: ZtwimErrorOptions): ZtwimError =>
-  new ZtwimError('ERR_PERMISSION_DENIED', msg, opts);
-export const failedPrecondition = (msg: string, opts?: ZtwimErrorOptions): ZtwimError =>
-  new ZtwimError('ERR_FAILED_PRECONDITION', msg, opts);
+export const alreadyExists = (msg: string, opts?: ZtwimErrorOptions): ZtwimError => new ZtwimError('ERR_ALREADY_EXISTS', msg, opts);
+export const permissionDenied = (msg: string, opts?: ZtwimErrorOptions): ZtwimError => new ZtwimError('ERR_PERMISSION_DENIED', msg, opts);
+export const failedPrecondition = (msg: string, opts?: ZtwimErrorOptions): ZtwimError => new ZtwimError('ERR_FAILED_PRECONDITION', msg, opts);
 export const internal = (msg: string, opts?: ZtwimErrorOptions): ZtwimError => new ZtwimError('ERR_INTERNAL', msg, opts);
-export const unavailable = (msg: string, opts?: ZtwimErrorOptions): ZtwimError =>
-  new ZtwimError('ERR_UNAVAILABLE', msg, opts);
+export const unavailable = (msg: string, opts?: ZtwimErrorOptions): ZtwimError => new ZtwimError('ERR_UNAVAILABLE', msg, opts);
 export const configError = (msg: string, opts?: ZtwimErrorOptions): ZtwimError => new ZtwimError('ERR_CONFIG', msg, opts);

@@ -4,7 +4,14 @@ import { createLogger, jsonLogLineToText, parseLogFormat } from './log.ts';
 
 function capture(): { lines: string[]; destination: { write(s: string): void } } {
   const lines: string[] = [];
-  return { lines, destination: { write: (s: string) => { lines.push(s); } } };
+  return {
+    lines,
+    destination: {
+      write: (s: string) => {
+        lines.push(s);
+      },
+    },
+  };
 }
 
 /** Every key of a JSON object line, in order, repeats included (JSON.parse would hide a repeat). */
@@ -19,7 +26,11 @@ test('children of children log each field once, the innermost value winning', ()
   assert.equal(c.lines.length, 1);
   const line = c.lines[0] as string;
   const keys = rawKeys(line);
-  assert.deepEqual(keys.filter((k) => k === 'subsystem'), ['subsystem'], line);
+  assert.deepEqual(
+    keys.filter((k) => k === 'subsystem'),
+    ['subsystem'],
+    line,
+  );
   assert.deepEqual(new Set(keys).size, keys.length, line);
   const rec = JSON.parse(line) as Record<string, unknown>;
   assert.equal(rec['subsystem'], 'ca_manager');
@@ -47,7 +58,7 @@ test('text format: logfmt lines in logrus order (time, level, msg, then fields b
   assert.equal(jsonLogLineToText('not json\n'), 'not json\n');
 });
 
-test('parseLogFormat takes SPIRE\'s values in any case', () => {
+test("parseLogFormat takes SPIRE's values in any case", () => {
   assert.equal(parseLogFormat('JSON'), 'json');
   assert.equal(parseLogFormat('text'), 'text');
   assert.equal(parseLogFormat('pretty'), undefined);

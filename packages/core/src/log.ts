@@ -36,7 +36,7 @@ const FIRST_FIELDS = ['time', 'level', 'msg'];
 const BARE_VALUE = /^[\w\-.\/@^+]+$/;
 
 function logfmtValue(v: unknown): string {
-  const s = typeof v === 'string' ? v : JSON.stringify(v) ?? String(v);
+  const s = typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
   return BARE_VALUE.test(s) ? s : JSON.stringify(s);
 }
 
@@ -52,7 +52,12 @@ export function jsonLogLineToText(line: string): string {
   } catch {
     return line;
   }
-  const keys = [...FIRST_FIELDS.filter((k) => k in rec), ...Object.keys(rec).filter((k) => !FIRST_FIELDS.includes(k)).sort()];
+  const keys = [
+    ...FIRST_FIELDS.filter((k) => k in rec),
+    ...Object.keys(rec)
+      .filter((k) => !FIRST_FIELDS.includes(k))
+      .sort(),
+  ];
   return `${keys.map((k) => `${k}=${logfmtValue(rec[k])}`).join(' ')}\n`;
 }
 
@@ -85,7 +90,7 @@ export function createLogger(config: LoggerConfig = {}): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
   };
-  const destination = config.format === 'text' ? textDestination(config.destination) : config.destination ?? pino.destination({ fd: 2, sync: true });
+  const destination = config.format === 'text' ? textDestination(config.destination) : (config.destination ?? pino.destination({ fd: 2, sync: true }));
   const root = pino(opts, destination);
   return mergeChildBindings(root, root.child(config.name === undefined ? {} : { component: config.name }));
 }

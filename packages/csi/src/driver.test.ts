@@ -102,44 +102,88 @@ async function codeAndMessage(p: Promise<unknown>): Promise<[Code, string]> {
 
 describe('NodePublishVolume validation (spiffe-csi rules and texts)', () => {
   const cases: Array<{ name: string; edit: (r: PublishInit) => void; message: string }> = [
-    { name: 'no volume id', edit: (r) => { r.volumeId = ''; }, message: 'request missing required volume id' },
-    { name: 'no target path', edit: (r) => { r.targetPath = ''; }, message: 'request missing required target path' },
-    { name: 'no volume capability', edit: (r) => { delete r.volumeCapability; }, message: 'request missing required volume capability' },
+    {
+      name: 'no volume id',
+      edit: (r) => {
+        r.volumeId = '';
+      },
+      message: 'request missing required volume id',
+    },
+    {
+      name: 'no target path',
+      edit: (r) => {
+        r.targetPath = '';
+      },
+      message: 'request missing required target path',
+    },
+    {
+      name: 'no volume capability',
+      edit: (r) => {
+        delete r.volumeCapability;
+      },
+      message: 'request missing required volume capability',
+    },
     {
       name: 'no access type',
-      edit: (r) => { r.volumeCapability = { accessMode: { mode: Mode.SINGLE_NODE_WRITER } }; },
+      edit: (r) => {
+        r.volumeCapability = { accessMode: { mode: Mode.SINGLE_NODE_WRITER } };
+      },
       message: 'request missing required volume capability access type',
     },
     {
       name: 'block access type',
-      edit: (r) => { r.volumeCapability = { accessType: { case: 'block', value: {} }, accessMode: { mode: Mode.SINGLE_NODE_WRITER } }; },
+      edit: (r) => {
+        r.volumeCapability = { accessType: { case: 'block', value: {} }, accessMode: { mode: Mode.SINGLE_NODE_WRITER } };
+      },
       message: 'request volume capability access type must be a simple mount',
     },
     {
       name: 'mount with fsType',
-      edit: (r) => { r.volumeCapability = { accessType: { case: 'mount', value: { fsType: 'ext4' } }, accessMode: { mode: Mode.SINGLE_NODE_WRITER } }; },
+      edit: (r) => {
+        r.volumeCapability = { accessType: { case: 'mount', value: { fsType: 'ext4' } }, accessMode: { mode: Mode.SINGLE_NODE_WRITER } };
+      },
       message: 'request volume capability access type must be a simple mount',
     },
     {
       name: 'mount with flags',
-      edit: (r) => { r.volumeCapability = { accessType: { case: 'mount', value: { mountFlags: ['noexec'] } }, accessMode: { mode: Mode.SINGLE_NODE_WRITER } }; },
+      edit: (r) => {
+        r.volumeCapability = { accessType: { case: 'mount', value: { mountFlags: ['noexec'] } }, accessMode: { mode: Mode.SINGLE_NODE_WRITER } };
+      },
       message: 'request volume capability access type must be a simple mount',
     },
     {
       name: 'no access mode',
-      edit: (r) => { r.volumeCapability = { accessType: { case: 'mount', value: {} } }; },
+      edit: (r) => {
+        r.volumeCapability = { accessType: { case: 'mount', value: {} } };
+      },
       message: 'request missing required volume capability access mode',
     },
     {
       name: 'single-node reader-only access mode',
-      edit: (r) => { r.volumeCapability = { accessType: { case: 'mount', value: {} }, accessMode: { mode: Mode.SINGLE_NODE_READER_ONLY } }; },
+      edit: (r) => {
+        r.volumeCapability = { accessType: { case: 'mount', value: {} }, accessMode: { mode: Mode.SINGLE_NODE_READER_ONLY } };
+      },
       message: 'request volume capability access mode is not valid',
     },
-    { name: 'not read-only', edit: (r) => { r.readonly = false; }, message: "pod.spec.volumes[].csi.readOnly must be set to 'true'" },
-    { name: 'no ephemeral context', edit: (r) => { r.volumeContext = {}; }, message: 'only ephemeral volumes are supported' },
+    {
+      name: 'not read-only',
+      edit: (r) => {
+        r.readonly = false;
+      },
+      message: "pod.spec.volumes[].csi.readOnly must be set to 'true'",
+    },
+    {
+      name: 'no ephemeral context',
+      edit: (r) => {
+        r.volumeContext = {};
+      },
+      message: 'only ephemeral volumes are supported',
+    },
     {
       name: 'ephemeral context not "true"',
-      edit: (r) => { r.volumeContext = { 'csi.storage.k8s.io/ephemeral': 'false' }; },
+      edit: (r) => {
+        r.volumeContext = { 'csi.storage.k8s.io/ephemeral': 'false' };
+      },
       message: 'only ephemeral volumes are supported',
     },
   ];
@@ -247,17 +291,26 @@ describe('NodeGetVolumeStats', () => {
 
   test('a path that does not exist, or is not mounted, is NotFound', async () => {
     const missing = join(dir, 'pods', 'missing');
-    assert.deepEqual(await codeAndMessage(node.nodeGetVolumeStats({ volumeId: 'v', volumePath: missing })), [Code.NotFound, `volume path "${missing}" does not exist`]);
+    assert.deepEqual(await codeAndMessage(node.nodeGetVolumeStats({ volumeId: 'v', volumePath: missing })), [
+      Code.NotFound,
+      `volume path "${missing}" does not exist`,
+    ]);
     const req = goodRequest();
     mkdirSync(req.targetPath);
-    assert.deepEqual(await codeAndMessage(node.nodeGetVolumeStats({ volumeId: 'v', volumePath: req.targetPath })), [Code.NotFound, `volume path "${req.targetPath}" is not mounted`]);
+    assert.deepEqual(await codeAndMessage(node.nodeGetVolumeStats({ volumeId: 'v', volumePath: req.targetPath })), [
+      Code.NotFound,
+      `volume path "${req.targetPath}" is not mounted`,
+    ]);
   });
 
   test('a published volume reports bytes and inodes of its filesystem', async () => {
     const req = goodRequest();
     await node.nodePublishVolume(req);
     const res = await node.nodeGetVolumeStats({ volumeId: req.volumeId, volumePath: req.targetPath });
-    assert.deepEqual(res.usage.map((u) => u.unit), [VolumeUsage_Unit.BYTES, VolumeUsage_Unit.INODES]);
+    assert.deepEqual(
+      res.usage.map((u) => u.unit),
+      [VolumeUsage_Unit.BYTES, VolumeUsage_Unit.INODES],
+    );
     for (const u of res.usage) {
       assert.ok(u.total > 0n, 'total');
       assert.equal(u.used <= u.total && u.available <= u.total, true);
@@ -279,7 +332,10 @@ describe('Identity and node info', () => {
     assert.equal(info.nodeId, 'node-a');
     assert.equal(info.maxVolumesPerNode, 0n);
     const caps = await node.nodeGetCapabilities({});
-    assert.deepEqual(caps.capabilities.map((c) => (c.type.case === 'rpc' ? c.type.value.type : undefined)), [NodeServiceCapability_RPC_Type.GET_VOLUME_STATS]);
+    assert.deepEqual(
+      caps.capabilities.map((c) => (c.type.case === 'rpc' ? c.type.value.type : undefined)),
+      [NodeServiceCapability_RPC_Type.GET_VOLUME_STATS],
+    );
   });
 
   test('NodeStageVolume and NodeExpandVolume are Unimplemented, as upstream', async () => {

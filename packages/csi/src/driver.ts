@@ -71,9 +71,13 @@ export async function startCsiDriver(opts: CsiDriverOptions): Promise<CsiDriver>
   if (opts.csiSocketPath === '') throw configError('CSI socket path is required (-csi-socket-path)');
   const logger = opts.logger;
   try {
-    if (!(await stat(opts.workloadApiSocketDir)).isDirectory()) logger.warn({ workload_api_socket_dir: opts.workloadApiSocketDir }, 'Workload API socket directory is not a directory');
+    if (!(await stat(opts.workloadApiSocketDir)).isDirectory())
+      logger.warn({ workload_api_socket_dir: opts.workloadApiSocketDir }, 'Workload API socket directory is not a directory');
   } catch {
-    logger.warn({ workload_api_socket_dir: opts.workloadApiSocketDir }, 'Workload API socket directory does not exist yet; volumes fail to publish until it does');
+    logger.warn(
+      { workload_api_socket_dir: opts.workloadApiSocketDir },
+      'Workload API socket directory does not exist yet; volumes fail to publish until it does',
+    );
   }
   const interceptors = [rpcLogging(logger), errorMappingInterceptor(grpcCodeOfError)];
   const onConnectionError = (e: Error): void => logger.debug({ error: e.message }, 'CSI connection error');

@@ -25,7 +25,7 @@ test('parseMountInfo reads ids, root, mount point (octal escapes undone) and opt
   assert.equal(entries[2]?.mountPoint, '/proc');
 });
 
-test('readMountInfo reads this process\'s mounts, / among them', async () => {
+test("readMountInfo reads this process's mounts, / among them", async () => {
   const entries = await readMountInfo();
   assert.ok(entries.some((e) => e.mountPoint === '/'));
 });

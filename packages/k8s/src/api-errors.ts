@@ -26,7 +26,10 @@ export class KubeApiError extends ZtwimError {
   /** The Status reason (`NotFound`, `Conflict`, `AlreadyExists`, `Expired`, `Gone`, `Invalid`, ...), '' if none. */
   readonly reason: string;
   constructor(code: ErrorCode, message: string, httpStatus: number, reason: string, options: { cause?: unknown; fields?: Record<string, unknown> } = {}) {
-    super(code, message, { ...(options.cause === undefined ? {} : { cause: options.cause }), fields: { ...options.fields, http_status: httpStatus, k8s_reason: reason } });
+    super(code, message, {
+      ...(options.cause === undefined ? {} : { cause: options.cause }),
+      fields: { ...options.fields, http_status: httpStatus, k8s_reason: reason },
+    });
     this.httpStatus = httpStatus;
     this.reason = reason;
   }
@@ -99,14 +102,19 @@ export function apiError(description: string, what: string, status: number, text
 export function watchStatusError(description: string, what: string, s: KubeStatus): KubeApiError {
   const status = s.code ?? 500;
   const reason = s.reason ?? '';
-  return new KubeApiError(BY_REASON[reason] ?? codeOfStatus(status), `k8s ${description}: ${what}: ${status} ${statusText(s)}`, status, reason, { fields: { k8s_call: what } });
+  return new KubeApiError(BY_REASON[reason] ?? codeOfStatus(status), `k8s ${description}: ${what}: ${status} ${statusText(s)}`, status, reason, {
+    fields: { k8s_call: what },
+  });
 }
 
 /** A call that got no HTTP answer (refused, reset, timed out, TLS failure): unavailable, naming the call. */
 export function transportError(description: string, what: string, e: unknown): KubeApiError {
   const sys = errnoOf(e);
   const m = (e as Error | undefined)?.message ?? String(e);
-  return new KubeApiError('ERR_UNAVAILABLE', `k8s ${description}: ${what}: ${sys === undefined ? m : `${sys}: ${m}`}`, 0, '', { cause: e, fields: { k8s_call: what } });
+  return new KubeApiError('ERR_UNAVAILABLE', `k8s ${description}: ${what}: ${sys === undefined ? m : `${sys}: ${m}`}`, 0, '', {
+    cause: e,
+    fields: { k8s_call: what },
+  });
 }
 
 /** True for the errors a retry may cure (apiserver away or overloaded). */

@@ -12,33 +12,67 @@ import { FakeClock } from '@ztwim/testkit';
 import { createKubeClient, SERVICE_ACCOUNT_DIR } from './client-node.ts';
 import { kubeClientSource } from './kube-client.ts';
 
-interface Seen { method: string; url: string; auth: string; body: string }
+interface Seen {
+  method: string;
+  url: string;
+  auth: string;
+  body: string;
+}
 
 /** A stand-in apiserver: answers the three calls the attestors make, records what it got. */
 function apiHandler(seen: Seen[]) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     let body = '';
-    req.on('data', (c: Buffer) => { body += c.toString(); });
+    req.on('data', (c: Buffer) => {
+      body += c.toString();
+    });
     req.on('end', () => {
       seen.push({ method: req.method ?? '', url: req.url ?? '', auth: req.headers.authorization ?? '', body });
-      const json = (status: number, o: unknown): void => { res.writeHead(status, { 'content-type': 'application/json' }); res.end(JSON.stringify(o)); };
+      const json = (status: number, o: unknown): void => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(o));
+      };
       if (req.url === '/apis/authentication.k8s.io/v1/tokenreviews' && req.method === 'POST') {
         const spec = (JSON.parse(body) as { spec: { token: string; audiences: string[] } }).spec;
-        if (spec.token !== 'good') return json(201, { kind: 'TokenReview', apiVersion: 'authentication.k8s.io/v1', status: { authenticated: false, error: 'invalid bearer token' } });
+        if (spec.token !== 'good')
+          return json(201, { kind: 'TokenReview', apiVersion: 'authentication.k8s.io/v1', status: { authenticated: false, error: 'invalid bearer token' } });
         return json(201, {
-          kind: 'TokenReview', apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenReview',
+          apiVersion: 'authentication.k8s.io/v1',
           status: {
-            authenticated: true, audiences: spec.audiences,
-            user: { username: 'system:serviceaccount:ns1:agent', uid: 'sa-uid', groups: ['system:serviceaccounts'], extra: { 'authentication.kubernetes.io/pod-name': ['agent-0'] } },
+            authenticated: true,
+            audiences: spec.audiences,
+            user: {
+              username: 'system:serviceaccount:ns1:agent',
+              uid: 'sa-uid',
+              groups: ['system:serviceaccounts'],
+              extra: { 'authentication.kubernetes.io/pod-name': ['agent-0'] },
+            },
           },
         });
       }
       if (req.url === '/api/v1/namespaces/ns1/pods/agent-0') {
-        return json(200, { kind: 'Pod', apiVersion: 'v1', metadata: { name: 'agent-0', namespace: 'ns1', uid: 'pod-uid', labels: { app: 'a' } }, spec: { nodeName: 'node-1', serviceAccountName: 'agent', containers: [] }, status: { hostIP: '10.1.2.3' } });
+        return json(200, {
+          kind: 'Pod',
+          apiVersion: 'v1',
+          metadata: { name: 'agent-0', namespace: 'ns1', uid: 'pod-uid', labels: { app: 'a' } },
+          spec: { nodeName: 'node-1', serviceAccountName: 'agent', containers: [] },
+          status: { hostIP: '10.1.2.3' },
+        });
       }
-      if (req.url === '/api/v1/nodes/node-1') return json(200, { kind: 'Node', apiVersion: 'v1', metadata: { name: 'node-1', uid: 'node-uid', labels: { zone: 'z1' } } });
-      if (req.url === '/api/v1/nodes/secret') return json(403, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Forbidden', code: 403, message: 'nodes "secret" is forbidden: User "x" cannot get resource "nodes"' });
-      if (req.url === '/api/v1/nodes/stale') return json(401, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Unauthorized', code: 401, message: 'Unauthorized' });
+      if (req.url === '/api/v1/nodes/node-1')
+        return json(200, { kind: 'Node', apiVersion: 'v1', metadata: { name: 'node-1', uid: 'node-uid', labels: { zone: 'z1' } } });
+      if (req.url === '/api/v1/nodes/secret')
+        return json(403, {
+          kind: 'Status',
+          apiVersion: 'v1',
+          status: 'Failure',
+          reason: 'Forbidden',
+          code: 403,
+          message: 'nodes "secret" is forbidden: User "x" cannot get resource "nodes"',
+        });
+      if (req.url === '/api/v1/nodes/stale')
+        return json(401, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Unauthorized', code: 401, message: 'Unauthorized' });
       if (req.url === '/api/v1/nodes/flaky') return json(503, { kind: 'Status', status: 'Failure', code: 503, message: 'etcd unavailable' });
       return json(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404, message: `not found: ${req.url ?? ''}` });
     });
@@ -110,7 +144,9 @@ describe('createKubeClient', () => {
   it('gets a pod and a node, over one kept-alive connection', async () => {
     const c = await client();
     let connections = 0;
-    const count = (): void => { connections++; };
+    const count = (): void => {
+      connections++;
+    };
     http.on('connection', count);
     try {
       await c.getNode('node-1');
@@ -120,12 +156,22 @@ describe('createKubeClient', () => {
       http.off('connection', count);
     }
     assert.equal(connections, 1, 'the library alone opens one connection per call');
-    assert.deepEqual(await c.getPod('ns1', 'agent-0'), { namespace: 'ns1', name: 'agent-0', uid: 'pod-uid', nodeName: 'node-1', hostIp: '10.1.2.3', serviceAccountName: 'agent', labels: { app: 'a' } });
+    assert.deepEqual(await c.getPod('ns1', 'agent-0'), {
+      namespace: 'ns1',
+      name: 'agent-0',
+      uid: 'pod-uid',
+      nodeName: 'node-1',
+      hostIp: '10.1.2.3',
+      serviceAccountName: 'agent',
+      labels: { app: 'a' },
+    });
     assert.deepEqual(await c.getNode('node-1'), { name: 'node-1', uid: 'node-uid', labels: { zone: 'z1' } });
   });
 
   it('gives up on an apiserver that accepts but never answers after the request timeout (ERR_UNAVAILABLE)', async () => {
-    const hang = createHttpServer(() => { /* never answers */ });
+    const hang = createHttpServer(() => {
+      /* never answers */
+    });
     const hangPort = await listen(hang);
     const path = join(dir, 'kubeconfig-hang');
     writeFileSync(path, kubeconfig(`http://127.0.0.1:${hangPort}`));
@@ -134,7 +180,14 @@ describe('createKubeClient', () => {
       const c = await createKubeClient(kubeClientSource(path), { clock, requestTimeoutMs: 30_000 });
       const call = c.getNode('node-1');
       let settled = false;
-      call.then(() => { settled = true; }, () => { settled = true; });
+      call.then(
+        () => {
+          settled = true;
+        },
+        () => {
+          settled = true;
+        },
+      );
       await clock.waitForTimers(1);
       clock.advance(29_999);
       await new Promise((r) => setImmediate(r));
@@ -148,7 +201,12 @@ describe('createKubeClient', () => {
   });
 
   const refusals: Array<{ name: string; call: (c: Awaited<ReturnType<typeof createKubeClient>>) => Promise<unknown>; code: string; text: RegExp }> = [
-    { name: 'missing pod', call: (c) => c.getPod('ns1', 'gone'), code: 'ERR_NOT_FOUND', text: /^k8s cluster "test" \(http:\/\/127\.0\.0\.1:\d+\): get pod ns1\/gone: 404 not found: \/api\/v1\/namespaces\/ns1\/pods\/gone$/ },
+    {
+      name: 'missing pod',
+      call: (c) => c.getPod('ns1', 'gone'),
+      code: 'ERR_NOT_FOUND',
+      text: /^k8s cluster "test" \(http:\/\/127\.0\.0\.1:\d+\): get pod ns1\/gone: 404 not found: \/api\/v1\/namespaces\/ns1\/pods\/gone$/,
+    },
     { name: 'forbidden node', call: (c) => c.getNode('secret'), code: 'ERR_PERMISSION_DENIED', text: /get node secret: 403 nodes "secret" is forbidden/ },
     { name: 'rejected credentials', call: (c) => c.getNode('stale'), code: 'ERR_UNAUTHENTICATED', text: /get node stale: 401 Unauthorized$/ },
     { name: 'apiserver 503', call: (c) => c.getNode('flaky'), code: 'ERR_UNAVAILABLE', text: /get node flaky: 503 etcd unavailable/ },
@@ -167,36 +225,108 @@ describe('createKubeClient', () => {
     const path = join(dir, 'kubeconfig-down');
     writeFileSync(path, kubeconfig(`http://127.0.0.1:${p}`));
     const c = await createKubeClient({ kind: 'kubeconfig', path });
-    await assert.rejects(c.reviewToken('good', ['a']), (e: unknown) => isZtwimError(e, 'ERR_UNAVAILABLE') && /create TokenReview: .*ECONNREFUSED/.test(e.message));
+    await assert.rejects(
+      c.reviewToken('good', ['a']),
+      (e: unknown) => isZtwimError(e, 'ERR_UNAVAILABLE') && /create TokenReview: .*ECONNREFUSED/.test(e.message),
+    );
   });
 
   it('names a missing kubeconfig file', async () => {
     const path = join(dir, 'nope');
-    await assert.rejects(createKubeClient({ kind: 'kubeconfig', path }), (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && e.message === `k8s: cannot load kubeconfig ${path}: no such file`);
+    await assert.rejects(
+      createKubeClient({ kind: 'kubeconfig', path }),
+      (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && e.message === `k8s: cannot load kubeconfig ${path}: no such file`,
+    );
   });
 
   it('names a kubeconfig without a current cluster', async () => {
     const path = join(dir, 'empty');
     writeFileSync(path, 'apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts: []\n');
-    await assert.rejects(createKubeClient({ kind: 'kubeconfig', path }), (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && /has no current cluster/.test(e.message));
+    await assert.rejects(
+      createKubeClient({ kind: 'kubeconfig', path }),
+      (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && /has no current cluster/.test(e.message),
+    );
   });
 
   it('kubeconfig with a client certificate: TLS with that certificate and the CA, one connection', async () => {
-    const ssl = (args: string[]): void => { execFileSync('openssl', args, { stdio: 'ignore' }); };
+    const ssl = (args: string[]): void => {
+      execFileSync('openssl', args, { stdio: 'ignore' });
+    };
     const f = (n: string): string => join(dir, n);
-    ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=test-ca', '-keyout', f('ca.key'), '-out', f('ca.crt')]);
-    ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=apiserver', '-addext', 'subjectAltName=IP:127.0.0.1',
-      '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-keyout', f('srv.key'), '-out', f('srv.crt')]);
-    ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=ztwim-server',
-      '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-keyout', f('cli.key'), '-out', f('cli.crt')]);
+    ssl([
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=test-ca',
+      '-keyout',
+      f('ca.key'),
+      '-out',
+      f('ca.crt'),
+    ]);
+    ssl([
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=apiserver',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-CA',
+      f('ca.crt'),
+      '-CAkey',
+      f('ca.key'),
+      '-keyout',
+      f('srv.key'),
+      '-out',
+      f('srv.crt'),
+    ]);
+    ssl([
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=ztwim-server',
+      '-CA',
+      f('ca.crt'),
+      '-CAkey',
+      f('ca.key'),
+      '-keyout',
+      f('cli.key'),
+      '-out',
+      f('cli.crt'),
+    ]);
     const tlsSeen: Seen[] = [];
     const peers: string[] = [];
-    const https = createHttpsServer({ key: readFileSync(f('srv.key')), cert: readFileSync(f('srv.crt')), ca: readFileSync(f('ca.crt')), requestCert: true, rejectUnauthorized: true }, apiHandler(tlsSeen));
+    const https = createHttpsServer(
+      { key: readFileSync(f('srv.key')), cert: readFileSync(f('srv.crt')), ca: readFileSync(f('ca.crt')), requestCert: true, rejectUnauthorized: true },
+      apiHandler(tlsSeen),
+    );
     https.on('secureConnection', (s: import('node:tls').TLSSocket) => peers.push(String(s.getPeerCertificate().subject?.CN)));
     const p = await listen(https);
     try {
       const path = f('kubeconfig-cert');
-      writeFileSync(path, `apiVersion: v1
+      writeFileSync(
+        path,
+        `apiVersion: v1
 kind: Config
 clusters:
 - name: tls
@@ -208,11 +338,16 @@ contexts:
 - name: c
   context: {cluster: tls, user: u}
 current-context: c
-`);
+`,
+      );
       const c = await createKubeClient({ kind: 'kubeconfig', path });
       assert.equal((await c.getNode('node-1')).uid, 'node-uid');
       assert.equal((await c.reviewToken('good', ['a'])).authenticated, true);
-      assert.deepEqual(tlsSeen.map((s) => s.auth), ['', ''], 'no bearer token: the certificate authenticates');
+      assert.deepEqual(
+        tlsSeen.map((s) => s.auth),
+        ['', ''],
+        'no bearer token: the certificate authenticates',
+      );
       assert.deepEqual(peers, ['ztwim-server'], 'one TLS connection, with the client certificate');
     } finally {
       https.close();
@@ -220,7 +355,10 @@ current-context: c
   });
 
   it('in-cluster: refuses without KUBERNETES_SERVICE_HOST/PORT or the service-account files', async () => {
-    await assert.rejects(createKubeClient({ kind: 'in-cluster', env: {} }), (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && /KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT/.test(e.message));
+    await assert.rejects(
+      createKubeClient({ kind: 'in-cluster', env: {} }),
+      (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && /KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT/.test(e.message),
+    );
     const prefix = join(dir, 'no-sa');
     await assert.rejects(
       createKubeClient({ kind: 'in-cluster', pathPrefix: prefix, env: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: '1' } }),
@@ -232,8 +370,29 @@ current-context: c
     const prefix = join(dir, 'pod');
     const sa = `${prefix}${SERVICE_ACCOUNT_DIR}`;
     mkdirSync(sa, { recursive: true });
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=apiserver',
-      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'tls.key'), '-out', join(sa, 'ca.crt')], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=apiserver',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'tls.key'),
+        '-out',
+        join(sa, 'ca.crt'),
+      ],
+      { stdio: 'ignore' },
+    );
     writeFileSync(join(sa, 'token'), 'sa-token-1');
     const tlsSeen: Seen[] = [];
     const https = createHttpsServer({ key: readFileSync(join(dir, 'tls.key')), cert: readFileSync(join(sa, 'ca.crt')) }, apiHandler(tlsSeen));
@@ -241,12 +400,19 @@ current-context: c
     https.on('secureConnection', () => connections++);
     const p = await listen(https);
     try {
-      const c = await createKubeClient({ kind: 'in-cluster', pathPrefix: prefix, env: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(p) } });
+      const c = await createKubeClient({
+        kind: 'in-cluster',
+        pathPrefix: prefix,
+        env: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(p) },
+      });
       assert.equal(c.description, `cluster "inCluster" (https://127.0.0.1:${p})`);
       assert.equal((await c.getNode('node-1')).uid, 'node-uid');
       assert.equal((await c.getNode('node-1')).uid, 'node-uid');
       // (the library re-reads the token file every 60 s, as client-go does)
-      assert.deepEqual(tlsSeen.map((s) => s.auth), ['Bearer sa-token-1', 'Bearer sa-token-1']);
+      assert.deepEqual(
+        tlsSeen.map((s) => s.auth),
+        ['Bearer sa-token-1', 'Bearer sa-token-1'],
+      );
       assert.equal(connections, 1, 'one TLS connection for both calls');
       assert.equal(process.env.KUBERNETES_SERVICE_PORT === String(p), false, 'process.env is left as it was');
     } finally {

@@ -53,11 +53,15 @@ export async function createKubeTransport(source: KubeClientSource, options: Tra
     const host = env.KUBERNETES_SERVICE_HOST;
     const port = env.KUBERNETES_SERVICE_PORT;
     if (host === undefined || host === '' || port === undefined || port === '') {
-      throw new ZtwimError('ERR_CONFIG', 'k8s: in-cluster config needs KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT (not running in a pod? set kube_config_file)');
+      throw new ZtwimError(
+        'ERR_CONFIG',
+        'k8s: in-cluster config needs KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT (not running in a pod? set kube_config_file)',
+      );
     }
     for (const f of ['token', 'ca.crt']) {
       const p = `${prefix}${SERVICE_ACCOUNT_DIR}/${f}`;
-      if (!existsSync(p)) throw new ZtwimError('ERR_CONFIG', `k8s: in-cluster config: ${p} does not exist (not running in a pod? set kube_config_file)`, { fields: { file: p } });
+      if (!existsSync(p))
+        throw new ZtwimError('ERR_CONFIG', `k8s: in-cluster config: ${p} does not exist (not running in a pod? set kube_config_file)`, { fields: { file: p } });
     }
     // loadFromCluster reads the variables from process.env only; pass ours through a copy.
     const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
@@ -93,14 +97,20 @@ export async function createKubeClient(source: KubeClientSource, options: Transp
     try {
       return JSON.parse(res.text) as T;
     } catch (e) {
-      throw new ZtwimError('ERR_INTERNAL', `k8s ${description}: ${what}: response is not JSON: ${(e as Error).message}`, { cause: e, fields: { k8s_call: what, http_status: res.status } });
+      throw new ZtwimError('ERR_INTERNAL', `k8s ${description}: ${what}: response is not JSON: ${(e as Error).message}`, {
+        cause: e,
+        fields: { k8s_call: what, http_status: res.status },
+      });
     }
   };
   return {
     description,
     async reviewToken(token, audiences) {
-      const review = await call<WireTokenReview>('create TokenReview', 'POST', '/apis/authentication.k8s.io/v1/tokenreviews',
-        { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences: [...audiences] } });
+      const review = await call<WireTokenReview>('create TokenReview', 'POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenReview',
+        spec: { token, audiences: [...audiences] },
+      });
       const s = review.status ?? {};
       const extra: Record<string, readonly string[]> = {};
       for (const [k, v] of Object.entries(s.user?.extra ?? {})) extra[k] = [...v];
@@ -112,7 +122,11 @@ export async function createKubeClient(source: KubeClientSource, options: Transp
       } satisfies TokenReviewStatus;
     },
     async getPod(namespace, name) {
-      const pod = await call<WirePod>(`get pod ${namespace}/${name}`, 'GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`);
+      const pod = await call<WirePod>(
+        `get pod ${namespace}/${name}`,
+        'GET',
+        `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`,
+      );
       return {
         namespace: pod.metadata?.namespace ?? namespace,
         name: pod.metadata?.name ?? name,
@@ -131,14 +145,34 @@ export async function createKubeClient(source: KubeClientSource, options: Transp
 }
 
 /** The parts of the apiserver's JSON the attestors read (plain JSON: no model classes). */
-interface WireMeta { name?: string; namespace?: string; uid?: string; labels?: Record<string, string> }
-interface WireTokenReview {
-  status?: { authenticated?: boolean; error?: string; audiences?: string[]; user?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> } };
+interface WireMeta {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  labels?: Record<string, string>;
 }
-interface WirePod { metadata?: WireMeta; spec?: { nodeName?: string; serviceAccountName?: string }; status?: { hostIP?: string } }
-interface WireNode { metadata?: WireMeta }
+interface WireTokenReview {
+  status?: {
+    authenticated?: boolean;
+    error?: string;
+    audiences?: string[];
+    user?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> };
+  };
+}
+interface WirePod {
+  metadata?: WireMeta;
+  spec?: { nodeName?: string; serviceAccountName?: string };
+  status?: { hostIP?: string };
+}
+interface WireNode {
+  metadata?: WireMeta;
+}
 
-interface Setup { dynamic: boolean; fixedHeaders: Record<string, string>; agent: HttpAgent | HttpsAgent }
+interface Setup {
+  dynamic: boolean;
+  fixedHeaders: Record<string, string>;
+  agent: HttpAgent | HttpsAgent;
+}
 
 /**
  * The request path, written here rather than through the library's generated API classes: those
@@ -152,7 +186,13 @@ interface Setup { dynamic: boolean; fixedHeaders: Record<string, string>; agent:
  * One keep-alive agent per client (as client-go keeps its connections); with a proxy, the
  * library's proxy agent, built once. Every call has a deadline (30 s by default).
  */
-function makeTransport(kc: InstanceType<ClientNodeModule['KubeConfig']>, description: string, server: string, proxied: boolean, options: TransportOptions): KubeTransport {
+function makeTransport(
+  kc: InstanceType<ClientNodeModule['KubeConfig']>,
+  description: string,
+  server: string,
+  proxied: boolean,
+  options: TransportOptions,
+): KubeTransport {
   const base = new URL(server);
   const basePath = base.pathname.replace(/\/+$/, '');
   const clock = options.clock ?? systemClock;
@@ -212,7 +252,11 @@ function makeTransport(kc: InstanceType<ClientNodeModule['KubeConfig']>, descrip
         headers['content-length'] = String(Buffer.byteLength(req.body));
       }
       const answer = await exchange({
-        url: urlOf(req.path), method: req.method, headers, agent, clock,
+        url: urlOf(req.path),
+        method: req.method,
+        headers,
+        agent,
+        clock,
         timeoutMs: req.timeoutMs ?? defaultTimeoutMs,
         ...(req.body === undefined ? {} : { body: req.body }),
         ...(req.signal === undefined ? {} : { signal: req.signal }),
@@ -224,7 +268,10 @@ function makeTransport(kc: InstanceType<ClientNodeModule['KubeConfig']>, descrip
       return openStream({ url: urlOf(path), method: 'GET', headers, agent, clock, timeoutMs: defaultTimeoutMs, signal });
     },
     close() {
-      setup?.then((s) => s.agent.destroy(), () => undefined);
+      setup?.then(
+        (s) => s.agent.destroy(),
+        () => undefined,
+      );
     },
   };
 }

@@ -6,13 +6,27 @@ export { exchange, openStream, ExchangeTimeoutError, type HttpAnswer, type HttpE
 export { KubeApiError, isRetryable, type KubeStatus } from './api-errors.ts';
 export {
   objectKey,
-  type Condition, type KubeList, type KubeObject, type ListMeta, type ManagedFieldsEntry, type ObjectMeta, type OwnerReference,
-  type WatchEvent, type WatchEventType,
+  type Condition,
+  type KubeList,
+  type KubeObject,
+  type ListMeta,
+  type ManagedFieldsEntry,
+  type ObjectMeta,
+  type OwnerReference,
+  type WatchEvent,
+  type WatchEventType,
 } from './objects.ts';
 export { groupVersionOf, RESOURCES, resourcePath, type ResourceRef } from './resource-ref.ts';
 export {
   ResourceClient,
-  type ApiResource, type ApplyOptions, type DeleteOptions, type ListOptions, type PatchType, type ResourceClientOptions, type WatchOptions, type WriteOptions,
+  type ApiResource,
+  type ApplyOptions,
+  type DeleteOptions,
+  type ListOptions,
+  type PatchType,
+  type ResourceClientOptions,
+  type WatchOptions,
+  type WriteOptions,
 } from './resource-client.ts';
 export { Backoff, type BackoffOptions } from './backoff.ts';
 export { byNamespace, ObjectStore, type IndexFunc } from './object-store.ts';

@@ -10,7 +10,10 @@ import type { ListOptions, WatchOptions } from './resource-client.ts';
 import { RESOURCES } from './resource-ref.ts';
 
 /** Randomness that always gives the same bytes (0 → the shortest jitter, 255 → the longest). */
-const fixedRandom = (b: number) => (n: number): Uint8Array => new Uint8Array(n).fill(b);
+const fixedRandom =
+  (b: number) =>
+  (n: number): Uint8Array =>
+    new Uint8Array(n).fill(b);
 
 function pod(name: string, rv: string, node = 'n1'): KubeObject {
   return { metadata: { name, namespace: 'ns', resourceVersion: rv }, spec: { nodeName: node } };
@@ -76,12 +79,18 @@ async function settle(): Promise<void> {
 describe('Backoff', () => {
   it('doubles from the initial delay up to the cap, jittered within [base/2, base), and resets', () => {
     const low = new Backoff({ initialMs: 1000, maxMs: 8000, random: fixedRandom(0) });
-    assert.deepEqual([1, 2, 3, 4, 5, 6].map(() => low.next()), [500, 1000, 2000, 4000, 4000, 4000]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6].map(() => low.next()),
+      [500, 1000, 2000, 4000, 4000, 4000],
+    );
     low.reset();
     assert.equal(low.next(), 500);
     const high = new Backoff({ initialMs: 1000, maxMs: 8000, random: fixedRandom(255) });
     const d = [1, 2, 3, 4, 5].map(() => high.next());
-    assert.deepEqual(d.map((x) => x >= 999 && x < 1000 ? 'max1' : x), ['max1', d[1], d[2], d[3], d[4]]);
+    assert.deepEqual(
+      d.map((x) => (x >= 999 && x < 1000 ? 'max1' : x)),
+      ['max1', d[1], d[2], d[3], d[4]],
+    );
     assert.ok(d[4]! < 8000 && d[4]! > 7990, `capped at 8000: ${d[4]}`);
   });
 });
@@ -91,15 +100,32 @@ describe('Informer (fake apiserver, FakeClock)', () => {
     const api = new FakeApi();
     api.objects = [pod('a', '5'), pod('b', '6'), pod('c', '7', 'n2')];
     const clock = new FakeClock();
-    const inf = new Informer({ client: api, resource: RESOURCES.pods, pageSize: 2, clock, random: fixedRandom(0), indexers: { node: (o) => [String((o['spec'] as { nodeName: string }).nodeName)] } });
+    const inf = new Informer({
+      client: api,
+      resource: RESOURCES.pods,
+      pageSize: 2,
+      clock,
+      random: fixedRandom(0),
+      indexers: { node: (o) => [String((o['spec'] as { nodeName: string }).nodeName)] },
+    });
     const seen: string[] = [];
-    inf.addHandlers({ onAdd: (o, i) => seen.push(`add ${o.metadata.name}${i ? '*' : ''}`), onUpdate: (_a, b) => seen.push(`update ${b.metadata.name}`), onDelete: (o) => seen.push(`delete ${o.metadata.name}`) });
+    inf.addHandlers({
+      onAdd: (o, i) => seen.push(`add ${o.metadata.name}${i ? '*' : ''}`),
+      onUpdate: (_a, b) => seen.push(`update ${b.metadata.name}`),
+      onDelete: (o) => seen.push(`delete ${o.metadata.name}`),
+    });
     const stop = new AbortController();
     const done = inf.run(stop.signal);
     await inf.waitForSync();
     assert.equal(api.listCalls[0]?.limit, 2);
     assert.deepEqual(seen, ['add a*', 'add b*', 'add c*']);
-    assert.deepEqual(inf.store.byIndex('node', 'n1').map((o) => o.metadata.name).sort(), ['a', 'b']);
+    assert.deepEqual(
+      inf.store
+        .byIndex('node', 'n1')
+        .map((o) => o.metadata.name)
+        .sort(),
+      ['a', 'b'],
+    );
     await settle();
     assert.equal(api.watchCalls[0]?.resourceVersion, '10');
     assert.equal(api.watchCalls[0]?.allowWatchBookmarks, true);
@@ -111,8 +137,17 @@ describe('Informer (fake apiserver, FakeClock)', () => {
     );
     await settle();
     assert.deepEqual(seen.slice(3), ['update a', 'delete b', 'add d']);
-    assert.deepEqual(inf.store.byIndex('node', 'n2').map((o) => o.metadata.name).sort(), ['a', 'c']);
-    assert.deepEqual(inf.store.byIndex('node', 'n1').map((o) => o.metadata.name), ['d']);
+    assert.deepEqual(
+      inf.store
+        .byIndex('node', 'n2')
+        .map((o) => o.metadata.name)
+        .sort(),
+      ['a', 'c'],
+    );
+    assert.deepEqual(
+      inf.store.byIndex('node', 'n1').map((o) => o.metadata.name),
+      ['d'],
+    );
     assert.equal(inf.resourceVersion, '14');
     stop.abort();
     await done;
@@ -124,7 +159,11 @@ describe('Informer (fake apiserver, FakeClock)', () => {
     const clock = new FakeClock();
     const inf = new Informer({ client: api, resource: RESOURCES.pods, clock, random: fixedRandom(0) });
     const seen: string[] = [];
-    inf.addHandlers({ onAdd: (o) => seen.push(`add ${o.metadata.name}`), onUpdate: (_a, b) => seen.push(`update ${b.metadata.name}`), onDelete: (o) => seen.push(`delete ${o.metadata.name}`) });
+    inf.addHandlers({
+      onAdd: (o) => seen.push(`add ${o.metadata.name}`),
+      onUpdate: (_a, b) => seen.push(`update ${b.metadata.name}`),
+      onDelete: (o) => seen.push(`delete ${o.metadata.name}`),
+    });
     const stop = new AbortController();
     const done = inf.run(stop.signal);
     await inf.waitForSync();
@@ -242,7 +281,10 @@ describe('Informer (fake apiserver, FakeClock)', () => {
     const api = new FakeApi();
     api.objects = [{ metadata: { name: 'a', namespace: 'ns', resourceVersion: '5', managedFields: [{ manager: 'm' }] } }];
     const inf = new Informer({
-      client: api, resource: RESOURCES.pods, clock: new FakeClock(), random: fixedRandom(0),
+      client: api,
+      resource: RESOURCES.pods,
+      clock: new FakeClock(),
+      random: fixedRandom(0),
       transform: (o) => ({ ...o, metadata: { ...o.metadata, managedFields: [] } }),
     });
     const delivered: unknown[] = [];
@@ -264,7 +306,11 @@ describe('Informer (fake apiserver, FakeClock)', () => {
     api.objects = [pod('a', '5')];
     const inf = new Informer({ client: api, resource: RESOURCES.pods, clock: new FakeClock(), random: fixedRandom(0) });
     const seen: string[] = [];
-    inf.addHandlers({ onAdd: () => { throw new Error('boom'); } });
+    inf.addHandlers({
+      onAdd: () => {
+        throw new Error('boom');
+      },
+    });
     inf.addHandlers({ onAdd: (o) => seen.push(o.metadata.name!) });
     const stop = new AbortController();
     const done = inf.run(stop.signal);

@@ -181,7 +181,8 @@ export class Informer<T extends KubeObject = KubeObject> {
     const fresh = new Map<string, T>();
     let rv: string | undefined;
     for await (const page of this.#o.client.listPages<T>(this.#o.resource, {
-      limit: this.#o.pageSize ?? 500, signal,
+      limit: this.#o.pageSize ?? 500,
+      signal,
       ...(this.#o.namespace === undefined ? {} : { namespace: this.#o.namespace }),
       ...(this.#o.labelSelector === undefined ? {} : { labelSelector: this.#o.labelSelector }),
       ...(this.#o.fieldSelector === undefined ? {} : { fieldSelector: this.#o.fieldSelector }),
@@ -219,7 +220,9 @@ export class Informer<T extends KubeObject = KubeObject> {
     this.#stats.watches++;
     let n = 0;
     for await (const ev of this.#o.client.watch<T>(this.#o.resource, {
-      allowWatchBookmarks: true, timeoutSeconds, signal,
+      allowWatchBookmarks: true,
+      timeoutSeconds,
+      signal,
       ...(this.#resourceVersion === undefined ? {} : { resourceVersion: this.#resourceVersion }),
       ...(this.#o.namespace === undefined ? {} : { namespace: this.#o.namespace }),
       ...(this.#o.labelSelector === undefined ? {} : { labelSelector: this.#o.labelSelector }),

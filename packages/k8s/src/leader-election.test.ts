@@ -64,12 +64,28 @@ function candidate(leases: FakeLeases, clock: FakeClock, identity: string, log: 
   const stop = new AbortController();
   let leaderSignal: AbortSignal | undefined;
   const e = new LeaderElector({
-    client: leases, namespace: 'ns', name: 'lock', identity, clock, random: lowRandom, ...extra,
-    onStartedLeading: (s) => { leaderSignal = s; log.push(`${identity} started`); },
+    client: leases,
+    namespace: 'ns',
+    name: 'lock',
+    identity,
+    clock,
+    random: lowRandom,
+    ...extra,
+    onStartedLeading: (s) => {
+      leaderSignal = s;
+      log.push(`${identity} started`);
+    },
     onStoppedLeading: () => log.push(`${identity} stopped`),
   });
   const done = e.run(stop.signal);
-  return { e, stop, done, get leaderSignal() { return leaderSignal; } };
+  return {
+    e,
+    stop,
+    done,
+    get leaderSignal() {
+      return leaderSignal;
+    },
+  };
 }
 
 /** Lets the clock run for ms, in steps, with the electors' promises running in between. */
@@ -161,7 +177,11 @@ describe('LeaderElector (FakeClock)', () => {
     const a = candidate(leases, clock, 'a', log);
     await advanceUntil(clock, () => a.e.isLeader(), 1_000);
     // Someone else writes the lease as its holder (e.g. an operator with a skewed view); a sees it held.
-    leases.lease = { ...leases.lease!, metadata: { ...leases.lease!.metadata, resourceVersion: String(++leases.rv) }, spec: { ...leases.lease!.spec, holderIdentity: 'intruder', renewTime: '2026-01-01T00:00:00.000000Z' } };
+    leases.lease = {
+      ...leases.lease!,
+      metadata: { ...leases.lease!.metadata, resourceVersion: String(++leases.rv) },
+      spec: { ...leases.lease!.spec, holderIdentity: 'intruder', renewTime: '2026-01-01T00:00:00.000000Z' },
+    };
     await advanceUntil(clock, () => !a.e.isLeader(), 15_000);
     await a.done;
     assert.equal(leases.holder, 'intruder');
@@ -173,8 +193,15 @@ describe('LeaderElector (FakeClock)', () => {
     const leases = new FakeLeases();
     const stop = new AbortController();
     const e = new LeaderElector({
-      client: leases, namespace: 'ns', name: 'lock', identity: 'a', clock, random: lowRandom,
-      onStartedLeading: async () => { throw new Error('controller failed to start'); },
+      client: leases,
+      namespace: 'ns',
+      name: 'lock',
+      identity: 'a',
+      clock,
+      random: lowRandom,
+      onStartedLeading: async () => {
+        throw new Error('controller failed to start');
+      },
     });
     const done = e.run(stop.signal);
     await runFor(clock, 10_000);

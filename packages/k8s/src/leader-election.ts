@@ -60,8 +60,13 @@ function microTime(ms: number): string {
 }
 
 function sameSpec(a: LeaseSpec | undefined, b: LeaseSpec | undefined): boolean {
-  return (a?.holderIdentity ?? '') === (b?.holderIdentity ?? '') && a?.renewTime === b?.renewTime && a?.acquireTime === b?.acquireTime
-    && a?.leaseDurationSeconds === b?.leaseDurationSeconds && (a?.leaseTransitions ?? 0) === (b?.leaseTransitions ?? 0);
+  return (
+    (a?.holderIdentity ?? '') === (b?.holderIdentity ?? '') &&
+    a?.renewTime === b?.renewTime &&
+    a?.acquireTime === b?.acquireTime &&
+    a?.leaseDurationSeconds === b?.leaseDurationSeconds &&
+    (a?.leaseTransitions ?? 0) === (b?.leaseTransitions ?? 0)
+  );
 }
 
 export class LeaderElector {
@@ -88,7 +93,8 @@ export class LeaderElector {
     this.#retryMs = options.retryPeriodMs ?? 2_000;
     if (options.identity === '') throw new ZtwimError('ERR_CONFIG', 'k8s: leader election needs an identity');
     if (this.#leaseMs <= this.#renewMs) throw new ZtwimError('ERR_CONFIG', 'k8s: leader election: leaseDuration must be greater than renewDeadline');
-    if (this.#renewMs <= JITTER_FACTOR * this.#retryMs) throw new ZtwimError('ERR_CONFIG', 'k8s: leader election: renewDeadline must be greater than retryPeriod*1.2');
+    if (this.#renewMs <= JITTER_FACTOR * this.#retryMs)
+      throw new ZtwimError('ERR_CONFIG', 'k8s: leader election: renewDeadline must be greater than retryPeriod*1.2');
   }
 
   isLeader(): boolean {
@@ -180,7 +186,9 @@ export class LeaderElector {
   /** An AbortSignal that fires at `deadline` on the injected clock (so no call outlives it). */
   #deadlineSignal(deadline: number): { signal: AbortSignal; cancel: () => void } {
     const ctl = new AbortController();
-    const cancel = this.#clock.setTimer(Math.max(0, deadline - this.#clock.nowMs()), () => ctl.abort(new ZtwimError('ERR_UNAVAILABLE', 'k8s: leader election deadline passed')));
+    const cancel = this.#clock.setTimer(Math.max(0, deadline - this.#clock.nowMs()), () =>
+      ctl.abort(new ZtwimError('ERR_UNAVAILABLE', 'k8s: leader election deadline passed')),
+    );
     return { signal: ctl.signal, cancel };
   }
 
@@ -196,10 +204,16 @@ export class LeaderElector {
         lease = await client.get<Lease>(RESOURCES.leases, name, namespace, { signal });
       } catch (e) {
         if (!(e instanceof ZtwimError && e.code === 'ERR_NOT_FOUND')) throw e;
-        const created = await client.create<Lease>(RESOURCES.leases, {
-          apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace },
-          spec: { holderIdentity: identity, leaseDurationSeconds: durationS, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 },
-        }, { signal });
+        const created = await client.create<Lease>(
+          RESOURCES.leases,
+          {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: { name, namespace },
+            spec: { holderIdentity: identity, leaseDurationSeconds: durationS, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 },
+          },
+          { signal },
+        );
         this.#observe(created, this.#clock.nowMs());
         return true;
       }
@@ -210,16 +224,20 @@ export class LeaderElector {
       const heldMs = (spec.leaseDurationSeconds ?? durationS) * 1000;
       if (holder !== '' && holder !== identity && this.#observedAt + heldMs > now) return false;
       const mine = holder === identity;
-      const updated = await client.replace<Lease>(RESOURCES.leases, {
-        ...lease,
-        spec: {
-          holderIdentity: identity,
-          leaseDurationSeconds: durationS,
-          acquireTime: mine && spec.acquireTime !== undefined ? spec.acquireTime : microTime(now),
-          renewTime: microTime(now),
-          leaseTransitions: (spec.leaseTransitions ?? 0) + (mine ? 0 : 1),
+      const updated = await client.replace<Lease>(
+        RESOURCES.leases,
+        {
+          ...lease,
+          spec: {
+            holderIdentity: identity,
+            leaseDurationSeconds: durationS,
+            acquireTime: mine && spec.acquireTime !== undefined ? spec.acquireTime : microTime(now),
+            renewTime: microTime(now),
+            leaseTransitions: (spec.leaseTransitions ?? 0) + (mine ? 0 : 1),
+          },
         },
-      }, { signal });
+        { signal },
+      );
       this.#observe(updated, this.#clock.nowMs());
       return true;
     } catch (e) {
@@ -238,10 +256,14 @@ export class LeaderElector {
       const lease = await client.get<Lease>(RESOURCES.leases, name, namespace, { signal });
       if ((lease.spec?.holderIdentity ?? '') !== identity) return;
       const now = microTime(this.#clock.nowMs());
-      const released = await client.replace<Lease>(RESOURCES.leases, {
-        ...lease,
-        spec: { leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: lease.spec?.leaseTransitions ?? 0 },
-      }, { signal });
+      const released = await client.replace<Lease>(
+        RESOURCES.leases,
+        {
+          ...lease,
+          spec: { leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: lease.spec?.leaseTransitions ?? 0 },
+        },
+        { signal },
+      );
       this.#observe(released, this.#clock.nowMs());
     } catch (e) {
       this.#log.warn({ err: e, lease: this.#leaseName() }, 'k8s: could not release the lease; it expires after its duration');

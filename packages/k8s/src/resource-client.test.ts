@@ -15,7 +15,12 @@ import { createResourceClient } from './client-node.ts';
 import { RESOURCES, type ResourceRef } from './resource-ref.ts';
 import type { ResourceClient } from './resource-client.ts';
 
-interface Seen { method: string; url: string; contentType: string; body: string }
+interface Seen {
+  method: string;
+  url: string;
+  contentType: string;
+  body: string;
+}
 
 const ROUTES: ResourceRef = { apiVersion: 'route.openshift.io/v1', resource: 'routes', namespaced: true, kind: 'Route' };
 
@@ -30,7 +35,9 @@ describe('ResourceClient (stand-in apiserver)', () => {
     dir = mkdtempSync(join(tmpdir(), 'ztwim-k8s-rc-'));
     server = createServer((req, res) => {
       let body = '';
-      req.on('data', (c: Buffer) => { body += c.toString(); });
+      req.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
       req.on('end', () => {
         seen.push({ method: req.method ?? '', url: req.url ?? '', contentType: req.headers['content-type'] ?? '', body });
         handler(req, res, body);
@@ -38,7 +45,9 @@ describe('ResourceClient (stand-in apiserver)', () => {
     });
     const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as AddressInfo).port)));
     kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(kubeconfig, `apiVersion: v1
+    writeFileSync(
+      kubeconfig,
+      `apiVersion: v1
 kind: Config
 clusters:
 - name: t
@@ -50,7 +59,8 @@ contexts:
 - name: c
   context: {cluster: t, user: u}
 current-context: c
-`);
+`,
+    );
   });
   after(() => {
     server.closeAllConnections();
@@ -62,7 +72,8 @@ current-context: c
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(o));
   };
-  const make = (clock?: FakeClock): Promise<ResourceClient> => createResourceClient({ kind: 'kubeconfig', path: kubeconfig }, clock === undefined ? {} : { clock });
+  const make = (clock?: FakeClock): Promise<ResourceClient> =>
+    createResourceClient({ kind: 'kubeconfig', path: kubeconfig }, clock === undefined ? {} : { clock });
 
   it('addresses core and named groups, namespaced and cluster-scoped, with the right verbs, queries and content types', async () => {
     const c = await make();
@@ -79,22 +90,30 @@ current-context: c
     await c.apply({ ...ROUTES, kind: 'Route' }, { metadata: { name: 'r', namespace: 'b' } }, { fieldManager: 'op', force: true });
     await c.patchStatus(ROUTES, 'r', { status: {} }, 'merge', { namespace: 'b' });
     await c.delete(RESOURCES.configMaps, 'cm', { namespace: 'a', propagationPolicy: 'Foreground', preconditions: { uid: 'u1', resourceVersion: '9' } });
-    assert.deepEqual(seen.map((s) => `${s.method} ${s.url} ${s.contentType}`), [
-      'GET /api/v1/nodes/n1 ',
-      'GET /api/v1/namespaces/a/pods?labelSelector=app%3Dx&fieldSelector=spec.nodeName%3Dn1&limit=10&continue=tok ',
-      'GET /api/v1/pods ',
-      'POST /api/v1/namespaces/a/configmaps?fieldManager=me&dryRun=All application/json',
-      'PUT /apis/coordination.k8s.io/v1/namespaces/a/leases/l application/json',
-      'PATCH /apis/route.openshift.io/v1/namespaces/b/routes/r application/merge-patch+json',
-      'PATCH /apis/route.openshift.io/v1/namespaces/b/routes/r application/json-patch+json',
-      'PATCH /api/v1/namespaces/b/pods/p application/strategic-merge-patch+json',
-      'PATCH /apis/route.openshift.io/v1/namespaces/b/routes/r?fieldManager=op&force=true application/apply-patch+yaml',
-      'PATCH /apis/route.openshift.io/v1/namespaces/b/routes/r/status application/merge-patch+json',
-      'DELETE /api/v1/namespaces/a/configmaps/cm application/json',
-    ]);
+    assert.deepEqual(
+      seen.map((s) => `${s.method} ${s.url} ${s.contentType}`),
+      [
+        'GET /api/v1/nodes/n1 ',
+        'GET /api/v1/namespaces/a/pods?labelSelector=app%3Dx&fieldSelector=spec.nodeName%3Dn1&limit=10&continue=tok ',
+        'GET /api/v1/pods ',
+        'POST /api/v1/namespaces/a/configmaps?fieldManager=me&dryRun=All application/json',
+        'PUT /apis/coordination.k8s.io/v1/namespaces/a/leases/l application/json',
+        'PATCH /apis/route.openshift.io/v1/namespaces/b/routes/r application/merge-patch+json',
+        'PATCH /apis/route.openshift.io/v1/namespaces/b/routes/r application/json-patch+json',
+        'PATCH /api/v1/namespaces/b/pods/p application/strategic-merge-patch+json',
+        'PATCH /apis/route.openshift.io/v1/namespaces/b/routes/r?fieldManager=op&force=true application/apply-patch+yaml',
+        'PATCH /apis/route.openshift.io/v1/namespaces/b/routes/r/status application/merge-patch+json',
+        'DELETE /api/v1/namespaces/a/configmaps/cm application/json',
+      ],
+    );
     // apiVersion and kind filled in from the ref; delete options in the body.
     assert.deepEqual(JSON.parse(seen[3]!.body), { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm', namespace: 'a' } });
-    assert.deepEqual(JSON.parse(seen[10]!.body), { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Foreground', preconditions: { uid: 'u1', resourceVersion: '9' } });
+    assert.deepEqual(JSON.parse(seen[10]!.body), {
+      apiVersion: 'v1',
+      kind: 'DeleteOptions',
+      propagationPolicy: 'Foreground',
+      preconditions: { uid: 'u1', resourceVersion: '9' },
+    });
     c.transport.close();
   });
 
@@ -104,10 +123,22 @@ current-context: c
       [409, { kind: 'Status', reason: 'AlreadyExists', code: 409, message: 'configmaps "x" already exists' }],
       [409, { kind: 'Status', reason: 'Conflict', code: 409, message: 'the object has been modified' }],
       [410, { kind: 'Status', reason: 'Expired', code: 410, message: 'too old resource version' }],
-      [422, { kind: 'Status', reason: 'Invalid', code: 422, message: 'Widget "w" is invalid', details: { causes: [{ field: 'spec.size', message: 'must be >= 1' }] } }],
+      [
+        422,
+        {
+          kind: 'Status',
+          reason: 'Invalid',
+          code: 422,
+          message: 'Widget "w" is invalid',
+          details: { causes: [{ field: 'spec.size', message: 'must be >= 1' }] },
+        },
+      ],
       [500, { kind: 'Status', reason: 'InternalError', code: 500, message: 'etcd timeout' }],
     ];
-    handler = (_q, res) => { const [s, b] = answers.shift()!; json(res, s, b); };
+    handler = (_q, res) => {
+      const [s, b] = answers.shift()!;
+      json(res, s, b);
+    };
     const codes: string[] = [];
     for (let i = 0; i < 5; i++) {
       try {
@@ -129,9 +160,16 @@ current-context: c
 
   it('discovery: a group the server does not serve is false, a served one lists its resources (cached)', async () => {
     const c = await make();
-    handler = (req, res) => req.url === '/apis/route.openshift.io/v1'
-      ? json(res, 200, { kind: 'APIResourceList', resources: [{ name: 'routes', kind: 'Route', namespaced: true, verbs: ['get'] }, { name: 'routes/status', kind: 'Route', namespaced: true, verbs: ['get'] }] })
-      : json(res, 404, { kind: 'Status', reason: 'NotFound', code: 404, message: 'the server could not find the requested resource' });
+    handler = (req, res) =>
+      req.url === '/apis/route.openshift.io/v1'
+        ? json(res, 200, {
+            kind: 'APIResourceList',
+            resources: [
+              { name: 'routes', kind: 'Route', namespaced: true, verbs: ['get'] },
+              { name: 'routes/status', kind: 'Route', namespaced: true, verbs: ['get'] },
+            ],
+          })
+        : json(res, 404, { kind: 'Status', reason: 'NotFound', code: 404, message: 'the server could not find the requested resource' });
     seen.length = 0;
     assert.equal(await c.hasGroupVersion('security.openshift.io/v1'), false);
     assert.equal(await c.hasGroupVersion('route.openshift.io/v1'), true);
@@ -151,7 +189,9 @@ current-context: c
       res.writeHead(200, { 'content-type': 'application/json' });
       if (mode === 'events') {
         res.write(`${JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'a', resourceVersion: '2' } } })}\n{"type":"MODI`);
-        res.end(`FIED","object":{"metadata":{"name":"a","resourceVersion":"3"}}}\n${JSON.stringify({ type: 'BOOKMARK', object: { metadata: { resourceVersion: '4' } } })}\n`);
+        res.end(
+          `FIED","object":{"metadata":{"name":"a","resourceVersion":"3"}}}\n${JSON.stringify({ type: 'BOOKMARK', object: { metadata: { resourceVersion: '4' } } })}\n`,
+        );
       } else if (mode === 'gone') {
         res.end(`${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version: 1 (5)' } })}\n`);
       } else if (mode === 'cut') {
@@ -163,21 +203,41 @@ current-context: c
     };
     seen.length = 0;
     const got: string[] = [];
-    for await (const ev of c.watch(RESOURCES.pods, { namespace: 'a', resourceVersion: '1', allowWatchBookmarks: true, timeoutSeconds: 60 })) got.push(`${ev.type} ${ev.object.metadata.resourceVersion}`);
+    for await (const ev of c.watch(RESOURCES.pods, { namespace: 'a', resourceVersion: '1', allowWatchBookmarks: true, timeoutSeconds: 60 }))
+      got.push(`${ev.type} ${ev.object.metadata.resourceVersion}`);
     assert.deepEqual(got, ['ADDED 2', 'MODIFIED 3', 'BOOKMARK 4']);
     assert.equal(seen[0]?.url, '/api/v1/namespaces/a/pods?watch=1&resourceVersion=1&allowWatchBookmarks=true&timeoutSeconds=60');
 
     mode = 'gone';
-    await assert.rejects(async () => { for await (const ev of c.watch(RESOURCES.pods, { resourceVersion: '1' })) void ev; }, (e) => isZtwimError(e, 'ERR_GONE') && /too old resource version/.test(e.message));
+    await assert.rejects(
+      async () => {
+        for await (const ev of c.watch(RESOURCES.pods, { resourceVersion: '1' })) void ev;
+      },
+      (e) => isZtwimError(e, 'ERR_GONE') && /too old resource version/.test(e.message),
+    );
 
     mode = 'cut';
-    await assert.rejects(async () => { for await (const ev of c.watch(RESOURCES.pods, {})) void ev; }, (e) => isZtwimError(e, 'ERR_UNAVAILABLE'));
+    await assert.rejects(
+      async () => {
+        for await (const ev of c.watch(RESOURCES.pods, {})) void ev;
+      },
+      (e) => isZtwimError(e, 'ERR_UNAVAILABLE'),
+    );
 
     mode = 'idle';
     const events: string[] = [];
-    const watching = (async () => { for await (const ev of c.watch(RESOURCES.pods, { idleTimeoutMs: 5_000 })) events.push(ev.type); })();
+    const watching = (async () => {
+      for await (const ev of c.watch(RESOURCES.pods, { idleTimeoutMs: 5_000 })) events.push(ev.type);
+    })();
     let settled = false;
-    watching.then(() => { settled = true; }, () => { settled = true; });
+    watching.then(
+      () => {
+        settled = true;
+      },
+      () => {
+        settled = true;
+      },
+    );
     await eventually('the first watch event', () => events.length > 0, { timeoutMs: 1000 });
     assert.deepEqual(events, ['ADDED']);
     clock.advance(4_999);
@@ -190,7 +250,10 @@ current-context: c
 
   it('watch stops quietly when its signal aborts', async () => {
     const c = await make();
-    handler = (_q, res) => { res.writeHead(200); res.write(`${JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'a' } } })}\n`); };
+    handler = (_q, res) => {
+      res.writeHead(200);
+      res.write(`${JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'a' } } })}\n`);
+    };
     const stop = new AbortController();
     const got: string[] = [];
     for await (const ev of c.watch(RESOURCES.pods, { signal: stop.signal })) {

@@ -105,7 +105,8 @@ export class ResourceClient {
     let res: { status: number; text: string };
     try {
       res = await this.#t.request({
-        method, path,
+        method,
+        path,
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         ...(contentType === undefined ? {} : { contentType }),
         ...(signal === undefined ? {} : { signal }),
@@ -118,7 +119,10 @@ export class ResourceClient {
     try {
       return JSON.parse(res.text) as T;
     } catch (e) {
-      throw new ZtwimError('ERR_INTERNAL', `k8s ${this.#t.description}: ${what}: response is not JSON: ${(e as Error).message}`, { cause: e, fields: { k8s_call: what, http_status: res.status } });
+      throw new ZtwimError('ERR_INTERNAL', `k8s ${this.#t.description}: ${what}: response is not JSON: ${(e as Error).message}`, {
+        cause: e,
+        fields: { k8s_call: what, http_status: res.status },
+      });
     }
   }
 
@@ -129,10 +133,21 @@ export class ResourceClient {
   /** One page of a list (all of it without `limit`). */
   async list<T extends KubeObject = KubeObject>(ref: ResourceRef, options: ListOptions = {}): Promise<KubeList<T>> {
     const q = queryOf({
-      labelSelector: options.labelSelector, fieldSelector: options.fieldSelector, limit: options.limit,
-      continue: options.continue, resourceVersion: options.resourceVersion, resourceVersionMatch: options.resourceVersionMatch,
+      labelSelector: options.labelSelector,
+      fieldSelector: options.fieldSelector,
+      limit: options.limit,
+      continue: options.continue,
+      resourceVersion: options.resourceVersion,
+      resourceVersionMatch: options.resourceVersionMatch,
     });
-    const list = await this.#call<KubeList<T>>(`list ${describe(ref, options.namespace)}`, 'GET', `${resourcePath(ref, options.namespace)}${q}`, undefined, undefined, options.signal);
+    const list = await this.#call<KubeList<T>>(
+      `list ${describe(ref, options.namespace)}`,
+      'GET',
+      `${resourcePath(ref, options.namespace)}${q}`,
+      undefined,
+      undefined,
+      options.signal,
+    );
     return { ...list, metadata: list.metadata ?? {}, items: list.items ?? [] };
   }
 
@@ -148,18 +163,44 @@ export class ResourceClient {
 
   async create<T extends KubeObject>(ref: ResourceRef, object: T, options: WriteOptions = {}): Promise<T> {
     const ns = object.metadata.namespace;
-    return this.#call<T>(`create ${describe(ref, ns, object.metadata.name ?? object.metadata.generateName)}`, 'POST', `${resourcePath(ref, ns)}${writeQuery(options)}`, withTypeMeta(ref, object), undefined, options.signal);
+    return this.#call<T>(
+      `create ${describe(ref, ns, object.metadata.name ?? object.metadata.generateName)}`,
+      'POST',
+      `${resourcePath(ref, ns)}${writeQuery(options)}`,
+      withTypeMeta(ref, object),
+      undefined,
+      options.signal,
+    );
   }
 
   /** PUT the whole object; its metadata.resourceVersion (when set) must be current, else ERR_CONFLICT. */
   async replace<T extends KubeObject>(ref: ResourceRef, object: T, options: WriteOptions = {}): Promise<T> {
     const { name, namespace } = named(object);
-    return this.#call<T>(`replace ${describe(ref, namespace, name)}`, 'PUT', `${resourcePath(ref, namespace, name)}${writeQuery(options)}`, withTypeMeta(ref, object), undefined, options.signal);
+    return this.#call<T>(
+      `replace ${describe(ref, namespace, name)}`,
+      'PUT',
+      `${resourcePath(ref, namespace, name)}${writeQuery(options)}`,
+      withTypeMeta(ref, object),
+      undefined,
+      options.signal,
+    );
   }
 
   /** A merge patch (RFC 7386), a JSON patch (RFC 6902, an array of operations) or a strategic merge patch. */
-  async patch<T extends KubeObject = KubeObject>(ref: ResourceRef, name: string, patch: unknown, type: PatchType, options: WriteOptions & { namespace?: string } = {}): Promise<T> {
-    return this.#call<T>(`patch ${describe(ref, options.namespace, name)}`, 'PATCH', `${resourcePath(ref, options.namespace, name)}${writeQuery(options)}`, patch, PATCH_CONTENT_TYPES[type]);
+  async patch<T extends KubeObject = KubeObject>(
+    ref: ResourceRef,
+    name: string,
+    patch: unknown,
+    type: PatchType,
+    options: WriteOptions & { namespace?: string } = {},
+  ): Promise<T> {
+    return this.#call<T>(
+      `patch ${describe(ref, options.namespace, name)}`,
+      'PATCH',
+      `${resourcePath(ref, options.namespace, name)}${writeQuery(options)}`,
+      patch,
+      PATCH_CONTENT_TYPES[type],
+    );
   }
 
   /**
@@ -168,23 +209,52 @@ export class ResourceClient {
    */
   async apply<T extends KubeObject>(ref: ResourceRef, object: T, options: ApplyOptions): Promise<T> {
     const { name, namespace } = named(object);
-    return this.#call<T>(`apply ${describe(ref, namespace, name)}`, 'PATCH', `${resourcePath(ref, namespace, name)}${applyQuery(options)}`, withTypeMeta(ref, object), PATCH_CONTENT_TYPES.apply);
+    return this.#call<T>(
+      `apply ${describe(ref, namespace, name)}`,
+      'PATCH',
+      `${resourcePath(ref, namespace, name)}${applyQuery(options)}`,
+      withTypeMeta(ref, object),
+      PATCH_CONTENT_TYPES.apply,
+    );
   }
 
   /** PUT the status subresource (the object's spec is ignored by the apiserver). */
   async replaceStatus<T extends KubeObject>(ref: ResourceRef, object: T, options: WriteOptions = {}): Promise<T> {
     const { name, namespace } = named(object);
-    return this.#call<T>(`replace status of ${describe(ref, namespace, name)}`, 'PUT', `${resourcePath(ref, namespace, name, 'status')}${writeQuery(options)}`, withTypeMeta(ref, object));
+    return this.#call<T>(
+      `replace status of ${describe(ref, namespace, name)}`,
+      'PUT',
+      `${resourcePath(ref, namespace, name, 'status')}${writeQuery(options)}`,
+      withTypeMeta(ref, object),
+    );
   }
 
-  async patchStatus<T extends KubeObject = KubeObject>(ref: ResourceRef, name: string, patch: unknown, type: PatchType, options: WriteOptions & { namespace?: string } = {}): Promise<T> {
-    return this.#call<T>(`patch status of ${describe(ref, options.namespace, name)}`, 'PATCH', `${resourcePath(ref, options.namespace, name, 'status')}${writeQuery(options)}`, patch, PATCH_CONTENT_TYPES[type]);
+  async patchStatus<T extends KubeObject = KubeObject>(
+    ref: ResourceRef,
+    name: string,
+    patch: unknown,
+    type: PatchType,
+    options: WriteOptions & { namespace?: string } = {},
+  ): Promise<T> {
+    return this.#call<T>(
+      `patch status of ${describe(ref, options.namespace, name)}`,
+      'PATCH',
+      `${resourcePath(ref, options.namespace, name, 'status')}${writeQuery(options)}`,
+      patch,
+      PATCH_CONTENT_TYPES[type],
+    );
   }
 
   /** Server-side apply of the status subresource. */
   async applyStatus<T extends KubeObject>(ref: ResourceRef, object: T, options: ApplyOptions): Promise<T> {
     const { name, namespace } = named(object);
-    return this.#call<T>(`apply status of ${describe(ref, namespace, name)}`, 'PATCH', `${resourcePath(ref, namespace, name, 'status')}${applyQuery(options)}`, withTypeMeta(ref, object), PATCH_CONTENT_TYPES.apply);
+    return this.#call<T>(
+      `apply status of ${describe(ref, namespace, name)}`,
+      'PATCH',
+      `${resourcePath(ref, namespace, name, 'status')}${applyQuery(options)}`,
+      withTypeMeta(ref, object),
+      PATCH_CONTENT_TYPES.apply,
+    );
   }
 
   /**
@@ -193,7 +263,8 @@ export class ResourceClient {
    */
   async delete(ref: ResourceRef, name: string, options: DeleteOptions & { namespace?: string } = {}): Promise<KubeObject | KubeStatus> {
     const body = {
-      apiVersion: 'v1', kind: 'DeleteOptions',
+      apiVersion: 'v1',
+      kind: 'DeleteOptions',
       ...(options.propagationPolicy === undefined ? {} : { propagationPolicy: options.propagationPolicy }),
       ...(options.preconditions === undefined ? {} : { preconditions: options.preconditions }),
       ...(options.gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds: options.gracePeriodSeconds }),
@@ -213,8 +284,12 @@ export class ResourceClient {
     const idleMs = options.idleTimeoutMs ?? (timeoutSeconds + 30) * 1000;
     const what = `watch ${describe(ref, options.namespace)}`;
     const path = `${resourcePath(ref, options.namespace)}${queryOf({
-      watch: 1, resourceVersion: options.resourceVersion, labelSelector: options.labelSelector, fieldSelector: options.fieldSelector,
-      allowWatchBookmarks: options.allowWatchBookmarks === true ? 'true' : undefined, timeoutSeconds,
+      watch: 1,
+      resourceVersion: options.resourceVersion,
+      labelSelector: options.labelSelector,
+      fieldSelector: options.fieldSelector,
+      allowWatchBookmarks: options.allowWatchBookmarks === true ? 'true' : undefined,
+      timeoutSeconds,
     })}`;
     const local = new AbortController();
     const onOuterAbort = (): void => local.abort(options.signal?.reason);
@@ -284,11 +359,13 @@ export class ResourceClient {
   async resourcesOf(apiVersion: string): Promise<readonly ApiResource[] | undefined> {
     let p = this.#discovery.get(apiVersion);
     if (p === undefined) {
-      p = this.#call<{ resources?: ApiResource[] }>(`discover ${apiVersion}`, 'GET', groupVersionPath(apiVersion))
-        .then((l) => (l.resources ?? []).filter((r) => !r.name.includes('/')), (e: unknown) => {
+      p = this.#call<{ resources?: ApiResource[] }>(`discover ${apiVersion}`, 'GET', groupVersionPath(apiVersion)).then(
+        (l) => (l.resources ?? []).filter((r) => !r.name.includes('/')),
+        (e: unknown) => {
           if (e instanceof ZtwimError && e.code === 'ERR_NOT_FOUND') return undefined;
           throw e;
-        });
+        },
+      );
       p.catch(() => this.#discovery.delete(apiVersion));
       this.#discovery.set(apiVersion, p);
     }

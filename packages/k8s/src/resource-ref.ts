@@ -56,5 +56,10 @@ export const RESOURCES = {
   endpoints: { apiVersion: 'v1', resource: 'endpoints', namespaced: true, kind: 'Endpoints' },
   serviceAccounts: { apiVersion: 'v1', resource: 'serviceaccounts', namespaced: true, kind: 'ServiceAccount' },
   leases: { apiVersion: 'coordination.k8s.io/v1', resource: 'leases', namespaced: true, kind: 'Lease' },
-  customResourceDefinitions: { apiVersion: 'apiextensions.k8s.io/v1', resource: 'customresourcedefinitions', namespaced: false, kind: 'CustomResourceDefinition' },
+  customResourceDefinitions: {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    resource: 'customresourcedefinitions',
+    namespaced: false,
+    kind: 'CustomResourceDefinition',
+  },
 } as const satisfies Record<string, ResourceRef>;

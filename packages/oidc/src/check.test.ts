@@ -184,7 +184,13 @@ describe('checkIssuer against a misbehaving server', () => {
       id_token_signing_alg_values_supported: ['RS256', 'ES256'],
       ...over,
     });
-  const shortX = { ...ec.publicJwk, kid: 'short', x: Buffer.from(ec.publicJwk.x as string, 'base64url').subarray(1).toString('base64url') };
+  const shortX = {
+    ...ec.publicJwk,
+    kid: 'short',
+    x: Buffer.from(ec.publicJwk.x as string, 'base64url')
+      .subarray(1)
+      .toString('base64url'),
+  };
 
   const cases: Array<{
     name: string;
@@ -207,17 +213,67 @@ describe('checkIssuer against a misbehaving server', () => {
       keys: () => ({ status: 301, location: '/k2', body: '' }),
       rules: ['jwks.redirect'],
     },
-    { name: 'keys 500', target: 'gcp', keys: () => ({ status: 500, type: 'text/plain', body: 'document not available\n' }), rules: ['jwks.status'], message: /answered 500: document not available/ },
-    { name: 'wrong content type', target: 'vault', keys: () => ({ type: 'text/html', body: JSON.stringify({ keys: [rsa.publicJwk] }) }), rules: ['jwks.content-type'] },
+    {
+      name: 'keys 500',
+      target: 'gcp',
+      keys: () => ({ status: 500, type: 'text/plain', body: 'document not available\n' }),
+      rules: ['jwks.status'],
+      message: /answered 500: document not available/,
+    },
+    {
+      name: 'wrong content type',
+      target: 'vault',
+      keys: () => ({ type: 'text/html', body: JSON.stringify({ keys: [rsa.publicJwk] }) }),
+      rules: ['jwks.content-type'],
+    },
     { name: 'not JSON', target: 'vault', keys: () => ({ body: '<html>' }), rules: ['jwks.json'] },
-    { name: 'empty subject_types_supported', target: 'vault', disc: (b) => ({ body: doc(b, { subject_types_supported: [] }) }), rules: ['discovery.subject_types_supported'] },
-    { name: 'private key members', target: 'vault', keys: () => ({ body: JSON.stringify({ keys: [rsa.privateJwk] }) }), rules: ['jwks.private'], message: /publishes private members d, p, q, dp, dq, qi/ },
-    { name: 'short EC coordinate', target: 'vault', keys: () => ({ body: JSON.stringify({ keys: [rsa.publicJwk, shortX] }) }), rules: ['jwks.ec-length', 'jwks.invalid'], message: /31-byte x coordinate; P-256 needs exactly 32 bytes/ },
-    { name: 'OKP key', target: 'vault', keys: () => ({ body: JSON.stringify({ keys: [rsa.publicJwk, makeKey('ed25519', 'okp').publicJwk] }) }), rules: ['jwks.kty'], message: /go-jose rejects the whole set/ },
-    { name: 'missing kid', target: 'gcp', keys: () => ({ body: JSON.stringify({ keys: [{ ...rsa.publicJwk, kid: undefined }] }) }), rules: ['jwks.kid'], message: /Google requires kid/ },
-    { name: 'duplicate kid', target: 'vault', keys: () => ({ body: JSON.stringify({ keys: [rsa.publicJwk, { ...ec.publicJwk, kid: rsa.kid }] }) }), rules: ['jwks.kid-unique'] },
+    {
+      name: 'empty subject_types_supported',
+      target: 'vault',
+      disc: (b) => ({ body: doc(b, { subject_types_supported: [] }) }),
+      rules: ['discovery.subject_types_supported'],
+    },
+    {
+      name: 'private key members',
+      target: 'vault',
+      keys: () => ({ body: JSON.stringify({ keys: [rsa.privateJwk] }) }),
+      rules: ['jwks.private'],
+      message: /publishes private members d, p, q, dp, dq, qi/,
+    },
+    {
+      name: 'short EC coordinate',
+      target: 'vault',
+      keys: () => ({ body: JSON.stringify({ keys: [rsa.publicJwk, shortX] }) }),
+      rules: ['jwks.ec-length', 'jwks.invalid'],
+      message: /31-byte x coordinate; P-256 needs exactly 32 bytes/,
+    },
+    {
+      name: 'OKP key',
+      target: 'vault',
+      keys: () => ({ body: JSON.stringify({ keys: [rsa.publicJwk, makeKey('ed25519', 'okp').publicJwk] }) }),
+      rules: ['jwks.kty'],
+      message: /go-jose rejects the whole set/,
+    },
+    {
+      name: 'missing kid',
+      target: 'gcp',
+      keys: () => ({ body: JSON.stringify({ keys: [{ ...rsa.publicJwk, kid: undefined }] }) }),
+      rules: ['jwks.kid'],
+      message: /Google requires kid/,
+    },
+    {
+      name: 'duplicate kid',
+      target: 'vault',
+      keys: () => ({ body: JSON.stringify({ keys: [rsa.publicJwk, { ...ec.publicJwk, kid: rsa.kid }] }) }),
+      rules: ['jwks.kid-unique'],
+    },
     { name: 'use=jwt-svid', target: 'aws', keys: () => ({ body: JSON.stringify({ keys: [{ ...rsa.publicJwk, use: 'jwt-svid' }] }) }), rules: ['jwks.use'] },
-    { name: 'alg not fitting the key', target: 'vault', keys: () => ({ body: JSON.stringify({ keys: [{ ...ec.publicJwk, alg: 'ES384' }, rsa.publicJwk] }) }), rules: ['jwks.alg'] },
+    {
+      name: 'alg not fitting the key',
+      target: 'vault',
+      keys: () => ({ body: JSON.stringify({ keys: [{ ...ec.publicJwk, alg: 'ES384' }, rsa.publicJwk] }) }),
+      rules: ['jwks.alg'],
+    },
     {
       name: 'more than 100 keys (entra)',
       target: 'entra',

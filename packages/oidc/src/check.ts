@@ -172,7 +172,11 @@ function checkIssuerUrl(url: string, target: CheckTarget, add: Add): URL | undef
   if (u.hash !== '' || url.includes('#')) add('error', 'issuer.fragment', 'issuer must not contain a fragment');
   if (u.username !== '' || u.password !== '') add('error', 'issuer.userinfo', 'issuer must not contain user info');
   if (u.port !== '') {
-    add(target === 'aws' ? 'warning' : 'info', 'issuer.port', `issuer has an explicit port ${u.port}${target === 'aws' ? '; AWS says the provider URL should not contain a port' : ''}`);
+    add(
+      target === 'aws' ? 'warning' : 'info',
+      'issuer.port',
+      `issuer has an explicit port ${u.port}${target === 'aws' ? '; AWS says the provider URL should not contain a port' : ''}`,
+    );
   }
   if (url.endsWith('/')) {
     add('warning', 'issuer.trailing-slash', 'issuer ends with "/": relying parties compare iss byte for byte, so tokens must carry exactly this form');
@@ -199,7 +203,11 @@ function parseJsonObject(f: Fetched, what: string, add: Add, rule: string): Reco
 
 function checkResponse(f: Fetched, what: string, url: string, add: Add, rule: string, warnBytes: number): boolean {
   if (f.status >= 300 && f.status < 400) {
-    add('error', `${rule}.redirect`, `${what} at ${url} answered ${f.status} redirect${f.location === null ? '' : ` to ${f.location}`}; relying parties require 200 directly, without redirects`);
+    add(
+      'error',
+      `${rule}.redirect`,
+      `${what} at ${url} answered ${f.status} redirect${f.location === null ? '' : ` to ${f.location}`}; relying parties require 200 directly, without redirects`,
+    );
     return false;
   }
   if (f.status !== 200) {
@@ -238,7 +246,8 @@ function checkKey(k: unknown, i: number, target: CheckTarget, add: Add, kids: Ma
 
   const use = key.use;
   if (target === 'entra') {
-    if (use !== 'sig') add('error', 'jwks.use-sig', `Entra ID requires use=sig on every key (${name} has ${use === undefined ? 'no use' : `use=${JSON.stringify(use)}`})`);
+    if (use !== 'sig')
+      add('error', 'jwks.use-sig', `Entra ID requires use=sig on every key (${name} has ${use === undefined ? 'no use' : `use=${JSON.stringify(use)}`})`);
   } else if (use !== undefined && use !== 'sig') {
     add('error', 'jwks.use', `${name} has use=${JSON.stringify(use)}; jose and PyJWKClient ignore keys whose use is not "sig"`);
   }
@@ -259,7 +268,11 @@ function checkKey(k: unknown, i: number, target: CheckTarget, add: Add, kids: Ma
         const v = key[c];
         const len = typeof v === 'string' && /^[A-Za-z0-9_-]+$/.test(v) ? Buffer.from(v, 'base64url').length : -1;
         if (len !== size) {
-          add('error', 'jwks.ec-length', `${name} has a ${len < 0 ? 'missing or malformed' : `${len}-byte`} ${c} coordinate; ${crv} needs exactly ${size} bytes (go-jose rejects it)`);
+          add(
+            'error',
+            'jwks.ec-length',
+            `${name} has a ${len < 0 ? 'missing or malformed' : `${len}-byte`} ${c} coordinate; ${crv} needs exactly ${size} bytes (go-jose rejects it)`,
+          );
         }
       }
     }
@@ -273,7 +286,11 @@ function checkKey(k: unknown, i: number, target: CheckTarget, add: Add, kids: Ma
       implied = 'RS256';
     }
   } else {
-    add('error', 'jwks.kty', `${name} has kty ${JSON.stringify(kty)}; only RSA and EC keys are allowed${target === 'vault' ? ' (go-jose rejects the whole set on an unknown kty)' : ''}`);
+    add(
+      'error',
+      'jwks.kty',
+      `${name} has kty ${JSON.stringify(kty)}; only RSA and EC keys are allowed${target === 'vault' ? ' (go-jose rejects the whole set on an unknown kty)' : ''}`,
+    );
     return undefined;
   }
   try {
@@ -351,7 +368,11 @@ export async function checkIssuer(url: string, target: CheckTarget, options: Che
     }
   }
   if (!('authorization_endpoint' in doc)) {
-    add('warning', 'discovery.authorization_endpoint', 'discovery document has no authorization_endpoint (OIDC Discovery lists it as required; SPIRE sends "")');
+    add(
+      'warning',
+      'discovery.authorization_endpoint',
+      'discovery document has no authorization_endpoint (OIDC Discovery lists it as required; SPIRE sends "")',
+    );
   }
   const docAlgs = Array.isArray(doc.id_token_signing_alg_values_supported) ? (doc.id_token_signing_alg_values_supported as unknown[]) : [];
   if (docAlgs.length > 0 && !docAlgs.some((a) => typeof a === 'string' && TARGET_ALGS[target].includes(a))) {
@@ -374,7 +395,11 @@ export async function checkIssuer(url: string, target: CheckTarget, options: Che
     add(target === 'vault' ? 'warning' : 'error', 'jwks_uri.https', `jwks_uri "${jwksUri}" does not use https`);
   }
   if (ju.host !== issuerUrl.host) {
-    add('warning', 'jwks_uri.host', `jwks_uri host "${ju.host}" differs from the issuer host "${issuerUrl.host}"; relying parties trust the issuer's host and some check the JWKS host's TLS chain separately`);
+    add(
+      'warning',
+      'jwks_uri.host',
+      `jwks_uri host "${ju.host}" differs from the issuer host "${issuerUrl.host}"; relying parties trust the issuer's host and some check the JWKS host's TLS chain separately`,
+    );
   }
 
   let jw: Fetched;
@@ -398,7 +423,11 @@ export async function checkIssuer(url: string, target: CheckTarget, options: Che
   }
   if (keys.length > MAX_KEYS) {
     const sev: Severity = target === 'entra' || target === 'aws' ? 'error' : 'warning';
-    add(sev, 'jwks.count', `key set has ${keys.length} keys; ${target === 'entra' ? 'Entra ID keeps only the first 100' : target === 'aws' ? 'AWS accepts about 100 keys' : 'keep at most 100 keys'}`);
+    add(
+      sev,
+      'jwks.count',
+      `key set has ${keys.length} keys; ${target === 'entra' ? 'Entra ID keeps only the first 100' : target === 'aws' ? 'AWS accepts about 100 keys' : 'keep at most 100 keys'}`,
+    );
   }
   const kids = new Map<string, number>();
   const algs = new Set<string>();

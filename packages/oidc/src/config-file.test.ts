@@ -26,7 +26,10 @@ function problemsOf(hcl: string): string[] {
 }
 
 function hasProblem(list: readonly string[], re: RegExp): void {
-  assert.ok(list.some((m) => re.test(m)), `no problem matching ${re}:\n${list.join('\n')}`);
+  assert.ok(
+    list.some((m) => re.test(m)),
+    `no problem matching ${re}:\n${list.join('\n')}`,
+  );
 }
 
 const MINIMAL = `
@@ -194,7 +197,9 @@ health_checks {
     const none = problemsOf('domains = ["x.org"]\ninsecure_addr = ":80"\n');
     hasProblem(none, /exactly one of the server_api, workload_api, or file sections must be configured/);
     const two = problemsOf(`${MINIMAL}server_api {\n  address = "unix:///tmp/api.sock"\n}\n`);
-    assert.deepEqual(two, ['oidc.conf: workload_api (line 4): cannot be combined with server_api: the server_api, workload_api, and file sections are mutually exclusive']);
+    assert.deepEqual(two, [
+      'oidc.conf: workload_api (line 4): cannot be combined with server_api: the server_api, workload_api, and file sections are mutually exclusive',
+    ]);
     const three = problemsOf(`${MINIMAL}server_api {\n  address = "unix:///tmp/api.sock"\n}\nfile { path = "/b" }\n`);
     assert.equal(three.length, 1);
   });
@@ -204,9 +209,14 @@ health_checks {
     hasProblem(ps, /workload_api\.socket_path \(line 3\): must be configured/);
     hasProblem(ps, /workload_api\.trust_domain \(line 3\): must be configured/);
     hasProblem(ps, /workload_api\.poll_interval \(line 4\): must be positive/);
-    hasProblem(problemsOf('domains = ["x.org"]\ninsecure_addr = ":80"\nworkload_api {\n  socket_path = "/s"\n  trust_domain = "Example.ORG"\n}\n'), /workload_api\.trust_domain \(line 5\)/);
+    hasProblem(
+      problemsOf('domains = ["x.org"]\ninsecure_addr = ":80"\nworkload_api {\n  socket_path = "/s"\n  trust_domain = "Example.ORG"\n}\n'),
+      /workload_api\.trust_domain \(line 5\)/,
+    );
     // a unix: URL is accepted as well as a path; relative paths resolve against the base dir
-    const u = build('domains = ["x.org"]\ninsecure_addr = ":80"\nworkload_api {\n  socket_path = "unix:///run/agent.sock"\n  trust_domain = "example.org"\n  poll_interval = "2s"\n}\n');
+    const u = build(
+      'domains = ["x.org"]\ninsecure_addr = ":80"\nworkload_api {\n  socket_path = "unix:///run/agent.sock"\n  trust_domain = "example.org"\n  poll_interval = "2s"\n}\n',
+    );
     assert.deepEqual(u.keySource, { kind: 'workload_api', socketPath: '/run/agent.sock', trustDomain: 'example.org', pollIntervalMs: 2000 });
     const r = build('domains = ["x.org"]\ninsecure_addr = ":80"\nworkload_api {\n  socket_path = "agent.sock"\n  trust_domain = "example.org"\n}\n');
     assert.equal(r.keySource.kind === 'workload_api' && r.keySource.socketPath, '/srv/oidc/agent.sock');
@@ -218,8 +228,14 @@ health_checks {
       problemsOf('domains = ["x.org"]\ninsecure_addr = ":80"\nserver_api {\n  address = "/tmp/api.sock"\n}\n'),
       /server_api\.address \(line 4\): must be a unix socket address like "unix:\/\/\/tmp\/spire-server\/private\/api\.sock"/,
     );
-    hasProblem(problemsOf('domains = ["x.org"]\ninsecure_addr = ":80"\nserver_api {\n  address = "tcp://127.0.0.1:8081"\n}\n'), /server_api\.address \(line 4\)/);
-    hasProblem(problemsOf('domains = ["x.org"]\ninsecure_addr = ":80"\nserver_api {\n  address = "unix:///a"\n  poll_interval = "often"\n}\n'), /server_api\.poll_interval \(line 5\): must be a duration/);
+    hasProblem(
+      problemsOf('domains = ["x.org"]\ninsecure_addr = ":80"\nserver_api {\n  address = "tcp://127.0.0.1:8081"\n}\n'),
+      /server_api\.address \(line 4\)/,
+    );
+    hasProblem(
+      problemsOf('domains = ["x.org"]\ninsecure_addr = ":80"\nserver_api {\n  address = "unix:///a"\n  poll_interval = "often"\n}\n'),
+      /server_api\.poll_interval \(line 5\): must be a duration/,
+    );
     const c = build('domains = ["x.org"]\ninsecure_addr = ":80"\nserver_api {\n  address = "unix:/a/api.sock"\n  poll_interval = 5\n}\n');
     assert.deepEqual(c.keySource, { kind: 'server_api', socketPath: '/a/api.sock', pollIntervalMs: 5000 });
   });
@@ -230,10 +246,19 @@ health_checks {
 
   test('domains and listeners are checked with the file key names', () => {
     hasProblem(problemsOf('insecure_addr = ":80"\nfile { path = "/b" }\n'), /domains \(line 1\): at least one domain must be configured/);
-    hasProblem(problemsOf('domains = ["X.org"]\ninsecure_addr = ":80"\nfile { path = "/b" }\n'), /domains\[0\] \(line 1\): "X\.org" must already be lowercase punycode/);
+    hasProblem(
+      problemsOf('domains = ["X.org"]\ninsecure_addr = ":80"\nfile { path = "/b" }\n'),
+      /domains\[0\] \(line 1\): "X\.org" must already be lowercase punycode/,
+    );
     hasProblem(problemsOf('domains = "x.org"\ninsecure_addr = "80"\nfile { path = "/b" }\n'), /insecure_addr \(line 2\): "80" must be host:port or :port/);
-    hasProblem(problemsOf('domains = ["x.org"]\nfile { path = "/b" }\n'), /listener \(line 1\): one of insecure_addr, listen_socket_path, serving_cert_file or acme must be configured/);
-    hasProblem(problemsOf('domains = ["x.org"]\ninsecure_addr = ":80"\nlisten_socket_path = "/s"\nfile { path = "/b" }\n'), /listen_socket_path \(line 3\): cannot be combined with insecure_addr/);
+    hasProblem(
+      problemsOf('domains = ["x.org"]\nfile { path = "/b" }\n'),
+      /listener \(line 1\): one of insecure_addr, listen_socket_path, serving_cert_file or acme must be configured/,
+    );
+    hasProblem(
+      problemsOf('domains = ["x.org"]\ninsecure_addr = ":80"\nlisten_socket_path = "/s"\nfile { path = "/b" }\n'),
+      /listen_socket_path \(line 3\): cannot be combined with insecure_addr/,
+    );
     hasProblem(
       problemsOf('domains = ["x.org"]\nallow_insecure_scheme = true\nacme {\n email = "a@b.c"\n tos_accepted = true\n}\nfile { path = "/b" }\n'),
       /allow_insecure_scheme \(line 2\): is only allowed with insecure_addr or listen_socket_path/,
@@ -259,7 +284,10 @@ health_checks {
 
   test('expandEnv: $VAR and ${VAR}; unset is empty; a lone $ stays', () => {
     const env = { TD: 'example.org', SOCK_DIR: '/run/agent' };
-    assert.equal(expandEnv('td = "$TD" s = "${SOCK_DIR}/api.sock" u = "$UNSET" c = "$" p = "100$"', env), 'td = "example.org" s = "/run/agent/api.sock" u = "" c = "$" p = "100$"');
+    assert.equal(
+      expandEnv('td = "$TD" s = "${SOCK_DIR}/api.sock" u = "$UNSET" c = "$" p = "100$"', env),
+      'td = "example.org" s = "/run/agent/api.sock" u = "" c = "$" p = "100$"',
+    );
   });
 });
 
@@ -274,7 +302,10 @@ describe('loadOidcConfigFile', () => {
 
   test('HCL file with -expandEnv', () => {
     const path = join(dir, 'oidc-discovery-provider.conf');
-    writeFileSync(path, 'domains = ["${HOST}"]\njwt_issuer = "https://${HOST}"\nserving_cert_file {\n  cert_file_path = "/c"\n  key_file_path = "/k"\n}\nworkload_api {\n  socket_path = "$SOCK"\n  trust_domain = "$TD"\n}\n');
+    writeFileSync(
+      path,
+      'domains = ["${HOST}"]\njwt_issuer = "https://${HOST}"\nserving_cert_file {\n  cert_file_path = "/c"\n  key_file_path = "/k"\n}\nworkload_api {\n  socket_path = "$SOCK"\n  trust_domain = "$TD"\n}\n',
+    );
     const env = { HOST: 'oidc.example.org', SOCK: '/run/agent.sock', TD: 'example.org' };
     const c = loadOidcConfigFile(path, { expandEnv: env });
     assert.deepEqual(c.oidc.domains, ['oidc.example.org']);
@@ -286,39 +317,59 @@ describe('loadOidcConfigFile', () => {
 
   test('YAML file', () => {
     const path = join(dir, 'oidc.yaml');
-    writeFileSync(path, [
-      'domains: [oidc.example.org]',
-      'jwt_issuer: https://oidc.example.org',
-      'insecure_addr: "127.0.0.1:8080"',
-      'server_api:',
-      '  address: unix:///tmp/spire-server/private/api.sock',
-      '  poll_interval: 2s',
-      'health_checks:',
-      '  bind_port: 8009',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      path,
+      [
+        'domains: [oidc.example.org]',
+        'jwt_issuer: https://oidc.example.org',
+        'insecure_addr: "127.0.0.1:8080"',
+        'server_api:',
+        '  address: unix:///tmp/spire-server/private/api.sock',
+        '  poll_interval: 2s',
+        'health_checks:',
+        '  bind_port: 8009',
+        '',
+      ].join('\n'),
+    );
     const c = loadOidcConfigFile(path);
     assert.deepEqual(c.keySource, { kind: 'server_api', socketPath: '/tmp/spire-server/private/api.sock', pollIntervalMs: 2000 });
     assert.deepEqual(c.oidc.healthChecks, { addr: ':8009' });
     writeFileSync(path, 'domains: [oidc.example.org]\ninsecure_addr: ":80"\njwt_issuer: oidc.example.org\nfile:\n  path: /b\n  format: spiffe\n');
-    assert.throws(() => loadOidcConfigFile(path), (e: Error) => {
-      assert.match(e.message, /jwt_issuer \(line 3\): must be a URL/);
-      assert.match(e.message, /file\.format \(line 6\): unknown key/);
-      return true;
-    });
+    assert.throws(
+      () => loadOidcConfigFile(path),
+      (e: Error) => {
+        assert.match(e.message, /jwt_issuer \(line 3\): must be a URL/);
+        assert.match(e.message, /file\.format \(line 6\): unknown key/);
+        return true;
+      },
+    );
   });
 
   test('JSON file', () => {
     const path = join(dir, 'oidc.json');
-    writeFileSync(path, JSON.stringify({
-      domains: ['oidc.example.org'],
-      listen_socket_path: '/run/oidc.sock',
-      file: { path: '/etc/bundle.json', poll_interval: '500ms' },
-    }, null, 2));
+    writeFileSync(
+      path,
+      JSON.stringify(
+        {
+          domains: ['oidc.example.org'],
+          listen_socket_path: '/run/oidc.sock',
+          file: { path: '/etc/bundle.json', poll_interval: '500ms' },
+        },
+        null,
+        2,
+      ),
+    );
     const c = loadOidcConfigFile(path);
     assert.equal(c.oidc.listenSocketPath, '/run/oidc.sock');
     assert.deepEqual(c.keySource, { kind: 'file', path: '/etc/bundle.json', pollIntervalMs: 500 });
-    writeFileSync(path, JSON.stringify({ domains: ['x.org'], insecure_addr: ':80', server_api: { address: 'unix:///a' }, workload_api: { socket_path: '/s', trust_domain: 'x.org' } }, null, 2));
+    writeFileSync(
+      path,
+      JSON.stringify(
+        { domains: ['x.org'], insecure_addr: ':80', server_api: { address: 'unix:///a' }, workload_api: { socket_path: '/s', trust_domain: 'x.org' } },
+        null,
+        2,
+      ),
+    );
     assert.throws(() => loadOidcConfigFile(path), /mutually exclusive/);
   });
 
@@ -345,5 +396,8 @@ server_api {
     'server_api.experimental is not implemented yet; its Windows named pipe settings have no effect here (oidc.conf line 9)',
     'experimental is not implemented yet; its Windows named pipe listener settings have no effect here (oidc.conf line 4)',
   ]);
-  assert.deepEqual(build('domains = ["localhost"]\ninsecure_addr = "127.0.0.1:8008"\nallow_insecure_scheme = true\nfile {\n  path = "b.json"\n}\n').warnings, []);
+  assert.deepEqual(
+    build('domains = ["localhost"]\ninsecure_addr = "127.0.0.1:8008"\nallow_insecure_scheme = true\nfile {\n  path = "b.json"\n}\n').warnings,
+    [],
+  );
 });

@@ -230,7 +230,12 @@ export function buildOidcFileConfig(doc: ConfigObject, where: string, baseDir = 
     let socketPath = '';
     if (address !== undefined) {
       const sp = unixSocketPathOf(address);
-      if (sp === undefined) p.add('server_api.address', serverApi.lineOf('address'), `must be a unix socket address like "unix:///tmp/spire-server/private/api.sock", got "${address}"`);
+      if (sp === undefined)
+        p.add(
+          'server_api.address',
+          serverApi.lineOf('address'),
+          `must be a unix socket address like "unix:///tmp/spire-server/private/api.sock", got "${address}"`,
+        );
       else socketPath = absPath(baseDir, sp);
     }
     serverApi.unimplemented('experimental', 'its Windows named pipe settings have no effect here');

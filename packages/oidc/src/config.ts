@@ -316,16 +316,7 @@ export function validateOidcConfig(input: unknown): ValidatedOidcConfig {
       fileSyncIntervalMs: posInt(certSec, 'fileSyncIntervalMs', 'servingCertFile.fileSyncIntervalMs') ?? 60_000,
     };
   } else if (acmeSec !== undefined) {
-    unknownIn(acmeSec, 'acme', [
-      'directoryUrl',
-      'email',
-      'tosAccepted',
-      'cacheDir',
-      'addr',
-      'httpChallengeAddr',
-      'directoryCaPem',
-      'renewFraction',
-    ]);
+    unknownIn(acmeSec, 'acme', ['directoryUrl', 'email', 'tosAccepted', 'cacheDir', 'addr', 'httpChallengeAddr', 'directoryCaPem', 'renewFraction']);
     const email = str(acmeSec, 'email', 'acme.email');
     if (email === undefined || email === '') add('acme.email', 'is required');
     else if (!/^[^@\s]+@[^@\s]+$/.test(email)) add('acme.email', `"${email}" is not an email address`);

@@ -49,10 +49,14 @@ interface KeysState {
 export type RouteName = 'discovery' | 'keys' | 'other';
 
 const KEYS_HEADERS = [
-  'Cache-Control', 'no-cache, no-store, must-revalidate',
-  'Pragma', 'no-cache',
-  'Expires', '0',
-  'Access-Control-Allow-Origin', '*',
+  'Cache-Control',
+  'no-cache, no-store, must-revalidate',
+  'Pragma',
+  'no-cache',
+  'Expires',
+  '0',
+  'Access-Control-Allow-Origin',
+  '*',
 ] as const;
 
 function etagOf(body: Buffer): string {

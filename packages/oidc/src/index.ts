@@ -1,12 +1,6 @@
 export { startOidcProvider } from './provider.ts';
 export type { OidcProvider, OidcProviderDeps, OidcProviderUrls } from './provider.ts';
-export {
-  validateOidcConfig,
-  parseListenAddress,
-  domainProblem,
-  issuerUrlProblem,
-  LETS_ENCRYPT_DIRECTORY_URL,
-} from './config.ts';
+export { validateOidcConfig, parseListenAddress, domainProblem, issuerUrlProblem, LETS_ENCRYPT_DIRECTORY_URL } from './config.ts';
 export type {
   OidcConfig,
   ValidatedOidcConfig,
@@ -21,15 +15,7 @@ export { StaticJwksSource, CallbackJwksSource } from './jwks-source.ts';
 export type { JwksSource, KeySetSnapshot, Unsubscribe } from './jwks-source.ts';
 export { FileJwksSource, jwtAuthoritiesFromBundle, DEFAULT_FILE_POLL_INTERVAL_MS } from './file-jwks-source.ts';
 export type { FileJwksSourceOptions } from './file-jwks-source.ts';
-export {
-  toPublishedJwk,
-  toPublicKeySet,
-  signingAlgs,
-  algForKey,
-  SUPPORTED_ALGS,
-  PRIVATE_MEMBERS,
-  MAX_PUBLISHED_KEYS,
-} from './jwk.ts';
+export { toPublishedJwk, toPublicKeySet, signingAlgs, algForKey, SUPPORTED_ALGS, PRIVATE_MEMBERS, MAX_PUBLISHED_KEYS } from './jwk.ts';
 export type { JsonWebKey, PublishedJwk, PublicKeySet, PublicKeySetOptions, DroppedKey, SupportedAlg } from './jwk.ts';
 export { OidcHandler } from './handler.ts';
 export type { OidcHandlerOptions, DiscoveryDocument } from './handler.ts';

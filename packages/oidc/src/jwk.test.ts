@@ -16,7 +16,9 @@ test('EC coordinates are left-padded to the full curve length', () => {
   const k = makeKey('ec-p256');
   const x = Buffer.from(k.publicJwk.x as string, 'base64url');
   // Simulate an encoder that dropped a leading zero octet.
-  const shortX = Buffer.concat([Buffer.from([0]), x.subarray(1)]).subarray(1).toString('base64url');
+  const shortX = Buffer.concat([Buffer.from([0]), x.subarray(1)])
+    .subarray(1)
+    .toString('base64url');
   const r = toPublishedJwk({ ...k.publicJwk, x: shortX });
   assert.ok('jwk' in r);
   const padded = Buffer.from(r.jwk.x as string, 'base64url');
@@ -62,7 +64,10 @@ test('key set: duplicate kids dropped, cap keeps the newest keys, algs listed in
   const a = makeKey('ec-p256', 'a');
   const b = makeKey('rsa-2048', 'b');
   const set = toPublicKeySet([a.publicJwk, { ...a.publicJwk }, b.publicJwk], { setKeyUse: true });
-  assert.deepEqual(set.keys.map((k) => k.kid), ['a', 'b']);
+  assert.deepEqual(
+    set.keys.map((k) => k.kid),
+    ['a', 'b'],
+  );
   assert.deepEqual(set.dropped, [{ index: 1, kid: 'a', reason: 'duplicate kid' }]);
   assert.deepEqual(signingAlgs(set.keys), ['RS256', 'ES256']);
   assert.deepEqual(signingAlgs([]), ['RS256', 'ES256', 'ES384']);

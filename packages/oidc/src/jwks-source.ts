@@ -90,10 +90,7 @@ export class CallbackJwksSource implements JwksSource {
   private readonly inner: StaticJwksSource;
   private readonly stop: (() => void) | undefined;
 
-  constructor(
-    subscribe: (push: (keys: readonly JsonWebKey[]) => void) => (() => void) | void,
-    options: { clock?: Clock } = {},
-  ) {
+  constructor(subscribe: (push: (keys: readonly JsonWebKey[]) => void) => (() => void) | void, options: { clock?: Clock } = {}) {
     this.inner = new StaticJwksSource(undefined, options);
     const r = subscribe((keys) => {
       this.inner.set(keys);

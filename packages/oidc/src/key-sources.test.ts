@@ -22,13 +22,11 @@ interface Authority {
 }
 
 function authority(kid: string, kind: 'ec' | 'rsa' = 'ec'): Authority {
-  const { publicKey } =
-    kind === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const { publicKey } = kind === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
   return { kid, key: publicKey, jwk: { ...(publicKey.export({ format: 'jwk' }) as Record<string, unknown>), kid } };
 }
 
-const jwks = (...as: Authority[]): Uint8Array =>
-  new TextEncoder().encode(JSON.stringify({ keys: as.map((a) => ({ ...a.jwk, use: 'jwt-svid' })) }));
+const jwks = (...as: Authority[]): Uint8Array => new TextEncoder().encode(JSON.stringify({ keys: as.map((a) => ({ ...a.jwk, use: 'jwt-svid' })) }));
 
 /** Runs a source's background task, as the provider does; the returned function stops it and waits. */
 function runInBackground(src: JwksSource): () => Promise<void> {
@@ -358,7 +356,12 @@ describe('ServerApiJwksSource', () => {
   test('jwksOfServerBundle skips authorities without a key ID', () => {
     const a = authority('kid-a');
     const spki = new Uint8Array(a.key.export({ format: 'der', type: 'spki' }));
-    const keys = jwksOfServerBundle({ jwtAuthorities: [{ keyId: '', publicKey: spki }, { keyId: 'kid-a', publicKey: spki }] });
+    const keys = jwksOfServerBundle({
+      jwtAuthorities: [
+        { keyId: '', publicKey: spki },
+        { keyId: 'kid-a', publicKey: spki },
+      ],
+    });
     assert.deepEqual(keys, [a.jwk]);
   });
 });

@@ -28,10 +28,10 @@ async function withProvider(
   source: StaticJwksSource | FileJwksSource | CallbackJwksSource,
   fn: (p: OidcProvider) => Promise<void>,
 ): Promise<void> {
-  const p = await startOidcProvider(
-    { domains: ['localhost', 'oidc.example.org'], insecureAddr: '127.0.0.1:0', allowInsecureScheme: true, ...cfg } as never,
-    { source, shutdownGraceMs: 2000 },
-  );
+  const p = await startOidcProvider({ domains: ['localhost', 'oidc.example.org'], insecureAddr: '127.0.0.1:0', allowInsecureScheme: true, ...cfg } as never, {
+    source,
+    shutdownGraceMs: 2000,
+  });
   try {
     await fn(p);
   } finally {
@@ -98,10 +98,7 @@ describe('discovery document', () => {
   });
 
   test('without allowInsecureScheme the derived issuer is https even on plain HTTP', async () => {
-    const p = await startOidcProvider(
-      { domains: ['localhost'], insecureAddr: '127.0.0.1:0' },
-      { source: new StaticJwksSource([ec.publicJwk]) },
-    );
+    const p = await startOidcProvider({ domains: ['localhost'], insecureAddr: '127.0.0.1:0' }, { source: new StaticJwksSource([ec.publicJwk]) });
     try {
       const r = await get(`${p.urls.http}/.well-known/openid-configuration`, { headers: { host: 'localhost' } });
       assert.equal((JSON.parse(r.body) as { issuer: string }).issuer, 'https://localhost');
@@ -260,11 +257,20 @@ describe('/keys', () => {
       assert.equal((await get(`${p.urls.http}/keys`)).status, 500);
       push?.([ec.publicJwk]);
       let set = JSON.parse((await get(`${p.urls.http}/keys`)).body) as { keys: Array<{ kid: string }> };
-      assert.deepEqual(set.keys.map((k) => k.kid), ['kid-ec256']);
+      assert.deepEqual(
+        set.keys.map((k) => k.kid),
+        ['kid-ec256'],
+      );
       push?.([ec.publicJwk, rsa.publicJwk]);
       set = JSON.parse((await get(`${p.urls.http}/keys`)).body) as { keys: Array<{ kid: string }> };
-      assert.deepEqual(set.keys.map((k) => k.kid), ['kid-ec256', 'kid-rsa']);
-      const doc = JSON.parse((await get(`${p.urls.http}/.well-known/openid-configuration`, { headers: { host: 'localhost' } })).body) as Record<string, unknown>;
+      assert.deepEqual(
+        set.keys.map((k) => k.kid),
+        ['kid-ec256', 'kid-rsa'],
+      );
+      const doc = JSON.parse((await get(`${p.urls.http}/.well-known/openid-configuration`, { headers: { host: 'localhost' } })).body) as Record<
+        string,
+        unknown
+      >;
       assert.deepEqual(doc.id_token_signing_alg_values_supported, ['RS256', 'ES256']);
     });
     src.close();
@@ -282,7 +288,10 @@ describe('/keys', () => {
       await firstKeys(src);
       await clock.waitForTimers(1);
       let set = JSON.parse((await get(`${p.urls.http}/keys`)).body) as { keys: Array<{ kid: string; use?: string }> };
-      assert.deepEqual(set.keys.map((k) => k.kid), ['kid-ec256']);
+      assert.deepEqual(
+        set.keys.map((k) => k.kid),
+        ['kid-ec256'],
+      );
       assert.equal(set.keys[0]?.use, undefined);
       writeFileSync(`${path}.tmp`, bundleJson([ec.publicJwk, rsa.publicJwk], 2));
       renameSync(`${path}.tmp`, path);
@@ -293,7 +302,10 @@ describe('/keys', () => {
       clock.advance(10_000);
       await changed;
       set = JSON.parse((await get(`${p.urls.http}/keys`)).body) as { keys: Array<{ kid: string }> };
-      assert.deepEqual(set.keys.map((k) => k.kid), ['kid-ec256', 'kid-rsa']);
+      assert.deepEqual(
+        set.keys.map((k) => k.kid),
+        ['kid-ec256', 'kid-rsa'],
+      );
       // A broken file keeps the last good key set.
       writeFileSync(path, '{not json');
       await clock.waitForTimers(1);
@@ -311,7 +323,10 @@ describe('/keys', () => {
     const { kid: _kid, ...noKid } = rsa.publicJwk;
     await withProvider({ maxKeys: 3 }, new StaticJwksSource([okp.publicJwk, noKid, ...many]), async (p) => {
       const set = JSON.parse((await get(`${p.urls.http}/keys`)).body) as { keys: Array<{ kid: string }> };
-      assert.deepEqual(set.keys.map((k) => k.kid), ['k2', 'k3', 'k4']);
+      assert.deepEqual(
+        set.keys.map((k) => k.kid),
+        ['k2', 'k3', 'k4'],
+      );
     });
   });
 });
@@ -334,21 +349,17 @@ describe('listeners, health, metrics, shutdown', () => {
   });
 
   test('metrics on their own listener count requests', async () => {
-    await withProvider(
-      { healthChecks: { addr: '127.0.0.1:0' }, metrics: { addr: '127.0.0.1:0' } },
-      new StaticJwksSource([ec.publicJwk]),
-      async (p) => {
-        await get(`${p.urls.http}/keys`);
-        await get(`${p.urls.http}/keys`);
-        await get(`${p.urls.http}/nope`);
-        const m = await get(p.urls.metrics as string);
-        assert.equal(m.status, 200);
-        assert.match(m.body, /ztwim_oidc_http_requests_total\{route="keys",code="200"\} 2/);
-        assert.match(m.body, /ztwim_oidc_http_requests_total\{route="other",code="404"\} 1/);
-        assert.match(m.body, /ztwim_oidc_published_keys 1/);
-        assert.equal((await get(`${p.urls.health}/metrics`)).status, 404);
-      },
-    );
+    await withProvider({ healthChecks: { addr: '127.0.0.1:0' }, metrics: { addr: '127.0.0.1:0' } }, new StaticJwksSource([ec.publicJwk]), async (p) => {
+      await get(`${p.urls.http}/keys`);
+      await get(`${p.urls.http}/keys`);
+      await get(`${p.urls.http}/nope`);
+      const m = await get(p.urls.metrics as string);
+      assert.equal(m.status, 200);
+      assert.match(m.body, /ztwim_oidc_http_requests_total\{route="keys",code="200"\} 2/);
+      assert.match(m.body, /ztwim_oidc_http_requests_total\{route="other",code="404"\} 1/);
+      assert.match(m.body, /ztwim_oidc_published_keys 1/);
+      assert.equal((await get(`${p.urls.health}/metrics`)).status, 404);
+    });
   });
 
   test('metrics on the health listener path', async () => {
@@ -392,11 +403,20 @@ describe('listeners, health, metrics, shutdown', () => {
 describe('request log', () => {
   const run = async (logRequests: boolean): Promise<Array<Record<string, unknown>>> => {
     const lines: string[] = [];
-    const logger = createLogger({ level: 'debug', destination: { write: (l: string) => { lines.push(l); } } });
-    const p = await startOidcProvider(
-      { domains: ['localhost'], insecureAddr: '127.0.0.1:0', allowInsecureScheme: true } as never,
-      { source: new StaticJwksSource([ec.publicJwk]), shutdownGraceMs: 2000, logger, logRequests },
-    );
+    const logger = createLogger({
+      level: 'debug',
+      destination: {
+        write: (l: string) => {
+          lines.push(l);
+        },
+      },
+    });
+    const p = await startOidcProvider({ domains: ['localhost'], insecureAddr: '127.0.0.1:0', allowInsecureScheme: true } as never, {
+      source: new StaticJwksSource([ec.publicJwk]),
+      shutdownGraceMs: 2000,
+      logger,
+      logRequests,
+    });
     try {
       const r = await get(`${p.urls.http}/keys?x=1`, { headers: { 'user-agent': 'probe/1.0' } });
       assert.equal(r.status, 200);
@@ -443,7 +463,10 @@ describe('tasks', () => {
       clock.advance(10_000);
       await changed;
       const set = JSON.parse((await get(`${p.urls.http}/keys`)).body) as { keys: Array<{ kid: string }> };
-      assert.deepEqual(set.keys.map((k) => k.kid), ['kid-ec256', 'kid-rsa']);
+      assert.deepEqual(
+        set.keys.map((k) => k.kid),
+        ['kid-ec256', 'kid-rsa'],
+      );
       await clock.waitForTimers(1);
 
       await p.close();
@@ -452,7 +475,10 @@ describe('tasks', () => {
       writeFileSync(path, bundleJson([ec384.publicJwk], 3));
       clock.advance(60_000);
       await new Promise((resolve) => setImmediate(resolve));
-      assert.deepEqual(src.current()?.keys.map((k) => k.kid), ['kid-ec256', 'kid-rsa']);
+      assert.deepEqual(
+        src.current()?.keys.map((k) => k.kid),
+        ['kid-ec256', 'kid-rsa'],
+      );
       await p.done;
     } finally {
       if (!closed) await p.close();
@@ -471,7 +497,14 @@ describe('tasks', () => {
         }),
     };
     const lines: string[] = [];
-    const logger = createLogger({ level: 'info', destination: { write: (l: string) => { lines.push(l); } } });
+    const logger = createLogger({
+      level: 'info',
+      destination: {
+        write: (l: string) => {
+          lines.push(l);
+        },
+      },
+    });
     const p = await startOidcProvider(cfg, { source: src, shutdownGraceMs: 2000, logger });
     try {
       assert.equal((await get(`${p.urls.http}/keys`)).status, 200);
@@ -480,10 +513,12 @@ describe('tasks', () => {
       await p.done;
       await assert.rejects(get(`${p.urls.http}/keys`), /ECONNREFUSED/);
       const failed = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['msg'] === 'oidc discovery provider task failed');
-      assert.deepEqual(failed.map((l) => [l['task'], l['error']]), [['jwks_source', 'key source broke']]);
+      assert.deepEqual(
+        failed.map((l) => [l['task'], l['error']]),
+        [['jwks_source', 'key source broke']],
+      );
     } finally {
       await p.close();
     }
   });
 });
-

@@ -63,12 +63,16 @@ export interface OidcProvider {
 /** One request, as SPIRE's logHandler reports it (a Unix socket peer has no address: "@"). */
 function logRequest(logger: Logger, req: IncomingMessage): void {
   const { remoteAddress, remotePort } = req.socket;
-  logger.debug({
-    remote_addr: remoteAddress === undefined ? '@' : remoteAddress.includes(':') ? `[${remoteAddress}]:${String(remotePort)}` : `${remoteAddress}:${String(remotePort)}`,
-    method: req.method,
-    url: req.url,
-    user_agent: req.headers['user-agent'],
-  }, 'Incoming request');
+  logger.debug(
+    {
+      remote_addr:
+        remoteAddress === undefined ? '@' : remoteAddress.includes(':') ? `[${remoteAddress}]:${String(remotePort)}` : `${remoteAddress}:${String(remotePort)}`,
+      method: req.method,
+      url: req.url,
+      user_agent: req.headers['user-agent'],
+    },
+    'Incoming request',
+  );
 }
 
 function listen(server: Server, where: ListenAddress | string): Promise<void> {
@@ -170,9 +174,15 @@ export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDe
     });
   };
   const addListener = (l: Listener): void => {
-    add(`${l.name.replace('-', '_')}_listener`, closeOnAbort(() => l.close(graceMs, clock)));
+    add(
+      `${l.name.replace('-', '_')}_listener`,
+      closeOnAbort(() => l.close(graceMs, clock)),
+    );
   };
-  add('handler', closeOnAbort(() => handler.close()));
+  add(
+    'handler',
+    closeOnAbort(() => handler.close()),
+  );
   const runSource = deps.source.run?.bind(deps.source);
   if (runSource !== undefined) add('jwks_source', runSource);
   let cert: ServingCert | undefined;
@@ -223,7 +233,10 @@ export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDe
           onError,
         });
         add('serving_cert_reload', watcher.reloadTask());
-        add('serving_cert_watcher', closeOnAbort(() => watcher.close()));
+        add(
+          'serving_cert_watcher',
+          closeOnAbort(() => watcher.close()),
+        );
         first = await watcher.start();
       } else {
         const mgr = new AcmeCertManager({
@@ -240,7 +253,10 @@ export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDe
           onError,
         });
         add('acme_renewal', mgr.renewalTask());
-        add('acme_manager', closeOnAbort(() => mgr.close()));
+        add(
+          'acme_manager',
+          closeOnAbort(() => mgr.close()),
+        );
         const challenge = createHttpServer((req, res) => mgr.handleHttp(req, res));
         addListener(new Listener('acme-http', challenge));
         await listen(challenge, lc.httpChallengeAddr);
@@ -248,7 +264,10 @@ export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDe
         first = await mgr.start();
       }
       let self: Listener | undefined;
-      https = createHttpsServer({ cert: first.certPem, key: first.keyPem, minVersion: 'TLSv1.2' }, main(() => self as Listener));
+      https = createHttpsServer(
+        { cert: first.certPem, key: first.keyPem, minVersion: 'TLSv1.2' },
+        main(() => self as Listener),
+      );
       self = new Listener('main', https);
       addListener(self);
       await listen(https, lc.addr);

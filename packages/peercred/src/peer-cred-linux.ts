@@ -20,7 +20,12 @@ let cached: NativePeerCred | undefined;
 function isNative(v: unknown): v is NativePeerCred {
   if (typeof v !== 'object' || v === null) return false;
   const o = v as Record<string, unknown>;
-  return typeof o['getPeerCred'] === 'function' && typeof o['getPeerGroups'] === 'function' && typeof o['acceptPending'] === 'function' && typeof o['platform'] === 'string';
+  return (
+    typeof o['getPeerCred'] === 'function' &&
+    typeof o['getPeerGroups'] === 'function' &&
+    typeof o['acceptPending'] === 'function' &&
+    typeof o['platform'] === 'string'
+  );
 }
 
 function addon(): NativePeerCred {
@@ -29,11 +34,7 @@ function addon(): NativePeerCred {
   try {
     loaded = createRequire(import.meta.url)(ADDON_PATH);
   } catch (cause) {
-    throw new PeerCredError(
-      'ERR_PEERCRED_ADDON',
-      'peercred: native addon not available (build it with `npm rebuild -w @ztwim/peercred`)',
-      { cause },
-    );
+    throw new PeerCredError('ERR_PEERCRED_ADDON', 'peercred: native addon not available (build it with `npm rebuild -w @ztwim/peercred`)', { cause });
   }
   if (!isNative(loaded)) throw new PeerCredError('ERR_PEERCRED_ADDON', 'peercred: native addon has unexpected exports');
   cached = loaded;

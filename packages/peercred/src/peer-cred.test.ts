@@ -79,9 +79,17 @@ async function connectChild(wrapper: readonly string[] = []): Promise<Connected>
 
 /** The `Groups:` line of /proc/<pid>/status, sorted: an independent view of the supplementary groups. */
 function procGroups(pid: number): number[] {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('Groups:'));
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Groups:'));
   assert.ok(line !== undefined);
-  return line.slice('Groups:'.length).trim().split(/\s+/).filter((g) => g !== '').map(Number).sort((a, b) => a - b);
+  return line
+    .slice('Groups:'.length)
+    .trim()
+    .split(/\s+/)
+    .filter((g) => g !== '')
+    .map(Number)
+    .sort((a, b) => a - b);
 }
 
 async function release(c: Connected): Promise<void> {
@@ -138,13 +146,28 @@ describe('errors', () => {
   it('a destroyed socket has no fd', async () => {
     const c = await connectChild();
     await release(c);
-    assert.throws(() => peerCredOf(c.conn), (e: unknown) => isPeerCredError(e, 'ERR_PEERCRED_NO_FD'));
-    assert.throws(() => socketFd(c.conn), (e: unknown) => isPeerCredError(e, 'ERR_PEERCRED_NO_FD'));
+    assert.throws(
+      () => peerCredOf(c.conn),
+      (e: unknown) => isPeerCredError(e, 'ERR_PEERCRED_NO_FD'),
+    );
+    assert.throws(
+      () => socketFd(c.conn),
+      (e: unknown) => isPeerCredError(e, 'ERR_PEERCRED_NO_FD'),
+    );
   });
 
   const fdCases: ReadonlyArray<{ name: string; fd: () => number; code: string; errno?: string }> = [
     { name: 'a regular file', fd: () => openSync(process.execPath, 'r'), code: 'ERR_PEERCRED_SYSCALL', errno: 'ENOTSOCK' },
-    { name: 'a closed fd', fd: () => { const fd = openSync(process.execPath, 'r'); closeSync(fd); return fd; }, code: 'ERR_PEERCRED_SYSCALL', errno: 'EBADF' },
+    {
+      name: 'a closed fd',
+      fd: () => {
+        const fd = openSync(process.execPath, 'r');
+        closeSync(fd);
+        return fd;
+      },
+      code: 'ERR_PEERCRED_SYSCALL',
+      errno: 'EBADF',
+    },
     { name: 'a negative fd', fd: () => -1, code: 'ERR_PEERCRED_NO_FD' },
   ];
   for (const tc of fdCases) {
@@ -198,6 +221,9 @@ describe('acceptPendingConnections', () => {
   });
 
   it('refuses a negative fd', () => {
-    assert.throws(() => acceptPendingConnections(-1, 1), (e: unknown) => isPeerCredError(e) && e.code === 'ERR_PEERCRED_NO_FD');
+    assert.throws(
+      () => acceptPendingConnections(-1, 1),
+      (e: unknown) => isPeerCredError(e) && e.code === 'ERR_PEERCRED_NO_FD',
+    );
   });
 });

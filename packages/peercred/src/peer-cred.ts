@@ -22,10 +22,7 @@ export function socketFd(socket: Socket): number {
   const handle = (socket as unknown as HandleView)._handle;
   const fd = handle?.fd;
   if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {
-    throw new PeerCredError(
-      'ERR_PEERCRED_NO_FD',
-      socket.destroyed ? 'peercred: socket is destroyed' : 'peercred: socket has no file descriptor',
-    );
+    throw new PeerCredError('ERR_PEERCRED_NO_FD', socket.destroyed ? 'peercred: socket is destroyed' : 'peercred: socket has no file descriptor');
   }
   return fd;
 }

@@ -5,12 +5,7 @@
 // Messages are created with `create(XSchema, init)` from @bufbuild/protobuf.
 
 // RPC helpers
-export {
-  createUnixGrpcTransport,
-  createTcpGrpcTransport,
-  headersInterceptor,
-  cancelOnBreak,
-} from './rpc/client-transport.ts';
+export { createUnixGrpcTransport, createTcpGrpcTransport, headersInterceptor, cancelOnBreak } from './rpc/client-transport.ts';
 export type { GrpcClientTransport, GrpcClientOptions, TcpGrpcTransportOptions } from './rpc/client-transport.ts';
 export { bindGrpcServer, startGrpcServer } from './rpc/grpc-server.ts';
 export { guardConnections } from './rpc/connection-guard.ts';
@@ -39,13 +34,7 @@ export {
   collectRequestBody,
   unaryRequestPayload,
 } from './rpc/grpc-wire.ts';
-export {
-  toConnectError,
-  errorMappingInterceptor,
-  statusOf,
-  permissionDeniedError,
-  permissionDeniedReasonOf,
-} from './rpc/errors.ts';
+export { toConnectError, errorMappingInterceptor, statusOf, permissionDeniedError, permissionDeniedReasonOf } from './rpc/errors.ts';
 export type { GrpcCodeResolver } from './rpc/errors.ts';
 // Each gen module's file_* descriptor is exported too (for createRegistry, Any, JSON).
 
@@ -92,13 +81,8 @@ export type {
 } from './gen/workload/workload_pb.ts';
 
 // spire.api.types
-export {
-  file_spire_api_types_spiffeid,
-  SPIFFEIDSchema,
-} from './gen/spire/api/types/spiffeid_pb.ts';
-export type {
-  SPIFFEID,
-} from './gen/spire/api/types/spiffeid_pb.ts';
+export { file_spire_api_types_spiffeid, SPIFFEIDSchema } from './gen/spire/api/types/spiffeid_pb.ts';
+export type { SPIFFEID } from './gen/spire/api/types/spiffeid_pb.ts';
 export {
   file_spire_api_types_selector,
   SelectorSchema,
@@ -106,78 +90,28 @@ export {
   SelectorMatch_MatchBehavior,
   SelectorMatch_MatchBehaviorSchema,
 } from './gen/spire/api/types/selector_pb.ts';
-export type {
-  Selector,
-  SelectorMatch,
-} from './gen/spire/api/types/selector_pb.ts';
+export type { Selector, SelectorMatch } from './gen/spire/api/types/selector_pb.ts';
 export {
   file_spire_api_types_federateswith,
   FederatesWithMatchSchema,
   FederatesWithMatch_MatchBehavior,
   FederatesWithMatch_MatchBehaviorSchema,
 } from './gen/spire/api/types/federateswith_pb.ts';
-export type {
-  FederatesWithMatch,
-} from './gen/spire/api/types/federateswith_pb.ts';
-export {
-  file_spire_api_types_attestation,
-  AttestationDataSchema,
-} from './gen/spire/api/types/attestation_pb.ts';
-export type {
-  AttestationData,
-} from './gen/spire/api/types/attestation_pb.ts';
-export {
-  file_spire_api_types_agent,
-  AgentSchema,
-  AgentMaskSchema,
-} from './gen/spire/api/types/agent_pb.ts';
-export type {
-  Agent,
-  AgentMask,
-} from './gen/spire/api/types/agent_pb.ts';
-export {
-  file_spire_api_types_entry,
-  EntrySchema,
-  EntryMaskSchema,
-} from './gen/spire/api/types/entry_pb.ts';
-export type {
-  Entry,
-  EntryMask,
-} from './gen/spire/api/types/entry_pb.ts';
-export {
-  file_spire_api_types_bundle,
-  BundleSchema,
-  X509CertificateSchema,
-  JWTKeySchema,
-  BundleMaskSchema,
-} from './gen/spire/api/types/bundle_pb.ts';
-export type {
-  Bundle,
-  X509Certificate,
-  JWTKey,
-  BundleMask,
-} from './gen/spire/api/types/bundle_pb.ts';
-export {
-  file_spire_api_types_x509svid,
-  X509SVIDSchema,
-} from './gen/spire/api/types/x509svid_pb.ts';
-export type {
-  X509SVID,
-} from './gen/spire/api/types/x509svid_pb.ts';
-export {
-  file_spire_api_types_jwtsvid,
-  JWTSVIDSchema,
-} from './gen/spire/api/types/jwtsvid_pb.ts';
-export type {
-  JWTSVID,
-} from './gen/spire/api/types/jwtsvid_pb.ts';
-export {
-  file_spire_api_types_jointoken,
-  JoinTokenSchema,
-} from './gen/spire/api/types/jointoken_pb.ts';
-export type {
-  JoinToken,
-} from './gen/spire/api/types/jointoken_pb.ts';
+export type { FederatesWithMatch } from './gen/spire/api/types/federateswith_pb.ts';
+export { file_spire_api_types_attestation, AttestationDataSchema } from './gen/spire/api/types/attestation_pb.ts';
+export type { AttestationData } from './gen/spire/api/types/attestation_pb.ts';
+export { file_spire_api_types_agent, AgentSchema, AgentMaskSchema } from './gen/spire/api/types/agent_pb.ts';
+export type { Agent, AgentMask } from './gen/spire/api/types/agent_pb.ts';
+export { file_spire_api_types_entry, EntrySchema, EntryMaskSchema } from './gen/spire/api/types/entry_pb.ts';
+export type { Entry, EntryMask } from './gen/spire/api/types/entry_pb.ts';
+export { file_spire_api_types_bundle, BundleSchema, X509CertificateSchema, JWTKeySchema, BundleMaskSchema } from './gen/spire/api/types/bundle_pb.ts';
+export type { Bundle, X509Certificate, JWTKey, BundleMask } from './gen/spire/api/types/bundle_pb.ts';
+export { file_spire_api_types_x509svid, X509SVIDSchema } from './gen/spire/api/types/x509svid_pb.ts';
+export type { X509SVID } from './gen/spire/api/types/x509svid_pb.ts';
+export { file_spire_api_types_jwtsvid, JWTSVIDSchema } from './gen/spire/api/types/jwtsvid_pb.ts';
+export type { JWTSVID } from './gen/spire/api/types/jwtsvid_pb.ts';
+export { file_spire_api_types_jointoken, JoinTokenSchema } from './gen/spire/api/types/jointoken_pb.ts';
+export type { JoinToken } from './gen/spire/api/types/jointoken_pb.ts';
 export {
   file_spire_api_types_status,
   StatusSchema,
@@ -185,10 +119,7 @@ export {
   PermissionDeniedDetails_Reason,
   PermissionDeniedDetails_ReasonSchema,
 } from './gen/spire/api/types/status_pb.ts';
-export type {
-  Status,
-  PermissionDeniedDetails,
-} from './gen/spire/api/types/status_pb.ts';
+export type { Status, PermissionDeniedDetails } from './gen/spire/api/types/status_pb.ts';
 
 // spire.api.server.agent.v1 (service descriptor exported as AgentService)
 export {
@@ -378,11 +309,7 @@ export {
   GetInfoResponse_CertSchema,
   Debug as DebugService,
 } from './gen/spire/api/server/debug/v1/debug_pb.ts';
-export type {
-  GetInfoRequest,
-  GetInfoResponse,
-  GetInfoResponse_Cert,
-} from './gen/spire/api/server/debug/v1/debug_pb.ts';
+export type { GetInfoRequest, GetInfoResponse, GetInfoResponse_Cert } from './gen/spire/api/server/debug/v1/debug_pb.ts';
 
 // ztwim.agent.v1 (ztwim's own: entry-change hints from server to agent)
 export {
@@ -391,10 +318,7 @@ export {
   HintSchema,
   AgentHints as AgentHintsService,
 } from './gen/ztwim/agent/v1/hints_pb.ts';
-export type {
-  WatchRequest as HintsWatchRequest,
-  Hint,
-} from './gen/ztwim/agent/v1/hints_pb.ts';
+export type { WatchRequest as HintsWatchRequest, Hint } from './gen/ztwim/agent/v1/hints_pb.ts';
 
 // grpc.health.v1
 export {
@@ -405,10 +329,7 @@ export {
   HealthCheckResponse_ServingStatusSchema,
   Health as HealthService,
 } from './gen/grpc/health/v1/health_pb.ts';
-export type {
-  HealthCheckRequest,
-  HealthCheckResponse,
-} from './gen/grpc/health/v1/health_pb.ts';
+export type { HealthCheckRequest, HealthCheckResponse } from './gen/grpc/health/v1/health_pb.ts';
 
 // spire.common (datastore bundle blob; prefixed Common*)
 export {
@@ -417,11 +338,7 @@ export {
   CertificateSchema as CommonCertificateSchema,
   PublicKeySchema as CommonPublicKeySchema,
 } from './gen/spire/common/common_pb.ts';
-export type {
-  Bundle as CommonBundle,
-  Certificate as CommonCertificate,
-  PublicKey as CommonPublicKey,
-} from './gen/spire/common/common_pb.ts';
+export type { Bundle as CommonBundle, Certificate as CommonCertificate, PublicKey as CommonPublicKey } from './gen/spire/common/common_pb.ts';
 
 // csi.v1 (Container Storage Interface; @ztwim/csi serves Identity and Node)
 export {
@@ -482,11 +399,7 @@ export {
   RegistrationStatusResponseSchema,
   InfoRequestSchema as PluginInfoRequestSchema,
 } from './gen/kubelet/pluginregistration/v1/api_pb.ts';
-export type {
-  PluginInfo,
-  RegistrationStatus,
-  RegistrationStatusResponse,
-} from './gen/kubelet/pluginregistration/v1/api_pb.ts';
+export type { PluginInfo, RegistrationStatus, RegistrationStatusResponse } from './gen/kubelet/pluginregistration/v1/api_pb.ts';
 
 // spire.api.types.FederationRelationship and spire.api.server.trustdomain.v1 (service exported as TrustDomainService)
 export {

@@ -1,5 +1,13 @@
 // @ztwim/registrar: the workload registrar (spire-controller-manager's job).
-export { parseManagerConfig, loadManagerConfig, isNamespaceIgnored, DEFAULT_WEBHOOK_PORT, DEFAULT_IGNORE_NAMESPACES, DEFAULT_GC_INTERVAL_MS, DEFAULT_SPIRE_SERVER_SOCKET_PATH } from './config/manager-config.ts';
+export {
+  parseManagerConfig,
+  loadManagerConfig,
+  isNamespaceIgnored,
+  DEFAULT_WEBHOOK_PORT,
+  DEFAULT_IGNORE_NAMESPACES,
+  DEFAULT_GC_INTERVAL_MS,
+  DEFAULT_SPIRE_SERVER_SOCKET_PATH,
+} from './config/manager-config.ts';
 export type { ManagerConfig, ReconcileToggles, LeaderElectionConfig } from './config/manager-config.ts';
 export { detectClusterDomain, clusterDomainFromResolvConf } from './config/cluster-domain.ts';
 export { dialEntryClient, entryToProto, entryFromProto } from './spire/entry-client.ts';

@@ -41,15 +41,35 @@ describe('matchesLabelSelector (Kubernetes semantics)', () => {
 
 describe('parseLabelSelector refuses what LabelSelectorAsSelector refuses, naming the field', () => {
   const cases: Array<[name: string, selector: unknown, field: string, message: RegExp]> = [
-    ['unknown operator', { matchExpressions: [{ key: 'a', operator: 'Gt', values: ['1'] }] }, 'spec.podSelector.matchExpressions[0].operator', /"Gt" is not a valid label selector operator/],
-    ['lower-case operator', { matchExpressions: [{ key: 'a', operator: 'in', values: ['1'] }] }, 'spec.podSelector.matchExpressions[0].operator', /not a valid/],
+    [
+      'unknown operator',
+      { matchExpressions: [{ key: 'a', operator: 'Gt', values: ['1'] }] },
+      'spec.podSelector.matchExpressions[0].operator',
+      /"Gt" is not a valid label selector operator/,
+    ],
+    [
+      'lower-case operator',
+      { matchExpressions: [{ key: 'a', operator: 'in', values: ['1'] }] },
+      'spec.podSelector.matchExpressions[0].operator',
+      /not a valid/,
+    ],
     ['In without values', { matchExpressions: [{ key: 'a', operator: 'In' }] }, 'spec.podSelector.matchExpressions[0].values', /can't be empty/],
-    ['Exists with values', { matchExpressions: [{ key: 'a', operator: 'Exists', values: ['x'] }] }, 'spec.podSelector.matchExpressions[0].values', /must be empty/],
+    [
+      'Exists with values',
+      { matchExpressions: [{ key: 'a', operator: 'Exists', values: ['x'] }] },
+      'spec.podSelector.matchExpressions[0].values',
+      /must be empty/,
+    ],
     ['bad key', { matchExpressions: [{ key: '-a', operator: 'Exists' }] }, 'spec.podSelector.matchExpressions[0].key', /invalid label key/],
     ['bad prefix', { matchLabels: { 'Foo_/a': 'x' } }, 'spec.podSelector.matchLabels["Foo_/a"]', /prefix part/],
     ['bad value', { matchLabels: { a: 'x y' } }, 'spec.podSelector.matchLabels["a"]', /invalid label value/],
     ['value too long', { matchLabels: { a: 'x'.repeat(64) } }, 'spec.podSelector.matchLabels["a"]', /63 characters/],
-    ['bad value in expression', { matchExpressions: [{ key: 'a', operator: 'In', values: ['ok', '-no'] }] }, 'spec.podSelector.matchExpressions[0].values[1]', /invalid label value/],
+    [
+      'bad value in expression',
+      { matchExpressions: [{ key: 'a', operator: 'In', values: ['ok', '-no'] }] },
+      'spec.podSelector.matchExpressions[0].values[1]',
+      /invalid label value/,
+    ],
     ['unknown field', { matchLabel: { a: 'b' } }, 'spec.podSelector.matchLabel', /unknown field/],
     ['not an object', 'app=web', 'spec.podSelector', /must be an object/],
   ];
@@ -85,7 +105,12 @@ describe('properties', () => {
         const ex = parseLabelSelector({ matchExpressions: [{ key: k1, operator: 'Exists' }] });
         const dne = parseLabelSelector({ matchExpressions: [{ key: k1, operator: 'DoesNotExist' }] });
         assert.notEqual(matchesLabelSelector(ex, l), matchesLabelSelector(dne, l));
-        const both = parseLabelSelector({ matchExpressions: [{ key: k1, operator: 'Exists' }, { key: k2, operator: 'Exists' }] });
+        const both = parseLabelSelector({
+          matchExpressions: [
+            { key: k1, operator: 'Exists' },
+            { key: k2, operator: 'Exists' },
+          ],
+        });
         assert.equal(matchesLabelSelector(both, l), k1 in l && k2 in l);
       }),
     );

@@ -44,7 +44,8 @@ export function labelKeyError(key: string): string | undefined {
 /** Why `value` is not a valid label value, or undefined when it is (empty is valid). */
 export function labelValueError(value: string): string | undefined {
   if (value.length > 63) return 'must be no more than 63 characters';
-  if (value !== '' && !NAME.test(value)) return 'must consist of alphanumeric characters, "-", "_" or ".", and must start and end with an alphanumeric character';
+  if (value !== '' && !NAME.test(value))
+    return 'must consist of alphanumeric characters, "-", "_" or ".", and must start and end with an alphanumeric character';
   return undefined;
 }
 

@@ -20,7 +20,17 @@ import {
   lockDataDir,
   internal,
 } from '@ztwim/core';
-import { AgentHintsService, AgentService, BundleService, DebugService, EntryService, HealthService, SvidService, TrustDomainService, errorMappingInterceptor } from '@ztwim/proto';
+import {
+  AgentHintsService,
+  AgentService,
+  BundleService,
+  DebugService,
+  EntryService,
+  HealthService,
+  SvidService,
+  TrustDomainService,
+  errorMappingInterceptor,
+} from '@ztwim/proto';
 import type { ServerConfig } from './config/server-config.ts';
 import type { DataStore, Bundle } from './datastore/datastore.ts';
 import { agentService } from './api/agent-service.ts';
@@ -107,7 +117,10 @@ export async function openDataStore(cfg: ServerConfig, clock: Clock, random: Ran
 async function startNotifier(cfg: ServerConfig, log: Logger): Promise<K8sBundleNotifier | undefined> {
   const nc = cfg.notifiers?.k8sBundle;
   if (nc === undefined) return undefined;
-  const [{ K8sBundleNotifier, configMapClientOf }, { createResourceClient, kubeClientSource }] = await Promise.all([import('./notifier/k8s-bundle.ts'), import('@ztwim/k8s')]);
+  const [{ K8sBundleNotifier, configMapClientOf }, { createResourceClient, kubeClientSource }] = await Promise.all([
+    import('./notifier/k8s-bundle.ts'),
+    import('@ztwim/k8s'),
+  ]);
   const client = await createResourceClient(kubeClientSource(nc.kubeConfigFilePath)).catch((e: unknown) => {
     throw configError(`plugins.Notifier.k8sbundle.plugin_data.kube_config_file_path: ${(e as Error).message}`, { cause: e });
   });
@@ -120,7 +133,9 @@ async function startNotifier(cfg: ServerConfig, log: Logger): Promise<K8sBundleN
 export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Promise<RunningServer> {
   const clock = deps.clock ?? systemClock;
   const random = deps.random ?? cryptoRandom;
-  const log = (deps.log ?? createLogger({ level: cfg.logLevel, name: 'server', ...(cfg.logFormat === undefined ? {} : { format: cfg.logFormat }) })).child({ subsystem: 'server' });
+  const log = (deps.log ?? createLogger({ level: cfg.logLevel, name: 'server', ...(cfg.logFormat === undefined ? {} : { format: cfg.logFormat }) })).child({
+    subsystem: 'server',
+  });
   const td = cfg.trustDomain;
   for (const warning of cfg.warnings ?? []) log.warn({ warning }, 'Configuration not fully applied');
   mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
@@ -252,12 +267,37 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     const routes = (r: ConnectRouter): void => {
       r.service(EntryService, entryService({ dataStore: ds, trustDomain: td, nodeSelectors, onWrite: () => entryChanges.notify() }));
       r.service(AgentHintsService, hintsService({ dataStore: ds, nodeSelectors, changes: entryChanges, clock }));
-      r.service(AgentService, agentService({ dataStore: ds, trustDomain: td, authority, attestors, agentTtlMs: cfg.agentTtlMs, clock, random, log: log.child({ subsystem: 'agent_api' }) }));
+      r.service(
+        AgentService,
+        agentService({
+          dataStore: ds,
+          trustDomain: td,
+          authority,
+          attestors,
+          agentTtlMs: cfg.agentTtlMs,
+          clock,
+          random,
+          log: log.child({ subsystem: 'agent_api' }),
+        }),
+      );
       r.service(BundleService, bundleService({ dataStore: ds, trustDomain: td }));
-      r.service(SvidService, svidService({ dataStore: ds, trustDomain: td, authority, log: log.child({ subsystem: 'svid_api' }), nodeSelectors, onMint: (kind) => metrics.svidsMinted.inc({ type: kind }) }));
+      r.service(
+        SvidService,
+        svidService({
+          dataStore: ds,
+          trustDomain: td,
+          authority,
+          log: log.child({ subsystem: 'svid_api' }),
+          nodeSelectors,
+          onMint: (kind) => metrics.svidsMinted.inc({ type: kind }),
+        }),
+      );
       r.service(DebugService, debugService({ dataStore: ds, trustDomain: td, clock, startedAt, serverChain: () => [...svidRotator.current().certChain] }));
       r.service(HealthService, healthService({ dataStore: ds, trustDomain: td }));
-      r.service(TrustDomainService, trustDomainService({ dataStore: ds, trustDomain: td, refresher: federation.refresher, log: log.child({ subsystem: 'trustdomain_api' }) }));
+      r.service(
+        TrustDomainService,
+        trustDomainService({ dataStore: ds, trustDomain: td, refresher: federation.refresher, log: log.child({ subsystem: 'trustdomain_api' }) }),
+      );
     };
     // Verified once per connection's chain while the chain and the authorities stay the same.
     const verifyPeer = cachingPeerVerifier(td, () => ca.bundle().x509Authorities);
@@ -279,13 +319,25 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     const flags = { socketPath: '-socketPath', bindPort: '-serverPort', ...deps.listenerFlags };
     const moveWith = (key: string, flag: string | undefined): string => `${key} in the config${flag === undefined ? '' : ` or ${flag}`}`;
     const admin = await startAdminEndpoint({ socketPath: cfg.socketPath, routes, interceptors, log }).catch((e: unknown) => {
-      throw listenError(e, { name: 'server admin API socket', address: cfg.socketPath, at: { path: cfg.socketPath }, moveWith: moveWith('server.socket_path', flags.socketPath) });
+      throw listenError(e, {
+        name: 'server admin API socket',
+        address: cfg.socketPath,
+        at: { path: cfg.socketPath },
+        moveWith: moveWith('server.socket_path', flags.socketPath),
+      });
     });
     tasks.push(closing('admin_endpoint', () => admin.close({ graceMs: 1000 })));
     const tcpAddress = `${cfg.bindAddress.includes(':') ? `[${cfg.bindAddress}]` : cfg.bindAddress}:${cfg.bindPort}`;
-    const tcp = await startTcpEndpoint({ host: cfg.bindAddress, port: cfg.bindPort, tls: svidRotator.current().tls, routes, interceptors, log }).catch((e: unknown) => {
-      throw listenError(e, { name: 'server API for agents', address: tcpAddress, at: { port: cfg.bindPort }, moveWith: moveWith('server.bind_port (and bind_address)', flags.bindPort) });
-    });
+    const tcp = await startTcpEndpoint({ host: cfg.bindAddress, port: cfg.bindPort, tls: svidRotator.current().tls, routes, interceptors, log }).catch(
+      (e: unknown) => {
+        throw listenError(e, {
+          name: 'server API for agents',
+          address: tcpAddress,
+          at: { port: cfg.bindPort },
+          moveWith: moveWith('server.bind_port (and bind_address)', flags.bindPort),
+        });
+      },
+    );
     tasks.push(closing('tcp_endpoint', () => tcp.close({ graceMs: 1000 })));
     const port = tcp.address.kind === 'tcp' ? tcp.address.port : cfg.bindPort;
 
@@ -307,7 +359,12 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     if (cfg.metrics !== undefined && prometheus !== undefined) {
       const { host: mHost, port: mPort } = cfg.metrics;
       const m = await prometheus.serve(mHost, mPort).catch((e: unknown) => {
-        throw listenError(e, { name: 'Prometheus metrics listener', address: `${mHost}:${mPort}`, at: { port: mPort }, moveWith: moveWith('telemetry.Prometheus.port (and host)', flags.metrics) });
+        throw listenError(e, {
+          name: 'Prometheus metrics listener',
+          address: `${mHost}:${mPort}`,
+          at: { port: mPort },
+          moveWith: moveWith('telemetry.Prometheus.port (and host)', flags.metrics),
+        });
       });
       metricsPort = m.port;
       tasks.push(closing('metrics', () => m.close()));
@@ -319,7 +376,11 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     if (cfg.healthChecks !== undefined) {
       const health = await serveHealthChecks(cfg.healthChecks, {
         live: () => ({ ok: true }),
-        ready: () => ds.countEntries().then(() => ({ ok: true as const }), (e: unknown) => ({ ok: false as const, reason: `datastore: ${(e as Error).message}` })),
+        ready: () =>
+          ds.countEntries().then(
+            () => ({ ok: true as const }),
+            (e: unknown) => ({ ok: false as const, reason: `datastore: ${(e as Error).message}` }),
+          ),
       });
       tasks.push(closing('health_checks', () => health.close()));
       log.info({ address: cfg.healthChecks.bindAddress, port: health.port }, 'Serving health checks');

@@ -18,13 +18,7 @@ export { verifyX509Svid } from './svid/verify.ts';
 export { createSvidCsr } from './svid/svid-csr.ts';
 export type { SvidCsr } from './svid/svid-csr.ts';
 export type { VerifyX509SvidOptions, VerifiedX509Svid } from './svid/verify.ts';
-export {
-  JwtSvid,
-  parseAndValidateJwtSvid,
-  parseInsecureJwtSvid,
-  JWT_SVID_ALGORITHMS,
-  DEFAULT_JWT_LEEWAY_SECONDS,
-} from './svid/jwt-svid.ts';
+export { JwtSvid, parseAndValidateJwtSvid, parseInsecureJwtSvid, JWT_SVID_ALGORITHMS, DEFAULT_JWT_LEEWAY_SECONDS } from './svid/jwt-svid.ts';
 export type { JwtSvidValidateOptions } from './svid/jwt-svid.ts';
 export { parseWorkloadEndpoint, defaultWorkloadEndpoint, SPIFFE_ENDPOINT_SOCKET } from './workload/address.ts';
 export type { WorkloadEndpoint } from './workload/address.ts';
@@ -51,13 +45,5 @@ export type { BundleSourceOptions } from './workload/bundle-source.ts';
 export { SpiffeWorkloadAPI } from './workload/proto/workload/workload_pb.ts';
 export { authorizeAny, authorizeId, authorizeOneOf, authorizeMemberOf, authorizeIf } from './tls/authorizer.ts';
 export type { Authorizer } from './tls/authorizer.ts';
-export {
-  tlsServerOptions,
-  tlsClientOptions,
-  enforceMtls,
-  createMtlsServer,
-  connectMtls,
-  authorizePeer,
-  peerChain,
-} from './tls/tls-options.ts';
+export { tlsServerOptions, tlsClientOptions, enforceMtls, createMtlsServer, connectMtls, authorizePeer, peerChain } from './tls/tls-options.ts';
 export type { X509SvidSource, BundleAuthorities, MtlsOptions, MtlsServerOptions } from './tls/tls-options.ts';

@@ -11,12 +11,21 @@ test('eventually returns the first value that is neither undefined nor false', a
 
 test('eventually stops at the first error of the check', async () => {
   let n = 0;
-  await assert.rejects(eventually('a dead peer', () => { n++; throw new Error('peer exited'); }), /peer exited/);
+  await assert.rejects(
+    eventually('a dead peer', () => {
+      n++;
+      throw new Error('peer exited');
+    }),
+    /peer exited/,
+  );
   assert.equal(n, 1);
 });
 
 test('eventually times out naming what it waited for', async () => {
   const t0 = Date.now();
-  await assert.rejects(eventually('a socket that never opens', () => false, { timeoutMs: 30, intervalMs: 5 }), /^Error: timed out after 30 ms waiting for a socket that never opens$/);
+  await assert.rejects(
+    eventually('a socket that never opens', () => false, { timeoutMs: 30, intervalMs: 5 }),
+    /^Error: timed out after 30 ms waiting for a socket that never opens$/,
+  );
   assert.ok(Date.now() - t0 >= 30);
 });

@@ -41,7 +41,14 @@ export function h2Hello(): Buffer {
 
 /** A complete gRPC request's HEADERS (END_HEADERS, END_STREAM: a call with no message). */
 export function grpcRequestHeaders(streamId: number, path: string): Buffer {
-  const block = hpackLiterals({ ':method': 'POST', ':scheme': 'http', ':path': path, ':authority': 'localhost', 'content-type': 'application/grpc', te: 'trailers' });
+  const block = hpackLiterals({
+    ':method': 'POST',
+    ':scheme': 'http',
+    ':path': path,
+    ':authority': 'localhost',
+    'content-type': 'application/grpc',
+    te: 'trailers',
+  });
   return h2Frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, streamId, block);
 }
 
@@ -61,7 +68,10 @@ export type RawTarget = { readonly path: string } | { readonly host: string; rea
 export function connectRaw(target: RawTarget): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const s = 'path' in target ? net.connect({ path: target.path }) : net.connect({ host: target.host, port: target.port });
-    s.once('connect', () => { s.off('error', reject); resolve(s); });
+    s.once('connect', () => {
+      s.off('error', reject);
+      resolve(s);
+    });
     s.once('error', reject);
   });
 }

@@ -6,7 +6,18 @@ export type { TmpDir } from './tmp-dir.ts';
 export { makeCa, issueServerCert, tempDir } from './test-pki.ts';
 export type { TestCa, TestCert } from './test-pki.ts';
 export {
-  H2_PREFACE, FRAME, FLAG, h2Frame, hpackLiterals, h2Hello, grpcRequestHeaders, hostile,
-  connectRaw, closedPromise, openFds, waitUntil, trickle,
+  H2_PREFACE,
+  FRAME,
+  FLAG,
+  h2Frame,
+  hpackLiterals,
+  h2Hello,
+  grpcRequestHeaders,
+  hostile,
+  connectRaw,
+  closedPromise,
+  openFds,
+  waitUntil,
+  trickle,
 } from './hostile-h2.ts';
 export type { RawTarget } from './hostile-h2.ts';

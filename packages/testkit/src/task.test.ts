@@ -152,9 +152,14 @@ test('every: a failed run goes to onError (or the log) and the loop goes on', as
   const logged: Array<Record<string, unknown>> = [];
   const log = { warn: (o: Record<string, unknown>) => void logged.push(o) } as unknown as Logger;
   const ctl2 = new AbortController();
-  const done2 = every(clock, 10, () => {
-    throw new Error('disk full');
-  }, { name: 'housekeeping', log })(ctl2.signal);
+  const done2 = every(
+    clock,
+    10,
+    () => {
+      throw new Error('disk full');
+    },
+    { name: 'housekeeping', log },
+  )(ctl2.signal);
   await clock.waitForTimers(1);
   assert.deepEqual(logged, [{ task: 'housekeeping', error: 'disk full' }]);
   ctl2.abort();
@@ -169,9 +174,14 @@ test('every: stopOnError rejects the task, so runTasks stops its siblings', asyn
   await assert.rejects(
     runTasks(
       [
-        every(clock, 10, () => {
-          throw boom;
-        }, { stopOnError: true }),
+        every(
+          clock,
+          10,
+          () => {
+            throw boom;
+          },
+          { stopOnError: true },
+        ),
         sibling,
       ],
       new AbortController().signal,
@@ -188,7 +198,11 @@ test('every: ms as a function is asked before each wait', async () => {
   const at: number[] = [];
   const waits = [100, 300, 50];
   const ctl = new AbortController();
-  const done = every(clock, () => waits.shift() ?? 1000, () => void at.push(clock.nowMs() - t0))(ctl.signal);
+  const done = every(
+    clock,
+    () => waits.shift() ?? 1000,
+    () => void at.push(clock.nowMs() - t0),
+  )(ctl.signal);
   for (const step of [100, 300, 50, 1000]) {
     await clock.waitForTimers(1);
     clock.advance(step - 1);
@@ -230,14 +244,19 @@ test('every: a wakeup runs fn before the timer; one during a run makes one more 
   let runs = 0;
   let gate: (() => void) | undefined;
   const ctl = new AbortController();
-  const done = every(clock, 60_000, async () => {
-    runs++;
-    if (runs === 2) {
-      const d = deferred();
-      gate = d.resolve;
-      await d.promise;
-    }
-  }, { wakeup })(ctl.signal);
+  const done = every(
+    clock,
+    60_000,
+    async () => {
+      runs++;
+      if (runs === 2) {
+        const d = deferred();
+        gate = d.resolve;
+        await d.promise;
+      }
+    },
+    { wakeup },
+  )(ctl.signal);
   await clock.waitForTimers(1);
   assert.equal(runs, 1);
   wakeup.fire();

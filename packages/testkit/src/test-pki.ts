@@ -39,10 +39,25 @@ export function tempDir(prefix = 'ztwim-pki-'): string {
 export function makeCa(dir: string = tempDir(), name = 'ztwim test ca'): TestCa {
   openssl(
     [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-      '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', `/CN=${name}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE',
-      '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${name}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
     ],
     dir,
   );
@@ -69,21 +84,44 @@ export function issueServerCert(
   const ext = join(dir, `${name}.ext`);
   writeFileSync(
     ext,
-    [
-      `subjectAltName=${san}`,
-      'basicConstraints=critical,CA:FALSE',
-      'keyUsage=critical,digitalSignature',
-      'extendedKeyUsage=serverAuth',
-    ].join('\n'),
+    [`subjectAltName=${san}`, 'basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=serverAuth'].join('\n'),
   );
   openssl(
-    ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`,
-      '-out', `${name}.csr`, '-subj', `/CN=${dnsNames[0] ?? name}`],
+    [
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.csr`,
+      '-subj',
+      `/CN=${dnsNames[0] ?? name}`,
+    ],
     dir,
   );
   openssl(
-    ['x509', '-req', '-in', `${name}.csr`, '-CA', ca.certPath, '-CAkey', ca.keyPath,
-      '-set_serial', String(Date.now() * 1000 + serial), '-days', '1', '-out', `${name}.pem`, '-extfile', ext],
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      ca.certPath,
+      '-CAkey',
+      ca.keyPath,
+      '-set_serial',
+      String(Date.now() * 1000 + serial),
+      '-days',
+      '1',
+      '-out',
+      `${name}.pem`,
+      '-extfile',
+      ext,
+    ],
     dir,
   );
   return {

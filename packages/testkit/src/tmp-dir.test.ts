@@ -18,7 +18,14 @@ test('makeTmpDir writes files inside a fresh directory that cleanup removes', ()
 
 test('withTmpDir removes the directory even when the body throws', async () => {
   let seen = '';
-  await assert.rejects(withTmpDir(async (d) => { seen = d.path; d.write('f', 'x'); throw new Error('body failed'); }), /body failed/);
+  await assert.rejects(
+    withTmpDir(async (d) => {
+      seen = d.path;
+      d.write('f', 'x');
+      throw new Error('body failed');
+    }),
+    /body failed/,
+  );
   assert.ok(seen !== '');
   assert.equal(existsSync(seen), false);
   assert.equal(await withTmpDir(async (d) => existsSync(d.path)), true);

@@ -58,7 +58,10 @@ export function foreignSvid(caTrustDomain: string, spiffeId: string, clock: Cloc
   const ca = new X509Ca({ trustDomain: td, key: caKey, chain, clock, x509SvidTtlMs: 3600_000 });
   const leafKey = generateEcKey();
   const svid = ca.signX509Svid({ publicKey: leafKey.publicKey, spiffeId: SpiffeId.parse(spiffeId) });
-  return { svid: X509Svid.parseRaw(concatDer(svid.certChain), new Uint8Array(leafKey.privateKey.export({ type: 'pkcs8', format: 'der' }))), reattestable: false };
+  return {
+    svid: X509Svid.parseRaw(concatDer(svid.certChain), new Uint8Array(leafKey.privateKey.export({ type: 'pkcs8', format: 'der' }))),
+    reattestable: false,
+  };
 }
 
 /** Handles for tests that add cases of their own (e.g. an expired SVID with an injected clock). */
@@ -170,7 +173,9 @@ export function agentEndpointSuite(opts: AgentEndpointSuiteOptions, extra?: (h: 
     async function goodAgentWorks(): Promise<void> {
       const creds = await attest();
       const created = await createClient(EntryService, admin).batchCreateEntry({
-        entries: [{ spiffeId: { trustDomain: TD, path: `/workload/${n++}` }, parentId: idOf(creds.svid.id.toString()), selectors: [{ type: 'unix', value: 'uid:1' }] }],
+        entries: [
+          { spiffeId: { trustDomain: TD, path: `/workload/${n++}` }, parentId: idOf(creds.svid.id.toString()), selectors: [{ type: 'unix', value: 'uid:1' }] },
+        ],
       });
       const entryId = created.results[0]?.entry?.id ?? '';
       assert.notEqual(entryId, '', created.results[0]?.status?.message);
@@ -180,7 +185,10 @@ export function agentEndpointSuite(opts: AgentEndpointSuiteOptions, extra?: (h: 
       for (;;) {
         const authorized = await c.entry.getAuthorizedEntries({});
         if (authorized.entries.length > 0 || Date.now() > deadline) {
-          assert.deepEqual(authorized.entries.map((e) => e.id), [entryId]);
+          assert.deepEqual(
+            authorized.entries.map((e) => e.id),
+            [entryId],
+          );
           break;
         }
         await new Promise((r) => setTimeout(r, 200));

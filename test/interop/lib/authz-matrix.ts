@@ -87,17 +87,7 @@ export const POLICY: Readonly<Record<string, readonly Role[]>> = {
 };
 
 export type CallerKind =
-  | 'local'
-  | 'admin-config'
-  | 'admin-entry'
-  | 'downstream'
-  | 'agent'
-  | 'banned-agent'
-  | 'evicted-agent'
-  | 'expired-agent'
-  | 'workload'
-  | 'no-cert'
-  | 'rogue-ca';
+  'local' | 'admin-config' | 'admin-entry' | 'downstream' | 'agent' | 'banned-agent' | 'evicted-agent' | 'expired-agent' | 'workload' | 'no-cert' | 'rogue-ca';
 
 /** The roles each caller holds; an untrusted certificate is refused even for `any` methods. */
 const CALLER_ROLES: Readonly<Record<CallerKind, { roles: readonly Role[]; untrusted?: true }>> = {
@@ -157,7 +147,12 @@ export function tlsOptions(td: string, roots: readonly Uint8Array[], creds?: { s
     servername: '',
     ca: roots.map((d) => derToPem(d, 'CERTIFICATE')),
     checkServerIdentity: (_h: string, cert: { subjectaltname?: string }) =>
-      (cert.subjectaltname ?? '').split(',').map((s) => s.trim()).includes(expected) ? undefined : new Error(`server is not ${expected}`),
+      (cert.subjectaltname ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .includes(expected)
+        ? undefined
+        : new Error(`server is not ${expected}`),
     ...(creds === undefined ? {} : { cert: creds.svid.marshal().certificates, key: creds.svid.marshal().privateKey }),
   };
 }
@@ -180,7 +175,11 @@ export async function csrFor(id: string): Promise<{ csr: Uint8Array; key: KeyObj
 }
 
 /** A new agent: a join token from the admin socket, attested over TLS to the server's port from 127.0.0.1. */
-export async function attestWithJoinToken(srv: { port: number; trustDomain: string }, admin: GrpcClientTransport, roots: Uint8Array[]): Promise<AgentCredentials> {
+export async function attestWithJoinToken(
+  srv: { port: number; trustDomain: string },
+  admin: GrpcClientTransport,
+  roots: Uint8Array[],
+): Promise<AgentCredentials> {
   const token = await createClient(AgentService, admin).createJoinToken({ ttl: 600 });
   const boot = new ServerClient({ host: '127.0.0.1', port: srv.port, trustDomain: TrustDomain.parse(srv.trustDomain), roots });
   try {
@@ -191,7 +190,11 @@ export async function attestWithJoinToken(srv: { port: number; trustDomain: stri
 }
 
 /** The credentials of every caller kind but `expired-agent`, made through the server's admin socket. */
-async function makeCallers(srv: MatrixServer, admin: GrpcClientTransport, roots: Uint8Array[]): Promise<Map<CallerKind, AgentCredentials | 'local' | undefined>> {
+async function makeCallers(
+  srv: MatrixServer,
+  admin: GrpcClientTransport,
+  roots: Uint8Array[],
+): Promise<Map<CallerKind, AgentCredentials | 'local' | undefined>> {
   const td = srv.trustDomain;
   const svid = createClient(SvidService, admin);
   const entry = createClient(EntryService, admin);

@@ -35,7 +35,12 @@ function hashOf(alg: string): string {
 export function signParts(headerB64: string, payloadB64: string, alg: string, key: KeyObject | Uint8Array | string): string {
   const input = Buffer.from(`${headerB64}.${payloadB64}`);
   if (alg === 'none') return '';
-  if (alg.startsWith('HS')) return b64url(createHmac(hashOf(alg), key as Uint8Array | string).update(input).digest());
+  if (alg.startsWith('HS'))
+    return b64url(
+      createHmac(hashOf(alg), key as Uint8Array | string)
+        .update(input)
+        .digest(),
+    );
   const k = key as KeyObject;
   if (alg.startsWith('ES')) return b64url(nodeSign(hashOf(alg), input, { key: k, dsaEncoding: 'ieee-p1363' }));
   if (alg.startsWith('PS')) {

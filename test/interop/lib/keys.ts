@@ -26,8 +26,18 @@ export function opensslCsr(tmp: TmpDir, name: string, p: Pair): Uint8Array {
   const keyFile = tmp.write(`${name}.csr-key.pem`, privatePem(p));
   const out = tmp.file(`${name}.csr.der`);
   openssl([
-    'req', '-new', '-key', keyFile, '-subj', '/CN=evil/O=Evil Corp', '-addext', 'subjectAltName=URI:spiffe://evil.test/x,DNS:evil.test',
-    '-outform', 'DER', '-out', out,
+    'req',
+    '-new',
+    '-key',
+    keyFile,
+    '-subj',
+    '/CN=evil/O=Evil Corp',
+    '-addext',
+    'subjectAltName=URI:spiffe://evil.test/x,DNS:evil.test',
+    '-outform',
+    'DER',
+    '-out',
+    out,
   ]);
   return new Uint8Array(readFileSync(out));
 }

@@ -39,7 +39,15 @@ export function registrarWebhookSuite(name: string, start: () => Promise<AdminSe
     server = await start();
     api = serverApiOverSocket(server.socketPath);
     roots = await api.x509RootsPem();
-    webhook = await AdmissionWebhookServer.start({ host: '127.0.0.1', port: 0, trustDomain: 'example.org', dnsNames: [DNS], serverApi: api, clock, log: silentLogger() });
+    webhook = await AdmissionWebhookServer.start({
+      host: '127.0.0.1',
+      port: 0,
+      trustDomain: 'example.org',
+      dnsNames: [DNS],
+      serverApi: api,
+      clock,
+      log: silentLogger(),
+    });
   });
 
   after(async () => {
@@ -61,18 +69,25 @@ export function registrarWebhookSuite(name: string, start: () => Promise<AdminSe
 
   function post(path: string, body: string, method = 'POST'): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: webhook.port, path, method, servername: DNS, ca: roots, headers: { 'content-type': 'application/json' } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      });
+      const req = request(
+        { host: '127.0.0.1', port: webhook.port, path, method, servername: DNS, ca: roots, headers: { 'content-type': 'application/json' } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });
   }
 
   const review = (spec: unknown): string =>
-    JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u-42', operation: 'CREATE', object: { kind: 'ClusterSPIFFEID', spec } } });
+    JSON.stringify({
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: { uid: 'u-42', operation: 'CREATE', object: { kind: 'ClusterSPIFFEID', spec } },
+    });
 
   describe(`registrar admission webhook on ${name}`, () => {
     it('serves an X509-SVID for spiffe://<td>/spire-controller-manager-webhook with the service DNS name, P-256, chained to the bundle', async () => {
@@ -87,7 +102,10 @@ export function registrarWebhookSuite(name: string, start: () => Promise<AdminSe
     });
 
     it('answers AdmissionReviews: a good ClusterSPIFFEID is allowed, a broken template refused with the message', async () => {
-      const ok = await post(CLUSTER_SPIFFE_ID_WEBHOOK_PATH + '?timeout=10s', review({ spiffeIDTemplate: 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}' }));
+      const ok = await post(
+        CLUSTER_SPIFFE_ID_WEBHOOK_PATH + '?timeout=10s',
+        review({ spiffeIDTemplate: 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}' }),
+      );
       assert.equal(ok.status, 200);
       assert.deepEqual(JSON.parse(ok.text), { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: 'u-42', allowed: true } });
       const bad = await post(CLUSTER_SPIFFE_ID_WEBHOOK_PATH, review({ spiffeIDTemplate: 'spiffe://{{ .TrustDomain }}/{{ nope }}' }));
@@ -112,10 +130,14 @@ export function registrarWebhookSuite(name: string, start: () => Promise<AdminSe
       await new Promise((r) => setTimeout(r, 200));
       assert.equal((await servedCertificate()).serialNumber, before.serialNumber, 'not renewed before half its lifetime');
       clock.advance(61_000);
-      const after = await until('a renewed webhook certificate', async () => {
-        const c = await servedCertificate();
-        return c.serialNumber !== before.serialNumber ? c : undefined;
-      }, 20_000);
+      const after = await until(
+        'a renewed webhook certificate',
+        async () => {
+          const c = await servedCertificate();
+          return c.serialNumber !== before.serialNumber ? c : undefined;
+        },
+        20_000,
+      );
       assert.match(new X509Certificate(after.raw).subjectAltName ?? '', /URI:spiffe:\/\/example\.org\/spire-controller-manager-webhook/);
     });
 
@@ -132,13 +154,27 @@ export function registrarWebhookSuite(name: string, start: () => Promise<AdminSe
       };
       const port = await freePort();
       const mgrClock = new FakeClock(Date.now());
-      const running = startRegistrarWebhook({ host: '127.0.0.1', port, trustDomain: 'example.org', serverApi: api, store, webhookConfigurationName: 'vwc', clock: mgrClock, log: silentLogger() });
+      const running = startRegistrarWebhook({
+        host: '127.0.0.1',
+        port,
+        trustDomain: 'example.org',
+        serverApi: api,
+        store,
+        webhookConfigurationName: 'vwc',
+        clock: mgrClock,
+        log: silentLogger(),
+      });
       try {
         await new Promise((r) => setTimeout(r, 300));
         assert.equal(running.server(), undefined, 'no configuration: not serving');
         await assert.rejects(servedCertificate(port), /ECONNREFUSED/);
         const svc = (name: string) => ({ name, namespace: 'ns1' });
-        configs.set('vwc', { webhooks: [{ name: 'a.kb.io', caBundle: '', service: svc('hook') }, { name: 'b.kb.io', caBundle: 'stale', service: svc('hook') }] });
+        configs.set('vwc', {
+          webhooks: [
+            { name: 'a.kb.io', caBundle: '', service: svc('hook') },
+            { name: 'b.kb.io', caBundle: 'stale', service: svc('hook') },
+          ],
+        });
         await mgrClock.advance(5000);
         await until('serving', async () => running.server(), 20_000);
         const first = new X509Certificate((await servedCertificate(port, 'hook.ns1.svc')).raw);
@@ -150,12 +186,20 @@ export function registrarWebhookSuite(name: string, start: () => Promise<AdminSe
         assert.ok(second !== undefined);
         second.service = svc('hook2');
         await mgrClock.advance(5000);
-        const reissued = await until('a certificate for both Services', async () => {
-          // Until then the served certificate does not name hook2.ns1.svc: the handshake fails.
-          const peer = await servedCertificate(port, 'hook2.ns1.svc').catch(() => undefined);
-          return peer === undefined ? undefined : new X509Certificate(peer.raw);
-        }, 20_000);
-        assert.deepEqual(reissued.subjectAltName?.split(', ').sort(), ['DNS:hook.ns1.svc', 'DNS:hook2.ns1.svc', 'URI:spiffe://example.org/spire-controller-manager-webhook']);
+        const reissued = await until(
+          'a certificate for both Services',
+          async () => {
+            // Until then the served certificate does not name hook2.ns1.svc: the handshake fails.
+            const peer = await servedCertificate(port, 'hook2.ns1.svc').catch(() => undefined);
+            return peer === undefined ? undefined : new X509Certificate(peer.raw);
+          },
+          20_000,
+        );
+        assert.deepEqual(reissued.subjectAltName?.split(', ').sort(), [
+          'DNS:hook.ns1.svc',
+          'DNS:hook2.ns1.svc',
+          'URI:spiffe://example.org/spire-controller-manager-webhook',
+        ]);
         assert.equal(running.server()?.port, port, 'the same listener');
       } finally {
         await running.stop();

@@ -25,7 +25,9 @@ export interface ServerConfOptions {
 }
 
 export function serverConf(o: ServerConfOptions): string {
-  const settings = Object.entries(o.settings ?? {}).map(([k, v]) => `  ${k} = "${v}"\n`).join('');
+  const settings = Object.entries(o.settings ?? {})
+    .map(([k, v]) => `  ${k} = "${v}"\n`)
+    .join('');
   const dataStore = o.dataStorePluginData ?? `      database_type = "sqlite3"\n      connection_string = "${join(o.dataDir, 'datastore.sqlite3')}"`;
   const keyManager =
     o.keyManager === undefined

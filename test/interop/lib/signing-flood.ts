@@ -33,16 +33,32 @@ export interface FloodOptions {
   readonly timeoutMs?: number;
 }
 
-async function agentOn(srv: AdminServer, admin: GrpcClientTransport, roots: Uint8Array[], localAddress: string): Promise<{ creds: AgentCredentials; transport: GrpcClientTransport; entryId: string; spiffeId: string }> {
+async function agentOn(
+  srv: AdminServer,
+  admin: GrpcClientTransport,
+  roots: Uint8Array[],
+  localAddress: string,
+): Promise<{ creds: AgentCredentials; transport: GrpcClientTransport; entryId: string; spiffeId: string }> {
   const creds = await attestWithJoinToken(srv, admin, roots);
   const path = `/flood-workload-${localAddress}`;
   const r = await createClient(EntryService, admin).batchCreateEntry({
-    entries: [{ spiffeId: { trustDomain: srv.trustDomain, path }, parentId: { trustDomain: srv.trustDomain, path: creds.svid.id.path }, selectors: [{ type: 'unix', value: 'uid:0' }] }],
+    entries: [
+      {
+        spiffeId: { trustDomain: srv.trustDomain, path },
+        parentId: { trustDomain: srv.trustDomain, path: creds.svid.id.path },
+        selectors: [{ type: 'unix', value: 'uid:0' }],
+      },
+    ],
   });
   const entryId = r.results[0]?.entry?.id;
   if (entryId === undefined) throw new Error(`create entry: ${r.results[0]?.status?.message ?? 'no result'}`);
   // tls.connect passes net.connect's options (localAddress) through; Node's types omit it.
-  const transport = createTcpGrpcTransport({ host: '127.0.0.1', port: srv.port, tls: { ...tlsOptions(srv.trustDomain, roots, creds), localAddress } as SecureClientSessionOptions, defaultTimeoutMs: 10_000 });
+  const transport = createTcpGrpcTransport({
+    host: '127.0.0.1',
+    port: srv.port,
+    tls: { ...tlsOptions(srv.trustDomain, roots, creds), localAddress } as SecureClientSessionOptions,
+    defaultTimeoutMs: 10_000,
+  });
   return { creds, transport, entryId, spiffeId: `spiffe://${srv.trustDomain}${path}` };
 }
 
@@ -79,7 +95,10 @@ export async function signingFlood(srv: AdminServer, o: FloodOptions = {}): Prom
     const csrB = (await csrFor(b.spiffeId)).csr;
     // Both agents served once before the flood (SPIRE's entry cache takes up to ~5 s to see a new
     // entry), so the flood starts on warm connections and full buckets.
-    for (const [svid, x, csr] of [[svidA, a, csrA], [svidB, b, csrB]] as const) {
+    for (const [svid, x, csr] of [
+      [svidA, a, csrA],
+      [svidB, b, csrB],
+    ] as const) {
       const until = Date.now() + 30_000;
       for (;;) {
         const r = await newX509(svid, x.entryId, csr);
@@ -125,7 +144,10 @@ export async function signingFlood(srv: AdminServer, o: FloodOptions = {}): Prom
 
     let overBurst = { code: 'OK', message: '' };
     try {
-      await svidA.batchNewX509SVID({ params: Array.from({ length: 501 }, () => ({ entryId: a.entryId, csr: new Uint8Array([0x30, 0x00]) })) }, { timeoutMs: 10_000 });
+      await svidA.batchNewX509SVID(
+        { params: Array.from({ length: 501 }, () => ({ entryId: a.entryId, csr: new Uint8Array([0x30, 0x00]) })) },
+        { timeoutMs: 10_000 },
+      );
     } catch (e) {
       overBurst = { code: codeName(e), message: e instanceof ConnectError ? e.rawMessage : String(e) };
     }
@@ -143,5 +165,8 @@ export function assertFloodRefusedLikeSpire(r: FloodResult): void {
   for (const c of Object.keys(r.flood.byCode)) assert.ok(c === 'ResourceExhausted' || c === 'DeadlineExceeded', `unexpected ${c}: ${JSON.stringify(r.flood)}`);
   assert.deepEqual(r.other.failed, []);
   assert.ok(r.other.ok > 0, 'the other agent was served during the flood');
-  assert.deepEqual(r.overBurst, { code: 'ResourceExhausted', message: 'rejecting request due to certificate signing rate limiting: rate (501) exceeds burst size (500)' });
+  assert.deepEqual(r.overBurst, {
+    code: 'ResourceExhausted',
+    message: 'rejecting request due to certificate signing rate limiting: rate (501) exceeds burst size (500)',
+  });
 }

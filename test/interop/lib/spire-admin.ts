@@ -27,9 +27,7 @@ function isExecutable(p: string): boolean {
 export function findSpireBinary(name: 'spire-server' | 'spire-agent'): string {
   const fromEnv = process.env[name === 'spire-server' ? 'ZTWIM_SPIRE_SERVER' : 'ZTWIM_SPIRE_AGENT'];
   const candidates =
-    fromEnv !== undefined && fromEnv !== ''
-      ? [fromEnv]
-      : [join(cacheDir(), `spire-${SPIRE_VERSION}`, 'bin', name), join('/tmp/spirebuild/bin', name)];
+    fromEnv !== undefined && fromEnv !== '' ? [fromEnv] : [join(cacheDir(), `spire-${SPIRE_VERSION}`, 'bin', name), join('/tmp/spirebuild/bin', name)];
   for (const c of candidates) if (isExecutable(c)) return c;
   throw new PeerMissingError(`SPIRE ${SPIRE_VERSION} ${name}`, `no executable at ${candidates.join(' or ')}`);
 }
@@ -44,11 +42,7 @@ export interface CliResult {
 }
 
 /** Runs a binary without blocking the event loop. */
-export async function runBinary(
-  binary: string,
-  args: readonly string[],
-  opts: { input?: string; cwd?: string; timeoutMs?: number } = {},
-): Promise<CliResult> {
+export async function runBinary(binary: string, args: readonly string[], opts: { input?: string; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
   return await new Promise((resolve, reject) => {
     const child = spawn(binary, args, { cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';

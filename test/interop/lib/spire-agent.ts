@@ -22,7 +22,10 @@ export interface SpireAgent {
   logs(): string;
 }
 
-export async function startSpireAgent(tmp: TmpDir, server: SpireServer, opts: {
+export async function startSpireAgent(
+  tmp: TmpDir,
+  server: SpireServer,
+  opts: {
     trustDomain?: string;
     serverPort: number;
     /** Runs before the agent starts, with its future SPIFFE ID (create entries here: no sync wait). */
@@ -34,7 +37,8 @@ export async function startSpireAgent(tmp: TmpDir, server: SpireServer, opts: {
     /** log_level (default INFO) and log_format (default text). */
     logLevel?: string;
     logFormat?: 'text' | 'json';
-  }): Promise<SpireAgent> {
+  },
+): Promise<SpireAgent> {
   const bin = spireAgentBin();
   const td = opts.trustDomain ?? 'example.org';
   const dir = join(tmp.path, 'spire-agent');

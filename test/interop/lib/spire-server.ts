@@ -64,7 +64,12 @@ export async function startSpireServer(tmp: TmpDir, opts: SpireServerOptions = {
   });
   const confFile = tmp.write('spire-server.conf', conf);
   // Never leave a server behind, even when the test process dies on an exception.
-  const sup = supervise(spawn(bin, ['run', '-config', confFile], { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.env === undefined ? {} : { env: { ...process.env, ...opts.env } }) }));
+  const sup = supervise(
+    spawn(bin, ['run', '-config', confFile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(opts.env === undefined ? {} : { env: { ...process.env, ...opts.env } }),
+    }),
+  );
 
   const tryCli = (args: string[], input?: string): { status: number; stdout: string; stderr: string } => {
     const r = spawnSync(bin, [...args, '-socketPath', socketPath], { encoding: 'utf8', input, timeout: 30_000 });

@@ -23,7 +23,13 @@ export interface AgentEnv {
 
 export function agentConfigFor(tmp: TmpDir, port: number, token: string, bundlePem: string, syncInterval = '500ms'): AgentConfig {
   const doc = parseConfigText(
-    agentConf({ serverPort: port, trustDomain: 'example.org', dataDir: join(tmp.path, 'agent-data'), socketPath: join(tmp.path, 'agent', 'api.sock'), syncInterval }),
+    agentConf({
+      serverPort: port,
+      trustDomain: 'example.org',
+      dataDir: join(tmp.path, 'agent-data'),
+      socketPath: join(tmp.path, 'agent', 'api.sock'),
+      syncInterval,
+    }),
     'hcl',
   );
   return { ...buildAgentConfig(doc, 'test agent.conf'), joinToken: token, trustBundle: bundlePem };
@@ -41,7 +47,11 @@ export async function startAgentEnv(opts: { syncInterval?: string } = {}): Promi
   const agent = await startAgent(config, { logger: silentLogger() });
   const transports: GrpcClientTransport[] = [];
   const env: AgentEnv = {
-    tmp, server, port, agent, config,
+    tmp,
+    server,
+    port,
+    agent,
+    config,
     workload(headers = true) {
       const transport = createUnixGrpcTransport(config.socketPath, headers ? { interceptors: [headersInterceptor({ 'workload.spiffe.io': 'true' })] } : {});
       transports.push(transport);

@@ -16,7 +16,12 @@ export function runZtwim(cwd: string, args: readonly string[], opts: { uid?: num
 }
 
 /** Any command, as runZtwim. */
-export function runCommand(cmd: string, args: readonly string[], cwd: string, opts: { uid?: number; gid?: number; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliRun> {
+export function runCommand(
+  cmd: string,
+  args: readonly string[],
+  cwd: string,
+  opts: { uid?: number; gid?: number; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliRun> {
   const { timeoutMs = 30_000, ...rest } = opts;
   return new Promise((resolve) => {
     execFile(cmd, [...args], { cwd, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, ...rest }, (err, stdout, stderr) => {
@@ -26,9 +31,11 @@ export function runCommand(cmd: string, args: readonly string[], cwd: string, op
   });
 }
 
-
 /** A long-running `ztwim` child (`server run`, `agent run`) with its output collected. */
-export interface Proc { child: ChildProcess; out: () => string }
+export interface Proc {
+  child: ChildProcess;
+  out: () => string;
+}
 
 /** Starts `ztwim <args>` in `dir`, collecting its output. */
 export function startZtwim(dir: TmpDir, args: string[]): Proc {

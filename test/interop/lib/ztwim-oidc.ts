@@ -13,7 +13,10 @@ const NODE_ARGS = ['--conditions=ztwim-source', '--import', 'tsx'];
  * Runs `ztwim <args>` to completion. Asynchronous on purpose: a server started in the test
  * process must keep answering while the command runs.
  */
-export function ztwim(args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+export function ztwim(
+  args: readonly string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...NODE_ARGS, ZTWIM_MAIN, ...args], {
       cwd: opts.cwd ?? REPO_ROOT,
@@ -88,7 +91,11 @@ export interface OidcRun {
  * Starts `ztwim oidc run -config <configPath>` and waits until it prints that it is running
  * (and, with `waitForKeys`, until /keys serves a key set).
  */
-export async function startOidcRun(configPath: string, port: number, opts: { waitForKeys?: boolean; timeoutMs?: number; extraArgs?: readonly string[]; env?: NodeJS.ProcessEnv } = {}): Promise<OidcRun> {
+export async function startOidcRun(
+  configPath: string,
+  port: number,
+  opts: { waitForKeys?: boolean; timeoutMs?: number; extraArgs?: readonly string[]; env?: NodeJS.ProcessEnv } = {},
+): Promise<OidcRun> {
   const child = spawn(process.execPath, [...NODE_ARGS, ZTWIM_MAIN, 'oidc', 'run', '-config', configPath, ...(opts.extraArgs ?? [])], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],

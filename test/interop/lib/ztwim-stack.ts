@@ -3,8 +3,13 @@
 import { join } from 'node:path';
 import { createClient, type Client } from '@connectrpc/connect';
 import {
-  AgentService, BundleService, EntryService, SpiffeWorkloadAPI,
-  createUnixGrpcTransport, headersInterceptor, type GrpcClientTransport,
+  AgentService,
+  BundleService,
+  EntryService,
+  SpiffeWorkloadAPI,
+  createUnixGrpcTransport,
+  headersInterceptor,
+  type GrpcClientTransport,
 } from '@ztwim/proto';
 import { parseConfigText, silentLogger, type Logger } from '@ztwim/core';
 import { derToPem } from '@ztwim/spiffe';
@@ -137,7 +142,7 @@ export async function startStack(opts: StackOptions = {}, log: Logger = silentLo
         'hcl',
       );
       const base = buildAgentConfig(doc, `${name}.conf`);
-      const token = o.token === null ? undefined : o.token ?? (base.nodeAttestor.type === 'join_token' ? await stack.joinToken() : undefined);
+      const token = o.token === null ? undefined : (o.token ?? (base.nodeAttestor.type === 'join_token' ? await stack.joinToken() : undefined));
       return { ...base, ...(token === undefined ? {} : { joinToken: token }), trustBundle: await stack.bundlePem() };
     },
     async startAgent(o = {}) {

@@ -14,7 +14,24 @@ export async function startUp(dir: TmpDir, ports: { server: number; oidc: number
   // The command itself, as `npx ztwim up` runs it: its shebang picks node and the V8 flags.
   const child = spawn(
     ZTWIM_BIN,
-    ['up', '-dataDir', join(dir.path, 'state'), '-serverPort', String(ports.server), '-serverSocketPath', join(dir.path, 'server.sock'), '-socketPath', join(dir.path, 'agent.sock'), '-oidcPort', String(ports.oidc), '-metricsPort', '0', '-agentMetricsPort', '0', ...extraArgs],
+    [
+      'up',
+      '-dataDir',
+      join(dir.path, 'state'),
+      '-serverPort',
+      String(ports.server),
+      '-serverSocketPath',
+      join(dir.path, 'server.sock'),
+      '-socketPath',
+      join(dir.path, 'agent.sock'),
+      '-oidcPort',
+      String(ports.oidc),
+      '-metricsPort',
+      '0',
+      '-agentMetricsPort',
+      '0',
+      ...extraArgs,
+    ],
     { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';

@@ -55,10 +55,7 @@ export interface ClusterEnv {
 }
 
 /** The env of a cluster without a node (`WITH_NODE=0`): the node fields are absent. */
-export type ControlPlaneEnv = Omit<
-  ClusterEnv,
-  'nodeName' | 'kubeletUrl' | 'kubeletRoUrl' | 'kubeletRoot' | 'kubeletCert' | 'containerdSock'
->;
+export type ControlPlaneEnv = Omit<ClusterEnv, 'nodeName' | 'kubeletUrl' | 'kubeletRoUrl' | 'kubeletRoot' | 'kubeletCert' | 'containerdSock'>;
 
 /** Parses `export NAME='value'` lines; `$PATH` in a value becomes `basePath`. */
 export function parseEnvLines(text: string, basePath = process.env['PATH'] ?? ''): Record<string, string> {
@@ -115,11 +112,7 @@ export interface RunResult {
 }
 
 /** Runs a command; rejects with its exit status and stderr in the message. */
-export function run(
-  file: string,
-  args: readonly string[],
-  opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
-): Promise<RunResult> {
+export function run(file: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       file,
@@ -211,28 +204,42 @@ export interface Pod {
 }
 
 // Waiting reasons that never resolve by themselves: fail at once instead of timing out.
-const HOPELESS = new Set(['ErrImageNeverPull', 'InvalidImageName', 'CreateContainerConfigError', 'CreateContainerError', 'CrashLoopBackOff', 'RunContainerError']);
+const HOPELESS = new Set([
+  'ErrImageNeverPull',
+  'InvalidImageName',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'CrashLoopBackOff',
+  'RunContainerError',
+]);
 
 /** Waits until the pod is Running with every container ready; returns it. */
 export async function waitPodRunning(env: ControlPlaneEnv, ns: string, name: string, ms = 90_000): Promise<Pod> {
   let last = 'not created yet';
   try {
-    return await waitFor(`pod ${ns}/${name} Running`, async () => {
-      let pod: Pod;
-      try {
-        pod = JSON.parse(await kubectl(env, ['get', 'pod', '-n', ns, name, '-o', 'json'])) as Pod;
-      } catch {
-        return undefined;
-      }
-      const statuses = pod.status.containerStatuses ?? [];
-      last = `phase ${pod.status.phase ?? '?'}${pod.status.reason !== undefined ? ` (${pod.status.reason}: ${pod.status.message ?? ''})` : ''}; ${statuses
-        .map((c) => `${c.name}: ${c.state?.waiting?.reason ?? (c.state?.terminated !== undefined ? `terminated ${c.state.terminated.reason ?? ''}` : c.ready ? 'ready' : 'not ready')} ${c.state?.waiting?.message ?? ''}`)
-        .join(', ')}`;
-      if (pod.status.phase === 'Failed' || pod.status.phase === 'Succeeded') throw new Error(`pod ${ns}/${name} ended: ${last}`);
-      const hopeless = statuses.find((c) => HOPELESS.has(c.state?.waiting?.reason ?? ''));
-      if (hopeless !== undefined) throw new Error(`pod ${ns}/${name} cannot start: ${last}`);
-      return pod.status.phase === 'Running' && statuses.length > 0 && statuses.every((c) => c.ready) ? pod : undefined;
-    }, ms);
+    return await waitFor(
+      `pod ${ns}/${name} Running`,
+      async () => {
+        let pod: Pod;
+        try {
+          pod = JSON.parse(await kubectl(env, ['get', 'pod', '-n', ns, name, '-o', 'json'])) as Pod;
+        } catch {
+          return undefined;
+        }
+        const statuses = pod.status.containerStatuses ?? [];
+        last = `phase ${pod.status.phase ?? '?'}${pod.status.reason !== undefined ? ` (${pod.status.reason}: ${pod.status.message ?? ''})` : ''}; ${statuses
+          .map(
+            (c) =>
+              `${c.name}: ${c.state?.waiting?.reason ?? (c.state?.terminated !== undefined ? `terminated ${c.state.terminated.reason ?? ''}` : c.ready ? 'ready' : 'not ready')} ${c.state?.waiting?.message ?? ''}`,
+          )
+          .join(', ')}`;
+        if (pod.status.phase === 'Failed' || pod.status.phase === 'Succeeded') throw new Error(`pod ${ns}/${name} ended: ${last}`);
+        const hopeless = statuses.find((c) => HOPELESS.has(c.state?.waiting?.reason ?? ''));
+        if (hopeless !== undefined) throw new Error(`pod ${ns}/${name} cannot start: ${last}`);
+        return pod.status.phase === 'Running' && statuses.length > 0 && statuses.every((c) => c.ready) ? pod : undefined;
+      },
+      ms,
+    );
   } catch (e) {
     const msg = (e as Error).message;
     if (msg.startsWith('timed out')) {
@@ -249,8 +256,7 @@ const namespacesToDelete: Array<{ env: ControlPlaneEnv; ns: string }> = [];
 // registered when this module loads: node:test attaches `after()` to the test or hook it is
 // called from, so a call from inside a `before()` hook would run as soon as that hook ends.
 after(async () => {
-  await Promise.all(namespacesToDelete.splice(0).map(({ env, ns }) =>
-    kubectl(env, ['delete', 'namespace', ns, '--wait=false', '--ignore-not-found'])));
+  await Promise.all(namespacesToDelete.splice(0).map(({ env, ns }) => kubectl(env, ['delete', 'namespace', ns, '--wait=false', '--ignore-not-found'])));
 });
 
 /**
@@ -281,11 +287,7 @@ export interface HttpResult {
  * One HTTP(S) request to the apiserver or the kubelet, checking TLS with the cluster CA.
  * `token` is sent as a bearer token; `null` sends none.
  */
-export function httpCall(
-  env: ControlPlaneEnv,
-  url: string,
-  opts: { method?: string; token?: string | null; body?: unknown } = {},
-): Promise<HttpResult> {
+export function httpCall(env: ControlPlaneEnv, url: string, opts: { method?: string; token?: string | null; body?: unknown } = {}): Promise<HttpResult> {
   const u = new URL(url);
   const headers: Record<string, string> = { accept: 'application/json' };
   const token = opts.token === undefined ? env.adminToken : opts.token;
@@ -300,9 +302,7 @@ export function httpCall(
       res.on('error', reject);
     };
     const common = { method: opts.method ?? (payload === undefined ? 'GET' : 'POST'), headers, timeout: 30_000 };
-    const req = u.protocol === 'https:'
-      ? httpsRequest(u, { ...common, ca: readFileSync(env.ca) }, done)
-      : httpRequest(u, common, done);
+    const req = u.protocol === 'https:' ? httpsRequest(u, { ...common, ca: readFileSync(env.ca) }, done) : httpRequest(u, common, done);
     req.on('timeout', () => req.destroy(new Error(`${url}: no answer in 30 s`)));
     req.on('error', reject);
     req.end(payload);
@@ -325,19 +325,25 @@ export async function apiJson<T>(env: ControlPlaneEnv, path: string, opts: { met
  */
 export async function holdKubeletPlugin(env: ControlPlaneEnv, name: string, ms = 600_000): Promise<() => void> {
   const dir = join(env.dir, 'locks');
-  const lock = await waitFor(`the lock on kubelet plugin ${name} in ${dir}`, () => {
-    try {
-      return lockDataDir(dir, { what: `kubelet plugin ${name}`, moveWith: 'another cluster', file: `kubelet-plugin-${name}.lock` });
-    } catch (e) {
-      if (e instanceof ZtwimError && e.code === 'ERR_FAILED_PRECONDITION') return undefined;
-      throw e;
-    }
-  }, ms);
+  const lock = await waitFor(
+    `the lock on kubelet plugin ${name} in ${dir}`,
+    () => {
+      try {
+        return lockDataDir(dir, { what: `kubelet plugin ${name}`, moveWith: 'another cluster', file: `kubelet-plugin-${name}.lock` });
+      } catch (e) {
+        if (e instanceof ZtwimError && e.code === 'ERR_FAILED_PRECONDITION') return undefined;
+        throw e;
+      }
+    },
+    ms,
+  );
   return () => lock.release();
 }
 
 /** The part of the node's CSINode the tests read. */
-export interface CsiNode { spec: { drivers?: Array<{ name: string; nodeID: string }> | null } }
+export interface CsiNode {
+  spec: { drivers?: Array<{ name: string; nodeID: string }> | null };
+}
 
 /** The CSI drivers registered with the node's kubelet (CSINode), [] before it exists. */
 export async function csiNodeDrivers(env: ClusterEnv): Promise<string[]> {
@@ -355,11 +361,18 @@ export async function csiNodeDrivers(env: ClusterEnv): Promise<string[]> {
  * exactly the RBAC bound to that ServiceAccount.
  */
 export async function serviceAccountKubeconfig(env: ControlPlaneEnv, ns: string, sa: string, path: string, expirationSeconds = 7200): Promise<string> {
-  const token = await waitFor(`token of ${ns}:${sa}`, async () =>
-    (await apiJson<{ status: { token: string } }>(env, `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`, {
-      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds } },
-    }).catch(() => undefined))?.status.token);
-  writeFileSync(path, `apiVersion: v1
+  const token = await waitFor(
+    `token of ${ns}:${sa}`,
+    async () =>
+      (
+        await apiJson<{ status: { token: string } }>(env, `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`, {
+          body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds } },
+        }).catch(() => undefined)
+      )?.status.token,
+  );
+  writeFileSync(
+    path,
+    `apiVersion: v1
 kind: Config
 clusters:
 - name: ${env.clusterName}
@@ -374,6 +387,8 @@ contexts:
 - name: ${sa}
   context: {cluster: ${env.clusterName}, user: ${sa}}
 current-context: ${sa}
-`, { mode: 0o600 });
+`,
+    { mode: 0o600 },
+  );
   return path;
 }

@@ -21,10 +21,12 @@ export interface K8sObject {
 /** Every document of deploy/k8s/<file>. */
 export function manifest(file: string): K8sObject[] {
   const docs = parseAllDocuments(readFileSync(join(DEPLOY_DIR, file), 'utf8'));
-  return docs.map((d) => {
-    if (d.errors.length > 0) throw new Error(`deploy/k8s/${file}: ${d.errors.map((e) => e.message).join('; ')}`);
-    return d.toJS() as K8sObject;
-  }).filter((o) => o !== null);
+  return docs
+    .map((d) => {
+      if (d.errors.length > 0) throw new Error(`deploy/k8s/${file}: ${d.errors.map((e) => e.message).join('; ')}`);
+      return d.toJS() as K8sObject;
+    })
+    .filter((o) => o !== null);
 }
 
 /** The one object of `kind` named `name` in deploy/k8s/<file>. */

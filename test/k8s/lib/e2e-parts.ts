@@ -135,13 +135,14 @@ export const csiSocket: SocketAccess = {
       return ds;
     });
     await applyManifest(env, objects.map((o) => JSON.stringify(o)).join('\n'));
-    await waitFor(`CSINode to list ${CSI_DRIVER}`, async () => ((await csiNodeDrivers(env)).includes(CSI_DRIVER) ? true : undefined), 120_000)
-      .catch(async (e: Error) => {
+    await waitFor(`CSINode to list ${CSI_DRIVER}`, async () => ((await csiNodeDrivers(env)).includes(CSI_DRIVER) ? true : undefined), 120_000).catch(
+      async (e: Error) => {
         const logs = await kubectl(env, ['logs', '-n', ns, '-l', 'app.kubernetes.io/name=ztwim-csi-driver', '--tail=50']).catch((x: Error) => x.message);
         const pods = await kubectl(env, ['get', 'pods', '-n', ns, '-o', 'wide']).catch((x: Error) => x.message);
         const events = await kubectl(env, ['get', 'events', '-n', ns, '--field-selector', 'type=Warning']).catch((x: Error) => x.message);
         throw new Error(`${e.message}\n${pods}\n${events}\ncsi driver logs:\n${logs}`);
-      });
+      },
+    );
   },
   async tearDown(env, ns) {
     if (releaseCsiDriver === undefined) return;
@@ -159,7 +160,9 @@ export const csiSocket: SocketAccess = {
 
 /** The parts of the CSI driver's DaemonSet the test sets. */
 interface CsiDaemonSet {
-  spec: { template: { spec: { containers: Array<{ image: string; imagePullPolicy?: string }>; volumes: Array<{ name: string; hostPath?: { path: string } }> } } };
+  spec: {
+    template: { spec: { containers: Array<{ image: string; imagePullPolicy?: string }>; volumes: Array<{ name: string; hostPath?: { path: string } }> } };
+  };
 }
 
 /** The workload pods' image: ours, for `ztwim api fetch`. */
@@ -191,7 +194,18 @@ export interface Registration {
 export const entryByHand: Registration = {
   name: 'entry create by hand',
   async register(ctx) {
-    const r = await ctx.cli(['entry', 'create', '-parentID', ctx.agentId, '-spiffeID', ctx.clientId, '-selector', `k8s:ns:${ctx.namespace}`, '-selector', 'k8s:sa:client']);
+    const r = await ctx.cli([
+      'entry',
+      'create',
+      '-parentID',
+      ctx.agentId,
+      '-spiffeID',
+      ctx.clientId,
+      '-selector',
+      `k8s:ns:${ctx.namespace}`,
+      '-selector',
+      'k8s:sa:client',
+    ]);
     if (r.status !== 0) throw new Error(`entry create: ${r.stderr}`);
     if (!r.stdout.includes(ctx.clientId)) throw new Error(`entry create printed no ${ctx.clientId}: ${r.stdout}`);
   },
@@ -216,21 +230,37 @@ export const entryByRegistrar: Registration = {
     await kubectl(ctx.env, ['wait', '--for=condition=Established', 'crd/clusterspiffeids.spire.spiffe.io', '--timeout=60s']);
     const className = `e2e-${ctx.namespace}`;
     registrarCr = className;
-    await applyManifest(ctx.env, JSON.stringify({
-      apiVersion: 'spire.spiffe.io/v1alpha1', kind: 'ClusterSPIFFEID', metadata: { name: className },
-      spec: {
-        className,
-        spiffeIDTemplate: 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}',
-        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ctx.namespace } },
-        podSelector: { matchLabels: { app: 'client' } },
-      },
-    }));
+    await applyManifest(
+      ctx.env,
+      JSON.stringify({
+        apiVersion: 'spire.spiffe.io/v1alpha1',
+        kind: 'ClusterSPIFFEID',
+        metadata: { name: className },
+        spec: {
+          className,
+          spiffeIDTemplate: 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}',
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ctx.namespace } },
+          podSelector: { matchLabels: { app: 'client' } },
+        },
+      }),
+    );
     const entries = dialEntryClient(ctx.serverSocket);
     const r = startRegistrar({
-      config: parseManagerConfig(`clusterName: ${ctx.env.clusterName}\ntrustDomain: ${ctx.trustDomain}\nclassName: ${className}\ngcInterval: 2s\nentryIDPrefix: e2e\n`),
-      entries, kube: await connectKube(ctx.env.kubeconfig), clock: systemClock, random: cryptoRandom, log: silentLogger(),
+      config: parseManagerConfig(
+        `clusterName: ${ctx.env.clusterName}\ntrustDomain: ${ctx.trustDomain}\nclassName: ${className}\ngcInterval: 2s\nentryIDPrefix: e2e\n`,
+      ),
+      entries,
+      kube: await connectKube(ctx.env.kubeconfig),
+      clock: systemClock,
+      random: cryptoRandom,
+      log: silentLogger(),
     });
-    registrar = { close: async () => { await r.close(); entries.close(); } };
+    registrar = {
+      close: async () => {
+        await r.close();
+        entries.close();
+      },
+    };
     await r.ready;
   },
   async tearDown(ctx) {

@@ -3,7 +3,9 @@
 
 export async function inParallel<T>(items: readonly T[], width: number, fn: (item: T) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.max(1, width) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.max(1, width) }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }

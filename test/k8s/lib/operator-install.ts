@@ -15,11 +15,17 @@ import { applyManifest, kubectl, run, waitFor, type ClusterEnv } from './cluster
  * default operator-runtime. Engineers running operator tests side by side set their own, so one
  * build never replaces the image another's pods run.
  */
-export const OPERATOR_TEST_IMAGE_TAG = process.env['ZTWIM_IMAGE_TAG'] !== undefined && process.env['ZTWIM_IMAGE_TAG'] !== '' ? process.env['ZTWIM_IMAGE_TAG'] : 'operator-runtime';
+export const OPERATOR_TEST_IMAGE_TAG =
+  process.env['ZTWIM_IMAGE_TAG'] !== undefined && process.env['ZTWIM_IMAGE_TAG'] !== '' ? process.env['ZTWIM_IMAGE_TAG'] : 'operator-runtime';
 /** The branch's image on the node (scripts/k8s/image.sh with ZTWIM_IMAGE_TAG). */
 export const OPERATOR_TEST_IMAGE = `ztwim:${OPERATOR_TEST_IMAGE_TAG}`;
 
-interface Obj { apiVersion: string; kind: string; metadata: { name: string; namespace?: string }; [k: string]: unknown }
+interface Obj {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  [k: string]: unknown;
+}
 
 /** Builds OPERATOR_TEST_IMAGE from this tree and imports it into the node (skipped when current). */
 export async function importBranchImage(env: ClusterEnv): Promise<void> {
@@ -37,7 +43,9 @@ export async function applyOperatorCrds(env: ClusterEnv): Promise<void> {
 }
 
 function docs(text: string): Obj[] {
-  return parseAllDocuments(text).map((d) => d.toJS() as Obj).filter((o) => o !== null);
+  return parseAllDocuments(text)
+    .map((d) => d.toJS() as Obj)
+    .filter((o) => o !== null);
 }
 
 export interface InstalledOperator {
@@ -58,14 +66,36 @@ export interface InstalledOperator {
  * `extraEnv` goes on the operator container (e.g. CREATE_ONLY_MODE). The kubelet's root dir and
  * port come from the cluster env (KUBELET_ROOT_DIR, KUBELET_SECURE_PORT).
  */
-export async function installOperator(env: ClusterEnv, ns: string, extraEnv: Record<string, string> = {}, opts: { deployment?: boolean; namespace?: boolean } = {}): Promise<InstalledOperator> {
+export async function installOperator(
+  env: ClusterEnv,
+  ns: string,
+  extraEnv: Record<string, string> = {},
+  opts: { deployment?: boolean; namespace?: boolean } = {},
+): Promise<InstalledOperator> {
   const clusterRbac = `ztwim-operator-${ns}`;
   const ports: Record<string, number> = {};
-  for (const k of ['serverGrpc', 'serverHealth', 'serverMetrics', 'serverFederation', 'registrarWebhook', 'registrarMetrics', 'registrarHealth', 'agentHealth', 'agentMetrics', 'csiHealth', 'oidcHttps', 'oidcHealth']) ports[k] = await freePort();
+  for (const k of [
+    'serverGrpc',
+    'serverHealth',
+    'serverMetrics',
+    'serverFederation',
+    'registrarWebhook',
+    'registrarMetrics',
+    'registrarHealth',
+    'agentHealth',
+    'agentMetrics',
+    'csiHealth',
+    'oidcHttps',
+    'oidcHealth',
+  ])
+    ports[k] = await freePort();
   const healthPort = await freePort();
   const apiPort = new URL(env.apiserver).port;
   const objs = docs(readFileSync(join(REPO_ROOT, 'deploy', 'manifests', 'install.yaml'), 'utf8'))
-    .filter((o) => (opts.namespace === true || o.kind !== 'Namespace') && o.kind !== 'CustomResourceDefinition' && (opts.deployment !== false || o.kind !== 'Deployment'))
+    .filter(
+      (o) =>
+        (opts.namespace === true || o.kind !== 'Namespace') && o.kind !== 'CustomResourceDefinition' && (opts.deployment !== false || o.kind !== 'Deployment'),
+    )
     .map((o) => {
       const j = JSON.parse(JSON.stringify(o).replaceAll('"namespace":"zero-trust-workload-identity-manager"', `"namespace":"${ns}"`)) as Obj;
       if (o.kind === 'Namespace') j.metadata.name = ns;
@@ -80,7 +110,9 @@ export async function installOperator(env: ClusterEnv, ns: string, extraEnv: Rec
         c['imagePullPolicy'] = 'Never';
         c['args'] = ['operator', '-health-port', String(healthPort), '-log-level', 'debug'];
         c['ports'] = [{ name: 'health', containerPort: healthPort }];
-        const envs = (c['env'] as Array<{ name: string; value?: string }>).map((e) => (e.name.startsWith('RELATED_IMAGE_') ? { name: e.name, value: OPERATOR_TEST_IMAGE } : e));
+        const envs = (c['env'] as Array<{ name: string; value?: string }>).map((e) =>
+          e.name.startsWith('RELATED_IMAGE_') ? { name: e.name, value: OPERATOR_TEST_IMAGE } : e,
+        );
         envs.push(
           { name: 'KUBERNETES_SERVICE_HOST', value: '127.0.0.1' },
           { name: 'KUBERNETES_SERVICE_PORT', value: apiPort },
@@ -156,20 +188,40 @@ spec: {jwtIssuer: ${o.issuer}${o.oidcTlsSecret === undefined ? '' : `, externalS
 export async function deleteOperatorCrs(env: ClusterEnv, ns: string): Promise<void> {
   const ms = { timeoutMs: 360_000 };
   await kubectl(env, ['delete', OPERATOR_KINDS[0] as string, 'cluster', '--ignore-not-found'], ms).catch(() => '');
-  await kubectl(env, ['wait', '--for=delete', 'pod', '-l', 'app.kubernetes.io/name=spiffe-oidc-discovery-provider', '-n', ns, '--timeout=300s'], ms).catch(() => '');
+  await kubectl(env, ['wait', '--for=delete', 'pod', '-l', 'app.kubernetes.io/name=spiffe-oidc-discovery-provider', '-n', ns, '--timeout=300s'], ms).catch(
+    () => '',
+  );
   await kubectl(env, ['delete', ...OPERATOR_KINDS.slice(1).map((k) => `${k}/cluster`), '--ignore-not-found', '--wait=false'], ms).catch(() => '');
 }
 
 /** The operator pod's name once it runs. */
 export async function operatorPod(env: ClusterEnv, ns: string, ms = 180_000): Promise<string> {
-  return await waitFor(`the operator pod in ${ns} Running`, async () => {
-    const out = await kubectl(env, ['get', 'pods', '-n', ns, '-l', 'app.kubernetes.io/name=ztwim-operator', '-o', 'jsonpath={range .items[?(@.status.phase=="Running")]}{.metadata.name}{"\\n"}{end}']).catch(() => '');
-    return out.trim().split('\n').filter((l) => l !== '')[0];
-  }, ms);
+  return await waitFor(
+    `the operator pod in ${ns} Running`,
+    async () => {
+      const out = await kubectl(env, [
+        'get',
+        'pods',
+        '-n',
+        ns,
+        '-l',
+        'app.kubernetes.io/name=ztwim-operator',
+        '-o',
+        'jsonpath={range .items[?(@.status.phase=="Running")]}{.metadata.name}{"\\n"}{end}',
+      ]).catch(() => '');
+      return out
+        .trim()
+        .split('\n')
+        .filter((l) => l !== '')[0];
+    },
+    ms,
+  );
 }
 
 /** The five kinds, fully qualified (other tests install kinds of the same names in their own groups). */
-export const OPERATOR_KINDS = ['spireoidcdiscoveryproviders', 'spiffecsidrivers', 'spireagents', 'spireservers', 'zerotrustworkloadidentitymanagers'].map((k) => `${k}.operator.openshift.io`);
+export const OPERATOR_KINDS = ['spireoidcdiscoveryproviders', 'spiffecsidrivers', 'spireagents', 'spireservers', 'zerotrustworkloadidentitymanagers'].map(
+  (k) => `${k}.operator.openshift.io`,
+);
 
 /**
  * Holds the cluster's operator.openshift.io singletons (`cluster`) for one test file: a lock in
@@ -177,15 +229,23 @@ export const OPERATOR_KINDS = ['spireoidcdiscoveryproviders', 'spiffecsidrivers'
  */
 export async function holdOperatorSingletons(env: ClusterEnv, ms = 600_000): Promise<() => void> {
   const dir = join(env.dir, 'locks');
-  const release = await waitFor('the lock on the operator.openshift.io singletons', () => {
-    try {
-      const l = lockDataDir(dir, { what: 'the operator.openshift.io cluster CRs', moveWith: 'another cluster', file: 'operator-singletons.lock' });
-      return () => l.release();
-    } catch (e) {
-      if (e instanceof ZtwimError && e.code === 'ERR_FAILED_PRECONDITION') return undefined;
-      throw e;
-    }
-  }, ms);
-  await waitFor('no operator.openshift.io CR left by someone else', async () => ((await kubectl(env, ['get', OPERATOR_KINDS.join(','), '-o', 'name'])).trim() === '' ? true : undefined), 120_000);
+  const release = await waitFor(
+    'the lock on the operator.openshift.io singletons',
+    () => {
+      try {
+        const l = lockDataDir(dir, { what: 'the operator.openshift.io cluster CRs', moveWith: 'another cluster', file: 'operator-singletons.lock' });
+        return () => l.release();
+      } catch (e) {
+        if (e instanceof ZtwimError && e.code === 'ERR_FAILED_PRECONDITION') return undefined;
+        throw e;
+      }
+    },
+    ms,
+  );
+  await waitFor(
+    'no operator.openshift.io CR left by someone else',
+    async () => ((await kubectl(env, ['get', OPERATOR_KINDS.join(','), '-o', 'name'])).trim() === '' ? true : undefined),
+    120_000,
+  );
   return release;
 }

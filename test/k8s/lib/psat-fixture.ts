@@ -23,7 +23,9 @@ export interface PsatFixture {
   cleanup(): Promise<void>;
 }
 
-interface TokenRequestStatus { status: { token: string } }
+interface TokenRequestStatus {
+  status: { token: string };
+}
 
 /** Sets the fixture up in a new namespace `<prefix>-<random>`; `kubeconfigPath` is where the server's kubeconfig goes. */
 export async function psatFixture(env: ClusterEnv, prefix: string, kubeconfigPath: string): Promise<PsatFixture> {
@@ -36,7 +38,9 @@ export async function psatFixture(env: ClusterEnv, prefix: string, kubeconfigPat
     for (const n of extraNodes) await kubectl(env, ['delete', 'node', n, '--ignore-not-found', '--wait=false']).catch(() => '');
   };
   try {
-    await applyManifest(env, `
+    await applyManifest(
+      env,
+      `
 apiVersion: v1
 kind: Namespace
 metadata: {name: ${ns}}
@@ -71,7 +75,8 @@ metadata: {name: ${rbacName}}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: ${rbacName}}
 subjects:
 - {kind: ServiceAccount, name: spire-server, namespace: ${ns}}
-`);
+`,
+    );
     // The server's credential: a kubeconfig with a token of its ServiceAccount.
     await serviceAccountKubeconfig(env, ns, 'spire-server', kubeconfigPath);
   } catch (e) {
@@ -84,19 +89,22 @@ subjects:
     serverKubeconfig: kubeconfigPath,
     async runPod(name, serviceAccount, opts = {}) {
       const labels = { app: name, ...opts.labels };
-      await applyManifest(env, JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name, namespace: ns, labels },
-        spec: {
-          serviceAccountName: serviceAccount,
-          automountServiceAccountToken: false,
-          hostNetwork: true,
-          terminationGracePeriodSeconds: 0,
-          ...(opts.nodeName === undefined ? {} : { nodeName: opts.nodeName }),
-          containers: [{ name: 'main', image: 'busybox:local', imagePullPolicy: 'Never', command: ['sleep', '3600'] }],
-        },
-      }));
+      await applyManifest(
+        env,
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name, namespace: ns, labels },
+          spec: {
+            serviceAccountName: serviceAccount,
+            automountServiceAccountToken: false,
+            hostNetwork: true,
+            terminationGracePeriodSeconds: 0,
+            ...(opts.nodeName === undefined ? {} : { nodeName: opts.nodeName }),
+            containers: [{ name: 'main', image: 'busybox:local', imagePullPolicy: 'Never', command: ['sleep', '3600'] }],
+          },
+        }),
+      );
       if (opts.wait === false) return JSON.parse(await kubectl(env, ['get', 'pod', '-n', ns, name, '-o', 'json'])) as Pod;
       return await waitPodRunning(env, ns, name);
     },

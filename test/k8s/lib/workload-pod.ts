@@ -17,7 +17,9 @@ export const BUSYBOX_IMAGE = 'docker.io/library/busybox:local';
  */
 export async function kubeletReaderToken(env: ClusterEnv, ns: string, hours = 1): Promise<{ token: string; binding: string }> {
   const binding = `${ns}-kubelet-api`;
-  await applyManifest(env, `
+  await applyManifest(
+    env,
+    `
 apiVersion: v1
 kind: ServiceAccount
 metadata: { name: attestor, namespace: ${ns} }
@@ -27,7 +29,8 @@ kind: ClusterRoleBinding
 metadata: { name: ${binding} }
 roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:kubelet-api-admin }
 subjects: [ { kind: ServiceAccount, name: attestor, namespace: ${ns} } ]
-`);
+`,
+  );
   const token = (await kubectl(env, ['create', 'token', 'attestor', '-n', ns, '--duration', `${hours}h`])).trim();
   return { token, binding };
 }

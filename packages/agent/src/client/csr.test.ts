@@ -18,7 +18,9 @@ test('p1363ToDer: the DER node:crypto produces for the same signature (leading z
     assert.ok(crypto.verify('sha256', data, { key: key.publicKey, dsaEncoding: 'der' }, der));
   }
   // Edge values: r with a leading zero byte, s with its high bit set.
-  const r = Buffer.alloc(32); r[1] = 0x7f; r[31] = 1;
+  const r = Buffer.alloc(32);
+  r[1] = 0x7f;
+  r[31] = 1;
   const s = Buffer.alloc(32, 0xff);
   assert.equal(p1363ToDer(Buffer.concat([r, s])).toString('hex'), `3044021f${r.subarray(1).toString('hex')}022100${s.toString('hex')}`);
 });
@@ -32,8 +34,11 @@ test('newKeyAndCsr / newKeyAndCsrSync: a CSR openssl verifies, for the returned 
       const file = join(dir, 'req.pem');
       writeFileSync(file, derToPem(made.csr, 'CERTIFICATE REQUEST'));
       const out = execFileSync('openssl', ['req', '-in', file, '-verify', '-noout', '-pubkey'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-      assert.equal(crypto.createPublicKey(out).export({ type: 'spki', format: 'der' }).toString('hex'),
-        crypto.createPublicKey(key).export({ type: 'spki', format: 'der' }).toString('hex'), 'the CSR carries the key\'s public half');
+      assert.equal(
+        crypto.createPublicKey(out).export({ type: 'spki', format: 'der' }).toString('hex'),
+        crypto.createPublicKey(key).export({ type: 'spki', format: 'der' }).toString('hex'),
+        "the CSR carries the key's public half",
+      );
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -33,7 +33,10 @@ export function serverCallError(e: unknown): unknown {
     return new ZtwimError('ERR_PERMISSION_DENIED', 'agent is banned', { cause: e, fields: { ...fields, agent_state: 'banned' satisfies AgentState } });
   }
   if (denied === PermissionDeniedDetails_Reason.AGENT_NOT_ATTESTED) {
-    return new ZtwimError('ERR_PERMISSION_DENIED', 'agent is no longer attested', { cause: e, fields: { ...fields, agent_state: 'not_attested' satisfies AgentState } });
+    return new ZtwimError('ERR_PERMISSION_DENIED', 'agent is no longer attested', {
+      cause: e,
+      fields: { ...fields, agent_state: 'not_attested' satisfies AgentState },
+    });
   }
   return new ZtwimError(CODES[e.code] ?? 'ERR_UNAVAILABLE', statusText(e), { cause: e, fields });
 }

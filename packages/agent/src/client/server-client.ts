@@ -2,9 +2,16 @@
 import * as crypto from 'node:crypto';
 import { createClient, type Client } from '@connectrpc/connect';
 import {
-  AgentHintsService, AgentService, BundleService, EntryService, SvidService,
-  createTcpGrpcTransport, type GrpcClientTransport,
-  type AttestAgentRequest, type Bundle, type Entry,
+  AgentHintsService,
+  AgentService,
+  BundleService,
+  EntryService,
+  SvidService,
+  createTcpGrpcTransport,
+  type GrpcClientTransport,
+  type AttestAgentRequest,
+  type Bundle,
+  type Entry,
 } from '@ztwim/proto';
 import { concatDer, derToPem, SpiffeId, X509Svid, type TrustDomain } from '@ztwim/spiffe';
 import { ZtwimError, internal } from '@ztwim/core';
@@ -26,7 +33,11 @@ export interface ServerClientOptions {
 export type { AgentCredentials };
 
 function uriSans(cert: { subjectaltname?: string }): string[] {
-  return (cert.subjectaltname ?? '').split(',').map((s) => s.trim()).filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
+  return (cert.subjectaltname ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.startsWith('URI:'))
+    .map((s) => s.slice(4));
 }
 
 function tlsOptions(o: ServerClientOptions, creds?: AgentCredentials): Record<string, unknown> {
@@ -72,9 +83,13 @@ export class ServerClient {
     this.hints = translatingClient(createClient(AgentHintsService, this.#transport));
   }
 
-  get options(): ServerClientOptions { return this.#opts; }
+  get options(): ServerClientOptions {
+    return this.#opts;
+  }
 
-  close(): void { this.#transport.close(); }
+  close(): void {
+    this.#transport.close();
+  }
 }
 
 /** Default deadline of the agent's calls to the server. */
@@ -108,9 +123,14 @@ export async function attestAgent(client: ServerClient, data: NodeAttestationDat
   async function* requests(): AsyncGenerator<AttestAgentRequest> {
     for (;;) {
       const next = queue.shift();
-      if (next !== undefined) { yield next; continue; }
+      if (next !== undefined) {
+        yield next;
+        continue;
+      }
       if (finished) return;
-      await new Promise<void>((r) => { wake = r; });
+      await new Promise<void>((r) => {
+        wake = r;
+      });
     }
   }
   try {

@@ -25,10 +25,13 @@ test('unknown key is an error naming key and line', () => {
 });
 
 test('x509pop plugin and sync interval', () => {
-  const doc = parseConfigText(`${base.replace('}\n', '  experimental { sync_interval = "2s" }\n}\n')}plugins {
+  const doc = parseConfigText(
+    `${base.replace('}\n', '  experimental { sync_interval = "2s" }\n}\n')}plugins {
   NodeAttestor "x509pop" { plugin_data { private_key_path = "/k.pem"
     certificate_path = "/c.pem" } }
-}`, 'hcl');
+}`,
+    'hcl',
+  );
   const c = buildAgentConfig(doc, 'agent.conf');
   assert.equal(c.syncIntervalMs, 2000);
   assert.equal(c.nodeAttestor.type, 'x509pop');
@@ -36,10 +39,21 @@ test('x509pop plugin and sync interval', () => {
 
 test('command-line overrides (spire-agent run flags) win over the file', () => {
   const doc = parseConfigText(base, 'hcl');
-  const c = buildAgentConfig(doc, 'agent.conf', {
-    serverAddress: '10.0.0.1', serverPort: 9000, trustDomain: 'other.org', joinToken: 'T', dataDir: 'd',
-    socketPath: 's.sock', logLevel: 'DEBUG', trustBundlePath: 'tb.pem',
-  }, '/x');
+  const c = buildAgentConfig(
+    doc,
+    'agent.conf',
+    {
+      serverAddress: '10.0.0.1',
+      serverPort: 9000,
+      trustDomain: 'other.org',
+      joinToken: 'T',
+      dataDir: 'd',
+      socketPath: 's.sock',
+      logLevel: 'DEBUG',
+      trustBundlePath: 'tb.pem',
+    },
+    '/x',
+  );
   assert.equal(c.serverAddress, '10.0.0.1');
   assert.equal(c.serverPort, 9000);
   assert.equal(c.trustDomain, 'other.org');
@@ -48,7 +62,9 @@ test('command-line overrides (spire-agent run flags) win over the file', () => {
   assert.equal(c.socketPath, '/x/s.sock');
   assert.equal(c.logLevel, 'debug');
   assert.equal(c.trustBundlePath, '/x/tb.pem');
-  const url = buildAgentConfig(parseConfigText(base.replace('  trust_bundle_path = "/b.pem"\n', ''), 'hcl'), 'agent.conf', { trustBundleUrl: 'https://b.example/bundle' });
+  const url = buildAgentConfig(parseConfigText(base.replace('  trust_bundle_path = "/b.pem"\n', ''), 'hcl'), 'agent.conf', {
+    trustBundleUrl: 'https://b.example/bundle',
+  });
   assert.equal(url.trustBundleUrl, 'https://b.example/bundle');
   const insecure = buildAgentConfig(parseConfigText(base.replace('  trust_bundle_path = "/b.pem"\n', ''), 'hcl'), 'agent.conf', { insecureBootstrap: true });
   assert.equal(insecure.insecureBootstrap, true);
@@ -60,12 +76,25 @@ test('metrics only where telemetry asks for a Prometheus listener; log_format ta
   const plain = buildAgentConfig(parseConfigText(base, 'hcl'), 'agent.conf', {}, '/x');
   assert.equal(plain.metrics, undefined);
   assert.equal(plain.logFormat, undefined);
-  const withProm = buildAgentConfig(parseConfigText(`${base.replace('}\n', '  log_format = "TEXT"\n}\n')}telemetry {\n  Prometheus {\n    port = 9988\n  }\n}\n`, 'hcl'), 'agent.conf', {}, '/x');
+  const withProm = buildAgentConfig(
+    parseConfigText(`${base.replace('}\n', '  log_format = "TEXT"\n}\n')}telemetry {\n  Prometheus {\n    port = 9988\n  }\n}\n`, 'hcl'),
+    'agent.conf',
+    {},
+    '/x',
+  );
   assert.deepEqual(withProm.metrics, { host: 'localhost', port: 9988 });
   assert.equal(withProm.logFormat, 'text');
-  const disabled = buildAgentConfig(parseConfigText(`${base}telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = 9988\n  }\n  disabled = true\n}\n`, 'hcl'), 'agent.conf', {}, '/x');
+  const disabled = buildAgentConfig(
+    parseConfigText(`${base}telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = 9988\n  }\n  disabled = true\n}\n`, 'hcl'),
+    'agent.conf',
+    {},
+    '/x',
+  );
   assert.equal(disabled.metrics, undefined);
-  assert.throws(() => buildAgentConfig(parseConfigText(`${base}telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n  }\n}\n`, 'hcl'), 'agent.conf'), /telemetry\.Prometheus\.port[\s\S]*is required/);
+  assert.throws(
+    () => buildAgentConfig(parseConfigText(`${base}telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n  }\n}\n`, 'hcl'), 'agent.conf'),
+    /telemetry\.Prometheus\.port[\s\S]*is required/,
+  );
   assert.throws(() => buildAgentConfig(parseConfigText(base.replace('}\n', '  log_format = "xml"\n}\n'), 'hcl'), 'agent.conf'), /log_format[\s\S]*"xml"/);
 });
 
@@ -148,7 +177,9 @@ test('WorkloadAttestor "k8s": every SPIRE plugin_data key, paths resolved agains
 });
 
 test('WorkloadAttestor "k8s": unknown keys and sigstore warned by name, bad values refused', () => {
-  const warned = buildAgentConfig(parseConfigText(`${base}plugins {
+  const warned = buildAgentConfig(
+    parseConfigText(
+      `${base}plugins {
   WorkloadAttestor "k8s" {
     plugin_data {
       kubelet_read_only_port = 10255
@@ -157,13 +188,20 @@ test('WorkloadAttestor "k8s": unknown keys and sigstore warned by name, bad valu
     }
   }
 }
-`, 'hcl'), 'agent.conf');
+`,
+      'hcl',
+    ),
+    'agent.conf',
+  );
   assert.deepEqual(warned.k8sAttestor, { readOnlyPort: 10255 });
   assert.deepEqual(warned.warnings, [
     'plugins.WorkloadAttestor.k8s.plugin_data.experimental is not implemented yet; sigstore image signature verification is not done; no sigstore selectors (agent.conf line 11)',
     'plugins.WorkloadAttestor.k8s.plugin_data.kubelet_secure_prot is not a k8s workload attestor key; ignored (agent.conf line 10)',
   ]);
-  const bad = (pd: string): (() => unknown) => () => buildAgentConfig(parseConfigText(`${base}plugins { WorkloadAttestor "k8s" { plugin_data { ${pd} } } }\n`, 'hcl'), 'agent.conf');
+  const bad =
+    (pd: string): (() => unknown) =>
+    () =>
+      buildAgentConfig(parseConfigText(`${base}plugins { WorkloadAttestor "k8s" { plugin_data { ${pd} } } }\n`, 'hcl'), 'agent.conf');
   assert.throws(bad('kubelet_read_only_port = 10255\nkubelet_secure_port = 10250'), /kubelet_read_only_port.*cannot be set together with kubelet_secure_port/);
   assert.throws(bad('poll_retry_interval = "soon"'), /poll_retry_interval/);
   assert.throws(bad('reload_interval = "0s"'), /reload_interval.*must be positive/);
@@ -171,13 +209,18 @@ test('WorkloadAttestor "k8s": unknown keys and sigstore warned by name, bad valu
   assert.throws(bad('max_poll_attempts = "many"'), /max_poll_attempts/);
 });
 
-test('k8s_psat plugin: cluster and token_path (SPIRE\'s default path when unset, relative paths from the config dir)', () => {
+test("k8s_psat plugin: cluster and token_path (SPIRE's default path when unset, relative paths from the config dir)", () => {
   const conf = (pd: string): string => `${base}plugins {\n  NodeAttestor "k8s_psat" { plugin_data { ${pd} } }\n}`;
   const set = buildAgentConfig(parseConfigText(conf('cluster = "test"\n token_path = "tok/agent"'), 'hcl'), 'agent.conf', {}, '/etc/ztwim');
   assert.deepEqual(set.nodeAttestor, { type: 'k8s_psat', cluster: 'test', tokenPath: '/etc/ztwim/tok/agent' });
   const dflt = buildAgentConfig(parseConfigText(conf('cluster = "test"'), 'hcl'), 'agent.conf', {}, '/x');
   assert.deepEqual(dflt.nodeAttestor, { type: 'k8s_psat', cluster: 'test', tokenPath: '/var/run/secrets/tokens/spire-agent' });
-  assert.throws(() => buildAgentConfig(parseConfigText(conf('token_path = "/t"'), 'hcl'), 'agent.conf'),
-    /plugins\.NodeAttestor\.k8s_psat\.plugin_data\.cluster \(line \d+\): is required \(missing required cluster block\)/);
-  assert.throws(() => buildAgentConfig(parseConfigText(conf('cluster = "t"\n tokenpath = "/t"'), 'hcl'), 'agent.conf'), /plugin_data\.tokenpath \(line \d+\): unknown key/);
+  assert.throws(
+    () => buildAgentConfig(parseConfigText(conf('token_path = "/t"'), 'hcl'), 'agent.conf'),
+    /plugins\.NodeAttestor\.k8s_psat\.plugin_data\.cluster \(line \d+\): is required \(missing required cluster block\)/,
+  );
+  assert.throws(
+    () => buildAgentConfig(parseConfigText(conf('cluster = "t"\n tokenpath = "/t"'), 'hcl'), 'agent.conf'),
+    /plugin_data\.tokenpath \(line \d+\): unknown key/,
+  );
 });

@@ -1,6 +1,19 @@
 // SPIRE agent.conf (HCL/JSON) -> AgentConfig. Programmatic callers build AgentConfig directly.
 import { resolve } from 'node:path';
-import { loadConfigFile, parseLogLevel, parseLogFormat, problems, readHealthChecks, Section, throwIfProblems, type ConfigObject, type HealthChecksConfig, type LoadConfigOptions, type LogLevel, type LogFormat } from '@ztwim/core';
+import {
+  loadConfigFile,
+  parseLogLevel,
+  parseLogFormat,
+  problems,
+  readHealthChecks,
+  Section,
+  throwIfProblems,
+  type ConfigObject,
+  type HealthChecksConfig,
+  type LoadConfigOptions,
+  type LogLevel,
+  type LogFormat,
+} from '@ztwim/core';
 import { TrustDomain } from '@ztwim/spiffe';
 import { K8S_PSAT_DEFAULT_TOKEN_PATH } from '../attestation/node/k8s-psat.ts';
 
@@ -102,7 +115,8 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
   if (fmt !== 'pem' && fmt !== 'spiffe') p.add('agent.trust_bundle_format', s.lineOf('trust_bundle_format'), 'must be pem or spiffe');
   const insecure = pick(o.insecureBootstrap, s.bool('insecure_bootstrap')) ?? false;
   if (tbp !== undefined && tbu !== undefined) p.add('agent.trust_bundle_url', s.lineOf('trust_bundle_url'), 'cannot be set together with trust_bundle_path');
-  if (insecure && (tbp !== undefined || tbu !== undefined)) p.add('agent.insecure_bootstrap', s.lineOf('insecure_bootstrap'), 'cannot be set together with a trust bundle');
+  if (insecure && (tbp !== undefined || tbu !== undefined))
+    p.add('agent.insecure_bootstrap', s.lineOf('insecure_bootstrap'), 'cannot be set together with a trust bundle');
   const joinToken = pick(o.joinToken, s.string('join_token'));
   const dataDir = resolve(baseDir, pick(o.dataDir, s.string('data_dir')) ?? AGENT_DEFAULTS.dataDir);
   const socketPath = resolve(baseDir, pick(o.socketPath, s.string('socket_path')) ?? AGENT_DEFAULTS.socketPath);
@@ -113,8 +127,7 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
     if (l === undefined) {
       if (o.logLevel !== undefined) p.flag('logLevel', lvlRaw, `unknown level "${lvlRaw}"`);
       else p.add('agent.log_level', s.lineOf('log_level'), `unknown level "${lvlRaw}"`);
-    }
-    else logLevel = l;
+    } else logLevel = l;
   }
   const kt = s.string('workload_x509_svid_key_type') ?? 'ec-p256';
   if (kt !== 'ec-p256') p.add('agent.workload_x509_svid_key_type', s.lineOf('workload_x509_svid_key_type'), 'only ec-p256 is supported');
@@ -130,10 +143,11 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
   }
   const logFormatRaw = s.string('log_format');
   const logFormat = logFormatRaw === undefined ? undefined : parseLogFormat(logFormatRaw);
-  if (logFormatRaw !== undefined && logFormat === undefined) p.add('agent.log_format', s.lineOf('log_format'), `must be "text" or "json", got "${logFormatRaw}"`);
+  if (logFormatRaw !== undefined && logFormat === undefined)
+    p.add('agent.log_format', s.lineOf('log_format'), `must be "text" or "json", got "${logFormatRaw}"`);
   s.unimplemented('log_file', 'logs go to standard error');
   s.unimplemented('log_source_location', 'log lines carry no source location');
-  s.unimplemented('admin_socket_path', 'no agent admin API (SPIRE\'s debug and delegated identity APIs) is served');
+  s.unimplemented('admin_socket_path', "no agent admin API (SPIRE's debug and delegated identity APIs) is served");
   s.unimplemented('authorized_delegates', 'no Delegated Identity API is served');
   s.unimplemented('sds', 'no Envoy SDS API is served');
   s.unimplemented('trust_bundle_unix_socket', 'set trust_bundle_path or trust_bundle_url instead');
@@ -168,7 +182,8 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
         };
       } else if (label === 'k8s_psat') {
         const cluster = pd?.string('cluster') ?? '';
-        if (cluster === '') p.add('plugins.NodeAttestor.k8s_psat.plugin_data.cluster', pd?.lineOf('cluster') ?? line, 'is required (missing required cluster block)');
+        if (cluster === '')
+          p.add('plugins.NodeAttestor.k8s_psat.plugin_data.cluster', pd?.lineOf('cluster') ?? line, 'is required (missing required cluster block)');
         const tp = pd?.string('token_path') ?? '';
         nodeAttestor = { type: 'k8s_psat', cluster, tokenPath: tp === '' ? K8S_PSAT_DEFAULT_TOKEN_PATH : resolve(baseDir, tp) };
       } else p.add(`plugins.NodeAttestor.${label}`, line, 'unknown NodeAttestor plugin (supported: join_token, x509pop, k8s_psat)');
@@ -206,7 +221,20 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
       prom.done();
     }
     if (telemetry.bool('disabled') === true) metrics = undefined;
-    for (const k of ['enabled', 'DogStatsd', 'Statsd', 'M3', 'InMem', 'AllowedPrefixes', 'BlockedPrefixes', 'AllowedLabels', 'BlockedLabels', 'MetricPrefix', 'EnableHostnameLabel']) telemetry.ignore(k);
+    for (const k of [
+      'enabled',
+      'DogStatsd',
+      'Statsd',
+      'M3',
+      'InMem',
+      'AllowedPrefixes',
+      'BlockedPrefixes',
+      'AllowedLabels',
+      'BlockedLabels',
+      'MetricPrefix',
+      'EnableHostnameLabel',
+    ])
+      telemetry.ignore(k);
     telemetry.done();
   }
   const healthChecks = readHealthChecks(root);
@@ -240,9 +268,21 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
 
 /** Every `plugin_data` key of SPIRE v1.13's k8s workload attestor that ztwim acts on. */
 const K8S_KEYS = new Set([
-  'kubelet_read_only_port', 'kubelet_secure_port', 'max_poll_attempts', 'poll_retry_interval', 'kubelet_ca_path',
-  'skip_kubelet_verification', 'token_path', 'certificate_path', 'private_key_path', 'use_anonymous_authentication',
-  'node_name_env', 'node_name', 'reload_interval', 'disable_container_selectors', 'use_new_container_locator',
+  'kubelet_read_only_port',
+  'kubelet_secure_port',
+  'max_poll_attempts',
+  'poll_retry_interval',
+  'kubelet_ca_path',
+  'skip_kubelet_verification',
+  'token_path',
+  'certificate_path',
+  'private_key_path',
+  'use_anonymous_authentication',
+  'node_name_env',
+  'node_name',
+  'reload_interval',
+  'disable_container_selectors',
+  'use_new_container_locator',
   'verbose_container_locator_logs',
 ]);
 
@@ -263,11 +303,14 @@ function k8sAttestorConfig(pd: Section, baseDir: string): K8sAttestorConfig {
   };
   const readOnlyPort = pd.number('kubelet_read_only_port', { integer: true, min: 0, max: 65535 });
   const securePort = pd.number('kubelet_secure_port', { integer: true, min: 0, max: 65535 });
-  if ((readOnlyPort ?? 0) > 0 && (securePort ?? 0) > 0) pd.p.add(`${pd.path}.kubelet_read_only_port`, pd.lineOf('kubelet_read_only_port'), 'cannot be set together with kubelet_secure_port');
+  if ((readOnlyPort ?? 0) > 0 && (securePort ?? 0) > 0)
+    pd.p.add(`${pd.path}.kubelet_read_only_port`, pd.lineOf('kubelet_read_only_port'), 'cannot be set together with kubelet_secure_port');
   const certificatePath = path('certificate_path');
   const privateKeyPath = path('private_key_path');
-  if ((certificatePath ?? '') !== '' && (privateKeyPath ?? '') === '') pd.p.add(`${pd.path}.private_key_path`, pd.lineOf('certificate_path'), 'is required with certificate_path');
-  if ((certificatePath ?? '') === '' && (privateKeyPath ?? '') !== '') pd.p.add(`${pd.path}.certificate_path`, pd.lineOf('private_key_path'), 'is required with private_key_path');
+  if ((certificatePath ?? '') !== '' && (privateKeyPath ?? '') === '')
+    pd.p.add(`${pd.path}.private_key_path`, pd.lineOf('certificate_path'), 'is required with certificate_path');
+  if ((certificatePath ?? '') === '' && (privateKeyPath ?? '') !== '')
+    pd.p.add(`${pd.path}.certificate_path`, pd.lineOf('private_key_path'), 'is required with private_key_path');
   const entries: Array<[keyof K8sAttestorConfig, unknown]> = [
     ['readOnlyPort', readOnlyPort],
     ['securePort', securePort],

@@ -11,7 +11,17 @@ import type { Socket } from 'node:net';
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { create } from '@bufbuild/protobuf';
-import { BundleSchema, EntrySchema, HealthCheckResponse_ServingStatus, HealthService, SpiffeWorkloadAPI, createUnixGrpcTransport, headersInterceptor, type Bundle, type Entry } from '@ztwim/proto';
+import {
+  BundleSchema,
+  EntrySchema,
+  HealthCheckResponse_ServingStatus,
+  HealthService,
+  SpiffeWorkloadAPI,
+  createUnixGrpcTransport,
+  headersInterceptor,
+  type Bundle,
+  type Entry,
+} from '@ztwim/proto';
 import { peerCredOf } from '@ztwim/peercred';
 import { silentLogger } from '@ztwim/core';
 import { closedPromise, connectRaw, h2Hello, hostile, openFds, waitUntil } from '@ztwim/testkit';
@@ -36,19 +46,37 @@ class FakeCache implements WorkloadCache {
     this.ids = [{ entry, svid: this.svid(entry, 1) }];
   }
   svid(entry: Entry, serial: number): NonNullable<WorkloadIdentity['svid']> {
-    return { entryId: entry.id, spiffeId: 'spiffe://example.org/w', chain: [new Uint8Array([0x30, serial])], keyDer: new Uint8Array([1]), issuedAt: 0, expiresAt: 1, revision: 0n, rotateAt: 1 };
+    return {
+      entryId: entry.id,
+      spiffeId: 'spiffe://example.org/w',
+      chain: [new Uint8Array([0x30, serial])],
+      keyDer: new Uint8Array([1]),
+      issuedAt: 0,
+      expiresAt: 1,
+      revision: 0n,
+      rotateAt: 1,
+    };
   }
   identitiesFor(selectors: readonly Selector[]): readonly WorkloadIdentity[] {
     return selectors.some((s) => s.type === SEL.type && s.value === SEL.value) ? this.ids : [];
   }
-  subscribe(fn: () => void): () => void { this.#subs.add(fn); return () => this.#subs.delete(fn); }
-  async waitReady(): Promise<boolean> { return true; }
-  async jwtSvid(_e: Entry, audience: readonly string[]): Promise<string> { return `jwt-for-${audience.join(',')}`; }
+  subscribe(fn: () => void): () => void {
+    this.#subs.add(fn);
+    return () => this.#subs.delete(fn);
+  }
+  async waitReady(): Promise<boolean> {
+    return true;
+  }
+  async jwtSvid(_e: Entry, audience: readonly string[]): Promise<string> {
+    return `jwt-for-${audience.join(',')}`;
+  }
   rotate(serial: number): void {
     this.ids = [{ entry: this.ids[0]!.entry, svid: this.svid(this.ids[0]!.entry, serial) }];
     for (const f of this.#subs) f();
   }
-  get subscribers(): number { return this.#subs.size; }
+  get subscribers(): number {
+    return this.#subs.size;
+  }
 }
 
 async function fixture(o: { failTrack?: boolean; attestor?: Attestor; federatesWith?: string[] } = {}) {
@@ -67,11 +95,18 @@ async function fixture(o: { failTrack?: boolean; attestor?: Attestor; federatesW
   const transport = createUnixGrpcTransport(socketPath, { interceptors: [headersInterceptor({ 'workload.spiffe.io': 'true' })] });
   const bare = createUnixGrpcTransport(socketPath);
   return {
-    cache, tracked, server, socketPath,
+    cache,
+    tracked,
+    server,
+    socketPath,
     wl: createClient(SpiffeWorkloadAPI, transport),
     noHeader: createClient(SpiffeWorkloadAPI, bare),
     health: createClient(HealthService, bare),
-    async close() { transport.close(); bare.close(); await server.close(); },
+    async close() {
+      transport.close();
+      bare.close();
+      await server.close();
+    },
   };
 }
 
@@ -87,7 +122,9 @@ test('workload api: the caller is pinned once per connection, at accept, from th
     const b = await fx.wl.fetchJWTSVID({ audience: ['b'] });
     assert.deepEqual([a.svids[0]?.svid, b.svids[0]?.svid, a.svids[0]?.spiffeId, a.svids[0]?.hint], ['jwt-for-a', 'jwt-for-b', 'spiffe://example.org/w', 'h']);
     assert.equal(fx.tracked.length, 2, 'two calls on one connection: tracked once');
-  } finally { await fx.close(); }
+  } finally {
+    await fx.close();
+  }
 });
 
 test('workload api: clients waiting in the listen queue are all accepted in one event-loop turn', async () => {
@@ -104,7 +141,10 @@ test('workload api: clients waiting in the listen queue are all accepted in one 
   };
   const fx = await fixture({ attestor });
   let ticking = true;
-  const tick = (): void => { turn++; if (ticking) setImmediate(tick); };
+  const tick = (): void => {
+    turn++;
+    if (ticking) setImmediate(tick);
+  };
   tick();
   const clients: Socket[] = [];
   try {
@@ -122,15 +162,28 @@ test('workload api: clients waiting in the listen queue are all accepted in one 
 test('workload api: security header required (not for health), attestation failure is Unavailable, no identity is PermissionDenied', async () => {
   const fx = await fixture();
   try {
-    await assert.rejects(fx.noHeader.fetchJWTSVID({ audience: ['a'] }), (e) => e instanceof ConnectError && e.code === Code.InvalidArgument && e.rawMessage === 'security header missing from request');
+    await assert.rejects(
+      fx.noHeader.fetchJWTSVID({ audience: ['a'] }),
+      (e) => e instanceof ConnectError && e.code === Code.InvalidArgument && e.rawMessage === 'security header missing from request',
+    );
     assert.equal((await fx.health.check({})).status, HealthCheckResponse_ServingStatus.SERVING);
     await assert.rejects(fx.wl.fetchJWTSVID({ audience: [] }), (e) => e instanceof ConnectError && e.code === Code.InvalidArgument);
-    await assert.rejects(fx.wl.fetchJWTSVID({ audience: ['a'], spiffeId: 'spiffe://example.org/other' }), (e) => e instanceof ConnectError && e.code === Code.PermissionDenied && e.rawMessage === 'no identity issued');
-  } finally { await fx.close(); }
+    await assert.rejects(
+      fx.wl.fetchJWTSVID({ audience: ['a'], spiffeId: 'spiffe://example.org/other' }),
+      (e) => e instanceof ConnectError && e.code === Code.PermissionDenied && e.rawMessage === 'no identity issued',
+    );
+  } finally {
+    await fx.close();
+  }
   const failing = await fixture({ failTrack: true });
   try {
-    await assert.rejects(failing.wl.fetchX509SVID({})[Symbol.asyncIterator]().next(), (e) => e instanceof ConnectError && e.code === Code.Unavailable && e.rawMessage === 'workload attestation failed');
-  } finally { await failing.close(); }
+    await assert.rejects(
+      failing.wl.fetchX509SVID({})[Symbol.asyncIterator]().next(),
+      (e) => e instanceof ConnectError && e.code === Code.Unavailable && e.rawMessage === 'workload attestation failed',
+    );
+  } finally {
+    await failing.close();
+  }
 });
 
 test('workload api: an X.509 stream gets each rotation, ends on cancel, and server close ends it Unavailable', async () => {
@@ -150,10 +203,19 @@ test('workload api: an X.509 stream gets each rotation, ends on cancel, and serv
     const open = fx.wl.fetchX509SVID({})[Symbol.asyncIterator]();
     await open.next();
     const closing = fx.server.close({ graceMs: 2000 });
-    await assert.rejects((async () => { for (;;) { if ((await open.next()).done === true) return; } })(), (e) => e instanceof ConnectError && e.code === Code.Unavailable);
+    await assert.rejects(
+      (async () => {
+        for (;;) {
+          if ((await open.next()).done === true) return;
+        }
+      })(),
+      (e) => e instanceof ConnectError && e.code === Code.Unavailable,
+    );
     await closing;
     assert.equal(fs.existsSync(fx.socketPath), false, 'socket file removed');
-  } finally { await fx.close(); }
+  } finally {
+    await fx.close();
+  }
 });
 
 test('workload api: a malformed frame or silence on the socket is closed and leaves no fd', async () => {
@@ -171,7 +233,9 @@ test('workload api: a malformed frame or silence on the socket is closed and lea
       await waitUntil(() => openFds() <= before, 3000, 'no fd kept');
     }
     assert.equal((await fx.wl.fetchJWTSVID({ audience: ['a'] })).svids.length, 1);
-  } finally { await fx.close(); }
+  } finally {
+    await fx.close();
+  }
 });
 
 /** A trust domain's JWT signing key and its bundle (proto form, as the agent caches it). */
@@ -179,7 +243,10 @@ function jwtDomain(td: string): { bundle: Bundle; mint(sub: string, aud: string,
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const kid = `kid-${td}`;
   const exp = BigInt(Math.floor(Date.now() / 1000) + 3600);
-  const bundle = create(BundleSchema, { trustDomain: td, jwtAuthorities: [{ publicKey: new Uint8Array(publicKey.export({ type: 'spki', format: 'der' })), keyId: kid, expiresAt: exp }] });
+  const bundle = create(BundleSchema, {
+    trustDomain: td,
+    jwtAuthorities: [{ publicKey: new Uint8Array(publicKey.export({ type: 'spki', format: 'der' })), keyId: kid, expiresAt: exp }],
+  });
   const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
   const mint = (sub: string, aud: string, extra: Record<string, unknown> = {}): string => {
     const input = `${b64({ alg: 'ES256', kid, typ: 'JWT' })}.${b64({ sub, aud: [aud], exp: Number(exp), iat: Number(exp) - 3600, ...extra })}`;
@@ -189,7 +256,7 @@ function jwtDomain(td: string): { bundle: Bundle; mint(sub: string, aud: string,
   return { bundle, mint };
 }
 
-test('workload api: federated bundles are the caller\'s: ValidateJWTSVID and the bundle streams use only the domains its entries federate with', async () => {
+test("workload api: federated bundles are the caller's: ValidateJWTSVID and the bundle streams use only the domains its entries federate with", async () => {
   // SPIRE's handler builds them from FetchWorkloadUpdate(selectors): a bundle the agent holds for
   // another workload's federation does not make this caller trust that domain.
   const own = jwtDomain('example.org');
@@ -198,7 +265,10 @@ test('workload api: federated bundles are the caller\'s: ValidateJWTSVID and the
   const fx = await fixture({ federatesWith: ['a.test'] });
   try {
     fx.cache.bundle = own.bundle;
-    fx.cache.federated = new Map([['a.test', a.bundle], ['c.test', c.bundle]]);
+    fx.cache.federated = new Map([
+      ['a.test', a.bundle],
+      ['c.test', c.bundle],
+    ]);
     const fromA = await fx.wl.validateJWTSVID({ audience: 'svc', svid: a.mint('spiffe://a.test/client', 'svc', { team: 'x' }) });
     assert.equal(fromA.spiffeId, 'spiffe://a.test/client');
     assert.deepEqual(Object.keys(fromA.claims ?? {}).sort(), ['aud', 'exp', 'sub'], 'a foreign token keeps only sub, exp and aud');
@@ -213,5 +283,7 @@ test('workload api: federated bundles are the caller\'s: ValidateJWTSVID and the
     assert.deepEqual(Object.keys(jwt.value?.bundles ?? {}).sort(), ['spiffe://a.test', 'spiffe://example.org']);
     const x = await fx.wl.fetchX509Bundles({})[Symbol.asyncIterator]().next();
     assert.deepEqual(Object.keys(x.value?.bundles ?? {}).sort(), ['spiffe://a.test', 'spiffe://example.org']);
-  } finally { await fx.close(); }
+  } finally {
+    await fx.close();
+  }
 });

@@ -6,9 +6,17 @@ import type { Socket } from 'node:net';
 import { Code, ConnectError, createContextKey, createContextValues, type ConnectRouter, type HandlerContext, type Interceptor } from '@connectrpc/connect';
 import { create, toBinary } from '@bufbuild/protobuf';
 import {
-  HealthCheckResponse_ServingStatus, HealthService, SpiffeWorkloadAPI, X509SVIDResponseSchema,
-  startGrpcServer, withEncoding,
-  type Bundle, type ConnectionLimits, type GrpcServer, type Entry, type X509SVIDResponse,
+  HealthCheckResponse_ServingStatus,
+  HealthService,
+  SpiffeWorkloadAPI,
+  X509SVIDResponseSchema,
+  startGrpcServer,
+  withEncoding,
+  type Bundle,
+  type ConnectionLimits,
+  type GrpcServer,
+  type Entry,
+  type X509SVIDResponse,
 } from '@ztwim/proto';
 import { JwtBundle, JwtBundleSet, TrustDomain, concatDer, parseAndValidateJwtSvid } from '@ztwim/spiffe';
 import { isZtwimError, jwksDocument, trustDomainIdString, x509AuthoritiesDer, type Logger, asError } from '@ztwim/core';
@@ -105,7 +113,8 @@ function bundlesFor(cache: WorkloadCache, tds: ReadonlySet<string>, enc: (b: Bun
 }
 
 const x509Bundles = (cache: WorkloadCache, tds: ReadonlySet<string>): Map<string, Uint8Array> => bundlesFor(cache, tds, x509AuthoritiesDer);
-const jwtBundles = (cache: WorkloadCache, tds: ReadonlySet<string>): Map<string, Uint8Array> => bundlesFor(cache, tds, (b) => jwksDocument(b, { use: 'jwt-svid' }));
+const jwtBundles = (cache: WorkloadCache, tds: ReadonlySet<string>): Map<string, Uint8Array> =>
+  bundlesFor(cache, tds, (b) => jwksDocument(b, { use: 'jwt-svid' }));
 
 /**
  * Claims of a foreign JWT-SVID handed back by ValidateJWTSVID: SPIRE keeps only `sub`, `exp` and
@@ -117,16 +126,25 @@ const FOREIGN_CLAIMS = new Set(['sub', 'exp', 'aud']);
 async function* changes(cache: WorkloadCache, signal: AbortSignal): AsyncGenerator<void> {
   let pending = false;
   let wake: (() => void) | undefined;
-  const unsub = cache.subscribe(() => { pending = true; wake?.(); });
+  const unsub = cache.subscribe(() => {
+    pending = true;
+    wake?.();
+  });
   const onAbort = (): void => wake?.();
   signal.addEventListener('abort', onAbort);
   try {
     for (;;) {
       if (signal.aborted) return;
-      if (!pending) await new Promise<void>((r) => { wake = r; });
+      if (!pending)
+        await new Promise<void>((r) => {
+          wake = r;
+        });
       wake = undefined;
       if (signal.aborted) return;
-      if (pending) { pending = false; yield; }
+      if (pending) {
+        pending = false;
+        yield;
+      }
     }
   } finally {
     unsub();
@@ -136,7 +154,10 @@ async function* changes(cache: WorkloadCache, signal: AbortSignal): AsyncGenerat
 
 function eqMap(a: Map<string, Uint8Array> | undefined, b: Map<string, Uint8Array>): boolean {
   if (a === undefined || a.size !== b.size) return false;
-  for (const [k, v] of b) { const o = a.get(k); if (o === undefined || Buffer.compare(o, v) !== 0) return false; }
+  for (const [k, v] of b) {
+    const o = a.get(k);
+    if (o === undefined || Buffer.compare(o, v) !== 0) return false;
+  }
   return true;
 }
 
@@ -145,13 +166,15 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: C
   const buildX509 = (ids: readonly WorkloadIdentity[]): X509SVIDResponse => {
     const bundle = cache.bundle;
     const bundleDer = bundle === undefined ? new Uint8Array() : x509AuthoritiesDer(bundle);
-    const svids = ids.filter((i) => i.svid !== undefined).map((i) => ({
-      spiffeId: i.svid!.spiffeId,
-      x509Svid: concatDer(i.svid!.chain),
-      x509SvidKey: i.svid!.keyDer,
-      bundle: bundleDer,
-      hint: i.entry.hint,
-    }));
+    const svids = ids
+      .filter((i) => i.svid !== undefined)
+      .map((i) => ({
+        spiffeId: i.svid!.spiffeId,
+        x509Svid: concatDer(i.svid!.chain),
+        x509SvidKey: i.svid!.keyDer,
+        bundle: bundleDer,
+        hint: i.entry.hint,
+      }));
     if (svids.length === 0) throw new ConnectError('no identity issued', Code.PermissionDenied);
     const federatedBundles: Record<string, Uint8Array> = {};
     const fedTds = federatesWithOf(ids);
@@ -171,8 +194,13 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: C
     const bundle = cache.bundle;
     const federated = cache.federated;
     for (const m of memo) {
-      if (m.bundle === bundle && m.federated === federated && m.ids.length === ids.length &&
-        m.ids.every((x, i) => x.entry === ids[i]!.entry && x.svid === ids[i]!.svid)) return m.msg;
+      if (
+        m.bundle === bundle &&
+        m.federated === federated &&
+        m.ids.length === ids.length &&
+        m.ids.every((x, i) => x.entry === ids[i]!.entry && x.svid === ids[i]!.svid)
+      )
+        return m.msg;
     }
     const msg = buildX509(ids);
     memo.unshift({ ids, bundle, federated, msg });
@@ -186,7 +214,12 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: C
         await awaitCache(cache, sels, 'svids', ctx.signal);
         yield x509Response(sels);
         for await (const _ of changes(cache, ctx.signal)) {
-          try { yield x509Response(sels); } catch (e) { logger.debug({ err: e }, 'x509 stream update failed'); throw e; }
+          try {
+            yield x509Response(sels);
+          } catch (e) {
+            logger.debug({ err: e }, 'x509 stream update failed');
+            throw e;
+          }
         }
       },
       async *fetchX509Bundles(_req, ctx) {
@@ -237,13 +270,14 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: C
         // domain validates only for a workload whose entries federate with that domain.
         const sels = await selectorsOf(ctx);
         await awaitCache(cache, sels, 'entries', ctx.signal);
-        const set = new JwtBundleSet([...jwtBundles(cache, federatedFor(cache, sels))].map(([td, j]) => JwtBundle.parse(TrustDomain.parse(td.replace(/^spiffe:\/\//, '')), j)));
+        const set = new JwtBundleSet(
+          [...jwtBundles(cache, federatedFor(cache, sels))].map(([td, j]) => JwtBundle.parse(TrustDomain.parse(td.replace(/^spiffe:\/\//, '')), j)),
+        );
         try {
           const svid = await parseAndValidateJwtSvid(req.svid, set, [req.audience]);
           const own = cache.bundle?.trustDomain;
-          const claims: Record<string, unknown> = svid.id.trustDomain.name === own
-            ? { ...svid.claims }
-            : Object.fromEntries(Object.entries(svid.claims).filter(([k]) => FOREIGN_CLAIMS.has(k)));
+          const claims: Record<string, unknown> =
+            svid.id.trustDomain.name === own ? { ...svid.claims } : Object.fromEntries(Object.entries(svid.claims).filter(([k]) => FOREIGN_CLAIMS.has(k)));
           return { spiffeId: svid.id.toString(), claims: claims as never };
         } catch (e) {
           throw new ConnectError(e instanceof Error ? e.message : String(e), Code.InvalidArgument);
@@ -292,7 +326,10 @@ export async function startWorkloadEndpoint(o: WorkloadEndpointOptions): Promise
       callers.set(socket, caller);
     },
     // node:http2 joins repeated values with ", ", so a repeated header is refused too.
-    contextValues: (conn, headers) => createContextValues().set(callerKey, callers.get(conn.socket as Socket)).set(securityHeaderKey, headers['workload.spiffe.io'] === 'true'),
+    contextValues: (conn, headers) =>
+      createContextValues()
+        .set(callerKey, callers.get(conn.socket as Socket))
+        .set(securityHeaderKey, headers['workload.spiffe.io'] === 'true'),
     readMaxBytes: 4 << 20,
     ...(o.limits === undefined ? {} : { limits: o.limits }),
     onConnectionError: (err) => o.logger.debug({ err }, 'workload api connection error'),

@@ -21,12 +21,25 @@ function codeOf(fn: () => void): Code | 'ok' {
 
 test('awaitCache: before the first sync a call waits FIRST_SYNC_WAIT_MS of the clock, then gets Unavailable "agent is syncing"', async () => {
   const clock = new FakeClock();
-  const down = { entry: { syncAuthorizedEntries: () => { throw new Error('server down'); } } } as unknown as ServerClient;
+  const down = {
+    entry: {
+      syncAuthorizedEntries: () => {
+        throw new Error('server down');
+      },
+    },
+  } as unknown as ServerClient;
   const cache = new CacheManager({ clock, logger: silentLogger(), syncIntervalMs: 5000, client: () => down });
   assert.equal(await cache.sync(), false);
   for (const need of ['svids', 'entries'] as const) {
     const r: { outcome?: unknown } = {};
-    const call = awaitCache(cache, uid0, need, new AbortController().signal).then(() => { r.outcome = 'served'; }, (e: unknown) => { r.outcome = e; });
+    const call = awaitCache(cache, uid0, need, new AbortController().signal).then(
+      () => {
+        r.outcome = 'served';
+      },
+      (e: unknown) => {
+        r.outcome = e;
+      },
+    );
     clock.advance(FIRST_SYNC_WAIT_MS - 1);
     await new Promise((r) => setImmediate(r));
     assert.equal(r.outcome, undefined, `${need}: still waiting`);
@@ -50,13 +63,23 @@ const jwtCases: { name: string; audience: string[]; spiffeId?: string; want: Cod
 ];
 for (const c of jwtCases) {
   test(`checkJwtSvidRequest: ${c.name}`, () => {
-    assert.equal(codeOf(() => checkJwtSvidRequest({ audience: c.audience, spiffeId: c.spiffeId ?? '' })), c.want);
+    assert.equal(
+      codeOf(() => checkJwtSvidRequest({ audience: c.audience, spiffeId: c.spiffeId ?? '' })),
+      c.want,
+    );
   });
 }
 
-test('checkValidateRequest: empty audience, then empty svid: InvalidArgument with SPIRE\'s messages', () => {
+test("checkValidateRequest: empty audience, then empty svid: InvalidArgument with SPIRE's messages", () => {
   const msg = (req: { audience: string; svid: string }): string => {
-    try { checkValidateRequest(req); return 'ok'; } catch (e) { assert.ok(e instanceof ConnectError); assert.equal(e.code, Code.InvalidArgument); return e.rawMessage; }
+    try {
+      checkValidateRequest(req);
+      return 'ok';
+    } catch (e) {
+      assert.ok(e instanceof ConnectError);
+      assert.equal(e.code, Code.InvalidArgument);
+      return e.rawMessage;
+    }
   };
   assert.equal(msg({ audience: '', svid: '' }), 'audience must be specified');
   assert.equal(msg({ audience: '', svid: 'x' }), 'audience must be specified');

@@ -27,7 +27,13 @@ export const SYNCING_MESSAGE = 'agent is syncing with the server: identities not
  * asking right after an agent restart was told PermissionDenied "no identity issued" because the
  * cache was still empty.
  */
-export async function awaitCache(cache: ReadinessSource, selectors: readonly Selector[], need: ReadinessNeed, signal: AbortSignal, maxWaitMs = FIRST_SYNC_WAIT_MS): Promise<void> {
+export async function awaitCache(
+  cache: ReadinessSource,
+  selectors: readonly Selector[],
+  need: ReadinessNeed,
+  signal: AbortSignal,
+  maxWaitMs = FIRST_SYNC_WAIT_MS,
+): Promise<void> {
   if (await cache.waitReady(selectors, need, maxWaitMs, signal)) return;
   throw new ConnectError(SYNCING_MESSAGE, Code.Unavailable);
 }

@@ -35,23 +35,45 @@ export class EntryCache {
   #federated = new Map<string, Bundle>();
   readonly #listeners = new Set<() => void>();
 
-  get bundle(): Bundle | undefined { return this.#bundle; }
-  set bundle(b: Bundle | undefined) { this.#bundle = b; }
-  get federated(): ReadonlyMap<string, Bundle> { return this.#federated; }
-  set federated(m: Map<string, Bundle>) { this.#federated = m; }
-  get entries(): ReadonlyMap<string, Entry> { return this.#entries; }
-  get svidCount(): number { return this.#svids.size; }
+  get bundle(): Bundle | undefined {
+    return this.#bundle;
+  }
+  set bundle(b: Bundle | undefined) {
+    this.#bundle = b;
+  }
+  get federated(): ReadonlyMap<string, Bundle> {
+    return this.#federated;
+  }
+  set federated(m: Map<string, Bundle>) {
+    this.#federated = m;
+  }
+  get entries(): ReadonlyMap<string, Entry> {
+    return this.#entries;
+  }
+  get svidCount(): number {
+    return this.#svids.size;
+  }
 
-  svid(entryId: string): CachedX509Svid | undefined { return this.#svids.get(entryId); }
-  setSvid(s: CachedX509Svid): void { this.#svids.set(s.entryId, s); }
-  deleteSvid(entryId: string): void { this.#svids.delete(entryId); }
+  svid(entryId: string): CachedX509Svid | undefined {
+    return this.#svids.get(entryId);
+  }
+  setSvid(s: CachedX509Svid): void {
+    this.#svids.set(s.entryId, s);
+  }
+  deleteSvid(entryId: string): void {
+    this.#svids.delete(entryId);
+  }
 
   subscribe(fn: () => void): () => void {
     this.#listeners.add(fn);
-    return () => { this.#listeners.delete(fn); };
+    return () => {
+      this.#listeners.delete(fn);
+    };
   }
 
-  notify(): void { for (const l of [...this.#listeners]) l(); }
+  notify(): void {
+    for (const l of [...this.#listeners]) l();
+  }
 
   /**
    * Entries (with SVIDs) matching the workload's selectors. Only entries indexed under one of

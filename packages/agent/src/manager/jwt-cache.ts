@@ -7,7 +7,11 @@ import type { Entry } from '@ztwim/proto';
 export const JWT_CACHE_MAX = 1000;
 
 /** A JWT-SVID as the server returned it; times in milliseconds since the epoch. */
-export interface MintedJwt { readonly token: string; readonly issuedAt: number; readonly expiresAt: number }
+export interface MintedJwt {
+  readonly token: string;
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+}
 
 export class JwtSvidCache {
   readonly #clock: Clock;

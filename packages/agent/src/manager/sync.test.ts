@@ -7,8 +7,19 @@ import { FakeClock } from '@ztwim/testkit';
 import { CacheManager, entryMatches, rotationTime } from './sync.ts';
 import type { ServerClient } from '../client/server-client.ts';
 
-const entry = (sels: string[]) => create(EntrySchema, { id: 'e', selectors: sels.map((s) => { const i = s.indexOf(':'); return { type: s.slice(0, i), value: s.slice(i + 1) }; }) });
-const wl = (sels: string[]) => sels.map((s) => { const i = s.indexOf(':'); return { type: s.slice(0, i), value: s.slice(i + 1) }; });
+const entry = (sels: string[]) =>
+  create(EntrySchema, {
+    id: 'e',
+    selectors: sels.map((s) => {
+      const i = s.indexOf(':');
+      return { type: s.slice(0, i), value: s.slice(i + 1) };
+    }),
+  });
+const wl = (sels: string[]) =>
+  sels.map((s) => {
+    const i = s.indexOf(':');
+    return { type: s.slice(0, i), value: s.slice(i + 1) };
+  });
 
 const cases = [
   { name: 'subset matches', e: ['unix:uid:1000'], w: ['unix:uid:1000', 'unix:gid:1000'], want: true },
@@ -27,14 +38,24 @@ test('rotationTime: half-life with up to 10% early jitter', () => {
 test('backoff: doubles on failure, capped at min(8 min, 48 x interval), resets on success', async () => {
   let fail = true;
   const fake = {
-    entry: { syncAuthorizedEntries: () => { if (fail) throw new Error('down'); return (async function* () { yield { entries: [], entryRevisions: [], more: false }; })(); } },
+    entry: {
+      syncAuthorizedEntries: () => {
+        if (fail) throw new Error('down');
+        return (async function* () {
+          yield { entries: [], entryRevisions: [], more: false };
+        })();
+      },
+    },
     bundle: { getBundle: async () => create((await import('@ztwim/proto')).BundleSchema, { trustDomain: 'example.org' }) },
     svid: {},
   } as unknown as ServerClient;
   const m = new CacheManager({ clock: new FakeClock(), logger: silentLogger(), syncIntervalMs: 1000, client: () => fake });
   assert.equal(m.nextDelayMs(), 1000);
   const delays: number[] = [];
-  for (let i = 0; i < 8; i++) { assert.equal(await m.sync(), false); delays.push(m.nextDelayMs()); }
+  for (let i = 0; i < 8; i++) {
+    assert.equal(await m.sync(), false);
+    delays.push(m.nextDelayMs());
+  }
   assert.deepEqual(delays, [1000, 2000, 4000, 8000, 16000, 32000, 48000, 48000]);
   fail = false;
   assert.equal(await m.sync(), true);
@@ -43,7 +64,12 @@ test('backoff: doubles on failure, capped at min(8 min, 48 x interval), resets o
 
 function fakeSyncClient(entries: ReturnType<typeof entry>[], jwtCalls: string[][] = []): ServerClient {
   return {
-    entry: { syncAuthorizedEntries: () => (async function* () { yield { entries, entryRevisions: [], more: false }; })() },
+    entry: {
+      syncAuthorizedEntries: () =>
+        (async function* () {
+          yield { entries, entryRevisions: [], more: false };
+        })(),
+    },
     bundle: { getBundle: async () => create((await import('@ztwim/proto')).BundleSchema, { trustDomain: 'example.org' }) },
     svid: {
       batchNewX509SVID: async ({ params }: { params: unknown[] }) => ({ results: params.map(() => ({ status: { code: 13, message: 'not in this test' } })) }),
@@ -69,10 +95,20 @@ test('identitiesFor: the selector index returns exactly the entries entryMatches
   const m = new CacheManager({ clock: new FakeClock(), logger: silentLogger(), syncIntervalMs: 1000, client: () => fakeSyncClient(entries) });
   assert.equal(await m.sync(), true);
   for (const w of [['unix:uid:0', 'unix:gid:0'], ['unix:uid:0', 'unix:gid:0', 'unix:user:root'], ['unix:uid:1'], []]) {
-    const want = entries.filter((e) => entryMatches(e, wl(w))).map((e) => e.id).sort();
-    assert.deepEqual(m.identitiesFor(wl(w)).map((i) => i.entry.id), want, `workload ${w.join(' ')}`);
+    const want = entries
+      .filter((e) => entryMatches(e, wl(w)))
+      .map((e) => e.id)
+      .sort();
+    assert.deepEqual(
+      m.identitiesFor(wl(w)).map((i) => i.entry.id),
+      want,
+      `workload ${w.join(' ')}`,
+    );
   }
-  assert.deepEqual(m.identitiesFor(wl(['unix:uid:0', 'unix:gid:0'])).map((i) => i.entry.id), ['e1', 'e5']);
+  assert.deepEqual(
+    m.identitiesFor(wl(['unix:uid:0', 'unix:gid:0'])).map((i) => i.entry.id),
+    ['e1', 'e5'],
+  );
 });
 
 test('jwtSvid: cached per audience set, at most 1,000 kept, least recently used dropped first', async () => {
@@ -106,11 +142,25 @@ test('jwtSvid: concurrent misses for one token share one server call; a failed c
   assert.equal(calls.length, 3, 'one call per distinct audience set');
   let fail = true;
   const failing = new CacheManager({
-    clock: new FakeClock(1_000_000), logger: silentLogger(), syncIntervalMs: 1000,
-    client: () => ({ ...fakeSyncClient([e], calls), svid: { newJWTSVID: async () => { if (fail) throw new Error('down'); return { svid: { token: 't', issuedAt: 1000n, expiresAt: 1300n } }; } } }) as unknown as ServerClient,
+    clock: new FakeClock(1_000_000),
+    logger: silentLogger(),
+    syncIntervalMs: 1000,
+    client: () =>
+      ({
+        ...fakeSyncClient([e], calls),
+        svid: {
+          newJWTSVID: async () => {
+            if (fail) throw new Error('down');
+            return { svid: { token: 't', issuedAt: 1000n, expiresAt: 1300n } };
+          },
+        },
+      }) as unknown as ServerClient,
   });
   const both = await Promise.allSettled([failing.jwtSvid(e, ['a']), failing.jwtSvid(e, ['a'])]);
-  assert.deepEqual(both.map((r) => r.status), ['rejected', 'rejected']);
+  assert.deepEqual(
+    both.map((r) => r.status),
+    ['rejected', 'rejected'],
+  );
   fail = false;
   assert.equal(await failing.jwtSvid(e, ['a']), 't', 'the next call tries again');
 });
@@ -126,7 +176,13 @@ function fakeLeaf(notBeforeMs: number): Uint8Array {
   return new Uint8Array(tlv(0x30, tbs));
 }
 
-interface MintServer { client: ServerClient; calls: string[][]; release(call: number): void; releaseAll(): void; down: boolean }
+interface MintServer {
+  client: ServerClient;
+  calls: string[][];
+  release(call: number): void;
+  releaseAll(): void;
+  down: boolean;
+}
 
 /** A server with these entries whose BatchNewX509SVID answers only when released (gated) or at once. */
 function mintServer(entries: ReturnType<typeof entry>[], clock: FakeClock, gated: boolean): MintServer {
@@ -135,13 +191,22 @@ function mintServer(entries: ReturnType<typeof entry>[], clock: FakeClock, gated
   const s: MintServer = {
     calls: [],
     down: false,
-    release: (call) => { gates.get(call)?.(); gates.delete(call); },
-    releaseAll: () => { open = true; for (const g of gates.values()) g(); gates.clear(); },
+    release: (call) => {
+      gates.get(call)?.();
+      gates.delete(call);
+    },
+    releaseAll: () => {
+      open = true;
+      for (const g of gates.values()) g();
+      gates.clear();
+    },
     client: {
       entry: {
         syncAuthorizedEntries: () => {
           if (s.down) throw new Error('server down');
-          return (async function* () { yield { entries, entryRevisions: [], more: false }; })();
+          return (async function* () {
+            yield { entries, entryRevisions: [], more: false };
+          })();
         },
       },
       bundle: { getBundle: async () => create((await import('@ztwim/proto')).BundleSchema, { trustDomain: 'example.org' }) },
@@ -149,7 +214,9 @@ function mintServer(entries: ReturnType<typeof entry>[], clock: FakeClock, gated
         batchNewX509SVID: async ({ params }: { params: { entryId: string }[] }) => {
           const call = s.calls.push(params.map((p) => p.entryId)) - 1;
           if (!open) await new Promise<void>((r) => gates.set(call, r));
-          return { results: params.map(() => ({ svid: { certChain: [fakeLeaf(clock.nowMs())], expiresAt: BigInt(Math.floor(clock.nowMs() / 1000) + 3600) } })) };
+          return {
+            results: params.map(() => ({ svid: { certChain: [fakeLeaf(clock.nowMs())], expiresAt: BigInt(Math.floor(clock.nowMs() / 1000) + 3600) } })),
+          };
         },
       },
     } as unknown as ServerClient,
@@ -165,7 +232,10 @@ async function until(cond: () => boolean): Promise<void> {
 
 function settled<T>(p: Promise<T>): { done: boolean; value: T | undefined } {
   const s: { done: boolean; value: T | undefined } = { done: false, value: undefined };
-  void p.then((v) => { s.done = true; s.value = v; });
+  void p.then((v) => {
+    s.done = true;
+    s.value = v;
+  });
   return s;
 }
 
@@ -190,7 +260,7 @@ test('first sync: syncing until the entries are known, then ready; waiters wake 
   assert.equal(m.synced, true);
   assert.equal(m.identitiesFor(wl(['unix:uid:0']))[0]?.svid?.entryId, 'e1');
   assert.deepEqual(m.identitiesFor(wl(['unix:uid:7'])), []);
-  assert.equal(clock.pending(), 0, 'the waiters\' timers are cancelled');
+  assert.equal(clock.pending(), 0, "the waiters' timers are cancelled");
 });
 
 test('first sync: a waiter gives up after maxWaitMs of the injected clock, or when its call is cancelled; a failed sync stays "syncing"', async () => {
@@ -217,7 +287,7 @@ test('first sync: a waiter gives up after maxWaitMs of the injected clock, or wh
   assert.equal(m.readiness(wl(['unix:uid:0']), 'svids'), 'ready');
 });
 
-test('first sync: SVIDs are minted in pipelined batches of 500; a waiting workload\'s entries go out at once in a batch of their own', async () => {
+test("first sync: SVIDs are minted in pipelined batches of 500; a waiting workload's entries go out at once in a batch of their own", async () => {
   const clock = new FakeClock();
   const entries = Array.from({ length: 2000 }, (_, i) => ({ ...entry([`unix:uid:${i}`]), id: `e${String(i).padStart(4, '0')}` }));
   const srv = mintServer(entries, clock, true);
@@ -225,7 +295,11 @@ test('first sync: SVIDs are minted in pipelined batches of 500; a waiting worklo
   const sync = m.sync();
   await until(() => srv.calls.length === 2);
   assert.equal(m.entriesKnown, true);
-  assert.deepEqual(srv.calls.map((c) => c.length), [500, 500], 'two batches in flight at once');
+  assert.deepEqual(
+    srv.calls.map((c) => c.length),
+    [500, 500],
+    'two batches in flight at once',
+  );
   const last = wl(['unix:uid:1999']);
   assert.equal(m.readiness(last, 'entries'), 'ready', 'JWT-SVIDs need only the entries');
   assert.equal(m.readiness(last, 'svids'), 'syncing');
@@ -241,7 +315,10 @@ test('first sync: SVIDs are minted in pipelined batches of 500; a waiting worklo
   srv.releaseAll();
   assert.equal(await sync, true);
   assert.equal(m.synced, true);
-  assert.deepEqual(srv.calls.map((c) => c.length), [500, 500, 1, 1, 500, 498]);
+  assert.deepEqual(
+    srv.calls.map((c) => c.length),
+    [500, 500, 1, 1, 500, 498],
+  );
   assert.equal(new Set(srv.calls.flat()).size, 2000, 'each entry minted once');
   assert.ok(entries.every((e) => m.identitiesFor(wl([`unix:uid:${Number(e.id.slice(1))}`]))[0]?.svid !== undefined));
 });

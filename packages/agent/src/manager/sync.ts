@@ -74,13 +74,23 @@ export class CacheManager {
     });
   }
 
-  get bundle(): Bundle | undefined { return this.#cache.bundle; }
-  get federated(): ReadonlyMap<string, Bundle> { return this.#cache.federated; }
-  get entries(): ReadonlyMap<string, Entry> { return this.#cache.entries; }
+  get bundle(): Bundle | undefined {
+    return this.#cache.bundle;
+  }
+  get federated(): ReadonlyMap<string, Bundle> {
+    return this.#cache.federated;
+  }
+  get entries(): ReadonlyMap<string, Entry> {
+    return this.#cache.entries;
+  }
   /** The first sync since start has completed (entries fetched, their SVIDs minted). */
-  get synced(): boolean { return this.#synced; }
+  get synced(): boolean {
+    return this.#synced;
+  }
   /** The full entry list has been fetched since start. */
-  get entriesKnown(): boolean { return this.#entriesKnown; }
+  get entriesKnown(): boolean {
+    return this.#entriesKnown;
+  }
 
   /**
    * Whether the cache can answer for a workload with these selectors. Until the entries are known
@@ -96,7 +106,10 @@ export class CacheManager {
     for (const i of this.identitiesFor(selectors)) {
       if (i.svid !== undefined) continue;
       missing = true;
-      if (!this.#priority.has(i.entry.id)) { this.#priority.add(i.entry.id); added = true; }
+      if (!this.#priority.has(i.entry.id)) {
+        this.#priority.add(i.entry.id);
+        added = true;
+      }
     }
     if (added) this.#kickPriority();
     return missing ? 'syncing' : 'ready';
@@ -116,7 +129,9 @@ export class CacheManager {
         signal?.removeEventListener('abort', onAbort);
         resolve(ok);
       };
-      const check = (): void => { if (this.readiness(selectors, need) === 'ready') finish(true); };
+      const check = (): void => {
+        if (this.readiness(selectors, need) === 'ready') finish(true);
+      };
       const onAbort = (): void => finish(false);
       const cancel = this.#o.clock.setTimer(maxWaitMs, () => finish(false));
       this.#waiters.add(check);
@@ -124,13 +139,21 @@ export class CacheManager {
     });
   }
 
-  #wakeWaiters(): void { for (const w of [...this.#waiters]) w(); }
+  #wakeWaiters(): void {
+    for (const w of [...this.#waiters]) w();
+  }
 
-  setBundle(b: Bundle): void { this.#cache.bundle = b; }
+  setBundle(b: Bundle): void {
+    this.#cache.bundle = b;
+  }
 
-  subscribe(fn: () => void): () => void { return this.#cache.subscribe(fn); }
+  subscribe(fn: () => void): () => void {
+    return this.#cache.subscribe(fn);
+  }
 
-  #notify(): void { this.#cache.notify(); }
+  #notify(): void {
+    this.#cache.notify();
+  }
 
   /** Entries (with SVIDs) matching the workload's selectors (see EntryCache.identitiesFor). */
   identitiesFor(selectors: readonly Selector[]): { entry: Entry; svid: CachedX509Svid | undefined }[] {
@@ -157,7 +180,10 @@ export class CacheManager {
       if (!this.#synced) {
         this.#synced = true;
         this.#priority.clear();
-        this.#o.logger.info({ entries: this.#cache.entries.size, svids: this.#cache.svidCount, duration_ms: this.#o.clock.nowMs() - this.#startedAt }, 'first sync complete');
+        this.#o.logger.info(
+          { entries: this.#cache.entries.size, svids: this.#cache.svidCount, duration_ms: this.#o.clock.nowMs() - this.#startedAt },
+          'first sync complete',
+        );
         this.#wakeWaiters();
       }
       return true;
@@ -192,9 +218,14 @@ export class CacheManager {
       yield { ids: [] };
       for (;;) {
         const n = pending.shift();
-        if (n !== undefined) { yield n; continue; }
+        if (n !== undefined) {
+          yield n;
+          continue;
+        }
         if (done) return;
-        await new Promise<void>((r) => { wake = r; });
+        await new Promise<void>((r) => {
+          wake = r;
+        });
       }
     }
     const result: Entry[] = [];
@@ -240,10 +271,16 @@ export class CacheManager {
     let changed = false;
     const bundle = await c.bundle.getBundle({});
     const cache = this.#cache;
-    if (cache.bundle === undefined || !bundlesEqual(cache.bundle, bundle)) { cache.bundle = bundle; changed = true; }
+    if (cache.bundle === undefined || !bundlesEqual(cache.bundle, bundle)) {
+      cache.bundle = bundle;
+      changed = true;
+    }
     const next = new Map(entries.map((e) => [e.id, e] as const));
     for (const id of cache.entries.keys()) {
-      if (!next.has(id)) { cache.deleteSvid(id); changed = true; }
+      if (!next.has(id)) {
+        cache.deleteSvid(id);
+        changed = true;
+      }
     }
     for (const [id, e] of next) {
       const prev = cache.entries.get(id);
@@ -263,7 +300,14 @@ export class CacheManager {
         this.#o.logger.warn({ err: e, trust_domain: td }, 'cannot fetch federated bundle');
       }
     }
-    if (fed.size !== cache.federated.size || [...fed].some(([k, v]) => { const o = cache.federated.get(k); return o === undefined || !bundlesEqual(o, v); })) changed = true;
+    if (
+      fed.size !== cache.federated.size ||
+      [...fed].some(([k, v]) => {
+        const o = cache.federated.get(k);
+        return o === undefined || !bundlesEqual(o, v);
+      })
+    )
+      changed = true;
     cache.federated = fed;
     if (!this.#entriesKnown) {
       this.#entriesKnown = true;
@@ -305,7 +349,10 @@ export class CacheManager {
     for (const id of this.#priority) {
       if (batch.length >= PRIORITY_BATCH) break;
       const e = run.due.get(id);
-      if (e !== undefined) { batch.push(e); run.due.delete(id); }
+      if (e !== undefined) {
+        batch.push(e);
+        run.due.delete(id);
+      }
     }
     if (batch.length > 0) run.launch(batch, true);
   }
@@ -320,7 +367,9 @@ export class CacheManager {
   async #mint(c: ServerClient, due: Map<string, Entry>, now: number, signal: AbortSignal | undefined): Promise<boolean> {
     let changed = false;
     let failure: { e: unknown } | undefined;
-    const onAbort = (): void => { failure ??= { e: signal?.reason } };
+    const onAbort = (): void => {
+      failure ??= { e: signal?.reason };
+    };
     if (signal?.aborted === true) onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     const inflight = new Set<Promise<void>>();
@@ -328,15 +377,22 @@ export class CacheManager {
     const launch = (batch: Entry[], inline: boolean): void => {
       if (failure !== undefined) return;
       if (!inline) pipelined++;
-      const p: Promise<void> = this.#mintBatch(c, batch, now, inline).then(
-        (n) => {
-          if (n > 0) { changed = true; this.#wakeWaiters(); }
-        },
-        (e: unknown) => { failure ??= { e }; },
-      ).finally(() => {
-        inflight.delete(p);
-        if (!inline) pipelined--;
-      });
+      const p: Promise<void> = this.#mintBatch(c, batch, now, inline)
+        .then(
+          (n) => {
+            if (n > 0) {
+              changed = true;
+              this.#wakeWaiters();
+            }
+          },
+          (e: unknown) => {
+            failure ??= { e };
+          },
+        )
+        .finally(() => {
+          inflight.delete(p);
+          if (!inline) pipelined--;
+        });
       inflight.add(p);
     };
     this.#run = { due, launch };
@@ -408,9 +464,10 @@ function notBeforeMs(leaf: Uint8Array | undefined, fallback: number): number {
 }
 
 function bundlesEqual(a: Bundle, b: Bundle): boolean {
-  const x = (bb: Bundle): string => JSON.stringify({
-    x: bb.x509Authorities.map((c) => Buffer.from(c.asn1).toString('base64')),
-    j: bb.jwtAuthorities.map((k) => [k.keyId, Buffer.from(k.publicKey).toString('base64'), String(k.expiresAt)]),
-  });
+  const x = (bb: Bundle): string =>
+    JSON.stringify({
+      x: bb.x509Authorities.map((c) => Buffer.from(c.asn1).toString('base64')),
+      j: bb.jwtAuthorities.map((k) => [k.keyId, Buffer.from(k.publicKey).toString('base64'), String(k.expiresAt)]),
+    });
   return x(a) === x(b);
 }

@@ -16,10 +16,19 @@ export interface AgentCredentials {
 }
 
 /** What agent-data.json holds (base64 DER certificates); `id` and `expiresAt` are informative only. */
-interface AgentDataFile { svid: string[]; bundle: string[]; reattestable: boolean; expiresAt: number; id: string }
+interface AgentDataFile {
+  svid: string[];
+  bundle: string[];
+  reattestable: boolean;
+  expiresAt: number;
+  id: string;
+}
 
 /** A data dir that exists but cannot be used: which file and why. */
-export interface CorruptData { readonly file: string; readonly reason: string }
+export interface CorruptData {
+  readonly file: string;
+  readonly reason: string;
+}
 
 export type LoadedData = { readonly creds: AgentCredentials; readonly roots: Uint8Array[] } | CorruptData | undefined;
 

@@ -11,8 +11,33 @@ export function opensslAgentSvid(id = 'spiffe://example.org/spire/agent/join_tok
   try {
     const k = join(dir, 'k.pem');
     const c = join(dir, 'c.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', k, '-out', c, '-days', '1', '-subj', '/CN=agent',
-      '-addext', `subjectAltName=URI:${id}`, '-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'keyUsage=critical,digitalSignature'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        k,
+        '-out',
+        c,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=agent',
+        '-addext',
+        `subjectAltName=URI:${id}`,
+        '-addext',
+        'basicConstraints=critical,CA:FALSE',
+        '-addext',
+        'keyUsage=critical,digitalSignature',
+      ],
+      { stdio: 'ignore' },
+    );
     return X509Svid.parse(readFileSync(c, 'utf8'), readFileSync(k, 'utf8'));
   } finally {
     rmSync(dir, { recursive: true, force: true });

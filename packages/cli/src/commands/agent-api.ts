@@ -72,7 +72,10 @@ function printSvid(env: Env, svid: X509Svid, bundleDers: readonly Uint8Array[]):
  * trust domains other than the SVIDs' own), keyed `spiffe://<td>` and sorted so that files and
  * lines come out in the same order every time (spire-agent iterates a Go map).
  */
-function federatedBundles(ctx: { svids: readonly X509Svid[]; bundles: { bundles(): Array<{ trustDomain: { name: string }; authorities(): Uint8Array[] }> } }): Array<[string, Uint8Array[]]> {
+function federatedBundles(ctx: {
+  svids: readonly X509Svid[];
+  bundles: { bundles(): Array<{ trustDomain: { name: string }; authorities(): Uint8Array[] }> };
+}): Array<[string, Uint8Array[]]> {
   const own = new Set(ctx.svids.map((s) => s.id.trustDomain.name));
   return ctx.bundles
     .bundles()
@@ -84,7 +87,11 @@ function federatedBundles(ctx: { svids: readonly X509Svid[]; bundles: { bundles(
 const fetchX509: Command = {
   name: 'x509',
   summary: 'Fetches X509-SVIDs from the Workload API',
-  flags: { ...COMMON, write: { kind: 'string', usage: 'Directory to write the SVIDs, keys and bundles to', arg: 'DIR' }, silent: { kind: 'bool', usage: 'Suppress stdout' } },
+  flags: {
+    ...COMMON,
+    write: { kind: 'string', usage: 'Directory to write the SVIDs, keys and bundles to', arg: 'DIR' },
+    silent: { kind: 'bool', usage: 'Suppress stdout' },
+  },
   async run(f, env) {
     const start = process.hrtime.bigint();
     const ctx = await withClient(f, env, (c, signal) => c.fetchX509Context({ signal }));
@@ -128,7 +135,16 @@ const fetchX509: Command = {
         const files: Array<[string, string, number, string]> = [
           [`svid.${i}.pem`, m.certificates, 0o644, `SVID #${i}`],
           [`svid.${i}.key`, m.privateKey, 0o600, `key #${i}`],
-          [`bundle.${i}.pem`, ctx.bundles.getX509BundleForTrustDomain(s.id.trustDomain).authorities().map((d) => derToPem(d, 'CERTIFICATE')).join(''), 0o644, `bundle #${i}`],
+          [
+            `bundle.${i}.pem`,
+            ctx.bundles
+              .getX509BundleForTrustDomain(s.id.trustDomain)
+              .authorities()
+              .map((d) => derToPem(d, 'CERTIFICATE'))
+              .join(''),
+            0o644,
+            `bundle #${i}`,
+          ],
           // spire-agent's federated_bundle.<i>.<j>.pem, one per federated trust domain.
           ...federated.map(([td, ders], j): [string, string, number, string] => [
             `federated_bundle.${i}.${j}.pem`,
@@ -150,20 +166,31 @@ const fetchX509: Command = {
 const fetchJwt: Command = {
   name: 'jwt',
   summary: 'Fetches a JWT-SVID and the JWT bundles from the Workload API',
-  flags: { ...COMMON, audience: { kind: 'string', usage: 'comma separated list of audience values', arg: 'AUD' }, spiffeID: { kind: 'string', usage: 'SPIFFE ID subject (optional)', arg: 'ID' } },
+  flags: {
+    ...COMMON,
+    audience: { kind: 'string', usage: 'comma separated list of audience values', arg: 'AUD' },
+    spiffeID: { kind: 'string', usage: 'SPIFFE ID subject (optional)', arg: 'ID' },
+  },
   async run(f, env) {
-    const [first, ...extra] = f.string('audience').split(',').filter((a) => a !== '');
+    const [first, ...extra] = f
+      .string('audience')
+      .split(',')
+      .filter((a) => a !== '');
     if (first === undefined) throw new CommandError('audience must be specified');
     const sub = f.optString('spiffeID');
     const params = { audience: first, extraAudiences: extra, ...(sub === undefined ? {} : { subject: sub }) };
-    const [bundles, svids] = await withClient(f, env, async (c, signal) => [
-      await c.fetchJwtBundles({ signal }),
-      await c.fetchJwtSvids(params, { signal }),
-    ] as const);
+    const [bundles, svids] = await withClient(
+      f,
+      env,
+      async (c, signal) => [await c.fetchJwtBundles({ signal }), await c.fetchJwtSvids(params, { signal })] as const,
+    );
     if (f.string('output') === 'json') {
       const bmap: Record<string, string> = {};
       for (const b of bundles.bundles()) bmap[b.trustDomain.idString()] = Buffer.from(b.marshal()).toString('base64');
-      println(env.stdout, JSON.stringify([{ svids: svids.map((s) => ({ spiffe_id: s.id.toString(), svid: s.token, hint: s.hint ?? '' })) }, { bundles: bmap }]));
+      println(
+        env.stdout,
+        JSON.stringify([{ svids: svids.map((s) => ({ spiffe_id: s.id.toString(), svid: s.token, hint: s.hint ?? '' })) }, { bundles: bmap }]),
+      );
       return;
     }
     for (const s of svids) {
@@ -193,7 +220,11 @@ const fetchJwtBundle: Command = {
 const validateJwt: Command = {
   name: 'jwt',
   summary: 'Validates a JWT-SVID through the Workload API',
-  flags: { ...COMMON, audience: { kind: 'string', usage: 'The audience the token must carry', arg: 'AUD' }, svid: { kind: 'string', usage: 'The JWT-SVID to validate', arg: 'TOKEN' } },
+  flags: {
+    ...COMMON,
+    audience: { kind: 'string', usage: 'The audience the token must carry', arg: 'AUD' },
+    svid: { kind: 'string', usage: 'The JWT-SVID to validate', arg: 'TOKEN' },
+  },
   async run(f, env) {
     if (f.string('audience') === '') throw new CommandError('audience must be specified');
     if (f.string('svid') === '') throw new CommandError('svid must be specified');
@@ -247,4 +278,3 @@ export const apiCommand: Command = {
     watch,
   ],
 };
-

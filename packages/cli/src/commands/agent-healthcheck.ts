@@ -31,7 +31,8 @@ export const agentHealthcheckCommand: Command = {
     let status: number;
     const transport = createUnixGrpcTransport(socketPath);
     try {
-      status = (await createClient(HealthService, transport).check({}, { signal: AbortSignal.any([env.signal, AbortSignal.timeout(CHECK_TIMEOUT_MS)]) })).status;
+      status = (await createClient(HealthService, transport).check({}, { signal: AbortSignal.any([env.signal, AbortSignal.timeout(CHECK_TIMEOUT_MS)]) }))
+        .status;
     } catch (e) {
       if (verbose) println(env.stderr, `Failed to check health: ${rpcErrorText(e, socketPath, socketPath)}`);
       println(env.stderr, 'Agent is unhealthy: unable to determine health');

@@ -18,7 +18,7 @@ const CONFIG_FLAGS: FlagSpecs = {
   trustDomain: { kind: 'string', usage: 'The trust domain that this agent belongs to', arg: 'TD' },
   trustBundle: { kind: 'string', usage: 'Path to the SPIRE server CA bundle', arg: 'PATH' },
   trustBundleUrl: { kind: 'string', usage: 'URL to download the SPIRE server CA bundle', arg: 'URL' },
-  insecureBootstrap: { kind: 'bool', usage: 'If true, the agent bootstraps without verifying the server\'s identity' },
+  insecureBootstrap: { kind: 'bool', usage: "If true, the agent bootstraps without verifying the server's identity" },
 };
 
 export function agentOverrides(f: Flags): AgentConfigOverrides {

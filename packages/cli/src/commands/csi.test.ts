@@ -19,10 +19,14 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 async function nodeIdAndPlugin(args: string[], vars: NodeJS.ProcessEnv): Promise<{ nodeId: string; plugin: string; status: number }> {
   const socket = join(dir, `csi-${Math.random().toString(36).slice(2)}.sock`);
   const ctl = new AbortController();
-  const run = runCaptured(rootCommand(), ['csi', '-workload-api-socket-dir', join(dir, 'sockets'), '-csi-socket-path', socket, '-log-level', 'error', ...args], {
-    vars,
-    signal: ctl.signal,
-  });
+  const run = runCaptured(
+    rootCommand(),
+    ['csi', '-workload-api-socket-dir', join(dir, 'sockets'), '-csi-socket-path', socket, '-log-level', 'error', ...args],
+    {
+      vars,
+      signal: ctl.signal,
+    },
+  );
   for (let i = 0; i < 200 && !existsSync(socket); i++) await delay(25);
   const t = createUnixGrpcTransport(socket);
   try {

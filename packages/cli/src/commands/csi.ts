@@ -24,7 +24,8 @@ export const csiCommand: Command = {
     'node-id-env': { kind: 'string', usage: 'Envvar from which to obtain the node ID. Overridden by -node-id.', default: 'MY_NODE_NAME', arg: 'NAME' },
     'kubelet-plugins-registry-dir': {
       kind: 'string',
-      usage: "Register with the kubelet: serve <dir>/<plugin-name>-reg.sock in the kubelet's plugin registry (e.g. /var/lib/kubelet/plugins_registry). Unset: node-driver-registrar registers the driver",
+      usage:
+        "Register with the kubelet: serve <dir>/<plugin-name>-reg.sock in the kubelet's plugin registry (e.g. /var/lib/kubelet/plugins_registry). Unset: node-driver-registrar registers the driver",
       arg: 'DIR',
     },
     'kubelet-registration-path': {
@@ -61,7 +62,9 @@ export const csiCommand: Command = {
         : { registration: { registryDir, onFailed: (e: string) => refused(e), ...(kubeletEndpoint === undefined ? {} : { kubeletEndpoint }) } }),
     });
     logger.info({ version: ZTWIM_VERSION, node_id: nodeId, workload_api_socket_dir: f.string('workload-api-socket-dir') }, 'Started');
-    const stopped = new Promise<undefined>((r) => (env.signal.aborted ? r(undefined) : env.signal.addEventListener('abort', () => r(undefined), { once: true })));
+    const stopped = new Promise<undefined>((r) =>
+      env.signal.aborted ? r(undefined) : env.signal.addEventListener('abort', () => r(undefined), { once: true }),
+    );
     const kubeletError = await Promise.race([stopped, registrationRefused]);
     await driver.close();
     if (kubeletError !== undefined) throw new CommandError(`kubelet refused the plugin registration: ${kubeletError}`);

@@ -97,7 +97,12 @@ const runCommand: Command = {
       throw e;
     }
     const ks = cfg.keySource;
-    const from = ks.kind === 'workload_api' ? `Workload API ${ks.socketPath} (trust domain ${ks.trustDomain})` : ks.kind === 'server_api' ? `server API ${ks.socketPath}` : `bundle file ${ks.path}`;
+    const from =
+      ks.kind === 'workload_api'
+        ? `Workload API ${ks.socketPath} (trust domain ${ks.trustDomain})`
+        : ks.kind === 'server_api'
+          ? `server API ${ks.socketPath}`
+          : `bundle file ${ks.path}`;
     println(env.stdout, `OIDC discovery provider running; keys from the ${from}`);
     for (const l of whereServed(provider)) println(env.stdout, l);
     // Runs until a signal, or until one of the provider's tasks fails (it has logged why).

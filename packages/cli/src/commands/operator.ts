@@ -17,7 +17,7 @@ export const operatorCommand: Command = {
     'RELATED_IMAGE_SPIRE_SERVER, _SPIRE_AGENT, _SPIFFE_CSI_DRIVER, _SPIFFE_OIDC_DISCOVERY_PROVIDER,',
     '_SPIRE_CONTROLLER_MANAGER (operand images, default ztwim:<version>), CREATE_ONLY_MODE=true,',
     'POD_NAME (leader election identity), KUBELET_ROOT_DIR (default /var/lib/kubelet),',
-    'KUBELET_SECURE_PORT (the kubelets\' port, default 10250). docs/operator.md.',
+    "KUBELET_SECURE_PORT (the kubelets' port, default 10250). docs/operator.md.",
   ].join('\n'),
   flags: {
     kubeconfig: { kind: 'string', usage: 'Kubeconfig file (default: the in-cluster config)', arg: 'FILE' },
@@ -26,7 +26,12 @@ export const operatorCommand: Command = {
     'leader-elect': { kind: 'bool', usage: 'Take the Lease ztwim-operator-lock in the namespace before reconciling', default: true },
     'log-level': { kind: 'string', usage: 'Log level: debug, info, warn, error', default: 'info', arg: 'LEVEL' },
     'log-format': { kind: 'string', usage: 'Log format: json or text', default: 'json', arg: 'FORMAT' },
-    'discovery-interval': { kind: 'string', usage: 'How often to ask again whether route.openshift.io, security.openshift.io and monitoring.coreos.com are served', default: '30s', arg: 'DURATION' },
+    'discovery-interval': {
+      kind: 'string',
+      usage: 'How often to ask again whether route.openshift.io, security.openshift.io and monitoring.coreos.com are served',
+      default: '30s',
+      arg: 'DURATION',
+    },
   },
   async run(f, env) {
     const level = parseLogLevel(f.string('log-level'));
@@ -36,9 +41,11 @@ export const operatorCommand: Command = {
     const namespace = f.optString('namespace') ?? env.vars['OPERATOR_NAMESPACE'] ?? '';
     if (namespace === '') throw new CommandError('the operand namespace is required: set OPERATOR_NAMESPACE or -namespace', EXIT_USAGE);
     const healthPort = Number(f.string('health-port'));
-    if (!Number.isInteger(healthPort) || healthPort < 0 || healthPort > 65535) throw new CommandError(`-health-port must be a port number (got "${f.string('health-port')}")`, EXIT_USAGE);
+    if (!Number.isInteger(healthPort) || healthPort < 0 || healthPort > 65535)
+      throw new CommandError(`-health-port must be a port number (got "${f.string('health-port')}")`, EXIT_USAGE);
     const discoveryIntervalMs = parseDuration(f.string('discovery-interval'));
-    if (discoveryIntervalMs === undefined || discoveryIntervalMs < 100) throw new CommandError(`-discovery-interval must be a duration of at least 100ms, e.g. 30s (got "${f.string('discovery-interval')}")`, EXIT_USAGE);
+    if (discoveryIntervalMs === undefined || discoveryIntervalMs < 100)
+      throw new CommandError(`-discovery-interval must be a duration of at least 100ms, e.g. 30s (got "${f.string('discovery-interval')}")`, EXIT_USAGE);
     const log = createLogger({ level, format, name: 'ztwim-operator' });
     tuneForDaemon();
     const { createOperatorClient, startOperator } = await import('@ztwim/operator');

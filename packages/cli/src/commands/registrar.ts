@@ -63,18 +63,33 @@ export const registrarCommand: Command = {
     const entries = dialEntryClient(cfg.spireServerSocketPath);
     log.info(
       {
-        version: ZTWIM_VERSION, cluster_name: cfg.clusterName, cluster_domain: cfg.clusterDomain, trust_domain: cfg.trustDomain,
-        ignore_namespaces: cfg.ignoreNamespaces.map((r) => r.source), gc_interval_ms: cfg.gcIntervalMs,
-        spire_server_socket_path: cfg.spireServerSocketPath, class_name: cfg.className, watch_classless: cfg.watchClassless,
-        reconcile: cfg.reconcile, entry_id_prefix: cfg.entryIDPrefix, entry_id_prefix_cleanup: cfg.entryIDPrefixCleanup ?? '<unset>',
-        static_manifest_path: cfg.staticManifestPath, leader_elect: cfg.leaderElection.leaderElect,
-        validating_webhook_configuration_name: cfg.validatingWebhookConfigurationName, webhook_port: cfg.webhook.port,
+        version: ZTWIM_VERSION,
+        cluster_name: cfg.clusterName,
+        cluster_domain: cfg.clusterDomain,
+        trust_domain: cfg.trustDomain,
+        ignore_namespaces: cfg.ignoreNamespaces.map((r) => r.source),
+        gc_interval_ms: cfg.gcIntervalMs,
+        spire_server_socket_path: cfg.spireServerSocketPath,
+        class_name: cfg.className,
+        watch_classless: cfg.watchClassless,
+        reconcile: cfg.reconcile,
+        entry_id_prefix: cfg.entryIDPrefix,
+        entry_id_prefix_cleanup: cfg.entryIDPrefixCleanup ?? '<unset>',
+        static_manifest_path: cfg.staticManifestPath,
+        leader_elect: cfg.leaderElection.leaderElect,
+        validating_webhook_configuration_name: cfg.validatingWebhookConfigurationName,
+        webhook_port: cfg.webhook.port,
       },
       'Config loaded',
     );
     if (cfg.webhook.certDir !== '') log.info({ cert_dir: cfg.webhook.certDir }, 'certDir configuration is ignored');
     const registrar = startRegistrar({
-      config: cfg, entries, kube, clock: systemClock, random: cryptoRandom, log,
+      config: cfg,
+      entries,
+      kube,
+      clock: systemClock,
+      random: cryptoRandom,
+      log,
       ...(env.vars['POD_NAMESPACE'] === undefined ? {} : { podNamespace: env.vars['POD_NAMESPACE'] }),
     });
     const closers: Array<() => Promise<void>> = [];
@@ -83,9 +98,14 @@ export const registrarCommand: Command = {
       // controller manager's webhook manager does; it serves once the configuration exists.
       const serverApi = serverApiOverSocket(cfg.spireServerSocketPath);
       const webhook = startRegistrarWebhook({
-        host: cfg.webhook.host, port: cfg.webhook.port, trustDomain: cfg.trustDomain, serverApi,
-        store: kubeWebhookConfigurationStore(kube), webhookConfigurationName: cfg.validatingWebhookConfigurationName,
-        clock: systemClock, log,
+        host: cfg.webhook.host,
+        port: cfg.webhook.port,
+        trustDomain: cfg.trustDomain,
+        serverApi,
+        store: kubeWebhookConfigurationStore(kube),
+        webhookConfigurationName: cfg.validatingWebhookConfigurationName,
+        clock: systemClock,
+        log,
       });
       closers.push(async () => {
         await webhook.stop();

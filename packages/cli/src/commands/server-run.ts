@@ -8,7 +8,12 @@ import { MEMORY_BUDGET_FLAG, memoryBudgetOf } from '../memory-budget.ts';
 
 const CONFIG_FLAGS: FlagSpecs = {
   expandEnv: EXPAND_ENV_FLAG,
-  config: { kind: 'string', usage: 'Path to a server config file (HCL like SPIRE server.conf; .yaml/.json also accepted)', default: 'conf/server/server.conf', arg: 'FILE' },
+  config: {
+    kind: 'string',
+    usage: 'Path to a server config file (HCL like SPIRE server.conf; .yaml/.json also accepted)',
+    default: 'conf/server/server.conf',
+    arg: 'FILE',
+  },
   trustDomain: { kind: 'string', usage: 'The trust domain that this server belongs to', arg: 'TD' },
   bindAddress: { kind: 'string', usage: 'IP address or DNS name of the ztwim server', arg: 'ADDR' },
   serverPort: { kind: 'int', usage: 'Port number of the ztwim server', arg: 'PORT' },

@@ -30,9 +30,12 @@ export const statusCommand: Command = {
     const holder = dataDirHolder(dataDir);
     const state = readUpState(dataDir);
     if (holder === undefined || state === undefined || state.pid !== holder) {
-      println(env.stderr, holder === undefined
-        ? `ztwim is not running: no process holds ${dataDir} (start it with: npx ztwim up${f.isSet('dataDir') ? ` -dataDir ${dataDir}` : ''})`
-        : `ztwim up is not running in ${dataDir}: process ${holder} holds it but is not up yet (or is a server or agent run)`);
+      println(
+        env.stderr,
+        holder === undefined
+          ? `ztwim is not running: no process holds ${dataDir} (start it with: npx ztwim up${f.isSet('dataDir') ? ` -dataDir ${dataDir}` : ''})`
+          : `ztwim up is not running in ${dataDir}: process ${holder} holds it but is not up yet (or is a server or agent run)`,
+      );
       return 1;
     }
     const out = (k: string, v: string): void => println(env.stdout, `  ${(k === '' ? '' : `${k}:`).padEnd(22)}${v}`);
@@ -66,11 +69,18 @@ export const statusCommand: Command = {
       const svids = await client.fetchX509Svids({ signal: AbortSignal.any([env.signal, AbortSignal.timeout(TIMEOUT_MS)]) });
       svids.forEach((svid, i) => {
         const leaf = svid.certificates[0];
-        out(i === 0 ? 'your identity' : '', `${svid.id.toString()}${leaf === undefined ? '' : ` (X509-SVID valid until ${goTimeUtc(Math.floor(Date.parse(new X509Certificate(leaf).validTo) / 1000))})`}`);
+        out(
+          i === 0 ? 'your identity' : '',
+          `${svid.id.toString()}${leaf === undefined ? '' : ` (X509-SVID valid until ${goTimeUtc(Math.floor(Date.parse(new X509Certificate(leaf).validTo) / 1000))})`}`,
+        );
       });
     } catch (e) {
       const code = (e as { grpcCode?: unknown }).grpcCode;
-      if (code === 7) out('your identity', `none: no entry matches uid ${process.getuid?.() ?? '?'} (npx ztwim server entry create ... -selector unix:uid:${process.getuid?.() ?? 0})`);
+      if (code === 7)
+        out(
+          'your identity',
+          `none: no entry matches uid ${process.getuid?.() ?? '?'} (npx ztwim server entry create ... -selector unix:uid:${process.getuid?.() ?? 0})`,
+        );
       else {
         healthy = false;
         out('your identity', `unknown: the Workload API does not answer (${(e as Error).message})`);

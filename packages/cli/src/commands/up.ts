@@ -66,15 +66,27 @@ export const upCommand: Command = {
     serverSocketPath: { kind: 'string', usage: 'Server admin API socket', default: DEFAULT_SERVER_SOCKET_PATH, arg: 'PATH' },
     socketPath: { kind: 'string', usage: 'Workload API socket', default: DEFAULT_AGENT_SOCKET, arg: 'PATH' },
     oidcPort: { kind: 'int', usage: 'Port of the OIDC discovery provider (127.0.0.1, plain HTTP unless -oidcCert; 0 disables)', default: 8443, arg: 'PORT' },
-    oidcCert: { kind: 'string', usage: 'Serve the OIDC provider over HTTPS with this PEM certificate (with -oidcKey); the issuer becomes https://localhost:PORT', arg: 'FILE' },
+    oidcCert: {
+      kind: 'string',
+      usage: 'Serve the OIDC provider over HTTPS with this PEM certificate (with -oidcKey); the issuer becomes https://localhost:PORT',
+      arg: 'FILE',
+    },
     oidcKey: { kind: 'string', usage: 'PEM private key for -oidcCert', arg: 'FILE' },
-    jwtKeyType: { kind: 'string', usage: "JWT signing key type: 'ec-p256' (default), 'ec-p384', 'rsa-2048' or 'rsa-4096' (rsa-2048 for Entra ID)", arg: 'TYPE' },
+    jwtKeyType: {
+      kind: 'string',
+      usage: "JWT signing key type: 'ec-p256' (default), 'ec-p384', 'rsa-2048' or 'rsa-4096' (rsa-2048 for Entra ID)",
+      arg: 'TYPE',
+    },
     metricsPort: { kind: 'int', usage: 'Port of the server Prometheus endpoint (127.0.0.1; 0 disables)', default: 9402, arg: 'PORT' },
     agentMetricsPort: { kind: 'int', usage: 'Port of the agent Prometheus endpoint (127.0.0.1; 0 disables)', default: 9403, arg: 'PORT' },
     user: { kind: 'string', usage: 'Name in the SPIFFE ID issued to the invoking user (spiffe://<td>/user/<name>)', arg: 'NAME' },
     logLevel: { kind: 'string', usage: "'debug', 'info', 'warn' or 'error'", default: 'warn', arg: 'LEVEL' },
     bundleEndpointPort: { kind: 'int', usage: 'Port of the SPIFFE federation bundle endpoint (127.0.0.1, https_spiffe; 0 disables)', default: 0, arg: 'PORT' },
-    federateWith: { kind: 'list', usage: "Another ztwim up's bundle endpoint (https://127.0.0.1:PORT) to federate with; its trust domain and bundle are trusted on first use (repeatable)", arg: 'URL' },
+    federateWith: {
+      kind: 'list',
+      usage: "Another ztwim up's bundle endpoint (https://127.0.0.1:PORT) to federate with; its trust domain and bundle are trusted on first use (repeatable)",
+      arg: 'URL',
+    },
     logFormat: { kind: 'string', usage: "'text' or 'json' (default: text in a terminal, json otherwise)", arg: 'FORMAT' },
   },
   async run(f, env) {
@@ -183,7 +195,11 @@ ${telemetryBlock(f.int('agentMetricsPort'))}`;
         server,
         trustDomain: td,
         log,
-        config: (token) => ({ ...buildAgentConfig(parseConfigText(agentConf(token), 'hcl'), 'ztwim up (agent)', {}, env.cwd), trustBundle: bundlePem, trustBundleFormat: 'pem' as const }),
+        config: (token) => ({
+          ...buildAgentConfig(parseConfigText(agentConf(token), 'hcl'), 'ztwim up (agent)', {}, env.cwd),
+          trustBundle: bundlePem,
+          trustBundleFormat: 'pem' as const,
+        }),
       });
       stops.push(() => agent.close());
       const nodeAlias = hostAlias(td);

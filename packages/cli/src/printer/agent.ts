@@ -20,9 +20,7 @@ export function formatAgent(a: Agent, tz?: string): string {
 /** `agent list` pretty output. */
 export function formatAgentList(agents: readonly Agent[], tz?: string): string {
   if (agents.length === 0) return 'No attested agents found\n';
-  return (
-    `Found ${agents.length} attested ${agents.length === 1 ? 'agent' : 'agents'}:\n\n` + agents.map((a) => formatAgent(a, tz)).join('')
-  );
+  return `Found ${agents.length} attested ${agents.length === 1 ? 'agent' : 'agents'}:\n\n` + agents.map((a) => formatAgent(a, tz)).join('');
 }
 
 /** `agent show` pretty output. */

@@ -36,7 +36,10 @@ describe('pemEncode', () => {
     const lines = pem.split('\n');
     assert.equal(lines[0], '-----BEGIN CERTIFICATE-----');
     // 100 bytes ⇒ 136 base64 chars ⇒ 64 + 64 + 8
-    assert.deepEqual(lines.slice(1, 4).map((l) => l.length), [64, 64, 8]);
+    assert.deepEqual(
+      lines.slice(1, 4).map((l) => l.length),
+      [64, 64, 8],
+    );
     assert.equal(lines[4], '-----END CERTIFICATE-----');
     assert.equal(lines[5], '');
   });
@@ -51,7 +54,10 @@ describe('bundle printers', () => {
   it('spiffe: JWKS with go-jose key order, 4-space indent, sequence and refresh hint', () => {
     const text = formatBundleSpiffe(bundle({ sequenceNumber: 3n, refreshHint: 60n }));
     assert.ok(text.endsWith('}\n'));
-    assert.match(text, /^\{\n {4}"keys": \[\n {8}\{\n {12}"use": "x509-svid",\n {12}"kty": "EC",\n {12}"crv": "P-256",\n {12}"x": "[^"]+",\n {12}"y": "[^"]+",\n {12}"x5c": \[\n {16}"[^"]+"\n {12}\]\n {8}\},\n {8}\{\n {12}"use": "jwt-svid",\n {12}"kty": "EC",\n {12}"kid": "KID1",\n {12}"crv": "P-256",/);
+    assert.match(
+      text,
+      /^\{\n {4}"keys": \[\n {8}\{\n {12}"use": "x509-svid",\n {12}"kty": "EC",\n {12}"crv": "P-256",\n {12}"x": "[^"]+",\n {12}"y": "[^"]+",\n {12}"x5c": \[\n {16}"[^"]+"\n {12}\]\n {8}\},\n {8}\{\n {12}"use": "jwt-svid",\n {12}"kty": "EC",\n {12}"kid": "KID1",\n {12}"crv": "P-256",/,
+    );
     const doc = JSON.parse(text) as { keys: { x5c?: string[] }[]; spiffe_sequence: number; spiffe_refresh_hint: number };
     assert.equal(doc.keys[0]?.x5c?.[0], Buffer.from(certDer).toString('base64'));
     assert.equal(doc.spiffe_sequence, 3);

@@ -69,7 +69,11 @@ describe('formatEntry (17-char labels)', () => {
         '',
       ].join('\n'),
     ],
-    ['missing IDs print empty', create(EntrySchema, { id: 'x' }), 'Entry ID         : x\nSPIFFE ID        : \nParent ID        : \nRevision         : 0\nX509-SVID TTL    : default\nJWT-SVID TTL     : default\n\n'],
+    [
+      'missing IDs print empty',
+      create(EntrySchema, { id: 'x' }),
+      'Entry ID         : x\nSPIFFE ID        : \nParent ID        : \nRevision         : 0\nX509-SVID TTL    : default\nJWT-SVID TTL     : default\n\n',
+    ],
   ];
   for (const [name, e, want] of cases) it(name, () => assert.equal(formatEntry(e), want));
 });
@@ -103,7 +107,10 @@ describe('sortEntries (util.SortTypesEntries)', () => {
       mk('5', '/a', '/q', 0, 0, [['unix', 'a']]),
       mk('4', '/a', '/p', 10, 0, [['unix', 'a']]),
       mk('3', '/a', '/p', 0, 5, [['unix', 'a']]),
-      mk('2', '/a', '/p', 0, 0, [['unix', 'b'], ['k8s', 'z']]),
+      mk('2', '/a', '/p', 0, 0, [
+        ['unix', 'b'],
+        ['k8s', 'z'],
+      ]),
       mk('1', '/a', '/p', 0, 0, [['unix', 'z']]),
       mk('0', '/B', '/p', 0, 0, [['unix', 'z']]),
     ];

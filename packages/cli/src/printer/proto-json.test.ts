@@ -68,6 +68,9 @@ describe('formatProtoJson (spire-server -output json)', () => {
 
 describe('formatStructJson', () => {
   it('prints a one-element array in field order', () => {
-    assert.equal(formatStructJson([{ x509_svid: ['QQ=='], private_key: 'Qg==', root_cas: ['Qw=='] }]), '[{"x509_svid":["QQ=="],"private_key":"Qg==","root_cas":["Qw=="]}]\n');
+    assert.equal(
+      formatStructJson([{ x509_svid: ['QQ=='], private_key: 'Qg==', root_cas: ['Qw=='] }]),
+      '[{"x509_svid":["QQ=="],"private_key":"Qg==","root_cas":["Qw=="]}]\n',
+    );
   });
 });

@@ -37,7 +37,7 @@ export function upBanner(b: BannerInput): string[] {
     `  npx ztwim api fetch jwt -audience test${agentSock}`,
     `  npx ztwim server entry show${serverSock}`,
     `  npx ztwim status${b.nonDefaultDataDir ? ` -dataDir ${shellWord(b.dataDir)}` : ''}`,
-    'Register a workload under this machine (SPIRE\'s getting-started command):',
+    "Register a workload under this machine (SPIRE's getting-started command):",
     `  npx ztwim server entry create${serverSock} -parentID ${b.nodeAlias} -spiffeID ${b.nodeAlias.replace(/\/host$/, '/myservice')} -selector unix:uid:$(id -u)`,
     'Press Ctrl-C to stop.',
   );

@@ -11,7 +11,7 @@ test('k8s_psat payload: SPIRE\'s JSON {"cluster","token"} both ways', () => {
   assert.deepEqual(parseK8sPsatPayload(Buffer.from('{"cluster":"c","token":"t","x":1}')), { cluster: 'c', token: 't' });
 });
 
-test('k8s_psat payload: malformed payloads are InvalidArgument with SPIRE\'s texts', () => {
+test("k8s_psat payload: malformed payloads are InvalidArgument with SPIRE's texts", () => {
   const cases: Array<[string, RegExp]> = [
     ['not json', /^failed to unmarshal data payload: /],
     ['[1]', /^failed to unmarshal data payload: not a JSON object$/],
@@ -21,6 +21,10 @@ test('k8s_psat payload: malformed payloads are InvalidArgument with SPIRE\'s tex
     ['{"cluster":"c","token":null}', /^missing token in attestation data$/],
   ];
   for (const [text, re] of cases) {
-    assert.throws(() => parseK8sPsatPayload(Buffer.from(text)), (e: unknown) => isZtwimError(e, 'ERR_INVALID_ARGUMENT') && re.test(e.message), text);
+    assert.throws(
+      () => parseK8sPsatPayload(Buffer.from(text)),
+      (e: unknown) => isZtwimError(e, 'ERR_INVALID_ARGUMENT') && re.test(e.message),
+      text,
+    );
   }
 });

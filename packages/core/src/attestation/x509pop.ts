@@ -50,9 +50,7 @@ export function parseX509PopPayload(data: Uint8Array): X509PopPayload {
 
 export function marshalX509PopChallenge(c: X509PopChallenge): Uint8Array {
   const inner = { nonce: b64(c.nonce) };
-  return Buffer.from(
-    JSON.stringify(c.kind === 'rsa' ? { rsa_signature: inner, ecdsa_signature: null } : { rsa_signature: null, ecdsa_signature: inner }),
-  );
+  return Buffer.from(JSON.stringify(c.kind === 'rsa' ? { rsa_signature: inner, ecdsa_signature: null } : { rsa_signature: null, ecdsa_signature: inner }));
 }
 
 export function parseX509PopChallenge(data: Uint8Array): X509PopChallenge {
@@ -102,7 +100,12 @@ export function verifyX509PopResponse(challenge: X509PopChallenge, publicKey: Ke
     if (typeof r !== 'object' || r === null) throw permissionDenied('x509pop: expected an RSA signature response');
     const nonce = unb64(r.nonce, 'response nonce');
     if (nonce.length !== X509POP_NONCE_SIZE) throw permissionDenied('x509pop: response nonce must be 32 bytes');
-    const ok = cryptoVerify('sha256', digestInput(challenge.nonce, nonce), { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO }, unb64(r.signature, 'signature'));
+    const ok = cryptoVerify(
+      'sha256',
+      digestInput(challenge.nonce, nonce),
+      { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_AUTO },
+      unb64(r.signature, 'signature'),
+    );
     if (!ok) throw permissionDenied('x509pop: challenge response verification failed');
     return;
   }
@@ -110,7 +113,12 @@ export function verifyX509PopResponse(challenge: X509PopChallenge, publicKey: Ke
   if (typeof e !== 'object' || e === null) throw permissionDenied('x509pop: expected an ECDSA signature response');
   const nonce = unb64(e.nonce, 'response nonce');
   if (nonce.length !== X509POP_NONCE_SIZE) throw permissionDenied('x509pop: response nonce must be 32 bytes');
-  const size = { 'P-256': 32, 'P-384': 48, 'P-521': 66 }[String(publicKey.asymmetricKeyDetails?.namedCurve ?? '').replace('prime256v1', 'P-256').replace('secp384r1', 'P-384').replace('secp521r1', 'P-521')];
+  const size = { 'P-256': 32, 'P-384': 48, 'P-521': 66 }[
+    String(publicKey.asymmetricKeyDetails?.namedCurve ?? '')
+      .replace('prime256v1', 'P-256')
+      .replace('secp384r1', 'P-384')
+      .replace('secp521r1', 'P-521')
+  ];
   if (size === undefined || publicKey.asymmetricKeyType !== 'ec') throw permissionDenied('x509pop: certificate key is not a supported EC key');
   const r = unb64(e.r, 'r');
   const s = unb64(e.s, 's');

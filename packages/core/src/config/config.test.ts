@@ -102,7 +102,10 @@ test('unknown keys are reported with their path and line; all problems at once',
   ]);
   const p = problems('x');
   p.add('a', 1, 'bad');
-  assert.throws(() => throwIfProblems(p), (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && /a \(line 1\): bad/.test(e.message));
+  assert.throws(
+    () => throwIfProblems(p),
+    (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && /a \(line 1\): bad/.test(e.message),
+  );
 });
 
 test('YAML and JSON configs give the same values and lines', () => {
@@ -113,8 +116,14 @@ test('YAML and JSON configs give the same values and lines', () => {
   assert.deepEqual(r.problems, ['server.conf: server.bogus (line 4): unknown key']);
   const json = parseConfigText('{\n "server": {\n  "trust_domain": "example.org",\n  "nope": true\n }\n}', 'json');
   assert.deepEqual(readServer(json).problems, ['server.conf: server.nope (line 4): unknown key']);
-  assert.throws(() => parseConfigText('a: [1, 2\n', 'yaml'), (e: unknown) => isZtwimError(e, 'ERR_CONFIG'));
-  assert.throws(() => parseConfigText('a: 1\na: 2\n', 'yaml'), (e: unknown) => isZtwimError(e, 'ERR_CONFIG'));
+  assert.throws(
+    () => parseConfigText('a: [1, 2\n', 'yaml'),
+    (e: unknown) => isZtwimError(e, 'ERR_CONFIG'),
+  );
+  assert.throws(
+    () => parseConfigText('a: 1\na: 2\n', 'yaml'),
+    (e: unknown) => isZtwimError(e, 'ERR_CONFIG'),
+  );
 });
 
 test('parseDuration follows Go syntax', () => {
@@ -156,5 +165,8 @@ test('a .conf file that opens with { is JSON, as HCL reads it; blocks as objects
   assert.deepEqual(labels('Notifier'), []);
   assert.deepEqual(p.list, ['server.conf: plugins.Notifier.k8sbundle (line 7): must be a block/object']);
   // still HCL when it does not open with {
-  assert.throws(() => parseConfigText('server {\n  x = \n}', 'hcl', 'server.conf'), (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && /server\.conf: /.test(e.message));
+  assert.throws(
+    () => parseConfigText('server {\n  x = \n}', 'hcl', 'server.conf'),
+    (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && /server\.conf: /.test(e.message),
+  );
 });

@@ -99,10 +99,7 @@ function fromYaml(n: YamlNode, lc: LineCounter, where: string): ConfigValue {
         throw configError(`${where}: line ${line}: keys must be strings`);
       }
       const kline = k.range ? lc.linePos(k.range[0]).line : line;
-      const value: ConfigValue =
-        pair.value === null || pair.value === undefined
-          ? { kind: 'null', line: kline }
-          : fromYaml(pair.value as YamlNode, lc, where);
+      const value: ConfigValue = pair.value === null || pair.value === undefined ? { kind: 'null', line: kline } : fromYaml(pair.value as YamlNode, lc, where);
       entries.push({ key: String(k.value), labels: [], value, line: kline });
     }
     return { kind: 'object', entries, line };

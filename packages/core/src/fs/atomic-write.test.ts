@@ -55,7 +55,10 @@ for (const at of ['fsync', 'rename'] as const) {
     writeFileSync(path, 'old key', { mode: 0o600 });
     // The child's first fsync is the temp file's, its first rename the one over the target (the
     // temp file found below, holding the new content, shows the kill came at that point).
-    const inject = at === 'rename' ? ['-e', 'trace=rename,renameat,renameat2', '-e', 'inject=rename,renameat,renameat2:signal=SIGKILL:when=1'] : ['-e', 'trace=fsync', '-e', 'inject=fsync:signal=SIGKILL:when=1'];
+    const inject =
+      at === 'rename'
+        ? ['-e', 'trace=rename,renameat,renameat2', '-e', 'inject=rename,renameat,renameat2:signal=SIGKILL:when=1']
+        : ['-e', 'trace=fsync', '-e', 'inject=fsync:signal=SIGKILL:when=1'];
     const r = underStrace(inject, path, 'new key');
     assert.equal(r.error, undefined, `strace must be installed (scripts/setup-interop.sh): ${r.error?.message}`);
     assert.ok(r.signal === 'SIGKILL' || r.status === 137, `the child was killed at ${at}: status ${r.status} signal ${r.signal}\n${r.stderr}`);

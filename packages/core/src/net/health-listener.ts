@@ -38,7 +38,8 @@ export interface HealthListener {
 export async function serveHealthChecks(cfg: HealthChecksConfig, probes: { live: Probe; ready: Probe }): Promise<HealthListener> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
-    const probe = req.method !== 'GET' && req.method !== 'HEAD' ? undefined : path === cfg.livePath ? probes.live : path === cfg.readyPath ? probes.ready : undefined;
+    const probe =
+      req.method !== 'GET' && req.method !== 'HEAD' ? undefined : path === cfg.livePath ? probes.live : path === cfg.readyPath ? probes.ready : undefined;
     if (probe === undefined) {
       res.writeHead(404).end();
       return;
@@ -55,7 +56,12 @@ export async function serveHealthChecks(cfg: HealthChecksConfig, probes: { live:
     server.once('error', reject);
     server.listen(cfg.bindPort, cfg.bindAddress, () => resolve());
   }).catch((e: unknown) => {
-    throw listenError(e, { name: 'health check listener', address: `${cfg.bindAddress}:${cfg.bindPort}`, at: { port: cfg.bindPort }, moveWith: 'health_checks.bind_port in the config' });
+    throw listenError(e, {
+      name: 'health check listener',
+      address: `${cfg.bindAddress}:${cfg.bindPort}`,
+      at: { port: cfg.bindPort },
+      moveWith: 'health_checks.bind_port in the config',
+    });
   });
   const addr = server.address();
   return {

@@ -18,7 +18,6 @@ export interface ListenerInfo {
 /** Set by the gRPC server when a live socket is found at the path (see @ztwim/proto). */
 export const SOCKET_IN_USE = 'ESOCKETINUSE';
 
-
 const holderText = (h: SocketHolder | undefined): string =>
   h === undefined ? '' : ` (held by pid ${h.pid}${h.command === '' ? '' : `: ${h.command.length > 120 ? `${h.command.slice(0, 117)}...` : h.command}`})`;
 
@@ -42,7 +41,10 @@ export function listenError(e: unknown, l: ListenerInfo, findHolder: (a: Listene
   const fields = { listener: l.name, address: l.address };
   if (errno === 'EADDRINUSE' || errno === SOCKET_IN_USE) {
     const what = 'path' in l.at ? `socket ${l.address} is in use by another server` : `cannot listen on ${l.address}: address already in use`;
-    return new ZtwimError('ERR_UNAVAILABLE', `${l.name}: ${what}${holderText(findHolder(l.at))}; stop that process or move this listener with ${l.moveWith}`, { cause: e, fields });
+    return new ZtwimError('ERR_UNAVAILABLE', `${l.name}: ${what}${holderText(findHolder(l.at))}; stop that process or move this listener with ${l.moveWith}`, {
+      cause: e,
+      fields,
+    });
   }
   if (errno === 'EACCES' || errno === 'EPERM') {
     const uid = process.getuid?.();
@@ -51,11 +53,17 @@ export function listenError(e: unknown, l: ListenerInfo, findHolder: (a: Listene
       d === undefined
         ? 'permission denied'
         : `permission denied: ${d.dir} belongs to uid ${d.uid} (mode ${d.mode.toString(8).padStart(4, '0')})${uid === undefined ? '' : ` and this process runs as uid ${uid}`}, e.g. another user's ztwim or SPIRE made it`;
-    const action = 'path' in l.at ? `choose a path this user can write with ${l.moveWith}` : `choose a port above 1023 or run with the needed privilege; the port is set with ${l.moveWith}`;
+    const action =
+      'path' in l.at
+        ? `choose a path this user can write with ${l.moveWith}`
+        : `choose a port above 1023 or run with the needed privilege; the port is set with ${l.moveWith}`;
     return new ZtwimError('ERR_PERMISSION_DENIED', `${l.name}: cannot use ${l.address}: ${why}; ${action}`, { cause: e, fields });
   }
   if (errno === 'EADDRNOTAVAIL' || errno === 'ENOTFOUND') {
-    return new ZtwimError('ERR_CONFIG', `${l.name}: cannot listen on ${l.address}: this machine has no such address (${raw}); set another with ${l.moveWith}`, { cause: e, fields });
+    return new ZtwimError('ERR_CONFIG', `${l.name}: cannot listen on ${l.address}: this machine has no such address (${raw}); set another with ${l.moveWith}`, {
+      cause: e,
+      fields,
+    });
   }
   return new ZtwimError('ERR_UNAVAILABLE', `${l.name}: cannot listen on ${l.address}: ${raw}; the address is set with ${l.moveWith}`, { cause: e, fields });
 }

@@ -67,7 +67,10 @@ export function findSocketHolder(addr: ListenerAddress, procRoot = '/proc'): Soc
         continue;
       }
       if (links.has(target)) {
-        const command = (read(`${procRoot}/${pid}/cmdline`) ?? '').split('\0').filter((s) => s !== '').join(' ');
+        const command = (read(`${procRoot}/${pid}/cmdline`) ?? '')
+          .split('\0')
+          .filter((s) => s !== '')
+          .join(' ');
         return { pid: Number(pid), command };
       }
     }

@@ -21,7 +21,12 @@ export class PrometheusMetrics implements Metrics {
     this.registry = new Registry();
     const p = opts.prefix;
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: `${p}_` });
-    this.rpcCalls = new Counter({ name: `${p}_rpc_calls_total`, help: 'RPC calls by service, method and gRPC status code', labelNames: ['service', 'method', 'code'], registers: [this.registry] });
+    this.rpcCalls = new Counter({
+      name: `${p}_rpc_calls_total`,
+      help: 'RPC calls by service, method and gRPC status code',
+      labelNames: ['service', 'method', 'code'],
+      registers: [this.registry],
+    });
     this.rpcLatency = new Histogram({
       name: `${p}_rpc_duration_seconds`,
       help: 'RPC latency',
@@ -29,8 +34,18 @@ export class PrometheusMetrics implements Metrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [this.registry],
     });
-    this.svidsMinted = new Counter({ name: `${p}_svids_minted_total`, help: 'SVIDs minted by type (x509, jwt)', labelNames: ['type'], registers: [this.registry] });
-    this.caRotations = new Counter({ name: `${p}_ca_rotation_events_total`, help: 'CA/JWT key rotation events by kind and event (prepare, activate, prune)', labelNames: ['kind', 'event'], registers: [this.registry] });
+    this.svidsMinted = new Counter({
+      name: `${p}_svids_minted_total`,
+      help: 'SVIDs minted by type (x509, jwt)',
+      labelNames: ['type'],
+      registers: [this.registry],
+    });
+    this.caRotations = new Counter({
+      name: `${p}_ca_rotation_events_total`,
+      help: 'CA/JWT key rotation events by kind and event (prepare, activate, prune)',
+      labelNames: ['kind', 'event'],
+      registers: [this.registry],
+    });
     this.entries = new Gauge({ name: `${p}_registration_entries`, help: 'Registration entries in the datastore', registers: [this.registry] });
     this.agents = new Gauge({ name: `${p}_attested_agents`, help: 'Attested agents in the datastore', registers: [this.registry] });
   }

@@ -153,7 +153,12 @@ function wrapBundleError<T>(fn: () => T): T {
 /** The SDK X.509 bundle of a wire bundle; a malformed trust domain or certificate is an ERR_INVALID_ARGUMENT. */
 export function x509BundleFromWire(b: WireBundle): X509Bundle {
   const td = trustDomainOf(b.trustDomain);
-  return wrapBundleError(() => X509Bundle.fromAuthorities(td, b.x509Authorities.map((a) => a.asn1)));
+  return wrapBundleError(() =>
+    X509Bundle.fromAuthorities(
+      td,
+      b.x509Authorities.map((a) => a.asn1),
+    ),
+  );
 }
 
 /** The SDK JWT bundle of a wire bundle; a malformed trust domain or key is an ERR_INVALID_ARGUMENT. */

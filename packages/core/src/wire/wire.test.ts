@@ -27,9 +27,35 @@ import {
 function caCert(cn: string): Uint8Array {
   const dir = mkdtempSync(join(tmpdir(), 'ztwim-wire-'));
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'k.pem'),
-      '-out', join(dir, 'c.der'), '-outform', 'DER', '-days', '1', '-subj', `/CN=${cn}`, '-addext', 'basicConstraints=critical,CA:TRUE',
-      '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-addext', 'subjectAltName=URI:spiffe://example.org'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        join(dir, 'k.pem'),
+        '-out',
+        join(dir, 'c.der'),
+        '-outform',
+        'DER',
+        '-days',
+        '1',
+        '-subj',
+        `/CN=${cn}`,
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+        '-addext',
+        'subjectAltName=URI:spiffe://example.org',
+      ],
+      { stdio: 'ignore' },
+    );
     return new Uint8Array(readFileSync(join(dir, 'c.der')));
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -106,7 +132,10 @@ test('SDK bundles from a wire bundle', () => {
   assert.ok(j.findKeyObject('ec')?.equals(ec));
   assert.throws(() => x509BundleFromWire(wire({ trustDomain: 'Bad Domain' })), invalidArg(/malformed trust domain/));
   assert.throws(() => x509BundleFromWire(wire({ x509Authorities: [{ asn1: new Uint8Array([1, 2, 3]) }] })), invalidArg(/invalid bundle: .*certificate/));
-  assert.throws(() => jwtBundleFromWire(wire({ jwtAuthorities: [{ keyId: 'k', publicKey: new Uint8Array([9]), expiresAt: 0 }] })), invalidArg(/malformed public key/));
+  assert.throws(
+    () => jwtBundleFromWire(wire({ jwtAuthorities: [{ keyId: 'k', publicKey: new Uint8Array([9]), expiresAt: 0 }] })),
+    invalidArg(/malformed public key/),
+  );
 });
 
 test('SPIFFE bundle JSON round trip through the wire form', () => {
@@ -115,7 +144,10 @@ test('SPIFFE bundle JSON round trip through the wire form', () => {
   assert.equal(sb.refreshHintSeconds, 300);
   const parsed = SpiffeBundle.parse(TrustDomain.parse('example.org'), sb.marshal(), { strict: true });
   assert.ok(parsed.equals(sb));
-  const expiries = new Map([['ec', 1_900_000_000n], ['rsa', 1_900_000_100n]]);
+  const expiries = new Map([
+    ['ec', 1_900_000_000n],
+    ['rsa', 1_900_000_100n],
+  ]);
   const back = spiffeBundleToWire(parsed, (kid) => expiries.get(kid));
   assert.deepEqual(back, bundleToWire(wire()));
   // zero sequence number and refresh hint are absent from the JSON (go-spiffe's omitempty)

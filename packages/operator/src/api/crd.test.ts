@@ -23,7 +23,10 @@ test('five cluster-scoped CRDs of operator.openshift.io/v1alpha1 with status sub
     const v = (c.spec['versions'] as J[])[0] as J;
     assert.equal(v['name'], 'v1alpha1');
     assert.deepEqual(v['subresources'], { status: {} });
-    assert.deepEqual(v['schema']['openAPIV3Schema']['x-kubernetes-validations'].map((r: J) => r['rule']), ["self.metadata.name == 'cluster'"]);
+    assert.deepEqual(
+      v['schema']['openAPIV3Schema']['x-kubernetes-validations'].map((r: J) => r['rule']),
+      ["self.metadata.name == 'cluster'"],
+    );
   }
 });
 
@@ -44,14 +47,22 @@ test('SpireServer: required jwtIssuer with its URL pattern, toggles as "true"/"f
   assert.ok(spec['required'].includes('jwtIssuer'));
   assert.ok(spec['required'].includes('caSubject'));
   assert.equal(spec['properties']['jwtIssuer']['pattern'], '^(?i)https?://[^\\s?#]+$');
-  assert.deepEqual(spec['properties']['keyManager']['properties']['diskEnabled'], { description: spec['properties']['keyManager']['properties']['diskEnabled']['description'], type: 'string', enum: ['true', 'false'], default: 'true' });
+  assert.deepEqual(spec['properties']['keyManager']['properties']['diskEnabled'], {
+    description: spec['properties']['keyManager']['properties']['diskEnabled']['description'],
+    type: 'string',
+    enum: ['true', 'false'],
+    default: 'true',
+  });
   assert.equal(spec['properties']['caValidity']['default'], '24h');
   assert.equal(spec['properties']['persistence']['properties']['size']['x-kubernetes-validations'][0]['rule'], 'self == oldSelf');
   assert.deepEqual(spec['properties']['persistence']['default'], {});
   const fw = spec['properties']['federation']['properties']['federatesWith'];
   assert.equal(fw['maxItems'], 50);
   assert.deepEqual(fw['x-kubernetes-list-map-keys'], ['trustDomain']);
-  assert.deepEqual(spec['x-kubernetes-validations'].map((r: J) => r['rule']), ['!has(oldSelf.federation) || has(self.federation)']);
+  assert.deepEqual(
+    spec['x-kubernetes-validations'].map((r: J) => r['rule']),
+    ['!has(oldSelf.federation) || has(self.federation)'],
+  );
   assert.equal(spec['properties']['replicas']['maximum'], 5);
   assert.ok(spec['properties']['datastore']['properties']['connectionStringSecretRef']);
 });
@@ -64,7 +75,14 @@ test('deprecated 0.2 fields are in the schema and say where they went', () => {
 });
 
 test('toOpenApi: each schema form', () => {
-  assert.deepEqual(toOpenApi(int({ description: 'n', minimum: 1, maximum: 5, default: 1 })), { description: 'n', type: 'integer', format: 'int32', minimum: 1, maximum: 5, default: 1 });
+  assert.deepEqual(toOpenApi(int({ description: 'n', minimum: 1, maximum: 5, default: 1 })), {
+    description: 'n',
+    type: 'integer',
+    format: 'int32',
+    minimum: 1,
+    maximum: 5,
+    default: 1,
+  });
   assert.deepEqual(toOpenApi(toggle('false', { description: 't' })), { description: 't', type: 'string', enum: ['true', 'false'], default: 'false' });
   assert.deepEqual(toOpenApi(obj({ a: str({ description: 'a', required: true }) }, { description: 'o', cel: [{ rule: 'x', message: 'y' }] })), {
     description: 'o',
@@ -73,7 +91,12 @@ test('toOpenApi: each schema form', () => {
     required: ['a'],
     'x-kubernetes-validations': [{ rule: 'x', message: 'y' }],
   });
-  assert.deepEqual(toOpenApi(arr(str({ description: 's' }), { description: 'l', maxItems: 3 })), { description: 'l', type: 'array', items: { description: 's', type: 'string' }, maxItems: 3 });
+  assert.deepEqual(toOpenApi(arr(str({ description: 's' }), { description: 'l', maxItems: 3 })), {
+    description: 'l',
+    type: 'array',
+    items: { description: 's', type: 'string' },
+    maxItems: 3,
+  });
 });
 
 test('the committed deploy/operator/crds/ files are what the schemas generate', () => {

@@ -77,7 +77,12 @@ export function toOpenApi(s: Schema): JsonSchemaProps {
 }
 
 function celJson(r: CelRule): JsonSchemaProps {
-  return { rule: r.rule, message: r.message, ...(r.reason === undefined ? {} : { reason: r.reason }), ...(r.fieldPath === undefined ? {} : { fieldPath: r.fieldPath }) };
+  return {
+    rule: r.rule,
+    message: r.message,
+    ...(r.reason === undefined ? {} : { reason: r.reason }),
+    ...(r.fieldPath === undefined ? {} : { fieldPath: r.fieldPath }),
+  };
 }
 
 export interface CustomResourceDefinition {

@@ -50,9 +50,24 @@ const serviceMonitor = obj(
 
 /** The 0.2 shape's per-operand copies of the ZTWIM fields (1.0: on ZTWIM only). */
 const legacyIdentity = {
-  trustDomain: str({ maxLength: 255, pattern: TRUST_DOMAIN_PATTERN, description: '0.2 shape: the trust domain (1.0: ZeroTrustWorkloadIdentityManager spec.trustDomain).', deprecated: 'spec.trustDomain of the ZeroTrustWorkloadIdentityManager' }),
-  clusterName: str({ maxLength: 63, pattern: DNS1123_SUBDOMAIN_PATTERN, description: '0.2 shape: the cluster name (1.0: ZeroTrustWorkloadIdentityManager spec.clusterName).', deprecated: 'spec.clusterName of the ZeroTrustWorkloadIdentityManager' }),
-  bundleConfigMap: str({ maxLength: 253, pattern: DNS1123_SUBDOMAIN_PATTERN, description: '0.2 shape: the bundle ConfigMap (1.0: ZeroTrustWorkloadIdentityManager spec.bundleConfigMap).', deprecated: 'spec.bundleConfigMap of the ZeroTrustWorkloadIdentityManager' }),
+  trustDomain: str({
+    maxLength: 255,
+    pattern: TRUST_DOMAIN_PATTERN,
+    description: '0.2 shape: the trust domain (1.0: ZeroTrustWorkloadIdentityManager spec.trustDomain).',
+    deprecated: 'spec.trustDomain of the ZeroTrustWorkloadIdentityManager',
+  }),
+  clusterName: str({
+    maxLength: 63,
+    pattern: DNS1123_SUBDOMAIN_PATTERN,
+    description: '0.2 shape: the cluster name (1.0: ZeroTrustWorkloadIdentityManager spec.clusterName).',
+    deprecated: 'spec.clusterName of the ZeroTrustWorkloadIdentityManager',
+  }),
+  bundleConfigMap: str({
+    maxLength: 253,
+    pattern: DNS1123_SUBDOMAIN_PATTERN,
+    description: '0.2 shape: the bundle ConfigMap (1.0: ZeroTrustWorkloadIdentityManager spec.bundleConfigMap).',
+    deprecated: 'spec.bundleConfigMap of the ZeroTrustWorkloadIdentityManager',
+  }),
 } as const;
 
 // ---- ZeroTrustWorkloadIdentityManager ----
@@ -65,10 +80,30 @@ export const ztwimSpec = obj(
       immutable,
       description: 'The SPIFFE trust domain of every operand. Immutable. Required unless the 0.2 shape sets it on the operands.',
     }),
-    clusterName: str({ maxLength: 63, pattern: DNS1123_SUBDOMAIN_PATTERN, immutable, description: 'The cluster name (k8s_psat cluster, registrar clusterName). Immutable.' }),
-    bundleConfigMap: str({ maxLength: 253, pattern: DNS1123_SUBDOMAIN_PATTERN, default: 'spire-bundle', immutable, description: 'ConfigMap the server writes its trust bundle to (key bundle.crt). Immutable.' }),
-    logLevel: int({ minimum: 1, maximum: 5, description: '0.2 shape: the operator log verbosity; accepted and not used.', deprecated: 'logLevel of each operand' }),
-    namespace: str({ maxLength: 63, description: '0.2 shape: the operand namespace; accepted and not used (the operator uses OPERATOR_NAMESPACE).', deprecated: 'the OPERATOR_NAMESPACE of the operator' }),
+    clusterName: str({
+      maxLength: 63,
+      pattern: DNS1123_SUBDOMAIN_PATTERN,
+      immutable,
+      description: 'The cluster name (k8s_psat cluster, registrar clusterName). Immutable.',
+    }),
+    bundleConfigMap: str({
+      maxLength: 253,
+      pattern: DNS1123_SUBDOMAIN_PATTERN,
+      default: 'spire-bundle',
+      immutable,
+      description: 'ConfigMap the server writes its trust bundle to (key bundle.crt). Immutable.',
+    }),
+    logLevel: int({
+      minimum: 1,
+      maximum: 5,
+      description: '0.2 shape: the operator log verbosity; accepted and not used.',
+      deprecated: 'logLevel of each operand',
+    }),
+    namespace: str({
+      maxLength: 63,
+      description: '0.2 shape: the operand namespace; accepted and not used (the operator uses OPERATOR_NAMESPACE).',
+      deprecated: 'the OPERATOR_NAMESPACE of the operator',
+    }),
     ...commonConfig,
   },
   {
@@ -95,7 +130,11 @@ const acme = obj(
 const servingCert = obj(
   {
     fileSyncInterval: int({ minimum: 60, maximum: 7776000, default: 86400, description: 'Seconds between re-reads of the serving certificate files.' }),
-    externalSecretRef: str({ maxLength: 253, pattern: DNS1123_SUBDOMAIN_PATTERN, description: 'TLS Secret with the serving certificate (default: the service-CA Secret spire-server-serving-cert).' }),
+    externalSecretRef: str({
+      maxLength: 253,
+      pattern: DNS1123_SUBDOMAIN_PATTERN,
+      description: 'TLS Secret with the serving certificate (default: the service-CA Secret spire-server-serving-cert).',
+    }),
   },
   { description: 'https_web with a certificate from a Secret.' },
 );
@@ -119,8 +158,14 @@ const federation = obj(
       },
       {
         defaultEmpty: true,
-        description: 'The server\'s own bundle endpoint (port 8443).',
-        cel: [{ rule: "!has(self.profile) || self.profile != 'https_web' || has(self.httpsWeb)", message: 'httpsWeb is required when profile is https_web', fieldPath: '.httpsWeb' }],
+        description: "The server's own bundle endpoint (port 8443).",
+        cel: [
+          {
+            rule: "!has(self.profile) || self.profile != 'https_web' || has(self.httpsWeb)",
+            message: 'httpsWeb is required when profile is https_web',
+            fieldPath: '.httpsWeb',
+          },
+        ],
       },
     ),
     federatesWith: arr(
@@ -129,19 +174,33 @@ const federation = obj(
           trustDomain: str({ required: true, maxLength: 255, pattern: TRUST_DOMAIN_PATTERN, description: 'The foreign trust domain.' }),
           bundleEndpointUrl: str({ required: true, maxLength: 512, pattern: '^https://[^\\s]+$', description: 'Its bundle endpoint (https).' }),
           bundleEndpointProfile: oneOf(['https_spiffe', 'https_web'] as const, { required: true, description: 'Its bundle endpoint profile.' }),
-          endpointSpiffeId: str({ maxLength: 2048, pattern: '^spiffe://', description: 'SPIFFE ID of the bundle endpoint server (required for https_spiffe).' }),
+          endpointSpiffeId: str({
+            maxLength: 2048,
+            pattern: '^spiffe://',
+            description: 'SPIFFE ID of the bundle endpoint server (required for https_spiffe).',
+          }),
         },
         {
           description: 'A trust domain this server federates with.',
-          cel: [{ rule: "self.bundleEndpointProfile != 'https_spiffe' || has(self.endpointSpiffeId)", message: 'endpointSpiffeId is required for https_spiffe', fieldPath: '.endpointSpiffeId' }],
+          cel: [
+            {
+              rule: "self.bundleEndpointProfile != 'https_spiffe' || has(self.endpointSpiffeId)",
+              message: 'endpointSpiffeId is required for https_spiffe',
+              fieldPath: '.endpointSpiffeId',
+            },
+          ],
         },
       ),
       { minItems: 1, maxItems: 50, listMapKeys: ['trustDomain'], description: 'Trust domains to federate with (no duplicates).' },
     ),
     managedRoute: toggle('true', { description: 'Manage the OpenShift Route of the federation endpoint.' }),
-    routeHost: str({ maxLength: 253, pattern: DNS1123_SUBDOMAIN_PATTERN, description: 'lift: host of the federation Route (default federation.<trustDomain>).' }),
+    routeHost: str({
+      maxLength: 253,
+      pattern: DNS1123_SUBDOMAIN_PATTERN,
+      description: 'lift: host of the federation Route (default federation.<trustDomain>).',
+    }),
   },
-  { description: 'Federation: the server\'s bundle endpoint and the trust domains it federates with. Cannot be removed once set.' },
+  { description: "Federation: the server's bundle endpoint and the trust domains it federates with. Cannot be removed once set." },
 );
 
 export const spireServerSpec = obj(
@@ -149,7 +208,12 @@ export const spireServerSpec = obj(
     ...legacyIdentity,
     logLevel,
     logFormat,
-    jwtIssuer: str({ required: true, maxLength: 512, pattern: JWT_ISSUER_PATTERN, description: 'Issuer (iss) of JWT-SVIDs: an http(s) URL with a host and no query or fragment.' }),
+    jwtIssuer: str({
+      required: true,
+      maxLength: 512,
+      pattern: JWT_ISSUER_PATTERN,
+      description: 'Issuer (iss) of JWT-SVIDs: an http(s) URL with a host and no query or fragment.',
+    }),
     caValidity: duration('24h', 'CA certificate lifetime (ca_ttl).'),
     defaultX509Validity: duration('1h', 'Default X509-SVID lifetime.'),
     defaultJWTValidity: duration('5m', 'Default JWT-SVID lifetime.'),
@@ -173,30 +237,60 @@ export const spireServerSpec = obj(
     persistence: obj(
       {
         size: str({ pattern: SIZE_PATTERN, default: '1Gi', immutable, description: 'Size of the data volume. Immutable.' }),
-        accessMode: oneOf(['ReadWriteOnce', 'ReadWriteOncePod', 'ReadWriteMany'] as const, { default: 'ReadWriteOnce', immutable, description: 'Access mode of the data volume. Immutable.' }),
+        accessMode: oneOf(['ReadWriteOnce', 'ReadWriteOncePod', 'ReadWriteMany'] as const, {
+          default: 'ReadWriteOnce',
+          immutable,
+          description: 'Access mode of the data volume. Immutable.',
+        }),
         storageClass: str({ maxLength: 253, default: '', immutable, description: 'Storage class ("" = the cluster default). Immutable.' }),
-        type: oneOf(['pvc', 'hostPath', 'emptyDir'] as const, { description: '0.2 shape: the volume type. pvc is what 1.0 does; hostPath and emptyDir are rendered as such.', deprecated: 'a PVC (1.0 always uses one)' }),
-        hostPath: str({ maxLength: 4096, pattern: SOCKET_DIR_PATTERN, description: '0.2 shape: host directory for type hostPath.', deprecated: 'a PVC (1.0 always uses one)' }),
+        type: oneOf(['pvc', 'hostPath', 'emptyDir'] as const, {
+          description: '0.2 shape: the volume type. pvc is what 1.0 does; hostPath and emptyDir are rendered as such.',
+          deprecated: 'a PVC (1.0 always uses one)',
+        }),
+        hostPath: str({
+          maxLength: 4096,
+          pattern: SOCKET_DIR_PATTERN,
+          description: '0.2 shape: host directory for type hostPath.',
+          deprecated: 'a PVC (1.0 always uses one)',
+        }),
       },
       { defaultEmpty: true, description: 'The server data volume (datastore and keys).' },
     ),
     datastore: obj(
       {
-        databaseType: oneOf(['sql', 'sqlite3', 'postgres', 'mysql', 'aws_postgresql', 'aws_mysql'] as const, { default: 'sqlite3', description: 'Database type (ztwim server: sqlite3 or postgres).' }),
-        connectionString: str({ maxLength: 2048, default: '/run/spire/data/datastore.sqlite3', description: 'Connection string (SQLite: file path). Prefer connectionStringSecretRef for credentials.' }),
+        databaseType: oneOf(['sql', 'sqlite3', 'postgres', 'mysql', 'aws_postgresql', 'aws_mysql'] as const, {
+          default: 'sqlite3',
+          description: 'Database type (ztwim server: sqlite3 or postgres).',
+        }),
+        connectionString: str({
+          maxLength: 2048,
+          default: '/run/spire/data/datastore.sqlite3',
+          description: 'Connection string (SQLite: file path). Prefer connectionStringSecretRef for credentials.',
+        }),
         connectionStringSecretRef: obj(
           {
             name: str({ required: true, maxLength: 253, pattern: DNS1123_SUBDOMAIN_PATTERN, description: 'Secret in the operand namespace.' }),
             key: str({ maxLength: 253, default: 'connectionString', description: 'Key of the Secret that holds the connection string.' }),
           },
-          { description: 'lift: the connection string from a Secret (passed to the server as an environment variable, never written to the ConfigMap). Wins over connectionString.' },
+          {
+            description:
+              'lift: the connection string from a Secret (passed to the server as an environment variable, never written to the ConfigMap). Wins over connectionString.',
+          },
         ),
-        tlsSecretName: str({ maxLength: 253, pattern: DNS1123_SUBDOMAIN_PATTERN, description: 'Secret with the database client TLS files, mounted at /run/spire/db/certs.' }),
+        tlsSecretName: str({
+          maxLength: 253,
+          pattern: DNS1123_SUBDOMAIN_PATTERN,
+          description: 'Secret with the database client TLS files, mounted at /run/spire/db/certs.',
+        }),
         maxOpenConns: int({ minimum: 1, maximum: 10000, default: 100, description: 'Maximum open connections.' }),
         maxIdleConns: int({ minimum: 0, maximum: 10000, default: 2, description: 'Maximum idle connections.' }),
         connMaxLifetime: int({ minimum: 0, default: 0, description: 'Seconds a connection may be reused (0: unlimited).' }),
         disableMigration: toggle('false', { description: 'Do not migrate the schema at start.' }),
-        options: arr(str({ maxLength: 1024, description: 'A driver option.' }), { maxItems: 50, description: '0.2 shape: driver options; accepted and not used.', deprecated: 'connectionString' }),
+        options: arr(str({ maxLength: 1024, description: 'A driver option.' }), {
+          maxItems: 50,
+          description: '0.2 shape: driver options; accepted and not used.',
+          deprecated: 'connectionString',
+        }),
         rootCAPath: str({ maxLength: 4096, description: '0.2 shape: database root CA path.', deprecated: 'tlsSecretName' }),
         clientCertPath: str({ maxLength: 4096, description: '0.2 shape: database client certificate path.', deprecated: 'tlsSecretName' }),
         clientKeyPath: str({ maxLength: 4096, description: '0.2 shape: database client key path.', deprecated: 'tlsSecretName' }),
@@ -204,7 +298,12 @@ export const spireServerSpec = obj(
       { defaultEmpty: true, description: 'The server datastore.' },
     ),
     federation,
-    replicas: int({ minimum: 1, maximum: 5, default: 1, description: 'lift: server replicas. More than one needs a shared postgres datastore and server high availability, which ztwim does not provide yet.' }),
+    replicas: int({
+      minimum: 1,
+      maximum: 5,
+      default: 1,
+      description: 'lift: server replicas. More than one needs a shared postgres datastore and server high availability, which ztwim does not provide yet.',
+    }),
     serviceMonitor,
     ...commonConfig,
   },
@@ -219,10 +318,18 @@ export const spireServerSpec = obj(
 export const spireAgentSpec = obj(
   {
     ...legacyIdentity,
-    socketPath: str({ maxLength: 4096, pattern: SOCKET_DIR_PATTERN, default: '/run/spire/agent-sockets', description: 'Host directory of the Workload API socket (spire-agent.sock). Must equal the SpiffeCSIDriver agentSocketPath.' }),
+    socketPath: str({
+      maxLength: 4096,
+      pattern: SOCKET_DIR_PATTERN,
+      default: '/run/spire/agent-sockets',
+      description: 'Host directory of the Workload API socket (spire-agent.sock). Must equal the SpiffeCSIDriver agentSocketPath.',
+    }),
     logLevel,
     logFormat,
-    nodeAttestor: obj({ k8sPSATEnabled: toggle('true', { description: 'Attest the agent with k8s_psat.' }) }, { description: 'Node attestation (absent: none rendered).' }),
+    nodeAttestor: obj(
+      { k8sPSATEnabled: toggle('true', { description: 'Attest the agent with k8s_psat.' }) },
+      { description: 'Node attestation (absent: none rendered).' },
+    ),
     workloadAttestors: obj(
       {
         k8sEnabled: toggle('true', { description: 'Attest workloads with the k8s workload attestor.' }),
@@ -230,13 +337,21 @@ export const spireAgentSpec = obj(
         useNewContainerLocator: toggle('true', { description: 'Locate containers through mountinfo first.' }),
         workloadAttestorsVerification: obj(
           {
-            type: oneOf(['auto', 'hostCert', 'apiServerCA', 'skip'] as const, { default: 'auto', description: 'How the agent verifies the kubelet certificate (apiServerCA: lift).' }),
+            type: oneOf(['auto', 'hostCert', 'apiServerCA', 'skip'] as const, {
+              default: 'auto',
+              description: 'How the agent verifies the kubelet certificate (apiServerCA: lift).',
+            }),
             hostCertBasePath: str({ maxLength: 4096, pattern: SOCKET_DIR_PATTERN, description: 'Host directory of the kubelet CA.' }),
             hostCertFileName: str({ maxLength: 255, pattern: '^[a-zA-Z0-9._\\-]+$', description: 'File name of the kubelet CA in that directory.' }),
           },
           {
             description: 'Kubelet certificate verification.',
-            cel: [{ rule: "self.type != 'hostCert' || (has(self.hostCertBasePath) && has(self.hostCertFileName))", message: 'hostCert requires hostCertBasePath and hostCertFileName' }],
+            cel: [
+              {
+                rule: "self.type != 'hostCert' || (has(self.hostCertBasePath) && has(self.hostCertFileName))",
+                message: 'hostCert requires hostCertBasePath and hostCertFileName',
+              },
+            ],
           },
         ),
       },
@@ -252,8 +367,18 @@ export const spireAgentSpec = obj(
 
 export const spiffeCsiDriverSpec = obj(
   {
-    agentSocketPath: str({ maxLength: 4096, pattern: SOCKET_DIR_PATTERN, default: '/run/spire/agent-sockets', description: 'Host directory of the agent socket (0.2: the socket file; its directory is used).' }),
-    pluginName: str({ maxLength: 253, pattern: DNS1123_SUBDOMAIN_PATTERN, default: 'csi.spiffe.io', description: 'CSI plugin name: the CSIDriver object and kubelet plugin directory.' }),
+    agentSocketPath: str({
+      maxLength: 4096,
+      pattern: SOCKET_DIR_PATTERN,
+      default: '/run/spire/agent-sockets',
+      description: 'Host directory of the agent socket (0.2: the socket file; its directory is used).',
+    }),
+    pluginName: str({
+      maxLength: 253,
+      pattern: DNS1123_SUBDOMAIN_PATTERN,
+      default: 'csi.spiffe.io',
+      description: 'CSI plugin name: the CSIDriver object and kubelet plugin directory.',
+    }),
     logLevel: { ...logLevel, description: 'lift: log level of the driver.' },
     logFormat,
     ...commonConfig,
@@ -266,9 +391,23 @@ export const spiffeCsiDriverSpec = obj(
 export const spireOidcSpec = obj(
   {
     trustDomain: legacyIdentity.trustDomain,
-    agentSocketName: str({ maxLength: 255, description: '0.2 shape: agent socket file name; accepted, spire-agent.sock is used.', deprecated: 'csiDriverName' }),
-    jwtIssuer: str({ required: true, maxLength: 512, pattern: JWT_ISSUER_PATTERN, description: 'Issuer URL; its host and path become the Route host and an allowed domain.' }),
-    csiDriverName: str({ maxLength: 253, pattern: DNS1123_SUBDOMAIN_PATTERN, default: 'csi.spiffe.io', description: 'CSI driver that mounts the Workload API (must equal SpiffeCSIDriver pluginName).' }),
+    agentSocketName: str({
+      maxLength: 255,
+      description: '0.2 shape: agent socket file name; accepted, spire-agent.sock is used.',
+      deprecated: 'csiDriverName',
+    }),
+    jwtIssuer: str({
+      required: true,
+      maxLength: 512,
+      pattern: JWT_ISSUER_PATTERN,
+      description: 'Issuer URL; its host and path become the Route host and an allowed domain.',
+    }),
+    csiDriverName: str({
+      maxLength: 253,
+      pattern: DNS1123_SUBDOMAIN_PATTERN,
+      default: 'csi.spiffe.io',
+      description: 'CSI driver that mounts the Workload API (must equal SpiffeCSIDriver pluginName).',
+    }),
     replicaCount: int({ minimum: 1, maximum: 5, default: 1, description: 'Replicas of the provider Deployment.' }),
     managedRoute: toggle('true', { description: '"false": no managed Route; one the operator made before is deleted (ZTWIM 1.0 leaves it in place).' }),
     externalSecretRef: str({ maxLength: 253, pattern: DNS1123_SUBDOMAIN_PATTERN, description: 'TLS Secret for the Route (tls.externalCertificate).' }),
@@ -308,7 +447,7 @@ export const ztwimStatus = obj(
           message: str({ maxLength: 32768, description: 'Why not, when not.' }),
           conditions,
         },
-        { description: 'One operand\'s state.' },
+        { description: "One operand's state." },
       ),
       { maxItems: 8, listMapKeys: ['kind'], description: 'State of each operand.' },
     ),
@@ -338,11 +477,39 @@ function kind(k: string, plural: string, description: string, spec: ObjectSchema
 }
 
 export const KINDS = {
-  ZeroTrustWorkloadIdentityManager: kind('ZeroTrustWorkloadIdentityManager', 'zerotrustworkloadidentitymanagers', 'The Zero Trust Workload Identity Manager: one per cluster, named cluster.', ztwimSpec, ztwimStatus, false),
-  SpireServer: kind('SpireServer', 'spireservers', 'The SPIRE-compatible server of the identity plane: one per cluster, named cluster.', spireServerSpec, operandStatus, true),
+  ZeroTrustWorkloadIdentityManager: kind(
+    'ZeroTrustWorkloadIdentityManager',
+    'zerotrustworkloadidentitymanagers',
+    'The Zero Trust Workload Identity Manager: one per cluster, named cluster.',
+    ztwimSpec,
+    ztwimStatus,
+    false,
+  ),
+  SpireServer: kind(
+    'SpireServer',
+    'spireservers',
+    'The SPIRE-compatible server of the identity plane: one per cluster, named cluster.',
+    spireServerSpec,
+    operandStatus,
+    true,
+  ),
   SpireAgent: kind('SpireAgent', 'spireagents', 'The agents of the identity plane: one per cluster, named cluster.', spireAgentSpec, operandStatus, false),
-  SpiffeCSIDriver: kind('SpiffeCSIDriver', 'spiffecsidrivers', 'The SPIFFE CSI driver: one per cluster, named cluster.', spiffeCsiDriverSpec, operandStatus, false),
-  SpireOIDCDiscoveryProvider: kind('SpireOIDCDiscoveryProvider', 'spireoidcdiscoveryproviders', 'The OIDC discovery provider: one per cluster, named cluster.', spireOidcSpec, operandStatus, true),
+  SpiffeCSIDriver: kind(
+    'SpiffeCSIDriver',
+    'spiffecsidrivers',
+    'The SPIFFE CSI driver: one per cluster, named cluster.',
+    spiffeCsiDriverSpec,
+    operandStatus,
+    false,
+  ),
+  SpireOIDCDiscoveryProvider: kind(
+    'SpireOIDCDiscoveryProvider',
+    'spireoidcdiscoveryproviders',
+    'The OIDC discovery provider: one per cluster, named cluster.',
+    spireOidcSpec,
+    operandStatus,
+    true,
+  ),
 } as const satisfies Record<string, KindDescriptor>;
 
 export type KindName = keyof typeof KINDS;
@@ -376,7 +543,11 @@ interface Cr<K extends KindName, S, St> {
   readonly status?: St;
 }
 
-export type ZeroTrustWorkloadIdentityManager = Cr<'ZeroTrustWorkloadIdentityManager', ZeroTrustWorkloadIdentityManagerSpec, ZeroTrustWorkloadIdentityManagerStatus>;
+export type ZeroTrustWorkloadIdentityManager = Cr<
+  'ZeroTrustWorkloadIdentityManager',
+  ZeroTrustWorkloadIdentityManagerSpec,
+  ZeroTrustWorkloadIdentityManagerStatus
+>;
 export type SpireServer = Cr<'SpireServer', SpireServerSpec, OperandStatus>;
 export type SpireAgent = Cr<'SpireAgent', SpireAgentSpec, OperandStatus>;
 export type SpiffeCSIDriver = Cr<'SpiffeCSIDriver', SpiffeCSIDriverSpec, OperandStatus>;

@@ -34,14 +34,27 @@ test('0.2 shape: the operand copies become the ZTWIM fields, 0.2-only fields are
   assert.equal((n.oidc?.spec as Record<string, unknown>)['agentSocketName'], undefined);
   assert.equal((n.oidc?.spec as Record<string, unknown>)['trustDomain'], undefined);
   const fields = n.conversions.map((c) => `${c.kind} ${c.field}`);
-  for (const f of ['SpireServer spec.trustDomain', 'SpireServer spec.clusterName', 'SpireAgent spec.bundleConfigMap', 'SpireServer spec.persistence.type', 'SpiffeCSIDriver spec.agentSocketPath', 'SpireOIDCDiscoveryProvider spec.agentSocketName']) {
+  for (const f of [
+    'SpireServer spec.trustDomain',
+    'SpireServer spec.clusterName',
+    'SpireAgent spec.bundleConfigMap',
+    'SpireServer spec.persistence.type',
+    'SpiffeCSIDriver spec.agentSocketPath',
+    'SpireOIDCDiscoveryProvider spec.agentSocketName',
+  ]) {
     assert.ok(fields.includes(f), `${f} in ${fields.join(', ')}`);
   }
 });
 
 test('0.2 and 1.0 shapes of the same plane normalize to the same 1.0 specs', () => {
   const v02 = normalize({
-    server: cr('SpireServer', { trustDomain: 'example.org', clusterName: 'test', jwtIssuer: 'https://oidc.example.org', caSubject: { commonName: 'x' }, persistence: { type: 'pvc' } }),
+    server: cr('SpireServer', {
+      trustDomain: 'example.org',
+      clusterName: 'test',
+      jwtIssuer: 'https://oidc.example.org',
+      caSubject: { commonName: 'x' },
+      persistence: { type: 'pvc' },
+    }),
     agent: cr('SpireAgent', { trustDomain: 'example.org', clusterName: 'test', bundleConfigMap: 'spire-bundle' }),
     csi: cr('SpiffeCSIDriver', { agentSocketPath: '/run/spire/agent-sockets/spire-agent.sock' }),
     oidc: cr('SpireOIDCDiscoveryProvider', { trustDomain: 'example.org', agentSocketName: 'spire-agent.sock', jwtIssuer: 'https://oidc.example.org' }),
@@ -63,7 +76,10 @@ test('a ZTWIM value wins over an operand copy; the differing copy stays for vali
 });
 
 test('a 0.2 bundleConfigMap on an operand replaces the ZTWIM default', () => {
-  const n = normalize({ ztwim: cr('ZeroTrustWorkloadIdentityManager', { trustDomain: 'a.org', clusterName: 'c', bundleConfigMap: 'spire-bundle' }), agent: cr('SpireAgent', { bundleConfigMap: 'my-bundle' }) });
+  const n = normalize({
+    ztwim: cr('ZeroTrustWorkloadIdentityManager', { trustDomain: 'a.org', clusterName: 'c', bundleConfigMap: 'spire-bundle' }),
+    agent: cr('SpireAgent', { bundleConfigMap: 'my-bundle' }),
+  });
   assert.equal(n.ztwim?.spec.bundleConfigMap, 'my-bundle');
 });
 

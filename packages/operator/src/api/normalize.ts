@@ -101,7 +101,8 @@ export function normalize(set: CrSet): Normalized1_0 {
       if (!zSet) {
         z[field] = v;
         note(kind, `spec.${field}`, `0.2 shape: ${kind} spec.${field} "${v}" used as ZeroTrustWorkloadIdentityManager spec.${field}`);
-      } else if (current === v) note(kind, `spec.${field}`, `0.2 shape: ${kind} spec.${field} equals ZeroTrustWorkloadIdentityManager spec.${field}; the 1.0 place is used`);
+      } else if (current === v)
+        note(kind, `spec.${field}`, `0.2 shape: ${kind} spec.${field} equals ZeroTrustWorkloadIdentityManager spec.${field}; the 1.0 place is used`);
       // a differing copy is left for validate() to report
     }
   };
@@ -132,7 +133,12 @@ export function normalize(set: CrSet): Normalized1_0 {
       if (pers['type'] === 'pvc') {
         delete pers['type'];
         note('SpireServer', 'spec.persistence.type', '0.2 shape: persistence.type pvc is what 1.0 does');
-      } else if (pers['type'] !== undefined) note('SpireServer', 'spec.persistence.type', `0.2 shape: persistence.type ${String(pers['type'])} is kept: the data volume is a ${String(pers['type'])}`);
+      } else if (pers['type'] !== undefined)
+        note(
+          'SpireServer',
+          'spec.persistence.type',
+          `0.2 shape: persistence.type ${String(pers['type'])} is kept: the data volume is a ${String(pers['type'])}`,
+        );
       server['persistence'] = pers;
     }
     const d = server['datastore'];
@@ -159,8 +165,11 @@ export function normalize(set: CrSet): Normalized1_0 {
   stripIdentity(agent);
   delete oidc['trustDomain'];
 
-  const out = <S>(cr: { metadata: ObjectMeta } | undefined, schema: Parameters<typeof applyDefaults>[0], s: Record<string, unknown>): NormalizedCr<S> | undefined =>
-    cr === undefined ? undefined : { metadata: cr.metadata, spec: applyDefaults(schema, s) as S };
+  const out = <S>(
+    cr: { metadata: ObjectMeta } | undefined,
+    schema: Parameters<typeof applyDefaults>[0],
+    s: Record<string, unknown>,
+  ): NormalizedCr<S> | undefined => (cr === undefined ? undefined : { metadata: cr.metadata, spec: applyDefaults(schema, s) as S });
 
   // 0.2: the operator created the ZTWIM CR itself; its fields then come from the operands
   let ztwimCr: { metadata: ObjectMeta } | undefined = set.ztwim;

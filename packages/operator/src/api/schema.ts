@@ -79,7 +79,10 @@ export type Fields = { readonly [k: string]: Schema };
 type Opts<S> = Omit<S, 'type' | 'fields' | 'items' | 'enum'>;
 
 export const str = <const O extends Opts<StringSchema>>(o: O): StringSchema & O & { type: 'string' } => ({ type: 'string', ...o });
-export const oneOf = <const T extends string, const O extends Opts<StringSchema<T>>>(values: readonly T[], o: O): StringSchema<T> & O & { type: 'string'; enum: readonly T[] } => ({
+export const oneOf = <const T extends string, const O extends Opts<StringSchema<T>>>(
+  values: readonly T[],
+  o: O,
+): StringSchema<T> & O & { type: 'string'; enum: readonly T[] } => ({
   type: 'string',
   enum: values,
   ...o,
@@ -126,7 +129,11 @@ export type Infer<S> = S extends { type: 'string'; enum: readonly (infer E)[] }
 
 /** A case-insensitive RE2 pattern `(?i)...` as a JS RegExp. */
 export function patternRegExp(pattern: string): RegExp {
-  return pattern.startsWith('(?i)') ? new RegExp(pattern.slice(4), 'i') : pattern.startsWith('^(?i)') ? new RegExp('^' + pattern.slice(5), 'i') : new RegExp(pattern);
+  return pattern.startsWith('(?i)')
+    ? new RegExp(pattern.slice(4), 'i')
+    : pattern.startsWith('^(?i)')
+      ? new RegExp('^' + pattern.slice(5), 'i')
+      : new RegExp(pattern);
 }
 
 // ---- type inference: the value once defaults are applied (normalize.ts) ----

@@ -18,7 +18,10 @@ type State = 'ready' | 'progressing' | 'failed';
 const PROGRESSING = new Set(['Progressing', 'NotFound', 'InitialReconcile', 'Reconciling']);
 
 /** The operands[] entry of one kind from its CR (undefined: the CR does not exist). */
-export function operandStatus(kind: OperandKind, cr: { readonly metadata: { readonly name?: string }; readonly status?: { readonly conditions?: readonly OperatorCondition[] } } | undefined): OperandStatus & { state: State } {
+export function operandStatus(
+  kind: OperandKind,
+  cr: { readonly metadata: { readonly name?: string }; readonly status?: { readonly conditions?: readonly OperatorCondition[] } } | undefined,
+): OperandStatus & { state: State } {
   if (cr === undefined) return { name: 'cluster', kind, ready: 'false', message: 'CR not found', state: 'progressing' };
   const name = cr.metadata.name ?? 'cluster';
   const conditions = cr.status?.conditions ?? [];
@@ -37,7 +40,8 @@ export function aggregateOperands(entries: readonly (OperandStatus & { state: St
   const notReady = entries.filter((e) => e.state !== 'ready');
   let c: Omit<ConditionInput, 'type'>;
   if (notReady.length === 0) c = { status: 'True', reason: 'Ready', message: 'All operands are ready' };
-  else if (notReady.every((e) => e.state === 'progressing')) c = { status: 'False', reason: 'Progressing', message: `Waiting for operands: [${notReady.map((e) => e.kind).join(', ')}]` };
+  else if (notReady.every((e) => e.state === 'progressing'))
+    c = { status: 'False', reason: 'Progressing', message: `Waiting for operands: [${notReady.map((e) => e.kind).join(', ')}]` };
   else c = { status: 'False', reason: 'Failed', message: `Some operands not ready: [${notReady.map((e) => e.kind).join(', ')}]` };
   return { operandsAvailable: { type: 'OperandsAvailable', ...c }, ready: { type: 'Ready', ...c } };
 }

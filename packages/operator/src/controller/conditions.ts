@@ -15,7 +15,14 @@ export interface OperatorCondition {
 export type ConditionInput = Omit<OperatorCondition, 'lastTransitionTime' | 'observedGeneration'>;
 
 /** Reasons that mean "still rolling out", not "broken" (§1.6). */
-export const PROGRESSING_REASONS: ReadonlySet<string> = new Set(['StatefulSetNotReady', 'DaemonSetNotReady', 'DeploymentNotReady', 'WaitingForBundle', 'WaitingForAgent', 'WaitingForCSIDriver']);
+export const PROGRESSING_REASONS: ReadonlySet<string> = new Set([
+  'StatefulSetNotReady',
+  'DaemonSetNotReady',
+  'DeploymentNotReady',
+  'WaitingForBundle',
+  'WaitingForAgent',
+  'WaitingForCSIDriver',
+]);
 
 /** Types that never count towards Ready. */
 const NOT_DERIVED: ReadonlySet<string> = new Set(['Ready', 'CreateOnlyMode']);
@@ -73,7 +80,10 @@ export function deriveReady(list: readonly OperatorCondition[]): ConditionInput 
  */
 export function canonicalJson(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) =>
-    x !== null && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([p], [q]) => (p < q ? -1 : p > q ? 1 : 0))) : x);
+    x !== null && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([p], [q]) => (p < q ? -1 : p > q ? 1 : 0)))
+      : x,
+  );
 }
 
 /** Whether two condition lists say the same (key order aside): no status write when they do. */

@@ -8,14 +8,18 @@ export interface ApiCallCounts {
 }
 
 export function countingKube(kube: OperatorKube, counts: ApiCallCounts): OperatorKube {
-  const read = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => (...a: A): Promise<R> => {
-    counts.reads++;
-    return f(...a);
-  };
-  const write = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => (...a: A): Promise<R> => {
-    counts.writes++;
-    return f(...a);
-  };
+  const read =
+    <A extends unknown[], R>(f: (...a: A) => Promise<R>) =>
+    (...a: A): Promise<R> => {
+      counts.reads++;
+      return f(...a);
+    };
+  const write =
+    <A extends unknown[], R>(f: (...a: A) => Promise<R>) =>
+    (...a: A): Promise<R> => {
+      counts.writes++;
+      return f(...a);
+    };
   return {
     get: read(kube.get.bind(kube)),
     resourceFor: kube.resourceFor.bind(kube), // discovery is cached by the client

@@ -21,7 +21,9 @@ export function createOnlyMode(envOn: boolean, ...annotations: ReadonlyArray<Rea
  * after it was True (as ZTWIM: a CR that never was in create-only mode gets no such condition).
  */
 export function createOnlyCondition(on: boolean, current: readonly OperatorCondition[]): ConditionInput | undefined {
-  if (on) return { type: 'CreateOnlyMode', status: 'True', reason: 'CreateOnlyModeEnabled', message: 'Create-only mode is on: existing objects are not updated' };
-  if (current.some((c) => c.type === 'CreateOnlyMode')) return { type: 'CreateOnlyMode', status: 'False', reason: 'CreateOnlyModeDisabled', message: 'Create-only mode is off' };
+  if (on)
+    return { type: 'CreateOnlyMode', status: 'True', reason: 'CreateOnlyModeEnabled', message: 'Create-only mode is on: existing objects are not updated' };
+  if (current.some((c) => c.type === 'CreateOnlyMode'))
+    return { type: 'CreateOnlyMode', status: 'False', reason: 'CreateOnlyModeDisabled', message: 'Create-only mode is off' };
   return undefined;
 }

@@ -47,8 +47,9 @@ interface ManagedFieldsEntry {
  * descended, since lists are compared whole by containsDesired. Returns the first such path.
  */
 export function droppedOwnedField(desired: unknown, live: unknown, manager: string): string | undefined {
-  const entries = ((live as { metadata?: { managedFields?: ManagedFieldsEntry[] } } | undefined)?.metadata?.managedFields ?? [])
-    .filter((e) => e.manager === manager && e.operation === 'Apply');
+  const entries = ((live as { metadata?: { managedFields?: ManagedFieldsEntry[] } } | undefined)?.metadata?.managedFields ?? []).filter(
+    (e) => e.manager === manager && e.operation === 'Apply',
+  );
   for (const e of entries) {
     const p = missingIn(e.fieldsV1, desired as Json, '');
     if (p !== undefined) return p;

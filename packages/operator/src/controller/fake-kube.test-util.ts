@@ -90,7 +90,15 @@ export class FakeKube implements OperatorKube {
 
   async resourceFor(apiVersion: string, kind: string): Promise<ResourceKind | undefined> {
     if (this.unserved.has(kind)) return undefined;
-    const clusterScoped = new Set(['ClusterRole', 'ClusterRoleBinding', 'CSIDriver', 'ValidatingWebhookConfiguration', 'ClusterSPIFFEID', 'Namespace', 'SecurityContextConstraints']);
+    const clusterScoped = new Set([
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'CSIDriver',
+      'ValidatingWebhookConfiguration',
+      'ClusterSPIFFEID',
+      'Namespace',
+      'SecurityContextConstraints',
+    ]);
     return { apiVersion, kind, resource: `${kind.toLowerCase()}s`, namespaced: !clusterScoped.has(kind) && !apiVersion.startsWith('operator.openshift.io') };
   }
 }
@@ -98,7 +106,8 @@ export class FakeKube implements OperatorKube {
 /** JSON merge patch (RFC 7386): objects merge, everything else replaces, null deletes. */
 function merge(target: unknown, patch: unknown): unknown {
   if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return structuredClone(patch);
-  const out: Record<string, unknown> = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  const out: Record<string, unknown> =
+    target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
     else out[k] = merge(out[k], v);

@@ -63,13 +63,23 @@ export class OperatorManager {
     const base = operatorKube(o.client);
     const kube = o.wrapKube === undefined ? base : o.wrapKube(base);
     const log = o.log;
-    this.operands = new OperandReconciler({ kube, render: o.render, clock: o.clock, log: log.child({ controller: 'operand' }), namespace: o.namespace, createOnlyEnv: o.createOnlyEnv });
+    this.operands = new OperandReconciler({
+      kube,
+      render: o.render,
+      clock: o.clock,
+      log: log.child({ controller: 'operand' }),
+      namespace: o.namespace,
+      createOnlyEnv: o.createOnlyEnv,
+    });
     this.ztwim = new ZtwimReconciler({ kube, clock: o.clock, log: log.child({ controller: 'ztwim' }), createOnlyEnv: o.createOnlyEnv });
-    this.queue = new WorkQueue(async (key) => {
-      o.onPass?.(key);
-      const r = key === ZTWIM ? await this.ztwim.reconcile() : await this.operands.reconcile(key as OperandKind);
-      return r;
-    }, { clock: o.clock, log, ...(o.retryable === undefined ? {} : { retryable: o.retryable }) });
+    this.queue = new WorkQueue(
+      async (key) => {
+        o.onPass?.(key);
+        const r = key === ZTWIM ? await this.ztwim.reconcile() : await this.operands.reconcile(key as OperandKind);
+        return r;
+      },
+      { clock: o.clock, log, ...(o.retryable === undefined ? {} : { retryable: o.retryable }) },
+    );
   }
 
   /** Runs until the signal aborts: informers synced first, then one pass per kind. */
@@ -92,7 +102,10 @@ export class OperatorManager {
     const runs = this.informers.map((i) => i.run(signal));
     await Promise.all(this.informers.map((i) => i.waitForSync(signal)));
     await this.followOptionalKinds(signal);
-    log.info({ informers: this.informers.length + this.optional.size, namespace: this.o.namespace, optional_apis: this.o.servedApis?.list() ?? [] }, 'Informers synced, reconciling');
+    log.info(
+      { informers: this.informers.length + this.optional.size, namespace: this.o.namespace, optional_apis: this.o.servedApis?.list() ?? [] },
+      'Informers synced, reconciling',
+    );
     onSynced?.();
     for (const k of [...OPERAND_KINDS, ZTWIM]) this.queue.add(k);
     await Promise.all([...runs, this.watchDiscovery(signal)]);
@@ -125,7 +138,11 @@ export class OperatorManager {
       ...(ref.namespaced ? { namespace: this.o.namespace } : {}),
     });
     const changed = (o: KubeObject): void => this.ownedChanged(o);
-    inf.addHandlers({ onAdd: (o, initial) => (initial ? undefined : changed(o)), onUpdate: (a, b) => (a.metadata.resourceVersion === b.metadata.resourceVersion ? undefined : changed(b)), onDelete: changed });
+    inf.addHandlers({
+      onAdd: (o, initial) => (initial ? undefined : changed(o)),
+      onUpdate: (a, b) => (a.metadata.resourceVersion === b.metadata.resourceVersion ? undefined : changed(b)),
+      onDelete: changed,
+    });
     return inf;
   }
 
@@ -143,8 +160,11 @@ export class OperatorManager {
         const abort = new AbortController();
         const stop = (): void => abort.abort();
         signal.addEventListener('abort', stop, { once: true });
-        const done = inf.run(abort.signal)
-          .catch((e: unknown) => this.o.log.warn({ api_version: apiVersion, kind, error: (e as Error).message }, 'Informer of an optional kind stopped on an error'))
+        const done = inf
+          .run(abort.signal)
+          .catch((e: unknown) =>
+            this.o.log.warn({ api_version: apiVersion, kind, error: (e as Error).message }, 'Informer of an optional kind stopped on an error'),
+          )
           .finally(() => signal.removeEventListener('abort', stop));
         // Not waited for: the passes read with GETs; the informer only wakes them on changes.
         this.optional.set(key, { abort, done });
@@ -203,7 +223,8 @@ export class OperatorManager {
 
 /** A change the reconciler must act on: spec (generation), annotations, owners, deletion. */
 function specChanged(a: KubeObject, b: KubeObject): boolean {
-  const m = (o: KubeObject) => JSON.stringify([o.metadata.generation, o.metadata.annotations, o.metadata.ownerReferences, o.metadata.deletionTimestamp, o.metadata.labels]);
+  const m = (o: KubeObject) =>
+    JSON.stringify([o.metadata.generation, o.metadata.annotations, o.metadata.ownerReferences, o.metadata.deletionTimestamp, o.metadata.labels]);
   return m(a) !== m(b);
 }
 

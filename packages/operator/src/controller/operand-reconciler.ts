@@ -69,7 +69,11 @@ export interface ReconcileStats {
 }
 
 const WORKLOAD_KINDS = new Set(['StatefulSet', 'DaemonSet', 'Deployment']);
-const NOT_READY_REASON: Readonly<Record<string, string>> = { StatefulSet: 'StatefulSetNotReady', DaemonSet: 'DaemonSetNotReady', Deployment: 'DeploymentNotReady' };
+const NOT_READY_REASON: Readonly<Record<string, string>> = {
+  StatefulSet: 'StatefulSetNotReady',
+  DaemonSet: 'DaemonSetNotReady',
+  Deployment: 'DeploymentNotReady',
+};
 
 export function ownerRefOf(o: KubeObj, controller: boolean): OwnerRef {
   return { apiVersion: o.apiVersion ?? '', kind: o.kind ?? '', name: o.metadata.name ?? '', uid: o.metadata.uid ?? '', controller, blockOwnerDeletion: true };
@@ -106,7 +110,7 @@ export class OperandReconciler {
     const cr = await kube.get(CR_RESOURCES[kind], SINGLETON);
     if (cr === undefined || cr.metadata.deletionTimestamp !== undefined) return {};
     const ztwim = await kube.get(CR_RESOURCES.ZeroTrustWorkloadIdentityManager, SINGLETON);
-    const current = ((cr['status'] as { conditions?: OperatorCondition[] } | undefined)?.conditions ?? []);
+    const current = (cr['status'] as { conditions?: OperatorCondition[] } | undefined)?.conditions ?? [];
     const gen = cr.metadata.generation;
     const now = this.d.clock.now();
     let conds: OperatorCondition[] = [...current];
@@ -172,13 +176,22 @@ export class OperandReconciler {
     }
     if (!createOnly) {
       try {
-        await this.withdraw(kind, cr, rendered.objects.map((o) => o.object));
+        await this.withdraw(
+          kind,
+          cr,
+          rendered.objects.map((o) => o.object),
+        );
       } catch (e) {
         firstError ??= e;
       }
     }
     for (const [type, r] of results) {
-      set({ type, status: r.ok ? 'True' : 'False', reason: r.ok ? 'Ready' : (r.reason ?? 'NotReady'), message: r.ok ? `${r.messages.length} object(s) up to date` : r.messages.join('; ') });
+      set({
+        type,
+        status: r.ok ? 'True' : 'False',
+        reason: r.ok ? 'Ready' : (r.reason ?? 'NotReady'),
+        message: r.ok ? `${r.messages.length} object(s) up to date` : r.messages.join('; '),
+      });
     }
     const produced = new Set([...rendered.conditions.map((c) => c.type), ...results.keys()]);
     for (const t of TRANSIENT_CONDITION_TYPES) if (!produced.has(t)) conds = removeCondition(conds, t);
@@ -196,13 +209,21 @@ export class OperandReconciler {
       const cm = await this.d.kube.get({ apiVersion: 'v1', resource: 'configmaps', namespaced: true, kind: 'ConfigMap' }, bundleConfigMap, this.d.namespace);
       const pem = ((cm?.['data'] ?? {}) as Record<string, string>)['bundle.crt'] ?? '';
       if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
-        return { kind: 'DaemonSet', reason: 'WaitingForBundle', message: `waiting for the server to write bundle.crt into ConfigMap ${this.d.namespace}/${bundleConfigMap}` };
+        return {
+          kind: 'DaemonSet',
+          reason: 'WaitingForBundle',
+          message: `waiting for the server to write bundle.crt into ConfigMap ${this.d.namespace}/${bundleConfigMap}`,
+        };
       }
     }
     if (kind === 'SpireOIDCDiscoveryProvider') {
       const missing = (['SpireAgent', 'SpiffeCSIDriver'] as const).filter((k) => !readyOf(crs[k]));
       if (missing.length > 0) {
-        return { kind: 'Deployment', reason: 'WaitingForAgent', message: `waiting for ${missing.join(' and ')} to be Ready: the provider's identity comes through them` };
+        return {
+          kind: 'Deployment',
+          reason: 'WaitingForAgent',
+          message: `waiting for ${missing.join(' and ')} to be Ready: the provider's identity comes through them`,
+        };
       }
     }
     return undefined;
@@ -260,6 +281,9 @@ export class OperandReconciler {
     if (sameConditions(current, next)) return;
     this.stats.statusWrites++;
     await this.d.kube.patchStatus(CR_RESOURCES[kind], SINGLETON, { status: { conditions: next } });
-    this.d.log.info({ kind, ready: next.find((c) => c.type === 'Ready')?.status ?? 'Unknown', reason: next.find((c) => c.type === 'Ready')?.reason ?? '' }, 'Status updated');
+    this.d.log.info(
+      { kind, ready: next.find((c) => c.type === 'Ready')?.status ?? 'Unknown', reason: next.find((c) => c.type === 'Ready')?.reason ?? '' },
+      'Status updated',
+    );
   }
 }

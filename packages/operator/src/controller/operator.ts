@@ -42,7 +42,12 @@ export interface OperatorCounts extends ApiCallCounts {
 /** The Lease the replicas campaign for, in the operator namespace. */
 export const LEASE_NAME = 'ztwim-operator-lock';
 
-const KEY: Readonly<Record<OperandKind, 'server' | 'agent' | 'csi' | 'oidc'>> = { SpireServer: 'server', SpireAgent: 'agent', SpiffeCSIDriver: 'csi', SpireOIDCDiscoveryProvider: 'oidc' };
+const KEY: Readonly<Record<OperandKind, 'server' | 'agent' | 'csi' | 'oidc'>> = {
+  SpireServer: 'server',
+  SpireAgent: 'agent',
+  SpiffeCSIDriver: 'csi',
+  SpireOIDCDiscoveryProvider: 'oidc',
+};
 
 /**
  * The renderer of one operand kind over operator-api's renderOperands (all CRs in, that kind's
@@ -51,16 +56,21 @@ const KEY: Readonly<Record<OperandKind, 'server' | 'agent' | 'csi' | 'oidc'>> = 
 export function operandRenderer(ctx: RenderContext | (() => RenderContext), post: (o: KubeObj) => KubeObj = (o) => o): RenderOperand {
   const current = typeof ctx === 'function' ? ctx : () => ctx;
   return (kind: OperandKind, crs: CrSet): OperandRender => {
-    const r = renderOperands({
-      ztwim: crs.ztwim as never,
-      ...(crs.SpireServer === undefined ? {} : { server: crs.SpireServer as never }),
-      ...(crs.SpireAgent === undefined ? {} : { agent: crs.SpireAgent as never }),
-      ...(crs.SpiffeCSIDriver === undefined ? {} : { csi: crs.SpiffeCSIDriver as never }),
-      ...(crs.SpireOIDCDiscoveryProvider === undefined ? {} : { oidc: crs.SpireOIDCDiscoveryProvider as never }),
-    }, current());
+    const r = renderOperands(
+      {
+        ztwim: crs.ztwim as never,
+        ...(crs.SpireServer === undefined ? {} : { server: crs.SpireServer as never }),
+        ...(crs.SpireAgent === undefined ? {} : { agent: crs.SpireAgent as never }),
+        ...(crs.SpiffeCSIDriver === undefined ? {} : { csi: crs.SpiffeCSIDriver as never }),
+        ...(crs.SpireOIDCDiscoveryProvider === undefined ? {} : { oidc: crs.SpireOIDCDiscoveryProvider as never }),
+      },
+      current(),
+    );
     return {
       conditions: r.conditions[KEY[kind]] ?? [],
-      objects: r.objects.filter((o) => o.owner === kind).map((o) => ({ object: post(o.object as KubeObj), ...(o.createOnly === true ? { createOnly: true } : {}) })),
+      objects: r.objects
+        .filter((o) => o.owner === kind)
+        .map((o) => ({ object: post(o.object as KubeObj), ...(o.createOnly === true ? { createOnly: true } : {}) })),
     };
   };
 }
@@ -69,7 +79,10 @@ export function operandRenderer(ctx: RenderContext | (() => RenderContext), post
  * The render context: namespace, images from RELATED_IMAGE_*, API groups served (asked now, or
  * `served` when given), test-only overrides.
  */
-export async function renderContextFor(o: Pick<StartOperatorOptions, 'client' | 'namespace' | 'env' | 'version'>, served?: ServedApiFlags): Promise<RenderContext> {
+export async function renderContextFor(
+  o: Pick<StartOperatorOptions, 'client' | 'namespace' | 'env' | 'version'>,
+  served?: ServedApiFlags,
+): Promise<RenderContext> {
   let flags = served;
   if (flags === undefined) {
     const apis = new ServedApis(o.client);
@@ -111,8 +124,15 @@ export async function startOperator(o: StartOperatorOptions): Promise<RunningOpe
   /** One manager per term of leadership (informers run once). */
   const lead = async (signal: AbortSignal): Promise<void> => {
     const manager = new OperatorManager({
-      client: o.client, namespace: o.namespace, render, createOnlyEnv, clock: o.clock, random: o.random, log: o.log,
-      servedApis: served, ...(o.discoveryIntervalMs === undefined ? {} : { discoveryIntervalMs: o.discoveryIntervalMs }),
+      client: o.client,
+      namespace: o.namespace,
+      render,
+      createOnlyEnv,
+      clock: o.clock,
+      random: o.random,
+      log: o.log,
+      servedApis: served,
+      ...(o.discoveryIntervalMs === undefined ? {} : { discoveryIntervalMs: o.discoveryIntervalMs }),
       wrapKube: (k) => countingKube(k, calls),
       onPass: () => {
         calls.passes++;
@@ -129,7 +149,13 @@ export async function startOperator(o: StartOperatorOptions): Promise<RunningOpe
     const identity = `${o.env['POD_NAME'] ?? 'ztwim-operator'}_${Buffer.from(o.random(4)).toString('hex')}`;
     let term: Promise<void> = Promise.resolve();
     const elector = new LeaderElector({
-      client: o.client, namespace: o.namespace, name: LEASE_NAME, identity, clock: o.clock, random: o.random, logger: o.log,
+      client: o.client,
+      namespace: o.namespace,
+      name: LEASE_NAME,
+      identity,
+      clock: o.clock,
+      random: o.random,
+      logger: o.log,
       onStartedLeading: (signal) => {
         leading = true;
         term = lead(signal);
@@ -156,7 +182,13 @@ export async function startOperator(o: StartOperatorOptions): Promise<RunningOpe
   const tick = (): void => {
     cancelTick = o.clock.setTimer(60_000, () => {
       o.log.info(
-        { reconcile_passes_per_min: calls.passes - last.passes, api_reads_per_min: calls.reads - last.reads, api_writes_per_min: calls.writes - last.writes, discovery_gets_per_min: served.gets - lastGets, leading },
+        {
+          reconcile_passes_per_min: calls.passes - last.passes,
+          api_reads_per_min: calls.reads - last.reads,
+          api_writes_per_min: calls.writes - last.writes,
+          discovery_gets_per_min: served.gets - lastGets,
+          leading,
+        },
         'Reconcile stats',
       );
       last = { ...calls };

@@ -15,7 +15,10 @@ const NS = 'ztwim-test';
 /** A stand-in for operator-api's renderers: a few objects per operand, one validation rule. */
 function render(kind: OperandKind, crs: CrSet): OperandRender {
   const r = renderObjects(kind, crs);
-  return { conditions: r.conditions, objects: r.objects.map((object) => ({ object, ...(object.metadata.name === 'spire-bundle' ? { createOnly: true } : {}) })) };
+  return {
+    conditions: r.conditions,
+    objects: r.objects.map((object) => ({ object, ...(object.metadata.name === 'spire-bundle' ? { createOnly: true } : {}) })),
+  };
 }
 
 function renderObjects(kind: OperandKind, crs: CrSet): { objects: KubeObj[]; conditions: OperandRender['conditions'] } {
@@ -25,7 +28,13 @@ function renderObjects(kind: OperandKind, crs: CrSet): { objects: KubeObj[]; con
   switch (kind) {
     case 'SpireServer': {
       const issuer = ((crs.SpireServer?.['spec'] ?? {}) as { jwtIssuer?: string }).jwtIssuer ?? '';
-      if (!/^https?:\/\//.test(issuer)) return { objects: [], conditions: [{ type: 'ConfigurationValid', status: 'False', reason: 'InvalidJWTIssuerURL', message: `spec.jwtIssuer "${issuer}" is not an http(s) URL` }] };
+      if (!/^https?:\/\//.test(issuer))
+        return {
+          objects: [],
+          conditions: [
+            { type: 'ConfigurationValid', status: 'False', reason: 'InvalidJWTIssuerURL', message: `spec.jwtIssuer "${issuer}" is not an http(s) URL` },
+          ],
+        };
       return {
         conditions: [{ type: 'ConfigurationValid', status: 'True', reason: 'Valid', message: 'configuration is valid' }],
         objects: [
@@ -33,22 +42,41 @@ function renderObjects(kind: OperandKind, crs: CrSet): { objects: KubeObj[]; con
           { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta('spire-server'), data: { 'server.conf': `trust_domain = "${td}"` } },
           { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta('spire-bundle'), data: {} },
           { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: meta('spire-server', false), rules: [] },
-          { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: meta('spire-server'), spec: { replicas: 1, template: { metadata: { annotations: { 'ztwim.openshift.io/spire-server-config-hash': td } } } } },
+          {
+            apiVersion: 'apps/v1',
+            kind: 'StatefulSet',
+            metadata: meta('spire-server'),
+            spec: { replicas: 1, template: { metadata: { annotations: { 'ztwim.openshift.io/spire-server-config-hash': td } } } },
+          },
         ],
       };
     }
     case 'SpireAgent':
-      return { conditions: [], objects: [
-        { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta('spire-agent'), data: { 'agent.conf': td } },
-        { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: meta('spire-agent'), spec: { template: {} } },
-      ] };
+      return {
+        conditions: [],
+        objects: [
+          { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta('spire-agent'), data: { 'agent.conf': td } },
+          { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: meta('spire-agent'), spec: { template: {} } },
+        ],
+      };
     case 'SpiffeCSIDriver':
-      return { conditions: [], objects: [{ apiVersion: 'storage.k8s.io/v1', kind: 'CSIDriver', metadata: meta('csi.spiffe.io', false), spec: { attachRequired: false } }] };
+      return {
+        conditions: [],
+        objects: [{ apiVersion: 'storage.k8s.io/v1', kind: 'CSIDriver', metadata: meta('csi.spiffe.io', false), spec: { attachRequired: false } }],
+      };
     case 'SpireOIDCDiscoveryProvider':
-      return { conditions: [], objects: [
-        { apiVersion: 'spire.spiffe.io/v1alpha1', kind: 'ClusterSPIFFEID', metadata: meta('zero-trust-workload-identity-manager-spire-oidc-discovery-provider', false), spec: {} },
-        { apiVersion: 'apps/v1', kind: 'Deployment', metadata: meta('spire-spiffe-oidc-discovery-provider'), spec: { replicas: 1 } },
-      ] };
+      return {
+        conditions: [],
+        objects: [
+          {
+            apiVersion: 'spire.spiffe.io/v1alpha1',
+            kind: 'ClusterSPIFFEID',
+            metadata: meta('zero-trust-workload-identity-manager-spire-oidc-discovery-provider', false),
+            spec: {},
+          },
+          { apiVersion: 'apps/v1', kind: 'Deployment', metadata: meta('spire-spiffe-oidc-discovery-provider'), spec: { replicas: 1 } },
+        ],
+      };
   }
 }
 
@@ -60,16 +88,18 @@ function setup(opts: { createOnlyEnv?: boolean } = {}) {
   const ztwim = new ZtwimReconciler(deps);
   const cr = (kind: string, spec: Record<string, unknown>, annotations?: Record<string, string>): KubeObj =>
     kube.put({ apiVersion: OPERATOR_API_VERSION, kind, metadata: { name: 'cluster', ...(annotations === undefined ? {} : { annotations }) }, spec });
-  const conds = (kind: string): OperatorCondition[] => ((kube.find(OPERATOR_API_VERSION, kind, 'cluster')?.['status'] as { conditions?: OperatorCondition[] } | undefined)?.conditions ?? []);
+  const conds = (kind: string): OperatorCondition[] =>
+    (kube.find(OPERATOR_API_VERSION, kind, 'cluster')?.['status'] as { conditions?: OperatorCondition[] } | undefined)?.conditions ?? [];
   const cond = (kind: string, type: string) => conds(kind).find((c) => c.type === type);
   /** Marks a workload rolled out, as its controller would. */
   const rollOut = (kind: 'StatefulSet' | 'DaemonSet' | 'Deployment', name: string): void => {
     const o = kube.find('apps/v1', kind, name, NS);
     assert.ok(o, `${kind} ${name} exists`);
     const g = o.metadata.generation ?? 1;
-    const status = kind === 'DaemonSet'
-      ? { observedGeneration: g, desiredNumberScheduled: 1, numberReady: 1, updatedNumberScheduled: 1, numberAvailable: 1 }
-      : { observedGeneration: g, readyReplicas: 1, updatedReplicas: 1, availableReplicas: 1 };
+    const status =
+      kind === 'DaemonSet'
+        ? { observedGeneration: g, desiredNumberScheduled: 1, numberReady: 1, updatedNumberScheduled: 1, numberAvailable: 1 }
+        : { observedGeneration: g, readyReplicas: 1, updatedReplicas: 1, availableReplicas: 1 };
     kube.objects.set(`apps/v1/${kind}/${NS}/${name}`, { ...o, status });
   };
   return { kube, clock, operands, ztwim, cr, conds, cond, rollOut };
@@ -92,10 +122,15 @@ describe('operand reconciler', () => {
     const r = await t.operands.reconcile('SpireServer');
     assert.deepEqual(r, { requeueAfterMs: 1000 }, 'the StatefulSet is not rolled out yet');
     const sts = t.kube.find('apps/v1', 'StatefulSet', 'spire-server', NS);
-    assert.deepEqual(sts?.metadata.ownerReferences, [{ apiVersion: OPERATOR_API_VERSION, kind: 'SpireServer', name: 'cluster', uid: s.metadata.uid, controller: true, blockOwnerDeletion: true }]);
+    assert.deepEqual(sts?.metadata.ownerReferences, [
+      { apiVersion: OPERATOR_API_VERSION, kind: 'SpireServer', name: 'cluster', uid: s.metadata.uid, controller: true, blockOwnerDeletion: true },
+    ]);
     assert.equal(t.kube.find('rbac.authorization.k8s.io/v1', 'ClusterRole', 'spire-server')?.metadata.ownerReferences?.[0]?.kind, 'SpireServer');
     assert.equal(t.kube.find(OPERATOR_API_VERSION, 'SpireServer', 'cluster')?.metadata.ownerReferences?.[0]?.uid, z.metadata.uid);
-    assert.deepEqual([t.cond('SpireServer', 'StatefulSetAvailable')?.status, t.cond('SpireServer', 'StatefulSetAvailable')?.reason], ['False', 'StatefulSetNotReady']);
+    assert.deepEqual(
+      [t.cond('SpireServer', 'StatefulSetAvailable')?.status, t.cond('SpireServer', 'StatefulSetAvailable')?.reason],
+      ['False', 'StatefulSetNotReady'],
+    );
     assert.deepEqual([t.cond('SpireServer', 'Ready')?.status, t.cond('SpireServer', 'Ready')?.reason], ['False', 'Progressing']);
     assert.equal(t.cond('SpireServer', 'BundleConfigAvailable')?.status, 'True');
     assert.equal(t.cond('SpireServer', 'ServerConfigMapAvailable')?.status, 'True');
@@ -127,7 +162,12 @@ describe('operand reconciler', () => {
     await t.operands.reconcile('SpireServer');
     const sts = t.kube.find('apps/v1', 'StatefulSet', 'spire-server', NS);
     assert.equal(sts?.metadata.generation, before + 1);
-    assert.equal(((sts?.['spec'] as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata.annotations)['ztwim.openshift.io/spire-server-config-hash'], 'other.org');
+    assert.equal(
+      (sts?.['spec'] as { template: { metadata: { annotations: Record<string, string> } } }).template.metadata.annotations[
+        'ztwim.openshift.io/spire-server-config-hash'
+      ],
+      'other.org',
+    );
   });
 
   it('create-only (annotation or env): missing objects are created, existing ones left alone, with its condition', async () => {
@@ -143,7 +183,11 @@ describe('operand reconciler', () => {
       await t.operands.reconcile('SpireServer');
       assert.equal((t.kube.find('v1', 'ConfigMap', 'spire-server', NS)?.['data'] as Record<string, string>)['server.conf'], 'edited by hand', how);
       assert.ok(t.kube.find('v1', 'ServiceAccount', 'spire-server', NS), `${how}: a missing object is still created`);
-      assert.deepEqual([t.cond('SpireServer', 'CreateOnlyMode')?.status, t.cond('SpireServer', 'CreateOnlyMode')?.reason], ['True', 'CreateOnlyModeEnabled'], how);
+      assert.deepEqual(
+        [t.cond('SpireServer', 'CreateOnlyMode')?.status, t.cond('SpireServer', 'CreateOnlyMode')?.reason],
+        ['True', 'CreateOnlyModeEnabled'],
+        how,
+      );
       if (how === 'annotation') {
         // Live annotation (lift): removing it turns the mode off and the edit is reverted.
         const cur = t.kube.find(OPERATOR_API_VERSION, 'SpireServer', 'cluster');
@@ -151,7 +195,10 @@ describe('operand reconciler', () => {
         t.kube.put({ ...cur, metadata: { ...cur.metadata, annotations: {} }, spec: s['spec'] });
         await t.operands.reconcile('SpireServer');
         assert.equal((t.kube.find('v1', 'ConfigMap', 'spire-server', NS)?.['data'] as Record<string, string>)['server.conf'], 'trust_domain = "example.org"');
-        assert.deepEqual([t.cond('SpireServer', 'CreateOnlyMode')?.status, t.cond('SpireServer', 'CreateOnlyMode')?.reason], ['False', 'CreateOnlyModeDisabled']);
+        assert.deepEqual(
+          [t.cond('SpireServer', 'CreateOnlyMode')?.status, t.cond('SpireServer', 'CreateOnlyMode')?.reason],
+          ['False', 'CreateOnlyModeDisabled'],
+        );
       }
     }
   });
@@ -161,9 +208,15 @@ describe('operand reconciler', () => {
     t.cr('ZeroTrustWorkloadIdentityManager', { trustDomain: 'example.org', clusterName: 'c1' });
     t.cr('SpireServer', { jwtIssuer: 'not a url' });
     assert.deepEqual(await t.operands.reconcile('SpireServer'), {});
-    assert.deepEqual([t.cond('SpireServer', 'ConfigurationValid')?.status, t.cond('SpireServer', 'ConfigurationValid')?.reason], ['False', 'InvalidJWTIssuerURL']);
+    assert.deepEqual(
+      [t.cond('SpireServer', 'ConfigurationValid')?.status, t.cond('SpireServer', 'ConfigurationValid')?.reason],
+      ['False', 'InvalidJWTIssuerURL'],
+    );
     assert.deepEqual([t.cond('SpireServer', 'Ready')?.status, t.cond('SpireServer', 'Ready')?.reason], ['False', 'Failed']);
-    assert.ok(t.kube.writes.every((w) => !w.startsWith('apply')), t.kube.writes.join(', '));
+    assert.ok(
+      t.kube.writes.every((w) => !w.startsWith('apply')),
+      t.kube.writes.join(', '),
+    );
   });
 
   it('the agent DaemonSet waits for a bundle in the bundle ConfigMap; the OIDC Deployment waits for agent and CSI', async () => {
@@ -182,7 +235,10 @@ describe('operand reconciler', () => {
 
     await t.operands.reconcile('SpireOIDCDiscoveryProvider');
     assert.equal(t.kube.find('apps/v1', 'Deployment', 'spire-spiffe-oidc-discovery-provider', NS), undefined);
-    assert.ok(t.kube.find('spire.spiffe.io/v1alpha1', 'ClusterSPIFFEID', 'zero-trust-workload-identity-manager-spire-oidc-discovery-provider'), 'its ClusterSPIFFEID comes first');
+    assert.ok(
+      t.kube.find('spire.spiffe.io/v1alpha1', 'ClusterSPIFFEID', 'zero-trust-workload-identity-manager-spire-oidc-discovery-provider'),
+      'its ClusterSPIFFEID comes first',
+    );
     assert.equal(t.cond('SpireOIDCDiscoveryProvider', 'DeploymentAvailable')?.reason, 'WaitingForAgent');
 
     // The server writes the bundle (k8sbundle notifier).
@@ -220,13 +276,36 @@ describe('optional objects', () => {
     const routeRender = (kind: OperandKind, crs: CrSet): OperandRender => {
       const on = ((crs.SpireOIDCDiscoveryProvider?.['spec'] ?? {}) as { managedRoute?: string }).managedRoute !== 'false';
       if (kind !== 'SpireOIDCDiscoveryProvider') return render(kind, crs);
-      if (!served.route) return { conditions: [{ type: 'OpenShiftObjectsSkipped', status: 'True', reason: 'RouteAPINotServed', message: 'route.openshift.io is not served' }], objects: [] };
+      if (!served.route)
+        return {
+          conditions: [{ type: 'OpenShiftObjectsSkipped', status: 'True', reason: 'RouteAPINotServed', message: 'route.openshift.io is not served' }],
+          objects: [],
+        };
       return {
         conditions: on ? [] : [{ type: 'RouteAvailable', status: 'False', reason: 'ManagedRouteDisabled', message: 'off' }],
-        objects: on ? [{ object: { apiVersion: 'route.openshift.io/v1', kind: 'Route', metadata: { name: 'spire-oidc-discovery-provider', namespace: NS, labels }, spec: { host: 'oidc.example.org' } } }] : [],
+        objects: on
+          ? [
+              {
+                object: {
+                  apiVersion: 'route.openshift.io/v1',
+                  kind: 'Route',
+                  metadata: { name: 'spire-oidc-discovery-provider', namespace: NS, labels },
+                  spec: { host: 'oidc.example.org' },
+                },
+              },
+            ]
+          : [],
       };
     };
-    const operands = new OperandReconciler({ kube: t.kube, clock: t.clock, log: silentLogger(), createOnlyEnv: false, render: routeRender, namespace: NS, recheckMs: 1000 });
+    const operands = new OperandReconciler({
+      kube: t.kube,
+      clock: t.clock,
+      log: silentLogger(),
+      createOnlyEnv: false,
+      render: routeRender,
+      namespace: NS,
+      recheckMs: 1000,
+    });
     return { ...t, operands };
   }
 
@@ -253,11 +332,19 @@ describe('optional objects', () => {
     assert.equal(t.kube.find('route.openshift.io/v1', 'Route', 'spire-oidc-discovery-provider', NS), undefined, 'the disabled Route is deleted');
     assert.ok(t.kube.writes.includes('delete Route spire-oidc-discovery-provider'));
     assert.equal(t.operands.stats.deletes, 1);
-    assert.deepEqual([t.cond('SpireOIDCDiscoveryProvider', 'RouteAvailable')?.status, t.cond('SpireOIDCDiscoveryProvider', 'RouteAvailable')?.reason], ['False', 'ManagedRouteDisabled']);
+    assert.deepEqual(
+      [t.cond('SpireOIDCDiscoveryProvider', 'RouteAvailable')?.status, t.cond('SpireOIDCDiscoveryProvider', 'RouteAvailable')?.reason],
+      ['False', 'ManagedRouteDisabled'],
+    );
     assert.notEqual(t.cond('SpireOIDCDiscoveryProvider', 'Ready')?.reason, 'Failed', 'a Route turned off is not a failure');
 
     // someone else's Route of that name (not owned by the CR) is left alone
-    t.kube.put({ apiVersion: 'route.openshift.io/v1', kind: 'Route', metadata: { name: 'spire-oidc-discovery-provider', namespace: NS, labels: { 'app.kubernetes.io/managed-by': 'zero-trust-workload-identity-manager' } }, spec: {} });
+    t.kube.put({
+      apiVersion: 'route.openshift.io/v1',
+      kind: 'Route',
+      metadata: { name: 'spire-oidc-discovery-provider', namespace: NS, labels: { 'app.kubernetes.io/managed-by': 'zero-trust-workload-identity-manager' } },
+      spec: {},
+    });
     await t.operands.reconcile('SpireOIDCDiscoveryProvider');
     assert.ok(t.kube.find('route.openshift.io/v1', 'Route', 'spire-oidc-discovery-provider', NS), 'not ours: kept');
     assert.equal(t.operands.stats.deletes, 1);
@@ -271,13 +358,18 @@ describe('ZTWIM reconciler', () => {
     t.cr('SpireServer', { jwtIssuer: 'https://oidc.example.org' });
     await t.ztwim.reconcile();
     assert.equal(t.kube.find(OPERATOR_API_VERSION, 'SpireServer', 'cluster')?.metadata.ownerReferences?.[0]?.uid, z.metadata.uid);
-    const status = t.kube.find(OPERATOR_API_VERSION, 'ZeroTrustWorkloadIdentityManager', 'cluster')?.['status'] as { operands: Array<{ kind: string; ready: string; message: string }> };
-    assert.deepEqual(status.operands.map((o) => `${o.kind}:${o.ready}:${o.message}`), [
-      'SpireServer:false:Waiting for initial reconciliation',
-      'SpireAgent:false:CR not found',
-      'SpiffeCSIDriver:false:CR not found',
-      'SpireOIDCDiscoveryProvider:false:CR not found',
-    ]);
+    const status = t.kube.find(OPERATOR_API_VERSION, 'ZeroTrustWorkloadIdentityManager', 'cluster')?.['status'] as {
+      operands: Array<{ kind: string; ready: string; message: string }>;
+    };
+    assert.deepEqual(
+      status.operands.map((o) => `${o.kind}:${o.ready}:${o.message}`),
+      [
+        'SpireServer:false:Waiting for initial reconciliation',
+        'SpireAgent:false:CR not found',
+        'SpiffeCSIDriver:false:CR not found',
+        'SpireOIDCDiscoveryProvider:false:CR not found',
+      ],
+    );
     assert.equal(t.cond('ZeroTrustWorkloadIdentityManager', 'OperandsAvailable')?.reason, 'Progressing');
     const n = t.kube.writes.length;
     await t.ztwim.reconcile();

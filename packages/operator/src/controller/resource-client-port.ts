@@ -17,7 +17,8 @@ export function operatorKube(rc: ResourceClient): OperatorKube {
       }
     },
     apply: (ref, object) => rc.apply(ref, object, { fieldManager: FIELD_MANAGER, force: true }),
-    patch: (ref, name, patch, namespace) => rc.patch<KubeObj>(ref, name, patch, 'merge', { fieldManager: FIELD_MANAGER, ...(namespace === undefined ? {} : { namespace }) }),
+    patch: (ref, name, patch, namespace) =>
+      rc.patch<KubeObj>(ref, name, patch, 'merge', { fieldManager: FIELD_MANAGER, ...(namespace === undefined ? {} : { namespace }) }),
     patchStatus: (ref, name, patch) => rc.patchStatus<KubeObj>(ref, name, patch, 'merge', { fieldManager: FIELD_MANAGER }),
     async delete(ref, name, namespace) {
       try {

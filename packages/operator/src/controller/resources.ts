@@ -8,11 +8,21 @@ export const SINGLETON = 'cluster';
 export type CrKind = 'ZeroTrustWorkloadIdentityManager' | OperandKind;
 
 export const CR_RESOURCES: Readonly<Record<CrKind, ResourceKind>> = {
-  ZeroTrustWorkloadIdentityManager: { apiVersion: OPERATOR_API_VERSION, resource: 'zerotrustworkloadidentitymanagers', namespaced: false, kind: 'ZeroTrustWorkloadIdentityManager' },
+  ZeroTrustWorkloadIdentityManager: {
+    apiVersion: OPERATOR_API_VERSION,
+    resource: 'zerotrustworkloadidentitymanagers',
+    namespaced: false,
+    kind: 'ZeroTrustWorkloadIdentityManager',
+  },
   SpireServer: { apiVersion: OPERATOR_API_VERSION, resource: 'spireservers', namespaced: false, kind: 'SpireServer' },
   SpireAgent: { apiVersion: OPERATOR_API_VERSION, resource: 'spireagents', namespaced: false, kind: 'SpireAgent' },
   SpiffeCSIDriver: { apiVersion: OPERATOR_API_VERSION, resource: 'spiffecsidrivers', namespaced: false, kind: 'SpiffeCSIDriver' },
-  SpireOIDCDiscoveryProvider: { apiVersion: OPERATOR_API_VERSION, resource: 'spireoidcdiscoveryproviders', namespaced: false, kind: 'SpireOIDCDiscoveryProvider' },
+  SpireOIDCDiscoveryProvider: {
+    apiVersion: OPERATOR_API_VERSION,
+    resource: 'spireoidcdiscoveryproviders',
+    namespaced: false,
+    kind: 'SpireOIDCDiscoveryProvider',
+  },
 };
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
@@ -103,23 +113,39 @@ export const TRANSIENT_CONDITION_TYPES: ReadonlySet<string> = new Set([
  */
 export function conditionTypeFor(owner: OperandKind, o: { kind?: string; metadata: { name?: string } }, bundleConfigMap: string): string {
   switch (o.kind) {
-    case 'ServiceAccount': return 'ServiceAccountAvailable';
-    case 'Service': return 'ServiceAvailable';
-    case 'ClusterRole': case 'ClusterRoleBinding': case 'Role': case 'RoleBinding': return 'RBACAvailable';
-    case 'StatefulSet': return 'StatefulSetAvailable';
-    case 'DaemonSet': return 'DaemonSetAvailable';
-    case 'Deployment': return 'DeploymentAvailable';
-    case 'CSIDriver': return 'CSIDriverAvailable';
-    case 'ClusterSPIFFEID': return 'ClusterSPIFFEIDAvailable';
-    case 'ValidatingWebhookConfiguration': return 'ValidatingWebhookAvailable';
-    case 'SecurityContextConstraints': return 'SecurityContextConstraintsAvailable';
-    case 'Route': return 'RouteAvailable';
-    case 'ServiceMonitor': return 'ServiceMonitorAvailable';
+    case 'ServiceAccount':
+      return 'ServiceAccountAvailable';
+    case 'Service':
+      return 'ServiceAvailable';
+    case 'ClusterRole':
+    case 'ClusterRoleBinding':
+    case 'Role':
+    case 'RoleBinding':
+      return 'RBACAvailable';
+    case 'StatefulSet':
+      return 'StatefulSetAvailable';
+    case 'DaemonSet':
+      return 'DaemonSetAvailable';
+    case 'Deployment':
+      return 'DeploymentAvailable';
+    case 'CSIDriver':
+      return 'CSIDriverAvailable';
+    case 'ClusterSPIFFEID':
+      return 'ClusterSPIFFEIDAvailable';
+    case 'ValidatingWebhookConfiguration':
+      return 'ValidatingWebhookAvailable';
+    case 'SecurityContextConstraints':
+      return 'SecurityContextConstraintsAvailable';
+    case 'Route':
+      return 'RouteAvailable';
+    case 'ServiceMonitor':
+      return 'ServiceMonitorAvailable';
     case 'ConfigMap':
       if (owner !== 'SpireServer') return 'ConfigMapAvailable';
       if (o.metadata.name === bundleConfigMap) return 'BundleConfigAvailable';
       if (o.metadata.name === 'spire-controller-manager') return 'ControllerManagerConfigAvailable';
       return 'ServerConfigMapAvailable';
-    default: return `${o.kind ?? 'Object'}Available`;
+    default:
+      return `${o.kind ?? 'Object'}Available`;
   }
 }

@@ -5,9 +5,20 @@
 // variables (a container's own env wins over the kubelet's service variables).
 import type { KubeObj } from './kube-port.ts';
 
-interface EnvVar { readonly name: string; readonly value?: string; readonly [k: string]: unknown }
-interface Container { readonly env?: readonly EnvVar[]; readonly [k: string]: unknown }
-interface PodSpec { readonly containers?: readonly Container[]; readonly initContainers?: readonly Container[]; readonly [k: string]: unknown }
+interface EnvVar {
+  readonly name: string;
+  readonly value?: string;
+  readonly [k: string]: unknown;
+}
+interface Container {
+  readonly env?: readonly EnvVar[];
+  readonly [k: string]: unknown;
+}
+interface PodSpec {
+  readonly containers?: readonly Container[];
+  readonly initContainers?: readonly Container[];
+  readonly [k: string]: unknown;
+}
 
 export function withApiserverEnv(o: KubeObj, host: string, port: string): KubeObj {
   const spec = o['spec'] as { template?: { spec?: PodSpec; [k: string]: unknown }; [k: string]: unknown } | undefined;
@@ -15,7 +26,11 @@ export function withApiserverEnv(o: KubeObj, host: string, port: string): KubeOb
   if (spec === undefined || podSpec === undefined) return o;
   const add = (c: Container): Container => ({
     ...c,
-    env: [...(c.env ?? []).filter((e) => e.name !== 'KUBERNETES_SERVICE_HOST' && e.name !== 'KUBERNETES_SERVICE_PORT'), { name: 'KUBERNETES_SERVICE_HOST', value: host }, { name: 'KUBERNETES_SERVICE_PORT', value: port }],
+    env: [
+      ...(c.env ?? []).filter((e) => e.name !== 'KUBERNETES_SERVICE_HOST' && e.name !== 'KUBERNETES_SERVICE_PORT'),
+      { name: 'KUBERNETES_SERVICE_HOST', value: host },
+      { name: 'KUBERNETES_SERVICE_PORT', value: port },
+    ],
   });
   return {
     ...o,

@@ -18,7 +18,7 @@ test('every withdrawable object is rendered by its operand when everything optio
     oidc: { managedRoute: 'true', externalSecretRef: 'oidc-tls' },
   });
   const r = renderOperands(set, { namespace: 'ns', hasOpenShiftGroups: true, hasPrometheusOperator: true });
-  for (const [owner, list] of Object.entries(WITHDRAWABLE) as Array<[OperandKind, typeof WITHDRAWABLE[OperandKind]]>) {
+  for (const [owner, list] of Object.entries(WITHDRAWABLE) as Array<[OperandKind, (typeof WITHDRAWABLE)[OperandKind]]>) {
     for (const w of list) {
       const o = r.objects.find((x) => x.object.kind === w.kind && x.object.metadata.name === w.name);
       assert.ok(o, `${owner}: ${w.kind}/${w.name} is rendered`);
@@ -34,5 +34,13 @@ test('every withdrawable object is rendered by its operand when everything optio
       assert.ok(!off.objects.some((x) => x.object.kind === w.kind && x.object.metadata.name === w.name), `${w.kind}/${w.name} not rendered when off`);
     }
   }
-  assert.deepEqual(off.conditions.oidc?.find((c) => c.type === 'RouteAvailable'), { type: 'RouteAvailable', status: 'False', reason: 'ManagedRouteDisabled', message: 'managedRoute is "false": the operator manages no Route for the provider' });
+  assert.deepEqual(
+    off.conditions.oidc?.find((c) => c.type === 'RouteAvailable'),
+    {
+      type: 'RouteAvailable',
+      status: 'False',
+      reason: 'ManagedRouteDisabled',
+      message: 'managedRoute is "false": the operator manages no Route for the provider',
+    },
+  );
 });

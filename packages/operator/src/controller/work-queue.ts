@@ -50,10 +50,13 @@ export class WorkQueue {
   /** Queues a key after `ms` (a later add() runs it sooner). */
   addAfter(key: string, ms: number): void {
     if (this.stopped || this.timers.has(key)) return;
-    this.timers.set(key, this.o.clock.setTimer(ms, () => {
-      this.timers.delete(key);
-      this.add(key);
-    }));
+    this.timers.set(
+      key,
+      this.o.clock.setTimer(ms, () => {
+        this.timers.delete(key);
+        this.add(key);
+      }),
+    );
   }
 
   /** Failures in a row of a key (0 after a success). */

@@ -38,7 +38,8 @@ export function renderAgentObjects(id: PlaneIdentity, a: AgentSpec1_0, ctx: Reso
     metadata: meta(AGENT_NAME, L, ns),
     spec: { type: 'ClusterIP', clusterIP: 'None', selector, ports: [{ name: 'metrics', port: 9402, targetPort: 'metrics', protocol: 'TCP' }] },
   });
-  for (const o of roleWithBinding(true, AGENT_NAME, [{ apiGroups: [''], resources: ['pods', 'nodes', 'nodes/proxy'], verbs: ['get'] }], AGENT_NAME, L, ctx)) add(o, true);
+  for (const o of roleWithBinding(true, AGENT_NAME, [{ apiGroups: [''], resources: ['pods', 'nodes', 'nodes/proxy'], verbs: ['get'] }], AGENT_NAME, L, ctx))
+    add(o, true);
   if (ctx.hasOpenShiftGroups) {
     add(
       {
@@ -70,11 +71,19 @@ export function renderAgentObjects(id: PlaneIdentity, a: AgentSpec1_0, ctx: Reso
   }
   add({ apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(AGENT_NAME, L, ns), data: { 'agent.conf': agentConf } });
   add(daemonSet(id, a, ctx, L, selector, hashes));
-  if (a.serviceMonitor?.enabled === 'true' && ctx.hasPrometheusOperator) add(serviceMonitor(AGENT_NAME, L, selector, 'metrics', a.serviceMonitor.interval, ctx));
+  if (a.serviceMonitor?.enabled === 'true' && ctx.hasPrometheusOperator)
+    add(serviceMonitor(AGENT_NAME, L, selector, 'metrics', a.serviceMonitor.interval, ctx));
   return { objects, configHashes: hashes, configs: { agentConf } };
 }
 
-function daemonSet(id: PlaneIdentity, a: AgentSpec1_0, ctx: ResolvedContext, labels: Record<string, string>, selector: Record<string, string>, hashes: Record<string, string>): KubeObject {
+function daemonSet(
+  id: PlaneIdentity,
+  a: AgentSpec1_0,
+  ctx: ResolvedContext,
+  labels: Record<string, string>,
+  selector: Record<string, string>,
+  hashes: Record<string, string>,
+): KubeObject {
   const volumes: Array<Record<string, unknown>> = [
     { name: 'spire-config', configMap: { name: AGENT_NAME } },
     { name: 'spire-bundle', configMap: { name: id.bundleConfigMap } },
@@ -100,8 +109,19 @@ function daemonSet(id: PlaneIdentity, a: AgentSpec1_0, ctx: ResolvedContext, lab
     ctx.variant === 'ztwim'
       ? // ztwim agent serves no health listener: its healthcheck command asks the Workload API
         {
-          livenessProbe: { exec: { command: ['ztwim', 'agent', 'healthcheck', '-socketPath', PATHS.agentSocket] }, initialDelaySeconds: 15, periodSeconds: 60, timeoutSeconds: 5, failureThreshold: 2 },
-          readinessProbe: { exec: { command: ['ztwim', 'agent', 'healthcheck', '-socketPath', PATHS.agentSocket, '-shallow'] }, initialDelaySeconds: 5, periodSeconds: 10, timeoutSeconds: 5 },
+          livenessProbe: {
+            exec: { command: ['ztwim', 'agent', 'healthcheck', '-socketPath', PATHS.agentSocket] },
+            initialDelaySeconds: 15,
+            periodSeconds: 60,
+            timeoutSeconds: 5,
+            failureThreshold: 2,
+          },
+          readinessProbe: {
+            exec: { command: ['ztwim', 'agent', 'healthcheck', '-socketPath', PATHS.agentSocket, '-shallow'] },
+            initialDelaySeconds: 5,
+            periodSeconds: 10,
+            timeoutSeconds: 5,
+          },
         }
       : {
           livenessProbe: { httpGet: { path: '/live', port: 'healthz' }, initialDelaySeconds: 15, periodSeconds: 60, timeoutSeconds: 3, failureThreshold: 2 },

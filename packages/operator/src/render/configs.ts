@@ -75,7 +75,14 @@ function federationBlock(s: ServerSpec1_0, ctx: ResolvedContext): HclBlock[] {
     profile = block(
       'profile',
       acme !== undefined
-        ? [block('acme', [...attr('directory_url', acme.directoryUrl), ...attr('domain_name', acme.domainName), ...attr('email', acme.email), ...attr('tos_accepted', acme.tosAccepted === 'true')])]
+        ? [
+            block('acme', [
+              ...attr('directory_url', acme.directoryUrl),
+              ...attr('domain_name', acme.domainName),
+              ...attr('email', acme.email),
+              ...attr('tos_accepted', acme.tosAccepted === 'true'),
+            ]),
+          ]
         : [
             block('serving_cert_file', [
               ...attr('cert_file_path', `${PATHS.serverTlsDir}/tls.crt`),
@@ -87,7 +94,12 @@ function federationBlock(s: ServerSpec1_0, ctx: ResolvedContext): HclBlock[] {
     );
   } else profile = block('profile', [], ['https_spiffe']);
   const body: HclBody = [
-    block('bundle_endpoint', [...attr('address', '0.0.0.0'), ...attr('port', ctx.ports.serverFederation), ...attr('refresh_hint', `${be.refreshHint}s`), profile]),
+    block('bundle_endpoint', [
+      ...attr('address', '0.0.0.0'),
+      ...attr('port', ctx.ports.serverFederation),
+      ...attr('refresh_hint', `${be.refreshHint}s`),
+      profile,
+    ]),
     ...(f.federatesWith ?? []).map((w) =>
       block(
         'federates_with',
@@ -150,11 +162,7 @@ export function renderServerConf(id: PlaneIdentity, s: ServerSpec1_0, ctx: Resol
     ]),
     plugin('Notifier', 'k8sbundle', [...attr('namespace', ctx.namespace), ...attr('config_map', id.bundleConfigMap)]),
   ];
-  return toHcl([
-    block('server', server),
-    block('plugins', plugins),
-    ...healthAndMetrics(ctx.ports.serverHealth, ctx.ports.serverMetrics),
-  ]);
+  return toHcl([block('server', server), block('plugins', plugins), ...healthAndMetrics(ctx.ports.serverHealth, ctx.ports.serverMetrics)]);
 }
 
 /** Where the agent finds the kubelet CA (undefined: none to mount), per digest §6.3. */
@@ -299,7 +307,19 @@ export function renderCsiArgs(c: CsiSpec1_0, ctx: ResolvedContext): CsiArgs {
   const hostSocket = `${ctx.kubeletRoot}/plugins/${p}/csi.sock`;
   const base = ['-workload-api-socket-dir', PATHS.csiAgentSocketDir, '-plugin-name', p, '-csi-socket-path', `${PATHS.csiSocketDir}/csi.sock`];
   if (ctx.variant === 'ztwim') {
-    return { driver: [...base, '-kubelet-plugins-registry-dir', PATHS.csiRegistrationDir, '-kubelet-registration-path', hostSocket, '-log-level', c.logLevel, '-log-format', c.logFormat] };
+    return {
+      driver: [
+        ...base,
+        '-kubelet-plugins-registry-dir',
+        PATHS.csiRegistrationDir,
+        '-kubelet-registration-path',
+        hostSocket,
+        '-log-level',
+        c.logLevel,
+        '-log-format',
+        c.logFormat,
+      ],
+    };
   }
   return {
     driver: base,

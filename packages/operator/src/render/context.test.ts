@@ -17,8 +17,11 @@ test('kubeletSecurePortFromEnv: KUBELET_SECURE_PORT a port number, unset or empt
   assert.equal(kubeletSecurePortFromEnv({ KUBELET_SECURE_PORT: '26250' }), 26250);
   assert.equal(kubeletSecurePortFromEnv({ KUBELET_SECURE_PORT: ' 10250 ' }), 10250);
   for (const bad of ['0', '65536', 'abc', '12.5', '-1', '0x2710', '1e4']) {
-    assert.throws(() => kubeletSecurePortFromEnv({ KUBELET_SECURE_PORT: bad }), (e: unknown) =>
-      isZtwimError(e, 'ERR_CONFIG') && e.message.includes('KUBELET_SECURE_PORT') && e.message.includes(JSON.stringify(bad)), bad);
+    assert.throws(
+      () => kubeletSecurePortFromEnv({ KUBELET_SECURE_PORT: bad }),
+      (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && e.message.includes('KUBELET_SECURE_PORT') && e.message.includes(JSON.stringify(bad)),
+      bad,
+    );
   }
   assert.equal(resolveContext({ namespace: 'ns' }).kubeletSecurePort, 10250);
   assert.equal(resolveContext({ namespace: 'ns', kubeletSecurePort: 26250 }).kubeletSecurePort, 26250);
@@ -42,8 +45,17 @@ test('resolveContext: defaults; hostNetwork moves the agent to 127.0.0.1 and the
 
 test('toHcl: attributes, nested blocks, labelled plugins, maps with quoted keys, escaping', () => {
   const text = toHcl([
-    block('server', [...attr('trust_domain', 'example.org'), ...attr('port', 8081), ...attr('on', true), ...attr('skip', undefined), ...attr('list', ['a', 'b"c'])]),
-    block('plugins', [plugin('NodeAttestor', 'k8s_psat', attr('clusters', { 'my.cluster': { audience: ['spire-server'] } })), plugin('KeyManager', 'memory', [])]),
+    block('server', [
+      ...attr('trust_domain', 'example.org'),
+      ...attr('port', 8081),
+      ...attr('on', true),
+      ...attr('skip', undefined),
+      ...attr('list', ['a', 'b"c']),
+    ]),
+    block('plugins', [
+      plugin('NodeAttestor', 'k8s_psat', attr('clusters', { 'my.cluster': { audience: ['spire-server'] } })),
+      plugin('KeyManager', 'memory', []),
+    ]),
   ]);
   assert.equal(
     text,

@@ -4,7 +4,20 @@
 import type { CsiSpec1_0 } from '../api/normalize.ts';
 import { PATHS, renderCsiArgs } from './configs.ts';
 import type { ResolvedContext } from './context.ts';
-import { command, meta, nodeNameEnv, objectLabels, podSpecExtras, resourcesOf, selectorLabels, serviceAccount, workload, collector, type KubeObject, type OperandRender } from './objects-common.ts';
+import {
+  command,
+  meta,
+  nodeNameEnv,
+  objectLabels,
+  podSpecExtras,
+  resourcesOf,
+  selectorLabels,
+  serviceAccount,
+  workload,
+  collector,
+  type KubeObject,
+  type OperandRender,
+} from './objects-common.ts';
 
 export const CSI_NAME = 'spire-spiffe-csi-driver';
 

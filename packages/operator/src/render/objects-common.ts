@@ -129,7 +129,14 @@ export function roleWithBinding(
 }
 
 /** A ServiceMonitor for a Service's metrics port. */
-export function serviceMonitor(name: string, labels: Record<string, string>, selector: Record<string, string>, port: string, interval: string, ctx: ResolvedContext): KubeObject {
+export function serviceMonitor(
+  name: string,
+  labels: Record<string, string>,
+  selector: Record<string, string>,
+  port: string,
+  interval: string,
+  ctx: ResolvedContext,
+): KubeObject {
   return {
     apiVersion: 'monitoring.coreos.com/v1',
     kind: 'ServiceMonitor',
@@ -176,7 +183,10 @@ export interface OperandRender {
 }
 
 /** Collects one operand's objects with its owner hint. */
-export function collector(owner: OwnerKind): { readonly objects: RenderedObject[]; add(object: KubeObject, clusterScoped?: boolean, createOnly?: boolean): void } {
+export function collector(owner: OwnerKind): {
+  readonly objects: RenderedObject[];
+  add(object: KubeObject, clusterScoped?: boolean, createOnly?: boolean): void;
+} {
   const objects: RenderedObject[] = [];
   return {
     objects,

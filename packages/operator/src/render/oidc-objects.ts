@@ -39,7 +39,12 @@ export function renderOidcObjects(id: PlaneIdentity, o: OidcSpec1_0, ctx: Resolv
   add({
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: meta(OIDC_NAME, L, ns, ctx.hasOpenShiftGroups && o.externalSecretRef === undefined ? { 'service.beta.openshift.io/serving-cert-secret-name': 'oidc-serving-cert' } : undefined),
+    metadata: meta(
+      OIDC_NAME,
+      L,
+      ns,
+      ctx.hasOpenShiftGroups && o.externalSecretRef === undefined ? { 'service.beta.openshift.io/serving-cert-secret-name': 'oidc-serving-cert' } : undefined,
+    ),
     spec: { type: 'ClusterIP', selector, ports: [{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }] },
   });
   add(
@@ -77,7 +82,14 @@ export function renderOidcObjects(id: PlaneIdentity, o: OidcSpec1_0, ctx: Resolv
   add({ apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(OIDC_NAME, L, ns), data: { 'oidc-discovery-provider.conf': conf } });
   add(deployment(o, ctx, L, selector, hashes, tls));
   if (ctx.hasOpenShiftGroups && o.externalSecretRef !== undefined) {
-    const [role, binding] = roleWithBinding(false, 'spire-oidc-external-cert-reader', [{ apiGroups: [''], resources: ['secrets'], resourceNames: [o.externalSecretRef], verbs: ['get', 'list', 'watch'] }], OIDC_NAME, L, ctx);
+    const [role, binding] = roleWithBinding(
+      false,
+      'spire-oidc-external-cert-reader',
+      [{ apiGroups: [''], resources: ['secrets'], resourceNames: [o.externalSecretRef], verbs: ['get', 'list', 'watch'] }],
+      OIDC_NAME,
+      L,
+      ctx,
+    );
     add(role);
     add({ ...binding, subjects: [{ kind: 'ServiceAccount', name: 'router', namespace: 'openshift-ingress' }] });
   }
@@ -93,7 +105,11 @@ export function renderOidcObjects(id: PlaneIdentity, o: OidcSpec1_0, ctx: Resolv
         ...(rest.length === 0 ? {} : { path: `/${rest.join('/')}` }),
         to: { kind: 'Service', name: OIDC_NAME, weight: 100 },
         port: { targetPort: 'https' },
-        tls: { termination: 'reencrypt', insecureEdgeTerminationPolicy: 'Redirect', ...(o.externalSecretRef === undefined ? {} : { externalCertificate: { name: o.externalSecretRef } }) },
+        tls: {
+          termination: 'reencrypt',
+          insecureEdgeTerminationPolicy: 'Redirect',
+          ...(o.externalSecretRef === undefined ? {} : { externalCertificate: { name: o.externalSecretRef } }),
+        },
         wildcardPolicy: 'None',
       },
     });
@@ -101,7 +117,14 @@ export function renderOidcObjects(id: PlaneIdentity, o: OidcSpec1_0, ctx: Resolv
   return { objects, configHashes: hashes, configs: { oidcConf: conf } };
 }
 
-function deployment(o: OidcSpec1_0, ctx: ResolvedContext, labels: Record<string, string>, selector: Record<string, string>, hashes: Record<string, string>, tls: string | undefined): KubeObject {
+function deployment(
+  o: OidcSpec1_0,
+  ctx: ResolvedContext,
+  labels: Record<string, string>,
+  selector: Record<string, string>,
+  hashes: Record<string, string>,
+  tls: string | undefined,
+): KubeObject {
   const volumes: Array<Record<string, unknown>> = [
     { name: 'spiffe-workload-api', csi: { driver: o.csiDriverName, readOnly: true } },
     { name: 'spire-oidc-config', configMap: { name: OIDC_NAME } },

@@ -29,8 +29,16 @@ function skipped(type: string, reason: string, message: string): ConditionInput 
   return { type, status: 'True', reason, message };
 }
 
-const noPrometheus = skipped('ServiceMonitorSkipped', 'ServiceMonitorAPINotServed', 'monitoring.coreos.com/v1 is not served (no Prometheus operator CRDs): no ServiceMonitor');
-const noScc = skipped('OpenShiftObjectsSkipped', 'SecurityContextConstraintsAPINotServed', 'security.openshift.io/v1 or route.openshift.io/v1 is not served: no SecurityContextConstraints');
+const noPrometheus = skipped(
+  'ServiceMonitorSkipped',
+  'ServiceMonitorAPINotServed',
+  'monitoring.coreos.com/v1 is not served (no Prometheus operator CRDs): no ServiceMonitor',
+);
+const noScc = skipped(
+  'OpenShiftObjectsSkipped',
+  'SecurityContextConstraintsAPINotServed',
+  'security.openshift.io/v1 or route.openshift.io/v1 is not served: no SecurityContextConstraints',
+);
 
 export function renderOperands(input: CrSet, context: RenderContext): RenderResult {
   const ctx: ResolvedContext = resolveContext(context);
@@ -69,8 +77,14 @@ export function renderOperands(input: CrSet, context: RenderContext): RenderResu
   const s = normalized.server?.spec;
   if (s !== undefined && validation.valid.server) {
     take('server', renderServerObjects(id, s, ctx), [
-      s.federation !== undefined && s.federation.managedRoute === 'true' && noOpenShift &&
-        skipped('OpenShiftObjectsSkipped', 'RouteAPINotServed', 'route.openshift.io is not served: no federation Route (expose spire-server port 8443 yourself)'),
+      s.federation !== undefined &&
+        s.federation.managedRoute === 'true' &&
+        noOpenShift &&
+        skipped(
+          'OpenShiftObjectsSkipped',
+          'RouteAPINotServed',
+          'route.openshift.io is not served: no federation Route (expose spire-server port 8443 yourself)',
+        ),
       monitorSkipped(s.serviceMonitor),
     ]);
   }
@@ -82,8 +96,19 @@ export function renderOperands(input: CrSet, context: RenderContext): RenderResu
   if (o !== undefined && validation.valid.oidc) {
     take('oidc', renderOidcObjects(id, o, ctx), [
       // as ZTWIM: RouteAvailable=False/ManagedRouteDisabled (which does not count against Ready)
-      !noOpenShift && o.managedRoute === 'false' && { type: 'RouteAvailable', status: 'False', reason: 'ManagedRouteDisabled', message: 'managedRoute is "false": the operator manages no Route for the provider' },
-      noOpenShift && skipped('OpenShiftObjectsSkipped', 'RouteAPINotServed', 'route.openshift.io is not served: no Route; without externalSecretRef nor the service CA the provider serves plain HTTP inside the cluster'),
+      !noOpenShift &&
+        o.managedRoute === 'false' && {
+          type: 'RouteAvailable',
+          status: 'False',
+          reason: 'ManagedRouteDisabled',
+          message: 'managedRoute is "false": the operator manages no Route for the provider',
+        },
+      noOpenShift &&
+        skipped(
+          'OpenShiftObjectsSkipped',
+          'RouteAPINotServed',
+          'route.openshift.io is not served: no Route; without externalSecretRef nor the service CA the provider serves plain HTTP inside the cluster',
+        ),
     ]);
   }
   return { objects, conditions, configHashes: hashes, configs, normalized, validation };

@@ -43,7 +43,14 @@ export function renderServerObjects(id: PlaneIdentity, s: ServerSpec1_0, ctx: Re
   add({
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: meta(SERVER_NAME, L, ns, fed !== undefined && usesServingCert && ctx.hasOpenShiftGroups && fed.bundleEndpoint.httpsWeb?.servingCert?.externalSecretRef === undefined ? { 'service.beta.openshift.io/serving-cert-secret-name': servingCertSecret } : undefined),
+    metadata: meta(
+      SERVER_NAME,
+      L,
+      ns,
+      fed !== undefined && usesServingCert && ctx.hasOpenShiftGroups && fed.bundleEndpoint.httpsWeb?.servingCert?.externalSecretRef === undefined
+        ? { 'service.beta.openshift.io/serving-cert-secret-name': servingCertSecret }
+        : undefined,
+    ),
     spec: {
       type: 'ClusterIP',
       selector,
@@ -61,26 +68,77 @@ export function renderServerObjects(id: PlaneIdentity, s: ServerSpec1_0, ctx: Re
     metadata: meta(WEBHOOK_SERVICE, LR, ns),
     spec: { type: 'ClusterIP', selector, ports: [{ name: 'https', port: 443, targetPort: 'webhook', protocol: 'TCP' }] },
   });
-  for (const o of roleWithBinding(true, SERVER_NAME, [
-    { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
-    { apiGroups: [''], resources: ['pods', 'nodes'], verbs: ['get'] },
-  ], SERVER_NAME, L, ctx)) add(o, true);
-  for (const o of roleWithBinding(false, 'spire-bundle', [{ apiGroups: [''], resources: ['configmaps'], resourceNames: [id.bundleConfigMap], verbs: ['get', 'patch'] }], SERVER_NAME, L, ctx)) add(o);
-  for (const o of roleWithBinding(true, REGISTRAR_NAME, [
-    { apiGroups: [''], resources: ['namespaces', 'nodes', 'pods', 'endpoints'], verbs: ['get', 'list', 'watch'] },
-    { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
-    { apiGroups: ['admissionregistration.k8s.io'], resources: ['validatingwebhookconfigurations'], verbs: ['get', 'list', 'watch', 'patch'] },
-    { apiGroups: ['spire.spiffe.io'], resources: ['clusterfederatedtrustdomains', 'clusterspiffeids', 'clusterstaticentries'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
-    { apiGroups: ['spire.spiffe.io'], resources: ['clusterfederatedtrustdomains/status', 'clusterspiffeids/status', 'clusterstaticentries/status'], verbs: ['get', 'update', 'patch'] },
-    { apiGroups: ['spire.spiffe.io'], resources: ['clusterfederatedtrustdomains/finalizers', 'clusterspiffeids/finalizers', 'clusterstaticentries/finalizers'], verbs: ['update'] },
-  ], SERVER_NAME, LR, ctx)) add(o, true);
-  for (const o of roleWithBinding(false, `${REGISTRAR_NAME}-leader-election`, [
-    { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
-    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
-    { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
-  ], SERVER_NAME, LR, ctx)) add(o);
+  for (const o of roleWithBinding(
+    true,
+    SERVER_NAME,
+    [
+      { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+      { apiGroups: [''], resources: ['pods', 'nodes'], verbs: ['get'] },
+    ],
+    SERVER_NAME,
+    L,
+    ctx,
+  ))
+    add(o, true);
+  for (const o of roleWithBinding(
+    false,
+    'spire-bundle',
+    [{ apiGroups: [''], resources: ['configmaps'], resourceNames: [id.bundleConfigMap], verbs: ['get', 'patch'] }],
+    SERVER_NAME,
+    L,
+    ctx,
+  ))
+    add(o);
+  for (const o of roleWithBinding(
+    true,
+    REGISTRAR_NAME,
+    [
+      { apiGroups: [''], resources: ['namespaces', 'nodes', 'pods', 'endpoints'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['admissionregistration.k8s.io'], resources: ['validatingwebhookconfigurations'], verbs: ['get', 'list', 'watch', 'patch'] },
+      {
+        apiGroups: ['spire.spiffe.io'],
+        resources: ['clusterfederatedtrustdomains', 'clusterspiffeids', 'clusterstaticentries'],
+        verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'],
+      },
+      {
+        apiGroups: ['spire.spiffe.io'],
+        resources: ['clusterfederatedtrustdomains/status', 'clusterspiffeids/status', 'clusterstaticentries/status'],
+        verbs: ['get', 'update', 'patch'],
+      },
+      {
+        apiGroups: ['spire.spiffe.io'],
+        resources: ['clusterfederatedtrustdomains/finalizers', 'clusterspiffeids/finalizers', 'clusterstaticentries/finalizers'],
+        verbs: ['update'],
+      },
+    ],
+    SERVER_NAME,
+    LR,
+    ctx,
+  ))
+    add(o, true);
+  for (const o of roleWithBinding(
+    false,
+    `${REGISTRAR_NAME}-leader-election`,
+    [
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
+    ],
+    SERVER_NAME,
+    LR,
+    ctx,
+  ))
+    add(o);
   if (ctx.hasOpenShiftGroups && usesServingCert && fed?.bundleEndpoint.httpsWeb?.servingCert?.externalSecretRef !== undefined) {
-    const [role, binding] = roleWithBinding(false, 'spire-server-external-cert-reader', [{ apiGroups: [''], resources: ['secrets'], resourceNames: [servingCertSecret], verbs: ['get', 'list', 'watch'] }], SERVER_NAME, L, ctx);
+    const [role, binding] = roleWithBinding(
+      false,
+      'spire-server-external-cert-reader',
+      [{ apiGroups: [''], resources: ['secrets'], resourceNames: [servingCertSecret], verbs: ['get', 'list', 'watch'] }],
+      SERVER_NAME,
+      L,
+      ctx,
+    );
     add(role);
     add({ ...binding, subjects: [{ kind: 'ServiceAccount', name: 'router', namespace: 'openshift-ingress' }] });
   }
@@ -115,12 +173,15 @@ export function renderServerObjects(id: PlaneIdentity, s: ServerSpec1_0, ctx: Re
         host: fed.routeHost ?? `federation.${id.trustDomain}`,
         to: { kind: 'Service', name: SERVER_NAME, weight: 100 },
         port: { targetPort: 'federation' },
-        tls: usesServingCert ? { termination: 'reencrypt', insecureEdgeTerminationPolicy: 'Redirect' } : { termination: 'passthrough', insecureEdgeTerminationPolicy: 'Redirect' },
+        tls: usesServingCert
+          ? { termination: 'reencrypt', insecureEdgeTerminationPolicy: 'Redirect' }
+          : { termination: 'passthrough', insecureEdgeTerminationPolicy: 'Redirect' },
         wildcardPolicy: 'None',
       },
     });
   }
-  if (s.serviceMonitor?.enabled === 'true' && ctx.hasPrometheusOperator) add(serviceMonitor(SERVER_NAME, L, selector, 'metrics', s.serviceMonitor.interval, ctx));
+  if (s.serviceMonitor?.enabled === 'true' && ctx.hasPrometheusOperator)
+    add(serviceMonitor(SERVER_NAME, L, selector, 'metrics', s.serviceMonitor.interval, ctx));
   return { objects, configHashes: hashes, configs: { serverConf, registrarConfig } };
 }
 
@@ -152,7 +213,11 @@ function statefulSet(
     { name: 'spire-server-socket', emptyDir: {} },
   ];
   if (!pvc) {
-    volumes.push(s.persistence.type === 'hostPath' ? { name: 'spire-data', hostPath: { path: s.persistence.hostPath ?? '/var/lib/spire-server', type: 'DirectoryOrCreate' } } : { name: 'spire-data', emptyDir: {} });
+    volumes.push(
+      s.persistence.type === 'hostPath'
+        ? { name: 'spire-data', hostPath: { path: s.persistence.hostPath ?? '/var/lib/spire-server', type: 'DirectoryOrCreate' } }
+        : { name: 'spire-data', emptyDir: {} },
+    );
   }
   const serverMounts: Array<Record<string, unknown>> = [
     { name: 'spire-config', mountPath: PATHS.configDir, readOnly: true },

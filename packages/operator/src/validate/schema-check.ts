@@ -28,7 +28,10 @@ const REASON_OVERRIDES: Record<string, string> = {
 
 /** `spec.federation.federatesWith[0].trustDomain` → InvalidFederationConfiguration; `spec.trustDomain` → InvalidTrustDomain. */
 export function reasonFor(field: string): string {
-  const parts = field.replace(/\[\d+\]/g, '').split('.').filter((p) => p !== 'spec' && p !== '');
+  const parts = field
+    .replace(/\[\d+\]/g, '')
+    .split('.')
+    .filter((p) => p !== 'spec' && p !== '');
   // a field inside a block that has its own reason (federation) takes the block's
   for (const p of parts) {
     const o = REASON_OVERRIDES[p];
@@ -38,7 +41,7 @@ export function reasonFor(field: string): string {
   return REASON_OVERRIDES[last] ?? `Invalid${last.charAt(0).toUpperCase()}${last.slice(1)}`;
 }
 
-const show = (v: unknown): string => (typeof v === 'string' ? `"${v}"` : JSON.stringify(v) ?? String(v));
+const show = (v: unknown): string => (typeof v === 'string' ? `"${v}"` : (JSON.stringify(v) ?? String(v)));
 
 /** Every problem of `value` against `schema`, at path `at`. */
 export function checkSchema(kind: string, schema: Schema, value: unknown, at: string): FieldProblem[] {
@@ -50,7 +53,8 @@ export function checkSchema(kind: string, schema: Schema, value: unknown, at: st
     switch (s.type) {
       case 'string': {
         if (typeof v !== 'string') return add(path, `must be a string, got ${show(v)}`);
-        if (s.enum !== undefined && !(s.enum as readonly string[]).includes(v)) return add(path, `must be one of ${s.enum.map((e) => `"${e}"`).join(', ')}, got ${show(v)}`);
+        if (s.enum !== undefined && !(s.enum as readonly string[]).includes(v))
+          return add(path, `must be one of ${s.enum.map((e) => `"${e}"`).join(', ')}, got ${show(v)}`);
         if (s.maxLength !== undefined && v.length > s.maxLength) return add(path, `must be at most ${s.maxLength} characters, got ${v.length}`);
         if (s.minLength !== undefined && v.length < s.minLength) return add(path, `must be at least ${s.minLength} characters`);
         if (s.pattern !== undefined && !patternRegExp(s.pattern).test(v)) return add(path, `${show(v)} does not match ${s.pattern}`);
@@ -90,7 +94,8 @@ export function checkSchema(kind: string, schema: Schema, value: unknown, at: st
       case 'map': {
         if (typeof v !== 'object' || v === null || Array.isArray(v)) return add(path, `must be a map of strings, got ${show(v)}`);
         const entries = Object.entries(v as Record<string, unknown>);
-        if (s.maxProperties !== undefined && entries.length > s.maxProperties) return add(path, `must have at most ${s.maxProperties} entries, got ${entries.length}`);
+        if (s.maxProperties !== undefined && entries.length > s.maxProperties)
+          return add(path, `must have at most ${s.maxProperties} entries, got ${entries.length}`);
         for (const [k, x] of entries) if (typeof x !== 'string') add(`${path}.${k}`, `must be a string, got ${show(x)}`);
         return;
       }

@@ -39,12 +39,14 @@ test('reason names: Invalid<Field>, ZTWIM names for jwtIssuer and federation', (
 test('missing ZTWIM: every operand ZeroTrustWorkloadIdentityManagerNotFound', () => {
   const set = { ...minimalSet() };
   delete (set as { ztwim?: unknown }).ztwim;
-  for (const k of ['server', 'agent', 'csi', 'oidc'] as const) invalid(set, k, 'ZeroTrustWorkloadIdentityManagerNotFound', /create the ZeroTrustWorkloadIdentityManager/);
+  for (const k of ['server', 'agent', 'csi', 'oidc'] as const)
+    invalid(set, k, 'ZeroTrustWorkloadIdentityManagerNotFound', /create the ZeroTrustWorkloadIdentityManager/);
 });
 
 test('bad trust domain on the ZTWIM: every operand InvalidTrustDomain naming the field', () => {
   const set = minimalSet({ ztwim: { trustDomain: 'Bad_Domain' } });
-  for (const k of ['server', 'agent', 'csi', 'oidc'] as const) invalid(set, k, 'InvalidTrustDomain', /ZeroTrustWorkloadIdentityManager spec\.trustDomain: "Bad_Domain" does not match/);
+  for (const k of ['server', 'agent', 'csi', 'oidc'] as const)
+    invalid(set, k, 'InvalidTrustDomain', /ZeroTrustWorkloadIdentityManager spec\.trustDomain: "Bad_Domain" does not match/);
 });
 
 test('missing trust domain and cluster name', () => {
@@ -65,7 +67,12 @@ test('jwtIssuer: not a URL, a query, a fragment, a bad scheme → InvalidJWTIssu
 });
 
 test('enum, pattern, limits, types, unknown fields: each names its field', () => {
-  invalid(minimalSet({ server: { logLevel: 'trace' } }), 'server', 'InvalidLogLevel', /spec\.logLevel: must be one of "debug", "info", "warn", "error", got "trace"/);
+  invalid(
+    minimalSet({ server: { logLevel: 'trace' } }),
+    'server',
+    'InvalidLogLevel',
+    /spec\.logLevel: must be one of "debug", "info", "warn", "error", got "trace"/,
+  );
   invalid(minimalSet({ server: { caKeyType: 'rsa-1024' } }), 'server', 'InvalidCAKeyType', /spec\.caKeyType/);
   invalid(minimalSet({ server: { persistence: { size: '5G' } } }), 'server', 'InvalidSize', /spec\.persistence\.size: "5G" does not match/);
   invalid(minimalSet({ server: { replicas: 9 } }), 'server', 'InvalidReplicas', /spec\.replicas: must be at most 5, got 9/);
@@ -81,8 +88,18 @@ test('enum, pattern, limits, types, unknown fields: each names its field', () =>
 });
 
 test('a $ in a value that lands in server.conf is refused (the server expands environment variables)', () => {
-  invalid(minimalSet({ server: { caSubject: { organization: 'Cash$Corp' } } }), 'server', 'InvalidOrganization', /spec\.caSubject\.organization: "Cash\$Corp" contains "\$"/);
-  invalid(minimalSet({ server: { datastore: { databaseType: 'postgres', connectionString: 'postgres://u:$ecret@db/spire' } } }), 'server', 'InvalidConnectionString', /spec\.datastore\.connectionString/);
+  invalid(
+    minimalSet({ server: { caSubject: { organization: 'Cash$Corp' } } }),
+    'server',
+    'InvalidOrganization',
+    /spec\.caSubject\.organization: "Cash\$Corp" contains "\$"/,
+  );
+  invalid(
+    minimalSet({ server: { datastore: { databaseType: 'postgres', connectionString: 'postgres://u:$ecret@db/spire' } } }),
+    'server',
+    'InvalidConnectionString',
+    /spec\.datastore\.connectionString/,
+  );
   assert.equal(configValid(minimalSet({ server: { labels: { a: 'b' }, resources: { limits: { cpu: '1' } } } }), 'server').status, 'True');
 });
 
@@ -109,53 +126,149 @@ test('TTLs: not a duration, zero, SVID longer than CA → TTLConfigurationValid=
 });
 
 test('datastore: ztwim supports sqlite3 and postgres; postgres needs a connection string; replicas need SQL', () => {
-  invalid(minimalSet({ server: { datastore: { databaseType: 'mysql', connectionString: 'u:p@tcp(db)/spire' } } }), 'server', 'InvalidDatastore', /not supported by ztwim server/);
-  assert.equal(configValid(minimalSet({ server: { datastore: { databaseType: 'mysql', connectionString: 'u:p@tcp(db)/spire' } } }), 'server', { variant: 'spire' }).status, 'True');
-  invalid(minimalSet({ server: { datastore: { databaseType: 'postgres' } } }), 'server', 'InvalidDatastore', /needs a connection string or connectionStringSecretRef/);
-  assert.equal(configValid(minimalSet({ server: { datastore: { databaseType: 'postgres', connectionStringSecretRef: { name: 'db' } } } }), 'server').status, 'True');
+  invalid(
+    minimalSet({ server: { datastore: { databaseType: 'mysql', connectionString: 'u:p@tcp(db)/spire' } } }),
+    'server',
+    'InvalidDatastore',
+    /not supported by ztwim server/,
+  );
+  assert.equal(
+    configValid(minimalSet({ server: { datastore: { databaseType: 'mysql', connectionString: 'u:p@tcp(db)/spire' } } }), 'server', { variant: 'spire' }).status,
+    'True',
+  );
+  invalid(
+    minimalSet({ server: { datastore: { databaseType: 'postgres' } } }),
+    'server',
+    'InvalidDatastore',
+    /needs a connection string or connectionStringSecretRef/,
+  );
+  assert.equal(
+    configValid(minimalSet({ server: { datastore: { databaseType: 'postgres', connectionStringSecretRef: { name: 'db' } } } }), 'server').status,
+    'True',
+  );
   invalid(minimalSet({ server: { replicas: 2 } }), 'server', 'InvalidReplicas', /2 replicas need a shared SQL datastore/);
-  assert.equal(configValid(minimalSet({ server: { replicas: 3, datastore: { databaseType: 'postgres', connectionStringSecretRef: { name: 'db' } } } }), 'server').status, 'True');
-  invalid(minimalSet({ server: { keyManager: { diskEnabled: 'false', memoryEnabled: 'false' } } }), 'server', 'InvalidKeyManager', /at least one of diskEnabled and memoryEnabled/);
+  assert.equal(
+    configValid(minimalSet({ server: { replicas: 3, datastore: { databaseType: 'postgres', connectionStringSecretRef: { name: 'db' } } } }), 'server').status,
+    'True',
+  );
+  invalid(
+    minimalSet({ server: { keyManager: { diskEnabled: 'false', memoryEnabled: 'false' } } }),
+    'server',
+    'InvalidKeyManager',
+    /at least one of diskEnabled and memoryEnabled/,
+  );
 });
 
 test('federation: own trust domain, duplicates, https_spiffe without an ID, https_web without exactly one of acme/servingCert', () => {
   const fed = (federation: unknown) => minimalSet({ server: { federation } });
-  invalid(fed({ federatesWith: [{ trustDomain: 'example.org', bundleEndpointUrl: 'https://x', bundleEndpointProfile: 'https_web' }] }), 'server', 'InvalidFederationConfiguration', /"example.org" is this cluster's own trust domain/);
   invalid(
-    fed({ federatesWith: [{ trustDomain: 'a.org', bundleEndpointUrl: 'https://x', bundleEndpointProfile: 'https_web' }, { trustDomain: 'a.org', bundleEndpointUrl: 'https://y', bundleEndpointProfile: 'https_web' }] }),
+    fed({ federatesWith: [{ trustDomain: 'example.org', bundleEndpointUrl: 'https://x', bundleEndpointProfile: 'https_web' }] }),
+    'server',
+    'InvalidFederationConfiguration',
+    /"example.org" is this cluster's own trust domain/,
+  );
+  invalid(
+    fed({
+      federatesWith: [
+        { trustDomain: 'a.org', bundleEndpointUrl: 'https://x', bundleEndpointProfile: 'https_web' },
+        { trustDomain: 'a.org', bundleEndpointUrl: 'https://y', bundleEndpointProfile: 'https_web' },
+      ],
+    }),
     'server',
     'InvalidFederationConfiguration',
     /federatesWith\[1\]/,
   );
-  invalid(fed({ federatesWith: [{ trustDomain: 'a.org', bundleEndpointUrl: 'https://x', bundleEndpointProfile: 'https_spiffe' }] }), 'server', 'InvalidFederationConfiguration', /endpointSpiffeId: is required for https_spiffe/);
-  invalid(fed({ federatesWith: [{ trustDomain: 'a.org', bundleEndpointUrl: 'https://x', bundleEndpointProfile: 'https_spiffe', endpointSpiffeId: 'spiffe://a.org/Bad%' }] }), 'server', 'InvalidFederationConfiguration', /endpointSpiffeId/);
-  invalid(fed({ federatesWith: [{ trustDomain: 'a.org', bundleEndpointUrl: 'http://x', bundleEndpointProfile: 'https_web' }] }), 'server', 'InvalidFederationConfiguration', /bundleEndpointUrl/);
+  invalid(
+    fed({ federatesWith: [{ trustDomain: 'a.org', bundleEndpointUrl: 'https://x', bundleEndpointProfile: 'https_spiffe' }] }),
+    'server',
+    'InvalidFederationConfiguration',
+    /endpointSpiffeId: is required for https_spiffe/,
+  );
+  invalid(
+    fed({
+      federatesWith: [{ trustDomain: 'a.org', bundleEndpointUrl: 'https://x', bundleEndpointProfile: 'https_spiffe', endpointSpiffeId: 'spiffe://a.org/Bad%' }],
+    }),
+    'server',
+    'InvalidFederationConfiguration',
+    /endpointSpiffeId/,
+  );
+  invalid(
+    fed({ federatesWith: [{ trustDomain: 'a.org', bundleEndpointUrl: 'http://x', bundleEndpointProfile: 'https_web' }] }),
+    'server',
+    'InvalidFederationConfiguration',
+    /bundleEndpointUrl/,
+  );
   invalid(fed({ bundleEndpoint: { profile: 'https_web' } }), 'server', 'InvalidFederationConfiguration', /httpsWeb: is required when profile is https_web/);
-  invalid(fed({ bundleEndpoint: { profile: 'https_web', httpsWeb: { acme: { directoryUrl: 'https://acme', domainName: 'a.org', email: 'a@a.org' }, servingCert: {} } } }), 'server', 'InvalidFederationConfiguration', /exactly one of acme and servingCert/);
-  assert.equal(configValid(fed({ bundleEndpoint: { profile: 'https_web', httpsWeb: { servingCert: {} } }, federatesWith: [{ trustDomain: 'a.org', bundleEndpointUrl: 'https://a.org/b', bundleEndpointProfile: 'https_spiffe', endpointSpiffeId: 'spiffe://a.org/spire/server' }] }), 'server').status, 'True');
+  invalid(
+    fed({
+      bundleEndpoint: { profile: 'https_web', httpsWeb: { acme: { directoryUrl: 'https://acme', domainName: 'a.org', email: 'a@a.org' }, servingCert: {} } },
+    }),
+    'server',
+    'InvalidFederationConfiguration',
+    /exactly one of acme and servingCert/,
+  );
+  assert.equal(
+    configValid(
+      fed({
+        bundleEndpoint: { profile: 'https_web', httpsWeb: { servingCert: {} } },
+        federatesWith: [
+          {
+            trustDomain: 'a.org',
+            bundleEndpointUrl: 'https://a.org/b',
+            bundleEndpointProfile: 'https_spiffe',
+            endpointSpiffeId: 'spiffe://a.org/spire/server',
+          },
+        ],
+      }),
+      'server',
+    ).status,
+    'True',
+  );
 });
 
 test('agent: hostCert needs both paths; agent socketPath must equal the CSI agentSocketPath', () => {
-  invalid(minimalSet({ agent: { workloadAttestors: { k8sEnabled: 'true', workloadAttestorsVerification: { type: 'hostCert', hostCertBasePath: '/var/lib/kubelet/pki' } } } }), 'agent', 'InvalidWorkloadAttestorsVerification', /hostCert requires hostCertBasePath and hostCertFileName/);
+  invalid(
+    minimalSet({
+      agent: { workloadAttestors: { k8sEnabled: 'true', workloadAttestorsVerification: { type: 'hostCert', hostCertBasePath: '/var/lib/kubelet/pki' } } },
+    }),
+    'agent',
+    'InvalidWorkloadAttestorsVerification',
+    /hostCert requires hostCertBasePath and hostCertFileName/,
+  );
   const set = minimalSet({ agent: { socketPath: '/run/a' }, csi: { agentSocketPath: '/run/b' } });
   invalid(set, 'agent', 'InvalidSocketPath', /"\/run\/a" differs from SpiffeCSIDriver spec\.agentSocketPath "\/run\/b"/);
   invalid(set, 'csi', 'InvalidAgentSocketPath', /differs from SpireAgent spec\.socketPath/);
 });
 
 test('OIDC csiDriverName must equal the CSI pluginName', () => {
-  invalid(minimalSet({ oidc: { csiDriverName: 'other.spiffe.io' } }), 'oidc', 'InvalidCSIDriverName', /"other.spiffe.io" differs from SpiffeCSIDriver spec\.pluginName "csi.spiffe.io"/);
+  invalid(
+    minimalSet({ oidc: { csiDriverName: 'other.spiffe.io' } }),
+    'oidc',
+    'InvalidCSIDriverName',
+    /"other.spiffe.io" differs from SpiffeCSIDriver spec\.pluginName "csi.spiffe.io"/,
+  );
 });
 
 test('0.2 operand copies that disagree with the ZTWIM are reported on that operand only', () => {
   const set = minimalSet({ agent: { trustDomain: 'other.org' } });
-  invalid(set, 'agent', 'InvalidTrustDomain', /SpireAgent spec\.trustDomain: "other.org" differs from ZeroTrustWorkloadIdentityManager spec\.trustDomain "example.org"/);
+  invalid(
+    set,
+    'agent',
+    'InvalidTrustDomain',
+    /SpireAgent spec\.trustDomain: "other.org" differs from ZeroTrustWorkloadIdentityManager spec\.trustDomain "example.org"/,
+  );
   assert.equal(configValid(set, 'server').status, 'True');
 });
 
 test('garbage never throws: null spec, wrong types everywhere', () => {
   const garbage: CrSet = {
     ztwim: { apiVersion: 'operator.openshift.io/v1alpha1', kind: 'ZeroTrustWorkloadIdentityManager', metadata: { name: 'cluster' }, spec: 42 as never },
-    server: { apiVersion: 'operator.openshift.io/v1alpha1', kind: 'SpireServer', metadata: { name: 'cluster' }, spec: { caSubject: 'x', persistence: [], datastore: null, federation: { federatesWith: 'x' } } as never },
+    server: {
+      apiVersion: 'operator.openshift.io/v1alpha1',
+      kind: 'SpireServer',
+      metadata: { name: 'cluster' },
+      spec: { caSubject: 'x', persistence: [], datastore: null, federation: { federatesWith: 'x' } } as never,
+    },
     agent: { apiVersion: 'operator.openshift.io/v1alpha1', kind: 'SpireAgent', metadata: { name: 'cluster' }, spec: null as never },
   };
   const r = run(garbage);

@@ -44,7 +44,10 @@ const POD_SETTINGS = new Set(['labels', 'resources', 'affinity', 'tolerations', 
 function stringsIn(v: unknown, at: string, skip: ReadonlySet<string> = new Set()): Array<[string, string]> {
   if (typeof v === 'string') return [[at, v]];
   if (Array.isArray(v)) return v.flatMap((x, i) => stringsIn(x, `${at}[${i}]`));
-  if (v !== null && typeof v === 'object') return Object.entries(v).filter(([k]) => !skip.has(k)).flatMap(([k, x]) => stringsIn(x, `${at}.${k}`));
+  if (v !== null && typeof v === 'object')
+    return Object.entries(v)
+      .filter(([k]) => !skip.has(k))
+      .flatMap(([k, x]) => stringsIn(x, `${at}.${k}`));
   return [];
 }
 
@@ -85,8 +88,10 @@ export function validate(set: CrSet, norm: Normalized1_0, opts: ValidateOptions 
   const ttl: FieldProblem[] = [];
 
   // 1. every field against its schema, on the CRs as written
-  const zProblems = set.ztwim === undefined ? [] : checkSchema('ZeroTrustWorkloadIdentityManager', KINDS.ZeroTrustWorkloadIdentityManager.spec, set.ztwim.spec ?? {}, 'spec');
-  if (set.ztwim !== undefined && set.ztwim.metadata.name !== 'cluster') zProblems.push(problem('ZeroTrustWorkloadIdentityManager', 'metadata.name', `must be "cluster", got "${set.ztwim.metadata.name}"`, 'InvalidName'));
+  const zProblems =
+    set.ztwim === undefined ? [] : checkSchema('ZeroTrustWorkloadIdentityManager', KINDS.ZeroTrustWorkloadIdentityManager.spec, set.ztwim.spec ?? {}, 'spec');
+  if (set.ztwim !== undefined && set.ztwim.metadata.name !== 'cluster')
+    zProblems.push(problem('ZeroTrustWorkloadIdentityManager', 'metadata.name', `must be "cluster", got "${set.ztwim.metadata.name}"`, 'InvalidName'));
   for (const key of OPERANDS) {
     const cr = set[key];
     if (cr === undefined) continue;
@@ -106,7 +111,14 @@ export function validate(set: CrSet, norm: Normalized1_0, opts: ValidateOptions 
   const z = zTyped ? norm.ztwim?.spec : undefined;
   const shared: FieldProblem[] = [...zProblems];
   if (norm.ztwim === undefined) {
-    shared.push(problem('ZeroTrustWorkloadIdentityManager', 'cluster', 'not found: create the ZeroTrustWorkloadIdentityManager "cluster" first', 'ZeroTrustWorkloadIdentityManagerNotFound'));
+    shared.push(
+      problem(
+        'ZeroTrustWorkloadIdentityManager',
+        'cluster',
+        'not found: create the ZeroTrustWorkloadIdentityManager "cluster" first',
+        'ZeroTrustWorkloadIdentityManagerNotFound',
+      ),
+    );
   } else {
     if (!zTyped) {
       // reported field by field above
@@ -115,7 +127,8 @@ export function validate(set: CrSet, norm: Normalized1_0, opts: ValidateOptions 
       try {
         TrustDomain.parse(z.trustDomain);
       } catch (e) {
-        if (!zProblems.some((p) => p.field === 'spec.trustDomain')) shared.push(problem('ZeroTrustWorkloadIdentityManager', 'spec.trustDomain', (e as Error).message));
+        if (!zProblems.some((p) => p.field === 'spec.trustDomain'))
+          shared.push(problem('ZeroTrustWorkloadIdentityManager', 'spec.trustDomain', (e as Error).message));
       }
     }
     if (zTyped && z?.clusterName === undefined) shared.push(problem('ZeroTrustWorkloadIdentityManager', 'spec.clusterName', 'is required'));
@@ -127,7 +140,13 @@ export function validate(set: CrSet, norm: Normalized1_0, opts: ValidateOptions 
       const v = spec?.[f];
       const want = z?.[f];
       if (typeof v === 'string' && want !== undefined && v !== want) {
-        byKind[key].push(problem(OPERAND_KINDS[key], `spec.${f}`, `"${v}" differs from ZeroTrustWorkloadIdentityManager spec.${f} "${want}" (0.2 shape: remove it from the operand)`));
+        byKind[key].push(
+          problem(
+            OPERAND_KINDS[key],
+            `spec.${f}`,
+            `"${v}" differs from ZeroTrustWorkloadIdentityManager spec.${f} "${want}" (0.2 shape: remove it from the operand)`,
+          ),
+        );
       }
     }
   }
@@ -159,10 +178,14 @@ export function validate(set: CrSet, norm: Normalized1_0, opts: ValidateOptions 
         const v = ms[f];
         if (v === undefined || v <= 0) continue;
         if (v > ca) ttl.push(problem('SpireServer', `spec.${f}`, `${s[f]} is longer than caValidity ${s.caValidity}`, 'InvalidTTLConfiguration'));
-        else if (v > Math.min(ca / 6, MAX_SVID_TTL_MS)) warnings.push(`SpireServer spec.${f} ${s[f]}: SVIDs are only guaranteed up to min(caValidity/6, 7d) = ${Math.round(Math.min(ca / 6, MAX_SVID_TTL_MS) / 60_000)}m`);
+        else if (v > Math.min(ca / 6, MAX_SVID_TTL_MS))
+          warnings.push(
+            `SpireServer spec.${f} ${s[f]}: SVIDs are only guaranteed up to min(caValidity/6, 7d) = ${Math.round(Math.min(ca / 6, MAX_SVID_TTL_MS) / 60_000)}m`,
+          );
       }
     }
-    if (s.keyManager.diskEnabled === 'false' && s.keyManager.memoryEnabled === 'false') P('spec.keyManager', 'at least one of diskEnabled and memoryEnabled must be "true"');
+    if (s.keyManager.diskEnabled === 'false' && s.keyManager.memoryEnabled === 'false')
+      P('spec.keyManager', 'at least one of diskEnabled and memoryEnabled must be "true"');
     const ds = s.datastore;
     if (variant === 'ztwim' && ds.databaseType !== 'sqlite3' && ds.databaseType !== 'postgres') {
       P('spec.datastore.databaseType', `"${ds.databaseType}" is not supported by ztwim server (use sqlite3 or postgres)`, 'InvalidDatastore');
@@ -177,7 +200,8 @@ export function validate(set: CrSet, norm: Normalized1_0, opts: ValidateOptions 
     if (fed !== undefined) {
       const be = fed.bundleEndpoint;
       if (be.profile === 'https_web' && be.httpsWeb === undefined) P('spec.federation.bundleEndpoint.httpsWeb', 'is required when profile is https_web');
-      if (be.httpsWeb !== undefined && (be.httpsWeb.acme === undefined) === (be.httpsWeb.servingCert === undefined)) P('spec.federation.bundleEndpoint.httpsWeb', 'exactly one of acme and servingCert must be set');
+      if (be.httpsWeb !== undefined && (be.httpsWeb.acme === undefined) === (be.httpsWeb.servingCert === undefined))
+        P('spec.federation.bundleEndpoint.httpsWeb', 'exactly one of acme and servingCert must be set');
       const seen = new Set<string>();
       (fed.federatesWith ?? []).forEach((f, i) => {
         const at = `spec.federation.federatesWith[${i}]`;
@@ -212,9 +236,12 @@ export function validate(set: CrSet, norm: Normalized1_0, opts: ValidateOptions 
   }
   if (o !== undefined) {
     const iss = jwtIssuerProblem(o.jwtIssuer);
-    if (iss !== undefined && !byKind.oidc.some((p) => p.field === 'spec.jwtIssuer')) byKind.oidc.push(problem('SpireOIDCDiscoveryProvider', 'spec.jwtIssuer', iss, 'InvalidJWTIssuerURL'));
+    if (iss !== undefined && !byKind.oidc.some((p) => p.field === 'spec.jwtIssuer'))
+      byKind.oidc.push(problem('SpireOIDCDiscoveryProvider', 'spec.jwtIssuer', iss, 'InvalidJWTIssuerURL'));
     if (c !== undefined && o.csiDriverName !== c.pluginName) {
-      byKind.oidc.push(problem('SpireOIDCDiscoveryProvider', 'spec.csiDriverName', `"${o.csiDriverName}" differs from SpiffeCSIDriver spec.pluginName "${c.pluginName}"`));
+      byKind.oidc.push(
+        problem('SpireOIDCDiscoveryProvider', 'spec.csiDriverName', `"${o.csiDriverName}" differs from SpiffeCSIDriver spec.pluginName "${c.pluginName}"`),
+      );
     }
   }
 

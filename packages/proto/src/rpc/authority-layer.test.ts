@@ -51,8 +51,7 @@ async function echoServer(socketPath: string, layer: 'bind' | 'none'): Promise<{
     // Installed first with a short decision timeout (bindGrpcServer then finds it installed).
     acceptAnyAuthority(server, { decisionTimeoutMs: DECISION_MS });
     await bindGrpcServer(server, { path: socketPath });
-  }
-  else await new Promise<void>((r) => server.listen(socketPath, r));
+  } else await new Promise<void>((r) => server.listen(socketPath, r));
   return { server, sessions };
 }
 
@@ -107,12 +106,15 @@ describe('authority layer (Unix socket, raw HTTP/2 client)', () => {
     for (const form of ['literal', 'huffman+incremental', 'never-indexed'] as const) {
       it(`${shape.name} :authority (${form}) reaches the server`, async () => {
         const c = await connect();
-        const authority: EncodeField | undefined = shape.value === undefined ? undefined : {
-          name: ':authority',
-          value: shape.value,
-          kind: form === 'literal' ? 'without-indexing' : form === 'never-indexed' ? 'never-indexed' : 'incremental',
-          huffman: form === 'huffman+incremental',
-        };
+        const authority: EncodeField | undefined =
+          shape.value === undefined
+            ? undefined
+            : {
+                name: ':authority',
+                value: shape.value,
+                kind: form === 'literal' ? 'without-indexing' : form === 'never-indexed' ? 'never-indexed' : 'incremental',
+                huffman: form === 'huffman+incremental',
+              };
         const r = await c.request(request(authority));
         assert.equal(r.reset, undefined, `stream reset with code ${r.reset}`);
         assert.equal(r.headers.get(':status'), '200');
@@ -152,11 +154,13 @@ describe('authority layer (Unix socket, raw HTTP/2 client)', () => {
       ];
       const sizeUpdates = i === 100 ? [0, 512] : i === 200 ? [4096] : [];
       const want = { ':authority': isValidAuthority(value) ? value.toString('latin1') : 'localhost', [`x-n${i % 7}`]: custom, 'x-stable': 'same' };
-      pending.push(c.request(request(authority, extra), { sizeUpdates }).then((r) => {
-        assert.equal(r.reset, undefined, `stream of request ${i} reset with code ${r.reset}`);
-        const seen = seenOf(r.data);
-        for (const [k, v] of Object.entries(want)) assert.equal(seen.headers[k], v, `request ${i}: ${k}`);
-      }));
+      pending.push(
+        c.request(request(authority, extra), { sizeUpdates }).then((r) => {
+          assert.equal(r.reset, undefined, `stream of request ${i} reset with code ${r.reset}`);
+          const seen = seenOf(r.data);
+          for (const [k, v] of Object.entries(want)) assert.equal(seen.headers[k], v, `request ${i}: ${k}`);
+        }),
+      );
     }
     await Promise.all(pending);
     assert.ok(indexedRefs > 50, `only ${indexedRefs} indexed references`);
@@ -184,9 +188,10 @@ describe('authority layer (Unix socket, raw HTTP/2 client)', () => {
     const c = await connect();
     const big = 'b'.repeat(20_000);
     for (const opts of [{ fragments: 3, padding: 7, priority: true }, { fragments: 1, padding: 200 }, { fragments: 5 }]) {
-      const r = await c.request(request({ name: ':authority', value: '/a/socket', kind: 'incremental', huffman: true }, [
-        { name: 'x-big', value: big, huffman: true },
-      ]), opts);
+      const r = await c.request(
+        request({ name: ':authority', value: '/a/socket', kind: 'incremental', huffman: true }, [{ name: 'x-big', value: big, huffman: true }]),
+        opts,
+      );
       assert.equal(r.reset, undefined, JSON.stringify(opts));
       const seen = seenOf(r.data);
       assert.equal(seen.headers[':authority'], 'localhost');
@@ -204,9 +209,9 @@ describe('authority layer (Unix socket, raw HTTP/2 client)', () => {
     const first = await result;
     assert.equal(first.reset, undefined);
     assert.equal(seenOf(first.data).headers[':authority'], 'localhost');
-    const r = await c.request(request({ name: ':authority', value: '/s.sock', kind: 'indexed' }, [
-      { name: 'x-trailer', value: '/not/an/authority', kind: 'indexed' },
-    ]));
+    const r = await c.request(
+      request({ name: ':authority', value: '/s.sock', kind: 'indexed' }, [{ name: 'x-trailer', value: '/not/an/authority', kind: 'indexed' }]),
+    );
     assert.equal(r.reset, undefined);
     const seen = seenOf(r.data);
     assert.equal(seen.headers[':authority'], 'localhost');
@@ -251,7 +256,7 @@ describe('authority layer (Unix socket, raw HTTP/2 client)', () => {
     assert.equal(seenOf(r.data).raw, true);
   });
 
-  it('serves a client whose ACK of the layer\'s SETTINGS comes after the decision timeout', async () => {
+  it("serves a client whose ACK of the layer's SETTINGS comes after the decision timeout", async () => {
     // A busy agent (or a starved client) can take longer than the decision timeout to see the ACK
     // of the layer's own SETTINGS. Handed to nghttp2 with that ACK still to come, nghttp2 would
     // take it for the ACK of its own SETTINGS and refuse the real one ("SETTINGS: unexpected ACK":
@@ -259,7 +264,7 @@ describe('authority layer (Unix socket, raw HTTP/2 client)', () => {
     const c = await connect();
     c.holdAcks = true;
     await new Promise((r) => setTimeout(r, DECISION_MS + 200)); // past the layer's decision timeout
-    assert.equal(c.serverSettingsFrames, 2, 'the layer\'s SETTINGS, then nghttp2\'s');
+    assert.equal(c.serverSettingsFrames, 2, "the layer's SETTINGS, then nghttp2's");
     c.releaseAcks();
     const r = await c.request(request({ name: ':authority', value: 'localhost' }));
     assert.equal(c.goaway, undefined, `GOAWAY ${JSON.stringify(c.goaway)}`);
@@ -318,8 +323,16 @@ describe('acceptAnyAuthority', () => {
     let sessionsAtAccept = -1;
     let sessions = 0;
     server.on('session', () => sessions++);
-    acceptAnyAuthority(server, { onAccept: (s) => { accepted.push(s); sessionsAtAccept = sessions; } });
-    server.on('stream', (stream) => { stream.respond({ ':status': 200 }); stream.end('{"headers":{}}'); });
+    acceptAnyAuthority(server, {
+      onAccept: (s) => {
+        accepted.push(s);
+        sessionsAtAccept = sessions;
+      },
+    });
+    server.on('stream', (stream) => {
+      stream.respond({ ':status': 200 });
+      stream.end('{"headers":{}}');
+    });
     await bindGrpcServer(server, { path: socketPath }); // installs again: must not double the layer
     try {
       const c = await RawH2Client.connect(socketPath);
@@ -330,7 +343,9 @@ describe('acceptAnyAuthority', () => {
       assert.equal(sessions, 1);
       c.close();
     } finally {
-      await new Promise((r) => { server.close(r); });
+      await new Promise((r) => {
+        server.close(r);
+      });
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -106,9 +106,12 @@ export function acceptAnyAuthority(server: net.Server, opts: AuthorityLayerOptio
   const timeoutMs = opts.decisionTimeoutMs ?? DEFAULT_DECISION_TIMEOUT_MS;
   let handing: Accepted | undefined;
   // node:http2 makes and announces the session synchronously inside its connection listener.
-  server.prependListener('session' as 'connection', ((session: http2.Http2Session) => {
-    if (handing !== undefined) acceptedSockets.set(session, handing);
-  }) as never);
+  server.prependListener(
+    'session' as 'connection',
+    ((session: http2.Http2Session) => {
+      if (handing !== undefined) acceptedSockets.set(session, handing);
+    }) as never,
+  );
   const handOver = (raw: net.Socket, acceptedAt: number, requestSeen: boolean, socket: net.Socket | Duplex): void => {
     // Also when the server closed while we read: node:http2 then answers the call with the
     // server's retryable shutdown status (a destroyed socket would reach the client as CANCEL).
@@ -175,7 +178,10 @@ function decide(raw: net.Socket, timeoutMs: number, handOver: (requestSeen: bool
       onFail(); // a fault of ours: this connection ends, the process goes on
       return;
     }
-    if (rewriter.passthrough) { finish(); return; }
+    if (rewriter.passthrough) {
+      finish();
+      return;
+    }
     if (rewriter.prefaceSeen && !sentSettings) {
       sentSettings = true;
       raw.write(EMPTY_SETTINGS);

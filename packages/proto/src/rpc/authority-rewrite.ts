@@ -111,9 +111,13 @@ export class AuthorityRewriter {
   }
 
   /** True once the client preface arrived intact (or was consumed before). */
-  get prefaceSeen(): boolean { return this.#prefaceSeen; }
+  get prefaceSeen(): boolean {
+    return this.#prefaceSeen;
+  }
   /** True once the stream was found not to be HTTP/2 as expected: bytes are forwarded as they are. */
-  get passthrough(): boolean { return this.#passthrough; }
+  get passthrough(): boolean {
+    return this.#passthrough;
+  }
 
   push(chunk: Buffer): Buffer[] {
     if (this.#passthrough) return [chunk];
@@ -165,7 +169,10 @@ export class AuthorityRewriter {
     if (!this.#prefaceSeen) {
       const n = Math.min(this.#pendingLength, CLIENT_PREFACE.length);
       if (n === 0) return;
-      if (!this.#peek(n).equals(CLIENT_PREFACE.subarray(0, n))) { this.#giveUp(out); return; }
+      if (!this.#peek(n).equals(CLIENT_PREFACE.subarray(0, n))) {
+        this.#giveUp(out);
+        return;
+      }
       if (n < CLIENT_PREFACE.length) return;
       out.push(this.#take(CLIENT_PREFACE.length));
       this.#prefaceSeen = true;
@@ -173,7 +180,10 @@ export class AuthorityRewriter {
     while (this.#pendingLength >= FRAME_HEADER) {
       const h = this.#peek(FRAME_HEADER);
       const length = h.readUIntBE(0, 3);
-      if (length > MAX_FRAME_INSPECT) { this.#giveUp(out); return; }
+      if (length > MAX_FRAME_INSPECT) {
+        this.#giveUp(out);
+        return;
+      }
       if (this.#pendingLength < FRAME_HEADER + length) return;
       const type = h[3]!;
       const flags = h[4]!;

@@ -18,9 +18,13 @@ export class CallAbort {
     return this.#controller.signal;
   }
 
-  get aborted(): boolean { return this.#aborted; }
+  get aborted(): boolean {
+    return this.#aborted;
+  }
 
-  get reason(): unknown { return this.#reason; }
+  get reason(): unknown {
+    return this.#reason;
+  }
 
   /** Ends the call with `reason` (the first reason wins, as with AbortController). */
   abort(reason: unknown): void {

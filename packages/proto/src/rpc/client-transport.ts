@@ -82,7 +82,10 @@ function finish(baseUrl: string, opts: GrpcClientOptions, nodeOptions: http2.Sec
     stream: (...args) =>
       streamingTransport()
         .then((transport) => transport.stream(...args))
-        .then((r) => unavailableOnDialFailure(r), (e: unknown) => Promise.reject(withDialCode(e))),
+        .then(
+          (r) => unavailableOnDialFailure(r),
+          (e: unknown) => Promise.reject(withDialCode(e)),
+        ),
     close: () => sessionManager.abort(),
   };
 }
@@ -123,10 +126,7 @@ export function headersInterceptor(headers: Readonly<Record<string, string>>): I
  *
  *   for await (const m of cancelOnBreak((signal) => client.fetchJWTBundles({}, { signal }))) { break; }
  */
-export async function* cancelOnBreak<T>(
-  start: (signal: AbortSignal) => AsyncIterable<T>,
-  signal?: AbortSignal,
-): AsyncGenerator<T, void, undefined> {
+export async function* cancelOnBreak<T>(start: (signal: AbortSignal) => AsyncIterable<T>, signal?: AbortSignal): AsyncGenerator<T, void, undefined> {
   const ac = new AbortController();
   let ended = false;
   try {

@@ -49,7 +49,9 @@ interface Endpoint {
 function healthCheck(h2s: http2.ClientHttp2Session): Promise<string> {
   return new Promise((resolve, reject) => {
     const st = h2s.request({ ':method': 'POST', ':path': '/grpc.health.v1.Health/Check', 'content-type': 'application/grpc', te: 'trailers' });
-    st.on('response', (h) => { if (h['grpc-status'] !== undefined) resolve(String(h['grpc-status'])); });
+    st.on('response', (h) => {
+      if (h['grpc-status'] !== undefined) resolve(String(h['grpc-status']));
+    });
     st.on('trailers', (t) => resolve(String(t['grpc-status'])));
     st.on('error', reject);
     st.resume();
@@ -67,7 +69,9 @@ async function endpoint(kind: Kind): Promise<Endpoint> {
     const p = path.join(tmp, `g${n++}.sock`);
     const server = await startGrpcServer({ ...common, listen: { path: p } });
     return {
-      server, target: { path: p }, closed,
+      server,
+      target: { path: p },
+      closed,
       connect: () => connectRaw({ path: p }),
       h2: () => http2.connect('http://localhost', { createConnection: () => net.connect({ path: p }) }),
     };
@@ -82,11 +86,14 @@ async function endpoint(kind: Kind): Promise<Endpoint> {
   assert.ok(a.kind === 'tcp');
   const target = { host: a.host, port: a.port };
   return {
-    server, target, closed,
-    connect: () => new Promise((resolve, reject) => {
-      const s = tls.connect({ ...target, ca: [ca.certPem], ALPNProtocols: ['h2'], servername: 'localhost' }, () => resolve(s));
-      s.once('error', reject);
-    }),
+    server,
+    target,
+    closed,
+    connect: () =>
+      new Promise((resolve, reject) => {
+        const s = tls.connect({ ...target, ca: [ca.certPem], ALPNProtocols: ['h2'], servername: 'localhost' }, () => resolve(s));
+        s.once('error', reject);
+      }),
     h2: () => http2.connect(`https://localhost:${target.port}`, { ca: [ca.certPem], host: target.host }),
   };
 }
@@ -110,15 +117,23 @@ for (const kind of ['unix', 'tls'] as const) {
   test(`${kind}: preface then a frame of the wrong length: closed, no fd kept`, async () => {
     const ep = await endpoint(kind);
     try {
-      await expectReleased(ep, (s) => { s.write(hostile.badFrameLength()); });
-    } finally { await ep.server.close(); }
+      await expectReleased(ep, (s) => {
+        s.write(hostile.badFrameLength());
+      });
+    } finally {
+      await ep.server.close();
+    }
   });
 
   test(`${kind}: preface then an undecodable HPACK block: closed, no fd kept`, async () => {
     const ep = await endpoint(kind);
     try {
-      await expectReleased(ep, (s) => { s.write(hostile.badHpack()); });
-    } finally { await ep.server.close(); }
+      await expectReleased(ep, (s) => {
+        s.write(hostile.badHpack());
+      });
+    } finally {
+      await ep.server.close();
+    }
   });
 
   test(`${kind}: a malformed frame after a completed call, then the client hangs up: no fd kept`, async () => {
@@ -128,7 +143,9 @@ for (const kind of ['unix', 'tls'] as const) {
       const s = await ep.connect();
       const gone = closedPromise(s);
       let got = 0;
-      s.on('data', (d: Buffer) => { got += d.length; });
+      s.on('data', (d: Buffer) => {
+        got += d.length;
+      });
       // With the ACK of the server's SETTINGS, as every client sends it (on a Unix socket the
       // authority layer's own SETTINGS comes first and that ACK is taken for it).
       s.write(Buffer.concat([h2Hello(), h2Frame(FRAME.SETTINGS, 1, 0), grpcRequestHeaders(1, '/grpc.health.v1.Health/Check')]));
@@ -140,14 +157,21 @@ for (const kind of ['unix', 'tls'] as const) {
       await gone;
       await waitUntil(() => openFds() <= before, KEPT_MS, `the process holds no fd for it (before ${before}, now ${openFds()})`);
       assert.ok(ep.closed.includes('ping_unanswered'), `closed by the liveness round (${ep.closed.join(',')})`);
-    } finally { await ep.server.close(); }
+    } finally {
+      await ep.server.close();
+    }
   });
 
   test(`${kind}: a client that hangs up mid-frame leaves no fd`, async () => {
     const ep = await endpoint(kind);
     try {
-      await expectReleased(ep, (s) => { s.write(hostile.halfFrame()); s.destroy(); });
-    } finally { await ep.server.close(); }
+      await expectReleased(ep, (s) => {
+        s.write(hostile.halfFrame());
+        s.destroy();
+      });
+    } finally {
+      await ep.server.close();
+    }
   });
 
   test(`${kind}: slowloris, one byte at a time: closed once the first-request time is up`, async () => {
@@ -155,24 +179,34 @@ for (const kind of ['unix', 'tls'] as const) {
     try {
       const bytes = Buffer.concat([h2Hello(), grpcRequestHeaders(1, '/grpc.health.v1.Health/Check')]);
       // 20 ms a byte: the request would be complete after ~2.4 s, long after the 300 ms bound.
-      await expectReleased(ep, (s) => { void trickle(s, bytes, 20); });
+      await expectReleased(ep, (s) => {
+        void trickle(s, bytes, 20);
+      });
       assert.ok(ep.closed.includes('no_request_in_time'));
-    } finally { await ep.server.close(); }
+    } finally {
+      await ep.server.close();
+    }
   });
 
   test(`${kind}: silence after connecting: closed once the first-request time is up`, async () => {
     const ep = await endpoint(kind);
     try {
       await expectReleased(ep, () => {});
-    } finally { await ep.server.close(); }
+    } finally {
+      await ep.server.close();
+    }
   });
 
   test(`${kind}: a well-formed client beside the attackers keeps working, on the same connection through the pings`, async () => {
     const ep = await endpoint(kind);
     const good = ep.h2();
     let goodClosed = false;
-    good.on('close', () => { goodClosed = true; });
-    good.on('goaway', () => { goodClosed = true; });
+    good.on('close', () => {
+      goodClosed = true;
+    });
+    good.on('goaway', () => {
+      goodClosed = true;
+    });
     good.on('error', () => {});
     try {
       assert.equal(await healthCheck(good), '0');
@@ -211,6 +245,10 @@ test('tls: a TCP client that never starts the TLS handshake, or sends garbage in
       await waitUntil(() => openFds() <= before, KEPT_MS, 'no fd kept');
     }
     // TLS done, no client certificate, then garbage instead of the HTTP/2 preface.
-    await expectReleased(ep, (s) => { s.write('not http/2 at all\r\n\r\n'); });
-  } finally { await ep.server.close(); }
+    await expectReleased(ep, (s) => {
+      s.write('not http/2 at all\r\n\r\n');
+    });
+  } finally {
+    await ep.server.close();
+  }
 });

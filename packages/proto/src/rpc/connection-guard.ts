@@ -72,7 +72,9 @@ export function guardConnections(
   // The socket the session runs on, reachable later even though session.socket refuses destroy().
   // The tag goes on before node:http2's own listener makes the session.
   const tls = 'setSecureContext' in server;
-  server.prependListener(tls ? 'secureConnection' : 'connection', (sock: Tagged) => { sock[RAW_SOCKET] = sock; });
+  server.prependListener(tls ? 'secureConnection' : 'connection', (sock: Tagged) => {
+    sock[RAW_SOCKET] = sock;
+  });
 
   const sessions = new Map<http2.ServerHttp2Session, { raw: net.Socket | undefined; started: boolean; pinged: boolean }>();
 
@@ -81,7 +83,11 @@ export function guardConnections(
     sessions.delete(s);
     if (s.destroyed) return;
     onClose(reason);
-    try { s.goaway(code); } catch { /* a session nghttp2 gave up on refuses it: destroy anyway */ }
+    try {
+      s.goaway(code);
+    } catch {
+      /* a session nghttp2 gave up on refuses it: destroy anyway */
+    }
     s.destroy();
     const raw = state?.raw;
     if (raw !== undefined && !raw.destroyed) setTimeout(() => raw.destroy(), FORCE_CLOSE_MS).unref();
@@ -99,9 +105,14 @@ export function guardConnections(
       const left = layer === undefined ? firstRequestMs : Math.max(0, firstRequestMs - (performance.now() - layer.at));
       first = setTimeout(() => close(s, 'no_request_in_time'), left);
       first.unref();
-      s.once('stream', () => { clearTimeout(first); state.started = true; });
+      s.once('stream', () => {
+        clearTimeout(first);
+        state.started = true;
+      });
     }
-    s.on('frameError', (_type: number, _code: number, id: number) => { if (id === 0) close(s, 'frame_error', 1); });
+    s.on('frameError', (_type: number, _code: number, id: number) => {
+      if (id === 0) close(s, 'frame_error', 1);
+    });
     s.once('close', () => {
       clearTimeout(first);
       sessions.delete(s);
@@ -114,10 +125,15 @@ export function guardConnections(
       // Before its first call a connection is bounded by the first-request timer (and may not have
       // sent its preface yet, so it could not answer a ping).
       if (!state.started || s.destroyed || s.closed) continue;
-      if (state.pinged) { close(s, 'ping_unanswered'); continue; }
+      if (state.pinged) {
+        close(s, 'ping_unanswered');
+        continue;
+      }
       state.pinged = true;
       try {
-        s.ping((err) => { if (err === null) state.pinged = false; });
+        s.ping((err) => {
+          if (err === null) state.pinged = false;
+        });
       } catch {
         close(s, 'ping_unanswered');
       }

@@ -43,9 +43,11 @@ for (const [name, make, errno] of targets) {
   test(`server stream to ${name} fails Unavailable`, async () => {
     const t = make();
     try {
-      const e = await failure((async () => {
-        for await (const _ of createClient(Health, t).watch({})) break;
-      })());
+      const e = await failure(
+        (async () => {
+          for await (const _ of createClient(Health, t).watch({})) break;
+        })(),
+      );
       assert.equal(Code[e.code], 'Unavailable', e.message);
       assert.match(e.rawMessage, errno);
     } finally {

@@ -19,7 +19,9 @@ after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 let n = 0;
 
 /** A raw h2c server on a Unix socket whose every stream is answered by `answer`. */
-async function rawServer(answer: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void): Promise<{ path: string; close: () => Promise<void> }> {
+async function rawServer(
+  answer: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void,
+): Promise<{ path: string; close: () => Promise<void> }> {
   const p = path.join(tmp, `raw${n++}.sock`);
   const server = http2.createServer();
   server.on('stream', (stream, headers) => {
@@ -93,7 +95,8 @@ test('direct unary client: HTTP errors, resets, oversized answers, deadlines, ca
   });
   const transport = createUnixGrpcTransport(srv.path, { readMaxBytes: 1000 });
   const health = createClient(Health, transport);
-  const call = (c: string, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<unknown> => health.check({}, { headers: { 'x-case': c }, ...opts });
+  const call = (c: string, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<unknown> =>
+    health.check({}, { headers: { 'x-case': c }, ...opts });
   try {
     assert.equal((await codeOf(call('503'))).code, Code.Unavailable);
     assert.equal((await codeOf(call('refused'))).code, Code.Unavailable);

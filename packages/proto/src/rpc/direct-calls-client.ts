@@ -33,7 +33,6 @@ export interface DirectCallsClientOptions {
 
 const CANCEL = http2.constants.NGHTTP2_CANCEL;
 
-
 /** A node/http2 failure as a ConnectError, with the codes connect-node gives them. */
 function fromNodeError(e: unknown): ConnectError {
   if (e instanceof ConnectError && e.code !== Code.Internal) return e;
@@ -43,7 +42,8 @@ function fromNodeError(e: unknown): ConnectError {
     if (typeof c === 'string') codes.push(c);
   }
   let code = Code.Internal;
-  if (codes.some((c) => c === 'ERR_STREAM_WRITE_AFTER_END' || c === 'ERR_STREAM_DESTROYED' || c === 'ERR_HTTP2_INVALID_STREAM' || c === 'ECONNRESET')) code = Code.Aborted;
+  if (codes.some((c) => c === 'ERR_STREAM_WRITE_AFTER_END' || c === 'ERR_STREAM_DESTROYED' || c === 'ERR_HTTP2_INVALID_STREAM' || c === 'ECONNRESET'))
+    code = Code.Aborted;
   else if (codes.some((c) => c === 'ETIMEDOUT' || c === 'ENOTFOUND' || c === 'EAI_AGAIN' || c === 'ECONNREFUSED')) code = Code.Unavailable;
   // A socket that cannot be reached is Unavailable (as in grpc-go), also where connect-node's
   // session manager already made it an Internal ConnectError.
@@ -58,12 +58,17 @@ function fromNodeError(e: unknown): ConnectError {
 function fromResetCode(rst: number): ConnectError {
   const name = `http/2 stream closed with error code 0x${rst.toString(16)}`;
   switch (rst) {
-    case http2.constants.NGHTTP2_REFUSED_STREAM: return new ConnectError(name, Code.Unavailable);
-    case http2.constants.NGHTTP2_CANCEL: return new ConnectError(name, Code.Canceled);
-    case http2.constants.NGHTTP2_ENHANCE_YOUR_CALM: return new ConnectError(name, Code.ResourceExhausted);
+    case http2.constants.NGHTTP2_REFUSED_STREAM:
+      return new ConnectError(name, Code.Unavailable);
+    case http2.constants.NGHTTP2_CANCEL:
+      return new ConnectError(name, Code.Canceled);
+    case http2.constants.NGHTTP2_ENHANCE_YOUR_CALM:
+      return new ConnectError(name, Code.ResourceExhausted);
     case http2.constants.NGHTTP2_INADEQUATE_SECURITY:
-    case http2.constants.NGHTTP2_HTTP_1_1_REQUIRED: return new ConnectError(name, Code.PermissionDenied);
-    default: return new ConnectError(name, Code.Internal);
+    case http2.constants.NGHTTP2_HTTP_1_1_REQUIRED:
+      return new ConnectError(name, Code.PermissionDenied);
+    default:
+      return new ConnectError(name, Code.Internal);
   }
 }
 
@@ -96,86 +101,119 @@ export function directCallsClient(o: DirectCallsClientOptions): Transport['unary
         return r instanceof ConnectError ? r : ConnectError.from(r, Code.Canceled);
       };
       const onAbort = (): void => settle(abortError());
-      if (req.signal.aborted) { onAbort(); return; }
+      if (req.signal.aborted) {
+        onAbort();
+        return;
+      }
       req.signal.addEventListener('abort', onAbort);
-      o.sessionManager.request('POST', path, headers, {}).then((s) => {
-        stream = s;
-        if (settled) { s.close(CANCEL); return; }
-        let status = 0;
-        let header = new Headers();
-        let trailer: Headers | undefined;
-        let first: Buffer | undefined;
-        let chunks: Buffer[] | undefined;
-        let size = 0;
-        const onResponse = (h: http2.IncomingHttpHeaders): void => {
-          status = Number(h[':status']);
-          header = fetchHeaders(h);
-        };
-        const onData = (c: Buffer): void => {
-          o.sessionManager.notifyResponseByteRead(s);
-          size += c.length;
-          if (size > readMax + GRPC_HDR) {
-            settle(new ConnectError(`message size is larger than configured readMaxBytes ${readMax}`, Code.ResourceExhausted));
+      o.sessionManager.request('POST', path, headers, {}).then(
+        (s) => {
+          stream = s;
+          if (settled) {
+            s.close(CANCEL);
             return;
           }
-          if (first === undefined) first = c;
-          else (chunks ??= [first]).push(c);
-        };
-        const onTrailers = (t: http2.IncomingHttpHeaders): void => { trailer = fetchHeaders(t); };
-        const onError = (e: Error): void => {
-          if (req.signal.aborted) settle(abortError());
-          // A reset from the server: its code says what happened (as connect-node maps it).
-          else if ((e as { code?: unknown }).code === 'ERR_HTTP2_STREAM_ERROR' && s.rstCode !== undefined && s.rstCode !== http2.constants.NGHTTP2_NO_ERROR) settle(fromResetCode(s.rstCode));
-          else settle(fromNodeError(e));
-        };
-        const onClose = (): void => {
-          // Nothing is emitted after 'close': let go of the call. Node 20's ClientHttp2Session
-          // keeps every stream it made reachable from old space until the next full GC (request()
-          // binds an AsyncResource, whose deprecated `asyncResource` accessor gives the bound
-          // function a hidden class of its own); our listeners would keep this whole call, its
-          // response and the promise chain waiting on it alive as long.
-          s.off('response', onResponse);
-          s.off('data', onData);
-          s.off('trailers', onTrailers);
-          s.off('error', onError);
-          s.off('close', onClose);
-          if (settled) return;
-          if (req.signal.aborted) { settle(abortError()); return; }
-          if (status === 0) { settle(s.rstCode !== undefined && s.rstCode !== http2.constants.NGHTTP2_NO_ERROR ? fromResetCode(s.rstCode) : new ConnectError('stream closed without a response', Code.Unavailable)); return; }
-          if (status !== 200) { settle(new ConnectError(`HTTP ${status}`, codeFromHttpStatus(status), header)); return; }
-          // Trailers-only responses carry the status in the headers.
-          const t = trailer ?? (header.has('grpc-status') ? header : undefined);
-          if (t === undefined) {
-            settle(s.rstCode !== undefined && s.rstCode !== http2.constants.NGHTTP2_NO_ERROR ? fromResetCode(s.rstCode) : new ConnectError('protocol error: missing trailer', Code.Internal));
-            return;
-          }
-          const err = findTrailerError(t);
-          if (err !== undefined) { settle(err); return; }
-          try {
-            const all = chunks !== undefined ? Buffer.concat(chunks) : first ?? Buffer.alloc(0);
-            if (all.length < GRPC_HDR) throw new ConnectError('protocol error: missing output message for unary method', Code.Unimplemented);
-            const len = all.readUInt32BE(1);
-            if (GRPC_HDR + len !== all.length) throw new ConnectError('protocol error: expected exactly one output message for unary method', Code.Unimplemented);
-            let payload: Uint8Array = all.subarray(GRPC_HDR);
-            if ((all[0]! & 1) === 1) {
-              const enc = header.get('grpc-encoding');
-              if (enc === 'gzip') payload = zlib.gunzipSync(payload, { maxOutputLength: readMax });
-              else if (enc === 'deflate') payload = zlib.inflateSync(payload, { maxOutputLength: readMax });
-              else throw new ConnectError(`protocol error: received compressed message with encoding ${String(enc)}`, Code.Internal);
+          let status = 0;
+          let header = new Headers();
+          let trailer: Headers | undefined;
+          let first: Buffer | undefined;
+          let chunks: Buffer[] | undefined;
+          let size = 0;
+          const onResponse = (h: http2.IncomingHttpHeaders): void => {
+            status = Number(h[':status']);
+            header = fetchHeaders(h);
+          };
+          const onData = (c: Buffer): void => {
+            o.sessionManager.notifyResponseByteRead(s);
+            size += c.length;
+            if (size > readMax + GRPC_HDR) {
+              settle(new ConnectError(`message size is larger than configured readMaxBytes ${readMax}`, Code.ResourceExhausted));
+              return;
             }
-            const message = fromBinary(method.output, payload);
-            settle(undefined, { stream: false, service: method.parent, method, header, trailer: t, message });
-          } catch (e) {
-            settle(e instanceof ConnectError ? e : new ConnectError(`parse binary: ${(e as Error).message}`, Code.Internal));
-          }
-        };
-        s.on('response', onResponse);
-        s.on('data', onData);
-        s.on('trailers', onTrailers);
-        s.on('error', onError);
-        s.on('close', onClose);
-        s.end(body);
-      }, (e: unknown) => settle(fromNodeError(e)));
+            if (first === undefined) first = c;
+            else (chunks ??= [first]).push(c);
+          };
+          const onTrailers = (t: http2.IncomingHttpHeaders): void => {
+            trailer = fetchHeaders(t);
+          };
+          const onError = (e: Error): void => {
+            if (req.signal.aborted) settle(abortError());
+            // A reset from the server: its code says what happened (as connect-node maps it).
+            else if ((e as { code?: unknown }).code === 'ERR_HTTP2_STREAM_ERROR' && s.rstCode !== undefined && s.rstCode !== http2.constants.NGHTTP2_NO_ERROR)
+              settle(fromResetCode(s.rstCode));
+            else settle(fromNodeError(e));
+          };
+          const onClose = (): void => {
+            // Nothing is emitted after 'close': let go of the call. Node 20's ClientHttp2Session
+            // keeps every stream it made reachable from old space until the next full GC (request()
+            // binds an AsyncResource, whose deprecated `asyncResource` accessor gives the bound
+            // function a hidden class of its own); our listeners would keep this whole call, its
+            // response and the promise chain waiting on it alive as long.
+            s.off('response', onResponse);
+            s.off('data', onData);
+            s.off('trailers', onTrailers);
+            s.off('error', onError);
+            s.off('close', onClose);
+            if (settled) return;
+            if (req.signal.aborted) {
+              settle(abortError());
+              return;
+            }
+            if (status === 0) {
+              settle(
+                s.rstCode !== undefined && s.rstCode !== http2.constants.NGHTTP2_NO_ERROR
+                  ? fromResetCode(s.rstCode)
+                  : new ConnectError('stream closed without a response', Code.Unavailable),
+              );
+              return;
+            }
+            if (status !== 200) {
+              settle(new ConnectError(`HTTP ${status}`, codeFromHttpStatus(status), header));
+              return;
+            }
+            // Trailers-only responses carry the status in the headers.
+            const t = trailer ?? (header.has('grpc-status') ? header : undefined);
+            if (t === undefined) {
+              settle(
+                s.rstCode !== undefined && s.rstCode !== http2.constants.NGHTTP2_NO_ERROR
+                  ? fromResetCode(s.rstCode)
+                  : new ConnectError('protocol error: missing trailer', Code.Internal),
+              );
+              return;
+            }
+            const err = findTrailerError(t);
+            if (err !== undefined) {
+              settle(err);
+              return;
+            }
+            try {
+              const all = chunks !== undefined ? Buffer.concat(chunks) : (first ?? Buffer.alloc(0));
+              if (all.length < GRPC_HDR) throw new ConnectError('protocol error: missing output message for unary method', Code.Unimplemented);
+              const len = all.readUInt32BE(1);
+              if (GRPC_HDR + len !== all.length)
+                throw new ConnectError('protocol error: expected exactly one output message for unary method', Code.Unimplemented);
+              let payload: Uint8Array = all.subarray(GRPC_HDR);
+              if ((all[0]! & 1) === 1) {
+                const enc = header.get('grpc-encoding');
+                if (enc === 'gzip') payload = zlib.gunzipSync(payload, { maxOutputLength: readMax });
+                else if (enc === 'deflate') payload = zlib.inflateSync(payload, { maxOutputLength: readMax });
+                else throw new ConnectError(`protocol error: received compressed message with encoding ${String(enc)}`, Code.Internal);
+              }
+              const message = fromBinary(method.output, payload);
+              settle(undefined, { stream: false, service: method.parent, method, header, trailer: t, message });
+            } catch (e) {
+              settle(e instanceof ConnectError ? e : new ConnectError(`parse binary: ${(e as Error).message}`, Code.Internal));
+            }
+          };
+          s.on('response', onResponse);
+          s.on('data', onData);
+          s.on('trailers', onTrailers);
+          s.on('error', onError);
+          s.on('close', onClose);
+          s.end(body);
+        },
+        (e: unknown) => settle(fromNodeError(e)),
+      );
     });
   };
 

@@ -25,10 +25,29 @@ import {
   type UnaryResponse,
 } from '@connectrpc/connect';
 import { setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
-import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethod, type DescService, type Message, type MessageShape } from '@bufbuild/protobuf';
+import {
+  create,
+  fromBinary,
+  isMessage,
+  toBinary,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+  type Message,
+  type MessageShape,
+} from '@bufbuild/protobuf';
 import { CallAbort } from './call-abort.ts';
 import { encodingOf } from './encoded.ts';
-import { GRPC_OK_HEADERS, collectRequestBody, fetchHeaders, grpcFrame, grpcPrefix, isGrpcProtoContentType, parseGrpcTimeout, unaryRequestPayload } from './grpc-wire.ts';
+import {
+  GRPC_OK_HEADERS,
+  collectRequestBody,
+  fetchHeaders,
+  grpcFrame,
+  grpcPrefix,
+  isGrpcProtoContentType,
+  parseGrpcTimeout,
+  unaryRequestPayload,
+} from './grpc-wire.ts';
 
 export type UnarySpec = MethodImplSpec & { kind: 'unary' | 'server_streaming' };
 
@@ -67,7 +86,9 @@ export function recordingRouter(inner: ConnectRouter, into: RecordedRoutes): Con
   };
   const noOptions = (o: unknown): boolean => o === undefined || (typeof o === 'object' && o !== null && Object.keys(o).length === 0);
   const router: ConnectRouter = {
-    get handlers() { return inner.handlers; },
+    get handlers() {
+      return inner.handlers;
+    },
     service(service, impl, options) {
       inner.service(service, impl, options);
       const spec = createServiceImplSpec(service, impl as never);
@@ -159,9 +180,13 @@ class DirectContext implements HandlerContext {
     this.#deadline = deadline;
   }
 
-  get signal(): AbortSignal { return this.call.signal; }
+  get signal(): AbortSignal {
+    return this.call.signal;
+  }
   /** Converted to fetch Headers on first use (most calls never look). */
-  get requestHeader(): Headers { return (this.#requestHeader ??= fetchHeaders(this.#headers)); }
+  get requestHeader(): Headers {
+    return (this.#requestHeader ??= fetchHeaders(this.#headers));
+  }
   readonly timeoutMs = (): number | undefined => (this.#deadline === undefined ? undefined : this.#deadline - performance.now());
 }
 
@@ -189,15 +214,22 @@ class DirectRequest<R extends UnaryRequest | StreamRequest> {
     this.message = message;
   }
 
-  get signal(): AbortSignal { return this.#ctx.signal; }
-  get header(): Headers { return this.#ctx.requestHeader; }
+  get signal(): AbortSignal {
+    return this.#ctx.signal;
+  }
+  get header(): Headers {
+    return this.#ctx.requestHeader;
+  }
 }
 
 /**
  * The direct path. `take(stream, headers)` returns false for calls it leaves to connect-node;
  * otherwise the call is answered here.
  */
-export function directCalls(routes: RecordedRoutes, o: DirectCallsOptions): {
+export function directCalls(
+  routes: RecordedRoutes,
+  o: DirectCallsOptions,
+): {
   take: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
   shutdown: () => void;
 } {
@@ -217,14 +249,20 @@ export function directCalls(routes: RecordedRoutes, o: DirectCallsOptions): {
   /** An error before any response header went out: a trailers-only response. */
   const failEarly = (stream: http2.ServerHttp2Stream, e: ConnectError, header?: Headers): void => {
     if (stream.destroyed || stream.closed) return;
-    if (stream.headersSent) { stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR); return; }
+    if (stream.headersSent) {
+      stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
     const h: http2.OutgoingHttpHeaders = { ...GRPC_OK_HEADERS };
     if (header !== undefined) headersObject(header, h);
     stream.respond({ ...h, ...trailersOf(e, undefined) }, { endStream: true });
   };
 
   const run = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, spec: UnarySpec, path: string, body: Buffer): void => {
-    if (shuttingDown) { failEarly(stream, SHUTDOWN); return; }
+    if (shuttingDown) {
+      failEarly(stream, SHUTDOWN);
+      return;
+    }
     let message: MessageShape<DescMessage>;
     let contextValues: ContextValues | undefined;
     try {
@@ -240,7 +278,13 @@ export function directCalls(routes: RecordedRoutes, o: DirectCallsOptions): {
       return;
     }
     const timeoutMs = parseGrpcTimeout(headers['grpc-timeout']);
-    const ctx = new DirectContext(spec.method, `http://${String(headers[':authority'] ?? 'localhost')}${path}`, headers, contextValues ?? createContextValues(), timeoutMs === undefined ? undefined : performance.now() + timeoutMs);
+    const ctx = new DirectContext(
+      spec.method,
+      `http://${String(headers[':authority'] ?? 'localhost')}${path}`,
+      headers,
+      contextValues ?? createContextValues(),
+      timeoutMs === undefined ? undefined : performance.now() + timeoutMs,
+    );
     const call = ctx.call;
     active.add(call);
     let timer: NodeJS.Timeout | undefined;
@@ -294,7 +338,8 @@ export function directCalls(routes: RecordedRoutes, o: DirectCallsOptions): {
         let bytes: Uint8Array;
         try {
           bytes = encodingOf(res.message) ?? toBinary(spec.method.output, res.message);
-          if (bytes.length > o.writeMaxBytes) throw new ConnectError(`message size ${bytes.length} is larger than configured writeMaxBytes ${o.writeMaxBytes}`, Code.ResourceExhausted);
+          if (bytes.length > o.writeMaxBytes)
+            throw new ConnectError(`message size ${bytes.length} is larger than configured writeMaxBytes ${o.writeMaxBytes}`, Code.ResourceExhausted);
         } catch (e) {
           failEarly(stream, asConnectError(e), res.header);
           return;
@@ -302,7 +347,9 @@ export function directCalls(routes: RecordedRoutes, o: DirectCallsOptions): {
         const h: http2.OutgoingHttpHeaders = { ...GRPC_OK_HEADERS };
         headersObject(res.header, h);
         stream.respond(h, { waitForTrailers: true });
-        stream.once('wantTrailers', () => { if (!stream.destroyed) stream.sendTrailers(trailersOf(undefined, res.trailer)); });
+        stream.once('wantTrailers', () => {
+          if (!stream.destroyed) stream.sendTrailers(trailersOf(undefined, res.trailer));
+        });
         if (bytes.length < LARGE) stream.end(grpcFrame(bytes));
         else {
           // Large (often cached) answers are not copied behind a prefix: two writes, same frames.
@@ -334,7 +381,10 @@ export function directCalls(routes: RecordedRoutes, o: DirectCallsOptions): {
     const output = spec.method.output;
     const impl = async (req: StreamRequest): Promise<StreamResponse> => {
       let input: unknown;
-      for await (const m of req.message) { input = m; break; }
+      for await (const m of req.message) {
+        input = m;
+        break;
+      }
       const produced = (spec.impl as (i: never, h: HandlerContext) => AsyncIterable<unknown>)(input as never, ctx);
       const messages = (async function* () {
         for await (const out of produced) yield isMessage(out, output) ? out : create(output, out as never);
@@ -344,7 +394,13 @@ export function directCalls(routes: RecordedRoutes, o: DirectCallsOptions): {
     let next = impl as (req: StreamRequest) => Promise<StreamResponse>;
     for (let i = o.interceptors.length - 1; i >= 0; i--) next = o.interceptors[i]!(next as never) as (req: StreamRequest) => Promise<StreamResponse>;
     const single = c.message;
-    const req: StreamRequest = new DirectRequest<StreamRequest>(ctx, true, (async function* () { yield single; })());
+    const req: StreamRequest = new DirectRequest<StreamRequest>(
+      ctx,
+      true,
+      (async function* () {
+        yield single;
+      })(),
+    );
     const aborted = new Promise<'aborted'>((resolve) => {
       if (call.aborted) resolve('aborted');
       else call.signal.addEventListener('abort', () => resolve('aborted'), { once: true });
@@ -355,14 +411,19 @@ export function directCalls(routes: RecordedRoutes, o: DirectCallsOptions): {
       const h: http2.OutgoingHttpHeaders = { ...GRPC_OK_HEADERS };
       headersObject(header, h);
       stream.respond(h, { waitForTrailers: true });
-      stream.once('wantTrailers', () => { if (!stream.destroyed) stream.sendTrailers(trailers); });
+      stream.once('wantTrailers', () => {
+        if (!stream.destroyed) stream.sendTrailers(trailers);
+      });
       headersOut = true;
     };
     const finish = (err: ConnectError | undefined, header: Headers, trailer: Headers | undefined): void => {
       c.end();
       if (stream.destroyed || stream.closed) return;
       if (!headersOut) {
-        if (err !== undefined) { failEarly(stream, err, header); return; }
+        if (err !== undefined) {
+          failEarly(stream, err, header);
+          return;
+        }
         sendHeaders(header);
       }
       trailers = trailersOf(err, err === undefined ? trailer : undefined);
@@ -373,7 +434,8 @@ export function directCalls(routes: RecordedRoutes, o: DirectCallsOptions): {
       try {
         res = await next(req);
       } catch (e) {
-        if (!c.isDone()) finish(call.reason instanceof ConnectError && call.reason !== COMPLETED ? call.reason : asConnectError(e), ctx.responseHeader, undefined);
+        if (!c.isDone())
+          finish(call.reason instanceof ConnectError && call.reason !== COMPLETED ? call.reason : asConnectError(e), ctx.responseHeader, undefined);
         return;
       }
       const it = res.message[Symbol.asyncIterator]();
@@ -388,14 +450,22 @@ export function directCalls(routes: RecordedRoutes, o: DirectCallsOptions): {
             return;
           }
           if (r.done === true) break;
-          if (stream.destroyed || stream.closed) { void it.return?.().catch(() => undefined); break; }
+          if (stream.destroyed || stream.closed) {
+            void it.return?.().catch(() => undefined);
+            break;
+          }
           const bytes = encodingOf(r.value as Message) ?? toBinary(output, r.value as never);
-          if (bytes.length > o.writeMaxBytes) throw new ConnectError(`message size ${bytes.length} is larger than configured writeMaxBytes ${o.writeMaxBytes}`, Code.ResourceExhausted);
+          if (bytes.length > o.writeMaxBytes)
+            throw new ConnectError(`message size ${bytes.length} is larger than configured writeMaxBytes ${o.writeMaxBytes}`, Code.ResourceExhausted);
           if (!headersOut) sendHeaders(res.header);
           // Backpressure: a client that does not read must not grow our buffers without bound.
           if (!stream.write(grpcFrame(bytes))) {
             await new Promise<void>((resolve) => {
-              const go = (): void => { stream.off('drain', go); stream.off('close', go); resolve(); };
+              const go = (): void => {
+                stream.off('drain', go);
+                stream.off('close', go);
+                resolve();
+              };
               stream.on('drain', go);
               stream.on('close', go);
             });

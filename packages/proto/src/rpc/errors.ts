@@ -1,10 +1,7 @@
 // The RPC error boundary: handlers throw (or the mapper produces) ConnectError
 // with a gRPC `Code`; everything else becomes Internal.
 import { Code, ConnectError, type Interceptor } from '@connectrpc/connect';
-import {
-  PermissionDeniedDetailsSchema,
-  type PermissionDeniedDetails_Reason,
-} from '../gen/spire/api/types/status_pb.ts';
+import { PermissionDeniedDetailsSchema, type PermissionDeniedDetails_Reason } from '../gen/spire/api/types/status_pb.ts';
 
 /** Returns the gRPC code for an application error, or undefined if it is not one (e.g. `grpcCodeOf` of @ztwim/core). */
 export type GrpcCodeResolver = (err: unknown) => number | undefined;
@@ -64,9 +61,7 @@ export function statusOf(err: unknown, resolve?: GrpcCodeResolver): { code: numb
  * `grpc-status-details-bin`, as the SPIRE server sends to agents it refuses.
  */
 export function permissionDeniedError(message: string, reason: PermissionDeniedDetails_Reason): ConnectError {
-  return new ConnectError(message, Code.PermissionDenied, undefined, [
-    { desc: PermissionDeniedDetailsSchema, value: { reason } },
-  ]);
+  return new ConnectError(message, Code.PermissionDenied, undefined, [{ desc: PermissionDeniedDetailsSchema, value: { reason } }]);
 }
 
 /** The PermissionDeniedDetails reason carried by an error received from a server, if any. */

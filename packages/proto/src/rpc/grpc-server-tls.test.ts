@@ -45,7 +45,9 @@ test('tcp + TLS: ALPN h2, optional client certificate visible to handlers', asyn
   const anonymous = createTcpGrpcTransport({ host: addr.host, port: addr.port, tls: common });
   const untrusting = createTcpGrpcTransport({ host: addr.host, port: addr.port, tls: { ca: [clientCert.certPem], checkServerIdentity: () => undefined } });
   const whoAmI = async (t: typeof withCert): Promise<string> => {
-    const e = await createClient(Health, t).check({ service: 'who' }).catch((err: unknown) => err);
+    const e = await createClient(Health, t)
+      .check({ service: 'who' })
+      .catch((err: unknown) => err);
     assert.ok(e instanceof ConnectError);
     return e.rawMessage;
   };
@@ -54,7 +56,10 @@ test('tcp + TLS: ALPN h2, optional client certificate visible to handlers', asyn
     assert.equal(await whoAmI(withCert), 'h2 ok URI:spiffe://example.org/spire/agent/x');
     assert.equal(await whoAmI(anonymous), 'h2 unverified anonymous');
     // Quirk: connect-node reports a failed TLS handshake as Internal (grpc-go says Unavailable).
-    await assert.rejects(createClient(Health, untrusting).check({}), (e: unknown) => e instanceof ConnectError && e.code === Code.Internal && /self-signed certificate/.test(e.rawMessage));
+    await assert.rejects(
+      createClient(Health, untrusting).check({}),
+      (e: unknown) => e instanceof ConnectError && e.code === Code.Internal && /self-signed certificate/.test(e.rawMessage),
+    );
   } finally {
     withCert.close();
     anonymous.close();

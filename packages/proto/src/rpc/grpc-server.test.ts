@@ -6,7 +6,17 @@ import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Code, ConnectError, createClient, createContextKey, createContextValues, type Client, type ConnectRouter, type HandlerContext, type UnaryRequest } from '@connectrpc/connect';
+import {
+  Code,
+  ConnectError,
+  createClient,
+  createContextKey,
+  createContextValues,
+  type Client,
+  type ConnectRouter,
+  type HandlerContext,
+  type UnaryRequest,
+} from '@connectrpc/connect';
 import { HealthCheckResponse_ServingStatus, Health } from '../gen/grpc/health/v1/health_pb.ts';
 import { JWTSVIDResponseSchema, SpiffeWorkloadAPI } from '../gen/workload/workload_pb.ts';
 import { create, toBinary } from '@bufbuild/protobuf';
@@ -24,7 +34,9 @@ const sockPath = (): string => path.join(tmp, `s${n++}.sock`);
 
 function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
   let resolve!: (v: T) => void;
-  const promise = new Promise<T>((r) => { resolve = r; });
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
   return { promise, resolve };
 }
 
@@ -37,7 +49,10 @@ function untilAborted(signal: AbortSignal): Promise<void> {
 
 class AppError extends Error {
   readonly grpc: number;
-  constructor(grpc: number, message: string) { super(message); this.grpc = grpc; }
+  constructor(grpc: number, message: string) {
+    super(message);
+    this.grpc = grpc;
+  }
 }
 
 const peerKey = createContextKey<string>('none', { description: 'peer' });
@@ -72,11 +87,13 @@ async function startFixture(listen: Parameters<typeof startGrpcServer>[0]['liste
         }
         if (aud === 'denied') throw permissionDeniedError('agent is banned', PermissionDeniedDetails_Reason.AGENT_BANNED);
         return {
-          svids: [{
-            spiffeId: 'spiffe://example.org/w',
-            svid: ctx.requestHeader.get('workload.spiffe.io') ?? '<missing>',
-            hint: ctx.values.get(peerKey),
-          }],
+          svids: [
+            {
+              spiffeId: 'spiffe://example.org/w',
+              svid: ctx.requestHeader.get('workload.spiffe.io') ?? '<missing>',
+              hint: ctx.values.get(peerKey),
+            },
+          ],
         };
       },
       async *fetchX509Bundles() {
@@ -176,12 +193,21 @@ test('error codes, raw messages and details propagate to the client', async () =
 });
 
 /** One call from a raw HTTP/2 client (no client-side deadline of its own): its grpc-status and how many body bytes came. */
-async function rawCall(h2: http2.ClientHttp2Session, path: string, headers: http2.OutgoingHttpHeaders, body: Buffer): Promise<{ status: string; bytes: number }> {
+async function rawCall(
+  h2: http2.ClientHttp2Session,
+  path: string,
+  headers: http2.OutgoingHttpHeaders,
+  body: Buffer,
+): Promise<{ status: string; bytes: number }> {
   const st = h2.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers', ...headers });
   let bytes = 0;
-  st.on('data', (d: Buffer) => { bytes += d.length; });
+  st.on('data', (d: Buffer) => {
+    bytes += d.length;
+  });
   const status = await new Promise<string>((resolve) => {
-    st.on('response', (h) => { if (h['grpc-status'] !== undefined) resolve(String(h['grpc-status'])); });
+    st.on('response', (h) => {
+      if (h['grpc-status'] !== undefined) resolve(String(h['grpc-status']));
+    });
     st.on('trailers', (t) => resolve(String(t['grpc-status'])));
     st.end(body);
   });
@@ -189,7 +215,9 @@ async function rawCall(h2: http2.ClientHttp2Session, path: string, headers: http
 }
 
 /** A fixture on a fresh socket with a connect transport and a raw HTTP/2 session on it, all closed after `fn`. */
-async function withClients(fn: (c: { fx: Fixture; transport: ReturnType<typeof createUnixGrpcTransport>; h2: http2.ClientHttp2Session }) => Promise<void>): Promise<void> {
+async function withClients(
+  fn: (c: { fx: Fixture; transport: ReturnType<typeof createUnixGrpcTransport>; h2: http2.ClientHttp2Session }) => Promise<void>,
+): Promise<void> {
   const p = sockPath();
   const fx = await startFixture({ path: p });
   const transport = createUnixGrpcTransport(p);
@@ -210,10 +238,16 @@ test('unary and server-streaming calls are answered on the HTTP/2 stream; JSON g
     fx.server.httpServer.on('request', () => compat++);
     const res = await wl.fetchJWTSVID({ audience: ['a'] });
     assert.equal(res.svids[0]?.spiffeId, 'spiffe://example.org/w');
-    await assert.rejects(wl.fetchJWTSVID({ audience: ['denied'] }), (e: unknown) => permissionDeniedReasonOf(e) === PermissionDeniedDetails_Reason.AGENT_BANNED);
+    await assert.rejects(
+      wl.fetchJWTSVID({ audience: ['denied'] }),
+      (e: unknown) => permissionDeniedReasonOf(e) === PermissionDeniedDetails_Reason.AGENT_BANNED,
+    );
     const enc = await wl.fetchJWTSVID({ audience: ['encoded'] });
     assert.equal(enc.svids[0]?.spiffeId, 'spiffe://example.org/from-bytes', 'a pre-made encoding is written as is');
-    for await (const m of wl.fetchX509Bundles({})) { assert.deepEqual(Object.keys(m.bundles), ['spiffe://td0']); break; }
+    for await (const m of wl.fetchX509Bundles({})) {
+      assert.deepEqual(Object.keys(m.bundles), ['spiffe://td0']);
+      break;
+    }
     assert.equal(compat, 0, 'unary and server-streaming calls never reached the compatibility layer');
     // gRPC with JSON messages is connect-node's job.
     const json = Buffer.from('{}');
@@ -251,7 +285,6 @@ test('server-stream deadline: messages, then DeadlineExceeded in the trailers, a
   });
 });
 
-
 test('an application error thrown mid-stream reaches the client with its mapped code', async () => {
   await withWorkloadClient(async (wl) => {
     const got: string[] = [];
@@ -288,12 +321,16 @@ test('server streaming: several messages, then the client cancels and the handle
 test('many open server streams at once raise no MaxListenersExceededWarning', async () => {
   await withWorkloadClient(async (wl, fx) => {
     const warnings: string[] = [];
-    const onWarning = (w: Error): void => { warnings.push(`${w.name}: ${w.message}`); };
+    const onWarning = (w: Error): void => {
+      warnings.push(`${w.name}: ${w.message}`);
+    };
     process.on('warning', onWarning);
     const acs = Array.from({ length: 20 }, () => new AbortController());
     try {
       const open = acs.map(async (ac) => {
-        for await (const _ of wl.fetchJWTBundles({}, { signal: ac.signal })) { /* the handler keeps the stream open */ }
+        for await (const _ of wl.fetchJWTBundles({}, { signal: ac.signal })) {
+          /* the handler keeps the stream open */
+        }
       });
       await eventually('20 streams started', () => fx.streamsStarted >= 20);
       await new Promise((r) => setImmediate(r));
@@ -302,7 +339,10 @@ test('many open server streams at once raise no MaxListenersExceededWarning', as
     } finally {
       process.off('warning', onWarning);
     }
-    assert.deepEqual(warnings.filter((w) => w.includes('MaxListeners')), []);
+    assert.deepEqual(
+      warnings.filter((w) => w.includes('MaxListeners')),
+      [],
+    );
   });
 });
 
@@ -356,7 +396,10 @@ test('close() ends open streams promptly and the client sees an error', async ()
     const it = wl.fetchJWTBundles({})[Symbol.asyncIterator]();
     for (let i = 0; i < 3; i++) assert.equal((await it.next()).done, false);
     const rest = (async () => {
-      for (;;) { const r = await it.next(); if (r.done) return 'done'; }
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return 'done';
+      }
     })().catch((e: unknown) => e);
     await fx.server.close({ graceMs: 60_000 }); // must not wait for the grace period
     await fx.streamAborted[0];
@@ -405,7 +448,12 @@ test('errors helpers: toConnectError and statusOf', () => {
   const cases: Array<{ name: string; err: unknown; code: number; message: string }> = [
     { name: 'ok', err: undefined, code: 0, message: 'OK' },
     { name: 'connect error', err: ce, code: Code.NotFound, message: 'x' },
-    { name: 'resolved', err: new AppError(Code.AlreadyExists, 'similar entry already exists'), code: Code.AlreadyExists, message: 'similar entry already exists' },
+    {
+      name: 'resolved',
+      err: new AppError(Code.AlreadyExists, 'similar entry already exists'),
+      code: Code.AlreadyExists,
+      message: 'similar entry already exists',
+    },
     { name: 'unresolved', err: new Error('bad'), code: Code.Internal, message: 'bad' },
     { name: 'non-error', err: 'str', code: Code.Internal, message: 'str' },
   ];
@@ -454,7 +502,10 @@ test('a percent-encoded socket path as :authority (gRPC C-core / py-spiffe) is s
 test('direct unary: context and request carry their accessors on a prototype; a signal asked for after the call is already aborted', async () => {
   // Own accessors (an object literal's getter) would give each call's object a hidden class of its
   // own in V8's old space, holding the call's state past every scavenge.
-  const ownAccessors = (o: object): string[] => Object.entries(Object.getOwnPropertyDescriptors(o)).filter(([, d]) => d.get !== undefined || d.set !== undefined).map(([k]) => k);
+  const ownAccessors = (o: object): string[] =>
+    Object.entries(Object.getOwnPropertyDescriptors(o))
+      .filter(([, d]) => d.get !== undefined || d.set !== undefined)
+      .map(([k]) => k);
   let ctxSeen: HandlerContext | undefined;
   let reqSeen: UnaryRequest | undefined;
   let timeLeft: number | undefined;
@@ -462,16 +513,26 @@ test('direct unary: context and request carry their accessors on a prototype; a 
   const p = sockPath();
   const server = await startGrpcServer({
     listen: { path: p },
-    interceptors: [(next) => async (req) => {
-      if (!req.stream) { reqSeen = req; headerInInterceptor = req.header.get('x-probe'); }
-      return await next(req);
-    }],
+    interceptors: [
+      (next) => async (req) => {
+        if (!req.stream) {
+          reqSeen = req;
+          headerInInterceptor = req.header.get('x-probe');
+        }
+        return await next(req);
+      },
+    ],
     routes: (router) => {
       router.service(Health, {
         check: (_req, ctx) => {
           ctxSeen = ctx;
           timeLeft = ctx.timeoutMs();
-          return { status: ctx.requestHeader.get('x-probe') === 'yes' && !ctx.signal.aborted ? HealthCheckResponse_ServingStatus.SERVING : HealthCheckResponse_ServingStatus.NOT_SERVING };
+          return {
+            status:
+              ctx.requestHeader.get('x-probe') === 'yes' && !ctx.signal.aborted
+                ? HealthCheckResponse_ServingStatus.SERVING
+                : HealthCheckResponse_ServingStatus.NOT_SERVING,
+          };
         },
       });
     },
@@ -500,16 +561,19 @@ test('unknown services and methods: HTTP 200, application/grpc, Unimplemented wi
     const server = await startGrpcServer({
       listen: { path: p },
       compressResponses,
-      routes: (r) => { r.service(Health, { check: () => ({ status: HealthCheckResponse_ServingStatus.SERVING }) }); },
+      routes: (r) => {
+        r.service(Health, { check: () => ({ status: HealthCheckResponse_ServingStatus.SERVING }) });
+      },
     });
     const h2 = http2.connect('http://localhost', { createConnection: () => net.connect(p) });
-    const ask = (path: string, ct = 'application/grpc'): Promise<http2.IncomingHttpHeaders> => new Promise((resolve, reject) => {
-      const st = h2.request({ ':method': 'POST', ':path': path, 'content-type': ct, te: 'trailers' });
-      st.on('response', resolve);
-      st.on('error', reject);
-      st.resume();
-      st.end(Buffer.alloc(5));
-    });
+    const ask = (path: string, ct = 'application/grpc'): Promise<http2.IncomingHttpHeaders> =>
+      new Promise((resolve, reject) => {
+        const st = h2.request({ ':method': 'POST', ':path': path, 'content-type': ct, te: 'trailers' });
+        st.on('response', resolve);
+        st.on('error', reject);
+        st.resume();
+        st.end(Buffer.alloc(5));
+      });
     try {
       const cases: Array<[string, string, string?]> = [
         ['/spire.api.server.trustdomain.v1.TrustDomain/ListFederationRelationships', 'unknown service spire.api.server.trustdomain.v1.TrustDomain'],
@@ -527,10 +591,14 @@ test('unknown services and methods: HTTP 200, application/grpc, Unimplemented wi
       // Our own client sees the same status.
       const t = createUnixGrpcTransport(p);
       try {
-        await assert.rejects(createClient(SpiffeWorkloadAPI, t).fetchJWTSVID({}), (e) =>
-          e instanceof ConnectError && e.code === Code.Unimplemented && e.rawMessage === 'unknown service SpiffeWorkloadAPI');
+        await assert.rejects(
+          createClient(SpiffeWorkloadAPI, t).fetchJWTSVID({}),
+          (e) => e instanceof ConnectError && e.code === Code.Unimplemented && e.rawMessage === 'unknown service SpiffeWorkloadAPI',
+        );
         assert.equal((await createClient(Health, t).check({})).status, HealthCheckResponse_ServingStatus.SERVING);
-      } finally { t.close(); }
+      } finally {
+        t.close();
+      }
     } finally {
       h2.close();
       await server.close();
@@ -540,7 +608,12 @@ test('unknown services and methods: HTTP 200, application/grpc, Unimplemented wi
 
 test('unix listen backlog: 1,000 connections made while the server is busy are all accepted (SPIRE: 4,096)', async () => {
   const p = sockPath();
-  const server = await startGrpcServer({ listen: { path: p }, routes: (r) => { r.service(Health, { check: () => ({ status: HealthCheckResponse_ServingStatus.SERVING }) }); } });
+  const server = await startGrpcServer({
+    listen: { path: p },
+    routes: (r) => {
+      r.service(Health, { check: () => ({ status: HealthCheckResponse_ServingStatus.SERVING }) });
+    },
+  });
   // Another process connects 1,000 times at once while this one is busy and accepts none.
   const script = `
     const net = require('node:net');
@@ -557,13 +630,25 @@ test('unix listen backlog: 1,000 connections made while the server is busy are a
     console.log('ready');`;
   const child = spawn(process.execPath, ['-e', script, p], { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   try {
-    await new Promise<void>((resolve) => { const on = (): void => { if (out.includes('ready')) { child.stdout.off('data', on); resolve(); } }; child.stdout.on('data', on); });
+    await new Promise<void>((resolve) => {
+      const on = (): void => {
+        if (out.includes('ready')) {
+          child.stdout.off('data', on);
+          resolve();
+        }
+      };
+      child.stdout.on('data', on);
+    });
     child.stdin.write('go\n');
     // Busy: accept nothing for a second (the child's connect() calls land in the backlog).
     const until = Date.now() + 1000;
-    while (Date.now() < until) { /* busy */ }
+    while (Date.now() < until) {
+      /* busy */
+    }
     await new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const r = JSON.parse(out.slice(out.indexOf('{'))) as { ok: number; failed: number; errors: string[] };
     assert.deepEqual(r, { ok: 1000, failed: 0, errors: [] });

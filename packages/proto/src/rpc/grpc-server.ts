@@ -33,9 +33,7 @@ export interface TcpListen {
 
 export type GrpcListen = UnixListen | TcpListen;
 
-export type GrpcServerAddress =
-  | { readonly kind: 'unix'; readonly path: string }
-  | { readonly kind: 'tcp'; readonly host: string; readonly port: number };
+export type GrpcServerAddress = { readonly kind: 'unix'; readonly path: string } | { readonly kind: 'tcp'; readonly host: string; readonly port: number };
 
 export interface StartGrpcServerOptions {
   /** Registers service implementations: `(router) => router.service(Desc, impl)`. */
@@ -105,7 +103,10 @@ function errnoOf(e: unknown): string | undefined {
 function probe(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect({ path });
-    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
     s.once('error', () => resolve(false));
   });
 }
@@ -138,7 +139,10 @@ function listen(server: net.Server, l: GrpcListen): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (e: Error): void => reject(e);
     server.once('error', onError);
-    const done = (): void => { server.off('error', onError); resolve(); };
+    const done = (): void => {
+      server.off('error', onError);
+      resolve();
+    };
     if (isUnix(l)) server.listen({ path: l.path, backlog: LISTEN_BACKLOG }, done);
     else server.listen({ host: l.host, port: l.port, backlog: LISTEN_BACKLOG }, done);
   });
@@ -202,12 +206,14 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
     // Responses are never large enough to reach this minimum: sent uncompressed.
     ...(opts.compressResponses === true ? {} : { compressMinBytes: Number.MAX_SAFE_INTEGER }),
     // Without allowHTTP1 every request is an Http2ServerRequest.
-    ...(contextValues === undefined ? {} : {
-      contextValues: (req) => {
-        const r = req as http2.Http2ServerRequest;
-        return contextValues(connectionOf(r.stream.session as http2.ServerHttp2Session), r.headers);
-      },
-    }),
+    ...(contextValues === undefined
+      ? {}
+      : {
+          contextValues: (req) => {
+            const r = req as http2.Http2ServerRequest;
+            return contextValues(connectionOf(r.stream.session as http2.ServerHttp2Session), r.headers);
+          },
+        }),
   });
   const onError = opts.onConnectionError ?? ((): void => {});
   // Compressed responses are connect-node's job: then only unknown paths are answered directly.
@@ -264,15 +270,17 @@ export async function startGrpcServer(opts: StartGrpcServerOptions): Promise<Grp
     acceptAnyAuthority(server, {
       decisionTimeoutMs: opts.limits?.firstRequestMs ?? DEFAULT_FIRST_REQUEST_MS,
       ...(opts.acceptPending === undefined ? {} : { acceptPending: opts.acceptPending }),
-      ...(onAccept === undefined ? {} : {
-        onAccept: (socket: net.Socket) => {
-          try {
-            onAccept(socket);
-          } catch (e) {
-            onConnectionError(e instanceof Error ? e : new Error(String(e)));
-          }
-        },
-      }),
+      ...(onAccept === undefined
+        ? {}
+        : {
+            onAccept: (socket: net.Socket) => {
+              try {
+                onAccept(socket);
+              } catch (e) {
+                onConnectionError(e instanceof Error ? e : new Error(String(e)));
+              }
+            },
+          }),
     });
   }
   server.on('sessionError', onConnectionError);

@@ -35,12 +35,18 @@ export function parseGrpcTimeout(v: string | string[] | undefined): number | und
   if (m === null) return undefined;
   const n = Number(m[1]);
   switch (m[2]) {
-    case 'H': return n * 3_600_000;
-    case 'M': return n * 60_000;
-    case 'S': return n * 1000;
-    case 'm': return n;
-    case 'u': return n / 1000;
-    default: return n / 1e6;
+    case 'H':
+      return n * 3_600_000;
+    case 'M':
+      return n * 60_000;
+    case 'S':
+      return n * 1000;
+    case 'm':
+      return n;
+    case 'u':
+      return n / 1000;
+    default:
+      return n / 1e6;
   }
 }
 
@@ -73,12 +79,17 @@ export function collectRequestBody(stream: http2.ServerHttp2Stream, maxMessageBy
   stream.on('data', (c: Buffer) => {
     if (tooBig) return;
     size += c.length;
-    if (size > maxMessageBytes + GRPC_HDR) { tooBig = true; first = undefined; chunks = undefined; return; }
+    if (size > maxMessageBytes + GRPC_HDR) {
+      tooBig = true;
+      first = undefined;
+      chunks = undefined;
+      return;
+    }
     if (first === undefined) first = c;
     else (chunks ??= [first]).push(c);
   });
   stream.once('end', () => {
-    done(tooBig ? undefined : chunks !== undefined ? Buffer.concat(chunks) : first ?? Buffer.alloc(0));
+    done(tooBig ? undefined : chunks !== undefined ? Buffer.concat(chunks) : (first ?? Buffer.alloc(0)));
   });
 }
 

@@ -12,10 +12,21 @@ describe('hpack', () => {
     const fields = (block: string): string[] => d.decode(hex(block)).map((r) => `${r.field!.name}: ${text(r.field!.value)}`);
     assert.deepEqual(fields('8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff'), [':method: GET', ':scheme: http', ':path: /', ':authority: www.example.com']);
     assert.equal(d.table.size, 57);
-    assert.deepEqual(fields('8286 84be 5886 a8eb 1064 9cbf'), [':method: GET', ':scheme: http', ':path: /', ':authority: www.example.com', 'cache-control: no-cache']);
+    assert.deepEqual(fields('8286 84be 5886 a8eb 1064 9cbf'), [
+      ':method: GET',
+      ':scheme: http',
+      ':path: /',
+      ':authority: www.example.com',
+      'cache-control: no-cache',
+    ]);
     assert.equal(d.table.size, 110);
-    assert.deepEqual(fields('8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf'),
-      [':method: GET', ':scheme: https', ':path: /index.html', ':authority: www.example.com', 'custom-key: custom-value']);
+    assert.deepEqual(fields('8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf'), [
+      ':method: GET',
+      ':scheme: https',
+      ':path: /index.html',
+      ':authority: www.example.com',
+      'custom-key: custom-value',
+    ]);
     assert.equal(d.table.size, 164);
   });
 

@@ -66,7 +66,10 @@ export class RawH2Client {
   /** Connects and sends the client preface and an empty SETTINGS frame. */
   static async connect(path: string): Promise<RawH2Client> {
     const socket = net.connect({ path });
-    await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
     const c = new RawH2Client(socket);
     socket.write(Buffer.concat([CLIENT_PREFACE, frame(FRAME.SETTINGS, 0, 0)]));
     return c;
@@ -100,8 +103,14 @@ export class RawH2Client {
     const out: Buffer[] = [];
     let first = parts[0]!;
     let f = flags | (n === 1 ? FLAG.END_HEADERS : 0);
-    if (opts.priority === true) { first = Buffer.concat([Buffer.from([0, 0, 0, 0, 15]), first]); f |= FLAG.PRIORITY; }
-    if (opts.padding !== undefined) { first = Buffer.concat([Buffer.from([opts.padding]), first, Buffer.alloc(opts.padding)]); f |= FLAG.PADDED; }
+    if (opts.priority === true) {
+      first = Buffer.concat([Buffer.from([0, 0, 0, 0, 15]), first]);
+      f |= FLAG.PRIORITY;
+    }
+    if (opts.padding !== undefined) {
+      first = Buffer.concat([Buffer.from([opts.padding]), first, Buffer.alloc(opts.padding)]);
+      f |= FLAG.PADDED;
+    }
     out.push(frame(FRAME.HEADERS, f, id, first));
     for (let i = 1; i < n; i++) out.push(frame(FRAME.CONTINUATION, i === n - 1 ? FLAG.END_HEADERS : 0, id, parts[i]!));
     return Buffer.concat(out);
@@ -177,12 +186,15 @@ export class RawH2Client {
           // Give the flow-control window back at once (connection and stream).
           const inc = Buffer.alloc(4);
           inc.writeUInt32BE(payload.length);
-          this.write(Buffer.concat([frame(FRAME.WINDOW_UPDATE, 0, 0, inc), ...((flags & FLAG.END_STREAM) ? [] : [frame(FRAME.WINDOW_UPDATE, 0, id, inc)])]));
+          this.write(Buffer.concat([frame(FRAME.WINDOW_UPDATE, 0, 0, inc), ...(flags & FLAG.END_STREAM ? [] : [frame(FRAME.WINDOW_UPDATE, 0, id, inc)])]));
         }
         if (flags & FLAG.END_STREAM) s?.done();
         return;
       case FRAME.RST_STREAM:
-        if (s !== undefined) { s.reset = payload.readUInt32BE(0); s.done(); }
+        if (s !== undefined) {
+          s.reset = payload.readUInt32BE(0);
+          s.done();
+        }
         return;
       default:
     }

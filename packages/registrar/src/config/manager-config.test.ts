@@ -11,7 +11,10 @@ describe('parseManagerConfig', () => {
     const c = parseManagerConfig(MIN);
     assert.equal(c.gcIntervalMs, 10_000);
     assert.equal(c.spireServerSocketPath, '/spire-server/api.sock');
-    assert.deepEqual(c.ignoreNamespaces.map((r) => r.source), ['kube-system', 'kube-public', 'spire-system']);
+    assert.deepEqual(
+      c.ignoreNamespaces.map((r) => r.source),
+      ['kube-system', 'kube-public', 'spire-system'],
+    );
     assert.deepEqual(c.reconcile, { clusterSPIFFEIDs: true, clusterStaticEntries: true, clusterFederatedTrustDomains: true });
     assert.equal(c.entryIDPrefix, '');
     assert.equal(c.entryIDPrefixCleanup, undefined);
@@ -27,7 +30,11 @@ describe('parseManagerConfig', () => {
     assert.equal(c.validatingWebhookConfigurationName, 'mine');
     assert.equal(parseManagerConfig(`${MIN}webhook: {port: 0}\n`).webhook.port, 9443);
     for (const bad of ['"9443"', '70000', '-1', '1.5']) {
-      assert.throws(() => parseManagerConfig(`${MIN}webhook: {port: ${bad}}\n`), (e: unknown) => isZtwimError(e) && /webhook\.port: must be a port number/.test((e as Error).message), bad);
+      assert.throws(
+        () => parseManagerConfig(`${MIN}webhook: {port: ${bad}}\n`),
+        (e: unknown) => isZtwimError(e) && /webhook\.port: must be a port number/.test((e as Error).message),
+        bad,
+      );
     }
   });
 
@@ -96,14 +103,20 @@ unknownKey: ignored
   ];
   for (const [name, text, re] of bad) {
     it(`refuses ${name} with the key named`, () => {
-      assert.throws(() => parseManagerConfig(text), (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && re.test(e.message));
+      assert.throws(
+        () => parseManagerConfig(text),
+        (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && re.test(e.message),
+      );
     });
   }
 });
 
 describe('clusterDomainFromResolvConf', () => {
   it('takes the svc.<domain> search entry', () => {
-    assert.equal(clusterDomainFromResolvConf('nameserver 10.0.0.10\nsearch ns1.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n'), 'cluster.local');
+    assert.equal(
+      clusterDomainFromResolvConf('nameserver 10.0.0.10\nsearch ns1.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n'),
+      'cluster.local',
+    );
     assert.equal(clusterDomainFromResolvConf('search svc.k8s.example.\n'), 'k8s.example');
     assert.equal(clusterDomainFromResolvConf('nameserver 1.1.1.1\nsearch example.com\n'), '');
   });

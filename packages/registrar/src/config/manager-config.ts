@@ -243,8 +243,7 @@ export function parseManagerConfig(text: string, where = 'config'): ManagerConfi
     logEncoding,
     metricsBindAddress: r.string(metrics, 'bindAddress', 'metrics.bindAddress') ?? '',
     healthProbeBindAddress: r.string(health, 'healthProbeBindAddress', 'health.healthProbeBindAddress') ?? '',
-    validatingWebhookConfigurationName:
-      r.string(doc, 'validatingWebhookConfigurationName') || 'spire-controller-manager-webhook',
+    validatingWebhookConfigurationName: r.string(doc, 'validatingWebhookConfigurationName') || 'spire-controller-manager-webhook',
     webhook,
   };
 }

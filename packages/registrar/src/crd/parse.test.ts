@@ -52,13 +52,26 @@ describe('parseClusterSPIFFEID', () => {
     assert.equal(s.downstream, false);
     assert.equal(s.ttlSeconds, 5400);
     assert.equal(s.jwtTtlSeconds, 90);
-    assert.deepEqual(s.federatesWith.map((t) => t.name), ['other.org', 'third.org']);
+    assert.deepEqual(
+      s.federatesWith.map((t) => t.name),
+      ['other.org', 'third.org'],
+    );
     assert.deepEqual(s.namespaceSelector, ZTWIM_DEFAULT.spec.namespaceSelector);
     assert.equal(s.podSelector, undefined);
-    const data = templateDataFor({ trustDomain: 'example.org', clusterName: 'c', clusterDomain: 'cluster.local' }, { metadata: { name: 'p', namespace: 'ns' }, spec: { serviceAccountName: 'sa' } }, {});
+    const data = templateDataFor(
+      { trustDomain: 'example.org', clusterName: 'c', clusterDomain: 'cluster.local' },
+      { metadata: { name: 'p', namespace: 'ns' }, spec: { serviceAccountName: 'sa' } },
+      {},
+    );
     assert.equal(s.spiffeIDTemplate.render(data), 'spiffe://example.org/ns/ns/sa/sa');
-    assert.deepEqual(s.dnsNameTemplates.map((t) => t.render(data)), ['p.ns.svc']);
-    assert.deepEqual(s.workloadSelectorTemplates.map((t) => t.render(data)), ['k8s:ns:ns']);
+    assert.deepEqual(
+      s.dnsNameTemplates.map((t) => t.render(data)),
+      ['p.ns.svc'],
+    );
+    assert.deepEqual(
+      s.workloadSelectorTemplates.map((t) => t.render(data)),
+      ['k8s:ns:ns'],
+    );
   });
 
   it('a minimal spec takes the zero values', () => {
@@ -74,13 +87,55 @@ describe('parseClusterSPIFFEID', () => {
     ['no spec', { metadata: {} }, 'crd_invalid', 'spec', /is required/],
     ['no template', withSpec(ZTWIM_DEFAULT, { spiffeIDTemplate: undefined }), 'crd_invalid', 'spec.spiffeIDTemplate', /is required/],
     ['empty template', withSpec(ZTWIM_DEFAULT, { spiffeIDTemplate: '' }), 'crd_invalid', 'spec.spiffeIDTemplate', /must not be empty/],
-    ['template does not parse', withSpec(ZTWIM_DEFAULT, { spiffeIDTemplate: 'spiffe://{{ .TrustDomain }/x' }), 'template_parse', 'spec.spiffeIDTemplate', /unrecognized character in action: "}" at line 1 col 26/],
-    ['unknown function', withSpec(ZTWIM_DEFAULT, { spiffeIDTemplate: 'spiffe://{{ lower .TrustDomain }}' }), 'template_parse', 'spec.spiffeIDTemplate', /function "lower" not defined/],
-    ['bad DNS template', withSpec(ZTWIM_DEFAULT, { dnsNameTemplates: ['ok', '{{ if }}'] }), 'template_parse', 'spec.dnsNameTemplates[1]', /missing value for command/],
-    ['bad selector template', withSpec(ZTWIM_DEFAULT, { workloadSelectorTemplates: ['k8s:ns:{{ .PodMeta.Namespace'] }), 'template_parse', 'spec.workloadSelectorTemplates[0]', /unclosed action/],
-    ['bad pod selector', withSpec(ZTWIM_DEFAULT, { podSelector: { matchExpressions: [{ key: 'a', operator: 'Gt', values: ['1'] }] } }), 'label_selector', 'spec.podSelector.matchExpressions[0].operator', /not a valid label selector operator/],
-    ['bad namespace selector', withSpec(ZTWIM_DEFAULT, { namespaceSelector: { matchLabels: { a: 'b c' } } }), 'label_selector', 'spec.namespaceSelector.matchLabels["a"]', /invalid label value/],
-    ['bad federatesWith', withSpec(ZTWIM_DEFAULT, { federatesWith: ['ok.org', 'Bad.Org'] }), 'crd_invalid', 'spec.federatesWith[1]', /invalid trust domain "Bad.Org"/],
+    [
+      'template does not parse',
+      withSpec(ZTWIM_DEFAULT, { spiffeIDTemplate: 'spiffe://{{ .TrustDomain }/x' }),
+      'template_parse',
+      'spec.spiffeIDTemplate',
+      /unrecognized character in action: "}" at line 1 col 26/,
+    ],
+    [
+      'unknown function',
+      withSpec(ZTWIM_DEFAULT, { spiffeIDTemplate: 'spiffe://{{ lower .TrustDomain }}' }),
+      'template_parse',
+      'spec.spiffeIDTemplate',
+      /function "lower" not defined/,
+    ],
+    [
+      'bad DNS template',
+      withSpec(ZTWIM_DEFAULT, { dnsNameTemplates: ['ok', '{{ if }}'] }),
+      'template_parse',
+      'spec.dnsNameTemplates[1]',
+      /missing value for command/,
+    ],
+    [
+      'bad selector template',
+      withSpec(ZTWIM_DEFAULT, { workloadSelectorTemplates: ['k8s:ns:{{ .PodMeta.Namespace'] }),
+      'template_parse',
+      'spec.workloadSelectorTemplates[0]',
+      /unclosed action/,
+    ],
+    [
+      'bad pod selector',
+      withSpec(ZTWIM_DEFAULT, { podSelector: { matchExpressions: [{ key: 'a', operator: 'Gt', values: ['1'] }] } }),
+      'label_selector',
+      'spec.podSelector.matchExpressions[0].operator',
+      /not a valid label selector operator/,
+    ],
+    [
+      'bad namespace selector',
+      withSpec(ZTWIM_DEFAULT, { namespaceSelector: { matchLabels: { a: 'b c' } } }),
+      'label_selector',
+      'spec.namespaceSelector.matchLabels["a"]',
+      /invalid label value/,
+    ],
+    [
+      'bad federatesWith',
+      withSpec(ZTWIM_DEFAULT, { federatesWith: ['ok.org', 'Bad.Org'] }),
+      'crd_invalid',
+      'spec.federatesWith[1]',
+      /invalid trust domain "Bad.Org"/,
+    ],
     ['bad ttl', withSpec(ZTWIM_DEFAULT, { ttl: '1d' }), 'crd_invalid', 'spec.ttl', /invalid duration "1d"/],
     ['bad jwtTtl', withSpec(ZTWIM_DEFAULT, { jwtTtl: 'soon' }), 'crd_invalid', 'spec.jwtTtl', /invalid duration/],
     ['wrong type', withSpec(ZTWIM_DEFAULT, { admin: 'yes' }), 'crd_invalid', 'spec.admin', /must be a boolean/],
@@ -117,8 +172,14 @@ describe('parseClusterStaticEntry', () => {
     const s = parseClusterStaticEntry(STATIC).spec;
     assert.equal(s.spiffeId.toString(), 'spiffe://example.org/static/db');
     assert.equal(s.parentId.toString(), 'spiffe://example.org/spire/agent/x509pop/abc');
-    assert.deepEqual(s.selectors, [{ type: 'unix', value: 'uid:1000' }, { type: 'k8s', value: 'pod-label:app:db' }]);
-    assert.deepEqual(s.federatesWith.map((t) => t.name), ['other.org']);
+    assert.deepEqual(s.selectors, [
+      { type: 'unix', value: 'uid:1000' },
+      { type: 'k8s', value: 'pod-label:app:db' },
+    ]);
+    assert.deepEqual(
+      s.federatesWith.map((t) => t.name),
+      ['other.org'],
+    );
     assert.deepEqual([s.x509SvidTtlSeconds, s.jwtSvidTtlSeconds], [7200, 300]);
     assert.deepEqual(s.dnsNames, ['db.example.org']);
     assert.deepEqual([s.hint, s.admin, s.downstream, s.storeSvid, s.className], ['db', true, false, true, 'c']);
@@ -172,8 +233,18 @@ describe('parseClusterFederatedTrustDomain', () => {
     ['URL with user only', { bundleEndpointURL: 'https://user@other.org/b' }, 'spec.bundleEndpointURL', /cannot contain userinfo/],
     ['not a URL', { bundleEndpointURL: 'bundle' }, 'spec.bundleEndpointURL', /not a URL/],
     ['https_spiffe without ID', { bundleEndpointProfile: { type: 'https_spiffe' } }, 'spec.bundleEndpointProfile.endpointSPIFFEID', /is required/],
-    ['https_web with ID', { bundleEndpointProfile: { type: 'https_web', endpointSPIFFEID: 'spiffe://other.org/x' } }, 'spec.bundleEndpointProfile.endpointSPIFFEID', /not applicable/],
-    ['unknown profile', { bundleEndpointProfile: { type: 'https_other' } }, 'spec.bundleEndpointProfile.type', /invalid bundle endpoint profile type "https_other"/],
+    [
+      'https_web with ID',
+      { bundleEndpointProfile: { type: 'https_web', endpointSPIFFEID: 'spiffe://other.org/x' } },
+      'spec.bundleEndpointProfile.endpointSPIFFEID',
+      /not applicable/,
+    ],
+    [
+      'unknown profile',
+      { bundleEndpointProfile: { type: 'https_other' } },
+      'spec.bundleEndpointProfile.type',
+      /invalid bundle endpoint profile type "https_other"/,
+    ],
     ['missing profile', { bundleEndpointProfile: undefined }, 'spec.bundleEndpointProfile', /is required/],
     ['bad bundle', { trustDomainBundle: 'not json' }, 'spec.trustDomainBundle', /invalid trust domain bundle/],
   ];

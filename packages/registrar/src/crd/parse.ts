@@ -178,9 +178,7 @@ export function parseClusterSPIFFEIDSpec(spec: unknown, path = 'spec'): ParsedCl
     jwtTtlSeconds: f.durationSeconds('jwtTtl'),
     federatesWith: trustDomains(f, 'federatesWith'),
     dnsNameTemplates: f.strings('dnsNameTemplates').map((t, i) => template(t, `${f.at('dnsNameTemplates')}[${i}]`)),
-    workloadSelectorTemplates: f
-      .strings('workloadSelectorTemplates')
-      .map((t, i) => template(t, `${f.at('workloadSelectorTemplates')}[${i}]`)),
+    workloadSelectorTemplates: f.strings('workloadSelectorTemplates').map((t, i) => template(t, `${f.at('workloadSelectorTemplates')}[${i}]`)),
     admin: f.bool('admin'),
     downstream: f.bool('downstream'),
     autoPopulateDNSNames: f.bool('autoPopulateDNSNames'),

@@ -192,9 +192,7 @@ export interface ParsedClusterStaticEntry {
   readonly spec: ParsedClusterStaticEntrySpec;
 }
 
-export type ParsedBundleEndpointProfile =
-  | { readonly type: 'https_web' }
-  | { readonly type: 'https_spiffe'; readonly endpointSpiffeId: SpiffeId };
+export type ParsedBundleEndpointProfile = { readonly type: 'https_web' } | { readonly type: 'https_spiffe'; readonly endpointSpiffeId: SpiffeId };
 
 export interface ParsedClusterFederatedTrustDomainSpec {
   readonly trustDomain: TrustDomain;

@@ -36,8 +36,13 @@ export class ClusterSPIFFEIDDeclarer implements Declarer {
   readonly createdMs: number;
   readonly deletingMs: number | undefined;
   readonly stats: MutableStats = {
-    namespacesSelected: 0, namespacesIgnored: 0, podsSelected: 0, podEntryRenderFailures: 0,
-    entriesMasked: 0, entriesToSet: 0, entryFailures: 0,
+    namespacesSelected: 0,
+    namespacesIgnored: 0,
+    podsSelected: 0,
+    podEntryRenderFailures: 0,
+    entriesMasked: 0,
+    entriesToSet: 0,
+    entryFailures: 0,
   };
 
   constructor(parsed: ParsedClusterSPIFFEID, raw: KubeJson) {
@@ -52,10 +57,16 @@ export class ClusterSPIFFEIDDeclarer implements Declarer {
     return this.parsed.meta.name;
   }
 
-  entriesToSet(): void { this.stats.entriesToSet++; }
-  entryMasked(): void { this.stats.entriesMasked++; }
+  entriesToSet(): void {
+    this.stats.entriesToSet++;
+  }
+  entryMasked(): void {
+    this.stats.entriesMasked++;
+  }
   entrySet(): void {}
-  entryFailed(): void { this.stats.entryFailures++; }
+  entryFailed(): void {
+    this.stats.entryFailures++;
+  }
 }
 
 /** A ClusterStaticEntry being declared for: its next status. */
@@ -78,9 +89,13 @@ export class ClusterStaticEntryDeclarer implements Declarer {
   }
 
   entriesToSet(): void {}
-  entryMasked(): void { this.status.masked = true; }
+  entryMasked(): void {
+    this.status.masked = true;
+  }
   /** Created, updated or already as declared (SPIRE sets it only on create; see docs/registrar.md). */
-  entrySet(): void { this.status.set = true; }
+  entrySet(): void {
+    this.status.set = true;
+  }
   entryFailed(): void {}
 }
 
@@ -98,13 +113,7 @@ export function endpointDnsNames(endpoints: Iterable<KubeJson>, clusterDomain: s
 }
 
 /** One pod's entry from one ClusterSPIFFEID; throws (a render failure) with the reason. */
-export function renderPodEntry(
-  cr: ParsedClusterSPIFFEID,
-  ctx: DeclareContext,
-  pod: KubeJson,
-  node: KubeJson,
-  endpoints: Iterable<KubeJson>,
-): RegEntry {
+export function renderPodEntry(cr: ParsedClusterSPIFFEID, ctx: DeclareContext, pod: KubeJson, node: KubeJson, endpoints: Iterable<KubeJson>): RegEntry {
   const spec = cr.spec;
   const data = templateDataFor(ctx, pod, node);
   const spiffeId = renderSpiffeId(spec.spiffeIDTemplate, data, ctx.trustDomain).toString();
@@ -146,7 +155,15 @@ function fallbackLast(crs: readonly ClusterSPIFFEIDDeclarer[]): ClusterSPIFFEIDD
  * One pod of a selected, not ignored namespace against one ClusterSPIFFEID: counts it, renders
  * and declares its entry. `podsWithIdentity` holds the pods a non-fallback one declared for.
  */
-function declarePod(view: ClusterView, ctx: DeclareContext, cr: ClusterSPIFFEIDDeclarer, pod: KubeJson, podsWithIdentity: Set<string>, out: Declared[], log?: DeclareLog): void {
+function declarePod(
+  view: ClusterView,
+  ctx: DeclareContext,
+  cr: ClusterSPIFFEIDDeclarer,
+  pod: KubeJson,
+  podsWithIdentity: Set<string>,
+  out: Declared[],
+  log?: DeclareLog,
+): void {
   const spec = cr.parsed.spec;
   if (!matchesLabelSelector(spec.podSelector, pod.metadata?.labels)) return;
   const uid = pod.metadata?.uid ?? '';
@@ -173,7 +190,13 @@ function declarePod(view: ClusterView, ctx: DeclareContext, cr: ClusterSPIFFEIDD
  * Declares the entries of every ClusterSPIFFEID (already filtered by class). Non-fallback ones
  * first; a fallback one skips pods any non-fallback one declared an entry for.
  */
-export function declareClusterSPIFFEIDs(view: ClusterView, ctx: DeclareContext, crs: readonly ClusterSPIFFEIDDeclarer[], out: Declared[], log?: DeclareLog): void {
+export function declareClusterSPIFFEIDs(
+  view: ClusterView,
+  ctx: DeclareContext,
+  crs: readonly ClusterSPIFFEIDDeclarer[],
+  out: Declared[],
+  log?: DeclareLog,
+): void {
   const podsWithIdentity = new Set<string>();
   const namespaces = [...view.namespaces()];
   for (const cr of fallbackLast(crs)) {
@@ -195,7 +218,14 @@ export function declareClusterSPIFFEIDs(view: ClusterView, ctx: DeclareContext, 
  * since a pod's entries depend on the pod, its namespace, its node and its Endpoints only. The
  * declarers' counters then cover this pod alone.
  */
-export function declarePodEntries(view: ClusterView, ctx: DeclareContext, crs: readonly ClusterSPIFFEIDDeclarer[], pod: KubeJson, out: Declared[], log?: DeclareLog): void {
+export function declarePodEntries(
+  view: ClusterView,
+  ctx: DeclareContext,
+  crs: readonly ClusterSPIFFEIDDeclarer[],
+  pod: KubeJson,
+  out: Declared[],
+  log?: DeclareLog,
+): void {
   const nsName = pod.metadata?.namespace ?? '';
   if (isNamespaceIgnored(ctx.ignoreNamespaces, nsName)) return;
   let ns: KubeJson | undefined;

@@ -22,11 +22,21 @@ function pod(namespace: string, name: string, uid: string, labels: Record<string
 let seq = 0;
 function csid(name: string, spec: Record<string, unknown>, created = '2026-01-01T00:00:00Z'): KubeJson {
   seq++;
-  return { apiVersion: 'spire.spiffe.io/v1alpha1', kind: 'ClusterSPIFFEID', metadata: { name, uid: `uid-${name}`, resourceVersion: String(seq), creationTimestamp: created }, spec };
+  return {
+    apiVersion: 'spire.spiffe.io/v1alpha1',
+    kind: 'ClusterSPIFFEID',
+    metadata: { name, uid: `uid-${name}`, resourceVersion: String(seq), creationTimestamp: created },
+    spec,
+  };
 }
 function cse(name: string, spec: Record<string, unknown>, created = '2026-01-01T00:00:00Z'): KubeJson {
   seq++;
-  return { apiVersion: 'spire.spiffe.io/v1alpha1', kind: 'ClusterStaticEntry', metadata: { name, uid: `uid-${name}`, resourceVersion: String(seq), creationTimestamp: created }, spec };
+  return {
+    apiVersion: 'spire.spiffe.io/v1alpha1',
+    kind: 'ClusterStaticEntry',
+    metadata: { name, uid: `uid-${name}`, resourceVersion: String(seq), creationTimestamp: created },
+    spec,
+  };
 }
 
 const SA_TEMPLATE = 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}';
@@ -35,20 +45,46 @@ class Statuses implements StatusWriter {
   readonly spiffe = new Map<string, ClusterSPIFFEIDStats>();
   readonly statics = new Map<string, ClusterStaticEntryStatus>();
   writes = 0;
-  async clusterSPIFFEID(name: string, stats: ClusterSPIFFEIDStats): Promise<void> { this.writes++; this.spiffe.set(name, stats); }
-  async clusterStaticEntry(name: string, status: ClusterStaticEntryStatus): Promise<void> { this.writes++; this.statics.set(name, status); }
+  async clusterSPIFFEID(name: string, stats: ClusterSPIFFEIDStats): Promise<void> {
+    this.writes++;
+    this.spiffe.set(name, stats);
+  }
+  async clusterStaticEntry(name: string, status: ClusterStaticEntryStatus): Promise<void> {
+    this.writes++;
+    this.statics.set(name, status);
+  }
 }
 
-interface World { namespaces: KubeJson[]; pods: KubeJson[]; nodes: KubeJson[]; endpoints: KubeJson[]; spiffeIds: KubeJson[]; statics: KubeJson[] }
+interface World {
+  namespaces: KubeJson[];
+  pods: KubeJson[];
+  nodes: KubeJson[];
+  endpoints: KubeJson[];
+  spiffeIds: KubeJson[];
+  statics: KubeJson[];
+}
 
 function reconciler(world: World, server: MemoryEntryClient, status: Statuses | undefined, over: Partial<EntryPassOptions> = {}): EntryReconciler {
   let id = 0;
   return new EntryReconciler({
-    trustDomain: TD, clusterName: 'c1', clusterDomain: 'cluster.local', ignoreNamespaces: [/kube-system/],
-    parentIDTemplate: undefined, entries: server, view: arrayClusterView(world),
+    trustDomain: TD,
+    clusterName: 'c1',
+    clusterDomain: 'cluster.local',
+    ignoreNamespaces: [/kube-system/],
+    parentIDTemplate: undefined,
+    entries: server,
+    view: arrayClusterView(world),
     crs: { clusterSPIFFEIDs: () => world.spiffeIds, clusterStaticEntries: () => world.statics },
-    status, className: '', watchClassless: false, reconcileClusterSPIFFEIDs: true, reconcileClusterStaticEntries: true,
-    entryIDPrefix: '', entryIDPrefixCleanup: undefined, newId: () => `u${++id}`, log: silentLogger(), ...over,
+    status,
+    className: '',
+    watchClassless: false,
+    reconcileClusterSPIFFEIDs: true,
+    reconcileClusterStaticEntries: true,
+    entryIDPrefix: '',
+    entryIDPrefixCleanup: undefined,
+    newId: () => `u${++id}`,
+    log: silentLogger(),
+    ...over,
   });
 }
 
@@ -61,30 +97,57 @@ describe('EntryReconciler', () => {
       namespaces: [ns('app', { team: 'a' }), ns('other'), ns('kube-system')],
       nodes: [node('n1', 'node-uid-1')],
       pods: [pod('app', 'web-1', 'p1', { app: 'web' }, 'n1', 'web'), pod('other', 'db-1', 'p2', { app: 'db' }), pod('kube-system', 'dns', 'p3')],
-      endpoints: [], spiffeIds: [], statics: [],
+      endpoints: [],
+      spiffeIds: [],
+      statics: [],
     };
     server = new MemoryEntryClient();
     status = new Statuses();
   });
 
   it('declares one entry per selected pod with templated ID, agent parent, pod-uid selector and stats', async () => {
-    world.spiffeIds.push(csid('sa', { spiffeIDTemplate: SA_TEMPLATE, workloadSelectorTemplates: ['k8s:ns:{{ .PodMeta.Namespace }}'], dnsNameTemplates: ['{{ .PodMeta.Name }}.example'], ttl: '1h', hint: 'h' }));
+    world.spiffeIds.push(
+      csid('sa', {
+        spiffeIDTemplate: SA_TEMPLATE,
+        workloadSelectorTemplates: ['k8s:ns:{{ .PodMeta.Namespace }}'],
+        dnsNameTemplates: ['{{ .PodMeta.Name }}.example'],
+        ttl: '1h',
+        hint: 'h',
+      }),
+    );
     const s = await reconciler(world, server, status).pass(signal);
     assert.equal(s?.created, 2);
     const [web] = server.bySpiffeId('spiffe://example.org/ns/app/sa/web');
     assert.ok(web);
     assert.equal(web.parentId, 'spiffe://example.org/spire/agent/k8s_psat/c1/node-uid-1');
-    assert.deepEqual(web.selectors, [{ type: 'k8s', value: 'pod-uid:p1' }, { type: 'k8s', value: 'ns:app' }]);
+    assert.deepEqual(web.selectors, [
+      { type: 'k8s', value: 'pod-uid:p1' },
+      { type: 'k8s', value: 'ns:app' },
+    ]);
     assert.deepEqual(web.dnsNames, ['web-1.example']);
     assert.equal(web.x509SvidTtl, 3600);
     assert.equal(web.hint, 'h');
     assert.equal(server.bySpiffeId('spiffe://example.org/ns/kube-system/sa/default').length, 0, 'ignored namespace');
-    assert.deepEqual(status.spiffe.get('sa'), { namespacesSelected: 3, namespacesIgnored: 1, podsSelected: 2, podEntryRenderFailures: 0, entriesMasked: 0, entriesToSet: 2, entryFailures: 0 });
+    assert.deepEqual(status.spiffe.get('sa'), {
+      namespacesSelected: 3,
+      namespacesIgnored: 1,
+      podsSelected: 2,
+      podEntryRenderFailures: 0,
+      entriesMasked: 0,
+      entriesToSet: 2,
+      entryFailures: 0,
+    });
   });
 
   it('auto-populates DNS names from the Endpoints that target the pod', async () => {
-    world.endpoints.push({ metadata: { name: 'websvc', namespace: 'app' }, subsets: [{ addresses: [{ ip: '10.0.0.1', targetRef: { kind: 'Pod', uid: 'p1' } }] }] });
-    world.endpoints.push({ metadata: { name: 'notme', namespace: 'app' }, subsets: [{ addresses: [{ ip: '10.0.0.2', targetRef: { kind: 'Pod', uid: 'zz' } }] }] });
+    world.endpoints.push({
+      metadata: { name: 'websvc', namespace: 'app' },
+      subsets: [{ addresses: [{ ip: '10.0.0.1', targetRef: { kind: 'Pod', uid: 'p1' } }] }],
+    });
+    world.endpoints.push({
+      metadata: { name: 'notme', namespace: 'app' },
+      subsets: [{ addresses: [{ ip: '10.0.0.2', targetRef: { kind: 'Pod', uid: 'zz' } }] }],
+    });
     world.spiffeIds.push(csid('sa', { spiffeIDTemplate: SA_TEMPLATE, autoPopulateDNSNames: true, dnsNameTemplates: ['websvc'] }));
     await reconciler(world, server, status).pass(signal);
     const [web] = server.bySpiffeId('spiffe://example.org/ns/app/sa/web');
@@ -95,13 +158,19 @@ describe('EntryReconciler', () => {
     world.spiffeIds.push(csid('web', { spiffeIDTemplate: 'spiffe://example.org/web/{{ .PodMeta.Name }}', podSelector: { matchLabels: { app: 'web' } } }));
     const r = reconciler(world, server, status);
     await r.pass(signal);
-    assert.deepEqual([...server.entries.values()].map((e) => e.spiffeId), ['spiffe://example.org/web/web-1']);
+    assert.deepEqual(
+      [...server.entries.values()].map((e) => e.spiffeId),
+      ['spiffe://example.org/web/web-1'],
+    );
     world.pods[1] = pod('other', 'db-1', 'p2', { app: 'web' });
     await r.pass(signal);
     assert.equal(server.entries.size, 2);
     world.pods[0] = pod('app', 'web-1', 'p1', { app: 'none' }, 'n1', 'web');
     await r.pass(signal);
-    assert.deepEqual([...server.entries.values()].map((e) => e.spiffeId), ['spiffe://example.org/web/db-1']);
+    assert.deepEqual(
+      [...server.entries.values()].map((e) => e.spiffeId),
+      ['spiffe://example.org/web/db-1'],
+    );
     world.pods.splice(1, 1);
     const s = await r.pass(signal);
     assert.equal(server.entries.size, 0);
@@ -182,8 +251,34 @@ describe('EntryReconciler', () => {
 
   it('leaves entries outside its prefix alone and cleans up the old prefix', async () => {
     await server.createEntries([
-      { id: 'manual', spiffeId: 'spiffe://example.org/manual', parentId: 'spiffe://example.org/host', selectors: [{ type: 'unix', value: 'uid:1' }], x509SvidTtl: 0, jwtSvidTtl: 0, federatesWith: [], admin: false, downstream: false, dnsNames: [], hint: '', storeSvid: false },
-      { id: 'old.1', spiffeId: 'spiffe://example.org/old', parentId: 'spiffe://example.org/host', selectors: [{ type: 'unix', value: 'uid:2' }], x509SvidTtl: 0, jwtSvidTtl: 0, federatesWith: [], admin: false, downstream: false, dnsNames: [], hint: '', storeSvid: false },
+      {
+        id: 'manual',
+        spiffeId: 'spiffe://example.org/manual',
+        parentId: 'spiffe://example.org/host',
+        selectors: [{ type: 'unix', value: 'uid:1' }],
+        x509SvidTtl: 0,
+        jwtSvidTtl: 0,
+        federatesWith: [],
+        admin: false,
+        downstream: false,
+        dnsNames: [],
+        hint: '',
+        storeSvid: false,
+      },
+      {
+        id: 'old.1',
+        spiffeId: 'spiffe://example.org/old',
+        parentId: 'spiffe://example.org/host',
+        selectors: [{ type: 'unix', value: 'uid:2' }],
+        x509SvidTtl: 0,
+        jwtSvidTtl: 0,
+        federatesWith: [],
+        admin: false,
+        downstream: false,
+        dnsNames: [],
+        hint: '',
+        storeSvid: false,
+      },
     ]);
     world.spiffeIds.push(csid('sa', { spiffeIDTemplate: SA_TEMPLATE }));
     await reconciler(world, server, status, { entryIDPrefix: 'reg.', entryIDPrefixCleanup: 'old.' }).pass(signal);
@@ -225,7 +320,13 @@ describe('EntryReconciler', () => {
       world.pods.push(pod('app', 'web-2', 'p4', { app: 'web' }, 'n1', 'web'));
       world.spiffeIds.push(csid('fallback', { spiffeIDTemplate: 'spiffe://example.org/fallback/{{ .PodMeta.Name }}', fallback: true }, '2020-01-01T00:00:00Z'));
       world.spiffeIds.push(csid('web', { spiffeIDTemplate: 'spiffe://example.org/web/{{ .PodMeta.Name }}', podSelector: { matchLabels: { app: 'web' } } }));
-      world.spiffeIds.push(csid('web-dup', { spiffeIDTemplate: 'spiffe://example.org/web/{{ .PodMeta.Name }}', podSelector: { matchLabels: { app: 'web' } } }, '2026-03-01T00:00:00Z'));
+      world.spiffeIds.push(
+        csid(
+          'web-dup',
+          { spiffeIDTemplate: 'spiffe://example.org/web/{{ .PodMeta.Name }}', podSelector: { matchLabels: { app: 'web' } } },
+          '2026-03-01T00:00:00Z',
+        ),
+      );
       const r = reconciler(world, server, status);
       await r.pass(signal);
       const writesAfterFull = status.writes;
@@ -252,11 +353,12 @@ describe('EntryReconciler', () => {
       const fresh = new MemoryEntryClient();
       await reconciler(world, fresh, undefined).pass(signal);
       assert.deepEqual(state(server), state(fresh));
-      assert.deepEqual(state(server).map((e) => (JSON.parse(e) as { spiffeId: string }).spiffeId).sort(), [
-        'spiffe://example.org/fallback/web-1',
-        'spiffe://example.org/web/web-2',
-        'spiffe://example.org/web/web-3',
-      ]);
+      assert.deepEqual(
+        state(server)
+          .map((e) => (JSON.parse(e) as { spiffeId: string }).spiffeId)
+          .sort(),
+        ['spiffe://example.org/fallback/web-1', 'spiffe://example.org/web/web-2', 'spiffe://example.org/web/web-3'],
+      );
       // And the next full pass has nothing left to do.
       const full = await r.pass(signal);
       assert.deepEqual(full && [full.created, full.updated, full.deleted], [0, 0, 0]);
@@ -267,8 +369,17 @@ describe('EntryReconciler', () => {
       const r = reconciler(world, server, status);
       await r.pass(signal);
       world.pods[0] = pod('app', 'web-1', 'p1-new', { app: 'web' }, 'n1', 'web');
-      await r.podPass([{ namespace: 'app', name: 'web-1', uid: 'p1' }, { namespace: 'app', name: 'web-1', uid: 'p1-new' }], signal);
-      assert.deepEqual([...server.entries.values()].map((e) => e.selectors[0]?.value), ['pod-uid:p1-new']);
+      await r.podPass(
+        [
+          { namespace: 'app', name: 'web-1', uid: 'p1' },
+          { namespace: 'app', name: 'web-1', uid: 'p1-new' },
+        ],
+        signal,
+      );
+      assert.deepEqual(
+        [...server.entries.values()].map((e) => e.selectors[0]?.value),
+        ['pod-uid:p1-new'],
+      );
     });
 
     it('asks for a full pass when a ClusterStaticEntry selects a pod uid, or the server cannot be listed', async () => {
@@ -284,4 +395,3 @@ describe('EntryReconciler', () => {
     });
   });
 });
-

@@ -231,11 +231,20 @@ export class EntryReconciler {
   }
 
   /** Deletes (the plan's and `alsoDelete`), creates and updates, in batches; marks the declarers. */
-  private async applyPlan(plan: Plan, alsoDelete: readonly RegEntry[], signal: AbortSignal): Promise<{ created: number; updated: number; deleted: number; failures: number }> {
+  private async applyPlan(
+    plan: Plan,
+    alsoDelete: readonly RegEntry[],
+    signal: AbortSignal,
+  ): Promise<{ created: number; updated: number; deleted: number; failures: number }> {
     const o = this.o;
     const toDelete = [...plan.toDelete, ...alsoDelete];
     if (toDelete.length > 0) {
-      const results = await this.batch('delete', toDelete.length, () => o.entries.deleteEntries(toDelete.map((e) => e.id), signal));
+      const results = await this.batch('delete', toDelete.length, () =>
+        o.entries.deleteEntries(
+          toDelete.map((e) => e.id),
+          signal,
+        ),
+      );
       results.forEach((r, i) => {
         const e = toDelete[i] as RegEntry;
         if (r.code === 0) o.log.info(entryFields(e), 'Deleted entry');
@@ -267,7 +276,10 @@ export class EntryReconciler {
     const key = `${kind}/${raw.metadata?.uid ?? ''}/${String(raw.metadata?.['resourceVersion'] ?? '')}`;
     if (this.loggedParseErrors.has(key)) return;
     this.loggedParseErrors.add(key);
-    this.o.log.error({ kind, name: raw.metadata?.name ?? '', field: isRegistrarError(e) ? e.field : undefined, reason: e.message }, 'Failed to parse custom resource');
+    this.o.log.error(
+      { kind, name: raw.metadata?.name ?? '', field: isRegistrarError(e) ? e.field : undefined, reason: e.message },
+      'Failed to parse custom resource',
+    );
   }
 
   /** A batch call whose transport failure counts as a failure of each item. */

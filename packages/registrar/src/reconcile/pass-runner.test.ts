@@ -14,7 +14,14 @@ describe('PassRunner', () => {
     const clock = new FakeClock();
     let calls = 0;
     let g = gate();
-    const r = new PassRunner({ clock, gcIntervalMs: 10_000, pass: async () => { calls++; await g.promise; } });
+    const r = new PassRunner({
+      clock,
+      gcIntervalMs: 10_000,
+      pass: async () => {
+        calls++;
+        await g.promise;
+      },
+    });
     r.start();
     for (let i = 0; i < 1000; i++) r.trigger();
     const first = g;
@@ -30,13 +37,21 @@ describe('PassRunner', () => {
     const clock = new FakeClock();
     let inFlight = 0;
     let maxInFlight = 0;
-    const r = new PassRunner({ clock, gcIntervalMs: 10_000, pass: async () => {
-      inFlight++; maxInFlight = Math.max(maxInFlight, inFlight);
-      await new Promise((res) => setImmediate(res));
-      inFlight--;
-    } });
+    const r = new PassRunner({
+      clock,
+      gcIntervalMs: 10_000,
+      pass: async () => {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await new Promise((res) => setImmediate(res));
+        inFlight--;
+      },
+    });
     r.start();
-    for (let i = 0; i < 5; i++) { r.trigger(); await new Promise((res) => setImmediate(res)); }
+    for (let i = 0; i < 5; i++) {
+      r.trigger();
+      await new Promise((res) => setImmediate(res));
+    }
     await r.idle();
     assert.equal(maxInFlight, 1);
     await r.stop();
@@ -45,7 +60,13 @@ describe('PassRunner', () => {
   it('runs a pass every gcInterval when idle, and not before', async () => {
     const clock = new FakeClock();
     let calls = 0;
-    const r = new PassRunner({ clock, gcIntervalMs: 10_000, pass: async () => { calls++; } });
+    const r = new PassRunner({
+      clock,
+      gcIntervalMs: 10_000,
+      pass: async () => {
+        calls++;
+      },
+    });
     r.start();
     await r.idle();
     assert.equal(calls, 1);
@@ -73,7 +94,15 @@ describe('PassRunner', () => {
     const clock = new FakeClock();
     const errors: unknown[] = [];
     let calls = 0;
-    const r = new PassRunner({ clock, gcIntervalMs: 10, pass: async () => { calls++; if (calls === 1) throw new Error('boom'); }, onError: (e) => errors.push(e) });
+    const r = new PassRunner({
+      clock,
+      gcIntervalMs: 10,
+      pass: async () => {
+        calls++;
+        if (calls === 1) throw new Error('boom');
+      },
+      onError: (e) => errors.push(e),
+    });
     r.start();
     await r.idle();
     r.trigger();
@@ -90,8 +119,13 @@ describe('PassRunner', () => {
         clock,
         gcIntervalMs: 10_000,
         ...(maxPodPass === undefined ? {} : { maxPodPass }),
-        pass: async () => { log.push('full'); },
-        podPass: async (pods) => { log.push(`pods ${pods.sort().join(',')}`); return needFull; },
+        pass: async () => {
+          log.push('full');
+        },
+        podPass: async (pods) => {
+          log.push(`pods ${pods.sort().join(',')}`);
+          return needFull;
+        },
       });
       return { r, log };
     }
@@ -144,7 +178,16 @@ describe('PassRunner', () => {
       assert.deepEqual(log, ['full', 'pods a', 'full']);
       await r.stop();
       let calls = 0;
-      const t = new PassRunner<string>({ clock, gcIntervalMs: 10_000, pass: async () => { calls++; }, podPass: async () => { throw new Error('boom'); } });
+      const t = new PassRunner<string>({
+        clock,
+        gcIntervalMs: 10_000,
+        pass: async () => {
+          calls++;
+        },
+        podPass: async () => {
+          throw new Error('boom');
+        },
+      });
       t.start();
       await t.idle();
       t.triggerPod('a', 'a');
@@ -154,4 +197,3 @@ describe('PassRunner', () => {
     });
   });
 });
-

@@ -82,11 +82,7 @@ export class PassRunner<P = unknown> {
   }
 
   private fullDue(): boolean {
-    return (
-      this.pendingFull ||
-      this.dirty.size > (this.opts.maxPodPass ?? 500) ||
-      this.opts.clock.nowMs() - this.lastFullMs >= this.opts.gcIntervalMs
-    );
+    return this.pendingFull || this.dirty.size > (this.opts.maxPodPass ?? 500) || this.opts.clock.nowMs() - this.lastFullMs >= this.opts.gcIntervalMs;
   }
 
   private async loop(): Promise<void> {

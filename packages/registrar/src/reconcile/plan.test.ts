@@ -5,14 +5,27 @@ import { compareDeclarers, entryKey, isJoinTokenEntry, outdatedFields, partition
 
 function entry(over: Partial<RegEntry> = {}): RegEntry {
   return {
-    id: '', spiffeId: 'spiffe://td/ns/a/sa/b', parentId: 'spiffe://td/spire/agent/k8s_psat/c/node1',
-    selectors: [{ type: 'k8s', value: 'pod-uid:1' }], x509SvidTtl: 0, jwtSvidTtl: 0, federatesWith: [],
-    admin: false, downstream: false, dnsNames: [], hint: '', storeSvid: false, ...over,
+    id: '',
+    spiffeId: 'spiffe://td/ns/a/sa/b',
+    parentId: 'spiffe://td/spire/agent/k8s_psat/c/node1',
+    selectors: [{ type: 'k8s', value: 'pod-uid:1' }],
+    x509SvidTtl: 0,
+    jwtSvidTtl: 0,
+    federatesWith: [],
+    admin: false,
+    downstream: false,
+    dnsNames: [],
+    hint: '',
+    storeSvid: false,
+    ...over,
   };
 }
 
 class Counter implements Declarer {
-  toSet = 0; masked = 0; set = 0; failed = 0;
+  toSet = 0;
+  masked = 0;
+  set = 0;
+  failed = 0;
   readonly uid: string;
   readonly createdMs: number;
   readonly deletingMs: number | undefined;
@@ -21,18 +34,38 @@ class Counter implements Declarer {
     this.createdMs = createdMs;
     this.deletingMs = deletingMs;
   }
-  entriesToSet(): void { this.toSet++; }
-  entryMasked(): void { this.masked++; }
-  entrySet(): void { this.set++; }
-  entryFailed(): void { this.failed++; }
+  entriesToSet(): void {
+    this.toSet++;
+  }
+  entryMasked(): void {
+    this.masked++;
+  }
+  entrySet(): void {
+    this.set++;
+  }
+  entryFailed(): void {
+    this.failed++;
+  }
 }
 
 const opts = { entryIDPrefix: '', newId: () => 'u' };
 
 describe('entryKey', () => {
   it('ignores selector order and mutable fields, not key fields', () => {
-    const a = entry({ selectors: [{ type: 'k8s', value: 'a' }, { type: 'k8s', value: 'b' }] });
-    const b = entry({ selectors: [{ type: 'k8s', value: 'b' }, { type: 'k8s', value: 'a' }], dnsNames: ['x'], x509SvidTtl: 5 });
+    const a = entry({
+      selectors: [
+        { type: 'k8s', value: 'a' },
+        { type: 'k8s', value: 'b' },
+      ],
+    });
+    const b = entry({
+      selectors: [
+        { type: 'k8s', value: 'b' },
+        { type: 'k8s', value: 'a' },
+      ],
+      dnsNames: ['x'],
+      x509SvidTtl: 5,
+    });
     assert.equal(entryKey(a), entryKey(b));
     assert.notEqual(entryKey(a), entryKey({ ...a, parentId: 'spiffe://td/other' }));
     assert.notEqual(entryKey(a), entryKey({ ...a, spiffeId: 'spiffe://td/other' }));
@@ -63,7 +96,14 @@ describe('planEntries', () => {
   it('masks all but the oldest declaration of one entry', () => {
     const old = new Counter('z', 1);
     const young = new Counter('a', 2);
-    const p = planEntries([], [{ entry: entry({ hint: 'young' }), by: young }, { entry: entry({ hint: 'old' }), by: old }], opts);
+    const p = planEntries(
+      [],
+      [
+        { entry: entry({ hint: 'young' }), by: young },
+        { entry: entry({ hint: 'old' }), by: old },
+      ],
+      opts,
+    );
     assert.equal(p.toCreate.length, 1);
     assert.equal(p.toCreate[0]?.entry.hint, 'old');
     assert.deepEqual([old.toSet, old.masked, young.toSet, young.masked], [1, 0, 0, 1]);
@@ -116,7 +156,10 @@ describe('partitionByPrefix', () => {
     const a = partitionByPrefix(es, { entryIDPrefix: 'p.', entryIDPrefixCleanup: 'old.' });
     assert.deepEqual([a.managed.map((e) => e.id), a.deleteOnly.map((e) => e.id)], [['p.1'], ['old.2']]);
     const b = partitionByPrefix(es, { entryIDPrefix: 'p.', entryIDPrefixCleanup: '' });
-    assert.deepEqual(b.deleteOnly.map((e) => e.id), ['plain']);
+    assert.deepEqual(
+      b.deleteOnly.map((e) => e.id),
+      ['plain'],
+    );
     const c = partitionByPrefix(es, { entryIDPrefix: 'p.', entryIDPrefixCleanup: undefined });
     assert.deepEqual(c.deleteOnly, []);
   });

@@ -146,7 +146,8 @@ export function partitionByPrefix(entries: readonly RegEntry[], o: PrefixOptions
   const deleteOnly: RegEntry[] = [];
   for (const e of entries) {
     if (e.id.startsWith(o.entryIDPrefix)) managed.push(e);
-    else if (o.entryIDPrefixCleanup === '' ? !e.id.includes('.') : o.entryIDPrefixCleanup !== undefined && e.id.startsWith(o.entryIDPrefixCleanup)) deleteOnly.push(e);
+    else if (o.entryIDPrefixCleanup === '' ? !e.id.includes('.') : o.entryIDPrefixCleanup !== undefined && e.id.startsWith(o.entryIDPrefixCleanup))
+      deleteOnly.push(e);
   }
   return { managed, deleteOnly };
 }

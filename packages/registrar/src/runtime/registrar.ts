@@ -110,7 +110,10 @@ export function startRegistrar(d: RegistrarDeps): Registrar {
         const key = `${o.metadata.uid ?? ''}/${o.metadata.resourceVersion ?? ''}`;
         if (seen.has(key)) return;
         seen.add(key);
-        log.warn({ cluster_federated_trust_domain: o.metadata.name, reason: 'Unimplemented' }, 'Federation relationships are not reconciled yet: ClusterFederatedTrustDomain left as is');
+        log.warn(
+          { cluster_federated_trust_domain: o.metadata.name, reason: 'Unimplemented' },
+          'Federation relationships are not reconciled yet: ClusterFederatedTrustDomain left as is',
+        );
       };
       ftd.addHandlers({ onAdd: unimplemented, onUpdate: (_a, b) => unimplemented(b) });
     }
@@ -187,7 +190,8 @@ export function startRegistrar(d: RegistrarDeps): Registrar {
       inf?.addHandlers({
         onAdd: () => trigger(),
         // Our own status writes change the resourceVersion too; only spec/meta changes matter.
-        onUpdate: (a, b) => (JSON.stringify(a['spec']) !== JSON.stringify(b['spec']) || a.metadata.deletionTimestamp !== b.metadata.deletionTimestamp) && trigger(),
+        onUpdate: (a, b) =>
+          (JSON.stringify(a['spec']) !== JSON.stringify(b['spec']) || a.metadata.deletionTimestamp !== b.metadata.deletionTimestamp) && trigger(),
         onDelete: () => trigger(),
       });
     }

@@ -19,7 +19,9 @@ export interface StaticManifests {
 export function readStaticManifests(dir: string): StaticManifests {
   let names: string[];
   try {
-    names = readdirSync(dir).filter((n) => /\.(ya?ml|json)$/i.test(n)).sort();
+    names = readdirSync(dir)
+      .filter((n) => /\.(ya?ml|json)$/i.test(n))
+      .sort();
   } catch (e) {
     throw configError(`staticManifestPath: cannot read ${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
   }

@@ -4,19 +4,11 @@
 import { create } from '@bufbuild/protobuf';
 import { createClient, type Client } from '@connectrpc/connect';
 import { spiffeIdToWire, wireSpiffeIdString } from '@ztwim/core';
-import {
-  createUnixGrpcTransport,
-  EntrySchema,
-  EntryService,
-  SelectorMatch_MatchBehavior,
-  type Entry,
-  type GrpcClientTransport,
-} from '@ztwim/proto';
+import { createUnixGrpcTransport, EntrySchema, EntryService, SelectorMatch_MatchBehavior, type Entry, type GrpcClientTransport } from '@ztwim/proto';
 import type { BatchStatus, EntryClient, RegEntry } from './entry.ts';
 
 export const LIST_PAGE_SIZE = 500;
 export const WRITE_BATCH_SIZE = 50;
-
 
 export function entryToProto(e: RegEntry): Entry {
   return create(EntrySchema, {
@@ -70,7 +62,10 @@ export function dialEntryClient(socketPath: string): EntryClient & { close(): vo
     const out: RegEntry[] = [];
     let pageToken = '';
     do {
-      const resp = await api.listEntries({ pageSize: LIST_PAGE_SIZE, pageToken, ...(filter === undefined ? {} : { filter }) }, signal === undefined ? {} : { signal });
+      const resp = await api.listEntries(
+        { pageSize: LIST_PAGE_SIZE, pageToken, ...(filter === undefined ? {} : { filter }) },
+        signal === undefined ? {} : { signal },
+      );
       for (const e of resp.entries) out.push(entryFromProto(e));
       pageToken = resp.nextPageToken;
     } while (pageToken !== '');

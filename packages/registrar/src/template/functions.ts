@@ -9,8 +9,25 @@ import { GoFloat, GoMap, GoStruct, NO_VALUE, goTypeName, isTrue, type GoValue } 
 export class FunctionError extends Error {}
 
 export const BUILTIN_FUNCTIONS: ReadonlySet<string> = new Set([
-  'and', 'call', 'html', 'index', 'js', 'len', 'not', 'or', 'print', 'printf', 'println', 'slice', 'urlquery',
-  'eq', 'ge', 'gt', 'le', 'lt', 'ne',
+  'and',
+  'call',
+  'html',
+  'index',
+  'js',
+  'len',
+  'not',
+  'or',
+  'print',
+  'printf',
+  'println',
+  'slice',
+  'urlquery',
+  'eq',
+  'ge',
+  'gt',
+  'le',
+  'lt',
+  'ne',
 ]);
 
 type Fn = (args: readonly GoValue[]) => GoValue;
@@ -36,7 +53,7 @@ function indexOne(item: GoValue, key: GoValue): GoValue {
     const i = intArg('index', key);
     const len = typeof item === 'string' ? Buffer.byteLength(item) : item.length;
     if (i < 0 || i >= len) throw new FunctionError(`error calling index: index out of range: ${i}`);
-    return typeof item === 'string' ? (Buffer.from(item)[i] as number) : (item as readonly GoValue[])[i] as GoValue;
+    return typeof item === 'string' ? (Buffer.from(item)[i] as number) : ((item as readonly GoValue[])[i] as GoValue);
   }
   throw new FunctionError(`can't index item of type ${goTypeName(item)}`);
 }
@@ -80,7 +97,8 @@ function eqOne(a: GoValue, b: GoValue): boolean {
   if (ka === 'float') return (a as GoFloat).value === (b as GoFloat).value;
   if (ka !== 'other') return a === b;
   // reflect kinds must match unless one side is the invalid value (canCompare in funcs.go).
-  const kindOf = (v: GoValue): string => (v === NO_VALUE ? 'invalid' : v === null ? 'ptr' : v instanceof GoMap ? 'map' : v instanceof GoStruct ? 'struct' : 'slice');
+  const kindOf = (v: GoValue): string =>
+    v === NO_VALUE ? 'invalid' : v === null ? 'ptr' : v instanceof GoMap ? 'map' : v instanceof GoStruct ? 'struct' : 'slice';
   if (kindOf(a) !== kindOf(b) && a !== NO_VALUE && b !== NO_VALUE) {
     throw new FunctionError(`non-comparable types ${goTypeName(a)}, ${goTypeName(b)}`);
   }
@@ -113,12 +131,14 @@ function less(args: readonly GoValue[]): boolean {
 /** html/js/urlquery's evalArgs: one string as is, else fmt.Sprint; a missing value prints `<no value>`. */
 function printArgs(args: readonly GoValue[]): string {
   if (args.length === 1 && typeof args[0] === 'string') return args[0];
-  return args.map((a) => (a === NO_VALUE ? '<no value>' : goSprint([a]))).reduce((acc, s, i) => {
-    const prev = args[i - 1];
-    const cur = args[i] as GoValue;
-    const isStr = (v: GoValue | undefined): boolean => typeof v === 'string' || v === NO_VALUE;
-    return i > 0 && !isStr(cur) && !isStr(prev) ? `${acc} ${s}` : acc + s;
-  }, '');
+  return args
+    .map((a) => (a === NO_VALUE ? '<no value>' : goSprint([a])))
+    .reduce((acc, s, i) => {
+      const prev = args[i - 1];
+      const cur = args[i] as GoValue;
+      const isStr = (v: GoValue | undefined): boolean => typeof v === 'string' || v === NO_VALUE;
+      return i > 0 && !isStr(cur) && !isStr(prev) ? `${acc} ${s}` : acc + s;
+    }, '');
 }
 
 const HTML_ESCAPES: Readonly<Record<string, string>> = { '"': '&#34;', "'": '&#39;', '&': '&amp;', '<': '&lt;', '>': '&gt;', '\0': '\uFFFD' };
@@ -148,45 +168,68 @@ function sliceFn(args: readonly GoValue[]): GoValue {
 }
 
 export const FUNCTIONS: ReadonlyMap<string, Fn> = new Map<string, Fn>([
-  ['call', () => {
-    throw new FunctionError('call: template data holds no functions');
-  }],
+  [
+    'call',
+    () => {
+      throw new FunctionError('call: template data holds no functions');
+    },
+  ],
   ['html', (a) => printArgs(a).replace(/["'&<>\0]/g, (c) => HTML_ESCAPES[c] ?? c)],
   ['js', (a) => jsEscape(printArgs(a))],
-  ['urlquery', (a) => encodeURIComponent(printArgs(a)).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).replace(/%20/g, '+')],
-  ['index', (a) => {
-    if (a.length < 1) throw new FunctionError('wrong number of args for index: want at least 1 got 0');
-    return a.slice(1).reduce<GoValue>((item, key) => indexOne(item, key), a[0] as GoValue);
-  }],
+  [
+    'urlquery',
+    (a) =>
+      encodeURIComponent(printArgs(a))
+        .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+        .replace(/%20/g, '+'),
+  ],
+  [
+    'index',
+    (a) => {
+      if (a.length < 1) throw new FunctionError('wrong number of args for index: want at least 1 got 0');
+      return a.slice(1).reduce<GoValue>((item, key) => indexOne(item, key), a[0] as GoValue);
+    },
+  ],
   ['slice', sliceFn],
-  ['len', (a) => {
-    arity('len', a, 1);
-    const v = a[0] as GoValue;
-    if (typeof v === 'string') return Buffer.byteLength(v);
-    if (Array.isArray(v)) return v.length;
-    if (v instanceof GoMap) return v.entries.size;
-    throw new FunctionError(`len of type ${v === null || v === NO_VALUE ? '<nil>' : goTypeName(v)}`);
-  }],
-  ['not', (a) => {
-    arity('not', a, 1);
-    return !isTrue(a[0] as GoValue);
-  }],
+  [
+    'len',
+    (a) => {
+      arity('len', a, 1);
+      const v = a[0] as GoValue;
+      if (typeof v === 'string') return Buffer.byteLength(v);
+      if (Array.isArray(v)) return v.length;
+      if (v instanceof GoMap) return v.entries.size;
+      throw new FunctionError(`len of type ${v === null || v === NO_VALUE ? '<nil>' : goTypeName(v)}`);
+    },
+  ],
+  [
+    'not',
+    (a) => {
+      arity('not', a, 1);
+      return !isTrue(a[0] as GoValue);
+    },
+  ],
   ['print', (a) => goSprint(a)],
   ['println', (a) => goSprintln(a)],
-  ['printf', (a) => {
-    const [format, ...rest] = a;
-    if (format === undefined) throw new FunctionError('wrong number of args for printf: want at least 1 got 0');
-    if (typeof format !== 'string') throw new FunctionError(`wrong type for value; expected string; got ${goTypeName(format)}`);
-    return goSprintf(format, rest);
-  }],
+  [
+    'printf',
+    (a) => {
+      const [format, ...rest] = a;
+      if (format === undefined) throw new FunctionError('wrong number of args for printf: want at least 1 got 0');
+      if (typeof format !== 'string') throw new FunctionError(`wrong type for value; expected string; got ${goTypeName(format)}`);
+      return goSprintf(format, rest);
+    },
+  ],
   ['eq', (a) => eq(a)],
-  ['ne', (a) => {
-    arity('ne', a, 2);
-    return !eq(a);
-  }],
+  [
+    'ne',
+    (a) => {
+      arity('ne', a, 2);
+      return !eq(a);
+    },
+  ],
   ['lt', (a) => less(a)],
   ['le', (a) => less(a) || eq(a)],
   ['gt', (a) => !(less(a) || eq(a))],
   ['ge', (a) => !less(a)],
 ]);
-

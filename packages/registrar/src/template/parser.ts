@@ -224,7 +224,10 @@ class Parser {
     for (const [n, c] of cmds.entries()) {
       const first = c.args[0];
       if (n > 0 && first !== undefined && !['field', 'function', 'pipeline', 'variable', 'dot'].includes(first.kind)) {
-        throw this.error(this.tokens.find((t) => t.pos === first.pos), `non executable command in pipeline stage ${n + 1}`);
+        throw this.error(
+          this.tokens.find((t) => t.pos === first.pos),
+          `non executable command in pipeline stage ${n + 1}`,
+        );
       }
     }
     return { vars, isAssign, cmds, pos: start?.pos ?? 0 };

@@ -66,7 +66,13 @@ function hexFloat(x: number, upper: boolean): string {
     let m = Math.abs(x);
     let e = Math.floor(Math.log2(m));
     m /= 2 ** e;
-    if (m >= 2) { m /= 2; e++; } else if (m < 1) { m *= 2; e--; }
+    if (m >= 2) {
+      m /= 2;
+      e++;
+    } else if (m < 1) {
+      m *= 2;
+      e--;
+    }
     let frac = m - 1;
     let digits = '';
     while (frac > 0 && digits.length < 13) {
@@ -216,4 +222,3 @@ export function goSprint(args: readonly GoValue[]): string {
 export function goSprintln(args: readonly GoValue[]): string {
   return `${args.map((a) => printGoValue(a === NO_VALUE ? null : a)).join(' ')}\n`;
 }
-

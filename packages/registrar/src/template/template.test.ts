@@ -39,17 +39,37 @@ const render = (t: string): string => parseTemplate(t).render(DATA);
 
 describe('templates from SPIRE docs, the helm chart and ZTWIM', () => {
   const cases: Array<[name: string, template: string, want: string]> = [
-    ['ZTWIM/helm default', 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}', 'spiffe://example.org/ns/shop/sa/web-sa'],
-    ['helm with cluster name', 'spiffe://{{ .TrustDomain }}/k8s/{{ .ClusterName }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}', 'spiffe://example.org/k8s/demo-cluster/ns/shop/sa/web-sa'],
-    ['YAML-folded action', 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{\n    .PodSpec.ServiceAccountName }}', 'spiffe://example.org/ns/shop/sa/web-sa'],
+    [
+      'ZTWIM/helm default',
+      'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}',
+      'spiffe://example.org/ns/shop/sa/web-sa',
+    ],
+    [
+      'helm with cluster name',
+      'spiffe://{{ .TrustDomain }}/k8s/{{ .ClusterName }}/ns/{{ .PodMeta.Namespace }}/sa/{{ .PodSpec.ServiceAccountName }}',
+      'spiffe://example.org/k8s/demo-cluster/ns/shop/sa/web-sa',
+    ],
+    [
+      'YAML-folded action',
+      'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/sa/{{\n    .PodSpec.ServiceAccountName }}',
+      'spiffe://example.org/ns/shop/sa/web-sa',
+    ],
     ['ZTWIM oidc DNS name', 'oidc-discovery.{{ .TrustDomain }}', 'oidc-discovery.example.org'],
-    ['label via index (key with dots and slash)', 'spiffe://{{ .TrustDomain }}/app/{{ index .PodMeta.Labels "app.kubernetes.io/name" }}', 'spiffe://example.org/app/storefront'],
+    [
+      'label via index (key with dots and slash)',
+      'spiffe://{{ .TrustDomain }}/app/{{ index .PodMeta.Labels "app.kubernetes.io/name" }}',
+      'spiffe://example.org/app/storefront',
+    ],
     ['label via field', 'spiffe://{{ .TrustDomain }}/{{ .PodMeta.Labels.app }}', 'spiffe://example.org/web'],
     ['annotation via index', '{{ index .PodMeta.Annotations "example.com/role" }}', 'frontend'],
     ['pod UID selector', 'k8s:pod-uid:{{ .PodMeta.UID }}', 'k8s:pod-uid:3f1c2a9e-0b6d-4c55-9a1e-2d8f00c0ffee'],
     ['namespace selector template', 'k8s:ns:{{ .PodMeta.Namespace }}', 'k8s:ns:shop'],
     ['node name and UID', '{{ .PodSpec.NodeName }}/{{ .NodeMeta.Name }}/{{ .NodeMeta.UID }}', 'node-1/node-1/a1b2c3d4-node'],
-    ['node labels and spec', '{{ index .NodeMeta.Labels "topology.kubernetes.io/zone" }} {{ .NodeSpec.PodCIDR }} {{ .NodeSpec.ProviderID }}', 'zone-a 10.0.0.0/24 kind://docker/node-1'],
+    [
+      'node labels and spec',
+      '{{ index .NodeMeta.Labels "topology.kubernetes.io/zone" }} {{ .NodeSpec.PodCIDR }} {{ .NodeSpec.ProviderID }}',
+      'zone-a 10.0.0.0/24 kind://docker/node-1',
+    ],
     ['cluster domain DNS', '{{ .PodSpec.ServiceAccountName }}.{{ .PodMeta.Namespace }}.svc.{{ .ClusterDomain }}', 'web-sa.shop.svc.cluster.local'],
     ['printf', '{{ printf "spiffe://%s/ns/%s" .TrustDomain .PodMeta.Namespace }}', 'spiffe://example.org/ns/shop'],
     ['pipeline into printf', '{{ .PodMeta.Name | printf "pod-%s" }}', 'pod-web-7d9f8-abcde'],
@@ -60,18 +80,30 @@ describe('templates from SPIRE docs, the helm chart and ZTWIM', () => {
     ['with', '{{ with .PodMeta.Labels.app }}app={{ . }}{{ else }}none{{ end }}', 'app=web'],
     ['with on missing label', '{{ with .PodMeta.Labels.none }}x{{ else }}none{{ end }}', 'none'],
     ['range over containers', '{{ range $i, $c := .PodSpec.Containers }}{{ if $i }},{{ end }}{{ $c.Name }}{{ end }}', 'app,sidecar'],
-    ['nested field of a container', '{{ (index .PodSpec.Containers 0).Image }} {{ (index (index .PodSpec.Containers 0).Ports 0).ContainerPort }}', 'registry.local/web:1.2 8443'],
-    ['variables and $', '{{ $ns := .PodMeta.Namespace }}{{ with .PodSpec }}{{ $ns }}/{{ .ServiceAccountName }}/{{ $.TrustDomain }}{{ end }}', 'shop/web-sa/example.org'],
-    ['zero values of absent fields', '[{{ .PodSpec.Hostname }}][{{ .PodSpec.HostPID }}][{{ .PodMeta.Generation }}][{{ .PodSpec.RuntimeClassName }}]', '[][false][0][<nil>]'],
+    [
+      'nested field of a container',
+      '{{ (index .PodSpec.Containers 0).Image }} {{ (index (index .PodSpec.Containers 0).Ports 0).ContainerPort }}',
+      'registry.local/web:1.2 8443',
+    ],
+    [
+      'variables and $',
+      '{{ $ns := .PodMeta.Namespace }}{{ with .PodSpec }}{{ $ns }}/{{ .ServiceAccountName }}/{{ $.TrustDomain }}{{ end }}',
+      'shop/web-sa/example.org',
+    ],
+    [
+      'zero values of absent fields',
+      '[{{ .PodSpec.Hostname }}][{{ .PodSpec.HostPID }}][{{ .PodMeta.Generation }}][{{ .PodSpec.RuntimeClassName }}]',
+      '[][false][0][<nil>]',
+    ],
     ['pointer field present', '{{ .PodSpec.Priority }} {{ .PodSpec.HostNetwork }}', '1000 true'],
     ['creation timestamp as time.Time prints', '{{ .PodMeta.CreationTimestamp }}', '2026-12-07 01:02:03 +0000 UTC'],
     ['len and comparisons', '{{ len .PodMeta.Labels }} {{ lt 1 2 }} {{ ge "b" "a" }} {{ ne .PodMeta.Name "x" }}', '3 true true true'],
     ['and/or return operands', '{{ and .PodMeta.Name 0 }}|{{ or "" .PodMeta.Namespace }}|{{ not .PodSpec.Hostname }}', '0|shop|true'],
     ['print and println', '{{ print 1 2 "a" 3 }}|{{ println "a" 1 }}', '1 2a3|a 1\n'],
-    ['urlquery, html, js', '{{ urlquery "a b&c" }} {{ html "<a&\'>" }} {{ js "it\'s" }}', 'a+b%26c &lt;a&amp;&#39;&gt; it\\\'s'],
+    ['urlquery, html, js', '{{ urlquery "a b&c" }} {{ html "<a&\'>" }} {{ js "it\'s" }}', "a+b%26c &lt;a&amp;&#39;&gt; it\\'s"],
     ['slice of a string', '{{ slice .PodMeta.UID 0 8 }}', '3f1c2a9e'],
     ['map printed as Go prints it', '{{ .PodMeta.Annotations }}', 'map[example.com/role:frontend]'],
-    ['char and raw string literals', "{{ printf \"%c%q\" 'x' `a\"b` }}", 'x"a\\"b"'],
+    ['char and raw string literals', '{{ printf "%c%q" \'x\' `a"b` }}', 'x"a\\"b"'],
   ];
   for (const [name, template, want] of cases) {
     it(name, () => assert.equal(render(template), want));
@@ -105,19 +137,35 @@ describe('Go semantics for missing keys and values (missingkey=default, as the c
   it('an unknown struct field is a render error naming the field and the Go type', () => {
     assert.throws(
       () => render('spiffe://{{ .TrustDomain }}/{{ .PodMeta.Nmae }}'),
-      (e: unknown) => isRegistrarError(e, 'template_render') && /can't evaluate field Nmae in type \*v1\.ObjectMeta/.test(e.message) && /col 32/.test(e.message),
+      (e: unknown) =>
+        isRegistrarError(e, 'template_render') && /can't evaluate field Nmae in type \*v1\.ObjectMeta/.test(e.message) && /col 32/.test(e.message),
     );
   });
   it('a field through a nil pointer is a render error', () => {
-    assert.throws(() => render('{{ .PodSpec.SecurityContext.RunAsUser }}'), (e: unknown) => isRegistrarError(e, 'template_render') && /nil pointer evaluating \.PodSpec\.SecurityContext\.RunAsUser/.test(e.message));
+    assert.throws(
+      () => render('{{ .PodSpec.SecurityContext.RunAsUser }}'),
+      (e: unknown) => isRegistrarError(e, 'template_render') && /nil pointer evaluating \.PodSpec\.SecurityContext\.RunAsUser/.test(e.message),
+    );
   });
   it('index errors are render errors', () => {
-    assert.throws(() => render('{{ index .PodSpec.Containers 5 }}'), (e: unknown) => isRegistrarError(e, 'template_render') && /index out of range: 5/.test(e.message));
-    assert.throws(() => render('{{ index .PodMeta.Labels.absent "x" }}'), (e: unknown) => isRegistrarError(e, 'template_render') && /index of untyped nil/.test(e.message));
-    assert.throws(() => render('{{ index .PodMeta "x" }}'), (e: unknown) => isRegistrarError(e, 'template_render') && /can't index item of type \*v1\.ObjectMeta/.test(e.message));
+    assert.throws(
+      () => render('{{ index .PodSpec.Containers 5 }}'),
+      (e: unknown) => isRegistrarError(e, 'template_render') && /index out of range: 5/.test(e.message),
+    );
+    assert.throws(
+      () => render('{{ index .PodMeta.Labels.absent "x" }}'),
+      (e: unknown) => isRegistrarError(e, 'template_render') && /index of untyped nil/.test(e.message),
+    );
+    assert.throws(
+      () => render('{{ index .PodMeta "x" }}'),
+      (e: unknown) => isRegistrarError(e, 'template_render') && /can't index item of type \*v1\.ObjectMeta/.test(e.message),
+    );
   });
   it('arguments to a non-function are refused', () => {
-    assert.throws(() => render('{{ .PodMeta.Name "x" }}'), (e: unknown) => isRegistrarError(e, 'template_render') && /can't give argument to non-function \.PodMeta\.Name/.test(e.message));
+    assert.throws(
+      () => render('{{ .PodMeta.Name "x" }}'),
+      (e: unknown) => isRegistrarError(e, 'template_render') && /can't give argument to non-function \.PodMeta\.Name/.test(e.message),
+    );
   });
 });
 
@@ -133,7 +181,10 @@ describe('renderSpiffeId (render, then parse the ID in the trust domain, as the 
     );
   });
   it('an empty label from index leaves an empty segment, refused', () => {
-    assert.throws(() => renderSpiffeId(parseTemplate('spiffe://{{ .TrustDomain }}/{{ index .PodMeta.Labels "absent" }}/x'), DATA, 'example.org'), (e: unknown) => isRegistrarError(e, 'template_render'));
+    assert.throws(
+      () => renderSpiffeId(parseTemplate('spiffe://{{ .TrustDomain }}/{{ index .PodMeta.Labels "absent" }}/x'), DATA, 'example.org'),
+      (e: unknown) => isRegistrarError(e, 'template_render'),
+    );
   });
   it('another trust domain is refused', () => {
     assert.throws(
@@ -165,7 +216,10 @@ describe('parse errors name position and text', () => {
   ];
   for (const [name, template, message] of cases) {
     it(name, () => {
-      assert.throws(() => parseTemplate(template), (e: unknown) => isRegistrarError(e, 'template_parse') && message.test(e.message));
+      assert.throws(
+        () => parseTemplate(template),
+        (e: unknown) => isRegistrarError(e, 'template_parse') && message.test(e.message),
+      );
     });
   }
 });
@@ -175,7 +229,12 @@ describe('properties', () => {
   const labelValue = fc.stringMatching(/^([A-Za-z0-9]([-A-Za-z0-9_.]{0,20}[A-Za-z0-9])?)?$/);
 
   it('text without {{ renders unchanged', () => {
-    fc.assert(fc.property(fc.string().filter((s) => !s.includes('{{')), (s) => parseTemplate(s).render(DATA) === s));
+    fc.assert(
+      fc.property(
+        fc.string().filter((s) => !s.includes('{{')),
+        (s) => parseTemplate(s).render(DATA) === s,
+      ),
+    );
   });
 
   it('index on labels returns the value for any key, "" for an absent one', () => {
@@ -212,16 +271,51 @@ describe('properties', () => {
 
   it('map fields render <no value> for absent keys and the value for present ones', () => {
     fc.assert(
-      fc.property(fc.dictionary(fc.stringMatching(/^[A-Za-z][A-Za-z0-9_]{0,8}$/), labelValue, { maxKeys: 4 }), fc.stringMatching(/^[A-Za-z][A-Za-z0-9_]{0,8}$/), (m, k) => {
-        const data = goStruct('d', { M: new GoMap(new Map(Object.entries(m))) });
-        const want = Object.hasOwn(m, k) ? m[k] : '<no value>';
-        return parseTemplate(`{{ .M.${k} }}`).render(data) === want;
-      }),
+      fc.property(
+        fc.dictionary(fc.stringMatching(/^[A-Za-z][A-Za-z0-9_]{0,8}$/), labelValue, { maxKeys: 4 }),
+        fc.stringMatching(/^[A-Za-z][A-Za-z0-9_]{0,8}$/),
+        (m, k) => {
+          const data = goStruct('d', { M: new GoMap(new Map(Object.entries(m))) });
+          const want = Object.hasOwn(m, k) ? m[k] : '<no value>';
+          return parseTemplate(`{{ .M.${k} }}`).render(data) === want;
+        },
+      ),
     );
   });
 
   it('parsing any text either succeeds or throws template_parse, never anything else', () => {
-    const piece = fc.constantFrom('{{', '}}', '{{-', ' -}}', '.A', '.B.C', '$', '$x', ':=', '|', '(', ')', '"s"', '`r`', "'c'", '1', '-2', 'if', 'else', 'end', 'with', 'range', 'printf', 'index', ' ', '/*', '*/', 'x', 'nil', 'true');
+    const piece = fc.constantFrom(
+      '{{',
+      '}}',
+      '{{-',
+      ' -}}',
+      '.A',
+      '.B.C',
+      '$',
+      '$x',
+      ':=',
+      '|',
+      '(',
+      ')',
+      '"s"',
+      '`r`',
+      "'c'",
+      '1',
+      '-2',
+      'if',
+      'else',
+      'end',
+      'with',
+      'range',
+      'printf',
+      'index',
+      ' ',
+      '/*',
+      '*/',
+      'x',
+      'nil',
+      'true',
+    );
     fc.assert(
       fc.property(fc.array(fc.oneof(piece, fc.string({ maxLength: 3 })), { maxLength: 12 }), (parts) => {
         const text = parts.join('');

@@ -132,8 +132,7 @@ class Executor {
       else if (typeof v === 'number') {
         if (v > MAX_STEPS) throw new RenderError(n.pipe.pos, `template runs more than ${MAX_STEPS} steps`);
         items = Array.from({ length: Math.max(0, v) }, (_, i) => [i, i]);
-      }
-      else if (v === null || v === NO_VALUE) items = [];
+      } else if (v === null || v === NO_VALUE) items = [];
       else throw new RenderError(n.pipe.pos, `range can't iterate over ${printGoValue(v)}`);
       if (items.length === 0) {
         this.walkList(dot, n.elseList);

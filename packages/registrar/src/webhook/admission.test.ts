@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BadAdmissionRequest, CLUSTER_FEDERATED_TRUST_DOMAIN_WEBHOOK_PATH as FTD_PATH, CLUSTER_SPIFFE_ID_WEBHOOK_PATH as CSID_PATH, reviewAdmission } from './admission.ts';
+import {
+  BadAdmissionRequest,
+  CLUSTER_FEDERATED_TRUST_DOMAIN_WEBHOOK_PATH as FTD_PATH,
+  CLUSTER_SPIFFE_ID_WEBHOOK_PATH as CSID_PATH,
+  reviewAdmission,
+} from './admission.ts';
 
 function review(operation: string, object: unknown): unknown {
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'req-1', operation, object } };
@@ -30,7 +35,10 @@ describe('reviewAdmission', () => {
       [{ spiffeIDTemplate: '{{ upper .TrustDomain }}' }, /function "upper" not defined/],
       [{ spiffeIDTemplate: GOOD, dnsNameTemplates: ['{{ end }}'] }, /^spec\.dnsNameTemplates\[0\]: .*unexpected \{\{end\}\}/],
       [{ spiffeIDTemplate: GOOD, workloadSelectorTemplates: ['k8s:{{'] }, /^spec\.workloadSelectorTemplates\[0\]: /],
-      [{ spiffeIDTemplate: GOOD, podSelector: { matchExpressions: [{ key: 'a', operator: 'Gt', values: ['1'] }] } }, /^spec\.podSelector\.matchExpressions\[0\]\.operator: /],
+      [
+        { spiffeIDTemplate: GOOD, podSelector: { matchExpressions: [{ key: 'a', operator: 'Gt', values: ['1'] }] } },
+        /^spec\.podSelector\.matchExpressions\[0\]\.operator: /,
+      ],
       [{ spiffeIDTemplate: GOOD, federatesWith: ['UPPER'] }, /^spec\.federatesWith\[0\]: invalid trust domain/],
       [undefined, /^spec: is required/],
     ];
@@ -57,7 +65,10 @@ describe('reviewAdmission', () => {
   });
   it('throws BadAdmissionRequest for what is not an AdmissionReview v1 or an unknown path', () => {
     assert.throws(() => reviewAdmission('/other', review('CREATE', csid({}))), BadAdmissionRequest);
-    assert.throws(() => reviewAdmission(CSID_PATH, { apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: { uid: 'x' } }), BadAdmissionRequest);
+    assert.throws(
+      () => reviewAdmission(CSID_PATH, { apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: { uid: 'x' } }),
+      BadAdmissionRequest,
+    );
     assert.throws(() => reviewAdmission(CSID_PATH, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }), BadAdmissionRequest);
     assert.throws(() => reviewAdmission(CSID_PATH, 'text'), BadAdmissionRequest);
   });

@@ -25,7 +25,10 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 describe('syncCaBundles', () => {
   it('writes every differing webhook of every named configuration, only when it differs', async () => {
     const store = new FakeStore();
-    store.configs.set('spire-a', [{ name: 'vclusterspiffeid.kb.io', caBundle: '' }, { name: 'vclusterfederatedtrustdomain.kb.io', caBundle: b64(PEM1) }]);
+    store.configs.set('spire-a', [
+      { name: 'vclusterspiffeid.kb.io', caBundle: '' },
+      { name: 'vclusterfederatedtrustdomain.kb.io', caBundle: b64(PEM1) },
+    ]);
     store.configs.set('other', [{ name: 'x', caBundle: '' }]);
     let roots = PEM1;
     const opts = { configurationNames: ['spire-a', 'missing'], store, rootsPem: async () => roots, log: silentLogger() };
@@ -34,7 +37,10 @@ describe('syncCaBundles', () => {
     assert.equal(await syncCaBundles(opts), 0, 'no write when nothing changed');
     roots = PEM2;
     assert.equal(await syncCaBundles(opts), 2);
-    assert.deepEqual(store.configs.get('spire-a')?.map((w) => w.caBundle), [b64(PEM2), b64(PEM2)]);
+    assert.deepEqual(
+      store.configs.get('spire-a')?.map((w) => w.caBundle),
+      [b64(PEM2), b64(PEM2)],
+    );
     assert.deepEqual(store.configs.get('other'), [{ name: 'x', caBundle: '' }], 'configurations not named are left alone');
   });
   it('refuses to publish an empty bundle', async () => {

@@ -147,10 +147,7 @@ export class AdmissionWebhookServer {
     }
     try {
       const answer = reviewAdmission(path, review);
-      this.#opts.log.info(
-        { path, uid: answer.response.uid, allowed: answer.response.allowed, reason: answer.response.status?.message },
-        'admission review',
-      );
+      this.#opts.log.info({ path, uid: answer.response.uid, allowed: answer.response.allowed, reason: answer.response.status?.message }, 'admission review');
       reply(200, answer);
     } catch (e) {
       if (e instanceof BadAdmissionRequest) return reply(400, `${e.message}\n`);

@@ -29,7 +29,14 @@ function echoAttestor(name: string, id: (payload: string) => string): NodeAttest
       const ch = new TextEncoder().encode(`nonce-${name}`);
       const answer = await challenge(ch);
       if (Buffer.compare(Buffer.from(answer), Buffer.from(ch).reverse()) !== 0) throw new ConnectError('bad answer', Code.PermissionDenied);
-      return { agentId: SpiffeId.parse(id(Buffer.from(payload).toString())), selectors: [{ type: name, value: 'a' }, { type: name, value: 'a' }], canReattest: true };
+      return {
+        agentId: SpiffeId.parse(id(Buffer.from(payload).toString())),
+        selectors: [
+          { type: name, value: 'a' },
+          { type: name, value: 'a' },
+        ],
+        canReattest: true,
+      };
     },
   };
 }
@@ -38,7 +45,13 @@ async function withService(fn: (svc: ReturnType<typeof agentService>, ds: DataSt
   await withTempSqliteStore(async (ds) => {
     const clock = new FakeClock(Date.now());
     const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const ca = new X509Ca({ trustDomain: TD, key, chain: createCaCertificate({ trustDomain: TD, key, ttlMs: 24 * 3600_000, now: clock.now() }), clock, x509SvidTtlMs: 3600_000 });
+    const ca = new X509Ca({
+      trustDomain: TD,
+      key,
+      chain: createCaCertificate({ trustDomain: TD, key, ttlMs: 24 * 3600_000, now: clock.now() }),
+      clock,
+      x509SvidTtlMs: 3600_000,
+    });
     const attestors = new Map<string, NodeAttestor>([
       ['join_token', new JoinTokenAttestor({ dataStore: ds, trustDomain: TD, clock })],
       ['echo', echoAttestor('echo', (p) => `spiffe://example.org/spire/agent/echo/${p}`)],
@@ -47,7 +60,12 @@ async function withService(fn: (svc: ReturnType<typeof agentService>, ds: DataSt
     const svc = agentService({
       dataStore: ds,
       trustDomain: TD,
-      authority: { signX509Svid: async (p) => ca.signX509Svid(p), signJwtSvid: async () => { throw new Error('unused'); } },
+      authority: {
+        signX509Svid: async (p) => ca.signX509Svid(p),
+        signJwtSvid: async () => {
+          throw new Error('unused');
+        },
+      },
       attestors,
       agentTtlMs: 600_000,
       clock,
@@ -63,8 +81,17 @@ const CSR = await makeCsr(P256);
 const csr = (): Uint8Array => CSR;
 
 /** Runs AttestAgent: first `params`, then one reversed echo per challenge; returns the responses. */
-async function attest(svc: ReturnType<typeof agentService>, type: string, payload: string, opts: { csr?: Uint8Array; answer?: (c: Uint8Array) => Uint8Array } = {}) {
-  const queue: AttestAgentRequest[] = [create(AttestAgentRequestSchema, { step: { case: 'params', value: { data: { type, payload: new TextEncoder().encode(payload) }, params: { csr: opts.csr ?? csr() } } } })];
+async function attest(
+  svc: ReturnType<typeof agentService>,
+  type: string,
+  payload: string,
+  opts: { csr?: Uint8Array; answer?: (c: Uint8Array) => Uint8Array } = {},
+) {
+  const queue: AttestAgentRequest[] = [
+    create(AttestAgentRequestSchema, {
+      step: { case: 'params', value: { data: { type, payload: new TextEncoder().encode(payload) }, params: { csr: opts.csr ?? csr() } } },
+    }),
+  ];
   let wake: (() => void) | undefined;
   let done = false;
   async function* reqs(): AsyncGenerator<AttestAgentRequest> {

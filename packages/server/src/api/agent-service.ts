@@ -142,7 +142,8 @@ export function agentService(deps: AgentServiceDeps): ServiceImpl<typeof AgentSe
       if (data.payload.length === 0) throw invalidArgument('malformed attestation data: missing payload');
       if (csr === undefined || csr.length === 0) throw invalidArgument('malformed param: missing X509-SVID params');
       const attestor = deps.attestors.get(data.type);
-      if (attestor === undefined) throw new ConnectError(`error getting node attestor: could not find node attestor type "${data.type}"`, Code.FailedPrecondition);
+      if (attestor === undefined)
+        throw new ConnectError(`error getting node attestor: could not find node attestor type "${data.type}"`, Code.FailedPrecondition);
 
       // Challenge rounds: the attestor pulls answers through this queue.
       const outbox: Array<MessageInitShape<typeof AttestAgentResponseSchema>> = [];
@@ -167,12 +168,15 @@ export function agentService(deps: AgentServiceDeps): ServiceImpl<typeof AgentSe
       }
       // A streaming handler's errors bypass the unary error-mapping interceptor: map the
       // attestor's typed error here so the agent sees its code and message (not Internal).
-      const attested = await result.catch((e: unknown) => { throw toConnectError(e, grpcCodeResolver); });
+      const attested = await result.catch((e: unknown) => {
+        throw toConnectError(e, grpcCodeResolver);
+      });
       const agentId = attested.agentId;
       if (!agentId.memberOf(td)) throw invalidArgument(`failed to attest: agent ID "${agentId}" is not in trust domain "${td.name}"`);
       if (agentId.path === '/spire/server') throw new ConnectError('failed to attest: agent ID cannot be the server ID', Code.Internal);
       const existing = await ds.getAttestedNode(agentId.toString());
-      if (existing !== null && existing.serialNumber === '') throw permissionDeniedError('failed to attest: agent is banned', PermissionDeniedDetails_Reason.AGENT_BANNED);
+      if (existing !== null && existing.serialNumber === '')
+        throw permissionDeniedError('failed to attest: agent is banned', PermissionDeniedDetails_Reason.AGENT_BANNED);
       const svid = await signAgent(csr, agentId);
       const serial = svid.serial.toString(10);
       const expiresAt = unixSeconds(svid.notAfter);
@@ -184,9 +188,22 @@ export function agentService(deps: AgentServiceDeps): ServiceImpl<typeof AgentSe
         return true;
       });
       if (existing === null) {
-        await ds.createAttestedNode({ spiffeId: agentId.toString(), attestationType: data.type, serialNumber: serial, expiresAt, canReattest: attested.canReattest });
+        await ds.createAttestedNode({
+          spiffeId: agentId.toString(),
+          attestationType: data.type,
+          serialNumber: serial,
+          expiresAt,
+          canReattest: attested.canReattest,
+        });
       } else {
-        await ds.updateAttestedNode(agentId.toString(), { serialNumber: serial, expiresAt, newSerialNumber: '', newExpiresAt: 0, canReattest: attested.canReattest, attestationType: data.type });
+        await ds.updateAttestedNode(agentId.toString(), {
+          serialNumber: serial,
+          expiresAt,
+          newSerialNumber: '',
+          newExpiresAt: 0,
+          canReattest: attested.canReattest,
+          attestationType: data.type,
+        });
       }
       await ds.setNodeSelectors(agentId.toString(), selectors);
       deps.log.info({ agent_id: agentId.toString(), node_attestor_type: data.type }, 'Agent attestation request completed');

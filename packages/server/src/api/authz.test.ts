@@ -56,7 +56,7 @@ const ANY = ['spire.api.server.agent.v1.Agent/AttestAgent', 'spire.api.server.bu
 const GET_FEDERATED = 'spire.api.server.bundle.v1.Bundle/GetFederatedBundle';
 
 describe('rolesFor: SPIRE policy table', () => {
-  it('gives each method exactly SPIRE\'s roles; unknown methods default to local+admin; PostStatus to nobody', () => {
+  it("gives each method exactly SPIRE's roles; unknown methods default to local+admin; PostStatus to nobody", () => {
     for (const m of ADMIN_METHODS) assert.deepEqual([...rolesFor(m)].sort(), ['admin', 'local'], m);
     for (const m of AGENT_METHODS) assert.deepEqual(rolesFor(m), ['agent'], m);
     for (const m of LOCAL_ONLY) assert.deepEqual(rolesFor(m), ['local'], m);
@@ -84,7 +84,11 @@ async function withFixture(fn: (f: Fixture) => Promise<void>): Promise<void> {
     const chain = createCaCertificate({ trustDomain: TD, key: caKey, ttlMs: 24 * 3600_000, now: clock.now() });
     const ca = new X509Ca({ trustDomain: TD, key: caKey, chain, clock, x509SvidTtlMs: 3600_000 });
     const svid = (id: string, ttlMs?: number) => {
-      const r = ca.signX509Svid({ publicKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey, spiffeId: SpiffeId.parse(id), ...(ttlMs === undefined ? {} : { ttlMs }) });
+      const r = ca.signX509Svid({
+        publicKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey,
+        spiffeId: SpiffeId.parse(id),
+        ...(ttlMs === undefined ? {} : { ttlMs }),
+      });
       return { chain: r.certChain, serial: r.serial.toString(10), notAfter: r.notAfter };
     };
     // The peer's ID as the verifier would return it (chain checks are peer-verifier.test.ts's).
@@ -133,7 +137,13 @@ async function denied(p: Promise<unknown>, method: string, reason?: PermissionDe
 /** Attests a node for this ID with the SVID's serial and expiry; returns the SVID. */
 async function attested(f: Fixture, id: string, ttlMs?: number) {
   const s = f.svid(id, ttlMs);
-  await f.ds.createAttestedNode({ spiffeId: id, attestationType: 'join_token', serialNumber: s.serial, expiresAt: unixSeconds(s.notAfter), canReattest: false });
+  await f.ds.createAttestedNode({
+    spiffeId: id,
+    attestationType: 'join_token',
+    serialNumber: s.serial,
+    expiresAt: unixSeconds(s.notAfter),
+    canReattest: false,
+  });
   return s;
 }
 
@@ -163,7 +173,12 @@ describe('authorizationInterceptor', () => {
 
   it('admins (admin_ids or an admin=true entry): admin methods; not local-only, agent or downstream methods', async () => {
     await withFixture(async (f) => {
-      await f.ds.createEntry({ spiffeId: 'spiffe://example.org/entry-admin', parentId: 'spiffe://example.org/spire/server', selectors: [{ type: 'unix', value: 'uid:0' }], admin: true });
+      await f.ds.createEntry({
+        spiffeId: 'spiffe://example.org/entry-admin',
+        parentId: 'spiffe://example.org/spire/server',
+        selectors: [{ type: 'unix', value: 'uid:0' }],
+        admin: true,
+      });
       for (const id of ['spiffe://example.org/config-admin', 'spiffe://example.org/entry-admin']) {
         const s = f.svid(id);
         for (const m of [...ADMIN_METHODS, GET_FEDERATED]) assert.equal((await f.call(m, tls(s.chain))).admin, true, `${id} ${m}`);
@@ -185,7 +200,12 @@ describe('authorizationInterceptor', () => {
   it('no client certificate and a workload SVID: only the methods anyone may call', async () => {
     await withFixture(async (f) => {
       // An admin entry for another ID must not make this caller an admin.
-      await f.ds.createEntry({ spiffeId: 'spiffe://example.org/someone-else', parentId: 'spiffe://example.org/spire/server', selectors: [{ type: 'unix', value: 'uid:0' }], admin: true });
+      await f.ds.createEntry({
+        spiffeId: 'spiffe://example.org/someone-else',
+        parentId: 'spiffe://example.org/spire/server',
+        selectors: [{ type: 'unix', value: 'uid:0' }],
+        admin: true,
+      });
       const w = f.svid('spiffe://example.org/workload');
       for (const t of [tls(), tls(w.chain)]) {
         for (const m of ANY) await f.call(m, t);
@@ -205,7 +225,7 @@ describe('authorizationInterceptor', () => {
     });
   });
 
-  it('agent check: banned, evicted, superseded and expired agents are refused with SPIRE\'s reasons', async () => {
+  it("agent check: banned, evicted, superseded and expired agents are refused with SPIRE's reasons", async () => {
     await withFixture(async (f) => {
       const m = 'spire.api.server.entry.v1.Entry/GetAuthorizedEntries';
       const banned = await attested(f, 'spiffe://example.org/spire/agent/join_token/banned');
@@ -259,7 +279,10 @@ describe('authorizationInterceptor', () => {
         throw new Error('x509: certificate signed by unknown authority');
       };
       for (const m of [...ANY, ...AGENT_METHODS]) {
-        await assert.rejects(f.call(m, tls(s.chain), { verifyPeer }), (e: unknown) => e instanceof ConnectError && e.code === Code.Unauthenticated && /unknown authority/.test(e.rawMessage));
+        await assert.rejects(
+          f.call(m, tls(s.chain), { verifyPeer }),
+          (e: unknown) => e instanceof ConnectError && e.code === Code.Unauthenticated && /unknown authority/.test(e.rawMessage),
+        );
       }
     });
   });

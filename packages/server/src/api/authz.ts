@@ -65,7 +65,8 @@ export function authorizationInterceptor(deps: AuthzDeps): Interceptor {
         serial = serialOf(transport.peerChain[0] as Uint8Array);
       }
       // The entry lookup only runs for methods an admin may call (not on every agent RPC).
-      const admin = id !== undefined && roles.includes('admin') && (deps.adminIds.some((a) => a.equals(id)) || (await hasEntryFlag(deps.dataStore, id, 'admin')));
+      const admin =
+        id !== undefined && roles.includes('admin') && (deps.adminIds.some((a) => a.equals(id)) || (await hasEntryFlag(deps.dataStore, id, 'admin')));
       caller = {
         local: false,
         admin,
@@ -163,5 +164,9 @@ async function checkAgent(deps: AuthzDeps, id: SpiffeId, serial: string): Promis
     });
     return undefined;
   }
-  return { reason: PermissionDeniedDetails_Reason.AGENT_NOT_ACTIVE, log: 'Agent SVID is not active', fields: { svid_serial_number: serial, serial_number: node.serialNumber } };
+  return {
+    reason: PermissionDeniedDetails_Reason.AGENT_NOT_ACTIVE,
+    log: 'Agent SVID is not active',
+    fields: { svid_serial_number: serial, serial_number: node.serialNumber },
+  };
 }

@@ -132,7 +132,10 @@ export function bundleService(deps: BundleServiceDeps): ServiceImpl<typeof Bundl
       throw new ConnectError('publishing JWT authorities requires an upstream authority; not supported', Code.Unimplemented);
     },
     async listFederatedBundles(req) {
-      const r = await ds.listBundles({ ...(req.pageSize > 0 ? { pageSize: req.pageSize } : {}), ...(req.pageToken === '' ? {} : { pageToken: req.pageToken }) });
+      const r = await ds.listBundles({
+        ...(req.pageSize > 0 ? { pageSize: req.pageSize } : {}),
+        ...(req.pageToken === '' ? {} : { pageToken: req.pageToken }),
+      });
       return { bundles: r.bundles.filter((b) => b.trustDomain !== own).map((b) => bundleToProto(b, req.outputMask)), nextPageToken: r.nextPageToken };
     },
     async getFederatedBundle(req) {

@@ -5,9 +5,7 @@ import type { SpiffeId } from '@ztwim/spiffe';
  * Who is calling, as seen by the transport: the admin Unix socket (local), or a TCP/TLS peer
  * with the certificate chain it presented (possibly none). Set per request by the endpoint.
  */
-export type Transport =
-  | { readonly kind: 'local' }
-  | { readonly kind: 'tls'; readonly peerChain: readonly Uint8Array[]; readonly remoteAddress: string };
+export type Transport = { readonly kind: 'local' } | { readonly kind: 'tls'; readonly peerChain: readonly Uint8Array[]; readonly remoteAddress: string };
 
 export const transportKey = createContextKey<Transport>({ kind: 'tls', peerChain: [], remoteAddress: '' });
 

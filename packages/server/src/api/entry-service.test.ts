@@ -3,7 +3,16 @@ import { test } from 'node:test';
 import { createContextValues, createHandlerContext } from '@connectrpc/connect';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
-import { BatchCreateEntryRequestSchema, BatchUpdateEntryRequestSchema, EntrySchema, EntryService, GetAuthorizedEntriesResponseSchema, SPIFFEIDSchema, SelectorSchema, encodingOf } from '@ztwim/proto';
+import {
+  BatchCreateEntryRequestSchema,
+  BatchUpdateEntryRequestSchema,
+  EntrySchema,
+  EntryService,
+  GetAuthorizedEntriesResponseSchema,
+  SPIFFEIDSchema,
+  SelectorSchema,
+  encodingOf,
+} from '@ztwim/proto';
 import { withTempSqliteStore } from '../datastore/sqlite/temp-store.test-util.ts';
 import { callerKey } from './caller.ts';
 import { entryService } from './entry-service.ts';
@@ -12,9 +21,19 @@ test('GetAuthorizedEntries: the pre-made encoding is byte for byte the message e
   await withTempSqliteStore(async (ds) => {
     const agent = 'spiffe://example.org/spire/agent/join_token/t';
     for (let i = 0; i < 50; i++) {
-      await ds.createEntry({ spiffeId: `spiffe://example.org/w/${i}`, parentId: agent, selectors: [{ type: 'unix', value: `uid:${i}` }], dnsNames: i % 2 === 0 ? [`w${i}.example.org`] : [], hint: `h${i}` });
+      await ds.createEntry({
+        spiffeId: `spiffe://example.org/w/${i}`,
+        parentId: agent,
+        selectors: [{ type: 'unix', value: `uid:${i}` }],
+        dnsNames: i % 2 === 0 ? [`w${i}.example.org`] : [],
+        hint: `h${i}`,
+      });
     }
-    await ds.createEntry({ spiffeId: 'spiffe://example.org/other', parentId: 'spiffe://example.org/spire/agent/join_token/u', selectors: [{ type: 'unix', value: 'uid:1' }] });
+    await ds.createEntry({
+      spiffeId: 'spiffe://example.org/other',
+      parentId: 'spiffe://example.org/spire/agent/join_token/u',
+      selectors: [{ type: 'unix', value: 'uid:1' }],
+    });
     const svc = entryService({ dataStore: ds, trustDomain: TrustDomain.parse('example.org'), nodeSelectors: async () => [] });
     const call = async () => {
       const ctx = createHandlerContext({
@@ -34,7 +53,10 @@ test('GetAuthorizedEntries: the pre-made encoding is byte for byte the message e
     assert.deepEqual(Buffer.from(toBinary(GetAuthorizedEntriesResponseSchema, first)), Buffer.from(bytes), 'toBinary of the message gives the same bytes');
     const decoded = fromBinary(GetAuthorizedEntriesResponseSchema, bytes);
     assert.equal(decoded.entries.length, 50);
-    assert.deepEqual(new Set(decoded.entries.map((e) => `${e.spiffeId?.path}|${e.hint}|${e.dnsNames.join(',')}`)), new Set(Array.from({ length: 50 }, (_, i) => `/w/${i}|h${i}|${i % 2 === 0 ? `w${i}.example.org` : ''}`)));
+    assert.deepEqual(
+      new Set(decoded.entries.map((e) => `${e.spiffeId?.path}|${e.hint}|${e.dnsNames.join(',')}`)),
+      new Set(Array.from({ length: 50 }, (_, i) => `/w/${i}|h${i}|${i % 2 === 0 ? `w${i}.example.org` : ''}`)),
+    );
 
     // An entry change reaches the next answer (its encoding is not reused).
     const target = decoded.entries.find((e) => e.spiffeId?.path === '/w/7');
@@ -51,8 +73,17 @@ test('GetAuthorizedEntries for an agent with no entries: an empty answer, encode
   await withTempSqliteStore(async (ds) => {
     const svc = entryService({ dataStore: ds, trustDomain: TrustDomain.parse('example.org'), nodeSelectors: async () => [] });
     const ctx = createHandlerContext({
-      service: EntryService, method: EntryService.method.getAuthorizedEntries, protocolName: 'grpc', requestMethod: 'POST', url: 'http://x/',
-      contextValues: createContextValues().set(callerKey, { local: false, admin: false, remoteAddress: '', agentId: SpiffeId.parse('spiffe://example.org/spire/agent/x') }),
+      service: EntryService,
+      method: EntryService.method.getAuthorizedEntries,
+      protocolName: 'grpc',
+      requestMethod: 'POST',
+      url: 'http://x/',
+      contextValues: createContextValues().set(callerKey, {
+        local: false,
+        admin: false,
+        remoteAddress: '',
+        agentId: SpiffeId.parse('spiffe://example.org/spire/agent/x'),
+      }),
     });
     const res = await svc.getAuthorizedEntries!({} as never, ctx);
     assert.equal(encodingOf(res as never)?.length, 0);
@@ -63,24 +94,35 @@ test('GetAuthorizedEntries for an agent with no entries: an empty answer, encode
 test('federating with a trust domain without a bundle: spire-server texts, no datastore layer name', async () => {
   await withTempSqliteStore(async (ds) => {
     const svc = entryService({ dataStore: ds, trustDomain: TrustDomain.parse('example.org'), nodeSelectors: async () => [] });
-    const ctx = (method: typeof EntryService.method.batchCreateEntry | typeof EntryService.method.batchUpdateEntry) => createHandlerContext({
-      service: EntryService, method, protocolName: 'grpc', requestMethod: 'POST', url: 'http://x/',
-      contextValues: createContextValues().set(callerKey, { local: true, admin: true, remoteAddress: '' }),
-    });
+    const ctx = (method: typeof EntryService.method.batchCreateEntry | typeof EntryService.method.batchUpdateEntry) =>
+      createHandlerContext({
+        service: EntryService,
+        method,
+        protocolName: 'grpc',
+        requestMethod: 'POST',
+        url: 'http://x/',
+        contextValues: createContextValues().set(callerKey, { local: true, admin: true, remoteAddress: '' }),
+      });
     const entry = {
       spiffeId: create(SPIFFEIDSchema, { trustDomain: 'example.org', path: '/w' }),
       parentId: create(SPIFFEIDSchema, { trustDomain: 'example.org', path: '/p' }),
       selectors: [create(SelectorSchema, { type: 'unix', value: 'uid:1' })],
     };
-    const created = await svc.batchCreateEntry!(create(BatchCreateEntryRequestSchema, {
-      entries: [create(EntrySchema, { ...entry, federatesWith: ['spiffe://other.org'] }), create(EntrySchema, entry)],
-    }), ctx(EntryService.method.batchCreateEntry)) as { results: Array<{ status?: { code: number; message: string }; entry?: { id: string } }> };
+    const created = (await svc.batchCreateEntry!(
+      create(BatchCreateEntryRequestSchema, {
+        entries: [create(EntrySchema, { ...entry, federatesWith: ['spiffe://other.org'] }), create(EntrySchema, entry)],
+      }),
+      ctx(EntryService.method.batchCreateEntry),
+    )) as { results: Array<{ status?: { code: number; message: string }; entry?: { id: string } }> };
     assert.equal(created.results[0]?.status?.message, 'failed to create entry: unable to find federated bundle "spiffe://other.org"');
     const id = created.results[1]?.entry?.id;
     assert.ok(id !== undefined && id !== '');
-    const updated = await svc.batchUpdateEntry!(create(BatchUpdateEntryRequestSchema, {
-      entries: [create(EntrySchema, { ...entry, id, federatesWith: ['spiffe://other.org'] })],
-    }), ctx(EntryService.method.batchUpdateEntry)) as { results: Array<{ status?: { code: number; message: string } }> };
+    const updated = (await svc.batchUpdateEntry!(
+      create(BatchUpdateEntryRequestSchema, {
+        entries: [create(EntrySchema, { ...entry, id, federatesWith: ['spiffe://other.org'] })],
+      }),
+      ctx(EntryService.method.batchUpdateEntry),
+    )) as { results: Array<{ status?: { code: number; message: string } }> };
     assert.equal(updated.results[0]?.status?.code, 13);
     assert.equal(updated.results[0]?.status?.message, 'failed to update entry: unable to find federated bundle "spiffe://other.org"');
   });

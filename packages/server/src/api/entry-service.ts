@@ -14,7 +14,15 @@ import {
   type SyncAuthorizedEntriesRequest,
   type SyncAuthorizedEntriesResponseSchema,
 } from '@ztwim/proto';
-import { SimilarEntryError, type BatchCreateResult, type DataStore, type Entry, type EntryMask, type EntryUpdate, type NewEntry } from '../datastore/datastore.ts';
+import {
+  SimilarEntryError,
+  type BatchCreateResult,
+  type DataStore,
+  type Entry,
+  type EntryMask,
+  type EntryUpdate,
+  type NewEntry,
+} from '../datastore/datastore.ts';
 import type { EntryOutputMask } from './convert.ts';
 import { callerKey } from './caller.ts';
 import { entryFilterFromProto, entryFromProto, entryMaskFromProto, entryToProto } from './convert.ts';
@@ -72,7 +80,10 @@ export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntrySe
     for (const e of entries) {
       let f = fieldCache.get(e);
       if (f === undefined) {
-        f = new BinaryWriter().tag(entriesField, WireType.LengthDelimited).bytes(toBinary(EntrySchema, authorizedToProto(e, undefined) as ProtoEntry)).finish();
+        f = new BinaryWriter()
+          .tag(entriesField, WireType.LengthDelimited)
+          .bytes(toBinary(EntrySchema, authorizedToProto(e, undefined) as ProtoEntry))
+          .finish();
         fieldCache.set(e, f);
       }
       parts.push(f);
@@ -142,9 +153,11 @@ export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntrySe
         valid.forEach((v, i) => {
           const r = created?.[i];
           results[v.at] =
-            r === undefined ? failed(txError ?? new ZtwimError('ERR_DATASTORE', 'datastore: batch result missing'))
-            : r.ok ? { status: statusOf(undefined), entry: entryToProto(r.entry, mask) }
-            : failed(r.error);
+            r === undefined
+              ? failed(txError ?? new ZtwimError('ERR_DATASTORE', 'datastore: batch result missing'))
+              : r.ok
+                ? { status: statusOf(undefined), entry: entryToProto(r.entry, mask) }
+                : failed(r.error);
         });
       }
       deps.onWrite?.();

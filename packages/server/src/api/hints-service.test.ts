@@ -12,7 +12,10 @@ import { EntryChanges, hintsService } from './hints-service.ts';
 // a test would end while the service waits out its debounce).
 const clock: Clock = {
   ...systemClock,
-  setTimer: (ms, fn) => { const t = setTimeout(fn, ms); return () => clearTimeout(t); },
+  setTimer: (ms, fn) => {
+    const t = setTimeout(fn, ms);
+    return () => clearTimeout(t);
+  },
   sleep: (ms, signal) => sleepWith(clock, ms, signal),
 };
 
@@ -20,11 +23,24 @@ const A = 'spiffe://example.org/spire/agent/join_token/a';
 const B = 'spiffe://example.org/spire/agent/join_token/b';
 
 function ctxFor(agent: string | undefined, signal: AbortSignal) {
-  const values = createContextValues().set(callerKey, { local: false, admin: false, remoteAddress: '', ...(agent === undefined ? {} : { agentId: SpiffeId.parse(agent) }) });
-  return createHandlerContext({ service: AgentHintsService, method: AgentHintsService.method.watch, protocolName: 'grpc', requestMethod: 'POST', url: 'http://x/', contextValues: values, requestSignal: signal });
+  const values = createContextValues().set(callerKey, {
+    local: false,
+    admin: false,
+    remoteAddress: '',
+    ...(agent === undefined ? {} : { agentId: SpiffeId.parse(agent) }),
+  });
+  return createHandlerContext({
+    service: AgentHintsService,
+    method: AgentHintsService.method.watch,
+    protocolName: 'grpc',
+    requestMethod: 'POST',
+    url: 'http://x/',
+    contextValues: values,
+    requestSignal: signal,
+  });
 }
 
-test('AgentHints/Watch: a hint when the caller\'s entries change, none for other agents\' entries or no change', async () => {
+test("AgentHints/Watch: a hint when the caller's entries change, none for other agents' entries or no change", async () => {
   await withTempSqliteStore(async (ds) => {
     const changes = new EntryChanges();
     const svc = hintsService({ dataStore: ds, nodeSelectors: async () => [], changes, debounceMs: 0, clock });
@@ -33,8 +49,12 @@ test('AgentHints/Watch: a hint when the caller\'s entries change, none for other
       const it = svc.watch!({} as never, ctxFor(A, ac.signal))[Symbol.asyncIterator]();
       const next = it.next();
       let settled = false;
-      void next.then(() => { settled = true; });
-      const tick = async (): Promise<void> => { for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r)); };
+      void next.then(() => {
+        settled = true;
+      });
+      const tick = async (): Promise<void> => {
+        for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+      };
 
       // Another agent's entry, then a notify without any change: no hint.
       await ds.createEntry({ spiffeId: 'spiffe://example.org/b/1', parentId: B, selectors: [{ type: 'unix', value: 'uid:1' }] });
@@ -42,7 +62,7 @@ test('AgentHints/Watch: a hint when the caller\'s entries change, none for other
       await tick();
       changes.notify();
       await tick();
-      assert.equal(settled, false, 'no hint for other agents\' entries');
+      assert.equal(settled, false, "no hint for other agents' entries");
 
       // The caller's own entry: a hint with its entry count.
       const mine = await ds.createEntry({ spiffeId: 'spiffe://example.org/a/1', parentId: A, selectors: [{ type: 'unix', value: 'uid:1' }] });

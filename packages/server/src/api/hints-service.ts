@@ -14,7 +14,9 @@ export class EntryChanges {
 
   static #pending(): { promise: Promise<void>; resolve: () => void } {
     let resolve!: () => void;
-    const promise = new Promise<void>((r) => { resolve = r; });
+    const promise = new Promise<void>((r) => {
+      resolve = r;
+    });
     return { promise, resolve };
   }
 

@@ -26,10 +26,7 @@ function sameRefs(a: readonly Uint8Array[], b: readonly Uint8Array[]): boolean {
  * verification gives the same answer. Anything else (a rotated or removed authority, an expired
  * certificate, another chain) verifies from scratch, which throws when the chain is refused.
  */
-export function cachingPeerVerifier(
-  td: TrustDomain,
-  authorities: () => readonly Uint8Array[],
-): (chain: readonly Uint8Array[], now: Date) => SpiffeId {
+export function cachingPeerVerifier(td: TrustDomain, authorities: () => readonly Uint8Array[]): (chain: readonly Uint8Array[], now: Date) => SpiffeId {
   const results = new WeakMap<Uint8Array, Verified>();
   let bundleAuths: readonly Uint8Array[] = [];
   let bundle: X509Bundle | undefined;

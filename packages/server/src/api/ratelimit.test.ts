@@ -50,7 +50,10 @@ const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 async function track(p: Promise<'served'>): Promise<{ state: () => string }> {
   let state = 'waiting';
-  p.then(() => (state = 'served'), (e: unknown) => (state = `refused: ${(e as Error).message}`));
+  p.then(
+    () => (state = 'served'),
+    (e: unknown) => (state = `refused: ${(e as Error).message}`),
+  );
   await flush();
   return { state: () => state };
 }
@@ -69,7 +72,7 @@ test('signing: a burst of 500 per IP is served at once, the 501st waits 2 ms for
   assert.equal(t.state(), 'served');
 });
 
-test('signing: refill at 500/s; a call whose token is due after its deadline is refused with SPIRE\'s ResourceExhausted and takes nothing', async () => {
+test("signing: refill at 500/s; a call whose token is due after its deadline is refused with SPIRE's ResourceExhausted and takes nothing", async () => {
   const clock = new FakeClock();
   const call = caller(ON, clock);
   for (let i = 0; i < 500; i++) await call({ method: JWT, from: tcp('10.0.0.1') });
@@ -105,7 +108,7 @@ test('the admin Unix socket is never limited, as SPIRE limits TCP callers only',
   for (let i = 0; i < 5; i++) assert.equal((await track(call({ method: ATTEST, from: { kind: 'local' }, timeout: '1m' }))).state(), 'served');
 });
 
-test('X.509 signing: one token per CSR, shared with RenewAgent; more CSRs than the burst is refused with SPIRE\'s message; JWT has its own bucket', async () => {
+test("X.509 signing: one token per CSR, shared with RenewAgent; more CSRs than the burst is refused with SPIRE's message; JWT has its own bucket", async () => {
   const clock = new FakeClock();
   const call = caller(ON, clock);
   const csrs = (n: number): unknown => ({ params: Array.from({ length: n }, () => ({})) });
@@ -114,7 +117,9 @@ test('X.509 signing: one token per CSR, shared with RenewAgent; more CSRs than t
   });
   assert.equal(await call({ method: X509, from: tcp('10.0.0.1'), message: csrs(499) }), 'served');
   assert.equal(await call({ method: RENEW, from: tcp('10.0.0.1') }), 'served');
-  await assert.rejects(call({ method: RENEW, from: tcp('10.0.0.1'), timeout: '1m' }), { message: 'rejecting request due to renew agent rate limiting: rate: Wait(n=1) would exceed context deadline' });
+  await assert.rejects(call({ method: RENEW, from: tcp('10.0.0.1'), timeout: '1m' }), {
+    message: 'rejecting request due to renew agent rate limiting: rate: Wait(n=1) would exceed context deadline',
+  });
   assert.equal((await track(call({ method: JWT, from: tcp('10.0.0.1'), timeout: '1m' }))).state(), 'served', 'NewJWTSVID: its own limiter');
   // An empty batch is left to the handler's InvalidArgument ("missing parameters"), as in SPIRE.
   assert.equal((await track(call({ method: X509, from: tcp('10.0.0.1'), message: csrs(0), timeout: '1m' }))).state(), 'served');
@@ -124,7 +129,9 @@ test('attestation: one per second per IP; a second attempt within the second wai
   const clock = new FakeClock();
   const call = caller(ON, clock);
   assert.equal(await call({ method: ATTEST, from: tcp('10.0.0.1') }), 'served');
-  await assert.rejects(call({ method: ATTEST, from: tcp('10.0.0.1'), timeout: '500m' }), { message: 'rejecting request due to attest agent rate limiting: rate: Wait(n=1) would exceed context deadline' });
+  await assert.rejects(call({ method: ATTEST, from: tcp('10.0.0.1'), timeout: '500m' }), {
+    message: 'rejecting request due to attest agent rate limiting: rate: Wait(n=1) would exceed context deadline',
+  });
   assert.equal(await call({ method: ATTEST, from: tcp('10.0.0.2') }), 'served', 'another IP');
   const t = await track(call({ method: ATTEST, from: tcp('10.0.0.1'), timeout: '5S' }));
   clock.advance(999);
@@ -139,7 +146,8 @@ test('turned off: ratelimit { signing = false } leaves signing unlimited, attest
   const clock = new FakeClock();
   const call = caller({ attestation: false, signing: false }, clock);
   for (let i = 0; i < 1500; i++) assert.equal((await track(call({ method: JWT, from: tcp('10.0.0.1'), timeout: '1m' }))).state(), 'served');
-  for (let i = 0; i < 3; i++) assert.equal((await track(call({ method: X509, from: tcp('10.0.0.1'), message: { params: new Array(800).fill({}) }, timeout: '1m' }))).state(), 'served');
+  for (let i = 0; i < 3; i++)
+    assert.equal((await track(call({ method: X509, from: tcp('10.0.0.1'), message: { params: new Array(800).fill({}) }, timeout: '1m' }))).state(), 'served');
   for (let i = 0; i < 5; i++) assert.equal((await track(call({ method: ATTEST, from: tcp('10.0.0.1'), timeout: '1m' }))).state(), 'served');
 });
 

@@ -193,7 +193,11 @@ const csrCount = (message: unknown): number => (message as { params?: readonly u
 export function rateLimitedMethods(cfg: RateLimitConfig, clock: Clock): ReadonlyMap<string, LimitedMethod> {
   const m = new Map<string, LimitedMethod>();
   if (cfg.attestation) {
-    m.set('spire.api.server.agent.v1.Agent/AttestAgent', { limiter: new PerIpLimiter(ATTEST_LIMIT_PER_IP, clock), what: 'attest agent rate limiting', count: one });
+    m.set('spire.api.server.agent.v1.Agent/AttestAgent', {
+      limiter: new PerIpLimiter(ATTEST_LIMIT_PER_IP, clock),
+      what: 'attest agent rate limiting',
+      count: one,
+    });
   }
   if (cfg.signing) {
     const csr = new PerIpLimiter(SIGN_LIMIT_PER_IP, clock);
@@ -203,7 +207,11 @@ export function rateLimitedMethods(cfg: RateLimitConfig, clock: Clock): Readonly
     m.set('spire.api.server.svid.v1.SVID/NewDownstreamX509CA', { limiter: csr, what: 'downstream CA signing rate limit', count: one });
     m.set('spire.api.server.svid.v1.SVID/NewJWTSVID', { limiter: jsr, what: 'JWT signing request rate limiting', count: one });
   }
-  m.set('spire.api.server.bundle.v1.Bundle/PublishJWTAuthority', { limiter: new PerIpLimiter(PUSH_JWT_KEY_LIMIT_PER_IP, clock), what: 'key publishing rate limiting', count: one });
+  m.set('spire.api.server.bundle.v1.Bundle/PublishJWTAuthority', {
+    limiter: new PerIpLimiter(PUSH_JWT_KEY_LIMIT_PER_IP, clock),
+    what: 'key publishing rate limiting',
+    count: one,
+  });
   return m;
 }
 
@@ -225,7 +233,9 @@ export function rateLimitInterceptor(cfg: RateLimitConfig, clock: Clock): Interc
       await limited.limiter.wait(callerIp(transport.remoteAddress), count, timeoutMs === undefined ? undefined : clock.nowMs() + timeoutMs, req.signal);
     } catch (e) {
       if (e instanceof RateLimitRefusal) {
-        throw new ZtwimError('ERR_RESOURCE_EXHAUSTED', `rejecting request due to ${limited.what}: ${e.message}`, { fields: { caller_addr: transport.remoteAddress } });
+        throw new ZtwimError('ERR_RESOURCE_EXHAUSTED', `rejecting request due to ${limited.what}: ${e.message}`, {
+          fields: { caller_addr: transport.remoteAddress },
+        });
       }
       throw e;
     }

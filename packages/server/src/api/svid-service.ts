@@ -115,10 +115,20 @@ export function svidService(deps: SvidServiceDeps): ServiceImpl<typeof SvidServi
     async newJWTSVID(req, ctx) {
       if (req.entryId === '') throw invalidArgument('missing entry ID');
       const entry = (await authorizedEntries(ctx))(req.entryId);
-      const r = await deps.authority.signJwtSvid({ spiffeId: SpiffeId.parse(entry.spiffeId), audience: cleanAudience(req.audience), ttlMs: entry.jwtSvidTtl * 1000 });
+      const r = await deps.authority.signJwtSvid({
+        spiffeId: SpiffeId.parse(entry.spiffeId),
+        audience: cleanAudience(req.audience),
+        ttlMs: entry.jwtSvidTtl * 1000,
+      });
       deps.onMint?.('jwt');
       return {
-        svid: { token: r.token, id: spiffeIdToWire(entry.spiffeId), expiresAt: BigInt(unixSeconds(r.expiresAt)), issuedAt: BigInt(unixSeconds(r.issuedAt)), hint: entry.hint },
+        svid: {
+          token: r.token,
+          id: spiffeIdToWire(entry.spiffeId),
+          expiresAt: BigInt(unixSeconds(r.expiresAt)),
+          issuedAt: BigInt(unixSeconds(r.issuedAt)),
+          hint: entry.hint,
+        },
       };
     },
 

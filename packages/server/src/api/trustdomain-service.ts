@@ -42,10 +42,7 @@ function parseTd(s: string): string {
 }
 
 /** SPIRE's api.ProtoToFederationRelationshipWithMask (its error texts). */
-export function relationshipFromProto(
-  f: ProtoRelationship,
-  mask?: ProtoMask,
-): { fr: NewFederationRelationship; bundle?: BundleInput } {
+export function relationshipFromProto(f: ProtoRelationship, mask?: ProtoMask): { fr: NewFederationRelationship; bundle?: BundleInput } {
   const td = parseTd(f.trustDomain);
   const urlOn = mask === undefined || mask.bundleEndpointUrl;
   const profileOn = mask === undefined || mask.bundleEndpointProfile;
@@ -184,7 +181,9 @@ export function trustDomainService(deps: TrustDomainServiceDeps): ServiceImpl<ty
         if (parsed.fr.trustDomain === own) throw invalidArgument('unable to create federation relationship for server trust domain');
         return ds.createFederationRelationship(parsed.fr, parsed.bundle).catch((e: unknown) => {
           // SPIRE answers Internal for every datastore failure here, a duplicate included.
-          throw isZtwimError(e, 'ERR_INVALID_ARGUMENT') ? wrap('failed to create federation relationship', e) : internal(`failed to create federation relationship: ${(e as Error).message}`, { cause: e });
+          throw isZtwimError(e, 'ERR_INVALID_ARGUMENT')
+            ? wrap('failed to create federation relationship', e)
+            : internal(`failed to create federation relationship: ${(e as Error).message}`, { cause: e });
         });
       });
     },

@@ -98,7 +98,12 @@ test('x509pop refuses untrusted, expired, wrong-key and malformed evidence', asy
     ['wrong key', marshalX509PopPayload({ certificates: [new Uint8Array(good.cert.rawData)] }), answer(wrongKey.key), /verification failed/],
     ['garbage payload', Buffer.from('not json'), answer(good.key), /not JSON/],
     ['garbage cert', Buffer.from(JSON.stringify({ certificates: ['AAAA'] })), answer(good.key), /unable to parse/],
-    ['garbage answer', marshalX509PopPayload({ certificates: [new Uint8Array(good.cert.rawData)] }), async () => Buffer.from('{"ecdsa_signature":{"nonce":"AA=="}}'), /32 bytes/],
+    [
+      'garbage answer',
+      marshalX509PopPayload({ certificates: [new Uint8Array(good.cert.rawData)] }),
+      async () => Buffer.from('{"ecdsa_signature":{"nonce":"AA=="}}'),
+      /32 bytes/,
+    ],
   ];
   for (const [name, payload, ch, re] of cases) {
     await assert.rejects(attestor.attest(payload, ch), (e: unknown) => isZtwimError(e) && re.test(e.message), name);
@@ -138,7 +143,10 @@ test('x509pop chains through intermediates: only CA intermediates, valid now, th
   const inter = await makeIntermediate(ca, 'agents-intermediate');
   const leaf = await makeLeaf(inter);
   const r = await attestor.attest(marshalX509PopPayload({ certificates: [der(leaf), der(inter)] }), answer(leaf.key));
-  assert.deepEqual(r.selectors.filter((s) => s.value.startsWith('ca:')).map((s) => s.value), [`ca:fingerprint:${fp(inter)}`, `ca:fingerprint:${fp(ca)}`]);
+  assert.deepEqual(
+    r.selectors.filter((s) => s.value.startsWith('ca:')).map((s) => s.value),
+    [`ca:fingerprint:${fp(inter)}`, `ca:fingerprint:${fp(ca)}`],
+  );
 
   const other = await makeCa('other-ca');
   const otherInter = await makeIntermediate(other, 'agents-intermediate');
@@ -172,7 +180,11 @@ test('x509pop chains through intermediates: only CA intermediates, valid now, th
       challenged = true;
       return answer(key)(c);
     };
-    await assert.rejects(attestor.attest(marshalX509PopPayload({ certificates }), ch), (e: unknown) => isZtwimError(e) && e.code === 'ERR_PERMISSION_DENIED' && re.test(e.message), name);
+    await assert.rejects(
+      attestor.attest(marshalX509PopPayload({ certificates }), ch),
+      (e: unknown) => isZtwimError(e) && e.code === 'ERR_PERMISSION_DENIED' && re.test(e.message),
+      name,
+    );
     assert.equal(challenged, false, `${name}: refused before any challenge`);
   }
 });

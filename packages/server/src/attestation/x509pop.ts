@@ -111,7 +111,10 @@ export class X509PopAttestor implements NodeAttestor {
       const prefix = this.cfg.spiffePrefix ?? '/spire-exchange/';
       const id = uri === undefined ? undefined : SpiffeId.tryParse(uri);
       if (id === undefined || !id.path.startsWith(prefix)) throw permissionDenied(`x509pop: leaf SPIFFE ID must start with ${prefix}`);
-      suffix = this.render({ PluginName: 'x509pop', Fingerprint: sha1Fingerprint(leaf.raw), SVIDPathTrimmed: id.path.slice(prefix.length) }, '/{{ .PluginName }}/{{ .SVIDPathTrimmed }}');
+      suffix = this.render(
+        { PluginName: 'x509pop', Fingerprint: sha1Fingerprint(leaf.raw), SVIDPathTrimmed: id.path.slice(prefix.length) },
+        '/{{ .PluginName }}/{{ .SVIDPathTrimmed }}',
+      );
     } else {
       const cn = /(?:^|\n)CN=([^\n]*)/.exec(leaf.subject)?.[1] ?? '';
       suffix = this.render({ PluginName: 'x509pop', Fingerprint: sha1Fingerprint(leaf.raw), CommonName: cn }, '/{{ .PluginName }}/{{ .Fingerprint }}');

@@ -58,10 +58,7 @@ export const extAuthorityKeyId = (keyId: Uint8Array): Buffer =>
 
 /** subjectAltName with URI and DNS names (critical only when the subject is empty). */
 export function extSubjectAltName(uris: readonly string[], dnsNames: readonly string[], critical = false): Buffer {
-  const names = [
-    ...uris.map((u) => implicitPrimitive(6, Buffer.from(u, 'latin1'))),
-    ...dnsNames.map((d) => implicitPrimitive(2, Buffer.from(d, 'latin1'))),
-  ];
+  const names = [...uris.map((u) => implicitPrimitive(6, Buffer.from(u, 'latin1'))), ...dnsNames.map((d) => implicitPrimitive(2, Buffer.from(d, 'latin1')))];
   return extension(OID.subjectAltName, critical, seq(...names));
 }
 

@@ -46,7 +46,10 @@ describe('resolveCaConfig', () => {
   ];
   for (const c of bad) {
     it(`rejects ${c.name}, naming the field`, () => {
-      assert.throws(() => resolveCaConfig(c.config), (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && e.message.startsWith(c.field));
+      assert.throws(
+        () => resolveCaConfig(c.config),
+        (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && e.message.startsWith(c.field),
+      );
     });
   }
 });

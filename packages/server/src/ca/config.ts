@@ -43,7 +43,8 @@ export const CA_DEFAULTS = Object.freeze({
 
 function positiveMs(field: string, v: number | undefined, dflt: number): number {
   if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw configError(`${field}: must be a positive whole number of milliseconds, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0)
+    throw configError(`${field}: must be a positive whole number of milliseconds, got ${String(v)}`);
   return v;
 }
 

@@ -26,7 +26,11 @@ type Mutation =
 
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), mask: fc.integer({ min: 1, max: 255 }) }),
-  fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.constantFrom(0x00, 0x7f, 0x80, 0x81, 0x82, 0x84, 0x85, 0xff, 0x30, 0x31, 0x06, 0xa0) }),
+  fc.record({
+    kind: fc.constant('set' as const),
+    at: fc.nat(),
+    value: fc.constantFrom(0x00, 0x7f, 0x80, 0x81, 0x82, 0x84, 0x85, 0xff, 0x30, 0x31, 0x06, 0xa0),
+  }),
   fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
   fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }),
   fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), count: fc.integer({ min: 1, max: 8 }) }),
@@ -70,14 +74,20 @@ describe('parseCsr fuzz', () => {
   });
 
   it('random bytes: a value or ERR_INVALID_ARGUMENT', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 512 }), (b) => void parseOrInvalid(b)), { numRuns: 3000 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 512 }), (b) => void parseOrInvalid(b)),
+      { numRuns: 3000 },
+    );
   });
 
   it('random DER-ish bytes starting with a SEQUENCE header', () => {
     const arb = fc
       .tuple(fc.constantFrom(0x30, 0x31, 0xa0), fc.integer({ min: 0, max: 0x84 }), fc.uint8Array({ maxLength: 300 }))
       .map(([tag, len, rest]) => Uint8Array.from([tag, len, ...rest]));
-    fc.assert(fc.property(arb, (b) => void parseOrInvalid(b)), { numRuns: 3000 });
+    fc.assert(
+      fc.property(arb, (b) => void parseOrInvalid(b)),
+      { numRuns: 3000 },
+    );
   });
 
   it('mutated valid requests: a value or ERR_INVALID_ARGUMENT, and no mutated request verifies', () => {

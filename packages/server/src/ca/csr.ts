@@ -33,8 +33,7 @@ const OID_EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
 const OID_SAN = '2.5.29.17';
 const MAX_CSR_BYTES = 64 * 1024;
 
-const bad = (msg: string, cause?: unknown): Error =>
-  invalidArgument(`csr: ${msg}`, cause === undefined ? undefined : { cause });
+const bad = (msg: string, cause?: unknown): Error => invalidArgument(`csr: ${msg}`, cause === undefined ? undefined : { cause });
 
 /**
  * Parses a DER PKCS#10 CSR and verifies its self-signature. Any malformed input or bad signature

@@ -56,6 +56,9 @@ describe('der-writer', () => {
   it('nested structures parse back', () => {
     const enc = seq(integer(5n), seq(oid('2.5.4.3')));
     const kids = children(enc, readTlv(enc, 0));
-    assert.deepEqual(kids.map((k) => k.tag), [0x02, 0x30]);
+    assert.deepEqual(
+      kids.map((k) => k.tag),
+      [0x02, 0x30],
+    );
   });
 });

@@ -77,7 +77,10 @@ describe('CaManager', () => {
     const kidA = m.jwtSigner().kid;
     assert.equal(m.nextX509Ca(), undefined);
     assert.deepEqual(m.bundle().x509Authorities.map(der), [der(caA.certificate)]);
-    assert.deepEqual(m.bundle().jwtAuthorities.map((a) => a.kid), [kidA]);
+    assert.deepEqual(
+      m.bundle().jwtAuthorities.map((a) => a.kid),
+      [kidA],
+    );
     assert.equal(caA.notAfter.getTime(), T0 + 24 * HOUR);
 
     // just before half-life nothing changes
@@ -95,7 +98,10 @@ describe('CaManager', () => {
     assert.ok(caB && kidB && kidB !== kidA);
     const b2 = updates[1] as CaBundle;
     assert.deepEqual(b2.x509Authorities.map(der), [der(caA.certificate), der(caB.certificate)]);
-    assert.deepEqual(b2.jwtAuthorities.map((a) => a.kid), [kidA, kidB]);
+    assert.deepEqual(
+      b2.jwtAuthorities.map((a) => a.kid),
+      [kidA, kidB],
+    );
     assert.ok(b2.sequence > (updates[0] as CaBundle).sequence);
     assert.equal(m.x509Ca(), caA);
     const preparedSvid = m.signX509Svid({ publicKey: P384.publicKey, spiffeId: web });
@@ -152,7 +158,10 @@ describe('CaManager', () => {
     const prunedX509 = pruned.x509Authorities.map(der);
     assert.ok(!prunedX509.includes(der(caA.certificate)), 'old CA pruned');
     assert.equal(prunedX509[0], der(caB.certificate));
-    assert.deepEqual(pruned.jwtAuthorities.map((a) => a.kid), [kidB]);
+    assert.deepEqual(
+      pruned.jwtAuthorities.map((a) => a.kid),
+      [kidB],
+    );
     const fresh = await m.signJwtSvid({ spiffeId: web, audience: ['rp'] });
     assert.equal(fresh.kid, kidB);
     assert.equal(await verifyWithBundle(fresh.token, pruned, clock.now()), web.toString());
@@ -203,12 +212,19 @@ describe('CaManager', () => {
     const dir = freshDir();
     const clock = new FakeClock(T0);
     const journal = new Journal({ store: await datastoreIn(dir, clock) });
-    const make = (): CaManager => new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new DiskKeyManager({ path: join(dir, 'keys.json') }), clock, journal });
+    const make = (): CaManager =>
+      new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new DiskKeyManager({ path: join(dir, 'keys.json') }), clock, journal });
     const m1 = make();
     await m1.start();
     clock.set(T0 + 13 * HOUR);
     await m1.tick(); // prepared next slot must survive too
-    const before = { ca: m1.x509Ca().certificate, next: m1.nextX509Ca()?.certificate, kid: m1.jwtSigner().kid, nextKid: m1.nextJwtSigner()?.kid, bundle: m1.bundle() };
+    const before = {
+      ca: m1.x509Ca().certificate,
+      next: m1.nextX509Ca()?.certificate,
+      kid: m1.jwtSigner().kid,
+      nextKid: m1.nextJwtSigner()?.kid,
+      bundle: m1.bundle(),
+    };
 
     const m2 = make();
     const updates: CaBundle[] = [];
@@ -238,7 +254,10 @@ describe('CaManager', () => {
     assert.notDeepEqual(m2.x509Ca().certificate, m1.x509Ca().certificate);
     assert.notEqual(m2.jwtSigner().kid, m1.jwtSigner().kid);
     assert.deepEqual(m2.bundle().x509Authorities.map(der), [der(m1.x509Ca().certificate), der(m2.x509Ca().certificate)]);
-    assert.deepEqual(m2.bundle().jwtAuthorities.map((a) => a.kid), [m1.jwtSigner().kid, m2.jwtSigner().kid]);
+    assert.deepEqual(
+      m2.bundle().jwtAuthorities.map((a) => a.kid),
+      [m1.jwtSigner().kid, m2.jwtSigner().kid],
+    );
     assert.ok(m2.bundle().sequence > m1.bundle().sequence);
   });
 
@@ -255,7 +274,10 @@ describe('CaManager', () => {
     for (const content of cases) {
       await ds.setCaJournal(CA_JOURNAL_NAME, Buffer.from(content));
       const m2 = new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new MemoryKeyManager(), clock, journal });
-      await assert.rejects(m2.start(), (e: unknown) => isZtwimError(e, 'ERR_INTERNAL') && e.message.includes(`journal "${CA_JOURNAL_NAME}" in the datastore`) && e.message.includes('corrupt'));
+      await assert.rejects(
+        m2.start(),
+        (e: unknown) => isZtwimError(e, 'ERR_INTERNAL') && e.message.includes(`journal "${CA_JOURNAL_NAME}" in the datastore`) && e.message.includes('corrupt'),
+      );
     }
   });
 
@@ -271,7 +293,12 @@ describe('CaManager', () => {
     const file = join(dir, 'ca-journal.json');
     writeFileSync(file, Buffer.from((await oldDs.getCaJournal(CA_JOURNAL_NAME)) ?? []));
     const ds = await datastoreIn(dir, clock);
-    const m2 = new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new DiskKeyManager({ path: keys }), clock, journal: new Journal({ store: ds, legacyFile: file }) });
+    const m2 = new CaManager({
+      ca: { trustDomain: 'example.org' },
+      keyManager: new DiskKeyManager({ path: keys }),
+      clock,
+      journal: new Journal({ store: ds, legacyFile: file }),
+    });
     await m2.start();
     assert.deepEqual(m2.x509Ca().certificate, m1.x509Ca().certificate);
     assert.equal(m2.jwtSigner().kid, m1.jwtSigner().kid);
@@ -303,7 +330,13 @@ describe('CaManager', () => {
 
   it('refuses to sign before it has started', () => {
     const m = new CaManager({ ca: { trustDomain: td }, keyManager: new MemoryKeyManager(), clock: new FakeClock(T0) });
-    assert.throws(() => m.x509Ca(), (e: unknown) => isZtwimError(e, 'ERR_FAILED_PRECONDITION'));
-    assert.throws(() => m.jwtSigner(), (e: unknown) => isZtwimError(e, 'ERR_FAILED_PRECONDITION'));
+    assert.throws(
+      () => m.x509Ca(),
+      (e: unknown) => isZtwimError(e, 'ERR_FAILED_PRECONDITION'),
+    );
+    assert.throws(
+      () => m.jwtSigner(),
+      (e: unknown) => isZtwimError(e, 'ERR_FAILED_PRECONDITION'),
+    );
   });
 });

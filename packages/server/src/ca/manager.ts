@@ -1,16 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import {
-  cryptoRandom,
-  every,
-  failedPrecondition,
-  randomAlnum,
-  silentLogger,
-  systemClock,
-  type Clock,
-  type Logger,
-  type Random,
-  type Task,
-} from '@ztwim/core';
+import { cryptoRandom, every, failedPrecondition, randomAlnum, silentLogger, systemClock, type Clock, type Logger, type Random, type Task } from '@ztwim/core';
 import { certificateValidity } from '@ztwim/spiffe';
 import type { KeyManager, ManagedKey } from '../keymanager/key-manager.ts';
 import { resolveCaConfig, type CaConfig, type ResolvedCaConfig } from './config.ts';

@@ -13,6 +13,10 @@ it('pooledRandom hands out the source bytes in order, refilling in blocks', () =
   assert.deepEqual([...r(3)], [0, 1, 2]);
   assert.deepEqual([...r(4)], [3, 4, 5, 6]);
   assert.deepEqual([...r(3)], [8, 9, 10], 'a request that does not fit starts a new block');
-  assert.deepEqual([...r(20)], Array.from({ length: 20 }, (_, i) => 16 + i), 'large requests bypass the pool');
+  assert.deepEqual(
+    [...r(20)],
+    Array.from({ length: 20 }, (_, i) => 16 + i),
+    'large requests bypass the pool',
+  );
   assert.deepEqual(calls, [8, 8, 20]);
 });

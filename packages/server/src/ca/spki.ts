@@ -23,5 +23,7 @@ export function rememberSpki(key: KeyObject, der: Buffer): void {
 export function keyIdOf(spki: Uint8Array): Buffer {
   const outer = expectTag(readTlv(spki, 0), TAG_SEQUENCE, 'subject public key info');
   const [, bits] = children(spki, outer);
-  return createHash('sha1').update(value(spki, expectTag(bits, TAG_BIT_STRING, 'subject public key')).subarray(1)).digest();
+  return createHash('sha1')
+    .update(value(spki, expectTag(bits, TAG_BIT_STRING, 'subject public key')).subarray(1))
+    .digest();
 }

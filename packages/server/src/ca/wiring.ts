@@ -30,7 +30,8 @@ export interface CreateCaManagerDeps {
 /** Builds the key manager named by the server config and starts a CA manager on it. */
 export async function createCaManager(deps: CreateCaManagerDeps): Promise<CaManagerHandle> {
   const cfg = deps.config;
-  const keyManager = deps.keyManager ?? (cfg.keyManager.type === 'disk' ? new DiskKeyManager({ path: cfg.keyManager.path, log: deps.log }) : new MemoryKeyManager());
+  const keyManager =
+    deps.keyManager ?? (cfg.keyManager.type === 'disk' ? new DiskKeyManager({ path: cfg.keyManager.path, log: deps.log }) : new MemoryKeyManager());
   const subject = cfg.caSubject;
   const manager = new CaManager({
     ca: {

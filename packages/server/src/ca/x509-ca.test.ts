@@ -20,7 +20,9 @@ function newCa(clock: FakeClock, key: Pair = P256, ttlMs = 24 * HOUR): X509Ca {
 const cert = (der: Uint8Array): x509.X509Certificate => new x509.X509Certificate(der);
 /** Independent SKI: SHA-1 of the subjectPublicKey bits, i.e. the tail of the SPKI DER. */
 const skiOf = (pair: Pair): string =>
-  createHash('sha1').update(Buffer.from(pair.publicKey.export({ type: 'spki', format: 'der' })).subarray(-keyBitsLen(pair))).digest('hex');
+  createHash('sha1')
+    .update(Buffer.from(pair.publicKey.export({ type: 'spki', format: 'der' })).subarray(-keyBitsLen(pair)))
+    .digest('hex');
 
 describe('createCaCertificate', () => {
   const cases: Array<{ name: string; key: Pair; sigAlg: string }> = [
@@ -137,7 +139,10 @@ describe('X509Ca.signX509Svid', () => {
   });
 
   for (const purpose of ['sslclient', 'sslserver'] as const) {
-    for (const [name, key] of [['P-256', P256], ['RSA-2048', RSA2048]] as const) {
+    for (const [name, key] of [
+      ['P-256', P256],
+      ['RSA-2048', RSA2048],
+    ] as const) {
       it(`openssl verify -x509_strict -purpose ${purpose} accepts an SVID from a ${name} CA`, () => {
         const clock = new FakeClock();
         const ca = newCa(clock, key);
@@ -163,9 +168,12 @@ describe('X509Ca.signX509Svid', () => {
     const ca = newCa(clock);
     const server = ca.signServerSvid(P384.publicKey);
     assert.equal(server.spiffeId.toString(), 'spiffe://example.org/spire/server');
-    assert.deepEqual(cert(server.certChain[0] as Uint8Array).getExtension(x509.SubjectAlternativeNameExtension)?.names.toJSON(), [
-      { type: 'url', value: 'spiffe://example.org/spire/server' },
-    ]);
+    assert.deepEqual(
+      cert(server.certChain[0] as Uint8Array)
+        .getExtension(x509.SubjectAlternativeNameExtension)
+        ?.names.toJSON(),
+      [{ type: 'url', value: 'spiffe://example.org/spire/server' }],
+    );
     const agentId = SpiffeId.parse('spiffe://example.org/spire/agent/join_token/abc');
     const agent = ca.signAgentSvid(P384.publicKey, agentId, 2 * HOUR);
     assert.equal(cert(agent.certChain[0] as Uint8Array).notAfter.getTime(), clock.nowMs() + 2 * HOUR);
@@ -174,7 +182,11 @@ describe('X509Ca.signX509Svid', () => {
   });
 
   const bad: Array<{ name: string; run: (ca: X509Ca) => unknown; frag: string }> = [
-    { name: 'foreign trust domain', run: (ca) => ca.signX509Svid({ publicKey: P384.publicKey, spiffeId: SpiffeId.parse('spiffe://other.org/w') }), frag: 'not in trust domain' },
+    {
+      name: 'foreign trust domain',
+      run: (ca) => ca.signX509Svid({ publicKey: P384.publicKey, spiffeId: SpiffeId.parse('spiffe://other.org/w') }),
+      frag: 'not in trust domain',
+    },
     { name: 'root ID', run: (ca) => ca.signX509Svid({ publicKey: P384.publicKey, spiffeId: td.id() }), frag: 'non-root path' },
     { name: 'bad DNS name', run: (ca) => ca.signX509Svid({ publicKey: P384.publicKey, spiffeId: workload, dnsNames: ['a b'] }), frag: 'invalid DNS name' },
     { name: 'negative TTL', run: (ca) => ca.signX509Svid({ publicKey: P384.publicKey, spiffeId: workload, ttlMs: -1 }), frag: 'ttl' },

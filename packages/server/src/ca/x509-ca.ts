@@ -39,9 +39,10 @@ function readCaCertificate(der: Uint8Array): CaCertificate {
   try {
     cert = parseCertificate(der);
     const ext = cert.extensions.find((e) => e.oid === OID_SUBJECT_KEY_ID);
-    ski = ext === undefined
-      ? keyIdOf(cert.publicKey.export({ type: 'spki', format: 'der' }))
-      : Buffer.from(value(ext.value, expectTag(readTlv(ext.value, 0), TAG_OCTET_STRING, 'subject key identifier')));
+    ski =
+      ext === undefined
+        ? keyIdOf(cert.publicKey.export({ type: 'spki', format: 'der' }))
+        : Buffer.from(value(ext.value, expectTag(readTlv(ext.value, 0), TAG_OCTET_STRING, 'subject key identifier')));
   } catch (cause) {
     throw internal(`ca: cannot parse certificate: ${(cause as Error).message}`, { cause });
   }
@@ -223,7 +224,14 @@ export class X509Ca {
         notBefore,
         notAfter,
         spki,
-        extensions: [EXT_KU_LEAF, EXT_EKU_SERVER_CLIENT, EXT_BC_LEAF, extSubjectKeyId(keyIdOf(spki)), this.staticExts.aki, extSubjectAltName([id.toString()], dnsNames)],
+        extensions: [
+          EXT_KU_LEAF,
+          EXT_EKU_SERVER_CLIENT,
+          EXT_BC_LEAF,
+          extSubjectKeyId(keyIdOf(spki)),
+          this.staticExts.aki,
+          extSubjectAltName([id.toString()], dnsNames),
+        ],
       },
       this.scheme,
       this.privateKey,

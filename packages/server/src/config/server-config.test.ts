@@ -68,7 +68,13 @@ test('a full SPIRE-style server.conf becomes runtime config', () => {
   assert.equal(c.jwtSvidTtlMs, 600_000);
   assert.equal(c.jwtIssuer, 'https://oidc.example.org');
   assert.deepEqual(c.adminIds.map(String), ['spiffe://example.org/admin']);
-  assert.deepEqual(c.dataStore, { type: 'postgres', connectionString: 'postgres://u:p@127.0.0.1/db', maxOpenConns: 10, maxIdleConns: 5, connMaxLifetimeMs: 30_000 });
+  assert.deepEqual(c.dataStore, {
+    type: 'postgres',
+    connectionString: 'postgres://u:p@127.0.0.1/db',
+    maxOpenConns: 10,
+    maxIdleConns: 5,
+    connMaxLifetimeMs: 30_000,
+  });
   assert.deepEqual(c.keyManager, { type: 'memory' });
   assert.equal(c.nodeAttestors.joinToken, true);
   assert.deepEqual(c.nodeAttestors.x509pop?.caBundlePaths, ['/etc/ca.pem']);
@@ -96,7 +102,8 @@ test('flags override the file', () => {
 });
 
 test('bad configs report every problem with key and line', () => {
-  const src = 'server {\n  trust_domain = "Bad Domain"\n  ca_ttl = "forever"\n  jwt_issuer = "oidc.example.org"\n  colour = "blue"\n  ca_key_type = "dsa"\n}\nplugins {\n  DataStore "mongo" {\n  }\n}\n';
+  const src =
+    'server {\n  trust_domain = "Bad Domain"\n  ca_ttl = "forever"\n  jwt_issuer = "oidc.example.org"\n  colour = "blue"\n  ca_key_type = "dsa"\n}\nplugins {\n  DataStore "mongo" {\n  }\n}\n';
   assert.throws(
     () => buildServerConfig(parseConfigText(src, 'hcl'), 'server.conf'),
     (e: unknown) => {
@@ -121,15 +128,24 @@ test('metrics only where telemetry asks, as SPIRE: none without a Prometheus blo
   assert.equal(build('server { trust_domain = "td" }').metrics, undefined, 'no telemetry block: no listener');
   assert.equal(build('server { trust_domain = "td" }\ntelemetry {}').metrics, undefined, 'telemetry without Prometheus: no listener');
   assert.deepEqual(build('server { trust_domain = "td" }\ntelemetry {\n  Prometheus {\n    port = 9988\n  }\n}').metrics, { host: 'localhost', port: 9988 });
-  assert.deepEqual(build('server { trust_domain = "td" }\ntelemetry {\n  Prometheus {\n    host = "127.0.0.2"\n    port = 9988\n  }\n}').metrics, { host: '127.0.0.2', port: 9988 });
-  assert.deepEqual(build('server { trust_domain = "td" }\ntelemetry {\n  Prometheus {}\n}').metrics, { host: 'localhost', port: 0 }, "SPIRE's port 0: any free port");
+  assert.deepEqual(build('server { trust_domain = "td" }\ntelemetry {\n  Prometheus {\n    host = "127.0.0.2"\n    port = 9988\n  }\n}').metrics, {
+    host: '127.0.0.2',
+    port: 9988,
+  });
+  assert.deepEqual(
+    build('server { trust_domain = "td" }\ntelemetry {\n  Prometheus {}\n}').metrics,
+    { host: 'localhost', port: 0 },
+    "SPIRE's port 0: any free port",
+  );
 });
 
-test('default_svid_ttl, SPIRE\'s old name of the X.509 SVID TTL: used alone with SPIRE\'s deprecation warning; default_x509_svid_ttl wins when both are set', () => {
+test("default_svid_ttl, SPIRE's old name of the X.509 SVID TTL: used alone with SPIRE's deprecation warning; default_x509_svid_ttl wins when both are set", () => {
   const old = build('server {\n  trust_domain = "td"\n  default_svid_ttl = "2h"\n}');
   assert.equal(old.x509SvidTtlMs, 2 * 3600_000);
   assert.equal(old.agentTtlMs, 2 * 3600_000);
-  assert.deepEqual(old.warnings, ['server.default_svid_ttl is deprecated; consider using default_x509_svid_ttl and default_jwt_svid_ttl instead (server.conf line 3)']);
+  assert.deepEqual(old.warnings, [
+    'server.default_svid_ttl is deprecated; consider using default_x509_svid_ttl and default_jwt_svid_ttl instead (server.conf line 3)',
+  ]);
   const both = build('server {\n  trust_domain = "td"\n  default_svid_ttl = "2h"\n  default_x509_svid_ttl = "30m"\n}');
   assert.equal(both.x509SvidTtlMs, 30 * 60_000);
   assert.deepEqual(both.warnings, [
@@ -138,7 +154,7 @@ test('default_svid_ttl, SPIRE\'s old name of the X.509 SVID TTL: used alone with
   assert.deepEqual(build('server { trust_domain = "td" }').warnings, []);
 });
 
-test('audit_log_enabled is read (SPIRE\'s audit log); off by default', () => {
+test("audit_log_enabled is read (SPIRE's audit log); off by default", () => {
   assert.equal(build('server {\n  trust_domain = "td"\n  audit_log_enabled = true\n}').auditLog, true);
   assert.equal(build('server { trust_domain = "td" }').auditLog, false);
 });
@@ -201,7 +217,12 @@ test('federation: the bundle endpoint and federates_with relationships, as SPIRE
   assert.deepEqual(c.federation, {
     bundleEndpoint: { address: '127.0.0.1', port: 8443, refreshHintSeconds: 120, profile: { kind: 'https_spiffe' } },
     federatesWith: [
-      { trustDomain: 'b.test', bundleEndpointUrl: 'https://127.0.0.1:9443', bundleEndpointProfile: 'https_spiffe', endpointSpiffeId: 'spiffe://b.test/spire/server' },
+      {
+        trustDomain: 'b.test',
+        bundleEndpointUrl: 'https://127.0.0.1:9443',
+        bundleEndpointProfile: 'https_spiffe',
+        endpointSpiffeId: 'spiffe://b.test/spire/server',
+      },
       { trustDomain: 'web.test', bundleEndpointUrl: 'https://web.test/bundle', bundleEndpointProfile: 'https_web', endpointSpiffeId: '' },
     ],
   });
@@ -211,7 +232,7 @@ test('federation: the bundle endpoint and federates_with relationships, as SPIRE
   );
 });
 
-test('federation: https_web with acme (SPIRE\'s keys; cache in <data_dir>/bundle-acme) or serving_cert_file, not both', () => {
+test("federation: https_web with acme (SPIRE's keys; cache in <data_dir>/bundle-acme) or serving_cert_file, not both", () => {
   const web = (inner: string): string => `server {
   trust_domain = "a.test"
   data_dir = "/srv/spire"
@@ -224,35 +245,74 @@ ${inner}
     }
   }
 }`;
-  const c = build(web('        acme {\n          domain_name = "fed.example.org"\n          email = "ops@example.org"\n          tos_accepted = true\n        }'));
+  const c = build(
+    web('        acme {\n          domain_name = "fed.example.org"\n          email = "ops@example.org"\n          tos_accepted = true\n        }'),
+  );
   assert.deepEqual(c.federation?.bundleEndpoint?.profile, {
     kind: 'https_web',
-    acme: { domainName: 'fed.example.org', email: 'ops@example.org', directoryUrl: 'https://acme-v02.api.letsencrypt.org/directory', tosAccepted: true, cacheDir: '/srv/spire/bundle-acme' },
+    acme: {
+      domainName: 'fed.example.org',
+      email: 'ops@example.org',
+      directoryUrl: 'https://acme-v02.api.letsencrypt.org/directory',
+      tosAccepted: true,
+      cacheDir: '/srv/spire/bundle-acme',
+    },
   });
   assert.deepEqual(c.warnings, []);
   // tos_accepted unset: SPIRE starts and warns (the CA then refuses the account).
-  const noTos = build(web('        acme {\n          domain_name = "fed.example.org"\n          email = "ops@example.org"\n          directory_url = "https://acme.test/dir"\n        }'));
+  const noTos = build(
+    web(
+      '        acme {\n          domain_name = "fed.example.org"\n          email = "ops@example.org"\n          directory_url = "https://acme.test/dir"\n        }',
+    ),
+  );
   assert.equal(noTos.federation?.bundleEndpoint?.profile.kind, 'https_web');
   assert.match((noTos.warnings ?? []).join('\n'), /acme\.tos_accepted ACME Terms of Service have not been accepted/);
-  assert.throws(() => build(web('        acme {\n          tos_accepted = true\n        }')), /acme\.domain_name \(line 7\): must be configured[\s\S]*acme\.email \(line 7\): must be configured/);
-  assert.throws(() => build(web('        acme {\n          domain_name = "x.org"\n          email = "a@b.c"\n          directory_url = "http://acme.test/dir"\n        }')), /acme\.directory_url \(line 11\): must be an https URL, got "http:\/\/acme.test\/dir"/);
   assert.throws(
-    () => build(web('        acme {\n          domain_name = "x.org"\n          email = "a@b.c"\n        }\n        serving_cert_file {\n          cert_file_path = "c"\n          key_file_path = "k"\n        }')),
+    () => build(web('        acme {\n          tos_accepted = true\n        }')),
+    /acme\.domain_name \(line 7\): must be configured[\s\S]*acme\.email \(line 7\): must be configured/,
+  );
+  assert.throws(
+    () => build(web('        acme {\n          domain_name = "x.org"\n          email = "a@b.c"\n          directory_url = "http://acme.test/dir"\n        }')),
+    /acme\.directory_url \(line 11\): must be an https URL, got "http:\/\/acme.test\/dir"/,
+  );
+  assert.throws(
+    () =>
+      build(
+        web(
+          '        acme {\n          domain_name = "x.org"\n          email = "a@b.c"\n        }\n        serving_cert_file {\n          cert_file_path = "c"\n          key_file_path = "k"\n        }',
+        ),
+      ),
     /profile\.https_web \(line 7\): acme and serving_cert_file are mutually exclusive/,
   );
   assert.throws(() => build(web('')), /profile\.https_web \(line 7\): needs acme or serving_cert_file/);
   // SPIRE's older form, directly in bundle_endpoint: read, with a warning; never beside a profile.
-  const old = build('server {\n  trust_domain = "a.test"\n  data_dir = "/d"\n  federation {\n    bundle_endpoint {\n      acme {\n        domain_name = "x.org"\n        email = "a@b.c"\n        tos_accepted = true\n      }\n    }\n  }\n}');
-  assert.deepEqual(old.federation?.bundleEndpoint?.profile, { kind: 'https_web', acme: { domainName: 'x.org', email: 'a@b.c', directoryUrl: 'https://acme-v02.api.letsencrypt.org/directory', tosAccepted: true, cacheDir: '/d/bundle-acme' } });
+  const old = build(
+    'server {\n  trust_domain = "a.test"\n  data_dir = "/d"\n  federation {\n    bundle_endpoint {\n      acme {\n        domain_name = "x.org"\n        email = "a@b.c"\n        tos_accepted = true\n      }\n    }\n  }\n}',
+  );
+  assert.deepEqual(old.federation?.bundleEndpoint?.profile, {
+    kind: 'https_web',
+    acme: {
+      domainName: 'x.org',
+      email: 'a@b.c',
+      directoryUrl: 'https://acme-v02.api.letsencrypt.org/directory',
+      tosAccepted: true,
+      cacheDir: '/d/bundle-acme',
+    },
+  });
   assert.match((old.warnings ?? []).join('\n'), /bundle_endpoint\.acme within the bundle_endpoint is deprecated/);
   assert.throws(
-    () => build('server {\n  trust_domain = "a.test"\n  federation {\n    bundle_endpoint {\n      profile "https_spiffe" {}\n      acme {\n        domain_name = "x.org"\n        email = "a@b.c"\n      }\n    }\n  }\n}'),
+    () =>
+      build(
+        'server {\n  trust_domain = "a.test"\n  federation {\n    bundle_endpoint {\n      profile "https_spiffe" {}\n      acme {\n        domain_name = "x.org"\n        email = "a@b.c"\n      }\n    }\n  }\n}',
+      ),
     /bundle_endpoint\.acme \(line 6\): either bundle endpoint 'acme' or 'profile' can be set, but not both/,
   );
 });
 
 test('k8s_psat: SPIRE\'s clusters map, with its defaults (audience ["spire-server"], in-cluster config)', () => {
-  const c = buildServerConfig(parseConfigText(`
+  const c = buildServerConfig(
+    parseConfigText(
+      `
 server { trust_domain = "example.org" }
 plugins {
   NodeAttestor "k8s_psat" {
@@ -275,11 +335,31 @@ plugins {
       }
     }
   }
-}`, 'hcl'), 'server.conf', {}, '/etc/ztwim');
+}`,
+      'hcl',
+    ),
+    'server.conf',
+    {},
+    '/etc/ztwim',
+  );
   assert.deepEqual(c.nodeAttestors.k8sPsat, {
     clusters: [
-      { name: 'prod', serviceAccountAllowList: ['spire:spire-agent', 'spire:other'], audience: ['a', 'b'], kubeConfigFile: '/etc/ztwim/kube/prod.yaml', allowedNodeLabelKeys: ['zone'], allowedPodLabelKeys: ['app'] },
-      { name: 'edge', serviceAccountAllowList: ['spire:spire-agent'], audience: ['spire-server'], kubeConfigFile: '', allowedNodeLabelKeys: [], allowedPodLabelKeys: [] },
+      {
+        name: 'prod',
+        serviceAccountAllowList: ['spire:spire-agent', 'spire:other'],
+        audience: ['a', 'b'],
+        kubeConfigFile: '/etc/ztwim/kube/prod.yaml',
+        allowedNodeLabelKeys: ['zone'],
+        allowedPodLabelKeys: ['app'],
+      },
+      {
+        name: 'edge',
+        serviceAccountAllowList: ['spire:spire-agent'],
+        audience: ['spire-server'],
+        kubeConfigFile: '',
+        allowedNodeLabelKeys: [],
+        allowedPodLabelKeys: [],
+      },
       { name: 'any-aud', serviceAccountAllowList: ['spire:spire-agent'], audience: [], kubeConfigFile: '', allowedNodeLabelKeys: [], allowedPodLabelKeys: [] },
     ],
   });
@@ -287,12 +367,28 @@ plugins {
 });
 
 test('k8s_psat: the JSON form and the HCL block form of clusters read alike', () => {
-  const json = buildServerConfig(parseConfigText(JSON.stringify({
-    server: { trust_domain: 'example.org' },
-    plugins: { NodeAttestor: { k8s_psat: { plugin_data: { clusters: { test: { service_account_allow_list: ['ns:sa'] } } } } } },
-  }), 'json'), 'server.json');
-  const block = buildServerConfig(parseConfigText('server { trust_domain = "example.org" }\nplugins { NodeAttestor "k8s_psat" { plugin_data { clusters "test" { service_account_allow_list = ["ns:sa"] } } } }', 'hcl'), 'server.conf');
-  for (const c of [json, block]) assert.deepEqual(c.nodeAttestors.k8sPsat?.clusters.map((x) => [x.name, x.serviceAccountAllowList]), [['test', ['ns:sa']]]);
+  const json = buildServerConfig(
+    parseConfigText(
+      JSON.stringify({
+        server: { trust_domain: 'example.org' },
+        plugins: { NodeAttestor: { k8s_psat: { plugin_data: { clusters: { test: { service_account_allow_list: ['ns:sa'] } } } } } },
+      }),
+      'json',
+    ),
+    'server.json',
+  );
+  const block = buildServerConfig(
+    parseConfigText(
+      'server { trust_domain = "example.org" }\nplugins { NodeAttestor "k8s_psat" { plugin_data { clusters "test" { service_account_allow_list = ["ns:sa"] } } } }',
+      'hcl',
+    ),
+    'server.conf',
+  );
+  for (const c of [json, block])
+    assert.deepEqual(
+      c.nodeAttestors.k8sPsat?.clusters.map((x) => [x.name, x.serviceAccountAllowList]),
+      [['test', ['ns:sa']]],
+    );
 });
 
 test('k8s_psat: bad clusters are refused naming the key; no clusters is a warning (SPIRE: attestation effectively disabled)', () => {
@@ -309,26 +405,43 @@ plugins {
     }
   }
 }`;
-  assert.throws(() => buildServerConfig(parseConfigText(bad, 'hcl'), 'server.conf'), (e: unknown) => {
-    assert.ok(isZtwimError(e, 'ERR_CONFIG'));
-    const p = e.fields['problems'] as string[];
-    const has = (re: RegExp): boolean => p.some((x) => re.test(x));
-    assert.ok(has(/plugins\.NodeAttestor\.k8s_psat\.plugin_data\.clusters\.a\.service_account_allow_list \(line \d+\): cluster "a" configuration must have at least one service account allowed/), p.join('\n'));
-    assert.ok(has(/clusters\.b\.service_account_allow_list \(line \d+\): "just-a-name" must be "<namespace>:<service account>"/), p.join('\n'));
-    assert.ok(has(/clusters\.b\.kube_config_file \(line \d+\): must be a string/), p.join('\n'));
-    assert.ok(has(/clusters\.c\.allow_list \(line \d+\): unknown key/), p.join('\n'));
-    assert.equal(p.length, 4, p.join('\n'));
-    return true;
-  });
-  const none = buildServerConfig(parseConfigText('server { trust_domain = "example.org" }\nplugins { NodeAttestor "k8s_psat" { plugin_data { } } }', 'hcl'), 'server.conf');
+  assert.throws(
+    () => buildServerConfig(parseConfigText(bad, 'hcl'), 'server.conf'),
+    (e: unknown) => {
+      assert.ok(isZtwimError(e, 'ERR_CONFIG'));
+      const p = e.fields['problems'] as string[];
+      const has = (re: RegExp): boolean => p.some((x) => re.test(x));
+      assert.ok(
+        has(
+          /plugins\.NodeAttestor\.k8s_psat\.plugin_data\.clusters\.a\.service_account_allow_list \(line \d+\): cluster "a" configuration must have at least one service account allowed/,
+        ),
+        p.join('\n'),
+      );
+      assert.ok(has(/clusters\.b\.service_account_allow_list \(line \d+\): "just-a-name" must be "<namespace>:<service account>"/), p.join('\n'));
+      assert.ok(has(/clusters\.b\.kube_config_file \(line \d+\): must be a string/), p.join('\n'));
+      assert.ok(has(/clusters\.c\.allow_list \(line \d+\): unknown key/), p.join('\n'));
+      assert.equal(p.length, 4, p.join('\n'));
+      return true;
+    },
+  );
+  const none = buildServerConfig(
+    parseConfigText('server { trust_domain = "example.org" }\nplugins { NodeAttestor "k8s_psat" { plugin_data { } } }', 'hcl'),
+    'server.conf',
+  );
   assert.deepEqual(none.nodeAttestors.k8sPsat, { clusters: [] });
-  assert.ok(none.warnings?.some((w) => w.includes('plugins.NodeAttestor.k8s_psat.plugin_data.clusters lists no cluster: k8s_psat attestation is effectively disabled')), String(none.warnings));
+  assert.ok(
+    none.warnings?.some((w) => w.includes('plugins.NodeAttestor.k8s_psat.plugin_data.clusters lists no cluster: k8s_psat attestation is effectively disabled')),
+    String(none.warnings),
+  );
 });
 
 test("ratelimit is read with SPIRE's defaults: attestation and signing limited unless turned off; unknown keys refused", () => {
   assert.deepEqual(build('server { trust_domain = "td" }').rateLimit, { attestation: true, signing: true });
   assert.deepEqual(build('server {\n  trust_domain = "td"\n  ratelimit {\n    signing = false\n  }\n}').rateLimit, { attestation: true, signing: false });
-  assert.deepEqual(build('server {\n  trust_domain = "td"\n  ratelimit {\n    attestation = false\n    signing = true\n  }\n}').rateLimit, { attestation: false, signing: true });
+  assert.deepEqual(build('server {\n  trust_domain = "td"\n  ratelimit {\n    attestation = false\n    signing = true\n  }\n}').rateLimit, {
+    attestation: false,
+    signing: true,
+  });
   assert.throws(() => build('server {\n  trust_domain = "td"\n  ratelimit {\n    signin = false\n  }\n}'), /ratelimit\.signin/);
   assert.throws(() => build('server {\n  trust_domain = "td"\n  ratelimit {\n    signing = "no"\n  }\n}'), /ratelimit\.signing/);
 });

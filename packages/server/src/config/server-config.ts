@@ -166,12 +166,12 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
     if (l === undefined) {
       if (overrides.logLevel !== undefined) p.flag('logLevel', levelRaw, msg);
       else p.add('server.log_level', s.lineOf('log_level'), msg);
-    }
-    else logLevel = l;
+    } else logLevel = l;
   }
   const logFormatRaw = s.string('log_format');
   const logFormat = logFormatRaw === undefined ? undefined : parseLogFormat(logFormatRaw);
-  if (logFormatRaw !== undefined && logFormat === undefined) p.add('server.log_format', s.lineOf('log_format'), `must be "text" or "json", got "${logFormatRaw}"`);
+  if (logFormatRaw !== undefined && logFormat === undefined)
+    p.add('server.log_format', s.lineOf('log_format'), `must be "text" or "json", got "${logFormatRaw}"`);
   s.unimplemented('log_file', 'logs go to standard error');
   s.unimplemented('log_source_location', 'log lines carry no source location');
 
@@ -198,14 +198,22 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
   const newX509Ttl = s.duration('default_x509_svid_ttl');
   const oldX509Ttl = s.duration('default_svid_ttl');
   if (oldX509Ttl !== undefined && newX509Ttl !== undefined) {
-    p.warn('server.default_svid_ttl', s.lineOf('default_svid_ttl'), `is ignored: both default_x509_svid_ttl and default_svid_ttl are configured; default_x509_svid_ttl (${s.string('default_x509_svid_ttl') ?? `${newX509Ttl / 1000}s`}) will be used for X509-SVIDs`);
+    p.warn(
+      'server.default_svid_ttl',
+      s.lineOf('default_svid_ttl'),
+      `is ignored: both default_x509_svid_ttl and default_svid_ttl are configured; default_x509_svid_ttl (${s.string('default_x509_svid_ttl') ?? `${newX509Ttl / 1000}s`}) will be used for X509-SVIDs`,
+    );
   } else if (oldX509Ttl !== undefined) {
     p.warn('server.default_svid_ttl', s.lineOf('default_svid_ttl'), 'is deprecated; consider using default_x509_svid_ttl and default_jwt_svid_ttl instead');
   }
   const x509SvidTtlMs = newX509Ttl ?? oldX509Ttl ?? SERVER_DEFAULTS.x509SvidTtlMs;
   const jwtSvidTtlMs = s.duration('default_jwt_svid_ttl') ?? SERVER_DEFAULTS.jwtSvidTtlMs;
   const agentTtlMs = s.duration('agent_ttl') ?? x509SvidTtlMs;
-  for (const [k, v] of [['ca_ttl', caTtlMs], ['default_x509_svid_ttl', x509SvidTtlMs], ['default_jwt_svid_ttl', jwtSvidTtlMs]] as const) {
+  for (const [k, v] of [
+    ['ca_ttl', caTtlMs],
+    ['default_x509_svid_ttl', x509SvidTtlMs],
+    ['default_jwt_svid_ttl', jwtSvidTtlMs],
+  ] as const) {
     if (v <= 0) p.add(`server.${k}`, s.lineOf(k), 'must be positive');
   }
   const jwtIssuer = s.string('jwt_issuer');
@@ -274,7 +282,11 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
           try {
             parsePgConnectionString(conn);
           } catch (e) {
-            p.add('plugins.DataStore.sql.plugin_data.connection_string', pd?.lineOf('connection_string') ?? line, (e as Error).message.replace(/^datastore: postgres connection_string: /, ''));
+            p.add(
+              'plugins.DataStore.sql.plugin_data.connection_string',
+              pd?.lineOf('connection_string') ?? line,
+              (e as Error).message.replace(/^datastore: postgres connection_string: /, ''),
+            );
           }
         }
         dataStore = { type: 'postgres', connectionString: conn ?? '', maxOpenConns, maxIdleConns, connMaxLifetimeMs };
@@ -405,9 +417,15 @@ function parseK8sPsat(pd: Section | undefined, line: number, baseDir: string, p:
   for (const { label: name, section: c } of entries) {
     const at = `${K8S_PSAT}.clusters.${name}`;
     const allow = c.stringList('service_account_allow_list') ?? [];
-    if (allow.length === 0) p.add(`${at}.service_account_allow_list`, c.lineOf('service_account_allow_list'), `cluster "${name}" configuration must have at least one service account allowed`);
+    if (allow.length === 0)
+      p.add(
+        `${at}.service_account_allow_list`,
+        c.lineOf('service_account_allow_list'),
+        `cluster "${name}" configuration must have at least one service account allowed`,
+      );
     for (const sa of allow) {
-      if (!/^[^:]+:[^:]+$/.test(sa)) p.add(`${at}.service_account_allow_list`, c.lineOf('service_account_allow_list'), `"${sa}" must be "<namespace>:<service account>"`);
+      if (!/^[^:]+:[^:]+$/.test(sa))
+        p.add(`${at}.service_account_allow_list`, c.lineOf('service_account_allow_list'), `"${sa}" must be "<namespace>:<service account>"`);
     }
     const kube = c.string('kube_config_file') ?? '';
     clusters.push({

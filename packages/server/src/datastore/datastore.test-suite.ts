@@ -8,15 +8,7 @@ import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { isZtwimError, randomUuid, unixSeconds, type ErrorCode, type Random } from '@ztwim/core';
 import { FakeClock } from '@ztwim/testkit';
-import {
-  SimilarEntryError,
-  type AttestedNode,
-  type DataStore,
-  type Entry,
-  type EntryFilter,
-  type NewEntry,
-  type Selector,
-} from './datastore.ts';
+import { SimilarEntryError, type AttestedNode, type DataStore, type Entry, type EntryFilter, type NewEntry, type Selector } from './datastore.ts';
 
 export interface ContractDeps {
   readonly clock: FakeClock;
@@ -284,10 +276,7 @@ export function runDataStoreContract(name: string, create: (deps: ContractDeps) 
         ];
         byName = new Map();
         for (const [n, selectors, federatesWith, hint, downstream] of spec) {
-          byName.set(
-            n,
-            await ds.createEntry({ spiffeId: `${TD}/${n}`, parentId: P, selectors, federatesWith, hint, downstream }),
-          );
+          byName.set(n, await ds.createEntry({ spiffeId: `${TD}/${n}`, parentId: P, selectors, federatesWith, hint, downstream }));
         }
         await ds.createEntry({ spiffeId: `${TD}/elsewhere`, parentId: `${TD}/other-parent`, selectors: [sel('t', '1')] });
       });
@@ -297,7 +286,11 @@ export function runDataStoreContract(name: string, create: (deps: ContractDeps) 
         ['by parent id', { byParentId: P }, ['a', 'ab', 'abc', 'c', 'x']],
         ['selectors EXACT', { byParentId: P, bySelectors: { selectors: [sel('t', '2'), sel('t', '1')], match: 'EXACT' } }, ['ab']],
         ['selectors SUBSET (entry ⊆ filter)', { byParentId: P, bySelectors: { selectors: [sel('t', '1'), sel('t', '2')], match: 'SUBSET' } }, ['a', 'ab']],
-        ['selectors SUPERSET (entry ⊇ filter)', { byParentId: P, bySelectors: { selectors: [sel('t', '1'), sel('t', '2')], match: 'SUPERSET' } }, ['ab', 'abc']],
+        [
+          'selectors SUPERSET (entry ⊇ filter)',
+          { byParentId: P, bySelectors: { selectors: [sel('t', '1'), sel('t', '2')], match: 'SUPERSET' } },
+          ['ab', 'abc'],
+        ],
         ['selectors ANY', { byParentId: P, bySelectors: { selectors: [sel('t', '3'), sel('other', '1')], match: 'ANY' } }, ['abc', 'c', 'x']],
         ['selectors EXACT, none', { bySelectors: { selectors: [sel('t', '2')], match: 'EXACT' } }, []],
         ['federates EXACT', { byFederatesWith: { trustDomains: ['fed1.org'], match: 'EXACT' } }, ['ab']],
@@ -391,7 +384,10 @@ export function runDataStoreContract(name: string, create: (deps: ContractDeps) 
         const nodeSels = [sel('x509pop', 'subject:cn:node1'), sel('x509pop', 'ca:abc'), sel('x509pop', 'serialnumber:01')];
         const got = await ds.listAuthorizedEntries(AGENT, nodeSels);
         assert.deepEqual(ids(got), ids([w1, w1child, loop, back, viaAlias]));
-        assert.deepEqual(got.find((e) => e.id === w1.id), w1);
+        assert.deepEqual(
+          got.find((e) => e.id === w1.id),
+          w1,
+        );
         assert.ok(!got.some((e) => e.id === alias.id || e.id === otherAlias.id));
         // Alias selectors must be a subset of the node's: one missing selector ⇒ no alias.
         assert.deepEqual(ids(await ds.listAuthorizedEntries(AGENT, [sel('x509pop', 'subject:cn:node1')])), ids([w1, w1child, loop, back]));
@@ -446,10 +442,7 @@ export function runDataStoreContract(name: string, create: (deps: ContractDeps) 
         });
         assert.deepEqual(await ds.getAttestedNode(A), a);
         assert.equal(await ds.getAttestedNode(B), null);
-        await rejectsWith(
-          ds.createAttestedNode({ spiffeId: A, attestationType: 'join_token', serialNumber: '12', expiresAt: now }),
-          'ERR_ALREADY_EXISTS',
-        );
+        await rejectsWith(ds.createAttestedNode({ spiffeId: A, attestationType: 'join_token', serialNumber: '12', expiresAt: now }), 'ERR_ALREADY_EXISTS');
         const u = await ds.updateAttestedNode(A, { newSerialNumber: '12', newExpiresAt: now + 7200 });
         assert.equal(u.serialNumber, '11');
         assert.equal(u.newSerialNumber, '12');
@@ -498,7 +491,10 @@ export function runDataStoreContract(name: string, create: (deps: ContractDeps) 
         assert.deepEqual(await names({ byExpiresBefore: now }), ['n2']);
         assert.deepEqual(await names({ bySelectorMatch: { selectors: [sel('x509pop', 'a')], match: 'EXACT' } }), ['n2']);
         assert.deepEqual(await names({ bySelectorMatch: { selectors: [sel('x509pop', 'a')], match: 'SUPERSET' } }), ['n1', 'n2']);
-        assert.deepEqual(await names({ bySelectorMatch: { selectors: [sel('x509pop', 'a'), sel('x509pop', 'b'), sel('x509pop', 'c')], match: 'SUBSET' } }), ['n1', 'n2']);
+        assert.deepEqual(await names({ bySelectorMatch: { selectors: [sel('x509pop', 'a'), sel('x509pop', 'b'), sel('x509pop', 'c')], match: 'SUBSET' } }), [
+          'n1',
+          'n2',
+        ]);
         assert.deepEqual(await names({ bySelectorMatch: { selectors: [sel('x509pop', 'b'), sel('x', 'y')], match: 'ANY' } }), ['n1']);
         assert.equal(await ds.countAttestedNodes({ byAttestationType: 'x509pop', byBanned: false }), 1);
         const p1 = await ds.listAttestedNodes(undefined, { pageSize: 2 });
@@ -548,7 +544,10 @@ export function runDataStoreContract(name: string, create: (deps: ContractDeps) 
         await ds.createJoinToken({ token: 'tok-1', expiresAt: 100 });
         await rejectsWith(ds.createJoinToken({ token: 'tok-1', expiresAt: 200 }), 'ERR_ALREADY_EXISTS');
         const takes = await Promise.all(Array.from({ length: 8 }, () => ds.takeJoinToken('tok-1')));
-        assert.deepEqual(takes.filter((t) => t !== null), [{ token: 'tok-1', expiresAt: 100 }]);
+        assert.deepEqual(
+          takes.filter((t) => t !== null),
+          [{ token: 'tok-1', expiresAt: 100 }],
+        );
         assert.equal(await ds.takeJoinToken('tok-1'), null);
         await ds.createJoinToken({ token: 'old', expiresAt: 50 });
         await ds.createJoinToken({ token: 'new', expiresAt: 500 });
@@ -573,18 +572,32 @@ export function runDataStoreContract(name: string, create: (deps: ContractDeps) 
         assert.equal(b1.sequenceNumber, 1n);
         assert.deepEqual(await ds.getBundle('spiffe://example.org'), b1);
         assert.deepEqual(b1.x509Authorities[0]?.asn1, der(1));
-        const same = await ds.appendBundle({ trustDomain: 'example.org', x509Authorities: [{ asn1: der(1), tainted: false }], jwtAuthorities: [], refreshHint: 0 });
+        const same = await ds.appendBundle({
+          trustDomain: 'example.org',
+          x509Authorities: [{ asn1: der(1), tainted: false }],
+          jwtAuthorities: [],
+          refreshHint: 0,
+        });
         assert.equal(same.sequenceNumber, 1n);
         const b2 = await ds.appendBundle({
           trustDomain: 'spiffe://example.org',
-          x509Authorities: [{ asn1: der(1), tainted: false }, { asn1: der(2), tainted: false }],
+          x509Authorities: [
+            { asn1: der(1), tainted: false },
+            { asn1: der(2), tainted: false },
+          ],
           jwtAuthorities: [{ publicKey: der(8), keyId: 'k2', expiresAt: 456, tainted: false }],
           refreshHint: 0,
         });
         assert.equal(b2.sequenceNumber, 2n);
         assert.equal(b2.refreshHint, 300);
-        assert.deepEqual(b2.x509Authorities.map((a) => a.asn1[4]), [1, 2]);
-        assert.deepEqual(b2.jwtAuthorities.map((k) => k.keyId), ['k1', 'k2']);
+        assert.deepEqual(
+          b2.x509Authorities.map((a) => a.asn1[4]),
+          [1, 2],
+        );
+        assert.deepEqual(
+          b2.jwtAuthorities.map((k) => k.keyId),
+          ['k1', 'k2'],
+        );
         const b3 = await ds.setBundle({ ...b2, x509Authorities: [{ asn1: der(2), tainted: true }] });
         assert.equal(b3.sequenceNumber, 3n);
         assert.deepEqual(await ds.getBundle('example.org'), b3);
@@ -593,7 +606,10 @@ export function runDataStoreContract(name: string, create: (deps: ContractDeps) 
         assert.equal(await ds.countBundles(), 2);
         const p1 = await ds.listBundles({ pageSize: 1 });
         const p2 = await ds.listBundles({ pageSize: 1, pageToken: p1.nextPageToken });
-        assert.deepEqual([...p1.bundles, ...p2.bundles].map((x) => x.trustDomain), ['example.org', 'fed.org']);
+        assert.deepEqual(
+          [...p1.bundles, ...p2.bundles].map((x) => x.trustDomain),
+          ['example.org', 'fed.org'],
+        );
         assert.equal(p2.nextPageToken, '');
         await ds.deleteBundle('fed.org');
         assert.equal(await ds.getBundle('fed.org'), null);
@@ -616,7 +632,11 @@ export function runDataStoreContract(name: string, create: (deps: ContractDeps) 
 
         // restrict (also the default): refused while entries federate with it; nothing changes
         for (const mode of ['restrict', undefined] as const) {
-          await rejectsWith(ds.deleteBundle('spiffe://restrict.org', mode), 'ERR_FAILED_PRECONDITION', /cannot delete bundle; federated with 2 registration entries/);
+          await rejectsWith(
+            ds.deleteBundle('spiffe://restrict.org', mode),
+            'ERR_FAILED_PRECONDITION',
+            /cannot delete bundle; federated with 2 registration entries/,
+          );
         }
         assert.notEqual(await ds.getBundle('restrict.org'), null);
         assert.deepEqual(await ds.getEntry(r1.id), r1);
@@ -694,13 +714,19 @@ export function runDataStoreContract(name: string, create: (deps: ContractDeps) 
         const bootstrap = { trustDomain: 'spf.test', x509Authorities: [{ asn1: der(7), tainted: false }], jwtAuthorities: [], refreshHint: 60 };
         const b = await ds.createFederationRelationship(spf, bootstrap);
         assert.equal(b.trustDomain, 'spf.test');
-        assert.deepEqual((await ds.getBundle('spf.test'))?.x509Authorities.map((x) => x.asn1[4]), [7]);
+        assert.deepEqual(
+          (await ds.getBundle('spf.test'))?.x509Authorities.map((x) => x.asn1[4]),
+          [7],
+        );
         await rejectsWith(ds.createFederationRelationship(web), 'ERR_ALREADY_EXISTS', /UNIQUE constraint failed/);
         assert.deepEqual(await ds.getFederationRelationship('spiffe://web.test'), a);
         assert.equal(await ds.getFederationRelationship('none.test'), null);
         const p1 = await ds.listFederationRelationships({ pageSize: 1 });
         const p2 = await ds.listFederationRelationships({ pageSize: 1, pageToken: p1.nextPageToken });
-        assert.deepEqual([...p1.relationships, ...p2.relationships].map((r) => r.trustDomain), ['web.test', 'spf.test']);
+        assert.deepEqual(
+          [...p1.relationships, ...p2.relationships].map((r) => r.trustDomain),
+          ['web.test', 'spf.test'],
+        );
         assert.equal(p2.nextPageToken, '');
         const u = await ds.updateFederationRelationship(
           { trustDomain: 'spf.test', bundleEndpointUrl: 'https://other:1', bundleEndpointProfile: 'https_web', endpointSpiffeId: '' },
@@ -712,7 +738,11 @@ export function runDataStoreContract(name: string, create: (deps: ContractDeps) 
         const v = await ds.updateFederationRelationship({ ...web, trustDomain: 'spf.test' }, { bundleEndpointProfile: true });
         assert.deepEqual([v.bundleEndpointUrl, v.bundleEndpointProfile, v.endpointSpiffeId], ['https://other:1', 'https_web', '']);
         await rejectsWith(ds.updateFederationRelationship({ ...web, trustDomain: 'none.test' }), 'ERR_NOT_FOUND');
-        await rejectsWith(ds.createFederationRelationship({ ...spf, trustDomain: 'x.test', endpointSpiffeId: '' }), 'ERR_INVALID_ARGUMENT', /SPIFFE ID is required/);
+        await rejectsWith(
+          ds.createFederationRelationship({ ...spf, trustDomain: 'x.test', endpointSpiffeId: '' }),
+          'ERR_INVALID_ARGUMENT',
+          /SPIFFE ID is required/,
+        );
         await rejectsWith(ds.createFederationRelationship({ ...web, trustDomain: 'y.test' }, { ...bootstrap }), 'ERR_INVALID_ARGUMENT', /must match/);
         assert.equal(await ds.getFederationRelationship('y.test'), null);
         await ds.deleteFederationRelationship('spf.test');
@@ -720,8 +750,14 @@ export function runDataStoreContract(name: string, create: (deps: ContractDeps) 
         assert.notEqual(await ds.getBundle('spf.test'), null);
       });
 
-      it('keeps a fetched bundle\'s spiffe_sequence beside the store sequence', async () => {
-        const set = await ds.setBundle({ trustDomain: 'seq.test', x509Authorities: [{ asn1: der(1), tainted: false }], jwtAuthorities: [], refreshHint: 5, spiffeSequence: 42n });
+      it("keeps a fetched bundle's spiffe_sequence beside the store sequence", async () => {
+        const set = await ds.setBundle({
+          trustDomain: 'seq.test',
+          x509Authorities: [{ asn1: der(1), tainted: false }],
+          jwtAuthorities: [],
+          refreshHint: 5,
+          spiffeSequence: 42n,
+        });
         assert.equal(set.spiffeSequence, 42n);
         assert.equal((await ds.getBundle('seq.test'))?.spiffeSequence, 42n);
         const next = await ds.setBundle({ ...set, spiffeSequence: 43n });

@@ -119,9 +119,7 @@ export interface ListEntriesResult {
   readonly nextPageToken: string;
 }
 
-export type BatchCreateResult =
-  | { readonly ok: true; readonly entry: Entry }
-  | { readonly ok: false; readonly error: ZtwimError };
+export type BatchCreateResult = { readonly ok: true; readonly entry: Entry } | { readonly ok: false; readonly error: ZtwimError };
 
 export interface AttestedNode {
   readonly spiffeId: string;

@@ -59,7 +59,13 @@ describe('bundle endpoint https_web with ACME (pebble, tls-alpn-01)', () => {
     const listener = issueServerCert(ca, 'pebble', ['localhost'], ['127.0.0.1']);
     // Pebble's VA connects to localhost:tlsPort for tls-alpn-01: the bundle endpoint's own port.
     [port] = (await freePorts(1)) as [number];
-    pebble = await startPebble({ dir: ca.dir, listenerCertPath: listener.certPath, listenerKeyPath: listener.keyPath, listenerCaPem: ca.certPem, tlsPort: port });
+    pebble = await startPebble({
+      dir: ca.dir,
+      listenerCertPath: listener.certPath,
+      listenerKeyPath: listener.keyPath,
+      listenerCaPem: ca.certPem,
+      tlsPort: port,
+    });
     ds = await SqliteDataStore.open({ path: join(dir, 'ds.sqlite3'), clock: new FakeClock(), random: cryptoRandom });
     const own = new X509Certificate(ca.certPem).raw;
     await ds.setBundle(spiffeBundleToInput(SpiffeBundle.fromParts(td, { x509: [new Uint8Array(own)] })));
@@ -103,10 +109,14 @@ describe('bundle endpoint https_web with ACME (pebble, tls-alpn-01)', () => {
   };
   /** Fires due fake-clock timers until check() holds (the ACME exchange itself is real I/O). */
   const pump = (clock: FakeClock, check: () => boolean, what: string): Promise<void> =>
-    waitUntil(() => {
-      clock.advance(0);
-      return check();
-    }, 60_000, what);
+    waitUntil(
+      () => {
+        clock.advance(0);
+        return check();
+      },
+      60_000,
+      what,
+    );
 
   it('terms of service not accepted: the CA refuses, the error is logged and retried, the endpoint keeps listening without a certificate', async () => {
     const clock = new FakeClock(Date.now());
@@ -134,7 +144,10 @@ describe('bundle endpoint https_web with ACME (pebble, tls-alpn-01)', () => {
     assert.match(pebble.log(), /set VALID by completed challenge/);
     assert.doesNotMatch(pebble.log(), /validate w\/ HTTP/, 'no http-01');
     // Pebble's validation authority (three perspectives) connected to our port offering acme-tls/1.
-    assert.ok(lines.some((l) => l.msg === 'answered an acme tls-alpn-01 challenge' && l.servername === 'localhost'), 'tls-alpn-01 answered on the endpoint port');
+    assert.ok(
+      lines.some((l) => l.msg === 'answered an acme tls-alpn-01 challenge' && l.servername === 'localhost'),
+      'tls-alpn-01 answered on the endpoint port',
+    );
     const first = await getBundle(port, trust);
     assert.equal(first.status, 200);
     assert.match(first.issuer, /Pebble Intermediate CA/);

@@ -48,7 +48,8 @@ export function parseFederationConfig(f: Section, p: Problems, baseDir: string, 
     const address = be.string('address') ?? '0.0.0.0';
     const port = be.number('port', { integer: true, min: 0, max: 65535 }) ?? 443;
     const hintMs = be.duration('refresh_hint') ?? 5 * 60_000;
-    if (hintMs < 60_000) p.warn(`${AT}.bundle_endpoint.refresh_hint`, be.lineOf('refresh_hint'), 'is below 1m: federated servers never refresh faster than every minute');
+    if (hintMs < 60_000)
+      p.warn(`${AT}.bundle_endpoint.refresh_hint`, be.lineOf('refresh_hint'), 'is below 1m: federated servers never refresh faster than every minute');
     let profile: BundleEndpointProfileConfig = { kind: 'https_spiffe' };
     const profiles = be.labelled('profile');
     if (profiles.length > 1) p.add(`${AT}.bundle_endpoint.profile`, profiles[1]?.line ?? 0, 'only one profile may be configured');
@@ -78,7 +79,10 @@ export function parseFederationConfig(f: Section, p: Problems, baseDir: string, 
         const sync = scf.duration('file_sync_interval') ?? 60_000;
         scf.done();
         const abs = (x: string): string => (isAbsolute(x) ? x : resolve(baseDir, x));
-        profile = { kind: 'https_web', servingCertFile: { certFilePath: abs(cert ?? ''), keyFilePath: abs(key ?? ''), fileSyncIntervalMs: Math.max(sync, 1000) } };
+        profile = {
+          kind: 'https_web',
+          servingCertFile: { certFilePath: abs(cert ?? ''), keyFilePath: abs(key ?? ''), fileSyncIntervalMs: Math.max(sync, 1000) },
+        };
       } else p.add(`${AT}.bundle_endpoint.profile.${label}`, line, 'unknown profile (use https_spiffe or https_web)');
     }
     // SPIRE still reads the older `bundle_endpoint { acme {...} }` (https_web with ACME), with a warning.
@@ -166,6 +170,7 @@ function parseAcme(a: Section, p: Problems, at: string, line: number, dataDir: s
   }
   if (u?.protocol !== 'https:') p.add(`${at}.directory_url`, a.lineOf('directory_url'), `must be an https URL, got "${directoryUrl}"`);
   // SPIRE starts and warns; the CA then refuses the account (ztwim logs that at each attempt).
-  if (!tosAccepted) p.warn(`${at}.tos_accepted`, line, 'ACME Terms of Service have not been accepted: the CA will refuse the account (set tos_accepted = true)');
+  if (!tosAccepted)
+    p.warn(`${at}.tos_accepted`, line, 'ACME Terms of Service have not been accepted: the CA will refuse the account (set tos_accepted = true)');
   return { domainName, email, directoryUrl, tosAccepted, cacheDir: join(dataDir, 'bundle-acme') };
 }

@@ -7,7 +7,11 @@ import { SpiffeBundle, SpiffeId, TrustDomain, X509Bundle, derToPem, verifyX509Sv
 /** How to authenticate a bundle endpoint (SPIFFE Federation §5). */
 export type EndpointAuth =
   | { readonly profile: 'https_web'; /** PEM roots trusted beside the system's (tests, private PKI). */ readonly extraRootsPem?: string }
-  | { readonly profile: 'https_spiffe'; readonly endpointSpiffeId: SpiffeId; /** X.509 authorities of the endpoint's trust domain. */ readonly roots: readonly Uint8Array[] };
+  | {
+      readonly profile: 'https_spiffe';
+      readonly endpointSpiffeId: SpiffeId;
+      /** X.509 authorities of the endpoint's trust domain. */ readonly roots: readonly Uint8Array[];
+    };
 
 export interface FetchBundleOptions {
   readonly url: string;
@@ -78,7 +82,13 @@ function open(u: URL, opts: FetchBundleOptions, timeoutMs: number, unauthenticat
 
 function get(u: URL, sock: TLSSocket, timeoutMs: number): Promise<{ res: IncomingMessage; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ method: 'GET', host: u.hostname, path: `${u.pathname}${u.search}`, headers: { host: u.host, accept: 'application/json' }, createConnection: () => sock });
+    const req = httpRequest({
+      method: 'GET',
+      host: u.hostname,
+      path: `${u.pathname}${u.search}`,
+      headers: { host: u.host, accept: 'application/json' },
+      createConnection: () => sock,
+    });
     req.setTimeout(timeoutMs, () => req.destroy(fetchError(`fetching bundle from ${u.host} timed out`)));
     req.once('error', (e) => reject(isZ(e) ? e : fetchError(`failed to fetch bundle: ${e.message}`, e)));
     req.once('response', (res) => {
@@ -169,7 +179,11 @@ export async function bootstrapFromEndpoint(url: string, opts: { timeoutMs?: num
   if (uri === undefined) throw fetchError(`${u.host} did not present an X509-SVID (https_spiffe endpoint expected)`);
   const endpointSpiffeId = SpiffeId.parse(uri);
   const bundle = SpiffeBundle.parse(endpointSpiffeId.trustDomain, r.body, { strict: true });
-  const { id } = verifyX509Svid(chain, X509Bundle.fromAuthorities(endpointSpiffeId.trustDomain, bundle.x509Authorities()), opts.now === undefined ? {} : { now: opts.now() });
+  const { id } = verifyX509Svid(
+    chain,
+    X509Bundle.fromAuthorities(endpointSpiffeId.trustDomain, bundle.x509Authorities()),
+    opts.now === undefined ? {} : { now: opts.now() },
+  );
   if (!id.equals(endpointSpiffeId)) throw fetchError(`${u.host}: SVID ${id.toString()} does not match ${endpointSpiffeId.toString()}`);
   return { endpointSpiffeId, bundle };
 }

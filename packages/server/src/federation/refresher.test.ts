@@ -28,7 +28,10 @@ async function caFor(td: string): Promise<Uint8Array> {
     notAfter: new Date(Date.UTC(2100, 0, 1)),
     keys,
     signingAlgorithm: alg,
-    extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${td}` }])],
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: `spiffe://${td}` }]),
+    ],
   });
   return new Uint8Array(cert.rawData);
 }
@@ -88,7 +91,10 @@ describe('FederationRefresher', () => {
     assert.equal(calls[0]?.trustDomain.name, 'b.test');
     const first = await ds.getBundle('b.test');
     assert.equal(first?.spiffeSequence, 3n);
-    assert.deepEqual(first?.x509Authorities.map((a) => Buffer.from(a.asn1).toString('hex')), [Buffer.from(caB).toString('hex')]);
+    assert.deepEqual(
+      first?.x509Authorities.map((a) => Buffer.from(a.asn1).toString('hex')),
+      [Buffer.from(caB).toString('hex')],
+    );
 
     clock.advance(14_999);
     await settle();
@@ -101,7 +107,12 @@ describe('FederationRefresher', () => {
       [() => served(caOther, 4n), /trust domain "other\.test", expected "b\.test"/],
       [() => served(caB, 2n), /spiffe_sequence went down from 3 to 2/],
       [() => SpiffeBundle.parse(TrustDomain.parse('b.test'), '{"keys":[{"kty":"EC"}]}', { strict: true }), /missing use for key entry 0/],
-      [() => { throw new Error('connect ECONNREFUSED 127.0.0.1:1'); }, /ECONNREFUSED/],
+      [
+        () => {
+          throw new Error('connect ECONNREFUSED 127.0.0.1:1');
+        },
+        /ECONNREFUSED/,
+      ],
     ];
     let waited = 15_000;
     let failures = 0;
@@ -199,12 +210,17 @@ describe('FederationRefresher', () => {
       for (let round = 1; round <= rounds; round++) {
         // 8 minutes: past the longest backoff (8 x 1 min) and 48 reloads of the relationships.
         clock2.advance(480_000);
-        await until(`round ${round}: every relationship retried once more, timers back to n + 1`, () => calls === n * (round + 1) && inFlight === 0 && clock2.pending() === n + 1);
+        await until(
+          `round ${round}: every relationship retried once more, timers back to n + 1`,
+          () => calls === n * (round + 1) && inFlight === 0 && clock2.pending() === n + 1,
+        );
       }
       gc();
       const heap2 = process.memoryUsage().heapUsed;
       const mib = (b: number): string => (b / 1048576).toFixed(2);
-      t.diagnostic(`${calls} failed fetches over ${rounds * 8} fake minutes: ${clock2.pending()} timers armed, at most ${maxInFlight} fetches at once; retained heap +${mib(heap1 - heap0)} MiB after the first round, ${mib(heap2 - heap1)} MiB more after ${rounds} more`);
+      t.diagnostic(
+        `${calls} failed fetches over ${rounds * 8} fake minutes: ${clock2.pending()} timers armed, at most ${maxInFlight} fetches at once; retained heap +${mib(heap1 - heap0)} MiB after the first round, ${mib(heap2 - heap1)} MiB more after ${rounds} more`,
+      );
       for (let i = 0; i < n; i += 2) await ds2.deleteFederationRelationship(name(i));
       clock2.advance(10_000);
       await until('deleted relationships dropped with their timers', () => r.trustDomains().length === n / 2 && clock2.pending() === n / 2 + 1);

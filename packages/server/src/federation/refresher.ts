@@ -151,9 +151,16 @@ export class FederationRefresher implements BundleRefresher {
       if (m === undefined) {
         const fresh: Managed = { rel, failures: 0 };
         this.#managed.set(td, fresh);
-        this.#o.log.info({ trust_domain: td, bundle_endpoint_url: rel.bundleEndpointUrl, bundle_endpoint_profile: rel.bundleEndpointProfile }, 'Trust domain is now managed');
+        this.#o.log.info(
+          { trust_domain: td, bundle_endpoint_url: rel.bundleEndpointUrl, bundle_endpoint_profile: rel.bundleEndpointProfile },
+          'Trust domain is now managed',
+        );
         this.#schedule(td, fresh, 0);
-      } else if (m.rel.bundleEndpointUrl !== rel.bundleEndpointUrl || m.rel.bundleEndpointProfile !== rel.bundleEndpointProfile || m.rel.endpointSpiffeId !== rel.endpointSpiffeId) {
+      } else if (
+        m.rel.bundleEndpointUrl !== rel.bundleEndpointUrl ||
+        m.rel.bundleEndpointProfile !== rel.bundleEndpointProfile ||
+        m.rel.endpointSpiffeId !== rel.endpointSpiffeId
+      ) {
         m.rel = rel;
         m.failures = 0;
         this.#o.log.info({ trust_domain: td, bundle_endpoint_url: rel.bundleEndpointUrl }, 'Updated configuration for managed trust domain');

@@ -63,7 +63,14 @@ export function createFederation(d: FederationDeps): Federation {
         // Re-read at file_sync_interval and served from the next handshake when both files changed
         // into a matching pair (a half-written pair keeps the current one).
         const f = p.servingCertFile;
-        const watcher = new CertFileWatcher({ certFilePath: f.certFilePath, keyFilePath: f.keyFilePath, intervalMs: f.fileSyncIntervalMs, clock: d.clock, logger: log, onLoad: install });
+        const watcher = new CertFileWatcher({
+          certFilePath: f.certFilePath,
+          keyFilePath: f.keyFilePath,
+          intervalMs: f.fileSyncIntervalMs,
+          clock: d.clock,
+          logger: log,
+          onLoad: install,
+        });
         stoppers.push(() => watcher.close());
         tls = await watcher.start();
         void watcher.reloadTask()(background.signal);
@@ -106,7 +113,12 @@ export function createFederation(d: FederationDeps): Federation {
           return json;
         },
       }).catch((e: unknown) => {
-        throw listenError(e, { name: 'federation bundle endpoint', address: `${be.address}:${be.port}`, at: { port: be.port }, moveWith: 'federation.bundle_endpoint.port in the config' });
+        throw listenError(e, {
+          name: 'federation bundle endpoint',
+          address: `${be.address}:${be.port}`,
+          at: { port: be.port },
+          moveWith: 'federation.bundle_endpoint.port in the config',
+        });
       });
       if (acme !== undefined) {
         await acme.startInBackground();

@@ -22,7 +22,8 @@ runKeyManagerContract('disk', () => new DiskKeyManager({ path: fresh().path }));
 const der = (k: KeyObject): string => k.export({ type: 'pkcs8', format: 'der' }).toString('base64');
 const pem = (k: KeyObject): string => k.export({ type: 'pkcs8', format: 'pem' }).toString();
 const readKeys = (path: string): Record<string, string> => (JSON.parse(readFileSync(path, 'utf8')) as { keys: Record<string, string> }).keys;
-const sameKey = (a: KeyObject | undefined, b: KeyObject): boolean => a !== undefined && a.export({ type: 'pkcs8', format: 'der' }).equals(b.export({ type: 'pkcs8', format: 'der' }));
+const sameKey = (a: KeyObject | undefined, b: KeyObject): boolean =>
+  a !== undefined && a.export({ type: 'pkcs8', format: 'der' }).equals(b.export({ type: 'pkcs8', format: 'der' }));
 const ec256 = (): KeyObject => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
 
 /** An earlier ztwim's key directory: one `<id>.pem` per key. */
@@ -31,7 +32,7 @@ function writeLegacyDir(dir: string, keys: Record<string, KeyObject>): void {
   for (const [id, k] of Object.entries(keys)) writeFileSync(join(dir, `${id}.pem`), pem(k), { mode: 0o600 });
 }
 
-describe('DiskKeyManager: keys_path is one file in the format of SPIRE\'s disk KeyManager', () => {
+describe("DiskKeyManager: keys_path is one file in the format of SPIRE's disk KeyManager", () => {
   it('a new file: created with mode 0600 as {"keys": {id: base64 PKCS#8}}, tab-indented like Go, no temp file left', async () => {
     const { dir, path } = fresh();
     const km = new DiskKeyManager({ path });
@@ -56,10 +57,13 @@ describe('DiskKeyManager: keys_path is one file in the format of SPIRE\'s disk K
     assert.equal(await km.deleteKey('c'), true);
     assert.equal(await km.deleteKey('c'), false);
     const listed = await new DiskKeyManager({ path }).listKeys();
-    assert.deepEqual(listed.map((k) => [k.id, k.type]), [
-      ['a', 'ec-p384'],
-      ['b', 'rsa-2048'],
-    ]);
+    assert.deepEqual(
+      listed.map((k) => [k.id, k.type]),
+      [
+        ['a', 'ec-p384'],
+        ['b', 'rsa-2048'],
+      ],
+    );
     assert.ok(listed[0]?.publicKey.equals(a.publicKey));
     assert.ok(listed[1]?.publicKey.equals(b.publicKey));
     assert.deepEqual(Object.keys(readKeys(path)), ['a', 'b']);
@@ -74,10 +78,13 @@ describe('DiskKeyManager: keys_path is one file in the format of SPIRE\'s disk K
     const spire = `{\n\t"keys": {\n\t\t"JWT-Signer-A": "${der(rsa)}",\n\t\t"x509-CA-A": "${der(ca)}"\n\t}\n}`;
     writeFileSync(path, spire, { mode: 0o600 });
     const km = new DiskKeyManager({ path });
-    assert.deepEqual((await km.listKeys()).map((k) => [k.id, k.type]), [
-      ['JWT-Signer-A', 'rsa-2048'],
-      ['x509-CA-A', 'ec-p256'],
-    ]);
+    assert.deepEqual(
+      (await km.listKeys()).map((k) => [k.id, k.type]),
+      [
+        ['JWT-Signer-A', 'rsa-2048'],
+        ['x509-CA-A', 'ec-p256'],
+      ],
+    );
     assert.ok(sameKey((await km.getKey('x509-CA-A'))?.privateKey, ca));
     await km.generateKey('x509-CA-B', 'ec-p256');
     const after = readKeys(path);
@@ -144,7 +151,11 @@ describe('DiskKeyManager: keys_path is one file in the format of SPIRE\'s disk K
     { name: 'a JSON array', content: '[]', want: /is corrupt: want \{"keys"/ },
     { name: 'keys not an object', content: '{"keys": 3}', want: /is corrupt: want \{"keys"/ },
     { name: 'a value that is not base64', content: '{"keys": {"a": "@@@"}}', want: /key "a" is not base64/ },
-    { name: 'truncated DER', content: '{"keys": {"a": "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg"}}', want: /key "a" in .* is corrupt: not a PKCS#8 private key/ },
+    {
+      name: 'truncated DER',
+      content: '{"keys": {"a": "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg"}}',
+      want: /key "a" in .* is corrupt: not a PKCS#8 private key/,
+    },
   ];
   for (const c of corrupt) {
     it(`fails with an error naming the corrupt key file and leaves it as it was (${c.name})`, async () => {

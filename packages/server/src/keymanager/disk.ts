@@ -2,15 +2,7 @@ import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { atomicWriteFile, internal, syncDir, TEMP_PREFIX, type Logger } from '@ztwim/core';
-import {
-  checkKeyId,
-  checkKeyType,
-  generateManagedKey,
-  keyTypeOf,
-  type KeyManager,
-  type KeyType,
-  type ManagedKey,
-} from './key-manager.ts';
+import { checkKeyId, checkKeyType, generateManagedKey, keyTypeOf, type KeyManager, type KeyType, type ManagedKey } from './key-manager.ts';
 
 export interface DiskKeyManagerConfig {
   /**
@@ -132,7 +124,10 @@ export class DiskKeyManager implements KeyManager {
       const keys = decodeKeysFile(this.path, await this.io(`reading key file ${this.path}`, () => readFile(this.path, 'utf8')));
       const legacy = legacySibling(this.path);
       if (legacy !== undefined && (await pemFiles(legacy)).length > 0) {
-        this.log?.warn({ keys_path: this.path, legacy_dir: legacy }, 'An earlier ztwim key directory is still present and is not read; remove it once the server runs on keys_path');
+        this.log?.warn(
+          { keys_path: this.path, legacy_dir: legacy },
+          'An earlier ztwim key directory is still present and is not read; remove it once the server runs on keys_path',
+        );
       }
       return keys;
     }
@@ -162,7 +157,10 @@ export class DiskKeyManager implements KeyManager {
       const id = file.slice(0, -PEM_SUFFIX.length);
       const path = join(from, file);
       const pem = await this.io(`reading key file ${path}`, () => readFile(path));
-      keys.set(id, parseKey(id, path, () => createPrivateKey({ key: pem, format: 'pem' })));
+      keys.set(
+        id,
+        parseKey(id, path, () => createPrivateKey({ key: pem, format: 'pem' })),
+      );
     }
     await this.write(keys);
     if (from !== backup) {
@@ -173,7 +171,7 @@ export class DiskKeyManager implements KeyManager {
     }
     this.log?.warn(
       { keys_path: this.path, from, backup, keys: keys.size },
-      'Migrated the keys of an earlier ztwim key directory into keys_path, the single file of SPIRE\'s disk KeyManager; the old directory can be removed',
+      "Migrated the keys of an earlier ztwim key directory into keys_path, the single file of SPIRE's disk KeyManager; the old directory can be removed",
     );
     return keys;
   }
@@ -215,7 +213,10 @@ function decodeKeysFile(path: string, text: string): Map<string, ManagedKey> {
     if (typeof value !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) {
       throw internal(`keymanager(disk): key file ${path} is corrupt: key ${JSON.stringify(id)} is not base64`, { fields: { path, key_id: id } });
     }
-    keys.set(id, parseKey(id, path, () => createPrivateKey({ key: Buffer.from(value, 'base64'), format: 'der', type: 'pkcs8' })));
+    keys.set(
+      id,
+      parseKey(id, path, () => createPrivateKey({ key: Buffer.from(value, 'base64'), format: 'der', type: 'pkcs8' })),
+    );
   }
   return keys;
 }

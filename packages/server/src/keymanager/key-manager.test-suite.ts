@@ -48,7 +48,10 @@ export function runKeyManagerContract(name: string, create: () => KeyManager | P
       assert.equal(await km.deleteKey('b'), true);
       assert.equal(await km.deleteKey('b'), false);
       assert.equal(await km.getKey('b'), undefined);
-      assert.deepEqual((await km.listKeys()).map((k) => k.id), ['a']);
+      assert.deepEqual(
+        (await km.listKeys()).map((k) => k.id),
+        ['a'],
+      );
       assert.ok((await km.getKey('a'))?.publicKey.equals(a.publicKey));
     });
 
@@ -67,7 +70,10 @@ export function runKeyManagerContract(name: string, create: () => KeyManager | P
       const km = await create();
       const keys = await Promise.all(['c1', 'c2', 'c3', 'c4'].map((id) => km.generateKey(id, 'ec-p256')));
       const listed = await km.listKeys();
-      assert.deepEqual(listed.map((k) => k.id), ['c1', 'c2', 'c3', 'c4']);
+      assert.deepEqual(
+        listed.map((k) => k.id),
+        ['c1', 'c2', 'c3', 'c4'],
+      );
       for (const [i, k] of keys.entries()) assert.ok(listed[i]?.publicKey.equals(k.publicKey));
       assert.equal(new Set(keys.map((k) => k.publicKey.export({ format: 'der', type: 'spki' }).toString('hex'))).size, 4);
     });

@@ -10,4 +10,3 @@ export interface K8sBundleNotifierConfig {
 
 /** SPIRE's defaults (pkg/server/plugin/notifier/k8sbundle). */
 export const K8S_BUNDLE_DEFAULTS = { namespace: 'spire', configMap: 'spire-bundle', configMapKey: 'bundle.crt' } as const;
-

@@ -12,7 +12,8 @@ function fakeClient(opts: { exists?: boolean; conflicts?: number } = {}) {
   let data: Record<string, string> = { other: 'kept' };
   let conflicts = opts.conflicts ?? 0;
   const calls: string[] = [];
-  const notFound = (): ZtwimError => new ZtwimError('ERR_NOT_FOUND', 'k8s: get configmap spire/spire-bundle: 404 configmaps "spire-bundle" not found', { fields: { http_status: 404 } });
+  const notFound = (): ZtwimError =>
+    new ZtwimError('ERR_NOT_FOUND', 'k8s: get configmap spire/spire-bundle: 404 configmaps "spire-bundle" not found', { fields: { http_status: 404 } });
   const cm = () => ({ resourceVersion: String(rv) });
   const client: ConfigMapClient = {
     async getConfigMap(ns, name) {
@@ -69,25 +70,38 @@ describe('k8sbundle notifier', () => {
       fetched++;
       return [new Uint8Array([fetched])];
     });
-    assert.deepEqual(f.calls, ['get spire/spire-bundle', 'patch spire/spire-bundle@1', 'get spire/spire-bundle', 'patch spire/spire-bundle@2', 'get spire/spire-bundle', 'patch spire/spire-bundle@3']);
+    assert.deepEqual(f.calls, [
+      'get spire/spire-bundle',
+      'patch spire/spire-bundle@1',
+      'get spire/spire-bundle',
+      'patch spire/spire-bundle@2',
+      'get spire/spire-bundle',
+      'patch spire/spire-bundle@3',
+    ]);
     assert.equal(fetched, 3, 'the bundle is loaded after each GET');
     assert.equal(f.data()['bundle.crt'], bundleData([new Uint8Array([3])]));
 
     const g = fakeClient({ conflicts: 5 });
     const m = new K8sBundleNotifier({ client: g.client, config: CONFIG, log: silentLogger() });
-    await assert.rejects(m.notify('bundle updated', async () => []), /notifier\(k8sbundle\): unable to patch object spire\/spire-bundle: .*409/);
+    await assert.rejects(
+      m.notify('bundle updated', async () => []),
+      /notifier\(k8sbundle\): unable to patch object spire\/spire-bundle: .*409/,
+    );
     assert.equal(g.calls.length, 10);
   });
 
   it('never creates the ConfigMap: a missing one is an error naming it', async () => {
     const f = fakeClient({ exists: false });
     const n = new K8sBundleNotifier({ client: f.client, config: CONFIG, log: silentLogger() });
-    await assert.rejects(n.notify('bundle loaded', async () => []), (e: unknown) => {
-      assert.ok(e instanceof ZtwimError);
-      assert.equal(e.code, 'ERR_NOT_FOUND');
-      assert.match(e.message, /^notifier\(k8sbundle\): unable to get object spire\/spire-bundle: .*not found/);
-      return true;
-    });
+    await assert.rejects(
+      n.notify('bundle loaded', async () => []),
+      (e: unknown) => {
+        assert.ok(e instanceof ZtwimError);
+        assert.equal(e.code, 'ERR_NOT_FOUND');
+        assert.match(e.message, /^notifier\(k8sbundle\): unable to get object spire\/spire-bundle: .*not found/);
+        return true;
+      },
+    );
     assert.deepEqual(f.calls, ['get spire/spire-bundle']);
   });
 
@@ -125,18 +139,26 @@ plugins {
   });
 
   it('takes namespace, config_map, config_map_key and kube_config_file_path (relative to the config)', () => {
-    const c = build('Notifier "k8sbundle" { plugin_data {; namespace = "ns1"; config_map = "cm"; config_map_key = "b.pem"; kube_config_file_path = "kube.yaml"; } }');
+    const c = build(
+      'Notifier "k8sbundle" { plugin_data {; namespace = "ns1"; config_map = "cm"; config_map_key = "b.pem"; kube_config_file_path = "kube.yaml"; } }',
+    );
     assert.deepEqual(c.notifiers?.k8sBundle, { namespace: 'ns1', configMap: 'cm', configMapKey: 'b.pem', kubeConfigFilePath: '/etc/spire/kube.yaml' });
   });
 
   it('no Notifier block: none configured; unknown notifier and unknown key refused', () => {
     assert.equal(build('').notifiers, undefined);
     assert.throws(() => build('Notifier "gcs_bundle" { plugin_data {} }'), /plugins\.Notifier\.gcs_bundle.*unknown Notifier plugin \(supported: k8sbundle\)/);
-    assert.throws(() => build('Notifier "k8sbundle" { plugin_data {; namespaces = "x"; } }'), /plugins\.Notifier\.k8sbundle\.plugin_data\.namespaces.*unknown key/);
+    assert.throws(
+      () => build('Notifier "k8sbundle" { plugin_data {; namespaces = "x"; } }'),
+      /plugins\.Notifier\.k8sbundle\.plugin_data\.namespaces.*unknown key/,
+    );
   });
 
   it('webhook_label is accepted with a warning saying webhooks are not updated', () => {
     const c = build('Notifier "k8sbundle" { plugin_data {; webhook_label = "spiffe.io/webhook"; } }');
-    assert.ok(c.warnings?.some((w) => /webhook_label.*webhook caBundles are not updated/.test(w)), String(c.warnings));
+    assert.ok(
+      c.warnings?.some((w) => /webhook_label.*webhook caBundles are not updated/.test(w)),
+      String(c.warnings),
+    );
   });
 });

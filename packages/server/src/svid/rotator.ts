@@ -72,7 +72,9 @@ export class ServerSvidRotator {
 
   #mint(): ServerSvid {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const svid = this.#deps.ca.x509Ca().signX509Svid({ publicKey, spiffeId: SpiffeId.fromSegments(this.#deps.trustDomain, 'spire', 'server'), ttlMs: this.#deps.ttlMs });
+    const svid = this.#deps.ca
+      .x509Ca()
+      .signX509Svid({ publicKey, spiffeId: SpiffeId.fromSegments(this.#deps.trustDomain, 'spire', 'server'), ttlMs: this.#deps.ttlMs });
     return {
       tls: { certPem: svid.certChain.map((d) => derToPem(d, 'CERTIFICATE')).join(''), keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() },
       certChain: svid.certChain,

@@ -44,14 +44,16 @@ const jwkish = fc.record(
   },
   { requiredKeys: [] },
 );
-const bundleish = fc.record(
-  {
-    keys: fc.oneof(fc.array(jwkish, { maxLength: 4 }), fc.jsonValue()),
-    spiffe_sequence: fc.oneof(fc.integer(), fc.bigInt({ min: -1n, max: 1n << 65n }).map(String), fc.double()),
-    spiffe_refresh_hint: fc.oneof(fc.integer(), fc.double(), fc.string()),
-  },
-  { requiredKeys: [] },
-).map((o) => JSON.stringify(o).replace(/"spiffe_sequence":"(-?\d+)"/, '"spiffe_sequence":$1'));
+const bundleish = fc
+  .record(
+    {
+      keys: fc.oneof(fc.array(jwkish, { maxLength: 4 }), fc.jsonValue()),
+      spiffe_sequence: fc.oneof(fc.integer(), fc.bigInt({ min: -1n, max: 1n << 65n }).map(String), fc.double()),
+      spiffe_refresh_hint: fc.oneof(fc.integer(), fc.double(), fc.string()),
+    },
+    { requiredKeys: [] },
+  )
+  .map((o) => JSON.stringify(o).replace(/"spiffe_sequence":"(-?\d+)"/, '"spiffe_sequence":$1'));
 
 const inputs = fc.oneof(
   bundleish,

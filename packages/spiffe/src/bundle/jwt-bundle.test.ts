@@ -12,7 +12,12 @@ const jwk = (k: KeyObject): JsonWebKey => k.export({ format: 'jwk' }) as JsonWeb
 const ecJwk = jwk(ec.publicKey);
 
 test('JwtBundle.parse reads a Workload API JWKS (plainJwks) and marshals plain JWKS', () => {
-  const doc = JSON.stringify({ keys: [{ kty: 'EC', kid: 'k1', use: 'jwt-svid', ...ecJwk }, { ...jwk(rsa.publicKey), kid: 'k2' }] });
+  const doc = JSON.stringify({
+    keys: [
+      { kty: 'EC', kid: 'k1', use: 'jwt-svid', ...ecJwk },
+      { ...jwk(rsa.publicKey), kid: 'k2' },
+    ],
+  });
   const b = JwtBundle.parse(td, doc, { plainJwks: true });
   assert.deepEqual([...b.authorities().keys()], ['k1', 'k2']);
   assert.deepEqual(b.findAuthority('k1'), { kty: 'EC', kid: 'k1', crv: 'P-256', x: ecJwk.x, y: ecJwk.y });
@@ -39,8 +44,26 @@ test('JwtBundle rejects invalid JWKS documents and keys', () => {
   const bad: Array<[string, () => unknown, RegExp]> = [
     ['not JSON', () => JwtBundle.parse(td, '{'), /^jwtbundle: unable to parse JWKS/],
     ['keys not an array', () => JwtBundle.parse(td, '{"keys":{}}'), /"keys" must be an array/],
-    ['missing kid', () => JwtBundle.parse(td, JSON.stringify({ keys: [ecJwk] }), { plainJwks: true }), /^jwtbundle: error adding authority 0 of JWKS: keyID cannot be empty$/],
-    ['duplicate kid', () => JwtBundle.parse(td, JSON.stringify({ keys: [{ ...ecJwk, kid: 'k' }, { ...ecJwk, kid: 'k' }] }), { plainJwks: true }), /authority 1 of JWKS: duplicate keyID "k"/],
+    [
+      'missing kid',
+      () => JwtBundle.parse(td, JSON.stringify({ keys: [ecJwk] }), { plainJwks: true }),
+      /^jwtbundle: error adding authority 0 of JWKS: keyID cannot be empty$/,
+    ],
+    [
+      'duplicate kid',
+      () =>
+        JwtBundle.parse(
+          td,
+          JSON.stringify({
+            keys: [
+              { ...ecJwk, kid: 'k' },
+              { ...ecJwk, kid: 'k' },
+            ],
+          }),
+          { plainJwks: true },
+        ),
+      /authority 1 of JWKS: duplicate keyID "k"/,
+    ],
     ['private key', () => JwtBundle.parse(td, k({ d: 'AAAA' })), /must be a public key/],
     ['point not on curve', () => JwtBundle.parse(td, k({ x: ecJwk.y })), /invalid key material/],
     ['duplicate member', () => JwtBundle.parse(td, '{"keys":[],"keys":[]}'), /duplicate member/],
@@ -69,7 +92,13 @@ test('JWT-SVID §6.2, Trust Domain and Bundle §4.2.2: a key marked x509-svid ne
 });
 
 test('Trust Domain and Bundle §4.2.2: a key without use is ignored unless the source is a plain JWKS', () => {
-  const doc = JSON.stringify({ keys: [{ ...ecJwk, kid: 'plain' }, { ...jwk(rsa.publicKey), kid: 'sig', use: 'sig' }, { ...ecJwk, kid: 'enc', use: 'enc' }] });
+  const doc = JSON.stringify({
+    keys: [
+      { ...ecJwk, kid: 'plain' },
+      { ...jwk(rsa.publicKey), kid: 'sig', use: 'sig' },
+      { ...ecJwk, kid: 'enc', use: 'enc' },
+    ],
+  });
   assert.equal(JwtBundle.parse(td, doc).authorities().size, 0);
   assert.deepEqual([...JwtBundle.parse(td, doc, { plainJwks: true }).authorities().keys()], ['plain', 'sig']);
 });

@@ -10,10 +10,24 @@ const rootB64 = Buffer.from(pki.root.der).toString('base64');
 const rootJwk = new X509Certificate(pki.root.der).publicKey.export({ format: 'jwk' }) as JsonWebKey;
 const jwtKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }) as JsonWebKey;
 
-const x509Entry = (over: Record<string, unknown> = {}): Record<string, unknown> =>
-  ({ use: 'x509-svid', kty: 'EC', crv: 'P-256', x: rootJwk.x, y: rootJwk.y, x5c: [rootB64], ...over });
-const jwtEntry = (over: Record<string, unknown> = {}): Record<string, unknown> =>
-  ({ use: 'jwt-svid', kty: 'EC', kid: 'kid1', crv: 'P-256', x: jwtKey.x, y: jwtKey.y, ...over });
+const x509Entry = (over: Record<string, unknown> = {}): Record<string, unknown> => ({
+  use: 'x509-svid',
+  kty: 'EC',
+  crv: 'P-256',
+  x: rootJwk.x,
+  y: rootJwk.y,
+  x5c: [rootB64],
+  ...over,
+});
+const jwtEntry = (over: Record<string, unknown> = {}): Record<string, unknown> => ({
+  use: 'jwt-svid',
+  kty: 'EC',
+  kid: 'kid1',
+  crv: 'P-256',
+  x: jwtKey.x,
+  y: jwtKey.y,
+  ...over,
+});
 const doc = (keys: unknown[], extra: Record<string, unknown> = {}): string => JSON.stringify({ keys, ...extra });
 
 const SPIRE_DOC = `{"keys":[${JSON.stringify(x509Entry())},${JSON.stringify(jwtEntry())}],"spiffe_sequence":3,"spiffe_refresh_hint":300}`;
@@ -27,7 +41,10 @@ test('SpiffeBundle.parse reads a SPIRE bundle endpoint document', () => {
   assert.deepEqual(b.x509Bundle().authorities(), [pki.root.der]);
   assert.equal(b.jwtBundle().findAuthority('kid1')?.x, jwtKey.x);
   assert.deepEqual(b.getX509BundleForTrustDomain(td).authorities(), [pki.root.der]);
-  assert.throws(() => b.getJwtBundleForTrustDomain(TrustDomain.parse('other.org')), (e: unknown) => isSpiffeError(e, 'ERR_BUNDLE_NOT_FOUND'));
+  assert.throws(
+    () => b.getJwtBundleForTrustDomain(TrustDomain.parse('other.org')),
+    (e: unknown) => isSpiffeError(e, 'ERR_BUNDLE_NOT_FOUND'),
+  );
 });
 
 test('SpiffeBundle.marshal emits go-jose member order, std base64 x5c and spiffe_* members', () => {
@@ -52,7 +69,10 @@ test('SpiffeBundle.fromParts and mutation', () => {
   b.removeJwtAuthority('k');
   assert.equal(b.findJwtAuthority('k'), undefined);
   assert.ok(!b.empty());
-  assert.throws(() => b.setSequenceNumber(-1n), (e: unknown) => isSpiffeError(e, 'ERR_BUNDLE_INVALID'));
+  assert.throws(
+    () => b.setSequenceNumber(-1n),
+    (e: unknown) => isSpiffeError(e, 'ERR_BUNDLE_INVALID'),
+  );
   const c = b.clone();
   c.addJwtAuthority('z', jwtKey);
   assert.ok(!b.equals(c));
@@ -91,7 +111,11 @@ test('SpiffeBundle.parse follows the bundle rules (default, go-spiffe-like)', ()
     ['duplicate keys member', '{"keys":[],"keys":[]}', /duplicate member "keys"/],
   ];
   for (const [name, json, re] of bad) {
-    assert.throws(() => SpiffeBundle.parse(td, json), (e: unknown) => isSpiffeError(e, 'ERR_BUNDLE_INVALID') && re.test(e.message), name);
+    assert.throws(
+      () => SpiffeBundle.parse(td, json),
+      (e: unknown) => isSpiffeError(e, 'ERR_BUNDLE_INVALID') && re.test(e.message),
+      name,
+    );
   }
 });
 
@@ -103,7 +127,11 @@ test('SpiffeBundle.parse strict mode applies SPIRE bundleutil.Decode rules', () 
     ['unknown kty', doc([{ use: 'jwt-svid', kty: 'XYZ', kid: 'a' }]), /unsupported key type for key entry 0/],
   ];
   for (const [name, json, re] of bad) {
-    assert.throws(() => SpiffeBundle.parse(td, json, { strict: true }), (e: unknown) => isSpiffeError(e, 'ERR_BUNDLE_INVALID') && re.test(e.message), name);
+    assert.throws(
+      () => SpiffeBundle.parse(td, json, { strict: true }),
+      (e: unknown) => isSpiffeError(e, 'ERR_BUNDLE_INVALID') && re.test(e.message),
+      name,
+    );
   }
   assert.equal(SpiffeBundle.parse(td, SPIRE_DOC, { strict: true }).jwtAuthorities().size, 1);
 });
@@ -121,7 +149,11 @@ test('parseBundleMap reads trust_domains and rejects duplicate trust domain keys
     ['invalid bundle inside', '{"trust_domains":{"a.org":{}}}', /no authorities found/],
   ];
   for (const [name, json, re] of bad) {
-    assert.throws(() => parseBundleMap(json), (e: unknown) => isSpiffeError(e, 'ERR_BUNDLE_INVALID') && re.test(e.message), name);
+    assert.throws(
+      () => parseBundleMap(json),
+      (e: unknown) => isSpiffeError(e, 'ERR_BUNDLE_INVALID') && re.test(e.message),
+      name,
+    );
   }
   // sanity: createPublicKey accepts the JWKs we marshal
   const k = JSON.parse(SpiffeBundle.parse(td, SPIRE_DOC).marshal()) as { keys: JsonWebKey[] };

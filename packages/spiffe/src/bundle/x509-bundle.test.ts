@@ -37,8 +37,16 @@ test('X509Bundle parse/marshal (PEM) and parseRaw/marshalRaw (concatenated DER) 
 
 test('X509Bundle rejects non-certificates with ERR_BUNDLE_INVALID', () => {
   const bad: Array<[string, () => unknown, RegExp]> = [
-    ['bad base64 in PEM', () => X509Bundle.parse(td, '-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n'), /^x509bundle: cannot parse certificate: pem: invalid base64/],
-    ['garbage in PEM', () => X509Bundle.parse(td, derToPem(Uint8Array.from([0x30, 0x00]), 'CERTIFICATE')), /^x509bundle: cannot parse certificate: x509: malformed/],
+    [
+      'bad base64 in PEM',
+      () => X509Bundle.parse(td, '-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n'),
+      /^x509bundle: cannot parse certificate: pem: invalid base64/,
+    ],
+    [
+      'garbage in PEM',
+      () => X509Bundle.parse(td, derToPem(Uint8Array.from([0x30, 0x00]), 'CERTIFICATE')),
+      /^x509bundle: cannot parse certificate: x509: malformed/,
+    ],
     ['truncated raw', () => X509Bundle.parseRaw(td, root.der.subarray(0, 10)), /^x509bundle: cannot parse certificate: der: truncated/],
     ['trailing byte in a certificate', () => X509Bundle.fromAuthorities(td, [concatDer([root.der, Uint8Array.from([0])])]), /trailing data/],
   ];
@@ -48,15 +56,24 @@ test('X509Bundle rejects non-certificates with ERR_BUNDLE_INVALID', () => {
 test('bundles and bundle sets are sources for their own trust domains only', () => {
   const b = X509Bundle.fromAuthorities(td, [root.der]);
   assert.equal(b.getX509BundleForTrustDomain(td), b);
-  assert.throws(() => b.getX509BundleForTrustDomain(other), (e: unknown) => isSpiffeError(e, 'ERR_BUNDLE_NOT_FOUND') && e.message === 'x509bundle: no X.509 bundle for trust domain "other.org"');
+  assert.throws(
+    () => b.getX509BundleForTrustDomain(other),
+    (e: unknown) => isSpiffeError(e, 'ERR_BUNDLE_NOT_FOUND') && e.message === 'x509bundle: no X.509 bundle for trust domain "other.org"',
+  );
   const set = new X509BundleSet([b]);
   assert.ok(set.has(td));
   assert.equal(set.get(td), b);
   assert.equal(set.get(other), undefined);
-  assert.throws(() => set.getX509BundleForTrustDomain(other), (e: unknown) => isSpiffeError(e, 'ERR_BUNDLE_NOT_FOUND') && e.message === 'x509bundle: no X.509 bundle for trust domain "other.org"');
+  assert.throws(
+    () => set.getX509BundleForTrustDomain(other),
+    (e: unknown) => isSpiffeError(e, 'ERR_BUNDLE_NOT_FOUND') && e.message === 'x509bundle: no X.509 bundle for trust domain "other.org"',
+  );
   const ob = new X509Bundle(other);
   set.add(ob);
-  assert.deepEqual(set.bundles().map((x) => x.trustDomain.name), ['example.org', 'other.org']);
+  assert.deepEqual(
+    set.bundles().map((x) => x.trustDomain.name),
+    ['example.org', 'other.org'],
+  );
   const replacement = new X509Bundle(td);
   set.add(replacement);
   assert.equal(set.getX509BundleForTrustDomain(td), replacement);
@@ -67,8 +84,14 @@ test('bundles and bundle sets are sources for their own trust domains only', () 
   const jset = new JwtBundleSet([jb]);
   assert.equal(jset.getJwtBundleForTrustDomain(td), jb);
   assert.equal(jb.getJwtBundleForTrustDomain(td), jb);
-  assert.throws(() => jset.getJwtBundleForTrustDomain(other), (e: unknown) => isSpiffeError(e, 'ERR_BUNDLE_NOT_FOUND') && e.message === 'jwtbundle: no JWT bundle for trust domain "other.org"');
-  assert.throws(() => jb.getJwtBundleForTrustDomain(other), (e: unknown) => isSpiffeError(e, 'ERR_BUNDLE_NOT_FOUND'));
+  assert.throws(
+    () => jset.getJwtBundleForTrustDomain(other),
+    (e: unknown) => isSpiffeError(e, 'ERR_BUNDLE_NOT_FOUND') && e.message === 'jwtbundle: no JWT bundle for trust domain "other.org"',
+  );
+  assert.throws(
+    () => jb.getJwtBundleForTrustDomain(other),
+    (e: unknown) => isSpiffeError(e, 'ERR_BUNDLE_NOT_FOUND'),
+  );
   jset.remove(td);
   assert.ok(!jset.has(td));
 });

@@ -11,7 +11,10 @@ function oracle(s: string): boolean {
   const td = m[1] as string;
   const path = m[2] as string;
   if (td.length > 255 || Buffer.byteLength(s) > 2048) return false;
-  return !path.split('/').slice(1).some((seg) => seg === '.' || seg === '..');
+  return !path
+    .split('/')
+    .slice(1)
+    .some((seg) => seg === '.' || seg === '..');
 }
 
 const alphabet = fc.constantFrom(...'spife:/.-_aAzZ09%?#@ \u00e9\u0000'.split(''));

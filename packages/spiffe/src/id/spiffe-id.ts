@@ -75,9 +75,7 @@ export class SpiffeId {
       const c = s.charCodeAt(i);
       if (c === 0x2f) break;
       if (!isTrustDomainChar(c)) {
-        throw idError(
-          'trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores',
-        );
+        throw idError('trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores');
       }
     }
     const td = s.slice(SCHEME.length, i);

@@ -42,9 +42,7 @@ export class TrustDomain {
     if (s.includes(':/')) return SpiffeId.parse(s).trustDomain;
     for (let i = 0; i < s.length; i++) {
       if (!isTrustDomainChar(s.charCodeAt(i))) {
-        throw tdError(
-          'trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores',
-        );
+        throw tdError('trust domain characters are limited to lowercase letters, numbers, dots, dashes, and underscores');
       }
     }
     if (s.length > MAX_TRUST_DOMAIN_LENGTH) {

@@ -144,10 +144,7 @@ export function readTime(buf: Uint8Array, t: Tlv): Date {
   const [mo, d, h, mi, se] = [m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number];
   const ms = Date.UTC(year, mo - 1, d, h, mi, se);
   const date = new Date(ms);
-  if (
-    mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59 ||
-    date.getUTCDate() !== d || date.getUTCMonth() !== mo - 1
-  ) {
+  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59 || date.getUTCDate() !== d || date.getUTCMonth() !== mo - 1) {
     throw new DerError('invalid time value');
   }
   if (year < 100) date.setUTCFullYear(year);

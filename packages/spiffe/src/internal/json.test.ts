@@ -17,8 +17,22 @@ test('parseJson keeps 64-bit integers exact as bigint', () => {
 
 test('parseJson rejects duplicates, bad syntax, deep nesting and invalid UTF-8', () => {
   const bad: Array<string | Uint8Array> = [
-    '{"a":1,"a":2}', '{"a":{"b":1,"b":1}}', '', '{', '[1,]', '{"a":1,}', '01', '1.', '"\u0001"', '"\\x"', 'nul', '1 2',
-    '['.repeat(100) + ']'.repeat(100), Uint8Array.from([0x22, 0xff, 0x22]), 'NaN', '1e999',
+    '{"a":1,"a":2}',
+    '{"a":{"b":1,"b":1}}',
+    '',
+    '{',
+    '[1,]',
+    '{"a":1,}',
+    '01',
+    '1.',
+    '"\u0001"',
+    '"\\x"',
+    'nul',
+    '1 2',
+    '['.repeat(100) + ']'.repeat(100),
+    Uint8Array.from([0x22, 0xff, 0x22]),
+    'NaN',
+    '1e999',
   ];
   for (const d of bad) assert.throws(() => parseJson(d), JsonError, String(d));
 });

@@ -118,14 +118,30 @@ class Parser {
         const e = s[this.i + 1];
         this.i += 2;
         switch (e) {
-          case '"': out += '"'; break;
-          case '\\': out += '\\'; break;
-          case '/': out += '/'; break;
-          case 'b': out += '\b'; break;
-          case 'f': out += '\f'; break;
-          case 'n': out += '\n'; break;
-          case 'r': out += '\r'; break;
-          case 't': out += '\t'; break;
+          case '"':
+            out += '"';
+            break;
+          case '\\':
+            out += '\\';
+            break;
+          case '/':
+            out += '/';
+            break;
+          case 'b':
+            out += '\b';
+            break;
+          case 'f':
+            out += '\f';
+            break;
+          case 'n':
+            out += '\n';
+            break;
+          case 'r':
+            out += '\r';
+            break;
+          case 't':
+            out += '\t';
+            break;
           case 'u': {
             const hex = s.slice(this.i, this.i + 4);
             if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.fail('invalid unicode escape');
@@ -156,8 +172,14 @@ class Parser {
       out.push(this.value(depth + 1));
       this.ws();
       const c = this.s[this.i];
-      if (c === ',') { this.i++; continue; }
-      if (c === ']') { this.i++; return out; }
+      if (c === ',') {
+        this.i++;
+        continue;
+      }
+      if (c === ']') {
+        this.i++;
+        return out;
+      }
       this.fail('expected , or ]');
     }
   }
@@ -185,8 +207,14 @@ class Parser {
       Object.defineProperty(out, key, { value: this.value(depth + 1), enumerable: true, writable: true, configurable: true });
       this.ws();
       const c = this.s[this.i];
-      if (c === ',') { this.i++; continue; }
-      if (c === '}') { this.i++; return out; }
+      if (c === ',') {
+        this.i++;
+        continue;
+      }
+      if (c === '}') {
+        this.i++;
+        return out;
+      }
       this.fail('expected , or }');
     }
   }

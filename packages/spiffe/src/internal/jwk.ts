@@ -24,10 +24,7 @@ function str(jwk: Record<string, unknown>, name: string): string {
  * then the key parameters), together with the node KeyObject. Private members, symmetric
  * keys, unsupported curves and invalid points are rejected.
  */
-export function normalizePublicJwk(
-  input: Readonly<Record<string, JsonValue | undefined>> | JsonWebKey,
-  kid?: string,
-): { jwk: JsonWebKey; key: KeyObject } {
+export function normalizePublicJwk(input: Readonly<Record<string, JsonValue | undefined>> | JsonWebKey, kid?: string): { jwk: JsonWebKey; key: KeyObject } {
   const jwk = input as Record<string, unknown>;
   if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw new JwkError('JWK must be an object');
   for (const m of PRIVATE_MEMBERS) {

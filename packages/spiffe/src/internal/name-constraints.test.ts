@@ -18,7 +18,14 @@ test('checkNameConstraints applies permitted and excluded URI/DNS subtrees with 
     ['DNS not permitted', [dns('example.org')], [], [], ['w.other.org'], /not permitted/],
     ['URI constraint does not restrict DNS names', [uri('example.org')], [], [], ['w.other.org'], undefined],
     ['IP-address URI host cannot be checked', [uri('example.org')], [], ['spiffe://1.2.3.4/w'], [], /cannot check/],
-    ['unsupported constraint type fails closed', [{ kind: 7, value: Uint8Array.from([10, 0, 0, 0, 255, 0, 0, 0]) }], [], ['spiffe://example.org/w'], [], /unsupported/],
+    [
+      'unsupported constraint type fails closed',
+      [{ kind: 7, value: Uint8Array.from([10, 0, 0, 0, 255, 0, 0, 0]) }],
+      [],
+      ['spiffe://example.org/w'],
+      [],
+      /unsupported/,
+    ],
   ];
   for (const [name, permitted, excluded, uris, dnsNames, want] of cases) {
     const got = checkNameConstraints({ permitted, excluded }, uris, dnsNames);

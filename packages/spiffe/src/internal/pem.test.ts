@@ -30,7 +30,11 @@ test('pemToDerList rejects malformed PEM', () => {
     ['empty block', '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n', /empty/],
   ];
   for (const [name, input, re] of cases) {
-    assert.throws(() => pemToDerList(input), (e: unknown) => isSpiffeError(e, 'ERR_PEM_INVALID') && re.test(e.message), name);
+    assert.throws(
+      () => pemToDerList(input),
+      (e: unknown) => isSpiffeError(e, 'ERR_PEM_INVALID') && re.test(e.message),
+      name,
+    );
   }
 });
 
@@ -51,6 +55,10 @@ test('splitConcatenatedDer rejects truncated, indefinite-length and non-minimal 
     ['multi-byte tag', Uint8Array.from([0x1f, 0x81, 0x01, 0x00]), /multi-byte tags/],
   ];
   for (const [name, input, re] of cases) {
-    assert.throws(() => splitConcatenatedDer(input), (e: unknown) => isSpiffeError(e, 'ERR_X509_INVALID') && re.test(e.message), name);
+    assert.throws(
+      () => splitConcatenatedDer(input),
+      (e: unknown) => isSpiffeError(e, 'ERR_X509_INVALID') && re.test(e.message),
+      name,
+    );
   }
 });

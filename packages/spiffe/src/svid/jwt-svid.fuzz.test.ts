@@ -19,7 +19,12 @@ const TOKEN = await new CompactSign(new TextEncoder().encode(JSON.stringify(payl
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64url');
 const headerish = fc.record(
-  { alg: fc.constantFrom('ES256', 'RS256', 'none', 'HS256', 'EdDSA', 'PS512', 1), kid: fc.constantFrom('k1', 'k2', '', 7), typ: fc.constantFrom('JWT', 'JOSE', 'jwt', null), crit: fc.constant(['x']) },
+  {
+    alg: fc.constantFrom('ES256', 'RS256', 'none', 'HS256', 'EdDSA', 'PS512', 1),
+    kid: fc.constantFrom('k1', 'k2', '', 7),
+    typ: fc.constantFrom('JWT', 'JOSE', 'jwt', null),
+    crit: fc.constant(['x']),
+  },
   { requiredKeys: [] },
 );
 const claimsish = fc.record(
@@ -32,7 +37,8 @@ const claimsish = fc.record(
   },
   { requiredKeys: [] },
 );
-const generated = fc.tuple(headerish, claimsish, fc.constantFrom('', 'AAAA', TOKEN.split('.')[2] as string))
+const generated = fc
+  .tuple(headerish, claimsish, fc.constantFrom('', 'AAAA', TOKEN.split('.')[2] as string))
   .map(([h, c, s]) => `${b64(JSON.stringify(h))}.${b64(JSON.stringify(c))}.${s}`);
 const tokens = fc.oneof(mutatedString(TOKEN), generated, fc.string({ maxLength: 60 }), fc.constant(TOKEN));
 

@@ -2,15 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, sign as nodeSign, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { CompactSign } from 'jose';
-import {
-  JwtBundle,
-  JwtBundleSet,
-  TrustDomain,
-  isSpiffeError,
-  parseAndValidateJwtSvid,
-  parseInsecureJwtSvid,
-  type SpiffeErrorCode,
-} from '../index.ts';
+import { JwtBundle, JwtBundleSet, TrustDomain, isSpiffeError, parseAndValidateJwtSvid, parseInsecureJwtSvid, type SpiffeErrorCode } from '../index.ts';
 
 const td = TrustDomain.parse('example.org');
 const otherTd = TrustDomain.parse('other.org');
@@ -20,12 +12,15 @@ const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const ed = generateKeyPairSync('ed25519');
 const jwk = (k: KeyObject): JsonWebKey => k.export({ format: 'jwk' }) as JsonWebKey;
 
-const bundle = JwtBundle.fromAuthorities(td, new Map([
-  ['ec', jwk(ec.publicKey)],
-  ['ec384', jwk(ec384.publicKey)],
-  ['rsa', jwk(rsa.publicKey)],
-  ['ed', jwk(ed.publicKey)],
-]));
+const bundle = JwtBundle.fromAuthorities(
+  td,
+  new Map([
+    ['ec', jwk(ec.publicKey)],
+    ['ec384', jwk(ec384.publicKey)],
+    ['rsa', jwk(rsa.publicKey)],
+    ['ed', jwk(ed.publicKey)],
+  ]),
+);
 const otherKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const set = new JwtBundleSet([bundle, JwtBundle.fromAuthorities(otherTd, new Map([['other', jwk(otherKey.publicKey)]]))]);
 
@@ -44,9 +39,7 @@ function claims(over: Record<string, unknown> = {}): Record<string, unknown> {
 async function sign(payload: Record<string, unknown>, header: Record<string, unknown> = {}, key: KeyObject | Uint8Array = ec.privateKey): Promise<string> {
   const h: Record<string, unknown> = { alg: 'ES256', kid: 'ec', typ: 'JWT', ...header };
   for (const k of Object.keys(h)) if (h[k] === undefined) delete h[k];
-  return new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
-    .setProtectedHeader(h as { alg: string })
-    .sign(key);
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(payload))).setProtectedHeader(h as { alg: string }).sign(key);
 }
 
 test('parseAndValidateJwtSvid accepts ES256, ES384, RS256 and PS256 tokens from the subject trust domain', async () => {
@@ -91,48 +84,206 @@ const CRYPTO = 'jwtsvid: unable to get claims from token: error in cryptographic
 
 const cases: Case[] = [
   { name: 'alg none, empty signature', token: async () => `${b64({ alg: 'none', kid: 'ec' })}.${b64(claims())}.`, code: 'ERR_JWTSVID_INVALID', message: PARSE },
-  { name: 'alg none with a signature', token: async () => `${b64({ alg: 'none', kid: 'ec' })}.${b64(claims())}.AAAA`, code: 'ERR_JWTSVID_INVALID', message: PARSE },
-  { name: 'HS256 signed with the EC public key bytes as secret', token: () => sign(claims(), { alg: 'HS256' }, new TextEncoder().encode(spkiPem)), code: 'ERR_JWTSVID_INVALID', message: PARSE },
-  { name: 'HS256 signed with the RSA public key bytes as secret', token: () => sign(claims(), { alg: 'HS256', kid: 'rsa' }, new TextEncoder().encode(rsaSpkiPem)), code: 'ERR_JWTSVID_INVALID', message: PARSE },
+  {
+    name: 'alg none with a signature',
+    token: async () => `${b64({ alg: 'none', kid: 'ec' })}.${b64(claims())}.AAAA`,
+    code: 'ERR_JWTSVID_INVALID',
+    message: PARSE,
+  },
+  {
+    name: 'HS256 signed with the EC public key bytes as secret',
+    token: () => sign(claims(), { alg: 'HS256' }, new TextEncoder().encode(spkiPem)),
+    code: 'ERR_JWTSVID_INVALID',
+    message: PARSE,
+  },
+  {
+    name: 'HS256 signed with the RSA public key bytes as secret',
+    token: () => sign(claims(), { alg: 'HS256', kid: 'rsa' }, new TextEncoder().encode(rsaSpkiPem)),
+    code: 'ERR_JWTSVID_INVALID',
+    message: PARSE,
+  },
   { name: 'EdDSA', token: () => sign(claims(), { alg: 'EdDSA', kid: 'ed' }, ed.privateKey), code: 'ERR_JWTSVID_INVALID', message: PARSE },
-  { name: 'lowercase alg', token: async () => { const t = await sign(claims()); const [, p, s] = t.split('.'); return `${b64({ alg: 'es256', kid: 'ec' })}.${p}.${s}`; }, code: 'ERR_JWTSVID_INVALID', message: PARSE },
-  { name: 'JWS JSON serialization', token: async () => JSON.stringify({ payload: b64(claims()), protected: b64({ alg: 'ES256' }), signature: 'AAAA' }), code: 'ERR_JWTSVID_INVALID', message: PARSE },
-  { name: 'JWE-shaped five-part token', token: async () => `${b64({ alg: 'RSA-OAEP', enc: 'A256GCM' })}.AAAA.AAAA.AAAA.AAAA`, code: 'ERR_JWTSVID_INVALID', message: PARSE },
-  { name: 'crit header (validly signed)', token: async () => {
-    const input = `${b64({ alg: 'ES256', kid: 'ec', crit: ['x-ext'], 'x-ext': 1 })}.${b64(claims())}`;
-    const sig = nodeSign('sha256', Buffer.from(input), { key: ec.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url');
-    return `${input}.${sig}`;
-  }, code: 'ERR_JWTSVID_INVALID', message: PARSE },
+  {
+    name: 'lowercase alg',
+    token: async () => {
+      const t = await sign(claims());
+      const [, p, s] = t.split('.');
+      return `${b64({ alg: 'es256', kid: 'ec' })}.${p}.${s}`;
+    },
+    code: 'ERR_JWTSVID_INVALID',
+    message: PARSE,
+  },
+  {
+    name: 'JWS JSON serialization',
+    token: async () => JSON.stringify({ payload: b64(claims()), protected: b64({ alg: 'ES256' }), signature: 'AAAA' }),
+    code: 'ERR_JWTSVID_INVALID',
+    message: PARSE,
+  },
+  {
+    name: 'JWE-shaped five-part token',
+    token: async () => `${b64({ alg: 'RSA-OAEP', enc: 'A256GCM' })}.AAAA.AAAA.AAAA.AAAA`,
+    code: 'ERR_JWTSVID_INVALID',
+    message: PARSE,
+  },
+  {
+    name: 'crit header (validly signed)',
+    token: async () => {
+      const input = `${b64({ alg: 'ES256', kid: 'ec', crit: ['x-ext'], 'x-ext': 1 })}.${b64(claims())}`;
+      const sig = nodeSign('sha256', Buffer.from(input), { key: ec.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+      return `${input}.${sig}`;
+    },
+    code: 'ERR_JWTSVID_INVALID',
+    message: PARSE,
+  },
   { name: 'header not JSON', token: async () => `${b64('not json')}.${b64(claims())}.AAAA`, code: 'ERR_JWTSVID_INVALID', message: PARSE },
-  { name: 'padded base64url', token: async () => { const [h, p, s] = (await sign(claims())).split('.'); return `${h}=.${p}.${s}`; }, code: 'ERR_JWTSVID_INVALID', message: PARSE },
-  { name: 'typ lowercase jwt', token: () => sign(claims(), { typ: 'jwt' }), code: 'ERR_JWTSVID_INVALID', message: 'jwtsvid: token header type not equal to either JWT or JOSE' },
-  { name: 'typ at+jwt', token: () => sign(claims(), { typ: 'at+jwt' }), code: 'ERR_JWTSVID_INVALID', message: 'jwtsvid: token header type not equal to either JWT or JOSE' },
-  { name: 'typ not a string', token: () => sign(claims(), { typ: 1 }), code: 'ERR_JWTSVID_INVALID', message: 'jwtsvid: token header type not equal to either JWT or JOSE' },
-  { name: 'aud not a string list', token: () => sign(claims({ aud: [1] })), code: 'ERR_JWTSVID_INVALID', message: 'jwtsvid: unable to get claims from token: "aud" must be a string or an array of strings' },
-  { name: 'exp not a number', token: () => sign(claims({ exp: 'soon' })), code: 'ERR_JWTSVID_INVALID', message: 'jwtsvid: unable to get claims from token: "exp" must be a number' },
+  {
+    name: 'padded base64url',
+    token: async () => {
+      const [h, p, s] = (await sign(claims())).split('.');
+      return `${h}=.${p}.${s}`;
+    },
+    code: 'ERR_JWTSVID_INVALID',
+    message: PARSE,
+  },
+  {
+    name: 'typ lowercase jwt',
+    token: () => sign(claims(), { typ: 'jwt' }),
+    code: 'ERR_JWTSVID_INVALID',
+    message: 'jwtsvid: token header type not equal to either JWT or JOSE',
+  },
+  {
+    name: 'typ at+jwt',
+    token: () => sign(claims(), { typ: 'at+jwt' }),
+    code: 'ERR_JWTSVID_INVALID',
+    message: 'jwtsvid: token header type not equal to either JWT or JOSE',
+  },
+  {
+    name: 'typ not a string',
+    token: () => sign(claims(), { typ: 1 }),
+    code: 'ERR_JWTSVID_INVALID',
+    message: 'jwtsvid: token header type not equal to either JWT or JOSE',
+  },
+  {
+    name: 'aud not a string list',
+    token: () => sign(claims({ aud: [1] })),
+    code: 'ERR_JWTSVID_INVALID',
+    message: 'jwtsvid: unable to get claims from token: "aud" must be a string or an array of strings',
+  },
+  {
+    name: 'exp not a number',
+    token: () => sign(claims({ exp: 'soon' })),
+    code: 'ERR_JWTSVID_INVALID',
+    message: 'jwtsvid: unable to get claims from token: "exp" must be a number',
+  },
   { name: 'missing sub', token: () => sign(claims({ sub: undefined })), code: 'ERR_JWTSVID_INVALID', message: 'jwtsvid: token missing subject claim' },
   { name: 'missing exp', token: () => sign(claims({ exp: undefined })), code: 'ERR_JWTSVID_INVALID', message: 'jwtsvid: token missing exp claim' },
-  { name: 'sub not a SPIFFE ID', token: () => sign(claims({ sub: 'https://example.org/w' })), code: 'ERR_JWTSVID_INVALID', message: 'jwtsvid: token has an invalid subject claim: spiffeid: scheme is missing or invalid' },
+  {
+    name: 'sub not a SPIFFE ID',
+    token: () => sign(claims({ sub: 'https://example.org/w' })),
+    code: 'ERR_JWTSVID_INVALID',
+    message: 'jwtsvid: token has an invalid subject claim: spiffeid: scheme is missing or invalid',
+  },
   { name: 'empty kid', token: () => sign(claims(), { kid: '' }), code: 'ERR_JWTSVID_INVALID', message: 'jwtsvid: token header missing key id' },
   { name: 'kid not a string', token: () => sign(claims(), { kid: 7 }), code: 'ERR_JWTSVID_INVALID', message: 'jwtsvid: token header missing key id' },
-  { name: 'subject trust domain without bundle', token: () => sign(claims({ sub: 'spiffe://nowhere.org/w' })), code: 'ERR_JWTSVID_UNTRUSTED', message: 'jwtsvid: no bundle found for trust domain "nowhere.org"' },
-  { name: 'wrong kid', token: () => sign(claims(), { kid: 'nope' }), code: 'ERR_JWTSVID_UNTRUSTED', message: 'jwtsvid: no JWT authority "nope" found for trust domain "example.org"' },
-  { name: 'foreign TD subject signed with our key (kid only in our bundle)', token: () => sign(claims({ sub: 'spiffe://other.org/w' })), code: 'ERR_JWTSVID_UNTRUSTED', message: 'jwtsvid: no JWT authority "ec" found for trust domain "other.org"' },
-  { name: 'our subject signed by the foreign TD key', token: () => sign(claims(), { kid: 'other' }, otherKey.privateKey), code: 'ERR_JWTSVID_UNTRUSTED', message: 'jwtsvid: no JWT authority "other" found for trust domain "example.org"' },
-  { name: 'RS256 token against an EC key (key confusion)', token: () => sign(claims(), { alg: 'RS256', kid: 'ec' }, rsa.privateKey), code: 'ERR_JWTSVID_UNTRUSTED', message: CRYPTO },
+  {
+    name: 'subject trust domain without bundle',
+    token: () => sign(claims({ sub: 'spiffe://nowhere.org/w' })),
+    code: 'ERR_JWTSVID_UNTRUSTED',
+    message: 'jwtsvid: no bundle found for trust domain "nowhere.org"',
+  },
+  {
+    name: 'wrong kid',
+    token: () => sign(claims(), { kid: 'nope' }),
+    code: 'ERR_JWTSVID_UNTRUSTED',
+    message: 'jwtsvid: no JWT authority "nope" found for trust domain "example.org"',
+  },
+  {
+    name: 'foreign TD subject signed with our key (kid only in our bundle)',
+    token: () => sign(claims({ sub: 'spiffe://other.org/w' })),
+    code: 'ERR_JWTSVID_UNTRUSTED',
+    message: 'jwtsvid: no JWT authority "ec" found for trust domain "other.org"',
+  },
+  {
+    name: 'our subject signed by the foreign TD key',
+    token: () => sign(claims(), { kid: 'other' }, otherKey.privateKey),
+    code: 'ERR_JWTSVID_UNTRUSTED',
+    message: 'jwtsvid: no JWT authority "other" found for trust domain "example.org"',
+  },
+  {
+    name: 'RS256 token against an EC key (key confusion)',
+    token: () => sign(claims(), { alg: 'RS256', kid: 'ec' }, rsa.privateKey),
+    code: 'ERR_JWTSVID_UNTRUSTED',
+    message: CRYPTO,
+  },
   { name: 'ES256 token against an RSA key', token: () => sign(claims(), { alg: 'ES256', kid: 'rsa' }), code: 'ERR_JWTSVID_UNTRUSTED', message: CRYPTO },
-  { name: 'ES384 token against a P-256 key', token: () => sign(claims(), { alg: 'ES384', kid: 'ec' }, ec384.privateKey), code: 'ERR_JWTSVID_UNTRUSTED', message: CRYPTO },
-  { name: 'ES256 token against an Ed25519 authority', token: () => sign(claims(), { alg: 'ES256', kid: 'ed' }), code: 'ERR_JWTSVID_UNTRUSTED', message: CRYPTO },
+  {
+    name: 'ES384 token against a P-256 key',
+    token: () => sign(claims(), { alg: 'ES384', kid: 'ec' }, ec384.privateKey),
+    code: 'ERR_JWTSVID_UNTRUSTED',
+    message: CRYPTO,
+  },
+  {
+    name: 'ES256 token against an Ed25519 authority',
+    token: () => sign(claims(), { alg: 'ES256', kid: 'ed' }),
+    code: 'ERR_JWTSVID_UNTRUSTED',
+    message: CRYPTO,
+  },
   { name: 'signed by another key with our kid', token: () => sign(claims(), {}, otherKey.privateKey), code: 'ERR_JWTSVID_UNTRUSTED', message: CRYPTO },
-  { name: 'tampered payload', token: async () => { const [h, , s] = (await sign(claims())).split('.'); return `${h}.${b64(claims({ sub: 'spiffe://example.org/admin' }))}.${s}`; }, code: 'ERR_JWTSVID_UNTRUSTED', message: CRYPTO },
-  { name: 'missing aud', token: () => sign(claims({ aud: undefined })), code: 'ERR_JWTSVID_AUDIENCE', message: 'jwtsvid: expected audience in ["spiffe://example.org/api"] (audience=[])' },
-  { name: 'audience mismatch', token: () => sign(claims({ aud: ['a', 'b'] })), code: 'ERR_JWTSVID_AUDIENCE', message: 'jwtsvid: expected audience in ["spiffe://example.org/api"] (audience=["a" "b"])' },
-  { name: 'empty expected audience', token: () => sign(claims()), audience: [], code: 'ERR_JWTSVID_AUDIENCE', message: 'jwtsvid: expected audience must be a non-empty list of non-empty strings' },
-  { name: 'expired beyond default leeway (fake now)', token: () => sign(claims({ exp: now - 31 })), code: 'ERR_JWTSVID_EXPIRED', message: 'jwtsvid: token has expired' },
-  { name: 'expired beyond custom leeway', token: () => sign(claims({ exp: now - 5 })), leewaySeconds: 0, code: 'ERR_JWTSVID_EXPIRED', message: 'jwtsvid: token has expired' },
-  { name: 'expired long ago', token: () => sign(claims()), now: new Date(NOW.getTime() + 3_600_000), code: 'ERR_JWTSVID_EXPIRED', message: 'jwtsvid: token has expired' },
+  {
+    name: 'tampered payload',
+    token: async () => {
+      const [h, , s] = (await sign(claims())).split('.');
+      return `${h}.${b64(claims({ sub: 'spiffe://example.org/admin' }))}.${s}`;
+    },
+    code: 'ERR_JWTSVID_UNTRUSTED',
+    message: CRYPTO,
+  },
+  {
+    name: 'missing aud',
+    token: () => sign(claims({ aud: undefined })),
+    code: 'ERR_JWTSVID_AUDIENCE',
+    message: 'jwtsvid: expected audience in ["spiffe://example.org/api"] (audience=[])',
+  },
+  {
+    name: 'audience mismatch',
+    token: () => sign(claims({ aud: ['a', 'b'] })),
+    code: 'ERR_JWTSVID_AUDIENCE',
+    message: 'jwtsvid: expected audience in ["spiffe://example.org/api"] (audience=["a" "b"])',
+  },
+  {
+    name: 'empty expected audience',
+    token: () => sign(claims()),
+    audience: [],
+    code: 'ERR_JWTSVID_AUDIENCE',
+    message: 'jwtsvid: expected audience must be a non-empty list of non-empty strings',
+  },
+  {
+    name: 'expired beyond default leeway (fake now)',
+    token: () => sign(claims({ exp: now - 31 })),
+    code: 'ERR_JWTSVID_EXPIRED',
+    message: 'jwtsvid: token has expired',
+  },
+  {
+    name: 'expired beyond custom leeway',
+    token: () => sign(claims({ exp: now - 5 })),
+    leewaySeconds: 0,
+    code: 'ERR_JWTSVID_EXPIRED',
+    message: 'jwtsvid: token has expired',
+  },
+  {
+    name: 'expired long ago',
+    token: () => sign(claims()),
+    now: new Date(NOW.getTime() + 3_600_000),
+    code: 'ERR_JWTSVID_EXPIRED',
+    message: 'jwtsvid: token has expired',
+  },
   { name: 'not valid yet (nbf)', token: () => sign(claims({ nbf: now + 31 })), code: 'ERR_JWTSVID_INVALID', message: 'jwtsvid: token not valid yet (nbf)' },
-  { name: 'issued in the future (iat)', token: () => sign(claims({ iat: now + 31 })), code: 'ERR_JWTSVID_INVALID', message: 'jwtsvid: token issued in the future (iat)' },
+  {
+    name: 'issued in the future (iat)',
+    token: () => sign(claims({ iat: now + 31 })),
+    code: 'ERR_JWTSVID_INVALID',
+    message: 'jwtsvid: token issued in the future (iat)',
+  },
 ];
 
 for (const c of cases) {
@@ -158,16 +309,34 @@ test('parseInsecureJwtSvid skips the signature but keeps structure, audience and
   const forged = `${h}.${p}.AAAA`;
   assert.equal(parseInsecureJwtSvid(forged, AUD, { now: NOW }).id.toString(), 'spiffe://example.org/workload');
   assert.equal(parseInsecureJwtSvid(await sign(claims(), { kid: undefined }), AUD, { now: NOW }).id.path, '/workload');
-  assert.throws(() => parseInsecureJwtSvid(forged, ['other'], { now: NOW }), (e: unknown) => isSpiffeError(e, 'ERR_JWTSVID_AUDIENCE'));
-  assert.throws(() => parseInsecureJwtSvid(forged, AUD, { now: new Date(NOW.getTime() + 3_600_000) }), (e: unknown) => isSpiffeError(e, 'ERR_JWTSVID_EXPIRED'));
-  assert.throws(() => parseInsecureJwtSvid(`${b64({ alg: 'none' })}.${p}.`, AUD, { now: NOW }), (e: unknown) => isSpiffeError(e, 'ERR_JWTSVID_INVALID'));
-  assert.throws(() => parseInsecureJwtSvid(forged, [], { now: NOW }), (e: unknown) => isSpiffeError(e, 'ERR_JWTSVID_AUDIENCE'));
+  assert.throws(
+    () => parseInsecureJwtSvid(forged, ['other'], { now: NOW }),
+    (e: unknown) => isSpiffeError(e, 'ERR_JWTSVID_AUDIENCE'),
+  );
+  assert.throws(
+    () => parseInsecureJwtSvid(forged, AUD, { now: new Date(NOW.getTime() + 3_600_000) }),
+    (e: unknown) => isSpiffeError(e, 'ERR_JWTSVID_EXPIRED'),
+  );
+  assert.throws(
+    () => parseInsecureJwtSvid(`${b64({ alg: 'none' })}.${p}.`, AUD, { now: NOW }),
+    (e: unknown) => isSpiffeError(e, 'ERR_JWTSVID_INVALID'),
+  );
+  assert.throws(
+    () => parseInsecureJwtSvid(forged, [], { now: NOW }),
+    (e: unknown) => isSpiffeError(e, 'ERR_JWTSVID_AUDIENCE'),
+  );
 });
 
 test('an invalid validation time is rejected instead of skipping exp checks', async () => {
   const t = await sign(claims({ exp: now - 3600 }));
-  await assert.rejects(parseAndValidateJwtSvid(t, set, AUD, { now: new Date(NaN) }), (e: unknown) => isSpiffeError(e, 'ERR_JWTSVID_INVALID') && e.message === 'jwtsvid: invalid validation time');
-  assert.throws(() => parseInsecureJwtSvid(t, AUD, { now: new Date(NaN) }), (e: unknown) => isSpiffeError(e, 'ERR_JWTSVID_INVALID'));
+  await assert.rejects(
+    parseAndValidateJwtSvid(t, set, AUD, { now: new Date(NaN) }),
+    (e: unknown) => isSpiffeError(e, 'ERR_JWTSVID_INVALID') && e.message === 'jwtsvid: invalid validation time',
+  );
+  assert.throws(
+    () => parseInsecureJwtSvid(t, AUD, { now: new Date(NaN) }),
+    (e: unknown) => isSpiffeError(e, 'ERR_JWTSVID_INVALID'),
+  );
   await assert.rejects(parseAndValidateJwtSvid(t, set, AUD, { now: NOW, leewaySeconds: -1 }), (e: unknown) => isSpiffeError(e, 'ERR_JWTSVID_INVALID'));
 });
 
@@ -179,14 +348,16 @@ test('RS256 tokens from an RSA key under 2048 bits are not trusted', async () =>
     .sign(weak.privateKey)
     .catch(() => undefined);
   // jose refuses to sign with it too; build the token by hand in that case
-  const token = t ?? (() => {
-    const input = `${b64({ alg: 'RS256', kid: 'weak' })}.${b64(claims())}`;
-    return `${input}.${nodeSign('sha256', Buffer.from(input), weak.privateKey).toString('base64url')}`;
-  })();
+  const token =
+    t ??
+    (() => {
+      const input = `${b64({ alg: 'RS256', kid: 'weak' })}.${b64(claims())}`;
+      return `${input}.${nodeSign('sha256', Buffer.from(input), weak.privateKey).toString('base64url')}`;
+    })();
   await assert.rejects(parseAndValidateJwtSvid(token, b, AUD, { now: NOW }), (e: unknown) => isSpiffeError(e, 'ERR_JWTSVID_UNTRUSTED') && e.message === CRYPTO);
 });
 
-test('JWT-SVID §2.2: kid is optional; the subject trust domain\'s keys that fit alg are tried', async () => {
+test("JWT-SVID §2.2: kid is optional; the subject trust domain's keys that fit alg are tried", async () => {
   const noKid = { kid: undefined };
   // Accepted: each key type found among several authorities of the subject's trust domain.
   for (const t of [
@@ -205,8 +376,16 @@ test('JWT-SVID §2.2: kid is optional; the subject trust domain\'s keys that fit
   await rejects(await sign(claims({ sub: 'spiffe://other.org/w' }), noKid), 'ERR_JWTSVID_UNTRUSTED', CRYPTO);
   // Only keys whose type fits alg: no P-521 key in the bundle.
   const es512 = generateKeyPairSync('ec', { namedCurve: 'P-521' });
-  await rejects(await sign(claims(), { ...noKid, alg: 'ES512' }, es512.privateKey), 'ERR_JWTSVID_UNTRUSTED', 'jwtsvid: no JWT authority for alg "ES512" found for trust domain "example.org"');
-  await rejects(await sign(claims({ aud: ['other'] }), noKid), 'ERR_JWTSVID_AUDIENCE', 'jwtsvid: expected audience in ["spiffe://example.org/api"] (audience=["other"])');
+  await rejects(
+    await sign(claims(), { ...noKid, alg: 'ES512' }, es512.privateKey),
+    'ERR_JWTSVID_UNTRUSTED',
+    'jwtsvid: no JWT authority for alg "ES512" found for trust domain "example.org"',
+  );
+  await rejects(
+    await sign(claims({ aud: ['other'] }), noKid),
+    'ERR_JWTSVID_AUDIENCE',
+    'jwtsvid: expected audience in ["spiffe://example.org/api"] (audience=["other"])',
+  );
   await rejects(await sign(claims({ exp: now - 3600 }), noKid), 'ERR_JWTSVID_EXPIRED', 'jwtsvid: token has expired');
   const [h, , sig] = (await sign(claims(), noKid)).split('.');
   await rejects(`${h}.${b64(claims({ sub: 'spiffe://example.org/admin' }))}.${sig}`, 'ERR_JWTSVID_UNTRUSTED', CRYPTO);

@@ -8,9 +8,7 @@ import { decodeBase64Url } from '../internal/base64.ts';
 import { JsonError, isJsonObject, parseJson, type JsonObject, type JsonValue } from '../internal/json.ts';
 
 /** JWT-SVID.md §3: the only permitted signature algorithms. */
-export const JWT_SVID_ALGORITHMS: readonly string[] = [
-  'RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512',
-];
+export const JWT_SVID_ALGORITHMS: readonly string[] = ['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512'];
 
 /** Default clock skew allowance for exp/nbf/iat (stricter than go-jose's 60 s). */
 export const DEFAULT_JWT_LEEWAY_SECONDS = 30;
@@ -274,11 +272,7 @@ export async function parseAndValidateJwtSvid(
  * tokens obtained from a trusted source such as the Workload API. Audience and time
  * claims are still validated.
  */
-export function parseInsecureJwtSvid(
-  token: string,
-  audience: readonly string[],
-  opts: JwtSvidValidateOptions = {},
-): JwtSvid {
+export function parseInsecureJwtSvid(token: string, audience: readonly string[], opts: JwtSvidValidateOptions = {}): JwtSvid {
   checkExpectedAudience(audience);
   const p = parseToken(token);
   validateClaims(p, audience, opts);

@@ -37,11 +37,7 @@ function invalid(message: string, cause?: unknown): SpiffeError {
  * unknown critical extensions). Stricter than go-spiffe: the leaf's SPIFFE ID must have a
  * non-root path (X509-SVID §3.1, §5.2). Extended key usage is not enforced.
  */
-export function verifyX509Svid(
-  chain: readonly Uint8Array[],
-  source: X509BundleSource,
-  opts: VerifyX509SvidOptions = {},
-): VerifiedX509Svid {
+export function verifyX509Svid(chain: readonly Uint8Array[], source: X509BundleSource, opts: VerifyX509SvidOptions = {}): VerifiedX509Svid {
   if (!Array.isArray(chain) || chain.length === 0) throw invalid('empty certificates chain');
   if (source === undefined || source === null) throw invalid('bundleSource is required');
   const now = opts.now ?? new Date();

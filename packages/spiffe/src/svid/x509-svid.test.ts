@@ -8,10 +8,18 @@ const leafKey = await pkcs8(pki.leafKeys);
 const otherKey = await pkcs8(await keyPair('unrelated'));
 
 async function leaf(over: Partial<Parameters<typeof makeCert>[0]> = {}, issuer: Cert = pki.root): Promise<Uint8Array> {
-  return (await makeCert({
-    subject: 'C=US, O=SPIRE', keys: pki.leafKeys, issuer, ca: false, keyUsage: LEAF_KEY_USAGE,
-    eku: [EKU_SERVER, EKU_CLIENT], uris: ['spiffe://example.org/workload'], ...over,
-  })).der;
+  return (
+    await makeCert({
+      subject: 'C=US, O=SPIRE',
+      keys: pki.leafKeys,
+      issuer,
+      ca: false,
+      keyUsage: LEAF_KEY_USAGE,
+      eku: [EKU_SERVER, EKU_CLIENT],
+      uris: ['spiffe://example.org/workload'],
+      ...over,
+    })
+  ).der;
 }
 
 test('X509Svid.parseRaw accepts a SPIRE-shaped SVID and round-trips DER and PEM', () => {
@@ -42,26 +50,85 @@ interface Case {
 
 const cases: Case[] = [
   { name: 'no certificates', certs: async () => [], message: 'x509svid: certificate validation failed: no certificates found' },
-  { name: 'leaf without URI SAN', certs: async () => [await leaf({ uris: [], dns: ['a.example.org'] })], message: 'x509svid: certificate validation failed: cannot get leaf certificate SPIFFE ID: certificate contains no URI SAN' },
-  { name: 'leaf with two URI SANs', certs: async () => [await leaf({ uris: ['spiffe://example.org/a', 'spiffe://example.org/b'] })], message: 'x509svid: certificate validation failed: cannot get leaf certificate SPIFFE ID: certificate contains more than one URI SAN' },
-  { name: 'leaf ID without path', certs: async () => [await leaf({ uris: ['spiffe://example.org'] })], message: 'x509svid: certificate validation failed: leaf certificate SPIFFE ID must have a non-root path' },
-  { name: 'leaf with CA flag', certs: async () => [await leaf({ ca: true })], message: 'x509svid: certificate validation failed: leaf certificate must not have CA flag set to true' },
-  { name: 'leaf without digitalSignature', certs: async () => [await leaf({ keyUsage: KU.keyEncipherment })], message: "x509svid: certificate validation failed: leaf certificate must have 'digitalSignature' set as key usage" },
-  { name: 'leaf without keyUsage extension', certs: async () => [await leaf({ keyUsage: undefined as unknown as number })], message: "x509svid: certificate validation failed: leaf certificate must have 'digitalSignature' set as key usage" },
-  { name: 'leaf with keyCertSign', certs: async () => [await leaf({ keyUsage: KU.digitalSignature | KU.keyCertSign })], message: "x509svid: certificate validation failed: leaf certificate must not have 'keyCertSign' set as key usage" },
-  { name: 'leaf with cRLSign', certs: async () => [await leaf({ keyUsage: KU.digitalSignature | KU.cRLSign })], message: "x509svid: certificate validation failed: leaf certificate must not have 'cRLSign' set as key usage" },
-  { name: 'intermediate without CA flag', certs: async () => {
-    const inter = await makeCert({ subject: 'CN=i', issuer: pki.root, keys: await keyPair('i'), ca: false, keyUsage: CA_KU });
-    return [await leaf({}, inter), inter.der];
-  }, message: 'x509svid: certificate validation failed: signing certificate must have CA flag set to true' },
-  { name: 'intermediate without keyCertSign', certs: async () => {
-    const inter = await makeCert({ subject: 'CN=i', issuer: pki.root, keys: await keyPair('i'), ca: true, keyUsage: KU.cRLSign });
-    return [await leaf({}, inter), inter.der];
-  }, message: "x509svid: certificate validation failed: signing certificate must have 'keyCertSign' set as key usage" },
-  { name: 'no private key', certs: async () => [pki.leaf.der], key: new Uint8Array(0), message: 'x509svid: private key validation failed: no private key found' },
-  { name: 'key does not match leaf', certs: async () => [pki.leaf.der], key: otherKey, message: 'x509svid: private key validation failed: leaf certificate does not match private key' },
-  { name: 'key is not PKCS#8', certs: async () => [pki.leaf.der], key: Uint8Array.from([0x30, 0x03, 0x02, 0x01, 0x00]), message: 'x509svid: cannot parse DER encoded private key: invalid PKCS#8 private key' },
-  { name: 'truncated certificate DER', certs: async () => [pki.leaf.der.subarray(0, 40)], message: 'x509svid: cannot parse DER encoded certificate: der: truncated value at offset 0' },
+  {
+    name: 'leaf without URI SAN',
+    certs: async () => [await leaf({ uris: [], dns: ['a.example.org'] })],
+    message: 'x509svid: certificate validation failed: cannot get leaf certificate SPIFFE ID: certificate contains no URI SAN',
+  },
+  {
+    name: 'leaf with two URI SANs',
+    certs: async () => [await leaf({ uris: ['spiffe://example.org/a', 'spiffe://example.org/b'] })],
+    message: 'x509svid: certificate validation failed: cannot get leaf certificate SPIFFE ID: certificate contains more than one URI SAN',
+  },
+  {
+    name: 'leaf ID without path',
+    certs: async () => [await leaf({ uris: ['spiffe://example.org'] })],
+    message: 'x509svid: certificate validation failed: leaf certificate SPIFFE ID must have a non-root path',
+  },
+  {
+    name: 'leaf with CA flag',
+    certs: async () => [await leaf({ ca: true })],
+    message: 'x509svid: certificate validation failed: leaf certificate must not have CA flag set to true',
+  },
+  {
+    name: 'leaf without digitalSignature',
+    certs: async () => [await leaf({ keyUsage: KU.keyEncipherment })],
+    message: "x509svid: certificate validation failed: leaf certificate must have 'digitalSignature' set as key usage",
+  },
+  {
+    name: 'leaf without keyUsage extension',
+    certs: async () => [await leaf({ keyUsage: undefined as unknown as number })],
+    message: "x509svid: certificate validation failed: leaf certificate must have 'digitalSignature' set as key usage",
+  },
+  {
+    name: 'leaf with keyCertSign',
+    certs: async () => [await leaf({ keyUsage: KU.digitalSignature | KU.keyCertSign })],
+    message: "x509svid: certificate validation failed: leaf certificate must not have 'keyCertSign' set as key usage",
+  },
+  {
+    name: 'leaf with cRLSign',
+    certs: async () => [await leaf({ keyUsage: KU.digitalSignature | KU.cRLSign })],
+    message: "x509svid: certificate validation failed: leaf certificate must not have 'cRLSign' set as key usage",
+  },
+  {
+    name: 'intermediate without CA flag',
+    certs: async () => {
+      const inter = await makeCert({ subject: 'CN=i', issuer: pki.root, keys: await keyPair('i'), ca: false, keyUsage: CA_KU });
+      return [await leaf({}, inter), inter.der];
+    },
+    message: 'x509svid: certificate validation failed: signing certificate must have CA flag set to true',
+  },
+  {
+    name: 'intermediate without keyCertSign',
+    certs: async () => {
+      const inter = await makeCert({ subject: 'CN=i', issuer: pki.root, keys: await keyPair('i'), ca: true, keyUsage: KU.cRLSign });
+      return [await leaf({}, inter), inter.der];
+    },
+    message: "x509svid: certificate validation failed: signing certificate must have 'keyCertSign' set as key usage",
+  },
+  {
+    name: 'no private key',
+    certs: async () => [pki.leaf.der],
+    key: new Uint8Array(0),
+    message: 'x509svid: private key validation failed: no private key found',
+  },
+  {
+    name: 'key does not match leaf',
+    certs: async () => [pki.leaf.der],
+    key: otherKey,
+    message: 'x509svid: private key validation failed: leaf certificate does not match private key',
+  },
+  {
+    name: 'key is not PKCS#8',
+    certs: async () => [pki.leaf.der],
+    key: Uint8Array.from([0x30, 0x03, 0x02, 0x01, 0x00]),
+    message: 'x509svid: cannot parse DER encoded private key: invalid PKCS#8 private key',
+  },
+  {
+    name: 'truncated certificate DER',
+    certs: async () => [pki.leaf.der.subarray(0, 40)],
+    message: 'x509svid: cannot parse DER encoded certificate: der: truncated value at offset 0',
+  },
 ];
 
 for (const c of cases) {
@@ -92,6 +159,10 @@ test('X509Svid.parse rejects bad PEM input', () => {
     ['not PEM', 'hello', keyPem, /cannot parse PEM encoded certificate: pem: no PEM blocks found/],
   ];
   for (const [name, certs, key, re] of bad) {
-    assert.throws(() => X509Svid.parse(certs, key), (e: unknown) => isSpiffeError(e, 'ERR_X509SVID_INVALID') && re.test(e.message), name);
+    assert.throws(
+      () => X509Svid.parse(certs, key),
+      (e: unknown) => isSpiffeError(e, 'ERR_X509SVID_INVALID') && re.test(e.message),
+      name,
+    );
   }
 });

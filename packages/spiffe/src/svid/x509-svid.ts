@@ -2,13 +2,7 @@ import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { SpiffeError } from '../errors.ts';
 import { SpiffeId } from '../id/spiffe-id.ts';
 import { concatDer, derToPem, pemToDerList, splitConcatenatedDer } from '../internal/pem.ts';
-import {
-  KU_CRL_SIGN,
-  KU_DIGITAL_SIGNATURE,
-  KU_KEY_CERT_SIGN,
-  parseCertificate,
-  type ParsedCertificate,
-} from '../internal/x509.ts';
+import { KU_CRL_SIGN, KU_DIGITAL_SIGNATURE, KU_KEY_CERT_SIGN, parseCertificate, type ParsedCertificate } from '../internal/x509.ts';
 
 function svidError(message: string, cause?: unknown): SpiffeError {
   return new SpiffeError('ERR_X509SVID_INVALID', `x509svid: ${message}`, { cause });
@@ -111,7 +105,11 @@ export class X509Svid {
       if (e instanceof Inner) throw svidError(`private key validation failed: ${e.message}`, e);
       throw e;
     }
-    return new X509Svid(id, certs.map((c) => Uint8Array.from(c.der)), key as KeyObject);
+    return new X509Svid(
+      id,
+      certs.map((c) => Uint8Array.from(c.der)),
+      key as KeyObject,
+    );
   }
 
   /** PEM certificates (leaf first) and PEM PKCS#8 private key. */

@@ -23,7 +23,10 @@ function outcome(f: () => unknown): 'ok' | 'error' {
 }
 
 test('fuzz: X509Svid.parseRaw on mutated chains and keys returns an SVID or throws SpiffeError', () => {
-  assert.equal(outcome(() => X509Svid.parseRaw(chain, key)), 'ok');
+  assert.equal(
+    outcome(() => X509Svid.parseRaw(chain, key)),
+    'ok',
+  );
   fc.assert(
     fc.property(fc.oneof(mutated(chain), fc.constant(chain)), fc.oneof(mutated(key), fc.constant(key), fc.uint8Array({ maxLength: 64 })), (c, k) => {
       outcome(() => X509Svid.parseRaw(c, k));
@@ -34,7 +37,10 @@ test('fuzz: X509Svid.parseRaw on mutated chains and keys returns an SVID or thro
 
 test('fuzz: verifyX509Svid on mutated DER only ever verifies the untouched chain', () => {
   const original = [pki.leafViaIntermediate.der, pki.intermediate.der];
-  assert.equal(outcome(() => verifyX509Svid(original, bundle, { now: T0 })), 'ok');
+  assert.equal(
+    outcome(() => verifyX509Svid(original, bundle, { now: T0 })),
+    'ok',
+  );
   fc.assert(
     fc.property(mutated(chain), (c) => {
       let certs: Uint8Array[];

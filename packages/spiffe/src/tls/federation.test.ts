@@ -46,10 +46,16 @@ async function source(svid: FakeSvid, federated: Record<string, Uint8Array>): Pr
   const fake = new FakeWorkloadApi(join(dir, `s${n++}.sock`), { x509Svids: [svid], federated, x509Bundles: {}, jwtBundles: {} });
   await fake.start();
   const src = await X509Source.create({ address: fake.address });
-  return { src, async close() { await src.close(); await fake.stop(); } };
+  return {
+    src,
+    async close() {
+      await src.close();
+      await fake.stop();
+    },
+  };
 }
 
-test('authorizePeer picks the bundle of the peer\'s trust domain: a chain to A\'s roots claiming C is untrusted', async () => {
+test("authorizePeer picks the bundle of the peer's trust domain: a chain to A's roots claiming C is untrusted", async () => {
   const [a, c] = [await makeTestCa('a.test'), await makeTestCa('c.test')];
   const bundles = new X509BundleSet([
     X509Bundle.fromAuthorities(TrustDomain.parse('a.test'), [a.root.der]),
@@ -58,13 +64,16 @@ test('authorizePeer picks the bundle of the peer\'s trust domain: a chain to A\'
   assert.equal(authorizePeer((await a.issue('/w')).certs, bundles, authorizeAny()).toString(), 'spiffe://a.test/w');
   assert.equal(authorizePeer((await c.issue('/w')).certs, bundles, authorizeAny()).toString(), 'spiffe://c.test/w');
   const forged = await crossIssued(a, 'c.test', '/w');
-  assert.throws(() => authorizePeer(forged.certs, bundles, authorizeAny()), (e: unknown) => isSpiffeError(e, 'ERR_X509SVID_UNTRUSTED'));
+  assert.throws(
+    () => authorizePeer(forged.certs, bundles, authorizeAny()),
+    (e: unknown) => isSpiffeError(e, 'ERR_X509SVID_UNTRUSTED'),
+  );
   const onlyA = new X509BundleSet([X509Bundle.fromAuthorities(TrustDomain.parse('a.test'), [a.root.der])]);
   const fromC = (await c.issue('/w')).certs;
   assert.throws(() => authorizePeer(fromC, onlyA, authorizeAny()), /no X\.509 bundle|could not get X509 bundle/, 'a domain without a bundle is not trusted');
 });
 
-test('mTLS server and client in B refuse a C identity chained to A\'s roots; A\'s and C\'s own peers pass', async () => {
+test("mTLS server and client in B refuse a C identity chained to A's roots; A's and C's own peers pass", async () => {
   const [a, b, c] = [await makeTestCa('a.test'), await makeTestCa('b.test'), await makeTestCa('c.test')];
   // B's workload federates with A and C: OpenSSL gets all three roots as one CA list.
   const server = await source(await b.issue('/server'), { 'spiffe://a.test': a.root.der, 'spiffe://c.test': c.root.der });
@@ -112,7 +121,9 @@ test('mTLS server and client in B refuse a C identity chained to A\'s roots; A\'
     try {
       const client = await source(await b.issue('/client'), { 'spiffe://a.test': a.root.der, 'spiffe://c.test': c.root.der });
       peers.push(client);
-      await assert.rejects(connectMtls(client.src, authorizeAny(), { port: (fsrv.address() as { port: number }).port }), (e: unknown) => isSpiffeError(e, 'ERR_X509SVID_UNTRUSTED'));
+      await assert.rejects(connectMtls(client.src, authorizeAny(), { port: (fsrv.address() as { port: number }).port }), (e: unknown) =>
+        isSpiffeError(e, 'ERR_X509SVID_UNTRUSTED'),
+      );
     } finally {
       fsrv.close();
     }

@@ -24,12 +24,18 @@ async function source(ca: TestCa, name: string, path: string): Promise<{ src: X5
   const fake = new FakeWorkloadApi(join(dir, `${name}.sock`), { x509Svids: [await ca.issue(path)], federated: {}, x509Bundles: {}, jwtBundles: {} });
   await fake.start();
   const src = await X509Source.create({ address: fake.address });
-  return { src, fake, async close() { await src.close(); await fake.stop(); } };
+  return {
+    src,
+    fake,
+    async close() {
+      await src.close();
+      await fake.stop();
+    },
+  };
 }
 
 const portOf = (s: { address(): unknown }): number => (s.address() as { port: number }).port;
-const closed = (s: tls.TLSSocket | http2.ClientHttp2Session | ReturnType<typeof https.request>): Promise<void> =>
-  new Promise((r) => s.on('close', () => r()));
+const closed = (s: tls.TLSSocket | http2.ClientHttp2Session | ReturnType<typeof https.request>): Promise<void> => new Promise((r) => s.on('close', () => r()));
 
 test('authorizers', () => {
   const id = SpiffeId.parse('spiffe://example.org/a');
@@ -156,7 +162,11 @@ test('X509-SVID §3.1, §5.2: a peer whose SPIFFE ID is the bare trust domain is
   // The bare-trust-domain peer is a plain node:tls endpoint (the SDK's parser would not load it).
   const bare = await ca.issue('');
   assert.equal(bare.spiffeId, 'spiffe://example.org');
-  const bareCreds = { cert: derToPem(bare.certs[0] as Uint8Array, 'CERTIFICATE'), key: derToPem(bare.key, 'PRIVATE KEY'), ca: [derToPem(ca.root.der, 'CERTIFICATE')] };
+  const bareCreds = {
+    cert: derToPem(bare.certs[0] as Uint8Array, 'CERTIFICATE'),
+    key: derToPem(bare.key, 'PRIVATE KEY'),
+    ca: [derToPem(ca.root.der, 'CERTIFICATE')],
+  };
   // Server side: our mTLS server refuses a client presenting spiffe://example.org.
   const srv = createMtlsServer(s.src, authorizeAny(), (t) => t.end('served'));
   const refused = new Promise<unknown>((r) => srv.once('mtlsRefused', r));

@@ -42,9 +42,7 @@ export interface MtlsOptions {
 
 function svidCredentials(source: X509SvidSource & BundleAuthorities): { key: string; cert: string; ca: string[] } {
   const svid = source.getX509Svid();
-  const ca = (source.allAuthorities?.() ?? source.getX509BundleForTrustDomain(svid.id.trustDomain).authorities()).map((d) =>
-    derToPem(d, 'CERTIFICATE'),
-  );
+  const ca = (source.allAuthorities?.() ?? source.getX509BundleForTrustDomain(svid.id.trustDomain).authorities()).map((d) => derToPem(d, 'CERTIFICATE'));
   return {
     key: svid.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
     cert: svid.certificates.map((d) => derToPem(d, 'CERTIFICATE')).join(''),
@@ -71,12 +69,7 @@ export function peerChain(cert: PeerCertificate | DetailedPeerCertificate | unde
  * Verifies a peer chain as an X509-SVID and authorizes its ID. The chain OpenSSL returns may
  * end with the trusted root; it is dropped before SPIFFE verification when it is a bundle authority.
  */
-export function authorizePeer(
-  chain: readonly Uint8Array[],
-  bundles: X509BundleSource,
-  authorizer: Authorizer,
-  now: Date = new Date(),
-): SpiffeId {
+export function authorizePeer(chain: readonly Uint8Array[], bundles: X509BundleSource, authorizer: Authorizer, now: Date = new Date()): SpiffeId {
   if (chain.length === 0) throw new SpiffeError('ERR_AUTHORIZATION', 'tls: peer presented no certificate');
   const v = verifyX509Svid(chain, bundles, { now });
   authorizer(v.id, v.verifiedChains);
@@ -121,12 +114,7 @@ export function tlsServerOptions(source: X509SvidSource & BundleAuthorities, aut
  * 'secureConnection' listener runs; refused sockets are destroyed at once (listeners added by
  * the caller still run for them: skip sockets with `destroyed` set, as `createMtlsServer` does).
  */
-export function enforceMtls(
-  server: tls.Server,
-  source: X509BundleSource,
-  authorizer: Authorizer,
-  opts: MtlsOptions = {},
-): void {
+export function enforceMtls(server: tls.Server, source: X509BundleSource, authorizer: Authorizer, opts: MtlsOptions = {}): void {
   server.prependListener('secureConnection', (socket: tls.TLSSocket) => {
     try {
       if (!socket.authorized) throw new SpiffeError('ERR_AUTHORIZATION', `tls: client certificate not trusted: ${String(socket.authorizationError)}`);
@@ -148,11 +136,7 @@ export function enforceMtls(
  * (e.g. one `https.Agent`) between connections that use different authorizers (`agent: false`
  * or one agent per authorizer).
  */
-export function tlsClientOptions(
-  source: X509SvidSource & BundleAuthorities,
-  authorizer: Authorizer,
-  opts: MtlsOptions = {},
-): tls.ConnectionOptions {
+export function tlsClientOptions(source: X509SvidSource & BundleAuthorities, authorizer: Authorizer, opts: MtlsOptions = {}): tls.ConnectionOptions {
   const creds = svidCredentials(source);
   return {
     ...creds,
@@ -180,9 +164,10 @@ export function createMtlsServer(
   enforceMtls(server, source, authorizer, opts);
   // Every 'secureConnection' listener runs even after enforceMtls destroyed a refused socket:
   // the handler is only ever given sockets that passed.
-  if (handler !== undefined) server.on('secureConnection', (socket: tls.TLSSocket) => {
-    if (!socket.destroyed) handler(socket);
-  });
+  if (handler !== undefined)
+    server.on('secureConnection', (socket: tls.TLSSocket) => {
+      if (!socket.destroyed) handler(socket);
+    });
   const off = source.onUpdate?.(() => {
     try {
       server.setSecureContext({ ...svidCredentials(source), minVersion: 'TLSv1.2' });

@@ -40,11 +40,14 @@ const cases: ReadonlyArray<{ name: string; addr: string; err?: string; target?: 
 for (const c of cases) {
   test(`parseWorkloadEndpoint: ${c.name}`, () => {
     if (c.err !== undefined) {
-      assert.throws(() => parseWorkloadEndpoint(c.addr), (e: unknown) => {
-        assert.ok(isSpiffeError(e, 'ERR_WORKLOAD_ADDRESS_INVALID'));
-        assert.equal(e.message, c.err);
-        return true;
-      });
+      assert.throws(
+        () => parseWorkloadEndpoint(c.addr),
+        (e: unknown) => {
+          assert.ok(isSpiffeError(e, 'ERR_WORKLOAD_ADDRESS_INVALID'));
+          assert.equal(e.message, c.err);
+          return true;
+        },
+      );
     } else {
       assert.equal(parseWorkloadEndpoint(c.addr).target, c.target);
     }

@@ -37,15 +37,33 @@ export function goQuote(s: string): string {
   for (const ch of s) {
     const c = ch.codePointAt(0) as number;
     switch (ch) {
-      case '"': out += '\\"'; continue;
-      case '\\': out += '\\\\'; continue;
-      case '\x07': out += '\\a'; continue;
-      case '\b': out += '\\b'; continue;
-      case '\f': out += '\\f'; continue;
-      case '\n': out += '\\n'; continue;
-      case '\r': out += '\\r'; continue;
-      case '\t': out += '\\t'; continue;
-      case '\v': out += '\\v'; continue;
+      case '"':
+        out += '\\"';
+        continue;
+      case '\\':
+        out += '\\\\';
+        continue;
+      case '\x07':
+        out += '\\a';
+        continue;
+      case '\b':
+        out += '\\b';
+        continue;
+      case '\f':
+        out += '\\f';
+        continue;
+      case '\n':
+        out += '\\n';
+        continue;
+      case '\r':
+        out += '\\r';
+        continue;
+      case '\t':
+        out += '\\t';
+        continue;
+      case '\v':
+        out += '\\v';
+        continue;
       default:
     }
     if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, '0')}`;
@@ -75,7 +93,7 @@ const isHex = (c: string): boolean => /^[0-9a-fA-F]$/.test(c);
 
 function shouldEscapeHost(c: string): boolean {
   if (/^[a-zA-Z0-9\-_.~]$/.test(c)) return false;
-  return !"!$&'()*+,;=:[]<>\"".includes(c);
+  return !'!$&\'()*+,;=:[]<>"'.includes(c);
 }
 
 type Mode = 'path' | 'host' | 'fragment' | 'user';
@@ -84,7 +102,7 @@ type Mode = 'path' | 'host' | 'fragment' | 'user';
 function unescape(s: string, mode: Mode): string {
   const bytes = Buffer.from(s, 'utf8');
   const out: number[] = [];
-  for (let i = 0; i < bytes.length; ) {
+  for (let i = 0; i < bytes.length;) {
     const b = bytes[i] as number;
     if (b === 0x25) {
       const h1 = bytes[i + 1];

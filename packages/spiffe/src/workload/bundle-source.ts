@@ -29,14 +29,20 @@ export class BundleSource implements X509BundleSource, JwtBundleSource {
     const src = new BundleSource(opts);
     const life = src.#life;
     await life.ready([
-      life.watch<X509BundleSet>((w, s) => life.client.watchX509Bundles(w, s), (b) => {
-        src.#x509 = b;
-        life.emit();
-      }),
-      life.watch<JwtBundleSet>((w, s) => life.client.watchJwtBundles(w, s), (b) => {
-        src.#jwt = b;
-        life.emit();
-      }),
+      life.watch<X509BundleSet>(
+        (w, s) => life.client.watchX509Bundles(w, s),
+        (b) => {
+          src.#x509 = b;
+          life.emit();
+        },
+      ),
+      life.watch<JwtBundleSet>(
+        (w, s) => life.client.watchJwtBundles(w, s),
+        (b) => {
+          src.#jwt = b;
+          life.emit();
+        },
+      ),
     ]);
     return src;
   }

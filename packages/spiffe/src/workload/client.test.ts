@@ -35,7 +35,18 @@ async function setup(name: string) {
   fake.jwtIssuer = jwt;
   await fake.start();
   const client = new WorkloadApiClient({ address: fake.address, backoff: fast });
-  return { ca, fed, a, jwt, fake, client, async done() { client.close(); await fake.stop(); } };
+  return {
+    ca,
+    fed,
+    a,
+    jwt,
+    fake,
+    client,
+    async done() {
+      client.close();
+      await fake.stop();
+    },
+  };
 }
 
 test('fetches X.509 and JWT material with the security header', async () => {
@@ -71,7 +82,12 @@ test('missing header is refused with InvalidArgument and stops a watch', async (
   const stripped = new WorkloadApiClient({
     address: s.fake.address,
     backoff: fast,
-    interceptors: [(next) => async (req) => { req.header.delete('workload.spiffe.io'); return next(req); }],
+    interceptors: [
+      (next) => async (req) => {
+        req.header.delete('workload.spiffe.io');
+        return next(req);
+      },
+    ],
   });
   try {
     await assert.rejects(stripped.fetchX509Svid(), (e: unknown) => {
@@ -81,7 +97,10 @@ test('missing header is refused with InvalidArgument and stops a watch', async (
       assert.equal(e.grpcMessage, 'security header missing from request');
       return true;
     });
-    await assert.rejects(stripped.watchX509Context({ onUpdate: () => assert.fail('no update expected') }), (e: unknown) => e instanceof WorkloadApiError && e.grpcCode === Code.InvalidArgument);
+    await assert.rejects(
+      stripped.watchX509Context({ onUpdate: () => assert.fail('no update expected') }),
+      (e: unknown) => e instanceof WorkloadApiError && e.grpcCode === Code.InvalidArgument,
+    );
   } finally {
     stripped.close();
     await s.done();
@@ -92,9 +111,17 @@ test('duplicate hints: first wins; malformed messages are discarded by watches',
   const s = await setup('hints');
   try {
     const b = await s.ca.issue('/b');
-    s.fake.update({ x509Svids: [{ ...s.a, hint: 'h' }, { ...b, hint: 'h' }] });
+    s.fake.update({
+      x509Svids: [
+        { ...s.a, hint: 'h' },
+        { ...b, hint: 'h' },
+      ],
+    });
     const svids = await s.client.fetchX509Svids();
-    assert.deepEqual(svids.map((x) => x.id.toString()), ['spiffe://example.org/a']);
+    assert.deepEqual(
+      svids.map((x) => x.id.toString()),
+      ['spiffe://example.org/a'],
+    );
     const updates: string[] = [];
     const errors: string[] = [];
     const ac = new AbortController();
@@ -105,7 +132,10 @@ test('duplicate hints: first wins; malformed messages are discarded by watches',
     s.fake.update({ x509Svids: [b] });
     while (updates.length < 2) await new Promise((r) => setTimeout(r, 5));
     assert.deepEqual(updates, ['spiffe://example.org/a', 'spiffe://example.org/b']);
-    assert.ok(errors.some((m) => m.includes('missing private key')), errors.join());
+    assert.ok(
+      errors.some((m) => m.includes('missing private key')),
+      errors.join(),
+    );
     ac.abort();
     await w;
   } finally {
@@ -249,7 +279,15 @@ test('a throwing watcher does not break the watch', async () => {
   try {
     const ids: string[] = [];
     const ac = new AbortController();
-    const w = s.client.watchX509Context({ onUpdate: (c) => { ids.push(c.svids[0]?.id.toString() ?? ''); throw new Error('boom'); } }, ac.signal);
+    const w = s.client.watchX509Context(
+      {
+        onUpdate: (c) => {
+          ids.push(c.svids[0]?.id.toString() ?? '');
+          throw new Error('boom');
+        },
+      },
+      ac.signal,
+    );
     while (ids.length < 1) await new Promise((r) => setTimeout(r, 5));
     s.fake.update({ x509Svids: [await s.ca.issue('/after')] });
     while (ids.length < 2) await new Promise((r) => setTimeout(r, 5));
@@ -298,7 +336,10 @@ test('nothing listening: every call fails Unavailable, never Internal (grpc-go)'
         ['validateJwtSvid', () => client.validateJwtSvid('x.y.z', 'a')],
       ];
       for (const [call, fn] of calls) {
-        const e = await fn().then(() => assert.fail(`${name} ${call} succeeded`), (err: unknown) => err);
+        const e = await fn().then(
+          () => assert.fail(`${name} ${call} succeeded`),
+          (err: unknown) => err,
+        );
         assert.ok(e instanceof WorkloadApiError, `${name} ${call}: ${String(e)}`);
         assert.equal(e.grpcCode, Code.Unavailable, `${name} ${call}: ${e.message}`);
         assert.match(e.message, /code = Unavailable/, `${name} ${call}`);

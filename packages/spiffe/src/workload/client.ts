@@ -28,9 +28,23 @@ import {
 export const WORKLOAD_API_HEADER = 'workload.spiffe.io';
 
 const GRPC_CODE_NAMES: readonly string[] = [
-  'OK', 'Canceled', 'Unknown', 'InvalidArgument', 'DeadlineExceeded', 'NotFound', 'AlreadyExists',
-  'PermissionDenied', 'ResourceExhausted', 'FailedPrecondition', 'Aborted', 'OutOfRange', 'Unimplemented',
-  'Internal', 'Unavailable', 'DataLoss', 'Unauthenticated',
+  'OK',
+  'Canceled',
+  'Unknown',
+  'InvalidArgument',
+  'DeadlineExceeded',
+  'NotFound',
+  'AlreadyExists',
+  'PermissionDenied',
+  'ResourceExhausted',
+  'FailedPrecondition',
+  'Aborted',
+  'OutOfRange',
+  'Unimplemented',
+  'Internal',
+  'Unavailable',
+  'DataLoss',
+  'Unauthenticated',
 ];
 
 /** gRPC status codes the Workload API uses (numeric values as on the wire). */
@@ -84,12 +98,7 @@ export function toWorkloadApiError(e: unknown): WorkloadApiError {
     // A socket that could not be dialled is Unavailable whatever its errno (grpc-go's rule;
     // connect-node makes ENOENT Internal, which a caller would take for an answer).
     const code = (e.code === Code.Canceled && /^http\/2 stream closed/.test(e.rawMessage)) || isDialFailure(e) ? Code.Unavailable : e.code;
-    return new WorkloadApiError(
-      code,
-      e.rawMessage,
-      `workloadapi: rpc error: code = ${grpcCodeName(code)} desc = ${e.rawMessage}`,
-      e,
-    );
+    return new WorkloadApiError(code, e.rawMessage, `workloadapi: rpc error: code = ${grpcCodeName(code)} desc = ${e.rawMessage}`, e);
   }
   const msg = e instanceof Error ? e.message : String(e);
   return new WorkloadApiError(GrpcCode.Unknown, msg, `workloadapi: ${msg}`, e);
@@ -436,12 +445,7 @@ export class WorkloadApiClient {
     return this.#watch((s) => this.#api.fetchJWTBundles({}, { signal: s }), parseJwtBundlesResponse, watcher, signal);
   }
 
-  async #watch<M, T>(
-    start: (signal: AbortSignal) => AsyncIterable<M>,
-    parse: (m: M) => T,
-    watcher: Watcher<T>,
-    userSignal?: AbortSignal,
-  ): Promise<void> {
+  async #watch<M, T>(start: (signal: AbortSignal) => AsyncIterable<M>, parse: (m: M) => T, watcher: Watcher<T>, userSignal?: AbortSignal): Promise<void> {
     const signal = this.#signal(userSignal);
     const backoff = this.#backoff();
     for (;;) {

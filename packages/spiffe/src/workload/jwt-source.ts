@@ -26,10 +26,13 @@ export class JwtSource implements JwtBundleSource {
     const src = new JwtSource(opts);
     const life = src.#life;
     await life.ready([
-      life.watch<JwtBundleSet>((w, s) => life.client.watchJwtBundles(w, s), (b) => {
-        src.#bundles = b;
-        life.emit(b);
-      }),
+      life.watch<JwtBundleSet>(
+        (w, s) => life.client.watchJwtBundles(w, s),
+        (b) => {
+          src.#bundles = b;
+          life.emit(b);
+        },
+      ),
     ]);
     return src;
   }

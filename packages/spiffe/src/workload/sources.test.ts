@@ -30,7 +30,17 @@ async function setup(name: string) {
   });
   await fake.start();
   const client = new WorkloadApiClient({ address: fake.address, backoff: () => linearBackoff(20, 100) });
-  return { ca, a, federated, fake, client, async done() { client.close(); await fake.stop(); } };
+  return {
+    ca,
+    a,
+    federated,
+    fake,
+    client,
+    async done() {
+      client.close();
+      await fake.stop();
+    },
+  };
 }
 
 /** Collects a source's errors; `next(pred)` resolves with the first (past or future) error matching. */
@@ -40,7 +50,11 @@ function errorLog() {
   return {
     onError(e: WorkloadApiError): void {
       seen.push(e);
-      for (const w of [...waiters]) if (w.pred(e)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(e); }
+      for (const w of [...waiters])
+        if (w.pred(e)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(e);
+        }
     },
     next(pred: (e: WorkloadApiError) => boolean): Promise<WorkloadApiError> {
       const i = seen.findIndex(pred);
@@ -55,7 +69,12 @@ function errorLog() {
 
 const withdrawn = (e: unknown): boolean => isSpiffeError(e, 'ERR_WORKLOAD_API') && /identity withdrawn by the Workload API: no identity issued/.test(e.message);
 const nextUpdate = (src: { onUpdate(cb: () => void): () => void }): Promise<void> =>
-  new Promise((r) => { const off = src.onUpdate(() => { off(); r(); }); });
+  new Promise((r) => {
+    const off = src.onUpdate(() => {
+      off();
+      r();
+    });
+  });
 
 test('Workload API §5.2.1: after PermissionDenied the sources stop serving until an identity is issued again', async () => {
   const s = await setup('denied');
@@ -101,14 +120,30 @@ test('X509-SVID updates are verified before adoption; a bad one is reported and 
   const rogueCa = await makeTestCa('example.org', 'rogue');
   const b = await s.ca.issue('/b');
   const cases: Array<[string, () => Promise<Partial<typeof s.fake.state>>, RegExp]> = [
-    ['signed by a CA not in the bundle of the same response', async () => ({ x509Svids: [{ ...(await rogueCa.issue('/rogue')), bundle: s.ca.root.der }] }), /refused update: x509svid: could not verify leaf certificate/],
-    ['a second, different bundle for the SVID trust domain', async () => ({ x509Svids: [b], federated: { ...s.federated, 'spiffe://example.org': rogueCa.root.der } }), /conflicting X\.509 bundles for trust domain "example\.org"/],
-    ['spiffe_id other than the certificate URI SAN', async () => ({ x509Svids: [{ ...b, spiffeId: 'spiffe://example.org/admin' }] }), /spiffe_id "spiffe:\/\/example\.org\/admin" does not match its certificate's URI SAN "spiffe:\/\/example\.org\/b"/],
+    [
+      'signed by a CA not in the bundle of the same response',
+      async () => ({ x509Svids: [{ ...(await rogueCa.issue('/rogue')), bundle: s.ca.root.der }] }),
+      /refused update: x509svid: could not verify leaf certificate/,
+    ],
+    [
+      'a second, different bundle for the SVID trust domain',
+      async () => ({ x509Svids: [b], federated: { ...s.federated, 'spiffe://example.org': rogueCa.root.der } }),
+      /conflicting X\.509 bundles for trust domain "example\.org"/,
+    ],
+    [
+      'spiffe_id other than the certificate URI SAN',
+      async () => ({ x509Svids: [{ ...b, spiffeId: 'spiffe://example.org/admin' }] }),
+      /spiffe_id "spiffe:\/\/example\.org\/admin" does not match its certificate's URI SAN "spiffe:\/\/example\.org\/b"/,
+    ],
     ['private key of another SVID', async () => ({ x509Svids: [{ ...b, key: s.a.key }] }), /leaf certificate does not match private key/],
-    ['outside its validity window at the source clock', async () => {
-      at = Date.now() + 2 * 3600_000;
-      return { x509Svids: [b] };
-    }, /refused update: x509svid: could not verify leaf certificate: x509: certificate has expired/],
+    [
+      'outside its validity window at the source clock',
+      async () => {
+        at = Date.now() + 2 * 3600_000;
+        return { x509Svids: [b] };
+      },
+      /refused update: x509svid: could not verify leaf certificate: x509: certificate has expired/,
+    ],
   ];
   try {
     for (const [name, state, re] of cases) {

@@ -46,7 +46,12 @@ export class X509Source implements X509BundleSource {
   static async create(opts: X509SourceOptions = {}): Promise<X509Source> {
     const src = new X509Source(opts);
     const life = src.#life;
-    await life.ready([life.watch<X509Context>((w, s) => life.client.watchX509Context(w, s), (ctx) => src.#adopt(ctx))]);
+    await life.ready([
+      life.watch<X509Context>(
+        (w, s) => life.client.watchX509Context(w, s),
+        (ctx) => src.#adopt(ctx),
+      ),
+    ]);
     return src;
   }
 
@@ -83,7 +88,9 @@ export class X509Source implements X509BundleSource {
 
   /** Authorities of every trust domain's bundle (DER), for TLS stacks that need one CA list. */
   allAuthorities(): Uint8Array[] {
-    return this.#ctx().bundles.bundles().flatMap((b) => b.authorities());
+    return this.#ctx()
+      .bundles.bundles()
+      .flatMap((b) => b.authorities());
   }
 
   /** Calls `cb` on every adopted update (SVID rotation, bundle change); returns an unsubscribe function. */

@@ -14,7 +14,8 @@ export function attestationData(c: AgentConfig): NodeAttestationData | undefined
     const certs = pemToDerList(fs.readFileSync(c.nodeAttestor.certificatePath, 'utf8'));
     if (c.nodeAttestor.intermediatesPath !== undefined) certs.push(...pemToDerList(fs.readFileSync(c.nodeAttestor.intermediatesPath, 'utf8')));
     return {
-      type: 'custom', pluginType: 'x509pop',
+      type: 'custom',
+      pluginType: 'x509pop',
       payload: marshalX509PopPayload({ certificates: certs }),
       answer: (ch) => answerX509PopChallenge(parseX509PopChallenge(ch), key, crypto.randomBytes(32)),
     };

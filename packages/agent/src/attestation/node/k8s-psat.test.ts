@@ -23,10 +23,15 @@ test('k8s_psat agent data: a missing or empty token file is a config error namin
   const dir = mkdtempSync(join(tmpdir(), 'ztwim-psat-agent-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const missing = join(dir, 'nope');
-  assert.throws(() => k8sPsatAttestationData({ cluster: 'test', tokenPath: missing }),
-    (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && e.message === `k8s_psat: unable to load token from ${missing}: no such file (is the projected token volume mounted?)`);
+  assert.throws(
+    () => k8sPsatAttestationData({ cluster: 'test', tokenPath: missing }),
+    (e: unknown) =>
+      isZtwimError(e, 'ERR_CONFIG') && e.message === `k8s_psat: unable to load token from ${missing}: no such file (is the projected token volume mounted?)`,
+  );
   const empty = join(dir, 'empty');
   writeFileSync(empty, '');
-  assert.throws(() => k8sPsatAttestationData({ cluster: 'test', tokenPath: empty }),
-    (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && e.message === `k8s_psat: unable to load token from ${empty}: the file is empty`);
+  assert.throws(
+    () => k8sPsatAttestationData({ cluster: 'test', tokenPath: empty }),
+    (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && e.message === `k8s_psat: unable to load token from ${empty}: the file is empty`,
+  );
 });

@@ -87,7 +87,11 @@ describe('k8s container locator: mountinfo', () => {
     ['cgroup v1 mounts, used when the cgroup file has no container', { cgroup: S.CGROUP_HOST_PROCESS, mountinfo: S.MOUNTINFO_V1_POD }, inPod],
     ['cgroup2 mount in a private cgroup namespace', { cgroup: '0::/\n', mountinfo: S.MOUNTINFO_V2_POD }, inPod],
     ['no cgroup file at all', { mountinfo: S.MOUNTINFO_V1_POD }, inPod],
-    ['the cgroup file wins over a mountinfo naming another container', { cgroup: S.CGROUP_V2_CGROUPFS, mountinfo: S.MOUNTINFO_V1_POD.replaceAll(S.CONTAINER_ID, S.OTHER_CONTAINER_ID) }, inPod],
+    [
+      'the cgroup file wins over a mountinfo naming another container',
+      { cgroup: S.CGROUP_V2_CGROUPFS, mountinfo: S.MOUNTINFO_V1_POD.replaceAll(S.CONTAINER_ID, S.OTHER_CONTAINER_ID) },
+      inPod,
+    ],
     ['neither names a container', { cgroup: S.CGROUP_HOST_PROCESS, mountinfo: S.MOUNTINFO_NO_CGROUP }, {}],
     ['the process is gone (both files missing): nothing, no error', {}, {}],
   ];

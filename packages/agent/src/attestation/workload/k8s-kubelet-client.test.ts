@@ -25,13 +25,59 @@ function openssl(...args: string[]): void {
 
 /** A CA and a leaf signed by it for `san`, written as <name>.key / <name>.crt. */
 function issue(ca: string, name: string, san: string, extra: string[] = []): void {
-  openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${name}`);
+  openssl(
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    f(`${name}.key`),
+    '-out',
+    f(`${name}.csr`),
+    '-subj',
+    `/CN=${name}`,
+  );
   writeFileSync(f(`${name}.ext`), [`subjectAltName=${san}`, ...extra].join('\n'));
-  openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${ca}.crt`), '-CAkey', f(`${ca}.key`), '-CAcreateserial', '-days', '2', '-out', f(`${name}.crt`), '-extfile', f(`${name}.ext`));
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    f(`${name}.csr`),
+    '-CA',
+    f(`${ca}.crt`),
+    '-CAkey',
+    f(`${ca}.key`),
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-out',
+    f(`${name}.crt`),
+    '-extfile',
+    f(`${name}.ext`),
+  );
 }
 
 function makeCa(name: string): void {
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f(`${name}.key`), '-out', f(`${name}.crt`), '-days', '2', '-subj', `/CN=${name}`);
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    f(`${name}.key`),
+    '-out',
+    f(`${name}.crt`),
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${name}`,
+  );
 }
 
 interface Seen {
@@ -63,7 +109,10 @@ async function startKubelet(cert: string, opts: { status?: number; plain?: boole
   const server =
     opts.plain === true
       ? http.createServer(handler)
-      : https.createServer({ cert: readFileSync(f(`${cert}.crt`)), key: readFileSync(f(`${cert}.key`)), requestCert: true, rejectUnauthorized: false }, handler);
+      : https.createServer(
+          { cert: readFileSync(f(`${cert}.crt`)), key: readFileSync(f(`${cert}.key`)), requestCert: true, rejectUnauthorized: false },
+          handler,
+        );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
@@ -123,7 +172,10 @@ describe('kubelet client: verification modes', () => {
   it('a certificate naming another node is refused when the node name is known', async () => {
     const k = await startKubelet('wrong-name');
     try {
-      await assert.rejects(fetchWith(k, { kubeletCaPath: f('ca.crt'), nodeName: 'localhost' }), (e: unknown) => isZtwimError(e, 'ERR_INTERNAL') && /unable to perform request/.test(e.message) && /localhost/.test(e.message));
+      await assert.rejects(
+        fetchWith(k, { kubeletCaPath: f('ca.crt'), nodeName: 'localhost' }),
+        (e: unknown) => isZtwimError(e, 'ERR_INTERNAL') && /unable to perform request/.test(e.message) && /localhost/.test(e.message),
+      );
     } finally {
       await k.close();
     }
@@ -185,7 +237,10 @@ describe('kubelet client: authentication', () => {
   it('a refused request names the status and the kubelet body', async () => {
     const k = await startKubelet('kubelet', { status: 401 });
     try {
-      await assert.rejects(fetchWith(k, { skipKubeletVerification: true }), (e: unknown) => isZtwimError(e, 'ERR_INTERNAL') && e.message === 'k8s: unexpected status code on pods response: 401 Unauthorized');
+      await assert.rejects(
+        fetchWith(k, { skipKubeletVerification: true }),
+        (e: unknown) => isZtwimError(e, 'ERR_INTERNAL') && e.message === 'k8s: unexpected status code on pods response: 401 Unauthorized',
+      );
     } finally {
       await k.close();
     }
@@ -203,7 +258,10 @@ describe('kubelet client: authentication', () => {
       await c.getPodList();
       clock.advance(1);
       await c.getPodList();
-      assert.deepEqual(k.seen.map((s) => s.authorization), ['Bearer first', 'Bearer first', 'Bearer second']);
+      assert.deepEqual(
+        k.seen.map((s) => s.authorization),
+        ['Bearer first', 'Bearer first', 'Bearer second'],
+      );
       // A token that cannot be read at reload time: the previous one stays in use.
       rmSync(f('rotating-token'));
       clock.advance(60_000);
@@ -235,12 +293,23 @@ describe('kubelet client: configuration', () => {
     ['a missing token file', { skipKubeletVerification: true, tokenPath: '/nonexistent/token' }, /unable to load token: .*\/nonexistent\/token/],
     ['a missing CA file', { kubeletCaPath: '/nonexistent/ca.crt' }, /unable to load kubelet CA: .*\/nonexistent\/ca\.crt/],
     ['a CA file without certificates', { kubeletCaPath: '/etc/hostname' }, /unable to parse kubelet CA: no certificates/],
-    ['a certificate without its key', { skipKubeletVerification: true, certificatePath: '/x.crt' }, /the private key path is required with the certificate path/],
-    ['a key without its certificate', { skipKubeletVerification: true, privateKeyPath: '/x.key' }, /the certificate path is required with the private key path/],
+    [
+      'a certificate without its key',
+      { skipKubeletVerification: true, certificatePath: '/x.crt' },
+      /the private key path is required with the certificate path/,
+    ],
+    [
+      'a key without its certificate',
+      { skipKubeletVerification: true, privateKeyPath: '/x.key' },
+      /the certificate path is required with the private key path/,
+    ],
   ];
   for (const [name, config, re] of refused) {
     it(`refuses ${name} at construction`, () => {
-      assert.throws(() => new KubeletClient({ tokenPath: f('token'), ...config }), (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && re.test(e.message));
+      assert.throws(
+        () => new KubeletClient({ tokenPath: f('token'), ...config }),
+        (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && re.test(e.message),
+      );
     });
   }
 

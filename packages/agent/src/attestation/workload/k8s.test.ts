@@ -172,7 +172,8 @@ describe('k8s workload attestor: polling for the container', () => {
     const t0 = h.clock.nowMs();
     await assert.rejects(
       drive(h.clock, h.attestor.attest(123), 1000),
-      (e: unknown) => isZtwimError(e, 'ERR_UNAVAILABLE') && /no selectors found after max poll attempts \(4\)/.test(e.message) && e.message.includes(S.CONTAINER_ID),
+      (e: unknown) =>
+        isZtwimError(e, 'ERR_UNAVAILABLE') && /no selectors found after max poll attempts \(4\)/.test(e.message) && e.message.includes(S.CONTAINER_ID),
     );
     assert.equal(h.fetches, 4);
     assert.equal(h.clock.nowMs() - t0, 3000, 'three waits of poll_retry_interval between four attempts');
@@ -275,15 +276,18 @@ describe('k8s workload attestor: samples recorded on the test node (cgroup v1, c
   ]);
 
   function nodeHarness(files: { cgroup?: string; mountinfo?: string }): K8sWorkloadAttestor {
-    return new K8sWorkloadAttestor({}, {
-      clock: new FakeClock(),
-      readProcFile: (path) => {
-        const text = path === '/proc/7/cgroup' ? files.cgroup : path === '/proc/7/mountinfo' ? files.mountinfo : undefined;
-        if (text === undefined) throw Object.assign(new Error(`ENOENT ${path}`), { code: 'ENOENT' });
-        return text;
+    return new K8sWorkloadAttestor(
+      {},
+      {
+        clock: new FakeClock(),
+        readProcFile: (path) => {
+          const text = path === '/proc/7/cgroup' ? files.cgroup : path === '/proc/7/mountinfo' ? files.mountinfo : undefined;
+          if (text === undefined) throw Object.assign(new Error(`ENOENT ${path}`), { code: 'ENOENT' });
+          return text;
+        },
+        fetchPodList: async () => pods,
       },
-      fetchPodList: async () => pods,
-    });
+    );
   }
 
   it('the container process: every selector, from its cgroup file', async () => {

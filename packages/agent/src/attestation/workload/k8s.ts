@@ -103,11 +103,18 @@ export class K8sWorkloadAttestor implements WorkloadAttestor {
       if (values !== undefined) return values.map((value) => ({ type: K8S_SELECTOR_TYPE, value }));
       if (attempt >= this.#maxPollAttempts) {
         this.#log.warn({ pid, pod_uid: where.podUid, container_id: where.containerId, attempt }, 'k8s: container id not found; giving up');
-        throw new ZtwimError('ERR_UNAVAILABLE', `k8s: no selectors found after max poll attempts (${this.#maxPollAttempts}): container ${where.containerId} not in the kubelet's pod list`, {
-          fields: { pid, pod_uid: where.podUid, container_id: where.containerId },
-        });
+        throw new ZtwimError(
+          'ERR_UNAVAILABLE',
+          `k8s: no selectors found after max poll attempts (${this.#maxPollAttempts}): container ${where.containerId} not in the kubelet's pod list`,
+          {
+            fields: { pid, pod_uid: where.podUid, container_id: where.containerId },
+          },
+        );
       }
-      this.#log.debug({ pid, pod_uid: where.podUid, container_id: where.containerId, attempt, retry_interval_ms: this.#pollRetryMs }, 'k8s: container id not found');
+      this.#log.debug(
+        { pid, pod_uid: where.podUid, container_id: where.containerId, attempt, retry_interval_ms: this.#pollRetryMs },
+        'k8s: container id not found',
+      );
       await this.#clock.sleep(this.#pollRetryMs, signal);
     }
   }

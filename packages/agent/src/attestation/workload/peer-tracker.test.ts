@@ -203,11 +203,7 @@ describe('PeerTracker: never the selectors of another process', () => {
       const otherConn = await uds.nextConnection();
       otherConn.destroy();
       const fd = openSync(`/proc/${other.pid}`, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
-      const stale = new TrackedPeer(
-        { ...real.snapshot, startTime: String(BigInt(real.snapshot.startTime) + 1n) },
-        fd,
-        { attestors: [unix] },
-      );
+      const stale = new TrackedPeer({ ...real.snapshot, startTime: String(BigInt(real.snapshot.startTime) + 1n) }, fd, { attestors: [unix] });
       await assert.rejects(stale.attest(), unavailableBecause(/new process detected .*start time/));
       stale.close();
       await other.stop();

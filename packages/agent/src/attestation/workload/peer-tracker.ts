@@ -117,9 +117,7 @@ export class TrackedPeer {
         throw new PeerChangedError(`caller exit suspected (${stage}): cannot read stat`, { cause: e });
       }
       if (byPidStart !== startTime) {
-        throw new PeerChangedError(
-          `new process detected (${stage}): start time ${byPidStart} does not match original caller ${startTime}`,
-        );
+        throw new PeerChangedError(`new process detected (${stage}): start time ${byPidStart} does not match original caller ${startTime}`);
       }
     }
     const nowExe = exeIdentitySync(byPid);
@@ -139,9 +137,7 @@ export class TrackedPeer {
     const uid = effectiveId(status.uids);
     const gid = effectiveId(status.gids);
     if (uid !== cred.uid || gid !== cred.gid) {
-      throw new PeerChangedError(
-        `process credentials changed (${stage}): uid/gid ${uid}/${gid}, caller connected as ${cred.uid}/${cred.gid}`,
-      );
+      throw new PeerChangedError(`process credentials changed (${stage}): uid/gid ${uid}/${gid}, caller connected as ${cred.uid}/${cred.gid}`);
     }
     if (nowExe !== exe) {
       throw new PeerChangedError(`executable replaced (${stage}): ${nowExe}, caller connected running ${exe}`);

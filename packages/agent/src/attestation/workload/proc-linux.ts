@@ -39,7 +39,12 @@ export function parseProcStatus(text: string): ProcStatus {
     if (end < 0) end = text.length;
     if (text.startsWith('Uid:', pos)) uids = ids(text.slice(pos + 4, end));
     else if (text.startsWith('Gid:', pos)) gids = ids(text.slice(pos + 4, end));
-    else if (text.startsWith('Groups:', pos)) groups = text.slice(pos + 7, end).trim().split(/\s+/).filter((g) => g !== '');
+    else if (text.startsWith('Groups:', pos))
+      groups = text
+        .slice(pos + 7, end)
+        .trim()
+        .split(/\s+/)
+        .filter((g) => g !== '');
     pos = end + 1;
   }
   if (uids === undefined || uids.length === 0) throw internal('no Uid line in status');
@@ -62,7 +67,10 @@ export function parseStartTime(text: string): string {
   const close = text.lastIndexOf(')');
   if (close < 0 || text.indexOf('(') < 0) throw internal('task name is not parenthesized');
   // After ") " come fields 3.. (state, ppid, ...); starttime is field 22 → index 19 here.
-  const rest = text.slice(close + 2).trim().split(' ');
+  const rest = text
+    .slice(close + 2)
+    .trim()
+    .split(' ');
   if (rest.length < 36) throw internal('bad stat data or unsupported platform');
   const start = rest[19];
   if (start === undefined || !/^\d+$/.test(start)) throw internal('bad starttime in stat');

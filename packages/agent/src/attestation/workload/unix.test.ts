@@ -26,7 +26,9 @@ before(async () => {
   groupFile = join(dir, 'group');
   writeFileSync(
     passwdFile,
-    ['# test users', 'root:x:0:0:root:/root:/bin/sh', 'broken-line', 'nobody-test:x:65534:65534::/:/bin/false', 'dup:x:65534:65534::/:/bin/false', ''].join('\n'),
+    ['# test users', 'root:x:0:0:root:/root:/bin/sh', 'broken-line', 'nobody-test:x:65534:65534::/:/bin/false', 'dup:x:65534:65534::/:/bin/false', ''].join(
+      '\n',
+    ),
   );
   writeFileSync(groupFile, ['root:x:0:', 'users-test:x:100:nobody-test', 'nogroup-test:x:65534:', ''].join('\n'));
   sleepCopy = join(dir, 'workload-bin');
@@ -41,8 +43,15 @@ after(async () => {
 
 /** The child's `Groups:` line, independently of the attestor's parser. */
 function statusGroups(pid: number): string[] {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('Groups:')) ?? 'Groups:';
-  return line.slice(7).trim().split(/\s+/).filter((g) => g !== '');
+  const line =
+    readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Groups:')) ?? 'Groups:';
+  return line
+    .slice(7)
+    .trim()
+    .split(/\s+/)
+    .filter((g) => g !== '');
 }
 
 describe('UnixWorkloadAttestor: identity selectors', () => {
@@ -112,13 +121,22 @@ describe('UnixWorkloadAttestor: identity selectors', () => {
     let reads = 0;
     const got = (await new UnixWorkloadAttestor().attest(process.pid, undefined, { status: () => (reads++, status) })).map(formatSelector);
     assert.equal(reads, 1);
-    for (const want of ['unix:uid:4243', 'unix:gid:78', 'unix:supplementary_gid:5', 'unix:supplementary_gid:6']) assert.ok(got.includes(want), `${want} in ${got.join(' ')}`);
+    for (const want of ['unix:uid:4243', 'unix:gid:78', 'unix:supplementary_gid:5', 'unix:supplementary_gid:6'])
+      assert.ok(got.includes(want), `${want} in ${got.join(' ')}`);
     assert.ok(!got.includes(`unix:uid:${process.getuid?.()}`), 'not read by pid');
   });
 
   it('uses the effective uid, as SPIRE does', async () => {
     // setpriv --euid leaves the real uid at 0.
-    const c = await spawnReady(['setpriv', '--euid=65534', '--egid=65534', '--clear-groups', process.execPath, '-e', 'console.log("up"); process.stdin.resume()']);
+    const c = await spawnReady([
+      'setpriv',
+      '--euid=65534',
+      '--egid=65534',
+      '--clear-groups',
+      process.execPath,
+      '-e',
+      'console.log("up"); process.stdin.resume()',
+    ]);
     try {
       const got = await new UnixWorkloadAttestor({ passwdFile, groupFile }).attest(c.pid);
       assert.deepEqual(show(got).slice(0, 4), ['unix:uid:65534', 'unix:user:nobody-test', 'unix:gid:65534', 'unix:group:nogroup-test']);
@@ -159,7 +177,10 @@ describe('UnixWorkloadAttestor: path and sha256', () => {
         }
         const got = show(await attestor.attest(c.pid));
         assert.ok(got.includes(`unix:path:${sleepCopy}`));
-        assert.equal(got.some((s) => s.startsWith('unix:sha256:')), tc.sha);
+        assert.equal(
+          got.some((s) => s.startsWith('unix:sha256:')),
+          tc.sha,
+        );
       } finally {
         await c.stop();
       }

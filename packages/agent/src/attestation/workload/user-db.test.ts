@@ -18,10 +18,13 @@ describe('parseIdFile', () => {
       'carol:x:notanumber:1:::',
       '  dave:x:1002:1002::/:/bin/sh  ',
     ].join('\n');
-    assert.deepEqual([...parseIdFile(passwd, 7)], [
-      [1000, 'alice'],
-      [1002, 'dave'],
-    ]);
+    assert.deepEqual(
+      [...parseIdFile(passwd, 7)],
+      [
+        [1000, 'alice'],
+        [1002, 'dave'],
+      ],
+    );
     assert.deepEqual([...parseIdFile('wheel:x:10:alice,bob\nbad:x:\n', 4)], [[10, 'wheel']]);
   });
 });

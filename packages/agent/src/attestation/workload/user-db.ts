@@ -37,7 +37,13 @@ function readOptional(path: string): string {
   }
 }
 
-interface Stamp { readonly dev: number; readonly ino: number; readonly size: number; readonly mtimeMs: number; readonly ctimeMs: number }
+interface Stamp {
+  readonly dev: number;
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+}
 /** Parsed files by minimum field count (passwd 7, group 4), then by path. */
 const parsed = new Map<number, Map<string, { readonly stamp: Stamp; readonly ids: ReadonlyMap<number, string> }>>();
 

@@ -256,4 +256,3 @@ export const bundleCommand: Command = {
   summary: 'Manage the trust bundle and federated bundles',
   subcommands: [countCommand, deleteCommand, listCommand, setCommand, showCommand],
 };
-

@@ -18,7 +18,6 @@ const SYSCALL_TEXT: Record<string, string> = {
   ENAMETOOLONG: 'invalid argument',
 };
 
-
 /**
  * The text spire-server prints for a failed RPC: `rpc error: code = NotFound desc = entry not found`.
  * Dial failures read like grpc-go's (`... dial unix //<path>: connect: no such file or directory`;
@@ -29,10 +28,7 @@ export function rpcErrorText(e: unknown, socketPath: string, dialTarget = `//${s
     const errno = errnoOf(e.cause);
     if ((e.code === Code.Unavailable || e.code === Code.Internal) && errno !== undefined) {
       const text = SYSCALL_TEXT[errno] ?? errno;
-      return grpcErrorText(
-        Code.Unavailable,
-        `connection error: desc = "transport: Error while dialing: dial unix ${dialTarget}: connect: ${text}"`,
-      );
+      return grpcErrorText(Code.Unavailable, `connection error: desc = "transport: Error while dialing: dial unix ${dialTarget}: connect: ${text}"`);
     }
     return grpcErrorText(e.code, e.rawMessage);
   }

@@ -7,7 +7,12 @@ describe('parseEntryData (-data registration JSON)', () => {
     const [a, b] = parseEntryData(
       JSON.stringify({
         entries: [
-          { spiffe_id: 'spiffe://example.org/Blog', parent_id: 'spiffe://example.org/spire/agent/x', selectors: [{ type: 'unix', value: 'uid:1111' }], x509_svid_ttl: 200 },
+          {
+            spiffe_id: 'spiffe://example.org/Blog',
+            parent_id: 'spiffe://example.org/spire/agent/x',
+            selectors: [{ type: 'unix', value: 'uid:1111' }],
+            x509_svid_ttl: 200,
+          },
           {
             SPIFFE_ID: 'spiffe://example.org/db',
             Parent_ID: 'spiffe://example.org/p',
@@ -28,7 +33,10 @@ describe('parseEntryData (-data registration JSON)', () => {
     assert.deepEqual(a?.spiffeId, { $typeName: 'spire.api.types.SPIFFEID', trustDomain: 'example.org', path: '/Blog' });
     assert.equal(a?.x509SvidTtl, 200);
     assert.equal(a?.id, '');
-    assert.deepEqual(b?.selectors.map((s) => `${s.type}:${s.value}`), ['k8s:ns:a']);
+    assert.deepEqual(
+      b?.selectors.map((s) => `${s.type}:${s.value}`),
+      ['k8s:ns:a'],
+    );
     assert.equal(b?.id, 'custom');
     assert.deepEqual(b?.federatesWith, ['fed.org', 'other.org']);
     assert.equal(b?.expiresAt, 1999999999n);
@@ -41,7 +49,11 @@ describe('parseEntryData (-data registration JSON)', () => {
     ['bad SPIFFE ID', '{"entries":[{"spiffe_id":"bad","parent_id":"spiffe://a/b"}]}', /^invalid SPIFFE ID: scheme is missing or invalid$/],
     ['bad parent ID', '{"entries":[{"spiffe_id":"spiffe://a/b","parent_id":""}]}', /^invalid parent ID: cannot be empty$/],
     ['bad federated TD', '{"entries":[{"spiffe_id":"spiffe://a/b","parent_id":"spiffe://a/c","federates_with":["A"]}]}', /^invalid federated trust domain: /],
-    ['wrong type', '{"entries":[{"spiffe_id":"spiffe://a/b","parent_id":"spiffe://a/c","x509_svid_ttl":"1"}]}', /^json: cannot unmarshal string into Go struct field RegistrationEntry\.entries\.x509_svid_ttl of type int32$/],
+    [
+      'wrong type',
+      '{"entries":[{"spiffe_id":"spiffe://a/b","parent_id":"spiffe://a/c","x509_svid_ttl":"1"}]}',
+      /^json: cannot unmarshal string into Go struct field RegistrationEntry\.entries\.x509_svid_ttl of type int32$/,
+    ],
   ];
   for (const [name, input, re] of errors) it(name, () => assert.throws(() => parseEntryData(input), { message: re }));
 

@@ -79,7 +79,8 @@ export function parseEntryData(text: string): Entry[] {
   if (!isObject(doc)) throw new Error(`json: cannot unmarshal ${typeName(doc)} into Go value of type common.RegistrationEntries`);
   const list = pick(doc, 'entries');
   if (list === undefined || list === null) return [];
-  if (!Array.isArray(list)) throw new Error(`json: cannot unmarshal ${typeName(list)} into Go struct field RegistrationEntries.entries of type []*common.RegistrationEntry`);
+  if (!Array.isArray(list))
+    throw new Error(`json: cannot unmarshal ${typeName(list)} into Go struct field RegistrationEntries.entries of type []*common.RegistrationEntry`);
   return list.map((raw) => {
     if (raw === null) throw new Error('missing registration entry');
     if (!isObject(raw)) throw new Error(`json: cannot unmarshal ${typeName(raw)} into ${FIELD} of type common.RegistrationEntry`);

@@ -18,15 +18,7 @@ import type { Flags, FlagSpecs } from '../../flags.ts';
 import { formatEntry, formatEntryCount, formatEntryList, sortEntries } from '../../printer/entry.ts';
 import { goQuote, grpcCodeName } from '../../printer/go-format.ts';
 import { withServer } from './client.ts';
-import {
-  checkedInt32,
-  outputFormat,
-  parseIdToProto,
-  parseSelector,
-  printProto,
-  readInput,
-  serverFlags,
-} from './common.ts';
+import { checkedInt32, outputFormat, parseIdToProto, parseSelector, printProto, readInput, serverFlags } from './common.ts';
 import { parseEntryData } from './entry-data.ts';
 
 const SERVER_ID_PATH = '/spire/server';
@@ -41,10 +33,17 @@ const ENTRY_FIELDS: FlagSpecs = {
   selector: { kind: 'list', usage: 'A colon-delimited type:value selector. Can be used more than once', arg: 'value' },
   federatesWith: { kind: 'list', usage: 'SPIFFE ID of a trust domain to federate with. Can be used more than once', arg: 'value' },
   admin: { kind: 'bool', usage: "If set, the SPIFFE ID in this entry will be granted access to the SPIRE Server's management APIs" },
-  storeSVID: { kind: 'bool', usage: 'A boolean value that, when set, indicates that the resulting issued SVID from this entry must be stored through an SVIDStore plugin' },
+  storeSVID: {
+    kind: 'bool',
+    usage: 'A boolean value that, when set, indicates that the resulting issued SVID from this entry must be stored through an SVIDStore plugin',
+  },
   downstream: { kind: 'bool', usage: 'A boolean value that, when set, indicates that the entry describes a downstream SPIRE server' },
   entryExpiry: { kind: 'int', usage: 'An expiry, from epoch in seconds, for the resulting registration entry to be pruned', default: 0 },
-  dns: { kind: 'list', usage: 'A DNS name that will be included in SVIDs issued based on this entry, where appropriate. Can be used more than once', arg: 'value' },
+  dns: {
+    kind: 'list',
+    usage: 'A DNS name that will be included in SVIDs issued based on this entry, where appropriate. Can be used more than once',
+    arg: 'value',
+  },
   hint: { kind: 'string', usage: 'The entry hint, used to disambiguate entries with the same SPIFFE ID', arg: 'string' },
 };
 
@@ -278,10 +277,7 @@ const showCommand: Command = {
         const filter = buildFilter(flags);
         let pageToken = '';
         for (;;) {
-          const resp = await conn.rpc(
-            () => conn.client(EntryService).listEntries({ pageSize: PAGE_SIZE, pageToken, filter }),
-            'error fetching entries: ',
-          );
+          const resp = await conn.rpc(() => conn.client(EntryService).listEntries({ pageSize: PAGE_SIZE, pageToken, filter }), 'error fetching entries: ');
           entries.push(...resp.entries);
           pageToken = resp.nextPageToken;
           if (pageToken === '') break;

@@ -44,7 +44,11 @@ const CONFIG_FLAGS = {
   endpointSpiffeID: { kind: 'string', usage: "SPIFFE ID of the SPIFFE bundle endpoint server. Only used for 'spiffe' profile.", arg: 'string' },
   trustDomainBundlePath: { kind: 'string', usage: 'Path to the trust domain bundle data (optional).', arg: 'string' },
   trustDomainBundleFormat: { kind: 'string', usage: 'The format of the bundle data (optional). Either "pem" or "spiffe".', default: 'pem', arg: 'string' },
-  data: { kind: 'string', usage: "Path to a file containing federation relationships in JSON format (optional). If set to '-', read the JSON from stdin.", arg: 'string' },
+  data: {
+    kind: 'string',
+    usage: "Path to a file containing federation relationships in JSON format (optional). If set to '-', read the JSON from stdin.",
+    arg: 'string',
+  },
 } as const;
 
 function configFromFlags(flags: Flags): RelationshipConfig {
@@ -59,7 +63,12 @@ function configFromFlags(flags: Flags): RelationshipConfig {
 }
 
 const isEmpty = (c: RelationshipConfig): boolean =>
-  c.bundleEndpointProfile === '' && c.bundleEndpointURL === '' && c.trustDomainBundleFormat === 'pem' && c.trustDomainBundlePath === '' && c.endpointSPIFFEID === '' && c.trustDomain === '';
+  c.bundleEndpointProfile === '' &&
+  c.bundleEndpointURL === '' &&
+  c.trustDomainBundleFormat === 'pem' &&
+  c.trustDomainBundlePath === '' &&
+  c.endpointSPIFFEID === '' &&
+  c.trustDomain === '';
 
 async function bundleOf(c: RelationshipConfig, env: Env, td: string): Promise<RelationshipInit['trustDomainBundle']> {
   if (c.trustDomainBundlePath !== '') {
@@ -68,7 +77,9 @@ async function bundleOf(c: RelationshipConfig, env: Env, td: string): Promise<Re
       data = await readFile(resolve(env.cwd, c.trustDomainBundlePath));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw new CommandError(`cannot read bundle file: open ${c.trustDomainBundlePath}: ${code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
+      throw new CommandError(
+        `cannot read bundle file: open ${c.trustDomainBundlePath}: ${code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`,
+      );
     }
     try {
       return parseBundleData(data, bundleFormat(c.trustDomainBundleFormat), td);
@@ -79,7 +90,8 @@ async function bundleOf(c: RelationshipConfig, env: Env, td: string): Promise<Re
   if (c.trustDomainBundle !== undefined && c.trustDomainBundle !== null) {
     let data: Buffer;
     if (c.trustDomainBundleFormat === 'pem') {
-      if (typeof c.trustDomainBundle !== 'string') throw new CommandError('cannot parse bundle raw message: failed to unmarshal json: json: cannot unmarshal object into Go value of type string');
+      if (typeof c.trustDomainBundle !== 'string')
+        throw new CommandError('cannot parse bundle raw message: failed to unmarshal json: json: cannot unmarshal object into Go value of type string');
       data = Buffer.from(c.trustDomainBundle);
     } else if (c.trustDomainBundleFormat === 'spiffe') data = Buffer.from(JSON.stringify(c.trustDomainBundle));
     else throw new CommandError(`cannot parse bundle raw message: bundle format ${goQuote(c.trustDomainBundleFormat)} is unsupported`);
@@ -109,7 +121,12 @@ async function toProto(c: RelationshipConfig, env: Env): Promise<RelationshipIni
     profile = { case: 'httpsSpiffe', value: { endpointSpiffeId: c.endpointSPIFFEID } };
   } else throw new CommandError(`unknown bundle endpoint profile type: ${goQuote(c.bundleEndpointProfile)}`);
   const trustDomainBundle = await bundleOf(c, env, bundleTd);
-  return { trustDomain: c.trustDomain, bundleEndpointUrl: c.bundleEndpointURL, bundleEndpointProfile: profile, ...(trustDomainBundle === undefined ? {} : { trustDomainBundle }) };
+  return {
+    trustDomain: c.trustDomain,
+    bundleEndpointUrl: c.bundleEndpointURL,
+    bundleEndpointProfile: profile,
+    ...(trustDomainBundle === undefined ? {} : { trustDomainBundle }),
+  };
 }
 
 async function relationshipsOf(flags: Flags, env: Env): Promise<RelationshipInit[]> {
@@ -163,7 +180,12 @@ function formatRelationship(fr: RelationshipInit | FederationRelationship | unde
 }
 
 /** create/update's pretty output: successes on stdout, failures (with what was asked) on stderr. */
-function printBatch(env: Env, verb: 'create' | 'update', asked: readonly RelationshipInit[], results: ReadonlyArray<{ status?: { code: number; message: string } | undefined; federationRelationship?: FederationRelationship | undefined }>): void {
+function printBatch(
+  env: Env,
+  verb: 'create' | 'update',
+  asked: readonly RelationshipInit[],
+  results: ReadonlyArray<{ status?: { code: number; message: string } | undefined; federationRelationship?: FederationRelationship | undefined }>,
+): void {
   const failed: string[] = [];
   results.forEach((r, i) => {
     if ((r.status?.code ?? 0) === 0) env.stdout.write(`\n${formatRelationship(r.federationRelationship)}`);
@@ -234,7 +256,10 @@ const showCommand: Command = {
     const td = flags.string('trustDomain');
     if (td === '') throw new CommandError('a trust domain name is required');
     await withServer(flags.string('socketPath'), async (conn) => {
-      const fr = await conn.rpc(() => conn.client(TrustDomainService).getFederationRelationship({ trustDomain: td }), 'error showing federation relationship: ');
+      const fr = await conn.rpc(
+        () => conn.client(TrustDomainService).getFederationRelationship({ trustDomain: td }),
+        'error showing federation relationship: ',
+      );
       await printProto(env, format, FederationRelationshipSchema, fr, () => {
         env.stdout.write(`Found a federation relationship with trust domain ${td}:\n\n${formatRelationship(fr)}`);
       });
@@ -251,7 +276,10 @@ const deleteCommand: Command = {
     const id = flags.string('id');
     if (id === '') throw new CommandError('id is required');
     await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.client(TrustDomainService).batchDeleteFederationRelationship({ trustDomains: [id] }), 'failed to delete federation relationship: ');
+      const resp = await conn.rpc(
+        () => conn.client(TrustDomainService).batchDeleteFederationRelationship({ trustDomains: [id] }),
+        'failed to delete federation relationship: ',
+      );
       await printProto(env, format, BatchDeleteFederationRelationshipResponseSchema, resp, () => {
         const r = resp.results[0];
         if ((r?.status?.code ?? 0) === 0) env.stdout.write('federation relationship deleted.\n');
@@ -274,7 +302,8 @@ const refreshCommand: Command = {
         await conn.client(TrustDomainService).refreshBundle({ trustDomain: id });
       } catch (e) {
         const { ConnectError, Code } = await import('@connectrpc/connect');
-        if (e instanceof ConnectError && e.code === Code.NotFound) throw new CommandError(`there is no federation relationship with trust domain ${goQuote(id)}`);
+        if (e instanceof ConnectError && e.code === Code.NotFound)
+          throw new CommandError(`there is no federation relationship with trust domain ${goQuote(id)}`);
         await conn.rpc(() => Promise.reject(e), 'failed to refresh bundle: ');
       }
       const ok = create(StatusSchema, { code: 0, message: 'OK' });

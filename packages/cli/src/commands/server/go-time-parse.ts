@@ -43,8 +43,7 @@ function daysIn(month: number, year: number): number {
 /** Returns undefined when `value` parses, else the Go error message. */
 export function goParseTimeError(value: string, layout = EXPIRES_BEFORE_LAYOUT): string | undefined {
   const head = `parsing time ${goQuote(value)}`;
-  const bad = (valueElem: string, layoutElem: string): string =>
-    `${head} as ${goQuote(layout)}: cannot parse ${goQuote(valueElem)} as ${goQuote(layoutElem)}`;
+  const bad = (valueElem: string, layoutElem: string): string => `${head} as ${goQuote(layout)}: cannot parse ${goQuote(valueElem)} as ${goQuote(layoutElem)}`;
   let v = value;
   let year = 0;
   let month = 0;

@@ -24,9 +24,7 @@ const generateCommand: Command = {
       throw new CommandError((e as Error).message);
     }
     await withServer(flags.string('socketPath'), async (conn) => {
-      const token = await conn.rpc(() =>
-        conn.client(AgentService).createJoinToken(agentId === undefined ? { ttl } : { ttl, agentId }),
-      );
+      const token = await conn.rpc(() => conn.client(AgentService).createJoinToken(agentId === undefined ? { ttl } : { ttl, agentId }));
       await printProto(env, format, JoinTokenSchema, token, () => {
         env.stdout.write(`Token: ${token.value}\n`);
         if (sid === '') env.stdout.write('Warning: Missing SPIFFE ID.\n');

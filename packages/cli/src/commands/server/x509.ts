@@ -78,9 +78,7 @@ const mintCommand: Command = {
       if (dir === '') {
         if (format === 'json') {
           const b64 = (d: Uint8Array): string => Buffer.from(d).toString('base64');
-          env.stdout.write(
-            formatStructJson([{ x509_svid: chain.map(b64), private_key: b64(minted.pkcs8), root_cas: roots.map(b64) }]),
-          );
+          env.stdout.write(formatStructJson([{ x509_svid: chain.map(b64), private_key: b64(minted.pkcs8), root_cas: roots.map(b64) }]));
         } else {
           env.stdout.write(`X509-SVID:\n${pemAll('CERTIFICATE', chain)}\n`);
           env.stdout.write(`Private key:\n${pemEncode('PRIVATE KEY', minted.pkcs8)}\n`);

@@ -15,7 +15,7 @@ writeFileSync(ca, 'CA PEM');
 writeFileSync(cert, 'CERT PEM');
 writeFileSync(key, 'KEY PEM');
 
-describe('postgres connection_string: both of libpq\'s forms', () => {
+describe("postgres connection_string: both of libpq's forms", () => {
   it("SPIRE's documented keyword/value form (was: getaddrinfo ENOTFOUND base)", () => {
     const c = parsePgConnectionString('dbname=postgres user=postgres host=127.0.0.1 port=5432 sslmode=disable');
     assert.deepEqual(c, { host: '127.0.0.1', port: 5432, database: 'postgres', user: 'postgres', ssl: false, sslmode: 'disable' });
@@ -61,7 +61,10 @@ describe('postgres connection_string: both of libpq\'s forms', () => {
   ];
   for (const b of bad) {
     it(`refused with a message naming the cause: ${b.name}`, () => {
-      assert.throws(() => parsePgConnectionString(b.input), (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && b.want.test(e.message) && !e.message.includes('secret'));
+      assert.throws(
+        () => parsePgConnectionString(b.input),
+        (e: unknown) => isZtwimError(e, 'ERR_CONFIG') && b.want.test(e.message) && !e.message.includes('secret'),
+      );
     });
   }
 });
@@ -87,7 +90,7 @@ describe('sslmode, as libpq, onto Node TLS options', () => {
     });
   }
 
-  it('no sslmode is libpq\'s default, prefer', () => {
+  it("no sslmode is libpq's default, prefer", () => {
     assert.equal(tlsOf('').sslmode, 'prefer');
   });
 
@@ -114,7 +117,9 @@ describe('sslmode, as libpq, onto Node TLS options', () => {
 
   it('allow and prefer fall back as libpq does', () => {
     assert.equal(sslFallback(tlsOf('sslmode=prefer'), new Error('The server does not support SSL connections')), false);
-    assert.deepEqual(sslFallback(tlsOf('sslmode=allow'), new Error('no pg_hba.conf entry for host "1.2.3.4", user "u", database "d", no encryption')), { rejectUnauthorized: false });
+    assert.deepEqual(sslFallback(tlsOf('sslmode=allow'), new Error('no pg_hba.conf entry for host "1.2.3.4", user "u", database "d", no encryption')), {
+      rejectUnauthorized: false,
+    });
     assert.equal(sslFallback(tlsOf('sslmode=require'), new Error('The server does not support SSL connections')), undefined);
     assert.equal(sslFallback(tlsOf('sslmode=prefer'), new Error('connect ECONNREFUSED')), undefined);
   });

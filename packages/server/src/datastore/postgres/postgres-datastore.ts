@@ -40,9 +40,7 @@ function isConnectionError(e: unknown): boolean {
   const code = (e as { code?: unknown }).code;
   if (typeof code === 'string' && (CONN_ERROR_CODES.has(code) || code.startsWith('08'))) return true;
   const msg = e instanceof Error ? e.message : '';
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(
-    msg,
-  );
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(msg);
 }
 
 function mapError(e: unknown): ZtwimError {
@@ -82,9 +80,7 @@ function conn(client: pg.PoolClient): SqlConn {
       // Sorted and deduplicated, so concurrent batches take their locks in the same order.
       const sorted = [...new Set(keys)].sort();
       if (sorted.length === 0) return;
-      await client.query('SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest($1::text[]) WITH ORDINALITY AS t(k, i) ORDER BY i', [
-        sorted,
-      ]);
+      await client.query('SELECT pg_advisory_xact_lock(hashtext(k)) FROM unnest($1::text[]) WITH ORDINALITY AS t(k, i) ORDER BY i', [sorted]);
     },
   };
 }

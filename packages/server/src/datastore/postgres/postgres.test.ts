@@ -75,7 +75,10 @@ describe('PostgresDataStore', () => {
     await c.connect();
     try {
       const rows = (await c.query('SELECT version FROM migrations ORDER BY version')).rows as Array<{ version: number }>;
-      assert.deepEqual(rows.map((r) => r.version), Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+      assert.deepEqual(
+        rows.map((r) => r.version),
+        Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1),
+      );
       await c.query("INSERT INTO migrations (version, code_version, applied_at) VALUES ($1, '9.9.9', 0)", [SCHEMA_VERSION + 1]);
     } finally {
       await c.end();
@@ -173,10 +176,7 @@ describe('PostgresDataStore', () => {
       await slow.query("INSERT INTO entry_events (entry_id, created_at) VALUES ('slow', 0)");
       assert.ok(seq.rowCount === 1);
       await ds.createEntry({ spiffeId: 'spiffe://example.org/fast', parentId: agent, selectors: [{ type: 'g', value: '2' }] });
-      assert.deepEqual((await ds.listAuthorizedEntries(agent, [])).map((e) => e.spiffeId).sort(), [
-        'spiffe://example.org/fast',
-        'spiffe://example.org/first',
-      ]);
+      assert.deepEqual((await ds.listAuthorizedEntries(agent, [])).map((e) => e.spiffeId).sort(), ['spiffe://example.org/fast', 'spiffe://example.org/first']);
       await slow.query('COMMIT');
       assert.deepEqual((await ds.listAuthorizedEntries(agent, [])).map((e) => e.spiffeId).sort(), [
         'spiffe://example.org/fast',
@@ -238,7 +238,10 @@ describe('PostgresDataStore', () => {
       startServer(env);
       for (let i = 50; i < 60; i++) await write(i);
       const present = new Set((await ds.listEntries()).entries.map((e) => e.id));
-      assert.deepEqual(committed.filter((id) => !present.has(id)), []);
+      assert.deepEqual(
+        committed.filter((id) => !present.has(id)),
+        [],
+      );
       assert.equal(present.size, 60);
       assert.equal((await ds.listAuthorizedEntries('spiffe://example.org/agent', [])).length, 60);
     });

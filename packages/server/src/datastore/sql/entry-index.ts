@@ -94,15 +94,14 @@ export class AuthorizedEntryIndex {
    * meanwhile are absent) in the same serialised step, so no replay can run between the read and
    * the caching: a change committed after the read has a newer event, which evicts the entry.
    */
-  authorizedEntries(
-    agentId: string,
-    nodeSelectors: readonly Selector[],
-    fetch: (seqs: readonly number[]) => Promise<Entry[]>,
-  ): Promise<readonly Entry[]> {
+  authorizedEntries(agentId: string, nodeSelectors: readonly Selector[], fetch: (seqs: readonly number[]) => Promise<Entry[]>): Promise<readonly Entry[]> {
     return this.serialised(async () => {
       await this.catchUp();
       // Same agent, same node selectors, nothing changed since: the same answer.
-      const key = `${agentId}\n${nodeSelectors.map((s) => selectorKeyOf(s.type, s.value)).sort().join('\n')}`;
+      const key = `${agentId}\n${nodeSelectors
+        .map((s) => selectorKeyOf(s.type, s.value))
+        .sort()
+        .join('\n')}`;
       const hit = this.answers.get(key);
       if (hit !== undefined && hit.generation === this.generation) return hit.entries;
       const seqs = this.authorized(agentId, nodeSelectors);
@@ -185,16 +184,13 @@ export class AuthorizedEntryIndex {
     };
   }
 
-  private static readonly COLS =
-    "seq, entry_id, spiffe_id, parent_id, CASE WHEN parent_id LIKE '%/spire/server' THEN selectors ELSE NULL END AS selectors";
+  private static readonly COLS = "seq, entry_id, spiffe_id, parent_id, CASE WHEN parent_id LIKE '%/spire/server' THEN selectors ELSE NULL END AS selectors";
 
   private async load(): Promise<void> {
     const m = await this.driver.all('SELECT COALESCE(MAX(event_id), 0) AS m FROM entry_events');
     const max = Number(m[0]?.['m'] ?? 0);
     // Ids just below the max that are missing may belong to transactions still in flight.
-    const recent = await this.driver.all('SELECT event_id FROM entry_events WHERE event_id > ?', [
-      Math.max(0, max - RECENT_WINDOW),
-    ]);
+    const recent = await this.driver.all('SELECT event_id FROM entry_events WHERE event_id > ?', [Math.max(0, max - RECENT_WINDOW)]);
     const rows = await this.driver.all(`SELECT ${AuthorizedEntryIndex.COLS} FROM registered_entries`);
     this.generation++;
     this.entries.clear();

@@ -1,12 +1,5 @@
 import { invalidArgument } from '@ztwim/core';
-import {
-  MATCH_BEHAVIORS,
-  type AttestedNodeFilter,
-  type EntryFilter,
-  type MatchBehavior,
-  type Page,
-  type Selector,
-} from '../datastore.ts';
+import { MATCH_BEHAVIORS, type AttestedNodeFilter, type EntryFilter, type MatchBehavior, type Page, type Selector } from '../datastore.ts';
 import type { SqlValue } from './driver.ts';
 
 export interface Where {
@@ -61,9 +54,7 @@ export function selectorKeyOf(type: string, value: string): string {
 
 /** Canonical, order-free key of a selector set (used for "similar entry" lookups). */
 export function canonicalSelectorKey(selectors: readonly Selector[]): string {
-  return JSON.stringify(
-    [...new Set(selectors.map((s) => selectorKeyOf(s.type, s.value)))].sort().map((k) => k.split('\u0000')),
-  );
+  return JSON.stringify([...new Set(selectors.map((s) => selectorKeyOf(s.type, s.value)))].sort().map((k) => k.split('\u0000')));
 }
 
 /** `spiffe://td` or `td` → `td`. */
@@ -154,7 +145,15 @@ export function entryWhere(filter: unknown): Where {
     const set = [...new Set((tds as string[]).map(normalizeTrustDomain))];
     const match = matchOf(v['match'], 'byFederatesWith');
     w.clauses.push(
-      setMatchSql('entry_federates', 'entry_seq', 'e.seq', ['trust_domain'], set.map((t) => [t]), match, w.params),
+      setMatchSql(
+        'entry_federates',
+        'entry_seq',
+        'e.seq',
+        ['trust_domain'],
+        set.map((t) => [t]),
+        match,
+        w.params,
+      ),
     );
   }
   return w;

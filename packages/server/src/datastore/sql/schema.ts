@@ -130,17 +130,10 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
  * concurrent servers migrate once). A database whose version is newer than this code is refused;
  * with disableMigration (operator `datastore.disableMigration`) the version must already match.
  */
-export async function migrate(
-  driver: SqlDriver,
-  nowSeconds: number,
-  where: string,
-  disableMigration = false,
-): Promise<number> {
+export async function migrate(driver: SqlDriver, nowSeconds: number, where: string, disableMigration = false): Promise<number> {
   return driver.tx(async (c) => {
     await c.lock('ztwim-schema-migration');
-    await c.exec(
-      'CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, code_version TEXT NOT NULL, applied_at BIGINT NOT NULL)',
-    );
+    await c.exec('CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, code_version TEXT NOT NULL, applied_at BIGINT NOT NULL)');
     const rows = await c.all('SELECT MAX(version) AS v FROM migrations');
     const current = Number(rows[0]?.['v'] ?? 0);
     if (current > SCHEMA_VERSION) {
@@ -160,11 +153,7 @@ export async function migrate(
     for (const m of MIGRATIONS) {
       if (m.version <= current) continue;
       await c.exec(m.sql(driver.dialect));
-      await c.run('INSERT INTO migrations (version, code_version, applied_at) VALUES (?, ?, ?)', [
-        m.version,
-        CODE_VERSION,
-        nowSeconds,
-      ]);
+      await c.run('INSERT INTO migrations (version, code_version, applied_at) VALUES (?, ?, ?)', [m.version, CODE_VERSION, nowSeconds]);
     }
     return SCHEMA_VERSION;
   });

@@ -1,4 +1,15 @@
-import { ZtwimError, alreadyExists, failedPrecondition, invalidArgument, isZtwimError, notFound, randomUuid, unixSeconds, type Clock, type Random } from '@ztwim/core';
+import {
+  ZtwimError,
+  alreadyExists,
+  failedPrecondition,
+  invalidArgument,
+  isZtwimError,
+  notFound,
+  randomUuid,
+  unixSeconds,
+  type Clock,
+  type Random,
+} from '@ztwim/core';
 import {
   BUNDLE_DELETE_MODES,
   ENTRY_FIELDS,
@@ -51,8 +62,7 @@ const ENTRY_COLS =
   'e.seq, e.entry_id, e.spiffe_id, e.parent_id, e.x509_svid_ttl, e.jwt_svid_ttl, e.admin, e.downstream, e.expires_at, ' +
   'e.revision_number, e.store_svid, e.hint, e.created_at, e.selectors, e.dns_names, e.federates_with';
 const NODE_COLS =
-  'n.seq, n.spiffe_id, n.data_type, n.serial_number, n.expires_at, n.new_serial_number, n.new_expires_at, n.can_reattest, ' +
-  'n.created_at, n.updated_at';
+  'n.seq, n.spiffe_id, n.data_type, n.serial_number, n.expires_at, n.new_serial_number, n.new_expires_at, n.can_reattest, ' + 'n.created_at, n.updated_at';
 const ID_RE = /^[A-Za-z0-9._-]{1,255}$/;
 const IN_CHUNK = 500;
 /** How many attested nodes getCachedAttestedNode remembers (the oldest reads go first). */
@@ -239,17 +249,13 @@ function docToBundle(data: unknown, seq: unknown): Bundle {
   const doc = JSON.parse(buf.toString('utf8')) as BundleDoc;
   return {
     trustDomain: doc.trustDomain,
-    x509Authorities: doc.x509Authorities.map(
-      (a): X509Authority => ({ asn1: new Uint8Array(Buffer.from(a.asn1, 'base64')), tainted: a.tainted }),
-    ),
-    jwtAuthorities: doc.jwtAuthorities.map(
-      (k): JwtAuthority => ({
-        publicKey: new Uint8Array(Buffer.from(k.publicKey, 'base64')),
-        keyId: k.keyId,
-        expiresAt: k.expiresAt,
-        tainted: k.tainted,
-      }),
-    ),
+    x509Authorities: doc.x509Authorities.map((a): X509Authority => ({ asn1: new Uint8Array(Buffer.from(a.asn1, 'base64')), tainted: a.tainted })),
+    jwtAuthorities: doc.jwtAuthorities.map((k): JwtAuthority => ({
+      publicKey: new Uint8Array(Buffer.from(k.publicKey, 'base64')),
+      keyId: k.keyId,
+      expiresAt: k.expiresAt,
+      tainted: k.tainted,
+    })),
     refreshHint: doc.refreshHint,
     sequenceNumber: BigInt(str(seq)),
     ...(doc.spiffeSequence === undefined ? {} : { spiffeSequence: BigInt(doc.spiffeSequence) }),
@@ -266,11 +272,7 @@ function checkBundle(bd: BundleInput): string {
   if (!bd.x509Authorities.every((a) => a.asn1 instanceof Uint8Array && typeof a.tainted === 'boolean')) {
     throw invalidArgument('bundle x509 authority must have DER bytes and a tainted flag');
   }
-  if (
-    !bd.jwtAuthorities.every(
-      (k) => k.publicKey instanceof Uint8Array && typeof k.keyId === 'string' && typeof k.expiresAt === 'number',
-    )
-  ) {
+  if (!bd.jwtAuthorities.every((k) => k.publicKey instanceof Uint8Array && typeof k.keyId === 'string' && typeof k.expiresAt === 'number')) {
     throw invalidArgument('bundle jwt authority must have a public key, key id and expiry');
   }
   checkInt(bd.refreshHint, 'refreshHint');
@@ -340,10 +342,7 @@ export class SqlDataStore implements DataStore {
       }
       const custom = chunk.flatMap((it) => (it.id === undefined ? [] : [it.id]));
       if (custom.length > 0) {
-        const idRows = await c.all(
-          `SELECT entry_id FROM registered_entries WHERE entry_id IN (${custom.map(() => '?').join(', ')})`,
-          custom,
-        );
+        const idRows = await c.all(`SELECT entry_id FROM registered_entries WHERE entry_id IN (${custom.map(() => '?').join(', ')})`, custom);
         for (const r of idRows) takenIds.add(str(r['entry_id']));
       }
     }
@@ -413,7 +412,11 @@ export class SqlDataStore implements DataStore {
       }
     }
     await this.writeEntryChildren(c, inserted);
-    await this.addEvents(c, inserted.map((x) => (x.body as Entry).id), now);
+    await this.addEvents(
+      c,
+      inserted.map((x) => (x.body as Entry).id),
+      now,
+    );
     return out;
   }
 
@@ -545,10 +548,7 @@ export class SqlDataStore implements DataStore {
     if (typeof id !== 'string' || id === '') throw invalidArgument('missing entry ID');
     const now = this.now();
     return this.driver.tx(async (c) => {
-      const rows = await c.all(
-        `DELETE FROM registered_entries WHERE entry_id = ? RETURNING ${ENTRY_COLS.replaceAll('e.', '')}`,
-        [id],
-      );
+      const rows = await c.all(`DELETE FROM registered_entries WHERE entry_id = ? RETURNING ${ENTRY_COLS.replaceAll('e.', '')}`, [id]);
       const row = rows[0];
       if (row === undefined) throw notFound('entry not found', { fields: { entryId: id } });
       await this.addEvents(c, [id], now);
@@ -563,13 +563,7 @@ export class SqlDataStore implements DataStore {
     return num(rows[0]?.['n']);
   }
 
-  private async pageQuery(
-    table: string,
-    alias: string,
-    cols: string,
-    w: Where,
-    p: PageArgs,
-  ): Promise<{ rows: Row[]; last: number; more: boolean }> {
+  private async pageQuery(table: string, alias: string, cols: string, w: Where, p: PageArgs): Promise<{ rows: Row[]; last: number; more: boolean }> {
     const params = [...w.params];
     const extra: string[] = [];
     if (p.after > 0) {
@@ -601,11 +595,12 @@ export class SqlDataStore implements DataStore {
     checkInt(before, 'before');
     const now = this.now();
     return this.driver.tx(async (c) => {
-      const rows = await c.all(
-        'DELETE FROM registered_entries WHERE expires_at > 0 AND expires_at < ? RETURNING entry_id',
-        [before],
+      const rows = await c.all('DELETE FROM registered_entries WHERE expires_at > 0 AND expires_at < ? RETURNING entry_id', [before]);
+      await this.addEvents(
+        c,
+        rows.map((r) => str(r['entry_id'])),
+        now,
       );
-      await this.addEvents(c, rows.map((r) => str(r['entry_id'])), now);
       return rows.length;
     });
   }
@@ -635,10 +630,7 @@ export class SqlDataStore implements DataStore {
         const rows =
           this.driver.dialect === 'postgres'
             ? await this.driver.all(`SELECT ${ENTRY_COLS} FROM registered_entries e WHERE e.seq = ANY(?::bigint[])`, [part])
-            : await this.driver.all(
-                `SELECT ${ENTRY_COLS} FROM registered_entries e WHERE e.seq IN (${part.map(() => '?').join(', ')})`,
-                part,
-              );
+            : await this.driver.all(`SELECT ${ENTRY_COLS} FROM registered_entries e WHERE e.seq IN (${part.map(() => '?').join(', ')})`, part);
         for (const r of rows) out.push(rowToEntry(r));
       }
       return out;
@@ -652,8 +644,7 @@ export class SqlDataStore implements DataStore {
     for (let i = 0; i < ids.length; i += IN_CHUNK) {
       const chunk = ids.slice(i, i + IN_CHUNK);
       const rows = await c.all(
-        `SELECT spiffe_id, type, value FROM node_selectors WHERE spiffe_id IN (${chunk.map(() => '?').join(', ')}) ` +
-          'ORDER BY spiffe_id, type, value',
+        `SELECT spiffe_id, type, value FROM node_selectors WHERE spiffe_id IN (${chunk.map(() => '?').join(', ')}) ` + 'ORDER BY spiffe_id, type, value',
         chunk,
       );
       for (const r of rows) {
@@ -696,17 +687,19 @@ export class SqlDataStore implements DataStore {
     const newSerial = node.newSerialNumber ?? '';
     const newExpires = checkInt(node.newExpiresAt ?? 0, 'newExpiresAt');
     const now = this.now();
-    return this.nodeWrite(id, () => this.driver.tx(async (c) => {
-      const n = await c.run(
-        'INSERT INTO attested_nodes (spiffe_id, data_type, serial_number, expires_at, new_serial_number, new_expires_at, ' +
-          'can_reattest, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (spiffe_id) DO NOTHING',
-        [id, node.attestationType, node.serialNumber, expiresAt, newSerial, newExpires, b(node.canReattest ?? false), now, now],
-      );
-      if (n === 0) throw new ZtwimError('ERR_ALREADY_EXISTS', 'attested node already exists', { fields: { spiffeId: id } });
-      const out = await this.readNode(c, id);
-      if (out === null) throw new ZtwimError('ERR_DATASTORE', 'datastore: node vanished after insert');
-      return out;
-    }));
+    return this.nodeWrite(id, () =>
+      this.driver.tx(async (c) => {
+        const n = await c.run(
+          'INSERT INTO attested_nodes (spiffe_id, data_type, serial_number, expires_at, new_serial_number, new_expires_at, ' +
+            'can_reattest, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (spiffe_id) DO NOTHING',
+          [id, node.attestationType, node.serialNumber, expiresAt, newSerial, newExpires, b(node.canReattest ?? false), now, now],
+        );
+        if (n === 0) throw new ZtwimError('ERR_ALREADY_EXISTS', 'attested node already exists', { fields: { spiffeId: id } });
+        const out = await this.readNode(c, id);
+        if (out === null) throw new ZtwimError('ERR_DATASTORE', 'datastore: node vanished after insert');
+        return out;
+      }),
+    );
   }
 
   async getAttestedNode(spiffeId: string): Promise<AttestedNode | null> {
@@ -774,13 +767,15 @@ export class SqlDataStore implements DataStore {
     if (update.newExpiresAt !== undefined) add('new_expires_at', checkInt(update.newExpiresAt, 'newExpiresAt'));
     if (update.canReattest !== undefined) add('can_reattest', b(update.canReattest === true));
     add('updated_at', this.now());
-    return this.nodeWrite(spiffeId, () => this.driver.tx(async (c) => {
-      const n = await c.run(`UPDATE attested_nodes SET ${sets.join(', ')} WHERE spiffe_id = ?`, [...params, spiffeId]);
-      if (n === 0) throw notFound('agent not found', { fields: { spiffeId } });
-      const out = await this.readNode(c, spiffeId);
-      if (out === null) throw notFound('agent not found', { fields: { spiffeId } });
-      return out;
-    }));
+    return this.nodeWrite(spiffeId, () =>
+      this.driver.tx(async (c) => {
+        const n = await c.run(`UPDATE attested_nodes SET ${sets.join(', ')} WHERE spiffe_id = ?`, [...params, spiffeId]);
+        if (n === 0) throw notFound('agent not found', { fields: { spiffeId } });
+        const out = await this.readNode(c, spiffeId);
+        if (out === null) throw notFound('agent not found', { fields: { spiffeId } });
+        return out;
+      }),
+    );
   }
 
   banAttestedNode(spiffeId: string): Promise<AttestedNode> {
@@ -789,29 +784,33 @@ export class SqlDataStore implements DataStore {
 
   async deleteAttestedNode(spiffeId: string): Promise<AttestedNode> {
     this.checkOpen();
-    return this.nodeWrite(spiffeId, () => this.driver.tx(async (c) => {
-      const node = await this.readNode(c, spiffeId);
-      if (node === null) throw notFound('agent not found', { fields: { spiffeId } });
-      await c.run('DELETE FROM attested_nodes WHERE spiffe_id = ?', [spiffeId]);
-      await c.run('DELETE FROM node_selectors WHERE spiffe_id = ?', [spiffeId]);
-      return node;
-    }));
+    return this.nodeWrite(spiffeId, () =>
+      this.driver.tx(async (c) => {
+        const node = await this.readNode(c, spiffeId);
+        if (node === null) throw notFound('agent not found', { fields: { spiffeId } });
+        await c.run('DELETE FROM attested_nodes WHERE spiffe_id = ?', [spiffeId]);
+        await c.run('DELETE FROM node_selectors WHERE spiffe_id = ?', [spiffeId]);
+        return node;
+      }),
+    );
   }
 
   async setNodeSelectors(spiffeId: string, selectors: readonly Selector[]): Promise<void> {
     this.checkOpen();
     checkSpiffeId(spiffeId, 'spiffeId');
     const sels = checkSelectors(selectors, 'selectors', true);
-    await this.nodeWrite(spiffeId, () => this.driver.tx(async (c) => {
-      await c.run('DELETE FROM node_selectors WHERE spiffe_id = ?', [spiffeId]);
-      for (let i = 0; i < sels.length; i += IN_CHUNK) {
-        const chunk = sels.slice(i, i + IN_CHUNK);
-        await c.run(
-          `INSERT INTO node_selectors (spiffe_id, type, value) VALUES ${chunk.map(() => '(?, ?, ?)').join(', ')}`,
-          chunk.flatMap((s) => [spiffeId, s.type, s.value]),
-        );
-      }
-    }));
+    await this.nodeWrite(spiffeId, () =>
+      this.driver.tx(async (c) => {
+        await c.run('DELETE FROM node_selectors WHERE spiffe_id = ?', [spiffeId]);
+        for (let i = 0; i < sels.length; i += IN_CHUNK) {
+          const chunk = sels.slice(i, i + IN_CHUNK);
+          await c.run(
+            `INSERT INTO node_selectors (spiffe_id, type, value) VALUES ${chunk.map(() => '(?, ?, ?)').join(', ')}`,
+            chunk.flatMap((s) => [spiffeId, s.type, s.value]),
+          );
+        }
+      }),
+    );
   }
 
   async getNodeSelectors(spiffeId: string): Promise<Selector[]> {
@@ -827,10 +826,10 @@ export class SqlDataStore implements DataStore {
     if (typeof token !== 'object' || token === null || typeof token.token !== 'string' || token.token === '') {
       throw invalidArgument('join token must be a non-empty string');
     }
-    const n = await this.driver.run(
-      'INSERT INTO join_tokens (token, expires_at) VALUES (?, ?) ON CONFLICT (token) DO NOTHING',
-      [token.token, checkInt(token.expiresAt, 'expiresAt')],
-    );
+    const n = await this.driver.run('INSERT INTO join_tokens (token, expires_at) VALUES (?, ?) ON CONFLICT (token) DO NOTHING', [
+      token.token,
+      checkInt(token.expiresAt, 'expiresAt'),
+    ]);
     if (n === 0) throw new ZtwimError('ERR_ALREADY_EXISTS', 'join token already exists');
   }
 
@@ -852,9 +851,7 @@ export class SqlDataStore implements DataStore {
   async getBundle(trustDomain: string): Promise<Bundle | null> {
     this.checkOpen();
     if (typeof trustDomain !== 'string') throw invalidArgument('trust domain must be a string');
-    const rows = await this.driver.all('SELECT data, sequence_number FROM bundles WHERE trust_domain = ?', [
-      normalizeTrustDomain(trustDomain),
-    ]);
+    const rows = await this.driver.all('SELECT data, sequence_number FROM bundles WHERE trust_domain = ?', [normalizeTrustDomain(trustDomain)]);
     const r = rows[0];
     return r === undefined ? null : docToBundle(r['data'], r['sequence_number']);
   }
@@ -864,20 +861,18 @@ export class SqlDataStore implements DataStore {
     const seq = (prevSeq ?? 0n) + 1n;
     const data = bundleToDoc(next, td);
     if (prevSeq === null) {
-      await c.run(
-        'INSERT INTO bundles (trust_domain, data, sequence_number, created_at, updated_at) VALUES (?, ?, ?, ?, ?)',
-        [td, data, seq.toString(), now, now],
-      );
+      await c.run('INSERT INTO bundles (trust_domain, data, sequence_number, created_at, updated_at) VALUES (?, ?, ?, ?, ?)', [
+        td,
+        data,
+        seq.toString(),
+        now,
+        now,
+      ]);
     } else {
       // Like SPIRE, an update that changes nothing keeps the sequence number.
       const cur = (await c.all('SELECT data FROM bundles WHERE trust_domain = ?', [td]))[0];
       if (cur !== undefined && String(cur['data']) === String(data)) return docToBundle(data, prevSeq.toString());
-      await c.run('UPDATE bundles SET data = ?, sequence_number = ?, updated_at = ? WHERE trust_domain = ?', [
-        data,
-        seq.toString(),
-        now,
-        td,
-      ]);
+      await c.run('UPDATE bundles SET data = ?, sequence_number = ?, updated_at = ? WHERE trust_domain = ?', [data, seq.toString(), now, td]);
     }
     return docToBundle(data, seq.toString());
   }
@@ -981,7 +976,11 @@ export class SqlDataStore implements DataStore {
             ]);
           }
         }
-        await this.addEvents(c, users.map((r) => str(r['entry_id'])), now);
+        await this.addEvents(
+          c,
+          users.map((r) => str(r['entry_id'])),
+          now,
+        );
       }
       await c.run('DELETE FROM bundles WHERE trust_domain = ?', [td]);
     });

@@ -23,8 +23,7 @@ runDataStoreContract('sqlite', async ({ clock, random }) => {
 });
 
 describe('SqliteDataStore', () => {
-  const open = (path: string): Promise<SqliteDataStore> =>
-    SqliteDataStore.open({ path, clock: new FakeClock(), random: cryptoRandom });
+  const open = (path: string): Promise<SqliteDataStore> => SqliteDataStore.open({ path, clock: new FakeClock(), random: cryptoRandom });
 
   it('creates parent directories, uses WAL, FULL sync, foreign keys and records the schema version', async () => {
     const path = newPath();
