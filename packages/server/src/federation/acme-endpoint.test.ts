@@ -145,7 +145,7 @@ describe('bundle endpoint https_web with ACME (pebble, tls-alpn-01)', () => {
     assert.doesNotMatch(pebble.log(), /validate w\/ HTTP/, 'no http-01');
     // Pebble's validation authority (three perspectives) connected to our port offering acme-tls/1.
     assert.ok(
-      lines.some((l) => l.msg === 'answered an acme tls-alpn-01 challenge' && l.servername === 'localhost'),
+      lines.some((l) => l.msg === 'answered an acme tls-alpn-01 challenge' && l.server_name === 'localhost'),
       'tls-alpn-01 answered on the endpoint port',
     );
     const first = await getBundle(port, trust);
