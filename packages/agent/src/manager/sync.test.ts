@@ -354,3 +354,27 @@ test('sync(signal): the agent stopping ends minting after the batches in flight'
   assert.equal(m.synced, false);
   assert.equal(m.nextDelayMs(), 5000, 'a stop is not a failure to back off from');
 });
+
+test('a PermissionDenied naming the agent banned stops the sync; any other is retried at the next sync', async () => {
+  const { ZtwimError } = await import('@ztwim/core');
+  let error: Error = new ZtwimError(
+    'ERR_PERMISSION_DENIED',
+    'PermissionDenied: authorization denied for method /spire.api.server.entry.v1.Entry/SyncAuthorizedEntries',
+  );
+  const fake = {
+    entry: {
+      syncAuthorizedEntries: () => {
+        throw error;
+      },
+    },
+    bundle: { getBundle: async () => create((await import('@ztwim/proto')).BundleSchema, { trustDomain: 'example.org' }) },
+    svid: {},
+  } as unknown as ServerClient;
+  const m = new CacheManager({ clock: new FakeClock(), logger: silentLogger(), syncIntervalMs: 1000, client: () => fake });
+  // an SVID the server no longer takes (rotated since): a failed sync, retried
+  assert.equal(await m.sync(), false);
+  assert.equal(await m.sync(), false);
+  assert.equal(m.nextDelayMs(), 2000, 'counted as failures, with the usual backoff');
+  error = new ZtwimError('ERR_PERMISSION_DENIED', 'agent is banned', { fields: { agent_state: 'banned' } });
+  await assert.rejects(m.sync(), /agent is banned/);
+});

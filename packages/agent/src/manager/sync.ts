@@ -188,7 +188,10 @@ export class CacheManager {
       }
       return true;
     } catch (e) {
-      if (isZtwimError(e, 'ERR_PERMISSION_DENIED')) throw e;
+      // Banned or no longer attested (agent_state set, client/errors.ts): the agent stops. Any other
+      // PermissionDenied, e.g. "Agent SVID is not active" for a call still on the connection of an
+      // SVID rotated twice since, is retried on the current connection at the next sync.
+      if (isZtwimError(e, 'ERR_PERMISSION_DENIED') && e.fields['agent_state'] !== undefined) throw e;
       if (signal?.aborted === true) return false;
       this.#failures++;
       this.#o.logger.warn({ err: e, failures: this.#failures }, 'sync failed; serving cached svids');
