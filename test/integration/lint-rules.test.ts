@@ -26,7 +26,7 @@ describe('lint rules', () => {
   it('ztwim/hash-private: the private keyword in a file that is not on the allow-list', async () => {
     const code = 'export class A {\n  private x = 1;\n  get y(): number {\n    return this.x;\n  }\n}\n';
     assert.deepEqual(await rulesHit('packages/server/src/lint-probe.ts', code), ['ztwim/hash-private']);
-    assert.deepEqual(await rulesHit('packages/oidc/src/acme.ts', code), [], 'an allow-listed file');
+    assert.deepEqual(await rulesHit('packages/acme/src/acme.ts', code), [], 'an allow-listed file');
     const ok = 'export class A {\n  #x = 1;\n  private constructor() {}\n  static make(): A {\n    return new A();\n  }\n}\n';
     assert.deepEqual(await rulesHit('packages/server/src/lint-probe.ts', ok), []);
   });
