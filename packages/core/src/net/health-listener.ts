@@ -1,7 +1,6 @@
 // SPIRE's `health_checks` listener, shared by the server and the agent: an HTTP server whose
 // live_path and ready_path answer 200 or 503 with a small JSON body, for Kubernetes probes
 // (`httpGet` on /live and /ready, as SPIRE's and Red Hat's manifests configure them).
-import { createServer } from 'node:http';
 import type { Section } from '../config/schema.ts';
 import { listenError } from './listen-error.ts';
 
@@ -36,6 +35,8 @@ export interface HealthListener {
 
 /** Serves the two probes; a listen failure names the listener and the config key that moves it. */
 export async function serveHealthChecks(cfg: HealthChecksConfig, probes: { live: Probe; ready: Probe }): Promise<HealthListener> {
+  // Loaded here, not with @ztwim/core: only a config with health_checks needs node:http.
+  const { createServer } = await import('node:http');
   const server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     const probe =
