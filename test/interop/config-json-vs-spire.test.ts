@@ -4,20 +4,14 @@
 // SPIRE v1.13.0's own validate, and a broken one must fail both.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { spireAgentBin, spireServerBin } from './lib/peers.ts';
+import { runBinary } from './lib/spire-admin.ts';
 import { runZtwim } from './lib/ztwim-cli.ts';
 import { makeTmpDir } from './lib/tmp.ts';
 
 const spireValidate = async (bin: string, config: string): Promise<{ status: number; out: string }> => {
-  try {
-    const r = await promisify(execFile)(bin, ['validate', '-config', config], { encoding: 'utf8', timeout: 30_000 });
-    return { status: 0, out: r.stdout + r.stderr };
-  } catch (e) {
-    const x = e as { code?: number; stdout?: string; stderr?: string };
-    return { status: typeof x.code === 'number' ? x.code : 1, out: `${x.stdout ?? ''}${x.stderr ?? ''}` };
-  }
+  const r = await runBinary(bin, ['validate', '-config', config]);
+  return { status: r.status, out: r.stdout + r.stderr };
 };
 
 function serverConf(dir: string, listForm: boolean): string {
