@@ -22,6 +22,11 @@ export function rootCommand(): Command {
         load: async () => (await import('./commands/status.ts')).statusCommand,
       },
       {
+        name: 'explain',
+        summary: 'Explain which identity a workload gets from an agent, and which selectors the nearest entries lack',
+        load: async () => (await import('./commands/explain.ts')).explainCommand,
+      },
+      {
         name: 'server',
         summary: 'Run the SPIRE-compatible server, or administer it over its API socket',
         load: async () => (await import('./commands/server/index.ts')).serverCommand,
