@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { TrustDomain } from '../id/trust-domain.ts';
 import { isSpiffeError } from '../errors.ts';
-import { WorkloadApiClient, linearBackoff, type WorkloadApiError } from './client.ts';
+import { WorkloadApiClient, WorkloadApiError, linearBackoff } from './client.ts';
 import { X509Source } from './x509-source.ts';
 import { JwtSource } from './jwt-source.ts';
 import { BundleSource } from './bundle-source.ts';
@@ -67,7 +67,14 @@ function errorLog() {
   };
 }
 
-const withdrawn = (e: unknown): boolean => isSpiffeError(e, 'ERR_WORKLOAD_API') && /identity withdrawn by the Workload API: no identity issued/.test(e.message);
+/** A withdrawn identity: a typed WorkloadApiError (ERR_WORKLOAD_API, PermissionDenied) naming the cause. */
+const withdrawn = (e: unknown): boolean =>
+  e instanceof WorkloadApiError &&
+  isSpiffeError(e, 'ERR_WORKLOAD_API') &&
+  e.grpcCode === Code.PermissionDenied &&
+  e.grpcMessage === 'no identity issued' &&
+  e.cause instanceof WorkloadApiError &&
+  /identity withdrawn by the Workload API: no identity issued/.test(e.message);
 const nextUpdate = (src: { onUpdate(cb: () => void): () => void }): Promise<void> =>
   new Promise((r) => {
     const off = src.onUpdate(() => {
