@@ -18,7 +18,10 @@ function bundleError(message: string, cause?: unknown): SpiffeError {
 }
 
 export interface SpiffeBundleParseOptions {
-  /** SPIRE bundleutil.Decode rules: every key needs a known `use`, unknown `kty` fails. */
+  /**
+   * SPIRE bundleutil.Decode rules: every key needs a known `use`; a key of unknown `kty`, an
+   * unsupported curve or invalid key material fails the parse (default: that key is ignored).
+   */
   readonly strict?: boolean;
 }
 
@@ -63,7 +66,12 @@ export class SpiffeBundle implements X509BundleSource, JwtBundleSource {
     return SpiffeBundle.fromParts(b.trustDomain, { jwt: b.authorities() });
   }
 
-  /** Parses SPIFFE bundle JSON (a JWK Set with `use` on each key). */
+  /**
+   * Parses SPIFFE bundle JSON (a JWK Set with `use` on each key). By default a key with a missing
+   * or unknown `use`, or one this SDK cannot use (unknown `kty`, unsupported curve, invalid key
+   * material), is ignored and the rest kept (Trust Domain and Bundle §4.1.3, §4.2.1, §4.2.2);
+   * malformed JSON, members of the wrong type and private key members fail the whole parse.
+   */
   static parse(td: TrustDomain, json: string | Uint8Array, opts: SpiffeBundleParseOptions = {}): SpiffeBundle {
     let doc: JsonValue;
     try {
