@@ -13,6 +13,8 @@ import {
   authorizeId,
   createMtlsServer,
   connectMtls,
+  linearBackoff,
+  WorkloadApiError,
 } from '@ztwim/spiffe';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -163,5 +165,58 @@ test('sources and mTLS between two Node endpoints with SPIRE-issued SVIDs', asyn
     await clientSrc.close();
     await jwtSrc.close();
     await bundles.close();
+  }
+});
+
+// Last in this file: it deletes the entries the tests above use.
+test('Workload API §5.2.1: entries deleted on spire-server, the X509/JWT/Bundle sources stop serving until an identity is issued again', async () => {
+  const client = new WorkloadApiClient({ address, backoff: () => linearBackoff(200, 1000) });
+  await firstSvids(client);
+  const denied: Record<string, WorkloadApiError[]> = { x509: [], jwt: [], bundle: [] };
+  const x = await X509Source.create({ client, onError: (e) => denied.x509!.push(e) });
+  const j = await JwtSource.create({ client, onError: (e) => denied.jwt!.push(e) });
+  const b = await BundleSource.create({ client, onError: (e) => denied.bundle!.push(e) });
+  const isDenied = (e: WorkloadApiError): boolean => e.grpcCode === 7 && e.grpcMessage === 'no identity issued';
+  const withdrawn = (name: string) => (e: unknown) =>
+    e instanceof WorkloadApiError && e.grpcCode === 7 && e.message === `${name}: identity withdrawn by the Workload API: no identity issued`;
+  const entryIds = (path: string): string[] =>
+    (JSON.parse(server.cli(['entry', 'show', '-spiffeID', `spiffe://example.org${path}`, '-output', 'json'])) as { entries: { id: string }[] }).entries.map(
+      (e) => e.id,
+    );
+  try {
+    assert.equal(x.getX509Svids().length, 2);
+    for (const path of ['/test', '/test-server']) for (const id of entryIds(path)) server.cli(['entry', 'delete', '-entryID', id]);
+    // spire-agent drops the identities at its next sync and answers all three streams with PermissionDenied.
+    await eventually('PermissionDenied on every source', () => Object.values(denied).every((errs) => errs.some(isDenied)), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    });
+    assert.throws(() => x.getX509Svid(), withdrawn('x509source'));
+    assert.throws(() => x.getX509BundleForTrustDomain(TD), withdrawn('x509source'));
+    assert.throws(() => j.getJwtBundleForTrustDomain(TD), withdrawn('jwtsource'));
+    assert.throws(() => b.getX509BundleForTrustDomain(TD), withdrawn('bundlesource'));
+    assert.throws(() => b.getJwtBundleForTrustDomain(TD), withdrawn('bundlesource'));
+    await assert.rejects(j.fetchJwtSvid({ audience: 'a1' }), (e: unknown) => e instanceof WorkloadApiError && e.grpcCode === 7);
+    // A new entry: the retried watches serve the identity and the bundles again.
+    server.cli(['entry', 'create', '-parentID', agent.agentId, '-spiffeID', 'spiffe://example.org/again', '-selector', `unix:uid:${uid}`]);
+    await eventually(
+      'the sources to serve again',
+      () => {
+        try {
+          b.getJwtBundleForTrustDomain(TD);
+          b.getX509BundleForTrustDomain(TD);
+          j.getJwtBundleForTrustDomain(TD);
+          return x.getX509Svid().id.toString() === 'spiffe://example.org/again';
+        } catch {
+          return false;
+        }
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    const jwt = await j.fetchJwtSvid({ audience: 'a1' });
+    assert.equal((await parseAndValidateJwtSvid(jwt.token, b, ['a1'])).id.toString(), 'spiffe://example.org/again');
+  } finally {
+    await Promise.all([x.close(), j.close(), b.close()]);
+    client.close();
   }
 });

@@ -65,7 +65,14 @@ test('JwtBundle rejects invalid JWKS documents and keys', () => {
       /authority 1 of JWKS: duplicate keyID "k"/,
     ],
     ['private key', () => JwtBundle.parse(td, k({ d: 'AAAA' })), /must be a public key/],
-    ['point not on curve', () => JwtBundle.parse(td, k({ x: ecJwk.y })), /invalid key material/],
+    ['kty missing', () => JwtBundle.parse(td, k({ kty: undefined })), /authority 0 of JWKS: invalid JWK for keyID "k": missing or invalid "kty"$/],
+    ['kty not a string', () => JwtBundle.parse(td, k({ kty: 7 })), /missing or invalid "kty"$/],
+    ['use not a string', () => JwtBundle.parse(td, k({ use: ['jwt-svid'] })), /authority 0 of JWKS: "use" must be a string$/],
+    ['crv not a string', () => JwtBundle.parse(td, k({ crv: 256 })), /missing or invalid "crv"$/],
+    ['x not a string', () => JwtBundle.parse(td, k({ x: 1 })), /missing or invalid "x"$/],
+    ['y missing', () => JwtBundle.parse(td, k({ y: undefined })), /missing or invalid "y"$/],
+    ['x not base64url', () => JwtBundle.parse(td, k({ x: 'a+b/' })), /"x" is not base64url$/],
+    ['addAuthority with an unusable key', () => new JwtBundle(td).addAuthority('k', { ...ecJwk, x: ecJwk.y as string }), /invalid key material/],
     ['duplicate member', () => JwtBundle.parse(td, '{"keys":[],"keys":[]}'), /duplicate member/],
     ['addAuthority with empty kid', () => new JwtBundle(td).addAuthority('', ecJwk), /keyID cannot be empty/],
   ];
@@ -112,4 +119,29 @@ test('Trust Domain and Bundle §4.1.3, §4.2.1: a key of unknown kty is skipped,
     ],
   });
   for (const opts of [{}, { plainJwks: true }]) assert.deepEqual([...JwtBundle.parse(td, doc, opts).authorities().keys()], ['good'], JSON.stringify(opts));
+});
+
+test('Trust Domain and Bundle §4.1.3, §4.2.1: an otherwise unusable key (curve, key material) is skipped, the rest of the bundle kept', async () => {
+  const k1 = gen('ec', { namedCurve: 'secp256k1' });
+  const x25519 = gen('x25519');
+  const keys = [
+    { ...jwk(k1.publicKey), kid: 'secp256k1', use: 'jwt-svid' },
+    { ...jwk(x25519.publicKey), kid: 'x25519', use: 'jwt-svid' },
+    { ...ecJwk, x: ecJwk.y, kid: 'off-curve', use: 'jwt-svid' },
+    // No kid either: an unusable key is ignored whole, its other faults included.
+    { ...ecJwk, crv: 'P-192', use: 'jwt-svid' },
+    { ...ecJwk, kid: 'good', use: 'jwt-svid' },
+    // Its kid repeats a skipped key's: not a duplicate, the skipped key never counted.
+    { ...jwk(rsa.publicKey), kid: 'off-curve', use: 'jwt-svid' },
+  ];
+  for (const opts of [{}, { plainJwks: true }]) {
+    const b = JwtBundle.parse(td, JSON.stringify({ keys }), opts);
+    assert.deepEqual([...b.authorities().keys()], ['good', 'off-curve'], JSON.stringify(opts));
+    // The kept keys validate JWT-SVIDs.
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new CompactSign(new TextEncoder().encode(JSON.stringify({ sub: 'spiffe://example.org/w', aud: ['a'], exp: now + 60 })))
+      .setProtectedHeader({ alg: 'ES256', kid: 'good' })
+      .sign(ec.privateKey);
+    assert.equal((await parseAndValidateJwtSvid(token, b, ['a'])).id.toString(), 'spiffe://example.org/w');
+  }
 });

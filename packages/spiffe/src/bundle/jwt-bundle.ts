@@ -2,7 +2,7 @@ import type { JsonWebKey, KeyObject } from 'node:crypto';
 import { SpiffeError } from '../errors.ts';
 import type { TrustDomain } from '../id/trust-domain.ts';
 import { JsonError, isJsonObject, parseJson, type JsonValue } from '../internal/json.ts';
-import { JwkError, isSupportedKty, normalizePublicJwk, orderJwkMembers } from '../internal/jwk.ts';
+import { JwkError, JwkUnusableError, normalizePublicJwk, orderJwkMembers } from '../internal/jwk.ts';
 import type { JwtBundleSource } from './source.ts';
 
 function bundleError(message: string, cause?: unknown): SpiffeError {
@@ -49,8 +49,11 @@ export class JwtBundle implements JwtBundleSource {
    * Parses a JWKS document (`{"keys":[...]}`) into the JWT authorities of `td`. A key counts only
    * when its `use` is `jwt-svid` (JWT-SVID §6.2, Trust Domain and Bundle §4.2.2): keys for X.509
    * (`x509-svid`) or anything else are skipped, and so are keys without `use` unless
-   * `opts.plainJwks` is set. A key of a type this SDK cannot use (`kty`) is skipped, not fatal
-   * (Trust Domain and Bundle §4.1.3, §4.2.1). Every counted key needs a unique `kid`.
+   * `opts.plainJwks` is set. A key this SDK cannot use (unknown `kty`, unsupported curve, key
+   * material that is no valid public key) is skipped, not fatal (Trust Domain and Bundle §4.1.3,
+   * §4.2.1). Malformed input still fails the whole parse: invalid JSON, `keys` not an array, a key
+   * that is not an object, a member of the wrong type (`kty`, `use`, `kid`, `crv`, key parameters),
+   * private key members. Every counted key needs a unique `kid`.
    */
   static parse(td: TrustDomain, jwksJson: string | Uint8Array, opts: JwtBundleParseOptions = {}): JwtBundle {
     let doc: JsonValue;
@@ -68,8 +71,9 @@ export class JwtBundle implements JwtBundleSource {
     const b = new JwtBundle(td);
     keys.forEach((k, i) => {
       if (!isJsonObject(k)) throw bundleError(`error adding authority ${i} of JWKS: key must be an object`);
-      if (!uses.has(k['use'])) return;
-      if (!isSupportedKty(k['kty'])) return;
+      const use = k['use'];
+      if (use !== undefined && typeof use !== 'string') throw bundleError(`error adding authority ${i} of JWKS: "use" must be a string`);
+      if (!uses.has(use)) return;
       const kid = k['kid'];
       if (kid !== undefined && typeof kid !== 'string') {
         throw bundleError(`error adding authority ${i} of JWKS: keyID must be a string`);
@@ -117,16 +121,24 @@ export class JwtBundle implements JwtBundleSource {
     this.#add(kid, jwk, false);
   }
 
-  #add(kid: string, jwk: unknown, rejectDuplicate: boolean): void {
-    if (typeof kid !== 'string' || kid === '') throw bundleError('keyID cannot be empty');
-    if (rejectDuplicate && this.#authorities.has(kid)) throw bundleError(`duplicate keyID "${kid}"`);
+  /**
+   * `fromDocument`: a key of a parsed JWKS, skipped when unusable (unknown `kty`, unsupported
+   * curve, invalid key material) and refused when its kid repeats an earlier key's.
+   */
+  #add(kid: string, jwk: unknown, fromDocument: boolean): void {
+    // A parsed key's kid is checked once the key proved usable: an unusable key is skipped whole.
+    if (typeof kid !== 'string' || (kid === '' && !fromDocument)) throw bundleError('keyID cannot be empty');
     let norm: { jwk: JsonWebKey; key: KeyObject };
     try {
       norm = normalizePublicJwk(jwk as JsonWebKey, kid);
     } catch (e) {
-      if (e instanceof JwkError) throw bundleError(`invalid JWK for keyID "${kid}": ${e.message}`, e);
+      // Trust Domain and Bundle §4.1.3, §4.2.1: ignore that key only, keep the rest of the set.
+      if (fromDocument && e instanceof JwkUnusableError) return;
+      if (e instanceof JwkError) throw bundleError(`invalid JWK${kid === '' ? '' : ` for keyID "${kid}"`}: ${e.message}`, e);
       throw e;
     }
+    if (kid === '') throw bundleError('keyID cannot be empty');
+    if (fromDocument && this.#authorities.has(kid)) throw bundleError(`duplicate keyID "${kid}"`);
     this.#authorities.set(kid, norm);
   }
 

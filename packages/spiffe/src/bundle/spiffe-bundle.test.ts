@@ -119,6 +119,38 @@ test('SpiffeBundle.parse follows the bundle rules (default, go-spiffe-like)', ()
   }
 });
 
+test('Trust Domain and Bundle §4.1.3, §4.2.1: SpiffeBundle.parse ignores an unusable key only; malformed members still fail', () => {
+  const k1 = generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey.export({ format: 'jwk' }) as JsonWebKey;
+  const json = doc([
+    x509Entry(),
+    jwtEntry({ crv: 'secp256k1', x: k1.x, y: k1.y, kid: 'k1' }),
+    jwtEntry({ x: jwtKey.y, kid: 'off-curve' }),
+    x509Entry({ crv: 'P-192' }),
+    jwtEntry({ kty: 'OKP', crv: 'X448', x: 'AAAA', y: undefined, kid: undefined }),
+    jwtEntry(),
+  ]);
+  const b = SpiffeBundle.parse(td, json);
+  assert.equal(b.x509Authorities().length, 1);
+  assert.deepEqual([...b.jwtAuthorities().keys()], ['kid1']);
+  // SPIRE's rules (strict) keep go-jose's verdict: the whole document fails.
+  assert.throws(() => SpiffeBundle.parse(td, json, { strict: true }), /invalid JWK in jwt-svid entry 1: unsupported EC curve "secp256k1"/);
+  const bad: Array<[string, string, RegExp]> = [
+    ['kty missing', doc([jwtEntry({ kty: undefined })]), /^spiffebundle: missing or invalid kty for key entry 0$/],
+    ['kty not a string', doc([jwtEntry({ kty: 1 })]), /missing or invalid kty for key entry 0$/],
+    ['use not a string', doc([jwtEntry({ use: 1 })]), /^spiffebundle: use must be a string in key entry 0$/],
+    ['crv not a string', doc([jwtEntry({ crv: ['P-256'] })]), /invalid JWK in jwt-svid entry 0: missing or invalid "crv"$/],
+    ['y not a string', doc([x509Entry({ y: 5 })]), /invalid JWK in x509-svid entry 0: missing or invalid "y"$/],
+    ['key not an object', doc([jwtEntry(), 'key']), /key entry 1 must be an object/],
+  ];
+  for (const [name, j, re] of bad) {
+    assert.throws(
+      () => SpiffeBundle.parse(td, j),
+      (e: unknown) => isSpiffeError(e, 'ERR_BUNDLE_INVALID') && re.test(e.message),
+      name,
+    );
+  }
+});
+
 test('SpiffeBundle.parse strict mode applies SPIRE bundleutil.Decode rules', () => {
   const bad: Array<[string, string, RegExp]> = [
     ['missing use', doc([jwtEntry({ use: undefined })]), /^spiffebundle: missing use for key entry 0$/],

@@ -3,7 +3,7 @@ import { SpiffeError } from '../errors.ts';
 import { TrustDomain } from '../id/trust-domain.ts';
 import { bytesEqual, decodeStdBase64, encodeStdBase64 } from '../internal/base64.ts';
 import { JsonError, isJsonObject, parseJson, type JsonObject, type JsonValue } from '../internal/json.ts';
-import { JwkError, isSupportedKty, normalizePublicJwk, orderJwkMembers, publicJwkFromKey, sameKeyMaterial } from '../internal/jwk.ts';
+import { JwkError, JwkUnusableError, isSupportedKty, normalizePublicJwk, orderJwkMembers, publicJwkFromKey, sameKeyMaterial } from '../internal/jwk.ts';
 import { parseCertificate } from '../internal/x509.ts';
 import { JwtBundle } from './jwt-bundle.ts';
 import type { JwtBundleSource, X509BundleSource } from './source.ts';
@@ -18,7 +18,10 @@ function bundleError(message: string, cause?: unknown): SpiffeError {
 }
 
 export interface SpiffeBundleParseOptions {
-  /** SPIRE bundleutil.Decode rules: every key needs a known `use`, unknown `kty` fails. */
+  /**
+   * SPIRE bundleutil.Decode rules: every key needs a known `use`; a key of unknown `kty`, an
+   * unsupported curve or invalid key material fails the parse (default: that key is ignored).
+   */
   readonly strict?: boolean;
 }
 
@@ -63,7 +66,12 @@ export class SpiffeBundle implements X509BundleSource, JwtBundleSource {
     return SpiffeBundle.fromParts(b.trustDomain, { jwt: b.authorities() });
   }
 
-  /** Parses SPIFFE bundle JSON (a JWK Set with `use` on each key). */
+  /**
+   * Parses SPIFFE bundle JSON (a JWK Set with `use` on each key). By default a key with a missing
+   * or unknown `use`, or one this SDK cannot use (unknown `kty`, unsupported curve, invalid key
+   * material), is ignored and the rest kept (Trust Domain and Bundle §4.1.3, §4.2.1, §4.2.2);
+   * malformed JSON, members of the wrong type and private key members fail the whole parse.
+   */
   static parse(td: TrustDomain, json: string | Uint8Array, opts: SpiffeBundleParseOptions = {}): SpiffeBundle {
     let doc: JsonValue;
     try {
@@ -104,21 +112,34 @@ export class SpiffeBundle implements X509BundleSource, JwtBundleSource {
   #addEntry(k: JsonValue, i: number, strict: boolean): void {
     if (!isJsonObject(k)) throw bundleError(`key entry ${i} must be an object`);
     const use = k['use'];
+    if (use !== undefined && typeof use !== 'string') throw bundleError(`use must be a string in key entry ${i}`);
     if (strict) {
       if (use === undefined || use === '') throw bundleError(`missing use for key entry ${i}`);
-      if (use !== USE_X509 && use !== USE_JWT) throw bundleError(`unrecognized use "${String(use)}" for key entry ${i}`);
+      if (use !== USE_X509 && use !== USE_JWT) throw bundleError(`unrecognized use "${use}" for key entry ${i}`);
     }
-    if (typeof k['kty'] !== 'string' || !isSupportedKty(k['kty'])) {
+    const kty = k['kty'];
+    if (typeof kty !== 'string' || kty === '') throw bundleError(`missing or invalid kty for key entry ${i}`);
+    if (!isSupportedKty(kty)) {
       // The SPIFFE spec says to ignore JWKs of unknown type; go-jose (and so SPIRE) fails.
       if (strict) throw bundleError(`unsupported key type for key entry ${i}`);
       return;
     }
-    if (use === USE_X509) this.#addX509Entry(k, i);
-    else if (use === USE_JWT) this.#addJwtEntry(k, i, strict);
-    // any other or missing `use`: ignored (spec; go-spiffe)
+    if (use !== USE_X509 && use !== USE_JWT) return; // any other or missing `use`: ignored (spec; go-spiffe)
+    let jwk: JsonWebKey;
+    try {
+      jwk = normalizePublicJwk(k).jwk;
+    } catch (e) {
+      // Trust Domain and Bundle §4.1.3, §4.2.1: a key this SDK cannot use (unsupported curve,
+      // invalid key material) is ignored, the rest of the bundle kept; SPIRE's rules fail.
+      if (e instanceof JwkUnusableError && !strict) return;
+      if (e instanceof JwkError) throw bundleError(`invalid JWK in ${use} entry ${i}: ${e.message}`, e);
+      throw e;
+    }
+    if (use === USE_X509) this.#addX509Entry(k, jwk, i);
+    else this.#addJwtEntry(k, i, strict);
   }
 
-  #addX509Entry(k: JsonObject, i: number): void {
+  #addX509Entry(k: JsonObject, jwk: JsonWebKey, i: number): void {
     const x5c = k['x5c'];
     const n = Array.isArray(x5c) ? x5c.length : 0;
     if (!Array.isArray(x5c) || n !== 1) {
@@ -132,13 +153,6 @@ export class SpiffeBundle implements X509BundleSource, JwtBundleSource {
       cert = parseCertificate(der);
     } catch (e) {
       throw bundleError(`invalid certificate in ${USE_X509} entry ${i}: ${(e as Error).message}`, e);
-    }
-    let jwk: JsonWebKey;
-    try {
-      jwk = normalizePublicJwk(k).jwk;
-    } catch (e) {
-      if (e instanceof JwkError) throw bundleError(`invalid JWK in ${USE_X509} entry ${i}: ${e.message}`, e);
-      throw e;
     }
     if (!sameKeyMaterial(jwk, publicJwkFromKey(cert.publicKey))) {
       throw bundleError(`${USE_X509} entry ${i}: x5c public key does not match the JWK`);

@@ -1,8 +1,15 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { JsonValue } from './json.ts';
 
-/** Thrown for an unusable JWK; callers wrap it in their module's SpiffeError. */
+/** Thrown for a malformed JWK; callers wrap it in their module's SpiffeError. */
 export class JwkError extends Error {}
+
+/**
+ * Thrown for a well-formed JWK this SDK cannot use: an unknown `kty`, an unsupported curve, key
+ * material that is not a valid public key. Bundle parsers skip such a key and keep the rest
+ * (Trust Domain and Bundle §4.1.3, §4.2.1); explicit `addAuthority` calls still fail on it.
+ */
+export class JwkUnusableError extends JwkError {}
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 const CURVES = new Set(['P-256', 'P-384', 'P-521']);
@@ -19,27 +26,36 @@ function str(jwk: Record<string, unknown>, name: string): string {
   return v;
 }
 
+function curve(jwk: Record<string, unknown>): string {
+  const crv = jwk['crv'];
+  if (typeof crv !== 'string' || crv === '') throw new JwkError('missing or invalid "crv"');
+  return crv;
+}
+
 /**
  * Validates a public JWK and returns it in canonical form (`kty`, `kid`?, `crv`?, `alg`?,
- * then the key parameters), together with the node KeyObject. Private members, symmetric
- * keys, unsupported curves and invalid points are rejected.
+ * then the key parameters), together with the node KeyObject. Private members and
+ * members of the wrong type throw JwkError; unknown key types (symmetric keys included),
+ * unsupported curves and invalid points throw JwkUnusableError.
  */
 export function normalizePublicJwk(input: Readonly<Record<string, JsonValue | undefined>> | JsonWebKey, kid?: string): { jwk: JsonWebKey; key: KeyObject } {
   const jwk = input as Record<string, unknown>;
   if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw new JwkError('JWK must be an object');
+  const kty = jwk['kty'];
+  if (typeof kty !== 'string' || kty === '') throw new JwkError('missing or invalid "kty"');
+  if (!isSupportedKty(kty)) throw new JwkUnusableError(`unsupported key type "${kty}"`);
   for (const m of PRIVATE_MEMBERS) {
     if (jwk[m] !== undefined) throw new JwkError(`JWK must be a public key (has "${m}")`);
   }
-  const kty = jwk['kty'];
   const out: Record<string, string> = {};
-  out['kty'] = typeof kty === 'string' ? kty : '';
+  out['kty'] = kty;
   if (kid !== undefined) out['kid'] = kid;
   const alg = jwk['alg'];
   if (alg !== undefined && typeof alg !== 'string') throw new JwkError('"alg" must be a string');
   switch (kty) {
     case 'EC': {
-      const crv = jwk['crv'];
-      if (typeof crv !== 'string' || !CURVES.has(crv)) throw new JwkError(`unsupported EC curve`);
+      const crv = curve(jwk);
+      if (!CURVES.has(crv)) throw new JwkUnusableError(`unsupported EC curve "${crv}"`);
       out['crv'] = crv;
       if (alg !== undefined) out['alg'] = alg;
       out['x'] = str(jwk, 'x');
@@ -52,15 +68,15 @@ export function normalizePublicJwk(input: Readonly<Record<string, JsonValue | un
       out['e'] = str(jwk, 'e');
       break;
     case 'OKP': {
-      const crv = jwk['crv'];
-      if (crv !== 'Ed25519') throw new JwkError('unsupported OKP curve');
+      const crv = curve(jwk);
+      if (crv !== 'Ed25519') throw new JwkUnusableError(`unsupported OKP curve "${crv}"`);
       out['crv'] = crv;
       if (alg !== undefined) out['alg'] = alg;
       out['x'] = str(jwk, 'x');
       break;
     }
     default:
-      throw new JwkError('unsupported key type');
+      throw new JwkUnusableError(`unsupported key type "${kty}"`);
   }
   let key: KeyObject;
   try {
@@ -68,7 +84,7 @@ export function normalizePublicJwk(input: Readonly<Record<string, JsonValue | un
     for (const m of ['crv', 'x', 'y', 'n', 'e']) if (out[m] !== undefined) material[m] = out[m] as string;
     key = createPublicKey({ key: material as JsonWebKey, format: 'jwk' });
   } catch {
-    throw new JwkError('invalid key material');
+    throw new JwkUnusableError('invalid key material');
   }
   return { jwk: out as JsonWebKey, key };
 }

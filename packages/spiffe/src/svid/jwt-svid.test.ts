@@ -357,9 +357,12 @@ test('RS256 tokens from an RSA key under 2048 bits are not trusted', async () =>
   await assert.rejects(parseAndValidateJwtSvid(token, b, AUD, { now: NOW }), (e: unknown) => isSpiffeError(e, 'ERR_JWTSVID_UNTRUSTED') && e.message === CRYPTO);
 });
 
-test("JWT-SVID §2.2: kid is optional; the subject trust domain's keys that fit alg are tried", async () => {
-  const noKid = { kid: undefined };
-  // Accepted: each key type found among several authorities of the subject's trust domain.
+const noKid = { kid: undefined };
+const rejectsWith = async (t: string, source: JwtBundleSet | JwtBundle, code: SpiffeErrorCode, message: string): Promise<void> =>
+  assert.rejects(parseAndValidateJwtSvid(t, source, AUD, { now: NOW }), (e: unknown) => isSpiffeError(e, code) && e.message === message);
+
+test("JWT-SVID §2.2: without kid, the subject trust domain's authorities whose type fits alg are tried among several keys", async () => {
+  // The bundle holds P-256, P-384, RSA and Ed25519 keys: each token finds the one that signed it.
   for (const t of [
     await sign(claims(), noKid),
     await sign(claims(), { ...noKid, alg: 'ES384' }, ec384.privateKey),
@@ -368,25 +371,63 @@ test("JWT-SVID §2.2: kid is optional; the subject trust domain's keys that fit 
   ]) {
     assert.equal((await parseAndValidateJwtSvid(t, set, AUD, { now: NOW })).id.toString(), 'spiffe://example.org/workload');
   }
-  // Every other rule still applies.
-  const rejects = async (t: string, code: SpiffeErrorCode, message: string): Promise<void> =>
-    assert.rejects(parseAndValidateJwtSvid(t, set, AUD, { now: NOW }), (e: unknown) => isSpiffeError(e, code) && e.message === message);
-  // A key of another trust domain never counts, even though it is in the set.
-  await rejects(await sign(claims(), noKid, otherKey.privateKey), 'ERR_JWTSVID_UNTRUSTED', CRYPTO);
-  await rejects(await sign(claims({ sub: 'spiffe://other.org/w' }), noKid), 'ERR_JWTSVID_UNTRUSTED', CRYPTO);
-  // Only keys whose type fits alg: no P-521 key in the bundle.
-  const es512 = generateKeyPairSync('ec', { namedCurve: 'P-521' });
-  await rejects(
-    await sign(claims(), { ...noKid, alg: 'ES512' }, es512.privateKey),
-    'ERR_JWTSVID_UNTRUSTED',
-    'jwtsvid: no JWT authority for alg "ES512" found for trust domain "example.org"',
+  // Two keys of the fitting type: the second one verifies.
+  const ec2 = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const two = JwtBundle.fromAuthorities(
+    td,
+    new Map([
+      ['a', jwk(ec.publicKey)],
+      ['b', jwk(ec2.publicKey)],
+    ]),
   );
-  await rejects(
+  assert.equal((await parseAndValidateJwtSvid(await sign(claims(), noKid, ec2.privateKey), two, AUD, { now: NOW })).id.path, '/workload');
+  // Every other rule still applies.
+  await rejectsWith(
     await sign(claims({ aud: ['other'] }), noKid),
+    set,
     'ERR_JWTSVID_AUDIENCE',
     'jwtsvid: expected audience in ["spiffe://example.org/api"] (audience=["other"])',
   );
-  await rejects(await sign(claims({ exp: now - 3600 }), noKid), 'ERR_JWTSVID_EXPIRED', 'jwtsvid: token has expired');
+  await rejectsWith(await sign(claims({ exp: now - 3600 }), noKid), set, 'ERR_JWTSVID_EXPIRED', 'jwtsvid: token has expired');
   const [h, , sig] = (await sign(claims(), noKid)).split('.');
-  await rejects(`${h}.${b64(claims({ sub: 'spiffe://example.org/admin' }))}.${sig}`, 'ERR_JWTSVID_UNTRUSTED', CRYPTO);
+  await rejectsWith(`${h}.${b64(claims({ sub: 'spiffe://example.org/admin' }))}.${sig}`, set, 'ERR_JWTSVID_UNTRUSTED', CRYPTO);
+});
+
+test('JWT-SVID §2.2: without kid, a key whose type does not fit alg is not tried, nor a key of another trust domain', async () => {
+  // Only keys of other types (RSA, P-384, Ed25519) for an ES256 token: no candidate at all,
+  // so nothing was tried (trying them would end in the signature error instead).
+  const wrongTypes = JwtBundle.fromAuthorities(
+    td,
+    new Map([
+      ['rsa', jwk(rsa.publicKey)],
+      ['ec384', jwk(ec384.publicKey)],
+      ['ed', jwk(ed.publicKey)],
+    ]),
+  );
+  const noFit = 'jwtsvid: no JWT authority for alg "ES256" found for trust domain "example.org"';
+  await rejectsWith(await sign(claims(), noKid), wrongTypes, 'ERR_JWTSVID_UNTRUSTED', noFit);
+  // An RS256 token beside EC keys only: likewise.
+  const ecOnly = JwtBundle.fromAuthorities(td, new Map([['ec', jwk(ec.publicKey)]]));
+  await rejectsWith(await sign(claims(), { ...noKid, alg: 'RS256' }, rsa.privateKey), ecOnly, 'ERR_JWTSVID_UNTRUSTED', noFit.replace('ES256', 'RS256'));
+  // A key of another trust domain never counts, even though it is in the set and fits alg.
+  await rejectsWith(await sign(claims(), noKid, otherKey.privateKey), set, 'ERR_JWTSVID_UNTRUSTED', CRYPTO);
+  await rejectsWith(await sign(claims({ sub: 'spiffe://other.org/w' }), noKid), set, 'ERR_JWTSVID_UNTRUSTED', CRYPTO);
+});
+
+test('JWT-SVID §2.2: without kid and with no authority fitting alg, the token is refused', async () => {
+  // No P-521 key in the bundle.
+  const es512 = generateKeyPairSync('ec', { namedCurve: 'P-521' });
+  await rejectsWith(
+    await sign(claims(), { ...noKid, alg: 'ES512' }, es512.privateKey),
+    set,
+    'ERR_JWTSVID_UNTRUSTED',
+    'jwtsvid: no JWT authority for alg "ES512" found for trust domain "example.org"',
+  );
+  // An empty bundle for the subject trust domain.
+  await rejectsWith(
+    await sign(claims(), noKid),
+    new JwtBundle(td),
+    'ERR_JWTSVID_UNTRUSTED',
+    'jwtsvid: no JWT authority for alg "ES256" found for trust domain "example.org"',
+  );
 });

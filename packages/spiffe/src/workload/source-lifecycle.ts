@@ -112,12 +112,16 @@ export class SourceLifecycle<U> {
     if (this.#stop.signal.aborted) throw new SpiffeError('ERR_WORKLOAD_API', `${this.#name}: source is closed`);
   }
 
-  /** Throws unless the source is open and its identity has not been withdrawn. */
+  /**
+   * Throws unless the source is open and its identity has not been withdrawn. A withdrawn identity
+   * throws a WorkloadApiError with `grpcCode` PermissionDenied (the Workload API's answer is its
+   * `cause`), so callers can tell it from a source that is closed or not ready.
+   */
   check(): void {
     this.checkOpen();
     const w = this.#withdrawn;
     if (w !== undefined) {
-      throw new SpiffeError('ERR_WORKLOAD_API', `${this.#name}: identity withdrawn by the Workload API: ${w.grpcMessage}`, { cause: w });
+      throw new WorkloadApiError(w.grpcCode, w.grpcMessage, `${this.#name}: identity withdrawn by the Workload API: ${w.grpcMessage}`, w);
     }
   }
 
