@@ -1,7 +1,8 @@
-import { createPrivateKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { SpiffeError } from '../errors.ts';
 import { SpiffeId } from '../id/spiffe-id.ts';
 import { concatDer, derToPem, pemToDerList, splitConcatenatedDer } from '../internal/pem.ts';
+import { importPkcs8PrivateKey } from '../internal/private-key.ts';
 import { KU_CRL_SIGN, KU_DIGITAL_SIGNATURE, KU_KEY_CERT_SIGN, parseCertificate, type ParsedCertificate } from '../internal/x509.ts';
 
 function svidError(message: string, cause?: unknown): SpiffeError {
@@ -87,7 +88,7 @@ export class X509Svid {
     let key: KeyObject | undefined;
     if (keyDer !== undefined) {
       try {
-        key = createPrivateKey({ key: Buffer.from(keyDer), format: 'der', type: 'pkcs8' });
+        key = importPkcs8PrivateKey(keyDer);
       } catch (e) {
         throw svidError(`cannot parse ${enc} encoded private key: invalid PKCS#8 private key`, e);
       }
