@@ -142,6 +142,36 @@ describe('web console in Chromium (ztwim up)', () => {
     await shot('explain');
   });
 
+  it('explains a PID on this host: the unix selectors it has, and the one an entry wants', async () => {
+    const uid = process.getuid?.() ?? 0;
+    const r = cli(
+      'server',
+      'entry',
+      'create',
+      '-socketPath',
+      server(),
+      '-parentID',
+      `spiffe://${TD}/host`,
+      '-spiffeID',
+      `spiffe://${TD}/needs-group`,
+      '-selector',
+      `unix:uid:${uid}`,
+      '-selector',
+      'unix:group:no-such-group',
+    );
+    assert.equal(r.status, 0, r.stderr);
+    await page.goto(`${base}#/explain`);
+    await page.reload(); // a fresh Explain page, without the selectors of the test before
+    await page.waitForSelector('#explain-agent option', { state: 'attached' });
+    await page.fill('#explain-pid', String(process.pid));
+    await page.click('#explain-run');
+    await page.waitForSelector(`#explain-selectors .chip:text-is("unix:uid:${uid}")`);
+    assert.match((await page.textContent('#explain-selectors')) ?? '', new RegExp(`unix:uid:${uid}`));
+    assert.match((await page.textContent('#near-misses')) ?? '', new RegExp(`spiffe://${TD}/needs-group lacks unix:group:no-such-group`));
+    // This process is also served the up user's own entry (uid match): the page says so.
+    assert.match((await page.textContent('#explain-result')) ?? '', /The workload gets:/);
+  });
+
   it('bans an agent, and its Workload API stops serving', async () => {
     // A second agent (its own process) attested to up's server with a join token.
     const token = cli('server', 'token', 'generate', '-socketPath', server()).stdout.match(/Token: (\S+)/)?.[1];

@@ -195,6 +195,20 @@ function checkOrigin(req: IncomingMessage): void {
   if (!ok) throw new HttpError(403, `cross-origin request from ${origin} refused`);
 }
 
+/**
+ * The unix workload attestor's selectors for a process on the console's host (the agent's host
+ * when the console runs beside it, as in `ztwim up`). The agent package loads only when asked.
+ */
+async function pidSelectors(pid: number): Promise<SelectorView[]> {
+  const { UnixWorkloadAttestor } = await import('@ztwim/agent');
+  try {
+    return await new UnixWorkloadAttestor().attest(pid);
+  } catch (e) {
+    const cause = e instanceof Error && e.cause instanceof Error ? `: ${e.cause.message}` : '';
+    throw new HttpError(400, `pid ${pid}: ${(e as Error).message}${cause}`);
+  }
+}
+
 export function createConsoleHandler(deps: ApiDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { admin, sessions, log } = deps;
 
@@ -306,8 +320,10 @@ export function createConsoleHandler(deps: ApiDeps): (req: IncomingMessage, res:
       const body = await readJson(req);
       if (!isObj(body)) throw new HttpError(400, 'want {agentId, selectors}');
       const agent = await admin.agent(str(body, 'agentId', true));
-      const workloadSelectors = selectorsOf(body['selectors'], 'selectors');
-      if (workloadSelectors.length === 0) throw new HttpError(400, 'selectors: give at least one workload selector');
+      const workloadSelectors = selectorsOf(body['selectors'] ?? [], 'selectors');
+      const pid = optNum(body, 'pid') ?? 0;
+      if (pid > 0) workloadSelectors.push(...(await pidSelectors(pid)));
+      if (workloadSelectors.length === 0) throw new HttpError(400, 'give workload selectors, or the PID of a process on the console host');
       const x = explain({
         agentId: agent.id,
         nodeSelectors: agent.selectors,

@@ -66,6 +66,7 @@ interface Explanation {
   nearMisses: { entry: Entry; missing: Selector[] }[];
   unmatched: number;
   outOfReach: Entry[];
+  workloadSelectors: Selector[];
 }
 
 let csrf = '';
@@ -609,18 +610,20 @@ function ExplainPage(props: { version: number }): VNode {
   const agents = useLoad(() => api<Page<Agent>>('GET', '/api/agents?pageSize=1000'), [props.version]);
   const [agentId, setAgentId] = useState('');
   const [selectors, setSelectors] = useState<Selector[]>([]);
+  const [pid, setPid] = useState('');
   const [result, setResult] = useState<Explanation | undefined>(undefined);
   const [error, setError] = useState('');
   const first = agents.data?.items[0]?.id ?? '';
   const chosen = agentId === '' ? first : agentId;
   const run = useCallback(async () => {
     try {
-      setResult(await api<Explanation>('POST', '/api/explain', { agentId: chosen, selectors }));
+      const p = pid.trim() === '' ? {} : { pid: Number(pid) };
+      setResult(await api<Explanation>('POST', '/api/explain', { agentId: chosen, selectors, ...p }));
       setError('');
     } catch (e) {
       setError((e as Error).message);
     }
-  }, [chosen, selectors]);
+  }, [chosen, selectors, pid]);
   return html`<section>
     <h2>Explain: why has this workload no identity?</h2>
     <form
@@ -635,6 +638,10 @@ function ExplainPage(props: { version: number }): VNode {
           ${(agents.data?.items ?? []).map((a) => html`<option value=${a.id}>${a.id}</option>`)}
         </select></label
       >
+      <label
+        >PID on the console's host (optional)
+        <input id="explain-pid" inputmode="numeric" value=${pid} onInput=${(e: Event) => setPid((e.target as HTMLInputElement).value)}
+      /></label>
       <${SelectorBuilder} id="explain-sel" selectors=${selectors} onChange=${setSelectors} />
       <button id="explain-run" type="submit">Explain</button>
     </form>
@@ -643,6 +650,7 @@ function ExplainPage(props: { version: number }): VNode {
       result === undefined
         ? null
         : html`<div id="explain-result">
+            <p id="explain-selectors">Workload selectors: <${Chips} selectors=${result.workloadSelectors} /></p>
             <p>${result.reachable} entries are in this agent's reach${result.aliases.length === 0 ? '' : ` (aliases: ${result.aliases.join(', ')})`}.</p>
             ${
               result.matched.length === 0
