@@ -95,7 +95,7 @@ export default tseslint.config(
   {
     // Packages that depend on @ztwim/core throw its typed errors. The SDK (SpiffeError), the proto
     // package (no @ztwim dependency), the CLI (CommandError) and testkit keep their own.
-    files: ['packages/{core,k8s,server,agent,oidc,csi,registrar,operator}/src/**/*.ts'],
+    files: ['packages/{core,k8s,server,agent,oidc,console,csi,registrar,operator}/src/**/*.ts'],
     ignores: TEST_FILES,
     rules: { 'ztwim/no-bare-error': 'error' },
   },

@@ -21,6 +21,8 @@ const SMOKE = {
   'agent-memory': ['--entries', '1', '--streams', '0,10', '--load', '1', '--after', '1', '--clients', '1'],
   cli: ['--runs', '3'],
   sdk: ['--ms', '100', '--rounds', '1', '--calls', '5', '--source'],
+  // `ztwim up` with its console, Debian's chromium (scripts/setup-interop.sh)
+  console: ['--entries', '200', '--calls', '5', '--loads', '1'],
   federation: ['--duration', '1', '--rounds', '1', '--connections', '2', '--rotations', '1', '--warmup', '0'],
   // Needs the shared Kubernetes test cluster (scripts/k8s/cluster.sh up, brought up if down).
   'k8s-workload-attestor': ['--pods', '1', '--calls', '5', '--spire-calls', '3'],

@@ -18,7 +18,7 @@
 // through nested barrels), so the chunk graph follows what each module really uses. Written here
 // because esbuild has no such option; it only touches `import { ... } from` statements and leaves
 // anything it cannot map importing from the barrel as before.
-import { readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import * as esbuild from 'esbuild';
 
@@ -303,7 +303,7 @@ function checkExternalsAreDependencies() {
 export async function buildCli({ outdir = defaultOutdir } = {}) {
   checkExternalsAreDependencies();
   rmSync(outdir, { recursive: true, force: true });
-  return await esbuild.build({
+  const result = await esbuild.build({
     entryPoints: { main: join(packagesDir, 'cli', 'src', 'main.ts') },
     outdir,
     bundle: true,
@@ -320,6 +320,11 @@ export async function buildCli({ outdir = defaultOutdir } = {}) {
     logLevel: 'warning',
     plugins: [barrelImports],
   });
+  // The console's web app (scripts/build-console.mjs), where @ztwim/console looks for it beside the bundle.
+  const consoleWeb = join(packagesDir, 'console', 'dist', 'web');
+  if (!existsSync(join(consoleWeb, 'index.html'))) throw new Error('build-cli: the console web app is not built: run scripts/build-console.mjs first');
+  cpSync(consoleWeb, join(outdir, 'console-web'), { recursive: true });
+  return result;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

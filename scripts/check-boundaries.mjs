@@ -21,10 +21,11 @@ const allowed = {
   server: ['spiffe', 'core', 'proto', 'k8s', 'acme'],
   agent: ['spiffe', 'core', 'proto', 'peercred', 'k8s'],
   oidc: ['spiffe', 'core', 'proto', 'acme'],
+  console: ['core', 'proto', 'agent'],
   csi: ['core', 'proto'],
   registrar: ['spiffe', 'core', 'proto', 'k8s'],
   operator: ['spiffe', 'core', 'k8s'],
-  cli: ['spiffe', 'core', 'proto', 'acme', 'server', 'agent', 'oidc', 'csi', 'peercred', 'k8s', 'registrar', 'operator'],
+  cli: ['spiffe', 'core', 'proto', 'acme', 'server', 'agent', 'oidc', 'console', 'csi', 'peercred', 'k8s', 'registrar', 'operator'],
 };
 /**
  * Entry points other than a package's main one (`@ztwim/<pkg>/<subpath>`), each allowed
@@ -39,6 +40,8 @@ const allowedSubpaths = {
   'agent/k8s-workload-attestor': [],
   // the SDK's fake Workload API and test CA, re-exported for tests as @ztwim/testkit/workload-api
   'spiffe/testing': ['testkit'],
+  // explain's pure logic, without the console's HTTP server (`ztwim explain`)
+  'console/explain': ['cli'],
 };
 const importRe =
   /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"](@ztwim\/[a-z0-9-]+(?:\/[a-z0-9-]+)*)['"]|import\(\s*['"](@ztwim\/[a-z0-9-]+(?:\/[a-z0-9-]+)*)['"]\s*\)|(?:^|\n)\s*import\s+['"](@ztwim\/[a-z0-9-]+(?:\/[a-z0-9-]+)*)['"]/g;

@@ -3,7 +3,8 @@
 # Run as root (CI runs it before the tests). Prints what it installed or found.
 #
 #   apt:  openssl pebble postgresql systemd strace, and for the Kubernetes test node containerd runc
-#         busybox-static containernetworking-plugins (apt-get update only when something is missing)
+#         busybox-static containernetworking-plugins, chromium for the console's browser tests
+#         (apt-get update only when something is missing)
 #   pip:  spiffe (py-spiffe) PyJWT cryptography
 #   go:   module downloads for every test/interop/*/go.mod (GOSUMDB=off: the checksum DB is unreachable)
 #   java: java-spiffe 0.8.17 probe (test/interop/java, Maven; deps in ~/.m2) built into
@@ -36,7 +37,8 @@ fi
 # ---- apt ---------------------------------------------------------------------------------------
 APT_PKGS=(openssl pebble postgresql systemd   # systemd: systemd-analyze verify of deploy/systemd units
   strace   # the crash and directory-fsync tests of @ztwim/core's atomicWriteFile
-  containerd runc busybox-static containernetworking-plugins)   # the k8s test node (scripts/k8s/cluster.sh)
+  containerd runc busybox-static containernetworking-plugins   # the k8s test node (scripts/k8s/cluster.sh)
+  chromium)   # the console's browser tests (playwright-core drives Debian's chromium)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -14,7 +14,7 @@ import { makeTmpDir } from '../interop/lib/tmp.ts';
 import { runCommand, type CliRun } from '../interop/lib/ztwim-cli.ts';
 
 /** The workspaces `@ztwim/cli` depends on at run time, and itself (testkit is test-only). */
-const PACKAGES = ['spiffe', 'core', 'proto', 'peercred', 'k8s', 'acme', 'server', 'agent', 'oidc', 'csi', 'registrar', 'operator', 'cli'];
+const PACKAGES = ['spiffe', 'core', 'proto', 'peercred', 'k8s', 'acme', 'server', 'agent', 'oidc', 'console', 'csi', 'registrar', 'operator', 'cli'];
 
 const run = (cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env, timeoutMs = 1_800_000): Promise<CliRun> =>
   runCommand(cmd, args, cwd, { env, timeoutMs });

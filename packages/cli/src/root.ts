@@ -22,6 +22,11 @@ export function rootCommand(): Command {
         load: async () => (await import('./commands/status.ts')).statusCommand,
       },
       {
+        name: 'console',
+        summary: 'Run the web console: server, agents, entries, bundles, federation, and why a workload has no identity',
+        load: async () => (await import('./commands/console.ts')).consoleCommand,
+      },
+      {
         name: 'explain',
         summary: 'Explain which identity a workload gets from an agent, and which selectors the nearest entries lack',
         load: async () => (await import('./commands/explain.ts')).explainCommand,

@@ -2,12 +2,12 @@
 // agent and every registration entry over the server's admin socket, takes the workload's
 // selectors from -selector flags or from a PID on this host (the unix workload attestor, as the
 // agent runs it), and prints the entries that match, the nearest ones with the selectors they lack,
-// and the matching entries out of the agent's reach (src/explain/explain.ts).
+// and the matching entries out of the agent's reach (@ztwim/console's explain.ts, shared with the console's Explain page).
 import { AgentService, EntryService, type Agent, type Entry } from '@ztwim/proto';
 import { CommandError, type Command } from '../command.ts';
 import type { Env } from '../env.ts';
 import type { Flags } from '../flags.ts';
-import { explain, formatExplanation, type ExplainEntry, type ExplainSelector } from '../explain/explain.ts';
+import { explain, formatExplanation, type ExplainEntry, type ExplainSelector } from '@ztwim/console/explain';
 import { idToString } from '../printer/entry.ts';
 import { withServer, type ServerConnection } from './server/client.ts';
 import { outputFormat, parseIdToProto, parseSelector, serverFlags } from './server/common.ts';

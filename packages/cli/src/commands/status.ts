@@ -47,6 +47,7 @@ export const statusCommand: Command = {
     if (state.oidcIssuer !== undefined) out('OIDC discovery', `${state.oidcIssuer}/.well-known/openid-configuration`);
     if (state.serverMetricsUrl !== undefined) out('server metrics', state.serverMetricsUrl);
     if (state.agentMetricsUrl !== undefined) out('agent metrics', state.agentMetricsUrl);
+    if (state.consoleUrl !== undefined) out('web console', `${state.consoleUrl} (log in with the token up printed)`);
     out('datastore', state.datastore);
     let healthy = true;
     await withServer(state.serverSocketPath, async (conn) => {

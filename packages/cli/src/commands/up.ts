@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { buildAgentConfig, deleteAgentData, storedAgentId } from '@ztwim/agent';
 import { createLogger, lockDataDir, parseConfigText, parseLogFormat, parseLogLevel, isZtwimError, type LogFormat, type Logger } from '@ztwim/core';
 import { startOidcProvider, type OidcProvider } from '@ztwim/oidc';
+import type { RunningConsole } from '@ztwim/console';
 import { serverBundleJwksSource } from '../server-jwks-source.ts';
 import { bootstrapFromEndpoint, buildServerConfig, spiffeBundleToInput, startServer, SimilarEntryError, type RunningServer } from '@ztwim/server';
 import { derToPem, SpiffeId, TrustDomain } from '@ztwim/spiffe';
@@ -78,6 +79,12 @@ export const upCommand: Command = {
       arg: 'TYPE',
     },
     metricsPort: { kind: 'int', usage: 'Port of the server Prometheus endpoint (127.0.0.1; 0 disables)', default: 9402, arg: 'PORT' },
+    consolePort: {
+      kind: 'int',
+      usage: 'Port of the web console (127.0.0.1; 0 disables; when the default is in use another free port is taken)',
+      default: 8090,
+      arg: 'PORT',
+    },
     agentMetricsPort: { kind: 'int', usage: 'Port of the agent Prometheus endpoint (127.0.0.1; 0 disables)', default: 9403, arg: 'PORT' },
     user: { kind: 'string', usage: 'Name in the SPIFFE ID issued to the invoking user (spiffe://<td>/user/<name>)', arg: 'NAME' },
     logLevel: { kind: 'string', usage: "'debug', 'info', 'warn' or 'error'", default: 'warn', arg: 'LEVEL' },
@@ -238,6 +245,24 @@ ${telemetryBlock(f.int('agentMetricsPort'))}`;
         });
       }
 
+      let webConsole: RunningConsole | undefined;
+      const consolePort = f.int('consolePort');
+      if (consolePort > 0) {
+        const { startConsole } = await import('@ztwim/console');
+        try {
+          webConsole = await startConsole({
+            serverSocketPath: f.string('serverSocketPath'),
+            port: consolePort,
+            fallbackToFreePort: !f.isSet('consolePort'),
+            logger: log,
+          });
+        } catch (e) {
+          throw new CommandError(`web console (-consolePort ${consolePort}): ${(e as Error).message}`);
+        }
+        const c = webConsole;
+        stops.push(async () => c.close());
+      }
+
       const state: UpState = {
         pid: process.pid,
         trustDomain: td.name,
@@ -250,10 +275,18 @@ ${telemetryBlock(f.int('agentMetricsPort'))}`;
         ...(issuer === undefined ? {} : { oidcIssuer: issuer }),
         ...(server.metricsPort === undefined ? {} : { serverMetricsUrl: `http://127.0.0.1:${server.metricsPort}/metrics` }),
         ...(agent.metricsPort === undefined ? {} : { agentMetricsUrl: `http://127.0.0.1:${agent.metricsPort}/metrics` }),
+        ...(webConsole === undefined ? {} : { consoleUrl: webConsole.url }),
       };
       writeUpState(dataDir, state);
       stops.push(async () => removeUpState(dataDir));
-      for (const l of upBanner({ ...state, nonDefaultDataDir: f.isSet('dataDir'), userId, uid: me.uid })) println(env.stdout, l);
+      const consoleBanner =
+        webConsole === undefined
+          ? {}
+          : {
+              consoleTokens: { admin: webConsole.adminToken, viewer: webConsole.viewerToken },
+              ...(webConsole.fellBack ? { consoleNote: ` (port ${consolePort} was in use)` } : {}),
+            };
+      for (const l of upBanner({ ...state, nonDefaultDataDir: f.isSet('dataDir'), userId, uid: me.uid, ...consoleBanner })) println(env.stdout, l);
 
       await Promise.race([
         new Promise<void>((r) => (env.signal.aborted ? r() : env.signal.addEventListener('abort', () => r(), { once: true }))),

@@ -14,6 +14,10 @@ export interface BannerInput extends UpState {
   readonly uid: number;
   /** Whether `ztwim status` needs `-dataDir` (up was not run with the default ./.ztwim). */
   readonly nonDefaultDataDir: boolean;
+  /** The console's login tokens (admin, read-only), when it runs. */
+  readonly consoleTokens?: { readonly admin: string; readonly viewer: string };
+  /** Said after the console URL (e.g. that its default port was in use). */
+  readonly consoleNote?: string;
 }
 
 export function upBanner(b: BannerInput): string[] {
@@ -28,6 +32,10 @@ export function upBanner(b: BannerInput): string[] {
   if (b.oidcIssuer !== undefined) lines.push(`  OIDC discovery:       ${b.oidcIssuer}/.well-known/openid-configuration`);
   if (b.serverMetricsUrl !== undefined) lines.push(`  server metrics:       ${b.serverMetricsUrl}`);
   if (b.agentMetricsUrl !== undefined) lines.push(`  agent metrics:        ${b.agentMetricsUrl}`);
+  if (b.consoleUrl !== undefined && b.consoleTokens !== undefined) {
+    lines.push(`  web console:          ${b.consoleUrl}#token=${b.consoleTokens.admin}${b.consoleNote ?? ''}`);
+    lines.push(`                        (read-only login token: ${b.consoleTokens.viewer})`);
+  }
   lines.push(
     `  agent node alias:     ${b.nodeAlias} (kept when the agent is attested again)`,
     `  your identity:        ${b.userId} (unix uid ${b.uid})`,

@@ -17,6 +17,8 @@ export interface UpState {
   readonly oidcIssuer?: string;
   readonly serverMetricsUrl?: string;
   readonly agentMetricsUrl?: string;
+  /** The web console (log in with the token the banner printed). */
+  readonly consoleUrl?: string;
 }
 
 export function writeUpState(dataDir: string, state: UpState): void {

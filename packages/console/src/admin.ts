@@ -1,0 +1,358 @@
+// The console's view of the server: admin API calls over the server's Unix socket, turned into
+// the plain JSON shapes the web app renders (strings and numbers, SPIFFE IDs as URIs, times as
+// Unix seconds). One module so that the HTTP layer never handles protobuf messages.
+import { X509Certificate, createPublicKey } from 'node:crypto';
+import { createClient, type Client } from '@connectrpc/connect';
+import type { DescService } from '@bufbuild/protobuf';
+import { wireSpiffeIdString } from '@ztwim/core';
+import {
+  AgentService,
+  BundleService,
+  DebugService,
+  EntryService,
+  TrustDomainService,
+  createUnixGrpcTransport,
+  type Agent,
+  type Bundle,
+  type Entry,
+  type GrpcClientTransport,
+} from '@ztwim/proto';
+import type { ExplainEntry } from './explain.ts';
+
+export interface SelectorView {
+  readonly type: string;
+  readonly value: string;
+}
+
+export interface EntryView extends ExplainEntry {
+  readonly x509SvidTtl: number;
+  readonly jwtSvidTtl: number;
+  readonly dnsNames: readonly string[];
+  readonly admin: boolean;
+  readonly downstream: boolean;
+  readonly createdAt: number;
+}
+
+export interface AgentView {
+  readonly id: string;
+  readonly attestationType: string;
+  readonly selectors: readonly SelectorView[];
+  readonly serialNumber: string;
+  readonly expiresAt: number;
+  readonly banned: boolean;
+  readonly canReattest: boolean;
+}
+
+export interface AuthorityView {
+  readonly kind: 'x509' | 'jwt';
+  /** Subject (X.509) or key ID (JWT). */
+  readonly name: string;
+  readonly notBefore: number;
+  readonly expiresAt: number;
+  readonly tainted: boolean;
+}
+
+export interface ServerView {
+  readonly trustDomain: string;
+  readonly serverId: string;
+  readonly uptimeSeconds: number;
+  readonly agents: number;
+  readonly entries: number;
+  readonly authorities: readonly AuthorityView[];
+  readonly bundleSequence: string;
+  readonly refreshHintSeconds: number;
+}
+
+export interface RelationshipView {
+  readonly trustDomain: string;
+  readonly bundleEndpointUrl: string;
+  readonly profile: string;
+  readonly endpointSpiffeId: string;
+}
+
+export interface Page<T> {
+  readonly items: readonly T[];
+  readonly nextPageToken: string;
+}
+
+export interface EntryFilter {
+  readonly spiffeId?: string;
+  readonly parentId?: string;
+  /** type:value; entries that have it among their selectors (SPIRE's MATCH_SUPERSET). */
+  readonly selector?: string;
+  readonly federatesWith?: string;
+}
+
+/** A new or changed entry as the web app sends it (the `entry create -data` JSON shape, flattened). */
+export interface EntryInput {
+  readonly id?: string;
+  readonly spiffeId: string;
+  readonly parentId: string;
+  readonly selectors: readonly SelectorView[];
+  readonly federatesWith?: readonly string[];
+  readonly x509SvidTtl?: number;
+  readonly jwtSvidTtl?: number;
+  readonly dnsNames?: readonly string[];
+  readonly admin?: boolean;
+  readonly downstream?: boolean;
+  readonly hint?: string;
+  readonly expiresAt?: number;
+}
+
+/** Per-item outcome of a batch call: ok, or the gRPC status the server gave. */
+export interface ItemResult {
+  readonly ok: boolean;
+  readonly code: number;
+  readonly message: string;
+  readonly id: string;
+}
+
+export class AdminApiError extends Error {
+  readonly code: number;
+  constructor(message: string, code: number) {
+    super(message);
+    this.name = 'AdminApiError';
+    this.code = code;
+  }
+}
+
+function splitId(id: string, what: string): { trustDomain: string; path: string } {
+  const m = /^spiffe:\/\/([^/]+)(\/.*)?$/.exec(id.trim());
+  if (m === null) throw new AdminApiError(`${what}: not a SPIFFE ID: ${JSON.stringify(id)}`, 3);
+  return { trustDomain: m[1] as string, path: m[2] ?? '' };
+}
+
+function parseSelectorText(s: string): SelectorView {
+  const i = s.indexOf(':');
+  if (i <= 0 || i === s.length - 1) throw new AdminApiError(`selector ${JSON.stringify(s)}: want type:value`, 3);
+  return { type: s.slice(0, i), value: s.slice(i + 1) };
+}
+
+export function entryView(e: Entry): EntryView {
+  return {
+    id: e.id,
+    spiffeId: wireSpiffeIdString(e.spiffeId),
+    parentId: wireSpiffeIdString(e.parentId),
+    selectors: e.selectors.map((s) => ({ type: s.type, value: s.value })),
+    federatesWith: e.federatesWith.map((td) => (td.startsWith('spiffe://') ? td : `spiffe://${td}`)),
+    expiresAt: Number(e.expiresAt),
+    hint: e.hint,
+    x509SvidTtl: e.x509SvidTtl,
+    jwtSvidTtl: e.jwtSvidTtl,
+    dnsNames: [...e.dnsNames],
+    admin: e.admin,
+    downstream: e.downstream,
+    createdAt: Number(e.createdAt),
+  };
+}
+
+function agentView(a: Agent): AgentView {
+  return {
+    id: wireSpiffeIdString(a.id),
+    attestationType: a.attestationType,
+    selectors: a.selectors.map((s) => ({ type: s.type, value: s.value })),
+    serialNumber: a.x509svidSerialNumber,
+    expiresAt: Number(a.x509svidExpiresAt),
+    banned: a.banned,
+    canReattest: a.canReattest,
+  };
+}
+
+function authorities(b: Bundle): AuthorityView[] {
+  const out: AuthorityView[] = [];
+  for (const a of b.x509Authorities) {
+    try {
+      const c = new X509Certificate(a.asn1);
+      out.push({
+        kind: 'x509',
+        name: c.subject.replace(/\n/g, ', '),
+        notBefore: Math.floor(Date.parse(c.validFrom) / 1000),
+        expiresAt: Math.floor(Date.parse(c.validTo) / 1000),
+        tainted: a.tainted,
+      });
+    } catch {
+      out.push({ kind: 'x509', name: '(unparsable certificate)', notBefore: 0, expiresAt: 0, tainted: a.tainted });
+    }
+  }
+  for (const k of b.jwtAuthorities) out.push({ kind: 'jwt', name: k.keyId, notBefore: 0, expiresAt: Number(k.expiresAt), tainted: k.tainted });
+  return out;
+}
+
+/** PEM of the bundle's X.509 authorities. */
+export function bundlePem(b: { x509Authorities: readonly { asn1: Uint8Array }[] }): string {
+  return b.x509Authorities
+    .map((a) => {
+      const lines =
+        Buffer.from(a.asn1)
+          .toString('base64')
+          .match(/.{1,64}/g) ?? [];
+      return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
+    })
+    .join('');
+}
+
+/** The bundle in SPIFFE bundle format (a JWK Set whose keys carry `use`, Trust Domain and Bundle §4). */
+export function bundleSpiffeJson(b: Bundle): object {
+  const keys: object[] = [];
+  for (const a of b.x509Authorities) {
+    const cert = new X509Certificate(a.asn1);
+    keys.push({ ...cert.publicKey.export({ format: 'jwk' }), use: 'x509-svid', x5c: [Buffer.from(a.asn1).toString('base64')] });
+  }
+  for (const k of b.jwtAuthorities) {
+    const jwk = createPublicKey({ key: Buffer.from(k.publicKey), format: 'der', type: 'spki' }).export({ format: 'jwk' });
+    keys.push({ ...jwk, kid: k.keyId, use: 'jwt-svid' });
+  }
+  return { keys, spiffe_sequence: Number(b.sequenceNumber), spiffe_refresh_hint: Number(b.refreshHint) };
+}
+
+/** The admin API of one server, over its Unix socket. */
+export class AdminApi {
+  readonly #transport: GrpcClientTransport;
+  readonly #clients = new Map<DescService, unknown>();
+
+  constructor(socketPath: string) {
+    this.#transport = createUnixGrpcTransport(socketPath);
+  }
+
+  #client<S extends DescService>(service: S): Client<S> {
+    let c = this.#clients.get(service) as Client<S> | undefined;
+    if (c === undefined) this.#clients.set(service, (c = createClient(service, this.#transport)));
+    return c;
+  }
+
+  close(): void {
+    this.#transport.close();
+  }
+
+  async server(): Promise<ServerView> {
+    const [bundle, info, agents, entries] = await Promise.all([
+      this.#client(BundleService).getBundle({}),
+      this.#client(DebugService).getInfo({}),
+      this.#client(AgentService).countAgents({}),
+      this.#client(EntryService).countEntries({}),
+    ]);
+    const leaf = info.svidChain[0];
+    return {
+      trustDomain: bundle.trustDomain,
+      serverId: leaf === undefined ? '' : wireSpiffeIdString(leaf.id),
+      uptimeSeconds: info.uptime,
+      agents: agents.count,
+      entries: entries.count,
+      authorities: authorities(bundle),
+      bundleSequence: String(bundle.sequenceNumber),
+      refreshHintSeconds: Number(bundle.refreshHint),
+    };
+  }
+
+  async bundle(): Promise<Bundle> {
+    return this.#client(BundleService).getBundle({});
+  }
+
+  async agents(pageSize: number, pageToken: string): Promise<Page<AgentView>> {
+    const r = await this.#client(AgentService).listAgents({ pageSize, pageToken });
+    return { items: r.agents.map(agentView), nextPageToken: r.nextPageToken };
+  }
+
+  async agent(id: string): Promise<AgentView> {
+    return agentView(await this.#client(AgentService).getAgent({ id: splitId(id, 'agent ID') }));
+  }
+
+  async banAgent(id: string): Promise<void> {
+    await this.#client(AgentService).banAgent({ id: splitId(id, 'agent ID') });
+  }
+
+  async evictAgent(id: string): Promise<void> {
+    await this.#client(AgentService).deleteAgent({ id: splitId(id, 'agent ID') });
+  }
+
+  async createJoinToken(ttlSeconds: number, agentId: string): Promise<{ token: string; expiresAt: number }> {
+    const r = await this.#client(AgentService).createJoinToken({ ttl: ttlSeconds, ...(agentId === '' ? {} : { agentId: splitId(agentId, 'agent ID') }) });
+    return { token: r.value, expiresAt: Number(r.expiresAt) };
+  }
+
+  async entries(pageSize: number, pageToken: string, f: EntryFilter): Promise<Page<EntryView>> {
+    const filter: Record<string, unknown> = {};
+    if (f.spiffeId !== undefined && f.spiffeId !== '') filter['bySpiffeId'] = splitId(f.spiffeId, 'SPIFFE ID filter');
+    if (f.parentId !== undefined && f.parentId !== '') filter['byParentId'] = splitId(f.parentId, 'parent ID filter');
+    if (f.selector !== undefined && f.selector !== '') filter['bySelectors'] = { selectors: [parseSelectorText(f.selector)], match: 3 /* MATCH_SUPERSET */ };
+    if (f.federatesWith !== undefined && f.federatesWith !== '') {
+      const td = f.federatesWith.startsWith('spiffe://') ? f.federatesWith : `spiffe://${f.federatesWith}`;
+      filter['byFederatesWith'] = { trustDomains: [td], match: 3 };
+    }
+    const r = await this.#client(EntryService).listEntries({ pageSize, pageToken, filter });
+    return { items: r.entries.map(entryView), nextPageToken: r.nextPageToken };
+  }
+
+  /** Every entry (paged through), for export and Explain. */
+  async allEntries(): Promise<EntryView[]> {
+    const out: EntryView[] = [];
+    let pageToken = '';
+    for (;;) {
+      const r = await this.#client(EntryService).listEntries({ pageSize: 1000, pageToken });
+      for (const e of r.entries) out.push(entryView(e));
+      pageToken = r.nextPageToken;
+      if (pageToken === '') return out;
+    }
+  }
+
+  #toEntry(e: EntryInput): Record<string, unknown> {
+    if (e.selectors.length === 0) throw new AdminApiError('an entry needs at least one selector', 3);
+    return {
+      ...(e.id === undefined || e.id === '' ? {} : { id: e.id }),
+      spiffeId: splitId(e.spiffeId, 'SPIFFE ID'),
+      parentId: splitId(e.parentId, 'parent ID'),
+      selectors: e.selectors.map((s) => ({ type: s.type, value: s.value })),
+      federatesWith: [...(e.federatesWith ?? [])],
+      x509SvidTtl: e.x509SvidTtl ?? 0,
+      jwtSvidTtl: e.jwtSvidTtl ?? 0,
+      dnsNames: [...(e.dnsNames ?? [])],
+      admin: e.admin ?? false,
+      downstream: e.downstream ?? false,
+      hint: e.hint ?? '',
+      expiresAt: BigInt(e.expiresAt ?? 0),
+    };
+  }
+
+  async createEntries(entries: readonly EntryInput[]): Promise<ItemResult[]> {
+    const r = await this.#client(EntryService).batchCreateEntry({ entries: entries.map((e) => this.#toEntry(e)) });
+    return r.results.map((x) => ({ ok: (x.status?.code ?? 0) === 0, code: x.status?.code ?? 0, message: x.status?.message ?? '', id: x.entry?.id ?? '' }));
+  }
+
+  async updateEntry(e: EntryInput): Promise<ItemResult> {
+    if (e.id === undefined || e.id === '') throw new AdminApiError('an entry ID is required to update an entry', 3);
+    const r = await this.#client(EntryService).batchUpdateEntry({ entries: [this.#toEntry(e)] });
+    const x = r.results[0];
+    return { ok: (x?.status?.code ?? 0) === 0, code: x?.status?.code ?? 0, message: x?.status?.message ?? '', id: e.id };
+  }
+
+  async deleteEntry(id: string): Promise<ItemResult> {
+    const r = await this.#client(EntryService).batchDeleteEntry({ ids: [id] });
+    const x = r.results[0];
+    return { ok: (x?.status?.code ?? 0) === 0, code: x?.status?.code ?? 0, message: x?.status?.message ?? '', id };
+  }
+
+  async relationships(): Promise<RelationshipView[]> {
+    const r = await this.#client(TrustDomainService).listFederationRelationships({ pageSize: 1000 });
+    return r.federationRelationships.map((f) => ({
+      trustDomain: f.trustDomain,
+      bundleEndpointUrl: f.bundleEndpointUrl,
+      profile: f.bundleEndpointProfile.case ?? '',
+      endpointSpiffeId: f.bundleEndpointProfile.case === 'httpsSpiffe' ? f.bundleEndpointProfile.value.endpointSpiffeId : '',
+    }));
+  }
+
+  async federatedBundles(): Promise<{ trustDomain: string; authorities: AuthorityView[] }[]> {
+    const r = await this.#client(BundleService).listFederatedBundles({ pageSize: 1000 });
+    return r.bundles.map((b) => ({ trustDomain: b.trustDomain, authorities: authorities(b) }));
+  }
+
+  /** A cheap fingerprint of what the lists show, for live updates. */
+  async fingerprint(): Promise<string> {
+    const [a, e, b] = await Promise.all([
+      this.#client(AgentService).countAgents({}),
+      this.#client(EntryService).countEntries({}),
+      this.#client(BundleService).getBundle({ outputMask: { x509Authorities: false, jwtAuthorities: false } }),
+    ]);
+    return `${a.count}/${e.count}/${b.sequenceNumber}`;
+  }
+}

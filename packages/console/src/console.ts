@@ -1,0 +1,126 @@
+// `startConsole`: the console's listener (loopback unless configured otherwise), its login tokens
+// and the server admin API connection it uses.
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { configError, silentLogger, systemClock, type Clock, type Logger } from '@ztwim/core';
+import { AdminApi } from './admin.ts';
+import { newToken, Sessions } from './auth.ts';
+import { createConsoleHandler } from './http-api.ts';
+
+export interface ConsoleOptions {
+  /** The server's admin API socket. */
+  readonly serverSocketPath: string;
+  /** Default 127.0.0.1. */
+  readonly host?: string;
+  /** Default 8090; 0 picks a free port. */
+  readonly port?: number;
+  /** Login token of the admin role; default a fresh random one (printed by the caller). */
+  readonly adminToken?: string;
+  /** Login token of the read-only role; default a fresh random one. */
+  readonly viewerToken?: string;
+  /** Serve https with this certificate and key (PEM files); the session cookie is then Secure. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  /** The built web app (index.html, app.js, app.css); default: found next to this package. */
+  readonly staticDir?: string;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  readonly eventsIntervalMs?: number;
+  /** When the port is in use, listen on a free one instead of failing (`ztwim up`'s default port). */
+  readonly fallbackToFreePort?: boolean;
+}
+
+export interface RunningConsole {
+  readonly url: string;
+  readonly port: number;
+  /** The asked port was in use and `fallbackToFreePort` picked another. */
+  readonly fellBack: boolean;
+  readonly adminToken: string;
+  readonly viewerToken: string;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_CONSOLE_PORT = 8090;
+
+/**
+ * Where the built web app is: beside the CLI bundle (`console-web/`), or in this package's
+ * `dist/web/` (run from source or from tsc's output).
+ */
+export function defaultStaticDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, 'console-web'), join(here, 'web'), join(here, '..', 'dist', 'web')];
+  for (const c of candidates) if (existsSync(join(c, 'index.html'))) return c;
+  throw configError(`console: the web app is not built (looked in ${candidates.join(', ')}): run npm run build`);
+}
+
+export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole> {
+  const host = opts.host ?? '127.0.0.1';
+  const port = opts.port ?? DEFAULT_CONSOLE_PORT;
+  if (!Number.isSafeInteger(port) || port < 0 || port > 65535) throw configError(`console: port ${port} is not a TCP port`);
+  const clock = opts.clock ?? systemClock;
+  const log = opts.logger ?? silentLogger();
+  const adminToken = opts.adminToken ?? newToken();
+  const viewerToken = opts.viewerToken ?? newToken();
+  if (adminToken.length < 16) throw configError('console: the admin login token must have at least 16 characters');
+  const staticDir = opts.staticDir ?? defaultStaticDir();
+  const admin = new AdminApi(opts.serverSocketPath);
+  const handler = createConsoleHandler({
+    admin,
+    sessions: new Sessions({ admin: adminToken, viewer: viewerToken }, clock),
+    staticDir,
+    secure: opts.tls !== undefined,
+    clock,
+    log,
+    ...(opts.eventsIntervalMs === undefined ? {} : { eventsIntervalMs: opts.eventsIntervalMs }),
+  });
+  let server: Server;
+  if (opts.tls !== undefined) {
+    const [cert, key] = await Promise.all([readFile(opts.tls.certFile), readFile(opts.tls.keyFile)]);
+    server = createHttpsServer({ cert, key }, handler);
+  } else {
+    server = createHttpServer(handler);
+  }
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  const listen = (p: number): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const onError = (e: NodeJS.ErrnoException): void => reject(e);
+      server.once('error', onError);
+      server.listen(p, host, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+  let fellBack = false;
+  try {
+    await listen(port);
+  } catch (e) {
+    const inUse = (e as NodeJS.ErrnoException).code === 'EADDRINUSE';
+    if (!inUse || opts.fallbackToFreePort !== true) {
+      admin.close();
+      throw inUse ? configError(`console: ${host}:${port} is in use (move the console with its port setting)`, { cause: e }) : e;
+    }
+    fellBack = true;
+    await listen(0);
+  }
+  const bound = (server.address() as AddressInfo).port;
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+  const url = `${opts.tls === undefined ? 'http' : 'https'}://${shownHost}:${bound}/`;
+  log.info({ address: url }, 'console: listening');
+  return {
+    url,
+    port: bound,
+    fellBack,
+    adminToken,
+    viewerToken,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      admin.close();
+    },
+  };
+}

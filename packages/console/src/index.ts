@@ -1,0 +1,5 @@
+export { startConsole, defaultStaticDir, DEFAULT_CONSOLE_PORT } from './console.ts';
+export type { ConsoleOptions, RunningConsole } from './console.ts';
+export { CONTENT_SECURITY_POLICY } from './http-api.ts';
+export { explain, formatExplanation, reachableEntries } from './explain.ts';
+export type { Explanation, ExplainEntry, ExplainInput, ExplainSelector, NearMiss } from './explain.ts';

@@ -1,0 +1,296 @@
+// The web console in a real browser: Debian's chromium driven by playwright-core, against the
+// console `ztwim up` starts. Logs in through the banner's link, creates an entry with the
+// selector builder and sees the CLI list it, sees an entry made by the CLI appear without a
+// reload, explains a workload that lacks one selector, renders hostile selector values and hints
+// as inert text, bans a second agent and watches its Workload API stop, and refuses
+// unauthenticated, cross-origin and CSRF-less calls and a read-only login's writes. With
+// ZTWIM_CONSOLE_SCREENSHOTS=1 it writes each page to docs/console/.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { freePort } from './lib/net.ts';
+import { agentConf } from './lib/server-conf.ts';
+import { makeTmpDir, type TmpDir } from './lib/tmp.ts';
+import { until } from './lib/wait.ts';
+import { startZtwim, stopProc, type Proc } from './lib/ztwim-cli.ts';
+import { startUp, stopUp, ztwim, type Up } from './lib/ztwim-up.ts';
+
+const CHROMIUM = process.env['ZTWIM_CHROMIUM'] ?? '/usr/bin/chromium';
+const TD = 'example.org';
+const SHOTS = process.env['ZTWIM_CONSOLE_SCREENSHOTS'] === '1' ? join(import.meta.dirname, '..', '..', 'docs', 'console') : undefined;
+// Hostile values: stored by the server as they are (selector values and hints are free text).
+const XSS_SELECTOR = 'user:<img src=x onerror="window.__xss=1">';
+const XSS_HINT = '<script>window.__xss=2</script>';
+
+describe('web console in Chromium (ztwim up)', () => {
+  let dir: TmpDir;
+  let up: Up;
+  let browser: Browser;
+  let page: Page;
+  let base = '';
+  let adminToken = '';
+  let viewerToken = '';
+  let extraAgent: Proc | undefined;
+  const server = (): string => join(dir.path, 'server.sock');
+  const cli = (...args: string[]): { status: number | null; stdout: string; stderr: string } => ztwim(dir, ...args);
+
+  const shot = async (name: string): Promise<void> => {
+    if (SHOTS === undefined) return;
+    mkdirSync(SHOTS, { recursive: true });
+    await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  };
+
+  before(async () => {
+    assert.ok(existsSync(CHROMIUM), `chromium not found at ${CHROMIUM}: scripts/setup-interop.sh installs Debian's chromium (or set ZTWIM_CHROMIUM)`);
+    dir = makeTmpDir('ztwim-console-');
+    const consolePort = await freePort();
+    up = await startUp(dir, { server: 0, oidc: 0 }, ['-consolePort', String(consolePort)]);
+    const m = /web console: +(http:\/\/\S+)#token=(\S+)\n\s+\(read-only login token: (\S+)\)/.exec(up.out());
+    assert.ok(m !== null, `no console line in the banner:\n${up.out()}`);
+    base = m[1] as string;
+    adminToken = m[2] as string;
+    viewerToken = m[3] as string;
+    assert.equal(base, `http://127.0.0.1:${consolePort}/`);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.on('dialog', (d) => void d.accept());
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (extraAgent !== undefined) await stopProc(extraAgent);
+    if (up !== undefined) await stopUp(up);
+    dir?.cleanup();
+  });
+
+  it('logs in through the link the banner prints, and shows the server', async () => {
+    await page.goto(`${base}#token=${adminToken}`);
+    await page.waitForSelector('#server-td');
+    assert.equal(await page.textContent('#server-td'), TD);
+    assert.equal(await page.textContent('#role'), 'admin');
+    // The token left the address bar once used.
+    assert.ok(!page.url().includes('token='), page.url());
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === 'ztwim_console_session');
+    assert.ok(session !== undefined);
+    assert.equal(session.httpOnly, true);
+    assert.equal(session.sameSite, 'Strict');
+    await shot('dashboard');
+  });
+
+  it('creates an entry with the selector builder, and the CLI lists it', async () => {
+    await page.goto(`${base}#/entries`);
+    await page.fill('#entry-spiffe-id', `spiffe://${TD}/from-console`);
+    await page.fill('#entry-parent-id', `spiffe://${TD}/host`);
+    await page.selectOption('#entry-sel-type', 'unix');
+    await page.selectOption('#entry-sel-kind', 'uid:');
+    await page.fill('#entry-sel-value', '4242');
+    await page.click('#entry-sel-add');
+    await page.fill('#entry-sel-value', 'db');
+    await page.selectOption('#entry-sel-kind', 'group:');
+    await page.click('#entry-sel-add');
+    await page.click('#entry-submit');
+    await page.waitForSelector(`#entries td.spiffe-id:text-is("spiffe://${TD}/from-console")`);
+    const shown = cli('server', 'entry', 'show', '-socketPath', server(), '-spiffeID', `spiffe://${TD}/from-console`);
+    assert.equal(shown.status, 0, shown.stderr);
+    assert.match(shown.stdout, /Selector\s+: unix:group:db/);
+    assert.match(shown.stdout, /Selector\s+: unix:uid:4242/);
+    assert.match(shown.stdout, new RegExp(`Parent ID\\s+: spiffe://${TD}/host`));
+  });
+
+  it('shows an entry the CLI creates without a reload, with hostile values as inert text', async () => {
+    await page.goto(`${base}#/entries`);
+    await page.waitForSelector('#entries');
+    const r = cli(
+      'server',
+      'entry',
+      'create',
+      '-socketPath',
+      server(),
+      '-parentID',
+      `spiffe://${TD}/host`,
+      '-spiffeID',
+      `spiffe://${TD}/from-cli`,
+      '-selector',
+      `unix:${XSS_SELECTOR}`,
+      '-hint',
+      XSS_HINT,
+    );
+    assert.equal(r.status, 0, r.stderr);
+    await page.waitForSelector(`#entries td.spiffe-id:text-is("spiffe://${TD}/from-cli")`, { timeout: 15_000 });
+    const chipText = await page.locator('#entries .chip', { hasText: 'onerror' }).first().textContent();
+    assert.equal(chipText, `unix:${XSS_SELECTOR}`);
+    assert.equal(await page.locator('#entries img').count(), 0);
+    assert.equal(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss), undefined);
+    await shot('entries');
+  });
+
+  it('explains a workload that lacks one selector, naming it', async () => {
+    await page.goto(`${base}#/explain`);
+    await page.waitForSelector('#explain-agent option', { state: 'attached' });
+    await page.selectOption('#explain-sel-type', 'unix');
+    await page.selectOption('#explain-sel-kind', 'uid:');
+    await page.fill('#explain-sel-value', '4242');
+    await page.click('#explain-sel-add');
+    await page.click('#explain-run');
+    await page.waitForSelector('#explain-result');
+    assert.match((await page.textContent('#explain-result')) ?? '', /No identity issued/);
+    const near = (await page.textContent('#near-misses')) ?? '';
+    assert.match(near, new RegExp(`spiffe://${TD}/from-console lacks unix:group:db`));
+    await shot('explain');
+  });
+
+  it('explains a PID on this host: the unix selectors it has, and the one an entry wants', async () => {
+    const uid = process.getuid?.() ?? 0;
+    const r = cli(
+      'server',
+      'entry',
+      'create',
+      '-socketPath',
+      server(),
+      '-parentID',
+      `spiffe://${TD}/host`,
+      '-spiffeID',
+      `spiffe://${TD}/needs-group`,
+      '-selector',
+      `unix:uid:${uid}`,
+      '-selector',
+      'unix:group:no-such-group',
+    );
+    assert.equal(r.status, 0, r.stderr);
+    await page.goto(`${base}#/explain`);
+    await page.reload(); // a fresh Explain page, without the selectors of the test before
+    await page.waitForSelector('#explain-agent option', { state: 'attached' });
+    await page.fill('#explain-pid', String(process.pid));
+    await page.click('#explain-run');
+    await page.waitForSelector(`#explain-selectors .chip:text-is("unix:uid:${uid}")`);
+    assert.match((await page.textContent('#explain-selectors')) ?? '', new RegExp(`unix:uid:${uid}`));
+    assert.match((await page.textContent('#near-misses')) ?? '', new RegExp(`spiffe://${TD}/needs-group lacks unix:group:no-such-group`));
+    // This process is also served the up user's own entry (uid match): the page says so.
+    assert.match((await page.textContent('#explain-result')) ?? '', /The workload gets:/);
+  });
+
+  it('bans an agent, and its Workload API stops serving', async () => {
+    // A second agent (its own process) attested to up's server with a join token.
+    const token = cli('server', 'token', 'generate', '-socketPath', server()).stdout.match(/Token: (\S+)/)?.[1];
+    assert.ok(token !== undefined);
+    const bundle = cli('server', 'bundle', 'show', '-socketPath', server());
+    writeFileSync(join(dir.path, 'bundle.pem'), bundle.stdout);
+    const port = Number(/server API \(agents\): +127\.0\.0\.1:(\d+)/.exec(up.out())?.[1]);
+    const sock = join(dir.path, 'agent2', 'api.sock');
+    writeFileSync(
+      join(dir.path, 'agent2.conf'),
+      agentConf({
+        serverPort: port,
+        trustDomain: TD,
+        dataDir: join(dir.path, 'agent2-data'),
+        socketPath: sock,
+        trustBundlePath: join(dir.path, 'bundle.pem'),
+        keyManager: 'memory',
+      }),
+    );
+    extraAgent = startZtwim(dir, ['agent', 'run', '-config', join(dir.path, 'agent2.conf'), '-joinToken', token]);
+    const agentId = `spiffe://${TD}/spire/agent/join_token/${token}`;
+    const uid = process.getuid?.() ?? 0;
+    const e = cli(
+      'server',
+      'entry',
+      'create',
+      '-socketPath',
+      server(),
+      '-parentID',
+      agentId,
+      '-spiffeID',
+      `spiffe://${TD}/on-agent2`,
+      '-selector',
+      `unix:uid:${uid}`,
+    );
+    assert.equal(e.status, 0, e.stderr);
+    await until('agent2 to serve its workload', () => (/on-agent2/.test(cli('api', 'fetch', 'x509', '-socketPath', sock).stdout) ? true : undefined));
+
+    await page.goto(`${base}#/agents`);
+    const row = page.locator('#agents tr', { hasText: agentId });
+    await row.waitFor();
+    await shot('agents');
+    await row.locator('button.ban').click();
+    await page.locator('#agents tr', { hasText: agentId }).locator('td', { hasText: /^yes$/ }).first().waitFor();
+    const shown = cli('server', 'agent', 'show', '-socketPath', server(), '-spiffeID', agentId);
+    assert.match(shown.stdout, /Banned\s+: true/);
+    await until('agent2 to stop serving', () => (cli('api', 'fetch', 'x509', '-socketPath', sock).status !== 0 ? true : undefined), 60_000);
+  });
+
+  it('refuses unauthenticated, cross-origin and CSRF-less calls, and a read-only login writing', async () => {
+    const anon = await fetch(`${base}api/entries`);
+    assert.equal(anon.status, 401);
+    const login = await fetch(`${base}api/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: adminToken }),
+    });
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] as string;
+    const { csrf } = (await login.json()) as { csrf: string };
+    const body = JSON.stringify({
+      entries: [{ spiffeId: `spiffe://${TD}/x`, parentId: `spiffe://${TD}/host`, selectors: [{ type: 'unix', value: 'uid:1' }] }],
+    });
+    const noCsrf = await fetch(`${base}api/entries`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body });
+    assert.equal(noCsrf.status, 403);
+    const crossOrigin = await fetch(`${base}api/entries`, {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/json', 'x-csrf-token': csrf, origin: 'http://evil.example' },
+      body,
+    });
+    assert.equal(crossOrigin.status, 403);
+    const wrongLogin = await fetch(`${base}api/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: 'nope' }),
+    });
+    assert.equal(wrongLogin.status, 401);
+
+    const viewer = await browser.newPage();
+    await viewer.goto(`${base}#token=${viewerToken}`);
+    await viewer.waitForSelector('#server-td');
+    assert.equal(await viewer.textContent('#role'), 'viewer');
+    await viewer.goto(`${base}#/entries`);
+    await viewer.waitForSelector('#entries');
+    assert.equal(await viewer.locator('#entry-form').count(), 0);
+    const status = await viewer.evaluate(async (b) => {
+      const s = (await (await fetch('/api/session')).json()) as { csrf: string };
+      const r = await fetch('/api/entries', { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': s.csrf }, body: b });
+      return r.status;
+    }, body);
+    assert.equal(status, 403);
+    await viewer.close();
+  });
+
+  it('serves every page under a CSP without inline script or style, and works at phone width', async () => {
+    const res = await fetch(base);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /script-src 'self'(;|$)/);
+    assert.match(csp, /style-src 'self'(;|$)/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    const violations: string[] = [];
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+    });
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const p of ['dashboard', 'agents', 'entries', 'bundle', 'explain']) {
+      await page.goto(`${base}#/${p}`);
+      await page.waitForSelector('#page section');
+      const overflow = await page.evaluate(() => {
+        // Runs in the page (the test's own tsconfig has no DOM types).
+        const w = globalThis as unknown as { document: { documentElement: { scrollWidth: number } }; innerWidth: number };
+        return w.document.documentElement.scrollWidth - w.innerWidth;
+      });
+      assert.ok(overflow <= 1, `${p}: page is ${overflow}px wider than a phone screen`);
+    }
+    await shot('entries-phone');
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto(`${base}#/bundle`);
+    await page.waitForSelector('#relationships');
+    await shot('bundle');
+    assert.deepEqual(violations, []);
+  });
+});
