@@ -69,6 +69,7 @@ export default tseslint.config(
       'test/interop/java/**',
       '.stryker-tmp/**',
       'reports/**',
+      'packages/spiffe/docs/api/**',
     ],
   },
   {

@@ -5,7 +5,7 @@
 #   apt:  openssl pebble postgresql systemd strace, and for the Kubernetes test node containerd runc
 #         busybox-static containernetworking-plugins, chromium for the console's browser tests
 #         (apt-get update only when something is missing)
-#   pip:  spiffe (py-spiffe) PyJWT cryptography
+#   pip:  spiffe (py-spiffe) PyJWT cryptography; moto[server] (moto_server: AWS STS for examples/sdk/aws-sts.ts)
 #   go:   module downloads for every test/interop/*/go.mod (GOSUMDB=off: the checksum DB is unreachable)
 #   java: java-spiffe 0.8.17 probe (test/interop/java, Maven; deps in ~/.m2) built into
 #         ${ZTWIM_CACHE:-~/.cache/ztwim}/java-probe/<hash of its sources>/ (apt: openjdk-17-jdk-headless maven if missing)
@@ -84,9 +84,18 @@ else
     "$PY" -m pip install --quiet --disable-pip-version-check --break-system-packages spiffe PyJWT cryptography
   "$PY" -c 'import spiffe, jwt, cryptography' || die "python packages still not importable by $PY"
 fi
+# moto's server (moto_server) stands in for AWS STS in test/interop/sdk-examples.test.ts.
+if "$PY" -c 'import moto.server, flask' 2>/dev/null && command -v moto_server >/dev/null; then
+  log "pip: moto[server] already installed"
+else
+  log "pip: installing moto[server]"
+  "$PY" -m pip install --quiet --disable-pip-version-check 'moto[server]' ||
+    "$PY" -m pip install --quiet --disable-pip-version-check --break-system-packages 'moto[server]'
+  command -v moto_server >/dev/null || die "moto_server not on PATH after pip install 'moto[server]'"
+fi
 "$PY" - <<'EOF2'
 import importlib.metadata as m
-for d in ("spiffe", "PyJWT", "cryptography"):
+for d in ("spiffe", "PyJWT", "cryptography", "moto"):
     print(f"[setup-interop]   {d} {m.version(d)}")
 EOF2
 

@@ -1,5 +1,5 @@
 export { SpiffeError, isSpiffeError, SPIFFE_ERROR_CODES } from './errors.ts';
-export type { SpiffeErrorCode } from './errors.ts';
+export type { SpiffeErrorCode, SpiffeErrorOptions } from './errors.ts';
 export { SpiffeId, validatePath, MAX_SPIFFE_ID_LENGTH } from './id/spiffe-id.ts';
 export { TrustDomain, MAX_TRUST_DOMAIN_LENGTH } from './id/trust-domain.ts';
 export { matchAny, matchId, matchOneOf, matchMemberOf, matchPredicate } from './id/matcher.ts';
@@ -42,6 +42,7 @@ export { JwtSource } from './workload/jwt-source.ts';
 export type { JwtSourceOptions } from './workload/jwt-source.ts';
 export { BundleSource } from './workload/bundle-source.ts';
 export type { BundleSourceOptions } from './workload/bundle-source.ts';
+export type { SourceLifecycleOptions } from './workload/source-lifecycle.ts';
 export { SpiffeWorkloadAPI } from './workload/proto/workload/workload_pb.ts';
 export { authorizeAny, authorizeId, authorizeOneOf, authorizeMemberOf, authorizeIf } from './tls/authorizer.ts';
 export type { Authorizer } from './tls/authorizer.ts';
