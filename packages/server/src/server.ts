@@ -7,6 +7,7 @@ import {
   listenError,
   loadMetrics,
   NO_METRICS,
+  asError,
   serveHealthChecks,
   systemClock,
   runTasks,
@@ -211,7 +212,20 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     await notifier?.notify('bundle loaded', roots);
     bundleLoaded = true;
     // Every server's CA keys, for verifying callers' X509-SVIDs signed by any server of the trust domain.
-    const trusted = new SharedAuthorities({ dataStore: ds, trustDomain: td, clock, local: () => ca.bundle().x509Authorities, log });
+    // When this server last read the datastore (docs/ha.md: health and metrics of each server).
+    let datastoreSeenMs: number | undefined;
+    const datastoreRead = (ms: number): void => {
+      datastoreSeenMs = ms;
+      metrics.datastoreLastSuccess.set(ms / 1000);
+    };
+    const trusted = new SharedAuthorities({
+      dataStore: ds,
+      trustDomain: td,
+      clock,
+      local: () => ca.bundle().x509Authorities,
+      log,
+      onRead: datastoreRead,
+    });
     await trusted.refresh();
     tasks.push(trusted.task());
     const authority: Authority = {
@@ -323,7 +337,16 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
         dataStore: ds,
         clock,
         adminIds: cfg.adminIds,
-        verifyPeer: (chain) => verifyPeer(chain, clock.now()),
+        verifyPeer: async (chain) => {
+          try {
+            return verifyPeer(chain, clock.now());
+          } catch (e) {
+            // signed by a CA this server has not read yet (a server that has just joined): read the
+            // stored bundle again, at most once a second, and verify once more
+            if (await trusted.refreshIfOlderThan(1000).catch(() => false)) return verifyPeer(chain, clock.now());
+            throw e;
+          }
+        },
         isAgentPath: (id) => id.memberOf(td) && id.path.startsWith('/spire/agent/'),
         log: log.child({ subsystem: 'api' }),
       }),
@@ -390,11 +413,20 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     if (cfg.healthChecks !== undefined) {
       const health = await serveHealthChecks(cfg.healthChecks, {
         live: () => ({ ok: true }),
-        ready: () =>
-          ds.countEntries().then(
-            () => ({ ok: true as const }),
-            (e: unknown) => ({ ok: false as const, reason: `datastore: ${(e as Error).message}` }),
-          ),
+        // with what this server is (its CA keys) and when it last reached the datastore
+        ready: async () => {
+          const failed = await ds.countEntries().then(
+            () => undefined,
+            (e: unknown) => asError(e),
+          );
+          if (failed === undefined) datastoreRead(clock.nowMs());
+          const details = {
+            serving: failed === undefined,
+            ...(datastoreSeenMs === undefined ? {} : { datastore_last_success: new Date(datastoreSeenMs).toISOString() }),
+            ca: ca.status(),
+          };
+          return failed === undefined ? { ok: true as const, details } : { ok: false as const, reason: `datastore: ${failed.message}`, details };
+        },
       });
       tasks.push(closing('health_checks', () => health.close()));
       log.info({ address: cfg.healthChecks.bindAddress, port: health.port }, 'Serving health checks');

@@ -24,6 +24,8 @@ export class SharedAuthorities {
   #merged: readonly Uint8Array[] = [];
   #mergedFrom: { stored: readonly Uint8Array[]; local: readonly Uint8Array[] } = { stored: [], local: [] };
   #lastRefreshMs: number | undefined;
+  #inFlight: Promise<boolean> | undefined;
+  readonly #onRead: ((ms: number) => void) | undefined;
 
   constructor(deps: {
     dataStore: Pick<DataStore, 'getBundle'>;
@@ -33,6 +35,8 @@ export class SharedAuthorities {
     local: () => readonly Uint8Array[];
     refreshMs?: number;
     log?: Logger;
+    /** Called with the clock time of every read that succeeded (health, metrics). */
+    onRead?: (ms: number) => void;
   }) {
     this.#ds = deps.dataStore;
     this.#td = deps.trustDomain;
@@ -40,6 +44,7 @@ export class SharedAuthorities {
     this.#local = deps.local;
     this.#refreshMs = deps.refreshMs ?? BUNDLE_REFRESH_MS;
     this.#log = deps.log ?? silentLogger();
+    this.#onRead = deps.onRead;
   }
 
   /** When the stored bundle was last read (clock ms), or undefined before the first read. */
@@ -51,9 +56,28 @@ export class SharedAuthorities {
   async refresh(): Promise<void> {
     const b = await this.#ds.getBundle(this.#td.name);
     this.#lastRefreshMs = this.#clock.nowMs();
+    this.#onRead?.(this.#lastRefreshMs);
     if (b === null || b.sequenceNumber === this.#storedSeq) return;
     this.#storedSeq = b.sequenceNumber;
     this.#stored = b.x509Authorities.map((a) => a.asn1);
+  }
+
+  /**
+   * Re-reads the stored bundle now unless it was read less than `minAgeMs` ago (one read at a time,
+   * shared by concurrent callers); resolves whether the stored authorities changed. For a caller's
+   * SVID signed by a CA this server does not know yet: a server that has just joined.
+   */
+  refreshIfOlderThan(minAgeMs: number): Promise<boolean> {
+    if (this.#inFlight !== undefined) return this.#inFlight;
+    if (this.#lastRefreshMs !== undefined && this.#clock.nowMs() - this.#lastRefreshMs < minAgeMs) return Promise.resolve(false);
+    const before = this.#stored;
+    const run = this.refresh()
+      .then(() => this.#stored !== before)
+      .finally(() => {
+        this.#inFlight = undefined;
+      });
+    this.#inFlight = run;
+    return run;
   }
 
   /** Re-reads the stored bundle every refresh interval; a failed read keeps the last one (logged). */

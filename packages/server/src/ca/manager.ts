@@ -21,6 +21,29 @@ export interface CaBundle {
 
 export type BundleListener = (bundle: CaBundle) => void;
 
+/** One slot's key in CaManager.status(). */
+export interface CaSlotStatus {
+  readonly slot: SlotName;
+  readonly issued_at: string;
+  readonly not_after: string;
+}
+
+export interface CaKindStatus {
+  readonly active?: CaSlotStatus;
+  readonly prepared?: CaSlotStatus;
+  readonly kid?: string;
+}
+
+/** What CaManager.status() reports (JSON field names: it goes into health bodies). */
+export interface CaStatus {
+  /** The key ID of the X.509 CA signing now; names this server's journal. */
+  readonly x509_authority_id?: string;
+  readonly x509: CaKindStatus;
+  readonly jwt: CaKindStatus;
+  /** Whether the last bundle change has been stored in the datastore. */
+  readonly bundle_stored: boolean;
+}
+
 export interface CaManagerConfig {
   readonly ca: CaConfig;
   readonly keyManager: KeyManager;
@@ -142,6 +165,24 @@ export class CaManager {
       x509Authorities: this.x509Bundle.map((e) => e.value),
       jwtAuthorities: this.jwtBundle.map((e) => e.value),
       sequence: this.sequence,
+    };
+  }
+
+  /** This server's keys, for health details (docs/ha.md): what signs now and what is prepared. */
+  status(): CaStatus {
+    const slot = (s: Slot<unknown> | undefined): CaSlotStatus | undefined =>
+      s === undefined ? undefined : { slot: s.name, issued_at: s.issuedAt.toISOString(), not_after: s.notAfter.toISOString() };
+    const pair = (p: SlotPair<unknown, unknown>): CaKindStatus => {
+      const active = slot(p.current);
+      const prepared = slot(p.next);
+      return { ...(active === undefined ? {} : { active }), ...(prepared === undefined ? {} : { prepared }) };
+    };
+    const x509 = this.x509.current;
+    return {
+      ...(x509 === undefined ? {} : { x509_authority_id: authorityIdOf(x509.key) }),
+      x509: pair(this.x509),
+      jwt: { ...pair(this.jwt), ...(this.jwt.current === undefined ? {} : { kid: this.jwt.current.key.kid }) },
+      bundle_stored: !this.unpublished,
     };
   }
 
