@@ -30,7 +30,19 @@ describe('server health_checks listener', () => {
     const server = await startServer(cfg, { log: silentLogger() });
     try {
       assert.equal((await fetch(`http://127.0.0.1:${port}/alive`)).status, 200);
-      assert.equal((await fetch(`http://127.0.0.1:${port}/ready`)).status, 200);
+      const ready = await fetch(`http://127.0.0.1:${port}/ready`);
+      assert.equal(ready.status, 200);
+      // what this server is and when it last reached the datastore (docs/ha.md)
+      const body = (await ready.json()) as {
+        serving: boolean;
+        datastore_last_success: string;
+        ca: { x509_authority_id: string; x509: { active: { slot: string } }; jwt: { kid: string } };
+      };
+      assert.equal(body.serving, true);
+      assert.ok(Math.abs(Date.parse(body.datastore_last_success) - Date.now()) < 60_000, body.datastore_last_success);
+      assert.match(body.ca.x509_authority_id, /^[0-9a-f]{40}$/);
+      assert.equal(body.ca.x509.active.slot, 'A');
+      assert.ok(body.ca.jwt.kid.length > 0);
       assert.equal((await fetch(`http://127.0.0.1:${port}/other`)).status, 404);
     } finally {
       await server.close();

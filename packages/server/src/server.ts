@@ -7,6 +7,7 @@ import {
   listenError,
   loadMetrics,
   NO_METRICS,
+  asError,
   serveHealthChecks,
   systemClock,
   runTasks,
@@ -52,6 +53,7 @@ import type { NodeAttestor } from './attestation/node-attestor.ts';
 import type { K8sPsatCluster } from './attestation/k8s-psat.ts';
 import { createCaManager, type CaManagerHandle } from './ca/wiring.ts';
 import { BundlePublisher } from './bundle/publisher.ts';
+import { SharedAuthorities } from './bundle/shared-authorities.ts';
 import { ServerSvidRotator } from './svid/rotator.ts';
 import { entryIndexRefresh, housekeeping } from './housekeeping.ts';
 import { trustDomainService } from './api/trustdomain-service.ts';
@@ -177,29 +179,55 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     // The authorised-entry index is built before the endpoints open (as SPIRE builds its entry
     // cache), so the first agent sync after a restart does not pay for reading every entry.
     await ds.warmUp?.();
-    const ca: CaManagerHandle = await createCaManager({ config: cfg, clock, random, log: log.child({ subsystem: 'ca_manager' }), dataStore: ds });
-    tasks.push(ca.task());
     const notifier = await startNotifier(cfg, log);
     const roots = async (): Promise<Uint8Array[]> => ((await ds.getBundle(td.name))?.x509Authorities ?? []).map((a) => a.asn1);
+    // "bundle updated" is sent for changes after the start's "bundle loaded".
+    let bundleLoaded = false;
     const publisher = new BundlePublisher({
       dataStore: ds,
       trustDomain: td,
-      log,
-      ca,
+      clock,
       // As SPIRE: a failed "bundle updated" notification is logged and the server carries on.
       ...(notifier === undefined
         ? {}
         : {
-            afterUpdate: () =>
-              notifier.notify('bundle updated', roots).catch((e: unknown) => {
+            afterUpdate: async () => {
+              if (!bundleLoaded) return;
+              await notifier.notify('bundle updated', roots).catch((e: unknown) => {
                 log.warn({ notifier: 'k8sbundle', event: 'bundle updated', error: (e as Error).message }, 'Notifier failed to handle event');
-              }),
+              });
+            },
           }),
     });
-    await publisher.publish(ca.bundle());
+    const ca: CaManagerHandle = await createCaManager({
+      config: cfg,
+      clock,
+      random,
+      log: log.child({ subsystem: 'ca_manager' }),
+      dataStore: ds,
+      publishBundle: (b) => publisher.publish(b),
+    });
+    tasks.push(ca.task());
     // As SPIRE: the "bundle loaded" notification is part of the start (its failure fails the start).
     await notifier?.notify('bundle loaded', roots);
-    tasks.push(publisher.run());
+    bundleLoaded = true;
+    // Every server's CA keys, for verifying callers' X509-SVIDs signed by any server of the trust domain.
+    // When this server last read the datastore (docs/ha.md: health and metrics of each server).
+    let datastoreSeenMs: number | undefined;
+    const datastoreRead = (ms: number): void => {
+      datastoreSeenMs = ms;
+      metrics.datastoreLastSuccess.set(ms / 1000);
+    };
+    const trusted = new SharedAuthorities({
+      dataStore: ds,
+      trustDomain: td,
+      clock,
+      local: () => ca.bundle().x509Authorities,
+      log,
+      onRead: datastoreRead,
+    });
+    await trusted.refresh();
+    tasks.push(trusted.task());
     const authority: Authority = {
       signX509Svid: async (p) => ca.x509Ca().signX509Svid(p),
       signJwtSvid: (p) => ca.jwtSigner().signJwtSvid(p),
@@ -219,7 +247,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
           trustDomain: td,
           mode: pop.mode,
           caBundlePaths: pop.caBundlePaths,
-          spiffeAuthorities: () => ca.bundle().x509Authorities,
+          spiffeAuthorities: () => [...trusted.x509Authorities()],
           ...(pop.agentPathTemplate === undefined ? {} : { agentPathTemplate: pop.agentPathTemplate }),
           spiffePrefix: pop.spiffePrefix,
           clock,
@@ -300,7 +328,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       );
     };
     // Verified once per connection's chain while the chain and the authorities stay the same.
-    const verifyPeer = cachingPeerVerifier(td, () => ca.bundle().x509Authorities);
+    const verifyPeer = cachingPeerVerifier(td, () => trusted.x509Authorities());
     const interceptors: Interceptor[] = [
       ...(cfg.auditLog === true ? [auditInterceptor(log.child({ subsystem: 'api' }))] : []),
       telemetryInterceptor(metrics, log.child({ subsystem: 'api' })),
@@ -309,7 +337,16 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
         dataStore: ds,
         clock,
         adminIds: cfg.adminIds,
-        verifyPeer: (chain) => verifyPeer(chain, clock.now()),
+        verifyPeer: async (chain) => {
+          try {
+            return verifyPeer(chain, clock.now());
+          } catch (e) {
+            // signed by a CA this server has not read yet (a server that has just joined): read the
+            // stored bundle again, at most once a second, and verify once more
+            if (await trusted.refreshIfOlderThan(1000).catch(() => false)) return verifyPeer(chain, clock.now());
+            throw e;
+          }
+        },
         isAgentPath: (id) => id.memberOf(td) && id.path.startsWith('/spire/agent/'),
         log: log.child({ subsystem: 'api' }),
       }),
@@ -376,11 +413,20 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     if (cfg.healthChecks !== undefined) {
       const health = await serveHealthChecks(cfg.healthChecks, {
         live: () => ({ ok: true }),
-        ready: () =>
-          ds.countEntries().then(
-            () => ({ ok: true as const }),
-            (e: unknown) => ({ ok: false as const, reason: `datastore: ${(e as Error).message}` }),
-          ),
+        // with what this server is (its CA keys) and when it last reached the datastore
+        ready: async () => {
+          const failed = await ds.countEntries().then(
+            () => undefined,
+            (e: unknown) => asError(e),
+          );
+          if (failed === undefined) datastoreRead(clock.nowMs());
+          const details = {
+            serving: failed === undefined,
+            ...(datastoreSeenMs === undefined ? {} : { datastore_last_success: new Date(datastoreSeenMs).toISOString() }),
+            ca: ca.status(),
+          };
+          return failed === undefined ? { ok: true as const, details } : { ok: false as const, reason: `datastore: ${failed.message}`, details };
+        },
       });
       tasks.push(closing('health_checks', () => health.close()));
       log.info({ address: cfg.healthChecks.bindAddress, port: health.port }, 'Serving health checks');

@@ -24,8 +24,10 @@ export function readHealthChecks(root: Section): HealthChecksConfig | undefined 
   return enabled ? { bindAddress, bindPort, livePath, readyPath } : undefined;
 }
 
-/** A probe's answer: ok, or why not (the reason goes into the 503 body). */
-export type ProbeResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+/** A probe's answer: ok, or why not (the reason goes into the 503 body); details go into the body either way. */
+export type ProbeResult =
+  | { readonly ok: true; readonly details?: Readonly<Record<string, unknown>> }
+  | { readonly ok: false; readonly reason: string; readonly details?: Readonly<Record<string, unknown>> };
 export type Probe = () => ProbeResult | Promise<ProbeResult>;
 
 export interface HealthListener {
@@ -50,7 +52,7 @@ export async function serveHealthChecks(cfg: HealthChecksConfig, probes: { live:
       .catch((e: unknown): ProbeResult => ({ ok: false, reason: e instanceof Error ? e.message : String(e) }))
       .then((r) => {
         res.writeHead(r.ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-        res.end(r.ok ? '{}' : JSON.stringify({ error: r.reason }));
+        res.end(JSON.stringify(r.ok ? (r.details ?? {}) : { error: r.reason, ...r.details }));
       });
   });
   await new Promise<void>((resolve, reject) => {

@@ -12,6 +12,8 @@ export interface Metrics {
   readonly caRotations: { inc(labels: { kind: string; event: string }): void };
   readonly entries: { set(value: number): void };
   readonly agents: { set(value: number): void };
+  /** Unix time (s) of the last datastore read that succeeded. */
+  readonly datastoreLastSuccess: { set(value: number): void };
 }
 
 const ignore = (): void => undefined;
@@ -24,6 +26,7 @@ export const NO_METRICS: Metrics = {
   caRotations: { inc: ignore },
   entries: { set: ignore },
   agents: { set: ignore },
+  datastoreLastSuccess: { set: ignore },
 };
 
 /** Loads prom-client and makes a component's registry (see PrometheusMetrics). */

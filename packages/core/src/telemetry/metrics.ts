@@ -16,6 +16,7 @@ export class PrometheusMetrics implements Metrics {
   readonly caRotations: Counter<'kind' | 'event'>;
   readonly entries: Gauge;
   readonly agents: Gauge;
+  readonly datastoreLastSuccess: Gauge;
 
   constructor(opts: { prefix: string; defaultMetrics?: boolean }) {
     this.registry = new Registry();
@@ -48,6 +49,11 @@ export class PrometheusMetrics implements Metrics {
     });
     this.entries = new Gauge({ name: `${p}_registration_entries`, help: 'Registration entries in the datastore', registers: [this.registry] });
     this.agents = new Gauge({ name: `${p}_attested_agents`, help: 'Attested agents in the datastore', registers: [this.registry] });
+    this.datastoreLastSuccess = new Gauge({
+      name: `${p}_datastore_last_success_timestamp_seconds`,
+      help: 'Unix time of the last datastore read that succeeded',
+      registers: [this.registry],
+    });
   }
 
   /** Serves this registry's `GET /metrics` on host:port (serveMetrics). */

@@ -38,7 +38,7 @@ export interface AuthzDeps {
   readonly clock: Clock;
   readonly adminIds: readonly SpiffeId[];
   /** Verifies a client chain against the trust bundle; returns its SPIFFE ID or throws. */
-  readonly verifyPeer: (chain: readonly Uint8Array[]) => SpiffeId;
+  readonly verifyPeer: (chain: readonly Uint8Array[]) => SpiffeId | Promise<SpiffeId>;
   readonly isAgentPath: (id: SpiffeId) => boolean;
   /** Where refused agents are logged (the caller only sees the generic denial). */
   readonly log?: Logger;
@@ -58,7 +58,7 @@ export function authorizationInterceptor(deps: AuthzDeps): Interceptor {
       let serial: string | undefined;
       if (transport.peerChain.length > 0) {
         try {
-          id = deps.verifyPeer(transport.peerChain);
+          id = await deps.verifyPeer(transport.peerChain);
         } catch (e) {
           throw new ConnectError(`client certificate is not trusted: ${(e as Error).message}`, Code.Unauthenticated);
         }

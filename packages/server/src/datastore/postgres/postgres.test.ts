@@ -5,27 +5,13 @@ import pg from 'pg';
 import { cryptoRandom, isZtwimError, systemClock } from '@ztwim/core';
 import { runDataStoreContract } from '../datastore.test-suite.ts';
 import { SCHEMA_VERSION } from '../sql/schema.ts';
+import { startPgCluster } from './pg-cluster.test-util.ts';
 import { PostgresDataStore } from './postgres-datastore.ts';
 
 const script = new URL('../../../../../scripts/pg-test-server.sh', import.meta.url).pathname;
 
 /** Starts (installing if needed) the throwaway cluster; fails the suite with the script's message. */
-function startServer(env: Record<string, string> = {}): string {
-  try {
-    const out = execFileSync('bash', [script, 'start'], {
-      env: { ...process.env, ...env },
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 600_000,
-    });
-    const url = out.trim().split('\n').pop() ?? '';
-    assert.match(url, /^postgres:\/\//);
-    return url;
-  } catch (e) {
-    const stderr = (e as { stderr?: string }).stderr ?? '';
-    throw new Error(`PostgreSQL test server could not be started with ${script} start: ${stderr || String(e)}`);
-  }
-}
+const startServer = (env: Record<string, string> = {}): string => startPgCluster(env);
 
 function stopServer(env: Record<string, string>): void {
   execFileSync('bash', [script, 'stop'], { env: { ...process.env, ...env }, stdio: 'ignore', timeout: 120_000 });
