@@ -24,8 +24,9 @@ export function readHealthChecks(root: Section): HealthChecksConfig | undefined 
   return enabled ? { bindAddress, bindPort, livePath, readyPath } : undefined;
 }
 
-/** A probe's answer: ok, or why not (the reason goes into the 503 body). */
-export type ProbeResult = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+/** A probe's answer: ok (with details for the 200 body, if any), or why not (the reason goes into the 503 body). */
+export type ProbeResult =
+  { readonly ok: true; readonly details?: Readonly<Record<string, string | number | boolean>> } | { readonly ok: false; readonly reason: string };
 export type Probe = () => ProbeResult | Promise<ProbeResult>;
 
 export interface HealthListener {
@@ -50,7 +51,7 @@ export async function serveHealthChecks(cfg: HealthChecksConfig, probes: { live:
       .catch((e: unknown): ProbeResult => ({ ok: false, reason: e instanceof Error ? e.message : String(e) }))
       .then((r) => {
         res.writeHead(r.ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-        res.end(r.ok ? '{}' : JSON.stringify({ error: r.reason }));
+        res.end(r.ok ? JSON.stringify(r.details ?? {}) : JSON.stringify({ error: r.reason }));
       });
   });
   await new Promise<void>((resolve, reject) => {
