@@ -52,6 +52,7 @@ import type { NodeAttestor } from './attestation/node-attestor.ts';
 import type { K8sPsatCluster } from './attestation/k8s-psat.ts';
 import { createCaManager, type CaManagerHandle } from './ca/wiring.ts';
 import { BundlePublisher } from './bundle/publisher.ts';
+import { SharedAuthorities } from './bundle/shared-authorities.ts';
 import { ServerSvidRotator } from './svid/rotator.ts';
 import { entryIndexRefresh, housekeeping } from './housekeeping.ts';
 import { trustDomainService } from './api/trustdomain-service.ts';
@@ -177,29 +178,42 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     // The authorised-entry index is built before the endpoints open (as SPIRE builds its entry
     // cache), so the first agent sync after a restart does not pay for reading every entry.
     await ds.warmUp?.();
-    const ca: CaManagerHandle = await createCaManager({ config: cfg, clock, random, log: log.child({ subsystem: 'ca_manager' }), dataStore: ds });
-    tasks.push(ca.task());
     const notifier = await startNotifier(cfg, log);
     const roots = async (): Promise<Uint8Array[]> => ((await ds.getBundle(td.name))?.x509Authorities ?? []).map((a) => a.asn1);
+    // "bundle updated" is sent for changes after the start's "bundle loaded".
+    let bundleLoaded = false;
     const publisher = new BundlePublisher({
       dataStore: ds,
       trustDomain: td,
-      log,
-      ca,
+      clock,
       // As SPIRE: a failed "bundle updated" notification is logged and the server carries on.
       ...(notifier === undefined
         ? {}
         : {
-            afterUpdate: () =>
-              notifier.notify('bundle updated', roots).catch((e: unknown) => {
+            afterUpdate: async () => {
+              if (!bundleLoaded) return;
+              await notifier.notify('bundle updated', roots).catch((e: unknown) => {
                 log.warn({ notifier: 'k8sbundle', event: 'bundle updated', error: (e as Error).message }, 'Notifier failed to handle event');
-              }),
+              });
+            },
           }),
     });
-    await publisher.publish(ca.bundle());
+    const ca: CaManagerHandle = await createCaManager({
+      config: cfg,
+      clock,
+      random,
+      log: log.child({ subsystem: 'ca_manager' }),
+      dataStore: ds,
+      publishBundle: (b) => publisher.publish(b),
+    });
+    tasks.push(ca.task());
     // As SPIRE: the "bundle loaded" notification is part of the start (its failure fails the start).
     await notifier?.notify('bundle loaded', roots);
-    tasks.push(publisher.run());
+    bundleLoaded = true;
+    // Every server's CA keys, for verifying callers' X509-SVIDs signed by any server of the trust domain.
+    const trusted = new SharedAuthorities({ dataStore: ds, trustDomain: td, clock, local: () => ca.bundle().x509Authorities, log });
+    await trusted.refresh();
+    tasks.push(trusted.task());
     const authority: Authority = {
       signX509Svid: async (p) => ca.x509Ca().signX509Svid(p),
       signJwtSvid: (p) => ca.jwtSigner().signJwtSvid(p),
@@ -219,7 +233,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
           trustDomain: td,
           mode: pop.mode,
           caBundlePaths: pop.caBundlePaths,
-          spiffeAuthorities: () => ca.bundle().x509Authorities,
+          spiffeAuthorities: () => [...trusted.x509Authorities()],
           ...(pop.agentPathTemplate === undefined ? {} : { agentPathTemplate: pop.agentPathTemplate }),
           spiffePrefix: pop.spiffePrefix,
           clock,
@@ -300,7 +314,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       );
     };
     // Verified once per connection's chain while the chain and the authorities stay the same.
-    const verifyPeer = cachingPeerVerifier(td, () => ca.bundle().x509Authorities);
+    const verifyPeer = cachingPeerVerifier(td, () => trusted.x509Authorities());
     const interceptors: Interceptor[] = [
       ...(cfg.auditLog === true ? [auditInterceptor(log.child({ subsystem: 'api' }))] : []),
       telemetryInterceptor(metrics, log.child({ subsystem: 'api' })),

@@ -1,4 +1,4 @@
-import { jwtAuthorityToWire, untilAborted, type Logger, type Task } from '@ztwim/core';
+import { jwtAuthorityToWire, type Clock } from '@ztwim/core';
 import type { TrustDomain } from '@ztwim/spiffe';
 import type { DataStore } from '../datastore/datastore.ts';
 import type { CaBundle } from '../ca/manager.ts';
@@ -8,58 +8,41 @@ const DEFAULT_REFRESH_HINT_S = 300;
 
 /**
  * Publishes the CA's trust bundle (X.509 authorities and JWT keys) into the datastore, where the
- * Bundle API, agents and federation read it; keeps the refresh hint already stored.
+ * Bundle API, agents, federation and the other servers read it. Several servers share one bundle
+ * (docs/ha.md), so a server never replaces it: it appends its own keys (SPIRE's AppendBundle) and
+ * prunes the expired ones (SPIRE's PruneBundle), each in one transaction. Keeps the refresh hint.
  */
 export class BundlePublisher {
-  readonly #ds: DataStore;
+  readonly #ds: Pick<DataStore, 'getBundle' | 'appendBundle' | 'pruneBundle'>;
   readonly #td: TrustDomain;
-  readonly #log: Logger;
-  /** Publications run one after another, so an older bundle never overwrites a newer one. */
+  readonly #clock: Clock;
+  /** Publications run one after another. */
   #queue: Promise<void> = Promise.resolve();
-  readonly #unsubscribe: () => void;
   readonly #afterUpdate: (() => Promise<void>) | undefined;
 
-  /** Subscribes to the CA's bundle updates at once, so none is missed before run() starts. */
   constructor(deps: {
-    dataStore: DataStore;
+    dataStore: Pick<DataStore, 'getBundle' | 'appendBundle' | 'pruneBundle'>;
     trustDomain: TrustDomain;
-    log: Logger;
-    ca: { onBundleUpdate(listener: (b: CaBundle) => void): () => void };
-    /** Runs after each bundle the CA announces is published (the k8sbundle notifier). */
+    clock: Clock;
+    /** Runs after a publication that changed the stored bundle (the k8sbundle notifier). */
     afterUpdate?: () => Promise<void>;
   }) {
     this.#ds = deps.dataStore;
     this.#afterUpdate = deps.afterUpdate;
     this.#td = deps.trustDomain;
-    this.#log = deps.log;
-    this.#unsubscribe = deps.ca.onBundleUpdate((b) => {
-      this.publish(b)
-        .then(() => this.#afterUpdate?.())
-        .catch((e: unknown) => this.#log.error({ error: (e as Error).message }, 'Failed to publish the trust bundle'));
-    });
+    this.#clock = deps.clock;
   }
 
+  /** Stores the CA's keys in the shared bundle; resolves once they are committed. */
   publish(b: CaBundle): Promise<void> {
     const run = this.#queue.then(() => this.#write(b));
     this.#queue = run.catch(() => undefined);
     return run;
   }
 
-  /** Publishes every bundle the CA announces until the signal aborts, then lets the last write land. */
-  run(): Task {
-    return async (signal) => {
-      try {
-        await untilAborted(signal);
-      } finally {
-        this.#unsubscribe();
-      }
-      await this.#queue;
-    };
-  }
-
   async #write(b: CaBundle): Promise<void> {
     const current = await this.#ds.getBundle(this.#td.name);
-    await this.#ds.setBundle({
+    const stored = await this.#ds.appendBundle({
       trustDomain: this.#td.name,
       x509Authorities: b.x509Authorities.map((asn1) => ({ asn1, tainted: false })),
       jwtAuthorities: b.jwtAuthorities.map((k) => {
@@ -68,5 +51,7 @@ export class BundlePublisher {
       }),
       refreshHint: current?.refreshHint ?? DEFAULT_REFRESH_HINT_S,
     });
+    const pruned = await this.#ds.pruneBundle(this.#td.name, this.#clock.nowMs());
+    if (pruned || stored.sequenceNumber !== current?.sequenceNumber) await this.#afterUpdate?.();
   }
 }

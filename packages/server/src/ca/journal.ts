@@ -3,6 +3,11 @@
  * `manager/journal.go`: `ds.SetCAJournal` / `FetchCAJournal`), beside the bundle the CA publishes
  * there: one durable store for the server's state. Before the journal moved into the datastore it
  * was `ca-journal.json` in the data dir; that file is read once, when the datastore has none yet.
+ *
+ * Several servers share one datastore (docs/ha.md), each with its own CA, so each has its own
+ * journal, named after the X.509 CA key it signs with (as SPIRE finds its journal by the active
+ * X.509 authority ID held in its own KeyManager): `server-ca/<key ID>`. A server finds its journal
+ * by the CA keys in its key manager; one that has none of them starts afresh.
  */
 import type { JsonWebKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -37,42 +42,49 @@ export interface JournalState {
   readonly x509: { readonly current?: X509SlotRecord; readonly next?: X509SlotRecord };
   readonly jwt: { readonly current?: JwtSlotRecord; readonly next?: JwtSlotRecord };
   readonly bundle: BundleRecord;
+  /** When the state was saved (ms); picks the newer of two journals a server finds for its keys. */
+  readonly savedAtMs?: number;
 }
 
-/** The journal's name in the datastore. */
+/** The journal's name in the datastore before it was kept per server; read once, when a server has no journal of its own. */
 export const CA_JOURNAL_NAME = 'server-ca';
+
+/** The name of the journal of the server whose active X.509 CA key has this key ID (hex SKI). */
+export const journalNameFor = (authorityId: string): string => `${CA_JOURNAL_NAME}/${authorityId}`;
 /** The file the journal lived in before it moved into the datastore (in the server's data dir). */
 export const LEGACY_JOURNAL_FILE = 'ca-journal.json';
 
 export interface JournalOptions {
   readonly store: Pick<DataStore, 'getCaJournal' | 'setCaJournal'>;
-  /** Default CA_JOURNAL_NAME. */
-  readonly name?: string;
   /** A journal file of an older version, read when the datastore has none. */
   readonly legacyFile?: string;
 }
 
-/** The CA journal: one JSON document in the datastore, replaced on every change. */
+/** The CA journal: one JSON document per server in the datastore, replaced on every change. */
 export class Journal {
   readonly #store: JournalOptions['store'];
-  readonly #name: string;
   readonly #legacyFile: string | undefined;
 
   constructor(opts: JournalOptions) {
     this.#store = opts.store;
-    this.#name = opts.name ?? CA_JOURNAL_NAME;
     this.#legacyFile = opts.legacyFile;
   }
 
-  async load(): Promise<JournalState | undefined> {
-    const where = `journal "${this.#name}" in the datastore`;
-    let data: Uint8Array | null;
-    try {
-      data = await this.#store.getCaJournal(this.#name);
-    } catch (cause) {
-      throw internal(`ca: reading the ${where} failed: ${(cause as Error).message}`, { cause });
+  /**
+   * This server's journal: the newest of those named after `authorityIds` (the key IDs of the CA
+   * keys in its key manager); without one, the shared journal of an older version, then the file.
+   * A journal of an older version may hold another server's slots: restoring a slot checks that
+   * its key is in this server's key manager, so another server's CA is never taken over.
+   */
+  async load(authorityIds: readonly string[] = []): Promise<JournalState | undefined> {
+    let found: JournalState | undefined;
+    for (const id of authorityIds) {
+      const state = await this.#read(journalNameFor(id));
+      if (state !== undefined && (found === undefined || (state.savedAtMs ?? 0) > (found.savedAtMs ?? 0))) found = state;
     }
-    if (data !== null) return parseState(Buffer.from(data).toString('utf8'), where);
+    if (found !== undefined) return found;
+    const shared = await this.#read(CA_JOURNAL_NAME);
+    if (shared !== undefined) return shared;
     if (this.#legacyFile === undefined) return undefined;
     let text: string;
     try {
@@ -84,12 +96,25 @@ export class Journal {
     return parseState(text, `journal ${this.#legacyFile}`);
   }
 
-  async save(state: JournalState): Promise<void> {
+  /** Saves the state as the journal of the server whose active X.509 CA key has `authorityId`. */
+  async save(authorityId: string, state: JournalState): Promise<void> {
+    const name = journalNameFor(authorityId);
     try {
-      await this.#store.setCaJournal(this.#name, new TextEncoder().encode(JSON.stringify(state)));
+      await this.#store.setCaJournal(name, new TextEncoder().encode(JSON.stringify(state)));
     } catch (cause) {
-      throw internal(`ca: writing the journal "${this.#name}" to the datastore failed: ${(cause as Error).message}`, { cause });
+      throw internal(`ca: writing the journal "${name}" to the datastore failed: ${(cause as Error).message}`, { cause });
     }
+  }
+
+  async #read(name: string): Promise<JournalState | undefined> {
+    const where = `journal "${name}" in the datastore`;
+    let data: Uint8Array | null;
+    try {
+      data = await this.#store.getCaJournal(name);
+    } catch (cause) {
+      throw internal(`ca: reading the ${where} failed: ${(cause as Error).message}`, { cause });
+    }
+    return data === null ? undefined : parseState(Buffer.from(data).toString('utf8'), where);
   }
 }
 

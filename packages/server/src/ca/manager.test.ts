@@ -8,12 +8,13 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWK } from 'j
 import { cryptoRandom, isZtwimError } from '@ztwim/core';
 import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
 import { FakeClock } from '@ztwim/testkit';
+import { BundlePublisher } from '../bundle/publisher.ts';
 import { SqliteDataStore } from '../datastore/sqlite/sqlite-datastore.ts';
 import { DiskKeyManager } from '../keymanager/disk.ts';
 import { MemoryKeyManager } from '../keymanager/memory.ts';
 import { opensslVerify, P384, RSA2048 } from './fixtures.test-util.ts';
-import { CA_JOURNAL_NAME, Journal } from './journal.ts';
-import { activateAt, CaManager, prepareAt, type CaBundle } from './manager.ts';
+import { CA_JOURNAL_NAME, Journal, journalNameFor } from './journal.ts';
+import { activateAt, authorityIdOf, CaManager, prepareAt, type CaBundle } from './manager.ts';
 import { createCaCertificate } from './x509-ca.ts';
 
 const HOUR = 3_600_000;
@@ -198,6 +199,46 @@ describe('CaManager', () => {
     assert.equal(clock.pending(), 0);
   });
 
+  it('activates a prepared key only once it has been stored in the bundle for the activation delay', async () => {
+    const clock = new FakeClock(T0);
+    let storeUp = true;
+    const stored: CaBundle[] = [];
+    const m = new CaManager({
+      ca: { trustDomain: 'example.org', caTtlMs: 24 * HOUR },
+      keyManager: new MemoryKeyManager(),
+      clock,
+      activationDelayMs: 10 * 60_000,
+      publishBundle: async (b) => {
+        if (!storeUp) throw new Error('datastore unavailable');
+        stored.push(b);
+      },
+    });
+    await m.start();
+    const caA = m.x509Ca();
+    assert.equal(stored.length, 1);
+    // prepared at 13 h while the datastore is away: the pass fails, the key is not stored
+    storeUp = false;
+    clock.set(T0 + 13 * HOUR);
+    await assert.rejects(m.tick(), /datastore unavailable/);
+    const caB = m.nextX509Ca();
+    assert.ok(caB !== undefined);
+    // past the activation threshold (20 h) the key was never stored: A keeps signing
+    clock.set(T0 + 21 * HOUR);
+    await assert.rejects(m.tick(), /datastore unavailable/);
+    assert.equal(m.x509Ca(), caA);
+    // stored at 21 h: signs 10 minutes later, not before
+    storeUp = true;
+    await m.tick();
+    assert.deepEqual(stored.at(-1)?.x509Authorities.map(der), [der(caA.certificate), der(caB.certificate)]);
+    assert.equal(m.x509Ca(), caA);
+    clock.advance(9 * 60_000);
+    await m.tick();
+    assert.equal(m.x509Ca(), caA);
+    clock.advance(60_000);
+    await m.tick();
+    assert.equal(m.x509Ca(), caB);
+  });
+
   it('signs with RS256 when the JWT key type is RSA', async () => {
     const clock = new FakeClock(T0);
     const m = new CaManager({ ca: { trustDomain: 'example.org', jwtKeyType: 'rsa-2048' }, keyManager: new MemoryKeyManager(), clock });
@@ -245,20 +286,30 @@ describe('CaManager', () => {
   it('creates a new CA after a restart with the memory key manager, keeping the old CA published', async () => {
     const dir = freshDir();
     const clock = new FakeClock(T0);
-    const journal = new Journal({ store: await datastoreIn(dir, clock) });
-    const m1 = new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new MemoryKeyManager(), clock, journal });
+    const ds = await datastoreIn(dir, clock);
+    const journal = new Journal({ store: ds });
+    const publisher = new BundlePublisher({ dataStore: ds, trustDomain: TrustDomain.parse('example.org'), clock });
+    const make = (): CaManager =>
+      new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new MemoryKeyManager(), clock, journal, publishBundle: (b) => publisher.publish(b) });
+    const m1 = make();
     await m1.start();
     clock.advance(HOUR);
-    const m2 = new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new MemoryKeyManager(), clock, journal });
+    const m2 = make();
     await m2.start();
     assert.notDeepEqual(m2.x509Ca().certificate, m1.x509Ca().certificate);
     assert.notEqual(m2.jwtSigner().kid, m1.jwtSigner().kid);
-    assert.deepEqual(m2.bundle().x509Authorities.map(der), [der(m1.x509Ca().certificate), der(m2.x509Ca().certificate)]);
+    // m2 has its own journal (its key manager has none of m1's keys): its bundle holds its own keys,
+    // and the stored bundle, appended to by both, still holds m1's
+    assert.deepEqual(m2.bundle().x509Authorities.map(der), [der(m2.x509Ca().certificate)]);
+    const stored = await ds.getBundle('example.org');
     assert.deepEqual(
-      m2.bundle().jwtAuthorities.map((a) => a.kid),
+      stored?.x509Authorities.map((a) => der(a.asn1)),
+      [der(m1.x509Ca().certificate), der(m2.x509Ca().certificate)],
+    );
+    assert.deepEqual(
+      stored?.jwtAuthorities.map((a) => a.keyId),
       [m1.jwtSigner().kid, m2.jwtSigner().kid],
     );
-    assert.ok(m2.bundle().sequence > m1.bundle().sequence);
   });
 
   it('fails to start on a corrupt journal, naming it', async () => {
@@ -268,7 +319,7 @@ describe('CaManager', () => {
     const journal = new Journal({ store: ds });
     const m1 = new CaManager({ ca: { trustDomain: 'example.org' }, keyManager: new MemoryKeyManager(), clock, journal });
     await m1.start();
-    const saved = JSON.parse(Buffer.from((await ds.getCaJournal(CA_JOURNAL_NAME)) ?? []).toString()) as Record<string, unknown>;
+    const saved = JSON.parse(Buffer.from((await ds.getCaJournal(journalNameFor(authorityIdOf(m1.x509Ca())))) ?? []).toString()) as Record<string, unknown>;
     assert.equal(saved['version'], 1);
     const cases = ['{"version":1,', JSON.stringify({ ...saved, version: 7 })];
     for (const content of cases) {
@@ -291,7 +342,7 @@ describe('CaManager', () => {
     await m1.start();
     // what the file journal held: the same JSON document
     const file = join(dir, 'ca-journal.json');
-    writeFileSync(file, Buffer.from((await oldDs.getCaJournal(CA_JOURNAL_NAME)) ?? []));
+    writeFileSync(file, Buffer.from((await oldDs.getCaJournal(journalNameFor(authorityIdOf(m1.x509Ca())))) ?? []));
     const ds = await datastoreIn(dir, clock);
     const m2 = new CaManager({
       ca: { trustDomain: 'example.org' },
@@ -305,7 +356,7 @@ describe('CaManager', () => {
     // written to the datastore from then on
     clock.set(T0 + 13 * HOUR);
     await m2.tick();
-    assert.ok((await ds.getCaJournal(CA_JOURNAL_NAME)) !== null);
+    assert.ok((await ds.getCaJournal(journalNameFor(authorityIdOf(m2.x509Ca())))) !== null);
   });
 
   it('under an upstream authority publishes the upstream root and serves [leaf, intermediate]', async () => {

@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, type KeyObject } from 'node:crypto';
 import { cryptoRandom, every, failedPrecondition, randomAlnum, silentLogger, systemClock, type Clock, type Logger, type Random, type Task } from '@ztwim/core';
 import { certificateValidity } from '@ztwim/spiffe';
 import type { KeyManager, ManagedKey } from '../keymanager/key-manager.ts';
@@ -6,6 +6,7 @@ import { resolveCaConfig, type CaConfig, type ResolvedCaConfig } from './config.
 import type { Journal, JournalState, JwtSlotRecord, X509SlotRecord } from './journal.ts';
 import { JwtSigner, publicJwk, jwtAlgFor, type PublishedJwtKey, type JwtSvidResult, type SignJwtSvidParams } from './jwt-signer.ts';
 import { SlotPair, type Slot, type SlotKind, type SlotName } from './slot.ts';
+import { keyIdOf, spkiOf } from './spki.ts';
 import { createCaCertificate, X509Ca, type SignX509SvidParams, type UpstreamAuthority, type X509SvidResult } from './x509-ca.ts';
 
 export { prepareAt, activateAt } from './slot.ts';
@@ -31,6 +32,18 @@ export interface CaManagerConfig {
   readonly upstream?: UpstreamAuthority;
   /** How often the rotator checks the slots (SPIRE: 10s). */
   readonly rotationIntervalMs?: number;
+  /**
+   * Stores the bundle where every server and agent reads it (the datastore's trust domain bundle,
+   * merged with the other servers' keys). Awaited in the rotation pass that changed the bundle, and
+   * retried by the next passes until it succeeds; a prepared key is activated only once stored.
+   */
+  readonly publishBundle?: (bundle: CaBundle) => Promise<void>;
+  /**
+   * How long a prepared key stays published before it may be activated (ms, default 0): at least
+   * the time every other server and agent takes to see a bundle change (docs/ha.md). The gap
+   * between preparation and activation (⅓ of the CA TTL) is normally far longer.
+   */
+  readonly activationDelayMs?: number;
 }
 
 interface Expiring<T> {
@@ -39,6 +52,9 @@ interface Expiring<T> {
 }
 
 const X509_KEY_ID: Record<SlotName, string> = { A: 'x509-CA-A', B: 'x509-CA-B' };
+
+/** The key ID (hex SKI) of an X.509 CA key, as SPIRE names authorities; names the server's journal. */
+export const authorityIdOf = (key: { readonly publicKey: KeyObject }): string => keyIdOf(spkiOf(key.publicKey)).toString('hex');
 const JWT_KEY_ID: Record<SlotName, string> = { A: 'JWT-Signer-A', B: 'JWT-Signer-B' };
 
 /**
@@ -64,6 +80,12 @@ export class CaManager {
   private activateListeners = new Set<(ca: X509Ca) => void>();
   private queue: Promise<void> = Promise.resolve();
   private loaded = false;
+  private readonly publishBundle: ((bundle: CaBundle) => Promise<void>) | undefined;
+  private readonly activationDelayMs: number;
+  /** The bundle has changed since it was last stored by publishBundle. */
+  private unpublished = false;
+  /** When each key (by key manager ID and public key) was first seen stored in the shared bundle (ms). */
+  private readonly publishedAt = new Map<unknown, number>();
 
   constructor(config: CaManagerConfig) {
     this.config = resolveCaConfig(config.ca);
@@ -74,6 +96,8 @@ export class CaManager {
     this.journal = config.journal;
     this.upstream = config.upstream;
     this.intervalMs = config.rotationIntervalMs ?? 10_000;
+    this.publishBundle = config.publishBundle;
+    this.activationDelayMs = config.activationDelayMs ?? 0;
     this.x509 = new SlotPair(this.x509Kind(), this.log);
     this.jwt = new SlotPair(this.jwtKind(), this.log);
   }
@@ -158,11 +182,18 @@ export class CaManager {
     }
     const now = this.clock.nowMs();
     const signingBefore = this.x509.current?.key;
+    // a restored journal's keys are stored again first (appending is idempotent)
+    if (this.unpublished) await this.storeBundle(now);
     let changed = false;
     let dirty = false;
+    // A prepared key signs only once it has been in the stored bundle for the activation delay.
+    const canActivate = (next: Slot<unknown>): boolean => {
+      const at = this.publishedAt.get(next.key);
+      return at !== undefined && now - at >= this.activationDelayMs;
+    };
     // X.509 CA and JWT key move through the same steps in the same pass (SPIRE's rotator).
     for (const pair of [this.x509, this.jwt] as const) {
-      const r = await pair.rotate(now);
+      const r = await pair.rotate(now, canActivate);
       changed ||= r.bundleChanged;
       dirty ||= r.slotsChanged;
     }
@@ -178,7 +209,10 @@ export class CaManager {
     }
 
     if (changed) this.sequence++;
-    if (dirty) await this.journal?.save(this.snapshot());
+    if (changed) this.unpublished = true;
+    if (this.unpublished) await this.storeBundle(now);
+    const current = this.x509.current;
+    if (dirty && current !== undefined) await this.journal?.save(authorityIdOf(current.key), this.snapshot(now));
     if (changed) this.emit();
     const signing = this.x509.current?.key;
     if (signingBefore !== undefined && signing !== undefined && signing !== signingBefore) {
@@ -282,6 +316,21 @@ export class CaManager {
     });
   }
 
+  /**
+   * Stores the bundle through publishBundle, then counts the activation delay of the keys in the
+   * slots from now. Without publishBundle (a lone server, tests), a key counts as stored when made.
+   */
+  private async storeBundle(now: number): Promise<void> {
+    await this.publishBundle?.(this.bundle());
+    this.unpublished = false;
+    for (const slot of [this.x509.current, this.x509.next, this.jwt.current, this.jwt.next]) {
+      if (slot !== undefined && !this.publishedAt.has(slot.key)) this.publishedAt.set(slot.key, now);
+    }
+    for (const k of this.publishedAt.keys()) {
+      if (![this.x509.current, this.x509.next, this.jwt.current, this.jwt.next].some((s) => s?.key === k)) this.publishedAt.delete(k);
+    }
+  }
+
   private addX509Authority(der: Uint8Array): void {
     if (this.x509Bundle.some((e) => Buffer.from(e.value).equals(der))) return;
     this.x509Bundle.push({ value: der, expiresAt: certificateValidity(der).notAfter });
@@ -298,7 +347,7 @@ export class CaManager {
     }
   }
 
-  private snapshot(): JournalState {
+  private snapshot(now: number): JournalState {
     const b64 = (d: Uint8Array): string => Buffer.from(d).toString('base64');
     return {
       version: 1,
@@ -309,13 +358,22 @@ export class CaManager {
         x509: this.x509Bundle.map((e) => ({ der: b64(e.value), notAfter: e.expiresAt.toISOString() })),
         jwt: this.jwtBundle.map((e) => ({ kid: e.value.kid, jwk: e.value.publicKey, expiresAt: e.expiresAt.toISOString() })),
       },
+      savedAtMs: now,
     };
   }
 
   /** Restores the bundle, and the slots whose keys still exist in the key manager. */
   private async restore(): Promise<void> {
-    const state = await this.journal?.load();
+    if (this.journal === undefined) return;
+    const ids: string[] = [];
+    for (const slot of ['A', 'B'] as const) {
+      const key = await this.km.getKey(X509_KEY_ID[slot]);
+      if (key !== undefined) ids.push(authorityIdOf(key));
+    }
+    const state = await this.journal.load(ids);
     if (!state) return;
+    // stored again (appending is idempotent) before a restored next key may be activated
+    this.unpublished = true;
     this.sequence = state.bundle.sequence;
     this.x509Bundle = state.bundle.x509.map((e) => ({ value: new Uint8Array(Buffer.from(e.der, 'base64')), expiresAt: new Date(e.notAfter) }));
     this.jwtBundle = state.bundle.jwt.map((e) => ({

@@ -84,9 +84,10 @@ export class SlotPair<K, R> {
   /**
    * One pass at `now` (ms): retire expired keys, fill an empty current slot (promoting the next
    * key, or preparing one in slot A), prepare the next key past the current one's preparation
-   * threshold, and activate it past the activation threshold.
+   * threshold, and activate it past the activation threshold once `canActivate` allows it (with
+   * several servers on one datastore: once every other server can have seen it in the bundle).
    */
-  async rotate(now: number): Promise<RotationResult> {
+  async rotate(now: number, canActivate: (next: Slot<K>) => boolean = () => true): Promise<RotationResult> {
     let bundleChanged = false;
     let slotsChanged = false;
     if (this.#current !== undefined && now >= this.#current.notAfter.getTime()) this.#current = undefined;
@@ -108,7 +109,7 @@ export class SlotPair<K, R> {
       bundleChanged = slotsChanged = true;
       this.#logged(this.#next, 'prepared');
     }
-    if (this.#next !== undefined && now > activateAt(cur.issuedAt, cur.notAfter)) {
+    if (this.#next !== undefined && now > activateAt(cur.issuedAt, cur.notAfter) && canActivate(this.#next)) {
       this.#current = this.#next;
       this.#next = undefined;
       slotsChanged = true;

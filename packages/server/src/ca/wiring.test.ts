@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { after, it } from 'node:test';
 import { cryptoRandom, silentLogger } from '@ztwim/core';
 import { SqliteDataStore } from '../datastore/sqlite/sqlite-datastore.ts';
-import { CA_JOURNAL_NAME } from './journal.ts';
+import { journalNameFor } from './journal.ts';
+import { authorityIdOf } from './manager.ts';
 import { TrustDomain } from '@ztwim/spiffe';
 import { FakeClock } from '@ztwim/testkit';
 import { createCaManager, type CreateCaManagerDeps } from './wiring.ts';
@@ -37,7 +38,7 @@ it('createCaManager starts a manager on the configured disk key manager and jour
   const deps = { config: config(dataDir, { type: 'disk', path: keys }), clock, random: cryptoRandom, log: silentLogger(), dataStore };
   const m = await createCaManager(deps);
   assert.deepEqual(Object.keys((JSON.parse(readFileSync(keys, 'utf8')) as { keys: object }).keys).sort(), ['JWT-Signer-A', 'x509-CA-A']);
-  assert.ok((await dataStore.getCaJournal(CA_JOURNAL_NAME)) !== null);
+  assert.ok((await dataStore.getCaJournal(journalNameFor(authorityIdOf(m.x509Ca())))) !== null);
   assert.ok(!existsSync(join(dataDir, 'ca-journal.json')), 'no journal file any more');
   assert.equal(m.jwtSigner().alg, 'ES384');
   const { token } = await m.jwtSigner().signJwtSvid({ spiffeId: m.config.trustDomain.id(), audience: ['x'] });

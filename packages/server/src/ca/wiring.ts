@@ -8,6 +8,7 @@ import { MemoryKeyManager } from '../keymanager/memory.ts';
 import { Journal, LEGACY_JOURNAL_FILE } from './journal.ts';
 import { CaManager } from './manager.ts';
 import type { UpstreamAuthority } from './x509-ca.ts';
+import type { CaBundle } from './manager.ts';
 
 export type { CaBundle } from './manager.ts';
 /** What the composition root holds: the started manager. */
@@ -25,7 +26,21 @@ export interface CreateCaManagerDeps {
   readonly upstream?: UpstreamAuthority;
   /** Where the CA journal lives. */
   readonly dataStore: Pick<DataStore, 'getCaJournal' | 'setCaJournal'>;
+  /** Stores the CA's keys in the shared bundle (BundlePublisher.publish). */
+  readonly publishBundle?: (bundle: CaBundle) => Promise<void>;
+  /** How long a prepared key is published before it signs (ms); default activationDelayFor(ca_ttl). */
+  readonly activationDelayMs?: number;
 }
+
+/**
+ * The default time a prepared key stays in the stored bundle before it signs: the bundle refresh
+ * interval of the other servers (BUNDLE_REFRESH_MS), plus an agent's sync interval (5s), plus
+ * margin; capped at a quarter of the preparation-to-activation gap (⅓ of the CA TTL), so a very
+ * short ca_ttl (tests) still rotates on time. See docs/ha.md.
+ */
+export const CA_ACTIVATION_DELAY_MS = 30_000;
+
+export const activationDelayFor = (caTtlMs: number): number => Math.min(CA_ACTIVATION_DELAY_MS, Math.floor(caTtlMs / 12));
 
 /** Builds the key manager named by the server config and starts a CA manager on it. */
 export async function createCaManager(deps: CreateCaManagerDeps): Promise<CaManagerHandle> {
@@ -55,6 +70,8 @@ export async function createCaManager(deps: CreateCaManagerDeps): Promise<CaMana
     random: deps.random,
     logger: deps.log,
     journal: new Journal({ store: deps.dataStore, legacyFile: join(cfg.dataDir, LEGACY_JOURNAL_FILE) }),
+    activationDelayMs: deps.activationDelayMs ?? activationDelayFor(cfg.caTtlMs),
+    ...(deps.publishBundle === undefined ? {} : { publishBundle: deps.publishBundle }),
     ...(deps.upstream ? { upstream: deps.upstream } : {}),
   });
   await manager.start();

@@ -4,10 +4,12 @@
  * (another server process, or a restart after close()).
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { isZtwimError, randomUuid, unixSeconds, type ErrorCode, type Random } from '@ztwim/core';
+import { TrustDomain } from '@ztwim/spiffe';
 import { FakeClock } from '@ztwim/testkit';
+import { createCaCertificate } from '../ca/x509-ca.ts';
 import { SimilarEntryError, type AttestedNode, type DataStore, type Entry, type EntryFilter, type NewEntry, type Selector } from './datastore.ts';
 
 export interface ContractDeps {
@@ -561,6 +563,44 @@ export function runDataStoreContract(name: string, create: (deps: ContractDeps) 
     describe('bundles and CA journal', () => {
       before(fresh);
       const der = (n: number): Uint8Array => new Uint8Array([0x30, 0x03, 0x02, 0x01, n]);
+
+      it('prunes expired authorities in one step, never the last X.509 one', async () => {
+        const T = Date.parse('2026-05-01T00:00:00Z');
+        const caCert = (ttlMs: number): Uint8Array => {
+          const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+          const chain = createCaCertificate({ trustDomain: TrustDomain.parse('prune.test'), key: { publicKey, privateKey }, ttlMs, now: new Date(T) });
+          return chain[0] ?? new Uint8Array();
+        };
+        const [early, late] = [caCert(1000), caCert(10_000)];
+        await ds.setBundle({
+          trustDomain: 'prune.test',
+          x509Authorities: [
+            { asn1: early, tainted: false },
+            { asn1: late, tainted: false },
+          ],
+          jwtAuthorities: [
+            { publicKey: der(8), keyId: 'j-early', expiresAt: (T + 1000) / 1000, tainted: false },
+            { publicKey: der(9), keyId: 'j-late', expiresAt: (T + 10_000) / 1000, tainted: false },
+          ],
+          refreshHint: 300,
+        });
+        assert.equal(await ds.pruneBundle('prune.test', T), false, 'nothing expired yet');
+        assert.equal(await ds.pruneBundle('prune.test', T + 1000), true);
+        const b = await ds.getBundle('prune.test');
+        assert.deepEqual(
+          b?.x509Authorities.map((a) => Buffer.from(a.asn1).toString('hex')),
+          [Buffer.from(late).toString('hex')],
+        );
+        assert.deepEqual(
+          b?.jwtAuthorities.map((k) => k.keyId),
+          ['j-late'],
+        );
+        assert.equal(b?.sequenceNumber, 2n);
+        assert.equal(await ds.pruneBundle('prune.test', T + 20_000), false, 'the last X.509 authority stays');
+        assert.equal((await ds.getBundle('prune.test'))?.x509Authorities.length, 1);
+        assert.equal(await ds.pruneBundle('nothing.test', T), false);
+        await ds.deleteBundle('prune.test');
+      });
 
       it('sets, appends and counts with a sequence number that moves on every change', async () => {
         const b1 = await ds.setBundle({

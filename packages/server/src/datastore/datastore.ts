@@ -284,6 +284,12 @@ export interface DataStore {
   setBundle(bundle: BundleInput): Promise<Bundle>;
   /** Creates, or adds the authorities not yet present (by DER / key id); refreshHint replaced when non-zero. */
   appendBundle(bundle: BundleInput): Promise<Bundle>;
+  /**
+   * Removes the authorities that expire at or before `before` (ms) in one transaction (SPIRE's
+   * PruneBundle), unless none would be left; returns whether the bundle changed. Several servers
+   * append their keys to one bundle, so expired keys leave it this way, never by a replace.
+   */
+  pruneBundle(trustDomain: string, before: number): Promise<boolean>;
   listBundles(page?: Page): Promise<{ bundles: Bundle[]; nextPageToken: string }>;
   /**
    * Deletes a bundle; what happens to entries that federate with it depends on mode (SPIRE's

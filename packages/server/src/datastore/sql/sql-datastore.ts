@@ -39,6 +39,7 @@ import {
   type Selector,
   type X509Authority,
 } from '../datastore.ts';
+import { certificateValidity } from '@ztwim/spiffe';
 import { AuthorizedEntryIndex } from './entry-index.ts';
 import type { Row, SqlConn, SqlDriver, SqlValue } from './driver.ts';
 import {
@@ -921,6 +922,23 @@ export class SqlDataStore implements DataStore {
         return prev;
       }
       return this.writeBundle(c, td, { trustDomain: td, x509Authorities: x509, jwtAuthorities: jwt, refreshHint }, prev.sequenceNumber);
+    });
+  }
+
+  async pruneBundle(trustDomain: string, before: number): Promise<boolean> {
+    this.checkOpen();
+    if (typeof trustDomain !== 'string' || !Number.isFinite(before)) throw invalidArgument('pruneBundle needs a trust domain and a time');
+    const td = normalizeTrustDomain(trustDomain);
+    return this.driver.tx(async (c) => {
+      const prev = await this.readBundle(c, td);
+      if (prev === null) return false;
+      const x509 = prev.x509Authorities.filter((a) => certificateValidity(a.asn1).notAfter.getTime() > before);
+      const jwt = prev.jwtAuthorities.filter((k) => k.expiresAt * 1000 > before);
+      if (x509.length === prev.x509Authorities.length && jwt.length === prev.jwtAuthorities.length) return false;
+      // As SPIRE: a prune that would leave no X.509 authority is refused (the bundle stays as it is).
+      if (x509.length === 0) return false;
+      await this.writeBundle(c, td, { trustDomain: td, x509Authorities: x509, jwtAuthorities: jwt, refreshHint: prev.refreshHint }, prev.sequenceNumber);
+      return true;
     });
   }
 
