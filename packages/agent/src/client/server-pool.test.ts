@@ -321,6 +321,16 @@ test('several targets (server_addresses) are resolved and tried in order', async
   assert.equal(out, '127.0.0.5:2');
 });
 
+/** A CacheManager whose calls run on the pool, each connection answered by `fake(its address)`. */
+function cacheOnPool(pool: ServerPool, clock: FakeClock, fake: (address: string) => ServerClient): CacheManager {
+  return new CacheManager({
+    clock,
+    logger: silentLogger(),
+    syncIntervalMs: 1000,
+    server: { call: (fn, policy) => pool.call((c, o) => fn(fake(addressOf(c)), o), policy) },
+  });
+}
+
 test('CacheManager on a pool: a JWT-SVID asked for while the server in use is dead comes from another server', async () => {
   const { pool, clock } = setup();
   const dead = new Set(['127.0.0.1:8081']);
@@ -334,12 +344,7 @@ test('CacheManager on a pool: a JWT-SVID asked for while the server in use is de
         },
       },
     }) as unknown as ServerClient;
-  const m = new CacheManager({
-    clock,
-    logger: silentLogger(),
-    syncIntervalMs: 1000,
-    server: { call: (fn, policy) => pool.call((c, o) => fn(fake(addressOf(c)), o), policy) },
-  });
+  const m = cacheOnPool(pool, clock, fake);
   assert.equal(await m.jwtSvid(entry, ['aud']), '127.0.0.2:8081/aud');
 });
 
@@ -369,12 +374,7 @@ test('CacheManager on a pool: a sync pass whose X509-SVID minting meets a dead s
         },
       },
     }) as unknown as ServerClient;
-  const m = new CacheManager({
-    clock,
-    logger: silentLogger(),
-    syncIntervalMs: 1000,
-    server: { call: (fn, policy) => pool.call((c, o) => fn(fake(addressOf(c)), o), policy) },
-  });
+  const m = cacheOnPool(pool, clock, fake);
   assert.equal(await m.sync(), true, 'the pass succeeded: no failed sync, no backoff');
   assert.equal(m.nextDelayMs(), 1000);
   assert.deepEqual(minted, ['127.0.0.2:8081/e1', '127.0.0.2:8081/e2']);
