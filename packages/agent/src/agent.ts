@@ -17,13 +17,16 @@ import {
   Wakeup,
   type Clock,
   type Logger,
+  type ProbeResult,
   type Task,
 } from '@ztwim/core';
 import { TrustDomain } from '@ztwim/spiffe';
 import type { Bundle } from '@ztwim/proto';
-import type { AgentConfig } from './config/agent-config.ts';
+import { serverTargets, type AgentConfig } from './config/agent-config.ts';
+import type { ServerTarget } from './config/server-targets.ts';
 import { watchHints } from './client/hints.ts';
-import { CALL_TIMEOUT_MS, ServerClient, attestAgent, renewAgent } from './client/server-client.ts';
+import { ServerClient, attestAgent, renewAgent } from './client/server-client.ts';
+import { ServerPool, type ResolveHost } from './client/server-pool.ts';
 import { bootstrapRoots } from './client/bootstrap-bundle.ts';
 import { statusText } from './client/errors.ts';
 import { AgentDataStore, type AgentCredentials } from './storage/storage.ts';
@@ -42,6 +45,8 @@ export interface AgentDeps {
   readonly logger?: Logger;
   /** Log 'agent stopped' when the agent stops on its own (default true; off where the caller reports it). */
   readonly logStop?: boolean;
+  /** How server host names become addresses (default: getaddrinfo); tests map names to loopback addresses. */
+  readonly resolveHost?: ResolveHost;
 }
 
 export interface RunningAgent {
@@ -49,6 +54,8 @@ export interface RunningAgent {
   /** Port of the Prometheus endpoint, when the config has one. */
   readonly metricsPort?: number;
   readonly agentId: string;
+  /** The server the agent is connected to (`host:port`), and how often it failed over since start. */
+  server(): { readonly address: string | undefined; readonly failovers: number };
   /** Resolves when the agent stops; rejects with the reason if it stopped on its own (e.g. banned). */
   readonly done: Promise<void>;
   close(): Promise<void>;
@@ -77,7 +84,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
       const { K8sWorkloadAttestor } = await import('./attestation/workload/k8s.ts');
       k8s = new K8sWorkloadAttestor(config.k8sAttestor, { clock, logger: log });
     }
-    return await runAgent(config, clock, log, lock, deps.logStop ?? true, k8s);
+    return await runAgent(config, clock, log, lock, deps.logStop ?? true, k8s, deps.resolveHost);
   } catch (e) {
     k8s?.close();
     lock.release();
@@ -124,13 +131,32 @@ async function runAgent(
   lock: DataDirLock,
   logStop: boolean,
   k8s: K8sWorkloadAttestor | undefined,
+  resolveHost: ResolveHost | undefined,
 ): Promise<RunningAgent> {
   const td = TrustDomain.parse(config.trustDomain);
-  const opts = { host: config.serverAddress, port: config.serverPort, trustDomain: td };
   const storage = config.keyManager === 'disk' ? new AgentDataStore(config.dataDir) : undefined;
   const stored = resumable(config, storage, td, clock, log);
   let creds: AgentCredentials;
-  let roots: Uint8Array[];
+  let roots: Uint8Array[] = [];
+  // Node attestation may skip the server's chain check (insecure_bootstrap); nothing after it does.
+  let insecure = false;
+  /** Set once the metrics exist: counts fail-overs. */
+  const onFailover: { metric?: () => void } = {};
+  // The agent's server connection: one server at a time, failing over between the addresses the
+  // configured targets resolve to (client/server-pool.ts). New connections use the current SVID
+  // and trust bundle.
+  const pool = new ServerPool({
+    targets: serverTargets(config),
+    connect: (address: ServerTarget, bootstrap: boolean) =>
+      new ServerClient(
+        { host: address.host, port: address.port, trustDomain: td, roots, ...(bootstrap && insecure ? { insecure: true } : {}) },
+        bootstrap ? undefined : creds,
+      ),
+    clock,
+    log,
+    ...(resolveHost === undefined ? {} : { resolve: resolveHost }),
+    onFailover: () => onFailover.metric?.(),
+  });
   if (stored !== undefined) {
     ({ creds, roots } = stored);
     log.info({ spiffe_id: creds.svid.id.toString() }, 'resuming with stored agent svid');
@@ -142,24 +168,23 @@ async function runAgent(
     roots = await bootstrapRoots(config);
     if (roots.length === 0 && !config.insecureBootstrap)
       throw new ZtwimError('ERR_CONFIG', 'trust bundle is required (trust_bundle_path, trust_bundle_url or insecure_bootstrap)');
-    const boot = new ServerClient({ ...opts, roots, insecure: config.insecureBootstrap });
+    insecure = config.insecureBootstrap;
     try {
-      creds = await attestAgent(boot, data);
+      creds = await pool.call((c) => attestAgent(c, data), { bootstrap: true });
     } catch (e) {
+      pool.close();
       const reason = statusText(e);
       throw new ZtwimError('ERR_UNAVAILABLE', `node attestation failed: ${reason}`, { cause: e, fields: { reason } });
     } finally {
-      boot.close();
+      insecure = false;
     }
     log.info({ spiffe_id: creds.svid.id.toString() }, 'node attested');
   }
-  let client = new ServerClient({ ...opts, roots }, creds);
-  const retired = new Set<ServerClient>();
-  const cache = new CacheManager({ clock, logger: log, syncIntervalMs: config.syncIntervalMs, client: () => client });
+  const cache = new CacheManager({ clock, logger: log, syncIntervalMs: config.syncIntervalMs, server: pool });
   // The agent's data is stored after the first bundle fetch and after each sync (when it changed).
   const persist = async (): Promise<void> => {
     try {
-      await storage?.save(rotator.creds, roots);
+      await storage?.save(creds, roots);
     } catch (e) {
       log.warn({ err: e }, 'cannot store the agent data');
     }
@@ -168,32 +193,26 @@ async function runAgent(
     clock,
     log,
     checkIntervalMs: config.syncIntervalMs,
-    client: () => client,
-    bootstrapClient: () => new ServerClient({ ...opts, roots }),
+    server: pool,
     attest: attestAgent,
     renew: renewAgent,
     attestationData: () => attestationData(config),
     onRotated: async (next) => {
-      const old = client;
-      client = new ServerClient({ ...opts, roots }, next);
-      // The sync and JWT-SVID calls under way on the old connection finish (within their
-      // deadline) before it closes: the rotation runs beside them, and closing fails them.
-      retired.add(old);
-      clock.setTimer(CALL_TIMEOUT_MS, () => {
-        if (retired.delete(old)) old.close();
-      });
+      creds = next;
+      // New connections present the new SVID; the calls under way on the old one finish first.
+      pool.reconnect();
       await persist();
     },
   });
   // Fetch the bundle right away (first sync).
   try {
-    const b = await client.bundle.getBundle({});
+    const b = await pool.call((c, o) => c.bundle.getBundle({}, { timeoutMs: o.timeoutMs }));
     cache.setBundle(b);
     roots = rootsOf(b);
     await storage?.save(creds, roots);
   } catch (e) {
     if (stored === undefined) {
-      client.close();
+      pool.close();
       throw new ZtwimError('ERR_UNAVAILABLE', 'cannot fetch bundle after attestation', { cause: e });
     }
     log.warn({ err: e }, 'server unavailable at start; serving from cache when it returns');
@@ -207,6 +226,7 @@ async function runAgent(
     let metricsPort: number | undefined;
     if (metrics !== undefined && config.metrics !== undefined) {
       metrics.entries.set(cache.entries.size);
+      onFailover.metric = metrics.serverConnection(() => pool.serverAddress).failedOver;
       const m = await metrics.serve(config.metrics.host, config.metrics.port).catch((e: unknown) => {
         throw new ZtwimError(
           'ERR_CONFIG',
@@ -233,10 +253,13 @@ async function runAgent(
     if (config.healthChecks !== undefined) {
       const svidLive = (): { ok: true } | { ok: false; reason: string } =>
         rotator.creds.svid.expiresAt().getTime() > clock.nowMs() ? { ok: true } : { ok: false, reason: 'agent SVID expired' };
-      const health = await serveHealthChecks(config.healthChecks, {
-        live: svidLive,
-        ready: () => (cache.bundle === undefined ? { ok: false, reason: 'no trust bundle yet' } : svidLive()),
-      });
+      // A ready answer names the server in use and the fail-overs since start.
+      const ready = (): ProbeResult => {
+        if (cache.bundle === undefined) return { ok: false, reason: 'no trust bundle yet' };
+        const live = svidLive();
+        return live.ok ? { ok: true, details: { server_address: pool.serverAddress ?? '', server_failovers: pool.failovers } } : live;
+      };
+      const health = await serveHealthChecks(config.healthChecks, { live: svidLive, ready });
       tasks.push(closeOnAbort(() => health.close()));
       log.info({ address: config.healthChecks.bindAddress, port: health.port }, 'Serving health checks');
     }
@@ -258,7 +281,19 @@ async function runAgent(
       },
       { wakeup: hinted, stopOnError: true },
     );
-    tasks.push(sync, rotator.run(), async (signal) => void (await watchHints({ client: () => client, clock, log, signal, onHint: () => hinted.fire() })));
+    tasks.push(
+      sync,
+      rotator.run(),
+      async (signal) =>
+        void (await watchHints({
+          client: () => pool.client(),
+          onFailure: (c, e) => void pool.reportFailure(c, e),
+          clock,
+          log,
+          signal,
+          onHint: () => hinted.fire(),
+        })),
+    );
     const agentStopped = (e: unknown): unknown => {
       // Banned or evicted: the stored SVID is worthless; the next start attests again.
       if (isZtwimError(e, 'ERR_PERMISSION_DENIED') && e.fields['agent_state'] !== undefined) storage?.delete();
@@ -270,9 +305,7 @@ async function runAgent(
         throw agentStopped(e);
       })
       .finally(() => {
-        client.close();
-        for (const c of retired) c.close();
-        retired.clear();
+        pool.close();
         k8s?.close();
         lock.release();
       })
@@ -285,6 +318,7 @@ async function runAgent(
       socketPath: config.socketPath,
       ...(metricsPort === undefined ? {} : { metricsPort }),
       agentId: creds.svid.id.toString(),
+      server: () => ({ address: pool.serverAddress, failovers: pool.failovers }),
       done,
       async close() {
         closed = true;
@@ -296,7 +330,7 @@ async function runAgent(
     // Start-up failed: close what was opened so far.
     stopping.abort();
     await runTasks(tasks, stopping.signal).catch(() => undefined);
-    client.close();
+    pool.close();
     throw e;
   }
 }

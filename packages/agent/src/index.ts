@@ -10,7 +10,8 @@ export { PeerTracker, WORKLOAD_ATTESTATION_FAILED } from './attestation/workload
 export type { PeerTrackerConfig, PeerSnapshot, TrackedPeer } from './attestation/workload/peer-tracker.ts';
 export { startAgent, isAgentNotAttested, storedAgentId, deleteAgentData } from './agent.ts';
 export type { AgentDeps, RunningAgent } from './agent.ts';
-export { loadAgentConfig, buildAgentConfig, AGENT_DEFAULTS } from './config/agent-config.ts';
-export type { AgentConfig, AgentConfigOverrides, NodeAttestorConfig } from './config/agent-config.ts';
+export { loadAgentConfig, buildAgentConfig, serverTargets, AGENT_DEFAULTS } from './config/agent-config.ts';
+export type { AgentConfig, AgentConfigOverrides, NodeAttestorConfig, ServerTarget } from './config/agent-config.ts';
+export type { ResolveHost } from './client/server-pool.ts';
 export { CacheManager, entryMatches, rotationTime } from './manager/sync.ts';
 export type { CachedX509Svid, CacheManagerOptions } from './manager/sync.ts';

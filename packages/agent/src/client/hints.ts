@@ -11,7 +11,10 @@ import { streamCallOptions, type ServerClient } from './server-client.ts';
 export const HINT_STREAM_MS = 10 * 60_000;
 
 export interface HintWatcherOptions {
-  readonly client: () => ServerClient;
+  /** The connection in use (client/server-pool.ts makes one when there is none). */
+  readonly client: () => ServerClient | Promise<ServerClient>;
+  /** Told of each failed watch (the pool fails over when the server is gone). */
+  readonly onFailure?: (client: ServerClient, e: unknown) => void;
   readonly clock: Clock;
   readonly log: Logger;
   /** Called for every hint (the agent wakes its sync loop). */
@@ -32,8 +35,10 @@ export async function watchHints(o: HintWatcherOptions): Promise<'stopped' | 'un
     const ac = new AbortController();
     const onStop = (): void => ac.abort();
     o.signal.addEventListener('abort', onStop, { once: true });
+    let client: ServerClient | undefined;
     try {
-      for await (const h of o.client().hints.watch({}, streamCallOptions(ac, HINT_STREAM_MS))) {
+      client = await o.client();
+      for await (const h of client.hints.watch({}, streamCallOptions(ac, HINT_STREAM_MS))) {
         failures = 0;
         o.log.debug({ entries: h.entries }, 'entry change hint from the server');
         o.onHint();
@@ -46,6 +51,7 @@ export async function watchHints(o: HintWatcherOptions): Promise<'stopped' | 'un
         return 'unsupported';
       }
       if (!hasGrpcCode(e, Code.DeadlineExceeded)) {
+        if (client !== undefined) o.onFailure?.(client, e);
         failures++;
         o.log.debug({ err: e, failures }, 'entry-change hint stream failed; retrying');
         try {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfigText } from '@ztwim/core';
-import { buildAgentConfig } from './agent-config.ts';
+import { buildAgentConfig, serverTargets } from './agent-config.ts';
 
 const base = `agent {
   server_address = "127.0.0.1"
@@ -223,4 +223,58 @@ test("k8s_psat plugin: cluster and token_path (SPIRE's default path when unset, 
     () => buildAgentConfig(parseConfigText(conf('cluster = "t"\n tokenpath = "/t"'), 'hcl'), 'agent.conf'),
     /plugin_data\.tokenpath \(line \d+\): unknown key/,
   );
+});
+
+test('server_address (SPIRE): one DNS name or IP with server_port; serverTargets gives that one target', () => {
+  const c = buildAgentConfig(parseConfigText(base.replace('"127.0.0.1"', '"spire-server.example.svc"\n  server_port = 8443'), 'hcl'), 'agent.conf');
+  assert.equal(c.serverAddresses, undefined);
+  assert.deepEqual(serverTargets(c), [{ host: 'spire-server.example.svc', port: 8443 }]);
+});
+
+test('server_addresses: host, host:port, [v6]:port and bare IPv6 items, the port defaulting to server_port', () => {
+  const conf = base.replace(
+    'server_address = "127.0.0.1"',
+    'server_addresses = ["127.0.0.1", "127.0.0.2:9001", "servers.test", "[::1]:9002", "::2"]\n  server_port = 9000',
+  );
+  const c = buildAgentConfig(parseConfigText(conf, 'hcl'), 'agent.conf');
+  assert.deepEqual(serverTargets(c), [
+    { host: '127.0.0.1', port: 9000 },
+    { host: '127.0.0.2', port: 9001 },
+    { host: 'servers.test', port: 9000 },
+    { host: '::1', port: 9002 },
+    { host: '::2', port: 9000 },
+  ]);
+  assert.equal(c.serverAddress, '127.0.0.1', 'the first, for what reads one address');
+  // The -serverAddress flag names one server, whatever the file lists.
+  const flagged = buildAgentConfig(parseConfigText(conf, 'hcl'), 'agent.conf', { serverAddress: '10.0.0.9' });
+  assert.deepEqual(serverTargets(flagged), [{ host: '10.0.0.9', port: 9000 }]);
+});
+
+test('bad server addresses are errors naming the key and the value', () => {
+  const cases: { name: string; agent: string; want: RegExp }[] = [
+    { name: 'neither key', agent: '', want: /agent\.server_address.*is required \(or server_addresses\)/ },
+    {
+      name: 'both keys',
+      agent: 'server_address = "a"\n  server_addresses = ["b"]',
+      want: /agent\.server_addresses.*cannot be set together with server_address/,
+    },
+    {
+      name: 'several in server_address',
+      agent: 'server_address = "a,b"',
+      want: /server_address.*"a,b" holds several addresses; list them in server_addresses/,
+    },
+    { name: 'a URL', agent: 'server_address = "dns:///a:8081"', want: /server_address.*has a URL scheme/ },
+    { name: 'not a host name', agent: 'server_address = "a b"', want: /server_address.*contains whitespace/ },
+    { name: 'empty list', agent: 'server_addresses = []', want: /server_addresses.*lists no server/ },
+    { name: 'bad port', agent: 'server_addresses = ["a:99999"]', want: /server_addresses.*"a:99999" has port "99999", not 1-65535/ },
+    { name: 'no host', agent: 'server_addresses = [":8081"]', want: /server_addresses.*":8081" has no host/ },
+    { name: 'unclosed bracket', agent: 'server_addresses = ["[::1"]', want: /server_addresses.*has no closing \]/ },
+    { name: 'not a list of strings', agent: 'server_addresses = [1]', want: /server_addresses.*must be a list of strings/ },
+    { name: 'bad host in the list', agent: 'server_addresses = ["a_b-.x!"]', want: /server_addresses.*"a_b-\.x!" is not a DNS name or an IP address/ },
+  ];
+  for (const c of cases) {
+    const conf = base.replace('server_address = "127.0.0.1"', c.agent);
+    assert.throws(() => buildAgentConfig(parseConfigText(conf, 'hcl'), 'agent.conf'), c.want, c.name);
+  }
+  assert.throws(() => buildAgentConfig(parseConfigText(base, 'hcl'), 'agent.conf', { serverAddress: 'a,b' }), /serverAddress.*holds several addresses/);
 });

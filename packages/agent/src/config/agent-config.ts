@@ -18,6 +18,9 @@ import { TrustDomain } from '@ztwim/spiffe';
 import { K8S_PSAT_DEFAULT_TOKEN_PATH } from '../attestation/node/k8s-psat.ts';
 
 import type { K8sAttestorConfig } from '../attestation/workload/k8s.ts';
+import { hostProblem, parseServerTarget, type ServerTarget } from './server-targets.ts';
+
+export type { ServerTarget } from './server-targets.ts';
 
 export type NodeAttestorConfig =
   | { readonly type: 'join_token' }
@@ -25,8 +28,14 @@ export type NodeAttestorConfig =
   | { readonly type: 'k8s_psat'; readonly cluster: string; readonly tokenPath: string };
 
 export interface AgentConfig {
+  /** SPIRE's `server_address`: a DNS name (it may resolve to several servers) or an IP. */
   readonly serverAddress: string;
   readonly serverPort: number;
+  /**
+   * ztwim's `server_addresses` (each `host` or `host:port`, the port defaulting to server_port):
+   * the servers the agent fails over between, in place of server_address. Unset: server_address.
+   */
+  readonly serverAddresses?: readonly ServerTarget[];
   readonly trustDomain: string;
   readonly trustBundlePath?: string;
   readonly trustBundleUrl?: string;
@@ -53,6 +62,11 @@ export interface AgentConfig {
   readonly healthChecks?: HealthChecksConfig;
   /** Keys accepted but not acted on: logged at start, printed by `validate`. */
   readonly warnings?: readonly string[];
+}
+
+/** The servers the agent connects to: server_addresses, or server_address with server_port. */
+export function serverTargets(c: Pick<AgentConfig, 'serverAddress' | 'serverPort' | 'serverAddresses'>): readonly ServerTarget[] {
+  return c.serverAddresses ?? [{ host: c.serverAddress, port: c.serverPort }];
 }
 
 export const AGENT_DEFAULTS = {
@@ -96,9 +110,29 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
   const root = new Section(doc, '', p);
   const s = root.section('agent') ?? new Section({ kind: 'object', entries: [], line: 1 }, 'agent', p);
   // File keys are always read (so none is reported unknown), then a flag overrides the value.
-  const serverAddress = pick(o.serverAddress, s.string('server_address'));
-  if (serverAddress === undefined) p.add('agent.server_address', s.lineOf('server_address'), 'is required');
+  const fileAddress = s.string('server_address');
+  const serverAddress = pick(o.serverAddress, fileAddress);
   const serverPort = pick(o.serverPort, s.number('server_port', { integer: true, min: 1, max: 65535 })) ?? AGENT_DEFAULTS.serverPort;
+  const listed = s.stringList('server_addresses');
+  let serverAddresses: ServerTarget[] | undefined;
+  if (o.serverAddress !== undefined) {
+    // The -serverAddress flag names the one server to use, whatever the file lists.
+    const bad = hostProblem(o.serverAddress);
+    if (bad !== undefined) p.flag('serverAddress', o.serverAddress, bad);
+  } else if (listed !== undefined) {
+    if (fileAddress !== undefined) p.add('agent.server_addresses', s.lineOf('server_addresses'), 'cannot be set together with server_address');
+    if (listed.length === 0) p.add('agent.server_addresses', s.lineOf('server_addresses'), 'lists no server');
+    serverAddresses = [];
+    for (const item of listed) {
+      const t = parseServerTarget(item, serverPort);
+      if ('problem' in t) p.add('agent.server_addresses', s.lineOf('server_addresses'), t.problem);
+      else serverAddresses.push(t);
+    }
+  } else if (fileAddress === undefined) p.add('agent.server_address', s.lineOf('server_address'), 'is required (or server_addresses)');
+  else {
+    const bad = hostProblem(fileAddress);
+    if (bad !== undefined) p.add('agent.server_address', s.lineOf('server_address'), bad);
+  }
   const td = pick(o.trustDomain, s.string('trust_domain'));
   if (td === undefined) p.add('agent.trust_domain', s.lineOf('trust_domain'), 'is required');
   else {
@@ -242,8 +276,9 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
   if (nodeAttestor === undefined) nodeAttestor = { type: 'join_token' };
   throwIfProblems(p);
   return {
-    serverAddress: serverAddress ?? '',
+    serverAddress: serverAddress ?? serverAddresses?.[0]?.host ?? '',
     serverPort,
+    ...(serverAddresses === undefined ? {} : { serverAddresses }),
     trustDomain: td ?? '',
     ...(tbp === undefined ? {} : { trustBundlePath: resolve(baseDir, tbp) }),
     ...(tbu === undefined ? {} : { trustBundleUrl: tbu }),

@@ -5,6 +5,7 @@ import { silentLogger } from '@ztwim/core';
 import { FakeClock } from '@ztwim/testkit';
 import { CacheManager } from '../manager/sync.ts';
 import type { ServerClient } from '../client/server-client.ts';
+import { singleServer } from '../client/server-pool.ts';
 import { FIRST_SYNC_WAIT_MS, SYNCING_MESSAGE, awaitCache, checkJwtSvidRequest, checkValidateRequest } from './workload-checks.ts';
 
 const uid0 = [{ type: 'unix', value: 'uid:0' }];
@@ -28,7 +29,7 @@ test('awaitCache: before the first sync a call waits FIRST_SYNC_WAIT_MS of the c
       },
     },
   } as unknown as ServerClient;
-  const cache = new CacheManager({ clock, logger: silentLogger(), syncIntervalMs: 5000, client: () => down });
+  const cache = new CacheManager({ clock, logger: silentLogger(), syncIntervalMs: 5000, server: singleServer(() => down) });
   assert.equal(await cache.sync(), false);
   for (const need of ['svids', 'entries'] as const) {
     const r: { outcome?: unknown } = {};

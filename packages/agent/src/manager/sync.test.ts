@@ -6,6 +6,7 @@ import { silentLogger } from '@ztwim/core';
 import { FakeClock } from '@ztwim/testkit';
 import { CacheManager, entryMatches, rotationTime } from './sync.ts';
 import type { ServerClient } from '../client/server-client.ts';
+import { singleServer } from '../client/server-pool.ts';
 
 const entry = (sels: string[]) =>
   create(EntrySchema, {
@@ -49,7 +50,7 @@ test('backoff: doubles on failure, capped at min(8 min, 48 x interval), resets o
     bundle: { getBundle: async () => create((await import('@ztwim/proto')).BundleSchema, { trustDomain: 'example.org' }) },
     svid: {},
   } as unknown as ServerClient;
-  const m = new CacheManager({ clock: new FakeClock(), logger: silentLogger(), syncIntervalMs: 1000, client: () => fake });
+  const m = new CacheManager({ clock: new FakeClock(), logger: silentLogger(), syncIntervalMs: 1000, server: singleServer(() => fake) });
   assert.equal(m.nextDelayMs(), 1000);
   const delays: number[] = [];
   for (let i = 0; i < 8; i++) {
@@ -92,7 +93,7 @@ test('identitiesFor: the selector index returns exactly the entries entryMatches
     ['e0', ['unix:uid:0', 'unix:gid:0', 'unix:user:root']],
   ];
   const entries = specs.map(([id, sels]) => ({ ...entry(sels), id }));
-  const m = new CacheManager({ clock: new FakeClock(), logger: silentLogger(), syncIntervalMs: 1000, client: () => fakeSyncClient(entries) });
+  const m = new CacheManager({ clock: new FakeClock(), logger: silentLogger(), syncIntervalMs: 1000, server: singleServer(() => fakeSyncClient(entries)) });
   assert.equal(await m.sync(), true);
   for (const w of [['unix:uid:0', 'unix:gid:0'], ['unix:uid:0', 'unix:gid:0', 'unix:user:root'], ['unix:uid:1'], []]) {
     const want = entries
@@ -115,7 +116,7 @@ test('jwtSvid: cached per audience set, at most 1,000 kept, least recently used 
   const calls: string[][] = [];
   const e = { ...entry(['unix:uid:0']), id: 'e' };
   const clock = new FakeClock(1_000_000);
-  const m = new CacheManager({ clock, logger: silentLogger(), syncIntervalMs: 1000, client: () => fakeSyncClient([e], calls) });
+  const m = new CacheManager({ clock, logger: silentLogger(), syncIntervalMs: 1000, server: singleServer(() => fakeSyncClient([e], calls)) });
   const first = await m.jwtSvid(e, ['a0']);
   assert.equal(await m.jwtSvid(e, ['a0']), first);
   assert.equal(calls.length, 1);
@@ -134,7 +135,12 @@ test('jwtSvid: cached per audience set, at most 1,000 kept, least recently used 
 test('jwtSvid: concurrent misses for one token share one server call; a failed call is not cached', async () => {
   const calls: string[][] = [];
   const e = { ...entry(['unix:uid:0']), id: 'e' };
-  const m = new CacheManager({ clock: new FakeClock(1_000_000), logger: silentLogger(), syncIntervalMs: 1000, client: () => fakeSyncClient([e], calls) });
+  const m = new CacheManager({
+    clock: new FakeClock(1_000_000),
+    logger: silentLogger(),
+    syncIntervalMs: 1000,
+    server: singleServer(() => fakeSyncClient([e], calls)),
+  });
   const tokens = await Promise.all(Array.from({ length: 50 }, () => m.jwtSvid(e, ['burst'])));
   assert.equal(calls.length, 1, 'one NewJWTSVID for 50 workloads asking at once');
   assert.equal(new Set(tokens).size, 1);
@@ -145,16 +151,18 @@ test('jwtSvid: concurrent misses for one token share one server call; a failed c
     clock: new FakeClock(1_000_000),
     logger: silentLogger(),
     syncIntervalMs: 1000,
-    client: () =>
-      ({
-        ...fakeSyncClient([e], calls),
-        svid: {
-          newJWTSVID: async () => {
-            if (fail) throw new Error('down');
-            return { svid: { token: 't', issuedAt: 1000n, expiresAt: 1300n } };
+    server: singleServer(
+      () =>
+        ({
+          ...fakeSyncClient([e], calls),
+          svid: {
+            newJWTSVID: async () => {
+              if (fail) throw new Error('down');
+              return { svid: { token: 't', issuedAt: 1000n, expiresAt: 1300n } };
+            },
           },
-        },
-      }) as unknown as ServerClient,
+        }) as unknown as ServerClient,
+    ),
   });
   const both = await Promise.allSettled([failing.jwtSvid(e, ['a']), failing.jwtSvid(e, ['a'])]);
   assert.deepEqual(
@@ -243,7 +251,7 @@ test('first sync: syncing until the entries are known, then ready; waiters wake 
   const clock = new FakeClock();
   const mine = { ...entry(['unix:uid:0']), id: 'e1' };
   const srv = mintServer([mine], clock, false);
-  const m = new CacheManager({ clock, logger: silentLogger(), syncIntervalMs: 5000, client: () => srv.client });
+  const m = new CacheManager({ clock, logger: silentLogger(), syncIntervalMs: 5000, server: singleServer(() => srv.client) });
   for (const need of ['entries', 'svids'] as const) {
     assert.equal(m.readiness(wl(['unix:uid:0']), need), 'syncing');
     assert.equal(m.readiness(wl(['unix:uid:7']), need), 'syncing', 'no entry yet is not "no identity" yet');
@@ -267,7 +275,7 @@ test('first sync: a waiter gives up after maxWaitMs of the injected clock, or wh
   const clock = new FakeClock();
   const srv = mintServer([{ ...entry(['unix:uid:0']), id: 'e1' }], clock, false);
   srv.down = true;
-  const m = new CacheManager({ clock, logger: silentLogger(), syncIntervalMs: 5000, client: () => srv.client });
+  const m = new CacheManager({ clock, logger: silentLogger(), syncIntervalMs: 5000, server: singleServer(() => srv.client) });
   assert.equal(await m.sync(), false);
   assert.equal(m.readiness(wl(['unix:uid:0']), 'entries'), 'syncing');
   const w = settled(m.waitReady(wl(['unix:uid:0']), 'svids', 10_000));
@@ -291,7 +299,7 @@ test("first sync: SVIDs are minted in pipelined batches of 500; a waiting worklo
   const clock = new FakeClock();
   const entries = Array.from({ length: 2000 }, (_, i) => ({ ...entry([`unix:uid:${i}`]), id: `e${String(i).padStart(4, '0')}` }));
   const srv = mintServer(entries, clock, true);
-  const m = new CacheManager({ clock, logger: silentLogger(), syncIntervalMs: 5000, client: () => srv.client });
+  const m = new CacheManager({ clock, logger: silentLogger(), syncIntervalMs: 5000, server: singleServer(() => srv.client) });
   const sync = m.sync();
   await until(() => srv.calls.length === 2);
   assert.equal(m.entriesKnown, true);
@@ -327,7 +335,7 @@ test('first sync: a workload that asked before the entries were known is minted 
   const clock = new FakeClock();
   const entries = Array.from({ length: 1200 }, (_, i) => ({ ...entry([`unix:uid:${i}`]), id: `e${String(i).padStart(4, '0')}` }));
   const srv = mintServer(entries, clock, true);
-  const m = new CacheManager({ clock, logger: silentLogger(), syncIntervalMs: 5000, client: () => srv.client });
+  const m = new CacheManager({ clock, logger: silentLogger(), syncIntervalMs: 5000, server: singleServer(() => srv.client) });
   const served = settled(m.waitReady(wl(['unix:uid:1100']), 'svids', 10_000));
   const sync = m.sync();
   await until(() => srv.calls.length === 3);
@@ -343,7 +351,7 @@ test('sync(signal): the agent stopping ends minting after the batches in flight'
   const clock = new FakeClock();
   const entries = Array.from({ length: 2000 }, (_, i) => ({ ...entry([`unix:uid:${i}`]), id: `e${String(i).padStart(4, '0')}` }));
   const srv = mintServer(entries, clock, true);
-  const m = new CacheManager({ clock, logger: silentLogger(), syncIntervalMs: 5000, client: () => srv.client });
+  const m = new CacheManager({ clock, logger: silentLogger(), syncIntervalMs: 5000, server: singleServer(() => srv.client) });
   const stop = new AbortController();
   const sync = m.sync(stop.signal);
   await until(() => srv.calls.length === 2);
@@ -370,7 +378,7 @@ test('a PermissionDenied naming the agent banned stops the sync; any other is re
     bundle: { getBundle: async () => create((await import('@ztwim/proto')).BundleSchema, { trustDomain: 'example.org' }) },
     svid: {},
   } as unknown as ServerClient;
-  const m = new CacheManager({ clock: new FakeClock(), logger: silentLogger(), syncIntervalMs: 1000, client: () => fake });
+  const m = new CacheManager({ clock: new FakeClock(), logger: silentLogger(), syncIntervalMs: 1000, server: singleServer(() => fake) });
   // an SVID the server no longer takes (rotated since): a failed sync, retried
   assert.equal(await m.sync(), false);
   assert.equal(await m.sync(), false);

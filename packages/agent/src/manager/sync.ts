@@ -6,6 +6,7 @@ import type { Clock, Logger } from '@ztwim/core';
 import { isZtwimError, ZtwimError } from '@ztwim/core';
 import type { Bundle, Entry } from '@ztwim/proto';
 import { streamCallOptions, type ServerClient } from '../client/server-client.ts';
+import type { ServerCalls } from '../client/server-pool.ts';
 import { newKeyAndCsr, newKeyAndCsrSync } from '../client/csr.ts';
 import type { Selector } from '../attestation/workload/workload-attestor.ts';
 import { EntryCache, entrySpiffeId, type CachedX509Svid } from './cache.ts';
@@ -42,7 +43,8 @@ export interface CacheManagerOptions {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly syncIntervalMs: number;
-  readonly client: () => ServerClient;
+  /** The server(s): a sync pass or a JWT-SVID call that meets a dead server runs again on another (client/server-pool.ts). */
+  readonly server: ServerCalls;
   readonly jitter?: () => number;
 }
 
@@ -67,7 +69,7 @@ export class CacheManager {
     this.#o = o;
     this.#startedAt = o.clock.nowMs();
     this.#jwts = new JwtSvidCache(o.clock, async (entry, audience) => {
-      const res = await this.#o.client().svid.newJWTSVID({ entryId: entry.id, audience: [...audience] });
+      const res = await this.#o.server.call((c, o) => c.svid.newJWTSVID({ entryId: entry.id, audience: [...audience] }, { timeoutMs: o.timeoutMs }));
       const svid = res.svid;
       if (svid === undefined) throw new ZtwimError('ERR_INTERNAL', 'server returned no jwt-svid');
       return { token: svid.token, issuedAt: Number(svid.issuedAt) * 1000, expiresAt: Number(svid.expiresAt) * 1000 };
@@ -175,7 +177,9 @@ export class CacheManager {
    */
   async sync(signal?: AbortSignal): Promise<boolean> {
     try {
-      await this.#syncOnce(signal);
+      // A pass that meets a dead server runs again on another one: what landed stays cached and
+      // is not minted twice (the due SVIDs are worked out again from the cache).
+      await this.#o.server.call((c) => this.#syncOnce(c, signal), signal === undefined ? {} : { signal });
       this.#failures = 0;
       if (!this.#synced) {
         this.#synced = true;
@@ -268,8 +272,7 @@ export class CacheManager {
     return result;
   }
 
-  async #syncOnce(signal: AbortSignal | undefined): Promise<void> {
-    const c = this.#o.client();
+  async #syncOnce(c: ServerClient, signal: AbortSignal | undefined): Promise<void> {
     const entries = await this.#fetchEntries(c);
     let changed = false;
     const bundle = await c.bundle.getBundle({});

@@ -5,6 +5,7 @@ import type { X509Svid } from '@ztwim/spiffe';
 import { FakeClock } from '@ztwim/testkit';
 import type { AgentCredentials } from '../storage/storage.ts';
 import type { ServerClient } from '../client/server-client.ts';
+import { singleServer } from '../client/server-pool.ts';
 import { AgentSvidRotator, type AgentSvidRotatorDeps } from './rotator.ts';
 import { opensslAgentSvid } from './openssl-svid.test-util.ts';
 
@@ -21,8 +22,10 @@ function setup(creds: AgentCredentials, over: Partial<AgentSvidRotatorDeps> = {}
     clock,
     log: silentLogger(),
     checkIntervalMs: 5000,
-    client: () => fakeClient('current', closed),
-    bootstrapClient: () => fakeClient('bootstrap', closed),
+    server: singleServer(
+      () => fakeClient('current', closed),
+      () => fakeClient('bootstrap', closed),
+    ),
     attest: async () => (calls.push('attest'), { svid: agentSvid(), reattestable: true }),
     renew: async (_c, reattestable) => (calls.push('renew'), { svid: agentSvid(), reattestable }),
     attestationData: () => ({ type: 'join_token', token: 't' }),

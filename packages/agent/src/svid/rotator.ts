@@ -3,16 +3,15 @@
 import { every, isZtwimError, type Clock, type Logger, type Task } from '@ztwim/core';
 import type { AgentCredentials } from '../storage/storage.ts';
 import type { NodeAttestationData, ServerClient } from '../client/server-client.ts';
+import type { ServerCalls } from '../client/server-pool.ts';
 
 export interface AgentSvidRotatorDeps {
   readonly clock: Clock;
   readonly log: Logger;
   /** How often the SVID's age is checked (the agent's sync interval). */
   readonly checkIntervalMs: number;
-  /** The connection authenticated with the current SVID (RenewAgent). */
-  readonly client: () => ServerClient;
-  /** A new connection without client certificate, for attesting again. */
-  readonly bootstrapClient: () => ServerClient;
+  /** The server(s): RenewAgent on the connection with the current SVID, attesting again on a bootstrap connection. */
+  readonly server: ServerCalls;
   readonly attest: (client: ServerClient, data: NodeAttestationData) => Promise<AgentCredentials>;
   readonly renew: (client: ServerClient, reattestable: boolean) => Promise<AgentCredentials>;
   /** The node attestor's data, or undefined when there is none to attest with again. */
@@ -54,14 +53,10 @@ export class AgentSvidRotator {
     try {
       const data = this.#d.attestationData();
       if (this.#creds.reattestable && data !== undefined) {
-        const c = this.#d.bootstrapClient();
-        try {
-          next = await this.#d.attest(c, data);
-        } finally {
-          c.close();
-        }
+        next = await this.#d.server.call((c) => this.#d.attest(c, data), { bootstrap: true });
       } else {
-        next = await this.#d.renew(this.#d.client(), this.#creds.reattestable);
+        const reattestable = this.#creds.reattestable;
+        next = await this.#d.server.call((c) => this.#d.renew(c, reattestable));
       }
     } catch (e) {
       if (isZtwimError(e, 'ERR_PERMISSION_DENIED')) throw e;

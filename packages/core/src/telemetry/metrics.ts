@@ -17,10 +17,12 @@ export class PrometheusMetrics implements Metrics {
   readonly entries: Gauge;
   readonly agents: Gauge;
   readonly datastoreLastSuccess: Gauge;
+  readonly #prefix: string;
 
   constructor(opts: { prefix: string; defaultMetrics?: boolean }) {
     this.registry = new Registry();
     const p = opts.prefix;
+    this.#prefix = p;
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: `${p}_` });
     this.rpcCalls = new Counter({
       name: `${p}_rpc_calls_total`,
@@ -54,6 +56,27 @@ export class PrometheusMetrics implements Metrics {
       help: 'Unix time of the last datastore read that succeeded',
       registers: [this.registry],
     });
+  }
+
+  /**
+   * An agent's server connection: `<prefix>_server_connected{server_address}` is 1 for the server
+   * it uses, read when scraped, and `<prefix>_server_failovers_total` counts `failedOver()` calls.
+   */
+  serverConnection(address: () => string | undefined): { failedOver(): void } {
+    const p = this.#prefix;
+    new Gauge({
+      name: `${p}_server_connected`,
+      help: 'The server the agent is connected to (1, labelled with its address)',
+      labelNames: ['server_address'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const a = address();
+        if (a !== undefined) this.set({ server_address: a }, 1);
+      },
+    });
+    const failovers = new Counter({ name: `${p}_server_failovers_total`, help: 'Times the agent moved to another server', registers: [this.registry] });
+    return { failedOver: () => failovers.inc() };
   }
 
   /** Serves this registry's `GET /metrics` on host:port (serveMetrics). */

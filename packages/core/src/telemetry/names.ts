@@ -51,6 +51,7 @@ export const LOG_FIELDS = [
   'error', // an error as text (a peer's or library's message); an Error goes in `err`
   'event',
   'expires_at',
+  'failovers', // how often the agent moved to another server
   'failures',
   'field',
   'file',
@@ -113,6 +114,7 @@ export const LOG_FIELDS = [
   'retry_in_ms', // when the next attempt is, in ms
   'retry_interval_ms',
   'root',
+  'server_address', // a server's host:port as the agent dials it
   'server_ms',
   'server_name',
   'size',
