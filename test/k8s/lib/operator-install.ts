@@ -2,11 +2,13 @@
 // install.yaml with the test's own namespace, its cluster-scoped RBAC renamed
 // after that namespace, the branch's image, and the test-only host-network settings
 // (docs/operator.md): pods on the host network, the apiserver at 127.0.0.1, distinct host ports.
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { REPO_ROOT } from '../../interop/lib/peers.ts';
 import { freePort } from '../../interop/lib/net.ts';
+import { supervise } from '../../interop/lib/spire-admin.ts';
 import { applyManifest, holdFileLock, kubectl, waitFor, type ClusterEnv } from './cluster.ts';
 import { ZTWIM_IMAGE } from './image.ts';
 
@@ -217,4 +219,22 @@ export async function holdOperatorSingletons(env: ClusterEnv, ms = 600_000): Pro
     120_000,
   );
   return release;
+}
+
+/** An operator run on the host (`ztwim operator` of this tree) by a test: its exit, stop and logs. */
+export type HostOperator = ReturnType<typeof supervise>;
+
+/**
+ * `ztwim operator -kubeconfig <kubeconfig> -namespace <ns> -health-port 0 -log-level debug
+ * <extraArgs>` as a host process (POD_NAME `podName`, its leader-election identity), for tests
+ * that run the controllers outside a pod under the operator's own RBAC (serviceAccountKubeconfig).
+ */
+export function startHostOperator(o: { kubeconfig: string; ns: string; podName: string; extraArgs?: readonly string[] }): HostOperator {
+  const args = ['operator', '-kubeconfig', o.kubeconfig, '-namespace', o.ns, '-health-port', '0', '-log-level', 'debug', ...(o.extraArgs ?? [])];
+  return supervise(
+    spawn(process.execPath, [join(REPO_ROOT, 'packages', 'cli', 'bin', 'ztwim.js'), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, POD_NAME: o.podName },
+    }),
+  );
 }
