@@ -18,6 +18,7 @@ import { after, describe, it } from 'node:test';
 import { freePort } from '../interop/lib/net.ts';
 import { REPO_ROOT } from '../interop/lib/peers.ts';
 import { makeTmpDir } from '../interop/lib/tmp.ts';
+import { until } from '../interop/lib/wait.ts';
 import { runCommand, type CliRun } from '../interop/lib/ztwim-cli.ts';
 
 /** The workspaces `@ztwim/cli` depends on at run time, and itself (testkit is test-only). */
@@ -145,17 +146,15 @@ describe('the packed CLI installed into an empty prefix', () => {
     let out = '';
     up.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     up.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-    const end = Date.now() + 60_000;
-    let fetched = '';
-    while (Date.now() < end) {
-      if (up.exitCode !== null) assert.fail(`ztwim up exited ${up.exitCode}:\n${out}`);
-      const r = await run(bin, ['agent', 'api', 'fetch', 'x509', '-socketPath', agentSock], elsewhere, pathEnv, 15_000);
-      if (r.status === 0) {
-        fetched = r.stdout;
-        break;
-      }
-      await new Promise((res) => setTimeout(res, 500));
-    }
+    const fetched = await until(
+      'an X509-SVID from the installed ztwim up',
+      async () => {
+        if (up.exitCode !== null) assert.fail(`ztwim up exited ${up.exitCode}:\n${out}`);
+        const r = await run(bin, ['agent', 'api', 'fetch', 'x509', '-socketPath', agentSock], elsewhere, pathEnv, 15_000);
+        return r.status === 0 ? r.stdout : undefined;
+      },
+      60_000,
+    );
     assert.match(fetched, /SPIFFE ID:\t\tspiffe:\/\/example\.org\/user\//, out);
     up.kill('SIGINT');
     const code = await new Promise<number | null>((res) => up.once('exit', (c) => res(c)));
