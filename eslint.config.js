@@ -101,6 +101,12 @@ export default tseslint.config(
     rules: { 'ztwim/no-bare-error': 'error' },
   },
   {
+    // Typed error messages: lowercase, no trailing period (docs/DEVELOPING.md).
+    files: ['packages/*/src/**/*.ts'],
+    ignores: [...TEST_FILES, 'packages/proto/src/gen/**', 'packages/spiffe/src/workload/proto/**'],
+    rules: { 'ztwim/error-message-style': 'error' },
+  },
+  {
     // Log field names come from @ztwim/core's table (packages/core/src/telemetry/names.ts).
     files: ['packages/*/src/**/*.ts'],
     ignores: [...TEST_FILES, 'packages/proto/src/gen/**', 'packages/spiffe/src/workload/proto/**'],

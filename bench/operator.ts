@@ -7,7 +7,7 @@
  *
  * Needs the project's test cluster (brought up through scripts/k8s/cluster.sh) and `npm run
  * build` (the image is built from this tree: scripts/k8s/image.sh with ZTWIM_IMAGE_TAG, default
- * operator-runtime, imported into the node). The operator runs in its pod from
+ * the version, imported into the node). The operator runs in its pod from
  * deploy/manifests/install.yaml as test/k8s/lib/operator-install.ts adapts it to the test node
  * (own namespace, host network, the kubelet's root and port), under its own RBAC; it takes the
  * operator-test lock for the whole run (the CRs are cluster-scoped singletons).
@@ -34,12 +34,11 @@ import {
   deleteOperatorCrs,
   operatorCrs,
   holdOperatorSingletons,
-  importBranchImage,
   installOperator,
   operatorPod,
   OPERATOR_KINDS,
-  OPERATOR_TEST_IMAGE,
 } from '../test/k8s/lib/operator-install.ts';
+import { importTestImage, ZTWIM_IMAGE } from '../test/k8s/lib/image.ts';
 import { resultsDir } from './lib/results-dir.ts';
 
 const argv = process.argv.slice(2);
@@ -74,7 +73,7 @@ const secs = (ms: number): string => (ms / 1000).toFixed(1);
 
 async function main(): Promise<void> {
   const env = await ensureCluster();
-  await importBranchImage(env);
+  await importTestImage(env);
   await applyOperatorCrds(env);
   const releaseCrs = await holdOperatorSingletons(env);
   const releaseCsi = await holdKubeletPlugin(env, 'csi.spiffe.io');
@@ -154,7 +153,7 @@ spec:
   terminationGracePeriodSeconds: 0
   containers:
   - name: watch
-    image: ${OPERATOR_TEST_IMAGE}
+    image: ${ZTWIM_IMAGE}
     imagePullPolicy: Never
     args: [api, watch, -socketPath, /spiffe-workload-api/spire-agent.sock]
     volumeMounts: [{name: spiffe, mountPath: /spiffe-workload-api, readOnly: true}]
@@ -213,7 +212,7 @@ spec:
     const sum = (k: keyof Stats): number => stats.reduce((a, s) => a + s[k], 0);
 
     const settings =
-      `operator in its pod (deploy/manifests/install.yaml on the test node: host network, ${OPERATOR_TEST_IMAGE}, its own RBAC, leader election on, -log-level debug); ` +
+      `operator in its pod (deploy/manifests/install.yaml on the test node: host network, ${ZTWIM_IMAGE}, its own RBAC, leader election on, -log-level debug); ` +
       `one node (kubelet v1.37.2, containerd), the five CRs of docs/operator.md with k8s_psat, the k8s workload attestor (skip kubelet verification), ` +
       `server PVC on a hostPath PV, a fresh datastore and CA every run; the workload pod (\`ztwim api watch\` in the CSI volume) created once CSINode lists csi.spiffe.io; ` +
       `log polled with kubectl logs, 200 ms apart`;

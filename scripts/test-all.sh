@@ -19,8 +19,13 @@ stop_test_clusters() {
     ZTWIM_PG_DIR="${d%%:*}" ZTWIM_PG_PORT="${d##*:}" bash scripts/pg-test-server.sh stop >/dev/null 2>&1 || true
   done
   bash scripts/k8s/cluster.sh down --purge || true
+  rm -rf "${ZTWIM_IMAGE_STAMPS:-/nonexistent}"
 }
 trap stop_test_clusters EXIT
+# The test images are built and imported once for the tests and the bench smoke run together
+# (test/k8s/lib/image.ts, scripts/image-stamps.mjs).
+ZTWIM_IMAGE_STAMPS=$(mkdir -p "${ZTWIM_CACHE:-$HOME/.cache/ztwim}/images/run-stamps" && mktemp -d "${ZTWIM_CACHE:-$HOME/.cache/ztwim}/images/run-stamps/run-XXXXXX")
+export ZTWIM_IMAGE_STAMPS
 if [ -x scripts/setup-interop.sh ]; then bash scripts/setup-interop.sh; fi
 npm run build
 npm test

@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { withImageStamps } from './image-stamps.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const suites = {
@@ -56,5 +57,6 @@ const args = [
   `--test-concurrency=${process.env.ZTWIM_TEST_CONCURRENCY ?? '2'}`,
   ...files.map((f) => relative(root, f)),
 ];
-const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+// The Kubernetes suites build and import each test image once per run (test/k8s/lib/image.ts).
+const r = withImageStamps((env) => spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit', env }));
 process.exit(r.status ?? 1);

@@ -87,7 +87,61 @@ const logFieldNames = {
   },
 };
 
+/** @ztwim/core's typed-error helpers: the message is their first argument. */
+const ERROR_HELPERS = new Set([
+  'invalidArgument',
+  'notFound',
+  'alreadyExists',
+  'permissionDenied',
+  'failedPrecondition',
+  'internal',
+  'unavailable',
+  'configError',
+]);
+/** Typed-error classes taking (code, message): @ztwim/core's and the SDK's. */
+const ERROR_CLASSES = new Set(['ZtwimError', 'SpiffeError']);
+
+/** The message argument of a typed-error construction, or undefined when `node` is none. */
+function errorMessageArg(node) {
+  const c = node.callee;
+  if (node.type === 'NewExpression' && c.type === 'Identifier' && ERROR_CLASSES.has(c.name)) return node.arguments[1];
+  if (node.type === 'CallExpression' && c.type === 'Identifier' && ERROR_HELPERS.has(c.name)) return node.arguments[0];
+  return undefined;
+}
+
+/** @type {import('eslint').Rule.RuleModule} */
+const errorMessageStyle = {
+  meta: {
+    type: 'suggestion',
+    docs: { description: 'typed error messages start lowercase and have no trailing period (docs/DEVELOPING.md)' },
+    schema: [],
+    messages: {
+      capital: 'error message starts with the capitalised word "{{word}}": messages are lowercase (an acronym or identifier may lead)',
+      period: 'error message ends with a period: messages have none',
+    },
+  },
+  create(context) {
+    const check = (node) => {
+      const msg = errorMessageArg(node);
+      if (msg === undefined) return;
+      // Only the literal text is checked: the head (before any ${...}) and the tail (after the last).
+      let head;
+      let tail;
+      if (msg.type === 'Literal' && typeof msg.value === 'string') head = tail = msg.value;
+      else if (msg.type === 'TemplateLiteral') {
+        head = msg.quasis[0]?.value.cooked ?? '';
+        tail = msg.quasis[msg.quasis.length - 1]?.value.cooked ?? '';
+      } else return;
+      // A capitalised word ("Cannot", "Invalid"); acronyms (JWT, SVID) and identifiers (TokenReview, X509) may lead.
+      const word = /^([A-Z][a-z]+)(?=[\s:,]|$)/.exec(head)?.[1];
+      if (word !== undefined) context.report({ node: msg, messageId: 'capital', data: { word } });
+      if (/[^.]\.$/.test(tail) || tail === '.') context.report({ node: msg, messageId: 'period' });
+    };
+    return { NewExpression: check, CallExpression: check };
+  },
+};
+
 export default {
   meta: { name: 'ztwim' },
-  rules: { 'no-bare-error': noBareError, 'hash-private': hashPrivate, 'log-field-names': logFieldNames },
+  rules: { 'no-bare-error': noBareError, 'hash-private': hashPrivate, 'log-field-names': logFieldNames, 'error-message-style': errorMessageStyle },
 };

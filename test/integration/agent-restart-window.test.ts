@@ -173,7 +173,9 @@ describe('agent restart with 3,000 entries: Unavailable while syncing, never Per
     const pollers = [poller('x509'), poller('jwt')];
     let servedAfterMs: number;
     try {
-      await new Promise((r) => setTimeout(r, 300));
+      await until('both pollers served before the restart', () =>
+        ['x509', 'jwt'].every((k) => seen.some((x) => x.phase === 'before' && x.kind === k && x.result === 'ok')) ? true : undefined,
+      );
       assert.ok(agent);
       phase = 'down';
       assert.equal((await stopProc(agent)).code, 0, agent.out());

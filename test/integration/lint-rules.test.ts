@@ -38,6 +38,29 @@ describe('lint rules', () => {
     assert.deepEqual(await rulesHit('packages/agent/src/lint-probe.test.ts', code), []);
   });
 
+  it('ztwim/error-message-style: a typed error message that starts with a capitalised word or ends with a period', async () => {
+    const code = [
+      "import { internal, invalidArgument, ZtwimError } from '@ztwim/core';",
+      "import { SpiffeError } from '@ztwim/spiffe';",
+      "export const a = internal('Cannot read the key');",
+      'export const b = invalidArgument(`bad value ${String(1)}.`);',
+      "export const c = new ZtwimError('ERR_CONFIG', `Invalid ${String(2)}`);",
+      "export const d = new SpiffeError('invalid_spiffe_id', 'spiffeid: bad path.');",
+      '',
+    ].join('\n');
+    assert.deepEqual(await rulesHit('packages/server/src/lint-probe.ts', code), Array(4).fill('ztwim/error-message-style'));
+    assert.deepEqual(await rulesHit('packages/server/src/lint-probe.test.ts', code), [], 'tests may word their own errors');
+    const ok = [
+      "import { internal, unavailable } from '@ztwim/core';",
+      "export const a = internal('JWT-SVID: no key for kid');",
+      'export const b = unavailable(`TokenReview failed: ${String(3)}`);',
+      "export const c = internal('waiting for the bundle...');",
+      'export const d = internal(String(4));',
+      '',
+    ].join('\n');
+    assert.deepEqual(await rulesHit('packages/server/src/lint-probe.ts', ok), [], 'acronyms and identifiers may lead; an ellipsis is no period');
+  });
+
   it('@typescript-eslint/no-explicit-any in package sources', async () => {
     assert.deepEqual(await rulesHit('packages/core/src/lint-probe.ts', 'export function f(x: any): void {\n  void x;\n}\n'), [
       '@typescript-eslint/no-explicit-any',

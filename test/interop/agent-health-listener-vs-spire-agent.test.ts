@@ -10,21 +10,22 @@ import { freePort, startSpireAgent, type SpireAgent } from './lib/spire-agent.ts
 import { startSpireServer, type SpireServer } from './lib/spire-server.ts';
 import { agentConf } from './lib/server-conf.ts';
 import { makeTmpDir, type TmpDir } from './lib/tmp.ts';
+import { until } from './lib/wait.ts';
 
 const block = (port: number): string =>
   `health_checks {\n  listener_enabled = true\n  bind_address = "127.0.0.1"\n  bind_port = "${port}"\n  live_path = "/alive"\n  ready_path = "/isready"\n}\n`;
 
 /** Status of GET path, retried while the listener is not up yet (spire-agent starts it after attesting). */
 async function status(port: number, path: string): Promise<number> {
-  const end = Date.now() + 20_000;
-  for (;;) {
-    try {
-      return (await fetch(`http://127.0.0.1:${port}${path}`)).status;
-    } catch (e) {
-      if (Date.now() > end) throw e;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  return await until(
+    `an answer to GET ${path} on 127.0.0.1:${port}`,
+    () =>
+      fetch(`http://127.0.0.1:${port}${path}`).then(
+        (r) => r.status,
+        () => undefined,
+      ),
+    20_000,
+  );
 }
 
 describe('agent health_checks listener: ztwim agent beside spire-agent', () => {

@@ -6,11 +6,10 @@
 // a kubelet on another port.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { renderOperands, type CrSet, type RenderContext } from '@ztwim/operator';
 import { crs0_2, crs1_0, minimalSet } from '../../packages/operator/src/testdata/fixtures.ts';
-import { spireAgentBin, spireServerBin } from './lib/peers.ts';
+import { spireAgentBin, spireServerBin, ZTWIM_BIN } from './lib/peers.ts';
+import { runBinary } from './lib/spire-admin.ts';
 import { runZtwim } from './lib/ztwim-cli.ts';
 import { makeTmpDir, type TmpDir } from './lib/tmp.ts';
 
@@ -82,14 +81,10 @@ const SETS: Record<string, () => CrSet> = {
 /** Render-context settings of some sets (the operator's environment). */
 const CTX: Record<string, Omit<RenderContext, 'namespace'>> = { 'kubelet on port 26250 (KUBELET_SECURE_PORT)': { kubeletSecurePort: 26250 } };
 
+/** `bin args` with `env` added: its exit status and stdout+stderr together. */
 const run = async (bin: string, args: string[], env: Record<string, string> = {}): Promise<{ status: number; out: string }> => {
-  try {
-    const r = await promisify(execFile)(bin, args, { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...env } });
-    return { status: 0, out: r.stdout + r.stderr };
-  } catch (e) {
-    const x = e as { code?: number; stdout?: string; stderr?: string };
-    return { status: typeof x.code === 'number' ? x.code : 1, out: `${x.stdout ?? ''}${x.stderr ?? ''}` };
-  }
+  const r = await runBinary(bin, args, { env });
+  return { status: r.status, out: r.stdout + r.stderr };
 };
 
 function render(set: CrSet, ctx: Omit<RenderContext, 'namespace'>) {
@@ -161,13 +156,7 @@ describe('rendered configs for ztwim images: ztwim validate', () => {
       const o = await runZtwim(dir.path, ['oidc', 'validate', '-config', dir.write(`oidc-${name}.conf`, oidcConf)]);
       assert.equal(o.status, 0, `ztwim oidc validate:\n${o.stderr}\n${oidcConf}`);
       const file = dir.write(`server-${name}.conf`, serverConf);
-      const s = await promisify(execFile)(process.execPath, [(await import('./lib/peers.ts')).ZTWIM_BIN, 'server', 'validate', '-expandEnv', '-config', file], {
-        encoding: 'utf8',
-        env: { ...process.env, ...DSN_ENV },
-      }).then(
-        (r) => ({ status: 0, out: r.stdout + r.stderr }),
-        (e: { code?: number; stdout?: string; stderr?: string }) => ({ status: e.code ?? 1, out: `${e.stdout ?? ''}${e.stderr ?? ''}` }),
-      );
+      const s = await run(process.execPath, [ZTWIM_BIN, 'server', 'validate', '-expandEnv', '-config', file], DSN_ENV);
       assert.equal(s.status, 0, `ztwim server validate:\n${s.out}\n${serverConf}`);
       assert.match(s.out, /Configuration is valid/);
     });

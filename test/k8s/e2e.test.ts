@@ -46,6 +46,7 @@ import { makeTmpDir } from '../interop/lib/tmp.ts';
 import { runCommand, stopProc, type CliRun, type Proc } from '../interop/lib/ztwim-cli.ts';
 import { applyManifest, childEnv, createNamespace, ensureCluster, kubectl, waitFor, waitPodRunning, type ClusterEnv } from './lib/cluster.ts';
 import { inNamespace, manifest, manifestObject, setConfValues, DEPLOY_DIR, type K8sObject } from './lib/deploy.ts';
+import { importTestImage } from './lib/image.ts';
 import {
   csiSocket,
   entryByHand,
@@ -118,24 +119,6 @@ const TRUST_DOMAIN = 'e2e.ztwim.test';
 /** Where the workload pods mount the socket dir, and the socket name the agent config uses. */
 const POD_SOCKET_DIR = '/run/spire/sockets';
 const SOCKET_NAME = 'spire-agent.sock';
-
-interface Image {
-  name: string;
-  tarball: string;
-  cached: boolean;
-  imported: boolean;
-  seconds: number;
-}
-
-/** `scripts/k8s/image.sh <args> --import` into the test node. */
-async function importImage(env: ClusterEnv, args: readonly string[]): Promise<Image> {
-  const r = await runCommand('bash', [join(REPO_ROOT, 'scripts', 'k8s', 'image.sh'), ...args, '--import'], REPO_ROOT, {
-    env: childEnv(env),
-    timeoutMs: 900_000,
-  });
-  assert.equal(r.status, 0, `image.sh ${args.join(' ')} --import: ${r.stderr}`);
-  return JSON.parse(r.stdout) as Image;
-}
 
 function serverCli(SERVER: ServerImpl, args: readonly string[], socket: string, cwd: string): Promise<CliRun> {
   const [cmd = '', ...pre] = SERVER.argv();
@@ -218,8 +201,8 @@ for (const { server: SERVER, agent: AGENT, socket: SOCKET, registration: REGISTR
       ns = await createNamespace(env, 'ztwim-e2e');
       demo = await createNamespace(env, 'demo');
       const [agentImage, workloadImage] = await Promise.all([
-        importImage(env, AGENT.imageArgs),
-        AGENT.image === WORKLOAD_IMAGE ? undefined : importImage(env, []),
+        importTestImage(env, { spire: AGENT.spire }),
+        AGENT.image === WORKLOAD_IMAGE ? undefined : importTestImage(env),
       ]);
       assert.equal(agentImage.name, `docker.io/library/${AGENT.image}`);
       if (workloadImage !== undefined) assert.equal(workloadImage.name, `docker.io/library/${WORKLOAD_IMAGE}`);

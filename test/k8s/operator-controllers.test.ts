@@ -10,14 +10,18 @@
 // The operand pods are kept off the shared node (a nodeSelector no node has), so this file never
 // runs a server, agent or CSI driver; test/k8s/operator-e2e.test.ts runs the whole plane.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { REPO_ROOT } from '../interop/lib/peers.ts';
-import { supervise } from '../interop/lib/spire-admin.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
 import { applyManifest, createNamespace, ensureCluster, kubectl, serviceAccountKubeconfig, waitFor, type ClusterEnv } from './lib/cluster.ts';
-import { applyOperatorCrds, holdOperatorSingletons, OPERATOR_KINDS, installOperator, type InstalledOperator } from './lib/operator-install.ts';
+import {
+  applyOperatorCrds,
+  holdOperatorSingletons,
+  OPERATOR_KINDS,
+  installOperator,
+  startHostOperator,
+  type HostOperator,
+  type InstalledOperator,
+} from './lib/operator-install.ts';
 
 const TD = 'operator-runtime.test';
 const KINDS = OPERATOR_KINDS;
@@ -81,30 +85,10 @@ describe("operator controllers on the real apiserver, under the operator's own R
   let kubeconfig: string;
   let installed: InstalledOperator;
   let releaseCrs: (() => void) | undefined;
-  let operator: ReturnType<typeof supervise> | undefined;
+  let operator: HostOperator | undefined;
 
   const startOperator = (): void => {
-    operator = supervise(
-      spawn(
-        process.execPath,
-        [
-          join(REPO_ROOT, 'packages', 'cli', 'bin', 'ztwim.js'),
-          'operator',
-          '-kubeconfig',
-          kubeconfig,
-          '-namespace',
-          ns,
-          '-health-port',
-          '0',
-          '-log-level',
-          'debug',
-        ],
-        {
-          stdio: ['ignore', 'pipe', 'pipe'],
-          env: { ...process.env, POD_NAME: 'host-test' },
-        },
-      ),
-    );
+    operator = startHostOperator({ kubeconfig, ns, podName: 'host-test' });
   };
   const json = async <T>(args: string[]): Promise<T | undefined> => {
     try {

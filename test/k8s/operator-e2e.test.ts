@@ -28,12 +28,11 @@ import {
   operatorCrs,
   holdOperatorSingletons,
   OPERATOR_KINDS,
-  importBranchImage,
   installOperator,
   operatorPod,
-  OPERATOR_TEST_IMAGE,
   type InstalledOperator,
 } from './lib/operator-install.ts';
+import { importTestImage, ZTWIM_IMAGE } from './lib/image.ts';
 import { REPO_ROOT } from '../interop/lib/peers.ts';
 import { runZtwim } from '../interop/lib/ztwim-cli.ts';
 
@@ -144,7 +143,7 @@ describe('ztwim operator end to end', { timeout: 1_800_000 }, () => {
 
   before(async () => {
     env = await ensureCluster();
-    await importBranchImage(env);
+    await importTestImage(env);
     await applyOperatorCrds(env);
     // The singleton CRs: one holder at a time on this node, for the whole file.
     releaseCrs = await holdOperatorSingletons(env);
@@ -269,7 +268,7 @@ spec:
     const server = await get('statefulset/spire-server');
     const containers = (server?.['spec'] as { template: { spec: { containers: Array<{ name: string; image: string }> } } }).template.spec.containers;
     assert.ok(containers.length >= 2, 'the registrar runs beside the server');
-    assert.ok(containers.every((c) => c.image === OPERATOR_TEST_IMAGE));
+    assert.ok(containers.every((c) => c.image === ZTWIM_IMAGE));
     const bundle = await get('configmap/spire-bundle');
     assert.match(
       ((bundle?.['data'] ?? {}) as Record<string, string>)['bundle.crt'] ?? '',
@@ -300,7 +299,7 @@ spec:
   terminationGracePeriodSeconds: 0
   containers:
   - name: fetch
-    image: ${OPERATOR_TEST_IMAGE}
+    image: ${ZTWIM_IMAGE}
     imagePullPolicy: Never
     args: [api, fetch, x509, -socketPath, /spiffe-workload-api/spire-agent.sock, -timeout, 60s]
     volumeMounts: [{name: spiffe, mountPath: /spiffe-workload-api, readOnly: true}]

@@ -14,17 +14,23 @@
 // removed here, under the operator-singletons lock, so no other operator test sees them.
 // The operand pods are kept off the shared node (a nodeSelector no node has).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { renderOperands, type CrSet } from '@ztwim/operator';
 import { REPO_ROOT } from '../interop/lib/peers.ts';
-import { supervise } from '../interop/lib/spire-admin.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
 import { applyManifest, createNamespace, ensureCluster, kubectl, serviceAccountKubeconfig, waitFor, type ClusterEnv } from './lib/cluster.ts';
-import { applyOperatorCrds, holdOperatorSingletons, installOperator, OPERATOR_KINDS, type InstalledOperator } from './lib/operator-install.ts';
+import {
+  applyOperatorCrds,
+  holdOperatorSingletons,
+  installOperator,
+  OPERATOR_KINDS,
+  startHostOperator,
+  type HostOperator,
+  type InstalledOperator,
+} from './lib/operator-install.ts';
 
 const TD = 'op-openshift.test';
 const Q = (k: string): string => `${k}s.operator.openshift.io`;
@@ -89,7 +95,7 @@ describe('OpenShift objects and ServiceMonitors follow the API groups the apiser
   let kubeconfig: string;
   let installed: InstalledOperator | undefined;
   let release: (() => void) | undefined;
-  let operator: ReturnType<typeof supervise> | undefined;
+  let operator: HostOperator | undefined;
 
   const json = async <T = Obj>(args: string[]): Promise<T | undefined> => {
     try {
@@ -138,29 +144,7 @@ describe('OpenShift objects and ServiceMonitors follow the API groups the apiser
     ns = await createNamespace(env, 'op-openshift');
     installed = await installOperator(env, ns, {}, { deployment: false });
     kubeconfig = await serviceAccountKubeconfig(env, ns, 'ztwim-operator', tmp.file('operator.kubeconfig'));
-    operator = supervise(
-      spawn(
-        process.execPath,
-        [
-          join(REPO_ROOT, 'packages', 'cli', 'bin', 'ztwim.js'),
-          'operator',
-          '-kubeconfig',
-          kubeconfig,
-          '-namespace',
-          ns,
-          '-health-port',
-          '0',
-          '-log-level',
-          'debug',
-          '-discovery-interval',
-          '1s',
-        ],
-        {
-          stdio: ['ignore', 'pipe', 'pipe'],
-          env: { ...process.env, POD_NAME: 'op-openshift-test' },
-        },
-      ),
-    );
+    operator = startHostOperator({ kubeconfig, ns, podName: 'op-openshift-test', extraArgs: ['-discovery-interval', '1s'] });
   });
 
   after(async () => {

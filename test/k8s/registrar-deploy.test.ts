@@ -1,6 +1,6 @@
 // deploy/k8s/registrar/ (rbac.yaml, deployment.yaml, webhook.yaml) applied on the shared test
-// cluster: the registrar pod, from this tree's image (scripts/k8s/image.sh, tag
-// $ZTWIM_IMAGE_TAG or `registrar-deploy`), Runs and becomes Ready, talks to a ztwim server on the
+// cluster: the registrar pod, from this tree's image (test/k8s/lib/image.ts, tag
+// $ZTWIM_IMAGE_TAG or the version), Runs and becomes Ready, talks to a ztwim server on the
 // host through the hostPath socket directory the manifest mounts (as the manifest intends: the
 // server on the node), creates the entry of a pod a ClusterSPIFFEID selects, and the API server
 // refuses a broken ClusterSPIFFEID through the webhook Service and ValidatingWebhookConfiguration
@@ -25,14 +25,12 @@ import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml, stringify } from 'yaml';
 import { dialEntryClient, type EntryClient } from '@ztwim/registrar';
 import { freePort } from '../interop/lib/net.ts';
-import { REPO_ROOT } from '../interop/lib/peers.ts';
 import { startZtwimAdminServer, type ZtwimAdminServer } from '../interop/lib/ztwim-server.ts';
-import { applyManifest, createNamespace, ensureCluster, kubectl, run, waitFor, type ClusterEnv } from './lib/cluster.ts';
+import { applyManifest, createNamespace, ensureCluster, kubectl, waitFor, type ClusterEnv } from './lib/cluster.ts';
 import { DEPLOY_DIR, DEPLOY_NAMESPACE, inNamespace, manifest, type K8sObject } from './lib/deploy.ts';
+import { importTestImage, ZTWIM_IMAGE } from './lib/image.ts';
 
 const TD = 'example.org';
-const TAG = process.env['ZTWIM_IMAGE_TAG'] || 'registrar-deploy';
-const IMAGE = `ztwim:${TAG}`;
 const BUSYBOX = 'docker.io/library/busybox:local';
 const LABEL = { 'ztwim.test/registrar-deploy': String(process.pid) };
 
@@ -62,10 +60,7 @@ interface PodSpec {
 
 before(async () => {
   env = await ensureCluster();
-  await run('bash', [join(REPO_ROOT, 'scripts', 'k8s', 'image.sh'), '--import'], {
-    env: { ...process.env, ...env.vars, ZTWIM_IMAGE_TAG: TAG },
-    timeoutMs: 900_000,
-  });
+  await importTestImage(env);
   await kubectl(env, ['apply', '--server-side', '--field-manager=ztwim-registrar-crd-test', '--force-conflicts', '-f', join(DEPLOY_DIR, 'registrar', 'crds')]);
   await kubectl(env, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/clusterspiffeids.spire.spiffe.io']);
   ns = await createNamespace(env, 'reg-deploy');
@@ -109,7 +104,7 @@ before(async () => {
       pod.hostNetwork = true;
       pod.dnsPolicy = 'ClusterFirstWithHostNet';
       const c = pod.containers[0] as Container;
-      c.image = IMAGE;
+      c.image = ZTWIM_IMAGE;
       c.imagePullPolicy = 'Never';
       c.readinessProbe.httpGet.port = ports.health;
       c.livenessProbe.httpGet.port = ports.health;

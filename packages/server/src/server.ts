@@ -387,7 +387,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       entryIndexRefresh({ dataStore: ds, clock, log, onRefreshed: () => entryChanges.notify() }),
     );
     tasks.push(closing('federation', () => federation.stop()));
-    await federation.start(svidRotator.current().tls);
+    tasks.push(...(await federation.start(svidRotator.current().tls)));
     const bundleEndpointPort = federation.endpointPort();
     metrics.entries.set(await ds.countEntries());
     metrics.agents.set(await ds.countAttestedNodes());

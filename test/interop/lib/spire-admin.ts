@@ -42,9 +42,14 @@ export interface CliResult {
 }
 
 /** Runs a binary without blocking the event loop. */
-export async function runBinary(binary: string, args: readonly string[], opts: { input?: string; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+export async function runBinary(
+  binary: string,
+  args: readonly string[],
+  opts: { input?: string; cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<CliResult> {
   return await new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const env = opts.env === undefined ? process.env : { ...process.env, ...opts.env };
+    const child = spawn(binary, args, { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

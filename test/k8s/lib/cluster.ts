@@ -317,19 +317,16 @@ export async function apiJson<T>(env: ControlPlaneEnv, path: string, opts: { met
 }
 
 /**
- * Holds the node-wide lock on kubelet plugin `name` (e.g. csi.spiffe.io) until the returned
- * release is called: only one plugin of a name can register with the shared kubelet, and the
- * k8s suite runs test files at once (csi-driver.test.ts's host process, e2e.test.ts's DaemonSet).
- * @ztwim/core's PID-file lock in the cluster's state dir; a holder that is gone (a killed test
- * run) is taken over, and the lock goes when this process exits.
+ * Holds @ztwim/core's PID-file lock `file` in `dir` (waiting up to `ms` for another holder) until
+ * the returned release is called; a holder that is gone (a killed test run) is taken over, and
+ * the lock goes when this process exits. `what` names it in errors.
  */
-export async function holdKubeletPlugin(env: ControlPlaneEnv, name: string, ms = 600_000): Promise<() => void> {
-  const dir = join(env.dir, 'locks');
+export async function holdFileLock(dir: string, file: string, what: string, ms = 600_000): Promise<() => void> {
   const lock = await waitFor(
-    `the lock on kubelet plugin ${name} in ${dir}`,
+    `the lock on ${what} in ${dir}`,
     () => {
       try {
-        return lockDataDir(dir, { what: `kubelet plugin ${name}`, moveWith: 'another cluster', file: `kubelet-plugin-${name}.lock` });
+        return lockDataDir(dir, { what, moveWith: 'another cluster', file });
       } catch (e) {
         if (e instanceof ZtwimError && e.code === 'ERR_FAILED_PRECONDITION') return undefined;
         throw e;
@@ -338,6 +335,15 @@ export async function holdKubeletPlugin(env: ControlPlaneEnv, name: string, ms =
     ms,
   );
   return () => lock.release();
+}
+
+/**
+ * Holds the node-wide lock on kubelet plugin `name` (e.g. csi.spiffe.io) until the returned
+ * release is called: only one plugin of a name can register with the shared kubelet, and the
+ * k8s suite runs test files at once (csi-driver.test.ts's host process, e2e.test.ts's DaemonSet).
+ */
+export async function holdKubeletPlugin(env: ControlPlaneEnv, name: string, ms = 600_000): Promise<() => void> {
+  return await holdFileLock(join(env.dir, 'locks'), `kubelet-plugin-${name}.lock`, `kubelet plugin ${name}`, ms);
 }
 
 /** The part of the node's CSINode the tests read. */

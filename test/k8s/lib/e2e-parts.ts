@@ -8,9 +8,7 @@ import { REPO_ROOT, spireServerBin, ZTWIM_BIN, ztwimNodeFlags } from '../../inte
 import type { Proc } from '../../interop/lib/ztwim-cli.ts';
 import { applyManifest, csiNodeDrivers, holdKubeletPlugin, kubectl, waitFor, type ClusterEnv } from './cluster.ts';
 import { inNamespace, manifest } from './deploy.ts';
-
-/** The tag image.sh gives the images: $ZTWIM_IMAGE_TAG, else the root package.json's version. */
-export const VERSION = process.env['ZTWIM_IMAGE_TAG'] || (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+import { SPIRE_TEST_IMAGE, ZTWIM_IMAGE } from './image.ts';
 
 /**
  * The server, run as a host process with deploy/k8s/server.conf (SPIRE's format, which both
@@ -47,13 +45,13 @@ export function startServer(impl: ServerImpl, conf: string, cwd: string): Proc {
 
 /**
  * The agent DaemonSet: deploy/k8s/agent-daemonset.yaml and agent-configmap.yaml as shipped, run
- * from `image` (built and imported by `scripts/k8s/image.sh <imageArgs> --import`) with
+ * from `image` (built and imported by test/k8s/lib/image.ts, with SPIRE's binaries when `spire`) with
  * `command` as the container's command (the config path is the manifest's).
  */
 export interface AgentImpl {
   readonly name: string;
   readonly image: string;
-  readonly imageArgs: readonly string[];
+  readonly spire: boolean;
   readonly command: readonly string[];
 }
 
@@ -62,16 +60,16 @@ const AGENT_CONF = '/run/spire/config/agent.conf';
 /** SPIRE v1.13.0's spire-agent, from the test-only image that adds SPIRE's binaries to ours. */
 export const spireAgentDaemonSet: AgentImpl = {
   name: 'spire-agent v1.13.0 DaemonSet',
-  image: `ztwim-spire-test:${VERSION}`,
-  imageArgs: ['--spire'],
+  image: SPIRE_TEST_IMAGE,
+  spire: true,
   command: ['spire-agent', 'run', '-config', AGENT_CONF],
 };
 
 /** `ztwim agent run`, as the shipped DaemonSet runs it (needs the k8s_psat and k8s attestors). */
 export const ztwimAgentDaemonSet: AgentImpl = {
   name: 'ztwim agent DaemonSet',
-  image: `ztwim:${VERSION}`,
-  imageArgs: [],
+  image: ZTWIM_IMAGE,
+  spire: false,
   command: ['ztwim', 'agent', 'run', '-config', AGENT_CONF],
 };
 
@@ -166,7 +164,7 @@ interface CsiDaemonSet {
 }
 
 /** The workload pods' image: ours, for `ztwim api fetch`. */
-export const WORKLOAD_IMAGE = `ztwim:${VERSION}`;
+export const WORKLOAD_IMAGE = ZTWIM_IMAGE;
 
 /** What a registration step knows: the cluster, the workload's namespace and the IDs to tie. */
 export interface RegistrationContext {

@@ -2,37 +2,21 @@
 // install.yaml with the test's own namespace, its cluster-scoped RBAC renamed
 // after that namespace, the branch's image, and the test-only host-network settings
 // (docs/operator.md): pods on the host network, the apiserver at 127.0.0.1, distinct host ports.
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { REPO_ROOT } from '../../interop/lib/peers.ts';
 import { freePort } from '../../interop/lib/net.ts';
-import { lockDataDir, ZtwimError } from '@ztwim/core';
-import { applyManifest, kubectl, run, waitFor, type ClusterEnv } from './cluster.ts';
-
-/**
- * The branch's image tag on the shared node: $ZTWIM_IMAGE_TAG (as scripts/k8s/image.sh reads it),
- * default operator-runtime. Engineers running operator tests side by side set their own, so one
- * build never replaces the image another's pods run.
- */
-export const OPERATOR_TEST_IMAGE_TAG =
-  process.env['ZTWIM_IMAGE_TAG'] !== undefined && process.env['ZTWIM_IMAGE_TAG'] !== '' ? process.env['ZTWIM_IMAGE_TAG'] : 'operator-runtime';
-/** The branch's image on the node (scripts/k8s/image.sh with ZTWIM_IMAGE_TAG). */
-export const OPERATOR_TEST_IMAGE = `ztwim:${OPERATOR_TEST_IMAGE_TAG}`;
+import { supervise } from '../../interop/lib/spire-admin.ts';
+import { applyManifest, holdFileLock, kubectl, waitFor, type ClusterEnv } from './cluster.ts';
+import { ZTWIM_IMAGE } from './image.ts';
 
 interface Obj {
   apiVersion: string;
   kind: string;
   metadata: { name: string; namespace?: string };
   [k: string]: unknown;
-}
-
-/** Builds OPERATOR_TEST_IMAGE from this tree and imports it into the node (skipped when current). */
-export async function importBranchImage(env: ClusterEnv): Promise<void> {
-  await run('bash', [join(REPO_ROOT, 'scripts', 'k8s', 'image.sh'), '--import'], {
-    env: { ...process.env, ...env.vars, ZTWIM_IMAGE_TAG: OPERATOR_TEST_IMAGE_TAG },
-    timeoutMs: 900_000,
-  });
 }
 
 /** kubectl apply of every CRD the operator needs (shared by everyone: apply only, never delete). */
@@ -106,12 +90,12 @@ export async function installOperator(
         pod['hostNetwork'] = true;
         pod['dnsPolicy'] = 'ClusterFirstWithHostNet';
         const c = (pod['containers'] as Array<Record<string, unknown>>)[0] as Record<string, unknown>;
-        c['image'] = OPERATOR_TEST_IMAGE;
+        c['image'] = ZTWIM_IMAGE;
         c['imagePullPolicy'] = 'Never';
         c['args'] = ['operator', '-health-port', String(healthPort), '-log-level', 'debug'];
         c['ports'] = [{ name: 'health', containerPort: healthPort }];
         const envs = (c['env'] as Array<{ name: string; value?: string }>).map((e) =>
-          e.name.startsWith('RELATED_IMAGE_') ? { name: e.name, value: OPERATOR_TEST_IMAGE } : e,
+          e.name.startsWith('RELATED_IMAGE_') ? { name: e.name, value: ZTWIM_IMAGE } : e,
         );
         envs.push(
           { name: 'KUBERNETES_SERVICE_HOST', value: '127.0.0.1' },
@@ -228,24 +212,29 @@ export const OPERATOR_KINDS = ['spireoidcdiscoveryproviders', 'spiffecsidrivers'
  * the cluster dir, then no such CR left by anyone else. Returns the release.
  */
 export async function holdOperatorSingletons(env: ClusterEnv, ms = 600_000): Promise<() => void> {
-  const dir = join(env.dir, 'locks');
-  const release = await waitFor(
-    'the lock on the operator.openshift.io singletons',
-    () => {
-      try {
-        const l = lockDataDir(dir, { what: 'the operator.openshift.io cluster CRs', moveWith: 'another cluster', file: 'operator-singletons.lock' });
-        return () => l.release();
-      } catch (e) {
-        if (e instanceof ZtwimError && e.code === 'ERR_FAILED_PRECONDITION') return undefined;
-        throw e;
-      }
-    },
-    ms,
-  );
+  const release = await holdFileLock(join(env.dir, 'locks'), 'operator-singletons.lock', 'the operator.openshift.io cluster CRs', ms);
   await waitFor(
     'no operator.openshift.io CR left by someone else',
     async () => ((await kubectl(env, ['get', OPERATOR_KINDS.join(','), '-o', 'name'])).trim() === '' ? true : undefined),
     120_000,
   );
   return release;
+}
+
+/** An operator run on the host (`ztwim operator` of this tree) by a test: its exit, stop and logs. */
+export type HostOperator = ReturnType<typeof supervise>;
+
+/**
+ * `ztwim operator -kubeconfig <kubeconfig> -namespace <ns> -health-port 0 -log-level debug
+ * <extraArgs>` as a host process (POD_NAME `podName`, its leader-election identity), for tests
+ * that run the controllers outside a pod under the operator's own RBAC (serviceAccountKubeconfig).
+ */
+export function startHostOperator(o: { kubeconfig: string; ns: string; podName: string; extraArgs?: readonly string[] }): HostOperator {
+  const args = ['operator', '-kubeconfig', o.kubeconfig, '-namespace', o.ns, '-health-port', '0', '-log-level', 'debug', ...(o.extraArgs ?? [])];
+  return supervise(
+    spawn(process.execPath, [join(REPO_ROOT, 'packages', 'cli', 'bin', 'ztwim.js'), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, POD_NAME: o.podName },
+    }),
+  );
 }

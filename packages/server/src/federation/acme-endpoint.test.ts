@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { freePorts, startPebble, type Pebble } from '@ztwim/acme/testing';
-import { createLogger, cryptoRandom, type Logger } from '@ztwim/core';
+import { createLogger, cryptoRandom, runTasks, type Logger } from '@ztwim/core';
 import { SpiffeBundle, TrustDomain } from '@ztwim/spiffe';
 import { FakeClock, issueServerCert, makeCa, tempDir, waitUntil, type TestCa } from '@ztwim/testkit';
 import { SqliteDataStore } from '../datastore/sqlite/sqlite-datastore.ts';
@@ -72,7 +72,7 @@ describe('bundle endpoint https_web with ACME (pebble, tls-alpn-01)', () => {
     log = createLogger({ level: 'debug', destination: { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) } });
   });
   after(async () => {
-    for (const f of feds) await f.stop();
+    for (const f of [...feds]) await stop(f);
     await ds?.close();
     await pebble?.stop();
     for (const d of [dir, ca?.dir]) if (d !== undefined) rmSync(d, { recursive: true, force: true });
@@ -99,13 +99,23 @@ describe('bundle endpoint https_web with ACME (pebble, tls-alpn-01)', () => {
   const start = async (clock: FakeClock, cfg: FederationConfig): Promise<Federation> => {
     const f = createFederation({ config: cfg, dataStore: ds, trustDomain: td, clock, log, acmeDirectoryCaPem: ca.certPem });
     feds.push(f);
-    // https_web never serves the server SVID.
-    await f.start({ certPem: '', keyPem: '' });
+    // https_web never serves the server SVID. The ACME renewal loop is a task for the server's
+    // runner (server.ts), run here as the server runs it; nothing renews without it.
+    const tasks = await f.start({ certPem: '', keyPem: '' });
+    assert.equal(tasks.length, 1, 'the ACME renewal loop, handed to the runner');
+    const ac = new AbortController();
+    running.set(f, { ac, done: runTasks(tasks, ac.signal) });
     return f;
   };
+  const running = new Map<Federation, { ac: AbortController; done: Promise<void> }>();
   const stop = async (f: Federation): Promise<void> => {
     feds.splice(feds.indexOf(f), 1);
+    // As the server's runner stops: the loop is aborted and the federation closed together (an
+    // ACME request in flight is cut off, not awaited into the cache), then the loop has ended.
+    const r = running.get(f);
+    r?.ac.abort();
     await f.stop();
+    await r?.done;
   };
   /** Fires due fake-clock timers until check() holds (the ACME exchange itself is real I/O). */
   const pump = (clock: FakeClock, check: () => boolean, what: string): Promise<void> =>

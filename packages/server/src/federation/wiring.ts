@@ -1,5 +1,5 @@
 import { AcmeCertManager, CertFileWatcher } from '@ztwim/acme';
-import { internal, listenError, type Clock, type Logger } from '@ztwim/core';
+import { internal, listenError, type Clock, type Logger, type Task } from '@ztwim/core';
 import type { TrustDomain } from '@ztwim/spiffe';
 import type { DataStore } from '../datastore/datastore.ts';
 import { bundleToSpiffeJson } from './bundle-json.ts';
@@ -21,8 +21,12 @@ export interface FederationDeps {
 
 export interface Federation {
   readonly refresher: FederationRefresher;
-  /** Starts the refresher and the bundle endpoint (https_spiffe serves `serverTls`). */
-  start(serverTls: BundleEndpointTls): Promise<void>;
+  /**
+   * Starts the refresher and the bundle endpoint (https_spiffe serves `serverTls`). Resolves to
+   * the endpoint's background loops (https_web: the certificate files' reload, or ACME renewal)
+   * as tasks for the server's runTasks: they stop when its signal aborts.
+   */
+  start(serverTls: BundleEndpointTls): Promise<Task[]>;
   /** The bundle endpoint's bound port, once started (undefined when none is configured). */
   endpointPort(): number | undefined;
   /** The server SVID was renewed: https_spiffe endpoints serve it from the next handshake. */
@@ -46,14 +50,13 @@ export function createFederation(d: FederationDeps): Federation {
   const be = d.config?.bundleEndpoint;
   let endpoint: BundleEndpoint | undefined;
   const stoppers: Array<() => void> = [];
-  // The certificate file watcher's and the ACME renewal's loops, stopped with the endpoint.
-  const background = new AbortController();
   let cached: { at: number; seq: bigint; json: string } | undefined;
   return {
     refresher,
     async start(serverTls) {
       await refresher.start();
-      if (be === undefined) return;
+      if (be === undefined) return [];
+      const tasks: Task[] = [];
       const log = d.log.child({ subsystem: 'bundle_endpoint' });
       const p = be.profile;
       let tls: BundleEndpointTls | undefined = serverTls;
@@ -73,7 +76,7 @@ export function createFederation(d: FederationDeps): Federation {
         });
         stoppers.push(() => watcher.close());
         tls = await watcher.start();
-        void watcher.reloadTask()(background.signal);
+        tasks.push(watcher.reloadTask());
       } else if (p.kind === 'https_web') {
         // As SPIRE: the certificate is obtained with tls-alpn-01 answered on this endpoint's own
         // port, so the endpoint listens first (refusing handshakes until a certificate is there).
@@ -122,15 +125,15 @@ export function createFederation(d: FederationDeps): Federation {
       });
       if (acme !== undefined) {
         await acme.startInBackground();
-        void acme.renewalTask()(background.signal);
+        tasks.push(acme.renewalTask());
       }
+      return tasks;
     },
     endpointPort: () => endpoint?.port,
     rotateServerTls(tls) {
       if (be?.profile.kind === 'https_spiffe') endpoint?.rotate(tls);
     },
     async stop() {
-      background.abort();
       for (const s of stoppers.splice(0)) s();
       await refresher.stop();
       await endpoint?.close();
