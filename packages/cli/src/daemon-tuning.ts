@@ -24,7 +24,9 @@ export const DAEMON_V8_FLAGS: readonly string[] = ['--interrupt-budget=8192'];
  * 31 MiB old space of which 15 MiB was in use, kept until V8's memory reducer ran: agent RSS after
  * 5 s of 16 clients 105 MiB, with it 72-79 MiB (bench/agent-memory.ts). It costs CPU: agent
  * calls per CPU second, 8 clients, 4 interleaved runs on a loaded machine, JWT cached 1,297-2,056
- * vs 1,995-2,163 without, X.509 1,452-1,843 vs 2,153-2,688; `-memoryBudget 0` turns both off.
+ * vs 1,995-2,163 without, X.509 1,452-1,843 vs 2,153-2,688; so the budget watcher turns it off
+ * while the event loop is busy (a burst of workloads) and back on once idle. `-memoryBudget 0`
+ * turns both off.
  */
 export const MEMORY_BUDGET_V8_FLAGS: readonly string[] = ['--optimize-for-size'];
 
@@ -39,8 +41,17 @@ export function tuneForDaemon(o: DaemonTuning = {}): void {
   useLightHeaders();
   const budget = o.memoryBudgetMiB ?? 0;
   if (budget > 0) {
-    for (const f of MEMORY_BUDGET_V8_FLAGS) setFlagsFromString(f);
+    let prev = performance.eventLoopUtilization();
     watchMemoryBudget(budget, {
+      busyShare: () => {
+        const now = performance.eventLoopUtilization();
+        const share = performance.eventLoopUtilization(now, prev).utilization;
+        prev = now;
+        return share;
+      },
+      setLeanHeap: (lean) => {
+        for (const f of MEMORY_BUDGET_V8_FLAGS) setFlagsFromString(lean ? f : f.replace(/^--/, '--no-'));
+      },
       clock: systemClock,
       rssBytes: () => process.memoryUsage.rss(),
       fullGc: v8FullGc(),

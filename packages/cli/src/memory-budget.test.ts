@@ -9,8 +9,10 @@ const MiB = 1024 * 1024;
 function harness(budgetMiB: number, rssAfterGc: (before: number) => number) {
   const clock = new FakeClock();
   let rss = 50 * MiB;
+  let busy = 0;
   const gcs: number[] = [];
   const over: OverBudget[] = [];
+  const lean: boolean[] = [];
   const stop = watchMemoryBudget(budgetMiB, {
     clock,
     rssBytes: () => rss,
@@ -19,14 +21,20 @@ function harness(budgetMiB: number, rssAfterGc: (before: number) => number) {
       rss = rssAfterGc(rss);
     },
     onOverBudget: (o) => over.push(o),
+    busyShare: () => busy,
+    setLeanHeap: (on) => lean.push(on),
   });
   return {
     clock,
     gcs,
     over,
+    lean,
     stop,
     setRss: (m: number) => {
       rss = m * MiB;
+    },
+    setBusy: (share: number) => {
+      busy = share;
     },
   };
 }
@@ -69,6 +77,39 @@ test('watchMemoryBudget: still over after the GC: reported, and the checks back 
   h.stop();
   h.clock.advance(60_000);
   assert.equal(h.gcs.length, n + 1, 'stopped');
+});
+
+test('watchMemoryBudget: while the event loop is busy (a burst), no full GC and no lean heap; both once it is idle', () => {
+  const h = harness(96, () => 60 * MiB);
+  assert.deepEqual(h.lean, [true], 'lean heap from the start');
+  h.setRss(200);
+  h.setBusy(0.9);
+  h.clock.advance(2_000);
+  assert.equal(h.gcs.length, 0, 'no GC during the burst: its memory is in use');
+  assert.deepEqual(h.lean, [true, false], 'lean heap off while busy');
+  h.clock.advance(10_000);
+  assert.equal(h.gcs.length, 0);
+  assert.deepEqual(h.lean, [true, false], 'told once, not every check');
+  h.setBusy(0.1);
+  h.clock.advance(2_000);
+  assert.deepEqual(h.gcs, [200 * MiB], 'the GC runs at the first idle check');
+  assert.deepEqual(h.lean, [true, false, true]);
+  h.stop();
+});
+
+test('watchMemoryBudget: a burst during a backed-off wait brings the checks back to 2 s', () => {
+  const h = harness(96, (before) => before);
+  h.setRss(300);
+  h.clock.advance(2_000);
+  h.clock.advance(4_000);
+  assert.equal(h.gcs.length, 2);
+  h.setBusy(0.9);
+  h.clock.advance(8_000);
+  assert.equal(h.gcs.length, 2, 'busy at the backed-off check: no GC');
+  h.setBusy(0);
+  h.clock.advance(2_000);
+  assert.equal(h.gcs.length, 3, 'checked again 2 s later, once idle');
+  h.stop();
 });
 
 // A daemon's global Headers is the light class, and undici is never loaded by the gRPC layer.
