@@ -3,20 +3,13 @@
 // other outcome is decided on a fresh read, and a datastore without the cache decides the same
 // from plain reads. authz.test.ts covers the decisions themselves.
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { Code, ConnectError, createContextValues } from '@connectrpc/connect';
-import { unixSeconds } from '@ztwim/core';
+import { Code, ConnectError } from '@connectrpc/connect';
 import { PermissionDeniedDetails_Reason, permissionDeniedReasonOf } from '@ztwim/proto';
-import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
-import { FakeClock } from '@ztwim/testkit';
-import { createCaCertificate, X509Ca } from '../ca/x509-ca.ts';
 import type { DataStore } from '../datastore/datastore.ts';
 import { withTempSqliteStore } from '../datastore/sqlite/temp-store.test-util.ts';
-import { authorizationInterceptor } from './authz.ts';
-import { transportKey } from './caller.ts';
+import { agentCheckFixture, type AgentCheckFixture } from './authz-agent.test-util.ts';
 
-const TD = TrustDomain.parse('example.org');
 const METHOD = 'spire.api.server.svid.v1.SVID/BatchNewX509SVID';
 
 /** The store with its getAttestedNode reads counted, and with or without the node cache. */
@@ -38,49 +31,16 @@ function observed(ds: DataStore, withCache: boolean): { store: DataStore; reads:
   return { store, reads: () => reads };
 }
 
-async function withAgentCheck(
-  withCache: boolean,
-  fn: (t: {
-    ds: DataStore;
-    clock: FakeClock;
-    reads: () => number;
-    svid: (id: string) => { chain: Uint8Array[]; serial: string; expiresAt: number };
-    call: (chain: readonly Uint8Array[]) => Promise<void>;
-  }) => Promise<void>,
-): Promise<void> {
+interface Check extends AgentCheckFixture {
+  readonly ds: DataStore;
+  /** getAttestedNode calls so far. */
+  reads(): number;
+}
+
+async function withAgentCheck(withCache: boolean, fn: (t: Check) => Promise<void>): Promise<void> {
   await withTempSqliteStore(async (ds) => {
-    const clock = new FakeClock(Date.now());
-    const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const ca = new X509Ca({
-      trustDomain: TD,
-      key,
-      chain: createCaCertificate({ trustDomain: TD, key, ttlMs: 24 * 3600_000, now: clock.now() }),
-      clock,
-      x509SvidTtlMs: 3600_000,
-    });
-    const svid = (id: string) => {
-      const r = ca.signX509Svid({ publicKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey, spiffeId: SpiffeId.parse(id) });
-      return { chain: r.certChain, serial: r.serial.toString(10), expiresAt: unixSeconds(r.notAfter) };
-    };
     const { store, reads } = observed(ds, withCache);
-    const interceptor = authorizationInterceptor({
-      dataStore: store,
-      clock,
-      adminIds: [],
-      verifyPeer: (c) => SpiffeId.parse(/URI:(spiffe:\/\/\S+?)(?:,|$)/.exec(new X509Certificate(c[0] as Uint8Array).subjectAltName ?? '')?.[1] ?? ''),
-      isAgentPath: (id) => id.path.startsWith('/spire/agent/'),
-    });
-    const call = async (chain: readonly Uint8Array[]): Promise<void> => {
-      const [service, name] = METHOD.split('/') as [string, string];
-      const req = {
-        service: { typeName: service },
-        method: { name },
-        contextValues: createContextValues().set(transportKey, { kind: 'tls', peerChain: chain, remoteAddress: '10.0.0.7:4000' }),
-      };
-      const run = interceptor((async () => ({ message: {} })) as never) as unknown as (r: typeof req) => Promise<unknown>;
-      await run(req);
-    };
-    await fn({ ds, clock, reads, svid, call });
+    await fn({ ...agentCheckFixture(store, METHOD), ds, reads });
   });
 }
 
@@ -89,7 +49,7 @@ async function deniedFor(p: Promise<unknown>, reason: PermissionDeniedDetails_Re
 }
 
 /** The decisions every store must give: active accepted, renewed promoted, old refused, expired refused. */
-async function decisions(t: Parameters<Parameters<typeof withAgentCheck>[1]>[0]): Promise<void> {
+async function decisions(t: Check): Promise<void> {
   const id = 'spiffe://example.org/spire/agent/x/a';
   const first = t.svid(id);
   await t.ds.createAttestedNode({ spiffeId: id, attestationType: 'x', serialNumber: first.serial, expiresAt: first.expiresAt, canReattest: false });

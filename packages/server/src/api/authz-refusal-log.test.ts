@@ -2,59 +2,22 @@
 // and a reason code; the server log says which agent, from where, for which method, and why
 // (with both serials when the SVID is not the active one). authz.test.ts covers the decisions.
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { createContextValues } from '@connectrpc/connect';
 import { createLogger, unixSeconds } from '@ztwim/core';
-import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
-import { FakeClock } from '@ztwim/testkit';
-import { createCaCertificate, X509Ca } from '../ca/x509-ca.ts';
 import { withTempSqliteStore } from '../datastore/sqlite/temp-store.test-util.ts';
-import { authorizationInterceptor } from './authz.ts';
-import { transportKey } from './caller.ts';
+import { agentCheckFixture } from './authz-agent.test-util.ts';
 
-const TD = TrustDomain.parse('example.org');
 const METHOD = 'spire.api.server.entry.v1.Entry/GetAuthorizedEntries';
 
 describe('authorization: refused agents are logged with the reason', () => {
   it('not attested, banned, expired and not-active agents each log one warning naming the agent, address, method and cause', async () => {
     await withTempSqliteStore(async (ds) => {
-      const clock = new FakeClock(Date.now());
-      const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-      const ca = new X509Ca({
-        trustDomain: TD,
-        key,
-        chain: createCaCertificate({ trustDomain: TD, key, ttlMs: 24 * 3600_000, now: clock.now() }),
-        clock,
-        x509SvidTtlMs: 3600_000,
-      });
-      const svid = (id: string) => {
-        const r = ca.signX509Svid({ publicKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey, spiffeId: SpiffeId.parse(id) });
-        return { chain: r.certChain, serial: r.serial.toString(10), expiresAt: unixSeconds(r.notAfter) };
-      };
       const lines: Array<Record<string, unknown>> = [];
       const log = createLogger({ level: 'debug', destination: { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) } });
-      const interceptor = authorizationInterceptor({
-        dataStore: ds,
-        clock,
-        adminIds: [],
-        verifyPeer: (c) => SpiffeId.parse(/URI:(spiffe:\/\/\S+?)(?:,|$)/.exec(new X509Certificate(c[0] as Uint8Array).subjectAltName ?? '')?.[1] ?? ''),
-        isAgentPath: (id) => id.path.startsWith('/spire/agent/'),
-        log,
-      });
-      const call = async (chain: readonly Uint8Array[]): Promise<void> => {
-        const [service, name] = METHOD.split('/') as [string, string];
-        const req = {
-          service: { typeName: service },
-          method: { name },
-          contextValues: createContextValues().set(transportKey, { kind: 'tls', peerChain: chain, remoteAddress: '10.0.0.7:4000' }),
-        };
-        const run = interceptor((async () => ({ message: {} })) as never) as unknown as (r: typeof req) => Promise<unknown>;
-        await assert.rejects(run(req));
-      };
+      const { clock, svid, call } = agentCheckFixture(ds, METHOD, log);
       const warned = async (chain: readonly Uint8Array[]): Promise<Record<string, unknown>> => {
         lines.length = 0;
-        await call(chain);
+        await assert.rejects(call(chain));
         assert.equal(lines.length, 1, JSON.stringify(lines));
         const { time: _time, ...rest } = lines[0] as Record<string, unknown>;
         return rest;
