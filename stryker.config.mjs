@@ -24,6 +24,7 @@ export const NEXT = [
 // The test files that reach MUTATE (the dry run runs all of them once to map coverage).
 export const TEST_FILES = [
   'packages/server/src/api/authz.test.ts',
+  'packages/server/src/api/authz-*.test.ts',
   'packages/server/src/api/agent-attest.test.ts',
   'packages/server/src/attestation/*.test.ts',
 ];

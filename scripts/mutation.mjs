@@ -2,23 +2,42 @@
 // Mutation testing of the security-critical modules with StrykerJS (stryker.config.mjs;
 // docs/mutation-testing.md). Incremental by default: only mutants whose code or covering tests
 // changed since test/mutation/stryker-incremental.json are run again; the rest keep their
-// recorded result. Prints the score per file and in total, and fails (exit 1) when the total
-// is below the threshold.
+// recorded result. Prints the score per file and in total (raw, and with the reviewed equivalent
+// mutants of docs/mutation-survivors.md left out), lists surviving mutants that the reviewed list
+// does not explain, and fails (exit 1) when the raw total is below the threshold.
 //
 //   node scripts/mutation.mjs                    # incremental run, threshold (see below)
 //   node scripts/mutation.mjs --force            # every mutant again (cold run), file rewritten
 //   node scripts/mutation.mjs --mutate <glob>... # only these files (no threshold on a subset)
 //   MUTATION_THRESHOLD=85 node scripts/mutation.mjs
-// The default threshold is the committed baseline's score (75.57 %, docs/mutation-testing.md), so
-// CI fails when it drops; the target is 90 %, to be raised to as survivors are killed.
+// The default threshold is 90 % (the raw Stryker score: detected over all valid mutants, the
+// reviewed equivalents included), the target of docs/mutation-testing.md.
+import { readFileSync } from 'node:fs';
 import { Stryker } from '@stryker-mutator/core';
 
 const args = process.argv.slice(2);
 const force = args.includes('--force');
 const mutateAt = args.indexOf('--mutate');
 const subset = mutateAt >= 0 ? args.slice(mutateAt + 1).filter((a) => !a.startsWith('--')) : [];
-const threshold = Number(process.env.MUTATION_THRESHOLD ?? '75');
+const threshold = Number(process.env.MUTATION_THRESHOLD ?? '90');
 
+/**
+ * The reviewed survivors: table rows of docs/mutation-survivors.md such as
+ * | `packages/server/src/api/authz.ts` | 55:38 | BooleanLiteral | `false` | equivalent | why |
+ * keyed by file, line:column (1-based column, as printed below) and mutator. Only rows marked
+ * `equivalent` leave the denominator of the second score; `accepted` rows are explained but count.
+ */
+function reviewedSurvivors() {
+  const reviewed = new Map();
+  const row = /^\|\s*`([^`]+)`\s*\|\s*(\d+:\d+)\s*\|\s*(\w+)\s*\|.*\|\s*(equivalent|accepted)\s*\|/;
+  for (const line of readFileSync(new URL('../docs/mutation-survivors.md', import.meta.url), 'utf8').split('\n')) {
+    const m = row.exec(line);
+    if (m !== null) reviewed.set(`${m[1]} ${m[2]} ${m[3]}`, m[4]);
+  }
+  return reviewed;
+}
+
+const reviewed = reviewedSurvivors();
 const started = Date.now();
 const overrides = { force, ...(subset.length > 0 ? { mutate: subset } : {}) };
 const results = await new Stryker(overrides).runMutationTest();
@@ -27,27 +46,41 @@ const seconds = ((Date.now() - started) / 1000).toFixed(0);
 // Stryker's mutation score: detected (killed, timeout) over valid mutants (detected, survived,
 // no coverage); ignored, compile and runtime errors do not count.
 const perFile = new Map();
+const unreviewed = [];
 for (const r of results) {
-  const f = perFile.get(r.fileName) ?? { detected: 0, undetected: 0, survivors: [] };
+  const file = r.fileName.replace(process.cwd() + '/', '');
+  const f = perFile.get(file) ?? { detected: 0, undetected: 0, equivalent: 0 };
   if (r.status === 'Killed' || r.status === 'Timeout') f.detected++;
   else if (r.status === 'Survived' || r.status === 'NoCoverage') {
     f.undetected++;
-    f.survivors.push(`${r.location.start.line}:${r.location.start.column + 1} ${r.mutatorName} ${r.status}`);
+    const where = `${r.location.start.line}:${r.location.start.column + 1}`;
+    const verdict = reviewed.get(`${file} ${where} ${r.mutatorName}`);
+    if (verdict === 'equivalent') f.equivalent++;
+    else if (verdict === undefined) unreviewed.push(`${file}:${where} ${r.mutatorName} ${r.status}: ${JSON.stringify(r.replacement ?? '')}`);
   }
-  perFile.set(r.fileName, f);
+  perFile.set(file, f);
 }
+const pct = (a, b) => (b === 0 ? 100 : (100 * a) / b);
 let detected = 0;
 let valid = 0;
+let equivalent = 0;
 for (const [file, f] of [...perFile].sort()) {
   detected += f.detected;
   valid += f.detected + f.undetected;
-  const score = f.detected + f.undetected === 0 ? 100 : (100 * f.detected) / (f.detected + f.undetected);
+  equivalent += f.equivalent;
+  const all = f.detected + f.undetected;
   console.log(
-    `${score.toFixed(1).padStart(6)} %  ${String(f.detected).padStart(4)}/${String(f.detected + f.undetected).padEnd(4)} ${file.replace(process.cwd() + '/', '')}`,
+    `${pct(f.detected, all).toFixed(1).padStart(6)} %  ${String(f.detected).padStart(4)}/${String(all).padEnd(4)} ` +
+      `(${pct(f.detected, all - f.equivalent).toFixed(1)} % without ${f.equivalent} equivalent)  ${file}`,
   );
 }
-const total = valid === 0 ? 100 : (100 * detected) / valid;
+const total = pct(detected, valid);
 console.log(`mutation score ${total.toFixed(2)} % (${detected}/${valid} mutants detected) in ${seconds} s; threshold ${threshold} %`);
+console.log(`without the ${equivalent} reviewed equivalent mutants: ${pct(detected, valid - equivalent).toFixed(2)} % (${detected}/${valid - equivalent})`);
+if (unreviewed.length > 0) {
+  console.log(`${unreviewed.length} surviving mutant(s) not in docs/mutation-survivors.md (kill them or review them there):`);
+  for (const u of unreviewed) console.log(`  ${u}`);
+}
 if (subset.length === 0 && total < threshold) {
   console.error(`mutation score ${total.toFixed(2)} % is below the threshold ${threshold} %`);
   process.exit(1);
