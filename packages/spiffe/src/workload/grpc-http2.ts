@@ -241,6 +241,20 @@ function unavailable(e: unknown): GrpcCallError {
   return new GrpcCallError(Status.Unavailable, `connection error: ${msg}`, e);
 }
 
+/** The `:path` and the serialized request message of a call. */
+function encodeRequest<I extends DescMessage>(method: GrpcMethod<I, DescMessage>, req: MessageInitShape<I>): { path: string; body: Uint8Array } {
+  return { path: `/${method.parent.typeName}/${method.name}`, body: toBinary(method.input, create(method.input, req)) };
+}
+
+/** A response message, or Internal naming why it does not decode. */
+function decodeResponse<O extends DescMessage>(method: GrpcMethod<DescMessage, O>, msg: Uint8Array): MessageShape<O> {
+  try {
+    return fromBinary(method.output, msg);
+  } catch (e) {
+    throw new GrpcCallError(Status.Internal, `cannot decode the response: ${e instanceof Error ? e.message : String(e)}`, e);
+  }
+}
+
 /** An HTTP/2 session and its number of running calls (referenced while that is above 0). */
 interface Session {
   readonly h2: http2.ClientHttp2Session;
@@ -420,8 +434,7 @@ export class GrpcChannel {
     req: MessageInitShape<I>,
     opts: GrpcCallOptions = {},
   ): Promise<MessageShape<O>> {
-    const path = `/${method.parent.typeName}/${method.name}`;
-    const body = toBinary(method.input, create(method.input, req));
+    const { path, body } = encodeRequest(method, req);
     return new Promise((resolve, reject) => {
       let msg: Uint8Array | undefined;
       let count = 0;
@@ -434,9 +447,9 @@ export class GrpcChannel {
           if (err !== undefined) return reject(err);
           if (count !== 1 || msg === undefined) return reject(new GrpcCallError(Status.Unimplemented, `unary call got ${count} response messages`));
           try {
-            resolve(fromBinary(method.output, msg));
+            resolve(decodeResponse(method, msg));
           } catch (e) {
-            reject(new GrpcCallError(Status.Internal, `cannot decode the response: ${e instanceof Error ? e.message : String(e)}`, e));
+            reject(e);
           }
         },
       });
@@ -452,8 +465,7 @@ export class GrpcChannel {
     req: MessageInitShape<I>,
     opts: GrpcCallOptions = {},
   ): AsyncIterable<MessageShape<O>> {
-    const path = `/${method.parent.typeName}/${method.name}`;
-    const body = toBinary(method.input, create(method.input, req));
+    const { path, body } = encodeRequest(method, req);
     return {
       [Symbol.asyncIterator]: () => {
         // Decoded lazily as the caller pulls, so a slow consumer pauses the stream (HTTP/2 flow control).
@@ -485,11 +497,10 @@ export class GrpcChannel {
               if (m !== undefined) {
                 if (queue.length < 4) handle.resume();
                 try {
-                  return { done: false, value: fromBinary(method.output, m) };
+                  return { done: false, value: decodeResponse(method, m) };
                 } catch (e) {
-                  const err = new GrpcCallError(Status.Internal, `cannot decode the response: ${e instanceof Error ? e.message : String(e)}`, e);
-                  handle.cancel(err);
-                  throw err;
+                  handle.cancel(e as GrpcCallError);
+                  throw e;
                 }
               }
               if (done) {
