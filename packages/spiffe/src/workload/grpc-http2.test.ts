@@ -70,6 +70,8 @@ const jwtResponse = (token: string): Buffer =>
 const bundlesResponse = (n: number): Buffer =>
   frame(toBinary(X509BundlesResponseSchema, create(X509BundlesResponseSchema, { bundles: { [`spiffe://td${n}.example`]: new Uint8Array(300).fill(n) } })));
 const m = SpiffeWorkloadAPI.method;
+/** A broken transport fails its test instead of hanging the run. */
+const T = { timeout: 10_000 };
 
 function channel(ts: TestServer, maxMessageBytes?: number): GrpcChannel {
   return new GrpcChannel({
@@ -106,7 +108,7 @@ async function writeInPieces(stream: http2.ServerHttp2Stream, data: Buffer, size
   }
 }
 
-test('unary request carries the gRPC headers and one framed message; a response cut at any byte is reassembled', async () => {
+test('unary request carries the gRPC headers and one framed message; a response cut at any byte is reassembled', T, async () => {
   let seen: http2.IncomingHttpHeaders | undefined;
   let request: Buffer | undefined;
   const ts = await startServer(async (stream, headers, body) => {
@@ -137,7 +139,7 @@ test('unary request carries the gRPC headers and one framed message; a response 
   }
 });
 
-test('server stream: messages split across DATA frames and several in one frame all arrive, in order', async () => {
+test('server stream: messages split across DATA frames and several in one frame all arrive, in order', T, async () => {
   const ts = await startServer(async (stream) => {
     stream.respond(okHeaders, { waitForTrailers: true });
     stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
@@ -158,7 +160,7 @@ test('server stream: messages split across DATA frames and several in one frame 
   }
 });
 
-test('trailers-only error: status and percent-decoded message, as WorkloadApiError through the client', async () => {
+test('trailers-only error: status and percent-decoded message, as WorkloadApiError through the client', T, async () => {
   const ts = await startServer((stream) => {
     stream.respond({ ...okHeaders, 'grpc-status': '7', 'grpc-message': 'no%20identity%20issued%20%E2%9C%93' }, { endStream: true });
   });
@@ -187,7 +189,7 @@ test('trailers-only error: status and percent-decoded message, as WorkloadApiErr
   }
 });
 
-test('error status in trailers after messages; HTTP errors without grpc-status map as gRPC says', async () => {
+test('error status in trailers after messages; HTTP errors without grpc-status map as gRPC says', T, async () => {
   let mode: 'trailers' | '404' | 'html' = 'trailers';
   const ts = await startServer(async (stream) => {
     if (mode === '404') {
@@ -218,7 +220,7 @@ test('error status in trailers after messages; HTTP errors without grpc-status m
   }
 });
 
-test('deadline: grpc-timeout is sent, the call fails DeadlineExceeded and the stream is reset', async () => {
+test('deadline: grpc-timeout is sent, the call fails DeadlineExceeded and the stream is reset', T, async () => {
   let reset: Promise<number> | undefined;
   let timeout: string | undefined;
   const ts = await startServer((stream, headers) => {
@@ -242,7 +244,7 @@ test('deadline: grpc-timeout is sent, the call fails DeadlineExceeded and the st
   }
 });
 
-test('cancellation: aborting the signal rejects Canceled and sends RST_STREAM CANCEL; leaving a stream loop cancels it', async () => {
+test('cancellation: aborting the signal rejects Canceled and sends RST_STREAM CANCEL; leaving a stream loop cancels it', T, async () => {
   const resets: Promise<number>[] = [];
   const started: (() => void)[] = [];
   const ts = await startServer((stream) => {
@@ -273,7 +275,7 @@ test('cancellation: aborting the signal rejects Canceled and sends RST_STREAM CA
   }
 });
 
-test('server going away mid-stream is Unavailable; the next call dials a new session', async () => {
+test('server going away mid-stream is Unavailable; the next call dials a new session', T, async () => {
   let first = true;
   const ts = await startServer((stream) => {
     if (first) {
@@ -304,7 +306,7 @@ test('server going away mid-stream is Unavailable; the next call dials a new ses
   await assert.rejects(gone.unary(m.fetchJWTSVID, { audience: ['a'] }), isStatus(1));
 });
 
-test('a message over the size limit is refused with ResourceExhausted and the stream reset', async () => {
+test('a message over the size limit is refused with ResourceExhausted and the stream reset', T, async () => {
   let reset: Promise<number> | undefined;
   const ts = await startServer((stream) => {
     reset = once(stream, 'close').then(() => stream.rstCode);
