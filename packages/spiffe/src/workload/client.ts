@@ -3,10 +3,7 @@
  * `workloadapi.Client`: one-shot fetches, watches that reconnect with a linear backoff, and
  * responses parsed with the SDK's own parsers.
  */
-import * as net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Code, ConnectError, createClient, type Client, type Interceptor } from '@connectrpc/connect';
-import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import { SpiffeError } from '../errors.ts';
 import { TrustDomain } from '../id/trust-domain.ts';
 import { SpiffeId } from '../id/spiffe-id.ts';
@@ -16,6 +13,7 @@ import { X509BundleSet, JwtBundleSet } from '../bundle/set.ts';
 import { X509Svid } from '../svid/x509-svid.ts';
 import { parseInsecureJwtSvid, type JwtSvid } from '../svid/jwt-svid.ts';
 import { defaultWorkloadEndpoint, parseWorkloadEndpoint } from './address.ts';
+import { GrpcCallError, GrpcChannel, tcpConnector, unixConnector, type GrpcInterceptor } from './grpc-http2.ts';
 import {
   SpiffeWorkloadAPI,
   type JWTBundlesResponse,
@@ -79,26 +77,13 @@ function grpcCodeName(code: number): string {
   return GRPC_CODE_NAMES[code] ?? `Code(${code})`;
 }
 
-/** Whether `e`'s cause chain holds the system error of a failed dial (connect, getaddrinfo). */
-function isDialFailure(e: unknown): boolean {
-  for (let cur: unknown = e, depth = 0; cur instanceof Error && depth < 8; depth++) {
-    const syscall = (cur as NodeJS.ErrnoException).syscall;
-    if (syscall === 'connect' || syscall === 'getaddrinfo') return true;
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return false;
-}
-
 /** Wraps any failure of a call as a WorkloadApiError (SpiffeError ERR_WORKLOAD_API). */
 export function toWorkloadApiError(e: unknown): WorkloadApiError {
   if (e instanceof WorkloadApiError) return e;
-  if (e instanceof ConnectError) {
-    // A connection torn down by the peer surfaces as CANCEL on the HTTP/2 stream; gRPC reports a
-    // lost transport as Unavailable (retried), so only a Canceled *status* stops a watch.
-    // A socket that could not be dialled is Unavailable whatever its errno (grpc-go's rule;
-    // connect-node makes ENOENT Internal, which a caller would take for an answer).
-    const code = (e.code === Code.Canceled && /^http\/2 stream closed/.test(e.rawMessage)) || isDialFailure(e) ? Code.Unavailable : e.code;
-    return new WorkloadApiError(code, e.rawMessage, `workloadapi: rpc error: code = ${grpcCodeName(code)} desc = ${e.rawMessage}`, e);
+  if (e instanceof GrpcCallError) {
+    // The transport reports a lost or undiallable connection as Unavailable (retried, as grpc-go),
+    // so only a Canceled *status* from the server or the caller stops a watch.
+    return new WorkloadApiError(e.grpcCode, e.grpcMessage, `workloadapi: rpc error: code = ${grpcCodeName(e.grpcCode)} desc = ${e.grpcMessage}`, e);
   }
   const msg = e instanceof Error ? e.message : String(e);
   return new WorkloadApiError(GrpcCode.Unknown, msg, `workloadapi: ${msg}`, e);
@@ -162,7 +147,7 @@ export interface WorkloadApiClientOptions {
   /** Validation time for fetched JWT-SVIDs (default now). */
   readonly now?: () => Date;
   /** Extra interceptors (tests). */
-  readonly interceptors?: readonly Interceptor[];
+  readonly interceptors?: readonly GrpcInterceptor[];
 }
 
 function notify<T>(watcher: Watcher<T>, err: WorkloadApiError): void {
@@ -173,12 +158,20 @@ function notify<T>(watcher: Watcher<T>, err: WorkloadApiError): void {
   }
 }
 
-const headerInterceptor: Interceptor = (next) => async (req) => {
-  req.header.set(WORKLOAD_API_HEADER, 'true');
-  return next(req);
-};
+/** The Workload API's methods on a channel, named as the generated service's. */
+function workloadApi(channel: GrpcChannel) {
+  const m = SpiffeWorkloadAPI.method;
+  type Opts = { signal: AbortSignal };
+  return {
+    fetchX509SVID: (req: object, o: Opts) => channel.serverStream(m.fetchX509SVID, req, o),
+    fetchX509Bundles: (req: object, o: Opts) => channel.serverStream(m.fetchX509Bundles, req, o),
+    fetchJWTBundles: (req: object, o: Opts) => channel.serverStream(m.fetchJWTBundles, req, o),
+    fetchJWTSVID: (req: { audience: string[]; spiffeId: string }, o: Opts) => channel.unary(m.fetchJWTSVID, req, o),
+    validateJWTSVID: (req: { svid: string; audience: string }, o: Opts) => channel.unary(m.validateJWTSVID, req, o),
+  };
+}
 
-type Api = Client<typeof SpiffeWorkloadAPI>;
+type Api = ReturnType<typeof workloadApi>;
 
 /** Parses the SVIDs of an X509SVIDResponse as go-spiffe's parseX509SVIDs (duplicate hints: first wins). */
 export function parseX509SvidResponse(resp: X509SVIDResponse, firstOnly = false): X509Svid[] {
@@ -296,7 +289,7 @@ export function parseJwtSvidResponse(resp: JWTSVIDResponse, audience: readonly s
 export class WorkloadApiClient {
   readonly address: string;
   readonly #api: Api;
-  readonly #sessions: Http2SessionManager;
+  readonly #channel: GrpcChannel;
   readonly #closed = new AbortController();
   readonly #backoff: () => Backoff;
   readonly #now: () => Date;
@@ -304,25 +297,16 @@ export class WorkloadApiClient {
   constructor(opts: WorkloadApiClientOptions = {}) {
     this.address = opts.address ?? defaultWorkloadEndpoint();
     const ep = parseWorkloadEndpoint(this.address);
-    let baseUrl: string;
-    let createConnection: (() => net.Socket) | undefined;
-    if (ep.kind === 'unix') {
-      if (ep.authority !== '') {
-        throw new SpiffeError('ERR_WORKLOAD_ADDRESS_INVALID', `workload endpoint unix socket URI must not include an authority: ${ep.authority}`);
-      }
-      const path = ep.path;
-      baseUrl = 'http://localhost';
-      createConnection = () => net.connect({ path });
-    } else {
-      baseUrl = `http://${ep.target}`;
+    if (ep.kind === 'unix' && ep.authority !== '') {
+      throw new SpiffeError('ERR_WORKLOAD_ADDRESS_INVALID', `workload endpoint unix socket URI must not include an authority: ${ep.authority}`);
     }
-    this.#sessions = new Http2SessionManager(baseUrl, {}, createConnection === undefined ? {} : { createConnection });
-    const transport = createGrpcTransport({
-      baseUrl,
-      sessionManager: this.#sessions,
-      interceptors: [headerInterceptor, ...(opts.interceptors ?? [])],
+    this.#channel = new GrpcChannel({
+      connect: ep.kind === 'unix' ? unixConnector(ep.path) : tcpConnector(ep.target),
+      authority: ep.kind === 'unix' ? 'localhost' : ep.target,
+      headers: { [WORKLOAD_API_HEADER]: 'true' },
+      interceptors: opts.interceptors ?? [],
     });
-    this.#api = createClient(SpiffeWorkloadAPI, transport);
+    this.#api = workloadApi(this.#channel);
     this.#backoff = opts.backoff ?? (() => linearBackoff());
     this.#now = opts.now ?? (() => new Date());
     if (opts.signal !== undefined) {
@@ -340,7 +324,7 @@ export class WorkloadApiClient {
   close(): void {
     if (this.#closed.signal.aborted) return;
     this.#closed.abort();
-    this.#sessions.abort();
+    this.#channel.close();
   }
 
   get closed(): boolean {
@@ -351,15 +335,12 @@ export class WorkloadApiClient {
     return signal === undefined ? this.#closed.signal : AbortSignal.any([signal, this.#closed.signal]);
   }
 
-  /** First message of a server stream; the stream is cancelled afterwards. */
+  /** First message of a server stream; leaving the loop cancels the stream (RST_STREAM CANCEL). */
   async #first<T>(start: (signal: AbortSignal) => AsyncIterable<T>, signal?: AbortSignal): Promise<T> {
-    const ac = new AbortController();
     try {
-      for await (const m of start(AbortSignal.any([this.#signal(signal), ac.signal]))) return m;
+      for await (const m of start(this.#signal(signal))) return m;
     } catch (e) {
       throw toWorkloadApiError(e);
-    } finally {
-      ac.abort();
     }
     throw new WorkloadApiError(GrpcCode.Unavailable, 'stream closed before the first response', 'workloadapi: stream closed before the first response');
   }
@@ -473,7 +454,7 @@ export class WorkloadApiClient {
         err = toWorkloadApiError(e);
       }
       notify(watcher, err);
-      if (err.grpcCode === Code.Canceled || err.grpcCode === Code.InvalidArgument) throw err;
+      if (err.grpcCode === GrpcCode.Canceled || err.grpcCode === GrpcCode.InvalidArgument) throw err;
       try {
         await sleep(backoff.next(), undefined, { signal });
       } catch {
