@@ -171,11 +171,21 @@ describe('Workload API for a caller with no identity: ztwim agent vs spire-agent
         const s = streams.get(name)!;
         if (!c.open) {
           // The deletion was synced: the streams have ended, or end on the update being sent now.
+          // Bounded, so a stream that never ends fails the test instead of hanging it.
           const end = async (it: AsyncIterator<unknown>): Promise<Answer> => {
+            let timer: NodeJS.Timeout | undefined;
+            const drain = async (): Promise<Answer> => {
+              try {
+                for (;;) if ((await it.next()).done === true) return OK;
+              } catch (e) {
+                return answerOf(e);
+              }
+            };
+            const stillOpen = new Promise<Answer>((r) => (timer = setTimeout(() => r({ code: 'still open', message: '' }), 10_000)));
             try {
-              for (;;) if ((await it.next()).done === true) return OK;
-            } catch (e) {
-              return answerOf(e);
+              return await Promise.race([drain(), stillOpen]);
+            } finally {
+              clearTimeout(timer);
             }
           };
           ended.set(name, [await end(s.x509), await end(s.jwt)]);
