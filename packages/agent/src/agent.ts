@@ -239,7 +239,13 @@ async function runAgent(
     }
     const unix = new UnixWorkloadAttestor({ ...config.unixAttestor, logger: log });
     const tracker = new PeerTracker({ attestors: k8s === undefined ? [unix] : [unix, k8s], logger: log });
-    const endpoint = await startWorkloadEndpoint({ socketPath: config.socketPath, cache, attestor: tracker, logger: log }).catch((e: unknown) => {
+    const endpoint = await startWorkloadEndpoint({
+      socketPath: config.socketPath,
+      cache,
+      attestor: tracker,
+      logger: log,
+      allowUnauthenticatedVerifiers: config.allowUnauthenticatedVerifiers === true,
+    }).catch((e: unknown) => {
       throw listenError(e, {
         name: 'Workload API socket',
         address: config.socketPath,

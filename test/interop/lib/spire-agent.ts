@@ -34,6 +34,8 @@ export async function startSpireAgent(
     extraPlugins?: string;
     /** Extra top-level blocks after `plugins { }` (e.g. `telemetry { ... }`). */
     extraConfig?: string;
+    /** Extra lines inside `agent { }` (e.g. `allow_unauthenticated_verifiers = true`). */
+    extraAgent?: string;
     /** log_level (default INFO) and log_format (default text). */
     logLevel?: string;
     logFormat?: 'text' | 'json';
@@ -61,6 +63,7 @@ agent {
   trust_bundle_path = "${bundlePath}"
   trust_domain = "${td}"
   join_token = "${token}"
+${opts.extraAgent ?? ''}
 }
 plugins {
   NodeAttestor "join_token" { plugin_data {} }

@@ -19,6 +19,16 @@ test('defaults applied', () => {
   assert.deepEqual(c.nodeAttestor, { type: 'join_token' });
 });
 
+test('allow_unauthenticated_verifiers: read as a bool (unset: false, no warning), anything else refused naming the key', () => {
+  const with_ = (v: string) => parseConfigText(base.replace('trust_domain', `allow_unauthenticated_verifiers = ${v}\n  trust_domain`), 'hcl');
+  assert.equal(buildAgentConfig(parseConfigText(base, 'hcl'), 'agent.conf').allowUnauthenticatedVerifiers, undefined);
+  const on = buildAgentConfig(with_('true'), 'agent.conf');
+  assert.equal(on.allowUnauthenticatedVerifiers, true);
+  assert.deepEqual(on.warnings, [], 'acted on, so not warned about as unimplemented');
+  assert.equal(buildAgentConfig(with_('false'), 'agent.conf').allowUnauthenticatedVerifiers, undefined);
+  assert.throws(() => buildAgentConfig(with_('"yes"'), 'agent.conf'), /agent\.allow_unauthenticated_verifiers[\s\S]*must be true or false/);
+});
+
 test('unknown key is an error naming key and line', () => {
   const doc = parseConfigText(base.replace('trust_domain', 'bogus_key = 1\n  trust_domain'), 'hcl');
   assert.throws(() => buildAgentConfig(doc, 'agent.conf'), /bogus_key[\s\S]*3|3[\s\S]*bogus_key/);

@@ -60,6 +60,12 @@ export interface AgentConfig {
   readonly metrics?: { readonly host: string; readonly port: number };
   /** SPIRE's `health_checks` listener (live_path / ready_path for Kubernetes probes), when enabled. */
   readonly healthChecks?: HealthChecksConfig;
+  /**
+   * SPIRE's `allow_unauthenticated_verifiers`: a workload with no registration entry may still
+   * stream FetchX509Bundles / FetchJWTBundles (its own trust domain's bundle). Unset: refused
+   * PermissionDenied "no identity issued", as spire-agent.
+   */
+  readonly allowUnauthenticatedVerifiers?: boolean;
   /** Keys accepted but not acted on: logged at start, printed by `validate`. */
   readonly warnings?: readonly string[];
 }
@@ -186,7 +192,7 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
   s.unimplemented('sds', 'no Envoy SDS API is served');
   s.unimplemented('trust_bundle_unix_socket', 'set trust_bundle_path or trust_bundle_url instead');
   for (const k of ['retry_bootstrap', 'rebootstrap_mode', 'rebootstrap_delay']) s.unimplemented(k, 'the agent does not re-bootstrap by itself');
-  s.unimplemented('allow_unauthenticated_verifiers', 'JWT bundles are served only to attested workloads');
+  const allowUnauthenticatedVerifiers = s.bool('allow_unauthenticated_verifiers');
   s.unimplemented('allowed_foreign_jwt_claims', 'no foreign JWT claims are accepted');
   s.unimplemented('availability_target', 'SVIDs are renewed at half their lifetime');
   for (const k of ['x509_svid_cache_max_size', 'jwt_svid_cache_max_size']) s.unimplemented(k, 'the SVID caches are not size-limited');
@@ -297,6 +303,7 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
     ...(k8sAttestor === undefined ? {} : { k8sAttestor }),
     ...(metrics === undefined ? {} : { metrics }),
     ...(healthChecks === undefined ? {} : { healthChecks }),
+    ...(allowUnauthenticatedVerifiers === true ? { allowUnauthenticatedVerifiers } : {}),
     warnings: [...p.warnings],
   };
 }

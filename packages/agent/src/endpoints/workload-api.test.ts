@@ -70,6 +70,11 @@ class FakeCache implements WorkloadCache {
   async jwtSvid(_e: Entry, audience: readonly string[]): Promise<string> {
     return `jwt-for-${audience.join(',')}`;
   }
+  /** The caller's last entry is deleted. */
+  withdraw(): void {
+    this.ids = [];
+    for (const f of this.#subs) f();
+  }
   rotate(serial: number): void {
     this.ids = [{ entry: this.ids[0]!.entry, svid: this.svid(this.ids[0]!.entry, serial) }];
     for (const f of this.#subs) f();
@@ -79,7 +84,7 @@ class FakeCache implements WorkloadCache {
   }
 }
 
-async function fixture(o: { failTrack?: boolean; attestor?: Attestor; federatesWith?: string[] } = {}) {
+async function fixture(o: { failTrack?: boolean; attestor?: Attestor; federatesWith?: string[]; allowUnauthenticatedVerifiers?: boolean } = {}) {
   const entry = create(EntrySchema, { id: 'e1', spiffeId: { trustDomain: 'example.org', path: '/w' }, hint: 'h', federatesWith: o.federatesWith ?? [] });
   const cache = new FakeCache(entry);
   const tracked: number[] = [];
@@ -91,7 +96,14 @@ async function fixture(o: { failTrack?: boolean; attestor?: Attestor; federatesW
     },
   };
   const socketPath = path.join(tmp, `w${n++}`, 'api.sock');
-  const server = await startWorkloadEndpoint({ socketPath, cache, attestor, logger: silentLogger(), limits: { firstRequestMs: 300, probeIntervalMs: 500 } });
+  const server = await startWorkloadEndpoint({
+    socketPath,
+    cache,
+    attestor,
+    logger: silentLogger(),
+    limits: { firstRequestMs: 300, probeIntervalMs: 500 },
+    ...(o.allowUnauthenticatedVerifiers === undefined ? {} : { allowUnauthenticatedVerifiers: o.allowUnauthenticatedVerifiers }),
+  });
   const transport = createUnixGrpcTransport(socketPath, { interceptors: [headersInterceptor({ 'workload.spiffe.io': 'true' })] });
   const bare = createUnixGrpcTransport(socketPath);
   return {
@@ -283,6 +295,57 @@ test("workload api: federated bundles are the caller's: ValidateJWTSVID and the 
     assert.deepEqual(Object.keys(jwt.value?.bundles ?? {}).sort(), ['spiffe://a.test', 'spiffe://example.org']);
     const x = await fx.wl.fetchX509Bundles({})[Symbol.asyncIterator]().next();
     assert.deepEqual(Object.keys(x.value?.bundles ?? {}).sort(), ['spiffe://a.test', 'spiffe://example.org']);
+  } finally {
+    await fx.close();
+  }
+});
+
+const noIdentity = (e: unknown): boolean => e instanceof ConnectError && e.code === Code.PermissionDenied && e.rawMessage === 'no identity issued';
+
+/** A caller whose entry federates with a.test, with both bundle streams open and their first answer checked. */
+async function openBundleStreams(allowUnauthenticatedVerifiers: boolean) {
+  const own = jwtDomain('example.org');
+  const a = jwtDomain('a.test');
+  const fx = await fixture({ federatesWith: ['a.test'], allowUnauthenticatedVerifiers });
+  fx.cache.bundle = own.bundle;
+  fx.cache.federated = new Map([['a.test', a.bundle]]);
+  const jwt = fx.wl.fetchJWTBundles({})[Symbol.asyncIterator]();
+  const x509 = fx.wl.fetchX509Bundles({})[Symbol.asyncIterator]();
+  assert.deepEqual(Object.keys((await jwt.next()).value?.bundles ?? {}).sort(), ['spiffe://a.test', 'spiffe://example.org']);
+  assert.deepEqual(Object.keys((await x509.next()).value?.bundles ?? {}).sort(), ['spiffe://a.test', 'spiffe://example.org']);
+  return { fx, own, jwt, x509 };
+}
+
+test('workload api: bundle streams refuse a caller with no identity, at the start and when its last entry is deleted (as spire-agent)', async () => {
+  const { fx, own, jwt, x509 } = await openBundleStreams(false);
+  try {
+    fx.cache.withdraw();
+    await assert.rejects(jwt.next(), noIdentity, 'the open JWT bundle stream ends when the last entry goes');
+    await assert.rejects(x509.next(), noIdentity, 'the open X.509 bundle stream ends when the last entry goes');
+    await waitUntil(() => fx.cache.subscribers === 0, 2000, 'the ended streams unsubscribed');
+    await assert.rejects(fx.wl.fetchJWTBundles({})[Symbol.asyncIterator]().next(), noIdentity);
+    await assert.rejects(fx.wl.fetchX509Bundles({})[Symbol.asyncIterator]().next(), noIdentity);
+    await assert.rejects(fx.wl.fetchX509SVID({})[Symbol.asyncIterator]().next(), noIdentity);
+    await assert.rejects(fx.wl.fetchJWTSVID({ audience: ['a'] }), noIdentity);
+    // ValidateJWTSVID needs no identity in SPIRE either: it checks against the own bundle.
+    const v = await fx.wl.validateJWTSVID({ audience: 'svc', svid: own.mint('spiffe://example.org/peer', 'svc') });
+    assert.equal(v.spiffeId, 'spiffe://example.org/peer');
+  } finally {
+    await fx.close();
+  }
+});
+
+test('workload api: allow_unauthenticated_verifiers lets a caller with no identity stream its own bundle, and a stream outlives its last entry', async () => {
+  const { fx, jwt, x509 } = await openBundleStreams(true);
+  try {
+    fx.cache.withdraw();
+    assert.deepEqual(Object.keys((await jwt.next()).value?.bundles ?? {}), ['spiffe://example.org'], 'the federated bundle goes with the entry');
+    assert.deepEqual(Object.keys((await x509.next()).value?.bundles ?? {}), ['spiffe://example.org']);
+    const fresh = await fx.wl.fetchJWTBundles({})[Symbol.asyncIterator]().next();
+    assert.deepEqual(Object.keys(fresh.value?.bundles ?? {}), ['spiffe://example.org'], 'an unauthenticated verifier gets the own bundle only');
+    // The flag is about bundles only: SVIDs still need an identity.
+    await assert.rejects(fx.wl.fetchX509SVID({})[Symbol.asyncIterator]().next(), noIdentity);
+    await assert.rejects(fx.wl.fetchJWTSVID({ audience: ['a'] }), noIdentity);
   } finally {
     await fx.close();
   }

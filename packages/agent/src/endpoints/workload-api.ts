@@ -60,7 +60,20 @@ export interface WorkloadEndpointOptions {
   readonly logger: Logger;
   /** Connection bounds (tests shorten them); see @ztwim/proto's connection guard. */
   readonly limits?: ConnectionLimits;
+  /**
+   * agent.conf's `allow_unauthenticated_verifiers`: callers with no identity may still stream the
+   * bundles (their own trust domain's only, as no entry of theirs federates). Default false.
+   */
+  readonly allowUnauthenticatedVerifiers?: boolean;
 }
+
+/** What the Workload API routes do beyond answering from the cache. */
+export interface WorkloadRoutesOptions {
+  /** See WorkloadEndpointOptions.allowUnauthenticatedVerifiers. */
+  readonly allowUnauthenticatedVerifiers?: boolean;
+}
+
+const NO_IDENTITY = 'no identity issued';
 
 const MISSING_HEADER = new ConnectError('security header missing from request', Code.InvalidArgument);
 /** Whether the call carried `workload.spiffe.io: true`, read from the raw HTTP/2 headers. */
@@ -162,7 +175,22 @@ function eqMap(a: Map<string, Uint8Array> | undefined, b: Map<string, Uint8Array
 }
 
 /** Registers the Workload API and grpc.health.v1 on a router. */
-export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: ConnectRouter) => void {
+export function workloadRoutes(cache: WorkloadCache, logger: Logger, opts: WorkloadRoutesOptions = {}): (router: ConnectRouter) => void {
+  const allowUnauthenticated = opts.allowUnauthenticatedVerifiers === true;
+  /**
+   * The trust domains of the caller's bundles, checked on every answer of a bundle stream as
+   * spire-agent does (sendX509BundlesResponse / sendJWTBundlesResponse): a caller with no matching
+   * entry is refused PermissionDenied, at the start or on the update that removed its last entry
+   * (ending the stream), unless allow_unauthenticated_verifiers is set.
+   */
+  const bundleDomainsFor = (sels: readonly Selector[], stream: string): Set<string> => {
+    const ids = cache.identitiesFor(sels);
+    if (ids.length === 0 && !allowUnauthenticated) {
+      logger.debug({ method: stream }, 'no identity issued');
+      throw new ConnectError(NO_IDENTITY, Code.PermissionDenied);
+    }
+    return federatesWithOf(ids);
+  };
   const buildX509 = (ids: readonly WorkloadIdentity[]): X509SVIDResponse => {
     const bundle = cache.bundle;
     const bundleDer = bundle === undefined ? new Uint8Array() : x509AuthoritiesDer(bundle);
@@ -175,7 +203,7 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: C
         bundle: bundleDer,
         hint: i.entry.hint,
       }));
-    if (svids.length === 0) throw new ConnectError('no identity issued', Code.PermissionDenied);
+    if (svids.length === 0) throw new ConnectError(NO_IDENTITY, Code.PermissionDenied);
     const federatedBundles: Record<string, Uint8Array> = {};
     const fedTds = federatesWithOf(ids);
     for (const [td, fb] of cache.federated) if (fedTds.has(td)) federatedBundles[trustDomainIdString(td)] = x509AuthoritiesDer(fb);
@@ -190,7 +218,7 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: C
   const memo: { ids: readonly WorkloadIdentity[]; bundle: Bundle | undefined; federated: ReadonlyMap<string, Bundle>; msg: X509SVIDResponse }[] = [];
   const x509Response = (sels: Selector[]): X509SVIDResponse => {
     const ids = cache.identitiesFor(sels);
-    if (ids.length === 0) throw new ConnectError('no identity issued', Code.PermissionDenied);
+    if (ids.length === 0) throw new ConnectError(NO_IDENTITY, Code.PermissionDenied);
     const bundle = cache.bundle;
     const federated = cache.federated;
     for (const m of memo) {
@@ -225,10 +253,10 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: C
       async *fetchX509Bundles(_req, ctx) {
         const sels = await selectorsOf(ctx);
         await awaitCache(cache, sels, 'entries', ctx.signal);
-        let last = x509Bundles(cache, federatedFor(cache, sels));
+        let last = x509Bundles(cache, bundleDomainsFor(sels, 'FetchX509Bundles'));
         yield { bundles: Object.fromEntries(last), crl: [] };
         for await (const _ of changes(cache, ctx.signal)) {
-          const next = x509Bundles(cache, federatedFor(cache, sels));
+          const next = x509Bundles(cache, bundleDomainsFor(sels, 'FetchX509Bundles'));
           if (eqMap(last, next)) continue;
           last = next;
           yield { bundles: Object.fromEntries(next), crl: [] };
@@ -237,10 +265,10 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: C
       async *fetchJWTBundles(_req, ctx) {
         const sels = await selectorsOf(ctx);
         await awaitCache(cache, sels, 'entries', ctx.signal);
-        let last = jwtBundles(cache, federatedFor(cache, sels));
+        let last = jwtBundles(cache, bundleDomainsFor(sels, 'FetchJWTBundles'));
         yield { bundles: Object.fromEntries(last) };
         for await (const _ of changes(cache, ctx.signal)) {
-          const next = jwtBundles(cache, federatedFor(cache, sels));
+          const next = jwtBundles(cache, bundleDomainsFor(sels, 'FetchJWTBundles'));
           if (eqMap(last, next)) continue;
           last = next;
           yield { bundles: Object.fromEntries(next) };
@@ -252,7 +280,7 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger): (router: C
         await awaitCache(cache, sels, 'entries', ctx.signal);
         let ids: Entry[] = cache.identitiesFor(sels).map((i) => i.entry);
         if (req.spiffeId !== '') ids = ids.filter((e) => entrySpiffeId(e) === req.spiffeId);
-        if (ids.length === 0) throw new ConnectError('no identity issued', Code.PermissionDenied);
+        if (ids.length === 0) throw new ConnectError(NO_IDENTITY, Code.PermissionDenied);
         const svids = [];
         for (const e of ids) {
           try {
@@ -310,7 +338,11 @@ export async function startWorkloadEndpoint(o: WorkloadEndpointOptions): Promise
   const callers = new WeakMap<Socket, Caller>();
   return startGrpcServer({
     listen: { path: o.socketPath, mode: 0o777 },
-    routes: workloadRoutes(o.cache, o.logger),
+    routes: workloadRoutes(
+      o.cache,
+      o.logger,
+      o.allowUnauthenticatedVerifiers === undefined ? {} : { allowUnauthenticatedVerifiers: o.allowUnauthenticatedVerifiers },
+    ),
     // No error-mapping interceptor: every handler here throws ConnectErrors already (anything else
     // is Internal), and on server streams it costs a generator layer per call.
     interceptors: [securityHeaderInterceptor],
