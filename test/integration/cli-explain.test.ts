@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
 import { until } from '../interop/lib/wait.ts';
-import { startUp, stopUp, ztwim, type Up } from '../interop/lib/ztwim-up.ts';
+import { createEntry, startUp, stopUp, ztwim, type Up } from '../interop/lib/ztwim-up.ts';
 
 const TD = 'example.org';
 const uid = process.getuid?.() ?? 0;
@@ -22,21 +22,7 @@ describe('ztwim explain on ztwim up', () => {
     const r = run('api', 'fetch', 'x509', '-socketPath', join(dir.path, 'agent.sock'));
     return [...r.stdout.matchAll(/^SPIFFE ID:\s+(\S+)$/gm)].map((m) => m[1] as string).sort();
   };
-  const createEntry = (parentId: string, spiffeId: string, ...selectors: string[]): void => {
-    const r = run(
-      'server',
-      'entry',
-      'create',
-      '-socketPath',
-      server(),
-      '-parentID',
-      parentId,
-      '-spiffeID',
-      spiffeId,
-      ...selectors.flatMap((s) => ['-selector', s]),
-    );
-    assert.equal(r.status, 0, r.stderr);
-  };
+  const addEntry = (parentId: string, spiffeId: string, ...selectors: string[]): void => createEntry(dir, parentId, spiffeId, selectors);
 
   before(async () => {
     dir = makeTmpDir('ztwim-explain-');
@@ -48,8 +34,8 @@ describe('ztwim explain on ztwim up', () => {
   });
 
   it('says "no identity issued" and names the lacking selector and the out-of-reach parent', () => {
-    createEntry(`spiffe://${TD}/host`, `spiffe://${TD}/db`, 'unix:uid:4242', 'unix:group:no-such-group-here');
-    createEntry(`spiffe://${TD}/elsewhere`, `spiffe://${TD}/wrong-parent`, 'unix:uid:4242');
+    addEntry(`spiffe://${TD}/host`, `spiffe://${TD}/db`, 'unix:uid:4242', 'unix:group:no-such-group-here');
+    addEntry(`spiffe://${TD}/elsewhere`, `spiffe://${TD}/wrong-parent`, 'unix:uid:4242');
     const r = run('explain', '-socketPath', server(), '-selector', 'unix:uid:4242', '-selector', 'unix:gid:4242');
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /No identity issued/);
@@ -60,7 +46,7 @@ describe('ztwim explain on ztwim up', () => {
   });
 
   it('what it says a process gets is what the agent serves it', async () => {
-    createEntry(`spiffe://${TD}/host`, `spiffe://${TD}/myservice`, `unix:uid:${uid}`);
+    addEntry(`spiffe://${TD}/host`, `spiffe://${TD}/myservice`, `unix:uid:${uid}`);
     const r = explainPid('-output', 'json');
     assert.equal(r.status, 0, r.stderr);
     const x = JSON.parse(r.stdout) as { matched: { spiffeId: string }[]; workloadSelectors: { type: string; value: string }[] };

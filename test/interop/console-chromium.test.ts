@@ -15,7 +15,7 @@ import { agentConf } from './lib/server-conf.ts';
 import { makeTmpDir, type TmpDir } from './lib/tmp.ts';
 import { until } from './lib/wait.ts';
 import { startZtwim, stopProc, type Proc } from './lib/ztwim-cli.ts';
-import { startUp, stopUp, ztwim, type Up } from './lib/ztwim-up.ts';
+import { createEntry, startUp, stopUp, ztwim, type Up } from './lib/ztwim-up.ts';
 
 const CHROMIUM = process.env['ZTWIM_CHROMIUM'] ?? '/usr/bin/chromium';
 const TD = 'example.org';
@@ -103,22 +103,7 @@ describe('web console in Chromium (ztwim up)', () => {
   it('shows an entry the CLI creates without a reload, with hostile values as inert text', async () => {
     await page.goto(`${base}#/entries`);
     await page.waitForSelector('#entries');
-    const r = cli(
-      'server',
-      'entry',
-      'create',
-      '-socketPath',
-      server(),
-      '-parentID',
-      `spiffe://${TD}/host`,
-      '-spiffeID',
-      `spiffe://${TD}/from-cli`,
-      '-selector',
-      `unix:${XSS_SELECTOR}`,
-      '-hint',
-      XSS_HINT,
-    );
-    assert.equal(r.status, 0, r.stderr);
+    createEntry(dir, `spiffe://${TD}/host`, `spiffe://${TD}/from-cli`, [`unix:${XSS_SELECTOR}`], '-hint', XSS_HINT);
     await page.waitForSelector(`#entries td.spiffe-id:text-is("spiffe://${TD}/from-cli")`, { timeout: 15_000 });
     const chipText = await page.locator('#entries .chip', { hasText: 'onerror' }).first().textContent();
     assert.equal(chipText, `unix:${XSS_SELECTOR}`);
@@ -144,22 +129,7 @@ describe('web console in Chromium (ztwim up)', () => {
 
   it('explains a PID on this host: the unix selectors it has, and the one an entry wants', async () => {
     const uid = process.getuid?.() ?? 0;
-    const r = cli(
-      'server',
-      'entry',
-      'create',
-      '-socketPath',
-      server(),
-      '-parentID',
-      `spiffe://${TD}/host`,
-      '-spiffeID',
-      `spiffe://${TD}/needs-group`,
-      '-selector',
-      `unix:uid:${uid}`,
-      '-selector',
-      'unix:group:no-such-group',
-    );
-    assert.equal(r.status, 0, r.stderr);
+    createEntry(dir, `spiffe://${TD}/host`, `spiffe://${TD}/needs-group`, [`unix:uid:${uid}`, 'unix:group:no-such-group']);
     await page.goto(`${base}#/explain`);
     await page.reload(); // a fresh Explain page, without the selectors of the test before
     await page.waitForSelector('#explain-agent option', { state: 'attached' });
@@ -194,20 +164,7 @@ describe('web console in Chromium (ztwim up)', () => {
     extraAgent = startZtwim(dir, ['agent', 'run', '-config', join(dir.path, 'agent2.conf'), '-joinToken', token]);
     const agentId = `spiffe://${TD}/spire/agent/join_token/${token}`;
     const uid = process.getuid?.() ?? 0;
-    const e = cli(
-      'server',
-      'entry',
-      'create',
-      '-socketPath',
-      server(),
-      '-parentID',
-      agentId,
-      '-spiffeID',
-      `spiffe://${TD}/on-agent2`,
-      '-selector',
-      `unix:uid:${uid}`,
-    );
-    assert.equal(e.status, 0, e.stderr);
+    createEntry(dir, agentId, `spiffe://${TD}/on-agent2`, [`unix:uid:${uid}`]);
     await until('agent2 to serve its workload', () => (/on-agent2/.test(cli('api', 'fetch', 'x509', '-socketPath', sock).stdout) ? true : undefined));
 
     await page.goto(`${base}#/agents`);

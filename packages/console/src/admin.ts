@@ -17,7 +17,7 @@ import {
   type Entry,
   type GrpcClientTransport,
 } from '@ztwim/proto';
-import type { ExplainEntry } from './explain.ts';
+import { explainEntryOf, type ExplainEntry } from './explain.ts';
 
 export interface SelectorView {
   readonly type: string;
@@ -130,13 +130,7 @@ function parseSelectorText(s: string): SelectorView {
 
 export function entryView(e: Entry): EntryView {
   return {
-    id: e.id,
-    spiffeId: wireSpiffeIdString(e.spiffeId),
-    parentId: wireSpiffeIdString(e.parentId),
-    selectors: e.selectors.map((s) => ({ type: s.type, value: s.value })),
-    federatesWith: e.federatesWith.map((td) => (td.startsWith('spiffe://') ? td : `spiffe://${td}`)),
-    expiresAt: Number(e.expiresAt),
-    hint: e.hint,
+    ...explainEntryOf(e),
     x509SvidTtl: e.x509SvidTtl,
     jwtSvidTtl: e.jwtSvidTtl,
     dnsNames: [...e.dnsNames],

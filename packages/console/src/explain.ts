@@ -11,6 +11,9 @@
 // is the agent's: an entry is served to a workload when every one of its selectors is among the
 // workload's.
 
+import { wireSpiffeIdString } from '@ztwim/core';
+import type { Entry } from '@ztwim/proto';
+
 export interface ExplainSelector {
   readonly type: string;
   readonly value: string;
@@ -66,6 +69,19 @@ export interface Explanation {
   readonly unmatched: number;
   /** Entries whose selectors the workload has but that the agent is not authorised for. */
   readonly outOfReach: readonly ExplainEntry[];
+}
+
+/** A Server API entry as explain reads it (SPIFFE IDs as URIs, federated domains as spiffe:// IDs). */
+export function explainEntryOf(e: Entry): ExplainEntry {
+  return {
+    id: e.id,
+    spiffeId: wireSpiffeIdString(e.spiffeId),
+    parentId: wireSpiffeIdString(e.parentId),
+    selectors: e.selectors.map((s) => ({ type: s.type, value: s.value })),
+    federatesWith: e.federatesWith.map((td) => (td.startsWith('spiffe://') ? td : `spiffe://${td}`)),
+    expiresAt: Number(e.expiresAt),
+    hint: e.hint,
+  };
 }
 
 const key = (s: ExplainSelector): string => `${s.type}:${s.value}`;

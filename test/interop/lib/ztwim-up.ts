@@ -59,3 +59,26 @@ export function ztwim(dir: TmpDir, ...args: string[]): { status: number | null; 
   const r = spawnSync(ZTWIM_BIN, args, { cwd: dir.path, encoding: 'utf8', timeout: 20_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+/**
+ * `ztwim server entry create` against `up`'s admin socket in `dir` (server.sock); fails the caller
+ * with the command's stderr when it does not succeed.
+ */
+export function createEntry(dir: TmpDir, parentId: string, spiffeId: string, selectors: readonly string[], ...extra: string[]): void {
+  const sock = join(dir.path, 'server.sock');
+  const r = ztwim(
+    dir,
+    'server',
+    'entry',
+    'create',
+    '-socketPath',
+    sock,
+    '-parentID',
+    parentId,
+    '-spiffeID',
+    spiffeId,
+    ...selectors.flatMap((x) => ['-selector', x]),
+    ...extra,
+  );
+  if (r.status !== 0) throw new Error(`entry create ${spiffeId} failed (${r.status}): ${r.stderr}`);
+}

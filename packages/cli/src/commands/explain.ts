@@ -3,35 +3,23 @@
 // selectors from -selector flags or from a PID on this host (the unix workload attestor, as the
 // agent runs it), and prints the entries that match, the nearest ones with the selectors they lack,
 // and the matching entries out of the agent's reach (@ztwim/console's explain.ts, shared with the console's Explain page).
-import { AgentService, EntryService, type Agent, type Entry } from '@ztwim/proto';
+import { AgentService, EntryService, type Agent } from '@ztwim/proto';
 import { CommandError, type Command } from '../command.ts';
 import type { Env } from '../env.ts';
 import type { Flags } from '../flags.ts';
-import { explain, formatExplanation, type ExplainEntry, type ExplainSelector } from '@ztwim/console/explain';
+import { explain, explainEntryOf, formatExplanation, type ExplainEntry, type ExplainSelector } from '@ztwim/console/explain';
 import { idToString } from '../printer/entry.ts';
 import { withServer, type ServerConnection } from './server/client.ts';
 import { outputFormat, parseIdToProto, parseSelector, serverFlags } from './server/common.ts';
 
 const PAGE_SIZE = 1000;
 
-function toExplainEntry(e: Entry): ExplainEntry {
-  return {
-    id: e.id,
-    spiffeId: idToString(e.spiffeId),
-    parentId: idToString(e.parentId),
-    selectors: e.selectors.map((s) => ({ type: s.type, value: s.value })),
-    federatesWith: e.federatesWith.map((td) => (td.startsWith('spiffe://') ? td : `spiffe://${td}`)),
-    expiresAt: Number(e.expiresAt),
-    hint: e.hint,
-  };
-}
-
 async function allEntries(conn: ServerConnection): Promise<ExplainEntry[]> {
   const out: ExplainEntry[] = [];
   let pageToken = '';
   for (;;) {
     const resp = await conn.rpc(() => conn.client(EntryService).listEntries({ pageSize: PAGE_SIZE, pageToken }), 'error fetching entries: ');
-    for (const e of resp.entries) out.push(toExplainEntry(e));
+    for (const e of resp.entries) out.push(explainEntryOf(e));
     pageToken = resp.nextPageToken;
     if (pageToken === '') return out;
   }
