@@ -194,6 +194,11 @@ async function appPlan(bundleDir) {
   for (const f of readdirSync(bundleDir).sort()) {
     if (f.endsWith('.js')) plan.push({ dest: `${APP_DIR}/packages/cli/dist/bundle/${f}`, src: join(bundleDir, f), mode: 0o644 });
   }
+  // The web console's app (index.html, app.js, app.css), which build-cli copies beside the bundle.
+  const web = join(bundleDir, 'console-web');
+  for (const f of readdirSync(web).sort()) {
+    plan.push({ dest: `${APP_DIR}/packages/cli/dist/bundle/console-web/${f}`, src: join(web, f), mode: 0o644 });
+  }
   for (const [rel, real] of await externalClosure()) {
     for (const f of packageFiles(real)) {
       plan.push({

@@ -63,15 +63,19 @@ export class SharedAuthorities {
   }
 
   /**
-   * Re-reads the stored bundle now unless it was read less than `minAgeMs` ago (one read at a time,
-   * shared by concurrent callers); resolves whether the stored authorities changed. For a caller's
-   * SVID signed by a CA this server does not know yet: a server that has just joined.
+   * Re-reads the stored bundle, at most once per `minAgeMs`: when the last read is younger, the
+   * read waits until it is that old (one read at a time, shared by concurrent callers). Resolves
+   * whether the stored authorities changed. For a caller's SVID signed by a CA this server does
+   * not know yet (a server that has just joined): such a caller waits up to `minAgeMs`, rather
+   * than being refused because this server read the bundle just before the other server wrote it.
    */
   refreshIfOlderThan(minAgeMs: number): Promise<boolean> {
     if (this.#inFlight !== undefined) return this.#inFlight;
-    if (this.#lastRefreshMs !== undefined && this.#clock.nowMs() - this.#lastRefreshMs < minAgeMs) return Promise.resolve(false);
+    const age = this.#lastRefreshMs === undefined ? Infinity : this.#clock.nowMs() - this.#lastRefreshMs;
+    const wait = age < minAgeMs ? minAgeMs - age : 0;
     const before = this.#stored;
-    const run = this.refresh()
+    const run = (wait > 0 ? this.#clock.sleep(wait) : Promise.resolve())
+      .then(() => this.refresh())
       .then(() => this.#stored !== before)
       .finally(() => {
         this.#inFlight = undefined;
