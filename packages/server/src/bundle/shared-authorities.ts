@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { asError, every, silentLogger, type Clock, type Logger, type Task } from '@ztwim/core';
 import type { TrustDomain } from '@ztwim/spiffe';
 import type { DataStore } from '../datastore/datastore.ts';
@@ -25,6 +26,8 @@ export class SharedAuthorities {
   #mergedFrom: { stored: readonly Uint8Array[]; local: readonly Uint8Array[] } = { stored: [], local: [] };
   #lastRefreshMs: number | undefined;
   #inFlight: Promise<boolean> | undefined;
+  /** performance.now() when the last read started (-Infinity: never). */
+  #lastReadAt = -Infinity;
   readonly #onRead: ((ms: number) => void) | undefined;
 
   constructor(deps: {
@@ -54,6 +57,7 @@ export class SharedAuthorities {
 
   /** Reads the stored bundle now. */
   async refresh(): Promise<void> {
+    this.#lastReadAt = performance.now();
     const b = await this.#ds.getBundle(this.#td.name);
     this.#lastRefreshMs = this.#clock.nowMs();
     this.#onRead?.(this.#lastRefreshMs);
@@ -71,10 +75,11 @@ export class SharedAuthorities {
    */
   refreshIfOlderThan(minAgeMs: number): Promise<boolean> {
     if (this.#inFlight !== undefined) return this.#inFlight;
-    const age = this.#lastRefreshMs === undefined ? Infinity : this.#clock.nowMs() - this.#lastRefreshMs;
-    const wait = age < minAgeMs ? minAgeMs - age : 0;
+    // A rate limit on datastore reads, so it runs on real time (performance.now), not on the
+    // injected clock: a test's frozen FakeClock must not stall a caller forever.
+    const wait = Math.max(0, minAgeMs - (performance.now() - this.#lastReadAt));
     const before = this.#stored;
-    const run = (wait > 0 ? this.#clock.sleep(wait) : Promise.resolve())
+    const run = (wait > 0 ? delay(wait) : Promise.resolve())
       .then(() => this.refresh())
       .then(() => this.#stored !== before)
       .finally(() => {
