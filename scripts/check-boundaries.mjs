@@ -21,7 +21,7 @@ const allowed = {
   server: ['spiffe', 'core', 'proto', 'k8s', 'acme'],
   agent: ['spiffe', 'core', 'proto', 'peercred', 'k8s'],
   oidc: ['spiffe', 'core', 'proto', 'acme'],
-  console: ['core', 'proto', 'agent'],
+  console: ['spiffe', 'core', 'proto', 'agent'],
   csi: ['core', 'proto'],
   registrar: ['spiffe', 'core', 'proto', 'k8s'],
   operator: ['spiffe', 'core', 'k8s'],

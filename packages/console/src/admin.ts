@@ -5,6 +5,7 @@ import { X509Certificate, createPublicKey } from 'node:crypto';
 import { createClient, type Client } from '@connectrpc/connect';
 import type { DescService } from '@bufbuild/protobuf';
 import { wireSpiffeIdString } from '@ztwim/core';
+import { derToPem } from '@ztwim/spiffe';
 import {
   AgentService,
   BundleService,
@@ -174,15 +175,7 @@ function authorities(b: Bundle): AuthorityView[] {
 
 /** PEM of the bundle's X.509 authorities. */
 export function bundlePem(b: { x509Authorities: readonly { asn1: Uint8Array }[] }): string {
-  return b.x509Authorities
-    .map((a) => {
-      const lines =
-        Buffer.from(a.asn1)
-          .toString('base64')
-          .match(/.{1,64}/g) ?? [];
-      return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
-    })
-    .join('');
+  return b.x509Authorities.map((a) => derToPem(a.asn1, 'CERTIFICATE')).join('');
 }
 
 /** The bundle in SPIFFE bundle format (a JWK Set whose keys carry `use`, Trust Domain and Bundle §4). */
