@@ -318,7 +318,9 @@ for (const { server: SERVER, agent: AGENT, socket: SOCKET, registration: REGISTR
       await applyManifest(env, [cm, bundleCm, ds].map((o) => JSON.stringify(o)).join('\n'));
 
       const podName = await waitFor('the agent DaemonSet pod', async () => {
-        const out = await kubectl(env, ['get', 'pods', '-n', ns, '-l', 'app.kubernetes.io/name=ztwim-agent', '-o', 'jsonpath={.items[*].metadata.name}']);
+        // the DaemonSet's pod on the test node (another test file may have added a node meanwhile)
+        const sel = ['-l', 'app.kubernetes.io/name=ztwim-agent', '--field-selector', `spec.nodeName=${env.nodeName}`];
+        const out = await kubectl(env, ['get', 'pods', '-n', ns, ...sel, '-o', 'jsonpath={.items[*].metadata.name}']);
         return out.trim() !== '' ? out.trim().split(' ')[0] : undefined;
       });
       assert.ok(podName !== undefined);

@@ -129,7 +129,15 @@ subjects:
     },
     async addGhostNode(name) {
       const n = await apiJson<{ metadata: { name: string; uid: string } }>(env, '/api/v1/nodes', {
-        body: { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name } } },
+        // Tainted NoSchedule: a node with no kubelet must not get pods of DaemonSets that other test
+        // files create meanwhile (their pod for this node stays Pending and a wait for "the DaemonSet's
+        // pod" or its numberReady never ends). Pods bound by nodeName, as this file's own, ignore it.
+        body: {
+          apiVersion: 'v1',
+          kind: 'Node',
+          metadata: { name, labels: { 'kubernetes.io/hostname': name } },
+          spec: { taints: [{ key: 'ztwim.test/ghost-node', value: 'true', effect: 'NoSchedule' }] },
+        },
       });
       extraNodes.push(name);
       return { name: n.metadata.name, uid: n.metadata.uid };
