@@ -187,6 +187,18 @@ describe('authorizationInterceptor', () => {
     });
   });
 
+  it('an admin=true entry counts however many other entries share its SPIFFE ID (SPIRE reads them all)', async () => {
+    await withFixture(async (f) => {
+      const id = 'spiffe://example.org/crowded-admin';
+      for (let i = 0; i < 60; i++) {
+        await f.ds.createEntry({ spiffeId: id, parentId: 'spiffe://example.org/spire/server', selectors: [{ type: 'unix', value: `uid:${1000 + i}` }] });
+      }
+      await f.ds.createEntry({ spiffeId: id, parentId: 'spiffe://example.org/spire/server', selectors: [{ type: 'unix', value: 'uid:0' }], admin: true });
+      const s = f.svid(id);
+      assert.equal((await f.call(ADMIN_METHODS[0] as string, tls(s.chain))).admin, true);
+    });
+  });
+
   it('a downstream=true entry: the downstream methods only; it is not an admin', async () => {
     await withFixture(async (f) => {
       const id = 'spiffe://example.org/downstream';

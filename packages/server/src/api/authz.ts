@@ -107,9 +107,13 @@ function withCaller<T extends { contextValues: { set: (k: typeof callerKey, v: C
   return req;
 }
 
-/** True when an entry for this SPIFFE ID has the flag set (admin=true / downstream=true entries). */
+/**
+ * True when an entry for this SPIFFE ID has the flag set (admin=true / downstream=true entries).
+ * Every entry of the ID is read, as SPIRE's authorization does: a page would miss a flagged entry
+ * behind many unflagged ones for the same ID.
+ */
 async function hasEntryFlag(ds: DataStore, id: SpiffeId, flag: 'admin' | 'downstream'): Promise<boolean> {
-  const r = await ds.listEntries({ bySpiffeId: id.toString() }, { pageSize: 50 });
+  const r = await ds.listEntries({ bySpiffeId: id.toString() });
   return r.entries.some((e) => e[flag]);
 }
 
