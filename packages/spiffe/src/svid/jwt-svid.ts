@@ -118,8 +118,36 @@ function plain(v: JsonValue): unknown {
   return v;
 }
 
-/** go-spiffe steps 1-5: structure, alg, typ, claim types, sub, exp. */
+/** Tokens a workload sees again before they expire (its own, fetched again; a peer's, presented again): a few dozen. */
+const PARSED_LIMIT = 128;
+/** parseToken's results by token; a Parsed is never handed out or changed, so sharing one is safe. */
+const parsedTokens = new Map<string, Parsed>();
+
+/**
+ * go-spiffe steps 1-5 (structure, alg, typ, claim types, sub, exp), remembered per token: the
+ * outcome depends on the token's text alone, and the Workload API answers FetchJWTSVID from its
+ * cache with the very same token until it is renewed (base64url and strict-JSON decoding were
+ * ~15 % of a call's CPU). What depends on the call (audience, clock, signature) is checked by the
+ * callers every time. Only tokens that parse are kept; the last 128.
+ */
 function parseToken(token: string): Parsed {
+  if (typeof token !== 'string') throw err('ERR_JWTSVID_INVALID', 'unable to parse JWT token');
+  const hit = parsedTokens.get(token);
+  if (hit !== undefined) {
+    parsedTokens.delete(token);
+    parsedTokens.set(token, hit);
+    return hit;
+  }
+  const p = parseTokenText(token);
+  if (parsedTokens.size >= PARSED_LIMIT) {
+    const oldest = parsedTokens.keys().next();
+    if (oldest.done !== true) parsedTokens.delete(oldest.value);
+  }
+  parsedTokens.set(token, p);
+  return p;
+}
+
+function parseTokenText(token: string): Parsed {
   if (typeof token !== 'string') throw err('ERR_JWTSVID_INVALID', 'unable to parse JWT token');
   const parts = token.split('.');
   if (parts.length !== 3 || parts[0] === '' || parts[1] === '' || parts[2] === '') {
