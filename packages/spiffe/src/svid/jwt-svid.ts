@@ -4,6 +4,7 @@ import { SpiffeId } from '../id/spiffe-id.ts';
 import type { JwtBundleSource } from '../bundle/source.ts';
 import type { JwtBundle } from '../bundle/jwt-bundle.ts';
 import { decodeBase64Url } from '../internal/base64.ts';
+import { BoundedCache } from '../internal/bounded-cache.ts';
 import { verifyJwsSignature } from './jws-signature.ts';
 import { JsonError, isJsonObject, parseJson, type JsonObject, type JsonValue } from '../internal/json.ts';
 
@@ -118,10 +119,12 @@ function plain(v: JsonValue): unknown {
   return v;
 }
 
-/** Tokens a workload sees again before they expire (its own, fetched again; a peer's, presented again): a few dozen. */
-const PARSED_LIMIT = 128;
-/** parseToken's results by token; a Parsed is never handed out or changed, so sharing one is safe. */
-const parsedTokens = new Map<string, Parsed>();
+/**
+ * parseToken's results by token; a Parsed is never handed out or changed, so sharing one is safe.
+ * The last 128: tokens a workload sees again before they expire (its own, fetched again; a peer's,
+ * presented again) are a few dozen.
+ */
+const parsedTokens = new BoundedCache<string, Parsed>(128);
 
 /**
  * go-spiffe steps 1-5 (structure, alg, typ, claim types, sub, exp), remembered per token: the
@@ -133,16 +136,8 @@ const parsedTokens = new Map<string, Parsed>();
 function parseToken(token: string): Parsed {
   if (typeof token !== 'string') throw err('ERR_JWTSVID_INVALID', 'unable to parse JWT token');
   const hit = parsedTokens.get(token);
-  if (hit !== undefined) {
-    parsedTokens.delete(token);
-    parsedTokens.set(token, hit);
-    return hit;
-  }
+  if (hit !== undefined) return hit;
   const p = parseTokenText(token);
-  if (parsedTokens.size >= PARSED_LIMIT) {
-    const oldest = parsedTokens.keys().next();
-    if (oldest.done !== true) parsedTokens.delete(oldest.value);
-  }
   parsedTokens.set(token, p);
   return p;
 }

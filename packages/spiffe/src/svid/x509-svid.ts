@@ -3,6 +3,7 @@ import { SpiffeError } from '../errors.ts';
 import { SpiffeId } from '../id/spiffe-id.ts';
 import { concatDer, derToPem, pemToDerList, splitConcatenatedDer } from '../internal/pem.ts';
 import { importPkcs8PrivateKey } from '../internal/private-key.ts';
+import { BoundedCache } from '../internal/bounded-cache.ts';
 import { KU_CRL_SIGN, KU_DIGITAL_SIGNATURE, KU_KEY_CERT_SIGN, parseCertificate, type ParsedCertificate } from '../internal/x509.ts';
 
 function svidError(message: string, cause?: unknown): SpiffeError {
@@ -37,10 +38,11 @@ interface ParsedSvid {
   readonly privateKey: KeyObject;
 }
 
-/** SVIDs a workload holds at once, times the Workload API's resends before a rotation: a handful. */
-const PARSED_LIMIT = 32;
-/** Parsed and validated `parseRaw` inputs by the SHA-256 of the chain and the key (the digest, not the key bytes, is the map key). */
-const parsedRaw = new Map<string, ParsedSvid>();
+/**
+ * Parsed and validated `parseRaw` inputs by the SHA-256 of the chain and the key (the digest, not
+ * the key bytes, is the map key); the last 32: a workload holds a handful of SVIDs at once.
+ */
+const parsedRaw = new BoundedCache<string, ParsedSvid>(32);
 
 /**
  * The cache key of one `parseRaw` input: SHA-256 over the chain's length, the chain and the key,
@@ -101,8 +103,6 @@ export class X509Svid {
       const digest = rawDigest(certsConcatDer, pkcs8Der);
       const hit = parsedRaw.get(digest);
       if (hit !== undefined) {
-        parsedRaw.delete(digest);
-        parsedRaw.set(digest, hit);
         return new X509Svid(
           hit.id,
           hit.certificates.map((c) => c.slice()),
@@ -110,10 +110,6 @@ export class X509Svid {
         );
       }
       const svid = X509Svid.#parseRaw(certsConcatDer, pkcs8Der);
-      if (parsedRaw.size >= PARSED_LIMIT) {
-        const oldest = parsedRaw.keys().next();
-        if (oldest.done !== true) parsedRaw.delete(oldest.value);
-      }
       parsedRaw.set(digest, { id: svid.id, certificates: svid.certificates.map((c) => c.slice()), privateKey: svid.privateKey });
       return svid;
     }

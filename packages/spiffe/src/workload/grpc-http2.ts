@@ -15,6 +15,7 @@ import * as net from 'node:net';
 import { fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import { create } from '@bufbuild/protobuf';
 import { SpiffeError } from '../errors.ts';
+import { BoundedCache } from '../internal/bounded-cache.ts';
 
 /** gRPC status codes used by the transport (numeric values as on the wire). */
 const Status = {
@@ -266,9 +267,6 @@ function requestKey(path: string, req: object): string | undefined {
   return `${path}\n${JSON.stringify(req)}`;
 }
 
-/** Encoded requests a channel keeps: a workload asks for a few audiences at most. */
-const ENCODED_LIMIT = 32;
-
 /** A response message, or Internal naming why it does not decode. */
 function decodeResponse<O extends DescMessage>(method: GrpcMethod<DescMessage, O>, msg: Uint8Array): MessageShape<O> {
   try {
@@ -290,8 +288,8 @@ export class GrpcChannel {
   readonly #max: number;
   #session: Session | undefined;
   #closed = false;
-  /** Framed requests by method and content (requestKey): a workload sends the same few again and again. */
-  readonly #encoded = new Map<string, EncodedRequest>();
+  /** Framed requests by method and content (requestKey), the last 32: a workload sends the same few again and again. */
+  readonly #encoded = new BoundedCache<string, EncodedRequest>(32);
 
   constructor(opts: GrpcChannelOptions) {
     this.#opts = opts;
@@ -305,10 +303,6 @@ export class GrpcChannel {
     const hit = this.#encoded.get(key);
     if (hit !== undefined) return hit;
     const enc = encodeRequest(method, req);
-    if (this.#encoded.size >= ENCODED_LIMIT) {
-      const oldest = this.#encoded.keys().next();
-      if (oldest.done !== true) this.#encoded.delete(oldest.value);
-    }
     this.#encoded.set(key, enc);
     return enc;
   }
