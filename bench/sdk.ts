@@ -2,7 +2,7 @@
  * The SPIFFE SDK (@ztwim/spiffe) beside go-spiffe v2.9.0 in the same run.
  *
  *   node --conditions=ztwim-source --import tsx bench/sdk.ts [--ms 1000] [--rounds 3] [--calls 200]
- *        [--only crypto|workload] [--threads 1,all] [--source] [--write-fixtures DIR]
+ *        [--only crypto|workload] [--threads 1,all] [--source] [--write-fixtures DIR] [--profile DIR]
  *
  * Both sides use the very same inputs: this script writes the keys' tokens, chains and bundles to
  * a temp dir, and bench/go/sdkbench (go-spiffe v2.9.0, one long-lived process fed commands on
@@ -35,6 +35,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Session } from 'node:inspector/promises';
 import { Worker } from 'node:worker_threads';
 import { systemClock } from '@ztwim/core';
 import { derToPem, SpiffeId, TrustDomain, WorkloadApiClient } from '@ztwim/spiffe';
@@ -63,6 +64,8 @@ const ROUNDS = num('rounds', 3);
 const CALLS = num('calls', 200);
 const ONLY = flagValue('only');
 const SOURCE = hasFlag('source');
+/** Where to write V8 CPU profiles of the SDK side's timed Workload API calls (profiling aid). */
+const PROFILE_DIR = flagValue('profile');
 const THREADS = (flagValue('threads') ?? '1,all').split(',').filter((t): t is '1' | 'all' => t === '1' || t === 'all');
 const CORES = cpus().length;
 const TD = 'example.org';
@@ -300,8 +303,16 @@ async function fetchRows(dir: string, bin: string, socket: string): Promise<Fetc
     x509: () => client.fetchX509Svid(),
     jwt: () => client.fetchJwtSvid({ audience: AUDIENCE }),
   };
-  const sdkRun = async (kind: 'x509' | 'jwt', n: number): Promise<{ latMs: number[]; cpuMs: number }> => {
+  const profiler = PROFILE_DIR === undefined ? undefined : new Session();
+  if (profiler !== undefined) {
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.setSamplingInterval', { interval: 100 });
+  }
+  let profiled = 0;
+  const sdkRun = async (kind: 'x509' | 'jwt', n: number, profile = false): Promise<{ latMs: number[]; cpuMs: number }> => {
     const lat: number[] = [];
+    if (profile && profiler !== undefined) await profiler.post('Profiler.start');
     const cpu0 = process.cpuUsage();
     for (let i = 0; i < n; i++) {
       const t0 = performance.now();
@@ -309,6 +320,11 @@ async function fetchRows(dir: string, bin: string, socket: string): Promise<Fetc
       lat.push(performance.now() - t0);
     }
     const cpu = process.cpuUsage(cpu0);
+    if (profile && profiler !== undefined && PROFILE_DIR !== undefined) {
+      const { profile: p } = await profiler.post('Profiler.stop');
+      mkdirSync(PROFILE_DIR, { recursive: true });
+      writeFileSync(join(PROFILE_DIR, `sdk-fetch-${kind}-${++profiled}.cpuprofile`), JSON.stringify(p));
+    }
     return { latMs: lat, cpuMs: (cpu.user + cpu.system) / 1000 };
   };
   const goRun = (kind: 'x509' | 'jwt', n: number): Promise<{ latMs: number[]; cpuMs: number }> => go.ask(`fetch ${kind} ${n}`);
@@ -323,7 +339,7 @@ async function fetchRows(dir: string, bin: string, socket: string): Promise<Fetc
         r.load.push(load1());
         const sides = [
           async (): Promise<void> => {
-            const s = await sdkRun(r.kind, CALLS);
+            const s = await sdkRun(r.kind, CALLS, true);
             r.sdk.push(...s.latMs);
             r.sdkCpuMs += s.cpuMs;
           },
@@ -342,6 +358,7 @@ async function fetchRows(dir: string, bin: string, socket: string): Promise<Fetc
   } finally {
     go.close();
     client.close();
+    profiler?.disconnect();
   }
 }
 

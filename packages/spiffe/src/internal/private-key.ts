@@ -1,9 +1,9 @@
 import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
+import { BoundedCache } from './bounded-cache.ts';
 
 /** Keys kept: a workload holds a handful of SVIDs; the Workload API resends the same ones. */
-const CACHE_LIMIT = 32;
 /** Imported keys by SHA-256 of their PKCS#8 DER (the hash, not the key bytes, is the map key). */
-const cache = new Map<string, KeyObject>();
+const cache = new BoundedCache<string, KeyObject>(32);
 
 /**
  * Imports a PKCS#8 DER private key, reusing the KeyObject of the same bytes imported before.
@@ -17,16 +17,8 @@ const cache = new Map<string, KeyObject>();
 export function importPkcs8PrivateKey(der: Uint8Array): KeyObject {
   const digest = createHash('sha256').update(der).digest('base64');
   const hit = cache.get(digest);
-  if (hit !== undefined) {
-    cache.delete(digest);
-    cache.set(digest, hit);
-    return hit;
-  }
+  if (hit !== undefined) return hit;
   const key = createPrivateKey({ key: Buffer.from(der.buffer, der.byteOffset, der.byteLength), format: 'der', type: 'pkcs8' });
-  if (cache.size >= CACHE_LIMIT) {
-    const oldest = cache.keys().next();
-    if (oldest.done !== true) cache.delete(oldest.value);
-  }
   cache.set(digest, key);
   return key;
 }

@@ -1,5 +1,6 @@
 import { X509Certificate as NodeX509Certificate, type KeyObject } from 'node:crypto';
 import { SpiffeError } from '../errors.ts';
+import { BoundedCache } from './bounded-cache.ts';
 import {
   DerError,
   TAG_BIT_STRING,
@@ -105,8 +106,7 @@ function certError(message: string): SpiffeError {
 }
 
 /** Parsed certificates by content (bounded). Entries hold private copies of the DER. */
-const cache = new Map<string, ParsedCertificate>();
-const CACHE_LIMIT = 512;
+const cache = new BoundedCache<string, ParsedCertificate>(512);
 
 /**
  * Parses one DER certificate. Throws SpiffeError(ERR_X509_INVALID) on any malformation,
@@ -125,10 +125,6 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
     if (e instanceof SpiffeError) throw e;
     if (e instanceof DerError) throw certError(`malformed certificate: ${e.message}`);
     throw certError('malformed certificate');
-  }
-  if (cache.size >= CACHE_LIMIT) {
-    const oldest = cache.keys().next();
-    if (oldest.done !== true) cache.delete(oldest.value);
   }
   cache.set(key, parsed);
   return parsed;

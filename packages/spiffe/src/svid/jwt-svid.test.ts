@@ -431,3 +431,26 @@ test('JWT-SVID §2.2: without kid and with no authority fitting alg, the token i
     'jwtsvid: no JWT authority for alg "ES256" found for trust domain "example.org"',
   );
 });
+
+test('a token parsed before: audience, time and signature are still checked on every call, and each call gets its own claims', async () => {
+  const token = await sign(claims({ nested: { list: [1, 2] } }));
+  const a = parseInsecureJwtSvid(token, AUD, { now: NOW });
+  // What the earlier call handed out cannot change what a later one returns.
+  (a.audience as string[]).push('spiffe://example.org/injected');
+  ((a.claims['nested'] as { list: number[] }).list as number[]).push(3);
+  const b = parseInsecureJwtSvid(token, AUD, { now: NOW });
+  assert.deepEqual(b.audience, AUD);
+  assert.deepEqual(b.claims['nested'], { list: [1, 2] });
+  const rejects = (code: SpiffeErrorCode) => (e: unknown) => isSpiffeError(e, code);
+  assert.throws(() => parseInsecureJwtSvid(token, ['spiffe://example.org/other'], { now: NOW }), rejects('ERR_JWTSVID_AUDIENCE'));
+  assert.throws(() => parseInsecureJwtSvid(token, AUD, { now: new Date(NOW.getTime() + 3_600_000) }), rejects('ERR_JWTSVID_EXPIRED'));
+  assert.throws(() => parseInsecureJwtSvid(token, AUD, { now: new Date(NOW.getTime() - 3_600_000) }), rejects('ERR_JWTSVID_INVALID'));
+  assert.equal((await parseAndValidateJwtSvid(token, set, AUD, { now: NOW })).id.toString(), 'spiffe://example.org/workload');
+  await assert.rejects(parseAndValidateJwtSvid(token, set, AUD, { now: new Date(NOW.getTime() + 3_600_000) }), rejects('ERR_JWTSVID_EXPIRED'));
+  // The same header and claims with another signature (the key of another trust domain): refused.
+  const forged = `${token.slice(0, token.lastIndexOf('.'))}.${(await sign(claims({ nested: { list: [1, 2] } }), {}, otherKey.privateKey)).split('.')[2]}`;
+  await assert.rejects(parseAndValidateJwtSvid(forged, set, AUD, { now: NOW }), rejects('ERR_JWTSVID_UNTRUSTED'));
+  // A bundle without the token's key: refused although the token parsed before.
+  const without = new JwtBundleSet([JwtBundle.fromAuthorities(td, new Map([['rsa', jwk(rsa.publicKey)]]))]);
+  await assert.rejects(parseAndValidateJwtSvid(token, without, AUD, { now: NOW }), rejects('ERR_JWTSVID_UNTRUSTED'));
+});

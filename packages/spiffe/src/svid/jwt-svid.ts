@@ -4,6 +4,7 @@ import { SpiffeId } from '../id/spiffe-id.ts';
 import type { JwtBundleSource } from '../bundle/source.ts';
 import type { JwtBundle } from '../bundle/jwt-bundle.ts';
 import { decodeBase64Url } from '../internal/base64.ts';
+import { BoundedCache } from '../internal/bounded-cache.ts';
 import { verifyJwsSignature } from './jws-signature.ts';
 import { JsonError, isJsonObject, parseJson, type JsonObject, type JsonValue } from '../internal/json.ts';
 
@@ -118,8 +119,30 @@ function plain(v: JsonValue): unknown {
   return v;
 }
 
-/** go-spiffe steps 1-5: structure, alg, typ, claim types, sub, exp. */
+/**
+ * parseToken's results by token; a Parsed is never handed out or changed, so sharing one is safe.
+ * The last 128: tokens a workload sees again before they expire (its own, fetched again; a peer's,
+ * presented again) are a few dozen.
+ */
+const parsedTokens = new BoundedCache<string, Parsed>(128);
+
+/**
+ * go-spiffe steps 1-5 (structure, alg, typ, claim types, sub, exp), remembered per token: the
+ * outcome depends on the token's text alone, and the Workload API answers FetchJWTSVID from its
+ * cache with the very same token until it is renewed (base64url and strict-JSON decoding were
+ * ~15 % of a call's CPU). What depends on the call (audience, clock, signature) is checked by the
+ * callers every time. Only tokens that parse are kept; the last 128.
+ */
 function parseToken(token: string): Parsed {
+  if (typeof token !== 'string') throw err('ERR_JWTSVID_INVALID', 'unable to parse JWT token');
+  const hit = parsedTokens.get(token);
+  if (hit !== undefined) return hit;
+  const p = parseTokenText(token);
+  parsedTokens.set(token, p);
+  return p;
+}
+
+function parseTokenText(token: string): Parsed {
   if (typeof token !== 'string') throw err('ERR_JWTSVID_INVALID', 'unable to parse JWT token');
   const parts = token.split('.');
   if (parts.length !== 3 || parts[0] === '' || parts[1] === '' || parts[2] === '') {

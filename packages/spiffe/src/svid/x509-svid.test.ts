@@ -169,3 +169,35 @@ test('X509Svid.parse rejects bad PEM input', () => {
     );
   }
 });
+
+test('X509Svid.parseRaw of bytes parsed before: own certificate copies; a changed key, chain or byte is checked again', async () => {
+  const chain = concatDer([pki.leafViaIntermediate.der, pki.intermediate.der]);
+  const first = X509Svid.parseRaw(chain, leafKey);
+  // The result of the same bytes is reused, but each SVID owns its certificates.
+  const firstLeaf = first.certificates[0] as Uint8Array;
+  firstLeaf[20] = (firstLeaf[20] as number) ^ 0xff;
+  const again = X509Svid.parseRaw(chain, leafKey);
+  assert.deepEqual(again.certificates, [pki.leafViaIntermediate.der, pki.intermediate.der]);
+  assert.notEqual(again.certificates[0], first.certificates[0]);
+  assert.ok(again.id.equals(first.id));
+  // Same chain, another key: the key-match check runs again.
+  assert.throws(
+    () => X509Svid.parseRaw(chain, otherKey),
+    (e: unknown) =>
+      isSpiffeError(e, 'ERR_X509SVID_INVALID') && e.message === 'x509svid: private key validation failed: leaf certificate does not match private key',
+  );
+  // Another certificate with the same SPIFFE ID and key, but a CA flag: the leaf rules run again.
+  const caLeaf = concatDer([await leaf({ ca: true, keyUsage: LEAF_KEY_USAGE | KU.keyCertSign }), pki.intermediate.der]);
+  assert.throws(
+    () => X509Svid.parseRaw(caLeaf, leafKey),
+    (e: unknown) => isSpiffeError(e, 'ERR_X509SVID_INVALID') && /leaf certificate must not have CA flag set to true/.test(e.message),
+  );
+  // The very buffer parsed before, changed in place: looked up by content, not by identity.
+  const mutable = chain.slice();
+  X509Svid.parseRaw(mutable, leafKey);
+  mutable[1] = (mutable[1] as number) ^ 0xff; // the outer SEQUENCE's length
+  assert.throws(
+    () => X509Svid.parseRaw(mutable, leafKey),
+    (e: unknown) => isSpiffeError(e, 'ERR_X509SVID_INVALID'),
+  );
+});

@@ -1,8 +1,9 @@
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { SpiffeError } from '../errors.ts';
 import { SpiffeId } from '../id/spiffe-id.ts';
 import { concatDer, derToPem, pemToDerList, splitConcatenatedDer } from '../internal/pem.ts';
 import { importPkcs8PrivateKey } from '../internal/private-key.ts';
+import { BoundedCache } from '../internal/bounded-cache.ts';
 import { KU_CRL_SIGN, KU_DIGITAL_SIGNATURE, KU_KEY_CERT_SIGN, parseCertificate, type ParsedCertificate } from '../internal/x509.ts';
 
 function svidError(message: string, cause?: unknown): SpiffeError {
@@ -29,6 +30,29 @@ export function innerMessage(e: unknown): string | undefined {
 }
 
 const KEY_TYPES = new Set(['rsa', 'ec', 'ed25519']);
+
+/** What `parseRaw` made of one (chain, key) input: immutable, the certificates private copies. */
+interface ParsedSvid {
+  readonly id: SpiffeId;
+  readonly certificates: readonly Uint8Array[];
+  readonly privateKey: KeyObject;
+}
+
+/**
+ * Parsed and validated `parseRaw` inputs by the SHA-256 of the chain and the key (the digest, not
+ * the key bytes, is the map key); the last 32: a workload holds a handful of SVIDs at once.
+ */
+const parsedRaw = new BoundedCache<string, ParsedSvid>(32);
+
+/**
+ * The cache key of one `parseRaw` input: SHA-256 over the chain's length, the chain and the key,
+ * so that every byte of both takes part and no two different (chain, key) pairs share a key.
+ */
+function rawDigest(certs: Uint8Array, key: Uint8Array): string {
+  const len = Buffer.allocUnsafe(4);
+  len.writeUInt32BE(certs.length);
+  return createHash('sha256').update(len).update(certs).update(key).digest('base64');
+}
 
 /**
  * An X509-SVID: a SPIFFE ID, its certificate chain (leaf first, then intermediates) and the
@@ -64,8 +88,35 @@ export class X509Svid {
     return X509Svid.#build(certs, keys[0], 'PEM');
   }
 
-  /** Parses concatenated DER certificates (leaf first) and a PKCS#8 DER private key (Workload API form). */
+  /**
+   * Parses concatenated DER certificates (leaf first) and a PKCS#8 DER private key (Workload API form).
+   *
+   * The Workload API resends the same chain and key in every response until the SVID rotates, so
+   * the result of a (chain, key) pair that parsed and validated is kept (the last 32, by the
+   * SHA-256 of every byte of both): the same bytes again skip the DER walk, the checks and the
+   * key-match test, whose outcome depends on nothing but those bytes (this parse does not look at
+   * the clock; verifying the chain and validity window is `verifyX509Svid`'s job, every time).
+   * Each call still returns its own X509Svid with its own copies of the certificates.
+   */
   static parseRaw(certsConcatDer: Uint8Array, pkcs8Der: Uint8Array): X509Svid {
+    if (certsConcatDer instanceof Uint8Array && pkcs8Der instanceof Uint8Array && pkcs8Der.length > 0) {
+      const digest = rawDigest(certsConcatDer, pkcs8Der);
+      const hit = parsedRaw.get(digest);
+      if (hit !== undefined) {
+        return new X509Svid(
+          hit.id,
+          hit.certificates.map((c) => c.slice()),
+          hit.privateKey,
+        );
+      }
+      const svid = X509Svid.#parseRaw(certsConcatDer, pkcs8Der);
+      parsedRaw.set(digest, { id: svid.id, certificates: svid.certificates.map((c) => c.slice()), privateKey: svid.privateKey });
+      return svid;
+    }
+    return X509Svid.#parseRaw(certsConcatDer, pkcs8Der);
+  }
+
+  static #parseRaw(certsConcatDer: Uint8Array, pkcs8Der: Uint8Array): X509Svid {
     let certs: Uint8Array[];
     try {
       certs = splitConcatenatedDer(certsConcatDer);

@@ -166,6 +166,10 @@ function workloadApi(channel: GrpcChannel) {
     fetchX509SVID: (req: object, o: Opts) => channel.serverStream(m.fetchX509SVID, req, o),
     fetchX509Bundles: (req: object, o: Opts) => channel.serverStream(m.fetchX509Bundles, req, o),
     fetchJWTBundles: (req: object, o: Opts) => channel.serverStream(m.fetchJWTBundles, req, o),
+    /** The first response of each stream, then the stream is cancelled (the one-shot fetches). */
+    firstX509SVID: (req: object, o: Opts) => channel.first(m.fetchX509SVID, req, o),
+    firstX509Bundles: (req: object, o: Opts) => channel.first(m.fetchX509Bundles, req, o),
+    firstJWTBundles: (req: object, o: Opts) => channel.first(m.fetchJWTBundles, req, o),
     fetchJWTSVID: (req: { audience: string[]; spiffeId: string }, o: Opts) => channel.unary(m.fetchJWTSVID, req, o),
     validateJWTSVID: (req: { svid: string; audience: string }, o: Opts) => channel.unary(m.validateJWTSVID, req, o),
   };
@@ -335,40 +339,44 @@ export class WorkloadApiClient {
     return signal === undefined ? this.#closed.signal : AbortSignal.any([signal, this.#closed.signal]);
   }
 
-  /** First message of a server stream; leaving the loop cancels the stream (RST_STREAM CANCEL). */
-  async #first<T>(start: (signal: AbortSignal) => AsyncIterable<T>, signal?: AbortSignal): Promise<T> {
+  /** First message of a server stream, which is then cancelled (RST_STREAM CANCEL). */
+  async #first<T>(start: (signal: AbortSignal) => Promise<T | undefined>, signal?: AbortSignal): Promise<T> {
+    let m: T | undefined;
     try {
-      for await (const m of start(this.#signal(signal))) return m;
+      m = await start(this.#signal(signal));
     } catch (e) {
       throw toWorkloadApiError(e);
     }
-    throw new WorkloadApiError(GrpcCode.Unavailable, 'stream closed before the first response', 'workloadapi: stream closed before the first response');
+    if (m === undefined) {
+      throw new WorkloadApiError(GrpcCode.Unavailable, 'stream closed before the first response', 'workloadapi: stream closed before the first response');
+    }
+    return m;
   }
 
   /** The default X509-SVID (the first in the response). */
   async fetchX509Svid(opts: { signal?: AbortSignal } = {}): Promise<X509Svid> {
-    const resp = await this.#first((signal) => this.#api.fetchX509SVID({}, { signal }), opts.signal);
+    const resp = await this.#first((signal) => this.#api.firstX509SVID({}, { signal }), opts.signal);
     return parseX509SvidResponse(resp, true)[0] as X509Svid;
   }
 
   /** Every X509-SVID of the workload (duplicate hints: first wins). */
   async fetchX509Svids(opts: { signal?: AbortSignal } = {}): Promise<X509Svid[]> {
-    const resp = await this.#first((signal) => this.#api.fetchX509SVID({}, { signal }), opts.signal);
+    const resp = await this.#first((signal) => this.#api.firstX509SVID({}, { signal }), opts.signal);
     return parseX509SvidResponse(resp, false);
   }
 
   async fetchX509Context(opts: { signal?: AbortSignal } = {}): Promise<X509Context> {
-    const resp = await this.#first((signal) => this.#api.fetchX509SVID({}, { signal }), opts.signal);
+    const resp = await this.#first((signal) => this.#api.firstX509SVID({}, { signal }), opts.signal);
     return parseX509ContextResponse(resp);
   }
 
   async fetchX509Bundles(opts: { signal?: AbortSignal } = {}): Promise<X509BundleSet> {
-    const resp = await this.#first((signal) => this.#api.fetchX509Bundles({}, { signal }), opts.signal);
+    const resp = await this.#first((signal) => this.#api.firstX509Bundles({}, { signal }), opts.signal);
     return parseX509BundlesResponse(resp);
   }
 
   async fetchJwtBundles(opts: { signal?: AbortSignal } = {}): Promise<JwtBundleSet> {
-    const resp = await this.#first((signal) => this.#api.fetchJWTBundles({}, { signal }), opts.signal);
+    const resp = await this.#first((signal) => this.#api.firstJWTBundles({}, { signal }), opts.signal);
     return parseJwtBundlesResponse(resp);
   }
 

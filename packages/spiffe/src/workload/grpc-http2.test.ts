@@ -328,3 +328,61 @@ test('a message over the size limit is refused with ResourceExhausted and the st
     await ts.close();
   }
 });
+
+test('first(): the first message of a stream, then RST_STREAM CANCEL; undefined for an empty stream; an error status rejects', T, async () => {
+  const resets: Promise<number>[] = [];
+  let mode: 'two' | 'empty' | 'error' = 'two';
+  const ts = await startServer((stream) => {
+    resets.push(once(stream, 'close').then(() => stream.rstCode));
+    if (mode === 'error') {
+      stream.respond({ ...okHeaders, 'grpc-status': '7', 'grpc-message': 'withdrawn' }, { endStream: true });
+      return;
+    }
+    stream.respond(okHeaders, { waitForTrailers: true });
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    if (mode === 'empty') stream.end();
+    // Two messages in one write: only the first is decoded and handed back.
+    else stream.write(Buffer.concat([bundlesResponse(1), bundlesResponse(2)]));
+  });
+  const ch = channel(ts);
+  try {
+    const r = await ch.first(m.fetchX509Bundles, {});
+    assert.deepEqual(Object.keys(r?.bundles ?? {}), ['spiffe://td1.example']);
+    assert.equal(await resets[0], http2.constants.NGHTTP2_CANCEL);
+    mode = 'empty';
+    assert.equal(await ch.first(m.fetchX509Bundles, {}), undefined);
+    mode = 'error';
+    await assert.rejects(ch.first(m.fetchX509Bundles, {}), isStatus(7, 'withdrawn'));
+    await assert.rejects(ch.first(m.fetchX509Bundles, {}, { signal: AbortSignal.abort() }), isStatus(1));
+  } finally {
+    ch.close();
+    await ts.close();
+  }
+});
+
+test('encoded requests are reused by content: each call still sends its own audiences and SPIFFE ID', T, async () => {
+  const requests: { audience: string[]; spiffeId: string }[] = [];
+  const ts = await startServer(async (stream, _headers, body) => {
+    const req = fromBinary(JWTSVIDRequestSchema, (await body).subarray(5));
+    requests.push({ audience: req.audience, spiffeId: req.spiffeId });
+    stream.respond(okHeaders, { waitForTrailers: true });
+    stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    stream.end(jwtResponse('h.p.s'));
+  });
+  const ch = channel(ts);
+  try {
+    const sent = [
+      { audience: ['a'], spiffeId: '' },
+      { audience: ['a'], spiffeId: '' },
+      { audience: ['b'], spiffeId: '' },
+      { audience: ['a', 'b'], spiffeId: '' },
+      { audience: ['a'], spiffeId: 'spiffe://example.org/x' },
+      { audience: ['a'], spiffeId: '' },
+    ];
+    for (const req of sent) await ch.unary(m.fetchJWTSVID, req);
+    assert.deepEqual(requests, sent);
+  } finally {
+    ch.close();
+    await ts.close();
+  }
+});

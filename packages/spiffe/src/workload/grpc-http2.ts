@@ -15,6 +15,7 @@ import * as net from 'node:net';
 import { fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import { create } from '@bufbuild/protobuf';
 import { SpiffeError } from '../errors.ts';
+import { BoundedCache } from '../internal/bounded-cache.ts';
 
 /** gRPC status codes used by the transport (numeric values as on the wire). */
 const Status = {
@@ -241,9 +242,29 @@ function unavailable(e: unknown): GrpcCallError {
   return new GrpcCallError(Status.Unavailable, `connection error: ${msg}`, e);
 }
 
-/** The `:path` and the serialized request message of a call. */
-function encodeRequest<I extends DescMessage>(method: GrpcMethod<I, DescMessage>, req: MessageInitShape<I>): { path: string; body: Uint8Array } {
-  return { path: `/${method.parent.typeName}/${method.name}`, body: toBinary(method.input, create(method.input, req)) };
+/** The `:path` and the framed request message of a call. */
+function encodeRequest<I extends DescMessage>(method: GrpcMethod<I, DescMessage>, req: MessageInitShape<I>): EncodedRequest {
+  return { path: `/${method.parent.typeName}/${method.name}`, body: frame(toBinary(method.input, create(method.input, req))) };
+}
+
+interface EncodedRequest {
+  readonly path: string;
+  /** Length-prefixed; shared between calls, so never written to. */
+  readonly body: Buffer;
+}
+
+/**
+ * The key of a request in the encoded-request cache: its method and fields, when every field is
+ * a string or a list of strings (every Workload API request: empty, or audiences and a SPIFFE ID);
+ * undefined for any other request, which is encoded each time.
+ */
+function requestKey(path: string, req: object): string | undefined {
+  for (const v of Object.values(req)) {
+    if (typeof v === 'string') continue;
+    if (Array.isArray(v) && v.every((x) => typeof x === 'string')) continue;
+    return undefined;
+  }
+  return `${path}\n${JSON.stringify(req)}`;
 }
 
 /** A response message, or Internal naming why it does not decode. */
@@ -267,10 +288,23 @@ export class GrpcChannel {
   readonly #max: number;
   #session: Session | undefined;
   #closed = false;
+  /** Framed requests by method and content (requestKey), the last 32: a workload sends the same few again and again. */
+  readonly #encoded = new BoundedCache<string, EncodedRequest>(32);
 
   constructor(opts: GrpcChannelOptions) {
     this.#opts = opts;
     this.#max = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  }
+
+  /** The framed request, from the cache when the same one was sent before (protobuf-es's create + toBinary cost more than the framing). */
+  #encode<I extends DescMessage>(method: GrpcMethod<I, DescMessage>, req: MessageInitShape<I>): EncodedRequest {
+    const key = requestKey(`/${method.parent.typeName}/${method.name}`, req);
+    if (key === undefined) return encodeRequest(method, req);
+    const hit = this.#encoded.get(key);
+    if (hit !== undefined) return hit;
+    const enc = encodeRequest(method, req);
+    this.#encoded.set(key, enc);
+    return enc;
   }
 
   /** Closes the session; running calls fail with Canceled, later calls too. */
@@ -300,7 +334,7 @@ export class GrpcChannel {
   }
 
   /** Starts a call; the sink sees each message and then exactly one end. */
-  #start(path: string, body: Uint8Array, opts: GrpcCallOptions, sink: CallSink): CallHandle {
+  #start(path: string, body: Buffer, opts: GrpcCallOptions, sink: CallSink): CallHandle {
     let ended = false;
     let stream: http2.ClientHttp2Stream | undefined;
     let session: Session | undefined;
@@ -349,8 +383,8 @@ export class GrpcChannel {
       stream = s;
       session = sess;
       if (sess.active++ === 0) sess.h2.ref();
-      this.#receive(s, sess.h2, sink, finish);
-      s.end(frame(body));
+      this.#receive(s, sess.h2, sink, finish, () => ended);
+      s.end(body);
       return Promise.resolve();
     };
     if (signal !== undefined) signal.addEventListener('abort', onAbort, { once: true });
@@ -378,7 +412,13 @@ export class GrpcChannel {
     return handle;
   }
 
-  #receive(s: http2.ClientHttp2Stream, h2: http2.ClientHttp2Session, sink: CallSink, finish: (err: GrpcCallError | undefined) => void): void {
+  #receive(
+    s: http2.ClientHttp2Stream,
+    h2: http2.ClientHttp2Session,
+    sink: CallSink,
+    finish: (err: GrpcCallError | undefined) => void,
+    ended: () => boolean,
+  ): void {
     const decoder = new FrameDecoder(this.#max);
     let status: GrpcCallError | 'ok' | undefined;
     let failure: GrpcCallError | undefined;
@@ -413,7 +453,8 @@ export class GrpcChannel {
       fail(unavailable(e));
     });
     s.on('close', () => {
-      if (failure !== undefined) return;
+      // A call ended already (cancelled after its first message, failed) needs no status: no error object, no stack captured.
+      if (failure !== undefined || ended()) return;
       if (status === 'ok') {
         finish(!decoder.midMessage ? undefined : new GrpcCallError(Status.Internal, 'stream ended in the middle of a message'));
       } else if (status !== undefined) {
@@ -434,7 +475,7 @@ export class GrpcChannel {
     req: MessageInitShape<I>,
     opts: GrpcCallOptions = {},
   ): Promise<MessageShape<O>> {
-    const { path, body } = encodeRequest(method, req);
+    const { path, body } = this.#encode(method, req);
     return new Promise((resolve, reject) => {
       let msg: Uint8Array | undefined;
       let count = 0;
@@ -457,6 +498,40 @@ export class GrpcChannel {
   }
 
   /**
+   * The first response message of a server-streaming call, after which the call is cancelled
+   * (RST_STREAM CANCEL); undefined when the server ends the stream (status OK) before sending one.
+   * One promise per call, without an async iterator's queue and promises per message.
+   */
+  first<I extends DescMessage, O extends DescMessage>(
+    method: GrpcMethod<I, O>,
+    req: MessageInitShape<I>,
+    opts: GrpcCallOptions = {},
+  ): Promise<MessageShape<O> | undefined> {
+    const { path, body } = this.#encode(method, req);
+    return new Promise((resolve, reject) => {
+      let got = false;
+      const handle = this.#start(path, body, opts, {
+        message: (m) => {
+          if (got) return;
+          got = true;
+          // Nobody reads this call's end any more: no error object for it.
+          handle.cancel(undefined);
+          try {
+            resolve(decodeResponse(method, m));
+          } catch (e) {
+            reject(e);
+          }
+        },
+        end: (err) => {
+          if (got) return;
+          if (err !== undefined) reject(err);
+          else resolve(undefined);
+        },
+      });
+    });
+  }
+
+  /**
    * A server-streaming call as an async iterable: each response message, until the server ends the
    * stream (status OK) or fails it (a GrpcCallError). Leaving the loop early cancels the stream.
    */
@@ -465,7 +540,7 @@ export class GrpcChannel {
     req: MessageInitShape<I>,
     opts: GrpcCallOptions = {},
   ): AsyncIterable<MessageShape<O>> {
-    const { path, body } = encodeRequest(method, req);
+    const { path, body } = this.#encode(method, req);
     return {
       [Symbol.asyncIterator]: () => {
         // Decoded lazily as the caller pulls, so a slow consumer pauses the stream (HTTP/2 flow control).
