@@ -40,6 +40,8 @@ const allowedSubpaths = {
   'agent/k8s-workload-attestor': [],
   // the SDK's fake Workload API and test CA, re-exported for tests as @ztwim/testkit/workload-api
   'spiffe/testing': ['testkit'],
+  // a PostgreSQL primary with a streaming replica, for fail-over tests and benches (test files only)
+  'testkit/pg-replica': [],
   // explain's pure logic, without the console's HTTP server (`ztwim explain`)
   'console/explain': ['cli'],
 };
