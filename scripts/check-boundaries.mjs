@@ -116,6 +116,7 @@ const reachInAllowed = new Map([
   ['test/integration/server-entry-batch.test.ts', 'agent client'],
   // and the server's PostgreSQL test-cluster helper and node cache age (not exported by @ztwim/server).
   ['test/integration/ha-servers-postgres.test.ts', 'agent client'],
+  ['test/integration/ha-postgres-failover.test.ts', 'agent client'],
   ['test/interop/lib/agent-endpoint.ts', 'agent client'],
   ['test/interop/lib/authz-matrix.ts', 'agent client'],
   ['test/interop/lib/signing-flood.ts', 'agent client'],

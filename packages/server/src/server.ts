@@ -431,7 +431,9 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
             ...(hosts?.readReplica === undefined ? {} : { datastore_read_replica_host: hosts.readReplica }),
             ca: ca.status(),
           };
-          return failed === undefined ? { ok: true as const, details } : { ok: false as const, reason: `datastore: ${failed.message}`, details };
+          if (failed === undefined) return { ok: true as const, details };
+          // the datastore's errors name it already ("datastore: postgres unavailable: ...")
+          return { ok: false as const, reason: failed.message.startsWith('datastore:') ? failed.message : `datastore: ${failed.message}`, details };
         },
       });
       tasks.push(closing('health_checks', () => health.close()));

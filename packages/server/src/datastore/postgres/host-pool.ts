@@ -102,7 +102,8 @@ export class PgHostPool {
 
   /**
    * A client on a host that fits. A pool whose connect fails with a connection error (its host
-   * died) or a connection that does not fit is dropped and the hosts are tried again, once.
+   * died) or a connection that does not fit is dropped and the hosts are tried again; so is a pool
+   * another caller dropped meanwhile (pg-pool refuses a pool after end()). At most twice.
    */
   async connect(isConnectionError: (e: unknown) => boolean): Promise<PgLease> {
     for (let attempt = 0; ; attempt++) {
@@ -110,8 +111,10 @@ export class PgHostPool {
       try {
         return { client: await chosen.pool.connect(), pool: chosen.pool };
       } catch (e) {
-        if (attempt > 0 || this.#fixed || !(isConnectionError(e) || isHostMismatch(e))) throw e;
-        this.dropped(chosen.pool, e);
+        const replaced = this.#chosen !== chosen && !this.#closed;
+        const lost = !this.#fixed && (isConnectionError(e) || isHostMismatch(e));
+        if (attempt >= 2 || !(replaced || lost)) throw e;
+        if (!replaced) this.dropped(chosen.pool, e);
       }
     }
   }

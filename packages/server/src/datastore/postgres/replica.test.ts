@@ -98,6 +98,26 @@ describe('PostgreSQL primary with a streaming replica', () => {
       });
     }
 
+    it('load_balance_hosts=random: the hosts are tried in a random order', async () => {
+      const chosen = new Set<string>();
+      for (let i = 0; i < 20; i++) {
+        const hosts = new PgHostPool({
+          spec: parsePgConnectionString(`${both('primary', 'any')} load_balance_hosts=random`),
+          pool: { max: 1 },
+          connectTimeoutMs: 10_000,
+          random: cryptoRandom,
+        });
+        try {
+          (await hosts.connect(() => false)).client.release();
+          chosen.add(hosts.host ?? '');
+        } finally {
+          await hosts.close();
+        }
+      }
+      // Either host first with probability 1/2 each time: both within 20 rounds (all alike: p = 2^-19).
+      assert.deepEqual([...chosen].sort(), [PRIMARY, REPLICA].sort());
+    });
+
     it('prefer-standby takes the primary when no host is a standby; standby alone then fails naming each host', async () => {
       const primaryOnly = `host=127.0.0.1,127.0.0.1 port=${PRIMARY_PORT},25489 user=postgres dbname=ztwim sslmode=disable`;
       const prefer = new PgHostPool({
