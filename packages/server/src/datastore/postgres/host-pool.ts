@@ -81,6 +81,8 @@ export class PgHostPool {
   /** One host and target 'any': the pool never moves (pg reconnects to the same address by itself). */
   readonly #fixed: boolean;
   #chosen: Chosen | undefined;
+  /** Dropped pools not ended yet (callers still wait on them; see released). */
+  readonly #retiring = new Set<pg.Pool>();
   #choosing: Promise<Chosen> | undefined;
   #closed = false;
 
@@ -93,11 +95,6 @@ export class PgHostPool {
   /** `host:port` of the host in use, or undefined while none is. */
   get host(): string | undefined {
     return this.#chosen?.host;
-  }
-
-  /** Number of idle connections of the pool in use. */
-  get idleCount(): number {
-    return this.#chosen?.pool.idleCount ?? 0;
   }
 
   /**
@@ -113,6 +110,7 @@ export class PgHostPool {
       } catch (e) {
         const replaced = this.#chosen !== chosen && !this.#closed;
         const lost = !this.#fixed && (isConnectionError(e) || isHostMismatch(e));
+        if (replaced) this.released(chosen.pool);
         if (attempt >= 2 || !(replaced || lost)) throw e;
         if (!replaced) this.dropped(chosen.pool, e);
       }
@@ -125,7 +123,19 @@ export class PgHostPool {
     if (this.#fixed || chosen === undefined || chosen.pool !== pool) return;
     this.#chosen = undefined;
     this.#log.warn({ host: chosen.host, error: asError(cause).message }, 'datastore: postgres host lost; choosing a host again');
-    // Checked-out clients are closed when they are released into the ended pool.
+    this.#retiring.add(pool);
+    this.released(pool);
+  }
+
+  /**
+   * A client of `pool` went back to it. A dropped pool is ended once no caller waits on it:
+   * pg-pool never serves the callers queued on a pool that ends (they would wait for their
+   * connect timeout), while a pool left open fails them at once on its dead host (or serves them
+   * on a live one), and they choose again. Checked-out clients are closed on release after end.
+   */
+  released(pool: pg.Pool): void {
+    if (!this.#retiring.has(pool) || pool.waitingCount > 0) return;
+    this.#retiring.delete(pool);
     pool.end().catch(() => undefined);
   }
 
@@ -134,7 +144,9 @@ export class PgHostPool {
     const chosen = this.#chosen;
     this.#chosen = undefined;
     await (this.#choosing?.catch(() => undefined) ?? Promise.resolve());
-    await (chosen ?? this.#chosen)?.pool.end();
+    const pools = [...this.#retiring, ...(chosen === undefined ? [] : [chosen.pool])];
+    this.#retiring.clear();
+    await Promise.all(pools.map((p) => p.end().catch(() => undefined)));
   }
 
   #current(): Promise<Chosen> {

@@ -164,6 +164,7 @@ class PostgresDriver implements SqlDriver {
     } finally {
       // Destroy rather than keep idle when the connection is broken or enough are idle already.
       client.release(broken ?? (lease.pool.idleCount >= this.maxIdle ? true : undefined));
+      this.hosts.released(lease.pool);
     }
   }
 

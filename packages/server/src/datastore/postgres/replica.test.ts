@@ -199,13 +199,45 @@ describe('PostgreSQL primary with a streaming replica', () => {
   });
 
   describe('fail-over: the primary killed, the replica promoted', () => {
-    it('a datastore on the multi-host string reconnects to the promoted replica without being reopened, and loses no acknowledged write', async () => {
+    it('a datastore on the multi-host string reconnects to the promoted replica without being reopened, and loses no acknowledged write; callers queued on the lost pool choose again at once', async () => {
       const store = await open(pair.multiHostConnectionString);
       assert.deepEqual(store.hosts(), { primary: PRIMARY });
       const acked: string[] = [];
       for (let i = 0; i < 20; i++) acked.push((await entry(store, `before-${i}`)).id);
 
+      // A pool of one connection, held, with callers queued behind it (connect timeout 20 s).
+      const hosts = new PgHostPool({
+        spec: parsePgConnectionString(pair.multiHostConnectionString),
+        pool: { max: 1, connectionTimeoutMillis: 20_000 },
+        connectTimeoutMs: 20_000,
+        random: cryptoRandom,
+      });
+      const held = await hosts.connect(() => false);
+      held.client.on('error', () => undefined); // its server goes: the query below gets the error
+      const isConnErr = (e: unknown): boolean => /ECONNREFUSED|terminat|ECONNRESET/i.test(String(e));
+      const queued = Array.from({ length: 5 }, () =>
+        hosts.connect(isConnErr).then(
+          (l) => {
+            l.client.release();
+            return 'served';
+          },
+          (e: unknown) => String(e),
+        ),
+      );
+
       await pair.killPrimary();
+      // The held connection breaks; the callers queued on its pool choose again at once (no primary
+      // now: they fail naming the hosts) instead of waiting out their 20 s connect timeout.
+      const t0 = Date.now();
+      await assert.rejects(held.client.query('SELECT 1'));
+      hosts.dropped(held.pool, new Error('connection lost'));
+      held.client.release(true);
+      hosts.released(held.pool);
+      const outcomes = await Promise.all(queued);
+      assert.ok(Date.now() - t0 < 5_000, `queued callers settled after ${Date.now() - t0} ms`);
+      for (const o of outcomes) assert.match(o, /no host of the connection string accepts read-write sessions/);
+      await hosts.close();
+
       // While there is no primary: Unavailable, naming each host and why it was passed over.
       await assert.rejects(entry(store, 'down'), (e: unknown) => {
         assert.ok(isZtwimError(e, 'ERR_UNAVAILABLE'), String(e));
