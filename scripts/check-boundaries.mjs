@@ -40,6 +40,8 @@ const allowedSubpaths = {
   'agent/k8s-workload-attestor': [],
   // the SDK's fake Workload API and test CA, re-exported for tests as @ztwim/testkit/workload-api
   'spiffe/testing': ['testkit'],
+  // a PostgreSQL primary with a streaming replica, for fail-over tests and benches (test files only)
+  'testkit/pg-replica': [],
   // explain's pure logic, without the console's HTTP server (`ztwim explain`)
   'console/explain': ['cli'],
 };
@@ -114,6 +116,7 @@ const reachInAllowed = new Map([
   ['test/integration/server-entry-batch.test.ts', 'agent client'],
   // and the server's PostgreSQL test-cluster helper and node cache age (not exported by @ztwim/server).
   ['test/integration/ha-servers-postgres.test.ts', 'agent client'],
+  ['test/integration/ha-postgres-failover.test.ts', 'agent client'],
   ['test/interop/lib/agent-endpoint.ts', 'agent client'],
   ['test/interop/lib/authz-matrix.ts', 'agent client'],
   ['test/interop/lib/signing-flood.ts', 'agent client'],

@@ -98,7 +98,7 @@ export interface RunningServer {
  * Opens the configured datastore. Each kind's module (better-sqlite3, or pg and its pool) is
  * imported only when configured: every SQLite start used to load the pg driver as well.
  */
-export async function openDataStore(cfg: ServerConfig, clock: Clock, random: Random): Promise<DataStore> {
+export async function openDataStore(cfg: ServerConfig, clock: Clock, random: Random, logger?: Logger): Promise<DataStore> {
   const ds = cfg.dataStore;
   if (ds.type === 'sqlite3') {
     const { SqliteDataStore } = await import('./datastore/sqlite/sqlite-datastore.ts');
@@ -107,11 +107,13 @@ export async function openDataStore(cfg: ServerConfig, clock: Clock, random: Ran
   const { PostgresDataStore } = await import('./datastore/postgres/postgres-datastore.ts');
   return await PostgresDataStore.open({
     connectionString: ds.connectionString,
+    ...(ds.roConnectionString === undefined ? {} : { roConnectionString: ds.roConnectionString }),
     maxOpenConns: ds.maxOpenConns,
     maxIdleConns: ds.maxIdleConns,
     connMaxLifetimeMs: ds.connMaxLifetimeMs,
     clock,
     random,
+    ...(logger === undefined ? {} : { logger }),
   });
 }
 
@@ -148,7 +150,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
   const metrics: Metrics = prometheus ?? NO_METRICS;
   let ds: DataStore;
   try {
-    ds = deps.dataStore ?? (await openDataStore(cfg, clock, random));
+    ds = deps.dataStore ?? (await openDataStore(cfg, clock, random, log.child({ subsystem: 'datastore' })));
   } catch (e) {
     lock.release();
     throw e;
@@ -420,12 +422,18 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
             (e: unknown) => asError(e),
           );
           if (failed === undefined) datastoreRead(clock.nowMs());
+          const hosts = ds.hosts?.();
           const details = {
             serving: failed === undefined,
             ...(datastoreSeenMs === undefined ? {} : { datastore_last_success: new Date(datastoreSeenMs).toISOString() }),
+            // the PostgreSQL host in use (chosen among those of a multi-host connection string), none while away
+            ...(hosts === undefined ? {} : { datastore_host: hosts.primary ?? null }),
+            ...(hosts?.readReplica === undefined ? {} : { datastore_read_replica_host: hosts.readReplica }),
             ca: ca.status(),
           };
-          return failed === undefined ? { ok: true as const, details } : { ok: false as const, reason: `datastore: ${failed.message}`, details };
+          if (failed === undefined) return { ok: true as const, details };
+          // the datastore's errors name it already ("datastore: postgres unavailable: ...")
+          return { ok: false as const, reason: failed.message.startsWith('datastore:') ? failed.message : `datastore: ${failed.message}`, details };
         },
       });
       tasks.push(closing('health_checks', () => health.close()));

@@ -18,6 +18,8 @@ export interface ZtwimAdminServerOptions {
   readonly dataStorePluginData?: string;
   /** Injected clock (e.g. a FakeClock) for the server's CA, SVIDs and peer verification. */
   readonly clock?: Clock;
+  /** Top-level blocks added to the config (e.g. `health_checks { ... }`). */
+  readonly extraConfig?: string;
 }
 
 export async function startZtwimAdminServer(opts: ZtwimAdminServerOptions = {}): Promise<ZtwimAdminServer> {
@@ -31,7 +33,7 @@ export async function startZtwimAdminServer(opts: ZtwimAdminServerOptions = {}):
     ...(opts.extraServerConfig === undefined ? {} : { extraServerConfig: opts.extraServerConfig }),
     ...(opts.dataStorePluginData === undefined ? {} : { dataStorePluginData: opts.dataStorePluginData }),
     keyManager: { disk: join(dataDir, 'keys.json') },
-    trailer: 'telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = 0\n  }\n}\n',
+    trailer: `telemetry {\n  Prometheus {\n    host = "127.0.0.1"\n    port = 0\n  }\n}\n${opts.extraConfig ?? ''}`,
   });
   dir.write('server.conf', conf);
   const cfg = buildServerConfig(parseConfigText(conf, 'hcl'), 'server.conf');

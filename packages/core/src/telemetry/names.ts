@@ -130,6 +130,7 @@ export const LOG_FIELDS = [
   'subsystem',
   'svids',
   'target_path',
+  'target_session_attrs', // libpq's target_session_attrs of a postgres connection string
   'task',
   'total',
   'trust_domain', // a trust domain name

@@ -445,3 +445,34 @@ test("ratelimit is read with SPIRE's defaults: attestation and signing limited u
   assert.throws(() => build('server {\n  trust_domain = "td"\n  ratelimit {\n    signin = false\n  }\n}'), /ratelimit\.signin/);
   assert.throws(() => build('server {\n  trust_domain = "td"\n  ratelimit {\n    signing = "no"\n  }\n}'), /ratelimit\.signing/);
 });
+
+test("ro_connection_string (SPIRE's read replica) is read and checked as connection_string; several hosts with target_session_attrs too", () => {
+  const pg = (lines: string) =>
+    build(`server { trust_domain = "td" }\nplugins {\n  DataStore "sql" {\n    plugin_data {\n      database_type = "postgres"\n${lines}\n    }\n  }\n}`);
+  const c = pg(
+    '      connection_string = "host=10.0.0.1,10.0.0.2 port=5432 dbname=spire target_session_attrs=read-write"\n      ro_connection_string = "postgresql://10.0.0.3:5432,10.0.0.4:5433/spire?target_session_attrs=prefer-standby"',
+  );
+  assert.deepEqual(c.dataStore, {
+    type: 'postgres',
+    connectionString: 'host=10.0.0.1,10.0.0.2 port=5432 dbname=spire target_session_attrs=read-write',
+    roConnectionString: 'postgresql://10.0.0.3:5432,10.0.0.4:5433/spire?target_session_attrs=prefer-standby',
+    maxOpenConns: 100,
+    maxIdleConns: 2,
+    connMaxLifetimeMs: 0,
+  });
+  assert.deepEqual(c.warnings, []);
+  assert.throws(
+    () => pg('      connection_string = "postgres://db/spire"\n      ro_connection_string = "host=a,b target_session_attrs=master"'),
+    /plugins\.DataStore\.sql\.plugin_data\.ro_connection_string \(line 7\): invalid target_session_attrs value: "master"/,
+  );
+  assert.throws(
+    () => pg('      connection_string = "host=a,b,c port=1,2"'),
+    /plugins\.DataStore\.sql\.plugin_data\.connection_string \(line 6\): could not match 2 port numbers \(port\) to 3 hosts \(host\)/,
+  );
+  const lite = build('server { trust_domain = "td" }\nplugins {\n  DataStore "sql" {\n    plugin_data {\n      ro_connection_string = "x.db"\n    }\n  }\n}');
+  assert.equal(lite.dataStore.type, 'sqlite3');
+  assert.match(
+    (lite.warnings ?? []).join('\n'),
+    /plugins\.DataStore\.sql\.plugin_data\.ro_connection_string .*is used with postgres only; ignored for sqlite3/,
+  );
+});

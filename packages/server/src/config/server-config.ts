@@ -28,6 +28,8 @@ export type DataStoreConfig =
   | {
       readonly type: 'postgres';
       readonly connectionString: string;
+      /** SPIRE's ro_connection_string: a read replica for the reads that tolerate staleness. */
+      readonly roConnectionString?: string;
       readonly maxOpenConns: number;
       readonly maxIdleConns: number;
       readonly connMaxLifetimeMs: number;
@@ -271,25 +273,42 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
       const maxOpenConns = pd?.number('max_open_conns', { integer: true, min: 1 }) ?? 100;
       const maxIdleConns = pd?.number('max_idle_conns', { integer: true, min: 0 }) ?? 2;
       const connMaxLifetimeMs = pd?.duration('conn_max_lifetime') ?? 0;
-      pd?.ignore('ro_connection_string');
+      const roConn = pd?.string('ro_connection_string');
       pd?.ignore('disable_migration');
       pd?.done();
+      /** A connection string is checked here, so a bad one stops the start naming its key and cause. */
+      const checkConn = (key: 'connection_string' | 'ro_connection_string', value: string): void => {
+        try {
+          parsePgConnectionString(value);
+        } catch (e) {
+          p.add(
+            `plugins.DataStore.sql.plugin_data.${key}`,
+            pd?.lineOf(key) ?? line,
+            (e as Error).message.replace(/^datastore: postgres connection_string: /, ''),
+          );
+        }
+      };
       if (type === 'sqlite3') {
+        if (roConn !== undefined) {
+          p.warn(
+            'plugins.DataStore.sql.plugin_data.ro_connection_string',
+            pd?.lineOf('ro_connection_string') ?? line,
+            'is used with postgres only; ignored for sqlite3',
+          );
+        }
         dataStore = { type: 'sqlite3', path: conn === undefined ? join(dataDir, 'datastore.sqlite3') : resolve(baseDir, conn) };
       } else if (type === 'postgres') {
         if (conn === undefined) p.add(`plugins.DataStore.sql.plugin_data.connection_string`, line, 'is required for postgres');
-        else {
-          try {
-            parsePgConnectionString(conn);
-          } catch (e) {
-            p.add(
-              'plugins.DataStore.sql.plugin_data.connection_string',
-              pd?.lineOf('connection_string') ?? line,
-              (e as Error).message.replace(/^datastore: postgres connection_string: /, ''),
-            );
-          }
-        }
-        dataStore = { type: 'postgres', connectionString: conn ?? '', maxOpenConns, maxIdleConns, connMaxLifetimeMs };
+        else checkConn('connection_string', conn);
+        if (roConn !== undefined && roConn !== '') checkConn('ro_connection_string', roConn);
+        dataStore = {
+          type: 'postgres',
+          connectionString: conn ?? '',
+          ...(roConn === undefined || roConn === '' ? {} : { roConnectionString: roConn }),
+          maxOpenConns,
+          maxIdleConns,
+          connMaxLifetimeMs,
+        };
       } else {
         p.add('plugins.DataStore.sql.plugin_data.database_type', line, `unsupported database_type "${type}" (use sqlite3 or postgres)`);
       }

@@ -261,6 +261,11 @@ export interface DataStore {
    * within maxAgeMs. For per-call checks that re-read with getAttestedNode before refusing.
    */
   getCachedAttestedNode?(spiffeId: string, maxAgeMs: number): Promise<AttestedNode | null>;
+  /**
+   * The database servers in use, `host:port` (PostgreSQL: the host chosen among those of the
+   * connection string, undefined while none is; the read replica's when one is configured).
+   */
+  hosts?(): { readonly primary: string | undefined; readonly readReplica?: string | undefined };
   countAttestedNodes(filter?: AttestedNodeFilter): Promise<number>;
   listAttestedNodes(filter?: AttestedNodeFilter, page?: Page): Promise<ListAttestedNodesResult>;
   updateAttestedNode(spiffeId: string, update: AttestedNodeUpdate): Promise<AttestedNode>;

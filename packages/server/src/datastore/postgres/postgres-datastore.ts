@@ -3,11 +3,20 @@ import { ZtwimError, isZtwimError, silentLogger, unixSeconds, type Clock, type L
 import type { Row, SqlConn, SqlDriver, SqlValue } from '../sql/driver.ts';
 import { migrate } from '../sql/schema.ts';
 import { SqlDataStore } from '../sql/sql-datastore.ts';
-import { parsePgConnectionString, sslFallback, type PgConnectionConfig } from './connection-string.ts';
+import { parsePgConnectionString, type PgConnectionSpec } from './connection-string.ts';
+import { PgHostPool, isHostMismatch, type PgLease } from './host-pool.ts';
 
 export interface PostgresDataStoreOptions {
-  /** libpq's URL (`postgres://user@host:5432/db?sslmode=...`) or keyword/value form (`dbname=db host=h sslmode=disable`). */
+  /**
+   * libpq's URL (`postgres://user@host:5432/db?sslmode=...`) or keyword/value form (`dbname=db host=h sslmode=disable`);
+   * several hosts with target_session_attrs as libpq (`host=a,b port=1,2 target_session_attrs=read-write`).
+   */
   readonly connectionString: string;
+  /**
+   * SPIRE's ro_connection_string: a read replica for the reads that tolerate staleness (the full
+   * read of the registration entries that builds the authorised-entry index). Same forms.
+   */
+  readonly roConnectionString?: string;
   /** Pool size (Go maxOpenConns); 0 or omitted = 100. */
   readonly maxOpenConns?: number;
   /** Connections kept idle after use (Go maxIdleConns); default 2; 0 = close after each use. */
@@ -47,6 +56,10 @@ function mapError(e: unknown): ZtwimError {
   if (isZtwimError(e)) return e;
   const code = (e as { code?: unknown }).code;
   const msg = e instanceof Error ? e.message : String(e);
+  if (code === '25006') {
+    // A write on a host that became a standby (after a fail-over): the caller may retry elsewhere.
+    return new ZtwimError('ERR_UNAVAILABLE', `datastore: postgres unavailable: ${msg}`, { cause: e });
+  }
   if (isConnectionError(e)) {
     return new ZtwimError('ERR_UNAVAILABLE', `datastore: postgres unavailable: ${msg}`, { cause: e });
   }
@@ -87,39 +100,52 @@ function conn(client: pg.PoolClient): SqlConn {
 
 class PostgresDriver implements SqlDriver {
   readonly dialect = 'postgres' as const;
-  private readonly pool: pg.Pool;
+  private readonly hosts: PgHostPool;
   private readonly maxIdle: number;
   private readonly guarded = new WeakSet<pg.PoolClient>();
-  private readonly logger: Logger;
 
-  constructor(opts: PostgresDataStoreOptions, conn: PgConnectionConfig) {
+  constructor(opts: PostgresDataStoreOptions, spec: PgConnectionSpec, logger: Logger) {
     const max = opts.maxOpenConns !== undefined && opts.maxOpenConns > 0 ? Math.floor(opts.maxOpenConns) : 100;
     this.maxIdle = Math.max(0, Math.floor(opts.maxIdleConns ?? 2));
-    this.logger = opts.logger ?? silentLogger();
     const lifetime = opts.connMaxLifetimeMs ?? 0;
-    this.pool = new pg.Pool({
-      ...poolConnection(conn),
-      max,
-      // Idle connections beyond maxIdleConns are closed on release (see withClient); the ones kept
-      // are closed after a minute without use.
-      idleTimeoutMillis: 60_000,
-      connectionTimeoutMillis: opts.connectTimeoutMs ?? conn.connectionTimeoutMillis ?? 10_000,
-      ...(lifetime > 0 ? { maxLifetimeSeconds: Math.max(1, Math.ceil(lifetime / 1000)) } : {}),
-    });
-    // An idle client whose server went away emits 'error' on the pool; without a listener node
-    // would crash. The pool drops the client and opens a new one on the next query.
-    this.pool.on('error', (err) => {
-      this.logger.warn({ err: err.message }, 'datastore: idle postgres connection failed');
+    const timeout = opts.connectTimeoutMs ?? spec.hosts[0]?.connectionTimeoutMillis ?? 10_000;
+    this.hosts = new PgHostPool({
+      spec,
+      pool: {
+        max,
+        // Idle connections beyond maxIdleConns are closed on release (see withClient); the ones kept
+        // are closed after a minute without use.
+        idleTimeoutMillis: 60_000,
+        connectionTimeoutMillis: timeout,
+        ...(lifetime > 0 ? { maxLifetimeSeconds: Math.max(1, Math.ceil(lifetime / 1000)) } : {}),
+      },
+      connectTimeoutMs: timeout,
+      random: opts.random,
+      logger,
     });
   }
 
+  /** `host:port` of the PostgreSQL host in use (undefined while none is). */
+  get host(): string | undefined {
+    return this.hosts.host;
+  }
+
+  /** Chooses the host (connects once): fails with ERR_UNAVAILABLE naming every host's failure. */
+  async open(): Promise<void> {
+    const lease = await this.hosts.connect(isConnectionError).catch((e: unknown) => {
+      throw mapError(e);
+    });
+    lease.client.release();
+  }
+
   private async withClient<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
+    let lease: PgLease;
     try {
-      client = await this.pool.connect();
+      lease = await this.hosts.connect(isConnectionError);
     } catch (e) {
       throw mapError(e);
     }
+    const client = lease.client;
     if (!this.guarded.has(client)) {
       this.guarded.add(client);
       // Errors while checked out also reject the running query; this only prevents a crash.
@@ -129,11 +155,16 @@ class PostgresDriver implements SqlDriver {
     try {
       return await fn(client);
     } catch (e) {
-      if (isConnectionError(e)) broken = asError(e);
+      if (isConnectionError(e) || isHostMismatch(e)) {
+        broken = asError(e);
+        // The host died or is no longer a primary: the next use chooses a host again.
+        this.hosts.dropped(lease.pool, e);
+      }
       throw mapError(e);
     } finally {
       // Destroy rather than keep idle when the connection is broken or enough are idle already.
-      client.release(broken ?? (this.pool.idleCount >= this.maxIdle ? true : undefined));
+      client.release(broken ?? (lease.pool.idleCount >= this.maxIdle ? true : undefined));
+      this.hosts.released(lease.pool);
     }
   }
 
@@ -176,14 +207,24 @@ class PostgresDriver implements SqlDriver {
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    await this.hosts.close();
   }
 }
 
 /** The DataStore on PostgreSQL (pg Pool). */
 export class PostgresDataStore extends SqlDataStore {
-  private constructor(driver: PostgresDriver, opts: PostgresDataStoreOptions) {
-    super(driver, opts);
+  readonly #primary: PostgresDriver;
+  readonly #replica: PostgresDriver | undefined;
+
+  private constructor(driver: PostgresDriver, replica: PostgresDriver | undefined, opts: PostgresDataStoreOptions) {
+    super(driver, { ...opts, ...(replica === undefined ? {} : { staleReads: replica }) });
+    this.#primary = driver;
+    this.#replica = replica;
+  }
+
+  /** The PostgreSQL hosts in use (`host:port`): the primary's, and the read replica's when one is configured. */
+  hosts(): { primary: string | undefined; readReplica?: string | undefined } {
+    return { primary: this.#primary.host, ...(this.#replica === undefined ? {} : { readReplica: this.#replica.host }) };
   }
 
   /** Connects and migrates; fails with ERR_UNAVAILABLE when the server cannot be reached. */
@@ -191,35 +232,25 @@ export class PostgresDataStore extends SqlDataStore {
     if (typeof opts.connectionString !== 'string' || opts.connectionString === '') {
       throw new ZtwimError('ERR_CONFIG', 'datastore: postgres connection string is empty');
     }
-    const conn = await withSslFallback(parsePgConnectionString(opts.connectionString), opts.connectTimeoutMs ?? 10_000);
-    const driver = new PostgresDriver(opts, conn);
+    const logger = opts.logger ?? silentLogger();
+    const driver = new PostgresDriver(opts, parsePgConnectionString(opts.connectionString), logger);
+    let replica: PostgresDriver | undefined;
     try {
+      await driver.open();
       await migrate(driver, unixSeconds(opts.clock.now()), 'postgres database', opts.disableMigration === true);
+      if (opts.roConnectionString !== undefined && opts.roConnectionString !== '') {
+        // Not connected here: a replica that is away at start only sends its reads to the primary.
+        replica = new PostgresDriver(opts, parsePgConnectionString(opts.roConnectionString), logger);
+      }
     } catch (e) {
       await driver.close().catch(() => undefined);
       throw mapError(e);
     }
-    return new PostgresDataStore(driver, opts);
+    return new PostgresDataStore(driver, replica, opts);
   }
-}
 
-/** The pool's connection options (everything but the sslmode, already turned into `ssl`). */
-function poolConnection(conn: PgConnectionConfig): pg.PoolConfig {
-  const { sslmode: _mode, ...rest } = conn;
-  return rest;
-}
-
-/** libpq's second attempt for sslmode allow/prefer, decided once with a probe connection. */
-async function withSslFallback(conn: PgConnectionConfig, timeoutMs: number): Promise<PgConnectionConfig> {
-  if (conn.sslmode !== 'allow' && conn.sslmode !== 'prefer') return conn;
-  const probe = new pg.Client({ ...poolConnection(conn), connectionTimeoutMillis: conn.connectionTimeoutMillis ?? timeoutMs });
-  try {
-    await probe.connect();
-    return conn;
-  } catch (e) {
-    const ssl = sslFallback(conn, e);
-    return ssl === undefined ? conn : { ...conn, ssl };
-  } finally {
-    await probe.end().catch(() => undefined);
+  override async close(): Promise<void> {
+    await super.close();
+    await this.#replica?.close();
   }
 }

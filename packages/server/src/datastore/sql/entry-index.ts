@@ -1,6 +1,6 @@
-import type { Clock } from '@ztwim/core';
+import { asError, silentLogger, type Clock, type Logger } from '@ztwim/core';
 import type { Entry, Selector } from '../datastore.ts';
-import type { SqlDriver } from './driver.ts';
+import type { Row, SqlDriver } from './driver.ts';
 import { selectorKeyOf } from './filters.ts';
 
 interface Indexed {
@@ -64,9 +64,15 @@ export class AuthorizedEntryIndex {
   /** SQLite commits in event-id order (one writer); Postgres sequences may commit out of order. */
   private readonly trackGaps: boolean;
 
-  constructor(driver: SqlDriver, clock: Clock) {
+  /** Where the full load reads (a read replica: ro_connection_string), or the primary. */
+  private readonly loadFrom: SqlDriver;
+  private readonly logger: Logger;
+
+  constructor(driver: SqlDriver, clock: Clock, staleReads?: SqlDriver, logger?: Logger) {
     this.driver = driver;
     this.clock = clock;
+    this.loadFrom = staleReads ?? driver;
+    this.logger = logger ?? silentLogger();
     this.trackGaps = driver.dialect === 'postgres';
   }
 
@@ -75,8 +81,14 @@ export class AuthorizedEntryIndex {
     return this.serialised(() => this.catchUp());
   }
 
-  private catchUp(): Promise<void> {
-    return this.loaded ? this.replay() : this.load();
+  private async catchUp(): Promise<void> {
+    if (!this.loaded) {
+      await this.load();
+      // Read on the primary, the load is current; read on a replica, it may lag: the primary's
+      // newer events are replayed at once.
+      if (this.loadFrom === this.driver) return;
+    }
+    await this.replay();
   }
 
   private serialised<T>(fn: () => Promise<T>): Promise<T> {
@@ -186,12 +198,31 @@ export class AuthorizedEntryIndex {
 
   private static readonly COLS = "seq, entry_id, spiffe_id, parent_id, CASE WHEN parent_id LIKE '%/spire/server' THEN selectors ELSE NULL END AS selectors";
 
-  private async load(): Promise<void> {
-    const m = await this.driver.all('SELECT COALESCE(MAX(event_id), 0) AS m FROM entry_events');
+  /**
+   * The event log's last id, then the entries: every change after that id is replayed from the
+   * primary, so the rows may be read from a replica that lags (they are at least as new as the
+   * event id read before them on the same server). As SPIRE's entry cache with TolerateStale.
+   */
+  private static async snapshot(from: SqlDriver): Promise<{ max: number; recent: Row[]; rows: Row[] }> {
+    const m = await from.all('SELECT COALESCE(MAX(event_id), 0) AS m FROM entry_events');
     const max = Number(m[0]?.['m'] ?? 0);
     // Ids just below the max that are missing may belong to transactions still in flight.
-    const recent = await this.driver.all('SELECT event_id FROM entry_events WHERE event_id > ?', [Math.max(0, max - RECENT_WINDOW)]);
-    const rows = await this.driver.all(`SELECT ${AuthorizedEntryIndex.COLS} FROM registered_entries`);
+    const recent = await from.all('SELECT event_id FROM entry_events WHERE event_id > ?', [Math.max(0, max - RECENT_WINDOW)]);
+    const rows = await from.all(`SELECT ${AuthorizedEntryIndex.COLS} FROM registered_entries`);
+    return { max, recent, rows };
+  }
+
+  private async load(): Promise<void> {
+    let snap: { max: number; recent: Row[]; rows: Row[] };
+    try {
+      snap = await AuthorizedEntryIndex.snapshot(this.loadFrom);
+    } catch (e) {
+      if (this.loadFrom === this.driver) throw e;
+      // The replica is away: the primary answers instead.
+      this.logger.warn({ error: asError(e).message }, 'datastore: read replica unavailable; reading the entries from the primary');
+      snap = await AuthorizedEntryIndex.snapshot(this.driver);
+    }
+    const { max, recent, rows } = snap;
     this.generation++;
     this.entries.clear();
     this.bySeq.clear();

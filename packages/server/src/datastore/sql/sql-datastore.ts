@@ -8,6 +8,7 @@ import {
   randomUuid,
   unixSeconds,
   type Clock,
+  type Logger,
   type Random,
 } from '@ztwim/core';
 import {
@@ -57,6 +58,13 @@ import {
 export interface SqlDataStoreOptions {
   readonly clock: Clock;
   readonly random: Random;
+  /**
+   * A read replica (SPIRE's ro_connection_string) for the reads that tolerate staleness: the full
+   * read of the entries that builds the authorised-entry index, as SPIRE's entry cache reads them
+   * with TolerateStale. Every other read, and every write, goes to `driver`.
+   */
+  readonly staleReads?: SqlDriver;
+  readonly logger?: Logger;
 }
 
 const ENTRY_COLS =
@@ -300,7 +308,7 @@ export class SqlDataStore implements DataStore {
     this.driver = driver;
     this.clock = opts.clock;
     this.random = opts.random;
-    this.index = new AuthorizedEntryIndex(driver, opts.clock);
+    this.index = new AuthorizedEntryIndex(driver, opts.clock, opts.staleReads, opts.logger);
   }
 
   private now(): number {
