@@ -44,6 +44,8 @@ const allowedSubpaths = {
   'testkit/pg-replica': [],
   // explain's pure logic, without the console's HTTP server (`ztwim explain`)
   'console/explain': ['cli'],
+  // the `console { }` config block, read while `ztwim server run` loads its config
+  'console/config': ['cli'],
 };
 const importRe =
   /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"](@ztwim\/[a-z0-9-]+(?:\/[a-z0-9-]+)*)['"]|import\(\s*['"](@ztwim\/[a-z0-9-]+(?:\/[a-z0-9-]+)*)['"]\s*\)|(?:^|\n)\s*import\s+['"](@ztwim\/[a-z0-9-]+(?:\/[a-z0-9-]+)*)['"]/g;

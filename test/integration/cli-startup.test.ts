@@ -230,11 +230,14 @@ const PLUGINS = [
   /\/node_modules\/(@kubernetes\/client-node|pg|pg-pool|acme-client|prom-client)\//,
   /\/packages\/server\/src\/(attestation\/(k8s-psat|x509pop)\.ts|notifier\/k8s-bundle\.ts|datastore\/postgres\/postgres-datastore\.ts)/,
   /\/packages\/agent\/src\/attestation\/workload\/k8s[^/]*\.ts$/,
+  // the web console and its OIDC client, loaded only for a config with a console { } block
+  /\/packages\/console\/src\/(console|http-api|oidc-login|admin)\.ts$/,
+  /\/node_modules\/(openid-client|oauth4webapi)\//,
 ];
 const pluginsIn = (sources: readonly string[]): string[] => sources.filter((s) => PLUGINS.some((re) => re.test(s)));
 
 describe('ztwim daemons load only the plugins their config names (bundled)', () => {
-  it('server run to SERVING and agent run to serving an SVID, SQLite and join_token and unix: no k8s, pg, ACME, x509pop or prom-client code', async (t) => {
+  it('server run to SERVING and agent run to serving an SVID, SQLite and join_token and unix: no k8s, pg, ACME, x509pop, prom-client or console code', async (t) => {
     const { freePort } = await import('../interop/lib/net.ts');
     const port = await freePort();
     const sock = dir.file('daemons-api.sock');

@@ -18,7 +18,7 @@ describe('console logins and sessions', () => {
 
   it('forgets a session unused for the idle time, keeps one in use, and closes on logout', () => {
     const clock = new FakeClock();
-    const s = new Sessions(tokens, clock);
+    const s = new Sessions(tokens, clock, 2 * SESSION_IDLE_MS);
     const a = s.open('admin');
     const b = s.open('viewer');
     assert.notEqual(a.id, b.id);
@@ -32,6 +32,23 @@ describe('console logins and sessions', () => {
     assert.equal(s.get(a.id), undefined);
     assert.equal(s.get(undefined), undefined);
     assert.equal(s.get(''), undefined);
+  });
+
+  it('ends a session its lifetime after login however busy, and takes no token when login tokens are off', () => {
+    const clock = new FakeClock();
+    const s = new Sessions(tokens, clock, 3600_000);
+    const a = s.open('admin');
+    for (let i = 0; i < 59; i++) {
+      clock.advance(60_000);
+      assert.equal(s.get(a.id)?.role, 'admin', `${i + 1} min after login`);
+    }
+    clock.advance(60_000);
+    assert.equal(s.get(a.id), undefined, 'an hour after login');
+    const off = new Sessions(undefined, clock);
+    assert.equal(off.tokenLogin, false);
+    assert.equal(off.roleOf(''), undefined);
+    assert.equal(off.open('viewer').role, 'viewer');
+    assert.equal(s.tokenLogin, true);
   });
 
   it('sets the cookie HttpOnly and SameSite=Strict, Secure on https, and reads it back among others', () => {

@@ -11,11 +11,17 @@ export interface Session {
   readonly role: Role;
   readonly csrf: string;
   lastSeen: number;
+  /** The session ends then, however busy (the console's `session_lifetime` after login). */
+  readonly expiresAt: number;
+  /** An OIDC login: who logged in, and the ID token for the provider's logout. */
+  readonly oidc?: { readonly name: string; readonly idToken: string };
 }
 
 export const SESSION_COOKIE = 'ztwim_console_session';
 /** A session unused this long is forgotten. */
 export const SESSION_IDLE_MS = 12 * 3600_000;
+/** A session ends this long after its login unless configured otherwise (`session_lifetime`). */
+export const DEFAULT_SESSION_LIFETIME_MS = 12 * 3600_000;
 const MAX_SESSIONS = 1000;
 
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
@@ -38,22 +44,30 @@ export interface LoginTokens {
 export class Sessions {
   readonly #tokens: LoginTokens;
   readonly #clock: Clock;
+  readonly #lifetimeMs: number;
   readonly #byId = new Map<string, Session>();
 
-  constructor(tokens: LoginTokens, clock: Clock) {
-    this.#tokens = tokens;
+  /** `tokens` undefined: login tokens are turned off (OIDC logins only). */
+  constructor(tokens: LoginTokens | undefined, clock: Clock, lifetimeMs = DEFAULT_SESSION_LIFETIME_MS) {
+    this.#tokens = tokens ?? { admin: '', viewer: '' };
     this.#clock = clock;
+    this.#lifetimeMs = lifetimeMs;
+  }
+
+  /** Whether a login token can log in at all. */
+  get tokenLogin(): boolean {
+    return this.#tokens.admin !== '';
   }
 
   /** The role a login token grants, or undefined. */
   roleOf(token: string): Role | undefined {
-    if (token === '') return undefined;
+    if (token === '' || this.#tokens.admin === '') return undefined;
     if (sameSecret(token, this.#tokens.admin)) return 'admin';
     if (this.#tokens.viewer !== '' && sameSecret(token, this.#tokens.viewer)) return 'viewer';
     return undefined;
   }
 
-  open(role: Role): Session {
+  open(role: Role, oidc?: Session['oidc']): Session {
     this.#prune();
     if (this.#byId.size >= MAX_SESSIONS) {
       // Forget the least recently used one rather than refuse a login.
@@ -61,7 +75,15 @@ export class Sessions {
       for (const s of this.#byId.values()) if (oldest === undefined || s.lastSeen < oldest.lastSeen) oldest = s;
       if (oldest !== undefined) this.#byId.delete(oldest.id);
     }
-    const s: Session = { id: newToken(32), role, csrf: newToken(24), lastSeen: this.#clock.now().getTime() };
+    const now = this.#clock.nowMs();
+    const s: Session = {
+      id: newToken(32),
+      role,
+      csrf: newToken(24),
+      lastSeen: now,
+      expiresAt: now + this.#lifetimeMs,
+      ...(oidc === undefined ? {} : { oidc }),
+    };
     this.#byId.set(s.id, s);
     return s;
   }
@@ -70,8 +92,8 @@ export class Sessions {
     if (id === undefined || id === '') return undefined;
     const s = this.#byId.get(id);
     if (s === undefined) return undefined;
-    const now = this.#clock.now().getTime();
-    if (now - s.lastSeen > SESSION_IDLE_MS) {
+    const now = this.#clock.nowMs();
+    if (Sessions.#over(s, now)) {
       this.#byId.delete(id);
       return undefined;
     }
@@ -84,8 +106,12 @@ export class Sessions {
   }
 
   #prune(): void {
-    const now = this.#clock.now().getTime();
-    for (const [id, s] of this.#byId) if (now - s.lastSeen > SESSION_IDLE_MS) this.#byId.delete(id);
+    const now = this.#clock.nowMs();
+    for (const [id, s] of this.#byId) if (Sessions.#over(s, now)) this.#byId.delete(id);
+  }
+
+  static #over(s: Session, now: number): boolean {
+    return now - s.lastSeen > SESSION_IDLE_MS || now >= s.expiresAt;
   }
 }
 

@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { configError, silentLogger, systemClock, type Clock, type Logger } from '@ztwim/core';
 import { AdminApi } from './admin.ts';
 import { newToken, Sessions } from './auth.ts';
+import { OIDC_CALLBACK_PATH, plaintextRefusal, readSecretFile, type ConsoleConfig, type ConsoleOidcConfig } from './console-config.ts';
 import { createConsoleHandler } from './http-api.ts';
+import { OidcLogin } from './oidc-login.ts';
 
 export interface ConsoleOptions {
   /** The server's admin API socket. */
@@ -23,8 +25,14 @@ export interface ConsoleOptions {
   readonly adminToken?: string;
   /** Login token of the read-only role; default a fresh random one. */
   readonly viewerToken?: string;
-  /** Serve https with this certificate and key (PEM files); the session cookie is then Secure. */
+  /** Serve https with this certificate and key (PEM files); the session cookie is then Secure. Required off loopback. */
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  /** Login tokens accepted (default true); false: OIDC logins only. */
+  readonly tokenLogin?: boolean;
+  /** A session ends this long after its login (default 12 h). */
+  readonly sessionLifetimeMs?: number;
+  /** OIDC login to an external provider, with the client secret read from its file. */
+  readonly oidc?: ConsoleOidcConfig & { readonly clientSecret?: string };
   /** The built web app (index.html, app.js, app.css); default: found next to this package. */
   readonly staticDir?: string;
   readonly clock?: Clock;
@@ -39,6 +47,7 @@ export interface RunningConsole {
   readonly port: number;
   /** The asked port was in use and `fallbackToFreePort` picked another. */
   readonly fellBack: boolean;
+  /** Empty when login tokens are turned off. */
   readonly adminToken: string;
   readonly viewerToken: string;
   close(): Promise<void>;
@@ -63,19 +72,34 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
   if (!Number.isSafeInteger(port) || port < 0 || port > 65535) throw configError(`console: port ${port} is not a TCP port`);
   const clock = opts.clock ?? systemClock;
   const log = opts.logger ?? silentLogger();
-  const adminToken = opts.adminToken ?? newToken();
-  const viewerToken = opts.viewerToken ?? newToken();
-  if (adminToken.length < 16) throw configError('console: the admin login token must have at least 16 characters');
+  const why = opts.tls === undefined ? plaintextRefusal(host) : undefined;
+  if (why !== undefined) throw configError(`console: ${why}`);
+  const tokenLogin = opts.tokenLogin ?? true;
+  if (!tokenLogin && opts.oidc === undefined) throw configError('console: login tokens are turned off and no OIDC login is configured: nobody could log in');
+  const adminToken = tokenLogin ? (opts.adminToken ?? newToken()) : '';
+  const viewerToken = tokenLogin ? (opts.viewerToken ?? newToken()) : '';
+  if (tokenLogin && adminToken.length < 16) throw configError('console: the admin login token must have at least 16 characters');
   const staticDir = opts.staticDir ?? defaultStaticDir();
   const admin = new AdminApi(opts.serverSocketPath);
+  // The redirect URI is known before listening only when configured; otherwise it is this
+  // console's own URL, known once bound (the login routes read it through `oidcRef`).
+  const oidcRef: { login?: OidcLogin } = {};
   const handler = createConsoleHandler({
     admin,
-    sessions: new Sessions({ admin: adminToken, viewer: viewerToken }, clock),
+    sessions: new Sessions(tokenLogin ? { admin: adminToken, viewer: viewerToken } : undefined, clock, opts.sessionLifetimeMs),
     staticDir,
     secure: opts.tls !== undefined,
     clock,
     log,
     ...(opts.eventsIntervalMs === undefined ? {} : { eventsIntervalMs: opts.eventsIntervalMs }),
+    ...(opts.oidc === undefined
+      ? {}
+      : {
+          oidc: {
+            route: (...a) => oidcRef.login?.route(...a) ?? Promise.resolve(undefined),
+            logoutUrl: (s) => oidcRef.login?.logoutUrl(s) ?? Promise.resolve(undefined),
+          },
+        }),
   });
   let server: Server;
   if (opts.tls !== undefined) {
@@ -111,6 +135,17 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
   const shownHost = host.includes(':') ? `[${host}]` : host;
   const url = `${opts.tls === undefined ? 'http' : 'https'}://${shownHost}:${bound}/`;
   log.info({ address: url }, 'console: listening');
+  if (opts.oidc !== undefined) {
+    const { clientSecret, ...oidcCfg } = opts.oidc;
+    oidcRef.login = new OidcLogin(oidcCfg, {
+      redirectUri: opts.oidc.redirectUri ?? new URL(OIDC_CALLBACK_PATH, url).href,
+      ...(clientSecret === undefined ? {} : { clientSecret }),
+      secure: opts.tls !== undefined,
+      clock,
+      log,
+    });
+    oidcRef.login.warmUp();
+  }
   return {
     url,
     port: bound,
@@ -122,5 +157,30 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
       await new Promise<void>((r) => server.close(() => r()));
       admin.close();
     },
+  };
+}
+
+/**
+ * The console's options from a `console { }` block: token files and the OIDC client secret read
+ * (a file that cannot be read, or a token under 16 characters, is an error naming the setting).
+ */
+export async function consoleOptionsFromConfig(cfg: ConsoleConfig, serverSocketPath: string): Promise<ConsoleOptions> {
+  const token = (file: string | undefined, key: string): Promise<string | undefined> =>
+    file === undefined || !cfg.tokenLogin ? Promise.resolve(undefined) : readSecretFile(file, `console: ${key}`, 16);
+  const [adminToken, viewerToken, clientSecret] = await Promise.all([
+    token(cfg.adminTokenFile, 'admin_token_file'),
+    token(cfg.viewerTokenFile, 'viewer_token_file'),
+    cfg.oidc?.clientSecretFile === undefined ? Promise.resolve(undefined) : readSecretFile(cfg.oidc.clientSecretFile, 'console: oidc.client_secret_file', 1),
+  ]);
+  return {
+    serverSocketPath,
+    host: cfg.bindAddress,
+    port: cfg.bindPort,
+    tokenLogin: cfg.tokenLogin,
+    sessionLifetimeMs: cfg.sessionLifetimeMs,
+    ...(cfg.tls === undefined ? {} : { tls: cfg.tls }),
+    ...(adminToken === undefined ? {} : { adminToken }),
+    ...(viewerToken === undefined ? {} : { viewerToken }),
+    ...(cfg.oidc === undefined ? {} : { oidc: { ...cfg.oidc, ...(clientSecret === undefined ? {} : { clientSecret }) } }),
   };
 }

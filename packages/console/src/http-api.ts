@@ -11,6 +11,7 @@ import { ConnectError } from '@connectrpc/connect';
 import { AdminApiError, bundlePem, bundleSpiffeJson, type AdminApi, type EntryInput, type SelectorView } from './admin.ts';
 import { clearedSessionCookie, cookieValue, sessionCookie, SESSION_COOKIE, type Session, type Sessions } from './auth.ts';
 import { explain } from './explain.ts';
+import type { OidcLogin, OidcReply } from './oidc-login.ts';
 
 export const CONTENT_SECURITY_POLICY = [
   "default-src 'none'",
@@ -60,9 +61,11 @@ export interface ApiDeps {
   readonly log: Logger;
   /** Live-update poll interval of /api/events (default 1 s). */
   readonly eventsIntervalMs?: number;
+  /** OIDC login to an external provider (/oidc/login, /oidc/callback), where configured. */
+  readonly oidc?: Pick<OidcLogin, 'route' | 'logoutUrl'>;
 }
 
-function send(res: ServerResponse, status: number, body: string | Buffer, type: string, extra: Record<string, string> = {}): void {
+function send(res: ServerResponse, status: number, body: string | Buffer, type: string, extra: Record<string, string | readonly string[]> = {}): void {
   res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': type, 'cache-control': 'no-store', ...extra });
   res.end(body);
 }
@@ -217,7 +220,9 @@ export function createConsoleHandler(deps: ApiDeps): (req: IncomingMessage, res:
     const path = url.pathname;
     if (method !== 'GET' && method !== 'HEAD') checkOrigin(req);
 
+    if (path === '/api/login-options' && method === 'GET') return json(res, 200, { token: sessions.tokenLogin, oidc: deps.oidc !== undefined });
     if (path === '/api/login' && method === 'POST') {
+      if (!sessions.tokenLogin) throw new HttpError(403, 'login tokens are turned off in this console: log in with OIDC');
       const body = await readJson(req);
       const token = isObj(body) && typeof body['token'] === 'string' ? body['token'] : '';
       const role = sessions.roleOf(token);
@@ -235,7 +240,8 @@ export function createConsoleHandler(deps: ApiDeps): (req: IncomingMessage, res:
     if (path === '/api/session' && method === 'GET') return json(res, 200, { role: session.role, csrf: session.csrf });
     if (path === '/api/logout' && method === 'POST') {
       sessions.close(session.id);
-      return json(res, 200, {}, { 'set-cookie': clearedSessionCookie(deps.secure) });
+      const redirect = await deps.oidc?.logoutUrl(session);
+      return json(res, 200, redirect === undefined ? {} : { redirect }, { 'set-cookie': clearedSessionCookie(deps.secure) });
     }
     if (path === '/api/server' && method === 'GET') return json(res, 200, await admin.server());
     if (path === '/api/agents' && method === 'GET') {
@@ -377,9 +383,16 @@ export function createConsoleHandler(deps: ApiDeps): (req: IncomingMessage, res:
     send(res, 200, body, MIME[extname(file)] ?? 'application/octet-stream', { 'cache-control': 'no-cache' });
   }
 
+  async function oidcRoute(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const r = await deps.oidc?.route(req, url, sessions);
+    if (r === undefined) throw new HttpError(404, `not found: ${url.pathname}`);
+    const headers = { ...(r.location === undefined ? {} : { location: r.location }), 'set-cookie': r.cookies };
+    send(res, r.status, r.refusal === undefined ? '' : refusalPage(r), 'text/html; charset=utf-8', headers);
+  }
+
   return (req, res) => {
     const url = new URL(req.url ?? '/', 'http://console.invalid');
-    const work = url.pathname.startsWith('/api/') ? api(req, res, url) : serveStatic(res, url);
+    const work = url.pathname.startsWith('/api/') ? api(req, res, url) : url.pathname.startsWith('/oidc/') ? oidcRoute(req, res, url) : serveStatic(res, url);
     work.catch((e: unknown) => {
       let status = 500;
       let message = 'internal error';
@@ -400,4 +413,15 @@ export function createConsoleHandler(deps: ApiDeps): (req: IncomingMessage, res:
       else res.end();
     });
   };
+}
+
+const escapeHtml = (t: string): string => t.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** The page a refused OIDC login lands on: the reason as text, and a way back. */
+function refusalPage(r: OidcReply): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="color-scheme" content="light dark">
+<title>Login refused · ztwim console</title><link rel="stylesheet" href="/app.css"></head>
+<body><main class="login"><h1>Login refused</h1><p id="login-refused" class="error">${escapeHtml(r.refusal ?? '')}</p><p><a id="login-again" href="/">Back to the console</a></p></main></body></html>
+`;
 }

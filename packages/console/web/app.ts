@@ -187,6 +187,11 @@ function SelectorBuilder(props: { selectors: Selector[]; onChange: (s: Selector[
 function Login(props: { onLogin: (role: string) => void }): VNode {
   const [token, setToken] = useState('');
   const [error, setError] = useState('');
+  // Which logins this console offers: a login token, OIDC at an external provider, or both.
+  const [ways, setWays] = useState({ token: true, oidc: false });
+  useEffect(() => {
+    api<{ token: boolean; oidc: boolean }>('GET', '/api/login-options').then(setWays, () => undefined);
+  }, []);
   const submit = async (t: string): Promise<void> => {
     try {
       const r = await api<{ role: string; csrf: string }>('POST', '/api/login', { token: t });
@@ -203,8 +208,15 @@ function Login(props: { onLogin: (role: string) => void }): VNode {
       void submit(decodeURIComponent(m[1] as string));
     }
   }, []);
+  const oidc = ways.oidc ? html`<p><a id="login-oidc" class="button" href="/oidc/login">Log in with OIDC</a></p>` : null;
+  if (!ways.token)
+    return html`<main class="login">
+      <h1>ztwim console</h1>
+      ${oidc}<${ErrorLine} error=${error} />
+    </main>`;
   return html`<main class="login">
     <h1>ztwim console</h1>
+    ${oidc}
     <form
       onSubmit=${(e: Event) => {
         e.preventDefault();
@@ -738,8 +750,10 @@ function App(): VNode {
       <button
         type="button"
         onClick=${async () => {
-          await api('POST', '/api/logout');
-          setRole(undefined);
+          const r = await api<{ redirect?: string }>('POST', '/api/logout');
+          // An OIDC login also ends at the provider, where it has an end-session endpoint.
+          if (r.redirect !== undefined) location.assign(r.redirect);
+          else setRole(undefined);
         }}
       >
         Log out

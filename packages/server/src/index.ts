@@ -38,7 +38,15 @@ export type { PostgresDataStoreOptions } from './datastore/postgres/postgres-dat
 export { SCHEMA_VERSION } from './datastore/sql/schema.ts';
 // configuration, composition root
 export { buildServerConfig, loadServerConfig, SERVER_DEFAULTS } from './config/server-config.ts';
-export type { ServerConfig, ServerConfigOverrides, DataStoreConfig, KeyManagerConfig, NodeAttestorsConfig, X509PopConfig } from './config/server-config.ts';
+export type {
+  ServerConfig,
+  ServerConfigOverrides,
+  ExtraBlocksReader,
+  DataStoreConfig,
+  KeyManagerConfig,
+  NodeAttestorsConfig,
+  X509PopConfig,
+} from './config/server-config.ts';
 export { startServer, openDataStore } from './server.ts';
 export type { RunningServer, ServerDeps } from './server.ts';
 // node attestation

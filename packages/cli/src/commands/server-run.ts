@@ -1,5 +1,8 @@
-import { loadServerConfig, startServer, type ServerConfigOverrides } from '@ztwim/server';
-import type { Command } from '../command.ts';
+import { createLogger, type Logger } from '@ztwim/core';
+import type { ConsoleConfig } from '@ztwim/console/config';
+import { loadServerConfig, startServer, type ServerConfig, type ServerConfigOverrides } from '@ztwim/server';
+import { CommandError, type Command } from '../command.ts';
+import type { Env } from '../env.ts';
 import type { FlagSpecs } from '../flags.ts';
 import type { Flags } from '../flags.ts';
 import { configLoadOptions, EXPAND_ENV_FLAG, printValidated } from '../config-options.ts';
@@ -33,20 +36,57 @@ function overrides(f: Flags): ServerConfigOverrides {
   return o;
 }
 
+/** The server's config with its `console { }` block (read by @ztwim/console's small config module). */
+async function loadWithConsole(flags: Flags, env: Env): Promise<{ cfg: ServerConfig; console?: ConsoleConfig }> {
+  const { readConsoleConfig } = await import('@ztwim/console/config');
+  let consoleCfg: ConsoleConfig | undefined;
+  const cfg = loadServerConfig(flags.string('config'), overrides(flags), await configLoadOptions(flags, env), (root, baseDir) => {
+    consoleCfg = readConsoleConfig(root, baseDir);
+  });
+  return consoleCfg === undefined ? { cfg } : { cfg, console: consoleCfg };
+}
+
+/** The web console of a `console { }` block, beside the server in this process; its generated login tokens logged once. */
+async function startWebConsole(c: ConsoleConfig, cfg: ServerConfig, log: Logger): Promise<{ close(): Promise<void> }> {
+  const { consoleOptionsFromConfig, startConsole } = await import('@ztwim/console');
+  const opts = await consoleOptionsFromConfig(c, cfg.socketPath);
+  let running;
+  try {
+    running = await startConsole({ ...opts, logger: log });
+  } catch (e) {
+    throw new CommandError((e as Error).message.replace('its port setting', 'console { bind_port bind_address }'));
+  }
+  if (c.tokenLogin && opts.adminToken === undefined)
+    log.info({ url: `${running.url}#token=${running.adminToken}` }, 'console: admin login link (its token is not logged again)');
+  if (c.tokenLogin && opts.viewerToken === undefined) log.info({ url: `${running.url}#token=${running.viewerToken}` }, 'console: read-only login link');
+  return running;
+}
+
 export const serverRunCommand: Command = {
   name: 'run',
   summary: 'Runs the server',
   flags: { ...CONFIG_FLAGS, memoryBudget: MEMORY_BUDGET_FLAG },
   async run(flags, env) {
-    const cfg = loadServerConfig(flags.string('config'), overrides(flags), await configLoadOptions(flags, env));
+    const { cfg, console: consoleCfg } = await loadWithConsole(flags, env);
     tuneForDaemon({ memoryBudgetMiB: memoryBudgetOf(flags) });
-    const server = await startServer(cfg);
+    const log = createLogger({ level: cfg.logLevel, name: 'server', ...(cfg.logFormat === undefined ? {} : { format: cfg.logFormat }) });
+    const server = await startServer(cfg, { log });
+    let webConsole: { close(): Promise<void> } | undefined;
+    if (consoleCfg !== undefined) {
+      try {
+        webConsole = await startWebConsole(consoleCfg, cfg, log.child({ subsystem: 'console' }));
+      } catch (e) {
+        await server.close();
+        throw e;
+      }
+    }
     const onAbort = (): void => {
-      void server.close();
+      void (webConsole?.close() ?? Promise.resolve()).finally(() => void server.close());
     };
     env.signal.addEventListener('abort', onAbort, { once: true });
     await server.done;
     env.signal.removeEventListener('abort', onAbort);
+    await webConsole?.close();
   },
 };
 
@@ -55,6 +95,6 @@ export const serverValidateCommand: Command = {
   summary: 'Validates a server configuration file',
   flags: CONFIG_FLAGS,
   async run(flags, env) {
-    printValidated(env, loadServerConfig(flags.string('config'), overrides(flags), await configLoadOptions(flags, env)).warnings);
+    printValidated(env, (await loadWithConsole(flags, env)).cfg.warnings);
   },
 };

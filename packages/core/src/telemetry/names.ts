@@ -113,6 +113,7 @@ export const LOG_FIELDS = [
   'resource_version',
   'retry_in_ms', // when the next attempt is, in ms
   'retry_interval_ms',
+  'role', // a console login's role (admin, viewer)
   'root',
   'server_address', // a server's host:port as the agent dials it
   'server_ms',

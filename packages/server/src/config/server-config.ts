@@ -128,13 +128,31 @@ export interface ServerConfigOverrides {
   readonly logLevel?: string;
 }
 
+/**
+ * Reads top-level blocks the server itself does not act on (the CLI's `console { }`, read by
+ * @ztwim/console), from the same document and into the same problem list, so that `validate`
+ * reports every problem at once. A block nobody reads is an unknown key.
+ */
+export type ExtraBlocksReader = (root: Section, baseDir: string) => void;
+
 /** `options.expandEnv`: SPIRE's -expandEnv (variables expanded in the file's text before parsing). */
-export function loadServerConfig(path: string, overrides: ServerConfigOverrides = {}, options: LoadConfigOptions = {}): ServerConfig {
-  return buildServerConfig(loadConfigFile(path, options), path, overrides);
+export function loadServerConfig(
+  path: string,
+  overrides: ServerConfigOverrides = {},
+  options: LoadConfigOptions = {},
+  extra?: ExtraBlocksReader,
+): ServerConfig {
+  return buildServerConfig(loadConfigFile(path, options), path, overrides, process.cwd(), extra);
 }
 
 /** The one place where raw server config becomes runtime config. Reports every problem at once. */
-export function buildServerConfig(doc: ConfigObject, where: string, overrides: ServerConfigOverrides = {}, baseDir = process.cwd()): ServerConfig {
+export function buildServerConfig(
+  doc: ConfigObject,
+  where: string,
+  overrides: ServerConfigOverrides = {},
+  baseDir = process.cwd(),
+  extra?: ExtraBlocksReader,
+): ServerConfig {
   const p = problems(where);
   const root = new Section(doc, '', p);
   const s = root.section('server') ?? new Section({ kind: 'object', entries: [], line: 1 }, 'server', p);
@@ -393,6 +411,7 @@ export function buildServerConfig(doc: ConfigObject, where: string, overrides: S
     telemetry.done();
   }
   const healthChecks = readHealthChecks(root);
+  extra?.(root, baseDir);
   root.done();
   throwIfProblems(p);
   if (trustDomain === undefined) throw configError(`${where}: server.trust_domain is required`);
