@@ -186,7 +186,8 @@ telemetry {
 `;
     const config = { ...buildAgentConfig(parseConfigText(conf, 'hcl'), 'agent.conf'), trustBundle: bundlePem };
     const agent = await startAgent(config, {
-      logger: process.env['HA_DEBUG'] === undefined ? silentLogger() : createLogger({ level: 'warn', name }),
+      // HA_DEBUG=1: warnings (fail-overs); HA_DEBUG=info: the rebalancing moves too.
+      logger: process.env['HA_DEBUG'] === undefined ? silentLogger() : createLogger({ level: process.env['HA_DEBUG'] === 'info' ? 'info' : 'warn', name }),
       // The name resolves to the three loopback addresses, as a DNS name with three A records.
       resolveHost: async (host) => {
         o.resolved?.push(host);
@@ -481,6 +482,7 @@ telemetry {
       const counts = where();
       const busiest = servers.reduce((a, b) => ((counts[`${b.host}:${port}`] ?? 0) > (counts[`${a.host}:${port}`] ?? 0) ? b : a));
       const rebalancesBefore = fleet.reduce((n, a) => n + a.server().rebalances, 0);
+      const failoversBefore3 = fleet.reduce((n, a) => n + a.server().failovers, 0);
       const killedAt = performance.now();
       await kill9(busiest);
       const killMovedMs = await allOff(busiest, killedAt, 'every agent leaves the killed server');
@@ -492,9 +494,10 @@ telemetry {
       const backAt = performance.now();
       const afterBackMs = await settled(backAt, 'every agent saw all three servers serve again after the restart');
       const rebalancesAfter = fleet.reduce((n, a) => n + a.server().rebalances, 0);
+      const failoversAfter3 = fleet.reduce((n, a) => n + a.server().failovers, 0);
       figures.push(
         `restart ${busiest.host}: every agent settled ${afterBackMs.toFixed(0)} ms after it accepted connections; ` +
-          `rebalancing moves ${rebalancesAfter - rebalancesBefore}; spread ${JSON.stringify(where())}`,
+          `rebalancing moves ${rebalancesAfter - rebalancesBefore}, fail-overs ${failoversAfter3 - failoversBefore3}; spread ${JSON.stringify(where())}`,
       );
       // Bound: a check at most 1.5 x the interval after the previous one, plus its probes.
       assert.ok(afterBackMs < 1.5 * REBALANCE_S * 1000 + 2 * KEEPALIVE_S * 1000 + 10_000, `settled after ${afterBackMs.toFixed(0)} ms`);

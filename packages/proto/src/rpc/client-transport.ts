@@ -2,6 +2,7 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type * as http2 from 'node:http2';
+import { constants as http2Constants } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { Code, ConnectError, type Interceptor, type StreamResponse, type Transport } from '@connectrpc/connect';
 import type { DescMessage } from '@bufbuild/protobuf';
@@ -65,15 +66,32 @@ export interface TcpGrpcTransportOptions extends GrpcClientOptions {
 }
 
 /**
- * connect-node's session manager, with a listener that swallows a session's late 'error' on every
- * session a call ran on. A session that a keepalive PING timeout destroyed emits its 'error' once
- * its socket closed; when abort() (close()) comes in between, connect-node has already taken its
- * own listener off (it adds a swallowing one only to sessions not destroyed yet) and that error
- * would be uncaught and end the process. The manager's state needs nothing from it: the calls on
- * the session failed with the error already.
+ * connect-node's session manager, with two guards for the keepalive:
+ *
+ * - A listener that swallows a session's late 'error' on every session a call ran on. A session
+ *   that a keepalive PING timeout destroyed emits its 'error' once its socket closed; when abort()
+ *   (close()) comes in between, connect-node has already taken its own listener off (it adds a
+ *   swallowing one only to sessions not destroyed yet) and that error would be uncaught and end
+ *   the process. The manager needs nothing from it: the calls on the session failed already.
+ * - A bound on getting a usable connection (`readyTimeoutMs`). A request on a connection idle for
+ *   longer than the PING interval first checks it with a PING; when the connection closes under
+ *   that PING (the server died), node cancels the PING without an 'error' and connect-node's check
+ *   never ends: the call would wait for its deadline. Past the bound the connection is dropped and
+ *   the call fails Unavailable (a fail-over error), as for a PING timeout.
  */
 class GuardedSessionManager extends Http2SessionManager {
   readonly #guarded = new WeakSet<http2.Http2Session>();
+  readonly #readyTimeoutMs: number | undefined;
+
+  constructor(
+    url: string,
+    pingOptions: ConstructorParameters<typeof Http2SessionManager>[1],
+    nodeOptions: http2.SecureClientSessionOptions,
+    readyTimeoutMs?: number,
+  ) {
+    super(url, pingOptions, nodeOptions);
+    this.#readyTimeoutMs = readyTimeoutMs;
+  }
 
   override async request(
     method: string,
@@ -81,7 +99,8 @@ class GuardedSessionManager extends Http2SessionManager {
     headers: http2.OutgoingHttpHeaders,
     options: Omit<http2.ClientSessionRequestOptions, 'signal'>,
   ): Promise<http2.ClientHttp2Stream> {
-    const stream = await super.request(method, path, headers, options);
+    const pending = super.request(method, path, headers, options);
+    const stream = this.#readyTimeoutMs === undefined ? await pending : await this.#bounded(pending, this.#readyTimeoutMs);
     const session = stream.session;
     if (session !== undefined && !this.#guarded.has(session)) {
       this.#guarded.add(session);
@@ -89,14 +108,46 @@ class GuardedSessionManager extends Http2SessionManager {
     }
     return stream;
   }
+
+  async #bounded(pending: Promise<http2.ClientHttp2Stream>, ms: number): Promise<http2.ClientHttp2Stream> {
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        const e = new ConnectError(`no usable connection within ${ms} ms (keepalive PING or connect)`, Code.Unavailable);
+        this.abort(e);
+        reject(e);
+      }, ms);
+      timer.unref();
+    });
+    // A stream that comes after the bound has no caller: close it.
+    pending.then(
+      (s) => {
+        if (timedOut) s.close(http2Constants.NGHTTP2_CANCEL);
+      },
+      () => undefined,
+    );
+    try {
+      return await Promise.race([pending, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 }
 
-function finish(baseUrl: string, opts: GrpcClientOptions, nodeOptions: http2.SecureClientSessionOptions): GrpcClientTransport {
+function finish(
+  baseUrl: string,
+  opts: GrpcClientOptions & { readonly connectTimeoutMs?: number },
+  nodeOptions: http2.SecureClientSessionOptions,
+): GrpcClientTransport {
   const sessionOptions = {
     ...(opts.pingIntervalMs === undefined ? {} : { pingIntervalMs: opts.pingIntervalMs }),
     ...(opts.pingTimeoutMs === undefined ? {} : { pingTimeoutMs: opts.pingTimeoutMs }),
   };
-  const sessionManager = new GuardedSessionManager(baseUrl, sessionOptions, nodeOptions);
+  // A usable connection within the time a PING check and a new connection may take (the keepalive).
+  const readyTimeoutMs = opts.pingIntervalMs === undefined ? undefined : (opts.pingTimeoutMs ?? 15_000) + (opts.connectTimeoutMs ?? 15_000) + 1000;
+  const sessionManager = new GuardedSessionManager(baseUrl, sessionOptions, nodeOptions, readyTimeoutMs);
   // connect-node's transport (and with it node:http, node:https and its universal client) is
   // imported on the first streaming call: a command that makes only unary calls (most of the
   // CLI) never loads it (bench/cli.ts).

@@ -3,6 +3,7 @@
 // of a call that waits for its deadline.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { Health } from '../gen/grpc/health/v1/health_pb.ts';
@@ -68,4 +69,40 @@ test('h2c: connectTimeoutMs covers the TCP connect too and leaves a connected pe
   const e = await callHung({ connectTimeoutMs: 100, pingIntervalMs: 300, pingTimeoutMs: 50 }, port);
   assert.equal(Code[e.code], 'Unavailable', e.message);
   assert.match(e.rawMessage, /PING timed out/);
+});
+
+test('h2c: a call on an idle connection whose server closes it under the keepalive check PING fails Unavailable, not at its deadline', async (t) => {
+  // A real HTTP/2 server that answers the first call, then drops the TCP connection (FIN, no
+  // GOAWAY, no error) when a PING arrives: the PING connect-node sends to check an idle
+  // connection before the next call is canceled without an 'error'.
+  const server = http2.createServer();
+  server.on('stream', (stream) => {
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12', 'grpc-message': 'not here' }, { endStream: true });
+  });
+  let calls = 0;
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (socket: net.Socket) => sockets.add(socket));
+  server.on('session', (session) => {
+    session.on('stream', () => calls++);
+    session.on('ping', () => {
+      if (calls > 0) for (const socket of sockets) socket.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const port = (server.address() as net.AddressInfo).port;
+  const transport = createTcpGrpcTransport({ host: '127.0.0.1', port, pingIntervalMs: 50, pingTimeoutMs: 200, connectTimeoutMs: 200 });
+  try {
+    const health = createClient(Health, transport);
+    const first = await failure(health.check({}, { timeoutMs: DEADLINE_MS }));
+    assert.equal(Code[first.code], 'Unimplemented', first.message);
+    // Idle for longer than the PING interval: the next call checks the connection first.
+    await new Promise((r) => setTimeout(r, 150));
+    server.close();
+    const e = await failure(health.check({}, { timeoutMs: DEADLINE_MS }));
+    assert.notEqual(Code[e.code], 'DeadlineExceeded', e.message);
+    assert.equal(Code[e.code], 'Unavailable', e.message);
+  } finally {
+    transport.close();
+  }
 });
