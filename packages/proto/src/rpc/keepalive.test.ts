@@ -8,6 +8,7 @@ import * as net from 'node:net';
 import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { Health } from '../gen/grpc/health/v1/health_pb.ts';
 import { createTcpGrpcTransport, type TcpGrpcTransportOptions } from './client-transport.ts';
+import { callFailure } from '../testing/call-failure.ts';
 
 /** A TCP listener on 127.0.0.1:0 that holds every connection open and never writes a byte. */
 async function hungPeer(t: { after: (fn: () => void) => void }): Promise<number> {
@@ -25,16 +26,6 @@ async function hungPeer(t: { after: (fn: () => void) => void }): Promise<number>
   return (server.address() as net.AddressInfo).port;
 }
 
-async function failure(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof ConnectError, String(e));
-    return e;
-  }
-  assert.fail('the call succeeded');
-}
-
 // The call deadline (10 s) is far longer than the keepalive here and shorter than connect-node's
 // default PING timeout (15 s): a DeadlineExceeded would mean no
 // keepalive; the transport must fail the call Unavailable (a fail-over error) on its own.
@@ -43,7 +34,7 @@ const DEADLINE_MS = 10_000;
 async function callHung(o: Omit<TcpGrpcTransportOptions, 'host' | 'port'>, port: number): Promise<ConnectError> {
   const transport = createTcpGrpcTransport({ host: '127.0.0.1', port, ...o });
   try {
-    return await failure(createClient(Health, transport).check({}, { timeoutMs: DEADLINE_MS }));
+    return await callFailure(createClient(Health, transport).check({}, { timeoutMs: DEADLINE_MS }));
   } finally {
     transport.close();
   }
@@ -94,12 +85,12 @@ test('h2c: a call on an idle connection whose server closes it under the keepali
   const transport = createTcpGrpcTransport({ host: '127.0.0.1', port, pingIntervalMs: 50, pingTimeoutMs: 200, connectTimeoutMs: 200 });
   try {
     const health = createClient(Health, transport);
-    const first = await failure(health.check({}, { timeoutMs: DEADLINE_MS }));
+    const first = await callFailure(health.check({}, { timeoutMs: DEADLINE_MS }));
     assert.equal(Code[first.code], 'Unimplemented', first.message);
     // Idle for longer than the PING interval: the next call checks the connection first.
     await new Promise((r) => setTimeout(r, 150));
     server.close();
-    const e = await failure(health.check({}, { timeoutMs: DEADLINE_MS }));
+    const e = await callFailure(health.check({}, { timeoutMs: DEADLINE_MS }));
     assert.notEqual(Code[e.code], 'DeadlineExceeded', e.message);
     assert.equal(Code[e.code], 'Unavailable', e.message);
   } finally {
