@@ -22,10 +22,10 @@ import {
 } from '@ztwim/core';
 import { TrustDomain } from '@ztwim/spiffe';
 import type { Bundle } from '@ztwim/proto';
-import { serverTargets, type AgentConfig } from './config/agent-config.ts';
+import { AGENT_DEFAULTS, serverTargets, type AgentConfig } from './config/agent-config.ts';
 import type { ServerTarget } from './config/server-targets.ts';
 import { watchHints } from './client/hints.ts';
-import { ServerClient, attestAgent, renewAgent } from './client/server-client.ts';
+import { DEFAULT_SERVER_KEEPALIVE, ServerClient, attestAgent, renewAgent } from './client/server-client.ts';
 import { ServerPool, type ResolveHost } from './client/server-pool.ts';
 import { bootstrapRoots } from './client/bootstrap-bundle.ts';
 import { statusText } from './client/errors.ts';
@@ -55,7 +55,11 @@ export interface RunningAgent {
   readonly metricsPort?: number;
   readonly agentId: string;
   /** The server the agent is connected to (`host:port`), and how often it failed over since start. */
-  server(): { readonly address: string | undefined; readonly failovers: number };
+  /**
+   * The server in use, the fail-overs and rebalancing moves since start, and whether the agent is
+   * still checking the servers after a fail-over (some did not answer yet).
+   */
+  server(): { readonly address: string | undefined; readonly failovers: number; readonly rebalances: number; readonly rebalancing: boolean };
   /** Resolves when the agent stops; rejects with the reason if it stopped on its own (e.g. banned). */
   readonly done: Promise<void>;
   close(): Promise<void>;
@@ -137,11 +141,14 @@ async function runAgent(
   const storage = config.keyManager === 'disk' ? new AgentDataStore(config.dataDir) : undefined;
   const stored = resumable(config, storage, td, clock, log);
   let creds: AgentCredentials;
+  /** Set once `creds` holds the agent's SVID: a rebalancing check before that has none to present. */
+  let attested = false;
   let roots: Uint8Array[] = [];
   // Node attestation may skip the server's chain check (insecure_bootstrap); nothing after it does.
   let insecure = false;
   /** Set once the metrics exist: counts fail-overs. */
-  const onFailover: { metric?: () => void } = {};
+  const onFailover: { metric?: () => void; rebalanced?: () => void } = {};
+  const keepalive = config.serverKeepalive ?? DEFAULT_SERVER_KEEPALIVE;
   // The agent's server connection: one server at a time, failing over between the addresses the
   // configured targets resolve to (client/server-pool.ts). New connections use the current SVID
   // and trust bundle.
@@ -149,16 +156,25 @@ async function runAgent(
     targets: serverTargets(config),
     connect: (address: ServerTarget, bootstrap: boolean) =>
       new ServerClient(
-        { host: address.host, port: address.port, trustDomain: td, roots, ...(bootstrap && insecure ? { insecure: true } : {}) },
+        { host: address.host, port: address.port, trustDomain: td, roots, keepalive, ...(bootstrap && insecure ? { insecure: true } : {}) },
         bootstrap ? undefined : creds,
       ),
     clock,
     log,
     ...(resolveHost === undefined ? {} : { resolve: resolveHost }),
     onFailover: () => onFailover.metric?.(),
+    // After a fail-over: check the servers now and then and spread again once they are back.
+    rebalanceIntervalMs: config.serverRebalanceIntervalMs ?? AGENT_DEFAULTS.serverRebalanceIntervalMs,
+    probe: async (c, o) => {
+      if (!attested) throw new ZtwimError('ERR_UNAVAILABLE', 'the agent is not attested yet');
+      return await c.bundle.getBundle({}, { timeoutMs: o.timeoutMs });
+    },
+    probeTimeoutMs: keepalive.intervalMs + keepalive.timeoutMs,
+    onRebalance: () => onFailover.rebalanced?.(),
   });
   if (stored !== undefined) {
     ({ creds, roots } = stored);
+    attested = true;
     log.info({ spiffe_id: creds.svid.id.toString() }, 'resuming with stored agent svid');
   } else {
     const data = attestationData(config);
@@ -178,6 +194,7 @@ async function runAgent(
     } finally {
       insecure = false;
     }
+    attested = true;
     log.info({ spiffe_id: creds.svid.id.toString() }, 'node attested');
   }
   const cache = new CacheManager({ clock, logger: log, syncIntervalMs: config.syncIntervalMs, server: pool });
@@ -226,7 +243,9 @@ async function runAgent(
     let metricsPort: number | undefined;
     if (metrics !== undefined && config.metrics !== undefined) {
       metrics.entries.set(cache.entries.size);
-      onFailover.metric = metrics.serverConnection(() => pool.serverAddress).failedOver;
+      const connection = metrics.serverConnection(() => pool.serverAddress);
+      onFailover.metric = connection.failedOver;
+      onFailover.rebalanced = connection.rebalanced;
       const m = await metrics.serve(config.metrics.host, config.metrics.port).catch((e: unknown) => {
         throw new ZtwimError(
           'ERR_CONFIG',
@@ -263,7 +282,9 @@ async function runAgent(
       const ready = (): ProbeResult => {
         if (cache.bundle === undefined) return { ok: false, reason: 'no trust bundle yet' };
         const live = svidLive();
-        return live.ok ? { ok: true, details: { server_address: pool.serverAddress ?? '', server_failovers: pool.failovers } } : live;
+        return live.ok
+          ? { ok: true, details: { server_address: pool.serverAddress ?? '', server_failovers: pool.failovers, server_rebalances: pool.rebalances } }
+          : live;
       };
       const health = await serveHealthChecks(config.healthChecks, { live: svidLive, ready });
       tasks.push(closeOnAbort(() => health.close()));
@@ -324,7 +345,7 @@ async function runAgent(
       socketPath: config.socketPath,
       ...(metricsPort === undefined ? {} : { metricsPort }),
       agentId: creds.svid.id.toString(),
-      server: () => ({ address: pool.serverAddress, failovers: pool.failovers }),
+      server: () => ({ address: pool.serverAddress, failovers: pool.failovers, rebalances: pool.rebalances, rebalancing: pool.rebalancing }),
       done,
       async close() {
         closed = true;

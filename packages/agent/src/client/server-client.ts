@@ -20,6 +20,7 @@ import { AttestAgentRequestSchema, type X509SVID } from '@ztwim/proto';
 import type { AgentCredentials } from '../storage/storage.ts';
 import { createCsr, generateEcKey } from './csr.ts';
 import { translatingClient } from './errors.ts';
+import type { ServerKeepalive } from './keepalive.ts';
 
 export interface ServerClientOptions {
   readonly host: string;
@@ -28,9 +29,12 @@ export interface ServerClientOptions {
   /** DER root certificates trusted for the server's SVID; empty + insecure skips chain checks. */
   readonly roots: readonly Uint8Array[];
   readonly insecure?: boolean;
+  /** HTTP/2 keepalive on the connection (a hung server is detected, its calls fail Unavailable). */
+  readonly keepalive?: ServerKeepalive;
 }
 
 export type { AgentCredentials };
+export { DEFAULT_SERVER_KEEPALIVE, type ServerKeepalive } from './keepalive.ts';
 
 function uriSans(cert: { subjectaltname?: string }): string[] {
   return (cert.subjectaltname ?? '')
@@ -74,7 +78,14 @@ export class ServerClient {
 
   constructor(opts: ServerClientOptions, creds?: AgentCredentials) {
     this.#opts = opts;
-    this.#transport = createTcpGrpcTransport({ host: opts.host, port: opts.port, tls: tlsOptions(opts, creds), defaultTimeoutMs: CALL_TIMEOUT_MS });
+    const ka = opts.keepalive;
+    this.#transport = createTcpGrpcTransport({
+      host: opts.host,
+      port: opts.port,
+      tls: tlsOptions(opts, creds),
+      defaultTimeoutMs: CALL_TIMEOUT_MS,
+      ...(ka === undefined ? {} : { pingIntervalMs: ka.intervalMs, pingTimeoutMs: ka.timeoutMs, connectTimeoutMs: ka.timeoutMs }),
+    });
     // Every call's ConnectError becomes a ZtwimError at this edge (errors.ts).
     this.agent = translatingClient(createClient(AgentService, this.#transport));
     this.entry = translatingClient(createClient(EntryService, this.#transport));

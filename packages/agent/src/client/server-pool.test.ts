@@ -380,3 +380,185 @@ test('CacheManager on a pool: a sync pass whose X509-SVID minting meets a dead s
   assert.deepEqual(minted, ['127.0.0.2:8081/e1', '127.0.0.2:8081/e2']);
   assert.equal(m.identitiesFor([{ type: 'unix', value: 'uid:0' }]).filter((i) => i.svid !== undefined).length, 2);
 });
+
+// --- A hung server (keepalive) -----------------------------------------------------------------
+
+test('a call on a hung server fails over when the keepalive closes its connection (PING unanswered, or a handshake that never ends)', async () => {
+  // The errors the transport gives a call on a hung server (packages/proto/src/rpc/keepalive.test.ts).
+  const keepaliveErrors = [
+    serverCallError(new ConnectError('PING timed out', Code.Unavailable)),
+    serverCallError(new ConnectError('connection to 127.0.0.1:8081 not established within 5000 ms', Code.Unavailable)),
+  ];
+  for (const hung of keepaliveErrors) {
+    assert.equal(isFailoverError(hung), true);
+    const { pool, moves } = setup();
+    const attempts: string[] = [];
+    const out = await pool.call(async (c) => {
+      attempts.push(addressOf(c));
+      if (addressOf(c) === '127.0.0.1:8081') throw hung;
+      return 'jwt';
+    });
+    assert.equal(out, 'jwt');
+    assert.deepEqual(attempts, ['127.0.0.1:8081', '127.0.0.2:8081']);
+    assert.deepEqual(moves, ['127.0.0.1:8081 -> 127.0.0.2:8081']);
+  }
+});
+
+// --- Rebalancing -------------------------------------------------------------------------------
+
+const flush = async (): Promise<void> => {
+  for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
+};
+
+/** A pool whose servers in `down` refuse calls and probes; probes run GetBundle-like on the fake client. */
+function rebalancing(random: () => number, over: Partial<ServerPoolOptions> = {}) {
+  const down = new Set<string>();
+  const probed: string[] = [];
+  const moved: string[] = [];
+  const s = setup({
+    random,
+    rebalanceIntervalMs: 60_000,
+    probe: async (c) => {
+      probed.push(addressOf(c));
+      if (down.has(addressOf(c))) throw refused();
+    },
+    onRebalance: (from, to) => moved.push(`${from} -> ${to}`),
+    ...over,
+  });
+  const run = (pool: ServerPool) =>
+    pool.call(async (c) => {
+      if (down.has(addressOf(c))) throw refused();
+      return addressOf(c);
+    });
+  return { ...s, down, probed, moved, run };
+}
+
+test('rebalancing: none without a fail-over', async () => {
+  const { pool, clock, probed, run } = rebalancing(() => 0);
+  await run(pool);
+  assert.equal(pool.rebalancing, false);
+  clock.advance(3_600_000);
+  await flush();
+  assert.deepEqual(probed, []);
+  assert.equal(pool.serverAddress, '127.0.0.1:8081');
+});
+
+test('rebalancing: after a fail-over the agent checks the servers at a jittered interval, re-picks among those serving, and stops once all serve', async () => {
+  let r = 0.25; // the first check at 0.75 x 60 s
+  const { pool, clock, down, probed, moved, run, conns } = rebalancing(() => r);
+  down.add('127.0.0.1:8081');
+  // random 0.25 of three: the agent starts on .1, which is dead: it fails over to .2.
+  assert.equal(await run(pool), '127.0.0.2:8081');
+  assert.equal(pool.rebalancing, true);
+  clock.advance(44_999);
+  await flush();
+  assert.deepEqual(probed, [], 'no check before 0.5 + 0.25 of the interval');
+  // First check: .1 still down, .3 serves: pick among {.2, .3}; 0.75 of two -> .3.
+  r = 0.75;
+  clock.advance(1);
+  await flush();
+  assert.deepEqual(probed.sort(), ['127.0.0.1:8081', '127.0.0.3:8081']);
+  assert.deepEqual(moved, ['127.0.0.2:8081 -> 127.0.0.3:8081']);
+  assert.equal(pool.serverAddress, '127.0.0.3:8081');
+  assert.equal(await run(pool), '127.0.0.3:8081', 'calls go to the server it moved to, on the connection the check made');
+  assert.equal(pool.rebalancing, true, '.1 is still down: the checks go on');
+  // Second check, .1 still down, same set: no move (one pick per set of serving servers).
+  probed.length = 0;
+  clock.advance(60_000 * 1.25);
+  await flush();
+  assert.deepEqual(probed.sort(), ['127.0.0.1:8081', '127.0.0.2:8081']);
+  assert.equal(moved.length, 1);
+  // .1 is back: the next check (drawn at 0.75: 75 s later) sees all three serve, picks among them
+  // (0.1 of three -> .1) and stops.
+  down.delete('127.0.0.1:8081');
+  r = 0.1;
+  clock.advance(60_000 * 1.25);
+  await flush();
+  assert.deepEqual(moved, ['127.0.0.2:8081 -> 127.0.0.3:8081', '127.0.0.3:8081 -> 127.0.0.1:8081']);
+  assert.equal(pool.serverAddress, '127.0.0.1:8081');
+  assert.equal(pool.rebalancing, false);
+  assert.equal(pool.rebalances, 2);
+  probed.length = 0;
+  clock.advance(3_600_000);
+  await flush();
+  assert.deepEqual(probed, [], 'settled: no more checks');
+  // Probe connections that were not moved to are closed; the one moved to is in use.
+  const open = conns.filter((c) => !c.closed).map((c) => c.address);
+  assert.deepEqual(open, ['127.0.0.1:8081']);
+});
+
+test('rebalancing never drops a call under way: the old connection closes only after the call deadline', async () => {
+  const { pool, clock, down, run, conns } = rebalancing(() => 0.9);
+  down.add('127.0.0.3:8081');
+  assert.equal(await run(pool), '127.0.0.1:8081', 'random 0.9 starts on .3: dead, next is .1');
+  down.delete('127.0.0.3:8081');
+  let release: (v: string) => void = () => undefined;
+  const slow = pool.call(async (c) => {
+    const at = addressOf(c);
+    await new Promise<string>((r) => (release = r));
+    assert.equal(conns.find((x) => x.address === at && !x.bootstrap)?.closed, false, 'the connection of the call under way is still open');
+    return at;
+  });
+  await flush();
+  const r = await pool.rebalance();
+  assert.deepEqual([...r.serving].sort(), ['127.0.0.1:8081', '127.0.0.2:8081', '127.0.0.3:8081']);
+  assert.equal(r.movedTo, '127.0.0.3:8081');
+  assert.equal(r.settled, true);
+  release('done');
+  assert.equal(await slow, '127.0.0.1:8081', 'the call finished where it started');
+  const old = conns.find((c) => c.address === '127.0.0.1:8081');
+  assert.equal(old?.closed, false);
+  clock.advance(CALL_TIMEOUT_MS);
+  assert.equal(old?.closed, true, 'the old connection is closed once its calls had their deadline');
+});
+
+test('rebalancing: a check during which the connection was replaced (SVID renewed, fail-over) does not move the agent', async () => {
+  const { pool, down, run, conns } = rebalancing(() => 0.9, {
+    probe: async () => {
+      pool.reconnect(); // the agent's SVID rotated while the probes ran
+    },
+  });
+  down.add('127.0.0.3:8081');
+  await run(pool);
+  down.delete('127.0.0.3:8081');
+  const before = conns.length;
+  const r = await pool.rebalance();
+  assert.equal(r.movedTo, undefined);
+  assert.equal(r.settled, false, 'checked again later');
+  assert.equal(pool.rebalances, 0);
+  const probes = conns.slice(before);
+  assert.equal(probes.length, 2);
+  assert.ok(
+    probes.every((c) => c.closed),
+    'the probe connections (made with the old SVID) are closed',
+  );
+});
+
+test('rebalancing spreads a fleet: 300 agents that all failed over to one server spread over the three once the dead one is back', async () => {
+  // A small seeded generator (mulberry32): the same spread on every run.
+  let seed = 0x2f6b_1d3c;
+  const random = (): number => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const counts = new Map<string, number>();
+  for (let i = 0; i < 300; i++) {
+    // Every agent starts on .1 (random 0); the rebalancing pick draws from the seeded generator.
+    let draw: () => number = () => 0;
+    const { pool, down, run } = rebalancing(() => draw());
+    down.add('127.0.0.1:8081');
+    assert.equal(await run(pool), '127.0.0.2:8081', 'every agent failed over to the same next server');
+    down.delete('127.0.0.1:8081');
+    draw = random;
+    const r = await pool.rebalance();
+    assert.equal(r.settled, true);
+    pool.close();
+    counts.set(pool.serverAddress ?? '', (counts.get(pool.serverAddress ?? '') ?? 0) + 1);
+  }
+  for (const a of ['127.0.0.1:8081', '127.0.0.2:8081', '127.0.0.3:8081']) {
+    const n = counts.get(a) ?? 0;
+    assert.ok(n >= 75 && n <= 125, `${a} holds ${n} of 300 agents (expected about 100)`);
+  }
+});

@@ -10,6 +10,17 @@
 // asking for a new JWT-SVID while a server dies gets its token from another one. Written here
 // rather than with a gRPC balancer because the transport (connect-node's session manager) has one
 // connection per base URL and no balancer; fail-over is a loop around the call.
+//
+// A server that hangs (stopped, or a peer that accepts and never answers) does not close its
+// connection: the connection's HTTP/2 keepalive (server-client.ts) fails the calls open on it
+// Unavailable, which fails over like a dead server.
+//
+// Rebalancing: after a fail-over the agent is no longer where its random start put it (every
+// agent of a dead server moved to the same next one). Until it has seen every address serve
+// again, it checks them every `rebalanceIntervalMs` (jittered); each time the set of servers
+// that answer differs from the one it last picked among, it picks one of them uniformly at random
+// and moves there (on a connection already proven by the check; calls under way on the old one
+// finish there). Once every address answered, it stops until the next fail-over.
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { Code } from '@connectrpc/connect';
@@ -124,6 +135,29 @@ export interface ServerPoolOptions {
   readonly quarantineMs?: number;
   /** Called at each fail-over (metrics). */
   readonly onFailover?: (from: string, to: string) => void;
+  /**
+   * Mean time between two rebalancing checks after a fail-over (each one drawn uniformly from ½ to
+   * 1½ of it); 0 or unset: the agent stays where it failed over to.
+   */
+  readonly rebalanceIntervalMs?: number;
+  /** The check that a server serves, run on a fresh connection to it (rebalancing); it throws when not. */
+  readonly probe?: (client: ServerClient, o: AttemptOptions) => Promise<unknown>;
+  /** Deadline of one probe (default 10 s). */
+  readonly probeTimeoutMs?: number;
+  /** Called when a rebalancing check moved the agent (metrics). */
+  readonly onRebalance?: (from: string, to: string) => void;
+}
+
+/** What one rebalancing check found and did (for tests and logs). */
+export interface RebalanceResult {
+  /** The addresses that answered (the one in use included), as `host:port`. */
+  readonly serving: readonly string[];
+  /** The addresses that did not. */
+  readonly down: readonly string[];
+  /** Where the agent moved, when it did. */
+  readonly movedTo?: string;
+  /** Every address answered: no further check until the next fail-over. */
+  readonly settled: boolean;
 }
 
 interface Connection {
@@ -147,6 +181,13 @@ export class ServerPool implements ServerCalls {
   /** Connections replaced by a reconnect, closed once the calls on them had their deadline. */
   readonly #retired = new Set<ServerClient>();
   #failovers = 0;
+  #rebalances = 0;
+  /** Bumped when the connection in use is replaced (fail-over, reconnect, rebalance): a check that ran meanwhile is stale. */
+  #generation = 0;
+  /** The pending rebalancing check, when one is scheduled. */
+  #rebalanceTimer: (() => void) | undefined;
+  /** The sorted set of addresses the last rebalancing pick was made among. */
+  #pickedAmong: string | undefined;
   #closed = false;
 
   constructor(o: ServerPoolOptions) {
@@ -165,6 +206,16 @@ export class ServerPool implements ServerCalls {
   /** Fail-overs since start. */
   get failovers(): number {
     return this.#failovers;
+  }
+
+  /** Moves made by rebalancing since start. */
+  get rebalances(): number {
+    return this.#rebalances;
+  }
+
+  /** Whether a rebalancing check is scheduled (the agent failed over and has not seen every server back yet). */
+  get rebalancing(): boolean {
+    return this.#rebalanceTimer !== undefined;
   }
 
   /** The resolved addresses, as `host:port`. */
@@ -232,11 +283,106 @@ export class ServerPool implements ServerCalls {
   reconnect(): void {
     const old = this.#current;
     this.#current = undefined;
+    this.#generation++;
     if (old !== undefined) this.#retire(old.client);
+  }
+
+  /**
+   * One rebalancing check (run by the timer after a fail-over; callable directly): resolves the
+   * names again, probes every address but the one in use on a fresh connection, and when the set
+   * that answered differs from the one the last pick was made among, picks one of them uniformly
+   * at random and moves there. Calls under way keep their connection until they finish.
+   */
+  async rebalance(): Promise<RebalanceResult> {
+    const generation = this.#generation;
+    this.#stale = true;
+    await this.#refresh();
+    const inUse = this.#current;
+    const probes = await Promise.all(
+      this.#addresses.filter((a) => formatTarget(a) !== inUse?.name).map(async (a) => ({ name: formatTarget(a), address: a, ...(await this.#probe(a)) })),
+    );
+    const now = this.#o.clock.nowMs();
+    const down: string[] = [];
+    for (const p of probes) {
+      if (p.client !== undefined) this.#down.delete(p.name);
+      else {
+        down.push(p.name);
+        this.#down.set(p.name, now + (this.#o.quarantineMs ?? 10_000));
+      }
+    }
+    // In the order of the addresses (the one in use included): the pick below is by position.
+    const serving = this.#addresses.map(formatTarget).filter((n) => n === inUse?.name || probes.some((p) => p.name === n && p.client !== undefined));
+    const settled = down.length === 0;
+    const key = [...serving].sort().join(',');
+    let movedTo: string | undefined;
+    // A fail-over, a reconnect or another check replaced the connection while the probes ran: this
+    // check saw a state that is gone (and its connections may carry an old SVID).
+    const stale = this.#closed || generation !== this.#generation || inUse !== this.#current;
+    if (!stale && serving.length > 0 && key !== this.#pickedAmong) {
+      this.#pickedAmong = key;
+      const pick = serving[Math.floor((this.#o.random ?? Math.random)() * serving.length) % serving.length];
+      const chosen = probes.find((p) => p.name === pick);
+      if (pick !== undefined && chosen?.client !== undefined) {
+        const from = inUse?.name ?? this.serverAddress ?? '';
+        this.#current = { name: chosen.name, client: chosen.client };
+        this.#index = this.#addresses.findIndex((a) => formatTarget(a) === chosen.name);
+        this.#generation++;
+        if (inUse !== undefined) this.#retire(inUse.client);
+        this.#rebalances++;
+        movedTo = chosen.name;
+        this.#o.log.info({ from, server_address: chosen.name, rebalances: this.#rebalances, servers: serving.length }, 'Rebalanced the server connection');
+        this.#o.onRebalance?.(from, chosen.name);
+      }
+    }
+    for (const p of probes) if (p.client !== undefined && p.name !== movedTo) p.client.close();
+    return { serving, down, ...(movedTo === undefined ? {} : { movedTo }), settled: settled && !stale };
+  }
+
+  /** A fresh connection to `a` that passed the probe, or none. */
+  async #probe(a: ServerTarget): Promise<{ client?: ServerClient }> {
+    const probe = this.#o.probe;
+    if (probe === undefined) return {};
+    let client: ServerClient | undefined;
+    try {
+      client = this.#o.connect(a, false);
+      await probe(client, { timeoutMs: this.#o.probeTimeoutMs ?? 10_000 });
+      return { client };
+    } catch (e) {
+      client?.close();
+      this.#o.log.debug({ server_address: formatTarget(a), err: asError(e) }, 'server does not answer the rebalancing check');
+      return {};
+    }
+  }
+
+  /** Schedules the next rebalancing check (after a fail-over, or after a check that found a server down). */
+  #scheduleRebalance(): void {
+    const mean = this.#o.rebalanceIntervalMs ?? 0;
+    if (mean <= 0 || this.#o.probe === undefined || this.#closed || this.#rebalanceTimer !== undefined) return;
+    // Jittered over [½, 1½) of the interval, so the agents of a fleet that failed over together
+    // do not all check and move at once.
+    const delay = mean * (0.5 + (this.#o.random ?? Math.random)());
+    this.#rebalanceTimer = this.#o.clock.setTimer(delay, () => {
+      void this.#runRebalance();
+    });
+  }
+
+  async #runRebalance(): Promise<void> {
+    try {
+      const r = await this.rebalance();
+      this.#rebalanceTimer = undefined;
+      if (!r.settled) this.#scheduleRebalance();
+    } catch (e) {
+      // The names could not be resolved (and none were known): try again later.
+      this.#rebalanceTimer = undefined;
+      this.#o.log.warn({ err: asError(e) }, 'Rebalancing check failed');
+      this.#scheduleRebalance();
+    }
   }
 
   close(): void {
     this.#closed = true;
+    this.#rebalanceTimer?.();
+    this.#rebalanceTimer = undefined;
     this.#current?.client.close();
     this.#current = undefined;
     for (const c of this.#retired) c.close();
@@ -264,7 +410,11 @@ export class ServerPool implements ServerCalls {
     }
     this.#index = this.#next(conn.name, now);
     this.#stale = true;
+    this.#generation++;
     this.#failovers++;
+    // The servers this agent spread over changed: check again until every one serves.
+    this.#pickedAmong = undefined;
+    this.#scheduleRebalance();
     const to = this.serverAddress ?? conn.name;
     this.#o.log.warn({ from: conn.name, server_address: to, failovers: this.#failovers, err: asError(e) }, 'Server unavailable; failing over');
     this.#o.onFailover?.(conn.name, to);

@@ -288,3 +288,22 @@ test('bad server addresses are errors naming the key and the value', () => {
   }
   assert.throws(() => buildAgentConfig(parseConfigText(base, 'hcl'), 'agent.conf', { serverAddress: 'a,b' }), /serverAddress.*holds several addresses/);
 });
+
+test('server_keepalive_interval / server_keepalive_timeout / server_rebalance_interval: durations, unset by default, bad values named', () => {
+  const with_ = (lines: string) => parseConfigText(base.replace('trust_domain', `${lines}\n  trust_domain`), 'hcl');
+  const d = buildAgentConfig(parseConfigText(base, 'hcl'), 'agent.conf');
+  assert.equal(d.serverKeepalive, undefined, 'unset: the agent uses DEFAULT_SERVER_KEEPALIVE');
+  assert.equal(d.serverRebalanceIntervalMs, undefined);
+  const c = buildAgentConfig(
+    with_('server_keepalive_interval = "2s"\n  server_keepalive_timeout = "500ms"\n  server_rebalance_interval = "30s"'),
+    'agent.conf',
+  );
+  assert.deepEqual(c.serverKeepalive, { intervalMs: 2000, timeoutMs: 500 });
+  assert.equal(c.serverRebalanceIntervalMs, 30_000);
+  assert.deepEqual(c.warnings, []);
+  assert.deepEqual(buildAgentConfig(with_('server_keepalive_timeout = "1s"'), 'agent.conf').serverKeepalive, { intervalMs: 10_000, timeoutMs: 1000 });
+  assert.equal(buildAgentConfig(with_('server_rebalance_interval = "0s"'), 'agent.conf').serverRebalanceIntervalMs, 0, '0 turns it off');
+  assert.throws(() => buildAgentConfig(with_('server_keepalive_interval = "10ms"'), 'agent.conf'), /agent\.server_keepalive_interval[\s\S]*at least 1s/);
+  assert.throws(() => buildAgentConfig(with_('server_keepalive_timeout = "1ms"'), 'agent.conf'), /agent\.server_keepalive_timeout[\s\S]*at least 100ms/);
+  assert.throws(() => buildAgentConfig(with_('server_rebalance_interval = "soon"'), 'agent.conf'), /agent\.server_rebalance_interval/);
+});

@@ -19,6 +19,7 @@ import { K8S_PSAT_DEFAULT_TOKEN_PATH } from '../attestation/node/k8s-psat.ts';
 
 import type { K8sAttestorConfig } from '../attestation/workload/k8s.ts';
 import { hostProblem, parseServerTarget, type ServerTarget } from './server-targets.ts';
+import { DEFAULT_SERVER_KEEPALIVE, type ServerKeepalive } from '../client/keepalive.ts';
 
 export type { ServerTarget } from './server-targets.ts';
 
@@ -66,6 +67,16 @@ export interface AgentConfig {
    * PermissionDenied "no identity issued", as spire-agent.
    */
   readonly allowUnauthenticatedVerifiers?: boolean;
+  /**
+   * `server_keepalive_interval` / `server_keepalive_timeout`: HTTP/2 keepalive on the server
+   * connection, so a hung server is left like a dead one (client/server-client.ts). Unset: 10 s / 5 s.
+   */
+  readonly serverKeepalive?: ServerKeepalive;
+  /**
+   * `server_rebalance_interval`: after a fail-over, how often (on average, jittered) the agent
+   * checks the servers and spreads again over those that serve; 0 turns it off. Unset: 2 min.
+   */
+  readonly serverRebalanceIntervalMs?: number;
   /** Keys accepted but not acted on: logged at start, printed by `validate`. */
   readonly warnings?: readonly string[];
 }
@@ -80,6 +91,7 @@ export const AGENT_DEFAULTS = {
   socketPath: '/tmp/spire-agent/public/api.sock',
   serverPort: 8081,
   syncIntervalMs: 5000,
+  serverRebalanceIntervalMs: 120_000,
 } as const;
 
 export interface AgentConfigOverrides {
@@ -139,6 +151,17 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
     const bad = hostProblem(fileAddress);
     if (bad !== undefined) p.add('agent.server_address', s.lineOf('server_address'), bad);
   }
+  const kaInterval = s.duration('server_keepalive_interval');
+  if (kaInterval !== undefined && kaInterval < 1000) p.add('agent.server_keepalive_interval', s.lineOf('server_keepalive_interval'), 'must be at least 1s');
+  const kaTimeout = s.duration('server_keepalive_timeout');
+  if (kaTimeout !== undefined && kaTimeout < 100) p.add('agent.server_keepalive_timeout', s.lineOf('server_keepalive_timeout'), 'must be at least 100ms');
+  const serverKeepalive: ServerKeepalive | undefined =
+    kaInterval === undefined && kaTimeout === undefined
+      ? undefined
+      : { intervalMs: kaInterval ?? DEFAULT_SERVER_KEEPALIVE.intervalMs, timeoutMs: kaTimeout ?? DEFAULT_SERVER_KEEPALIVE.timeoutMs };
+  const serverRebalanceIntervalMs = s.duration('server_rebalance_interval');
+  if (serverRebalanceIntervalMs !== undefined && serverRebalanceIntervalMs < 0)
+    p.add('agent.server_rebalance_interval', s.lineOf('server_rebalance_interval'), 'must not be negative (0 turns rebalancing off)');
   const td = pick(o.trustDomain, s.string('trust_domain'));
   if (td === undefined) p.add('agent.trust_domain', s.lineOf('trust_domain'), 'is required');
   else {
@@ -297,6 +320,8 @@ export function buildAgentConfig(doc: ConfigObject, where: string, o: AgentConfi
     ...(logFormat === undefined ? {} : { logFormat }),
     workloadKeyType: 'ec-p256',
     syncIntervalMs,
+    ...(serverKeepalive === undefined ? {} : { serverKeepalive }),
+    ...(serverRebalanceIntervalMs === undefined ? {} : { serverRebalanceIntervalMs }),
     nodeAttestor,
     keyManager,
     unixAttestor,

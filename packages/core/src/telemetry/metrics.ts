@@ -60,9 +60,10 @@ export class PrometheusMetrics implements Metrics {
 
   /**
    * An agent's server connection: `<prefix>_server_connected{server_address}` is 1 for the server
-   * it uses, read when scraped, and `<prefix>_server_failovers_total` counts `failedOver()` calls.
+   * it uses, read when scraped, `<prefix>_server_failovers_total` counts `failedOver()` calls and
+   * `<prefix>_server_rebalances_total` counts `rebalanced()` calls.
    */
-  serverConnection(address: () => string | undefined): { failedOver(): void } {
+  serverConnection(address: () => string | undefined): { failedOver(): void; rebalanced(): void } {
     const p = this.#prefix;
     new Gauge({
       name: `${p}_server_connected`,
@@ -76,7 +77,12 @@ export class PrometheusMetrics implements Metrics {
       },
     });
     const failovers = new Counter({ name: `${p}_server_failovers_total`, help: 'Times the agent moved to another server', registers: [this.registry] });
-    return { failedOver: () => failovers.inc() };
+    const rebalances = new Counter({
+      name: `${p}_server_rebalances_total`,
+      help: 'Times rebalancing moved the agent to another server after a fail-over',
+      registers: [this.registry],
+    });
+    return { failedOver: () => failovers.inc(), rebalanced: () => rebalances.inc() };
   }
 
   /** Serves this registry's `GET /metrics` on host:port (serveMetrics). */

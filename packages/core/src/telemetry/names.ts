@@ -105,6 +105,7 @@ export const LOG_FIELDS = [
   'port',
   'ready',
   'reason', // why something was refused or skipped
+  'rebalances', // how often rebalancing moved the agent to another server
   'reconcile',
   'reconcile_passes_per_min',
   'registration_socket_path',
@@ -118,6 +119,7 @@ export const LOG_FIELDS = [
   'server_address', // a server's host:port as the agent dials it
   'server_ms',
   'server_name',
+  'servers', // how many servers answered (the agent's rebalancing check)
   'size',
   'slot',
   'socket_path',

@@ -302,7 +302,8 @@ export const spireServerSpec = obj(
       minimum: 1,
       maximum: 5,
       default: 1,
-      description: 'lift: server replicas. More than one needs a shared postgres datastore and server high availability, which ztwim does not provide yet.',
+      description:
+        'lift: server replicas. More than one needs a shared postgres datastore; agents then reach every server through the spire-server-headless Service and fail over between them.',
     }),
     serviceMonitor,
     ...commonConfig,

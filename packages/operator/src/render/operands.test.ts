@@ -272,6 +272,35 @@ test('postgres from a Secret: the connection string never lands in the ConfigMap
   assert.equal((find(r, 'StatefulSet', 'spire-server')['spec'] as J)['replicas'], 2);
 });
 
+test("several server replicas: a headless Service, and agents pointed at its name (every server pod) on the pods' gRPC port", () => {
+  const pgServer = (replicas: number) => ({ replicas, datastore: { databaseType: 'postgres', connectionStringSecretRef: { name: 'spire-db', key: 'dsn' } } });
+  const three = renderOperands(minimalSet({ server: pgServer(3) }), { namespace: NS });
+  const headless = find(three, 'Service', 'spire-server-headless');
+  assert.equal((headless['spec'] as J)['clusterIP'], 'None');
+  assert.deepEqual((headless['spec'] as J)['selector'], (find(three, 'StatefulSet', 'spire-server')['spec'] as J)['selector']['matchLabels']);
+  assert.deepEqual((headless['spec'] as J)['ports'], [{ name: 'grpc', port: 8081, targetPort: 'grpc', protocol: 'TCP' }]);
+  assert.equal((headless['spec'] as J)['publishNotReadyAddresses'], undefined, 'only ready servers are in the DNS answer');
+  assert.match(
+    three.configs.agentConf ?? '',
+    new RegExp(`server_address = "spire-server-headless\\.${NS}\\.svc\\.cluster\\.local"\\n\\s*server_port = "8081"`),
+  );
+  assert.doesNotMatch(three.configs.agentConf ?? '', /server_address = "spire-server\./, 'not the ClusterIP Service');
+  // One replica: unchanged (the ClusterIP Service, port 443), no headless Service.
+  const one = renderOperands(minimalSet({ server: pgServer(1) }), { namespace: NS });
+  assert.equal(
+    one.objects.some((o) => o.object.metadata.name === 'spire-server-headless'),
+    false,
+  );
+  assert.match(one.configs.agentConf ?? '', new RegExp(`server_address = "spire-server\\.${NS}"\\n\\s*server_port = "443"`));
+  // An address the caller set wins; so does the host network (one node, one server port).
+  const set = renderOperands(minimalSet({ server: pgServer(3) }), { namespace: NS, serverAddress: { host: 'lb.example.org', port: 9443 } });
+  assert.match(set.configs.agentConf ?? '', /server_address = "lb\.example\.org"\n\s*server_port = "9443"/);
+  const host = renderOperands(minimalSet({ server: pgServer(3) }), { namespace: NS, hostNetwork: true });
+  assert.match(host.configs.agentConf ?? '', /server_address = "127\.0\.0\.1"/);
+  // The agents' config hash follows the address: they restart onto the new one.
+  assert.notEqual(three.configHashes[HASH_ANNOTATIONS.agent], one.configHashes[HASH_ANNOTATIONS.agent]);
+});
+
 test('ServiceMonitors only when asked and the Prometheus operator is there, else a skip condition', () => {
   const set = minimalSet({ server: { serviceMonitor: { enabled: 'true' } }, agent: { serviceMonitor: { enabled: 'true' } } });
   const with_ = renderOperands(set, { namespace: NS, hasPrometheusOperator: true });

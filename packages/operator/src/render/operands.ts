@@ -10,7 +10,7 @@ import { renderAgentObjects } from './agent-objects.ts';
 import { renderCsiObjects } from './csi-objects.ts';
 import { renderOidcObjects } from './oidc-objects.ts';
 import type { ConfigName, OperandRender, RenderedObject } from './objects-common.ts';
-import { renderServerObjects } from './server-objects.ts';
+import { renderServerObjects, serverAddressForAgents } from './server-objects.ts';
 
 export interface RenderResult {
   /** Every object of every valid operand, in apply order (server, agent, CSI, OIDC). */
@@ -89,7 +89,12 @@ export function renderOperands(input: CrSet, context: RenderContext): RenderResu
     ]);
   }
   const a = normalized.agent?.spec;
-  if (a !== undefined && validation.valid.agent) take('agent', renderAgentObjects(id, a, ctx), [noOpenShift && noScc, monitorSkipped(a.serviceMonitor)]);
+  if (a !== undefined && validation.valid.agent) {
+    // Agents of several servers get an address that resolves to each of them.
+    const replicas = s !== undefined && validation.valid.server ? s.replicas : 1;
+    const agentCtx = { ...ctx, serverAddress: serverAddressForAgents(ctx, replicas, context.serverAddress !== undefined) };
+    take('agent', renderAgentObjects(id, a, agentCtx), [noOpenShift && noScc, monitorSkipped(a.serviceMonitor)]);
+  }
   const c = normalized.csi?.spec;
   if (c !== undefined && validation.valid.csi) take('csi', renderCsiObjects(c, ctx), [noOpenShift && noScc]);
   const o = normalized.oidc?.spec;

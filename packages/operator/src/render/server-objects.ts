@@ -25,6 +25,22 @@ import {
 export const SERVER_NAME = 'spire-server';
 export const REGISTRAR_NAME = 'spire-controller-manager';
 export const WEBHOOK_SERVICE = 'spire-controller-manager-webhook';
+/** The headless Service of the server pods (replicas > 1): its DNS name resolves to every ready pod. */
+export const SERVER_HEADLESS_SERVICE = 'spire-server-headless';
+
+/**
+ * Where agents reach the servers. One replica: the context's address (the spire-server Service,
+ * or 127.0.0.1 on the host network). Several: the headless Service's name, which resolves to the
+ * address of every ready server pod, on the pods' gRPC port (a headless Service maps no ports); the
+ * agents fail over between those addresses and spread over them again when a server returns
+ * (docs/ha.md). A ClusterIP would hide the servers behind one address: an agent could not leave a
+ * hung pod nor rebalance. An address the caller set (RenderContext.serverAddress) and the host
+ * network (one node: one server port) keep the context's address.
+ */
+export function serverAddressForAgents(ctx: ResolvedContext, serverReplicas: number, addressSet: boolean): { readonly host: string; readonly port: number } {
+  if (serverReplicas <= 1 || addressSet || ctx.hostNetwork) return ctx.serverAddress;
+  return { host: `${SERVER_HEADLESS_SERVICE}.${ctx.namespace}.svc.${ctx.clusterDomain}`, port: ctx.ports.serverGrpc };
+}
 
 export function renderServerObjects(id: PlaneIdentity, s: ServerSpec1_0, ctx: ResolvedContext): OperandRender {
   const ns = ctx.namespace;
@@ -61,6 +77,20 @@ export function renderServerObjects(id: PlaneIdentity, s: ServerSpec1_0, ctx: Re
       ],
     },
   });
+  if (s.replicas > 1) {
+    // Several servers: agents resolve this name to every ready server pod (serverAddressForAgents).
+    add({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: meta(SERVER_HEADLESS_SERVICE, L, ns),
+      spec: {
+        type: 'ClusterIP',
+        clusterIP: 'None',
+        selector,
+        ports: [{ name: 'grpc', port: ctx.ports.serverGrpc, targetPort: 'grpc', protocol: 'TCP' }],
+      },
+    });
+  }
   // lift: the webhook Service selects the pods that run the registrar (ZTWIM 1.0's matches none)
   add({
     apiVersion: 'v1',

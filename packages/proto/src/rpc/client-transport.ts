@@ -1,7 +1,10 @@
 // gRPC client transports (HTTP/2, gRPC protocol only) built on connect-node.
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import type * as http2 from 'node:http2';
-import type { Interceptor, StreamResponse, Transport } from '@connectrpc/connect';
+import { constants as http2Constants } from 'node:http2';
+import type { Duplex } from 'node:stream';
+import { Code, ConnectError, type Interceptor, type StreamResponse, type Transport } from '@connectrpc/connect';
 import type { DescMessage } from '@bufbuild/protobuf';
 import { Http2SessionManager } from '@connectrpc/connect-node';
 import { directCallsClient } from './direct-calls-client.ts';
@@ -36,8 +39,14 @@ export interface GrpcClientOptions {
   readonly defaultTimeoutMs?: number;
   /** Largest message accepted from the server (bytes). */
   readonly readMaxBytes?: number;
-  /** HTTP/2 PING interval used to detect dead connections (ms). */
+  /**
+   * Keepalive (gRPC's client keepalive, A8): while a call is open and nothing arrived from the
+   * server for this long, an HTTP/2 PING is sent; a connection idle for longer is checked with a
+   * PING before its next call (ms; default none).
+   */
   readonly pingIntervalMs?: number;
+  /** A PING not answered within this long tears the connection down, its calls Unavailable (ms; default 15 s). */
+  readonly pingTimeoutMs?: number;
 }
 
 export interface TcpGrpcTransportOptions extends GrpcClientOptions {
@@ -48,11 +57,97 @@ export interface TcpGrpcTransportOptions extends GrpcClientOptions {
    * Omit for plaintext HTTP/2 (h2c).
    */
   readonly tls?: http2.SecureClientSessionOptions;
+  /**
+   * A connection whose TCP connect and TLS handshake take longer than this fails Unavailable (ms;
+   * default none: the call's deadline). A server that is stopped (SIGSTOP) or hung still has its
+   * listening socket accept connections, so without it a new connection waits for the deadline.
+   */
+  readonly connectTimeoutMs?: number;
 }
 
-function finish(baseUrl: string, opts: GrpcClientOptions, nodeOptions: http2.SecureClientSessionOptions): GrpcClientTransport {
-  const sessionOptions = opts.pingIntervalMs === undefined ? {} : { pingIntervalMs: opts.pingIntervalMs };
-  const sessionManager = new Http2SessionManager(baseUrl, sessionOptions, nodeOptions);
+/**
+ * connect-node's session manager, with two guards for the keepalive:
+ *
+ * - A listener that swallows a session's late 'error' on every session a call ran on. A session
+ *   that a keepalive PING timeout destroyed emits its 'error' once its socket closed; when abort()
+ *   (close()) comes in between, connect-node has already taken its own listener off (it adds a
+ *   swallowing one only to sessions not destroyed yet) and that error would be uncaught and end
+ *   the process. The manager needs nothing from it: the calls on the session failed already.
+ * - A bound on getting a usable connection (`readyTimeoutMs`). A request on a connection idle for
+ *   longer than the PING interval first checks it with a PING; when the connection closes under
+ *   that PING (the server died), node cancels the PING without an 'error' and connect-node's check
+ *   never ends: the call would wait for its deadline. Past the bound the connection is dropped and
+ *   the call fails Unavailable (a fail-over error), as for a PING timeout.
+ */
+class GuardedSessionManager extends Http2SessionManager {
+  readonly #guarded = new WeakSet<http2.Http2Session>();
+  readonly #readyTimeoutMs: number | undefined;
+
+  constructor(
+    url: string,
+    pingOptions: ConstructorParameters<typeof Http2SessionManager>[1],
+    nodeOptions: http2.SecureClientSessionOptions,
+    readyTimeoutMs?: number,
+  ) {
+    super(url, pingOptions, nodeOptions);
+    this.#readyTimeoutMs = readyTimeoutMs;
+  }
+
+  override async request(
+    method: string,
+    path: string,
+    headers: http2.OutgoingHttpHeaders,
+    options: Omit<http2.ClientSessionRequestOptions, 'signal'>,
+  ): Promise<http2.ClientHttp2Stream> {
+    const pending = super.request(method, path, headers, options);
+    const stream = this.#readyTimeoutMs === undefined ? await pending : await this.#bounded(pending, this.#readyTimeoutMs);
+    const session = stream.session;
+    if (session !== undefined && !this.#guarded.has(session)) {
+      this.#guarded.add(session);
+      session.on('error', () => undefined);
+    }
+    return stream;
+  }
+
+  async #bounded(pending: Promise<http2.ClientHttp2Stream>, ms: number): Promise<http2.ClientHttp2Stream> {
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        const e = new ConnectError(`no usable connection within ${ms} ms (keepalive PING or connect)`, Code.Unavailable);
+        this.abort(e);
+        reject(e);
+      }, ms);
+      timer.unref();
+    });
+    // A stream that comes after the bound has no caller: close it.
+    pending.then(
+      (s) => {
+        if (timedOut) s.close(http2Constants.NGHTTP2_CANCEL);
+      },
+      () => undefined,
+    );
+    try {
+      return await Promise.race([pending, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function finish(
+  baseUrl: string,
+  opts: GrpcClientOptions & { readonly connectTimeoutMs?: number },
+  nodeOptions: http2.SecureClientSessionOptions,
+): GrpcClientTransport {
+  const sessionOptions = {
+    ...(opts.pingIntervalMs === undefined ? {} : { pingIntervalMs: opts.pingIntervalMs }),
+    ...(opts.pingTimeoutMs === undefined ? {} : { pingTimeoutMs: opts.pingTimeoutMs }),
+  };
+  // A usable connection within the time a PING check and a new connection may take (the keepalive).
+  const readyTimeoutMs = opts.pingIntervalMs === undefined ? undefined : (opts.pingTimeoutMs ?? 15_000) + (opts.connectTimeoutMs ?? 15_000) + 1000;
+  const sessionManager = new GuardedSessionManager(baseUrl, sessionOptions, nodeOptions, readyTimeoutMs);
   // connect-node's transport (and with it node:http, node:https and its universal client) is
   // imported on the first streaming call: a command that makes only unary calls (most of the
   // CLI) never loads it (bench/cli.ts).
@@ -106,7 +201,32 @@ export function createTcpGrpcTransport(opts: TcpGrpcTransportOptions): GrpcClien
   const host = opts.host.includes(':') && !opts.host.startsWith('[') ? `[${opts.host}]` : opts.host;
   const scheme = opts.tls === undefined ? 'http' : 'https';
   const nodeOptions: http2.SecureClientSessionOptions = opts.tls === undefined ? {} : { ALPNProtocols: ['h2'], ...opts.tls };
+  if (opts.connectTimeoutMs !== undefined) nodeOptions.createConnection = boundedConnect(opts, opts.connectTimeoutMs);
   return finish(`${scheme}://${host}:${opts.port}`, opts, nodeOptions);
+}
+
+/**
+ * http2's `createConnection` that dials as node:http2 does (TLS with ALPN h2 and the host as SNI
+ * unless it is an IP or a servername is given; plain TCP for h2c), destroying the socket when it is
+ * not connected (TLS handshake included) within `ms`. node:http2 has no connect timeout of its own.
+ */
+function boundedConnect(opts: TcpGrpcTransportOptions, ms: number): (authority: URL, options: http2.SecureClientSessionOptions) => Duplex {
+  return (_authority, options) => {
+    let socket: net.Socket;
+    if (opts.tls === undefined) socket = net.connect({ host: opts.host, port: opts.port });
+    else {
+      const sni = options.servername !== undefined && options.servername !== '' ? options.servername : net.isIP(opts.host) === 0 ? opts.host : undefined;
+      socket = tls.connect({ ...options, host: opts.host, port: opts.port, ALPNProtocols: ['h2'], ...(sni === undefined ? {} : { servername: sni }) });
+    }
+    const timer = setTimeout(() => {
+      socket.destroy(new ConnectError(`connection to ${opts.host}:${opts.port} not established within ${ms} ms`, Code.Unavailable));
+    }, ms);
+    timer.unref();
+    const done = (): void => clearTimeout(timer);
+    socket.once(opts.tls === undefined ? 'connect' : 'secureConnect', done);
+    socket.once('close', done);
+    return socket;
+  };
 }
 
 /** A client interceptor that sets fixed request metadata on every call (e.g. `workload.spiffe.io: true`). */

@@ -3,23 +3,14 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Code, ConnectError, createClient } from '@connectrpc/connect';
+import { Code, createClient } from '@connectrpc/connect';
 import { Health } from '../gen/grpc/health/v1/health_pb.ts';
 import { createTcpGrpcTransport, createUnixGrpcTransport, type GrpcClientTransport } from './client-transport.ts';
+import { callFailure } from '../testing/call-failure.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ztwim-dial-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 fs.writeFileSync(path.join(tmp, 'regular-file'), '');
-
-async function failure(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof ConnectError, String(e));
-    return e;
-  }
-  assert.fail('the call succeeded');
-}
 
 // Nothing listens: every call fails Unavailable (as grpc-go), never Internal.
 const targets: Array<[string, () => GrpcClientTransport, RegExp]> = [
@@ -32,7 +23,7 @@ for (const [name, make, errno] of targets) {
   test(`unary call to ${name} fails Unavailable`, async () => {
     const t = make();
     try {
-      const e = await failure(createClient(Health, t).check({}));
+      const e = await callFailure(createClient(Health, t).check({}));
       assert.equal(Code[e.code], 'Unavailable', e.message);
       assert.match(e.rawMessage, errno);
     } finally {
@@ -43,7 +34,7 @@ for (const [name, make, errno] of targets) {
   test(`server stream to ${name} fails Unavailable`, async () => {
     const t = make();
     try {
-      const e = await failure(
+      const e = await callFailure(
         (async () => {
           for await (const _ of createClient(Health, t).watch({})) break;
         })(),
