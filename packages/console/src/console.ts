@@ -10,7 +10,11 @@ import { fileURLToPath } from 'node:url';
 import { configError, silentLogger, systemClock, type Clock, type Logger } from '@ztwim/core';
 import { AdminApi } from './admin.ts';
 import { newToken, Sessions } from './auth.ts';
+import { ChangeWatcher } from './changes.ts';
+import { dashboardView } from './dashboard.ts';
+import { EntriesPerAgentCache } from './entries-per-agent.ts';
 import { createConsoleHandler } from './http-api.ts';
+import { ServerMetricsFeed } from './server-metrics.ts';
 
 export interface ConsoleOptions {
   /** The server's admin API socket. */
@@ -30,6 +34,14 @@ export interface ConsoleOptions {
   readonly clock?: Clock;
   readonly logger?: Logger;
   readonly eventsIntervalMs?: number;
+  /**
+   * The server's Prometheus endpoint (http://HOST:PORT/metrics, its `telemetry { Prometheus {} }`
+   * listener): the dashboard's SVIDs per minute and signing times. Without it the dashboard says
+   * how to enable them.
+   */
+  readonly metricsUrl?: string;
+  /** How often the metrics are scraped (default 5 s). */
+  readonly metricsIntervalMs?: number;
   /** When the port is in use, listen on a free one instead of failing (`ztwim up`'s default port). */
   readonly fallbackToFreePort?: boolean;
 }
@@ -67,7 +79,36 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
   const viewerToken = opts.viewerToken ?? newToken();
   if (adminToken.length < 16) throw configError('console: the admin login token must have at least 16 characters');
   const staticDir = opts.staticDir ?? defaultStaticDir();
+  let metricsUrl: URL | undefined;
+  if (opts.metricsUrl !== undefined && opts.metricsUrl !== '') {
+    try {
+      metricsUrl = new URL(opts.metricsUrl);
+    } catch {
+      throw configError(`console: metrics URL ${JSON.stringify(opts.metricsUrl)} is not a URL (want http://HOST:PORT/metrics)`);
+    }
+    if (metricsUrl.protocol !== 'http:' && metricsUrl.protocol !== 'https:') throw configError(`console: metrics URL ${metricsUrl.href}: want http or https`);
+  }
   const admin = new AdminApi(opts.serverSocketPath);
+  const fingerprint = (): Promise<string> => admin.fingerprint();
+  const changes = new ChangeWatcher({ fingerprint, clock, ...(opts.eventsIntervalMs === undefined ? {} : { intervalMs: opts.eventsIntervalMs }) });
+  const perAgent = new EntriesPerAgentCache({
+    clock,
+    fingerprint,
+    load: async () => {
+      const [agents, entries] = await Promise.all([admin.allAgents(), admin.allEntries()]);
+      return { agents, entries };
+    },
+  });
+  const feed =
+    metricsUrl === undefined
+      ? undefined
+      : new ServerMetricsFeed({
+          url: metricsUrl.href,
+          clock,
+          log,
+          ...(opts.metricsIntervalMs === undefined ? {} : { intervalMs: opts.metricsIntervalMs }),
+        });
+  feed?.start();
   const handler = createConsoleHandler({
     admin,
     sessions: new Sessions({ admin: adminToken, viewer: viewerToken }, clock),
@@ -75,7 +116,8 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
     secure: opts.tls !== undefined,
     clock,
     log,
-    ...(opts.eventsIntervalMs === undefined ? {} : { eventsIntervalMs: opts.eventsIntervalMs }),
+    changes,
+    dashboard: () => dashboardView(feed, perAgent, clock),
   });
   let server: Server;
   if (opts.tls !== undefined) {
@@ -101,6 +143,7 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
   } catch (e) {
     const inUse = (e as NodeJS.ErrnoException).code === 'EADDRINUSE';
     if (!inUse || opts.fallbackToFreePort !== true) {
+      feed?.stop();
       admin.close();
       throw inUse ? configError(`console: ${host}:${port} is in use (move the console with its port setting)`, { cause: e }) : e;
     }
@@ -120,6 +163,7 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
+      feed?.stop();
       admin.close();
     },
   };

@@ -32,6 +32,11 @@ export const consoleCommand: Command = {
     viewerTokenFile: { kind: 'string', usage: 'File holding the read-only login token (default: a random one, printed)', arg: 'FILE' },
     tlsCert: { kind: 'string', usage: 'Serve https with this PEM certificate (with -tlsKey); the session cookie is then Secure', arg: 'FILE' },
     tlsKey: { kind: 'string', usage: 'PEM private key for -tlsCert', arg: 'FILE' },
+    metricsURL: {
+      kind: 'string',
+      usage: "The server's Prometheus endpoint (http://HOST:PORT/metrics): the dashboard's SVIDs per minute and signing times",
+      arg: 'URL',
+    },
     logLevel: { kind: 'string', usage: "'debug', 'info', 'warn' or 'error'", default: 'info', arg: 'LEVEL' },
   },
   async run(f, env) {
@@ -53,6 +58,7 @@ export const consoleCommand: Command = {
         ...(adminToken === undefined ? {} : { adminToken }),
         ...(viewerToken === undefined ? {} : { viewerToken }),
         ...(tlsCert === '' ? {} : { tls: { certFile: tlsCert, keyFile: tlsKey } }),
+        ...(f.string('metricsURL') === '' ? {} : { metricsUrl: f.string('metricsURL') }),
       });
     } catch (e) {
       throw new CommandError(`${(e as Error).message.replace('its port setting', '-port or -host')}`);
