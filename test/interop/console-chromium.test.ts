@@ -190,6 +190,11 @@ describe('web console in Chromium (ztwim up)', () => {
     assert.match((await page.textContent('#entries-per-agent-table')) ?? '', /spiffe:\/\/example\.org\/spire\/agent\/\S+\s*\d+/);
     await page.click('#traffic details summary');
     await shot('dashboard');
+    if (SHOTS !== undefined) {
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await shot('dashboard-dark');
+      await page.emulateMedia({ colorScheme: 'light' });
+    }
   });
 
   it('explains a workload that lacks one selector, naming it', async () => {
