@@ -77,6 +77,32 @@ try {
     return { ms: performance.now() - s, body };
   };
 
+  // Entries per agent (GET /api/dashboard): the first call lists every entry and counts; the next
+  // ones, with nothing changed, answer from the console's cache (recounted at most every 30 s).
+  type Dash = { entriesPerAgent: { rows: { entries: number }[]; tookMs: number; entries: number } | { pending: true } };
+  const dashGet = async (): Promise<{ ms: number; body: Dash }> => {
+    const s = performance.now();
+    const r = await fetch(`${base}api/dashboard`, { headers: { cookie } });
+    const body = (await r.json()) as Dash;
+    if (!r.ok) throw new Error(`api/dashboard: ${r.status} ${JSON.stringify(body)}`);
+    return { ms: performance.now() - s, body };
+  };
+  const dashLoad = load();
+  // The first calls answer `pending` after 1.5 s while the count goes on; ask until it has landed.
+  const t0Dash = performance.now();
+  let counted: Extract<Dash['entriesPerAgent'], { rows: unknown }> | undefined;
+  while (counted === undefined) {
+    const e = (await dashGet()).body.entriesPerAgent;
+    if ('rows' in e) counted = e;
+    else await new Promise((r) => setTimeout(r, 200));
+  }
+  const cold = { ms: performance.now() - t0Dash };
+  const warm: number[] = [];
+  for (let i = 0; i < CALLS; i++) warm.push((await dashGet()).ms);
+  console.log(
+    `[console bench] entries per agent: counted after ${f1(cold.ms)} ms (count ${counted.tookMs} ms over ${counted.entries} entries), cached p50 ${f1(pct(warm, 50))} ms p99 ${f1(pct(warm, 99))} ms; load ${load()}`,
+  );
+
   // A token deep in the list: walk up to 20 pages of 500 once, then time the page of 50 after it.
   let deep = '';
   let skipped = 0;
@@ -105,32 +131,6 @@ try {
     rows.push({ name, times, items, loadBefore, loadAfter: load() });
     console.log(`[console bench] ${name}: p50 ${f1(pct(times, 50))} ms, p99 ${f1(pct(times, 99))} ms; load ${load()}`);
   }
-
-  // Entries per agent (GET /api/dashboard): the first call lists every entry and counts; the next
-  // ones, with nothing changed, answer from the console's cache (recounted at most every 30 s).
-  type Dash = { entriesPerAgent: { rows: { entries: number }[]; tookMs: number; entries: number } | { pending: true } };
-  const dashGet = async (): Promise<{ ms: number; body: Dash }> => {
-    const s = performance.now();
-    const r = await fetch(`${base}api/dashboard`, { headers: { cookie } });
-    const body = (await r.json()) as Dash;
-    if (!r.ok) throw new Error(`api/dashboard: ${r.status} ${JSON.stringify(body)}`);
-    return { ms: performance.now() - s, body };
-  };
-  const dashLoad = load();
-  // The first calls answer `pending` after 1.5 s while the count goes on; ask until it has landed.
-  const t0Dash = performance.now();
-  let counted: Extract<Dash['entriesPerAgent'], { rows: unknown }> | undefined;
-  while (counted === undefined) {
-    const e = (await dashGet()).body.entriesPerAgent;
-    if ('rows' in e) counted = e;
-    else await new Promise((r) => setTimeout(r, 200));
-  }
-  const cold = { ms: performance.now() - t0Dash };
-  const warm: number[] = [];
-  for (let i = 0; i < CALLS; i++) warm.push((await dashGet()).ms);
-  console.log(
-    `[console bench] entries per agent: counted after ${f1(cold.ms)} ms (count ${counted.tookMs} ms over ${counted.entries} entries), cached p50 ${f1(pct(warm, 50))} ms p99 ${f1(pct(warm, 99))} ms; load ${load()}`,
-  );
 
   // First render in Chromium: a fresh page per load, logged in by cookie.
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
