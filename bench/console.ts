@@ -2,7 +2,9 @@
  * The web console at N registration entries (default 100,000): p50/p99 of the console API's entry
  * list pages (first page, a page deep in the list through its page token, a selector filter), and
  * the time to first render of the entries page in Chromium (navigation start → the first table
- * row in the DOM, from the page's own performance clock), median of several loads.
+ * row in the DOM, from the page's own performance clock), median of several loads, and the
+ * dashboard's entries per agent: the first GET /api/dashboard counts them (every entry listed),
+ * later ones answer from the console's cache until the server changes.
  *
  * One `ztwim up` (the built CLI, SQLite, console on a free port), entries created through the
  * admin API in batches of 50 before measuring. No SPIRE column: SPIRE has no console (Tornjak is
@@ -75,6 +77,32 @@ try {
     return { ms: performance.now() - s, body };
   };
 
+  // Entries per agent (GET /api/dashboard): the first call lists every entry and counts; the next
+  // ones, with nothing changed, answer from the console's cache (recounted at most every 30 s).
+  type Dash = { entriesPerAgent: { rows: { entries: number }[]; tookMs: number; entries: number } | { pending: true } };
+  const dashGet = async (): Promise<{ ms: number; body: Dash }> => {
+    const s = performance.now();
+    const r = await fetch(`${base}api/dashboard`, { headers: { cookie } });
+    const body = (await r.json()) as Dash;
+    if (!r.ok) throw new Error(`api/dashboard: ${r.status} ${JSON.stringify(body)}`);
+    return { ms: performance.now() - s, body };
+  };
+  const dashLoad = load();
+  // The first calls answer `pending` after 1.5 s while the count goes on; ask until it has landed.
+  const t0Dash = performance.now();
+  let counted: Extract<Dash['entriesPerAgent'], { rows: unknown }> | undefined;
+  while (counted === undefined) {
+    const e = (await dashGet()).body.entriesPerAgent;
+    if ('rows' in e) counted = e;
+    else await new Promise((r) => setTimeout(r, 200));
+  }
+  const cold = { ms: performance.now() - t0Dash };
+  const warm: number[] = [];
+  for (let i = 0; i < CALLS; i++) warm.push((await dashGet()).ms);
+  console.log(
+    `[console bench] entries per agent: counted after ${f1(cold.ms)} ms (count ${counted.tookMs} ms over ${counted.entries} entries), cached p50 ${f1(pct(warm, 50))} ms p99 ${f1(pct(warm, 99))} ms; load ${load()}`,
+  );
+
   // A token deep in the list: walk up to 20 pages of 500 once, then time the page of 50 after it.
   let deep = '';
   let skipped = 0;
@@ -137,6 +165,8 @@ try {
     '| console API call | items | p50 | p99 | load avg before → after |',
     '|---|--:|--:|--:|--|',
     ...rows.map((r) => `| ${r.name} | ${r.items} | ${f1(pct(r.times, 50))} ms | ${f1(pct(r.times, 99))} ms | ${r.loadBefore} → ${r.loadAfter} |`),
+    '',
+    `Dashboard entries per agent (GET /api/dashboard; load avg ${dashLoad}): first count ready after ${f1(cold.ms)} ms (lists and counts ${counted.entries.toLocaleString('en-US')} entries in ${counted.tookMs} ms; top agent ${counted.rows[0]?.entries ?? 0} entries); then answered from the console's cache while nothing changes: p50 ${f1(pct(warm, 50))} ms, p99 ${f1(pct(warm, 99))} ms over ${CALLS} calls.`,
     '',
     `Entries page, time to first render in Chromium (navigation start → first table row in the DOM, the page's performance.now()), median of ${LOADS} loads after one warm-up: **${f1(pct(renders, 50))} ms** (range ${f1(Math.min(...renders))}–${f1(Math.max(...renders))} ms; load avg ${renderLoad}).`,
     '',

@@ -2,7 +2,9 @@
 // console `ztwim up` starts. Logs in through the banner's link, creates an entry with the
 // selector builder and sees the CLI list it, sees an entry made by the CLI appear without a
 // reload, explains a workload that lacks one selector, renders hostile selector values and hints
-// as inert text, bans a second agent and watches its Workload API stop, and refuses
+// as inert text, shows an entry edited with the CLI change on an open page, draws the dashboard
+// from the server's own metrics (SVIDs issued per minute after Workload API fetches, the CA on the
+// rotation timeline), bans a second agent and watches its Workload API stop, and refuses
 // unauthenticated, cross-origin and CSRF-less calls and a read-only login's writes. With
 // ZTWIM_CONSOLE_SCREENSHOTS=1 it writes each page to docs/console/.
 import assert from 'node:assert/strict';
@@ -46,7 +48,9 @@ describe('web console in Chromium (ztwim up)', () => {
     assert.ok(existsSync(CHROMIUM), `chromium not found at ${CHROMIUM}: scripts/setup-interop.sh installs Debian's chromium (or set ZTWIM_CHROMIUM)`);
     dir = makeTmpDir('ztwim-console-');
     const consolePort = await freePort();
-    up = await startUp(dir, { server: 0, oidc: 0 }, ['-consolePort', String(consolePort)]);
+    // The server's Prometheus endpoint too: the console's dashboard reads it (up wires it).
+    const metricsPort = await freePort();
+    up = await startUp(dir, { server: 0, oidc: 0 }, ['-consolePort', String(consolePort), '-metricsPort', String(metricsPort)]);
     const m = /web console: +(http:\/\/\S+)#token=(\S+)\n\s+\(read-only login token: (\S+)\)/.exec(up.out());
     assert.ok(m !== null, `no console line in the banner:\n${up.out()}`);
     base = m[1] as string;
@@ -77,7 +81,6 @@ describe('web console in Chromium (ztwim up)', () => {
     assert.ok(session !== undefined);
     assert.equal(session.httpOnly, true);
     assert.equal(session.sameSite, 'Strict');
-    await shot('dashboard');
   });
 
   it('creates an entry with the selector builder, and the CLI lists it', async () => {
@@ -110,6 +113,88 @@ describe('web console in Chromium (ztwim up)', () => {
     assert.equal(await page.locator('#entries img').count(), 0);
     assert.equal(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss), undefined);
     await shot('entries');
+  });
+
+  it('shows an entry the CLI edits (same count) on an open page, without a reload', async () => {
+    createEntry(dir, `spiffe://${TD}/host`, `spiffe://${TD}/to-edit`, ['unix:uid:7001']);
+    await page.goto(`${base}#/entries`);
+    const row = page.locator('#entries tr', { hasText: `spiffe://${TD}/to-edit` });
+    await row.locator('.chip:text-is("unix:uid:7001")').waitFor();
+    await page.evaluate(() => ((globalThis as unknown as { __sameDocument?: number }).__sameDocument = 1));
+    const shown = cli('server', 'entry', 'show', '-socketPath', server(), '-spiffeID', `spiffe://${TD}/to-edit`);
+    const id = /Entry ID\s+: (\S+)/.exec(shown.stdout)?.[1];
+    assert.ok(id !== undefined, shown.stdout);
+    const count = cli('server', 'entry', 'count', '-socketPath', server()).stdout;
+    const updated = cli(
+      'server',
+      'entry',
+      'update',
+      '-socketPath',
+      server(),
+      '-entryID',
+      id,
+      '-parentID',
+      `spiffe://${TD}/host`,
+      '-spiffeID',
+      `spiffe://${TD}/to-edit`,
+      '-selector',
+      'unix:uid:7002',
+    );
+    assert.equal(updated.status, 0, updated.stderr);
+    assert.equal(cli('server', 'entry', 'count', '-socketPath', server()).stdout, count, 'an edit: the entry count stays the same');
+    await row.locator('.chip:text-is("unix:uid:7002")').waitFor({ timeout: 5000 });
+    assert.equal(await row.locator('.chip:text-is("unix:uid:7001")').count(), 0);
+    assert.equal(await page.evaluate(() => (globalThis as unknown as { __sameDocument?: number }).__sameDocument), 1, 'the page was not reloaded');
+  });
+
+  it("draws the dashboard from the server's metrics: SVIDs per minute after fetches, signing times, the CA timeline", async () => {
+    // A new entry for this user makes the agent sign an X509-SVID for it; a JWT fetch a JWT-SVID.
+    const uid = process.getuid?.() ?? 0;
+    createEntry(dir, `spiffe://${TD}/host`, `spiffe://${TD}/dashboard-workload`, [`unix:uid:${uid}`]);
+    const agentSock = join(dir.path, 'agent.sock');
+    await until('the agent to serve the new identity', () =>
+      /dashboard-workload/.test(cli('api', 'fetch', 'x509', '-socketPath', agentSock).stdout) ? true : undefined,
+    );
+    const jwt = cli('api', 'fetch', 'jwt', '-socketPath', agentSock, '-audience', 'console-dashboard', '-spiffeID', `spiffe://${TD}/dashboard-workload`);
+    assert.equal(jwt.status, 0, jwt.stderr);
+    await page.goto(`${base}#/dashboard`);
+    await page.waitForSelector('#traffic');
+    // The console scrapes every 5 s and the page reloads its figures every 10 s.
+    // (No named functions inside: tsx's helper for them does not exist in the page.)
+    await page.waitForFunction(
+      () => {
+        const d = (globalThis as unknown as { document: { querySelectorAll(s: string): ArrayLike<{ textContent: string | null }> } }).document;
+        let x509 = 0;
+        let jwt = 0;
+        for (const c of Array.from(d.querySelectorAll('#svid-table .x509-count'))) x509 += Number(c.textContent);
+        for (const c of Array.from(d.querySelectorAll('#svid-table .jwt-count'))) jwt += Number(c.textContent);
+        return x509 > 0 && jwt > 0;
+      },
+      undefined,
+      { timeout: 40_000 },
+    );
+    const table = (await page.textContent('#svid-table')) ?? '';
+    assert.match(table, /\d+(\.\d+)? ms \/ \d+(\.\d+)? ms/, `signing times in the table: ${table}`);
+    assert.match((await page.getAttribute('#svid-chart', 'aria-label')) ?? '', /SVIDs issued per minute/);
+    assert.ok((await page.locator('#svid-chart rect.bar').count()) > 0);
+    assert.match((await page.getAttribute('#latency-chart', 'aria-label')) ?? '', /X\.509 p50 \d/);
+    // Every authority of the bundle on the timeline, with "now".
+    const server = await page.evaluate(async () => (await (await fetch('/api/server')).json()) as { authorities: { kind: string; name: string }[] });
+    const timeline = (await page.getAttribute('#ca-timeline', 'aria-label')) ?? '';
+    assert.ok(server.authorities.some((a) => a.kind === 'x509'));
+    for (const a of server.authorities) assert.ok(timeline.includes(`${a.kind} ${a.name}`), `${a.kind} ${a.name} not on the timeline: ${timeline}`);
+    assert.equal(await page.locator('#ca-timeline rect.span').count(), server.authorities.length);
+    assert.equal(await page.textContent('#ca-timeline .now-label'), 'now');
+    // Entries per agent: up's own agent holds the entries under the node alias.
+    await page.waitForSelector('#entries-per-agent-table tbody tr');
+    assert.match((await page.textContent('#entries-per-agent-table')) ?? '', /spiffe:\/\/example\.org\/spire\/agent\/\S+\s*\d+/);
+    await page.click('#traffic details summary');
+    await shot('dashboard');
+    if (SHOTS !== undefined) {
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await shot('dashboard-dark');
+      await page.emulateMedia({ colorScheme: 'light' });
+    }
   });
 
   it('explains a workload that lacks one selector, naming it', async () => {

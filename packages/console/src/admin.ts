@@ -2,13 +2,14 @@
 // the plain JSON shapes the web app renders (strings and numbers, SPIFFE IDs as URIs, times as
 // Unix seconds). One module so that the HTTP layer never handles protobuf messages.
 import { X509Certificate, createPublicKey } from 'node:crypto';
-import { createClient, type Client } from '@connectrpc/connect';
+import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
 import type { DescService } from '@bufbuild/protobuf';
 import { wireSpiffeIdString } from '@ztwim/core';
 import { derToPem } from '@ztwim/spiffe';
 import {
   AgentService,
   BundleService,
+  ChangesService,
   DebugService,
   EntryService,
   TrustDomainService,
@@ -270,16 +271,21 @@ export class AdminApi {
     return { items: r.entries.map(entryView), nextPageToken: r.nextPageToken };
   }
 
-  /** Every entry (paged through), for export and Explain. */
-  async allEntries(): Promise<EntryView[]> {
-    const out: EntryView[] = [];
+  /** Every item of a paged list call, pages of 1000. */
+  async #all<T>(page: (pageToken: string) => Promise<{ items: readonly T[]; nextPageToken: string }>): Promise<T[]> {
+    const out: T[] = [];
     let pageToken = '';
     for (;;) {
-      const r = await this.#client(EntryService).listEntries({ pageSize: 1000, pageToken });
-      for (const e of r.entries) out.push(entryView(e));
+      const r = await page(pageToken);
+      out.push(...r.items);
       pageToken = r.nextPageToken;
       if (pageToken === '') return out;
     }
+  }
+
+  /** Every entry (paged through), for export and Explain. */
+  async allEntries(): Promise<EntryView[]> {
+    return this.#all((pageToken) => this.entries(1000, pageToken, {}));
   }
 
   #toEntry(e: EntryInput): Record<string, unknown> {
@@ -333,13 +339,38 @@ export class AdminApi {
     return r.bundles.map((b) => ({ trustDomain: b.trustDomain, authorities: authorities(b) }));
   }
 
-  /** A cheap fingerprint of what the lists show, for live updates. */
+  /** Every agent (paged through), for the dashboard's entries per agent. */
+  async allAgents(): Promise<AgentView[]> {
+    return this.#all((pageToken) => this.agents(1000, pageToken));
+  }
+
+  /**
+   * A cheap fingerprint of what the lists show, for live updates: the counts, the bundle's
+   * sequence number, and the server's write revision (ztwim.server.v1.Changes: moves on every
+   * entry, agent, bundle or federation write through its API, so an edit that leaves the counts
+   * alone shows too). A server without that service (spire-server) gives counts and sequence only.
+   */
   async fingerprint(): Promise<string> {
-    const [a, e, b] = await Promise.all([
+    const [a, e, b, r] = await Promise.all([
       this.#client(AgentService).countAgents({}),
       this.#client(EntryService).countEntries({}),
       this.#client(BundleService).getBundle({ outputMask: { x509Authorities: false, jwtAuthorities: false } }),
+      this.#revision(),
     ]);
-    return `${a.count}/${e.count}/${b.sequenceNumber}`;
+    return `${a.count}/${e.count}/${b.sequenceNumber}/${r}`;
+  }
+
+  #noRevision = false;
+
+  async #revision(): Promise<string> {
+    if (this.#noRevision) return '-';
+    try {
+      const r = await this.#client(ChangesService).getRevision({});
+      return `${r.startedAt}.${r.writes}`;
+    } catch (e) {
+      if (!(e instanceof ConnectError && e.code === Code.Unimplemented)) throw e;
+      this.#noRevision = true;
+      return '-';
+    }
   }
 }

@@ -13,6 +13,10 @@ import { newToken, Sessions } from './auth.ts';
 import { OIDC_CALLBACK_PATH, plaintextRefusal, readSecretFile, type ConsoleConfig, type ConsoleOidcConfig } from './console-config.ts';
 import { createConsoleHandler } from './http-api.ts';
 import { OidcLogin } from './oidc-login.ts';
+import { ChangeWatcher } from './changes.ts';
+import { dashboardView } from './dashboard.ts';
+import { EntriesPerAgentCache } from './entries-per-agent.ts';
+import { ServerMetricsFeed } from './server-metrics.ts';
 
 export interface ConsoleOptions {
   /** The server's admin API socket. */
@@ -38,6 +42,14 @@ export interface ConsoleOptions {
   readonly clock?: Clock;
   readonly logger?: Logger;
   readonly eventsIntervalMs?: number;
+  /**
+   * The server's Prometheus endpoint (http://HOST:PORT/metrics, its `telemetry { Prometheus {} }`
+   * listener): the dashboard's SVIDs per minute and signing times. Without it the dashboard says
+   * how to enable them.
+   */
+  readonly metricsUrl?: string;
+  /** How often the metrics are scraped (default 5 s). */
+  readonly metricsIntervalMs?: number;
   /** When the port is in use, listen on a free one instead of failing (`ztwim up`'s default port). */
   readonly fallbackToFreePort?: boolean;
 }
@@ -80,10 +92,39 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
   const viewerToken = tokenLogin ? (opts.viewerToken ?? newToken()) : '';
   if (tokenLogin && adminToken.length < 16) throw configError('console: the admin login token must have at least 16 characters');
   const staticDir = opts.staticDir ?? defaultStaticDir();
+  let metricsUrl: URL | undefined;
+  if (opts.metricsUrl !== undefined && opts.metricsUrl !== '') {
+    try {
+      metricsUrl = new URL(opts.metricsUrl);
+    } catch {
+      throw configError(`console: metrics URL ${JSON.stringify(opts.metricsUrl)} is not a URL (want http://HOST:PORT/metrics)`);
+    }
+    if (metricsUrl.protocol !== 'http:' && metricsUrl.protocol !== 'https:') throw configError(`console: metrics URL ${metricsUrl.href}: want http or https`);
+  }
   const admin = new AdminApi(opts.serverSocketPath);
   // The redirect URI is known before listening only when configured; otherwise it is this
   // console's own URL, known once bound (the login routes read it through `oidcRef`).
   const oidcRef: { login?: OidcLogin } = {};
+  const fingerprint = (): Promise<string> => admin.fingerprint();
+  const changes = new ChangeWatcher({ fingerprint, clock, ...(opts.eventsIntervalMs === undefined ? {} : { intervalMs: opts.eventsIntervalMs }) });
+  const perAgent = new EntriesPerAgentCache({
+    clock,
+    fingerprint,
+    load: async () => {
+      const [agents, entries] = await Promise.all([admin.allAgents(), admin.allEntries()]);
+      return { agents, entries };
+    },
+  });
+  const feed =
+    metricsUrl === undefined
+      ? undefined
+      : new ServerMetricsFeed({
+          url: metricsUrl.href,
+          clock,
+          log,
+          ...(opts.metricsIntervalMs === undefined ? {} : { intervalMs: opts.metricsIntervalMs }),
+        });
+  feed?.start();
   const handler = createConsoleHandler({
     admin,
     sessions: new Sessions(tokenLogin ? { admin: adminToken, viewer: viewerToken } : undefined, clock, opts.sessionLifetimeMs),
@@ -91,7 +132,6 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
     secure: opts.tls !== undefined,
     clock,
     log,
-    ...(opts.eventsIntervalMs === undefined ? {} : { eventsIntervalMs: opts.eventsIntervalMs }),
     ...(opts.oidc === undefined
       ? {}
       : {
@@ -100,6 +140,8 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
             logoutUrl: (s) => oidcRef.login?.logoutUrl(s) ?? Promise.resolve(undefined),
           },
         }),
+    changes,
+    dashboard: () => dashboardView(feed, perAgent, clock),
   });
   let server: Server;
   if (opts.tls !== undefined) {
@@ -125,6 +167,7 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
   } catch (e) {
     const inUse = (e as NodeJS.ErrnoException).code === 'EADDRINUSE';
     if (!inUse || opts.fallbackToFreePort !== true) {
+      feed?.stop();
       admin.close();
       throw inUse ? configError(`console: ${host}:${port} is in use (move the console with its port setting)`, { cause: e }) : e;
     }
@@ -155,6 +198,7 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
+      feed?.stop();
       admin.close();
     },
   };

@@ -12,6 +12,7 @@ import { AdminApiError, bundlePem, bundleSpiffeJson, type AdminApi, type EntryIn
 import { clearedSessionCookie, cookieValue, sessionCookie, SESSION_COOKIE, type Session, type Sessions } from './auth.ts';
 import { explain } from './explain.ts';
 import type { OidcLogin, OidcReply } from './oidc-login.ts';
+import type { ChangeWatcher } from './changes.ts';
 
 export const CONTENT_SECURITY_POLICY = [
   "default-src 'none'",
@@ -59,10 +60,12 @@ export interface ApiDeps {
   readonly secure: boolean;
   readonly clock: Clock;
   readonly log: Logger;
-  /** Live-update poll interval of /api/events (default 1 s). */
-  readonly eventsIntervalMs?: number;
   /** OIDC login to an external provider (/oidc/login, /oidc/callback), where configured. */
   readonly oidc?: Pick<OidcLogin, 'route' | 'logoutUrl'>;
+  /** Live updates: one poll of the server for every open /api/events stream. */
+  readonly changes: ChangeWatcher;
+  /** GET /api/dashboard's answer (dashboard.ts). */
+  readonly dashboard: () => Promise<unknown>;
 }
 
 function send(res: ServerResponse, status: number, body: string | Buffer, type: string, extra: Record<string, string | readonly string[]> = {}): void {
@@ -244,6 +247,7 @@ export function createConsoleHandler(deps: ApiDeps): (req: IncomingMessage, res:
       return json(res, 200, redirect === undefined ? {} : { redirect }, { 'set-cookie': clearedSessionCookie(deps.secure) });
     }
     if (path === '/api/server' && method === 'GET') return json(res, 200, await admin.server());
+    if (path === '/api/dashboard' && method === 'GET') return json(res, 200, await deps.dashboard());
     if (path === '/api/agents' && method === 'GET') {
       const p = pageArgs(url);
       return json(res, 200, await admin.agents(p.size, p.token));
@@ -344,28 +348,14 @@ export function createConsoleHandler(deps: ApiDeps): (req: IncomingMessage, res:
     throw new HttpError(404, `no API ${method} ${path}`);
   }
 
-  /** Server-sent events: `changed` whenever the agent/entry counts or the bundle sequence move. */
+  /** Server-sent events: `changed` whenever what the pages list moved (changes.ts). */
   function events(req: IncomingMessage, res: ServerResponse): void {
     res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     res.write(': ztwim console events\n\n');
-    let last = '';
-    let stopped = false;
-    const tick = async (): Promise<void> => {
-      if (stopped) return;
-      try {
-        const f = await admin.fingerprint();
-        if (last !== '' && f !== last) res.write(`event: changed\ndata: ${JSON.stringify(f)}\n\n`);
-        last = f;
-      } catch (e) {
-        res.write(`event: error\ndata: ${JSON.stringify((e as Error).message)}\n\n`);
-      }
-      if (!stopped) cancel = deps.clock.setTimer(deps.eventsIntervalMs ?? 1000, () => void tick());
-    };
-    let cancel = deps.clock.setTimer(0, () => void tick());
-    req.on('close', () => {
-      stopped = true;
-      cancel();
-    });
+    const unsubscribe = deps.changes.subscribe((e) =>
+      res.write(e.kind === 'changed' ? `event: changed\ndata: ${JSON.stringify(e.fingerprint)}\n\n` : `event: error\ndata: ${JSON.stringify(e.message)}\n\n`),
+    );
+    req.on('close', unsubscribe);
   }
 
   async function serveStatic(res: ServerResponse, url: URL): Promise<void> {

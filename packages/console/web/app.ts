@@ -5,6 +5,8 @@
 import { h, render, type ComponentChildren, type VNode } from 'preact';
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
 import htm from 'htm';
+import { CaTimeline, DashboardCharts } from './dashboard.ts';
+import { useLoad } from './use-load.ts';
 
 const html = htm.bind(h) as (strings: TemplateStringsArray, ...values: unknown[]) => VNode;
 
@@ -239,28 +241,6 @@ function Login(props: { onLogin: (role: string) => void }): VNode {
   </main>`;
 }
 
-function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data: T | undefined; error: string; reload: () => void } {
-  const [data, setData] = useState<T | undefined>(undefined);
-  const [error, setError] = useState('');
-  const [n, setN] = useState(0);
-  useEffect(() => {
-    let live = true;
-    load().then(
-      (d) => {
-        if (live) {
-          setData(d);
-          setError('');
-        }
-      },
-      (e: unknown) => live && setError((e as Error).message),
-    );
-    return () => {
-      live = false;
-    };
-  }, [...deps, n]);
-  return { data, error, reload: () => setN((x) => x + 1) };
-}
-
 function Dashboard(props: { version: number }): VNode {
   const { data, error } = useLoad(() => api<ServerInfo>('GET', '/api/server'), [props.version]);
   if (data === undefined) return html`<${ErrorLine} error=${error} />`;
@@ -282,6 +262,13 @@ function Dashboard(props: { version: number }): VNode {
       <dt>Bundle sequence</dt>
       <dd>${data.bundleSequence} (refresh hint ${data.refreshHintSeconds} s)</dd>
     </dl>
+    <${DashboardCharts} version=${props.version} />
+    <h2>CA rotation timeline</h2>
+    <p class="hint">
+      Every X.509 and JWT authority of the bundle; a JWT key's start is not published. Prepared, active and old states need SPIRE's LocalAuthority API, which
+      this server does not serve yet.
+    </p>
+    <${CaTimeline} authorities=${data.authorities} now=${Math.floor(now)} />
     <h2>Keys and their expiry</h2>
     <table>
       <thead>

@@ -320,6 +320,10 @@ export {
 } from './gen/ztwim/agent/v1/hints_pb.ts';
 export type { WatchRequest as HintsWatchRequest, Hint } from './gen/ztwim/agent/v1/hints_pb.ts';
 
+// ztwim.server.v1 (ztwim's own: the admin API's change revision, for watchers such as the console)
+export { file_ztwim_server_v1_changes, GetRevisionRequestSchema, RevisionSchema, Changes as ChangesService } from './gen/ztwim/server/v1/changes_pb.ts';
+export type { GetRevisionRequest, Revision } from './gen/ztwim/server/v1/changes_pb.ts';
+
 // grpc.health.v1
 export {
   file_grpc_health_v1_health,

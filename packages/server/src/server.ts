@@ -25,6 +25,7 @@ import {
   AgentHintsService,
   AgentService,
   BundleService,
+  ChangesService,
   DebugService,
   EntryService,
   HealthService,
@@ -41,6 +42,7 @@ import { bundleService } from './api/bundle-service.ts';
 import { debugService, healthService } from './api/debug-health.ts';
 import { entryService } from './api/entry-service.ts';
 import { EntryChanges, hintsService } from './api/hints-service.ts';
+import { AdminWrites, adminWritesInterceptor, changesService } from './api/changes-service.ts';
 import { grpcCodeResolver } from './api/errors.ts';
 import { svidService } from './api/svid-service.ts';
 import { telemetryInterceptor } from './api/telemetry.ts';
@@ -284,6 +286,8 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     const svidRotator = new ServerSvidRotator({ trustDomain: td, ttlMs: cfg.x509SvidTtlMs, clock, log, ca });
     // Entry writes and index refreshes wake the agents watching for hints (AgentHints/Watch).
     const entryChanges = new EntryChanges();
+    // What the admin API lists moved (ztwim.server.v1.Changes, read by the web console).
+    const adminWrites = new AdminWrites();
     // Federation: bundle endpoint and the refresher of federated bundles (config + TrustDomain API).
     const federation = createFederation({
       config: cfg.federation,
@@ -297,6 +301,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     const routes = (r: ConnectRouter): void => {
       r.service(EntryService, entryService({ dataStore: ds, trustDomain: td, nodeSelectors, onWrite: () => entryChanges.notify() }));
       r.service(AgentHintsService, hintsService({ dataStore: ds, nodeSelectors, changes: entryChanges, clock }));
+      r.service(ChangesService, changesService({ writes: adminWrites, startedAtMs: startedAt.getTime() }));
       r.service(
         AgentService,
         agentService({
@@ -319,7 +324,10 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
           authority,
           log: log.child({ subsystem: 'svid_api' }),
           nodeSelectors,
-          onMint: (kind) => metrics.svidsMinted.inc({ type: kind }),
+          onMint: (kind, signSeconds) => {
+            metrics.svidsMinted.inc({ type: kind });
+            metrics.svidSignDuration.observe({ type: kind }, signSeconds);
+          },
         }),
       );
       r.service(DebugService, debugService({ dataStore: ds, trustDomain: td, clock, startedAt, serverChain: () => [...svidRotator.current().certChain] }));
@@ -353,6 +361,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
         log: log.child({ subsystem: 'api' }),
       }),
       rateLimitInterceptor(cfg.rateLimit ?? RATE_LIMIT_DEFAULTS, clock),
+      adminWritesInterceptor(adminWrites),
     ];
 
     const flags = { socketPath: '-socketPath', bindPort: '-serverPort', ...deps.listenerFlags };

@@ -151,6 +151,11 @@ export const consoleCommand: Command = {
     oidcAdminValue: { kind: 'list', usage: 'Claim value that makes an admin (oidc.admin_values; default ztwim-admins)', arg: 'VALUE' },
     oidcViewerValue: { kind: 'list', usage: 'Claim value that makes a read-only login (oidc.viewer_values; default ztwim-viewers)', arg: 'VALUE' },
     oidcPostLogoutRedirectUri: { kind: 'string', usage: 'Where the provider sends the browser after logout (oidc.post_logout_redirect_uri)', arg: 'URL' },
+    metricsURL: {
+      kind: 'string',
+      usage: "The server's Prometheus endpoint (http://HOST:PORT/metrics): the dashboard's SVIDs per minute and signing times",
+      arg: 'URL',
+    },
     logLevel: { kind: 'string', usage: "'debug', 'info', 'warn' or 'error'", default: 'info', arg: 'LEVEL' },
   },
   async run(f, env) {
@@ -182,7 +187,11 @@ export const consoleCommand: Command = {
     let opts;
     try {
       opts = await consoleOptionsFromConfig(cfg, socketPath);
-      c = await startConsole({ ...opts, logger: createLogger({ level, name: 'ztwim-console' }) });
+      c = await startConsole({
+        ...opts,
+        logger: createLogger({ level, name: 'ztwim-console' }),
+        ...(f.string('metricsURL') === '' ? {} : { metricsUrl: f.string('metricsURL') }),
+      });
     } catch (e) {
       throw new CommandError(`${(e as Error).message.replace('its port setting', '-port or -host')}`);
     }

@@ -255,6 +255,8 @@ ${telemetryBlock(f.int('agentMetricsPort'))}`;
             port: consolePort,
             fallbackToFreePort: !f.isSet('consolePort'),
             logger: log,
+            // The dashboard's traffic figures come from the server's own Prometheus endpoint.
+            ...(server.metricsPort === undefined ? {} : { metricsUrl: `http://127.0.0.1:${server.metricsPort}/metrics` }),
           });
         } catch (e) {
           throw new CommandError(`web console (-consolePort ${consolePort}): ${(e as Error).message}`);

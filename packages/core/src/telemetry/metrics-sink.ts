@@ -9,6 +9,8 @@ export interface Metrics {
   readonly rpcCalls: { inc(labels: { service: string; method: string; code: string }): void };
   readonly rpcLatency: { startTimer(labels: { service: string; method: string }): () => unknown };
   readonly svidsMinted: { inc(labels: { type: string }): void };
+  /** Seconds the CA took to sign one SVID, by type (x509, jwt). */
+  readonly svidSignDuration: { observe(labels: { type: string }, seconds: number): void };
   readonly caRotations: { inc(labels: { kind: string; event: string }): void };
   readonly entries: { set(value: number): void };
   readonly agents: { set(value: number): void };
@@ -23,6 +25,7 @@ export const NO_METRICS: Metrics = {
   rpcCalls: { inc: ignore },
   rpcLatency: { startTimer: () => ignore },
   svidsMinted: { inc: ignore },
+  svidSignDuration: { observe: ignore },
   caRotations: { inc: ignore },
   entries: { set: ignore },
   agents: { set: ignore },

@@ -41,6 +41,7 @@ const ADMIN_METHODS = [
   'spire.api.server.bundle.v1.Bundle/BatchDeleteFederatedBundle',
   'spire.api.server.trustdomain.v1.TrustDomain/ListFederationRelationships',
   'spire.api.server.localauthority.v1.LocalAuthority/GetJWTAuthorityState',
+  'ztwim.server.v1.Changes/GetRevision',
 ];
 const AGENT_METHODS = [
   'spire.api.server.agent.v1.Agent/RenewAgent',
