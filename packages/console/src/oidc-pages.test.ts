@@ -12,6 +12,7 @@ import { silentLogger } from '@ztwim/core';
 import { FakeClock } from '@ztwim/testkit';
 import type { AdminApi } from './admin.ts';
 import { Sessions } from './auth.ts';
+import type { ChangeWatcher } from './changes.ts';
 import { createConsoleHandler, CONTENT_SECURITY_POLICY } from './http-api.ts';
 import type { OidcReply } from './oidc-login.ts';
 
@@ -36,6 +37,9 @@ describe('console OIDC routes over HTTP', () => {
       secure: false,
       clock,
       log: silentLogger(),
+      // the login routes never reach live updates or the dashboard
+      changes: {} as ChangeWatcher,
+      dashboard: () => Promise.resolve({}),
       ...(reply === undefined ? {} : { oidc: { route: () => Promise.resolve(reply), logoutUrl: () => Promise.resolve(undefined) } }),
     });
     const s = createServer(handler);
