@@ -8,7 +8,13 @@
 // (a warm run only re-tests mutants whose code or tests changed). The other security-critical
 // modules (NEXT below) have no baseline yet: their cold run (~1,800 more mutants) does not fit
 // in CI time on a 2-core machine; run `node scripts/mutation.mjs --force --mutate <glob>` to add one.
-export const MUTATE = ['packages/server/src/api/authz.ts', 'packages/server/src/attestation/join-token.ts', 'packages/server/src/attestation/x509pop.ts'];
+export const MUTATE = [
+  'packages/server/src/api/authz.ts',
+  'packages/server/src/attestation/join-token.ts',
+  'packages/server/src/attestation/x509pop.ts',
+  'packages/spiffe/src/svid/verify.ts',
+  'packages/spiffe/src/svid/jws-signature.ts',
+];
 
 export const NEXT = [
   'packages/server/src/ca/csr.ts',
@@ -17,6 +23,8 @@ export const NEXT = [
   'packages/spiffe/src/id/*.ts',
   'packages/spiffe/src/svid/*.ts',
   'packages/spiffe/src/bundle/*.ts',
+  '!packages/spiffe/src/svid/verify.ts',
+  '!packages/spiffe/src/svid/jws-signature.ts',
   '!**/*.test.ts',
   '!**/*.test-util.ts',
 ];
@@ -27,6 +35,11 @@ export const TEST_FILES = [
   'packages/server/src/api/authz-*.test.ts',
   'packages/server/src/api/agent-attest.test.ts',
   'packages/server/src/attestation/*.test.ts',
+  'packages/spiffe/src/svid/verify.test.ts',
+  'packages/spiffe/src/svid/verify-rules.test.ts',
+  'packages/spiffe/src/svid/jws-signature.test.ts',
+  'packages/spiffe/src/svid/jws-signature-rules.test.ts',
+  'packages/spiffe/src/svid/jwt-svid.test.ts',
 ];
 
 // With NEXT: the tests that reach those modules.

@@ -1,26 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Svid, concatDer, derToPem, isSpiffeError } from '../index.ts';
-import { CA_KU, EKU_CLIENT, EKU_SERVER, KU, LEAF_KEY_USAGE, T0, keyPair, makeCert, makePki, pkcs8, type Cert } from '../testdata/fixtures.ts';
+import { CA_KU, KU, T0, keyPair, makeCert, makeLeaf, makePki, pkcs8, type Cert, type CertSpec } from '../testdata/fixtures.ts';
 
 const pki = await makePki('example.org');
 const leafKey = await pkcs8(pki.leafKeys);
 const otherKey = await pkcs8(await keyPair('unrelated'));
 
-async function leaf(over: Partial<Parameters<typeof makeCert>[0]> = {}, issuer: Cert = pki.root): Promise<Uint8Array> {
-  return (
-    await makeCert({
-      subject: 'C=US, O=SPIRE',
-      keys: pki.leafKeys,
-      issuer,
-      ca: false,
-      keyUsage: LEAF_KEY_USAGE,
-      eku: [EKU_SERVER, EKU_CLIENT],
-      uris: ['spiffe://example.org/workload'],
-      ...over,
-    })
-  ).der;
-}
+const leaf = (over: Partial<CertSpec> = {}, issuer: Cert = pki.root): Promise<Uint8Array> => makeLeaf(pki, over, issuer);
 
 test('X509Svid.parseRaw accepts a SPIRE-shaped SVID and round-trips DER and PEM', () => {
   const chain = concatDer([pki.leafViaIntermediate.der, pki.intermediate.der]);

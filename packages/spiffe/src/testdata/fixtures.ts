@@ -144,4 +144,19 @@ export async function makePki(td = 'example.org', workload = '/workload'): Promi
 }
 
 export const LEAF_KEY_USAGE = LEAF_KU;
+
+/** DER of a SPIRE-shaped workload leaf (`spiffe://example.org/workload`) of `pki`, signed by `issuer`, with `over` applied. */
+export async function makeLeaf(pki: Pki, over: Partial<CertSpec> = {}, issuer: Cert = pki.root): Promise<Uint8Array> {
+  const c = await makeCert({
+    subject: 'C=US, O=SPIRE',
+    keys: pki.leafKeys,
+    issuer,
+    ca: false,
+    keyUsage: LEAF_KU,
+    eku: [EKU_SERVER, EKU_CLIENT],
+    uris: ['spiffe://example.org/workload'],
+    ...over,
+  });
+  return c.der;
+}
 export { x509 };
