@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Svid, concatDer, derToPem, isSpiffeError } from '../index.ts';
-import { CA_KU, KU, T0, keyPair, makeCert, makeLeaf, makePki, pkcs8, type Cert, type CertSpec } from '../testdata/fixtures.ts';
+import { CA_KU, KU, LEAF_KEY_USAGE, T0, keyPair, makeCert, makeLeaf, makePki, pkcs8, type Cert, type CertSpec } from '../testdata/fixtures.ts';
 
 const pki = await makePki('example.org');
 const leafKey = await pkcs8(pki.leafKeys);
