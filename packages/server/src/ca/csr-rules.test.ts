@@ -7,21 +7,13 @@ import { sign } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { isZtwimError } from '@ztwim/core';
 import { parseCsr } from './csr.ts';
+import { oid, seq, set, tlv } from './der-build.test-util.ts';
 import { P256 } from './fixtures.test-util.ts';
 
-/** One DER element with a minimal definite length (up to 64 KiB). */
-function tlv(tag: number, ...contents: Uint8Array[]): Buffer {
-  const body = Buffer.concat(contents);
-  const n = body.length;
-  const len = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
-  return Buffer.concat([Buffer.from([tag, ...len]), body]);
-}
-const seq = (...c: Uint8Array[]): Buffer => tlv(0x30, ...c);
-// 1.2.840.10045.4.3.2 (ecdsa-with-SHA256), 1.2.840.113549.1.9.14 (extensionRequest), 2.5.29.17 (SAN), 2.5.4.3 (CN).
-const ECDSA_SHA256 = tlv(0x06, Buffer.from([0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]));
-const EXTENSION_REQUEST = tlv(0x06, Buffer.from([0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x0e]));
-const SAN = tlv(0x06, Buffer.from([0x55, 0x1d, 0x11]));
-const SUBJECT = seq(tlv(0x31, seq(tlv(0x06, Buffer.from([0x55, 0x04, 0x03])), tlv(0x0c, Buffer.from('w')))));
+const ECDSA_SHA256 = oid('1.2.840.10045.4.3.2');
+const EXTENSION_REQUEST = oid('1.2.840.113549.1.9.14');
+const SAN = oid('2.5.29.17');
+const SUBJECT = seq(set(seq(oid('2.5.4.3'), tlv(0x0c, Buffer.from('w')))));
 const SPKI = P256.publicKey.export({ type: 'spki', format: 'der' });
 
 /** A P-256 request with these attributes, self-signed unless `sigBits` replaces its signature. */
@@ -29,7 +21,7 @@ function request(attributes: Buffer, sigBits?: Buffer, spki: Buffer = SPKI): Buf
   const info = seq(tlv(0x02, Buffer.from([0])), SUBJECT, spki, attributes);
   return seq(info, seq(ECDSA_SHA256), sigBits ?? tlv(0x03, Buffer.from([0]), sign('sha256', info, P256.privateKey)));
 }
-const extensionRequest = (...extensions: Buffer[]): Buffer => tlv(0xa0, seq(EXTENSION_REQUEST, tlv(0x31, seq(...extensions))));
+const extensionRequest = (...extensions: Buffer[]): Buffer => tlv(0xa0, seq(EXTENSION_REQUEST, set(seq(...extensions))));
 
 function refused(der: Uint8Array, message: string): unknown {
   let caught: unknown;
@@ -54,7 +46,7 @@ describe('parseCsr: signature value', () => {
 
 describe('parseCsr: public key', () => {
   it('a key that does not load is refused with the loader error as its cause', () => {
-    const badPoint = seq(seq(tlv(0x06, Buffer.from([0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01]))), tlv(0x03, Buffer.from([0, 4])));
+    const badPoint = seq(seq(oid('1.2.840.10045.2.1')), tlv(0x03, Buffer.from([0, 4])));
     const e = refused(request(tlv(0xa0), undefined, badPoint), 'invalid subject public key');
     assert.ok((e as Error).cause instanceof Error, 'the cause is kept');
   });
