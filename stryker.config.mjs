@@ -14,11 +14,11 @@ export const MUTATE = [
   'packages/server/src/attestation/x509pop.ts',
   'packages/spiffe/src/svid/verify.ts',
   'packages/spiffe/src/svid/jws-signature.ts',
+  'packages/server/src/ca/x509-ca.ts',
 ];
 
 export const NEXT = [
   'packages/server/src/ca/csr.ts',
-  'packages/server/src/ca/x509-ca.ts',
   'packages/agent/src/attestation/workload/*.ts',
   'packages/spiffe/src/id/*.ts',
   'packages/spiffe/src/svid/*.ts',
@@ -40,13 +40,14 @@ export const TEST_FILES = [
   'packages/spiffe/src/svid/jws-signature.test.ts',
   'packages/spiffe/src/svid/jws-signature-rules.test.ts',
   'packages/spiffe/src/svid/jwt-svid.test.ts',
+  'packages/server/src/ca/x509-ca.test.ts',
+  'packages/server/src/ca/x509-ca-*.test.ts',
 ];
 
 // With NEXT: the tests that reach those modules.
 export const NEXT_TEST_FILES = [
   'packages/server/src/ca/csr.test.ts',
-  'packages/server/src/ca/csr.fuzz.test.ts',
-  'packages/server/src/ca/x509-ca.test.ts',
+  'packages/server/src/ca/csr-*.test.ts',
   'packages/agent/src/attestation/workload/*.test.ts',
   'packages/spiffe/src/id/*.test.ts',
   'packages/spiffe/src/svid/*.test.ts',

@@ -7,27 +7,9 @@ import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { isZtwimError } from '@ztwim/core';
 import { parseCsr } from './csr.ts';
+import { oid, seq, set, tlv } from './der-build.test-util.ts';
 import { P256, P384, RSA2048, type Pair } from './fixtures.test-util.ts';
 
-/** One DER element: tag, definite length, contents. */
-function tlv(tag: number, ...contents: Uint8Array[]): Buffer {
-  const body = Buffer.concat(contents);
-  const n = body.length;
-  const len = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
-  return Buffer.concat([Buffer.from([tag, ...len]), body]);
-}
-const seq = (...c: Uint8Array[]): Buffer => tlv(0x30, ...c);
-const set = (...c: Uint8Array[]): Buffer => tlv(0x31, ...c);
-function oid(dotted: string): Buffer {
-  const [a, b, ...rest] = dotted.split('.').map(Number) as [number, number, ...number[]];
-  const out = [40 * a + b];
-  for (const v of rest) {
-    const groups = [v & 0x7f];
-    for (let x = v >>> 7; x > 0; x >>>= 7) groups.unshift((x & 0x7f) | 0x80);
-    out.push(...groups);
-  }
-  return tlv(0x06, Buffer.from(out));
-}
 const NULL = Buffer.from([0x05, 0x00]);
 const V1 = tlv(0x02, Buffer.from([0]));
 const SUBJECT = seq(set(seq(oid('2.5.4.3'), tlv(0x0c, Buffer.from('workload')))));
