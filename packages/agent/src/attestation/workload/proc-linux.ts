@@ -1,7 +1,7 @@
 // Reading Linux procfs. A "process directory" is `/proc/<pid>` or, to pin one process for good,
 // `/proc/self/fd/<fd>` where fd is an open handle on its `/proc/<pid>` directory: lookups through
 // the handle fail (ESRCH/ENOENT) once that process is gone, even if its pid has been reused.
-import { readFile, readlink, stat } from 'node:fs/promises';
+import { readlink } from 'node:fs/promises';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { internal } from '@ztwim/core';
 
@@ -77,14 +77,6 @@ export function parseStartTime(text: string): string {
   return start;
 }
 
-export async function readProcStatus(procDir: string): Promise<ProcStatus> {
-  return parseProcStatus(await readFile(`${procDir}/status`, 'utf8'));
-}
-
-export async function readStartTime(procDir: string): Promise<string> {
-  return parseStartTime(await readFile(`${procDir}/stat`, 'utf8'));
-}
-
 /** Scratch space of {@link preadProcFileSync}; grows (doubling) if a file does not fit. */
 let scratch = Buffer.allocUnsafe(4096);
 
@@ -147,15 +139,6 @@ function errnoCode(e: unknown): string {
  * Identity of the running executable's file (`dev:ino`), or `unavailable:<errno>` when the
  * kernel will not show it (e.g. EACCES). Compared across time to detect an exec.
  */
-export async function exeIdentity(procDir: string): Promise<string> {
-  try {
-    const st = await stat(`${procDir}/exe`, { bigint: true });
-    return `${st.dev}:${st.ino}`;
-  } catch (e) {
-    return `unavailable:${errnoCode(e)}`;
-  }
-}
-
 export function exeIdentitySync(procDir: string): string {
   try {
     const st = statSync(`${procDir}/exe`, { bigint: true });
