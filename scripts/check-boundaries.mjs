@@ -119,6 +119,7 @@ const reachInAllowed = new Map([
   // and the server's PostgreSQL test-cluster helper and node cache age (not exported by @ztwim/server).
   ['test/integration/ha-servers-postgres.test.ts', 'agent client'],
   ['test/integration/ha-postgres-failover.test.ts', 'agent client'],
+  ['test/integration/agent-failover.test.ts', 'PostgreSQL test-cluster helper'],
   ['test/interop/lib/agent-endpoint.ts', 'agent client'],
   ['test/interop/lib/authz-matrix.ts', 'agent client'],
   ['test/interop/lib/signing-flood.ts', 'agent client'],

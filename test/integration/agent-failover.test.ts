@@ -19,7 +19,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { createClient } from '@connectrpc/connect';
 import { createLogger, parseConfigText, silentLogger } from '@ztwim/core';
 import { buildAgentConfig, startAgent, type RunningAgent } from '@ztwim/agent';
@@ -34,6 +33,7 @@ import {
   type GrpcClientTransport,
 } from '@ztwim/proto';
 import { eventually } from '@ztwim/testkit';
+import { freshPgSchema, startPgCluster } from '../../packages/server/src/datastore/postgres/pg-cluster.test-util.ts';
 import { REPO_ROOT } from '../interop/lib/peers.ts';
 import { ZTWIM_MAIN, httpGet } from '../interop/lib/ztwim-oidc.ts';
 import { serverConf } from '../interop/lib/server-conf.ts';
@@ -53,16 +53,12 @@ const KEEPALIVE_S = 1;
 const REBALANCE_S = 3;
 const FLEET = 6;
 
-function pgctl(cmd: 'start' | 'stop'): string {
+/** Stops this suite's cluster (started by startPgCluster). */
+function stopPg(): void {
   try {
-    return (
-      execFileSync('bash', [script, cmd], { env: { ...process.env, ...PG_ENV }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 })
-        .trim()
-        .split('\n')
-        .pop() ?? ''
-    );
+    execFileSync('bash', [script, 'stop'], { env: { ...process.env, ...PG_ENV }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
   } catch (e) {
-    throw new Error(`${script} ${cmd} failed: ${(e as { stderr?: string }).stderr ?? String(e)}`);
+    throw new Error(`${script} stop failed: ${(e as { stderr?: string }).stderr ?? String(e)}`);
   }
 }
 
@@ -87,8 +83,7 @@ interface ServerProc {
 }
 
 describe('agent fail-over between three ztwim servers on one PostgreSQL', () => {
-  let url = '';
-  let schema = '';
+  let dropSchema: () => Promise<void> = () => Promise.resolve();
   let tmp: TmpDir;
   let port = 0;
   const servers: ServerProc[] = [];
@@ -297,14 +292,8 @@ telemetry {
   };
 
   before(async () => {
-    url = pgctl('start');
-    schema = `ha_agent_${process.pid}_${Date.now().toString(36)}`;
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    await c.query(`CREATE SCHEMA ${schema}`);
-    await c.end();
-    const u = new URL(url);
-    u.searchParams.set('options', `-c search_path=${schema}`);
+    const fresh = await freshPgSchema(startPgCluster(PG_ENV), 'agent');
+    dropSchema = fresh.drop;
     tmp = makeTmpDir('ztwim-ha-agent-');
     port = await freePort();
     for (const [i, host] of HOSTS.entries()) {
@@ -318,7 +307,7 @@ telemetry {
         socketPath,
         trustDomain: 'example.org',
         dataDir,
-        dataStorePluginData: `      database_type = "postgres"\n      connection_string = "${u.toString()}"\n      max_open_conns = 4`,
+        dataStorePluginData: `      database_type = "postgres"\n      connection_string = "${fresh.connectionString}"\n      max_open_conns = 4`,
         keyManager: { disk: join(dataDir, 'keys.json') },
       }).replace('bind_address = "127.0.0.1"', `bind_address = "${host}"`);
       writeFileSync(configPath, conf);
@@ -334,12 +323,9 @@ telemetry {
     await Promise.all(servers.map(kill9));
     tmp?.cleanup();
     try {
-      const c = new pg.Client({ connectionString: url });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await c.end();
+      await dropSchema();
     } finally {
-      pgctl('stop');
+      stopPg();
     }
   });
 
