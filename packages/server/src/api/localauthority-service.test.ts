@@ -8,6 +8,7 @@ import { LocalAuthorityService } from '@ztwim/proto';
 import { SpiffeId } from '@ztwim/spiffe';
 import { FakeClock } from '@ztwim/testkit';
 import { MemoryKeyManager } from '../keymanager/memory.ts';
+import { Journal } from '../ca/journal.ts';
 import { authorityIdOf, CaManager } from '../ca/manager.ts';
 import { localAuthorityService } from './localauthority-service.ts';
 
@@ -167,5 +168,32 @@ describe('LocalAuthority API', () => {
     assert.equal(decodeProtectedHeader(token.token).kid, prepared.authorityId, 'tokens are signed with the activated key');
     assert.deepEqual(ids(await jwt()), { active: prepared.authorityId, old: firstKid });
     await rejects(activate(firstKid), 'ERR_INTERNAL', 'only Prepared authorities can be activated: unsupported local authority status: OLD');
+  });
+
+  it('a restarted server still knows its old keys (journaled)', async () => {
+    const clock = new FakeClock(T0);
+    const keyManager = new MemoryKeyManager();
+    const stored = new Map<string, Uint8Array>();
+    const store = { getCaJournal: async (n: string) => stored.get(n) ?? null, setCaJournal: async (n: string, d: Uint8Array) => void stored.set(n, d) };
+    const make = () => new CaManager({ ca: { trustDomain: 'example.org', caTtlMs: 24 * HOUR }, keyManager, clock, journal: new Journal({ store }) });
+    const before = make();
+    await before.start();
+    const first = authorityIdOf(before.x509Ca());
+    const firstKid = before.jwtSigner().kid;
+    // (the journal is named after the signing CA; the newest one is read back, so time moves between steps)
+    clock.advance(1000);
+    const second = (await before.prepareX509Authority()).authorityId;
+    clock.advance(1000);
+    await before.activateX509Authority();
+    clock.advance(1000);
+    const secondKid = (await before.prepareJwtAuthority()).authorityId;
+    clock.advance(1000);
+    await before.activateJwtAuthority();
+
+    const after = make();
+    await after.start();
+    const svc = localAuthorityService({ ca: after, log: silentLogger() });
+    assert.deepEqual(ids((await svc.getX509AuthorityState!({} as never, ctx('getX509AuthorityState'))) as States), { active: second, old: first });
+    assert.deepEqual(ids((await svc.getJWTAuthorityState!({} as never, ctx('getJWTAuthorityState'))) as States), { active: secondKid, old: firstKid });
   });
 });

@@ -62,33 +62,32 @@ function checkActivate(kind: LocalAuthorityStates, authorityId: string): void {
 
 export function localAuthorityService(deps: LocalAuthorityServiceDeps): Partial<ServiceImpl<typeof LocalAuthorityService>> {
   const { ca, log } = deps;
+  // X.509 CA and JWT key go through the same steps; only the CA manager's calls and the label differ.
+  const kinds = {
+    x509: { label: 'X.509', states: () => ca.localAuthorities().x509, prepare: () => ca.prepareX509Authority(), activate: () => ca.activateX509Authority() },
+    jwt: { label: 'JWT', states: () => ca.localAuthorities().jwt, prepare: () => ca.prepareJwtAuthority(), activate: () => ca.activateJwtAuthority() },
+  };
+  const prepare = async (kind: keyof typeof kinds): Promise<{ preparedAuthority: StateInit }> => {
+    const k = kinds[kind];
+    if (k.states().active === undefined) throw unavailableInit();
+    const prepared = await k.prepare().catch(wrap(`failed to prepare ${k.label} authority`));
+    log.info({ local_authority_id: prepared.authorityId }, `${k.label} authority prepared`);
+    return { preparedAuthority: authorityStateOf(prepared) };
+  };
+  const activate = async (kind: keyof typeof kinds, authorityId: string): Promise<{ activatedAuthority: StateInit }> => {
+    const k = kinds[kind];
+    checkActivate(k.states(), authorityId);
+    const activated = await k.activate();
+    log.info({ local_authority_id: activated.authorityId }, `${k.label} authority activated`);
+    return { activatedAuthority: authorityStateOf(activated) };
+  };
   return {
-    getX509AuthorityState: async () => statesOf(ca.localAuthorities().x509),
-    getJWTAuthorityState: async () => statesOf(ca.localAuthorities().jwt),
-    async prepareX509Authority() {
-      if (ca.localAuthorities().x509.active === undefined) throw unavailableInit();
-      const prepared = await ca.prepareX509Authority().catch(wrap('failed to prepare X.509 authority'));
-      log.info({ local_authority_id: prepared.authorityId }, 'X.509 authority prepared');
-      return { preparedAuthority: authorityStateOf(prepared) };
-    },
-    async activateX509Authority(req) {
-      checkActivate(ca.localAuthorities().x509, req.authorityId);
-      const activated = await ca.activateX509Authority();
-      log.info({ local_authority_id: activated.authorityId }, 'X.509 authority activated');
-      return { activatedAuthority: authorityStateOf(activated) };
-    },
-    async prepareJWTAuthority() {
-      if (ca.localAuthorities().jwt.active === undefined) throw unavailableInit();
-      const prepared = await ca.prepareJwtAuthority().catch(wrap('failed to prepare JWT authority'));
-      log.info({ local_authority_id: prepared.authorityId }, 'JWT authority prepared');
-      return { preparedAuthority: authorityStateOf(prepared) };
-    },
-    async activateJWTAuthority(req) {
-      checkActivate(ca.localAuthorities().jwt, req.authorityId);
-      const activated = await ca.activateJwtAuthority();
-      log.info({ local_authority_id: activated.authorityId }, 'JWT authority activated');
-      return { activatedAuthority: authorityStateOf(activated) };
-    },
+    getX509AuthorityState: async () => statesOf(kinds.x509.states()),
+    getJWTAuthorityState: async () => statesOf(kinds.jwt.states()),
+    prepareX509Authority: () => prepare('x509'),
+    activateX509Authority: (req) => activate('x509', req.authorityId),
+    prepareJWTAuthority: () => prepare('jwt'),
+    activateJWTAuthority: (req) => activate('jwt', req.authorityId),
   };
 }
 
