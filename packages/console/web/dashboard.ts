@@ -294,7 +294,9 @@ export function CaTimeline(props: { authorities: TimelineAuthority[]; now: numbe
     ${as.map((a, i) => {
       const from = a.notBefore > 0 ? a.notBefore : start;
       const cls = `span ${a.kind}${a.state === '' ? '' : ` state-${a.state}`}${a.tainted ? ' tainted' : ''}${a.expiresAt < now ? ' expired' : ''}${a.notBefore > 0 ? '' : ' open-start'}`;
-      const short = a.name.length > 18 ? `${a.name.slice(0, 17)}…` : a.name;
+      // the state after the name takes room: a shorter name then (the full one is in the title)
+      const max = a.state === '' ? 18 : 11;
+      const short = a.name.length > max ? `${a.name.slice(0, max - 1)}…` : a.name;
       return html`<g>
         <text x="0" y=${top + i * rowH + 16} class="row-label">${`${a.kind === 'jwt' ? 'JWT' : 'X.509'} ${short}${a.state === '' ? '' : ` ${a.state}`}`}</text>
         <rect class=${cls} x=${x(from)} y=${top + i * rowH + 5} width=${Math.max(2, x(a.expiresAt) - x(from))} height=${rowH - 10} rx="3">
