@@ -185,6 +185,21 @@ describe('web console in Chromium (ztwim up)', () => {
     for (const a of server.authorities) assert.ok(timeline.includes(`${a.kind} ${a.name}`), `${a.kind} ${a.name} not on the timeline: ${timeline}`);
     assert.equal(await page.locator('#ca-timeline rect.span').count(), server.authorities.length);
     assert.equal(await page.textContent('#ca-timeline .now-label'), 'now');
+    // The active X.509 CA and JWT key (SPIRE's LocalAuthority API) are shown as active: in the
+    // server's authorities table, and on the timeline against the bundle key they match.
+    const states = await page.evaluate(
+      async () => (await (await fetch('/api/server')).json()) as { authorities: { kind: string; name: string; authorityId: string; state: string }[] },
+    );
+    for (const kind of ['x509', 'jwt']) {
+      const row = page.locator(`#local-authorities tr.local-${kind}.local-active`);
+      assert.equal(await row.count(), 1, `one active ${kind} authority listed`);
+      assert.equal(await row.locator('.state').textContent(), 'active');
+      const id = (await row.locator('td.mono').first().textContent()) ?? '';
+      const inBundle = states.authorities.find((a) => a.kind === kind && a.authorityId === id);
+      assert.ok(inBundle !== undefined && inBundle.state === 'active', `the active ${kind} authority ${id} is in the bundle, marked active`);
+      assert.ok(timeline.includes(`${kind} ${inBundle.name} (active)`), `${kind} ${inBundle.name} marked active on the timeline: ${timeline}`);
+      assert.equal(await page.locator(`#ca-timeline rect.span.${kind}.state-active`).count(), 1);
+    }
     // Entries per agent: up's own agent holds the entries under the node alias.
     await page.waitForSelector('#entries-per-agent-table tbody tr');
     assert.match((await page.textContent('#entries-per-agent-table')) ?? '', /spiffe:\/\/example\.org\/spire\/agent\/\S+\s*\d+/);

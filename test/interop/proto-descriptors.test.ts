@@ -13,6 +13,7 @@ import {
   file_spire_api_server_bundle_v1_bundle,
   file_spire_api_server_debug_v1_debug,
   file_spire_api_server_entry_v1_entry,
+  file_spire_api_server_localauthority_v1_localauthority,
   file_spire_api_server_svid_v1_svid,
   file_spire_api_server_trustdomain_v1_trustdomain,
   file_spire_api_types_federationrelationship,
@@ -74,6 +75,7 @@ const ours: DescFile[] = [
   file_spire_api_server_debug_v1_debug,
   file_spire_api_types_federationrelationship,
   file_spire_api_server_trustdomain_v1_trustdomain,
+  file_spire_api_server_localauthority_v1_localauthority,
   file_grpc_health_v1_health,
   file_spire_common_common,
 ];
@@ -152,6 +154,7 @@ describe('our .proto descriptors equal the reference Go bindings', () => {
       'spire.api.server.bundle.v1.Bundle',
       'spire.api.server.debug.v1.Debug',
       'spire.api.server.entry.v1.Entry',
+      'spire.api.server.localauthority.v1.LocalAuthority',
       'spire.api.server.svid.v1.SVID',
       'spire.api.server.trustdomain.v1.TrustDomain',
     ]);

@@ -1,7 +1,7 @@
 // The console's view of the server: admin API calls over the server's Unix socket, turned into
 // the plain JSON shapes the web app renders (strings and numbers, SPIFFE IDs as URIs, times as
 // Unix seconds). One module so that the HTTP layer never handles protobuf messages.
-import { X509Certificate, createPublicKey } from 'node:crypto';
+import { X509Certificate, createHash, createPublicKey } from 'node:crypto';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
 import type { DescService } from '@bufbuild/protobuf';
 import { wireSpiffeIdString } from '@ztwim/core';
@@ -12,12 +12,14 @@ import {
   ChangesService,
   DebugService,
   EntryService,
+  LocalAuthorityService,
   TrustDomainService,
   createUnixGrpcTransport,
   type Agent,
   type Bundle,
   type Entry,
   type GrpcClientTransport,
+  type AuthorityState as LocalAuthorityState,
 } from '@ztwim/proto';
 import { explainEntryOf, type ExplainEntry } from './explain.ts';
 
@@ -45,13 +47,29 @@ export interface AgentView {
   readonly canReattest: boolean;
 }
 
+/** A key's state on this server (SPIRE's LocalAuthority API); '' for a key of another server or an upstream root. */
+export type AuthorityState = 'active' | 'prepared' | 'old' | '';
+
 export interface AuthorityView {
   readonly kind: 'x509' | 'jwt';
   /** Subject (X.509) or key ID (JWT). */
   readonly name: string;
+  /** SPIRE's authority ID: the subject key ID (hex) of an X.509 CA, the key ID of a JWT key. */
+  readonly authorityId: string;
   readonly notBefore: number;
   readonly expiresAt: number;
   readonly tainted: boolean;
+  readonly state: AuthorityState;
+}
+
+/** One of this server's keys as the LocalAuthority API reports it. */
+export interface LocalAuthorityView {
+  readonly kind: 'x509' | 'jwt';
+  readonly authorityId: string;
+  readonly state: Exclude<AuthorityState, ''>;
+  readonly expiresAt: number;
+  /** X.509 under an upstream authority: the upstream certificate's subject key ID. */
+  readonly upstreamAuthorityId: string;
 }
 
 export interface ServerView {
@@ -61,6 +79,9 @@ export interface ServerView {
   readonly agents: number;
   readonly entries: number;
   readonly authorities: readonly AuthorityView[];
+  /** This server's X.509 and JWT keys with their states; empty with `localAuthorityError` when the server does not tell. */
+  readonly localAuthorities: readonly LocalAuthorityView[];
+  readonly localAuthorityError?: string;
   readonly bundleSequence: string;
   readonly refreshHintSeconds: number;
 }
@@ -154,23 +175,70 @@ function agentView(a: Agent): AgentView {
   };
 }
 
-function authorities(b: Bundle): AuthorityView[] {
+/**
+ * The subject key ID SPIRE names an X.509 authority by: SHA-1 of the subjectPublicKey bits
+ * (RFC 5280 §4.2.1.2 method 1, as SPIRE and ztwim compute it). Computed here from the key's
+ * JWK (EC, Ed25519) or PKCS#1 form (RSA), the exact bytes of that BIT STRING, because
+ * node:crypto does not expose the certificate's extensions.
+ */
+export function subjectKeyIdOf(cert: X509Certificate): string {
+  const key = cert.publicKey;
+  let bits: Buffer;
+  if (key.asymmetricKeyType === 'rsa') bits = key.export({ type: 'pkcs1', format: 'der' });
+  else {
+    const jwk = key.export({ format: 'jwk' });
+    const x = Buffer.from(jwk.x ?? '', 'base64url');
+    bits = jwk.kty === 'EC' ? Buffer.concat([Buffer.of(4), x, Buffer.from(jwk.y ?? '', 'base64url')]) : x;
+  }
+  return createHash('sha1').update(bits).digest('hex');
+}
+
+function authorities(b: Bundle, states: readonly LocalAuthorityView[] = []): AuthorityView[] {
+  const stateOf = (kind: 'x509' | 'jwt', id: string): AuthorityState => states.find((s) => s.kind === kind && s.authorityId === id)?.state ?? '';
   const out: AuthorityView[] = [];
   for (const a of b.x509Authorities) {
     try {
       const c = new X509Certificate(a.asn1);
+      const authorityId = subjectKeyIdOf(c);
       out.push({
         kind: 'x509',
         name: c.subject.replace(/\n/g, ', '),
+        authorityId,
         notBefore: Math.floor(Date.parse(c.validFrom) / 1000),
         expiresAt: Math.floor(Date.parse(c.validTo) / 1000),
         tainted: a.tainted,
+        state: stateOf('x509', authorityId),
       });
     } catch {
-      out.push({ kind: 'x509', name: '(unparsable certificate)', notBefore: 0, expiresAt: 0, tainted: a.tainted });
+      out.push({ kind: 'x509', name: '(unparsable certificate)', authorityId: '', notBefore: 0, expiresAt: 0, tainted: a.tainted, state: '' });
     }
   }
-  for (const k of b.jwtAuthorities) out.push({ kind: 'jwt', name: k.keyId, notBefore: 0, expiresAt: Number(k.expiresAt), tainted: k.tainted });
+  for (const k of b.jwtAuthorities) {
+    out.push({
+      kind: 'jwt',
+      name: k.keyId,
+      authorityId: k.keyId,
+      notBefore: 0,
+      expiresAt: Number(k.expiresAt),
+      tainted: k.tainted,
+      state: stateOf('jwt', k.keyId),
+    });
+  }
+  return out;
+}
+
+/** The states of one kind as LocalAuthority answers them (active, prepared, old). */
+function localStates(
+  kind: 'x509' | 'jwt',
+  r: { active?: LocalAuthorityState | undefined; prepared?: LocalAuthorityState | undefined; old?: LocalAuthorityState | undefined },
+): LocalAuthorityView[] {
+  const out: LocalAuthorityView[] = [];
+  for (const state of ['active', 'prepared', 'old'] as const) {
+    const a = r[state];
+    if (a !== undefined) {
+      out.push({ kind, authorityId: a.authorityId, state, expiresAt: Number(a.expiresAt), upstreamAuthorityId: a.upstreamAuthoritySubjectKeyId });
+    }
+  }
   return out;
 }
 
@@ -213,11 +281,12 @@ export class AdminApi {
   }
 
   async server(): Promise<ServerView> {
-    const [bundle, info, agents, entries] = await Promise.all([
+    const [bundle, info, agents, entries, local] = await Promise.all([
       this.#client(BundleService).getBundle({}),
       this.#client(DebugService).getInfo({}),
       this.#client(AgentService).countAgents({}),
       this.#client(EntryService).countEntries({}),
+      this.localAuthorities(),
     ]);
     const leaf = info.svidChain[0];
     return {
@@ -226,10 +295,28 @@ export class AdminApi {
       uptimeSeconds: info.uptime,
       agents: agents.count,
       entries: entries.count,
-      authorities: authorities(bundle),
+      authorities: authorities(bundle, 'error' in local ? [] : local.states),
+      localAuthorities: 'error' in local ? [] : local.states,
+      ...('error' in local ? { localAuthorityError: local.error } : {}),
       bundleSequence: String(bundle.sequenceNumber),
       refreshHintSeconds: Number(bundle.refreshHint),
     };
+  }
+
+  /**
+   * This server's X.509 and JWT keys by state (SPIRE's LocalAuthority API). A server that does not
+   * answer (an older ztwim, a server still starting) gives the reason instead: the server page
+   * still shows the bundle.
+   */
+  async localAuthorities(): Promise<{ states: LocalAuthorityView[] } | { error: string }> {
+    try {
+      const c = this.#client(LocalAuthorityService);
+      const [x509, jwt] = await Promise.all([c.getX509AuthorityState({}), c.getJWTAuthorityState({})]);
+      return { states: [...localStates('x509', x509), ...localStates('jwt', jwt)] };
+    } catch (e) {
+      if (!(e instanceof ConnectError)) throw e;
+      return { error: e.code === Code.Unimplemented ? 'the server does not serve the LocalAuthority API' : e.rawMessage };
+    }
   }
 
   async bundle(): Promise<Bundle> {

@@ -40,9 +40,19 @@ interface Agent {
 interface Authority {
   kind: string;
   name: string;
+  authorityId: string;
   notBefore: number;
   expiresAt: number;
   tainted: boolean;
+  /** active, prepared or old on this server; '' for another server's key or an upstream root. */
+  state: string;
+}
+interface LocalAuthority {
+  kind: string;
+  authorityId: string;
+  state: string;
+  expiresAt: number;
+  upstreamAuthorityId: string;
 }
 interface ServerInfo {
   trustDomain: string;
@@ -51,6 +61,8 @@ interface ServerInfo {
   agents: number;
   entries: number;
   authorities: Authority[];
+  localAuthorities: LocalAuthority[];
+  localAuthorityError?: string;
   bundleSequence: string;
   refreshHintSeconds: number;
 }
@@ -265,10 +277,38 @@ function Dashboard(props: { version: number }): VNode {
     <${DashboardCharts} version=${props.version} />
     <h2>CA rotation timeline</h2>
     <p class="hint">
-      Every X.509 and JWT authority of the bundle; a JWT key's start is not published. Prepared, active and old states need SPIRE's LocalAuthority API, which
-      this server does not serve yet.
+      Every X.509 and JWT authority of the bundle, marked with its state on this server (active: signing; prepared: published, not signing yet; old: signed
+      before the last activation); a JWT key's start is not published.
     </p>
     <${CaTimeline} authorities=${data.authorities} now=${Math.floor(now)} />
+    <h2>This server's authorities</h2>
+    ${
+      data.localAuthorityError === undefined
+        ? html`<table id="local-authorities">
+            <thead>
+              <tr>
+                <th>Kind</th>
+                <th>State</th>
+                <th>Authority ID</th>
+                <th>Expires</th>
+                <th>Upstream authority</th>
+              </tr>
+            </thead>
+            <tbody>
+              ${data.localAuthorities.map(
+                (a) =>
+                  html`<tr class=${`local-${a.kind} local-${a.state}`}>
+                    <td>${a.kind === 'jwt' ? 'JWT' : 'X.509'}</td>
+                    <td><span class=${`state state-${a.state}`}>${a.state}</span></td>
+                    <td class="mono">${a.authorityId}</td>
+                    <td>${when(a.expiresAt)}</td>
+                    <td class="mono">${a.upstreamAuthorityId === '' ? '—' : a.upstreamAuthorityId}</td>
+                  </tr>`,
+              )}
+            </tbody>
+          </table>`
+        : html`<p class="hint" id="local-authorities-error">Key states unavailable: ${data.localAuthorityError}</p>`
+    }
     <h2>Keys and their expiry</h2>
     <table>
       <thead>
@@ -277,6 +317,7 @@ function Dashboard(props: { version: number }): VNode {
           <th>Subject / key ID</th>
           <th>Not before</th>
           <th>Expires</th>
+          <th>State</th>
           <th>Tainted</th>
           <th>Time left</th>
         </tr>
@@ -289,6 +330,7 @@ function Dashboard(props: { version: number }): VNode {
               <td class="mono">${a.name}</td>
               <td>${when(a.notBefore)}</td>
               <td>${when(a.expiresAt)}</td>
+              <td>${a.state === '' ? '—' : html`<span class=${`state state-${a.state}`}>${a.state}</span>`}</td>
               <td>${a.tainted ? 'yes' : 'no'}</td>
               <td><meter min="0" max=${span} value=${Math.max(0, a.expiresAt - now)}></meter></td>
             </tr>`,

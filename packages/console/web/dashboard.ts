@@ -16,6 +16,8 @@ export interface TimelineAuthority {
   notBefore: number;
   expiresAt: number;
   tainted: boolean;
+  /** active, prepared or old on this server, or ''. */
+  state: string;
 }
 
 interface Minute {
@@ -266,7 +268,10 @@ function EntriesPerAgent(props: { data: DashboardData['entriesPerAgent'] }): VNo
   </div>`;
 }
 
-/** Every authority of the bundle from its not-before to its expiry, on one axis with "now". */
+/** " (active)" etc. after an authority's name; nothing for a key whose state the server does not tell. */
+const stateNote = (a: TimelineAuthority): string => (a.state === '' ? '' : ` (${a.state})`);
+
+/** Every authority of the bundle from its not-before to its expiry, on one axis with "now", marked with its state. */
 export function CaTimeline(props: { authorities: TimelineAuthority[]; now: number }): VNode {
   const as = props.authorities;
   const now = props.now;
@@ -280,19 +285,23 @@ export function CaTimeline(props: { authorities: TimelineAuthority[]; now: numbe
   const height = top + as.length * rowH + 18;
   const x = (t: number): number => labelW + ((W - labelW - PAD.right) * (t - start)) / (end - start);
   const label = `CA rotation timeline, now ${new Date(now * 1000).toISOString()}: ${as
-    .map((a) => `${a.kind} ${a.name} from ${a.notBefore > 0 ? day(a.notBefore) : 'unknown'} to ${day(a.expiresAt)}${a.tainted ? ', tainted' : ''}`)
+    .map(
+      (a) => `${a.kind} ${a.name}${stateNote(a)} from ${a.notBefore > 0 ? day(a.notBefore) : 'unknown'} to ${day(a.expiresAt)}${a.tainted ? ', tainted' : ''}`,
+    )
     .join('; ')}.`;
   return html`<svg class="chart timeline" id="ca-timeline" viewBox=${`0 0 ${W} ${height}`} role="img" aria-label=${label}>
     <title>${label}</title>
     ${as.map((a, i) => {
       const from = a.notBefore > 0 ? a.notBefore : start;
-      const cls = `span ${a.kind}${a.tainted ? ' tainted' : ''}${a.expiresAt < now ? ' expired' : ''}${a.notBefore > 0 ? '' : ' open-start'}`;
-      const short = a.name.length > 18 ? `${a.name.slice(0, 17)}…` : a.name;
+      const cls = `span ${a.kind}${a.state === '' ? '' : ` state-${a.state}`}${a.tainted ? ' tainted' : ''}${a.expiresAt < now ? ' expired' : ''}${a.notBefore > 0 ? '' : ' open-start'}`;
+      // the state after the name takes room: a shorter name then (the full one is in the title)
+      const max = a.state === '' ? 18 : 11;
+      const short = a.name.length > max ? `${a.name.slice(0, max - 1)}…` : a.name;
       return html`<g>
-        <text x="0" y=${top + i * rowH + 16} class="row-label">${`${a.kind === 'jwt' ? 'JWT' : 'X.509'} ${short}`}</text>
+        <text x="0" y=${top + i * rowH + 16} class="row-label">${`${a.kind === 'jwt' ? 'JWT' : 'X.509'} ${short}${a.state === '' ? '' : ` ${a.state}`}`}</text>
         <rect class=${cls} x=${x(from)} y=${top + i * rowH + 5} width=${Math.max(2, x(a.expiresAt) - x(from))} height=${rowH - 10} rx="3">
           <title>
-            ${`${a.kind} ${a.name}: ${a.notBefore > 0 ? new Date(a.notBefore * 1000).toISOString() : 'start unknown'} → ${new Date(a.expiresAt * 1000).toISOString()}${a.tainted ? ' (tainted)' : ''}`}
+            ${`${a.kind} ${a.name}${stateNote(a)}: ${a.notBefore > 0 ? new Date(a.notBefore * 1000).toISOString() : 'start unknown'} → ${new Date(a.expiresAt * 1000).toISOString()}${a.tainted ? ' (tainted)' : ''}`}
           </title>
         </rect>
       </g>`;

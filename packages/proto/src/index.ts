@@ -451,3 +451,15 @@ export type {
   BatchDeleteFederationRelationshipResponse_Result,
   RefreshBundleRequest,
 } from './gen/spire/api/server/trustdomain/v1/trustdomain_pb.ts';
+
+// spire.api.server.localauthority.v1 (service exported as LocalAuthorityService)
+export {
+  file_spire_api_server_localauthority_v1_localauthority,
+  AuthorityStateSchema,
+  LocalAuthority as LocalAuthorityService,
+} from './gen/spire/api/server/localauthority/v1/localauthority_pb.ts';
+export type {
+  AuthorityState,
+  GetX509AuthorityStateResponse,
+  GetJWTAuthorityStateResponse,
+} from './gen/spire/api/server/localauthority/v1/localauthority_pb.ts';

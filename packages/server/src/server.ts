@@ -31,6 +31,7 @@ import {
   HealthService,
   SvidService,
   TrustDomainService,
+  LocalAuthorityService,
   errorMappingInterceptor,
 } from '@ztwim/proto';
 import type { ServerConfig } from './config/server-config.ts';
@@ -59,6 +60,7 @@ import { SharedAuthorities } from './bundle/shared-authorities.ts';
 import { ServerSvidRotator } from './svid/rotator.ts';
 import { entryIndexRefresh, housekeeping } from './housekeeping.ts';
 import { trustDomainService } from './api/trustdomain-service.ts';
+import { localAuthorityService } from './api/localauthority-service.ts';
 import { createFederation } from './federation/wiring.ts';
 import type { K8sBundleNotifier } from './notifier/k8s-bundle.ts';
 
@@ -336,6 +338,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
         TrustDomainService,
         trustDomainService({ dataStore: ds, trustDomain: td, refresher: federation.refresher, log: log.child({ subsystem: 'trustdomain_api' }) }),
       );
+      r.service(LocalAuthorityService, localAuthorityService({ ca, log: log.child({ subsystem: 'localauthority_api' }) }));
     };
     // Verified once per connection's chain while the chain and the authorities stay the same.
     const verifyPeer = cachingPeerVerifier(td, () => trusted.x509Authorities());

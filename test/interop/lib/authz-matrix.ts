@@ -27,6 +27,7 @@ import {
   HealthService,
   SvidService,
   TrustDomainService,
+  LocalAuthorityService,
   createTcpGrpcTransport,
   createUnixGrpcTransport,
   PermissionDeniedDetails_Reason,
@@ -37,8 +38,17 @@ import { concatDer, derToPem, SpiffeId, TrustDomain, X509Svid } from '@ztwim/spi
 import { ServerClient, attestAgent, streamCallOptions, type AgentCredentials } from '../../../packages/agent/src/client/server-client.ts';
 import { foreignSvid } from './agent-endpoint.ts';
 
-/** The Server API services ztwim serves (SPIRE's LocalAuthority and Logger are not served). */
-export const SERVICES: readonly DescService[] = [AgentService, EntryService, SvidService, BundleService, DebugService, HealthService, TrustDomainService];
+/** The Server API services ztwim serves (SPIRE's Logger is not served). */
+export const SERVICES: readonly DescService[] = [
+  AgentService,
+  EntryService,
+  SvidService,
+  BundleService,
+  DebugService,
+  HealthService,
+  TrustDomainService,
+  LocalAuthorityService,
+];
 
 type Role = 'any' | 'local' | 'admin' | 'agent' | 'downstream';
 
@@ -82,6 +92,18 @@ export const POLICY: Readonly<Record<string, readonly Role[]>> = {
   'spire.api.server.trustdomain.v1.TrustDomain/BatchUpdateFederationRelationship': ['admin', 'local'],
   'spire.api.server.trustdomain.v1.TrustDomain/BatchDeleteFederationRelationship': ['admin', 'local'],
   'spire.api.server.trustdomain.v1.TrustDomain/RefreshBundle': ['admin', 'local'],
+  'spire.api.server.localauthority.v1.LocalAuthority/GetJWTAuthorityState': ['admin', 'local'],
+  'spire.api.server.localauthority.v1.LocalAuthority/PrepareJWTAuthority': ['admin', 'local'],
+  'spire.api.server.localauthority.v1.LocalAuthority/ActivateJWTAuthority': ['admin', 'local'],
+  'spire.api.server.localauthority.v1.LocalAuthority/TaintJWTAuthority': ['admin', 'local'],
+  'spire.api.server.localauthority.v1.LocalAuthority/RevokeJWTAuthority': ['admin', 'local'],
+  'spire.api.server.localauthority.v1.LocalAuthority/GetX509AuthorityState': ['admin', 'local'],
+  'spire.api.server.localauthority.v1.LocalAuthority/PrepareX509Authority': ['admin', 'local'],
+  'spire.api.server.localauthority.v1.LocalAuthority/ActivateX509Authority': ['admin', 'local'],
+  'spire.api.server.localauthority.v1.LocalAuthority/TaintX509Authority': ['admin', 'local'],
+  'spire.api.server.localauthority.v1.LocalAuthority/TaintX509UpstreamAuthority': ['admin', 'local'],
+  'spire.api.server.localauthority.v1.LocalAuthority/RevokeX509Authority': ['admin', 'local'],
+  'spire.api.server.localauthority.v1.LocalAuthority/RevokeX509UpstreamAuthority': ['admin', 'local'],
   'grpc.health.v1.Health/Check': ['local'],
   'grpc.health.v1.Health/Watch': ['local'],
 };

@@ -81,6 +81,7 @@ export const LOG_FIELDS = [
   'leading',
   'lease',
   'legacy_dir',
+  'local_authority_id',
   'lost',
   'message',
   'method',

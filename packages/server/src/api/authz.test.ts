@@ -41,6 +41,11 @@ const ADMIN_METHODS = [
   'spire.api.server.bundle.v1.Bundle/BatchDeleteFederatedBundle',
   'spire.api.server.trustdomain.v1.TrustDomain/ListFederationRelationships',
   'spire.api.server.localauthority.v1.LocalAuthority/GetJWTAuthorityState',
+  'spire.api.server.localauthority.v1.LocalAuthority/GetX509AuthorityState',
+  'spire.api.server.localauthority.v1.LocalAuthority/PrepareX509Authority',
+  'spire.api.server.localauthority.v1.LocalAuthority/ActivateX509Authority',
+  'spire.api.server.localauthority.v1.LocalAuthority/PrepareJWTAuthority',
+  'spire.api.server.localauthority.v1.LocalAuthority/ActivateJWTAuthority',
   'ztwim.server.v1.Changes/GetRevision',
 ];
 const AGENT_METHODS = [

@@ -39,8 +39,8 @@ export interface BundleRecord {
 /** What the CA manager keeps across restarts: the slots and the published bundle. */
 export interface JournalState {
   readonly version: 1;
-  readonly x509: { readonly current?: X509SlotRecord; readonly next?: X509SlotRecord };
-  readonly jwt: { readonly current?: JwtSlotRecord; readonly next?: JwtSlotRecord };
+  readonly x509: { readonly current?: X509SlotRecord; readonly next?: X509SlotRecord; readonly old?: X509SlotRecord };
+  readonly jwt: { readonly current?: JwtSlotRecord; readonly next?: JwtSlotRecord; readonly old?: JwtSlotRecord };
   readonly bundle: BundleRecord;
   /** When the state was saved (ms); picks the newer of two journals a server finds for its keys. */
   readonly savedAtMs?: number;
@@ -138,7 +138,7 @@ const isSlot = (v: unknown): boolean => v === 'A' || v === 'B';
 function checkState(v: unknown): string | undefined {
   if (!isObj(v) || v.version !== 1) return 'unknown version';
   if (!isObj(v.x509) || !isObj(v.jwt) || !isObj(v.bundle)) return 'missing section';
-  for (const k of ['current', 'next'] as const) {
+  for (const k of ['current', 'next', 'old'] as const) {
     const x = v.x509[k];
     if (x !== undefined && !(isObj(x) && isSlot(x.slot) && isStr(x.keyId) && Array.isArray(x.chain) && x.chain.length > 0 && x.chain.every(isStr))) {
       return `bad x509.${k}`;

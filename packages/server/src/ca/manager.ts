@@ -1,5 +1,18 @@
 import { X509Certificate, type KeyObject } from 'node:crypto';
-import { cryptoRandom, every, failedPrecondition, randomAlnum, silentLogger, systemClock, type Clock, type Logger, type Random, type Task } from '@ztwim/core';
+import {
+  cryptoRandom,
+  every,
+  failedPrecondition,
+  internal,
+  unavailable,
+  randomAlnum,
+  silentLogger,
+  systemClock,
+  type Clock,
+  type Logger,
+  type Random,
+  type Task,
+} from '@ztwim/core';
 import { certificateValidity } from '@ztwim/spiffe';
 import type { KeyManager, ManagedKey } from '../keymanager/key-manager.ts';
 import { resolveCaConfig, type CaConfig, type ResolvedCaConfig } from './config.ts';
@@ -7,7 +20,7 @@ import type { Journal, JournalState, JwtSlotRecord, X509SlotRecord } from './jou
 import { JwtSigner, publicJwk, jwtAlgFor, type PublishedJwtKey, type JwtSvidResult, type SignJwtSvidParams } from './jwt-signer.ts';
 import { SlotPair, type Slot, type SlotKind, type SlotName } from './slot.ts';
 import { keyIdOf, spkiOf } from './spki.ts';
-import { createCaCertificate, X509Ca, type SignX509SvidParams, type UpstreamAuthority, type X509SvidResult } from './x509-ca.ts';
+import { createCaCertificate, upstreamAuthorityIdOf, X509Ca, type SignX509SvidParams, type UpstreamAuthority, type X509SvidResult } from './x509-ca.ts';
 
 export { prepareAt, activateAt } from './slot.ts';
 
@@ -32,6 +45,22 @@ export interface CaKindStatus {
   readonly active?: CaSlotStatus;
   readonly prepared?: CaSlotStatus;
   readonly kid?: string;
+}
+
+/** One key in CaManager.localAuthorities() (SPIRE's LocalAuthority AuthorityState). */
+export interface LocalAuthority {
+  /** X.509: the CA certificate's subject key ID (hex); JWT: the key ID. */
+  readonly authorityId: string;
+  readonly expiresAt: Date;
+  /** X.509 with an upstream authority: the subject key ID (hex) of the upstream certificate that signed the CA. */
+  readonly upstreamAuthorityId?: string;
+}
+
+/** The keys of one kind by state: signing now, published but not signing yet, signed before the last activation. */
+export interface LocalAuthorityStates {
+  readonly active?: LocalAuthority;
+  readonly prepared?: LocalAuthority;
+  readonly old?: LocalAuthority;
 }
 
 /** What CaManager.status() reports (JSON field names: it goes into health bodies). */
@@ -186,6 +215,70 @@ export class CaManager {
     };
   }
 
+  /** The X.509 CA and JWT keys by state (active, prepared, old), for the LocalAuthority API. */
+  localAuthorities(): { readonly x509: LocalAuthorityStates; readonly jwt: LocalAuthorityStates } {
+    const upstreamId = this.upstream === undefined ? undefined : upstreamAuthorityIdOf(this.upstream);
+    const x509 = (s: Slot<X509Ca>): LocalAuthority => ({
+      authorityId: authorityIdOf(s.key),
+      expiresAt: s.notAfter,
+      ...(upstreamId === undefined ? {} : { upstreamAuthorityId: upstreamId }),
+    });
+    const jwt = (s: Slot<JwtSigner>): LocalAuthority => ({ authorityId: s.key.kid, expiresAt: s.notAfter });
+    const states = <K>(p: SlotPair<K, unknown>, f: (s: Slot<K>) => LocalAuthority): LocalAuthorityStates => ({
+      ...(p.current === undefined ? {} : { active: f(p.current) }),
+      ...(p.next === undefined ? {} : { prepared: f(p.next) }),
+      ...(p.old === undefined ? {} : { old: f(p.old) }),
+    });
+    return { x509: states(this.x509, x509), jwt: states(this.jwt, jwt) };
+  }
+
+  /**
+   * Prepares a new X.509 CA now (SPIRE's PrepareX509CA, the LocalAuthority API): published in the
+   * bundle, replacing the old CA or a prepared one in the slot beside the current CA.
+   */
+  prepareX509Authority(): Promise<LocalAuthority> {
+    return this.manually(this.x509, 'prepare', () => this.localAuthorities().x509.prepared);
+  }
+
+  /** Makes the prepared X.509 CA sign now (SPIRE's RotateX509CA); the CA that signed so far becomes old. */
+  activateX509Authority(): Promise<LocalAuthority> {
+    return this.manually(this.x509, 'activate', () => this.localAuthorities().x509.active);
+  }
+
+  /** Prepares a new JWT key now (SPIRE's PrepareJWTKey). */
+  prepareJwtAuthority(): Promise<LocalAuthority> {
+    return this.manually(this.jwt, 'prepare', () => this.localAuthorities().jwt.prepared);
+  }
+
+  /** Makes the prepared JWT key sign now (SPIRE's RotateJWTKey); the key that signed so far becomes old. */
+  activateJwtAuthority(): Promise<LocalAuthority> {
+    return this.manually(this.jwt, 'activate', () => this.localAuthorities().jwt.active);
+  }
+
+  /**
+   * A manual prepare or activate of one kind, in the rotation queue so it never overlaps a rotation
+   * pass; the bundle is stored and the slots journaled as after a pass. The activation delay does
+   * not apply: the operator decides (as in SPIRE). Returns the key's new state.
+   */
+  private manually<K>(pair: SlotPair<K, unknown>, action: 'prepare' | 'activate', result: () => LocalAuthority | undefined): Promise<LocalAuthority> {
+    const run = this.queue.then(async () => {
+      if (!this.loaded || pair.current === undefined) throw unavailable('server is initializing');
+      const now = this.clock.nowMs();
+      const signingBefore = this.x509.current?.key;
+      if (action === 'prepare') await pair.prepareNext();
+      else pair.activateNext();
+      await this.commit(now, signingBefore, action === 'prepare', true);
+      const state = result();
+      if (state === undefined) throw internal(`ca: no authority after ${action}`);
+      return state;
+    });
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
   /** The CA that signs X509-SVIDs now. */
   x509Ca(): X509Ca {
     const cur = this.x509.current;
@@ -249,6 +342,14 @@ export class CaManager {
       this.log.info({ x509: x509Before - this.x509Bundle.length, jwt: jwtBefore - this.jwtBundle.length }, 'Pruned expired authorities');
     }
 
+    await this.commit(now, signingBefore, changed, dirty);
+  }
+
+  /**
+   * After the slots changed: stores a changed bundle, journals the slots, tells the bundle and
+   * activation listeners.
+   */
+  private async commit(now: number, signingBefore: X509Ca | undefined, changed: boolean, dirty: boolean): Promise<void> {
     if (changed) this.sequence++;
     if (changed) this.unpublished = true;
     if (this.unpublished) await this.storeBundle(now);

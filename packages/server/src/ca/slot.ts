@@ -5,7 +5,7 @@
  * activated (used for signing) at five sixths of it, and an expired key leaves its slot. X.509 CA
  * and JWT key run the same steps in the same pass; a third kind (a WIT key) is one more SlotKind.
  */
-import type { Logger } from '@ztwim/core';
+import { failedPrecondition, type Logger } from '@ztwim/core';
 
 export type SlotName = 'A' | 'B';
 
@@ -55,18 +55,25 @@ export interface RotationResult {
   readonly slotsChanged: boolean;
 }
 
-/** A journal's view of one kind: its current and next records. */
+/** A journal's view of one kind: its current, next and old records. */
 export interface SlotRecords<R> {
   readonly current?: R;
   readonly next?: R;
+  readonly old?: R;
 }
 
-/** The current and next slot of one kind of key, and the state machine that moves them. */
+/**
+ * The current and next slot of one kind of key, and the state machine that moves them. After an
+ * activation the key that signed before stays known as the old key (SPIRE keeps it in the next
+ * slot with status OLD) until a new key is prepared in its slot or it expires: the LocalAuthority
+ * API shows it, and it stays in the bundle until it expires.
+ */
 export class SlotPair<K, R> {
   readonly kind: SlotKind<K, R>;
   readonly #log: Logger;
   #current: Slot<K> | undefined;
   #next: Slot<K> | undefined;
+  #old: Slot<K> | undefined;
 
   constructor(kind: SlotKind<K, R>, log: Logger) {
     this.kind = kind;
@@ -81,6 +88,11 @@ export class SlotPair<K, R> {
     return this.#next;
   }
 
+  /** The key that signed before the last activation, until a key is prepared in its slot or it expires. */
+  get old(): Slot<K> | undefined {
+    return this.#old;
+  }
+
   /**
    * One pass at `now` (ms): retire expired keys, fill an empty current slot (promoting the next
    * key, or preparing one in slot A), prepare the next key past the current one's preparation
@@ -92,6 +104,10 @@ export class SlotPair<K, R> {
     let slotsChanged = false;
     if (this.#current !== undefined && now >= this.#current.notAfter.getTime()) this.#current = undefined;
     if (this.#next !== undefined && now >= this.#next.notAfter.getTime()) this.#next = undefined;
+    if (this.#old !== undefined && now >= this.#old.notAfter.getTime()) {
+      this.#old = undefined;
+      slotsChanged = true;
+    }
     if (this.#current === undefined) {
       if (this.#next !== undefined) {
         this.#current = this.#next;
@@ -105,28 +121,52 @@ export class SlotPair<K, R> {
     }
     const cur = this.#current;
     if (this.#next === undefined && now > prepareAt(cur.issuedAt, cur.notAfter)) {
-      this.#next = await this.kind.prepare(otherSlot(cur.name));
+      await this.prepareNext();
       bundleChanged = slotsChanged = true;
-      this.#logged(this.#next, 'prepared');
     }
     if (this.#next !== undefined && now > activateAt(cur.issuedAt, cur.notAfter) && canActivate(this.#next)) {
-      this.#current = this.#next;
-      this.#next = undefined;
+      this.activateNext();
       slotsChanged = true;
-      this.#logged(this.#current, 'activated');
     }
     return { bundleChanged, slotsChanged };
+  }
+
+  /**
+   * Prepares a new key in the slot beside the current one (SPIRE's PrepareX509CA / PrepareJWTKey):
+   * it replaces the old key there, or a key prepared before that was never activated.
+   */
+  async prepareNext(): Promise<Slot<K>> {
+    const cur = this.#current;
+    if (cur === undefined) throw failedPrecondition('server is initializing');
+    const next = await this.kind.prepare(otherSlot(cur.name));
+    this.#next = next;
+    this.#old = undefined;
+    this.#logged(next, 'prepared');
+    return next;
+  }
+
+  /** Makes the prepared key the current one; the key that signed so far becomes the old key. */
+  activateNext(): Slot<K> {
+    const next = this.#next;
+    if (next === undefined) throw failedPrecondition('no prepared authority');
+    this.#old = this.#current;
+    this.#current = next;
+    this.#next = undefined;
+    this.#logged(next, 'activated');
+    return next;
   }
 
   records(): SlotRecords<R> {
     const current = this.#current === undefined ? undefined : this.kind.record(this.#current);
     const next = this.#next === undefined ? undefined : this.kind.record(this.#next);
-    return { ...(current === undefined ? {} : { current }), ...(next === undefined ? {} : { next }) };
+    const old = this.#old === undefined ? undefined : this.kind.record(this.#old);
+    return { ...(current === undefined ? {} : { current }), ...(next === undefined ? {} : { next }), ...(old === undefined ? {} : { old }) };
   }
 
   async restore(records: SlotRecords<R>): Promise<void> {
     this.#current = records.current === undefined ? undefined : await this.kind.restore(records.current);
     this.#next = records.next === undefined ? undefined : await this.kind.restore(records.next);
+    this.#old = records.old === undefined || records.next !== undefined ? undefined : await this.kind.restore(records.old);
   }
 
   #logged(slot: Slot<K>, what: 'prepared' | 'activated'): void {

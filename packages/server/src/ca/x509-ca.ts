@@ -74,6 +74,13 @@ export interface UpstreamAuthority {
   readonly roots: readonly Uint8Array[];
 }
 
+/** The subject key ID (hex) of the upstream certificate that signs our CA certificates (SPIRE's UpstreamAuthorityID). */
+export function upstreamAuthorityIdOf(upstream: UpstreamAuthority): string {
+  const [top] = upstream.certChain;
+  if (!top) throw invalidArgument('ca: upstream authority has no certificate');
+  return readCaCertificate(top).subjectKeyId.toString('hex');
+}
+
 export interface CreateCaCertificateOptions {
   readonly trustDomain: TrustDomain;
   readonly key: KeyPair;

@@ -13,6 +13,7 @@ import (
 	_ "github.com/spiffe/spire-api-sdk/proto/spire/api/server/bundle/v1"
 	_ "github.com/spiffe/spire-api-sdk/proto/spire/api/server/debug/v1"
 	_ "github.com/spiffe/spire-api-sdk/proto/spire/api/server/entry/v1"
+	_ "github.com/spiffe/spire-api-sdk/proto/spire/api/server/localauthority/v1"
 	_ "github.com/spiffe/spire-api-sdk/proto/spire/api/server/svid/v1"
 	_ "github.com/spiffe/spire-api-sdk/proto/spire/api/server/trustdomain/v1"
 	_ "github.com/spiffe/spire-api-sdk/proto/spire/api/types"

@@ -11,6 +11,11 @@ export const serverAdminCommands: readonly LazyCommand[] = [
   { name: 'federation', summary: 'Manage federation relationships', load: async () => (await import('./federation.ts')).federationCommand },
   { name: 'healthcheck', summary: 'Determines server health status', load: async () => (await import('./healthcheck.ts')).healthcheckCommand },
   { name: 'jwt', summary: 'Mint JWT-SVIDs', load: async () => (await import('./jwt.ts')).jwtCommand },
+  {
+    name: 'localauthority',
+    summary: "Manage the server's local X.509 and JWT authorities",
+    load: async () => (await import('./localauthority.ts')).localAuthorityCommand,
+  },
   { name: 'token', summary: 'Manage join tokens', load: async () => (await import('./token.ts')).tokenCommand },
   { name: 'x509', summary: 'Mint X509-SVIDs', load: async () => (await import('./x509.ts')).x509Command },
 ];
