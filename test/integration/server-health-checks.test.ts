@@ -2,7 +2,9 @@
 // server answers its live and ready paths over HTTP (the operator's StatefulSet probes them).
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { parseConfigText, silentLogger } from '@ztwim/core';
+import { createClient } from '@connectrpc/connect';
+import { parseConfigText, silentLogger, ZTWIM_VERSION } from '@ztwim/core';
+import { createUnixGrpcTransport, ServerInfoService } from '@ztwim/proto';
 import { buildServerConfig, startServer } from '@ztwim/server';
 import { freePort } from '../interop/lib/net.ts';
 import { serverConf } from '../interop/lib/server-conf.ts';
@@ -44,6 +46,25 @@ describe('server health_checks listener', () => {
       assert.equal(body.ca.x509.active.slot, 'A');
       assert.ok(body.ca.jwt.kid.length > 0);
       assert.equal((await fetch(`http://127.0.0.1:${port}/other`)).status, 404);
+
+      // ServerInfo (the console's server page) reports the same health, with version and plugins
+      const admin = createUnixGrpcTransport(tmp.file('api.sock'));
+      try {
+        const info = await createClient(ServerInfoService, admin).getServerInfo({});
+        assert.equal(info.version, ZTWIM_VERSION);
+        assert.deepEqual(
+          info.plugins.map((p) => `${p.type}/${p.name}`),
+          ['DataStore/sql', 'KeyManager/memory', 'NodeAttestor/join_token'],
+        );
+        assert.match(info.plugins[0]?.detail ?? '', /^sqlite3 .*datastore\.sqlite3$/);
+        assert.equal(info.health?.serving, true);
+        assert.equal(info.health?.reason, '');
+        const seen = Number(info.health?.datastoreLastSuccess ?? 0n);
+        assert.ok(Math.abs(seen - Date.now()) < 60_000, String(seen));
+        assert.equal(info.health?.datastoreHost, '', 'no PostgreSQL host for SQLite');
+      } finally {
+        admin.close();
+      }
     } finally {
       await server.close();
     }

@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { ZTWIM_VERSION } from '@ztwim/core';
 import { freePort } from './lib/net.ts';
 import { agentConf } from './lib/server-conf.ts';
 import { makeTmpDir, type TmpDir } from './lib/tmp.ts';
@@ -101,6 +102,42 @@ describe('web console in Chromium (ztwim up)', () => {
     assert.match(shown.stdout, /Selector\s+: unix:group:db/);
     assert.match(shown.stdout, /Selector\s+: unix:uid:4242/);
     assert.match(shown.stdout, new RegExp(`Parent ID\\s+: spiffe://${TD}/host`));
+  });
+
+  it('works from the keyboard alone: moves between pages, builds an entry and submits it', async () => {
+    /** Presses Tab until `selector` has the focus (fails if it is not reachable by Tab). */
+    const tabTo = async (selector: string): Promise<void> => {
+      for (let i = 0; i < 80; i++) {
+        if (await page.locator(selector).evaluate((el) => el === (el.ownerDocument as { activeElement: unknown }).activeElement)) return;
+        await page.keyboard.press('Tab');
+      }
+      assert.fail(`${selector} not reachable with Tab`);
+    };
+    await page.goto(`${base}#/`);
+    await page.waitForSelector('#server-td');
+    await tabTo('nav a[href="#/entries"]');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#entry-spiffe-id');
+    await tabTo('#entry-spiffe-id');
+    await page.keyboard.type(`spiffe://${TD}/by-keyboard`);
+    await tabTo('#entry-parent-id');
+    await page.keyboard.type(`spiffe://${TD}/host`);
+    await tabTo('#entry-sel-type');
+    await page.keyboard.type('unix');
+    assert.equal(await page.inputValue('#entry-sel-type'), 'unix');
+    await tabTo('#entry-sel-kind');
+    await page.keyboard.type('uid');
+    assert.equal(await page.inputValue('#entry-sel-kind'), 'uid:');
+    await tabTo('#entry-sel-value');
+    await page.keyboard.type('4343');
+    await page.keyboard.press('Enter'); // adds the selector
+    assert.equal(await page.locator('#entry-form .chip', { hasText: 'unix:uid:4343' }).count(), 1);
+    await tabTo('#entry-submit');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector(`#entries td.spiffe-id:text-is("spiffe://${TD}/by-keyboard")`);
+    const shown = cli('server', 'entry', 'show', '-socketPath', server(), '-spiffeID', `spiffe://${TD}/by-keyboard`);
+    assert.equal(shown.status, 0, shown.stderr);
+    assert.match(shown.stdout, /Selector\s+: unix:uid:4343/);
   });
 
   it('shows an entry the CLI creates without a reload, with hostile values as inert text', async () => {
@@ -200,6 +237,18 @@ describe('web console in Chromium (ztwim up)', () => {
       assert.ok(timeline.includes(`${kind} ${inBundle.name} (active)`), `${kind} ${inBundle.name} marked active on the timeline: ${timeline}`);
       assert.equal(await page.locator(`#ca-timeline rect.span.${kind}.state-active`).count(), 1);
     }
+    // Version, health and plugins (ztwim.server.v1.ServerInfo): what `ztwim up` configured.
+    assert.equal(await page.textContent('#server-version'), ZTWIM_VERSION);
+    assert.match((await page.textContent('#server-health')) ?? '', /^serving · datastore last read \d{4}-\d\d-\d\dT/);
+    const plugins = await page.locator('#server-plugins tbody tr').allTextContents();
+    assert.ok(
+      plugins.some((r) => /^DataStore\s*sql\s*sqlite3 /.test(r)),
+      `DataStore row: ${plugins.join(' | ')}`,
+    );
+    assert.ok(
+      plugins.some((r) => /^NodeAttestor\s*join_token/.test(r)),
+      `join_token row: ${plugins.join(' | ')}`,
+    );
     // Entries per agent: up's own agent holds the entries under the node alias.
     await page.waitForSelector('#entries-per-agent-table tbody tr');
     assert.match((await page.textContent('#entries-per-agent-table')) ?? '', /spiffe:\/\/example\.org\/spire\/agent\/\S+\s*\d+/);

@@ -13,6 +13,7 @@ import {
   DebugService,
   EntryService,
   LocalAuthorityService,
+  ServerInfoService,
   TrustDomainService,
   createUnixGrpcTransport,
   type Agent,
@@ -84,6 +85,20 @@ export interface ServerView {
   readonly localAuthorityError?: string;
   readonly bundleSequence: string;
   readonly refreshHintSeconds: number;
+  /** ztwim's ServerInfo: absent, with `serverInfoError`, when the server does not tell (spire-server). */
+  readonly about?: AboutView;
+  readonly serverInfoError?: string;
+}
+
+/** The server's version, plugins and health (ztwim.server.v1.ServerInfo). */
+export interface AboutView {
+  readonly version: string;
+  readonly plugins: ReadonlyArray<{ readonly type: string; readonly name: string; readonly detail: string }>;
+  readonly serving: boolean;
+  readonly reason: string;
+  /** Unix seconds; 0 if never. */
+  readonly datastoreLastSuccess: number;
+  readonly datastoreHost: string;
 }
 
 export interface RelationshipView {
@@ -281,12 +296,13 @@ export class AdminApi {
   }
 
   async server(): Promise<ServerView> {
-    const [bundle, info, agents, entries, local] = await Promise.all([
+    const [bundle, info, agents, entries, local, about] = await Promise.all([
       this.#client(BundleService).getBundle({}),
       this.#client(DebugService).getInfo({}),
       this.#client(AgentService).countAgents({}),
       this.#client(EntryService).countEntries({}),
       this.localAuthorities(),
+      this.about(),
     ]);
     const leaf = info.svidChain[0];
     return {
@@ -300,7 +316,26 @@ export class AdminApi {
       ...('error' in local ? { localAuthorityError: local.error } : {}),
       bundleSequence: String(bundle.sequenceNumber),
       refreshHintSeconds: Number(bundle.refreshHint),
+      ...('error' in about ? { serverInfoError: about.error } : { about }),
     };
+  }
+
+  /** Version, plugins and health: ztwim's own API, so spire-server gives the reason instead. */
+  async about(): Promise<AboutView | { error: string }> {
+    try {
+      const r = await this.#client(ServerInfoService).getServerInfo({});
+      return {
+        version: r.version,
+        plugins: r.plugins.map((p) => ({ type: p.type, name: p.name, detail: p.detail })),
+        serving: r.health?.serving ?? false,
+        reason: r.health?.reason ?? '',
+        datastoreLastSuccess: Math.floor(Number(r.health?.datastoreLastSuccess ?? 0n) / 1000),
+        datastoreHost: r.health?.datastoreHost ?? '',
+      };
+    } catch (e) {
+      if (!(e instanceof ConnectError)) throw e;
+      return { error: e.code === Code.Unimplemented ? 'the server does not serve ztwim.server.v1.ServerInfo (spire-server)' : e.rawMessage };
+    }
   }
 
   /**

@@ -65,6 +65,16 @@ interface ServerInfo {
   localAuthorityError?: string;
   bundleSequence: string;
   refreshHintSeconds: number;
+  about?: About;
+  serverInfoError?: string;
+}
+interface About {
+  version: string;
+  plugins: { type: string; name: string; detail: string }[];
+  serving: boolean;
+  reason: string;
+  datastoreLastSuccess: number;
+  datastoreHost: string;
 }
 interface Page<T> {
   items: T[];
@@ -253,6 +263,37 @@ function Login(props: { onLogin: (role: string) => void }): VNode {
   </main>`;
 }
 
+/** Serving or not (the server's ready check), when it last read its datastore, and from which host. */
+function HealthLine(props: { about: About }): VNode {
+  const a = props.about;
+  const seen = a.datastoreLastSuccess === 0 ? 'never' : when(a.datastoreLastSuccess);
+  return html`<span class=${a.serving ? 'state state-active' : 'state state-error'}>${a.serving ? 'serving' : 'not serving'}</span>
+    ${a.serving ? '' : ` ${a.reason}`} · datastore last read ${seen}${a.datastoreHost === '' ? '' : ` on ${a.datastoreHost}`}`;
+}
+
+function PluginsTable(props: { plugins: About['plugins'] }): VNode {
+  return html`<h2>Plugins</h2>
+    <table id="server-plugins">
+      <thead>
+        <tr>
+          <th>Type</th>
+          <th>Name</th>
+          <th>Set up</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${props.plugins.map(
+          (p) =>
+            html`<tr>
+              <td>${p.type}</td>
+              <td class="mono">${p.name}</td>
+              <td>${p.detail}</td>
+            </tr>`,
+        )}
+      </tbody>
+    </table>`;
+}
+
 function Dashboard(props: { version: number }): VNode {
   const { data, error } = useLoad(() => api<ServerInfo>('GET', '/api/server'), [props.version]);
   if (data === undefined) return html`<${ErrorLine} error=${error} />`;
@@ -273,7 +314,20 @@ function Dashboard(props: { version: number }): VNode {
       <dd id="server-entries">${data.entries}</dd>
       <dt>Bundle sequence</dt>
       <dd>${data.bundleSequence} (refresh hint ${data.refreshHintSeconds} s)</dd>
+      ${
+        data.about === undefined
+          ? null
+          : html`<dt>Version</dt>
+              <dd id="server-version">${data.about.version}</dd>`
+      }
+      ${
+        data.about === undefined
+          ? null
+          : html`<dt>Health</dt>
+              <dd id="server-health"><${HealthLine} about=${data.about} /></dd>`
+      }
     </dl>
+    ${data.about === undefined ? html`<p class="hint" id="server-info-error">Version, plugins and health unavailable: ${data.serverInfoError ?? ''}</p>` : html`<${PluginsTable} plugins=${data.about.plugins} />`}
     <${DashboardCharts} version=${props.version} />
     <h2>CA rotation timeline</h2>
     <p class="hint">

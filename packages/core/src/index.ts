@@ -57,6 +57,7 @@ export type { Metrics } from './telemetry/metrics-sink.ts';
 export type { PrometheusMetrics } from './telemetry/metrics.ts';
 export { LOG_FIELDS, isLogField } from './telemetry/names.ts';
 export type { LogField } from './telemetry/names.ts';
+export { ZTWIM_VERSION } from './version.ts';
 export { lockDataDir, dataDirHolder, DATA_DIR_LOCK_FILE } from './data-dir-lock.ts';
 export type { DataDirLock, LockDataDirOptions } from './data-dir-lock.ts';
 export { listenError, SOCKET_IN_USE } from './net/listen-error.ts';

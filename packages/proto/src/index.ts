@@ -323,6 +323,16 @@ export type { WatchRequest as HintsWatchRequest, Hint } from './gen/ztwim/agent/
 // ztwim.server.v1 (ztwim's own: the admin API's change revision, for watchers such as the console)
 export { file_ztwim_server_v1_changes, GetRevisionRequestSchema, RevisionSchema, Changes as ChangesService } from './gen/ztwim/server/v1/changes_pb.ts';
 export type { GetRevisionRequest, Revision } from './gen/ztwim/server/v1/changes_pb.ts';
+// ztwim.server.v1.ServerInfo (ztwim's own: version, plugins and health, for the console's server page)
+export {
+  file_ztwim_server_v1_server_info,
+  GetServerInfoRequestSchema,
+  ServerInfoResponseSchema,
+  PluginSchema as ServerPluginSchema,
+  HealthSchema as ServerHealthSchema,
+  ServerInfo as ServerInfoService,
+} from './gen/ztwim/server/v1/server_info_pb.ts';
+export type { GetServerInfoRequest, ServerInfoResponse, Plugin as ServerPlugin, Health as ServerHealth } from './gen/ztwim/server/v1/server_info_pb.ts';
 
 // grpc.health.v1
 export {

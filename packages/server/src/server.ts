@@ -8,6 +8,7 @@ import {
   loadMetrics,
   NO_METRICS,
   asError,
+  ZTWIM_VERSION,
   serveHealthChecks,
   systemClock,
   runTasks,
@@ -26,6 +27,7 @@ import {
   AgentService,
   BundleService,
   ChangesService,
+  ServerInfoService,
   DebugService,
   EntryService,
   HealthService,
@@ -44,6 +46,8 @@ import { debugService, healthService } from './api/debug-health.ts';
 import { entryService } from './api/entry-service.ts';
 import { EntryChanges, hintsService } from './api/hints-service.ts';
 import { AdminWrites, adminWritesInterceptor, changesService } from './api/changes-service.ts';
+import { serverInfoService, type Readiness } from './api/server-info-service.ts';
+import { configuredPlugins } from './config/plugins.ts';
 import { grpcCodeResolver } from './api/errors.ts';
 import { svidService } from './api/svid-service.ts';
 import { telemetryInterceptor } from './api/telemetry.ts';
@@ -224,6 +228,23 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       datastoreSeenMs = ms;
       metrics.datastoreLastSuccess.set(ms / 1000);
     };
+    const hostsNow = (): ReturnType<NonNullable<DataStore['hosts']>> | undefined => ds.hosts?.();
+    // Ready while the datastore answers: the health_checks ready path and ServerInfo's health.
+    const readiness = async (): Promise<Readiness> => {
+      const failed = await ds.countEntries().then(
+        () => undefined,
+        (e: unknown) => asError(e),
+      );
+      if (failed === undefined) datastoreRead(clock.nowMs());
+      const hosts = hostsNow();
+      return {
+        serving: failed === undefined,
+        // the datastore's errors name it already ("datastore: postgres unavailable: ...")
+        ...(failed === undefined ? {} : { reason: failed.message.startsWith('datastore:') ? failed.message : `datastore: ${failed.message}` }),
+        ...(datastoreSeenMs === undefined ? {} : { datastoreLastSuccessMs: datastoreSeenMs }),
+        ...(hosts === undefined ? {} : { datastoreHost: hosts.primary ?? null }),
+      };
+    };
     const trusted = new SharedAuthorities({
       dataStore: ds,
       trustDomain: td,
@@ -304,6 +325,10 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       r.service(EntryService, entryService({ dataStore: ds, trustDomain: td, nodeSelectors, onWrite: () => entryChanges.notify() }));
       r.service(AgentHintsService, hintsService({ dataStore: ds, nodeSelectors, changes: entryChanges, clock }));
       r.service(ChangesService, changesService({ writes: adminWrites, startedAtMs: startedAt.getTime() }));
+      r.service(
+        ServerInfoService,
+        serverInfoService({ version: ZTWIM_VERSION, plugins: configuredPlugins(cfg), readiness, startedAtMs: startedAt.getTime(), clock }),
+      );
       r.service(
         AgentService,
         agentService({
@@ -429,23 +454,16 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
         live: () => ({ ok: true }),
         // with what this server is (its CA keys) and when it last reached the datastore
         ready: async () => {
-          const failed = await ds.countEntries().then(
-            () => undefined,
-            (e: unknown) => asError(e),
-          );
-          if (failed === undefined) datastoreRead(clock.nowMs());
-          const hosts = ds.hosts?.();
+          const r = await readiness();
           const details = {
-            serving: failed === undefined,
-            ...(datastoreSeenMs === undefined ? {} : { datastore_last_success: new Date(datastoreSeenMs).toISOString() }),
+            serving: r.serving,
+            ...(r.datastoreLastSuccessMs === undefined ? {} : { datastore_last_success: new Date(r.datastoreLastSuccessMs).toISOString() }),
             // the PostgreSQL host in use (chosen among those of a multi-host connection string), none while away
-            ...(hosts === undefined ? {} : { datastore_host: hosts.primary ?? null }),
-            ...(hosts?.readReplica === undefined ? {} : { datastore_read_replica_host: hosts.readReplica }),
+            ...(r.datastoreHost === undefined ? {} : { datastore_host: r.datastoreHost }),
+            ...(hostsNow()?.readReplica === undefined ? {} : { datastore_read_replica_host: hostsNow()?.readReplica }),
             ca: ca.status(),
           };
-          if (failed === undefined) return { ok: true as const, details };
-          // the datastore's errors name it already ("datastore: postgres unavailable: ...")
-          return { ok: false as const, reason: failed.message.startsWith('datastore:') ? failed.message : `datastore: ${failed.message}`, details };
+          return r.serving ? { ok: true as const, details } : { ok: false as const, reason: r.reason ?? 'datastore: not serving', details };
         },
       });
       tasks.push(closing('health_checks', () => health.close()));

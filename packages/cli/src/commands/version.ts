@@ -1,7 +1,8 @@
+import { ZTWIM_VERSION } from '@ztwim/core';
 import type { Command } from '../command.ts';
 import { println } from '../env.ts';
 
-export const ZTWIM_VERSION = '0.1.0';
+export { ZTWIM_VERSION };
 
 export const versionCommand: Command = {
   name: 'version',

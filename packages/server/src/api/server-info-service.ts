@@ -1,0 +1,45 @@
+// ztwim.server.v1.ServerInfo (ztwim's own, not SPIRE's): this server's version, configured plugins
+// and health, for the web console's server page. Health is the same check as the health_checks
+// listener's ready path, so the page and the probes never disagree.
+import type { ServiceImpl } from '@connectrpc/connect';
+import type { Clock } from '@ztwim/core';
+import type { ServerInfoService } from '@ztwim/proto';
+import type { ConfiguredPlugin } from '../config/plugins.ts';
+
+/** What the ready check found. */
+export interface Readiness {
+  readonly serving: boolean;
+  /** Why not serving. */
+  readonly reason?: string;
+  /** Last successful datastore read, Unix ms. */
+  readonly datastoreLastSuccessMs?: number;
+  /** The PostgreSQL host in use; null while away; absent for SQLite. */
+  readonly datastoreHost?: string | null;
+}
+
+export interface ServerInfoDeps {
+  readonly version: string;
+  readonly plugins: readonly ConfiguredPlugin[];
+  readonly readiness: () => Promise<Readiness>;
+  readonly startedAtMs: number;
+  readonly clock: Clock;
+}
+
+export function serverInfoService(deps: ServerInfoDeps): ServiceImpl<typeof ServerInfoService> {
+  return {
+    async getServerInfo() {
+      const r = await deps.readiness();
+      return {
+        version: deps.version,
+        plugins: deps.plugins.map((p) => ({ ...p })),
+        health: {
+          serving: r.serving,
+          reason: r.reason ?? '',
+          datastoreLastSuccess: BigInt(r.datastoreLastSuccessMs ?? 0),
+          datastoreHost: r.datastoreHost ?? '',
+          uptimeSeconds: BigInt(Math.max(0, Math.floor((deps.clock.nowMs() - deps.startedAtMs) / 1000))),
+        },
+      };
+    },
+  };
+}
