@@ -319,6 +319,9 @@ describe('web console in Chromium (ztwim up)', () => {
     await page.goto(`${base}#/agents`);
     const row = page.locator('#agents tr', { hasText: agentId });
     await row.waitFor();
+    // Last seen: agent2 has just synced with up's server (ServerInfo/GetAgentsLastSeen).
+    const lastSeen = Date.parse((await row.locator('td.last-seen').textContent()) ?? '');
+    assert.ok(Number.isFinite(lastSeen) && Math.abs(Date.now() - lastSeen) < 120_000, `agent2 last seen ${lastSeen}`);
     await shot('agents');
     await row.locator('button.ban').click();
     await page.locator('#agents tr', { hasText: agentId }).locator('td', { hasText: /^yes$/ }).first().waitFor();

@@ -46,6 +46,8 @@ export interface AgentView {
   readonly expiresAt: number;
   readonly banned: boolean;
   readonly canReattest: boolean;
+  /** Unix seconds of the agent's last call to this server (ztwim's ServerInfo); absent if not seen since it started or not told (spire-server). */
+  readonly lastSeen?: number;
 }
 
 /** A key's state on this server (SPIRE's LocalAuthority API); '' for a key of another server or an upstream root. */
@@ -176,6 +178,10 @@ export function entryView(e: Entry): EntryView {
     downstream: e.downstream,
     createdAt: Number(e.createdAt),
   };
+}
+
+function withLastSeen(a: AgentView, lastSeen: number | undefined): AgentView {
+  return lastSeen === undefined ? a : { ...a, lastSeen };
 }
 
 function agentView(a: Agent): AgentView {
@@ -360,11 +366,26 @@ export class AdminApi {
 
   async agents(pageSize: number, pageToken: string): Promise<Page<AgentView>> {
     const r = await this.#client(AgentService).listAgents({ pageSize, pageToken });
-    return { items: r.agents.map(agentView), nextPageToken: r.nextPageToken };
+    const items = r.agents.map(agentView);
+    const seen = await this.#lastSeen(items.map((a) => a.id));
+    return { items: items.map((a) => withLastSeen(a, seen.get(a.id))), nextPageToken: r.nextPageToken };
+  }
+
+  /** When the agents last called the server; none from a server without ztwim's ServerInfo (spire-server). */
+  async #lastSeen(ids: readonly string[]): Promise<Map<string, number>> {
+    if (ids.length === 0) return new Map();
+    try {
+      const r = await this.#client(ServerInfoService).getAgentsLastSeen({ agentIds: [...ids] });
+      return new Map(Object.entries(r.lastSeen).map(([id, ms]) => [id, Math.floor(Number(ms) / 1000)]));
+    } catch (e) {
+      if (e instanceof ConnectError && e.code === Code.Unimplemented) return new Map();
+      throw e;
+    }
   }
 
   async agent(id: string): Promise<AgentView> {
-    return agentView(await this.#client(AgentService).getAgent({ id: splitId(id, 'agent ID') }));
+    const a = agentView(await this.#client(AgentService).getAgent({ id: splitId(id, 'agent ID') }));
+    return withLastSeen(a, (await this.#lastSeen([a.id])).get(a.id));
   }
 
   async banAgent(id: string): Promise<void> {

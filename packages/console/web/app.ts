@@ -36,6 +36,7 @@ interface Agent {
   expiresAt: number;
   banned: boolean;
   canReattest: boolean;
+  lastSeen?: number;
 }
 interface Authority {
   kind: string;
@@ -422,6 +423,7 @@ function Agents(props: { version: number; admin: boolean }): VNode {
           <th>SVID expires</th>
           <th>Banned</th>
           <th>Can re-attest</th>
+          <th>Last seen</th>
           ${props.admin ? html`<th>Actions</th>` : null}
         </tr>
       </thead>
@@ -436,6 +438,7 @@ function Agents(props: { version: number; admin: boolean }): VNode {
               <td>${when(a.expiresAt)}</td>
               <td>${a.banned ? 'yes' : 'no'}</td>
               <td>${a.canReattest ? 'yes' : 'no'}</td>
+              <td class="last-seen">${a.lastSeen === undefined ? '—' : when(a.lastSeen)}</td>
               ${
                 props.admin
                   ? html`<td class="actions">

@@ -327,6 +327,8 @@ export type { GetRevisionRequest, Revision } from './gen/ztwim/server/v1/changes
 export {
   file_ztwim_server_v1_server_info,
   GetServerInfoRequestSchema,
+  GetAgentsLastSeenRequestSchema,
+  AgentsLastSeenSchema,
   ServerInfoResponseSchema,
   PluginSchema as ServerPluginSchema,
   HealthSchema as ServerHealthSchema,

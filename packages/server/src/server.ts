@@ -47,6 +47,7 @@ import { entryService } from './api/entry-service.ts';
 import { EntryChanges, hintsService } from './api/hints-service.ts';
 import { AdminWrites, adminWritesInterceptor, changesService } from './api/changes-service.ts';
 import { serverInfoService, type Readiness } from './api/server-info-service.ts';
+import { AgentActivity, agentActivityInterceptor } from './api/agent-activity.ts';
 import { configuredPlugins } from './config/plugins.ts';
 import { grpcCodeResolver } from './api/errors.ts';
 import { svidService } from './api/svid-service.ts';
@@ -311,6 +312,8 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     const entryChanges = new EntryChanges();
     // What the admin API lists moved (ztwim.server.v1.Changes, read by the web console).
     const adminWrites = new AdminWrites();
+    // When each agent last called (ServerInfo/GetAgentsLastSeen, the console's agents page).
+    const agentActivity = new AgentActivity();
     // Federation: bundle endpoint and the refresher of federated bundles (config + TrustDomain API).
     const federation = createFederation({
       config: cfg.federation,
@@ -327,7 +330,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       r.service(ChangesService, changesService({ writes: adminWrites, startedAtMs: startedAt.getTime() }));
       r.service(
         ServerInfoService,
-        serverInfoService({ version: ZTWIM_VERSION, plugins: configuredPlugins(cfg), readiness, startedAtMs: startedAt.getTime(), clock }),
+        serverInfoService({ version: ZTWIM_VERSION, plugins: configuredPlugins(cfg), readiness, startedAtMs: startedAt.getTime(), clock, agentActivity }),
       );
       r.service(
         AgentService,
@@ -390,6 +393,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       }),
       rateLimitInterceptor(cfg.rateLimit ?? RATE_LIMIT_DEFAULTS, clock),
       adminWritesInterceptor(adminWrites),
+      agentActivityInterceptor(agentActivity, clock),
     ];
 
     const flags = { socketPath: '-socketPath', bindPort: '-serverPort', ...deps.listenerFlags };

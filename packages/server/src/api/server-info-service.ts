@@ -1,10 +1,11 @@
 // ztwim.server.v1.ServerInfo (ztwim's own, not SPIRE's): this server's version, configured plugins
-// and health, for the web console's server page. Health is the same check as the health_checks
+// and health, for the web console's server page, and when agents last called (agents page). Health is the same check as the health_checks
 // listener's ready path, so the page and the probes never disagree.
 import type { ServiceImpl } from '@connectrpc/connect';
 import type { Clock } from '@ztwim/core';
 import type { ServerInfoService } from '@ztwim/proto';
 import type { ConfiguredPlugin } from '../config/plugins.ts';
+import type { AgentActivity } from './agent-activity.ts';
 
 /** What the ready check found. */
 export interface Readiness {
@@ -23,6 +24,7 @@ export interface ServerInfoDeps {
   readonly readiness: () => Promise<Readiness>;
   readonly startedAtMs: number;
   readonly clock: Clock;
+  readonly agentActivity: AgentActivity;
 }
 
 export function serverInfoService(deps: ServerInfoDeps): ServiceImpl<typeof ServerInfoService> {
@@ -40,6 +42,10 @@ export function serverInfoService(deps: ServerInfoDeps): ServiceImpl<typeof Serv
           uptimeSeconds: BigInt(Math.max(0, Math.floor((deps.clock.nowMs() - deps.startedAtMs) / 1000))),
         },
       };
+    },
+    getAgentsLastSeen(req) {
+      const seen = deps.agentActivity.lookup(req.agentIds);
+      return { lastSeen: Object.fromEntries([...seen].map(([id, ms]) => [id, BigInt(ms)])) };
     },
   };
 }

@@ -14,7 +14,46 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ztwim/server/v1/server_info.proto.
  */
 export const file_ztwim_server_v1_server_info: GenFile = /*@__PURE__*/
-  fileDesc("CiF6dHdpbS9zZXJ2ZXIvdjEvc2VydmVyX2luZm8ucHJvdG8SD3p0d2ltLnNlcnZlci52MSIWChRHZXRTZXJ2ZXJJbmZvUmVxdWVzdCJ4ChJTZXJ2ZXJJbmZvUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIoCgdwbHVnaW5zGAIgAygLMhcuenR3aW0uc2VydmVyLnYxLlBsdWdpbhInCgZoZWFsdGgYAyABKAsyFy56dHdpbS5zZXJ2ZXIudjEuSGVhbHRoIjQKBlBsdWdpbhIMCgR0eXBlGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGZGV0YWlsGAMgASgJInkKBkhlYWx0aBIPCgdzZXJ2aW5nGAEgASgIEg4KBnJlYXNvbhgCIAEoCRIeChZkYXRhc3RvcmVfbGFzdF9zdWNjZXNzGAMgASgDEhYKDmRhdGFzdG9yZV9ob3N0GAQgASgJEhYKDnVwdGltZV9zZWNvbmRzGAUgASgDMmkKClNlcnZlckluZm8SWwoNR2V0U2VydmVySW5mbxIlLnp0d2ltLnNlcnZlci52MS5HZXRTZXJ2ZXJJbmZvUmVxdWVzdBojLnp0d2ltLnNlcnZlci52MS5TZXJ2ZXJJbmZvUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CiF6dHdpbS9zZXJ2ZXIvdjEvc2VydmVyX2luZm8ucHJvdG8SD3p0d2ltLnNlcnZlci52MSItChhHZXRBZ2VudHNMYXN0U2VlblJlcXVlc3QSEQoJYWdlbnRfaWRzGAEgAygJIoMBCg5BZ2VudHNMYXN0U2VlbhJACglsYXN0X3NlZW4YASADKAsyLS56dHdpbS5zZXJ2ZXIudjEuQWdlbnRzTGFzdFNlZW4uTGFzdFNlZW5FbnRyeRovCg1MYXN0U2VlbkVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAzoCOAEiFgoUR2V0U2VydmVySW5mb1JlcXVlc3QieAoSU2VydmVySW5mb1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSKAoHcGx1Z2lucxgCIAMoCzIXLnp0d2ltLnNlcnZlci52MS5QbHVnaW4SJwoGaGVhbHRoGAMgASgLMhcuenR3aW0uc2VydmVyLnYxLkhlYWx0aCI0CgZQbHVnaW4SDAoEdHlwZRgBIAEoCRIMCgRuYW1lGAIgASgJEg4KBmRldGFpbBgDIAEoCSJ5CgZIZWFsdGgSDwoHc2VydmluZxgBIAEoCBIOCgZyZWFzb24YAiABKAkSHgoWZGF0YXN0b3JlX2xhc3Rfc3VjY2VzcxgDIAEoAxIWCg5kYXRhc3RvcmVfaG9zdBgEIAEoCRIWCg51cHRpbWVfc2Vjb25kcxgFIAEoAzLKAQoKU2VydmVySW5mbxJbCg1HZXRTZXJ2ZXJJbmZvEiUuenR3aW0uc2VydmVyLnYxLkdldFNlcnZlckluZm9SZXF1ZXN0GiMuenR3aW0uc2VydmVyLnYxLlNlcnZlckluZm9SZXNwb25zZRJfChFHZXRBZ2VudHNMYXN0U2VlbhIpLnp0d2ltLnNlcnZlci52MS5HZXRBZ2VudHNMYXN0U2VlblJlcXVlc3QaHy56dHdpbS5zZXJ2ZXIudjEuQWdlbnRzTGFzdFNlZW5iBnByb3RvMw");
+
+/**
+ * @generated from message ztwim.server.v1.GetAgentsLastSeenRequest
+ */
+export type GetAgentsLastSeenRequest = Message<"ztwim.server.v1.GetAgentsLastSeenRequest"> & {
+  /**
+   * Agent SPIFFE IDs (spiffe://td/spire/agent/...); at most 1,000.
+   *
+   * @generated from field: repeated string agent_ids = 1;
+   */
+  agentIds: string[];
+};
+
+/**
+ * Describes the message ztwim.server.v1.GetAgentsLastSeenRequest.
+ * Use `create(GetAgentsLastSeenRequestSchema)` to create a new message.
+ */
+export const GetAgentsLastSeenRequestSchema: GenMessage<GetAgentsLastSeenRequest> = /*@__PURE__*/
+  messageDesc(file_ztwim_server_v1_server_info, 0);
+
+/**
+ * @generated from message ztwim.server.v1.AgentsLastSeen
+ */
+export type AgentsLastSeen = Message<"ztwim.server.v1.AgentsLastSeen"> & {
+  /**
+   * Agent SPIFFE ID -> Unix ms of its last call to this server; agents not seen since this
+   * server started are absent.
+   *
+   * @generated from field: map<string, int64> last_seen = 1;
+   */
+  lastSeen: { [key: string]: bigint };
+};
+
+/**
+ * Describes the message ztwim.server.v1.AgentsLastSeen.
+ * Use `create(AgentsLastSeenSchema)` to create a new message.
+ */
+export const AgentsLastSeenSchema: GenMessage<AgentsLastSeen> = /*@__PURE__*/
+  messageDesc(file_ztwim_server_v1_server_info, 1);
 
 /**
  * @generated from message ztwim.server.v1.GetServerInfoRequest
@@ -27,7 +66,7 @@ export type GetServerInfoRequest = Message<"ztwim.server.v1.GetServerInfoRequest
  * Use `create(GetServerInfoRequestSchema)` to create a new message.
  */
 export const GetServerInfoRequestSchema: GenMessage<GetServerInfoRequest> = /*@__PURE__*/
-  messageDesc(file_ztwim_server_v1_server_info, 0);
+  messageDesc(file_ztwim_server_v1_server_info, 2);
 
 /**
  * @generated from message ztwim.server.v1.ServerInfoResponse
@@ -59,7 +98,7 @@ export type ServerInfoResponse = Message<"ztwim.server.v1.ServerInfoResponse"> &
  * Use `create(ServerInfoResponseSchema)` to create a new message.
  */
 export const ServerInfoResponseSchema: GenMessage<ServerInfoResponse> = /*@__PURE__*/
-  messageDesc(file_ztwim_server_v1_server_info, 1);
+  messageDesc(file_ztwim_server_v1_server_info, 3);
 
 /**
  * @generated from message ztwim.server.v1.Plugin
@@ -92,7 +131,7 @@ export type Plugin = Message<"ztwim.server.v1.Plugin"> & {
  * Use `create(PluginSchema)` to create a new message.
  */
 export const PluginSchema: GenMessage<Plugin> = /*@__PURE__*/
-  messageDesc(file_ztwim_server_v1_server_info, 2);
+  messageDesc(file_ztwim_server_v1_server_info, 4);
 
 /**
  * @generated from message ztwim.server.v1.Health
@@ -139,7 +178,7 @@ export type Health = Message<"ztwim.server.v1.Health"> & {
  * Use `create(HealthSchema)` to create a new message.
  */
 export const HealthSchema: GenMessage<Health> = /*@__PURE__*/
-  messageDesc(file_ztwim_server_v1_server_info, 3);
+  messageDesc(file_ztwim_server_v1_server_info, 5);
 
 /**
  * @generated from service ztwim.server.v1.ServerInfo
@@ -154,6 +193,17 @@ export const ServerInfo: GenService<{
     methodKind: "unary";
     input: typeof GetServerInfoRequestSchema;
     output: typeof ServerInfoResponseSchema;
+  },
+  /**
+   * When each of the given agents last called this server (any agent method: sync, renewal,
+   * SVID signing), as this server saw it since it started. Admin callers only.
+   *
+   * @generated from rpc ztwim.server.v1.ServerInfo.GetAgentsLastSeen
+   */
+  getAgentsLastSeen: {
+    methodKind: "unary";
+    input: typeof GetAgentsLastSeenRequestSchema;
+    output: typeof AgentsLastSeenSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_ztwim_server_v1_server_info, 0);
