@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { ZTWIM_VERSION } from '@ztwim/core';
+import { makeCa } from '@ztwim/testkit';
 import { freePort } from './lib/net.ts';
 import { agentConf } from './lib/server-conf.ts';
 import { makeTmpDir, type TmpDir } from './lib/tmp.ts';
@@ -328,6 +329,37 @@ describe('web console in Chromium (ztwim up)', () => {
     const shown = cli('server', 'agent', 'show', '-socketPath', server(), '-spiffeID', agentId);
     assert.match(shown.stdout, /Banned\s+: true/);
     await until('agent2 to stop serving', () => (cli('api', 'fetch', 'x509', '-socketPath', sock).status !== 0 ? true : undefined), 60_000);
+  });
+
+  it('sets a federated bundle from pasted PEM, offers it for download, refuses bad data by cause, and deletes it', async () => {
+    const partner = makeCa(join(dir.path), 'partner root');
+    await page.goto(`${base}#/bundle`);
+    await page.waitForSelector('#set-bundle');
+    // bad data first: the server's cause is shown, nothing is stored
+    await page.fill('#set-bundle-td', 'partner.example');
+    await page.selectOption('#set-bundle-format', 'pem');
+    await page.fill('#set-bundle-data', 'not a certificate');
+    await page.click('#set-bundle-submit');
+    await page.waitForSelector('#set-bundle .error');
+    assert.match((await page.textContent('#set-bundle .error')) ?? '', /bundle data: /);
+    assert.equal(await page.locator('#federated-bundles tr', { hasText: 'partner.example' }).count(), 0);
+    // the partner's root as PEM
+    await page.fill('#set-bundle-data', partner.certPem);
+    await page.click('#set-bundle-submit');
+    const row = page.locator('#federated-bundles tr', { hasText: 'partner.example' });
+    await row.waitFor();
+    const listed = cli('server', 'bundle', 'list', '-socketPath', server(), '-id', 'spiffe://partner.example');
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.equal(listed.stdout.replace(/\s+/g, ''), partner.certPem.replace(/\s+/g, ''));
+    // download as PEM: the same certificate
+    const href = (await row.locator('a', { hasText: 'PEM' }).getAttribute('href')) ?? '';
+    const pem = await page.evaluate(async (u) => (await fetch(u)).text(), href);
+    assert.equal(pem.replace(/\s+/g, ''), partner.certPem.replace(/\s+/g, ''));
+    await row.locator('button.delete-bundle').click();
+    await until('the partner bundle to go', async () =>
+      (await page.locator('#federated-bundles tr', { hasText: 'partner.example' }).count()) === 0 ? true : undefined,
+    );
+    assert.notEqual(cli('server', 'bundle', 'list', '-socketPath', server(), '-id', 'spiffe://partner.example').status, 0);
   });
 
   it('refuses unauthenticated, cross-origin and CSRF-less calls, and a read-only login writing', async () => {

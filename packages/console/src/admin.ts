@@ -4,10 +4,11 @@
 import { X509Certificate, createHash, createPublicKey } from 'node:crypto';
 import { Code, ConnectError, createClient, type Client } from '@connectrpc/connect';
 import type { DescService } from '@bufbuild/protobuf';
-import { wireSpiffeIdString } from '@ztwim/core';
-import { derToPem } from '@ztwim/spiffe';
+import { spiffeBundleToWire, wireSpiffeIdString, type WireBundleInit } from '@ztwim/core';
+import { derToPem, SpiffeBundle, TrustDomain, X509Bundle } from '@ztwim/spiffe';
 import {
   AgentService,
+  BatchDeleteFederatedBundleRequest_Mode,
   BundleService,
   ChangesService,
   DebugService,
@@ -160,6 +161,14 @@ function splitId(id: string, what: string): { trustDomain: string; path: string 
   const m = /^spiffe:\/\/([^/]+)(\/.*)?$/.exec(id.trim());
   if (m === null) throw new AdminApiError(`${what}: not a SPIFFE ID: ${JSON.stringify(id)}`, 3);
   return { trustDomain: m[1] as string, path: m[2] ?? '' };
+}
+
+function trustDomainOf(s: string): TrustDomain {
+  try {
+    return TrustDomain.parse(s.trim());
+  } catch (e) {
+    throw new AdminApiError(`trust domain: ${(e as Error).message}`, 3);
+  }
 }
 
 function parseSelectorText(s: string): SelectorView {
@@ -480,6 +489,46 @@ export class AdminApi {
   async federatedBundles(): Promise<{ trustDomain: string; authorities: AuthorityView[] }[]> {
     const r = await this.#client(BundleService).listFederatedBundles({ pageSize: 1000 });
     return r.bundles.map((b) => ({ trustDomain: b.trustDomain, authorities: authorities(b) }));
+  }
+
+  /** A federated bundle, for download. */
+  async federatedBundle(trustDomain: string): Promise<Bundle> {
+    return this.#client(BundleService).getFederatedBundle({ trustDomain: trustDomainOf(trustDomain).name });
+  }
+
+  /**
+   * Creates or replaces a federated bundle (as `bundle set`): PEM certificates (X.509 authorities
+   * only) or a SPIFFE bundle document (X.509 and JWT authorities, refresh hint, sequence).
+   */
+  async setFederatedBundle(trustDomain: string, format: 'pem' | 'spiffe', data: string): Promise<void> {
+    const td = trustDomainOf(trustDomain);
+    let bundle: WireBundleInit;
+    try {
+      if (format === 'pem') {
+        const x509 = X509Bundle.parse(td, data);
+        if (x509.authorities().length === 0) throw new AdminApiError('no CERTIFICATE PEM block', 3);
+        bundle = {
+          trustDomain: td.name,
+          x509Authorities: x509.authorities().map((asn1) => ({ asn1, tainted: false })),
+          jwtAuthorities: [],
+          refreshHint: 0n,
+          sequenceNumber: 0n,
+        };
+      } else bundle = spiffeBundleToWire(SpiffeBundle.parse(td, data));
+    } catch (e) {
+      throw new AdminApiError(`bundle data: ${(e as Error).message}`, 3);
+    }
+    const r = await this.#client(BundleService).batchSetFederatedBundle({ bundle: [bundle] });
+    const status = r.results[0]?.status;
+    if ((status?.code ?? 0) !== 0) throw new AdminApiError(status?.message ?? 'refused', status?.code ?? 2);
+  }
+
+  /** Deletes a federated bundle; refused while entries federate with it (SPIRE's RESTRICT mode). */
+  async deleteFederatedBundle(trustDomain: string): Promise<void> {
+    const td = trustDomainOf(trustDomain);
+    const r = await this.#client(BundleService).batchDeleteFederatedBundle({ trustDomains: [td.name], mode: BatchDeleteFederatedBundleRequest_Mode.RESTRICT });
+    const status = r.results[0]?.status;
+    if ((status?.code ?? 0) !== 0) throw new AdminApiError(status?.message ?? 'refused', status?.code ?? 2);
   }
 
   /** Every agent (paged through), for the dashboard's entries per agent. */

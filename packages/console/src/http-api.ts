@@ -316,11 +316,29 @@ export function createConsoleHandler(deps: ApiDeps): (req: IncomingMessage, res:
       return json(res, r.ok ? 200 : 400, r);
     }
     if (path === '/api/bundle' && method === 'GET') {
-      const b = await admin.bundle();
+      const td = url.searchParams.get('trustDomain') ?? '';
+      const b = td === '' ? await admin.bundle() : await admin.federatedBundle(td);
       const format = url.searchParams.get('format') ?? 'spiffe';
       if (format === 'pem') return send(res, 200, bundlePem(b), 'application/x-pem-file', { 'content-disposition': 'attachment; filename="bundle.pem"' });
       if (format === 'spiffe') return json(res, 200, bundleSpiffeJson(b));
       throw new HttpError(400, 'format: want pem or spiffe');
+    }
+    if (path === '/api/federated-bundles' && method === 'POST') {
+      const body = await readJson(req);
+      if (!isObj(body)) throw new HttpError(400, 'want {trustDomain, format, data}');
+      const format = str(body, 'format', true);
+      if (format !== 'pem' && format !== 'spiffe') throw new HttpError(400, 'format: want pem or spiffe');
+      const td = str(body, 'trustDomain', true);
+      await admin.setFederatedBundle(td, format, str(body, 'data', true));
+      log.info({ trust_domain: td }, 'console: federated bundle set');
+      return json(res, 200, {});
+    }
+    if (path === '/api/federated-bundles/delete' && method === 'POST') {
+      const body = await readJson(req);
+      const td = isObj(body) ? str(body, 'trustDomain', true) : '';
+      await admin.deleteFederatedBundle(td);
+      log.info({ trust_domain: td }, 'console: federated bundle deleted');
+      return json(res, 200, {});
     }
     if (path === '/api/federation' && method === 'GET') {
       const [relationships, bundles] = await Promise.all([admin.relationships(), admin.federatedBundles()]);

@@ -655,8 +655,50 @@ function Entries(props: { version: number; admin: boolean }): VNode {
   </section>`;
 }
 
-function BundlePage(props: { version: number }): VNode {
+/** Admin form: create or replace a federated bundle from pasted PEM or SPIFFE bundle JSON (as `bundle set`). */
+function SetFederatedBundle(props: { onDone: () => void }): VNode {
+  const [td, setTd] = useState('');
+  const [format, setFormat] = useState('spiffe');
+  const [data, setData] = useState('');
+  const [error, setError] = useState('');
+  return html`<form
+    id="set-bundle"
+    onSubmit=${async (e: Event) => {
+      e.preventDefault();
+      try {
+        await api('POST', '/api/federated-bundles', { trustDomain: td, format, data });
+        setError('');
+        setData('');
+        props.onDone();
+      } catch (err) {
+        setError((err as Error).message);
+      }
+    }}
+  >
+    <h3>Set a federated bundle</h3>
+    <label
+      >Trust domain
+      <input id="set-bundle-td" required value=${td} placeholder="partner.example" onInput=${(e: Event) => setTd((e.target as HTMLInputElement).value)}
+    /></label>
+    <label
+      >Format
+      <select id="set-bundle-format" value=${format} onChange=${(e: Event) => setFormat((e.target as HTMLSelectElement).value)}>
+        <option value="spiffe">SPIFFE bundle (JSON)</option>
+        <option value="pem">PEM certificates</option>
+      </select></label
+    >
+    <label
+      >Bundle data
+      <textarea id="set-bundle-data" required rows="6" value=${data} onInput=${(e: Event) => setData((e.target as HTMLTextAreaElement).value)}></textarea>
+    </label>
+    <button type="submit" id="set-bundle-submit">Set bundle</button>
+    <${ErrorLine} error=${error} />
+  </form>`;
+}
+
+function BundlePage(props: { version: number; admin: boolean }): VNode {
   const { data, error } = useLoad(() => api<ServerInfo>('GET', '/api/server'), [props.version]);
+  const [actionError, setActionError] = useState('');
   const fed = useLoad(
     () =>
       api<{
@@ -698,9 +740,53 @@ function BundlePage(props: { version: number }): VNode {
       </tbody>
     </table>
     <h2>Federated bundles</h2>
-    <ul>
-      ${(fed.data?.bundles ?? []).map((b) => html`<li>${b.trustDomain}: ${b.authorities.length} keys</li>`)}
-    </ul>
+    <${ErrorLine} error=${actionError} />
+    <table id="federated-bundles">
+      <thead>
+        <tr>
+          <th>Trust domain</th>
+          <th>Keys</th>
+          <th>Download</th>
+          ${props.admin ? html`<th>Actions</th>` : null}
+        </tr>
+      </thead>
+      <tbody>
+        ${(fed.data?.bundles ?? []).map(
+          (b) =>
+            html`<tr>
+              <td class="mono">${b.trustDomain}</td>
+              <td>${b.authorities.map((a) => `${a.kind} ${a.name}`).join('; ')}</td>
+              <td>
+                <a href=${`/api/bundle?format=pem&trustDomain=${encodeURIComponent(b.trustDomain)}`} download=${`${b.trustDomain}.pem`}>PEM</a> ·
+                <a href=${`/api/bundle?format=spiffe&trustDomain=${encodeURIComponent(b.trustDomain)}`} download=${`${b.trustDomain}.json`}>SPIFFE JSON</a>
+              </td>
+              ${
+                props.admin
+                  ? html`<td class="actions">
+                      <button
+                        type="button"
+                        class="delete-bundle"
+                        onClick=${async () => {
+                          if (!confirm(`Delete the federated bundle of ${b.trustDomain}?`)) return;
+                          try {
+                            await api('POST', '/api/federated-bundles/delete', { trustDomain: b.trustDomain });
+                            setActionError('');
+                            fed.reload();
+                          } catch (err) {
+                            setActionError((err as Error).message);
+                          }
+                        }}
+                      >
+                        Delete
+                      </button>
+                    </td>`
+                  : null
+              }
+            </tr>`,
+        )}
+      </tbody>
+    </table>
+    ${props.admin ? html`<${SetFederatedBundle} onDone=${() => fed.reload()} />` : null}
   </section>`;
 }
 
