@@ -1,28 +1,13 @@
 /** Small re-implementations of Go formatting that spire-server's CLI output depends on. */
 
-const GRPC_CODE_NAMES = [
-  'OK',
-  'Canceled',
-  'Unknown',
-  'InvalidArgument',
-  'DeadlineExceeded',
-  'NotFound',
-  'AlreadyExists',
-  'PermissionDenied',
-  'ResourceExhausted',
-  'FailedPrecondition',
-  'Aborted',
-  'OutOfRange',
-  'Unimplemented',
-  'Internal',
-  'Unavailable',
-  'DataLoss',
-  'Unauthenticated',
-] as const;
+import { Code } from '@connectrpc/connect';
 
 /** grpc-go `codes.Code.String()`: `NotFound`, or `Code(42)` for unknown values. */
 export function grpcCodeName(code: number): string {
-  return GRPC_CODE_NAMES[code] ?? `Code(${code})`;
+  if (code === 0) return 'OK';
+  // Connect's numeric enum carries grpc-go's names (Canceled = 1 ... Unauthenticated = 16); it has no member for OK.
+  const name: string | undefined = Code[code];
+  return name ?? `Code(${code})`;
 }
 
 /** grpc-go `status.Error(...).Error()`: `rpc error: code = NotFound desc = entry not found`. */
