@@ -3,8 +3,8 @@ export { eventually } from './eventually.ts';
 export type { EventuallyOptions } from './eventually.ts';
 export { makeTmpDir, withTmpDir } from './tmp-dir.ts';
 export type { TmpDir } from './tmp-dir.ts';
-export { makeCa, issueServerCert, tempDir } from './test-pki.ts';
-export type { TestCa, TestCert } from './test-pki.ts';
+export { makeCa, issueServerCert, opensslCert, tempDir } from './test-pki.ts';
+export type { OpensslCertOptions, TestCa, TestCert } from './test-pki.ts';
 export {
   H2_PREFACE,
   FRAME,
