@@ -194,13 +194,7 @@ export class ResourceClient {
     type: PatchType,
     options: WriteOptions & { namespace?: string } = {},
   ): Promise<T> {
-    return this.#call<T>(
-      `patch ${describe(ref, options.namespace, name)}`,
-      'PATCH',
-      `${resourcePath(ref, options.namespace, name)}${writeQuery(options)}`,
-      patch,
-      PATCH_CONTENT_TYPES[type],
-    );
+    return this.#patch<T>(ref, name, patch, type, options);
   }
 
   /**
@@ -236,10 +230,22 @@ export class ResourceClient {
     type: PatchType,
     options: WriteOptions & { namespace?: string } = {},
   ): Promise<T> {
+    return this.#patch<T>(ref, name, patch, type, options, 'status');
+  }
+
+  /** PATCH of the object or of one of its subresources. */
+  #patch<T extends KubeObject>(
+    ref: ResourceRef,
+    name: string,
+    patch: unknown,
+    type: PatchType,
+    options: WriteOptions & { namespace?: string },
+    subresource?: 'status',
+  ): Promise<T> {
     return this.#call<T>(
-      `patch status of ${describe(ref, options.namespace, name)}`,
+      `patch ${subresource === undefined ? '' : `${subresource} of `}${describe(ref, options.namespace, name)}`,
       'PATCH',
-      `${resourcePath(ref, options.namespace, name, 'status')}${writeQuery(options)}`,
+      `${resourcePath(ref, options.namespace, name, subresource)}${writeQuery(options)}`,
       patch,
       PATCH_CONTENT_TYPES[type],
     );
