@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../interop/lib/spire-admin.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
+import { entryCreateArgs } from './lib/entry-args.ts';
 import { runZtwim, startZtwim as start, stopProc as stop, type CliRun, type Proc } from '../interop/lib/ztwim-cli.ts';
 import { until } from '../interop/lib/wait.ts';
 
@@ -35,20 +36,7 @@ describe('ztwim agent run (CLI, against ztwim server run)', () => {
   };
   /** `server entry create` of a workload entry for this process's uid under the agent. */
   const createEntry = async (parentId: string, spiffeId: string): Promise<void> => {
-    const ent = await ztwim(
-      dir,
-      'server',
-      'entry',
-      'create',
-      '-socketPath',
-      serverSock,
-      '-parentID',
-      parentId,
-      '-spiffeID',
-      spiffeId,
-      '-selector',
-      `unix:uid:${uid}`,
-    );
+    const ent = await ztwim(dir, ...entryCreateArgs(serverSock, parentId, spiffeId, `unix:uid:${uid}`));
     assert.equal(ent.status, 0, ent.stderr);
   };
   const fetchIds = async (): Promise<string[] | undefined> => {
