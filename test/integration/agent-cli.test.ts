@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../interop/lib/spire-admin.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
+import { entryCreateArgs } from './lib/entry-args.ts';
 import { runZtwim, startZtwim as start, stopProc as stop, type CliRun, type Proc } from '../interop/lib/ztwim-cli.ts';
 import { until } from '../interop/lib/wait.ts';
 
@@ -32,6 +33,11 @@ describe('ztwim agent run (CLI, against ztwim server run)', () => {
       return h.status === 0 ? true : undefined;
     });
     return p;
+  };
+  /** `server entry create` of a workload entry for this process's uid under the agent. */
+  const createEntry = async (parentId: string, spiffeId: string): Promise<void> => {
+    const ent = await ztwim(dir, ...entryCreateArgs(serverSock, parentId, spiffeId, `unix:uid:${uid}`));
+    assert.equal(ent.status, 0, ent.stderr);
   };
   const fetchIds = async (): Promise<string[] | undefined> => {
     const r = await ztwim(dir, 'agent', 'api', 'fetch', 'x509', '-socketPath', agentSock);
@@ -129,21 +135,7 @@ plugins {
     assert.match(none.stderr, /rpc error: code = PermissionDenied desc = no identity issued/, none.stderr);
 
     const agentId = `spiffe://example.org/spire/agent/join_token/${token}`;
-    const ent = await ztwim(
-      dir,
-      'server',
-      'entry',
-      'create',
-      '-socketPath',
-      serverSock,
-      '-parentID',
-      agentId,
-      '-spiffeID',
-      'spiffe://example.org/cli/wl',
-      '-selector',
-      `unix:uid:${uid}`,
-    );
-    assert.equal(ent.status, 0, ent.stderr);
+    await createEntry(agentId, 'spiffe://example.org/cli/wl');
     assert.deepEqual(await until('svid', fetchIds), ['spiffe://example.org/cli/wl']);
     // The agent SVID on the server side: the agent is listed under its join-token id.
     const list = await ztwim(dir, 'server', 'agent', 'list', '-socketPath', serverSock);
@@ -159,21 +151,7 @@ plugins {
     const agentIdLine = (await ztwim(dir, 'server', 'agent', 'list', '-socketPath', serverSock)).stdout;
     const agentId = /SPIFFE ID\s*:\s*(\S+)/.exec(agentIdLine)?.[1];
     assert.ok(agentId, agentIdLine);
-    const ent = await ztwim(
-      dir,
-      'server',
-      'entry',
-      'create',
-      '-socketPath',
-      serverSock,
-      '-parentID',
-      agentId,
-      '-spiffeID',
-      'spiffe://example.org/cli/wl2',
-      '-selector',
-      `unix:uid:${uid}`,
-    );
-    assert.equal(ent.status, 0, ent.stderr);
+    await createEntry(agentId, 'spiffe://example.org/cli/wl2');
     await until('second svid', async () => {
       const ids = await fetchIds();
       return ids?.length === 2 ? ids : undefined;

@@ -8,47 +8,31 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { isZtwimError, parseConfigText, silentLogger } from '@ztwim/core';
+import { opensslCert } from '@ztwim/testkit';
 import { buildAgentConfig, startAgent, type AgentConfig, type RunningAgent } from '@ztwim/agent';
 import { createClient } from '@connectrpc/connect';
 import { SpiffeWorkloadAPI, createUnixGrpcTransport, headersInterceptor } from '@ztwim/proto';
 import { freePort } from '../interop/lib/spire-admin.ts';
 import { startSpireServer, type SpireServer } from '../interop/lib/spire-server.ts';
-import { openssl } from '../interop/lib/openssl.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
 import { startStack, type Stack } from '../interop/lib/ztwim-stack.ts';
 
 /** A CA and a node certificate it signed (openssl, EC P-256). */
 function makePki(dir: TmpDir, name: string): { ca: string; cert: string; key: string } {
-  const ca = dir.file(`${name}-ca.crt`);
-  const caKey = dir.file(`${name}-ca.key`);
-  openssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    caKey,
-    '-out',
-    ca,
-    '-subj',
-    `/CN=${name} node CA`,
-    '-days',
-    '1',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign',
-  ]);
-  const key = dir.file(`${name}-node.key`);
-  const csr = dir.file(`${name}-node.csr`);
-  const cert = dir.file(`${name}-node.crt`);
-  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${name}-node-1`]);
-  const ext = dir.write(`${name}-ext.cnf`, 'keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
-  openssl(['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-days', '1', '-out', cert, '-extfile', ext]);
-  return { ca, cert, key };
+  const ca = opensslCert({
+    dir: dir.path,
+    file: `${name}-ca`,
+    subject: `/CN=${name} node CA`,
+    extensions: ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign'],
+  });
+  const node = opensslCert({
+    dir: dir.path,
+    file: `${name}-node`,
+    subject: `/CN=${name}-node-1`,
+    extensions: ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=clientAuth'],
+    issuer: ca,
+  });
+  return { ca: ca.certPath, cert: node.certPath, key: node.keyPath };
 }
 
 function attestor(p: { cert: string; key: string }): string {

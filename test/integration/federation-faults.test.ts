@@ -11,7 +11,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createClient, type Client } from '@connectrpc/connect';
-import { createLogger, silentLogger, type Logger } from '@ztwim/core';
+import { silentLogger } from '@ztwim/core';
+import { captureLogs, type LogLine } from '@ztwim/testkit';
 import {
   BundleService,
   createUnixGrpcTransport,
@@ -31,7 +32,7 @@ import { until } from '../interop/lib/wait.ts';
 
 const ENDPOINT = 'federation {\n  bundle_endpoint {\n    address = "127.0.0.1"\n    port = 0\n    refresh_hint = "1m"\n  }\n}\n';
 
-type Line = Record<string, unknown>;
+type Line = LogLine;
 
 /** A self-signed CA naming spiffe://<td> (what a trust domain's bundle holds), DER. */
 function caDer(dir: string, td: string): Uint8Array {
@@ -65,8 +66,7 @@ describe('federation faults: one line naming the relationship, last good bundle 
   let td: Client<typeof TrustDomainService>;
   let fake: BundleEndpoint;
   let served = '';
-  const lines: Line[] = [];
-  const log: Logger = createLogger({ level: 'info', destination: { write: (s: string) => void lines.push(JSON.parse(s) as Line) } });
+  const { log, lines } = captureLogs('info');
   const errorsFor = (trustDomain: string, from = 0): Line[] =>
     lines.slice(from).filter((l) => l['msg'] === 'Error updating bundle' && l['trust_domain'] === trustDomain);
   const stored = async (trustDomain: string): Promise<{ spiffe?: bigint; seq: bigint } | null> => {

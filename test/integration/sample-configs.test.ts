@@ -12,6 +12,7 @@ import { REPO_ROOT, ZTWIM_BIN as ZTWIM } from '../interop/lib/peers.ts';
 import { freePort } from '../interop/lib/net.ts';
 import { makeTmpDir } from '../interop/lib/tmp.ts';
 import { runZtwim, type CliRun } from '../interop/lib/ztwim-cli.ts';
+import { entryCreateArgs } from './lib/entry-args.ts';
 import { until } from '../interop/lib/wait.ts';
 
 const ztwim = (cwd: string, ...args: string[]): Promise<CliRun> => runZtwim(cwd, args);
@@ -74,20 +75,7 @@ describe("sample configs at SPIRE's paths", () => {
     let agentOut = '';
     agent.stderr?.on('data', (d: Buffer) => (agentOut += d.toString()));
     const uid = process.getuid?.() ?? 0;
-    const ent = await ztwim(
-      dir.path,
-      'server',
-      'entry',
-      'create',
-      '-socketPath',
-      serverSock,
-      '-parentID',
-      'spiffe://example.org/myagent',
-      '-spiffeID',
-      'spiffe://example.org/myservice',
-      '-selector',
-      `unix:uid:${uid}`,
-    );
+    const ent = await ztwim(dir.path, ...entryCreateArgs(serverSock, 'spiffe://example.org/myagent', 'spiffe://example.org/myservice', `unix:uid:${uid}`));
     assert.equal(ent.status, 0, ent.stderr);
     const fetched = await until('SVID for myservice', async () => {
       if (agent.exitCode !== null) throw new Error(`agent exited ${agent.exitCode}: ${agentOut}`);

@@ -3,15 +3,15 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { createClient } from '@connectrpc/connect';
-import { createLogger, parseConfigText } from '@ztwim/core';
+import { parseConfigText } from '@ztwim/core';
 import { createUnixGrpcTransport, EntryService } from '@ztwim/proto';
 import { buildServerConfig, startServer } from '@ztwim/server';
+import { captureLogs } from '@ztwim/testkit';
 import { serverConf, serverWorkspace } from '../interop/lib/server-conf.ts';
 
 async function start(extraServerConfig: string, trailer = '') {
   const { dir, dataDir, socketPath, port } = await serverWorkspace('ztwim-audit-');
-  const lines: Array<Record<string, unknown>> = [];
-  const log = createLogger({ level: 'info', destination: { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) } });
+  const { log, lines } = captureLogs('info');
   const conf = serverConf({ port, socketPath, trustDomain: 'example.org', dataDir, extraServerConfig, trailer });
   const server = await startServer(buildServerConfig(parseConfigText(conf, 'hcl'), 'server.conf'), { log });
   return {

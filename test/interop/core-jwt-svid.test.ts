@@ -143,6 +143,15 @@ function buildCases(keys: { es256: TestKey; es384: TestKey; es512: TestKey; rs25
   ];
 }
 
+/** A fresh key of each signing algorithm the cases use. */
+const makeKeys = () => ({
+  es256: makeKey('ES256', 'kid-es256'),
+  es384: makeKey('ES384', 'kid-es384'),
+  es512: makeKey('ES512', 'kid-es512'),
+  rs256: makeKey('RS256', 'kid-rs256'),
+  ps256: makeKey('PS256', 'kid-ps256'),
+});
+
 describe('JWT-SVID validation: ztwim vs go-spiffe vs PyJWT vs py-spiffe vs jose', () => {
   let tmp: TmpDir;
   before(() => {
@@ -151,13 +160,7 @@ describe('JWT-SVID validation: ztwim vs go-spiffe vs PyJWT vs py-spiffe vs jose'
   after(() => tmp.cleanup());
 
   it('hand-made tokens: every validator gives its pinned verdict', async () => {
-    const keys = {
-      es256: makeKey('ES256', 'kid-es256'),
-      es384: makeKey('ES384', 'kid-es384'),
-      es512: makeKey('ES512', 'kid-es512'),
-      rs256: makeKey('RS256', 'kid-rs256'),
-      ps256: makeKey('PS256', 'kid-ps256'),
-    };
+    const keys = makeKeys();
     const cases = buildCases(keys);
     const got = await judge(tmp, cases, TD, AUD);
     const diffs: string[] = [];
@@ -172,13 +175,7 @@ describe('JWT-SVID validation: ztwim vs go-spiffe vs PyJWT vs py-spiffe vs jose'
   });
 
   it('ztwim and go-spiffe reject for the same reason (same error text, modulo library prefixes)', async () => {
-    const keys = {
-      es256: makeKey('ES256', 'kid-es256'),
-      es384: makeKey('ES384', 'kid-es384'),
-      es512: makeKey('ES512', 'kid-es512'),
-      rs256: makeKey('RS256', 'kid-rs256'),
-      ps256: makeKey('PS256', 'kid-ps256'),
-    };
+    const keys = makeKeys();
     // Cases both reject (missing-kid: only go-spiffe does, JWT-SVID §2.2).
     const cases = buildCases(keys).filter((c) => !expected(c).ztwim && !expected(c)['go-spiffe']);
     const got = await judge(tmp, cases, TD, AUD);

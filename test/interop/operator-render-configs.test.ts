@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { renderOperands, type CrSet, type RenderContext } from '@ztwim/operator';
+import { opensslCert } from '@ztwim/testkit';
 import { crs0_2, crs1_0, minimalSet } from '../../packages/operator/src/testdata/fixtures.ts';
 import { spireAgentBin, spireServerBin, ZTWIM_BIN } from './lib/peers.ts';
 import { runBinary } from './lib/spire-admin.ts';
@@ -100,36 +101,18 @@ function render(set: CrSet, ctx: Omit<RenderContext, 'namespace'>) {
 
 describe('rendered configs for SPIRE images: SPIRE v1.13.0 validate', () => {
   let dir: TmpDir;
-  before(async () => {
+  before(() => {
     dir = makeTmpDir('ztwim-operator-render-');
     // spire-server validate loads the https_web serving certificate: one where the pod mounts the Secret
-    const tls = dir.file('server-tls');
-    const r = await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=federation.example.org',
-      '-keyout',
-      `${tls}-key.pem`,
-      '-out',
-      `${tls}-cert.pem`,
-    ]);
-    assert.equal(r.status, 0, r.out);
+    opensslCert({ dir: dir.path, file: 'server-tls', subject: '/CN=federation.example.org' });
   });
   after(() => dir?.cleanup());
   for (const [name, set] of Object.entries(SETS)) {
     test(name, async () => {
       const rendered = render(set(), { variant: 'spire', ...CTX[name] });
       const serverConf = rendered.serverConf
-        .replace('/run/spire/server-tls/tls.crt', dir.file('server-tls-cert.pem'))
-        .replace('/run/spire/server-tls/tls.key', dir.file('server-tls-key.pem'));
+        .replace('/run/spire/server-tls/tls.crt', dir.file('server-tls.pem'))
+        .replace('/run/spire/server-tls/tls.key', dir.file('server-tls.key'));
       const agentConf = rendered.agentConf;
       const s = await run(spireServerBin(), ['validate', '-expandEnv', '-config', dir.write(`server-${name}.conf`, serverConf)], DSN_ENV);
       assert.equal(s.status, 0, `spire-server validate:\n${s.out}\n${serverConf}`);

@@ -6,13 +6,13 @@
 // selectors must equal ours; and `ztwim agent` with `WorkloadAttestor "k8s"` serving the pod the
 // entry its k8s selectors match.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 import { K8sWorkloadAttestor } from '@ztwim/agent/k8s-workload-attestor';
 import { createLogger } from '@ztwim/core';
+import { opensslCert } from '@ztwim/testkit';
 
 import { freePort, startSpireAgent, type SpireAgent } from '../interop/lib/spire-agent.ts';
 import { startSpireServer, type SpireServer } from '../interop/lib/spire-server.ts';
@@ -65,28 +65,7 @@ const show = (sels: ReadonlyArray<{ type: string; value: string }>): string[] =>
 
 /** A self-signed certificate (not the cluster CA), made with openssl. */
 function selfSignedPem(tmp: TmpDir): string {
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      tmp.file('other.key'),
-      '-out',
-      tmp.file('other.crt'),
-      '-days',
-      '1',
-      '-subj',
-      '/CN=other',
-    ],
-    { stdio: 'ignore' },
-  );
-  return readFileSync(tmp.file('other.crt'), 'utf8');
+  return opensslCert({ dir: tmp.path, file: 'other', subject: '/CN=other' }).certPem;
 }
 
 describe('k8s workload attestor on the real node', { timeout: 900_000 }, () => {

@@ -61,6 +61,7 @@ export { ZTWIM_VERSION } from './version.ts';
 export { lockDataDir, dataDirHolder, DATA_DIR_LOCK_FILE } from './data-dir-lock.ts';
 export type { DataDirLock, LockDataDirOptions } from './data-dir-lock.ts';
 export { listenError, SOCKET_IN_USE } from './net/listen-error.ts';
+export { listenTcp } from './net/listen.ts';
 export { readHealthChecks, serveHealthChecks } from './net/health-listener.ts';
 export type { HealthChecksConfig, HealthListener, Probe, ProbeResult } from './net/health-listener.ts';
 export type { ListenerInfo } from './net/listen-error.ts';

@@ -1,14 +1,13 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isZtwimError } from '@ztwim/core';
-import { FakeClock } from '@ztwim/testkit';
+import { FakeClock, opensslCert } from '@ztwim/testkit';
 import { createKubeClient, SERVICE_ACCOUNT_DIR } from './client-node.ts';
 import { kubeClientSource } from './kube-client.ts';
 
@@ -249,91 +248,26 @@ describe('createKubeClient', () => {
   });
 
   it('kubeconfig with a client certificate: TLS with that certificate and the CA, one connection', async () => {
-    const ssl = (args: string[]): void => {
-      execFileSync('openssl', args, { stdio: 'ignore' });
-    };
-    const f = (n: string): string => join(dir, n);
-    ssl([
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=test-ca',
-      '-keyout',
-      f('ca.key'),
-      '-out',
-      f('ca.crt'),
-    ]);
-    ssl([
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=apiserver',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-CA',
-      f('ca.crt'),
-      '-CAkey',
-      f('ca.key'),
-      '-keyout',
-      f('srv.key'),
-      '-out',
-      f('srv.crt'),
-    ]);
-    ssl([
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=ztwim-server',
-      '-CA',
-      f('ca.crt'),
-      '-CAkey',
-      f('ca.key'),
-      '-keyout',
-      f('cli.key'),
-      '-out',
-      f('cli.crt'),
-    ]);
+    const ca = opensslCert({ dir, file: 'ca', subject: '/CN=test-ca' });
+    const srv = opensslCert({ dir, file: 'srv', subject: '/CN=apiserver', extensions: ['subjectAltName=IP:127.0.0.1'], issuer: ca });
+    const cli = opensslCert({ dir, file: 'cli', subject: '/CN=ztwim-server', issuer: ca });
     const tlsSeen: Seen[] = [];
     const peers: string[] = [];
-    const https = createHttpsServer(
-      { key: readFileSync(f('srv.key')), cert: readFileSync(f('srv.crt')), ca: readFileSync(f('ca.crt')), requestCert: true, rejectUnauthorized: true },
-      apiHandler(tlsSeen),
-    );
+    const https = createHttpsServer({ key: srv.keyPem, cert: srv.certPem, ca: ca.certPem, requestCert: true, rejectUnauthorized: true }, apiHandler(tlsSeen));
     https.on('secureConnection', (s: import('node:tls').TLSSocket) => peers.push(String(s.getPeerCertificate().subject?.CN)));
     const p = await listen(https);
     try {
-      const path = f('kubeconfig-cert');
+      const path = join(dir, 'kubeconfig-cert');
       writeFileSync(
         path,
         `apiVersion: v1
 kind: Config
 clusters:
 - name: tls
-  cluster: {server: "https://127.0.0.1:${p}", certificate-authority: ${f('ca.crt')}}
+  cluster: {server: "https://127.0.0.1:${p}", certificate-authority: ${ca.certPath}}
 users:
 - name: u
-  user: {client-certificate: ${f('cli.crt')}, client-key: ${f('cli.key')}}
+  user: {client-certificate: ${cli.certPath}, client-key: ${cli.keyPath}}
 contexts:
 - name: c
   context: {cluster: tls, user: u}
@@ -370,32 +304,12 @@ current-context: c
     const prefix = join(dir, 'pod');
     const sa = `${prefix}${SERVICE_ACCOUNT_DIR}`;
     mkdirSync(sa, { recursive: true });
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=apiserver',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-        '-keyout',
-        join(dir, 'tls.key'),
-        '-out',
-        join(sa, 'ca.crt'),
-      ],
-      { stdio: 'ignore' },
-    );
+    // The apiserver's self-signed certificate is the service account's CA bundle.
+    const tls = opensslCert({ dir, file: 'tls', subject: '/CN=apiserver', extensions: ['subjectAltName=IP:127.0.0.1'] });
+    writeFileSync(join(sa, 'ca.crt'), tls.certPem);
     writeFileSync(join(sa, 'token'), 'sa-token-1');
     const tlsSeen: Seen[] = [];
-    const https = createHttpsServer({ key: readFileSync(join(dir, 'tls.key')), cert: readFileSync(join(sa, 'ca.crt')) }, apiHandler(tlsSeen));
+    const https = createHttpsServer({ key: tls.keyPem, cert: tls.certPem }, apiHandler(tlsSeen));
     let connections = 0;
     https.on('secureConnection', () => connections++);
     const p = await listen(https);

@@ -194,13 +194,7 @@ export class ResourceClient {
     type: PatchType,
     options: WriteOptions & { namespace?: string } = {},
   ): Promise<T> {
-    return this.#call<T>(
-      `patch ${describe(ref, options.namespace, name)}`,
-      'PATCH',
-      `${resourcePath(ref, options.namespace, name)}${writeQuery(options)}`,
-      patch,
-      PATCH_CONTENT_TYPES[type],
-    );
+    return this.#patch<T>(ref, name, patch, type, options);
   }
 
   /**
@@ -208,14 +202,7 @@ export class ResourceClient {
    * metadata.name are required); creates the object when it does not exist.
    */
   async apply<T extends KubeObject>(ref: ResourceRef, object: T, options: ApplyOptions): Promise<T> {
-    const { name, namespace } = named(object);
-    return this.#call<T>(
-      `apply ${describe(ref, namespace, name)}`,
-      'PATCH',
-      `${resourcePath(ref, namespace, name)}${applyQuery(options)}`,
-      withTypeMeta(ref, object),
-      PATCH_CONTENT_TYPES.apply,
-    );
+    return this.#apply(ref, object, options);
   }
 
   /** PUT the status subresource (the object's spec is ignored by the apiserver). */
@@ -236,10 +223,22 @@ export class ResourceClient {
     type: PatchType,
     options: WriteOptions & { namespace?: string } = {},
   ): Promise<T> {
+    return this.#patch<T>(ref, name, patch, type, options, 'status');
+  }
+
+  /** PATCH of the object or of one of its subresources. */
+  #patch<T extends KubeObject>(
+    ref: ResourceRef,
+    name: string,
+    patch: unknown,
+    type: PatchType,
+    options: WriteOptions & { namespace?: string },
+    subresource?: 'status',
+  ): Promise<T> {
     return this.#call<T>(
-      `patch status of ${describe(ref, options.namespace, name)}`,
+      `patch ${ofSubresource(subresource)}${describe(ref, options.namespace, name)}`,
       'PATCH',
-      `${resourcePath(ref, options.namespace, name, 'status')}${writeQuery(options)}`,
+      `${resourcePath(ref, options.namespace, name, subresource)}${writeQuery(options)}`,
       patch,
       PATCH_CONTENT_TYPES[type],
     );
@@ -247,11 +246,16 @@ export class ResourceClient {
 
   /** Server-side apply of the status subresource. */
   async applyStatus<T extends KubeObject>(ref: ResourceRef, object: T, options: ApplyOptions): Promise<T> {
+    return this.#apply(ref, object, options, 'status');
+  }
+
+  /** Server-side apply of the object or of one of its subresources. */
+  #apply<T extends KubeObject>(ref: ResourceRef, object: T, options: ApplyOptions, subresource?: 'status'): Promise<T> {
     const { name, namespace } = named(object);
     return this.#call<T>(
-      `apply status of ${describe(ref, namespace, name)}`,
+      `apply ${ofSubresource(subresource)}${describe(ref, namespace, name)}`,
       'PATCH',
-      `${resourcePath(ref, namespace, name, 'status')}${applyQuery(options)}`,
+      `${resourcePath(ref, namespace, name, subresource)}${applyQuery(options)}`,
       withTypeMeta(ref, object),
       PATCH_CONTENT_TYPES.apply,
     );
@@ -391,6 +395,11 @@ export class ResourceClient {
 }
 
 /** `configmaps "ns/name"` or `configmaps.example.com` for messages. */
+/** `status of ` before the object's description when a write goes to its status subresource. */
+function ofSubresource(subresource: 'status' | undefined): string {
+  return subresource === undefined ? '' : `${subresource} of `;
+}
+
 function describe(ref: ResourceRef, namespace: string | undefined, name?: string): string {
   const { group } = groupVersionOf(ref.apiVersion);
   const res = group === '' ? ref.resource : `${ref.resource}.${group}`;

@@ -3,8 +3,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { FakeClock, makeTmpDir, tempDir } from '@ztwim/testkit';
-import { createLogger } from '@ztwim/core';
+import { captureLogs, FakeClock, makeTmpDir, tempDir } from '@ztwim/testkit';
 import { startOidcProvider, type OidcProvider } from './provider.ts';
 import { StaticJwksSource, CallbackJwksSource, type JwksSource } from './jwks-source.ts';
 import { FileJwksSource } from './file-jwks-source.ts';
@@ -402,15 +401,7 @@ describe('listeners, health, metrics, shutdown', () => {
 
 describe('request log', () => {
   const run = async (logRequests: boolean): Promise<Array<Record<string, unknown>>> => {
-    const lines: string[] = [];
-    const logger = createLogger({
-      level: 'debug',
-      destination: {
-        write: (l: string) => {
-          lines.push(l);
-        },
-      },
-    });
+    const { log: logger, lines } = captureLogs('debug');
     const p = await startOidcProvider({ domains: ['localhost'], insecureAddr: '127.0.0.1:0', allowInsecureScheme: true } as never, {
       source: new StaticJwksSource([ec.publicJwk]),
       shutdownGraceMs: 2000,
@@ -423,7 +414,7 @@ describe('request log', () => {
     } finally {
       await p.close();
     }
-    return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    return lines;
   };
 
   test('log_requests: every request at debug with remote address, method, URL and user agent', async () => {
@@ -496,15 +487,7 @@ describe('tasks', () => {
           fail = reject;
         }),
     };
-    const lines: string[] = [];
-    const logger = createLogger({
-      level: 'info',
-      destination: {
-        write: (l: string) => {
-          lines.push(l);
-        },
-      },
-    });
+    const { log: logger, lines } = captureLogs('info');
     const p = await startOidcProvider(cfg, { source: src, shutdownGraceMs: 2000, logger });
     try {
       assert.equal((await get(`${p.urls.http}/keys`)).status, 200);
@@ -512,7 +495,7 @@ describe('tasks', () => {
       fail(new Error('key source broke'));
       await p.done;
       await assert.rejects(get(`${p.urls.http}/keys`), /ECONNREFUSED/);
-      const failed = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['msg'] === 'oidc discovery provider task failed');
+      const failed = lines.filter((l) => l['msg'] === 'oidc discovery provider task failed');
       assert.deepEqual(
         failed.map((l) => [l['task'], l['error']]),
         [['jwks_source', 'key source broke']],

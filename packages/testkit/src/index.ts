@@ -2,9 +2,11 @@ export { FakeClock } from './fake-clock.ts';
 export { eventually } from './eventually.ts';
 export type { EventuallyOptions } from './eventually.ts';
 export { makeTmpDir, withTmpDir } from './tmp-dir.ts';
+export { captureLogs } from './capture-logs.ts';
+export type { CapturedLogs, LogLine } from './capture-logs.ts';
 export type { TmpDir } from './tmp-dir.ts';
-export { makeCa, issueServerCert, tempDir } from './test-pki.ts';
-export type { TestCa, TestCert } from './test-pki.ts';
+export { makeCa, issueServerCert, opensslCert, tempDir } from './test-pki.ts';
+export type { OpensslCertOptions, TestCa, TestCert } from './test-pki.ts';
 export {
   H2_PREFACE,
   FRAME,

@@ -1,8 +1,10 @@
 /**
- * Test PKI made with the openssl CLI (a missing openssl fails the test, never skips it): a CA and
- * server certificates signed by it, as PEM files in a temp dir.
+ * Test PKI made with the openssl CLI (a missing openssl fails the test, never skips it): a CA,
+ * server certificates signed by it and certificates of any shape (`opensslCert`), as PEM files in
+ * a temp dir.
  */
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTmpDir } from './tmp-dir.ts';
@@ -21,6 +23,9 @@ export interface TestCert {
   readonly keyPem: string;
 }
 
+/** `openssl req` arguments for a fresh P-256 key, written unencrypted. */
+const NEW_P256_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'] as const;
+
 function openssl(args: readonly string[], cwd: string): void {
   try {
     execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -37,36 +42,40 @@ export function tempDir(prefix = 'ztwim-pki-'): string {
 
 /** A self-signed P-256 CA valid for a day. */
 export function makeCa(dir: string = tempDir(), name = 'ztwim test ca'): TestCa {
-  openssl(
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${name}`,
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign,cRLSign',
-    ],
+  const { certPath, keyPath, certPem } = opensslCert({
     dir,
-  );
-  return {
-    dir,
-    certPath: join(dir, 'ca.pem'),
-    keyPath: join(dir, 'ca.key'),
-    certPem: readFileSync(join(dir, 'ca.pem'), 'utf8'),
-  };
+    file: 'ca',
+    subject: `/CN=${name}`,
+    days: 2,
+    extensions: ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign'],
+  });
+  return { dir, certPath, keyPath, certPem };
+}
+
+export interface OpensslCertOptions {
+  /** Where `<file>.pem` and `<file>.key` are written. */
+  readonly dir: string;
+  readonly file: string;
+  /** openssl's `-subj`, e.g. `/CN=agent`. */
+  readonly subject: string;
+  /** Validity from now (default 1). */
+  readonly days?: number;
+  /** Each one an `-addext`, e.g. `subjectAltName=URI:spiffe://example.org/w`. */
+  readonly extensions?: readonly string[];
+  /** Signs with this CA (`-CA`/`-CAkey`) instead of self-signing. */
+  readonly issuer?: { readonly certPath: string; readonly keyPath: string };
+}
+
+/** A P-256 certificate from one `openssl req -x509`: self-signed, or signed by `issuer`. */
+export function opensslCert(o: OpensslCertOptions): TestCert & { readonly certDer: Uint8Array } {
+  const certPath = join(o.dir, `${o.file}.pem`);
+  const keyPath = join(o.dir, `${o.file}.key`);
+  const args = ['req', '-x509', ...NEW_P256_KEY, '-keyout', keyPath, '-out', certPath, '-days', String(o.days ?? 1), '-subj', o.subject];
+  for (const ext of o.extensions ?? []) args.push('-addext', ext);
+  if (o.issuer !== undefined) args.push('-CA', o.issuer.certPath, '-CAkey', o.issuer.keyPath);
+  openssl(args, o.dir);
+  const certPem = readFileSync(certPath, 'utf8');
+  return { certPath, keyPath, certPem, keyPem: readFileSync(keyPath, 'utf8'), certDer: new Uint8Array(new X509Certificate(certPem).raw) };
 }
 
 let serial = 0;
@@ -86,23 +95,7 @@ export function issueServerCert(
     ext,
     [`subjectAltName=${san}`, 'basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=serverAuth'].join('\n'),
   );
-  openssl(
-    [
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      `${name}.key`,
-      '-out',
-      `${name}.csr`,
-      '-subj',
-      `/CN=${dnsNames[0] ?? name}`,
-    ],
-    dir,
-  );
+  openssl(['req', ...NEW_P256_KEY, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${dnsNames[0] ?? name}`], dir);
   openssl(
     [
       'x509',

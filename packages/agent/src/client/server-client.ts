@@ -21,6 +21,7 @@ import type { AgentCredentials } from '../storage/storage.ts';
 import { createCsr, generateEcKey } from './csr.ts';
 import { translatingClient } from './errors.ts';
 import type { ServerKeepalive } from './keepalive.ts';
+import { RequestQueue } from './request-queue.ts';
 
 export interface ServerClientOptions {
   readonly host: string;
@@ -126,30 +127,15 @@ export async function attestAgent(client: ServerClient, data: NodeAttestationDat
   const csr = createCsr(privateKey, publicKey);
   const type = data.type === 'join_token' ? 'join_token' : data.pluginType;
   const payload = data.type === 'join_token' ? new TextEncoder().encode(data.token) : data.payload;
-  // Queue of requests fed to the bidi stream.
-  const queue: AttestAgentRequest[] = [create(AttestAgentRequestSchema, { step: { case: 'params', value: { data: { type, payload }, params: { csr } } } })];
-  let wake: (() => void) | undefined;
-  let finished = false;
+  const requests = new RequestQueue<AttestAgentRequest>([
+    create(AttestAgentRequestSchema, { step: { case: 'params', value: { data: { type, payload }, params: { csr } } } }),
+  ]);
   const ac = new AbortController();
-  async function* requests(): AsyncGenerator<AttestAgentRequest> {
-    for (;;) {
-      const next = queue.shift();
-      if (next !== undefined) {
-        yield next;
-        continue;
-      }
-      if (finished) return;
-      await new Promise<void>((r) => {
-        wake = r;
-      });
-    }
-  }
   try {
-    for await (const res of client.agent.attestAgent(requests(), streamCallOptions(ac))) {
+    for await (const res of client.agent.attestAgent(requests, streamCallOptions(ac))) {
       if (res.step.case === 'challenge') {
         if (data.type !== 'custom') throw new ZtwimError('ERR_INTERNAL', 'unexpected attestation challenge');
-        queue.push(create(AttestAgentRequestSchema, { step: { case: 'challengeResponse', value: data.answer(res.step.value) } }));
-        wake?.();
+        requests.push(create(AttestAgentRequestSchema, { step: { case: 'challengeResponse', value: data.answer(res.step.value) } }));
       } else if (res.step.case === 'result') {
         const svid = res.step.value.svid;
         if (svid === undefined || svid.certChain.length === 0) throw new ZtwimError('ERR_INTERNAL', 'attestation result has no svid');
@@ -157,8 +143,7 @@ export async function attestAgent(client: ServerClient, data: NodeAttestationDat
       }
     }
   } finally {
-    finished = true;
-    wake?.();
+    requests.end();
     // Leaving the loop early does not cancel a connect stream.
     ac.abort();
   }

@@ -8,6 +8,7 @@ import type { Bundle, Entry } from '@ztwim/proto';
 import { streamCallOptions, type ServerClient } from '../client/server-client.ts';
 import type { ServerCalls } from '../client/server-pool.ts';
 import { newKeyAndCsr, newKeyAndCsrSync } from '../client/csr.ts';
+import { RequestQueue } from '../client/request-queue.ts';
 import type { Selector } from '../attestation/workload/workload-attestor.ts';
 import { EntryCache, entrySpiffeId, type CachedX509Svid } from './cache.ts';
 import { JwtSvidCache } from './jwt-cache.ts';
@@ -218,30 +219,14 @@ export class CacheManager {
   /** SyncAuthorizedEntries: full list when small, else revisions then fetch changed ids. */
   async #syncAuthorized(c: ServerClient): Promise<Entry[]> {
     const ac = new AbortController();
-    const pending: { ids: string[] }[] = [];
-    let wake: (() => void) | undefined;
-    let done = false;
-    async function* reqs(): AsyncGenerator<{ ids: string[] }> {
-      yield { ids: [] };
-      for (;;) {
-        const n = pending.shift();
-        if (n !== undefined) {
-          yield n;
-          continue;
-        }
-        if (done) return;
-        await new Promise<void>((r) => {
-          wake = r;
-        });
-      }
-    }
+    const requests = new RequestQueue<{ ids: string[] }>([{ ids: [] }]);
     const result: Entry[] = [];
     const revisions: { id: string; revisionNumber: bigint }[] = [];
     let stage: 'initial' | 'entries' = 'initial';
     let need = 0;
     let got = 0;
     try {
-      for await (const res of c.entry.syncAuthorizedEntries(reqs(), streamCallOptions(ac))) {
+      for await (const res of c.entry.syncAuthorizedEntries(requests, streamCallOptions(ac))) {
         if (stage === 'initial') {
           result.push(...res.entries);
           revisions.push(...res.entryRevisions);
@@ -256,8 +241,7 @@ export class CacheManager {
           if (toFetch.length === 0) break;
           stage = 'entries';
           need = toFetch.length;
-          for (let i = 0; i < toFetch.length; i += 500) pending.push({ ids: toFetch.slice(i, i + 500) });
-          wake?.();
+          for (let i = 0; i < toFetch.length; i += 500) requests.push({ ids: toFetch.slice(i, i + 500) });
         } else {
           result.push(...res.entries);
           got += res.entries.length;
@@ -265,8 +249,7 @@ export class CacheManager {
         }
       }
     } finally {
-      done = true;
-      wake?.();
+      requests.end();
       ac.abort();
     }
     return result;

@@ -3,14 +3,26 @@ import { describe, it } from 'node:test';
 import { goQuote, goRfc3339Utc, goTimeLocal, goTimeUtc, grpcCodeName, grpcErrorText } from './go-format.ts';
 
 describe('grpcCodeName / grpcErrorText', () => {
+  // Every name grpc-go's codes.Code.String() prints, in code order, and its fallback for values outside the table.
   const cases: [number, string][] = [
     [0, 'OK'],
+    [1, 'Canceled'],
+    [2, 'Unknown'],
     [3, 'InvalidArgument'],
+    [4, 'DeadlineExceeded'],
     [5, 'NotFound'],
     [6, 'AlreadyExists'],
     [7, 'PermissionDenied'],
+    [8, 'ResourceExhausted'],
+    [9, 'FailedPrecondition'],
+    [10, 'Aborted'],
+    [11, 'OutOfRange'],
+    [12, 'Unimplemented'],
+    [13, 'Internal'],
     [14, 'Unavailable'],
+    [15, 'DataLoss'],
     [16, 'Unauthenticated'],
+    [17, 'Code(17)'],
     [42, 'Code(42)'],
   ];
   for (const [code, name] of cases) it(`${code} ⇒ ${name}`, () => assert.equal(grpcCodeName(code), name));

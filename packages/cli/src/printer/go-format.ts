@@ -1,28 +1,13 @@
 /** Small re-implementations of Go formatting that spire-server's CLI output depends on. */
 
-const GRPC_CODE_NAMES = [
-  'OK',
-  'Canceled',
-  'Unknown',
-  'InvalidArgument',
-  'DeadlineExceeded',
-  'NotFound',
-  'AlreadyExists',
-  'PermissionDenied',
-  'ResourceExhausted',
-  'FailedPrecondition',
-  'Aborted',
-  'OutOfRange',
-  'Unimplemented',
-  'Internal',
-  'Unavailable',
-  'DataLoss',
-  'Unauthenticated',
-] as const;
+import { Code } from '@connectrpc/connect';
 
 /** grpc-go `codes.Code.String()`: `NotFound`, or `Code(42)` for unknown values. */
 export function grpcCodeName(code: number): string {
-  return GRPC_CODE_NAMES[code] ?? `Code(${code})`;
+  if (code === 0) return 'OK';
+  // Connect's numeric enum carries grpc-go's names (Canceled = 1 ... Unauthenticated = 16); it has no member for OK.
+  const name: string | undefined = Code[code];
+  return name ?? `Code(${code})`;
 }
 
 /** grpc-go `status.Error(...).Error()`: `rpc error: code = NotFound desc = entry not found`. */
@@ -31,6 +16,15 @@ export function grpcErrorText(code: number, message: string): string {
 }
 
 const PRINTABLE = /[\p{L}\p{M}\p{N}\p{P}\p{S}]/u;
+
+/** The control characters both strconv.Quote and encoding/json write as C escapes (strconv adds \a and \v). */
+export const GO_SHORT_ESCAPES: ReadonlyMap<number, string> = new Map([
+  [0x08, '\\b'],
+  [0x09, '\\t'],
+  [0x0a, '\\n'],
+  [0x0c, '\\f'],
+  [0x0d, '\\r'],
+]);
 
 /** Go `strconv.Quote` (`%q` of a string). */
 export function goQuote(s: string): string {
@@ -44,33 +38,11 @@ export function goQuote(s: string): string {
     } else if (cp >= 0xd800 && cp <= 0xdfff) {
       out += '\\ufffd';
     } else {
-      switch (cp) {
-        case 0x07:
-          out += '\\a';
-          break;
-        case 0x08:
-          out += '\\b';
-          break;
-        case 0x0c:
-          out += '\\f';
-          break;
-        case 0x0a:
-          out += '\\n';
-          break;
-        case 0x0d:
-          out += '\\r';
-          break;
-        case 0x09:
-          out += '\\t';
-          break;
-        case 0x0b:
-          out += '\\v';
-          break;
-        default:
-          if (cp < 0x80) out += '\\x' + cp.toString(16).padStart(2, '0');
-          else if (cp < 0x10000) out += '\\u' + cp.toString(16).padStart(4, '0');
-          else out += '\\U' + cp.toString(16).padStart(8, '0');
-      }
+      const short = cp === 0x07 ? '\\a' : cp === 0x0b ? '\\v' : GO_SHORT_ESCAPES.get(cp);
+      if (short !== undefined) out += short;
+      else if (cp < 0x80) out += '\\x' + cp.toString(16).padStart(2, '0');
+      else if (cp < 0x10000) out += '\\u' + cp.toString(16).padStart(4, '0');
+      else out += '\\U' + cp.toString(16).padStart(8, '0');
     }
   }
   return out + '"';

@@ -3,9 +3,14 @@
  * prints them after round-tripping protojson through a Go `map[string]any`: compact, object
  * keys sorted bytewise, `<`, `>`, `&`, U+2028 and U+2029 escaped, lone surrogates replaced.
  */
+import { GO_SHORT_ESCAPES } from './go-format.ts';
+
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 const HEX = '0123456789abcdef';
+
+/** `<`, `>`, `&`, U+2028 and U+2029: written as \u escapes (encoding/json's HTMLEscape). */
+const HTML_UNSAFE: ReadonlySet<number> = new Set([0x3c, 0x3e, 0x26, 0x2028, 0x2029]);
 
 function u4(code: number): string {
   return '\\u' + HEX[(code >> 12) & 15]! + HEX[(code >> 8) & 15]! + HEX[(code >> 4) & 15]! + HEX[code & 15]!;
@@ -30,38 +35,11 @@ export function goJsonString(s: string): string {
       out += '\\ufffd';
       continue;
     }
-    switch (c) {
-      case 0x22:
-        out += '\\"';
-        break;
-      case 0x5c:
-        out += '\\\\';
-        break;
-      case 0x0a:
-        out += '\\n';
-        break;
-      case 0x0d:
-        out += '\\r';
-        break;
-      case 0x09:
-        out += '\\t';
-        break;
-      case 0x08:
-        out += '\\b';
-        break;
-      case 0x0c:
-        out += '\\f';
-        break;
-      case 0x3c:
-      case 0x3e:
-      case 0x26:
-      case 0x2028:
-      case 0x2029:
-        out += u4(c);
-        break;
-      default:
-        out += c < 0x20 ? u4(c) : s[i]!;
-    }
+    const short = GO_SHORT_ESCAPES.get(c);
+    if (short !== undefined) out += short;
+    else if (c === 0x22 || c === 0x5c) out += '\\' + s[i]!;
+    else if (c < 0x20 || HTML_UNSAFE.has(c)) out += u4(c);
+    else out += s[i]!;
   }
   return out + '"';
 }

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Metrics } from './metrics-sink.ts';
+import { listenTcp } from '../net/listen.ts';
 
 /**
  * Prometheus metrics for one process component. Names live here, in one place; labels are
@@ -113,17 +114,10 @@ export async function serveMetrics(registry: Registry, host: string, port: numbe
       (e: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(e as Error).message}\n`),
     );
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const addr = server.address();
+  const bound = await listenTcp(server, port, host);
   return {
     server,
-    port: typeof addr === 'object' && addr !== null ? addr.port : port,
+    port: bound,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }

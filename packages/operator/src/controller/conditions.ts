@@ -2,15 +2,10 @@
 // (lastTransitionTime moves only when the status flips) and the derivation of Ready from the other
 // conditions at the end of a reconcile.
 
+import type { Condition } from '@ztwim/k8s';
+
 /** metav1.Condition as the operator writes it. */
-export interface OperatorCondition {
-  readonly type: string;
-  readonly status: 'True' | 'False' | 'Unknown';
-  readonly reason: string;
-  readonly message: string;
-  readonly lastTransitionTime: string;
-  readonly observedGeneration?: number;
-}
+export type OperatorCondition = Condition;
 
 export type ConditionInput = Omit<OperatorCondition, 'lastTransitionTime' | 'observedGeneration'>;
 

@@ -2,6 +2,8 @@
 // ResourceClient (resource-client-port.ts adapts it), so the reconcilers are tested against an
 // in-memory API and run against the real one unchanged.
 
+import type { OwnerReference } from '@ztwim/k8s';
+
 /** Any object: apiVersion/kind/metadata and the rest. */
 export interface KubeObj {
   readonly apiVersion?: string;
@@ -21,14 +23,8 @@ export interface KubeObj {
   readonly [field: string]: unknown;
 }
 
-export interface OwnerRef {
-  readonly apiVersion: string;
-  readonly kind: string;
-  readonly name: string;
-  readonly uid: string;
-  readonly controller?: boolean;
-  readonly blockOwnerDeletion?: boolean;
-}
+/** apimachinery's OwnerReference. */
+export type OwnerRef = OwnerReference;
 
 /** Which collection: apiVersion, plural resource, namespaced or not. */
 export interface ResourceKind {

@@ -6,6 +6,7 @@ import { parseTemplate } from '../template/index.ts';
 import { arrayClusterView, type KubeJson } from './cluster-view.ts';
 import { EntryReconciler, type EntryPassOptions, type StatusWriter } from './entry-pass.ts';
 import { MemoryEntryClient } from './memory-entry-client.test-util.ts';
+import { regEntry } from '../spire/reg-entry.test-util.ts';
 
 const TD = 'example.org';
 const signal = new AbortController().signal;
@@ -251,34 +252,8 @@ describe('EntryReconciler', () => {
 
   it('leaves entries outside its prefix alone and cleans up the old prefix', async () => {
     await server.createEntries([
-      {
-        id: 'manual',
-        spiffeId: 'spiffe://example.org/manual',
-        parentId: 'spiffe://example.org/host',
-        selectors: [{ type: 'unix', value: 'uid:1' }],
-        x509SvidTtl: 0,
-        jwtSvidTtl: 0,
-        federatesWith: [],
-        admin: false,
-        downstream: false,
-        dnsNames: [],
-        hint: '',
-        storeSvid: false,
-      },
-      {
-        id: 'old.1',
-        spiffeId: 'spiffe://example.org/old',
-        parentId: 'spiffe://example.org/host',
-        selectors: [{ type: 'unix', value: 'uid:2' }],
-        x509SvidTtl: 0,
-        jwtSvidTtl: 0,
-        federatesWith: [],
-        admin: false,
-        downstream: false,
-        dnsNames: [],
-        hint: '',
-        storeSvid: false,
-      },
+      regEntry({ id: 'manual', spiffeId: 'spiffe://example.org/manual', parentId: 'spiffe://example.org/host', selectors: [{ type: 'unix', value: 'uid:1' }] }),
+      regEntry({ id: 'old.1', spiffeId: 'spiffe://example.org/old', parentId: 'spiffe://example.org/host', selectors: [{ type: 'unix', value: 'uid:2' }] }),
     ]);
     world.spiffeIds.push(csid('sa', { spiffeIDTemplate: SA_TEMPLATE }));
     await reconciler(world, server, status, { entryIDPrefix: 'reg.', entryIDPrefixCleanup: 'old.' }).pass(signal);

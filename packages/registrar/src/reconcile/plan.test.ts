@@ -1,24 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { RegEntry } from '../spire/entry.ts';
+import { regEntry } from '../spire/reg-entry.test-util.ts';
 import { compareDeclarers, entryKey, isJoinTokenEntry, outdatedFields, partitionByPrefix, planEntries, type Declarer } from './plan.ts';
 
 function entry(over: Partial<RegEntry> = {}): RegEntry {
-  return {
-    id: '',
+  return regEntry({
     spiffeId: 'spiffe://td/ns/a/sa/b',
     parentId: 'spiffe://td/spire/agent/k8s_psat/c/node1',
     selectors: [{ type: 'k8s', value: 'pod-uid:1' }],
-    x509SvidTtl: 0,
-    jwtSvidTtl: 0,
-    federatesWith: [],
-    admin: false,
-    downstream: false,
-    dnsNames: [],
-    hint: '',
-    storeSvid: false,
     ...over,
-  };
+  });
 }
 
 class Counter implements Declarer {

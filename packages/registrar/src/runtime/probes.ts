@@ -1,6 +1,7 @@
 // controller-runtime's health probe server: GET /healthz (the process answers) and GET /readyz
 // (informers synced; with leader election a non-leader is ready too, as in controller-runtime).
 import { createServer, type Server } from 'node:http';
+import { listenTcp } from '@ztwim/core';
 
 export interface ProbeServer {
   readonly port: number;
@@ -20,16 +21,8 @@ export async function serveProbes(address: string, ready: () => boolean): Promis
       else res.writeHead(500, { 'content-type': 'text/plain' }).end('informers not synced');
     } else res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const addr = server.address();
   return {
-    port: typeof addr === 'object' && addr !== null ? addr.port : port,
+    port: await listenTcp(server, port, host),
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }

@@ -10,28 +10,10 @@ import type { BatchStatus, EntryClient, RegEntry } from './entry.ts';
 export const LIST_PAGE_SIZE = 500;
 export const WRITE_BATCH_SIZE = 50;
 
-export function entryToProto(e: RegEntry): Entry {
-  return create(EntrySchema, {
-    id: e.id,
-    spiffeId: spiffeIdToWire(e.spiffeId),
-    parentId: spiffeIdToWire(e.parentId),
-    selectors: e.selectors.map((s) => ({ type: s.type, value: s.value })),
-    x509SvidTtl: e.x509SvidTtl,
-    jwtSvidTtl: e.jwtSvidTtl,
-    federatesWith: [...e.federatesWith],
-    admin: e.admin,
-    downstream: e.downstream,
-    dnsNames: [...e.dnsNames],
-    hint: e.hint,
-    storeSvid: e.storeSvid,
-  });
-}
-
-export function entryFromProto(e: Entry): RegEntry {
+/** The fields RegEntry and the wire Entry share under one name and shape (the IDs differ: string vs SPIFFEID). */
+function sameFields(e: RegEntry | Entry) {
   return {
     id: e.id,
-    spiffeId: wireSpiffeIdString(e.spiffeId),
-    parentId: wireSpiffeIdString(e.parentId),
     selectors: e.selectors.map((s) => ({ type: s.type, value: s.value })),
     x509SvidTtl: e.x509SvidTtl,
     jwtSvidTtl: e.jwtSvidTtl,
@@ -42,6 +24,14 @@ export function entryFromProto(e: Entry): RegEntry {
     hint: e.hint,
     storeSvid: e.storeSvid,
   };
+}
+
+export function entryToProto(e: RegEntry): Entry {
+  return create(EntrySchema, { ...sameFields(e), spiffeId: spiffeIdToWire(e.spiffeId), parentId: spiffeIdToWire(e.parentId) });
+}
+
+export function entryFromProto(e: Entry): RegEntry {
+  return { ...sameFields(e), spiffeId: wireSpiffeIdString(e.spiffeId), parentId: wireSpiffeIdString(e.parentId) };
 }
 
 async function inBatches<T>(items: readonly T[], size: number, call: (batch: T[]) => Promise<BatchStatus[]>): Promise<BatchStatus[]> {

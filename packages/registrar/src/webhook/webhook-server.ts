@@ -8,7 +8,7 @@
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Cancel, Clock, Logger } from '@ztwim/core';
+import { listenTcp, type Cancel, type Clock, type Logger } from '@ztwim/core';
 import { BadAdmissionRequest, isWebhookPath, reviewAdmission } from './admission.ts';
 import type { MintedSvid, WebhookServerApi } from './server-api.ts';
 
@@ -52,13 +52,7 @@ export class AdmissionWebhookServer {
     const self = new AdmissionWebhookServer(server, opts, svid);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => void self.#handle(req, res));
     server.on('tlsClientError', (e) => opts.log.debug({ err: e }, 'webhook TLS handshake failed'));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(opts.port, opts.host === '' ? undefined : opts.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenTcp(server, opts.port, opts.host === '' ? undefined : opts.host);
     self.#scheduleRenewal(svid.expiresAt.getTime());
     opts.log.info({ port: self.port, expires_at: svid.expiresAt.toISOString() }, 'admission webhook serving');
     return self;

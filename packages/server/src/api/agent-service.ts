@@ -20,7 +20,7 @@ import { nodeAliasEntry } from '../attestation/join-token.ts';
 import type { Authority } from './authority.ts';
 import { callerKey } from './caller.ts';
 import { grpcCodeResolver } from './errors.ts';
-import { selectorMatchFromProto } from './convert.ts';
+import { pageFromProto, selectorMatchFromProto } from './convert.ts';
 
 export interface AgentServiceDeps {
   readonly dataStore: DataStore;
@@ -102,10 +102,7 @@ export function agentService(deps: AgentServiceDeps): ServiceImpl<typeof AgentSe
 
     async listAgents(req) {
       if (req.pageSize < 0) throw invalidArgument('page size must not be negative');
-      const r = await ds.listAttestedNodes(agentFilterFromProto(req.filter), {
-        ...(req.pageSize > 0 ? { pageSize: req.pageSize } : {}),
-        ...(req.pageToken === '' ? {} : { pageToken: req.pageToken }),
-      });
+      const r = await ds.listAttestedNodes(agentFilterFromProto(req.filter), pageFromProto(req));
       return { agents: r.nodes.map((n) => agentToProto(n, req.outputMask)), nextPageToken: r.nextPageToken };
     },
 

@@ -12,6 +12,7 @@ import {
 } from '@ztwim/proto';
 import type { Bundle, BundleDeleteMode, BundleInput, DataStore } from '../datastore/datastore.ts';
 import { grpcCodeResolver } from './errors.ts';
+import { pageFromProto } from './convert.ts';
 
 export interface BundleServiceDeps {
   readonly dataStore: DataStore;
@@ -132,10 +133,7 @@ export function bundleService(deps: BundleServiceDeps): ServiceImpl<typeof Bundl
       throw new ConnectError('publishing JWT authorities requires an upstream authority; not supported', Code.Unimplemented);
     },
     async listFederatedBundles(req) {
-      const r = await ds.listBundles({
-        ...(req.pageSize > 0 ? { pageSize: req.pageSize } : {}),
-        ...(req.pageToken === '' ? {} : { pageToken: req.pageToken }),
-      });
+      const r = await ds.listBundles(pageFromProto(req));
       return { bundles: r.bundles.filter((b) => b.trustDomain !== own).map((b) => bundleToProto(b, req.outputMask)), nextPageToken: r.nextPageToken };
     },
     async getFederatedBundle(req) {

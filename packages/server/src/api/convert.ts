@@ -11,7 +11,7 @@ import {
 } from '@ztwim/proto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { EntrySchema } from '@ztwim/proto';
-import type { Entry, EntryFilter, EntryField, MatchBehavior, NewEntry, Selector } from '../datastore/datastore.ts';
+import type { Entry, EntryFilter, EntryField, MatchBehavior, NewEntry, Page, Selector } from '../datastore/datastore.ts';
 
 /** Output mask over every wire field (the store-owned revision and creation time included). */
 export type EntryOutputMask = Partial<Record<EntryField | 'revisionNumber' | 'createdAt', boolean>>;
@@ -66,6 +66,14 @@ export interface ProtoEntryFilter {
   readonly byFederatesWith?: FederatesWithMatch | undefined;
   readonly byHint?: string | undefined;
   readonly byDownstream?: boolean | undefined;
+}
+
+/** A list request's page_size / page_token as the datastore's Page (0 and '' mean not set). */
+export function pageFromProto(req: { readonly pageSize: number; readonly pageToken: string }): Page {
+  return {
+    ...(req.pageSize > 0 ? { pageSize: req.pageSize } : {}),
+    ...(req.pageToken === '' ? {} : { pageToken: req.pageToken }),
+  };
 }
 
 export function entryFilterFromProto(f: ProtoEntryFilter | undefined): EntryFilter {

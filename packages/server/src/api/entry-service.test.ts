@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createContextValues, createHandlerContext } from '@connectrpc/connect';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
 import {
@@ -14,7 +13,7 @@ import {
   encodingOf,
 } from '@ztwim/proto';
 import { withTempSqliteStore } from '../datastore/sqlite/temp-store.test-util.ts';
-import { callerKey } from './caller.ts';
+import { handlerContext } from './handler-context.test-util.ts';
 import { entryService } from './entry-service.ts';
 
 test('GetAuthorizedEntries: the pre-made encoding is byte for byte the message encoding, and follows entry changes', async () => {
@@ -36,13 +35,8 @@ test('GetAuthorizedEntries: the pre-made encoding is byte for byte the message e
     });
     const svc = entryService({ dataStore: ds, trustDomain: TrustDomain.parse('example.org'), nodeSelectors: async () => [] });
     const call = async () => {
-      const ctx = createHandlerContext({
-        service: EntryService,
-        method: EntryService.method.getAuthorizedEntries,
-        protocolName: 'grpc',
-        requestMethod: 'POST',
-        url: 'http://x/',
-        contextValues: createContextValues().set(callerKey, { local: false, admin: false, remoteAddress: '', agentId: SpiffeId.parse(agent) }),
+      const ctx = handlerContext(EntryService, EntryService.method.getAuthorizedEntries, {
+        caller: { local: false, admin: false, remoteAddress: '', agentId: SpiffeId.parse(agent) },
       });
       const res = await svc.getAuthorizedEntries!({ $typeName: 'spire.api.server.entry.v1.GetAuthorizedEntriesRequest' } as never, ctx);
       return res as ReturnType<typeof fromBinary<typeof GetAuthorizedEntriesResponseSchema>>;
@@ -72,18 +66,8 @@ test('GetAuthorizedEntries: the pre-made encoding is byte for byte the message e
 test('GetAuthorizedEntries for an agent with no entries: an empty answer, encoded as such', async () => {
   await withTempSqliteStore(async (ds) => {
     const svc = entryService({ dataStore: ds, trustDomain: TrustDomain.parse('example.org'), nodeSelectors: async () => [] });
-    const ctx = createHandlerContext({
-      service: EntryService,
-      method: EntryService.method.getAuthorizedEntries,
-      protocolName: 'grpc',
-      requestMethod: 'POST',
-      url: 'http://x/',
-      contextValues: createContextValues().set(callerKey, {
-        local: false,
-        admin: false,
-        remoteAddress: '',
-        agentId: SpiffeId.parse('spiffe://example.org/spire/agent/x'),
-      }),
+    const ctx = handlerContext(EntryService, EntryService.method.getAuthorizedEntries, {
+      caller: { local: false, admin: false, remoteAddress: '', agentId: SpiffeId.parse('spiffe://example.org/spire/agent/x') },
     });
     const res = await svc.getAuthorizedEntries!({} as never, ctx);
     assert.equal(encodingOf(res as never)?.length, 0);
@@ -95,14 +79,7 @@ test('federating with a trust domain without a bundle: spire-server texts, no da
   await withTempSqliteStore(async (ds) => {
     const svc = entryService({ dataStore: ds, trustDomain: TrustDomain.parse('example.org'), nodeSelectors: async () => [] });
     const ctx = (method: typeof EntryService.method.batchCreateEntry | typeof EntryService.method.batchUpdateEntry) =>
-      createHandlerContext({
-        service: EntryService,
-        method,
-        protocolName: 'grpc',
-        requestMethod: 'POST',
-        url: 'http://x/',
-        contextValues: createContextValues().set(callerKey, { local: true, admin: true, remoteAddress: '' }),
-      });
+      handlerContext(EntryService, method, { caller: { local: true, admin: true, remoteAddress: '' } });
     const entry = {
       spiffeId: create(SPIFFEIDSchema, { trustDomain: 'example.org', path: '/w' }),
       parentId: create(SPIFFEIDSchema, { trustDomain: 'example.org', path: '/p' }),

@@ -25,7 +25,7 @@ import {
 } from '../datastore/datastore.ts';
 import type { EntryOutputMask } from './convert.ts';
 import { callerKey } from './caller.ts';
-import { entryFilterFromProto, entryFromProto, entryMaskFromProto, entryToProto } from './convert.ts';
+import { entryFilterFromProto, entryFromProto, entryMaskFromProto, entryToProto, pageFromProto } from './convert.ts';
 import { grpcCodeResolver } from './errors.ts';
 
 export interface EntryServiceDeps {
@@ -102,10 +102,7 @@ export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntrySe
 
     async listEntries(req) {
       if (req.pageSize < 0) throw invalidArgument('page size must not be negative');
-      const r = await ds.listEntries(entryFilterFromProto(req.filter), {
-        ...(req.pageSize > 0 ? { pageSize: req.pageSize } : {}),
-        ...(req.pageToken === '' ? {} : { pageToken: req.pageToken }),
-      });
+      const r = await ds.listEntries(entryFilterFromProto(req.filter), pageFromProto(req));
       const mask = entryMaskFromProto(req.outputMask);
       return { entries: r.entries.map((e) => entryToProto(e, mask)), nextPageToken: r.nextPageToken };
     },

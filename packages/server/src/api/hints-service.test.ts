@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Code, ConnectError, createContextValues, createHandlerContext } from '@connectrpc/connect';
+import { Code, ConnectError } from '@connectrpc/connect';
 import { sleepWith, type Clock, systemClock } from '@ztwim/core';
 import { SpiffeId } from '@ztwim/spiffe';
 import { AgentHintsService } from '@ztwim/proto';
 import { withTempSqliteStore } from '../datastore/sqlite/temp-store.test-util.ts';
-import { callerKey } from './caller.ts';
+import { handlerContext } from './handler-context.test-util.ts';
 import { EntryChanges, hintsService } from './hints-service.ts';
 
 // The system clock with referenced timers (systemClock unrefs its own: with nothing else pending,
@@ -23,21 +23,8 @@ const A = 'spiffe://example.org/spire/agent/join_token/a';
 const B = 'spiffe://example.org/spire/agent/join_token/b';
 
 function ctxFor(agent: string | undefined, signal: AbortSignal) {
-  const values = createContextValues().set(callerKey, {
-    local: false,
-    admin: false,
-    remoteAddress: '',
-    ...(agent === undefined ? {} : { agentId: SpiffeId.parse(agent) }),
-  });
-  return createHandlerContext({
-    service: AgentHintsService,
-    method: AgentHintsService.method.watch,
-    protocolName: 'grpc',
-    requestMethod: 'POST',
-    url: 'http://x/',
-    contextValues: values,
-    requestSignal: signal,
-  });
+  const caller = { local: false, admin: false, remoteAddress: '', ...(agent === undefined ? {} : { agentId: SpiffeId.parse(agent) }) };
+  return handlerContext(AgentHintsService, AgentHintsService.method.watch, { caller, signal });
 }
 
 test("AgentHints/Watch: a hint when the caller's entries change, none for other agents' entries or no change", async () => {

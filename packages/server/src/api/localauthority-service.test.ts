@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { createContextValues, createHandlerContext } from '@connectrpc/connect';
 import { decodeProtectedHeader } from 'jose';
 import { isZtwimError, silentLogger } from '@ztwim/core';
 import { LocalAuthorityService } from '@ztwim/proto';
 import { SpiffeId } from '@ztwim/spiffe';
 import { FakeClock } from '@ztwim/testkit';
+import { handlerContext } from './handler-context.test-util.ts';
 import { MemoryKeyManager } from '../keymanager/memory.ts';
 import { Journal } from '../ca/journal.ts';
 import { authorityIdOf, CaManager } from '../ca/manager.ts';
@@ -15,15 +15,7 @@ import { localAuthorityService } from './localauthority-service.ts';
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 0, 1);
 
-const ctx = (method: keyof typeof LocalAuthorityService.method) =>
-  createHandlerContext({
-    service: LocalAuthorityService,
-    method: LocalAuthorityService.method[method],
-    protocolName: 'grpc',
-    requestMethod: 'POST',
-    url: 'http://x/',
-    contextValues: createContextValues(),
-  });
+const ctx = (method: keyof typeof LocalAuthorityService.method) => handlerContext(LocalAuthorityService, LocalAuthorityService.method[method]);
 
 function setup() {
   const clock = new FakeClock(T0);

@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { freePorts, startPebble, type Pebble } from '@ztwim/acme/testing';
-import { createLogger, cryptoRandom, runTasks, type Logger } from '@ztwim/core';
+import { cryptoRandom, runTasks } from '@ztwim/core';
 import { SpiffeBundle, TrustDomain } from '@ztwim/spiffe';
-import { FakeClock, issueServerCert, makeCa, tempDir, waitUntil, type TestCa } from '@ztwim/testkit';
+import { captureLogs, FakeClock, issueServerCert, makeCa, tempDir, waitUntil, type TestCa } from '@ztwim/testkit';
 import { SqliteDataStore } from '../datastore/sqlite/sqlite-datastore.ts';
 import { spiffeBundleToInput } from './bundle-json.ts';
 import type { FederationConfig } from './config.ts';
@@ -48,8 +48,7 @@ describe('bundle endpoint https_web with ACME (pebble, tls-alpn-01)', () => {
   let port: number;
   let dir: string;
   let ds: SqliteDataStore;
-  const lines: Array<Record<string, unknown>> = [];
-  let log: Logger;
+  const { log, lines } = captureLogs();
   const feds: Federation[] = [];
   const td = TrustDomain.parse('a.test');
 
@@ -69,7 +68,6 @@ describe('bundle endpoint https_web with ACME (pebble, tls-alpn-01)', () => {
     ds = await SqliteDataStore.open({ path: join(dir, 'ds.sqlite3'), clock: new FakeClock(), random: cryptoRandom });
     const own = new X509Certificate(ca.certPem).raw;
     await ds.setBundle(spiffeBundleToInput(SpiffeBundle.fromParts(td, { x509: [new Uint8Array(own)] })));
-    log = createLogger({ level: 'debug', destination: { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) } });
   });
   after(async () => {
     for (const f of [...feds]) await stop(f);

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Logger } from '@ztwim/core';
+import { listenTcp, type Logger } from '@ztwim/core';
 
 export interface BundleEndpointTls {
   readonly certPem: string;
@@ -96,15 +96,7 @@ export async function startBundleEndpoint(opts: BundleEndpointOptions): Promise<
     s.once('close', () => sockets.delete(s));
   });
   server.on('tlsClientError', (e: Error) => opts.log.debug({ error: e.message }, 'Bundle endpoint TLS handshake failed'));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr !== null ? addr.port : opts.port;
+  const port = await listenTcp(server, opts.port, opts.host);
   opts.log.info({ address: opts.host, port }, 'Serving bundle endpoint');
   return {
     port,

@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as x509 from '@peculiar/x509';
-import { createLogger, cryptoRandom, type Logger } from '@ztwim/core';
+import { createLogger, cryptoRandom } from '@ztwim/core';
 import { SpiffeBundle, TrustDomain } from '@ztwim/spiffe';
-import { FakeClock } from '@ztwim/testkit';
+import { captureLogs, FakeClock } from '@ztwim/testkit';
 import { SqliteDataStore } from '../datastore/sqlite/sqlite-datastore.ts';
 import type { FetchBundleOptions } from './fetch-bundle.ts';
 import { FederationRefresher, nextRefreshMs } from './refresher.ts';
@@ -44,15 +44,13 @@ describe('FederationRefresher', () => {
   let dir: string;
   let ds: SqliteDataStore;
   let clock: FakeClock;
-  const lines: Array<Record<string, unknown>> = [];
-  let log: Logger;
+  const { log, lines } = captureLogs();
   let caB: Uint8Array;
   let caOther: Uint8Array;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ztwim-refresher-'));
     clock = new FakeClock();
     ds = await SqliteDataStore.open({ path: join(dir, 'ds.sqlite3'), clock, random: cryptoRandom });
-    log = createLogger({ level: 'debug', destination: { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) } });
     caB = await caFor('b.test');
     caOther = await caFor('other.test');
   });
