@@ -1,6 +1,6 @@
 export { FakeClock } from './fake-clock.ts';
-export { eventually } from './eventually.ts';
-export type { EventuallyOptions } from './eventually.ts';
+export { eventually, holdsFor } from './eventually.ts';
+export type { EventuallyOptions, HoldsForOptions } from './eventually.ts';
 export { makeTmpDir, withTmpDir } from './tmp-dir.ts';
 export type { TmpDir } from './tmp-dir.ts';
 export { makeCa, issueServerCert, tempDir } from './test-pki.ts';

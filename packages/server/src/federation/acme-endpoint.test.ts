@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { freePorts, startPebble, type Pebble } from '@ztwim/acme/testing';
 import { createLogger, cryptoRandom, runTasks, type Logger } from '@ztwim/core';
 import { SpiffeBundle, TrustDomain } from '@ztwim/spiffe';
-import { FakeClock, issueServerCert, makeCa, tempDir, waitUntil, type TestCa } from '@ztwim/testkit';
+import { FakeClock, holdsFor, issueServerCert, makeCa, tempDir, waitUntil, type TestCa } from '@ztwim/testkit';
 import { SqliteDataStore } from '../datastore/sqlite/sqlite-datastore.ts';
 import { spiffeBundleToInput } from './bundle-json.ts';
 import type { FederationConfig } from './config.ts';
@@ -138,8 +138,8 @@ describe('bundle endpoint https_web with ACME (pebble, tls-alpn-01)', () => {
     // Retried after 10 s, not at once.
     const before = lines.filter((l) => l.msg === 'ACME certificate request failed').length;
     clock.advance(9_000);
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal(lines.filter((l) => l.msg === 'ACME certificate request failed').length, before);
+    // A due retry starts within a few event-loop turns of the clock step: 300 ms would show it.
+    await holdsFor('no retry before 10 s', () => lines.filter((l) => l.msg === 'ACME certificate request failed').length === before, { forMs: 300 });
     clock.advance(1_000);
     await pump(clock, () => lines.filter((l) => l.msg === 'ACME certificate request failed').length > before, 'the retry after 10 s');
     await stop(fed);
@@ -171,10 +171,11 @@ describe('bundle endpoint https_web with ACME (pebble, tls-alpn-01)', () => {
     const notAfter = new Date(leaf.validTo).getTime();
     const life = notAfter - new Date(leaf.validFrom).getTime();
     const renewAt = notAfter - Math.min(life / 3, 30 * 24 * 3600_000);
-    clock.set(renewAt - 60_000);
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal((await getBundle(port, trust)).fingerprint, first.fingerprint, 'not renewed before it is due');
     const obtained = lines.filter((l) => l.msg === 'ACME certificate obtained').length;
+    clock.set(renewAt - 60_000);
+    // A due renewal starts within a few event-loop turns of the clock step: 200 ms would show it.
+    await holdsFor('not renewed before it is due', () => lines.filter((l) => l.msg === 'ACME certificate obtained').length === obtained, { forMs: 200 });
+    assert.equal((await getBundle(port, trust)).fingerprint, first.fingerprint, 'not renewed before it is due');
     clock.set(renewAt);
     await pump(clock, () => lines.filter((l) => l.msg === 'ACME certificate obtained').length > obtained, 'the certificate is renewed');
     const second = await getBundle(port, trust);
