@@ -110,6 +110,13 @@ export default tseslint.config(
     // Log field names come from @ztwim/core's table (packages/core/src/telemetry/names.ts).
     files: ['packages/*/src/**/*.ts'],
     ignores: [...TEST_FILES, 'packages/proto/src/gen/**', 'packages/spiffe/src/workload/proto/**'],
-    rules: { 'ztwim/log-field-names': 'error' },
+    rules: { 'ztwim/log-field-names': 'error', 'ztwim/log-message-style': 'error' },
+  },
+  {
+    // Log messages not yet capitalised: a mutation-tested module (stryker.config.mjs MUTATE), where an
+    // edit re-runs its mutants in CI, and one whose message a mutation test file asserts
+    // (unix-rules.test.ts). Each leaves this list with its next real change.
+    files: ['packages/agent/src/attestation/workload/peer-tracker.ts', 'packages/agent/src/attestation/workload/unix.ts'],
+    rules: { 'ztwim/log-message-style': 'off' },
   },
 );

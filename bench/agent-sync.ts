@@ -9,7 +9,7 @@
  * exist before it starts (1 selects this process's uid: the watched workload; N−1 select uids
  * nobody has). Timed from the agent's spawn:
  *   - Workload API up: the socket exists;
- *   - first sync: ztwim logs `first sync complete` once every entry's SVID is minted; spire-agent
+ *   - first sync: ztwim logs `First sync complete` once every entry's SVID is minted; spire-agent
  *     starts its Workload API only after its first sync (manager Initialize), and mints at most
  *     `x509_svid_cache_max_size` (1,000) SVIDs ahead of demand (LRU cache), so for it this is the
  *     `Starting Workload and SDS APIs` log line;
@@ -133,7 +133,7 @@ async function run(impl: Impl, entries: number, root: string): Promise<Row> {
         ? startProc('spire-agent', spireAgentBin(), ['run', '-config', aconf], adir)
         : startProc('ztwim agent', process.execPath, [...nodeArgs('agent', PROF_DIR, SOURCE), 'agent', aconf], adir);
     agent = a;
-    const synced = whenOutput(a, impl === 'spire' ? 'Starting Workload and SDS APIs' : 'first sync complete', t0);
+    const synced = whenOutput(a, impl === 'spire' ? 'Starting Workload and SDS APIs' : 'First sync complete', t0);
     synced.catch(() => undefined);
     let socketMs = 0;
     const socketUp = waitUntil(

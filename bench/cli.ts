@@ -19,17 +19,17 @@
  *     a new entry per call), what a registration script pays per workload.
  * Prints one Markdown table and writes bench/results/cli.md. About a minute with --runs 30.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { findSpireBinary, freePort } from '../test/interop/lib/spire-admin.ts';
 import { SPIRE_VERSION, ZTWIM_BIN, ztwimNodeFlags } from '../test/interop/lib/peers.ts';
 import { makeTmpDir } from '../test/interop/lib/tmp.ts';
-import { live, removeLeftoversOnExit, tmpDirs } from './lib/leftovers.ts';
+import { removeLeftoversOnExit, tmpDirs } from './lib/leftovers.ts';
+import { startProc, waitReady } from '@ztwim/testkit/procs';
 import { serverConf } from '../test/interop/lib/server-conf.ts';
 import { resultsDir } from './lib/results-dir.ts';
 
@@ -83,34 +83,17 @@ async function startServer(label: string, cmd: string, args: (conf: string) => s
       keyManager: { disk: join(dataDir, 'keys.json') },
     }),
   );
-  const logFile = join(tmp.path, 'server.log');
-  const fd = openSync(logFile, 'a');
-  const child = spawn(cmd, args(conf), { cwd: tmp.path, stdio: ['ignore', fd, fd] });
-  closeSync(fd);
-  live.add(child);
-  let exited = false;
-  child.once('exit', () => {
-    exited = true;
-    live.delete(child);
-  });
+  const proc = startProc(`${label} server`, cmd, args(conf), { cwd: tmp.path, outputFile: join(tmp.path, 'server.log') });
   const health = ztwim
     ? ([ZTWIM_BIN, ['server', 'healthcheck', '-socketPath', socketPath]] as const)
     : ([spireServer, ['healthcheck', '-socketPath', socketPath]] as const);
-  const deadline = performance.now() + 60_000;
-  for (;;) {
-    if (exited) throw new Error(`${label} exited before it was healthy:\n${readFileSync(logFile, 'utf8')}`);
-    if (existsSync(socketPath) && spawnSync(health[0], health[1], { stdio: 'ignore' }).status === 0) break;
-    if (performance.now() > deadline) throw new Error(`${label} not healthy after 60 s:\n${readFileSync(logFile, 'utf8')}`);
-    await delay(100);
-  }
+  await waitReady(`${label} healthy`, proc, () => existsSync(socketPath) && spawnSync(health[0], health[1], { stdio: 'ignore' }).status === 0, {
+    intervalMs: 100,
+  });
   return {
     socketPath,
     async stop() {
-      if (!exited) {
-        const done = new Promise<void>((r) => child.once('exit', () => r()));
-        child.kill('SIGTERM');
-        await done;
-      }
+      await proc.stop();
       tmp.cleanup();
       tmpDirs.delete(tmp);
     },

@@ -30,7 +30,7 @@
  *
  * Prints a Markdown report and writes it to bench/results/oidc.md.
  */
-import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { createServer, request, type IncomingMessage } from 'node:http';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -48,6 +48,7 @@ import { REPO_ROOT, SPIRE_VERSION, cacheDir } from '../test/interop/lib/peers.ts
 import { startSpireServer, type SpireServer } from '../test/interop/lib/spire-server.ts';
 import { makeTmpDir, type TmpDir } from '../test/interop/lib/tmp.ts';
 import { resultsDir } from './lib/results-dir.ts';
+import { freePort, startProc, waitReady } from '@ztwim/testkit/procs';
 
 const here = fileURLToPath(import.meta.url);
 const args = process.argv.slice(2);
@@ -151,14 +152,6 @@ function ensureSpireBins(): { bin: string } | { missing: string } {
   return still.length === 0 ? { bin } : { missing: `${still.map(([n]) => n).join(', ')} not built` };
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
 async function startSpire(tmp: TmpDir, bin: string): Promise<Spire> {
   process.env['ZTWIM_SPIRE_SERVER'] ??= join(bin, 'spire-server');
   const server = await startSpireServer(tmp);
@@ -175,36 +168,22 @@ server_api {
 }
 `,
   );
-  let out = '';
-  const provider = spawn(join(bin, 'oidc-discovery-provider'), ['-config', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  provider.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  provider.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const kill = (): void => {
-    if (provider.exitCode === null) provider.kill('SIGKILL');
-  };
-  process.once('exit', kill);
+  const provider = startProc('oidc-discovery-provider', join(bin, 'oidc-discovery-provider'), ['-config', conf]);
   const stop = async (): Promise<void> => {
-    if (provider.exitCode === null) {
-      const done = new Promise<void>((r) => provider.once('exit', () => r()));
-      provider.kill('SIGTERM');
-      await done;
-    }
-    process.removeListener('exit', kill);
+    await provider.stop();
     await server.stop();
   };
   const url = `http://127.0.0.1:${port}`;
-  const deadline = performance.now() + 30_000;
-  for (;;) {
-    if (provider.exitCode !== null) throw new Error(`oidc-discovery-provider exited ${String(provider.exitCode)}:\n${out}`);
-    const kids = await kidsAt(`${url}/keys`).catch(() => new Set<string>());
-    if (kids.size > 0) break;
-    if (performance.now() > deadline) {
-      await stop();
-      throw new Error(`oidc-discovery-provider not serving keys after 30 s:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  try {
+    await waitReady('oidc-discovery-provider serving keys', provider, async () => (await kidsAt(`${url}/keys`).catch(() => new Set<string>())).size > 0, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    });
+  } catch (e) {
+    await stop();
+    throw e;
   }
-  return { server, provider, url, logs: () => out, stop };
+  return { server, provider: provider.child, url, logs: provider.output, stop };
 }
 
 /** The JWT authorities of the spire-server's bundle, as JWKs without `use` (the provider sets it). */

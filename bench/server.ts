@@ -32,8 +32,8 @@
  * median and p90 of start → Health/Check SERVING and the CPU time the server process used until
  * then. Writes bench/results/server-start.md (seconds, not minutes).
  */
-import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -59,7 +59,8 @@ import { SPIRE_VERSION, ZTWIM_BIN, goBuild, ztwimNodeFlags } from '../test/inter
 import { derToPem, TrustDomain } from '@ztwim/spiffe';
 import { makeTmpDir, type TmpDir } from '../test/interop/lib/tmp.ts';
 import { serverConf } from '../test/interop/lib/server-conf.ts';
-import { live, removeLeftoversOnExit, tmpDirs } from './lib/leftovers.ts';
+import { removeLeftoversOnExit, tmpDirs } from './lib/leftovers.ts';
+import { startProc as startHarnessProc, waitReady, type Proc } from '@ztwim/testkit/procs';
 import { resultsDir } from './lib/results-dir.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -198,41 +199,14 @@ interface Target {
 // Never leave a server or a temp dir behind, whatever ends this process.
 removeLeftoversOnExit((sig) => log(`${sig}: stopping servers`));
 
-interface RunningProc {
-  readonly child: ChildProcess;
-  readonly pid: number;
+interface RunningProc extends Proc {
   readonly startedAt: number;
-  exited(): number | null | undefined;
-  stop(): Promise<void>;
 }
 
+/** The server writes its output straight to `logFile` (no pipe through the bench's event loop). */
 function startProc(cmd: string, args: string[], logFile: string, cwd: string): RunningProc {
-  const fd = openSync(logFile, 'a');
   const startedAt = performance.now();
-  const child = spawn(cmd, args, { cwd, stdio: ['ignore', fd, fd] });
-  closeSync(fd);
-  live.add(child);
-  let exited: number | null | undefined;
-  child.on('exit', (code) => {
-    exited = code;
-    live.delete(child);
-  });
-  if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
-  const pid = child.pid;
-  return {
-    child,
-    pid,
-    startedAt,
-    exited: () => exited,
-    async stop() {
-      if (exited !== undefined) return;
-      const done = new Promise<void>((r) => child.once('exit', () => r()));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await done;
-      clearTimeout(t);
-    },
-  };
+  return { ...startHarnessProc(cmd, cmd, args, { cwd, outputFile: logFile, stopGraceMs: 15_000 }), startedAt };
 }
 
 interface Admin {
@@ -254,25 +228,25 @@ function adminClient(socketPath: string): Admin {
   };
 }
 
-/** Polls grpc.health.v1.Health/Check on the admin socket (new connection per try) until SERVING. */
-async function waitHealthy(p: RunningProc, socketPath: string, logFile: string, timeoutMs: number): Promise<number> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    if (p.exited() !== undefined) throw new Error(`server exited (${String(p.exited())}) before it was healthy:\n${tail(logFile)}`);
-    if (existsSync(socketPath)) {
+/** Polls grpc.health.v1.Health/Check on the admin socket (new connection per try, every 10 ms) until SERVING; returns ms since spawn. */
+async function waitHealthy(p: RunningProc, socketPath: string, timeoutMs: number): Promise<number> {
+  return await waitReady(
+    'server healthy',
+    p,
+    async () => {
+      if (!existsSync(socketPath)) return undefined;
       const t = createUnixGrpcTransport(socketPath, { defaultTimeoutMs: 2000 });
       try {
         const r = await createClient(HealthService, t).check({});
-        if (r.status === HealthCheckResponse_ServingStatus.SERVING) return performance.now() - p.startedAt;
+        return r.status === HealthCheckResponse_ServingStatus.SERVING ? performance.now() - p.startedAt : undefined;
       } catch {
-        // not listening yet
+        return undefined; // not listening yet
       } finally {
         t.close();
       }
-    }
-    if (performance.now() > deadline) throw new Error(`server not healthy after ${timeoutMs / 1000}s:\n${tail(logFile)}`);
-    await delay(10);
-  }
+    },
+    { timeoutMs, intervalMs: 10 },
+  );
 }
 
 function tail(file: string): string {
@@ -468,7 +442,7 @@ async function benchTarget(t: Target, pgUrl: string | undefined): Promise<Result
   try {
     log(`${t.label}: start (empty)`);
     proc = startProc(cmd, args, logFile, tmp.path);
-    res.startEmpty = await waitHealthy(proc, socketPath, logFile, 120_000);
+    res.startEmpty = await waitHealthy(proc, socketPath, 120_000);
     const a = (admin = adminClient(socketPath));
     const pid = proc.pid;
     await a.agent.createJoinToken({ ttl: 24 * 3600, token: JOIN_TOKEN });
@@ -533,7 +507,7 @@ async function benchTarget(t: Target, pgUrl: string | undefined): Promise<Result
     log(`${t.label}: restart with ${k(TOTAL)} entries on disk`);
     await proc.stop();
     proc = startProc(cmd, args, logFile, tmp.path);
-    res.startFull = await waitHealthy(proc, socketPath, logFile, 1_800_000);
+    res.startFull = await waitHealthy(proc, socketPath, 1_800_000);
     const restarted = proc;
     const a2 = (admin = adminClient(socketPath));
     agentConn = await agentClient(a2, port, creds);
@@ -586,7 +560,7 @@ async function emptyStart(t: Target, pgUrl: string | undefined): Promise<{ ms: n
   let proc: RunningProc | undefined;
   try {
     proc = startProc(srv.cmd, srv.args, srv.logFile, srv.tmp.path);
-    const ms = await waitHealthy(proc, srv.socketPath, srv.logFile, 120_000);
+    const ms = await waitHealthy(proc, srv.socketPath, 120_000);
     return { ms, cpuMs: procCpuMs(proc.pid) };
   } finally {
     await proc?.stop();

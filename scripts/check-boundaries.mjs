@@ -42,6 +42,8 @@ const allowedSubpaths = {
   'spiffe/testing': ['testkit'],
   // a PostgreSQL primary with a streaming replica, for fail-over tests and benches (test files only)
   'testkit/pg-replica': [],
+  // the process harness of the interop tests and benches: spawn, wait until ready, collect output, stop
+  'testkit/procs': [],
   // explain's pure logic, without the console's HTTP server (`ztwim explain`)
   'console/explain': ['cli'],
   // the `console { }` config block, read while `ztwim server run` loads its config

@@ -1,15 +1,12 @@
-// What a bench starts (server processes, temp dirs) is tracked here and removed whatever ends the
-// bench: normal exit, a thrown error, Ctrl-C or SIGTERM.
-import type { ChildProcess } from 'node:child_process';
+// The temp dirs a bench makes are tracked here and removed whatever ends the bench: normal exit, a
+// thrown error, Ctrl-C or SIGTERM. Its processes are the harness's (@ztwim/testkit/procs), which
+// SIGKILLs those still running when the bench exits.
 import type { TmpDir } from '../../test/interop/lib/tmp.ts';
 
-/** Running child processes: SIGKILLed at exit. */
-export const live = new Set<ChildProcess>();
 /** Temp dirs: removed at exit. */
 export const tmpDirs = new Set<TmpDir>();
 
 function cleanupSync(): void {
-  for (const c of live) c.kill('SIGKILL');
   for (const d of tmpDirs) d.cleanup();
 }
 

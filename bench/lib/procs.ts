@@ -1,89 +1,42 @@
 // Processes for the agent benches (bench/agent.ts, bench/agent-sync.ts): spawning and tearing
 // down servers, agents and the Go load generator, waiting on them, their CPU use.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
+import { liveProcs, runBinary, startProc as startHarnessProc, waitReady, freePort, type Proc } from '@ztwim/testkit/procs';
 import { PeerMissingError, REPO_ROOT, spireAgentBin, spireServerBin, ztwimNodeFlags } from '../../test/interop/lib/peers.ts';
-import { freePort, runBinary } from '../../test/interop/lib/spire-admin.ts';
 import { serverConf } from '../../test/interop/lib/server-conf.ts';
 
 export const BENCH_DIR = fileURLToPath(new URL('..', import.meta.url));
 
 // ---------------------------------------------------------------------------------------------
-// Process and temp-dir bookkeeping: everything is torn down on any exit path.
+// Processes (@ztwim/testkit/procs, the harness the interop tests use too) and temp dirs: everything
+// is torn down on any exit path.
 
-export interface Proc {
-  readonly name: string;
-  readonly child: ChildProcess;
-  readonly pid: number;
-  output(): string;
-  exited(): boolean;
-  stop(): Promise<void>;
-}
-
-export const live = new Set<Proc>();
+export type { Proc };
+/** The running processes (SIGKILLed when the bench exits). */
+export const live = liveProcs;
+/** Temp dirs removed when the bench exits. */
 export const tmpDirs = new Set<string>();
 
-function cleanupSync(): void {
-  for (const p of live) if (!p.exited()) p.child.kill('SIGKILL');
+process.on('exit', () => {
   for (const d of tmpDirs) rmSync(d, { recursive: true, force: true });
-}
-process.on('exit', cleanupSync);
+});
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
 
+/**
+ * Starts `cmd argv` in `cwd`, its output kept (the last 100-200 kB) and, with
+ * ZTWIM_BENCH_PROC_LOG_DIR=DIR, also appended to DIR/<name>.log (experiments).
+ */
 export function startProc(name: string, cmd: string, argv: readonly string[], cwd: string): Proc {
-  const child = spawn(cmd, argv, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (child.pid === undefined) throw new Error(`could not start ${name} (${cmd})`);
-  let out = '';
-  child.on('error', (e) => {
-    out += `\nspawn error: ${e.message}\n`;
-  });
-  // ZTWIM_BENCH_PROC_LOG_DIR=DIR also appends every process's output to DIR/<name>.log (experiments).
   const logDir = process.env['ZTWIM_BENCH_PROC_LOG_DIR'];
-  const keep = (d: Buffer): void => {
-    if (logDir !== undefined) appendFileSync(join(logDir, `${name.replace(/[^\w.-]+/g, '_')}.log`), d);
-    out += d.toString();
-    if (out.length > 200_000) out = out.slice(-100_000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  let exitedFlag = false;
-  const done = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      exitedFlag = true;
-      resolve();
-    }),
-  );
-  const p: Proc = {
-    name,
-    child,
-    pid: child.pid,
-    output: () => out,
-    exited: () => exitedFlag,
-    async stop() {
-      if (!exitedFlag) {
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), 8000);
-        await done;
-        clearTimeout(t);
-      }
-      live.delete(p);
-    },
-  };
-  live.add(p);
-  return p;
+  return startHarnessProc(name, cmd, argv, { cwd, maxOutputChars: 200_000, stopGraceMs: 8000, ...(logDir === undefined ? {} : { logDir }) });
 }
 
+/** Polls `cond` every 150 ms until it holds; fails at once if `proc` exits, and after `timeoutMs`. */
 export async function waitUntil(what: string, proc: Proc, cond: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (proc.exited()) throw new Error(`${proc.name} exited while waiting for ${what}:\n${proc.output().slice(-4000)}`);
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`${what}: not ready after ${timeoutMs / 1000} s; ${proc.name} output:\n${proc.output().slice(-4000)}`);
-    await delay(150);
-  }
+  await waitReady(what, proc, cond, { timeoutMs, intervalMs: 150 });
 }
 
 export function cpuTicks(pid: number): number {

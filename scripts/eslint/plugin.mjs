@@ -141,7 +141,73 @@ const errorMessageStyle = {
   },
 };
 
+/** The literal text at the start and at the end of a string or template literal, or undefined for any other expression. */
+function literalEnds(node) {
+  if (node?.type === 'Literal' && typeof node.value === 'string') return { head: node.value, tail: node.value };
+  if (node?.type === 'TemplateLiteral') return { head: node.quasis[0]?.value.cooked ?? '', tail: node.quasis[node.quasis.length - 1]?.value.cooked ?? '' };
+  return undefined;
+}
+
+const LOG_LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
+
+/** @type {import('eslint').Rule.RuleModule} */
+const logMessageStyle = {
+  meta: {
+    type: 'suggestion',
+    docs: { description: "log messages start with a capital letter and have no trailing period, as SPIRE's (docs/DEVELOPING.md)" },
+    fixable: 'code',
+    schema: [],
+    messages: {
+      lower: 'log message starts lowercase ("{{start}}"): log messages are capitalised, as SPIRE\'s ("Server started", "Failed to rotate the server SVID")',
+      period: 'log message ends with a period: log messages have none',
+    },
+  },
+  create(context) {
+    return {
+      CallExpression(node) {
+        const callee = node.callee;
+        if (callee.type !== 'MemberExpression' || callee.computed || callee.property.type !== 'Identifier' || !LOG_LEVELS.has(callee.property.name)) return;
+        // A logger: `log`, `logger`, `this.#log`, `opts.log`, `this.#o.logger`... (console.* and other
+        // objects with an error() or warn() method, such as a parser's or a config reader's, are not).
+        const recv =
+          callee.object.type === 'Identifier' ? callee.object.name : callee.object.type === 'MemberExpression' ? callee.object.property.name : undefined;
+        if (recv === undefined || !/(^|[a-z])(log|logger|Log|Logger)$/.test(recv)) return;
+        // pino's shapes: log.info('message') and log.info({ fields }, 'message').
+        const [first, second] = node.arguments;
+        const isText = (n) => literalEnds(n) !== undefined || n?.type === 'ConditionalExpression';
+        const arg = isText(first) ? first : first?.type === 'ObjectExpression' ? second : undefined;
+        // A message chosen by a condition: both branches are checked.
+        for (const text of arg?.type === 'ConditionalExpression' ? [arg.consequent, arg.alternate] : [arg]) {
+          const msg = literalEnds(text);
+          if (msg === undefined) continue;
+          // A subsystem prefix may lead ("k8s: ", "console: "); the message after it is capitalised.
+          // A lowercase first word with a capital in it is an identifier (`onStartedLeading failed`).
+          const prefix = /^[a-z][\w-]*: /.exec(msg.head)?.[0] ?? '';
+          const m = /^[a-z][^\sA-Z]*(?=\s|$)/.exec(msg.head.slice(prefix.length));
+          if (m !== null) {
+            // The fix upper-cases that letter: the head starts one character (a quote or backtick) into the literal.
+            const at = (text.type === 'TemplateLiteral' ? text.quasis[0].range[0] : text.range[0]) + 1 + prefix.length;
+            context.report({
+              node: text,
+              messageId: 'lower',
+              data: { start: m[0] },
+              fix: (fixer) => fixer.replaceTextRange([at, at + 1], m[0][0].toUpperCase()),
+            });
+          }
+          if (/[^.]\.$/.test(msg.tail) || msg.tail === '.') context.report({ node: text, messageId: 'period' });
+        }
+      },
+    };
+  },
+};
+
 export default {
   meta: { name: 'ztwim' },
-  rules: { 'no-bare-error': noBareError, 'hash-private': hashPrivate, 'log-field-names': logFieldNames, 'error-message-style': errorMessageStyle },
+  rules: {
+    'no-bare-error': noBareError,
+    'hash-private': hashPrivate,
+    'log-field-names': logFieldNames,
+    'error-message-style': errorMessageStyle,
+    'log-message-style': logMessageStyle,
+  },
 };

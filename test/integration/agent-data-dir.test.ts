@@ -7,8 +7,8 @@ import * as crypto from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { isZtwimError } from '@ztwim/core';
+import { eventually } from '@ztwim/testkit';
 import type { RunningAgent } from '@ztwim/agent';
 import { startStack, type Stack } from '../interop/lib/ztwim-stack.ts';
 
@@ -20,18 +20,20 @@ describe('corrupted agent data dir', () => {
   const uid = process.getuid?.() ?? 0;
   const NAME = 'node';
 
+  /** The SPIFFE IDs the agent serves once `ok` holds for them (15 s at most; a refused call is retried). */
   const servedIds = async (a: RunningAgent, ok: (ids: string[]) => boolean): Promise<string[]> => {
     const client = stack.workload(a.socketPath);
-    const end = Date.now() + 15_000;
     let ids: string[] = [];
-    for (;;) {
-      ids = await client.fetchJWTSVID({ audience: [`aud-${Date.now()}`] }).then(
-        (r) => r.svids.map((s) => s.spiffeId).sort(),
-        () => [],
-      );
-      if (ok(ids) || Date.now() > end) return ids;
-      await delay(200);
-    }
+    return await eventually(
+      'the expected SVIDs served',
+      async () => {
+        ids = (await client.fetchJWTSVID({ audience: [`aud-${Date.now()}`] })).svids.map((s) => s.spiffeId).sort();
+        return ok(ids) ? ids : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 200, retryErrors: true },
+    ).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}; served last: ${JSON.stringify(ids)}`, { cause: e });
+    });
   };
   const restore = (): void => {
     writeFileSync(join(dataDir, 'agent-data.json'), pristine.data);

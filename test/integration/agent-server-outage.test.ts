@@ -1,9 +1,9 @@
 // Server stopped: cached SVIDs keep being served; an entry created meanwhile arrives after it returns.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as delay } from 'node:timers/promises';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { cancelOnBreak } from '@ztwim/proto';
+import { eventually } from '@ztwim/testkit';
 import { startAgentEnv, type AgentEnv } from '../interop/lib/ztwim-agent-env.ts';
 
 let env: AgentEnv;
@@ -20,30 +20,26 @@ async function svidIds(env: AgentEnv): Promise<string[]> {
   return [];
 }
 
-async function eventually<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (ok(v)) return v;
-    } catch {
-      /* retry */
-    }
-    if (Date.now() > end) return fn();
-    await delay(200);
-  }
+/** The agent's SVID IDs once there are `count` of them (20 s at most; the agent may not answer yet). */
+function svidIdsOnce(env: AgentEnv, count: number): Promise<string[]> {
+  return eventually(
+    `${count} SVIDs served`,
+    async () => {
+      const ids = await svidIds(env);
+      return ids.length === count ? ids : undefined;
+    },
+    {
+      timeoutMs: 20_000,
+      intervalMs: 200,
+      retryErrors: true,
+    },
+  );
 }
 
 test('outage: cached svids served, new entry arrives after restart', async () => {
   const uid = process.getuid?.() ?? 0;
   env.server.cli(['entry', 'create', '-parentID', env.agent.agentId, '-spiffeID', 'spiffe://example.org/a', '-selector', `unix:uid:${uid}`]);
-  assert.deepEqual(
-    await eventually(
-      () => svidIds(env),
-      (v) => v.length === 1,
-    ),
-    ['spiffe://example.org/a'],
-  );
+  assert.deepEqual(await svidIdsOnce(env, 1), ['spiffe://example.org/a']);
   const { client } = env.workload();
   const cached = (await client.fetchJWTSVID({ audience: ['cached'] })).svids[0];
   assert.equal(cached?.spiffeId, 'spiffe://example.org/a');
@@ -61,11 +57,5 @@ test('outage: cached svids served, new entry arrives after restart', async () =>
   assert.equal((await client.fetchJWTSVID({ audience: ['cached'] })).svids[0]?.svid, cached?.svid, 'cached JWT-SVID served while server is down');
   await env.restartServer();
   env.server.cli(['entry', 'create', '-parentID', env.agent.agentId, '-spiffeID', 'spiffe://example.org/b', '-selector', `unix:uid:${uid}`]);
-  assert.deepEqual(
-    await eventually(
-      () => svidIds(env),
-      (v) => v.length === 2,
-    ),
-    ['spiffe://example.org/a', 'spiffe://example.org/b'],
-  );
+  assert.deepEqual(await svidIdsOnce(env, 2), ['spiffe://example.org/a', 'spiffe://example.org/b']);
 });

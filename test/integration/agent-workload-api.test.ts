@@ -2,22 +2,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { cancelOnBreak } from '@ztwim/proto';
+import { eventually } from '@ztwim/testkit';
 import { startAgentEnv, type AgentEnv } from '../interop/lib/ztwim-agent-env.ts';
-
-async function eventually<T>(fn: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (Date.now() > end) throw e;
-      await delay(200);
-    }
-  }
-}
 
 function codeOf(e: unknown): Code | undefined {
   return e instanceof ConnectError ? e.code : undefined;
@@ -76,10 +64,14 @@ describe('agent workload api against spire-server', () => {
       '60',
     ]);
     const { client } = env.workload();
-    const first = await eventually(async () => {
-      for await (const m of cancelOnBreak((signal) => client.fetchX509SVID({}, { signal }))) return m;
-      throw new Error('stream ended');
-    });
+    const first = await eventually(
+      'the first X509-SVID response',
+      async () => {
+        for await (const m of cancelOnBreak((signal) => client.fetchX509SVID({}, { signal }))) return m;
+        throw new Error('stream ended');
+      },
+      { timeoutMs: 15_000, intervalMs: 200, retryErrors: true },
+    );
     const svid = first.svids[0];
     assert.ok(svid);
     assert.equal(svid.spiffeId, 'spiffe://example.org/wl');
@@ -116,20 +108,24 @@ describe('agent workload api against spire-server', () => {
   test('hundreds of abandoned streams do not leak', async () => {
     const { transport, client } = env.workload();
     const acs: AbortController[] = [];
+    let open = 0;
     for (let i = 0; i < 200; i++) {
       const ac = new AbortController();
       acs.push(ac);
       void (async () => {
+        let first = true;
         try {
           for await (const _ of client.fetchJWTBundles({}, { signal: ac.signal })) {
-            /* keep */
+            if (first) open++;
+            first = false;
           }
         } catch {
           /* aborted */
         }
       })();
     }
-    await delay(300);
+    // Every stream has its first response: all 200 are open on the agent when they are abandoned.
+    await eventually('200 open JWT bundle streams', () => open === 200, { timeoutMs: 30_000, intervalMs: 50 });
     transport.close();
     for (const ac of acs) ac.abort();
     const fresh = env.workload().client;

@@ -61,6 +61,46 @@ describe('lint rules', () => {
     assert.deepEqual(await rulesHit('packages/server/src/lint-probe.ts', ok), [], 'acronyms and identifiers may lead; an ellipsis is no period');
   });
 
+  it('ztwim/log-message-style: a log message that starts lowercase or ends with a period', async () => {
+    const code = [
+      "import type { Logger } from '@ztwim/core';",
+      'export function f(log: Logger, o: { logger: Logger }, lost: boolean): void {',
+      "  log.info({ entries: 1 }, 'entries fetched');",
+      "  o.logger.warn('k8s: lease lost');",
+      "  log.error({}, lost ? 'Lost leadership' : 'stopped leading');",
+      '  log.debug({}, `Minted ${String(2)} SVIDs.`);',
+      '}',
+      '',
+    ].join('\n');
+    assert.deepEqual(await rulesHit('packages/agent/src/lint-probe.ts', code), Array(4).fill('ztwim/log-message-style'));
+    assert.deepEqual(await rulesHit('packages/agent/src/lint-probe.test.ts', code), [], 'tests may log as they like');
+    const ok = [
+      "import type { Logger } from '@ztwim/core';",
+      'export function f(log: Logger, p: { warn(at: string, msg: string): void }, lost: boolean): void {',
+      "  log.info({ entries: 1 }, 'First sync: entries fetched');",
+      "  log.warn('k8s: Lease lost');",
+      "  log.error({}, lost ? 'Lost leadership' : 'Stopped leading');",
+      "  log.error({}, 'onStartedLeading failed');",
+      "  log.info({}, 'Waiting for the bundle...');",
+      "  p.warn('server.default_svid_ttl', 'is deprecated');",
+      "  console.warn('not a log line.');",
+      '}',
+      '',
+    ].join('\n');
+    assert.deepEqual(
+      await rulesHit('packages/agent/src/lint-probe.ts', ok),
+      [],
+      'a subsystem prefix or an identifier may lead; an ellipsis is no period; only loggers are checked',
+    );
+    const fixer = new ESLint({ cwd: root, fix: true });
+    const [out] = await fixer.lintText(code, { filePath: `${root}packages/agent/src/lint-probe.ts` });
+    assert.match(
+      out?.output ?? '',
+      /'Entries fetched'[\s\S]*'k8s: Lease lost'[\s\S]*'Lost leadership' : 'Stopped leading'/,
+      '--fix capitalises the first letter',
+    );
+  });
+
   it('@typescript-eslint/no-explicit-any in package sources', async () => {
     assert.deepEqual(await rulesHit('packages/core/src/lint-probe.ts', 'export function f(x: any): void {\n  void x;\n}\n'), [
       '@typescript-eslint/no-explicit-any',

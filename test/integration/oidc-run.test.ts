@@ -172,12 +172,12 @@ describe('ztwim oidc run', () => {
 
   it('workload_api source: the agent goes away, the last keys stay; it comes back, the stream resumes', async () => {
     const before = kids(await fetchKeys(env.wl.base));
-    const connects = (): number => env.wl.out().split('receiving JWT bundles from the Workload API').length - 1;
+    const connects = (): number => env.wl.out().split('Receiving JWT bundles from the Workload API').length - 1;
     const connectsBefore = connects();
     assert.ok(connectsBefore >= 1, env.wl.out());
     await env.agent.close();
     // Until the provider says it lost the stream (no fixed sleep), then its keys are checked.
-    for (const end = Date.now() + 20_000; !/lost the Workload API stream; serving the last keys/.test(env.wl.out()); await delay(50)) {
+    for (const end = Date.now() + 20_000; !/Lost the Workload API stream; serving the last keys/.test(env.wl.out()); await delay(50)) {
       if (Date.now() > end) assert.fail(`the provider did not notice the agent going away:\n${env.wl.out()}`);
     }
     assert.deepEqual(kids(await fetchKeys(env.wl.base)), before, 'keys served while the agent is away');

@@ -3,9 +3,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { setTimeout as delay } from 'node:timers/promises';
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { eventually } from '@ztwim/testkit';
 import { makeTmpDir } from './lib/tmp.ts';
 import { runZtwim } from './lib/ztwim-cli.ts';
 import { spireAgentBin } from './lib/peers.ts';
@@ -31,19 +31,14 @@ describe('spire-agent api fetch against our agent', () => {
     await env?.close();
   });
 
-  const run = async (args: string[]): Promise<string> => {
-    const end = Date.now() + 15_000;
-    for (;;) {
-      // Async: our agent runs in this process, a sync spawn would block it.
-      try {
-        const r = await promisify(execFile)(bin, ['api', 'fetch', ...args, '-socketPath', env.config.socketPath], { encoding: 'utf8', timeout: 20_000 });
-        return r.stdout;
-      } catch (e) {
-        if (Date.now() > end) throw new Error(`spire-agent api fetch ${args.join(' ')} failed: ${String(e)}`);
-      }
-      await delay(300);
-    }
-  };
+  // Async: our agent runs in this process, a sync spawn would block it. Retried until the agent answers.
+  const run = (args: string[]): Promise<string> =>
+    eventually(
+      `spire-agent api fetch ${args.join(' ')}`,
+      async () =>
+        (await promisify(execFile)(bin, ['api', 'fetch', ...args, '-socketPath', env.config.socketPath], { encoding: 'utf8', timeout: 20_000 })).stdout,
+      { timeoutMs: 15_000, intervalMs: 300, retryErrors: true },
+    );
 
   test('api fetch x509', async () => {
     const out = await run(['x509']);

@@ -77,7 +77,7 @@ console {
     assert.match(validated.stdout, /Configuration is valid/);
 
     server = startZtwim(dir, ['server', 'run', '-config', join(dir.path, 'server.conf')]);
-    await until('the console beside the server', () => (/console: listening/.test(server?.out() ?? '') ? true : undefined), 60_000);
+    await until('the console beside the server', () => (/console: Listening/.test(server?.out() ?? '') ? true : undefined), 60_000);
     await until(
       'the server API',
       async () => ((await runZtwim(dir.path, ['server', 'healthcheck', '-socketPath', socket()])).status === 0 ? true : undefined),
@@ -188,7 +188,7 @@ console {
   });
 
   it('keeps the login token working beside OIDC (the link logged once at start)', async () => {
-    const link = /"url":"(http:\/\/127\.0\.0\.1:\d+\/#token=[^"]+)","msg":"console: admin login link/.exec(server?.out() ?? '');
+    const link = /"url":"(http:\/\/127\.0\.0\.1:\d+\/#token=[^"]+)","msg":"console: Admin login link/.exec(server?.out() ?? '');
     assert.ok(link !== null, server?.out());
     const token = (link[1] as string).split('#token=')[1] as string;
     const r = await fetch(`${base}api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });

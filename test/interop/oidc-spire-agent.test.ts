@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { eventually } from '@ztwim/testkit';
 import { PeerMissingError, spireAgentBin, spireServerBin } from './lib/peers.ts';
 import { startSpireServer, type SpireServer } from './lib/spire-server.ts';
 import { freePort, startSpireAgent, type SpireAgent } from './lib/spire-agent.ts';
@@ -51,15 +51,8 @@ function spireAgentJwt(agent: SpireAgent, audience: string): string {
   return m[1];
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(100);
-  }
-}
+/** eventually() with the timeout as a third argument, as this suite reads. */
+const until = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> => eventually(what, fn, { timeoutMs, intervalMs: 100 });
 
 describe('ztwim oidc run fed by a real SPIRE agent', () => {
   let tmp: TmpDir;

@@ -233,10 +233,10 @@ describe('k8s_psat on the real cluster, with SPIRE v1.13.0', { timeout: 600_000 
     const { agent } = await stack.startAgent({ name: 'ours-rotating', token: null, nodeAttestor: agentPlugin(path), syncInterval: '500ms', deps: { logger } });
     agents.push(agent);
     unlinkSync(path);
-    const failed = await until('a failed re-attestation', () => lines.find((l) => l.includes('agent svid rotation failed')), 40_000);
+    const failed = await until('a failed re-attestation', () => lines.find((l) => l.includes('Agent SVID rotation failed')), 40_000);
     assert.ok(failed.includes(`k8s_psat: unable to load token from ${path}: no such file`), failed);
     writeFileSync(path, await f.podToken(agentPod, ['spire-server']));
-    const rotated = await until('a re-attestation with the new token', () => lines.find((l) => l.includes('agent svid rotated')), 30_000);
+    const rotated = await until('a re-attestation with the new token', () => lines.find((l) => l.includes('Agent SVID rotated')), 30_000);
     assert.match(rotated, new RegExp(`k8s_psat/${CLUSTER}/${nodeUid}`));
   });
 

@@ -151,7 +151,7 @@ describe('ztwim registrar (CLI) with its admission webhook on the real apiserver
     assert.match(msg, /admission webhook "vclusterspiffeid\.kb\.io" denied the request: spec\.spiffeIDTemplate: template: function "lower" not defined/);
     assert.equal(await create(csid('good', 'spiffe://{{ .TrustDomain }}/ns/{{ .PodMeta.Namespace }}/pod/{{ .PodMeta.Name }}')), undefined);
     const logs = proc?.out() ?? '';
-    assert.match(logs, /"allowed":false,"reason":"spec\.spiffeIDTemplate[^\n]*"msg":"admission review"/, 'the refusal came from this process');
+    assert.match(logs, /"allowed":false,"reason":"spec\.spiffeIDTemplate[^\n]*"msg":"Admission review"/, 'the refusal came from this process');
   });
 
   it('the same process reconciles: a pod the good ClusterSPIFFEID selects gets its entry', async () => {

@@ -238,6 +238,6 @@ describe('deploy/k8s/registrar on the test cluster', () => {
     assert.match(msg, /admission webhook "vclusterspiffeid\.kb\.io" denied the request: spec\.spiffeIDTemplate: template: function "upper" not defined/);
     const caBundle = await kubectl(env, ['get', 'validatingwebhookconfiguration', vwcName, '-o', 'jsonpath={.webhooks[0].clientConfig.caBundle}']);
     assert.notEqual(caBundle, '', 'the caBundle was patched by the pod');
-    assert.match(await podLogs(), /"allowed":false[^\n]*"msg":"admission review"/);
+    assert.match(await podLogs(), /"allowed":false[^\n]*"msg":"Admission review"/);
   });
 });

@@ -129,7 +129,7 @@ export class AcmeCertManager {
         const ctx = protocols.includes(ACME_TLS_ALPN) ? contexts.get(servername) : undefined;
         if (ctx !== undefined && typeof (this as Partial<TLSSocket> | null)?.setKeyCert === 'function') {
           (this as TLSSocket).setKeyCert(ctx);
-          logger.debug({ server_name: servername }, 'answered an acme tls-alpn-01 challenge');
+          logger.debug({ server_name: servername }, 'Answered an ACME tls-alpn-01 challenge');
           return ACME_TLS_ALPN;
         }
         return protocols.includes('http/1.1') ? 'http/1.1' : undefined;
@@ -141,7 +141,7 @@ export class AcmeCertManager {
   async start(): Promise<ServingCert> {
     const cached = await this.loadCached();
     if (cached !== undefined && !this.dueForRenewal(cached)) {
-      this.o.logger.info({ not_after: cached.notAfter.toISOString() }, 'using cached acme certificate');
+      this.o.logger.info({ not_after: cached.notAfter.toISOString() }, 'Using cached ACME certificate');
       this.install(cached);
       return cached;
     }
@@ -158,7 +158,7 @@ export class AcmeCertManager {
   async startInBackground(): Promise<void> {
     const cached = await this.loadCached();
     if (cached !== undefined) {
-      this.o.logger.info({ not_after: cached.notAfter.toISOString() }, 'using cached acme certificate');
+      this.o.logger.info({ not_after: cached.notAfter.toISOString() }, 'Using cached ACME certificate');
       this.install(cached);
     } else this.renewInMs = 0;
   }
@@ -206,7 +206,7 @@ export class AcmeCertManager {
     const cert = loadServingCert(chain, keyPem);
     await this.writeCache('cert.pem', chain);
     await this.writeCache('key.pem', keyPem);
-    this.o.logger.info({ not_after: cert.notAfter.toISOString(), domains: this.o.domains, challenge: this.challenge }, 'acme certificate obtained');
+    this.o.logger.info({ not_after: cert.notAfter.toISOString(), domains: this.o.domains, challenge: this.challenge }, 'ACME certificate obtained');
     return cert;
   }
 
@@ -256,7 +256,7 @@ export class AcmeCertManager {
       if (!this.closed) this.install(c);
     };
     const onError = (e: unknown): void => {
-      this.o.logger.error({ err: (e as Error).message }, this.current === undefined ? 'acme certificate request failed' : 'acme renewal failed');
+      this.o.logger.error({ err: (e as Error).message }, this.current === undefined ? 'ACME certificate request failed' : 'ACME renewal failed');
       this.o.onError?.(e as Error);
       if (this.current === undefined) {
         this.renewInMs = Math.min(RETRY_MS, FIRST_RETRY_MS * 2 ** this.failures);

@@ -84,7 +84,7 @@ export class CertFileWatcher {
     try {
       [certPem, keyPem] = await this.readPair();
     } catch (e) {
-      this.o.logger.warn({ err: (e as Error).message }, 'cannot read serving certificate files');
+      this.o.logger.warn({ err: (e as Error).message }, 'Cannot read serving certificate files');
       this.o.onError?.(e as Error);
       return false;
     }
@@ -93,14 +93,14 @@ export class CertFileWatcher {
     try {
       cert = loadServingCert(certPem, keyPem);
     } catch (e) {
-      this.o.logger.warn({ err: (e as Error).message }, 'serving certificate files not usable; keeping the current one');
+      this.o.logger.warn({ err: (e as Error).message }, 'Serving certificate files not usable; keeping the current one');
       this.o.onError?.(e as Error);
       return false;
     }
     this.lastCert = certPem;
     this.lastKey = keyPem;
     if (this.closed) return false;
-    this.o.logger.info({ not_after: cert.notAfter.toISOString(), fingerprint: cert.fingerprint256 }, 'serving certificate loaded');
+    this.o.logger.info({ not_after: cert.notAfter.toISOString(), fingerprint: cert.fingerprint256 }, 'Serving certificate loaded');
     this.o.onLoad(cert);
     return true;
   }

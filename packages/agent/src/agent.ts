@@ -118,11 +118,11 @@ function resumable(
         },
       );
     }
-    log.error({ file: loaded.file, reason: loaded.reason }, 'agent data dir is corrupted; ignoring it and re-attesting');
+    log.error({ file: loaded.file, reason: loaded.reason }, 'Agent data dir is corrupted; ignoring it and re-attesting');
     return undefined;
   }
   if (loaded.creds.svid.expiresAt().getTime() <= clock.nowMs()) {
-    log.warn({}, 'stored agent svid expired; re-attesting');
+    log.warn({}, 'Stored agent SVID expired; re-attesting');
     return undefined;
   }
   return loaded;
@@ -175,7 +175,7 @@ async function runAgent(
   if (stored !== undefined) {
     ({ creds, roots } = stored);
     attested = true;
-    log.info({ spiffe_id: creds.svid.id.toString() }, 'resuming with stored agent svid');
+    log.info({ spiffe_id: creds.svid.id.toString() }, 'Resuming with stored agent SVID');
   } else {
     const data = attestationData(config);
     if (data === undefined) {
@@ -195,7 +195,7 @@ async function runAgent(
       insecure = false;
     }
     attested = true;
-    log.info({ spiffe_id: creds.svid.id.toString() }, 'node attested');
+    log.info({ spiffe_id: creds.svid.id.toString() }, 'Node attested');
   }
   const cache = new CacheManager({ clock, logger: log, syncIntervalMs: config.syncIntervalMs, server: pool });
   // The agent's data is stored after the first bundle fetch and after each sync (when it changed).
@@ -203,7 +203,7 @@ async function runAgent(
     try {
       await storage?.save(creds, roots);
     } catch (e) {
-      log.warn({ err: e }, 'cannot store the agent data');
+      log.warn({ err: e }, 'Cannot store the agent data');
     }
   };
   const rotator = new AgentSvidRotator(creds, {
@@ -232,7 +232,7 @@ async function runAgent(
       pool.close();
       throw new ZtwimError('ERR_UNAVAILABLE', 'cannot fetch bundle after attestation', { cause: e });
     }
-    log.warn({ err: e }, 'server unavailable at start; serving from cache when it returns');
+    log.warn({ err: e }, 'Server unavailable at start; serving from cache when it returns');
   }
   const tasks: Task[] = [];
   const stopping = new AbortController();
@@ -337,7 +337,7 @@ async function runAgent(
         lock.release();
       })
       .catch((e: unknown) => {
-        if (!closed && logStop) log.error({ err: e }, 'agent stopped');
+        if (!closed && logStop) log.error({ err: e }, 'Agent stopped');
         throw e;
       });
     done.catch(() => undefined);

@@ -177,7 +177,7 @@ export async function startConsole(opts: ConsoleOptions): Promise<RunningConsole
   const bound = (server.address() as AddressInfo).port;
   const shownHost = host.includes(':') ? `[${host}]` : host;
   const url = `${opts.tls === undefined ? 'http' : 'https'}://${shownHost}:${bound}/`;
-  log.info({ address: url }, 'console: listening');
+  log.info({ address: url }, 'console: Listening');
   if (opts.oidc !== undefined) {
     const { clientSecret, ...oidcCfg } = opts.oidc;
     oidcRef.login = new OidcLogin(oidcCfg, {

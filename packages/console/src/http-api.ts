@@ -258,7 +258,7 @@ export function createConsoleHandler(deps: ApiDeps): (req: IncomingMessage, res:
       const id = isObj(body) ? str(body, 'id', true) : '';
       if (agentAction[1] === 'ban') await admin.banAgent(id);
       else await admin.evictAgent(id);
-      log.info({ spiffe_id: id }, agentAction[1] === 'ban' ? 'console: agent banned' : 'console: agent evicted');
+      log.info({ spiffe_id: id }, agentAction[1] === 'ban' ? 'console: Agent banned' : 'console: Agent evicted');
       return json(res, 200, {});
     }
     if (path === '/api/join-tokens' && method === 'POST') {
@@ -283,7 +283,7 @@ export function createConsoleHandler(deps: ApiDeps): (req: IncomingMessage, res:
       if (list === undefined) throw new HttpError(400, 'want {"entries": [...]} (the `entry create -data` form)');
       const inputs = list.map((e, i) => entryInput(e, `entries[${i}]`));
       const results = await admin.createEntries(inputs);
-      log.info({ count: results.filter((r) => r.ok).length }, 'console: entries created');
+      log.info({ count: results.filter((r) => r.ok).length }, 'console: Entries created');
       return json(res, 200, { results });
     }
     if (path === '/api/entries/export' && method === 'GET') {
@@ -308,7 +308,7 @@ export function createConsoleHandler(deps: ApiDeps): (req: IncomingMessage, res:
       const id = decodeURIComponent(entryPath[1] as string);
       if (method === 'DELETE') {
         const r = await admin.deleteEntry(id);
-        if (r.ok) log.info({ entry_id: id }, 'console: entry deleted');
+        if (r.ok) log.info({ entry_id: id }, 'console: Entry deleted');
         return json(res, r.ok ? 200 : 400, r);
       }
       const input = entryInput(await readJson(req), 'entry');
@@ -415,7 +415,7 @@ export function createConsoleHandler(deps: ApiDeps): (req: IncomingMessage, res:
         status = e.code === 3 || e.code === 5 || e.code === 6 || e.code === 9 ? 400 : 502;
         message = `server API: ${e.rawMessage}`;
       } else {
-        log.error({ error: e instanceof Error ? e.message : String(e), path: url.pathname }, 'console: request failed');
+        log.error({ error: e instanceof Error ? e.message : String(e), path: url.pathname }, 'console: Request failed');
       }
       if (!res.headersSent) json(res, status, { error: message });
       else res.end();

@@ -329,12 +329,12 @@ export class ServerMetricsFeed {
       this.#lastScrapeAt = this.#opts.clock.nowMs();
       this.#hasMinted = s.hasMinted;
       this.#hasSignDuration = s.hasSignDuration;
-      if (this.#error !== '') this.#opts.log.info({ address: this.#opts.url }, 'console: server metrics scraped again');
+      if (this.#error !== '') this.#opts.log.info({ address: this.#opts.url }, 'console: Server metrics scraped again');
       this.#error = '';
     } catch (e) {
       const err = asError(e);
       const message = `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}`;
-      if (this.#error === '') this.#opts.log.warn({ address: this.#opts.url, error: message }, 'console: server metrics scrape failed');
+      if (this.#error === '') this.#opts.log.warn({ address: this.#opts.url, error: message }, 'console: Server metrics scrape failed');
       this.#error = message;
     }
   }

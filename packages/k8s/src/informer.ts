@@ -155,7 +155,7 @@ export class Informer<T extends KubeObject = KubeObject> {
           if (signal.aborted) break;
           if (e instanceof ZtwimError && e.code === 'ERR_GONE') {
             // The resourceVersion (of the watch, or of a list's continue token) expired: list afresh.
-            this.#log.info({ resource: this.#o.resource.resource, resource_version: this.#resourceVersion }, 'k8s: resource version expired; listing again');
+            this.#log.info({ resource: this.#o.resource.resource, resource_version: this.#resourceVersion }, 'k8s: Resource version expired; listing again');
             this.#stats.relistsOnGone++;
             mustList = true;
             this.#resourceVersion = undefined;
@@ -163,7 +163,7 @@ export class Informer<T extends KubeObject = KubeObject> {
           }
           const delayMs = this.#backoff.next();
           this.#stats.retries++;
-          this.#log.warn({ err: e, resource: this.#o.resource.resource, retry_in_ms: delayMs }, 'k8s: list/watch failed; retrying');
+          this.#log.warn({ err: e, resource: this.#o.resource.resource, retry_in_ms: delayMs }, 'k8s: List/watch failed; retrying');
           try {
             await this.#clock.sleep(delayMs, signal);
           } catch {
@@ -283,7 +283,7 @@ export class Informer<T extends KubeObject = KubeObject> {
     try {
       fn();
     } catch (e) {
-      this.#log.error({ err: e, resource: this.#o.resource.resource, handler: what }, 'k8s: informer handler failed');
+      this.#log.error({ err: e, resource: this.#o.resource.resource, handler: what }, 'k8s: Informer handler failed');
     }
   }
 }

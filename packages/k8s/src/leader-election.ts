@@ -118,7 +118,7 @@ export class LeaderElector {
       if (!(await this.#acquire(signal))) return;
       const leadership = new AbortController();
       this.#leading = true;
-      this.#log.info({ lease: this.#leaseName(), identity: this.#o.identity }, 'k8s: became leader');
+      this.#log.info({ lease: this.#leaseName(), identity: this.#o.identity }, 'k8s: Became leader');
       try {
         const started = this.#o.onStartedLeading(leadership.signal);
         if (started instanceof Promise) started.catch((e: unknown) => this.#log.error({ err: e }, 'k8s: onStartedLeading failed'));
@@ -129,7 +129,7 @@ export class LeaderElector {
       this.#leading = false;
       if (!lost && this.#o.releaseOnCancel !== false) await this.#release();
       leadership.abort(new ZtwimError('ERR_UNAVAILABLE', lost ? 'k8s: leadership lost' : 'k8s: leadership released'));
-      this.#log.info({ lease: this.#leaseName(), identity: this.#o.identity, lost }, lost ? 'k8s: lost leadership' : 'k8s: stopped leading');
+      this.#log.info({ lease: this.#leaseName(), identity: this.#o.identity, lost }, lost ? 'k8s: Lost leadership' : 'k8s: Stopped leading');
       try {
         this.#o.onStoppedLeading?.();
       } catch (e) {
@@ -241,7 +241,7 @@ export class LeaderElector {
       this.#observe(updated, this.#clock.nowMs());
       return true;
     } catch (e) {
-      this.#log.debug({ err: e, lease: this.#leaseName() }, 'k8s: lease acquire/renew failed');
+      this.#log.debug({ err: e, lease: this.#leaseName() }, 'k8s: Lease acquire/renew failed');
       return false;
     } finally {
       cancel();
@@ -266,7 +266,7 @@ export class LeaderElector {
       );
       this.#observe(released, this.#clock.nowMs());
     } catch (e) {
-      this.#log.warn({ err: e, lease: this.#leaseName() }, 'k8s: could not release the lease; it expires after its duration');
+      this.#log.warn({ err: e, lease: this.#leaseName() }, 'k8s: Could not release the lease; it expires after its duration');
     } finally {
       cancel();
     }

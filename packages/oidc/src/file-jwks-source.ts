@@ -63,7 +63,7 @@ export class FileJwksSource extends PollingJwksSource {
     try {
       text = await readFile(this.path, 'utf8');
     } catch (e) {
-      this.logger.warn({ path: this.path, err: (e as Error).message }, 'cannot read bundle file');
+      this.logger.warn({ path: this.path, err: (e as Error).message }, 'Cannot read bundle file');
       return false;
     }
     if (this.closed || text === this.lastText) return false;
@@ -71,12 +71,12 @@ export class FileJwksSource extends PollingJwksSource {
     try {
       keys = jwtAuthoritiesFromBundle(text);
     } catch (e) {
-      this.logger.warn({ path: this.path, err: (e as Error).message }, 'cannot parse bundle file');
+      this.logger.warn({ path: this.path, err: (e as Error).message }, 'Cannot parse bundle file');
       return false;
     }
     this.lastText = text;
     if (this.snapshot !== undefined && JSON.stringify(this.snapshot.keys) === JSON.stringify(keys)) return false;
-    this.logger.info({ path: this.path, keys: keys.length }, 'bundle file key set updated');
+    this.logger.info({ path: this.path, keys: keys.length }, 'Bundle file key set updated');
     this.publish(keys);
     return true;
   }

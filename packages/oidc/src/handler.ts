@@ -210,10 +210,10 @@ export class OidcHandler {
       ...(this.maxKeys === undefined ? {} : { maxKeys: this.maxKeys }),
     });
     for (const d of set.dropped) {
-      this.logger.error({ kid: d.kid, index: d.index, reason: d.reason }, 'key not published');
+      this.logger.error({ kid: d.kid, index: d.index, reason: d.reason }, 'Key not published');
     }
     for (const k of set.keys) {
-      if (k.alg === undefined) this.logger.error({ kid: k.kid, kty: k.kty }, 'cannot derive alg for key');
+      if (k.alg === undefined) this.logger.error({ kid: k.kid, kty: k.kty }, 'Cannot derive alg for key');
     }
     const body = Buffer.from(JSON.stringify({ keys: set.keys }, null, 2));
     const lastModifiedSec = Math.floor(snap.updatedAt.getTime() / 1000);
@@ -233,7 +233,7 @@ export class OidcHandler {
     };
     this.discoveryCache.clear();
     this.metrics?.keySetUpdated(set.keys.length, snap.updatedAt);
-    this.logger.info({ keys: set.keys.length, dropped: set.dropped.length }, 'published key set updated');
+    this.logger.info({ keys: set.keys.length, dropped: set.dropped.length }, 'Published key set updated');
   }
 
   private serveKeys(req: IncomingMessage, res: ServerResponse): void {

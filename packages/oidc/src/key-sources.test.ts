@@ -6,10 +6,9 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { Code, ConnectError, type HandlerContext } from '@connectrpc/connect';
 import { BundleService, SpiffeWorkloadAPI, startGrpcServer, type GrpcServer } from '@ztwim/proto';
-import { FakeClock } from '@ztwim/testkit';
+import { FakeClock, eventually, holdsFor } from '@ztwim/testkit';
 import { ServerApiJwksSource, jwksOfServerBundle } from './server-api-jwks-source.ts';
 import { WorkloadApiJwksSource } from './workload-api-jwks-source.ts';
 import type { JwksSource, KeySetSnapshot } from './jwks-source.ts';
@@ -38,15 +37,8 @@ function runInBackground(src: JwksSource): () => Promise<void> {
   };
 }
 
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await delay(10);
-  }
-}
+/** eventually() with the timeout as a third argument, as these tests read. */
+const until = <T>(what: string, fn: () => T | undefined | false, timeoutMs = 10_000): Promise<T> => eventually(what, fn, { timeoutMs });
 
 const kidsOf = (s: JwksSource): string[] | undefined => s.current()?.keys.map((k) => k.kid as string);
 
@@ -207,8 +199,9 @@ describe('WorkloadApiJwksSource', () => {
       agent.update({ 'spiffe://example.org': jwks(a) });
       await until('keys', () => src.current());
       agent.update({ 'spiffe://other.org': jwks(a) });
-      await delay(100);
-      assert.deepEqual(kidsOf(src), ['kid-a']);
+      // Nothing to await: the source must keep what it has. The fake agent pushes at once, so a
+      // source that dropped the keys would do so well inside 100 ms.
+      await holdsFor('the last keys kept', () => kidsOf(src)?.join() === 'kid-a', { forMs: 100 });
     } finally {
       await stopSrc();
       src.close();
@@ -230,8 +223,8 @@ describe('WorkloadApiJwksSource', () => {
       const snap = src.current();
       await agent.stop();
       await until('disconnect noticed', () => !src.isConnected());
-      await delay(300);
-      assert.equal(src.current(), snap, 'same snapshot while the agent is away');
+      // Several reconnection attempts (backoff from 20 ms) fit in 300 ms: none may drop the keys.
+      await holdsFor('same snapshot while the agent is away', () => src.current() === snap, { forMs: 300 });
 
       agent = new FakeAgent(path);
       agent.bundles = { 'spiffe://example.org': jwks(a, b) };
@@ -254,8 +247,8 @@ describe('WorkloadApiJwksSource', () => {
     const src = new WorkloadApiJwksSource({ address: agent.socketPath, trustDomain: 'example.org', pollIntervalMs: 100, initialBackoffMs: 10 });
     const stopSrc = runInBackground(src);
     try {
-      await delay(150);
-      assert.equal(src.current(), undefined);
+      // Several refused attempts (backoff from 10 ms) fit in 150 ms: none may publish keys.
+      await holdsFor('no keys while the agent refuses', () => src.current() === undefined, { forMs: 150 });
       agent.failWith = undefined;
       await until('keys after the refusals stop', () => src.current(), 5000);
       assert.deepEqual(kidsOf(src), ['kid-a']);
@@ -307,8 +300,8 @@ describe('ServerApiJwksSource', () => {
       assert.equal(api.calls, 1);
       api.authorities = [a, b];
       clock.advance(9_999);
-      await delay(50);
-      assert.equal(api.calls, 1, 'no call before the interval');
+      // A due poll starts on the clock step itself: 50 ms of event-loop turns would show it.
+      await holdsFor('no call before the interval', () => api.calls === 1, { forMs: 50 });
       assert.deepEqual(kidsOf(src), ['kid-a']);
       clock.advance(1);
       await until('second read', () => kidsOf(src)?.length === 2);
@@ -332,16 +325,16 @@ describe('ServerApiJwksSource', () => {
     const stopSrc = runInBackground(src);
     let api = new FakeServerApi(path);
     try {
-      await delay(100);
-      assert.equal(src.current(), undefined);
+      // Quick retries (from 10 ms) against no server: several fit in 100 ms, none publishes keys.
+      await holdsFor('no keys before the server is up', () => src.current() === undefined, { forMs: 100 });
       const a = authority('kid-a');
       api.authorities = [a];
       await api.start();
       await until('keys once the server is up', () => src.current(), 3000);
       const snap = src.current();
       await api.stop();
-      await delay(400);
-      assert.equal(src.current(), snap, 'last keys kept while the server is away');
+      // Two or more polls (every 150 ms) fail in 400 ms: none may drop the keys.
+      await holdsFor('last keys kept while the server is away', () => src.current() === snap, { forMs: 400 });
       api = new FakeServerApi(path);
       api.authorities = [a, authority('kid-b')];
       await api.start();

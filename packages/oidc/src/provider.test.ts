@@ -495,7 +495,7 @@ describe('tasks', () => {
       fail(new Error('key source broke'));
       await p.done;
       await assert.rejects(get(`${p.urls.http}/keys`), /ECONNREFUSED/);
-      const failed = lines.filter((l) => l['msg'] === 'oidc discovery provider task failed');
+      const failed = lines.filter((l) => l['msg'] === 'OIDC discovery provider task failed');
       assert.deepEqual(
         failed.map((l) => [l['task'], l['error']]),
         [['jwks_source', 'key source broke']],

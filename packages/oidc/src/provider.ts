@@ -168,7 +168,7 @@ export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDe
       try {
         await task(signal);
       } catch (e) {
-        if (!signal.aborted) logger.error({ task: name, error: (e as Error).message }, 'oidc discovery provider task failed');
+        if (!signal.aborted) logger.error({ task: name, error: (e as Error).message }, 'OIDC discovery provider task failed');
         throw e;
       }
     });
@@ -327,9 +327,9 @@ export async function startOidcProvider(config: OidcConfig, deps: OidcProviderDe
   const done = runTasks(tasks, stopping.signal)
     .catch(() => undefined) // logged with the task's name
     .then(() => {
-      logger.info({}, 'oidc discovery provider stopped');
+      logger.info({}, 'OIDC discovery provider stopped');
     });
-  logger.info({ urls, domains: cfg.domains, issuer: cfg.issuer }, 'oidc discovery provider started');
+  logger.info({ urls, domains: cfg.domains, issuer: cfg.issuer }, 'OIDC discovery provider started');
   return {
     urls,
     config: cfg,

@@ -108,14 +108,14 @@ export class ServerApiJwksSource extends PollingJwksSource {
       this.dropConnection();
       if (!this.failing) {
         this.failing = true;
-        this.logger.warn({ socket_path: this.socketPath, err: (e as Error).message }, 'cannot read the bundle from the server API; serving the last keys');
+        this.logger.warn({ socket_path: this.socketPath, err: (e as Error).message }, 'Cannot read the bundle from the server API; serving the last keys');
       }
       return false;
     }
     if (this.closed) return false;
     if (this.failing) {
       this.failing = false;
-      this.logger.info({ socket_path: this.socketPath }, 'reading the bundle from the server API again');
+      this.logger.info({ socket_path: this.socketPath }, 'Reading the bundle from the server API again');
     }
     this.lastSuccessAt = this.clock.now();
     this.retryMs = this.initialRetryMs;

@@ -145,11 +145,11 @@ export class WorkloadApiJwksSource implements JwksSource {
     if (this.connected) {
       this.connected = false;
       this.lastError = err.message;
-      this.logger.warn({ address: this.address, err: err.message }, 'lost the Workload API stream; serving the last keys');
+      this.logger.warn({ address: this.address, err: err.message }, 'Lost the Workload API stream; serving the last keys');
     } else if (err.message !== this.lastError) {
       // e.g. the agent is not up yet, or it has no identity for us (PermissionDenied): said once per cause
       this.lastError = err.message;
-      this.logger.warn({ address: this.address, err: err.message }, 'cannot fetch JWT bundles from the Workload API; retrying');
+      this.logger.warn({ address: this.address, err: err.message }, 'Cannot fetch JWT bundles from the Workload API; retrying');
     }
   }
 
@@ -157,12 +157,12 @@ export class WorkloadApiJwksSource implements JwksSource {
     if (!this.connected) {
       this.connected = true;
       this.lastError = undefined;
-      this.logger.info({ address: this.address }, 'receiving JWT bundles from the Workload API');
+      this.logger.info({ address: this.address }, 'Receiving JWT bundles from the Workload API');
     }
     this.lastUpdateAt = this.clock.now();
     const bundle = set.get(this.trustDomain);
     if (bundle === undefined) {
-      this.logger.error({ trust_domain: this.trustDomain.idString() }, 'no bundle for the trust domain in the Workload API response');
+      this.logger.error({ trust_domain: this.trustDomain.idString() }, 'No bundle for the trust domain in the Workload API response');
       return;
     }
     const keys = jwksOfJwtBundle(bundle);

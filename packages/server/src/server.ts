@@ -138,7 +138,7 @@ async function startNotifier(cfg: ServerConfig, log: Logger): Promise<K8sBundleN
     throw configError(`plugins.Notifier.k8sbundle.plugin_data.kube_config_file_path: ${(e as Error).message}`, { cause: e });
   });
   const n = new K8sBundleNotifier({ client: configMapClientOf(client), config: nc, log: log.child({ subsystem: 'notifier' }) });
-  log.info({ notifier: 'k8sbundle', config_map: n.target, kube_api: client.description }, 'k8sbundle notifier configured');
+  log.info({ notifier: 'k8sbundle', config_map: n.target, kube_api: client.description }, 'Notifier k8sbundle configured');
   return n;
 }
 
@@ -295,7 +295,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
           throw configError(`plugins.NodeAttestor.k8s_psat.plugin_data.clusters.${c.name}.kube_config_file: ${(e as Error).message}`, { cause: e });
         });
         clusters.set(c.name, { ...c, client });
-        log.info({ cluster: c.name, kube_api: client.description }, 'k8s_psat cluster configured');
+        log.info({ cluster: c.name, kube_api: client.description }, 'Kubernetes cluster configured for k8s_psat');
       }
       attestors.set('k8s_psat', new K8sPsatAttestor({ trustDomain: td, clusters }));
     }

@@ -1,6 +1,6 @@
 export { FakeClock } from './fake-clock.ts';
-export { eventually } from './eventually.ts';
-export type { EventuallyOptions } from './eventually.ts';
+export { eventually, holdsFor } from './eventually.ts';
+export type { EventuallyOptions, HoldsForOptions } from './eventually.ts';
 export { makeTmpDir, withTmpDir } from './tmp-dir.ts';
 export { captureLogs } from './capture-logs.ts';
 export type { CapturedLogs, LogLine } from './capture-logs.ts';

@@ -2,11 +2,10 @@
 // with join tokens, for the admin-CLI interop tests. Everything runs asynchronously (never
 // spawnSync), so the same test can later be pointed at an in-process ztwim server.
 // A missing binary is a PeerMissingError: the test fails, never skips.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
-import { freePort } from './net.ts';
+import { adoptProc, freePort, runBinary, startProc, waitReady, type CliResult } from '@ztwim/testkit/procs';
 import { cacheDir, PeerMissingError, SPIRE_VERSION } from './peers.ts';
 import { agentConf, serverConf, serverWorkspace } from './server-conf.ts';
 import type { TmpDir } from './tmp.ts';
@@ -32,65 +31,17 @@ export function findSpireBinary(name: 'spire-server' | 'spire-agent'): string {
   throw new PeerMissingError(`SPIRE ${SPIRE_VERSION} ${name}`, `no executable at ${candidates.join(' or ')}`);
 }
 
-/** Re-exported: the helpers that start servers have always offered it. */
-export { freePort };
+/** Re-exported from the harness (@ztwim/testkit/procs): the helpers that start servers have always offered them. */
+export { freePort, runBinary, type CliResult };
 
-export interface CliResult {
-  status: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a binary without blocking the event loop. */
-export async function runBinary(
-  binary: string,
-  args: readonly string[],
-  opts: { input?: string; cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {},
-): Promise<CliResult> {
-  return await new Promise((resolve, reject) => {
-    const env = opts.env === undefined ? process.env : { ...process.env, ...opts.env };
-    const child = spawn(binary, args, { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const t = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
-    child.on('error', (e) => {
-      clearTimeout(t);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearTimeout(t);
-      resolve({ status: code ?? -1, stdout, stderr });
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(opts.input ?? '');
-  });
-}
-
-/** Collects a child's output, kills it if the test process exits first, and stops it (TERM, then KILL after 5 s). */
-export function supervise(child: ChildProcess): { exited: () => number | null | undefined; stop: () => Promise<void>; logs: () => string } {
-  let logs = '';
-  let exited: number | null | undefined;
-  child.stdout?.on('data', (d: Buffer) => (logs += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
-  const killOnExit = (): void => {
-    if (exited === undefined) child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
-  child.on('exit', (code) => {
-    exited = code;
-    process.removeListener('exit', killOnExit);
-  });
-  const stop = async (): Promise<void> => {
-    if (exited !== undefined) return;
-    const done = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill('SIGTERM');
-    const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await done;
-    clearTimeout(t);
-  };
-  return { exited: () => exited, stop, logs: () => logs };
+/**
+ * A spawned peer handed to the harness (@ztwim/testkit/procs): output collected, killed if the test
+ * process exits first, stopped with TERM then KILL after 5 s. `exited()` is its exit code
+ * (undefined while it runs).
+ */
+export function supervise(child: ChildProcess, name = 'peer'): { exited: () => number | null | undefined; stop: () => Promise<void>; logs: () => string } {
+  const p = adoptProc(name, child);
+  return { exited: p.exitCode, stop: p.stop, logs: p.output };
 }
 
 export interface AdminServerOptions {
@@ -125,31 +76,20 @@ export async function startSpireAdminServer(opts: AdminServerOptions = {}): Prom
     ...(opts.extraServerConfig === undefined ? {} : { extraServerConfig: opts.extraServerConfig }),
   });
   const confPath = dir.write('server.conf', conf);
-  const child = spawn(binary, ['run', '-config', confPath], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] });
-  const sup = supervise(child);
+  const proc = startProc('spire-server', binary, ['run', '-config', confPath], { cwd: dir.path });
   const spireCli = (args: readonly string[], input?: string): Promise<CliResult> =>
     runBinary(binary, args, input === undefined ? { cwd: dir.path } : { cwd: dir.path, input });
   const stop = async (): Promise<void> => {
-    await sup.stop();
+    await proc.stop();
     dir.cleanup();
   };
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (sup.exited() !== undefined) {
-      const l = sup.logs();
-      dir.cleanup();
-      throw new Error(`spire-server exited during startup (code ${String(sup.exited())}):\n${l}`);
-    }
-    const r = await spireCli(['healthcheck', '-socketPath', socketPath]);
-    if (r.status === 0) break;
-    if (Date.now() > deadline) {
-      const l = sup.logs();
-      await stop();
-      throw new Error(`spire-server not healthy after 60s:\n${r.stderr}\n${l}`);
-    }
-    await delay(200);
+  try {
+    await waitReady('spire-server healthy', proc, async () => (await spireCli(['healthcheck', '-socketPath', socketPath])).status === 0);
+  } catch (e) {
+    await stop();
+    throw e;
   }
-  return { dir, socketPath, port, trustDomain, spireCli, logs: sup.logs, stop };
+  return { dir, socketPath, port, trustDomain, spireCli, logs: proc.output, stop };
 }
 
 export interface SpireAgent {
@@ -184,18 +124,14 @@ export async function startSpireAgent(server: AdminServer, joinToken: string): P
   });
   const confPath = join(dir, 'agent.conf');
   writeFileSync(confPath, conf);
-  const child = spawn(binary, ['run', '-config', confPath], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  const sup = supervise(child);
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (sup.exited() !== undefined) throw new Error(`spire-agent exited early (code ${String(sup.exited())}):\n${sup.logs()}`);
-    const r = await runBinary(binary, ['healthcheck', '-socketPath', socketPath]);
-    if (r.status === 0) break;
-    if (Date.now() > deadline) {
-      await sup.stop();
-      throw new Error(`spire-agent not healthy after 60s:\n${sup.logs()}`);
-    }
-    await delay(250);
+  const proc = startProc('spire-agent', binary, ['run', '-config', confPath], { cwd: dir });
+  try {
+    await waitReady('spire-agent healthy', proc, async () => (await runBinary(binary, ['healthcheck', '-socketPath', socketPath])).status === 0, {
+      intervalMs: 250,
+    });
+  } catch (e) {
+    await proc.stop();
+    throw e;
   }
-  return { socketPath, logs: sup.logs, stop: sup.stop };
+  return { socketPath, logs: proc.output, stop: proc.stop };
 }

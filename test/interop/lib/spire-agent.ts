@@ -1,16 +1,13 @@
 // Runs a real SPIRE v1.13.0 agent (join_token attestation, unix workload attestor) against a
 // server from spire-server.ts, with its Workload API socket in a temp dir.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
+import { freePort, startProc, waitReady } from '@ztwim/testkit/procs';
 import { spireAgentBin } from './peers.ts';
 import type { SpireServer } from './spire-server.ts';
 import type { TmpDir } from './tmp.ts';
-import { freePort } from './spire-admin.ts';
 
-/** A currently free TCP port on 127.0.0.1 (for spire-server's bind_port). */
-/** Re-exported so suites that start an agent need one import; the one implementation is in spire-admin.ts. */
+/** A free TCP port on 127.0.0.1 (for spire-server's bind_port), re-exported so suites that start an agent need one import. */
 export { freePort };
 
 export interface SpireAgent {
@@ -74,40 +71,13 @@ ${opts.extraPlugins ?? ''}
 ${opts.extraConfig ?? ''}
 `;
   const confFile = tmp.write('spire-agent.conf', conf);
-  let output = '';
-  const child: ChildProcess = spawn(bin, ['run', '-config', confFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  let exited: number | null = null;
-  const killOnExit = (): void => {
-    if (exited === null) child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
-  child.on('exit', (code) => {
-    exited = code ?? -1;
-    process.removeListener('exit', killOnExit);
-  });
-  const agent: SpireAgent = {
-    socketPath,
-    agentId,
-    async stop() {
-      if (exited !== null) return;
-      const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await done;
-      clearTimeout(t);
-    },
-    logs: () => output,
-  };
-  const deadline = Date.now() + 30_000;
-  while (!existsSync(socketPath)) {
-    if (exited !== null) throw new Error(`spire-agent exited with ${String(exited)} during startup:\n${output}`);
-    if (Date.now() > deadline) {
-      await agent.stop();
-      throw new Error(`spire-agent socket not ready after 30s:\n${output}`);
-    }
-    await delay(100);
+  const proc = startProc('spire-agent', bin, ['run', '-config', confFile]);
+  const agent: SpireAgent = { socketPath, agentId, stop: proc.stop, logs: proc.output };
+  try {
+    await waitReady('spire-agent Workload API socket', proc, () => existsSync(socketPath), { timeoutMs: 30_000, intervalMs: 100 });
+  } catch (e) {
+    await agent.stop();
+    throw e;
   }
   return agent;
 }

@@ -1,13 +1,11 @@
 // Runs a real SPIRE v1.13.0 server (built by scripts/setup-interop.sh) in a temp dir, with the
 // sqlite datastore, the memory key manager and join_token attestation, for interop tests.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
-import { freePort } from './net.ts';
+import { freePort, runBinary, startProc, waitReady } from '@ztwim/testkit/procs';
 import { spireServerBin } from './peers.ts';
 import { serverConf } from './server-conf.ts';
-import { supervise } from './spire-admin.ts';
 import type { TmpDir } from './tmp.ts';
 
 export interface SpireServerOptions {
@@ -63,13 +61,8 @@ export async function startSpireServer(tmp: TmpDir, opts: SpireServerOptions = {
     ...(opts.extraPlugins === undefined ? {} : { extraPlugins: opts.extraPlugins }),
   });
   const confFile = tmp.write('spire-server.conf', conf);
-  // Never leave a server behind, even when the test process dies on an exception.
-  const sup = supervise(
-    spawn(bin, ['run', '-config', confFile], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      ...(opts.env === undefined ? {} : { env: { ...process.env, ...opts.env } }),
-    }),
-  );
+  // The harness kills the server if the test process dies on an exception.
+  const proc = startProc('spire-server', bin, ['run', '-config', confFile], opts.env === undefined ? {} : { env: opts.env });
 
   const tryCli = (args: string[], input?: string): { status: number; stdout: string; stderr: string } => {
     const r = spawnSync(bin, [...args, '-socketPath', socketPath], { encoding: 'utf8', input, timeout: 30_000 });
@@ -84,21 +77,16 @@ export async function startSpireServer(tmp: TmpDir, opts: SpireServerOptions = {
       if (r.status !== 0) throw new Error(`spire-server ${args.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
       return r.stdout;
     },
-    stop: sup.stop,
-    logs: sup.logs,
+    stop: proc.stop,
+    logs: proc.output,
   };
 
-  // Wait (bounded) for the API socket to answer the health check.
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (sup.exited() !== undefined) throw new Error(`spire-server exited with ${String(sup.exited())} during startup:\n${sup.logs()}`);
-    const r = tryCli(['healthcheck']);
-    if (r.status === 0) break;
-    if (Date.now() > deadline) {
-      await server.stop();
-      throw new Error(`spire-server not healthy after 60s:\n${r.stderr}\n${sup.logs()}`);
-    }
-    await delay(200);
+  // The API socket answers the health check (checked without blocking the event loop).
+  try {
+    await waitReady('spire-server healthy', proc, async () => (await runBinary(bin, ['healthcheck', '-socketPath', socketPath])).status === 0);
+  } catch (e) {
+    await server.stop();
+    throw e;
   }
   return server;
 }

@@ -40,20 +40,20 @@ export async function watchHints(o: HintWatcherOptions): Promise<'stopped' | 'un
       client = await o.client();
       for await (const h of client.hints.watch({}, streamCallOptions(ac, HINT_STREAM_MS))) {
         failures = 0;
-        o.log.debug({ entries: h.entries }, 'entry change hint from the server');
+        o.log.debug({ entries: h.entries }, 'Entry change hint from the server');
         o.onHint();
       }
       failures = 0; // a stream renewed at its deadline or closed by the server: watch again
     } catch (e) {
       if (o.signal.aborted) break;
       if (isZtwimError(e, 'ERR_UNIMPLEMENTED')) {
-        o.log.debug({}, 'server has no entry-change hints; syncing at the sync interval only');
+        o.log.debug({}, 'Server has no entry-change hints; syncing at the sync interval only');
         return 'unsupported';
       }
       if (!hasGrpcCode(e, Code.DeadlineExceeded)) {
         if (client !== undefined) o.onFailure?.(client, e);
         failures++;
-        o.log.debug({ err: e, failures }, 'entry-change hint stream failed; retrying');
+        o.log.debug({ err: e, failures }, 'Entry-change hint stream failed; retrying');
         try {
           await o.clock.sleep(Math.min(max, base * 2 ** Math.min(failures - 1, 10)), o.signal);
         } catch {

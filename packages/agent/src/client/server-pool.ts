@@ -349,7 +349,7 @@ export class ServerPool implements ServerCalls {
       return { client };
     } catch (e) {
       client?.close();
-      this.#o.log.debug({ server_address: formatTarget(a), err: asError(e) }, 'server does not answer the rebalancing check');
+      this.#o.log.debug({ server_address: formatTarget(a), err: asError(e) }, 'Server does not answer the rebalancing check');
       return {};
     }
   }

@@ -186,7 +186,7 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger, opts: Workl
   const bundleDomainsFor = (sels: readonly Selector[], stream: string): Set<string> => {
     const ids = cache.identitiesFor(sels);
     if (ids.length === 0 && !allowUnauthenticated) {
-      logger.debug({ method: stream }, 'no identity issued');
+      logger.debug({ method: stream }, 'No identity issued');
       throw new ConnectError(NO_IDENTITY, Code.PermissionDenied);
     }
     return federatesWithOf(ids);
@@ -245,7 +245,7 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger, opts: Workl
           try {
             yield x509Response(sels);
           } catch (e) {
-            logger.debug({ err: e }, 'x509 stream update failed');
+            logger.debug({ err: e }, 'X509 stream update failed');
             throw e;
           }
         }
@@ -286,7 +286,7 @@ export function workloadRoutes(cache: WorkloadCache, logger: Logger, opts: Workl
           try {
             svids.push({ spiffeId: entrySpiffeId(e), svid: await cache.jwtSvid(e, req.audience), hint: e.hint });
           } catch (err) {
-            logger.warn({ err, entry_id: e.id }, 'could not fetch jwt-svid');
+            logger.warn({ err, entry_id: e.id }, 'Could not fetch JWT-SVID');
             throw new ConnectError('could not fetch JWT-SVID', Code.Unavailable);
           }
         }
@@ -364,7 +364,7 @@ export async function startWorkloadEndpoint(o: WorkloadEndpointOptions): Promise
         .set(securityHeaderKey, headers['workload.spiffe.io'] === 'true'),
     readMaxBytes: 4 << 20,
     ...(o.limits === undefined ? {} : { limits: o.limits }),
-    onConnectionError: (err) => o.logger.debug({ err }, 'workload api connection error'),
-    onConnectionClosed: (reason) => o.logger.debug({ reason }, 'workload api connection closed'),
+    onConnectionError: (err) => o.logger.debug({ err }, 'Workload API connection error'),
+    onConnectionClosed: (reason) => o.logger.debug({ reason }, 'Workload API connection closed'),
   });
 }

@@ -187,7 +187,7 @@ export class CacheManager {
         this.#priority.clear();
         this.#o.logger.info(
           { entries: this.#cache.entries.size, svids: this.#cache.svidCount, duration_ms: this.#o.clock.nowMs() - this.#startedAt },
-          'first sync complete',
+          'First sync complete',
         );
         this.#wakeWaiters();
       }
@@ -199,7 +199,7 @@ export class CacheManager {
       if (isZtwimError(e, 'ERR_PERMISSION_DENIED') && e.fields['agent_state'] !== undefined) throw e;
       if (signal?.aborted === true) return false;
       this.#failures++;
-      this.#o.logger.warn({ err: e, failures: this.#failures }, 'sync failed; serving cached svids');
+      this.#o.logger.warn({ err: e, failures: this.#failures }, 'Sync failed; serving cached SVIDs');
       return false;
     }
   }
@@ -286,7 +286,7 @@ export class CacheManager {
       } catch (e) {
         const old = cache.federated.get(td);
         if (old !== undefined) fed.set(td, old);
-        this.#o.logger.warn({ err: e, trust_domain: td }, 'cannot fetch federated bundle');
+        this.#o.logger.warn({ err: e, trust_domain: td }, 'Cannot fetch federated bundle');
       }
     }
     if (
@@ -300,7 +300,7 @@ export class CacheManager {
     cache.federated = fed;
     if (!this.#entriesKnown) {
       this.#entriesKnown = true;
-      this.#o.logger.info({ entries: next.size, duration_ms: this.#o.clock.nowMs() - this.#startedAt }, 'first sync: entries fetched');
+      this.#o.logger.info({ entries: next.size, duration_ms: this.#o.clock.nowMs() - this.#startedAt }, 'First sync: entries fetched');
       this.#wakeWaiters();
     }
     // SVIDs to (re)issue.
@@ -408,14 +408,14 @@ export class CacheManager {
     const reqs = inline ? batch.map(() => newKeyAndCsrSync()) : await Promise.all(batch.map(() => newKeyAndCsr()));
     const t1 = this.#o.clock.nowMs();
     const res = await c.svid.batchNewX509SVID({ params: batch.map((e, j) => ({ entryId: e.id, csr: reqs[j]!.csr })) });
-    this.#o.logger.debug({ size: batch.length, inline, keys_ms: t1 - t0, server_ms: this.#o.clock.nowMs() - t1 }, 'minted svid batch');
+    this.#o.logger.debug({ size: batch.length, inline, keys_ms: t1 - t0, server_ms: this.#o.clock.nowMs() - t1 }, 'Minted SVID batch');
     let n = 0;
     res.results.forEach((r, j) => {
       const e = batch[j];
       const k = reqs[j];
       if (e === undefined || k === undefined) return;
       if (r.svid === undefined || (r.status !== undefined && r.status.code !== 0)) {
-        this.#o.logger.warn({ entry_id: e.id, status: r.status?.message }, 'cannot issue workload svid');
+        this.#o.logger.warn({ entry_id: e.id, status: r.status?.message }, 'Cannot issue workload SVID');
         return;
       }
       if (this.#cache.entries.get(e.id) !== e) return; // replaced or removed meanwhile

@@ -60,13 +60,13 @@ export class AgentSvidRotator {
       }
     } catch (e) {
       if (isZtwimError(e, 'ERR_PERMISSION_DENIED')) throw e;
-      log.warn({ err: e }, 'agent svid rotation failed');
+      log.warn({ err: e }, 'Agent SVID rotation failed');
       return;
     }
     this.#creds = next;
     this.#notBefore = next.svid.notBefore().getTime();
     this.#notAfter = next.svid.expiresAt().getTime();
-    log.info({ spiffe_id: next.svid.id.toString() }, 'agent svid rotated');
+    log.info({ spiffe_id: next.svid.id.toString() }, 'Agent SVID rotated');
     await this.#d.onRotated(next);
   }
 

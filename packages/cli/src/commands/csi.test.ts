@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
+import { eventually } from '@ztwim/testkit';
 import { createClient } from '@connectrpc/connect';
 import { createUnixGrpcTransport, CsiIdentityService, CsiNodeService } from '@ztwim/proto';
 import { runCaptured } from '../capture.ts';
@@ -27,7 +27,7 @@ async function nodeIdAndPlugin(args: string[], vars: NodeJS.ProcessEnv): Promise
       signal: ctl.signal,
     },
   );
-  for (let i = 0; i < 200 && !existsSync(socket); i++) await delay(25);
+  await eventually('the CSI socket', () => existsSync(socket), { timeoutMs: 5_000, intervalMs: 25 });
   const t = createUnixGrpcTransport(socket);
   try {
     const nodeId = (await createClient(CsiNodeService, t).nodeGetInfo({})).nodeId;

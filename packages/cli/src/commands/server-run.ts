@@ -57,8 +57,8 @@ async function startWebConsole(c: ConsoleConfig, cfg: ServerConfig, log: Logger)
     throw new CommandError((e as Error).message.replace('its port setting', 'console { bind_port bind_address }'));
   }
   if (c.tokenLogin && opts.adminToken === undefined)
-    log.info({ url: `${running.url}#token=${running.adminToken}` }, 'console: admin login link (its token is not logged again)');
-  if (c.tokenLogin && opts.viewerToken === undefined) log.info({ url: `${running.url}#token=${running.viewerToken}` }, 'console: read-only login link');
+    log.info({ url: `${running.url}#token=${running.adminToken}` }, 'console: Admin login link (its token is not logged again)');
+  if (c.tokenLogin && opts.viewerToken === undefined) log.info({ url: `${running.url}#token=${running.viewerToken}` }, 'console: Read-only login link');
   return running;
 }
 

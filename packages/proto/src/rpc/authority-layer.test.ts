@@ -248,7 +248,8 @@ describe('authority layer (Unix socket, raw HTTP/2 client)', () => {
     const bytes = c.headersFrames(id, request({ name: ':authority', value: 'localhost', kind: 'incremental', huffman: true }), {}, FLAG.END_STREAM);
     c.holdAcks = true; // no ACK of nghttp2's SETTINGS inside the split frame
     c.write(bytes.subarray(0, 20));
-    await new Promise((r) => setTimeout(r, DECISION_MS + 200)); // past the layer's decision timeout
+    // Past the layer's decision timeout it hands the connection to nghttp2, which sends its SETTINGS.
+    await eventually('the hand-off to nghttp2 (its SETTINGS)', () => c.serverSettingsFrames === 2, { timeoutMs: DECISION_MS + 5000 });
     c.write(bytes.subarray(20));
     c.releaseAcks();
     const r = await result;
@@ -263,8 +264,8 @@ describe('authority layer (Unix socket, raw HTTP/2 client)', () => {
     // GOAWAY, the client's call fails).
     const c = await connect();
     c.holdAcks = true;
-    await new Promise((r) => setTimeout(r, DECISION_MS + 200)); // past the layer's decision timeout
-    assert.equal(c.serverSettingsFrames, 2, "the layer's SETTINGS, then nghttp2's");
+    // Past the layer's decision timeout: the layer's SETTINGS, then nghttp2's once it takes over.
+    await eventually("the layer's SETTINGS, then nghttp2's", () => c.serverSettingsFrames === 2, { timeoutMs: DECISION_MS + 5000 });
     c.releaseAcks();
     const r = await c.request(request({ name: ':authority', value: 'localhost' }));
     assert.equal(c.goaway, undefined, `GOAWAY ${JSON.stringify(c.goaway)}`);

@@ -45,14 +45,14 @@ export async function syncCaBundles(opts: CaBundlePatcherOptions): Promise<numbe
   for (const name of opts.configurationNames) {
     const cfg = await opts.store.get(name);
     if (cfg === undefined) {
-      opts.log.debug({ webhook_configuration: name }, 'webhook configuration not found');
+      opts.log.debug({ webhook_configuration: name }, 'Webhook configuration not found');
       continue;
     }
     for (const [i, w] of cfg.webhooks.entries()) {
       if (w.caBundle === want) continue;
       await opts.store.setCaBundle(name, i, w.name, want);
       written++;
-      opts.log.info({ webhook_configuration: name, webhook: w.name }, 'webhook caBundle updated');
+      opts.log.info({ webhook_configuration: name, webhook: w.name }, 'Webhook caBundle updated');
     }
   }
   return written;

@@ -60,7 +60,7 @@ export function startRegistrarWebhook(opts: RegistrarWebhookOptions): RunningReg
   const round = async (): Promise<void> => {
     const cfg = await opts.store.get(name);
     if (cfg === undefined) {
-      if (!missingLogged) opts.log.info({ webhook_configuration: name }, 'webhook configuration not found: the admission webhook waits for it');
+      if (!missingLogged) opts.log.info({ webhook_configuration: name }, 'Webhook configuration not found: the admission webhook waits for it');
       missingLogged = true;
       return;
     }
@@ -94,7 +94,7 @@ export function startRegistrarWebhook(opts: RegistrarWebhookOptions): RunningReg
       try {
         await round();
       } catch (e) {
-        opts.log.warn({ webhook_configuration: name, err: e instanceof Error ? e.message : String(e) }, 'admission webhook round failed');
+        opts.log.warn({ webhook_configuration: name, err: e instanceof Error ? e.message : String(e) }, 'Admission webhook round failed');
       }
       try {
         await opts.clock.sleep(opts.intervalMs ?? 5000, ac.signal);

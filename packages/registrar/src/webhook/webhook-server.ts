@@ -51,10 +51,10 @@ export class AdmissionWebhookServer {
     const server = createServer({ cert: svid.certChainPem, key: svid.keyPem, minVersion: 'TLSv1.2', requestTimeout: 30_000, headersTimeout: 10_000 });
     const self = new AdmissionWebhookServer(server, opts, svid);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => void self.#handle(req, res));
-    server.on('tlsClientError', (e) => opts.log.debug({ err: e }, 'webhook TLS handshake failed'));
+    server.on('tlsClientError', (e) => opts.log.debug({ err: e }, 'Webhook TLS handshake failed'));
     await listenTcp(server, opts.port, opts.host === '' ? undefined : opts.host);
     self.#scheduleRenewal(svid.expiresAt.getTime());
-    opts.log.info({ port: self.port, expires_at: svid.expiresAt.toISOString() }, 'admission webhook serving');
+    opts.log.info({ port: self.port, expires_at: svid.expiresAt.toISOString() }, 'Admission webhook serving');
     return self;
   }
 
@@ -81,7 +81,7 @@ export class AdmissionWebhookServer {
     const svid = await mint(this.#opts, dnsNames);
     if (this.#closed) return;
     this.#install(svid, dnsNames);
-    this.#opts.log.info({ dns_names: dnsNames, expires_at: svid.expiresAt.toISOString() }, 'admission webhook certificate minted for new DNS names');
+    this.#opts.log.info({ dns_names: dnsNames, expires_at: svid.expiresAt.toISOString() }, 'Admission webhook certificate minted for new DNS names');
   }
 
   #install(svid: MintedSvid, dnsNames: readonly string[]): void {
@@ -105,9 +105,9 @@ export class AdmissionWebhookServer {
       const svid = await mint(this.#opts, dnsNames);
       if (this.#closed) return;
       this.#install(svid, dnsNames);
-      this.#opts.log.info({ expires_at: svid.expiresAt.toISOString() }, 'admission webhook certificate renewed');
+      this.#opts.log.info({ expires_at: svid.expiresAt.toISOString() }, 'Admission webhook certificate renewed');
     } catch (e) {
-      this.#opts.log.warn({ err: e }, 'admission webhook certificate renewal failed');
+      this.#opts.log.warn({ err: e }, 'Admission webhook certificate renewal failed');
       if (!this.#closed) this.#cancelRenewal = this.#opts.clock.setTimer(RETRY_MS, () => void this.#renew());
     }
   }
@@ -130,7 +130,7 @@ export class AdmissionWebhookServer {
         chunks.push(c);
       }
     } catch (e) {
-      this.#opts.log.debug({ err: e }, 'webhook request aborted');
+      this.#opts.log.debug({ err: e }, 'Webhook request aborted');
       return;
     }
     let review: unknown;
@@ -141,11 +141,11 @@ export class AdmissionWebhookServer {
     }
     try {
       const answer = reviewAdmission(path, review);
-      this.#opts.log.info({ path, uid: answer.response.uid, allowed: answer.response.allowed, reason: answer.response.status?.message }, 'admission review');
+      this.#opts.log.info({ path, uid: answer.response.uid, allowed: answer.response.allowed, reason: answer.response.status?.message }, 'Admission review');
       reply(200, answer);
     } catch (e) {
       if (e instanceof BadAdmissionRequest) return reply(400, `${e.message}\n`);
-      this.#opts.log.error({ err: e }, 'admission review failed');
+      this.#opts.log.error({ err: e }, 'Admission review failed');
       reply(500, 'internal error\n');
     }
   }

@@ -121,7 +121,7 @@ export function trustDomainService(deps: TrustDomainServiceDeps): ServiceImpl<ty
     if (fr.bundleEndpointProfile !== 'https_spiffe') return;
     const endpointTd = SpiffeId.parse(fr.endpointSpiffeId).trustDomain.name;
     if ((await ds.getBundle(endpointTd)) === null) {
-      log.warn({ trust_domain_id: fr.trustDomain, endpoint_spiffe_id: fr.endpointSpiffeId }, 'bundle not found for the endpoint SPIFFE ID trust domain');
+      log.warn({ trust_domain_id: fr.trustDomain, endpoint_spiffe_id: fr.endpointSpiffeId }, 'Bundle not found for the endpoint SPIFFE ID trust domain');
     }
   };
   /** `<prefix>: <cause>` keeping the cause's code (SPIRE's api.MakeStatus). */

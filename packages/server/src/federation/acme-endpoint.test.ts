@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { freePorts, startPebble, type Pebble } from '@ztwim/acme/testing';
 import { cryptoRandom, runTasks } from '@ztwim/core';
 import { SpiffeBundle, TrustDomain } from '@ztwim/spiffe';
-import { captureLogs, FakeClock, issueServerCert, makeCa, tempDir, waitUntil, type TestCa } from '@ztwim/testkit';
+import { captureLogs, FakeClock, holdsFor, issueServerCert, makeCa, tempDir, waitUntil, type TestCa } from '@ztwim/testkit';
 import { SqliteDataStore } from '../datastore/sqlite/sqlite-datastore.ts';
 import { spiffeBundleToInput } from './bundle-json.ts';
 import type { FederationConfig } from './config.ts';
@@ -129,17 +129,17 @@ describe('bundle endpoint https_web with ACME (pebble, tls-alpn-01)', () => {
   it('terms of service not accepted: the CA refuses, the error is logged and retried, the endpoint keeps listening without a certificate', async () => {
     const clock = new FakeClock(Date.now());
     const fed = await start(clock, config({ tosAccepted: false, cacheDir: join(dir, 'no-tos') }));
-    await pump(clock, () => lines.some((l) => l.msg === 'acme certificate request failed'), 'the refusal is logged');
-    const failed = lines.find((l) => l.msg === 'acme certificate request failed');
+    await pump(clock, () => lines.some((l) => l.msg === 'ACME certificate request failed'), 'the refusal is logged');
+    const failed = lines.find((l) => l.msg === 'ACME certificate request failed');
     assert.match(String(failed?.err), /acme: cannot obtain certificate: .*terms of service/i);
     await assert.rejects(tlsPeerPem(port), /alert|ECONNRESET|socket hang up/i);
     // Retried after 10 s, not at once.
-    const before = lines.filter((l) => l.msg === 'acme certificate request failed').length;
+    const before = lines.filter((l) => l.msg === 'ACME certificate request failed').length;
     clock.advance(9_000);
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal(lines.filter((l) => l.msg === 'acme certificate request failed').length, before);
+    // A due retry starts within a few event-loop turns of the clock step: 300 ms would show it.
+    await holdsFor('no retry before 10 s', () => lines.filter((l) => l.msg === 'ACME certificate request failed').length === before, { forMs: 300 });
     clock.advance(1_000);
-    await pump(clock, () => lines.filter((l) => l.msg === 'acme certificate request failed').length > before, 'the retry after 10 s');
+    await pump(clock, () => lines.filter((l) => l.msg === 'ACME certificate request failed').length > before, 'the retry after 10 s');
     await stop(fed);
   });
 
@@ -148,12 +148,12 @@ describe('bundle endpoint https_web with ACME (pebble, tls-alpn-01)', () => {
     const clock = new FakeClock(Date.now());
     const fed = await start(clock, config());
     assert.equal(fed.endpointPort(), port);
-    await pump(clock, () => lines.some((l) => l.msg === 'acme certificate obtained'), 'the acme certificate is obtained');
+    await pump(clock, () => lines.some((l) => l.msg === 'ACME certificate obtained'), 'the acme certificate is obtained');
     assert.match(pebble.log(), /set VALID by completed challenge/);
     assert.doesNotMatch(pebble.log(), /validate w\/ HTTP/, 'no http-01');
     // Pebble's validation authority (three perspectives) connected to our port offering acme-tls/1.
     assert.ok(
-      lines.some((l) => l.msg === 'answered an acme tls-alpn-01 challenge' && l.server_name === 'localhost'),
+      lines.some((l) => l.msg === 'Answered an ACME tls-alpn-01 challenge' && l.server_name === 'localhost'),
       'tls-alpn-01 answered on the endpoint port',
     );
     const first = await getBundle(port, trust);
@@ -169,12 +169,13 @@ describe('bundle endpoint https_web with ACME (pebble, tls-alpn-01)', () => {
     const notAfter = new Date(leaf.validTo).getTime();
     const life = notAfter - new Date(leaf.validFrom).getTime();
     const renewAt = notAfter - Math.min(life / 3, 30 * 24 * 3600_000);
+    const obtained = lines.filter((l) => l.msg === 'ACME certificate obtained').length;
     clock.set(renewAt - 60_000);
-    await new Promise((r) => setTimeout(r, 200));
+    // A due renewal starts within a few event-loop turns of the clock step: 200 ms would show it.
+    await holdsFor('not renewed before it is due', () => lines.filter((l) => l.msg === 'ACME certificate obtained').length === obtained, { forMs: 200 });
     assert.equal((await getBundle(port, trust)).fingerprint, first.fingerprint, 'not renewed before it is due');
-    const obtained = lines.filter((l) => l.msg === 'acme certificate obtained').length;
     clock.set(renewAt);
-    await pump(clock, () => lines.filter((l) => l.msg === 'acme certificate obtained').length > obtained, 'the certificate is renewed');
+    await pump(clock, () => lines.filter((l) => l.msg === 'ACME certificate obtained').length > obtained, 'the certificate is renewed');
     const second = await getBundle(port, trust);
     assert.equal(second.status, 200);
     assert.notEqual(second.fingerprint, first.fingerprint);

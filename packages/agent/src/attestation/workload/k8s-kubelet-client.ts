@@ -162,7 +162,7 @@ export class KubeletClient {
       this.#loaded.agent.destroy();
       this.#loaded = next;
     } catch (e) {
-      this.#log.warn({ err: e }, 'k8s: unable to load kubelet client');
+      this.#log.warn({ err: e }, 'k8s: Unable to load kubelet client');
     }
     return this.#loaded;
   }

@@ -25,7 +25,7 @@ export function parsePodList(body: Buffer | string, log: Logger = silentLogger()
     const pod = item as KubeletPod;
     const uid = pod.metadata?.uid;
     if (typeof uid !== 'string' || uid === '') {
-      log.warn({ pod_name: pod.metadata?.name, pod_namespace: pod.metadata?.namespace }, 'k8s: pod has no UID');
+      log.warn({ pod_name: pod.metadata?.name, pod_namespace: pod.metadata?.namespace }, 'k8s: Pod has no UID');
       continue;
     }
     out.set(uid, pod);

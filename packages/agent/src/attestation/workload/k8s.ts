@@ -102,7 +102,7 @@ export class K8sWorkloadAttestor implements WorkloadAttestor {
       const values = this.#selectorValues(pods, where, pid);
       if (values !== undefined) return values.map((value) => ({ type: K8S_SELECTOR_TYPE, value }));
       if (attempt >= this.#maxPollAttempts) {
-        this.#log.warn({ pid, pod_uid: where.podUid, container_id: where.containerId, attempt }, 'k8s: container id not found; giving up');
+        this.#log.warn({ pid, pod_uid: where.podUid, container_id: where.containerId, attempt }, 'k8s: Container id not found; giving up');
         throw new ZtwimError(
           'ERR_UNAVAILABLE',
           `k8s: no selectors found after max poll attempts (${this.#maxPollAttempts}): container ${where.containerId} not in the kubelet's pod list`,
@@ -113,7 +113,7 @@ export class K8sWorkloadAttestor implements WorkloadAttestor {
       }
       this.#log.debug(
         { pid, pod_uid: where.podUid, container_id: where.containerId, attempt, retry_interval_ms: this.#pollRetryMs },
-        'k8s: container id not found',
+        'k8s: Container id not found',
       );
       await this.#clock.sleep(this.#pollRetryMs, signal);
     }
@@ -137,7 +137,7 @@ export class K8sWorkloadAttestor implements WorkloadAttestor {
       }
       if (values === undefined) continue;
       if (found !== undefined) {
-        this.#log.warn({ pid, container_id: containerId }, 'k8s: two pods found with same container id');
+        this.#log.warn({ pid, container_id: containerId }, 'k8s: Two pods found with same container id');
         throw new ZtwimError('ERR_INTERNAL', `k8s: two pods found with same container id ${containerId}`, { fields: { pid } });
       }
       found = values;

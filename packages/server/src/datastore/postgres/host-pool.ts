@@ -122,7 +122,7 @@ export class PgHostPool {
     const chosen = this.#chosen;
     if (this.#fixed || chosen === undefined || chosen.pool !== pool) return;
     this.#chosen = undefined;
-    this.#log.warn({ host: chosen.host, error: asError(cause).message }, 'datastore: postgres host lost; choosing a host again');
+    this.#log.warn({ host: chosen.host, error: asError(cause).message }, 'datastore: Postgres host lost; choosing a host again');
     this.#retiring.add(pool);
     this.released(pool);
   }
@@ -195,7 +195,7 @@ export class PgHostPool {
         if (this.#closed) throw new ZtwimError('ERR_DATASTORE', 'datastore: closed');
         const chosen: Chosen = { pool: this.#newPool(probed.conn, label, rule), host: label, rule };
         this.#chosen = chosen;
-        if (!this.#fixed) this.#log.info({ host: label, target_session_attrs: target }, 'datastore: postgres host chosen');
+        if (!this.#fixed) this.#log.info({ host: label, target_session_attrs: target }, 'datastore: Postgres host chosen');
         return chosen;
       }
     }
@@ -247,7 +247,7 @@ export class PgHostPool {
     // An idle client whose server went away emits 'error' on the pool; without a listener node
     // would crash. The pool drops the client and opens a new one on the next query.
     pool.on('error', (err) => {
-      this.#log.warn({ host: label, err: err.message }, 'datastore: idle postgres connection failed');
+      this.#log.warn({ host: label, err: err.message }, 'datastore: Idle postgres connection failed');
     });
     return pool;
   }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { cryptoRandom, isZtwimError, systemClock } from '@ztwim/core';
+import { eventually } from '@ztwim/testkit';
 import { startPgPrimaryReplica, type PgPair } from '@ztwim/testkit/pg-replica';
 import type { Entry } from '../datastore.ts';
 import { parsePgConnectionString, type TargetSessionAttrs } from './connection-string.ts';
@@ -158,10 +159,14 @@ describe('PostgreSQL primary with a streaming replica', () => {
       const early = await entry(writer, 'early');
       // The replica has the early entry (synchronous replication flushes it there before the commit
       // returns; replaying it may take a moment more), then stops replaying.
-      for (let i = 0; (await sql(pair.replicaUrl, `SELECT 1 FROM registered_entries WHERE entry_id = '${early.id}'`)).length === 0; i++) {
-        assert.ok(i < 100, 'the early entry never reached the replica');
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await eventually(
+        'the early entry on the replica',
+        async () => (await sql(pair.replicaUrl, `SELECT 1 FROM registered_entries WHERE entry_id = '${early.id}'`)).length > 0,
+        {
+          timeoutMs: 5_000,
+          intervalMs: 50,
+        },
+      );
       await sql(pair.replicaUrl, 'SELECT pg_wal_replay_pause()');
       try {
         const late = await entry(writer, 'late');

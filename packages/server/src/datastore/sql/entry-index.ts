@@ -219,7 +219,7 @@ export class AuthorizedEntryIndex {
     } catch (e) {
       if (this.loadFrom === this.driver) throw e;
       // The replica is away: the primary answers instead.
-      this.logger.warn({ error: asError(e).message }, 'datastore: read replica unavailable; reading the entries from the primary');
+      this.logger.warn({ error: asError(e).message }, 'datastore: Read replica unavailable; reading the entries from the primary');
       snap = await AuthorizedEntryIndex.snapshot(this.driver);
     }
     const { max, recent, rows } = snap;
