@@ -525,26 +525,18 @@ async function runSide(side: Side): Promise<SideResult> {
     // ztwim's agents (one connection each, to one server) that is where the agents are; spire-agent
     // (round_robin) holds a connection to every server.
     const victims: ServerProc[] = [];
-    const pickVictim = (): ServerProc => {
+    for (const key of ['kill1', 'kill2'] as const) {
+      t[key] = Date.now();
       const conns = agentConnections(port);
       const alive = servers.filter((s) => !victims.includes(s));
       const v = alive.reduce((a, b) => ((conns.get(b.host) ?? 0) > (conns.get(a.host) ?? 0) ? b : a));
       victimNotes.push(`server ${v.index + 1} (${v.host}; agent connections per server before: ${servers.map((s) => conns.get(s.host) ?? 0).join('/')})`);
       victims.push(v);
-      return v;
-    };
-    t.kill1 = Date.now();
-    const victim1 = pickVictim();
-    log(`kill -9 server ${victim1.index + 1}`);
-    await kill9(victim1);
-    await delay(HOLD_S * 1000);
-    loadAtEnd.kill1 = load1();
-    t.kill2 = Date.now();
-    const victim2 = pickVictim();
-    log(`kill -9 server ${victim2.index + 1}`);
-    await kill9(victim2);
-    await delay(HOLD_S * 1000);
-    loadAtEnd.kill2 = load1();
+      log(`kill -9 server ${v.index + 1}`);
+      await kill9(v);
+      await delay(HOLD_S * 1000);
+      loadAtEnd[key] = load1();
+    }
     t.restart = Date.now();
     log('restarting the two killed servers');
     for (const s of victims) procs.push(startServer(side, s));
