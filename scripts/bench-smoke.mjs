@@ -37,6 +37,8 @@ const SMOKE = {
   registrar: ['--pods', '20', '--nodes', '2', '--deletions', '1'],
   // the shared test cluster (brought up if down), the operator in its pod, the operator-test lock
   operator: ['--runs', '1', '--rest-min', '0'],
+  // ztwim's side only (three servers, three agents, a PostgreSQL pair), events 1 s apart
+  ha: ['--smoke'],
 };
 const all = readdirSync(join(root, 'bench'))
   .filter((f) => f.endsWith('.ts'))

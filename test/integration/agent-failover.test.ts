@@ -16,7 +16,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import * as net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createClient } from '@connectrpc/connect';
@@ -37,7 +36,7 @@ import { freshPgSchema, startPgCluster } from '../../packages/server/src/datasto
 import { REPO_ROOT } from '../interop/lib/peers.ts';
 import { ZTWIM_MAIN, httpGet } from '../interop/lib/ztwim-oidc.ts';
 import { serverConf } from '../interop/lib/server-conf.ts';
-import { freePort } from '../interop/lib/net.ts';
+import { accepts, freePort } from '../interop/lib/net.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
 
 const script = join(REPO_ROOT, 'scripts', 'pg-test-server.sh');
@@ -60,18 +59,6 @@ function stopPg(): void {
   } catch (e) {
     throw new Error(`${script} stop failed: ${(e as { stderr?: string }).stderr ?? String(e)}`);
   }
-}
-
-/** Whether something accepts TCP connections on host:port. */
-function accepts(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }
 
 interface ServerProc {

@@ -11,6 +11,7 @@
 //	watch  -socket SOCK -admin SOCK -entry-id E -spiffe-id ID -streams 1000 -trials 3 -agent-pid P
 //	create -socket SOCK -admin SOCK -parent ID -uid N -trials 5
 //	hold   -socket SOCK -streams 1000 -duration D       open N FetchX509SVID streams, print {"open":N}, keep them D
+//	ha     -sockets A,B,C -admin S1,S2,S3 -out FILE ... bench/ha.ts's load until SIGTERM (ha.go)
 package main
 
 import (
@@ -738,7 +739,7 @@ func cmdHold(args []string) {
 
 func main() {
 	if len(os.Args) < 2 {
-		die("usage: agentload seed|wait|fetch|watch|create [flags]")
+		die("usage: agentload seed|wait|fetch|watch|create|hold|ha [flags]")
 	}
 	switch os.Args[1] {
 	case "seed":
@@ -753,6 +754,8 @@ func main() {
 		cmdCreate(os.Args[2:])
 	case "hold":
 		cmdHold(os.Args[2:])
+	case "ha":
+		cmdHA(os.Args[2:])
 	default:
 		die("unknown subcommand %q", os.Args[1])
 	}

@@ -1,10 +1,22 @@
 // Loopback ports for the servers the tests start.
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { freePort } from '@ztwim/testkit/procs';
 
 /** The harness's: a TCP port on 127.0.0.1 that was free a moment ago (the OS picks it). */
 export { freePort };
+
+/** Whether something accepts TCP connections on host:port. */
+export function accepts(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
 
 function listenOnce(port: number): Promise<boolean> {
   return new Promise((resolve) => {
