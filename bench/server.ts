@@ -24,7 +24,8 @@
  * (the rows then say 1k/10k). Needs the SPIRE binaries (fails naming scripts/setup-interop.sh
  * otherwise; `--only sqlite,pg` runs without them) and a built tree (`npx tsc -b`; `--source` runs
  * the ztwim server through tsx instead). ZTWIM_BENCH_NODE_ARGS adds node flags to the ztwim server
- * processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". Servers and temp dirs are removed at the
+ * processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"; ZTWIM_BENCH_ALT_BIN=<path of another
+ * built bin/ztwim.js> adds it as one more SQLite server (before/after under the same load). Servers and temp dirs are removed at the
  * end, also on failure or Ctrl-C.
  *
  * --start-only: only the empty-datastore start row, --starts times per server (fresh temp dir and
@@ -189,7 +190,7 @@ const singleEntry = (i: number): EntryInit => ({
 // Server processes
 
 interface Target {
-  readonly key: 'spire' | 'sqlite' | 'pg';
+  readonly key: 'spire' | 'sqlite' | 'alt' | 'pg';
   readonly label: string;
   /** DataStore plugin_data lines. */
   readonly dataStore: (dataDir: string) => string;
@@ -617,7 +618,7 @@ default), timed from spawn until grpc.health.v1.Health/Check on the admin socket
 (polled every 10 ms, a new connection per try). The servers take turns, start after start. Server
 CPU is the process's user + system time (/proc) when it first answered SERVING: less sensitive than
 wall time to other load on the machine. SPIRE is \`spire-server\` ${SPIRE_VERSION}; ztwim runs
-${FROM_SOURCE ? 'from source through tsx' : 'the built command (`packages/cli/bin/ztwim.js`, node flags of its first line)'}.
+${FROM_SOURCE ? 'from source through tsx' : 'the built command (`packages/cli/bin/ztwim.js`, node flags of its first line), whose `server run` loads `dist/bundle/server-run.cjs` with the V8 code cache the first start of the run saves (docs/performance.md)'}.${altBin === undefined ? '' : ` The third row is another built \`ztwim\` (\`ZTWIM_BENCH_ALT_BIN\`), in the same turns.`}
 
 ${table}
 `;
@@ -656,6 +657,17 @@ if (ONLY.has('sqlite')) {
     label: 'ztwim (SQLite)',
     dataStore: (d) => `      database_type = "sqlite3"\n      connection_string = "${join(d, 'datastore.sqlite3')}"`,
     command: ztwimCommand,
+  });
+}
+// Another built `ztwim` (e.g. a copy of the tree before a change) as one more SQLite server, taking
+// turns with the others: a before/after comparison under the same load.
+const altBin = process.env['ZTWIM_BENCH_ALT_BIN'];
+if (altBin !== undefined && ONLY.has('sqlite')) {
+  targets.push({
+    key: 'alt',
+    label: `ztwim (SQLite), ${altBin}`,
+    dataStore: (d) => `      database_type = "sqlite3"\n      connection_string = "${join(d, 'datastore.sqlite3')}"`,
+    command: (conf) => ({ cmd: process.execPath, args: [...nodeArgs, altBin, 'server', 'run', '-config', conf] }),
   });
 }
 let pgUrl: string | undefined;

@@ -18,7 +18,8 @@
 // through nested barrels), so the chunk graph follows what each module really uses. Written here
 // because esbuild has no such option; it only touches `import { ... } from` statements and leaves
 // anything it cannot map importing from the barrel as before.
-import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import * as esbuild from 'esbuild';
 
@@ -320,11 +321,47 @@ export async function buildCli({ outdir = defaultOutdir } = {}) {
     logLevel: 'warning',
     plugins: [barrelImports],
   });
+  await buildServerRunScript(outdir);
   // The console's web app (scripts/build-console.mjs), where @ztwim/console looks for it beside the bundle.
   const consoleWeb = join(packagesDir, 'console', 'dist', 'web');
   if (!existsSync(join(consoleWeb, 'index.html'))) throw new Error('build-cli: the console web app is not built: run scripts/build-console.mjs first');
   cpSync(consoleWeb, join(outdir, 'console-web'), { recursive: true });
   return result;
+}
+
+/**
+ * `ztwim server run` as one CommonJS file, `server-run.cjs` beside the ESM chunks, which
+ * bin/ztwim.js compiles with a V8 code cache (see there why). Node 20 caches no compiled code for
+ * ES modules, and a start spent about half its CPU time resolving and compiling the ~30 chunks
+ * the server needs (bench/results/server-start.md). The same sources and plugins as the ESM
+ * bundle, without code splitting (CommonJS has none; the modules the server imports only for some
+ * configs stay lazy, esbuild runs each when its import() would have). `server-run.json` names the
+ * file with the SHA-256 of its text: V8 checks a cache against the source's length only, so
+ * bin/ztwim.js keys its cache files by that hash.
+ */
+async function buildServerRunScript(outdir) {
+  const file = 'server-run.cjs';
+  await esbuild.build({
+    entryPoints: { 'server-run': join(packagesDir, 'cli', 'src', 'server-run-main.ts') },
+    outdir,
+    outExtension: { '.js': '.cjs' },
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    conditions: ['ztwim-source'],
+    external: EXTERNAL_PACKAGES,
+    // import.meta.url of the sources (the console's web app dir, createRequire) is this file's URL.
+    define: { 'import.meta.url': '__ztwimImportMetaUrl' },
+    banner: { js: "const __ztwimImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+    sourcemap: 'linked',
+    logLevel: 'warning',
+    plugins: [barrelImports],
+  });
+  const sha256 = createHash('sha256')
+    .update(readFileSync(join(outdir, file)))
+    .digest('hex');
+  writeFileSync(join(outdir, 'server-run.json'), `${JSON.stringify({ file, sha256 }, null, 2)}\n`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

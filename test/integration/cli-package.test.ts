@@ -85,6 +85,10 @@ describe('the packed CLI installed into an empty prefix', () => {
     assert.match(list.stdout, /^package\/bin\/ztwim\.js$/m);
     assert.match(list.stdout, /^package\/dist\/main\.js$/m);
     assert.doesNotMatch(list.stdout, /\.test\.js$/m);
+    // `server run`'s CommonJS bundle ships; a V8 code cache made in the tree does not (bin/ztwim.js).
+    assert.match(list.stdout, /^package\/dist\/bundle\/server-run\.cjs$/m);
+    assert.match(list.stdout, /^package\/dist\/bundle\/server-run\.json$/m);
+    assert.doesNotMatch(list.stdout, /\.v8cache$/m);
     const pc = await run('tar', ['tzf', join(packs, 'ztwim-peercred-0.1.0.tgz')], tmp.path);
     assert.match(pc.stdout, /^package\/native\/peercred\.c$/m, 'the addon source ships: it is built at install');
   });

@@ -19,6 +19,13 @@ const dir = makeTmpDir('ztwim-cli-startup-');
 after(() => dir.cleanup());
 const missing = dir.file('no-such.sock');
 const RECORD = join(REPO_ROOT, 'test/integration/fixtures/record-resolutions.mjs');
+/**
+ * `ztwim server run` normally runs one code-cached CommonJS file (bin/ztwim.js), built from the
+ * same sources with the same lazy imports, whose modules a loader hook cannot see: the runs here
+ * take the ES-module route every other command takes, so each module load is on record.
+ * cli-code-cache.test.ts checks the CommonJS route.
+ */
+const ESM_ROUTE = { ZTWIM_CODE_CACHE: '0' };
 
 /** The module URLs a `ztwim` run resolved, and its exit status and stderr. */
 function resolutions(source: boolean, args: string[]): { urls: string[]; status: number | null; stderr: string } {
@@ -30,7 +37,7 @@ function resolutions(source: boolean, args: string[]): { urls: string[]; status:
     cwd: dir.path,
     encoding: 'utf8',
     timeout: 30_000,
-    env: { ...process.env, ZTWIM_RECORD_RESOLUTIONS: file },
+    env: { ...process.env, ZTWIM_RECORD_RESOLUTIONS: file, ...ESM_ROUTE },
   });
   let urls: string[] = [];
   try {
@@ -179,7 +186,7 @@ function startRecorded(args: string[]): Recorded {
   const child = spawn(process.execPath, ['--import', RECORD, ZTWIM_BIN, ...args], {
     cwd: dir.path,
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, ZTWIM_RECORD_RESOLUTIONS: file },
+    env: { ...process.env, ZTWIM_RECORD_RESOLUTIONS: file, ...ESM_ROUTE },
   });
   const r: Recorded = { child, file, stderr: '' };
   child.stderr?.setEncoding('utf8').on('data', (d: string) => {

@@ -12,12 +12,97 @@
 // start, so the daemons now run with V8's default young generation (16 MiB semi-spaces): a
 // long-running agent or server commits about 24 MiB more, and its scavenge pauses are longer. To
 // trade start-up time back for that, run `node --max-semi-space-size=4 <this file> agent run ...`.
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+//
+// `ztwim server run` loads one CommonJS file instead (server-run.cjs), compiled with a V8 code
+// cache: Node 20 keeps no compiled code for ES modules, and resolving and compiling the ~30 chunks
+// of a server start took about half of its CPU time (bench/results/server-start.md). The first
+// start saves the cache once the server is healthy, so it holds the code a start runs; later
+// starts compile nothing of it. The cache is a file per bundle text (server-run.json's SHA-256),
+// Node version and CPU architecture, beside the bundle or, where that is not writable, under
+// $XDG_CACHE_HOME/ztwim (~/.cache/ztwim), or in $ZTWIM_CODE_CACHE_DIR when set; V8 itself refuses a cache made by another V8 or under
+// other V8 flags, and a refused one is replaced. ZTWIM_CODE_CACHE=0 runs `server run` from the ES
+// modules like every other command. NODE_DEBUG=ztwim prints what happened to the cache.
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import Module, { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { debuglog } from 'node:util';
+import { constants as vmConstants, Script } from 'node:vm';
 
-const main = new URL('../dist/bundle/main.js', import.meta.url);
-if (!existsSync(fileURLToPath(main))) {
+const bundleDir = fileURLToPath(new URL('../dist/bundle/', import.meta.url));
+const main = join(bundleDir, 'main.js');
+if (!existsSync(main)) {
   process.stderr.write('Error: ztwim is not built; run `npm run build` in the repository first\n');
   process.exit(1);
 }
-await import(main.href);
+
+const debug = debuglog('ztwim');
+
+/** Where server-run.cjs's V8 code cache is read from and written to, in that order. */
+function cacheDirs() {
+  const own = process.env['ZTWIM_CODE_CACHE_DIR'];
+  if (own !== undefined && own !== '') return [own];
+  const xdg = process.env['XDG_CACHE_HOME'];
+  return [bundleDir, join(xdg !== undefined && xdg !== '' ? xdg : join(homedir(), '.cache'), 'ztwim')];
+}
+
+/** Writes `data` to `dir/name` (temp file + rename), removing older caches (`prefix….v8cache`); false where it cannot. */
+function saveCache(dir, name, prefix, data) {
+  const tmp = join(dir, `.${name}.${process.pid}.tmp`);
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(tmp, data, { mode: 0o644 });
+    renameSync(tmp, join(dir, name));
+  } catch (e) {
+    debug('code cache: cannot write %s: %s', join(dir, name), e.message);
+    rmSync(tmp, { force: true });
+    return false;
+  }
+  for (const f of readdirSync(dir)) if (f.startsWith(prefix) && f.endsWith('.v8cache') && f !== name) rmSync(join(dir, f), { force: true });
+  debug('code cache: wrote %s (%d bytes)', join(dir, name), data.length);
+  return true;
+}
+
+/** Runs `ztwim server run` from server-run.cjs with its code cache; false if that file is not there. */
+function runServerFromScript() {
+  const manifestFile = join(bundleDir, 'server-run.json');
+  if (!existsSync(manifestFile)) return false;
+  const { file: name, sha256 } = JSON.parse(readFileSync(manifestFile, 'utf8'));
+  const file = join(bundleDir, name);
+  const prefix = 'server-run.cjs-';
+  const cacheName = `${prefix}${sha256.slice(0, 16)}-${process.version}-${process.arch}.v8cache`;
+  let cachedData;
+  for (const dir of cacheDirs()) {
+    try {
+      cachedData = readFileSync(join(dir, cacheName));
+      break;
+    } catch {
+      // not cached there
+    }
+  }
+  const script = new Script(Module.wrap(readFileSync(file, 'utf8')), {
+    filename: file,
+    ...(cachedData === undefined ? {} : { cachedData }),
+    // The bundle's import() of external packages (@kubernetes/client-node, acme-client) goes to Node's loader.
+    importModuleDynamically: vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+  debug('code cache: %s', cachedData === undefined ? 'none' : script.cachedDataRejected ? 'rejected' : 'used');
+  const mod = { exports: {} };
+  script.runInThisContext().call(mod.exports, mod.exports, createRequire(file), mod, file, dirname(file));
+  const started =
+    cachedData === undefined || script.cachedDataRejected
+      ? () => {
+          const data = script.createCachedData();
+          cacheDirs().some((dir) => saveCache(dir, cacheName, prefix, data));
+        }
+      : undefined;
+  mod.exports.main(started);
+  return true;
+}
+
+if (process.argv[2] === 'server' && process.argv[3] === 'run' && process.env['ZTWIM_CODE_CACHE'] !== '0' && runServerFromScript()) {
+  // runs until the server stops (server-run-main.ts exits the process)
+} else {
+  await import(pathToFileURL(main).href);
+}

@@ -9,6 +9,11 @@ export interface Env {
   readonly vars: Readonly<Record<string, string | undefined>>;
   /** Aborted on SIGINT/SIGTERM for long-running commands. */
   readonly signal: AbortSignal;
+  /**
+   * Called once by a daemon command when it serves (`server run`: once the server is healthy),
+   * before it changes V8 flags: bin/ztwim.js saves the V8 code cache of the server bundle then.
+   */
+  readonly started?: () => void;
 }
 
 export function print(w: Writable, text: string): void {

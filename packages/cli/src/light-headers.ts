@@ -6,7 +6,7 @@ import { Headers as LightHeaders } from 'headers-polyfill';
  * resident memory in a bare node (40 → 53 MiB), more than the rest of the agent's own code. The
  * gRPC layers (connect, @ztwim/proto) need only a plain header map, so every ztwim command gets the
  * small `headers-polyfill` class (mswjs, a spec-following Headers) as the global instead, set by
- * main.ts before any command module is loaded (@ztwim/proto builds ConnectErrors, whose metadata
+ * run-main.ts before any command module is loaded (@ztwim/proto builds ConnectErrors, whose metadata
  * is a Headers, as it is imported). `fetch` keeps working: it loads undici's own Headers when first used.
  * Skipped if something already created the global (undici loaded anyway; mixing the two classes
  * would break `instanceof Headers`).

@@ -1,31 +1,4 @@
-import { useLightHeaders } from './light-headers.ts';
-import { runCommand } from './command.ts';
-import type { Env } from './env.ts';
+import { runMain } from './run-main.ts';
 import { rootCommand } from './root.ts';
 
-// Before any command module is loaded (light-headers.ts: undici costs 13 MiB).
-useLightHeaders();
-
-const ctl = new AbortController();
-let signals = 0;
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(sig, () => {
-    signals++;
-    if (signals > 1) process.exit(130);
-    ctl.abort(new Error(`received ${sig}`));
-  });
-}
-
-const env: Env = {
-  stdout: process.stdout,
-  stderr: process.stderr,
-  stdin: process.stdin,
-  cwd: process.cwd(),
-  vars: process.env,
-  signal: ctl.signal,
-};
-
-const code = await runCommand(rootCommand(), process.argv.slice(2), env);
-// Every command has released what it opened by now; exit without waiting for stray timers
-// (e.g. RPC deadline timers of connections that are already closed).
-process.exit(code);
+await runMain(rootCommand());

@@ -118,10 +118,19 @@ export function watchMemoryBudget(budgetMiB: number, deps: MemoryBudgetDeps): ()
   };
 }
 
-/** V8's full GC, reached without leaving `gc` on the global object (no --expose-gc at start). */
+/**
+ * V8's full GC, reached without leaving `gc` on the global object (no --expose-gc at start). The
+ * function is fetched on the first call: it takes a new V8 context (several ms of CPU), which a
+ * daemon whose memory stays under its budget never needs.
+ */
 export function v8FullGc(): () => void {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-  setFlagsFromString('--no-expose-gc');
-  return gc;
+  let gc: (() => void) | undefined;
+  return () => {
+    if (gc === undefined) {
+      setFlagsFromString('--expose-gc');
+      gc = runInNewContext('gc') as () => void;
+      setFlagsFromString('--no-expose-gc');
+    }
+    gc();
+  };
 }

@@ -68,9 +68,13 @@ export const serverRunCommand: Command = {
   flags: { ...CONFIG_FLAGS, memoryBudget: MEMORY_BUDGET_FLAG },
   async run(flags, env) {
     const { cfg, console: consoleCfg } = await loadWithConsole(flags, env);
-    tuneForDaemon({ memoryBudgetMiB: memoryBudgetOf(flags) });
     const log = createLogger({ level: cfg.logLevel, name: 'server', ...(cfg.logFormat === undefined ? {} : { format: cfg.logFormat }) });
     const server = await startServer(cfg, { log });
+    // After the start: --interrupt-budget (tuneForDaemon) would have V8 optimise start-up code
+    // that runs once, and a V8 flag set before `started` would make the code cache it saves
+    // useless (V8 accepts a cache only under the flags it was made with).
+    env.started?.();
+    tuneForDaemon({ memoryBudgetMiB: memoryBudgetOf(flags) });
     let webConsole: { close(): Promise<void> } | undefined;
     if (consoleCfg !== undefined) {
       try {

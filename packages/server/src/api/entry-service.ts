@@ -1,5 +1,5 @@
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from '@connectrpc/connect';
-import { create, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { ZtwimError, invalidArgument, isZtwimError } from '@ztwim/core';
 import type { TrustDomain } from '@ztwim/spiffe';
@@ -26,6 +26,7 @@ import {
 import type { EntryOutputMask } from './convert.ts';
 import { callerKey } from './caller.ts';
 import { entryFilterFromProto, entryFromProto, entryMaskFromProto, entryToProto, pageFromProto } from './convert.ts';
+import { writeEntry } from './entry-wire.ts';
 import { grpcCodeResolver } from './errors.ts';
 
 export interface EntryServiceDeps {
@@ -80,10 +81,7 @@ export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntrySe
     for (const e of entries) {
       let f = fieldCache.get(e);
       if (f === undefined) {
-        f = new BinaryWriter()
-          .tag(entriesField, WireType.LengthDelimited)
-          .bytes(toBinary(EntrySchema, authorizedToProto(e, undefined) as ProtoEntry))
-          .finish();
+        f = writeEntry(new BinaryWriter().tag(entriesField, WireType.LengthDelimited).fork(), e).join().finish();
         fieldCache.set(e, f);
       }
       parts.push(f);

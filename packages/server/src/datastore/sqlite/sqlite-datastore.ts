@@ -1,4 +1,5 @@
 import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { ZtwimError, isZtwimError, unixSeconds, type Clock, type Random } from '@ztwim/core';
@@ -7,6 +8,25 @@ import { migrate } from '../sql/schema.ts';
 import { SqlDataStore } from '../sql/sql-datastore.ts';
 
 export const DEFAULT_SQLITE_PATH = './.ztwim/server/datastore.sqlite3';
+
+let addonOption: { nativeBinding?: string } | undefined;
+
+/**
+ * better-sqlite3's compiled addon, named to it directly: without `nativeBinding` it asks the
+ * `bindings` package, which reads a stack trace and probes a dozen paths (about 5 ms of CPU of every
+ * server start, bench/results/server-start.md). Where the addon is not at its default place (a
+ * Debug build, say), better-sqlite3 looks as it always has.
+ */
+function betterSqliteAddon(): { nativeBinding?: string } {
+  if (addonOption === undefined) {
+    try {
+      addonOption = { nativeBinding: createRequire(import.meta.url).resolve('better-sqlite3/build/Release/better_sqlite3.node') };
+    } catch {
+      addonOption = {};
+    }
+  }
+  return addonOption;
+}
 
 export interface SqliteDataStoreOptions {
   /** Database file; parent directories are created. Callers pass DEFAULT_SQLITE_PATH by default. */
@@ -197,7 +217,7 @@ export class SqliteDataStore extends SqlDataStore {
     let db: Database.Database | undefined;
     try {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-      db = new Database(path);
+      db = new Database(path, betterSqliteAddon());
       // WAL: readers do not block the writer. synchronous=FULL: every COMMIT fsyncs the WAL, so an
       // acknowledged write survives not only kill -9 (NORMAL already does: the WAL frames are in the
       // OS page cache) but also an OS crash or power loss, which NORMAL does not guarantee. Entry and

@@ -1,0 +1,131 @@
+// `ztwim server run` runs from one CommonJS file (server-run.cjs) compiled with a V8 code cache
+// (bin/ztwim.js, scripts/build-cli.mjs): the first start writes the cache once the server is
+// healthy, later starts use it, a cache V8 refuses is replaced, and the file loads only the
+// external packages its config needs, as the ES-module route does (cli-startup.test.ts).
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { REPO_ROOT, ZTWIM_BIN } from '../interop/lib/peers.ts';
+import { serverConf } from '../interop/lib/server-conf.ts';
+import { makeTmpDir } from '../interop/lib/tmp.ts';
+
+const dir = makeTmpDir('ztwim-cli-code-cache-');
+after(() => dir.cleanup());
+const bundleDir = join(REPO_ROOT, 'packages/cli/dist/bundle');
+
+interface Start {
+  readonly status: number | null;
+  readonly stderr: string;
+}
+
+/** One `ztwim server run` until it is healthy, then SIGTERM; its exit status and stderr. */
+async function startOnce(name: string, cacheDir: string, extraEnv: Record<string, string> = {}): Promise<Start> {
+  const socketPath = dir.file(`${name}.sock`);
+  const conf = dir.write(`${name}.conf`, serverConf({ port: 0, socketPath, trustDomain: 'example.org', dataDir: dir.file(`${name}-data`) }));
+  const child = spawn(process.execPath, [ZTWIM_BIN, 'server', 'run', '-config', conf], {
+    cwd: dir.path,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ZTWIM_CODE_CACHE_DIR: cacheDir, NODE_DEBUG: 'ztwim', ...extraEnv },
+  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  const deadline = Date.now() + 90_000;
+  try {
+    for (;;) {
+      const h = spawnSync(process.execPath, [ZTWIM_BIN, 'server', 'healthcheck', '-socketPath', socketPath], { encoding: 'utf8', timeout: 30_000 });
+      if (h.status === 0) break;
+      if (child.exitCode !== null) assert.fail(`server exited (${child.exitCode}) before it was healthy: ${stderr}`);
+      if (Date.now() > deadline) assert.fail(`server not healthy after 90 s: ${stderr}`);
+      await delay(100);
+    }
+  } finally {
+    child.kill('SIGTERM');
+  }
+  return { status: await exited, stderr };
+}
+
+const cacheFiles = (d: string): string[] => readdirSync(d).filter((f) => f.endsWith('.v8cache'));
+
+describe('ztwim server run from the code-cached bundle', () => {
+  it('server-run.json names the built file and its SHA-256', () => {
+    const manifest = JSON.parse(readFileSync(join(bundleDir, 'server-run.json'), 'utf8')) as { file: string; sha256: string };
+    assert.equal(manifest.file, 'server-run.cjs');
+    assert.equal(
+      createHash('sha256')
+        .update(readFileSync(join(bundleDir, manifest.file)))
+        .digest('hex'),
+      manifest.sha256,
+    );
+  });
+
+  it('the first start writes the cache once healthy, the next uses it, a refused one is replaced', async () => {
+    const cacheDir = dir.file('cache');
+    // An older bundle's cache is removed when the new one is saved; other files stay.
+    mkdirSync(cacheDir);
+    writeFileSync(join(cacheDir, 'server-run.cjs-0123456789abcdef-v20.0.0-x64.v8cache'), 'old');
+    writeFileSync(join(cacheDir, 'server-run.cjs-kept.js'), 'not a cache');
+    const first = await startOnce('first', cacheDir);
+    assert.equal(first.status, 0, first.stderr);
+    assert.match(first.stderr, /code cache: none/);
+    assert.match(first.stderr, /code cache: wrote /);
+    const files = cacheFiles(cacheDir);
+    assert.equal(files.length, 1, files.join(', '));
+    const name = files[0] ?? '';
+    assert.ok(existsSync(join(cacheDir, 'server-run.cjs-kept.js')));
+    assert.match(name, new RegExp(`^server-run\\.cjs-[0-9a-f]{16}-${process.version.replace(/\./g, '\\.')}-${process.arch}\\.v8cache$`));
+
+    const second = await startOnce('second', cacheDir);
+    assert.equal(second.status, 0, second.stderr);
+    assert.match(second.stderr, /code cache: used/);
+    assert.doesNotMatch(second.stderr, /code cache: wrote/);
+
+    // Garbage under the cache's name: V8 refuses it, the server starts all the same and saves a good one.
+    writeFileSync(join(cacheDir, name), Buffer.alloc(4096, 7));
+    const third = await startOnce('third', cacheDir);
+    assert.equal(third.status, 0, third.stderr);
+    assert.match(third.stderr, /code cache: rejected/);
+    assert.match(third.stderr, /code cache: wrote /);
+    const fourth = await startOnce('fourth', cacheDir);
+    assert.match(fourth.stderr, /code cache: used/);
+    assert.deepEqual(cacheFiles(cacheDir), [name]);
+  });
+
+  it('requires better-sqlite3 for SQLite, and not pg, the Kubernetes client, ACME or the X.509 library', async () => {
+    const r = await startOnce('modules', dir.file('cache-modules'), { NODE_DEBUG: 'ztwim,module' });
+    assert.equal(r.status, 0, r.stderr);
+    const requested = [...r.stderr.matchAll(/Module\._load REQUEST (\S+) parent: (\S+)/g)].filter((m) => m[2]?.endsWith('/server-run.cjs')).map((m) => m[1]);
+    assert.ok(requested.includes('better-sqlite3'), requested.join(' '));
+    for (const p of ['pg', '@kubernetes/client-node', 'acme-client', '@peculiar/x509', 'reflect-metadata']) assert.ok(!requested.includes(p), `${p} required`);
+  });
+
+  it('with k8s_psat: imports the Kubernetes client (import() from the cached script), and a missing kube_config_file stops the start naming it', () => {
+    const kube = dir.file('no-such-kubeconfig');
+    const conf = dir.write(
+      'psat.conf',
+      serverConf({
+        port: 0,
+        socketPath: dir.file('psat.sock'),
+        trustDomain: 'example.org',
+        dataDir: dir.file('psat-data'),
+        extraPlugins: `  NodeAttestor "k8s_psat" { plugin_data { clusters = { "prod" = { service_account_allow_list = ["spire:agent"], kube_config_file = "${kube}" } } } }`,
+      }),
+    );
+    const r = spawnSync(process.execPath, [ZTWIM_BIN, 'server', 'run', '-config', conf], {
+      cwd: dir.path,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, ZTWIM_CODE_CACHE_DIR: dir.file('cache-psat'), NODE_DEBUG: 'ztwim' },
+    });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /code cache: none/);
+    assert.ok(
+      r.stderr.includes(`plugins.NodeAttestor.k8s_psat.plugin_data.clusters.prod.kube_config_file: k8s: cannot load kubeconfig ${kube}: no such file`),
+      r.stderr,
+    );
+  });
+});
