@@ -633,3 +633,25 @@ test('the peer hanging up mid-frame or mid-response: Unavailable, no hang', T, a
     await peer.close();
   }
 });
+
+test("a dialer that ignores onread: the socket's own chunks are read, a frame cut across them too", T, async () => {
+  const peer = await startPeer();
+  const ch = new GrpcChannel({ connect: () => net.connect({ path: peer.path }), authority: 'localhost' });
+  try {
+    for (const token of ['one.two.three', 'four.five.six']) {
+      const call = ch.unary(m.fetchJWTSVID, { audience: ['a'] });
+      const c = await peer.conn();
+      const { id } = await c.request(token === 'one.two.three' ? 0 : 1);
+      const bytes = Buffer.concat([frame(HEADERS, 4, id, OK_HEADERS), frame(DATA, 0, id, jwtMessage(token)), frame(HEADERS, 5, id, OK_TRAILERS)]);
+      for (let at = 0; at < bytes.length; at += 7) {
+        c.write(bytes.subarray(at, at + 7));
+        await tick();
+      }
+      assert.equal((await call).svids[0]?.svid, token);
+    }
+    assert.equal(peer.conns.length, 1);
+  } finally {
+    ch.close();
+    await peer.close();
+  }
+});
