@@ -66,6 +66,12 @@ const OK_HEADERS = encodeHeaderBlock([
   ['content-type', 'application/grpc'],
 ]);
 const OK_TRAILERS = encodeHeaderBlock([['grpc-status', '0']]);
+/** A whole OK response to a FetchJWTSVID on stream `id`: headers, one message, trailers. */
+const okResponse = (id: number, token: string): Buffer[] => [
+  frame(HEADERS, 4, id, OK_HEADERS),
+  frame(DATA, 0, id, jwtMessage(token)),
+  frame(HEADERS, 5, id, OK_TRAILERS),
+];
 
 interface Frame {
   readonly type: number;
@@ -188,6 +194,18 @@ function channel(peer: Peer): GrpcChannel {
   return new GrpcChannel({ connect: unixConnector(peer.path), authority: 'localhost', headers: { 'workload.spiffe.io': 'true' } });
 }
 
+/** Runs `body` with a new peer and a channel to it, both closed after. */
+async function withPeer(body: (peer: Peer, ch: GrpcChannel) => Promise<void>): Promise<void> {
+  const peer = await startPeer();
+  const ch = channel(peer);
+  try {
+    await body(peer, ch);
+  } finally {
+    ch.close();
+    await peer.close();
+  }
+}
+
 const isStatus =
   (code: number, message?: RegExp) =>
   (e: unknown): boolean => {
@@ -230,9 +248,7 @@ function session(peer: Peer): TransportSession {
 const HEAD = { path: '/SpiffeWorkloadAPI/FetchX509SVID', fields: [['content-type', 'application/grpc']] as const, fixed: true };
 
 test('preface, SETTINGS and a window for the connection; SETTINGS and PING acknowledged; request headers as sent', T, async () => {
-  const peer = await startPeer();
-  const ch = channel(peer);
-  try {
+  await withPeer(async (peer, ch) => {
     const call = ch.unary(m.fetchJWTSVID, { audience: ['aud'] });
     const c = await peer.conn();
     const settings = await c.next((f) => f.type === SETTINGS);
@@ -264,18 +280,13 @@ test('preface, SETTINGS and a window for the connection; SETTINGS and PING ackno
     const pong = await c.next((f) => f.type === PING);
     assert.equal(pong.flags, 1);
     assert.equal(pong.payload.toString(), '12345678');
-    c.write(frame(HEADERS, 4, 1, OK_HEADERS), frame(DATA, 0, 1, jwtMessage('t.o.k')), frame(HEADERS, 5, 1, OK_TRAILERS));
+    c.write(...okResponse(1, 't.o.k'));
     assert.equal((await call).svids[0]?.svid, 't.o.k');
-  } finally {
-    ch.close();
-    await peer.close();
-  }
+  });
 });
 
 test('a response cut at every byte, with padding, priority fields, CONTINUATION and unknown frames, is read whole', T, async () => {
-  const peer = await startPeer();
-  const ch = channel(peer);
-  try {
+  await withPeer(async (peer, ch) => {
     const call = ch.unary(m.fetchJWTSVID, { audience: ['aud'] });
     const c = await peer.conn();
     const { id } = await c.request();
@@ -301,10 +312,7 @@ test('a response cut at every byte, with padding, priority fields, CONTINUATION 
       await tick();
     }
     assert.equal((await call).svids[0]?.svid, 'cut.at.every.byte');
-  } finally {
-    ch.close();
-    await peer.close();
-  }
+  });
 });
 
 test('HPACK: the peer dynamic table carries across responses; Huffman strings (RFC 7541 C.4); size updates', T, async () => {
@@ -339,9 +347,7 @@ test('HPACK: the peer dynamic table carries across responses; Huffman strings (R
   assert.throws(() => new HpackDecoder().decode(hex('3fe21f')), /above the 4096 allowed/);
   assert.throws(() => new HpackDecoder().decode(hex('88 20')), /after a header field/);
 
-  const peer = await startPeer();
-  const ch = channel(peer);
-  try {
+  await withPeer(async (peer, ch) => {
     const first = ch.unary(m.fetchJWTSVID, { audience: ['a'] });
     const c = await peer.conn();
     const r1 = await c.request(0);
@@ -359,21 +365,16 @@ test('HPACK: the peer dynamic table carries across responses; Huffman strings (R
       frame(HEADERS, 5, r2.id, Buffer.from([0x80 | 62])),
     );
     assert.equal((await second).svids[0]?.svid, 'two');
-  } finally {
-    ch.close();
-    await peer.close();
-  }
+  });
 });
 
 test('flow control: a request body waits for the peer window; received DATA is acknowledged, not while paused', T, async () => {
-  const peer = await startPeer();
-  const ch = channel(peer);
-  try {
+  await withPeer(async (peer, ch) => {
     // A first call on the default window (65,535), then the peer grants 10 bytes per stream.
     const warm = ch.unary(m.fetchJWTSVID, { audience: ['a'] });
     const c = await peer.conn();
     const r0 = await c.request(0);
-    c.write(frame(HEADERS, 4, r0.id, OK_HEADERS), frame(DATA, 0, r0.id, jwtMessage('warm')), frame(HEADERS, 5, r0.id, OK_TRAILERS));
+    c.write(...okResponse(r0.id, 'warm'));
     await warm;
     c.write(frame(SETTINGS, 0, 0, settingsPayload([[4, 10]])));
     await c.next((f) => f.type === SETTINGS && f.flags === 1);
@@ -399,10 +400,7 @@ test('flow control: a request body waits for the peer window; received DATA is a
       frame(HEADERS, 5, id, OK_TRAILERS),
     );
     assert.equal((await call).spiffeId, 'spiffe://example.org/a');
-  } finally {
-    ch.close();
-    await peer.close();
-  }
+  });
 
   const peer2 = await startPeer();
   const s = session(peer2);
@@ -458,7 +456,7 @@ test('CONTINUATION out: a header block larger than the peer frame size is split'
     assert.equal(req.fields['x-big'], big);
     assert.equal(c.frames.filter((f) => f.type === CONTINUATION).length, 2);
     assert.ok(c.frames.every((f) => f.payload.length <= 16_384));
-    c.write(frame(HEADERS, 4, req.id, OK_HEADERS), frame(DATA, 0, req.id, jwtMessage('big')), frame(HEADERS, 5, req.id, OK_TRAILERS));
+    c.write(...okResponse(req.id, 'big'));
     assert.equal((await call).svids[0]?.svid, 'big');
   } finally {
     ch.close();
@@ -467,9 +465,7 @@ test('CONTINUATION out: a header block larger than the peer frame size is split'
 });
 
 test('GOAWAY: streams above its last id fail Unavailable (retryable), those below finish; the next call dials again', T, async () => {
-  const peer = await startPeer();
-  const ch = channel(peer);
-  try {
+  await withPeer(async (peer, ch) => {
     const a = ch.unary(m.fetchJWTSVID, { audience: ['a'] });
     const b = ch.unary(m.fetchJWTSVID, { audience: ['b'] });
     const c = await peer.conn();
@@ -478,7 +474,7 @@ test('GOAWAY: streams above its last id fail Unavailable (retryable), those belo
     assert.deepEqual([ra.id, rb.id], [1, 3]);
     c.write(frame(GOAWAY, 0, 0, Buffer.concat([u32(1, 0), Buffer.from('draining')])));
     await assert.rejects(b, isStatus(14, /before a status was received \(HTTP\/2 code 7\)/));
-    c.write(frame(HEADERS, 4, 1, OK_HEADERS), frame(DATA, 0, 1, jwtMessage('finished')), frame(HEADERS, 5, 1, OK_TRAILERS));
+    c.write(...okResponse(1, 'finished'));
     assert.equal((await a).svids[0]?.svid, 'finished');
     // No stream left: the client closes the connection; the next call is on a new one.
     await c.waitClosed();
@@ -486,18 +482,13 @@ test('GOAWAY: streams above its last id fail Unavailable (retryable), those belo
     const c2 = await peer.conn(1);
     const r = await c2.request();
     assert.equal(r.id, 1);
-    c2.write(frame(HEADERS, 4, 1, OK_HEADERS), frame(DATA, 0, 1, jwtMessage('again')), frame(HEADERS, 5, 1, OK_TRAILERS));
+    c2.write(...okResponse(1, 'again'));
     assert.equal((await next).svids[0]?.svid, 'again');
-  } finally {
-    ch.close();
-    await peer.close();
-  }
+  });
 });
 
 test('RST_STREAM: the peer refusing is Unavailable, resetting with an error is Internal; cancelling sends CANCEL', T, async () => {
-  const peer = await startPeer();
-  const ch = channel(peer);
-  try {
+  await withPeer(async (peer, ch) => {
     const refused = ch.unary(m.fetchJWTSVID, { audience: ['a'] });
     const c = await peer.conn();
     const r1 = await c.request(0);
@@ -518,13 +509,10 @@ test('RST_STREAM: the peer refusing is Unavailable, resetting with an error is I
     c.write(frame(HEADERS, 4, r3.id, OK_HEADERS), frame(DATA, 0, r3.id, jwtMessage('late')));
     const ok = ch.unary(m.fetchJWTSVID, { audience: ['d'] });
     const r4 = await c.request(3);
-    c.write(frame(HEADERS, 4, r4.id, OK_HEADERS), frame(DATA, 0, r4.id, jwtMessage('on')), frame(HEADERS, 5, r4.id, OK_TRAILERS));
+    c.write(...okResponse(r4.id, 'on'));
     assert.equal((await ok).svids[0]?.svid, 'on');
     assert.equal(peer.conns.length, 1);
-  } finally {
-    ch.close();
-    await peer.close();
-  }
+  });
 });
 
 /** Malformed server input: what the peer sends after the request (stream 1), the GOAWAY code the client answers with, the cause named. */
@@ -561,9 +549,7 @@ const MALFORMED: readonly (readonly [string, (id: number) => Buffer, number, Reg
 
 test('malformed server input: GOAWAY with the RFC code, the call fails Unavailable naming the cause, the next call dials again', T, async () => {
   for (const [what, bytes, code, cause] of MALFORMED) {
-    const peer = await startPeer();
-    const ch = channel(peer);
-    try {
+    await withPeer(async (peer, ch) => {
       const call = ch.unary(m.fetchJWTSVID, { audience: ['a'] });
       const c = await peer.conn();
       const { id } = await c.request();
@@ -576,19 +562,14 @@ test('malformed server input: GOAWAY with the RFC code, the call fails Unavailab
       const next = ch.unary(m.fetchJWTSVID, { audience: ['b'] });
       const c2 = await peer.conn(1);
       const r = await c2.request();
-      c2.write(frame(HEADERS, 4, r.id, OK_HEADERS), frame(DATA, 0, r.id, jwtMessage('ok')), frame(HEADERS, 5, r.id, OK_TRAILERS));
+      c2.write(...okResponse(r.id, 'ok'));
       assert.equal((await next).svids[0]?.svid, 'ok', what);
-    } finally {
-      ch.close();
-      await peer.close();
-    }
+    });
   }
 });
 
 test('stream-level faults: DATA before the response headers, a second header block without END_STREAM', T, async () => {
-  const peer = await startPeer();
-  const ch = channel(peer);
-  try {
+  await withPeer(async (peer, ch) => {
     const a = ch.unary(m.fetchJWTSVID, { audience: ['a'] });
     const c = await peer.conn();
     const ra = await c.request(0);
@@ -600,16 +581,11 @@ test('stream-level faults: DATA before the response headers, a second header blo
     c.write(frame(HEADERS, 4, rb.id, OK_HEADERS), frame(HEADERS, 4, rb.id, OK_TRAILERS));
     await assert.rejects(b, isStatus(14, /second header block without END_STREAM/));
     assert.equal(peer.conns.length, 1, 'the connection survives stream errors');
-  } finally {
-    ch.close();
-    await peer.close();
-  }
+  });
 });
 
 test('the peer hanging up mid-frame or mid-response: Unavailable, no hang', T, async () => {
-  const peer = await startPeer();
-  const ch = channel(peer);
-  try {
+  await withPeer(async (peer, ch) => {
     const a = ch.unary(m.fetchJWTSVID, { audience: ['a'] });
     const c = await peer.conn();
     const { id } = await c.request();
@@ -628,10 +604,7 @@ test('the peer hanging up mid-frame or mid-response: Unavailable, no hang', T, a
     const rec2 = recorder();
     s.request(HEAD, grpcMessage(new Uint8Array(0)), rec2.events);
     assert.equal((await rec2.ended).lost, true);
-  } finally {
-    ch.close();
-    await peer.close();
-  }
+  });
 });
 
 test("a dialer that ignores onread: the socket's own chunks are read, a frame cut across them too", T, async () => {
@@ -642,7 +615,7 @@ test("a dialer that ignores onread: the socket's own chunks are read, a frame cu
       const call = ch.unary(m.fetchJWTSVID, { audience: ['a'] });
       const c = await peer.conn();
       const { id } = await c.request(token === 'one.two.three' ? 0 : 1);
-      const bytes = Buffer.concat([frame(HEADERS, 4, id, OK_HEADERS), frame(DATA, 0, id, jwtMessage(token)), frame(HEADERS, 5, id, OK_TRAILERS)]);
+      const bytes = Buffer.concat(okResponse(id, token));
       for (let at = 0; at < bytes.length; at += 7) {
         c.write(bytes.subarray(at, at + 7));
         await tick();
