@@ -36,7 +36,7 @@ export {
   parseJwtSvidResponse,
 } from './workload/client.ts';
 export type { Backoff, X509Context, Watcher, JwtSvidParams, WorkloadApiClientOptions } from './workload/client.ts';
-export type { GrpcInterceptor, GrpcRequest } from './workload/grpc-http2.ts';
+export type { GrpcInterceptor, GrpcRequest, GrpcTransportKind } from './workload/grpc-http2.ts';
 export { X509Source } from './workload/x509-source.ts';
 export type { X509SourceOptions, X509SvidPicker } from './workload/x509-source.ts';
 export { JwtSource } from './workload/jwt-source.ts';

@@ -1,8 +1,9 @@
 /**
- * A lean gRPC client transport on `node:http2` for the Workload API: one HTTP/2 session per
- * channel (over a Unix socket or TCP), reconnected on the next call after it is lost; unary and
- * server-streaming calls with gRPC's length-prefixed framing; messages encoded and decoded with
- * the SDK's protobuf-es schemas.
+ * A lean gRPC client for the Workload API: one HTTP/2 connection per channel (over a Unix socket
+ * or TCP), reconnected on the next call after it is lost; unary and server-streaming calls with
+ * gRPC's length-prefixed framing; messages encoded and decoded with the SDK's protobuf-es schemas.
+ * HTTP/2 itself comes from a Transport: the SDK's own client on `net.Socket` (h2-connection.ts,
+ * the default) or `node:http2` (node-h2-transport.ts).
  *
  * Written here rather than taken from connect-node: its generic layers (interceptor chain,
  * envelope streams, async-iterable plumbing, header objects) cost about four times the CPU of the
@@ -10,12 +11,14 @@
  * FetchJWTSVID, against 0.3 ms for the same call framed by hand on `node:http2`). The Workload
  * API needs only this small slice of gRPC: no compression, no client streaming, no retries.
  */
-import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import { create } from '@bufbuild/protobuf';
 import { SpiffeError } from '../errors.ts';
 import { BoundedCache } from '../internal/bounded-cache.ts';
+import { H2Code, socketTransport } from './h2-connection.ts';
+import { nodeHttp2Transport } from './node-h2-transport.ts';
+import type { Dialer, HeaderMap, StreamEvents, Transport, TransportSession, TransportStream } from './transport.ts';
 
 /** gRPC status codes used by the transport (numeric values as on the wire). */
 const Status = {
@@ -61,8 +64,12 @@ export interface GrpcRequest {
 export type GrpcInterceptor = (next: (req: GrpcRequest) => Promise<void>) => (req: GrpcRequest) => Promise<void>;
 
 export interface GrpcChannelOptions {
-  /** Opens the byte stream for a new session (Unix socket or TCP). */
-  readonly connect: () => net.Socket;
+  /**
+   * Opens the byte stream for a new session (Unix socket or TCP). The SDK's transport passes
+   * `onread` (net.connect's option: reads into one reused buffer, no stream machinery); a dialer
+   * may ignore it, the socket's 'data' events are read then.
+   */
+  readonly connect: Dialer;
   /** The `:authority` of requests (e.g. `localhost`). */
   readonly authority: string;
   /** Headers sent with every request (e.g. `workload.spiffe.io: true`). */
@@ -70,6 +77,15 @@ export interface GrpcChannelOptions {
   /** Largest message accepted from the server (default 4 MiB); a larger one fails the call with ResourceExhausted. */
   readonly maxMessageBytes?: number;
   readonly interceptors?: readonly GrpcInterceptor[];
+  /** The HTTP/2 client: the SDK's own on `net.Socket` (default), or `node:http2`. */
+  readonly transport?: GrpcTransportKind;
+}
+
+/** Which HTTP/2 client a channel runs on. */
+export type GrpcTransportKind = 'socket' | 'node:http2';
+
+function transportOf(kind: GrpcTransportKind): Transport {
+  return kind === 'node:http2' ? nodeHttp2Transport() : socketTransport();
 }
 
 export interface GrpcCallOptions {
@@ -85,8 +101,6 @@ export interface GrpcMethod<I extends DescMessage, O extends DescMessage> {
   readonly input: I;
   readonly output: O;
 }
-
-const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
 /** `grpc-timeout` value: at most 8 digits, in the finest unit that fits (gRPC over HTTP/2 spec). */
 export function encodeGrpcTimeout(ms: number): string {
@@ -128,18 +142,13 @@ function statusFromHttp(httpStatus: number): number {
   }
 }
 
-function headerValue(h: http2.IncomingHttpHeaders, name: string): string | undefined {
-  const v = h[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
 /** A status carried by response headers or trailers, or undefined when absent. */
-function statusOf(h: http2.IncomingHttpHeaders): GrpcCallError | 'ok' | undefined {
-  const s = headerValue(h, 'grpc-status');
+function statusOf(h: HeaderMap): GrpcCallError | 'ok' | undefined {
+  const s = h['grpc-status'];
   if (s === undefined) return undefined;
   const code = /^\d+$/.test(s) ? Number(s) : Status.Unknown;
   if (code === Status.OK) return 'ok';
-  return new GrpcCallError(code, decodeGrpcMessage(headerValue(h, 'grpc-message') ?? ''));
+  return new GrpcCallError(code, decodeGrpcMessage(h['grpc-message'] ?? ''));
 }
 
 /**
@@ -276,17 +285,14 @@ function decodeResponse<O extends DescMessage>(method: GrpcMethod<DescMessage, O
   }
 }
 
-/** An HTTP/2 session and its number of running calls (referenced while that is above 0). */
-interface Session {
-  readonly h2: http2.ClientHttp2Session;
-  active: number;
-}
-
 /** One HTTP/2 session shared by the calls of a client; a new one is dialled after it is lost. */
 export class GrpcChannel {
   readonly #opts: GrpcChannelOptions;
   readonly #max: number;
-  #session: Session | undefined;
+  readonly #transport: Transport;
+  /** The channel's own headers after content-type and te, in order: the fixed part of every request. */
+  readonly #fields: readonly (readonly [string, string])[];
+  #session: TransportSession | undefined;
   #closed = false;
   /** Framed requests by method and content (requestKey), the last 32: a workload sends the same few again and again. */
   readonly #encoded = new BoundedCache<string, EncodedRequest>(32);
@@ -294,6 +300,8 @@ export class GrpcChannel {
   constructor(opts: GrpcChannelOptions) {
     this.#opts = opts;
     this.#max = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.#transport = transportOf(opts.transport ?? 'socket');
+    this.#fields = Object.entries({ 'content-type': 'application/grpc', te: 'trailers', ...opts.headers }).map(([k, v]) => [k.toLowerCase(), v] as const);
   }
 
   /** The framed request, from the cache when the same one was sent before (protobuf-es's create + toBinary cost more than the framing). */
@@ -312,23 +320,13 @@ export class GrpcChannel {
     this.#closed = true;
     const s = this.#session;
     this.#session = undefined;
-    s?.h2.destroy();
+    s?.destroy();
   }
 
-  #getSession(): Session {
+  #getSession(): TransportSession {
     const cur = this.#session;
-    if (cur !== undefined && !cur.h2.closed && !cur.h2.destroyed) return cur;
-    const h2 = http2.connect(`http://${this.#opts.authority}`, { createConnection: () => this.#opts.connect() });
-    const session: Session = { h2, active: 0 };
-    const drop = (): void => {
-      if (this.#session === session) this.#session = undefined;
-    };
-    // Errors reach the streams as their own 'error'/'close'; the session only has to be forgotten.
-    h2.on('error', drop);
-    h2.on('goaway', drop);
-    h2.on('close', drop);
-    // An idle session does not keep the process alive (as connect-node's session manager).
-    h2.unref();
+    if (cur?.usable === true) return cur;
+    const session = this.#transport.connect(this.#opts.connect, this.#opts.authority);
     this.#session = session;
     return session;
   }
@@ -336,8 +334,7 @@ export class GrpcChannel {
   /** Starts a call; the sink sees each message and then exactly one end. */
   #start(path: string, body: Buffer, opts: GrpcCallOptions, sink: CallSink): CallHandle {
     let ended = false;
-    let stream: http2.ClientHttp2Stream | undefined;
-    let session: Session | undefined;
+    let stream: TransportStream | undefined;
     let timer: NodeJS.Timeout | undefined;
     const signal = opts.signal;
     const onAbort = (): void => handle.cancel(abortError(signal as AbortSignal));
@@ -346,13 +343,12 @@ export class GrpcChannel {
       ended = true;
       if (timer !== undefined) clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      if (session !== undefined && --session.active === 0) session.h2.unref();
       sink.end(err);
     };
     const handle: CallHandle = {
       cancel: (err) => {
         if (ended) return;
-        if (stream !== undefined && !stream.closed) stream.close(NGHTTP2_CANCEL);
+        stream?.cancel();
         finish(err);
       },
       pause: () => stream?.pause(),
@@ -366,25 +362,17 @@ export class GrpcChannel {
       finish(abortError(signal));
       return handle;
     }
-    // Plain header objects: a fetch `Headers` is only built for interceptors (it costs more than the call's framing).
-    const base: http2.OutgoingHttpHeaders = { 'content-type': 'application/grpc', te: 'trailers', ...this.#opts.headers };
-    if (opts.timeoutMs !== undefined) base['grpc-timeout'] = encodeGrpcTimeout(opts.timeoutMs);
-    const send = (h: http2.OutgoingHttpHeaders): Promise<void> => {
+    const send = (fields: readonly (readonly [string, string])[], reqPath: string, fixed: boolean): Promise<void> => {
       if (ended) return Promise.resolve();
-      let s: http2.ClientHttp2Stream;
-      let sess: Session;
       try {
-        sess = this.#getSession();
-        s = sess.h2.request(h);
+        stream = this.#getSession().request(
+          { path: reqPath, fields, fixed },
+          body,
+          this.#receive(sink, finish, () => ended, handle),
+        );
       } catch (e) {
         finish(unavailable(e));
-        return Promise.resolve();
       }
-      stream = s;
-      session = sess;
-      if (sess.active++ === 0) sess.h2.ref();
-      this.#receive(s, sess.h2, sink, finish, () => ended);
-      s.end(body);
       return Promise.resolve();
     };
     if (signal !== undefined) signal.addEventListener('abort', onAbort, { once: true });
@@ -392,19 +380,19 @@ export class GrpcChannel {
     if (opts.timeoutMs !== undefined && opts.timeoutMs <= 0x7fffffff) {
       timer = setTimeout(() => handle.cancel(new GrpcCallError(Status.DeadlineExceeded, 'context deadline exceeded')), Math.max(0, opts.timeoutMs));
     }
+    const fields = opts.timeoutMs === undefined ? this.#fields : [...this.#fields, ['grpc-timeout', encodeGrpcTimeout(opts.timeoutMs)] as const];
     const interceptors = this.#opts.interceptors ?? [];
     if (interceptors.length === 0) {
-      base[':method'] = 'POST';
-      base[':path'] = path;
-      void send(base);
+      void send(fields, path, opts.timeoutMs === undefined);
     } else {
-      const header = new Headers(base as Record<string, string>);
+      // A fetch `Headers` is only built for interceptors (it costs more than the call's framing).
+      const header = new Headers(fields as [string, string][]);
       let next = (req: GrpcRequest): Promise<void> => {
-        const h: http2.OutgoingHttpHeaders = { ':method': 'POST', ':path': req.path };
+        const out: [string, string][] = [];
         req.header.forEach((v, k) => {
-          h[k] = v;
+          out.push([k, v]);
         });
-        return send(h);
+        return send(out, req.path, false);
       };
       for (let i = interceptors.length - 1; i >= 0; i--) next = (interceptors[i] as GrpcInterceptor)(next);
       next({ path, header, signal: signal ?? NEVER }).catch((e: unknown) => finish(e instanceof GrpcCallError ? e : unavailable(e)));
@@ -412,61 +400,56 @@ export class GrpcChannel {
     return handle;
   }
 
-  #receive(
-    s: http2.ClientHttp2Stream,
-    h2: http2.ClientHttp2Session,
-    sink: CallSink,
-    finish: (err: GrpcCallError | undefined) => void,
-    ended: () => boolean,
-  ): void {
+  /** The stream callbacks of a call: gRPC framing, status from headers or trailers, failures mapped to gRPC codes. */
+  #receive(sink: CallSink, finish: (err: GrpcCallError | undefined) => void, ended: () => boolean, handle: CallHandle): StreamEvents {
     const decoder = new FrameDecoder(this.#max);
     let status: GrpcCallError | 'ok' | undefined;
     let failure: GrpcCallError | undefined;
     const fail = (err: GrpcCallError): void => {
       if (failure !== undefined) return;
       failure = err;
-      if (!s.closed) s.close(NGHTTP2_CANCEL);
-      finish(err);
+      handle.cancel(err);
     };
-    s.on('response', (h) => {
-      status = statusOf(h);
-      if (status !== undefined) return; // trailers-only
-      const httpStatus = Number(h[':status']);
-      if (httpStatus !== 200) {
-        fail(new GrpcCallError(statusFromHttp(httpStatus), `unexpected HTTP status code received from server: ${httpStatus}`));
-        return;
-      }
-      const ct = headerValue(h, 'content-type') ?? '';
-      if (!ct.startsWith('application/grpc')) fail(new GrpcCallError(Status.Unknown, `unexpected content-type "${ct}"`));
-    });
-    s.on('data', (chunk: Buffer) => {
-      if (failure !== undefined) return;
-      const err = decoder.push(chunk, (m) => {
-        if (failure === undefined) sink.message(m);
-      });
-      if (err !== undefined) fail(err);
-    });
-    s.on('trailers', (h) => {
-      status = statusOf(h) ?? new GrpcCallError(Status.Internal, 'server closed the stream without grpc-status in its trailers');
-    });
-    s.on('error', (e) => {
-      fail(unavailable(e));
-    });
-    s.on('close', () => {
-      // A call ended already (cancelled after its first message, failed) needs no status: no error object, no stack captured.
-      if (failure !== undefined || ended()) return;
-      if (status === 'ok') {
-        finish(!decoder.midMessage ? undefined : new GrpcCallError(Status.Internal, 'stream ended in the middle of a message'));
-      } else if (status !== undefined) {
-        finish(status);
-      } else if (s.rstCode === NGHTTP2_REFUSED_STREAM || s.rstCode === NGHTTP2_CANCEL || h2.destroyed || h2.closed) {
-        // The connection went away (the session closes its streams with CANCEL) or the server
-        // refused the stream: retryable, as grpc-go reports a lost transport.
-        finish(new GrpcCallError(Status.Unavailable, `stream closed before a status was received (HTTP/2 code ${s.rstCode})`));
-      } else {
-        finish(new GrpcCallError(Status.Internal, `server closed the stream without sending trailers (HTTP/2 code ${s.rstCode})`));
-      }
-    });
+    return {
+      response: (h) => {
+        status = statusOf(h);
+        if (status !== undefined) return; // trailers-only
+        const httpStatus = Number(h[':status']);
+        if (httpStatus !== 200) {
+          fail(new GrpcCallError(statusFromHttp(httpStatus), `unexpected HTTP status code received from server: ${httpStatus}`));
+          return;
+        }
+        const ct = h['content-type'] ?? '';
+        if (!ct.startsWith('application/grpc')) fail(new GrpcCallError(Status.Unknown, `unexpected content-type "${ct}"`));
+      },
+      data: (chunk) => {
+        if (failure !== undefined) return;
+        const err = decoder.push(chunk, (m) => {
+          if (failure === undefined) sink.message(m);
+        });
+        if (err !== undefined) fail(err);
+      },
+      trailers: (h) => {
+        status = statusOf(h) ?? new GrpcCallError(Status.Internal, 'server closed the stream without grpc-status in its trailers');
+      },
+      close: (end) => {
+        // A call ended already (cancelled after its first message, failed) needs no status: no error object, no stack captured.
+        if (failure !== undefined || ended()) return;
+        if (end.error !== undefined) {
+          finish(unavailable(end.error));
+        } else if (status === 'ok') {
+          finish(!decoder.midMessage ? undefined : new GrpcCallError(Status.Internal, 'stream ended in the middle of a message'));
+        } else if (status !== undefined) {
+          finish(status);
+        } else if (end.lost || end.rstCode === H2Code.REFUSED_STREAM || end.rstCode === H2Code.CANCEL) {
+          // The connection went away (its streams end as lost or with CANCEL) or the server
+          // refused the stream: retryable, as grpc-go reports a lost transport.
+          finish(new GrpcCallError(Status.Unavailable, `stream closed before a status was received (HTTP/2 code ${end.rstCode})`));
+        } else {
+          finish(new GrpcCallError(Status.Internal, `server closed the stream without sending trailers (HTTP/2 code ${end.rstCode})`));
+        }
+      },
+    };
   }
 
   /** A unary call: exactly one response message and status OK. */
@@ -601,14 +584,14 @@ export class GrpcChannel {
 }
 
 /** A Unix socket dialer for GrpcChannel. */
-export function unixConnector(path: string): () => net.Socket {
-  return () => net.connect({ path });
+export function unixConnector(path: string): Dialer {
+  return (onread) => net.connect(onread === undefined ? { path } : { path, onread });
 }
 
 /** A TCP dialer for GrpcChannel (`host:port`, IPv6 in brackets). */
-export function tcpConnector(target: string): () => net.Socket {
+export function tcpConnector(target: string): Dialer {
   const i = target.lastIndexOf(':');
   const host = target.slice(0, i).replace(/^\[(.*)\]$/, '$1');
   const port = Number(target.slice(i + 1));
-  return () => net.connect({ host, port });
+  return (onread) => net.connect(onread === undefined ? { host, port } : { host, port, onread });
 }
