@@ -330,14 +330,14 @@ export function createConsoleHandler(deps: ApiDeps): (req: IncomingMessage, res:
       if (format !== 'pem' && format !== 'spiffe') throw new HttpError(400, 'format: want pem or spiffe');
       const td = str(body, 'trustDomain', true);
       await admin.setFederatedBundle(td, format, str(body, 'data', true));
-      log.info({ trust_domain: td }, 'console: federated bundle set');
+      log.info({ trust_domain: td }, 'console: Federated bundle set');
       return json(res, 200, {});
     }
     if (path === '/api/federated-bundles/delete' && method === 'POST') {
       const body = await readJson(req);
       const td = isObj(body) ? str(body, 'trustDomain', true) : '';
       await admin.deleteFederatedBundle(td);
-      log.info({ trust_domain: td }, 'console: federated bundle deleted');
+      log.info({ trust_domain: td }, 'console: Federated bundle deleted');
       return json(res, 200, {});
     }
     if (path === '/api/federation' && method === 'GET') {
