@@ -353,14 +353,24 @@ async function buildServerRunScript(outdir) {
     external: EXTERNAL_PACKAGES,
     // import.meta.url of the sources (the console's web app dir, createRequire) is this file's URL.
     define: { 'import.meta.url': '__ztwimImportMetaUrl' },
-    banner: { js: "const __ztwimImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+    banner: {
+      js: [
+        "const __ztwimImportMetaUrl = require('node:url').pathToFileURL(__filename).href;",
+        // Node 20 drops a vm.Script's importModuleDynamically when the script is compiled from a
+        // code cache written by another process ("A dynamic import callback was not specified"),
+        // so import() inside this file goes through the ES-module launcher's own import().
+        'const __ztwimImport = globalThis.__ztwimDynamicImport ?? ((specifier) => import(specifier));',
+      ].join('\n'),
+    },
     sourcemap: 'linked',
     logLevel: 'warning',
     plugins: [barrelImports],
   });
-  const sha256 = createHash('sha256')
-    .update(readFileSync(join(outdir, file)))
-    .digest('hex');
+  const out = join(outdir, file);
+  const text = readFileSync(out, 'utf8');
+  const rewritten = text.replace(/\bimport\((?=["'])/g, '__ztwimImport(');
+  writeFileSync(out, rewritten);
+  const sha256 = createHash('sha256').update(rewritten).digest('hex');
   writeFileSync(join(outdir, 'server-run.json'), `${JSON.stringify({ file, sha256 }, null, 2)}\n`);
 }
 

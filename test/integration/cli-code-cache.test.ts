@@ -103,7 +103,13 @@ describe('ztwim server run from the code-cached bundle', () => {
     for (const p of ['pg', '@kubernetes/client-node', 'acme-client', '@peculiar/x509', 'reflect-metadata']) assert.ok(!requested.includes(p), `${p} required`);
   });
 
-  it('with k8s_psat: imports the Kubernetes client (import() from the cached script), and a missing kube_config_file stops the start naming it', () => {
+  it('with k8s_psat: imports the Kubernetes client (import() from the cached script), and a missing kube_config_file stops the start naming it', async () => {
+    // A cache written by another process first: Node 20 loses a script's importModuleDynamically
+    // when the script comes from such a cache (the k8s e2e's server failed so), so the bundle's
+    // import() must work without it.
+    const cacheDir = dir.file('cache-psat');
+    const warm = await startOnce('psat-warm', cacheDir);
+    assert.equal(warm.status, 0, warm.stderr);
     const kube = dir.file('no-such-kubeconfig');
     const conf = dir.write(
       'psat.conf',
@@ -119,10 +125,10 @@ describe('ztwim server run from the code-cached bundle', () => {
       cwd: dir.path,
       encoding: 'utf8',
       timeout: 60_000,
-      env: { ...process.env, ZTWIM_CODE_CACHE_DIR: dir.file('cache-psat'), NODE_DEBUG: 'ztwim' },
+      env: { ...process.env, ZTWIM_CODE_CACHE_DIR: cacheDir, NODE_DEBUG: 'ztwim' },
     });
     assert.equal(r.status, 1, r.stderr);
-    assert.match(r.stderr, /code cache: none/);
+    assert.match(r.stderr, /code cache: used/);
     assert.ok(
       r.stderr.includes(`plugins.NodeAttestor.k8s_psat.plugin_data.clusters.prod.kube_config_file: k8s: cannot load kubeconfig ${kube}: no such file`),
       r.stderr,

@@ -11,13 +11,13 @@
 // under this test's own group (operator-api.ztwim.test), deleted afterwards.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { ALL_CRDS, KINDS, crdFor, renderOperands, type CrSet, type RenderContext } from '@ztwim/operator';
 import { crs0_2, crs1_0, minimalSet, TESTDATA_DIR } from '../../packages/operator/src/testdata/fixtures.ts';
 import { REPO_ROOT } from '../interop/lib/peers.ts';
-import { createNamespace, ensureCluster, kubectl, type ClusterEnv } from './lib/cluster.ts';
+import { applyManifest, createNamespace, ensureCluster, kubectl, type ClusterEnv } from './lib/cluster.ts';
 
 const TEST_GROUP = 'operator-api.ztwim.test';
 const testCrds = Object.values(KINDS).map((d) => crdFor(d, TEST_GROUP));
@@ -219,8 +219,11 @@ describe('operator CRDs and rendered objects on a real API server', () => {
   });
 
   test('every rendered object passes a strict server-side dry run: the 1.0 set, ztwim images, hostNetwork', async () => {
-    const crd = await k(['get', 'crd', 'clusterspiffeids.spire.spiffe.io', '-o', 'name']).catch(() => '');
-    assert.notEqual(crd, '', "the spire.spiffe.io CRDs (the registrar's) must be installed for the default ClusterSPIFFEIDs");
+    // The default ClusterSPIFFEIDs need the registrar's spire.spiffe.io CRDs: installed here
+    // (idempotent), not left to whichever test happened to install them first.
+    const crdDir = join(REPO_ROOT, 'deploy', 'k8s', 'registrar', 'crds');
+    for (const f of readdirSync(crdDir)) await applyManifest(env, readFileSync(join(crdDir, f), 'utf8'));
+    await k(['wait', '--for=condition=Established', 'crd/clusterspiffeids.spire.spiffe.io', '--timeout=60s']);
     await dryRunRendered(crs1_0(), { hostNetwork: true, kubeletRoot: env.vars['ZTWIM_K8S_KUBELET_ROOT'] ?? '/var/lib/kubelet' });
   });
 

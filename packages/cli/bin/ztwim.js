@@ -88,6 +88,9 @@ function runServerFromScript() {
     importModuleDynamically: vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   debug('code cache: %s', cachedData === undefined ? 'none' : script.cachedDataRejected ? 'rejected' : 'used');
+  // The bundle's import() calls go through this (see scripts/build-cli.mjs): Node 20 loses the
+  // script's importModuleDynamically when it is compiled from a cache another process wrote.
+  globalThis.__ztwimDynamicImport = (specifier) => import(specifier);
   const mod = { exports: {} };
   script.runInThisContext().call(mod.exports, mod.exports, createRequire(file), mod, file, dirname(file));
   const started =
