@@ -163,6 +163,11 @@ function splitId(id: string, what: string): { trustDomain: string; path: string 
   return { trustDomain: m[1] as string, path: m[2] ?? '' };
 }
 
+/** A batch call's per-item status: the server's refusal as the console's error (code and message kept). */
+function throwIfRefused(status: { readonly code: number; readonly message: string } | undefined): void {
+  if ((status?.code ?? 0) !== 0) throw new AdminApiError(status?.message ?? 'refused', status?.code ?? 2);
+}
+
 function trustDomainOf(s: string): TrustDomain {
   try {
     return TrustDomain.parse(s.trim());
@@ -519,16 +524,14 @@ export class AdminApi {
       throw new AdminApiError(`bundle data: ${(e as Error).message}`, 3);
     }
     const r = await this.#client(BundleService).batchSetFederatedBundle({ bundle: [bundle] });
-    const status = r.results[0]?.status;
-    if ((status?.code ?? 0) !== 0) throw new AdminApiError(status?.message ?? 'refused', status?.code ?? 2);
+    throwIfRefused(r.results[0]?.status);
   }
 
   /** Deletes a federated bundle; refused while entries federate with it (SPIRE's RESTRICT mode). */
   async deleteFederatedBundle(trustDomain: string): Promise<void> {
     const td = trustDomainOf(trustDomain);
     const r = await this.#client(BundleService).batchDeleteFederatedBundle({ trustDomains: [td.name], mode: BatchDeleteFederatedBundleRequest_Mode.RESTRICT });
-    const status = r.results[0]?.status;
-    if ((status?.code ?? 0) !== 0) throw new AdminApiError(status?.message ?? 'refused', status?.code ?? 2);
+    throwIfRefused(r.results[0]?.status);
   }
 
   /** Every agent (paged through), for the dashboard's entries per agent. */

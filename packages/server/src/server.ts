@@ -229,7 +229,6 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       datastoreSeenMs = ms;
       metrics.datastoreLastSuccess.set(ms / 1000);
     };
-    const hostsNow = (): ReturnType<NonNullable<DataStore['hosts']>> | undefined => ds.hosts?.();
     // Ready while the datastore answers: the health_checks ready path and ServerInfo's health.
     const readiness = async (): Promise<Readiness> => {
       const failed = await ds.countEntries().then(
@@ -237,13 +236,14 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
         (e: unknown) => asError(e),
       );
       if (failed === undefined) datastoreRead(clock.nowMs());
-      const hosts = hostsNow();
+      const hosts = ds.hosts?.();
       return {
         serving: failed === undefined,
         // the datastore's errors name it already ("datastore: postgres unavailable: ...")
         ...(failed === undefined ? {} : { reason: failed.message.startsWith('datastore:') ? failed.message : `datastore: ${failed.message}` }),
         ...(datastoreSeenMs === undefined ? {} : { datastoreLastSuccessMs: datastoreSeenMs }),
         ...(hosts === undefined ? {} : { datastoreHost: hosts.primary ?? null }),
+        ...(hosts?.readReplica === undefined ? {} : { datastoreReadReplicaHost: hosts.readReplica }),
       };
     };
     const trusted = new SharedAuthorities({
@@ -464,7 +464,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
             ...(r.datastoreLastSuccessMs === undefined ? {} : { datastore_last_success: new Date(r.datastoreLastSuccessMs).toISOString() }),
             // the PostgreSQL host in use (chosen among those of a multi-host connection string), none while away
             ...(r.datastoreHost === undefined ? {} : { datastore_host: r.datastoreHost }),
-            ...(hostsNow()?.readReplica === undefined ? {} : { datastore_read_replica_host: hostsNow()?.readReplica }),
+            ...(r.datastoreReadReplicaHost === undefined ? {} : { datastore_read_replica_host: r.datastoreReadReplicaHost }),
             ca: ca.status(),
           };
           return r.serving ? { ok: true as const, details } : { ok: false as const, reason: r.reason ?? 'datastore: not serving', details };

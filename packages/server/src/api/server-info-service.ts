@@ -16,6 +16,8 @@ export interface Readiness {
   readonly datastoreLastSuccessMs?: number;
   /** The PostgreSQL host in use; null while away; absent for SQLite. */
   readonly datastoreHost?: string | null;
+  /** The read replica in use (ro_connection_string); absent without one. */
+  readonly datastoreReadReplicaHost?: string;
 }
 
 export interface ServerInfoDeps {
