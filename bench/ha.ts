@@ -47,6 +47,7 @@ import { promisify } from 'node:util';
 import { startPgPrimaryReplica, type PgPair } from '@ztwim/testkit/pg-replica';
 import { goBuild, REPO_ROOT, spireAgentBin, spireServerBin, SPIRE_VERSION, ZTWIM_BIN, ztwimNodeFlags } from '../test/interop/lib/peers.ts';
 import { accepts } from '../test/interop/lib/net.ts';
+import { agentConf } from '../test/interop/lib/server-conf.ts';
 import { runBinary } from '../test/interop/lib/spire-admin.ts';
 import { ZTWIM_MAIN } from '../test/interop/lib/ztwim-oidc.ts';
 import { flagValue, hasFlag, num } from './lib/args.ts';
@@ -175,25 +176,6 @@ plugins {
   }
 }
 # ${side}
-`;
-}
-
-function agentConfText(a: { dir: string; socket: string; port: number; token: string; bundle: string }): string {
-  return `agent {
-  server_address = "${SERVERS_NAME}"
-  server_port = ${a.port}
-  trust_domain = "${TD}"
-  data_dir = "${join(a.dir, 'data')}"
-  socket_path = "${a.socket}"
-  log_level = "WARN"
-  join_token = "${a.token}"
-  trust_bundle_path = "${a.bundle}"
-}
-plugins {
-  NodeAttestor "join_token" { plugin_data {} }
-  KeyManager "memory" { plugin_data {} }
-  WorkloadAttestor "unix" { plugin_data {} }
-}
 `;
 }
 
@@ -465,7 +447,21 @@ async function runSide(side: Side): Promise<SideResult> {
       );
       const socket = join(dir, 'api.sock');
       const conf = join(dir, 'agent.conf');
-      writeFileSync(conf, agentConfText({ dir, socket, port, token, bundle }));
+      writeFileSync(
+        conf,
+        agentConf({
+          serverAddress: SERVERS_NAME,
+          serverPort: port,
+          trustDomain: TD,
+          dataDir: join(dir, 'data'),
+          socketPath: socket,
+          logLevel: 'WARN',
+          joinToken: token,
+          trustBundlePath: bundle,
+          keyManager: 'memory',
+          syncInterval: null,
+        }),
+      );
       const [cmd, ...argv] = side === 'spire' ? [spireAgentBin(), 'run', '-config', conf] : [process.execPath, ...ztwimArgv(['agent', 'run', '-config', conf])];
       // Its own mount namespace, the hosts file naming the three servers bound over /etc/hosts; exec keeps the pid.
       const agent = startProc(

@@ -73,6 +73,8 @@ export async function serverWorkspace(prefix: string, names: { data?: string; so
 }
 
 export interface AgentConfOptions {
+  /** `server_address`; default 127.0.0.1 (a name with several A records for HA). */
+  readonly serverAddress?: string;
   readonly serverPort: number;
   readonly trustDomain: string;
   readonly dataDir: string;
@@ -101,7 +103,7 @@ export function agentConf(o: AgentConfOptions): string {
   const sync = o.syncInterval === null ? '' : `  experimental { sync_interval = "${o.syncInterval ?? '500ms'}" }\n`;
   const keyManager = o.keyManager === 'memory' ? 'KeyManager "memory" { plugin_data {} }' : `KeyManager "disk" { plugin_data { directory = "${o.dataDir}" } }`;
   return `agent {
-  server_address = "127.0.0.1"
+  server_address = "${o.serverAddress ?? '127.0.0.1'}"
   server_port = ${o.serverPort}
   trust_domain = "${o.trustDomain}"
   data_dir = "${o.dataDir}"
