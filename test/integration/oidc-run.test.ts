@@ -373,7 +373,7 @@ listen_port = 8080
       'env.conf',
       'domains = ["${OIDC_HOST}"]\njwt_issuer = "https://${OIDC_HOST}"\ninsecure_addr = "127.0.0.1:0"\nworkload_api {\n  socket_path = "$SOCK"\n  trust_domain = "example.org"\n}\n',
     );
-    const env = { ...process.env, OIDC_HOST: 'oidc.example.org', SOCK: '/tmp/agent.sock' };
+    const env = { OIDC_HOST: 'oidc.example.org', SOCK: '/tmp/agent.sock' };
     const ok = await ztwim(['oidc', 'validate', '-config', conf, '-expandEnv'], { env });
     assert.equal(ok.status, 0, ok.stderr);
     assert.equal(ok.stdout, 'Configuration is valid.\n');
