@@ -24,7 +24,6 @@
  * bootstrap); SPIRE's prepares start at a random point of the 15 s poll period (ztwim's follow
  * its 10 s rotation tick, so their phase against the poll cycles).
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
@@ -32,7 +31,8 @@ import { createClient } from '@connectrpc/connect';
 import { BundleService, SpiffeWorkloadAPI, createUnixGrpcTransport, headersInterceptor } from '@ztwim/proto';
 import { SpiffeBundle, TrustDomain, splitConcatenatedDer } from '@ztwim/spiffe';
 import { federate } from '../test/interop/lib/federation.ts';
-import { freePort } from '../test/interop/lib/net.ts';
+import { eventually } from '@ztwim/testkit';
+import { freePort, startProc, waitReady } from '@ztwim/testkit/procs';
 import { ZTWIM_BIN } from '../test/interop/lib/peers.ts';
 import { serverConf } from '../test/interop/lib/server-conf.ts';
 import { startSpireAgent } from '../test/interop/lib/spire-agent.ts';
@@ -74,17 +74,12 @@ function getOnce(agent: Agent, port: number): Promise<void> {
   });
 }
 
-async function waitReady(port: number): Promise<void> {
-  const agent = new Agent({ keepAlive: false });
-  for (let i = 0; i < 300; i++) {
-    try {
-      await getOnce(agent, port);
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`bundle endpoint on ${port} never answered`);
+/** Whether the bundle endpoint on `port` answers a GET now. */
+function endpointAnswers(port: number): Promise<boolean> {
+  return getOnce(new Agent({ keepAlive: false }), port).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Bounded load: `connections` loops for `durationS` seconds. */
@@ -125,9 +120,15 @@ async function endpointBench(): Promise<string> {
       extraServerConfig: endpointBlock(ztPort),
     });
     const confPath = tmp.write('ztwim-server.conf', conf);
-    const child = spawn(process.execPath, [ZTWIM_BIN, 'server', 'run', '-config', confPath], { stdio: 'ignore' });
-    stops.push(() => void child.kill('SIGTERM'));
-    await Promise.all([waitReady(spirePort), waitReady(ztPort)]);
+    // its output to a file: the measured process never waits on this one to drain a pipe
+    const zt = startProc('ztwim server', process.execPath, [ZTWIM_BIN, 'server', 'run', '-config', confPath], {
+      outputFile: join(tmp.path, 'ztwim-server.log'),
+    });
+    stops.push(() => zt.stop());
+    await Promise.all([
+      eventually("SPIRE's bundle endpoint", () => endpointAnswers(spirePort), { timeoutMs: 30_000, intervalMs: 100 }),
+      waitReady("ztwim's bundle endpoint", zt, () => endpointAnswers(ztPort), { timeoutMs: 30_000, intervalMs: 100 }),
+    ]);
     const servers = [
       { name: 'SPIRE v1.13.0', port: spirePort },
       { name: 'ztwim', port: ztPort },

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
+import { eventually } from '@ztwim/testkit';
 import type { RunningAgent } from '@ztwim/agent';
 import { REPO_ROOT, requireTool } from '../interop/lib/peers.ts';
 import { startStack, type Stack } from '../interop/lib/ztwim-stack.ts';
@@ -32,8 +32,12 @@ async function run(python: string, dir: string, sock: string, mode: 'exec' | 'st
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const end = Date.now() + 20_000;
-  while (!out.includes('\n') && child.exitCode === null && Date.now() < end) await delay(50);
+  await eventually('a result line from the exec-swap harness', () => out.includes('\n') || child.exitCode !== null, {
+    timeoutMs: 20_000,
+    intervalMs: 50,
+  }).catch(
+    () => undefined, // reported below with its output
+  );
   // In "exec" mode the spawned pid now runs `sleep 30`.
   child.kill('SIGKILL');
   await exited;
@@ -69,10 +73,14 @@ describe('executable replaced between connect and attestation', () => {
 
   it('control: the connecting process keeps running, the connection gets its identity', async () => {
     let r: Result | undefined;
-    for (const end = Date.now() + 15_000; Date.now() < end; await delay(300)) {
-      r = await run(python, stack.tmp.path, agent.socketPath, 'stay', sleep);
-      if (r.status === 0) break;
-    }
+    await eventually(
+      'the control connection to get its identity',
+      async () => {
+        r = await run(python, stack.tmp.path, agent.socketPath, 'stay', sleep);
+        return r.status === 0;
+      },
+      { timeoutMs: 15_000, intervalMs: 300 },
+    ).catch(() => undefined); // the last result is compared below
     assert.deepEqual(r, { status: 0, message: '', ids: ['spiffe://example.org/exec/python'] });
   });
 

@@ -4,8 +4,8 @@
 // the SPIRE-server suites in test/interop run that combination.)
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { cancelOnBreak } from '@ztwim/proto';
+import { captureLogs, eventually } from '@ztwim/testkit';
 import { startStack, type Stack } from '../interop/lib/ztwim-stack.ts';
 
 let stack: Stack;
@@ -18,26 +18,36 @@ after(async () => {
 
 test('a new entry and an entry update reach the agent within seconds, well inside its 60 s sync interval', { timeout: 60_000 }, async () => {
   const uid = process.getuid?.() ?? 0;
-  const { agent } = await stack.startAgent({ syncInterval: '60s' });
+  const logs = captureLogs('debug');
+  const { agent } = await stack.startAgent({ syncInterval: '60s', deps: { logger: logs.log } });
   const client = stack.workload(agent.socketPath);
-  // The agent's first sync found nothing for it; only a hint can bring the entry before 60 s.
-  await delay(500);
+  // The agent's first sync found nothing for it; only a hint can bring the entry before 60 s. The
+  // agent opens its hint stream after it started: a probe entry (for a uid no process runs as) is
+  // touched until the agent logs a hint, so the stream is known to be open.
+  const [probe] = await stack.createEntries([{ parentId: agent.agentId, path: '/probe', selectors: ['unix:uid:4294967294'] }]);
+  let touches = 0;
+  await eventually(
+    "the agent's hint stream",
+    async () => {
+      if (logs.lines.some((l) => l['msg'] === 'Entry change hint from the server')) return true;
+      await stack.entry.batchUpdateEntry({ entries: [{ id: probe ?? '', dnsNames: [`probe-${++touches}.example.org`] }], inputMask: { dnsNames: true } });
+      return false;
+    },
+    { timeoutMs: 15_000, intervalMs: 300 },
+  );
   const t0 = Date.now();
   const [id] = await stack.createEntries([{ parentId: agent.agentId, path: '/hinted', selectors: [`unix:uid:${uid}`] }]);
-  let got = false;
-  while (!got && Date.now() - t0 < 15_000) {
-    try {
+  await eventually(
+    'the new entry on the Workload API',
+    async () => {
       for await (const m of cancelOnBreak((signal) => client.fetchX509SVID({}, { signal }))) {
-        got = m.svids.some((s) => s.spiffeId === 'spiffe://example.org/hinted');
-        break;
+        return m.svids.some((s) => s.spiffeId === 'spiffe://example.org/hinted');
       }
-    } catch {
-      /* no identity yet */
-    }
-    if (!got) await delay(100);
-  }
+      return false;
+    },
+    { timeoutMs: 15_000, intervalMs: 100, retryErrors: true },
+  );
   const createMs = Date.now() - t0;
-  assert.ok(got, 'the new entry was served');
   assert.ok(createMs < 10_000, `served ${createMs} ms after entry create (sync interval 60 s)`);
 
   // An update while a stream watches: the new SVID (with the new DNS name) is pushed within seconds.
@@ -56,8 +66,8 @@ test('a new entry and an entry update reach the agent within seconds, well insid
   const t1 = Date.now();
   const upd = await stack.entry.batchUpdateEntry({ entries: [{ id: id ?? '', dnsNames: ['hinted-2.example.org'] }], inputMask: { dnsNames: true } });
   assert.equal(upd.results[0]?.status?.code, 0, upd.results[0]?.status?.message);
-  const at = await Promise.race([watched, delay(15_000).then(() => undefined)]);
-  ac.abort();
-  assert.ok(at !== undefined, 'the updated SVID reached the watching stream');
+  let pushedAt: number | undefined;
+  void watched.then((t) => (pushedAt = t));
+  const at = await eventually('the updated SVID on the watching stream', () => pushedAt, { timeoutMs: 15_000 }).finally(() => ac.abort());
   assert.ok(at - t1 < 10_000, `pushed ${at - t1} ms after the update (sync interval 60 s)`);
 });

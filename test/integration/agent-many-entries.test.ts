@@ -3,8 +3,8 @@
 // Against our server, and against the real SPIRE v1.13.0 server.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { cancelOnBreak } from '@ztwim/proto';
+import { eventually } from '@ztwim/testkit';
 import { startStack, type Stack } from '../interop/lib/ztwim-stack.ts';
 import { startAgentEnv, type AgentEnv } from '../interop/lib/ztwim-agent-env.ts';
 
@@ -36,16 +36,17 @@ test(`${N} entries for one agent: all synced and served, then a delete and an up
     }
     return [];
   };
-  const waitFor = async (ok: (v: string[]) => boolean, ms: number): Promise<string[]> => {
-    const end = Date.now() + ms;
-    let v = await svidIds();
-    while (!ok(v) && Date.now() < end) {
-      await delay(500);
-      v = await svidIds();
-    }
-    return v;
-  };
-  const got = await waitFor((v) => v.length >= N, 120_000);
+  let last: string[] = [];
+  const waitFor = (what: string, ok: (v: string[]) => boolean, ms: number): Promise<string[]> =>
+    eventually(
+      what,
+      async () => {
+        last = await svidIds();
+        return ok(last) && last;
+      },
+      { timeoutMs: ms, intervalMs: 500 },
+    ).catch((e: unknown) => assert.fail(`${String(e)}; served ${last.length}`));
+  const got = await waitFor(`all ${N} SVIDs`, (v) => v.length >= N, 120_000);
   assert.equal(got.length, N, `served ${got.length} of ${N}`);
   assert.deepEqual([...got].sort(), specs.map((s) => `spiffe://example.org${s.path}`).sort());
   assert.ok(!got.includes('spiffe://example.org/not-mine'));
@@ -58,7 +59,7 @@ test(`${N} entries for one agent: all synced and served, then a delete and an up
     inputMask: { spiffeId: true },
   });
   assert.equal(upd.results[0]?.status?.code, 0, upd.results[0]?.status?.message);
-  const after2 = await waitFor((v) => v.length === N - 1 && v.includes('spiffe://example.org/many/renamed'), 30_000);
+  const after2 = await waitFor('the delete and the update', (v) => v.length === N - 1 && v.includes('spiffe://example.org/many/renamed'), 30_000);
   assert.equal(after2.length, N - 1);
   assert.ok(!after2.includes('spiffe://example.org/many/0007'));
   assert.ok(!after2.includes('spiffe://example.org/many/0008'));
@@ -78,19 +79,18 @@ test(`${N} entries for our agent from the real SPIRE server: all synced and serv
   );
   env.server.cli(['entry', 'create', '-data', file]);
   const { client } = env.workload();
-  const end = Date.now() + 180_000;
   let got: string[] = [];
-  while (got.length < N && Date.now() < end) {
-    try {
+  await eventually(
+    `all ${N} SVIDs from the agent of the SPIRE server`,
+    async () => {
       for await (const m of cancelOnBreak((signal) => client.fetchX509SVID({}, { signal }))) {
         got = m.svids.map((s) => s.spiffeId);
         break;
       }
-    } catch {
-      /* not yet */
-    }
-    if (got.length < N) await delay(1000);
-  }
+      return got.length >= N;
+    },
+    { timeoutMs: 180_000, intervalMs: 1000, retryErrors: true },
+  ).catch((e: unknown) => assert.fail(`${String(e)}; served ${got.length}`));
   assert.equal(got.length, N, `served ${got.length} of ${N}`);
   assert.deepEqual([...got].sort(), want);
 });

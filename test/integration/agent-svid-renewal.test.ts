@@ -6,7 +6,7 @@ import * as crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
+import { eventually } from '@ztwim/testkit';
 import { spiffeIdParts, startStack, type Stack } from '../interop/lib/ztwim-stack.ts';
 
 let stack: Stack;
@@ -28,12 +28,7 @@ test('join-token agent renews its SVID at half-life and keeps serving past the f
   await stack.createEntries([{ parentId: agent.agentId, path: '/renew/wl', selectors: [`unix:uid:${uid}`] }]);
   const client = stack.workload(agent.socketPath);
   const jwt = async (aud: string): Promise<string | undefined> => (await client.fetchJWTSVID({ audience: [aud] })).svids[0]?.spiffeId;
-  const end = Date.now() + 15_000;
-  let id: string | undefined;
-  while (id === undefined && Date.now() < end) {
-    id = await jwt('a').catch(() => undefined);
-    if (id === undefined) await delay(200);
-  }
+  const id = await eventually('a JWT-SVID for the workload', () => jwt('a'), { timeoutMs: 15_000, intervalMs: 200, retryErrors: true });
   assert.equal(id, 'spiffe://example.org/renew/wl');
 
   const first = storedLeaf(config.dataDir);
@@ -41,15 +36,31 @@ test('join-token agent renews its SVID at half-life and keeps serving past the f
   assert.ok(firstExpiry - Date.now() < 7000, `agent_ttl 6s honoured (expires ${first.validTo})`);
   const serials = new Set([first.serialNumber]);
   let firstRenewalAt = 0;
-  while (Date.now() < firstExpiry + 4000) {
+  const sample = (): void => {
     const now = storedLeaf(config.dataDir);
     if (!serials.has(now.serialNumber)) {
       serials.add(now.serialNumber);
       if (firstRenewalAt === 0) firstRenewalAt = Date.now();
     }
-    await delay(200);
-  }
-  assert.ok(firstRenewalAt > 0, 'the agent SVID was renewed');
+  };
+  await eventually(
+    'a renewal of the agent SVID',
+    () => {
+      sample();
+      return firstRenewalAt > 0;
+    },
+    { timeoutMs: firstExpiry + 4000 - Date.now(), intervalMs: 100 },
+  );
+  // What follows is about serving after the first SVID expired, a moment of real time (TLS checks
+  // certificates against the real clock): the renewals go on being recorded until 4 s past it.
+  await eventually(
+    '4 s past the first SVID expiry',
+    () => {
+      sample();
+      return Date.now() > firstExpiry + 4000;
+    },
+    { timeoutMs: firstExpiry + 9000 - Date.now(), intervalMs: 200 },
+  );
   assert.ok(firstRenewalAt < firstExpiry, `renewed at ${firstRenewalAt}, before the first SVID expired at ${firstExpiry}`);
   const current = storedLeaf(config.dataDir);
   assert.ok(Date.parse(current.validTo) > Date.now(), 'the stored SVID is valid now');
@@ -60,27 +71,30 @@ test('join-token agent renews its SVID at half-life and keeps serving past the f
   const decimal = (hex: string): string => BigInt(`0x${hex}`).toString();
   const renewed = new Set<string>();
   let serverSerial = '';
-  for (const end3 = Date.now() + 8000; !renewed.has(serverSerial) && Date.now() < end3; await delay(100)) {
-    for (const hex of serials) if (hex !== first.serialNumber) renewed.add(decimal(hex));
-    renewed.add(decimal(storedLeaf(config.dataDir).serialNumber));
-    renewed.delete(decimal(first.serialNumber));
-    serverSerial = (await stack.agentApi.getAgent({ id: spiffeIdParts(agent.agentId) })).x509svidSerialNumber;
-  }
-  assert.ok(renewed.has(serverSerial), `the server tracks a renewed serial (server ${serverSerial}, renewed ${[...renewed].join(', ')})`);
+  await eventually(
+    'the server to track a renewed serial',
+    async () => {
+      for (const hex of serials) if (hex !== first.serialNumber) renewed.add(decimal(hex));
+      renewed.add(decimal(storedLeaf(config.dataDir).serialNumber));
+      renewed.delete(decimal(first.serialNumber));
+      serverSerial = (await stack.agentApi.getAgent({ id: spiffeIdParts(agent.agentId) })).x509svidSerialNumber;
+      return renewed.has(serverSerial);
+    },
+    { timeoutMs: 8000, intervalMs: 100 },
+  ).catch((e: unknown) => assert.fail(`${String(e)} (server ${serverSerial}, renewed ${[...renewed].join(', ')})`));
   // A new audience is not cached by the agent: this needs an mTLS call with the renewed SVID.
   assert.equal(await jwt(`fresh-${Date.now()}`), 'spiffe://example.org/renew/wl');
 
   // Server restart: the agent reconnects with its current SVID and sees a new entry.
   await stack.restartServer();
   await stack.createEntries([{ parentId: agent.agentId, path: '/renew/wl2', selectors: [`unix:uid:${uid}`] }]);
-  const end2 = Date.now() + 20_000;
-  let ids: string[] = [];
-  while (ids.length < 2 && Date.now() < end2) {
-    ids = await client.fetchJWTSVID({ audience: [`x-${Date.now()}`] }).then(
-      (r) => r.svids.map((s) => s.spiffeId).sort(),
-      () => [],
-    );
-    if (ids.length < 2) await delay(300);
-  }
+  const ids = await eventually(
+    'JWT-SVIDs for both entries after the server restart',
+    async () => {
+      const got = (await client.fetchJWTSVID({ audience: [`x-${Date.now()}`] })).svids.map((s) => s.spiffeId).sort();
+      return got.length >= 2 && got;
+    },
+    { timeoutMs: 20_000, intervalMs: 300, retryErrors: true },
+  );
   assert.deepEqual(ids, ['spiffe://example.org/renew/wl', 'spiffe://example.org/renew/wl2']);
 });

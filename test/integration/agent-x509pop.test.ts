@@ -6,9 +6,8 @@ import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { isZtwimError, parseConfigText, silentLogger } from '@ztwim/core';
-import { opensslCert } from '@ztwim/testkit';
+import { eventually, opensslCert } from '@ztwim/testkit';
 import { buildAgentConfig, startAgent, type AgentConfig, type RunningAgent } from '@ztwim/agent';
 import { createClient } from '@connectrpc/connect';
 import { SpiffeWorkloadAPI, createUnixGrpcTransport, headersInterceptor } from '@ztwim/proto';
@@ -83,12 +82,7 @@ describe('x509pop node attestation (our agent, our server)', () => {
     await stack.createEntries([{ parentId: agent.agentId, path: '/pop/wl', selectors: [`unix:uid:${uid}`] }]);
     const client = stack.workload(agent.socketPath);
     const jwtOnce = async (aud: string): Promise<string | undefined> => (await client.fetchJWTSVID({ audience: [aud] })).svids[0]?.spiffeId;
-    const end = Date.now() + 15_000;
-    let id: string | undefined;
-    while (id === undefined && Date.now() < end) {
-      id = await jwtOnce('a').catch(() => undefined);
-      if (id === undefined) await delay(200);
-    }
+    const id = await eventually('a JWT-SVID for the workload', () => jwtOnce('a'), { timeoutMs: 15_000, intervalMs: 200, retryErrors: true });
     assert.equal(id, 'spiffe://example.org/pop/wl');
 
     // Short agent_ttl: the agent must have a new SVID (re-attested) before the first one expires,
@@ -103,18 +97,22 @@ describe('x509pop node attestation (our agent, our server)', () => {
         Buffer.from((JSON.parse(readFileSync(`${config.dataDir}/agent-data.json`, 'utf8')) as { svid: string[] }).svid[0] ?? '', 'base64'),
       ).validTo,
     );
-    let renewedAt = 0;
-    while (Date.now() < firstExpiry + 3000) {
-      if (renewedAt === 0 && serialOf() !== first) renewedAt = Date.now();
-      await delay(200);
-    }
-    assert.ok(renewedAt > 0 && renewedAt < firstExpiry, `renewed at ${renewedAt}, first SVID expired at ${firstExpiry}`);
-    let match = false;
-    for (const end3 = Date.now() + 3000; !match && Date.now() < end3; await delay(100)) {
-      const now = await stack.agentApi.getAgent({ id: { trustDomain: 'example.org', path: `/spire/agent/x509pop/${fp}` } });
-      match = BigInt(`0x${serialOf()}`).toString() === now.x509svidSerialNumber;
-    }
-    assert.ok(match, 'server knows the current agent SVID');
+    const renewedAt = await eventually('a new agent SVID', () => serialOf() !== first && Date.now(), {
+      timeoutMs: firstExpiry + 3000 - Date.now(),
+      intervalMs: 100,
+    });
+    assert.ok(renewedAt < firstExpiry, `renewed at ${renewedAt}, first SVID expired at ${firstExpiry}`);
+    // The rest is about talking to the server after the first SVID expired, a moment of real time
+    // (TLS checks certificates against the real clock): wait until 3 s past it.
+    await eventually('3 s past the first SVID expiry', () => Date.now() > firstExpiry + 3000, { timeoutMs: firstExpiry + 8000 - Date.now(), intervalMs: 200 });
+    await eventually(
+      'the server to know the current agent SVID',
+      async () => {
+        const now = await stack.agentApi.getAgent({ id: { trustDomain: 'example.org', path: `/spire/agent/x509pop/${fp}` } });
+        return BigInt(`0x${serialOf()}`).toString() === now.x509svidSerialNumber;
+      },
+      { timeoutMs: 3000, intervalMs: 100 },
+    );
     // A fresh audience is not cached: this needs an mTLS call with the renewed SVID.
     assert.equal(await jwtOnce(`after-expiry-${Date.now()}`), 'spiffe://example.org/pop/wl');
   });
@@ -195,14 +193,11 @@ plugins {
     const t = createUnixGrpcTransport(config.socketPath, { interceptors: [headersInterceptor({ 'workload.spiffe.io': 'true' })] });
     try {
       const client = createClient(SpiffeWorkloadAPI, t);
-      let id: string | undefined;
-      for (const end = Date.now() + 15_000; id === undefined && Date.now() < end;) {
-        id = await client.fetchJWTSVID({ audience: ['a'] }).then(
-          (r) => r.svids[0]?.spiffeId,
-          () => undefined,
-        );
-        if (id === undefined) await delay(200);
-      }
+      const id = await eventually('a JWT-SVID from the SPIRE-attested agent', async () => (await client.fetchJWTSVID({ audience: ['a'] })).svids[0]?.spiffeId, {
+        timeoutMs: 15_000,
+        intervalMs: 200,
+        retryErrors: true,
+      });
       assert.equal(id, 'spiffe://example.org/pop/spire-wl');
     } finally {
       t.close();

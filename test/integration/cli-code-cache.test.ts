@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
+import { eventually } from '@ztwim/testkit';
 import { REPO_ROOT, ZTWIM_BIN } from '../interop/lib/peers.ts';
 import { serverConf } from '../interop/lib/server-conf.ts';
 import { makeTmpDir } from '../interop/lib/tmp.ts';
@@ -34,15 +34,17 @@ async function startOnce(name: string, cacheDir: string, extraEnv: Record<string
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
-  const deadline = Date.now() + 90_000;
   try {
-    for (;;) {
-      const h = spawnSync(process.execPath, [ZTWIM_BIN, 'server', 'healthcheck', '-socketPath', socketPath], { encoding: 'utf8', timeout: 30_000 });
-      if (h.status === 0) break;
-      if (child.exitCode !== null) assert.fail(`server exited (${child.exitCode}) before it was healthy: ${stderr}`);
-      if (Date.now() > deadline) assert.fail(`server not healthy after 90 s: ${stderr}`);
-      await delay(100);
-    }
+    await eventually(
+      'the server to be healthy',
+      () => {
+        const h = spawnSync(process.execPath, [ZTWIM_BIN, 'server', 'healthcheck', '-socketPath', socketPath], { encoding: 'utf8', timeout: 30_000 });
+        if (h.status === 0) return true;
+        if (child.exitCode !== null) throw new Error(`server exited (${child.exitCode}) before it was healthy`);
+        return false;
+      },
+      { timeoutMs: 90_000, intervalMs: 100 },
+    ).catch((e: unknown) => assert.fail(`${String(e)}: ${stderr}`));
   } finally {
     child.kill('SIGTERM');
   }

@@ -9,8 +9,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { eventually } from '@ztwim/testkit';
 import { REPO_ROOT, ZTWIM_BIN } from '../interop/lib/peers.ts';
 import { agentConf, serverConf } from '../interop/lib/server-conf.ts';
 import { makeTmpDir } from '../interop/lib/tmp.ts';
@@ -217,13 +217,15 @@ function ztwim(args: string[]): { status: number | null; stdout: string; stderr:
 
 /** Polls a `ztwim` command until it exits 0 (the machine may be loaded: up to 90 s). */
 async function until(what: string, args: string[], d: Recorded): Promise<void> {
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    if (ztwim(args).status === 0) return;
-    if (d.child.exitCode !== null) assert.fail(`${what}: the daemon exited (${d.child.exitCode}): ${d.stderr}`);
-    if (Date.now() > deadline) assert.fail(`${what}: not ready after 90 s: ${d.stderr}`);
-    await delay(200);
-  }
+  await eventually(
+    what,
+    () => {
+      if (ztwim(args).status === 0) return true;
+      if (d.child.exitCode !== null) throw new Error(`${what}: the daemon exited (${d.child.exitCode})`);
+      return false;
+    },
+    { timeoutMs: 90_000, intervalMs: 200 },
+  ).catch((e: unknown) => assert.fail(`${String(e)}: ${d.stderr}`));
 }
 
 /**
@@ -359,7 +361,10 @@ describe('ztwim daemons load only the plugins their config names (bundled)', () 
       }),
     );
     const agent = startRecorded(['agent', 'run', '-config', aconf]);
-    const exited = await Promise.race([new Promise((res) => agent.child.once('exit', () => res(true))), delay(60_000).then(() => false)]);
+    const exited = await eventually('the agent to stop on the missing token', () => agent.child.exitCode !== null || agent.child.signalCode !== null, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    }).catch(() => false);
     const sources = await stopRecorded(agent);
     assert.ok(exited, `the agent kept running: ${agent.stderr}`);
     assert.ok(

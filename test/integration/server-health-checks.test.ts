@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { createClient } from '@connectrpc/connect';
-import { parseConfigText, silentLogger, ZTWIM_VERSION } from '@ztwim/core';
+import { cryptoRandom, parseConfigText, silentLogger, systemClock, ZTWIM_VERSION } from '@ztwim/core';
 import { createUnixGrpcTransport, ServerInfoService } from '@ztwim/proto';
-import { buildServerConfig, startServer } from '@ztwim/server';
+import { buildServerConfig, SqliteDataStore, startServer } from '@ztwim/server';
 import { freePort } from '../interop/lib/net.ts';
 import { serverConf } from '../interop/lib/server-conf.ts';
 import { makeTmpDir } from '../interop/lib/tmp.ts';
@@ -14,21 +14,25 @@ describe('server health_checks listener', () => {
   const tmp = makeTmpDir('ztwim-health-');
   after(() => tmp.cleanup());
 
-  it('serves live_path and ready_path, 404 elsewhere, and stops with the server', async () => {
-    const port = await freePort();
-    const cfg = buildServerConfig(
+  /** A server config with the health listener on `port` (live /alive, ready /ready); its files under `name`. */
+  const configWithHealth = (name: string, port: number): ReturnType<typeof buildServerConfig> =>
+    buildServerConfig(
       parseConfigText(
         serverConf({
           port: 0,
-          socketPath: tmp.file('api.sock'),
+          socketPath: tmp.file(`${name}.sock`),
           trustDomain: 'example.org',
-          dataDir: tmp.file('data'),
+          dataDir: tmp.file(name),
           trailer: `health_checks {\n  listener_enabled = true\n  bind_address = "127.0.0.1"\n  bind_port = "${port}"\n  live_path = "/alive"\n  ready_path = "/ready"\n}\n`,
         }),
         'hcl',
       ),
       'server.conf',
     );
+
+  it('serves live_path and ready_path, 404 elsewhere, and stops with the server', async () => {
+    const port = await freePort();
+    const cfg = configWithHealth('api', port);
     const server = await startServer(cfg, { log: silentLogger() });
     try {
       assert.equal((await fetch(`http://127.0.0.1:${port}/alive`)).status, 200);
@@ -48,6 +52,9 @@ describe('server health_checks listener', () => {
       assert.equal((await fetch(`http://127.0.0.1:${port}/other`)).status, 404);
 
       // ServerInfo (the console's server page) reports the same health, with version and plugins
+      assert.equal('datastore_host' in body, false, 'no PostgreSQL host for SQLite');
+      assert.equal('datastore_read_replica_host' in body, false, 'no read replica for SQLite');
+
       const admin = createUnixGrpcTransport(tmp.file('api.sock'));
       try {
         const info = await createClient(ServerInfoService, admin).getServerInfo({});
@@ -69,5 +76,24 @@ describe('server health_checks listener', () => {
       await server.close();
     }
     await assert.rejects(fetch(`http://127.0.0.1:${port}/alive`));
+  });
+
+  it('names the datastore hosts in use on the ready body: the primary and the read replica', async () => {
+    const port = await freePort();
+    // A SQLite store standing in for a PostgreSQL one with ro_connection_string: the ready body
+    // shows what the datastore's hosts() reports.
+    const store = await SqliteDataStore.open({ path: tmp.file('hosts.sqlite3'), clock: systemClock, random: cryptoRandom });
+    const dataStore = Object.assign(store, { hosts: () => ({ primary: '10.0.0.1:5432', readReplica: '10.0.0.2:5433' }) });
+    const server = await startServer(configWithHealth('hosts', port), { log: silentLogger(), dataStore });
+    try {
+      const ready = await fetch(`http://127.0.0.1:${port}/ready`);
+      assert.equal(ready.status, 200);
+      const body = (await ready.json()) as Record<string, unknown>;
+      assert.equal(body['datastore_host'], '10.0.0.1:5432');
+      assert.equal(body['datastore_read_replica_host'], '10.0.0.2:5433');
+    } finally {
+      await server.close();
+      await store.close();
+    }
   });
 });

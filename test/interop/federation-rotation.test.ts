@@ -92,6 +92,7 @@ describe('federation across a CA rotation', () => {
         } catch (e) {
           failures.push(`client: ${(e as Error).message}`);
         }
+        // a client connecting through the rotation is the behaviour under test: one handshake every 250 ms
         await new Promise((r) => setTimeout(r, 250));
       }
     })();

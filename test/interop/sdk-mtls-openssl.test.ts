@@ -102,7 +102,12 @@ test('Node mTLS client <-> openssl s_server, Node mTLS server <-> openssl s_clie
       c.kill();
       // A client from another trust domain gets no reply.
       const bad = run(['s_client', '-connect', `127.0.0.1:${sport}`, '-CAfile', cf.ca, '-cert', xf.cert, '-key', xf.key, '-quiet'], 'ping\n');
-      const r = await Promise.race([bad.done, new Promise<{ code: null; out: string }>((res) => setTimeout(() => res({ code: null, out: bad.out() }), 5000))]);
+      let ended: Awaited<typeof bad.done> | undefined;
+      void bad.done.then((x) => (ended = x));
+      const r = await eventually('s_client with a foreign SVID to be disconnected', () => ended, { timeoutMs: 5000 }).catch(() => ({
+        code: null,
+        out: bad.out(),
+      }));
       bad.kill();
       assert.ok(!r.out.includes('pong'), r.out);
       assert.notEqual(r.code, null, `s_client with a foreign SVID should be disconnected: ${r.out}`);

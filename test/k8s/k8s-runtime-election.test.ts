@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createResourceClient, LeaderElector, RESOURCES, type Lease, type ResourceClient } from '@ztwim/k8s';
+import { holdsFor } from '@ztwim/testkit';
 import { createNamespace, ensureCluster, waitFor } from './lib/cluster.ts';
 
 const TIMINGS = { leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500 };
@@ -46,12 +47,8 @@ describe('k8s-runtime: leader election on a real Lease', () => {
     const b = start('replica-b', 'killed', false);
     const first = await waitFor('a leader', () => (a.e.isLeader() ? a : b.e.isLeader() ? b : undefined), 20_000);
     const other = first === a ? b : a;
-    // Over several renew periods, only one leads and the Lease names it.
-    for (let i = 0; i < 6; i++) {
-      await new Promise((r) => setTimeout(r, 500));
-      assert.equal(first.e.isLeader(), true);
-      assert.equal(other.e.isLeader(), false);
-    }
+    // Over several renew periods (6 retry periods of 500 ms), only one leads and the Lease names it.
+    await holdsFor('only the first replica leads', () => first.e.isLeader() && !other.e.isLeader(), { forMs: 6 * TIMINGS.retryPeriodMs });
     assert.equal(await holder('killed'), first.identity);
     const lease = await client.get<Lease>(RESOURCES.leases, 'killed', ns);
     assert.equal(lease.spec?.leaseDurationSeconds, 4);
@@ -75,8 +72,8 @@ describe('k8s-runtime: leader election on a real Lease', () => {
     const a = start('replica-a', 'released');
     await waitFor('a leads', () => (a.e.isLeader() ? true : undefined), 20_000);
     const b = start('replica-b', 'released');
-    await new Promise((r) => setTimeout(r, 1_500));
-    assert.equal(b.e.isLeader(), false);
+    // three retry periods of b trying while a renews: b never leads
+    await holdsFor('b does not lead while a holds the lease', () => !b.e.isLeader(), { forMs: 3 * TIMINGS.retryPeriodMs });
     a.stop.abort();
     await a.done;
     assert.deepEqual(a.events, ['started', 'stopped']);

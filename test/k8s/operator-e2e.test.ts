@@ -33,6 +33,7 @@ import {
   type InstalledOperator,
 } from './lib/operator-install.ts';
 import { importTestImage, ZTWIM_IMAGE } from './lib/image.ts';
+import { holdsFor } from '@ztwim/testkit';
 import { REPO_ROOT } from '../interop/lib/peers.ts';
 import { runZtwim } from '../interop/lib/ztwim-cli.ts';
 
@@ -409,8 +410,11 @@ spec:
       ]));
     await ztwimReady(120_000);
     const a = await rvs();
-    await new Promise((r) => setTimeout(r, 20_000)); // a real interval: the operator's own timers and resyncs run on real time
-    assert.equal(await rvs(), a, 'no CR status or object changed in 20 s');
+    // A real interval: the operator's own timers and resyncs run on real time; 20 s spans them.
+    let last = a;
+    await holdsFor('no CR status or object changes', async () => (last = await rvs()) === a, { forMs: 20_000, intervalMs: 2_000 }).catch(() =>
+      assert.equal(last, a, 'no CR status or object changed in 20 s'),
+    );
   });
 
   it('create-only (annotation) leaves a hand-edited ConfigMap alone; removing it puts the config back', async () => {
@@ -418,8 +422,9 @@ spec:
     await waitFor('CreateOnlyMode=True', async () => ((await cond(Q('spireagent'), 'CreateOnlyMode'))?.status === 'True' ? true : undefined), 60_000);
     const orig = (((await get('configmap/spire-agent'))?.['data'] ?? {}) as Record<string, string>)['agent.conf'];
     await kubectl(env, ['patch', 'configmap', '-n', ns, 'spire-agent', '--type=merge', '-p', '{"data":{"agent.conf":"hand edited"}}']);
-    await new Promise((r) => setTimeout(r, 8_000));
-    assert.equal((((await get('configmap/spire-agent'))?.['data'] ?? {}) as Record<string, string>)['agent.conf'], 'hand edited');
+    // The operator reconciles a changed ConfigMap within a pass (well under 8 s): a rewrite would show here.
+    const agentConf = async (): Promise<string | undefined> => (((await get('configmap/spire-agent'))?.['data'] ?? {}) as Record<string, string>)['agent.conf'];
+    await holdsFor('the hand edit is kept', async () => (await agentConf()) === 'hand edited', { forMs: 8_000, intervalMs: 1_000 });
     await kubectl(env, ['annotate', Q('spireagent'), 'cluster', 'ztwim.openshift.io/create-only-']);
     await waitFor(
       'the config back',

@@ -5,7 +5,7 @@ export { makeTmpDir, withTmpDir } from './tmp-dir.ts';
 export { captureLogs } from './capture-logs.ts';
 export type { CapturedLogs, LogLine } from './capture-logs.ts';
 export type { TmpDir } from './tmp-dir.ts';
-export { makeCa, issueServerCert, opensslCert, tempDir } from './test-pki.ts';
+export { makeCa, issueServerCert, opensslCert, tempDir, OpensslError } from './test-pki.ts';
 export type { OpensslCertOptions, TestCa, TestCert } from './test-pki.ts';
 export {
   H2_PREFACE,

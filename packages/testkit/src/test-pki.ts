@@ -26,12 +26,24 @@ export interface TestCert {
 /** `openssl req` arguments for a fresh P-256 key, written unencrypted. */
 const NEW_P256_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'] as const;
 
+/** An openssl command that failed (or could not run): its subcommand and what it wrote to stderr. */
+export class OpensslError extends Error {
+  override readonly name = 'OpensslError';
+  readonly subcommand: string;
+  readonly stderr: string;
+  constructor(subcommand: string, stderr: string, options?: ErrorOptions) {
+    super(`openssl ${subcommand} failed: ${stderr}`, options);
+    this.subcommand = subcommand;
+    this.stderr = stderr;
+  }
+}
+
 function openssl(args: readonly string[], cwd: string): void {
   try {
     execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
     const err = e as Error & { stderr?: Buffer };
-    throw new Error(`openssl ${args[0] ?? ''} failed: ${err.stderr?.toString() ?? err.message}`);
+    throw new OpensslError(args[0] ?? '', err.stderr?.toString() || err.message, { cause: e });
   }
 }
 
@@ -40,7 +52,7 @@ export function tempDir(prefix = 'ztwim-pki-'): string {
   return makeTmpDir(prefix).path;
 }
 
-/** A self-signed P-256 CA valid for a day. */
+/** A self-signed P-256 CA valid for two days (outliving the one-day certificates it signs). */
 export function makeCa(dir: string = tempDir(), name = 'ztwim test ca'): TestCa {
   const { certPath, keyPath, certPem } = opensslCert({
     dir,

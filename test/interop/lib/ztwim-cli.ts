@@ -1,6 +1,7 @@
 // Runs the `ztwim` command as a user would (a child process) and waits for a condition: shared by
 // the CLI tests of test/integration and test/interop.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { startProc } from '@ztwim/testkit/procs';
 import { ZTWIM_BIN } from './peers.ts';
 import type { TmpDir } from './tmp.ts';
 
@@ -37,13 +38,10 @@ export interface Proc {
   out: () => string;
 }
 
-/** Starts `ztwim <args>` in `dir`, collecting its output. */
+/** Starts `ztwim <args>` in `dir`, collecting its output (killed if the test process exits first). */
 export function startZtwim(dir: TmpDir, args: string[]): Proc {
-  const child = spawn(process.execPath, [ZTWIM_BIN, ...args], { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  return { child, out: () => out };
+  const p = startProc(`ztwim ${args.slice(0, 2).join(' ')}`, process.execPath, [ZTWIM_BIN, ...args], { cwd: dir.path });
+  return { child: p.child, out: () => p.output() };
 }
 
 /** Sends `signal` (SIGKILL after 15 s), then the exit code and how long it took. */

@@ -1,9 +1,8 @@
 // Runs `ztwim oidc run -config FILE` as a child process (the CLI's own entry point, from
 // source through tsx, as the test runner does) and talks to it over real HTTP.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
+import { runBinary, startProc, waitReady, type CliResult, type Proc } from '@ztwim/testkit/procs';
 import { REPO_ROOT } from './peers.ts';
 
 export const ZTWIM_MAIN = join(REPO_ROOT, 'packages', 'cli', 'src', 'main.ts');
@@ -11,31 +10,13 @@ const NODE_ARGS = ['--conditions=ztwim-source', '--import', 'tsx'];
 
 /**
  * Runs `ztwim <args>` to completion. Asynchronous on purpose: a server started in the test
- * process must keep answering while the command runs.
+ * process must keep answering while the command runs. `env` is added to this process's environment.
  */
-export function ztwim(
-  args: readonly string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...NODE_ARGS, ZTWIM_MAIN, ...args], {
-      cwd: opts.cwd ?? REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      ...(opts.env === undefined ? {} : { env: opts.env }),
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    const t = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
-    child.once('error', (e) => {
-      clearTimeout(t);
-      reject(e);
-    });
-    child.once('close', (code) => {
-      clearTimeout(t);
-      resolve({ status: code, stdout, stderr });
-    });
+export function ztwim(args: readonly string[], opts: { cwd?: string; env?: Readonly<Record<string, string>>; timeoutMs?: number } = {}): Promise<CliResult> {
+  return runBinary(process.execPath, [...NODE_ARGS, ZTWIM_MAIN, ...args], {
+    cwd: opts.cwd ?? REPO_ROOT,
+    timeoutMs: opts.timeoutMs ?? 60_000,
+    ...(opts.env === undefined ? {} : { env: opts.env }),
   });
 }
 
@@ -78,76 +59,62 @@ export async function fetchKeys(base: string): Promise<PublishedKey[] | undefine
 }
 
 export interface OidcRun {
-  readonly child: ChildProcess;
+  readonly proc: Proc;
   /** `http://127.0.0.1:<port>` (from insecure_addr). */
   readonly base: string;
   /** stdout + stderr so far. */
   out(): string;
-  /** Sends the signal and resolves with the exit code. */
+  /** Sends the signal (SIGKILL after 15 s) and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
 /**
  * Starts `ztwim oidc run -config <configPath>` and waits until it prints that it is running
- * (and, with `waitForKeys`, until /keys serves a key set).
+ * (and, with `waitForKeys`, until /keys serves a key set). `env` is added to this process's environment.
  */
 export async function startOidcRun(
   configPath: string,
   port: number,
-  opts: { waitForKeys?: boolean; timeoutMs?: number; extraArgs?: readonly string[]; env?: NodeJS.ProcessEnv } = {},
+  opts: { waitForKeys?: boolean; timeoutMs?: number; extraArgs?: readonly string[]; env?: Readonly<Record<string, string>> } = {},
 ): Promise<OidcRun> {
-  const child = spawn(process.execPath, [...NODE_ARGS, ZTWIM_MAIN, 'oidc', 'run', '-config', configPath, ...(opts.extraArgs ?? [])], {
+  const proc = startProc('ztwim oidc run', process.execPath, [...NODE_ARGS, ZTWIM_MAIN, 'oidc', 'run', '-config', configPath, ...(opts.extraArgs ?? [])], {
     cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
     ...(opts.env === undefined ? {} : { env: opts.env }),
   });
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  let exitCode: number | null | undefined;
-  const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', (code) => {
-      exitCode = code;
-      resolve(code);
-    });
+  const exited = new Promise<void>((resolve) => {
+    if (proc.exited()) resolve();
+    else proc.child.once('exit', () => resolve());
   });
-  // never leave a provider behind if the test process dies
-  const kill = (): void => {
-    if (exitCode === undefined) child.kill('SIGKILL');
-  };
-  process.once('exit', kill);
-  void exited.then(() => process.removeListener('exit', kill));
   const run: OidcRun = {
-    child,
+    proc,
     base: `http://127.0.0.1:${port}`,
-    out: () => output,
+    out: () => proc.output(),
     async stop(signal = 'SIGTERM') {
-      if (exitCode !== undefined) return exitCode;
-      child.kill(signal);
-      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      const code = await exited;
-      clearTimeout(t);
-      return code;
+      if (!proc.exited()) {
+        proc.child.kill(signal);
+        const t = setTimeout(() => proc.child.kill('SIGKILL'), 15_000);
+        await exited;
+        clearTimeout(t);
+      }
+      return proc.exitCode() ?? null;
     },
   };
-  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
-  while (!output.includes('OIDC discovery provider running')) {
-    if (exitCode !== undefined) throw new Error(`ztwim oidc run exited with ${String(exitCode)}:\n${output}`);
-    if (Date.now() > deadline) {
-      await run.stop('SIGKILL');
-      throw new Error(`ztwim oidc run not running after ${opts.timeoutMs ?? 30_000} ms:\n${output}`);
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const deadline = Date.now() + timeoutMs;
+  try {
+    await waitReady('ztwim oidc run to say it is running', proc, () => proc.output().includes('OIDC discovery provider running'), {
+      timeoutMs,
+      intervalMs: 50,
+    });
+    if (opts.waitForKeys === true) {
+      await waitReady('ztwim oidc run to serve a key set', proc, async () => (await fetchKeys(run.base)) !== undefined, {
+        timeoutMs: Math.max(0, deadline - Date.now()),
+        intervalMs: 100,
+      });
     }
-    await delay(50);
-  }
-  if (opts.waitForKeys === true) {
-    while ((await fetchKeys(run.base)) === undefined) {
-      if (exitCode !== undefined) throw new Error(`ztwim oidc run exited with ${String(exitCode)}:\n${output}`);
-      if (Date.now() > deadline) {
-        await run.stop('SIGKILL');
-        throw new Error(`ztwim oidc run served no keys within ${opts.timeoutMs ?? 30_000} ms:\n${output}`);
-      }
-      await delay(100);
-    }
+  } catch (e) {
+    await run.stop('SIGKILL');
+    throw e;
   }
   return run;
 }

@@ -1,18 +1,21 @@
 // `ztwim up` as a user runs it, in a child process with its own temp dir, sockets and ports.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { startProc, waitReady, type Proc } from '@ztwim/testkit/procs';
 import { ZTWIM_BIN } from './peers.ts';
 import type { TmpDir } from './tmp.ts';
 
 export interface Up {
-  child: ChildProcess;
-  out: () => string;
+  readonly proc: Proc;
+  readonly child: ChildProcess;
+  readonly out: () => string;
 }
 
 /** Starts `ztwim up` in `dir` (sockets `server.sock`, `agent.sock`); resolves once it is ready. */
 export async function startUp(dir: TmpDir, ports: { server: number; oidc: number }, extraArgs: readonly string[] = []): Promise<Up> {
   // The command itself, as `npx ztwim up` runs it: its shebang picks node and the V8 flags.
-  const child = spawn(
+  const proc = startProc(
+    'ztwim up',
     ZTWIM_BIN,
     [
       'up',
@@ -32,18 +35,15 @@ export async function startUp(dir: TmpDir, ports: { server: number; oidc: number
       '0',
       ...extraArgs,
     ],
-    { cwd: dir.path, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: dir.path },
   );
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 30_000;
-  while (!out.includes('Press Ctrl-C to stop.')) {
-    if (child.exitCode !== null) throw new Error(`ztwim up exited ${child.exitCode}:\n${out}`);
-    if (Date.now() > deadline) throw new Error(`ztwim up not ready after 30s:\n${out}`);
-    await new Promise((r) => setTimeout(r, 100));
+  try {
+    await waitReady('ztwim up to be ready', proc, () => proc.output().includes('Press Ctrl-C to stop.'), { timeoutMs: 30_000, intervalMs: 100 });
+  } catch (e) {
+    await proc.stop();
+    throw e;
   }
-  return { child, out: () => out };
+  return { proc, child: proc.child, out: () => proc.output() };
 }
 
 /** Ctrl-C, then its exit code. */

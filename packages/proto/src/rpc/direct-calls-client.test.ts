@@ -10,6 +10,7 @@ import { Code, ConnectError, createClient } from '@connectrpc/connect';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { HealthCheckResponseSchema, HealthCheckResponse_ServingStatus, Health } from '../gen/grpc/health/v1/health_pb.ts';
 import { Http2SessionManager } from '@connectrpc/connect-node';
+import { eventually } from '@ztwim/testkit';
 import { createUnixGrpcTransport, headersInterceptor } from './client-transport.ts';
 import { directCallsClient } from './direct-calls-client.ts';
 import { grpcFrame } from './grpc-wire.ts';
@@ -79,8 +80,10 @@ test('direct unary client: answers, metadata through interceptors, trailers-only
 });
 
 test('direct unary client: HTTP errors, resets, oversized answers, deadlines, cancels and a missing server', async () => {
+  let slowCalls = 0;
   const srv = await rawServer((stream, headers) => {
     const c = headers['x-case'];
+    if (c === 'slow') slowCalls++;
     if (c === '503') stream.respond({ ':status': 503 }, { endStream: true });
     else if (c === 'refused') stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
     else if (c === 'big') {
@@ -106,8 +109,12 @@ test('direct unary client: HTTP errors, resets, oversized answers, deadlines, ca
     assert.equal((await codeOf(call('slow', { timeoutMs: 100 }))).code, Code.DeadlineExceeded);
     assert.ok(Date.now() - t0 < 2000, 'deadline kept');
     const ac = new AbortController();
-    setTimeout(() => ac.abort(), 50);
-    assert.equal((await codeOf(call('slow', { signal: ac.signal }))).code, Code.Canceled);
+    const slowBefore = slowCalls;
+    const canceled = codeOf(call('slow', { signal: ac.signal }));
+    // cancel a call the server holds (not one still being sent)
+    await eventually('the server to hold the second slow call', () => slowCalls > slowBefore, { timeoutMs: 5000 });
+    ac.abort();
+    assert.equal((await canceled).code, Code.Canceled);
   } finally {
     transport.close();
     await srv.close();

@@ -61,18 +61,21 @@ interface Fixture {
   server: GrpcServer;
   streamAborted: Promise<void>[];
   streamsStarted: number;
+  /** Unary handlers that started waiting for their signal (audience "slow"). */
+  unaryStarted: number;
   /** Abort reasons seen by unary handlers that wait for their signal (audience "slow"). */
   unaryAborts: unknown[];
 }
 
 /** A workload-API-shaped fixture exercising every call shape the helpers must support. */
 async function startFixture(listen: Parameters<typeof startGrpcServer>[0]['listen']): Promise<Fixture> {
-  const fx: Fixture = { server: undefined as unknown as GrpcServer, streamAborted: [], streamsStarted: 0, unaryAborts: [] };
+  const fx: Fixture = { server: undefined as unknown as GrpcServer, streamAborted: [], streamsStarted: 0, unaryStarted: 0, unaryAborts: [] };
   const routes = (router: ConnectRouter): void => {
     router.service(SpiffeWorkloadAPI, {
       async fetchJWTSVID(req, ctx) {
         const aud = req.audience[0] ?? '';
         if (aud === 'slow') {
+          fx.unaryStarted++;
           await untilAborted(ctx.signal);
           fx.unaryAborts.push(ctx.signal.reason);
           throw new ConnectError('gave up', Code.Aborted);
@@ -268,7 +271,9 @@ test('unary deadline: the server answers DeadlineExceeded and aborts the handler
     const wl = createClient(SpiffeWorkloadAPI, transport);
     const ac = new AbortController();
     const call = wl.fetchJWTSVID({ audience: ['slow'] }, { signal: ac.signal });
-    setTimeout(() => ac.abort(), 50);
+    // cancel once the server runs the call, so that it is the handler that sees the cancel
+    await eventually('the call to reach its handler', () => fx.unaryStarted === 2, { timeoutMs: 5000 });
+    ac.abort();
     await assert.rejects(call);
     await eventually('the second unary abort', () => fx.unaryAborts.length === 2, { timeoutMs: 5000 });
     assert.ok(fx.unaryAborts[1] instanceof ConnectError && fx.unaryAborts[1].code === Code.Canceled, String(fx.unaryAborts[1]));

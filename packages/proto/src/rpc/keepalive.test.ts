@@ -87,7 +87,9 @@ test('h2c: a call on an idle connection whose server closes it under the keepali
     const health = createClient(Health, transport);
     const first = await callFailure(health.check({}, { timeoutMs: DEADLINE_MS }));
     assert.equal(Code[first.code], 'Unimplemented', first.message);
-    // Idle for longer than the PING interval: the next call checks the connection first.
+    // Idle for longer than the PING interval: the next call checks the connection first. The idle
+    // time is measured by connect-node's session manager on the real clock (nothing to inject),
+    // so this pause is the behaviour under test: three PING intervals of real idleness.
     await new Promise((r) => setTimeout(r, 150));
     server.close();
     const e = await callFailure(health.check({}, { timeoutMs: DEADLINE_MS }));

@@ -21,6 +21,37 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const TD = TrustDomain.parse('example.org');
 const fast = (): ReturnType<typeof linearBackoff> => linearBackoff(20, 100);
 
+/**
+ * What a watch's callbacks report, in order; `reached(n)` resolves once there are n (the SDK's own
+ * tests cannot use @ztwim/testkit's eventually(), which depends on the SDK: the callbacks wake
+ * the waiter instead of a poll).
+ */
+class Seen<T> {
+  readonly items: T[] = [];
+  #wake: Array<() => void> = [];
+  push(v: T): void {
+    this.items.push(v);
+    for (const w of this.#wake.splice(0)) w();
+  }
+  get length(): number {
+    return this.items.length;
+  }
+  async reached(n: number, what: string, timeoutMs = 10_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    while (this.items.length < n) {
+      const left = end - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${n} ${what}; seen: ${this.items.join(' | ')}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.#wake.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+}
+
 async function setup(name: string) {
   const ca = await makeTestCa('example.org');
   const fed = await makeTestCa('fed.example');
@@ -122,19 +153,19 @@ test('duplicate hints: first wins; malformed messages are discarded by watches',
       svids.map((x) => x.id.toString()),
       ['spiffe://example.org/a'],
     );
-    const updates: string[] = [];
-    const errors: string[] = [];
+    const updates = new Seen<string>();
+    const errors = new Seen<string>();
     const ac = new AbortController();
     const w = s.client.watchX509Context({ onUpdate: (c) => updates.push(c.svids[0]?.id.toString() ?? ''), onError: (e) => errors.push(e.message) }, ac.signal);
-    while (updates.length < 1) await new Promise((r) => setTimeout(r, 5));
+    await updates.reached(1, 'updates');
     s.fake.update({ x509Svids: [{ ...b, key: new Uint8Array() }] });
-    while (errors.length < 1) await new Promise((r) => setTimeout(r, 5));
+    await errors.reached(1, 'errors');
     s.fake.update({ x509Svids: [b] });
-    while (updates.length < 2) await new Promise((r) => setTimeout(r, 5));
-    assert.deepEqual(updates, ['spiffe://example.org/a', 'spiffe://example.org/b']);
+    await updates.reached(2, 'updates');
+    assert.deepEqual(updates.items, ['spiffe://example.org/a', 'spiffe://example.org/b']);
     assert.ok(
-      errors.some((m) => m.includes('missing private key')),
-      errors.join(),
+      errors.items.some((m) => m.includes('missing private key')),
+      errors.items.join(),
     );
     ac.abort();
     await w;
@@ -171,16 +202,16 @@ test('X509Source rotates and reconnects after the server restarts', async () => 
 test('PermissionDenied is retried, X509Source.create waits for the first update', async () => {
   const s = await setup('denied');
   s.fake.update({ x509Error: new ConnectError('no identity issued', Code.PermissionDenied) });
-  const errors: number[] = [];
+  const errors = new Seen<number>();
   const pending = X509Source.create({ client: s.client, onError: (e) => errors.push(e.grpcCode) });
-  while (errors.length < 2) await new Promise((r) => setTimeout(r, 5));
+  await errors.reached(2, 'errors');
   const { x509Error: _drop, ...rest } = s.fake.state;
   s.fake.state = rest;
   await s.fake.stop();
   await s.fake.start();
   const src = await pending;
   try {
-    assert.ok(errors.includes(Code.PermissionDenied));
+    assert.ok(errors.items.includes(Code.PermissionDenied));
     assert.equal(src.getX509Svid().id.toString(), 'spiffe://example.org/a');
   } finally {
     await src.close();
@@ -277,7 +308,7 @@ test('tcp:// endpoints (h2c) work too', async () => {
 test('a throwing watcher does not break the watch', async () => {
   const s = await setup('throwing');
   try {
-    const ids: string[] = [];
+    const ids = new Seen<string>();
     const ac = new AbortController();
     const w = s.client.watchX509Context(
       {
@@ -288,10 +319,10 @@ test('a throwing watcher does not break the watch', async () => {
       },
       ac.signal,
     );
-    while (ids.length < 1) await new Promise((r) => setTimeout(r, 5));
+    await ids.reached(1, 'updates');
     s.fake.update({ x509Svids: [await s.ca.issue('/after')] });
-    while (ids.length < 2) await new Promise((r) => setTimeout(r, 5));
-    assert.deepEqual(ids, ['spiffe://example.org/a', 'spiffe://example.org/after']);
+    await ids.reached(2, 'updates');
+    assert.deepEqual(ids.items, ['spiffe://example.org/a', 'spiffe://example.org/after']);
     ac.abort();
     await w;
   } finally {

@@ -487,6 +487,36 @@ test('GOAWAY: streams above its last id fail Unavailable (retryable), those belo
   });
 });
 
+test('stream ids exhausted: the connection is not used for another call and is closed once its last stream ends', T, async () => {
+  const peer = await startPeer();
+  // The last two client stream ids: 2^31-3 and 2^31-1.
+  const s = socketTransport({ firstStreamId: 0x7ffffffd }).connect(unixConnector(peer.path), 'localhost');
+  try {
+    const a = recorder();
+    const b = recorder();
+    s.request(HEAD, grpcMessage(new Uint8Array(0)), a.events);
+    assert.equal(s.usable, true, 'one id left');
+    s.request(HEAD, grpcMessage(new Uint8Array(0)), b.events);
+    assert.equal(s.usable, false, 'no id left');
+    const c = await peer.conn();
+    const [ra, rb] = [await c.request(0), await c.request(1)];
+    assert.deepEqual([ra.id, rb.id], [0x7ffffffd, 0x7fffffff]);
+    // The first stream ends; the other is still open, so the connection stays: b gets its answer on it.
+    c.write(...okResponse(ra.id, 'first'));
+    assert.deepEqual(await a.ended, { rstCode: H2Code.NO_ERROR, lost: false });
+    c.write(...okResponse(rb.id, 'last'));
+    assert.deepEqual(await b.ended, { rstCode: H2Code.NO_ERROR, lost: false });
+    assert.ok(b.log.includes('trailers 0'), b.log.join());
+    // The last stream ended: the client says goodbye (GOAWAY, NO_ERROR) and closes.
+    const goaway = await c.next((f) => f.type === GOAWAY);
+    assert.equal(goaway.payload.readUInt32BE(4), H2Code.NO_ERROR);
+    await c.waitClosed();
+  } finally {
+    s.destroy();
+    await peer.close();
+  }
+});
+
 test('RST_STREAM: the peer refusing is Unavailable, resetting with an error is Internal; cancelling sends CANCEL', T, async () => {
   await withPeer(async (peer, ch) => {
     const refused = ch.unary(m.fetchJWTSVID, { audience: ['a'] });

@@ -194,7 +194,8 @@ export class H2Connection implements TransportSession {
   #out: Buffer[] = [];
   #flushScheduled = false;
 
-  constructor(dial: Dialer, authority: string, blocks: BoundedCache<string, Buffer>) {
+  constructor(dial: Dialer, authority: string, blocks: BoundedCache<string, Buffer>, firstStreamId = 1) {
+    this.#nextId = firstStreamId;
     const readBuffer = Buffer.allocUnsafe(READ_BUFFER);
     // Reads land in readBuffer, reused for the next read: what outlives a read is copied (#onData).
     const socket = dial({
@@ -325,6 +326,9 @@ export class H2Connection implements TransportSession {
     if (this.#streams.size === 0) {
       this.#socket.unref();
       if (this.#goaway && !this.#dead) this.#fail(new H2ProtocolError(H2Code.NO_ERROR, 'the server sent GOAWAY'), false);
+      // No stream id left (not usable any more) and the last stream ended: nothing can use the
+      // connection again, so it is closed (with a GOAWAY, as a client going away says).
+      else if (this.#nextId > MAX_STREAM_ID && !this.#dead) this.#fail(new H2ProtocolError(H2Code.NO_ERROR, 'stream ids exhausted'), true);
     }
   }
 
@@ -611,10 +615,13 @@ export class H2Connection implements TransportSession {
   }
 }
 
-/** The SDK's own HTTP/2 client as a GrpcChannel transport; request header blocks are encoded once per method. */
-export function socketTransport(): Transport {
+/**
+ * The SDK's own HTTP/2 client as a GrpcChannel transport; request header blocks are encoded once
+ * per method. `firstStreamId` (odd, default 1) lets a test reach the end of the stream ids.
+ */
+export function socketTransport(options: { readonly firstStreamId?: number } = {}): Transport {
   const blocks = new BoundedCache<string, Buffer>(32);
   return {
-    connect: (dial, authority) => new H2Connection(dial, authority, blocks),
+    connect: (dial, authority) => new H2Connection(dial, authority, blocks, options.firstStreamId),
   };
 }
