@@ -82,6 +82,12 @@ const FETCH_ONLY = hasFlag('fetch-only');
 const ROUNDS = num('rounds', 3);
 /** Signing-limit settings, in order; the first runs every row, the others the uncached JWT rows. */
 const SIGNING = (flagValue('signing-limit') ?? 'off,on').split(',').filter((x): x is 'off' | 'on' => x === 'off' || x === 'on');
+/**
+ * `--agent-cpus 0` (a taskset CPU list): both agents run pinned to those CPUs (issue #22's cores
+ * rows). Pin the bench itself (`taskset -c 1 node … bench/agent.ts --agent-cpus 0`) to keep the
+ * servers and the load generator, which inherit its affinity, off the agent's CPU.
+ */
+const AGENT_CPUS = flagValue('agent-cpus');
 const TD = 'example.org';
 const UID = process.getuid?.() ?? 0;
 
@@ -181,10 +187,15 @@ async function startColumn(col: Column, root: string, signing: 'off' | 'on'): Pr
   );
   const workloadSocket = join(adir, 'workload.sock');
   const t0 = performance.now();
-  const agent =
+  const [agentName, agentCmd, agentArgv] =
     col.agent === 'spire'
-      ? startProc('spire-agent', spireAgentBin(), ['run', '-config', aconf], adir)
-      : startProc('ztwim agent', process.execPath, [...nodeArgs('agent', PROF_DIR, SOURCE), 'agent', aconf], adir);
+      ? ['spire-agent', spireAgentBin(), ['run', '-config', aconf]]
+      : ['ztwim agent', process.execPath, [...nodeArgs('agent', PROF_DIR, SOURCE), 'agent', aconf]];
+  // taskset execs the agent: the pid the CPU columns read stays the agent's.
+  const agent =
+    AGENT_CPUS === undefined
+      ? startProc(agentName, agentCmd, agentArgv, adir)
+      : startProc(agentName, 'taskset', ['-c', AGENT_CPUS, agentCmd, ...agentArgv], adir);
   // `wait` polls FetchX509SVID until the watched SVID is served.
   const waitP = loadgen<{ seconds: number }>('wait', ['-socket', workloadSocket, '-spiffe-id', seed.watchedSpiffeId, '-timeout', '90s'], 100_000);
   const died = new Promise<never>((_, reject) =>
