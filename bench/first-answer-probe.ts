@@ -12,8 +12,6 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createClient } from '@connectrpc/connect';
 import { AgentService, BundleService, EntryService, HealthCheckResponse_ServingStatus, HealthService, createUnixGrpcTransport } from '@ztwim/proto';
-import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { EntrySchema } from '@ztwim/proto';
 import { TrustDomain } from '@ztwim/spiffe';
 import { startProc, waitReady } from '@ztwim/testkit/procs';
 import { WebSocket } from 'undici';
@@ -22,6 +20,7 @@ import { freePort } from '../test/interop/lib/spire-admin.ts';
 import { ZTWIM_BIN, ztwimNodeFlags } from '../test/interop/lib/peers.ts';
 import { makeTmpDir } from '../test/interop/lib/tmp.ts';
 import { serverBenchConf, sqliteDataStore } from './lib/server-bench-conf.ts';
+import { agentEntries, bulkEntry, type EntryInit } from './lib/server-bench-entries.ts';
 
 const argv = process.argv.slice(2);
 const opt = (name: string): string | undefined => {
@@ -33,8 +32,6 @@ const OWNED = Number(opt('owned') ?? TOTAL / 100);
 const PROF_DIR = opt('prof-dir');
 const ROUNDS = Number(opt('rounds') ?? 1);
 const TD = 'example.org';
-const sid = (path: string): { trustDomain: string; path: string } => ({ trustDomain: TD, path });
-type EntryInit = MessageInitShape<typeof EntrySchema>;
 
 /** A minimal Chrome DevTools protocol client on the server's inspector. */
 class Inspector {
@@ -105,27 +102,10 @@ try {
   const tokens = Array.from({ length: ROUNDS }, (_, r) => `probe-token-${r}`);
   for (const token of tokens) {
     await agent.createJoinToken({ ttl: 3600, token });
-    const ap = `/spire/agent/join_token/${token}`;
-    const owned: EntryInit[] = [];
-    const direct = Math.round(OWNED * 0.6);
-    for (let i = 0; i < direct; i++) owned.push({ spiffeId: sid(`/${token}/w${i}`), parentId: sid(ap), selectors: [{ type: 'unix', value: `uid:${i}` }] });
-    for (let i = 0; i < OWNED - direct; i++)
-      owned.push({ spiffeId: sid(`/${token}/w${i}/c`), parentId: sid(`/${token}/w${i}`), selectors: [{ type: 'unix', value: `uid:c${i}` }] });
+    const owned = agentEntries(TD, `/spire/agent/join_token/${token}`, `/${token}`, OWNED);
     await create(owned);
   }
-  const bulk: EntryInit[] = [];
-  for (let i = 0; i < TOTAL - OWNED * ROUNDS; i++) {
-    bulk.push({
-      spiffeId: sid(`/ns/${i % 500}/sa/w${i}`),
-      parentId: sid(`/spire/agent/x509pop/other-${i % 99}`),
-      selectors: [
-        { type: 'k8s', value: `ns:ns-${i % 500}` },
-        { type: 'k8s', value: `sa:w${i}` },
-      ],
-      x509SvidTtl: 3600,
-      dnsNames: [`w${i}.example.org`],
-    });
-  }
+  const bulk = Array.from({ length: TOTAL - OWNED * ROUNDS }, (_, i) => bulkEntry(TD, i));
   await create(bulk);
   const b = await bundle.getBundle({});
   const roots = b.x509Authorities.map((x) => x.asn1);

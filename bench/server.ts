@@ -51,8 +51,6 @@ import {
   createUnixGrpcTransport,
   type GrpcClientTransport,
 } from '@ztwim/proto';
-import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { EntrySchema } from '@ztwim/proto';
 // The agent's own attestation client (join_token AttestAgent stream with a CSR, then mTLS).
 import { ServerClient, attestAgent, type AgentCredentials } from '../packages/agent/src/client/server-client.ts';
 import { findSpireBinary, freePort } from '../test/interop/lib/spire-admin.ts';
@@ -60,6 +58,7 @@ import { SPIRE_VERSION, ZTWIM_BIN, goBuild, ztwimNodeFlags } from '../test/inter
 import { derToPem, TrustDomain } from '@ztwim/spiffe';
 import { makeTmpDir, type TmpDir } from '../test/interop/lib/tmp.ts';
 import { serverBenchConf, sqliteDataStore } from './lib/server-bench-conf.ts';
+import { agentEntries as benchAgentEntries, bulkEntry as benchBulkEntry, type EntryInit } from './lib/server-bench-entries.ts';
 import { removeLeftoversOnExit, tmpDirs } from './lib/leftovers.ts';
 import { startProc as startHarnessProc, waitReady, type Proc } from '@ztwim/testkit/procs';
 import { resultsDir } from './lib/results-dir.ts';
@@ -153,32 +152,11 @@ async function timed(pid: number, fn: () => Promise<void>): Promise<Timed> {
 // The entry set (as in bench/datastore.ts): bulk entries under 99 other agents, plus the bench
 // agent's 1% as direct children (60%) and grandchildren (40%).
 
-type EntryInit = MessageInitShape<typeof EntrySchema>;
 const sid = (path: string): { trustDomain: string; path: string } => ({ trustDomain: TD, path });
 const agentPath = `/spire/agent/join_token/${JOIN_TOKEN}`;
 
-function bulkEntry(i: number): EntryInit {
-  return {
-    spiffeId: sid(`/ns/${i % 500}/sa/w${i}`),
-    parentId: sid(`/spire/agent/x509pop/other-${i % 99}`),
-    selectors: [
-      { type: 'k8s', value: `ns:ns-${i % 500}` },
-      { type: 'k8s', value: `sa:w${i}` },
-    ],
-    x509SvidTtl: 3600,
-    dnsNames: [`w${i}.example.org`],
-  };
-}
-
-function agentEntries(n: number): EntryInit[] {
-  const direct = Math.round(n * 0.6);
-  const out: EntryInit[] = [];
-  for (let i = 0; i < direct; i++) out.push({ spiffeId: sid(`/agent/w${i}`), parentId: sid(agentPath), selectors: [{ type: 'unix', value: `uid:${i}` }] });
-  for (let i = 0; i < n - direct; i++) {
-    out.push({ spiffeId: sid(`/agent/w${i}/c`), parentId: sid(`/agent/w${i}`), selectors: [{ type: 'unix', value: `uid:c${i}` }] });
-  }
-  return out;
-}
+const bulkEntry = (i: number): EntryInit => benchBulkEntry(TD, i);
+const agentEntries = (n: number): EntryInit[] => benchAgentEntries(TD, agentPath, '/agent', n);
 
 const singleEntry = (i: number): EntryInit => ({
   spiffeId: sid(`/single/${i}`),
