@@ -51,15 +51,14 @@ import {
   createUnixGrpcTransport,
   type GrpcClientTransport,
 } from '@ztwim/proto';
-import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { EntrySchema } from '@ztwim/proto';
 // The agent's own attestation client (join_token AttestAgent stream with a CSR, then mTLS).
 import { ServerClient, attestAgent, type AgentCredentials } from '../packages/agent/src/client/server-client.ts';
 import { findSpireBinary, freePort } from '../test/interop/lib/spire-admin.ts';
 import { SPIRE_VERSION, ZTWIM_BIN, goBuild, ztwimNodeFlags } from '../test/interop/lib/peers.ts';
 import { derToPem, TrustDomain } from '@ztwim/spiffe';
 import { makeTmpDir, type TmpDir } from '../test/interop/lib/tmp.ts';
-import { serverConf } from '../test/interop/lib/server-conf.ts';
+import { serverBenchConf, sqliteDataStore } from './lib/server-bench-conf.ts';
+import { agentEntries as benchAgentEntries, bulkEntry as benchBulkEntry, type EntryInit } from './lib/server-bench-entries.ts';
 import { removeLeftoversOnExit, tmpDirs } from './lib/leftovers.ts';
 import { startProc as startHarnessProc, waitReady, type Proc } from '@ztwim/testkit/procs';
 import { resultsDir } from './lib/results-dir.ts';
@@ -153,32 +152,11 @@ async function timed(pid: number, fn: () => Promise<void>): Promise<Timed> {
 // The entry set (as in bench/datastore.ts): bulk entries under 99 other agents, plus the bench
 // agent's 1% as direct children (60%) and grandchildren (40%).
 
-type EntryInit = MessageInitShape<typeof EntrySchema>;
 const sid = (path: string): { trustDomain: string; path: string } => ({ trustDomain: TD, path });
 const agentPath = `/spire/agent/join_token/${JOIN_TOKEN}`;
 
-function bulkEntry(i: number): EntryInit {
-  return {
-    spiffeId: sid(`/ns/${i % 500}/sa/w${i}`),
-    parentId: sid(`/spire/agent/x509pop/other-${i % 99}`),
-    selectors: [
-      { type: 'k8s', value: `ns:ns-${i % 500}` },
-      { type: 'k8s', value: `sa:w${i}` },
-    ],
-    x509SvidTtl: 3600,
-    dnsNames: [`w${i}.example.org`],
-  };
-}
-
-function agentEntries(n: number): EntryInit[] {
-  const direct = Math.round(n * 0.6);
-  const out: EntryInit[] = [];
-  for (let i = 0; i < direct; i++) out.push({ spiffeId: sid(`/agent/w${i}`), parentId: sid(agentPath), selectors: [{ type: 'unix', value: `uid:${i}` }] });
-  for (let i = 0; i < n - direct; i++) {
-    out.push({ spiffeId: sid(`/agent/w${i}/c`), parentId: sid(`/agent/w${i}`), selectors: [{ type: 'unix', value: `uid:c${i}` }] });
-  }
-  return out;
-}
+const bulkEntry = (i: number): EntryInit => benchBulkEntry(TD, i);
+const agentEntries = (n: number): EntryInit[] => benchAgentEntries(TD, agentPath, '/agent', n);
 
 const singleEntry = (i: number): EntryInit => ({
   spiffeId: sid(`/single/${i}`),
@@ -403,18 +381,7 @@ async function prepareServer(t: Target, pgUrl: string | undefined, prefix: strin
     u.pathname = `/${dbName}`;
     dataStore = `      database_type = "postgres"\n      connection_string = "${u.toString()}"`;
   }
-  const conf = tmp.write(
-    'server.conf',
-    serverConf({
-      port,
-      socketPath,
-      trustDomain: TD,
-      dataDir,
-      settings: { log_level: 'WARN', ca_key_type: 'ec-p256', ca_ttl: '24h', default_x509_svid_ttl: '1h', default_jwt_svid_ttl: '5m' },
-      dataStorePluginData: dataStore,
-      keyManager: { disk: join(dataDir, 'keys.json') },
-    }),
-  );
+  const conf = tmp.write('server.conf', serverBenchConf({ port, socketPath, trustDomain: TD, dataDir, dataStore }));
   const { cmd, args } = t.command(conf);
   return {
     tmp,
@@ -643,7 +610,7 @@ if (ONLY.has('spire')) {
   targets.push({
     key: 'spire',
     label: `SPIRE ${SPIRE_VERSION} (SQLite)`,
-    dataStore: (d) => `      database_type = "sqlite3"\n      connection_string = "${join(d, 'datastore.sqlite3')}"`,
+    dataStore: sqliteDataStore,
     command: (conf) => ({ cmd: bin, args: ['run', '-config', conf] }),
   });
 }
@@ -655,7 +622,7 @@ if (ONLY.has('sqlite')) {
   targets.push({
     key: 'sqlite',
     label: 'ztwim (SQLite)',
-    dataStore: (d) => `      database_type = "sqlite3"\n      connection_string = "${join(d, 'datastore.sqlite3')}"`,
+    dataStore: sqliteDataStore,
     command: ztwimCommand,
   });
 }
@@ -666,7 +633,7 @@ if (altBin !== undefined && ONLY.has('sqlite')) {
   targets.push({
     key: 'alt',
     label: `ztwim (SQLite), ${altBin}`,
-    dataStore: (d) => `      database_type = "sqlite3"\n      connection_string = "${join(d, 'datastore.sqlite3')}"`,
+    dataStore: sqliteDataStore,
     command: (conf) => ({ cmd: process.execPath, args: [...nodeArgs, altBin, 'server', 'run', '-config', conf] }),
   });
 }
@@ -692,8 +659,11 @@ if (START_ONLY) {
   process.exit(0);
 }
 const results = new Map<Target['key'], Result>();
+/** The 1-minute load average as each server's turn began (the machine is shared). */
+const loads: string[] = [];
 for (const t of targets) {
   const t0 = performance.now();
+  loads.push(`${t.label} ${loadavg()[0]?.toFixed(1) ?? '?'}`);
   results.set(t.key, await benchTarget(t, pgUrl));
   log(`${t.label}: done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }
@@ -782,10 +752,15 @@ const verdict = (r: Result | undefined, s: RowSpec): string => {
   return `${ok ? 'yes' : '**no**'} (${x}×)`;
 };
 const spireHeader = `SPIRE ${SPIRE_VERSION}, SQLite`;
+// ZTWIM_BENCH_ALT_BIN's server gets a column of its own (after the other SQLite one) and no verdict.
+const alt = results.get('alt');
+const altCell = (s: RowSpec): string => (alt === undefined ? '' : ` ${cell(alt, s)} |`);
 const lines = [
-  `| | ${spireHeader} | ztwim, SQLite | ztwim, PostgreSQL | target met? SQLite (PostgreSQL) |`,
-  '|---|--:|--:|--:|---|',
-  ...rowSpecs.map((s) => `| ${s.name} | ${cell(spire, s)} | ${cell(sqlite, s)} | ${cell(pgRes, s)} | ${verdict(sqlite, s)} (${verdict(pgRes, s)}) |`),
+  `| | ${spireHeader} | ztwim, SQLite |${alt === undefined ? '' : ' ztwim, SQLite, ZTWIM_BENCH_ALT_BIN |'} ztwim, PostgreSQL | target met? SQLite (PostgreSQL) |`,
+  `|---|--:|--:|${alt === undefined ? '' : '--:|'}--:|---|`,
+  ...rowSpecs.map(
+    (s) => `| ${s.name} | ${cell(spire, s)} | ${cell(sqlite, s)} |${altCell(s)} ${cell(pgRes, s)} | ${verdict(sqlite, s)} (${verdict(pgRes, s)}) |`,
+  ),
 ];
 const table = lines.join('\n');
 
@@ -817,7 +792,8 @@ const version = (): string => {
 const md = `# Server bench: ztwim vs SPIRE
 
 Run: \`node --conditions=ztwim-source --import tsx bench/server.ts${TOTAL === 100_000 ? '' : ` --entries ${TOTAL}`}\`
-(${new Date().toISOString()}, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}; total ${((performance.now() - started) / 1000).toFixed(0)} s)
+(${new Date().toISOString()}, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}; total ${((performance.now() - started) / 1000).toFixed(0)} s;
+1-minute load average as each server began: ${loads.join(', ')})
 
 Each server is its own OS process started from the same SPIRE-style \`server.conf\` (sqlite3 or
 postgres DataStore, disk KeyManager, join_token NodeAttestor, \`log_level = "WARN"\`; no telemetry

@@ -43,7 +43,7 @@ import { authorizationInterceptor, NODE_CACHE_MAX_AGE_MS } from './api/authz.ts'
 import { RATE_LIMIT_DEFAULTS, rateLimitInterceptor } from './api/ratelimit.ts';
 import { bundleService } from './api/bundle-service.ts';
 import { debugService, healthService } from './api/debug-health.ts';
-import { entryService } from './api/entry-service.ts';
+import { AuthorizedAnswers, entryService, prepareAuthorizedAnswer } from './api/entry-service.ts';
 import { EntryChanges, hintsService } from './api/hints-service.ts';
 import { AdminWrites, adminWritesInterceptor, changesService } from './api/changes-service.ts';
 import { serverInfoService, type Readiness } from './api/server-info-service.ts';
@@ -308,6 +308,8 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
     const startedAt = clock.now();
     // The server's own SVID for the TCP endpoint (minted now, renewed by its task).
     const svidRotator = new ServerSvidRotator({ trustDomain: td, ttlMs: cfg.x509SvidTtlMs, clock, log, ca });
+    // The wire forms of authorised-entry answers (Entry service, and prepared on attestation).
+    const answers = new AuthorizedAnswers();
     // Entry writes and index refreshes wake the agents watching for hints (AgentHints/Watch).
     const entryChanges = new EntryChanges();
     // What the admin API lists moved (ztwim.server.v1.Changes, read by the web console).
@@ -325,7 +327,7 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       ...(deps.federationAcmeDirectoryCaPem === undefined ? {} : { acmeDirectoryCaPem: deps.federationAcmeDirectoryCaPem }),
     });
     const routes = (r: ConnectRouter): void => {
-      r.service(EntryService, entryService({ dataStore: ds, trustDomain: td, nodeSelectors, onWrite: () => entryChanges.notify() }));
+      r.service(EntryService, entryService({ dataStore: ds, trustDomain: td, nodeSelectors, answers, onWrite: () => entryChanges.notify() }));
       r.service(AgentHintsService, hintsService({ dataStore: ds, nodeSelectors, changes: entryChanges, clock }));
       r.service(ChangesService, changesService({ writes: adminWrites, startedAtMs: startedAt.getTime() }));
       r.service(
@@ -343,6 +345,12 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
           clock,
           random,
           log: log.child({ subsystem: 'agent_api' }),
+          // The agent's first sync follows at once: its answer is ready (or on its way) by then.
+          onAgentAttested: (agentId) => {
+            prepareAuthorizedAnswer({ dataStore: ds, nodeSelectors, answers }, agentId).catch((e: unknown) =>
+              log.debug({ agent_id: agentId, err: asError(e) }, 'Failed to prepare the authorised entries of an attested agent'),
+            );
+          },
         }),
       );
       r.service(BundleService, bundleService({ dataStore: ds, trustDomain: td }));

@@ -14,7 +14,8 @@ import {
 } from '@ztwim/proto';
 import { withTempSqliteStore } from '../datastore/sqlite/temp-store.test-util.ts';
 import { handlerContext } from './handler-context.test-util.ts';
-import { entryService } from './entry-service.ts';
+import type { DataStore } from '../datastore/datastore.ts';
+import { AuthorizedAnswers, entryService, prepareAuthorizedAnswer } from './entry-service.ts';
 
 test('GetAuthorizedEntries: the pre-made encoding is byte for byte the message encoding, and follows entry changes', async () => {
   await withTempSqliteStore(async (ds) => {
@@ -60,6 +61,59 @@ test('GetAuthorizedEntries: the pre-made encoding is byte for byte the message e
     const again = fromBinary(GetAuthorizedEntriesResponseSchema, encodingOf(second) ?? new Uint8Array());
     assert.equal(again.entries.find((e) => e.id === target.id)?.hint, 'changed');
     assert.deepEqual(Buffer.from(toBinary(GetAuthorizedEntriesResponseSchema, second)), Buffer.from(encodingOf(second) ?? []));
+  });
+});
+
+test('GetAuthorizedEntries after prepareAuthorizedAnswer: the prepared answer while nothing changed, a fresh one after a change', async () => {
+  await withTempSqliteStore(async (store) => {
+    const agent = 'spiffe://example.org/spire/agent/join_token/new';
+    for (let i = 0; i < 20; i++) {
+      await store.createEntry({ spiffeId: `spiffe://example.org/n/${i}`, parentId: agent, selectors: [{ type: 'unix', value: `uid:${i}` }] });
+    }
+    // Every authorised-entry list the store hands out, in order.
+    const lists: Array<readonly unknown[]> = [];
+    const ds = new Proxy(store, {
+      get(t, p) {
+        if (p === 'listAuthorizedEntries') {
+          return async (...a: Parameters<DataStore['listAuthorizedEntries']>) => {
+            const r = await t.listAuthorizedEntries(...a);
+            lists.push(r);
+            return r;
+          };
+        }
+        const v: unknown = Reflect.get(t, p);
+        return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(t) : v;
+      },
+    });
+    const answers = new AuthorizedAnswers();
+    const nodeSelectors = async (): Promise<Array<{ type: string; value: string }>> => [];
+    const svc = entryService({ dataStore: ds, trustDomain: TrustDomain.parse('example.org'), nodeSelectors, answers });
+    const call = async () => {
+      const ctx = handlerContext(EntryService, EntryService.method.getAuthorizedEntries, {
+        caller: { local: false, admin: false, remoteAddress: '', agentId: SpiffeId.parse(agent) },
+      });
+      return (await svc.getAuthorizedEntries!({} as never, ctx)) as ReturnType<typeof fromBinary<typeof GetAuthorizedEntriesResponseSchema>>;
+    };
+
+    await prepareAuthorizedAnswer({ dataStore: ds, nodeSelectors, answers }, agent);
+    const first = await call();
+    assert.equal(lists.length, 2);
+    assert.equal(lists[1], lists[0], 'the call found the list the preparation computed');
+    assert.equal(first, answers.encoded(lists[0] as never), 'and the response the preparation encoded');
+    const decoded = fromBinary(GetAuthorizedEntriesResponseSchema, encodingOf(first) ?? new Uint8Array());
+    assert.deepEqual(decoded.entries.map((e) => e.spiffeId?.path).sort(), Array.from({ length: 20 }, (_, i) => `/n/${i}`).sort());
+    assert.deepEqual(Buffer.from(toBinary(GetAuthorizedEntriesResponseSchema, first)), Buffer.from(encodingOf(first) ?? []));
+
+    // Prepared, then an entry changes before the agent calls: the call answers the change.
+    await prepareAuthorizedAnswer({ dataStore: ds, nodeSelectors, answers }, agent);
+    const target = decoded.entries[3];
+    assert.ok(target !== undefined);
+    await store.updateEntry({ id: target.id, hint: 'after' }, { hint: true });
+    const second = await call();
+    assert.notEqual(second, first);
+    const again = fromBinary(GetAuthorizedEntriesResponseSchema, encodingOf(second) ?? new Uint8Array());
+    assert.equal(again.entries.find((e) => e.id === target.id)?.hint, 'after');
+    assert.equal(again.entries.length, 20);
   });
 });
 

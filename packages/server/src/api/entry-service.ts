@@ -26,7 +26,7 @@ import {
 import type { EntryOutputMask } from './convert.ts';
 import { callerKey } from './caller.ts';
 import { entryFilterFromProto, entryFromProto, entryMaskFromProto, entryToProto, pageFromProto } from './convert.ts';
-import { writeEntry } from './entry-wire.ts';
+import { encodeEntryField } from './entry-wire.ts';
 import { grpcCodeResolver } from './errors.ts';
 
 export interface EntryServiceDeps {
@@ -36,6 +36,57 @@ export interface EntryServiceDeps {
   readonly nodeSelectors: (agentId: string) => Promise<Array<{ type: string; value: string }>>;
   /** Called after every entry write call (create, update, delete), e.g. to hint agents. */
   readonly onWrite?: () => void;
+  /** The wire forms of authorised-entry answers, shared with whoever prepares them (a new one if absent). */
+  readonly answers?: AuthorizedAnswers;
+}
+
+type AuthorizedResponse = ReturnType<typeof create<typeof GetAuthorizedEntriesResponseSchema>>;
+
+/**
+ * The wire forms of authorised-entry answers, kept across calls. The datastore hands out the same
+ * (immutable) Entry objects to repeated authorised-entry lookups until an entry changes, so an
+ * entry's unmasked wire form is built once per entry version. GetAuthorizedEntries without a mask
+ * goes one step further: each entry is kept encoded as one occurrence of the response's `entries`
+ * field (tag, length, bytes), and the response body is their concatenation, handed out with its
+ * encoding (withEncoding) so the direct unary path writes it as is. The message still holds the
+ * same bytes, as one raw occurrence that protobuf-es writes verbatim (tag byte + the rest), so
+ * encoding it anywhere else gives the very same body. The store hands out the same frozen array
+ * while an agent's entries are unchanged: the whole answer (message and bytes) is kept per array,
+ * so repeated syncs allocate nothing.
+ */
+export class AuthorizedAnswers {
+  readonly #wire = new WeakMap<Entry, ProtoEntry>();
+  readonly #fields = new WeakMap<Entry, Uint8Array>();
+  readonly #answers = new WeakMap<readonly Entry[], AuthorizedResponse>();
+  readonly #entriesField = GetAuthorizedEntriesResponseSchema.field.entries.number;
+  readonly #tagLength = new BinaryWriter().tag(this.#entriesField, WireType.LengthDelimited).finish().length;
+
+  /** The entry as a message, through `mask`; built once per entry version when unmasked. */
+  toProto(e: Entry, mask: EntryOutputMask | undefined): ProtoEntry | ReturnType<typeof entryToProto> {
+    if (mask !== undefined) return entryToProto(e, mask);
+    let p = this.#wire.get(e);
+    if (p === undefined) this.#wire.set(e, (p = create(EntrySchema, entryToProto(e))));
+    return p;
+  }
+
+  /** The unmasked GetAuthorizedEntries response for `entries`, with its encoding. */
+  encoded(entries: readonly Entry[]): AuthorizedResponse {
+    const hit = this.#answers.get(entries);
+    if (hit !== undefined) return hit;
+    const no = this.#entriesField;
+    const parts: Uint8Array[] = [];
+    for (const e of entries) {
+      let f = this.#fields.get(e);
+      if (f === undefined) this.#fields.set(e, (f = encodeEntryField(no, e)));
+      parts.push(f);
+    }
+    const body = Buffer.concat(parts);
+    const res = create(GetAuthorizedEntriesResponseSchema);
+    // The unknown field writes its tag back in front of the rest.
+    if (body.length > 0) res.$unknown = [{ no, wireType: WireType.LengthDelimited, data: body.subarray(this.#tagLength) }];
+    if (Object.isFrozen(entries)) this.#answers.set(entries, res);
+    return withEncoding(res, body);
+  }
 }
 
 const SYNC_PAGE = 500;
@@ -46,6 +97,19 @@ function requireAgent(ctx: HandlerContext): string {
   return id.toString();
 }
 
+/**
+ * Computes and encodes the authorised entries of an agent that has just attested, ahead of its
+ * first GetAuthorizedEntries (which the agent sends on a new mTLS connection right after): that
+ * call then finds the same answer in the index's and `answers`' caches, unless an entry changed
+ * meanwhile, in which case it computes a fresh one as always. Nothing is answered from here.
+ */
+export async function prepareAuthorizedAnswer(
+  deps: Pick<EntryServiceDeps, 'dataStore' | 'nodeSelectors'> & { readonly answers: AuthorizedAnswers },
+  agentId: string,
+): Promise<void> {
+  deps.answers.encoded(await deps.dataStore.listAuthorizedEntries(agentId, await deps.nodeSelectors(agentId)));
+}
+
 /** SPIRE's Entry service (spire.api.server.entry.v1). */
 export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntryService> {
   const ds = deps.dataStore;
@@ -53,46 +117,9 @@ export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntrySe
     const agentId = requireAgent(ctx);
     return ds.listAuthorizedEntries(agentId, await deps.nodeSelectors(agentId));
   };
-  // The datastore hands out the same (immutable) Entry objects to repeated authorised-entry
-  // lookups until an entry changes, so their unmasked wire form is built once per entry version.
-  const wireCache = new WeakMap<Entry, ProtoEntry>();
-  const authorizedToProto = (e: Entry, mask: EntryOutputMask | undefined): ProtoEntry | ReturnType<typeof entryToProto> => {
-    if (mask !== undefined) return entryToProto(e, mask);
-    let p = wireCache.get(e);
-    if (p === undefined) wireCache.set(e, (p = create(EntrySchema, entryToProto(e))));
-    return p;
-  };
-  // GetAuthorizedEntries without a mask goes one step further: each entry is kept encoded as one
-  // occurrence of the response's `entries` field (tag, length, bytes), and the response body is
-  // their concatenation, handed out with its encoding (withEncoding) so the direct unary path
-  // writes it as is. The message still holds the same bytes, as one raw occurrence that
-  // protobuf-es writes verbatim (tag byte + the rest), so encoding it anywhere else gives the
-  // very same body.
-  const fieldCache = new WeakMap<Entry, Uint8Array>();
-  // The store hands out the same frozen array while an agent's entries are unchanged: the whole
-  // answer (message and bytes) is kept per array, so repeated syncs allocate nothing.
-  const answerCache = new WeakMap<readonly Entry[], ReturnType<typeof create<typeof GetAuthorizedEntriesResponseSchema>>>();
-  const entriesField = GetAuthorizedEntriesResponseSchema.field.entries.number;
-  const entriesTag = new BinaryWriter().tag(entriesField, WireType.LengthDelimited).finish();
-  const encodedAuthorized = (entries: readonly Entry[]): ReturnType<typeof create<typeof GetAuthorizedEntriesResponseSchema>> => {
-    const hit = answerCache.get(entries);
-    if (hit !== undefined) return hit;
-    const parts: Uint8Array[] = [];
-    for (const e of entries) {
-      let f = fieldCache.get(e);
-      if (f === undefined) {
-        f = writeEntry(new BinaryWriter().tag(entriesField, WireType.LengthDelimited).fork(), e).join().finish();
-        fieldCache.set(e, f);
-      }
-      parts.push(f);
-    }
-    const body = Buffer.concat(parts);
-    const res = create(GetAuthorizedEntriesResponseSchema);
-    // The unknown field writes its tag back in front of the rest.
-    if (body.length > 0) res.$unknown = [{ no: entriesField, wireType: WireType.LengthDelimited, data: body.subarray(entriesTag.length) }];
-    if (Object.isFrozen(entries)) answerCache.set(entries, res);
-    return withEncoding(res, body);
-  };
+  const answers = deps.answers ?? new AuthorizedAnswers();
+  const authorizedToProto = (e: Entry, mask: EntryOutputMask | undefined): ProtoEntry | ReturnType<typeof entryToProto> => answers.toProto(e, mask);
+  const encodedAuthorized = (entries: readonly Entry[]): AuthorizedResponse => answers.encoded(entries);
   return {
     async countEntries(req) {
       return { count: await ds.countEntries(entryFilterFromProto(req.filter)) };

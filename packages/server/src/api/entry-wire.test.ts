@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { create, toBinary } from '@bufbuild/protobuf';
-import { BinaryWriter } from '@bufbuild/protobuf/wire';
+import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { EntrySchema } from '@ztwim/proto';
 import type { Entry } from '../datastore/datastore.ts';
 import { entryToProto } from './convert.ts';
-import { writeEntry } from './entry-wire.ts';
+import { encodeEntryField, writeEntry } from './entry-wire.ts';
 
 const base: Entry = {
   id: '',
@@ -27,8 +27,18 @@ const base: Entry = {
 
 /** What protobuf-es writes for the message entryToProto builds. */
 const reflective = (e: Entry): Uint8Array => toBinary(EntrySchema, create(EntrySchema, entryToProto(e)));
+/** The same as one occurrence of field `no` of an enclosing message. */
+const asField = (no: number, e: Entry): Uint8Array => new BinaryWriter().tag(no, WireType.LengthDelimited).bytes(reflective(e)).finish();
 
-describe('writeEntry', () => {
+/** Both encoders against protobuf-es: writeEntry alone, and encodeEntryField as field 1 and as field 20. */
+function assertWire(e: Entry): void {
+  const what = JSON.stringify(e);
+  assert.deepEqual(writeEntry(new BinaryWriter(), e).finish(), reflective(e), what);
+  assert.deepEqual(new Uint8Array(encodeEntryField(1, e)), asField(1, e), what);
+  assert.deepEqual(new Uint8Array(encodeEntryField(20, e)), asField(20, e), what);
+}
+
+describe('writeEntry and encodeEntryField', () => {
   const cases: Array<[string, Entry]> = [
     ['zero values', base],
     ['root path IDs', { ...base, spiffeId: 'spiffe://example.org', parentId: 'spiffe://td.example' }],
@@ -57,10 +67,25 @@ describe('writeEntry', () => {
       },
     ],
     ['negative TTLs and times', { ...base, x509SvidTtl: -1, jwtSvidTtl: -2_147_483_648, expiresAt: -5, createdAt: -1 }],
+    ['one negative time', { ...base, revisionNumber: -1 }],
+    [
+      'multi-byte lengths and varints',
+      { ...base, id: 'i'.repeat(300), hint: 'h'.repeat(20_000), x509SvidTtl: 2 ** 31 - 1, expiresAt: 2 ** 53 - 1, revisionNumber: 128 },
+    ],
+    [
+      'non-ASCII text in every free-text field',
+      {
+        ...base,
+        parentId: 'spiffe://td.example',
+        selectors: [{ type: 'ü', value: '🙂:\u0000' }],
+        federatesWith: ['spiffe://fed.org', 'plain.org'],
+        dnsNames: ['ï.example'],
+      },
+    ],
   ];
   for (const [name, e] of cases) {
     it(`writes what protobuf-es writes: ${name}`, () => {
-      assert.deepEqual(writeEntry(new BinaryWriter(), e).finish(), reflective(e));
+      assertWire(e);
     });
   }
 
@@ -86,7 +111,7 @@ describe('writeEntry', () => {
         hint: str(10),
         createdAt: 1_700_000_000 + rnd(1_000_000),
       };
-      assert.deepEqual(writeEntry(new BinaryWriter(), e).finish(), reflective(e), JSON.stringify(e));
+      assertWire(e);
     }
   });
 });
