@@ -25,6 +25,7 @@ export const MUTATE = [
   'packages/spiffe/src/id/matcher.ts',
   'packages/spiffe/src/bundle/x509-bundle.ts',
   'packages/spiffe/src/bundle/set.ts',
+  'packages/spiffe/src/svid/jwt-svid.ts',
 ];
 
 export const NEXT = [
@@ -38,6 +39,7 @@ export const NEXT = [
   'packages/spiffe/src/bundle/*.ts',
   '!packages/spiffe/src/svid/verify.ts',
   '!packages/spiffe/src/svid/jws-signature.ts',
+  '!packages/spiffe/src/svid/jwt-svid.ts',
   '!packages/spiffe/src/bundle/x509-bundle.ts',
   '!packages/spiffe/src/bundle/set.ts',
   '!**/*.test.ts',
@@ -55,6 +57,8 @@ export const TEST_FILES = [
   'packages/spiffe/src/svid/jws-signature.test.ts',
   'packages/spiffe/src/svid/jws-signature-rules.test.ts',
   'packages/spiffe/src/svid/jwt-svid.test.ts',
+  'packages/spiffe/src/svid/jwt-svid-rules.test.ts',
+  'packages/spiffe/src/svid/jwt-svid-claims-rules.test.ts',
   'packages/server/src/ca/x509-ca.test.ts',
   'packages/server/src/ca/x509-ca-*.test.ts',
   // The agent's workload attestation and peer pinning: the example tests and the rules tests on a
