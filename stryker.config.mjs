@@ -26,6 +26,7 @@ export const MUTATE = [
   'packages/spiffe/src/bundle/x509-bundle.ts',
   'packages/spiffe/src/bundle/set.ts',
   'packages/spiffe/src/svid/jwt-svid.ts',
+  'packages/spiffe/src/bundle/jwt-bundle.ts',
 ];
 
 export const NEXT = [
@@ -42,6 +43,7 @@ export const NEXT = [
   '!packages/spiffe/src/svid/jwt-svid.ts',
   '!packages/spiffe/src/bundle/x509-bundle.ts',
   '!packages/spiffe/src/bundle/set.ts',
+  '!packages/spiffe/src/bundle/jwt-bundle.ts',
   '!**/*.test.ts',
   '!**/*.test-util.ts',
 ];
@@ -74,6 +76,7 @@ export const TEST_FILES = [
   'packages/spiffe/src/id/spiffe-id*.test.ts',
   'packages/spiffe/src/id/matcher.test.ts',
   'packages/spiffe/src/bundle/x509-bundle*.test.ts',
+  'packages/spiffe/src/bundle/jwt-bundle*.test.ts',
 ];
 
 // With NEXT: the tests that reach those modules.
@@ -82,7 +85,6 @@ export const NEXT_TEST_FILES = [
   'packages/server/src/ca/csr-*.test.ts',
   'packages/agent/src/attestation/workload/k8s*.test.ts',
   'packages/spiffe/src/svid/*.test.ts',
-  'packages/spiffe/src/bundle/jwt-bundle*.test.ts',
   'packages/spiffe/src/bundle/spiffe-bundle.test.ts',
 ];
 
