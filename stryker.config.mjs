@@ -25,6 +25,8 @@ export const MUTATE = [
   'packages/spiffe/src/id/matcher.ts',
   'packages/spiffe/src/bundle/x509-bundle.ts',
   'packages/spiffe/src/bundle/set.ts',
+  'packages/spiffe/src/svid/jwt-svid.ts',
+  'packages/spiffe/src/bundle/jwt-bundle.ts',
 ];
 
 export const NEXT = [
@@ -38,8 +40,10 @@ export const NEXT = [
   'packages/spiffe/src/bundle/*.ts',
   '!packages/spiffe/src/svid/verify.ts',
   '!packages/spiffe/src/svid/jws-signature.ts',
+  '!packages/spiffe/src/svid/jwt-svid.ts',
   '!packages/spiffe/src/bundle/x509-bundle.ts',
   '!packages/spiffe/src/bundle/set.ts',
+  '!packages/spiffe/src/bundle/jwt-bundle.ts',
   '!**/*.test.ts',
   '!**/*.test-util.ts',
 ];
@@ -55,6 +59,8 @@ export const TEST_FILES = [
   'packages/spiffe/src/svid/jws-signature.test.ts',
   'packages/spiffe/src/svid/jws-signature-rules.test.ts',
   'packages/spiffe/src/svid/jwt-svid.test.ts',
+  'packages/spiffe/src/svid/jwt-svid-rules.test.ts',
+  'packages/spiffe/src/svid/jwt-svid-claims-rules.test.ts',
   'packages/server/src/ca/x509-ca.test.ts',
   'packages/server/src/ca/x509-ca-*.test.ts',
   // The agent's workload attestation and peer pinning: the example tests and the rules tests on a
@@ -70,6 +76,7 @@ export const TEST_FILES = [
   'packages/spiffe/src/id/spiffe-id*.test.ts',
   'packages/spiffe/src/id/matcher.test.ts',
   'packages/spiffe/src/bundle/x509-bundle*.test.ts',
+  'packages/spiffe/src/bundle/jwt-bundle*.test.ts',
 ];
 
 // With NEXT: the tests that reach those modules.
@@ -78,7 +85,6 @@ export const NEXT_TEST_FILES = [
   'packages/server/src/ca/csr-*.test.ts',
   'packages/agent/src/attestation/workload/k8s*.test.ts',
   'packages/spiffe/src/svid/*.test.ts',
-  'packages/spiffe/src/bundle/jwt-bundle*.test.ts',
   'packages/spiffe/src/bundle/spiffe-bundle.test.ts',
 ];
 
