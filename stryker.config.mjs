@@ -25,6 +25,7 @@ export const MUTATE = [
   'packages/spiffe/src/id/matcher.ts',
   'packages/spiffe/src/bundle/x509-bundle.ts',
   'packages/spiffe/src/bundle/set.ts',
+  'packages/spiffe/src/svid/x509-svid.ts',
 ];
 
 export const NEXT = [
@@ -40,6 +41,7 @@ export const NEXT = [
   '!packages/spiffe/src/svid/jws-signature.ts',
   '!packages/spiffe/src/bundle/x509-bundle.ts',
   '!packages/spiffe/src/bundle/set.ts',
+  '!packages/spiffe/src/svid/x509-svid.ts',
   '!**/*.test.ts',
   '!**/*.test-util.ts',
 ];
@@ -70,6 +72,7 @@ export const TEST_FILES = [
   'packages/spiffe/src/id/spiffe-id*.test.ts',
   'packages/spiffe/src/id/matcher.test.ts',
   'packages/spiffe/src/bundle/x509-bundle*.test.ts',
+  'packages/spiffe/src/svid/x509-svid*.test.ts',
 ];
 
 // With NEXT: the tests that reach those modules.
