@@ -27,6 +27,9 @@ export const MUTATE = [
   'packages/spiffe/src/bundle/set.ts',
   'packages/spiffe/src/svid/jwt-svid.ts',
   'packages/spiffe/src/bundle/jwt-bundle.ts',
+  'packages/spiffe/src/svid/x509-svid.ts',
+  'packages/spiffe/src/svid/svid-csr.ts',
+  'packages/spiffe/src/bundle/spiffe-bundle.ts',
 ];
 
 export const NEXT = [
@@ -44,6 +47,9 @@ export const NEXT = [
   '!packages/spiffe/src/bundle/x509-bundle.ts',
   '!packages/spiffe/src/bundle/set.ts',
   '!packages/spiffe/src/bundle/jwt-bundle.ts',
+  '!packages/spiffe/src/svid/x509-svid.ts',
+  '!packages/spiffe/src/svid/svid-csr.ts',
+  '!packages/spiffe/src/bundle/spiffe-bundle.ts',
   '!**/*.test.ts',
   '!**/*.test-util.ts',
 ];
@@ -77,6 +83,9 @@ export const TEST_FILES = [
   'packages/spiffe/src/id/matcher.test.ts',
   'packages/spiffe/src/bundle/x509-bundle*.test.ts',
   'packages/spiffe/src/bundle/jwt-bundle*.test.ts',
+  'packages/spiffe/src/svid/x509-svid*.test.ts',
+  'packages/spiffe/src/svid/svid-csr.test.ts',
+  'packages/spiffe/src/bundle/spiffe-bundle*.test.ts',
 ];
 
 // With NEXT: the tests that reach those modules.
@@ -85,7 +94,6 @@ export const NEXT_TEST_FILES = [
   'packages/server/src/ca/csr-*.test.ts',
   'packages/agent/src/attestation/workload/k8s*.test.ts',
   'packages/spiffe/src/svid/*.test.ts',
-  'packages/spiffe/src/bundle/spiffe-bundle.test.ts',
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
