@@ -38,6 +38,13 @@ const defaultOutdir = join(packagesDir, 'cli', 'dist', 'bundle');
  */
 export const EXTERNAL_PACKAGES = ['better-sqlite3', 'pg', 'acme-client', '@peculiar/x509', 'reflect-metadata', '@ztwim/peercred', '@kubernetes/client-node'];
 
+/**
+ * server-run.cjs bundles better-sqlite3's JavaScript too (its compiled addon stays a file, loaded
+ * by path: the SQLite datastore passes `nativeBinding`), so the start compiles that code from the
+ * V8 code cache instead of resolving and compiling its dozen files from source.
+ */
+const SERVER_RUN_EXTERNAL_PACKAGES = EXTERNAL_PACKAGES.filter((p) => p !== 'better-sqlite3');
+
 const RE_EXPORT = /export\s+(type\s+)?\{([^}]*)\}\s*from\s*['"]([^'"]+)['"]/g;
 const NAMED_IMPORT =
   /import\s*\{([^}]*)\}\s*from\s*['"](@ztwim\/[a-z0-9-]+|@connectrpc\/connect(?:-node)?(?:\/[a-z-]+)?|@bufbuild\/protobuf(?:\/[a-z0-9-]+)?|\.\.?\/[^'"]*index\.[tj]s)['"]\s*;?/g;
@@ -350,7 +357,7 @@ async function buildServerRunScript(outdir) {
     platform: 'node',
     target: 'node20',
     conditions: ['ztwim-source'],
-    external: EXTERNAL_PACKAGES,
+    external: SERVER_RUN_EXTERNAL_PACKAGES,
     // import.meta.url of the sources (the console's web app dir, createRequire) is this file's URL.
     define: { 'import.meta.url': '__ztwimImportMetaUrl' },
     banner: {

@@ -1,7 +1,8 @@
 // `ztwim server run` runs from one CommonJS file (server-run.cjs) compiled with a V8 code cache
 // (bin/ztwim.js, scripts/build-cli.mjs): the first start writes the cache once the server is
 // healthy, later starts use it, a cache V8 refuses is replaced, and the file loads only the
-// external packages its config needs, as the ES-module route does (cli-startup.test.ts).
+// external packages its config needs, as the ES-module route does (cli-startup.test.ts), with
+// better-sqlite3's JavaScript inside it (only its compiled addon is loaded from node_modules).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -95,11 +96,16 @@ describe('ztwim server run from the code-cached bundle', () => {
     assert.deepEqual(cacheFiles(cacheDir), [name]);
   });
 
-  it('requires better-sqlite3 for SQLite, and not pg, the Kubernetes client, ACME or the X.509 library', async () => {
+  it("loads better-sqlite3's addon for SQLite (its JavaScript is in the file), and not pg, the Kubernetes client, ACME or the X.509 library", async () => {
     const r = await startOnce('modules', dir.file('cache-modules'), { NODE_DEBUG: 'ztwim,module' });
     assert.equal(r.status, 0, r.stderr);
     const requested = [...r.stderr.matchAll(/Module\._load REQUEST (\S+) parent: (\S+)/g)].filter((m) => m[2]?.endsWith('/server-run.cjs')).map((m) => m[1]);
-    assert.ok(requested.includes('better-sqlite3'), requested.join(' '));
+    // By path (nativeBinding), not through better-sqlite3's package entry or the `bindings` lookup.
+    assert.ok(
+      requested.some((m) => m?.endsWith('/better-sqlite3/build/Release/better_sqlite3.node')),
+      requested.join(' '),
+    );
+    assert.ok(!requested.includes('better-sqlite3') && !requested.includes('bindings'), requested.join(' '));
     for (const p of ['pg', '@kubernetes/client-node', 'acme-client', '@peculiar/x509', 'reflect-metadata']) assert.ok(!requested.includes(p), `${p} required`);
   });
 
