@@ -38,6 +38,13 @@ const defaultOutdir = join(packagesDir, 'cli', 'dist', 'bundle');
  */
 export const EXTERNAL_PACKAGES = ['better-sqlite3', 'pg', 'acme-client', '@peculiar/x509', 'reflect-metadata', '@ztwim/peercred', '@kubernetes/client-node'];
 
+/**
+ * server-run.cjs (and agent-run.cjs) bundle better-sqlite3's JavaScript too (its compiled addon stays a file, loaded
+ * by path: the SQLite datastore passes `nativeBinding`), so the start compiles that code from the
+ * V8 code cache instead of resolving and compiling its dozen files from source.
+ */
+const DAEMON_EXTERNAL_PACKAGES = EXTERNAL_PACKAGES.filter((p) => p !== 'better-sqlite3');
+
 const RE_EXPORT = /export\s+(type\s+)?\{([^}]*)\}\s*from\s*['"]([^'"]+)['"]/g;
 const NAMED_IMPORT =
   /import\s*\{([^}]*)\}\s*from\s*['"](@ztwim\/[a-z0-9-]+|@connectrpc\/connect(?:-node)?(?:\/[a-z-]+)?|@bufbuild\/protobuf(?:\/[a-z0-9-]+)?|\.\.?\/[^'"]*index\.[tj]s)['"]\s*;?/g;
@@ -321,7 +328,8 @@ export async function buildCli({ outdir = defaultOutdir } = {}) {
     logLevel: 'warning',
     plugins: [barrelImports],
   });
-  await buildServerRunScript(outdir);
+  await buildDaemonScript(outdir, 'server-run');
+  await buildDaemonScript(outdir, 'agent-run');
   // The console's web app (scripts/build-console.mjs), where @ztwim/console looks for it beside the bundle.
   const consoleWeb = join(packagesDir, 'console', 'dist', 'web');
   if (!existsSync(join(consoleWeb, 'index.html'))) throw new Error('build-cli: the console web app is not built: run scripts/build-console.mjs first');
@@ -337,12 +345,13 @@ export async function buildCli({ outdir = defaultOutdir } = {}) {
  * bundle, without code splitting (CommonJS has none; the modules the server imports only for some
  * configs stay lazy, esbuild runs each when its import() would have). `server-run.json` names the
  * file with the SHA-256 of its text: V8 checks a cache against the source's length only, so
- * bin/ztwim.js keys its cache files by that hash.
+ * bin/ztwim.js keys its cache files by that hash. `ztwim agent run` gets the same (agent-run.cjs from
+ * agent-run-main.ts, agent-run.json).
  */
-async function buildServerRunScript(outdir) {
-  const file = 'server-run.cjs';
+async function buildDaemonScript(outdir, name) {
+  const file = `${name}.cjs`;
   await esbuild.build({
-    entryPoints: { 'server-run': join(packagesDir, 'cli', 'src', 'server-run-main.ts') },
+    entryPoints: { [name]: join(packagesDir, 'cli', 'src', `${name}-main.ts`) },
     outdir,
     outExtension: { '.js': '.cjs' },
     bundle: true,
@@ -350,7 +359,7 @@ async function buildServerRunScript(outdir) {
     platform: 'node',
     target: 'node20',
     conditions: ['ztwim-source'],
-    external: EXTERNAL_PACKAGES,
+    external: DAEMON_EXTERNAL_PACKAGES,
     // import.meta.url of the sources (the console's web app dir, createRequire) is this file's URL.
     define: { 'import.meta.url': '__ztwimImportMetaUrl' },
     banner: {
@@ -371,7 +380,7 @@ async function buildServerRunScript(outdir) {
   const rewritten = text.replace(/\bimport\((?=["'])/g, '__ztwimImport(');
   writeFileSync(out, rewritten);
   const sha256 = createHash('sha256').update(rewritten).digest('hex');
-  writeFileSync(join(outdir, 'server-run.json'), `${JSON.stringify({ file, sha256 }, null, 2)}\n`);
+  writeFileSync(join(outdir, `${name}.json`), `${JSON.stringify({ file, sha256 }, null, 2)}\n`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -13,14 +13,14 @@
 // long-running agent or server commits about 24 MiB more, and its scavenge pauses are longer. To
 // trade start-up time back for that, run `node --max-semi-space-size=4 <this file> agent run ...`.
 //
-// `ztwim server run` loads one CommonJS file instead (server-run.cjs), compiled with a V8 code
+// `ztwim server run` loads one CommonJS file instead (server-run.cjs; `agent run` agent-run.cjs), compiled with a V8 code
 // cache: Node 20 keeps no compiled code for ES modules, and resolving and compiling the ~30 chunks
 // of a server start took about half of its CPU time (bench/results/server-start.md). The first
 // start saves the cache once the server is healthy, so it holds the code a start runs; later
 // starts compile nothing of it. The cache is a file per bundle text (server-run.json's SHA-256),
 // Node version and CPU architecture, beside the bundle or, where that is not writable, under
 // $XDG_CACHE_HOME/ztwim (~/.cache/ztwim), or in $ZTWIM_CODE_CACHE_DIR when set; V8 itself refuses a cache made by another V8 or under
-// other V8 flags, and a refused one is replaced. ZTWIM_CODE_CACHE=0 runs `server run` from the ES
+// other V8 flags, and a refused one is replaced. ZTWIM_CODE_CACHE=0 runs `server run` and `agent run` from the ES
 // modules like every other command. NODE_DEBUG=ztwim prints what happened to the cache.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
@@ -64,13 +64,13 @@ function saveCache(dir, name, prefix, data) {
   return true;
 }
 
-/** Runs `ztwim server run` from server-run.cjs with its code cache; false if that file is not there. */
-function runServerFromScript() {
-  const manifestFile = join(bundleDir, 'server-run.json');
+/** Runs `ztwim server run` / `agent run` from `base`.cjs with its code cache; false if that file is not there. */
+function runFromScript(base) {
+  const manifestFile = join(bundleDir, `${base}.json`);
   if (!existsSync(manifestFile)) return false;
   const { file: name, sha256 } = JSON.parse(readFileSync(manifestFile, 'utf8'));
   const file = join(bundleDir, name);
-  const prefix = 'server-run.cjs-';
+  const prefix = `${base}.cjs-`;
   const cacheName = `${prefix}${sha256.slice(0, 16)}-${process.version}-${process.arch}.v8cache`;
   let cachedData;
   for (const dir of cacheDirs()) {
@@ -104,8 +104,9 @@ function runServerFromScript() {
   return true;
 }
 
-if (process.argv[2] === 'server' && process.argv[3] === 'run' && process.env['ZTWIM_CODE_CACHE'] !== '0' && runServerFromScript()) {
-  // runs until the server stops (server-run-main.ts exits the process)
+const daemon = (process.argv[2] === 'server' || process.argv[2] === 'agent') && process.argv[3] === 'run' ? `${process.argv[2]}-run` : undefined;
+if (daemon !== undefined && process.env['ZTWIM_CODE_CACHE'] !== '0' && runFromScript(daemon)) {
+  // runs until the daemon stops (server-run-main.ts / agent-run-main.ts exit the process)
 } else {
   await import(pathToFileURL(main).href);
 }

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { isLazyCommand, resolveCommand, type Command, type Subcommand } from './command.ts';
 import { runCaptured } from './capture.ts';
 import { rootCommand } from './root.ts';
+import { agentRunRoot } from './agent-run-main.ts';
 import { serverRunRoot } from './server-run-main.ts';
 
 async function walk(row: Subcommand, path: string, seen: string[]): Promise<void> {
@@ -68,25 +69,30 @@ describe('command table', () => {
     assert.equal(loads, 0);
   });
 
-  it("server-run-main.ts's tree is the full tree's `ztwim server run`: same names, summaries, Go-CLI behaviour and output", async () => {
-    const full = rootCommand();
-    const own = serverRunRoot();
-    assert.equal(own.name, full.name);
-    assert.equal(own.summary, full.summary);
-    const fullServer = await resolveCommand(full.subcommands?.find((c) => c.name === 'server') ?? assert.fail('no server group'));
-    const ownServer = await resolveCommand(own.subcommands?.[0] ?? assert.fail('no server group'));
-    assert.equal(own.subcommands?.length, 1);
-    assert.deepEqual([ownServer.name, ownServer.summary, ownServer.goCli], [fullServer.name, fullServer.summary, fullServer.goCli]);
-    const fullRun = await resolveCommand(fullServer.subcommands?.find((c) => c.name === 'run') ?? assert.fail('no server run'));
-    assert.equal(ownServer.subcommands?.length, 1);
-    assert.equal(await resolveCommand(ownServer.subcommands?.[0] ?? assert.fail('no server run')), fullRun);
-    for (const argv of [
-      ['server', 'run', '-h'],
-      ['server', 'run', '-noSuchFlag'],
-      ['server', 'run', '-config', '/nonexistent/server.conf'],
-    ]) {
-      const [a, b] = [await runCaptured(full, argv), await runCaptured(own, argv)];
-      assert.deepEqual(b, a, argv.join(' '));
-    }
-  });
+  for (const [file, group, ownRoot] of [
+    ['server-run-main.ts', 'server', serverRunRoot],
+    ['agent-run-main.ts', 'agent', agentRunRoot],
+  ] as const) {
+    it(`${file}'s tree is the full tree's \`ztwim ${group} run\`: same names, summaries, Go-CLI behaviour and output`, async () => {
+      const full = rootCommand();
+      const own = ownRoot();
+      assert.equal(own.name, full.name);
+      assert.equal(own.summary, full.summary);
+      const fullGroup = await resolveCommand(full.subcommands?.find((c) => c.name === group) ?? assert.fail(`no ${group} group`));
+      const ownGroup = await resolveCommand(own.subcommands?.[0] ?? assert.fail(`no ${group} group`));
+      assert.equal(own.subcommands?.length, 1);
+      assert.deepEqual([ownGroup.name, ownGroup.summary, ownGroup.goCli], [fullGroup.name, fullGroup.summary, fullGroup.goCli]);
+      const fullRun = await resolveCommand(fullGroup.subcommands?.find((c) => c.name === 'run') ?? assert.fail(`no ${group} run`));
+      assert.equal(ownGroup.subcommands?.length, 1);
+      assert.equal(await resolveCommand(ownGroup.subcommands?.[0] ?? assert.fail(`no ${group} run`)), fullRun);
+      for (const argv of [
+        [group, 'run', '-h'],
+        [group, 'run', '-noSuchFlag'],
+        [group, 'run', '-config', `/nonexistent/${group}.conf`],
+      ]) {
+        const [a, b] = [await runCaptured(full, argv), await runCaptured(own, argv)];
+        assert.deepEqual(b, a, argv.join(' '));
+      }
+    });
+  }
 });

@@ -42,8 +42,11 @@ export const agentRunCommand: Command = {
   flags: { ...CONFIG_FLAGS, memoryBudget: MEMORY_BUDGET_FLAG },
   async run(flags, env) {
     const cfg = loadAgentConfig(flags.string('config'), agentOverrides(flags), await configLoadOptions(flags, env));
-    tuneForDaemon({ memoryBudgetMiB: memoryBudgetOf(flags) });
     const agent = await startAgent(cfg);
+    // After the start, as for `server run` (server-run.ts): a V8 flag set before `started` would
+    // make the code cache it saves useless.
+    env.started?.();
+    tuneForDaemon({ memoryBudgetMiB: memoryBudgetOf(flags) });
     const onAbort = (): void => {
       void agent.close();
     };

@@ -14,15 +14,22 @@ let addonOption: { nativeBinding?: string } | undefined;
 /**
  * better-sqlite3's compiled addon, named to it directly: without `nativeBinding` it asks the
  * `bindings` package, which reads a stack trace and probes a dozen paths (about 5 ms of CPU of every
- * server start, bench/results/server-start.md). Where the addon is not at its default place (a
- * Debug build, say), better-sqlite3 looks as it always has.
+ * server start, bench/results/server-start.md). A Release build, else a Debug one (the places
+ * better-sqlite3's own build writes to); where neither is, better-sqlite3 looks as it always has
+ * (from `server run`'s CommonJS bundle, which holds better-sqlite3's JavaScript, that lookup
+ * starts at the bundle's directory and fails naming the paths it tried).
  */
 function betterSqliteAddon(): { nativeBinding?: string } {
   if (addonOption === undefined) {
-    try {
-      addonOption = { nativeBinding: createRequire(import.meta.url).resolve('better-sqlite3/build/Release/better_sqlite3.node') };
-    } catch {
-      addonOption = {};
+    addonOption = {};
+    const req = createRequire(import.meta.url);
+    for (const build of ['Release', 'Debug']) {
+      try {
+        addonOption = { nativeBinding: req.resolve(`better-sqlite3/build/${build}/better_sqlite3.node`) };
+        break;
+      } catch {
+        // not built there
+      }
     }
   }
   return addonOption;
