@@ -149,7 +149,7 @@ describe('ztwim server run from the code-cached bundle', () => {
     );
   });
 
-  it('ztwim agent run: its own file and cache (agent-run.cjs), written once it serves, used by the next start; ZTWIM_CODE_CACHE=0 runs the ES modules', async () => {
+  it('ztwim agent run: with ZTWIM_CODE_CACHE=1 its own file and cache (agent-run.cjs), written once it serves, used by the next start; by default and with ZTWIM_CODE_CACHE=0 the ES modules', async () => {
     const sock = dir.file('agent-srv.sock');
     const port = await freePort();
     const conf = dir.write('agent-srv.conf', serverConf({ port, socketPath: sock, trustDomain: 'example.org', dataDir: dir.file('agent-srv-data') }));
@@ -194,20 +194,24 @@ describe('ztwim server run from the code-cached bundle', () => {
         );
         return await runUntil(['agent', 'run', '-config', aconf], ['api', 'fetch', 'x509', '-socketPath', agentSock], cacheDir, extraEnv);
       };
-      const first = await agentStart('agent-first');
+      // The agent takes the cached route only when asked (bin/ztwim.js: memory over start time).
+      const first = await agentStart('agent-first', { ZTWIM_CODE_CACHE: '1' });
       assert.equal(first.status, 0, first.stderr);
       assert.match(first.stderr, /code cache: none/);
       assert.match(first.stderr, /code cache: wrote /);
       const files = cacheFiles(cacheDir);
       assert.equal(files.length, 1, files.join(', '));
       assert.match(files[0] ?? '', /^agent-run\.cjs-[0-9a-f]{16}-/);
-      const second = await agentStart('agent-second');
+      const second = await agentStart('agent-second', { ZTWIM_CODE_CACHE: '1' });
       assert.equal(second.status, 0, second.stderr);
       assert.match(second.stderr, /code cache: used/);
       assert.doesNotMatch(second.stderr, /code cache: wrote/);
       const esm = await agentStart('agent-esm', { ZTWIM_CODE_CACHE: '0' });
       assert.equal(esm.status, 0, esm.stderr);
       assert.doesNotMatch(esm.stderr, /code cache/);
+      const byDefault = await agentStart('agent-default');
+      assert.equal(byDefault.status, 0, byDefault.stderr);
+      assert.doesNotMatch(byDefault.stderr, /code cache/);
     } finally {
       server.kill('SIGTERM');
     }
