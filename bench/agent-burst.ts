@@ -31,6 +31,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { goBuild, INTEROP_DIR, spireAgentBin, SPIRE_VERSION, ztwimNodeFlags } from '../test/interop/lib/peers.ts';
 import { agentConf } from '../test/interop/lib/server-conf.ts';
+import { burstReportOf, type BurstReport } from '../test/interop/lib/burst.ts';
 import { agentJoinToken, checkDistFresh, nodeArgs, serverCli, settle, startBenchServer, startProc, tmpDirs, type Proc } from './lib/procs.ts';
 import { resultsDir } from './lib/results-dir.ts';
 import { flagValue, hasFlag, num } from './lib/args.ts';
@@ -48,22 +49,6 @@ const PROF_DIR = flagValue('prof-agent');
 const AGENT_LOG_LEVEL = flagValue('agent-log-level') ?? 'WARN';
 const TD = 'example.org';
 const UID = process.getuid?.() ?? 0;
-
-/** What test/interop/go/burst prints. */
-export interface BurstReport {
-  watchers: number;
-  watchersServed: number;
-  firstSvidP50Ms: number;
-  firstSvidP99Ms: number;
-  firstSvidMaxMs: number;
-  allServedMs: number;
-  spreadMs: number;
-  watchErrors: number;
-  jwtClients: number;
-  jwtOk: number;
-  jwtErrors: number;
-  sampleErrors: string[];
-}
 
 type Impl = 'spire' | 'ztwim';
 interface Agent {
@@ -94,14 +79,9 @@ function runBurst(bin: string, argv: string[], timeoutMs: number): Promise<Burst
     p.child.once('exit', (code) => {
       clearTimeout(t);
       void p.stop();
-      const line = p
-        .output()
-        .trim()
-        .split('\n')
-        .reverse()
-        .find((l) => l.startsWith('{'));
-      if (code !== 0 || line === undefined) reject(new Error(`burst ${argv.join(' ')} failed (exit ${String(code)}):\n${p.output().slice(-4000)}`));
-      else resolve(JSON.parse(line) as BurstReport);
+      const r = code === 0 ? burstReportOf(p.output()) : undefined;
+      if (r === undefined) reject(new Error(`burst ${argv.join(' ')} failed (exit ${String(code)}):\n${p.output().slice(-4000)}`));
+      else resolve(r);
     });
   });
 }
