@@ -5,7 +5,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
 import { liveProcs, runBinary, startProc as startHarnessProc, waitReady, freePort, type Proc } from '@ztwim/testkit/procs';
-import { PeerMissingError, REPO_ROOT, spireAgentBin, spireServerBin, ztwimNodeFlags } from '../../test/interop/lib/peers.ts';
+import { PeerMissingError, REPO_ROOT, spireAgentBin, spireServerBin, ZTWIM_BIN, ztwimNodeFlags } from '../../test/interop/lib/peers.ts';
 import { serverConf } from '../../test/interop/lib/server-conf.ts';
 
 export const BENCH_DIR = fileURLToPath(new URL('..', import.meta.url));
@@ -92,9 +92,11 @@ export function nodeArgs(kind: 'server' | 'agent', profDir: string | undefined, 
   return [...a, join(BENCH_DIR, 'agent-proc.mjs')];
 }
 
-export async function serverCli(argv: readonly string[], socket: string): Promise<string> {
-  const r = await runBinary(spireServerBin(), [...argv, '-socketPath', socket]);
-  if (r.status !== 0) throw new Error(`spire-server ${argv.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
+/** A server CLI command (`spire-server <argv>`, or the same through `ztwim server`) against the admin socket. */
+export async function serverCli(argv: readonly string[], socket: string, impl: 'spire' | 'ztwim' = 'spire'): Promise<string> {
+  const [cmd, pre] = impl === 'spire' ? [spireServerBin(), []] : [process.execPath, [ZTWIM_BIN, 'server']];
+  const r = await runBinary(cmd, [...pre, ...argv, '-socketPath', socket]);
+  if (r.status !== 0) throw new Error(`${impl} server ${argv.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
   return r.stdout;
 }
 
@@ -190,10 +192,15 @@ export async function startBenchServer(
 }
 
 /** A join token for a new agent (its SPIFFE ID) and the server's bundle written to `bundlePath`. */
-export async function agentJoinToken(adminSocket: string, trustDomain: string, bundlePath: string): Promise<{ token: string; agentId: string }> {
-  const tokenOut = await serverCli(['token', 'generate', '-spiffeID', `spiffe://${trustDomain}/bench-node`, '-ttl', '3600'], adminSocket);
+export async function agentJoinToken(
+  adminSocket: string,
+  trustDomain: string,
+  bundlePath: string,
+  impl: 'spire' | 'ztwim' = 'spire',
+): Promise<{ token: string; agentId: string }> {
+  const tokenOut = await serverCli(['token', 'generate', '-spiffeID', `spiffe://${trustDomain}/bench-node`, '-ttl', '3600'], adminSocket, impl);
   const token = /Token:\s*(\S+)/.exec(tokenOut)?.[1];
   if (token === undefined) throw new Error(`no join token in: ${tokenOut}`);
-  writeFileSync(bundlePath, await serverCli(['bundle', 'show'], adminSocket));
+  writeFileSync(bundlePath, await serverCli(['bundle', 'show'], adminSocket, impl));
   return { token, agentId: `spiffe://${trustDomain}/spire/agent/join_token/${token}` };
 }

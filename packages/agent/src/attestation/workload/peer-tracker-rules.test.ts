@@ -370,3 +370,136 @@ describe('TrackedPeer: the pinned process must still be the one under its pid', 
     assert.equal(openFds(), before);
   });
 });
+
+describe('PeerTracker: the connections of one process share its pin', () => {
+  /** A tracker and a fresh process under procRoot, pinned by a first connection. */
+  function firstConnection(startTime = '1000'): { pid: number; tracker: PeerTracker; first: TrackedPeer } {
+    const pid = nextPid++;
+    proc.set(pid, { uid: UID, gid: GID, startTime, exe: exeA });
+    const tracker = new PeerTracker({ attestors: [byPid], procRoot: proc.root });
+    return { pid, tracker, first: tracker.trackCred({ pid, uid: UID, gid: GID }) };
+  }
+
+  it('a second connection opens no descriptor; each connection is checked on its own; the last close frees the pin', async () => {
+    const before = openFds();
+    const { pid, tracker, first } = firstConnection('1234');
+    await first.attest(); // opens the kept status
+    const pinnedFds = openFds();
+    assert.equal(pinnedFds, before + 2);
+    const second = tracker.trackCred({ pid, uid: UID, gid: GID });
+    assert.equal(openFds(), pinnedFds);
+    assert.deepEqual(second.snapshot, { cred: { pid, uid: UID, gid: GID }, startTime: '1234', exe: exeId(exeA) });
+    assert.deepEqual(await second.attest(), [{ type: 'pid', value: String(pid) }]);
+    first.close();
+    first.close(); // idempotent: releases its hold once
+    assert.equal(first.closed, true);
+    assert.equal(causeMessage(await refused(first.attest())), 'peer is no longer tracked');
+    assert.equal(second.closed, false);
+    assert.equal(openFds(), pinnedFds);
+    assert.deepEqual(await second.attest(), [{ type: 'pid', value: String(pid) }]);
+    second.close();
+    assert.equal(openFds(), before);
+    // The pin is gone from the tracker too: the next connection pins the process anew.
+    const third = tracker.trackCred({ pid, uid: UID, gid: GID });
+    assert.equal(openFds(), before + 1);
+    third.close();
+    assert.equal(openFds(), before);
+  });
+
+  it('another process under the pid: the new connection gets a pin of its own; the old connections stay refused', async () => {
+    const before = openFds();
+    const { pid, tracker, first } = firstConnection('1000');
+    proc.vacate(pid);
+    proc.set(pid, { uid: UID, gid: GID, startTime: '2000', exe: exeA });
+    const second = tracker.trackCred({ pid, uid: UID, gid: GID });
+    assert.equal(second.snapshot.startTime, '2000');
+    assert.equal(openFds(), before + 2);
+    assert.deepEqual(await second.attest(), [{ type: 'pid', value: String(pid) }]);
+    assert.equal(causeMessage(await refused(first.attest())), 'new process detected (after attestation): start time 2000 does not match original caller 1000');
+    first.close();
+    assert.equal(openFds(), before + 2); // the new pin and its status
+    // Closing the old pin left the new one in place: a third connection shares it.
+    const third = tracker.trackCred({ pid, uid: UID, gid: GID });
+    assert.equal(openFds(), before + 2);
+    assert.equal(third.snapshot.startTime, '2000');
+    second.close();
+    third.close();
+    assert.equal(openFds(), before);
+  });
+
+  it('the process ran exec between its connections: the new connection starts from the new executable', async () => {
+    const { pid, tracker, first } = firstConnection();
+    try {
+      proc.setExe(pid, exeB);
+      const second = tracker.trackCred({ pid, uid: UID, gid: GID });
+      try {
+        assert.equal(second.snapshot.exe, exeId(exeB));
+        assert.deepEqual(await second.attest(), [{ type: 'pid', value: String(pid) }]);
+        assert.equal(
+          causeMessage(await refused(first.attest())),
+          `executable replaced (after attestation): ${exeId(exeB)}, caller connected running ${exeId(exeA)}`,
+        );
+      } finally {
+        second.close();
+      }
+    } finally {
+      first.close();
+    }
+  });
+
+  const changes = [
+    { name: 'the process now runs as another uid', status: { uid: UID + 3, gid: GID }, cred: { uid: UID, gid: GID } },
+    { name: 'the process now runs as another gid', status: { uid: UID, gid: GID + 3 }, cred: { uid: UID, gid: GID } },
+    { name: "the socket's peer is another uid than the process", status: { uid: UID, gid: GID }, cred: { uid: UID + 4, gid: GID } },
+    { name: "the socket's peer is another gid than the process", status: { uid: UID, gid: GID }, cred: { uid: UID, gid: GID + 4 } },
+  ];
+  for (const c of changes) {
+    it(`${c.name}: the shared pin gives the new connection no selectors (checked on its calls), nothing left open`, async () => {
+      const before = openFds();
+      const { pid, tracker, first } = firstConnection();
+      proc.writeStatus(pid, c.status);
+      const second = tracker.trackCred({ pid, ...c.cred });
+      assert.deepEqual(second.snapshot.cred, { pid, ...c.cred });
+      assert.equal(
+        causeMessage(await refused(second.attest())),
+        `process credentials changed (after attestation): uid/gid ${c.status.uid}/${c.status.gid}, caller connected as ${c.cred.uid}/${c.cred.gid}`,
+      );
+      second.close();
+      first.close();
+      assert.equal(openFds(), before);
+    });
+  }
+
+  it("the pinned process's status can no longer be read: the new connection gets no selectors", async () => {
+    const { pid, tracker, first } = firstConnection();
+    try {
+      proc.unlink(pid, 'status');
+      mkdirSync(join(proc.dir(pid), 'status'));
+      const second = tracker.trackCred({ pid, uid: UID, gid: GID });
+      assert.equal(causeMessage(await refused(second.attest())), 'caller exit suspected (after attestation): cannot read status');
+      second.close();
+    } finally {
+      first.close();
+    }
+  });
+
+  it('the pid is free (the pinned process is gone): the new connection is refused as "caller exited"', () => {
+    const { pid, tracker, first } = firstConnection();
+    try {
+      proc.vacate(pid);
+      const e = refusedSync(() => tracker.trackCred({ pid, uid: UID, gid: GID }));
+      assert.deepEqual(e.fields, { pid, reason: 'caller exited' });
+    } finally {
+      first.close();
+    }
+  });
+
+  it('a pin made with a bare descriptor (TrackedPeer constructor) is closed by its one connection', () => {
+    const pid = nextPid++;
+    proc.set(pid, { uid: UID, gid: GID, exe: exeA });
+    const before = openFds();
+    const peer = new PeerTracker({ attestors: [byPid], procRoot: proc.root }).trackCred({ pid, uid: UID, gid: GID });
+    peer.close();
+    assert.equal(openFds(), before);
+  });
+});

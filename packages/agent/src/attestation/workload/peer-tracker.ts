@@ -42,6 +42,61 @@ class PeerChangedError extends Error {
   override readonly name = 'PeerChangedError';
 }
 
+/**
+ * The open `/proc/<pid>` directory of one process (and its `status`, opened on first use), shared
+ * by every connection that process opened while it lives: a workload that opens 1,000 connections
+ * is pinned once, not 1,000 times (a pin costs four opens, and kept one or two descriptors per
+ * connection). Closed when the last connection using it closes.
+ */
+export class ProcessPin {
+  readonly pid: number;
+  /** `starttime` of the pinned process, read once when it was pinned. */
+  readonly startTime: string;
+  /** Inode of the pinned directory (see TrackedPeer's #verifySame). */
+  readonly ino: number;
+  #dirFd: number;
+  /** `status` of the pinned process, opened on first use (-1: not open). */
+  #statusFd = -1;
+  #refs = 1;
+  readonly #onClosed: ((pin: ProcessPin) => void) | undefined;
+
+  /** Takes ownership of `dirFd`. */
+  constructor(pid: number, startTime: string, dirFd: number, onClosed?: (pin: ProcessPin) => void) {
+    this.pid = pid;
+    this.startTime = startTime;
+    this.#dirFd = dirFd;
+    this.ino = fstatSync(dirFd).ino;
+    this.#onClosed = onClosed;
+  }
+
+  get closed(): boolean {
+    return this.#dirFd < 0;
+  }
+
+  /** One more connection uses this pin. */
+  retain(): void {
+    this.#refs++;
+  }
+
+  /** The pinned process's status text (one pread on the kept fd); throws once it is gone. */
+  statusText(): string {
+    if (this.#dirFd < 0) throw new PeerChangedError('peer is no longer tracked');
+    if (this.#statusFd < 0) this.#statusFd = openSync(`/proc/self/fd/${this.#dirFd}/status`, 'r');
+    return preadProcFileSync(this.#statusFd);
+  }
+
+  /** A connection using this pin closed; the last one closes the descriptors. */
+  release(): void {
+    if (this.#dirFd < 0 || --this.#refs > 0) return;
+    const fd = this.#dirFd;
+    this.#dirFd = -1;
+    closeSync(fd);
+    if (this.#statusFd >= 0) closeSync(this.#statusFd);
+    this.#statusFd = -1;
+    this.#onClosed?.(this);
+  }
+}
+
 /** A connection's peer, pinned at accept time. Close it when the connection closes. */
 export class TrackedPeer {
   readonly snapshot: PeerSnapshot;
@@ -49,22 +104,20 @@ export class TrackedPeer {
   readonly #procRoot: string;
   readonly #parentLog: Logger | undefined;
   #childLog: Logger | undefined;
-  #dirFd: number;
-  /** Inode of the pinned `/proc/<pid>` directory (see #verifySame). */
-  readonly #dirIno: number;
   /**
-   * `status` of the pinned process, opened on first use and kept (-1: not open). One kept file,
-   * not more: an agent holds one TrackedPeer per open Workload API connection, and every fd
-   * counts against the open-files limit in a burst (5,000 watchers: 15,000 fds with the socket
-   * and the pin; a second kept file made it 20,000, the limit here, and attestations failed).
+   * The process's pin, shared with its other connections. Its one kept file (`status`) is the
+   * only one: every fd counts against the open-files limit in a burst.
    */
-  #statusFd = -1;
+  readonly #pin: ProcessPin;
+  #closed = false;
 
-  /** Prefer PeerTracker.track(); this takes an already-open fd on /proc/<pid> (owned from now on). */
-  constructor(snapshot: PeerSnapshot, dirFd: number, config: PeerTrackerConfig) {
+  /**
+   * Prefer PeerTracker.track(); this takes an already-open fd on /proc/<pid> (owned from now on),
+   * or a pin PeerTracker shares between the connections of one process (retained for this one).
+   */
+  constructor(snapshot: PeerSnapshot, dirFd: number | ProcessPin, config: PeerTrackerConfig) {
     this.snapshot = snapshot;
-    this.#dirFd = dirFd;
-    this.#dirIno = fstatSync(dirFd).ino;
+    this.#pin = typeof dirFd === 'number' ? new ProcessPin(snapshot.cred.pid, snapshot.startTime, dirFd) : dirFd;
     this.#attestors = config.attestors;
     this.#procRoot = config.procRoot ?? '/proc';
     // The child logger is made on first use: a connection that never fails never needs one, and
@@ -81,7 +134,7 @@ export class TrackedPeer {
   }
 
   get closed(): boolean {
-    return this.#dirFd < 0;
+    return this.#closed || this.#pin.closed;
   }
 
   /**
@@ -100,7 +153,7 @@ export class TrackedPeer {
    * used just before, was that process (a pid is never shared by two live processes).
    */
   #verifySame(stage: string, roundStatus?: ProcStatus): void {
-    if (this.#dirFd < 0) throw new PeerChangedError('peer is no longer tracked');
+    if (this.closed) throw new PeerChangedError('peer is no longer tracked');
     const { cred, startTime, exe } = this.snapshot;
     const byPid = `${this.#procRoot}/${cred.pid}`;
     let byPidIno: number;
@@ -109,7 +162,7 @@ export class TrackedPeer {
     } catch (e) {
       throw new PeerChangedError(`caller exit suspected (${stage}): cannot stat ${byPid}`, { cause: e });
     }
-    if (byPidIno !== this.#dirIno) {
+    if (byPidIno !== this.#pin.ino) {
       let byPidStart: string;
       try {
         byPidStart = readStartTimeSync(byPid);
@@ -146,9 +199,8 @@ export class TrackedPeer {
 
   /** The pinned process's status text (one pread on the kept fd); throws once it is gone. */
   #statusText(): string {
-    if (this.#dirFd < 0) throw new PeerChangedError('peer is no longer tracked');
-    if (this.#statusFd < 0) this.#statusFd = openSync(`/proc/self/fd/${this.#dirFd}/status`, 'r');
-    return preadProcFileSync(this.#statusFd);
+    if (this.#closed) throw new PeerChangedError('peer is no longer tracked');
+    return this.#pin.statusText();
   }
 
   /** Throws ERR_UNAVAILABLE if the peer exited or is no longer the process that connected. */
@@ -194,13 +246,11 @@ export class TrackedPeer {
     }
   }
 
+  /** Releases this connection's hold on the pin (the process's last connection closes it). */
   close(): void {
-    if (this.#dirFd < 0) return;
-    const fd = this.#dirFd;
-    this.#dirFd = -1;
-    closeSync(fd);
-    if (this.#statusFd >= 0) closeSync(this.#statusFd);
-    this.#statusFd = -1;
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#pin.release();
   }
 }
 
@@ -208,6 +258,8 @@ export class PeerTracker {
   readonly #config: PeerTrackerConfig;
   readonly #procRoot: string;
   readonly #log: Logger;
+  /** The live pins by pid: a process's next connection shares its pin while it is the same process. */
+  readonly #pins = new Map<number, ProcessPin>();
 
   constructor(config: PeerTrackerConfig) {
     this.#config = config;
@@ -238,6 +290,11 @@ export class PeerTracker {
    * Everything here is synchronous so the window between accept and pinning stays tiny.
    */
   trackCred(cred: PeerCred): TrackedPeer {
+    const shared = this.#pins.get(cred.pid);
+    if (shared !== undefined) {
+      const peer = this.#share(shared, cred);
+      if (peer !== undefined) return peer;
+    }
     const procDir = `${this.#procRoot}/${cred.pid}`;
     let fd: number;
     try {
@@ -259,11 +316,38 @@ export class PeerTracker {
         throw new PeerChangedError(`new process detected: uid/gid ${uid}/${gid} do not match caller ${cred.uid}/${cred.gid}`);
       }
       const exe = exeIdentitySync(pinned);
-      return new TrackedPeer(Object.freeze({ cred, startTime, exe }), fd, this.#config);
+      const pin = new ProcessPin(cred.pid, startTime, fd, (p) => {
+        if (this.#pins.get(p.pid) === p) this.#pins.delete(p.pid);
+      });
+      this.#pins.set(cred.pid, pin);
+      return new TrackedPeer(Object.freeze({ cred, startTime, exe }), pin, this.#config);
     } catch (e) {
       closeSync(fd);
       this.#log.warn({ pid: cred.pid, err: e }, 'could not pin caller process');
       throw failed(cred.pid, e);
+    }
+  }
+
+  /**
+   * A new connection of a process already pinned for another: shares that pin if `/proc/<pid>`
+   * is still the pinned directory (the same inode: see TrackedPeer's #verifySame), so the process
+   * that connected is the pinned one. Anything else (another process under the pid, an error) is
+   * left to a fresh pin, which refuses or replaces this one. The snapshot is this connection's
+   * own: the uid/gid of its socket's peer and the executable the process runs now (an exec since
+   * the earlier connection is this one's starting point). Nothing more is read here: every call
+   * checks that the pinned process is alive and runs with the snapshot's uid/gid before it gets
+   * selectors, so a process whose credentials differ from its socket's gets none either way,
+   * and a burst of connections from one process costs two stats each.
+   */
+  #share(pin: ProcessPin, cred: PeerCred): TrackedPeer | undefined {
+    const byPid = `${this.#procRoot}/${cred.pid}`;
+    try {
+      if (statSync(byPid).ino !== pin.ino) return undefined;
+      const exe = exeIdentitySync(byPid);
+      pin.retain();
+      return new TrackedPeer(Object.freeze({ cred, startTime: pin.startTime, exe }), pin, this.#config);
+    } catch {
+      return undefined;
     }
   }
 }
