@@ -57,34 +57,19 @@ describe('UnixWorkloadAttestor: workload_size_limit below zero', () => {
   const f = fixture();
   after(() => f.proc.remove());
 
-  it('a negative limit keeps the path selector and never hashes', async () => {
+  it('a negative limit keeps the path selector and never hashes, not even an executable that cannot be read', async () => {
     f.proc.set(211, { uid: 1500, gid: 1500, exe: f.bin });
-    for (const workloadSizeLimit of [-1, -1000]) {
-      const got = (
-        await new UnixWorkloadAttestor({
-          procRoot: f.proc.root,
-          passwdFile: f.passwdFile,
-          groupFile: f.groupFile,
-          discoverWorkloadPath: true,
-          workloadSizeLimit,
-        }).attest(211)
-      ).map(formatSelector);
-      assert.deepEqual(got, ['unix:uid:1500', 'unix:user:svc', 'unix:gid:1500', 'unix:group:svcgrp', `unix:path:${f.bin}`]);
-    }
-  });
-
-  it('a negative limit does not hash even an executable that cannot be read', async () => {
     f.proc.set(212, { uid: 1500, gid: 1500, exe: f.proc.root });
-    const got = (
-      await new UnixWorkloadAttestor({
-        procRoot: f.proc.root,
-        passwdFile: f.passwdFile,
-        groupFile: f.groupFile,
-        discoverWorkloadPath: true,
-        workloadSizeLimit: -1,
-      }).attest(212)
-    ).map(formatSelector);
-    assert.deepEqual(got.at(-1), `unix:path:${f.proc.root}`);
+    for (const [pid, exe] of [
+      [211, f.bin],
+      [212, f.proc.root],
+    ] as const) {
+      for (const workloadSizeLimit of [-1, -1000]) {
+        const config = { procRoot: f.proc.root, passwdFile: f.passwdFile, groupFile: f.groupFile, discoverWorkloadPath: true, workloadSizeLimit };
+        const got = (await new UnixWorkloadAttestor(config).attest(pid)).map(formatSelector);
+        assert.deepEqual(got, ['unix:uid:1500', 'unix:user:svc', 'unix:gid:1500', 'unix:group:svcgrp', `unix:path:${exe}`]);
+      }
+    }
   });
 });
 
