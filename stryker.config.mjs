@@ -28,10 +28,14 @@ export const MUTATE = [
   'packages/server/src/ca/csr.ts',
   'packages/agent/src/attestation/workload/unix.ts',
   'packages/agent/src/attestation/workload/proc-linux.ts',
+  'packages/agent/src/attestation/workload/k8s-selectors.ts',
+  'packages/agent/src/attestation/workload/k8s-pod-list-cache.ts',
 ];
 
 export const NEXT = [
   'packages/agent/src/attestation/workload/k8s*.ts',
+  '!packages/agent/src/attestation/workload/k8s-selectors.ts',
+  '!packages/agent/src/attestation/workload/k8s-pod-list-cache.ts',
   'packages/spiffe/src/svid/*.ts',
   'packages/spiffe/src/bundle/*.ts',
   '!packages/spiffe/src/svid/verify.ts',
@@ -67,6 +71,8 @@ export const TEST_FILES = [
   'packages/agent/src/attestation/workload/proc-linux*.test.ts',
   'packages/agent/src/attestation/workload/user-db*.test.ts',
   'packages/agent/src/endpoints/workload-checks*.test.ts',
+  'packages/agent/src/attestation/workload/k8s.test.ts',
+  'packages/agent/src/attestation/workload/k8s-rules.test.ts',
   'packages/spiffe/src/id/spiffe-id*.test.ts',
   'packages/spiffe/src/id/matcher.test.ts',
   'packages/spiffe/src/bundle/x509-bundle*.test.ts',
