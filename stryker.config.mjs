@@ -30,26 +30,17 @@ export const MUTATE = [
   'packages/spiffe/src/svid/x509-svid.ts',
   'packages/spiffe/src/svid/svid-csr.ts',
   'packages/spiffe/src/bundle/spiffe-bundle.ts',
+  'packages/server/src/ca/csr.ts',
+  'packages/agent/src/attestation/workload/unix.ts',
+  'packages/agent/src/attestation/workload/proc-linux.ts',
+  'packages/agent/src/attestation/workload/k8s-selectors.ts',
+  'packages/agent/src/attestation/workload/k8s-pod-list-cache.ts',
 ];
 
 export const NEXT = [
-  'packages/server/src/ca/csr.ts',
-  // Their tests are written and in TEST_FILES (unix-rules, proc-linux-rules); the cold run did not
-  // fit in the time of the change that wrote them.
-  'packages/agent/src/attestation/workload/unix.ts',
-  'packages/agent/src/attestation/workload/proc-linux.ts',
   'packages/agent/src/attestation/workload/k8s*.ts',
-  'packages/spiffe/src/svid/*.ts',
-  'packages/spiffe/src/bundle/*.ts',
-  '!packages/spiffe/src/svid/verify.ts',
-  '!packages/spiffe/src/svid/jws-signature.ts',
-  '!packages/spiffe/src/svid/jwt-svid.ts',
-  '!packages/spiffe/src/bundle/x509-bundle.ts',
-  '!packages/spiffe/src/bundle/set.ts',
-  '!packages/spiffe/src/bundle/jwt-bundle.ts',
-  '!packages/spiffe/src/svid/x509-svid.ts',
-  '!packages/spiffe/src/svid/svid-csr.ts',
-  '!packages/spiffe/src/bundle/spiffe-bundle.ts',
+  '!packages/agent/src/attestation/workload/k8s-selectors.ts',
+  '!packages/agent/src/attestation/workload/k8s-pod-list-cache.ts',
   '!**/*.test.ts',
   '!**/*.test-util.ts',
 ];
@@ -74,11 +65,15 @@ export const TEST_FILES = [
   // each spawns some twenty real processes (setpriv, exec, pid reuse), a minute or more per
   // mutant on the shared machine; the rules they check are driven exactly by the *-rules tests.
   'packages/agent/src/attestation/workload/unix-rules.test.ts',
+  'packages/agent/src/attestation/workload/unix-selectors.test.ts',
+  'packages/agent/src/attestation/workload/unix-size-limit.test.ts',
   'packages/agent/src/attestation/workload/peer-tracker-rules.test.ts',
   'packages/agent/src/attestation/workload/peer-tracker-refusals.test.ts',
   'packages/agent/src/attestation/workload/proc-linux*.test.ts',
   'packages/agent/src/attestation/workload/user-db*.test.ts',
   'packages/agent/src/endpoints/workload-checks*.test.ts',
+  'packages/agent/src/attestation/workload/k8s.test.ts',
+  'packages/agent/src/attestation/workload/k8s-rules.test.ts',
   'packages/spiffe/src/id/spiffe-id*.test.ts',
   'packages/spiffe/src/id/matcher.test.ts',
   'packages/spiffe/src/bundle/x509-bundle*.test.ts',
@@ -86,15 +81,13 @@ export const TEST_FILES = [
   'packages/spiffe/src/svid/x509-svid*.test.ts',
   'packages/spiffe/src/svid/svid-csr.test.ts',
   'packages/spiffe/src/bundle/spiffe-bundle*.test.ts',
+  'packages/server/src/ca/csr.test.ts',
+  'packages/server/src/ca/csr-structure.test.ts',
+  'packages/server/src/ca/csr-rules.test.ts',
 ];
 
 // With NEXT: the tests that reach those modules.
-export const NEXT_TEST_FILES = [
-  'packages/server/src/ca/csr.test.ts',
-  'packages/server/src/ca/csr-*.test.ts',
-  'packages/agent/src/attestation/workload/k8s*.test.ts',
-  'packages/spiffe/src/svid/*.test.ts',
-];
+export const NEXT_TEST_FILES = ['packages/agent/src/attestation/workload/k8s*.test.ts'];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {

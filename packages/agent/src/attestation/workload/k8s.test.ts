@@ -7,10 +7,10 @@ import { FakeClock } from '@ztwim/testkit';
 
 import { K8sWorkloadAttestor, resolveNodeName, type K8sAttestorConfig } from './k8s.ts';
 import { containerIdOf } from './k8s-selectors.ts';
+import { drive, PODS, withoutBlogContainer } from './testdata/k8s-polling.ts';
 import * as S from './testdata/k8s-samples.ts';
 import { formatSelector } from './workload-attestor.ts';
 
-const PODS = readFileSync(new URL('./testdata/k8s/pods-containerd.json', import.meta.url), 'utf8');
 const INIT_ID = 'aff34703e5e1f89443e9a1bffcc80f43f74d4808a2dd22c8f88c08547b323934';
 
 /** The selectors of the `blog` container of pod blog-7d9f6c5b8-x2x7q in the recorded list. */
@@ -70,27 +70,6 @@ function harness(cgroup: string | undefined, bodies: ReadonlyArray<string | Erro
 
 const show = async (p: Promise<Array<{ type: string; value: string }>>): Promise<string[]> => (await p).map(formatSelector).sort();
 const sorted = (xs: readonly string[]): string[] => [...xs].sort();
-
-/** The recorded list with the blog container not started yet (no containerID in its status). */
-function withoutBlogContainer(): string {
-  const doc = JSON.parse(PODS) as { items: Array<{ status: { containerStatuses?: Array<{ name: string; containerID?: string }> } }> };
-  for (const cs of doc.items[0]?.status.containerStatuses ?? []) if (cs.name === 'blog') delete cs.containerID;
-  return JSON.stringify(doc);
-}
-
-/** Runs an attestation that polls: advances the fake clock one retry interval each time it waits. */
-async function drive<T>(clock: FakeClock, p: Promise<T>, stepMs = 500): Promise<T> {
-  let settled = false;
-  const watched = p.finally(() => {
-    settled = true;
-  });
-  watched.catch(() => undefined);
-  while (!settled) {
-    await Promise.race([clock.waitForTimers(1), watched.catch(() => undefined)]);
-    if (!settled) clock.advance(stepMs);
-  }
-  return watched;
-}
 
 describe('k8s workload attestor: selectors from the kubelet pod list', () => {
   it('every k8s selector of a running container (cgroup v1 cgroupfs)', async () => {
