@@ -13,9 +13,12 @@ if ((kind !== 'server' && kind !== 'agent') || conf === undefined) {
   process.exit(2);
 }
 
-// The V8 tuning `ztwim agent run` / `ztwim server run` apply as they start.
-const { tuneForDaemon } = await import('@ztwim/cli/daemon-tuning');
-tuneForDaemon();
+// The V8 tuning `ztwim agent run` / `ztwim server run` apply as they start, with their default
+// memory budget (`-memoryBudget`), as a user runs them; ZTWIM_MEMORY_BUDGET=<MiB> sets another
+// (0 turns it off).
+const { DEFAULT_MEMORY_BUDGET_MIB, tuneForDaemon } = await import('@ztwim/cli/daemon-tuning');
+const budgetEnv = process.env['ZTWIM_MEMORY_BUDGET'];
+tuneForDaemon({ memoryBudgetMiB: budgetEnv === undefined || budgetEnv === '' ? DEFAULT_MEMORY_BUDGET_MIB : Number(budgetEnv) });
 
 let running;
 try {

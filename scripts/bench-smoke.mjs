@@ -19,6 +19,8 @@ const SMOKE = {
   agent: ['--duration', '1', '--rounds', '1', '--only', 'ztwim', '--clients', '1', '--streams', '10', '--entries', '20', '--source'],
   // both agents pinned with taskset (one core, then two), the fetch rows only
   'agent-cores': ['--duration', '1', '--rounds', '1', '--clients', '1', '--kinds', 'jwt-cached', '--entries', '20', '--source'],
+  // a diagnostic of bench/server.ts's first-answer row: one built server, no SPIRE, no profile written
+  'first-answer-probe': ['--entries', '200', '--owned', '20', '--rounds', '1'],
   'agent-sync': ['--entries', '50', '--only', 'ztwim', '--source'],
   'agent-burst': ['--watchers', '20', '--jwt', '2', '--spread-watchers', '20', '--spread', '1', '--hold', '1', '--settle', '1', '--source'],
   'agent-memory': ['--entries', '1', '--streams', '0,10', '--load', '1', '--after', '1', '--clients', '1'],

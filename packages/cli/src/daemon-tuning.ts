@@ -5,6 +5,8 @@ import { systemClock } from '@ztwim/core';
 import { useLightHeaders } from './light-headers.ts';
 import { v8FullGc, watchMemoryBudget } from './memory-budget.ts';
 
+export { DEFAULT_MEMORY_BUDGET_MIB } from './memory-budget.ts';
+
 /**
  * V8 optimizes a function once it has run about 66 KB of bytecode (`--interrupt-budget`). A
  * daemon's per-call code is small, so a path that turns hot (say, the first workloads asking for
