@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { withNativeTrim } from './daemon-tuning.ts';
 import { spawnSync } from 'node:child_process';
 
 // How many calls a small function takes to be optimized by TurboFan, in a fresh node (compiling
@@ -29,4 +30,18 @@ test('tuneForDaemon: hot code is optimized after far fewer calls than with V8 de
   const tuned = callsUntilOptimized('tuned');
   assert.ok(plain > 0 && plain < 100000, `default: optimized after ${plain} calls`);
   assert.ok(tuned * 3 < plain, `tuned: ${tuned} calls, default: ${plain}`);
+});
+
+test('withNativeTrim: the GC runs first, then the C heap is trimmed, on every call', () => {
+  const calls: string[] = [];
+  const fullGc = withNativeTrim(
+    () => calls.push('gc'),
+    () => {
+      calls.push('trim');
+      return true;
+    },
+  );
+  fullGc();
+  fullGc();
+  assert.deepEqual(calls, ['gc', 'trim', 'gc', 'trim']);
 });

@@ -5,7 +5,13 @@
  *   getPeerCred(fd: number) -> { pid: number, uid: number, gid: number }   (SO_PEERCRED)
  *   getPeerGroups(fd: number) -> number[]                                 (SO_PEERGROUPS, else [])
  *   acceptPending(fd: number, max: number) -> number[]                    (accept4 until EAGAIN or max)
+ *   trimHeap() -> boolean                                                 (glibc malloc_trim(0); false elsewhere)
  *   platform: string                                                      ("linux" or "unsupported")
+ *
+ * trimHeap sits here because this is the project's one native addon: glibc keeps the memory that
+ * native code (nghttp2 sessions, TLS and socket buffers) freed after a burst of connections in its
+ * arenas, and only malloc_trim hands it back to the kernel; Node has no call for it. A daemon over
+ * its memory budget calls it after a full GC (packages/cli/src/daemon-tuning.ts).
  *
  * acceptPending exists because libuv (Node 20) accepts one connection per event-loop turn: on a
  * busy process a burst of clients waits in the listen queue for as many turns as there are
@@ -17,6 +23,9 @@
  * errno name (e.g. "EBADF", "ENOTSOCK") when the kernel refuses the request.
  */
 #include <errno.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,11 +228,23 @@ static napi_value accept_pending(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+static napi_value trim_heap(napi_env env, napi_callback_info info) {
+  (void)info;
+  int released = 0;
+#if defined(__GLIBC__)
+  released = malloc_trim(0);
+#endif
+  napi_value out;
+  CHECK_NAPI(env, napi_get_boolean(env, released != 0, &out));
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
-  napi_value fn_cred, fn_groups, fn_accept, platform;
+  napi_value fn_cred, fn_groups, fn_accept, fn_trim, platform;
   CHECK_NAPI(env, napi_create_function(env, "getPeerCred", NAPI_AUTO_LENGTH, get_peer_cred, NULL, &fn_cred));
   CHECK_NAPI(env, napi_create_function(env, "getPeerGroups", NAPI_AUTO_LENGTH, get_peer_groups, NULL, &fn_groups));
   CHECK_NAPI(env, napi_create_function(env, "acceptPending", NAPI_AUTO_LENGTH, accept_pending, NULL, &fn_accept));
+  CHECK_NAPI(env, napi_create_function(env, "trimHeap", NAPI_AUTO_LENGTH, trim_heap, NULL, &fn_trim));
 #if defined(__linux__) && defined(SO_PEERCRED)
   CHECK_NAPI(env, napi_create_string_utf8(env, "linux", NAPI_AUTO_LENGTH, &platform));
 #else
@@ -232,6 +253,7 @@ static napi_value init(napi_env env, napi_value exports) {
   CHECK_NAPI(env, napi_set_named_property(env, exports, "getPeerCred", fn_cred));
   CHECK_NAPI(env, napi_set_named_property(env, exports, "getPeerGroups", fn_groups));
   CHECK_NAPI(env, napi_set_named_property(env, exports, "acceptPending", fn_accept));
+  CHECK_NAPI(env, napi_set_named_property(env, exports, "trimHeap", fn_trim));
   CHECK_NAPI(env, napi_set_named_property(env, exports, "platform", platform));
   return exports;
 }

@@ -9,6 +9,7 @@ interface NativePeerCred {
   getPeerCred(fd: number): unknown;
   getPeerGroups(fd: number): unknown;
   acceptPending(fd: number, max: number): unknown;
+  trimHeap(): unknown;
   readonly platform: string;
 }
 
@@ -24,6 +25,7 @@ function isNative(v: unknown): v is NativePeerCred {
     typeof o['getPeerCred'] === 'function' &&
     typeof o['getPeerGroups'] === 'function' &&
     typeof o['acceptPending'] === 'function' &&
+    typeof o['trimHeap'] === 'function' &&
     typeof o['platform'] === 'string'
   );
 }
@@ -88,5 +90,8 @@ export const linuxBackend: PeerCredBackend = {
       throw new PeerCredError('ERR_PEERCRED_ADDON', 'peercred: native addon returned malformed file descriptors');
     }
     return raw;
+  },
+  trimHeap(): boolean {
+    return addon().trimHeap() === true;
   },
 };

@@ -14,4 +14,6 @@ export interface PeerCredBackend {
   groupsOfFd(fd: number): readonly number[];
   /** Up to `max` connections waiting on listening socket `fd` (accept4, non-blocking). */
   acceptPending(fd: number, max: number): number[];
+  /** Hands the memory the C heap holds free back to the kernel (glibc malloc_trim); whether any was. */
+  trimHeap(): boolean;
 }

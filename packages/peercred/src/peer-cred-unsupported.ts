@@ -18,4 +18,8 @@ export const unsupportedBackend: PeerCredBackend = {
   acceptPending(): number[] {
     return [];
   },
+  // No addon to call: nothing handed back.
+  trimHeap(): boolean {
+    return false;
+  },
 };

@@ -64,3 +64,13 @@ export function acceptPendingConnections(listenFd: number, max: number): number[
   if (!Number.isInteger(listenFd) || listenFd < 0) throw new PeerCredError('ERR_PEERCRED_NO_FD', 'peercred: invalid file descriptor');
   return backend.acceptPending(listenFd, Math.max(0, Math.floor(max)));
 }
+
+/**
+ * Hands the memory that the C heap keeps free back to the kernel (glibc's `malloc_trim(0)`) and
+ * says whether any was. After a burst of connections, glibc keeps what native code freed
+ * (HTTP/2 sessions, socket buffers) in its arenas: a resident set tens of MiB above what is in
+ * use, which no JavaScript GC returns. False where there is nothing to call (not Linux, not glibc).
+ */
+export function trimNativeHeap(): boolean {
+  return backend.trimHeap();
+}
