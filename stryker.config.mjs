@@ -69,6 +69,7 @@ export const TEST_FILES = [
   'packages/agent/src/attestation/workload/unix-size-limit.test.ts',
   'packages/agent/src/attestation/workload/peer-tracker-rules.test.ts',
   'packages/agent/src/attestation/workload/peer-tracker-refusals.test.ts',
+  'packages/agent/src/attestation/workload/peer-tracker-shared-pin.test.ts',
   'packages/agent/src/attestation/workload/proc-linux*.test.ts',
   'packages/agent/src/attestation/workload/user-db*.test.ts',
   'packages/agent/src/endpoints/workload-checks*.test.ts',
