@@ -35,12 +35,14 @@ export const MUTATE = [
   'packages/agent/src/attestation/workload/proc-linux.ts',
   'packages/agent/src/attestation/workload/k8s-selectors.ts',
   'packages/agent/src/attestation/workload/k8s-pod-list-cache.ts',
+  'packages/agent/src/attestation/workload/k8s.ts',
 ];
 
 export const NEXT = [
   'packages/agent/src/attestation/workload/k8s*.ts',
   '!packages/agent/src/attestation/workload/k8s-selectors.ts',
   '!packages/agent/src/attestation/workload/k8s-pod-list-cache.ts',
+  '!packages/agent/src/attestation/workload/k8s.ts',
   '!**/*.test.ts',
   '!**/*.test-util.ts',
 ];
@@ -74,6 +76,7 @@ export const TEST_FILES = [
   'packages/agent/src/endpoints/workload-checks*.test.ts',
   'packages/agent/src/attestation/workload/k8s.test.ts',
   'packages/agent/src/attestation/workload/k8s-rules.test.ts',
+  'packages/agent/src/attestation/workload/k8s-attestor-wiring.test.ts',
   'packages/spiffe/src/id/spiffe-id*.test.ts',
   'packages/spiffe/src/id/matcher.test.ts',
   'packages/spiffe/src/bundle/x509-bundle*.test.ts',
