@@ -35,12 +35,16 @@ export const MUTATE = [
   'packages/agent/src/attestation/workload/proc-linux.ts',
   'packages/agent/src/attestation/workload/k8s-selectors.ts',
   'packages/agent/src/attestation/workload/k8s-pod-list-cache.ts',
+  'packages/agent/src/attestation/workload/k8s.ts',
+  'packages/agent/src/attestation/workload/k8s-kubelet-client.ts',
 ];
 
 export const NEXT = [
   'packages/agent/src/attestation/workload/k8s*.ts',
   '!packages/agent/src/attestation/workload/k8s-selectors.ts',
   '!packages/agent/src/attestation/workload/k8s-pod-list-cache.ts',
+  '!packages/agent/src/attestation/workload/k8s.ts',
+  '!packages/agent/src/attestation/workload/k8s-kubelet-client.ts',
   '!**/*.test.ts',
   '!**/*.test-util.ts',
 ];
@@ -75,6 +79,8 @@ export const TEST_FILES = [
   'packages/agent/src/endpoints/workload-checks*.test.ts',
   'packages/agent/src/attestation/workload/k8s.test.ts',
   'packages/agent/src/attestation/workload/k8s-rules.test.ts',
+  'packages/agent/src/attestation/workload/k8s-attestor-wiring.test.ts',
+  'packages/agent/src/attestation/workload/k8s-kubelet-client*.test.ts',
   'packages/spiffe/src/id/spiffe-id*.test.ts',
   'packages/spiffe/src/id/matcher.test.ts',
   'packages/spiffe/src/bundle/x509-bundle*.test.ts',
