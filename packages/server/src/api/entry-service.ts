@@ -118,8 +118,6 @@ export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntrySe
     return ds.listAuthorizedEntries(agentId, await deps.nodeSelectors(agentId));
   };
   const answers = deps.answers ?? new AuthorizedAnswers();
-  const authorizedToProto = (e: Entry, mask: EntryOutputMask | undefined): ProtoEntry | ReturnType<typeof entryToProto> => answers.toProto(e, mask);
-  const encodedAuthorized = (entries: readonly Entry[]): AuthorizedResponse => answers.encoded(entries);
   return {
     async countEntries(req) {
       return { count: await ds.countEntries(entryFilterFromProto(req.filter)) };
@@ -223,8 +221,8 @@ export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntrySe
     async getAuthorizedEntries(req, ctx) {
       const mask = entryMaskFromProto(req.outputMask);
       const entries = await authorized(ctx);
-      if (mask === undefined) return encodedAuthorized(entries);
-      return { entries: entries.map((e) => authorizedToProto(e, mask)) };
+      if (mask === undefined) return answers.encoded(entries);
+      return { entries: entries.map((e) => answers.toProto(e, mask)) };
     },
 
     async *syncAuthorizedEntries(requests: AsyncIterable<SyncAuthorizedEntriesRequest>, ctx) {
@@ -237,7 +235,7 @@ export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntrySe
       const entries = await authorized(ctx);
       type Resp = MessageInitShape<typeof SyncAuthorizedEntriesResponseSchema>;
       if (entries.length <= SYNC_PAGE) {
-        yield { entries: entries.map((e) => authorizedToProto(e, mask)) } satisfies Resp;
+        yield { entries: entries.map((e) => answers.toProto(e, mask)) } satisfies Resp;
         return;
       }
       const byId = new Map(entries.map((e) => [e.id, e]));
@@ -257,7 +255,7 @@ export function entryService(deps: EntryServiceDeps): ServiceImpl<typeof EntrySe
           continue;
         }
         for (let i = 0; i < wanted.length; i += SYNC_PAGE) {
-          yield { entries: wanted.slice(i, i + SYNC_PAGE).map((e) => authorizedToProto(e, mask)), more: i + SYNC_PAGE < wanted.length } satisfies Resp;
+          yield { entries: wanted.slice(i, i + SYNC_PAGE).map((e) => answers.toProto(e, mask)), more: i + SYNC_PAGE < wanted.length } satisfies Resp;
         }
       }
     },
