@@ -188,3 +188,20 @@ test('X509Svid.parseRaw of bytes parsed before: own certificate copies; a change
     (e: unknown) => isSpiffeError(e, 'ERR_X509SVID_INVALID'),
   );
 });
+
+test('X509Svid.copyOf: same ID, key and hint, certificates of its own', () => {
+  const svid = X509Svid.parseRaw(concatDer([pki.leafViaIntermediate.der, pki.intermediate.der]), leafKey);
+  svid.hint = 'internal';
+  const copy = X509Svid.copyOf(svid);
+  assert.notEqual(copy, svid);
+  assert.ok(copy.id.equals(svid.id));
+  assert.equal(copy.privateKey, svid.privateKey);
+  assert.equal(copy.hint, 'internal');
+  assert.notEqual(copy.certificates, svid.certificates);
+  assert.deepEqual(copy.certificates, svid.certificates);
+  (svid.certificates[0] as Uint8Array)[10] = ((svid.certificates[0] as Uint8Array)[10] as number) ^ 0xff;
+  svid.certificates.pop();
+  assert.deepEqual(copy.certificates, [pki.leafViaIntermediate.der, pki.intermediate.der]);
+  delete svid.hint;
+  assert.equal(X509Svid.copyOf(svid).hint, undefined);
+});

@@ -164,6 +164,20 @@ export class X509Svid {
     );
   }
 
+  /**
+   * @internal a new X509Svid equal to `svid` (same ID, key and hint) with its own copies of the
+   * certificates: the Workload API client hands out one per fetch of bytes it parsed before.
+   */
+  static copyOf(svid: X509Svid): X509Svid {
+    const copy = new X509Svid(
+      svid.id,
+      svid.certificates.map((c) => c.slice()),
+      svid.privateKey,
+    );
+    if (svid.hint !== undefined) copy.hint = svid.hint;
+    return copy;
+  }
+
   /** PEM certificates (leaf first) and PEM PKCS#8 private key. */
   marshal(): { certificates: string; privateKey: string } {
     return {

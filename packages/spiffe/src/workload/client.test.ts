@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import type * as tls from 'node:tls';
+import { X509Certificate } from 'node:crypto';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { TrustDomain } from '../id/trust-domain.ts';
 import { parseAndValidateJwtSvid } from '../svid/jwt-svid.ts';
@@ -169,6 +170,79 @@ test('duplicate hints: first wins; malformed messages are discarded by watches',
     );
     ac.abort();
     await w;
+  } finally {
+    await s.done();
+  }
+});
+
+test('fetchX509Svid: the same response again gives an equal SVID of its own; new bytes are parsed anew, a cached key never served for another certificate', async () => {
+  const s = await setup('x509-reuse');
+  const isMismatch = (e: unknown): boolean =>
+    e instanceof WorkloadApiError && e.grpcCode === Code.Unknown && /leaf certificate does not match private key/.test(e.message);
+  try {
+    s.fake.update({ x509Svids: [{ ...s.a, hint: 'h1' }] });
+    const first = await s.client.fetchX509Svid();
+    const again = await s.client.fetchX509Svid();
+    assert.notEqual(again, first);
+    assert.ok(again.id.equals(first.id));
+    assert.deepEqual(again.certificates, s.a.certs);
+    assert.notEqual(again.certificates[0], first.certificates[0]);
+    assert.equal(again.privateKey, first.privateKey);
+    assert.equal(again.hint, 'h1');
+    // What a caller does to its SVID does not reach the next fetch of the same bytes.
+    const leaf = first.certificates[0] as Uint8Array;
+    leaf[30] = (leaf[30] as number) ^ 0xff;
+    first.certificates.push(new Uint8Array([1]));
+    first.hint = 'changed';
+    const third = await s.client.fetchX509Svid();
+    assert.deepEqual(third.certificates, s.a.certs);
+    assert.equal(third.hint, 'h1');
+
+    // Rotated: same SPIFFE ID, a new certificate and key; the new key comes back, matching the new leaf.
+    const rotated = await s.ca.issue('/a', 'example.org/a-rotated');
+    s.fake.update({ x509Svids: [rotated] });
+    const next = await s.client.fetchX509Svid();
+    assert.equal(next.id.toString(), 'spiffe://example.org/a');
+    assert.deepEqual(next.certificates, rotated.certs);
+    assert.equal(next.hint, undefined);
+    assert.notEqual(next.privateKey, first.privateKey);
+    assert.ok(new X509Certificate(next.leaf()).checkPrivateKey(next.privateKey));
+    assert.ok(!new X509Certificate(next.leaf()).checkPrivateKey(first.privateKey));
+
+    // The certificate parsed before with another key, and the key parsed before with another
+    // certificate: each pair is checked, neither is answered from what the client kept.
+    s.fake.update({ x509Svids: [{ ...s.a, key: rotated.key }] });
+    await assert.rejects(s.client.fetchX509Svid(), isMismatch);
+    s.fake.update({ x509Svids: [{ ...rotated, key: s.a.key }] });
+    await assert.rejects(s.client.fetchX509Svid(), isMismatch);
+    s.fake.update({ x509Svids: [s.a] });
+    const back = await s.client.fetchX509Svid();
+    assert.deepEqual(back.certificates, s.a.certs);
+    assert.ok(new X509Certificate(back.leaf()).checkPrivateKey(back.privateKey));
+  } finally {
+    await s.done();
+  }
+});
+
+test('fetchX509Svid and fetchX509Svids keep apart what each made of the same bytes', async () => {
+  const s = await setup('x509-modes');
+  try {
+    const b = await s.ca.issue('/b');
+    // The second SVID names another SPIFFE ID than its certificate's: only a parse of every SVID sees it.
+    s.fake.update({ x509Svids: [s.a, { ...b, spiffeId: 'spiffe://example.org/not-b' }] });
+    const isMalformed = (e: unknown): boolean => e instanceof WorkloadApiError && /does not match its certificate's URI SAN/.test(e.message);
+    for (let i = 0; i < 2; i++) {
+      assert.equal((await s.client.fetchX509Svid()).id.toString(), 'spiffe://example.org/a');
+      await assert.rejects(s.client.fetchX509Svids(), isMalformed);
+    }
+    s.fake.update({ x509Svids: [s.a, b] });
+    for (let i = 0; i < 2; i++) {
+      const all = await s.client.fetchX509Svids();
+      assert.deepEqual(
+        all.map((x) => x.id.toString()),
+        ['spiffe://example.org/a', 'spiffe://example.org/b'],
+      );
+    }
   } finally {
     await s.done();
   }

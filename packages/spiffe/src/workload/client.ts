@@ -3,6 +3,7 @@
  * `workloadapi.Client`: one-shot fetches, watches that reconnect with a linear backoff, and
  * responses parsed with the SDK's own parsers.
  */
+import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SpiffeError } from '../errors.ts';
 import { TrustDomain } from '../id/trust-domain.ts';
@@ -13,7 +14,7 @@ import { X509BundleSet, JwtBundleSet } from '../bundle/set.ts';
 import { X509Svid } from '../svid/x509-svid.ts';
 import { parseInsecureJwtSvid, type JwtSvid } from '../svid/jwt-svid.ts';
 import { defaultWorkloadEndpoint, parseWorkloadEndpoint } from './address.ts';
-import { GrpcCallError, GrpcChannel, tcpConnector, unixConnector, type GrpcInterceptor, type GrpcTransportKind } from './grpc-http2.ts';
+import { decodeResponse, GrpcCallError, GrpcChannel, tcpConnector, unixConnector, type GrpcInterceptor, type GrpcTransportKind } from './grpc-http2.ts';
 import {
   SpiffeWorkloadAPI,
   type JWTBundlesResponse,
@@ -173,6 +174,8 @@ function workloadApi(channel: GrpcChannel) {
     fetchJWTBundles: (req: object, o: Opts) => channel.serverStream(m.fetchJWTBundles, req, o),
     /** The first response of each stream, then the stream is cancelled (the one-shot fetches). */
     firstX509SVID: (req: object, o: Opts) => channel.first(m.fetchX509SVID, req, o),
+    /** As firstX509SVID, undecoded (the client keeps what it made of the same bytes). */
+    firstX509SVIDRaw: (req: object, o: Opts) => channel.firstRaw(m.fetchX509SVID, req, o),
     firstX509Bundles: (req: object, o: Opts) => channel.first(m.fetchX509Bundles, req, o),
     firstJWTBundles: (req: object, o: Opts) => channel.first(m.fetchJWTBundles, req, o),
     fetchJWTSVID: (req: { audience: string[]; spiffeId: string }, o: Opts) => channel.unary(m.fetchJWTSVID, req, o),
@@ -291,6 +294,14 @@ export function parseJwtSvidResponse(resp: JWTSVIDResponse, audience: readonly s
   return out;
 }
 
+/** What the client made of the last X509SVIDResponse it parsed (for one of its parse modes). */
+interface ParsedX509Response {
+  /** SHA-256 of the response's bytes (the digest is kept, not the bytes, which hold private keys). */
+  readonly digest: Buffer;
+  /** Never handed out: each fetch gets copies (X509Svid.copyOf). */
+  readonly svids: readonly X509Svid[];
+}
+
 /**
  * A Workload API client. Every request carries `workload.spiffe.io: true`. Failures are
  * WorkloadApiError (SpiffeError ERR_WORKLOAD_API) with the gRPC code in `grpcCode`.
@@ -302,6 +313,13 @@ export class WorkloadApiClient {
   readonly #closed = new AbortController();
   readonly #backoff: () => Backoff;
   readonly #now: () => Date;
+  /**
+   * The last X509SVIDResponse parsed by fetchX509Svid (index 0: the default SVID only) and by
+   * fetchX509Svids (1: every SVID). The agent sends the same bytes on every fetch until the SVID
+   * rotates, and their parse depends on nothing else (no clock, no verification), so the same
+   * bytes again skip the protobuf decode and the parse.
+   */
+  readonly #lastX509: [ParsedX509Response | undefined, ParsedX509Response | undefined] = [undefined, undefined];
 
   constructor(opts: WorkloadApiClientOptions = {}) {
     this.address = opts.address ?? defaultWorkloadEndpoint();
@@ -359,16 +377,33 @@ export class WorkloadApiClient {
     return m;
   }
 
+  /** The X509-SVIDs of a response's bytes: copies of the last parse when the bytes are the same. */
+  #x509Svids(raw: Uint8Array, firstOnly: boolean): X509Svid[] {
+    const slot = firstOnly ? 0 : 1;
+    const digest = createHash('sha256').update(raw).digest();
+    const last = this.#lastX509[slot];
+    if (last?.digest.equals(digest) === true) return last.svids.map((s) => X509Svid.copyOf(s));
+    let resp: X509SVIDResponse;
+    try {
+      resp = decodeResponse(SpiffeWorkloadAPI.method.fetchX509SVID, raw);
+    } catch (e) {
+      throw toWorkloadApiError(e);
+    }
+    const svids = parseX509SvidResponse(resp, firstOnly);
+    this.#lastX509[slot] = { digest, svids: svids.map((s) => X509Svid.copyOf(s)) };
+    return svids;
+  }
+
   /** The default X509-SVID (the first in the response). */
   async fetchX509Svid(opts: { signal?: AbortSignal } = {}): Promise<X509Svid> {
-    const resp = await this.#first((signal) => this.#api.firstX509SVID({}, { signal }), opts.signal);
-    return parseX509SvidResponse(resp, true)[0] as X509Svid;
+    const raw = await this.#first((signal) => this.#api.firstX509SVIDRaw({}, { signal }), opts.signal);
+    return this.#x509Svids(raw, true)[0] as X509Svid;
   }
 
   /** Every X509-SVID of the workload (duplicate hints: first wins). */
   async fetchX509Svids(opts: { signal?: AbortSignal } = {}): Promise<X509Svid[]> {
-    const resp = await this.#first((signal) => this.#api.firstX509SVID({}, { signal }), opts.signal);
-    return parseX509SvidResponse(resp, false);
+    const raw = await this.#first((signal) => this.#api.firstX509SVIDRaw({}, { signal }), opts.signal);
+    return this.#x509Svids(raw, false);
   }
 
   async fetchX509Context(opts: { signal?: AbortSignal } = {}): Promise<X509Context> {

@@ -350,7 +350,7 @@ for (const kind of ['socket', 'node:http2'] as const) {
 
     test('first(): the first message of a stream, then RST_STREAM CANCEL; undefined for an empty stream; an error status rejects', T, async () => {
       const resets: Promise<number>[] = [];
-      let mode: 'two' | 'empty' | 'error' = 'two';
+      let mode: 'two' | 'empty' | 'error' | 'garbage' = 'two';
       const ts = await startServer((stream) => {
         resets.push(once(stream, 'close').then(() => stream.rstCode));
         if (mode === 'error') {
@@ -360,6 +360,7 @@ for (const kind of ['socket', 'node:http2'] as const) {
         stream.respond(okHeaders, { waitForTrailers: true });
         stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
         if (mode === 'empty') stream.end();
+        else if (mode === 'garbage') stream.write(frame(Buffer.from([0xff, 0xff, 0xff])));
         // Two messages in one write: only the first is decoded and handed back.
         else stream.write(Buffer.concat([bundlesResponse(1), bundlesResponse(2)]));
       });
@@ -368,8 +369,16 @@ for (const kind of ['socket', 'node:http2'] as const) {
         const r = await ch.first(m.fetchX509Bundles, {});
         assert.deepEqual(Object.keys(r?.bundles ?? {}), ['spiffe://td1.example']);
         assert.equal(await resets[0], http2.constants.NGHTTP2_CANCEL);
+        // firstRaw(): the same first message, its bytes undecoded; a stream that is then cancelled too.
+        const raw = await ch.firstRaw(m.fetchX509Bundles, {});
+        assert.deepEqual(Buffer.from(raw ?? []), bundlesResponse(1).subarray(5));
+        assert.equal(await resets[1], http2.constants.NGHTTP2_CANCEL);
+        mode = 'garbage';
+        await assert.rejects(ch.first(m.fetchX509Bundles, {}), isStatus(13, /^cannot decode the response/));
+        assert.deepEqual(Buffer.from((await ch.firstRaw(m.fetchX509Bundles, {})) ?? []), Buffer.from([0xff, 0xff, 0xff]));
         mode = 'empty';
         assert.equal(await ch.first(m.fetchX509Bundles, {}), undefined);
+        assert.equal(await ch.firstRaw(m.fetchX509Bundles, {}), undefined);
         mode = 'error';
         await assert.rejects(ch.first(m.fetchX509Bundles, {}), isStatus(7, 'withdrawn'));
         await assert.rejects(ch.first(m.fetchX509Bundles, {}, { signal: AbortSignal.abort() }), isStatus(1));

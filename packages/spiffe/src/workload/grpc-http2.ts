@@ -277,7 +277,7 @@ function requestKey(path: string, req: object): string | undefined {
 }
 
 /** A response message, or Internal naming why it does not decode. */
-function decodeResponse<O extends DescMessage>(method: GrpcMethod<DescMessage, O>, msg: Uint8Array): MessageShape<O> {
+export function decodeResponse<O extends DescMessage>(method: GrpcMethod<DescMessage, O>, msg: Uint8Array): MessageShape<O> {
   try {
     return fromBinary(method.output, msg);
   } catch (e) {
@@ -490,6 +490,23 @@ export class GrpcChannel {
     req: MessageInitShape<I>,
     opts: GrpcCallOptions = {},
   ): Promise<MessageShape<O> | undefined> {
+    return this.#first(method, req, opts, (m) => decodeResponse(method, m));
+  }
+
+  /**
+   * As `first`, but the message undecoded: its bytes as received (in no buffer the transport
+   * reuses), for a caller that keeps what it made of the same bytes before.
+   */
+  firstRaw<I extends DescMessage>(method: GrpcMethod<I, DescMessage>, req: MessageInitShape<I>, opts: GrpcCallOptions = {}): Promise<Uint8Array | undefined> {
+    return this.#first(method, req, opts, (m) => m);
+  }
+
+  #first<I extends DescMessage, T>(
+    method: GrpcMethod<I, DescMessage>,
+    req: MessageInitShape<I>,
+    opts: GrpcCallOptions,
+    decode: (msg: Uint8Array) => T,
+  ): Promise<T | undefined> {
     const { path, body } = this.#encode(method, req);
     return new Promise((resolve, reject) => {
       let got = false;
@@ -500,7 +517,7 @@ export class GrpcChannel {
           // Nobody reads this call's end any more: no error object for it.
           handle.cancel(undefined);
           try {
-            resolve(decodeResponse(method, m));
+            resolve(decode(m));
           } catch (e) {
             reject(e);
           }
