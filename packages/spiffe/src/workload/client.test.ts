@@ -248,6 +248,31 @@ test('fetchX509Svid and fetchX509Svids keep apart what each made of the same byt
   }
 });
 
+test('fetchX509Context: the same response again gives an equal context of its own; a changed bundle is parsed anew', async () => {
+  const s = await setup('x509-context');
+  const FED = TrustDomain.parse('fed.example');
+  const b64 = (ders: readonly Uint8Array[] | undefined): string[] => (ders ?? []).map((d) => Buffer.from(d).toString('base64'));
+  try {
+    const first = await s.client.fetchX509Context();
+    // What a caller does to its context does not reach the next fetch of the same bytes.
+    first.bundles.get(FED)?.removeAuthority(s.fed.root.der);
+    first.bundles.remove(TD);
+    first.svids.pop();
+    const again = await s.client.fetchX509Context();
+    assert.equal(again.svids.length, 1);
+    assert.deepEqual(again.svids[0]?.certificates, s.a.certs);
+    assert.deepEqual(b64(again.bundles.get(TD)?.authorities()), b64([s.ca.root.der]));
+    assert.deepEqual(b64(again.bundles.get(FED)?.authorities()), b64([s.fed.root.der]));
+    const fed2 = await makeTestCa('fed.example', 'fed2.example');
+    s.fake.update({ federated: { 'spiffe://fed.example': fed2.root.der } });
+    const next = await s.client.fetchX509Context();
+    assert.deepEqual(b64(next.bundles.get(FED)?.authorities()), b64([fed2.root.der]));
+    assert.deepEqual(next.svids[0]?.certificates, s.a.certs);
+  } finally {
+    await s.done();
+  }
+});
+
 test('X509Source rotates and reconnects after the server restarts', async () => {
   const s = await setup('rotate');
   const src = await X509Source.create({ client: s.client });

@@ -172,9 +172,10 @@ function workloadApi(channel: GrpcChannel) {
     fetchX509SVID: (req: object, o: Opts) => channel.serverStream(m.fetchX509SVID, req, o),
     fetchX509Bundles: (req: object, o: Opts) => channel.serverStream(m.fetchX509Bundles, req, o),
     fetchJWTBundles: (req: object, o: Opts) => channel.serverStream(m.fetchJWTBundles, req, o),
-    /** The first response of each stream, then the stream is cancelled (the one-shot fetches). */
-    firstX509SVID: (req: object, o: Opts) => channel.first(m.fetchX509SVID, req, o),
-    /** As firstX509SVID, undecoded (the client keeps what it made of the same bytes). */
+    /**
+     * The first response of each stream, then the stream is cancelled (the one-shot fetches);
+     * FetchX509SVID's undecoded, the client keeping what it made of the same bytes (LastX509Parse).
+     */
     firstX509SVIDRaw: (req: object, o: Opts) => channel.firstRaw(m.fetchX509SVID, req, o),
     firstX509Bundles: (req: object, o: Opts) => channel.first(m.fetchX509Bundles, req, o),
     firstJWTBundles: (req: object, o: Opts) => channel.first(m.fetchJWTBundles, req, o),
@@ -294,12 +295,40 @@ export function parseJwtSvidResponse(resp: JWTSVIDResponse, audience: readonly s
   return out;
 }
 
-/** What the client made of the last X509SVIDResponse it parsed (for one of its parse modes). */
-interface ParsedX509Response {
-  /** SHA-256 of the response's bytes (the digest is kept, not the bytes, which hold private keys). */
-  readonly digest: Buffer;
-  /** Never handed out: each fetch gets copies (X509Svid.copyOf). */
-  readonly svids: readonly X509Svid[];
+const copySvids = (svids: readonly X509Svid[]): X509Svid[] => svids.map((s) => X509Svid.copyOf(s));
+
+/**
+ * What one kind of fetch made of the last X509SVIDResponse it parsed. The agent sends the same
+ * bytes on every fetch until the SVID rotates, and their parse depends on nothing else (no clock,
+ * no verification), so the same bytes again skip the protobuf decode and the parse: the result is
+ * handed out as a copy. The SHA-256 of the bytes is kept, not the bytes, which hold private keys.
+ */
+class LastX509Parse<T> {
+  readonly #parse: (resp: X509SVIDResponse) => T;
+  readonly #copy: (value: T) => T;
+  #digest: Buffer | undefined;
+  /** Never handed out: each fetch gets a copy. */
+  #value: T | undefined;
+
+  constructor(parse: (resp: X509SVIDResponse) => T, copy: (value: T) => T) {
+    this.#parse = parse;
+    this.#copy = copy;
+  }
+
+  get(raw: Uint8Array): T {
+    const digest = createHash('sha256').update(raw).digest();
+    if (this.#value !== undefined && this.#digest?.equals(digest) === true) return this.#copy(this.#value);
+    let resp: X509SVIDResponse;
+    try {
+      resp = decodeResponse(SpiffeWorkloadAPI.method.fetchX509SVID, raw);
+    } catch (e) {
+      throw toWorkloadApiError(e);
+    }
+    const value = this.#parse(resp);
+    this.#digest = digest;
+    this.#value = this.#copy(value);
+    return value;
+  }
 }
 
 /**
@@ -313,13 +342,13 @@ export class WorkloadApiClient {
   readonly #closed = new AbortController();
   readonly #backoff: () => Backoff;
   readonly #now: () => Date;
-  /**
-   * The last X509SVIDResponse parsed by fetchX509Svid (index 0: the default SVID only) and by
-   * fetchX509Svids (1: every SVID). The agent sends the same bytes on every fetch until the SVID
-   * rotates, and their parse depends on nothing else (no clock, no verification), so the same
-   * bytes again skip the protobuf decode and the parse.
-   */
-  readonly #lastX509: [ParsedX509Response | undefined, ParsedX509Response | undefined] = [undefined, undefined];
+  /** The last response parsed by fetchX509Svid, fetchX509Svids and fetchX509Context (each parses its own way). */
+  readonly #lastSvid = new LastX509Parse((r) => parseX509SvidResponse(r, true), copySvids);
+  readonly #lastSvids = new LastX509Parse((r) => parseX509SvidResponse(r, false), copySvids);
+  readonly #lastContext = new LastX509Parse(parseX509ContextResponse, (c) => ({
+    svids: copySvids(c.svids),
+    bundles: new X509BundleSet(c.bundles.bundles().map((b) => b.clone())),
+  }));
 
   constructor(opts: WorkloadApiClientOptions = {}) {
     this.address = opts.address ?? defaultWorkloadEndpoint();
@@ -377,38 +406,21 @@ export class WorkloadApiClient {
     return m;
   }
 
-  /** The X509-SVIDs of a response's bytes: copies of the last parse when the bytes are the same. */
-  #x509Svids(raw: Uint8Array, firstOnly: boolean): X509Svid[] {
-    const slot = firstOnly ? 0 : 1;
-    const digest = createHash('sha256').update(raw).digest();
-    const last = this.#lastX509[slot];
-    if (last?.digest.equals(digest) === true) return last.svids.map((s) => X509Svid.copyOf(s));
-    let resp: X509SVIDResponse;
-    try {
-      resp = decodeResponse(SpiffeWorkloadAPI.method.fetchX509SVID, raw);
-    } catch (e) {
-      throw toWorkloadApiError(e);
-    }
-    const svids = parseX509SvidResponse(resp, firstOnly);
-    this.#lastX509[slot] = { digest, svids: svids.map((s) => X509Svid.copyOf(s)) };
-    return svids;
-  }
-
   /** The default X509-SVID (the first in the response). */
   async fetchX509Svid(opts: { signal?: AbortSignal } = {}): Promise<X509Svid> {
     const raw = await this.#first((signal) => this.#api.firstX509SVIDRaw({}, { signal }), opts.signal);
-    return this.#x509Svids(raw, true)[0] as X509Svid;
+    return this.#lastSvid.get(raw)[0] as X509Svid;
   }
 
   /** Every X509-SVID of the workload (duplicate hints: first wins). */
   async fetchX509Svids(opts: { signal?: AbortSignal } = {}): Promise<X509Svid[]> {
     const raw = await this.#first((signal) => this.#api.firstX509SVIDRaw({}, { signal }), opts.signal);
-    return this.#x509Svids(raw, false);
+    return this.#lastSvids.get(raw);
   }
 
   async fetchX509Context(opts: { signal?: AbortSignal } = {}): Promise<X509Context> {
-    const resp = await this.#first((signal) => this.#api.firstX509SVID({}, { signal }), opts.signal);
-    return parseX509ContextResponse(resp);
+    const raw = await this.#first((signal) => this.#api.firstX509SVIDRaw({}, { signal }), opts.signal);
+    return this.#lastContext.get(raw);
   }
 
   async fetchX509Bundles(opts: { signal?: AbortSignal } = {}): Promise<X509BundleSet> {
