@@ -21,6 +21,9 @@ interface Scenario {
   /** The review's `user.extra` (a pod-bound token of Kubernetes < 1.30 by default: no node keys). */
   extra?: Record<string, readonly string[]>;
   review?: () => Promise<TokenReviewStatus>;
+  /** The review's `status.audiences` (by default the requested ones, as an audience-aware apiserver answers). */
+  audiences?: readonly string[];
+  authenticated?: boolean;
   pod?: Partial<KubePod>;
   node?: Partial<KubeNode>;
   getPod?: () => Promise<KubePod>;
@@ -47,9 +50,9 @@ function apiserver(s: Scenario): { client: KubeClient; calls: string[] } {
       calls.push(`review ${token} [${audiences.join(',')}]`);
       if (s.review !== undefined) return s.review();
       return {
-        authenticated: true,
+        authenticated: s.authenticated ?? true,
         error: '',
-        audiences: [...audiences],
+        audiences: s.audiences ?? [...audiences],
         user: {
           username: s.username ?? 'system:serviceaccount:spire:spire-agent',
           uid: 'sa-uid',
@@ -70,7 +73,14 @@ function apiserver(s: Scenario): { client: KubeClient; calls: string[] } {
   return { client, calls };
 }
 
-function attestorFor(client: KubeClient, labels: { node?: string[]; pod?: string[] } = {}): K8sPsatAttestor {
+/** The cluster's settings that a test changes: label keys and the TokenReview audiences. */
+interface ClusterOptions {
+  node?: string[];
+  pod?: string[];
+  audience?: string[];
+}
+
+function attestorFor(client: KubeClient, opts: ClusterOptions = {}): K8sPsatAttestor {
   return new K8sPsatAttestor({
     trustDomain: TrustDomain.parse('example.org'),
     clusters: new Map([
@@ -78,9 +88,9 @@ function attestorFor(client: KubeClient, labels: { node?: string[]; pod?: string
         'east',
         {
           serviceAccountAllowList: ['spire:spire-agent'],
-          audience: ['spire-server'],
-          allowedNodeLabelKeys: labels.node ?? [],
-          allowedPodLabelKeys: labels.pod ?? [],
+          audience: opts.audience ?? ['spire-server'],
+          allowedNodeLabelKeys: opts.node ?? [],
+          allowedPodLabelKeys: opts.pod ?? [],
           client,
         },
       ],
@@ -92,17 +102,17 @@ const noChallenge = async (): Promise<Uint8Array> => {
   throw new Error('k8s_psat sends no challenge');
 };
 
-async function attest(s: Scenario, labels?: { node?: string[]; pod?: string[] }) {
+async function attest(s: Scenario, opts?: ClusterOptions) {
   const { client, calls } = apiserver(s);
-  const result = await attestorFor(client, labels).attest(marshalK8sPsatPayload({ cluster: 'east', token: 'psat' }), noChallenge);
+  const result = await attestorFor(client, opts).attest(marshalK8sPsatPayload({ cluster: 'east', token: 'psat' }), noChallenge);
   return { result, calls };
 }
 
 /** The refusal of a scenario, checked to be a ZtwimError with that code and text. */
-async function refusal(s: Scenario, code: ErrorCode, message: string): Promise<ZtwimError> {
+async function refusal(s: Scenario, code: ErrorCode, message: string, opts?: ClusterOptions): Promise<ZtwimError> {
   let caught: unknown;
   await assert.rejects(
-    attest(s).then(() => undefined),
+    attest(s, opts).then(() => undefined),
     (e: unknown) => {
       caught = e;
       return true;
@@ -150,6 +160,27 @@ describe('k8s_psat server attestor rules (SPIRE k8spsat)', () => {
     await refusal({ extra: { [POD_NAME]: ['agent-7'], [POD_UID]: [] } }, 'ERR_INTERNAL', `${uid}expected 1 UID but got: 0`);
     await refusal({ extra: { [POD_NAME]: ['agent-7'], [POD_UID]: ['a', 'b'] } }, 'ERR_INTERNAL', `${uid}expected 1 UID but got: 2`);
     await refusal({ extra: { [POD_NAME]: ['agent-7'], [POD_UID]: [''] } }, 'ERR_INTERNAL', `${uid}pod UID is empty`);
+  });
+
+  it('an authenticated review must name one of the requested audiences (SPIRE: the authenticator may not be audience-aware)', async () => {
+    const audienceError = `${prefix}unable to validate token with TokenReview API: token review API did not validate audience: wanted one of`;
+    await refusal({ audiences: [] }, 'ERR_INTERNAL', `${audienceError} ["spire-server"] but got []`);
+    await refusal(
+      { audiences: ['https://kubernetes.default.svc', 'vault'] },
+      'ERR_INTERNAL',
+      `${audienceError} ["spire-server" "aud2"] but got ["https://kubernetes.default.svc" "vault"]`,
+      {
+        audience: ['spire-server', 'aud2'],
+      },
+    );
+    // One requested audience in the status is enough, whichever it is.
+    const { result } = await attest({ audiences: ['aud2'] }, { audience: ['spire-server', 'aud2'] });
+    assert.equal(result.agentId.toString(), 'spiffe://example.org/spire/agent/k8s_psat/east/node-uid-1');
+    // No requested audience (the apiserver's own): nothing to compare.
+    const own = await attest({ audiences: ['https://kubernetes.default.svc'] }, { audience: [] });
+    assert.deepEqual(own.calls.slice(0, 1), ['review psat []']);
+    // A review that does not authenticate is refused as such, whatever its audiences.
+    await refusal({ authenticated: false, audiences: [] }, 'ERR_PERMISSION_DENIED', `${prefix}token not authenticated according to TokenReview API`);
   });
 
   it('a review that carries an error is a failed call even when it says authenticated', async () => {
