@@ -13,6 +13,8 @@ export const MUTATE = [
   'packages/server/src/api/authz.ts',
   'packages/server/src/attestation/join-token.ts',
   'packages/server/src/attestation/x509pop.ts',
+  'packages/server/src/attestation/k8s-psat.ts',
+  'packages/server/src/attestation/node-attestor.ts',
   'packages/spiffe/src/svid/verify.ts',
   'packages/spiffe/src/svid/jws-signature.ts',
   'packages/server/src/ca/x509-ca.ts',

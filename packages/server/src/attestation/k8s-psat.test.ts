@@ -60,7 +60,8 @@ function fakeClient(
     reviewToken: async (token, audiences) => {
       calls.reviews.push({ token, audiences });
       if (opts.fail === 'review') throw new Error('k8s cluster "fake": create TokenReview: ECONNREFUSED');
-      return { ...goodReview, ...opts.review, user: { ...goodReview.user, ...opts.user } };
+      // An audience-aware apiserver names the requested audiences the token is valid for.
+      return { ...goodReview, audiences: [...audiences], ...opts.review, user: { ...goodReview.user, ...opts.user } };
     },
     getPod: async (ns, name) => {
       calls.pods.push(`${ns}/${name}`);

@@ -45,6 +45,9 @@ function serviceAccountOf(username: string): [string, string] {
 
 const because = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
+/** A list as Go's `%q` prints a []string of printable text: `["a" "b"]`. */
+const quotedList = (list: readonly string[]): string => `[${list.map((s) => JSON.stringify(s)).join(' ')}]`;
+
 /**
  * SPIRE's k8s_psat server node attestor: the agent sends `{"cluster","token"}` with a projected
  * service-account token bound to its pod; the cluster's apiserver vouches for the token
@@ -82,6 +85,14 @@ export class K8sPsatAttestor implements NodeAttestor {
     }
     // As SPIRE's client: a review carrying an error is a failed call, even when unauthenticated.
     if (st.error !== '') throw internal(`unable to validate token with TokenReview API: token review API response contains an error: ${st.error}`);
+    // As SPIRE's client (spiffe/spire#5142): a review that authenticates the token must name one of
+    // the requested audiences in its status; an authenticator that is not audience-aware names none
+    // and would let a token meant for any audience through.
+    if (st.authenticated && cluster.audience.length > 0 && !cluster.audience.some((a) => st.audiences.includes(a))) {
+      throw internal(
+        `unable to validate token with TokenReview API: token review API did not validate audience: wanted one of ${quotedList(cluster.audience)} but got ${quotedList(st.audiences)}`,
+      );
+    }
     if (!st.authenticated) throw permissionDenied('token not authenticated according to TokenReview API');
     let namespace: string;
     let serviceAccount: string;
