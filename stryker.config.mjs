@@ -39,6 +39,7 @@ export const MUTATE = [
   'packages/agent/src/attestation/workload/k8s-pod-list-cache.ts',
   'packages/agent/src/attestation/workload/k8s.ts',
   'packages/agent/src/attestation/workload/k8s-kubelet-client.ts',
+  'packages/agent/src/attestation/workload/k8s-container-locator.ts',
 ];
 
 export const NEXT = [
@@ -47,6 +48,7 @@ export const NEXT = [
   '!packages/agent/src/attestation/workload/k8s-pod-list-cache.ts',
   '!packages/agent/src/attestation/workload/k8s.ts',
   '!packages/agent/src/attestation/workload/k8s-kubelet-client.ts',
+  '!packages/agent/src/attestation/workload/k8s-container-locator.ts',
   '!**/*.test.ts',
   '!**/*.test-util.ts',
 ];
@@ -83,6 +85,7 @@ export const TEST_FILES = [
   'packages/agent/src/attestation/workload/k8s-rules.test.ts',
   'packages/agent/src/attestation/workload/k8s-attestor-wiring.test.ts',
   'packages/agent/src/attestation/workload/k8s-kubelet-client*.test.ts',
+  'packages/agent/src/attestation/workload/k8s-container-locator*.test.ts',
   'packages/spiffe/src/id/spiffe-id*.test.ts',
   'packages/spiffe/src/id/matcher.test.ts',
   'packages/spiffe/src/bundle/x509-bundle*.test.ts',

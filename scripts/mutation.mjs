@@ -11,6 +11,8 @@
 //   node scripts/mutation.mjs --mutate <glob>... # only these files (no threshold on a subset)
 //   node scripts/mutation.mjs --mutate <glob>... --tests <glob>...
 //                                                # and only these test files (faster group runs)
+//   node scripts/mutation.mjs --mutate <glob>... --tests <glob>... --timeout-ms <ms>
+//                                                # and Stryker's timeoutMS for this run only
 //   MUTATION_THRESHOLD=85 node scripts/mutation.mjs
 // The default threshold is 90 % (the raw Stryker score: detected over all valid mutants, the
 // reviewed equivalents included), the target of docs/mutation-testing.md.
@@ -37,6 +39,16 @@ const subset = listAfter('--mutate');
 const tests = listAfter('--tests');
 if (tests.length > 0 && subset.length === 0) {
   console.error('--tests needs --mutate: a full run must map every test file');
+  process.exit(2);
+}
+// Stryker ends a mutant's test run after timeoutFactor × the file's dry-run time + timeoutMS
+// (+ its overhead), and counts it as detected ("Timeout"). The config's 20 s suits test files that
+// start servers or processes under load; for a group of pure in-memory tests a mutant that makes
+// a loop endless would otherwise cost those 20 s and more each.
+const timeoutArg = listAfter('--timeout-ms');
+const timeoutMS = timeoutArg.length === 0 ? undefined : Number(timeoutArg[0]);
+if (timeoutMS !== undefined && (timeoutArg.length !== 1 || !Number.isSafeInteger(timeoutMS) || timeoutMS <= 0)) {
+  console.error('--timeout-ms needs one positive whole number of milliseconds');
   process.exit(2);
 }
 const threshold = Number(process.env.MUTATION_THRESHOLD ?? '90');
@@ -75,6 +87,7 @@ const overrides = {
   force,
   ...(subset.length > 0 ? { mutate: subset } : {}),
   ...(tests.length > 0 ? { tap: { ...config.tap, testFiles: tests } } : {}),
+  ...(timeoutMS === undefined ? {} : { timeoutMS }),
 };
 const results = await new Stryker(overrides).runMutationTest();
 const seconds = ((Date.now() - started) / 1000).toFixed(0);
@@ -85,7 +98,8 @@ const perFile = new Map();
 const unreviewed = [];
 for (const r of results) {
   const file = r.fileName.replace(process.cwd() + '/', '');
-  const f = perFile.get(file) ?? { detected: 0, undetected: 0, equivalent: 0 };
+  const f = perFile.get(file) ?? { detected: 0, undetected: 0, equivalent: 0, timeouts: 0 };
+  if (r.status === 'Timeout') f.timeouts++;
   if (r.status === 'Killed' || r.status === 'Timeout') f.detected++;
   else if (r.status === 'Survived' || r.status === 'NoCoverage') {
     f.undetected++;
@@ -107,7 +121,7 @@ for (const [file, f] of [...perFile].sort()) {
   const all = f.detected + f.undetected;
   console.log(
     `${pct(f.detected, all).toFixed(1).padStart(6)} %  ${String(f.detected).padStart(4)}/${String(all).padEnd(4)} ` +
-      `(${pct(f.detected, all - f.equivalent).toFixed(1)} % without ${f.equivalent} equivalent)  ${file}`,
+      `(${f.timeouts} by timeout; ${pct(f.detected, all - f.equivalent).toFixed(1)} % without ${f.equivalent} equivalent)  ${file}`,
   );
 }
 const total = pct(detected, valid);
