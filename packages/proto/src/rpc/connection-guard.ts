@@ -25,6 +25,14 @@
 //   2 h interval and a 20 s timeout, which is far too slow to bound a file-descriptor attack, so
 //   we ping every 30 s (a dead connection is gone within 60 s). A gRPC client never polices the
 //   pings a server sends, so this costs well-behaved clients one 17-byte frame per interval.
+// - Stream resets: nghttp2 ends a connection whose client resets streams faster than its
+//   rapid-reset defence allows (GOAWAY INTERNAL_ERROR: node:http2 clients, so grpc-js and our SDK,
+//   fail every call still open on it; grpc-go drains it). A client that
+//   makes one-shot streaming calls in a fast loop (go-spiffe's FetchX509SVID opens the stream,
+//   takes the first message and cancels it) gets there after ~1,000 calls. The guard counts the
+//   same resets with the same token bucket (reset-budget.ts) and, before nghttp2 would act, closes
+//   the connection gracefully: GOAWAY(NO_ERROR) with the last stream it processed, open calls
+//   finish, gRPC clients dial again for the next ones. A flood still loses its connection.
 // - Errors: a session error or a connection-level frame error closes the connection (Node does
 //   this already; we make sure, and the socket itself is destroyed if the close has not
 //   finished within a second, e.g. because the peer stopped reading).
@@ -33,9 +41,10 @@
 // on the Workload API, the admin socket or the agent port), and no idle timeout on connections
 // that completed a call (SPIRE's Unix sockets keep those forever; its TCP port recycles every
 // connection after MaxConnectionAge 3 min, which is about load balancing, not defence).
-import type * as http2 from 'node:http2';
+import * as http2 from 'node:http2';
 import type * as net from 'node:net';
 import { acceptedBy } from './authority-layer.ts';
+import { ResetBudget, type ResetBudgetOptions } from './reset-budget.ts';
 
 export interface ConnectionLimits {
   /**
@@ -45,6 +54,8 @@ export interface ConnectionLimits {
   readonly firstRequestMs?: number;
   /** Interval of the liveness pings; a ping not answered by the next round closes. Default 30 s. */
   readonly probeIntervalMs?: number;
+  /** The stream-reset bucket that mirrors nghttp2's (reset-budget.ts); its defaults are nghttp2's. */
+  readonly streamResets?: ResetBudgetOptions;
 }
 
 export const DEFAULT_FIRST_REQUEST_MS = 10_000;
@@ -53,7 +64,7 @@ export const DEFAULT_PROBE_INTERVAL_MS = 30_000;
 const FORCE_CLOSE_MS = 1000;
 
 /** Why the guard closed a connection (for logs). */
-export type GuardCloseReason = 'no_request_in_time' | 'ping_unanswered' | 'frame_error';
+export type GuardCloseReason = 'no_request_in_time' | 'ping_unanswered' | 'frame_error' | 'stream_resets';
 
 const RAW_SOCKET = Symbol('ztwim.rawSocket');
 type Tagged = net.Socket & { [RAW_SOCKET]?: net.Socket };
@@ -93,6 +104,14 @@ export function guardConnections(
     if (raw !== undefined && !raw.destroyed) setTimeout(() => raw.destroy(), FORCE_CLOSE_MS).unref();
   };
 
+  // Graceful: GOAWAY(NO_ERROR) with the last stream nghttp2 processed; calls already open run to
+  // their end, and the liveness rounds still bound the connection until they do.
+  const drain = (s: http2.ServerHttp2Session, reason: GuardCloseReason): void => {
+    if (s.destroyed || s.closed) return;
+    onClose(reason);
+    s.close();
+  };
+
   server.on('session', (s: http2.ServerHttp2Session) => {
     const raw = (s.socket as Tagged)[RAW_SOCKET];
     // On a Unix socket the authority layer held the connection before node:http2 got it: that
@@ -110,6 +129,14 @@ export function guardConnections(
         state.started = true;
       });
     }
+    const resets = new ResetBudget(() => performance.now(), limits.streamResets);
+    s.on('stream', (st: http2.ServerHttp2Stream) => {
+      st.once('close', () => {
+        // A non-zero code on a stream we did not reset ourselves is the client's RST_STREAM (our
+        // own resets, on internal errors only, count too: that only errs on the safe side).
+        if (st.rstCode !== http2.constants.NGHTTP2_NO_ERROR && resets.reset()) drain(s, 'stream_resets');
+      });
+    });
     s.on('frameError', (_type: number, _code: number, id: number) => {
       if (id === 0) close(s, 'frame_error', 1);
     });

@@ -43,7 +43,7 @@ export class RawH2Client {
   #buf = Buffer.alloc(0);
   #nextStreamId = 1;
   readonly #streams = new Map<number, { headers: Map<string, string>; data: Buffer[]; reset: number | undefined; done: () => void; finished: Promise<void> }>();
-  goaway: { code: number; debug: string } | undefined;
+  goaway: { code: number; lastStreamId: number; debug: string } | undefined;
   closed = false;
   readonly #closedWaiters: Array<() => void> = [];
   serverSettingsFrames = 0;
@@ -170,7 +170,7 @@ export class RawH2Client {
         if (flags & FLAG.ACK) this.pingAcks++;
         return;
       case FRAME.GOAWAY:
-        this.goaway = { code: payload.readUInt32BE(4), debug: payload.subarray(8).toString() };
+        this.goaway = { code: payload.readUInt32BE(4), lastStreamId: payload.readUInt32BE(0) & 0x7fffffff, debug: payload.subarray(8).toString() };
         return;
       case FRAME.HEADERS: {
         // The server's responses: decoded in order (its own dynamic table), no padding/priority.

@@ -325,6 +325,59 @@ for (const kind of ['socket', 'node:http2'] as const) {
       await assert.rejects(gone.unary(m.fetchJWTSVID, { audience: ['a'] }), isStatus(1));
     });
 
+    test('transparent retry: a call above the GOAWAY last stream id is sent again on a new connection; refused twice is Unavailable', T, async () => {
+      const sessions = new Set<http2.Http2Session>();
+      let held: http2.ServerHttp2Stream | undefined;
+      const answer = (stream: http2.ServerHttp2Stream, token: string): void => {
+        stream.respond(okHeaders, { waitForTrailers: true });
+        stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+        stream.end(jwtResponse(token));
+      };
+      const ts = await startServer((stream, _headers, body) => {
+        body.catch(() => undefined); // stream 3 ends with the first connection, unanswered
+        sessions.add(stream.session as http2.Http2Session);
+        if (sessions.size > 1) return answer(stream, `retried on connection ${sessions.size}`);
+        if (stream.id === 1) {
+          held = stream;
+          return;
+        }
+        // The second call (stream 3) is on the wire: the server drains the connection having
+        // processed stream 1 only, as the guard does when the client resets streams too fast.
+        stream.session?.goaway(http2.constants.NGHTTP2_NO_ERROR, 1);
+        if (held !== undefined) answer(held, 'processed');
+      });
+      const ch = channel(ts);
+      try {
+        const a = ch.unary(m.fetchJWTSVID, { audience: ['a'] });
+        const b = ch.unary(m.fetchJWTSVID, { audience: ['b'] });
+        assert.equal((await a).svids[0]?.svid, 'processed');
+        assert.equal((await b).svids[0]?.svid, 'retried on connection 2');
+        assert.equal(sessions.size, 2);
+      } finally {
+        ch.close();
+        await ts.close();
+      }
+
+      // A server that refuses every stream: the call is sent twice (one retry), then fails Unavailable.
+      let refused = 0;
+      const ts2 = await startServer((stream, _headers, body) => {
+        body.catch(() => undefined); // the refused stream never ends its body
+        refused++;
+        stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      });
+      const ch2 = channel(ts2);
+      try {
+        await assert.rejects(ch2.unary(m.fetchJWTSVID, { audience: ['a'] }), isStatus(14, /HTTP\/2 code 7/));
+        assert.equal(refused, 2);
+        // The retry allowance is per call: the next call is sent twice again.
+        await assert.rejects(ch2.first(m.fetchX509SVID, {}), isStatus(14));
+        assert.equal(refused, 4);
+      } finally {
+        ch2.close();
+        await ts2.close();
+      }
+    });
+
     test('a message over the size limit is refused with ResourceExhausted and the stream reset', T, async () => {
       let reset: Promise<number> | undefined;
       const ts = await startServer((stream) => {

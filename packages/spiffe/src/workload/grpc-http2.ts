@@ -9,7 +9,10 @@
  * envelope streams, async-iterable plumbing, header objects) cost about four times the CPU of the
  * call itself, measured through `bench/sdk.ts` (1.2–1.8 ms of client CPU per cached
  * FetchJWTSVID, against 0.3 ms for the same call framed by hand on `node:http2`). The Workload
- * API needs only this small slice of gRPC: no compression, no client streaming, no retries.
+ * API needs only this small slice of gRPC: no compression, no client streaming, and no retries
+ * but gRPC's transparent one: a call the server never processed (its stream refused, or above
+ * the last stream id of the server's GOAWAY, as a server draining a connection sends) is sent
+ * again once, on a new connection after a GOAWAY, instead of failing Unavailable.
  */
 import * as net from 'node:net';
 import { fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
@@ -362,13 +365,21 @@ export class GrpcChannel {
       finish(abortError(signal));
       return handle;
     }
+    let retried = false;
     const send = (fields: readonly (readonly [string, string])[], reqPath: string, fixed: boolean): Promise<void> => {
       if (ended) return Promise.resolve();
+      // gRPC's transparent retry: once per call, and only for a stream the server never processed.
+      const again = (): boolean => {
+        if (retried || this.#closed) return false;
+        retried = true;
+        queueMicrotask(() => void send(fields, reqPath, fixed));
+        return true;
+      };
       try {
         stream = this.#getSession().request(
           { path: reqPath, fields, fixed },
           body,
-          this.#receive(sink, finish, () => ended, handle),
+          this.#receive(sink, finish, () => ended, handle, again),
         );
       } catch (e) {
         finish(unavailable(e));
@@ -401,8 +412,9 @@ export class GrpcChannel {
   }
 
   /** The stream callbacks of a call: gRPC framing, status from headers or trailers, failures mapped to gRPC codes. */
-  #receive(sink: CallSink, finish: (err: GrpcCallError | undefined) => void, ended: () => boolean, handle: CallHandle): StreamEvents {
+  #receive(sink: CallSink, finish: (err: GrpcCallError | undefined) => void, ended: () => boolean, handle: CallHandle, retry: () => boolean): StreamEvents {
     const decoder = new FrameDecoder(this.#max);
+    let responded = false;
     let status: GrpcCallError | 'ok' | undefined;
     let failure: GrpcCallError | undefined;
     const fail = (err: GrpcCallError): void => {
@@ -412,6 +424,7 @@ export class GrpcChannel {
     };
     return {
       response: (h) => {
+        responded = true;
         status = statusOf(h);
         if (status !== undefined) return; // trailers-only
         const httpStatus = Number(h[':status']);
@@ -441,6 +454,9 @@ export class GrpcChannel {
           finish(!decoder.midMessage ? undefined : new GrpcCallError(Status.Internal, 'stream ended in the middle of a message'));
         } else if (status !== undefined) {
           finish(status);
+        } else if (end.rstCode === H2Code.REFUSED_STREAM && !responded && retry()) {
+          // Refused, or above the last stream id of a GOAWAY: the server never processed the call,
+          // so it is sent again (on a new connection after a GOAWAY, which makes the old one unusable).
         } else if (end.lost || end.rstCode === H2Code.REFUSED_STREAM || end.rstCode === H2Code.CANCEL) {
           // The connection went away (its streams end as lost or with CANCEL) or the server
           // refused the stream: retryable, as grpc-go reports a lost transport.

@@ -464,7 +464,7 @@ test('CONTINUATION out: a header block larger than the peer frame size is split'
   }
 });
 
-test('GOAWAY: streams above its last id fail Unavailable (retryable), those below finish; the next call dials again', T, async () => {
+test('GOAWAY: a stream above its last id is sent again on a new connection (once), those below finish; the old connection closes when done', T, async () => {
   await withPeer(async (peer, ch) => {
     const a = ch.unary(m.fetchJWTSVID, { audience: ['a'] });
     const b = ch.unary(m.fetchJWTSVID, { audience: ['b'] });
@@ -473,17 +473,28 @@ test('GOAWAY: streams above its last id fail Unavailable (retryable), those belo
     const rb = await c.request(1);
     assert.deepEqual([ra.id, rb.id], [1, 3]);
     c.write(frame(GOAWAY, 0, 0, Buffer.concat([u32(1, 0), Buffer.from('draining')])));
-    await assert.rejects(b, isStatus(14, /before a status was received \(HTTP\/2 code 7\)/));
+    // The server never processed b: gRPC's transparent retry sends it again on a new connection.
+    const c2 = await peer.conn(1);
+    const rb2 = await c2.request(0);
+    assert.equal(rb2.id, 1);
+    assert.equal(rb2.fields[':path'], '/SpiffeWorkloadAPI/FetchJWTSVID');
+    c2.write(...okResponse(1, 'retried'));
+    assert.equal((await b).svids[0]?.svid, 'retried');
     c.write(...okResponse(1, 'finished'));
     assert.equal((await a).svids[0]?.svid, 'finished');
-    // No stream left: the client closes the connection; the next call is on a new one.
+    // No stream left on the first connection: the client closes it.
     await c.waitClosed();
-    const next = ch.unary(m.fetchJWTSVID, { audience: ['c'] });
-    const c2 = await peer.conn(1);
-    const r = await c2.request();
-    assert.equal(r.id, 1);
-    c2.write(...okResponse(1, 'again'));
-    assert.equal((await next).svids[0]?.svid, 'again');
+    // One retry per call: above the last id of a GOAWAY on the new connection too, the call fails Unavailable.
+    const d = ch.unary(m.fetchJWTSVID, { audience: ['d'] });
+    const rd = await c2.request(1);
+    assert.equal(rd.id, 3);
+    c2.write(frame(GOAWAY, 0, 0, u32(1, 0)));
+    const c3 = await peer.conn(2);
+    const rd2 = await c3.request(0);
+    c3.write(frame(GOAWAY, 0, 0, u32(0, 0)));
+    assert.equal(rd2.id, 1);
+    await assert.rejects(d, isStatus(14, /before a status was received \(HTTP\/2 code 7\)/));
+    assert.equal(peer.conns.length, 3);
   });
 });
 
@@ -517,33 +528,41 @@ test('stream ids exhausted: the connection is not used for another call and is c
   }
 });
 
-test('RST_STREAM: the peer refusing is Unavailable, resetting with an error is Internal; cancelling sends CANCEL', T, async () => {
-  await withPeer(async (peer, ch) => {
-    const refused = ch.unary(m.fetchJWTSVID, { audience: ['a'] });
-    const c = await peer.conn();
-    const r1 = await c.request(0);
-    c.write(frame(RST_STREAM, 0, r1.id, u32(H2Code.REFUSED_STREAM)));
-    await assert.rejects(refused, isStatus(14));
-    const failed = ch.unary(m.fetchJWTSVID, { audience: ['b'] });
-    const r2 = await c.request(1);
-    c.write(frame(HEADERS, 4, r2.id, OK_HEADERS), frame(RST_STREAM, 0, r2.id, u32(H2Code.INTERNAL_ERROR)));
-    await assert.rejects(failed, isStatus(13, /HTTP\/2 code 2/));
-    const ac = new AbortController();
-    const cancelled = ch.unary(m.fetchJWTSVID, { audience: ['c'] }, { signal: ac.signal });
-    const r3 = await c.request(2);
-    ac.abort();
-    await assert.rejects(cancelled, isStatus(1));
-    const rst = await c.next((f) => f.type === RST_STREAM && f.id === r3.id);
-    assert.equal(rst.payload.readUInt32BE(0), H2Code.CANCEL);
-    // Frames the peer sends on the reset stream are dropped; the connection goes on.
-    c.write(frame(HEADERS, 4, r3.id, OK_HEADERS), frame(DATA, 0, r3.id, jwtMessage('late')));
-    const ok = ch.unary(m.fetchJWTSVID, { audience: ['d'] });
-    const r4 = await c.request(3);
-    c.write(...okResponse(r4.id, 'on'));
-    assert.equal((await ok).svids[0]?.svid, 'on');
-    assert.equal(peer.conns.length, 1);
-  });
-});
+test(
+  'RST_STREAM: the peer refusing twice is Unavailable (one transparent retry), resetting with an error is Internal; cancelling sends CANCEL',
+  T,
+  async () => {
+    await withPeer(async (peer, ch) => {
+      const refused = ch.unary(m.fetchJWTSVID, { audience: ['a'] });
+      const c = await peer.conn();
+      const r1 = await c.request(0);
+      c.write(frame(RST_STREAM, 0, r1.id, u32(H2Code.REFUSED_STREAM)));
+      // Refused: the server never processed it, so it is sent once more (the connection is still usable); refused again, it fails.
+      const r1again = await c.request(1);
+      assert.equal(r1again.id, 3);
+      c.write(frame(RST_STREAM, 0, r1again.id, u32(H2Code.REFUSED_STREAM)));
+      await assert.rejects(refused, isStatus(14));
+      const failed = ch.unary(m.fetchJWTSVID, { audience: ['b'] });
+      const r2 = await c.request(2);
+      c.write(frame(HEADERS, 4, r2.id, OK_HEADERS), frame(RST_STREAM, 0, r2.id, u32(H2Code.INTERNAL_ERROR)));
+      await assert.rejects(failed, isStatus(13, /HTTP\/2 code 2/));
+      const ac = new AbortController();
+      const cancelled = ch.unary(m.fetchJWTSVID, { audience: ['c'] }, { signal: ac.signal });
+      const r3 = await c.request(3);
+      ac.abort();
+      await assert.rejects(cancelled, isStatus(1));
+      const rst = await c.next((f) => f.type === RST_STREAM && f.id === r3.id);
+      assert.equal(rst.payload.readUInt32BE(0), H2Code.CANCEL);
+      // Frames the peer sends on the reset stream are dropped; the connection goes on.
+      c.write(frame(HEADERS, 4, r3.id, OK_HEADERS), frame(DATA, 0, r3.id, jwtMessage('late')));
+      const ok = ch.unary(m.fetchJWTSVID, { audience: ['d'] });
+      const r4 = await c.request(4);
+      c.write(...okResponse(r4.id, 'on'));
+      assert.equal((await ok).svids[0]?.svid, 'on');
+      assert.equal(peer.conns.length, 1);
+    });
+  },
+);
 
 /** Malformed server input: what the peer sends after the request (stream 1), the GOAWAY code the client answers with, the cause named. */
 const MALFORMED: readonly (readonly [string, (id: number) => Buffer, number, RegExp])[] = [

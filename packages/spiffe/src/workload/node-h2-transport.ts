@@ -18,6 +18,8 @@ class NodeH2Session implements TransportSession {
   readonly #h2: http2.ClientHttp2Session;
   #active = 0;
   #gone = false;
+  /** The last stream id of the server's GOAWAY: streams above it were never processed. */
+  #goawayLast = Infinity;
 
   constructor(h2: http2.ClientHttp2Session) {
     this.#h2 = h2;
@@ -26,7 +28,10 @@ class NodeH2Session implements TransportSession {
     };
     // Errors reach the streams as their own 'error'/'close'; the session only has to be forgotten.
     h2.on('error', drop);
-    h2.on('goaway', drop);
+    h2.on('goaway', (_code: number, lastStreamId: number) => {
+      this.#goawayLast = Math.min(this.#goawayLast, lastStreamId);
+      drop();
+    });
     h2.on('close', drop);
     // An idle session does not keep the process alive (as connect-node's session manager).
     h2.unref();
@@ -50,8 +55,15 @@ class NodeH2Session implements TransportSession {
     });
     s.on('close', () => {
       if (--this.#active === 0) this.#h2.unref();
+      // A stream the server refused, or one above the GOAWAY's last id, was never processed: it ends
+      // refused, without node's stream error (or the session's, which node fails such streams with
+      // when the GOAWAY's code is not NO_ERROR), so the channel may send it again.
+      if (s.rstCode === NGHTTP2_REFUSED_STREAM || (s.id !== undefined && s.id > this.#goawayLast)) {
+        events.close({ rstCode: NGHTTP2_REFUSED_STREAM, lost: true });
+        return;
+      }
       const h2 = this.#h2;
-      const lost = s.rstCode === NGHTTP2_REFUSED_STREAM || h2.destroyed || h2.closed;
+      const lost = h2.destroyed || h2.closed;
       events.close(error === undefined ? { rstCode: s.rstCode, lost } : { rstCode: s.rstCode, lost, error });
     });
     s.end(body);
