@@ -16,7 +16,7 @@
 // (holdOperatorSingletons, for the whole file), and this file deletes them at the end.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,7 @@ import {
   OPERATOR_KINDS,
   installOperator,
   operatorPod,
+  serverDataVolume,
   type InstalledOperator,
 } from './lib/operator-install.ts';
 import { importTestImage, ZTWIM_IMAGE } from './lib/image.ts';
@@ -209,26 +210,8 @@ describe('ztwim operator end to end', { timeout: 1_800_000 }, () => {
     op = await installOperator(env, ns, {}, { namespace: true });
     issuer = `https://localhost:${op.ports['oidcHttps'] as number}`;
     await kubectl(env, ['create', 'secret', 'tls', TLS_SECRET, '-n', ns, '--cert', f('tls.crt'), '--key', f('tls.key')]);
-    // The test cluster has no volume provisioner: a hostPath PersistentVolume for the server's
-    // claim (spire-data-spire-server-0), writable by its non-root user.
     dataDir = join(tmpdir(), `ztwim-${ns}-data`);
-    mkdirSync(dataDir, { recursive: true, mode: 0o777 });
-    chmodSync(dataDir, 0o777);
-    await applyManifest(
-      env,
-      `
-apiVersion: v1
-kind: PersistentVolume
-metadata: {name: ${ns}-spire-data}
-spec:
-  capacity: {storage: 1Gi}
-  accessModes: [ReadWriteOnce]
-  persistentVolumeReclaimPolicy: Retain
-  storageClassName: ""
-  claimRef: {namespace: ${ns}, name: spire-data-spire-server-0}
-  hostPath: {path: ${dataDir}, type: Directory}
-`,
-    );
+    await serverDataVolume(env, ns, `${ns}-spire-data`, dataDir);
     await operatorPod(env, ns);
   });
 
