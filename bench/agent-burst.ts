@@ -36,7 +36,7 @@ import { goBuild, INTEROP_DIR, spireAgentBin, SPIRE_VERSION, ztwimNodeFlags } fr
 import { agentConf } from '../test/interop/lib/server-conf.ts';
 import { burstReportOf, type BurstReport } from '../test/interop/lib/burst.ts';
 import { agentJoinToken, checkDistFresh, cpuTicks, nodeArgs, serverCli, settle, startBenchServer, startProc, tmpDirs, type Proc } from './lib/procs.ts';
-import { resultsDir } from './lib/results-dir.ts';
+import { writeResults } from './lib/results-dir.ts';
 import { flagValue, hasFlag, num } from './lib/args.ts';
 
 const WATCHERS = num('watchers', 1000);
@@ -207,7 +207,7 @@ async function main(): Promise<void> {
     }
     const md = report(rows, started);
     console.log(md);
-    writeFileSync(join(resultsDir(), 'agent-burst.md'), md);
+    writeResults('agent-burst.md', md);
   } finally {
     for (const a of agents) await a.proc.stop();
     await server.stop();

@@ -45,19 +45,14 @@ import {
   waitUntil,
   type Proc,
 } from './lib/procs.ts';
-import { resultsDir } from './lib/results-dir.ts';
+import { runMain, writeResults } from './lib/results-dir.ts';
+import { flagValue, num, numList } from './lib/args.ts';
 
-const args = process.argv.slice(2);
-const flagValue = (name: string): string | undefined => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const list = (name: string, dflt: number[]): number[] => flagValue(name)?.split(',').map(Number) ?? dflt;
-const ENTRIES = list('entries', [1, 1000]);
-const STREAMS = list('streams', [0, 1000]);
-const LOAD_S = Number(flagValue('load') ?? 10);
-const AFTER_S = list('after', [10, 60]);
-const CLIENTS = Number(flagValue('clients') ?? 8);
+const ENTRIES = numList('entries', [1, 1000]);
+const STREAMS = numList('streams', [0, 1000]);
+const LOAD_S = num('load', 10);
+const AFTER_S = numList('after', [10, 60]);
+const CLIENTS = num('clients', 8);
 const ONLY = flagValue('only');
 const BUDGET = flagValue('memory-budget');
 const TD = 'example.org';
@@ -268,13 +263,7 @@ async function main(): Promise<void> {
   }
   const md = report(rows, (Date.now() - t0) / 1000);
   process.stdout.write(md);
-  writeFileSync(join(resultsDir(), 'agent-memory.md'), md);
+  writeResults('agent-memory.md', md);
 }
 
-main().then(
-  () => process.exit(0),
-  (e: unknown) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runMain(main);

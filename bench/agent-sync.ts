@@ -39,10 +39,10 @@ import {
   waitUntil,
   type Proc,
 } from './lib/procs.ts';
-import { resultsDir } from './lib/results-dir.ts';
-import { flagValue, hasFlag } from './lib/args.ts';
+import { runMain, writeResults } from './lib/results-dir.ts';
+import { flagValue, hasFlag, numList } from './lib/args.ts';
 
-const COUNTS = (flagValue('entries') ?? '1000,10000,100000').split(',').map(Number);
+const COUNTS = numList('entries', [1000, 10_000, 100_000]);
 const SPIRE_MAX = Number(flagValue('spire-max') ?? 10_000);
 const ONLY = flagValue('only');
 const SOURCE = hasFlag('source');
@@ -212,14 +212,8 @@ async function main(): Promise<void> {
   const md = report(rows);
   process.stdout.write(md);
   if (ONLY === undefined) {
-    writeFileSync(join(resultsDir(), 'agent-sync.md'), md);
+    writeResults('agent-sync.md', md);
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (e: unknown) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runMain(main);

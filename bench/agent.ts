@@ -63,8 +63,8 @@ import {
   waitUntil,
   type Proc,
 } from './lib/procs.ts';
-import { resultsDir } from './lib/results-dir.ts';
-import { flagValue, hasFlag, num } from './lib/args.ts';
+import { runMain, writeResults } from './lib/results-dir.ts';
+import { flagValue, hasFlag, num, numList } from './lib/args.ts';
 
 const DURATION = num('duration', 5);
 const WARMUP = num('warmup', 1);
@@ -221,7 +221,7 @@ interface ColumnResult {
 const ALL_KINDS = ['jwt-cached', 'jwt-uncached', 'x509'] as const;
 // --kinds / --clients narrow the fetch rows (profiling one row); the table shows the rows run.
 const KINDS = (flagValue('kinds')?.split(',') ?? ALL_KINDS).filter((k): k is (typeof ALL_KINDS)[number] => (ALL_KINDS as readonly string[]).includes(k));
-const CLIENTS = flagValue('clients')?.split(',').map(Number) ?? [1, 50];
+const CLIENTS = numList('clients', [1, 50]);
 /** The rows measured under a signing setting: all of them under the first, the uncached ones under the others. */
 const kindsFor = (signing: 'off' | 'on'): Array<(typeof ALL_KINDS)[number]> => (signing === SIGNING[0] ? KINDS : KINDS.filter((k) => k === 'jwt-uncached'));
 
@@ -538,14 +538,8 @@ async function main(): Promise<void> {
   const md = report(results) + `\nWhole run: ${((Date.now() - t0) / 1000).toFixed(0)} s.\n`;
   process.stdout.write(md);
   if (ONLY === undefined) {
-    writeFileSync(join(resultsDir(), 'agent.md'), md);
+    writeResults('agent.md', md);
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (e: unknown) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runMain(main);

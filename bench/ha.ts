@@ -52,7 +52,7 @@ import { runBinary } from '../test/interop/lib/spire-admin.ts';
 import { ZTWIM_MAIN } from '../test/interop/lib/ztwim-oidc.ts';
 import { flagValue, hasFlag, num } from './lib/args.ts';
 import { BENCH_DIR, loadgenBin, requireSpireBinaries, serverCli, startProc, tmpDirs, waitUntil, type Proc } from './lib/procs.ts';
-import { resultsDir } from './lib/results-dir.ts';
+import { resultsDir, runMain } from './lib/results-dir.ts';
 
 const SMOKE = hasFlag('smoke');
 const ONLY = flagValue('only') ?? (SMOKE ? 'ztwim' : undefined);
@@ -714,10 +714,4 @@ async function main(): Promise<void> {
   console.log(`written to ${out}`);
 }
 
-main().then(
-  () => process.exit(0),
-  (e: unknown) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -59,7 +59,7 @@ import {
   startProc,
   tmpDirs,
 } from './lib/procs.ts';
-import { resultsDir } from './lib/results-dir.ts';
+import { runMain, writeResults } from './lib/results-dir.ts';
 import { flagValue, hasFlag, num } from './lib/args.ts';
 import { CRYPTO_KINDS, loopFor, sdkOps, type CryptoKind, type LoopResult, type SdkFixtures } from './lib/sdk-ops.ts';
 
@@ -487,13 +487,7 @@ async function main(): Promise<void> {
   const crypto = wantCrypto ? await cryptoRows(dir, bin) : [];
   const md = report(crypto, fetch, (Date.now() - t0) / 1000);
   process.stdout.write(md);
-  writeFileSync(join(resultsDir(), 'sdk.md'), md);
+  writeResults('sdk.md', md);
 }
 
-main().then(
-  () => process.exit(0),
-  (e: unknown) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runMain(main);
