@@ -28,14 +28,25 @@
  *
  * Prints a Markdown table and writes bench/results/agent-burst.md. About 4 minutes by default.
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { goBuild, INTEROP_DIR, spireAgentBin, SPIRE_VERSION, ztwimNodeFlags } from '../test/interop/lib/peers.ts';
-import { agentConf } from '../test/interop/lib/server-conf.ts';
 import { burstReportOf, type BurstReport } from '../test/interop/lib/burst.ts';
-import { agentJoinToken, checkDistFresh, cpuTicks, nodeArgs, serverCli, settle, startBenchServer, startProc, tmpDirs, type Proc } from './lib/procs.ts';
+import {
+  agentJoinToken,
+  checkDistFresh,
+  cpuTicks,
+  nodeArgs,
+  serverCli,
+  settle,
+  startBenchServer,
+  startProc,
+  tmpDirs,
+  type Proc,
+  writeBenchAgentConf,
+} from './lib/procs.ts';
 import { writeResults } from './lib/results-dir.ts';
 import { flagValue, hasFlag, num } from './lib/args.ts';
 
@@ -98,22 +109,7 @@ async function startAgent(impl: Impl, root: string, port: number, adminSocket: s
   const { token, agentId } = await agentJoinToken(adminSocket, TD, join(adir, 'bundle.pem'), SERVER);
   // The workload's entry exists before the agent starts: its first sync brings it.
   await serverCli(['entry', 'create', '-parentID', agentId, '-spiffeID', `spiffe://${TD}/burst/${impl}`, '-selector', `unix:uid:${UID}`], adminSocket, SERVER);
-  const socket = join(adir, 'workload.sock');
-  const conf = join(adir, 'agent.conf');
-  writeFileSync(
-    conf,
-    agentConf({
-      serverPort: port,
-      trustDomain: TD,
-      dataDir: join(adir, 'data'),
-      socketPath: socket,
-      logLevel: AGENT_LOG_LEVEL,
-      joinToken: token,
-      trustBundlePath: join(adir, 'bundle.pem'),
-      keyManager: 'memory',
-      syncInterval: null,
-    }),
-  );
+  const { conf, socket } = writeBenchAgentConf(adir, { trustDomain: TD, port, token, logLevel: AGENT_LOG_LEVEL });
   const proc =
     impl === 'spire'
       ? startProc('spire-agent', spireAgentBin(), ['run', '-config', conf], adir)

@@ -25,13 +25,12 @@
  * Writes bench/results/agent-memory.md (or $ZTWIM_BENCH_RESULTS). Needs the SPIRE binaries
  * (scripts/setup-interop.sh) and a built tree (`npm run build`). With the defaults about 12 min.
  */
-import { writeFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { goBuild, spireAgentBin, spireServerBin, SPIRE_VERSION, ZTWIM_BIN } from '../test/interop/lib/peers.ts';
 import { runBinary } from '../test/interop/lib/spire-admin.ts';
-import { agentConf } from '../test/interop/lib/server-conf.ts';
 import {
   agentJoinToken,
   BENCH_DIR,
@@ -44,6 +43,7 @@ import {
   tmpDirs,
   waitUntil,
   type Proc,
+  writeBenchAgentConf,
 } from './lib/procs.ts';
 import { runMain, writeResults } from './lib/results-dir.ts';
 import { flagValue, num, numList } from './lib/args.ts';
@@ -128,22 +128,7 @@ async function runRow(impl: Impl, entries: number, streams: number, root: string
       ['-admin', adminSocket, '-parent', agentId, '-uid', String(UID), '-n', String(entries)],
       120_000,
     );
-    const aconf = join(adir, 'agent.conf');
-    const workloadSocket = join(adir, 'workload.sock');
-    writeFileSync(
-      aconf,
-      agentConf({
-        serverPort: port,
-        trustDomain: TD,
-        dataDir: join(adir, 'data'),
-        socketPath: workloadSocket,
-        logLevel: 'WARN',
-        joinToken: token,
-        trustBundlePath: join(adir, 'bundle.pem'),
-        keyManager: 'memory',
-        syncInterval: null,
-      }),
-    );
+    const { conf: aconf, socket: workloadSocket } = writeBenchAgentConf(adir, { trustDomain: TD, port, token, logLevel: 'WARN' });
     agent =
       impl === 'spire'
         ? startProc('spire-agent', spireAgentBin(), ['run', '-config', aconf], adir)

@@ -19,11 +19,10 @@
  * entries (filling spire-server with 100,000 entries takes ~7 min at its ~230 creates/s).
  * Writes bench/results/agent-sync.md.
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { goBuild, spireAgentBin, SPIRE_VERSION } from '../test/interop/lib/peers.ts';
-import { agentConf } from '../test/interop/lib/server-conf.ts';
 import {
   agentJoinToken,
   BENCH_DIR,
@@ -38,6 +37,7 @@ import {
   tmpDirs,
   waitUntil,
   type Proc,
+  writeBenchAgentConf,
 } from './lib/procs.ts';
 import { runMain, writeResults } from './lib/results-dir.ts';
 import { flagValue, hasFlag, numList } from './lib/args.ts';
@@ -109,22 +109,7 @@ async function run(impl: Impl, entries: number, root: string): Promise<Row> {
       ['-admin', adminSocket, '-parent', agentId, '-uid', String(UID), '-n', String(entries)],
       1_800_000,
     );
-    const aconf = join(adir, 'agent.conf');
-    writeFileSync(
-      aconf,
-      agentConf({
-        serverPort: port,
-        trustDomain: TD,
-        dataDir: join(adir, 'data'),
-        socketPath: join(adir, 'workload.sock'),
-        logLevel: 'INFO',
-        joinToken: token,
-        trustBundlePath: join(adir, 'bundle.pem'),
-        keyManager: 'memory',
-        syncInterval: null,
-      }),
-    );
-    const workloadSocket = join(adir, 'workload.sock');
+    const { conf: aconf, socket: workloadSocket } = writeBenchAgentConf(adir, { trustDomain: TD, port, token, logLevel: 'INFO' });
     console.error(`[agent-sync bench] ${impl} ${entries}: starting the agent`);
     const serverTicks0 = cpuTicks(server.pid);
     const t0 = performance.now();

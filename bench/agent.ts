@@ -41,12 +41,11 @@
  *
  * Prints a Markdown table and writes bench/results/agent.md. About 5–6 minutes.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { goBuild, spireAgentBin, SPIRE_VERSION } from '../test/interop/lib/peers.ts';
-import { agentConf } from '../test/interop/lib/server-conf.ts';
 import {
   agentJoinToken,
   BENCH_DIR,
@@ -62,6 +61,7 @@ import {
   tmpDirs,
   waitUntil,
   type Proc,
+  writeBenchAgentConf,
 } from './lib/procs.ts';
 import { runMain, writeResults } from './lib/results-dir.ts';
 import { flagValue, hasFlag, num, numList } from './lib/args.ts';
@@ -169,23 +169,8 @@ async function startColumn(col: Column, root: string, signing: 'off' | 'on'): Pr
   });
   const { token, agentId } = await agentJoinToken(adminSocket, TD, join(adir, 'bundle.pem'));
   const seed = await loadgen<SeedResult>('seed', ['-admin', adminSocket, '-parent', agentId, '-uid', String(UID), '-n', String(ENTRIES)], 120_000);
-  const aconf = join(adir, 'agent.conf');
   // Both agents at their own default sync interval (5 s), memory KeyManager.
-  writeFileSync(
-    aconf,
-    agentConf({
-      serverPort: port,
-      trustDomain: TD,
-      dataDir: join(adir, 'data'),
-      socketPath: join(adir, 'workload.sock'),
-      logLevel: 'WARN',
-      joinToken: token,
-      trustBundlePath: join(adir, 'bundle.pem'),
-      keyManager: 'memory',
-      syncInterval: null,
-    }),
-  );
-  const workloadSocket = join(adir, 'workload.sock');
+  const { conf: aconf, socket: workloadSocket } = writeBenchAgentConf(adir, { trustDomain: TD, port, token, logLevel: 'WARN' });
   const t0 = performance.now();
   const [agentName, agentCmd, agentArgv] =
     col.agent === 'spire'

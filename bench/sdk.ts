@@ -45,7 +45,6 @@ import { systemClock } from '@ztwim/core';
 import { derToPem, SpiffeId, TrustDomain, WorkloadApiClient } from '@ztwim/spiffe';
 import { createCaCertificate, JwtSigner, X509Ca } from '@ztwim/server';
 import { goBuild } from '../test/interop/lib/peers.ts';
-import { agentConf } from '../test/interop/lib/server-conf.ts';
 import {
   agentJoinToken,
   BENCH_DIR,
@@ -58,6 +57,7 @@ import {
   startBenchServer,
   startProc,
   tmpDirs,
+  writeBenchAgentConf,
 } from './lib/procs.ts';
 import { runMain, writeResults } from './lib/results-dir.ts';
 import { flagValue, hasFlag, num } from './lib/args.ts';
@@ -282,22 +282,7 @@ async function startAgent(root: string): Promise<string> {
   const { adminSocket, port } = await startBenchServer('ztwim', sdir, { trustDomain: TD, source: SOURCE });
   const { token, agentId } = await agentJoinToken(adminSocket, TD, join(adir, 'bundle.pem'));
   const seed = await loadgen<{ watchedSpiffeId: string }>('seed', ['-admin', adminSocket, '-parent', agentId, '-uid', String(UID), '-n', '1'], 60_000);
-  const aconf = join(adir, 'agent.conf');
-  const socket = join(adir, 'workload.sock');
-  writeFileSync(
-    aconf,
-    agentConf({
-      serverPort: port,
-      trustDomain: TD,
-      dataDir: join(adir, 'data'),
-      socketPath: socket,
-      logLevel: 'WARN',
-      joinToken: token,
-      trustBundlePath: join(adir, 'bundle.pem'),
-      keyManager: 'memory',
-      syncInterval: null,
-    }),
-  );
+  const { conf: aconf, socket } = writeBenchAgentConf(adir, { trustDomain: TD, port, token, logLevel: 'WARN' });
   const agent = startProc('ztwim agent', process.execPath, [...nodeArgs('agent', undefined, SOURCE), 'agent', aconf], adir);
   await loadgen('wait', ['-socket', socket, '-spiffe-id', seed.watchedSpiffeId, '-timeout', '90s'], 100_000);
   await settle(agent);

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
 import { liveProcs, runBinary, startProc as startHarnessProc, waitReady, freePort, type Proc } from '@ztwim/testkit/procs';
 import { PeerMissingError, REPO_ROOT, spireAgentBin, spireServerBin, ZTWIM_BIN, ztwimNodeFlags } from '../../test/interop/lib/peers.ts';
-import { serverConf } from '../../test/interop/lib/server-conf.ts';
+import { agentConf, serverConf } from '../../test/interop/lib/server-conf.ts';
 
 export const BENCH_DIR = fileURLToPath(new URL('..', import.meta.url));
 
@@ -140,6 +140,30 @@ export function requireSpireBinaries(bench: string): void {
     }
     throw e;
   }
+}
+
+/**
+ * The benches' agent.conf in `adir` (data in `data/`, trust bundle `bundle.pem`, Workload API
+ * `workload.sock`, join token, memory KeyManager, each agent's own default sync interval).
+ */
+export function writeBenchAgentConf(adir: string, o: { trustDomain: string; port: number; token: string; logLevel: string }): { conf: string; socket: string } {
+  const conf = join(adir, 'agent.conf');
+  const socket = join(adir, 'workload.sock');
+  writeFileSync(
+    conf,
+    agentConf({
+      serverPort: o.port,
+      trustDomain: o.trustDomain,
+      dataDir: join(adir, 'data'),
+      socketPath: socket,
+      logLevel: o.logLevel,
+      joinToken: o.token,
+      trustBundlePath: join(adir, 'bundle.pem'),
+      keyManager: 'memory',
+      syncInterval: null,
+    }),
+  );
+  return { conf, socket };
 }
 
 /**
