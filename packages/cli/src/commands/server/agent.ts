@@ -10,7 +10,7 @@ import { goQuote } from '../../printer/go-format.ts';
 import { formatStructJson } from '../../printer/proto-json.ts';
 import { rpcErrorText, withServer } from './client.ts';
 import { goParseTimeError } from './go-time-parse.ts';
-import { outputFormat, parseIdToProto, parseSelector, printProto, serverFlags } from './common.ts';
+import { outputFormat, parseIdToProto, parseSelector, callServer, printProto, serverFlags } from './common.ts';
 
 const FILTER_FLAGS: FlagSpecs = {
   selector: { kind: 'list', usage: 'A colon-delimited type:value selector. Can be used more than once', arg: 'value' },
@@ -108,11 +108,9 @@ const countCommand: Command = {
   async run(flags, env) {
     const format = outputFormat(flags);
     const filter = buildFilter(flags);
-    await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.client(AgentService).countAgents({ filter }));
-      await printProto(env, format, CountAgentsResponseSchema, resp, () => {
-        env.stdout.write(formatAgentCount(resp.count));
-      });
+    const resp = await callServer(flags, (conn) => conn.client(AgentService).countAgents({ filter }));
+    await printProto(env, format, CountAgentsResponseSchema, resp, () => {
+      env.stdout.write(formatAgentCount(resp.count));
     });
   },
 };
@@ -138,11 +136,9 @@ const showCommand: Command = {
   async run(flags, env) {
     const format = outputFormat(flags);
     const id = requiredAgentId(flags);
-    await withServer(flags.string('socketPath'), async (conn) => {
-      const agent = await conn.rpc(() => conn.client(AgentService).getAgent({ id }));
-      await printProto(env, format, AgentSchema, agent, () => {
-        env.stdout.write(formatAgentShow(agent, env.vars['TZ']));
-      });
+    const agent = await callServer(flags, (conn) => conn.client(AgentService).getAgent({ id }));
+    await printProto(env, format, AgentSchema, agent, () => {
+      env.stdout.write(formatAgentShow(agent, env.vars['TZ']));
     });
   },
 };
@@ -154,11 +150,9 @@ const evictCommand: Command = {
   async run(flags, env) {
     const format = outputFormat(flags);
     const id = requiredAgentId(flags);
-    await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.client(AgentService).deleteAgent({ id }));
-      await printProto(env, format, EmptySchema, resp, () => {
-        env.stdout.write('Agent evicted successfully\n');
-      });
+    const resp = await callServer(flags, (conn) => conn.client(AgentService).deleteAgent({ id }));
+    await printProto(env, format, EmptySchema, resp, () => {
+      env.stdout.write('Agent evicted successfully\n');
     });
   },
 };
@@ -170,11 +164,9 @@ const banCommand: Command = {
   async run(flags, env) {
     const format = outputFormat(flags);
     const id = requiredAgentId(flags);
-    await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.client(AgentService).banAgent({ id }));
-      await printProto(env, format, EmptySchema, resp, () => {
-        env.stdout.write('Agent banned successfully\n');
-      });
+    const resp = await callServer(flags, (conn) => conn.client(AgentService).banAgent({ id }));
+    await printProto(env, format, EmptySchema, resp, () => {
+      env.stdout.write('Agent banned successfully\n');
     });
   },
 };
