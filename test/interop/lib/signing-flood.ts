@@ -108,7 +108,9 @@ export async function signingFlood(srv: AdminServer, o: FloodOptions = {}): Prom
         throw new Error(`${(e as Error).message}; last answer: ${last}`);
       });
     }
-    await new Promise((res) => setTimeout(res, 1100)); // buckets full again
+    // Buckets full again: they refill on the server's real clock (SPIRE's as ours: nothing to
+    // inject, and a probe would spend tokens), so this pause is the refill, not a wait for an event.
+    await new Promise((res) => setTimeout(res, 1100));
 
     // The flood: CSRs that do not parse (each still takes its token; the handler answers each
     // with InvalidArgument in its result), so the server's signing work does not slow the test.
