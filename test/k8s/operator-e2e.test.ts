@@ -34,7 +34,7 @@ import {
   type InstalledOperator,
 } from './lib/operator-install.ts';
 import { importTestImage, ZTWIM_IMAGE } from './lib/image.ts';
-import { holdsFor } from '@ztwim/testkit';
+import { holdsFor, issueServerCert, makeCa } from '@ztwim/testkit';
 import { REPO_ROOT } from '../interop/lib/peers.ts';
 import { runZtwim } from '../interop/lib/ztwim-cli.ts';
 
@@ -154,62 +154,13 @@ describe('ztwim operator end to end', { timeout: 1_800_000 }, () => {
     // The OIDC provider's serving certificate: a CA of this test, a leaf for localhost.
     work = join(tmpdir(), `ztwim-${ns}-tls`);
     mkdirSync(work, { recursive: true });
-    const f = (n: string): string => join(work as string, n);
-    writeFileSync(f('leaf.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=op-e2e test CA',
-      '-keyout',
-      f('ca.key'),
-      '-out',
-      f('ca.crt'),
-    ]);
-    await run('openssl', [
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-subj',
-      '/CN=localhost',
-      '-keyout',
-      f('tls.key'),
-      '-out',
-      f('tls.csr'),
-    ]);
-    await run('openssl', [
-      'x509',
-      '-req',
-      '-in',
-      f('tls.csr'),
-      '-CA',
-      f('ca.crt'),
-      '-CAkey',
-      f('ca.key'),
-      '-CAcreateserial',
-      '-days',
-      '1',
-      '-extfile',
-      f('leaf.ext'),
-      '-out',
-      f('tls.crt'),
-    ]);
-    ca = readFileSync(f('ca.crt'), 'utf8');
+    const testCa = makeCa(work, 'op-e2e test CA');
+    const tls = issueServerCert(testCa, 'tls', ['localhost'], ['127.0.0.1'], work);
+    ca = testCa.certPem;
     // install.yaml with its Namespace (renamed), so the documented `kubectl delete -f` takes it too.
     op = await installOperator(env, ns, {}, { namespace: true });
     issuer = `https://localhost:${op.ports['oidcHttps'] as number}`;
-    await kubectl(env, ['create', 'secret', 'tls', TLS_SECRET, '-n', ns, '--cert', f('tls.crt'), '--key', f('tls.key')]);
+    await kubectl(env, ['create', 'secret', 'tls', TLS_SECRET, '-n', ns, '--cert', tls.certPath, '--key', tls.keyPath]);
     dataDir = join(tmpdir(), `ztwim-${ns}-data`);
     await serverDataVolume(env, ns, `${ns}-spire-data`, dataDir);
     await operatorPod(env, ns);
@@ -339,7 +290,7 @@ spec:
       assert.ok(k['kty'] === 'EC' || k['kty'] === 'RSA', `kty ${k['kty']}`);
       assert.equal(k['d'], undefined, 'no private member');
     }
-    const caFile = join(work as string, 'ca.crt');
+    const caFile = join(work as string, 'ca.pem');
     // Flags before the URL: the flag parser stops at the first argument that is not a flag.
     const check = await runZtwim(work as string, ['oidc', 'check', '-for', 'vault', '-caFile', caFile, issuer], { timeoutMs: 60_000 });
     assert.equal(check.status, 0, `ztwim oidc check:\n${check.stdout}${check.stderr}`);
