@@ -46,6 +46,8 @@ import {
   tmpDirs,
   type Proc,
   writeBenchAgentConf,
+  UID,
+  type Impl,
 } from './lib/procs.ts';
 import { writeResults } from './lib/results-dir.ts';
 import { flagValue, hasFlag, num } from './lib/args.ts';
@@ -63,9 +65,7 @@ const PROF_DIR = flagValue('prof-agent');
 const AGENT_LOG_LEVEL = flagValue('agent-log-level') ?? 'WARN';
 const SERVER: 'spire' | 'ztwim' = flagValue('server') === 'ztwim' ? 'ztwim' : 'spire';
 const TD = 'example.org';
-const UID = process.getuid?.() ?? 0;
 
-type Impl = 'spire' | 'ztwim';
 interface Agent {
   impl: Impl;
   proc: Proc;

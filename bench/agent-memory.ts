@@ -44,6 +44,8 @@ import {
   waitUntil,
   type Proc,
   writeBenchAgentConf,
+  UID,
+  type Impl,
 } from './lib/procs.ts';
 import { runMain, writeResults } from './lib/results-dir.ts';
 import { flagValue, num, numList } from './lib/args.ts';
@@ -56,9 +58,7 @@ const CLIENTS = num('clients', 8);
 const ONLY = flagValue('only');
 const BUDGET = flagValue('memory-budget');
 const TD = 'example.org';
-const UID = process.getuid?.() ?? 0;
 
-type Impl = 'spire' | 'ztwim';
 interface Row {
   impl: Impl;
   entries: number;

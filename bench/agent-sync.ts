@@ -38,6 +38,8 @@ import {
   waitUntil,
   type Proc,
   writeBenchAgentConf,
+  UID,
+  type Impl,
 } from './lib/procs.ts';
 import { runMain, writeResults } from './lib/results-dir.ts';
 import { flagValue, hasFlag, numList } from './lib/args.ts';
@@ -48,9 +50,7 @@ const ONLY = flagValue('only');
 const SOURCE = hasFlag('source');
 const PROF_DIR = flagValue('prof-agent');
 const TD = 'example.org';
-const UID = process.getuid?.() ?? 0;
 
-type Impl = 'ztwim' | 'spire';
 interface Row {
   impl: Impl;
   entries: number;

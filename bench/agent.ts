@@ -62,6 +62,8 @@ import {
   waitUntil,
   type Proc,
   writeBenchAgentConf,
+  UID,
+  type Impl,
 } from './lib/procs.ts';
 import { runMain, writeResults } from './lib/results-dir.ts';
 import { flagValue, hasFlag, num, numList } from './lib/args.ts';
@@ -89,7 +91,6 @@ const SIGNING = (flagValue('signing-limit') ?? 'off,on').split(',').filter((x): 
  */
 const AGENT_CPUS = flagValue('agent-cpus');
 const TD = 'example.org';
-const UID = process.getuid?.() ?? 0;
 
 interface FetchResult {
   kind: string;
@@ -136,7 +137,6 @@ interface SeedResult {
 // ---------------------------------------------------------------------------------------------
 // Servers and agents.
 
-type Impl = 'spire' | 'ztwim';
 interface Column {
   key: 'spire' | 'ztwim' | 'mixed';
   label: string;

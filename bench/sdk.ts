@@ -58,6 +58,7 @@ import {
   startProc,
   tmpDirs,
   writeBenchAgentConf,
+  UID,
 } from './lib/procs.ts';
 import { runMain, writeResults } from './lib/results-dir.ts';
 import { flagValue, hasFlag, num } from './lib/args.ts';
@@ -76,7 +77,6 @@ const CORES = cpus().length;
 const TD = 'example.org';
 /** The audience of the crypto rows' tokens and of the FetchJWTSVID rows (bench/go/sdkbench uses the same). */
 const AUDIENCE = 'spiffe://example.org/bench-audience';
-const UID = process.getuid?.() ?? 0;
 const DAY_MS = 86_400_000;
 
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
