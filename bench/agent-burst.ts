@@ -28,15 +28,28 @@
  *
  * Prints a Markdown table and writes bench/results/agent-burst.md. About 4 minutes by default.
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { goBuild, INTEROP_DIR, spireAgentBin, SPIRE_VERSION, ztwimNodeFlags } from '../test/interop/lib/peers.ts';
-import { agentConf } from '../test/interop/lib/server-conf.ts';
 import { burstReportOf, type BurstReport } from '../test/interop/lib/burst.ts';
-import { agentJoinToken, checkDistFresh, cpuTicks, nodeArgs, serverCli, settle, startBenchServer, startProc, tmpDirs, type Proc } from './lib/procs.ts';
-import { resultsDir } from './lib/results-dir.ts';
+import {
+  agentJoinToken,
+  checkDistFresh,
+  cpuTicks,
+  nodeArgs,
+  serverCli,
+  settle,
+  startBenchServer,
+  startProc,
+  tmpDirs,
+  type Proc,
+  writeBenchAgentConf,
+  UID,
+  type Impl,
+} from './lib/procs.ts';
+import { writeResults } from './lib/results-dir.ts';
 import { flagValue, hasFlag, num } from './lib/args.ts';
 
 const WATCHERS = num('watchers', 1000);
@@ -52,9 +65,7 @@ const PROF_DIR = flagValue('prof-agent');
 const AGENT_LOG_LEVEL = flagValue('agent-log-level') ?? 'WARN';
 const SERVER: 'spire' | 'ztwim' = flagValue('server') === 'ztwim' ? 'ztwim' : 'spire';
 const TD = 'example.org';
-const UID = process.getuid?.() ?? 0;
 
-type Impl = 'spire' | 'ztwim';
 interface Agent {
   impl: Impl;
   proc: Proc;
@@ -98,22 +109,7 @@ async function startAgent(impl: Impl, root: string, port: number, adminSocket: s
   const { token, agentId } = await agentJoinToken(adminSocket, TD, join(adir, 'bundle.pem'), SERVER);
   // The workload's entry exists before the agent starts: its first sync brings it.
   await serverCli(['entry', 'create', '-parentID', agentId, '-spiffeID', `spiffe://${TD}/burst/${impl}`, '-selector', `unix:uid:${UID}`], adminSocket, SERVER);
-  const socket = join(adir, 'workload.sock');
-  const conf = join(adir, 'agent.conf');
-  writeFileSync(
-    conf,
-    agentConf({
-      serverPort: port,
-      trustDomain: TD,
-      dataDir: join(adir, 'data'),
-      socketPath: socket,
-      logLevel: AGENT_LOG_LEVEL,
-      joinToken: token,
-      trustBundlePath: join(adir, 'bundle.pem'),
-      keyManager: 'memory',
-      syncInterval: null,
-    }),
-  );
+  const { conf, socket } = writeBenchAgentConf(adir, { trustDomain: TD, port, token, logLevel: AGENT_LOG_LEVEL });
   const proc =
     impl === 'spire'
       ? startProc('spire-agent', spireAgentBin(), ['run', '-config', conf], adir)
@@ -207,7 +203,7 @@ async function main(): Promise<void> {
     }
     const md = report(rows, started);
     console.log(md);
-    writeFileSync(join(resultsDir(), 'agent-burst.md'), md);
+    writeResults('agent-burst.md', md);
   } finally {
     for (const a of agents) await a.proc.stop();
     await server.stop();

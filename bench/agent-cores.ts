@@ -18,12 +18,11 @@
  * bench/results/agent-cores.md.
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { flagValue, hasFlag, num } from './lib/args.ts';
-import { resultsDir } from './lib/results-dir.ts';
+import { writeResults } from './lib/results-dir.ts';
 
 const CLIENTS = flagValue('clients') ?? '16,64';
 const KINDS = flagValue('kinds') ?? 'jwt-cached,x509,jwt-uncached';
@@ -187,7 +186,7 @@ async function main(): Promise<void> {
     '',
   ].join('\n');
   process.stdout.write(md);
-  writeFileSync(join(resultsDir(), 'agent-cores.md'), md);
+  writeResults('agent-cores.md', md);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

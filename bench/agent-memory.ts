@@ -25,13 +25,12 @@
  * Writes bench/results/agent-memory.md (or $ZTWIM_BENCH_RESULTS). Needs the SPIRE binaries
  * (scripts/setup-interop.sh) and a built tree (`npm run build`). With the defaults about 12 min.
  */
-import { writeFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { goBuild, spireAgentBin, spireServerBin, SPIRE_VERSION, ZTWIM_BIN } from '../test/interop/lib/peers.ts';
 import { runBinary } from '../test/interop/lib/spire-admin.ts';
-import { agentConf } from '../test/interop/lib/server-conf.ts';
 import {
   agentJoinToken,
   BENCH_DIR,
@@ -44,26 +43,22 @@ import {
   tmpDirs,
   waitUntil,
   type Proc,
+  writeBenchAgentConf,
+  UID,
+  type Impl,
 } from './lib/procs.ts';
-import { resultsDir } from './lib/results-dir.ts';
+import { runMain, writeResults } from './lib/results-dir.ts';
+import { flagValue, num, numList } from './lib/args.ts';
 
-const args = process.argv.slice(2);
-const flagValue = (name: string): string | undefined => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const list = (name: string, dflt: number[]): number[] => flagValue(name)?.split(',').map(Number) ?? dflt;
-const ENTRIES = list('entries', [1, 1000]);
-const STREAMS = list('streams', [0, 1000]);
-const LOAD_S = Number(flagValue('load') ?? 10);
-const AFTER_S = list('after', [10, 60]);
-const CLIENTS = Number(flagValue('clients') ?? 8);
+const ENTRIES = numList('entries', [1, 1000]);
+const STREAMS = numList('streams', [0, 1000]);
+const LOAD_S = num('load', 10);
+const AFTER_S = numList('after', [10, 60]);
+const CLIENTS = num('clients', 8);
 const ONLY = flagValue('only');
 const BUDGET = flagValue('memory-budget');
 const TD = 'example.org';
-const UID = process.getuid?.() ?? 0;
 
-type Impl = 'spire' | 'ztwim';
 interface Row {
   impl: Impl;
   entries: number;
@@ -133,22 +128,7 @@ async function runRow(impl: Impl, entries: number, streams: number, root: string
       ['-admin', adminSocket, '-parent', agentId, '-uid', String(UID), '-n', String(entries)],
       120_000,
     );
-    const aconf = join(adir, 'agent.conf');
-    const workloadSocket = join(adir, 'workload.sock');
-    writeFileSync(
-      aconf,
-      agentConf({
-        serverPort: port,
-        trustDomain: TD,
-        dataDir: join(adir, 'data'),
-        socketPath: workloadSocket,
-        logLevel: 'WARN',
-        joinToken: token,
-        trustBundlePath: join(adir, 'bundle.pem'),
-        keyManager: 'memory',
-        syncInterval: null,
-      }),
-    );
+    const { conf: aconf, socket: workloadSocket } = writeBenchAgentConf(adir, { trustDomain: TD, port, token, logLevel: 'WARN' });
     agent =
       impl === 'spire'
         ? startProc('spire-agent', spireAgentBin(), ['run', '-config', aconf], adir)
@@ -268,13 +248,7 @@ async function main(): Promise<void> {
   }
   const md = report(rows, (Date.now() - t0) / 1000);
   process.stdout.write(md);
-  writeFileSync(join(resultsDir(), 'agent-memory.md'), md);
+  writeResults('agent-memory.md', md);
 }
 
-main().then(
-  () => process.exit(0),
-  (e: unknown) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runMain(main);

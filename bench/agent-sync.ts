@@ -19,11 +19,10 @@
  * entries (filling spire-server with 100,000 entries takes ~7 min at its ~230 creates/s).
  * Writes bench/results/agent-sync.md.
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { goBuild, spireAgentBin, SPIRE_VERSION } from '../test/interop/lib/peers.ts';
-import { agentConf } from '../test/interop/lib/server-conf.ts';
 import {
   agentJoinToken,
   BENCH_DIR,
@@ -38,19 +37,20 @@ import {
   tmpDirs,
   waitUntil,
   type Proc,
+  writeBenchAgentConf,
+  UID,
+  type Impl,
 } from './lib/procs.ts';
-import { resultsDir } from './lib/results-dir.ts';
-import { flagValue, hasFlag } from './lib/args.ts';
+import { runMain, writeResults } from './lib/results-dir.ts';
+import { flagValue, hasFlag, numList } from './lib/args.ts';
 
-const COUNTS = (flagValue('entries') ?? '1000,10000,100000').split(',').map(Number);
+const COUNTS = numList('entries', [1000, 10_000, 100_000]);
 const SPIRE_MAX = Number(flagValue('spire-max') ?? 10_000);
 const ONLY = flagValue('only');
 const SOURCE = hasFlag('source');
 const PROF_DIR = flagValue('prof-agent');
 const TD = 'example.org';
-const UID = process.getuid?.() ?? 0;
 
-type Impl = 'ztwim' | 'spire';
 interface Row {
   impl: Impl;
   entries: number;
@@ -109,22 +109,7 @@ async function run(impl: Impl, entries: number, root: string): Promise<Row> {
       ['-admin', adminSocket, '-parent', agentId, '-uid', String(UID), '-n', String(entries)],
       1_800_000,
     );
-    const aconf = join(adir, 'agent.conf');
-    writeFileSync(
-      aconf,
-      agentConf({
-        serverPort: port,
-        trustDomain: TD,
-        dataDir: join(adir, 'data'),
-        socketPath: join(adir, 'workload.sock'),
-        logLevel: 'INFO',
-        joinToken: token,
-        trustBundlePath: join(adir, 'bundle.pem'),
-        keyManager: 'memory',
-        syncInterval: null,
-      }),
-    );
-    const workloadSocket = join(adir, 'workload.sock');
+    const { conf: aconf, socket: workloadSocket } = writeBenchAgentConf(adir, { trustDomain: TD, port, token, logLevel: 'INFO' });
     console.error(`[agent-sync bench] ${impl} ${entries}: starting the agent`);
     const serverTicks0 = cpuTicks(server.pid);
     const t0 = performance.now();
@@ -212,14 +197,8 @@ async function main(): Promise<void> {
   const md = report(rows);
   process.stdout.write(md);
   if (ONLY === undefined) {
-    writeFileSync(join(resultsDir(), 'agent-sync.md'), md);
+    writeResults('agent-sync.md', md);
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (e: unknown) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -41,12 +41,11 @@
  *
  * Prints a Markdown table and writes bench/results/agent.md. About 5–6 minutes.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { goBuild, spireAgentBin, SPIRE_VERSION } from '../test/interop/lib/peers.ts';
-import { agentConf } from '../test/interop/lib/server-conf.ts';
 import {
   agentJoinToken,
   BENCH_DIR,
@@ -62,9 +61,12 @@ import {
   tmpDirs,
   waitUntil,
   type Proc,
+  writeBenchAgentConf,
+  UID,
+  type Impl,
 } from './lib/procs.ts';
-import { resultsDir } from './lib/results-dir.ts';
-import { flagValue, hasFlag, num } from './lib/args.ts';
+import { runMain, writeResults } from './lib/results-dir.ts';
+import { flagValue, hasFlag, num, numList } from './lib/args.ts';
 
 const DURATION = num('duration', 5);
 const WARMUP = num('warmup', 1);
@@ -89,7 +91,6 @@ const SIGNING = (flagValue('signing-limit') ?? 'off,on').split(',').filter((x): 
  */
 const AGENT_CPUS = flagValue('agent-cpus');
 const TD = 'example.org';
-const UID = process.getuid?.() ?? 0;
 
 interface FetchResult {
   kind: string;
@@ -136,7 +137,6 @@ interface SeedResult {
 // ---------------------------------------------------------------------------------------------
 // Servers and agents.
 
-type Impl = 'spire' | 'ztwim';
 interface Column {
   key: 'spire' | 'ztwim' | 'mixed';
   label: string;
@@ -169,23 +169,8 @@ async function startColumn(col: Column, root: string, signing: 'off' | 'on'): Pr
   });
   const { token, agentId } = await agentJoinToken(adminSocket, TD, join(adir, 'bundle.pem'));
   const seed = await loadgen<SeedResult>('seed', ['-admin', adminSocket, '-parent', agentId, '-uid', String(UID), '-n', String(ENTRIES)], 120_000);
-  const aconf = join(adir, 'agent.conf');
   // Both agents at their own default sync interval (5 s), memory KeyManager.
-  writeFileSync(
-    aconf,
-    agentConf({
-      serverPort: port,
-      trustDomain: TD,
-      dataDir: join(adir, 'data'),
-      socketPath: join(adir, 'workload.sock'),
-      logLevel: 'WARN',
-      joinToken: token,
-      trustBundlePath: join(adir, 'bundle.pem'),
-      keyManager: 'memory',
-      syncInterval: null,
-    }),
-  );
-  const workloadSocket = join(adir, 'workload.sock');
+  const { conf: aconf, socket: workloadSocket } = writeBenchAgentConf(adir, { trustDomain: TD, port, token, logLevel: 'WARN' });
   const t0 = performance.now();
   const [agentName, agentCmd, agentArgv] =
     col.agent === 'spire'
@@ -221,7 +206,7 @@ interface ColumnResult {
 const ALL_KINDS = ['jwt-cached', 'jwt-uncached', 'x509'] as const;
 // --kinds / --clients narrow the fetch rows (profiling one row); the table shows the rows run.
 const KINDS = (flagValue('kinds')?.split(',') ?? ALL_KINDS).filter((k): k is (typeof ALL_KINDS)[number] => (ALL_KINDS as readonly string[]).includes(k));
-const CLIENTS = flagValue('clients')?.split(',').map(Number) ?? [1, 50];
+const CLIENTS = numList('clients', [1, 50]);
 /** The rows measured under a signing setting: all of them under the first, the uncached ones under the others. */
 const kindsFor = (signing: 'off' | 'on'): Array<(typeof ALL_KINDS)[number]> => (signing === SIGNING[0] ? KINDS : KINDS.filter((k) => k === 'jwt-uncached'));
 
@@ -538,14 +523,8 @@ async function main(): Promise<void> {
   const md = report(results) + `\nWhole run: ${((Date.now() - t0) / 1000).toFixed(0)} s.\n`;
   process.stdout.write(md);
   if (ONLY === undefined) {
-    writeFileSync(join(resultsDir(), 'agent.md'), md);
+    writeResults('agent.md', md);
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (e: unknown) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runMain(main);

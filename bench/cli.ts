@@ -32,12 +32,11 @@ import { removeLeftoversOnExit, tmpDirs } from './lib/leftovers.ts';
 import { startProc, waitReady } from '@ztwim/testkit/procs';
 import { serverConf } from '../test/interop/lib/server-conf.ts';
 import { resultsDir } from './lib/results-dir.ts';
+import { num } from './lib/args.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const TD = 'example.org';
-const argv = process.argv.slice(2);
-const runsArg = argv.indexOf('--runs');
-const RUNS = runsArg >= 0 ? Number(argv[runsArg + 1]) : 30;
+const RUNS = num('runs', 30);
 if (!Number.isInteger(RUNS) || RUNS < 3) {
   console.error('--runs must be an integer ≥ 3');
   process.exit(2);

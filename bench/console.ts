@@ -12,14 +12,13 @@
  *
  *   node --conditions=ztwim-source --import tsx bench/console.ts [--entries 100000] [--calls 200] [--loads 5]
  */
-import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@connectrpc/connect';
 import { EntryService, createUnixGrpcTransport } from '@ztwim/proto';
 import { chromium } from 'playwright-core';
 import { num } from './lib/args.ts';
-import { resultsDir } from './lib/results-dir.ts';
+import { writeResults } from './lib/results-dir.ts';
 import { freePort } from '../test/interop/lib/net.ts';
 import { makeTmpDir } from '../test/interop/lib/tmp.ts';
 import { startUp, stopUp } from '../test/interop/lib/ztwim-up.ts';
@@ -171,7 +170,7 @@ try {
     `Entries page, time to first render in Chromium (navigation start → first table row in the DOM, the page's performance.now()), median of ${LOADS} loads after one warm-up: **${f1(pct(renders, 50))} ms** (range ${f1(Math.min(...renders))}–${f1(Math.max(...renders))} ms; load avg ${renderLoad}).`,
     '',
   ].join('\n');
-  writeFileSync(join(resultsDir(), 'console.md'), md);
+  writeResults('console.md', md);
   console.log(md);
 } finally {
   await stopUp(up);

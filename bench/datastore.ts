@@ -3,7 +3,7 @@
  * (add --expose-gc before --conditions for the RSS/heap figures after a full GC).
  * Prints a Markdown table and writes bench/results/datastore.md.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -11,15 +11,13 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { cryptoRandom, systemClock } from '@ztwim/core';
 import { PostgresDataStore, SqliteDataStore, type DataStore, type NewEntry } from '@ztwim/server';
-import { resultsDir } from './lib/results-dir.ts';
+import { writeResults } from './lib/results-dir.ts';
+import { flagValue, num } from './lib/args.ts';
 
 const TD = 'spiffe://example.org';
-const args = process.argv.slice(2);
-const pgIdx = args.indexOf('--pg');
-const pgUrl = pgIdx >= 0 ? args[pgIdx + 1] : undefined;
-const entriesIdx = args.indexOf('--entries');
+const pgUrl = flagValue('pg');
 /** Store size of the large measurements (default 100k; the CI smoke run uses a few thousand). */
-const LARGE = entriesIdx >= 0 ? Number(args[entriesIdx + 1]) : 100_000;
+const LARGE = num('entries', 100_000);
 if (!Number.isInteger(LARGE) || LARGE < 5000) throw new Error('--entries must be an integer >= 5000');
 const SMALL = LARGE / 10;
 const SINGLES = Math.min(1000, SMALL / 5);
@@ -234,4 +232,4 @@ Run: \`node --conditions=ztwim-source --import tsx bench/datastore.ts${pgUrl ===
 ${table}
 `;
 process.stdout.write(`${table}\n`);
-writeFileSync(join(resultsDir(), 'datastore.md'), md);
+writeResults('datastore.md', md);

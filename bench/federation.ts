@@ -40,25 +40,20 @@ import { startSpireServer } from '../test/interop/lib/spire-server.ts';
 import { makeTmpDir, type TmpDir } from '../test/interop/lib/tmp.ts';
 import { spiffeIdParts, startStack } from '../test/interop/lib/ztwim-stack.ts';
 import { resultsDir } from './lib/results-dir.ts';
+import { flagValue, num } from './lib/args.ts';
 
-const args = process.argv.slice(2);
-const arg = (name: string, dflt: number): number => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const durationS = arg('duration', 5);
-const rounds = arg('rounds', 3);
-const connections = arg('connections', 32);
-const rotations = arg('rotations', 3);
+const durationS = num('duration', 5);
+const rounds = num('rounds', 3);
+const connections = num('connections', 32);
+const rotations = num('rotations', 3);
 /** Uncounted rotations first (the smoke run skips it: its figures are not kept). */
-const warmups = arg('warmup', 1);
+const warmups = num('warmup', 1);
 /**
  * ztwim's foreign CA TTL in seconds: its rotation is prepared at half of it, so the first one
  * waits that long (the smoke run shortens it; the figures are measured with the default).
  */
-const caTtlS = arg('ca-ttl', 90);
-const partArg = args.indexOf('--part');
-const part = partArg >= 0 ? String(args[partArg + 1]) : 'all';
+const caTtlS = num('ca-ttl', 90);
+const part = flagValue('part') ?? 'all';
 const HINT_S = 60;
 
 const endpointBlock = (port: number): string => `federation {\n    bundle_endpoint {\n      address = "127.0.0.1"\n      port = ${port}\n    }\n  }\n`;

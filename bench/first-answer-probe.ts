@@ -21,16 +21,12 @@ import { ZTWIM_BIN, ztwimNodeFlags } from '../test/interop/lib/peers.ts';
 import { makeTmpDir } from '../test/interop/lib/tmp.ts';
 import { serverBenchConf, sqliteDataStore } from './lib/server-bench-conf.ts';
 import { agentEntries, bulkEntry, type EntryInit } from './lib/server-bench-entries.ts';
+import { flagValue, num } from './lib/args.ts';
 
-const argv = process.argv.slice(2);
-const opt = (name: string): string | undefined => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
-const TOTAL = Number(opt('entries') ?? 100_000);
-const OWNED = Number(opt('owned') ?? TOTAL / 100);
-const PROF_DIR = opt('prof-dir');
-const ROUNDS = Number(opt('rounds') ?? 1);
+const TOTAL = num('entries', 100_000);
+const OWNED = num('owned', TOTAL / 100);
+const PROF_DIR = flagValue('prof-dir');
+const ROUNDS = num('rounds', 1);
 const TD = 'example.org';
 
 /** A minimal Chrome DevTools protocol client on the server's inspector. */

@@ -51,8 +51,8 @@ import { agentConf } from '../test/interop/lib/server-conf.ts';
 import { runBinary } from '../test/interop/lib/spire-admin.ts';
 import { ZTWIM_MAIN } from '../test/interop/lib/ztwim-oidc.ts';
 import { flagValue, hasFlag, num } from './lib/args.ts';
-import { BENCH_DIR, loadgenBin, requireSpireBinaries, serverCli, startProc, tmpDirs, waitUntil, type Proc } from './lib/procs.ts';
-import { resultsDir } from './lib/results-dir.ts';
+import { BENCH_DIR, loadgenBin, requireSpireBinaries, serverCli, startProc, tmpDirs, waitUntil, type Proc, UID } from './lib/procs.ts';
+import { resultsDir, runMain } from './lib/results-dir.ts';
 
 const SMOKE = hasFlag('smoke');
 const ONLY = flagValue('only') ?? (SMOKE ? 'ztwim' : undefined);
@@ -67,7 +67,6 @@ const X509_TTL_S = num('x509-ttl', 60);
 /** Seconds between the primary's kill and `pg_ctl promote` (an operator's or Patroni's reaction). */
 const PROMOTE_AFTER_S = SMOKE ? 0.2 : 2;
 const TD = 'example.org';
-const UID = process.getuid?.() ?? 0;
 const HOSTS = ['127.0.0.1', '127.0.0.2', '127.0.0.3'] as const;
 const SERVERS_NAME = 'ha-servers.bench';
 const PG_DIR = process.env['ZTWIM_PG_DIR'] ?? '/tmp/ztwim-pg-ha-bench';
@@ -714,10 +713,4 @@ async function main(): Promise<void> {
   console.log(`written to ${out}`);
 }
 
-main().then(
-  () => process.exit(0),
-  (e: unknown) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runMain(main);

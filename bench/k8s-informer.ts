@@ -15,13 +15,12 @@
  * Writes bench/results/k8s-informer.md; stops and removes its cluster.
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createResourceClient, Informer, RESOURCES, type KubeObject, type ResourceClient } from '@ztwim/k8s';
 import { flagValue, num } from './lib/args.ts';
-import { resultsDir } from './lib/results-dir.ts';
+import { writeResults } from './lib/results-dir.ts';
 import { inParallel } from '../test/k8s/lib/in-parallel.ts';
 
 const NS = 'bench-informer';
@@ -210,7 +209,7 @@ async function main(): Promise<void> {
     'events/s delivered cannot exceed the writes/s the apiserver takes: it says whether the informer keeps up (the lag column), not how many events it could process.',
     '',
   ].join('\n');
-  writeFileSync(join(resultsDir(), 'k8s-informer.md'), md);
+  writeResults('k8s-informer.md', md);
   console.log(md);
 }
 

@@ -18,7 +18,7 @@
  * alike. Prints a Markdown table and writes bench/results/k8s-psat.md.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -34,7 +34,7 @@ import { makeTmpDir } from '../test/interop/lib/tmp.ts';
 import { ensureCluster } from '../test/k8s/lib/cluster.ts';
 import { psatFixture } from '../test/k8s/lib/psat-fixture.ts';
 import { removeLeftoversOnExit, tmpDirs } from './lib/leftovers.ts';
-import { resultsDir } from './lib/results-dir.ts';
+import { runMain, writeResults } from './lib/results-dir.ts';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => {
@@ -243,7 +243,7 @@ async function main(): Promise<void> {
         '',
       ].join('\n');
       console.log(table);
-      writeFileSync(join(resultsDir(), 'k8s-psat.md'), table);
+      writeResults('k8s-psat.md', table);
     } finally {
       for (const sv of servers) await sv.stop();
     }
@@ -252,10 +252,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (e: unknown) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runMain(main);

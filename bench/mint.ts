@@ -21,15 +21,11 @@ import { fileURLToPath } from 'node:url';
 import { systemClock, cryptoRandom, randomAlnum } from '@ztwim/core';
 import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
 import { createCaCertificate, JwtSigner, parseCsr, X509Ca, type KeyType } from '@ztwim/server';
-import { resultsDir } from './lib/results-dir.ts';
+import { writeResults } from './lib/results-dir.ts';
+import { num } from './lib/args.ts';
 
-const args = process.argv.slice(2);
-const arg = (name: string, dflt: number): number => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const ROUND_MS = arg('ms', 1000);
-const ROUNDS = arg('rounds', 3);
+const ROUND_MS = num('ms', 1000);
+const ROUNDS = num('rounds', 3);
 const SLICE_MS = 20;
 
 const td = TrustDomain.parse('example.org');
@@ -178,4 +174,4 @@ const lines = [
 ];
 const out = lines.join('\n');
 console.log(out);
-writeFileSync(join(resultsDir(), 'mint.md'), out);
+writeResults('mint.md', out);

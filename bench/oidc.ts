@@ -47,15 +47,11 @@ import { serverBundleJwksSource } from '@ztwim/cli';
 import { REPO_ROOT, SPIRE_VERSION, cacheDir } from '../test/interop/lib/peers.ts';
 import { startSpireServer, type SpireServer } from '../test/interop/lib/spire-server.ts';
 import { makeTmpDir, type TmpDir } from '../test/interop/lib/tmp.ts';
-import { resultsDir } from './lib/results-dir.ts';
+import { writeResults } from './lib/results-dir.ts';
+import { num } from './lib/args.ts';
 import { freePort, startProc, waitReady } from '@ztwim/testkit/procs';
 
 const here = fileURLToPath(import.meta.url);
-const args = process.argv.slice(2);
-const arg = (name: string, dflt: number): number => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
 
 function key(type: 'ec' | 'rsa'): JsonWebKey {
   const pair = type === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -493,10 +489,10 @@ async function sourceLatency(iterations: number): Promise<{ pushed: number[]; fi
 
 // ---------------------------------------------------------------------------------------------
 async function main(): Promise<void> {
-  const duration = arg('duration', 5);
-  const rounds = arg('rounds', 3);
-  const connections = arg('connections', 64);
-  const rotations = arg('rotations', 6);
+  const duration = num('duration', 5);
+  const rounds = num('rounds', 3);
+  const connections = num('connections', 64);
+  const rotations = num('rotations', 6);
   const tmp = makeTmpDir('ztwim-oidc-bench-spire-');
   const bins = ensureSpireBins();
   let spire: Spire | undefined;
@@ -610,7 +606,7 @@ async function main(): Promise<void> {
   ];
   const md = lines.join('\n');
   process.stdout.write(md);
-  writeFileSync(join(resultsDir(), 'oidc.md'), md);
+  writeResults('oidc.md', md);
   if (zr.violations.length > 0) {
     for (const v of zr.violations.slice(0, 5)) console.error(v);
     throw new Error('a JWT-SVID was signed with a key that was not yet published at /keys');

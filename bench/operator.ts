@@ -25,7 +25,7 @@
  * give the figures at rest. Prints a Markdown table and writes bench/results/operator.md.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { applyManifest, createNamespace, csiNodeDrivers, ensureCluster, holdKubeletPlugin, kubectl, waitFor } from '../test/k8s/lib/cluster.ts';
@@ -36,10 +36,11 @@ import {
   holdOperatorSingletons,
   installOperator,
   operatorPod,
+  serverDataVolume,
   OPERATOR_KINDS,
 } from '../test/k8s/lib/operator-install.ts';
 import { importTestImage, ZTWIM_IMAGE } from '../test/k8s/lib/image.ts';
-import { resultsDir } from './lib/results-dir.ts';
+import { runMain, writeResults } from './lib/results-dir.ts';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => {
@@ -101,23 +102,7 @@ async function main(): Promise<void> {
       // A fresh hostPath volume for the server's claim: every run starts without a datastore.
       const dir = join(tmpdir(), `ztwim-${ns}-data-${i}`);
       dirs.push(dir);
-      mkdirSync(dir, { recursive: true, mode: 0o777 });
-      chmodSync(dir, 0o777);
-      await applyManifest(
-        env,
-        `
-apiVersion: v1
-kind: PersistentVolume
-metadata: {name: ${ns}-data-${i}, labels: {ztwim-bench: ${ns}}}
-spec:
-  capacity: {storage: 1Gi}
-  accessModes: [ReadWriteOnce]
-  persistentVolumeReclaimPolicy: Retain
-  storageClassName: ""
-  claimRef: {namespace: ${ns}, name: spire-data-spire-server-0}
-  hostPath: {path: ${dir}, type: Directory}
-`,
-      );
+      await serverDataVolume(env, ns, `${ns}-data-${i}`, dir, `ztwim-bench: ${ns}`);
       const t0 = Date.now();
       await applyManifest(env, operatorCrs({ trustDomain: TD, issuer }));
       let readyMs = 0;
@@ -239,16 +224,10 @@ spec:
           ]),
     ].join('\n');
     console.log(table);
-    writeFileSync(join(resultsDir(), 'operator.md'), table);
+    writeResults('operator.md', table);
   } finally {
     await cleanup();
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (e: unknown) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -17,7 +17,7 @@
  *     ListEntries filter on its SPIFFE ID; median, max).
  * Writes bench/results/registrar.md.
  */
-import { writeFileSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -31,7 +31,7 @@ import { connectKube } from '@ztwim/registrar';
 import { RESOURCES } from '@ztwim/k8s';
 import { createClient } from '@connectrpc/connect';
 import { createUnixGrpcTransport, EntryService } from '@ztwim/proto';
-import { resultsDir } from './lib/results-dir.ts';
+import { writeResults } from './lib/results-dir.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string): string | undefined => {
@@ -210,7 +210,7 @@ async function main(): Promise<void> {
     ),
     '',
   ];
-  writeFileSync(join(resultsDir(), 'registrar.md'), lines.join('\n'));
+  writeResults('registrar.md', lines.join('\n'));
   console.log(lines.join('\n'));
 }
 

@@ -46,7 +46,6 @@ import { systemClock } from '@ztwim/core';
 import { derToPem, SpiffeId, TrustDomain, WorkloadApiClient } from '@ztwim/spiffe';
 import { createCaCertificate, JwtSigner, X509Ca } from '@ztwim/server';
 import { goBuild } from '../test/interop/lib/peers.ts';
-import { agentConf } from '../test/interop/lib/server-conf.ts';
 import {
   agentJoinToken,
   BENCH_DIR,
@@ -59,8 +58,10 @@ import {
   startBenchServer,
   startProc,
   tmpDirs,
+  writeBenchAgentConf,
+  UID,
 } from './lib/procs.ts';
-import { resultsDir } from './lib/results-dir.ts';
+import { runMain, writeResults } from './lib/results-dir.ts';
 import { flagValue, hasFlag, num } from './lib/args.ts';
 import { CRYPTO_KINDS, loopFor, sdkOps, type CryptoKind, type LoopResult, type SdkFixtures } from './lib/sdk-ops.ts';
 
@@ -77,7 +78,6 @@ const CORES = cpus().length;
 const TD = 'example.org';
 /** The audience of the crypto rows' tokens and of the FetchJWTSVID rows (bench/go/sdkbench uses the same). */
 const AUDIENCE = 'spiffe://example.org/bench-audience';
-const UID = process.getuid?.() ?? 0;
 const DAY_MS = 86_400_000;
 
 const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
@@ -283,22 +283,7 @@ async function startAgent(root: string): Promise<string> {
   const { adminSocket, port } = await startBenchServer('ztwim', sdir, { trustDomain: TD, source: SOURCE });
   const { token, agentId } = await agentJoinToken(adminSocket, TD, join(adir, 'bundle.pem'));
   const seed = await loadgen<{ watchedSpiffeId: string }>('seed', ['-admin', adminSocket, '-parent', agentId, '-uid', String(UID), '-n', '1'], 60_000);
-  const aconf = join(adir, 'agent.conf');
-  const socket = join(adir, 'workload.sock');
-  writeFileSync(
-    aconf,
-    agentConf({
-      serverPort: port,
-      trustDomain: TD,
-      dataDir: join(adir, 'data'),
-      socketPath: socket,
-      logLevel: 'WARN',
-      joinToken: token,
-      trustBundlePath: join(adir, 'bundle.pem'),
-      keyManager: 'memory',
-      syncInterval: null,
-    }),
-  );
+  const { conf: aconf, socket } = writeBenchAgentConf(adir, { trustDomain: TD, port, token, logLevel: 'WARN' });
   const agent = startProc('ztwim agent', process.execPath, [...nodeArgs('agent', undefined, SOURCE), 'agent', aconf], adir);
   await loadgen('wait', ['-socket', socket, '-spiffe-id', seed.watchedSpiffeId, '-timeout', '90s'], 100_000);
   await settle(agent);
@@ -488,13 +473,7 @@ async function main(): Promise<void> {
   const crypto = wantCrypto ? await cryptoRows(dir, bin) : [];
   const md = report(crypto, fetch, (Date.now() - t0) / 1000);
   process.stdout.write(md);
-  writeFileSync(join(resultsDir(), 'sdk.md'), md);
+  writeResults('sdk.md', md);
 }
 
-main().then(
-  () => process.exit(0),
-  (e: unknown) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -62,6 +62,7 @@ import { agentEntries as benchAgentEntries, bulkEntry as benchBulkEntry, type En
 import { removeLeftoversOnExit, tmpDirs } from './lib/leftovers.ts';
 import { startProc as startHarnessProc, waitReady, type Proc } from '@ztwim/testkit/procs';
 import { resultsDir } from './lib/results-dir.ts';
+import { flagValue, hasFlag, num } from './lib/args.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const TD = 'example.org';
@@ -73,24 +74,19 @@ const PAGE = 500;
 // ---------------------------------------------------------------------------------------------
 // Arguments
 
-const argv = process.argv.slice(2);
-const opt = (name: string): string | undefined => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
-const TOTAL = Number(opt('entries') ?? 100_000);
+const TOTAL = num('entries', 100_000);
 if (!Number.isInteger(TOTAL) || TOTAL < 1000 || TOTAL % 100 !== 0) {
   console.error('--entries must be a multiple of 100, at least 1000');
   process.exit(2);
 }
-const ONLY = new Set((opt('only') ?? 'spire,sqlite,pg').split(','));
-const FROM_SOURCE = argv.includes('--source');
-const START_ONLY = argv.includes('--start-only');
-const STARTS = Number(opt('starts') ?? 15);
+const ONLY = new Set((flagValue('only') ?? 'spire,sqlite,pg').split(','));
+const FROM_SOURCE = hasFlag('source');
+const START_ONLY = hasFlag('start-only');
+const STARTS = num('starts', 15);
 const CHECKPOINT = TOTAL / 10; // the "10k" point
 const SINGLES = Math.min(1000, CHECKPOINT / 2);
 const AGENT_OWNED = TOTAL / 100; // the agent owns 1% (1,000 of 100,000)
-const AUTH_CALLS = Number(opt('auth-calls') ?? 50);
+const AUTH_CALLS = num('auth-calls', 50);
 const LIST_RUNS = 3;
 
 // ---------------------------------------------------------------------------------------------
@@ -573,7 +569,7 @@ async function startOnly(): Promise<void> {
   console.log(table);
   const md = `# Server start bench: ztwim vs SPIRE, empty datastore
 
-Run: \`node --conditions=ztwim-source --import tsx bench/server.ts --start-only${STARTS === 15 ? '' : ` --starts ${STARTS}`}${opt('only') === undefined ? '' : ` --only ${opt('only')}`}\`
+Run: \`node --conditions=ztwim-source --import tsx bench/server.ts --start-only${STARTS === 15 ? '' : ` --starts ${STARTS}`}${flagValue('only') === undefined ? '' : ` --only ${flagValue('only')}`}\`
 (${new Date().toISOString()}, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}; total ${((performance.now() - started) / 1000).toFixed(0)} s;
 1-minute load average ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} during the starts)
 

@@ -16,3 +16,8 @@ export function num(name: string, dflt: number): number {
 export function hasFlag(name: string): boolean {
   return argv.includes(`--${name}`);
 }
+
+/** `--name 1,2,3` as a list of numbers, else `dflt`. */
+export function numList(name: string, dflt: number[]): number[] {
+  return flagValue(name)?.split(',').map(Number) ?? dflt;
+}

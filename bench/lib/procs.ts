@@ -6,9 +6,13 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
 import { liveProcs, runBinary, startProc as startHarnessProc, waitReady, freePort, type Proc } from '@ztwim/testkit/procs';
 import { PeerMissingError, REPO_ROOT, spireAgentBin, spireServerBin, ZTWIM_BIN, ztwimNodeFlags } from '../../test/interop/lib/peers.ts';
-import { serverConf } from '../../test/interop/lib/server-conf.ts';
+import { agentConf, serverConf } from '../../test/interop/lib/server-conf.ts';
 
 export const BENCH_DIR = fileURLToPath(new URL('..', import.meta.url));
+/** Which side a bench process runs: SPIRE's binary or ztwim's. */
+export type Impl = 'spire' | 'ztwim';
+/** The uid the benches' workloads run as (their entries' `unix:uid` selector). */
+export const UID = process.getuid?.() ?? 0;
 
 // ---------------------------------------------------------------------------------------------
 // Processes (@ztwim/testkit/procs, the harness the interop tests use too) and temp dirs: everything
@@ -93,7 +97,7 @@ export function nodeArgs(kind: 'server' | 'agent', profDir: string | undefined, 
 }
 
 /** A server CLI command (`spire-server <argv>`, or the same through `ztwim server`) against the admin socket. */
-export async function serverCli(argv: readonly string[], socket: string, impl: 'spire' | 'ztwim' = 'spire'): Promise<string> {
+export async function serverCli(argv: readonly string[], socket: string, impl: Impl = 'spire'): Promise<string> {
   const [cmd, pre] = impl === 'spire' ? [spireServerBin(), []] : [process.execPath, [ZTWIM_BIN, 'server']];
   const r = await runBinary(cmd, [...pre, ...argv, '-socketPath', socket]);
   if (r.status !== 0) throw new Error(`${impl} server ${argv.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
@@ -143,6 +147,30 @@ export function requireSpireBinaries(bench: string): void {
 }
 
 /**
+ * The benches' agent.conf in `adir` (data in `data/`, trust bundle `bundle.pem`, Workload API
+ * `workload.sock`, join token, memory KeyManager, each agent's own default sync interval).
+ */
+export function writeBenchAgentConf(adir: string, o: { trustDomain: string; port: number; token: string; logLevel: string }): { conf: string; socket: string } {
+  const conf = join(adir, 'agent.conf');
+  const socket = join(adir, 'workload.sock');
+  writeFileSync(
+    conf,
+    agentConf({
+      serverPort: o.port,
+      trustDomain: o.trustDomain,
+      dataDir: join(adir, 'data'),
+      socketPath: socket,
+      logLevel: o.logLevel,
+      joinToken: o.token,
+      trustBundlePath: join(adir, 'bundle.pem'),
+      keyManager: 'memory',
+      syncInterval: null,
+    }),
+  );
+  return { conf, socket };
+}
+
+/**
  * The benches' server.conf in `sdir` (SQLite, P-256 CA and workload keys, X509-SVID TTL 1 h,
  * JWT-SVID TTL 5 min, log level WARN) on a free port.
  */
@@ -174,7 +202,7 @@ export async function writeBenchServerConf(
  * in `sdir` (SQLite, P-256 CA and workload keys, X509-SVID TTL 1 h, JWT-SVID TTL 5 min), healthy.
  */
 export async function startBenchServer(
-  impl: 'spire' | 'ztwim',
+  impl: Impl,
   sdir: string,
   o: { trustDomain: string; source: boolean; profDir?: string | undefined; extraServerConfig?: string },
 ): Promise<{ server: Proc; adminSocket: string; port: number }> {
@@ -196,7 +224,7 @@ export async function agentJoinToken(
   adminSocket: string,
   trustDomain: string,
   bundlePath: string,
-  impl: 'spire' | 'ztwim' = 'spire',
+  impl: Impl = 'spire',
 ): Promise<{ token: string; agentId: string }> {
   const tokenOut = await serverCli(['token', 'generate', '-spiffeID', `spiffe://${trustDomain}/bench-node`, '-ttl', '3600'], adminSocket, impl);
   const token = /Token:\s*(\S+)/.exec(tokenOut)?.[1];

@@ -3,11 +3,11 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { createClient } from '@connectrpc/connect';
-import { cryptoRandom, parseConfigText, silentLogger, systemClock, ZTWIM_VERSION } from '@ztwim/core';
+import { cryptoRandom, silentLogger, systemClock, ZTWIM_VERSION } from '@ztwim/core';
 import { createUnixGrpcTransport, ServerInfoService } from '@ztwim/proto';
 import { buildServerConfig, SqliteDataStore, startServer } from '@ztwim/server';
 import { freePort } from '../interop/lib/net.ts';
-import { serverConf } from '../interop/lib/server-conf.ts';
+import { tmpServerConfig } from '../interop/lib/ztwim-server.ts';
 import { makeTmpDir } from '../interop/lib/tmp.ts';
 
 describe('server health_checks listener', () => {
@@ -16,19 +16,9 @@ describe('server health_checks listener', () => {
 
   /** A server config with the health listener on `port` (live /alive, ready /ready); its files under `name`. */
   const configWithHealth = (name: string, port: number): ReturnType<typeof buildServerConfig> =>
-    buildServerConfig(
-      parseConfigText(
-        serverConf({
-          port: 0,
-          socketPath: tmp.file(`${name}.sock`),
-          trustDomain: 'example.org',
-          dataDir: tmp.file(name),
-          trailer: `health_checks {\n  listener_enabled = true\n  bind_address = "127.0.0.1"\n  bind_port = "${port}"\n  live_path = "/alive"\n  ready_path = "/ready"\n}\n`,
-        }),
-        'hcl',
-      ),
-      'server.conf',
-    );
+    tmpServerConfig(tmp, name, {
+      trailer: `health_checks {\n  listener_enabled = true\n  bind_address = "127.0.0.1"\n  bind_port = "${port}"\n  live_path = "/alive"\n  ready_path = "/ready"\n}\n`,
+    });
 
   it('serves live_path and ready_path, 404 elsewhere, and stops with the server', async () => {
     const port = await freePort();

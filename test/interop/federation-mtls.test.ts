@@ -11,15 +11,14 @@ import { after, before, describe, it } from 'node:test';
 import { createClient } from '@connectrpc/connect';
 import { createUnixGrpcTransport, SvidService } from '@ztwim/proto';
 import { pemToDerList } from '@ztwim/spiffe';
-import { federate } from './lib/federation.ts';
+import { federatedClientAndServer } from './lib/federation.ts';
 import { goBuild } from './lib/peers.ts';
-import { spiffeIdParts, startStack, type Stack } from './lib/ztwim-stack.ts';
+import { startStack, type Stack } from './lib/ztwim-stack.ts';
 import { runZtwim } from './lib/ztwim-cli.ts';
 import { until } from './lib/wait.ts';
 
 const run = promisify(execFile);
 const ENDPOINT = 'federation {\n  bundle_endpoint {\n    address = "127.0.0.1"\n    port = 0\n    refresh_hint = "1m"\n  }\n}\n';
-const uid = process.getuid?.() ?? 0;
 
 describe('federation end to end: two ztwim trust domains, go-spiffe mTLS across them', () => {
   let a: Stack;
@@ -29,27 +28,9 @@ describe('federation end to end: two ztwim trust domains, go-spiffe mTLS across 
   before(async () => {
     a = await startStack({ trustDomain: 'a.test', serverExtra: ENDPOINT });
     b = await startStack({ trustDomain: 'b.test', serverExtra: ENDPOINT });
-    await federate(a, b);
-    await federate(b, a);
-    const [{ agent: agentA }, { agent: agentB }] = [await a.startAgent({ syncInterval: '1s' }), await b.startAgent({ syncInterval: '1s' })];
+    const { agentA, agentB } = await federatedClientAndServer(a, b);
     sockA = agentA.socketPath;
     sockB = agentB.socketPath;
-    for (const [s, agentId, path, fed] of [
-      [a, agentA.agentId, '/client', 'b.test'],
-      [b, agentB.agentId, '/server', 'a.test'],
-    ] as const) {
-      const r = await s.entry.batchCreateEntry({
-        entries: [
-          {
-            parentId: spiffeIdParts(agentId),
-            spiffeId: { trustDomain: s.trustDomain, path },
-            selectors: [{ type: 'unix', value: `uid:${uid}` }],
-            federatesWith: [fed],
-          },
-        ],
-      });
-      assert.equal(r.results[0]?.status?.code, 0, r.results[0]?.status?.message);
-    }
   });
   after(async () => {
     await a?.close();

@@ -10,13 +10,12 @@ import { once } from 'node:events';
 import type { TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { TrustDomain, X509Source, authorizeId, connectMtls, createMtlsServer } from '@ztwim/spiffe';
-import { federate } from './lib/federation.ts';
-import { spiffeIdParts, startStack, type Stack } from './lib/ztwim-stack.ts';
+import { federatedClientAndServer } from './lib/federation.ts';
+import { startStack, type Stack } from './lib/ztwim-stack.ts';
 import { until } from './lib/wait.ts';
 
 const HINT_S = 60;
 const ENDPOINT = `federation {\n  bundle_endpoint {\n    address = "127.0.0.1"\n    port = 0\n    refresh_hint = "${HINT_S}s"\n  }\n}\n`;
-const uid = process.getuid?.() ?? 0;
 const hex = (d: Uint8Array): string => Buffer.from(d).toString('hex');
 
 describe('federation across a CA rotation', () => {
@@ -27,25 +26,7 @@ describe('federation across a CA rotation', () => {
   before(async () => {
     a = await startStack({ trustDomain: 'a.test', serverExtra: `ca_ttl = "2m"\n${ENDPOINT}` });
     b = await startStack({ trustDomain: 'b.test', serverExtra: ENDPOINT });
-    await federate(a, b);
-    await federate(b, a);
-    const [{ agent: agentA }, { agent: agentB }] = [await a.startAgent({ syncInterval: '1s' }), await b.startAgent({ syncInterval: '1s' })];
-    for (const [s, agentId, path, fed] of [
-      [a, agentA.agentId, '/client', 'b.test'],
-      [b, agentB.agentId, '/server', 'a.test'],
-    ] as const) {
-      const r = await s.entry.batchCreateEntry({
-        entries: [
-          {
-            parentId: spiffeIdParts(agentId),
-            spiffeId: { trustDomain: s.trustDomain, path },
-            selectors: [{ type: 'unix', value: `uid:${uid}` }],
-            federatesWith: [fed],
-          },
-        ],
-      });
-      assert.equal(r.results[0]?.status?.code, 0, r.results[0]?.status?.message);
-    }
+    const { agentA, agentB } = await federatedClientAndServer(a, b);
     srcA = await X509Source.create({ address: `unix://${agentA.socketPath}` });
     srcB = await X509Source.create({ address: `unix://${agentB.socketPath}` });
     await until("A's bundle at B's workload", () => {

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePortsBelowEphemeral } from '../interop/lib/net.js';
+import { controlPlaneVars } from './lib/own-control-plane.ts';
 import {
   apiJson,
   applyManifest,
@@ -204,17 +204,7 @@ describe('k8s test cluster lifecycle (own dir, control plane only)', () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ztwim-k8s-lifecycle-'));
-    // Five free ports in a row below the ephemeral range: etcd's client port, its peer port (+1),
-    // the apiserver, kube-controller-manager and kube-scheduler.
-    const base = await freePortsBelowEphemeral(5);
-    vars = {
-      ZTWIM_K8S_DIR: dir,
-      WITH_NODE: '0',
-      ZTWIM_K8S_ETCD_PORT: String(base),
-      ZTWIM_K8S_APISERVER_PORT: String(base + 2),
-      ZTWIM_K8S_KCM_PORT: String(base + 3),
-      ZTWIM_K8S_SCHEDULER_PORT: String(base + 4),
-    };
+    ({ vars } = await controlPlaneVars(dir));
   });
 
   after(async () => {

@@ -39,12 +39,13 @@
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe } from 'node:test';
 import { freePort } from '../interop/lib/net.ts';
 import { REPO_ROOT } from '../interop/lib/peers.ts';
 import { makeTmpDir } from '../interop/lib/tmp.ts';
 import { runCommand, stopProc, type CliRun, type Proc } from '../interop/lib/ztwim-cli.ts';
 import { applyManifest, childEnv, createNamespace, ensureCluster, kubectl, waitFor, waitPodRunning, type ClusterEnv } from './lib/cluster.ts';
+import { stepSequence } from './lib/steps.ts';
 import { inNamespace, manifest, manifestObject, setConfValues, DEPLOY_DIR, type K8sObject } from './lib/deploy.ts';
 import { importTestImage } from './lib/image.ts';
 import {
@@ -182,18 +183,7 @@ for (const { server: SERVER, agent: AGENT, socket: SOCKET, registration: REGISTR
      * The steps build on each other: once one fails, the later ones fail at once naming it
      * (instead of each waiting out its own timeout).
      */
-    let failed: string | undefined;
-    const step = (name: string, fn: () => Promise<void>): void => {
-      it(name, async () => {
-        if (failed !== undefined) assert.fail(`not run: an earlier step failed (${failed})`);
-        try {
-          await fn();
-        } catch (e) {
-          failed = name;
-          throw e;
-        }
-      });
-    };
+    const step = stepSequence();
 
     before(async () => {
       env = await ensureCluster();

@@ -7,11 +7,11 @@
 //   - neither creates a missing ConfigMap: both refuse to start, naming it.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { parseConfigText, silentLogger } from '@ztwim/core';
+import { silentLogger } from '@ztwim/core';
 import { FakeClock } from '@ztwim/testkit';
-import { buildServerConfig, startServer, type RunningServer } from '@ztwim/server';
+import { startServer, type RunningServer } from '@ztwim/server';
 import { derToPem } from '@ztwim/spiffe';
-import { serverConf } from '../interop/lib/server-conf.ts';
+import { tmpServerConfig } from '../interop/lib/ztwim-server.ts';
 import { startSpireServer } from '../interop/lib/spire-server.ts';
 import { makeTmpDir, type TmpDir } from '../interop/lib/tmp.ts';
 import { applyManifest, createNamespace, ensureCluster, kubectl, serviceAccountKubeconfig, waitFor, type ClusterEnv } from './lib/cluster.ts';
@@ -79,20 +79,7 @@ data: {other: kept}
 
   after(() => tmp?.cleanup());
 
-  const ztwimConfig = (name: string, configMap: string) =>
-    buildServerConfig(
-      parseConfigText(
-        serverConf({
-          port: 0,
-          socketPath: tmp.file(`${name}.sock`),
-          trustDomain: 'example.org',
-          dataDir: tmp.file(name),
-          extraPlugins: notifierBlock(ns, configMap, kubeconfig),
-        }),
-        'hcl',
-      ),
-      'server.conf',
-    );
+  const ztwimConfig = (name: string, configMap: string) => tmpServerConfig(tmp, name, { extraPlugins: notifierBlock(ns, configMap, kubeconfig) });
 
   it('ztwim server writes its roots on start and again when the CA rotates, keeping other keys', async () => {
     const clock = new FakeClock(Date.now());

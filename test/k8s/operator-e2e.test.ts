@@ -16,7 +16,7 @@
 // (holdOperatorSingletons, for the whole file), and this file deletes them at the end.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,10 +30,11 @@ import {
   OPERATOR_KINDS,
   installOperator,
   operatorPod,
+  serverDataVolume,
   type InstalledOperator,
 } from './lib/operator-install.ts';
 import { importTestImage, ZTWIM_IMAGE } from './lib/image.ts';
-import { holdsFor } from '@ztwim/testkit';
+import { holdsFor, issueServerCert, makeCa } from '@ztwim/testkit';
 import { REPO_ROOT } from '../interop/lib/peers.ts';
 import { runZtwim } from '../interop/lib/ztwim-cli.ts';
 
@@ -153,82 +154,15 @@ describe('ztwim operator end to end', { timeout: 1_800_000 }, () => {
     // The OIDC provider's serving certificate: a CA of this test, a leaf for localhost.
     work = join(tmpdir(), `ztwim-${ns}-tls`);
     mkdirSync(work, { recursive: true });
-    const f = (n: string): string => join(work as string, n);
-    writeFileSync(f('leaf.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=op-e2e test CA',
-      '-keyout',
-      f('ca.key'),
-      '-out',
-      f('ca.crt'),
-    ]);
-    await run('openssl', [
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-subj',
-      '/CN=localhost',
-      '-keyout',
-      f('tls.key'),
-      '-out',
-      f('tls.csr'),
-    ]);
-    await run('openssl', [
-      'x509',
-      '-req',
-      '-in',
-      f('tls.csr'),
-      '-CA',
-      f('ca.crt'),
-      '-CAkey',
-      f('ca.key'),
-      '-CAcreateserial',
-      '-days',
-      '1',
-      '-extfile',
-      f('leaf.ext'),
-      '-out',
-      f('tls.crt'),
-    ]);
-    ca = readFileSync(f('ca.crt'), 'utf8');
+    const testCa = makeCa(work, 'op-e2e test CA');
+    const tls = issueServerCert(testCa, 'tls', ['localhost'], ['127.0.0.1'], work);
+    ca = testCa.certPem;
     // install.yaml with its Namespace (renamed), so the documented `kubectl delete -f` takes it too.
     op = await installOperator(env, ns, {}, { namespace: true });
     issuer = `https://localhost:${op.ports['oidcHttps'] as number}`;
-    await kubectl(env, ['create', 'secret', 'tls', TLS_SECRET, '-n', ns, '--cert', f('tls.crt'), '--key', f('tls.key')]);
-    // The test cluster has no volume provisioner: a hostPath PersistentVolume for the server's
-    // claim (spire-data-spire-server-0), writable by its non-root user.
+    await kubectl(env, ['create', 'secret', 'tls', TLS_SECRET, '-n', ns, '--cert', tls.certPath, '--key', tls.keyPath]);
     dataDir = join(tmpdir(), `ztwim-${ns}-data`);
-    mkdirSync(dataDir, { recursive: true, mode: 0o777 });
-    chmodSync(dataDir, 0o777);
-    await applyManifest(
-      env,
-      `
-apiVersion: v1
-kind: PersistentVolume
-metadata: {name: ${ns}-spire-data}
-spec:
-  capacity: {storage: 1Gi}
-  accessModes: [ReadWriteOnce]
-  persistentVolumeReclaimPolicy: Retain
-  storageClassName: ""
-  claimRef: {namespace: ${ns}, name: spire-data-spire-server-0}
-  hostPath: {path: ${dataDir}, type: Directory}
-`,
-    );
+    await serverDataVolume(env, ns, `${ns}-spire-data`, dataDir);
     await operatorPod(env, ns);
   });
 
@@ -356,7 +290,7 @@ spec:
       assert.ok(k['kty'] === 'EC' || k['kty'] === 'RSA', `kty ${k['kty']}`);
       assert.equal(k['d'], undefined, 'no private member');
     }
-    const caFile = join(work as string, 'ca.crt');
+    const caFile = join(work as string, 'ca.pem');
     // Flags before the URL: the flag parser stops at the first argument that is not a flag.
     const check = await runZtwim(work as string, ['oidc', 'check', '-for', 'vault', '-caFile', caFile, issuer], { timeoutMs: 60_000 });
     assert.equal(check.status, 0, `ztwim oidc check:\n${check.stdout}${check.stderr}`);

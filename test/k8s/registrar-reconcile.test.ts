@@ -26,6 +26,7 @@ import { REPO_ROOT } from '../interop/lib/peers.ts';
 import { startSpireAdminServer, type AdminServer } from '../interop/lib/spire-admin.ts';
 import { startZtwimAdminServer } from '../interop/lib/ztwim-server.ts';
 import { applyManifest, createNamespace, ensureCluster, kubectl, waitFor, type ClusterEnv } from './lib/cluster.ts';
+import { stepSequence } from './lib/steps.ts';
 
 const TD = 'example.org';
 const CRD_DIR = join(REPO_ROOT, 'deploy', 'k8s', 'registrar', 'crds');
@@ -72,18 +73,7 @@ for (const kind of ['ztwim', 'spire'] as const)
     let registrar: Registrar | undefined;
     const crNames: string[] = [];
 
-    let failed: string | undefined;
-    const step = (name: string, fn: () => Promise<void>): void => {
-      it(name, async () => {
-        if (failed !== undefined) assert.fail(`not run: an earlier step failed (${failed})`);
-        try {
-          await fn();
-        } catch (e) {
-          failed = name;
-          throw e;
-        }
-      });
-    };
+    const step = stepSequence();
 
     const config = (): string => `
 apiVersion: spire.spiffe.io/v1alpha1

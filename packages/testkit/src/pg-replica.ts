@@ -11,6 +11,7 @@ import * as net from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ZtwimError } from '@ztwim/core';
+import { eventually } from './eventually.ts';
 
 const run = promisify(execFile);
 
@@ -83,12 +84,9 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
+/** {@link eventually} with a 100 ms pause between checks. */
 async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) fail(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await eventually(what, check, { timeoutMs, intervalMs: 100 });
 }
 
 function ownedDir(path: string): void {

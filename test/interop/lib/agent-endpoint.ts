@@ -22,6 +22,7 @@ import {
 import { createCaCertificate, X509Ca } from '@ztwim/server';
 import { ServerClient, attestAgent, renewAgent, type AgentCredentials } from '../../../packages/agent/src/client/server-client.ts';
 import { createCsr, generateEcKey } from '../../../packages/agent/src/client/csr.ts';
+import { eventually } from '@ztwim/testkit';
 
 export type { AgentCredentials };
 
@@ -181,18 +182,18 @@ export function agentEndpointSuite(opts: AgentEndpointSuiteOptions, extra?: (h: 
       assert.notEqual(entryId, '', created.results[0]?.status?.message);
       const c = await client(creds);
       // SPIRE serves authorised entries from a cache refreshed every few seconds: poll with a deadline.
-      const deadline = Date.now() + 20_000;
-      for (;;) {
-        const authorized = await c.entry.getAuthorizedEntries({});
-        if (authorized.entries.length > 0 || Date.now() > deadline) {
-          assert.deepEqual(
-            authorized.entries.map((e) => e.id),
-            [entryId],
-          );
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      const authorized = await eventually(
+        'an authorised entry',
+        async () => {
+          const a = await c.entry.getAuthorizedEntries({});
+          return a.entries.length > 0 ? a : undefined;
+        },
+        { timeoutMs: 20_000, intervalMs: 200 },
+      );
+      assert.deepEqual(
+        authorized.entries.map((e) => e.id),
+        [entryId],
+      );
       const { privateKey, publicKey } = generateEcKey();
       const minted = await c.svid.batchNewX509SVID({ params: [{ entryId, csr: createCsr(privateKey, publicKey) }] });
       assert.equal(minted.results[0]?.status?.code, 0, minted.results[0]?.status?.message);

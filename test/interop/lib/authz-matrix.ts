@@ -37,6 +37,7 @@ import {
 import { concatDer, derToPem, SpiffeId, TrustDomain, X509Svid } from '@ztwim/spiffe';
 import { ServerClient, attestAgent, streamCallOptions, type AgentCredentials } from '../../../packages/agent/src/client/server-client.ts';
 import { foreignSvid } from './agent-endpoint.ts';
+import { eventually } from '@ztwim/testkit';
 
 /** The Server API services ztwim serves (SPIRE's Logger is not served). */
 export const SERVICES: readonly DescService[] = [
@@ -367,7 +368,8 @@ export async function authzMatrix(o: MatrixOptions): Promise<Matrix> {
     const roots = (await createClient(BundleService, admin2).getBundle({})).x509Authorities.map((a) => a.asn1);
     const creds = await attestWithJoinToken(short, admin2, roots);
     await callAs(short, roots, creds, EntryService, 'GetAuthorizedEntries');
-    while (Date.now() <= creds.svid.expiresAt().getTime() + 1000) await new Promise((r) => setTimeout(r, 100));
+    // The server's own clock is real: its 2 s SVID expires in real time.
+    await eventually('the agent SVID expired (+1 s)', () => Date.now() > creds.svid.expiresAt().getTime() + 1000, { timeoutMs: 30_000, intervalMs: 100 });
     m.set('expired-agent', await row(short, roots, creds));
   } finally {
     admin2.close();

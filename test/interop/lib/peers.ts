@@ -76,21 +76,26 @@ export function requireTool(name: string): string {
   return found;
 }
 
-function spireBin(name: 'spire-server' | 'spire-agent'): string {
+/**
+ * Path of a real SPIRE binary: $ZTWIM_SPIRE_SERVER / $ZTWIM_SPIRE_AGENT if set, else
+ * ~/.cache/ztwim/spire-v1.13.0/bin (scripts/setup-interop.sh), then /tmp/spirebuild/bin.
+ */
+export function findSpireBinary(name: 'spire-server' | 'spire-agent'): string {
   const fromEnv = process.env[name === 'spire-server' ? 'ZTWIM_SPIRE_SERVER' : 'ZTWIM_SPIRE_AGENT'];
-  const p = fromEnv ?? join(cacheDir(), `spire-${SPIRE_VERSION}`, 'bin', name);
-  if (!isExecutable(p)) throw new PeerMissingError(`SPIRE ${SPIRE_VERSION} ${name}`, `no executable at ${p}`);
-  return p;
+  const candidates =
+    fromEnv !== undefined && fromEnv !== '' ? [fromEnv] : [join(cacheDir(), `spire-${SPIRE_VERSION}`, 'bin', name), join('/tmp/spirebuild/bin', name)];
+  for (const c of candidates) if (isExecutable(c)) return c;
+  throw new PeerMissingError(`SPIRE ${SPIRE_VERSION} ${name}`, `no executable at ${candidates.join(' or ')}`);
 }
 
 /** Real SPIRE v1.13.0 `spire-server` built by setup-interop.sh (override: $ZTWIM_SPIRE_SERVER). */
 export function spireServerBin(): string {
-  return spireBin('spire-server');
+  return findSpireBinary('spire-server');
 }
 
 /** Real SPIRE v1.13.0 `spire-agent` built by setup-interop.sh (override: $ZTWIM_SPIRE_AGENT). */
 export function spireAgentBin(): string {
-  return spireBin('spire-agent');
+  return findSpireBinary('spire-agent');
 }
 
 function hashModule(moduleDir: string, pkg: string, goVersion: string): string {

@@ -21,7 +21,7 @@ import {
   type WebhookServerApi,
 } from '@ztwim/registrar';
 import { freePort } from './net.ts';
-import { FakeClock } from '@ztwim/testkit';
+import { FakeClock, holdsFor } from '@ztwim/testkit';
 import type { AdminServer } from './spire-admin.ts';
 import { until } from './wait.ts';
 
@@ -127,8 +127,11 @@ export function registrarWebhookSuite(name: string, start: () => Promise<AdminSe
       const before = await servedCertificate();
       const half = (webhook.certificate.expiresAt.getTime() - clock.nowMs()) / 2;
       clock.advance(half - 60_000);
-      await new Promise((r) => setTimeout(r, 200));
-      assert.equal((await servedCertificate()).serialNumber, before.serialNumber, 'not renewed before half its lifetime');
+      // The webhook acts on a clock step within a few event-loop turns: a renewal due too early would show well inside 200 ms.
+      await holdsFor('not renewed before half its lifetime', async () => (await servedCertificate()).serialNumber === before.serialNumber, {
+        forMs: 200,
+        intervalMs: 50,
+      });
       clock.advance(61_000);
       const after = await until(
         'a renewed webhook certificate',
@@ -165,8 +168,8 @@ export function registrarWebhookSuite(name: string, start: () => Promise<AdminSe
         log: silentLogger(),
       });
       try {
-        await new Promise((r) => setTimeout(r, 300));
-        assert.equal(running.server(), undefined, 'no configuration: not serving');
+        // Without a configuration the manager only polls its store: serving would show within a few event-loop turns.
+        await holdsFor('no configuration: not serving', () => running.server() === undefined, { forMs: 300 });
         await assert.rejects(servedCertificate(port), /ECONNREFUSED/);
         const svc = (name: string) => ({ name, namespace: 'ns1' });
         configs.set('vwc', {

@@ -13,6 +13,7 @@ import { EntryService, SvidService, BundleService, createTcpGrpcTransport, creat
 import type { AgentCredentials } from '../../../packages/agent/src/client/server-client.ts';
 import { attestWithJoinToken, csrFor, tlsOptions } from './authz-matrix.ts';
 import type { AdminServer } from './spire-admin.ts';
+import { eventually } from '@ztwim/testkit';
 
 export interface FloodResult {
   /** Flooding agent's batch calls: answered, refused by code, the refusal messages seen. */
@@ -99,15 +100,17 @@ export async function signingFlood(srv: AdminServer, o: FloodOptions = {}): Prom
       [svidA, a, csrA],
       [svidB, b, csrB],
     ] as const) {
-      const until = Date.now() + 30_000;
-      for (;;) {
-        const r = await newX509(svid, x.entryId, csr);
-        if (r === 'OK') break;
-        if (Date.now() > until) throw new Error(`no X509-SVID for ${x.spiffeId}: ${r}`);
-        await new Promise((res) => setTimeout(res, 250));
-      }
+      let last = '';
+      await eventually(`an X509-SVID for ${x.spiffeId}`, async () => (last = await newX509(svid, x.entryId, csr)) === 'OK', {
+        timeoutMs: 30_000,
+        intervalMs: 250,
+      }).catch((e: unknown) => {
+        throw new Error(`${(e as Error).message}; last answer: ${last}`);
+      });
     }
-    await new Promise((res) => setTimeout(res, 1100)); // buckets full again
+    // Buckets full again: they refill on the server's real clock (SPIRE's as ours: nothing to
+    // inject, and a probe would spend tokens), so this pause is the refill, not a wait for an event.
+    await new Promise((res) => setTimeout(res, 1100));
 
     // The flood: CSRs that do not parse (each still takes its token; the handler answers each
     // with InvalidArgument in its result), so the server's signing work does not slow the test.

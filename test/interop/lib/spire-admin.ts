@@ -3,33 +3,15 @@
 // spawnSync), so the same test can later be pointed at an in-process ztwim server.
 // A missing binary is a PeerMissingError: the test fails, never skips.
 import type { ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { adoptProc, freePort, runBinary, startProc, waitReady, type CliResult } from '@ztwim/testkit/procs';
-import { cacheDir, PeerMissingError, SPIRE_VERSION } from './peers.ts';
+import { findSpireBinary } from './peers.ts';
 import { agentConf, serverConf, serverWorkspace } from './server-conf.ts';
 import type { TmpDir } from './tmp.ts';
 
-function isExecutable(p: string): boolean {
-  try {
-    accessSync(p, constants.X_OK);
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Path of a real SPIRE binary: $ZTWIM_SPIRE_SERVER / $ZTWIM_SPIRE_AGENT if set, else
- * ~/.cache/ztwim/spire-v1.13.0/bin (scripts/setup-interop.sh), then /tmp/spirebuild/bin.
- */
-export function findSpireBinary(name: 'spire-server' | 'spire-agent'): string {
-  const fromEnv = process.env[name === 'spire-server' ? 'ZTWIM_SPIRE_SERVER' : 'ZTWIM_SPIRE_AGENT'];
-  const candidates =
-    fromEnv !== undefined && fromEnv !== '' ? [fromEnv] : [join(cacheDir(), `spire-${SPIRE_VERSION}`, 'bin', name), join('/tmp/spirebuild/bin', name)];
-  for (const c of candidates) if (isExecutable(c)) return c;
-  throw new PeerMissingError(`SPIRE ${SPIRE_VERSION} ${name}`, `no executable at ${candidates.join(' or ')}`);
-}
+/** Where the SPIRE binaries are (peers.ts); the admin-CLI tests import it from here. */
+export { findSpireBinary };
 
 /** Re-exported from the harness (@ztwim/testkit/procs): the helpers that start servers have always offered them. */
 export { freePort, runBinary, type CliResult };

@@ -2,9 +2,10 @@
 // exposing the same AdminServer shape as lib/spire-admin.ts so suites can drive either.
 import { join } from 'node:path';
 import { parseConfigText, silentLogger, type Clock } from '@ztwim/core';
-import { buildServerConfig, startServer, type RunningServer } from '@ztwim/server';
+import { buildServerConfig, startServer, type RunningServer, type ServerConfig } from '@ztwim/server';
 import { findSpireBinary, runBinary, type AdminServer, type CliResult } from './spire-admin.ts';
-import { serverConf, serverWorkspace } from './server-conf.ts';
+import { serverConf, serverWorkspace, type ServerConfOptions } from './server-conf.ts';
+import type { TmpDir } from './tmp.ts';
 
 export interface ZtwimAdminServer extends AdminServer {
   readonly server: RunningServer;
@@ -20,6 +21,15 @@ export interface ZtwimAdminServerOptions {
   readonly clock?: Clock;
   /** Top-level blocks added to the config (e.g. `health_checks { ... }`). */
   readonly extraConfig?: string;
+}
+
+/**
+ * ztwim's parsed config of {@link serverConf} for an in-process server with its files in `tmp`:
+ * socket `<name>.sock`, data dir `<name>`, trust domain example.org, any free port; `more` adds to it.
+ */
+export function tmpServerConfig(tmp: TmpDir, name: string, more: Partial<ServerConfOptions> = {}): ServerConfig {
+  const conf = serverConf({ port: 0, socketPath: tmp.file(`${name}.sock`), trustDomain: 'example.org', dataDir: tmp.file(name), ...more });
+  return buildServerConfig(parseConfigText(conf, 'hcl'), 'server.conf');
 }
 
 export async function startZtwimAdminServer(opts: ZtwimAdminServerOptions = {}): Promise<ZtwimAdminServer> {

@@ -3,7 +3,7 @@
 // after that namespace, the branch's image, and the test-only host-network settings
 // (docs/operator.md): pods on the host network, the apiserver at 127.0.0.1, distinct host ports.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import { REPO_ROOT } from '../../interop/lib/peers.ts';
@@ -236,5 +236,30 @@ export function startHostOperator(o: { kubeconfig: string; ns: string; podName: 
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, POD_NAME: o.podName },
     }),
+  );
+}
+
+/**
+ * The test cluster has no volume provisioner: a hostPath PersistentVolume `name` in `dir` (made
+ * writable by the server's non-root user) bound to the server's claim in `ns`
+ * (spire-data-spire-server-0).
+ */
+export async function serverDataVolume(env: ClusterEnv, ns: string, name: string, dir: string, labels = ''): Promise<void> {
+  mkdirSync(dir, { recursive: true, mode: 0o777 });
+  chmodSync(dir, 0o777);
+  await applyManifest(
+    env,
+    `
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: ${name}${labels === '' ? '' : `, labels: {${labels}}`}}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: ""
+  claimRef: {namespace: ${ns}, name: spire-data-spire-server-0}
+  hostPath: {path: ${dir}, type: Directory}
+`,
   );
 }

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePortsBelowEphemeral } from '../../interop/lib/net.js';
 import { clusterSh, controlPlaneEnvFrom, parseEnvLines, run, type ControlPlaneEnv } from './cluster.ts';
+import { eventually } from '@ztwim/testkit';
 
 export interface OwnControlPlane {
   readonly env: ControlPlaneEnv;
@@ -20,18 +21,28 @@ export interface OwnControlPlane {
   down(): Promise<void>;
 }
 
+/**
+ * `cluster.sh`'s env for a control plane alone (no node) in `dir`, on five free ports in a row below
+ * the ephemeral range: etcd client (`base`), etcd peer (+1), apiserver, controller manager, scheduler.
+ */
+export async function controlPlaneVars(dir: string): Promise<{ vars: NodeJS.ProcessEnv; base: number }> {
+  const base = await freePortsBelowEphemeral(5);
+  return {
+    base,
+    vars: {
+      ZTWIM_K8S_DIR: dir,
+      WITH_NODE: '0',
+      ZTWIM_K8S_ETCD_PORT: String(base),
+      ZTWIM_K8S_APISERVER_PORT: String(base + 2),
+      ZTWIM_K8S_KCM_PORT: String(base + 3),
+      ZTWIM_K8S_SCHEDULER_PORT: String(base + 4),
+    },
+  };
+}
+
 export async function startOwnControlPlane(prefix: string): Promise<OwnControlPlane> {
   const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
-  // Five free ports in a row: etcd client, etcd peer (+1), apiserver, controller manager, scheduler.
-  const base = await freePortsBelowEphemeral(5);
-  const vars: NodeJS.ProcessEnv = {
-    ZTWIM_K8S_DIR: dir,
-    WITH_NODE: '0',
-    ZTWIM_K8S_ETCD_PORT: String(base),
-    ZTWIM_K8S_APISERVER_PORT: String(base + 2),
-    ZTWIM_K8S_KCM_PORT: String(base + 3),
-    ZTWIM_K8S_SCHEDULER_PORT: String(base + 4),
-  };
+  const { vars, base } = await controlPlaneVars(dir);
   let env: ControlPlaneEnv;
   try {
     env = controlPlaneEnvFrom(parseEnvLines((await clusterSh('up', vars)).stdout));
@@ -47,15 +58,15 @@ export async function startOwnControlPlane(prefix: string): Promise<OwnControlPl
     async stopApiserver() {
       const pid = Number(readFileSync(join(dir, 'run', 'kube-apiserver.pid'), 'utf8').trim());
       process.kill(pid, 'SIGTERM');
-      for (let i = 0; i < 300; i++) {
+      const gone = (): boolean => {
         try {
           process.kill(pid, 0);
+          return false;
         } catch {
-          return;
+          return true;
         }
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      process.kill(pid, 'SIGKILL');
+      };
+      await eventually('kube-apiserver exits after SIGTERM', gone, { timeoutMs: 30_000, intervalMs: 100 }).catch(() => process.kill(pid, 'SIGKILL'));
     },
     async upAgain() {
       await clusterSh('up', vars);

@@ -5,7 +5,7 @@ import { PATHS, kubeletCaPath, renderAgentConf, type PlaneIdentity } from './con
 import type { ResolvedContext } from './context.ts';
 import {
   HASH_ANNOTATIONS,
-  command,
+  operandContainer,
   configHash,
   meta,
   nodeNameEnv,
@@ -135,10 +135,7 @@ function daemonSet(
       ...podSpecExtras(a, ctx),
       containers: [
         {
-          name: 'spire-agent',
-          image: ctx.images.agent,
-          imagePullPolicy: 'IfNotPresent',
-          ...command(ctx, ['agent', 'run'], ['-config', PATHS.agentConf]),
+          ...operandContainer(ctx, 'spire-agent', ctx.images.agent, ['agent', 'run'], ['-config', PATHS.agentConf]),
           env: [...(ctx.variant === 'ztwim' ? [{ name: 'NODE_OPTIONS', value: '--max-semi-space-size=4' }] : []), nodeNameEnv],
           ports: [
             { name: 'healthz', containerPort: p.agentHealth, protocol: 'TCP' },

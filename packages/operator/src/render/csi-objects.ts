@@ -5,7 +5,7 @@ import type { CsiSpec1_0 } from '../api/normalize.ts';
 import { PATHS, renderCsiArgs } from './configs.ts';
 import type { ResolvedContext } from './context.ts';
 import {
-  command,
+  operandContainer,
   meta,
   nodeNameEnv,
   objectLabels,
@@ -87,10 +87,7 @@ function daemonSet(c: CsiSpec1_0, ctx: ResolvedContext, labels: Record<string, s
   ];
   const containers: Array<Record<string, unknown>> = [
     {
-      name: 'spiffe-csi-driver',
-      image: ctx.images.csi,
-      imagePullPolicy: 'IfNotPresent',
-      ...command(ctx, ['csi'], args.driver),
+      ...operandContainer(ctx, 'spiffe-csi-driver', ctx.images.csi, ['csi'], args.driver),
       env: [nodeNameEnv],
       securityContext: { privileged: true, runAsUser: 0, runAsGroup: 0, readOnlyRootFilesystem: true },
       volumeMounts: driverMounts,

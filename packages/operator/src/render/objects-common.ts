@@ -150,6 +150,17 @@ export function command(ctx: ResolvedContext, ztwimSub: readonly string[], args:
   return ctx.variant === 'ztwim' ? { command: ['ztwim', ...ztwimSub], args: [...args] } : { args: [...args] };
 }
 
+/** The head of an operand's container: its name, image, pull policy and {@link command}. */
+export function operandContainer(
+  ctx: ResolvedContext,
+  name: string,
+  image: string,
+  ztwimSub: readonly string[],
+  args: readonly string[],
+): Record<string, unknown> {
+  return { name, image, imagePullPolicy: 'IfNotPresent', ...command(ctx, ztwimSub, args) };
+}
+
 /** An apps/v1 workload: its labels, selector, pod template (with the config-hash annotations). */
 export function workload(
   kind: 'DaemonSet' | 'Deployment' | 'StatefulSet',

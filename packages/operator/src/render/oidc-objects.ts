@@ -6,7 +6,7 @@ import { OIDC_SERVICE, PATHS, REGISTRAR_CLASS_NAME, issuerHostPath, oidcTlsSecre
 import type { ResolvedContext } from './context.ts';
 import {
   HASH_ANNOTATIONS,
-  command,
+  operandContainer,
   configHash,
   meta,
   objectLabels,
@@ -146,10 +146,7 @@ function deployment(
       ...podSpecExtras(o, ctx),
       containers: [
         {
-          name: 'spiffe-oidc-discovery-provider',
-          image: ctx.images.oidc,
-          imagePullPolicy: 'IfNotPresent',
-          ...command(ctx, ['oidc', 'run'], ['-config', PATHS.oidcConf]),
+          ...operandContainer(ctx, 'spiffe-oidc-discovery-provider', ctx.images.oidc, ['oidc', 'run'], ['-config', PATHS.oidcConf]),
           ports: [
             { name: 'healthz', containerPort: p.oidcHealth, protocol: 'TCP' },
             { name: 'https', containerPort: p.oidcHttps, protocol: 'TCP' },

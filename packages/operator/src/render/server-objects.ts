@@ -6,7 +6,7 @@ import { DATASTORE_ENV, PATHS, WEBHOOK_CONFIGURATION_NAME, renderRegistrarConfig
 import { ZTWIM_IMAGE_GID, type ResolvedContext } from './context.ts';
 import {
   HASH_ANNOTATIONS,
-  command,
+  operandContainer,
   configHash,
   meta,
   objectLabels,
@@ -267,10 +267,7 @@ function statefulSet(
     env.push({ name: DATASTORE_ENV, valueFrom: { secretKeyRef: { name: ds.connectionStringSecretRef.name, key: ds.connectionStringSecretRef.key } } });
   }
   const server = {
-    name: 'spire-server',
-    image: ctx.images.server,
-    imagePullPolicy: 'IfNotPresent',
-    ...command(ctx, ['server', 'run'], ['-expandEnv', '-config', PATHS.serverConf]),
+    ...operandContainer(ctx, 'spire-server', ctx.images.server, ['server', 'run'], ['-expandEnv', '-config', PATHS.serverConf]),
     ...(env.length === 0 ? {} : { env }),
     ports: [
       { name: 'grpc', containerPort: p.serverGrpc, protocol: 'TCP' },
@@ -284,10 +281,7 @@ function statefulSet(
     ...resourcesOf(s),
   };
   const registrar = {
-    name: 'spire-controller-manager',
-    image: ctx.images.registrar,
-    imagePullPolicy: 'IfNotPresent',
-    ...command(ctx, ['registrar'], registrarArgs(s.logLevel, ctx)),
+    ...operandContainer(ctx, 'spire-controller-manager', ctx.images.registrar, ['registrar'], registrarArgs(s.logLevel, ctx)),
     env: [{ name: 'ENABLE_WEBHOOKS', value: 'true' }],
     ports: [
       { name: 'webhook', containerPort: p.registrarWebhook, protocol: 'TCP' },

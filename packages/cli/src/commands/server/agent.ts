@@ -1,5 +1,5 @@
 // `ztwim server agent list|show|evict|ban|count`, compatible with spire-server's.
-import { create } from '@bufbuild/protobuf';
+import { create, type MessageShape } from '@bufbuild/protobuf';
 import { EmptySchema } from '@bufbuild/protobuf/wkt';
 import { AgentService, AgentSchema, CountAgentsResponseSchema, ListAgentsResponseSchema, type Agent, type SelectorMatch_MatchBehavior } from '@ztwim/proto';
 import { CommandError, type Command } from '../../command.ts';
@@ -8,9 +8,9 @@ import { formatAgentCount, formatAgentList, formatAgentShow } from '../../printe
 import { idToString } from '../../printer/entry.ts';
 import { goQuote } from '../../printer/go-format.ts';
 import { formatStructJson } from '../../printer/proto-json.ts';
-import { rpcErrorText, withServer } from './client.ts';
+import { rpcErrorText, withServer, type ServerConnection } from './client.ts';
 import { goParseTimeError } from './go-time-parse.ts';
-import { outputFormat, parseIdToProto, parseSelector, printProto, serverFlags } from './common.ts';
+import { outputFormat, parseIdToProto, parseSelector, callServer, printProto, serverFlags } from './common.ts';
 
 const FILTER_FLAGS: FlagSpecs = {
   selector: { kind: 'list', usage: 'A colon-delimited type:value selector. Can be used more than once', arg: 'value' },
@@ -108,11 +108,9 @@ const countCommand: Command = {
   async run(flags, env) {
     const format = outputFormat(flags);
     const filter = buildFilter(flags);
-    await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.client(AgentService).countAgents({ filter }));
-      await printProto(env, format, CountAgentsResponseSchema, resp, () => {
-        env.stdout.write(formatAgentCount(resp.count));
-      });
+    const resp = await callServer(flags, (conn) => conn.client(AgentService).countAgents({ filter }));
+    await printProto(env, format, CountAgentsResponseSchema, resp, () => {
+      env.stdout.write(formatAgentCount(resp.count));
     });
   },
 };
@@ -138,46 +136,48 @@ const showCommand: Command = {
   async run(flags, env) {
     const format = outputFormat(flags);
     const id = requiredAgentId(flags);
-    await withServer(flags.string('socketPath'), async (conn) => {
-      const agent = await conn.rpc(() => conn.client(AgentService).getAgent({ id }));
-      await printProto(env, format, AgentSchema, agent, () => {
-        env.stdout.write(formatAgentShow(agent, env.vars['TZ']));
-      });
+    const agent = await callServer(flags, (conn) => conn.client(AgentService).getAgent({ id }));
+    await printProto(env, format, AgentSchema, agent, () => {
+      env.stdout.write(formatAgentShow(agent, env.vars['TZ']));
     });
   },
 };
 
-const evictCommand: Command = {
-  name: 'evict',
-  summary: 'Evicts an attested agent given its SPIFFE ID',
-  flags: serverFlags(agentIdFlag('evict')),
-  async run(flags, env) {
-    const format = outputFormat(flags);
-    const id = requiredAgentId(flags);
-    await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.client(AgentService).deleteAgent({ id }));
+/** `agent evict` / `agent ban`: one call on the agent `-spiffeID` names, then `done` on success. */
+function agentActionCommand(
+  name: 'evict' | 'ban',
+  summary: string,
+  call: (conn: ServerConnection, id: { trustDomain: string; path: string }) => Promise<MessageShape<typeof EmptySchema>>,
+  done: string,
+): Command {
+  return {
+    name,
+    summary,
+    flags: serverFlags(agentIdFlag(name)),
+    async run(flags, env) {
+      const format = outputFormat(flags);
+      const id = requiredAgentId(flags);
+      const resp = await callServer(flags, (conn) => call(conn, id));
       await printProto(env, format, EmptySchema, resp, () => {
-        env.stdout.write('Agent evicted successfully\n');
+        env.stdout.write(done);
       });
-    });
-  },
-};
+    },
+  };
+}
 
-const banCommand: Command = {
-  name: 'ban',
-  summary: 'Ban an attested agent given its SPIFFE ID',
-  flags: serverFlags(agentIdFlag('ban')),
-  async run(flags, env) {
-    const format = outputFormat(flags);
-    const id = requiredAgentId(flags);
-    await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.client(AgentService).banAgent({ id }));
-      await printProto(env, format, EmptySchema, resp, () => {
-        env.stdout.write('Agent banned successfully\n');
-      });
-    });
-  },
-};
+const evictCommand = agentActionCommand(
+  'evict',
+  'Evicts an attested agent given its SPIFFE ID',
+  (conn, id) => conn.client(AgentService).deleteAgent({ id }),
+  'Agent evicted successfully\n',
+);
+
+const banCommand = agentActionCommand(
+  'ban',
+  'Ban an attested agent given its SPIFFE ID',
+  (conn, id) => conn.client(AgentService).banAgent({ id }),
+  'Agent banned successfully\n',
+);
 
 interface ExpiredAgent {
   agent_id: string;

@@ -18,7 +18,17 @@ import type { Env } from '../../env.ts';
 import { formatBundle, formatBundleCount, parseBundleFormat, type BundleFormat } from '../../printer/bundle.ts';
 import { goQuote } from '../../printer/go-format.ts';
 import { withServer } from './client.ts';
-import { outputFormat, parseTrustDomainName, printProto, readStream, serverFlags } from './common.ts';
+import {
+  outputFormat,
+  parseTrustDomainName,
+  callServer,
+  printProto,
+  readStream,
+  requiredTrustDomainId,
+  serverFlags,
+  writeTrustDomainDeleted,
+  TRUST_DOMAIN_ID_FLAG,
+} from './common.ts';
 
 export function bundleFormat(s: string): BundleFormat {
   try {
@@ -52,10 +62,8 @@ const showCommand: Command = {
   }),
   async run(flags, env) {
     const format = outputFormat(flags);
-    await withServer(flags.string('socketPath'), async (conn) => {
-      const b = await conn.rpc(() => conn.client(BundleService).getBundle({}));
-      await printProto(env, format, BundleSchema, b, () => write(env, b, flags.string('format'), false));
-    });
+    const b = await callServer(flags, (conn) => conn.client(BundleService).getBundle({}));
+    await printProto(env, format, BundleSchema, b, () => write(env, b, flags.string('format'), false));
   },
 };
 
@@ -63,7 +71,7 @@ const listCommand: Command = {
   name: 'list',
   summary: 'Lists federated bundle data',
   flags: serverFlags({
-    id: { kind: 'string', usage: 'SPIFFE ID of the trust domain', arg: 'string' },
+    ...TRUST_DOMAIN_ID_FLAG,
     format: {
       kind: 'string',
       usage: 'The format to list federated bundles (only pretty output format supports this flag). Either "pem" or "spiffe".',
@@ -167,7 +175,7 @@ const setCommand: Command = {
   name: 'set',
   summary: 'Creates or updates federated bundle data',
   flags: serverFlags({
-    id: { kind: 'string', usage: 'SPIFFE ID of the trust domain', arg: 'string' },
+    ...TRUST_DOMAIN_ID_FLAG,
     path: { kind: 'string', usage: 'Path to the bundle data', arg: 'string' },
     format: { kind: 'string', usage: 'The format of the bundle data. Either "pem" or "spiffe".', default: 'pem', arg: 'string' },
   }),
@@ -191,13 +199,15 @@ const setCommand: Command = {
       throw new CommandError(`unable to load bundle data: open ${flags.string('path')}: ${text}`);
     }
     const bundle = parseBundleData(data, bf, id);
-    await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.client(BundleService).batchSetFederatedBundle({ bundle: [bundle] }), 'failed to set federated bundle: ');
-      await printProto(env, format, BatchSetFederatedBundleResponseSchema, resp, () => {
-        const r = resp.results[0];
-        if ((r?.status?.code ?? 0) === 0) env.stdout.write('bundle set.\n');
-        else throw new CommandError(`failed to set federated bundle: ${r?.status?.message ?? ''}`);
-      });
+    const resp = await callServer(
+      flags,
+      (conn) => conn.client(BundleService).batchSetFederatedBundle({ bundle: [bundle] }),
+      'failed to set federated bundle: ',
+    );
+    await printProto(env, format, BatchSetFederatedBundleResponseSchema, resp, () => {
+      const r = resp.results[0];
+      if ((r?.status?.code ?? 0) === 0) env.stdout.write('bundle set.\n');
+      else throw new CommandError(`failed to set federated bundle: ${r?.status?.message ?? ''}`);
     });
   },
 };
@@ -213,26 +223,22 @@ const deleteCommand: Command = {
   name: 'delete',
   summary: 'Deletes federated bundle data',
   flags: serverFlags({
-    id: { kind: 'string', usage: 'SPIFFE ID of the trust domain', arg: 'string' },
+    ...TRUST_DOMAIN_ID_FLAG,
     mode: { kind: 'string', usage: 'Deletion mode: one of restrict, delete, or dissociate', default: 'restrict', arg: 'string' },
   }),
   async run(flags, env) {
     const format = outputFormat(flags);
-    const id = flags.string('id');
-    if (id === '') throw new CommandError('id is required');
+    const id = requiredTrustDomainId(flags);
     const mode = MODES[flags.string('mode')];
     if (mode === undefined) throw new CommandError(`unsupported mode ${goQuote(flags.string('mode'))}`);
-    await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(
-        () => conn.client(BundleService).batchDeleteFederatedBundle({ trustDomains: [id], mode }),
-        'failed to delete federated bundle: ',
-      );
-      await printProto(env, format, BatchDeleteFederatedBundleResponseSchema, resp, () => {
-        const r = resp.results[0];
-        if ((r?.status?.code ?? 0) === 0) env.stdout.write('bundle deleted.\n');
-        else throw new CommandError(`failed to delete federated bundle ${goQuote(r?.trustDomain ?? '')}: ${r?.status?.message ?? ''}`);
-      });
-    });
+    const resp = await callServer(
+      flags,
+      (conn) => conn.client(BundleService).batchDeleteFederatedBundle({ trustDomains: [id], mode }),
+      'failed to delete federated bundle: ',
+    );
+    await printProto(env, format, BatchDeleteFederatedBundleResponseSchema, resp, () =>
+      writeTrustDomainDeleted(env, resp.results[0], 'bundle', 'federated bundle'),
+    );
   },
 };
 
@@ -242,11 +248,9 @@ const countCommand: Command = {
   flags: serverFlags({}),
   async run(flags, env) {
     const format = outputFormat(flags);
-    await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.client(BundleService).countBundles({}));
-      await printProto(env, format, CountBundlesResponseSchema, resp, () => {
-        env.stdout.write(formatBundleCount(resp.count));
-      });
+    const resp = await callServer(flags, (conn) => conn.client(BundleService).countBundles({}));
+    await printProto(env, format, CountBundlesResponseSchema, resp, () => {
+      env.stdout.write(formatBundleCount(resp.count));
     });
   },
 };

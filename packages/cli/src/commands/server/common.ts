@@ -7,7 +7,7 @@ import type { Flags } from '../../flags.ts';
 import { CommandError } from '../../command.ts';
 import type { Env } from '../../env.ts';
 import { goQuote } from '../../printer/go-format.ts';
-import { DEFAULT_SERVER_SOCKET_PATH } from './client.ts';
+import { DEFAULT_SERVER_SOCKET_PATH, withServer, type ServerConnection } from './client.ts';
 
 export const SOCKET_FLAG: FlagSpecs = {
   socketPath: { kind: 'string', usage: 'Path to the SPIRE Server API socket', default: DEFAULT_SERVER_SOCKET_PATH, arg: 'path' },
@@ -16,6 +16,18 @@ export const SOCKET_FLAG: FlagSpecs = {
 export const OUTPUT_FLAG: FlagSpecs = {
   output: { kind: 'string', usage: 'Desired output format (pretty, json); default: pretty.', default: 'pretty', arg: 'value' },
 };
+
+/** `-id`, the trust domain of the bundle and federation commands. */
+export const TRUST_DOMAIN_ID_FLAG: FlagSpecs = {
+  id: { kind: 'string', usage: 'SPIFFE ID of the trust domain', arg: 'string' },
+};
+
+/** The value of `-id`; empty is an error, as in SPIRE's CLI. */
+export function requiredTrustDomainId(flags: Flags): string {
+  const id = flags.string('id');
+  if (id === '') throw new CommandError('id is required');
+  return id;
+}
 
 /** `-socketPath` and `-output`, plus the command's own flags. */
 export function serverFlags(own: FlagSpecs, withOutput = true): FlagSpecs {
@@ -47,6 +59,25 @@ export async function printProto<Desc extends DescMessage>(
     return;
   }
   await pretty();
+}
+
+/** Dials the server at `-socketPath` and makes one call; its error text is led by `errorPrefix`. */
+export async function callServer<T>(flags: Flags, call: (conn: ServerConnection) => Promise<T>, errorPrefix?: string): Promise<T> {
+  return withServer(flags.string('socketPath'), (conn) => conn.rpc(() => call(conn), errorPrefix));
+}
+
+/**
+ * The one result of a batch delete by trust domain: `<what> deleted.`, or its failure as an error
+ * (`failed to delete <whatInError> "<trust domain>": ...`).
+ */
+export function writeTrustDomainDeleted(
+  env: Env,
+  r: { trustDomain: string; status?: { code: number; message: string } | undefined } | undefined,
+  what: string,
+  whatInError = what,
+): void {
+  if ((r?.status?.code ?? 0) === 0) env.stdout.write(`${what} deleted.\n`);
+  else throw new CommandError(`failed to delete ${whatInError} ${goQuote(r?.trustDomain ?? '')}: ${r?.status?.message ?? ''}`);
 }
 
 /** Strips the SDK's `spiffeid: ` / `trustdomain: ` prefix, leaving go-spiffe's message. */

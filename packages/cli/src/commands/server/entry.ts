@@ -1,5 +1,5 @@
 // `ztwim server entry create|show|update|delete|count`, compatible with spire-server's.
-import { create } from '@bufbuild/protobuf';
+import { create, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
 import {
   BatchCreateEntryResponseSchema,
   BatchDeleteEntryResponseSchema,
@@ -17,8 +17,8 @@ import type { Env } from '../../env.ts';
 import type { Flags, FlagSpecs } from '../../flags.ts';
 import { formatEntry, formatEntryCount, formatEntryList, sortEntries } from '../../printer/entry.ts';
 import { goQuote, grpcCodeName } from '../../printer/go-format.ts';
-import { withServer } from './client.ts';
-import { checkedInt32, outputFormat, parseIdToProto, parseSelector, printProto, readInput, serverFlags } from './common.ts';
+import { withServer, type ServerConnection } from './client.ts';
+import { checkedInt32, outputFormat, parseIdToProto, parseSelector, callServer, printProto, readInput, serverFlags } from './common.ts';
 import { parseEntryData } from './entry-data.ts';
 
 const SERVER_ID_PATH = '/spire/server';
@@ -86,6 +86,26 @@ function printBatch(env: Env, results: readonly BatchResult[], verb: 'create' | 
   if (failed.length > 0) throw new CommandError(`failed to ${verb} one or more entries`);
 }
 
+/**
+ * `entry create` / `entry update`: the entries of `-data`, else the one `fromFlags` describes,
+ * sent in one batch; the results printed as spire-server does (failed ones with their request entry).
+ */
+async function sendEntries<Desc extends DescMessage>(
+  flags: Flags,
+  env: Env,
+  verb: 'create' | 'update',
+  fromFlags: () => Entry,
+  schema: Desc,
+  send: (conn: ServerConnection, entries: Entry[]) => Promise<MessageShape<Desc> & { results: BatchResult[] }>,
+): Promise<void> {
+  const format = outputFormat(flags);
+  const path = flags.string('data');
+  const entries = path !== '' ? await loadEntryData(env, path) : [fromFlags()];
+  const resp = await callServer(flags, (conn) => send(conn, entries));
+  swapFailed(resp.results, entries);
+  await printProto(env, format, schema, resp, () => printBatch(env, resp.results, verb));
+}
+
 const createCommand: Command = {
   name: 'create',
   summary: 'Creates registration entries',
@@ -94,31 +114,26 @@ const createCommand: Command = {
     node: { kind: 'bool', usage: 'If set, this entry will be applied to matching nodes rather than workloads' },
   }),
   async run(flags, env) {
-    const format = outputFormat(flags);
-    const path = flags.string('data');
-    let entries: Entry[];
-    if (path !== '') {
-      entries = await loadEntryData(env, path);
-    } else {
-      const selectors = flags.list('selector');
-      const node = flags.bool('node');
-      if (selectors.length < 1) throw new CommandError('at least one selector is required');
-      if (node && flags.list('federatesWith').length > 0) throw new CommandError('node entries can not federate');
-      if (flags.string('parentID') === '' && !node) throw new CommandError('a parent ID is required if the node flag is not set');
-      if (flags.string('spiffeID') === '') throw new CommandError('a SPIFFE ID is required');
-      entries = [
-        entryFromFlags(flags, () => {
+    await sendEntries(
+      flags,
+      env,
+      'create',
+      () => {
+        const selectors = flags.list('selector');
+        const node = flags.bool('node');
+        if (selectors.length < 1) throw new CommandError('at least one selector is required');
+        if (node && flags.list('federatesWith').length > 0) throw new CommandError('node entries can not federate');
+        if (flags.string('parentID') === '' && !node) throw new CommandError('a parent ID is required if the node flag is not set');
+        if (flags.string('spiffeID') === '') throw new CommandError('a SPIFFE ID is required');
+        return entryFromFlags(flags, () => {
           const spiffeId = parseIdToProto(flags.string('spiffeID'));
           const parentId = node ? { trustDomain: spiffeId.trustDomain, path: SERVER_ID_PATH } : parseIdToProto(flags.string('parentID'));
           return { spiffeId, parentId };
-        }),
-      ];
-    }
-    await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.client(EntryService).batchCreateEntry({ entries }));
-      swapFailed(resp.results, entries);
-      await printProto(env, format, BatchCreateEntryResponseSchema, resp, () => printBatch(env, resp.results, 'create'));
-    });
+        });
+      },
+      BatchCreateEntryResponseSchema,
+      (conn, entries) => conn.client(EntryService).batchCreateEntry({ entries }),
+    );
   },
 };
 
@@ -154,29 +169,24 @@ const updateCommand: Command = {
   summary: 'Updates registration entries',
   flags: serverFlags({ ...ENTRY_FIELDS, entryID: { kind: 'string', usage: 'The Registration Entry ID of the record to update', arg: 'string' } }),
   async run(flags, env) {
-    const format = outputFormat(flags);
-    const path = flags.string('data');
-    let entries: Entry[];
-    if (path !== '') {
-      entries = await loadEntryData(env, path);
-    } else {
-      if (flags.string('entryID') === '') throw new CommandError('entry ID is required');
-      if (flags.list('selector').length < 1) throw new CommandError('at least one selector is required');
-      if (flags.string('parentID') === '') throw new CommandError('a parent ID is required');
-      if (flags.string('spiffeID') === '') throw new CommandError('a SPIFFE ID is required');
-      entries = [
-        entryFromFlags(flags, () => {
+    await sendEntries(
+      flags,
+      env,
+      'update',
+      () => {
+        if (flags.string('entryID') === '') throw new CommandError('entry ID is required');
+        if (flags.list('selector').length < 1) throw new CommandError('at least one selector is required');
+        if (flags.string('parentID') === '') throw new CommandError('a parent ID is required');
+        if (flags.string('spiffeID') === '') throw new CommandError('a SPIFFE ID is required');
+        return entryFromFlags(flags, () => {
           const parentId = parseIdToProto(flags.string('parentID'));
           const spiffeId = parseIdToProto(flags.string('spiffeID'));
           return { spiffeId, parentId };
-        }),
-      ];
-    }
-    await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.client(EntryService).batchUpdateEntry({ entries }));
-      swapFailed(resp.results, entries);
-      await printProto(env, format, BatchUpdateEntryResponseSchema, resp, () => printBatch(env, resp.results, 'update'));
-    });
+        });
+      },
+      BatchUpdateEntryResponseSchema,
+      (conn, entries) => conn.client(EntryService).batchUpdateEntry({ entries }),
+    );
   },
 };
 
@@ -304,11 +314,9 @@ const countCommand: Command = {
   async run(flags, env) {
     const format = outputFormat(flags);
     const filter = buildFilter(flags);
-    await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.client(EntryService).countEntries({ filter }));
-      await printProto(env, format, CountEntriesResponseSchema, resp, () => {
-        env.stdout.write(formatEntryCount(resp.count));
-      });
+    const resp = await callServer(flags, (conn) => conn.client(EntryService).countEntries({ filter }));
+    await printProto(env, format, CountEntriesResponseSchema, resp, () => {
+      env.stdout.write(formatEntryCount(resp.count));
     });
   },
 };
@@ -351,23 +359,21 @@ const deleteCommand: Command = {
       if (flags.string('entryID') === '') throw new CommandError('an entry ID is required');
       ids = [flags.string('entryID')];
     }
-    await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.client(EntryService).batchDeleteEntry({ ids }));
-      await printProto(env, format, BatchDeleteEntryResponseSchema, resp, () => {
-        const ok = resp.results.filter((r) => (r.status?.code ?? 0) === 0);
-        const failed = resp.results.filter((r) => (r.status?.code ?? 0) !== 0);
-        for (const r of ok) env.stdout.write(`Deleted entry with ID: ${r.id}\n`);
-        if (ok.length > 0) env.stdout.write('\n\n');
-        for (const r of failed) {
-          const st = r.status ?? { code: 0, message: '' };
-          env.stderr.write(`Failed to delete entry with ID ${r.id} (code: ${grpcCodeName(st.code)}, msg: ${goQuote(st.message)})\n`);
-        }
-        if (failed.length > 0) {
-          env.stdout.write('\n\n');
-          throw new CommandError('failed to delete one or more entries');
-        }
-        env.stdout.write(`Deleted ${ok.length} entries successfully, but failed to delete ${failed.length} entries`);
-      });
+    const resp = await callServer(flags, (conn) => conn.client(EntryService).batchDeleteEntry({ ids }));
+    await printProto(env, format, BatchDeleteEntryResponseSchema, resp, () => {
+      const ok = resp.results.filter((r) => (r.status?.code ?? 0) === 0);
+      const failed = resp.results.filter((r) => (r.status?.code ?? 0) !== 0);
+      for (const r of ok) env.stdout.write(`Deleted entry with ID: ${r.id}\n`);
+      if (ok.length > 0) env.stdout.write('\n\n');
+      for (const r of failed) {
+        const st = r.status ?? { code: 0, message: '' };
+        env.stderr.write(`Failed to delete entry with ID ${r.id} (code: ${grpcCodeName(st.code)}, msg: ${goQuote(st.message)})\n`);
+      }
+      if (failed.length > 0) {
+        env.stdout.write('\n\n');
+        throw new CommandError('failed to delete one or more entries');
+      }
+      env.stdout.write(`Deleted ${ok.length} entries successfully, but failed to delete ${failed.length} entries`);
     });
   },
 };

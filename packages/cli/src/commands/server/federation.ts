@@ -20,7 +20,16 @@ import type { Flags } from '../../flags.ts';
 import { goQuote, grpcCodeName } from '../../printer/go-format.ts';
 import { bundleFormat, parseBundleData } from './bundle.ts';
 import { withServer } from './client.ts';
-import { outputFormat, printProto, readInput, serverFlags } from './common.ts';
+import {
+  outputFormat,
+  callServer,
+  printProto,
+  readInput,
+  requiredTrustDomainId,
+  serverFlags,
+  writeTrustDomainDeleted,
+  TRUST_DOMAIN_ID_FLAG,
+} from './common.ts';
 
 type RelationshipInit = MessageInitShape<typeof FederationRelationshipSchema>;
 
@@ -236,13 +245,11 @@ const listCommand: Command = {
   flags: serverFlags({}),
   async run(flags, env) {
     const format = outputFormat(flags);
-    await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(() => conn.client(TrustDomainService).listFederationRelationships({}), 'error listing federation relationship: ');
-      await printProto(env, format, ListFederationRelationshipsResponseSchema, resp, () => {
-        const n = resp.federationRelationships.length;
-        env.stdout.write(`Found ${n} ${n === 1 ? 'federation relationship' : 'federation relationships'}\n`);
-        for (const fr of resp.federationRelationships) env.stdout.write(`\n${formatRelationship(fr)}`);
-      });
+    const resp = await callServer(flags, (conn) => conn.client(TrustDomainService).listFederationRelationships({}), 'error listing federation relationship: ');
+    await printProto(env, format, ListFederationRelationshipsResponseSchema, resp, () => {
+      const n = resp.federationRelationships.length;
+      env.stdout.write(`Found ${n} ${n === 1 ? 'federation relationship' : 'federation relationships'}\n`);
+      for (const fr of resp.federationRelationships) env.stdout.write(`\n${formatRelationship(fr)}`);
     });
   },
 };
@@ -255,14 +262,13 @@ const showCommand: Command = {
     const format = outputFormat(flags);
     const td = flags.string('trustDomain');
     if (td === '') throw new CommandError('a trust domain name is required');
-    await withServer(flags.string('socketPath'), async (conn) => {
-      const fr = await conn.rpc(
-        () => conn.client(TrustDomainService).getFederationRelationship({ trustDomain: td }),
-        'error showing federation relationship: ',
-      );
-      await printProto(env, format, FederationRelationshipSchema, fr, () => {
-        env.stdout.write(`Found a federation relationship with trust domain ${td}:\n\n${formatRelationship(fr)}`);
-      });
+    const fr = await callServer(
+      flags,
+      (conn) => conn.client(TrustDomainService).getFederationRelationship({ trustDomain: td }),
+      'error showing federation relationship: ',
+    );
+    await printProto(env, format, FederationRelationshipSchema, fr, () => {
+      env.stdout.write(`Found a federation relationship with trust domain ${td}:\n\n${formatRelationship(fr)}`);
     });
   },
 };
@@ -270,33 +276,28 @@ const showCommand: Command = {
 const deleteCommand: Command = {
   name: 'delete',
   summary: 'Deletes a dynamic federation relationship',
-  flags: serverFlags({ id: { kind: 'string', usage: 'SPIFFE ID of the trust domain', arg: 'string' } }),
+  flags: serverFlags(TRUST_DOMAIN_ID_FLAG),
   async run(flags, env) {
     const format = outputFormat(flags);
-    const id = flags.string('id');
-    if (id === '') throw new CommandError('id is required');
-    await withServer(flags.string('socketPath'), async (conn) => {
-      const resp = await conn.rpc(
-        () => conn.client(TrustDomainService).batchDeleteFederationRelationship({ trustDomains: [id] }),
-        'failed to delete federation relationship: ',
-      );
-      await printProto(env, format, BatchDeleteFederationRelationshipResponseSchema, resp, () => {
-        const r = resp.results[0];
-        if ((r?.status?.code ?? 0) === 0) env.stdout.write('federation relationship deleted.\n');
-        else throw new CommandError(`failed to delete federation relationship ${goQuote(r?.trustDomain ?? '')}: ${r?.status?.message ?? ''}`);
-      });
-    });
+    const id = requiredTrustDomainId(flags);
+    const resp = await callServer(
+      flags,
+      (conn) => conn.client(TrustDomainService).batchDeleteFederationRelationship({ trustDomains: [id] }),
+      'failed to delete federation relationship: ',
+    );
+    await printProto(env, format, BatchDeleteFederationRelationshipResponseSchema, resp, () =>
+      writeTrustDomainDeleted(env, resp.results[0], 'federation relationship'),
+    );
   },
 };
 
 const refreshCommand: Command = {
   name: 'refresh',
   summary: 'Refreshes the bundle from the specified federated trust domain',
-  flags: serverFlags({ id: { kind: 'string', usage: 'SPIFFE ID of the trust domain', arg: 'string' } }),
+  flags: serverFlags(TRUST_DOMAIN_ID_FLAG),
   async run(flags, env) {
     const format = outputFormat(flags);
-    const id = flags.string('id');
-    if (id === '') throw new CommandError('id is required');
+    const id = requiredTrustDomainId(flags);
     await withServer(flags.string('socketPath'), async (conn) => {
       try {
         await conn.client(TrustDomainService).refreshBundle({ trustDomain: id });

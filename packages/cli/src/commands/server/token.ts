@@ -1,8 +1,7 @@
 // `ztwim server token generate`, compatible with spire-server's.
 import { AgentService, JoinTokenSchema } from '@ztwim/proto';
 import { CommandError, type Command } from '../../command.ts';
-import { withServer } from './client.ts';
-import { checkedInt32, outputFormat, parseIdToProto, printProto, serverFlags } from './common.ts';
+import { checkedInt32, outputFormat, parseIdToProto, callServer, printProto, serverFlags } from './common.ts';
 
 const generateCommand: Command = {
   name: 'generate',
@@ -23,12 +22,10 @@ const generateCommand: Command = {
     } catch (e) {
       throw new CommandError((e as Error).message);
     }
-    await withServer(flags.string('socketPath'), async (conn) => {
-      const token = await conn.rpc(() => conn.client(AgentService).createJoinToken(agentId === undefined ? { ttl } : { ttl, agentId }));
-      await printProto(env, format, JoinTokenSchema, token, () => {
-        env.stdout.write(`Token: ${token.value}\n`);
-        if (sid === '') env.stdout.write('Warning: Missing SPIFFE ID.\n');
-      });
+    const token = await callServer(flags, (conn) => conn.client(AgentService).createJoinToken(agentId === undefined ? { ttl } : { ttl, agentId }));
+    await printProto(env, format, JoinTokenSchema, token, () => {
+      env.stdout.write(`Token: ${token.value}\n`);
+      if (sid === '') env.stdout.write('Warning: Missing SPIFFE ID.\n');
     });
   },
 };
