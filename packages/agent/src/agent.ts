@@ -47,6 +47,8 @@ export interface AgentDeps {
   readonly logStop?: boolean;
   /** How server host names become addresses (default: getaddrinfo); tests map names to loopback addresses. */
   readonly resolveHost?: ResolveHost;
+  /** Called once, when the first sync since start has completed (every entry's SVID minted). */
+  readonly onFirstSync?: () => void;
 }
 
 export interface RunningAgent {
@@ -88,7 +90,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps = {}): Pro
       const { K8sWorkloadAttestor } = await import('./attestation/workload/k8s.ts');
       k8s = new K8sWorkloadAttestor(config.k8sAttestor, { clock, logger: log });
     }
-    return await runAgent(config, clock, log, lock, deps.logStop ?? true, k8s, deps.resolveHost);
+    return await runAgent(config, clock, log, lock, deps.logStop ?? true, k8s, deps);
   } catch (e) {
     k8s?.close();
     lock.release();
@@ -135,7 +137,7 @@ async function runAgent(
   lock: DataDirLock,
   logStop: boolean,
   k8s: K8sWorkloadAttestor | undefined,
-  resolveHost: ResolveHost | undefined,
+  { resolveHost, onFirstSync }: AgentDeps,
 ): Promise<RunningAgent> {
   const td = TrustDomain.parse(config.trustDomain);
   const storage = config.keyManager === 'disk' ? new AgentDataStore(config.dataDir) : undefined;
@@ -298,7 +300,9 @@ async function runAgent(
       clock,
       () => cache.nextDelayMs(),
       async (signal) => {
+        const first = !cache.synced;
         await cache.sync(signal); // throws only PermissionDenied: the agent stops
+        if (first && cache.synced) onFirstSync?.();
         metrics?.entries.set(cache.entries.size);
         const b = cache.bundle;
         if (b !== undefined) {

@@ -45,3 +45,32 @@ test('withNativeTrim: the GC runs first, then the C heap is trimmed, on every ca
   fullGc();
   assert.deepEqual(calls, ['gc', 'trim', 'gc', 'trim']);
 });
+
+// The young generation's size in a fresh node (4 MiB semi-spaces at most, as the shipped daemons)
+// after a burst that keeps many objects alive across scavenges, with or without a memory budget.
+const YOUNG = `
+import v8 from 'node:v8';
+import { tuneForDaemon } from ${JSON.stringify(new URL('./daemon-tuning.ts', import.meta.url).href)};
+tuneForDaemon(process.argv.includes('budget') ? { memoryBudgetMiB: 96 } : {});
+let kept = [];
+for (let i = 0; i < 300_000; i++) {
+  kept.push({ i, s: 'x' + i });
+  if (kept.length > 50_000) kept = [];
+}
+const young = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+console.log(young.space_size);
+process.exit(0);
+`;
+
+function youngGenerationBytes(mode: 'budget' | 'none'): number {
+  const r = spawnSync(process.execPath, [...process.execArgv, '--max-semi-space-size=4', '--input-type=module', '-e', YOUNG, mode], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return Number(r.stdout.trim());
+}
+
+test('tuneForDaemon: with a memory budget the young generation stays at its initial size through a burst (lean heap)', () => {
+  const lean = youngGenerationBytes('budget');
+  const plain = youngGenerationBytes('none');
+  assert.ok(lean > 0 && lean <= 2 * 1024 * 1024, `with a budget: ${lean} bytes`);
+  assert.ok(plain >= 2 * lean, `without: ${plain} bytes, with: ${lean}`);
+});

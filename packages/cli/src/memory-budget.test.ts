@@ -2,23 +2,26 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { FakeClock } from '@ztwim/testkit';
-import { watchMemoryBudget, type OverBudget } from './memory-budget.ts';
+import { IDLE_SHARE, RELEASE_GROWTH_MIB, watchMemoryBudget, type OverBudget } from './memory-budget.ts';
 
 const MiB = 1024 * 1024;
 
-function harness(budgetMiB: number, rssAfterGc: (before: number) => number) {
+function harness(budgetMiB: number, rssAfterGc: (before: number) => number, heapAfterGc: (before: number) => number = (h) => h) {
   const clock = new FakeClock();
   let rss = 50 * MiB;
+  let heap = 10 * MiB;
   let busy = 0;
   const gcs: number[] = [];
   const over: OverBudget[] = [];
   const lean: boolean[] = [];
-  const stop = watchMemoryBudget(budgetMiB, {
+  const watch = watchMemoryBudget(budgetMiB, {
     clock,
     rssBytes: () => rss,
+    heapBytes: () => heap,
     fullGc: () => {
       gcs.push(rss);
       rss = rssAfterGc(rss);
+      heap = heapAfterGc(heap);
     },
     onOverBudget: (o) => over.push(o),
     busyShare: () => busy,
@@ -29,9 +32,13 @@ function harness(budgetMiB: number, rssAfterGc: (before: number) => number) {
     gcs,
     over,
     lean,
-    stop,
+    stop: watch.stop,
+    release: watch.release,
     setRss: (m: number) => {
       rss = m * MiB;
+    },
+    setHeap: (m: number) => {
+      heap = m * MiB;
     },
     setBusy: (share: number) => {
       busy = share;
@@ -110,6 +117,67 @@ test('watchMemoryBudget: a burst during a backed-off wait brings the checks back
   h.clock.advance(2_000);
   assert.equal(h.gcs.length, 3, 'checked again 2 s later, once idle');
   h.stop();
+});
+
+test('watchMemoryBudget: under budget, one full GC once V8 heap grew RELEASE_GROWTH_MIB above where it settled', () => {
+  const h = harness(
+    96,
+    (before) => before - 12 * MiB,
+    () => 12 * MiB,
+  );
+  h.setRss(50 + 2 * RELEASE_GROWTH_MIB);
+  h.setHeap(10 + RELEASE_GROWTH_MIB);
+  h.clock.advance(2_000);
+  assert.equal(h.gcs.length, 0, 'heap up by exactly the threshold, resident set by twice it (code, buffers that stay): no GC');
+  h.setRss(90);
+  h.setHeap(29);
+  h.setBusy(IDLE_SHARE);
+  h.clock.advance(2_000);
+  assert.equal(h.gcs.length, 0, 'the loop still partly busy (a burst under way): not yet');
+  h.setBusy(IDLE_SHARE / 2);
+  h.clock.advance(2_000);
+  assert.deepEqual(h.gcs, [90 * MiB], 'a burst left the heap 19 MiB larger: GC at the first idle check');
+  h.clock.advance(20_000);
+  assert.equal(h.gcs.length, 1, 'settled at 12 MiB: no GC for what it holds for good');
+  h.setHeap(12 + RELEASE_GROWTH_MIB + 1);
+  h.setBusy(0.9);
+  h.clock.advance(4_000);
+  assert.equal(h.gcs.length, 1, 'not while busy');
+  h.setBusy(0);
+  h.clock.advance(2_000);
+  assert.equal(h.gcs.length, 2, 'grown again from where the last GC left it: GC once idle');
+  h.setHeap(8);
+  h.clock.advance(2_000);
+  h.setHeap(8 + RELEASE_GROWTH_MIB + 1);
+  h.clock.advance(2_000);
+  assert.equal(h.gcs.length, 3, 'a smaller heap seen since is the reference');
+  h.setRss(30);
+  h.clock.advance(2_000);
+  h.setRss(30 + 2 * RELEASE_GROWTH_MIB + 1);
+  h.clock.advance(2_000);
+  assert.equal(h.gcs.length, 4, 'the resident set grown by twice the threshold (C heap, buffers), the heap not: GC too');
+  h.stop();
+});
+
+test('watchMemoryBudget: release() runs the full GC at once if the heap grew, and the heap after it is the reference', () => {
+  const h = harness(
+    96,
+    (before) => before,
+    () => 20 * MiB,
+  );
+  h.setHeap(10 + RELEASE_GROWTH_MIB);
+  h.setBusy(0.9);
+  h.release();
+  assert.equal(h.gcs.length, 0, 'a small first sync: no GC (it would cost memory)');
+  h.setHeap(30);
+  h.release();
+  assert.deepEqual(h.gcs, [50 * MiB], 'a large one: GC at once, busy or not');
+  h.setHeap(20 + RELEASE_GROWTH_MIB);
+  h.clock.advance(10_000);
+  assert.equal(h.gcs.length, 1, 'measured from the 20 MiB the release left');
+  h.stop();
+  h.release();
+  assert.equal(h.gcs.length, 1, 'nothing once stopped');
 });
 
 // A daemon's global Headers is the light class, and undici is never loaded by the gRPC layer.
