@@ -376,7 +376,8 @@ export async function startServer(cfg: ServerConfig, deps: ServerDeps = {}): Pro
       );
       r.service(LocalAuthorityService, localAuthorityService({ ca, log: log.child({ subsystem: 'localauthority_api' }) }));
     };
-    // Verified once per connection's chain while the chain and the authorities stay the same.
+    // Verified once per chain (a connection's, or the same bytes on a new connection) while the
+    // chain and the authorities stay the same.
     const verifyPeer = cachingPeerVerifier(td, () => trusted.x509Authorities());
     const interceptors: Interceptor[] = [
       ...(cfg.auditLog === true ? [auditInterceptor(log.child({ subsystem: 'api' }))] : []),

@@ -78,25 +78,20 @@ export async function startTcpEndpoint(opts: {
 }
 
 /**
- * The chain a TLS peer presented (DER, leaf first). getPeerCertificate(true) builds objects for
- * the whole chain on every call, so on TLS 1.3 connections, where the handshake fixes the peer
- * certificate for the connection's life (no renegotiation), it is read once per connection. The
- * authorization interceptor still verifies the chain on every request.
+ * The chain a TLS peer presented (DER, leaf first), read once per connection on TLS 1.3, where
+ * the handshake fixes the peer certificate for the connection's life (no renegotiation). The
+ * authorization interceptor still verifies the chain on every request. It is the leaf alone: on
+ * a server, Node links no issuer to the client's certificate in getPeerCertificate(true), which
+ * this read before, so that is the chain every client was verified with; the peer's
+ * X509Certificate (getPeerX509Certificate) gives the same DER without building that object (its
+ * fields and three fingerprints) on every new connection.
  */
 const peerChains = new WeakMap<object, readonly Uint8Array[]>();
 function peerChainOf(sock: TLSSocket, connection: object): readonly Uint8Array[] {
   const hit = peerChains.get(connection);
   if (hit !== undefined) return hit;
-  const chain: Uint8Array[] = [];
-  const peer = typeof sock.getPeerCertificate === 'function' ? sock.getPeerCertificate(true) : undefined;
-  let c = peer !== undefined && peer !== null && 'raw' in peer && peer.raw !== undefined ? peer : undefined;
-  const seen = new Set<string>();
-  while (c !== undefined && c.raw !== undefined && !seen.has(c.fingerprint256)) {
-    seen.add(c.fingerprint256);
-    chain.push(new Uint8Array(c.raw));
-    const next = c.issuerCertificate;
-    c = next !== undefined && next !== c ? next : undefined;
-  }
+  const leaf = typeof sock.getPeerX509Certificate === 'function' ? sock.getPeerX509Certificate() : undefined;
+  const chain: readonly Uint8Array[] = leaf === undefined ? [] : [new Uint8Array(leaf.raw)];
   if (typeof sock.getProtocol === 'function' && sock.getProtocol() === 'TLSv1.3') peerChains.set(connection, chain);
   return chain;
 }
