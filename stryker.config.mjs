@@ -58,6 +58,8 @@ export const TEST_FILES = [
   'packages/server/src/api/authz-*.test.ts',
   'packages/server/src/api/agent-attest.test.ts',
   'packages/server/src/api/agent-service-rules.test.ts',
+  'packages/server/src/api/agent-filters.test.ts',
+  'packages/server/src/api/agent-join-token-alias.test.ts',
   'packages/server/src/attestation/*.test.ts',
   'packages/spiffe/src/svid/verify.test.ts',
   'packages/spiffe/src/svid/verify-rules.test.ts',
