@@ -11,6 +11,7 @@
 // to add one (docs/mutation-testing.md, "Adding a file").
 export const MUTATE = [
   'packages/server/src/api/authz.ts',
+  'packages/server/src/api/agent-service.ts',
   'packages/server/src/attestation/join-token.ts',
   'packages/server/src/attestation/x509pop.ts',
   'packages/server/src/attestation/k8s-psat.ts',
@@ -58,6 +59,9 @@ export const TEST_FILES = [
   'packages/server/src/api/authz.test.ts',
   'packages/server/src/api/authz-*.test.ts',
   'packages/server/src/api/agent-attest.test.ts',
+  'packages/server/src/api/agent-service-rules.test.ts',
+  'packages/server/src/api/agent-filters.test.ts',
+  'packages/server/src/api/agent-join-token-alias.test.ts',
   'packages/server/src/attestation/*.test.ts',
   'packages/spiffe/src/svid/verify.test.ts',
   'packages/spiffe/src/svid/verify-rules.test.ts',

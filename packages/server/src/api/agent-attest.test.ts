@@ -2,24 +2,17 @@
 // attestation type picks the attestor, challenges go back and forth through it, and the result
 // is checked (trust domain, server ID, banned node) before an SVID is signed and the node stored.
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { create } from '@bufbuild/protobuf';
 import { Code, ConnectError } from '@connectrpc/connect';
-import { cryptoRandom, silentLogger, unixSeconds } from '@ztwim/core';
-import { AttestAgentRequestSchema, PermissionDeniedDetails_Reason, permissionDeniedReasonOf, toConnectError, type AttestAgentRequest } from '@ztwim/proto';
-import { SpiffeId, TrustDomain } from '@ztwim/spiffe';
-import { FakeClock } from '@ztwim/testkit';
+import { unixSeconds } from '@ztwim/core';
+import { PermissionDeniedDetails_Reason, permissionDeniedReasonOf } from '@ztwim/proto';
+import { SpiffeId } from '@ztwim/spiffe';
+import type { FakeClock } from '@ztwim/testkit';
 import { makeCsr, P256 } from '../ca/fixtures.test-util.ts';
-import { createCaCertificate, X509Ca } from '../ca/x509-ca.ts';
 import type { DataStore } from '../datastore/datastore.ts';
-import { withTempSqliteStore } from '../datastore/sqlite/temp-store.test-util.ts';
 import { JoinTokenAttestor } from '../attestation/join-token.ts';
 import type { NodeAttestor } from '../attestation/node-attestor.ts';
-import { agentService } from './agent-service.ts';
-import { grpcCodeResolver } from './errors.ts';
-
-const TD = TrustDomain.parse('example.org');
+import { attestAs, wireError, withAgentService, type AgentSvc, type Attestors } from './agent-service.test-util.ts';
 
 /** A challenge/response attestor: answers must echo the challenge reversed; names the agent by its payload. */
 function echoAttestor(name: string, id: (payload: string) => string): NodeAttestor {
@@ -41,88 +34,27 @@ function echoAttestor(name: string, id: (payload: string) => string): NodeAttest
   };
 }
 
-async function withService(fn: (svc: ReturnType<typeof agentService>, ds: DataStore, clock: FakeClock) => Promise<void>): Promise<void> {
-  await withTempSqliteStore(async (ds) => {
-    const clock = new FakeClock(Date.now());
-    const key = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const ca = new X509Ca({
-      trustDomain: TD,
-      key,
-      chain: createCaCertificate({ trustDomain: TD, key, ttlMs: 24 * 3600_000, now: clock.now() }),
-      clock,
-      x509SvidTtlMs: 3600_000,
-    });
-    const attestors = new Map<string, NodeAttestor>([
-      ['join_token', new JoinTokenAttestor({ dataStore: ds, trustDomain: TD, clock })],
-      ['echo', echoAttestor('echo', (p) => `spiffe://example.org/spire/agent/echo/${p}`)],
-      ['other', echoAttestor('other', (p) => p)],
-    ]);
-    const svc = agentService({
-      dataStore: ds,
-      trustDomain: TD,
-      authority: {
-        signX509Svid: async (p) => ca.signX509Svid(p),
-        signJwtSvid: async () => {
-          throw new Error('unused');
-        },
-      },
-      attestors,
-      agentTtlMs: 600_000,
-      clock,
-      random: cryptoRandom,
-      log: silentLogger(),
-    });
-    await fn(svc, ds, clock);
-  });
+const attestors: Attestors = (ds, clock, td) => [
+  new JoinTokenAttestor({ dataStore: ds, trustDomain: td, clock }),
+  echoAttestor('echo', (p) => `spiffe://example.org/spire/agent/echo/${p}`),
+  echoAttestor('other', (p) => p),
+];
+
+async function withService(fn: (svc: AgentSvc, ds: DataStore, clock: FakeClock) => Promise<void>): Promise<void> {
+  await withAgentService({ attestors }, async ({ svc, ds, clock }) => fn(svc, ds, clock));
 }
 
 /** A PKCS#10 CSR (only its key is used by AttestAgent). */
 const CSR = await makeCsr(P256);
-const csr = (): Uint8Array => CSR;
 
-/** Runs AttestAgent: first `params`, then one reversed echo per challenge; returns the responses. */
-async function attest(
-  svc: ReturnType<typeof agentService>,
-  type: string,
-  payload: string,
-  opts: { csr?: Uint8Array; answer?: (c: Uint8Array) => Uint8Array } = {},
-) {
-  const queue: AttestAgentRequest[] = [
-    create(AttestAgentRequestSchema, {
-      step: { case: 'params', value: { data: { type, payload: new TextEncoder().encode(payload) }, params: { csr: opts.csr ?? csr() } } },
-    }),
-  ];
-  let wake: (() => void) | undefined;
-  let done = false;
-  async function* reqs(): AsyncGenerator<AttestAgentRequest> {
-    for (;;) {
-      const n = queue.shift();
-      if (n !== undefined) yield n;
-      else if (done) return;
-      else await new Promise<void>((r) => (wake = r));
-    }
-  }
-  const out = [];
-  try {
-    for await (const r of svc.attestAgent!(reqs(), {} as never)) {
-      out.push(r);
-      if (r.step?.case === 'challenge') {
-        const c = r.step.value as Uint8Array;
-        queue.push(create(AttestAgentRequestSchema, { step: { case: 'challengeResponse', value: (opts.answer ?? ((x) => Buffer.from(x).reverse()))(c) } }));
-        wake?.();
-      }
-    }
-  } finally {
-    done = true;
-    wake?.();
-  }
-  return out;
-}
+/** Runs AttestAgent: first `params`, then one reversed echo per challenge (or `answer`); returns the responses. */
+const attest = (svc: AgentSvc, type: string, payload: string, opts: { csr?: Uint8Array; answer?: (c: Uint8Array) => Uint8Array } = {}) =>
+  attestAs(svc, type, payload, opts.csr ?? CSR, opts.answer);
 
 function rejectsCode(p: Promise<unknown>, code: Code, message: RegExp): Promise<void> {
   return assert.rejects(p, (e: unknown) => {
     // As the error-mapping interceptor maps it on the wire.
-    const ce = toConnectError(e, grpcCodeResolver);
+    const ce = wireError(e);
     assert.equal(ce.code, code, ce.message);
     assert.match(ce.rawMessage, message);
     return true;
@@ -169,7 +101,7 @@ describe('AttestAgent dispatch', () => {
       await attest(svc, 'echo', 'banned');
       await ds.banAttestedNode('spiffe://example.org/spire/agent/echo/banned');
       await assert.rejects(attest(svc, 'echo', 'banned'), (e: unknown) => {
-        const ce = toConnectError(e, grpcCodeResolver);
+        const ce = wireError(e);
         assert.equal(ce.code, Code.PermissionDenied);
         assert.equal(permissionDeniedReasonOf(ce), PermissionDeniedDetails_Reason.AGENT_BANNED);
         return true;

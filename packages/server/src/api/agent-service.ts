@@ -89,8 +89,8 @@ export function agentService(deps: AgentServiceDeps): ServiceImpl<typeof AgentSe
     return n;
   };
 
+  // Both callers refuse an empty CSR first, each with SPIRE's message for its RPC.
   const signAgent = async (csr: Uint8Array, agentId: SpiffeId) => {
-    if (csr.length === 0) throw invalidArgument('malformed param: missing CSR');
     const parsed = parseCsr(csr);
     return deps.authority.signX509Svid({ publicKey: parsed.publicKey, spiffeId: agentId, ttlMs: deps.agentTtlMs });
   };
@@ -177,13 +177,6 @@ export function agentService(deps: AgentServiceDeps): ServiceImpl<typeof AgentSe
       const svid = await signAgent(csr, agentId);
       const serial = svid.serial.toString(10);
       const expiresAt = unixSeconds(svid.notAfter);
-      const seen = new Set<string>();
-      const selectors = attested.selectors.filter((s) => {
-        const k = `${s.type}:${s.value}`;
-        if (seen.has(k)) return false;
-        seen.add(k);
-        return true;
-      });
       if (existing === null) {
         await ds.createAttestedNode({
           spiffeId: agentId.toString(),
@@ -202,7 +195,8 @@ export function agentService(deps: AgentServiceDeps): ServiceImpl<typeof AgentSe
           attestationType: data.type,
         });
       }
-      await ds.setNodeSelectors(agentId.toString(), selectors);
+      // Replaced, deduplicated by the store (DataStore.setNodeSelectors; SPIRE's selector.Dedupe).
+      await ds.setNodeSelectors(agentId.toString(), attested.selectors);
       deps.log.info({ agent_id: agentId.toString(), node_attestor_type: data.type }, 'Agent attestation request completed');
       deps.onAgentAttested?.(agentId.toString());
       yield {
@@ -246,7 +240,12 @@ export function agentService(deps: AgentServiceDeps): ServiceImpl<typeof AgentSe
         } catch (e) {
           throw invalidArgument(`invalid agent ID: ${(e as Error).message}`);
         }
+        // SPIRE checks it as a workload ID (api.TrustDomainWorkloadIDFromProto): an alias entry
+        // for the trust domain's own ID or a reserved /spire ID (the server's) is refused.
         if (!workload.memberOf(td)) throw invalidArgument(`invalid agent ID: "${workload}" is not a member of trust domain "${td.name}"`);
+        if (workload.isTrustDomainId()) throw invalidArgument(`invalid agent ID: "${workload}" is not a workload in trust domain "${td.name}"; path is empty`);
+        if (workload.path === '/spire' || workload.path.startsWith('/spire/'))
+          throw invalidArgument(`invalid agent ID: "${workload}" is not a workload in trust domain "${td.name}"; path is in the reserved namespace`);
         await ds.createJoinToken({ token, expiresAt });
         await ds.createEntry(nodeAliasEntry(joinId.toString(), workload.toString()));
       } else {
