@@ -5,10 +5,10 @@
 // node_modules symlinks to the real source tree, which a sandbox copy would bypass), activated
 // by environment variable, and restored when the run ends. Run it with `node scripts/mutation.mjs`.
 // Mutated in CI: the files with a committed baseline in test/mutation/stryker-incremental.json
-// (a warm run only re-tests mutants whose code or tests changed). The other security-critical
-// modules (NEXT below) have no baseline yet: their cold run (~1,400 more mutants) does not fit
-// in CI time on a 2-core machine; run `node scripts/mutation.mjs --force --mutate <file>... --tests <glob>...`
-// to add one (docs/mutation-testing.md, "Adding a file").
+// (a warm run only re-tests mutants whose code or tests changed). A new file gets its baseline
+// from a cold run of that file alone, `node scripts/mutation.mjs --force --mutate <file>... --tests <glob>...`
+// (docs/mutation-testing.md, "Adding a file"), before it joins MUTATE: a cold run of every file
+// does not fit in CI time on a 2-core machine.
 export const MUTATE = [
   'packages/server/src/api/authz.ts',
   'packages/server/src/api/agent-service.ts',
@@ -43,16 +43,9 @@ export const MUTATE = [
   'packages/agent/src/attestation/workload/k8s-container-locator.ts',
 ];
 
-export const NEXT = [
-  'packages/agent/src/attestation/workload/k8s*.ts',
-  '!packages/agent/src/attestation/workload/k8s-selectors.ts',
-  '!packages/agent/src/attestation/workload/k8s-pod-list-cache.ts',
-  '!packages/agent/src/attestation/workload/k8s.ts',
-  '!packages/agent/src/attestation/workload/k8s-kubelet-client.ts',
-  '!packages/agent/src/attestation/workload/k8s-container-locator.ts',
-  '!**/*.test.ts',
-  '!**/*.test-util.ts',
-];
+// Security-critical modules still without a baseline: none (every module of issue #24's list is
+// in MUTATE). A file to add goes here first, with its tests in NEXT_TEST_FILES.
+export const NEXT = [];
 
 // The test files that reach MUTATE (the dry run runs all of them once to map coverage).
 export const TEST_FILES = [
@@ -104,7 +97,7 @@ export const TEST_FILES = [
 ];
 
 // With NEXT: the tests that reach those modules.
-export const NEXT_TEST_FILES = ['packages/agent/src/attestation/workload/k8s*.test.ts'];
+export const NEXT_TEST_FILES = [];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
