@@ -78,20 +78,35 @@ export async function startTcpEndpoint(opts: {
 }
 
 /**
- * The chain a TLS peer presented (DER, leaf first), read once per connection on TLS 1.3, where
- * the handshake fixes the peer certificate for the connection's life (no renegotiation). The
- * authorization interceptor still verifies the chain on every request. It is the leaf alone: on
- * a server, Node links no issuer to the client's certificate in getPeerCertificate(true), which
- * this read before, so that is the chain every client was verified with; the peer's
- * X509Certificate (getPeerX509Certificate) gives the same DER without building that object (its
- * fields and three fingerprints) on every new connection.
+ * The chain a TLS peer presented (DER, leaf first, then the intermediates the peer sent that
+ * Node links as issuers), read once per connection on TLS 1.3, where the handshake fixes the
+ * peer certificate for the connection's life (no renegotiation). The authorization interceptor
+ * still verifies the chain on every request. Read through the peer's X509Certificate
+ * (getPeerX509Certificate and its issuerCertificate links), which gives the same certificates as
+ * getPeerCertificate(true) without building that object (its fields and three fingerprints per
+ * certificate) on every new connection.
  */
 const peerChains = new WeakMap<object, readonly Uint8Array[]>();
 function peerChainOf(sock: TLSSocket, connection: object): readonly Uint8Array[] {
   const hit = peerChains.get(connection);
   if (hit !== undefined) return hit;
-  const leaf = typeof sock.getPeerX509Certificate === 'function' ? sock.getPeerX509Certificate() : undefined;
-  const chain: readonly Uint8Array[] = leaf === undefined ? [] : [new Uint8Array(leaf.raw)];
+  const chain = presentedChain(sock);
   if (typeof sock.getProtocol === 'function' && sock.getProtocol() === 'TLSv1.3') peerChains.set(connection, chain);
+  return chain;
+}
+
+/**
+ * The certificates a TLS peer presented, leaf first, as DER: the peer's certificate and its
+ * issuer links, stopping at a certificate already in the chain (a self-issued one linked to
+ * itself) so that no link can loop.
+ */
+export function presentedChain(sock: TLSSocket): Uint8Array[] {
+  const chain: Uint8Array[] = [];
+  const peer = typeof sock.getPeerX509Certificate === 'function' ? sock.getPeerX509Certificate() : undefined;
+  for (let c = peer; c !== undefined; c = c.issuerCertificate) {
+    const der = c.raw;
+    if (chain.some((d) => der.equals(d))) break;
+    chain.push(new Uint8Array(der));
+  }
   return chain;
 }
