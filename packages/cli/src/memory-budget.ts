@@ -98,13 +98,6 @@ export function memoryBudgetOf(flags: Flags): number {
   return value;
 }
 
-/**
- * Watches the resident set against `budgetMiB`: every 2 s while under budget; when over, one full
- * GC; if still over after it, onOverBudget and the next check twice as late (up to 5 min), back to
- * 2 s once under. Under budget, one full GC after a burst (RELEASE_GROWTH_MIB), or when told
- * (`release`). While the event loop was busy (BUSY_SHARE) since the last check, neither GC nor
- * lean heap: checks every 2 s until it is not. Returns a function that stops it.
- */
 export interface MemoryBudgetWatch {
   /**
    * The end of a burst the caller knows of (an agent's first sync): the full GC now if the burst
@@ -115,6 +108,13 @@ export interface MemoryBudgetWatch {
   stop(): void;
 }
 
+/**
+ * Watches the resident set against `budgetMiB`: every 2 s while under budget; when over, one full
+ * GC; if still over after it, onOverBudget and the next check twice as late (up to 5 min), back to
+ * 2 s once under. Under budget, one full GC after a burst (RELEASE_GROWTH_MIB), or when told
+ * (`release`). While the event loop was busy (BUSY_SHARE) since the last check, neither GC nor
+ * lean heap: checks every 2 s until it is not. Returns the watch (`release`, `stop`).
+ */
 export function watchMemoryBudget(budgetMiB: number, deps: MemoryBudgetDeps): MemoryBudgetWatch {
   const budgetBytes = budgetMiB * 1024 * 1024;
   const growthBytes = RELEASE_GROWTH_MIB * 1024 * 1024;

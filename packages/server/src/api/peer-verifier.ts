@@ -60,10 +60,12 @@ export function cachingPeerVerifier(
     const auths = authorities();
     const leaf = chain[0];
     const t = now.getTime();
+    let key: string | undefined;
     if (leaf !== undefined) {
       const hit = results.get(leaf);
       if (hit !== undefined && sameRefs(hit.chain, chain) && usable(hit, auths, t)) return hit.id;
-      const seen = byBytes.get(bytesKey(leaf));
+      key = bytesKey(leaf);
+      const seen = byBytes.get(key);
       if (seen !== undefined && sameBytes(seen.chain, chain) && usable(seen, auths, t)) {
         results.set(leaf, { ...seen, chain: [...chain] });
         return seen.id;
@@ -85,8 +87,7 @@ export function cachingPeerVerifier(
       if (Number.isFinite(from) && Number.isFinite(until)) {
         const r: Verified = { chain: [...chain], authorities: [...auths], id: v.id, from, until };
         results.set(leaf, r);
-        if (remembered > 0) {
-          const key = bytesKey(leaf);
+        if (remembered > 0 && key !== undefined) {
           byBytes.delete(key);
           byBytes.set(key, r);
           if (byBytes.size > remembered) byBytes.delete(byBytes.keys().next().value as string);
