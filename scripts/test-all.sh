@@ -9,13 +9,14 @@ if [ -z "${npm_config_nodedir:-}" ] && [ -f "$node_prefix/include/node/node_api.
 fi
 export GOSUMDB="${GOSUMDB:-off}" GOFLAGS="${GOFLAGS:--mod=mod}"
 npm ci --no-audit --no-fund
-# The PostgreSQL clusters the tests start (scripts/pg-test-server.sh: the datastore suite's two and
-# the outage test's) and the Kubernetes test cluster (scripts/k8s/cluster.sh, brought up by the
+# The PostgreSQL clusters the tests start (scripts/pg-test-server.sh: the datastore suite's two, the
+# outage test's, and the HA tests' two: pg-cluster.test-util.ts's HA_PG_ENV, which outlived the run
+# before, and agent-failover's) and the Kubernetes test cluster (scripts/k8s/cluster.sh, brought up by the
 # k8s tests through ensureCluster; purged, so every run starts from an empty cluster) are stopped
 # when this script ends, however it ends.
 stop_test_clusters() {
   local d
-  for d in /tmp/ztwim-pg-test:25432 /tmp/ztwim-pg-fault:25433 /tmp/ztwim-pg-server-outage:25434; do
+  for d in /tmp/ztwim-pg-test:25432 /tmp/ztwim-pg-fault:25433 /tmp/ztwim-pg-server-outage:25434 /tmp/ztwim-pg-ha-server:25471 /tmp/ztwim-pg-ha-agent:25472; do
     ZTWIM_PG_DIR="${d%%:*}" ZTWIM_PG_PORT="${d##*:}" bash scripts/pg-test-server.sh stop >/dev/null 2>&1 || true
   done
   bash scripts/k8s/cluster.sh down --purge || true
